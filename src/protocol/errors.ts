@@ -1,0 +1,80 @@
+/**
+ * The one registry of error codes shared by the server (which maps a code to an HTTP status and a
+ * `{"detail": …}` body) and the client/agent (which branch on `code`, never on message text).
+ *
+ * Codes are `UFDL_ERR_<AREA>_<WHAT>`. A code is never reused for a different meaning; add a new one.
+ * `docs/ERRORS.md` lists every code (a test checks that it does).
+ */
+export const ERROR_CODES = {
+  // Request shape
+  UFDL_ERR_REQ_BAD_JSON: { status: 400, doc: 'The body is not valid JSON.' },
+  UFDL_ERR_REQ_BAD_BODY: { status: 400, doc: 'The body does not match the schema of the route.' },
+  UFDL_ERR_REQ_BAD_PARAM: { status: 400, doc: 'A URL parameter or query value is malformed or out of range.' },
+  UFDL_ERR_REQ_TOO_LARGE: { status: 413, doc: 'The body is larger than the configured limit.' },
+  UFDL_ERR_REQ_UNSUPPORTED_MEDIA: { status: 415, doc: 'The Content-Type is not accepted by this route.' },
+  UFDL_ERR_REQ_NOT_ACCEPTABLE: { status: 406, doc: 'The Accept header cannot be satisfied.' },
+  UFDL_ERR_REQ_METHOD: { status: 405, doc: 'The route exists but not for this HTTP method (reference: 500, bug B1).' },
+  UFDL_ERR_REQ_NOT_FOUND: { status: 404, doc: 'No route, or no object with that primary key.' },
+  UFDL_ERR_REQ_FILTER_FIELD: { status: 400, doc: 'A list filter or order_by names a field that does not exist (reference: 500, bug B14).' },
+
+  // Authentication and permission
+  UFDL_ERR_AUTH_MISSING: { status: 401, doc: 'No credentials were sent to a route that needs them.' },
+  UFDL_ERR_AUTH_BAD_TOKEN: { status: 401, doc: 'The token is malformed, has a bad signature, or has expired.' },
+  UFDL_ERR_AUTH_BAD_CREDENTIALS: { status: 401, doc: 'Unknown user, wrong password, or inactive account.' },
+  UFDL_ERR_AUTH_FORBIDDEN: { status: 403, doc: 'Authenticated, but not allowed to perform this action.' },
+  UFDL_ERR_AUTH_BAD_NODE_ID: { status: 400, doc: 'The Node-Id header is not an integer or names no node.' },
+  UFDL_ERR_AUTH_NOT_YOUR_NODE: { status: 403, doc: 'The Node-Id names a node that another user registered (bug B13).' },
+
+  // Jobs
+  UFDL_ERR_JOB_ACQUIRED: { status: 406, doc: 'Another node has already acquired the job.' },
+  UFDL_ERR_JOB_PHASE: { status: 406, doc: 'Illegal phase transition for the job in its current phase.' },
+  UFDL_ERR_JOB_NODE_BUSY: { status: 406, doc: 'The node is already working another job.' },
+  UFDL_ERR_JOB_NOT_STARTED: { status: 417, doc: 'An output was added to a job that has not started.' },
+  UFDL_ERR_JOB_FINISHED: { status: 406, doc: 'An output was added to a finished job.' },
+  UFDL_ERR_JOB_NOT_WORKING: { status: 406, doc: 'The node is not working this job (reference: 500 assertion, bug B2).' },
+
+  // Outputs
+  UFDL_ERR_OUTPUT_EXISTS: { status: 400, doc: 'The job already has an active output with this name and type.' },
+  UFDL_ERR_OUTPUT_UNKNOWN: { status: 400, doc: 'The job has no output with this name and type.' },
+  UFDL_ERR_OUTPUT_BAD_NAME: { status: 400, doc: 'An output name or type is empty, too long, or contains `/`, NUL or is `.`/`..`.' },
+  UFDL_ERR_OUTPUT_NO_FILENAME: { status: 400, doc: 'The upload lacks a Content-Disposition header with a filename.' },
+  UFDL_ERR_OUTPUT_TOO_LARGE: { status: 413, doc: 'The output is larger than the configured maximum.' },
+
+  // Templates and job creation
+  UFDL_ERR_TEMPLATE_BAD: { status: 400, doc: 'The imported template is invalid.' },
+  UFDL_ERR_TYPE_PARSE: { status: 400, doc: 'A type string could not be parsed.' },
+  UFDL_ERR_CREATE_MISSING_PARAM: { status: 400, doc: 'A required parameter has no value and no default.' },
+  UFDL_ERR_CREATE_BAD_VALUE: { status: 400, doc: 'A value does not match its declared simple type (str, int, float, bool, JSON).' },
+  UFDL_ERR_CREATE_INVALID_INPUT: { status: 406, doc: 'An input or parameter is missing, of a disallowed type, const, or unknown.' },
+
+  // Nodes and users
+  UFDL_ERR_NODE_DUPLICATE: { status: 400, doc: 'A node with this ip and index already exists.' },
+  UFDL_ERR_USER_EXISTS: { status: 400, doc: 'A user with this name already exists.' },
+  UFDL_ERR_HARDWARE_RANGE: { status: 400, doc: 'No hardware generation covers the given compute capability.' },
+
+  // Server-side conditions that are not the client's fault
+  UFDL_ERR_SERVER_UNAVAILABLE: { status: 503, doc: 'The server is shutting down or not ready.' },
+  UFDL_ERR_SERVER_INTERNAL: { status: 500, doc: 'A bug. Never expected; the log has the stack trace.' },
+} as const satisfies Record<string, { status: number; doc: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error that the server turns into `{"detail": message}` with the code's HTTP status. */
+export class UfdlError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  /** Extra JSON fields sent next to `detail` (e.g. simplejwt's `code: "token_not_valid"`). */
+  readonly extra: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown; extra?: Record<string, unknown> }) {
+    super(detail, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'UfdlError';
+    this.code = code;
+    this.statusCode = ERROR_CODES[code].status;
+    this.extra = options?.extra;
+  }
+}
+
+export function isUfdlError(err: unknown): err is UfdlError {
+  return err instanceof UfdlError;
+}

@@ -1,0 +1,114 @@
+/**
+ * The list filter specification: the body of every `POST …/list` (ufdl-server.md §5.6).
+ *
+ * The schema is strict like the reference's (unknown keys are a 400). Field names are checked by the
+ * server against the resource's own field table, not here.
+ */
+import { z } from 'zod';
+
+const fieldBase = {
+  field: z.string().min(1),
+  invert: z.boolean().optional(),
+};
+
+export const ExactSchema = z.strictObject({
+  type: z.literal('exact'),
+  ...fieldBase,
+  value: z.union([z.string(), z.number(), z.boolean()]),
+  case_insensitive: z.boolean().optional(),
+});
+
+export const ContainsSchema = z.strictObject({
+  type: z.literal('contains'),
+  ...fieldBase,
+  sub_string: z.string().min(1),
+  case_insensitive: z.boolean().optional(),
+});
+
+export const IsNullSchema = z.strictObject({
+  type: z.literal('isnull'),
+  ...fieldBase,
+});
+
+export const CompareSchema = z.strictObject({
+  type: z.literal('compare'),
+  ...fieldBase,
+  operator: z.enum(['<', '>', '>=', '<=']),
+  value: z.union([z.string(), z.number()]),
+});
+
+export const FieldExpressionSchema = z.discriminatedUnion('type', [
+  ExactSchema,
+  ContainsSchema,
+  IsNullSchema,
+  CompareSchema,
+]);
+
+export const AndSchema = z.strictObject({
+  type: z.literal('and'),
+  sub_expressions: z.array(FieldExpressionSchema).min(2),
+  invert: z.boolean().optional(),
+});
+
+export const OrSchema = z.strictObject({
+  type: z.literal('or'),
+  sub_expressions: z.array(z.union([AndSchema, FieldExpressionSchema])).min(2),
+  invert: z.boolean().optional(),
+});
+
+export const ExpressionSchema = z.union([OrSchema, AndSchema, FieldExpressionSchema]);
+
+export const OrderBySchema = z.strictObject({
+  field: z.string().min(1),
+  ascending: z.boolean().optional(),
+  nulls_first: z.boolean().optional(),
+});
+
+export const FilterSpecSchema = z.strictObject({
+  expressions: z.array(ExpressionSchema).optional(),
+  order_by: z.array(OrderBySchema).optional(),
+  include_inactive: z.boolean().optional(),
+});
+
+export type FieldExpression = z.infer<typeof FieldExpressionSchema>;
+export type AndExpression = z.infer<typeof AndSchema>;
+export type OrExpression = z.infer<typeof OrSchema>;
+export type Expression = z.infer<typeof ExpressionSchema>;
+export type OrderBy = z.infer<typeof OrderBySchema>;
+export type FilterSpec = z.infer<typeof FilterSpecSchema>;
+
+/**
+ * The reference worker's poll filter (ufdl-launcher.md §2.2 P1): not started, no error, not acquired,
+ * workable template. We add `order_by pk` so every node sees the queue in the same order.
+ */
+export function pollFilter(): FilterSpec {
+  return {
+    expressions: [
+      {
+        type: 'and',
+        sub_expressions: [
+          { type: 'isnull', field: 'start_time' },
+          { type: 'isnull', field: 'error_reason' },
+          { type: 'isnull', field: 'node' },
+          { type: 'isnull', field: 'template.workabletemplate', invert: true },
+        ],
+      },
+    ],
+    order_by: [{ field: 'pk', ascending: true }],
+  };
+}
+
+/** The reference worker's node lookup by identity (ufdl-launcher.md §2.1 S3). */
+export function nodeIdentityFilter(ip: string, index: number): FilterSpec {
+  return {
+    expressions: [
+      {
+        type: 'and',
+        sub_expressions: [
+          { type: 'exact', field: 'ip', value: ip },
+          { type: 'exact', field: 'index', value: index },
+        ],
+      },
+    ],
+  };
+}

@@ -1,0 +1,182 @@
+/**
+ * JSON shapes on the wire, as the reference server sends them (`reference/ufdl-server.md` §2.2, §3,
+ * §4.3, §5). Key order in the server's responses follows the reference; clients must not rely on it.
+ * Timestamps are ISO-8601 strings (we emit UTC with `Z`).
+ */
+
+export type Pk = number;
+
+export interface TypedValue {
+  value: unknown;
+  /** A type string such as `int`, `JSON` or `JobOutput<Model<…>>` (see `type-string.ts`). */
+  type: string;
+}
+
+export interface JobOutputRef {
+  pk: Pk;
+  name: string;
+  type: string;
+}
+
+/** §2.2: keys in this order. `is_cancelled` is derived from the phase. */
+export interface JobJson {
+  pk: Pk;
+  template: { pk: Pk; name: string; version: number };
+  parent: Pk | null;
+  start_time: string | null;
+  end_time: string | null;
+  error_reason: string | null;
+  input_values: Record<string, TypedValue>;
+  parameter_values: Record<string, TypedValue> | null;
+  node: Pk | null;
+  outputs: JobOutputRef[];
+  description: string;
+  is_cancelled: boolean;
+  creator: Pk | null;
+  creation_time: string;
+  deletion_time: string | null;
+}
+
+/** §3.5: the full job-output JSON returned by add/delete/info and `/v1/job-outputs`. */
+export interface JobOutputJson {
+  pk: Pk | null;
+  job: Pk;
+  name: string;
+  type: string;
+  creator: Pk | null;
+  creation_time: string;
+  deletion_time: string | null;
+}
+
+/** §5.1 */
+export interface NodeJson {
+  pk: Pk;
+  ip: string;
+  index: number;
+  driver_version: string | null;
+  hardware_generation: Pk | null;
+  gpu_mem: number | null;
+  cpu_mem: number;
+  last_seen: string | null;
+  current_job: Pk | null;
+}
+
+/** The body of node create / update (the reference worker sends all of these). */
+export interface NodeSpec {
+  ip: string;
+  index: number;
+  cpu_mem: number;
+  driver_version?: string | null;
+  hardware_generation?: Pk | null;
+  gpu_mem?: number | null;
+}
+
+/** §5.1 hardware generations. */
+export interface HardwareJson {
+  pk: Pk;
+  generation: string;
+  min_compute_capability: number;
+  max_compute_capability: number;
+}
+
+/** §5.3 a template parameter as the template JSON shows it. */
+export interface TemplateParameter {
+  types: string[];
+  help: string;
+  default?: unknown;
+  default_type?: string;
+  const?: boolean;
+}
+
+/** Extension (DESIGN §4 "Run" contract): an input a `Run` template declares for itself. */
+export interface TemplateInput {
+  name: string;
+  types: string[];
+  help?: string;
+}
+
+/** §5.3 template JSON (workable templates carry the `type`…`parameters` keys). */
+export interface TemplateJson {
+  pk: Pk;
+  name: string;
+  version: number;
+  description: string;
+  scope: string;
+  domain: string | null;
+  licence: string | number | null;
+  creator: Pk | null;
+  creation_time: string;
+  deletion_time: string | null;
+  type: string;
+  executor_class: string;
+  required_packages: string;
+  parameters: Record<string, TemplateParameter>;
+  /** Extension: present for `Run` templates only; the reference never sends it. */
+  inputs?: TemplateInput[];
+}
+
+/** §1.3 the one-element array of `GET /v1/users/{username}`. */
+export interface UserJson {
+  username: string;
+  pk: Pk;
+  last_login: string | null;
+  is_superuser: boolean;
+  first_name: string;
+  last_name: string;
+  email: string;
+  is_staff: boolean;
+  is_active: boolean;
+  date_joined: string;
+}
+
+export type Transition =
+  | 'acquire'
+  | 'release'
+  | 'start'
+  | 'progress'
+  | 'finish'
+  | 'error'
+  | 'reset'
+  | 'abort'
+  | 'cancel';
+
+/** §4.3 one web-socket frame. `node` only when the job has one; `error` only when ERRORED. */
+export interface JobNotification {
+  transition: Transition;
+  description: string;
+  pk: Pk;
+  progress: number;
+  cancelled: boolean;
+  node?: Pk;
+  error?: string;
+  transition_data: Record<string, unknown>;
+}
+
+/** Body of `POST /v1/jobs/{pk}/finish`. `success` and `send_notification` are ignored by the server. */
+export interface FinishBody {
+  success?: boolean;
+  send_notification?: string;
+  error?: string;
+}
+
+/**
+ * DESIGN §3 capability discovery: `GET /v1/ufdl-agent/capabilities`. The reference answers 404, and
+ * a client that gets 404 assumes no extension.
+ */
+export interface Capabilities {
+  server: 'ufdl-agent';
+  version: string;
+  extensions: {
+    /** `X-UFDL-Wait` on `POST /v1/jobs/list`, with its upper bound. */
+    wait: { max_seconds: number } | null;
+    /** Lost-node recovery: jobs of nodes unseen for this long are aborted. */
+    lost_node: { lost_after_seconds: number } | null;
+    /** Web-socket watching of any job, authenticated by `?token=` or the Authorization header. */
+    websocket: { auth: boolean };
+  };
+  limits: { max_output_bytes: number; max_body_bytes: number };
+}
+
+export const CAPABILITIES_PATH = '/v1/ufdl-agent/capabilities';
+export const WAIT_HEADER = 'x-ufdl-wait';
+export const MAX_WAIT_SECONDS = 60;

@@ -1,0 +1,89 @@
+/**
+ * `buildApp()` assembles the embedded server: services first (database, blobs, hub, tokens), then the
+ * identity hook, then one route plugin per resource (STYLE rule 9). `listen` is the caller's business
+ * (`server/serve.ts`), so tests can use `inject()` or port 0.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { TokenService } from './auth.js';
+import { BlobStore } from './blobs.js';
+import type { ServerContext } from './context.js';
+import { registerErrorHandling } from './http-errors.js';
+import { registerIdentityHook } from './identity.js';
+import { NotifyHub } from './notify-hub.js';
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
+import { authRoutes } from './routes/auth.js';
+import { hardwareRoutes } from './routes/hardware.js';
+import { jobOutputsRoutes } from './routes/job-outputs.js';
+import { jobsRoutes } from './routes/jobs.js';
+import { nodesRoutes } from './routes/nodes.js';
+import { opsRoutes } from './routes/ops.js';
+import { registriesRoutes } from './routes/registries.js';
+import { templatesRoutes } from './routes/templates.js';
+import { usersRoutes } from './routes/users.js';
+import { websocketRoutes } from './routes/ws.js';
+import { openDatabase } from './store/db.js';
+import { ensureSecret, seedDatabase } from './store/seed.js';
+import { startSweeper } from './sweeper.js';
+
+export interface BuiltServer {
+  app: FastifyInstance;
+  options: ResolvedServerOptions;
+  /** Where the generated admin password was written, when it was generated on this start. */
+  adminPasswordFile: string | undefined;
+}
+
+export async function buildApp(input: ServerOptions, logger?: Logger): Promise<BuiltServer> {
+  const options = resolveServerOptions(input);
+  await mkdir(options.dataDir, { recursive: true, mode: 0o750 });
+  const log = logger ?? pino({ level: options.logLevel === false ? 'silent' : options.logLevel, name: 'ufdl-server' });
+
+  const db = openDatabase(join(options.dataDir, 'ufdl.sqlite3'));
+  const blobs = new BlobStore(join(options.dataDir, 'outputs'));
+  await blobs.init();
+  const { adminPasswordFile } = await seedDatabase(db, options, log);
+  const tokens = new TokenService(ensureSecret(db), {
+    accessSeconds: options.accessTokenSeconds,
+    refreshSeconds: options.refreshTokenSeconds,
+  });
+  const closing = new AbortController();
+  const ctx: ServerContext = { db, options, tokens, hub: new NotifyHub(), blobs, log, closing: closing.signal };
+
+  const app = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    bodyLimit: options.maxBodyBytes,
+    disableRequestLogging: true,
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false },
+    // Shut down promptly: in-flight requests finish, idle keep-alive sockets close.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  app.decorate('ufdl', ctx);
+  registerErrorHandling(app);
+  registerIdentityHook(app);
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  await app.register(opsRoutes);
+  await app.register(authRoutes);
+  await app.register(usersRoutes);
+  await app.register(nodesRoutes);
+  await app.register(hardwareRoutes);
+  await app.register(registriesRoutes);
+  await app.register(templatesRoutes);
+  await app.register(jobsRoutes);
+  await app.register(jobOutputsRoutes);
+  await app.register(websocketRoutes);
+
+  const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};
+  app.addHook('preClose', async () => {
+    closing.abort();
+    stopSweeper();
+  });
+  app.addHook('onClose', async () => {
+    db.close();
+  });
+  return { app, options, adminPasswordFile };
+}

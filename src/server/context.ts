@@ -1,0 +1,60 @@
+/**
+ * The services every route plugin uses, decorated onto the fastify instance as `app.ufdl`, and the
+ * per-request identity (`request.user`, `request.node`) resolved by the auth hook in `identity.ts`.
+ */
+import type { Logger } from 'pino';
+import type { TokenService } from './auth.js';
+import type { BlobStore } from './blobs.js';
+import type { NotifyHub } from './notify-hub.js';
+import type { ResolvedServerOptions } from './options.js';
+import type { Db } from './store/db.js';
+
+export interface UserRow {
+  pk: number;
+  username: string;
+  password_hash: string;
+  is_staff: number;
+  is_superuser: number;
+  is_active: number;
+  first_name: string;
+  last_name: string;
+  email: string;
+  date_joined: string;
+  last_login: string | null;
+}
+
+export interface NodeRow {
+  pk: number;
+  ip: string;
+  index: number;
+  driver_version: string | null;
+  hardware_generation: number | null;
+  gpu_mem: number | null;
+  cpu_mem: number;
+  last_seen: string | null;
+  current_job: number | null;
+  owner: number | null;
+}
+
+export interface ServerContext {
+  db: Db;
+  options: ResolvedServerOptions;
+  tokens: TokenService;
+  hub: NotifyHub;
+  blobs: BlobStore;
+  log: Logger;
+  /** Set when the server begins to close: long waits return early, readiness turns false. */
+  closing: AbortSignal;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ufdl: ServerContext;
+  }
+  interface FastifyRequest {
+    /** The user named by a valid `Authorization: Bearer` access token, else null. */
+    user: UserRow | null;
+    /** The node named by a valid `Node-Id` header that this user may act as, else null. */
+    node: NodeRow | null;
+  }
+}

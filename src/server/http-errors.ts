@@ -1,0 +1,74 @@
+/**
+ * Every error leaves the server as JSON `{"detail": …}` with a 4xx status: our own `UfdlError`s,
+ * fastify's (body too large, bad JSON, bad content type), unknown routes (404) and known routes with
+ * the wrong method (405; the reference answers 500, bug B1). A 500 means a bug: it is logged with its
+ * stack and the client gets a JSON detail, never an HTML page.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
+import { ZodError } from 'zod';
+import { UfdlError, isUfdlError } from '../protocol/errors.js';
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  // A shadow router of every route's path, to tell "no such route" (404) from "wrong method" (405).
+  const shadow: Instance<HTTPVersion.V1> = FindMyWay({ ignoreTrailingSlash: true });
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      if (!(METHODS as readonly string[]).includes(method)) continue;
+      try {
+        shadow.on(method as (typeof METHODS)[number], route.url, () => {});
+      } catch {
+        // The same method and path registered twice (e.g. GET with a websocket handler): harmless.
+      }
+    }
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = METHODS.filter((m) => m !== request.method && shadow.find(m, path) !== null);
+    if (allowed.length > 0) {
+      void reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({ detail: `Method "${request.method}" not allowed on ${path}; allowed: ${allowed.join(', ')}` });
+      return;
+    }
+    void reply.code(404).send({ detail: `Not found: ${request.method} ${path}` });
+  });
+
+  app.setErrorHandler((error: FastifyError | UfdlError | ZodError, request: FastifyRequest, reply: FastifyReply) => {
+    const { status, body } = toResponse(error);
+    if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
+    if (status === 401) void reply.header('www-authenticate', 'Bearer realm="api"');
+    // Errors on binary routes must still be JSON; say so.
+    void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+}
+
+export function toResponse(error: unknown): { status: number; body: Record<string, unknown> } {
+  if (isUfdlError(error)) return { status: error.statusCode, body: { detail: error.message, ...error.extra } };
+  if (error instanceof ZodError) return { status: 400, body: { detail: describeZodError(error) } };
+  const err = error as Partial<FastifyError> & { message?: string };
+  const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { detail: 'Request body is larger than the server accepts' } };
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { detail: `Unsupported media type: ${err.message ?? ''}` } };
+  if (status >= 400 && status < 500) return { status, body: { detail: err.message ?? 'Bad request' } };
+  return { status: 500, body: { detail: 'Internal server error; the server log has the details.' } };
+}
+
+export function describeZodError(error: ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(body)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Parse a body or param with a zod schema; a failure is a 400 naming the field. */
+export function parseWith<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }, value: unknown, what = 'body'): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', `Invalid ${what}: ${describeZodError(result.error)}`);
+  return result.data;
+}

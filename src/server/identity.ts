@@ -1,0 +1,87 @@
+/**
+ * Who is calling: the JWT user and the `Node-Id` node (ufdl-server.md §1.3–§1.6), and the permission
+ * checks routes call. Deviations from the reference (DESIGN §2, bug B13): a `Node-Id` only counts with
+ * a valid token of the user who registered that node (or an admin), and only then is `last_seen`
+ * updated.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { UfdlError } from '../protocol/errors.js';
+import type { NodeRow, UserRow } from './context.js';
+import { nowIso } from './store/db.js';
+
+export function registerIdentityHook(app: FastifyInstance): void {
+  app.decorateRequest('user', null);
+  app.decorateRequest('node', null);
+
+  app.addHook('onRequest', async (request) => {
+    request.user = await userFromRequest(app, request);
+    request.node = nodeFromRequest(app, request);
+  });
+}
+
+async function userFromRequest(app: FastifyInstance, request: FastifyRequest): Promise<UserRow | null> {
+  const header = request.headers.authorization;
+  if (!header) return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) {
+    throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', "Authorization header must be 'Bearer <access token>'", {
+      extra: { code: 'token_not_valid' },
+    });
+  }
+  const claims = await app.ufdl.tokens.verify(match[1]!, 'access');
+  const user = app.ufdl.db.prepare('SELECT * FROM users WHERE pk = ?').get(claims.upk) as UserRow | undefined;
+  if (!user || !user.is_active) {
+    throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
+  }
+  return user;
+}
+
+function nodeFromRequest(app: FastifyInstance, request: FastifyRequest): NodeRow | null {
+  const raw = request.headers['node-id'];
+  if (raw === undefined) return null;
+  const value = Array.isArray(raw) ? raw.join(',') : raw;
+  if (!/^\s*\d+\s*$/.test(value)) {
+    throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${value}': Unable to parse into an integer primary-key`);
+  }
+  const { db } = app.ufdl;
+  const node = db.prepare('SELECT * FROM nodes WHERE pk = ?').get(Number(value)) as NodeRow | undefined;
+  if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${value}': No node with this primary-key`);
+  const user = request.user;
+  // Without a token the node is known but not trusted: node actions then answer 401 (requireNode).
+  if (!user) return null;
+  if (!user.is_staff && node.owner !== user.pk) {
+    throw new UfdlError('UFDL_ERR_AUTH_NOT_YOUR_NODE', `Node ${node.pk} was registered by another user; you may not act as it`);
+  }
+  // Every authorised request with a Node-Id is a heartbeat (DESIGN §3 lost-node recovery).
+  const now = nowIso();
+  db.prepare('UPDATE nodes SET last_seen = ? WHERE pk = ?').run(now, node.pk);
+  node.last_seen = now;
+  return node;
+}
+
+/** The route needs a user: 401 without one (with the reference's WWW-Authenticate header). */
+export function requireUser(request: FastifyRequest): UserRow {
+  if (!request.user) throw new UfdlError('UFDL_ERR_AUTH_MISSING', 'Authentication credentials were not provided.');
+  return request.user;
+}
+
+export function requireAdmin(request: FastifyRequest): UserRow {
+  const user = requireUser(request);
+  if (!user.is_staff) throw forbidden();
+  return user;
+}
+
+/** The route acts as a node: a user token and a `Node-Id` this user may use. */
+export function requireNode(request: FastifyRequest): NodeRow {
+  requireUser(request);
+  if (!request.node) throw forbidden('This action needs a Node-Id header naming your node.');
+  return request.node;
+}
+
+export function forbidden(detail = 'You do not have permission to perform this action.'): UfdlError {
+  return new UfdlError('UFDL_ERR_AUTH_FORBIDDEN', detail);
+}
+
+export function isAdmin(request: FastifyRequest): boolean {
+  return Boolean(request.user?.is_staff);
+}

@@ -1,0 +1,72 @@
+/**
+ * Server options in three layers (STYLE rule 7): what callers may pass, the defaults, and the
+ * resolved, frozen form every module reads. Units are in the names.
+ */
+
+export interface ServerOptions {
+  /** Directory holding the database, the output store and the admin password file. Created if missing. */
+  dataDir: string;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 8000 (0 picks a free port) */
+  port?: number;
+  /** Strict-reference mode: wake-up, lost-node recovery and capability discovery are off. @default true */
+  extensions?: boolean;
+  /** Largest output upload. @default 8 GiB */
+  maxOutputBytes?: number;
+  /** Largest JSON body. @default 1 MiB */
+  maxBodyBytes?: number;
+  /** @default 300 (5 minutes, as the reference) */
+  accessTokenSeconds?: number;
+  /** @default 28800 (8 hours, as the reference) */
+  refreshTokenSeconds?: number;
+  /** Lost-node recovery: abort jobs held by a node unseen this long. @default 600 */
+  lostAfterSeconds?: number;
+  /** How often the sweeper looks for lost nodes. @default 15 */
+  sweepIntervalSeconds?: number;
+  /** Let web-socket watchers connect without a token, as the reference does. @default false */
+  allowAnonymousWebsocket?: boolean;
+  /** Admin created on first start. Password: from here, else generated and written to DIR/admin-password. */
+  adminUser?: string;
+  adminPassword?: string;
+  /** pino level, or false to silence. @default 'info' */
+  logLevel?: string | false;
+}
+
+export const SERVER_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8000,
+  extensions: true,
+  maxOutputBytes: 8 * 1024 ** 3,
+  maxBodyBytes: 1024 ** 2,
+  accessTokenSeconds: 300,
+  refreshTokenSeconds: 8 * 3600,
+  lostAfterSeconds: 600,
+  sweepIntervalSeconds: 15,
+  allowAnonymousWebsocket: false,
+  adminUser: 'admin',
+  logLevel: 'info' as string | false,
+} as const;
+
+export type ResolvedServerOptions = Readonly<
+  Required<Omit<ServerOptions, 'adminPassword'>> & { adminPassword: string | undefined }
+>;
+
+export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
+  const resolved = {
+    ...SERVER_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    adminPassword: options.adminPassword,
+  } as ResolvedServerOptions;
+  const positive = ['maxOutputBytes', 'maxBodyBytes', 'accessTokenSeconds', 'refreshTokenSeconds', 'lostAfterSeconds', 'sweepIntervalSeconds'] as const;
+  for (const key of positive) {
+    const value = resolved[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+      throw new TypeError(`Server option '${key}' must be a positive number, got ${JSON.stringify(value)}`);
+    }
+  }
+  if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
+    throw new TypeError(`Server option 'port' must be an integer in [0, 65535], got ${JSON.stringify(resolved.port)}`);
+  }
+  return Object.freeze(resolved);
+}

@@ -1,0 +1,150 @@
+/**
+ * The server's SQLite database: opening it with the settings durability needs, and migrating it.
+ *
+ * Migrations are versioned in the code (`MIGRATIONS[i]` brings the schema from version i to i+1) and
+ * recorded in `PRAGMA user_version`, so an old data directory is upgraded in place on start.
+ */
+import Database from 'better-sqlite3';
+
+export type Db = Database.Database;
+
+const MIGRATIONS: readonly string[] = [
+  // 1: the initial schema.
+  `
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+
+  CREATE TABLE users (
+    pk            INTEGER PRIMARY KEY AUTOINCREMENT,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    is_staff      INTEGER NOT NULL DEFAULT 0,
+    is_superuser  INTEGER NOT NULL DEFAULT 0,
+    is_active     INTEGER NOT NULL DEFAULT 1,
+    first_name    TEXT NOT NULL DEFAULT '',
+    last_name     TEXT NOT NULL DEFAULT '',
+    email         TEXT NOT NULL DEFAULT '',
+    date_joined   TEXT NOT NULL,
+    last_login    TEXT
+  );
+
+  CREATE TABLE hardware (
+    pk                     INTEGER PRIMARY KEY AUTOINCREMENT,
+    generation             TEXT NOT NULL UNIQUE,
+    min_compute_capability REAL NOT NULL,
+    max_compute_capability REAL NOT NULL
+  );
+
+  CREATE TABLE nodes (
+    pk                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    ip                  TEXT NOT NULL,
+    "index"             INTEGER NOT NULL,
+    driver_version      TEXT,
+    hardware_generation INTEGER REFERENCES hardware(pk),
+    gpu_mem             INTEGER,
+    cpu_mem             INTEGER NOT NULL,
+    last_seen           TEXT,
+    current_job         INTEGER,
+    owner               INTEGER REFERENCES users(pk),
+    UNIQUE (ip, "index")
+  );
+
+  CREATE TABLE templates (
+    pk                INTEGER PRIMARY KEY AUTOINCREMENT,
+    name              TEXT NOT NULL,
+    version           INTEGER NOT NULL,
+    description       TEXT NOT NULL DEFAULT '',
+    scope             TEXT NOT NULL DEFAULT 'public',
+    domain            TEXT,
+    licence           TEXT,
+    type              TEXT NOT NULL,
+    executor_class    TEXT NOT NULL,
+    required_packages TEXT NOT NULL DEFAULT '',
+    parameters        TEXT NOT NULL DEFAULT '{}',
+    inputs            TEXT,
+    creator           INTEGER REFERENCES users(pk),
+    creation_time     TEXT NOT NULL,
+    deletion_time     TEXT
+  );
+  CREATE INDEX templates_name ON templates(name, version);
+
+  CREATE TABLE jobs (
+    pk               INTEGER PRIMARY KEY AUTOINCREMENT,
+    template         INTEGER NOT NULL REFERENCES templates(pk),
+    parent           INTEGER,
+    description      TEXT NOT NULL DEFAULT '',
+    input_values     TEXT NOT NULL DEFAULT '{}',
+    parameter_values TEXT,
+    node             INTEGER REFERENCES nodes(pk),
+    start_time       TEXT,
+    end_time         TEXT,
+    error_reason     TEXT,
+    progress_amount  REAL NOT NULL DEFAULT 0,
+    -- Extension (bug B4): set when a job is cancelled before it started, so it cannot be acquired.
+    cancelled_unstarted INTEGER NOT NULL DEFAULT 0,
+    creator          INTEGER REFERENCES users(pk),
+    creation_time    TEXT NOT NULL,
+    deletion_time    TEXT
+  );
+  CREATE INDEX jobs_queue ON jobs(start_time, node, error_reason);
+  CREATE INDEX jobs_node ON jobs(node);
+
+  CREATE TABLE blobs (
+    sha256 TEXT PRIMARY KEY,
+    size   INTEGER NOT NULL
+  );
+
+  CREATE TABLE outputs (
+    pk            INTEGER PRIMARY KEY AUTOINCREMENT,
+    job           INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    sha256        TEXT NOT NULL REFERENCES blobs(sha256),
+    size          INTEGER NOT NULL,
+    creator       INTEGER REFERENCES users(pk),
+    creation_time TEXT NOT NULL,
+    deletion_time TEXT,
+    -- Set by reset/abort (bug B5): such outputs are gone for every purpose but a record of history.
+    removed       INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX outputs_job ON outputs(job, name, type);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Open (creating if needed) and migrate the database at `file`. WAL lets readers run beside the one
+ * writer; `synchronous = FULL` makes every acknowledged transition survive `kill -9` and power loss.
+ */
+export function openDatabase(file: string): Db {
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `The database was written by a newer ufdl-agent (schema ${current}, this version knows ${SCHEMA_VERSION}); refusing to open it.`,
+    );
+  }
+  for (let version = current; version < SCHEMA_VERSION; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]!);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+/** Now as the ISO-8601 UTC string every timestamp column holds. */
+export function nowIso(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,125 @@
+/**
+ * Compiles a list filter specification (protocol/filter.ts) into a parameterised SQL WHERE and
+ * ORDER BY for one resource.
+ *
+ * Each resource declares the fields a filter may name (its `FieldTable`): an unknown field is a 400
+ * naming it, where the reference answers 500 (bug B14). Dotted names follow relations (`template.name`);
+ * in `order_by` both `template.name` and Django's `template__name` are accepted.
+ */
+import { UfdlError } from '../../protocol/errors.js';
+import type { Expression, FieldExpression, FilterSpec, OrderBy } from '../../protocol/filter.js';
+
+export type FieldKind = 'int' | 'real' | 'text' | 'bool' | 'time';
+
+export interface FieldDef {
+  /** A SQL expression over the resource's table (and any joins the resource's query makes). */
+  sql: string;
+  kind: FieldKind;
+}
+
+export type FieldTable = Readonly<Record<string, FieldDef>>;
+
+export interface CompiledFilter {
+  where: string;
+  params: unknown[];
+  orderBy: string;
+}
+
+export function compileFilter(
+  spec: FilterSpec,
+  fields: FieldTable,
+  options: { softDeleteColumn?: string; defaultOrder: string },
+): CompiledFilter {
+  const params: unknown[] = [];
+  const clauses: string[] = [];
+  for (const expression of spec.expressions ?? []) clauses.push(compileExpression(expression, fields, params));
+  if (options.softDeleteColumn && !spec.include_inactive) clauses.push(`${options.softDeleteColumn} IS NULL`);
+  const where = clauses.length === 0 ? '1 = 1' : clauses.map((c) => `(${c})`).join(' AND ');
+  const orderParts = (spec.order_by ?? []).map((o) => compileOrder(o, fields));
+  orderParts.push(options.defaultOrder);
+  return { where, params, orderBy: orderParts.join(', ') };
+}
+
+function lookup(fields: FieldTable, name: string, where: 'filter' | 'order_by'): FieldDef {
+  const normalised = name.replaceAll('__', '.');
+  const def = Object.hasOwn(fields, normalised) ? fields[normalised] : undefined;
+  if (!def) {
+    throw new UfdlError(
+      'UFDL_ERR_REQ_FILTER_FIELD',
+      `Unknown field '${name}' in ${where}; known fields: ${Object.keys(fields).sort().join(', ')}`,
+    );
+  }
+  return def;
+}
+
+function compileExpression(expression: Expression, fields: FieldTable, params: unknown[]): string {
+  let sql: string;
+  if (expression.type === 'and' || expression.type === 'or') {
+    const joiner = expression.type === 'and' ? ' AND ' : ' OR ';
+    sql = expression.sub_expressions.map((sub) => `(${compileExpression(sub, fields, params)})`).join(joiner);
+  } else {
+    sql = compileField(expression, fields, params);
+  }
+  return expression.invert ? `NOT (${sql})` : sql;
+}
+
+function compileField(expression: FieldExpression, fields: FieldTable, params: unknown[]): string {
+  const def = lookup(fields, expression.field, 'filter');
+  switch (expression.type) {
+    case 'isnull':
+      return `${def.sql} IS NULL`;
+    case 'exact': {
+      const value = coerce(expression.value, def);
+      if (expression.case_insensitive && typeof value === 'string') {
+        params.push(value);
+        return `${def.sql} = ? COLLATE NOCASE`;
+      }
+      params.push(value);
+      return `${def.sql} IS NOT NULL AND ${def.sql} = ?`;
+    }
+    case 'contains': {
+      params.push(`%${escapeLike(expression.sub_string)}%`);
+      // LIKE is case-insensitive for ASCII in SQLite; the case-sensitive form uses instr().
+      if (expression.case_insensitive) return `${def.sql} LIKE ? ESCAPE '\\'`;
+      params.pop();
+      params.push(expression.sub_string);
+      return `instr(CAST(${def.sql} AS TEXT), ?) > 0`;
+    }
+    case 'compare': {
+      params.push(coerce(expression.value, def));
+      return `${def.sql} IS NOT NULL AND ${def.sql} ${expression.operator} ?`;
+    }
+  }
+}
+
+function compileOrder(order: OrderBy, fields: FieldTable): string {
+  const def = lookup(fields, order.field, 'order_by');
+  const direction = order.ascending === false ? 'DESC' : 'ASC';
+  const nulls = order.nulls_first === undefined ? '' : order.nulls_first ? ' NULLS FIRST' : ' NULLS LAST';
+  return `${def.sql} ${direction}${nulls}`;
+}
+
+/** Values are compared in the column's own representation (booleans are 0/1, times ISO strings). */
+function coerce(value: string | number | boolean, def: FieldDef): unknown {
+  switch (def.kind) {
+    case 'bool':
+      return value === true || value === 'true' || value === 1 || value === '1' ? 1 : 0;
+    case 'int':
+    case 'real':
+      if (typeof value === 'boolean') return value ? 1 : 0;
+      if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+      return value;
+    case 'time':
+      if (typeof value === 'string') {
+        const ms = Date.parse(value);
+        if (Number.isFinite(ms)) return new Date(ms).toISOString();
+      }
+      return value;
+    case 'text':
+      return typeof value === 'string' ? value : String(value);
+  }
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}

@@ -1,0 +1,106 @@
+/**
+ * Reading jobs and job outputs from the database and shaping them as the reference's JSON
+ * (ufdl-server.md §2.2, §3.5). Shared by the jobs, templates (create-job), job-outputs and ws routes.
+ */
+import { UfdlError } from '../../protocol/errors.js';
+import { phaseOf } from '../../protocol/phase.js';
+import type { JobJson, JobOutputJson, TypedValue } from '../../protocol/wire.js';
+import type { Db } from './db.js';
+
+export interface JobRow {
+  pk: number;
+  template: number;
+  parent: number | null;
+  description: string;
+  input_values: string;
+  parameter_values: string | null;
+  node: number | null;
+  start_time: string | null;
+  end_time: string | null;
+  error_reason: string | null;
+  progress_amount: number;
+  cancelled_unstarted: number;
+  creator: number | null;
+  creation_time: string;
+  deletion_time: string | null;
+  /** Joined from templates. */
+  template_name: string;
+  template_version: number;
+}
+
+export interface OutputRow {
+  pk: number;
+  job: number;
+  name: string;
+  type: string;
+  sha256: string;
+  size: number;
+  creator: number | null;
+  creation_time: string;
+  deletion_time: string | null;
+  removed: number;
+}
+
+/** The SELECT every job read uses; filters append `WHERE …` over the aliases `jobs` and `t`. */
+export const JOB_SELECT = `
+  SELECT jobs.*, t.name AS template_name, t.version AS template_version
+  FROM jobs JOIN templates t ON t.pk = jobs.template`;
+
+export function getJobRow(db: Db, pk: number): JobRow | undefined {
+  return db.prepare(`${JOB_SELECT} WHERE jobs.pk = ?`).get(pk) as JobRow | undefined;
+}
+
+/** The job row, or 404 `Not found.` like the reference. Soft-deleted jobs are found (§5.7). */
+export function requireJobRow(db: Db, pk: number): JobRow {
+  const row = getJobRow(db, pk);
+  if (!row) throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
+  return row;
+}
+
+/**
+ * Outputs that count: not removed by reset/abort and not soft-deleted (DESIGN §2, B5/B6). The
+ * reference lists every output ever added; we list the live ones so a re-run can upload again.
+ */
+export function liveOutputs(db: Db, jobPk: number): OutputRow[] {
+  return db
+    .prepare('SELECT * FROM outputs WHERE job = ? AND removed = 0 AND deletion_time IS NULL ORDER BY pk')
+    .all(jobPk) as OutputRow[];
+}
+
+export function jobJson(db: Db, row: JobRow): JobJson {
+  const phase = phaseOf(row);
+  return {
+    pk: row.pk,
+    template: { pk: row.template, name: row.template_name, version: row.template_version },
+    parent: row.parent,
+    start_time: row.start_time,
+    end_time: row.end_time,
+    error_reason: row.error_reason,
+    input_values: JSON.parse(row.input_values) as Record<string, TypedValue>,
+    parameter_values: row.parameter_values === null ? null : (JSON.parse(row.parameter_values) as Record<string, TypedValue>),
+    node: row.node,
+    outputs: liveOutputs(db, row.pk).map((o) => ({ pk: o.pk, name: o.name, type: o.type })),
+    description: row.description,
+    // B4: a job cancelled before it started is really cancelled here.
+    is_cancelled: phase === 'CANCELLED' || row.cancelled_unstarted === 1,
+    creator: row.creator,
+    creation_time: row.creation_time,
+    deletion_time: row.deletion_time,
+  };
+}
+
+export function loadJobJson(db: Db, pk: number): JobJson {
+  return jobJson(db, requireJobRow(db, pk));
+}
+
+export function outputJson(row: OutputRow): JobOutputJson {
+  return {
+    pk: row.pk,
+    job: row.job,
+    name: row.name,
+    type: row.type,
+    creator: row.creator,
+    creation_time: row.creation_time,
+    deletion_time: row.deletion_time,
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Start a real embedded server on loopback (port 0) in this process, on its own temporary data
+ * directory, and close it when the test finishes. `api()` is a small fetch wrapper for tests.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { buildApp } from '../../src/server/app.js';
+import type { ServerOptions } from '../../src/server/options.js';
+
+export const ADMIN_USER = 'admin';
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  close(): Promise<void>;
+  /** An access token for the admin user. */
+  adminToken: string;
+  /** Log in as `username` and return its access token. */
+  login(username: string, password: string): Promise<string>;
+}
+
+export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ufdl-test-')));
+  const { app } = await buildApp({
+    dataDir,
+    port: 0,
+    adminUser: ADMIN_USER,
+    adminPassword: ADMIN_PASSWORD,
+    logLevel: false,
+    ...options,
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  const url = `http://127.0.0.1:${address.port}`;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+  };
+  onTestFinished(close);
+  const login = async (username: string, password: string) => {
+    const res = await fetch(`${url}/v1/auth/obtain`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { access: string }).access;
+  };
+  const adminToken = await login(ADMIN_USER, ADMIN_PASSWORD).catch(() => '');
+  return { url, dataDir, close, adminToken, login };
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+  text: string;
+}
+
+/** `api(url, 'POST', '/v1/jobs/list', { token, nodeId, json: {...} })` */
+export async function api<T = any>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: { token?: string; nodeId?: number | string; json?: unknown; body?: BodyInit; headers?: Record<string, string> } = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.nodeId !== undefined) headers['node-id'] = String(opts.nodeId);
+  let body: BodyInit | undefined = opts.body;
+  if (opts.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(opts.json);
+  }
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    // not JSON: leave the text
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers, text };
+}
