@@ -1,0 +1,118 @@
+/**
+ * Agent options in three layers (STYLE rule 7): `AgentOptions` (what the configuration loader or a
+ * test passes), `AGENT_DEFAULTS`, and the frozen `ResolvedAgentOptions` every module reads. Units are
+ * in the names.
+ */
+
+export interface AgentOptions {
+  /** Base URL of the UFDL server, without a trailing slash. */
+  serverUrl: string;
+  username: string;
+  password: string;
+  /** Parent of the per-job directories (`<workDir>/<jobPk>/`). Created if missing. */
+  workDir: string;
+  /** The SQLite journal. @default `<workDir>/../journal.sqlite3` */
+  journalFile?: string;
+  /** Concurrent jobs. 0 = one per detected GPU, or 1 on a node without GPUs. @default 0 */
+  slots?: number;
+  /** Idle poll schedule in seconds: the i-th empty poll waits `pollScheduleS[i]`, sticking on the last. @default [10, 30] */
+  pollScheduleS?: number[];
+  /** Back-off schedule in seconds after server errors, separate from the idle schedule. @default [10, 30, 60] */
+  errorBackoffS?: number[];
+  /** `X-UFDL-Wait` seconds sent on polls when the server offers wake-up. @default 30 */
+  waitSeconds?: number;
+  /** How often a running job is re-read to notice cancellation. @default 10000 */
+  cancelCheckIntervalMs?: number;
+  /** At most one progress report per job per interval. @default 1000 */
+  progressIntervalMs?: number;
+  /** First SIGTERM/SIGINT: how long running jobs may finish before they are stopped. @default 600000 */
+  drainTimeoutMs?: number;
+  /** Between the group SIGTERM and SIGKILL of a child. @default 10000 */
+  killGraceMs?: number;
+  /** Keep job directories after a job ends. @default false */
+  keepJobDirs?: boolean;
+  /** Node identity override: the ip the node registers with (NAT, DHCP). @default detected */
+  nodeIp?: string;
+  /** Node identity index (the reference's gpu_id). @default 0 */
+  nodeIndex?: number;
+  /** A job that crashed the node this many times is finished with an error, not retried. @default 3 */
+  maxRestarts?: number;
+  /** Self-fencing: stop children when the server is unreachable for lost_after minus this. @default 60000 */
+  fenceMarginMs?: number;
+  /** A candidate that failed preparation is skipped this long. @default 300000 */
+  skipFailedForMs?: number;
+  /** Status/health endpoint; port 0 = a free port, null = off. @default { host: '127.0.0.1', port: 8001 } */
+  status?: { host: string; port: number } | null;
+  /** Per-call HTTP timeout. @default 30000 */
+  requestTimeoutMs?: number;
+  /** Disk space below which the agent reports not ready and takes no job. @default 1 GiB */
+  minFreeDiskBytes?: number;
+}
+
+export const AGENT_DEFAULTS = {
+  slots: 0,
+  pollScheduleS: [10, 30],
+  errorBackoffS: [10, 30, 60],
+  waitSeconds: 30,
+  cancelCheckIntervalMs: 10_000,
+  progressIntervalMs: 1_000,
+  drainTimeoutMs: 600_000,
+  killGraceMs: 10_000,
+  keepJobDirs: false,
+  nodeIndex: 0,
+  maxRestarts: 3,
+  fenceMarginMs: 60_000,
+  skipFailedForMs: 300_000,
+  status: { host: '127.0.0.1', port: 8001 },
+  requestTimeoutMs: 30_000,
+  minFreeDiskBytes: 1024 ** 3,
+} as const;
+
+export type ResolvedAgentOptions = Readonly<
+  Required<Omit<AgentOptions, 'nodeIp' | 'status'>> & {
+    nodeIp: string | undefined;
+    status: { host: string; port: number } | null;
+  }
+>;
+
+export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const resolved = {
+    ...AGENT_DEFAULTS,
+    pollScheduleS: [...AGENT_DEFAULTS.pollScheduleS],
+    errorBackoffS: [...AGENT_DEFAULTS.errorBackoffS],
+    journalFile: `${options.workDir.replace(/\/+$/, '')}/../journal.sqlite3`,
+    nodeIp: undefined,
+    ...defined,
+  } as ResolvedAgentOptions;
+  const nonNegative = [
+    'slots',
+    'waitSeconds',
+    'cancelCheckIntervalMs',
+    'progressIntervalMs',
+    'drainTimeoutMs',
+    'killGraceMs',
+    'nodeIndex',
+    'maxRestarts',
+    'fenceMarginMs',
+    'skipFailedForMs',
+    'requestTimeoutMs',
+    'minFreeDiskBytes',
+  ] as const;
+  for (const key of nonNegative) {
+    const value = resolved[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      throw new TypeError(`Agent option '${key}' must be a non-negative number, got ${JSON.stringify(value)}`);
+    }
+  }
+  for (const key of ['pollScheduleS', 'errorBackoffS'] as const) {
+    const list = resolved[key];
+    if (!Array.isArray(list) || list.length === 0 || list.some((n) => typeof n !== 'number' || !(n >= 0))) {
+      throw new TypeError(`Agent option '${key}' must be a non-empty list of non-negative seconds, got ${JSON.stringify(list)}`);
+    }
+  }
+  if (!/^https?:\/\/[^/]+/.test(resolved.serverUrl)) {
+    throw new TypeError(`Agent option 'serverUrl' must be an http(s) URL, got ${JSON.stringify(resolved.serverUrl)}`);
+  }
+  return Object.freeze({ ...resolved, serverUrl: resolved.serverUrl.replace(/\/+$/, '') });
+}
