@@ -1,0 +1,56 @@
+/**
+ * `ufdl-agent serve`: the embedded UFDL server on SQLite, until SIGTERM/SIGINT.
+ */
+import type { Command } from 'commander';
+import { startServer } from '../../server/serve.js';
+import type { ServerOptions } from '../../server/options.js';
+import { loadConfig, secretValue, type EffectiveConfig } from '../config/load.js';
+import { createLogger } from '../logger.js';
+import { onStopSignals } from '../signals.js';
+import { commonFlags, type CommonFlags } from '../flags.js';
+
+export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
+  const v = config.values;
+  return {
+    dataDir: v['serve.data_dir'] as string,
+    host: v['serve.host'] as string,
+    port: v['serve.port'] as number,
+    extensions: v['serve.extensions'] as boolean,
+    maxOutputBytes: v['serve.max_output_bytes'] as number,
+    lostAfterSeconds: v['serve.lost_after'] as number,
+    allowAnonymousWebsocket: v['serve.allow_anonymous_websocket'] as boolean,
+    accessTokenSeconds: v['serve.access_token_lifetime'] as number,
+    refreshTokenSeconds: v['serve.refresh_token_lifetime'] as number,
+    adminUser: v['serve.admin_user'] as string,
+    adminPassword: secretValue(config, 'serve.admin_password'),
+  };
+}
+
+export function registerServe(program: Command): void {
+  commonFlags(
+    program
+      .command('serve')
+      .description('Run the embedded UFDL server (SQLite database and output store under --data)')
+      .option('--data <dir>', 'data directory (serve.data_dir)')
+      .option('--host <address>', 'address to listen on (serve.host)')
+      .option('--port <port>', 'port to listen on (serve.port)')
+      .option('--no-extensions', 'strict reference mode: no wake-up, lost-node recovery or capability discovery'),
+  ).action(async (flags: CommonFlags & { data?: string; host?: string; port?: string; extensions?: boolean }) => {
+    const config = loadConfig({
+      file: flags.config,
+      flags: {
+        'serve.data_dir': flags.data,
+        'serve.host': flags.host,
+        'serve.port': flags.port,
+        // commander sets `extensions: true` by default for --no-extensions; only an explicit off counts.
+        'serve.extensions': flags.extensions === false ? false : undefined,
+      },
+    });
+    const log = createLogger({ name: 'ufdl-server', level: flags.logLevel });
+    const server = await startServer(serverOptionsFrom(config), log);
+    onStopSignals(log, async () => {
+      await server.close();
+      log.info('server stopped');
+    });
+  });
+}

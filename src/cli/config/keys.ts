@@ -1,0 +1,86 @@
+/**
+ * Every configuration key: its section, type, default, meaning, and the environment variable that
+ * sets it. One table drives the TOML loader, the environment reader, validation messages and
+ * `ufdl-agent config`. `config/agent.toml` and `config/server.toml` document the same keys.
+ */
+
+export type KeyType = 'string' | 'int' | 'number' | 'bool' | 'seconds-list';
+
+export interface KeyDef {
+  section: 'server' | 'agent' | 'serve';
+  name: string;
+  type: KeyType;
+  default: string | number | boolean | number[] | null;
+  doc: string;
+  /** Never printed or logged; `config` shows `(set)`. */
+  secret?: boolean;
+}
+
+const key = (section: KeyDef['section'], name: string, type: KeyType, def: KeyDef['default'], doc: string, secret = false): KeyDef => ({
+  section,
+  name,
+  type,
+  default: def,
+  doc,
+  secret,
+});
+
+export const KEYS: readonly KeyDef[] = [
+  // Where the agent and the operator CLI find the server, and as whom.
+  key('server', 'url', 'string', 'http://127.0.0.1:8000', 'Base URL of the UFDL server.'),
+  key('server', 'username', 'string', 'admin', 'User the agent and the CLI log in as.'),
+  key('server', 'password', 'string', null, 'Password (prefer password_file or the environment).', true),
+  key('server', 'password_file', 'string', null, 'File whose first line is the password.'),
+  key('server', 'timeout', 'number', 30, 'Seconds before an HTTP call is abandoned.'),
+
+  // The agent daemon (`run`).
+  key('agent', 'work_dir', 'string', './data/agent/work', 'Parent of the per-job directories.'),
+  key('agent', 'journal', 'string', null, 'SQLite journal file (default: journal.sqlite3 beside work_dir).'),
+  key('agent', 'slots', 'int', 0, 'Concurrent jobs; 0 = one per GPU, or 1 without GPUs.'),
+  key('agent', 'poll_interval', 'seconds-list', [10, 30], 'Idle poll schedule in seconds, sticking on the last.'),
+  key('agent', 'error_backoff', 'seconds-list', [10, 30, 60], 'Back-off schedule in seconds after server errors.'),
+  key('agent', 'wait', 'int', 30, 'Seconds a poll may wait on a server that offers wake-up (X-UFDL-Wait).'),
+  key('agent', 'cancel_check_interval', 'number', 10, 'Seconds between re-reads of a running job to notice cancellation.'),
+  key('agent', 'progress_interval', 'number', 1, 'At most one progress report per job per this many seconds.'),
+  key('agent', 'drain_timeout', 'number', 600, 'Seconds running jobs may finish after the first SIGTERM.'),
+  key('agent', 'kill_grace', 'number', 10, 'Seconds between SIGTERM and SIGKILL of a job.'),
+  key('agent', 'keep_job_dirs', 'bool', false, 'Keep job directories after jobs end.'),
+  key('agent', 'node_ip', 'string', null, 'Node identity override (default: the primary IPv4).'),
+  key('agent', 'node_index', 'int', 0, "Node identity index (the reference's gpu_id)."),
+  key('agent', 'max_restarts', 'int', 3, 'A job that crashed the node this often is failed, not retried.'),
+  key('agent', 'fence_margin', 'number', 60, 'Seconds before lost_after at which an unreachable agent stops its children.'),
+  key('agent', 'status_host', 'string', '127.0.0.1', 'Address of the status endpoint (/livez, /readyz, /status.json, /metrics).'),
+  key('agent', 'status_port', 'int', 8001, 'Port of the status endpoint; -1 turns it off.'),
+  key('agent', 'min_free_disk', 'int', 1073741824, 'Bytes of free disk in work_dir below which no job is taken.'),
+
+  // The embedded server (`serve`, `standalone`).
+  key('serve', 'data_dir', 'string', './data/server', 'Database and output store directory.'),
+  key('serve', 'host', 'string', '127.0.0.1', 'Address to listen on.'),
+  key('serve', 'port', 'int', 8000, 'Port to listen on.'),
+  key('serve', 'extensions', 'bool', true, 'Wake-up, lost-node recovery and capability discovery; false = strict reference mode.'),
+  key('serve', 'max_output_bytes', 'int', 8 * 1024 ** 3, 'Largest output upload in bytes.'),
+  key('serve', 'lost_after', 'number', 600, 'Seconds after which a silent node loses its jobs.'),
+  key('serve', 'allow_anonymous_websocket', 'bool', false, 'Let web-socket watchers connect without a token (reference web UI).'),
+  key('serve', 'access_token_lifetime', 'number', 300, 'Seconds an access token is valid.'),
+  key('serve', 'refresh_token_lifetime', 'number', 28800, 'Seconds a refresh token is valid.'),
+  key('serve', 'admin_user', 'string', 'admin', 'Admin created on first start.'),
+  key('serve', 'admin_password', 'string', null, 'Its password; generated into DATA_DIR/admin-password when unset.', true),
+];
+
+/**
+ * The environment variable of a key: `UFDL_AGENT_<NAME>` for agent keys (`UFDL_AGENT_SLOTS`),
+ * `UFDL_AGENT_<SECTION>_<NAME>` for the others (`UFDL_AGENT_SERVER_URL`, `UFDL_AGENT_SERVE_PORT`).
+ */
+export function envName(def: KeyDef): string {
+  return (def.section === 'agent' ? `UFDL_AGENT_${def.name}` : `UFDL_AGENT_${def.section}_${def.name}`).toUpperCase();
+}
+
+/** Older or shorter names also read, for the key they alias (issue 2 names the admin ones). */
+export const ENV_ALIASES: Readonly<Record<string, string>> = {
+  UFDL_ADMIN_USER: 'serve.admin_user',
+  UFDL_ADMIN_PASSWORD: 'serve.admin_password',
+};
+
+export function keyId(def: KeyDef): string {
+  return `${def.section}.${def.name}`;
+}

@@ -1,0 +1,150 @@
+/**
+ * Effective configuration: defaults, then a TOML file, then `UFDL_AGENT_*` environment variables,
+ * then command-line flags — later wins. Every value remembers where it came from, and every error
+ * names the key, the source and what was expected.
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { ConfigError } from './errors.js';
+import { ENV_ALIASES, KEYS, envName, keyId, type KeyDef } from './keys.js';
+import { readLauncherIni } from './launcher-ini.js';
+
+export type ConfigValue = string | number | boolean | number[] | null;
+export type Source = 'default' | `file ${string}` | `env ${string}` | 'flag';
+
+export interface EffectiveConfig {
+  values: Record<string, ConfigValue>;
+  sources: Record<string, Source>;
+  file: string | undefined;
+}
+
+export { ConfigError };
+
+export interface LoadOptions {
+  /** A TOML file, or the reference launcher's INI (`*.conf`/`*.ini`). */
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Flag values by key id (`agent.slots`), already named by the CLI. */
+  flags?: Record<string, unknown>;
+}
+
+const BY_ID = new Map(KEYS.map((def) => [keyId(def), def]));
+
+export function loadConfig(options: LoadOptions = {}): EffectiveConfig {
+  const values: Record<string, ConfigValue> = {};
+  const sources: Record<string, Source> = {};
+  for (const def of KEYS) {
+    values[keyId(def)] = def.default;
+    sources[keyId(def)] = 'default';
+  }
+  const set = (id: string, raw: unknown, source: Source) => {
+    const def = BY_ID.get(id);
+    if (!def) throw new ConfigError(`Unknown configuration key '${id}' (from ${source}); known keys: ${[...BY_ID.keys()].join(', ')}`);
+    values[id] = coerce(def, raw, source);
+    sources[id] = source;
+  };
+
+  const env = options.env ?? process.env;
+  const file = options.file ?? (env.UFDL_AGENT_CONFIG || undefined);
+  if (file) {
+    for (const [id, raw] of Object.entries(readConfigFile(file))) set(id, raw, `file ${file}`);
+  }
+  for (const def of KEYS) {
+    const name = envName(def);
+    if (env[name] !== undefined && env[name] !== '') set(keyId(def), env[name], `env ${name}`);
+  }
+  for (const [name, id] of Object.entries(ENV_ALIASES)) {
+    const direct = envName(BY_ID.get(id)!);
+    if (env[name] !== undefined && env[name] !== '' && env[direct] === undefined) set(id, env[name], `env ${name}`);
+  }
+  for (const [id, raw] of Object.entries(options.flags ?? {})) {
+    if (raw !== undefined) set(id, raw, 'flag');
+  }
+  return { values, sources, file };
+}
+
+/** Flatten a config file into `section.key` entries; unknown sections and keys are errors. */
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read configuration file ${file}: ${(err as Error).message}`);
+  }
+  if (/\.(conf|ini)$/i.test(file)) return readLauncherIni(text, file);
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`Configuration file ${file} is not valid TOML: ${(err as Error).message}`);
+  }
+  const flat: Record<string, unknown> = {};
+  for (const [section, body] of Object.entries(doc)) {
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw new ConfigError(`In ${file}: '${section}' must be a [section] (one of [server], [agent], [serve])`);
+    }
+    for (const [name, value] of Object.entries(body)) flat[`${section}.${name}`] = value;
+  }
+  return flat;
+}
+
+function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
+  const fail = (expected: string): never => {
+    throw new ConfigError(`Configuration key '${keyId(def)}' from ${source}: expected ${expected}, got ${JSON.stringify(raw)}`);
+  };
+  if (raw === null) return null;
+  switch (def.type) {
+    case 'string':
+      return typeof raw === 'string' ? raw : fail('a string');
+    case 'int': {
+      const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      return typeof n === 'number' && Number.isInteger(n) ? n : fail('an integer');
+    }
+    case 'number': {
+      const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : fail('a non-negative number');
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (typeof raw === 'string') {
+        const v = raw.trim().toLowerCase();
+        if (['1', 'yes', 'true', 'on'].includes(v)) return true;
+        if (['0', 'no', 'false', 'off'].includes(v)) return false;
+      }
+      return fail('true or false');
+    }
+    case 'seconds-list': {
+      const list = typeof raw === 'string' ? raw.split(',').map((s) => Number(s.trim())) : raw;
+      if (Array.isArray(list) && list.length > 0 && list.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) {
+        return list as number[];
+      }
+      return fail('a non-empty list of non-negative seconds, e.g. [10, 30] or "10,30"');
+    }
+  }
+}
+
+/** Read a secret: the direct value, else the first line of `<key>_file`. */
+export function secretValue(config: EffectiveConfig, id: string): string | undefined {
+  const direct = config.values[id];
+  if (typeof direct === 'string' && direct !== '') return direct;
+  const fileKey = `${id}_file`;
+  const file = config.values[fileKey];
+  if (typeof file === 'string' && file !== '') {
+    try {
+      return readFileSync(file, 'utf8').split('\n')[0]!.trim();
+    } catch (err) {
+      throw new ConfigError(`Configuration key '${fileKey}' from ${config.sources[fileKey]}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+/** The effective configuration as `ufdl-agent config` prints it, secrets masked. */
+export function describeConfig(config: EffectiveConfig): Array<{ key: string; value: string; source: Source }> {
+  return KEYS.map((def) => {
+    const id = keyId(def);
+    const value = config.values[id];
+    const shown = def.secret ? (value === null || value === '' ? '(unset)' : '(set)') : JSON.stringify(value);
+    return { key: id, value: shown, source: config.sources[id]! };
+  });
+}

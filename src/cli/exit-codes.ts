@@ -1,0 +1,22 @@
+/**
+ * Named exit statuses (sysexits.h where one fits), so scripts and systemd can tell causes apart.
+ * systemd's `Restart=on-failure` restarts on any non-zero status; `RestartPreventExitStatus=` in the
+ * units lists the ones a restart cannot fix (usage and configuration errors).
+ */
+export const EXIT = {
+  OK: 0,
+  /** A job ended in error or was cancelled (`submit --wait`), or a command failed at the server. */
+  FAILURE: 1,
+  /** Bad command-line usage. */
+  USAGE: 64,
+  /** The server could not be reached. */
+  UNAVAILABLE: 69,
+  /** A bug: an unexpected exception. */
+  SOFTWARE: 70,
+  /** Credentials were refused. */
+  NOPERM: 77,
+  /** The configuration is invalid. */
+  CONFIG: 78,
+} as const;
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

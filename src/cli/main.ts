@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+/**
+ * The `ufdl-agent` command. Each subcommand lives in `commands/<name>.ts`; this file only wires them
+ * and turns errors into one clear line and a named exit status (exit-codes.ts).
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from './config/errors.js';
+import { EXIT } from './exit-codes.js';
+import { registerConfig } from './commands/config.js';
+import { registerServe } from './commands/serve.js';
+import { VERSION } from './version.js';
+
+// `ufdl-agent jobs | head` closes the pipe early; that is not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(EXIT.OK);
+  throw err;
+});
+
+const program = new Command('ufdl-agent')
+  .description('Worker-node agent for the UFDL Jobs API, with an embedded UFDL server')
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerServe(program);
+registerConfig(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = exitCodeFor(err);
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version are not errors; commander already printed the message for real ones.
+    return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  }
+  if (err instanceof ConfigError) {
+    process.stderr.write(`ufdl-agent: configuration error: ${err.message}\n`);
+    return EXIT.CONFIG;
+  }
+  const exitCode = (err as { exitCode?: unknown }).exitCode;
+  process.stderr.write(`ufdl-agent: ${(err as Error)?.message ?? String(err)}\n`);
+  if (typeof exitCode === 'number') return exitCode;
+  if (process.env.UFDL_AGENT_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+  return EXIT.SOFTWARE;
+}
