@@ -1,9 +1,79 @@
 /**
- * Lost-node recovery (DESIGN §3): jobs held by a node unseen for `lostAfterSeconds` are aborted so
- * another node can run them. Implemented in the jobs work package.
+ * Lost-node recovery (DESIGN §3): every `sweepIntervalSeconds`, jobs held by a node unseen for
+ * `lostAfterSeconds` are aborted (as an admin abort would: back to CREATED, unacquired, outputs set
+ * aside, an `abort` message whose `transition_data.reason` says why) so another node can run them.
+ *
+ * "Held" means acquired and not finalised: CREATED (acquired, not cancelled), STARTED or ERRORED.
+ * `last_seen` is refreshed by every authorised request carrying the node's `Node-Id`.
  */
+import { isUfdlError } from '../protocol/errors.js';
 import type { ServerContext } from './context.js';
+import { JOB_IS_CANCELLED_SQL } from './store/job-fields.js';
+import { abortJob } from './store/jobs.js';
 
-export function startSweeper(_ctx: ServerContext): () => void {
-  return () => {};
+interface HeldJob {
+  job: number;
+  node: number;
+  last_seen: string | null;
+}
+
+/** Jobs held by nodes unseen since before `cutoff` (ISO time; a node never seen counts as unseen). */
+function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
+  return ctx.db
+    .prepare(
+      `SELECT jobs.pk AS job, nodes.pk AS node, nodes.last_seen AS last_seen
+       FROM jobs JOIN nodes ON nodes.pk = jobs.node
+       WHERE (nodes.last_seen IS NULL OR nodes.last_seen < ?)
+         AND NOT ${JOB_IS_CANCELLED_SQL}
+         AND NOT (jobs.start_time IS NOT NULL AND jobs.end_time IS NOT NULL AND jobs.error_reason IS NULL)
+       ORDER BY jobs.pk`,
+    )
+    .all(cutoff) as HeldJob[];
+}
+
+/** One sweep: abort every job held by a lost node. Returns the pks of the aborted jobs. */
+export function sweepLostNodes(ctx: ServerContext, now = Date.now()): number[] {
+  const cutoff = new Date(now - ctx.options.lostAfterSeconds * 1000).toISOString();
+  const aborted: number[] = [];
+  for (const held of heldByLostNodes(ctx, cutoff)) {
+    const since = held.last_seen ?? 'it registered';
+    const reason = `node ${held.node} lost: unseen since ${since}`;
+    try {
+      abortJob(ctx, held.job, { data: { reason }, onlyIfHeldBy: held.node });
+      aborted.push(held.job);
+      ctx.log.warn({ job: held.job, node: held.node, lastSeen: held.last_seen }, `aborted job ${held.job}: ${reason}`);
+    } catch (err) {
+      // The job changed since the query (finished, released, deleted): nothing to recover.
+      if (!isUfdlError(err)) ctx.log.error({ err, job: held.job }, 'lost-node sweep failed for a job');
+    }
+  }
+  return aborted;
+}
+
+/**
+ * Start sweeping; returns the stopper. The timer re-arms itself after each sweep, so sweeps never
+ * overlap, and stops for good once the stopper is called or the server begins to close.
+ */
+export function startSweeper(ctx: ServerContext): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    if (stopped || ctx.closing.aborted) return;
+    timer = setTimeout(run, ctx.options.sweepIntervalSeconds * 1000);
+    // The sweeper alone must not keep the process alive.
+    timer.unref();
+  };
+  const run = () => {
+    try {
+      sweepLostNodes(ctx);
+    } catch (err) {
+      ctx.log.error({ err }, 'lost-node sweep failed');
+    }
+    arm();
+  };
+  arm();
+  return () => {
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+  };
 }

@@ -1,3 +1,233 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * Job outputs: by name and type under a job (`/v1/jobs/{pk}/outputs/{name}/{type}`, §3.5–§3.8) and by
+ * pk (`/v1/job-outputs/…`, §5.8). Uploads stream from the socket through the hashing blob store to
+ * disk and are recorded in one transaction after the last byte; downloads stream from disk.
+ */
+import type { ReadStream } from 'node:fs';
+import { PassThrough, Readable, finished } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { UfdlError, isUfdlError } from '../../protocol/errors.js';
+import { FilterSpecSchema } from '../../protocol/filter.js';
+import type { ServerContext } from '../context.js';
+import { parseWith } from '../http-errors.js';
+import { isAdmin, requireAdmin, requireUser } from '../identity.js';
+import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
+import { listOutputs } from '../store/lists.js';
+import {
+  checkCanAddOutput,
+  hardDeleteOutput,
+  recordOutput,
+  reinstateOutput,
+  requireOutput,
+  requireOutputRow,
+  softDeleteOutput,
+  validateOutputSegment,
+} from '../store/outputs.js';
+import { JOB_PATH, jobPk, objectBody } from './jobs.js';
 
-export async function jobOutputsRoutes(_app: FastifyInstance): Promise<void> {}
+const OUTPUT_PATH = `${JOB_PATH}/outputs/:name/:type`;
+const OUTPUT_PK_PATH = '/v1/job-outputs/:pk(^\\d+$)';
+
+interface OutputParams {
+  name: string;
+  type: string;
+}
+
+/** The (name, type) URL segments, validated (400 `UFDL_ERR_OUTPUT_BAD_NAME`). */
+function outputParams(request: FastifyRequest): OutputParams {
+  const { name, type } = request.params as OutputParams;
+  validateOutputSegment('name', name);
+  validateOutputSegment('type', type);
+  return { name, type };
+}
+
+function outputPk(request: FastifyRequest): number {
+  return Number((request.params as { pk: string }).pk);
+}
+
+/** The reference requires a `filename` parameter, whose value it ignores (§3.5). */
+function requireFilename(request: FastifyRequest): void {
+  const header = request.headers['content-disposition'];
+  if (typeof header !== 'string' || !/(?:^|;)\s*filename\*?\s*=\s*("[^"]+"|[^\s;"]+)/i.test(header)) {
+    throw new UfdlError(
+      'UFDL_ERR_OUTPUT_NO_FILENAME',
+      'Missing filename. Request should include a Content-Disposition header with a filename parameter.',
+    );
+  }
+}
+
+/** Whether an Accept header admits `application/data` (absent: yes). */
+export function acceptsApplicationData(accept: string | undefined): boolean {
+  if (accept === undefined || accept.trim() === '') return true;
+  return accept.split(',').some((part) => {
+    const [range, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    if (q !== undefined && !(Number(q.slice(2)) > 0)) return false;
+    return range === '*/*' || range === 'application/*' || range === 'application/data';
+  });
+}
+
+/** Open the blob of an output, failing before any header is sent if its bytes are missing. */
+async function openBlob(ctx: ServerContext, row: OutputRow): Promise<ReadStream> {
+  const stream = ctx.blobs.open(row.sha256);
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', reject);
+  }).catch((err: unknown) => {
+    ctx.log.error({ err, output: row.pk, sha256: row.sha256 }, 'the stored bytes of an output are missing');
+    throw new UfdlError('UFDL_ERR_SERVER_INTERNAL', `The stored bytes of output ${row.pk} are missing on the server`);
+  });
+  return stream;
+}
+
+/** `attachment; filename="<name>"`, with an RFC 6266 `filename*` when the name is not plain ASCII. */
+export function contentDisposition(filename: string): string {
+  if (/^[\x20-\x7e]*$/.test(filename) && !/["\\]/.test(filename)) return `attachment; filename="${filename}"`;
+  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
+}
+
+/**
+ * Stream the request body into the blob store. The body goes through a PassThrough so that a
+ * failure (size limit) destroys only our side: the request is then drained, and the 413 reaches a
+ * client that is still sending instead of a reset connection.
+ */
+async function storeUpload(ctx: ServerContext, request: FastifyRequest): Promise<{ sha256: string; size: number }> {
+  const payload = request.body instanceof Readable ? request.body : Readable.from([]);
+  const max = ctx.options.maxOutputBytes;
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) {
+    payload.resume();
+    throw tooLarge(max);
+  }
+  const body = new PassThrough();
+  finished(payload, (err) => {
+    // A client that goes away mid-upload: fail the store instead of waiting forever.
+    if (err) body.destroy(err);
+  });
+  payload.pipe(body);
+  try {
+    return await ctx.blobs.put(body, max);
+  } catch (err) {
+    payload.unpipe(body);
+    payload.resume();
+    if (isUfdlError(err) && err.code === 'UFDL_ERR_OUTPUT_TOO_LARGE') throw tooLarge(max);
+    throw err;
+  }
+}
+
+function tooLarge(max: number): UfdlError {
+  return new UfdlError('UFDL_ERR_OUTPUT_TOO_LARGE', `Output exceeds the maximum size of ${max} bytes (server option maxOutputBytes)`);
+}
+
+async function sendBlob(ctx: ServerContext, reply: FastifyReply, row: OutputRow, filename?: string): Promise<FastifyReply> {
+  const stream = await openBlob(ctx, row);
+  void reply.header('content-type', 'application/data').header('content-length', String(row.size));
+  if (filename !== undefined) void reply.header('content-disposition', contentDisposition(filename));
+  return reply.send(stream);
+}
+
+const DownloadBodySchema = z.looseObject({
+  filetype: z.string().optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** The upload route, in its own scope: only here is the body a raw stream instead of parsed JSON. */
+async function uploadRoute(app: FastifyInstance): Promise<void> {
+  const ctx = app.ufdl;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+  app.post(OUTPUT_PATH, async (request) => {
+    const user = requireUser(request);
+    const { name, type } = outputParams(request);
+    requireFilename(request);
+    const pk = jobPk(request);
+    const actor = { userPk: user.pk, isAdmin: isAdmin(request), nodePk: request.node?.pk ?? null };
+    // Refuse before reading a byte when we already know the answer.
+    checkCanAddOutput(ctx.db, requireJobRow(ctx.db, pk), actor, name, type);
+    const blob = await storeUpload(ctx, request);
+    return recordOutput(ctx.db, pk, actor, name, type, blob);
+  });
+}
+
+export async function jobOutputsRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.ufdl;
+  const { db } = ctx;
+
+  await app.register(uploadRoute);
+
+  app.delete(OUTPUT_PATH, async (request) => {
+    requireAdmin(request);
+    const { name, type } = outputParams(request);
+    const pk = jobPk(request);
+    requireJobRow(db, pk);
+    return outputJson(softDeleteOutput(db, requireOutput(db, pk, name, type)));
+  });
+
+  app.get(OUTPUT_PATH, async (request, reply) => {
+    requireUser(request);
+    const { name, type } = outputParams(request);
+    const pk = jobPk(request);
+    requireJobRow(db, pk);
+    const row = requireOutput(db, pk, name, type);
+    if (!acceptsApplicationData(request.headers.accept)) {
+      throw new UfdlError('UFDL_ERR_REQ_NOT_ACCEPTABLE', 'Could not satisfy the request Accept header.');
+    }
+    return sendBlob(ctx, reply, row);
+  });
+
+  app.get(`${OUTPUT_PATH}/info`, async (request) => {
+    requireUser(request);
+    const { name, type } = outputParams(request);
+    const pk = jobPk(request);
+    requireJobRow(db, pk);
+    return outputJson(requireOutput(db, pk, name, type));
+  });
+
+  app.post('/v1/job-outputs/list', async (request) => {
+    requireUser(request);
+    return listOutputs(db, parseWith(FilterSpecSchema, request.body ?? {}, 'filter specification'));
+  });
+
+  app.post('/v1/job-outputs/create', async (request) => {
+    requireUser(request);
+    throw new UfdlError('UFDL_ERR_AUTH_FORBIDDEN', 'Outputs cannot be created here; upload them to /v1/jobs/{pk}/outputs/{name}/{type}');
+  });
+
+  app.get(OUTPUT_PK_PATH, async (request) => {
+    requireUser(request);
+    return outputJson(requireOutputRow(db, outputPk(request)));
+  });
+
+  const forbidUpdate = async (request: FastifyRequest) => {
+    requireUser(request);
+    throw new UfdlError('UFDL_ERR_AUTH_FORBIDDEN', 'Job outputs cannot be modified');
+  };
+  app.put(OUTPUT_PK_PATH, forbidUpdate);
+  app.patch(OUTPUT_PK_PATH, forbidUpdate);
+
+  app.delete(OUTPUT_PK_PATH, async (request, reply) => {
+    requireAdmin(request);
+    softDeleteOutput(db, requireOutputRow(db, outputPk(request)));
+    return reply.code(204).send();
+  });
+
+  app.delete(`${OUTPUT_PK_PATH}/hard`, async (request) => {
+    requireAdmin(request);
+    return hardDeleteOutput(db, outputPk(request));
+  });
+
+  app.delete(`${OUTPUT_PK_PATH}/reinstate`, async (request) => {
+    requireAdmin(request);
+    return outputJson(reinstateOutput(db, outputPk(request)));
+  });
+
+  app.post(`${OUTPUT_PK_PATH}/download`, async (request, reply) => {
+    requireUser(request);
+    const body = parseWith(DownloadBodySchema, objectBody(request.body, 'download'), 'download body');
+    const row = requireOutputRow(db, outputPk(request));
+    return sendBlob(ctx, reply, row, `${row.name}.${body.filetype ?? row.type}`);
+  });
+}

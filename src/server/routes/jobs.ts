@@ -1,3 +1,170 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * `/v1/jobs/…` (ufdl-server.md §3): list (with the `X-UFDL-Wait` extension), update, delete, hard
+ * delete, reinstate, and the lifecycle actions. The state machine itself lives in `store/jobs.ts`;
+ * this file maps HTTP to it: permissions in the reference's order (§1.6), bodies, status codes.
+ *
+ * `GET /v1/jobs/{pk}` is registered by `routes/ws.ts`, because the same route also upgrades to the
+ * web-socket channel. Outputs under `/v1/jobs/{pk}/outputs/…` live in `routes/job-outputs.ts`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { UfdlError } from '../../protocol/errors.js';
+import { FilterSpecSchema } from '../../protocol/filter.js';
+import { parseProgress } from '../../protocol/progress.js';
+import { WAIT_HEADER } from '../../protocol/wire.js';
+import { parseWith } from '../http-errors.js';
+import { forbidden, requireAdmin, requireNode, requireUser } from '../identity.js';
+import {
+  abortJob,
+  acquireJob,
+  cancelJob,
+  finishJob,
+  hardDeleteJob,
+  progressJob,
+  reinstateJob,
+  releaseJob,
+  resetJob,
+  softDeleteJob,
+  startJob,
+  updateJobDescription,
+} from '../store/jobs.js';
+import { prepareJobList } from '../store/lists.js';
+import { parseWaitHeader, requestGoneSignal, waitForNonEmpty } from '../wait.js';
 
-export async function jobsRoutes(_app: FastifyInstance): Promise<void> {}
+/** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
+export const JOB_PATH = '/v1/jobs/:pk(^\\d+$)';
+
+/** The job pk from a route registered under {@link JOB_PATH}. */
+export function jobPk(request: FastifyRequest): number {
+  return Number((request.params as { pk: string }).pk);
+}
+
+/**
+ * A JSON object body, or `{}` when there is none. Arrays, strings, numbers and `null` are a 400
+ * (the reference answers 500 for some of them, bug B11).
+ */
+export function objectBody(body: unknown, what: string): Record<string, unknown> {
+  if (body === undefined) return {};
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', `The ${what} body must be a JSON object`);
+  }
+  return body as Record<string, unknown>;
+}
+
+const StartBodySchema = z.looseObject({
+  // Required but unused by the reference; we accept it absent (be liberal).
+  send_notification: z.string().optional(),
+});
+
+const FinishBodySchema = z.looseObject({
+  success: z.boolean().optional(),
+  send_notification: z.string().optional(),
+  // `null` is refused like the reference does: absent means success.
+  error: z.string({ error: 'must be a string (omit it for success)' }).optional(),
+});
+
+/** PUT/PATCH body: only `description` counts; strings and numbers are accepted (DRF coerces numbers). */
+function descriptionOf(body: Record<string, unknown>): string | undefined {
+  if (!Object.hasOwn(body, 'description')) return undefined;
+  const value = body.description;
+  if (value === null) throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', 'description: This field may not be null.');
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', 'description: Not a valid string.');
+}
+
+export async function jobsRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.ufdl;
+  const { db } = ctx;
+
+  app.post('/v1/jobs/list', async (request, reply) => {
+    requireUser(request);
+    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter specification');
+    const query = prepareJobList(db, spec);
+    // In strict-reference mode the header means nothing, as on the reference.
+    const waitMs = ctx.options.extensions ? parseWaitHeader(request.headers[WAIT_HEADER]) : 0;
+    if (waitMs === 0) return query();
+    return waitForNonEmpty(ctx.hub, query, waitMs, requestGoneSignal(reply, ctx.closing));
+  });
+
+  // Jobs are created from templates only (§3.20).
+  app.post('/v1/jobs/create', async (request) => {
+    requireUser(request);
+    throw forbidden('Jobs cannot be created directly; use POST /v1/job-templates/{pk}/create-job');
+  });
+
+  const update = async (request: FastifyRequest) => {
+    requireAdmin(request);
+    const description = descriptionOf(objectBody(request.body, 'update'));
+    return updateJobDescription(db, jobPk(request), description);
+  };
+  app.put(JOB_PATH, update);
+  app.patch(JOB_PATH, update);
+
+  app.delete(JOB_PATH, async (request, reply) => {
+    requireAdmin(request);
+    softDeleteJob(db, jobPk(request));
+    return reply.code(204).send();
+  });
+
+  app.delete(`${JOB_PATH}/hard`, async (request) => {
+    requireAdmin(request);
+    return hardDeleteJob(db, jobPk(request));
+  });
+
+  app.delete(`${JOB_PATH}/reinstate`, async (request) => {
+    requireAdmin(request);
+    return reinstateJob(db, jobPk(request));
+  });
+
+  // GET mutates here, as in the reference; fastify's automatic HEAD route runs it too (§1.1).
+  app.get(`${JOB_PATH}/acquire`, async (request) => {
+    const node = requireNode(request);
+    return acquireJob(ctx, jobPk(request), node.pk);
+  });
+
+  app.delete(`${JOB_PATH}/release`, async (request) => {
+    const node = requireNode(request);
+    return releaseJob(ctx, jobPk(request), node.pk);
+  });
+
+  app.post(`${JOB_PATH}/start`, async (request) => {
+    const node = requireNode(request);
+    parseWith(StartBodySchema, objectBody(request.body, 'start'), 'start body');
+    return startJob(ctx, jobPk(request), node.pk);
+  });
+
+  app.post(`${JOB_PATH}/progress/:progress`, async (request) => {
+    const raw = (request.params as { progress: string }).progress;
+    // B10: any decimal in [0, 1] (the reference's regex accepts only `0.x`/`1.0`, and crashes on some).
+    const progress = parseProgress(raw);
+    if (progress === undefined) {
+      throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `Bad value for progress parameter 'progress': ${raw}\nprogress must be a decimal number in [0.0, 1.0]`);
+    }
+    const node = requireNode(request);
+    // B11: any JSON object; it is forwarded to watchers as `transition_data`.
+    const data = objectBody(request.body, 'progress');
+    return progressJob(ctx, jobPk(request), node.pk, progress, data);
+  });
+
+  app.post(`${JOB_PATH}/finish`, async (request) => {
+    const node = requireNode(request);
+    const body = parseWith(FinishBodySchema, objectBody(request.body, 'finish'), 'finish body');
+    return finishJob(ctx, jobPk(request), node.pk, body.error);
+  });
+
+  app.delete(`${JOB_PATH}/reset`, async (request) => {
+    const node = requireNode(request);
+    return resetJob(ctx, jobPk(request), node.pk);
+  });
+
+  app.delete(`${JOB_PATH}/abort`, async (request) => {
+    requireAdmin(request);
+    return abortJob(ctx, jobPk(request));
+  });
+
+  app.delete(`${JOB_PATH}/cancel`, async (request) => {
+    const user = requireUser(request);
+    return cancelJob(ctx, jobPk(request), user);
+  });
+}

@@ -1,3 +1,117 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * `GET /v1/jobs/{pk}`: retrieve over HTTP, and the web-socket notification channel on the same path
+ * (ufdl-server.md §3.2, §4). One route serves both because @fastify/websocket dispatches an upgrade
+ * to the `wsHandler` of the route that matches.
+ *
+ * Deviations (DESIGN §2): watchers authenticate (B15) with `?token=<access>` or `Authorization:
+ * Bearer`, unless `allowAnonymousWebsocket`; any job can be watched (no web-socket notification
+ * needs to have been requested at creation); the catch-up message goes only to the new watcher (the
+ * reference broadcasts it to the whole group); an unknown job is refused with 404 before the upgrade.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { UfdlError } from '../../protocol/errors.js';
+import type { JobNotification } from '../../protocol/wire.js';
+import { requireUser } from '../identity.js';
+import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
+import { catchUpTransition, notificationFor } from '../store/notifications.js';
+import { JOB_PATH, jobPk } from './jobs.js';
 
-export async function websocketRoutes(_app: FastifyInstance): Promise<void> {}
+/** A watcher that falls this far behind (unsent bytes) is dropped rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+/** Watchers by job pk, fed by one hub listener; each message is serialised once for all watchers. */
+class Watchers {
+  readonly #byJob = new Map<number, Set<WebSocket>>();
+
+  add(pk: number, socket: WebSocket): void {
+    let set = this.#byJob.get(pk);
+    if (!set) this.#byJob.set(pk, (set = new Set()));
+    set.add(socket);
+  }
+
+  remove(pk: number, socket: WebSocket): void {
+    const set = this.#byJob.get(pk);
+    if (!set) return;
+    set.delete(socket);
+    if (set.size === 0) this.#byJob.delete(pk);
+  }
+
+  broadcast(pk: number, message: JobNotification): void {
+    const set = this.#byJob.get(pk);
+    if (!set) return;
+    const frame = JSON.stringify(message);
+    for (const socket of set) send(socket, frame);
+  }
+}
+
+function send(socket: WebSocket, frame: string): void {
+  if (socket.readyState !== socket.OPEN) return;
+  if (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    socket.terminate();
+    return;
+  }
+  socket.send(frame);
+}
+
+/**
+ * B15: the upgrade needs a user, from the Authorization header (resolved by the identity hook) or
+ * from `?token=` (browsers cannot set headers on a web-socket). Anonymous only when configured.
+ */
+async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<void> {
+  if (request.user) return;
+  const token = (request.query as Record<string, unknown> | undefined)?.token;
+  if (typeof token === 'string' && token !== '') {
+    const claims = await app.ufdl.tokens.verify(token, 'access');
+    const user = app.ufdl.db.prepare('SELECT pk, is_active FROM users WHERE pk = ?').get(claims.upk) as
+      | { pk: number; is_active: number }
+      | undefined;
+    if (!user || !user.is_active) {
+      throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
+    }
+    return;
+  }
+  if (app.ufdl.options.allowAnonymousWebsocket) return;
+  throw new UfdlError('UFDL_ERR_AUTH_MISSING', 'Authentication credentials were not provided: send ?token=<access token> or an Authorization header.');
+}
+
+export async function websocketRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.ufdl;
+  const watchers = new Watchers();
+  const onTransition = (pk: number, message: JobNotification) => watchers.broadcast(pk, message);
+  ctx.hub.on('transition', onTransition);
+  app.addHook('onClose', async () => {
+    ctx.hub.off('transition', onTransition);
+  });
+
+  app.route({
+    method: 'GET',
+    url: JOB_PATH,
+    // Runs before the upgrade, so a refusal is a plain HTTP answer (401, 404) to the handshake.
+    preHandler: async (request) => {
+      if (!request.ws) return;
+      await authenticateWatcher(app, request);
+      requireJobRow(ctx.db, jobPk(request));
+    },
+    handler: async (request) => {
+      requireUser(request);
+      return loadJobJson(ctx.db, jobPk(request));
+    },
+    wsHandler: (socket, request) => {
+      const pk = jobPk(request);
+      // Subscribe before reading the job: both happen in this tick, so no transition falls between.
+      watchers.add(pk, socket);
+      socket.on('close', () => watchers.remove(pk, socket));
+      // Client frames carry nothing we act on (§4.1); they are read and dropped.
+      socket.on('message', () => {});
+      const row = getJobRow(ctx.db, pk);
+      if (!row) {
+        // Hard-deleted between the pre-handler and the upgrade.
+        socket.close(1008, 'job not found');
+        return;
+      }
+      const transition = catchUpTransition(row);
+      if (transition) send(socket, JSON.stringify(notificationFor(row, transition, {})));
+    },
+  });
+}

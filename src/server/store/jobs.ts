@@ -1,0 +1,326 @@
+/**
+ * The job state machine (ufdl-server.md §2.4): every transition is one SQLite transaction that reads
+ * the job and the acting node, applies the reference's checks in the reference's order, writes, and
+ * builds the response JSON and the web-socket message from the committed state. Only after the
+ * commit are the hub events emitted, so a watcher never sees a transition that did not happen and
+ * sees them in commit order.
+ *
+ * Deviations from the reference (DESIGN §2): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
+ * `UFDL_ERR_JOB_PHASE` with a reason (B2); cancel of a CREATED job really cancels it (B4); reset and
+ * abort mark outputs `removed` so they never block a re-upload (B5); hard delete works (B7); a node's
+ * stale `current_job` (a job it no longer holds in STARTED) does not block its next start (B8).
+ */
+import { UfdlError } from '../../protocol/errors.js';
+import { CANCELLED_REASON, isFinalised, type Phase } from '../../protocol/phase.js';
+import type { JobJson, JobNotification, Transition } from '../../protocol/wire.js';
+import type { NodeRow, ServerContext, UserRow } from '../context.js';
+import { forbidden } from '../identity.js';
+import { nowIso, type Db } from './db.js';
+import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
+import { jobPhase, notificationFor } from './notifications.js';
+
+/** What a transition decided inside its transaction. */
+type Decision =
+  | { kind: 'done'; transition?: Transition; data?: Record<string, unknown>; acquirable?: boolean }
+  | { kind: 'refused'; error: UfdlError };
+
+const done = (transition?: Transition, extra: { data?: Record<string, unknown>; acquirable?: boolean } = {}): Decision => ({
+  kind: 'done',
+  ...(transition === undefined ? {} : { transition }),
+  ...extra,
+});
+
+/**
+ * A refusal. Returned rather than thrown so that writes the reference keeps even when a later check
+ * fails (finish clears `current_job` first) are committed.
+ */
+const refuse = (error: UfdlError): Decision => ({ kind: 'refused', error });
+
+/** Tell `X-UFDL-Wait` list requests that a job may have become acquirable. */
+export function notifyAcquirable(ctx: Pick<ServerContext, 'hub'>): void {
+  ctx.hub.emit('acquirable');
+}
+
+/**
+ * Run `decide` in one immediate transaction on job `pk` (404 if it does not exist), then emit its
+ * events. Returns the job JSON as committed.
+ */
+function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow) => Decision): JobJson {
+  const { db } = ctx;
+  const outcome = db
+    .transaction(() => {
+      const decision = decide(requireJobRow(db, pk));
+      if (decision.kind === 'refused') return { error: decision.error };
+      const after = requireJobRow(db, pk);
+      const message = decision.transition ? notificationFor(after, decision.transition, decision.data) : undefined;
+      return { json: jobJson(db, after), message, acquirable: decision.acquirable === true };
+    })
+    // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
+    // the same file) cannot make this transaction's read stale.
+    .immediate();
+  if ('error' in outcome) throw outcome.error;
+  emitAfterCommit(ctx, pk, outcome.message, outcome.acquirable);
+  return outcome.json;
+}
+
+function emitAfterCommit(ctx: ServerContext, pk: number, message: JobNotification | undefined, acquirable: boolean): void {
+  // A failing listener must not turn a committed transition into an error response.
+  try {
+    if (message) ctx.hub.emit('transition', pk, message);
+    if (acquirable) notifyAcquirable(ctx);
+  } catch (err) {
+    ctx.log.error({ err, job: pk }, 'a notification listener failed');
+  }
+}
+
+function nodeRow(db: Db, pk: number): NodeRow {
+  const node = db.prepare('SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
+  // The node was resolved by the identity hook; it can only vanish if deleted concurrently.
+  if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${pk}': No node with this primary-key`);
+  return node;
+}
+
+function setCurrentJob(db: Db, nodePk: number, jobPk: number | null): void {
+  db.prepare('UPDATE nodes SET current_job = ? WHERE pk = ?').run(jobPk, nodePk);
+}
+
+/** The reference's IllegalPhaseTransition (406). */
+function illegal(job: JobRow, phase: Phase, transition: string, reason: string): UfdlError {
+  return new UfdlError(
+    'UFDL_ERR_JOB_PHASE',
+    `Attempted an illegal phase-transition on workable job ${job.pk} in phase LifecyclePhase.${phase}: ${transition}\n${reason}.`,
+  );
+}
+
+/**
+ * Whether the node's `current_job` still means "working this job": the node holds it and it is
+ * STARTED. Anything else (aborted away, cancelled, finished, deleted) is a stale pointer.
+ */
+function isReallyWorking(db: Db, node: NodeRow): boolean {
+  if (node.current_job === null) return false;
+  const job = getJobRow(db, node.current_job);
+  return job !== undefined && job.node === node.pk && jobPhase(job) === 'STARTED';
+}
+
+/** Set the job's live outputs aside (B5): they stay as history but no longer count anywhere. */
+function removeOutputs(db: Db, jobPk: number): void {
+  db.prepare('UPDATE outputs SET removed = 1 WHERE job = ? AND removed = 0').run(jobPk);
+}
+
+/**
+ * acquire (node): same node again → no-op; held by another → 406 JobAcquired; finalised (including
+ * cancelled before start, B4) → 406.
+ */
+export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    if (job.node === nodePk) return done();
+    if (job.node !== null) {
+      return refuse(new UfdlError('UFDL_ERR_JOB_ACQUIRED', `Attempted to acquire job #${job.pk} that has already been acquired`));
+    }
+    const phase = jobPhase(job);
+    if (isFinalised(phase)) {
+      const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job has already been finalised';
+      return refuse(illegal(job, phase, 'acquire', reason));
+    }
+    ctx.db.prepare('UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
+    return done('acquire');
+  });
+}
+
+/**
+ * release (node owning or working the job). The reference asserts (500) when the node is working
+ * the job; we refuse with 406 if it really is (it must finish first), and silently drop a stale
+ * `current_job` pointer otherwise (B2/B8).
+ */
+export function releaseJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    const node = nodeRow(db, nodePk);
+    if (job.node !== nodePk && node.current_job !== job.pk) {
+      return refuse(forbidden(`Node ${nodePk} neither holds nor works job ${job.pk}`));
+    }
+    if (node.current_job === job.pk) {
+      if (isReallyWorking(db, node)) {
+        return refuse(
+          new UfdlError('UFDL_ERR_JOB_PHASE', `Node ${nodePk} is working job ${job.pk}; finish it (with an error if need be) before releasing it`),
+        );
+      }
+      setCurrentJob(db, nodePk, null);
+    }
+    if (job.node !== nodePk) return done();
+    const phase = jobPhase(job);
+    // A job cancelled before it started may still be let go of by the node that acquired it.
+    const releasable = phase === 'CREATED' || phase === 'ERRORED' || job.cancelled_unstarted === 1;
+    if (!releasable) return refuse(illegal(job, phase, 'release', "Can't release a started or finalised job"));
+    db.prepare('UPDATE jobs SET node = NULL WHERE pk = ?').run(job.pk);
+    return done('release', { acquirable: true });
+  });
+}
+
+/** start (node owning the job): the node must not be working another job; the job must be CREATED. */
+export function startJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    if (job.node !== nodePk) return refuse(forbidden(`Job ${job.pk} is not acquired by node ${nodePk}; acquire it first`));
+    const node = nodeRow(db, nodePk);
+    if (node.current_job !== null) {
+      if (isReallyWorking(db, node)) {
+        return refuse(new UfdlError('UFDL_ERR_JOB_NODE_BUSY', 'Attempted to start a job with another already in progress'));
+      }
+      // B8: the pointer is stale (its job was aborted, cancelled or deleted); it must not block.
+      setCurrentJob(db, nodePk, null);
+    }
+    const phase = jobPhase(job);
+    if (phase !== 'CREATED') {
+      const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job already started';
+      return refuse(illegal(job, phase, 'start', reason));
+    }
+    db.prepare('UPDATE jobs SET start_time = ? WHERE pk = ?').run(nowIso(), job.pk);
+    setCurrentJob(db, nodePk, job.pk);
+    return done('start');
+  });
+}
+
+/** progress (node owning and working the job, STARTED). `data` is forwarded to watchers. */
+export function progressJob(ctx: ServerContext, pk: number, nodePk: number, progress: number, data: Record<string, unknown>): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    if (job.node !== nodePk) return refuse(forbidden(`Job ${job.pk} is not acquired by node ${nodePk}`));
+    const node = nodeRow(db, nodePk);
+    if (node.current_job !== job.pk) {
+      return refuse(
+        new UfdlError('UFDL_ERR_JOB_NOT_WORKING', `Node ${nodePk} is not working job ${job.pk} (not started by it, or already finished)`),
+      );
+    }
+    const phase = jobPhase(job);
+    if (phase !== 'STARTED') return refuse(illegal(job, phase, 'progress', 'Can only progress from the STARTED phase'));
+    db.prepare('UPDATE jobs SET progress_amount = ? WHERE pk = ?').run(progress, job.pk);
+    return done('progress', { data });
+  });
+}
+
+/**
+ * finish (node owning or working the job), with `error` → ERRORED. The node's `current_job` is
+ * cleared before the phase checks and stays cleared even if they fail (reference behaviour). A job
+ * taken away by abort, or cancelled, is a silent success: the clean-up path workers rely on.
+ */
+export function finishJob(ctx: ServerContext, pk: number, nodePk: number, error: string | undefined): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    const node = nodeRow(db, nodePk);
+    if (job.node !== nodePk && node.current_job !== job.pk) {
+      return refuse(forbidden(`Node ${nodePk} neither holds nor works job ${job.pk}`));
+    }
+    if (node.current_job !== job.pk) {
+      return refuse(
+        new UfdlError('UFDL_ERR_JOB_NOT_WORKING', `Node ${nodePk} is not working job ${job.pk} (not started by it, or already finished)`),
+      );
+    }
+    setCurrentJob(db, nodePk, null);
+    const phase = jobPhase(job);
+    if (job.node !== nodePk || phase === 'CANCELLED') return done();
+    if (phase !== 'STARTED') return refuse(illegal(job, phase, error === undefined ? 'finish' : 'error', 'Job not in the Started phase'));
+    db.prepare('UPDATE jobs SET end_time = ?, error_reason = ? WHERE pk = ?').run(nowIso(), error ?? null, job.pk);
+    return done(error === undefined ? 'finish' : 'error');
+  });
+}
+
+/** reset (node owning the job, ERRORED) → CREATED, still held by the node; outputs set aside (B5). */
+export function resetJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    if (job.node !== nodePk) return refuse(forbidden(`Job ${job.pk} is not acquired by node ${nodePk}`));
+    const phase = jobPhase(job);
+    if (phase !== 'ERRORED') return refuse(illegal(job, phase, 'reset', 'Job is not in the ERRORED phase'));
+    removeOutputs(db, job.pk);
+    db.prepare('UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL WHERE pk = ?').run(job.pk);
+    return done('reset', { acquirable: true });
+  });
+}
+
+export interface AbortOptions {
+  /** `transition_data` of the abort message (the sweeper says why). */
+  data?: Record<string, unknown>;
+  /** Abort only if the job is still held by this node (the sweeper must not race a re-acquire). */
+  onlyIfHeldBy?: number;
+}
+
+/**
+ * abort (admin, or the lost-node sweeper) → CREATED and unacquired; outputs set aside (B5). The
+ * working node's `current_job` is left pointing at the job, as in the reference, so that its
+ * clean-up finish still succeeds; it no longer blocks that node's next start (B8).
+ */
+export function abortJob(ctx: ServerContext, pk: number, options: AbortOptions = {}): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    if (options.onlyIfHeldBy !== undefined && job.node !== options.onlyIfHeldBy) {
+      return refuse(new UfdlError('UFDL_ERR_JOB_PHASE', `Job ${job.pk} is no longer held by node ${options.onlyIfHeldBy}`));
+    }
+    const phase = jobPhase(job);
+    if (isFinalised(phase)) return refuse(illegal(job, phase, 'abort', "Can't abort a finalised job"));
+    removeOutputs(db, job.pk);
+    db.prepare('UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL, node = NULL WHERE pk = ?').run(job.pk);
+    return done('abort', { data: options.data ?? {}, acquirable: true });
+  });
+}
+
+/**
+ * cancel (admin, or the job's creator: a superset of the reference's admin-only rule). Finalised →
+ * no-op success; a child job → 406. STARTED/ERRORED → CANCELLED. CREATED → really cancelled (B4):
+ * `is_cancelled` true, and it can no longer be acquired or started.
+ */
+export function cancelJob(ctx: ServerContext, pk: number, user: UserRow): JobJson {
+  return runTransition(ctx, pk, (job) => {
+    const { db } = ctx;
+    if (!user.is_staff && job.creator !== user.pk) {
+      return refuse(forbidden('Only an admin or the creator of the job may cancel it.'));
+    }
+    const phase = jobPhase(job);
+    if (isFinalised(phase)) return done();
+    if (job.parent !== null) return refuse(illegal(job, phase, 'cancel', 'Job is a child job'));
+    if (phase === 'CREATED') {
+      db.prepare('UPDATE jobs SET error_reason = ?, end_time = NULL, cancelled_unstarted = 1 WHERE pk = ?').run(CANCELLED_REASON, job.pk);
+    } else {
+      db.prepare('UPDATE jobs SET error_reason = ?, end_time = NULL WHERE pk = ?').run(CANCELLED_REASON, job.pk);
+    }
+    return done('cancel');
+  });
+}
+
+/** Soft delete (admin): sets `deletion_time` once; lifecycle untouched. */
+export function softDeleteJob(db: Db, pk: number): void {
+  requireJobRow(db, pk);
+  db.prepare('UPDATE jobs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
+}
+
+/** Reinstate (admin): clears `deletion_time`. */
+export function reinstateJob(db: Db, pk: number): JobJson {
+  requireJobRow(db, pk);
+  db.prepare('UPDATE jobs SET deletion_time = NULL WHERE pk = ?').run(pk);
+  return jobJson(db, requireJobRow(db, pk));
+}
+
+/** Update (admin): only `description` is writable. */
+export function updateJobDescription(db: Db, pk: number, description: string | undefined): JobJson {
+  requireJobRow(db, pk);
+  if (description !== undefined) db.prepare('UPDATE jobs SET description = ? WHERE pk = ?').run(description, pk);
+  return jobJson(db, requireJobRow(db, pk));
+}
+
+/**
+ * Hard delete (admin), B7: removes the job and its output rows (the content-addressed bytes stay, as
+ * other outputs may share them), detaches children and clears any node's `current_job`, in one
+ * transaction. Returns the job JSON as it was before the deletion, pk included.
+ */
+export function hardDeleteJob(db: Db, pk: number): JobJson {
+  return db
+    .transaction(() => {
+      const before = jobJson(db, requireJobRow(db, pk));
+      db.prepare('UPDATE nodes SET current_job = NULL WHERE current_job = ?').run(pk);
+      db.prepare('UPDATE jobs SET parent = NULL WHERE parent = ?').run(pk);
+      db.prepare('DELETE FROM outputs WHERE job = ?').run(pk);
+      db.prepare('DELETE FROM jobs WHERE pk = ?').run(pk);
+      return before;
+    })
+    .immediate();
+}

@@ -1,0 +1,36 @@
+/**
+ * `POST …/list` for jobs and job outputs: a filter spec compiled against the resource's field table
+ * (unknown fields → 400 before anything runs), then a plain SELECT.
+ */
+import type { FilterSpec } from '../../protocol/filter.js';
+import type { JobJson, JobOutputJson } from '../../protocol/wire.js';
+import type { Db } from './db.js';
+import { compileFilter } from './filter-sql.js';
+import { JOB_FIELDS, OUTPUT_FIELDS } from './job-fields.js';
+import { JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
+
+/**
+ * Compile the job list query once and return a function that runs it; the `X-UFDL-Wait` loop runs
+ * it again after every wake-up. Throws the 400 for unknown fields at compile time.
+ */
+export function prepareJobList(db: Db, spec: FilterSpec): () => JobJson[] {
+  const { where, params, orderBy } = compileFilter(spec, JOB_FIELDS, {
+    softDeleteColumn: 'jobs.deletion_time',
+    defaultOrder: 'jobs.pk ASC',
+  });
+  const statement = db.prepare(`${JOB_SELECT} WHERE ${where} ORDER BY ${orderBy}`);
+  return () => (statement.all(...params) as JobRow[]).map((row) => jobJson(db, row));
+}
+
+/**
+ * Job outputs matching the filter. Outputs set aside by reset/abort count as inactive: they are
+ * listed only with `include_inactive`, like soft-deleted ones.
+ */
+export function listOutputs(db: Db, spec: FilterSpec): JobOutputJson[] {
+  const { where, params, orderBy } = compileFilter(spec, OUTPUT_FIELDS, { defaultOrder: 'outputs.pk ASC' });
+  const active = spec.include_inactive ? '' : ' AND outputs.deletion_time IS NULL AND outputs.removed = 0';
+  const rows = db
+    .prepare(`SELECT outputs.* FROM outputs JOIN jobs j ON j.pk = outputs.job WHERE (${where})${active} ORDER BY ${orderBy}`)
+    .all(...params) as OutputRow[];
+  return rows.map(outputJson);
+}
