@@ -111,6 +111,10 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX outputs_job ON outputs(job, name, type);
   `,
+  // 2: the outputs a `Run` template declares (`specific.outputs`, a JSON map of name to type).
+  `
+  ALTER TABLE templates ADD COLUMN outputs TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
