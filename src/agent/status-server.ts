@@ -1,0 +1,91 @@
+/**
+ * The agent's status endpoint on loopback (DESIGN §3 "Admin/ops", peer-agents.md §3.6), a plain
+ * `node:http` server with four read-only routes:
+ *
+ * - `GET /livez` — 200 while the event loop turns and the journal answers; 503 otherwise.
+ * - `GET /readyz` — 200 when the agent can take jobs (logged in, registered, recovered, server
+ *   reachable, not draining); 503 with the reasons otherwise.
+ * - `GET /status.json` — the {@link StatusSource.getStatus} snapshot (also read by `ufdl-agent status`).
+ * - `GET /metrics` — Prometheus text from the agent's own registry.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface Health {
+  ok: boolean;
+  reasons: string[];
+}
+
+export interface StatusSource {
+  getStatus(): unknown;
+  liveness(): Health;
+  readiness(): Health;
+  /** Called before `/metrics` renders, to refresh gauges. */
+  refreshMetrics(): void;
+  readonly registry: Registry;
+}
+
+export interface StatusServer {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startStatusServer(source: StatusSource, where: { host: string; port: number }): Promise<StatusServer> {
+  const server: Server = createServer((req, res) => {
+    const send = (status: number, body: string, type = 'application/json') => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      send(405, JSON.stringify({ detail: `Method ${req.method} not allowed` }));
+      return;
+    }
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      switch (path) {
+        case '/livez':
+        case '/readyz': {
+          const health = path === '/livez' ? source.liveness() : source.readiness();
+          send(health.ok ? 200 : 503, JSON.stringify({ status: health.ok ? 'ok' : 'unavailable', reasons: health.reasons }));
+          return;
+        }
+        case '/status.json':
+          send(200, JSON.stringify(source.getStatus(), null, 2));
+          return;
+        case '/metrics':
+          source.refreshMetrics();
+          source.registry.metrics().then(
+            (text) => send(200, text, source.registry.contentType),
+            (err: unknown) => send(500, JSON.stringify({ detail: String(err) })),
+          );
+          return;
+        default:
+          send(404, JSON.stringify({ detail: 'Not found. Routes: /livez, /readyz, /status.json, /metrics' }));
+      }
+    } catch (err) {
+      send(500, JSON.stringify({ detail: err instanceof Error ? err.message : String(err) }));
+    }
+  });
+  // Keep-alive sockets of a scraper must not hold the process open after close().
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(where.port, where.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = where.host.includes(':') ? `[${where.host}]` : where.host;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
