@@ -1,0 +1,463 @@
+/**
+ * {@link UfdlClient}: typed calls of the UFDL API for the agent and the CLI, speaking only the
+ * reference protocol (DESIGN §2); extensions (`X-UFDL-Wait`, capabilities) are detected and optional.
+ *
+ * Retry rules. Idempotent calls (lists, retrieves, `acquireJob` — idempotent for the same node —
+ * `ping`, `patchNode`, downloads, info) retry transient failures with jittered back-off within the
+ * configured attempts and total time. Non-idempotent calls (`startJob`, `progressJob`, `finishJob`,
+ * `releaseJob`, `resetJob`, `abortJob`, `cancelJob`, `createJob`, `createNode`, `createUser`,
+ * `importTemplate`, `uploadOutput`) are sent once: after a failure that is
+ * {@link ClientError.ambiguous}, re-read the job ({@link UfdlClient.checkLanded}, `getOutputInfo`)
+ * and decide. Every call is retried once after a 401, with a refreshed token or a new login.
+ */
+import type { FilterSpec } from '../protocol/filter.js';
+import { formatProgress } from '../protocol/progress.js';
+import {
+  CAPABILITIES_PATH,
+  MAX_WAIT_SECONDS,
+  WAIT_HEADER,
+  type Capabilities,
+  type HardwareJson,
+  type JobJson,
+  type JobNotification,
+  type JobOutputJson,
+  type NodeJson,
+  type NodeSpec,
+  type TemplateJson,
+  type TypedValue,
+  type UserJson,
+} from '../protocol/wire.js';
+import { TokenManager, type TokenManagerStatus, type TokenPair } from './auth.js';
+import { ClientError } from './errors.js';
+import { Http, apiPath, pkSegment, textSegment } from './http.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { transitionLanded, type ReconcilableAction } from './reconcile.js';
+import { Transport, type CallSpec } from './transport.js';
+import { downloadFile, uploadFile, type DownloadResult } from './uploads.js';
+import { watchJob, type JobWatch, type WatchOptions } from './watch.js';
+
+export interface CallOptions {
+  /** Abort the call (and its retries). `client.close()` aborts every call too. */
+  signal?: AbortSignal;
+}
+
+export interface ListJobsOptions extends CallOptions {
+  /**
+   * Ask the server to hold an empty answer up to this long until a job becomes acquirable. Sent as
+   * `X-UFDL-Wait` only when the server's capabilities offer it (capped at its maximum), with the
+   * response timeout lengthened to match; otherwise ignored and the call answers at once.
+   */
+  waitSeconds?: number;
+}
+
+export interface CreateJobBody {
+  input_values: Record<string, TypedValue>;
+  /** @default {} (the reference crashes without it, bug B3) */
+  parameter_values?: Record<string, TypedValue>;
+  description?: string;
+  notification_override?: NotificationOverride;
+}
+
+export interface NotificationOverride {
+  actions: Partial<Record<'on_acquire' | 'on_release' | 'on_start' | 'on_progress' | 'on_finish' | 'on_error' | 'on_reset' | 'on_abort' | 'on_cancel', Array<Record<string, unknown>>>>;
+  keep_default?: boolean;
+}
+
+/**
+ * Web-socket notifications on every transition, keeping the default ones: what the reference web UI
+ * sends so that its jobs can be watched (the reference refuses watchers of jobs without them).
+ */
+export const WEBSOCKET_NOTIFICATIONS: NotificationOverride = Object.freeze({
+  actions: {
+    on_acquire: [{}],
+    on_release: [{}],
+    on_start: [{}],
+    on_progress: [{}],
+    on_finish: [{}],
+    on_error: [{}],
+    on_reset: [{}],
+    on_abort: [{}],
+    on_cancel: [{}],
+  },
+  keep_default: true,
+});
+
+export interface CreateUserBody {
+  username: string;
+  password: string;
+  email?: string;
+  first_name?: string;
+  last_name?: string;
+  is_staff?: boolean;
+}
+
+export interface ClientStatus {
+  serverUrl: string;
+  username: string;
+  nodePk: number | null;
+  /** `undefined`: not asked yet; `null`: a reference server (no extensions). */
+  capabilities: Capabilities | null | undefined;
+  auth: TokenManagerStatus;
+}
+
+export class UfdlClient {
+  readonly options: ResolvedClientOptions;
+  /** The token manager: `obtain`, `refresh`, `verify`, `getStatus`. */
+  readonly auth: TokenManager;
+  readonly #http: Http;
+  readonly #transport: Transport;
+  readonly #watches = new Set<JobWatch>();
+  #nodePk: number | null;
+  #capabilities: Capabilities | null | undefined;
+
+  /** Resolves and validates `options` (a TypeError names a bad key); reads `passwordFile` once. */
+  constructor(options: ClientOptions) {
+    this.options = resolveClientOptions(options);
+    this.#http = new Http(this.options);
+    this.auth = new TokenManager(this.#http);
+    this.#nodePk = this.options.nodePk;
+    this.#transport = new Transport(this.#http, this.auth, () => this.#nodePk);
+  }
+
+  /** The node pk sent as `Node-Id`, or null. */
+  get nodePk(): number | null {
+    return this.#nodePk;
+  }
+
+  /** Set (or with null, stop sending) the `Node-Id` header, e.g. after registering or a `bad-node-id`. */
+  setNodePk(pk: number | null): void {
+    if (pk !== null) pkSegment(pk, 'nodePk');
+    this.#nodePk = pk;
+  }
+
+  /** Capabilities as last fetched: `undefined` not asked yet, `null` reference server. */
+  get capabilities(): Capabilities | null | undefined {
+    return this.#capabilities;
+  }
+
+  getStatus(): ClientStatus {
+    return {
+      serverUrl: this.options.serverUrl,
+      username: this.options.username,
+      nodePk: this.#nodePk,
+      capabilities: this.#capabilities,
+      auth: this.auth.getStatus(),
+    };
+  }
+
+  /** Abort in-flight calls, close web-socket watchers and idle connections. Idempotent. */
+  close(): void {
+    for (const watch of this.#watches) watch.close();
+    this.#watches.clear();
+    this.#http.close();
+  }
+
+  // ── auth ────────────────────────────────────────────────────────────────────────────────────
+
+  /** Log in (`POST /v1/auth/obtain`). Throws kind `auth` when the credentials are refused. */
+  obtain(opts: CallOptions = {}): Promise<TokenPair> {
+    return this.auth.obtain(opts.signal);
+  }
+
+  /** A new access token from the refresh token (`POST /v1/auth/refresh`). */
+  refresh(opts: CallOptions = {}): Promise<string> {
+    return this.auth.refresh(opts.signal);
+  }
+
+  /** Whether the server accepts `token` (default: the current access token). */
+  verify(token?: string, opts: CallOptions = {}): Promise<boolean> {
+    return this.auth.verify(token, opts.signal);
+  }
+
+  // ── discovery ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * `GET /v1/ufdl-agent/capabilities` (DESIGN §3). Any 4xx other than 401, or an answer that is not
+   * our capabilities JSON, means a server without extensions: `null`. Network errors and 5xx throw.
+   * The result is kept in {@link UfdlClient.capabilities}.
+   */
+  async getCapabilities(opts: CallOptions = {}): Promise<Capabilities | null> {
+    let result: Capabilities | null;
+    try {
+      const body = await this.#transport.json<unknown>({ method: 'GET', path: CAPABILITIES_PATH.slice(1), idempotent: true, nodeId: false, signal: opts.signal });
+      result = isCapabilities(body) ? body : null;
+    } catch (err) {
+      if (!(err instanceof ClientError)) throw err;
+      const noSuchRoute = err.kind === 'protocol' || (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 401);
+      if (!noSuchRoute) throw err;
+      result = null;
+    }
+    this.#capabilities = result;
+    this.options.logger.info({ extensions: result ? result.extensions : null }, result ? 'server offers ufdl-agent extensions' : 'server without extensions (reference protocol only)');
+    return result;
+  }
+
+  // ── jobs ────────────────────────────────────────────────────────────────────────────────────
+
+  /** `POST /v1/jobs/list` with a filter; see {@link ListJobsOptions.waitSeconds}. Idempotent. */
+  async listJobs(filter: FilterSpec = {}, opts: ListJobsOptions = {}): Promise<JobJson[]> {
+    const spec: CallSpec = { method: 'POST', path: 'v1/jobs/list', json: filter, idempotent: true, signal: opts.signal };
+    const wait = opts.waitSeconds ?? 0;
+    if (wait > 0) {
+      if (this.#capabilities === undefined) await this.getCapabilities({ ...opts }).catch(() => undefined);
+      const offered = this.#capabilities?.extensions.wait;
+      if (offered) {
+        const seconds = Math.min(wait, offered.max_seconds, MAX_WAIT_SECONDS);
+        spec.headers = { [WAIT_HEADER]: String(seconds) };
+        spec.extraTimeoutMs = seconds * 1000;
+      }
+    }
+    return this.#transport.json<JobJson[]>(spec);
+  }
+
+  /** `GET /v1/jobs/{pk}`. Idempotent. */
+  getJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('GET', pk, undefined, true, opts);
+  }
+
+  /**
+   * `GET /v1/jobs/{pk}/acquire`. Idempotent for the same node, so retried. 406 → kind `taken`
+   * (another node has it) or `phase` (finalised). Re-read the job afterwards: the reference's
+   * acquire is not atomic.
+   */
+  acquireJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('GET', pk, 'acquire', true, opts, undefined, 'acquire');
+  }
+
+  /** `DELETE /v1/jobs/{pk}/release`. Sent once; see {@link UfdlClient.checkLanded}. */
+  releaseJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('DELETE', pk, 'release', false, opts);
+  }
+
+  /**
+   * `POST /v1/jobs/{pk}/start` with `{"send_notification": "email"}` as the reference worker sends.
+   * Sent once. 406 → kind `node-busy` (this node still has a `current_job`) or `phase`.
+   */
+  startJob(pk: number, opts: CallOptions & { sendNotification?: string } = {}): Promise<JobJson> {
+    return this.#job('POST', pk, 'start', false, opts, { send_notification: opts.sendNotification ?? 'email' }, 'start');
+  }
+
+  /**
+   * `POST /v1/jobs/{pk}/progress/{value}` with `data` as the body (forwarded to watchers as
+   * `transition_data`). The value is formatted as the reference's route accepts (`0.xxx`, `1.0`).
+   * Sent once: a lost update is superseded by the next. Avoid keys `node` and `progress` in `data`
+   * (the reference answers 500 to them).
+   */
+  progressJob(pk: number, value: number, data: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, data);
+  }
+
+  /**
+   * `POST /v1/jobs/{pk}/finish`. The body always has `success` (false iff `error` is given) and
+   * `send_notification` (the reference requires both); `error` makes the job ERRORED. Sent once;
+   * see {@link UfdlClient.checkLanded}.
+   */
+  finishJob(pk: number, opts: CallOptions & { error?: string; sendNotification?: string } = {}): Promise<JobJson> {
+    const body: Record<string, unknown> = { success: opts.error === undefined, send_notification: opts.sendNotification ?? 'email' };
+    if (opts.error !== undefined) body.error = opts.error;
+    return this.#job('POST', pk, 'finish', false, opts, body);
+  }
+
+  /** `DELETE /v1/jobs/{pk}/reset`: ERRORED → CREATED, still acquired by this node. Sent once. */
+  resetJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('DELETE', pk, 'reset', false, opts);
+  }
+
+  /** `DELETE /v1/jobs/{pk}/abort` (admin): back to CREATED, unacquired. Sent once. */
+  abortJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('DELETE', pk, 'abort', false, opts);
+  }
+
+  /** `DELETE /v1/jobs/{pk}/cancel` (admin). Sent once (a repeat is a harmless 200 no-op). */
+  cancelJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+    return this.#job('DELETE', pk, 'cancel', false, opts);
+  }
+
+  /**
+   * After an ambiguous failure of a non-idempotent job call: re-read the job (retried) and say
+   * whether the transition landed, by the rules in `reconcile.ts`. The caller decides what next.
+   */
+  async checkLanded(action: ReconcilableAction, pk: number, opts: CallOptions = {}): Promise<{ landed: boolean; job: JobJson }> {
+    const job = await this.getJob(pk, opts);
+    return { landed: transitionLanded(action, job, this.#nodePk), job };
+  }
+
+  // ── outputs ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * `POST /v1/jobs/{pk}/outputs/{name}/{type}`, streaming `filePath` from disk with
+   * `Content-Type: application/data` and `Content-Disposition: attachment; filename=<name>`.
+   * Sent once. 400 "already has an output" → kind `duplicate-output` (count it as done);
+   * 417 → `not-started`; 406 → `phase` (finished job). After an ambiguous failure, `getOutputInfo`.
+   */
+  uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+    const path = this.#outputPath(pk, name, type);
+    return uploadFile(this.#transport, { method: 'POST', path, op: 'upload', signal: opts.signal }, name, filePath);
+  }
+
+  /** `GET /v1/jobs/{pk}/outputs/{name}/{type}/info`. Unknown output → 400 kind `bad-request`. Idempotent. */
+  getOutputInfo(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+    return this.#transport.json({ method: 'GET', path: `${this.#outputPath(pk, name, type)}/info`, idempotent: true, signal: opts.signal });
+  }
+
+  /** `GET /v1/jobs/{pk}/outputs/{name}/{type}` streamed into `destPath` (temp file, then rename). */
+  downloadOutput(pk: number, name: string, type: string, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
+    return downloadFile(this.#transport, { method: 'GET', path: this.#outputPath(pk, name, type), signal: opts.signal }, destPath);
+  }
+
+  /** `POST /v1/job-outputs/{pk}/download` (how `JobOutput<…>` inputs are fetched) into `destPath`. */
+  downloadJobOutputByPk(outputPk: number, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
+    const path = apiPath('v1', 'job-outputs', pkSegment(outputPk, 'output pk'), 'download');
+    return downloadFile(this.#transport, { method: 'POST', path, json: { params: {} }, signal: opts.signal }, destPath);
+  }
+
+  /** `POST /v1/job-outputs/list`. Idempotent. */
+  listJobOutputs(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<JobOutputJson[]> {
+    return this.#transport.json({ method: 'POST', path: 'v1/job-outputs/list', json: filter, idempotent: true, signal: opts.signal });
+  }
+
+  // ── templates ───────────────────────────────────────────────────────────────────────────────
+
+  /** `GET /v1/job-templates/{pk}`. Idempotent. */
+  getTemplate(pk: number, opts: CallOptions = {}): Promise<TemplateJson> {
+    return this.#transport.json({ method: 'GET', path: apiPath('v1', 'job-templates', pkSegment(pk)), idempotent: true, signal: opts.signal });
+  }
+
+  /** `POST /v1/job-templates/list`. Idempotent. */
+  listTemplates(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<TemplateJson[]> {
+    return this.#transport.json({ method: 'POST', path: 'v1/job-templates/list', json: filter, idempotent: true, signal: opts.signal });
+  }
+
+  /** `POST /v1/job-templates/import` (admin) with a template spec in the reference's format. Sent once. */
+  importTemplate(spec: Record<string, unknown>, opts: CallOptions = {}): Promise<TemplateJson> {
+    return this.#transport.json({ method: 'POST', path: 'v1/job-templates/import', json: spec, idempotent: false, signal: opts.signal });
+  }
+
+  /**
+   * `POST /v1/job-templates/{pk}/create-job`. `parameter_values` defaults to `{}`. Pass
+   * `notification_override: WEBSOCKET_NOTIFICATIONS` to make the job watchable on the reference.
+   * Sent once (a retry could create the job twice).
+   */
+  createJob(templatePk: number, body: CreateJobBody, opts: CallOptions = {}): Promise<JobJson> {
+    const json: Record<string, unknown> = {
+      input_values: body.input_values,
+      parameter_values: body.parameter_values ?? {},
+      description: body.description ?? '',
+    };
+    if (body.notification_override !== undefined) json.notification_override = body.notification_override;
+    const path = apiPath('v1', 'job-templates', pkSegment(templatePk, 'template pk'), 'create-job');
+    return this.#transport.json({ method: 'POST', path, json, idempotent: false, signal: opts.signal });
+  }
+
+  // ── nodes and hardware ──────────────────────────────────────────────────────────────────────
+
+  /** `POST /v1/nodes/list`. Idempotent. */
+  listNodes(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<NodeJson[]> {
+    return this.#transport.json({ method: 'POST', path: 'v1/nodes/list', json: filter, idempotent: true, signal: opts.signal });
+  }
+
+  /** `GET /v1/nodes/{pk}`. Idempotent. */
+  getNode(pk: number, opts: CallOptions = {}): Promise<NodeJson> {
+    return this.#transport.json({ method: 'GET', path: apiPath('v1', 'nodes', pkSegment(pk)), idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * `POST /v1/nodes/create` (201), sent without `Node-Id` as the reference worker does. Sent once: a
+   * duplicate (ip, index) is a 400 `bad-request`; look the node up with `nodeIdentityFilter` then.
+   */
+  createNode(spec: NodeSpec, opts: CallOptions = {}): Promise<NodeJson> {
+    return this.#transport.json({ method: 'POST', path: 'v1/nodes/create', json: spec, idempotent: false, nodeId: false, signal: opts.signal });
+  }
+
+  /** `PATCH /v1/nodes/{pk}` (as that node, or admin). Idempotent (sets the same fields again). */
+  patchNode(pk: number, spec: Partial<NodeSpec>, opts: CallOptions = {}): Promise<NodeJson> {
+    return this.#transport.json({ method: 'PATCH', path: apiPath('v1', 'nodes', pkSegment(pk)), json: spec, idempotent: true, signal: opts.signal });
+  }
+
+  /** `GET /v1/nodes/ping`: a heartbeat as the node of `Node-Id`. Idempotent. */
+  async ping(opts: CallOptions = {}): Promise<void> {
+    await this.#transport.request({ method: 'GET', path: 'v1/nodes/ping', idempotent: true, signal: opts.signal });
+  }
+
+  /** `POST /v1/hardware/list`. Idempotent. */
+  listHardware(opts: CallOptions = {}): Promise<HardwareJson[]> {
+    return this.#transport.json({ method: 'POST', path: 'v1/hardware/list', json: {}, idempotent: true, signal: opts.signal });
+  }
+
+  // ── users ───────────────────────────────────────────────────────────────────────────────────
+
+  /** `GET /v1/users/{username}` (yourself, or any as admin): the one user of its one-element array. */
+  async getUser(username: string, opts: CallOptions = {}): Promise<UserJson> {
+    const path = apiPath('v1', 'users', textSegment(username, 'username'));
+    const body = await this.#transport.json<UserJson[] | UserJson>({ method: 'GET', path, idempotent: true, signal: opts.signal });
+    const user = Array.isArray(body) ? body[0] : body;
+    if (!user) throw new ClientError({ kind: 'not-found', method: 'GET', path: `/${path}`, status: 200, detail: `no user named ${JSON.stringify(username)}` });
+    return user;
+  }
+
+  /** `POST /v1/users/create` (admin). Sent once. */
+  createUser(body: CreateUserBody, opts: CallOptions = {}): Promise<UserJson> {
+    return this.#transport.json({ method: 'POST', path: 'v1/users/create', json: body, idempotent: false, signal: opts.signal });
+  }
+
+  // ── web-socket ──────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Follow a job's notifications (`watch.ts`). Returns at once; connection failures and refusals go
+   * to `options.onError`, and the watcher reconnects with back-off until `close()` (or `client.close()`).
+   */
+  watchJob(pk: number, onMessage: (message: JobNotification) => void, options: WatchOptions = {}): JobWatch {
+    const o = this.options;
+    const watch = watchJob(
+      {
+        serverUrl: o.serverUrl,
+        token: () => this.auth.accessToken(this.#http.closingSignal),
+        userAgent: o.userAgent,
+        handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
+        log: o.logger,
+      },
+      pk,
+      onMessage,
+      options,
+    );
+    this.#watches.add(watch);
+    return {
+      close: () => {
+        this.#watches.delete(watch);
+        watch.close();
+      },
+      get connected() {
+        return watch.connected;
+      },
+    };
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+  #job(
+    method: CallSpec['method'],
+    pk: number,
+    action: string | undefined,
+    idempotent: boolean,
+    opts: CallOptions,
+    json?: unknown,
+    op?: CallSpec['op'],
+  ): Promise<JobJson> {
+    const base = apiPath('v1', 'jobs', pkSegment(pk));
+    const path = action === undefined ? base : `${base}/${action}`;
+    const spec: CallSpec = { method, path, idempotent, signal: opts.signal };
+    if (json !== undefined) spec.json = json;
+    if (op !== undefined) spec.op = op;
+    return this.#transport.json<JobJson>(spec);
+  }
+
+  #outputPath(pk: number, name: string, type: string): string {
+    return apiPath('v1', 'jobs', pkSegment(pk), 'outputs', textSegment(name, 'output name'), textSegment(type, 'output type'));
+  }
+}
+
+function isCapabilities(body: unknown): body is Capabilities {
+  if (body === null || typeof body !== 'object') return false;
+  const b = body as Record<string, unknown>;
+  return b.server === 'ufdl-agent' && b.extensions !== null && typeof b.extensions === 'object';
+}

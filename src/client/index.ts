@@ -1,0 +1,18 @@
+/**
+ * The UFDL API client (DESIGN §7): `new UfdlClient(options)` and what its callers branch on.
+ */
+export { UfdlClient, WEBSOCKET_NOTIFICATIONS } from './api.js';
+export type { CallOptions, ClientStatus, CreateJobBody, CreateUserBody, ListJobsOptions, NotificationOverride } from './api.js';
+export { TokenManager, decodeJwtTimes } from './auth.js';
+export type { TokenManagerStatus, TokenPair } from './auth.js';
+export { ClientError, isClientError } from './errors.js';
+export type { ClientErrorKind } from './errors.js';
+export { DEFAULTS, resolveClientOptions } from './options.js';
+export type { ClientLogger, ClientOptions, ResolvedClientOptions } from './options.js';
+export { transitionLanded } from './reconcile.js';
+export type { ReconcilableAction } from './reconcile.js';
+export { backoffDelayMs } from './retry.js';
+export { contentDisposition } from './uploads.js';
+export type { DownloadResult } from './uploads.js';
+export { jobSocketUrl } from './watch.js';
+export type { JobWatch, WatchError, WatchOptions } from './watch.js';

@@ -1,0 +1,170 @@
+/**
+ * Client options in three layers (STYLE rule 7): {@link ClientOptions} (what callers pass),
+ * {@link DEFAULTS}, and the frozen {@link ResolvedClientOptions} every client module reads. Units are
+ * in the names. Resolved once, when the client is built; errors name the key, expected and got.
+ */
+import { readFileSync } from 'node:fs';
+
+/** The part of a pino logger the client uses; a pino `Logger` fits. */
+export interface ClientLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ClientOptions {
+  /** Base URL of the UFDL server, e.g. `http://127.0.0.1:8000` (a path prefix is kept). */
+  serverUrl: string;
+  username: string;
+  /** The password. Exactly one of `password` and `passwordFile` must be given. */
+  password?: string;
+  /** A file holding the password (trailing newline stripped), read once at resolve time. */
+  passwordFile?: string;
+  /** The node pk to send as `Node-Id`; can be changed later with `setNodePk`. @default null */
+  nodePk?: number | null;
+  /** Time to establish the TCP (and TLS) connection. @default 5000 */
+  connectTimeoutMs?: number;
+  /** Time from the request being sent to the response headers. @default 30000 */
+  responseTimeoutMs?: number;
+  /** Total time of one ordinary (JSON) attempt. @default 60000 */
+  requestTimeoutMs?: number;
+  /** Uploads and downloads have no total limit; they fail when no byte moves for this long. @default 60000 */
+  transferIdleTimeoutMs?: number;
+  /** Attempts (the first included) of an idempotent call. @default 5 */
+  retryAttempts?: number;
+  /** No retry is started after this much time since the first attempt. @default 60000 */
+  retryTotalMs?: number;
+  /** First back-off delay; doubles per attempt, with jitter. @default 250 */
+  retryBaseDelayMs?: number;
+  /** Largest back-off delay (also caps a server's `Retry-After`). @default 10000 */
+  retryMaxDelayMs?: number;
+  /**
+   * Refresh the access token ahead of expiry when less than this fraction of its life remains…
+   * @default 0.2
+   */
+  refreshAheadFraction?: number;
+  /** …or less than this (capped at half the token's life so short tokens are not refreshed per call). @default 60000 */
+  refreshAheadMinMs?: number;
+  /** `User-Agent` header. @default 'ufdl-agent-client' */
+  userAgent?: string;
+  /** pino logger (or anything with the same four methods). @default a silent logger */
+  logger?: ClientLogger;
+}
+
+export const DEFAULTS = Object.freeze({
+  nodePk: null as number | null,
+  connectTimeoutMs: 5_000,
+  responseTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
+  transferIdleTimeoutMs: 60_000,
+  retryAttempts: 5,
+  retryTotalMs: 60_000,
+  retryBaseDelayMs: 250,
+  retryMaxDelayMs: 10_000,
+  refreshAheadFraction: 0.2,
+  refreshAheadMinMs: 60_000,
+  userAgent: 'ufdl-agent-client',
+});
+
+export interface ResolvedClientOptions {
+  /** Always ends with `/`, so API paths are appended without a leading slash. */
+  readonly serverUrl: string;
+  readonly username: string;
+  readonly password: string;
+  readonly nodePk: number | null;
+  readonly connectTimeoutMs: number;
+  readonly responseTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly transferIdleTimeoutMs: number;
+  readonly retryAttempts: number;
+  readonly retryTotalMs: number;
+  readonly retryBaseDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly refreshAheadFraction: number;
+  readonly refreshAheadMinMs: number;
+  readonly userAgent: string;
+  readonly logger: ClientLogger;
+}
+
+const SILENT: ClientLogger = Object.freeze({ debug() {}, info() {}, warn() {}, error() {} });
+
+function bad(key: string, expected: string, got: unknown): TypeError {
+  // Never echo a password: callers only see its type.
+  const shown = key === 'password' ? typeof got : JSON.stringify(got);
+  return new TypeError(`Client option '${key}' must be ${expected}, got ${shown}`);
+}
+
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  let url: URL;
+  try {
+    url = new URL(options.serverUrl);
+  } catch {
+    throw bad('serverUrl', 'an absolute http(s) URL', options.serverUrl);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('serverUrl', 'an http or https URL', options.serverUrl);
+  if (url.username || url.password) throw new TypeError("Client option 'serverUrl' must not contain credentials");
+  url.search = '';
+  url.hash = '';
+  if (!url.pathname.endsWith('/')) url.pathname += '/';
+
+  if (typeof options.username !== 'string' || options.username === '') throw bad('username', 'a non-empty string', options.username);
+  const password = resolvePassword(options);
+
+  const pick = <K extends keyof typeof DEFAULTS>(key: K): (typeof DEFAULTS)[K] => {
+    const value = (options as unknown as Record<string, unknown>)[key];
+    return (value === undefined ? DEFAULTS[key] : value) as (typeof DEFAULTS)[K];
+  };
+  const resolved: ResolvedClientOptions = {
+    serverUrl: url.toString(),
+    username: options.username,
+    password,
+    nodePk: pick('nodePk'),
+    connectTimeoutMs: pick('connectTimeoutMs'),
+    responseTimeoutMs: pick('responseTimeoutMs'),
+    requestTimeoutMs: pick('requestTimeoutMs'),
+    transferIdleTimeoutMs: pick('transferIdleTimeoutMs'),
+    retryAttempts: pick('retryAttempts'),
+    retryTotalMs: pick('retryTotalMs'),
+    retryBaseDelayMs: pick('retryBaseDelayMs'),
+    retryMaxDelayMs: pick('retryMaxDelayMs'),
+    refreshAheadFraction: pick('refreshAheadFraction'),
+    refreshAheadMinMs: pick('refreshAheadMinMs'),
+    userAgent: pick('userAgent'),
+    logger: options.logger ?? SILENT,
+  };
+
+  const positive = ['connectTimeoutMs', 'responseTimeoutMs', 'requestTimeoutMs', 'transferIdleTimeoutMs', 'retryTotalMs', 'retryMaxDelayMs'] as const;
+  for (const key of positive) {
+    const value = resolved[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw bad(key, 'a positive number of milliseconds', value);
+  }
+  for (const key of ['retryBaseDelayMs', 'refreshAheadMinMs'] as const) {
+    const value = resolved[key];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw bad(key, 'a non-negative number of milliseconds', value);
+  }
+  if (!Number.isInteger(resolved.retryAttempts) || resolved.retryAttempts < 1) throw bad('retryAttempts', 'an integer ≥ 1', resolved.retryAttempts);
+  const fraction = resolved.refreshAheadFraction;
+  if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) throw bad('refreshAheadFraction', 'a number in [0, 1)', fraction);
+  if (resolved.nodePk !== null && !(Number.isInteger(resolved.nodePk) && resolved.nodePk > 0)) throw bad('nodePk', 'a positive integer or null', resolved.nodePk);
+  return Object.freeze(resolved);
+}
+
+function resolvePassword(options: ClientOptions): string {
+  const hasPassword = options.password !== undefined;
+  const hasFile = options.passwordFile !== undefined;
+  if (hasPassword === hasFile) throw new TypeError("Client options: give exactly one of 'password' and 'passwordFile'");
+  if (hasPassword) {
+    if (typeof options.password !== 'string') throw bad('password', 'a string', options.password);
+    return options.password;
+  }
+  let text: string;
+  try {
+    text = readFileSync(options.passwordFile!, 'utf8');
+  } catch (err) {
+    throw new TypeError(`Client option 'passwordFile': cannot read ${JSON.stringify(options.passwordFile)}: ${(err as Error).message}`);
+  }
+  const password = text.replace(/\r?\n$/, '');
+  if (password === '') throw new TypeError(`Client option 'passwordFile': ${JSON.stringify(options.passwordFile)} is empty`);
+  return password;
+}
