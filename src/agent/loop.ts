@@ -1,0 +1,335 @@
+/**
+ * The poll loop (launcher.md §1.8, §4.2 E; DESIGN §3 wake-up). One loop for all slots:
+ *
+ * 1. wait until a slot is free ({@link Slots.onFree}) and the agent accepts work;
+ * 2. list the queue with the reference poll filter — with `X-UFDL-Wait` when the server offers
+ *    wake-up, so an empty answer is held until a job arrives;
+ * 3. walk the candidates in pk order: skip those that failed recently, evaluate the rest (template
+ *    cached by pk, executor allow-list, `canRun`) and claim the first that fits (acquire, re-read,
+ *    confirm `node == self`); a claimed job runs in the background and keeps its slot;
+ * 4. nothing claimed: wait the jittered idle schedule (not after a held wake-up poll that came back
+ *    empty: the server already waited); a server error waits the separate error back-off.
+ *
+ * A watchdog notices an iteration that stopped making progress (a hung call, a lost promise), logs it
+ * loudly and abandons that iteration so the next one starts; every step of an iteration listens to
+ * the iteration's abort signal.
+ */
+import type { JobJson } from '../protocol/wire.js';
+import type { SlotSpec, Slots } from './slots.js';
+
+/** A schedule of delays that advances one step per `next()` and sticks on the last (launcher §1.8). */
+export class Schedule {
+  readonly #delaysMs: readonly number[];
+  readonly #jitter: number;
+  readonly #random: () => number;
+  #index = 0;
+
+  constructor(delaysS: readonly number[], options: { jitter?: number; random?: () => number } = {}) {
+    if (delaysS.length === 0) throw new TypeError('Schedule: at least one delay is needed');
+    this.#delaysMs = delaysS.map((s) => s * 1000);
+    this.#jitter = options.jitter ?? 0.2;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** The current delay with ±jitter, then advance. */
+  next(): number {
+    const base = this.#delaysMs[Math.min(this.#index, this.#delaysMs.length - 1)]!;
+    this.#index = Math.min(this.#index + 1, this.#delaysMs.length - 1);
+    const factor = 1 + this.#jitter * (2 * this.#random() - 1);
+    return Math.max(0, Math.round(base * factor));
+  }
+
+  reset(): void {
+    this.#index = 0;
+  }
+}
+
+/** Jobs that failed evaluation or preparation, skipped until their time is up. */
+export class SkipList {
+  readonly #until = new Map<number, { untilMs: number; reason: string }>();
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  add(jobPk: number, forMs: number, reason: string): void {
+    this.#until.set(jobPk, { untilMs: this.#now() + forMs, reason });
+  }
+
+  has(jobPk: number): boolean {
+    const entry = this.#until.get(jobPk);
+    if (!entry) return false;
+    if (entry.untilMs > this.#now()) return true;
+    this.#until.delete(jobPk);
+    return false;
+  }
+
+  get size(): number {
+    return this.#until.size;
+  }
+
+  entries(): { jobPk: number; untilMs: number; reason: string }[] {
+    return [...this.#until].map(([jobPk, e]) => ({ jobPk, ...e }));
+  }
+}
+
+export type Evaluation = { ok: true } | { ok: false; reason: string };
+
+/** What claiming a candidate came to. */
+export type ClaimOutcome =
+  /** The job is ours and runs in the background; it owns the slot now. */
+  | 'claimed'
+  /** Another node got it, or it changed meanwhile: try the next candidate. */
+  | 'lost'
+  /** It fits no more (e.g. the agent began to drain): stop walking the list. */
+  | 'declined';
+
+/** What the loop needs from the agent (STYLE rule 10). */
+export interface LoopContext {
+  readonly slots: Slots;
+  readonly log: LoopLogger;
+  /** Whether the agent takes new jobs now (running, ready, not fenced). */
+  accepting(): boolean;
+  /** Resolves when {@link accepting} may have changed. */
+  acceptingChanged(): Promise<void>;
+  /** The reference poll filter, as the slot's node, waiting up to `waitSeconds` on a wake-up server. */
+  listCandidates(slot: SlotSpec, waitSeconds: number | null, signal: AbortSignal): Promise<JobJson[]>;
+  /** Template cached by pk, executor allow-list, `canRun`. Never throws for a job's own fault. */
+  evaluate(job: JobJson, signal: AbortSignal): Promise<Evaluation>;
+  /** Acquire, re-read, confirm; on `claimed` the job runs and owns `slot`. */
+  claim(slot: SlotSpec, job: JobJson, signal: AbortSignal): Promise<ClaimOutcome>;
+  /** Called after each iteration that reached the server (the poll succeeded). */
+  onPolled?(result: 'jobs' | 'empty', ms: number): void;
+  onPollError?(err: unknown): void;
+  onWatchdog?(stuckMs: number): void;
+}
+
+export interface LoopLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface LoopOptions {
+  pollScheduleS: readonly number[];
+  errorBackoffS: readonly number[];
+  /** Seconds of `X-UFDL-Wait`, or null when the server does not offer wake-up. */
+  waitSeconds: number | null;
+  skipFailedForMs: number;
+  /** An iteration running longer than this is abandoned by the watchdog. */
+  watchdogMs: number;
+  random?: () => number;
+}
+
+export interface LoopStatus {
+  iterations: number;
+  lastPollAt: number | null;
+  lastPollError: string | null;
+  watchdogRestarts: number;
+  skipped: { jobPk: number; untilMs: number; reason: string }[];
+}
+
+class IterationAborted extends Error {
+  constructor() {
+    super('poll iteration abandoned');
+    this.name = 'IterationAborted';
+  }
+}
+
+/** Sleep that ends early (resolving, not rejecting) when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted || ms <= 0) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** `promise`, or a rejection once `signal` aborts (the promise itself is left to settle unobserved). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(new IterationAborted());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      promise.catch(() => {});
+      reject(new IterationAborted());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+export class PollLoop {
+  readonly #ctx: LoopContext;
+  readonly #options: LoopOptions;
+  readonly #idle: Schedule;
+  readonly #errors: Schedule;
+  readonly skipList: SkipList;
+  readonly #stop = new AbortController();
+  #iteration: { controller: AbortController; startedAt: number } | null = null;
+  #watchdog: NodeJS.Timeout | undefined;
+  #done: Promise<void> | undefined;
+  #status: LoopStatus = { iterations: 0, lastPollAt: null, lastPollError: null, watchdogRestarts: 0, skipped: [] };
+
+  constructor(ctx: LoopContext, options: LoopOptions, skipList = new SkipList()) {
+    this.#ctx = ctx;
+    this.#options = options;
+    this.#idle = new Schedule(options.pollScheduleS, { random: options.random });
+    this.#errors = new Schedule(options.errorBackoffS, { random: options.random });
+    this.skipList = skipList;
+  }
+
+  /** Start the loop; resolves when it has stopped. */
+  start(): Promise<void> {
+    this.#done ??= this.#run();
+    this.#armWatchdog();
+    return this.#done;
+  }
+
+  /** Stop polling: abort a held poll or a sleep at once. A claim in flight settles first. */
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
+    await this.#done;
+  }
+
+  get stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  getStatus(): LoopStatus {
+    return { ...this.#status, skipped: this.skipList.entries() };
+  }
+
+  /** A job that failed preparation after it was claimed: skip it for a while. */
+  skip(jobPk: number, reason: string): void {
+    this.skipList.add(jobPk, this.#options.skipFailedForMs, reason);
+  }
+
+  async #run(): Promise<void> {
+    const stop = this.#stop.signal;
+    while (!stop.aborted) {
+      await Promise.race([this.#ctx.slots.onFree(), sleep(2 ** 31 - 1, stop)]);
+      if (stop.aborted) break;
+      if (!this.#ctx.accepting()) {
+        await Promise.race([this.#ctx.acceptingChanged(), sleep(1000, stop)]);
+        continue;
+      }
+      const controller = new AbortController();
+      const onStop = () => controller.abort();
+      stop.addEventListener('abort', onStop, { once: true });
+      this.#iteration = { controller, startedAt: Date.now() };
+      try {
+        const waitMs = await this.#iterate(controller.signal);
+        if (waitMs > 0) await sleep(waitMs, stop);
+      } catch (err) {
+        if (err instanceof IterationAborted) {
+          if (!stop.aborted) this.#ctx.log.warn({}, 'poll iteration abandoned by the watchdog; starting a new one');
+          continue;
+        }
+        // A bug: never let the loop die of it, but slow down.
+        this.#ctx.log.error({ err }, 'poll loop iteration failed unexpectedly');
+        await sleep(this.#errors.next(), stop);
+      } finally {
+        stop.removeEventListener('abort', onStop);
+        this.#iteration = null;
+        this.#status.iterations++;
+      }
+    }
+  }
+
+  /** One iteration; returns how long to wait before the next. */
+  async #iterate(signal: AbortSignal): Promise<number> {
+    const { slots, log } = this.#ctx;
+    const slot = slots.tryAcquire();
+    if (!slot) return 0;
+    let slotHandedOver = false;
+    try {
+      const started = Date.now();
+      let jobs: JobJson[];
+      try {
+        jobs = await abortable(this.#ctx.listCandidates(slot, this.#options.waitSeconds, signal), signal);
+      } catch (err) {
+        if (err instanceof IterationAborted || signal.aborted) throw new IterationAborted();
+        this.#status.lastPollError = err instanceof Error ? err.message : String(err);
+        this.#ctx.onPollError?.(err);
+        const delay = this.#errors.next();
+        log.warn({ err: this.#status.lastPollError, retryInMs: delay }, 'polling the queue failed');
+        return delay;
+      }
+      const elapsed = Date.now() - started;
+      this.#errors.reset();
+      this.#status.lastPollAt = Date.now();
+      this.#status.lastPollError = null;
+      this.#ctx.onPolled?.(jobs.length > 0 ? 'jobs' : 'empty', elapsed);
+
+      for (const job of jobs) {
+        if (signal.aborted) throw new IterationAborted();
+        if (!this.#ctx.accepting()) return 0;
+        if (this.skipList.has(job.pk)) continue;
+        const evaluation = await abortable(this.#ctx.evaluate(job, signal), signal);
+        if (!evaluation.ok) {
+          log.info({ job: job.pk, reason: evaluation.reason, skipForMs: this.#options.skipFailedForMs }, 'skipping a job this node cannot run');
+          this.skip(job.pk, evaluation.reason);
+          continue;
+        }
+        // A claim is not abandoned half-way by the watchdog: it journals and releases on its own.
+        const outcome = await this.#ctx.claim(slot, job, signal);
+        if (outcome === 'claimed') {
+          slotHandedOver = true;
+          this.#idle.reset();
+          return 0;
+        }
+        if (outcome === 'declined') return 0;
+      }
+
+      // Nothing claimed. A wake-up poll that came back empty after the server held it needs no
+      // extra wait; anything else (reference server, only unfit jobs) waits the idle schedule.
+      const heldWait = this.#options.waitSeconds !== null && jobs.length === 0 && elapsed >= this.#options.waitSeconds * 500;
+      return heldWait ? 0 : this.#idle.next();
+    } finally {
+      if (!slotHandedOver) slots.release(slot.index);
+    }
+  }
+
+  #armWatchdog(): void {
+    if (this.#stop.signal.aborted) return;
+    const everyMs = Math.max(100, Math.min(5000, this.#options.watchdogMs / 4));
+    this.#watchdog = setTimeout(() => {
+      const iteration = this.#iteration;
+      if (iteration && !iteration.controller.signal.aborted) {
+        const stuckMs = Date.now() - iteration.startedAt;
+        if (stuckMs > this.#options.watchdogMs) {
+          this.#status.watchdogRestarts++;
+          this.#ctx.log.error(
+            { stuckMs, limitMs: this.#options.watchdogMs },
+            'WATCHDOG: the poll loop made no progress; abandoning the stuck iteration and starting a new one',
+          );
+          this.#ctx.onWatchdog?.(stuckMs);
+          iteration.controller.abort();
+        }
+      }
+      this.#armWatchdog();
+    }, everyMs);
+    this.#watchdog.unref();
+  }
+}
