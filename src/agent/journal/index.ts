@@ -1,0 +1,42 @@
+/**
+ * The agent's crash-safe local journal (DESIGN §5). Import from here.
+ */
+export { openJournal, Journal, type JournalOptions } from './journal.js';
+export { openReadOnly, type JournalReader } from './read-only.js';
+export { JournalView } from './queries.js';
+export {
+  JOB_STATES,
+  JOB_EDGES,
+  OUTPUT_STATES,
+  OUTPUT_EDGES,
+  isJobEdge,
+  isJobState,
+  isOutputEdge,
+  isOutputState,
+  type JobState,
+  type OutputState,
+} from './states.js';
+export {
+  IllegalStateError,
+  JournalError,
+  JournalLockedError,
+  type JournalErrorCode,
+  type LockHolder,
+} from './errors.js';
+export {
+  hasExitStatus,
+  normalizeServerUrl,
+  type FinishDecision,
+  type JobFields,
+  type JobRecord,
+  type JournalStats,
+  type NewJob,
+  type NewOutput,
+  type OutputKey,
+  type OutputRecord,
+  type ServerRecord,
+  type TransitionRecord,
+} from './records.js';
+export { SCHEMA_VERSION, APPLICATION_ID } from './schema.js';
+export { lockPathFor } from './lock.js';
+export { processStartIdentity, isProcessAlive } from './process-identity.js';

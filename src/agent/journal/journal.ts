@@ -1,0 +1,551 @@
+/**
+ * The agent's crash-safe journal (DESIGN §5): its own SQLite file, WAL, `synchronous = FULL`.
+ *
+ * The rule: **write the intended transition before each HTTP call, and the result after it.** Every
+ * method that writes does so in one immediate transaction that also checks the lifecycle edge, and
+ * returns only after the commit is on disk; then it fires the matching `…:after-write` fail point.
+ *
+ * One agent process per journal (see lock.ts). All calls are synchronous: a commit costs one fsync,
+ * so write progress at the reporting interval, not per line, and never in a hot loop.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { failPoint } from '../fail-points.js';
+import { IllegalStateError, JournalError, JournalLockedError, type LockHolder } from './errors.js';
+import { tryLockJournal, type JournalLock } from './lock.js';
+import { processStartIdentity } from './process-identity.js';
+import { JournalView } from './queries.js';
+import {
+  hasExitStatus,
+  jobFromRow,
+  normalizeServerUrl,
+  outputFromRow,
+  type JobFields,
+  type JobRecord,
+  type JobRow,
+  type NewJob,
+  type NewOutput,
+  type OutputKey,
+  type OutputRecord,
+  type OutputRow,
+  type ServerRecord,
+} from './records.js';
+import { applyWriterPragmas, checkJournalFile, migrate } from './schema.js';
+import { JOB_EDGES, OUTPUT_EDGES, isJobEdge, isOutputEdge, type JobState, type OutputState } from './states.js';
+import { checkJobFields, checkNewOutput, checkPk } from './validate.js';
+
+export interface JournalOptions {
+  /** The SQLite file; its directory is created if needed. */
+  path: string;
+  /** The server this agent works for. Job rows and the node identity are keyed by it. */
+  serverUrl: string;
+  /** Transitions are logged at debug level as `{jobPk, from, to}`. */
+  logger?: Logger;
+  /** Clock for timestamps. @default () => new Date() */
+  now?: () => Date;
+  /**
+   * Least time between two writes of the last-contact time (it is always current in memory, and
+   * flushed by `close()`), so a busy poll loop does not fsync on every answer.
+   * @default 5000
+   */
+  contactWriteIntervalMs?: number;
+}
+
+/** Journal files open for writing in this process (resolved paths), for a clear double-open error. */
+const openInProcess = new Set<string>();
+
+/**
+ * Open (creating and migrating if needed) the journal at `options.path` for writing. Throws
+ * `JournalLockedError` if another agent process, or another `Journal` in this process, has it open;
+ * a journal left by a dead agent is taken over.
+ */
+export function openJournal(options: JournalOptions): Journal {
+  const path = resolve(options.path);
+  const serverUrl = normalizeServerUrl(options.serverUrl);
+  if (openInProcess.has(path)) throw new JournalLockedError(path, ownLabel(new Date()));
+  mkdirSync(dirname(path), { recursive: true });
+  const lock = tryLockJournal(path);
+  if (lock === null) throw new JournalLockedError(path, readHolder(path));
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    checkJournalFile(db, path);
+    applyWriterPragmas(db);
+    migrate(db, path);
+    const journal = new Journal(db, path, serverUrl, lock, options);
+    openInProcess.add(path);
+    return journal;
+  } catch (err) {
+    db?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+function ownLabel(at: Date): LockHolder {
+  return { pid: process.pid, pidStart: processStartIdentity(process.pid), hostname: hostname(), acquiredAt: at.toISOString() };
+}
+
+/** The holder label of a locked journal, best effort (it may not be written yet, or not readable). */
+function readHolder(path: string): LockHolder | null {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+    try {
+      const view = new JournalView(db, path, null);
+      return view.holder();
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
+export class Journal extends JournalView {
+  /** The (normalized) server URL this journal writes for. */
+  readonly serverUrl: string;
+  readonly #lock: JournalLock;
+  readonly #log: Logger | undefined;
+  readonly #now: () => Date;
+  readonly #contactWriteIntervalMs: number;
+  #lastContact: Date | null = null;
+  #lastContactWrittenMs = Number.NEGATIVE_INFINITY;
+  #contactDirty = false;
+
+  /** Use {@link openJournal}. */
+  constructor(db: Database.Database, path: string, serverUrl: string, lock: JournalLock, options: JournalOptions) {
+    super(db, path, serverUrl);
+    this.serverUrl = serverUrl;
+    this.#lock = lock;
+    this.#log = options.logger;
+    this.#now = options.now ?? (() => new Date());
+    this.#contactWriteIntervalMs = options.contactWriteIntervalMs ?? 5000;
+    const label = ownLabel(this.#now());
+    this.stmt(
+      `INSERT OR REPLACE INTO agent_lock (id, pid, pid_start, hostname, acquired_at) VALUES (1, ?, ?, ?, ?)`,
+    ).run(label.pid, label.pidStart, label.hostname, label.acquiredAt);
+    const contact = this.server()?.lastContactAt;
+    if (contact != null) this.#lastContact = new Date(contact);
+  }
+
+  // ---- jobs -----------------------------------------------------------------------------------
+
+  /**
+   * Intent to acquire `job.jobPk`: creates its row in `acquiring` (attempts = 1), or re-uses a `done`
+   * row as a new attempt (attempts + 1; per-attempt fields and outputs cleared; `runs` and
+   * `restarts` kept). Throws `IllegalStateError` if the job is already unfinished here.
+   */
+  beginAcquire(job: NewJob): JobRecord {
+    checkPk('jobPk', job.jobPk);
+    checkJobFields({ nodePk: job.nodePk, templatePk: job.templatePk ?? null, slot: job.slot ?? null, jobDir: job.jobDir ?? null });
+    const record = this.#tx(() => {
+      const at = this.#iso();
+      const existing = this.#row(job.jobPk);
+      if (existing !== undefined && existing.state !== 'done') {
+        throw new IllegalStateError('job', this.#subject(job.jobPk), existing.state, 'acquiring', JOB_EDGES[existing.state as JobState] ?? []);
+      }
+      if (existing !== undefined) this.stmt(`DELETE FROM outputs WHERE server_url = ? AND job_pk = ?`).run(this.serverUrl, job.jobPk);
+      const row: JobRow = {
+        server_url: this.serverUrl,
+        job_pk: job.jobPk,
+        node_pk: job.nodePk,
+        template_pk: job.templatePk ?? null,
+        state: 'acquiring',
+        slot: job.slot ?? null,
+        job_dir: job.jobDir ?? null,
+        pid: null,
+        pid_start: null,
+        exit_code: null,
+        exit_signal: null,
+        finish_decided: 0,
+        finish_error: null,
+        attempts: existing === undefined ? 1 : existing.attempts + 1,
+        runs: existing?.runs ?? 0,
+        restarts: existing?.restarts ?? 0,
+        last_progress: null,
+        last_error: null,
+        state_times: JSON.stringify({ acquiring: at }),
+        created_at: existing?.created_at ?? at,
+        updated_at: at,
+        state_since: at,
+      };
+      this.stmt(
+        `INSERT OR REPLACE INTO jobs VALUES (@server_url, @job_pk, @node_pk, @template_pk, @state, @slot, @job_dir,
+         @pid, @pid_start, @exit_code, @exit_signal, @finish_decided, @finish_error, @attempts, @runs, @restarts,
+         @last_progress, @last_error, @state_times, @created_at, @updated_at, @state_since)`,
+      ).run(row);
+      this.#history(row, null, at, null);
+      return jobFromRow(row);
+    });
+    this.#log?.debug({ jobPk: job.jobPk, from: null, to: 'acquiring', attempt: record.attempts }, 'journal transition');
+    failPoint('acquiring:after-write');
+    return record;
+  }
+
+  /**
+   * Move the job to `to` and set `fields`, in one transaction that checks the edge. Throws
+   * `IllegalStateError` (naming the current and the attempted state) when `current → to` is not in
+   * `JOB_EDGES`, `JOURNAL_UNKNOWN_JOB` when there is no row.
+   */
+  transition(jobPk: number, to: JobState, fields: JobFields = {}): JobRecord {
+    checkJobFields(fields);
+    let from: JobState | undefined;
+    let exitNew = false;
+    const record = this.#tx(() => {
+      const row = this.#requireRow(jobPk);
+      from = row.state as JobState;
+      if (!isJobEdge(from, to)) throw new IllegalStateError('job', this.#subject(jobPk), from, to, JOB_EDGES[from] ?? []);
+      const at = this.#iso();
+      const next = applyFields(row, fields, at);
+      exitNew = !hasExitStatus(jobFromRow(row)) && hasExitStatus(jobFromRow(next));
+      next.state = to;
+      next.state_since = at;
+      next.state_times = JSON.stringify({ ...(JSON.parse(row.state_times) as object), [to]: at });
+      if (to === 'running') next.runs += 1;
+      this.#update(next);
+      this.#history(next, from, at, null);
+      return jobFromRow(next);
+    });
+    this.#log?.debug({ jobPk, from, to }, 'journal transition');
+    if (exitNew) failPoint('child-exit:after-write');
+    failPoint(`${to}:after-write`);
+    return record;
+  }
+
+  /** Set `fields` without changing state (pid, progress, exit status, finish decision, last error). */
+  record(jobPk: number, fields: JobFields): JobRecord {
+    checkJobFields(fields);
+    let exitNew = false;
+    const record = this.#tx(() => {
+      const row = this.#requireRow(jobPk);
+      const next = applyFields(row, fields, this.#iso());
+      exitNew = !hasExitStatus(jobFromRow(row)) && hasExitStatus(jobFromRow(next));
+      this.#update(next);
+      return jobFromRow(next);
+    });
+    if (exitNew) failPoint('child-exit:after-write');
+    return record;
+  }
+
+  /** Count one more restart: recovery found the job mid-run after the agent died. */
+  noteRestart(jobPk: number): JobRecord {
+    return this.#tx(() => {
+      const row = this.#requireRow(jobPk);
+      const next = { ...row, restarts: row.restarts + 1, updated_at: this.#iso() };
+      this.#update(next);
+      return jobFromRow(next);
+    });
+  }
+
+  /**
+   * Terminal bookkeeping: move an unfinished job straight to `done`, recording `reason` as its last
+   * error and in its history — for when the server shows the job is gone or no longer ours (404,
+   * aborted, re-assigned), so nothing more can be reported. Not for the normal paths, which must
+   * go through `transition()`. Throws `IllegalStateError` if it is already done.
+   */
+  abandon(jobPk: number, reason: string): JobRecord {
+    let from: JobState | undefined;
+    const record = this.#tx(() => {
+      const row = this.#requireRow(jobPk);
+      from = row.state as JobState;
+      if (from === 'done') throw new IllegalStateError('job', this.#subject(jobPk), from, 'done', JOB_EDGES.done);
+      const at = this.#iso();
+      const next: JobRow = {
+        ...row,
+        state: 'done',
+        last_error: reason,
+        updated_at: at,
+        state_since: at,
+        state_times: JSON.stringify({ ...(JSON.parse(row.state_times) as object), done: at }),
+      };
+      this.#update(next);
+      this.#history(next, from, at, reason);
+      return jobFromRow(next);
+    });
+    this.#log?.debug({ jobPk, from, to: 'done', reason }, 'journal transition (abandoned)');
+    failPoint('done:after-write');
+    return record;
+  }
+
+  /** Delete `done` jobs last updated before `olderThan`, with their outputs and history. */
+  pruneDone(olderThan: Date): number {
+    return this.#tx(() => {
+      const params = { scope: this.serverUrl, before: olderThan.toISOString() };
+      const doomed = `SELECT job_pk FROM jobs WHERE server_url = @scope AND state = 'done' AND updated_at < @before`;
+      this.stmt(`DELETE FROM transitions WHERE server_url = @scope AND job_pk IN (${doomed})`).run(params);
+      return this.stmt(`DELETE FROM jobs WHERE server_url = @scope AND state = 'done' AND updated_at < @before`).run(params)
+        .changes;
+    });
+  }
+
+  // ---- outputs --------------------------------------------------------------------------------
+
+  /**
+   * Record an output the child left (idempotent): a new one starts `pending`; the same content again
+   * is a no-op; different content replaces a `pending` or `failed` one (back to `pending`) and is a
+   * `JOURNAL_OUTPUT_CONFLICT` once its upload began. Register every output *before* moving the job
+   * to `uploading`, so recovery in that state knows them all.
+   */
+  registerOutput(jobPk: number, output: NewOutput): OutputRecord {
+    const out = checkNewOutput(output);
+    let wrote = false;
+    const record = this.#tx(() => {
+      this.#requireRow(jobPk);
+      const at = this.#iso();
+      const existing = this.#outputRow(jobPk, out);
+      if (existing !== undefined && existing.path === out.path && existing.size === out.size && existing.sha256 === out.sha256) {
+        return outputFromRow(existing);
+      }
+      if (existing !== undefined && existing.state !== 'pending' && existing.state !== 'failed') {
+        throw new JournalError(
+          'JOURNAL_OUTPUT_CONFLICT',
+          `${this.#outputSubject(jobPk, out)} is ${existing.state} with sha256 ${existing.sha256}; cannot register different content`,
+        );
+      }
+      const row: OutputRow = {
+        server_url: this.serverUrl,
+        job_pk: jobPk,
+        ...out,
+        state: 'pending',
+        attempts: existing?.attempts ?? 0,
+        last_error: existing?.last_error ?? null,
+        created_at: existing?.created_at ?? at,
+        updated_at: at,
+      };
+      this.stmt(
+        `INSERT OR REPLACE INTO outputs VALUES (@server_url, @job_pk, @name, @type, @path, @size, @sha256, @state,
+         @attempts, @last_error, @created_at, @updated_at)`,
+      ).run(row);
+      wrote = true;
+      return outputFromRow(row);
+    });
+    if (wrote) failPoint('output-pending:after-write');
+    return record;
+  }
+
+  /**
+   * Move one output's upload to `to` (`uploading` is the intent before the POST and counts an
+   * attempt; `failed` keeps `error`; `uploaded` clears it). Throws `IllegalStateError` for an edge
+   * not in `OUTPUT_EDGES`, `JOURNAL_UNKNOWN_OUTPUT` for an unregistered output.
+   */
+  markOutput(jobPk: number, key: OutputKey, to: OutputState, options: { error?: string } = {}): OutputRecord {
+    const record = this.#tx(() => {
+      const row = this.#outputRow(jobPk, key);
+      if (row === undefined) {
+        throw new JournalError('JOURNAL_UNKNOWN_OUTPUT', `${this.#outputSubject(jobPk, key)} is not registered`);
+      }
+      const from = row.state as OutputState;
+      if (!isOutputEdge(from, to)) {
+        throw new IllegalStateError('output', this.#outputSubject(jobPk, key), from, to, OUTPUT_EDGES[from] ?? []);
+      }
+      const next: OutputRow = {
+        ...row,
+        state: to,
+        attempts: row.attempts + (to === 'uploading' ? 1 : 0),
+        last_error: to === 'failed' ? (options.error ?? 'upload failed') : to === 'uploaded' ? null : row.last_error,
+        updated_at: this.#iso(),
+      };
+      this.stmt(
+        `UPDATE outputs SET state = @state, attempts = @attempts, last_error = @last_error, updated_at = @updated_at
+         WHERE server_url = @server_url AND job_pk = @job_pk AND name = @name AND type = @type`,
+      ).run(next);
+      return outputFromRow(next);
+    });
+    failPoint(`output-${to}:after-write`);
+    return record;
+  }
+
+  // ---- node identity, settings, contact --------------------------------------------------------
+
+  /** Record the node this agent registered as (or found) at the server, and what it reported. */
+  saveNode(node: { nodePk: number; ip: string; index: number; hardware?: unknown }): ServerRecord {
+    checkPk('nodePk', node.nodePk);
+    this.#tx(() => {
+      const at = this.#iso();
+      this.#upsertServer(at);
+      this.stmt(
+        `UPDATE servers SET node_pk = @nodePk, ip = @ip, node_index = @index, updated_at = @at,
+           registered_at = CASE WHEN node_pk IS @nodePk THEN registered_at ELSE @at END,
+           hardware_json = CASE WHEN @hasHardware THEN @hardware ELSE hardware_json END
+         WHERE server_url = @scope`,
+      ).run({
+        scope: this.serverUrl,
+        nodePk: node.nodePk,
+        ip: node.ip,
+        index: node.index,
+        at,
+        hasHardware: node.hardware === undefined ? 0 : 1,
+        hardware: node.hardware === undefined ? null : JSON.stringify(node.hardware),
+      });
+    });
+    failPoint('register:after-write');
+    return this.server()!;
+  }
+
+  /** Record the hardware last reported to the server (compare with it to decide on a PATCH). */
+  saveHardware(hardware: unknown): ServerRecord {
+    this.#tx(() => {
+      const at = this.#iso();
+      this.#upsertServer(at);
+      this.stmt(`UPDATE servers SET hardware_json = ?, updated_at = ? WHERE server_url = ?`).run(
+        JSON.stringify(hardware),
+        at,
+        this.serverUrl,
+      );
+    });
+    return this.server()!;
+  }
+
+  /** Forget the node pk (after `400 Bad Node-Id`), keeping ip, index and hardware. */
+  forgetNode(): void {
+    this.stmt(`UPDATE servers SET node_pk = NULL, updated_at = ? WHERE server_url = ?`).run(this.#iso(), this.serverUrl);
+  }
+
+  /** Set a small piece of agent state; `null` deletes it. */
+  setSetting(key: string, value: string | null): void {
+    if (value === null) this.stmt(`DELETE FROM settings WHERE key = ?`).run(key);
+    else {
+      this.stmt(
+        `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+      ).run(key, value, this.#iso());
+    }
+  }
+
+  /**
+   * Note a successful exchange with the server. Kept in memory at once; written at most every
+   * `contactWriteIntervalMs` (and by `close()`).
+   */
+  noteContact(at: Date = this.#now()): void {
+    this.#lastContact = at;
+    this.#contactDirty = true;
+    if (at.getTime() - this.#lastContactWrittenMs >= this.#contactWriteIntervalMs) this.#flushContact();
+  }
+
+  /** The last successful contact with the server, or null if none is known. */
+  lastContact(): Date | null {
+    return this.#lastContact;
+  }
+
+  protected override lastContactOf(server: ServerRecord): string | null {
+    if (server.serverUrl === this.serverUrl && this.#lastContact !== null) return this.#lastContact.toISOString();
+    return server.lastContactAt;
+  }
+
+  /**
+   * Flush the last contact, drop the lock label, close the file and release the lock. Idempotent;
+   * each step runs even if an earlier one failed.
+   */
+  override close(): void {
+    if (this.closed) return;
+    const steps: [string, () => void][] = [
+      ['flush last contact', () => this.#contactDirty && this.#flushContact()],
+      ['remove lock label', () => this.stmt(`DELETE FROM agent_lock WHERE id = 1 AND pid = ?`).run(process.pid)],
+      ['close database', () => super.close()],
+      ['release lock', () => this.#lock.release()],
+    ];
+    for (const [name, step] of steps) {
+      try {
+        step();
+      } catch (err) {
+        this.#log?.warn({ err, step: name }, 'journal close step failed');
+      }
+    }
+    openInProcess.delete(this.path);
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  #flushContact(): void {
+    if (this.#lastContact === null) return;
+    const at = this.#lastContact.toISOString();
+    this.#tx(() => {
+      this.#upsertServer(at);
+      this.stmt(`UPDATE servers SET last_contact_at = ? WHERE server_url = ?`).run(at, this.serverUrl);
+    });
+    this.#lastContactWrittenMs = this.#lastContact.getTime();
+    this.#contactDirty = false;
+  }
+
+  #upsertServer(at: string): void {
+    this.stmt(`INSERT INTO servers (server_url, updated_at) VALUES (?, ?) ON CONFLICT (server_url) DO NOTHING`).run(
+      this.serverUrl,
+      at,
+    );
+  }
+
+  #tx<T>(fn: () => T): T {
+    return this.db().transaction(fn).immediate();
+  }
+
+  #iso(): string {
+    return this.#now().toISOString();
+  }
+
+  #subject(jobPk: number): string {
+    return `job ${jobPk} of ${this.serverUrl}`;
+  }
+
+  #outputSubject(jobPk: number, key: OutputKey): string {
+    return `job ${jobPk} output ${key.name} (${key.type})`;
+  }
+
+  #row(jobPk: number): JobRow | undefined {
+    return this.stmt(`SELECT * FROM jobs WHERE server_url = ? AND job_pk = ?`).get(this.serverUrl, jobPk) as JobRow | undefined;
+  }
+
+  #requireRow(jobPk: number): JobRow {
+    const row = this.#row(jobPk);
+    if (row === undefined) throw new JournalError('JOURNAL_UNKNOWN_JOB', `${this.#subject(jobPk)} is not in the journal`);
+    return row;
+  }
+
+  #outputRow(jobPk: number, key: OutputKey): OutputRow | undefined {
+    return this.stmt(`SELECT * FROM outputs WHERE server_url = ? AND job_pk = ? AND name = ? AND type = ?`).get(
+      this.serverUrl,
+      jobPk,
+      key.name,
+      key.type,
+    ) as OutputRow | undefined;
+  }
+
+  #update(row: JobRow): void {
+    this.stmt(
+      `UPDATE jobs SET node_pk = @node_pk, template_pk = @template_pk, state = @state, slot = @slot, job_dir = @job_dir,
+         pid = @pid, pid_start = @pid_start, exit_code = @exit_code, exit_signal = @exit_signal,
+         finish_decided = @finish_decided, finish_error = @finish_error, attempts = @attempts, runs = @runs,
+         restarts = @restarts, last_progress = @last_progress, last_error = @last_error, state_times = @state_times,
+         updated_at = @updated_at, state_since = @state_since
+       WHERE server_url = @server_url AND job_pk = @job_pk`,
+    ).run(row);
+  }
+
+  #history(row: JobRow, from: JobState | null, at: string, note: string | null): void {
+    this.stmt(
+      `INSERT INTO transitions (server_url, job_pk, attempt, from_state, to_state, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ).run(row.server_url, row.job_pk, row.attempts, from, row.state, at, note);
+  }
+}
+
+/** `row` with `fields` applied (absent keys kept) and `updated_at` set. */
+function applyFields(row: JobRow, fields: JobFields, at: string): JobRow {
+  const next: JobRow = { ...row, updated_at: at };
+  if (fields.nodePk !== undefined) next.node_pk = fields.nodePk;
+  if (fields.templatePk !== undefined) next.template_pk = fields.templatePk;
+  if (fields.slot !== undefined) next.slot = fields.slot;
+  if (fields.jobDir !== undefined) next.job_dir = fields.jobDir;
+  if (fields.pid !== undefined) next.pid = fields.pid;
+  if (fields.pidStart !== undefined) next.pid_start = fields.pidStart;
+  if (fields.exitCode !== undefined) next.exit_code = fields.exitCode;
+  if (fields.exitSignal !== undefined) next.exit_signal = fields.exitSignal;
+  if (fields.lastProgress !== undefined) next.last_progress = fields.lastProgress;
+  if (fields.lastError !== undefined) next.last_error = fields.lastError;
+  if (fields.finish !== undefined) {
+    next.finish_decided = fields.finish === null ? 0 : 1;
+    next.finish_error = fields.finish === null ? null : fields.finish.error;
+  }
+  return next;
+}
