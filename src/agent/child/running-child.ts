@@ -1,0 +1,38 @@
+/**
+ * The two shapes the child runner trades in: what to run ({@link ChildSpec}, built by an executor)
+ * and a handle on what runs ({@link RunningChild}, from {@link spawnJob} or {@link attach}).
+ */
+import type { JobDir } from './job-dir.js';
+import type { ExitResult } from './wrapper.js';
+
+/** What to run for a job. Built by an executor's `prepare`, consumed by `spawnJob`. */
+export interface ChildSpec {
+  /** The command; `argv[0]` is looked up in `PATH` of `env`. Never run through a shell by the runner. */
+  argv: string[];
+  /** The complete environment of the child (see `childEnv`). */
+  env: Record<string, string>;
+  /** Working directory; the executors use the job directory. */
+  cwd: string;
+  /** The job directory: where stdout, stderr and the exit status go. */
+  dir: JobDir;
+  /**
+   * A command that forcibly ends work living outside the process group, run after the group has been
+   * stopped (the Docker executor's `docker kill <name>`: the container is not in our group).
+   */
+  killArgv?: string[];
+}
+
+/** A job's child process, spawned by this agent or re-attached after a restart. */
+export interface RunningChild {
+  /** The wrapper's pid, which is also the process group id and the session id. */
+  readonly pid: number;
+  /** Field 22 of `/proc/<pid>/stat`: with `pid`, the identity to journal for re-attaching. */
+  readonly startTime: number;
+  /** When the process was forked, in ms since the epoch (derived from `startTime`). */
+  readonly startedAtMs: number;
+  readonly dir: JobDir;
+  /** `spawned` by this agent process, or `attached` to one that an earlier agent process spawned. */
+  readonly origin: 'spawned' | 'attached';
+  /** Resolves once when the command has ended; never rejects. */
+  readonly exited: Promise<ExitResult>;
+}

@@ -1,0 +1,69 @@
+/**
+ * Spawn a job's command under the exit-status wrapper, in its own session and process group, with
+ * stdin on `/dev/null` and stdout/stderr appended to files in the job directory.
+ *
+ * The output goes to files opened here and handed to the child as its descriptors, not through pipes:
+ * a pipe would close when the agent dies and the next write would kill the child with SIGPIPE, whereas
+ * a file keeps working, and the agent reads the files back for progress (DESIGN §5).
+ */
+import { spawn } from 'node:child_process';
+import { open, rm } from 'node:fs/promises';
+import { readProcStat, startTimeToEpochMs } from './proc.js';
+import type { ChildSpec, RunningChild } from './running-child.js';
+import { readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, type ExitResult } from './wrapper.js';
+
+/** The shell that runs the wrapper. POSIX `sh` is everywhere the agent runs. */
+export const WRAPPER_SHELL = '/bin/sh';
+
+/**
+ * Start `spec` and return once the process exists. Rejects when it cannot be spawned at all (missing
+ * working directory, no `/bin/sh`); a command that is not found is an ordinary exit with status 127.
+ */
+export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
+  if (spec.argv.length === 0) throw new TypeError('spawnJob: the command (argv) is empty');
+  const { dir } = spec;
+  // A status left by an earlier attempt would make this child look ended at once.
+  await rm(dir.exitStatusPath, { force: true });
+  await rm(`${dir.exitStatusPath}.tmp`, { force: true });
+  const stdout = await open(dir.stdoutPath, 'a');
+  const stderr = await open(dir.stderrPath, 'a');
+  try {
+    const child = spawn(WRAPPER_SHELL, ['-c', WRAPPER_SCRIPT, WRAPPER_NAME, dir.exitStatusPath, ...spec.argv], {
+      cwd: spec.cwd,
+      env: spec.env,
+      // setsid(): a new session and process group, led by the wrapper, and no controlling terminal,
+      // so the agent's terminal or its own group signals never reach the job by accident.
+      detached: true,
+      stdio: ['ignore', stdout.fd, stderr.fd],
+    });
+    // Read the start time now, synchronously: until the event loop runs, the process cannot have
+    // been reaped, so even one that ends at once is still in /proc (maybe as a zombie).
+    const stat = child.pid === undefined ? undefined : readProcStat(child.pid);
+    const exited = new Promise<ExitResult>((resolve) => {
+      child.once('exit', (code, signal) => {
+        void readExitStatus(dir).then((recorded) => resolve(recorded ?? { code, signal, source: 'wait' }));
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      // Kept for the child's lifetime: a later 'error' (e.g. a failed kill) must not crash the agent;
+      // the group is signalled through process.kill in stopGroup anyway, never through `child`.
+      child.on('error', reject);
+    });
+    if (child.pid === undefined || stat === undefined) {
+      throw new Error(`spawned job ${dir.pk} but could not read /proc for its pid ${String(child.pid)}`);
+    }
+    return {
+      pid: child.pid,
+      startTime: stat.startTime,
+      startedAtMs: startTimeToEpochMs(stat.startTime),
+      dir,
+      origin: 'spawned',
+      exited,
+    };
+  } finally {
+    // The child has its own copies of the descriptors (dup'ed at fork); ours are no longer needed.
+    await stdout.close();
+    await stderr.close();
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Supervise one running child: enforce its wall-clock limit, stop it on request (cancel, shutdown,
+ * self-fencing), and clean up what it leaves behind. Owns one timer, hence its own file (STYLE 1).
+ *
+ * Everything ends in {@link ChildSupervisor.done}, one result that says how the command ended and
+ * why the agent intervened, if it did.
+ */
+import { execFile } from 'node:child_process';
+import { groupMembers, type ProcStat } from './proc.js';
+import type { RunningChild } from './running-child.js';
+import { stopGroup, type StopGroupResult } from './stop-group.js';
+import type { ExitResult } from './wrapper.js';
+
+/** Why the agent stopped a child. */
+export type StopReason =
+  /** The template's or job's `time_limit` passed. */
+  | 'time-limit'
+  /** The job was cancelled on the server. */
+  | 'cancelled'
+  /** The agent is shutting down and does not wait for the job. */
+  | 'shutdown'
+  /** The agent lost the server for too long and stops its jobs so none runs twice (DESIGN §3). */
+  | 'fenced';
+
+/** Options of {@link ChildSupervisor}. */
+export interface SuperviseOptions {
+  /**
+   * Wall-clock limit counted from the child's start (not from supervision), so that a child
+   * re-attached after an agent restart keeps the limit it started with. No limit when absent.
+   */
+  timeLimitMs?: number | undefined;
+  /** SIGTERM-to-SIGKILL grace when stopping the group. */
+  killGraceMs: number;
+  /** Run after the group was stopped (see `ChildSpec.killArgv`). */
+  killArgv?: string[] | undefined;
+  /** Told when a stop begins, e.g. to log it with the job's logger. */
+  onStop?: (reason: StopReason) => void;
+}
+
+/** The end of a supervised child. */
+export interface SupervisedExit {
+  exit: ExitResult;
+  /** Why the agent stopped the child; `undefined` when it ended by itself. */
+  stopReason: StopReason | undefined;
+  /** SIGKILL was needed (the child outlived the grace period, or left processes that did). */
+  forced: boolean;
+  /** Processes that the command left running after it ended, which were then stopped. */
+  strays: number;
+  /** Processes of the group alive even after SIGKILL; should always be empty. */
+  survivors: ProcStat[];
+}
+
+/** How long `killArgv` may take before it is abandoned. */
+const KILL_COMMAND_TIMEOUT_MS = 30_000;
+
+/** Watches one {@link RunningChild} until it ends; see the module comment. */
+export class ChildSupervisor {
+  /** Resolves once with how the child ended; never rejects. */
+  readonly done: Promise<SupervisedExit>;
+  readonly child: RunningChild;
+  readonly #options: SuperviseOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #stopReason: StopReason | undefined;
+  #stopping: Promise<StopGroupResult> | undefined;
+  #ended = false;
+
+  constructor(child: RunningChild, options: SuperviseOptions) {
+    this.child = child;
+    this.#options = options;
+    if (options.timeLimitMs !== undefined) {
+      const remaining = Math.max(0, child.startedAtMs + options.timeLimitMs - Date.now());
+      this.#timer = setTimeout(() => void this.stop('time-limit'), remaining);
+    }
+    this.done = this.#watch();
+  }
+
+  /**
+   * Stop the child (group SIGTERM, grace, SIGKILL, then `killArgv`). Idempotent: the first reason
+   * wins and every call returns {@link done}. A child that has already ended is left alone.
+   */
+  stop(reason: StopReason): Promise<SupervisedExit> {
+    if (!this.#ended && this.#stopping === undefined) {
+      this.#stopReason = reason;
+      this.#options.onStop?.(reason);
+      this.#stopping = this.#stopGroup();
+    }
+    return this.done;
+  }
+
+  async #stopGroup(): Promise<StopGroupResult> {
+    const result = await stopGroup(this.child.pid, { graceMs: this.#options.killGraceMs });
+    if (this.#options.killArgv) await runQuietly(this.#options.killArgv);
+    return result;
+  }
+
+  async #watch(): Promise<SupervisedExit> {
+    const exit = await this.child.exited;
+    this.#ended = true;
+    clearTimeout(this.#timer);
+    if (this.#stopping) {
+      const stopped = await this.#stopping;
+      return { exit, stopReason: this.#stopReason, forced: stopped.forced, strays: 0, survivors: stopped.survivors };
+    }
+    // The command ended by itself; background processes it started may still run (and hold the GPU,
+    // or keep writing the log). They are not the job's result: stop them.
+    const strays = groupMembers(this.child.pid).length;
+    if (strays === 0) return { exit, stopReason: undefined, forced: false, strays: 0, survivors: [] };
+    const stopped = await stopGroup(this.child.pid, { graceMs: this.#options.killGraceMs });
+    return { exit, stopReason: undefined, forced: stopped.forced, strays, survivors: stopped.survivors };
+  }
+}
+
+/** Run a command to completion, ignoring its failure (e.g. `docker kill` of a container that is gone). */
+function runQuietly(argv: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    execFile(argv[0]!, argv.slice(1), { timeout: KILL_COMMAND_TIMEOUT_MS }, () => resolve());
+  });
+}

@@ -1,0 +1,88 @@
+/**
+ * The wrapper: a few lines of `/bin/sh` that run the job's command and then write its exit status
+ * into the job directory. Without it, a child that outlives a crashed agent would end unobserved (its
+ * parent, the agent, is gone), and the restarted agent could not tell success from failure.
+ *
+ * The wrapper is the process the agent spawns; it is the group and session leader, and the command is
+ * its child in the same group, so the group signal of {@link stopGroup} reaches both.
+ *
+ * - The wrapper traps TERM, INT and HUP with a handler, not with `''`: a handler is reset to the default
+ *   in the command at exec, whereas an ignored signal would stay ignored there. POSIX defers a trap
+ *   while the shell waits for a foreground command, so the wrapper outlives the command and records it.
+ * - The status goes to a temp file first and is then renamed, so a reader never sees half a line.
+ * - A shell reports a command killed by signal N as status 128+N; a command that itself exits with
+ *   128+N is indistinguishable (the same ambiguity every shell has). {@link exitFromStatus} reads
+ *   128+N as the signal, which is what such exits almost always mean.
+ * - A SIGKILL of the whole group kills the wrapper too, so no status is written; the agent that sent
+ *   it knows why, and an agent that did not is told `source: 'lost'`.
+ */
+import { readFile } from 'node:fs/promises';
+import { constants } from 'node:os';
+import type { JobDir } from './job-dir.js';
+
+/** Run as `/bin/sh -c WRAPPER_SCRIPT ufdl-job <exit-status path> <argv…>`. */
+export const WRAPPER_SCRIPT = [
+  "trap 'ufdl_signal=TERM' TERM",
+  "trap 'ufdl_signal=INT' INT",
+  "trap 'ufdl_signal=HUP' HUP",
+  'ufdl_status_file=$1',
+  'shift',
+  '"$@"',
+  'ufdl_rc=$?',
+  `printf '{"status":%d}\\n' "$ufdl_rc" > "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"`,
+  'exit "$ufdl_rc"',
+].join('\n');
+
+/** The `$0` of the wrapper, which `ps` shows. */
+export const WRAPPER_NAME = 'ufdl-job';
+
+/** How a job's command ended. */
+export interface ExitResult {
+  /** The exit code, or `null` when the command was killed by a signal or its end is unknown. */
+  code: number | null;
+  /** The signal that killed the command (`SIGTERM`, `SIGKILL`, …), or `null`. */
+  signal: NodeJS.Signals | null;
+  /**
+   * How the result was learned: `wrapper` from the `exit-status` file (exact for exits below 128);
+   * `wait` from the agent's own wait for the wrapper, which had no chance to write (group SIGKILL);
+   * `lost` when a re-attached process vanished without a status file (its end is unknown).
+   */
+  source: 'wrapper' | 'wait' | 'lost';
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
+);
+
+/** Interpret a shell status: 0–128 an exit code, 128+N signal N (see the module comment). */
+export function exitFromStatus(status: number): ExitResult {
+  const signal = status > 128 ? SIGNAL_NAMES.get(status - 128) : undefined;
+  return signal ? { code: null, signal, source: 'wrapper' } : { code: status, signal: null, source: 'wrapper' };
+}
+
+/**
+ * The exit status the wrapper recorded in a job directory's `exit-status` file, or `undefined` when
+ * there is none yet (the command still runs, or the wrapper was killed before it could write).
+ */
+export async function readExitStatus(dir: Pick<JobDir, 'exitStatusPath'>): Promise<ExitResult | undefined> {
+  let text: string;
+  try {
+    text = await readFile(dir.exitStatusPath, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as { status?: unknown };
+    if (typeof parsed.status === 'number' && Number.isInteger(parsed.status) && parsed.status >= 0) {
+      return exitFromStatus(parsed.status);
+    }
+  } catch {
+    // A corrupt file cannot come from the wrapper's rename; treat it like no file.
+  }
+  return undefined;
+}
+
+/** Whether an exit counts as success. */
+export function isSuccess(exit: ExitResult): boolean {
+  return exit.code === 0 && exit.signal === null;
+}
