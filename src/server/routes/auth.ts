@@ -1,3 +1,69 @@
+/**
+ * JWT endpoints as simplejwt serves them for the reference (ufdl-server.md §1.3): obtain a token
+ * pair, refresh an access token (no rotation), verify any token. Error bodies copy simplejwt's, so
+ * the python and TS clients react to them as they do to the reference.
+ */
 import type { FastifyInstance } from 'fastify';
+import { UfdlError } from '../../protocol/errors.js';
+import { hashPassword, verifyPassword } from '../auth.js';
+import { fieldError, requireObjectBody, stringField, type FieldErrors } from '../field-errors.js';
+import { getUserByName, getUserByPk, touchLastLogin } from '../store/users.js';
 
-export async function authRoutes(_app: FastifyInstance): Promise<void> {}
+const NO_ACCOUNT = 'No active account found with the given credentials';
+
+function invalidToken(): UfdlError {
+  return new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'Token is invalid or expired', { extra: { code: 'token_not_valid' } });
+}
+
+/** Read the named required string fields of a body, or throw the 400 listing every bad one. */
+function requireStrings<K extends string>(body: unknown, names: readonly K[]): Record<K, string> {
+  const object = requireObjectBody(body);
+  const errors: FieldErrors = {};
+  const values = {} as Record<K, string>;
+  for (const name of names) {
+    const result = stringField(object[name]);
+    if (Array.isArray(result)) errors[name] = result;
+    else values[name] = result;
+  }
+  if (Object.keys(errors).length > 0) throw fieldError(errors);
+  return values;
+}
+
+export async function authRoutes(app: FastifyInstance): Promise<void> {
+  const { db, tokens } = app.ufdl;
+  // Unknown users are checked against this hash too, so a login takes as long whether or not the
+  // name exists (no user enumeration by timing).
+  let dummyHash: Promise<string> | undefined;
+
+  app.post('/v1/auth/obtain', async (request) => {
+    const { username, password } = requireStrings(request.body, ['username', 'password'] as const);
+    const user = getUserByName(db, username);
+    const ok = await verifyPassword(password, user?.password_hash ?? (await (dummyHash ??= hashPassword('not-a-password'))));
+    if (!user || !ok || !user.is_active) throw new UfdlError('UFDL_ERR_AUTH_BAD_CREDENTIALS', NO_ACCOUNT);
+    touchLastLogin(db, user.pk);
+    return { refresh: await tokens.issue(user.pk, 'refresh'), access: await tokens.issue(user.pk, 'access') };
+  });
+
+  app.post('/v1/auth/refresh', async (request) => {
+    const { refresh } = requireStrings(request.body, ['refresh'] as const);
+    const claims = await tokens.verify(refresh, 'refresh');
+    // A refresh token outlives a deactivation or deletion of its user; it must not outlive its use.
+    const user = getUserByPk(db, claims.upk);
+    if (!user || !user.is_active) throw invalidToken();
+    return { access: await tokens.issue(user.pk, 'access') };
+  });
+
+  app.post('/v1/auth/verify', async (request) => {
+    const { token } = requireStrings(request.body, ['token'] as const);
+    // simplejwt's verify accepts a valid token of either type.
+    for (const type of ['access', 'refresh'] as const) {
+      try {
+        await tokens.verify(token, type);
+        return {};
+      } catch {
+        // try the other type
+      }
+    }
+    throw invalidToken();
+  });
+}

@@ -1,3 +1,57 @@
+/**
+ * Operations routes (DESIGN §3): liveness, readiness, Prometheus metrics, and capability discovery.
+ * None needs a token: probes and scrapers carry none, and nothing here is secret. Capability
+ * discovery is off in strict-reference mode, where it answers the router's 404 as the reference does.
+ */
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { UfdlError } from '../../protocol/errors.js';
+import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, type Capabilities } from '../../protocol/wire.js';
+import { serverMetrics } from '../metrics.js';
 
-export async function opsRoutes(_app: FastifyInstance): Promise<void> {}
+/** The package version, read once; the same relative path works from `src/` and `dist/`. */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export async function opsRoutes(app: FastifyInstance): Promise<void> {
+  const ctx = app.ufdl;
+  const metrics = serverMetrics(ctx);
+  const version = packageVersion();
+
+  app.get('/livez', async () => ({ status: 'ok' }));
+
+  // Ready = the database answers and the server is not shutting down (load balancers drain first).
+  app.get('/readyz', async () => {
+    if (ctx.closing.aborted) throw new UfdlError('UFDL_ERR_SERVER_UNAVAILABLE', 'Not ready: the server is shutting down');
+    try {
+      ctx.db.prepare('SELECT 1').get();
+    } catch (err) {
+      throw new UfdlError('UFDL_ERR_SERVER_UNAVAILABLE', `Not ready: the database does not answer (${(err as Error).message})`, { cause: err });
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  if (ctx.options.extensions) {
+    app.get(CAPABILITIES_PATH, async (): Promise<Capabilities> => ({
+      server: 'ufdl-agent',
+      version,
+      extensions: {
+        wait: { max_seconds: MAX_WAIT_SECONDS },
+        lost_node: { lost_after_seconds: ctx.options.lostAfterSeconds },
+        websocket: { auth: !ctx.options.allowAnonymousWebsocket },
+      },
+      limits: { max_output_bytes: ctx.options.maxOutputBytes, max_body_bytes: ctx.options.maxBodyBytes },
+    }));
+  }
+}

@@ -1,3 +1,75 @@
+/**
+ * Read-only registries (ufdl-server.md §5.1, §5.3): job types and job contracts, which the reference
+ * worker lists to initialise its type system, and the dataset-world lists (CUDA versions, docker
+ * images, frameworks, domains, licences) that this server does not keep: they answer an empty list so
+ * that clients which call them keep working.
+ */
 import type { FastifyInstance } from 'fastify';
+import { FilterSpecSchema } from '../../protocol/filter.js';
+import { JOB_CONTRACTS } from '../contracts.js';
+import { parseWith } from '../http-errors.js';
+import { requireUser } from '../identity.js';
+import { JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
+import { UfdlError } from '../../protocol/errors.js';
+import { TypeStringError } from '../../protocol/type-string.js';
+import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 
-export async function registriesRoutes(_app: FastifyInstance): Promise<void> {}
+const REGISTRY_FIELDS: FieldTable = {
+  pk: { sql: 'pk', kind: 'int' },
+  name: { sql: 'name', kind: 'text' },
+  pkg: { sql: 'pkg', kind: 'text' },
+  cls: { sql: 'cls', kind: 'text' },
+};
+
+const EMPTY_LISTS = ['cuda', 'docker', 'frameworks', 'domains', 'licences'] as const;
+
+export async function registriesRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.ufdl;
+
+  /**
+   * Filter an in-memory registry with the same filter compiler as every other list, through a
+   * temporary VALUES table, so that filters behave (and fail) exactly as they do elsewhere.
+   */
+  const filtered = (entries: readonly RegistryEntry[], body: unknown): RegistryEntry[] => {
+    const spec = parseWith(FilterSpecSchema, body ?? {}, 'filter');
+    const { where, params, orderBy } = compileFilter(spec, REGISTRY_FIELDS, { defaultOrder: 'pk ASC' });
+    const values = entries.map(() => '(?, ?, ?, ?)').join(', ');
+    const flat = entries.flatMap((e) => [e.pk, e.name, e.pkg, e.cls]);
+    return db
+      .prepare(
+        `WITH registry(pk, name, pkg, cls) AS (VALUES ${values}) SELECT * FROM registry WHERE ${where} ORDER BY ${orderBy}`,
+      )
+      .all(...flat, ...params) as RegistryEntry[];
+  };
+
+  app.post('/v1/job-types/list', async (request) => {
+    requireUser(request);
+    return filtered(JOB_TYPES, request.body);
+  });
+
+  app.post('/v1/job-contracts/list', async (request) => {
+    requireUser(request);
+    return filtered(JOB_CONTRACTS, request.body);
+  });
+
+  // The reference lists server-resident values (datasets, domains…) of a type; there are none here.
+  app.get<{ Params: { type: string } }>('/v1/job-types/get-all-values/:type', async (request) => {
+    requireUser(request);
+    try {
+      parseJobType(request.params.type);
+    } catch (err) {
+      if (err instanceof TypeStringError) throw new UfdlError('UFDL_ERR_TYPE_PARSE', err.message);
+      throw err;
+    }
+    return [];
+  });
+
+  for (const name of EMPTY_LISTS) {
+    app.post(`/v1/${name}/list`, async (request) => {
+      requireUser(request);
+      // Validate the filter all the same: a client's mistake should not pass silently here only.
+      parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+      return [];
+    });
+  }
+}

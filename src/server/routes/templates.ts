@@ -1,3 +1,182 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * Job templates (ufdl-server.md §5.3, §5.4): list, retrieve, import (admin), create-job, the contract
+ * views (`get-all-parameters`, `get-types`, `get-outputs`, `get-all-matching-templates`), export
+ * (admin; broken in the reference, bug B9), soft/hard delete and reinstate (admin). Templates are
+ * immutable: update and create are refused for everyone (403), as in the reference.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { UfdlError } from '../../protocol/errors.js';
+import { FilterSpecSchema } from '../../protocol/filter.js';
+import { isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import { isContractName } from '../contracts.js';
+import { parseWith } from '../http-errors.js';
+import { forbidden, requireAdmin, requireUser } from '../identity.js';
+import { jsonSchemaOf, parseJobType } from '../job-types.js';
+import { parsePk } from '../route-params.js';
+import { createJobFromTemplate } from '../store/create-job.js';
+import { compileFilter } from '../store/filter-sql.js';
+import { loadJobJson } from '../store/job-json.js';
+import {
+  TEMPLATE_FIELDS,
+  contractOf,
+  exportTemplate,
+  hardDeleteTemplate,
+  importTemplate,
+  reinstateTemplate,
+  requireTemplate,
+  softDeleteTemplate,
+  templateJson,
+  templateOutputs,
+  templateParameters,
+  type TemplateRow,
+} from '../store/templates.js';
 
-export async function templatesRoutes(_app: FastifyInstance): Promise<void> {}
+type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
+
+/** A type string from a client: 400 `Error parsing type-string …` when it does not parse. */
+function clientType(input: string): TypeNode {
+  try {
+    return parseJobType(input);
+  } catch (err) {
+    if (err instanceof TypeStringError) throw new UfdlError('UFDL_ERR_TYPE_PARSE', err.message, { cause: err });
+    throw err;
+  }
+}
+
+export async function templatesRoutes(app: FastifyInstance): Promise<void> {
+  const { db, hub } = app.ufdl;
+
+  const template = (request: PkRequest): TemplateRow => requireTemplate(db, parsePk(request.params.pk));
+
+  app.post('/v1/job-templates/list', async (request): Promise<TemplateJson[]> => {
+    requireUser(request);
+    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+    const { where, params, orderBy } = compileFilter(spec, TEMPLATE_FIELDS, {
+      softDeleteColumn: 'templates.deletion_time',
+      defaultOrder: 'templates.pk ASC',
+    });
+    const rows = db.prepare(`SELECT * FROM templates WHERE ${where} ORDER BY ${orderBy}`).all(...params) as TemplateRow[];
+    return rows.map(templateJson);
+  });
+
+  // Templates come from import only; the generic create route exists but is refused (§5.3).
+  app.post('/v1/job-templates/create', async (request) => {
+    requireUser(request);
+    throw forbidden('Job templates are created with POST /v1/job-templates/import');
+  });
+
+  app.post('/v1/job-templates/import', async (request): Promise<TemplateJson> => {
+    const admin = requireAdmin(request);
+    return templateJson(importTemplate(db, request.body, admin.pk));
+  });
+
+  app.get<{ Params: { contract: string }; Querystring: Record<string, string | string[]> }>(
+    '/v1/job-templates/get-all-matching-templates/:contract',
+    async (request): Promise<TemplateJson[]> => {
+      requireUser(request);
+      const { contract } = request.params;
+      if (!isContractName(contract)) {
+        throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `Bad name '${contract}': Unknown contract name`);
+      }
+      const wanted = Object.entries(request.query).map(([input, type]) => {
+        if (Array.isArray(type)) throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `Input '${input}' is given more than once`);
+        return [input, clientType(type)] as const;
+      });
+      const rows = db.prepare('SELECT * FROM templates WHERE deletion_time IS NULL ORDER BY pk').all() as TemplateRow[];
+      return rows
+        .filter((row) => {
+          const bound = contractOf(row);
+          if (bound.name !== contract) return false;
+          const inputs = bound.inputs();
+          return wanted.every(([name, type]) => Object.hasOwn(inputs, name) && inputs[name]!.types.some((allowed) => isSubtype(type, allowed)));
+        })
+        .map(templateJson);
+    },
+  );
+
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk', async (request): Promise<TemplateJson> => {
+    requireUser(request);
+    return templateJson(template(request));
+  });
+
+  for (const method of ['PUT', 'PATCH'] as const) {
+    app.route({
+      method,
+      url: '/v1/job-templates/:pk',
+      handler: async (request) => {
+        requireUser(request);
+        throw forbidden('Job templates are immutable; import a new version instead');
+      },
+    });
+  }
+
+  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk', async (request, reply) => {
+    requireAdmin(request);
+    softDeleteTemplate(db, template(request).pk);
+    return reply.code(204).send();
+  });
+
+  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk/hard', async (request): Promise<TemplateJson> => {
+    requireAdmin(request);
+    return templateJson(hardDeleteTemplate(db, template(request).pk));
+  });
+
+  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk/reinstate', async (request): Promise<TemplateJson> => {
+    requireAdmin(request);
+    return templateJson(reinstateTemplate(db, template(request).pk));
+  });
+
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/export', async (request) => {
+    requireAdmin(request);
+    return exportTemplate(template(request));
+  });
+
+  app.post<{ Params: { pk: string } }>('/v1/job-templates/:pk/create-job', async (request): Promise<JobJson> => {
+    const user = requireUser(request);
+    const row = template(request);
+    const pk = createJobFromTemplate(db, row, request.body, user.pk);
+    const job = loadJobJson(db, pk);
+    hub.emit('acquirable');
+    return job;
+  });
+
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-all-parameters', async (request) => {
+    requireUser(request);
+    const result: Record<string, unknown> = {};
+    for (const [name, parameter] of Object.entries(templateParameters(template(request)))) {
+      const entry: Record<string, unknown> = {
+        types: Object.fromEntries(parameter.types.map((t) => [t, jsonSchemaOf(parseJobType(t))])),
+        help: parameter.help,
+      };
+      if (Object.hasOwn(parameter, 'default')) {
+        const defaultType = parameter.default_type ?? parameter.types[0]!;
+        entry.default = {
+          value: parameter.default,
+          type: defaultType,
+          schema: jsonSchemaOf(parseJobType(defaultType)),
+          const: parameter.const ?? false,
+        };
+      }
+      result[name] = entry;
+    }
+    return result;
+  });
+
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-types', async (request) => {
+    requireUser(request);
+    return contractOf(template(request)).types();
+  });
+
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-outputs', async (request) => {
+    requireUser(request);
+    return templateOutputs(template(request));
+  });
+
+  // Also offered for Run templates' inputs (not in the reference): name → allowed types.
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-inputs', async (request) => {
+    requireUser(request);
+    const inputs = contractOf(template(request)).inputs();
+    return Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, { types: input.types.map(printType), help: input.help }]));
+  });
+}

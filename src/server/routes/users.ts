@@ -1,3 +1,100 @@
-import type { FastifyInstance } from 'fastify';
+/**
+ * Users: `GET /v1/users/{username}` (the reference's get-by-name, a one-element array; yourself, or
+ * anyone for admins), and the admin routes the reference leaves to Django's admin site: create a
+ * user, list users, and set a password (yourself or, for admins, anyone).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { FilterSpecSchema } from '../../protocol/filter.js';
+import type { UserJson } from '../../protocol/wire.js';
+import { hashPassword } from '../auth.js';
+import type { UserRow } from '../context.js';
+import { parseWith } from '../http-errors.js';
+import { forbidden, requireAdmin, requireUser } from '../identity.js';
+import { notFound } from '../route-params.js';
+import { compileFilter, type FieldTable } from '../store/filter-sql.js';
+import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, userJson } from '../store/users.js';
 
-export async function usersRoutes(_app: FastifyInstance): Promise<void> {}
+const PasswordSchema = z
+  .string({ error: 'must be a string' })
+  .min(8, { error: 'must be at least 8 characters long' })
+  .max(1024, { error: 'must be at most 1024 characters long' });
+
+const CreateUserSchema = z.strictObject({
+  username: z.string({ error: 'must be a string' }).regex(USERNAME_PATTERN, {
+    error: 'must be 1 to 150 letters, digits or @ . + - _',
+  }),
+  password: PasswordSchema,
+  is_staff: z.boolean().optional(),
+  email: z.union([z.literal(''), z.email({ error: 'must be an e-mail address' })]).optional(),
+  first_name: z.string().max(150).optional(),
+  last_name: z.string().max(150).optional(),
+});
+
+const SetPasswordSchema = z.strictObject({ password: PasswordSchema });
+
+const USER_FIELDS: FieldTable = {
+  pk: { sql: 'pk', kind: 'int' },
+  username: { sql: 'username', kind: 'text' },
+  email: { sql: 'email', kind: 'text' },
+  first_name: { sql: 'first_name', kind: 'text' },
+  last_name: { sql: 'last_name', kind: 'text' },
+  is_staff: { sql: 'is_staff', kind: 'bool' },
+  is_superuser: { sql: 'is_superuser', kind: 'bool' },
+  is_active: { sql: 'is_active', kind: 'bool' },
+  date_joined: { sql: 'date_joined', kind: 'time' },
+  last_login: { sql: 'last_login', kind: 'time' },
+};
+
+export async function usersRoutes(app: FastifyInstance): Promise<void> {
+  const { db } = app.ufdl;
+
+  /**
+   * The user a request may see or change: itself, or for admins anyone. A non-admin asking about
+   * someone else gets 403 whether or not that user exists, so names cannot be probed.
+   */
+  const targetUser = (request: FastifyRequest<{ Params: { username: string } }>): UserRow => {
+    const caller = requireUser(request);
+    const { username } = request.params;
+    if (caller.username === username) return caller;
+    if (!caller.is_staff) throw forbidden();
+    const user = getUserByName(db, username);
+    if (!user) throw notFound();
+    return user;
+  };
+
+  app.post('/v1/users/create', async (request, reply) => {
+    requireAdmin(request);
+    const body = parseWith(CreateUserSchema, request.body ?? {});
+    const user = createUser(db, {
+      username: body.username,
+      passwordHash: await hashPassword(body.password),
+      isStaff: body.is_staff ?? false,
+      email: body.email ?? '',
+      firstName: body.first_name ?? '',
+      lastName: body.last_name ?? '',
+    });
+    return reply.code(201).send(userJson(user));
+  });
+
+  app.post('/v1/users/list', async (request): Promise<UserJson[]> => {
+    requireAdmin(request);
+    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+    const { where, params, orderBy } = compileFilter(spec, USER_FIELDS, { defaultOrder: 'pk ASC' });
+    // For users, "inactive" means is_active = 0 rather than soft-deleted (ufdl-server.md §5.6).
+    const active = spec.include_inactive ? '' : ' AND is_active = 1';
+    const rows = db.prepare(`SELECT * FROM users WHERE (${where})${active} ORDER BY ${orderBy}`).all(...params) as UserRow[];
+    return rows.map(userJson);
+  });
+
+  app.get<{ Params: { username: string } }>('/v1/users/:username', async (request): Promise<UserJson[]> => {
+    return [userJson(targetUser(request))];
+  });
+
+  app.post<{ Params: { username: string } }>('/v1/users/:username/set-password', async (request): Promise<UserJson> => {
+    const user = targetUser(request);
+    const { password } = parseWith(SetPasswordSchema, request.body ?? {});
+    setPasswordHash(db, user.pk, await hashPassword(password));
+    return userJson(user);
+  });
+}

@@ -1,0 +1,123 @@
+/**
+ * Prometheus metrics of the embedded server (DESIGN §3 "Admin/ops"), on a `Registry` of each server's
+ * own: tests build many apps in one process, and the global registry would mix (and reject) them.
+ *
+ * Request counts come from an `onResponse` hook that must sit on the root instance to see every
+ * route, so `buildApp` calls {@link registerMetricsHooks}; job and node gauges are computed from the
+ * database when scraped, so they cannot drift from the truth.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Phase } from '../protocol/phase.js';
+import type { ServerContext } from './context.js';
+
+export interface ServerMetrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpSeconds: Histogram<'method' | 'route'>;
+}
+
+const PHASES: readonly Phase[] = ['CREATED', 'STARTED', 'FINISHED', 'ERRORED', 'CANCELLED'];
+
+// The phase rule of protocol/phase.ts in SQL, with bug B4's cancelled-before-start as CANCELLED.
+const PHASE_SQL = `
+  SELECT CASE
+    WHEN cancelled_unstarted = 1 THEN 'CANCELLED'
+    WHEN start_time IS NULL THEN 'CREATED'
+    WHEN end_time IS NULL THEN CASE WHEN error_reason IS NULL THEN 'STARTED' ELSE 'CANCELLED' END
+    WHEN error_reason IS NULL THEN 'FINISHED'
+    ELSE 'ERRORED' END AS phase,
+    COUNT(*) AS n
+  FROM jobs WHERE deletion_time IS NULL GROUP BY phase`;
+
+const byContext = new WeakMap<ServerContext, ServerMetrics>();
+const hooked = new WeakSet<ServerContext>();
+
+/** The metrics of the server whose services are `ctx`, created on first use. */
+export function serverMetrics(ctx: ServerContext): ServerMetrics {
+  const existing = byContext.get(ctx);
+  if (existing) return existing;
+  const registry = new Registry();
+  const registers = [registry];
+  const startedAt = Date.now();
+  const { db, log } = ctx;
+
+  /** Read gauges from the database; a failure (database closing) keeps the last values. */
+  const safely = (what: string, read: () => void) => {
+    try {
+      if (db.open) read();
+    } catch (err) {
+      log.warn({ err }, `metrics: could not read ${what}`);
+    }
+  };
+
+  const metrics: ServerMetrics = {
+    registry,
+    httpRequests: new Counter({
+      name: 'ufdl_server_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+    httpSeconds: new Histogram({
+      name: 'ufdl_server_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request, by method and route pattern (long-polls included).',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60],
+      registers,
+    }),
+  };
+  new Gauge({
+    name: 'ufdl_server_jobs',
+    help: 'Jobs that are not soft-deleted, by lifecycle phase.',
+    labelNames: ['phase'],
+    registers,
+    collect() {
+      safely('jobs', () => {
+        const counts = new Map((db.prepare(PHASE_SQL).all() as Array<{ phase: Phase; n: number }>).map((r) => [r.phase, r.n]));
+        for (const phase of PHASES) this.set({ phase }, counts.get(phase) ?? 0);
+      });
+    },
+  });
+  new Gauge({
+    name: 'ufdl_server_nodes',
+    help: 'Registered worker nodes.',
+    registers,
+    collect() {
+      safely('nodes', () => this.set((db.prepare('SELECT COUNT(*) AS n FROM nodes').get() as { n: number }).n));
+    },
+  });
+  new Gauge({
+    name: 'ufdl_server_nodes_working',
+    help: 'Worker nodes that are working a job (current_job set).',
+    registers,
+    collect() {
+      safely('nodes', () => this.set((db.prepare('SELECT COUNT(*) AS n FROM nodes WHERE current_job IS NOT NULL').get() as { n: number }).n));
+    },
+  });
+  new Gauge({
+    name: 'ufdl_server_uptime_seconds',
+    help: 'Seconds since this server started.',
+    registers,
+    collect() {
+      this.set((Date.now() - startedAt) / 1000);
+    },
+  });
+  byContext.set(ctx, metrics);
+  return metrics;
+}
+
+/**
+ * Count every response by route pattern (never the raw URL, whose pks would explode the label set).
+ * Call once on the root instance, before it is ready; later calls for the same server do nothing.
+ */
+export function registerMetricsHooks(app: FastifyInstance): void {
+  if (hooked.has(app.ufdl)) return;
+  hooked.add(app.ufdl);
+  const metrics = serverMetrics(app.ufdl);
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? '(unmatched)';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpSeconds.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+}

@@ -1,0 +1,406 @@
+/**
+ * Job templates in the database (ufdl-server.md §5.3): the template JSON, the contract bound from a
+ * template's type, and import in the reference's format (the migration JSON files of ufdl-backend),
+ * extended for `Run` templates with `specific.inputs` (a list of `{name, types, help?}`) and
+ * `specific.outputs` (a map of output name to type).
+ *
+ * Import checks everything a later step would trip over, so that a template that imports can always
+ * be shown and used: every type string parses and names known types, defaults fit their type, the
+ * contract's type arguments have the right kinds.
+ */
+import { z } from 'zod';
+import { UfdlError } from '../../protocol/errors.js';
+import { checkSimpleValue, isSubtype, parseTypeString, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
+import type { TemplateInput, TemplateJson, TemplateParameter } from '../../protocol/wire.js';
+import { BoundContract, type Declarations } from '../contracts.js';
+import { parseJobType, unknownName } from '../job-types.js';
+import { notFound } from '../route-params.js';
+import { nowIso, type Db } from './db.js';
+import type { FieldTable } from './filter-sql.js';
+
+export interface TemplateRow {
+  pk: number;
+  name: string;
+  version: number;
+  description: string;
+  scope: string;
+  domain: string | null;
+  licence: string | null;
+  type: string;
+  executor_class: string;
+  required_packages: string;
+  /** JSON: `Record<string, TemplateParameter>`, normalised at import. */
+  parameters: string;
+  /** JSON: `TemplateInput[]` for `Run` templates, else null. */
+  inputs: string | null;
+  /** JSON: `Record<string, string>` (output name → type) for `Run` templates that declare outputs. */
+  outputs: string | null;
+  creator: number | null;
+  creation_time: string;
+  deletion_time: string | null;
+}
+
+export const TEMPLATE_FIELDS: FieldTable = {
+  pk: { sql: 'templates.pk', kind: 'int' },
+  name: { sql: 'templates.name', kind: 'text' },
+  version: { sql: 'templates.version', kind: 'int' },
+  description: { sql: 'templates.description', kind: 'text' },
+  scope: { sql: 'templates.scope', kind: 'text' },
+  domain: { sql: 'templates.domain', kind: 'text' },
+  licence: { sql: 'templates.licence', kind: 'text' },
+  type: { sql: 'templates.type', kind: 'text' },
+  executor_class: { sql: 'templates.executor_class', kind: 'text' },
+  required_packages: { sql: 'templates.required_packages', kind: 'text' },
+  creator: { sql: 'templates.creator', kind: 'int' },
+  creation_time: { sql: 'templates.creation_time', kind: 'time' },
+  deletion_time: { sql: 'templates.deletion_time', kind: 'time' },
+  // Every template here is workable (no meta-templates); the reference filters on this relation.
+  workabletemplate: { sql: 'templates.pk', kind: 'int' },
+};
+
+export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
+  return db.prepare('SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
+}
+
+/** The template, soft-deleted ones included (§5.7), or 404 `Not found.`. */
+export function requireTemplate(db: Db, pk: number): TemplateRow {
+  const row = getTemplate(db, pk);
+  if (!row) throw notFound();
+  return row;
+}
+
+export function templateParameters(row: TemplateRow): Record<string, TemplateParameter> {
+  return JSON.parse(row.parameters) as Record<string, TemplateParameter>;
+}
+
+/** §5.3 template JSON, plus `inputs` for `Run` templates (our extension). */
+export function templateJson(row: TemplateRow): TemplateJson {
+  const json: TemplateJson = {
+    pk: row.pk,
+    name: row.name,
+    version: row.version,
+    description: row.description,
+    scope: row.scope,
+    domain: row.domain,
+    licence: row.licence,
+    creator: row.creator,
+    creation_time: row.creation_time,
+    deletion_time: row.deletion_time,
+    type: row.type,
+    executor_class: row.executor_class,
+    required_packages: row.required_packages,
+    parameters: templateParameters(row),
+  };
+  if (isRun(row)) json.inputs = row.inputs === null ? [] : (JSON.parse(row.inputs) as TemplateInput[]);
+  return json;
+}
+
+function isRun(row: TemplateRow): boolean {
+  return /^\s*Run\s*$/.test(row.type);
+}
+
+/** What a `Run` template declares, parsed (types were checked at import). */
+export function declarationsOf(row: TemplateRow): Declarations {
+  const inputs = row.inputs === null ? [] : (JSON.parse(row.inputs) as TemplateInput[]);
+  const outputs = row.outputs === null ? {} : (JSON.parse(row.outputs) as Record<string, string>);
+  return {
+    inputs: inputs.map((input) => ({ name: input.name, types: input.types.map((t) => parseTypeString(t)), help: input.help ?? '' })),
+    outputs: Object.fromEntries(Object.entries(outputs).map(([name, type]) => [name, parseTypeString(type)])),
+  };
+}
+
+/** The template's contract with its type arguments bound. */
+export function contractOf(row: TemplateRow): BoundContract {
+  try {
+    return BoundContract.bind(parseTypeString(row.type), declarationsOf(row));
+  } catch (err) {
+    // Only a template written to the database by hand can get here; imports are checked.
+    throw new UfdlError('UFDL_ERR_TEMPLATE_BAD', `Template ${row.pk} has an unusable type '${row.type}': ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * `get-outputs`: the contract's outputs as type strings. For `Run` templates, besides
+ * `specific.outputs`, the default of an `outputs` parameter that maps names to type strings counts
+ * (the example templates declare their outputs that way so they stay importable elsewhere);
+ * `specific.outputs` wins on a clash.
+ */
+export function templateOutputs(row: TemplateRow): Record<string, string> {
+  const declared = Object.fromEntries(Object.entries(contractOf(row).outputs()).map(([name, type]) => [name, printType(type)]));
+  if (!isRun(row)) return declared;
+  const parameter = templateParameters(row).outputs;
+  const fromParameter: Record<string, string> = {};
+  if (parameter && Object.hasOwn(parameter, 'default') && isStringMap(parameter.default)) {
+    for (const [name, type] of Object.entries(parameter.default)) {
+      try {
+        fromParameter[name] = printType(parseJobType(type));
+      } catch {
+        // Not a type string: the parameter means something else; ignore it.
+      }
+    }
+  }
+  return { ...fromParameter, ...declared };
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+const TypeString = z.string().min(1).max(256);
+
+const ParameterSpecSchema = z.strictObject({
+  types: z.array(TypeString).min(1),
+  default: z.unknown().optional(),
+  default_type: TypeString.optional(),
+  const: z.boolean().optional(),
+  help: z.string(),
+});
+
+const RunInputSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, { error: 'must be an identifier (letters, digits, _)' }),
+  types: z.array(TypeString).min(1),
+  help: z.string().optional(),
+});
+
+const SpecificSchema = z.strictObject({
+  job_type: TypeString,
+  executor_class: z.string().max(128),
+  required_packages: z.string(),
+  parameters: z.record(z.string().min(1).max(200), ParameterSpecSchema),
+  inputs: z.array(RunInputSchema).optional(),
+  outputs: z.record(z.string(), TypeString).optional(),
+});
+
+/** The reference's JobTemplateSpec (ufdl-json-messages), strict like it. */
+const TemplateSpecSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  version: z.int().min(1).optional(),
+  description: z.string().optional(),
+  scope: z.string().min(1).max(16),
+  licence: z.string().min(1).max(100),
+  domain: z.string().length(2).optional(),
+  specific: z.unknown(),
+});
+
+export type TemplateSpec = z.infer<typeof TemplateSpecSchema> & { specific: z.infer<typeof SpecificSchema> };
+
+/** Zod issues as `path.to.field: message`, the path prefixed with where the checked value sits. */
+function zodDetail(error: z.ZodError, prefix: string): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${[prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || '(body)'}: ${issue.message}`)
+    .join('; ');
+}
+
+function bad(detail: string, cause?: unknown): UfdlError {
+  return new UfdlError('UFDL_ERR_TEMPLATE_BAD', `Bad job template: ${detail}`, cause === undefined ? undefined : { cause });
+}
+
+function parseType(where: string, input: string): TypeNode {
+  try {
+    return parseJobType(input);
+  } catch (err) {
+    throw bad(`${where}: ${err instanceof TypeStringError ? err.message : String(err)}`, err);
+  }
+}
+
+/** Output names become file names on the agent and URL segments on the server. */
+function checkOutputName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.length > 200 || /[/\\\0]/.test(name)) {
+    throw bad(`specific.outputs: '${name}' is not a valid output name (1-200 characters, no '/', '\\' or NUL, not '.' or '..')`);
+  }
+}
+
+/** Validate a template spec; returns it with every type string normalised. */
+export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; parameters: Record<string, TemplateParameter>; inputs: TemplateInput[] | null; outputs: Record<string, string> | null; type: string } {
+  const top = TemplateSpecSchema.safeParse(body);
+  if (!top.success) throw bad(zodDetail(top.error, ''));
+  const rawSpecific = top.data.specific;
+  if (typeof rawSpecific === 'object' && rawSpecific !== null && !Array.isArray(rawSpecific) && !('job_type' in rawSpecific)) {
+    throw bad('specific: meta-templates (workflows) are not supported; a template needs job_type, executor_class, required_packages and parameters');
+  }
+  const specificResult = SpecificSchema.safeParse(rawSpecific);
+  if (!specificResult.success) {
+    throw bad(zodDetail(specificResult.error, 'specific'));
+  }
+  const specific = specificResult.data;
+  const spec: TemplateSpec = { ...top.data, specific };
+
+  // The contract: its name is not a job type, its arguments are.
+  let contractType: TypeNode;
+  try {
+    contractType = parseTypeString(specific.job_type);
+  } catch (err) {
+    throw bad(`specific.job_type: ${(err as Error).message}`, err);
+  }
+  for (const arg of contractType.args) {
+    const unknown = unknownName(arg);
+    if (unknown !== undefined) throw bad(`specific.job_type: Error parsing type-string "${specific.job_type}": unknown type name '${unknown}'`);
+  }
+
+  const parameters: Record<string, TemplateParameter> = {};
+  for (const [name, param] of Object.entries(specific.parameters)) {
+    const where = `specific.parameters.${name}`;
+    const types = param.types.map((t, i) => parseType(`${where}.types[${i}]`, t));
+    const out: TemplateParameter = { types: types.map(printType), help: param.help };
+    const hasDefault = Object.hasOwn(param, 'default');
+    if (param.const && !hasDefault) throw bad(`${where}: Must provide a default value for const parameters`);
+    if (!hasDefault && param.default_type !== undefined) throw bad(`${where}.default_type: given without a default`);
+    if (hasDefault) {
+      let defaultType: TypeNode | undefined;
+      if (param.default_type !== undefined) {
+        defaultType = parseType(`${where}.default_type`, param.default_type);
+        if (!types.some((allowed) => isSubtype(defaultType!, allowed))) {
+          throw bad(`${where}.default_type: ${printType(defaultType)} is not one of the parameter's types`);
+        }
+        const problem = checkSimpleValue(defaultType, param.default);
+        if (problem) throw bad(`${where}.default: does not fit its default_type ${printType(defaultType)}: ${problem}`);
+      } else {
+        // As the reference: the first type, unless the value fits only a later one.
+        defaultType = types.find((type) => checkSimpleValue(type, param.default) === undefined);
+        if (!defaultType) throw bad(`${where}.default: fits none of the parameter's types (${out.types.join(', ')})`);
+      }
+      out.default = param.default;
+      out.default_type = printType(defaultType);
+      out.const = param.const ?? false;
+    }
+    parameters[name] = out;
+  }
+
+  let inputs: TemplateInput[] | null = null;
+  let outputs: Record<string, string> | null = null;
+  const declared: Declarations = { inputs: [], outputs: {} };
+  if (specific.inputs !== undefined) {
+    inputs = [];
+    const seen = new Set<string>();
+    for (const [i, input] of specific.inputs.entries()) {
+      if (seen.has(input.name)) throw bad(`specific.inputs[${i}].name: '${input.name}' is declared twice`);
+      if (Object.hasOwn(parameters, input.name)) {
+        throw bad(`specific.inputs[${i}].name: '${input.name}' is also a parameter; \${${input.name}} would be ambiguous`);
+      }
+      seen.add(input.name);
+      const types = input.types.map((t, j) => parseType(`specific.inputs[${i}].types[${j}]`, t));
+      inputs.push({ name: input.name, types: types.map(printType), help: input.help ?? '' });
+      (declared.inputs as Declarations['inputs'][number][]).push({ name: input.name, types, help: input.help ?? '' });
+    }
+  }
+  if (specific.outputs !== undefined) {
+    outputs = {};
+    for (const [name, type] of Object.entries(specific.outputs)) {
+      checkOutputName(name);
+      const parsed = parseType(`specific.outputs.${name}`, type);
+      outputs[name] = printType(parsed);
+      (declared.outputs as Record<string, TypeNode>)[name] = parsed;
+    }
+  }
+  try {
+    BoundContract.bind(contractType, declared);
+  } catch (err) {
+    throw bad(`specific.job_type: ${(err as Error).message}`, err);
+  }
+  if (contractType.name === 'Run' && inputs === null) inputs = [];
+  return { spec, parameters, inputs, outputs, type: printType(contractType) };
+}
+
+/**
+ * Import a template (admin). An active template with the same name and version is soft-deleted
+ * first; without a version the template becomes the next version of its name. One transaction.
+ */
+export function importTemplate(db: Db, body: unknown, creator: number): TemplateRow {
+  const { spec, parameters, inputs, outputs, type } = parseTemplateSpec(body);
+  return db.transaction(() => {
+    const now = nowIso();
+    let version = spec.version;
+    if (version === undefined) {
+      const { max } = db.prepare('SELECT MAX(version) AS max FROM templates WHERE name = ?').get(spec.name) as { max: number | null };
+      version = (max ?? 0) + 1;
+    }
+    db.prepare('UPDATE templates SET deletion_time = ? WHERE name = ? AND version = ? AND deletion_time IS NULL').run(now, spec.name, version);
+    const result = db
+      .prepare(
+        `INSERT INTO templates (name, version, description, scope, domain, licence, type, executor_class, required_packages,
+                                parameters, inputs, outputs, creator, creation_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        spec.name,
+        version,
+        spec.description ?? '',
+        spec.scope,
+        spec.domain ?? null,
+        spec.licence,
+        type,
+        spec.specific.executor_class,
+        spec.specific.required_packages,
+        JSON.stringify(parameters),
+        inputs === null ? null : JSON.stringify(inputs),
+        outputs === null ? null : JSON.stringify(outputs),
+        creator,
+        now,
+      );
+    return getTemplate(db, Number(result.lastInsertRowid))!;
+  })();
+}
+
+/** `export`: the template back in the import format, so it can be imported here or elsewhere. */
+export function exportTemplate(row: TemplateRow): Record<string, unknown> {
+  const parameters = Object.fromEntries(
+    Object.entries(templateParameters(row)).map(([name, p]) => {
+      const spec: Record<string, unknown> = { types: p.types };
+      if (Object.hasOwn(p, 'default')) {
+        spec.default = p.default;
+        spec.default_type = p.default_type;
+        if (p.const) spec.const = true;
+      }
+      spec.help = p.help;
+      return [name, spec];
+    }),
+  );
+  const specific: Record<string, unknown> = {
+    job_type: row.type,
+    executor_class: row.executor_class,
+    required_packages: row.required_packages,
+    parameters,
+  };
+  if (row.inputs !== null && (JSON.parse(row.inputs) as unknown[]).length > 0) specific.inputs = JSON.parse(row.inputs);
+  if (row.outputs !== null) specific.outputs = JSON.parse(row.outputs);
+  return {
+    name: row.name,
+    version: row.version,
+    description: row.description,
+    scope: row.scope,
+    ...(row.domain === null ? {} : { domain: row.domain }),
+    licence: row.licence ?? '',
+    specific,
+  };
+}
+
+/** Soft delete (204 either way), reinstate, and hard delete (refused while jobs refer to it). */
+export function softDeleteTemplate(db: Db, pk: number): void {
+  db.prepare('UPDATE templates SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
+}
+
+export function reinstateTemplate(db: Db, pk: number): TemplateRow {
+  db.prepare('UPDATE templates SET deletion_time = NULL WHERE pk = ?').run(pk);
+  return requireTemplate(db, pk);
+}
+
+export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
+  return db.transaction(() => {
+    const row = requireTemplate(db, pk);
+    const { n } = db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE template = ?').get(pk) as { n: number };
+    if (n > 0) {
+      throw new UfdlError(
+        'UFDL_ERR_TEMPLATE_IN_USE',
+        `Template ${pk} cannot be hard-deleted: ${n} job${n === 1 ? '' : 's'} refer to it; soft-delete it (DELETE /v1/job-templates/${pk}) instead`,
+      );
+    }
+    db.prepare('DELETE FROM templates WHERE pk = ?').run(pk);
+    return row;
+  })();
+}

@@ -1,0 +1,67 @@
+/**
+ * Users in the database: lookups, creation, password changes and the reference's user JSON
+ * (ufdl-server.md §1.3).
+ */
+import { UfdlError } from '../../protocol/errors.js';
+import type { UserJson } from '../../protocol/wire.js';
+import type { UserRow } from '../context.js';
+import { nowIso, type Db } from './db.js';
+
+/** Django's username rule: letters, digits and `@ . + - _`, at most 150 characters. */
+export const USERNAME_PATTERN = /^[\w.@+-]{1,150}$/;
+
+export interface NewUser {
+  username: string;
+  passwordHash: string;
+  isStaff: boolean;
+  email: string;
+  firstName: string;
+  lastName: string;
+}
+
+export function userJson(row: UserRow): UserJson {
+  return {
+    username: row.username,
+    pk: row.pk,
+    last_login: row.last_login,
+    is_superuser: row.is_superuser === 1,
+    first_name: row.first_name,
+    last_name: row.last_name,
+    email: row.email,
+    is_staff: row.is_staff === 1,
+    is_active: row.is_active === 1,
+    date_joined: row.date_joined,
+  };
+}
+
+export function getUserByName(db: Db, username: string): UserRow | undefined {
+  return db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
+}
+
+export function getUserByPk(db: Db, pk: number): UserRow | undefined {
+  return db.prepare('SELECT * FROM users WHERE pk = ?').get(pk) as UserRow | undefined;
+}
+
+/** Insert a user; a taken name is a 400 `UFDL_ERR_USER_EXISTS`. */
+export function createUser(db: Db, user: NewUser): UserRow {
+  return db.transaction(() => {
+    if (getUserByName(db, user.username)) {
+      throw new UfdlError('UFDL_ERR_USER_EXISTS', `A user named '${user.username}' already exists`);
+    }
+    const result = db
+      .prepare(
+        `INSERT INTO users (username, password_hash, is_staff, is_superuser, is_active, first_name, last_name, email, date_joined)
+         VALUES (?, ?, ?, 0, 1, ?, ?, ?, ?)`,
+      )
+      .run(user.username, user.passwordHash, user.isStaff ? 1 : 0, user.firstName, user.lastName, user.email, nowIso());
+    return getUserByPk(db, Number(result.lastInsertRowid))!;
+  })();
+}
+
+export function setPasswordHash(db: Db, pk: number, passwordHash: string): void {
+  db.prepare('UPDATE users SET password_hash = ? WHERE pk = ?').run(passwordHash, pk);
+}
+
+export function touchLastLogin(db: Db, pk: number): void {
+  db.prepare('UPDATE users SET last_login = ? WHERE pk = ?').run(nowIso(), pk);
+}
