@@ -169,6 +169,16 @@ export class JournalView {
     };
   }
 
+  /** The SQLite settings in effect on this connection (WAL and FULL for the writer). */
+  sqliteSettings(): { journalMode: string; synchronous: number; schemaVersion: number } {
+    const db = this.db();
+    return {
+      journalMode: db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: db.pragma('synchronous', { simple: true }) as number,
+      schemaVersion: schemaVersionOf(db),
+    };
+  }
+
   /** Hook for the writer, which knows a fresher last-contact time than the one written. */
   protected lastContactOf(server: ServerRecord): string | null {
     return server.lastContactAt;
