@@ -8,6 +8,15 @@ import { ConfigError } from './config/errors.js';
 import { EXIT } from './exit-codes.js';
 import { registerConfig } from './commands/config.js';
 import { registerServe } from './commands/serve.js';
+import { registerCancel } from './commands/cancel.js';
+import { registerDownload } from './commands/download.js';
+import { registerJobs } from './commands/jobs.js';
+import { registerOutputs } from './commands/outputs.js';
+import { registerStatus } from './commands/status.js';
+import { registerSubmit } from './commands/submit.js';
+import { registerTemplates } from './commands/templates.js';
+import { registerUsers } from './commands/users.js';
+import { registerWatch } from './commands/watch.js';
 import { VERSION } from './version.js';
 
 // `ufdl-agent jobs | head` closes the pipe early; that is not an error.
@@ -24,6 +33,15 @@ const program = new Command('ufdl-agent')
 
 registerServe(program);
 registerConfig(program);
+registerSubmit(program);
+registerJobs(program);
+registerWatch(program);
+registerCancel(program);
+registerOutputs(program);
+registerDownload(program);
+registerStatus(program);
+registerUsers(program);
+registerTemplates(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,81 @@
+/**
+ * `ufdl-agent submit TEMPLATE [--param k=v]… [--input k=v]… [--description D] [--wait] [--json]`:
+ * create a job from a template (by name: its latest active version; or by pk). Prints the job pk;
+ * with `--wait` it follows the job and exits 0 when it finishes, 1 when it errors or is cancelled.
+ */
+import type { Command } from 'commander';
+import { WEBSOCKET_NOTIFICATIONS, type UfdlClient } from '../../client/index.js';
+import type { TemplateJson } from '../../protocol/wire.js';
+import { CliError } from '../cli-error.js';
+import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
+import { EXIT } from '../exit-codes.js';
+import { followJob, outcome } from '../follow.js';
+import { inputValues, parameterValues } from '../job-values.js';
+import { jobState } from '../job-state.js';
+import { LiveView, printJson } from '../output.js';
+
+interface SubmitFlags extends ConnectFlags {
+  param: string[];
+  input: string[];
+  description?: string;
+  wait?: boolean;
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerSubmit(program: Command): void {
+  connectFlags(
+    program
+      .command('submit')
+      .description('Create a job from a template (by name: its latest active version; or by pk) and print its pk')
+      .argument('<template>', 'template name or pk')
+      .option('-p, --param <name=value>', 'a parameter value, parsed by its declared type (repeatable; NAME:TYPE=VALUE names the type)', collect, [])
+      .option('-i, --input <name=value>', 'an input value; JobOutput<…> inputs take an output pk (repeatable; NAME:TYPE=VALUE names the type)', collect, [])
+      .option('-d, --description <text>', 'job description')
+      .option('-w, --wait', 'follow the job until it ends; exit 0 when it finishes, 1 when it errors or is cancelled')
+      .option('--json', 'print the created (with --wait: the ended) job as JSON'),
+  ).action(async (ref: string, flags: SubmitFlags) => {
+    await withSession(flags, async ({ client }) => {
+      const template = await findTemplate(client, ref);
+      const body = {
+        input_values: inputValues(template, flags.input),
+        parameter_values: parameterValues(template, flags.param),
+        description: flags.description ?? '',
+        // So that the job can be watched on the reference server too (it refuses watchers otherwise).
+        ...(flags.wait ? { notification_override: WEBSOCKET_NOTIFICATIONS } : {}),
+      };
+      const job = await about(`template '${template.name}' (pk ${template.pk})`, client.createJob(template.pk, body));
+      if (!flags.wait) {
+        if (flags.json) printJson({ ...job, state: jobState(job) });
+        else process.stdout.write(`${job.pk}\n`);
+        return;
+      }
+      // With --json the live lines go to stderr, so that stdout is the job's JSON alone.
+      if (!flags.json) process.stdout.write(`${job.pk}\n`);
+      const ended = await followJob(client, job.pk, new LiveView(flags.json ? process.stderr : process.stdout));
+      if (flags.json) printJson({ ...ended, state: jobState(ended) });
+      outcome(ended);
+    });
+  });
+}
+
+/**
+ * A template by pk (digits) or by name: the highest version among the active templates of that name.
+ * Unknown → status 1 naming what was asked for.
+ */
+export async function findTemplate(client: UfdlClient, ref: string): Promise<TemplateJson> {
+  if (/^\d+$/.test(ref.trim())) {
+    const pk = Number(ref.trim());
+    if (!Number.isSafeInteger(pk) || pk <= 0) throw new CliError(EXIT.USAGE, `template pk must be a positive integer, got ${JSON.stringify(ref)}`);
+    return about(`template ${pk}`, client.getTemplate(pk));
+  }
+  const matches = await client.listTemplates({
+    expressions: [{ type: 'exact', field: 'name', value: ref }],
+    order_by: [{ field: 'version', ascending: false }],
+  });
+  const latest = matches.filter((t) => t.name === ref && t.deletion_time === null).sort((a, b) => b.version - a.version)[0];
+  if (!latest) throw new CliError(EXIT.FAILURE, `unknown template '${ref}': no active template has that name (see 'ufdl-agent templates list')`);
+  // The list may not carry every field of a template on every server; the detail route does.
+  return latest.parameters === undefined ? about(`template '${ref}'`, client.getTemplate(latest.pk)) : latest;
+}

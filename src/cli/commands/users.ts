@@ -1,0 +1,113 @@
+/**
+ * `ufdl-agent users add NAME [--admin] [--password-file F]` and `users passwd NAME [--password-file F]`
+ * (admin, or yourself for passwd). Prompt-free: the new password is the first line of the file, or
+ * `UFDL_AGENT_NEW_PASSWORD`. The login itself uses the configured credentials (`server.*`).
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { UfdlClient } from '../../client/index.js';
+import { errorFromNetwork, errorFromResponse } from '../../client/errors.js';
+import type { UserJson } from '../../protocol/wire.js';
+import { usageError } from '../cli-error.js';
+import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
+import { printJson } from '../output.js';
+
+interface UserFlags extends ConnectFlags {
+  admin?: boolean;
+  json?: boolean;
+  /** Here: the NEW user's password, not the login one. */
+  newPasswordFile?: string;
+}
+
+export const NEW_PASSWORD_ENV = 'UFDL_AGENT_NEW_PASSWORD';
+
+export function registerUsers(program: Command): void {
+  const users = program.command('users').description('Create users and change passwords (admin)');
+
+  connectFlags(
+    users
+      .command('add')
+      .description(`Create a user; the password comes from --password-file or ${NEW_PASSWORD_ENV}`)
+      .argument('<name>', 'user name')
+      .option('--admin', 'make the user an administrator')
+      .option('--password-file <file>', "file whose first line is the new user's password", undefined)
+      .option('--json', 'print the user as JSON'),
+    { passwordFile: false },
+  ).action(async (name: string, flags: UserFlags & { passwordFile?: string }) => {
+    const password = newPassword(flags.passwordFile);
+    // The login password must not come from this command's --password-file (it is the new one).
+    const login = { ...flags, passwordFile: undefined };
+    await withSession(login, async ({ client }) => {
+      const user = await about(`user '${name}'`, client.createUser({ username: name, password, is_staff: flags.admin === true }));
+      if (flags.json) printJson(user);
+      else process.stdout.write(`created user '${user.username}' (pk ${user.pk}${user.is_staff ? ', admin' : ''})\n`);
+    });
+  });
+
+  connectFlags(
+    users
+      .command('passwd')
+      .description(`Set a user's password (admin, or your own); from --password-file or ${NEW_PASSWORD_ENV}`)
+      .argument('<name>', 'user name')
+      .option('--password-file <file>', 'file whose first line is the new password', undefined)
+      .option('--json', 'print the user as JSON'),
+    { passwordFile: false },
+  ).action(async (name: string, flags: UserFlags & { passwordFile?: string }) => {
+    const password = newPassword(flags.passwordFile);
+    const login = { ...flags, passwordFile: undefined };
+    await withSession(login, async ({ client }) => {
+      const user = await about(`user '${name}'`, setPassword(client, name, password));
+      if (flags.json) printJson(user);
+      else process.stdout.write(`password of '${user.username}' changed\n`);
+    });
+  });
+}
+
+function newPassword(file: string | undefined): string {
+  let password: string | undefined;
+  if (file !== undefined) {
+    try {
+      password = readFileSync(file, 'utf8').split('\n')[0]!.replace(/\r$/, '');
+    } catch (err) {
+      throw usageError(`--password-file: cannot read ${file}: ${(err as Error).message}`);
+    }
+    if (password === '') throw usageError(`--password-file: the first line of ${file} is empty`);
+    return password;
+  }
+  password = process.env[NEW_PASSWORD_ENV];
+  if (password === undefined || password === '') throw usageError(`no new password: give --password-file FILE or set ${NEW_PASSWORD_ENV}`);
+  return password;
+}
+
+/**
+ * `POST /v1/users/{name}/set-password` `{"password": …}` — an embedded-server route (the reference
+ * leaves passwords to Django's admin site) that the API client does not wrap; one attempt, with the
+ * client's token.
+ */
+async function setPassword(client: UfdlClient, username: string, password: string): Promise<UserJson> {
+  const path = `v1/users/${encodeURIComponent(username)}/set-password`;
+  const where = `/${path}`;
+  const attempt = async (token: string) => {
+    try {
+      return await fetch(new URL(path, client.options.serverUrl), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json', 'user-agent': client.options.userAgent },
+        body: JSON.stringify({ password }),
+        signal: AbortSignal.timeout(client.options.requestTimeoutMs),
+      });
+    } catch (err) {
+      throw errorFromNetwork('POST', where, (err as { cause?: unknown }).cause ?? err);
+    }
+  };
+  let response = await attempt(await client.auth.accessToken());
+  if (response.status === 401) {
+    await client.auth.refresh();
+    response = await attempt(await client.auth.accessToken());
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    throw errorFromResponse({ method: 'POST', path: where, status: response.status, text, headers: Object.fromEntries(response.headers) });
+  }
+  const body = JSON.parse(text) as UserJson | UserJson[];
+  return Array.isArray(body) ? body[0]! : body;
+}

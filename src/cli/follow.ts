@@ -1,0 +1,137 @@
+/**
+ * Follow one job until it ends: the web-socket watch for live transitions and progress, plus a
+ * re-read of the job on a timer (fast while the socket is down, slow while it is up), so a server
+ * that refuses watchers (the reference, for jobs created without web-socket notifications) or a
+ * missed frame never leaves the command waiting forever. Shared by `submit --wait` and `watch`.
+ */
+import { ClientError, type UfdlClient } from '../client/index.js';
+import type { JobJson, JobNotification } from '../protocol/wire.js';
+import { CliError } from './cli-error.js';
+import { EXIT } from './exit-codes.js';
+import { hasEnded, jobState, stateAfter, type JobState } from './job-state.js';
+import type { LiveView } from './output.js';
+
+export interface FollowOptions {
+  /** Re-read interval while the web-socket is down or refused. @default 2000 */
+  pollMs?: number;
+  /** Re-read interval while the web-socket is up (a safety net only). @default 10000 */
+  slowPollMs?: number;
+}
+
+/** Resolves with the job as last read once it has ended (finished, errored or cancelled). */
+export function followJob(client: UfdlClient, pk: number, view: LiveView, options: FollowOptions = {}): Promise<JobJson> {
+  const pollMs = options.pollMs ?? 2_000;
+  const slowPollMs = options.slowPollMs ?? 10_000;
+  return new Promise<JobJson>((resolve, reject) => {
+    let settled = false;
+    let shown: JobState | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let reading = false;
+    let rereadSoon = false;
+    let unreachableSince: number | undefined;
+
+    const finish = (outcome: { job: JobJson } | { error: unknown }) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      watch.close();
+      view.close();
+      if ('job' in outcome) resolve(outcome.job);
+      else reject(outcome.error);
+    };
+
+    const show = (state: JobState, text: string) => {
+      if (state === shown && state === 'running') return;
+      shown = state;
+      view.line(`job ${pk}: ${text}`);
+    };
+
+    const onMessage = (message: JobNotification) => {
+      if (settled) return;
+      const state = stateAfter(message.transition, message.cancelled);
+      if (message.transition === 'progress') {
+        if (shown !== 'running') show('running', 'running');
+        view.progress(pk, message.progress, 'running');
+        return;
+      }
+      const node = message.node === undefined ? '' : ` (node ${message.node})`;
+      const error = message.error === undefined ? '' : `: ${message.error}`;
+      show(state, `${message.transition}${node}${error}`);
+      // Confirm from the job itself: a notification may be a catch-up or a step in a reset.
+      if (hasEnded(state)) void reread();
+    };
+
+    const reread = async () => {
+      if (settled) return;
+      if (reading) {
+        rereadSoon = true;
+        return;
+      }
+      reading = true;
+      try {
+        const job = await client.getJob(pk);
+        unreachableSince = undefined;
+        const state = jobState(job);
+        if (state !== shown) show(state, describe(job));
+        if (hasEnded(state)) finish({ job });
+      } catch (err) {
+        if (err instanceof ClientError && err.transient) {
+          // The server may come back: keep trying, and say so once.
+          if (unreachableSince === undefined) {
+            unreachableSince = Date.now();
+            view.line(`job ${pk}: cannot reach the server (${err.detail}); still trying`);
+          }
+        } else {
+          finish({ error: err });
+        }
+      } finally {
+        reading = false;
+      }
+      if (rereadSoon && !settled) {
+        rereadSoon = false;
+        void reread();
+      }
+    };
+
+    const tick = () => {
+      if (settled) return;
+      void reread().finally(() => {
+        if (!settled) timer = setTimeout(tick, watch.connected ? slowPollMs : pollMs);
+      });
+    };
+
+    const watch = client.watchJob(pk, onMessage, {
+      // Failures are expected against servers that refuse watchers; the re-read timer covers them.
+      onError: () => {},
+      reconnectBaseDelayMs: 500,
+      reconnectMaxDelayMs: 10_000,
+    });
+    tick();
+  });
+}
+
+/** One line for a job's state, e.g. `running (node 3)` or `errored: exit status 2`. */
+export function describe(job: JobJson): string {
+  const state = jobState(job);
+  const node = job.node === null ? '' : ` (node ${job.node})`;
+  switch (state) {
+    case 'errored':
+      return `errored${node}: ${job.error_reason ?? ''}`;
+    case 'cancelled':
+    case 'finished':
+      return state;
+    default:
+      return `${state}${node}`;
+  }
+}
+
+/**
+ * The outcome of a followed job as the command's result: nothing for a finished job (exit 0), a
+ * one-line failure with status 1 for an errored or cancelled one.
+ */
+export function outcome(job: JobJson): void {
+  const state = jobState(job);
+  if (state === 'finished') return;
+  if (state === 'errored') throw new CliError(EXIT.FAILURE, `job ${job.pk} errored: ${job.error_reason ?? '(no reason given)'}`);
+  throw new CliError(EXIT.FAILURE, `job ${job.pk} was cancelled`);
+}
