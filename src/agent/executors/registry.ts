@@ -1,0 +1,70 @@
+/**
+ * The executor allow-list (DESIGN §4): which `executor_class` values this node runs. A template naming
+ * anything else is skipped, with a reason the poll loop can log once per template.
+ */
+import type { TemplateJson } from '../../protocol/wire.js';
+import { commandExecutor } from './command.js';
+import { createDockerExecutor, DOCKER_EXECUTOR_CLASS, isDockerAvailable, type DockerOptions } from './docker.js';
+import { shellExecutor } from './shell.js';
+import type { Executor } from './types.js';
+
+/** Looks up executors by class and says whether a template can run here. */
+export class ExecutorRegistry {
+  readonly #executors = new Map<string, Executor>();
+  readonly #unavailable = new Map<string, string>();
+
+  /**
+   * @param executors the executors this node runs
+   * @param unavailable executor classes this node knows but cannot run now, with the reason
+   */
+  constructor(executors: readonly Executor[], unavailable: Readonly<Record<string, string>> = {}) {
+    for (const executor of executors) this.#executors.set(executor.executorClass, executor);
+    for (const [cls, reason] of Object.entries(unavailable)) this.#unavailable.set(cls, reason);
+  }
+
+  /** The executor for `executorClass`, if this node runs it. */
+  executorFor(executorClass: string): Executor | undefined {
+    return this.#executors.get(executorClass);
+  }
+
+  /** Why this node cannot run jobs of `template`, or `undefined` when it can. */
+  canRun(template: TemplateJson): string | undefined {
+    const executor = this.#executors.get(template.executor_class);
+    if (executor) return executor.check(template);
+    const reason = this.#unavailable.get(template.executor_class);
+    if (reason) return `executor ${template.executor_class} is not available on this node: ${reason}`;
+    return `executor class '${template.executor_class}' is not one this node runs (${[...this.#executors.keys()].join(', ')})`;
+  }
+
+  /** What the node runs, and what it knows but cannot run, for `status` and the start-up log. */
+  describe(): { available: string[]; unavailable: Record<string, string> } {
+    return { available: [...this.#executors.keys()], unavailable: Object.fromEntries(this.#unavailable) };
+  }
+}
+
+/** Options of {@link createExecutorRegistry}. */
+export interface RegistryOptions {
+  /**
+   * Offer `ufdl_agent.Docker`: `'auto'` when `docker version` succeeds, `true` always, `false` never.
+   * @default 'auto'
+   */
+  docker?: boolean | 'auto';
+  dockerOptions?: DockerOptions;
+}
+
+/** The built-in executors: `Command` and `Shell` always, `Docker` when an engine answers. */
+export async function createExecutorRegistry(options: RegistryOptions = {}): Promise<ExecutorRegistry> {
+  const executors: Executor[] = [commandExecutor, shellExecutor];
+  const unavailable: Record<string, string> = {};
+  const docker = options.docker ?? 'auto';
+  if (docker === true) {
+    executors.push(createDockerExecutor(options.dockerOptions));
+  } else if (docker === 'auto') {
+    const probe = await isDockerAvailable(options.dockerOptions?.binary);
+    if (probe.available) executors.push(createDockerExecutor(options.dockerOptions));
+    else unavailable[DOCKER_EXECUTOR_CLASS] = probe.reason;
+  } else {
+    unavailable[DOCKER_EXECUTOR_CLASS] = 'disabled by configuration';
+  }
+  return new ExecutorRegistry(executors, unavailable);
+}
