@@ -65,7 +65,7 @@ const openInProcess = new Set<string>();
 export function openJournal(options: JournalOptions): Journal {
   const path = resolve(options.path);
   const serverUrl = normalizeServerUrl(options.serverUrl);
-  if (openInProcess.has(path)) throw new JournalLockedError(path, ownLabel(new Date()));
+  if (openInProcess.has(path)) throw new JournalLockedError(path, readHolder(path) ?? ownLabel(new Date()));
   mkdirSync(dirname(path), { recursive: true });
   const lock = tryLockJournal(path);
   if (lock === null) throw new JournalLockedError(path, readHolder(path));

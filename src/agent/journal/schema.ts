@@ -133,12 +133,7 @@ export function migrate(db: Database.Database, path: string, migrations: readonl
   }
   for (let version = current; version < migrations.length; version++) {
     db.transaction(() => {
-      if (version === 0) {
-        if (tableCount(db) > 0) {
-          throw new JournalError('JOURNAL_SCHEMA', `${path} is a SQLite database but not an agent journal; refusing to use it.`);
-        }
-        db.pragma(`application_id = ${APPLICATION_ID}`);
-      }
+      if (version === 0) db.pragma(`application_id = ${APPLICATION_ID}`);
       db.exec(migrations[version]!);
       db.pragma(`user_version = ${version + 1}`);
     }).immediate();
@@ -158,7 +153,8 @@ export function checkJournalFile(db: Database.Database, path: string): number {
   } catch (err) {
     throw new JournalError('JOURNAL_SCHEMA', `${path} is not a SQLite database: ${(err as Error).message}`, { cause: err });
   }
-  if (version > 0 && appId !== APPLICATION_ID) {
+  // A version-0 file with tables is some other application's database, not an empty journal.
+  if ((version > 0 && appId !== APPLICATION_ID) || (version === 0 && tableCount(db) > 0)) {
     throw new JournalError('JOURNAL_SCHEMA', `${path} is a SQLite database but not an agent journal; refusing to use it.`);
   }
   return version;
