@@ -1,0 +1,89 @@
+/**
+ * A job's progress, end to end: follow its stdout and stderr, recognise marker lines and the
+ * template's regex, and report through a {@link ProgressCoalescer}. The job loop starts one per job
+ * and stops it after the child has ended, which delivers the last value.
+ */
+import { parseMarkerLine } from './marker.js';
+import { LineFollower } from './line-follower.js';
+import { ProgressCoalescer } from './coalescer.js';
+import { guardParser, regexProgressParser, type GuardedParser } from './regex-parser.js';
+import type { ProgressUpdate } from './update.js';
+
+/** Options of {@link JobProgress}. */
+export interface JobProgressOptions {
+  /** The logs to follow (the job's `stdout.log` and `stderr.log`; markers count on both). */
+  files: readonly string[];
+  /** The template's `progress_regex`, if any. */
+  regex?: RegExp | undefined;
+  /** At most one report per this many ms. */
+  intervalMs: number;
+  /** Deliver one report. */
+  report: (update: ProgressUpdate) => Promise<void> | void;
+  /** A report failed (the job loop may check for cancellation then). */
+  onReportError?: (err: unknown, update: ProgressUpdate) => void;
+  /** The regex parser threw and is disabled for this job. */
+  onParserError?: (err: unknown) => void;
+  /**
+   * How often the logs are polled.
+   * @default 200
+   */
+  pollMs?: number;
+}
+
+/** See the module comment. */
+export class JobProgress {
+  readonly #followers: LineFollower[];
+  readonly #coalescer: ProgressCoalescer;
+  readonly #parser: GuardedParser | undefined;
+  #last: ProgressUpdate | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: JobProgressOptions) {
+    this.#coalescer = new ProgressCoalescer({
+      intervalMs: options.intervalMs,
+      report: options.report,
+      ...(options.onReportError ? { onError: options.onReportError } : {}),
+    });
+    this.#parser = options.regex
+      ? guardParser(regexProgressParser(options.regex), (err) => options.onParserError?.(err))
+      : undefined;
+    const onLine = (line: string) => this.#onLine(line);
+    this.#followers = options.files.map(
+      (file) => new LineFollower(file, { onLine, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) }),
+    );
+  }
+
+  /** The latest progress seen in the logs (sent or about to be). */
+  get last(): ProgressUpdate | undefined {
+    return this.#last;
+  }
+
+  /** Counters for status and tests. */
+  get stats(): { lines: number; reports: number; parserDisabled: boolean } {
+    return {
+      lines: this.#followers.reduce((n, f) => n + f.lines, 0),
+      reports: this.#coalescer.reports,
+      parserDisabled: this.#parser?.disabled ?? false,
+    };
+  }
+
+  start(): void {
+    for (const follower of this.#followers) follower.start();
+  }
+
+  /** Read the logs to their end, deliver the final value, stop. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      await Promise.all(this.#followers.map((f) => f.stop()));
+      await this.#coalescer.stop();
+    })();
+    return this.#stopping;
+  }
+
+  #onLine(line: string): void {
+    const update = parseMarkerLine(line) ?? this.#parser?.(line, this.#last?.progress ?? 0);
+    if (!update) return;
+    this.#last = update;
+    this.#coalescer.push(update);
+  }
+}
