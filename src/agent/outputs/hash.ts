@@ -1,0 +1,35 @@
+/**
+ * Size and SHA-256 of a file, streamed: the journal records both for every output (DESIGN §5), and an
+ * output may be gigabytes, so it is never read into memory.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** What {@link hashFile} measures. */
+export interface FileDigest {
+  size: number;
+  /** Lower-case hex. */
+  sha256: string;
+}
+
+/**
+ * Hash a regular file. `O_NOFOLLOW`: a symbolic link is refused even if it replaced the file after
+ * it was listed, so a job can never make the agent read (and upload) a file outside its directory.
+ * @throws Error when `path` is a symbolic link or not a regular file
+ */
+export async function hashFile(path: string): Promise<FileDigest> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    if (!(await handle.stat()).isFile()) throw new Error(`${path} is not a regular file`);
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of handle.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      size += chunk.length;
+    }
+    return { size, sha256: hash.digest('hex') };
+  } finally {
+    await handle.close();
+  }
+}
