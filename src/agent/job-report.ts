@@ -1,0 +1,247 @@
+/**
+ * The reporting half of a job (launcher.md §4.2 D, H): upload its outputs, deliver its finish, and —
+ * when it must run again elsewhere — reset and release it. Each call follows the journal rule (intent
+ * before the HTTP call, result after it) and each is safe to repeat after a crash, which is how
+ * recovery uses them.
+ *
+ * Non-idempotent calls are sent once by the client; after an ambiguous failure (no answer, timeout,
+ * 5xx) these functions re-read the server's state before they try again.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClientError, isClientError } from '../client/errors.js';
+import { phaseOf } from '../protocol/phase.js';
+import type { JobJson } from '../protocol/wire.js';
+import { failPoint } from './fail-points.js';
+import type { OutputRecord } from './journal/records.js';
+import type { JournalPort, NodeApi } from './ports.js';
+
+export interface ReportLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ReportContext {
+  jobPk: number;
+  api: NodeApi;
+  journal: JournalPort;
+  log: ReportLogger;
+  /** Aborted when the agent gives up waiting (exit now); the journal keeps what is owed. */
+  signal: AbortSignal;
+  /** Attempts per output upload (the first included). */
+  uploadAttempts: number;
+  onUploaded?: (output: OutputRecord) => void;
+  onUploadFailed?: (output: OutputRecord, err: unknown) => void;
+}
+
+/** Exponential back-off with full jitter, capped. */
+export function retryDelayMs(attempt: number, baseMs = 500, maxMs = 30_000): number {
+  return Math.round(Math.random() * Math.min(maxMs, baseMs * 2 ** attempt));
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Upload every registered output that is not yet uploaded, in registration order. Returns the
+ * outputs that failed for good (after `uploadAttempts`); an empty list means all are on the server.
+ * A `duplicate-output` answer counts as uploaded: an earlier attempt landed.
+ */
+export async function uploadOutputs(ctx: ReportContext): Promise<OutputRecord[]> {
+  const failed: OutputRecord[] = [];
+  for (const output of ctx.journal.outputs(ctx.jobPk)) {
+    if (output.state === 'uploaded') continue;
+    const result = await uploadOne(ctx, output);
+    if (result !== undefined) failed.push(result);
+  }
+  return failed;
+}
+
+/** Upload one output; undefined when it is on the server, else its failed record. */
+async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<OutputRecord | undefined> {
+  const { api, journal, jobPk, log } = ctx;
+  const key = { name: output.name, type: output.type };
+  let lastError: unknown;
+  for (let attempt = 0; attempt < ctx.uploadAttempts; attempt++) {
+    if (ctx.signal.aborted) break;
+    journal.markOutput(jobPk, key, 'uploading');
+    try {
+      await api.uploadOutput(jobPk, output.name, output.type, output.path, { signal: ctx.signal });
+      failPoint('output-uploading:after-http');
+      const done = journal.markOutput(jobPk, key, 'uploaded');
+      ctx.onUploaded?.(done);
+      log.debug({ output: output.name, type: output.type, size: output.size, sha256: output.sha256 }, 'output uploaded');
+      return undefined;
+    } catch (err) {
+      lastError = err;
+      if (isClientError(err, 'duplicate-output')) {
+        failPoint('output-uploading:after-http');
+        log.info({ output: output.name, type: output.type }, 'the server already has this output (an earlier attempt landed)');
+        ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
+        return undefined;
+      }
+      if (isClientError(err) && err.ambiguous && !ctx.signal.aborted) {
+        // The upload may have landed: ask before sending it again.
+        const landed = await api.getOutputInfo(jobPk, output.name, output.type, { signal: ctx.signal }).then(
+          () => true,
+          () => false,
+        );
+        if (landed) {
+          ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
+          return undefined;
+        }
+        log.warn({ output: output.name, attempt: attempt + 1, err: errText(err) }, 'output upload failed; retrying');
+        await sleep(retryDelayMs(attempt), undefined, { signal: ctx.signal }).catch(() => {});
+        continue;
+      }
+      break; // a definite refusal (413, 406 finished, 417 not started, 403): retrying will not help
+    }
+  }
+  const failed = journal.markOutput(jobPk, key, 'failed', { error: errText(lastError ?? 'aborted') });
+  ctx.onUploadFailed?.(failed, lastError);
+  log.error({ output: output.name, type: output.type, err: errText(lastError ?? 'aborted') }, 'output upload failed');
+  return failed;
+}
+
+export type FinishResult =
+  /** The finish landed (or the server shows the job ended, cancelled or no longer ours). */
+  | { delivered: true; job: JobJson | undefined }
+  /** Gave up because the agent is exiting; the journal keeps `finishing` for the next start. */
+  | { delivered: false };
+
+/**
+ * Deliver the finish the journal holds (`error: null` = success) until the server's state confirms
+ * it. Finish by the node still working a cancelled or aborted job is the reference's silent clean-up
+ * (200, job unchanged, `current_job` cleared), so it is also how such a job is let go.
+ */
+export async function deliverFinish(ctx: ReportContext, error: string | null): Promise<FinishResult> {
+  const { api, jobPk, log } = ctx;
+  for (let attempt = 0; ; attempt++) {
+    if (ctx.signal.aborted) return { delivered: false };
+    try {
+      const job = await api.finishJob(jobPk, error === null ? { signal: ctx.signal } : { error, signal: ctx.signal });
+      failPoint('finishing:after-http');
+      return { delivered: true, job };
+    } catch (err) {
+      if (ctx.signal.aborted) return { delivered: false };
+      const settled = await finishSettled(ctx, err);
+      if (settled !== undefined) {
+        failPoint('finishing:after-http');
+        return { delivered: true, job: settled.job };
+      }
+      const delay = retryDelayMs(attempt, 500, 15_000);
+      log.warn({ err: errText(err), attempt: attempt + 1, retryInMs: delay }, 'finish was not confirmed; retrying');
+      await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * After a failed finish: settled (with the job, unless it is gone) when the server shows nothing more
+ * to finish, else undefined (try again).
+ */
+async function finishSettled(ctx: ReportContext, err: unknown): Promise<{ job: JobJson | undefined } | undefined> {
+  if (!(err instanceof ClientError)) return undefined;
+  if (err.kind === 'not-found') return { job: undefined };
+  // Definite refusals (403 not ours, 406 not working / wrong phase) and ambiguous failures alike:
+  // re-read the job and decide from its state.
+  let job: JobJson;
+  try {
+    job = await ctx.api.getJob(ctx.jobPk, { signal: ctx.signal });
+  } catch (readErr) {
+    if (isClientError(readErr, 'not-found')) return { job: undefined };
+    return undefined;
+  }
+  const phase = phaseOf(job);
+  if (job.end_time !== null || phase === 'CANCELLED' || job.node !== ctx.api.nodePk || phase === 'CREATED') return { job };
+  // STARTED by us: an ambiguous failure did not land; a definite 406/403 on a job we still run is a
+  // disagreement we cannot fix by repeating forever.
+  if (!err.ambiguous && err.kind !== 'auth') {
+    ctx.log.error({ err: err.message, phase }, 'the server refuses finish for a job it shows running by this node');
+    return { job };
+  }
+  return undefined;
+}
+
+/**
+ * Give the job back to the queue after it was finished with an error: reset (ERRORED → CREATED,
+ * outputs removed) when it is ERRORED and ours, then release. Both are repeated after a crash by
+ * re-reading first. Returns false when the agent gave up (exiting) before it could confirm.
+ */
+export async function resetAndRelease(ctx: ReportContext): Promise<boolean> {
+  const { api, jobPk, log } = ctx;
+  for (let attempt = 0; ; attempt++) {
+    if (ctx.signal.aborted) return false;
+    try {
+      let job = await api.getJob(jobPk, { signal: ctx.signal });
+      const self = api.nodePk;
+      if (job.node !== self) return true; // released already, or taken away
+      let phase = phaseOf(job);
+      if (phase === 'ERRORED') {
+        job = await resetOnce(ctx);
+        failPoint('releasing:after-reset-http');
+        phase = phaseOf(job);
+      }
+      if (phase === 'CREATED' || phase === 'ERRORED') {
+        await releaseOnce(ctx);
+        failPoint('releasing:after-http');
+        return true;
+      }
+      // STARTED (the finish did not land) or FINISHED/CANCELLED: nothing to release.
+      log.warn({ phase }, 'not releasing: the job is not in a releasable phase');
+      return true;
+    } catch (err) {
+      if (isClientError(err, 'not-found')) return true;
+      if (ctx.signal.aborted) return false;
+      const delay = retryDelayMs(attempt, 500, 15_000);
+      log.warn({ err: errText(err), retryInMs: delay }, 'reset/release failed; retrying after re-reading the job');
+      await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
+    }
+  }
+}
+
+async function resetOnce(ctx: ReportContext): Promise<JobJson> {
+  try {
+    return await ctx.api.resetJob(ctx.jobPk, { signal: ctx.signal });
+  } catch (err) {
+    if (isClientError(err) && (err.ambiguous || err.kind === 'phase')) {
+      const { landed, job } = await ctx.api.checkLanded('reset', ctx.jobPk, { signal: ctx.signal });
+      if (landed) return job;
+    }
+    throw err;
+  }
+}
+
+async function releaseOnce(ctx: ReportContext): Promise<void> {
+  try {
+    await ctx.api.releaseJob(ctx.jobPk, { signal: ctx.signal });
+  } catch (err) {
+    if (isClientError(err) && (err.ambiguous || err.kind === 'forbidden' || err.kind === 'phase')) {
+      const { landed } = await ctx.api.checkLanded('release', ctx.jobPk, { signal: ctx.signal });
+      if (landed) return;
+    }
+    throw err;
+  }
+}
+
+/**
+ * Release a job that was acquired but never started (preparation failed, lost the confirm, draining).
+ * Best effort with a few retries; recovery repeats it after a crash.
+ */
+export async function releaseUnstarted(ctx: ReportContext): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (ctx.signal.aborted) return false;
+    try {
+      await releaseOnce(ctx);
+      failPoint('releasing:after-http');
+      return true;
+    } catch (err) {
+      if (isClientError(err, 'not-found')) return true;
+      ctx.log.warn({ err: errText(err), attempt: attempt + 1 }, 'release failed; retrying');
+      await sleep(retryDelayMs(attempt), undefined, { signal: ctx.signal }).catch(() => {});
+    }
+  }
+  return false;
+}

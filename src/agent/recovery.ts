@@ -1,0 +1,311 @@
+/**
+ * Start-up recovery (DESIGN §5, launcher.md §4.2 A), before the first poll: every unfinished journal
+ * entry is reconciled with the server — re-read the job first, learn what became of the child, decide
+ * with the pure table of `recovery-rules.ts`, then act. Jobs that continue (a child still running, one
+ * whose exit status is known, uploads or a finish still owed) get a {@link JobRunner} in their slot
+ * and go on in the background; the others are settled here. Finally each node's server-side
+ * `current_job` that the journal does not know gets the reference rule (finish with an error, reset,
+ * release).
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { isClientError } from '../client/errors.js';
+import type { JobJson, NodeJson, TemplateJson } from '../protocol/wire.js';
+import { attach } from './child/attach.js';
+import { jobDirPaths, removeJobDir, type JobDir } from './child/job-dir.js';
+import type { RunningChild } from './child/running-child.js';
+import { stopGroup } from './child/stop-group.js';
+import { readExitStatus, WRAPPER_NAME, type ExitResult } from './child/wrapper.js';
+import { startTicksOf } from './child-identity.js';
+import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from './job-report.js';
+import type { JobRunner } from './job-runner.js';
+import type { JobRecord } from './journal/records.js';
+import { isJobEdge } from './journal/states.js';
+import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
+import { runSettingsOf, type RunSettings } from './job-runner.js';
+import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type ChildFate, type RecoveryAction } from './recovery-rules.js';
+import type { SlotSpec } from './slots.js';
+
+/** Finish errors that mean "run it again elsewhere": a re-delivered finish with one is followed by reset and release. */
+export const REQUEUE_ERROR_PREFIXES = [
+  'The node is shutting down',
+  'The node lost contact with the server',
+  NODE_RESTARTED_ERROR,
+] as const;
+
+export function isRequeueError(error: string | null): boolean {
+  return error !== null && REQUEUE_ERROR_PREFIXES.some((p) => error.startsWith(p)) && !error.includes('Not retried');
+}
+
+export interface RecoveryLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface RecoverySlot {
+  spec: SlotSpec;
+  api: NodeApi;
+  node: NodeJson;
+}
+
+export interface RecoveryDeps {
+  journal: JournalPort;
+  slots: readonly RecoverySlot[];
+  /** A client acting as `nodePk` for entries of a node this agent is no longer registered as. */
+  apiForNode(nodePk: number): NodeApi;
+  executor: ExecutorPort;
+  serverUrl: string;
+  workDir: string;
+  maxRestarts: number;
+  killGraceMs: number;
+  log: RecoveryLogger;
+  /** Claim the slot and build a runner that continues the job in the background. */
+  adoptRunner(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner;
+  onAction?(jobPk: number, action: RecoveryAction['kind']): void;
+  signal: AbortSignal;
+}
+
+export interface RecoveryReport {
+  /** Entries settled here (released, forgotten, requeued…). */
+  settled: { jobPk: number; action: RecoveryAction['kind']; reason: string }[];
+  /** Jobs that continue in the background, with their runners. */
+  continuing: { jobPk: number; action: RecoveryAction['kind']; runner: JobRunner }[];
+  /** `current_job`s unknown to the journal, handled by the reference rule. */
+  unknownCurrent: number[];
+}
+
+/** A job's child as recovery finds it. */
+interface ChildFacts {
+  fate: ChildFate;
+  child: RunningChild | undefined;
+  exit: ExitResult | undefined;
+}
+
+function recordedExit(record: JobRecord): ExitResult | undefined {
+  if (record.exitCode === null && record.exitSignal === null) return undefined;
+  return { code: record.exitCode, signal: record.exitSignal as NodeJS.Signals | null, source: 'wrapper' };
+}
+
+/**
+ * Find a live wrapper of this job dir that the journal has no pid for (the agent died between spawn
+ * and writing `running`): the wrapper's command line names the job's `exit-status` path.
+ */
+export function findWrapper(dir: JobDir): number | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv.includes(WRAPPER_NAME) && argv.includes(dir.exitStatusPath)) return Number(entry);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+async function childFacts(record: JobRecord, dir: JobDir): Promise<ChildFacts> {
+  const known = recordedExit(record);
+  if (known) return { fate: 'exited', child: undefined, exit: known };
+  let pid = record.pid;
+  let ticks = startTicksOf(record.pidStart);
+  if (pid === null && (record.state === 'starting' || record.state === 'running')) {
+    // Spawned but never journalled? Look for its wrapper.
+    const found = findWrapper(dir);
+    if (found !== undefined) {
+      pid = found;
+      const stat = readFileSync(`/proc/${found}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks = Number(rest[22 - 3]);
+    }
+  }
+  if (pid !== null && ticks !== undefined) {
+    const child = attach(pid, ticks, dir);
+    if (child) return { fate: 'alive', child, exit: undefined };
+  }
+  const exit = await readExitStatus(dir);
+  if (exit) return { fate: 'exited', child: undefined, exit };
+  return { fate: pid === null ? 'none' : 'gone', child: undefined, exit: undefined };
+}
+
+export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
+  const report: RecoveryReport = { settled: [], continuing: [], unknownCurrent: [] };
+  const { journal, log } = deps;
+  const entries = journal.unfinished();
+  if (entries.length > 0) log.info({ jobs: entries.map((e) => ({ job: e.jobPk, state: e.state })) }, 'recovering unfinished jobs from the journal');
+  const taken = new Set<number>();
+
+  for (const record of entries) {
+    if (deps.signal.aborted) break;
+    const slot = pickSlot(deps.slots, record, taken);
+    const api = slot && slot.node.pk === record.nodePk ? slot.api : deps.apiForNode(record.nodePk);
+    let job: JobJson | null;
+    try {
+      job = await api.getJob(record.jobPk, { signal: deps.signal });
+    } catch (err) {
+      if (!isClientError(err, 'not-found')) throw err;
+      job = null;
+    }
+    const dir = jobDirPaths(deps.workDir, record.jobPk);
+    const facts = await childFacts(record, dir);
+    const currentJob = slot && slot.node.pk === record.nodePk ? slot.node.current_job : job?.pk ?? null;
+    const action = decideRecovery({
+      state: record.state,
+      child: facts.fate,
+      job,
+      selfPk: record.nodePk,
+      currentJob,
+      restarts: record.restarts,
+      maxRestarts: deps.maxRestarts,
+      hasFinishPayload: record.finish !== null,
+    });
+    log.info({ job: record.jobPk, state: record.state, child: facts.fate, action: action.kind, reason: action.reason }, 'recovery decision');
+    deps.onAction?.(record.jobPk, action.kind);
+
+    const ctx: ReportContext = { jobPk: record.jobPk, api, journal, log: log, signal: deps.signal, uploadAttempts: 3 };
+    const settle = () => report.settled.push({ jobPk: record.jobPk, action: action.kind, reason: action.reason });
+    const continueIn = async (start: (runner: JobRunner) => Promise<unknown>) => {
+      if (!slot) {
+        // No slot for it (fewer slots than before): settle what we can without a runner.
+        log.warn({ job: record.jobPk }, 'no slot left for a recovered job; reporting it as interrupted');
+        await requeueOffTheBooks(ctx, record, NODE_RESTARTED_ERROR);
+        settle();
+        return;
+      }
+      taken.add(slot.spec.index);
+      const runner = deps.adoptRunner(record.jobPk, slot.spec, api);
+      void start(runner);
+      report.continuing.push({ jobPk: record.jobPk, action: action.kind, runner });
+    };
+
+    switch (action.kind) {
+      case 'forget':
+        if (action.stopChild && facts.child) await stopGroup(facts.child.pid, { graceMs: deps.killGraceMs });
+        journal.abandon(record.jobPk, `recovery: ${action.reason}`);
+        await removeJobDir(dir).catch(() => {});
+        settle();
+        break;
+      case 'release':
+        if (isJobEdge(record.state, 'releasing')) {
+          journal.transition(record.jobPk, 'releasing');
+          if (await releaseUnstarted(ctx)) journal.transition(record.jobPk, 'done');
+        } else {
+          await resetAndRelease(ctx);
+          journal.abandon(record.jobPk, `recovery: ${action.reason}`);
+        }
+        await removeJobDir(dir).catch(() => {});
+        settle();
+        break;
+      case 'reattach': {
+        const template = await readTemplate(api, job!, deps);
+        const settings = settingsAgain(deps, api, job!, template, dir);
+        await continueIn((r) => r.resumeRunning(facts.child!, job!, template, settings));
+        break;
+      }
+      case 'collect': {
+        const template = await readTemplate(api, job!, deps);
+        const settings = settingsAgain(deps, api, job!, template, dir);
+        if (record.state === 'running') {
+          await continueIn((r) => r.resumeCollect(facts.exit!, settings.outputTypes));
+        } else {
+          // 'starting' with an exit status: the journal cannot go to uploading from there.
+          await continueIn((r) => r.resumeFail(NODE_RESTARTED_ERROR, true));
+        }
+        break;
+      }
+      case 'resume-upload':
+        await continueIn((r) => r.resumeUpload(facts.exit ?? { code: null, signal: null, source: 'lost' }));
+        break;
+      case 'refinish':
+        await continueIn((r) => r.resumeFinish(record.finish!.error, isRequeueError(record.finish!.error)));
+        break;
+      case 'requeue':
+      case 'fail': {
+        journal.noteRestart(record.jobPk);
+        if (isJobEdge(record.state, 'finishing')) {
+          await continueIn((r) => r.resumeFail(action.error, action.kind === 'requeue'));
+        } else {
+          await requeueOffTheBooks(ctx, record, action.error, action.kind === 'requeue');
+          settle();
+        }
+        break;
+      }
+      case 'cleanup':
+        await continueIn((r) => r.resumeCleanup(action.stopChild ? facts.child : undefined, record.state));
+        break;
+      case 'rerelease':
+        if (record.state === 'finishing' || record.state === 'releasing') {
+          await continueIn((r) => r.resumeRelease(record.state as 'finishing' | 'releasing'));
+        } else {
+          await resetAndRelease(ctx);
+          journal.abandon(record.jobPk, `recovery: ${action.reason}`);
+          settle();
+        }
+        break;
+    }
+  }
+
+  // current_job of each node that the journal does not know: the reference rule.
+  const known = new Set(journal.unfinished().map((r) => r.jobPk));
+  for (const c of report.continuing) known.add(c.jobPk);
+  for (const slot of deps.slots) {
+    const unknown = decideUnknownCurrentJob(slot.node.current_job, known);
+    if (unknown === null || deps.signal.aborted) continue;
+    log.warn({ job: unknown, node: slot.node.pk }, 'the server says this node works a job the journal does not know; applying the reference rule (finish with an error, reset, release)');
+    report.unknownCurrent.push(unknown);
+    const ctx: ReportContext = { jobPk: unknown, api: slot.api, journal, log, signal: deps.signal, uploadAttempts: 1 };
+    const finished = await deliverFinish(ctx, NODE_RESTARTED_ERROR);
+    if (finished.delivered && finished.job?.error_reason === NODE_RESTARTED_ERROR) await resetAndRelease(ctx);
+    slot.node = { ...slot.node, current_job: null };
+  }
+  return report;
+}
+
+/** The slot the job ran in (by index, else by node pk), if free. */
+function pickSlot(slots: readonly RecoverySlot[], record: JobRecord, taken: ReadonlySet<number>): RecoverySlot | undefined {
+  const byNode = slots.find((s) => s.node.pk === record.nodePk && !taken.has(s.spec.index));
+  if (byNode) return byNode;
+  const byIndex = slots.find((s) => s.spec.index === record.slot && !taken.has(s.spec.index));
+  return byIndex ?? slots.find((s) => !taken.has(s.spec.index));
+}
+
+async function readTemplate(api: NodeApi, job: JobJson, deps: RecoveryDeps): Promise<TemplateJson | undefined> {
+  try {
+    return await api.getTemplate(job.template.pk, { signal: deps.signal });
+  } catch (err) {
+    deps.log.warn({ job: job.pk, err: String(err) }, 'could not read the template of a recovered job');
+    return undefined;
+  }
+}
+
+/**
+ * The executor settings of a recovered job (time limit, progress regex, output types), by preparing
+ * it again: `prepare` is pure, so nothing is written or run. Defaults when that fails.
+ */
+function settingsAgain(deps: RecoveryDeps, api: NodeApi, job: JobJson, template: TemplateJson | undefined, dir: JobDir): RunSettings {
+  const fallback: RunSettings = { timeLimitMs: undefined, progressRegex: undefined, outputTypes: {} };
+  const executor = template ? deps.executor.executorFor(template.executor_class) : undefined;
+  if (!template || !executor) return fallback;
+  try {
+    return runSettingsOf(executor.prepare(job, template, { dir, gpu: null, serverUrl: deps.serverUrl, nodePk: api.nodePk ?? 0 }));
+  } catch (err) {
+    deps.log.warn({ job: job.pk, err: String(err) }, 'could not prepare a recovered job again; using default settings');
+    return fallback;
+  }
+}
+
+/**
+ * Finish with an error and (optionally) reset + release a job whose journal state has no edge to
+ * `finishing`, then close the entry.
+ */
+async function requeueOffTheBooks(ctx: ReportContext, record: JobRecord, error: string, requeue = true): Promise<void> {
+  const finished = await deliverFinish(ctx, error);
+  if (finished.delivered && requeue) await resetAndRelease(ctx);
+  ctx.journal.abandon(record.jobPk, `recovery: ${error}`);
+}

@@ -1,0 +1,129 @@
+/**
+ * Node registration (launcher.md §1.6, §2.1 S3–S4): the identity is `(ip, index)`; the agent looks
+ * the node up by that identity, PATCHes it when its hardware changed, or creates it. Every slot is a
+ * node of its own (see `slots.ts`). The pk is kept in the journal; a `400 Bad Node-Id` anywhere makes
+ * the agent register again (the reference launcher loops on errors forever instead).
+ */
+import { createSocket } from 'node:dgram';
+import { nodeIdentityFilter } from '../protocol/filter.js';
+import type { HardwareJson, NodeJson, NodeSpec } from '../protocol/wire.js';
+import { isClientError } from '../client/errors.js';
+import { failPoint } from './fail-points.js';
+
+/** What registration needs to know about the node's hardware. */
+export interface NodeHardwareFacts {
+  /** RAM in bytes. */
+  cpuMemBytes: number;
+  driverVersion: string | null;
+  gpus: { index: number; memoryBytes: number | null; computeCapability: number | null }[];
+}
+
+/** The client calls registration makes (a `UfdlClient` fits). */
+export interface RegistrationApi {
+  setNodePk(pk: number | null): void;
+  listNodes(filter: ReturnType<typeof nodeIdentityFilter>): Promise<NodeJson[]>;
+  createNode(spec: NodeSpec): Promise<NodeJson>;
+  patchNode(pk: number, spec: Partial<NodeSpec>): Promise<NodeJson>;
+}
+
+/**
+ * The node's ip as the reference finds it: the local address the kernel picks for a UDP "connect" to
+ * 10.255.255.255 (no packet is sent); `127.0.0.1` when there is no route.
+ */
+export function detectNodeIp(): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    const done = (ip: string) => {
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+      resolve(ip);
+    };
+    socket.once('error', () => done('127.0.0.1'));
+    try {
+      socket.connect(1, '10.255.255.255', () => {
+        try {
+          done(socket.address().address);
+        } catch {
+          done('127.0.0.1');
+        }
+      });
+    } catch {
+      done('127.0.0.1');
+    }
+  });
+}
+
+/** The hardware generation pk of a compute capability: `min <= cc < max` (ufdl-server.md §5.1). */
+export function hardwareGeneration(computeCapability: number | null, generations: readonly HardwareJson[]): number | null {
+  if (computeCapability === null) return null;
+  const match = generations.find((g) => g.min_compute_capability <= computeCapability && computeCapability < g.max_compute_capability);
+  return match?.pk ?? null;
+}
+
+/** The body of create/PATCH for one slot's node. */
+export function nodeSpecFor(
+  ip: string,
+  nodeIndex: number,
+  gpu: number | null,
+  hardware: NodeHardwareFacts,
+  generations: readonly HardwareJson[],
+): NodeSpec {
+  const card = gpu === null ? undefined : hardware.gpus.find((g) => g.index === gpu);
+  return {
+    ip,
+    index: nodeIndex,
+    cpu_mem: Math.round(hardware.cpuMemBytes),
+    driver_version: card ? hardware.driverVersion : null,
+    hardware_generation: card ? hardwareGeneration(card.computeCapability, generations) : null,
+    gpu_mem: card?.memoryBytes ?? null,
+  };
+}
+
+/** Whether the server's node differs from what we would report (then it is PATCHed). */
+export function nodeChanged(node: NodeJson, spec: NodeSpec): boolean {
+  return (
+    node.cpu_mem !== spec.cpu_mem ||
+    (node.driver_version ?? null) !== (spec.driver_version ?? null) ||
+    (node.hardware_generation ?? null) !== (spec.hardware_generation ?? null) ||
+    (node.gpu_mem ?? null) !== (spec.gpu_mem ?? null)
+  );
+}
+
+export interface Registered {
+  node: NodeJson;
+  action: 'found' | 'patched' | 'created';
+}
+
+/**
+ * Register one node: list by identity → PATCH if found and changed, or create. A create that loses a
+ * race with another registration of the same identity (400 duplicate) looks it up again.
+ * On return the client sends the node's pk as `Node-Id`.
+ */
+export async function registerNode(api: RegistrationApi, spec: NodeSpec): Promise<Registered> {
+  api.setNodePk(null);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const [existing] = await api.listNodes(nodeIdentityFilter(spec.ip, spec.index));
+    if (existing) {
+      // PATCH requires "node is self", so the Node-Id is set first (launcher §1.6).
+      api.setNodePk(existing.pk);
+      if (!nodeChanged(existing, spec)) return { node: existing, action: 'found' };
+      const node = await api.patchNode(existing.pk, spec);
+      failPoint('register:after-http');
+      return { node, action: 'patched' };
+    }
+    try {
+      const node = await api.createNode(spec);
+      api.setNodePk(node.pk);
+      failPoint('register:after-http');
+      return { node, action: 'created' };
+    } catch (err) {
+      // Someone registered the same identity between our list and create: look it up again.
+      if (isClientError(err, 'bad-request') && /unique|exists|duplicate/i.test(err.detail)) continue;
+      throw err;
+    }
+  }
+  throw new Error(`could not register node (${spec.ip}, ${spec.index}): it keeps appearing and disappearing`);
+}
