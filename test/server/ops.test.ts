@@ -1,0 +1,149 @@
+/**
+ * /livez, /readyz, /metrics and capability discovery. These build the app themselves (not through
+ * startTestServer) because they need the fastify instance: to install the metrics hook the way
+ * `buildApp` does, and to break the database under a running server.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { CAPABILITIES_PATH, MAX_WAIT_SECONDS } from '../../src/protocol/wire.js';
+import { buildApp } from '../../src/server/app.js';
+import { registerMetricsHooks } from '../../src/server/metrics.js';
+import type { ServerOptions } from '../../src/server/options.js';
+import { api } from '../helpers/server.js';
+
+async function start(options: Partial<ServerOptions> = {}): Promise<{ app: FastifyInstance; url: string }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-ops-'));
+  const { app } = await buildApp({ dataDir, port: 0, adminPassword: 'admin-password-for-tests', logLevel: false, ...options });
+  registerMetricsHooks(app);
+  registerMetricsHooks(app); // idempotent: counts must not double
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  onTestFinished(async () => {
+    await app.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return { app, url: `http://127.0.0.1:${address.port}` };
+}
+
+/** The value of one sample line of the Prometheus text, or undefined. */
+function sample(text: string, name: string, labels = ''): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+const LIVEZ_200 = '{method="GET",route="/livez",status="200"}';
+
+describe('GET /livez', () => {
+  it('answers 200 {"status":"ok"} without a token', async () => {
+    const { url } = await start();
+    const res = await api(url, 'GET', '/livez');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ok' });
+  });
+});
+
+describe('GET /readyz', () => {
+  it('answers 200 while the database answers, 503 with a detail once it does not', async () => {
+    const { app, url } = await start();
+    const ready = await api(url, 'GET', '/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body).toEqual({ status: 'ready' });
+    app.ufdl.db.close();
+    const broken = await api(url, 'GET', '/readyz');
+    expect(broken.status).toBe(503);
+    expect(broken.body.detail).toMatch(/^Not ready: the database does not answer/);
+    // Liveness is about the process, not its dependencies.
+    expect((await api(url, 'GET', '/livez')).status).toBe(200);
+  });
+});
+
+describe('GET /metrics', () => {
+  it('counts requests by method, route pattern and status', async () => {
+    const { url } = await start();
+    await api(url, 'GET', '/livez');
+    await api(url, 'GET', '/livez');
+    await api(url, 'GET', '/v1/nodes/17');
+    await api(url, 'GET', '/no/such/route');
+    const res = await api(url, 'GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(sample(res.text, 'ufdl_server_http_requests_total', LIVEZ_200)).toBe(2);
+    // The route pattern, never the pk: label sets stay bounded.
+    expect(sample(res.text, 'ufdl_server_http_requests_total', '{method="GET",route="/v1/nodes/:pk",status="401"}')).toBe(1);
+    expect(sample(res.text, 'ufdl_server_http_requests_total', '{method="GET",route="(unmatched)",status="404"}')).toBe(1);
+    expect(res.text).toContain('ufdl_server_http_request_duration_seconds_bucket');
+  });
+
+  it('computes jobs by phase and nodes from the database at scrape time', async () => {
+    const { app, url } = await start();
+    const { db } = app.ufdl;
+    const now = new Date().toISOString();
+    db.prepare(
+      `INSERT INTO templates (name, version, type, executor_class, parameters, creation_time) VALUES ('t', 1, 'Run', 'x', '{}', ?)`,
+    ).run(now);
+    const insert = db.prepare('INSERT INTO jobs (template, start_time, end_time, error_reason, creation_time) VALUES (1, ?, ?, ?, ?)');
+    insert.run(null, null, null, now); // CREATED
+    insert.run(null, null, null, now); // CREATED
+    insert.run(now, null, null, now); // STARTED
+    insert.run(now, now, null, now); // FINISHED
+    insert.run(now, now, 'boom', now); // ERRORED
+    db.prepare(`INSERT INTO nodes (ip, "index", cpu_mem, current_job) VALUES ('10.0.0.1', 0, 1, 3), ('10.0.0.2', 0, 1, NULL)`).run();
+    const text = (await api(url, 'GET', '/metrics')).text;
+    expect(sample(text, 'ufdl_server_jobs', '{phase="CREATED"}')).toBe(2);
+    expect(sample(text, 'ufdl_server_jobs', '{phase="STARTED"}')).toBe(1);
+    expect(sample(text, 'ufdl_server_jobs', '{phase="FINISHED"}')).toBe(1);
+    expect(sample(text, 'ufdl_server_jobs', '{phase="ERRORED"}')).toBe(1);
+    expect(sample(text, 'ufdl_server_jobs', '{phase="CANCELLED"}')).toBe(0);
+    expect(sample(text, 'ufdl_server_nodes')).toBe(2);
+    expect(sample(text, 'ufdl_server_nodes_working')).toBe(1);
+    expect(sample(text, 'ufdl_server_uptime_seconds')).toBeGreaterThanOrEqual(0);
+
+    db.prepare('UPDATE jobs SET start_time = ? WHERE pk = 1').run(now);
+    const later = (await api(url, 'GET', '/metrics')).text;
+    expect(sample(later, 'ufdl_server_jobs', '{phase="CREATED"}')).toBe(1);
+    expect(sample(later, 'ufdl_server_jobs', '{phase="STARTED"}')).toBe(2);
+  });
+
+  it('keeps the counters of two servers in one process apart', async () => {
+    const a = await start();
+    const b = await start();
+    await api(a.url, 'GET', '/livez');
+    await api(a.url, 'GET', '/livez');
+    await api(b.url, 'GET', '/livez');
+    expect(sample((await api(a.url, 'GET', '/metrics')).text, 'ufdl_server_http_requests_total', LIVEZ_200)).toBe(2);
+    expect(sample((await api(b.url, 'GET', '/metrics')).text, 'ufdl_server_http_requests_total', LIVEZ_200)).toBe(1);
+  });
+
+  it('still answers when the database is gone', async () => {
+    const { app, url } = await start();
+    app.ufdl.db.close();
+    const res = await api(url, 'GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('ufdl_server_uptime_seconds');
+  });
+});
+
+describe(`GET ${CAPABILITIES_PATH}`, () => {
+  it('describes the extensions and limits of this server', async () => {
+    const { url } = await start({ maxBodyBytes: 4096, maxOutputBytes: 1 << 20, lostAfterSeconds: 120, allowAnonymousWebsocket: true });
+    const res = await api(url, 'GET', CAPABILITIES_PATH);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      server: 'ufdl-agent',
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      extensions: { wait: { max_seconds: MAX_WAIT_SECONDS }, lost_node: { lost_after_seconds: 120 }, websocket: { auth: false } },
+      limits: { max_output_bytes: 1 << 20, max_body_bytes: 4096 },
+    });
+  });
+
+  it('answers the JSON 404 of an unknown route in strict-reference mode, like the reference', async () => {
+    const { url } = await start({ extensions: false });
+    const res = await api(url, 'GET', CAPABILITIES_PATH);
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ detail: `Not found: GET ${CAPABILITIES_PATH}` });
+  });
+});
