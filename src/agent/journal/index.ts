@@ -1,7 +1,8 @@
 /**
  * The agent's crash-safe local journal (DESIGN §5). Import from here.
  */
-export { openJournal, Journal, type JournalOptions } from './journal.js';
+export { Journal, type JournalOptions } from './journal.js';
+export { openJournal } from './open.js';
 export { openReadOnly, type JournalReader } from './read-only.js';
 export { JournalView } from './queries.js';
 export {

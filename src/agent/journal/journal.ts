@@ -8,20 +8,16 @@
  * One agent process per journal (see lock.ts). All calls are synchronous: a commit costs one fsync,
  * so write progress at the reporting interval, not per line, and never in a hot loop.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import type Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { failPoint } from '../fail-points.js';
-import { IllegalStateError, JournalError, JournalLockedError, type LockHolder } from './errors.js';
-import { tryLockJournal, type JournalLock } from './lock.js';
-import { processStartIdentity } from './process-identity.js';
+import { IllegalStateError, JournalError, type LockHolder } from './errors.js';
+import type { JournalLock } from './lock.js';
+import { SQL, applyFields, enterState, newAttemptRow } from './job-rows.js';
 import { JournalView } from './queries.js';
 import {
   hasExitStatus,
   jobFromRow,
-  normalizeServerUrl,
   outputFromRow,
   type JobFields,
   type JobRecord,
@@ -33,7 +29,6 @@ import {
   type OutputRow,
   type ServerRecord,
 } from './records.js';
-import { applyWriterPragmas, checkJournalFile, migrate } from './schema.js';
 import { JOB_EDGES, OUTPUT_EDGES, isJobEdge, isOutputEdge, type JobState, type OutputState } from './states.js';
 import { checkJobFields, checkNewOutput, checkPk } from './validate.js';
 
@@ -54,60 +49,25 @@ export interface JournalOptions {
   contactWriteIntervalMs?: number;
 }
 
-/** Journal files open for writing in this process (resolved paths), for a clear double-open error. */
-const openInProcess = new Set<string>();
-
-/**
- * Open (creating and migrating if needed) the journal at `options.path` for writing. Throws
- * `JournalLockedError` if another agent process, or another `Journal` in this process, has it open;
- * a journal left by a dead agent is taken over.
- */
-export function openJournal(options: JournalOptions): Journal {
-  const path = resolve(options.path);
-  const serverUrl = normalizeServerUrl(options.serverUrl);
-  if (openInProcess.has(path)) throw new JournalLockedError(path, readHolder(path) ?? ownLabel(new Date()));
-  mkdirSync(dirname(path), { recursive: true });
-  const lock = tryLockJournal(path);
-  if (lock === null) throw new JournalLockedError(path, readHolder(path));
-  let db: Database.Database | undefined;
-  try {
-    db = new Database(path);
-    checkJournalFile(db, path);
-    applyWriterPragmas(db);
-    migrate(db, path);
-    const journal = new Journal(db, path, serverUrl, lock, options);
-    openInProcess.add(path);
-    return journal;
-  } catch (err) {
-    db?.close();
-    lock.release();
-    throw err;
-  }
-}
-
-function ownLabel(at: Date): LockHolder {
-  return { pid: process.pid, pidStart: processStartIdentity(process.pid), hostname: hostname(), acquiredAt: at.toISOString() };
-}
-
-/** The holder label of a locked journal, best effort (it may not be written yet, or not readable). */
-function readHolder(path: string): LockHolder | null {
-  try {
-    const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
-    try {
-      const view = new JournalView(db, path, null);
-      return view.holder();
-    } finally {
-      db.close();
-    }
-  } catch {
-    return null;
-  }
+/** What `openJournal()` hands the constructor once the file is locked and migrated. */
+export interface OpenedJournal {
+  db: Database.Database;
+  /** Resolved path. */
+  path: string;
+  /** Normalized server URL. */
+  serverUrl: string;
+  lock: JournalLock;
+  /** This process's label, written into `agent_lock`. */
+  label: LockHolder;
+  /** Called once, last, by `close()`. */
+  onClosed: () => void;
 }
 
 export class Journal extends JournalView {
   /** The (normalized) server URL this journal writes for. */
   readonly serverUrl: string;
   readonly #lock: JournalLock;
+  readonly #onClosed: () => void;
   readonly #log: Logger | undefined;
   readonly #now: () => Date;
   readonly #contactWriteIntervalMs: number;
@@ -115,15 +75,16 @@ export class Journal extends JournalView {
   #lastContactWrittenMs = Number.NEGATIVE_INFINITY;
   #contactDirty = false;
 
-  /** Use {@link openJournal}. */
-  constructor(db: Database.Database, path: string, serverUrl: string, lock: JournalLock, options: JournalOptions) {
-    super(db, path, serverUrl);
-    this.serverUrl = serverUrl;
-    this.#lock = lock;
+  /** Use {@link openJournal}, which takes the lock and migrates the file first. */
+  constructor(opened: OpenedJournal, options: JournalOptions) {
+    super(opened.db, opened.path, opened.serverUrl);
+    this.serverUrl = opened.serverUrl;
+    this.#lock = opened.lock;
+    this.#onClosed = opened.onClosed;
     this.#log = options.logger;
     this.#now = options.now ?? (() => new Date());
     this.#contactWriteIntervalMs = options.contactWriteIntervalMs ?? 5000;
-    const label = ownLabel(this.#now());
+    const label = opened.label;
     this.stmt(
       `INSERT OR REPLACE INTO agent_lock (id, pid, pid_start, hostname, acquired_at) VALUES (1, ?, ?, ?, ?)`,
     ).run(label.pid, label.pidStart, label.hostname, label.acquiredAt);
@@ -148,35 +109,8 @@ export class Journal extends JournalView {
         throw new IllegalStateError('job', this.#subject(job.jobPk), existing.state, 'acquiring', JOB_EDGES[existing.state as JobState] ?? []);
       }
       if (existing !== undefined) this.stmt(`DELETE FROM outputs WHERE server_url = ? AND job_pk = ?`).run(this.serverUrl, job.jobPk);
-      const row: JobRow = {
-        server_url: this.serverUrl,
-        job_pk: job.jobPk,
-        node_pk: job.nodePk,
-        template_pk: job.templatePk ?? null,
-        state: 'acquiring',
-        slot: job.slot ?? null,
-        job_dir: job.jobDir ?? null,
-        pid: null,
-        pid_start: null,
-        exit_code: null,
-        exit_signal: null,
-        finish_decided: 0,
-        finish_error: null,
-        attempts: existing === undefined ? 1 : existing.attempts + 1,
-        runs: existing?.runs ?? 0,
-        restarts: existing?.restarts ?? 0,
-        last_progress: null,
-        last_error: null,
-        state_times: JSON.stringify({ acquiring: at }),
-        created_at: existing?.created_at ?? at,
-        updated_at: at,
-        state_since: at,
-      };
-      this.stmt(
-        `INSERT OR REPLACE INTO jobs VALUES (@server_url, @job_pk, @node_pk, @template_pk, @state, @slot, @job_dir,
-         @pid, @pid_start, @exit_code, @exit_signal, @finish_decided, @finish_error, @attempts, @runs, @restarts,
-         @last_progress, @last_error, @state_times, @created_at, @updated_at, @state_since)`,
-      ).run(row);
+      const row = newAttemptRow(this.serverUrl, job, existing, at);
+      this.stmt(SQL.insertJob).run(row);
       this.#history(row, null, at, null);
       return jobFromRow(row);
     });
@@ -199,12 +133,8 @@ export class Journal extends JournalView {
       from = row.state as JobState;
       if (!isJobEdge(from, to)) throw new IllegalStateError('job', this.#subject(jobPk), from, to, JOB_EDGES[from] ?? []);
       const at = this.#iso();
-      const next = applyFields(row, fields, at);
+      const next = enterState(applyFields(row, fields, at), to, at);
       exitNew = !hasExitStatus(jobFromRow(row)) && hasExitStatus(jobFromRow(next));
-      next.state = to;
-      next.state_since = at;
-      next.state_times = JSON.stringify({ ...(JSON.parse(row.state_times) as object), [to]: at });
-      if (to === 'running') next.runs += 1;
       this.#update(next);
       this.#history(next, from, at, null);
       return jobFromRow(next);
@@ -253,14 +183,7 @@ export class Journal extends JournalView {
       from = row.state as JobState;
       if (from === 'done') throw new IllegalStateError('job', this.#subject(jobPk), from, 'done', JOB_EDGES.done);
       const at = this.#iso();
-      const next: JobRow = {
-        ...row,
-        state: 'done',
-        last_error: reason,
-        updated_at: at,
-        state_since: at,
-        state_times: JSON.stringify({ ...(JSON.parse(row.state_times) as object), done: at }),
-      };
+      const next = enterState(applyFields(row, { lastError: reason }, at), 'done', at);
       this.#update(next);
       this.#history(next, from, at, reason);
       return jobFromRow(next);
@@ -315,10 +238,7 @@ export class Journal extends JournalView {
         created_at: existing?.created_at ?? at,
         updated_at: at,
       };
-      this.stmt(
-        `INSERT OR REPLACE INTO outputs VALUES (@server_url, @job_pk, @name, @type, @path, @size, @sha256, @state,
-         @attempts, @last_error, @created_at, @updated_at)`,
-      ).run(row);
+      this.stmt(SQL.insertOutput).run(row);
       wrote = true;
       return outputFromRow(row);
     });
@@ -348,10 +268,7 @@ export class Journal extends JournalView {
         last_error: to === 'failed' ? (options.error ?? 'upload failed') : to === 'uploaded' ? null : row.last_error,
         updated_at: this.#iso(),
       };
-      this.stmt(
-        `UPDATE outputs SET state = @state, attempts = @attempts, last_error = @last_error, updated_at = @updated_at
-         WHERE server_url = @server_url AND job_pk = @job_pk AND name = @name AND type = @type`,
-      ).run(next);
+      this.stmt(SQL.updateOutputState).run(next);
       return outputFromRow(next);
     });
     failPoint(`output-${to}:after-write`);
@@ -454,7 +371,7 @@ export class Journal extends JournalView {
         this.#log?.warn({ err, step: name }, 'journal close step failed');
       }
     }
-    openInProcess.delete(this.path);
+    this.#onClosed();
   }
 
   // ---- internals ------------------------------------------------------------------------------
@@ -494,7 +411,7 @@ export class Journal extends JournalView {
   }
 
   #row(jobPk: number): JobRow | undefined {
-    return this.stmt(`SELECT * FROM jobs WHERE server_url = ? AND job_pk = ?`).get(this.serverUrl, jobPk) as JobRow | undefined;
+    return this.stmt(SQL.selectJob).get(this.serverUrl, jobPk) as JobRow | undefined;
   }
 
   #requireRow(jobPk: number): JobRow {
@@ -504,48 +421,14 @@ export class Journal extends JournalView {
   }
 
   #outputRow(jobPk: number, key: OutputKey): OutputRow | undefined {
-    return this.stmt(`SELECT * FROM outputs WHERE server_url = ? AND job_pk = ? AND name = ? AND type = ?`).get(
-      this.serverUrl,
-      jobPk,
-      key.name,
-      key.type,
-    ) as OutputRow | undefined;
+    return this.stmt(SQL.selectOutput).get(this.serverUrl, jobPk, key.name, key.type) as OutputRow | undefined;
   }
 
   #update(row: JobRow): void {
-    this.stmt(
-      `UPDATE jobs SET node_pk = @node_pk, template_pk = @template_pk, state = @state, slot = @slot, job_dir = @job_dir,
-         pid = @pid, pid_start = @pid_start, exit_code = @exit_code, exit_signal = @exit_signal,
-         finish_decided = @finish_decided, finish_error = @finish_error, attempts = @attempts, runs = @runs,
-         restarts = @restarts, last_progress = @last_progress, last_error = @last_error, state_times = @state_times,
-         updated_at = @updated_at, state_since = @state_since
-       WHERE server_url = @server_url AND job_pk = @job_pk`,
-    ).run(row);
+    this.stmt(SQL.updateJob).run(row);
   }
 
   #history(row: JobRow, from: JobState | null, at: string, note: string | null): void {
-    this.stmt(
-      `INSERT INTO transitions (server_url, job_pk, attempt, from_state, to_state, at, note) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ).run(row.server_url, row.job_pk, row.attempts, from, row.state, at, note);
+    this.stmt(SQL.insertTransition).run(row.server_url, row.job_pk, row.attempts, from, row.state, at, note);
   }
-}
-
-/** `row` with `fields` applied (absent keys kept) and `updated_at` set. */
-function applyFields(row: JobRow, fields: JobFields, at: string): JobRow {
-  const next: JobRow = { ...row, updated_at: at };
-  if (fields.nodePk !== undefined) next.node_pk = fields.nodePk;
-  if (fields.templatePk !== undefined) next.template_pk = fields.templatePk;
-  if (fields.slot !== undefined) next.slot = fields.slot;
-  if (fields.jobDir !== undefined) next.job_dir = fields.jobDir;
-  if (fields.pid !== undefined) next.pid = fields.pid;
-  if (fields.pidStart !== undefined) next.pid_start = fields.pidStart;
-  if (fields.exitCode !== undefined) next.exit_code = fields.exitCode;
-  if (fields.exitSignal !== undefined) next.exit_signal = fields.exitSignal;
-  if (fields.lastProgress !== undefined) next.last_progress = fields.lastProgress;
-  if (fields.lastError !== undefined) next.last_error = fields.lastError;
-  if (fields.finish !== undefined) {
-    next.finish_decided = fields.finish === null ? 0 : 1;
-    next.finish_error = fields.finish === null ? null : fields.finish.error;
-  }
-  return next;
 }

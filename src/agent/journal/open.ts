@@ -1,0 +1,68 @@
+/**
+ * Opening a journal for writing: take the one-agent lock, create and migrate the file, label the
+ * lock with this process. See journal.ts for what the journal then does.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { JournalLockedError, type LockHolder } from './errors.js';
+import { Journal, type JournalOptions } from './journal.js';
+import { tryLockJournal } from './lock.js';
+import { processStartIdentity } from './process-identity.js';
+import { JournalView } from './queries.js';
+import { normalizeServerUrl } from './records.js';
+import { applyWriterPragmas, checkJournalFile, migrate } from './schema.js';
+
+/** Journal files open for writing in this process (resolved paths), for a clear double-open error. */
+const openInProcess = new Set<string>();
+
+/**
+ * Open (creating and migrating if needed) the journal at `options.path` for writing. Throws
+ * `JournalLockedError` if another agent process, or another `Journal` in this process, has it open;
+ * a journal left by a dead agent is taken over.
+ */
+export function openJournal(options: JournalOptions): Journal {
+  const path = resolve(options.path);
+  const serverUrl = normalizeServerUrl(options.serverUrl);
+  if (openInProcess.has(path)) throw new JournalLockedError(path, readHolder(path) ?? ownLabel(new Date()));
+  mkdirSync(dirname(path), { recursive: true });
+  const lock = tryLockJournal(path);
+  if (lock === null) throw new JournalLockedError(path, readHolder(path));
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path);
+    checkJournalFile(db, path);
+    applyWriterPragmas(db);
+    migrate(db, path);
+    const journal = new Journal(
+      { db, path, serverUrl, lock, label: ownLabel(options.now?.() ?? new Date()), onClosed: () => openInProcess.delete(path) },
+      options,
+    );
+    openInProcess.add(path);
+    return journal;
+  } catch (err) {
+    db?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+function ownLabel(at: Date): LockHolder {
+  return { pid: process.pid, pidStart: processStartIdentity(process.pid), hostname: hostname(), acquiredAt: at.toISOString() };
+}
+
+/** The holder label of a locked journal, best effort (it may not be written yet, or not readable). */
+function readHolder(path: string): LockHolder | null {
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true, timeout: 1000 });
+    try {
+      const view = new JournalView(db, path, null);
+      return view.holder();
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null;
+  }
+}
