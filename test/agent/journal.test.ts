@@ -362,7 +362,9 @@ describe('outputs', () => {
     const journal = journalAt();
     journal.beginAcquire({ jobPk: 1, nodePk: 1 });
     journal.registerOutput(1, model);
+    journal.registerOutput(1, { name: 'log', type: 'BLOB', path: '/w/log', size: 1, sha256: SHA_A });
     expect(journal.registerOutput(1, { ...model, size: 11, sha256: SHA_B })).toMatchObject({ size: 11, sha256: SHA_B, state: 'pending' });
+    expect(journal.outputs(1).map((o) => o.name)).toEqual(['model.zip', 'log']);
     journal.markOutput(1, key, 'uploading');
     expect(code(() => journal.registerOutput(1, model))).toBe('JOURNAL_OUTPUT_CONFLICT');
     journal.markOutput(1, key, 'failed');

@@ -19,8 +19,12 @@ export const SQL = {
   insertTransition: `INSERT INTO transitions (server_url, job_pk, attempt, from_state, to_state, at, note)
     VALUES (?, ?, ?, ?, ?, ?, ?)`,
   selectOutput: `SELECT * FROM outputs WHERE server_url = ? AND job_pk = ? AND name = ? AND type = ?`,
-  insertOutput: `INSERT OR REPLACE INTO outputs VALUES (@server_url, @job_pk, @name, @type, @path, @size, @sha256,
-    @state, @attempts, @last_error, @created_at, @updated_at)`,
+  // An upsert, not INSERT OR REPLACE, so a replaced output keeps its place in registration order.
+  upsertOutput: `INSERT INTO outputs VALUES (@server_url, @job_pk, @name, @type, @path, @size, @sha256,
+    @state, @attempts, @last_error, @created_at, @updated_at)
+    ON CONFLICT (server_url, job_pk, name, type) DO UPDATE SET path = excluded.path, size = excluded.size,
+    sha256 = excluded.sha256, state = excluded.state, attempts = excluded.attempts, last_error = excluded.last_error,
+    updated_at = excluded.updated_at`,
   updateOutputState: `UPDATE outputs SET state = @state, attempts = @attempts, last_error = @last_error,
     updated_at = @updated_at WHERE server_url = @server_url AND job_pk = @job_pk AND name = @name AND type = @type`,
 } as const;

@@ -238,7 +238,7 @@ export class Journal extends JournalView {
         created_at: existing?.created_at ?? at,
         updated_at: at,
       };
-      this.stmt(SQL.insertOutput).run(row);
+      this.stmt(SQL.upsertOutput).run(row);
       wrote = true;
       return outputFromRow(row);
     });

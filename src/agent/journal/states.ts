@@ -145,7 +145,8 @@ export const JOB_EDGES: { readonly [S in JobState]: readonly JobState[] } = {
 
 /** True when `from → to` is an edge of {@link JOB_EDGES}. */
 export function isJobEdge(from: JobState, to: JobState): boolean {
-  return JOB_EDGES[from].includes(to);
+  // `?.`: a row read from disk may hold a state this version does not know; that is no edge.
+  return JOB_EDGES[from]?.includes(to) ?? false;
 }
 
 export function isJobState(value: unknown): value is JobState {
@@ -178,7 +179,7 @@ export const OUTPUT_EDGES: { readonly [S in OutputState]: readonly OutputState[]
 };
 
 export function isOutputEdge(from: OutputState, to: OutputState): boolean {
-  return OUTPUT_EDGES[from].includes(to);
+  return OUTPUT_EDGES[from]?.includes(to) ?? false;
 }
 
 export function isOutputState(value: unknown): value is OutputState {
