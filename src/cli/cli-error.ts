@@ -3,6 +3,7 @@
  * (exit-codes.ts). `main.ts` prints `ufdl-agent: <message>` and exits with `exitCode`, without a
  * stack trace.
  */
+import type { Command } from 'commander';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export class CliError extends Error {
@@ -36,4 +37,25 @@ export function parseCount(raw: string, option: string): number {
     throw usageError(`${option} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   }
   return Number(text);
+}
+
+/**
+ * Make commander's own usage errors (missing argument, unknown option) one line on stderr, naming
+ * the command: `ufdl-agent: jobs: unknown option '--bogus' (see 'ufdl-agent jobs --help')`. The
+ * exit status stays 64 (main.ts).
+ */
+export function oneLineUsageErrors(command: Command): Command {
+  return command.showHelpAfterError(false).configureOutput({
+    outputError: (text, write) => {
+      const path = commandPath(command);
+      const message = text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
+      write(`ufdl-agent: ${path}: ${message} (see 'ufdl-agent ${path} --help')\n`);
+    },
+  });
+}
+
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }

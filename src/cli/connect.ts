@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ClientError, UfdlClient } from '../client/index.js';
-import { CliError, usageError } from './cli-error.js';
+import { CliError, oneLineUsageErrors, usageError } from './cli-error.js';
 import { ConfigError, loadConfig, secretValue, type EffectiveConfig } from './config/load.js';
 import { EXIT } from './exit-codes.js';
 import { commonFlags, type CommonFlags } from './flags.js';
@@ -25,7 +25,7 @@ export interface ConnectFlags extends CommonFlags {
 
 /** Add the common flags plus `--server`, `--user` and (unless the command uses it otherwise) `--password-file`. */
 export function connectFlags(command: Command, options: { passwordFile?: boolean } = {}): Command {
-  commonFlags(command)
+  commonFlags(oneLineUsageErrors(command))
     .option('--server <url>', 'UFDL server URL (server.url; also UFDL_AGENT_SERVER_URL)')
     .option('--user <name>', 'user to log in as (server.username; also UFDL_AGENT_SERVER_USERNAME)');
   if (options.passwordFile !== false) {

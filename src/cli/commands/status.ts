@@ -7,7 +7,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { JobRecord, JournalStats } from '../../agent/journal/index.js';
-import { CliError, usageError } from '../cli-error.js';
+import { CliError, oneLineUsageErrors, usageError } from '../cli-error.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { EXIT } from '../exit-codes.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
@@ -24,8 +24,7 @@ const ENDPOINT_TIMEOUT_MS = 2_000;
 
 export function registerStatus(program: Command): void {
   commonFlags(
-    program
-      .command('status')
+    oneLineUsageErrors(program.command('status'))
       .description("What the local agent is doing: its status endpoint, else its journal (read-only)")
       .option('--status-url <url>', 'base URL of the agent status endpoint (default from agent.status_host and agent.status_port: http://127.0.0.1:8001)')
       .option('--journal <file>', 'journal file (default: agent.journal, or journal.sqlite3 beside agent.work_dir)')

@@ -15,14 +15,15 @@ import { jobState } from '../job-state.js';
 import { LiveView, printJson } from '../output.js';
 
 interface SubmitFlags extends ConnectFlags {
-  param: string[];
-  input: string[];
+  param?: string[];
+  input?: string[];
   description?: string;
   wait?: boolean;
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+/** Repeatable options start undefined (so help shows no default) and collect into a list. */
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 export function registerSubmit(program: Command): void {
   connectFlags(
@@ -30,8 +31,8 @@ export function registerSubmit(program: Command): void {
       .command('submit')
       .description('Create a job from a template (by name: its latest active version; or by pk) and print its pk')
       .argument('<template>', 'template name or pk')
-      .option('-p, --param <name=value>', 'a parameter value, parsed by its declared type (repeatable; NAME:TYPE=VALUE names the type)', collect, [])
-      .option('-i, --input <name=value>', 'an input value; JobOutput<…> inputs take an output pk (repeatable; NAME:TYPE=VALUE names the type)', collect, [])
+      .option('-p, --param <name=value>', 'a parameter value, parsed by its declared type (repeatable; NAME:TYPE=VALUE names the type)', collect)
+      .option('-i, --input <name=value>', 'an input value; JobOutput<…> inputs take an output pk (repeatable; NAME:TYPE=VALUE names the type)', collect)
       .option('-d, --description <text>', 'job description')
       .option('-w, --wait', 'follow the job until it ends; exit 0 when it finishes, 1 when it errors or is cancelled')
       .option('--json', 'print the created (with --wait: the ended) job as JSON'),
@@ -39,8 +40,8 @@ export function registerSubmit(program: Command): void {
     await withSession(flags, async ({ client }) => {
       const template = await findTemplate(client, ref);
       const body = {
-        input_values: inputValues(template, flags.input),
-        parameter_values: parameterValues(template, flags.param),
+        input_values: inputValues(template, flags.input ?? []),
+        parameter_values: parameterValues(template, flags.param ?? []),
         description: flags.description ?? '',
         // So that the job can be watched on the reference server too (it refuses watchers otherwise).
         ...(flags.wait ? { notification_override: WEBSOCKET_NOTIFICATIONS } : {}),

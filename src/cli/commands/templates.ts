@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { TemplateJson } from '../../protocol/wire.js';
-import { usageError } from '../cli-error.js';
+import { oneLineUsageErrors, usageError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { printJson, printTable } from '../output.js';
 
@@ -15,7 +15,7 @@ interface TemplateFlags extends ConnectFlags {
 }
 
 export function registerTemplates(program: Command): void {
-  const templates = program.command('templates').description('Import and list job templates');
+  const templates = oneLineUsageErrors(program.command('templates')).description('Import and list job templates');
 
   connectFlags(
     templates

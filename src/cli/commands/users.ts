@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { UfdlClient } from '../../client/index.js';
 import { errorFromNetwork, errorFromResponse } from '../../client/errors.js';
 import type { UserJson } from '../../protocol/wire.js';
-import { usageError } from '../cli-error.js';
+import { oneLineUsageErrors, usageError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { printJson } from '../output.js';
 
@@ -22,7 +22,7 @@ interface UserFlags extends ConnectFlags {
 export const NEW_PASSWORD_ENV = 'UFDL_AGENT_NEW_PASSWORD';
 
 export function registerUsers(program: Command): void {
-  const users = program.command('users').description('Create users and change passwords (admin)');
+  const users = oneLineUsageErrors(program.command('users')).description('Create users and change passwords (admin)');
 
   connectFlags(
     users

@@ -1,0 +1,279 @@
+/**
+ * The operator CLI, run as the built `ufdl-agent` against a real embedded server: templates, submit,
+ * jobs, cancel, outputs and download, users, and the exit statuses and one-line messages of its
+ * errors. Jobs are driven through their lifecycle with the API, as a node would.
+ */
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, api, startTestServer, type TestServer } from '../helpers/server.js';
+import { TEMPLATES, TestNode, buildCli, cli, expectOneLineError, serverEnv } from './commands-support.js';
+
+beforeAll(buildCli, 240_000);
+
+async function serverWithTemplates(): Promise<TestServer> {
+  const server = await startTestServer();
+  const imported = await cli(['templates', 'import', ...TEMPLATES], { env: serverEnv(server) });
+  expect(imported.code, imported.stderr).toBe(0);
+  return server;
+}
+
+describe('templates', () => {
+  it('imports the example templates and lists them as a table and as JSON', async () => {
+    const server = await startTestServer();
+    const env = serverEnv(server);
+    const imported = await cli(['templates', 'import', ...TEMPLATES], { env });
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/imported train-epochs version 1 \(pk \d+\)/);
+    expect(imported.stdout.trim().split('\n')).toHaveLength(3);
+
+    const table = await cli(['templates', 'list'], { env });
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^\s*PK\s+NAME\s+VERSION\s+TYPE\s+EXECUTOR$/);
+    expect(lines.slice(1).map((l) => l.trim().split(/\s+/)[1])).toEqual(['predict', 'shell-hello', 'train-epochs']);
+
+    const json = await cli(['templates', 'list', '--json'], { env });
+    const list = JSON.parse(json.stdout) as { name: string; executor_class: string }[];
+    expect(list.map((t) => t.name)).toEqual(['predict', 'shell-hello', 'train-epochs']);
+    expect(list.every((t) => t.executor_class === 'ufdl_agent.Shell')).toBe(true);
+  });
+
+  it('refuses a file that is not JSON before importing anything (64)', async () => {
+    const server = await startTestServer();
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const bad = join(dir, 'bad.json');
+    await writeFile(bad, '{ not json');
+    const result = await cli(['templates', 'import', TEMPLATES[0]!, bad], { env: serverEnv(server) });
+    expectOneLineError(result, 64, /bad\.json is not valid JSON/);
+    const list = await cli(['templates', 'list', '--json'], { env: serverEnv(server) });
+    expect(JSON.parse(list.stdout)).toEqual([]);
+  });
+});
+
+describe('submit, jobs, cancel', () => {
+  it('submits by name with typed parameters and prints the job pk', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    const result = await cli(['submit', 'train-epochs', '--param', 'epochs=3', '-p', 'epoch_seconds=0.5', '--description', 'from the CLI'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const pk = Number(result.stdout.trim());
+    expect(pk).toBeGreaterThan(0);
+    const job = (await api(server.url, 'GET', `/v1/jobs/${pk}`, { token: server.adminToken })).body;
+    expect(job.template.name).toBe('train-epochs');
+    expect(job.description).toBe('from the CLI');
+    expect(job.parameter_values).toEqual({ epochs: { value: 3, type: 'int' }, epoch_seconds: { value: 0.5, type: 'float' } });
+  });
+
+  it('submits by pk, and takes a JobOutput input as an output pk', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    const train = Number((await cli(['submit', 'train-epochs'], { env })).stdout.trim());
+    const node = await TestNode.create(server);
+    await node.acquireAndStart(train);
+    const output = (await node.upload(train, 'model.bin', 'BLOB', 'weights')).body as { pk: number };
+    await node.finish(train);
+
+    const templates = JSON.parse((await cli(['templates', 'list', '--json'], { env })).stdout) as { pk: number; name: string }[];
+    const predict = templates.find((t) => t.name === 'predict')!;
+    const result = await cli(['submit', String(predict.pk), '--input', `model=${output.pk}`, '--param', 'items=4', '--json'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const job = JSON.parse(result.stdout);
+    expect(job.state).toBe('created');
+    expect(job.input_values).toEqual({ model: { value: output.pk, type: 'JobOutput<BLOB>' } });
+    expect(job.parameter_values).toEqual({ items: { value: 4, type: 'int' } });
+
+    // A value the server refuses: status 1 with the server's detail.
+    const unknown = await cli(['submit', 'predict', '--input', 'model=4242'], { env });
+    expectOneLineError(unknown, 1, /^ufdl-agent: template 'predict' \(pk \d+\): .*4242/);
+  });
+
+  it('refuses bad parameters with one line and status 64, and creates nothing', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    expectOneLineError(await cli(['submit', 'train-epochs', '--param', 'epochs=many'], { env }), 64, /--param epochs=many: not a valid value \(as int: expected an integer\)/);
+    expectOneLineError(await cli(['submit', 'train-epochs', '--param', 'nope=1'], { env }), 64, /template 'train-epochs' has no such parameter \(settable: epochs, epoch_seconds\)/);
+    expectOneLineError(await cli(['submit', 'train-epochs', '--param', 'body=x'], { env }), 64, /the parameter is const/);
+    expectOneLineError(await cli(['submit', 'train-epochs', '--param', 'epochs'], { env }), 64, /--param expects NAME=VALUE/);
+    expectOneLineError(await cli(['submit', 'predict'], { env }), 64, /template 'predict' needs --input for: model \(JobOutput<BLOB>\)/);
+    expectOneLineError(await cli(['submit', 'predict', '--input', 'model=abc'], { env }), 64, /expected the pk of a job output/);
+    const jobs = await api(server.url, 'POST', '/v1/jobs/list', { token: server.adminToken, json: {} });
+    expect(jobs.body).toEqual([]);
+  });
+
+  it('says which template is unknown, by name or by pk (1)', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    expectOneLineError(await cli(['submit', 'no-such-template'], { env }), 1, /^ufdl-agent: unknown template 'no-such-template'/);
+    expectOneLineError(await cli(['submit', '999'], { env }), 1, /^ufdl-agent: template 999: Not found\.$/);
+  });
+
+  it('lists jobs as a table, filtered by state, limited, and as JSON; cancels one', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    const pks: number[] = [];
+    for (const name of ['shell-hello', 'train-epochs', 'shell-hello']) {
+      const result = await cli(['submit', name], { env });
+      expect(result.code, result.stderr).toBe(0);
+      pks.push(Number(result.stdout.trim()));
+    }
+    const node = await TestNode.create(server);
+    await node.acquireAndStart(pks[1]!);
+
+    const table = await cli(['jobs'], { env });
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^\s*PK\s+TEMPLATE\s+STATE\s+NODE\s+PROGRESS\s+AGE$/);
+    const rows = lines.slice(1).map((line) => line.trim().split(/\s+/));
+    expect(rows.map((r) => Number(r[0]))).toEqual([...pks].reverse());
+    expect(rows[1]).toEqual([String(pks[1]), 'train-epochs@1', 'running', String(node.pk), '-', expect.stringMatching(/^\d+s$/)]);
+    expect(rows[0]!.slice(1, 4)).toEqual(['shell-hello@1', 'created', '-']);
+
+    const running = await cli(['jobs', '--state', 'running', '--json'], { env });
+    expect((JSON.parse(running.stdout) as { pk: number; state: string }[]).map((j) => [j.pk, j.state])).toEqual([[pks[1], 'running']]);
+    const limited = await cli(['jobs', '--limit', '2', '--json'], { env });
+    expect((JSON.parse(limited.stdout) as { pk: number }[]).map((j) => j.pk)).toEqual([pks[2], pks[1]]);
+
+    const cancelled = await cli(['cancel', String(pks[0])], { env });
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toBe(`job ${pks[0]}: cancelled\n`);
+    const again = await cli(['cancel', String(pks[0])], { env });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/has already ended \(cancelled\); nothing to cancel/);
+    const created = await cli(['jobs', '--state', 'created', '--json'], { env });
+    expect((JSON.parse(created.stdout) as { pk: number }[]).map((j) => j.pk)).toEqual([pks[2]]);
+    const states = await cli(['jobs', '--state', 'cancelled', '--json'], { env });
+    expect((JSON.parse(states.stdout) as { pk: number }[]).map((j) => j.pk)).toEqual([pks[0]]);
+
+    expectOneLineError(await cli(['jobs', '--state', 'sleeping'], { env }), 64, /--state must be one of created, acquired, running, finished, errored, cancelled/);
+    expectOneLineError(await cli(['jobs', '--limit', 'ten'], { env }), 64, /--limit must be a non-negative integer/);
+    expectOneLineError(await cli(['cancel', '424242'], { env }), 1, /^ufdl-agent: job 424242: Not found\.$/);
+  });
+});
+
+describe('outputs and download', () => {
+  it('lists the outputs of a job and streams one into a file, refusing to overwrite without --force', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    const pk = Number((await cli(['submit', 'train-epochs'], { env })).stdout.trim());
+    const node = await TestNode.create(server);
+    await node.acquireAndStart(pk);
+    const model = 'model bytes\n'.repeat(1000);
+    await node.upload(pk, 'model.bin', 'BLOB', model);
+    await node.upload(pk, 'log', 'Compressed<JSON, 8>', '{}');
+    await node.finish(pk);
+
+    const table = await cli(['outputs', String(pk)], { env });
+    expect(table.code, table.stderr).toBe(0);
+    const lines = table.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+TYPE\s+PK$/);
+    expect(lines.slice(1).map((l) => l.split(/\s{2,}/).slice(0, 2))).toEqual([
+      ['model.bin', 'BLOB'],
+      ['log', 'Compressed<JSON, 8>'],
+    ]);
+    const json = JSON.parse((await cli(['outputs', String(pk), '--json'], { env })).stdout) as { name: string; type: string; pk: number }[];
+    expect(json.map((o) => o.name)).toEqual(['model.bin', 'log']);
+
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const first = await cli(['download', String(pk), 'model.bin'], { env, cwd: dir });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/model\.bin \(model\.bin, BLOB, 11\.7 KiB\)/);
+    expect(await readFile(join(dir, 'model.bin'), 'utf8')).toBe(model);
+
+    const refused = await cli(['download', String(pk), 'model.bin'], { env, cwd: dir });
+    expectOneLineError(refused, 1, /model\.bin already exists; use --force to replace it/);
+
+    await writeFile(join(dir, 'other'), 'old');
+    const forced = await cli(['download', String(pk), 'log', '--type', 'Compressed<JSON, 8>', '-o', join(dir, 'other'), '--force'], { env, cwd: dir });
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await readFile(join(dir, 'other'), 'utf8')).toBe('{}');
+
+    expectOneLineError(await cli(['download', String(pk), 'missing'], { env, cwd: dir }), 1, /job \d+ has no output 'missing' \(outputs: model\.bin \(BLOB\), log \(Compressed<JSON, 8>\)\)/);
+    expectOneLineError(await cli(['outputs', '31337'], { env }), 1, /job 31337: Not found\./);
+  });
+});
+
+describe('errors', () => {
+  it('refuses a wrong password with status 77 and one line', async () => {
+    const server = await serverWithTemplates();
+    const result = await cli(['jobs'], { env: serverEnv(server, { UFDL_AGENT_SERVER_PASSWORD: 'not-the-password' }) });
+    expectOneLineError(result, 77, /^ufdl-agent: login refused for user 'admin' at http:\/\/127\.0\.0\.1:\d+/);
+    expect(result.stderr).not.toContain('not-the-password');
+  });
+
+  it('names the URL of an unreachable server, with status 69', async () => {
+    const url = 'http://127.0.0.1:9';
+    const result = await cli(['jobs'], { env: { UFDL_AGENT_SERVER_URL: url, UFDL_AGENT_SERVER_PASSWORD: 'x' } });
+    expectOneLineError(result, 69, /^ufdl-agent: cannot reach the server at http:\/\/127\.0\.0\.1:9: .*ECONNREFUSED/);
+    const flag = await cli(['submit', 'shell-hello', '--server', url], { env: { UFDL_AGENT_SERVER_PASSWORD: 'x' } });
+    expectOneLineError(flag, 69, /cannot reach the server at http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it('reports bad arguments on one line with status 64', async () => {
+    const env = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x' };
+    expectOneLineError(await cli(['watch'], { env }), 64, /^ufdl-agent: watch: missing required argument 'pk'/);
+    expectOneLineError(await cli(['watch', 'abc'], { env }), 64, /job pk must be a positive integer, got "abc"/);
+    expectOneLineError(await cli(['jobs', '--bogus'], { env }), 64, /^ufdl-agent: jobs: unknown option '--bogus'/);
+    expectOneLineError(await cli(['download', '1'], { env }), 64, /missing required argument 'name'/);
+    expectOneLineError(await cli(['users', 'add', 'x'], { env }), 64, /no new password: give --password-file FILE or set UFDL_AGENT_NEW_PASSWORD/);
+    expectOneLineError(await cli(['jobs', '--server', 'not a url'], { env }), 64, /--server: server URL "not a url" \(from flag\) is not an http\(s\) URL/);
+  });
+
+  it('asks for a password when none is configured (78)', async () => {
+    const result = await cli(['jobs'], { env: { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9' } });
+    expectOneLineError(result, 78, /no password to log in with/);
+  });
+
+  it('prints --help for every command', async () => {
+    const commands = [['submit'], ['jobs'], ['watch'], ['cancel'], ['outputs'], ['download'], ['status'], ['users', 'add'], ['users', 'passwd'], ['templates', 'import'], ['templates', 'list']];
+    for (const command of commands) {
+      const result = await cli([...command, '--help']);
+      expect(result.code, command.join(' ')).toBe(0);
+      expect(result.stdout).toContain(`Usage: ufdl-agent ${command.join(' ')}`);
+    }
+  });
+});
+
+describe('users and config', () => {
+  it('adds a user and changes its password; the user logs in with the new one', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const file = join(dir, 'pw');
+    await writeFile(file, 'first-password-1\n');
+
+    const added = await cli(['users', 'add', 'carol', '--password-file', file], { env });
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/^created user 'carol' \(pk \d+\)\n$/);
+    await server.login('carol', 'first-password-1');
+
+    const admin = await cli(['users', 'add', 'dave', '--admin', '--json'], { env: { ...env, UFDL_AGENT_NEW_PASSWORD: 'dave-password-1' } });
+    expect(admin.code, admin.stderr).toBe(0);
+    expect(JSON.parse(admin.stdout)).toMatchObject({ username: 'dave', is_staff: true });
+
+    const changed = await cli(['users', 'passwd', 'carol'], { env: { ...env, UFDL_AGENT_NEW_PASSWORD: 'second-password-2' } });
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stdout).toBe("password of 'carol' changed\n");
+    await expect(server.login('carol', 'first-password-1')).rejects.toThrow(/login failed/);
+    await server.login('carol', 'second-password-2');
+
+    // The new user works with the CLI, and may not do admin things.
+    const asCarol = serverEnv(server, { UFDL_AGENT_SERVER_USERNAME: 'carol', UFDL_AGENT_SERVER_PASSWORD: 'second-password-2' });
+    const jobs = await cli(['jobs', '--json'], { env: asCarol });
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expectOneLineError(await cli(['users', 'add', 'eve'], { env: { ...asCarol, UFDL_AGENT_NEW_PASSWORD: 'eve-password-1' } }), 77, /permission denied/);
+
+    expectOneLineError(await cli(['users', 'add', 'carol'], { env: { ...env, UFDL_AGENT_NEW_PASSWORD: 'again-password' } }), 1, /^ufdl-agent: user 'carol': /);
+    expectOneLineError(await cli(['users', 'passwd', 'nobody'], { env: { ...env, UFDL_AGENT_NEW_PASSWORD: 'whatever-123' } }), 1, /^ufdl-agent: user 'nobody': Not found\./);
+  });
+
+  it('leaves `config` as it was: the effective values and their sources, password masked', async () => {
+    const result = await cli(['config', '--json'], { env: { UFDL_AGENT_SERVER_URL: 'http://example.test:8000', UFDL_AGENT_SERVER_PASSWORD: ADMIN_PASSWORD } });
+    expect(result.code, result.stderr).toBe(0);
+    const rows = JSON.parse(result.stdout) as { key: string; value: string; source: string }[];
+    expect(rows.find((r) => r.key === 'server.url')).toEqual({ key: 'server.url', value: '"http://example.test:8000"', source: 'env UFDL_AGENT_SERVER_URL' });
+    expect(rows.find((r) => r.key === 'server.password')?.value).toBe('(set)');
+    expect(result.stdout).not.toContain(ADMIN_PASSWORD);
+  });
+});
