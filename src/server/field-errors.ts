@@ -21,11 +21,19 @@ export function fieldError(errors: FieldErrors): UfdlError {
   return new UfdlError('UFDL_ERR_REQ_BAD_BODY', detail, { extra: errors });
 }
 
-/** The body as an object, or the 400 DRF gives for a list, string or number body. */
+/**
+ * A request body for schema validation: no body at all counts as `{}` (clients post lists without
+ * one), but a JSON `null` stays `null` and fails the schema like any other non-object.
+ */
+export function bodyOrEmpty(body: unknown): unknown {
+  return body === undefined ? {} : body;
+}
+
+/** The body as an object, or the 400 DRF gives for a list, string, number or null body. */
 export function requireObjectBody(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null) return {};
-  if (typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
-  const got = Array.isArray(body) ? 'list' : typeof body === 'string' ? 'str' : typeof body;
+  if (body === undefined) return {};
+  if (typeof body === 'object' && body !== null && !Array.isArray(body)) return body as Record<string, unknown>;
+  const got = Array.isArray(body) ? 'list' : body === null ? 'NoneType' : typeof body === 'string' ? 'str' : typeof body;
   throw fieldError({ non_field_errors: [`Invalid data. Expected a dictionary, but got ${got}.`] });
 }
 

@@ -10,6 +10,7 @@ import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
 import { notFound, parsePk } from '../route-params.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
+import { bodyOrEmpty } from '../field-errors.js';
 
 const HARDWARE_FIELDS: FieldTable = {
   pk: { sql: 'pk', kind: 'int' },
@@ -28,7 +29,7 @@ export async function hardwareRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/hardware/list', async (request): Promise<HardwareJson[]> => {
     requireUser(request);
-    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+    const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, HARDWARE_FIELDS, { defaultOrder: 'pk ASC' });
     return db.prepare(`SELECT * FROM hardware WHERE ${where} ORDER BY ${orderBy}`).all(...params) as HardwareJson[];
   });

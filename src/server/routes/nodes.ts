@@ -21,6 +21,7 @@ import {
   updateNode,
   type NodeFields,
 } from '../store/nodes.js';
+import { bodyOrEmpty } from '../field-errors.js';
 
 type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
 
@@ -40,7 +41,7 @@ export async function nodesRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/nodes/list', async (request): Promise<NodeJson[]> => {
     requireUser(request);
-    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+    const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, NODE_FIELDS, { defaultOrder: 'nodes.pk ASC' });
     const rows = db.prepare(`SELECT * FROM nodes WHERE ${where} ORDER BY ${orderBy}`).all(...params) as NodeRow[];
     return rows.map(nodeJson);

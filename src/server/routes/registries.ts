@@ -13,6 +13,7 @@ import { JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { TypeStringError } from '../../protocol/type-string.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
+import { bodyOrEmpty } from '../field-errors.js';
 
 const REGISTRY_FIELDS: FieldTable = {
   pk: { sql: 'pk', kind: 'int' },
@@ -31,7 +32,7 @@ export async function registriesRoutes(app: FastifyInstance): Promise<void> {
    * temporary VALUES table, so that filters behave (and fail) exactly as they do elsewhere.
    */
   const filtered = (entries: readonly RegistryEntry[], body: unknown): RegistryEntry[] => {
-    const spec = parseWith(FilterSpecSchema, body ?? {}, 'filter');
+    const spec = parseWith(FilterSpecSchema, bodyOrEmpty(body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, REGISTRY_FIELDS, { defaultOrder: 'pk ASC' });
     const values = entries.map(() => '(?, ?, ?, ?)').join(', ');
     const flat = entries.flatMap((e) => [e.pk, e.name, e.pkg, e.cls]);
@@ -68,7 +69,7 @@ export async function registriesRoutes(app: FastifyInstance): Promise<void> {
     app.post(`/v1/${name}/list`, async (request) => {
       requireUser(request);
       // Validate the filter all the same: a client's mistake should not pass silently here only.
-      parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+      parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
       return [];
     });
   }

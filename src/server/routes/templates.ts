@@ -31,6 +31,7 @@ import {
   templateParameters,
   type TemplateRow,
 } from '../store/templates.js';
+import { bodyOrEmpty } from '../field-errors.js';
 
 type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
 
@@ -51,7 +52,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/job-templates/list', async (request): Promise<TemplateJson[]> => {
     requireUser(request);
-    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+    const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, TEMPLATE_FIELDS, {
       softDeleteColumn: 'templates.deletion_time',
       defaultOrder: 'templates.pk ASC',

@@ -14,6 +14,7 @@ import { forbidden, requireAdmin, requireUser } from '../identity.js';
 import { notFound } from '../route-params.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, userJson } from '../store/users.js';
+import { bodyOrEmpty } from '../field-errors.js';
 
 const PasswordSchema = z
   .string({ error: 'must be a string' })
@@ -65,7 +66,7 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/users/create', async (request, reply) => {
     requireAdmin(request);
-    const body = parseWith(CreateUserSchema, request.body ?? {});
+    const body = parseWith(CreateUserSchema, bodyOrEmpty(request.body));
     const user = createUser(db, {
       username: body.username,
       passwordHash: await hashPassword(body.password),
@@ -79,7 +80,7 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/users/list', async (request): Promise<UserJson[]> => {
     requireAdmin(request);
-    const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter');
+    const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, USER_FIELDS, { defaultOrder: 'pk ASC' });
     // For users, "inactive" means is_active = 0 rather than soft-deleted (ufdl-server.md §5.6).
     const active = spec.include_inactive ? '' : ' AND is_active = 1';
@@ -93,7 +94,7 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
 
   app.post<{ Params: { username: string } }>('/v1/users/:username/set-password', async (request): Promise<UserJson> => {
     const user = targetUser(request);
-    const { password } = parseWith(SetPasswordSchema, request.body ?? {});
+    const { password } = parseWith(SetPasswordSchema, bodyOrEmpty(request.body));
     setPasswordHash(db, user.pk, await hashPassword(password));
     return userJson(user);
   });

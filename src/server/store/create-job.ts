@@ -21,6 +21,7 @@ import { parseWith } from '../http-errors.js';
 import { parseJobType } from '../job-types.js';
 import { nowIso, type Db } from './db.js';
 import { contractOf, templateParameters, type TemplateRow } from './templates.js';
+import { bodyOrEmpty } from '../field-errors.js';
 
 const ValueTypePairSchema = z.strictObject({
   // Required although any JSON value (null included) is fine: `z.unknown()` alone would let it be absent.
@@ -73,7 +74,7 @@ function checkValue(kind: 'input' | 'parameter', name: string, type: TypeNode, v
 
 /** Validate `body` against `template` and insert the job; returns its pk. */
 export function createJobFromTemplate(db: Db, template: TemplateRow, body: unknown, creator: number): number {
-  const request = parseWith(CreateJobSchema, body ?? {});
+  const request = parseWith(CreateJobSchema, bodyOrEmpty(body));
   if (request.child_notification_overrides !== undefined) {
     throw invalid('Attempted an add child notification overrides to a non-meta-job');
   }
