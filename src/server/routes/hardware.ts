@@ -6,11 +6,11 @@ import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { HardwareJson } from '../../protocol/wire.js';
+import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
 import { notFound, parsePk } from '../route-params.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
-import { bodyOrEmpty } from '../field-errors.js';
 
 const HARDWARE_FIELDS: FieldTable = {
   pk: { sql: 'pk', kind: 'int' },

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { NodeJson } from '../../protocol/wire.js';
 import type { NodeRow } from '../context.js';
+import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, isAdmin, requireNode, requireUser } from '../identity.js';
 import { notFound, parsePk } from '../route-params.js';
@@ -21,7 +22,6 @@ import {
   updateNode,
   type NodeFields,
 } from '../store/nodes.js';
-import { bodyOrEmpty } from '../field-errors.js';
 
 type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
 

@@ -5,15 +5,15 @@
  * that clients which call them keep working.
  */
 import type { FastifyInstance } from 'fastify';
+import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
+import { TypeStringError } from '../../protocol/type-string.js';
 import { JOB_CONTRACTS } from '../contracts.js';
+import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
 import { JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
-import { UfdlError } from '../../protocol/errors.js';
-import { TypeStringError } from '../../protocol/type-string.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
-import { bodyOrEmpty } from '../field-errors.js';
 
 const REGISTRY_FIELDS: FieldTable = {
   pk: { sql: 'pk', kind: 'int' },

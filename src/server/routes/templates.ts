@@ -10,6 +10,7 @@ import { FilterSpecSchema } from '../../protocol/filter.js';
 import { isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { isContractName } from '../contracts.js';
+import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireUser } from '../identity.js';
 import { jsonSchemaOf, parseJobType } from '../job-types.js';
@@ -31,7 +32,6 @@ import {
   templateParameters,
   type TemplateRow,
 } from '../store/templates.js';
-import { bodyOrEmpty } from '../field-errors.js';
 
 type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
 

@@ -9,12 +9,12 @@ import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { UserJson } from '../../protocol/wire.js';
 import { hashPassword } from '../auth.js';
 import type { UserRow } from '../context.js';
+import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireUser } from '../identity.js';
 import { notFound } from '../route-params.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, userJson } from '../store/users.js';
-import { bodyOrEmpty } from '../field-errors.js';
 
 const PasswordSchema = z
   .string({ error: 'must be a string' })

@@ -17,11 +17,11 @@ import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { checkSimpleValue, isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { TypedValue } from '../../protocol/wire.js';
+import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { parseJobType } from '../job-types.js';
 import { nowIso, type Db } from './db.js';
 import { contractOf, templateParameters, type TemplateRow } from './templates.js';
-import { bodyOrEmpty } from '../field-errors.js';
 
 const ValueTypePairSchema = z.strictObject({
   // Required although any JSON value (null included) is fine: `z.unknown()` alone would let it be absent.
