@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { TokenService } from './auth.js';
 import { BlobStore } from './blobs.js';
@@ -55,7 +55,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: options.maxBodyBytes,
-    disableRequestLogging: true,
+    // Request lines would drown the log of a busy node; errors are logged by http-errors.ts.
+    logController: new LogController({ disableRequestLogging: true }),
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false },
     // Shut down promptly: in-flight requests finish, idle keep-alive sockets close.
     forceCloseConnections: 'idle',

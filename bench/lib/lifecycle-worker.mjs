@@ -1,0 +1,66 @@
+// Load-generator process: drives `nodes` simulated nodes, each running full job lifecycles in a loop
+// (create-job, acquire, start, 10 progress, one 1 KiB output, finish) until `durationMs` passes.
+// Reports lifecycles, per-call latencies, errors and its own CPU time to the parent over IPC.
+import { createClient } from './http-client.mjs';
+
+const { url, token, templatePk, nodePks, durationMs, bare } = JSON.parse(process.argv[2]);
+const request = createClient(url, { maxSockets: nodePks.length * 2 });
+const OUTPUT = 'x'.repeat(1024);
+const latencies = {};
+let lifecycles = 0;
+let errors = 0;
+const errorSamples = [];
+
+async function timed(name, method, path, opts, expected = 200) {
+  const t0 = performance.now();
+  const res = await request(method, path, opts);
+  const ms = performance.now() - t0;
+  (latencies[name] ??= []).push(ms);
+  if (res.status !== expected) {
+    errors++;
+    if (errorSamples.length < 5) errorSamples.push(`${name}: ${res.status} ${res.body.slice(0, 200)}`);
+    throw new Error('unexpected status');
+  }
+  return res;
+}
+
+async function node(nodePk, deadline) {
+  const auth = { authorization: `Bearer ${token}` };
+  const asNode = { ...auth, 'node-id': String(nodePk) };
+  const json = { 'content-type': 'application/json' };
+  while (performance.now() < deadline) {
+    try {
+      const created = await timed('create-job', 'POST', `/v1/job-templates/${templatePk}/create-job`, {
+        headers: { ...auth, ...json },
+        body: JSON.stringify({ input_values: {}, parameter_values: {}, description: 'bench' }),
+      });
+      const pk = bare ? 1 : JSON.parse(created.body).pk;
+      await timed('acquire', 'GET', `/v1/jobs/${pk}/acquire`, { headers: asNode });
+      await timed('start', 'POST', `/v1/jobs/${pk}/start`, { headers: { ...asNode, ...json }, body: '{"send_notification":"email"}' });
+      for (let i = 1; i <= 10; i++) {
+        await timed('progress', 'POST', `/v1/jobs/${pk}/progress/${(i / 10).toFixed(1)}`, {
+          headers: { ...asNode, ...json },
+          body: JSON.stringify({ step: i }),
+        });
+      }
+      await timed('output', 'POST', `/v1/jobs/${pk}/outputs/result/BLOB`, {
+        headers: { ...asNode, 'content-type': 'application/data', 'content-disposition': 'attachment; filename=result' },
+        body: OUTPUT,
+      });
+      await timed('finish', 'POST', `/v1/jobs/${pk}/finish`, {
+        headers: { ...asNode, ...json },
+        body: '{"success":true,"send_notification":"email"}',
+      });
+      lifecycles++;
+    } catch {
+      // counted in `errors`; continue with a new job
+    }
+  }
+}
+
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await Promise.all(nodePks.map((pk) => node(pk, t0 + durationMs)));
+const elapsedMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+process.send({ lifecycles, errors, errorSamples, elapsedMs, cpuSeconds: (cpu.user + cpu.system) / 1e6, latencies });
