@@ -146,6 +146,20 @@ describe('stopping', () => {
     expect(anyoneOf(child.pid)).toEqual([]);
   });
 
+  it('never loses a SIGTERM sent the moment spawnJob returns', async () => {
+    // Regression: a stop right after spawn used to reach the wrapper before its command was exec'd;
+    // the wrapper's trap swallowed it, the command never saw it, and only SIGKILL ended the job
+    // (about one time in five). spawnJob now returns once the command runs.
+    for (let i = 0; i < 20; i++) {
+      const dir = await tempJobDir(i + 1);
+      const child = await spawnJob(shellSpec(dir, 'exec sleep 300'));
+      reapOnFinish(child);
+      const stopped = await stopGroup(child.pid, { graceMs: 10_000 });
+      expect(stopped).toMatchObject({ wasRunning: true, forced: false, survivors: [] });
+      expect(await child.exited).toEqual({ code: null, signal: 'SIGTERM', source: 'wrapper' });
+    }
+  });
+
   it('SIGKILLs a child that ignores SIGTERM after the grace period', async () => {
     const dir = await tempJobDir();
     const child = await spawnJob(shellSpec(dir, `trap '' TERM; echo ready; while :; do sleep 1; done`));

@@ -77,6 +77,24 @@ describe('JobProgress with a real child', () => {
     expect(progress.last).toEqual({ progress: 0.75, data: { epoch: 3, epochs: 4 } });
   });
 
+  it('ignores the regex once the child has printed a marker', async () => {
+    const dir = await tempJobDir();
+    const reports: ProgressUpdate[] = [];
+    const progress = new JobProgress({
+      files: [dir.stdoutPath, dir.stderrPath],
+      regex: /(?<percent>\d+)%/,
+      intervalMs: 60_000,
+      report: (u) => void reports.push(u),
+    });
+    progress.start();
+    const script = 'echo "10% before markers"; sleep 0.5; echo "UFDL-PROGRESS 0.5"; echo "90% later" >&2; echo "99% too"';
+    const child = await spawnJob(shellSpec(dir, script));
+    reapOnFinish(child);
+    await child.exited;
+    await progress.stop();
+    expect(reports.map((r) => r.progress)).toEqual([0.1, 0.5]);
+  });
+
   it('reports nothing for a child that never prints', async () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];

@@ -80,6 +80,30 @@ export function groupMembers(pgid: number, options: { includeZombies?: boolean }
   return members;
 }
 
+/** The argv of a process as the kernel holds it (NUL-separated), or `undefined` when it is gone. */
+export function readCmdline(pid: number): Buffer | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pids of `pid`'s children: from `/proc/<pid>/task/<pid>/children`, else by a scan of `/proc`. */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .split(' ')
+      .filter((s) => s !== '')
+      .map(Number);
+  } catch {
+    // Kernels without CONFIG_PROC_CHILDREN, or a process that just ended: fall back to ppid.
+    const children: number[] = [];
+    for (const member of groupMembers(pid, { includeZombies: true })) if (member.ppid === pid) children.push(member.pid);
+    return children;
+  }
+}
+
 let bootTimeMs: number | undefined;
 
 /** The system's boot time (`btime` of `/proc/stat`), in ms since the epoch. */

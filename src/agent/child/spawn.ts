@@ -8,7 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
-import { readProcStat, startTimeToEpochMs } from './proc.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { childrenOf, readCmdline, readProcStat } from './proc.js';
 import type { ChildSpec, RunningChild } from './running-child.js';
 import { readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, type ExitResult } from './wrapper.js';
 
@@ -27,6 +28,9 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   await rm(`${dir.exitStatusPath}.tmp`, { force: true });
   const stdout = await open(dir.stdoutPath, 'a');
   const stderr = await open(dir.stderrPath, 'a');
+  // The spawn time, to the millisecond; the start time in /proc is only as exact as the boot time
+  // (whole seconds), which would skew a short time limit.
+  const startedAtMs = Date.now();
   try {
     const child = spawn(WRAPPER_SHELL, ['-c', WRAPPER_SCRIPT, WRAPPER_NAME, dir.exitStatusPath, ...spec.argv], {
       cwd: spec.cwd,
@@ -53,10 +57,11 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
     if (child.pid === undefined || stat === undefined) {
       throw new Error(`spawned job ${dir.pk} but could not read /proc for its pid ${String(child.pid)}`);
     }
+    await commandStarted(child.pid);
     return {
       pid: child.pid,
       startTime: stat.startTime,
-      startedAtMs: startTimeToEpochMs(stat.startTime),
+      startedAtMs,
       dir,
       origin: 'spawned',
       exited,
@@ -65,5 +70,30 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
     // The child has its own copies of the descriptors (dup'ed at fork); ours are no longer needed.
     await stdout.close();
     await stderr.close();
+  }
+}
+
+/** How long {@link commandStarted} waits before giving up (a machine under extreme load). */
+const START_WAIT_MS = 5000;
+
+/**
+ * Wait until the wrapper's command has been exec'd (or everything has ended already).
+ *
+ * Until then a group SIGTERM is lost: the wrapper has it trapped (its handler only runs after the
+ * command), and the command either does not exist yet or is a forked copy of the wrapper that still
+ * carries the handler and loses the signal at exec. The job would then run on until SIGKILL. A
+ * forked copy has the wrapper's own `cmdline`; the exec'd command has its own.
+ */
+async function commandStarted(pid: number): Promise<void> {
+  const wrapperCmdline = readCmdline(pid);
+  const deadline = Date.now() + START_WAIT_MS;
+  for (let pause = 1; Date.now() < deadline; pause = Math.min(pause * 2, 20)) {
+    const stat = readProcStat(pid);
+    if (!wrapperCmdline || !stat || stat.state === 'Z') return; // ended already
+    for (const child of childrenOf(pid)) {
+      const cmdline = readCmdline(child);
+      if (cmdline && cmdline.length > 0 && !cmdline.equals(wrapperCmdline)) return;
+    }
+    await sleep(pause);
   }
 }

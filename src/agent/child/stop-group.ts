@@ -7,7 +7,8 @@
  * both and is beyond this check (a cgroup would be needed; the Docker executor has one).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { groupMembers, type ProcStat } from './proc.js';
+import { groupMembers, readProcStat, type ProcStat } from './proc.js';
+import type { RunningChild } from './running-child.js';
 
 /** Options of {@link stopGroup}. */
 export interface StopGroupOptions {
@@ -35,9 +36,17 @@ export interface StopGroupResult {
   survivors: ProcStat[];
 }
 
-/** SIGTERM the group, wait up to `graceMs`, SIGKILL what is left, and verify nothing survives. */
+/**
+ * SIGTERM the group, wait up to `graceMs`, SIGKILL what is left, and verify nothing survives.
+ *
+ * Pass the pid of a {@link RunningChild} only: its identity was checked (pid and start time) when it
+ * was spawned or attached. A pid read from the journal and not checked may name another process by now.
+ */
 export async function stopGroup(pgid: number, options: StopGroupOptions): Promise<StopGroupResult> {
-  if (!Number.isSafeInteger(pgid) || pgid <= 1) throw new TypeError(`stopGroup: refusing process group ${pgid}`);
+  // The agent's own group would be a bug elsewhere (e.g. a corrupt journal entry); never signal it.
+  if (!Number.isSafeInteger(pgid) || pgid <= 1 || pgid === readProcStat(process.pid)?.pgid) {
+    throw new TypeError(`stopGroup: refusing to signal process group ${pgid}`);
+  }
   const pollMs = options.pollMs ?? 50;
   if (groupMembers(pgid).length === 0) return { wasRunning: false, forced: false, survivors: [] };
 

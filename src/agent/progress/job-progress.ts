@@ -2,6 +2,11 @@
  * A job's progress, end to end: follow its stdout and stderr, recognise marker lines and the
  * template's regex, and report through a {@link ProgressCoalescer}. The job loop starts one per job
  * and stops it after the child has ended, which delivers the last value.
+ *
+ * Once a child has printed one marker line, the regex is no longer consulted: the child speaks the
+ * contract and owns its progress. Otherwise a regex match on stderr could override the child's
+ * final marker on stdout, because the two files are read independently and their relative order
+ * is lost (a `2>&1` child has one order, but we keep the streams apart).
  */
 import { parseMarkerLine } from './marker.js';
 import { LineFollower } from './line-follower.js';
@@ -36,6 +41,7 @@ export class JobProgress {
   readonly #coalescer: ProgressCoalescer;
   readonly #parser: GuardedParser | undefined;
   #last: ProgressUpdate | undefined;
+  #markersSeen = false;
   #stopping: Promise<void> | undefined;
 
   constructor(options: JobProgressOptions) {
@@ -81,7 +87,9 @@ export class JobProgress {
   }
 
   #onLine(line: string): void {
-    const update = parseMarkerLine(line) ?? this.#parser?.(line, this.#last?.progress ?? 0);
+    let update = parseMarkerLine(line);
+    if (update) this.#markersSeen = true;
+    else if (!this.#markersSeen) update = this.#parser?.(line, this.#last?.progress ?? 0);
     if (!update) return;
     this.#last = update;
     this.#coalescer.push(update);
