@@ -7,7 +7,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
 import type { NodeRow, UserRow } from './context.js';
-import { nowIso } from './store/db.js';
+
+/** How stale a node's stored `last_seen` may be. */
+export const HEARTBEAT_RESOLUTION_MS = 1000;
 
 export function registerIdentityHook(app: FastifyInstance): void {
   app.decorateRequest('user', null);
@@ -52,10 +54,15 @@ function nodeFromRequest(app: FastifyInstance, request: FastifyRequest): NodeRow
   if (!user.is_staff && node.owner !== user.pk) {
     throw new UfdlError('UFDL_ERR_AUTH_NOT_YOUR_NODE', `Node ${node.pk} was registered by another user; you may not act as it`);
   }
-  // Every authorised request with a Node-Id is a heartbeat (DESIGN §3 lost-node recovery).
-  const now = nowIso();
-  db.prepare('UPDATE nodes SET last_seen = ? WHERE pk = ?').run(now, node.pk);
-  node.last_seen = now;
+  // Every authorised request with a Node-Id is a heartbeat (DESIGN §3 lost-node recovery). A busy
+  // node sends many requests a second; each write is an fsync, so the stored time is refreshed at
+  // most once per HEARTBEAT_RESOLUTION_MS, far finer than `lost_after` needs.
+  const now = Date.now();
+  if (node.last_seen === null || now - Date.parse(node.last_seen) >= HEARTBEAT_RESOLUTION_MS) {
+    const iso = new Date(now).toISOString();
+    db.prepare('UPDATE nodes SET last_seen = ? WHERE pk = ?').run(iso, node.pk);
+    node.last_seen = iso;
+  }
   return node;
 }
 
