@@ -17,8 +17,9 @@ import { readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, type ExitResult } from '.
 export const WRAPPER_SHELL = '/bin/sh';
 
 /**
- * Start `spec` and return once the process exists. Rejects when it cannot be spawned at all (missing
- * working directory, no `/bin/sh`); a command that is not found is an ordinary exit with status 127.
+ * Start `spec` and return once its command runs (see {@link commandStarted}), so that a stop sent
+ * the moment this resolves is never lost. Rejects when it cannot be spawned at all (missing working
+ * directory, no `/bin/sh`); a command that is not found is an ordinary exit with status 127.
  */
 export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   if (spec.argv.length === 0) throw new TypeError('spawnJob: the command (argv) is empty');
@@ -55,6 +56,8 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
       child.on('error', reject);
     });
     if (child.pid === undefined || stat === undefined) {
+      // Without its start time the child could never be re-attached safely; do not leave it running.
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
       throw new Error(`spawned job ${dir.pk} but could not read /proc for its pid ${String(child.pid)}`);
     }
     await commandStarted(child.pid);
