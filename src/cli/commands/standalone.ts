@@ -1,0 +1,105 @@
+/**
+ * `ufdl-agent standalone` (what `npm start` runs): the embedded server and one agent on this
+ * machine, on a data directory it creates. The example templates are imported on first start; the
+ * admin password is generated into `<data>/server/admin-password` unless configured. Ctrl-C drains
+ * the agent (running jobs finish), then stops the server; a second Ctrl-C stops jobs now. Starting
+ * again continues where it stopped: same database, same journal, same node.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import type { Logger } from 'pino';
+import { startAgent } from '../../agent/index.js';
+import { UfdlClient } from '../../client/api.js';
+import { startServer } from '../../server/serve.js';
+import { agentOptionsFrom } from '../agent-options.js';
+import { loadConfig } from '../config/load.js';
+import { commonFlags, type CommonFlags } from '../flags.js';
+import { createLogger } from '../logger.js';
+import { serverOptionsFrom } from './serve.js';
+
+const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
+
+export function registerStandalone(program: Command): void {
+  commonFlags(
+    program
+      .command('standalone')
+      .description('Run the embedded server and one agent on this machine (what `npm start` runs)')
+      .option('--data <dir>', 'data directory for both (default ./data)', './data')
+      .option('--port <port>', 'server port (serve.port)')
+      .option('--slots <n>', 'concurrent jobs of the agent (agent.slots)'),
+  ).action(async (flags: CommonFlags & { data: string; port?: string; slots?: string }) => {
+    const data = resolve(flags.data);
+    const serverData = join(data, 'server');
+    const config = loadConfig({
+      file: flags.config,
+      flags: {
+        'serve.data_dir': serverData,
+        'serve.port': flags.port,
+        'agent.work_dir': join(data, 'agent', 'work'),
+        'agent.slots': flags.slots,
+      },
+    });
+    const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
+    const serverOptions = serverOptionsFrom(config);
+    const server = await startServer(serverOptions, log.child({ component: 'server' }));
+
+    // The agent logs in as the admin: with the configured password, else the generated one.
+    const passwordFile = join(serverData, 'admin-password');
+    const password = serverOptions.adminPassword ?? (await readFile(passwordFile, 'utf8')).trim();
+    const agentOptions = {
+      ...agentOptionsFrom({ ...config, values: { ...config.values, 'server.password': password } }),
+      serverUrl: server.url,
+      username: serverOptions.adminUser ?? 'admin',
+      password,
+    };
+    await importExampleTemplates(server.url, agentOptions.username, password, log);
+
+    let agent;
+    try {
+      agent = await startAgent(agentOptions, log.child({ component: 'agent' }));
+    } catch (err) {
+      await server.close();
+      throw err;
+    }
+    printWelcome(server.url, serverOptions.adminPassword ? undefined : passwordFile);
+    await agent.whenStopped();
+    log.info('agent stopped; stopping the server');
+    await server.close();
+    log.info('standalone stopped');
+  });
+}
+
+/** Import every `config/templates/*.json` whose name is not on the server yet. */
+async function importExampleTemplates(url: string, username: string, password: string, log: Logger): Promise<void> {
+  const client = new UfdlClient({ serverUrl: url, username, password });
+  const existing = new Set((await client.listTemplates({ include_inactive: false })).map((t) => t.name));
+  let files: string[] = [];
+  try {
+    files = (await readdir(TEMPLATES_DIR)).filter((f) => f.endsWith('.json')).sort();
+  } catch {
+    log.warn({ dir: TEMPLATES_DIR }, 'no example templates found');
+  }
+  for (const file of files) {
+    const spec = JSON.parse(await readFile(join(TEMPLATES_DIR, file), 'utf8')) as { name: string };
+    if (existing.has(spec.name)) continue;
+    const template = await client.importTemplate(spec);
+    log.info({ template: template.name, pk: template.pk }, `imported example template ${template.name}`);
+  }
+}
+
+function printWelcome(url: string, passwordFile: string | undefined): void {
+  const cli = relative(process.cwd(), fileURLToPath(new URL('../main.js', import.meta.url))) || 'dist/cli/main.js';
+  const env = [`UFDL_AGENT_SERVER_URL=${url}`];
+  if (passwordFile) env.push(`UFDL_AGENT_SERVER_PASSWORD_FILE=${relative(process.cwd(), passwordFile)}`);
+  const lines = [
+    '',
+    `  UFDL server   ${url}`,
+    passwordFile ? `  admin login   admin / the password in ${relative(process.cwd(), passwordFile)}` : '  admin login   admin / the configured password',
+    '  submit a job  ' + `${env.join(' ')} node ${cli} submit shell-hello --param name=world --wait`,
+    '  stop          Ctrl-C (running jobs finish first; Ctrl-C again stops them now)',
+    '',
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
