@@ -155,17 +155,17 @@ export class UfdlClient {
   // ── auth ────────────────────────────────────────────────────────────────────────────────────
 
   /** Log in (`POST /v1/auth/obtain`). Throws kind `auth` when the credentials are refused. */
-  obtain(opts: CallOptions = {}): Promise<TokenPair> {
+  async obtain(opts: CallOptions = {}): Promise<TokenPair> {
     return this.auth.obtain(opts.signal);
   }
 
   /** A new access token from the refresh token (`POST /v1/auth/refresh`). */
-  refresh(opts: CallOptions = {}): Promise<string> {
+  async refresh(opts: CallOptions = {}): Promise<string> {
     return this.auth.refresh(opts.signal);
   }
 
   /** Whether the server accepts `token` (default: the current access token). */
-  verify(token?: string, opts: CallOptions = {}): Promise<boolean> {
+  async verify(token?: string, opts: CallOptions = {}): Promise<boolean> {
     return this.auth.verify(token, opts.signal);
   }
 
@@ -211,7 +211,7 @@ export class UfdlClient {
   }
 
   /** `GET /v1/jobs/{pk}`. Idempotent. */
-  getJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+  async getJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('GET', pk, undefined, true, opts);
   }
 
@@ -220,12 +220,12 @@ export class UfdlClient {
    * (another node has it) or `phase` (finalised). Re-read the job afterwards: the reference's
    * acquire is not atomic.
    */
-  acquireJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+  async acquireJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('GET', pk, 'acquire', true, opts, undefined, 'acquire');
   }
 
   /** `DELETE /v1/jobs/{pk}/release`. Sent once; see {@link UfdlClient.checkLanded}. */
-  releaseJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+  async releaseJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('DELETE', pk, 'release', false, opts);
   }
 
@@ -233,7 +233,7 @@ export class UfdlClient {
    * `POST /v1/jobs/{pk}/start` with `{"send_notification": "email"}` as the reference worker sends.
    * Sent once. 406 → kind `node-busy` (this node still has a `current_job`) or `phase`.
    */
-  startJob(pk: number, opts: CallOptions & { sendNotification?: string } = {}): Promise<JobJson> {
+  async startJob(pk: number, opts: CallOptions & { sendNotification?: string } = {}): Promise<JobJson> {
     return this.#job('POST', pk, 'start', false, opts, { send_notification: opts.sendNotification ?? 'email' }, 'start');
   }
 
@@ -243,7 +243,7 @@ export class UfdlClient {
    * Sent once: a lost update is superseded by the next. Avoid keys `node` and `progress` in `data`
    * (the reference answers 500 to them).
    */
-  progressJob(pk: number, value: number, data: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<JobJson> {
+  async progressJob(pk: number, value: number, data: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, data);
   }
 
@@ -252,24 +252,24 @@ export class UfdlClient {
    * `send_notification` (the reference requires both); `error` makes the job ERRORED. Sent once;
    * see {@link UfdlClient.checkLanded}.
    */
-  finishJob(pk: number, opts: CallOptions & { error?: string; sendNotification?: string } = {}): Promise<JobJson> {
+  async finishJob(pk: number, opts: CallOptions & { error?: string; sendNotification?: string } = {}): Promise<JobJson> {
     const body: Record<string, unknown> = { success: opts.error === undefined, send_notification: opts.sendNotification ?? 'email' };
     if (opts.error !== undefined) body.error = opts.error;
     return this.#job('POST', pk, 'finish', false, opts, body);
   }
 
   /** `DELETE /v1/jobs/{pk}/reset`: ERRORED → CREATED, still acquired by this node. Sent once. */
-  resetJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+  async resetJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('DELETE', pk, 'reset', false, opts);
   }
 
   /** `DELETE /v1/jobs/{pk}/abort` (admin): back to CREATED, unacquired. Sent once. */
-  abortJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+  async abortJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('DELETE', pk, 'abort', false, opts);
   }
 
   /** `DELETE /v1/jobs/{pk}/cancel` (admin). Sent once (a repeat is a harmless 200 no-op). */
-  cancelJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
+  async cancelJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('DELETE', pk, 'cancel', false, opts);
   }
 
@@ -290,46 +290,46 @@ export class UfdlClient {
    * Sent once. 400 "already has an output" → kind `duplicate-output` (count it as done);
    * 417 → `not-started`; 406 → `phase` (finished job). After an ambiguous failure, `getOutputInfo`.
    */
-  uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+  async uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     const path = this.#outputPath(pk, name, type);
     return uploadFile(this.#transport, { method: 'POST', path, op: 'upload', signal: opts.signal }, name, filePath);
   }
 
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}/info`. Unknown output → 400 kind `bad-request`. Idempotent. */
-  getOutputInfo(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+  async getOutputInfo(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     return this.#transport.json({ method: 'GET', path: `${this.#outputPath(pk, name, type)}/info`, idempotent: true, signal: opts.signal });
   }
 
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}` streamed into `destPath` (temp file, then rename). */
-  downloadOutput(pk: number, name: string, type: string, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
+  async downloadOutput(pk: number, name: string, type: string, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
     return downloadFile(this.#transport, { method: 'GET', path: this.#outputPath(pk, name, type), signal: opts.signal }, destPath);
   }
 
   /** `POST /v1/job-outputs/{pk}/download` (how `JobOutput<…>` inputs are fetched) into `destPath`. */
-  downloadJobOutputByPk(outputPk: number, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
+  async downloadJobOutputByPk(outputPk: number, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
     const path = apiPath('v1', 'job-outputs', pkSegment(outputPk, 'output pk'), 'download');
     return downloadFile(this.#transport, { method: 'POST', path, json: { params: {} }, signal: opts.signal }, destPath);
   }
 
   /** `POST /v1/job-outputs/list`. Idempotent. */
-  listJobOutputs(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<JobOutputJson[]> {
+  async listJobOutputs(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<JobOutputJson[]> {
     return this.#transport.json({ method: 'POST', path: 'v1/job-outputs/list', json: filter, idempotent: true, signal: opts.signal });
   }
 
   // ── templates ───────────────────────────────────────────────────────────────────────────────
 
   /** `GET /v1/job-templates/{pk}`. Idempotent. */
-  getTemplate(pk: number, opts: CallOptions = {}): Promise<TemplateJson> {
+  async getTemplate(pk: number, opts: CallOptions = {}): Promise<TemplateJson> {
     return this.#transport.json({ method: 'GET', path: apiPath('v1', 'job-templates', pkSegment(pk)), idempotent: true, signal: opts.signal });
   }
 
   /** `POST /v1/job-templates/list`. Idempotent. */
-  listTemplates(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<TemplateJson[]> {
+  async listTemplates(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<TemplateJson[]> {
     return this.#transport.json({ method: 'POST', path: 'v1/job-templates/list', json: filter, idempotent: true, signal: opts.signal });
   }
 
   /** `POST /v1/job-templates/import` (admin) with a template spec in the reference's format. Sent once. */
-  importTemplate(spec: Record<string, unknown>, opts: CallOptions = {}): Promise<TemplateJson> {
+  async importTemplate(spec: Record<string, unknown>, opts: CallOptions = {}): Promise<TemplateJson> {
     return this.#transport.json({ method: 'POST', path: 'v1/job-templates/import', json: spec, idempotent: false, signal: opts.signal });
   }
 
@@ -338,7 +338,7 @@ export class UfdlClient {
    * `notification_override: WEBSOCKET_NOTIFICATIONS` to make the job watchable on the reference.
    * Sent once (a retry could create the job twice).
    */
-  createJob(templatePk: number, body: CreateJobBody, opts: CallOptions = {}): Promise<JobJson> {
+  async createJob(templatePk: number, body: CreateJobBody, opts: CallOptions = {}): Promise<JobJson> {
     const json: Record<string, unknown> = {
       input_values: body.input_values,
       parameter_values: body.parameter_values ?? {},
@@ -352,12 +352,12 @@ export class UfdlClient {
   // ── nodes and hardware ──────────────────────────────────────────────────────────────────────
 
   /** `POST /v1/nodes/list`. Idempotent. */
-  listNodes(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<NodeJson[]> {
+  async listNodes(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<NodeJson[]> {
     return this.#transport.json({ method: 'POST', path: 'v1/nodes/list', json: filter, idempotent: true, signal: opts.signal });
   }
 
   /** `GET /v1/nodes/{pk}`. Idempotent. */
-  getNode(pk: number, opts: CallOptions = {}): Promise<NodeJson> {
+  async getNode(pk: number, opts: CallOptions = {}): Promise<NodeJson> {
     return this.#transport.json({ method: 'GET', path: apiPath('v1', 'nodes', pkSegment(pk)), idempotent: true, signal: opts.signal });
   }
 
@@ -365,12 +365,12 @@ export class UfdlClient {
    * `POST /v1/nodes/create` (201), sent without `Node-Id` as the reference worker does. Sent once: a
    * duplicate (ip, index) is a 400 `bad-request`; look the node up with `nodeIdentityFilter` then.
    */
-  createNode(spec: NodeSpec, opts: CallOptions = {}): Promise<NodeJson> {
+  async createNode(spec: NodeSpec, opts: CallOptions = {}): Promise<NodeJson> {
     return this.#transport.json({ method: 'POST', path: 'v1/nodes/create', json: spec, idempotent: false, nodeId: false, signal: opts.signal });
   }
 
   /** `PATCH /v1/nodes/{pk}` (as that node, or admin). Idempotent (sets the same fields again). */
-  patchNode(pk: number, spec: Partial<NodeSpec>, opts: CallOptions = {}): Promise<NodeJson> {
+  async patchNode(pk: number, spec: Partial<NodeSpec>, opts: CallOptions = {}): Promise<NodeJson> {
     return this.#transport.json({ method: 'PATCH', path: apiPath('v1', 'nodes', pkSegment(pk)), json: spec, idempotent: true, signal: opts.signal });
   }
 
@@ -380,7 +380,7 @@ export class UfdlClient {
   }
 
   /** `POST /v1/hardware/list`. Idempotent. */
-  listHardware(opts: CallOptions = {}): Promise<HardwareJson[]> {
+  async listHardware(opts: CallOptions = {}): Promise<HardwareJson[]> {
     return this.#transport.json({ method: 'POST', path: 'v1/hardware/list', json: {}, idempotent: true, signal: opts.signal });
   }
 
@@ -396,7 +396,7 @@ export class UfdlClient {
   }
 
   /** `POST /v1/users/create` (admin). Sent once. */
-  createUser(body: CreateUserBody, opts: CallOptions = {}): Promise<UserJson> {
+  async createUser(body: CreateUserBody, opts: CallOptions = {}): Promise<UserJson> {
     return this.#transport.json({ method: 'POST', path: 'v1/users/create', json: body, idempotent: false, signal: opts.signal });
   }
 

@@ -3,7 +3,7 @@
  * purpose: 503s, stalls, dropped sockets, refused refreshes. It logs every request it receives and
  * answers login with unsigned JWT-shaped tokens (the client never verifies signatures).
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { onTestFinished } from 'vitest';
 
@@ -18,6 +18,8 @@ export type PeerHandler = (req: SeenRequest, res: ServerResponse, raw: IncomingM
 
 export interface Peer {
   url: string;
+  /** The node:http server, e.g. to handle `upgrade` for a web-socket peer. */
+  server: Server;
   seen: SeenRequest[];
   /** Requests other than the auth routes. */
   calls(): SeenRequest[];
@@ -75,6 +77,7 @@ export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandl
   onTestFinished(close);
   return {
     url: `http://127.0.0.1:${port}`,
+    server,
     seen,
     calls: () => seen.filter((r) => !r.path.startsWith('/v1/auth/')),
     close,

@@ -175,6 +175,34 @@ describe('non-idempotent calls', () => {
   });
 });
 
+describe('early refusals of an upload', () => {
+  it('should read the answer of a server that refuses an upload before its body and drops the socket', async () => {
+    const { createServer: createHttpServer } = await import('node:http');
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'big'), Buffer.alloc(16 * 1024 * 1024, 1));
+    // A raw server: it answers before reading the body (the peer helper reads bodies first).
+    const server = createHttpServer((req, res) => {
+      if (req.url === '/v1/auth/obtain') {
+        req.resume();
+        req.on('end', () => sendJson(res, 200, { access: fakeJwt(300), refresh: fakeJwt(3600, 'refresh') }));
+        return;
+      }
+      sendJson(res, 413, { detail: 'Output exceeds the maximum size' });
+      setTimeout(() => req.socket.destroy(), 10);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    onTestFinished(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const { port } = server.address() as { port: number };
+    const err = await failure(clientFor(`http://127.0.0.1:${port}`).uploadOutput(1, 'big', 'BLOB', join(dir, 'big')));
+    expect(err.kind).toBe('too-large');
+    expect(err.status).toBe(413);
+  });
+});
+
 describe('timeouts', () => {
   it('should time out a stalled answer, retrying an idempotent call but not a finish', async () => {
     const peer = await startPeer(() => {
