@@ -13,6 +13,7 @@ import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
 import { registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
+import { registerMetricsHooks } from './metrics.js';
 import { NotifyHub } from './notify-hub.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
 import { authRoutes } from './routes/auth.js';
@@ -65,6 +66,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
   registerIdentityHook(app);
+  registerMetricsHooks(app);
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   await app.register(opsRoutes);
