@@ -43,7 +43,7 @@ export function registerStandalone(program: Command): void {
     });
     const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
     const serverOptions = serverOptionsFrom(config);
-    const server = await startServer(serverOptions, log.child({ component: 'server' }));
+    const server = await startServer(serverOptions, log.child({ service: 'server' }));
 
     // The agent logs in as the admin: with the configured password, else the generated one.
     const passwordFile = join(serverData, 'admin-password');
@@ -58,7 +58,7 @@ export function registerStandalone(program: Command): void {
 
     let agent;
     try {
-      agent = await startAgent(agentOptions, log.child({ component: 'agent' }));
+      agent = await startAgent(agentOptions, log.child({ service: 'agent' }));
     } catch (err) {
       await server.close();
       throw err;
