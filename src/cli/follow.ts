@@ -100,9 +100,19 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
       });
     };
 
+    // Say once whether updates are live or polled; the re-read timer covers a refused socket.
+    let announced = false;
     const watch = client.watchJob(pk, onMessage, {
-      // Failures are expected against servers that refuse watchers; the re-read timer covers them.
-      onError: () => {},
+      onOpen: () => {
+        if (announced || settled) return;
+        announced = true;
+        view.line(`job ${pk}: watching (live updates)`);
+      },
+      onError: (error) => {
+        if (announced || settled || (error.kind !== 'refused' && error.kind !== 'auth')) return;
+        announced = true;
+        view.line(`job ${pk}: no live updates (${error.message}); re-reading the job every ${pollMs / 1000} s`);
+      },
       reconnectBaseDelayMs: 500,
       reconnectMaxDelayMs: 10_000,
     });

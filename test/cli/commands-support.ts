@@ -5,6 +5,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from '../helpers/server.js';
@@ -56,18 +57,61 @@ function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
 
 /** Run `node dist/cli/main.js …args`; resolves with the exit status and output (never rejects). */
 export function cli(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  return new Promise((done) => {
+  return startCli(args, options).result;
+}
+
+export interface RunningCli {
+  result: Promise<CliResult>;
+  /** Resolves once stdout matches `pattern` (rejects if the process ends first). */
+  stdoutMatches(pattern: RegExp): Promise<void>;
+}
+
+/** Start the CLI and follow its stdout while it runs. */
+export function startCli(args: string[], options: RunOptions = {}): RunningCli {
+  let stdoutSoFar = '';
+  const waiters: { pattern: RegExp; resolve: () => void; reject: (err: Error) => void }[] = [];
+  const check = () => {
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(stdoutSoFar)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  const result = new Promise<CliResult>((done) => {
     const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd ?? ROOT, env: childEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      stdoutSoFar = stdout;
+      check();
+    });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`the CLI ended (${code ?? signal}) before stdout matched ${waiter.pattern}: ${stdout}${stderr}`));
       done({ code: code ?? (signal ? 128 : -1), stdout, stderr });
     });
   });
+  return {
+    result,
+    stdoutMatches: (pattern) =>
+      new Promise<void>((resolve, reject) => {
+        waiters.push({ pattern, resolve, reject });
+        check();
+      }),
+  };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function unusedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
 }
 
 /** An error result: the given status and exactly one line on stderr (no stack trace). */
