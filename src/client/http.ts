@@ -54,9 +54,30 @@ export class Http {
     return this.#closing.signal;
   }
 
-  /** The signal of one request: the client's closing signal, plus the caller's if any. */
-  signalFor(signal: AbortSignal | undefined): AbortSignal {
-    return signal ? AbortSignal.any([this.#closing.signal, signal]) : this.#closing.signal;
+  /**
+   * The signal of one request: the client's closing signal, plus the caller's if any. Linked by hand
+   * and unlinked by `dispose()` (rather than `AbortSignal.any`), so that a long-lived daemon making
+   * calls with signals accumulates no listeners on the client's signal.
+   */
+  link(signal: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
+    const closing = this.#closing.signal;
+    if (!signal) return { signal: closing, dispose: () => {} };
+    const controller = new AbortController();
+    if (closing.aborted || signal.aborted) {
+      controller.abort(closing.aborted ? closing.reason : signal.reason);
+      return { signal: controller.signal, dispose: () => {} };
+    }
+    const onClosing = () => controller.abort(closing.reason);
+    const onCaller = () => controller.abort(signal.reason);
+    closing.addEventListener('abort', onClosing, { once: true });
+    signal.addEventListener('abort', onCaller, { once: true });
+    return {
+      signal: controller.signal,
+      dispose: () => {
+        closing.removeEventListener('abort', onClosing);
+        signal.removeEventListener('abort', onCaller);
+      },
+    };
   }
 
   /** Timeouts of an ordinary call. */
@@ -85,6 +106,7 @@ export class Http {
 
   /** One attempt of a JSON call. Resolves with any HTTP status; throws a ClientError without a response. */
   async send(spec: RequestSpec, headers: Record<string, string>): Promise<RawResponse> {
+    const link = this.link(spec.signal);
     try {
       const response = await this.got(spec.path, {
         method: spec.method,
@@ -92,11 +114,13 @@ export class Http {
         ...(spec.json === undefined ? {} : { json: spec.json }),
         responseType: 'text',
         timeout: this.timeouts(spec.extraTimeoutMs),
-        signal: this.signalFor(spec.signal),
+        signal: link.signal,
       });
       return { status: response.statusCode, headers: response.headers, text: response.body };
     } catch (err) {
       throw errorFromNetwork(spec.method, `/${spec.path}`, err);
+    } finally {
+      link.dispose();
     }
   }
 

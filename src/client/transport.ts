@@ -56,7 +56,12 @@ export class Transport {
   async retrying<T>(idempotent: boolean, what: string, run: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (!idempotent) return run();
     const o = this.http.options;
-    return withRetries(run, { attempts: o.retryAttempts, totalMs: o.retryTotalMs, baseDelayMs: o.retryBaseDelayMs, maxDelayMs: o.retryMaxDelayMs }, { what, log: o.logger, signal: this.http.signalFor(signal) });
+    const link = this.http.link(signal);
+    try {
+      return await withRetries(run, { attempts: o.retryAttempts, totalMs: o.retryTotalMs, baseDelayMs: o.retryBaseDelayMs, maxDelayMs: o.retryMaxDelayMs }, { what, log: o.logger, signal: link.signal });
+    } finally {
+      link.dispose();
+    }
   }
 
   /** A call whose answer must be 2xx; returns the raw answer. */

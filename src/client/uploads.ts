@@ -43,6 +43,7 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
     async (headers) => {
       // A new stream per attempt: the 401 retry must send the whole file again.
       const body = createReadStream(filePath);
+      const link = http.link(spec.signal);
       try {
         const res = await http.got(spec.path, {
           method: spec.method,
@@ -57,12 +58,13 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
           responseType: 'text',
           followRedirect: false,
           timeout: http.transferTimeouts(),
-          signal: http.signalFor(spec.signal),
+          signal: link.signal,
         });
         return http.ensureOk(spec, { status: res.statusCode, headers: res.headers, text: res.body });
       } catch (err) {
         throw err instanceof ClientError ? err : errorFromNetwork(spec.method, `/${spec.path}`, err);
       } finally {
+        link.dispose();
         body.destroy();
       }
     },
@@ -95,6 +97,15 @@ export async function downloadFile(transport: Transport, spec: RequestSpec, dest
 }
 
 async function downloadOnce(transport: Transport, spec: RequestSpec, headers: Record<string, string>, destPath: string): Promise<DownloadResult> {
+  const link = transport.http.link(spec.signal);
+  try {
+    return await streamToFile(transport, spec, headers, destPath, link.signal);
+  } finally {
+    link.dispose();
+  }
+}
+
+async function streamToFile(transport: Transport, spec: RequestSpec, headers: Record<string, string>, destPath: string, signal: AbortSignal): Promise<DownloadResult> {
   const { http } = transport;
   const where = `/${spec.path}`;
   const stream = http.got.stream(spec.path, {
@@ -103,7 +114,7 @@ async function downloadOnce(transport: Transport, spec: RequestSpec, headers: Re
     headers: { ...headers, accept: '*/*' },
     ...(spec.json === undefined ? {} : { json: spec.json }),
     timeout: http.transferTimeouts(),
-    signal: http.signalFor(spec.signal),
+    signal,
   });
   let response: { statusCode: number; headers: Record<string, string | string[] | undefined> };
   try {

@@ -232,6 +232,20 @@ describe('timeouts', () => {
     expect(err.kind).toBe('timeout');
   });
 
+  it("should abort a call (and its retry back-off) with the caller's signal", async () => {
+    const peer = await startPeer((_req, res) => sendJson(res, 503, { detail: 'down' }));
+    const client = clientFor(peer, { retryAttempts: 50, retryBaseDelayMs: 200, retryMaxDelayMs: 200, retryTotalMs: 60_000 });
+    const controller = new AbortController();
+    const pending = failure(client.getJob(5, { signal: controller.signal }));
+    await new Promise((r) => setTimeout(r, 150));
+    controller.abort();
+    const started = Date.now();
+    expect((await pending).kind).toBe('aborted');
+    expect(Date.now() - started).toBeLessThan(150);
+    // The client still works for calls without that signal.
+    await expect(failure(client.getJob(5, { signal: AbortSignal.timeout(100) }))).resolves.toMatchObject({ kind: 'aborted' });
+  });
+
   it('should abort a call when the client is closed', async () => {
     const peer = await startPeer(() => {});
     const client = clientFor(peer);
