@@ -10,6 +10,7 @@ import { registerConfig } from './commands/config.js';
 import { registerServe } from './commands/serve.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerDownload } from './commands/download.js';
+import { registerHwinfo } from './commands/hwinfo.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerOutputs } from './commands/outputs.js';
 import { registerStatus } from './commands/status.js';
@@ -42,6 +43,7 @@ registerDownload(program);
 registerStatus(program);
 registerUsers(program);
 registerTemplates(program);
+registerHwinfo(program);
 
 try {
   await program.parseAsync(process.argv);
