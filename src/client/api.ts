@@ -395,6 +395,23 @@ export class UfdlClient {
     return user;
   }
 
+  /**
+   * `POST /v1/users/{username}/set-password` `{"password"}`: yourself, or anyone as admin. An
+   * embedded-server route (the reference leaves passwords to Django's admin site: 404 there). Sent once.
+   */
+  async setPassword(username: string, password: string, opts: CallOptions = {}): Promise<UserJson> {
+    const path = apiPath('v1', 'users', textSegment(username, 'username'), 'set-password');
+    const body = await this.#transport.json<UserJson | UserJson[]>({ method: 'POST', path, json: { password }, idempotent: false, signal: opts.signal });
+    const user = Array.isArray(body) ? body[0] : body;
+    if (!user) throw new ClientError({ kind: 'protocol', method: 'POST', path: `/${path}`, status: 200, detail: 'no user in the answer' });
+    return user;
+  }
+
+  /** `POST /v1/users/list` (admin; the embedded server's route, also in the reference's router). Idempotent. */
+  async listUsers(filter: FilterSpec = {}, opts: CallOptions = {}): Promise<UserJson[]> {
+    return this.#transport.json({ method: 'POST', path: 'v1/users/list', json: filter, idempotent: true, signal: opts.signal });
+  }
+
   /** `POST /v1/users/create` (admin). Sent once. */
   async createUser(body: CreateUserBody, opts: CallOptions = {}): Promise<UserJson> {
     return this.#transport.json({ method: 'POST', path: 'v1/users/create', json: body, idempotent: false, signal: opts.signal });

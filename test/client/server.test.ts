@@ -261,5 +261,15 @@ describe('users', () => {
     const carol = world.client({ username: 'carol', password: WORKER_PASSWORD });
     expect((await failure(carol.createUser({ username: 'dave', password: WORKER_PASSWORD }))).kind).toBe('forbidden');
     expect((await failure(carol.getUser(ADMIN_USER))).kind).toBe('forbidden');
+    expect((await world.admin.listUsers()).map((u) => u.username)).toEqual([ADMIN_USER, 'carol']);
+  });
+
+  it('should change a password, after which the old one is refused', async () => {
+    const world = await startWorld();
+    await world.admin.createUser({ username: 'erin', password: WORKER_PASSWORD });
+    const changed = await world.admin.setPassword('erin', 'a-new-password-1');
+    expect(changed.username).toBe('erin');
+    expect((await failure(world.client({ username: 'erin', password: WORKER_PASSWORD }).obtain())).kind).toBe('auth');
+    await expect(world.client({ username: 'erin', password: 'a-new-password-1' }).obtain()).resolves.toHaveProperty('access');
   });
 });
