@@ -3,12 +3,12 @@
  * jobs, cancel, outputs and download, users, and the exit statuses and one-line messages of its
  * errors. Jobs are driven through their lifecycle with the API, as a node would.
  */
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, api, startTestServer, type TestServer } from '../helpers/server.js';
-import { TEMPLATES, TestNode, buildCli, cli, expectOneLineError, serverEnv } from './commands-support.js';
+import { ROOT, TEMPLATES, TestNode, buildCli, cli, expectOneLineError, serverEnv } from './commands-support.js';
 
 beforeAll(buildCli, 240_000);
 
@@ -226,7 +226,7 @@ describe('errors', () => {
   });
 
   it('prints --help for every command', async () => {
-    const commands = [['submit'], ['jobs'], ['watch'], ['cancel'], ['outputs'], ['download'], ['status'], ['users', 'add'], ['users', 'passwd'], ['templates', 'import'], ['templates', 'list']];
+    const commands = [['submit'], ['jobs'], ['watch'], ['cancel'], ['outputs'], ['download'], ['status'], ['users', 'add'], ['users', 'passwd'], ['templates', 'import'], ['templates', 'list'], ['hwinfo']];
     for (const command of commands) {
       const result = await cli([...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);
@@ -275,5 +275,32 @@ describe('users and config', () => {
     expect(rows.find((r) => r.key === 'server.url')).toEqual({ key: 'server.url', value: '"http://example.test:8000"', source: 'env UFDL_AGENT_SERVER_URL' });
     expect(rows.find((r) => r.key === 'server.password')?.value).toBe('(set)');
     expect(result.stdout).not.toContain(ADMIN_PASSWORD);
+  });
+});
+
+describe('hwinfo', () => {
+  it('prints the detected hardware as text and JSON without a server', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const smi = join(dir, 'nvidia-smi');
+    await writeFile(smi, `#!/bin/sh\ncat '${join(ROOT, 'test/fixtures/nvidia-smi/one-gpu.csv')}'\n`);
+    await chmod(smi, 0o755);
+    const env = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9' };
+
+    const text = await cli(['hwinfo', '--nvidia-smi', smi], { env });
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^cpus\s+\d+/m);
+    expect(text.stdout).toMatch(/^gpu 0\s+NVIDIA GeForce RTX 3090, 24\.0 GiB, compute 8\.6/m);
+
+    const json = await cli(['hwinfo', '--json', '--nvidia-smi', smi], { env });
+    expect(json.code, json.stderr).toBe(0);
+    const hw = JSON.parse(json.stdout);
+    expect(hw.nvidia.status).toBe('ok');
+    expect(hw.gpus).toHaveLength(1);
+    expect(hw.gpus[0]).toMatchObject({ index: 0, computeCapability: 8.6, memoryBytes: 24576 * 1024 * 1024 });
+    expect(hw.cpus.count).toBeGreaterThan(0);
+
+    const cpuOnly = await cli(['hwinfo', '--json', '--nvidia-smi', join(dir, 'missing-nvidia-smi')], { env });
+    expect(cpuOnly.code, cpuOnly.stderr).toBe(0);
+    expect(JSON.parse(cpuOnly.stdout)).toMatchObject({ nvidia: { status: 'absent' }, gpus: [] });
   });
 });
