@@ -107,16 +107,40 @@ export class UfdlClient {
   readonly #http: Http;
   readonly #transport: Transport;
   readonly #watches = new Set<JobWatch>();
+  /** Shared with siblings made by {@link UfdlClient.forNode}. */
+  readonly #shared: { capabilities: Capabilities | null | undefined; root: UfdlClient; siblings: Set<UfdlClient> };
   #nodePk: number | null;
-  #capabilities: Capabilities | null | undefined;
 
   /** Resolves and validates `options` (a TypeError names a bad key); reads `passwordFile` once. */
-  constructor(options: ClientOptions) {
-    this.options = resolveClientOptions(options);
-    this.#http = new Http(this.options);
-    this.auth = new TokenManager(this.#http);
-    this.#nodePk = this.options.nodePk;
+  constructor(options: ClientOptions);
+  /** @internal Used by {@link UfdlClient.forNode}; `options` is ignored. */
+  constructor(options: ClientOptions, from: UfdlClient, nodePk: number | null);
+  constructor(options: ClientOptions, from?: UfdlClient, nodePk?: number | null) {
+    if (from) {
+      this.options = from.options;
+      this.#http = from.#http;
+      this.auth = from.auth;
+      this.#shared = from.#shared;
+      this.#nodePk = nodePk ?? null;
+      this.#shared.siblings.add(this);
+    } else {
+      this.options = resolveClientOptions(options);
+      this.#http = new Http(this.options);
+      this.auth = new TokenManager(this.#http);
+      this.#shared = { capabilities: undefined, root: this, siblings: new Set() };
+      this.#nodePk = this.options.nodePk;
+    }
     this.#transport = new Transport(this.#http, this.auth, () => this.#nodePk);
+  }
+
+  /**
+   * A sibling client acting as another node (its own `Node-Id`, e.g. one per GPU slot) that shares
+   * this client's login, tokens, connections and capabilities: one login for all slots. Closing a
+   * sibling closes its own watchers only; closing the root client closes everything.
+   */
+  forNode(nodePk: number | null): UfdlClient {
+    if (nodePk !== null) pkSegment(nodePk, 'nodePk');
+    return new UfdlClient(this.options as unknown as ClientOptions, this, nodePk);
   }
 
   /** The node pk sent as `Node-Id`, or null. */
@@ -132,7 +156,7 @@ export class UfdlClient {
 
   /** Capabilities as last fetched: `undefined` not asked yet, `null` reference server. */
   get capabilities(): Capabilities | null | undefined {
-    return this.#capabilities;
+    return this.#shared.capabilities;
   }
 
   getStatus(): ClientStatus {
@@ -140,15 +164,23 @@ export class UfdlClient {
       serverUrl: this.options.serverUrl,
       username: this.options.username,
       nodePk: this.#nodePk,
-      capabilities: this.#capabilities,
+      capabilities: this.#shared.capabilities,
       auth: this.auth.getStatus(),
     };
   }
 
-  /** Abort in-flight calls, close web-socket watchers and idle connections. Idempotent. */
+  /**
+   * Abort in-flight calls, close web-socket watchers and idle connections. Idempotent. On a
+   * {@link UfdlClient.forNode} sibling: its own watchers only.
+   */
   close(): void {
     for (const watch of this.#watches) watch.close();
     this.#watches.clear();
+    if (this.#shared.root !== this) {
+      this.#shared.siblings.delete(this);
+      return;
+    }
+    for (const sibling of this.#shared.siblings) sibling.close();
     this.#http.close();
   }
 
@@ -187,7 +219,7 @@ export class UfdlClient {
       if (!noSuchRoute) throw err;
       result = null;
     }
-    this.#capabilities = result;
+    this.#shared.capabilities = result;
     this.options.logger.info({ extensions: result ? result.extensions : null }, result ? 'server offers ufdl-agent extensions' : 'server without extensions (reference protocol only)');
     return result;
   }
@@ -199,8 +231,8 @@ export class UfdlClient {
     const spec: CallSpec = { method: 'POST', path: 'v1/jobs/list', json: filter, idempotent: true, signal: opts.signal };
     const wait = opts.waitSeconds ?? 0;
     if (wait > 0) {
-      if (this.#capabilities === undefined) await this.getCapabilities({ ...opts }).catch(() => undefined);
-      const offered = this.#capabilities?.extensions.wait;
+      if (this.#shared.capabilities === undefined) await this.getCapabilities({ ...opts }).catch(() => undefined);
+      const offered = this.#shared.capabilities?.extensions.wait;
       if (offered) {
         const seconds = Math.min(wait, offered.max_seconds, MAX_WAIT_SECONDS);
         spec.headers = { [WAIT_HEADER]: String(seconds) };

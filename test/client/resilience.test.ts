@@ -281,6 +281,30 @@ describe('headers', () => {
   });
 });
 
+describe('siblings for other nodes', () => {
+  it('should share one login and the capabilities, each sending its own Node-Id', async () => {
+    const peer = await startPeer((req, res) => {
+      if (req.path === '/v1/ufdl-agent/capabilities') return sendJson(res, 404, { detail: 'Not found.' });
+      sendJson(res, 200, req.path === '/v1/nodes/ping' ? '' : JOB);
+    });
+    const root = clientFor(peer, { nodePk: 1 });
+    const slot2 = root.forNode(2);
+    const slot3 = root.forNode(3);
+    await Promise.all([root.ping(), slot2.ping(), slot3.ping()]);
+    await root.getCapabilities();
+    expect(slot3.capabilities).toBeNull();
+    await slot2.listJobs({}, { waitSeconds: 5 });
+    expect(peer.seen.filter((r) => r.path === '/v1/auth/obtain')).toHaveLength(1);
+    expect(peer.seen.filter((r) => r.path === '/v1/ufdl-agent/capabilities')).toHaveLength(1);
+    expect(peer.calls().filter((r) => r.path === '/v1/nodes/ping').map((r) => r.headers['node-id']).sort()).toEqual(['1', '2', '3']);
+    expect(slot2.nodePk).toBe(2);
+    slot2.close(); // a sibling's close leaves the others working
+    await root.getJob(5);
+    root.close();
+    expect((await failure(slot3.getJob(5))).kind).toBe('aborted');
+  });
+});
+
 describe('tokens', () => {
   it('should refresh after a 401 and retry the call once', async () => {
     let refused = false;
