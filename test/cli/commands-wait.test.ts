@@ -125,8 +125,28 @@ describe('watch', () => {
 });
 
 describe('status', () => {
-  it('prints the snapshot of the agent status endpoint', async () => {
-    const snapshot = { state: 'running', slots: { total: 2, used: 1 }, jobs: [{ pk: 7, state: 'running', slot: 0 }], lastContactAt: new Date().toISOString() };
+  it("prints the agent's snapshot from its status endpoint", async () => {
+    const now = Date.now();
+    const agent = {
+      state: 'running',
+      ready: true,
+      notReady: [],
+      pid: 4242,
+      startedAt: new Date(now - 120_000).toISOString(),
+      serverUrl: 'http://server.test:8000/',
+      capabilities: null,
+      lastServerContactAt: new Date(now - 3_000).toISOString(),
+      serverSilentMs: 3_000,
+      slots: [
+        { index: 0, gpu: 0, nodeIndex: 0, nodePk: 5, jobPk: 7 },
+        { index: 1, gpu: 1, nodeIndex: 1, nodePk: 6, jobPk: null },
+      ],
+      jobs: [{ jobPk: 7, slot: 0, phase: 'running', progress: 0.42, pid: 999, startedAt: now - 65_000 }],
+      loop: { iterations: 3, lastPollAt: now, lastPollError: null, watchdogRestarts: 0, skipped: [] },
+      fence: null,
+      journal: { path: '/var/lib/ufdl-agent/journal.sqlite3', unfinished: 1 },
+    };
+    let snapshot: unknown = agent;
     const endpoint = createServer((req, res) => {
       res.writeHead(req.url === '/status.json' ? 200 : 404, { 'content-type': 'application/json' });
       res.end(JSON.stringify(req.url === '/status.json' ? snapshot : { detail: 'Not found.' }));
@@ -138,12 +158,21 @@ describe('status', () => {
     const text = await cli(['status', '--status-url', url]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toContain(`agent status from ${url}/status.json`);
-    expect(text.stdout).toMatch(/state: running/);
-    expect(text.stdout).toMatch(/total: 2/);
-    expect(text.stdout).toMatch(/pk\s+state\s+slot/);
+    expect(text.stdout).toMatch(/^agent: pid 4242, running, ready, up 2m$/m);
+    expect(text.stdout).toMatch(/^last contact with the server: \S+ \(3s ago\)$/m);
+    expect(text.stdout).toMatch(/^slots: 2 \(1 busy\)$/m);
+    expect(text.stdout).toMatch(/^\s*7\s+0\s+running\s+42%\s+999\s+1m$/m);
+    expect(text.stdout).toMatch(/^journal: \/var\/lib\/ufdl-agent\/journal\.sqlite3 \(1 unfinished\)$/m);
 
     const json = await cli(['status', '--status-url', url, '--json']);
-    expect(JSON.parse(json.stdout)).toEqual({ source: 'agent', url, status: snapshot });
+    expect(JSON.parse(json.stdout)).toEqual({ source: 'agent', url, status: agent });
+
+    // A snapshot of another shape (another version of the agent) is still shown, generically.
+    snapshot = { state: 'draining', workers: [{ id: 1, busy: true }] };
+    const other = await cli(['status', '--status-url', url]);
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout).toMatch(/^state: draining$/m);
+    expect(other.stdout).toMatch(/^\s+id\s+busy$/m);
   });
 
   it('says clearly when neither the endpoint nor the journal is there (69)', async () => {

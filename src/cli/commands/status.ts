@@ -6,12 +6,13 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { AgentStatus } from '../../agent/agent.js';
 import type { JobRecord, JournalStats } from '../../agent/journal/index.js';
 import { CliError, oneLineUsageErrors, usageError } from '../cli-error.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { EXIT } from '../exit-codes.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
-import { formatAge, printJson, printTable } from '../output.js';
+import { formatAge, formatDuration, formatPercent, printJson, printTable } from '../output.js';
 
 interface StatusFlags extends CommonFlags {
   statusUrl?: string;
@@ -121,7 +122,49 @@ async function readEndpoint(base: string): Promise<{ status: unknown } | { probl
  */
 function printAgentStatus(url: string, status: unknown): void {
   process.stdout.write(`agent status from ${url}/status.json\n`);
-  process.stdout.write(render(status, ''));
+  if (isAgentStatus(status)) printKnownStatus(status);
+  else process.stdout.write(render(status, ''));
+}
+
+/** The agent's own snapshot (`Agent.getStatus()`), recognised by its shape. */
+function isAgentStatus(value: unknown): value is AgentStatus {
+  const v = value as Partial<AgentStatus> | null;
+  return v !== null && typeof v === 'object' && typeof v.state === 'string' && Array.isArray(v.slots) && Array.isArray(v.jobs);
+}
+
+function printKnownStatus(status: AgentStatus): void {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const since = status.startedAt ? `, up ${formatAge(status.startedAt)}` : '';
+  out(`agent: pid ${status.pid}, ${status.state}, ${status.ready ? 'ready' : 'not ready'}${since}`);
+  if (!status.ready && status.notReady.length > 0) out(`not ready because: ${status.notReady.join('; ')}`);
+  out(`server: ${status.serverUrl}`);
+  const silent = typeof status.serverSilentMs === 'number' ? ` (${formatDuration(status.serverSilentMs)} ago)` : '';
+  out(`last contact with the server: ${status.lastServerContactAt ?? 'never'}${status.lastServerContactAt ? silent : ''}`);
+  if (status.loop?.lastPollError) out(`last poll error: ${status.loop.lastPollError}`);
+  const busy = status.slots.filter((slot) => slot.jobPk !== null).length;
+  out(`slots: ${status.slots.length} (${busy} busy)`);
+  if (status.slots.length > 0) {
+    printTable(
+      [{ title: 'slot', align: 'right' }, { title: 'gpu', align: 'right' }, { title: 'node', align: 'right' }, { title: 'job', align: 'right' }],
+      status.slots.map((slot) => [String(slot.index), slot.gpu === null ? '-' : String(slot.gpu), slot.nodePk === null ? '-' : String(slot.nodePk), slot.jobPk === null ? '-' : String(slot.jobPk)]),
+    );
+  }
+  if (status.jobs.length === 0) out('running now: nothing');
+  else {
+    out('running now:');
+    printTable(
+      [{ title: 'job', align: 'right' }, { title: 'slot', align: 'right' }, { title: 'phase' }, { title: 'progress', align: 'right' }, { title: 'pid', align: 'right' }, { title: 'running for', align: 'right' }],
+      status.jobs.map((job) => [
+        String(job.jobPk),
+        String(job.slot),
+        job.phase,
+        job.progress === null ? '-' : formatPercent(job.progress),
+        job.pid === null ? '-' : String(job.pid),
+        job.startedAt === null ? '-' : formatDuration(Date.now() - job.startedAt),
+      ]),
+    );
+  }
+  if (status.journal) out(`journal: ${status.journal.path} (${status.journal.unfinished} unfinished)`);
 }
 
 function render(value: unknown, indent: string): string {
