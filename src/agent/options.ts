@@ -47,6 +47,14 @@ export interface AgentOptions {
   requestTimeoutMs?: number;
   /** Disk space below which the agent reports not ready and takes no job. @default 1 GiB */
   minFreeDiskBytes?: number;
+  /** `GET /v1/nodes/ping` for each node with a running job; capped at a quarter of the fence threshold. @default 30000 */
+  heartbeatIntervalMs?: number;
+  /** Re-check schedule (seconds, sticking on the last) while the server refuses the credentials. @default [5, 15, 60, 300] */
+  authRetryS?: number[];
+  /** A poll iteration running longer than this is abandoned by the watchdog. 0 = derived from the wait and request timeouts. @default 0 */
+  watchdogMs?: number;
+  /** Offer `ufdl_agent.Docker`: 'auto' when a Docker engine answers. @default 'auto' */
+  docker?: boolean | 'auto';
 }
 
 export const AGENT_DEFAULTS = {
@@ -66,12 +74,17 @@ export const AGENT_DEFAULTS = {
   status: { host: '127.0.0.1', port: 8001 },
   requestTimeoutMs: 30_000,
   minFreeDiskBytes: 1024 ** 3,
+  heartbeatIntervalMs: 30_000,
+  authRetryS: [5, 15, 60, 300],
+  watchdogMs: 0,
+  docker: 'auto',
 } as const;
 
 export type ResolvedAgentOptions = Readonly<
-  Required<Omit<AgentOptions, 'nodeIp' | 'status'>> & {
+  Required<Omit<AgentOptions, 'nodeIp' | 'status' | 'docker'>> & {
     nodeIp: string | undefined;
     status: { host: string; port: number } | null;
+    docker: boolean | 'auto';
   }
 >;
 
@@ -81,6 +94,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     ...AGENT_DEFAULTS,
     pollScheduleS: [...AGENT_DEFAULTS.pollScheduleS],
     errorBackoffS: [...AGENT_DEFAULTS.errorBackoffS],
+    authRetryS: [...AGENT_DEFAULTS.authRetryS],
     journalFile: `${options.workDir.replace(/\/+$/, '')}/../journal.sqlite3`,
     nodeIp: undefined,
     ...defined,
@@ -98,6 +112,8 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     'skipFailedForMs',
     'requestTimeoutMs',
     'minFreeDiskBytes',
+    'heartbeatIntervalMs',
+    'watchdogMs',
   ] as const;
   for (const key of nonNegative) {
     const value = resolved[key];
@@ -105,11 +121,17 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
       throw new TypeError(`Agent option '${key}' must be a non-negative number, got ${JSON.stringify(value)}`);
     }
   }
-  for (const key of ['pollScheduleS', 'errorBackoffS'] as const) {
+  for (const key of ['pollScheduleS', 'errorBackoffS', 'authRetryS'] as const) {
     const list = resolved[key];
     if (!Array.isArray(list) || list.length === 0 || list.some((n) => typeof n !== 'number' || !(n >= 0))) {
       throw new TypeError(`Agent option '${key}' must be a non-empty list of non-negative seconds, got ${JSON.stringify(list)}`);
     }
+  }
+  if (resolved.heartbeatIntervalMs <= 0) {
+    throw new TypeError(`Agent option 'heartbeatIntervalMs' must be a positive number, got ${resolved.heartbeatIntervalMs}`);
+  }
+  if (resolved.docker !== true && resolved.docker !== false && resolved.docker !== 'auto') {
+    throw new TypeError(`Agent option 'docker' must be true, false or 'auto', got ${JSON.stringify(resolved.docker)}`);
   }
   if (!/^https?:\/\/[^/]+/.test(resolved.serverUrl)) {
     throw new TypeError(`Agent option 'serverUrl' must be an http(s) URL, got ${JSON.stringify(resolved.serverUrl)}`);

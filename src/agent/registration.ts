@@ -4,11 +4,11 @@
  * node of its own (see `slots.ts`). The pk is kept in the journal; a `400 Bad Node-Id` anywhere makes
  * the agent register again (the reference launcher loops on errors forever instead).
  */
-import { createSocket } from 'node:dgram';
 import { nodeIdentityFilter } from '../protocol/filter.js';
 import type { HardwareJson, NodeJson, NodeSpec } from '../protocol/wire.js';
 import { isClientError } from '../client/errors.js';
 import { failPoint } from './fail-points.js';
+import { hardwareGenerationFor } from './hardware/generation.js';
 
 /** What registration needs to know about the node's hardware. */
 export interface NodeHardwareFacts {
@@ -26,43 +26,6 @@ export interface RegistrationApi {
   patchNode(pk: number, spec: Partial<NodeSpec>): Promise<NodeJson>;
 }
 
-/**
- * The node's ip as the reference finds it: the local address the kernel picks for a UDP "connect" to
- * 10.255.255.255 (no packet is sent); `127.0.0.1` when there is no route.
- */
-export function detectNodeIp(): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    const done = (ip: string) => {
-      try {
-        socket.close();
-      } catch {
-        // already closed
-      }
-      resolve(ip);
-    };
-    socket.once('error', () => done('127.0.0.1'));
-    try {
-      socket.connect(1, '10.255.255.255', () => {
-        try {
-          done(socket.address().address);
-        } catch {
-          done('127.0.0.1');
-        }
-      });
-    } catch {
-      done('127.0.0.1');
-    }
-  });
-}
-
-/** The hardware generation pk of a compute capability: `min <= cc < max` (ufdl-server.md §5.1). */
-export function hardwareGeneration(computeCapability: number | null, generations: readonly HardwareJson[]): number | null {
-  if (computeCapability === null) return null;
-  const match = generations.find((g) => g.min_compute_capability <= computeCapability && computeCapability < g.max_compute_capability);
-  return match?.pk ?? null;
-}
-
 /** The body of create/PATCH for one slot's node. */
 export function nodeSpecFor(
   ip: string,
@@ -77,7 +40,7 @@ export function nodeSpecFor(
     index: nodeIndex,
     cpu_mem: Math.round(hardware.cpuMemBytes),
     driver_version: card ? hardware.driverVersion : null,
-    hardware_generation: card ? hardwareGeneration(card.computeCapability, generations) : null,
+    hardware_generation: card ? (hardwareGenerationFor(card.computeCapability, generations)?.pk ?? null) : null,
     gpu_mem: card?.memoryBytes ?? null,
   };
 }

@@ -1,0 +1,84 @@
+/**
+ * `startAgent(options, logger)`: the daemon as `ufdl-agent run` starts it — the real journal, client,
+ * hardware detection and executors wired into an {@link Agent}, signal handling installed (DESIGN §6),
+ * started, and returned once it is `running`. Await `agent.whenStopped()` for the end; the process
+ * should then exit 0 (a clean stop).
+ */
+import { mkdirSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { UfdlClient } from '../client/api.js';
+import { Agent, type AgentDeps } from './agent.js';
+import { unknownFailPoints, FAIL_POINTS_ENV } from './fail-points.js';
+import { createExecutorRegistry } from './executors/registry.js';
+import { detectHardware } from './hardware/detect.js';
+import { primaryIpv4 } from './hardware/ip.js';
+import { openJournal } from './journal/index.js';
+import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
+import { installSignalHandlers } from './shutdown.js';
+
+export { Agent } from './agent.js';
+export type { AgentEvents, AgentStatus, AgentDeps } from './agent.js';
+export type { AgentState } from './lifecycle.js';
+export { resolveAgentOptions, AGENT_DEFAULTS } from './options.js';
+export type { AgentOptions, ResolvedAgentOptions } from './options.js';
+
+export interface StartAgentExtras {
+  /** Install SIGTERM/SIGINT/SIGQUIT handlers (drain, stop now, exit now). @default true */
+  handleSignals?: boolean;
+  /** Replace parts of the wiring (tests). */
+  deps?: Partial<AgentDeps>;
+}
+
+/** The real dependencies of an agent with these options. */
+export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps {
+  const clientLog = log.child({ component: 'client' });
+  return {
+    openJournal: () => openJournal({ path: options.journalFile, serverUrl: options.serverUrl, logger: log.child({ component: 'journal' }) }),
+    createClient: () =>
+      new UfdlClient({
+        serverUrl: options.serverUrl,
+        username: options.username,
+        password: options.password,
+        responseTimeoutMs: options.requestTimeoutMs,
+        requestTimeoutMs: options.requestTimeoutMs * 2,
+        userAgent: 'ufdl-agent',
+        logger: clientLog,
+      }),
+    detectHardware: async () => {
+      const hw = await detectHardware({ address: options.nodeIp });
+      log.debug({ nvidia: hw.nvidia, gpus: hw.gpus.length }, 'hardware detected');
+      return {
+        cpuMemBytes: hw.memory.totalBytes,
+        driverVersion: hw.nvidia.driverVersion,
+        gpus: hw.gpus.map((g) => ({ index: g.index, memoryBytes: g.memoryBytes, computeCapability: g.computeCapability })),
+      };
+    },
+    createExecutors: () => createExecutorRegistry({ docker: options.docker }),
+    detectIp: async () => (await primaryIpv4(options.nodeIp)).address,
+  };
+}
+
+/** Start the daemon; resolves once it runs (or rejects when it cannot start, e.g. the journal is in use). */
+export async function startAgent(input: AgentOptions, log: Logger, extras: StartAgentExtras = {}): Promise<Agent> {
+  const options = resolveAgentOptions(input);
+  mkdirSync(options.workDir, { recursive: true });
+  const unknown = unknownFailPoints();
+  if (unknown.length > 0) log.warn({ unknown, variable: FAIL_POINTS_ENV }, 'unknown fail points (they never fire)');
+  const agent = new Agent(options, log, { ...realDeps(options, log), ...extras.deps });
+  if (extras.handleSignals ?? true) {
+    const remove = installSignalHandlers(
+      {
+        drain: (reason) => agent.drain(reason),
+        stopNow: (reason) => agent.stopNow(reason),
+        exitNow: () => {
+          agent.abandon();
+          process.exit(1);
+        },
+      },
+      log,
+    );
+    void agent.whenStopped().then(remove);
+  }
+  await agent.start();
+  return agent;
+}

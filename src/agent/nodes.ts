@@ -1,0 +1,150 @@
+/**
+ * The node of each slot: its client (sending the node's pk as `Node-Id`), its registration, and its
+ * re-registration after a `400 Bad Node-Id` (the node record vanished on the server). Every client
+ * call is observed: any HTTP answer proves the server reachable ({@link ServerContact}), and a
+ * `bad-node-id` answer triggers one re-registration of that slot.
+ */
+import { ClientError } from '../client/errors.js';
+import type { UfdlClient } from '../client/api.js';
+import type { HardwareJson, NodeJson } from '../protocol/wire.js';
+import type { ServerContact } from './fencing.js';
+import { nodeSpecFor, registerNode, type NodeHardwareFacts, type Registered } from './registration.js';
+import type { SlotSpec } from './slots.js';
+
+/** Observers of every call of a tracked client. */
+export interface CallObserver {
+  ok(): void;
+  failed(err: unknown): void;
+  badNodeId(): void;
+}
+
+const NO_ANSWER = new Set(['network', 'timeout', 'aborted']);
+
+/**
+ * The same client, with every promise-returning method observed. Methods run on the client itself
+ * (its private fields need the real `this`); internal calls between its methods are not observed.
+ */
+export function observeClient<T extends object>(client: T, observer: CallObserver): T {
+  return new Proxy(client, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.then(
+          (v) => {
+            observer.ok();
+            return v;
+          },
+          (err: unknown) => {
+            if (err instanceof ClientError) {
+              if (!NO_ANSWER.has(err.kind)) observer.ok();
+              else if (err.kind !== 'aborted') observer.failed(err);
+              if (err.kind === 'bad-node-id') observer.badNodeId();
+            } else {
+              observer.failed(err);
+            }
+            throw err;
+          },
+        );
+      };
+    },
+  });
+}
+
+export interface SlotNode {
+  readonly spec: SlotSpec;
+  /** The observed client acting as this slot's node. */
+  readonly api: UfdlClient;
+  node: NodeJson;
+}
+
+export interface SlotNodesOptions {
+  createClient: () => UfdlClient;
+  contact: ServerContact;
+  ip: string;
+  hardware: NodeHardwareFacts;
+  generations: readonly HardwareJson[];
+  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  /** After each (re-)registration, e.g. to journal the identity. */
+  onRegistered?: (slot: SlotSpec, registered: Registered) => void;
+}
+
+export class SlotNodes {
+  readonly #o: SlotNodesOptions;
+  readonly #nodes = new Map<number, SlotNode>();
+  readonly #raw = new Map<number, UfdlClient>();
+  readonly #reregistering = new Map<number, Promise<void>>();
+  #closed = false;
+
+  constructor(options: SlotNodesOptions) {
+    this.#o = options;
+  }
+
+  get all(): SlotNode[] {
+    return [...this.#nodes.values()];
+  }
+
+  get(slotIndex: number): SlotNode | undefined {
+    return this.#nodes.get(slotIndex);
+  }
+
+  /** Register every slot's node (list → PATCH if changed, or create). */
+  async registerAll(specs: readonly SlotSpec[]): Promise<SlotNode[]> {
+    for (const spec of specs) {
+      const raw = this.#o.createClient();
+      this.#raw.set(spec.index, raw);
+      const api = observeClient(raw, {
+        ok: () => this.#o.contact.ok(),
+        failed: () => this.#o.contact.failed(),
+        badNodeId: () => void this.reregister(spec.index),
+      });
+      const registered = await this.#register(raw, spec);
+      this.#nodes.set(spec.index, { spec, api, node: registered.node });
+    }
+    return this.all;
+  }
+
+  /** Register a slot again (single-flight); its client then sends the new pk. */
+  reregister(slotIndex: number): Promise<void> {
+    const running = this.#reregistering.get(slotIndex);
+    if (running) return running;
+    const entry = this.#nodes.get(slotIndex);
+    const raw = this.#raw.get(slotIndex);
+    if (!entry || !raw || this.#closed) return Promise.resolve();
+    this.#o.log.warn({ slot: slotIndex, node: entry.node.pk }, "the server does not know this node's pk (400 Bad Node-Id): registering again");
+    const task = this.#register(raw, entry.spec)
+      .then((registered) => {
+        entry.node = registered.node;
+      })
+      .catch((err: unknown) => this.#o.log.error({ slot: slotIndex, err: String(err) }, 'registering again failed'))
+      .finally(() => this.#reregistering.delete(slotIndex));
+    this.#reregistering.set(slotIndex, task);
+    return task;
+  }
+
+  /** A client acting as some other node pk (recovery of entries of an earlier registration). */
+  clientFor(nodePk: number): UfdlClient {
+    const raw = this.#o.createClient();
+    raw.setNodePk(nodePk);
+    this.#raw.set(-nodePk, raw);
+    return observeClient(raw, { ok: () => this.#o.contact.ok(), failed: () => this.#o.contact.failed(), badNodeId: () => {} });
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const client of this.#raw.values()) client.close();
+  }
+
+  async #register(raw: UfdlClient, spec: SlotSpec): Promise<Registered> {
+    const body = nodeSpecFor(this.#o.ip, spec.nodeIndex, spec.gpu, this.#o.hardware, this.#o.generations);
+    const registered = await registerNode(raw, body);
+    this.#o.log.info(
+      { slot: spec.index, node: registered.node.pk, ip: body.ip, index: body.index, action: registered.action, currentJob: registered.node.current_job },
+      `node ${registered.action === 'created' ? 'registered' : registered.action === 'patched' ? 'found and updated' : 'found'}`,
+    );
+    this.#o.onRegistered?.(spec, registered);
+    return registered;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * Agent tests: a real agent (in this process, or as a separate process for crash tests) against a
+ * real embedded server, with short schedules so that suites stay fast on a busy 2-core machine.
+ *
+ * Set `UFDL_TEST_LOG=debug` to see the agent's log on stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { onTestFinished } from 'vitest';
+import { startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
+import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+
+/** Options that keep tests quick. */
+export function fastAgentOptions(server: { url: string }, dir: string, over: Partial<AgentOptions> = {}): AgentOptions {
+  return {
+    serverUrl: server.url,
+    username: ADMIN_USER,
+    password: ADMIN_PASSWORD,
+    workDir: join(dir, 'work'),
+    journalFile: join(dir, 'journal.sqlite3'),
+    slots: 1,
+    pollScheduleS: [0.2],
+    errorBackoffS: [0.2, 0.5],
+    authRetryS: [0.3],
+    waitSeconds: 5,
+    cancelCheckIntervalMs: 300,
+    progressIntervalMs: 100,
+    drainTimeoutMs: 10_000,
+    killGraceMs: 500,
+    heartbeatIntervalMs: 500,
+    requestTimeoutMs: 5_000,
+    minFreeDiskBytes: 0,
+    skipFailedForMs: 60_000,
+    docker: false,
+    status: { host: '127.0.0.1', port: 0 },
+    nodeIp: '127.0.0.1',
+    ...over,
+  };
+}
+
+export function testLogger(name = 'agent'): Logger {
+  const level = process.env.UFDL_TEST_LOG ?? 'silent';
+  return pino({ level, name }, pino.destination(2));
+}
+
+export interface TestAgent {
+  agent: Agent;
+  dir: string;
+  options: AgentOptions;
+  close(): Promise<void>;
+}
+
+/** Start an agent in this process (no signal handlers), closed when the test finishes. */
+export async function startTestAgent(server: { url: string }, over: Partial<AgentOptions> = {}, dir?: string): Promise<TestAgent> {
+  const base = dir ?? (await mkdtemp(join(tmpdir(), 'ufdl-agent-')));
+  const options = fastAgentOptions(server, base, over);
+  const agent = await startAgent(options, testLogger(), { handleSignals: false });
+  const close = async () => {
+    await agent.close();
+    if (!dir) await rm(base, { recursive: true, force: true });
+  };
+  onTestFinished(close);
+  return { agent, dir: base, options, close };
+}
+
+// ── server-side helpers ─────────────────────────────────────────────────────────────────────────
+
+export const TEMPLATES_DIR = join(REPO, 'config', 'templates');
+
+/** Import an example template (by file name without `.json`) or a spec; returns its pk. */
+export async function importTemplate(server: TestServer, spec: string | Record<string, unknown>): Promise<number> {
+  const body = typeof spec === 'string' ? (JSON.parse(readFileSync(join(TEMPLATES_DIR, `${spec}.json`), 'utf8')) as Record<string, unknown>) : spec;
+  const res = await api(server.url, 'POST', '/v1/job-templates/import', { token: server.adminToken, json: body });
+  if (res.status !== 200 && res.status !== 201) throw new Error(`import failed: ${res.status} ${res.text}`);
+  return (res.body as { pk: number }).pk;
+}
+
+/** Every example template in `config/templates`. */
+export function exampleTemplates(): string[] {
+  return readdirSync(TEMPLATES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -5));
+}
+
+/** A `Run` template for `ufdl_agent.Shell` with `script` as its body. */
+export function shellTemplate(name: string, script: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name,
+    version: 1,
+    description: `test template ${name}`,
+    scope: 'public',
+    licence: 'Apache 2.0',
+    specific: {
+      job_type: 'Run',
+      executor_class: 'ufdl_agent.Shell',
+      required_packages: '',
+      parameters: {
+        body: { types: ['str'], default: script, const: true, help: 'the script' },
+        ...extra,
+      },
+    },
+  };
+}
+
+export const WS_NOTIFICATIONS = {
+  actions: {
+    on_acquire: [{}],
+    on_release: [{}],
+    on_start: [{}],
+    on_progress: [{}],
+    on_finish: [{}],
+    on_error: [{}],
+    on_reset: [{}],
+    on_abort: [{}],
+    on_cancel: [{}],
+  },
+  keep_default: true,
+};
+
+export async function createJob(
+  server: TestServer,
+  templatePk: number,
+  body: { input_values?: Record<string, { value: unknown; type: string }>; parameter_values?: Record<string, { value: unknown; type: string }>; description?: string; notifications?: boolean } = {},
+): Promise<number> {
+  const json: Record<string, unknown> = {
+    input_values: body.input_values ?? {},
+    parameter_values: body.parameter_values ?? {},
+    description: body.description ?? '',
+  };
+  if (body.notifications) json.notification_override = WS_NOTIFICATIONS;
+  const res = await api(server.url, 'POST', `/v1/job-templates/${templatePk}/create-job`, { token: server.adminToken, json });
+  if (res.status !== 200 && res.status !== 201) throw new Error(`create-job failed: ${res.status} ${res.text}`);
+  return (res.body as { pk: number }).pk;
+}
+
+export interface ServerJob {
+  pk: number;
+  start_time: string | null;
+  end_time: string | null;
+  error_reason: string | null;
+  node: number | null;
+  is_cancelled: boolean;
+  outputs: { pk: number; name: string; type: string }[];
+}
+
+export async function getJob(server: TestServer, pk: number): Promise<ServerJob> {
+  const res = await api(server.url, 'GET', `/v1/jobs/${pk}`, { token: server.adminToken });
+  if (res.status !== 200) throw new Error(`get job ${pk}: ${res.status} ${res.text}`);
+  return res.body as ServerJob;
+}
+
+/** Poll the job until `done(job)` holds. */
+export async function waitForJob(server: TestServer, pk: number, done: (job: ServerJob) => boolean, timeoutMs = 20_000): Promise<ServerJob> {
+  const deadline = Date.now() + timeoutMs;
+  let job = await getJob(server, pk);
+  while (!done(job)) {
+    if (Date.now() > deadline) throw new Error(`job ${pk} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(job)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    job = await getJob(server, pk);
+  }
+  return job;
+}
+
+export const ended = (job: ServerJob) => job.end_time !== null;
+export const started = (job: ServerJob) => job.start_time !== null;
+
+/** Wait for a condition checked every 50 ms. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function downloadOutput(server: TestServer, jobPk: number, name: string, type = 'BLOB'): Promise<Buffer> {
+  const res = await fetch(`${server.url}/v1/jobs/${jobPk}/outputs/${encodeURIComponent(name)}/${encodeURIComponent(type)}`, {
+    headers: { authorization: `Bearer ${server.adminToken}` },
+  });
+  if (res.status !== 200) throw new Error(`download ${name} of job ${jobPk}: ${res.status} ${await res.text()}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+// ── agent as a separate process (crash and signal tests) ────────────────────────────────────────
+
+export const AGENT_MAIN = join(REPO, 'test', 'fixtures', 'agent-main.mjs');
+
+export interface AgentProcess {
+  child: ChildProcess;
+  /** Resolves with the exit code and signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Everything the agent wrote to stdout (JSON log lines) and stderr. */
+  output(): string;
+  /** Parsed JSON log lines so far. */
+  lines(): Record<string, unknown>[];
+  waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Spawn `test/fixtures/agent-main.mjs` (which imports the built `dist/agent/index.js`; build first)
+ * with `options` and extra environment (e.g. `UFDL_AGENT_FAIL_POINTS`).
+ */
+export function spawnAgent(options: AgentOptions, env: Record<string, string> = {}): AgentProcess {
+  const child = spawn(process.execPath, [AGENT_MAIN], {
+    env: { ...process.env, UFDL_TEST_AGENT_OPTIONS: JSON.stringify(options), UFDL_TEST_LOG: 'debug', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const lines = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l) as Record<string, unknown>;
+        } catch {
+          return {};
+        }
+      });
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  return {
+    child,
+    exited,
+    output: () => `${out}\n--- stderr ---\n${err}`,
+    lines,
+    async waitForLog(match, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = lines().find(match);
+        if (found) return found;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`agent exited before the expected log line:\n${out}\n${err}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for a log line:\n${out.slice(-4000)}\n${err.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    kill(signal = 'SIGTERM') {
+      child.kill(signal);
+    },
+  };
+}
+
+/** Read a file of lines appended by test children (one line per run). */
+export async function readRuns(file: string): Promise<string[]> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
+  } catch {
+    return [];
+  }
+}
