@@ -56,7 +56,10 @@ function hold(token: string, now = Date.now()): HeldToken {
   const times = decodeJwtTimes(token);
   if (!times) return { token, expiresAt: undefined, lifeMs: undefined };
   // Life from the token's own claims; when `iat` is missing, from the local clock (best effort).
-  const lifeMs = times.iat === undefined ? times.exp * 1000 - now : (times.exp - times.iat) * 1000;
+  // Claims are whole seconds and `iat` is rounded down, so the token may have been issued up to 1 s
+  // after `iat`: count its life 1 s shorter than `exp - iat` says.
+  const claimed = times.iat === undefined ? times.exp * 1000 - now : (times.exp - times.iat) * 1000;
+  const lifeMs = Math.max(0, claimed - 1000);
   return { token, expiresAt: now + lifeMs, lifeMs };
 }
 
@@ -159,7 +162,8 @@ export class TokenManager {
 
   async #refreshOrLogin(signal: AbortSignal | undefined): Promise<string> {
     const refresh = this.#refresh;
-    const usable = refresh && (refresh.expiresAt === undefined || refresh.expiresAt - Date.now() > 5_000);
+    // A refresh token about to expire is not worth a round trip that will be refused.
+    const usable = refresh && (refresh.expiresAt === undefined || refresh.expiresAt - Date.now() > Math.min(5_000, refresh.lifeMs! / 4));
     if (!usable) return this.#login(signal);
     try {
       return await this.#refreshOnly(signal);

@@ -68,12 +68,15 @@ describe('login and tokens', () => {
   });
 
   it('should log in again when the refresh token has expired too', async () => {
-    const world = await startWorld({ accessTokenSeconds: 1, refreshTokenSeconds: 2 });
+    const world = await startWorld({ accessTokenSeconds: 2, refreshTokenSeconds: 4 });
     const worker = await world.worker();
     await worker.listJobs();
-    await sleep(2300);
+    await sleep(1300); // access token due: refreshed with the refresh token
     await worker.listJobs();
-    expect(worker.auth.getStatus()).toMatchObject({ obtains: 2, unauthorized: 0 });
+    expect(worker.auth.getStatus()).toMatchObject({ obtains: 1, refreshes: 1, unauthorized: 0 });
+    await sleep(3000); // both expired: a new login
+    await worker.listJobs();
+    expect(worker.auth.getStatus()).toMatchObject({ obtains: 2, refreshes: 1, unauthorized: 0 });
   });
 
   it('should read the password from a file', async () => {

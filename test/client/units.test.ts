@@ -93,6 +93,7 @@ describe('error kinds', () => {
     expect(html.detail).toMatch(/HTML/);
     expect(html.ambiguous).toBe(true);
     expect(html.transient).toBe(false);
+    expect(errorFromResponse({ method: "GET", path: "/x", status: 429, text: "", headers: h }).transient).toBe(true);
     const busy = errorFromResponse({ method: 'GET', path: '/x', status: 503, text: '', headers: { 'retry-after': '2' } });
     expect(busy.transient).toBe(true);
     expect(busy.retryAfterMs).toBe(2000);
