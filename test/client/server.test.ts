@@ -53,8 +53,9 @@ describe('login and tokens', () => {
     expect(client.auth.getStatus()).toMatchObject({ loggedIn: false, obtains: 0 });
   });
 
-  it('should refresh ahead of expiry with 2-second access tokens, never meeting a 401', async () => {
-    const world = await startWorld({ accessTokenSeconds: 2 });
+  it('should refresh ahead of expiry with short access tokens, never meeting a 401', async () => {
+    // 3-s tokens count as 2 s (whole-second claims); refreshed when less than 1 s (half) remains.
+    const world = await startWorld({ accessTokenSeconds: 3 });
     const worker = await world.worker();
     await worker.listJobs();
     await worker.listJobs();
@@ -62,7 +63,7 @@ describe('login and tokens', () => {
     await sleep(1200);
     await worker.listJobs();
     expect(worker.auth.getStatus()).toMatchObject({ obtains: 1, refreshes: 1, refreshesAhead: 1, unauthorized: 0 });
-    await sleep(2200); // the access token has expired meanwhile
+    await sleep(3200); // the access token has expired meanwhile
     await worker.listJobs();
     expect(worker.auth.getStatus()).toMatchObject({ obtains: 1, refreshes: 2, unauthorized: 0 });
   });
