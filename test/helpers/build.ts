@@ -1,0 +1,58 @@
+/**
+ * Tests that start the product as a separate process (the server or agent killed with SIGKILL, the
+ * CLI) need `dist/`. `npm test` builds before vitest starts; `buildOnce()` makes a single test file
+ * run on its own work too, building only when a source file is newer than the build, and never twice
+ * at once (a lock directory serialises builds across vitest's worker processes).
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const MAIN = join(REPO, 'dist/cli/main.js');
+const LOCK = join(REPO, 'node_modules/.cache/ufdl-build.lock');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function isFresh(): boolean {
+  try {
+    return statSync(MAIN).mtimeMs >= newestSource(join(REPO, 'src'));
+  } catch {
+    return false;
+  }
+}
+
+export async function buildOnce(): Promise<void> {
+  if (isFresh()) return;
+  mkdirSync(join(REPO, 'node_modules/.cache'), { recursive: true });
+  const deadline = Date.now() + 170_000;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`build lock ${LOCK} held too long; remove it if no build runs`);
+      await new Promise((r) => setTimeout(r, 250));
+      if (isFresh()) return;
+    }
+  }
+  try {
+    if (isFresh()) return;
+    // Type errors do not stop tsc from emitting; the type-check is its own CI step.
+    await promisify(execFile)(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], {
+      cwd: REPO,
+    }).catch((err: { stdout?: string }) => {
+      if (!isFresh()) throw new Error(`build failed:\n${err.stdout ?? err}`);
+    });
+  } finally {
+    rmdirSync(LOCK);
+  }
+}

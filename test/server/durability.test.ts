@@ -1,0 +1,162 @@
+/**
+ * An acknowledged transition survives `kill -9` of the server: the server runs as its own process
+ * (the built CLI), clients drive jobs through their lifecycle and remember every 200 they got, the
+ * process is SIGKILLed while requests are still in flight, and a new server on the same data
+ * directory must show every acknowledged transition.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { api } from '../helpers/server.js';
+import { buildOnce } from '../helpers/build.js';
+
+const PASSWORD = 'durability-admin-password';
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+beforeAll(buildOnce, 180_000);
+afterEach(async () => {
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServe(dataDir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--data', dataDir, '--port', String(port)], {
+    env: { ...process.env, UFDL_ADMIN_PASSWORD: PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/livez`)).ok) return { url, child };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('serve did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function login(url: string): Promise<string> {
+  const res = await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: PASSWORD } });
+  expect(res.status).toBe(200);
+  return res.body.access;
+}
+
+const TEMPLATE = {
+  name: 'durable',
+  version: 1,
+  description: 'durability test',
+  scope: 'public',
+  licence: 'Apache 2.0',
+  specific: {
+    job_type: 'Run',
+    executor_class: 'ufdl_agent.Shell',
+    required_packages: '',
+    parameters: { body: { types: ['str'], default: 'true', const: true, help: '' } },
+  },
+};
+
+type Step = 'created' | 'acquired' | 'started' | 'progressed' | 'output' | 'finished';
+
+describe('server durability', () => {
+  it('keeps every acknowledged transition across kill -9 and restart', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-durable-'));
+    dirs.push(dataDir);
+    const port = await freePort();
+    let server = await startServe(dataDir, port);
+    const token = await login(server.url);
+    const template = await api(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
+    expect(template.status).toBe(200);
+    const nodes: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const node = await api(server.url, 'POST', '/v1/nodes/create', { token, json: { ip: '127.0.0.1', index: i, cpu_mem: 1 } });
+      expect(node.status).toBe(201);
+      nodes.push(node.body.pk);
+    }
+
+    // Each worker drives jobs through their lifecycle and records the last step the server
+    // acknowledged for each job. The kill comes while they are running.
+    const acknowledged = new Map<number, Step>();
+    let stop = false;
+    const worker = async (nodeId: number) => {
+      while (!stop) {
+        try {
+          const created = await api(server.url, 'POST', `/v1/job-templates/${template.body.pk}/create-job`, {
+            token,
+            json: { input_values: {}, parameter_values: {} },
+          });
+          if (created.status !== 200) return;
+          const pk = created.body.pk as number;
+          acknowledged.set(pk, 'created');
+          const steps: Array<[Step, string, string, Parameters<typeof api>[3]]> = [
+            ['acquired', 'GET', `/v1/jobs/${pk}/acquire`, { token, nodeId }],
+            ['started', 'POST', `/v1/jobs/${pk}/start`, { token, nodeId, json: { send_notification: 'email' } }],
+            ['progressed', 'POST', `/v1/jobs/${pk}/progress/0.5`, { token, nodeId, json: { step: 1 } }],
+            [
+              'output',
+              'POST',
+              `/v1/jobs/${pk}/outputs/out/BLOB`,
+              { token, nodeId, body: `output of ${pk}`, headers: { 'content-disposition': 'attachment; filename=out' } },
+            ],
+            ['finished', 'POST', `/v1/jobs/${pk}/finish`, { token, nodeId, json: { success: true, send_notification: 'email' } }],
+          ];
+          for (const [step, method, path, opts] of steps) {
+            const res = await api(server.url, method, path, opts);
+            if (res.status !== 200) return;
+            acknowledged.set(pk, step);
+          }
+        } catch {
+          return; // the server is gone
+        }
+      }
+    };
+    const workers = nodes.map((n) => worker(n));
+    // Let some work be acknowledged, then kill the server in the middle of it.
+    const deadline = Date.now() + 30_000;
+    while ([...acknowledged.values()].filter((s) => s === 'finished').length < 10 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    server.child.kill('SIGKILL');
+    stop = true;
+    await Promise.all(workers);
+    await new Promise((r) => server.child.once('exit', r));
+    expect(acknowledged.size).toBeGreaterThanOrEqual(10);
+
+    server = await startServe(dataDir, port);
+    const token2 = await login(server.url);
+    for (const [pk, step] of acknowledged) {
+      const job = await api(server.url, 'GET', `/v1/jobs/${pk}`, { token: token2 });
+      expect(job.status, `job ${pk} (acknowledged ${step})`).toBe(200);
+      const j = job.body;
+      if (step !== 'created') expect(j.node, `job ${pk} node after ${step}`).not.toBeNull();
+      if (['started', 'progressed', 'output', 'finished'].includes(step)) expect(j.start_time, `job ${pk} start after ${step}`).not.toBeNull();
+      if (step === 'output' || step === 'finished') {
+        expect(j.outputs.map((o: { name: string }) => o.name), `job ${pk} outputs after ${step}`).toEqual(['out']);
+        const bytes = await api(server.url, 'GET', `/v1/jobs/${pk}/outputs/out/BLOB`, { token: token2 });
+        expect(bytes.text).toBe(`output of ${pk}`);
+      }
+      if (step === 'finished') {
+        expect(j.end_time, `job ${pk} end after finish`).not.toBeNull();
+        expect(j.error_reason).toBeNull();
+      }
+    }
+  });
+});
