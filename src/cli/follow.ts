@@ -16,6 +16,8 @@ export interface FollowOptions {
   pollMs?: number;
   /** Re-read interval while the web-socket is up (a safety net only). @default 10000 */
   slowPollMs?: number;
+  /** The state the caller has already shown, so that it is not printed again. */
+  shown?: JobState;
 }
 
 /** Resolves with the job as last read once it has ended (finished, errored or cancelled). */
@@ -24,7 +26,7 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
   const slowPollMs = options.slowPollMs ?? 10_000;
   return new Promise<JobJson>((resolve, reject) => {
     let settled = false;
-    let shown: JobState | undefined;
+    let shown: JobState | undefined = options.shown;
     let timer: NodeJS.Timeout | undefined;
     let reading = false;
     let rereadSoon = false;

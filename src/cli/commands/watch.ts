@@ -27,7 +27,7 @@ export function registerWatch(program: Command): void {
       // Unknown job: one line with the server's detail, before any live output.
       const job = await about(`job ${pk}`, client.getJob(pk));
       view.line(`job ${pk} (${job.template.name}@${job.template.version}): ${describe(job)}`);
-      const ended = await about(`job ${pk}`, followJob(client, pk, view));
+      const ended = await about(`job ${pk}`, followJob(client, pk, view, { shown: jobState(job) }));
       if (flags.json) printJson({ ...ended, state: jobState(ended) });
       outcome(ended);
     });
