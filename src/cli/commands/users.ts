@@ -5,9 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { UfdlClient } from '../../client/index.js';
-import { errorFromNetwork, errorFromResponse } from '../../client/errors.js';
-import type { UserJson } from '../../protocol/wire.js';
 import { oneLineUsageErrors, usageError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { printJson } from '../output.js';
@@ -56,7 +53,7 @@ export function registerUsers(program: Command): void {
     const password = newPassword(flags.passwordFile);
     const login = { ...flags, passwordFile: undefined };
     await withSession(login, async ({ client }) => {
-      const user = await about(`user '${name}'`, setPassword(client, name, password));
+      const user = await about(`user '${name}'`, client.setPassword(name, password));
       if (flags.json) printJson(user);
       else process.stdout.write(`password of '${user.username}' changed\n`);
     });
@@ -77,37 +74,4 @@ function newPassword(file: string | undefined): string {
   password = process.env[NEW_PASSWORD_ENV];
   if (password === undefined || password === '') throw usageError(`no new password: give --password-file FILE or set ${NEW_PASSWORD_ENV}`);
   return password;
-}
-
-/**
- * `POST /v1/users/{name}/set-password` `{"password": …}` — an embedded-server route (the reference
- * leaves passwords to Django's admin site) that the API client does not wrap; one attempt, with the
- * client's token.
- */
-async function setPassword(client: UfdlClient, username: string, password: string): Promise<UserJson> {
-  const path = `v1/users/${encodeURIComponent(username)}/set-password`;
-  const where = `/${path}`;
-  const attempt = async (token: string) => {
-    try {
-      return await fetch(new URL(path, client.options.serverUrl), {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json', 'user-agent': client.options.userAgent },
-        body: JSON.stringify({ password }),
-        signal: AbortSignal.timeout(client.options.requestTimeoutMs),
-      });
-    } catch (err) {
-      throw errorFromNetwork('POST', where, (err as { cause?: unknown }).cause ?? err);
-    }
-  };
-  let response = await attempt(await client.auth.accessToken());
-  if (response.status === 401) {
-    await client.auth.refresh();
-    response = await attempt(await client.auth.accessToken());
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    throw errorFromResponse({ method: 'POST', path: where, status: response.status, text, headers: Object.fromEntries(response.headers) });
-  }
-  const body = JSON.parse(text) as UserJson | UserJson[];
-  return Array.isArray(body) ? body[0]! : body;
 }
