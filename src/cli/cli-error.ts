@@ -49,7 +49,7 @@ export function oneLineUsageErrors(command: Command): Command {
     outputError: (text, write) => {
       const path = commandPath(command);
       const message = text.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim();
-      write(`ufdl-agent: ${path}: ${message} (see 'ufdl-agent ${path} --help')\n`);
+      write(path === '' ? `ufdl-agent: ${message} (see 'ufdl-agent --help')\n` : `ufdl-agent: ${path}: ${message} (see 'ufdl-agent ${path} --help')\n`);
     },
   });
 }

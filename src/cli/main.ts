@@ -4,10 +4,13 @@
  * and turns errors into one clear line and a named exit status (exit-codes.ts).
  */
 import { Command, CommanderError } from 'commander';
+import { oneLineUsageErrors } from './cli-error.js';
 import { ConfigError } from './config/errors.js';
 import { EXIT } from './exit-codes.js';
 import { registerConfig } from './commands/config.js';
+import { registerRun } from './commands/run.js';
 import { registerServe } from './commands/serve.js';
+import { registerStandalone } from './commands/standalone.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerDownload } from './commands/download.js';
 import { registerHwinfo } from './commands/hwinfo.js';
@@ -29,10 +32,11 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 const program = new Command('ufdl-agent')
   .description('Worker-node agent for the UFDL Jobs API, with an embedded UFDL server')
   .version(VERSION)
-  .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+registerRun(program);
 registerServe(program);
+registerStandalone(program);
 registerConfig(program);
 registerSubmit(program);
 registerJobs(program);
@@ -44,6 +48,10 @@ registerStatus(program);
 registerUsers(program);
 registerTemplates(program);
 registerHwinfo(program);
+
+// Usage errors anywhere are one line naming the command, with exit status 64.
+const everyCommand = (c: Command): Command[] => [c, ...c.commands.flatMap(everyCommand)];
+for (const command of everyCommand(program)) oneLineUsageErrors(command);
 
 try {
   await program.parseAsync(process.argv);

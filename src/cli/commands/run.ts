@@ -3,7 +3,6 @@
  * clean stop.
  */
 import type { Command } from 'commander';
-import { startAgent } from '../../agent/index.js';
 import { agentOptionsFrom } from '../agent-options.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
@@ -30,6 +29,8 @@ export function registerRun(program: Command): void {
         'agent.slots': flags.slots,
       },
     });
+    // Loaded here, not at start-up, so that other subcommands do not pay for it.
+    const { startAgent } = await import('../../agent/index.js');
     const log = createLogger({ name: 'ufdl-agent', level: flags.logLevel });
     const agent = await startAgent(agentOptionsFrom(config), log);
     await agent.whenStopped();

@@ -2,7 +2,6 @@
  * `ufdl-agent serve`: the embedded UFDL server on SQLite, until SIGTERM/SIGINT.
  */
 import type { Command } from 'commander';
-import { startServer } from '../../server/serve.js';
 import type { ServerOptions } from '../../server/options.js';
 import { loadConfig, secretValue, type EffectiveConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
@@ -46,6 +45,8 @@ export function registerServe(program: Command): void {
         'serve.extensions': flags.extensions === false ? false : undefined,
       },
     });
+    // Loaded here, not at start-up, so that other subcommands do not pay for it.
+    const { startServer } = await import('../../server/serve.js');
     const log = createLogger({ name: 'ufdl-server', level: flags.logLevel });
     const server = await startServer(serverOptionsFrom(config), log);
     onStopSignals(log, async () => {

@@ -10,9 +10,6 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { startAgent } from '../../agent/index.js';
-import { UfdlClient } from '../../client/api.js';
-import { startServer } from '../../server/serve.js';
 import { agentOptionsFrom } from '../agent-options.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
@@ -41,6 +38,8 @@ export function registerStandalone(program: Command): void {
         'agent.slots': flags.slots,
       },
     });
+    // Loaded here, not at start-up, so that other subcommands do not pay for them.
+    const [{ startServer }, { startAgent }] = await Promise.all([import('../../server/serve.js'), import('../../agent/index.js')]);
     const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
     const serverOptions = serverOptionsFrom(config);
     const server = await startServer(serverOptions, log.child({ service: 'server' }));
@@ -73,6 +72,7 @@ export function registerStandalone(program: Command): void {
 
 /** Import every `config/templates/*.json` whose name is not on the server yet. */
 async function importExampleTemplates(url: string, username: string, password: string, log: Logger): Promise<void> {
+  const { UfdlClient } = await import('../../client/api.js');
   const client = new UfdlClient({ serverUrl: url, username, password });
   const existing = new Set((await client.listTemplates({ include_inactive: false })).map((t) => t.name));
   let files: string[] = [];
