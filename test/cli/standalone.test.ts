@@ -1,0 +1,109 @@
+/**
+ * What a new user does after `npm ci && npm start`: standalone runs as a child process from the
+ * built package, prints a submit command, that exact command runs a job to the end, its output
+ * downloads, Ctrl-C stops everything cleanly, and a restart continues on the same data.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce } from '../helpers/build.js';
+import { REPO } from '../helpers/agent.js';
+
+const exec = promisify(execFile);
+const running: ChildProcess[] = [];
+const dirs: string[] = [];
+
+beforeAll(buildOnce, 180_000);
+afterEach(async () => {
+  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Standalone {
+  child: ChildProcess;
+  stderr: () => string;
+  stdout: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startStandalone(cwd: string, port: number, statusPort: number): Promise<Standalone> {
+  const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'standalone', '--port', String(port)], {
+    cwd,
+    env: { ...process.env, UFDL_AGENT_STATUS_PORT: String(statusPort), UFDL_AGENT_MIN_FREE_DISK: '0', UFDL_AGENT_LOG_FORMAT: 'json' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.push(child);
+  let err = '';
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const deadline = Date.now() + 60_000;
+  while (!err.includes('submit a job')) {
+    if (child.exitCode !== null) throw new Error(`standalone exited ${child.exitCode}:\n${err}\n${out}`);
+    if (Date.now() > deadline) throw new Error(`standalone printed no welcome:\n${err}\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, stderr: () => err, stdout: () => out, exited };
+}
+
+describe('standalone (npm start)', () => {
+  it('runs the printed submit command to the end, downloads its output, stops cleanly and continues after a restart', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'ufdl-standalone-'));
+    dirs.push(cwd);
+    const port = await freePort();
+    const statusPort = await freePort();
+    const first = await startStandalone(cwd, port, statusPort);
+
+    // The welcome names the server and the password file it created.
+    expect(first.stderr()).toContain(`http://127.0.0.1:${port}`);
+    expect((await readFile(join(cwd, 'data/server/admin-password'), 'utf8')).trim().length).toBeGreaterThan(10);
+
+    // Run exactly the command it printed, from the same directory.
+    const command = /submit a job\s+(.+)$/m.exec(first.stderr())![1]!;
+    const submitted = await exec('/bin/sh', ['-c', command], { cwd, timeout: 90_000 });
+    expect(submitted.stdout).toMatch(/finish/);
+    const pk = Number(/^(\d+)$/m.exec(submitted.stdout)?.[1] ?? /job (\d+)/.exec(submitted.stdout)?.[1]);
+    expect(pk).toBeGreaterThan(0);
+
+    const env = {
+      ...process.env,
+      UFDL_AGENT_SERVER_URL: `http://127.0.0.1:${port}`,
+      UFDL_AGENT_SERVER_PASSWORD_FILE: join(cwd, 'data/server/admin-password'),
+    };
+    const cli = (args: string[]) => exec(process.execPath, [join(REPO, 'dist/cli/main.js'), ...args], { cwd, env, timeout: 30_000 });
+    await cli(['download', String(pk), 'greeting.txt', '-o', join(cwd, 'greeting.txt')]);
+    expect(await readFile(join(cwd, 'greeting.txt'), 'utf8')).toBe('Hello, world!\n');
+
+    // Ctrl-C: the agent drains, the server stops, exit status 0.
+    first.child.kill('SIGINT');
+    expect(await first.exited).toBe(0);
+    expect(first.stdout()).toMatch(/standalone stopped/);
+
+    // Again on the same data: the job is still there and the templates are not imported twice.
+    const second = await startStandalone(cwd, port, statusPort);
+    const jobs = JSON.parse((await cli(['jobs', '--json'])).stdout) as Array<{ pk: number; state: string }>;
+    expect(jobs.find((j) => j.pk === pk)?.state).toBe('finished');
+    const templates = JSON.parse((await cli(['templates', 'list', '--json'])).stdout) as Array<{ name: string }>;
+    const names = templates.map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(names).toContain('shell-hello');
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  });
+});
