@@ -58,7 +58,9 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     bodyLimit: options.maxBodyBytes,
     // Request lines would drown the log of a busy node; errors are logged by http-errors.ts.
     logController: new LogController({ disableRequestLogging: true }),
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false },
+    // maxParamLength: output names may be 200 characters and type strings are longer still once
+    // percent-encoded (`JobOutput<Model<Domain<'…'>, …>>`); find-my-way's default of 100 gives 414.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 4096 },
     // Shut down promptly: in-flight requests finish, idle keep-alive sockets close.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
