@@ -11,6 +11,7 @@ import { UfdlError, isUfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { ServerContext } from '../context.js';
 import { parseWith } from '../http-errors.js';
+import { endConnectionsOnceClosing } from '../linger.js';
 import { isAdmin, requireAdmin, requireUser } from '../identity.js';
 import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
 import { listOutputs } from '../store/lists.js';
@@ -155,6 +156,7 @@ async function uploadRoute(app: FastifyInstance): Promise<void> {
 export async function jobOutputsRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
   const { db } = ctx;
+  endConnectionsOnceClosing(app);
 
   await app.register(uploadRoute);
 
