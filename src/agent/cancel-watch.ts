@@ -7,6 +7,7 @@
 import { phaseOf } from '../protocol/phase.js';
 import type { JobJson, JobNotification } from '../protocol/wire.js';
 import { isClientError } from '../client/errors.js';
+import { failPoint } from './fail-points.js';
 import type { NodeApi } from './ports.js';
 
 export type LossReason =
@@ -87,6 +88,7 @@ export class CancelWatch {
     if (this.#stopped || this.#fired) return;
     try {
       const job = await this.#o.api.getJob(this.#o.jobPk);
+      failPoint('running:after-http');
       this.#o.onChecked?.(job);
       const loss = lossOf(job, this.#o.api.nodePk);
       if (loss) this.#fire(loss);

@@ -362,6 +362,7 @@ export class JobRunner {
         this.#progress = update.progress;
         this.#d.hooks.onProgress?.(this, update);
         await api.progressJob(this.jobPk, update.progress, update.data);
+        failPoint('running:after-http');
         this.#d.journal.record(this.jobPk, { lastProgress: update.progress });
       },
       onReportError: (err) => {
@@ -591,9 +592,17 @@ export class JobRunner {
   }
 
   /** Reset (if needed) and release a job whose finish was delivered as a requeue. */
-  resumeRelease(fromState: 'finishing' | 'releasing'): Promise<RunOutcome> {
+  resumeRelease(fromState: 'finishing' | 'releasing', requeue: boolean): Promise<RunOutcome> {
     this.#done ??= this.#guard(async () => {
       this.#phase = 'reporting';
+      if (fromState === 'finishing' && !requeue) {
+        // The finish landed and nothing is to be given back: only the journal's result was missing.
+        this.#d.journal.transition(this.jobPk, 'done');
+        await this.#removeDir();
+        const error = this.#d.journal.get(this.jobPk)?.finish?.error ?? null;
+        this.#endWith(error === null ? 'success' : 'error', error);
+        return error === null ? 'success' : 'error';
+      }
       if (fromState === 'finishing') this.#d.journal.transition(this.jobPk, 'releasing');
       if (!(await resetAndRelease(this.#report))) return 'interrupted';
       this.#d.journal.transition(this.jobPk, 'done');

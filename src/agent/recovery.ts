@@ -15,7 +15,7 @@ import { jobDirPaths, removeJobDir, type JobDir } from './child/job-dir.js';
 import type { RunningChild } from './child/running-child.js';
 import { stopGroup } from './child/stop-group.js';
 import { readExitStatus, WRAPPER_NAME, type ExitResult } from './child/wrapper.js';
-import { startTicksOf } from './child-identity.js';
+import { childStartIdentity, startTicksOf } from './child-identity.js';
 import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from './job-report.js';
 import type { JobRunner } from './job-runner.js';
 import type { JobRecord } from './journal/records.js';
@@ -205,18 +205,18 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
       case 'reattach': {
         const template = await readTemplate(api, job!, deps);
         const settings = settingsAgain(deps, api, job!, template, dir);
-        await continueIn((r) => r.resumeRunning(facts.child!, job!, template, settings));
+        const child = facts.child!;
+        // Spawned but never journalled as running: record the child found by its wrapper first.
+        if (record.state === 'starting') journal.transition(record.jobPk, 'running', { pid: child.pid, pidStart: childStartIdentity(child.startTime) });
+        await continueIn((r) => r.resumeRunning(child, job!, template, settings));
         break;
       }
       case 'collect': {
         const template = await readTemplate(api, job!, deps);
         const settings = settingsAgain(deps, api, job!, template, dir);
-        if (record.state === 'running') {
-          await continueIn((r) => r.resumeCollect(facts.exit!, settings.outputTypes));
-        } else {
-          // 'starting' with an exit status: the journal cannot go to uploading from there.
-          await continueIn((r) => r.resumeFail(NODE_RESTARTED_ERROR, true));
-        }
+        // Never run again a job whose exit status is known: report it, from `starting` too.
+        if (record.state === 'starting') journal.transition(record.jobPk, 'running', { pid: record.pid });
+        await continueIn((r) => r.resumeCollect(facts.exit!, settings.outputTypes));
         break;
       }
       case 'resume-upload':
@@ -241,7 +241,8 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
         break;
       case 'rerelease':
         if (record.state === 'finishing' || record.state === 'releasing') {
-          await continueIn((r) => r.resumeRelease(record.state as 'finishing' | 'releasing'));
+          const requeue = record.state === 'releasing' || isRequeueError(record.finish?.error ?? null);
+          await continueIn((r) => r.resumeRelease(record.state as 'finishing' | 'releasing', requeue));
         } else {
           await resetAndRelease(ctx);
           journal.abandon(record.jobPk, `recovery: ${action.reason}`);
