@@ -67,9 +67,11 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   });
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
+  // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
+  // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   registerIdentityHook(app);
   registerMetricsHooks(app);
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   await app.register(opsRoutes);
   await app.register(authRoutes);
