@@ -5,6 +5,7 @@
 import { UfdlError } from '../../protocol/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson, JobOutputJson, TypedValue } from '../../protocol/wire.js';
+import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 
 export interface JobRow {
@@ -62,12 +63,19 @@ export function requireJobRow(db: Db, pk: number): JobRow {
  * reference lists every output ever added; we list the live ones so a re-run can upload again.
  */
 export function liveOutputs(db: Db, jobPk: number): OutputRow[] {
-  return db
-    .prepare('SELECT * FROM outputs WHERE job = ? AND removed = 0 AND deletion_time IS NULL ORDER BY pk')
-    .all(jobPk) as OutputRow[];
+  // Every job JSON runs this; compiling it once per database saves most of its cost.
+  let statement = liveOutputsStatements.get(db);
+  if (!statement) {
+    statement = db.prepare('SELECT * FROM outputs WHERE job = ? AND removed = 0 AND deletion_time IS NULL ORDER BY pk');
+    liveOutputsStatements.set(db, statement);
+  }
+  return statement.all(jobPk) as OutputRow[];
 }
 
-export function jobJson(db: Db, row: JobRow): JobJson {
+const liveOutputsStatements = new WeakMap<Db, Statement>();
+
+/** The job JSON. `outputs`: the job's live outputs when the caller already has them (lists batch them). */
+export function jobJson(db: Db, row: JobRow, outputs: readonly OutputRow[] = liveOutputs(db, row.pk)): JobJson {
   const phase = phaseOf(row);
   return {
     pk: row.pk,
@@ -79,7 +87,7 @@ export function jobJson(db: Db, row: JobRow): JobJson {
     input_values: JSON.parse(row.input_values) as Record<string, TypedValue>,
     parameter_values: row.parameter_values === null ? null : (JSON.parse(row.parameter_values) as Record<string, TypedValue>),
     node: row.node,
-    outputs: liveOutputs(db, row.pk).map((o) => ({ pk: o.pk, name: o.name, type: o.type })),
+    outputs: outputs.map((o) => ({ pk: o.pk, name: o.name, type: o.type })),
     description: row.description,
     // B4: a job cancelled before it started is really cancelled here.
     is_cancelled: phase === 'CANCELLED' || row.cancelled_unstarted === 1,

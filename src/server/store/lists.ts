@@ -19,7 +19,22 @@ export function prepareJobList(db: Db, spec: FilterSpec): () => JobJson[] {
     defaultOrder: 'jobs.pk ASC',
   });
   const statement = db.prepare(`${JOB_SELECT} WHERE ${where} ORDER BY ${orderBy}`);
-  return () => (statement.all(...params) as JobRow[]).map((row) => jobJson(db, row));
+  const outputsOf = db.prepare(
+    `SELECT * FROM outputs WHERE removed = 0 AND deletion_time IS NULL
+       AND job IN (SELECT value FROM json_each(?)) ORDER BY pk`,
+  );
+  return () => {
+    const rows = statement.all(...params) as JobRow[];
+    if (rows.length === 0) return [];
+    // One query for the outputs of every listed job, instead of one per job.
+    const outputs = new Map<number, OutputRow[]>();
+    for (const output of outputsOf.all(JSON.stringify(rows.map((r) => r.pk))) as OutputRow[]) {
+      const list = outputs.get(output.job);
+      if (list) list.push(output);
+      else outputs.set(output.job, [output]);
+    }
+    return rows.map((row) => jobJson(db, row, outputs.get(row.pk) ?? []));
+  };
 }
 
 /**
