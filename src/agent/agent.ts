@@ -98,7 +98,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #lowDisk: string | null = null;
   #fenced = false;
   #readyNow = false;
-  #acceptingWaiters: (() => void)[] = [];
+  #acceptingChanged: { promise: Promise<void>; resolve: () => void } | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -357,7 +357,14 @@ export class Agent extends EventEmitter<AgentEvents> {
       slots: this.#slots!,
       log: this.log,
       accepting: () => this.#accepting(),
-      acceptingChanged: () => new Promise((resolve) => this.#acceptingWaiters.push(resolve)),
+      acceptingChanged: () => {
+        if (!this.#acceptingChanged) {
+          let resolve!: () => void;
+          const promise = new Promise<void>((r) => (resolve = r));
+          this.#acceptingChanged = { promise, resolve };
+        }
+        return this.#acceptingChanged.promise;
+      },
       listCandidates: (slot, waitSeconds, signal) => {
         const api = this.#nodes!.get(slot.index)!.api;
         return api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
@@ -388,9 +395,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #notifyAccepting(): void {
-    const waiters = this.#acceptingWaiters;
-    this.#acceptingWaiters = [];
-    for (const resolve of waiters) resolve();
+    const changed = this.#acceptingChanged;
+    this.#acceptingChanged = undefined;
+    changed?.resolve();
   }
 
   #checkDisk(): void {

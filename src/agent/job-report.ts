@@ -59,13 +59,17 @@ export async function uploadOutputs(ctx: ReportContext): Promise<OutputRecord[]>
   return failed;
 }
 
-/** Upload one output; undefined when it is on the server, else its failed record. */
+/**
+ * Upload one output; undefined when it is on the server, else its failed record. While the server
+ * cannot be reached the upload waits for it (no output is lost to an outage); answered failures (5xx)
+ * count against `uploadAttempts`; a definite refusal (413, 406 finished, 417, 403) fails at once.
+ */
 async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<OutputRecord | undefined> {
   const { api, journal, jobPk, log } = ctx;
   const key = { name: output.name, type: output.type };
   let lastError: unknown;
-  for (let attempt = 0; attempt < ctx.uploadAttempts; attempt++) {
-    if (ctx.signal.aborted) break;
+  let answered = 0;
+  for (let attempt = 0; !ctx.signal.aborted; attempt++) {
     journal.markOutput(jobPk, key, 'uploading');
     try {
       await api.uploadOutput(jobPk, output.name, output.type, output.path, { signal: ctx.signal });
@@ -82,21 +86,20 @@ async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<Outp
         ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
         return undefined;
       }
-      if (isClientError(err) && err.ambiguous && !ctx.signal.aborted) {
-        // The upload may have landed: ask before sending it again.
-        const landed = await api.getOutputInfo(jobPk, output.name, output.type, { signal: ctx.signal }).then(
-          () => true,
-          () => false,
-        );
-        if (landed) {
-          ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
-          return undefined;
-        }
-        log.warn({ output: output.name, attempt: attempt + 1, err: errText(err) }, 'output upload failed; retrying');
-        await sleep(retryDelayMs(attempt), undefined, { signal: ctx.signal }).catch(() => {});
-        continue;
+      if (!(isClientError(err) && err.ambiguous) || ctx.signal.aborted) break;
+      // The upload may have landed: ask before sending it again.
+      const landed = await api.getOutputInfo(jobPk, output.name, output.type, { signal: ctx.signal }).then(
+        () => true,
+        () => false,
+      );
+      if (landed) {
+        ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
+        return undefined;
       }
-      break; // a definite refusal (413, 406 finished, 417 not started, 403): retrying will not help
+      if (err.kind === 'server' && ++answered >= ctx.uploadAttempts) break;
+      const delay = retryDelayMs(attempt, 500, 15_000);
+      log.warn({ output: output.name, attempt: attempt + 1, err: errText(err), retryInMs: delay }, 'output upload failed; retrying');
+      await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
     }
   }
   const failed = journal.markOutput(jobPk, key, 'failed', { error: errText(lastError ?? 'aborted') });

@@ -152,6 +152,19 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Resolves when `promise` does or `signal` aborts, whichever is first, leaving no listener behind. */
+function untilOrStopped(promise: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    promise.then(done, done);
+  });
+}
+
 /** `promise`, or a rejection once `signal` aborts (the promise itself is left to settle unobserved). */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
@@ -228,10 +241,10 @@ export class PollLoop {
   async #run(): Promise<void> {
     const stop = this.#stop.signal;
     while (!stop.aborted) {
-      await Promise.race([this.#ctx.slots.onFree(), sleep(2 ** 31 - 1, stop)]);
+      await untilOrStopped(this.#ctx.slots.onFree(), stop);
       if (stop.aborted) break;
       if (!this.#ctx.accepting()) {
-        await Promise.race([this.#ctx.acceptingChanged(), sleep(1000, stop)]);
+        await untilOrStopped(Promise.race([this.#ctx.acceptingChanged(), sleep(1000, stop)]), stop);
         continue;
       }
       const controller = new AbortController();
