@@ -120,6 +120,30 @@ describe('upload and download', () => {
 });
 
 describe('upload rules', () => {
+  it('a client that disconnects mid-upload leaves no output and no partial file, and the server carries on', async () => {
+    const { f, node, job } = await startedJob();
+    const { hostname, port } = new URL(f.url);
+    const req = httpRequest({
+      hostname,
+      port,
+      method: 'POST',
+      path: `/v1/jobs/${job}/outputs/cut/BLOB`,
+      headers: { authorization: `Bearer ${await f.adminToken()}`, 'node-id': String(node), ...UPLOAD_HEADERS, 'content-length': '1000000' },
+    });
+    req.on('error', () => {});
+    req.write(randomBytes(100_000));
+    // Let the server start storing, then vanish.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    req.destroy();
+    const deadline = Date.now() + 10_000;
+    while ((await filesUnder(join(f.server.dataDir, 'outputs'))).length > 0) {
+      if (Date.now() > deadline) throw new Error('the partial upload was not cleaned up');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(f.db.prepare('SELECT COUNT(*) AS n FROM outputs').get()).toEqual({ n: 0 });
+    expect((await upload(f, job, node, 'cut', 'BLOB', 'whole')).status).toBe(200);
+  });
+
   it('refuses more than maxOutputBytes with 413 and stores nothing, whether or not the length is declared', async () => {
     const { f, node, job } = await startedJob({ maxOutputBytes: 1024 });
     const declared = await upload(f, job, node, 'big', 'BLOB', randomBytes(64 * 1024));
@@ -290,6 +314,16 @@ describe('get, info and delete by name and type', () => {
       expect(res.status, accept).toBe(406);
       expect(res.body).toEqual({ detail: 'Could not satisfy the request Accept header.' });
     }
+  });
+
+  it('HEAD on Get Output gives the headers without the bytes', async () => {
+    const { f, node, job } = await startedJob();
+    await upload(f, job, node, 'log', 'BLOB', 'twelve bytes');
+    const res = await f.call('HEAD', `/v1/jobs/${job}/outputs/log/BLOB`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe('12');
+    expect(res.text).toBe('');
+    expect((await f.call('GET', `/v1/jobs/${job}/outputs/log/BLOB`)).text).toBe('twelve bytes');
   });
 
   it('info returns the output JSON; unknown outputs are 400 and unknown jobs 404 on get, info and delete', async () => {

@@ -114,6 +114,10 @@ async function storeUpload(ctx: ServerContext, request: FastifyRequest): Promise
     payload.unpipe(body);
     payload.resume();
     if (isUfdlError(err) && err.code === 'UFDL_ERR_OUTPUT_TOO_LARGE') throw tooLarge(max);
+    // The client went away mid-upload: its fault, not ours (and nobody is left to read the answer).
+    if (request.raw.destroyed || request.raw.readableAborted) {
+      throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', 'The upload was interrupted before its end', { cause: err });
+    }
     throw err;
   }
 }
