@@ -60,6 +60,16 @@ export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps 
 
 /** Start the daemon; resolves once it runs (or rejects when it cannot start, e.g. the journal is in use). */
 export async function startAgent(input: AgentOptions, log: Logger, extras: StartAgentExtras = {}): Promise<Agent> {
+  const agent = createAgent(input, log, extras);
+  await agent.start();
+  return agent;
+}
+
+/**
+ * The agent, wired and with its signal handlers, but not started: `await agent.start()`. Lets a
+ * caller hold the agent while it starts (a start-up that waits for credentials can be closed).
+ */
+export function createAgent(input: AgentOptions, log: Logger, extras: StartAgentExtras = {}): Agent {
   const options = resolveAgentOptions(input);
   mkdirSync(options.workDir, { recursive: true });
   const unknown = unknownFailPoints();
@@ -79,6 +89,5 @@ export async function startAgent(input: AgentOptions, log: Logger, extras: Start
     );
     void agent.whenStopped().then(remove);
   }
-  await agent.start();
   return agent;
 }
