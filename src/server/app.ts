@@ -11,7 +11,7 @@ import { pino, type Logger } from 'pino';
 import { TokenService } from './auth.js';
 import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
-import { registerErrorHandling } from './http-errors.js';
+import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
 import { registerMetricsHooks } from './metrics.js';
 import { NotifyHub } from './notify-hub.js';
@@ -64,12 +64,15 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     // Shut down promptly: in-flight requests finish, idle keep-alive sockets close.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Bad percent-encoding and over-long path parameters: JSON {"detail"} too (http-errors.ts).
+    frameworkErrors,
   });
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
   // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  answerBadHandshakesWithJson(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);
 

@@ -4,6 +4,8 @@
  * the wrong method (405; the reference answers 500, bug B1). A 500 means a bug: it is logged with its
  * stack and the client gets a JSON detail, never an HTML page.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
 import { ZodError } from 'zod';
@@ -45,6 +47,38 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (status === 401) void reply.header('www-authenticate', 'Bearer realm="api"');
     // Errors on binary routes must still be JSON; say so.
     void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+}
+
+/**
+ * Fastify's own refusals before a route is found — a path that is not valid percent-encoding
+ * (FST_ERR_BAD_URL, 400), a path parameter over the router's `maxParamLength` (414) — leave as JSON
+ * `{"detail": …}` like every other error, instead of fastify's default body. The `frameworkErrors`
+ * option of `Fastify()`.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body } = toResponse(error);
+  void reply.code(status).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * A web-socket handshake that `ws` refuses (a request with `Upgrade` headers on any route: wrong
+ * method, bad `Upgrade`, missing or invalid `Sec-WebSocket-Key` or `-Version`, a bad protocol list)
+ * is answered by `ws` with a text/html page. With a `wsClientError` listener, `ws` leaves the answer
+ * to us: the same refusal as JSON `{"detail": …}`. Call after registering @fastify/websocket.
+ */
+export function answerBadHandshakesWithJson(app: FastifyInstance): void {
+  app.websocketServer.on('wsClientError', (error: Error, socket: Duplex) => {
+    const status = error.message === 'Invalid HTTP method' ? 405 : 400;
+    const body = JSON.stringify({ detail: `Web-socket handshake refused: ${error.message}` });
+    const version = error.message.includes('Sec-WebSocket-Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '';
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n${version}` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
   });
 }
 
