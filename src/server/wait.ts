@@ -29,10 +29,19 @@ export function parseWaitHeader(raw: string | string[] | undefined): number {
  */
 export function requestGoneSignal(reply: FastifyReply, closing: AbortSignal): AbortSignal {
   const gone = new AbortController();
+  if (closing.aborted) {
+    gone.abort();
+    return gone.signal;
+  }
+  // A plain listener removed when the response closes (it always does, finished or cut off), so a
+  // long-lived `closing` signal does not collect one listener per request.
+  const onClosing = () => gone.abort();
+  closing.addEventListener('abort', onClosing, { once: true });
   reply.raw.once('close', () => {
+    closing.removeEventListener('abort', onClosing);
     if (!reply.raw.writableFinished) gone.abort();
   });
-  return AbortSignal.any([gone.signal, closing]);
+  return gone.signal;
 }
 
 /**

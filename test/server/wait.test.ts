@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pollFilter } from '../../src/protocol/filter.js';
+import { NotifyHub } from '../../src/server/notify-hub.js';
+import { parseWaitHeader, waitForNonEmpty } from '../../src/server/wait.js';
 import { api } from '../helpers/server.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 
@@ -131,5 +133,39 @@ describe('X-UFDL-Wait', () => {
     expect(closeMs).toBeLessThan(10_000);
     // The waiting request is answered (with the empty list) rather than cut off.
     expect(res).toMatchObject({ status: 200, body: [] });
+  });
+});
+
+describe('wait helpers', () => {
+  it('parseWaitHeader reads seconds as milliseconds, caps at 60 s, and refuses anything else', () => {
+    expect(parseWaitHeader(undefined)).toBe(0);
+    expect(parseWaitHeader('0')).toBe(0);
+    expect(parseWaitHeader(' 1.5 ')).toBe(1500);
+    expect(parseWaitHeader('60')).toBe(60_000);
+    expect(parseWaitHeader('3600')).toBe(60_000);
+    for (const bad of ['', '-1', '1e3', 'x', '1,5']) expect(() => parseWaitHeader(bad), bad).toThrow(/X-UFDL-Wait/);
+  });
+
+  it('waitForNonEmpty returns when its signal aborts and leaves no listener behind', async () => {
+    const hub = new NotifyHub();
+    const controller = new AbortController();
+    let runs = 0;
+    const waiting = waitForNonEmpty(hub, () => (runs++, [] as number[]), 60_000, controller.signal);
+    expect(hub.listenerCount('acquirable')).toBe(1);
+    controller.abort();
+    expect(await waiting).toEqual([]);
+    expect(hub.listenerCount('acquirable')).toBe(0);
+    expect(runs).toBe(1);
+  });
+
+  it('waitForNonEmpty re-runs the query on each wake-up until it has a result', async () => {
+    const hub = new NotifyHub();
+    const results: number[][] = [[], [], [7]];
+    const waiting = waitForNonEmpty(hub, () => results.shift()!, 60_000, new AbortController().signal);
+    hub.emit('acquirable');
+    await sleep(10);
+    hub.emit('acquirable');
+    expect(await waiting).toEqual([7]);
+    expect(hub.listenerCount('acquirable')).toBe(0);
   });
 });
