@@ -1,0 +1,101 @@
+/**
+ * Final-state checks on the server, shared by the scenarios. Each returns a list of problems (empty
+ * = fine), so one assertion shows everything that went wrong at once.
+ */
+import type { JobJson, ServerApi } from './http.js';
+import { sleep } from './procs.js';
+
+export const EXPECTED_OUTPUTS = ['log', 'result.txt'];
+
+/**
+ * Every job finished successfully with exactly its expected outputs (each name once; `result.txt`
+ * holds the job's pk).
+ */
+export async function checkFinishedJobs(api: ServerApi, pks: readonly number[], opts: { downloadEvery?: number } = {}): Promise<string[]> {
+  const problems: string[] = [];
+  const every = opts.downloadEvery ?? 1;
+  let i = 0;
+  for (const pk of pks) {
+    const job = await api.job(pk);
+    problems.push(...jobProblems(job));
+    if (job.end_time !== null && job.error_reason === null && i++ % every === 0 && job.outputs.some((o) => o.name === 'result.txt')) {
+      const content = (await api.download(pk, 'result.txt')).toString('utf8');
+      if (content !== `${pk}\n`) problems.push(`job ${pk}: result.txt holds ${JSON.stringify(content)}, expected ${JSON.stringify(`${pk}\n`)}`);
+    }
+  }
+  return problems;
+}
+
+export function jobProblems(job: JobJson): string[] {
+  const problems: string[] = [];
+  const where = `job ${job.pk}`;
+  if (job.end_time === null) {
+    problems.push(`${where}: not finished (start ${job.start_time}, node ${job.node}, cancelled ${job.is_cancelled})`);
+    return problems;
+  }
+  if (job.error_reason !== null) problems.push(`${where}: finished with an error: ${job.error_reason.slice(0, 300)}`);
+  const names = job.outputs.map((o) => o.name).sort();
+  if (JSON.stringify(names) !== JSON.stringify(EXPECTED_OUTPUTS)) {
+    problems.push(`${where}: outputs ${JSON.stringify(names)}, expected exactly ${JSON.stringify(EXPECTED_OUTPUTS)}`);
+  }
+  return problems;
+}
+
+/** Poll until every job has ended (or the time is up); returns the jobs as last seen. */
+export async function waitAllEnded(api: ServerApi, pks: readonly number[], timeoutMs: number): Promise<JobJson[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const all = await api.jobs();
+    const wanted = new Set(pks);
+    const jobs = all.filter((j) => wanted.has(j.pk));
+    const open = jobs.filter((j) => j.end_time === null);
+    if (open.length === 0 && jobs.length === pks.length) return jobs;
+    if (Date.now() > deadline) return jobs;
+    await sleep(250);
+  }
+}
+
+/**
+ * Nothing stuck: no job held (acquired or started) and not ended, and no node working (its
+ * `current_job`) a job it holds that has not ended.
+ */
+export async function checkNothingHeld(api: ServerApi, pks: readonly number[]): Promise<string[]> {
+  const problems: string[] = [];
+  const wanted = new Set(pks);
+  const jobs = new Map((await api.jobs()).map((j) => [j.pk, j]));
+  for (const job of jobs.values()) {
+    if (!wanted.has(job.pk)) continue;
+    if (job.end_time === null && job.node !== null) problems.push(`job ${job.pk}: held by node ${job.node} and not ended (start ${job.start_time})`);
+  }
+  for (const node of await api.nodes()) {
+    const job = node.current_job === null ? undefined : jobs.get(node.current_job);
+    if (job && job.node === node.pk && job.end_time === null) problems.push(`node ${node.pk} (${node.ip}#${node.index}) still works job ${job.pk}`);
+  }
+  return problems;
+}
+
+/**
+ * Nodes whose `current_job` still names a job they no longer work (ended, or held by another node):
+ * a stale pointer. The server ignores it (bug B8: it does not block the node's next start), so it is
+ * reported, not failed.
+ */
+export async function staleCurrentJobs(api: ServerApi): Promise<string[]> {
+  const jobs = new Map((await api.jobs()).map((j) => [j.pk, j]));
+  const stale: string[] = [];
+  for (const node of await api.nodes()) {
+    if (node.current_job === null) continue;
+    const job = jobs.get(node.current_job);
+    if (!job || job.node !== node.pk || job.end_time !== null) {
+      stale.push(`node ${node.pk} (${node.ip}#${node.index}) names job ${node.current_job} (${job ? `held by node ${job.node}, ${job.end_time ? 'ended' : 'not ended'}` : 'gone'})`);
+    }
+  }
+  return stale;
+}
+
+/** The problems, or a compact list for the assertion message. */
+export function report(title: string, problems: string[], max = 40): string {
+  if (problems.length === 0) return `${title}: none`;
+  const shown = problems.slice(0, max).map((p) => `  - ${p}`);
+  if (problems.length > max) shown.push(`  … and ${problems.length - max} more`);
+  return `${title} (${problems.length}):\n${shown.join('\n')}`;
+}

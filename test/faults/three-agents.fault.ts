@@ -1,0 +1,67 @@
+/**
+ * Scenario 4 (issue 5): three agents on one queue of short jobs — each job runs exactly once.
+ *
+ * Three `ufdl-agent run` processes (two slots each, distinct node indexes) race for one queue on one
+ * `ufdl-agent serve`. Half the jobs exist before the agents start (a full queue at once), the rest are
+ * created while they work (wake-up races). Checked: every job finished successfully with exactly its
+ * outputs, the run log shows exactly one complete run per job and no two runs at once, and no node or
+ * job is left held.
+ */
+import { expect, it } from 'vitest';
+import { checkFinishedJobs, checkNothingHeld, report, waitAllEnded } from './helpers/checks.js';
+import { Rig } from './helpers/rig.js';
+import { concurrentRuns, runLogSummary } from './helpers/runlog.js';
+import { scale } from './helpers/scale.js';
+
+const S = scale();
+
+it(`three agents on one queue of ${S.threeAgents.jobs} short jobs: each job exactly once`, async () => {
+  const rig = Rig.forTest('three-agents');
+  const t0 = Date.now();
+  const server = await rig.startServer();
+  const api = rig.admin(server);
+  const template = await api.importTemplate(rig.workloadTemplate('three-agents'));
+  const { jobs: total, slots } = S.threeAgents;
+
+  const pks: number[] = [];
+  const createBatch = async (n: number) => {
+    for (let i = 0; i < n; i++) pks.push(await api.createJob(template, { ticks: { value: 0, type: 'int' } }));
+  };
+  await createBatch(Math.floor(total / 2));
+
+  const agents = await Promise.all(
+    [0, 1, 2].map((i) => rig.startAgent({ name: `agent-${i}`, serverUrl: server.url, slots, nodeIndex: i * 10 })),
+  );
+  await createBatch(total - pks.length);
+
+  const jobs = await waitAllEnded(api, pks, Math.max(120_000, total * 1_500));
+  const elapsedS = (Date.now() - t0) / 1000;
+
+  const problems = await checkFinishedJobs(api, pks, { downloadEvery: S.name === 'full' ? 5 : 1 });
+  const log = rig.runLog();
+  const runs: string[] = [];
+  for (const pk of pks) {
+    const list = log.byJob.get(pk) ?? [];
+    if (list.length !== 1) runs.push(`job ${pk}: ${list.length} runs (pids ${list.map((r) => r.pid).join(', ')})`);
+    else if (!list[0]!.ended) runs.push(`job ${pk}: its only run did not reach its end`);
+  }
+  const concurrent = concurrentRuns(log);
+  const held = await checkNothingHeld(api, pks);
+
+  const byNode = new Map<number | null, number>();
+  for (const job of jobs) byNode.set(job.node, (byNode.get(job.node) ?? 0) + 1);
+  const nodes = await api.nodes();
+  const perAgent = [0, 1, 2].map((i) =>
+    nodes.filter((n) => n.index >= i * 10 && n.index < i * 10 + 10).reduce((sum, n) => sum + (byNode.get(n.pk) ?? 0), 0),
+  );
+  console.log(
+    `[three-agents] ${total} jobs in ${elapsedS.toFixed(1)} s; jobs per agent ${perAgent.join(' / ')}; ${runLogSummary(log)}; agents alive: ${agents.map((a) => a.proc.alive).join(', ')}`,
+  );
+
+  expect(log.malformed, 'malformed run-log lines').toEqual([]);
+  expect(report('jobs not finished as expected', problems)).toBe('jobs not finished as expected: none');
+  expect(report('jobs not run exactly once', runs)).toBe('jobs not run exactly once: none');
+  expect(report('runs of one job at the same time', concurrent)).toBe('runs of one job at the same time: none');
+  expect(report('held after the end', held)).toBe('held after the end: none');
+  for (const agent of agents) expect(agent.proc.alive, `${agent.spec.name} is still running (log ${agent.proc.logFile})`).toBe(true);
+});
