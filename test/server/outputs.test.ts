@@ -21,7 +21,7 @@ async function startedJob(options: Parameters<typeof startWithFixtures>[0] = {})
   return { f, node, job };
 }
 
-function upload(f: Fixtures, job: number, node: number | undefined, name: string, type: string, body: BodyInit | undefined, headers = UPLOAD_HEADERS) {
+function upload(f: Fixtures, job: number, node: number | undefined, name: string, type: string, body: BodyInit | undefined, headers: Record<string, string> = UPLOAD_HEADERS) {
   return f.call('POST', `/v1/jobs/${job}/outputs/${encodeURIComponent(name)}/${encodeURIComponent(type)}`, {
     ...(node === undefined ? {} : { node }),
     ...(body === undefined ? {} : { body }),
@@ -91,7 +91,7 @@ describe('upload and download', () => {
     const { f, node, job } = await startedJob();
     const empty = await upload(f, job, node, 'empty', 'BLOB', new Uint8Array(0));
     expect(empty.status).toBe(200);
-    const noBody = await upload(f, job, node, 'nobody', 'BLOB', undefined, { 'content-disposition': 'attachment; filename=x' } as typeof UPLOAD_HEADERS);
+    const noBody = await upload(f, job, node, 'nobody', 'BLOB', undefined, { 'content-disposition': 'attachment; filename=x' });
     expect(noBody.status).toBe(200);
     const get = await f.call('GET', `/v1/jobs/${job}/outputs/empty/BLOB`);
     expect(get.status).toBe(200);
@@ -165,8 +165,8 @@ describe('upload rules', () => {
 
   it('needs a Content-Disposition filename (400)', async () => {
     const { f, node, job } = await startedJob();
-    for (const headers of [{ 'content-type': 'application/data' }, { 'content-disposition': 'attachment' }]) {
-      const res = await upload(f, job, node, 'x', 'BLOB', 'x', headers as typeof UPLOAD_HEADERS);
+    for (const headers of <Array<Record<string, string>>>[{ 'content-type': 'application/data' }, { 'content-disposition': 'attachment' }]) {
+      const res = await upload(f, job, node, 'x', 'BLOB', 'x', headers);
       expect(res.status).toBe(400);
       expect(res.body.detail).toBe('Missing filename. Request should include a Content-Disposition header with a filename parameter.');
     }

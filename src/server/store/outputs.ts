@@ -31,7 +31,6 @@ export function validateOutputSegment(what: 'name' | 'type', value: string): voi
   else if (value.length > max) problem = `is longer than ${max} characters`;
   else if (value === '.' || value === '..') problem = `may not be '${value}'`;
   else if (value.includes('/') || value.includes('\\')) problem = 'may not contain a slash';
-  // eslint-disable-next-line no-control-regex
   else if (/[\u0000-\u001f\u007f]/.test(value)) problem = 'may not contain NUL or other control characters';
   if (problem !== undefined) {
     throw new UfdlError('UFDL_ERR_OUTPUT_BAD_NAME', `Bad output ${what} ${JSON.stringify(value.slice(0, 80))}: it ${problem}`);
