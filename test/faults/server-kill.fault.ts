@@ -74,7 +74,7 @@ it(`the server SIGKILLed ${S.serverKill.kills} times under lifecycle load: every
 
   /** One call; true when acknowledged with `expect`. Network errors and other statuses are "not acknowledged". */
   const step = async (method: string, path: string, opts: Parameters<typeof call>[3], expectStatus = [200]): Promise<{ ok: boolean; body: any }> => {
-    const name = path.replace(/\/\d+/g, '/N').replace(/progress\/[\d.]+/, 'progress').replace(/outputs\/.*/, 'output');
+    const name = path.replace(/progress\/[\d.]+/, 'progress').replace(/outputs\/.*/, 'output').replace(/\/\d+/g, '/N');
     stats.calls++;
     try {
       const res = await call(currentUrl, method, path, { ...opts, token, timeoutMs: 5_000 });
