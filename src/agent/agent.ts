@@ -10,24 +10,26 @@ import { EventEmitter } from 'node:events';
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../client/api.js';
-import { isClientError } from '../client/errors.js';
 import { pollFilter } from '../protocol/filter.js';
 import type { Capabilities, JobJson } from '../protocol/wire.js';
 import { evaluateCandidate, TemplateCache } from './candidates.js';
 import { Fence, fenceThresholdMs, ServerContact } from './fencing.js';
 import { Heartbeat } from './heartbeat.js';
-import { JobRunner, type RunOutcome } from './job-runner.js';
+import type { RunOutcome } from './job-runner.js';
 import type { Journal } from './journal/journal.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
-import { PollLoop, Schedule, type ClaimOutcome, type LoopContext } from './loop.js';
+import { PollLoop, type ClaimOutcome, type LoopContext } from './loop.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import { SlotNodes, type SlotNode } from './nodes.js';
 import type { ResolvedAgentOptions } from './options.js';
-import type { ExecutorPort, NodeApi } from './ports.js';
-import type { ProgressUpdate } from './progress/update.js';
+import type { ExecutorPort } from './ports.js';
+import { Runners } from './runners.js';
 import { recover } from './recovery.js';
 import type { NodeHardwareFacts } from './registration.js';
 import { planSlots, Slots, type SlotSpec } from './slots.js';
+import { loginUntilAccepted, retryStartupStep } from './start-up.js';
+import { capabilitiesSummary, notReadyReasons, type AgentStatus } from './agent-status.js';
+export type { AgentStatus } from './agent-status.js';
 import { startStatusServer, type Health, type StatusServer } from './status-server.js';
 
 /** What the agent needs from the outside world; `index.ts` supplies the real ones, tests may not. */
@@ -55,23 +57,6 @@ export interface AgentEvents {
   error: [Error];
 }
 
-export interface AgentStatus {
-  state: AgentState;
-  ready: boolean;
-  notReady: string[];
-  pid: number;
-  startedAt: string;
-  serverUrl: string;
-  capabilities: { wakeup: boolean; lostAfterSeconds: number | null; websocketAuth: boolean } | null | undefined;
-  lastServerContactAt: string | null;
-  serverSilentMs: number;
-  slots: { index: number; gpu: number | null; nodeIndex: number; nodePk: number | null; jobPk: number | null }[];
-  jobs: JobRunner['status'][];
-  loop: ReturnType<PollLoop['getStatus']> | null;
-  fence: { thresholdMs: number; fencedCount: number } | null;
-  journal: { path: string; unfinished: number } | null;
-}
-
 export class Agent extends EventEmitter<AgentEvents> {
   readonly options: ResolvedAgentOptions;
   readonly log: Logger;
@@ -79,7 +64,6 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #deps: AgentDeps;
   readonly #contact = new ServerContact();
   readonly #templates = new TemplateCache();
-  readonly #runners = new Map<number, JobRunner>();
   readonly #startedAt = new Date();
   /** Aborted when the agent stops: start-up waits, recovery and reporting retries give up. */
   readonly #stopSignal = new AbortController();
@@ -91,6 +75,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #slots: Slots | undefined;
   #nodes: SlotNodes | undefined;
   #loop: PollLoop | undefined;
+  #work: Runners | undefined;
   #heartbeat: Heartbeat | undefined;
   #fence: Fence | undefined;
   #status: StatusServer | undefined;
@@ -199,6 +184,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       },
     });
     await this.#retrying('registration', () => this.#nodes!.registerAll(specs), signal);
+    this.#work = this.#createRunners();
 
     // Recovery before the first poll (DESIGN §5).
     const report = await recover({
@@ -212,7 +198,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       killGraceMs: o.killGraceMs,
       log: this.log,
       signal,
-      adoptRunner: (jobPk, slot, api) => this.#adopt(jobPk, slot, api),
+      adoptRunner: (jobPk, slot, api) => this.#work!.adopt(jobPk, slot, api),
       onAction: (jobPk, action) => {
         this.metrics.recoveries.inc({ action });
         this.emit('recovered', { jobPk, action });
@@ -244,52 +230,29 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   /** Log in, re-checking on a bounded schedule while the credentials are refused (never a crash loop). */
-  async #login(client: UfdlClient, signal: AbortSignal): Promise<void> {
-    const authSchedule = new Schedule(this.options.authRetryS, { jitter: 0.1 });
-    const errorSchedule = new Schedule(this.options.errorBackoffS);
-    for (;;) {
-      try {
-        await client.obtain({ signal });
-        this.#contact.ok();
-        if (this.#authProblem) this.log.info({}, 'the server accepted the credentials');
-        this.#authProblem = null;
-        return;
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const auth = isClientError(err, 'auth');
-        const delay = auth ? authSchedule.next() : errorSchedule.next();
-        if (auth) {
-          this.#authProblem = `the server refuses the credentials of user '${client.options.username}'`;
-          this.log.error(
-            { user: client.options.username, server: this.options.serverUrl, retryInMs: delay },
-            'NOT READY: the server refuses the agent\'s credentials; fix the password (or password_file) — checking again later',
-          );
-        } else {
-          this.#authProblem = null;
-          this.#contact.failed();
-          this.log.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'cannot log in: server unreachable; retrying');
-        }
+  #login(client: UfdlClient, signal: AbortSignal): Promise<void> {
+    return loginUntilAccepted(client, {
+      authRetryS: this.options.authRetryS,
+      errorBackoffS: this.options.errorBackoffS,
+      serverUrl: this.options.serverUrl,
+      signal,
+      log: this.log,
+      contact: this.#contact,
+      onAuthProblem: (problem) => {
+        this.#authProblem = problem;
         this.#updateReady();
-        await sleep(delay, signal);
-      }
-    }
+      },
+    });
   }
 
   /** A start-up step, retried on the error back-off while the server is unreachable. */
-  async #retrying<T>(what: string, step: () => Promise<T>, signal: AbortSignal): Promise<T> {
-    const schedule = new Schedule(this.options.errorBackoffS);
-    for (;;) {
-      try {
-        return await step();
-      } catch (err) {
-        if (signal.aborted) throw err;
-        if (isClientError(err) && !err.transient && err.kind !== 'server' && err.kind !== 'auth') throw err;
-        if (isClientError(err, 'auth')) await this.#login(this.#base!, signal);
-        const delay = schedule.next();
-        this.log.warn({ step: what, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'start-up step failed; retrying');
-        await sleep(delay, signal);
-      }
-    }
+  #retrying<T>(what: string, step: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    return retryStartupStep(what, step, {
+      errorBackoffS: this.options.errorBackoffS,
+      signal,
+      log: this.log,
+      relogin: () => this.#login(this.#base!, signal),
+    });
   }
 
   #startTimers(): void {
@@ -310,7 +273,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#fence = new Fence({
         contact: this.#contact,
         thresholdMs: threshold,
-        hasRunningJobs: () => [...this.#runners.values()].some((r) => r.status.pid !== null),
+        hasRunningJobs: () => (this.#work?.withChild().length ?? 0) > 0,
         onFence: (silentMs) => this.#fenceNow(silentMs),
       });
       this.#fence.start();
@@ -318,12 +281,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #busyNodes(): SlotNode[] {
-    const busy = new Set([...this.#runners.values()].map((r) => r.slot.index));
+    const busy = new Set((this.#work?.all() ?? []).map((r) => r.slot.index));
     return (this.#nodes?.all ?? []).filter((n) => busy.has(n.spec.index));
   }
 
   #fenceNow(silentMs: number): void {
-    const jobs = [...this.#runners.values()].filter((r) => r.status.pid !== null);
+    const jobs = this.#work?.withChild() ?? [];
     this.#fenced = true;
     this.metrics.fences.inc();
     this.log.error(
@@ -413,64 +376,31 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   async #claim(slot: SlotSpec, job: JobJson): Promise<ClaimOutcome> {
-    const node = this.#nodes!.get(slot.index)!;
     const template = await this.#templates.peek(job.template.pk);
     if (!template) return 'lost';
-    const runner = this.#newRunner(job.pk, slot, node.api);
-    const outcome = await runner.claim(job, template);
-    if (outcome !== 'claimed') {
-      if (outcome === 'lost') this.metrics.acquireRaces.inc();
-      return outcome;
-    }
-    this.metrics.jobsAcquired.inc();
-    this.emit('acquired', { jobPk: job.pk, slot: slot.index });
-    this.#track(runner, runner.run());
-    return 'claimed';
+    return this.#work!.claim(slot, job, template, this.#nodes!.get(slot.index)!.api);
   }
 
-  /** Recovery: a runner that continues a journalled job in `slot`. */
-  #adopt(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner {
-    this.#slots!.take(slot.index, jobPk);
-    const runner = this.#newRunner(jobPk, slot, api);
-    queueMicrotask(() => {
-      const done = runner.done;
-      if (done) this.#track(runner, done);
-    });
-    return runner;
+  #jobPks(): number[] {
+    return (this.#work?.all() ?? []).map((r) => r.jobPk);
   }
 
-  #track(runner: JobRunner, done: Promise<RunOutcome>): void {
-    this.#runners.set(runner.jobPk, runner);
-    this.#slots!.assign(runner.slot.index, runner.jobPk);
-    this.metrics.slotsBusy.set(this.#slots!.busy);
-    void done.finally(() => {
-      this.#runners.delete(runner.jobPk);
-      this.#slots!.release(runner.slot.index);
-      this.metrics.slotsBusy.set(this.#slots!.busy);
-    });
-  }
-
-  #newRunner(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner {
-    const o = this.options;
-    return new JobRunner(jobPk, {
-      api,
+  #createRunners(): Runners {
+    return new Runners({
+      slots: this.#slots!,
       journal: this.#journal!,
       executor: this.#executors!,
-      options: o,
+      options: this.options,
       useWebSocket: this.#caps?.extensions.websocket.auth === true,
-      slot,
-      log: this.log.child({ job: jobPk, slot: slot.index }),
-      hooks: {
-        accepting: () => this.#state === 'running' || this.#state === 'starting',
-        onSkip: (pk, reason) => this.#loop?.skip(pk, reason),
-        onStarted: (r, pid) => this.emit('started', { jobPk: r.jobPk, slot: r.slot.index, pid }),
-        onProgress: (r, update: ProgressUpdate) => this.emit('progressed', { jobPk: r.jobPk, progress: update.progress, data: update.data }),
-        onUploaded: (bytes) => this.metrics.uploadBytes.inc(bytes),
-        onUploadFailed: () => this.metrics.uploadFailures.inc(),
-        onEnded: (r, outcome, error) => {
-          this.metrics.jobsEnded.inc({ outcome });
-          this.emit('finished', { jobPk: r.jobPk, slot: r.slot.index, outcome, error });
-        },
+      log: this.log,
+      metrics: this.metrics,
+      accepting: () => this.#state === 'running' || this.#state === 'starting',
+      skip: (pk, reason) => this.#loop?.skip(pk, reason),
+      events: {
+        acquired: (e) => this.emit('acquired', e),
+        started: (e) => this.emit('started', e),
+        progressed: (e) => this.emit('progressed', e),
+        finished: (e) => this.emit('finished', e),
       },
     });
   }
@@ -484,10 +414,10 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.transition('draining');
     this.#updateReady();
     void this.#loop?.stop();
-    const running = [...this.#runners.values()];
+    const running = this.#work?.all() ?? [];
     this.log.info({ reason, jobs: running.map((r) => r.jobPk), drainTimeoutMs: this.options.drainTimeoutMs }, 'draining');
     this.#drainTimer = setTimeout(() => {
-      this.log.warn({ jobs: [...this.#runners.keys()] }, 'drain timeout: stopping the jobs still running; they will run again elsewhere');
+      this.log.warn({ jobs: this.#jobPks() }, 'drain timeout: stopping the jobs still running; they will run again elsewhere');
       this.stopNow('drain timeout');
     }, this.options.drainTimeoutMs);
     this.#drainTimer.unref();
@@ -503,13 +433,13 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Second signal or SIGQUIT: stop running jobs now, report them so they run elsewhere, then close. */
   stopNow(reason = 'stop requested'): void {
     if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'failed') return;
-    this.log.warn({ reason, jobs: [...this.#runners.keys()] }, 'stopping now');
+    this.log.warn({ reason, jobs: this.#jobPks() }, 'stopping now');
     void this.#stopAndClose();
   }
 
   /** A third signal: give up reporting (the journal lets the next start recover), close what can be closed. */
   abandon(): void {
-    for (const runner of this.#runners.values()) runner.abandonReporting();
+    this.#work?.abandonAll();
     this.#stopSignal.abort();
   }
 
@@ -521,9 +451,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#stopSignal.abort();
       this.#updateReady();
       await this.#loop?.stop();
-      const runners = [...this.#runners.values()];
-      for (const runner of runners) runner.stop('shutdown');
-      await Promise.allSettled(runners.map((r) => r.done));
+      await this.#work?.stopAll('shutdown');
     })();
     return this.#stopping;
   }
@@ -572,14 +500,14 @@ export class Agent extends EventEmitter<AgentEvents> {
   // ── status ────────────────────────────────────────────────────────────────────────────────────
 
   #notReadyReasons(): string[] {
-    const reasons: string[] = [];
-    if (this.#state === 'starting') reasons.push('starting (logging in, registering, recovering)');
-    else if (this.#state !== 'running') reasons.push(this.#state);
-    if (this.#authProblem) reasons.push(this.#authProblem);
-    if (!this.#contact.reachable) reasons.push(`server unreachable for ${Math.round(this.#contact.silentForMs() / 1000)} s`);
-    if (this.#fenced) reasons.push('self-fenced: waiting for the server');
-    if (this.#lowDisk) reasons.push(this.#lowDisk);
-    return reasons;
+    return notReadyReasons({
+      state: this.#state,
+      authProblem: this.#authProblem,
+      reachable: this.#contact.reachable,
+      silentMs: this.#contact.silentForMs(),
+      fenced: this.#fenced,
+      lowDisk: this.#lowDisk,
+    });
   }
 
   #updateReady(): void {
@@ -624,34 +552,14 @@ export class Agent extends EventEmitter<AgentEvents> {
       pid: process.pid,
       startedAt: this.#startedAt.toISOString(),
       serverUrl: this.options.serverUrl,
-      capabilities:
-        caps === undefined
-          ? undefined
-          : caps === null
-            ? null
-            : { wakeup: caps.extensions.wait !== null, lostAfterSeconds: caps.extensions.lost_node?.lost_after_seconds ?? null, websocketAuth: caps.extensions.websocket.auth },
+      capabilities: capabilitiesSummary(caps),
       lastServerContactAt: new Date(this.#contact.lastOkAt).toISOString(),
       serverSilentMs: this.#contact.silentForMs(),
       slots: (this.#slots?.snapshot() ?? []).map((s) => ({ ...s, nodePk: this.#nodes?.get(s.index)?.node.pk ?? null })),
-      jobs: [...this.#runners.values()].map((r) => r.status),
+      jobs: (this.#work?.all() ?? []).map((r) => r.status),
       loop: this.#loop?.getStatus() ?? null,
       fence: this.#fence ? { thresholdMs: this.#fence.thresholdMs, fencedCount: this.#fence.fencedCount } : null,
       journal: journal ? { path: journal.path, unfinished: journal.unfinished().length } : null,
     };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -17,7 +17,8 @@ import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } fro
 import { installSignalHandlers } from './shutdown.js';
 
 export { Agent } from './agent.js';
-export type { AgentEvents, AgentStatus, AgentDeps } from './agent.js';
+export type { AgentEvents, AgentDeps } from './agent.js';
+export type { AgentStatus } from './agent-status.js';
 export type { AgentState } from './lifecycle.js';
 export { resolveAgentOptions, AGENT_DEFAULTS } from './options.js';
 export type { AgentOptions, ResolvedAgentOptions } from './options.js';

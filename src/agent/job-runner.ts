@@ -14,11 +14,10 @@
  * Recovery enters the same machine part-way through (`resume*`), so a restarted agent continues a
  * job exactly where the journal says it stood.
  */
-import { join } from 'node:path';
 import { isClientError } from '../client/errors.js';
 import { phaseOf } from '../protocol/phase.js';
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
-import { CancelWatch, type LossReason } from './cancel-watch.js';
+import type { LossReason } from './cancel-watch.js';
 import { finishErrorText, describeExit } from './child/exit-text.js';
 import { createJobDir, jobDirPaths, jobJsonContent, removeJobDir, writeJobJson, type JobDir } from './child/job-dir.js';
 import type { RunningChild } from './child/running-child.js';
@@ -27,82 +26,20 @@ import { ChildSupervisor, type StopReason, type SupervisedExit } from './child/s
 import type { ExitResult } from './child/wrapper.js';
 import { failPoint } from './fail-points.js';
 import { isJobEdge, type JobState } from './journal/states.js';
-import { deliverFinish, releaseUnstarted, resetAndRelease, uploadOutputs, type ReportContext } from './job-report.js';
+import { claimJob, releaseUnstartedJob } from './job-claim.js';
+import { downloadInputs } from './job-inputs.js';
+import { deliverFinish, resetAndRelease, uploadOutputs, type ReportContext } from './job-report.js';
+import { superviseChild } from './job-supervise.js';
 import type { ClaimOutcome } from './loop.js';
-import type { ResolvedAgentOptions } from './options.js';
 import type { PreparedJob } from './executors/types.js';
+import { runSettingsOf, type RunOutcome, type RunnerDeps, type RunnerLogger, type RunSettings } from './job-types.js';
 import { writeJobLog } from './outputs/job-log.js';
 import { scanOutputs } from './outputs/scan.js';
-import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
-import { JobProgress } from './progress/job-progress.js';
-import type { ProgressUpdate } from './progress/update.js';
 import { cudaVisibleDevices, type SlotSpec } from './slots.js';
 import { childStartIdentity } from './child-identity.js';
 
-/** How a job left this agent. */
-export type RunOutcome =
-  | 'success'
-  | 'error'
-  | 'cancelled'
-  /** Finished with an error, reset and released to run again (shutdown, restart within the cap). */
-  | 'requeued'
-  /** Released before it started (preparation failed, draining). */
-  | 'released'
-  /** Lost a race, or taken away by the server. */
-  | 'lost'
-  /** Stopped because the server was unreachable too long (self-fencing). */
-  | 'fenced'
-  /** The agent exited before it could report; the journal keeps what is owed. */
-  | 'interrupted';
-
-export interface RunnerLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  child(bindings: Record<string, unknown>): RunnerLogger;
-}
-
-/** What the runner tells the agent. */
-export interface RunnerHooks {
-  onStarted?(runner: JobRunner, pid: number): void;
-  onProgress?(runner: JobRunner, update: ProgressUpdate): void;
-  onEnded?(runner: JobRunner, outcome: RunOutcome, error: string | null): void;
-  /** A job that failed preparation: the loop skips it for a while. */
-  onSkip?(jobPk: number, reason: string): void;
-  onUploaded?(bytes: number): void;
-  onUploadFailed?(): void;
-  /** Whether the agent still takes new work (false while draining or stopping). */
-  accepting?(): boolean;
-}
-
-export interface RunnerDeps {
-  api: NodeApi;
-  journal: JournalPort;
-  executor: ExecutorPort;
-  options: Pick<
-    ResolvedAgentOptions,
-    'workDir' | 'cancelCheckIntervalMs' | 'progressIntervalMs' | 'killGraceMs' | 'keepJobDirs' | 'serverUrl'
-  >;
-  /** Watch cancellation over the web-socket (the server authenticates watchers). */
-  useWebSocket: boolean;
-  slot: SlotSpec;
-  log: RunnerLogger;
-  hooks: RunnerHooks;
-}
-
-/** What supervising and reporting a running child needs from its executor settings. */
-export interface RunSettings {
-  timeLimitMs: number | undefined;
-  progressRegex: RegExp | undefined;
-  outputTypes: Readonly<Record<string, string>>;
-  killArgv?: string[] | undefined;
-}
-
-/** The settings of a prepared job. */
-export function runSettingsOf(prepared: PreparedJob): RunSettings {
-  return { ...prepared.settings, killArgv: prepared.spec.killArgv };
-}
+export type { RunOutcome, RunnerDeps, RunnerHooks, RunnerLogger, RunSettings } from './job-types.js';
+export { runSettingsOf } from './job-types.js';
 
 const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
 const UPLOAD_ATTEMPTS = 3;
@@ -118,7 +55,6 @@ export class JobRunner {
   #template: TemplateJson | undefined;
   #dir: JobDir;
   #supervisor: ChildSupervisor | undefined;
-  #cancel: CancelWatch | undefined;
   #lost: LossReason | undefined;
   #stopReason: StopReason | undefined;
   #phase: 'claiming' | 'preparing' | 'starting' | 'running' | 'reporting' | 'ended' = 'claiming';
@@ -166,64 +102,17 @@ export class JobRunner {
 
   // ── claim ─────────────────────────────────────────────────────────────────────────────────────
 
-  /** Acquire the job and confirm it is ours (launcher §4.2 E: the reference acquire is not atomic). */
+  /** Acquire the job and confirm it is ours (`job-claim.ts`). */
   async claim(job: JobJson, template: TemplateJson): Promise<ClaimOutcome> {
-    const { api, journal } = this.#d;
-    const self = api.nodePk!;
     this.#template = template;
-    journal.beginAcquire({ jobPk: this.jobPk, nodePk: self, templatePk: template.pk, slot: this.slot.index, jobDir: this.#dir.root });
-    try {
-      await api.acquireJob(this.jobPk);
-    } catch (err) {
-      failPoint('acquiring:after-http');
-      if (isClientError(err) && err.ambiguous) {
-        // Did it land? A job we hold but will not run is given back at once.
-        const fresh = await api.getJob(this.jobPk).catch(() => undefined);
-        if (fresh?.node === self && fresh.start_time === null) {
-          journal.transition(this.jobPk, 'releasing');
-          await releaseUnstarted(this.#report);
-          journal.transition(this.jobPk, 'done');
-          return 'lost';
-        }
-        if (fresh === undefined) {
-          // Unknown: keep the intent for recovery, which re-reads and releases if needed.
-          this.log.warn({ err: String(err) }, 'acquire answer lost; recovery will settle it');
-          return 'lost';
-        }
-      }
-      journal.abandon(this.jobPk, `acquire refused: ${err instanceof Error ? err.message : String(err)}`);
-      return 'lost';
-    }
-    failPoint('acquiring:after-http');
-    journal.transition(this.jobPk, 'acquired');
-    let fresh: JobJson;
-    try {
-      fresh = await api.getJob(this.jobPk);
-    } catch (err) {
-      this.log.warn({ err: String(err) }, 'could not re-read the job after acquire; releasing it');
-      return this.#releaseUnstartedAndEnd('lost');
-    }
-    failPoint('acquired:after-http');
-    if (fresh.node !== self) {
-      journal.transition(this.jobPk, 'done');
-      this.log.info({ holder: fresh.node }, 'another node holds the job after all (lost the acquire race)');
-      return 'lost';
-    }
-    if (phaseOf(fresh) !== 'CREATED' || fresh.error_reason !== null) {
-      this.log.info({ phase: phaseOf(fresh), error: fresh.error_reason }, 'the job changed before it could start; releasing it');
-      return this.#releaseUnstartedAndEnd('lost');
-    }
-    if (this.#d.hooks.accepting && !this.#d.hooks.accepting()) return this.#releaseUnstartedAndEnd('declined');
-    this.#job = fresh;
-    return 'claimed';
-  }
-
-  async #releaseUnstartedAndEnd<T extends ClaimOutcome | RunOutcome>(result: T): Promise<T> {
-    const { journal } = this.#d;
-    journal.transition(this.jobPk, 'releasing');
-    const released = await releaseUnstarted(this.#report);
-    if (released) journal.transition(this.jobPk, 'done');
-    return result;
+    const result = await claimJob(job, template, {
+      report: this.#report,
+      slotIndex: this.slot.index,
+      jobDir: this.#dir.root,
+      accepting: () => this.#d.hooks.accepting?.() ?? true,
+    });
+    if (result.outcome === 'claimed') this.#job = result.job;
+    return result.outcome;
   }
 
   // ── run ───────────────────────────────────────────────────────────────────────────────────────
@@ -254,7 +143,7 @@ export class JobRunner {
     journal.transition(this.jobPk, 'preparing', { jobDir: this.#dir.root });
     try {
       this.#dir = await createJobDir(this.#d.options.workDir, this.jobPk);
-      this.#inputPaths = await this.#downloadInputs(job);
+      this.#inputPaths = await downloadInputs(this.#d.api, job, this.#dir, this.#giveUp.signal);
       const chosen = executor.executorFor(template.executor_class);
       if (!chosen) throw new Error(executor.canRun(template) ?? `no executor for ${template.executor_class}`);
       const prepared = chosen.prepare(job, template, {
@@ -271,25 +160,10 @@ export class JobRunner {
       const reason = err instanceof Error ? err.message : String(err);
       this.log.warn({ err: reason }, 'preparation failed; releasing the job so that another node can run it');
       this.#d.hooks.onSkip?.(this.jobPk, reason);
-      await this.#releaseUnstartedAndEnd('released');
+      await releaseUnstartedJob(this.#report);
       await this.#removeDir();
       return undefined;
     }
-  }
-
-  /** Download `JobOutput<…>` inputs into the input directory, named after the input. */
-  async #downloadInputs(job: JobJson): Promise<Record<string, string>> {
-    const paths: Record<string, string> = {};
-    for (const [name, typed] of Object.entries(job.input_values)) {
-      if (!/^\s*JobOutput\s*(<|$)/.test(typed.type)) continue;
-      const outputPk = Number(typeof typed.value === 'object' && typed.value !== null ? (typed.value as { pk?: unknown }).pk : typed.value);
-      if (!Number.isSafeInteger(outputPk) || outputPk <= 0) throw new Error(`Input '${name}' is not a job-output pk: ${JSON.stringify(typed.value)}`);
-      if (/[/\\]|^\.\.?$/.test(name)) throw new Error(`Input name '${name}' cannot be a file name`);
-      const dest = join(this.#dir.inputDir, name);
-      await this.#d.api.downloadJobOutputByPk(outputPk, dest, { signal: this.#giveUp.signal });
-      paths[name] = dest;
-    }
-    return paths;
   }
 
   async #start(prepared: PreparedJob): Promise<RunningChild | RunOutcome> {
@@ -310,7 +184,7 @@ export class JobRunner {
           { err: err instanceof Error ? err.message : String(err) },
           nodeBusy ? 'start refused: the server says this node still works another job; releasing this one' : 'start refused; releasing the job',
         );
-        await this.#releaseUnstartedAndEnd('released');
+        await releaseUnstartedJob(this.#report);
         await this.#removeDir();
         return 'released';
       }
@@ -338,59 +212,32 @@ export class JobRunner {
   // ── supervise ─────────────────────────────────────────────────────────────────────────────────
 
   async #superviseAndReport(child: RunningChild, run: RunSettings): Promise<RunOutcome> {
-    const { api } = this.#d;
     this.#phase = 'running';
     this.#startedAt = child.startedAtMs;
     this.#d.hooks.onStarted?.(this, child.pid);
     this.log.info({ pid: child.pid, origin: child.origin }, child.origin === 'attached' ? 're-attached to the running child' : 'child started');
-    const supervisor = new ChildSupervisor(child, {
-      timeLimitMs: run.timeLimitMs,
+    const { supervisor, ended } = superviseChild(child, run, {
+      jobPk: this.jobPk,
+      api: this.#d.api,
+      journal: this.#d.journal,
+      log: this.log,
       killGraceMs: this.#d.options.killGraceMs,
-      killArgv: run.killArgv,
-      onStop: (reason) => this.log.info({ reason }, 'stopping the child'),
+      progressIntervalMs: this.#d.options.progressIntervalMs,
+      cancelCheckIntervalMs: this.#d.options.cancelCheckIntervalMs,
+      useWebSocket: this.#d.useWebSocket,
+      // Nothing more is reported for a job that is no longer ours, or while fenced.
+      mayReport: () => this.#lost === undefined && this.#stopReason !== 'fenced',
+      onProgress: (update) => {
+        this.#progress = update.progress;
+        this.#d.hooks.onProgress?.(this, update);
+      },
+      onLost: (reason) => {
+        this.#lost = reason;
+      },
     });
     this.#supervisor = supervisor;
     if (this.#stopReason) void supervisor.stop(this.#stopReason);
-
-    const progress = new JobProgress({
-      files: [child.dir.stdoutPath, child.dir.stderrPath],
-      regex: run.progressRegex,
-      intervalMs: this.#d.options.progressIntervalMs,
-      report: async (update) => {
-        // Nothing more is reported for a job that is no longer ours, or while fenced.
-        if (this.#lost !== undefined || this.#stopReason === 'fenced') return;
-        this.#progress = update.progress;
-        this.#d.hooks.onProgress?.(this, update);
-        await api.progressJob(this.jobPk, update.progress, update.data);
-        failPoint('running:after-http');
-        this.#d.journal.record(this.jobPk, { lastProgress: update.progress });
-      },
-      onReportError: (err) => {
-        // A refused progress (406) often means cancelled: check now rather than at the next tick.
-        if (isClientError(err, 'phase') || isClientError(err, 'forbidden')) void this.#cancel?.checkNow();
-        this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'progress report failed');
-      },
-      onParserError: (err) => this.log.warn({ err: String(err) }, "the template's progress regex failed; it is disabled for this job"),
-    });
-    progress.start();
-    this.#cancel = new CancelWatch({
-      api,
-      jobPk: this.jobPk,
-      intervalMs: this.#d.options.cancelCheckIntervalMs,
-      useWebSocket: this.#d.useWebSocket,
-      log: this.log,
-      onLost: (reason) => {
-        this.#lost = reason;
-        this.log.info({ reason }, reason === 'cancelled' ? 'the job was cancelled' : 'the job was taken away from this node');
-        void supervisor.stop('cancelled');
-      },
-    });
-    this.#cancel.start();
-
-    const result = await supervisor.done;
-    this.#cancel.stop();
-    // Reads the logs to their end and sends the last value with its data.
-    await progress.stop();
+    const result = await ended;
     failPoint('child:after-exit');
     this.#d.journal.record(this.jobPk, { exitCode: result.exit.code, exitSignal: result.exit.signal });
     if (result.survivors.length > 0) {

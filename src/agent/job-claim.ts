@@ -1,0 +1,80 @@
+/**
+ * Claiming a candidate (launcher.md §4.2 E): journal the intent, acquire, journal the result, re-read
+ * the job and go on only if it is ours and still startable — the reference's acquire is not atomic,
+ * so a node can "win" an acquire that another node also won. Whatever is taken but not wanted is
+ * released at once.
+ */
+import { isClientError } from '../client/errors.js';
+import { phaseOf } from '../protocol/phase.js';
+import type { JobJson, TemplateJson } from '../protocol/wire.js';
+import { failPoint } from './fail-points.js';
+import { releaseUnstarted, type ReportContext } from './job-report.js';
+import type { ClaimOutcome } from './loop.js';
+
+export interface ClaimContext {
+  report: ReportContext;
+  slotIndex: number;
+  jobDir: string;
+  /** Whether the agent still takes new work. */
+  accepting(): boolean;
+}
+
+export type ClaimResult = { outcome: 'claimed'; job: JobJson } | { outcome: Exclude<ClaimOutcome, 'claimed'> };
+
+/** Journal `releasing`, release the unstarted job, journal `done` (left to recovery if it cannot). */
+export async function releaseUnstartedJob(report: ReportContext): Promise<void> {
+  report.journal.transition(report.jobPk, 'releasing');
+  if (await releaseUnstarted(report)) report.journal.transition(report.jobPk, 'done');
+}
+
+export async function claimJob(job: JobJson, template: TemplateJson, ctx: ClaimContext): Promise<ClaimResult> {
+  const { report } = ctx;
+  const { api, journal, jobPk, log } = report;
+  const self = api.nodePk!;
+  const known = journal.get(jobPk);
+  if (known && known.state !== 'done') {
+    // An earlier claim of this job is still being settled (e.g. its release waits for the server).
+    return { outcome: 'lost' };
+  }
+  journal.beginAcquire({ jobPk, nodePk: self, templatePk: template.pk, slot: ctx.slotIndex, jobDir: ctx.jobDir });
+  try {
+    await api.acquireJob(jobPk);
+  } catch (err) {
+    failPoint('acquiring:after-http');
+    if (isClientError(err) && err.ambiguous) {
+      // It may have landed: whatever we hold but will not run is given back (release is a no-op
+      // success for a job that is not ours).
+      log.warn({ err: String(err) }, 'acquire failed without a clear answer; releasing whatever it may have taken');
+      await releaseUnstartedJob(report);
+      return { outcome: 'lost' };
+    }
+    journal.abandon(jobPk, `acquire refused: ${err instanceof Error ? err.message : String(err)}`);
+    return { outcome: 'lost' };
+  }
+  failPoint('acquiring:after-http');
+  journal.transition(jobPk, 'acquired');
+  let fresh: JobJson;
+  try {
+    fresh = await api.getJob(jobPk);
+  } catch (err) {
+    log.warn({ err: String(err) }, 'could not re-read the job after acquire; releasing it');
+    await releaseUnstartedJob(report);
+    return { outcome: 'lost' };
+  }
+  failPoint('acquired:after-http');
+  if (fresh.node !== self) {
+    journal.transition(jobPk, 'done');
+    log.info({ holder: fresh.node }, 'another node holds the job after all (lost the acquire race)');
+    return { outcome: 'lost' };
+  }
+  if (phaseOf(fresh) !== 'CREATED' || fresh.error_reason !== null) {
+    log.info({ phase: phaseOf(fresh), error: fresh.error_reason }, 'the job changed before it could start; releasing it');
+    await releaseUnstartedJob(report);
+    return { outcome: 'lost' };
+  }
+  if (!ctx.accepting()) {
+    await releaseUnstartedJob(report);
+    return { outcome: 'declined' };
+  }
+  return { outcome: 'claimed', job: fresh };
+}

@@ -1,0 +1,89 @@
+/**
+ * Watching one running child (DESIGN §4): its supervisor (time limit, group stop), its progress
+ * (followed from the log files, coalesced to the server), and its cancellation (web-socket where the
+ * server authenticates watchers, plus a re-read timer). Resolves with how the child ended and whether
+ * the job was lost (cancelled or taken away) meanwhile.
+ */
+import { isClientError } from '../client/errors.js';
+import { CancelWatch, type LossReason } from './cancel-watch.js';
+import type { RunningChild } from './child/running-child.js';
+import { ChildSupervisor, type SupervisedExit } from './child/supervisor.js';
+import { failPoint } from './fail-points.js';
+import type { JournalPort, NodeApi } from './ports.js';
+import { JobProgress } from './progress/job-progress.js';
+import type { ProgressUpdate } from './progress/update.js';
+
+export interface SuperviseContext {
+  jobPk: number;
+  api: NodeApi;
+  journal: Pick<JournalPort, 'record'>;
+  log: { debug(obj: object, msg?: string): void; info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  killGraceMs: number;
+  progressIntervalMs: number;
+  cancelCheckIntervalMs: number;
+  useWebSocket: boolean;
+  /** False once progress must not be sent any more (lost, fenced). */
+  mayReport(): boolean;
+  onProgress(update: ProgressUpdate): void;
+  onLost(reason: LossReason): void;
+}
+
+export interface SupervisedRun {
+  supervisor: ChildSupervisor;
+  /** Resolves when the child has ended and its progress is flushed. */
+  ended: Promise<SupervisedExit>;
+}
+
+export function superviseChild(
+  child: RunningChild,
+  settings: { timeLimitMs: number | undefined; progressRegex: RegExp | undefined; killArgv?: string[] | undefined },
+  ctx: SuperviseContext,
+): SupervisedRun {
+  const { api, jobPk, log } = ctx;
+  const supervisor = new ChildSupervisor(child, {
+    timeLimitMs: settings.timeLimitMs,
+    killGraceMs: ctx.killGraceMs,
+    killArgv: settings.killArgv,
+    onStop: (reason) => log.info({ reason }, 'stopping the child'),
+  });
+  let cancel: CancelWatch | undefined;
+  const progress = new JobProgress({
+    files: [child.dir.stdoutPath, child.dir.stderrPath],
+    regex: settings.progressRegex,
+    intervalMs: ctx.progressIntervalMs,
+    report: async (update) => {
+      if (!ctx.mayReport()) return;
+      ctx.onProgress(update);
+      await api.progressJob(jobPk, update.progress, update.data);
+      failPoint('running:after-http');
+      ctx.journal.record(jobPk, { lastProgress: update.progress });
+    },
+    onReportError: (err) => {
+      // A refused progress (406) often means cancelled: check now rather than at the next tick.
+      if (isClientError(err, 'phase') || isClientError(err, 'forbidden')) void cancel?.checkNow();
+      log.debug({ err: err instanceof Error ? err.message : String(err) }, 'progress report failed');
+    },
+    onParserError: (err) => log.warn({ err: String(err) }, "the template's progress regex failed; it is disabled for this job"),
+  });
+  progress.start();
+  cancel = new CancelWatch({
+    api,
+    jobPk,
+    intervalMs: ctx.cancelCheckIntervalMs,
+    useWebSocket: ctx.useWebSocket,
+    log,
+    onLost: (reason) => {
+      ctx.onLost(reason);
+      log.info({ reason }, reason === 'cancelled' ? 'the job was cancelled' : 'the job was taken away from this node');
+      void supervisor.stop('cancelled');
+    },
+  });
+  cancel.start();
+  const ended = supervisor.done.then(async (result) => {
+    cancel.stop();
+    // Reads the logs to their end and sends the last value with its data.
+    await progress.stop();
+    return result;
+  });
+  return { supervisor, ended };
+}

@@ -1,0 +1,104 @@
+/**
+ * Start-up steps that wait for the server: logging in — where refused credentials make the agent not
+ * ready with a loud log line and a bounded re-check schedule, never a crash loop (peer-agents.md §3.5)
+ * — and the other steps (capabilities, hardware list, registration), retried on the error back-off
+ * while the server cannot be reached.
+ */
+import type { UfdlClient } from '../client/api.js';
+import { isClientError } from '../client/errors.js';
+import type { ServerContact } from './fencing.js';
+import { Schedule } from './loop.js';
+
+export interface StartUpLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface LoginContext {
+  authRetryS: readonly number[];
+  errorBackoffS: readonly number[];
+  serverUrl: string;
+  signal: AbortSignal;
+  log: StartUpLogger;
+  contact: ServerContact;
+  /** Told the current problem with the credentials, or null once they work (or the cause is elsewhere). */
+  onAuthProblem(problem: string | null): void;
+}
+
+/** Sleep `ms`; rejects with the signal's reason when it aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Log in; while refused, say so loudly and check again on the auth schedule, until the signal aborts. */
+export async function loginUntilAccepted(client: Pick<UfdlClient, 'obtain' | 'options'>, ctx: LoginContext): Promise<void> {
+  const authSchedule = new Schedule(ctx.authRetryS, { jitter: 0.1 });
+  const errorSchedule = new Schedule(ctx.errorBackoffS);
+  let refused = false;
+  for (;;) {
+    try {
+      await client.obtain({ signal: ctx.signal });
+      ctx.contact.ok();
+      if (refused) ctx.log.info({}, 'the server accepted the credentials');
+      ctx.onAuthProblem(null);
+      return;
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      const auth = isClientError(err, 'auth');
+      const delay = auth ? authSchedule.next() : errorSchedule.next();
+      if (auth) {
+        refused = true;
+        ctx.onAuthProblem(`the server refuses the credentials of user '${client.options.username}'`);
+        ctx.log.error(
+          { user: client.options.username, server: ctx.serverUrl, retryInMs: delay },
+          "NOT READY: the server refuses the agent's credentials; fix the password (or password_file) — checking again later",
+        );
+      } else {
+        ctx.onAuthProblem(null);
+        ctx.contact.failed();
+        ctx.log.warn({ err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'cannot log in: server unreachable; retrying');
+      }
+      await sleep(delay, ctx.signal);
+    }
+  }
+}
+
+export interface StepContext {
+  errorBackoffS: readonly number[];
+  signal: AbortSignal;
+  log: StartUpLogger;
+  /** Log in again after a 401 that the client's own refresh could not fix. */
+  relogin(): Promise<void>;
+}
+
+/**
+ * Run a start-up step, retrying on the error back-off while the server is unreachable (or answers
+ * 5xx). A definite refusal (4xx) is thrown: the agent cannot start, and says why.
+ */
+export async function retryStartupStep<T>(what: string, step: () => Promise<T>, ctx: StepContext): Promise<T> {
+  const schedule = new Schedule(ctx.errorBackoffS);
+  for (;;) {
+    try {
+      return await step();
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      if (isClientError(err) && !err.transient && err.kind !== 'server' && err.kind !== 'auth') throw err;
+      if (isClientError(err, 'auth')) await ctx.relogin();
+      const delay = schedule.next();
+      ctx.log.warn({ step: what, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'start-up step failed; retrying');
+      await sleep(delay, ctx.signal);
+    }
+  }
+}
