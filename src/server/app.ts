@@ -13,6 +13,7 @@ import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
 import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
+import { endConnectionsOnceClosing } from './linger.js';
 import { registerMetricsHooks } from './metrics.js';
 import { NotifyHub } from './notify-hub.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './options.js';
@@ -75,6 +76,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   answerBadHandshakesWithJson(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);
+  endConnectionsOnceClosing(app);
 
   await app.register(opsRoutes);
   await app.register(authRoutes);

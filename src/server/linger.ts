@@ -3,7 +3,7 @@
  * connections that are idle when `close()` starts; a response still finishing at that moment (a
  * streamed download whose last bytes the client already has) leaves its connection open until the
  * keep-alive timeout, and `close()` waits that long. Ending such a connection as soon as its
- * response is done fixes that. Routes that stream register this in their plugin scope.
+ * response is done fixes that. Registered once, on the root instance, so it covers every route.
  */
 import type { FastifyInstance } from 'fastify';
 

@@ -25,7 +25,9 @@ function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
        FROM jobs JOIN nodes ON nodes.pk = jobs.node
        WHERE (nodes.last_seen IS NULL OR nodes.last_seen < ?)
          AND NOT ${JOB_IS_CANCELLED_SQL}
-         AND NOT (jobs.start_time IS NOT NULL AND jobs.end_time IS NOT NULL AND jobs.error_reason IS NULL)
+         -- Ended jobs (FINISHED or ERRORED) are outcomes, not work in progress: a job that failed
+         -- on a node that later vanished stays failed rather than silently running again.
+         AND jobs.end_time IS NULL
        ORDER BY jobs.pk`,
     )
     .all(cutoff) as HeldJob[];

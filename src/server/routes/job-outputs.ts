@@ -11,7 +11,6 @@ import { UfdlError, isUfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { ServerContext } from '../context.js';
 import { parseWith } from '../http-errors.js';
-import { endConnectionsOnceClosing } from '../linger.js';
 import { isAdmin, requireAdmin, requireUser } from '../identity.js';
 import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
 import { listOutputs } from '../store/lists.js';
@@ -160,7 +159,6 @@ async function uploadRoute(app: FastifyInstance): Promise<void> {
 export async function jobOutputsRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
   const { db } = ctx;
-  endConnectionsOnceClosing(app);
 
   await app.register(uploadRoute);
 

@@ -13,7 +13,6 @@ import { FilterSpecSchema } from '../../protocol/filter.js';
 import { parseProgress } from '../../protocol/progress.js';
 import { WAIT_HEADER } from '../../protocol/wire.js';
 import { parseWith } from '../http-errors.js';
-import { endConnectionsOnceClosing } from '../linger.js';
 import { forbidden, requireAdmin, requireNode, requireUser } from '../identity.js';
 import {
   abortJob,
@@ -77,7 +76,6 @@ function descriptionOf(body: Record<string, unknown>): string | undefined {
 export async function jobsRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
   const { db } = ctx;
-  endConnectionsOnceClosing(app);
 
   app.post('/v1/jobs/list', async (request, reply) => {
     requireUser(request);

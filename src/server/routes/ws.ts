@@ -13,7 +13,6 @@ import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import { requireUser } from '../identity.js';
-import { endConnectionsOnceClosing } from '../linger.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
 import { JOB_PATH, jobPk } from './jobs.js';
@@ -78,7 +77,6 @@ async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest
 
 export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
-  endConnectionsOnceClosing(app);
   const watchers = new Watchers();
   const onTransition = (pk: number, message: JobNotification) => watchers.broadcast(pk, message);
   ctx.hub.on('transition', onTransition);
