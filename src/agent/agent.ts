@@ -145,6 +145,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     const signal = this.#stopSignal.signal;
     // The journal first: a second agent on the same journal must stop here, before touching the server.
     this.#journal = this.#deps.openJournal();
+    const journal = this.#journal;
+    // Done entries older than a week only make the file grow; unfinished ones are never pruned.
+    const pruned = journal.pruneDone(new Date(Date.now() - 7 * 24 * 3600_000));
+    if (pruned > 0) this.log.debug({ pruned }, 'pruned old journal entries');
+    this.#contact.onAnswer(() => {
+      if (!journal.closed) journal.noteContact();
+    });
     if (o.status) this.#status = await startStatusServer(this, o.status);
     this.log.info({ journal: this.#journal.path, status: this.#status?.url, server: o.serverUrl }, 'agent starting');
 

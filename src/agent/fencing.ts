@@ -23,6 +23,7 @@ export class ServerContact {
   #lastOkAt: number;
   #failing = false;
   #listeners = new Set<() => void>();
+  #answerListeners = new Set<() => void>();
   readonly #clock: Clock;
 
   constructor(clock: Clock = SYSTEM_CLOCK) {
@@ -34,7 +35,14 @@ export class ServerContact {
     const recovered = this.#failing;
     this.#lastOkAt = this.#clock.now();
     this.#failing = false;
+    for (const listener of this.#answerListeners) listener();
     if (recovered) for (const listener of this.#listeners) listener();
+  }
+
+  /** Called on every answer (e.g. to journal the last contact, which the journal throttles). */
+  onAnswer(listener: () => void): () => void {
+    this.#answerListeners.add(listener);
+    return () => this.#answerListeners.delete(listener);
   }
 
   failed(): void {
