@@ -16,7 +16,7 @@
  */
 import { expect, it } from 'vitest';
 import { FAIL_POINTS, type FailPoint } from '../../src/agent/fail-points.js';
-import { checkFinishedJobs, checkNothingHeld, jobProblems, report, waitAllEnded } from './helpers/checks.js';
+import { checkFinishedJobs, checkNothingHeld, jobProblems, report, staleCurrentJobs, waitAllEnded } from './helpers/checks.js';
 import { sleep } from './helpers/procs.js';
 import { Rig } from './helpers/rig.js';
 import { concurrentRuns, runLogSummary } from './helpers/runlog.js';
@@ -81,8 +81,10 @@ it(`the agent SIGKILLed ${S.agentKill.kills} times at random moments of a runnin
   const concurrent = concurrentRuns(log);
   const held = await checkNothingHeld(api, pks);
   const neverRan = pks.filter((pk) => !(log.byJob.get(pk) ?? []).some((r) => r.ended));
+  const stale = await staleCurrentJobs(api);
+  const reruns = [...log.byJob].filter(([, r]) => r.length > 1).map(([pk, r]) => `${pk}: ${r.map((x) => (x.ended ? 'ended' : `stopped@${x.ticks}`)).join('+')}`);
   console.log(
-    `[agent-kill] ${kills} kills, ${pks.length} jobs (${jobs.filter((j) => j.end_time !== null).length} ended) in ${elapsedS.toFixed(1)} s; ${runLogSummary(log)}`,
+    `[agent-kill] ${kills} kills, ${pks.length} jobs (${jobs.filter((j) => j.end_time !== null).length} ended) in ${elapsedS.toFixed(1)} s; ${runLogSummary(log)}${reruns.length > 0 ? ` (${reruns.join(', ')})` : ''}; stale current_job: ${stale.length === 0 ? 'none' : stale.join('; ')}`,
   );
 
   expect(log.malformed, 'malformed run-log lines').toEqual([]);

@@ -87,7 +87,7 @@ describe('network partitions between an agent and the server', () => {
           nodeIndex: 0,
           env: { UFDL_AGENT_FENCE_MARGIN: '2.5', UFDL_AGENT_KILL_GRACE: '0.5', UFDL_AGENT_SERVER_TIMEOUT: '2' },
         });
-        const pk = await api.createJob(template, { ticks: { value: 40, type: 'int' } }, `lost node (${mode})`);
+        const pk = await api.createJob(template, { ticks: { value: 25, type: 'int' } }, `lost node (${mode})`);
         await until(() => (rig.runLog().byJob.get(pk)?.[0]?.ticks ?? 0) >= 2, 60_000, `agent A to run job ${pk}`);
         const nodeA = (await api.job(pk)).node;
 

@@ -8,7 +8,7 @@
  * job is left held.
  */
 import { expect, it } from 'vitest';
-import { checkFinishedJobs, checkNothingHeld, report, waitAllEnded } from './helpers/checks.js';
+import { checkFinishedJobs, checkNothingHeld, report, staleCurrentJobs, waitAllEnded } from './helpers/checks.js';
 import { Rig } from './helpers/rig.js';
 import { concurrentRuns, runLogSummary } from './helpers/runlog.js';
 import { scale } from './helpers/scale.js';
@@ -54,8 +54,9 @@ it(`three agents on one queue of ${S.threeAgents.jobs} short jobs: each job exac
   const perAgent = [0, 1, 2].map((i) =>
     nodes.filter((n) => n.index >= i * 10 && n.index < i * 10 + 10).reduce((sum, n) => sum + (byNode.get(n.pk) ?? 0), 0),
   );
+  const stale = await staleCurrentJobs(api);
   console.log(
-    `[three-agents] ${total} jobs in ${elapsedS.toFixed(1)} s; jobs per agent ${perAgent.join(' / ')}; ${runLogSummary(log)}; agents alive: ${agents.map((a) => a.proc.alive).join(', ')}`,
+    `[three-agents] ${total} jobs in ${elapsedS.toFixed(1)} s; jobs per agent ${perAgent.join(' / ')}; ${runLogSummary(log)}; stale current_job: ${stale.length === 0 ? 'none' : stale.join('; ')}`,
   );
 
   expect(log.malformed, 'malformed run-log lines').toEqual([]);

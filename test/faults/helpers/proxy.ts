@@ -35,6 +35,8 @@ interface Pair {
   /** For `slow`: when the last chunk of each direction is due, to keep order. */
   dueUp: number;
   dueDown: number;
+  /** For `slow`: chunks scheduled towards the client and not yet written. */
+  pendingDown: number;
 }
 
 export interface ProxyStats {
@@ -126,6 +128,7 @@ export class TcpProxy {
       heldDown: [],
       dueUp: 0,
       dueDown: 0,
+      pendingDown: 0,
     };
     this.#pairs.add(pair);
     this.stats.open = this.#pairs.size;
@@ -148,10 +151,13 @@ export class TcpProxy {
     pair.upstream = upstream;
     upstream.on('error', () => this.#destroy(pair));
     upstream.on('close', () => {
-      // A dead pair's client never learns that the far side went away; a stalled one later.
+      // A dead pair's client never learns that the far side went away; a stalled one later; a
+      // slow one after the delayed bytes. Otherwise the client's side is ended gracefully, after
+      // what was written (destroying it could drop bytes still buffered for the client).
       if (pair.dead) return;
-      if (this.#mode === 'stall') pair.upstreamClosed = true;
-      else this.#destroy(pair);
+      pair.upstreamClosed = true;
+      if (this.#mode === 'stall' || pair.pendingDown > 0) return;
+      pair.client.end();
     });
     upstream.on('data', (chunk: Buffer) => this.#onData(pair, 'down', chunk));
     upstream.on('end', () => this.#onData(pair, 'down', null));
@@ -192,8 +198,15 @@ export class TcpProxy {
         const now = Date.now();
         const due = Math.max(now + this.#delayMs, direction === 'up' ? pair.dueUp : pair.dueDown);
         if (direction === 'up') pair.dueUp = due;
-        else pair.dueDown = due;
-        setTimeout(() => this.#deliver(pair, direction, chunk), due - now);
+        else {
+          pair.dueDown = due;
+          pair.pendingDown++;
+        }
+        setTimeout(() => {
+          if (direction === 'down') pair.pendingDown--;
+          this.#deliver(pair, direction, chunk);
+          if (direction === 'down' && pair.pendingDown === 0 && pair.upstreamClosed && !pair.dead) pair.client.end();
+        }, due - now);
         return;
       }
       case 'pass':

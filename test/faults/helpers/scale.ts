@@ -30,7 +30,7 @@ const SCALES: Record<ScaleName, Scale> = {
     name: 'ci',
     agentKill: { kills: 10, jobs: 12, slots: 2, maxTicks: 10, failPointSample: 3 },
     serverKill: { kills: 2, nodes: 10, loadBeforeKillMs: [2000, 4000] },
-    partition: { jobs: 6, modeMs: 2500, lostNodeModes: ['drop'] },
+    partition: { jobs: 6, modeMs: 2000, lostNodeModes: ['drop'] },
     threeAgents: { jobs: 150, slots: 2 },
     storm: { durationMs: 20_000, jobs: 12, concurrency: 4 },
   },
