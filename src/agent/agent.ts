@@ -10,6 +10,7 @@ import { EventEmitter } from 'node:events';
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../client/api.js';
+import { isClientError } from '../client/errors.js';
 import { pollFilter } from '../protocol/filter.js';
 import type { Capabilities, JobJson } from '../protocol/wire.js';
 import { evaluateCandidate, TemplateCache } from './candidates.js';
@@ -270,8 +271,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#heartbeat = new Heartbeat({
       intervalMs: beatMs,
       beat: async () => {
+        // While fenced with nothing running, one ping notices the server's return (nothing else asks).
         const busy = this.#busyNodes();
-        await Promise.allSettled(busy.map((n) => n.api.ping()));
+        const first = this.#nodes?.all[0];
+        const nodes = busy.length === 0 && this.#fenced && first ? [first] : busy;
+        await Promise.allSettled(nodes.map((n) => n.api.ping()));
         this.#updateReady();
       },
     });
@@ -348,10 +352,20 @@ export class Agent extends EventEmitter<AgentEvents> {
       onPolled: (result, ms) => {
         this.metrics.polls.inc({ result });
         this.metrics.pollSeconds.observe(ms / 1000);
+        if (this.#authProblem) this.log.info({}, 'the server accepts the credentials again');
+        this.#authProblem = null;
         this.#updateReady();
       },
-      onPollError: () => {
+      onPollError: (err) => {
         this.metrics.polls.inc({ result: 'error' });
+        if (isClientError(err, 'auth')) {
+          // The password changed under a running agent: not ready, loudly, and the loop's error
+          // back-off is the bounded re-check (never a restart loop).
+          if (!this.#authProblem) {
+            this.log.error({ user: this.options.username }, "NOT READY: the server refuses the agent's credentials; fix the password (or password_file)");
+          }
+          this.#authProblem = `the server refuses the credentials of user '${this.options.username}'`;
+        }
         this.#updateReady();
       },
       onWatchdog: () => this.metrics.watchdogRestarts.inc(),
@@ -359,7 +373,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #accepting(): boolean {
-    if (this.#state !== 'running' || this.#fenced || this.#authProblem) return false;
+    // Not the credentials: the loop's own polls are what notice that they work again.
+    if (this.#state !== 'running' || this.#fenced) return false;
     this.#checkDisk();
     return this.#lowDisk === null;
   }
