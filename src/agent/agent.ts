@@ -6,7 +6,7 @@
  * recovery) → `running` → `draining` (first SIGTERM) → `stopping` → `stopped`; `failed` on a fatal
  * error. One {@link Agent.transition} checks every edge and logs `{from, to}`.
  */
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../client/api.js';
@@ -93,6 +93,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   constructor(options: ResolvedAgentOptions, log: Logger, deps: AgentDeps) {
     super();
+    // Long-lived: every start-up and recovery call listens to it (not a leak).
+    setMaxListeners(0, this.#stopSignal.signal);
     this.options = options;
     this.log = log;
     this.#deps = deps;
@@ -202,6 +204,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       executor: this.#executors,
       serverUrl: o.serverUrl,
       workDir: o.workDir,
+      errorBackoffS: o.errorBackoffS,
       maxRestarts: o.maxRestarts,
       killGraceMs: o.killGraceMs,
       log: this.log,
@@ -398,7 +401,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   async #claim(slot: SlotSpec, job: JobJson): Promise<ClaimOutcome> {
-    const template = await this.#templates.peek(job.template.pk);
+    const template = await this.#templates.peek(job.template.pk)?.catch(() => undefined);
     if (!template) return 'lost';
     return this.#work!.claim(slot, job, template, this.#nodes!.get(slot.index)!.api);
   }
@@ -544,7 +547,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   liveness(): Health {
     const reasons: string[] = [];
     if (this.#state === 'failed') reasons.push('failed');
-    if (this.#journal?.closed && this.#state !== 'stopped') reasons.push('journal closed');
+    const journal = this.#journal;
+    if (journal?.closed && this.#state !== 'stopped') reasons.push('journal closed');
+    else if (journal && !journal.closed) {
+      try {
+        journal.unfinished();
+      } catch (err) {
+        reasons.push(`journal does not answer: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     return { ok: reasons.length === 0, reasons };
   }
 

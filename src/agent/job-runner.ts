@@ -14,6 +14,7 @@
  * Recovery enters the same machine part-way through (`resume*`), so a restarted agent continues a
  * job exactly where the journal says it stood.
  */
+import { setMaxListeners } from 'node:events';
 import { isClientError } from '../client/errors.js';
 import { phaseOf } from '../protocol/phase.js';
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
@@ -68,6 +69,8 @@ export class JobRunner {
     this.#d = deps;
     this.log = deps.log;
     this.#dir = jobDirPaths(deps.options.workDir, jobPk);
+    // Every reporting call of the job listens to it (not a leak).
+    setMaxListeners(0, this.#giveUp.signal);
   }
 
   /** A snapshot for the agent's status. */

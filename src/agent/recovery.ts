@@ -24,6 +24,7 @@ import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
 import { runSettingsOf, type RunSettings } from './job-runner.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type ChildFate, type RecoveryAction } from './recovery-rules.js';
 import type { SlotSpec } from './slots.js';
+import { retryStartupStep } from './start-up.js';
 
 /** Finish errors that mean "run it again elsewhere": a re-delivered finish with one is followed by reset and release. */
 export const REQUEUE_ERROR_PREFIXES = [
@@ -57,6 +58,8 @@ export interface RecoveryDeps {
   executor: ExecutorPort;
   serverUrl: string;
   workDir: string;
+  /** Back-off while the server cannot be reached during recovery. */
+  errorBackoffS: readonly number[];
   maxRestarts: number;
   killGraceMs: number;
   log: RecoveryLogger;
@@ -145,13 +148,17 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
     if (deps.signal.aborted) break;
     const slot = pickSlot(deps.slots, record, taken);
     const api = slot && slot.node.pk === record.nodePk ? slot.api : deps.apiForNode(record.nodePk);
-    let job: JobJson | null;
-    try {
-      job = await api.getJob(record.jobPk, { signal: deps.signal });
-    } catch (err) {
-      if (!isClientError(err, 'not-found')) throw err;
-      job = null;
-    }
+    // Re-read the job first, always; while the server cannot be reached, wait for it.
+    const job = await retryStartupStep(
+      `re-reading job ${record.jobPk}`,
+      () =>
+        // Read as a node this agent certainly is (the entry's node may no longer exist).
+        (slot?.api ?? deps.slots[0]?.api ?? api).getJob(record.jobPk, { signal: deps.signal }).catch((err: unknown) => {
+          if (isClientError(err, 'not-found')) return null;
+          throw err;
+        }),
+      { errorBackoffS: deps.errorBackoffS, signal: deps.signal, log, relogin: async () => {} },
+    );
     const dir = jobDirPaths(deps.workDir, record.jobPk);
     const facts = await childFacts(record, dir);
     const currentJob = slot && slot.node.pk === record.nodePk ? slot.node.current_job : job?.pk ?? null;
