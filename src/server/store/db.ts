@@ -4,7 +4,7 @@
  * Migrations are versioned in the code (`MIGRATIONS[i]` brings the schema from version i to i+1) and
  * recorded in `PRAGMA user_version`, so an old data directory is upgraded in place on start.
  */
-import Database from 'better-sqlite3';
+import Database, { type Statement } from 'better-sqlite3';
 
 export type Db = Database.Database;
 
@@ -145,6 +145,41 @@ function migrate(db: Db): void {
       db.exec(MIGRATIONS[version]!);
       db.pragma(`user_version = ${version + 1}`);
     })();
+  }
+}
+
+const statements = new WeakMap<Db, Map<string, Statement>>();
+
+/**
+ * `db.prepare(sql)`, compiled once per database: compiling costs about as much as running a simple
+ * statement, and the hot paths (identity, transitions) run the same few on every request. The
+ * statement is shared, so never change its mode (`pluck`, `raw`, `expand`, `safeIntegers`).
+ */
+export function cachedStatement(db: Db, sql: string): Statement {
+  let byText = statements.get(db);
+  if (!byText) {
+    byText = new Map();
+    statements.set(db, byText);
+  }
+  let statement = byText.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    byText.set(sql, statement);
+  }
+  return statement;
+}
+
+/**
+ * Run `write` with `synchronous = NORMAL`: committed to the WAL without waiting for the disk. For
+ * writes whose loss on a power cut does no harm (a node's `last_seen`); a crash of the process loses
+ * nothing, and the next `FULL` commit makes them durable too. Must not be called inside a transaction.
+ */
+export function withoutSync<T>(db: Db, write: () => T): T {
+  db.pragma('synchronous = NORMAL');
+  try {
+    return write();
+  } finally {
+    db.pragma('synchronous = FULL');
   }
 }
 

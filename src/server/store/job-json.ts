@@ -6,7 +6,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson, JobOutputJson, TypedValue } from '../../protocol/wire.js';
 import type { Statement } from 'better-sqlite3';
-import type { Db } from './db.js';
+import { cachedStatement, type Db } from './db.js';
 
 export interface JobRow {
   pk: number;
@@ -48,7 +48,7 @@ export const JOB_SELECT = `
   FROM jobs JOIN templates t ON t.pk = jobs.template`;
 
 export function getJobRow(db: Db, pk: number): JobRow | undefined {
-  return db.prepare(`${JOB_SELECT} WHERE jobs.pk = ?`).get(pk) as JobRow | undefined;
+  return cachedStatement(db, `${JOB_SELECT} WHERE jobs.pk = ?`).get(pk) as JobRow | undefined;
 }
 
 /** The job row, or 404 `Not found.` like the reference. Soft-deleted jobs are found (§5.7). */

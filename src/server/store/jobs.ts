@@ -15,7 +15,7 @@ import { CANCELLED_REASON, isFinalised, type Phase } from '../../protocol/phase.
 import type { JobJson, JobNotification, Transition } from '../../protocol/wire.js';
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { forbidden } from '../identity.js';
-import { nowIso, type Db } from './db.js';
+import { cachedStatement, nowIso, type Db } from './db.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, notificationFor } from './notifications.js';
 
@@ -74,14 +74,14 @@ function emitAfterCommit(ctx: ServerContext, pk: number, message: JobNotificatio
 }
 
 function nodeRow(db: Db, pk: number): NodeRow {
-  const node = db.prepare('SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
+  const node = cachedStatement(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
   // The node was resolved by the identity hook; it can only vanish if deleted concurrently.
   if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${pk}': No node with this primary-key`);
   return node;
 }
 
 function setCurrentJob(db: Db, nodePk: number, jobPk: number | null): void {
-  db.prepare('UPDATE nodes SET current_job = ? WHERE pk = ?').run(jobPk, nodePk);
+  cachedStatement(db, 'UPDATE nodes SET current_job = ? WHERE pk = ?').run(jobPk, nodePk);
 }
 
 /** The reference's IllegalPhaseTransition (406). */
@@ -104,7 +104,7 @@ function isReallyWorking(db: Db, node: NodeRow): boolean {
 
 /** Set the job's live outputs aside (B5): they stay as history but no longer count anywhere. */
 function removeOutputs(db: Db, jobPk: number): void {
-  db.prepare('UPDATE outputs SET removed = 1 WHERE job = ? AND removed = 0').run(jobPk);
+  cachedStatement(db, 'UPDATE outputs SET removed = 1 WHERE job = ? AND removed = 0').run(jobPk);
 }
 
 /**
@@ -122,7 +122,7 @@ export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJ
       const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job has already been finalised';
       return refuse(illegal(job, phase, 'acquire', reason));
     }
-    ctx.db.prepare('UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
+    cachedStatement(ctx.db, 'UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
     return done('acquire');
   });
 }
@@ -152,7 +152,7 @@ export function releaseJob(ctx: ServerContext, pk: number, nodePk: number): JobJ
     // A job cancelled before it started may still be let go of by the node that acquired it.
     const releasable = phase === 'CREATED' || phase === 'ERRORED' || job.cancelled_unstarted === 1;
     if (!releasable) return refuse(illegal(job, phase, 'release', "Can't release a started or finalised job"));
-    db.prepare('UPDATE jobs SET node = NULL WHERE pk = ?').run(job.pk);
+    cachedStatement(db, 'UPDATE jobs SET node = NULL WHERE pk = ?').run(job.pk);
     return done('release', { acquirable: true });
   });
 }
@@ -175,7 +175,7 @@ export function startJob(ctx: ServerContext, pk: number, nodePk: number): JobJso
       const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job already started';
       return refuse(illegal(job, phase, 'start', reason));
     }
-    db.prepare('UPDATE jobs SET start_time = ? WHERE pk = ?').run(nowIso(), job.pk);
+    cachedStatement(db, 'UPDATE jobs SET start_time = ? WHERE pk = ?').run(nowIso(), job.pk);
     setCurrentJob(db, nodePk, job.pk);
     return done('start');
   });
@@ -194,7 +194,7 @@ export function progressJob(ctx: ServerContext, pk: number, nodePk: number, prog
     }
     const phase = jobPhase(job);
     if (phase !== 'STARTED') return refuse(illegal(job, phase, 'progress', 'Can only progress from the STARTED phase'));
-    db.prepare('UPDATE jobs SET progress_amount = ? WHERE pk = ?').run(progress, job.pk);
+    cachedStatement(db, 'UPDATE jobs SET progress_amount = ? WHERE pk = ?').run(progress, job.pk);
     return done('progress', { data });
   });
 }
@@ -220,7 +220,7 @@ export function finishJob(ctx: ServerContext, pk: number, nodePk: number, error:
     const phase = jobPhase(job);
     if (job.node !== nodePk || phase === 'CANCELLED') return done();
     if (phase !== 'STARTED') return refuse(illegal(job, phase, error === undefined ? 'finish' : 'error', 'Job not in the Started phase'));
-    db.prepare('UPDATE jobs SET end_time = ?, error_reason = ? WHERE pk = ?').run(nowIso(), error ?? null, job.pk);
+    cachedStatement(db, 'UPDATE jobs SET end_time = ?, error_reason = ? WHERE pk = ?').run(nowIso(), error ?? null, job.pk);
     return done(error === undefined ? 'finish' : 'error');
   });
 }
