@@ -2,14 +2,22 @@
 // against `ufdl-agent serve`, and the same request mix against a bare node:http server answering a
 // small JSON body. Goal: ours ≥ half of the bare server's rate, and no error.
 //
-//   node bench/lifecycle.bench.mjs [--nodes 50] [--seconds 20] [--workers 2]
+//   node bench/lifecycle.bench.mjs [--nodes 50] [--seconds 20] [--workers 2] [--profile DIR]
 import { fork } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { call, login, procStats, startServe } from './lib/processes.mjs';
 
 const { values: args } = parseArgs({
-  options: { nodes: { type: 'string', default: '50' }, seconds: { type: 'string', default: '20' }, workers: { type: 'string', default: '2' } },
+  options: {
+    nodes: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '20' },
+    workers: { type: 'string', default: '2' },
+    // A CPU profile of the server (node --cpu-prof) into this directory; see bench/lib/profile-summary.mjs.
+    profile: { type: 'string' },
+  },
 });
 const NODES = Number(args.nodes);
 const DURATION_MS = Number(args.seconds) * 1000;
@@ -59,9 +67,19 @@ function merge(results) {
   };
 }
 
+const loadAvg = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+const load0 = loadAvg();
+
 // --- ours -------------------------------------------------------------------------------------
-const server = await startServe();
-process.on('exit', () => server.child.kill('SIGKILL'));
+const server = await startServe({ nodeArgs: args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile] : [] });
+let bare;
+process.on('exit', () => {
+  server.child.kill('SIGKILL');
+  bare?.kill('SIGKILL');
+  rmSync(server.dataDir, { recursive: true, force: true });
+});
+// Ctrl-C or run-all's time limit: leave through 'exit' so the servers are stopped.
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
 const token = await login(server.url);
 const template = await call(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
 const nodePks = [];
@@ -76,7 +94,7 @@ const serverStats = await procStats(server.child.pid);
 await server.stop();
 
 // --- baseline ---------------------------------------------------------------------------------
-const bare = fork(new URL('./lib/bare-server.mjs', import.meta.url));
+bare = fork(new URL('./lib/bare-server.mjs', import.meta.url));
 const { port } = await new Promise((r) => bare.once('message', r));
 const bareCpu0 = (await procStats(bare.pid)).cpuSeconds;
 const baseline = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, nodePks));
@@ -87,7 +105,7 @@ bare.send('stop');
 const oursRate = ours.lifecycles / (ours.elapsedMs / 1000);
 const bareRate = baseline.lifecycles / (baseline.elapsedMs / 1000);
 const ratio = oursRate / bareRate;
-console.log(`\nlifecycle benchmark — ${NODES} nodes, ${DURATION_MS / 1000} s, ${WORKERS} generator processes — ${machineLabel()}`);
+console.log(`\nlifecycle benchmark — ${NODES} nodes, ${DURATION_MS / 1000} s, ${WORKERS} generator processes — ${machineLabel()} — load ${load0} → ${loadAvg()}`);
 console.log('call          p50 ms   p99 ms   count');
 for (const [name, v] of Object.entries(ours.latencies)) {
   console.log(`${name.padEnd(12)} ${percentile(v, 50).toFixed(2).padStart(7)} ${percentile(v, 99).toFixed(2).padStart(8)} ${String(v.length).padStart(7)}`);
@@ -100,10 +118,11 @@ if (ours.errorSamples.length) console.log('errors:', ours.errorSamples);
 
 await recordResult(
   'Server throughput (lifecycle)',
-  ['date', 'machine', 'nodes', 'seconds', 'ours lifecycles/s', 'bare lifecycles/s', 'ratio (goal ≥ 0.5)', 'errors', 'p50/p99 progress ms', 'generator CPU s'],
+  ['date', 'machine', 'load avg before → after', 'nodes', 'seconds', 'ours lifecycles/s', 'bare lifecycles/s', 'ratio (goal ≥ 0.5)', 'errors', 'p50/p99 progress ms', 'generator CPU s'],
   [
     today(),
     machineLabel(),
+    `${load0} → ${loadAvg()}`,
     NODES,
     DURATION_MS / 1000,
     oursRate.toFixed(1),

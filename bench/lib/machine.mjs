@@ -19,9 +19,11 @@ export function machineLabel() {
 
 /**
  * Append `row` (an array of cells) under the `## <section>` heading of docs/BENCHMARKS.md, creating
- * the section with `header` when it is missing.
+ * the section with `header` when it is missing. Nothing is written when `UFDL_BENCH_NO_RECORD` is set.
  */
 export async function recordResult(section, header, row) {
+  // Trial runs (UFDL_BENCH_NO_RECORD=1) print their tables but leave the document alone.
+  if (process.env.UFDL_BENCH_NO_RECORD) return;
   const file = new URL('../../docs/BENCHMARKS.md', import.meta.url);
   let text = '';
   try {

@@ -1,11 +1,12 @@
 // Spawning the real product (built CLI) for benchmarks, and small HTTP helpers.
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export const CLI = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+/** The built CLI; `UFDL_BENCH_CLI` points elsewhere (a private build while others rebuild dist/). */
+export const CLI = process.env.UFDL_BENCH_CLI ?? new URL('../../dist/cli/main.js', import.meta.url).pathname;
 export const ADMIN = { username: 'admin', password: 'bench-admin-password' };
 
 export function freePort() {
@@ -33,25 +34,39 @@ export async function waitFor(url, timeoutMs = 30_000) {
   }
 }
 
-/** Start `ufdl-agent serve` on a fresh data dir; returns { url, dataDir, child, stop() }. */
-export async function startServe({ extraArgs = [], env = {} } = {}) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-bench-'));
+/**
+ * Start `ufdl-agent serve` on a fresh data dir; returns { url, dataDir, child, stop() }. `nodeArgs`
+ * go to node itself (e.g. `--cpu-prof`); `parentDir` is where the data dir is made (default: the
+ * system temp dir); `stop({ removeData: true })` also deletes the data dir.
+ */
+export async function startServe({ extraArgs = [], env = {}, nodeArgs = [], parentDir = tmpdir() } = {}) {
+  const dataDir = await mkdtemp(join(parentDir, 'ufdl-bench-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [CLI, 'serve', '--data', dataDir, '--port', String(port), ...extraArgs], {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--data', dataDir, '--port', String(port), ...extraArgs], {
     env: { ...process.env, UFDL_ADMIN_USER: ADMIN.username, UFDL_ADMIN_PASSWORD: ADMIN.password, UFDL_AGENT_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/livez`);
+  try {
+    await waitFor(`${url}/livez`);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
   return {
     url,
     dataDir,
     child,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
+    async stop({ removeData = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        // A server that does not stop within 10 s is killed: a benchmark must never hang on it.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      if (removeData) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
@@ -89,4 +104,18 @@ export async function procStats(pid) {
   const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
   const ticks = Number(stat[11]) + Number(stat[12]);
   return { rss: rssKb * 1024, peakRss: hwmKb * 1024, cpuSeconds: ticks / 100 };
+}
+
+/**
+ * Reset a process's peak RSS (VmHWM) to its current RSS (`/proc/<pid>/clear_refs` value 5, Linux ≥
+ * 4.0), so a later VmHWM is the peak of what happened since. Returns false where that is refused.
+ */
+export async function resetPeakRss(pid) {
+  const { writeFile } = await import('node:fs/promises');
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
