@@ -23,7 +23,7 @@ import { sleep } from './helpers/procs.js';
 import { Rig } from './helpers/rig.js';
 import { concurrentRuns, runLogSummary } from './helpers/runlog.js';
 import { Random, scale, seed } from './helpers/scale.js';
-import { describe as describeRequest, judge, requestArb, signature, StormClient, type StormRequest, type StormWorld } from './helpers/storm.js';
+import { describe as describeRequest, judge, mayHang, requestArb, signature, StormClient, type StormRequest, type StormWorld } from './helpers/storm.js';
 
 const S = scale();
 
@@ -93,6 +93,7 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
   let requests = 0;
   let shrinks = 0;
   const liveness: string[] = [];
+  const unanswered: StormRequest[] = [];
   const arb = requestArb(world);
   const storm = async (lane: number) => {
     for (let round = 0; Date.now() < deadline - 500; round++) {
@@ -103,6 +104,7 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
           const answer = await client.send(req);
           const cls = answer.timedOut ? 'timeout' : answer.status === null ? 'no answer' : `${Math.floor(answer.status / 100)}xx`;
           statuses.set(cls, (statuses.get(cls) ?? 0) + 1);
+          if (answer.timedOut && !mayHang(req) && unanswered.length < 20) unanswered.push(req);
           const problem = judge(req, answer);
           if (problem !== null) throw new Error(problem);
         }),
@@ -126,19 +128,21 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
       await addReal();
     }
   };
+  // The server must stay alive and /livez must say so whenever it answers; slow answers (a busy
+  // machine) are counted, not judged.
+  let slowLivez = 0;
   const watch = async () => {
-    let failedInARow = 0;
     while (Date.now() < deadline) {
       if (!server.proc.alive) {
         liveness.push(`the server process exited: ${JSON.stringify(server.proc.exit)}`);
         return;
       }
-      const ok = await call(server.url, 'GET', '/livez', { timeoutMs: 5_000 }).then(
-        (r) => r.status === 200,
-        () => false,
+      const status = await call(server.url, 'GET', '/livez', { timeoutMs: 5_000 }).then(
+        (r) => r.status,
+        () => null,
       );
-      failedInARow = ok ? 0 : failedInARow + 1;
-      if (failedInARow === 3) liveness.push(`/livez failed 3 times in a row at ${new Date().toISOString()}`);
+      if (status === null) slowLivez++;
+      else if (status !== 200) liveness.push(`/livez answered ${status} at ${new Date().toISOString()}`);
       await sleep(1_000);
     }
   };
@@ -149,9 +153,19 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
   }
   while (realPks.length < S.storm.jobs) await addReal();
 
+  // Requests that got no answer within 15 s during the storm (a busy machine, a slow disk under
+  // synchronous SQLite) get one more chance, one at a time, with 30 s: no answer again is a finding.
+  const replay = new StormClient(server.port, 1, 30_000);
+  const hung: string[] = [];
+  try {
+    for (const req of unanswered) if ((await replay.send(req)).timedOut) hung.push(describeRequest(req));
+  } finally {
+    replay.close();
+  }
+
   // The aftermath.
   const serverAlive = server.proc.alive;
-  const livez = await call(server.url, 'GET', '/livez', { timeoutMs: 5_000 }).then(
+  const livez = await call(server.url, 'GET', '/livez', { timeoutMs: 30_000 }).then(
     (r) => r.status,
     (e: Error) => e.message,
   );
@@ -161,11 +175,12 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
   const held = await checkNothingHeld(api, realPks);
   const stray = strayFiles(rig.dir, agents.map((a) => a.dir));
   console.log(
-    `[storm] seed ${seedValue}; ${requests} requests (${[...statuses].map(([k, n]) => `${k} ${n}`).join(', ')}), ${shrinks} shrink steps, ${findings.size} distinct findings; real jobs ${jobs.filter((j) => j.end_time !== null).length}/${realPks.length} ended; ${runLogSummary(log)}`,
+    `[storm] seed ${seedValue}; ${requests} requests (${[...statuses].map(([k, n]) => `${k} ${n}`).join(', ')}), ${shrinks} shrink steps, ${findings.size} distinct findings; ${unanswered.length} unanswered in 15 s (replayed: ${hung.length} unanswered again); /livez slower than 5 s ${slowLivez}×; real jobs ${jobs.filter((j) => j.end_time !== null).length}/${realPks.length} ended; ${runLogSummary(log)}`,
   );
 
   const listed = [...findings.values()].map((f) => `${f.example}\n      on ${f.routes.size} route(s): ${[...f.routes].slice(0, 6).join(', ')}${f.routes.size > 6 ? ', …' : ''}`);
   expect(report('bad-input findings', listed)).toBe('bad-input findings: none');
+  expect(report('requests never answered (15 s in the storm, then 30 s alone)', hung)).toBe('requests never answered (15 s in the storm, then 30 s alone): none');
   expect(report('liveness during the storm', liveness)).toBe('liveness during the storm: none');
   expect(serverAlive, `the server process is alive (log ${server.proc.logFile})`).toBe(true);
   expect(livez, '/livez after the storm').toBe(200);

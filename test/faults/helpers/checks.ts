@@ -41,16 +41,33 @@ export function jobProblems(job: JobJson): string[] {
   return problems;
 }
 
-/** Poll until every job has ended (or the time is up); returns the jobs as last seen. */
-export async function waitAllEnded(api: ServerApi, pks: readonly number[], timeoutMs: number): Promise<JobJson[]> {
+/**
+ * Poll until every job has ended for good (or the time is up); returns the jobs as last seen.
+ *
+ * A job that ended with an error may not be over: an agent hands a job back by finishing it with an
+ * error and then resetting and releasing it (the reference protocol has no single "requeue" call),
+ * so an error counts as final only once it has stayed the same for `errorSettleMs`.
+ */
+export async function waitAllEnded(api: ServerApi, pks: readonly number[], timeoutMs: number, errorSettleMs = 10_000): Promise<JobJson[]> {
   const deadline = Date.now() + timeoutMs;
+  const erroredSince = new Map<number, { endTime: string; since: number }>();
   for (;;) {
     const all = await api.jobs();
     const wanted = new Set(pks);
     const jobs = all.filter((j) => wanted.has(j.pk));
-    const open = jobs.filter((j) => j.end_time === null);
+    const now = Date.now();
+    const open = jobs.filter((j) => {
+      if (j.end_time === null) return true;
+      if (j.error_reason === null) return false;
+      const seen = erroredSince.get(j.pk);
+      if (seen === undefined || seen.endTime !== j.end_time) {
+        erroredSince.set(j.pk, { endTime: j.end_time, since: now });
+        return true;
+      }
+      return now - seen.since < errorSettleMs;
+    });
     if (open.length === 0 && jobs.length === pks.length) return jobs;
-    if (Date.now() > deadline) return jobs;
+    if (now > deadline) return jobs;
     await sleep(250);
   }
 }

@@ -162,6 +162,10 @@ export class ProcessTracker {
 
   constructor(dir: string) {
     this.dir = dir;
+    // Last resort if the test process itself exits without its hooks: no process left behind.
+    process.once('exit', () => {
+      for (const p of this.#procs) if (p.alive) p.child.kill('SIGKILL');
+    });
   }
 
   get procs(): readonly Proc[] {

@@ -195,6 +195,8 @@ export class Rig {
       UFDL_AGENT_PROGRESS_INTERVAL: '0.2',
       UFDL_AGENT_CANCEL_CHECK_INTERVAL: '0.5',
       UFDL_AGENT_KILL_GRACE: '0.5',
+      // Should a stray agent ever get a SIGINT/SIGTERM (Ctrl-C on the campaign), it exits soon.
+      UFDL_AGENT_DRAIN_TIMEOUT: '2',
       UFDL_AGENT_STATUS_PORT: '-1',
       UFDL_AGENT_MIN_FREE_DISK: '0',
       UFDL_AGENT_LOG_LEVEL: 'debug',
