@@ -8,6 +8,7 @@
  */
 import { isUfdlError } from '../protocol/errors.js';
 import type { ServerContext } from './context.js';
+import { HEARTBEAT_RESOLUTION_MS } from './identity.js';
 import { JOB_IS_CANCELLED_SQL } from './store/job-fields.js';
 import { abortJob } from './store/jobs.js';
 
@@ -17,13 +18,13 @@ interface HeldJob {
   last_seen: string | null;
 }
 
-/** Jobs held by nodes unseen since before `cutoff` (ISO time; a node never seen counts as unseen). */
+/** Jobs held by nodes unseen since `cutoff` or before (ISO time; a node never seen counts as unseen). */
 function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
   return ctx.db
     .prepare(
       `SELECT jobs.pk AS job, nodes.pk AS node, nodes.last_seen AS last_seen
        FROM jobs JOIN nodes ON nodes.pk = jobs.node
-       WHERE (nodes.last_seen IS NULL OR nodes.last_seen < ?)
+       WHERE (nodes.last_seen IS NULL OR nodes.last_seen <= ?)
          AND NOT ${JOB_IS_CANCELLED_SQL}
          -- Ended jobs (FINISHED or ERRORED) are outcomes, not work in progress: a job that failed
          -- on a node that later vanished stays failed rather than silently running again.
@@ -35,7 +36,11 @@ function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
 
 /** One sweep: abort every job held by a lost node. Returns the pks of the aborted jobs. */
 export function sweepLostNodes(ctx: ServerContext, now = Date.now()): number[] {
-  const cutoff = new Date(now - ctx.options.lostAfterSeconds * 1000).toISOString();
+  // The stored last_seen may lag a node's latest request by up to HEARTBEAT_RESOLUTION_MS (it is
+  // refreshed at most that often): a node is lost only once it has certainly been silent for
+  // lost_after. Counting from the stored time gave jobs away up to a second early — before an agent
+  // that fences at lost_after minus its margin had stopped its child (found by test/faults).
+  const cutoff = new Date(now - ctx.options.lostAfterSeconds * 1000 - HEARTBEAT_RESOLUTION_MS).toISOString();
   const aborted: number[] = [];
   for (const held of heldByLostNodes(ctx, cutoff)) {
     const since = held.last_seen ?? 'it registered';
