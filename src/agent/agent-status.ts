@@ -1,11 +1,15 @@
 /**
  * What the agent says about itself (STYLE rule 3): the plain {@link AgentStatus} snapshot for
- * `/status.json` and `ufdl-agent status`, and the reasons it is not ready (for `/readyz`).
+ * `/status.json` and `ufdl-agent status`, and whether it is alive (for `/livez`). Whether it is
+ * ready (`/readyz`) is `readiness.ts`.
  */
 import type { Capabilities } from '../protocol/wire.js';
+import type { ServerContact } from './fencing.js';
 import type { JobRunner } from './job-runner.js';
 import type { AgentState } from './lifecycle.js';
 import type { PollLoop } from './loop.js';
+import type { AgentParts } from './start-up-sequence.js';
+import type { Health } from './status-server.js';
 
 export interface AgentStatus {
   state: AgentState;
@@ -24,27 +28,6 @@ export interface AgentStatus {
   journal: { path: string; unfinished: number } | null;
 }
 
-export interface ReadinessFacts {
-  state: AgentState;
-  authProblem: string | null;
-  reachable: boolean;
-  silentMs: number;
-  fenced: boolean;
-  lowDisk: string | null;
-}
-
-/** Why the agent cannot take jobs now; empty when it is ready. */
-export function notReadyReasons(f: ReadinessFacts): string[] {
-  const reasons: string[] = [];
-  if (f.state === 'starting') reasons.push('starting (logging in, registering, recovering)');
-  else if (f.state !== 'running') reasons.push(f.state);
-  if (f.authProblem) reasons.push(f.authProblem);
-  if (!f.reachable) reasons.push(`server unreachable for ${Math.round(f.silentMs / 1000)} s`);
-  if (f.fenced) reasons.push('self-fenced: waiting for the server');
-  if (f.lowDisk) reasons.push(f.lowDisk);
-  return reasons;
-}
-
 /** The extensions the agent uses: `undefined` not asked yet, `null` a reference server. */
 export function capabilitiesSummary(caps: Capabilities | null | undefined): AgentStatus['capabilities'] {
   if (caps === undefined || caps === null) return caps;
@@ -53,4 +36,51 @@ export function capabilitiesSummary(caps: Capabilities | null | undefined): Agen
     lostAfterSeconds: caps.extensions.lost_node?.lost_after_seconds ?? null,
     websocketAuth: caps.extensions.websocket.auth,
   };
+}
+
+export interface StatusFacts {
+  state: AgentState;
+  /** Why the agent is not ready; empty when it is. */
+  notReady: string[];
+  startedAt: Date;
+  serverUrl: string;
+  contact: ServerContact;
+  parts: AgentParts;
+}
+
+/** The snapshot of an agent with these facts and parts. */
+export function statusSnapshot(f: StatusFacts): AgentStatus {
+  const { parts, contact } = f;
+  const journal = parts.journal && !parts.journal.closed ? parts.journal : undefined;
+  return {
+    state: f.state,
+    ready: f.notReady.length === 0,
+    notReady: f.notReady,
+    pid: process.pid,
+    startedAt: f.startedAt.toISOString(),
+    serverUrl: f.serverUrl,
+    capabilities: capabilitiesSummary(parts.caps),
+    lastServerContactAt: new Date(contact.lastOkAt).toISOString(),
+    serverSilentMs: contact.silentForMs(),
+    slots: (parts.slots?.snapshot() ?? []).map((s) => ({ ...s, nodePk: parts.nodes?.get(s.index)?.node.pk ?? null })),
+    jobs: (parts.work?.all() ?? []).map((r) => r.status),
+    loop: parts.loop?.getStatus() ?? null,
+    fence: parts.watch?.fence ?? null,
+    journal: journal ? { path: journal.path, unfinished: journal.unfinished().length } : null,
+  };
+}
+
+/** Alive unless failed, or the journal is closed or does not answer while the agent has not stopped. */
+export function livenessOf(state: AgentState, journal: AgentParts['journal']): Health {
+  const reasons: string[] = [];
+  if (state === 'failed') reasons.push('failed');
+  if (journal?.closed && state !== 'stopped') reasons.push('journal closed');
+  else if (journal && !journal.closed) {
+    try {
+      journal.unfinished();
+    } catch (err) {
+      reasons.push(`journal does not answer: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return { ok: reasons.length === 0, reasons };
 }

@@ -3,45 +3,28 @@
  * the poll loop, the job runners, the heartbeat, self-fencing and the status endpoint.
  *
  * Lifecycle (`lifecycle.ts`): `starting` (journal, login, capabilities, hardware, registration,
- * recovery) → `running` → `draining` (first SIGTERM) → `stopping` → `stopped`; `failed` on a fatal
- * error. One {@link Agent.transition} checks every edge and logs `{from, to}`.
+ * recovery: `start-up-sequence.ts`) → `running` → `draining` (first SIGTERM) → `stopping` → `stopped`;
+ * `failed` on a fatal error. One {@link Agent.transition} checks every edge and logs `{from, to}`.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { statfsSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { UfdlClient } from '../client/api.js';
-import { isClientError } from '../client/errors.js';
-import { pollFilter } from '../protocol/filter.js';
-import type { Capabilities, JobJson } from '../protocol/wire.js';
-import { evaluateCandidate, TemplateCache } from './candidates.js';
-import { Fence, fenceThresholdMs, ServerContact } from './fencing.js';
-import { Heartbeat } from './heartbeat.js';
+import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js';
+import { createAgentLoop } from './agent-loop.js';
+import { TemplateCache } from './candidates.js';
+import { ServerContact } from './fencing.js';
 import type { RunOutcome } from './job-runner.js';
-import type { Journal } from './journal/journal.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
-import { PollLoop, type ClaimOutcome, type LoopContext } from './loop.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
-import { SlotNodes, type SlotNode } from './nodes.js';
+import type { SlotNode } from './nodes.js';
 import type { ResolvedAgentOptions } from './options.js';
-import type { ExecutorPort } from './ports.js';
+import { Readiness } from './readiness.js';
 import { Runners } from './runners.js';
-import { recover } from './recovery.js';
-import type { NodeHardwareFacts } from './registration.js';
-import { planSlots, Slots, type SlotSpec } from './slots.js';
-import { loginUntilAccepted, retryStartupStep } from './start-up.js';
-import { capabilitiesSummary, notReadyReasons, type AgentStatus } from './agent-status.js';
-export type { AgentStatus } from './agent-status.js';
-import { startStatusServer, type Health, type StatusServer } from './status-server.js';
+import { ServerWatch } from './server-watch.js';
+import { startUp, type AgentDeps, type AgentParts } from './start-up-sequence.js';
+import { startStatusServer, type Health } from './status-server.js';
 
-/** What the agent needs from the outside world; `index.ts` supplies the real ones, tests may not. */
-export interface AgentDeps {
-  openJournal(): Journal;
-  /** A new, unauthenticated client without a node pk. */
-  createClient(): UfdlClient;
-  detectHardware(): Promise<NodeHardwareFacts>;
-  createExecutors(): Promise<ExecutorPort & { describe?(): unknown }>;
-  detectIp(): Promise<string>;
-}
+export type { AgentStatus } from './agent-status.js';
+export type { AgentDeps } from './start-up-sequence.js';
 
 export interface AgentEvents {
   state: [{ from: AgentState; to: AgentState }];
@@ -66,24 +49,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #contact = new ServerContact();
   readonly #templates = new TemplateCache();
   readonly #startedAt = new Date();
+  readonly #readiness: Readiness;
   /** Aborted when the agent stops: start-up waits, recovery and reporting retries give up. */
   readonly #stopSignal = new AbortController();
+  /** What start-up has opened so far; `close()` closes what is there. */
+  readonly #parts: AgentParts = {};
   #state: AgentState = 'starting';
-  #journal: Journal | undefined;
-  #base: UfdlClient | undefined;
-  #caps: Capabilities | null | undefined;
-  #executors: (ExecutorPort & { describe?(): unknown }) | undefined;
-  #slots: Slots | undefined;
-  #nodes: SlotNodes | undefined;
-  #loop: PollLoop | undefined;
-  #work: Runners | undefined;
-  #heartbeat: Heartbeat | undefined;
-  #fence: Fence | undefined;
-  #status: StatusServer | undefined;
-  #authProblem: string | null = null;
-  #lowDisk: string | null = null;
-  #fenced = false;
-  #readyNow = false;
   #acceptingChanged: { promise: Promise<void>; resolve: () => void } | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
@@ -99,6 +70,20 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.log = log;
     this.#deps = deps;
     this.metrics = createAgentMetrics();
+    this.#readiness = new Readiness({
+      options,
+      log,
+      facts: () => ({
+        state: this.#state,
+        reachable: this.#contact.reachable,
+        silentMs: this.#contact.silentForMs(),
+        fenced: this.#parts.watch?.fenced ?? false,
+      }),
+      onChange: (ready) => {
+        this.metrics.ready.set(ready ? 1 : 0);
+        this.emit('ready', ready);
+      },
+    });
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
   }
 
@@ -108,7 +93,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** The status endpoint's URL, once it listens. */
   get statusUrl(): string | undefined {
-    return this.#status?.url;
+    return this.#parts.status?.url;
   }
 
   /** Resolves once the agent has stopped and closed everything (after a drain, a stop or `close()`). */
@@ -130,7 +115,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Start up; resolves once the agent is `running` (or has been stopped meanwhile). */
   async start(): Promise<void> {
-    if (this.#state !== 'starting' || this.#journal) throw new IllegalStateError(this.#state, 'start');
+    if (this.#state !== 'starting' || this.#parts.journal) throw new IllegalStateError(this.#state, 'start');
     try {
       await this.#startUp();
     } catch (err) {
@@ -145,241 +130,88 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #startUp(): Promise<void> {
     const o = this.options;
-    const signal = this.#stopSignal.signal;
-    // The journal first: a second agent on the same journal must stop here, before touching the server.
-    this.#journal = this.#deps.openJournal();
-    const journal = this.#journal;
-    // Done entries older than a week only make the file grow; unfinished ones are never pruned.
-    const pruned = journal.pruneDone(new Date(Date.now() - 7 * 24 * 3600_000));
-    if (pruned > 0) this.log.debug({ pruned }, 'pruned old journal entries');
-    this.#contact.onAnswer(() => {
-      if (!journal.closed) journal.noteContact();
-    });
-    if (o.status) this.#status = await startStatusServer(this, o.status);
-    this.log.info({ journal: this.#journal.path, status: this.#status?.url, server: o.serverUrl }, 'agent starting');
-
-    this.#base = this.#deps.createClient();
-    await this.#login(this.#base, signal);
-    this.#caps = await this.#retrying('capabilities', () => this.#base!.getCapabilities({ signal }), signal);
-    const hardware = await this.#deps.detectHardware();
-    this.#executors = await this.#deps.createExecutors();
-    const generations = hardware.gpus.length > 0 ? await this.#retrying('hardware list', () => this.#base!.listHardware({ signal }), signal) : [];
-    const ip = o.nodeIp ?? (await this.#deps.detectIp());
-    const specs = planSlots(o.slots, hardware.gpus.map((g) => g.index), o.nodeIndex);
-    this.#slots = new Slots(specs);
-    this.metrics.slotsTotal.set(specs.length);
-    this.log.info(
-      { slots: specs.length, gpus: hardware.gpus.length, executors: this.#executors.describe?.(), capabilities: this.#caps?.extensions ?? null },
-      'hardware and executors',
-    );
-
-    this.#nodes = new SlotNodes({
-      createClient: () => this.#newClient(),
+    await startUp({
+      options: o,
+      deps: this.#deps,
+      log: this.log,
+      metrics: this.metrics,
       contact: this.#contact,
-      ip,
-      hardware,
-      generations,
-      log: this.log,
-      onRegistered: (slot, registered) => {
-        const journal = this.#journal!;
-        if (slot.index === 0) {
-          const before = journal.server()?.nodePk;
-          if (before != null && before !== registered.node.pk) {
-            this.log.warn({ journal: before, server: registered.node.pk }, 'LOUD: the node pk in the journal differs from the one the server has for this identity');
-          }
-          journal.saveNode({ nodePk: registered.node.pk, ip, index: slot.nodeIndex, hardware });
-        } else {
-          journal.setSetting(`slot-node:${slot.index}`, String(registered.node.pk));
-        }
-      },
-    });
-    await this.#retrying('registration', () => this.#nodes!.registerAll(specs), signal);
-    this.#work = this.#createRunners();
-
-    // Recovery before the first poll (DESIGN §5).
-    const report = await recover({
-      journal: this.#journal,
-      slots: this.#nodes.all,
-      apiForNode: (pk) => this.#nodes!.clientFor(pk),
-      executor: this.#executors,
-      serverUrl: o.serverUrl,
-      workDir: o.workDir,
-      errorBackoffS: o.errorBackoffS,
-      maxRestarts: o.maxRestarts,
-      killGraceMs: o.killGraceMs,
-      log: this.log,
-      signal,
-      adoptRunner: (jobPk, slot, api) => this.#work!.adopt(jobPk, slot, api),
-      onAction: (jobPk, action) => {
+      signal: this.#stopSignal.signal,
+      parts: this.#parts,
+      startStatus: async () => (o.status ? startStatusServer(this, o.status) : undefined),
+      onAuthProblem: (problem) => this.#readiness.setAuthProblem(problem),
+      createRunners: () => this.#createRunners(),
+      onRecovered: (jobPk, action) => {
         this.metrics.recoveries.inc({ action });
         this.emit('recovered', { jobPk, action });
       },
     });
-    if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {
-      this.log.info(
-        { settled: report.settled.length, continuing: report.continuing.map((c) => c.jobPk), unknownCurrentJobs: report.unknownCurrent },
-        'recovery done',
-      );
-    }
-    if (signal.aborted) return;
-
-    this.#startTimers();
-    this.#loop = new PollLoop(this.#loopContext(), {
-      pollScheduleS: o.pollScheduleS,
-      errorBackoffS: o.errorBackoffS,
-      waitSeconds: this.#caps?.extensions.wait ? Math.min(o.waitSeconds, this.#caps.extensions.wait.max_seconds) : null,
-      skipFailedForMs: o.skipFailedForMs,
-      watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
+    if (this.#stopSignal.signal.aborted) return;
+    this.#startWatch();
+    const loop = createAgentLoop({
+      options: o,
+      parts: this.#parts,
+      templates: this.#templates,
+      log: this.log,
+      metrics: this.metrics,
+      readiness: this.#readiness,
+      accepting: () => this.#accepting(),
+      acceptingChanged: () => this.#whenAcceptingChanges(),
     });
+    this.#parts.loop = loop;
     this.transition('running');
-    void this.#loop.start();
-    this.#updateReady();
+    void loop.start();
+    this.#readiness.update();
   }
 
-  #newClient(): UfdlClient {
-    return this.#deps.createClient();
-  }
-
-  /** Log in, re-checking on a bounded schedule while the credentials are refused (never a crash loop). */
-  #login(client: UfdlClient, signal: AbortSignal): Promise<void> {
-    return loginUntilAccepted(client, {
-      authRetryS: this.options.authRetryS,
-      errorBackoffS: this.options.errorBackoffS,
-      serverUrl: this.options.serverUrl,
-      signal,
-      log: this.log,
+  /** The heartbeat and self-fencing (`server-watch.ts`). */
+  #startWatch(): void {
+    const watch = new ServerWatch({
       contact: this.#contact,
-      onAuthProblem: (problem) => {
-        this.#authProblem = problem;
-        this.#updateReady();
-      },
-    });
-  }
-
-  /** A start-up step, retried on the error back-off while the server is unreachable. */
-  #retrying<T>(what: string, step: () => Promise<T>, signal: AbortSignal): Promise<T> {
-    return retryStartupStep(what, step, {
-      errorBackoffS: this.options.errorBackoffS,
-      signal,
+      capabilities: this.#parts.caps,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      fenceMarginMs: this.options.fenceMarginMs,
+      journal: this.#parts.journal!,
       log: this.log,
-      relogin: () => this.#login(this.#base!, signal),
-    });
-  }
-
-  #startTimers(): void {
-    const o = this.options;
-    const lost = this.#caps?.extensions.lost_node;
-    const threshold = lost ? fenceThresholdMs(lost.lost_after_seconds, o.fenceMarginMs) : null;
-    const beatMs = threshold === null ? o.heartbeatIntervalMs : Math.min(o.heartbeatIntervalMs, threshold / 4);
-    this.#heartbeat = new Heartbeat({
-      intervalMs: beatMs,
-      beat: async () => {
-        // While fenced with nothing running, one ping notices the server's return (nothing else asks).
-        const busy = this.#busyNodes();
-        const first = this.#nodes?.all[0];
-        const nodes = busy.length === 0 && this.#fenced && first ? [first] : busy;
-        await Promise.allSettled(nodes.map((n) => n.api.ping()));
-        this.#updateReady();
+      busyNodes: () => this.#busyNodes(),
+      firstNode: () => this.#parts.nodes?.all[0],
+      withChild: () => this.#parts.work?.withChild() ?? [],
+      afterBeat: () => this.#readiness.update(),
+      onFenced: (e) => {
+        this.metrics.fences.inc();
+        this.emit('fenced', e);
+        this.#readiness.update();
+      },
+      onFenceLifted: () => {
+        this.#readiness.update();
+        this.#notifyAccepting();
       },
     });
-    this.#heartbeat.start();
-    if (threshold !== null) {
-      this.#fence = new Fence({
-        contact: this.#contact,
-        thresholdMs: threshold,
-        hasRunningJobs: () => (this.#work?.withChild().length ?? 0) > 0,
-        onFence: (silentMs) => this.#fenceNow(silentMs),
-      });
-      this.#fence.start();
-    }
+    this.#parts.watch = watch;
+    watch.start();
   }
 
   #busyNodes(): SlotNode[] {
-    const busy = new Set((this.#work?.all() ?? []).map((r) => r.slot.index));
-    return (this.#nodes?.all ?? []).filter((n) => busy.has(n.spec.index));
+    const busy = new Set((this.#parts.work?.all() ?? []).map((r) => r.slot.index));
+    return (this.#parts.nodes?.all ?? []).filter((n) => busy.has(n.spec.index));
   }
 
-  #fenceNow(silentMs: number): void {
-    const jobs = this.#work?.withChild() ?? [];
-    this.#fenced = true;
-    this.metrics.fences.inc();
-    this.log.error(
-      { silentMs, thresholdMs: this.#fence?.thresholdMs, jobs: jobs.map((r) => r.jobPk) },
-      'SELF-FENCING: the server has been unreachable too long; stopping running jobs before the server gives them to another node',
-    );
-    for (const runner of jobs) {
-      try {
-        this.#journal?.record(runner.jobPk, { lastError: `fenced after ${Math.round(silentMs / 1000)} s without the server` });
-      } catch {
-        // the journal may not have the row any more
-      }
-      runner.stop('fenced');
-    }
-    this.emit('fenced', { jobs: jobs.map((r) => r.jobPk), silentMs });
-    this.#updateReady();
-    // Accept work again once the server answers.
-    const off = this.#contact.onReachable(() => {
-      off();
-      this.#fenced = false;
-      this.log.info({}, 'the server answers again after self-fencing');
-      this.#updateReady();
-      this.#notifyAccepting();
-    });
-  }
-
-  // ── the loop's context ────────────────────────────────────────────────────────────────────────
-
-  #loopContext(): LoopContext {
-    return {
-      slots: this.#slots!,
-      log: this.log,
-      accepting: () => this.#accepting(),
-      acceptingChanged: () => {
-        if (!this.#acceptingChanged) {
-          let resolve!: () => void;
-          const promise = new Promise<void>((r) => (resolve = r));
-          this.#acceptingChanged = { promise, resolve };
-        }
-        return this.#acceptingChanged.promise;
-      },
-      listCandidates: (slot, waitSeconds, signal) => {
-        const api = this.#nodes!.get(slot.index)!.api;
-        return api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
-      },
-      evaluate: async (job, signal) => {
-        const api = this.#nodes!.all[0]!.api;
-        const evaluation = await evaluateCandidate(job, api, this.#templates, this.#executors!, signal);
-        return evaluation.ok ? { ok: true } : evaluation;
-      },
-      claim: (slot, job) => this.#claim(slot, job),
-      onPolled: (result, ms) => {
-        this.metrics.polls.inc({ result });
-        this.metrics.pollSeconds.observe(ms / 1000);
-        if (this.#authProblem) this.log.info({}, 'the server accepts the credentials again');
-        this.#authProblem = null;
-        this.#updateReady();
-      },
-      onPollError: (err) => {
-        this.metrics.polls.inc({ result: 'error' });
-        if (isClientError(err, 'auth')) {
-          // The password changed under a running agent: not ready, loudly, and the loop's error
-          // back-off is the bounded re-check (never a restart loop).
-          if (!this.#authProblem) {
-            this.log.error({ user: this.options.username }, "NOT READY: the server refuses the agent's credentials; fix the password (or password_file)");
-          }
-          this.#authProblem = `the server refuses the credentials of user '${this.options.username}'`;
-        }
-        this.#updateReady();
-      },
-      onWatchdog: () => this.metrics.watchdogRestarts.inc(),
-    };
-  }
+  // ── taking work ───────────────────────────────────────────────────────────────────────────────
 
   #accepting(): boolean {
     // Not the credentials: the loop's own polls are what notice that they work again.
-    if (this.#state !== 'running' || this.#fenced) return false;
-    this.#checkDisk();
-    return this.#lowDisk === null;
+    if (this.#state !== 'running' || this.#parts.watch?.fenced) return false;
+    return this.#readiness.checkDisk();
+  }
+
+  /** Resolves when {@link Agent.#accepting} may have changed (a transition, the fence lifted). */
+  #whenAcceptingChanges(): Promise<void> {
+    if (!this.#acceptingChanged) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#acceptingChanged = { promise, resolve };
+    }
+    return this.#acceptingChanged.promise;
   }
 
   #notifyAccepting(): void {
@@ -388,39 +220,21 @@ export class Agent extends EventEmitter<AgentEvents> {
     changed?.resolve();
   }
 
-  #checkDisk(): void {
-    try {
-      const stats = statfsSync(this.options.workDir);
-      const free = stats.bavail * stats.bsize;
-      const low = free < this.options.minFreeDiskBytes ? `only ${free} bytes free in ${this.options.workDir} (min_free_disk ${this.options.minFreeDiskBytes})` : null;
-      if (low && !this.#lowDisk) this.log.error({ free, min: this.options.minFreeDiskBytes }, 'NOT READY: low disk space; taking no jobs');
-      this.#lowDisk = low;
-    } catch {
-      this.#lowDisk = null; // work dir not created yet: nothing to measure
-    }
-  }
-
-  async #claim(slot: SlotSpec, job: JobJson): Promise<ClaimOutcome> {
-    const template = await this.#templates.peek(job.template.pk)?.catch(() => undefined);
-    if (!template) return 'lost';
-    return this.#work!.claim(slot, job, template, this.#nodes!.get(slot.index)!.api);
-  }
-
   #jobPks(): number[] {
-    return (this.#work?.all() ?? []).map((r) => r.jobPk);
+    return (this.#parts.work?.all() ?? []).map((r) => r.jobPk);
   }
 
   #createRunners(): Runners {
     return new Runners({
-      slots: this.#slots!,
-      journal: this.#journal!,
-      executor: this.#executors!,
+      slots: this.#parts.slots!,
+      journal: this.#parts.journal!,
+      executor: this.#parts.executors!,
       options: this.options,
-      useWebSocket: this.#caps?.extensions.websocket.auth === true,
+      useWebSocket: this.#parts.caps?.extensions.websocket.auth === true,
       log: this.log,
       metrics: this.metrics,
       accepting: () => this.#state === 'running' || this.#state === 'starting',
-      skip: (pk, reason) => this.#loop?.skip(pk, reason),
+      skip: (pk, reason) => this.#parts.loop?.skip(pk, reason),
       events: {
         acquired: (e) => this.emit('acquired', e),
         started: (e) => this.emit('started', e),
@@ -437,21 +251,20 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (this.#state === 'starting') return this.stopNow(reason);
     if (this.#state !== 'running') return;
     this.transition('draining');
-    this.#updateReady();
-    void this.#loop?.stop();
-    const running = this.#work?.all() ?? [];
-    this.log.info({ reason, jobs: running.map((r) => r.jobPk), drainTimeoutMs: this.options.drainTimeoutMs }, 'draining');
+    this.#readiness.update();
+    void this.#parts.loop?.stop();
+    this.log.info({ reason, jobs: this.#jobPks(), drainTimeoutMs: this.options.drainTimeoutMs }, 'draining');
     this.#drainTimer = setTimeout(() => {
       this.log.warn({ jobs: this.#jobPks() }, 'drain timeout: stopping the jobs still running; they will run again elsewhere');
       this.stopNow('drain timeout');
     }, this.options.drainTimeoutMs);
     this.#drainTimer.unref();
-    void this.#slots!.onIdle().then(() => {
+    void this.#parts.slots!.onIdle().then(() => {
       if (this.#state !== 'draining') return;
       clearTimeout(this.#drainTimer);
       this.emit('drained');
       this.log.info({}, 'drained: no job runs any more');
-      void this.#stopAndClose();
+      void this.close();
     });
   }
 
@@ -459,12 +272,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   stopNow(reason = 'stop requested'): void {
     if (this.#state === 'stopping' || this.#state === 'stopped' || this.#state === 'failed') return;
     this.log.warn({ reason, jobs: this.#jobPks() }, 'stopping now');
-    void this.#stopAndClose();
+    void this.close();
   }
 
   /** A third signal: give up reporting (the journal lets the next start recover), close what can be closed. */
   abandon(): void {
-    this.#work?.abandonAll();
+    this.#parts.work?.abandonAll();
     this.#stopSignal.abort();
   }
 
@@ -474,15 +287,11 @@ export class Agent extends EventEmitter<AgentEvents> {
       clearTimeout(this.#drainTimer);
       if (canTransition(this.#state, 'stopping')) this.transition('stopping');
       this.#stopSignal.abort();
-      this.#updateReady();
-      await this.#loop?.stop();
-      await this.#work?.stopAll('shutdown');
+      this.#readiness.update();
+      await this.#parts.loop?.stop();
+      await this.#parts.work?.stopAll('shutdown');
     })();
     return this.#stopping;
-  }
-
-  #stopAndClose(): Promise<void> {
-    return this.close();
   }
 
   /**
@@ -497,17 +306,18 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #close(): Promise<void> {
     const failed = this.#state === 'failed';
+    const parts = this.#parts;
     this.emit('closing');
     const steps: [string, () => unknown][] = [
       ['stop acquiring and jobs', () => this.#stopWork()],
-      ['stop heartbeat', () => this.#heartbeat?.stop()],
-      ['stop fence', () => this.#fence?.stop()],
-      ['close status endpoint', () => this.#status?.close()],
+      ['stop heartbeat', () => parts.watch?.stopHeartbeat()],
+      ['stop fence', () => parts.watch?.stopFence()],
+      ['close status endpoint', () => parts.status?.close()],
       ['close clients', () => {
-        this.#nodes?.close();
-        this.#base?.close();
+        parts.nodes?.close();
+        parts.base?.close();
       }],
-      ['close journal', () => this.#journal?.close()],
+      ['close journal', () => parts.journal?.close()],
     ];
     for (const [name, step] of steps) {
       try {
@@ -524,43 +334,12 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   // ── status ────────────────────────────────────────────────────────────────────────────────────
 
-  #notReadyReasons(): string[] {
-    return notReadyReasons({
-      state: this.#state,
-      authProblem: this.#authProblem,
-      reachable: this.#contact.reachable,
-      silentMs: this.#contact.silentForMs(),
-      fenced: this.#fenced,
-      lowDisk: this.#lowDisk,
-    });
-  }
-
-  #updateReady(): void {
-    const ready = this.#notReadyReasons().length === 0;
-    if (ready !== this.#readyNow) {
-      this.#readyNow = ready;
-      this.metrics.ready.set(ready ? 1 : 0);
-      this.emit('ready', ready);
-    }
-  }
-
   liveness(): Health {
-    const reasons: string[] = [];
-    if (this.#state === 'failed') reasons.push('failed');
-    const journal = this.#journal;
-    if (journal?.closed && this.#state !== 'stopped') reasons.push('journal closed');
-    else if (journal && !journal.closed) {
-      try {
-        journal.unfinished();
-      } catch (err) {
-        reasons.push(`journal does not answer: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    return { ok: reasons.length === 0, reasons };
+    return livenessOf(this.#state, this.#parts.journal);
   }
 
   readiness(): Health {
-    const reasons = this.#notReadyReasons();
+    const reasons = this.#readiness.reasons();
     return { ok: reasons.length === 0, reasons };
   }
 
@@ -570,29 +349,19 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   refreshMetrics(): void {
     this.metrics.serverSilentSeconds.set(this.#contact.silentForMs() / 1000);
-    this.metrics.slotsBusy.set(this.#slots?.busy ?? 0);
-    this.#updateReady();
+    this.metrics.slotsBusy.set(this.#parts.slots?.busy ?? 0);
+    this.#readiness.update();
   }
 
   /** A plain snapshot for `/status.json` and `ufdl-agent status`. */
   getStatus(): AgentStatus {
-    const caps = this.#caps;
-    const journal = this.#journal && !this.#journal.closed ? this.#journal : undefined;
-    return {
+    return statusSnapshot({
       state: this.#state,
-      ready: this.#notReadyReasons().length === 0,
-      notReady: this.#notReadyReasons(),
-      pid: process.pid,
-      startedAt: this.#startedAt.toISOString(),
+      notReady: this.#readiness.reasons(),
+      startedAt: this.#startedAt,
       serverUrl: this.options.serverUrl,
-      capabilities: capabilitiesSummary(caps),
-      lastServerContactAt: new Date(this.#contact.lastOkAt).toISOString(),
-      serverSilentMs: this.#contact.silentForMs(),
-      slots: (this.#slots?.snapshot() ?? []).map((s) => ({ ...s, nodePk: this.#nodes?.get(s.index)?.node.pk ?? null })),
-      jobs: (this.#work?.all() ?? []).map((r) => r.status),
-      loop: this.#loop?.getStatus() ?? null,
-      fence: this.#fence ? { thresholdMs: this.#fence.thresholdMs, fencedCount: this.#fence.fencedCount } : null,
-      journal: journal ? { path: journal.path, unfinished: journal.unfinished().length } : null,
-    };
+      contact: this.#contact,
+      parts: this.#parts,
+    });
   }
 }

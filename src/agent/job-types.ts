@@ -3,7 +3,9 @@
  * agent, what it depends on, and the executor settings it supervises and reports with.
  */
 import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
+import type { JobDir } from './child/job-dir.js';
 import type { PreparedJob } from './executors/types.js';
+import type { ReportContext } from './job-report.js';
 import type { JobRunner } from './job-runner.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ProgressUpdate } from './progress/update.js';
@@ -59,6 +61,24 @@ export interface RunnerDeps {
   slot: SlotSpec;
   log: RunnerLogger;
   hooks: RunnerHooks;
+}
+
+/**
+ * One job as its {@link JobRunner} hands it to the phase modules (`job-start.ts`, `job-finish.ts`):
+ * its dependencies, its reporting context, its directory, and how it leaves the agent.
+ */
+export interface JobScope {
+  readonly jobPk: number;
+  readonly deps: RunnerDeps;
+  readonly log: RunnerLogger;
+  /** For the reporting calls of `job-report.ts`; its signal aborts when the agent gives up waiting. */
+  readonly report: ReportContext;
+  /** The job directory: its paths until it is created, then the created one. */
+  dir: JobDir;
+  /** Remove the job directory (unless the options keep it). */
+  removeDir(): Promise<void>;
+  /** The job has left this agent: log it and tell the agent (once). */
+  endWith(outcome: RunOutcome, error: string | null): void;
 }
 
 /** What supervising and reporting a running child needs from its executor settings. */

@@ -1,0 +1,73 @@
+/**
+ * The poll loop as the agent wires it (`loop.ts` is the loop itself): candidates listed by each
+ * slot's node, evaluated against the cached templates and the executor allow-list, claimed through
+ * the runners; every poll counted in the metrics and told to {@link Readiness} (refused credentials
+ * make the agent not ready until a poll is answered again). Wake-up waits are capped by what the
+ * server offers.
+ */
+import { pollFilter } from '../protocol/filter.js';
+import { evaluateCandidate, type TemplateCache } from './candidates.js';
+import { PollLoop, type ClaimOutcome, type LoopLogger } from './loop.js';
+import type { AgentMetrics } from './metrics.js';
+import type { ResolvedAgentOptions } from './options.js';
+import type { Readiness } from './readiness.js';
+import type { AgentParts } from './start-up-sequence.js';
+
+export interface AgentLoopContext {
+  options: ResolvedAgentOptions;
+  /** After start-up: slots, nodes, executors, runners and capabilities exist. */
+  parts: AgentParts;
+  templates: TemplateCache;
+  log: LoopLogger;
+  metrics: AgentMetrics;
+  readiness: Readiness;
+  /** Whether the agent takes new jobs now. */
+  accepting(): boolean;
+  /** Resolves when {@link accepting} may have changed. */
+  acceptingChanged(): Promise<void>;
+}
+
+/** The agent's poll loop, not started. */
+export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
+  const { options: o, parts, metrics, readiness } = ctx;
+  const nodes = parts.nodes!;
+  const wait = parts.caps?.extensions.wait;
+  return new PollLoop(
+    {
+      slots: parts.slots!,
+      log: ctx.log,
+      accepting: ctx.accepting,
+      acceptingChanged: ctx.acceptingChanged,
+      listCandidates: (slot, waitSeconds, signal) => {
+        const api = nodes.get(slot.index)!.api;
+        return api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+      },
+      evaluate: async (job, signal) => {
+        const evaluation = await evaluateCandidate(job, nodes.all[0]!.api, ctx.templates, parts.executors!, signal);
+        return evaluation.ok ? { ok: true } : evaluation;
+      },
+      claim: async (slot, job): Promise<ClaimOutcome> => {
+        const template = await ctx.templates.peek(job.template.pk)?.catch(() => undefined);
+        if (!template) return 'lost';
+        return parts.work!.claim(slot, job, template, nodes.get(slot.index)!.api);
+      },
+      onPolled: (result, ms) => {
+        metrics.polls.inc({ result });
+        metrics.pollSeconds.observe(ms / 1000);
+        readiness.pollAnswered();
+      },
+      onPollError: (err) => {
+        metrics.polls.inc({ result: 'error' });
+        readiness.pollFailed(err);
+      },
+      onWatchdog: () => metrics.watchdogRestarts.inc(),
+    },
+    {
+      pollScheduleS: o.pollScheduleS,
+      errorBackoffS: o.errorBackoffS,
+      waitSeconds: wait ? Math.min(o.waitSeconds, wait.max_seconds) : null,
+      skipFailedForMs: o.skipFailedForMs,
+      watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
+    },
+  );
+}

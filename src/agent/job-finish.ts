@@ -1,0 +1,166 @@
+/**
+ * How a job leaves this agent (DESIGN §4, §5): once its child has ended, decide what goes up (every
+ * output and the log, only the log, or nothing), upload it, journal the finish decision, deliver it,
+ * and — when the job must run again elsewhere — reset and release it; then close the journal entry
+ * and remove the job directory. Recovery enters here too, part-way, from the journal's state.
+ *
+ * ```
+ * child ended ─ lost (cancelled / taken away) ─────────────── finishing → finish(error) → done
+ *             ─ fenced ───────────────────────────────────── finishing → finish(error) → reset → release → done
+ *             ─ shutdown ─ upload log ────────────────────── finishing → finish(error) → reset → release → done
+ *             ─ ended by itself ─ upload outputs and log ─── finishing → finish(error | success) → done
+ * ```
+ */
+import { phaseOf } from '../protocol/phase.js';
+import type { LossReason } from './cancel-watch.js';
+import { finishErrorText } from './child/exit-text.js';
+import type { RunningChild } from './child/running-child.js';
+import { ChildSupervisor, type SupervisedExit } from './child/supervisor.js';
+import type { ExitResult } from './child/wrapper.js';
+import { isJobEdge, type JobState } from './journal/states.js';
+import { deliverFinish, resetAndRelease, uploadOutputs } from './job-report.js';
+import type { JobScope, RunOutcome, RunSettings } from './job-types.js';
+import { writeJobLog } from './outputs/job-log.js';
+import { scanOutputs } from './outputs/scan.js';
+
+export const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
+const FENCED_ERROR = 'The node lost contact with the server and stopped the job; it will run again elsewhere.';
+
+/** After the child ended (or was stopped): upload what is owed and report the job. */
+export async function reportEnd(s: JobScope, result: SupervisedExit, run: RunSettings, lost: LossReason | undefined): Promise<RunOutcome> {
+  const { journal } = s.deps;
+  if (lost !== undefined) {
+    // Cancelled or taken away: nothing is uploaded; finish is the silent clean-up of current_job.
+    // The error is sent anyway: should the server still show the job running by us, it must not
+    // turn into a success without outputs.
+    return finishWith(s, lost === 'cancelled' ? 'Cancelled' : 'Taken away from this node', false, lost === 'cancelled' ? 'cancelled' : 'lost');
+  }
+  if (result.stopReason === 'fenced') {
+    // After self-fencing (DESIGN §3): deliverFinish retries until the server answers. If lost-node
+    // recovery aborted the job meanwhile, the finish is the silent clean-up; if not, it errors the
+    // job and we requeue it.
+    return finishWith(s, FENCED_ERROR, true, 'fenced');
+  }
+  if (result.stopReason === 'shutdown') {
+    // Only the log goes up (reset will remove it with the outputs on the reference; it helps whoever looks now).
+    await collectOutputs(s, {}, true);
+    journal.transition(s.jobPk, 'uploading');
+    await uploadOutputs(s.report);
+    return finishWith(s, SHUTDOWN_ERROR, true, 'requeued');
+  }
+  const missing = await collectOutputs(s, run.outputTypes, false);
+  journal.transition(s.jobPk, 'uploading');
+  return uploadAndFinish(s, result, run.timeLimitMs, missing);
+}
+
+/**
+ * Register the outputs in the journal: every file of the output directory (unless `logOnly`) and the
+ * job's log. Returns the declared outputs the child did not leave (a success without them is an error).
+ */
+export async function collectOutputs(s: JobScope, outputTypes: Readonly<Record<string, string>>, logOnly: boolean): Promise<string[]> {
+  const { journal } = s.deps;
+  let missing: string[] = [];
+  if (!logOnly) {
+    try {
+      const scan = await scanOutputs(s.dir.outputDir, outputTypes);
+      for (const file of scan.files) journal.registerOutput(s.jobPk, file);
+      for (const skipped of scan.skipped) s.log.warn({ file: skipped.name, reason: skipped.reason }, 'not uploading a file of the output directory');
+      missing = scan.missing;
+    } catch (err) {
+      s.log.error({ err: String(err) }, 'could not collect the outputs');
+      missing = ['(the output directory could not be read)'];
+    }
+  }
+  try {
+    journal.registerOutput(s.jobPk, await writeJobLog(s.dir));
+  } catch (err) {
+    s.log.error({ err: String(err) }, 'could not build the log output');
+  }
+  return missing;
+}
+
+/** An exit learned without supervising the child (it ended while the agent was down). */
+export function unsupervisedExit(exit: ExitResult): SupervisedExit {
+  return { exit, stopReason: undefined, forced: false, strays: 0, survivors: [] };
+}
+
+/** Upload, then finish: success only when every output is on the server. */
+export async function uploadAndFinish(s: JobScope, result: SupervisedExit, timeLimitMs: number | undefined, missing: readonly string[]): Promise<RunOutcome> {
+  const failed = await uploadOutputs(s.report);
+  if (s.report.signal.aborted) return 'interrupted';
+  let error = (await finishErrorText(result, s.dir, { timeLimitMs })) ?? null;
+  if (error === null && missing.length > 0) {
+    error = `The command succeeded but did not leave its declared output(s): ${missing.join(', ')}`;
+  }
+  if (error === null && failed.length > 0) {
+    error = `The job succeeded but ${failed.length} output(s) could not be uploaded: ${failed
+      .map((o) => `${o.name} (${o.type}): ${o.lastError ?? 'failed'}`)
+      .join('; ')}`;
+  }
+  return finishWith(s, error, false, error === null ? 'success' : 'error');
+}
+
+/** Journal the finish decision (`error: null` = success), then deliver it. */
+export async function finishWith(s: JobScope, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
+  s.deps.journal.transition(s.jobPk, 'finishing', { finish: { error } });
+  return deliver(s, error, requeue, outcome);
+}
+
+/** Deliver the journalled finish; then done, or reset+release when `requeue`. */
+export async function deliver(s: JobScope, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
+  const { journal } = s.deps;
+  const finished = await deliverFinish(s.report, error);
+  if (!finished.delivered) return 'interrupted';
+  const job = finished.job;
+  // A job the server shows cancelled or taken away was not ours to requeue or report.
+  if (job && (phaseOf(job) === 'CANCELLED' || job.node !== s.deps.api.nodePk) && outcome !== 'cancelled' && outcome !== 'lost') {
+    outcome = phaseOf(job) === 'CANCELLED' ? 'cancelled' : 'lost';
+    requeue = false;
+  }
+  if (requeue && job && phaseOf(job) === 'ERRORED') {
+    journal.transition(s.jobPk, 'releasing');
+    if (!(await resetAndRelease(s.report))) return 'interrupted';
+  }
+  return settle(s, outcome, error);
+}
+
+/** Close the journal entry (`done`), remove the job directory, and say how the job left. */
+export async function settle(s: JobScope, outcome: RunOutcome, error: string | null): Promise<RunOutcome> {
+  s.deps.journal.transition(s.jobPk, 'done');
+  await s.removeDir();
+  s.endWith(outcome, error);
+  return outcome;
+}
+
+/** Recovery: cancelled or taken away while the agent was down: stop what runs, finish silently. */
+export async function cleanUpLost(s: JobScope, child: RunningChild | undefined, fromState: JobState): Promise<RunOutcome> {
+  if (child) {
+    const supervisor = new ChildSupervisor(child, { killGraceMs: s.deps.options.killGraceMs });
+    await supervisor.stop('cancelled');
+  }
+  if (isJobEdge(fromState, 'finishing')) return finishWith(s, 'Cancelled', false, 'cancelled');
+  // No journal edge leads to finishing from here (the finish belongs to an earlier attempt):
+  // clear current_job with the silent finish, then close the entry.
+  const finished = await deliverFinish(s.report, 'Cancelled');
+  if (!finished.delivered) return 'interrupted';
+  if (fromState !== 'finishing') {
+    s.deps.journal.abandon(s.jobPk, 'cancelled or taken away while the agent was down');
+    await s.removeDir();
+    s.endWith('cancelled', 'Cancelled');
+    return 'cancelled';
+  }
+  return settle(s, 'cancelled', 'Cancelled');
+}
+
+/** Recovery: reset (if needed) and release a job whose finish was delivered as a requeue. */
+export async function releaseFinished(s: JobScope, fromState: 'finishing' | 'releasing', requeue: boolean): Promise<RunOutcome> {
+  const { journal } = s.deps;
+  if (fromState === 'finishing' && !requeue) {
+    // The finish landed and nothing is to be given back: only the journal's result was missing.
+    const error = journal.get(s.jobPk)?.finish?.error ?? null;
+    return settle(s, error === null ? 'success' : 'error', error);
+  }
+  if (fromState === 'finishing') journal.transition(s.jobPk, 'releasing');
+  if (!(await resetAndRelease(s.report))) return 'interrupted';
+  return settle(s, 'requeued', null);
+}

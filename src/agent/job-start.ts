@@ -1,0 +1,122 @@
+/**
+ * From a claimed job to a running child (DESIGN §4, §5): `preparing` — create the job directory,
+ * download the `JobOutput` inputs, let the executor prepare the command — then `starting` — tell the
+ * server, write `UFDL_JOB_JSON`, spawn the child in its own process group — then `running` with the
+ * child's pid and start time journalled. A job that cannot get that far is released so that another
+ * node can run it (and the poll loop skips it a while when preparation failed).
+ */
+import { isClientError } from '../client/errors.js';
+import type { JobJson, TemplateJson } from '../protocol/wire.js';
+import { createJobDir, jobJsonContent, writeJobJson } from './child/job-dir.js';
+import type { RunningChild } from './child/running-child.js';
+import { spawnJob } from './child/spawn.js';
+import type { StopReason } from './child/supervisor.js';
+import { childStartIdentity } from './child-identity.js';
+import type { PreparedJob } from './executors/types.js';
+import { failPoint } from './fail-points.js';
+import { releaseUnstartedJob } from './job-claim.js';
+import { finishWith, SHUTDOWN_ERROR } from './job-finish.js';
+import { downloadInputs } from './job-inputs.js';
+import type { JobScope, RunOutcome } from './job-types.js';
+
+export interface StartingJob {
+  job: JobJson;
+  template: TemplateJson;
+  /** `CUDA_VISIBLE_DEVICES` of the job's slot, or null on a CPU slot. */
+  gpu: string | null;
+}
+
+export interface PreparedStart {
+  prepared: PreparedJob;
+  /** The local path of each downloaded input, by input name. */
+  inputPaths: Record<string, string>;
+}
+
+/** `preparing`: the job directory, the inputs, the executor's command; undefined when released instead. */
+export async function prepareJob(s: JobScope, start: StartingJob): Promise<PreparedStart | undefined> {
+  const { journal, executor, options, api, hooks } = s.deps;
+  journal.transition(s.jobPk, 'preparing', { jobDir: s.dir.root });
+  try {
+    s.dir = await createJobDir(options.workDir, s.jobPk);
+    const inputPaths = await downloadInputs(api, start.job, s.dir, s.report.signal);
+    const chosen = executor.executorFor(start.template.executor_class);
+    if (!chosen) throw new Error(executor.canRun(start.template) ?? `no executor for ${start.template.executor_class}`);
+    const prepared = chosen.prepare(start.job, start.template, {
+      dir: s.dir,
+      gpu: start.gpu,
+      inputPaths,
+      serverUrl: options.serverUrl,
+      nodePk: api.nodePk!,
+    });
+    failPoint('preparing:after-http');
+    if (hooks.accepting && !hooks.accepting()) throw new Error('the agent is draining');
+    return { prepared, inputPaths };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    s.log.warn({ err: reason }, 'preparation failed; releasing the job so that another node can run it');
+    hooks.onSkip?.(s.jobPk, reason);
+    await release(s);
+    return undefined;
+  }
+}
+
+/**
+ * `starting`: start on the server, then spawn. Returns the running child, or how the job left when
+ * it could not start (released, requeued after a stop that came meanwhile, or errored).
+ */
+export async function startJob(
+  s: JobScope,
+  start: StartingJob & PreparedStart,
+  stopReason: () => StopReason | undefined,
+): Promise<RunningChild | RunOutcome> {
+  const { journal } = s.deps;
+  journal.transition(s.jobPk, 'starting');
+  if (!(await startOnServer(s))) {
+    await release(s);
+    return 'released';
+  }
+  failPoint('starting:after-http');
+  const stopping = stopReason();
+  if (stopping === 'shutdown' || stopping === 'fenced') {
+    // Stopped while the start was in flight: report it so it runs elsewhere.
+    return finishWith(s, SHUTDOWN_ERROR, true, 'requeued');
+  }
+  await writeJobJson(s.dir, jobJsonContent(s.dir, start.job, start.template, start.prepared.parameters, start.inputPaths));
+  let child: RunningChild;
+  try {
+    child = await spawnJob(start.prepared.spec);
+  } catch (err) {
+    const error = `Could not start the command: ${err instanceof Error ? err.message : String(err)}`;
+    s.log.error({ err: error }, 'spawn failed');
+    return finishWith(s, error, false, 'error');
+  }
+  failPoint('child:after-spawn');
+  journal.transition(s.jobPk, 'running', { pid: child.pid, pidStart: childStartIdentity(child.startTime) });
+  return child;
+}
+
+/** The start call; after an ambiguous failure, whether it landed. False when the job is not started. */
+async function startOnServer(s: JobScope): Promise<boolean> {
+  const { api } = s.deps;
+  try {
+    await api.startJob(s.jobPk);
+    return true;
+  } catch (err) {
+    if (isClientError(err) && err.ambiguous) {
+      const landed = await api.checkLanded('start', s.jobPk).then((r) => r.landed, () => false);
+      if (landed) return true;
+    }
+    const nodeBusy = isClientError(err, 'node-busy');
+    s.log[nodeBusy ? 'error' : 'warn'](
+      { err: err instanceof Error ? err.message : String(err) },
+      nodeBusy ? 'start refused: the server says this node still works another job; releasing this one' : 'start refused; releasing the job',
+    );
+    return false;
+  }
+}
+
+/** Give back a job that never started and remove its directory. */
+async function release(s: JobScope): Promise<void> {
+  await releaseUnstartedJob(s.report);
+  await s.removeDir();
+}
