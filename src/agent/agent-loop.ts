@@ -7,10 +7,11 @@
  */
 import { pollFilter } from '../protocol/filter.js';
 import { evaluateCandidate, type TemplateCache } from './candidates.js';
-import { PollLoop, type ClaimOutcome, type LoopLogger } from './loop.js';
+import { PollLoop, type ClaimOutcome } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Readiness } from './readiness.js';
+import type { LogPort } from './ports.js';
 import type { AgentParts } from './start-up-sequence.js';
 
 export interface AgentLoopContext {
@@ -18,7 +19,7 @@ export interface AgentLoopContext {
   /** After start-up: slots, nodes, executors, runners and capabilities exist. */
   parts: AgentParts;
   templates: TemplateCache;
-  log: LoopLogger;
+  log: LogPort;
   metrics: AgentMetrics;
   readiness: Readiness;
   /** Whether the agent takes new jobs now. */

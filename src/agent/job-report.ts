@@ -13,20 +13,13 @@ import { phaseOf } from '../protocol/phase.js';
 import type { JobJson } from '../protocol/wire.js';
 import { failPoint } from './fail-points.js';
 import type { OutputRecord } from './journal/records.js';
-import type { JournalPort, NodeApi } from './ports.js';
-
-export interface ReportLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import type { JournalPort, LogPort, NodeApi } from './ports.js';
 
 export interface ReportContext {
   jobPk: number;
   api: NodeApi;
   journal: JournalPort;
-  log: ReportLogger;
+  log: LogPort;
   /** Aborted when the agent gives up waiting (exit now); the journal keeps what is owed. */
   signal: AbortSignal;
   /** Attempts per output upload (the first included). */

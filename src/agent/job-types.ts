@@ -2,7 +2,7 @@
  * The shapes a {@link JobRunner} trades in: how a job left the agent, what the runner tells the
  * agent, what it depends on, and the executor settings it supervises and reports with.
  */
-import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
+import type { ExecutorPort, JournalPort, LogPort, NodeApi } from './ports.js';
 import type { JobDir } from './child/job-dir.js';
 import type { PreparedJob } from './executors/types.js';
 import type { ReportContext } from './job-report.js';
@@ -27,11 +27,7 @@ export type RunOutcome =
   /** The agent exited before it could report; the journal keeps what is owed. */
   | 'interrupted';
 
-export interface RunnerLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
+export interface RunnerLogger extends LogPort {
   child(bindings: Record<string, unknown>): RunnerLogger;
 }
 

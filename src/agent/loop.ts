@@ -15,6 +15,7 @@
  * the iteration's abort signal.
  */
 import type { JobJson } from '../protocol/wire.js';
+import type { LogPort } from './ports.js';
 import type { SlotSpec, Slots } from './slots.js';
 
 /** A schedule of delays that advances one step per `next()` and sticks on the last (launcher §1.8). */
@@ -88,7 +89,7 @@ export type ClaimOutcome =
 /** What the loop needs from the agent (STYLE rule 10). */
 export interface LoopContext {
   readonly slots: Slots;
-  readonly log: LoopLogger;
+  readonly log: LogPort;
   /** Whether the agent takes new jobs now (running, ready, not fenced). */
   accepting(): boolean;
   /** Resolves when {@link accepting} may have changed. */
@@ -103,13 +104,6 @@ export interface LoopContext {
   onPolled?(result: 'jobs' | 'empty', ms: number): void;
   onPollError?(err: unknown): void;
   onWatchdog?(stuckMs: number): void;
-}
-
-export interface LoopLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 export interface LoopOptions {

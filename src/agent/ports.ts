@@ -44,5 +44,13 @@ export type JournalPort = Pick<
   | 'unfinished'
 >;
 
+/** The log calls the daemon's parts make; a pino logger fits, tests may pass a fake. */
+export interface LogPort {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 /** The executor allow-list (DESIGN §4); an `ExecutorRegistry` fits. */
 export type ExecutorPort = Pick<ExecutorRegistry, 'canRun' | 'executorFor'>;

@@ -6,18 +6,9 @@
  */
 import type { JobJson } from '../protocol/wire.js';
 import { phaseOf } from '../protocol/phase.js';
+import type { JobState } from './journal/states.js';
 
-/** Journal states of a job (DESIGN §5). */
-export type JobState =
-  | 'acquiring'
-  | 'acquired'
-  | 'preparing'
-  | 'starting'
-  | 'running'
-  | 'uploading'
-  | 'finishing'
-  | 'releasing'
-  | 'done';
+export type { JobState } from './journal/states.js';
 
 /** What became of the child after an agent restart. */
 export type ChildFate =

@@ -20,7 +20,7 @@ import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } 
 import type { JobRunner } from './job-runner.js';
 import type { JobRecord } from './journal/records.js';
 import { isJobEdge } from './journal/states.js';
-import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
+import type { ExecutorPort, JournalPort, LogPort, NodeApi } from './ports.js';
 import { runSettingsOf, type RunSettings } from './job-runner.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type ChildFate, type RecoveryAction } from './recovery-rules.js';
 import type { SlotSpec } from './slots.js';
@@ -35,13 +35,6 @@ export const REQUEUE_ERROR_PREFIXES = [
 
 export function isRequeueError(error: string | null): boolean {
   return error !== null && REQUEUE_ERROR_PREFIXES.some((p) => error.startsWith(p)) && !error.includes('Not retried');
-}
-
-export interface RecoveryLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 export interface RecoverySlot {
@@ -62,7 +55,7 @@ export interface RecoveryDeps {
   errorBackoffS: readonly number[];
   maxRestarts: number;
   killGraceMs: number;
-  log: RecoveryLogger;
+  log: LogPort;
   /** Claim the slot and build a runner that continues the job in the background. */
   adoptRunner(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner;
   onAction?(jobPk: number, action: RecoveryAction['kind']): void;

@@ -8,19 +8,14 @@ import type { UfdlClient } from '../client/api.js';
 import { isClientError } from '../client/errors.js';
 import type { ServerContact } from './fencing.js';
 import { Schedule } from './loop.js';
-
-export interface StartUpLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import type { LogPort } from './ports.js';
 
 export interface LoginContext {
   authRetryS: readonly number[];
   errorBackoffS: readonly number[];
   serverUrl: string;
   signal: AbortSignal;
-  log: StartUpLogger;
+  log: LogPort;
   contact: ServerContact;
   /** Told the current problem with the credentials, or null once they work (or the cause is elsewhere). */
   onAuthProblem(problem: string | null): void;
@@ -78,7 +73,7 @@ export async function loginUntilAccepted(client: Pick<UfdlClient, 'obtain' | 'op
 export interface StepContext {
   errorBackoffS: readonly number[];
   signal: AbortSignal;
-  log: StartUpLogger;
+  log: LogPort;
   /** Log in again after a 401 that the client's own refresh could not fix. */
   relogin(): Promise<void>;
 }
