@@ -1,6 +1,8 @@
 /**
  * The node of each slot: its client (sending the node's pk as `Node-Id`), its registration, and its
- * re-registration after a `400 Bad Node-Id` (the node record vanished on the server). Every client
+ * re-registration after a `400 Bad Node-Id` (the node record vanished on the server). Each slot's
+ * client is a sibling of the agent's logged-in client ({@link UfdlClient.forNode}): one login, one
+ * token refresh, one connection pool and one capabilities answer for all slots. Every client
  * call is observed: any HTTP answer proves the server reachable ({@link ServerContact}), and a
  * `bad-node-id` answer triggers one re-registration of that slot.
  */
@@ -61,7 +63,8 @@ export interface SlotNode {
 }
 
 export interface SlotNodesOptions {
-  createClient: () => UfdlClient;
+  /** The agent's logged-in client; each node acts through a sibling of it (`forNode`). */
+  root: UfdlClient;
   contact: ServerContact;
   ip: string;
   hardware: NodeHardwareFacts;
@@ -93,7 +96,7 @@ export class SlotNodes {
   /** Register every slot's node (list → PATCH if changed, or create). */
   async registerAll(specs: readonly SlotSpec[]): Promise<SlotNode[]> {
     for (const spec of specs) {
-      const raw = this.#o.createClient();
+      const raw = this.#o.root.forNode(null);
       this.#raw.set(spec.index, raw);
       const api = observeClient(raw, {
         ok: () => this.#o.contact.ok(),
@@ -126,12 +129,12 @@ export class SlotNodes {
 
   /** A client acting as some other node pk (recovery of entries of an earlier registration). */
   clientFor(nodePk: number): UfdlClient {
-    const raw = this.#o.createClient();
-    raw.setNodePk(nodePk);
+    const raw = this.#o.root.forNode(nodePk);
     this.#raw.set(-nodePk, raw);
     return observeClient(raw, { ok: () => this.#o.contact.ok(), failed: () => this.#o.contact.failed(), badNodeId: () => {} });
   }
 
+  /** Close the slots' clients (their own watchers; the root client closes the rest). */
   close(): void {
     this.#closed = true;
     for (const client of this.#raw.values()) client.close();

@@ -39,7 +39,7 @@ export interface AgentDeps {
 export interface AgentParts {
   journal?: Journal;
   status?: StatusServer;
-  /** The logged-in client; each slot's node acts through its own client. */
+  /** The logged-in client; each slot's node acts through a sibling of it (one login for all slots). */
   base?: UfdlClient;
   /** `undefined`: not asked yet; `null`: a reference server. */
   caps?: Capabilities | null;
@@ -124,7 +124,7 @@ async function registerSlots(ctx: StartUpContext, { hardware, generations, ip }:
   const { parts, log } = ctx;
   const journal = parts.journal!;
   const nodes = new SlotNodes({
-    createClient: () => ctx.deps.createClient(),
+    root: parts.base!,
     contact: ctx.contact,
     ip,
     hardware,
