@@ -180,6 +180,7 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
 
   const listed = [...findings.values()].map((f) => `${f.example}\n      on ${f.routes.size} route(s): ${[...f.routes].slice(0, 6).join(', ')}${f.routes.size > 6 ? ', …' : ''}`);
   expect(report('bad-input findings', listed)).toBe('bad-input findings: none');
+  if (unanswered.length > 0) console.log(`[storm] unanswered in 15 s during the storm (answered alone: ${unanswered.length - hung.length}):\n  ${unanswered.slice(0, 5).map(describeRequest).join('\n  ')}`);
   expect(report('requests never answered (15 s in the storm, then 30 s alone)', hung)).toBe('requests never answered (15 s in the storm, then 30 s alone): none');
   expect(report('liveness during the storm', liveness)).toBe('liveness during the storm: none');
   expect(serverAlive, `the server process is alive (log ${server.proc.logFile})`).toBe(true);
