@@ -17,7 +17,7 @@ import { canTransition, IllegalStateError, type AgentState } from './lifecycle.j
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import type { SlotNode } from './nodes.js';
 import type { ResolvedAgentOptions } from './options.js';
-import { Readiness } from './readiness.js';
+import { journalProblem, Readiness } from './readiness.js';
 import { Runners } from './runners.js';
 import { ServerWatch } from './server-watch.js';
 import { startUp, type AgentDeps, type AgentParts } from './start-up-sequence.js';
@@ -75,9 +75,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       log,
       facts: () => ({
         state: this.#state,
+        serverUrl: options.serverUrl,
         reachable: this.#contact.reachable,
         silentMs: this.#contact.silentForMs(),
         fenced: this.#parts.watch?.fenced ?? false,
+        slots: this.#parts.slots && { total: this.#parts.slots.size, running: this.#parts.slots.running },
+        journalProblem: journalProblem(this.#parts.journal),
       }),
       onChange: (ready) => {
         this.metrics.ready.set(ready ? 1 : 0);
@@ -235,6 +238,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       metrics: this.metrics,
       accepting: () => this.#state === 'running' || this.#state === 'starting',
       skip: (pk, reason) => this.#parts.loop?.skip(pk, reason),
+      onSlotsChanged: () => this.#readiness.update(),
       events: {
         acquired: (e) => this.emit('acquired', e),
         started: (e) => this.emit('started', e),
@@ -349,7 +353,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   refreshMetrics(): void {
     this.metrics.serverSilentSeconds.set(this.#contact.silentForMs() / 1000);
-    this.metrics.slotsBusy.set(this.#parts.slots?.busy ?? 0);
+    this.metrics.slotsBusy.set(this.#parts.slots?.running ?? 0);
     this.#readiness.update();
   }
 

@@ -52,7 +52,7 @@ export function createAgentMetrics(options: { defaultMetrics?: boolean } = {}): 
     fences: new Counter({ name: 'ufdl_agent_fences_total', help: 'Times the agent stopped its children because the server was unreachable too long.', registers }),
     watchdogRestarts: new Counter({ name: 'ufdl_agent_watchdog_restarts_total', help: 'Poll-loop iterations restarted by the watchdog.', registers }),
     slotsTotal: new Gauge({ name: 'ufdl_agent_slots', help: 'Job slots of this agent.', registers }),
-    slotsBusy: new Gauge({ name: 'ufdl_agent_slots_busy', help: 'Job slots running a job.', registers }),
+    slotsBusy: new Gauge({ name: 'ufdl_agent_slots_busy', help: 'Job slots running a job (not counting a slot the poll loop holds while it polls).', registers }),
     serverSilentSeconds: new Gauge({ name: 'ufdl_agent_server_silent_seconds', help: 'Seconds since the server last answered.', registers }),
     ready: new Gauge({ name: 'ufdl_agent_ready', help: '1 when the agent is ready to take jobs.', registers }),
   };

@@ -1,40 +1,73 @@
 /**
- * Whether the agent can take jobs now (`/readyz`, the `ufdl_agent_ready` gauge, the `ready` event),
- * and each reason it cannot, as a short sentence. Some facts are the agent's (its state, self-fencing,
- * the server's silence); the ones kept here are learned from calls: the credentials refused at login
- * or by a poll, and free disk space in the work directory below `minFreeDiskBytes`.
+ * Whether the agent can take a job now (`/readyz`, the `ufdl_agent_ready` gauge, the `ready` event),
+ * and each reason it cannot, as a short sentence (issue 4 "Deployment"): not running (starting,
+ * draining, stopping), the server unreachable, the credentials refused, self-fenced, no free slot,
+ * the journal not writable, or free disk in the work directory below `minFreeDiskBytes`.
+ *
+ * Some facts are the agent's (its state, the server's silence, self-fencing, its slots, its journal);
+ * the ones kept here are learned from calls: the credentials refused at login or by a poll, and the
+ * free disk space, measured at each check.
  */
-import { statfsSync } from 'node:fs';
+import { accessSync, constants, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isClientError } from '../client/errors.js';
 import type { AgentState } from './lifecycle.js';
 import type { ResolvedAgentOptions } from './options.js';
 
 export interface ReadinessFacts {
   state: AgentState;
+  serverUrl: string;
   authProblem: string | null;
   reachable: boolean;
   silentMs: number;
   fenced: boolean;
+  /** All slots and those running a job; undefined before the slots are planned. */
+  slots: { total: number; running: number } | undefined;
+  /** Why the journal cannot be written, or null. */
+  journalProblem: string | null;
   lowDisk: string | null;
 }
 
-/** Why the agent cannot take jobs now; empty when it is ready. */
+const STATE_REASONS: Record<Exclude<AgentState, 'running'>, string> = {
+  starting: 'the agent is starting: logging in, registering, recovering the journal',
+  draining: 'the agent is draining: it takes no new jobs',
+  stopping: 'the agent is stopping',
+  stopped: 'the agent has stopped',
+  failed: 'the agent has failed',
+};
+
+/** Why the agent cannot take a job now; empty when it is ready. */
 export function notReadyReasons(f: ReadinessFacts): string[] {
   const reasons: string[] = [];
-  if (f.state === 'starting') reasons.push('starting (logging in, registering, recovering)');
-  else if (f.state !== 'running') reasons.push(f.state);
+  if (f.state !== 'running') reasons.push(STATE_REASONS[f.state]);
+  if (!f.reachable) reasons.push(`the server ${f.serverUrl} cannot be reached (no answer for ${Math.round(f.silentMs / 1000)} s)`);
   if (f.authProblem) reasons.push(f.authProblem);
-  if (!f.reachable) reasons.push(`server unreachable for ${Math.round(f.silentMs / 1000)} s`);
-  if (f.fenced) reasons.push('self-fenced: waiting for the server');
+  if (f.fenced) reasons.push('self-fenced: waiting for the server to answer');
+  if (f.slots && f.slots.running >= f.slots.total) reasons.push(`no free slot: all ${f.slots.total} slot(s) run a job`);
+  if (f.journalProblem) reasons.push(f.journalProblem);
   if (f.lowDisk) reasons.push(f.lowDisk);
   return reasons;
+}
+
+/** Why the journal at `journal.path` cannot be written, or null (also null before it is opened). */
+export function journalProblem(journal: { path: string; closed: boolean } | undefined): string | null {
+  if (!journal) return null;
+  if (journal.closed) return 'the journal is closed';
+  for (const path of [journal.path, dirname(journal.path)]) {
+    try {
+      accessSync(path, constants.W_OK);
+    } catch (err) {
+      return `the journal is not writable: ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+    }
+  }
+  return null;
 }
 
 export interface ReadinessContext {
   options: Pick<ResolvedAgentOptions, 'workDir' | 'minFreeDiskBytes' | 'username'>;
   log: { info(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
   /** The agent's own facts, read at each check. */
-  facts(): Pick<ReadinessFacts, 'state' | 'reachable' | 'silentMs' | 'fenced'>;
+  facts(): Omit<ReadinessFacts, 'authProblem' | 'lowDisk'>;
   /** Told when the answer changes (the gauge, the `ready` event). */
   onChange(ready: boolean): void;
 }
@@ -49,8 +82,9 @@ export class Readiness {
     this.#ctx = ctx;
   }
 
-  /** Why the agent cannot take jobs now; empty when it is ready. */
+  /** Why the agent cannot take a job now; empty when it is ready. Measures the free disk space. */
   reasons(): string[] {
+    this.checkDisk();
     return notReadyReasons({ ...this.#ctx.facts(), authProblem: this.#authProblem, lowDisk: this.#lowDisk });
   }
 
@@ -95,7 +129,7 @@ export class Readiness {
     try {
       const stats = statfsSync(workDir);
       const free = stats.bavail * stats.bsize;
-      const low = free < minFreeDiskBytes ? `only ${free} bytes free in ${workDir} (min_free_disk ${minFreeDiskBytes})` : null;
+      const low = free < minFreeDiskBytes ? `low disk space: ${free} bytes free in ${workDir}, below min_free_disk (${minFreeDiskBytes})` : null;
       if (low && !this.#lowDisk) this.#ctx.log.error({ free, min: minFreeDiskBytes }, 'NOT READY: low disk space; taking no jobs');
       this.#lowDisk = low;
     } catch {

@@ -33,6 +33,8 @@ export interface RunnersContext {
   accepting(): boolean;
   /** A job that failed preparation: the poll loop skips it for a while. */
   skip(jobPk: number, reason: string): void;
+  /** A slot began or stopped running a job (readiness: is a slot free?). */
+  onSlotsChanged?(): void;
 }
 
 export class Runners {
@@ -101,11 +103,13 @@ export class Runners {
     const { slots, metrics } = this.#ctx;
     this.#runners.set(runner.jobPk, runner);
     slots.assign(runner.slot.index, runner.jobPk);
-    metrics.slotsBusy.set(slots.busy);
+    metrics.slotsBusy.set(slots.running);
+    this.#ctx.onSlotsChanged?.();
     void done.finally(() => {
       this.#runners.delete(runner.jobPk);
       slots.release(runner.slot.index);
-      metrics.slotsBusy.set(slots.busy);
+      metrics.slotsBusy.set(slots.running);
+      this.#ctx.onSlotsChanged?.();
     });
   }
 

@@ -73,6 +73,11 @@ export class Slots {
     return this.size - this.busy;
   }
 
+  /** Slots that run a job (a slot the poll loop holds while it polls is busy but runs none). */
+  get running(): number {
+    return this.#slots.filter((s) => s.taken && s.jobPk !== null).length;
+  }
+
   specs(): SlotSpec[] {
     return this.#slots.map((s) => s.spec);
   }

@@ -3,8 +3,9 @@
  * `node:http` server with four read-only routes:
  *
  * - `GET /livez` — 200 while the event loop turns and the journal answers; 503 otherwise.
- * - `GET /readyz` — 200 when the agent can take jobs (logged in, registered, recovered, server
- *   reachable, not draining); 503 with the reasons otherwise.
+ * - `GET /readyz` — 200 when the agent can take a job now (running, server reachable, credentials
+ *   accepted, not self-fenced, a free slot, journal writable, enough free disk); 503 otherwise, with
+ *   `{ready: false, reasons: [...]}`, each reason a short sentence (`readiness.ts`).
  * - `GET /status.json` — the {@link StatusSource.getStatus} snapshot (also read by `ufdl-agent status`).
  * - `GET /metrics` — Prometheus text from the agent's own registry.
  */
@@ -45,10 +46,14 @@ export async function startStatusServer(source: StatusSource, where: { host: str
     const path = (req.url ?? '/').split('?')[0];
     try {
       switch (path) {
-        case '/livez':
-        case '/readyz': {
-          const health = path === '/livez' ? source.liveness() : source.readiness();
+        case '/livez': {
+          const health = source.liveness();
           send(health.ok ? 200 : 503, JSON.stringify({ status: health.ok ? 'ok' : 'unavailable', reasons: health.reasons }));
+          return;
+        }
+        case '/readyz': {
+          const health = source.readiness();
+          send(health.ok ? 200 : 503, JSON.stringify({ ready: health.ok, status: health.ok ? 'ok' : 'unavailable', reasons: health.reasons }));
           return;
         }
         case '/status.json':
