@@ -104,6 +104,10 @@ bare.send('stop');
 // --- report -----------------------------------------------------------------------------------
 const oursRate = ours.lifecycles / (ours.elapsedMs / 1000);
 const bareRate = baseline.lifecycles / (baseline.elapsedMs / 1000);
+// CPU per request tells CPU cost from waiting (fsync) when the rates alone are noisy.
+const requests = (r) => Object.values(r.latencies).reduce((n, v) => n + v.length, 0);
+const oursCpuMs = ((serverStats.cpuSeconds - serverCpu0) * 1000) / requests(ours);
+const bareCpuMs = ((bareStats.cpuSeconds - bareCpu0) * 1000) / requests(baseline);
 const ratio = oursRate / bareRate;
 console.log(`\nlifecycle benchmark — ${NODES} nodes, ${DURATION_MS / 1000} s, ${WORKERS} generator processes — ${machineLabel()} — load ${load0} → ${loadAvg()}`);
 console.log('call          p50 ms   p99 ms   count');
@@ -112,13 +116,14 @@ for (const [name, v] of Object.entries(ours.latencies)) {
 }
 console.log(`ufdl server: ${oursRate.toFixed(1)} lifecycles/s (${(oursRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${ours.errors}, server CPU ${(serverStats.cpuSeconds - serverCpu0).toFixed(1)} s, peak RSS ${(serverStats.peakRss / 2 ** 20).toFixed(0)} MiB`);
 console.log(`bare node:http: ${bareRate.toFixed(1)} lifecycles/s (${(bareRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${baseline.errors}, server CPU ${(bareStats.cpuSeconds - bareCpu0).toFixed(1)} s`);
+console.log(`server CPU per request: ${oursCpuMs.toFixed(3)} ms ours, ${bareCpuMs.toFixed(3)} ms bare`);
 console.log(`load generator CPU: ${ours.generatorCpuSeconds.toFixed(1)} s over ${(ours.elapsedMs / 1000).toFixed(1)} s (ours), ${baseline.generatorCpuSeconds.toFixed(1)} s (baseline)`);
 console.log(`ratio ours / bare: ${ratio.toFixed(2)} (goal ≥ 0.50) ${ratio >= 0.5 && ours.errors === 0 ? 'MET' : 'NOT MET'}`);
 if (ours.errorSamples.length) console.log('errors:', ours.errorSamples);
 
 await recordResult(
   'Server throughput (lifecycle)',
-  ['date', 'machine', 'load avg before → after', 'nodes', 'seconds', 'ours lifecycles/s', 'bare lifecycles/s', 'ratio (goal ≥ 0.5)', 'errors', 'p50/p99 progress ms', 'generator CPU s'],
+  ['date', 'machine', 'load avg before → after', 'nodes', 'seconds', 'ours lifecycles/s', 'bare lifecycles/s', 'ratio (goal ≥ 0.5)', 'errors', 'p50/p99 progress ms', 'server CPU ms/request ours / bare', 'generator CPU s'],
   [
     today(),
     machineLabel(),
@@ -130,6 +135,7 @@ await recordResult(
     ratio.toFixed(2),
     ours.errors,
     `${percentile(ours.latencies.progress ?? [], 50).toFixed(1)}/${percentile(ours.latencies.progress ?? [], 99).toFixed(1)}`,
+    `${oursCpuMs.toFixed(3)} / ${bareCpuMs.toFixed(3)}`,
     `${ours.generatorCpuSeconds.toFixed(1)} / ${baseline.generatorCpuSeconds.toFixed(1)}`,
   ],
 );
