@@ -4,15 +4,13 @@
  * the server is unreachable longer than its lost-node limit allows.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { buildApp } from '../../src/server/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { NODE_RESTARTED_ERROR } from '../../src/agent/recovery-rules.js';
 import { buildOnce } from '../helpers/build.js';
-import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, restartableServer, startTestServer } from '../helpers/server.js';
 import {
   createJob,
   ended,
@@ -134,36 +132,6 @@ for (const extensions of [true, false]) {
       expect(await second.exited).toEqual({ code: 0, signal: null });
     });
   });
-}
-
-/** An embedded server that can be stopped and started again on the same data and port. */
-async function restartableServer(options: { lostAfterSeconds: number; sweepIntervalSeconds: number }) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-fence-'));
-  let app: FastifyInstance | undefined;
-  let port = 0;
-  const start = async () => {
-    ({ app } = await buildApp({ dataDir, port, adminUser: ADMIN_USER, adminPassword: ADMIN_PASSWORD, logLevel: false, ...options }));
-    await app.listen({ host: '127.0.0.1', port });
-    port = (app.server.address() as { port: number }).port;
-  };
-  const stop = async () => {
-    await app?.close();
-    app = undefined;
-  };
-  await start();
-  const url = `http://127.0.0.1:${port}`;
-  const res = await fetch(`${url}/v1/auth/obtain`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: ADMIN_USER, password: ADMIN_PASSWORD }),
-  });
-  const adminToken = ((await res.json()) as { access: string }).access;
-  const server: TestServer = { url, dataDir, adminToken, close: stop, login: async () => adminToken };
-  onTestFinished(async () => {
-    await stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  return { server, start, stop };
 }
 
 describe('self-fencing', () => {

@@ -1,10 +1,12 @@
 /**
  * Start a real embedded server on loopback (port 0) in this process, on its own temporary data
- * directory, and close it when the test finishes. `api()` is a small fetch wrapper for tests.
+ * directory, and close it when the test finishes; or one that can be stopped and started again on
+ * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { onTestFinished } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import type { ServerOptions } from '../../src/server/options.js';
@@ -44,17 +46,57 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
   };
   onTestFinished(close);
-  const login = async (username: string, password: string) => {
-    const res = await fetch(`${url}/v1/auth/obtain`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username, password }),
-    });
-    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-    return ((await res.json()) as { access: string }).access;
-  };
+  const login = (username: string, password: string) => loginAt(url, username, password);
   const adminToken = await login(ADMIN_USER, ADMIN_PASSWORD).catch(() => '');
   return { url, dataDir, close, adminToken, login };
+}
+
+/** Log in as `username` on the server at `url` and return its access token. */
+async function loginAt(url: string, username: string, password: string): Promise<string> {
+  const res = await fetch(`${url}/v1/auth/obtain`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access: string }).access;
+}
+
+export interface RestartableServer {
+  /** The same URL, data directory and admin token across restarts; `close()` stops it. */
+  server: TestServer;
+  /** Start it again on the same data directory and port. */
+  start(): Promise<void>;
+  /** Stop it (idempotent); the data directory stays. */
+  stop(): Promise<void>;
+}
+
+/**
+ * An embedded server that can be stopped and started again on the same data directory and port;
+ * stopped and its data directory removed when the test finishes.
+ */
+export async function restartableServer(options: Partial<ServerOptions> = {}): Promise<RestartableServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-restart-'));
+  let app: FastifyInstance | undefined;
+  let port = 0;
+  const start = async () => {
+    ({ app } = await buildApp({ dataDir, port, adminUser: ADMIN_USER, adminPassword: ADMIN_PASSWORD, logLevel: false, ...options }));
+    await app.listen({ host: '127.0.0.1', port });
+    port = (app.server.address() as { port: number }).port;
+  };
+  const stop = async () => {
+    await app?.close();
+    app = undefined;
+  };
+  onTestFinished(async () => {
+    await stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await start();
+  const url = `http://127.0.0.1:${port}`;
+  const adminToken = await loginAt(url, ADMIN_USER, ADMIN_PASSWORD);
+  const server: TestServer = { url, dataDir, adminToken, close: stop, login: (username, password) => loginAt(url, username, password) };
+  return { server, start, stop };
 }
 
 export interface ApiResponse<T = any> {
