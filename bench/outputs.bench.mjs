@@ -10,7 +10,8 @@
 //   $UFDL_OUTPUT_DIR) to the job's end_time on the server: the agent's scan (it hashes the file), the
 //   streamed upload, the server's hashing and storing, and the finish call.
 // - server → download: `ufdl-agent download` of the big output minus that of the small `log` output
-//   (the CLI's own start-up and login), under /usr/bin/time for the downloader's peak RSS.
+//   (the CLI's own start-up and login), under /usr/bin/time (GNU time) for the downloader's peak RSS
+//   where it is installed, else by sampling its VmHWM.
 // - RSS growth: VmHWM after the transfer minus VmRSS before it, for the agent and the server (their
 //   peaks are reset first through /proc/<pid>/clear_refs); for the downloader its max RSS minus that
 //   of the small download.
@@ -20,7 +21,7 @@
 //   node bench/outputs.bench.mjs [--mib 1024] [--dir /tmp] [--profile DIR (CPU profiles of agent and server)]
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,7 @@ const MIB = positive('mib', args.mib);
 const SIZE = Math.round(MIB * 2 ** 20);
 const RSS_GOAL = 64 * 2 ** 20;
 const MiB = (bytes) => bytes / 2 ** 20;
+const GNU_TIME = '/usr/bin/time';
 
 /** Write `size` bytes of random data (incompressible, unique) and return its sha256. */
 async function makeSource(path, size) {
@@ -103,10 +105,11 @@ async function hashCopy(from, to) {
 }
 
 /** Run a command to completion; returns wall seconds. */
-function run(cmd, argv, options = {}) {
+function run(cmd, argv, { onSpawn, ...options } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = track(spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options }));
+    onSpawn?.(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
@@ -119,7 +122,10 @@ function run(cmd, argv, options = {}) {
   });
 }
 
-/** `ufdl-agent download` under /usr/bin/time: wall seconds and max RSS in bytes. */
+/**
+ * `ufdl-agent download`: wall seconds and max RSS in bytes — from GNU time where it is installed,
+ * else from VmHWM sampled every 20 ms (which may miss a peak in the last 20 ms).
+ */
 async function download(serverUrl, pk, name, dest) {
   const env = {
     ...process.env,
@@ -127,10 +133,24 @@ async function download(serverUrl, pk, name, dest) {
     UFDL_AGENT_SERVER_USERNAME: ADMIN.username,
     UFDL_AGENT_SERVER_PASSWORD: ADMIN.password,
   };
-  const { seconds, err } = await run('/usr/bin/time', ['-f', 'UFDL-MAXRSS %M', process.execPath, CLI, 'download', String(pk), name, '-o', dest, '--force'], { env });
-  const kib = Number(/UFDL-MAXRSS (\d+)/.exec(err)?.[1]);
-  if (!Number.isFinite(kib)) throw new Error(`no max RSS from /usr/bin/time: ${err}`);
-  return { seconds, maxRss: kib * 1024 };
+  const argv = [CLI, 'download', String(pk), name, '-o', dest, '--force'];
+  if (existsSync(GNU_TIME)) {
+    const { seconds, err } = await run(GNU_TIME, ['-f', 'UFDL-MAXRSS %M', process.execPath, ...argv], { env });
+    const kib = Number(/UFDL-MAXRSS (\d+)/.exec(err)?.[1]);
+    if (!Number.isFinite(kib)) throw new Error(`no max RSS from ${GNU_TIME}: ${err}`);
+    return { seconds, maxRss: kib * 1024 };
+  }
+  let maxRss = 0;
+  let pid;
+  const watching = setInterval(() => {
+    if (pid !== undefined) procStats(pid).then((s) => (maxRss = Math.max(maxRss, s.peakRss)), () => {});
+  }, 20);
+  try {
+    const { seconds } = await run(process.execPath, argv, { env, onSpawn: (child) => (pid = child.pid) });
+    return { seconds, maxRss };
+  } finally {
+    clearInterval(watching);
+  }
 }
 
 /** Sample VmRSS every 100 ms as a cross-check of VmHWM (where clear_refs is refused). */
