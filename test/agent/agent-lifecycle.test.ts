@@ -4,14 +4,13 @@
  * after the server forgot the node (400 Bad Node-Id).
  */
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createAgent, startAgent, type AgentState } from '../../src/agent/index.js';
 import { IllegalStateError } from '../../src/agent/lifecycle.js';
 import { JournalLockedError } from '../../src/agent/journal/errors.js';
-import { api, startTestServer } from '../helpers/server.js';
+import { api, freePort, startTestServer } from '../helpers/server.js';
 import {
   createJob,
   ended,
@@ -24,15 +23,6 @@ import {
   waitForJob,
 } from '../helpers/agent.js';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('Agent lifecycle', () => {
   it('goes starting → running → draining → stopping → stopped, emitting each step and closed last', async () => {

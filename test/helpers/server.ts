@@ -4,6 +4,7 @@
  * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -130,4 +131,16 @@ export async function api<T = any>(
     // not JSON: leave the text
   }
   return { status: res.status, body: parsed as T, headers: res.headers, text };
+}
+
+/** A port nothing listens on right now (for a process that must be started on a known port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

@@ -6,11 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { api } from '../helpers/server.js';
+import { shellTemplate } from '../helpers/agent.js';
+import { api, freePort } from '../helpers/server.js';
 import { buildOnce } from '../helpers/build.js';
 
 const PASSWORD = 'durability-admin-password';
@@ -23,16 +23,6 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startServe(dataDir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--data', dataDir, '--port', String(port)], {
@@ -60,19 +50,7 @@ async function login(url: string): Promise<string> {
   return res.body.access;
 }
 
-const TEMPLATE = {
-  name: 'durable',
-  version: 1,
-  description: 'durability test',
-  scope: 'public',
-  licence: 'Apache 2.0',
-  specific: {
-    job_type: 'Run',
-    executor_class: 'ufdl_agent.Shell',
-    required_packages: '',
-    parameters: { body: { types: ['str'], default: 'true', const: true, help: '' } },
-  },
-};
+const TEMPLATE = shellTemplate('durable', 'true');
 
 type Step = 'created' | 'acquired' | 'started' | 'progressed' | 'output' | 'finished';
 
@@ -134,10 +112,12 @@ describe('server durability', () => {
     while ([...acknowledged.values()].filter((s) => s === 'finished').length < 10 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
+    // Listen for the exit before the kill: it may come before the workers have all returned.
+    const exited = new Promise((r) => server.child.once('exit', r));
     server.child.kill('SIGKILL');
     stop = true;
     await Promise.all(workers);
-    await new Promise((r) => server.child.once('exit', r));
+    await exited;
     expect(acknowledged.size).toBeGreaterThanOrEqual(10);
 
     server = await startServe(dataDir, port);
