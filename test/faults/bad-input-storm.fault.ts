@@ -51,7 +51,12 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
         description: 'the storm plays with this one; no agent can run it',
         scope: 'public',
         licence: 'Apache 2.0',
-        specific: { job_type: 'Run', executor_class: 'storm.NotAnExecutor', required_packages: '', parameters: { body: { types: ['str'], default: 'x', const: true } } },
+        specific: {
+          job_type: 'Run',
+          executor_class: 'storm.NotAnExecutor',
+          required_packages: '',
+          parameters: { body: { types: ['str'], default: 'x', const: true, help: 'never run' } },
+        },
       },
     })
   ).body.pk as number;
@@ -62,13 +67,20 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
     const res = await as(token, 'POST', `/v1/job-templates/${stormTemplate}/create-job`, { json: { input_values: {}, parameter_values: {}, description: 'storm' } });
     stormJobs.push(res.body.pk as number);
   }
-  await as(staffToken, 'GET', `/v1/jobs/${stormJobs[0]}/acquire`, { nodeId: staffNode });
-  await as(staffToken, 'POST', `/v1/jobs/${stormJobs[0]}/start`, { nodeId: staffNode, json: { send_notification: 'email' } });
-  const uploaded = await as(staffToken, 'POST', `/v1/jobs/${stormJobs[0]}/outputs/storm.bin/BLOB`, {
-    nodeId: staffNode,
-    body: Buffer.from('storm output'),
-    headers: { 'content-type': 'application/data' },
-  });
+  const must = <T extends { status: number; text: string }>(res: T, what: string): T => {
+    if (res.status !== 200 && res.status !== 201) throw new Error(`storm setup: ${what}: ${res.status} ${res.text.slice(0, 300)}`);
+    return res;
+  };
+  must(await as(staffToken, 'GET', `/v1/jobs/${stormJobs[0]}/acquire`, { nodeId: staffNode }), 'acquire');
+  must(await as(staffToken, 'POST', `/v1/jobs/${stormJobs[0]}/start`, { nodeId: staffNode, json: { send_notification: 'email' } }), 'start');
+  const uploaded = must(
+    await as(staffToken, 'POST', `/v1/jobs/${stormJobs[0]}/outputs/storm.bin/BLOB`, {
+      nodeId: staffNode,
+      body: Buffer.from('storm output'),
+      headers: { 'content-type': 'application/data', 'content-disposition': 'attachment; filename=storm.bin' },
+    }),
+    'output upload',
+  );
   const hardware = ((await api.ok<{ pk: number }[]>('POST', '/v1/hardware/list', { json: {} })) ?? []).map((h) => h.pk);
   const world: StormWorld = {
     port: server.port,
@@ -77,7 +89,9 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
     own: { job: stormJobs, template: [stormTemplate], node: [staffNode, userNode], output: [uploaded.body?.pk].filter((x): x is number => typeof x === 'number'), hw: hardware },
     usernames: ['storm-staff', 'storm-user', 'storm-nobody'],
   };
-  for (const [kind, pks] of Object.entries(world.own)) if (kind !== 'hw' && kind !== 'output' && pks.length === 0) throw new Error(`storm setup: no own ${kind}`);
+  for (const [kind, pks] of Object.entries(world.own)) {
+    if ((kind !== 'hw' && pks.length === 0) || pks.some((pk) => !Number.isInteger(pk))) throw new Error(`storm setup: own ${kind} objects ${JSON.stringify(pks)}`);
+  }
 
   // The real work: a queue and two agents, as admin.
   const realPks: number[] = [];

@@ -298,7 +298,7 @@ function validBodies(w: StormWorld): Record<string, unknown>[] {
       description: 'storm',
       scope: 'public',
       licence: 'Apache 2.0',
-      specific: { job_type: 'Run', executor_class: 'storm.NotAnExecutor', required_packages: '', parameters: { body: { types: ['str'], default: 'x', const: true } } },
+      specific: { job_type: 'Run', executor_class: 'storm.NotAnExecutor', required_packages: '', parameters: { body: { types: ['str'], default: 'x', const: true, help: 'x' } } },
     },
     { input_values: {}, parameter_values: { body: { value: 'x', type: 'str' } }, description: 'storm job' },
     { template, input_values: {}, parameter_values: {}, description: 'storm', creator: 1 },
