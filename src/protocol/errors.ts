@@ -55,6 +55,7 @@ export const ERROR_CODES = {
 
   // Server-side conditions that are not the client's fault
   UFDL_ERR_SERVER_UNAVAILABLE: { status: 503, doc: 'The server is shutting down or not ready.' },
+  UFDL_ERR_SERVER_NOT_DURABLE: { status: 503, doc: 'A disk sync of the database failed: the outcome of the request is unknown; retry.' },
   UFDL_ERR_SERVER_INTERNAL: { status: 500, doc: 'A bug. Never expected; the log has the stack trace.' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 

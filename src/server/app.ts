@@ -11,6 +11,7 @@ import { pino, type Logger } from 'pino';
 import { TokenService } from './auth.js';
 import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
+import { registerDurableReplies } from './durable-replies.js';
 import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
 import { endConnectionsOnceClosing } from './linger.js';
@@ -28,6 +29,7 @@ import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
 import { websocketRoutes } from './routes/ws.js';
 import { openDatabase } from './store/db.js';
+import { walBarrier } from './store/durability.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
 import { startSweeper } from './sweeper.js';
 
@@ -51,8 +53,11 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     accessSeconds: options.accessTokenSeconds,
     refreshSeconds: options.refreshTokenSeconds,
   });
+  // Group commit: the migration and the seed are made durable before the first request is taken.
+  const durability = walBarrier(db, log);
+  await durability.barrier.syncAfterCommit();
   const closing = new AbortController();
-  const ctx: ServerContext = { db, options, tokens, hub: new NotifyHub(), blobs, log, closing: closing.signal };
+  const ctx: ServerContext = { db, options, tokens, hub: new NotifyHub(), durable: durability.barrier, blobs, log, closing: closing.signal };
 
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
@@ -70,6 +75,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   });
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
+  registerDurableReplies(app, durability.barrier);
   // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
@@ -95,6 +101,11 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     stopSweeper();
   });
   app.addHook('onClose', async () => {
+    try {
+      await durability.close();
+    } catch (err) {
+      log.error({ err }, 'the last disk sync before closing the database failed');
+    }
     db.close();
   });
   return { app, options, adminPasswordFile };

@@ -8,6 +8,7 @@ import type { BlobStore } from './blobs.js';
 import type { NotifyHub } from './notify-hub.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { Db } from './store/db.js';
+import type { DurableBarrier } from './store/durability.js';
 
 export interface UserRow {
   pk: number;
@@ -41,6 +42,8 @@ export interface ServerContext {
   options: ResolvedServerOptions;
   tokens: TokenService;
   hub: NotifyHub;
+  /** Group commit: hub events and answers wait until the commits they reveal are on disk. */
+  durable: DurableBarrier;
   blobs: BlobStore;
   log: Logger;
   /** Set when the server begins to close: long waits return early, readiness turns false. */

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
 import type { NodeRow, UserRow } from './context.js';
-import { cachedStatement, withoutSync } from './store/db.js';
+import { cachedStatement } from './store/db.js';
 
 /** How stale a node's stored `last_seen` may be. */
 export const HEARTBEAT_RESOLUTION_MS = 1000;
@@ -83,14 +83,13 @@ function nodeFromRequest(app: FastifyInstance, request: FastifyRequest): NodeRow
     throw new UfdlError('UFDL_ERR_AUTH_NOT_YOUR_NODE', `Node ${node.pk} was registered by another user; you may not act as it`);
   }
   // Every authorised request with a Node-Id is a heartbeat (DESIGN §3 lost-node recovery). A busy
-  // node sends many requests a second; each write is an fsync, so the stored time is refreshed at
-  // most once per HEARTBEAT_RESOLUTION_MS, far finer than `lost_after` needs — and without waiting for
-  // the disk: a heartbeat lost to a power cut only makes the node look older, and with 50 nodes the
-  // fsyncs alone took a tenth of the server's time (bench/lifecycle.bench.mjs).
+  // node sends many requests a second, so the stored time is refreshed at most once per
+  // HEARTBEAT_RESOLUTION_MS, far finer than `lost_after` needs. Like every write it is made durable
+  // by the shared sync before the answer leaves (durable-replies.ts).
   const now = Date.now();
   if (node.last_seen === null || now - Date.parse(node.last_seen) >= HEARTBEAT_RESOLUTION_MS) {
     const iso = new Date(now).toISOString();
-    withoutSync(db, () => cachedStatement(db, 'UPDATE nodes SET last_seen = ? WHERE pk = ?').run(iso, node.pk));
+    cachedStatement(db, 'UPDATE nodes SET last_seen = ? WHERE pk = ?').run(iso, node.pk);
     node.last_seen = iso;
   }
   return node;

@@ -12,6 +12,7 @@ import type { JobNotification } from '../../src/protocol/wire.js';
 import { BlobStore } from '../../src/server/blobs.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { NotifyHub } from '../../src/server/notify-hub.js';
+import { walBarrier } from '../../src/server/store/durability.js';
 import { resolveServerOptions } from '../../src/server/options.js';
 import { openDatabase } from '../../src/server/store/db.js';
 import { sweepLostNodes } from '../../src/server/sweeper.js';
@@ -116,14 +117,16 @@ describe('sweepLostNodes (one sweep)', () => {
   async function context(): Promise<{ ctx: ServerContext; warnings: unknown[][] }> {
     const dir = await mkdtemp(join(tmpdir(), 'ufdl-sweep-'));
     const db = openDatabase(join(dir, 'db.sqlite3'));
+    const durability = walBarrier(db, { error: () => {} });
     onTestFinished(async () => {
+      await durability.close();
       db.close();
       await rm(dir, { recursive: true, force: true });
     });
     const warnings: unknown[][] = [];
     const log = { warn: (...args: unknown[]) => warnings.push(args), error: () => {}, info: () => {} } as unknown as Logger;
     const options = resolveServerOptions({ dataDir: dir, lostAfterSeconds: 60 });
-    const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
+    const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
     db.prepare(`INSERT INTO users (username, password_hash, is_staff, date_joined) VALUES ('a', 'x', 1, '2020-01-01T00:00:00.000Z')`).run();
     db.prepare(`INSERT INTO templates (name, version, type, executor_class, creation_time) VALUES ('t', 1, 'Run', 'x', '2020-01-01T00:00:00.000Z')`).run();
     return { ctx, warnings };
@@ -143,6 +146,9 @@ describe('sweepLostNodes (one sweep)', () => {
     ctx.hub.on('acquirable', () => woken++);
 
     expect(sweepLostNodes(ctx, now)).toEqual([lostJob]);
+    // Wake-ups wait for the disk sync that covers the abort (group commit).
+    expect(woken).toBe(0);
+    await ctx.durable.syncAfterCommit();
     expect(ctx.db.prepare('SELECT node, start_time FROM jobs WHERE pk = ?').get(lostJob)).toEqual({ node: null, start_time: null });
     expect((ctx.db.prepare('SELECT node FROM jobs WHERE pk = ?').get(aliveJob) as { node: number }).node).toBe(alive);
     expect(woken).toBe(1);

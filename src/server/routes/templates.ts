@@ -18,6 +18,7 @@ import { parsePk } from '../route-params.js';
 import { createJobFromTemplate } from '../store/create-job.js';
 import { compileFilter } from '../store/filter-sql.js';
 import { loadJobJson } from '../store/job-json.js';
+import { notifyAcquirable } from '../store/jobs.js';
 import {
   TEMPLATE_FIELDS,
   contractOf,
@@ -46,7 +47,7 @@ function clientType(input: string): TypeNode {
 }
 
 export async function templatesRoutes(app: FastifyInstance): Promise<void> {
-  const { db, hub } = app.ufdl;
+  const { db } = app.ufdl;
 
   const template = (request: PkRequest): TemplateRow => requireTemplate(db, parsePk(request.params.pk));
 
@@ -138,7 +139,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     const row = template(request);
     const pk = createJobFromTemplate(db, row, request.body, user.pk);
     const job = loadJobJson(db, pk);
-    hub.emit('acquirable');
+    notifyAcquirable(app.ufdl);
     return job;
   });
 

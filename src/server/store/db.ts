@@ -121,12 +121,14 @@ export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * Open (creating if needed) and migrate the database at `file`. WAL lets readers run beside the one
- * writer; `synchronous = FULL` makes every acknowledged transition survive `kill -9` and power loss.
+ * writer. `synchronous = NORMAL`: a commit is written to the WAL (it survives `kill -9`) but not
+ * synced; the server answers only once a shared sync has made it survive a power cut too (group
+ * commit, `durability.ts`). Whoever writes outside a request must wait for that barrier likewise.
  */
 export function openDatabase(file: string): Db {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   migrate(db);
@@ -167,20 +169,6 @@ export function cachedStatement(db: Db, sql: string): Statement {
     byText.set(sql, statement);
   }
   return statement;
-}
-
-/**
- * Run `write` with `synchronous = NORMAL`: committed to the WAL without waiting for the disk. For
- * writes whose loss on a power cut does no harm (a node's `last_seen`); a crash of the process loses
- * nothing, and the next `FULL` commit makes them durable too. Must not be called inside a transaction.
- */
-export function withoutSync<T>(db: Db, write: () => T): T {
-  db.pragma('synchronous = NORMAL');
-  try {
-    return write();
-  } finally {
-    db.pragma('synchronous = FULL');
-  }
 }
 
 /** Now as the ISO-8601 UTC string every timestamp column holds. */

@@ -1,9 +1,9 @@
 /**
  * The job state machine (ufdl-server.md §2.4): every transition is one SQLite transaction that reads
  * the job and the acting node, applies the reference's checks in the reference's order, writes, and
- * builds the response JSON and the web-socket message from the committed state. Only after the
- * commit are the hub events emitted, so a watcher never sees a transition that did not happen and
- * sees them in commit order.
+ * builds the response JSON and the web-socket message from the committed state. Only once the
+ * commit is on disk (group commit, `durability.ts`) are the hub events emitted, so a watcher never
+ * sees a transition that did not happen or that a power cut could undo, and sees them in commit order.
  *
  * Deviations from the reference (DESIGN §2): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
  * `UFDL_ERR_JOB_PHASE` with a reason (B2); cancel of a CREATED job really cancels it (B4); reset and
@@ -36,9 +36,12 @@ const done = (transition?: Transition, extra: { data?: Record<string, unknown>; 
  */
 const refuse = (error: UfdlError): Decision => ({ kind: 'refused', error });
 
-/** Tell `X-UFDL-Wait` list requests that a job may have become acquirable. */
-export function notifyAcquirable(ctx: Pick<ServerContext, 'hub'>): void {
-  ctx.hub.emit('acquirable');
+/**
+ * Tell `X-UFDL-Wait` list requests that a job may have become acquirable, once the commit that made
+ * it so is on disk. Call right after that commit.
+ */
+export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>): void {
+  ctx.durable.afterSync(() => ctx.hub.emit('acquirable'));
 }
 
 /**
@@ -64,13 +67,16 @@ function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow) => 
 }
 
 function emitAfterCommit(ctx: ServerContext, pk: number, message: JobNotification | undefined, acquirable: boolean): void {
-  // A failing listener must not turn a committed transition into an error response.
-  try {
-    if (message) ctx.hub.emit('transition', pk, message);
-    if (acquirable) notifyAcquirable(ctx);
-  } catch (err) {
-    ctx.log.error({ err, job: pk }, 'a notification listener failed');
-  }
+  if (!message && !acquirable) return;
+  ctx.durable.afterSync(() => {
+    // A failing listener must not turn a committed transition into an error response.
+    try {
+      if (message) ctx.hub.emit('transition', pk, message);
+      if (acquirable) ctx.hub.emit('acquirable');
+    } catch (err) {
+      ctx.log.error({ err, job: pk }, 'a notification listener failed');
+    }
+  });
 }
 
 function nodeRow(db: Db, pk: number): NodeRow {

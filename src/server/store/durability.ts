@@ -1,0 +1,278 @@
+/**
+ * Group commit: the guarantee that **an answered transition is on disk**, at the cost of one
+ * `fdatasync` shared by every request that commits while the previous one runs, instead of one
+ * fsync per commit on the event loop.
+ *
+ * The database runs in WAL mode with `synchronous = NORMAL` (`db.ts`): a commit is written to the
+ * `-wal` file (so it survives a crash of the process, `kill -9`) but not synced (so it would not yet
+ * survive a power cut or a kernel crash). {@link DurableBarrier} closes that gap: before any answer
+ * leaves the server, and before any hub event (web-socket message, `X-UFDL-Wait` wake-up) is
+ * emitted, it waits until an `fdatasync` of the WAL that *started after the commit* has completed.
+ * The sync runs in libuv's thread pool (`FileHandle.datasync()`), never on the event loop, and at
+ * most one is in flight: a commit made while one runs waits for the next, which then covers every
+ * commit made meanwhile.
+ *
+ * Why syncing the WAL file alone is enough, checkpoints included (sqlite.org, "PRAGMA synchronous"
+ * and "Write-Ahead Logging"): with `synchronous = NORMAL` in WAL mode SQLite itself syncs the WAL
+ * before each checkpoint, syncs the database file after each completed checkpoint, and syncs the WAL
+ * header when the WAL begins to be reused after a checkpoint. So a commit is durable once the WAL
+ * holding it is synced; if a checkpoint copied it to the database file and the WAL was restarted
+ * (its frames overwritten) before our sync, SQLite had synced both files on the way. A truncation
+ * (`journal_size_limit`, `wal_checkpoint(TRUNCATE)`) keeps the inode, so the file handle stays valid;
+ * should the `-wal` file ever be replaced (removed and created anew while we run), the next round
+ * notices the new inode, opens the new file, syncs the directory that holds it, and syncs the
+ * database file too.
+ *
+ * Commits are counted by SQLite's `total_changes()` (rows inserted, updated or deleted on this
+ * connection). A request that wrote nothing waits too when others have written and are not yet
+ * synced, since its answer may show their changes: nobody is shown a state that a power cut could
+ * undo.
+ *
+ * A failed sync (EIO, ENOSPC…) fails the requests that waited for it: they are answered 503
+ * `UFDL_ERR_SERVER_NOT_DURABLE`, never 200, and the error is logged. Their events stay queued until a
+ * later sync succeeds. (After a failed fsync Linux may have dropped the dirty pages; a later
+ * successful sync does not bring them back. The server does not claim those commits, and the
+ * operator learns from the log.)
+ */
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import type { Db } from './db.js';
+
+/** What a barrier needs: how many commits there have been, and a way to make them all durable. */
+export interface DurabilitySource {
+  /** A counter that grows with every commit (never decreases). */
+  commitCount(): number;
+  /** Make every commit counted so far durable. Called with at most one call in flight. */
+  flush(): Promise<void>;
+}
+
+interface Waiter {
+  target: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface Deferred {
+  target: number;
+  run: () => void;
+}
+
+export class DurableBarrier {
+  readonly #source: DurabilitySource;
+  readonly #report: (err: unknown) => void;
+  /** Every commit up to this count is durable. */
+  #durable: number;
+  #flushing = false;
+  #waiters: Waiter[] = [];
+  #deferred: Deferred[] = [];
+  #closed = false;
+  /** Completed flushes (for tests and metrics). */
+  syncs = 0;
+
+  /**
+   * @param options.durableNow whether the commits made before construction are already durable (true when
+   *   the caller knows; else the first wait syncs them).
+   * @param options.onDeferredError called when a function given to {@link afterSync} throws.
+   */
+  constructor(source: DurabilitySource, options: { durableNow?: boolean; onDeferredError?: (err: unknown) => void } = {}) {
+    this.#source = source;
+    this.#durable = options.durableNow === true ? source.commitCount() : -1;
+    this.#report = options.onDeferredError ?? (() => {});
+  }
+
+  /** Whether every commit made so far is known to be durable (no wait needed). */
+  isDurable(): boolean {
+    return this.#source.commitCount() <= this.#durable;
+  }
+
+  /**
+   * Resolve once every commit made before this call is durable; reject if the sync that was to
+   * cover it failed. Resolves at once when nothing was committed since the last sync.
+   */
+  syncAfterCommit(): Promise<void> {
+    const target = this.#source.commitCount();
+    if (target <= this.#durable) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ target, resolve, reject });
+      this.#startFlush();
+    });
+  }
+
+  /**
+   * Run `fn` once every commit made before this call is durable: at once if it already is, else in
+   * commit order after the sync that covers it. For events that reveal a transition (hub messages).
+   * If that sync fails, `fn` waits for the next successful one.
+   */
+  afterSync(fn: () => void): void {
+    const target = this.#source.commitCount();
+    if (target <= this.#durable && this.#deferred.length === 0) {
+      fn();
+      return;
+    }
+    this.#deferred.push({ target, run: fn });
+    this.#startFlush();
+  }
+
+  /** Wait for the sync in flight and one more covering everything committed; later waits fail. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    try {
+      await this.syncAfterCommit();
+    } finally {
+      this.#closed = true;
+    }
+  }
+
+  #startFlush(): void {
+    if (this.#flushing) return; // its completion starts the next round for those who came later
+    if (this.#closed) {
+      const err = new Error('the database is closed');
+      for (const w of this.#waiters.splice(0)) w.reject(err);
+      return;
+    }
+    this.#flushing = true;
+    // Everything counted now was written to the WAL before the sync below starts.
+    const target = this.#source.commitCount();
+    let flushed: Promise<void>;
+    try {
+      flushed = this.#source.flush();
+    } catch (err) {
+      flushed = Promise.reject(err);
+    }
+    flushed.then(
+      () => this.#finish(target, undefined),
+      (err: unknown) => this.#finish(target, err ?? new Error('sync failed')),
+    );
+  }
+
+  #finish(target: number, error: unknown): void {
+    this.#flushing = false;
+    if (error === undefined) {
+      this.syncs++;
+      if (target > this.#durable) this.#durable = target;
+      let ran = 0;
+      while (ran < this.#deferred.length && this.#deferred[ran]!.target <= this.#durable) ran++;
+      for (const d of this.#deferred.splice(0, ran)) {
+        // A failing listener must not stop the others, nor the answers below.
+        try {
+          d.run();
+        } catch (err) {
+          this.#report(err);
+        }
+      }
+    }
+    const remaining: Waiter[] = [];
+    for (const w of this.#waiters) {
+      if (w.target > target) remaining.push(w);
+      else if (error === undefined) w.resolve();
+      else w.reject(error);
+    }
+    this.#waiters = remaining;
+    // Commits made while this sync ran need the next one. Deferred events of a failed sync wait for
+    // the next request to start one, so a broken disk is not hammered in a loop.
+    if (this.#waiters.length > 0 || (error === undefined && this.#deferred.length > 0)) this.#startFlush();
+  }
+}
+
+/**
+ * The {@link DurabilitySource} of a WAL-mode SQLite database: `total_changes()` counts commits;
+ * a flush is an `fdatasync` of the `-wal` file (see the module comment for why that suffices).
+ */
+export class WalFlusher implements DurabilitySource {
+  readonly #walPath: string;
+  readonly #dbPath: string;
+  readonly #db: Db;
+  readonly #changes;
+  #lastCount = 0;
+  #wal: { handle: FileHandle; ino: number } | null = null;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#dbPath = db.name;
+    this.#walPath = `${db.name}-wal`;
+    // Not cachedStatement: that cache forbids changing a statement's mode, and this one plucks.
+    this.#changes = db.prepare('SELECT total_changes()').pluck();
+  }
+
+  commitCount(): number {
+    // A closed database commits nothing more, and closing it checkpointed (and synced) the WAL.
+    if (!this.#db.open) return this.#lastCount;
+    this.#lastCount = this.#changes.get() as number;
+    return this.#lastCount;
+  }
+
+  async flush(): Promise<void> {
+    if (!this.#db.open) return;
+    if (this.#wal) {
+      // The usual round: one sync, and a look at the path to see that it still names our file.
+      const [current] = await Promise.all([inodeOf(this.#walPath), this.#wal.handle.datasync()]);
+      if (current === this.#wal.ino) return;
+    }
+    await this.#reopen();
+  }
+
+  /** (Re)open the WAL, make its directory entry durable, sync it and the database file. */
+  async #reopen(): Promise<void> {
+    const old = this.#wal;
+    this.#wal = null;
+    await old?.handle.close().catch(() => {});
+    let handle: FileHandle | null = null;
+    try {
+      handle = await open(this.#walPath, 'r');
+    } catch (err) {
+      // No WAL file: every commit is in the database file (a checkpoint on close removed the WAL).
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    try {
+      if (handle) await handle.datasync();
+      await syncFile(this.#dbPath);
+      await syncFile(dirname(this.#dbPath));
+      if (handle) this.#wal = { handle, ino: (await handle.stat()).ino };
+    } catch (err) {
+      await handle?.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#wal?.handle.close();
+    this.#wal = null;
+  }
+}
+
+async function inodeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).ino;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return -1;
+    throw err;
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A barrier on `db`'s WAL; `close()` it (after the last write) before closing the database. */
+export function walBarrier(db: Db, log: Pick<Logger, 'error'>): { barrier: DurableBarrier; close(): Promise<void> } {
+  const flusher = new WalFlusher(db);
+  const barrier = new DurableBarrier(flusher, {
+    onDeferredError: (err) => log.error({ err }, 'an event emitted after a sync failed'),
+  });
+  return {
+    barrier,
+    async close() {
+      try {
+        await barrier.close();
+      } finally {
+        await flusher.close();
+      }
+    },
+  };
+}
