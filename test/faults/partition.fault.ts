@@ -102,17 +102,15 @@ describe('network partitions between an agent and the server', () => {
 
         // Heal: A talks to the server again and must not disturb the finished job.
         proxy.setMode('pass');
-        let held: string[] = [];
-        await until(
-          async () => {
-            held = await checkNothingHeld(api, [pk]);
-            return held.length === 0;
-          },
-          30_000,
-          'nothing held after the heal',
-          250,
-        ).catch(() => {});
-        await sleep(2_000);
+        // A reports the fenced job once it reaches the server again ("job left this node").
+        const aDone = await a.proc
+          .waitForLog((l) => l.msg === 'job left this node' && l.job === pk, 60_000)
+          .then(
+            () => true,
+            () => false,
+          );
+        await sleep(1_000);
+        const held = await checkNothingHeld(api, [pk]);
         const stale = await staleCurrentJobs(api);
         const after = await api.job(pk);
         const final = await checkFinishedJobs(api, [pk]);
@@ -127,6 +125,7 @@ describe('network partitions between an agent and the server', () => {
         expect(jobProblems(job!), `job ${pk} when B finished`).toEqual([]);
         expect(job!.node, 'the job was run by agent B').toBe(nodeB);
         expect(fenced, `agent A logged SELF-FENCING (log ${a.proc.logFile})`).toBe(true);
+        expect(aDone, `agent A reported the fenced job after the heal (log ${a.proc.logFile})`).toBe(true);
         expect(report('runs of one job at the same time', concurrentRuns(logBeforeHeal))).toBe('runs of one job at the same time: none');
         expect(runs.length, 'two runs: A fenced, B complete').toBe(2);
         expect(runs[0]!.ended, "A's run was stopped before its end").toBe(false);
