@@ -20,7 +20,7 @@ import type { TypedValue } from '../../protocol/wire.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { parseJobType } from '../job-types.js';
-import { nowIso, type Db } from './db.js';
+import { cachedStatement, nowIso, type Db } from './db.js';
 import { contractOf, templateParameters, type TemplateRow } from './templates.js';
 
 const ValueTypePairSchema = z.strictObject({
@@ -126,14 +126,13 @@ export function createJobFromTemplate(db: Db, template: TemplateRow, body: unkno
     for (const [kind, values] of [['input', storedInputs], ['parameter', storedParameters]] as const) {
       for (const [name, typed] of Object.entries(values)) {
         if (!typed.type.startsWith('JobOutput')) continue;
-        const live = db.prepare('SELECT 1 FROM outputs WHERE pk = ? AND removed = 0 AND deletion_time IS NULL').get(typed.value);
+        const live = cachedStatement(db, 'SELECT 1 FROM outputs WHERE pk = ? AND removed = 0 AND deletion_time IS NULL').get(typed.value);
         if (!live) {
           throw new UfdlError('UFDL_ERR_CREATE_BAD_VALUE', `Bad value for ${kind} '${name}' of type ${typed.type}: no job output with pk ${String(typed.value)}`);
         }
       }
     }
-    const result = db
-      .prepare(
+    const result = cachedStatement(db,
         `INSERT INTO jobs (template, description, input_values, parameter_values, creator, creation_time)
          VALUES (?, ?, ?, ?, ?, ?)`,
       )

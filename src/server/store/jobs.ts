@@ -239,7 +239,7 @@ export function resetJob(ctx: ServerContext, pk: number, nodePk: number): JobJso
     const phase = jobPhase(job);
     if (phase !== 'ERRORED') return refuse(illegal(job, phase, 'reset', 'Job is not in the ERRORED phase'));
     removeOutputs(db, job.pk);
-    db.prepare('UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL WHERE pk = ?').run(job.pk);
+    cachedStatement(db, 'UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL WHERE pk = ?').run(job.pk);
     return done('reset', { acquirable: true });
   });
 }
@@ -265,7 +265,7 @@ export function abortJob(ctx: ServerContext, pk: number, options: AbortOptions =
     const phase = jobPhase(job);
     if (isFinalised(phase)) return refuse(illegal(job, phase, 'abort', "Can't abort a finalised job"));
     removeOutputs(db, job.pk);
-    db.prepare('UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL, node = NULL WHERE pk = ?').run(job.pk);
+    cachedStatement(db, 'UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL, node = NULL WHERE pk = ?').run(job.pk);
     return done('abort', { data: options.data ?? {}, acquirable: true });
   });
 }
@@ -285,9 +285,9 @@ export function cancelJob(ctx: ServerContext, pk: number, user: UserRow): JobJso
     if (isFinalised(phase)) return done();
     if (job.parent !== null) return refuse(illegal(job, phase, 'cancel', 'Job is a child job'));
     if (phase === 'CREATED') {
-      db.prepare('UPDATE jobs SET error_reason = ?, end_time = NULL, cancelled_unstarted = 1 WHERE pk = ?').run(CANCELLED_REASON, job.pk);
+      cachedStatement(db, 'UPDATE jobs SET error_reason = ?, end_time = NULL, cancelled_unstarted = 1 WHERE pk = ?').run(CANCELLED_REASON, job.pk);
     } else {
-      db.prepare('UPDATE jobs SET error_reason = ?, end_time = NULL WHERE pk = ?').run(CANCELLED_REASON, job.pk);
+      cachedStatement(db, 'UPDATE jobs SET error_reason = ?, end_time = NULL WHERE pk = ?').run(CANCELLED_REASON, job.pk);
     }
     return done('cancel');
   });
@@ -296,20 +296,20 @@ export function cancelJob(ctx: ServerContext, pk: number, user: UserRow): JobJso
 /** Soft delete (admin): sets `deletion_time` once; lifecycle untouched. */
 export function softDeleteJob(db: Db, pk: number): void {
   requireJobRow(db, pk);
-  db.prepare('UPDATE jobs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
+  cachedStatement(db, 'UPDATE jobs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
 }
 
 /** Reinstate (admin): clears `deletion_time`. */
 export function reinstateJob(db: Db, pk: number): JobJson {
   requireJobRow(db, pk);
-  db.prepare('UPDATE jobs SET deletion_time = NULL WHERE pk = ?').run(pk);
+  cachedStatement(db, 'UPDATE jobs SET deletion_time = NULL WHERE pk = ?').run(pk);
   return jobJson(db, requireJobRow(db, pk));
 }
 
 /** Update (admin): only `description` is writable. */
 export function updateJobDescription(db: Db, pk: number, description: string | undefined): JobJson {
   requireJobRow(db, pk);
-  if (description !== undefined) db.prepare('UPDATE jobs SET description = ? WHERE pk = ?').run(description, pk);
+  if (description !== undefined) cachedStatement(db, 'UPDATE jobs SET description = ? WHERE pk = ?').run(description, pk);
   return jobJson(db, requireJobRow(db, pk));
 }
 
@@ -322,10 +322,10 @@ export function hardDeleteJob(db: Db, pk: number): JobJson {
   return db
     .transaction(() => {
       const before = jobJson(db, requireJobRow(db, pk));
-      db.prepare('UPDATE nodes SET current_job = NULL WHERE current_job = ?').run(pk);
-      db.prepare('UPDATE jobs SET parent = NULL WHERE parent = ?').run(pk);
-      db.prepare('DELETE FROM outputs WHERE job = ?').run(pk);
-      db.prepare('DELETE FROM jobs WHERE pk = ?').run(pk);
+      cachedStatement(db, 'UPDATE nodes SET current_job = NULL WHERE current_job = ?').run(pk);
+      cachedStatement(db, 'UPDATE jobs SET parent = NULL WHERE parent = ?').run(pk);
+      cachedStatement(db, 'DELETE FROM outputs WHERE job = ?').run(pk);
+      cachedStatement(db, 'DELETE FROM jobs WHERE pk = ?').run(pk);
       return before;
     })
     .immediate();

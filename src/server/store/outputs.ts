@@ -10,7 +10,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import type { JobOutputJson } from '../../protocol/wire.js';
 import type { StoredBlob } from '../blobs.js';
 import { forbidden } from '../identity.js';
-import { nowIso, type Db } from './db.js';
+import { cachedStatement, nowIso, type Db } from './db.js';
 import { outputJson, requireJobRow, type JobRow, type OutputRow } from './job-json.js';
 import { jobPhase } from './notifications.js';
 
@@ -39,15 +39,13 @@ export function validateOutputSegment(what: 'name' | 'type', value: string): voi
 
 /** The live output of the job with this name and type, if any. */
 export function liveOutput(db: Db, jobPk: number, name: string, type: string): OutputRow | undefined {
-  return db
-    .prepare('SELECT * FROM outputs WHERE job = ? AND name = ? AND type = ? AND removed = 0 AND deletion_time IS NULL')
+  return cachedStatement(db, 'SELECT * FROM outputs WHERE job = ? AND name = ? AND type = ? AND removed = 0 AND deletion_time IS NULL')
     .get(jobPk, name, type) as OutputRow | undefined;
 }
 
 /** The output a (name, type) lookup finds: the live one, else the latest soft-deleted one. */
 export function findOutput(db: Db, jobPk: number, name: string, type: string): OutputRow | undefined {
-  return db
-    .prepare(
+  return cachedStatement(db,
       `SELECT * FROM outputs WHERE job = ? AND name = ? AND type = ? AND removed = 0
        ORDER BY deletion_time IS NULL DESC, pk DESC LIMIT 1`,
     )
@@ -64,7 +62,7 @@ export function requireOutput(db: Db, jobPk: number, name: string, type: string)
 }
 
 export function getOutputRow(db: Db, pk: number): OutputRow | undefined {
-  return db.prepare('SELECT * FROM outputs WHERE pk = ?').get(pk) as OutputRow | undefined;
+  return cachedStatement(db, 'SELECT * FROM outputs WHERE pk = ?').get(pk) as OutputRow | undefined;
 }
 
 /** The output row by pk (soft-deleted and removed ones included, as detail routes find them), or 404. */
@@ -113,9 +111,8 @@ export function recordOutput(db: Db, jobPk: number, actor: OutputActor, name: st
     .transaction(() => {
       const job = requireJobRow(db, jobPk);
       checkCanAddOutput(db, job, actor, name, type);
-      db.prepare('INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)').run(blob.sha256, blob.size);
-      const { lastInsertRowid } = db
-        .prepare('INSERT INTO outputs (job, name, type, sha256, size, creator, creation_time) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      cachedStatement(db, 'INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)').run(blob.sha256, blob.size);
+      const { lastInsertRowid } = cachedStatement(db, 'INSERT INTO outputs (job, name, type, sha256, size, creator, creation_time) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(jobPk, name, type, blob.sha256, blob.size, actor.userPk, nowIso());
       return outputJson(getOutputRow(db, Number(lastInsertRowid))!);
     })
@@ -124,7 +121,7 @@ export function recordOutput(db: Db, jobPk: number, actor: OutputActor, name: st
 
 /** Soft delete (sets `deletion_time` once). */
 export function softDeleteOutput(db: Db, row: OutputRow): OutputRow {
-  db.prepare('UPDATE outputs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), row.pk);
+  cachedStatement(db, 'UPDATE outputs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), row.pk);
   return getOutputRow(db, row.pk)!;
 }
 
@@ -144,7 +141,7 @@ export function reinstateOutput(db: Db, pk: number): OutputRow {
           `Bad name '${row.name}': Job already has an output by this name/type (${row.name}/${row.type})`,
         );
       }
-      db.prepare('UPDATE outputs SET deletion_time = NULL WHERE pk = ?').run(pk);
+      cachedStatement(db, 'UPDATE outputs SET deletion_time = NULL WHERE pk = ?').run(pk);
       return getOutputRow(db, pk)!;
     })
     .immediate();
@@ -156,6 +153,6 @@ export function reinstateOutput(db: Db, pk: number): OutputRow {
  */
 export function hardDeleteOutput(db: Db, pk: number): JobOutputJson {
   const row = requireOutputRow(db, pk);
-  db.prepare('DELETE FROM outputs WHERE pk = ?').run(pk);
+  cachedStatement(db, 'DELETE FROM outputs WHERE pk = ?').run(pk);
   return { ...outputJson(row), pk: null };
 }

@@ -15,7 +15,7 @@ import type { TemplateInput, TemplateJson, TemplateParameter } from '../../proto
 import { BoundContract, type Declarations } from '../contracts.js';
 import { parseJobType, unknownName } from '../job-types.js';
 import { notFound } from '../route-params.js';
-import { nowIso, type Db } from './db.js';
+import { cachedStatement, nowIso, type Db } from './db.js';
 import type { FieldTable } from './filter-sql.js';
 
 export interface TemplateRow {
@@ -59,7 +59,7 @@ export const TEMPLATE_FIELDS: FieldTable = {
 };
 
 export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
-  return db.prepare('SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
+  return cachedStatement(db, 'SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
 }
 
 /** The template, soft-deleted ones included (§5.7), or 404 `Not found.`. */
@@ -317,12 +317,11 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
     const now = nowIso();
     let version = spec.version;
     if (version === undefined) {
-      const { max } = db.prepare('SELECT MAX(version) AS max FROM templates WHERE name = ?').get(spec.name) as { max: number | null };
+      const { max } = cachedStatement(db, 'SELECT MAX(version) AS max FROM templates WHERE name = ?').get(spec.name) as { max: number | null };
       version = (max ?? 0) + 1;
     }
-    db.prepare('UPDATE templates SET deletion_time = ? WHERE name = ? AND version = ? AND deletion_time IS NULL').run(now, spec.name, version);
-    const result = db
-      .prepare(
+    cachedStatement(db, 'UPDATE templates SET deletion_time = ? WHERE name = ? AND version = ? AND deletion_time IS NULL').run(now, spec.name, version);
+    const result = cachedStatement(db,
         `INSERT INTO templates (name, version, description, scope, domain, licence, type, executor_class, required_packages,
                                 parameters, inputs, outputs, creator, creation_time)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -382,25 +381,25 @@ export function exportTemplate(row: TemplateRow): Record<string, unknown> {
 
 /** Soft delete (204 either way), reinstate, and hard delete (refused while jobs refer to it). */
 export function softDeleteTemplate(db: Db, pk: number): void {
-  db.prepare('UPDATE templates SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
+  cachedStatement(db, 'UPDATE templates SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
 }
 
 export function reinstateTemplate(db: Db, pk: number): TemplateRow {
-  db.prepare('UPDATE templates SET deletion_time = NULL WHERE pk = ?').run(pk);
+  cachedStatement(db, 'UPDATE templates SET deletion_time = NULL WHERE pk = ?').run(pk);
   return requireTemplate(db, pk);
 }
 
 export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
   return db.transaction(() => {
     const row = requireTemplate(db, pk);
-    const { n } = db.prepare('SELECT COUNT(*) AS n FROM jobs WHERE template = ?').get(pk) as { n: number };
+    const { n } = cachedStatement(db, 'SELECT COUNT(*) AS n FROM jobs WHERE template = ?').get(pk) as { n: number };
     if (n > 0) {
       throw new UfdlError(
         'UFDL_ERR_TEMPLATE_IN_USE',
         `Template ${pk} cannot be hard-deleted: ${n} job${n === 1 ? '' : 's'} refer to it; soft-delete it (DELETE /v1/job-templates/${pk}) instead`,
       );
     }
-    db.prepare('DELETE FROM templates WHERE pk = ?').run(pk);
+    cachedStatement(db, 'DELETE FROM templates WHERE pk = ?').run(pk);
     return row;
   })();
 }
