@@ -151,7 +151,14 @@ async function finishSettled(ctx: ReportContext, err: unknown): Promise<{ job: J
     return undefined;
   }
   const phase = phaseOf(job);
-  if (job.end_time !== null || phase === 'CANCELLED' || job.node !== ctx.api.nodePk || phase === 'CREATED') return { job };
+  const takenAway = job.node !== ctx.api.nodePk || phase === 'CREATED';
+  if (takenAway && err.ambiguous) {
+    // The job was aborted away (e.g. lost-node recovery during a partition) and our finish may never
+    // have arrived, so the server may still name it as this node's current_job. One more finish is
+    // the reference's clean-up path: a silent 200 that clears it, or a harmless refusal.
+    await ctx.api.finishJob(ctx.jobPk, { error: 'clean-up after the job was taken away', signal: ctx.signal }).catch(() => {});
+  }
+  if (job.end_time !== null || phase === 'CANCELLED' || takenAway) return { job };
   // STARTED by us: an ambiguous failure did not land; a definite 406/403 on a job we still run is a
   // disagreement we cannot fix by repeating forever.
   if (!err.ambiguous && err.kind !== 'auth') {
