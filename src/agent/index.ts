@@ -75,6 +75,14 @@ export function createAgent(input: AgentOptions, log: Logger, extras: StartAgent
   mkdirSync(options.workDir, { recursive: true });
   const unknown = unknownFailPoints();
   if (unknown.length > 0) log.warn({ unknown, variable: FAIL_POINTS_ENV }, 'unknown fail points (they never fire)');
+  if (options.fenceMarginMs < options.killGraceMs + 1000) {
+    // Self-fencing stops children `fence_margin` before the server may hand their jobs to another
+    // node; a child that ignores SIGTERM needs `kill_grace` of that margin to die.
+    log.warn(
+      { fenceMarginMs: options.fenceMarginMs, killGraceMs: options.killGraceMs },
+      'agent.fence_margin should exceed agent.kill_grace by at least 1 s, or a fenced job may still run when another node takes it',
+    );
+  }
   const agent = new Agent(options, log, { ...realDeps(options, log), ...extras.deps });
   if (extras.handleSignals ?? true) {
     const remove = installSignalHandlers(
