@@ -6,8 +6,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UfdlError } from '../protocol/errors.js';
@@ -62,12 +62,20 @@ export class BlobStore {
       },
     });
     try {
-      await pipeline(source, meter, createWriteStream(tmpFile, { flags: 'wx', highWaterMark: IO_CHUNK_BYTES }));
+      // `flush`: the bytes are on disk before the stream reports its end, so the output row that the
+      // caller commits next (and answers for only once the commit is durable) never points at a file
+      // a power cut could empty.
+      await pipeline(source, meter, createWriteStream(tmpFile, { flags: 'wx', highWaterMark: IO_CHUNK_BYTES, flush: true }));
       const sha256 = hash.digest('hex');
       const finalPath = this.pathOf(sha256);
-      await mkdir(join(finalPath, '..'), { recursive: true });
+      const firstCreated = await mkdir(dirname(finalPath), { recursive: true });
       // Identical content is stored once; renaming over an existing identical file is harmless.
       await rename(tmpFile, finalPath);
+      // Make the rename, and any directory mkdir created, durable too.
+      await syncDirectory(dirname(finalPath));
+      if (firstCreated !== undefined) {
+        for (let dir = dirname(dirname(finalPath)); dir.length >= this.#root.length; dir = dirname(dir)) await syncDirectory(dir);
+      }
       return { sha256, size };
     } catch (err) {
       await rm(tmpFile, { force: true });
@@ -86,5 +94,14 @@ export class BlobStore {
 
   open(sha256: string): ReadStream {
     return createReadStream(this.pathOf(sha256), { highWaterMark: IO_CHUNK_BYTES });
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
