@@ -7,9 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UfdlClient } from '../../src/client/api.js';
-import type { JobNotification } from '../../src/protocol/wire.js';
-import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
+import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import {
   createJob,
   downloadOutput,
@@ -20,6 +18,7 @@ import {
   started,
   until,
   waitForJob,
+  watchUntilEnded,
 } from '../helpers/agent.js';
 
 async function runScript(server: TestServer, name: string, script: string, extra: Record<string, unknown> = {}): Promise<number> {
@@ -121,17 +120,9 @@ for (const extensions of [true, false]) {
       await startTestAgent(server, { progressIntervalMs: 100 });
       const flood = `awk 'BEGIN { for (i = 1; i <= 10000; i++) printf "UFDL-PROGRESS %.4f {\\"i\\": %d}\\n", i / 20000, i }'\nsleep 1\nawk 'BEGIN { for (i = 10001; i <= 20000; i++) printf "UFDL-PROGRESS %.4f {\\"i\\": %d}\\n", i / 20000, i }'\n`;
       const pk = await runScript(server, 'flood', flood);
-      const watcher = new UfdlClient({ serverUrl: server.url, username: ADMIN_USER, password: ADMIN_PASSWORD });
-      const messages: JobNotification[] = [];
-      const watch = watcher.watchJob(pk, (m) => messages.push(m));
-      try {
-        const job = await waitForJob(server, pk, ended);
-        expect(job.error_reason).toBeNull();
-        await until(() => messages.some((m) => m.transition === 'finish'), 5000, 'the finish notification');
-      } finally {
-        watch.close();
-        watcher.close();
-      }
+      const { job, messages } = await watchUntilEnded(server, pk);
+      expect(job.error_reason).toBeNull();
+      expect(messages.some((m) => m.transition === 'finish')).toBe(true);
       const progress = messages.filter((m) => m.transition === 'progress');
       // 20 000 lines over about a second: a handful of reports, not thousands.
       expect(progress.length).toBeGreaterThan(0);

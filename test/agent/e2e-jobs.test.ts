@@ -4,10 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { UfdlClient } from '../../src/client/api.js';
-import type { JobNotification } from '../../src/protocol/wire.js';
-import { ADMIN_PASSWORD, ADMIN_USER, startTestServer } from '../helpers/server.js';
-import { createJob, downloadOutput, ended, importTemplate, startTestAgent, until, waitForJob } from '../helpers/agent.js';
+import { startTestServer } from '../helpers/server.js';
+import { createJob, downloadOutput, ended, importTemplate, startTestAgent, waitForJob, watchUntilEnded } from '../helpers/agent.js';
 
 for (const extensions of [true, false]) {
   describe(`example templates end to end (${extensions ? 'extensions' : 'reference mode'})`, () => {
@@ -21,17 +19,9 @@ for (const extensions of [true, false]) {
         parameter_values: { epochs: { value: 4, type: 'int' }, epoch_seconds: { value: 0.15, type: 'float' } },
         notifications: true,
       });
-      const watcher = new UfdlClient({ serverUrl: server.url, username: ADMIN_USER, password: ADMIN_PASSWORD });
-      const messages: JobNotification[] = [];
-      const watch = watcher.watchJob(pk, (m) => messages.push(m));
-      try {
-        const job = await waitForJob(server, pk, ended);
-        expect(job.error_reason).toBeNull();
-        await until(() => messages.some((m) => m.transition === 'finish'), 5000, 'the finish notification');
-      } finally {
-        watch.close();
-        watcher.close();
-      }
+      const { job, messages } = await watchUntilEnded(server, pk);
+      expect(job.error_reason).toBeNull();
+      expect(messages.some((m) => m.transition === 'finish')).toBe(true);
       const progress = messages.filter((m) => m.transition === 'progress');
       expect(progress.length).toBeGreaterThan(0);
       expect(progress.at(-1)!.progress).toBe(1);

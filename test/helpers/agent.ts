@@ -12,6 +12,8 @@ import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
 import { startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
+import { UfdlClient } from '../../src/client/api.js';
+import type { JobNotification } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -261,5 +263,23 @@ export async function readRuns(file: string): Promise<string[]> {
     return (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
   } catch {
     return [];
+  }
+}
+
+/**
+ * Watch job `pk` over the web-socket until it has ended and its `finish` message arrived; returns the
+ * ended job and every message seen.
+ */
+export async function watchUntilEnded(server: TestServer, pk: number): Promise<{ job: ServerJob; messages: JobNotification[] }> {
+  const watcher = new UfdlClient({ serverUrl: server.url, username: ADMIN_USER, password: ADMIN_PASSWORD });
+  const messages: JobNotification[] = [];
+  const watch = watcher.watchJob(pk, (m) => messages.push(m));
+  try {
+    const job = await waitForJob(server, pk, ended);
+    if (job.error_reason === null) await until(() => messages.some((m) => m.transition === 'finish'), 5000, 'the finish notification');
+    return { job, messages };
+  } finally {
+    watch.close();
+    watcher.close();
   }
 }
