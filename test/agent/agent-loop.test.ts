@@ -2,28 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { PollLoop, Schedule, SkipList, type ClaimOutcome, type Evaluation, type LoopContext } from '../../src/agent/loop.js';
 import { planSlots, Slots, type SlotSpec } from '../../src/agent/slots.js';
 import type { JobJson } from '../../src/protocol/wire.js';
+import { jobJson } from '../helpers/job-json.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
-function job(pk: number): JobJson {
-  return {
-    pk,
-    template: { pk: 1, name: 't', version: 1 },
-    parent: null,
-    start_time: null,
-    end_time: null,
-    error_reason: null,
-    input_values: {},
-    parameter_values: {},
-    node: null,
-    outputs: [],
-    description: '',
-    is_cancelled: false,
-    creator: 1,
-    creation_time: '',
-    deletion_time: null,
-  };
-}
+const job = (pk: number): JobJson => jobJson({ pk });
 
 function until(check: () => boolean, ms = 2000): Promise<void> {
   const start = Date.now();

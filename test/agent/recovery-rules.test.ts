@@ -6,31 +6,12 @@ import {
   NODE_RESTARTED_ERROR,
   type RecoveryFacts,
 } from '../../src/agent/recovery-rules.js';
-import type { JobJson } from '../../src/protocol/wire.js';
+import { jobJson } from '../helpers/job-json.js';
 
 const SELF = 7;
 const OTHER = 8;
 
-function job(fields: Partial<JobJson> = {}): JobJson {
-  return {
-    pk: 1,
-    template: { pk: 1, name: 't', version: 1 },
-    parent: null,
-    start_time: null,
-    end_time: null,
-    error_reason: null,
-    input_values: {},
-    parameter_values: {},
-    node: null,
-    outputs: [],
-    description: '',
-    is_cancelled: false,
-    creator: 1,
-    creation_time: '2024-01-01T00:00:00Z',
-    deletion_time: null,
-    ...fields,
-  };
-}
+const job = jobJson;
 
 const T = '2024-01-01T00:00:01Z';
 const created = (node: number | null) => job({ node });

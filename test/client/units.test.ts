@@ -10,7 +10,7 @@ import { transitionLanded } from '../../src/client/reconcile.js';
 import { backoffDelayMs } from '../../src/client/retry.js';
 import { contentDisposition } from '../../src/client/uploads.js';
 import { jobSocketUrl } from '../../src/client/watch.js';
-import type { JobJson } from '../../src/protocol/wire.js';
+import { jobJson } from '../helpers/job-json.js';
 import { fakeJwt } from './peer.js';
 
 describe('options', () => {
@@ -144,24 +144,7 @@ describe('JWT times', () => {
 });
 
 describe('transitionLanded', () => {
-  const job = (over: Partial<JobJson>): JobJson => ({
-    pk: 1,
-    template: { pk: 1, name: 't', version: 1 },
-    parent: null,
-    start_time: null,
-    end_time: null,
-    error_reason: null,
-    input_values: {},
-    parameter_values: {},
-    node: null,
-    outputs: [],
-    description: '',
-    is_cancelled: false,
-    creator: 1,
-    creation_time: '2026-01-01T00:00:00Z',
-    deletion_time: null,
-    ...over,
-  });
+  const job = jobJson;
 
   it('should tell from a re-read job whether a transition landed', () => {
     expect(transitionLanded('acquire', job({ node: 7 }), 7)).toBe(true);
