@@ -1,6 +1,7 @@
 /**
  * Builders for the job and template JSON the executors consume, shaped as the server sends them.
  */
+import { PrepareError } from '../../src/agent/executors/errors.js';
 import type { JobJson, TemplateJson, TemplateParameter, TypedValue } from '../../src/protocol/wire.js';
 
 /** A template parameter with a default (`const` unless said otherwise). */
@@ -64,4 +65,15 @@ export function job(
 /** A typed value as in `input_values` / `parameter_values`. */
 export function typed(value: unknown, type = 'str'): TypedValue {
   return { value, type };
+}
+
+/** The PrepareError `fn` throws; fails the test when it throws nothing or something else. */
+export function prepareError(fn: () => unknown): PrepareError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof PrepareError) return err;
+    throw err;
+  }
+  throw new Error('expected a PrepareError');
 }

@@ -4,14 +4,13 @@ import { jobDirPaths } from '../../src/agent/child/job-dir.js';
 import { ChildSupervisor } from '../../src/agent/child/supervisor.js';
 import { commandExecutor } from '../../src/agent/executors/command.js';
 import { createDockerExecutor, dockerExecutor, isDockerAvailable } from '../../src/agent/executors/docker.js';
-import { PrepareError } from '../../src/agent/executors/errors.js';
 import { launchJob } from '../../src/agent/executors/launch.js';
 import { createExecutorRegistry, ExecutorRegistry } from '../../src/agent/executors/registry.js';
 import { readSettings } from '../../src/agent/executors/settings.js';
 import { shellExecutor } from '../../src/agent/executors/shell.js';
 import type { ExecutorContext } from '../../src/agent/executors/types.js';
 import { readText, reapOnFinish, tempJobDir } from './child-helpers.js';
-import { job, param, required, template, typed } from './executors-fixtures.js';
+import { job, param, prepareError, required, template, typed } from './executors-fixtures.js';
 
 const ctxFor = (dir = jobDirPaths('/work', 12), gpu: string | null = null): ExecutorContext => ({
   dir,
@@ -19,16 +18,6 @@ const ctxFor = (dir = jobDirPaths('/work', 12), gpu: string | null = null): Exec
   serverUrl: 'http://ufdl.example:8000',
   nodePk: 5,
 });
-
-function prepareError(fn: () => unknown): PrepareError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PrepareError) return err;
-    throw err;
-  }
-  throw new Error('expected a PrepareError');
-}
 
 describe('ufdl_agent.Command', () => {
   const t = template('ufdl_agent.Command', {

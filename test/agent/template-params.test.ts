@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { PrepareError } from '../../src/agent/executors/errors.js';
 import {
   expandArgv,
   expandString,
@@ -9,19 +8,9 @@ import {
   shellQuote,
   stringifyValue,
 } from '../../src/agent/template-params.js';
-import { job, param, required, template, typed } from './executors-fixtures.js';
+import { job, param, prepareError, required, template, typed } from './executors-fixtures.js';
 
 const values = (o: Record<string, unknown>) => expansionValues(o);
-
-function prepareError(fn: () => unknown): PrepareError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof PrepareError) return err;
-    throw err;
-  }
-  throw new Error('expected a PrepareError');
-}
 
 describe('resolveParameters', () => {
   const t = template('ufdl_agent.Command', {

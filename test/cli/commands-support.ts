@@ -3,61 +3,14 @@
  * a timeout, and drive jobs through their lifecycle with the API as a node would (the agent is not
  * needed for that).
  */
-import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
-import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from '../helpers/server.js';
+import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const MAIN = join(ROOT, 'dist/cli/main.js');
 export const TEMPLATES = ['predict', 'shell-hello', 'train-epochs'].map((name) => join(ROOT, 'config/templates', `${name}.json`));
-
-/**
- * Build the package unless `dist` is newer than every source file (`npm test` builds first). Test
- * files that run at the same time take turns through a lock directory, so no CLI child ever reads a
- * file that a concurrent `tsc` is rewriting. Type errors in files still being written elsewhere do
- * not stop the emit.
- */
-export async function buildCli(): Promise<void> {
-  const lock = join(ROOT, 'node_modules/.cache/ufdl-cli-test-build.lock');
-  await mkdir(dirname(lock), { recursive: true });
-  const until = Date.now() + 300_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch {
-      const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > 300_000) await rm(lock, { recursive: true, force: true });
-      if (Date.now() > until) throw new Error(`the build lock ${lock} is held for too long`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    if (!(await distIsFresh())) {
-      await new Promise<void>((done) => {
-        execFile('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, timeout: 240_000 }, () => done());
-      });
-    }
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-  if (!existsSync(MAIN)) throw new Error(`the build produced no ${MAIN}`);
-}
-
-async function distIsFresh(): Promise<boolean> {
-  const built = await stat(MAIN).then((s) => s.mtimeMs, () => 0);
-  if (built === 0) return false;
-  const entries = await readdir(join(ROOT, 'src'), { recursive: true, withFileTypes: true });
-  for (const entry of entries) {
-    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
-    if ((await stat(join(entry.parentPath, entry.name))).mtimeMs > built) return false;
-  }
-  return true;
-}
 
 export interface CliResult {
   code: number;
@@ -142,15 +95,6 @@ export function startCli(args: string[], options: RunOptions = {}): RunningCli {
   };
 }
 
-/** A loopback port nothing listens on (bound, then released). */
-export async function unusedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
-
 /** An error result: the given status and exactly one line on stderr (no stack trace). */
 export function expectOneLineError(result: CliResult, code: number, pattern: RegExp): void {
   expect(result.code, `stderr: ${result.stderr}`).toBe(code);
@@ -215,4 +159,12 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 export async function jobPks(server: TestServer): Promise<number[]> {
   const res = await api(server.url, 'POST', '/v1/jobs/list', { token: server.adminToken, json: {} });
   return (res.body as { pk: number }[]).map((j) => j.pk).sort((a, b) => b - a);
+}
+
+/** A real server with the example templates imported through the CLI itself. */
+export async function serverWithTemplates(): Promise<TestServer> {
+  const server = await startTestServer();
+  const imported = await cli(['templates', 'import', ...TEMPLATES], { env: serverEnv(server) });
+  expect(imported.code, imported.stderr).toBe(0);
+  return server;
 }

@@ -9,18 +9,12 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { TEMPLATES, TestNode, buildCli, cli, eventually, expectOneLineError, jobPks, serverEnv, startCli, unusedPort } from './commands-support.js';
+import { freePort, type TestServer } from '../helpers/server.js';
+import { TestNode, cli, eventually, expectOneLineError, jobPks, serverEnv, serverWithTemplates, startCli } from './commands-support.js';
 
-beforeAll(buildCli, 240_000);
-
-async function serverWithTemplates(): Promise<TestServer> {
-  const server = await startTestServer();
-  const imported = await cli(['templates', 'import', ...TEMPLATES], { env: serverEnv(server) });
-  expect(imported.code, imported.stderr).toBe(0);
-  return server;
-}
+beforeAll(buildOnce, 240_000);
 
 /** Wait until the CLI has created its job, and return its pk. */
 async function createdJob(server: TestServer): Promise<number> {
@@ -177,7 +171,7 @@ describe('status', () => {
 
   it('says clearly when neither the endpoint nor the journal is there (69)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
-    const port = await unusedPort();
+    const port = await freePort();
     const result = await cli(['status', '--status-url', `http://127.0.0.1:${port}`, '--journal', join(dir, 'journal.sqlite3')]);
     expectOneLineError(
       result,
@@ -199,7 +193,7 @@ describe('status', () => {
     journal.beginAcquire({ jobPk: 13, nodePk: 3 });
     journal.close();
 
-    const statusUrl = `http://127.0.0.1:${await unusedPort()}`;
+    const statusUrl = `http://127.0.0.1:${await freePort()}`;
     const result = await cli(['status', '--status-url', statusUrl, '--journal', path]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/does not answer \(ECONNREFUSED\); from the journal instead/);

@@ -6,18 +6,12 @@
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ROOT, TEMPLATES, TestNode, buildCli, cli, expectOneLineError, serverEnv } from './commands-support.js';
+import { ADMIN_PASSWORD, api, startTestServer } from '../helpers/server.js';
+import { ROOT, TEMPLATES, TestNode, cli, expectOneLineError, serverEnv, serverWithTemplates } from './commands-support.js';
 
-beforeAll(buildCli, 240_000);
-
-async function serverWithTemplates(): Promise<TestServer> {
-  const server = await startTestServer();
-  const imported = await cli(['templates', 'import', ...TEMPLATES], { env: serverEnv(server) });
-  expect(imported.code, imported.stderr).toBe(0);
-  return server;
-}
+beforeAll(buildOnce, 240_000);
 
 describe('templates', () => {
   it('imports the example templates and lists them as a table and as JSON', async () => {

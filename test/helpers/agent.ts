@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
 import { startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
-import { UfdlClient } from '../../src/client/api.js';
+import { UfdlClient, WEBSOCKET_NOTIFICATIONS } from '../../src/client/api.js';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
 
@@ -110,20 +110,6 @@ export function shellTemplate(name: string, script: string, extra: Record<string
   };
 }
 
-export const WS_NOTIFICATIONS = {
-  actions: {
-    on_acquire: [{}],
-    on_release: [{}],
-    on_start: [{}],
-    on_progress: [{}],
-    on_finish: [{}],
-    on_error: [{}],
-    on_reset: [{}],
-    on_abort: [{}],
-    on_cancel: [{}],
-  },
-  keep_default: true,
-};
 
 export async function createJob(
   server: TestServer,
@@ -135,7 +121,7 @@ export async function createJob(
     parameter_values: body.parameter_values ?? {},
     description: body.description ?? '',
   };
-  if (body.notifications) json.notification_override = WS_NOTIFICATIONS;
+  if (body.notifications) json.notification_override = WEBSOCKET_NOTIFICATIONS;
   const res = await api(server.url, 'POST', `/v1/job-templates/${templatePk}/create-job`, { token: server.adminToken, json });
   if (res.status !== 200 && res.status !== 201) throw new Error(`create-job failed: ${res.status} ${res.text}`);
   return (res.body as { pk: number }).pk;

@@ -5,7 +5,7 @@
  * at once (a lock directory serialises builds across vitest's worker processes).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -33,12 +33,15 @@ function isFresh(): boolean {
 export async function buildOnce(): Promise<void> {
   if (isFresh()) return;
   mkdirSync(join(REPO, 'node_modules/.cache'), { recursive: true });
-  const deadline = Date.now() + 170_000;
+  const deadline = Date.now() + 240_000;
   for (;;) {
     try {
       mkdirSync(LOCK);
       break;
     } catch {
+      // A lock left by a test run that was killed mid-build is taken over after a while.
+      const age = Date.now() - (statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 200_000) rmSync(LOCK, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`build lock ${LOCK} held too long; remove it if no build runs`);
       await new Promise((r) => setTimeout(r, 250));
       if (isFresh()) return;
