@@ -1,8 +1,7 @@
-# syntax=docker/dockerfile:1
-#
 # One image for the agent (`run`, the default), the embedded server (`serve`) and both (`standalone`):
 #
 #   docker build -t ufdl-agent .
+#   docker build --build-arg NODE_IMAGE=node:24-bookworm-slim -t ufdl-agent .   # another Node line
 #   docker run -d --name ufdl-server -p 8000:8000 -v ufdl-server:/var/lib/ufdl-agent ufdl-agent serve
 #   docker run -d --name ufdl-agent --gpus all -e UFDL_AGENT_SERVER_URL=http://server:8000 \
 #     -e UFDL_AGENT_SERVER_PASSWORD=… -v ufdl-agent:/var/lib/ufdl-agent -v ufdl-work:/var/lib/ufdl-agent/work ufdl-agent
@@ -10,8 +9,14 @@
 # docs/OPERATIONS.md ("Docker") explains volumes, signals, GPUs and upgrades; deploy/compose.yaml runs
 # a server and two agents.
 
+# The Node.js image of both stages: the active LTS line by default. Any Debian 12 (bookworm) Node image
+# of a line that package.json's `engines` lists works; docs/OPERATIONS.md ("The image") says why
+# these lines. Both stages must use the same one: the native module built in the first runs in the
+# second. (No `# syntax=` line: it would make BuildKit fetch a frontend image from a registry.)
+ARG NODE_IMAGE=node:26-bookworm-slim
+
 # ---- build: compile TypeScript and the native module (better-sqlite3), then drop dev dependencies ----
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -26,7 +31,7 @@ RUN npm run build \
  && npm cache clean --force
 
 # ---- runtime: Node, tini and the built package; nothing else ----
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 # tini is PID 1: it forwards SIGTERM/SIGINT/SIGQUIT to the agent (and only to it: the agent stops its
 # jobs' process groups itself) and reaps orphans. ca-certificates for https server URLs.
 RUN apt-get update \

@@ -68,7 +68,7 @@ const dockerfile = read('Dockerfile');
 const instructions = parseDockerfile(dockerfile);
 const [build, ...rest] = stages(instructions);
 const final = rest.at(-1)!;
-const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string>; engines: { node: string } };
 const KNOWN_ENV = new Set([...KEYS.map(envName), ...Object.keys(ENV_ALIASES), 'UFDL_AGENT_CONFIG', 'UFDL_AGENT_LOG_LEVEL', 'UFDL_AGENT_LOG_FORMAT']);
 
 /** ENV instructions as a map (`A=1 B=2` form). */
@@ -81,11 +81,24 @@ function envOf(stage: Instruction[]): Map<string, string> {
 }
 
 describe('Dockerfile', () => {
-  it('is multi-stage: a build stage, then a node:20-bookworm-slim runtime', () => {
+  it('is multi-stage: a build stage, then a runtime, both FROM the NODE_IMAGE build argument', () => {
     expect(rest.length).toBeGreaterThanOrEqual(1);
-    expect(build![0]!.args).toMatch(/^node:20-bookworm(-slim)?\s+AS\s+build$/i);
-    // The same Debian release in both stages, so that the native module built in one runs in the other.
-    expect(final[0]!.args).toBe('node:20-bookworm-slim');
+    expect(build![0]!.args).toMatch(/^\$\{NODE_IMAGE\}\s+AS\s+build$/i);
+    // The same image in both stages, so that the native module built in one runs in the other.
+    expect(final[0]!.args).toBe('${NODE_IMAGE}');
+  });
+
+  it('defaults NODE_IMAGE to a bookworm-slim Node image of a line that package.json engines lists', () => {
+    const arg = instructions.find((i) => i.op === 'ARG' && i.args.startsWith('NODE_IMAGE='));
+    expect(instructions.indexOf(arg!)).toBeLessThan(instructions.findIndex((i) => i.op === 'FROM'));
+    const line = /^NODE_IMAGE=node:(\d+)-bookworm-slim$/.exec(arg!.args)?.[1];
+    expect(line, arg?.args).toBeDefined();
+    const engines = pkg.engines.node.split('||').map((range) => /\^?(\d+)/.exec(range.trim())![1]);
+    expect(engines).toContain(line);
+    // The newest line the project supports is the one it ships.
+    expect(Number(line)).toBe(Math.max(...engines.map(Number)));
+    // No `# syntax=` line: it makes BuildKit pull a frontend image from a registry.
+    expect(dockerfile).not.toMatch(/^#\s*syntax=/m);
   });
 
   it('builds the native module and the TypeScript in the build stage', () => {
