@@ -21,8 +21,10 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# Dependencies first, so that a source change does not reinstall them.
-COPY package.json package-lock.json ./
+# Dependencies first, so that a source change does not reinstall them. `npm ci` also builds the
+# package's own native module (binding.gyp: native/notify.c, systemd notifications).
+COPY package.json package-lock.json binding.gyp ./
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
@@ -49,6 +51,7 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/build/Release/ufdl_notify.node ./build/Release/ufdl_notify.node
 COPY config ./config
 
 # The journal (journal.sqlite3, beside work_dir) and the server's data live in /var/lib/ufdl-agent,

@@ -3,7 +3,7 @@
  * a timeout, and drive jobs through their lifecycle with the API as a node would (the agent is not
  * needed for that).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
@@ -52,6 +52,10 @@ export function cli(args: string[], options: RunOptions = {}): Promise<CliResult
 
 export interface RunningCli {
   result: Promise<CliResult>;
+  /** The CLI process (to send it signals). */
+  child: ChildProcess;
+  /** Its stdout so far. */
+  stdout(): string;
   /** Resolves once stdout matches `pattern` (rejects if the process ends first). */
   stdoutMatches(pattern: RegExp): Promise<void>;
 }
@@ -68,8 +72,8 @@ export function startCli(args: string[], options: RunOptions = {}): RunningCli {
       }
     }
   };
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd ?? ROOT, env: childEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
   const result = new Promise<CliResult>((done) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd ?? ROOT, env: childEnv(options.env ?? {}), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -87,6 +91,8 @@ export function startCli(args: string[], options: RunOptions = {}): RunningCli {
   });
   return {
     result,
+    child,
+    stdout: () => stdoutSoFar,
     stdoutMatches: (pattern) =>
       new Promise<void>((resolve, reject) => {
         waiters.push({ pattern, resolve, reject });

@@ -116,6 +116,20 @@ describe('systemd units: static checks', () => {
       expect(prevent).not.toContain(EXIT.SOFTWARE);
     });
 
+    it('is Type=notify with a watchdog, and takes notifications from the main process only', () => {
+      expect(value(unit, 'Service', 'Type')).toBe('notify');
+      // The program sends from its own pid; jobs (other pids in the cgroup) must not speak for it.
+      expect(value(unit, 'Service', 'NotifyAccess') ?? 'main').toBe('main');
+      const watchdog = seconds(value(unit, 'Service', 'WatchdogSec')!);
+      // Pings go out every WatchdogSec/2 from the event loop; long enough for a GC pause or a busy
+      // moment, short enough that a wedged process is restarted within minutes.
+      expect(watchdog).toBeGreaterThanOrEqual(20);
+      expect(watchdog).toBeLessThanOrEqual(300);
+      // Starting is bounded by silence, not by its length: the program extends the timeout while it
+      // waits for the server; this is how long it may say nothing.
+      expect(seconds(value(unit, 'Service', 'TimeoutStartSec') ?? '90')).toBeGreaterThanOrEqual(30);
+    });
+
     it('sends SIGTERM to the main process only (KillMode=mixed)', () => {
       expect(value(unit, 'Service', 'KillMode')).toBe('mixed');
       expect(value(unit, 'Service', 'KillSignal') ?? 'SIGTERM').toBe('SIGTERM');

@@ -30,10 +30,20 @@ export function registerRun(program: Command): void {
       },
     });
     // Loaded here, not at start-up, so that other subcommands do not pay for it.
-    const { startAgent } = await import('../../agent/index.js');
+    const [{ createAgent }, { ServiceNotifier }, { notifyAgent }] = await Promise.all([
+      import('../../agent/index.js'),
+      import('../../systemd/notifier.js'),
+      import('../../systemd/agent-notify.js'),
+    ]);
     const log = createLogger({ name: 'ufdl-agent', level: flags.logLevel });
-    const agent = await startAgent(agentOptionsFrom(config), log);
+    // Before the agent exists: it takes NOTIFY_SOCKET out of the environment that jobs inherit.
+    let agent: import('../../agent/index.js').Agent | undefined;
+    const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
+    agent = createAgent(agentOptionsFrom(config), log);
+    notifyAgent(agent, notifier);
+    await agent.start();
     await agent.whenStopped();
+    notifier.close();
     log.info('agent stopped');
   });
 }

@@ -46,11 +46,16 @@ export function registerServe(program: Command): void {
       },
     });
     // Loaded here, not at start-up, so that other subcommands do not pay for it.
-    const { startServer } = await import('../../server/serve.js');
+    const [{ startServer }, { ServiceNotifier }] = await Promise.all([import('../../server/serve.js'), import('../../systemd/notifier.js')]);
     const log = createLogger({ name: 'ufdl-server', level: flags.logLevel });
+    const notifier = new ServiceNotifier({ log });
+    notifier.starting('starting: opening the database');
     const server = await startServer(serverOptionsFrom(config), log);
+    notifier.ready(`serving on ${server.url}`);
     onStopSignals(log, async () => {
+      notifier.stopping('stopping: finishing in-flight requests, then closing the database');
       await server.close();
+      notifier.close();
       log.info('server stopped');
     });
   });

@@ -39,8 +39,15 @@ export function registerStandalone(program: Command): void {
       },
     });
     // Loaded here, not at start-up, so that other subcommands do not pay for them.
-    const [{ startServer }, { startAgent }] = await Promise.all([import('../../server/serve.js'), import('../../agent/index.js')]);
+    const [{ startServer }, { createAgent }, { ServiceNotifier }, { notifyAgent }] = await Promise.all([
+      import('../../server/serve.js'),
+      import('../../agent/index.js'),
+      import('../../systemd/notifier.js'),
+      import('../../systemd/agent-notify.js'),
+    ]);
     const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
+    let agent: import('../../agent/index.js').Agent | undefined;
+    const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
     const serverOptions = serverOptionsFrom(config);
     const server = await startServer(serverOptions, log.child({ service: 'server' }));
 
@@ -55,9 +62,11 @@ export function registerStandalone(program: Command): void {
     };
     await importExampleTemplates(server.url, agentOptions.username, password, log);
 
-    let agent;
     try {
-      agent = await startAgent(agentOptions, log.child({ service: 'agent' }));
+      agent = createAgent(agentOptions, log.child({ service: 'agent' }));
+      // READY=1 once the agent polls: the server already answers by then.
+      notifyAgent(agent, notifier);
+      await agent.start();
     } catch (err) {
       await server.close();
       throw err;
@@ -66,6 +75,7 @@ export function registerStandalone(program: Command): void {
     await agent.whenStopped();
     log.info('agent stopped; stopping the server');
     await server.close();
+    notifier.close();
     log.info('standalone stopped');
   });
 }

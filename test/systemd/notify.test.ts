@@ -1,0 +1,300 @@
+/**
+ * systemd's notification protocol, on real sockets: the native datagram send to a path and to an
+ * abstract name, the notifier's rules (coalesced STATUS lines, no watchdog ping while unhealthy, the
+ * variables taken out of the environment jobs inherit), and real `run` and `serve` processes under a
+ * NOTIFY_SOCKET that the test listens on, as systemd would: READY=1 from the main pid once the agent
+ * is registered and polling, WATCHDOG=1 at half of WATCHDOG_USEC, STATUS= lines with the slots and
+ * the job's progress, STOPPING=1 when it drains. The listener is Python (test/fixtures/
+ * notify-listener.py): Node.js cannot receive AF_UNIX datagrams.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { agentStatusLine } from '../../src/systemd/agent-notify.js';
+import { ServiceNotifier, watchdogPingMs } from '../../src/systemd/notifier.js';
+import { NotifySendError, notifyTarget, sendDatagram } from '../../src/systemd/notify-socket.js';
+import { serverEnv, startCli } from '../cli/commands-support.js';
+import { createJob, downloadOutput, importTemplate, REPO, shellTemplate, until, waitForJob } from '../helpers/agent.js';
+import { buildOnce } from '../helpers/build.js';
+import { api, startTestServer } from '../helpers/server.js';
+
+interface Datagram {
+  pid: number | null;
+  message: string;
+}
+
+interface Listener {
+  address: string;
+  received: Datagram[];
+  /** Datagrams with an assignment `KEY=…` (each datagram may carry several lines). */
+  with(key: string): Datagram[];
+  waitFor(what: string, match: (d: Datagram) => boolean, timeoutMs?: number): Promise<Datagram>;
+}
+
+/** A notification socket the test listens on (`@name` = abstract namespace). */
+async function listen(address: string): Promise<Listener> {
+  const child: ChildProcess = spawn('python3', [join(REPO, 'test/fixtures/notify-listener.py'), address], { stdio: ['ignore', 'pipe', 'inherit'] });
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
+  const received: Datagram[] = [];
+  let listening = false;
+  let buffered = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as Datagram & { listening?: string };
+      if (parsed.listening) listening = true;
+      else received.push(parsed);
+    }
+  });
+  await until(() => listening || child.exitCode !== null, 10_000, `the listener on ${address}`);
+  if (!listening) throw new Error(`the notification listener did not start (python3 missing?)`);
+  const lines = (d: Datagram) => d.message.split('\n');
+  return {
+    address,
+    received,
+    with: (key) => received.filter((d) => lines(d).some((l) => l.startsWith(`${key}=`))),
+    async waitFor(what, match, timeoutMs = 30_000) {
+      let found: Datagram | undefined;
+      await until(() => (found = received.find(match)) !== undefined, timeoutMs, `${what}; received so far: ${JSON.stringify(received.map((d) => d.message))}`);
+      return found!;
+    },
+  };
+}
+
+const uniqueName = (what: string) => `@ufdl-test-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const silentLog = { info: () => {}, warn: () => {}, error: () => {} };
+
+describe('NOTIFY_SOCKET addresses', () => {
+  it('takes a path or an @abstract name, and says why it cannot use anything else', () => {
+    expect(notifyTarget(undefined)).toBeUndefined();
+    expect(notifyTarget('')).toBeUndefined();
+    expect(notifyTarget('/run/systemd/notify')).toEqual({ address: '/run/systemd/notify' });
+    expect(notifyTarget('@/org/freedesktop/systemd1/notify')).toEqual({ address: '@/org/freedesktop/systemd1/notify' });
+    expect(notifyTarget(`/${'x'.repeat(107)}`)).toHaveProperty('problem', expect.stringMatching(/108 bytes; at most 107/));
+    expect(notifyTarget('@')).toHaveProperty('problem');
+    expect(notifyTarget('vsock:2:1234')).toHaveProperty('problem', expect.stringMatching(/vsock/));
+    expect(notifyTarget('relative/path')).toHaveProperty('problem');
+  });
+
+  it('honours WATCHDOG_USEC only for this process (WATCHDOG_PID), pinging at half of it', () => {
+    expect(watchdogPingMs({ WATCHDOG_USEC: '60000000' }, 42)).toBe(30_000);
+    expect(watchdogPingMs({ WATCHDOG_USEC: '60000000', WATCHDOG_PID: '42' }, 42)).toBe(30_000);
+    expect(watchdogPingMs({ WATCHDOG_USEC: '60000000', WATCHDOG_PID: '41' }, 42)).toBeNull();
+    expect(watchdogPingMs({}, 42)).toBeNull();
+    expect(watchdogPingMs({ WATCHDOG_USEC: 'soon' }, 42)).toBeNull();
+  });
+});
+
+describe('the status line', () => {
+  const job = (jobPk: number, phase: string, progress: number | null) => ({ jobPk, slot: 0, phase, progress, pid: 1, startedAt: 0 });
+  const slot = (index: number, jobPk: number | null) => ({ index, gpu: null, nodeIndex: index, nodePk: index + 1, jobPk });
+
+  it('lists each slot: a job with its progress, or idle', () => {
+    const line = agentStatusLine({ state: 'running', notReady: [], slots: [slot(0, 42), slot(1, null)], jobs: [job(42, 'running', 0.354)] });
+    expect(line).toBe('2 slots: job 42 35 %, idle');
+    expect(agentStatusLine({ state: 'running', notReady: [], slots: [slot(0, 7)], jobs: [job(7, 'preparing', null)] })).toBe('1 slot: job 7 preparing');
+  });
+
+  it('says why a running agent is not ready, but not that a busy one has no free slot', () => {
+    const line = agentStatusLine({
+      state: 'running',
+      notReady: ['no free slot: all 1 slot(s) run a job', 'the server http://s cannot be reached (no answer for 40 s)'],
+      slots: [slot(0, 3)],
+      jobs: [job(3, 'running', 0.5)],
+    });
+    expect(line).toBe('1 slot: job 3 50 %; not ready: the server http://s cannot be reached (no answer for 40 s)');
+  });
+
+  it('says what starting waits for, and what draining waits for', () => {
+    expect(agentStatusLine({ state: 'starting', notReady: ['the agent is starting: logging in, registering, recovering the journal', 'the server http://s cannot be reached (no answer for 12 s)'], slots: [], jobs: [] })).toBe(
+      'starting: the server http://s cannot be reached (no answer for 12 s)',
+    );
+    expect(agentStatusLine({ state: 'draining', notReady: [], slots: [slot(0, 9)], jobs: [job(9, 'running', 0.8)] })).toBe('draining: job 9 80 % (no new jobs)');
+    expect(agentStatusLine({ state: 'draining', notReady: [], slots: [slot(0, null)], jobs: [] })).toBe('draining: no job runs');
+  });
+});
+
+describe('the datagram', () => {
+  it('reaches a socket in the file system and one in the abstract namespace, from this pid', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-notify-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    for (const listener of [await listen(join(dir, 'notify.sock')), await listen(uniqueName('send'))]) {
+      sendDatagram(listener.address, 'READY=1\nSTATUS=hello ünïcode');
+      const got = await listener.waitFor('READY=1', (d) => d.message.startsWith('READY=1'));
+      expect(got).toEqual({ pid: process.pid, message: 'READY=1\nSTATUS=hello ünïcode' });
+    }
+  });
+
+  it('fails with the errno name when nobody listens, without blocking', () => {
+    const dir = tmpdir();
+    expect(() => sendDatagram(join(dir, `no-such-socket-${process.pid}`), 'READY=1')).toThrow(NotifySendError);
+    try {
+      sendDatagram(uniqueName('nobody'), 'READY=1');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as NotifySendError).code).toBe('ECONNREFUSED');
+    }
+  });
+});
+
+describe('ServiceNotifier', () => {
+  it('sends a changed STATUS line at most once a second, the last one always, and identical lines once', async () => {
+    const listener = await listen(uniqueName('status'));
+    const notifier = new ServiceNotifier({ log: silentLog, env: { NOTIFY_SOCKET: listener.address }, statusIntervalMs: 300 });
+    onTestFinished(() => notifier.close());
+    notifier.ready('one');
+    for (let i = 0; i < 20; i++) notifier.status(`burst ${i}`);
+    notifier.status('burst 19');
+    await listener.waitFor('the last status of the burst', (d) => d.message === 'STATUS=burst 19');
+    notifier.status('burst 19');
+    await new Promise((r) => setTimeout(r, 500));
+    const statuses = listener.received.map((d) => d.message);
+    expect(statuses[0]).toBe('READY=1\nSTATUS=one');
+    // The burst collapsed: the first update waited for the interval, then only the last went out.
+    expect(statuses.filter((m) => m.startsWith('STATUS=burst'))).toEqual(['STATUS=burst 19']);
+  });
+
+  it('pets the watchdog only while healthy, and says so', async () => {
+    const listener = await listen(uniqueName('watchdog'));
+    let healthy = true;
+    const errors: string[] = [];
+    const notifier = new ServiceNotifier({
+      log: { ...silentLog, error: (_o: object, msg?: string) => errors.push(msg ?? '') },
+      env: { NOTIFY_SOCKET: listener.address, WATCHDOG_USEC: '200000' },
+      healthy: () => ({ ok: healthy, reasons: healthy ? [] : ['journal closed'] }),
+    });
+    onTestFinished(() => notifier.close());
+    notifier.ready('up');
+    await until(() => listener.with('WATCHDOG').length >= 3, 10_000, 'three pings');
+    healthy = false;
+    await until(() => errors.length > 0, 10_000, 'the unhealthy log line');
+    const before = listener.with('WATCHDOG').length;
+    await new Promise((r) => setTimeout(r, 600));
+    expect(listener.with('WATCHDOG').length).toBe(before);
+    expect(errors[0]).toMatch(/not petting the systemd watchdog/);
+  });
+
+  it('takes NOTIFY_SOCKET and the watchdog variables out of the environment children inherit', () => {
+    const saved = { ...process.env };
+    onTestFinished(() => {
+      for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID']) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    });
+    process.env.NOTIFY_SOCKET = uniqueName('inherit');
+    process.env.WATCHDOG_USEC = '1000000';
+    process.env.WATCHDOG_PID = String(process.pid);
+    const notifier = new ServiceNotifier({ log: silentLog });
+    expect(notifier.enabled).toBe(true);
+    expect(notifier.watchdogPingMs).toBe(500);
+    expect(process.env.NOTIFY_SOCKET).toBeUndefined();
+    expect(process.env.WATCHDOG_USEC).toBeUndefined();
+    expect(process.env.WATCHDOG_PID).toBeUndefined();
+    notifier.close();
+  });
+
+  it('does nothing without NOTIFY_SOCKET', () => {
+    const notifier = new ServiceNotifier({ log: silentLog, env: {}, send: () => expect.unreachable() });
+    notifier.starting('x');
+    notifier.ready('x');
+    notifier.status('y');
+    notifier.stopping('z');
+    expect(notifier.enabled).toBe(false);
+  });
+});
+
+describe('a real agent and server under a notification socket', () => {
+  beforeAll(() => buildOnce(), 240_000);
+
+  it('run: READY=1 once registered and polling, watchdog pings, progress in STATUS, STOPPING=1 on drain', async () => {
+    const server = await startTestServer();
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-notify-agent-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const release = join(dir, 'release');
+    const template = await importTemplate(
+      server,
+      shellTemplate(
+        'notify-progress',
+        [
+          'echo "notify=${NOTIFY_SOCKET:-unset} watchdog=${WATCHDOG_USEC:-unset}" > "$UFDL_OUTPUT_DIR/env.txt"',
+          'echo "UFDL-PROGRESS 0.35"',
+          `while [ ! -e '${release}' ]; do sleep 0.1; done`,
+        ].join('\n'),
+      ),
+    );
+    const listener = await listen(uniqueName('agent'));
+    const agent = startCli(['run'], {
+      env: serverEnv(server, {
+        NOTIFY_SOCKET: listener.address,
+        WATCHDOG_USEC: '1000000',
+        UFDL_AGENT_WORK_DIR: join(dir, 'work'),
+        UFDL_AGENT_STATUS_PORT: '-1',
+        UFDL_AGENT_POLL_INTERVAL: '0.2',
+        UFDL_AGENT_MIN_FREE_DISK: '0',
+        UFDL_AGENT_NODE_IP: '127.0.0.1',
+        UFDL_AGENT_SLOTS: '1',
+        UFDL_AGENT_LOG_FORMAT: 'json',
+      }),
+      timeoutMs: 120_000,
+    });
+    onTestFinished(() => {
+      agent.child.kill('SIGKILL');
+    });
+
+    const ready = await listener.waitFor('READY=1', (d) => d.message.startsWith('READY=1'));
+    // From the main process (NotifyAccess=main is enough), with the first status line.
+    expect(ready.pid).toBe(agent.child.pid);
+    expect(ready.message).toBe('READY=1\nSTATUS=1 slot: idle');
+    // Registered before it said so.
+    const nodes = await api(server.url, 'POST', '/v1/nodes/list', { token: server.adminToken, json: {} });
+    expect((nodes.body as unknown[]).length).toBe(1);
+    // While starting it asked for more time.
+    expect(listener.received.findIndex((d) => d.message.startsWith('EXTEND_TIMEOUT_USEC='))).toBeLessThan(listener.received.indexOf(ready));
+    await until(() => listener.with('WATCHDOG').length >= 3, 20_000, 'three watchdog pings (every 0.5 s)');
+
+    const pk = await createJob(server, template);
+    const progress = await listener.waitFor('the progress in STATUS', (d) => d.message === `STATUS=1 slot: job ${pk} 35 %`);
+    expect(progress.pid).toBe(agent.child.pid);
+
+    agent.child.kill('SIGTERM');
+    const stopping = await listener.waitFor('STOPPING=1', (d) => d.message.startsWith('STOPPING=1'));
+    expect(stopping.message).toBe(`STOPPING=1\nSTATUS=draining: job ${pk} 35 % (no new jobs)`);
+    await writeFile(release, '');
+    const result = await agent.result;
+    expect(result.code, result.stderr).toBe(0);
+    const job = await waitForJob(server, pk, (j) => j.end_time !== null);
+    expect(job.error_reason).toBeNull();
+    // The job did not inherit the agent's notification socket or watchdog.
+    expect((await downloadOutput(server, pk, 'env.txt')).toString().trim()).toBe('notify=unset watchdog=unset');
+  });
+
+  it('serve: READY=1 once listening, STOPPING=1 on SIGTERM; a socket in the file system', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-notify-serve-'));
+    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const listener = await listen(join(dir, 'notify.sock'));
+    const serve = startCli(['serve', '--data', join(dir, 'data'), '--port', '0'], {
+      env: { NOTIFY_SOCKET: listener.address, UFDL_ADMIN_PASSWORD: 'pw-for-notify-test', UFDL_AGENT_LOG_FORMAT: 'json' },
+      timeoutMs: 60_000,
+    });
+    onTestFinished(() => {
+      serve.child.kill('SIGKILL');
+    });
+    const ready = await listener.waitFor('READY=1', (d) => d.message.startsWith('READY=1'));
+    expect(ready.pid).toBe(serve.child.pid);
+    const url = /STATUS=serving on (http:\/\/\S+)/.exec(ready.message)?.[1];
+    expect(url).toBeDefined();
+    expect((await fetch(`${url}/livez`)).status).toBe(200);
+    serve.child.kill('SIGTERM');
+    await listener.waitFor('STOPPING=1', (d) => d.message.startsWith('STOPPING=1'));
+    expect((await serve.result).code).toBe(0);
+    expect(existsSync(join(dir, 'data'))).toBe(true);
+  });
+});
