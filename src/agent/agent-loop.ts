@@ -48,6 +48,8 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
         return evaluation.ok ? { ok: true } : evaluation;
       },
       claim: async (slot, job): Promise<ClaimOutcome> => {
+        // The slot left the plan while it polled (fewer slots configured, its GPU gone).
+        if (parts.slots!.isRetiring(slot.index)) return 'declined';
         const template = await ctx.templates.peek(job.template.pk)?.catch(() => undefined);
         if (!template) return 'lost';
         return parts.work!.claim(slot, job, template, nodes.get(slot.index)!.api);

@@ -14,9 +14,10 @@ import { TemplateCache } from './candidates.js';
 import { ServerContact } from './fencing.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
+import { compareOptions, refreshHardware, replanSlots, type LiveContext, type OptionsChange } from './live-config.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import type { SlotNode } from './nodes.js';
-import type { ResolvedAgentOptions } from './options.js';
+import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { journalProblem, Readiness } from './readiness.js';
 import { Runners } from './runners.js';
 import { ServerWatch } from './server-watch.js';
@@ -42,7 +43,7 @@ export interface AgentEvents {
 }
 
 export class Agent extends EventEmitter<AgentEvents> {
-  readonly options: ResolvedAgentOptions;
+  #options: ResolvedAgentOptions;
   readonly log: Logger;
   readonly metrics: AgentMetrics;
   readonly #deps: AgentDeps;
@@ -57,6 +58,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #state: AgentState = 'starting';
   #acceptingChanged: { promise: Promise<void>; resolve: () => void } | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
+  #hardwareTimer: NodeJS.Timeout | undefined;
+  #live: Promise<unknown> = Promise.resolve();
   #stopping: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #stopped: Promise<void>;
@@ -66,7 +69,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     super();
     // Long-lived: every start-up and recovery call listens to it (not a leak).
     setMaxListeners(0, this.#stopSignal.signal);
-    this.options = options;
+    this.#options = options;
     this.log = log;
     this.#deps = deps;
     this.metrics = createAgentMetrics();
@@ -92,6 +95,11 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   get state(): AgentState {
     return this.#state;
+  }
+
+  /** The options in force: those of the start, with the live ones a reload changed ({@link reconfigure}). */
+  get options(): ResolvedAgentOptions {
+    return this.#options;
   }
 
   /** The status endpoint's URL, once it listens. */
@@ -165,6 +173,67 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.transition('running');
     void loop.start();
     this.#readiness.update();
+    this.#scheduleHardwareCheck();
+  }
+
+  // ── what changes while running (live-config.ts) ───────────────────────────────────────────────
+
+  /**
+   * A configuration reload (SIGHUP): apply the settings that can change live (the poll schedule, the
+   * slot count for new jobs) and report which changed settings need a restart. Throws a TypeError
+   * naming the setting when `input` is invalid; nothing is applied then.
+   */
+  reconfigure(input: AgentOptions): Promise<OptionsChange> {
+    const next = resolveAgentOptions(input);
+    return this.#liveStep(async () => {
+      const change = compareOptions(this.#options, next);
+      const applied = Object.fromEntries(change.applied.map((k) => [k, next[k as keyof ResolvedAgentOptions]]));
+      this.#options = Object.freeze({ ...this.#options, ...applied });
+      if (change.applied.includes('pollScheduleS')) this.#parts.loop?.setPollSchedule(this.#options.pollScheduleS);
+      if (change.applied.includes('slots') && this.#state === 'running' && this.#parts.nodes) {
+        await replanSlots(this.#liveContext(), this.#options, this.#parts.nodes.hardware);
+      }
+      return change;
+    });
+  }
+
+  /** Detect GPUs and memory again; node records and slots follow a change. Resolves whether it changed. */
+  refreshHardware(): Promise<boolean> {
+    return this.#liveStep(async () => {
+      if (this.#state !== 'running') return false;
+      const base = this.#parts.base!;
+      return refreshHardware(this.#liveContext(), this.#options, () => base.listHardware({ signal: this.#stopSignal.signal }));
+    });
+  }
+
+  /** Live changes run one at a time, in the order asked. */
+  #liveStep<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#live.then(step, step);
+    this.#live = run.catch(() => {});
+    return run;
+  }
+
+  #liveContext(): LiveContext {
+    return {
+      parts: this.#parts,
+      log: this.log,
+      detectHardware: () => this.#deps.detectHardware(),
+      onSlotsChanged: () => {
+        this.metrics.slotsTotal.set(this.#parts.slots?.size ?? 0);
+        this.#readiness.update();
+      },
+    };
+  }
+
+  /** The periodic hardware check; re-arms itself after each run, never overlapping. */
+  #scheduleHardwareCheck(): void {
+    if (this.#options.hardwareIntervalMs <= 0 || this.#stopSignal.signal.aborted) return;
+    this.#hardwareTimer = setTimeout(() => {
+      this.refreshHardware()
+        .catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'hardware check failed; trying again later'))
+        .finally(() => this.#scheduleHardwareCheck());
+    }, this.#options.hardwareIntervalMs);
+    this.#hardwareTimer.unref();
   }
 
   /** The heartbeat and self-fencing (`server-watch.ts`). */
@@ -314,6 +383,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.emit('closing');
     const steps: [string, () => unknown][] = [
       ['stop acquiring and jobs', () => this.#stopWork()],
+      ['stop hardware checks', () => clearTimeout(this.#hardwareTimer)],
       ['stop heartbeat', () => parts.watch?.stopHeartbeat()],
       ['stop fence', () => parts.watch?.stopFence()],
       ['close status endpoint', () => parts.status?.close()],

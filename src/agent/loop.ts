@@ -187,7 +187,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 export class PollLoop {
   readonly #ctx: LoopContext;
   readonly #options: LoopOptions;
-  readonly #idle: Schedule;
+  #idle: Schedule;
   readonly #errors: Schedule;
   readonly skipList: SkipList;
   readonly #stop = new AbortController();
@@ -225,6 +225,11 @@ export class PollLoop {
 
   getStatus(): LoopStatus {
     return { ...this.#status, skipped: this.skipList.entries() };
+  }
+
+  /** A new idle poll schedule (a configuration reload); it applies from the next wait, from its first step. */
+  setPollSchedule(delaysS: readonly number[]): void {
+    this.#idle = new Schedule(delaysS, { random: this.#options.random });
   }
 
   /** A job that failed preparation after it was claimed: skip it for a while. */

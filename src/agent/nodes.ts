@@ -10,7 +10,7 @@ import { ClientError } from '../client/errors.js';
 import type { UfdlClient } from '../client/api.js';
 import type { HardwareJson, NodeJson } from '../protocol/wire.js';
 import type { ServerContact } from './fencing.js';
-import { nodeSpecFor, registerNode, type NodeHardwareFacts, type Registered } from './registration.js';
+import { nodeChanged, nodeSpecFor, registerNode, type NodeHardwareFacts, type Registered } from './registration.js';
 import type { SlotSpec } from './slots.js';
 
 /** Observers of every call of a tracked client. */
@@ -67,6 +67,7 @@ export interface SlotNodesOptions {
   root: UfdlClient;
   contact: ServerContact;
   ip: string;
+  /** What registration reports; {@link SlotNodes.updateHardware} replaces it. */
   hardware: NodeHardwareFacts;
   generations: readonly HardwareJson[];
   log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
@@ -91,6 +92,44 @@ export class SlotNodes {
 
   get(slotIndex: number): SlotNode | undefined {
     return this.#nodes.get(slotIndex);
+  }
+
+  /** The hardware the nodes were last registered or updated with. */
+  get hardware(): NodeHardwareFacts {
+    return this.#o.hardware;
+  }
+
+  get generations(): readonly HardwareJson[] {
+    return this.#o.generations;
+  }
+
+  /**
+   * New hardware facts (GPUs, memory, driver): every node whose record now differs is PATCHed (the
+   * reference's `PATCH /v1/nodes/{pk}`, allowed to the node itself). Returns the pks updated.
+   */
+  async updateHardware(hardware: NodeHardwareFacts, generations: readonly HardwareJson[]): Promise<number[]> {
+    this.#o.hardware = hardware;
+    this.#o.generations = generations;
+    const updated: number[] = [];
+    for (const entry of this.#nodes.values()) {
+      const spec = nodeSpecFor(this.#o.ip, entry.spec.nodeIndex, entry.spec.gpu, hardware, generations);
+      if (!nodeChanged(entry.node, spec)) continue;
+      const before = { cpu_mem: entry.node.cpu_mem, gpu_mem: entry.node.gpu_mem, driver_version: entry.node.driver_version, hardware_generation: entry.node.hardware_generation };
+      entry.node = await entry.api.patchNode(entry.node.pk, spec);
+      updated.push(entry.node.pk);
+      this.#o.log.info(
+        { slot: entry.spec.index, node: entry.node.pk, before, after: { cpu_mem: spec.cpu_mem, gpu_mem: spec.gpu_mem, driver_version: spec.driver_version, hardware_generation: spec.hardware_generation } },
+        'hardware changed: node record updated',
+      );
+    }
+    return updated;
+  }
+
+  /** Forget a slot's node (its slot left the plan); the record stays on the server, as nodes do. */
+  remove(slotIndex: number): void {
+    this.#raw.get(slotIndex)?.close();
+    this.#raw.delete(slotIndex);
+    this.#nodes.delete(slotIndex);
   }
 
   /** Register every slot's node (list → PATCH if changed, or create). */

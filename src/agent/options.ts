@@ -53,6 +53,8 @@ export interface AgentOptions {
   authRetryS?: number[];
   /** A poll iteration running longer than this is abandoned by the watchdog. 0 = derived from the wait and request timeouts. @default 0 */
   watchdogMs?: number;
+  /** How often GPUs and memory are detected again (the node records are updated when they change); 0 = only on SIGHUP. @default 300000 */
+  hardwareIntervalMs?: number;
   /** Offer `ufdl_agent.Docker`: 'auto' when a Docker engine answers. @default 'auto' */
   docker?: boolean | 'auto';
 }
@@ -77,6 +79,7 @@ export const AGENT_DEFAULTS = {
   heartbeatIntervalMs: 30_000,
   authRetryS: [5, 15, 60, 300],
   watchdogMs: 0,
+  hardwareIntervalMs: 300_000,
   docker: 'auto',
 } as const;
 
@@ -114,6 +117,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     'minFreeDiskBytes',
     'heartbeatIntervalMs',
     'watchdogMs',
+    'hardwareIntervalMs',
   ] as const;
   for (const key of nonNegative) {
     const value = resolved[key];

@@ -27,6 +27,13 @@ export interface SlotSnapshot {
   gpu: number | null;
   nodeIndex: number;
   jobPk: number | null;
+  /** Taken out of the plan (fewer slots configured, a GPU gone): takes no new job, leaves when free. */
+  retiring?: true;
+}
+
+/** The identity of a slot across plans: its GPU and its node identity index. */
+export function slotKey(spec: Pick<SlotSpec, 'gpu' | 'nodeIndex'>): string {
+  return `${spec.gpu ?? 'cpu'}:${spec.nodeIndex}`;
 }
 
 /**
@@ -52,17 +59,19 @@ export function cudaVisibleDevices(slot: SlotSpec): string {
 }
 
 export class Slots {
-  readonly #slots: { spec: SlotSpec; jobPk: number | null; taken: boolean }[];
+  #slots: { spec: SlotSpec; jobPk: number | null; taken: boolean; retiring: boolean }[];
   #freeWaiters: (() => void)[] = [];
+  #lastIndex = -1;
   #idleWaiters: (() => void)[] = [];
 
   constructor(specs: readonly SlotSpec[]) {
     if (specs.length === 0) throw new TypeError('Slots: at least one slot is needed, got 0');
-    this.#slots = specs.map((spec) => ({ spec, jobPk: null, taken: false }));
+    this.#slots = specs.map((spec) => ({ spec, jobPk: null, taken: false, retiring: false }));
   }
 
+  /** Slots in the plan (a retiring slot that still runs its job is not counted). */
   get size(): number {
-    return this.#slots.length;
+    return this.#slots.filter((s) => !s.retiring).length;
   }
 
   get busy(): number {
@@ -70,7 +79,7 @@ export class Slots {
   }
 
   get free(): number {
-    return this.size - this.busy;
+    return this.#slots.filter((s) => !s.taken && !s.retiring).length;
   }
 
   /** Slots that run a job (a slot the poll loop holds while it polls is busy but runs none). */
@@ -78,13 +87,43 @@ export class Slots {
     return this.#slots.filter((s) => s.taken && s.jobPk !== null).length;
   }
 
+  /** The slots of the plan (not the retiring ones). */
   specs(): SlotSpec[] {
-    return this.#slots.map((s) => s.spec);
+    return this.#slots.filter((s) => !s.retiring).map((s) => s.spec);
+  }
+
+  /** An index no slot has had in this process, for {@link add}. */
+  nextIndex(): number {
+    this.#lastIndex = Math.max(this.#lastIndex, ...this.#slots.map((s) => s.spec.index)) + 1;
+    return this.#lastIndex;
+  }
+
+  /**
+   * A new slot, free at once; its index comes from {@link nextIndex}. The caller registers the slot's
+   * node first, so that no job is taken on a slot without a node.
+   */
+  add(spec: SlotSpec): void {
+    if (this.#slots.some((s) => s.spec.index === spec.index)) throw new Error(`Slots: slot ${spec.index} exists already`);
+    this.#slots.push({ spec, jobPk: null, taken: false, retiring: false });
+    this.#wakeFree();
+  }
+
+  /** Take a slot out of the plan: gone at once when free, else when its job releases it. */
+  retire(index: number): void {
+    const slot = this.#slots.find((s) => s.spec.index === index);
+    if (!slot) return;
+    if (!slot.taken) this.#slots = this.#slots.filter((s) => s !== slot);
+    else slot.retiring = true;
+  }
+
+  /** Whether the slot left the plan while taken (it must take no new job). */
+  isRetiring(index: number): boolean {
+    return this.#slots.find((s) => s.spec.index === index)?.retiring ?? false;
   }
 
   /** Take a free slot, or undefined when all are busy. The caller must {@link release} it. */
   tryAcquire(): SlotSpec | undefined {
-    const slot = this.#slots.find((s) => !s.taken);
+    const slot = this.#slots.find((s) => !s.taken && !s.retiring);
     if (!slot) return undefined;
     slot.taken = true;
     slot.jobPk = null;
@@ -93,7 +132,7 @@ export class Slots {
 
   /** Take one particular slot (recovery re-attaches a job to the slot it ran in). */
   take(index: number, jobPk: number | null = null): SlotSpec {
-    const slot = this.#slots[index];
+    const slot = this.#slots.find((s) => s.spec.index === index);
     if (!slot) throw new RangeError(`Slots: no slot ${index} (there are ${this.size})`);
     if (slot.taken) throw new Error(`Slots: slot ${index} is already taken (job ${slot.jobPk})`);
     slot.taken = true;
@@ -103,23 +142,29 @@ export class Slots {
 
   /** Record which job a taken slot runs (for the status snapshot). */
   assign(index: number, jobPk: number | null): void {
-    const slot = this.#slots[index];
+    const slot = this.#slots.find((s) => s.spec.index === index);
     if (slot?.taken) slot.jobPk = jobPk;
   }
 
   release(index: number): void {
-    const slot = this.#slots[index];
+    const slot = this.#slots.find((s) => s.spec.index === index);
     if (!slot || !slot.taken) return;
     slot.taken = false;
     slot.jobPk = null;
-    const freeWaiters = this.#freeWaiters;
-    this.#freeWaiters = [];
-    for (const resolve of freeWaiters) resolve();
+    if (slot.retiring) this.#slots = this.#slots.filter((s) => s !== slot);
+    this.#wakeFree();
     if (this.busy === 0) {
       const idleWaiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of idleWaiters) resolve();
     }
+  }
+
+  #wakeFree(): void {
+    if (this.free === 0) return;
+    const freeWaiters = this.#freeWaiters;
+    this.#freeWaiters = [];
+    for (const resolve of freeWaiters) resolve();
   }
 
   /** Resolves when at least one slot is free; at once if one already is. */
@@ -135,6 +180,6 @@ export class Slots {
   }
 
   snapshot(): SlotSnapshot[] {
-    return this.#slots.map((s) => ({ ...s.spec, jobPk: s.jobPk }));
+    return this.#slots.map((s) => ({ ...s.spec, jobPk: s.jobPk, ...(s.retiring ? { retiring: true as const } : {}) }));
   }
 }

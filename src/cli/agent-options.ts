@@ -6,6 +6,12 @@ import type { AgentOptions } from '../agent/options.js';
 import { ConfigError } from './config/errors.js';
 import { secretValue, type EffectiveConfig } from './config/load.js';
 
+/** The configuration keys of the settings a running agent applies live (its `LIVE_OPTIONS`). */
+export const LIVE_AGENT_KEYS: Readonly<Record<string, keyof AgentOptions>> = {
+  'agent.slots': 'slots',
+  'agent.poll_interval': 'pollScheduleS',
+};
+
 export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
   const v = config.values;
   const password = secretValue(config, 'server.password');
@@ -39,5 +45,6 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     status: statusPort < 0 ? null : { host: v['agent.status_host'] as string, port: statusPort },
     requestTimeoutMs: seconds('server.timeout'),
     minFreeDiskBytes: v['agent.min_free_disk'] as number,
+    hardwareIntervalMs: seconds('agent.hardware_interval'),
   };
 }

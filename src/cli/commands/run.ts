@@ -1,12 +1,14 @@
 /**
- * `ufdl-agent run`: the agent daemon, until a signal stops it (DESIGN §6). Exit status 0 after a
- * clean stop.
+ * `ufdl-agent run`: the agent daemon, until a signal stops it (docs/OPERATIONS.md, "Signals"). Exit
+ * status 0 after a clean stop. Under systemd it says when it is ready and what it does
+ * (src/systemd/); SIGHUP re-reads the configuration and the hardware (`reload.ts`).
  */
 import type { Command } from 'commander';
-import { agentOptionsFrom } from '../agent-options.js';
+import { agentOptionsFrom, LIVE_AGENT_KEYS } from '../agent-options.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
-import { createLogger } from '../logger.js';
+import { createLogger, logLevelFrom } from '../logger.js';
+import { onReloadSignal } from '../reload.js';
 
 export function registerRun(program: Command): void {
   commonFlags(
@@ -19,30 +21,45 @@ export function registerRun(program: Command): void {
       .option('--work-dir <dir>', 'parent of the job directories (agent.work_dir)')
       .option('--slots <n>', 'concurrent jobs; 0 = one per GPU (agent.slots)'),
   ).action(async (flags: CommonFlags & { server?: string; user?: string; passwordFile?: string; workDir?: string; slots?: string }) => {
-    const config = loadConfig({
-      file: flags.config,
-      flags: {
-        'server.url': flags.server,
-        'server.username': flags.user,
-        'server.password_file': flags.passwordFile,
-        'agent.work_dir': flags.workDir,
-        'agent.slots': flags.slots,
-      },
-    });
+    const load = () =>
+      loadConfig({
+        file: flags.config,
+        flags: {
+          'server.url': flags.server,
+          'server.username': flags.user,
+          'server.password_file': flags.passwordFile,
+          'agent.work_dir': flags.workDir,
+          'agent.slots': flags.slots,
+        },
+      });
+    const config = load();
     // Loaded here, not at start-up, so that other subcommands do not pay for it.
     const [{ createAgent }, { ServiceNotifier }, { notifyAgent }] = await Promise.all([
       import('../../agent/index.js'),
       import('../../systemd/notifier.js'),
       import('../../systemd/agent-notify.js'),
     ]);
-    const log = createLogger({ name: 'ufdl-agent', level: flags.logLevel });
+    const log = createLogger({ name: 'ufdl-agent', level: logLevelFrom(config, flags.logLevel) });
     // Before the agent exists: it takes NOTIFY_SOCKET out of the environment that jobs inherit.
     let agent: import('../../agent/index.js').Agent | undefined;
     const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
     agent = createAgent(agentOptionsFrom(config), log);
     notifyAgent(agent, notifier);
+    const running = agent;
+    const stopReloading = onReloadSignal({
+      log,
+      initial: config,
+      load,
+      levelFlag: flags.logLevel,
+      apply: async (next) => {
+        await running.reconfigure(agentOptionsFrom(next));
+        return Object.keys(LIVE_AGENT_KEYS);
+      },
+      after: async () => void (await running.refreshHardware()),
+    });
     await agent.start();
     await agent.whenStopped();
+    stopReloading();
     notifier.close();
     log.info('agent stopped');
   });

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import type { ServerOptions } from '../../server/options.js';
 import { loadConfig, secretValue, type EffectiveConfig } from '../config/load.js';
-import { createLogger } from '../logger.js';
+import { createLogger, logLevelFrom } from '../logger.js';
+import { onReloadSignal } from '../reload.js';
 import { onStopSignals } from '../signals.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 
@@ -35,19 +36,23 @@ export function registerServe(program: Command): void {
       .option('--port <port>', 'port to listen on (serve.port)')
       .option('--no-extensions', 'strict reference mode: no wake-up, lost-node recovery or capability discovery'),
   ).action(async (flags: CommonFlags & { data?: string; host?: string; port?: string; extensions?: boolean }) => {
-    const config = loadConfig({
-      file: flags.config,
-      flags: {
-        'serve.data_dir': flags.data,
-        'serve.host': flags.host,
-        'serve.port': flags.port,
-        // commander sets `extensions: true` by default for --no-extensions; only an explicit off counts.
-        'serve.extensions': flags.extensions === false ? false : undefined,
-      },
-    });
+    const load = () =>
+      loadConfig({
+        file: flags.config,
+        flags: {
+          'serve.data_dir': flags.data,
+          'serve.host': flags.host,
+          'serve.port': flags.port,
+          // commander sets `extensions: true` by default for --no-extensions; only an explicit off counts.
+          'serve.extensions': flags.extensions === false ? false : undefined,
+        },
+      });
+    const config = load();
     // Loaded here, not at start-up, so that other subcommands do not pay for it.
     const [{ startServer }, { ServiceNotifier }] = await Promise.all([import('../../server/serve.js'), import('../../systemd/notifier.js')]);
-    const log = createLogger({ name: 'ufdl-server', level: flags.logLevel });
+    const log = createLogger({ name: 'ufdl-server', level: logLevelFrom(config, flags.logLevel) });
+    // SIGHUP: the log level applies at once; the server's own settings need a restart.
+    onReloadSignal({ log, initial: config, load, levelFlag: flags.logLevel });
     const notifier = new ServiceNotifier({ log });
     notifier.starting('starting: opening the database');
     const server = await startServer(serverOptionsFrom(config), log);

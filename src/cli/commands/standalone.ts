@@ -10,10 +10,11 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { agentOptionsFrom } from '../agent-options.js';
+import { agentOptionsFrom, LIVE_AGENT_KEYS } from '../agent-options.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
-import { createLogger } from '../logger.js';
+import { createLogger, logLevelFrom } from '../logger.js';
+import { onReloadSignal } from '../reload.js';
 import { serverOptionsFrom } from './serve.js';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
@@ -29,15 +30,17 @@ export function registerStandalone(program: Command): void {
   ).action(async (flags: CommonFlags & { data: string; port?: string; slots?: string }) => {
     const data = resolve(flags.data);
     const serverData = join(data, 'server');
-    const config = loadConfig({
-      file: flags.config,
-      flags: {
-        'serve.data_dir': serverData,
-        'serve.port': flags.port,
-        'agent.work_dir': join(data, 'agent', 'work'),
-        'agent.slots': flags.slots,
-      },
-    });
+    const load = () =>
+      loadConfig({
+        file: flags.config,
+        flags: {
+          'serve.data_dir': serverData,
+          'serve.port': flags.port,
+          'agent.work_dir': join(data, 'agent', 'work'),
+          'agent.slots': flags.slots,
+        },
+      });
+    const config = load();
     // Loaded here, not at start-up, so that other subcommands do not pay for them.
     const [{ startServer }, { createAgent }, { ServiceNotifier }, { notifyAgent }] = await Promise.all([
       import('../../server/serve.js'),
@@ -45,7 +48,7 @@ export function registerStandalone(program: Command): void {
       import('../../systemd/notifier.js'),
       import('../../systemd/agent-notify.js'),
     ]);
-    const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
+    const log = createLogger({ name: 'ufdl-standalone', level: logLevelFrom(config, flags.logLevel) });
     let agent: import('../../agent/index.js').Agent | undefined;
     const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
     const serverOptions = serverOptionsFrom(config);
@@ -54,18 +57,31 @@ export function registerStandalone(program: Command): void {
     // The agent logs in as the admin: with the configured password, else the generated one.
     const passwordFile = join(serverData, 'admin-password');
     const password = serverOptions.adminPassword ?? (await readFile(passwordFile, 'utf8')).trim();
-    const agentOptions = {
-      ...agentOptionsFrom({ ...config, values: { ...config.values, 'server.password': password } }),
+    const agentOptionsFor = (effective: typeof config) => ({
+      ...agentOptionsFrom({ ...effective, values: { ...effective.values, 'server.password': password } }),
       serverUrl: server.url,
       username: serverOptions.adminUser ?? 'admin',
       password,
-    };
+    });
+    const agentOptions = agentOptionsFor(config);
     await importExampleTemplates(server.url, agentOptions.username, password, log);
 
     try {
       agent = createAgent(agentOptions, log.child({ service: 'agent' }));
       // READY=1 once the agent polls: the server already answers by then.
       notifyAgent(agent, notifier);
+      const running = agent;
+      onReloadSignal({
+        log,
+        initial: config,
+        load,
+        levelFlag: flags.logLevel,
+        apply: async (next) => {
+          await running.reconfigure(agentOptionsFor(next));
+          return Object.keys(LIVE_AGENT_KEYS);
+        },
+        after: async () => void (await running.refreshHardware()),
+      });
       await agent.start();
     } catch (err) {
       await server.close();

@@ -52,6 +52,8 @@ export const KEYS: readonly KeyDef[] = [
   key('agent', 'status_host', 'string', '127.0.0.1', 'Address of the status endpoint (/livez, /readyz, /status.json, /metrics).'),
   key('agent', 'status_port', 'int', 8001, 'Port of the status endpoint; -1 turns it off.'),
   key('agent', 'min_free_disk', 'int', 1073741824, 'Bytes of free disk in work_dir below which no job is taken.'),
+  key('agent', 'hardware_interval', 'number', 300, 'Seconds between looks at the GPUs and memory (node records follow changes); 0 = only on SIGHUP.'),
+  key('agent', 'log_level', 'string', 'info', 'Log level: trace, debug, info, warn, error or fatal (a --log-level flag wins).'),
 
   // The embedded server (`serve`, `standalone`).
   key('serve', 'data_dir', 'string', './data/server', 'Database and output store directory.'),

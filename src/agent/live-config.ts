@@ -1,0 +1,112 @@
+/**
+ * What may change while the agent runs, without a restart:
+ *
+ * - **Settings** (SIGHUP re-reads the configuration; `Agent.reconfigure`): the idle poll schedule
+ *   and the slot count apply at once — fewer slots take no new job and leave when their job ends,
+ *   more slots register their nodes and take jobs. Every other setting needs a restart; the agent
+ *   logs which ones changed. (The log level is the CLI's: it owns the logger.)
+ * - **Hardware** (every `hardwareIntervalMs`, and on SIGHUP; `Agent.refreshHardware`): GPUs, memory
+ *   and the driver are detected again; node records that differ are PATCHed (the reference's own
+ *   node route, allowed to the node itself), and the slots follow the GPUs: with `slots = 0` (one per
+ *   GPU) a GPU that appeared gets a slot and one that vanished loses its slot once its job is done.
+ */
+import type { HardwareJson } from '../protocol/wire.js';
+import type { LogPort } from './ports.js';
+import type { ResolvedAgentOptions } from './options.js';
+import type { NodeHardwareFacts } from './registration.js';
+import { planSlots, slotKey, type SlotSpec } from './slots.js';
+import type { AgentParts } from './start-up-sequence.js';
+
+/** The settings a running agent applies without a restart. */
+export const LIVE_OPTIONS = ['pollScheduleS', 'slots'] as const satisfies readonly (keyof ResolvedAgentOptions)[];
+
+export interface OptionsChange {
+  /** Changed settings now in force. */
+  applied: string[];
+  /** Changed settings that take effect at the next start. */
+  needRestart: string[];
+}
+
+/** Which settings differ between `current` and `next`, split by whether they apply live. */
+export function compareOptions(current: ResolvedAgentOptions, next: ResolvedAgentOptions): OptionsChange {
+  const live = new Set<string>(LIVE_OPTIONS);
+  const changed = (Object.keys(next) as (keyof ResolvedAgentOptions)[]).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+  return { applied: changed.filter((k) => live.has(k)), needRestart: changed.filter((k) => !live.has(k)) };
+}
+
+export interface LiveContext {
+  parts: AgentParts;
+  log: LogPort;
+  detectHardware(): Promise<NodeHardwareFacts>;
+  /** After the slots changed (metrics, readiness). */
+  onSlotsChanged(): void;
+}
+
+/**
+ * Lay the slots out again for `options` and `hardware`: slots whose GPU and node identity stay are
+ * kept; new ones register their node first, then take jobs; the others retire.
+ */
+export async function replanSlots(ctx: LiveContext, options: ResolvedAgentOptions, hardware: NodeHardwareFacts): Promise<{ added: SlotSpec[]; retired: SlotSpec[] }> {
+  const { slots, nodes } = ctx.parts;
+  if (!slots || !nodes) return { added: [], retired: [] };
+  const plan = planSlots(options.slots, hardware.gpus.map((g) => g.index), options.nodeIndex);
+  const current = slots.specs();
+  const wanted = new Set(plan.map(slotKey));
+  const have = new Set(current.map(slotKey));
+  const added: SlotSpec[] = [];
+  for (const spec of plan.filter((s) => !have.has(slotKey(s)))) {
+    const slot = { ...spec, index: slots.nextIndex() };
+    await nodes.registerAll([slot]);
+    slots.add(slot);
+    added.push(slot);
+  }
+  const retired = current.filter((s) => !wanted.has(slotKey(s)));
+  const busy = new Set(slots.snapshot().filter((s) => s.jobPk !== null || s.retiring).map((s) => s.index));
+  for (const spec of retired) {
+    slots.retire(spec.index);
+    // A slot that still runs a job keeps its node (the job reports through it) until the process ends.
+    if (!busy.has(spec.index)) nodes.remove(spec.index);
+  }
+  if (added.length + retired.length > 0) {
+    ctx.log.info(
+      { slots: slots.size, added: added.map((s) => ({ slot: s.index, gpu: s.gpu, nodeIndex: s.nodeIndex })), retired: retired.map((s) => s.index) },
+      'slots re-planned: retired slots take no new job and leave when their job ends',
+    );
+    ctx.onSlotsChanged();
+  }
+  return { added, retired };
+}
+
+/** What registration compares, as one comparable value. */
+function hardwareKey(h: NodeHardwareFacts): string {
+  return JSON.stringify([h.cpuMemBytes, h.driverVersion, [...h.gpus].sort((a, b) => a.index - b.index)]);
+}
+
+/**
+ * Detect the hardware again; when it changed, update the node records and (one slot per GPU) the
+ * slots. Returns whether it changed.
+ */
+export async function refreshHardware(ctx: LiveContext, options: ResolvedAgentOptions, listHardware: () => Promise<HardwareJson[]>): Promise<boolean> {
+  const { nodes } = ctx.parts;
+  if (!nodes) return false;
+  const before = nodes.hardware;
+  const after = await ctx.detectHardware();
+  if (hardwareKey(before) === hardwareKey(after)) {
+    ctx.log.debug({ gpus: after.gpus.length, cpuMemBytes: after.cpuMemBytes }, 'hardware unchanged');
+    return false;
+  }
+  ctx.log.info(
+    {
+      before: { gpus: before.gpus.map((g) => g.index), cpuMemBytes: before.cpuMemBytes, driver: before.driverVersion },
+      after: { gpus: after.gpus.map((g) => g.index), cpuMemBytes: after.cpuMemBytes, driver: after.driverVersion },
+    },
+    'hardware changed',
+  );
+  // The generation table is fetched once, when the first GPU shows up.
+  const generations = after.gpus.length > 0 && nodes.generations.length === 0 ? await listHardware() : nodes.generations;
+  await nodes.updateHardware(after, generations);
+  const gpusChanged = JSON.stringify(before.gpus.map((g) => g.index).sort()) !== JSON.stringify(after.gpus.map((g) => g.index).sort());
+  // Slots follow the GPUs: one per GPU (slots = 0), or the configured count shared round-robin.
+  if (gpusChanged) await replanSlots(ctx, options, after);
+  return true;
+}

@@ -1,0 +1,86 @@
+/**
+ * SIGHUP: read the configuration again (file and environment as at start; flags still win) and apply
+ * what can change while running — the log level, and for an agent the poll schedule and the slot
+ * count for new jobs — then look at the hardware again. One log line says which changed settings were
+ * applied and which need a restart. A configuration that no longer loads is reported and ignored: the
+ * settings in force stay. Signals that arrive during a reload are folded into one more reload.
+ */
+import type { Logger } from 'pino';
+import type { EffectiveConfig } from './config/load.js';
+import { logLevelFrom } from './logger.js';
+
+export interface ReloadTarget {
+  log: Logger;
+  /** The configuration in force since the start; changes are reported against it. */
+  initial: EffectiveConfig;
+  /** Load the configuration as the process did at start. */
+  load(): EffectiveConfig;
+  /** A --log-level flag, which wins over the configuration (so a reload does not change it). */
+  levelFlag: string | undefined;
+  /** Apply the service's live settings; returns the configuration keys it applied. */
+  apply?(config: EffectiveConfig): Promise<string[]>;
+  /** After the configuration: e.g. detect the hardware again. */
+  after?(): Promise<void>;
+}
+
+/** Keys whose effective value differs (secrets compared, never logged: only their names are). */
+export function changedKeys(before: EffectiveConfig, after: EffectiveConfig): string[] {
+  return Object.keys(after.values).filter((k) => JSON.stringify(before.values[k]) !== JSON.stringify(after.values[k]));
+}
+
+/** One reload, as SIGHUP runs it. */
+export async function reload(t: ReloadTarget): Promise<void> {
+  t.log.info({ signal: 'SIGHUP' }, 'SIGHUP: reading the configuration again');
+  let config: EffectiveConfig | undefined;
+  let level: string | undefined;
+  try {
+    config = t.load();
+    level = logLevelFrom(config, t.levelFlag);
+  } catch (err) {
+    t.log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration not reloaded (the settings in force stay)');
+  }
+  if (config && level) {
+    const changed = changedKeys(t.initial, config);
+    const applied: string[] = [];
+    if (t.log.level !== level) t.log.level = level;
+    if (changed.includes('agent.log_level') && t.levelFlag === undefined) applied.push('agent.log_level');
+    try {
+      applied.push(...((await t.apply?.(config)) ?? []).filter((k) => changed.includes(k)));
+    } catch (err) {
+      t.log.error({ err: err instanceof Error ? err.message : String(err) }, 'live settings not applied');
+    }
+    const needRestart = changed.filter((k) => !applied.includes(k));
+    t.log.info(
+      { applied, needRestart },
+      `configuration reloaded: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'no live setting changed'}; ` +
+        `${needRestart.length > 0 ? `changed but only applied at the next start: ${needRestart.join(', ')}` : 'nothing needs a restart'}`,
+    );
+  }
+  try {
+    await t.after?.();
+  } catch (err) {
+    t.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'hardware check after SIGHUP failed');
+  }
+}
+
+/** Reload on every SIGHUP (never two at once); returns the function that removes the handler. */
+export function onReloadSignal(target: ReloadTarget): () => void {
+  let running: Promise<void> | undefined;
+  let again = false;
+  const handler = () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    const loop = async () => {
+      do {
+        again = false;
+        await reload(target);
+      } while (again);
+      running = undefined;
+    };
+    running = loop();
+  };
+  process.on('SIGHUP', handler);
+  return () => process.off('SIGHUP', handler);
+}
