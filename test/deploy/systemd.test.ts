@@ -128,6 +128,8 @@ describe('systemd units: static checks', () => {
       // Starting is bounded by silence, not by its length: the program extends the timeout while it
       // waits for the server; this is how long it may say nothing.
       expect(seconds(value(unit, 'Service', 'TimeoutStartSec') ?? '90')).toBeGreaterThanOrEqual(30);
+      // `systemctl reload` is SIGHUP to the main process (a configuration and hardware reload).
+      expect(value(unit, 'Service', 'ExecReload')).toBe('/bin/kill -HUP $MAINPID');
     });
 
     it('sends SIGTERM to the main process only (KillMode=mixed)', () => {
