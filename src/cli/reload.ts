@@ -6,6 +6,8 @@
  * settings in force stay. Signals that arrive during a reload are folded into one more reload.
  */
 import type { Logger } from 'pino';
+import type { AgentOptions } from '../agent/options.js';
+import { LIVE_AGENT_KEYS } from './agent-options.js';
 import type { EffectiveConfig } from './config/load.js';
 import { logLevelFrom } from './logger.js';
 
@@ -83,4 +85,20 @@ export function onReloadSignal(target: ReloadTarget): () => void {
   };
   process.on('SIGHUP', handler);
   return () => process.off('SIGHUP', handler);
+}
+
+/** SIGHUP for an agent (`run`, `standalone`): its live settings from `optionsFor(config)`, then its hardware. */
+export function onAgentReloadSignal(
+  agent: { reconfigure(options: AgentOptions): Promise<unknown>; refreshHardware(): Promise<boolean> },
+  target: Omit<ReloadTarget, 'apply' | 'after'>,
+  optionsFor: (config: EffectiveConfig) => AgentOptions,
+): () => void {
+  return onReloadSignal({
+    ...target,
+    apply: async (next) => {
+      await agent.reconfigure(optionsFor(next));
+      return Object.keys(LIVE_AGENT_KEYS);
+    },
+    after: async () => void (await agent.refreshHardware()),
+  });
 }

@@ -108,13 +108,19 @@ describe('Dockerfile', () => {
     expect(run).toMatch(/npm run build\b/);
     // Dev dependencies (typescript, vitest) stay out of the image.
     expect(run).toMatch(/npm prune --omit=dev|npm ci [^\n]*--omit=dev/);
-    expect(all(build!, 'COPY').map((i) => i.args)).toContain('package.json package-lock.json ./');
+    // The lockfile and the package's own native module (binding.gyp, native/) before `npm ci`, which builds it.
+    const copies = all(build!, 'COPY').map((i) => i.args);
+    expect(copies).toContain('package.json package-lock.json binding.gyp ./');
+    expect(copies).toContain('native ./native');
+    const ci = build!.findIndex((i) => i.op === 'RUN' && /npm ci\b/.test(i.args));
+    expect(build!.findIndex((i) => i.op === 'COPY' && i.args === 'native ./native')).toBeLessThan(ci);
   });
 
   it('copies only built artefacts and production modules into the runtime stage, without compilers', () => {
     const copies = all(final, 'COPY').map((i) => i.args);
     expect(copies.some((c) => /^--from=build\s+\/app\/node_modules\s/.test(c))).toBe(true);
     expect(copies.some((c) => /^--from=build\s+\/app\/dist\s/.test(c))).toBe(true);
+    expect(copies).toContain('--from=build /app/build/Release/ufdl_notify.node ./build/Release/ufdl_notify.node');
     const run = runText(final);
     expect(run).not.toMatch(/\bg\+\+|\bmake\b|python3|npm (ci|install)/);
     // The templates and commented configuration ship with the image.

@@ -4,11 +4,11 @@
  * (src/systemd/); SIGHUP re-reads the configuration and the hardware (`reload.ts`).
  */
 import type { Command } from 'commander';
-import { agentOptionsFrom, LIVE_AGENT_KEYS } from '../agent-options.js';
+import { agentOptionsFrom } from '../agent-options.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
-import { onReloadSignal } from '../reload.js';
+import { onAgentReloadSignal } from '../reload.js';
 
 export function registerRun(program: Command): void {
   commonFlags(
@@ -45,18 +45,7 @@ export function registerRun(program: Command): void {
     const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
     agent = createAgent(agentOptionsFrom(config), log);
     notifyAgent(agent, notifier);
-    const running = agent;
-    const stopReloading = onReloadSignal({
-      log,
-      initial: config,
-      load,
-      levelFlag: flags.logLevel,
-      apply: async (next) => {
-        await running.reconfigure(agentOptionsFrom(next));
-        return Object.keys(LIVE_AGENT_KEYS);
-      },
-      after: async () => void (await running.refreshHardware()),
-    });
+    const stopReloading = onAgentReloadSignal(agent, { log, initial: config, load, levelFlag: flags.logLevel }, agentOptionsFrom);
     await agent.start();
     await agent.whenStopped();
     stopReloading();

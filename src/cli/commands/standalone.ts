@@ -10,11 +10,11 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
-import { agentOptionsFrom, LIVE_AGENT_KEYS } from '../agent-options.js';
+import { agentOptionsFrom } from '../agent-options.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
-import { onReloadSignal } from '../reload.js';
+import { onAgentReloadSignal } from '../reload.js';
 import { serverOptionsFrom } from './serve.js';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
@@ -70,18 +70,7 @@ export function registerStandalone(program: Command): void {
       agent = createAgent(agentOptions, log.child({ service: 'agent' }));
       // READY=1 once the agent polls: the server already answers by then.
       notifyAgent(agent, notifier);
-      const running = agent;
-      onReloadSignal({
-        log,
-        initial: config,
-        load,
-        levelFlag: flags.logLevel,
-        apply: async (next) => {
-          await running.reconfigure(agentOptionsFor(next));
-          return Object.keys(LIVE_AGENT_KEYS);
-        },
-        after: async () => void (await running.refreshHardware()),
-      });
+      onAgentReloadSignal(agent, { log, initial: config, load, levelFlag: flags.logLevel }, agentOptionsFor);
       await agent.start();
     } catch (err) {
       await server.close();
