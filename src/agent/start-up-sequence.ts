@@ -79,6 +79,7 @@ export async function startUp(ctx: StartUpContext): Promise<void> {
   parts.base = base;
   await login(ctx);
   parts.caps = await retrying(ctx, 'capabilities', () => base.getCapabilities({ signal }));
+  if (parts.caps === null) await warnIfNotStaff(ctx);
   await registerSlots(ctx, await detectMachine(ctx));
   parts.work = ctx.createRunners();
   await recoverJournal(ctx);
@@ -169,6 +170,26 @@ async function recoverJournal(ctx: StartUpContext): Promise<void> {
       { settled: report.settled.length, continuing: report.continuing.map((c) => c.jobPk), unknownCurrentJobs: report.unknownCurrent },
       'recovery done',
     );
+  }
+}
+
+/**
+ * Against a server without extensions (the reference backend), only a staff user can remove an output
+ * an earlier attempt of a job left behind, which the re-run of a requeued job needs (see
+ * `outputs/server-copy.ts`). Say so once, at start, rather than at the first such job.
+ */
+async function warnIfNotStaff(ctx: StartUpContext): Promise<void> {
+  const username = ctx.options.username;
+  try {
+    const user = await ctx.parts.base!.getUser(username, { signal: ctx.signal });
+    if (user.is_staff) return;
+    ctx.log.warn(
+      { user: username },
+      "the agent's user is not staff: on a reference backend, a requeued job's re-run cannot replace the outputs its " +
+        'earlier attempt left (only staff may remove outputs there) and ends with an error; run the agent as a staff user',
+    );
+  } catch (err) {
+    ctx.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not read the agent user (to check it is staff)');
   }
 }
 

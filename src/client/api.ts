@@ -319,8 +319,9 @@ export class UfdlClient {
   /**
    * `POST /v1/jobs/{pk}/outputs/{name}/{type}`, streaming `filePath` from disk with
    * `Content-Type: application/data` and `Content-Disposition: attachment; filename=<name>`.
-   * Sent once. 400 "already has an output" → kind `duplicate-output` (count it as done);
-   * 417 → `not-started`; 406 → `phase` (finished job). After an ambiguous failure, `getOutputInfo`.
+   * Sent once. 400 "already has an output" → kind `duplicate-output` (the name and type are taken:
+   * by an earlier try of this upload, or by an output someone else left; see the agent's
+   * `outputs/server-copy.ts`); 417 → `not-started`; 406 → `phase` (finished job).
    */
   async uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     const path = this.#outputPath(pk, name, type);
@@ -330,6 +331,24 @@ export class UfdlClient {
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}/info`. Unknown output → 400 kind `bad-request`. Idempotent. */
   async getOutputInfo(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     return this.#transport.json({ method: 'GET', path: `${this.#outputPath(pk, name, type)}/info`, idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * `DELETE /v1/jobs/{pk}/outputs/{name}/{type}` (Delete Output; admin only on the reference). A soft
+   * delete: on the reference the output stays listed and still blocks an upload of the same name and
+   * type (B6); our server frees the name. Idempotent (deleting a deleted output changes nothing).
+   */
+  async deleteOutput(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+    return this.#transport.json({ method: 'DELETE', path: this.#outputPath(pk, name, type), idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * `DELETE /v1/job-outputs/{pk}/hard` (admin only): removes the output's row, which frees its name and
+   * type on every server. The answer shows `pk: null`. Sent once (a repeat answers 404).
+   */
+  async hardDeleteOutput(outputPk: number, opts: CallOptions = {}): Promise<JobOutputJson> {
+    const path = apiPath('v1', 'job-outputs', pkSegment(outputPk, 'output pk'), 'hard');
+    return this.#transport.json({ method: 'DELETE', path, idempotent: false, signal: opts.signal });
   }
 
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}` streamed into `destPath` (temp file, then rename). */
