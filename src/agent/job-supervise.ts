@@ -36,7 +36,13 @@ export interface SupervisedRun {
 
 export function superviseChild(
   child: RunningChild,
-  settings: { timeLimitMs: number | undefined; progressRegex: RegExp | undefined; killArgv?: string[] | undefined },
+  settings: {
+    timeLimitMs: number | undefined;
+    progressRegex: RegExp | undefined;
+    killArgv?: string[] | undefined;
+    /** Re-attached to a child that ran while no agent followed it: the highest progress reported before. */
+    resume?: { lastReported: number | null } | undefined;
+  },
   ctx: SuperviseContext,
 ): SupervisedRun {
   const { api, jobPk, log } = ctx;
@@ -51,6 +57,7 @@ export function superviseChild(
     files: [child.dir.stdoutPath, child.dir.stderrPath],
     regex: settings.progressRegex,
     intervalMs: ctx.progressIntervalMs,
+    resume: settings.resume,
     report: async (update) => {
       if (!ctx.mayReport()) return;
       ctx.onProgress(update);
