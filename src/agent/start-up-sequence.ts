@@ -15,6 +15,7 @@ import type { Journal } from './journal/journal.js';
 import type { PollLoop } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import { SlotNodes } from './nodes.js';
+import { OutageLog } from './outage-log.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ExecutorPort } from './ports.js';
 import { recover } from './recovery.js';
@@ -77,6 +78,7 @@ export async function startUp(ctx: StartUpContext): Promise<void> {
   ctx.log.info({ journal: journal.path, status: parts.status?.url, server: ctx.options.serverUrl }, 'agent starting');
   const base = ctx.deps.createClient();
   parts.base = base;
+  watchReachability(ctx, base);
   await login(ctx);
   parts.caps = await retrying(ctx, 'capabilities', () => base.getCapabilities({ signal }));
   if (parts.caps === null) await warnIfNotStaff(ctx);
@@ -126,7 +128,6 @@ async function registerSlots(ctx: StartUpContext, { hardware, generations, ip }:
   const journal = parts.journal!;
   const nodes = new SlotNodes({
     root: parts.base!,
-    contact: ctx.contact,
     ip,
     hardware,
     generations,
@@ -171,6 +172,19 @@ async function recoverJournal(ctx: StartUpContext): Promise<void> {
       'recovery done',
     );
   }
+}
+
+/**
+ * Every attempt of every call (all slots' clients share the connection layer) tells the contact
+ * whether the server answered; the outage log turns that into one warning and one recovery line.
+ */
+function watchReachability(ctx: StartUpContext, base: UfdlClient): void {
+  base.onReachability((answered, err) => (answered ? ctx.contact.ok() : ctx.contact.failed(err)));
+  new OutageLog({
+    contact: ctx.contact,
+    log: ctx.log,
+    retry: { pollBackoffS: ctx.options.errorBackoffS, heartbeatS: ctx.options.heartbeatIntervalMs / 1000 },
+  });
 }
 
 /**

@@ -11,7 +11,7 @@
  * and decide. Every call is retried once after a 401, with a refreshed token or a new login.
  */
 import type { FilterSpec } from '../protocol/filter.js';
-import { formatProgress } from '../protocol/progress.js';
+import { formatProgress, progressBodyForReference } from '../protocol/progress.js';
 import {
   CAPABILITIES_PATH,
   MAX_WAIT_SECONDS,
@@ -29,7 +29,7 @@ import {
 } from '../protocol/wire.js';
 import { TokenManager, type TokenManagerStatus, type TokenPair } from './auth.js';
 import { ClientError } from './errors.js';
-import { Http, apiPath, pkSegment, textSegment } from './http.js';
+import { Http, apiPath, pkSegment, textSegment, type ReachabilityListener } from './http.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { transitionLanded, type ReconcilableAction } from './reconcile.js';
 import { Transport, type CallSpec } from './transport.js';
@@ -154,6 +154,15 @@ export class UfdlClient {
     this.#nodePk = pk;
   }
 
+  /**
+   * Listen to the outcome of every attempt of every call of this client and its siblings (retries
+   * included): whether the server answered. How the agent notices an outage while a call is still
+   * retrying. Returns the unsubscriber.
+   */
+  onReachability(listener: ReachabilityListener): () => void {
+    return this.#http.onReachability(listener);
+  }
+
   /** Capabilities as last fetched: `undefined` not asked yet, `null` reference server. */
   get capabilities(): Capabilities | null | undefined {
     return this.#shared.capabilities;
@@ -272,11 +281,13 @@ export class UfdlClient {
   /**
    * `POST /v1/jobs/{pk}/progress/{value}` with `data` as the body (forwarded to watchers as
    * `transition_data`). The value is formatted as the reference's route accepts (`0.xxx`, `1.0`).
-   * Sent once: a lost update is superseded by the next. Avoid keys `node` and `progress` in `data`
-   * (the reference answers 500 to them).
+   * Sent once: a lost update is superseded by the next. Unless the server is known to offer our
+   * extensions, an object with a key `node` or `progress` (the reference answers 500 to them) is sent
+   * nested as `{"metadata": data}`.
    */
   async progressJob(pk: number, value: number, data: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<JobJson> {
-    return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, data);
+    const body = this.#shared.capabilities ? data : progressBodyForReference(data);
+    return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, body);
   }
 
   /**
