@@ -6,6 +6,7 @@
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openJournal } from '../../src/agent/journal/index.js';
 import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, api, startTestServer } from '../helpers/server.js';
@@ -217,6 +218,24 @@ describe('errors', () => {
   it('asks for a password when none is configured (78)', async () => {
     const result = await cli(['jobs'], { env: { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9' } });
     expectOneLineError(result, 78, /no password to log in with/);
+  });
+
+  it('refuses a second agent on a journal in use: one line naming the journal and the holder, status 75', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-journal-'));
+    const path = join(dir, 'journal.sqlite3');
+    // This test process holds the journal, as a running agent would.
+    const held = openJournal({ path, serverUrl: 'http://127.0.0.1:9' });
+    try {
+      const env = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x', UFDL_AGENT_JOURNAL: path, UFDL_AGENT_WORK_DIR: join(dir, 'work'), UFDL_AGENT_STATUS_PORT: '-1' };
+      const result = await cli(['run'], { env });
+      expectOneLineError(result, 75, new RegExp(`^ufdl-agent: The journal ${path.replace(/[.]/g, '\\.')} is in use by pid ${process.pid} on `));
+      // The agent's own log says the same in one line, without a stack trace.
+      const logged = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged.filter((l) => l.holderPid === process.pid && l.journal === path)).toHaveLength(1);
+      expect(result.stdout).not.toMatch(/\bat .*\.js:\d+/);
+    } finally {
+      held.close();
+    }
   });
 
   it('prints --help for every command', async () => {

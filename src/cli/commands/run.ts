@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { agentOptionsFrom } from '../agent-options.js';
+import { startAgentFromCli } from '../agent-start.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger } from '../logger.js';
@@ -29,10 +30,8 @@ export function registerRun(program: Command): void {
         'agent.slots': flags.slots,
       },
     });
-    // Loaded here, not at start-up, so that other subcommands do not pay for it.
-    const { startAgent } = await import('../../agent/index.js');
     const log = createLogger({ name: 'ufdl-agent', level: flags.logLevel });
-    const agent = await startAgent(agentOptionsFrom(config), log);
+    const agent = await startAgentFromCli(agentOptionsFrom(config), log);
     await agent.whenStopped();
     log.info('agent stopped');
   });

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { agentOptionsFrom } from '../agent-options.js';
+import { startAgentFromCli } from '../agent-start.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger } from '../logger.js';
@@ -39,7 +40,7 @@ export function registerStandalone(program: Command): void {
       },
     });
     // Loaded here, not at start-up, so that other subcommands do not pay for them.
-    const [{ startServer }, { startAgent }] = await Promise.all([import('../../server/serve.js'), import('../../agent/index.js')]);
+    const { startServer } = await import('../../server/serve.js');
     const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
     const serverOptions = serverOptionsFrom(config);
     const server = await startServer(serverOptions, log.child({ service: 'server' }));
@@ -57,7 +58,7 @@ export function registerStandalone(program: Command): void {
 
     let agent;
     try {
-      agent = await startAgent(agentOptions, log.child({ service: 'agent' }));
+      agent = await startAgentFromCli(agentOptions, log.child({ service: 'agent' }));
     } catch (err) {
       await server.close();
       throw err;
