@@ -3,7 +3,9 @@
  */
 import type { Command } from 'commander';
 import type { ServerOptions } from '../../server/options.js';
+import { CliError } from '../cli-error.js';
 import { loadConfig, secretValue, type EffectiveConfig } from '../config/load.js';
+import { EXIT } from '../exit-codes.js';
 import { createLogger } from '../logger.js';
 import { onStopSignals } from '../signals.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
@@ -48,10 +50,26 @@ export function registerServe(program: Command): void {
     // Loaded here, not at start-up, so that other subcommands do not pay for it.
     const { startServer } = await import('../../server/serve.js');
     const log = createLogger({ name: 'ufdl-server', level: flags.logLevel });
-    const server = await startServer(serverOptionsFrom(config), log);
+    const server = await startServer(serverOptionsFrom(config), log).catch((err: unknown) => {
+      throw listenProblem(err, config);
+    });
     onStopSignals(log, async () => {
       await server.close();
       log.info('server stopped');
     });
   });
+}
+
+/**
+ * A server that cannot listen where the configuration says: one line naming the address, where the
+ * port came from, and how to choose another; the configuration exit status.
+ */
+export function listenProblem(err: unknown, config: EffectiveConfig): unknown {
+  if (!(err instanceof Error) || err.name !== 'ListenError') return err;
+  const source = config.sources['serve.port'] ?? 'default';
+  const from = source === 'default' ? 'the default' : source === 'flag' ? '--port' : source.startsWith('env ') ? source.slice(4) : source;
+  return new CliError(
+    EXIT.CONFIG,
+    `${err.message} (port from ${from}); choose another with --port or UFDL_AGENT_SERVE_PORT (serve.port in a configuration file)`,
+  );
 }

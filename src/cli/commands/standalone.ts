@@ -15,7 +15,7 @@ import { startAgentFromCli } from '../agent-start.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger } from '../logger.js';
-import { serverOptionsFrom } from './serve.js';
+import { listenProblem, serverOptionsFrom } from './serve.js';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
 
@@ -40,10 +40,19 @@ export function registerStandalone(program: Command): void {
       },
     });
     // Loaded here, not at start-up, so that other subcommands do not pay for them.
-    const { startServer } = await import('../../server/serve.js');
+    const { startServer, firstFreePort } = await import('../../server/serve.js');
     const log = createLogger({ name: 'ufdl-standalone', level: flags.logLevel });
     const serverOptions = serverOptionsFrom(config);
-    const server = await startServer(serverOptions, log.child({ service: 'server' }));
+    // The default ports may be taken (another standalone, say): take the next free ones, and say so.
+    // A port the user chose is used as given or not at all.
+    const chosen = (key: string) => (config.sources[key] ?? 'default') !== 'default';
+    const statusPort = config.values['agent.status_port'] as number;
+    const server = await startServer(serverOptions, log.child({ service: 'server' }), {
+      nextFreePorts: chosen('serve.port') ? 0 : 20,
+      avoidPorts: [statusPort],
+    }).catch((err: unknown) => {
+      throw listenProblem(err, config);
+    });
 
     // The agent logs in as the admin: with the configured password, else the generated one.
     const passwordFile = join(serverData, 'admin-password');
@@ -54,6 +63,12 @@ export function registerStandalone(program: Command): void {
       username: serverOptions.adminUser ?? 'admin',
       password,
     };
+    if (agentOptions.status && !chosen('agent.status_port')) {
+      const { port, host } = agentOptions.status;
+      const free = await firstFreePort(host, port, 20, [Number(new URL(server.url).port)]).catch(() => port);
+      if (free !== port) log.warn({ wanted: port, port: free }, `status port ${port} is in use; the agent's status endpoint uses ${free}`);
+      agentOptions.status = { host, port: free };
+    }
     await importExampleTemplates(server.url, agentOptions.username, password, log);
 
     let agent;
