@@ -131,7 +131,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/export', async (request) => {
     requireAdmin(request);
-    return exportTemplate(template(request));
+    return exportTemplate(db, template(request));
   });
 
   app.post<{ Params: { pk: string } }>('/v1/job-templates/:pk/create-job', async (request): Promise<JobJson> => {
