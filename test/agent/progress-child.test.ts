@@ -127,9 +127,9 @@ describe('JobProgress with a real child', () => {
       report: (u) => void reports.push(u),
     });
     progress.start();
-    await waitFor(() => reports.length === 1);
+    await waitFor(() => reports.length === 1, 'the replayed value');
     await appendFile(dir.stdoutPath, 'UFDL-PROGRESS 0.475\n');
-    await waitFor(() => reports.length === 2);
+    await waitFor(() => reports.length === 2, 'the new value');
     await progress.stop();
     expect(reports.map((r) => r.progress)).toEqual([0.3, 0.475]);
   });
@@ -141,7 +141,7 @@ describe('JobProgress with a real child', () => {
     const progress = new JobProgress({ files: [dir.stdoutPath], intervalMs: 10, pollMs: 20, resume: { lastReported: 0.25 }, report: (u) => void reports.push(u) });
     progress.start();
     await appendFile(dir.stdoutPath, 'UFDL-PROGRESS 0.5\n');
-    await waitFor(() => reports.length === 1);
+    await waitFor(() => reports.length === 1, 'a value above the last one reported');
     await progress.stop();
     expect(reports.map((r) => r.progress)).toEqual([0.5]);
   });

@@ -79,7 +79,7 @@ describe('ReportFailures', () => {
     let now = 0;
     const warn: Record<string, unknown>[] = [];
     const info: Record<string, unknown>[] = [];
-    const failures = new ReportFailures({ log: { warn: (o) => void warn.push(o), info: (o) => void info.push(o) }, windowMs: 1000, now: () => now });
+    const failures = new ReportFailures({ log: { warn: (o: object) => void warn.push(o as Record<string, unknown>), info: (o: object) => void info.push(o as Record<string, unknown>) }, windowMs: 1000, now: () => now });
     for (let i = 0; i < 25; i++, now += 100) failures.failed(new Error('503'), 0.5);
     expect(warn.map((w) => w.failedSinceLastWarning)).toEqual([1, 10, 10]);
     failures.succeeded();

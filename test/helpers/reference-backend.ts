@@ -22,6 +22,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { onTestFinished } from 'vitest';
+import { parseTypeString, type TypeArg } from '../../src/protocol/type-string.js';
 
 export interface RefUser {
   pk: number;
@@ -350,6 +351,20 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
     ['GET', /^\/v1\/jobs\/(\d+)\/outputs\/([^/]+)\/([^/]+)$/, (_c, m) => ['bytes', namedOutput(findJob(m[1]!), m).bytes]],
     ['GET', /^\/v1\/jobs\/(\d+)\/outputs\/([^/]+)\/([^/]+)\/info$/, (_c, m) => outputJson(namedOutput(findJob(m[1]!), m))],
     ['GET', /^\/v1\/job-outputs\/(\d+)\/?$/, (_c, m) => outputJson(outputs.find((o) => o.pk === Number(m[1])) ?? fail404())],
+    ['POST', /^\/v1\/job-outputs\/(\d+)\/download\/?$/, (_c, m) => ['bytes', (outputs.find((o) => o.pk === Number(m[1])) ?? fail404()).bytes]],
+    ['POST', /^\/v1\/job-templates\/import\/?$/, (c) => {
+      if (!admin(c)) throw fail(403, DENIED);
+      const spec = json(c);
+      try {
+        checkTemplateSpec(spec);
+      } catch (err) {
+        throw fail(400, `Bad job template: ${(err as Error).message}`);
+      }
+      const specific = spec.specific as Record<string, unknown>;
+      const pk = api.addTemplate({ name: String(spec.name), type: String(specific.job_type), executor_class: String(specific.executor_class), parameters: specific.parameters as Record<string, unknown> });
+      Object.assign(templates[pk - 1]!, { licence: REFERENCE_LICENCES.indexOf(String(spec.licence)) + 1, domain: spec.domain ?? null, description: spec.description ?? '' });
+      return templates[pk - 1];
+    }],
     ['DELETE', /^\/v1\/job-outputs\/(\d+)\/hard\/?$/, (c, m) => {
       if (!admin(c)) throw fail(403, DENIED);
       const output = outputs.find((o) => o.pk === Number(m[1])) ?? fail404();
@@ -440,7 +455,7 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
   };
   onTestFinished(close);
 
-  return {
+  const api: ReferenceBackend = {
     url,
     users,
     nodes,
@@ -495,6 +510,58 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
     },
     close,
   };
+  return api;
+}
+
+// ── template import: the reference's checks (ufdl-json-messages JobTemplateSpec, strict; licence and
+// domain must exist; the contract must be one it knows; every type name must be a job type) ─────
+
+/** The reference's seeded licence names, in pk order. */
+export const REFERENCE_LICENCES = [
+  'AGPL3', 'Apache 2.0', 'BSD 2-clause', 'BSD 3-clause', 'CC0', 'CC-BY-4.0', 'CC-BY-SA-4.0',
+  'GPL2', 'GPL3', 'LGPL3', 'MIT', 'Mozilla Public License 2.0', 'The Unlicense', 'Proprietary',
+];
+const REFERENCE_DOMAINS = ['ic', 'is', 'od', 'sc', 'sp'];
+const REFERENCE_CONTRACTS = ['Train', 'Predict', 'Export'];
+const REFERENCE_JOB_TYPES = new Set([
+  'UFDLType', 'UFDLJSONType', 'FiniteJSONType', 'ServerResidentType', 'NamedServerType', 'ValueType', 'str', 'int', 'float', 'bool',
+  'Array', 'Map', 'CUDAVersion', 'Dataset', 'DockerImage', 'Domain', 'Framework', 'Hardware', 'PretrainedModel', 'BLOB',
+  'Compressed', 'JSON', 'Nothing', 'JobOutput', 'Model', 'Name', 'PK',
+]);
+
+function strictKeys(where: string, value: unknown, allowed: string[], required: string[]): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`${where}: not an object`);
+  const object = value as Record<string, unknown>;
+  const extra = Object.keys(object).filter((k) => !allowed.includes(k));
+  if (extra.length > 0) throw new Error(`${where}: unexpected properties ${extra.join(', ')}`);
+  const missing = required.filter((k) => !(k in object));
+  if (missing.length > 0) throw new Error(`${where}: missing ${missing.join(', ')}`);
+  return object;
+}
+
+function checkTypeNames(where: string, typeString: string): string {
+  const node = parseTypeString(typeString);
+  const names = (n: TypeArg): string[] => (n.kind === 'type' ? [n.name, ...n.args.flatMap(names)] : []);
+  const unknown = names(node).slice(1).find((name) => !REFERENCE_JOB_TYPES.has(name));
+  if (unknown !== undefined) throw new Error(`${where}: Error parsing type-string "${typeString}": unknown type '${unknown}'`);
+  return node.kind === 'type' ? node.name : '';
+}
+
+function checkTemplateSpec(body: Record<string, unknown>): void {
+  const spec = strictKeys('template', body, ['name', 'version', 'description', 'scope', 'licence', 'domain', 'specific'], ['name', 'scope', 'licence', 'specific']);
+  if (!REFERENCE_LICENCES.includes(String(spec.licence))) throw new Error(`Unknown licence '${String(spec.licence)}'`);
+  if (spec.domain !== undefined && !REFERENCE_DOMAINS.includes(String(spec.domain))) throw new Error(`Unknown data-domain '${String(spec.domain)}'`);
+  const specific = strictKeys('specific', spec.specific, ['job_type', 'executor_class', 'required_packages', 'parameters'], ['job_type', 'executor_class', 'required_packages', 'parameters']);
+  const contract = parseTypeString(String(specific.job_type));
+  if (contract.kind !== 'type' || !REFERENCE_CONTRACTS.includes(contract.name)) throw new Error(`Unknown contract-name ${contract.kind === 'type' ? contract.name : String(specific.job_type)}`);
+  checkTypeNames('job_type', String(specific.job_type));
+  for (const [name, param] of Object.entries(specific.parameters as Record<string, unknown>)) {
+    const p = strictKeys(`parameter ${name}`, param, ['types', 'default', 'default_type', 'const', 'help'], ['types', 'help']);
+    if (!Array.isArray(p.types) || p.types.length === 0) throw new Error(`parameter ${name}: types must be a non-empty array`);
+    for (const type of p.types as string[]) checkTypeNames(`parameter ${name}`, type);
+    if (p.default_type !== undefined) checkTypeNames(`parameter ${name}`, String(p.default_type));
+    if (p.const === true && !('default' in p)) throw new Error('Must provide a default value for const parameters');
+  }
 }
 
 // ── the two filters a worker sends (the rest of the filter language is not needed here) ────────
