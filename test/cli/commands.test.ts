@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { openJournal } from '../../src/agent/journal/index.js';
 import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, api, startTestServer } from '../helpers/server.js';
+import { startReferenceBackend } from '../helpers/reference-backend.js';
+import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../helpers/server.js';
 import { ROOT, TEMPLATES, TestNode, cli, expectOneLineError, serverEnv, serverWithTemplates } from './commands-support.js';
 
 beforeAll(buildOnce, 240_000);
@@ -144,6 +145,33 @@ describe('submit, jobs, cancel', () => {
     expectOneLineError(await cli(['jobs', '--state', 'sleeping'], { env }), 64, /--state must be one of created, acquired, running, finished, errored, cancelled/);
     expectOneLineError(await cli(['jobs', '--limit', 'ten'], { env }), 64, /--limit must be a non-negative integer/);
     expectOneLineError(await cli(['cancel', '424242'], { env }), 1, /^ufdl-agent: job 424242: Not found\.$/);
+  });
+});
+
+describe('submit to a contract template (Train, Predict)', () => {
+  const TRAIN = join(ROOT, 'config/templates/reference-train.json');
+  const DATASET_TYPE = "PK<Dataset<Domain<'Image Classification'>>>";
+
+  it('derives the input types from the contract, against the reference', async () => {
+    const ref = await startReferenceBackend();
+    ref.addUser(ADMIN_USER, ADMIN_PASSWORD, { admin: true });
+    const env = { UFDL_AGENT_SERVER_URL: ref.url, UFDL_AGENT_SERVER_USERNAME: ADMIN_USER, UFDL_AGENT_SERVER_PASSWORD: ADMIN_PASSWORD };
+    expect((await cli(['templates', 'import', TRAIN], { env })).code).toBe(0);
+    const result = await cli(['submit', 'reference-train', '--input', 'dataset=2', '--param', 'epochs=3'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const job = ref.job(Number(result.stdout.trim()));
+    expect(job.input_values).toEqual({ dataset: { value: 2, type: DATASET_TYPE } });
+    expectOneLineError(await cli(['submit', 'reference-train'], { env }), 64, new RegExp(`needs --input for: dataset \\(${DATASET_TYPE.replace(/[<>'()]/g, '.')}\\)`));
+    expectOneLineError(await cli(['submit', 'reference-train', '--input', 'dataset=abc'], { env }), 64, /--input dataset=abc: not a valid value \(as PK<.*>: expected a primary key\)/);
+  });
+
+  it('does the same against our server', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    expect((await cli(['templates', 'import', TRAIN], { env })).code).toBe(0);
+    const result = await cli(['submit', 'reference-train', '--input', 'dataset=2', '--json'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).input_values).toEqual({ dataset: { value: 2, type: DATASET_TYPE } });
   });
 });
 

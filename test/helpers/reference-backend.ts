@@ -22,7 +22,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { onTestFinished } from 'vitest';
-import { parseTypeString, type TypeArg } from '../../src/protocol/type-string.js';
+import { parseTypeString, printType, type TypeArg, type TypeNode } from '../../src/protocol/type-string.js';
 
 export interface RefUser {
   pk: number;
@@ -247,6 +247,24 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
       if (c.user!.username !== decodeURIComponent(m[1]!)) throw fail(403, DENIED);
       const { password: _secret, isStaff, ...user } = c.user!;
       return [{ ...user, is_staff: isStaff, is_superuser: isStaff, is_active: true }];
+    }],
+    ['POST', /^\/v1\/job-templates\/list\/?$/, (c) => templates.filter((t) => matches(json(c), (name) => {
+      if (name in t) return t[name];
+      throw html(500); // Django's FieldError
+    }))],
+    ['POST', /^\/v1\/job-templates\/(\d+)\/create-job\/?$/, (c, m) => {
+      const template = templates[Number(m[1]) - 1] ?? fail404();
+      const body = json(c);
+      const inputs = (body.input_values ?? {}) as Record<string, { value: unknown; type: string }>;
+      for (const [name, allowed] of Object.entries(contractInputs(String(template.type)))) {
+        const given = inputs[name];
+        if (!given) throw fail(406, `No input value provided for input '${name}'`);
+        if (!allowed.includes(printType(parseTypeString(given.type)))) throw fail(406, `Input '${name}' received value of invalid type ${given.type}`);
+      }
+      if (!('parameter_values' in body)) throw html(500);
+      const job = api.createJob(Number(m[1]), { input_values: inputs, parameter_values: body.parameter_values as Record<string, unknown> });
+      job.creator = c.user!.pk;
+      return jobJson(job);
     }],
     ['GET', /^\/v1\/job-templates\/(\d+)\/?$/, (_c, m) => templates[Number(m[1]) - 1] ?? fail404()],
     ['POST', /^\/v1\/jobs\/list\/?$/, (c) => jobs.filter((j) => matchesJobFilter(j, json(c))).map(jobJson)],
@@ -545,6 +563,19 @@ function checkTypeNames(where: string, typeString: string): string {
   const unknown = names(node).slice(1).find((name) => !REFERENCE_JOB_TYPES.has(name));
   if (unknown !== undefined) throw new Error(`${where}: Error parsing type-string "${typeString}": unknown type '${unknown}'`);
   return node.kind === 'type' ? node.name : '';
+}
+
+/**
+ * The inputs of the reference's Train and Predict contracts (ufdl-job-contracts), written out here
+ * for the type arguments of `type`: what create-job checks a job's inputs against.
+ */
+function contractInputs(type: string): Record<string, string[]> {
+  const contract = parseTypeString(type);
+  if (contract.kind !== 'type' || contract.args.length !== 2) return {};
+  const [domain, framework] = contract.args.map((a) => printType(a as TypeNode));
+  if (contract.name === 'Train') return { dataset: [`PK<Dataset<${domain}>>`] };
+  if (contract.name === 'Predict') return { model: [`JobOutput<Model<${domain}, ${framework}>>`], dataset: [`PK<Dataset<${domain}>>`, `Name<Dataset<${domain}>>`] };
+  return {};
 }
 
 function checkTemplateSpec(body: Record<string, unknown>): void {

@@ -9,7 +9,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
-import { isContractName } from '../contracts.js';
+import { isContractName } from '../../protocol/contracts.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireUser } from '../identity.js';

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { checkSimpleValue, isSubtype, parseTypeString, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { TemplateInput, TemplateJson, TemplateParameter } from '../../protocol/wire.js';
-import { BoundContract, type Declarations } from '../contracts.js';
+import { BoundContract, type Declarations } from '../../protocol/contracts.js';
 import { parseJobType, unknownName } from '../job-types.js';
 import { notFound } from '../route-params.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
