@@ -12,6 +12,7 @@ import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js'
 import { createAgentLoop } from './agent-loop.js';
 import { TemplateCache } from './candidates.js';
 import { ServerContact } from './fencing.js';
+import { JournalLockedError } from './journal/errors.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
 import { compareOptions, refreshHardware, replanSlots, type LiveContext, type OptionsChange } from './live-config.js';
@@ -131,7 +132,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       await this.#startUp();
     } catch (err) {
       if (this.#stopSignal.signal.aborted && this.#state !== 'starting') return; // stopped during start-up
-      this.log.error({ err }, 'the agent could not start');
+      if (err instanceof JournalLockedError) {
+        // A user's mistake, not a bug: one line that says who holds the journal, no stack.
+        this.log.error({ journal: err.path, holderPid: err.holder?.pid ?? null, holderHost: err.holder?.hostname ?? null }, err.message);
+      } else {
+        this.log.error({ err }, 'the agent could not start');
+      }
       if (canTransition(this.#state, 'failed')) this.transition('failed');
       if (this.listenerCount('error') > 0) this.emit('error', err instanceof Error ? err : new Error(String(err)));
       await this.close();

@@ -24,6 +24,7 @@ export class ServerContact {
   #failing = false;
   #listeners = new Set<() => void>();
   #answerListeners = new Set<() => void>();
+  #lostListeners = new Set<(err: unknown) => void>();
   readonly #clock: Clock;
 
   constructor(clock: Clock = SYSTEM_CLOCK) {
@@ -45,8 +46,16 @@ export class ServerContact {
     return () => this.#answerListeners.delete(listener);
   }
 
-  failed(): void {
+  failed(err?: unknown): void {
+    const wasReachable = !this.#failing;
     this.#failing = true;
+    if (wasReachable) for (const listener of this.#lostListeners) listener(err);
+  }
+
+  /** Called on the first failure after an answer (the server has just become unreachable). */
+  onUnreachable(listener: (err: unknown) => void): () => void {
+    this.#lostListeners.add(listener);
+    return () => this.#lostListeners.delete(listener);
   }
 
   /** Called on the first answer after failures. */

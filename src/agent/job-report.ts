@@ -13,6 +13,7 @@ import { phaseOf } from '../protocol/phase.js';
 import type { JobJson } from '../protocol/wire.js';
 import { failPoint } from './fail-points.js';
 import type { OutputRecord } from './journal/records.js';
+import { inspectServerCopy, removeForeignCopy } from './outputs/server-copy.js';
 import type { JournalPort, LogPort, NodeApi } from './ports.js';
 
 export interface ReportContext {
@@ -40,7 +41,6 @@ function errText(err: unknown): string {
 /**
  * Upload every registered output that is not yet uploaded, in registration order. Returns the
  * outputs that failed for good (after `uploadAttempts`); an empty list means all are on the server.
- * A `duplicate-output` answer counts as uploaded: an earlier attempt landed.
  */
 export async function uploadOutputs(ctx: ReportContext): Promise<OutputRecord[]> {
   const failed: OutputRecord[] = [];
@@ -52,46 +52,53 @@ export async function uploadOutputs(ctx: ReportContext): Promise<OutputRecord[]>
   return failed;
 }
 
+/** Replacements of a foreign copy per output before giving up (soft delete, then hard delete, spare). */
+const MAX_REPLACEMENTS = 3;
+
 /**
  * Upload one output; undefined when it is on the server, else its failed record. While the server
  * cannot be reached the upload waits for it (no output is lost to an outage); answered failures (5xx)
  * count against `uploadAttempts`; a definite refusal (413, 406 finished, 417, 403) fails at once.
+ * A taken name (400) is this attempt's upload only if the server's copy holds this attempt's bytes;
+ * otherwise the copy is replaced (`outputs/server-copy.ts`).
  */
 async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<OutputRecord | undefined> {
   const { api, journal, jobPk, log } = ctx;
   const key = { name: output.name, type: output.type };
+  // Whether an earlier request of this attempt may have landed (begun before a crash, or unanswered).
+  let mayBeOurs = output.attempts > 0;
   let lastError: unknown;
   let answered = 0;
+  let replacements = 0;
   for (let attempt = 0; !ctx.signal.aborted; attempt++) {
     journal.markOutput(jobPk, key, 'uploading');
     try {
       await api.uploadOutput(jobPk, output.name, output.type, output.path, { signal: ctx.signal });
       failPoint('output-uploading:after-http');
-      const done = journal.markOutput(jobPk, key, 'uploaded');
-      ctx.onUploaded?.(done);
-      log.debug({ output: output.name, type: output.type, size: output.size, sha256: output.sha256 }, 'output uploaded');
-      return undefined;
+      return uploaded(ctx, output, 'output uploaded');
     } catch (err) {
       lastError = err;
-      if (isClientError(err, 'duplicate-output')) {
-        failPoint('output-uploading:after-http');
-        log.info({ output: output.name, type: output.type }, 'the server already has this output (an earlier attempt landed)');
-        ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
-        return undefined;
+      if (ctx.signal.aborted) break;
+      let retryable = isClientError(err) && err.ambiguous;
+      try {
+        if (isClientError(err, 'duplicate-output')) {
+          if (++replacements > MAX_REPLACEMENTS) break;
+          if ((await settleTakenName(ctx, output, mayBeOurs)) === 'ours') return uploaded(ctx, output, 'the server already has this output (an earlier try of this attempt landed)');
+          continue; // the name is free again: upload
+        }
+        if (!retryable) break;
+        mayBeOurs = true;
+        // The upload may have landed: ask before sending it again.
+        const copy = await inspectServerCopy(api, jobPk, output, true, ctx.signal).catch(() => undefined);
+        if (copy?.kind === 'ours') return uploaded(ctx, output, 'the upload landed although its answer was lost');
+      } catch (settleErr) {
+        lastError = settleErr;
+        retryable = isClientError(settleErr) && settleErr.ambiguous;
+        if (!retryable || ctx.signal.aborted) break;
       }
-      if (!(isClientError(err) && err.ambiguous) || ctx.signal.aborted) break;
-      // The upload may have landed: ask before sending it again.
-      const landed = await api.getOutputInfo(jobPk, output.name, output.type, { signal: ctx.signal }).then(
-        () => true,
-        () => false,
-      );
-      if (landed) {
-        ctx.onUploaded?.(journal.markOutput(jobPk, key, 'uploaded'));
-        return undefined;
-      }
-      if (err.kind === 'server' && ++answered >= ctx.uploadAttempts) break;
+      if (isClientError(lastError, 'server') && ++answered >= ctx.uploadAttempts) break;
       const delay = retryDelayMs(attempt, 500, 15_000);
-      log.warn({ output: output.name, attempt: attempt + 1, err: errText(err), retryInMs: delay }, 'output upload failed; retrying');
+      log.warn({ output: output.name, attempt: attempt + 1, err: errText(lastError), retryInMs: delay }, 'output upload failed; retrying');
       await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
     }
   }
@@ -99,6 +106,44 @@ async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<Outp
   ctx.onUploadFailed?.(failed, lastError);
   log.error({ output: output.name, type: output.type, err: errText(lastError ?? 'aborted') }, 'output upload failed');
   return failed;
+}
+
+function uploaded(ctx: ReportContext, output: OutputRecord, message: string): undefined {
+  const done = ctx.journal.markOutput(ctx.jobPk, { name: output.name, type: output.type }, 'uploaded');
+  ctx.onUploaded?.(done);
+  ctx.log.debug({ output: output.name, type: output.type, size: output.size, sha256: output.sha256 }, message);
+  return undefined;
+}
+
+/**
+ * The upload was refused because the server holds this name and type: this attempt's own copy (an
+ * earlier try landed) or a foreign one, which is removed. Throws when the server refuses the removal,
+ * with a message that says what to do.
+ */
+async function settleTakenName(ctx: ReportContext, output: OutputRecord, mayBeOurs: boolean): Promise<'ours' | 'freed'> {
+  const found = await inspectServerCopy(ctx.api, ctx.jobPk, output, mayBeOurs, ctx.signal);
+  if (found.kind === 'ours') {
+    failPoint('output-uploading:after-http');
+    return 'ours';
+  }
+  if (found.kind === 'none') return 'freed'; // removed meanwhile
+  const { copy } = found;
+  try {
+    const removal = await removeForeignCopy(ctx.api, ctx.jobPk, copy, ctx.signal);
+    ctx.log.warn(
+      { output: output.name, type: output.type, replaced: copy.pk, createdAt: copy.creation_time, deletedAt: copy.deletion_time, removal },
+      'the server held an output of this name that this attempt did not upload (an earlier attempt left it); removed it to upload ours',
+    );
+    return 'freed';
+  } catch (err) {
+    if (!isClientError(err, 'forbidden') && !isClientError(err, 'auth')) throw err;
+    throw new Error(
+      `the server holds an output ${output.name} (${output.type}) that this attempt did not upload (an earlier attempt ` +
+        `left it) and refuses to let the agent's user remove it (${err.status ?? err.kind}: ${err.detail}); on the reference ` +
+        'backend only an admin (staff) user may remove outputs, so run the agent as one',
+      { cause: err },
+    );
+  }
 }
 
 export type FinishResult =

@@ -126,7 +126,10 @@ export class JobRunner {
     this.#startedAt = child.startedAtMs;
     this.#d.hooks.onStarted?.(this, child.pid);
     this.log.info({ pid: child.pid, origin: child.origin }, child.origin === 'attached' ? 're-attached to the running child' : 'child started');
-    const { supervisor, ended } = superviseChild(child, run, {
+    // After a re-attach the logs hold what the child printed meanwhile; progress goes on from the
+    // highest value this attempt reported, never below it.
+    const resume = child.origin === 'attached' ? { lastReported: this.#d.journal.get(this.jobPk)?.lastProgress ?? null } : undefined;
+    const { supervisor, ended } = superviseChild(child, { ...run, resume }, {
       jobPk: this.jobPk,
       api: this.#d.api,
       journal: this.#d.journal,

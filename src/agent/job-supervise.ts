@@ -9,15 +9,16 @@ import { CancelWatch, type LossReason } from './cancel-watch.js';
 import type { RunningChild } from './child/running-child.js';
 import { ChildSupervisor, type SupervisedExit } from './child/supervisor.js';
 import { failPoint } from './fail-points.js';
-import type { JournalPort, NodeApi } from './ports.js';
+import type { JournalPort, LogPort, NodeApi } from './ports.js';
 import { JobProgress } from './progress/job-progress.js';
+import { ReportFailures } from './progress/report-failures.js';
 import type { ProgressUpdate } from './progress/update.js';
 
 export interface SuperviseContext {
   jobPk: number;
   api: NodeApi;
   journal: Pick<JournalPort, 'record'>;
-  log: { debug(obj: object, msg?: string): void; info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+  log: Pick<LogPort, 'debug' | 'info' | 'warn'>;
   killGraceMs: number;
   progressIntervalMs: number;
   cancelCheckIntervalMs: number;
@@ -36,7 +37,13 @@ export interface SupervisedRun {
 
 export function superviseChild(
   child: RunningChild,
-  settings: { timeLimitMs: number | undefined; progressRegex: RegExp | undefined; killArgv?: string[] | undefined },
+  settings: {
+    timeLimitMs: number | undefined;
+    progressRegex: RegExp | undefined;
+    killArgv?: string[] | undefined;
+    /** Re-attached to a child that ran while no agent followed it: the highest progress reported before. */
+    resume?: { lastReported: number | null } | undefined;
+  },
   ctx: SuperviseContext,
 ): SupervisedRun {
   const { api, jobPk, log } = ctx;
@@ -47,21 +54,24 @@ export function superviseChild(
     onStop: (reason) => log.info({ reason }, 'stopping the child'),
   });
   let cancel: CancelWatch | undefined;
+  const failures = new ReportFailures({ log });
   const progress = new JobProgress({
     files: [child.dir.stdoutPath, child.dir.stderrPath],
     regex: settings.progressRegex,
     intervalMs: ctx.progressIntervalMs,
+    resume: settings.resume,
     report: async (update) => {
       if (!ctx.mayReport()) return;
       ctx.onProgress(update);
       await api.progressJob(jobPk, update.progress, update.data);
+      failures.succeeded();
       failPoint('running:after-http');
       ctx.journal.record(jobPk, { lastProgress: update.progress });
     },
-    onReportError: (err) => {
+    onReportError: (err, update) => {
       // A refused progress (406) often means cancelled: check now rather than at the next tick.
       if (isClientError(err, 'phase') || isClientError(err, 'forbidden')) void cancel?.checkNow();
-      log.debug({ err: err instanceof Error ? err.message : String(err) }, 'progress report failed');
+      failures.failed(err, update.progress);
     },
     onParserError: (err) => log.warn({ err: String(err) }, "the template's progress regex failed; it is disabled for this job"),
   });

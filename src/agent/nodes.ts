@@ -2,31 +2,21 @@
  * The node of each slot: its client (sending the node's pk as `Node-Id`), its registration, and its
  * re-registration after a `400 Bad Node-Id` (the node record vanished on the server). Each slot's
  * client is a sibling of the agent's logged-in client ({@link UfdlClient.forNode}): one login, one
- * token refresh, one connection pool and one capabilities answer for all slots. Every client
- * call is observed: any HTTP answer proves the server reachable ({@link ServerContact}), and a
- * `bad-node-id` answer triggers one re-registration of that slot.
+ * token refresh, one connection pool and one capabilities answer for all slots. Every client call
+ * is observed: a `bad-node-id` answer triggers one re-registration of that slot. (Whether the server
+ * answers at all is learnt from every attempt of every call, see `UfdlClient.onReachability`.)
  */
 import { ClientError } from '../client/errors.js';
 import type { UfdlClient } from '../client/api.js';
 import type { HardwareJson, NodeJson } from '../protocol/wire.js';
-import type { ServerContact } from './fencing.js';
 import { nodeChanged, nodeSpecFor, registerNode, type NodeHardwareFacts, type Registered } from './registration.js';
 import type { SlotSpec } from './slots.js';
 
-/** Observers of every call of a tracked client. */
-export interface CallObserver {
-  ok(): void;
-  failed(err: unknown): void;
-  badNodeId(): void;
-}
-
-const NO_ANSWER = new Set(['network', 'timeout', 'aborted']);
-
 /**
- * The same client, with every promise-returning method observed. Methods run on the client itself
- * (its private fields need the real `this`); internal calls between its methods are not observed.
+ * The same client, with every promise-returning method observed for a `bad-node-id` answer. Methods
+ * run on the client itself (its private fields need the real `this`).
  */
-export function observeClient<T extends object>(client: T, observer: CallObserver): T {
+export function observeClient<T extends object>(client: T, onBadNodeId: () => void): T {
   return new Proxy(client, {
     get(target, property) {
       const value = Reflect.get(target, property, target) as unknown;
@@ -34,22 +24,10 @@ export function observeClient<T extends object>(client: T, observer: CallObserve
       return (...args: unknown[]) => {
         const result = (value as (...a: unknown[]) => unknown).apply(target, args);
         if (!(result instanceof Promise)) return result;
-        return result.then(
-          (v) => {
-            observer.ok();
-            return v;
-          },
-          (err: unknown) => {
-            if (err instanceof ClientError) {
-              if (!NO_ANSWER.has(err.kind)) observer.ok();
-              else if (err.kind !== 'aborted') observer.failed(err);
-              if (err.kind === 'bad-node-id') observer.badNodeId();
-            } else {
-              observer.failed(err);
-            }
-            throw err;
-          },
-        );
+        return result.catch((err: unknown) => {
+          if (err instanceof ClientError && err.kind === 'bad-node-id') onBadNodeId();
+          throw err;
+        });
       };
     },
   });
@@ -65,7 +43,6 @@ export interface SlotNode {
 export interface SlotNodesOptions {
   /** The agent's logged-in client; each node acts through a sibling of it (`forNode`). */
   root: UfdlClient;
-  contact: ServerContact;
   ip: string;
   /** What registration reports; {@link SlotNodes.updateHardware} replaces it. */
   hardware: NodeHardwareFacts;
@@ -137,11 +114,7 @@ export class SlotNodes {
     for (const spec of specs) {
       const raw = this.#o.root.forNode(null);
       this.#raw.set(spec.index, raw);
-      const api = observeClient(raw, {
-        ok: () => this.#o.contact.ok(),
-        failed: () => this.#o.contact.failed(),
-        badNodeId: () => void this.reregister(spec.index),
-      });
+      const api = observeClient(raw, () => void this.reregister(spec.index));
       const registered = await this.#register(raw, spec);
       this.#nodes.set(spec.index, { spec, api, node: registered.node });
     }
@@ -170,7 +143,7 @@ export class SlotNodes {
   clientFor(nodePk: number): UfdlClient {
     const raw = this.#o.root.forNode(nodePk);
     this.#raw.set(-nodePk, raw);
-    return observeClient(raw, { ok: () => this.#o.contact.ok(), failed: () => this.#o.contact.failed(), badNodeId: () => {} });
+    return raw;
   }
 
   /** Close the slots' clients (their own watchers; the root client closes the rest). */

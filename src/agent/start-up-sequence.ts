@@ -15,6 +15,7 @@ import type { Journal } from './journal/journal.js';
 import type { PollLoop } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import { SlotNodes } from './nodes.js';
+import { OutageLog } from './outage-log.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ExecutorPort } from './ports.js';
 import { recover } from './recovery.js';
@@ -77,8 +78,10 @@ export async function startUp(ctx: StartUpContext): Promise<void> {
   ctx.log.info({ journal: journal.path, status: parts.status?.url, server: ctx.options.serverUrl }, 'agent starting');
   const base = ctx.deps.createClient();
   parts.base = base;
+  watchReachability(ctx, base);
   await login(ctx);
   parts.caps = await retrying(ctx, 'capabilities', () => base.getCapabilities({ signal }));
+  if (parts.caps === null) await warnIfNotStaff(ctx);
   await registerSlots(ctx, await detectMachine(ctx));
   parts.work = ctx.createRunners();
   await recoverJournal(ctx);
@@ -125,7 +128,6 @@ async function registerSlots(ctx: StartUpContext, { hardware, generations, ip }:
   const journal = parts.journal!;
   const nodes = new SlotNodes({
     root: parts.base!,
-    contact: ctx.contact,
     ip,
     hardware,
     generations,
@@ -169,6 +171,39 @@ async function recoverJournal(ctx: StartUpContext): Promise<void> {
       { settled: report.settled.length, continuing: report.continuing.map((c) => c.jobPk), unknownCurrentJobs: report.unknownCurrent },
       'recovery done',
     );
+  }
+}
+
+/**
+ * Every attempt of every call (all slots' clients share the connection layer) tells the contact
+ * whether the server answered; the outage log turns that into one warning and one recovery line.
+ */
+function watchReachability(ctx: StartUpContext, base: UfdlClient): void {
+  base.onReachability((answered, err) => (answered ? ctx.contact.ok() : ctx.contact.failed(err)));
+  new OutageLog({
+    contact: ctx.contact,
+    log: ctx.log,
+    retry: { pollBackoffS: ctx.options.errorBackoffS, heartbeatS: ctx.options.heartbeatIntervalMs / 1000 },
+  });
+}
+
+/**
+ * Against a server without extensions (the reference backend), only a staff user can remove an output
+ * an earlier attempt of a job left behind, which the re-run of a requeued job needs (see
+ * `outputs/server-copy.ts`). Say so once, at start, rather than at the first such job.
+ */
+async function warnIfNotStaff(ctx: StartUpContext): Promise<void> {
+  const username = ctx.options.username;
+  try {
+    const user = await ctx.parts.base!.getUser(username, { signal: ctx.signal });
+    if (user.is_staff) return;
+    ctx.log.warn(
+      { user: username },
+      "the agent's user is not staff: on a reference backend, a requeued job's re-run cannot replace the outputs its " +
+        'earlier attempt left (only staff may remove outputs there) and ends with an error; run the agent as a staff user',
+    );
+  } catch (err) {
+    ctx.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not read the agent user (to check it is staff)');
   }
 }
 

@@ -13,6 +13,11 @@ export const EXIT = {
   UNAVAILABLE: 69,
   /** A bug: an unexpected exception. */
   SOFTWARE: 70,
+  /**
+   * The agent's journal is in use by another agent process (EX_TEMPFAIL): stop the other agent, or
+   * give this one its own state directory.
+   */
+  JOURNAL_IN_USE: 75,
   /** Credentials were refused. */
   NOPERM: 77,
   /** The configuration is invalid. */

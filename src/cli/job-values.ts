@@ -1,10 +1,12 @@
 /**
  * `--param k=v` and `--input k=v` of `submit`: each value is parsed by the type the template declares
  * for it (`int`, `float`, `bool`, `str`, `JSON`, `Array<…>`, `JobOutput<…>` = an output pk, `PK<…>`),
- * and sent as `{value, type}`. `k:TYPE=v` names the type explicitly — needed for the inputs of
- * contract templates (`Train`, `Predict`), which the template JSON does not list.
+ * and sent as `{value, type}`. The inputs of a contract template (`Train`, `Predict`), which the
+ * template JSON does not list, come from its contract (`type`), on any server. `k:TYPE=v` names the
+ * type explicitly.
  */
 import { parseTypeString, printType, checkSimpleValue, TypeStringError, type TypeNode } from '../protocol/type-string.js';
+import { contractInputTypes } from '../protocol/contracts.js';
 import type { TemplateJson, TypedValue } from '../protocol/wire.js';
 import { usageError } from './cli-error.js';
 
@@ -137,12 +139,23 @@ export function parameterValues(template: TemplateJson, texts: readonly string[]
 }
 
 /**
- * `input_values` for create-job. A `Run` template lists its inputs, and every one must be given; a
- * contract template does not, so each input needs an explicit type (`--input name:TYPE=VALUE`).
+ * The inputs of a template: a `Run` template lists them; a contract template's come from its
+ * contract (`Train<D, F>` takes `dataset: PK<Dataset<D>>`, …); undefined for neither.
+ */
+export function templateInputs(template: TemplateJson): { name: string; types: string[] }[] | undefined {
+  if (template.inputs !== undefined) return template.inputs;
+  const fromContract = contractInputTypes(template.type);
+  return fromContract && Object.entries(fromContract).map(([name, types]) => ({ name, types }));
+}
+
+/**
+ * `input_values` for create-job: every input of the template must be given (see
+ * {@link templateInputs}); where the template's inputs are unknown, each needs an explicit type
+ * (`--input name:TYPE=VALUE`).
  */
 export function inputValues(template: TemplateJson, texts: readonly string[]): Record<string, TypedValue> {
   const values: Record<string, TypedValue> = {};
-  const declared = template.inputs;
+  const declared = templateInputs(template);
   for (const text of texts) {
     const assignment = parseAssignment(text, '--input');
     if (assignment.name in values) throw usageError(`--input ${assignment.name} is given twice`);

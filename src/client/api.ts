@@ -11,7 +11,7 @@
  * and decide. Every call is retried once after a 401, with a refreshed token or a new login.
  */
 import type { FilterSpec } from '../protocol/filter.js';
-import { formatProgress } from '../protocol/progress.js';
+import { formatProgress, progressBodyForReference } from '../protocol/progress.js';
 import {
   CAPABILITIES_PATH,
   MAX_WAIT_SECONDS,
@@ -29,7 +29,7 @@ import {
 } from '../protocol/wire.js';
 import { TokenManager, type TokenManagerStatus, type TokenPair } from './auth.js';
 import { ClientError } from './errors.js';
-import { Http, apiPath, pkSegment, textSegment } from './http.js';
+import { Http, apiPath, pkSegment, textSegment, type ReachabilityListener } from './http.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { transitionLanded, type ReconcilableAction } from './reconcile.js';
 import { Transport, type CallSpec } from './transport.js';
@@ -154,6 +154,15 @@ export class UfdlClient {
     this.#nodePk = pk;
   }
 
+  /**
+   * Listen to the outcome of every attempt of every call of this client and its siblings (retries
+   * included): whether the server answered. How the agent notices an outage while a call is still
+   * retrying. Returns the unsubscriber.
+   */
+  onReachability(listener: ReachabilityListener): () => void {
+    return this.#http.onReachability(listener);
+  }
+
   /** Capabilities as last fetched: `undefined` not asked yet, `null` reference server. */
   get capabilities(): Capabilities | null | undefined {
     return this.#shared.capabilities;
@@ -272,11 +281,13 @@ export class UfdlClient {
   /**
    * `POST /v1/jobs/{pk}/progress/{value}` with `data` as the body (forwarded to watchers as
    * `transition_data`). The value is formatted as the reference's route accepts (`0.xxx`, `1.0`).
-   * Sent once: a lost update is superseded by the next. Avoid keys `node` and `progress` in `data`
-   * (the reference answers 500 to them).
+   * Sent once: a lost update is superseded by the next. Unless the server is known to offer our
+   * extensions, an object with a key `node` or `progress` (the reference answers 500 to them) is sent
+   * nested as `{"metadata": data}`.
    */
   async progressJob(pk: number, value: number, data: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<JobJson> {
-    return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, data);
+    const body = this.#shared.capabilities ? data : progressBodyForReference(data);
+    return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, body);
   }
 
   /**
@@ -319,8 +330,9 @@ export class UfdlClient {
   /**
    * `POST /v1/jobs/{pk}/outputs/{name}/{type}`, streaming `filePath` from disk with
    * `Content-Type: application/data` and `Content-Disposition: attachment; filename=<name>`.
-   * Sent once. 400 "already has an output" → kind `duplicate-output` (count it as done);
-   * 417 → `not-started`; 406 → `phase` (finished job). After an ambiguous failure, `getOutputInfo`.
+   * Sent once. 400 "already has an output" → kind `duplicate-output` (the name and type are taken:
+   * by an earlier try of this upload, or by an output someone else left; see the agent's
+   * `outputs/server-copy.ts`); 417 → `not-started`; 406 → `phase` (finished job).
    */
   async uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     const path = this.#outputPath(pk, name, type);
@@ -330,6 +342,24 @@ export class UfdlClient {
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}/info`. Unknown output → 400 kind `bad-request`. Idempotent. */
   async getOutputInfo(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     return this.#transport.json({ method: 'GET', path: `${this.#outputPath(pk, name, type)}/info`, idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * `DELETE /v1/jobs/{pk}/outputs/{name}/{type}` (Delete Output; admin only on the reference). A soft
+   * delete: on the reference the output stays listed and still blocks an upload of the same name and
+   * type (B6); our server frees the name. Idempotent (deleting a deleted output changes nothing).
+   */
+  async deleteOutput(pk: number, name: string, type: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+    return this.#transport.json({ method: 'DELETE', path: this.#outputPath(pk, name, type), idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * `DELETE /v1/job-outputs/{pk}/hard` (admin only): removes the output's row, which frees its name and
+   * type on every server. The answer shows `pk: null`. Sent once (a repeat answers 404).
+   */
+  async hardDeleteOutput(outputPk: number, opts: CallOptions = {}): Promise<JobOutputJson> {
+    const path = apiPath('v1', 'job-outputs', pkSegment(outputPk, 'output pk'), 'hard');
+    return this.#transport.json({ method: 'DELETE', path, idempotent: false, signal: opts.signal });
   }
 
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}` streamed into `destPath` (temp file, then rename). */

@@ -22,7 +22,7 @@ export type ClientErrorKind =
   | 'phase'
   /** 417: an output was sent for a job that has not started. */
   | 'not-started'
-  /** 400 on upload: the job already has an output with this name and type; count it as done. */
+  /** 400 on upload: the job already has an output with this name and type (ours only if its bytes are). */
   | 'duplicate-output'
   /** 413: larger than the server accepts. */
   | 'too-large'

@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import got, { type Got, type Method } from 'got';
-import { errorFromNetwork, errorFromResponse, type Operation } from './errors.js';
+import { ClientError, errorFromNetwork, errorFromResponse, type Operation } from './errors.js';
 import type { ResolvedClientOptions } from './options.js';
 
 export interface RequestSpec {
@@ -22,6 +22,12 @@ export interface RequestSpec {
   signal?: AbortSignal | undefined;
 }
 
+/**
+ * Told after every attempt of every call: `true` when the server answered (any HTTP status proves it
+ * reachable), `false` with the error when no answer came (network failure, timeout).
+ */
+export type ReachabilityListener = (answered: boolean, error?: ClientError) => void;
+
 export interface RawResponse {
   status: number;
   headers: IncomingHttpHeaders;
@@ -33,6 +39,7 @@ export class Http {
   readonly options: ResolvedClientOptions;
   readonly #agents: { http: http.Agent; https: https.Agent };
   readonly #closing = new AbortController();
+  readonly #reachability = new Set<ReachabilityListener>();
 
   constructor(options: ResolvedClientOptions) {
     this.options = options;
@@ -78,6 +85,22 @@ export class Http {
         signal.removeEventListener('abort', onCaller);
       },
     };
+  }
+
+  /** Listen to the outcome of every attempt (see {@link ReachabilityListener}); returns the unsubscriber. */
+  onReachability(listener: ReachabilityListener): () => void {
+    this.#reachability.add(listener);
+    return () => this.#reachability.delete(listener);
+  }
+
+  /** Tell the listeners how one attempt ended: `undefined` for success, else what it threw. */
+  noteAttempt(outcome: unknown): void {
+    if (this.#reachability.size === 0) return;
+    let answered: boolean;
+    if (outcome === undefined) answered = true;
+    else if (!(outcome instanceof ClientError) || outcome.kind === 'aborted') return;
+    else answered = outcome.kind !== 'network' && outcome.kind !== 'timeout';
+    for (const listener of this.#reachability) listener(answered, answered ? undefined : (outcome as ClientError));
   }
 
   /** Timeouts of an ordinary call. */

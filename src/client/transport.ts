@@ -40,15 +40,25 @@ export class Transport {
    * throw a ClientError (kind `auth`, status 401) for a 401 answer.
    */
   async withAuth<T>(attempt: (headers: Record<string, string>) => Promise<T>, opts: { nodeId?: boolean | undefined; signal?: AbortSignal | undefined } = {}): Promise<T> {
+    const observed = async (headers: Record<string, string>): Promise<T> => {
+      try {
+        const result = await attempt(headers);
+        this.http.noteAttempt(undefined);
+        return result;
+      } catch (err) {
+        this.http.noteAttempt(err);
+        throw err;
+      }
+    };
     const token = await this.auth.accessToken(opts.signal);
     try {
-      return await attempt(this.headers(token, opts.nodeId ?? true));
+      return await observed(this.headers(token, opts.nodeId ?? true));
     } catch (err) {
       if (!(err instanceof ClientError) || err.status !== 401) throw err;
       this.http.options.logger.debug({ call: `${err.method} ${err.path}` }, '401: renewing the token and retrying once');
       await this.auth.recover(token, opts.signal);
       const fresh = await this.auth.accessToken(opts.signal);
-      return attempt(this.headers(fresh, opts.nodeId ?? true));
+      return observed(this.headers(fresh, opts.nodeId ?? true));
     }
   }
 

@@ -27,3 +27,21 @@ export function parseProgress(segment: string): number | undefined {
   if (!Number.isFinite(value) || value < 0 || value > 1) return undefined;
   return value;
 }
+
+/**
+ * Body keys the reference's progress route cannot take: it passes the body's keys as keyword arguments
+ * beside its own `node` and `progress`, so either key makes it answer 500 (bug B11).
+ */
+export const RESERVED_PROGRESS_KEYS: readonly string[] = ['node', 'progress'];
+
+/** The key a progress object that holds a reserved key is nested under, for such a server. */
+export const NESTED_PROGRESS_KEY = 'metadata';
+
+/**
+ * The progress body for a server that may break on {@link RESERVED_PROGRESS_KEYS}: the object as it
+ * is, or — when it holds a reserved key — nested as `{"metadata": object}`, so that the report lands
+ * and watchers still see every key.
+ */
+export function progressBodyForReference(data: Record<string, unknown>): Record<string, unknown> {
+  return RESERVED_PROGRESS_KEYS.some((key) => Object.hasOwn(data, key)) ? { [NESTED_PROGRESS_KEY]: data } : data;
+}

@@ -103,7 +103,8 @@ export interface TemplateJson {
   description: string;
   scope: string;
   domain: string | null;
-  licence: string | number | null;
+  /** The licence's pk, as the reference returns it (null only for a template whose licence is unknown here). */
+  licence: Pk | null;
   creator: Pk | null;
   creation_time: string;
   deletion_time: string | null;
@@ -113,6 +114,17 @@ export interface TemplateJson {
   parameters: Record<string, TemplateParameter>;
   /** Extension: present for `Run` templates only; the reference never sends it. */
   inputs?: TemplateInput[];
+}
+
+/** A licence of `/v1/licences` (the reference's registry). */
+export interface LicenceJson {
+  pk: Pk;
+  name: string;
+  url: string;
+  permissions: string[];
+  conditions: string[];
+  limitations: string[];
+  domains: string[];
 }
 
 /** §1.3 the one-element array of `GET /v1/users/{username}`. */

@@ -12,7 +12,7 @@ import { TokenService } from './auth.js';
 import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
 import { registerDurableReplies } from './durable-replies.js';
-import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
+import { answerBadHandshakesWithJson, closeRefusedUpgrades, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
 import { endConnectionsOnceClosing } from './linger.js';
 import { registerMetricsHooks } from './metrics.js';
@@ -27,7 +27,7 @@ import { opsRoutes } from './routes/ops.js';
 import { registriesRoutes } from './routes/registries.js';
 import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
-import { websocketRoutes } from './routes/ws.js';
+import { chooseProtocol, websocketRoutes } from './routes/ws.js';
 import { openDatabase } from './store/db.js';
 import { walBarrier } from './store/durability.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
@@ -78,8 +78,9 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   registerDurableReplies(app, durability.barrier);
   // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024, handleProtocols: chooseProtocol } });
   answerBadHandshakesWithJson(app);
+  closeRefusedUpgrades(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);
   endConnectionsOnceClosing(app);

@@ -82,6 +82,19 @@ export function answerBadHandshakesWithJson(app: FastifyInstance): void {
   });
 }
 
+/**
+ * A web-socket handshake refused with an ordinary HTTP answer (401, 403, 404, …) has its socket
+ * destroyed by @fastify/websocket once the answer is sent. Say so in the answer (`Connection:
+ * close`): with `keep-alive` a client pools the connection, and its next request on it fails with
+ * "socket hang up".
+ */
+export function closeRefusedUpgrades(app: FastifyInstance): void {
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.ws) void reply.header('connection', 'close');
+    return payload;
+  });
+}
+
 export function toResponse(error: unknown): { status: number; body: Record<string, unknown> } {
   if (isUfdlError(error)) return { status: error.statusCode, body: { detail: error.message, ...error.extra } };
   if (error instanceof ZodError) return { status: 400, body: { detail: describeZodError(error) } };

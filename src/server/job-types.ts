@@ -50,6 +50,14 @@ export const JOB_TYPES: readonly RegistryEntry[] = TYPES.map(([name, cls], i) =>
   cls: `ufdl.jobtypes.${cls}`,
 }));
 
+/** `POST /v1/job-contracts/list`, the reference's three and `Run` (the contracts: protocol/contracts.ts). */
+export const JOB_CONTRACTS: readonly RegistryEntry[] = [
+  { pk: 1, name: 'Predict', pkg: 'ufdl.jobcontracts', cls: 'ufdl.jobcontracts.standard.Predict' },
+  { pk: 2, name: 'Train', pkg: 'ufdl.jobcontracts', cls: 'ufdl.jobcontracts.standard.Train' },
+  { pk: 3, name: 'Export', pkg: 'ufdl.jobcontracts', cls: 'ufdl.jobcontracts.standard.Export' },
+  { pk: 4, name: 'Run', pkg: 'ufdl_agent', cls: 'ufdl_agent.contracts.Run' },
+];
+
 const KNOWN = new Set(TYPES.map(([name]) => name));
 
 /**

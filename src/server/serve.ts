@@ -2,22 +2,54 @@
  * Run the embedded server as a long-lived process: listen, log where, and stop cleanly on
  * SIGTERM/SIGINT (stop accepting, let in-flight requests finish, close the database).
  */
+import { createServer } from 'node:net';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
-import type { ServerOptions } from './options.js';
+import { resolveServerOptions, type ServerOptions } from './options.js';
 
 export interface RunningServer {
   url: string;
   close(): Promise<void>;
 }
 
-export async function startServer(options: ServerOptions, log: Logger): Promise<RunningServer> {
-  const { app, options: resolved, adminPasswordFile } = await buildApp(options, log);
-  await app.listen({ host: resolved.host, port: resolved.port });
+/** The server cannot listen where it was told to (port taken, no permission, no such address). */
+export class ListenError extends Error {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly code: string,
+  ) {
+    const why = code === 'EADDRINUSE' ? 'is in use (another UFDL server?)' : code === 'EACCES' ? 'needs privileges this user lacks' : 'is not an address of this machine';
+    super(`cannot listen on ${host}:${port}: the ${code === 'EADDRNOTAVAIL' ? 'address' : 'port'} ${why}`);
+    this.name = 'ListenError';
+  }
+}
+
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
+
+export interface StartServerExtras {
+  /** When the port is taken, try the next ones, up to this many more (standalone's default port). @default 0 */
+  nextFreePorts?: number;
+  /** Ports the search must skip (e.g. the agent's status port beside it). */
+  avoidPorts?: readonly number[];
+}
+
+export async function startServer(options: ServerOptions, log: Logger, extras: StartServerExtras = {}): Promise<RunningServer> {
+  // Checked before anything is created: a taken port must not leave a new data directory behind.
+  const wanted = resolveServerOptions(options);
+  const port = await firstFreePort(wanted.host, wanted.port, extras.nextFreePorts ?? 0, extras.avoidPorts);
+  if (port !== wanted.port) log.warn({ wanted: wanted.port, port }, `port ${wanted.port} is in use; using ${port}`);
+  const { app, options: resolved, adminPasswordFile } = await buildApp({ ...options, port }, log);
+  try {
+    await app.listen({ host: resolved.host, port: resolved.port });
+  } catch (err) {
+    await app.close();
+    throw asListenError(err, resolved.host, resolved.port);
+  }
   const address = app.server.address();
-  const port = address !== null && typeof address === 'object' ? address.port : resolved.port;
+  const listening = address !== null && typeof address === 'object' ? address.port : resolved.port;
   const host = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
-  const url = `http://${host}:${port}`;
+  const url = `http://${host}:${listening}`;
   log.info(
     { url, dataDir: resolved.dataDir, extensions: resolved.extensions, adminPasswordFile },
     `ufdl server listening on ${url}`,
@@ -30,4 +62,35 @@ export async function startServer(options: ServerOptions, log: Logger): Promise<
       return closing;
     },
   };
+}
+
+/**
+ * `port` if nothing listens there, else the next free one within `more` ports, skipping `avoid`.
+ * Port 0 (any) is always free. Throws a {@link ListenError} when none is.
+ */
+export async function firstFreePort(host: string, port: number, more: number, avoid: readonly number[] = []): Promise<number> {
+  if (port === 0) return 0;
+  for (let candidate = port; ; candidate++) {
+    if (candidate !== port && avoid.includes(candidate)) continue;
+    try {
+      await probe(host, candidate);
+      return candidate;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EADDRINUSE' || candidate >= port + more || candidate >= 65535) throw asListenError(err, host, port);
+    }
+  }
+}
+
+function probe(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve()));
+  });
+}
+
+function asListenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined && LISTEN_ERRORS.has(code) ? new ListenError(host, port, code) : err;
 }

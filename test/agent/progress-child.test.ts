@@ -1,11 +1,12 @@
 /**
  * Progress from real children: a flood of marker lines, a regex parser on stderr, a silent child.
  */
+import { appendFile, writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { spawnJob } from '../../src/agent/child/spawn.js';
 import { JobProgress } from '../../src/agent/progress/job-progress.js';
 import type { ProgressUpdate } from '../../src/agent/progress/update.js';
-import { reapOnFinish, shellSpec, tempJobDir } from './child-helpers.js';
+import { reapOnFinish, shellSpec, tempJobDir, waitFor } from './child-helpers.js';
 
 describe('JobProgress with a real child', () => {
   it('coalesces 10 000 marker lines a second into a few reports and delivers the last one', async () => {
@@ -111,5 +112,37 @@ describe('JobProgress with a real child', () => {
     await progress.stop();
     expect(reports).toEqual([]);
     expect(progress.stats).toEqual({ lines: 0, reports: 0, parserDisabled: false });
+  });
+
+  it('after a re-attach, replays what the child printed meanwhile and goes on from the last value reported', async () => {
+    const dir = await tempJobDir();
+    // What the child printed while no agent followed it: the old lines must not be sent again.
+    await writeFile(dir.stdoutPath, 'epoch 1 of 40\nUFDL-PROGRESS 0.025\nUFDL-PROGRESS 0.25 {"epoch": 10}\nUFDL-PROGRESS 0.3\n');
+    const reports: ProgressUpdate[] = [];
+    const progress = new JobProgress({
+      files: [dir.stdoutPath, dir.stderrPath],
+      intervalMs: 10,
+      pollMs: 20,
+      resume: { lastReported: 0.25 },
+      report: (u) => void reports.push(u),
+    });
+    progress.start();
+    await waitFor(() => reports.length === 1, 'the replayed value');
+    await appendFile(dir.stdoutPath, 'UFDL-PROGRESS 0.475\n');
+    await waitFor(() => reports.length === 2, 'the new value');
+    await progress.stop();
+    expect(reports.map((r) => r.progress)).toEqual([0.3, 0.475]);
+  });
+
+  it('after a re-attach, reports nothing until the child prints a value above the last one reported', async () => {
+    const dir = await tempJobDir();
+    await writeFile(dir.stdoutPath, 'UFDL-PROGRESS 0.025\nUFDL-PROGRESS 0.25\n');
+    const reports: ProgressUpdate[] = [];
+    const progress = new JobProgress({ files: [dir.stdoutPath], intervalMs: 10, pollMs: 20, resume: { lastReported: 0.25 }, report: (u) => void reports.push(u) });
+    progress.start();
+    await appendFile(dir.stdoutPath, 'UFDL-PROGRESS 0.5\n');
+    await waitFor(() => reports.length === 1, 'a value above the last one reported');
+    await progress.stop();
+    expect(reports.map((r) => r.progress)).toEqual([0.5]);
   });
 });

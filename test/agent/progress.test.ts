@@ -216,6 +216,19 @@ describe('ProgressCoalescer', () => {
     expect(maxActive).toBe(1);
   });
 
+  it('never reports a value below one already reported, nor below its floor (keeping the data)', async () => {
+    vi.useFakeTimers();
+    const sent: ProgressUpdate[] = [];
+    const c = new ProgressCoalescer({ intervalMs: 10, floor: 0.25, report: (x) => void sent.push(x) });
+    c.push(u(0.1, { epoch: 1 }));
+    await vi.advanceTimersByTimeAsync(20);
+    c.push(u(0.5, { epoch: 5 }));
+    await vi.advanceTimersByTimeAsync(20);
+    c.push(u(0.05, { phase: 2 }));
+    await c.stop();
+    expect(sent).toEqual([u(0.25, { epoch: 1 }), u(0.5, { epoch: 5 }), u(0.5, { phase: 2 })]);
+  });
+
   it('carries on after a failed report', async () => {
     vi.useFakeTimers();
     const errors: unknown[] = [];

@@ -6,9 +6,11 @@
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openJournal } from '../../src/agent/journal/index.js';
 import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_PASSWORD, api, startTestServer } from '../helpers/server.js';
+import { startReferenceBackend } from '../helpers/reference-backend.js';
+import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../helpers/server.js';
 import { ROOT, TEMPLATES, TestNode, cli, expectOneLineError, serverEnv, serverWithTemplates } from './commands-support.js';
 
 beforeAll(buildOnce, 240_000);
@@ -146,6 +148,33 @@ describe('submit, jobs, cancel', () => {
   });
 });
 
+describe('submit to a contract template (Train, Predict)', () => {
+  const TRAIN = join(ROOT, 'config/templates/reference-train.json');
+  const DATASET_TYPE = "PK<Dataset<Domain<'Image Classification'>>>";
+
+  it('derives the input types from the contract, against the reference', async () => {
+    const ref = await startReferenceBackend();
+    ref.addUser(ADMIN_USER, ADMIN_PASSWORD, { admin: true });
+    const env = { UFDL_AGENT_SERVER_URL: ref.url, UFDL_AGENT_SERVER_USERNAME: ADMIN_USER, UFDL_AGENT_SERVER_PASSWORD: ADMIN_PASSWORD };
+    expect((await cli(['templates', 'import', TRAIN], { env })).code).toBe(0);
+    const result = await cli(['submit', 'reference-train', '--input', 'dataset=2', '--param', 'epochs=3'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    const job = ref.job(Number(result.stdout.trim()));
+    expect(job.input_values).toEqual({ dataset: { value: 2, type: DATASET_TYPE } });
+    expectOneLineError(await cli(['submit', 'reference-train'], { env }), 64, new RegExp(`needs --input for: dataset \\(${DATASET_TYPE.replace(/[<>'()]/g, '.')}\\)`));
+    expectOneLineError(await cli(['submit', 'reference-train', '--input', 'dataset=abc'], { env }), 64, /--input dataset=abc: not a valid value \(as PK<.*>: expected a primary key\)/);
+  });
+
+  it('does the same against our server', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    expect((await cli(['templates', 'import', TRAIN], { env })).code).toBe(0);
+    const result = await cli(['submit', 'reference-train', '--input', 'dataset=2', '--json'], { env });
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).input_values).toEqual({ dataset: { value: 2, type: DATASET_TYPE } });
+  });
+});
+
 describe('outputs and download', () => {
   it('lists the outputs of a job and streams one into a file, refusing to overwrite without --force', async () => {
     const server = await serverWithTemplates();
@@ -217,6 +246,24 @@ describe('errors', () => {
   it('asks for a password when none is configured (78)', async () => {
     const result = await cli(['jobs'], { env: { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9' } });
     expectOneLineError(result, 78, /no password to log in with/);
+  });
+
+  it('refuses a second agent on a journal in use: one line naming the journal and the holder, status 75', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-journal-'));
+    const path = join(dir, 'journal.sqlite3');
+    // This test process holds the journal, as a running agent would.
+    const held = openJournal({ path, serverUrl: 'http://127.0.0.1:9' });
+    try {
+      const env = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x', UFDL_AGENT_JOURNAL: path, UFDL_AGENT_WORK_DIR: join(dir, 'work'), UFDL_AGENT_STATUS_PORT: '-1' };
+      const result = await cli(['run'], { env });
+      expectOneLineError(result, 75, new RegExp(`^ufdl-agent: The journal ${path.replace(/[.]/g, '\\.')} is in use by pid ${process.pid} on `));
+      // The agent's own log says the same in one line, without a stack trace.
+      const logged = result.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(logged.filter((l) => l.holderPid === process.pid && l.journal === path)).toHaveLength(1);
+      expect(result.stdout).not.toMatch(/\bat .*\.js:\d+/);
+    } finally {
+      held.close();
+    }
   });
 
   it('prints --help for every command', async () => {

@@ -4,11 +4,13 @@
  * downloads, Ctrl-C stops everything cleanly, and a restart continues on the same data.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
 import { REPO } from '../helpers/agent.js';
 import { freePort } from '../helpers/server.js';
@@ -31,10 +33,10 @@ interface Standalone {
   exited: Promise<number | null>;
 }
 
-async function startStandalone(cwd: string, port: number, statusPort: number): Promise<Standalone> {
-  const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'standalone', '--port', String(port)], {
+async function startStandalone(cwd: string, port: number | undefined, statusPort: number | undefined): Promise<Standalone> {
+  const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'standalone', ...(port === undefined ? [] : ['--port', String(port)])], {
     cwd,
-    env: { ...process.env, UFDL_AGENT_STATUS_PORT: String(statusPort), UFDL_AGENT_MIN_FREE_DISK: '0', UFDL_AGENT_LOG_FORMAT: 'json' },
+    env: { ...process.env, UFDL_AGENT_STATUS_PORT: statusPort === undefined ? undefined : String(statusPort), UFDL_AGENT_MIN_FREE_DISK: '0', UFDL_AGENT_LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.push(child);
@@ -95,5 +97,54 @@ describe('standalone (npm start)', () => {
     expect(names).toContain('shell-hello');
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+});
+
+/** Hold `port` on 127.0.0.1 (as another server would) until the test ends; false if it is taken already. */
+async function occupy(port: number): Promise<boolean> {
+  const server = createServer();
+  const held = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (held) onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+  return held;
+}
+
+describe('a port in use', () => {
+  it('serve: one line naming the port and how to choose another, status 78, nothing created', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'ufdl-port-'));
+    dirs.push(cwd);
+    const port = await freePort();
+    expect(await occupy(port)).toBe(true);
+    const result = await exec(process.execPath, [join(REPO, 'dist/cli/main.js'), 'serve', '--port', String(port), '--data', join(cwd, 'data')], { cwd, timeout: 30_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(result.code).toBe(78);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(
+      `ufdl-agent: cannot listen on 127.0.0.1:${port}: the port is in use (another UFDL server?) (port from --port); ` +
+        'choose another with --port or UFDL_AGENT_SERVE_PORT (serve.port in a configuration file)',
+    );
+    expect(existsSync(join(cwd, 'data'))).toBe(false);
+  });
+
+  it('standalone: takes the next free ports when the default ones are taken (another standalone), and prints them', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'ufdl-port-'));
+    dirs.push(cwd);
+    // The server's and the agent's default ports, taken by us or by someone else already: either
+    // way standalone must not stop on them.
+    await occupy(8000);
+    await occupy(8001);
+    const started = await startStandalone(cwd, undefined, undefined);
+    const url = /UFDL server\s+(http:\/\/127\.0\.0\.1:(\d+))/.exec(started.stderr());
+    expect(Number(url?.[2])).toBeGreaterThan(8001);
+    expect((await fetch(`${url![1]}/livez`)).status).toBe(200);
+    expect(started.stdout()).toContain('port 8000 is in use; using ');
+    expect(started.stdout()).toContain("status port 8001 is in use; the agent's status endpoint uses ");
+    started.child.kill('SIGINT');
+    expect(await started.exited).toBe(0);
   });
 });

@@ -51,6 +51,13 @@ export function testLogger(name = 'agent'): Logger {
   return pino({ level, name }, pino.destination(2));
 }
 
+/** A logger that keeps every line it writes, parsed, for tests that assert on the agent's log. */
+export function recordingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
+}
+
 export interface TestAgent {
   agent: Agent;
   dir: string;
@@ -59,10 +66,10 @@ export interface TestAgent {
 }
 
 /** Start an agent in this process (no signal handlers), closed when the test finishes. */
-export async function startTestAgent(server: { url: string }, over: Partial<AgentOptions> = {}, dir?: string): Promise<TestAgent> {
+export async function startTestAgent(server: { url: string }, over: Partial<AgentOptions> = {}, dir?: string, logger: Logger = testLogger()): Promise<TestAgent> {
   const base = dir ?? (await mkdtemp(join(tmpdir(), 'ufdl-agent-')));
   const options = fastAgentOptions(server, base, over);
-  const agent = await startAgent(options, testLogger(), { handleSignals: false });
+  const agent = await startAgent(options, logger, { handleSignals: false });
   const close = async () => {
     await agent.close();
     if (!dir) await rm(base, { recursive: true, force: true });

@@ -1,14 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { HARDWARE_GENERATIONS } from '../../src/server/store/seed.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
+import { REFERENCE_HARDWARE } from '../helpers/reference-backend.js';
 
 describe('POST /v1/hardware/list', () => {
-  it('lists the seeded generations in the reference shape', async () => {
+  it("lists the reference's rows and pks, then newer generations as an extension", async () => {
     const fx = await startWithFixtures();
     const res = await fx.call('POST', '/v1/hardware/list', { json: {} });
     expect(res.status).toBe(200);
-    expect(res.body).toHaveLength(HARDWARE_GENERATIONS.length);
-    expect(res.body[0]).toEqual({ pk: 1, generation: 'Fermi', min_compute_capability: 2, max_compute_capability: 3 });
+    expect(res.body.slice(0, 8)).toEqual(REFERENCE_HARDWARE);
+    expect(res.body.slice(8)).toEqual([{ pk: 9, generation: 'Blackwell and newer', min_compute_capability: 10, max_compute_capability: 100 }]);
+  });
+
+  it("serves exactly the reference's rows in --no-extensions mode", async () => {
+    const fx = await startWithFixtures({ extensions: false });
+    expect((await fx.call('POST', '/v1/hardware/list', { json: {} })).body).toEqual(REFERENCE_HARDWARE);
+    expect((await fx.call('GET', '/v1/hardware/9')).status).toBe(404);
+    for (const [compute, pk] of [['8.9', 7], ['9.0', 8], ['9.9', 8]] as const) {
+      expect((await fx.call('GET', `/v1/hardware/get-hardware-generation/${compute}`)).body.pk, compute).toBe(pk);
+    }
+    const newer = await fx.call('GET', '/v1/hardware/get-hardware-generation/12.0');
+    expect(newer.status).toBe(400);
+    expect(newer.body).toEqual({ detail: "Bad value for get_hardware_generation parameter 'compute': 12.0, options: [2.0, 10.0)" });
   });
 
   it('filters like every list, and refuses unknown fields', async () => {
@@ -29,8 +41,9 @@ describe('GET /v1/hardware/get-hardware-generation/{compute}', () => {
       ['2.0', 'Fermi'],
       ['7.5', 'Turing'],
       ['8', 'Ampere'],
-      ['8.9', 'Ada Lovelace'],
+      ['8.9', 'Ampere'],
       ['9.0', 'Hopper'],
+      ['12.0', 'Blackwell and newer'],
     ]) {
       const res = await fx.call('GET', `/v1/hardware/get-hardware-generation/${compute}`);
       expect(res.status, compute).toBe(200);

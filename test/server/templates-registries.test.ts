@@ -37,10 +37,55 @@ describe('POST /v1/job-contracts/list', () => {
   });
 });
 
-describe('lists this server does not keep', () => {
-  it('answer an empty array for cuda, docker, frameworks, domains and licences', async () => {
+/** The reference's seeded licences in pk order (its migrations/licences/licenses.csv). */
+const REFERENCE_LICENCES = [
+  'AGPL3', 'Apache 2.0', 'BSD 2-clause', 'BSD 3-clause', 'CC0', 'CC-BY-4.0', 'CC-BY-SA-4.0',
+  'GPL2', 'GPL3', 'LGPL3', 'MIT', 'Mozilla Public License 2.0', 'The Unlicense', 'Proprietary',
+];
+
+describe('licences', () => {
+  it("lists the reference's licences with its pks and shape, and retrieves one", async () => {
     const fx = await startWithFixtures();
-    for (const name of ['cuda', 'docker', 'frameworks', 'domains', 'licences']) {
+    const res = await fx.call('POST', '/v1/licences/list', { json: {} });
+    expect(res.status).toBe(200);
+    expect(res.body.map((l: { pk: number; name: string }) => [l.pk, l.name])).toEqual(REFERENCE_LICENCES.map((name, i) => [i + 1, name]));
+    const apache = (await fx.call('GET', '/v1/licences/2')).body;
+    expect(Object.keys(apache)).toEqual(['pk', 'name', 'url', 'permissions', 'conditions', 'limitations', 'domains']);
+    expect(apache).toMatchObject({ pk: 2, name: 'Apache 2.0', url: 'https://opensource.org/licenses/Apache-2.0' });
+    expect(new Set(apache.permissions)).toEqual(new Set(['Commercial use', 'Modification', 'Distribution', 'Patent use', 'Private use']));
+    expect(new Set(apache.limitations)).toEqual(new Set(['Trademark use', 'Liability', 'Warranty']));
+    const named = await fx.call('POST', '/v1/licences/list', { json: { expressions: [{ type: 'exact', field: 'name', value: 'MIT' }] } });
+    expect(named.body.map((l: { pk: number }) => l.pk)).toEqual([11]);
+    expect((await fx.call('GET', '/v1/licences/99')).status).toBe(404);
+    expect((await fx.call('POST', '/v1/licences/list', { as: null, json: {} })).status).toBe(401);
+  });
+
+  it("gives a template the licence's pk; import takes its name, in any case or as an SPDX id, and refuses an unknown one", async () => {
+    const fx = await startWithFixtures();
+    const spec = (licence: string) => ({
+      name: `l-${licence}`,
+      scope: 'public',
+      licence,
+      specific: { job_type: 'Run', executor_class: 'ufdl_agent.Command', required_packages: '', parameters: {} },
+    });
+    for (const [name, pk] of [['Apache 2.0', 2], ['apache 2.0', 2], ['Apache-2.0', 2], ['MIT', 11], ['GPL-3.0', 9]] as const) {
+      const res = await fx.call('POST', '/v1/job-templates/import', { json: spec(name) });
+      expect(res.status, name).toBe(200);
+      expect(res.body.licence, name).toBe(pk);
+      expect((await fx.call('GET', `/v1/job-templates/${res.body.pk}`)).body.licence, name).toBe(pk);
+      // Export gives the import format back: the licence by name.
+      expect((await fx.call('GET', `/v1/job-templates/${res.body.pk}/export`)).body.licence, name).toBe(REFERENCE_LICENCES[pk - 1]);
+    }
+    const unknown = await fx.call('POST', '/v1/job-templates/import', { json: spec('Beerware') });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.detail).toMatch(/^Bad job template: licence: unknown licence 'Beerware'; known: AGPL3, Apache 2\.0, /);
+  });
+});
+
+describe('lists this server does not keep', () => {
+  it('answer an empty array for cuda, docker, frameworks and domains', async () => {
+    const fx = await startWithFixtures();
+    for (const name of ['cuda', 'docker', 'frameworks', 'domains']) {
       const res = await fx.call('POST', `/v1/${name}/list`, { json: {} });
       expect(res.status, name).toBe(200);
       expect(res.body, name).toEqual([]);

@@ -23,7 +23,8 @@ describe('POST /v1/job-templates/import', () => {
       name: 'ic-train',
       version: 1,
       domain: 'ic',
-      licence: 'Apache 2.0',
+      // The licence's pk, as the reference answers (Apache 2.0 is its second licence).
+      licence: 2,
       creator: ADMIN_PK,
       deletion_time: null,
       type: "Train<Domain<'Image Classification'>, Framework<'dogs_dummy', '1'>>",

@@ -2,6 +2,7 @@
  * The web-socket notification channel `ws://…/v1/jobs/{pk}` (ufdl-server.md §4; DESIGN §2 B15):
  * message shape and order, catch-up on connect, authentication, refusal of unknown jobs.
  */
+import http from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { JobNotification } from '../../src/protocol/wire.js';
@@ -236,6 +237,47 @@ describe('handshake', () => {
     const w = await watch(f, job);
     await f.call('GET', `/v1/jobs/${job}/acquire`, { node: f.node() });
     expect((await w.received(1))[0]!.transition).toBe('acquire');
+  });
+
+  it('answers a refused handshake with Connection: close, so a pooled connection is not reused', async () => {
+    const f = await startWithFixtures();
+    const job = f.job();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => agent.destroy());
+    const get = (headers: Record<string, string>) =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const req = http.get(`${f.url}/v1/jobs/${job}`, { agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        });
+        req.on('error', reject);
+      });
+    const refusal = await get({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' });
+    expect(refusal).toEqual({ status: 401, connection: 'close' });
+    // The next request through the same pool gets a fresh connection and its answer.
+    expect((await get({ authorization: `Bearer ${await f.adminToken()}` })).status).toBe(200);
+  });
+
+  it('accepts the token as a subprotocol bearer.<token> (what browsers can send), and answers with a protocol offered', async () => {
+    const f = await startWithFixtures();
+    const job = f.job();
+    const user = await f.user();
+    const withName = new WebSocket(wsUrl(f, `/v1/jobs/${job}`), ['ufdl', `bearer.${user.token}`]);
+    const alone = new WebSocket(wsUrl(f, `/v1/jobs/${job}`), [`bearer.${user.token}`]);
+    for (const socket of [withName, alone]) {
+      onTestFinished(() => socket.terminate());
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', resolve);
+        socket.once('error', reject);
+      });
+    }
+    // The token is not echoed when the client offered another protocol.
+    expect(withName.protocol).toBe('ufdl');
+    expect(alone.protocol).toBe(`bearer.${user.token}`);
+    const seen = new Promise<JobNotification>((resolve) => withName.once('message', (d) => resolve(JSON.parse(d.toString()) as JobNotification)));
+    await f.call('GET', `/v1/jobs/${job}/acquire`, { node: f.node() });
+    expect((await seen).transition).toBe('acquire');
+    expect((await refused(wsUrl(f, `/v1/jobs/${job}`), { 'sec-websocket-protocol': 'ufdl, bearer.garbage' })).status).toBe(401);
   });
 
   it('still serves plain GET /v1/jobs/{pk} on the same path', async () => {

@@ -69,6 +69,8 @@ export interface LockHolder {
 export class JournalLockedError extends JournalError {
   /** The recorded holder, when the journal names one (it may be mid-start and not yet have). */
   readonly holder: LockHolder | null;
+  /** The journal file. */
+  readonly path: string;
 
   constructor(path: string, holder: LockHolder | null, options?: { cause?: unknown }) {
     const who =
@@ -84,5 +86,6 @@ export class JournalLockedError extends JournalError {
     );
     this.name = 'JournalLockedError';
     this.holder = holder;
+    this.path = path;
   }
 }

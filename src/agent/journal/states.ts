@@ -43,7 +43,8 @@ export type JobState =
   /**
    * Intent: the child has exited (exit status recorded) and its outputs are registered; uploads
    * are in progress, each output tracked by its own upload state. Recovery: upload what is not
-   * `uploaded` (a 400 "already has output" counts as uploaded), then finish.
+   * `uploaded` (a 400 "already has output" counts as uploaded only when the server's copy holds this
+   * attempt's bytes; any other copy is removed and ours uploaded), then finish.
    */
   | 'uploading'
   /**
@@ -158,8 +159,9 @@ export type OutputState =
   /** Registered (name, type, path, size, sha256 known); no upload tried yet. */
   | 'pending'
   /**
-   * Intent: an upload is about to be (or was) sent. Recovery: ask the server whether the job has
-   * the output (a 400 "already has output" on retry counts as uploaded), else upload again.
+   * Intent: an upload is about to be (or was) sent. Recovery: upload again; a 400 "already has
+   * output" counts as uploaded only when the server's copy is live and holds this attempt's bytes
+   * (same SHA-256), else that copy is removed and ours uploaded (`outputs/server-copy.ts`).
    */
   | 'uploading'
   /** Terminal: the server acknowledged the upload. */

@@ -16,6 +16,12 @@ export interface CoalescerOptions {
   report: (update: ProgressUpdate) => Promise<void> | void;
   /** Told when `report` throws; the coalescer carries on with the next update. */
   onError?: (err: unknown, update: ProgressUpdate) => void;
+  /**
+   * The highest progress already reported for this attempt (e.g. before the agent restarted): no
+   * report goes below it.
+   * @default 0
+   */
+  floor?: number;
   /** The clock, for tests. */
   now?: () => number;
 }
@@ -31,10 +37,13 @@ export class ProgressCoalescer {
   #inFlight: Promise<void> | undefined;
   #stopped = false;
   #reports = 0;
+  /** The highest progress reported (or the floor): progress never goes backwards within an attempt. */
+  #highest: number;
 
   constructor(options: CoalescerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#highest = options.floor ?? 0;
   }
 
   /** Reports delivered (attempted) so far. */
@@ -79,9 +88,13 @@ export class ProgressCoalescer {
   }
 
   async #send(): Promise<void> {
-    const update = this.#pending;
+    const pending = this.#pending;
     this.#pending = undefined;
-    if (!update) return;
+    if (!pending) return;
+    // A lower value (a child that starts a second phase at 0, or re-read output) keeps its data but
+    // not its value: watchers must never see an attempt's progress go backwards.
+    const update = pending.progress < this.#highest ? { ...pending, progress: this.#highest } : pending;
+    this.#highest = update.progress;
     const dataJson = JSON.stringify(update.data);
     // Nothing new to say: the same value and body as the last report (the reference's rule).
     if (this.#lastSent && this.#lastSent.progress === update.progress && this.#lastSent.dataJson === dataJson) return;

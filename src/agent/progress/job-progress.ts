@@ -33,6 +33,13 @@ export interface JobProgressOptions {
    * @default 200
    */
   pollMs?: number;
+  /**
+   * Set when the agent re-attaches to a child that ran while no agent followed it: what the logs
+   * already hold is replayed silently (to learn the latest value and whether the child speaks in
+   * marker lines) and only that latest value is reported, if it is above `lastReported`, the highest
+   * value reported before (from the journal). No report of the attempt ever goes below it.
+   */
+  resume?: { lastReported: number | null } | undefined;
 }
 
 /** See the module comment. */
@@ -42,12 +49,17 @@ export class JobProgress {
   readonly #parser: GuardedParser | undefined;
   #last: ProgressUpdate | undefined;
   #markersSeen = false;
+  #replaying = false;
+  readonly #resume: { lastReported: number | null } | undefined;
+  #started: Promise<void> | undefined;
   #stopping: Promise<void> | undefined;
 
   constructor(options: JobProgressOptions) {
+    this.#resume = options.resume;
     this.#coalescer = new ProgressCoalescer({
       intervalMs: options.intervalMs,
       report: options.report,
+      floor: options.resume?.lastReported ?? 0,
       ...(options.onReportError ? { onError: options.onReportError } : {}),
     });
     this.#parser = options.regex
@@ -74,16 +86,31 @@ export class JobProgress {
   }
 
   start(): void {
-    for (const follower of this.#followers) follower.start();
+    this.#started ??= (async () => {
+      if (this.#resume) await this.#replay(this.#resume.lastReported ?? 0);
+      for (const follower of this.#followers) follower.start();
+    })();
   }
 
   /** Read the logs to their end, deliver the final value, stop. Idempotent. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
+      await this.#started;
       await Promise.all(this.#followers.map((f) => f.stop()));
       await this.#coalescer.stop();
     })();
     return this.#stopping;
+  }
+
+  /** Replay what the logs hold (no reports), then report the latest value if it is new. */
+  async #replay(lastReported: number): Promise<void> {
+    this.#replaying = true;
+    try {
+      await Promise.all(this.#followers.map((f) => f.catchUp()));
+    } finally {
+      this.#replaying = false;
+    }
+    if (this.#last && this.#last.progress > lastReported) this.#coalescer.push(this.#last);
   }
 
   #onLine(line: string): void {
@@ -92,6 +119,6 @@ export class JobProgress {
     else if (!this.#markersSeen) update = this.#parser?.(line, this.#last?.progress ?? 0);
     if (!update) return;
     this.#last = update;
-    this.#coalescer.push(update);
+    if (!this.#replaying) this.#coalescer.push(update);
   }
 }

@@ -34,7 +34,7 @@ export interface LineFollowerOptions {
    */
   chunkBytes?: number;
   /**
-   * Where to start reading (0 = the whole file, e.g. after re-attaching, to find the last progress).
+   * Where to start reading (0 = the whole file).
    * @default 0
    */
   startOffset?: number;
@@ -82,6 +82,16 @@ export class LineFollower {
   start(): void {
     if (this.#stopped || this.#timer) return;
     this.#poll();
+  }
+
+  /**
+   * Read once to the current end of the file (delivering its complete lines), without polling.
+   * Used before {@link start} to replay what a child printed while no one followed it.
+   */
+  catchUp(): Promise<void> {
+    if (this.#stopped) return this.#reading;
+    this.#reading = this.#reading.then(() => this.#drain());
+    return this.#reading;
   }
 
   /**

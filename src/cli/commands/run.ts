@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { agentOptionsFrom } from '../agent-options.js';
+import { startAgentFromCli } from '../agent-start.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
@@ -43,10 +44,14 @@ export function registerRun(program: Command): void {
     // Before the agent exists: it takes NOTIFY_SOCKET out of the environment that jobs inherit.
     let agent: import('../../agent/index.js').Agent | undefined;
     const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
-    agent = createAgent(agentOptionsFrom(config), log);
-    notifyAgent(agent, notifier);
-    const stopReloading = onAgentReloadSignal(agent, { log, initial: config, load, levelFlag: flags.logLevel }, agentOptionsFrom);
-    await agent.start();
+    let stopReloading = () => {};
+    agent = await startAgentFromCli(
+      () => createAgent(agentOptionsFrom(config), log),
+      (created) => {
+        notifyAgent(created, notifier);
+        stopReloading = onAgentReloadSignal(created, { log, initial: config, load, levelFlag: flags.logLevel }, agentOptionsFrom);
+      },
+    );
     await agent.whenStopped();
     stopReloading();
     notifier.close();

@@ -3,7 +3,9 @@
  */
 import type { Command } from 'commander';
 import type { ServerOptions } from '../../server/options.js';
+import { CliError } from '../cli-error.js';
 import { loadConfig, secretValue, type EffectiveConfig } from '../config/load.js';
+import { EXIT } from '../exit-codes.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onReloadSignal } from '../reload.js';
 import { onStopSignals } from '../signals.js';
@@ -55,7 +57,9 @@ export function registerServe(program: Command): void {
     onReloadSignal({ log, initial: config, load, levelFlag: flags.logLevel });
     const notifier = new ServiceNotifier({ log });
     notifier.starting('starting: opening the database');
-    const server = await startServer(serverOptionsFrom(config), log);
+    const server = await startServer(serverOptionsFrom(config), log).catch((err: unknown) => {
+      throw listenProblem(err, config);
+    });
     notifier.ready(`serving on ${server.url}`);
     onStopSignals(log, async () => {
       notifier.stopping('stopping: finishing in-flight requests, then closing the database');
@@ -64,4 +68,18 @@ export function registerServe(program: Command): void {
       log.info('server stopped');
     });
   });
+}
+
+/**
+ * A server that cannot listen where the configuration says: one line naming the address, where the
+ * port came from, and how to choose another; the configuration exit status.
+ */
+export function listenProblem(err: unknown, config: EffectiveConfig): unknown {
+  if (!(err instanceof Error) || err.name !== 'ListenError') return err;
+  const source = config.sources['serve.port'] ?? 'default';
+  const from = source === 'default' ? 'the default' : source === 'flag' ? '--port' : source.startsWith('env ') ? source.slice(4) : source;
+  return new CliError(
+    EXIT.CONFIG,
+    `${err.message} (port from ${from}); choose another with --port or UFDL_AGENT_SERVE_PORT (serve.port in a configuration file)`,
+  );
 }

@@ -11,11 +11,12 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { agentOptionsFrom } from '../agent-options.js';
+import { startAgentFromCli } from '../agent-start.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
-import { serverOptionsFrom } from './serve.js';
+import { listenProblem, serverOptionsFrom } from './serve.js';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
 
@@ -42,7 +43,7 @@ export function registerStandalone(program: Command): void {
       });
     const config = load();
     // Loaded here, not at start-up, so that other subcommands do not pay for them.
-    const [{ startServer }, { createAgent }, { ServiceNotifier }, { notifyAgent }] = await Promise.all([
+    const [{ startServer, firstFreePort }, { createAgent }, { ServiceNotifier }, { notifyAgent }] = await Promise.all([
       import('../../server/serve.js'),
       import('../../agent/index.js'),
       import('../../systemd/notifier.js'),
@@ -52,7 +53,16 @@ export function registerStandalone(program: Command): void {
     let agent: import('../../agent/index.js').Agent | undefined;
     const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
     const serverOptions = serverOptionsFrom(config);
-    const server = await startServer(serverOptions, log.child({ service: 'server' }));
+    // The default ports may be taken (another standalone, say): take the next free ones, and say so.
+    // A port the user chose is used as given or not at all.
+    const chosen = (key: string) => (config.sources[key] ?? 'default') !== 'default';
+    const statusPort = config.values['agent.status_port'] as number;
+    const server = await startServer(serverOptions, log.child({ service: 'server' }), {
+      nextFreePorts: chosen('serve.port') ? 0 : 20,
+      avoidPorts: [statusPort],
+    }).catch((err: unknown) => {
+      throw listenProblem(err, config);
+    });
 
     // The agent logs in as the admin: with the configured password, else the generated one.
     const passwordFile = join(serverData, 'admin-password');
@@ -64,14 +74,23 @@ export function registerStandalone(program: Command): void {
       password,
     });
     const agentOptions = agentOptionsFor(config);
+    if (agentOptions.status && !chosen('agent.status_port')) {
+      const { port, host } = agentOptions.status;
+      const free = await firstFreePort(host, port, 20, [Number(new URL(server.url).port)]).catch(() => port);
+      if (free !== port) log.warn({ wanted: port, port: free }, `status port ${port} is in use; the agent's status endpoint uses ${free}`);
+      agentOptions.status = { host, port: free };
+    }
     await importExampleTemplates(server.url, agentOptions.username, password, log);
 
     try {
-      agent = createAgent(agentOptions, log.child({ service: 'agent' }));
-      // READY=1 once the agent polls: the server already answers by then.
-      notifyAgent(agent, notifier);
-      onAgentReloadSignal(agent, { log, initial: config, load, levelFlag: flags.logLevel }, agentOptionsFor);
-      await agent.start();
+      agent = await startAgentFromCli(
+        () => createAgent(agentOptions, log.child({ service: 'agent' })),
+        (created) => {
+          // READY=1 once the agent polls: the server already answers by then.
+          notifyAgent(created, notifier);
+          onAgentReloadSignal(created, { log, initial: config, load, levelFlag: flags.logLevel }, agentOptionsFor);
+        },
+      );
     } catch (err) {
       await server.close();
       throw err;

@@ -1,6 +1,8 @@
 /**
- * Hardware generations (ufdl-server.md §5.1): the seeded, read-only table of GPU generations by
- * compute capability, listed with a filter or looked up by a compute capability.
+ * Hardware generations: the seeded, read-only table of GPU generations by compute capability, listed
+ * with a filter or looked up by a compute capability. The reference's eight rows and pks always;
+ * newer generations (an extension, after them) only while extensions are on, so that in
+ * `--no-extensions` mode every answer is the reference's, 400 for 12.0 included.
  */
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
@@ -24,14 +26,23 @@ function pyFloat(value: number): string {
   return Number.isInteger(value) ? value.toFixed(1) : String(value);
 }
 
+/** The hardware row JSON (the `extension` column is ours, not the reference's). */
+function hardwareJson(row: HardwareJson & { extension: number }): HardwareJson {
+  const { extension: _ours, ...json } = row;
+  return json;
+}
+
 export async function hardwareRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.ufdl;
+  // Which rows this server shows.
+  const shown = app.ufdl.options.extensions ? '1' : 'extension = 0';
 
   app.post('/v1/hardware/list', async (request): Promise<HardwareJson[]> => {
     requireUser(request);
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, HARDWARE_FIELDS, { defaultOrder: 'pk ASC' });
-    return db.prepare(`SELECT * FROM hardware WHERE ${where} ORDER BY ${orderBy}`).all(...params) as HardwareJson[];
+    const rows = db.prepare(`SELECT * FROM hardware WHERE (${where}) AND ${shown} ORDER BY ${orderBy}`).all(...params) as (HardwareJson & { extension: number })[];
+    return rows.map(hardwareJson);
   });
 
   app.get<{ Params: { compute: string } }>('/v1/hardware/get-hardware-generation/:compute', async (request): Promise<HardwareJson> => {
@@ -45,10 +56,10 @@ export async function hardwareRoutes(app: FastifyInstance): Promise<void> {
     }
     const compute = Number(raw);
     const row = db
-      .prepare('SELECT * FROM hardware WHERE min_compute_capability <= ? AND ? < max_compute_capability ORDER BY pk LIMIT 1')
-      .get(compute, compute) as HardwareJson | undefined;
-    if (row) return row;
-    const range = db.prepare('SELECT MIN(min_compute_capability) AS lo, MAX(max_compute_capability) AS hi FROM hardware').get() as {
+      .prepare(`SELECT * FROM hardware WHERE min_compute_capability <= ? AND ? < max_compute_capability AND ${shown} ORDER BY pk LIMIT 1`)
+      .get(compute, compute) as (HardwareJson & { extension: number }) | undefined;
+    if (row) return hardwareJson(row);
+    const range = db.prepare(`SELECT MIN(min_compute_capability) AS lo, MAX(max_compute_capability) AS hi FROM hardware WHERE ${shown}`).get() as {
       lo: number | null;
       hi: number | null;
     };
@@ -57,8 +68,8 @@ export async function hardwareRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { pk: string } }>('/v1/hardware/:pk', async (request): Promise<HardwareJson> => {
     requireUser(request);
-    const row = db.prepare('SELECT * FROM hardware WHERE pk = ?').get(parsePk(request.params.pk)) as HardwareJson | undefined;
+    const row = db.prepare(`SELECT * FROM hardware WHERE pk = ? AND ${shown}`).get(parsePk(request.params.pk)) as (HardwareJson & { extension: number }) | undefined;
     if (!row) throw notFound();
-    return row;
+    return hardwareJson(row);
   });
 }

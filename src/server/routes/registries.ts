@@ -1,19 +1,22 @@
 /**
  * Read-only registries (ufdl-server.md §5.1, §5.3): job types and job contracts, which the reference
- * worker lists to initialise its type system, and the dataset-world lists (CUDA versions, docker
- * images, frameworks, domains, licences) that this server does not keep: they answer an empty list so
- * that clients which call them keep working.
+ * worker lists to initialise its type system; the licences the reference seeds (a template's
+ * `licence` is one of their pks); and the dataset-world lists (CUDA versions, docker images,
+ * frameworks, domains) that this server does not keep: they answer an empty list so that clients
+ * which call them keep working.
  */
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { TypeStringError } from '../../protocol/type-string.js';
-import { JOB_CONTRACTS } from '../contracts.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
-import { JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
+import { JOB_CONTRACTS, JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
+import { LICENCE_FIELDS, licenceJson, type LicenceRow } from '../store/licences.js';
+import { notFound, parsePk } from '../route-params.js';
+import type { LicenceJson } from '../../protocol/wire.js';
 
 const REGISTRY_FIELDS: FieldTable = {
   pk: { sql: 'pk', kind: 'int' },
@@ -22,7 +25,7 @@ const REGISTRY_FIELDS: FieldTable = {
   cls: { sql: 'cls', kind: 'text' },
 };
 
-const EMPTY_LISTS = ['cuda', 'docker', 'frameworks', 'domains', 'licences'] as const;
+const EMPTY_LISTS = ['cuda', 'docker', 'frameworks', 'domains'] as const;
 
 export async function registriesRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.ufdl;
@@ -63,6 +66,20 @@ export async function registriesRoutes(app: FastifyInstance): Promise<void> {
       throw err;
     }
     return [];
+  });
+
+  app.post('/v1/licences/list', async (request): Promise<LicenceJson[]> => {
+    requireUser(request);
+    const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
+    const { where, params, orderBy } = compileFilter(spec, LICENCE_FIELDS, { defaultOrder: 'pk ASC' });
+    return (db.prepare(`SELECT * FROM licences WHERE ${where} ORDER BY ${orderBy}`).all(...params) as LicenceRow[]).map(licenceJson);
+  });
+
+  app.get<{ Params: { pk: string } }>('/v1/licences/:pk', async (request): Promise<LicenceJson> => {
+    requireUser(request);
+    const row = db.prepare('SELECT * FROM licences WHERE pk = ?').get(parsePk(request.params.pk)) as LicenceRow | undefined;
+    if (!row) throw notFound();
+    return licenceJson(row);
   });
 
   for (const name of EMPTY_LISTS) {

@@ -9,7 +9,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
-import { isContractName } from '../contracts.js';
+import { isContractName } from '../../protocol/contracts.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireUser } from '../identity.js';
@@ -131,7 +131,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/export', async (request) => {
     requireAdmin(request);
-    return exportTemplate(template(request));
+    return exportTemplate(db, template(request));
   });
 
   app.post<{ Params: { pk: string } }>('/v1/job-templates/:pk/create-job', async (request): Promise<JobJson> => {

@@ -54,14 +54,37 @@ function send(socket: WebSocket, frame: string): void {
   socket.send(frame);
 }
 
+/** The prefix of a subprotocol that carries an access token: `Sec-WebSocket-Protocol: ufdl, bearer.<token>`. */
+export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+/** The token a handshake offers as a subprotocol `bearer.<token>`, if any. */
+function protocolToken(request: FastifyRequest): string | undefined {
+  const header = request.headers['sec-websocket-protocol'];
+  if (typeof header !== 'string') return undefined;
+  const entry = header.split(',').map((p) => p.trim()).find((p) => p.startsWith(BEARER_PROTOCOL_PREFIX));
+  return entry?.slice(BEARER_PROTOCOL_PREFIX.length);
+}
+
 /**
- * B15: the upgrade needs a user, from the Authorization header (resolved by the identity hook) or
- * from `?token=` (browsers cannot set headers on a web-socket). Anonymous only when configured.
+ * The subprotocol the server answers with (browsers fail a handshake that offered protocols and got
+ * none back): the first offered one that is not a token, else the token entry itself.
+ */
+export function chooseProtocol(offered: Set<string>): string | false {
+  const all = [...offered];
+  return all.find((p) => !p.startsWith(BEARER_PROTOCOL_PREFIX)) ?? all[0] ?? false;
+}
+
+/**
+ * B15: the upgrade needs a user, from the Authorization header (resolved by the identity hook), from
+ * `?token=`, or from a subprotocol `bearer.<token>` (browsers can set neither headers nor, safely,
+ * query strings that end up in access logs; they can offer subprotocols). Anonymous only when
+ * configured.
  */
 async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<void> {
   if (request.user) return;
-  const token = (request.query as Record<string, unknown> | undefined)?.token;
-  if (typeof token === 'string' && token !== '') {
+  const query = (request.query as Record<string, unknown> | undefined)?.token;
+  const token = typeof query === 'string' && query !== '' ? query : protocolToken(request);
+  if (token !== undefined && token !== '') {
     const claims = await app.ufdl.tokens.verify(token, 'access');
     const user = app.ufdl.db.prepare('SELECT pk, is_active FROM users WHERE pk = ?').get(claims.upk) as
       | { pk: number; is_active: number }
@@ -72,7 +95,10 @@ async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest
     return;
   }
   if (app.ufdl.options.allowAnonymousWebsocket) return;
-  throw new UfdlError('UFDL_ERR_AUTH_MISSING', 'Authentication credentials were not provided: send ?token=<access token> or an Authorization header.');
+  throw new UfdlError(
+    'UFDL_ERR_AUTH_MISSING',
+    'Authentication credentials were not provided: send ?token=<access token>, an Authorization header, or the subprotocol bearer.<access token>.',
+  );
 }
 
 export async function websocketRoutes(app: FastifyInstance): Promise<void> {

@@ -8,7 +8,7 @@ import Database, { type Statement } from 'better-sqlite3';
 
 export type Db = Database.Database;
 
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // 1: the initial schema.
   `
   CREATE TABLE settings (
@@ -114,6 +114,56 @@ const MIGRATIONS: readonly string[] = [
   // 2: the outputs a `Run` template declares (`specific.outputs`, a JSON map of name to type).
   `
   ALTER TABLE templates ADD COLUMN outputs TEXT;
+  `,
+  // 3: the reference's hardware generations with its pks (Ampere 8.0–9.0, Hopper pk 8); newer
+  // generations are an extension listed after them (served only with extensions on). Data
+  // directories seeded before had Ampere end at 8.9, an 'Ada Lovelace' row at pk 8, Hopper at 9 and
+  // 'Blackwell and newer' at 10: their nodes move along (Ada Lovelace → Ampere, as the reference maps
+  // 8.9), and the rows are rewritten in place. A new database is empty here; the seed fills it.
+  `
+  ALTER TABLE hardware ADD COLUMN extension INTEGER NOT NULL DEFAULT 0;
+  CREATE TEMP TABLE hardware_before (old_layout INTEGER NOT NULL);
+  INSERT INTO hardware_before SELECT EXISTS (SELECT 1 FROM hardware WHERE pk = 8 AND generation = 'Ada Lovelace');
+  UPDATE nodes SET hardware_generation = hardware_generation - 1
+    WHERE hardware_generation IN (8, 9, 10) AND (SELECT old_layout FROM hardware_before);
+  DELETE FROM hardware WHERE pk = 10 AND (SELECT old_layout FROM hardware_before);
+  UPDATE hardware SET generation = 'Blackwell and newer', min_compute_capability = 10.0, max_compute_capability = 100.0, extension = 1
+    WHERE pk = 9 AND (SELECT old_layout FROM hardware_before);
+  UPDATE hardware SET generation = 'Hopper', min_compute_capability = 9.0, max_compute_capability = 10.0
+    WHERE pk = 8 AND (SELECT old_layout FROM hardware_before);
+  UPDATE hardware SET max_compute_capability = 9.0 WHERE pk = 7 AND (SELECT old_layout FROM hardware_before);
+  DROP TABLE hardware_before;
+  `,
+  // 4: licences as the reference seeds them (its migrations/licences: names, URLs and pks in the
+  // order of its licenses.csv, sub-descriptors from its per-licence files). A template's licence
+  // becomes the licence's pk (licence_pk); the old name column stays for templates imported before,
+  // whose names are matched to a pk at start-up (store/licences.ts).
+  `
+  CREATE TABLE licences (
+    pk          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    url         TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    conditions  TEXT NOT NULL,
+    limitations TEXT NOT NULL,
+    domains     TEXT NOT NULL
+  );
+  INSERT INTO licences (pk, name, url, permissions, conditions, limitations, domains) VALUES
+    (1, 'AGPL3', 'https://opensource.org/licenses/AGPL-3.0', '["Commercial use", "Modification", "Distribution", "Patent use", "Private use"]', '["License and copyright notice", "State changes", "Disclose source", "Network use is distribution", "Same license"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (2, 'Apache 2.0', 'https://opensource.org/licenses/Apache-2.0', '["Commercial use", "Modification", "Distribution", "Patent use", "Private use"]', '["License and copyright notice", "State changes"]', '["Trademark use", "Liability", "Warranty"]', '["Software", "Models"]'),
+    (3, 'BSD 2-clause', 'https://opensource.org/licenses/BSD-2-Clause', '["Commercial use", "Modification", "Distribution", "Private use"]', '["License and copyright notice"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (4, 'BSD 3-clause', 'https://opensource.org/licenses/BSD-3-Clause', '["Commercial use", "Modification", "Distribution", "Private use"]', '["License and copyright notice"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (5, 'CC0', 'https://creativecommons.org/share-your-work/public-domain/cc0/', '["Commercial use", "Modification", "Distribution", "Private use"]', '[]', '["Liability", "Trademark use", "Patent use", "Warranty"]', '["Data", "Models"]'),
+    (6, 'CC-BY-4.0', 'https://creativecommons.org/licenses/by/4.0/', '["Commercial use", "Modification", "Distribution", "Private use"]', '["License and copyright notice", "State changes"]', '["Liability", "Trademark use", "Patent use", "Warranty"]', '["Data", "Models"]'),
+    (7, 'CC-BY-SA-4.0', 'http://creativecommons.org/licenses/by-sa/4.0/', '["Commercial use", "Distribution", "Modification", "Private use"]', '["License and copyright notice", "Same license", "State changes"]', '["Liability", "Patent use", "Trademark use", "Warranty"]', '["Data", "Models"]'),
+    (8, 'GPL2', 'https://opensource.org/licenses/GPL-2.0', '["Commercial use", "Modification", "Distribution", "Private use"]', '["License and copyright notice", "State changes", "Disclose source", "Same license"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (9, 'GPL3', 'https://opensource.org/licenses/GPL-3.0', '["Commercial use", "Modification", "Distribution", "Patent use", "Private use"]', '["License and copyright notice", "State changes", "Disclose source", "Same license"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (10, 'LGPL3', 'https://opensource.org/licenses/LGPL-3.0', '["Commercial use", "Modification", "Distribution", "Patent use", "Private use"]', '["License and copyright notice", "Disclose source", "State changes", "Same license (library)"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (11, 'MIT', 'https://opensource.org/licenses/MIT', '["Commercial use", "Modification", "Distribution", "Private use"]', '["License and copyright notice"]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (12, 'Mozilla Public License 2.0', 'https://opensource.org/licenses/MPL-2.0', '["Commercial use", "Distribution", "Modification", "Patent use", "Private use"]', '["Disclose source", "License and copyright notice", "Same license (file)"]', '["Liability", "Trademark use", "Warranty"]', '["Software", "Models"]'),
+    (13, 'The Unlicense', 'https://unlicense.org/', '["Commercial use", "Distribution", "Modification", "Private use"]', '[]', '["Liability", "Warranty"]', '["Software", "Models"]'),
+    (14, 'Proprietary', 'https://en.wikipedia.org/wiki/All_rights_reserved', '[]', '["License and copyright notice"]', '[]', '["Software", "Models"]');
+  ALTER TABLE templates ADD COLUMN licence_pk INTEGER REFERENCES licences(pk);
   `,
 ];
 

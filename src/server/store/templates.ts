@@ -12,11 +12,12 @@ import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { checkSimpleValue, isSubtype, parseTypeString, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { TemplateInput, TemplateJson, TemplateParameter } from '../../protocol/wire.js';
-import { BoundContract, type Declarations } from '../contracts.js';
+import { BoundContract, type Declarations } from '../../protocol/contracts.js';
 import { parseJobType, unknownName } from '../job-types.js';
 import { notFound } from '../route-params.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
 import type { FieldTable } from './filter-sql.js';
+import { licenceName, requireLicencePk } from './licences.js';
 
 export interface TemplateRow {
   pk: number;
@@ -25,7 +26,9 @@ export interface TemplateRow {
   description: string;
   scope: string;
   domain: string | null;
+  /** The licence's name as imported (kept for templates imported before licences had pks). */
   licence: string | null;
+  licence_pk: number | null;
   type: string;
   executor_class: string;
   required_packages: string;
@@ -47,7 +50,7 @@ export const TEMPLATE_FIELDS: FieldTable = {
   description: { sql: 'templates.description', kind: 'text' },
   scope: { sql: 'templates.scope', kind: 'text' },
   domain: { sql: 'templates.domain', kind: 'text' },
-  licence: { sql: 'templates.licence', kind: 'text' },
+  licence: { sql: 'templates.licence_pk', kind: 'int' },
   type: { sql: 'templates.type', kind: 'text' },
   executor_class: { sql: 'templates.executor_class', kind: 'text' },
   required_packages: { sql: 'templates.required_packages', kind: 'text' },
@@ -82,7 +85,7 @@ export function templateJson(row: TemplateRow): TemplateJson {
     description: row.description,
     scope: row.scope,
     domain: row.domain,
-    licence: row.licence,
+    licence: row.licence_pk,
     creator: row.creator,
     creation_time: row.creation_time,
     deletion_time: row.deletion_time,
@@ -313,6 +316,7 @@ export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; paramete
  */
 export function importTemplate(db: Db, body: unknown, creator: number): TemplateRow {
   const { spec, parameters, inputs, outputs, type } = parseTemplateSpec(body);
+  const licencePk = requireLicencePk(db, spec.licence);
   return db.transaction(() => {
     const now = nowIso();
     let version = spec.version;
@@ -322,9 +326,9 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
     }
     cachedStatement(db, 'UPDATE templates SET deletion_time = ? WHERE name = ? AND version = ? AND deletion_time IS NULL').run(now, spec.name, version);
     const result = cachedStatement(db,
-        `INSERT INTO templates (name, version, description, scope, domain, licence, type, executor_class, required_packages,
-                                parameters, inputs, outputs, creator, creation_time)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO templates (name, version, description, scope, domain, licence, licence_pk, type, executor_class,
+                                required_packages, parameters, inputs, outputs, creator, creation_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         spec.name,
@@ -333,6 +337,7 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
         spec.scope,
         spec.domain ?? null,
         spec.licence,
+        licencePk,
         type,
         spec.specific.executor_class,
         spec.specific.required_packages,
@@ -347,7 +352,7 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
 }
 
 /** `export`: the template back in the import format, so it can be imported here or elsewhere. */
-export function exportTemplate(row: TemplateRow): Record<string, unknown> {
+export function exportTemplate(db: Db, row: TemplateRow): Record<string, unknown> {
   const parameters = Object.fromEntries(
     Object.entries(templateParameters(row)).map(([name, p]) => {
       const spec: Record<string, unknown> = { types: p.types };
@@ -374,7 +379,7 @@ export function exportTemplate(row: TemplateRow): Record<string, unknown> {
     description: row.description,
     scope: row.scope,
     ...(row.domain === null ? {} : { domain: row.domain }),
-    licence: row.licence ?? '',
+    licence: licenceName(db, row.licence_pk) ?? row.licence ?? '',
     specific,
   };
 }

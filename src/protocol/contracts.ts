@@ -1,14 +1,14 @@
 /**
  * Job contracts: what a template's `type` (e.g. `Train<Domain<'…'>, Framework<'…', '1'>>`) promises
- * about the job's inputs and outputs (ufdl-server.md §5.3). The reference's `Train`, `Predict` and
- * `Export`, plus our extension `Run` (DESIGN §4), whose inputs and outputs the template declares itself
- * (an `inputs` list and an `outputs` map in `specific`).
+ * about the job's inputs and outputs. The reference's `Train`, `Predict` and `Export`, plus our
+ * extension `Run`, whose inputs and outputs the template declares itself (an `inputs` list and an
+ * `outputs` map in `specific`). Shared: the server checks jobs against them, and clients derive the
+ * inputs of a template the reference does not list (its template JSON has no `inputs`).
  *
  * A contract's type parameters are substituted into its input and output types: a
  * `Train<D, F>` template takes `dataset: PK<Dataset<D>>` and produces `model: Model<D, F>`.
  */
-import { printType, type TypeNode } from '../protocol/type-string.js';
-import type { RegistryEntry } from './job-types.js';
+import { parseTypeString, printType, type TypeNode } from './type-string.js';
 
 export type ContractName = 'Train' | 'Predict' | 'Export' | 'Run';
 
@@ -67,14 +67,6 @@ const CONTRACTS: Readonly<Record<ContractName, ContractDef>> = {
   },
 };
 
-/** `POST /v1/job-contracts/list`, the reference's three and `Run`. */
-export const JOB_CONTRACTS: readonly RegistryEntry[] = [
-  { pk: 1, name: 'Predict', pkg: 'ufdl.jobcontracts', cls: 'ufdl.jobcontracts.standard.Predict' },
-  { pk: 2, name: 'Train', pkg: 'ufdl.jobcontracts', cls: 'ufdl.jobcontracts.standard.Train' },
-  { pk: 3, name: 'Export', pkg: 'ufdl.jobcontracts', cls: 'ufdl.jobcontracts.standard.Export' },
-  { pk: 4, name: 'Run', pkg: 'ufdl_agent', cls: 'ufdl_agent.contracts.Run' },
-];
-
 export function isContractName(name: string): name is ContractName {
   return Object.hasOwn(CONTRACTS, name);
 }
@@ -130,4 +122,21 @@ export class BoundContract {
   outputs(): Record<string, TypeNode> {
     return this.def.outputs(this.args, this.declared);
   }
+}
+
+/**
+ * The inputs of a template of contract `type` (a type string such as the template JSON's `type`),
+ * each with the type strings a value may have: what a client needs to type `--input dataset=3`.
+ * Undefined when the type is not a contract with fixed inputs (`Run` lists its own; a type string
+ * that does not parse or names no contract).
+ */
+export function contractInputTypes(type: string): Record<string, string[]> | undefined {
+  let bound: BoundContract;
+  try {
+    bound = BoundContract.bind(parseTypeString(type));
+  } catch {
+    return undefined;
+  }
+  if (bound.name === 'Run') return undefined;
+  return Object.fromEntries(Object.entries(bound.inputs()).map(([name, input]) => [name, input.types.map(printType)]));
 }

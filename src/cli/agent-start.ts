@@ -1,0 +1,24 @@
+/**
+ * Starting the agent from a command (`run`, `standalone`): the start-up failures a user causes become
+ * one line and a named exit status (exit-codes.ts) instead of "internal error" with a stack trace.
+ */
+import type { Agent } from '../agent/index.js';
+import { JournalLockedError } from '../agent/journal/errors.js';
+import { CliError } from './cli-error.js';
+import { EXIT } from './exit-codes.js';
+
+/**
+ * Create the agent, let `beforeStart` attach to it (the systemd notifier, the reload signal: both
+ * need the agent before it starts), then start it.
+ */
+export async function startAgentFromCli(create: () => Agent, beforeStart: (agent: Agent) => void = () => {}): Promise<Agent> {
+  try {
+    const agent = create();
+    beforeStart(agent);
+    await agent.start();
+    return agent;
+  } catch (err) {
+    if (err instanceof JournalLockedError) throw new CliError(EXIT.JOURNAL_IN_USE, err.message);
+    throw err;
+  }
+}
