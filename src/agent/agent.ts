@@ -12,6 +12,7 @@ import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js'
 import { createAgentLoop } from './agent-loop.js';
 import { TemplateCache } from './candidates.js';
 import { ServerContact } from './fencing.js';
+import { liveLogSettings } from './logs/settings.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
@@ -234,6 +235,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       executor: this.#parts.executors!,
       options: this.options,
       useWebSocket: this.#parts.caps?.extensions.websocket.auth === true,
+      liveLog: liveLogSettings(this.options, this.#parts.caps),
       log: this.log,
       metrics: this.metrics,
       accepting: () => this.#state === 'running' || this.#state === 'starting',

@@ -144,6 +144,7 @@ export class JobRunner {
       onLost: (reason) => {
         this.#lost = reason;
       },
+      logs: this.#d,
     });
     this.#supervisor = supervisor;
     if (this.#stopReason) void supervisor.stop(this.#stopReason);

@@ -4,6 +4,8 @@
  * in the names.
  */
 
+import { MIN_LOG_MAX_BYTES } from '../protocol/live-log.js';
+
 export interface AgentOptions {
   /** Base URL of the UFDL server, without a trailing slash. */
   serverUrl: string;
@@ -55,6 +57,10 @@ export interface AgentOptions {
   watchdogMs?: number;
   /** Offer `ufdl_agent.Docker`: 'auto' when a Docker engine answers. @default 'auto' */
   docker?: boolean | 'auto';
+  /** Stream running jobs' logs to a server that offers live logs. @default true */
+  liveLogs?: boolean;
+  /** A job log over this keeps its head and tail (the `log` output and the live log). @default 64 MiB */
+  logMaxBytes?: number;
 }
 
 export const AGENT_DEFAULTS = {
@@ -78,6 +84,8 @@ export const AGENT_DEFAULTS = {
   authRetryS: [5, 15, 60, 300],
   watchdogMs: 0,
   docker: 'auto',
+  liveLogs: true,
+  logMaxBytes: 64 * 1024 ** 2,
 } as const;
 
 export type ResolvedAgentOptions = Readonly<
@@ -129,6 +137,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   if (resolved.heartbeatIntervalMs <= 0) {
     throw new TypeError(`Agent option 'heartbeatIntervalMs' must be a positive number, got ${resolved.heartbeatIntervalMs}`);
+  }
+  if (!Number.isSafeInteger(resolved.logMaxBytes) || resolved.logMaxBytes < MIN_LOG_MAX_BYTES) {
+    throw new TypeError(`Agent option 'logMaxBytes' must be an integer of at least ${MIN_LOG_MAX_BYTES} bytes, got ${JSON.stringify(resolved.logMaxBytes)}`);
   }
   if (resolved.docker !== true && resolved.docker !== false && resolved.docker !== 'auto') {
     throw new TypeError(`Agent option 'docker' must be true, false or 'auto', got ${JSON.stringify(resolved.docker)}`);

@@ -39,5 +39,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     status: statusPort < 0 ? null : { host: v['agent.status_host'] as string, port: statusPort },
     requestTimeoutMs: seconds('server.timeout'),
     minFreeDiskBytes: v['agent.min_free_disk'] as number,
+    liveLogs: v['logs.live'] as boolean,
+    logMaxBytes: v['logs.max_bytes'] as number,
   };
 }

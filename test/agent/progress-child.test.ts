@@ -22,7 +22,7 @@ describe('JobProgress with a real child', () => {
       done`;
     const reports: Array<ProgressUpdate & { at: number }> = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       intervalMs: 500,
       pollMs: 100,
       report: (u) => void reports.push({ ...u, at: Date.now() }),
@@ -59,7 +59,7 @@ describe('JobProgress with a real child', () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       regex: /Epoch (?<epoch>\d+)\/(?<epochs>\d+)/,
       intervalMs: 60_000,
       report: (u) => void reports.push(u),
@@ -81,7 +81,7 @@ describe('JobProgress with a real child', () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       regex: /(?<percent>\d+)%/,
       intervalMs: 60_000,
       report: (u) => void reports.push(u),
@@ -99,7 +99,7 @@ describe('JobProgress with a real child', () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       intervalMs: 100,
       pollMs: 20,
       report: (u) => void reports.push(u),

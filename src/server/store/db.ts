@@ -115,6 +115,12 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE templates ADD COLUMN outputs TEXT;
   `,
+  // 3: the dashboard's jobs table (dashboard/job-table.ts) pages newest first by state and by
+  // template; without these, a page of running jobs or of one template scans every job.
+  `
+  CREATE INDEX jobs_unended ON jobs(pk) WHERE end_time IS NULL;
+  CREATE INDEX jobs_template ON jobs(template);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
