@@ -45,6 +45,7 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
       root: UI_ROOT,
       prefix: DASHBOARD_PATH,
       wildcard: false,
+      // `/ui` is served too (the router ignores trailing slashes); the page's URLs are absolute.
       index: ['index.html'],
       setHeaders(res, path) {
         for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
@@ -57,7 +58,6 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
       throw new UfdlError('UFDL_ERR_SERVER_UNAVAILABLE', `The dashboard is not built (${UI_ROOT} is missing): run 'npm run build'.`);
     });
   }
-  app.get('/ui', async (_request, reply) => reply.redirect(DASHBOARD_PATH));
   app.get('/', async (_request, reply) => reply.redirect(DASHBOARD_PATH));
 
   app.post('/v1/ufdl-agent/jobs/table', async (request) => {
