@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { machineLabel, recordResult, today } from './lib/machine.mjs';
-import { procStats, resetPeakRss } from './lib/processes.mjs';
+import { procStats, resetPeakRss, rssSampler } from './lib/processes.mjs';
 import { cleanup, createJob, importShellTemplate, loadAverage, positive, session, sleep, startAgent, startTrackedServe, stopProcess, tempDir, waitJobEnd } from './lib/rig.mjs';
 
 const { values: args } = parseArgs({
@@ -82,28 +82,6 @@ async function readLiveLog(url, token, pk) {
   }
 }
 
-function sampler(pids) {
-  const peaks = new Map(pids.map((p) => [p, 0]));
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      for (const pid of pids) {
-        try {
-          const { rss } = await procStats(pid);
-          if (rss > peaks.get(pid)) peaks.set(pid, rss);
-        } catch {
-          // ended
-        }
-      }
-      await sleep(100);
-    }
-  })();
-  return async () => {
-    stopped = true;
-    await loop;
-    return peaks;
-  };
-}
 
 const load0 = await loadAverage();
 let result;
@@ -125,7 +103,7 @@ try {
       await resetPeakRss(pid);
       before[k] = await procStats(pid);
     }
-    const stopSampling = sampler(Object.values(pids));
+    const stopSampling = rssSampler(Object.values(pids));
     console.log(`live-log: a job prints ${RATE} MiB/s for ${SECONDS} s …`);
     const created = await createJob(server.url, await getToken(), templatePk);
     const follower = follow(server.url, await getToken(), created.pk);

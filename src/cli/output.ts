@@ -57,17 +57,8 @@ export function formatPercent(value: number): string {
   return `${Math.floor(Math.min(1, Math.max(0, value)) * 100)}%`;
 }
 
-/** A byte count as `512 B`, `1.5 KiB`, `3.2 GiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+/** A byte count as `512 B`, `1.5 KiB`, `3.2 GiB` (shared with the dashboard). */
+export { formatBytes } from '../protocol/dashboard.js';
 
 /**
  * The live view of one job. On a terminal, `progress()` redraws one line (`\r`) with a bar; events

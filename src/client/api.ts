@@ -35,7 +35,7 @@ import { transitionLanded, type ReconcilableAction } from './reconcile.js';
 import { Transport, type CallSpec } from './transport.js';
 import { downloadFile, uploadFile, type DownloadResult } from './uploads.js';
 import { appendLog, followLog, readLogPiece, type AppendResult, type LogFollow, type LogFollowHandlers, type LogPieceResult } from './live-log.js';
-import { watchJob, type JobWatch, type WatchOptions } from './watch.js';
+import { watchJob, type JobWatch, type WatchContext, type WatchOptions } from './watch.js';
 
 export interface CallOptions {
   /** Abort the call (and its retries). `client.close()` aborts every call too. */
@@ -366,13 +366,7 @@ export class UfdlClient {
 
   /** Follow job `pk`'s live log from `offset` until the job ends; resumes after a dropped connection. */
   followLog(pk: number, offset: number, handlers: LogFollowHandlers): LogFollow {
-    const o = this.options;
-    const follow = followLog(
-      { serverUrl: o.serverUrl, token: () => this.auth.accessToken(this.#http.closingSignal), userAgent: o.userAgent, handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs, log: o.logger },
-      pk,
-      offset,
-      handlers,
-    );
+    const follow = followLog(this.#socketContext(), pk, offset, handlers);
     const entry = { close: () => follow.close(), get connected() { return true; } };
     this.#watches.add(entry);
     return {
@@ -494,19 +488,7 @@ export class UfdlClient {
    * to `options.onError`, and the watcher reconnects with back-off until `close()` (or `client.close()`).
    */
   watchJob(pk: number, onMessage: (message: JobNotification) => void, options: WatchOptions = {}): JobWatch {
-    const o = this.options;
-    const watch = watchJob(
-      {
-        serverUrl: o.serverUrl,
-        token: () => this.auth.accessToken(this.#http.closingSignal),
-        userAgent: o.userAgent,
-        handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
-        log: o.logger,
-      },
-      pk,
-      onMessage,
-      options,
-    );
+    const watch = watchJob(this.#socketContext(), pk, onMessage, options);
     this.#watches.add(watch);
     return {
       close: () => {
@@ -520,6 +502,18 @@ export class UfdlClient {
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+  /** What a web-socket of this client (job watch, log follow) needs. */
+  #socketContext(): WatchContext {
+    const o = this.options;
+    return {
+      serverUrl: o.serverUrl,
+      token: () => this.auth.accessToken(this.#http.closingSignal),
+      userAgent: o.userAgent,
+      handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
+      log: o.logger,
+    };
+  }
 
   #job(
     method: CallSpec['method'],

@@ -31,31 +31,39 @@ export function logPath(pk: number): string {
 }
 
 /**
- * `POST /v1/jobs/{pk}/log?offset=&max_bytes=` with raw bytes. Idempotent by design (the offset names
- * the bytes), so it is retried like a read. A gap is a ClientError with status 416 whose
- * {@link gapLength} says where to resend from.
+ * One authenticated, retried request to the log route with a raw body or a raw answer (got's
+ * options `body` and `responseType` as given). A non-2xx answer is the mapped ClientError.
  */
-export async function appendLog(transport: Transport, pk: number, offset: number, bytes: Buffer, maxBytes: number, signal?: AbortSignal): Promise<AppendResult> {
-  const path = `${logPath(pk)}?offset=${offset}&max_bytes=${maxBytes}`;
-  const response = await transport.retrying(
+async function logRequest(
+  transport: Transport,
+  pk: number,
+  method: 'GET' | 'POST',
+  query: string,
+  options: { body?: Buffer; contentType?: string; accept: string; responseType: 'text' | 'buffer' },
+  signal?: AbortSignal,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string | Buffer }> {
+  const path = logPath(pk);
+  return transport.retrying(
     true,
-    `POST ${logPath(pk)}`,
+    `${method} ${path}`,
     () =>
       transport.withAuth(
         async (headers) => {
           const link = transport.http.link(signal);
           try {
-            const res = await transport.http.got(path, {
-              method: 'POST',
-              headers: { ...headers, accept: 'application/json', 'content-type': 'application/octet-stream' },
-              body: bytes,
-              responseType: 'text',
-              timeout: transport.http.timeouts(),
+            const res = (await transport.http.got(`${path}?${query}`, {
+              method,
+              headers: { ...headers, accept: options.accept, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
+              ...(options.body ? { body: options.body } : {}),
+              responseType: options.responseType,
+              timeout: options.responseType === 'buffer' ? transport.http.transferTimeouts() : transport.http.timeouts(),
               signal: link.signal,
-            });
-            return transport.http.ensureOk({ method: 'POST', path: logPath(pk) }, { status: res.statusCode, headers: res.headers, text: res.body });
+            })) as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; body: string | Buffer };
+            const text = Buffer.isBuffer(res.body) ? res.body.toString('utf8') : String(res.body);
+            if (res.statusCode < 200 || res.statusCode >= 300) transport.http.ensureOk({ method, path }, { status: res.statusCode, headers: res.headers, text });
+            return { status: res.statusCode, headers: res.headers, body: res.body as string | Buffer };
           } catch (err) {
-            throw err instanceof ClientError ? err : errorFromNetwork('POST', `/${logPath(pk)}`, err);
+            throw err instanceof ClientError ? err : errorFromNetwork(method, `/${path}`, err);
           } finally {
             link.dispose();
           }
@@ -64,9 +72,30 @@ export async function appendLog(transport: Transport, pk: number, offset: number
       ),
     signal,
   );
-  const body = JSON.parse(response.text) as { length?: unknown };
-  if (typeof body.length !== 'number') throw new ClientError({ kind: 'protocol', method: 'POST', path: `/${logPath(pk)}`, status: response.status, detail: 'no length in the answer' });
-  return { length: body.length };
+}
+
+/**
+ * `POST /v1/jobs/{pk}/log?offset=&max_bytes=` with raw bytes. Idempotent by design (the offset names
+ * the bytes), so it is retried like a read. A gap is a ClientError with status 416 whose
+ * {@link gapLength} says where to resend from.
+ */
+export async function appendLog(transport: Transport, pk: number, offset: number, bytes: Buffer, maxBytes: number, signal?: AbortSignal): Promise<AppendResult> {
+  const response = await logRequest(
+    transport,
+    pk,
+    'POST',
+    `offset=${offset}&max_bytes=${maxBytes}`,
+    { body: bytes, contentType: 'application/octet-stream', accept: 'application/json', responseType: 'text' },
+    signal,
+  );
+  let length: unknown;
+  try {
+    length = (JSON.parse(String(response.body)) as { length?: unknown }).length;
+  } catch {
+    length = undefined;
+  }
+  if (typeof length !== 'number') throw new ClientError({ kind: 'protocol', method: 'POST', path: `/${logPath(pk)}`, status: response.status, detail: 'no length in the answer' });
+  return { length };
 }
 
 /** The server's length from a gap answer (416), or undefined for any other error. */
@@ -78,35 +107,7 @@ export function gapLength(err: unknown): number | undefined {
 
 /** `GET /v1/jobs/{pk}/log?offset=`: the contiguous bytes from `offset` (held in memory: at most 16 MiB). */
 export async function readLogPiece(transport: Transport, pk: number, offset: number, signal?: AbortSignal): Promise<LogPieceResult> {
-  const response = await transport.retrying(
-    true,
-    `GET ${logPath(pk)}`,
-    () =>
-      transport.withAuth(
-        async (headers) => {
-          const link = transport.http.link(signal);
-          try {
-            const res = await transport.http.got(`${logPath(pk)}?offset=${offset}`, {
-              method: 'GET',
-              headers: { ...headers, accept: 'application/octet-stream, application/json' },
-              responseType: 'buffer',
-              timeout: transport.http.transferTimeouts(),
-              signal: link.signal,
-            });
-            if (res.statusCode < 200 || res.statusCode >= 300) {
-              transport.http.ensureOk({ method: 'GET', path: logPath(pk) }, { status: res.statusCode, headers: res.headers, text: res.body.toString('utf8') });
-            }
-            return res;
-          } catch (err) {
-            throw err instanceof ClientError ? err : errorFromNetwork('GET', `/${logPath(pk)}`, err);
-          } finally {
-            link.dispose();
-          }
-        },
-        { signal },
-      ),
-    signal,
-  );
+  const response = await logRequest(transport, pk, 'GET', `offset=${offset}`, { accept: 'application/octet-stream, application/json', responseType: 'buffer' }, signal);
   const header = (name: string) => {
     const value = response.headers[name];
     return Array.isArray(value) ? value[0] : value;
@@ -114,7 +115,7 @@ export async function readLogPiece(transport: Transport, pk: number, offset: num
   const max = header(LOG_HEADERS.maxBytes);
   return {
     offset: Number(header(LOG_HEADERS.offset) ?? offset),
-    bytes: response.body,
+    bytes: response.body as Buffer,
     length: Number(header(LOG_HEADERS.length) ?? 0),
     complete: header(LOG_HEADERS.complete) === 'true',
     maxBytes: max === undefined ? null : Number(max),

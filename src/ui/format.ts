@@ -1,4 +1,5 @@
 /** Small formatting helpers shared by the pages. */
+export { formatBytes } from '../protocol/dashboard.js';
 
 export function formatDuration(ms: number): string {
   const s = Math.max(0, Math.floor(ms / 1000));
@@ -18,17 +19,6 @@ export function formatAge(iso: string | null | undefined, now = Date.now()): str
 export function runTime(start: string | null, end: string | null, now = Date.now()): string {
   if (!start) return '';
   return formatDuration((end ? Date.parse(end) : now) - Date.parse(start));
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 export function formatTime(iso: string | null | undefined): string {

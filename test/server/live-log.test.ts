@@ -27,7 +27,7 @@ async function runningJob(f: Fixtures): Promise<{ job: number; node: number }> {
 function append(f: Fixtures, job: number, node: number, offset: number | string, bytes: string | Buffer, max: number | string = MAX) {
   return f.call('POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=${max}`, {
     node,
-    body: typeof bytes === 'string' ? Buffer.from(bytes) : bytes,
+    body: new Uint8Array(typeof bytes === 'string' ? Buffer.from(bytes) : bytes),
     headers: { 'content-type': 'application/octet-stream' },
   });
 }

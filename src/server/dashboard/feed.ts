@@ -7,24 +7,16 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
+import type { FeedFrame } from '../../protocol/dashboard.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import { getJobRow } from '../store/job-json.js';
-import { summaryOf, type JobSummary } from './job-table.js';
+import { summaryOf } from './job-table.js';
 
 export const FEED_PATH = '/v1/ufdl-agent/events';
 
 /** Unsent bytes after which a dashboard is dropped rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const PING_INTERVAL_MS = 30_000;
-
-export interface FeedFrame {
-  type: 'job';
-  /** `created`, or the transition (`start`, `progress`, `finish`, …). */
-  event: string;
-  job: JobSummary;
-  /** The progress metadata of a `progress` event. */
-  data?: Record<string, unknown>;
-}
 
 export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): void } {
   const ctx = app.ufdl;

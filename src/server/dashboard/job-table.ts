@@ -5,35 +5,11 @@
  * with its values and outputs, which at that scale is megabytes per refresh.
  */
 import { z } from 'zod';
+import type { JobPage, JobSummary } from '../../protocol/dashboard.js';
 import { phaseOf, type Phase } from '../../protocol/phase.js';
 import { parseWith } from '../http-errors.js';
 import { cachedStatement, type Db } from '../store/db.js';
 import { JOB_SELECT, type JobRow } from '../store/job-json.js';
-
-/** A row of the table, and the payload of the dashboard's live feed. */
-export interface JobSummary {
-  pk: number;
-  template: { pk: number; name: string; version: number };
-  state: 'created' | 'running' | 'finished' | 'errored' | 'cancelled';
-  node: number | null;
-  progress: number;
-  creator: number | null;
-  description: string;
-  creation_time: string;
-  start_time: string | null;
-  end_time: string | null;
-  /** The first line of the error, at most 200 characters. */
-  error: string | null;
-  deleted: boolean;
-}
-
-export interface JobPage {
-  rows: JobSummary[];
-  /** Jobs matching the filter (all pages). */
-  total: number;
-  has_older: boolean;
-  has_newer: boolean;
-}
 
 const STATES = ['created', 'running', 'finished', 'errored', 'cancelled', 'active', 'ended'] as const;
 
@@ -66,6 +42,8 @@ const STATE_OF: Record<Phase, JobSummary['state']> = {
   ERRORED: 'errored',
   CANCELLED: 'cancelled',
 };
+
+export type { JobPage, JobSummary };
 
 export function summaryOf(row: JobRow): JobSummary {
   const phase: Phase = row.cancelled_unstarted === 1 ? 'CANCELLED' : phaseOf(row);

@@ -8,16 +8,8 @@
  */
 import { appendFile, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ProgressPoint } from '../../protocol/dashboard.js';
 import type { LiveLogStore, LogKey } from './store.js';
-
-export interface ProgressPoint {
-  /** When, in ms since the epoch. */
-  t: number;
-  /** Progress in [0, 1]. */
-  p: number;
-  /** The numeric values of the progress metadata, by (dotted) key. */
-  d: Record<string, number>;
-}
 
 const MAX_HISTORY_BYTES = 2 * 1024 * 1024;
 const MAX_KEYS = 32;
