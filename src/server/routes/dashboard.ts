@@ -47,6 +47,8 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
       wildcard: false,
       // `/ui` is served too (the router ignores trailing slashes); the page's URLs are absolute.
       index: ['index.html'],
+      // Cache-Control is ours (setHeaders), not the plugin's max-age=0.
+      cacheControl: false,
       setHeaders(res, path) {
         for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
         // Bundles carry a content hash in their names; the page itself must always be re-checked.
