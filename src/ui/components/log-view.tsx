@@ -18,6 +18,7 @@ export function LogView({ pk, ended }: { pk: number; ended: boolean }) {
   const [paused, setPaused] = useState(false);
   const [refused, setRefused] = useState<string | null>(null);
   const offset = useRef(0);
+  const maxBytes = useRef(0);
   const started = useRef(false);
   const buffer = useRef('');
   const pre = useRef<HTMLPreElement>(null);
@@ -49,6 +50,7 @@ export function LogView({ pk, ended }: { pk: number; ended: boolean }) {
         if (cancelled) return;
         started.current = true;
         offset.current = Number(response.headers.get(LOG_HEADERS.offset) ?? 0) + bytes.length;
+        maxBytes.current = Number(response.headers.get(LOG_HEADERS.maxBytes) ?? 0);
         append(decoder.decode(bytes, { stream: true }));
       }
       if (paused || cancelled) return;
@@ -65,9 +67,11 @@ export function LogView({ pk, ended }: { pk: number; ended: boolean }) {
               return;
             }
             const frame = JSON.parse(event.data) as LogFrame;
-            if (frame.type === 'start') offset.current = frame.offset;
-            else if (frame.type === 'dropped') {
-              append(droppedMarker(frame.from, frame.to, 0).replace(' within logs.max_bytes = 0', ''));
+            if (frame.type === 'start') {
+              offset.current = frame.offset;
+              maxBytes.current = frame.max_bytes ?? 0;
+            } else if (frame.type === 'dropped') {
+              append(droppedMarker(frame.from, frame.to, maxBytes.current));
               offset.current = frame.to;
             } else if (frame.type === 'reset') {
               offset.current = 0;
