@@ -36,6 +36,11 @@ export class ProgressHistory {
     return next;
   }
 
+  /** Resolves once every queued write is done (the server waits for it before it closes). */
+  idle(): Promise<unknown> {
+    return this.#writing;
+  }
+
   /** The points of the attempt, oldest first; `[]` when there are none. */
   async read(key: LogKey): Promise<ProgressPoint[]> {
     const dir = this.#store.attemptDir(key);

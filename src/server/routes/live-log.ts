@@ -105,6 +105,8 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
     store.off('appended', pokeFollowers);
+    // Points recorded from the last notifications are written before the data directory may go.
+    await history.idle();
   });
 
   await app.register(appendRoute);
