@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineLabel, recordResult, today } from './lib/machine.mjs';
-import { ADMIN, CLI, procStats, resetPeakRss } from './lib/processes.mjs';
+import { ADMIN, CLI, procStats, resetPeakRss, rssSampler } from './lib/processes.mjs';
 import {
   cleanup,
   createJob,
@@ -153,29 +153,6 @@ async function download(serverUrl, pk, name, dest) {
   }
 }
 
-/** Sample VmRSS every 100 ms as a cross-check of VmHWM (where clear_refs is refused). */
-function sampler(pids) {
-  const peaks = new Map(pids.map((p) => [p, 0]));
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      for (const pid of pids) {
-        try {
-          const { rss } = await procStats(pid);
-          if (rss > peaks.get(pid)) peaks.set(pid, rss);
-        } catch {
-          // the process ended
-        }
-      }
-      await sleep(100);
-    }
-  })();
-  return async () => {
-    stopped = true;
-    await loop;
-    return peaks;
-  };
-}
 
 const load0 = await loadAverage();
 let result;
@@ -217,7 +194,7 @@ try {
       hwmReset = (await resetPeakRss(pid)) && hwmReset;
       before[k] = await procStats(pid);
     }
-    const stopSampling = sampler(Object.values(pids));
+    const stopSampling = rssSampler(Object.values(pids));
     console.log('outputs: the job writes and the agent uploads …');
     const created = await createJob(server.url, await getToken(), templatePk);
     const job = await waitJobEnd(server.url, getToken, created.pk, { timeoutMs: 30 * 60_000, everyMs: 100 });

@@ -17,6 +17,8 @@ const FULL = {
   outputs: ['--mib', '1024'],
   idle: ['--seconds', '60'],
   journal: ['--jobs', '500', '--noop-jobs', '20'],
+  'live-log': ['--mib-per-s', '50', '--seconds', '60'],
+  'dashboard-table': ['--jobs', '100000'],
 };
 const QUICK = {
   lifecycle: ['--seconds', '5'],
@@ -24,10 +26,12 @@ const QUICK = {
   outputs: ['--mib', '64'],
   idle: ['--seconds', '10'],
   journal: ['--jobs', '50', '--noop-jobs', '3'],
+  'live-log': ['--mib-per-s', '50', '--seconds', '10'],
+  'dashboard-table': ['--jobs', '10000'],
 };
 const PLAN = args.quick ? QUICK : FULL;
 // A whole benchmark may not run longer than this (the poll-mode dispatch is the slowest).
-const LIMIT_MS = { lifecycle: 5, dispatch: 20, outputs: 20, idle: 10, journal: 5 };
+const LIMIT_MS = { lifecycle: 5, dispatch: 20, outputs: 20, idle: 10, journal: 5, 'live-log': 15, 'dashboard-table': 5 };
 
 const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(PLAN);
 for (const name of names) if (!(name in PLAN)) throw new Error(`--only: unknown benchmark '${name}' (${Object.keys(PLAN).join(', ')})`);

@@ -119,3 +119,30 @@ export async function resetPeakRss(pid) {
     return false;
   }
 }
+
+/**
+ * Sample VmRSS of `pids` every 100 ms (a cross-check of VmHWM, which clear_refs may not reset);
+ * returns a function that stops sampling and resolves with the peak of each pid.
+ */
+export function rssSampler(pids) {
+  const peaks = new Map(pids.map((p) => [p, 0]));
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      for (const pid of pids) {
+        try {
+          const { rss } = await procStats(pid);
+          if (rss > peaks.get(pid)) peaks.set(pid, rss);
+        } catch {
+          // the process ended
+        }
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return async () => {
+    stopped = true;
+    await loop;
+    return peaks;
+  };
+}

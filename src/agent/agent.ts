@@ -13,6 +13,7 @@ import { createAgentLoop } from './agent-loop.js';
 import { TemplateCache } from './candidates.js';
 import { ServerContact } from './fencing.js';
 import { JournalLockedError } from './journal/errors.js';
+import { liveLogSettings } from './logs/settings.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
 import { compareOptions, refreshHardware, replanSlots, type LiveContext, type OptionsChange } from './live-config.js';
@@ -309,6 +310,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       executor: this.#parts.executors!,
       options: this.options,
       useWebSocket: this.#parts.caps?.extensions.websocket.auth === true,
+      liveLog: liveLogSettings(this.options, this.#parts.caps),
       log: this.log,
       metrics: this.metrics,
       accepting: () => this.#state === 'running' || this.#state === 'starting',

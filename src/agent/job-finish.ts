@@ -20,7 +20,7 @@ import type { ExitResult } from './child/wrapper.js';
 import { isJobEdge, type JobState } from './journal/states.js';
 import { deliverFinish, resetAndRelease, uploadOutputs } from './job-report.js';
 import type { JobScope, RunOutcome, RunSettings } from './job-types.js';
-import { writeJobLog } from './outputs/job-log.js';
+import { finishJobLog } from './logs/job-log-hooks.js';
 import { scanOutputs } from './outputs/scan.js';
 
 export const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
@@ -72,7 +72,7 @@ export async function collectOutputs(s: JobScope, outputTypes: Readonly<Record<s
     }
   }
   try {
-    journal.registerOutput(s.jobPk, await writeJobLog(s.dir));
+    journal.registerOutput(s.jobPk, await finishJobLog(s.deps, s.jobPk, s.dir, s.log, s.report.signal));
   } catch (err) {
     s.log.error({ err: String(err) }, 'could not build the log output');
   }

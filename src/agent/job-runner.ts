@@ -147,6 +147,7 @@ export class JobRunner {
       onLost: (reason) => {
         this.#lost = reason;
       },
+      logs: this.#d,
     });
     this.#supervisor = supervisor;
     if (this.#stopReason) void supervisor.stop(this.#stopReason);

@@ -9,6 +9,7 @@ import { CancelWatch, type LossReason } from './cancel-watch.js';
 import type { RunningChild } from './child/running-child.js';
 import { ChildSupervisor, type SupervisedExit } from './child/supervisor.js';
 import { failPoint } from './fail-points.js';
+import { startLiveLog, type JobLogDeps } from './logs/job-log-hooks.js';
 import type { JournalPort, LogPort, NodeApi } from './ports.js';
 import { JobProgress } from './progress/job-progress.js';
 import { ReportFailures } from './progress/report-failures.js';
@@ -27,6 +28,8 @@ export interface SuperviseContext {
   mayReport(): boolean;
   onProgress(update: ProgressUpdate): void;
   onLost(reason: LossReason): void;
+  /** The job's live log, streamed while the child runs (src/agent/logs/). */
+  logs: JobLogDeps;
 }
 
 export interface SupervisedRun {
@@ -56,7 +59,7 @@ export function superviseChild(
   let cancel: CancelWatch | undefined;
   const failures = new ReportFailures({ log });
   const progress = new JobProgress({
-    files: [child.dir.stdoutPath, child.dir.stderrPath],
+    files: [child.dir.consolePath],
     regex: settings.progressRegex,
     intervalMs: ctx.progressIntervalMs,
     resume: settings.resume,
@@ -76,6 +79,7 @@ export function superviseChild(
     onParserError: (err) => log.warn({ err: String(err) }, "the template's progress regex failed; it is disabled for this job"),
   });
   progress.start();
+  const liveLog = startLiveLog(ctx.logs, jobPk, child.dir, log);
   cancel = new CancelWatch({
     api,
     jobPk,
@@ -93,6 +97,8 @@ export function superviseChild(
     cancel.stop();
     // Reads the logs to their end and sends the last value with its data.
     await progress.stop();
+    // The rest of the live log goes with the `log` output (job-finish.ts), from the journalled offset.
+    await liveLog?.stop();
     return result;
   });
   return { supervisor, ended };

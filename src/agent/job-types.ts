@@ -3,6 +3,7 @@
  * agent, what it depends on, and the executor settings it supervises and reports with.
  */
 import type { ExecutorPort, JournalPort, LogPort, NodeApi } from './ports.js';
+import type { LiveLogSettings } from './logs/live-log-stream.js';
 import type { JobDir } from './child/job-dir.js';
 import type { PreparedJob } from './executors/types.js';
 import type { ReportContext } from './job-report.js';
@@ -50,8 +51,10 @@ export interface RunnerDeps {
   executor: ExecutorPort;
   options: Pick<
     ResolvedAgentOptions,
-    'workDir' | 'cancelCheckIntervalMs' | 'progressIntervalMs' | 'killGraceMs' | 'keepJobDirs' | 'serverUrl'
+    'workDir' | 'cancelCheckIntervalMs' | 'progressIntervalMs' | 'killGraceMs' | 'keepJobDirs' | 'serverUrl' | 'logMaxBytes'
   >;
+  /** Stream running jobs' logs (src/agent/logs/); null when the server has no live logs or they are off. */
+  liveLog: LiveLogSettings | null;
   /** Watch cancellation over the web-socket (the server authenticates watchers). */
   useWebSocket: boolean;
   slot: SlotSpec;

@@ -4,6 +4,8 @@
  * in the names.
  */
 
+import { MIN_LOG_MAX_BYTES } from '../protocol/live-log.js';
+
 export interface AgentOptions {
   /** Base URL of the UFDL server, without a trailing slash. */
   serverUrl: string;
@@ -57,6 +59,10 @@ export interface AgentOptions {
   hardwareIntervalMs?: number;
   /** Offer `ufdl_agent.Docker`: 'auto' when a Docker engine answers. @default 'auto' */
   docker?: boolean | 'auto';
+  /** Stream running jobs' logs to a server that offers live logs. @default true */
+  liveLogs?: boolean;
+  /** A job log over this keeps its head and tail (the `log` output and the live log). @default 64 MiB */
+  logMaxBytes?: number;
 }
 
 export const AGENT_DEFAULTS = {
@@ -81,6 +87,8 @@ export const AGENT_DEFAULTS = {
   watchdogMs: 0,
   hardwareIntervalMs: 300_000,
   docker: 'auto',
+  liveLogs: true,
+  logMaxBytes: 64 * 1024 ** 2,
 } as const;
 
 export type ResolvedAgentOptions = Readonly<
@@ -133,6 +141,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   if (resolved.heartbeatIntervalMs <= 0) {
     throw new TypeError(`Agent option 'heartbeatIntervalMs' must be a positive number, got ${resolved.heartbeatIntervalMs}`);
+  }
+  if (!Number.isSafeInteger(resolved.logMaxBytes) || resolved.logMaxBytes < MIN_LOG_MAX_BYTES) {
+    throw new TypeError(`Agent option 'logMaxBytes' must be an integer of at least ${MIN_LOG_MAX_BYTES} bytes, got ${JSON.stringify(resolved.logMaxBytes)}`);
   }
   if (resolved.docker !== true && resolved.docker !== false && resolved.docker !== 'auto') {
     throw new TypeError(`Agent option 'docker' must be true, false or 'auto', got ${JSON.stringify(resolved.docker)}`);

@@ -29,6 +29,7 @@ export type NodeApi = Pick<
   | 'ping'
   | 'listJobs'
   | 'getTemplate'
+  | 'appendLog'
 >;
 
 /** The journal calls of the runner and recovery. */
@@ -45,6 +46,8 @@ export type JournalPort = Pick<
   | 'outputs'
   | 'pendingOutputs'
   | 'unfinished'
+  | 'liveLog'
+  | 'recordLiveLog'
 >;
 
 /** The log calls the daemon's parts make; a pino logger fits, tests may pass a fake. */

@@ -8,6 +8,7 @@ import { JobRunner, type RunOutcome, type RunnerLogger } from './job-runner.js';
 import type { ClaimOutcome } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
+import type { LiveLogSettings } from './logs/live-log-stream.js';
 import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
 import type { ProgressUpdate } from './progress/update.js';
 import type { Slots, SlotSpec } from './slots.js';
@@ -26,6 +27,8 @@ export interface RunnersContext {
   executor: ExecutorPort;
   options: ResolvedAgentOptions;
   useWebSocket: boolean;
+  /** Stream jobs' live logs (src/agent/logs/); null when the server lacks them. */
+  liveLog: LiveLogSettings | null;
   log: RunnerLogger;
   metrics: AgentMetrics;
   events: RunnersEvents;
@@ -121,6 +124,7 @@ export class Runners {
       executor: this.#ctx.executor,
       options,
       useWebSocket: this.#ctx.useWebSocket,
+      liveLog: this.#ctx.liveLog,
       slot,
       log: this.#ctx.log.child({ job: jobPk, slot: slot.index }),
       hooks: {

@@ -46,5 +46,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     requestTimeoutMs: seconds('server.timeout'),
     minFreeDiskBytes: v['agent.min_free_disk'] as number,
     hardwareIntervalMs: seconds('agent.hardware_interval'),
+    liveLogs: v['logs.live'] as boolean,
+    logMaxBytes: v['logs.max_bytes'] as number,
   };
 }

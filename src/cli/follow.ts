@@ -18,6 +18,8 @@ export interface FollowOptions {
   slowPollMs?: number;
   /** The state the caller has already shown, so that it is not printed again. */
   shown?: JobState;
+  /** Leave the view open when the job has ended (the caller prints more, e.g. the rest of the log). */
+  keepOpen?: boolean;
 }
 
 /** Resolves with the job as last read once it has ended (finished, errored or cancelled). */
@@ -37,7 +39,7 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
       settled = true;
       clearTimeout(timer);
       watch.close();
-      view.close();
+      if (!options.keepOpen) view.close();
       if ('job' in outcome) resolve(outcome.job);
       else reject(outcome.error);
     };

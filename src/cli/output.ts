@@ -57,17 +57,8 @@ export function formatPercent(value: number): string {
   return `${Math.floor(Math.min(1, Math.max(0, value)) * 100)}%`;
 }
 
-/** A byte count as `512 B`, `1.5 KiB`, `3.2 GiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+/** A byte count as `512 B`, `1.5 KiB`, `3.2 GiB` (shared with the dashboard). */
+export { formatBytes } from '../protocol/dashboard.js';
 
 /**
  * The live view of one job. On a terminal, `progress()` redraws one line (`\r`) with a bar; events
@@ -80,6 +71,8 @@ export class LiveView {
   #barShown = false;
   #lastPercent: number | undefined;
   #lastStatus: string | undefined;
+  #bar = '';
+  #pendingLine = '';
 
   constructor(stream: NodeJS.WriteStream, tty = stream.isTTY === true && process.env.TERM !== 'dumb') {
     this.#stream = stream;
@@ -106,12 +99,34 @@ export class LiveView {
     const width = Math.max(10, Math.min(40, columns - 30));
     const filled = Math.round((percent / 100) * width);
     const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-    this.#stream.write(`\r\x1b[2Kjob ${pk} [${bar}] ${String(percent).padStart(3)}% ${status}`);
+    this.#bar = `job ${pk} [${bar}] ${String(percent).padStart(3)}% ${status}`;
+    this.#stream.write(`\r\x1b[2K${this.#bar}`);
     this.#barShown = true;
+  }
+
+  /**
+   * Output that scrolls above the progress bar (a job's live log): complete lines are printed with
+   * the bar redrawn under them; an unfinished line waits for its end (or for {@link close}).
+   */
+  above(chunk: string): void {
+    if (!this.#tty) {
+      this.#stream.write(chunk);
+      return;
+    }
+    const text = this.#pendingLine + chunk;
+    const cut = text.lastIndexOf('\n') + 1;
+    this.#pendingLine = text.slice(cut);
+    if (cut === 0) return;
+    if (this.#barShown) this.#stream.write('\r\x1b[2K');
+    this.#stream.write(text.slice(0, cut));
+    if (this.#barShown) this.#stream.write(this.#bar);
   }
 
   /** Leave the terminal on a fresh line. */
   close(): void {
+    if (this.#pendingLine !== '') {
+      this.above('\n');
+    }
     this.#endBar();
   }
 

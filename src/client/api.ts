@@ -34,7 +34,8 @@ import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } 
 import { transitionLanded, type ReconcilableAction } from './reconcile.js';
 import { Transport, type CallSpec } from './transport.js';
 import { downloadFile, uploadFile, type DownloadResult } from './uploads.js';
-import { watchJob, type JobWatch, type WatchOptions } from './watch.js';
+import { appendLog, followLog, readLogPiece, type AppendResult, type LogFollow, type LogFollowHandlers, type LogPieceResult } from './live-log.js';
+import { watchJob, type JobWatch, type WatchContext, type WatchOptions } from './watch.js';
 
 export interface CallOptions {
   /** Abort the call (and its retries). `client.close()` aborts every call too. */
@@ -378,6 +379,37 @@ export class UfdlClient {
     return this.#transport.json({ method: 'POST', path: 'v1/job-outputs/list', json: filter, idempotent: true, signal: opts.signal });
   }
 
+  // ── live logs (extension: capabilities.extensions.live_logs) ────────────────────────────────
+
+  /**
+   * Append `bytes` at `offset` of job `pk`'s live log (as the node running it). Retried: the offset
+   * makes it idempotent. A gap is a 416 ClientError; `gapLength(err)` says where to resend from.
+   */
+  async appendLog(pk: number, offset: number, bytes: Buffer, maxBytes: number, opts: CallOptions = {}): Promise<AppendResult> {
+    return appendLog(this.#transport, pk, offset, bytes, maxBytes, opts.signal);
+  }
+
+  /** The contiguous piece of job `pk`'s live log from `offset`. Idempotent. */
+  async readLog(pk: number, offset: number, opts: CallOptions = {}): Promise<LogPieceResult> {
+    return readLogPiece(this.#transport, pk, offset, opts.signal);
+  }
+
+  /** Follow job `pk`'s live log from `offset` until the job ends; resumes after a dropped connection. */
+  followLog(pk: number, offset: number, handlers: LogFollowHandlers): LogFollow {
+    const follow = followLog(this.#socketContext(), pk, offset, handlers);
+    const entry = { close: () => follow.close(), get connected() { return true; } };
+    this.#watches.add(entry);
+    return {
+      close: () => {
+        this.#watches.delete(entry);
+        follow.close();
+      },
+      get offset() {
+        return follow.offset;
+      },
+    };
+  }
+
   // ── templates ───────────────────────────────────────────────────────────────────────────────
 
   /** `GET /v1/job-templates/{pk}`. Idempotent. */
@@ -486,19 +518,7 @@ export class UfdlClient {
    * to `options.onError`, and the watcher reconnects with back-off until `close()` (or `client.close()`).
    */
   watchJob(pk: number, onMessage: (message: JobNotification) => void, options: WatchOptions = {}): JobWatch {
-    const o = this.options;
-    const watch = watchJob(
-      {
-        serverUrl: o.serverUrl,
-        token: () => this.auth.accessToken(this.#http.closingSignal),
-        userAgent: o.userAgent,
-        handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
-        log: o.logger,
-      },
-      pk,
-      onMessage,
-      options,
-    );
+    const watch = watchJob(this.#socketContext(), pk, onMessage, options);
     this.#watches.add(watch);
     return {
       close: () => {
@@ -512,6 +532,18 @@ export class UfdlClient {
   }
 
   // ── helpers ─────────────────────────────────────────────────────────────────────────────────
+
+  /** What a web-socket of this client (job watch, log follow) needs. */
+  #socketContext(): WatchContext {
+    const o = this.options;
+    return {
+      serverUrl: o.serverUrl,
+      token: () => this.auth.accessToken(this.#http.closingSignal),
+      userAgent: o.userAgent,
+      handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
+      log: o.logger,
+    };
+  }
 
   #job(
     method: CallSpec['method'],

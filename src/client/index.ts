@@ -16,3 +16,5 @@ export { contentDisposition } from './uploads.js';
 export type { DownloadResult } from './uploads.js';
 export { jobSocketUrl } from './watch.js';
 export type { JobWatch, WatchError, WatchOptions } from './watch.js';
+export { gapLength } from './live-log.js';
+export type { AppendResult, LogFollow, LogFollowHandlers, LogPieceResult } from './live-log.js';

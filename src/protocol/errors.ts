@@ -40,6 +40,9 @@ export const ERROR_CODES = {
   UFDL_ERR_OUTPUT_NO_FILENAME: { status: 400, doc: 'The upload lacks a Content-Disposition header with a filename.' },
   UFDL_ERR_OUTPUT_TOO_LARGE: { status: 413, doc: 'The output is larger than the configured maximum.' },
 
+  // Live job logs (extension)
+  UFDL_ERR_LOG_GAP: { status: 416, doc: 'A live-log append begins beyond the end of the log; the body states the length to resend from.' },
+
   // Templates and job creation
   UFDL_ERR_TEMPLATE_BAD: { status: 400, doc: 'The imported template is invalid.' },
   UFDL_ERR_TEMPLATE_IN_USE: { status: 400, doc: 'A template cannot be hard-deleted while jobs refer to it.' },

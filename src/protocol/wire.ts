@@ -185,6 +185,13 @@ export interface Capabilities {
     lost_node: { lost_after_seconds: number } | null;
     /** Web-socket watching of any job, authenticated by `?token=` or the Authorization header. */
     websocket: { auth: boolean };
+    /**
+     * Live job logs (`protocol/live-log.ts`): the largest cap a log may be begun with and the largest
+     * append body. Absent on servers older than the extension.
+     */
+    live_logs?: { max_bytes: number; append_max_bytes: number } | null;
+    /** The web dashboard's path on this server. */
+    dashboard?: { path: string } | null;
   };
   limits: { max_output_bytes: number; max_body_bytes: number };
 }

@@ -22,6 +22,9 @@ import { authRoutes } from './routes/auth.js';
 import { hardwareRoutes } from './routes/hardware.js';
 import { jobOutputsRoutes } from './routes/job-outputs.js';
 import { jobsRoutes } from './routes/jobs.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { liveLogRoutes } from './routes/live-log.js';
+import { LiveLogStore } from './live-log/store.js';
 import { nodesRoutes } from './routes/nodes.js';
 import { opsRoutes } from './routes/ops.js';
 import { registriesRoutes } from './routes/registries.js';
@@ -29,6 +32,7 @@ import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
 import { chooseProtocol, websocketRoutes } from './routes/ws.js';
 import { openDatabase } from './store/db.js';
+import { getJobRow } from './store/job-json.js';
 import { walBarrier } from './store/durability.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
 import { startSweeper } from './sweeper.js';
@@ -95,6 +99,14 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   await app.register(jobsRoutes);
   await app.register(jobOutputsRoutes);
   await app.register(websocketRoutes);
+  if (options.extensions) {
+    // Live logs and the dashboard are extensions: strict-reference mode serves neither.
+    const liveLogs = new LiveLogStore(join(options.dataDir, 'live-logs'), { maxBytesLimit: options.maxLiveLogBytes });
+    await liveLogs.init((pk) => getJobRow(db, pk) !== undefined);
+    app.decorate('liveLogs', liveLogs);
+    await app.register(liveLogRoutes);
+    await app.register(dashboardRoutes);
+  }
 
   const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};
   app.addHook('preClose', async () => {

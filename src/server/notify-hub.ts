@@ -11,6 +11,8 @@ export interface HubEvents {
   transition: [pk: number, message: JobNotification];
   /** Some job may have become acquirable (created, released, reset, aborted). */
   acquirable: [];
+  /** Job `pk` was created (the dashboard's feed shows it). */
+  created: [pk: number];
 }
 
 export class NotifyHub extends EventEmitter<HubEvents> {

@@ -10,7 +10,7 @@ export interface ServerOptions {
   host?: string;
   /** @default 8000 (0 picks a free port) */
   port?: number;
-  /** Strict-reference mode: wake-up, lost-node recovery and capability discovery are off. @default true */
+  /** Strict-reference mode: wake-up, lost-node recovery, capability discovery, live logs and the dashboard are off. @default true */
   extensions?: boolean;
   /** Largest output upload. @default 8 GiB */
   maxOutputBytes?: number;
@@ -24,6 +24,8 @@ export interface ServerOptions {
   lostAfterSeconds?: number;
   /** How often the sweeper looks for lost nodes. @default 15 */
   sweepIntervalSeconds?: number;
+  /** Live logs: the largest cap (`max_bytes`) an agent may begin a job's log with. @default 256 MiB */
+  maxLiveLogBytes?: number;
   /** Let web-socket watchers connect without a token, as the reference does. @default false */
   allowAnonymousWebsocket?: boolean;
   /** Admin created on first start. Password: from here, else generated and written to DIR/admin-password. */
@@ -43,6 +45,7 @@ export const SERVER_DEFAULTS = {
   refreshTokenSeconds: 8 * 3600,
   lostAfterSeconds: 600,
   sweepIntervalSeconds: 15,
+  maxLiveLogBytes: 256 * 1024 ** 2,
   allowAnonymousWebsocket: false,
   adminUser: 'admin',
   logLevel: 'info' as string | false,
@@ -58,7 +61,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     adminPassword: options.adminPassword,
   } as ResolvedServerOptions;
-  const positive = ['maxOutputBytes', 'maxBodyBytes', 'accessTokenSeconds', 'refreshTokenSeconds', 'lostAfterSeconds', 'sweepIntervalSeconds'] as const;
+  const positive = ['maxOutputBytes', 'maxBodyBytes', 'accessTokenSeconds', 'refreshTokenSeconds', 'lostAfterSeconds', 'sweepIntervalSeconds', 'maxLiveLogBytes'] as const;
   for (const key of positive) {
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {

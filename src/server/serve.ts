@@ -50,9 +50,10 @@ export async function startServer(options: ServerOptions, log: Logger, extras: S
   const listening = address !== null && typeof address === 'object' ? address.port : resolved.port;
   const host = resolved.host.includes(':') ? `[${resolved.host}]` : resolved.host;
   const url = `http://${host}:${listening}`;
+  const dashboard = resolved.extensions ? `${url}/ui/` : undefined;
   log.info(
-    { url, dataDir: resolved.dataDir, extensions: resolved.extensions, adminPasswordFile },
-    `ufdl server listening on ${url}`,
+    { url, dataDir: resolved.dataDir, extensions: resolved.extensions, adminPasswordFile, dashboard },
+    `ufdl server listening on ${url}${dashboard ? `; dashboard at ${dashboard}` : ''}`,
   );
   let closing: Promise<void> | undefined;
   return {

@@ -68,5 +68,5 @@ export async function readText(file: string): Promise<string> {
 
 /** Wait until the child's stdout contains `marker` (the child is ready for the test's next step). */
 export async function waitForOutput(dir: JobDir, marker: string): Promise<void> {
-  await waitFor(async () => (await readText(dir.stdoutPath)).includes(marker), `"${marker}" on stdout`);
+  await waitFor(async () => (await readText(dir.consolePath)).includes(marker), `"${marker}" on stdout`);
 }

@@ -107,8 +107,7 @@ describe('job directories', () => {
       inputDir: '/srv/work/12/input',
       outputDir: '/srv/work/12/output',
       jobJsonPath: '/srv/work/12/job.json',
-      stdoutPath: '/srv/work/12/stdout.log',
-      stderrPath: '/srv/work/12/stderr.log',
+      consolePath: '/srv/work/12/console.log',
       exitStatusPath: '/srv/work/12/exit-status',
     });
     for (const bad of [0, -1, 1.5, NaN]) expect(() => jobDirPaths('/w', bad)).toThrow(TypeError);

@@ -56,7 +56,7 @@ describe('spawnJob', () => {
     const child = await spawnJob(shellSpec(dir, 'printf "[%s]" "${CUDA_VISIBLE_DEVICES-unset}"'));
     reapOnFinish(child);
     await child.exited;
-    expect(await readText(dir.stdoutPath)).toBe('[]');
+    expect(await readText(dir.consolePath)).toBe('[]');
   });
 
   it('runs the child in its own session and group, stdin on /dev/null, output in files', async () => {
@@ -73,9 +73,10 @@ describe('spawnJob', () => {
     expect(Math.abs(child.startedAtMs - Date.now())).toBeLessThan(120_000);
     expect(readlinkSync(`/proc/${child.pid}/fd/0`)).toBe('/dev/null');
     // Files, not pipes: they keep working when the agent is gone.
-    expect(readlinkSync(`/proc/${child.pid}/fd/1`)).toBe(dir.stdoutPath);
-    expect(readlinkSync(`/proc/${child.pid}/fd/2`)).toBe(dir.stderrPath);
-    await waitFor(async () => (await readText(dir.stderrPath)) === 'oops\n', 'stderr');
+    expect(readlinkSync(`/proc/${child.pid}/fd/1`)).toBe(dir.consolePath);
+    expect(readlinkSync(`/proc/${child.pid}/fd/2`)).toBe(dir.consolePath);
+    // stdout and stderr share one file, in the order they were written.
+    await waitFor(async () => (await readText(dir.consolePath)) === 'ready\noops\n', 'stdout, then stderr');
   });
 
   it('appends to the logs of an earlier attempt and ignores its stale exit status', async () => {
@@ -87,7 +88,7 @@ describe('spawnJob', () => {
     // Had the old file survived the spawn, this read would say "1" before the child even ran.
     expect(await readExitStatus(dir)).toBeUndefined();
     expect(await second.exited).toEqual({ code: 0, signal: null, source: 'wrapper' });
-    expect(await readText(dir.stdoutPath)).toBe('one\ntwo\n');
+    expect(await readText(dir.consolePath)).toBe('one\ntwo\n');
   });
 
   it('reports a non-zero exit, and a finish error that quotes the log tail', async () => {
@@ -100,13 +101,11 @@ describe('spawnJob', () => {
     const text = (await finishErrorText(result, dir, { lines: 5 }))!;
     expect(text.split('\n')).toEqual([
       'The command exited with status 3',
-      '--- last 5 lines of stdout ---',
-      'line 76',
+      '--- last 5 lines of the output ---',
       'line 77',
       'line 78',
       'line 79',
       'line 80',
-      '--- last 1 lines of stderr ---',
       'bad thing',
     ]);
     expect(await readExitStatus(dir)).toEqual({ code: 3, signal: null, source: 'wrapper' });
@@ -116,7 +115,7 @@ describe('spawnJob', () => {
     const dir = await tempJobDir();
     const child = await spawnJob({ ...shellSpec(dir, ''), argv: ['no-such-command-ufdl-test'] });
     expect((await child.exited).code).toBe(127);
-    expect(await readText(dir.stderrPath)).toMatch(/not found/);
+    expect(await readText(dir.consolePath)).toMatch(/not found/);
   });
 
   it('rejects when the child cannot be spawned at all', async () => {
@@ -140,9 +139,8 @@ describe('stopping', () => {
     expect(result.exit).toEqual({ code: null, signal: 'SIGTERM', source: 'wrapper' });
     // dash, as the wrapper, notes the signal death of its command on stderr ("Terminated").
     expect(await finishErrorText(result, dir)).toBe(
-      'Job was cancelled; the command was killed by SIGTERM\n--- last 1 lines of stderr ---\nTerminated',
+      'Job was cancelled; the command was killed by SIGTERM\n--- last 1 lines of the output ---\nTerminated',
     );
-    expect(await readText(dir.stdoutPath)).toBe('');
     expect(anyoneOf(child.pid)).toEqual([]);
   });
 
@@ -213,7 +211,7 @@ describe('stopping', () => {
     expect(result.exit.signal).toBe('SIGTERM');
     expect(Date.now() - child.startedAtMs).toBeGreaterThanOrEqual(900);
     expect(await finishErrorText(result, dir, { timeLimitMs: 1000 })).toMatch(
-      /^Time limit of 1 s exceeded; the command was killed by SIGTERM\n--- last 1 lines of stdout ---\nstarted\n/,
+      /^Time limit of 1 s exceeded; the command was killed by SIGTERM\n--- last 2 lines of the output ---\nstarted\nTerminated$/,
     );
     expect(anyoneOf(child.pid)).toEqual([]);
   });
@@ -257,7 +255,7 @@ describe('re-attaching after an agent restart', () => {
     const child = attach(pid, startTime, dir, { pollMs: 50 })!;
     expect(child).toMatchObject({ pid, startTime, origin: 'attached' });
     expect(await child.exited).toEqual({ code: 7, signal: null, source: 'wrapper' });
-    expect(await readText(dir.stdoutPath)).toBe('ready\nbye\n');
+    expect(await readText(dir.consolePath)).toBe('ready\nbye\n');
 
     // After the end there is nothing to attach to, and the status is still on disk.
     await waitFor(() => attach(pid, startTime, dir) === undefined, 'the process to be gone');

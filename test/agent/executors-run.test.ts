@@ -33,7 +33,7 @@ async function runJob(work: string, j: JobJson, t: TemplateJson) {
   reapOnFinish(child);
   const reports: ProgressUpdate[] = [];
   const progress = new JobProgress({
-    files: [dir.stdoutPath, dir.stderrPath],
+    files: [dir.consolePath],
     regex: prepared.settings.progressRegex,
     intervalMs: 200,
     pollMs: 50,
@@ -48,7 +48,7 @@ async function runJob(work: string, j: JobJson, t: TemplateJson) {
   const result = await supervisor.done;
   await progress.stop();
   const outputs = await scanOutputs(dir.outputDir, prepared.settings.outputTypes);
-  const log = await writeJobLog(dir);
+  const log = await writeJobLog(dir, 1024 ** 2);
   const error = await finishErrorText(result, dir, { timeLimitMs: prepared.settings.timeLimitMs });
   return { dir, result, reports, outputs, log, error };
 }
@@ -83,8 +83,7 @@ describe('a job end to end, without a server', () => {
     ]);
     expect(run.outputs.missing).toEqual([]);
     expect(await readText(run.log.path)).toBe(
-      'UFDL-PROGRESS 0.1 {"comment": "starting"}\nUFDL-PROGRESS 1 {"comment": "done"}\n' +
-        '===== stderr =====\nEpoch 1/4\nEpoch 2/4\nEpoch 3/4\nEpoch 4/4\n',
+      'UFDL-PROGRESS 0.1 {"comment": "starting"}\nEpoch 1/4\nEpoch 2/4\nEpoch 3/4\nEpoch 4/4\nUFDL-PROGRESS 1 {"comment": "done"}\n',
     );
   });
 
@@ -96,7 +95,7 @@ describe('a job end to end, without a server', () => {
     });
     const run = await runJob(await tempWorkDir(), job(22, { time_limit: typed(0.5, 'float') }), t);
     expect(run.result.stopReason).toBe('time-limit');
-    expect(run.error).toMatch(/^Time limit of 0.5 s exceeded; the command was killed by SIGTERM\n--- last 1 lines of stdout ---\nworking on it\n/);
+    expect(run.error).toMatch(/^Time limit of 0.5 s exceeded; the command was killed by SIGTERM\n--- last 2 lines of the output ---\nworking on it\nTerminated$/);
     expect(run.outputs.files).toEqual([]);
   });
 });

@@ -100,7 +100,7 @@ describe('ufdl_agent.Shell', () => {
     const { child } = await launchJob(shellExecutor, job(8, { message: typed(hostile) }), t, ctxFor(dir));
     reapOnFinish(child);
     expect((await child.exited).code).toBe(0);
-    expect(await readText(dir.stdoutPath)).toBe(`${hostile}|LOUD|8|home\n`);
+    expect(await readText(dir.consolePath)).toBe(`${hostile}|LOUD|8|home\n`);
     expect((await readdir(dir.root)).filter((f) => f.startsWith('pwned'))).toEqual([]);
   });
 

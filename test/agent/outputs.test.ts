@@ -98,24 +98,31 @@ describe('hashFile', () => {
 });
 
 describe('writeJobLog', () => {
-  it('combines stdout and stderr under a separator, and hashes what it wrote', async () => {
+  it('is the console output, byte for byte, and hashes what it wrote', async () => {
     const dir = await tempJobDir();
-    await writeFile(dir.stdoutPath, 'out 1\nout 2 (no newline)');
-    await writeFile(dir.stderrPath, 'err 1\n');
-    const log = await writeJobLog(dir);
+    await writeFile(dir.consolePath, 'out 1\nerr 1\nout 2 (no newline)');
+    const log = await writeJobLog(dir, 1024 ** 2);
     const text = await readFile(dir.logPath, 'utf8');
-    expect(text).toBe('out 1\nout 2 (no newline)\n===== stderr =====\nerr 1\n');
+    expect(text).toBe('out 1\nerr 1\nout 2 (no newline)');
     expect(log).toEqual({ name: 'log', type: 'BLOB', path: dir.logPath, size: Buffer.byteLength(text), sha256: sha(text) });
-  });
-
-  it('has only stdout when stderr is empty, and is empty when the child printed nothing', async () => {
-    const dir = await tempJobDir();
-    await writeFile(dir.stdoutPath, 'only out\n');
-    await writeFile(dir.stderrPath, '');
-    expect((await writeJobLog(dir)).size).toBe(9);
-    expect(await readFile(dir.logPath, 'utf8')).toBe('only out\n');
 
     const silent = await tempJobDir(2);
-    expect(await writeJobLog(silent)).toMatchObject({ size: 0, sha256: sha('') });
+    expect(await writeJobLog(silent, 1024 ** 2)).toMatchObject({ size: 0, sha256: sha('') });
+  });
+
+  it('keeps the head and the tail of an output over the cap, and says what it dropped', async () => {
+    const dir = await tempJobDir();
+    const max = 64 * 1024;
+    // 0..9 repeated: every byte's offset can be checked from its value.
+    const console = Buffer.from(Array.from({ length: 200 * 1024 }, (_, i) => 48 + (i % 10)));
+    await writeFile(dir.consolePath, console);
+    await writeJobLog(dir, max);
+    const text = await readFile(dir.logPath, 'latin1');
+    // head = 32 KiB; cells of 16 KiB; the last byte is in cell 10, so cells 9 and 10 are kept.
+    const head = 32 * 1024;
+    const keptFrom = head + 9 * 16 * 1024;
+    const marker = `\n[ufdl-agent: ${keptFrom - head} bytes of output dropped here (bytes ${head} to ${keptFrom}); the log keeps its first and last bytes within logs.max_bytes = ${max}]\n`;
+    expect(text).toBe(console.subarray(0, head).toString('latin1') + marker + console.subarray(keptFrom).toString('latin1'));
+    expect(text.length).toBeLessThanOrEqual(max + marker.length);
   });
 });

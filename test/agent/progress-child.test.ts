@@ -23,7 +23,7 @@ describe('JobProgress with a real child', () => {
       done`;
     const reports: Array<ProgressUpdate & { at: number }> = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       intervalMs: 500,
       pollMs: 100,
       report: (u) => void reports.push({ ...u, at: Date.now() }),
@@ -60,7 +60,7 @@ describe('JobProgress with a real child', () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       regex: /Epoch (?<epoch>\d+)\/(?<epochs>\d+)/,
       intervalMs: 60_000,
       report: (u) => void reports.push(u),
@@ -82,7 +82,7 @@ describe('JobProgress with a real child', () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       regex: /(?<percent>\d+)%/,
       intervalMs: 60_000,
       report: (u) => void reports.push(u),
@@ -100,7 +100,7 @@ describe('JobProgress with a real child', () => {
     const dir = await tempJobDir();
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       intervalMs: 100,
       pollMs: 20,
       report: (u) => void reports.push(u),
@@ -117,10 +117,10 @@ describe('JobProgress with a real child', () => {
   it('after a re-attach, replays what the child printed meanwhile and goes on from the last value reported', async () => {
     const dir = await tempJobDir();
     // What the child printed while no agent followed it: the old lines must not be sent again.
-    await writeFile(dir.stdoutPath, 'epoch 1 of 40\nUFDL-PROGRESS 0.025\nUFDL-PROGRESS 0.25 {"epoch": 10}\nUFDL-PROGRESS 0.3\n');
+    await writeFile(dir.consolePath, 'epoch 1 of 40\nUFDL-PROGRESS 0.025\nUFDL-PROGRESS 0.25 {"epoch": 10}\nUFDL-PROGRESS 0.3\n');
     const reports: ProgressUpdate[] = [];
     const progress = new JobProgress({
-      files: [dir.stdoutPath, dir.stderrPath],
+      files: [dir.consolePath],
       intervalMs: 10,
       pollMs: 20,
       resume: { lastReported: 0.25 },
@@ -128,7 +128,7 @@ describe('JobProgress with a real child', () => {
     });
     progress.start();
     await waitFor(() => reports.length === 1, 'the replayed value');
-    await appendFile(dir.stdoutPath, 'UFDL-PROGRESS 0.475\n');
+    await appendFile(dir.consolePath, 'UFDL-PROGRESS 0.475\n');
     await waitFor(() => reports.length === 2, 'the new value');
     await progress.stop();
     expect(reports.map((r) => r.progress)).toEqual([0.3, 0.475]);
@@ -136,11 +136,11 @@ describe('JobProgress with a real child', () => {
 
   it('after a re-attach, reports nothing until the child prints a value above the last one reported', async () => {
     const dir = await tempJobDir();
-    await writeFile(dir.stdoutPath, 'UFDL-PROGRESS 0.025\nUFDL-PROGRESS 0.25\n');
+    await writeFile(dir.consolePath, 'UFDL-PROGRESS 0.025\nUFDL-PROGRESS 0.25\n');
     const reports: ProgressUpdate[] = [];
-    const progress = new JobProgress({ files: [dir.stdoutPath], intervalMs: 10, pollMs: 20, resume: { lastReported: 0.25 }, report: (u) => void reports.push(u) });
+    const progress = new JobProgress({ files: [dir.consolePath], intervalMs: 10, pollMs: 20, resume: { lastReported: 0.25 }, report: (u) => void reports.push(u) });
     progress.start();
-    await appendFile(dir.stdoutPath, 'UFDL-PROGRESS 0.5\n');
+    await appendFile(dir.consolePath, 'UFDL-PROGRESS 0.5\n');
     await waitFor(() => reports.length === 1, 'a value above the last one reported');
     await progress.stop();
     expect(reports.map((r) => r.progress)).toEqual([0.5]);

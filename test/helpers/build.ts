@@ -22,9 +22,15 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+const UI_INDEX = join(REPO, 'dist/ui/index.html');
+
 function isFresh(): boolean {
   try {
-    return statSync(MAIN).mtimeMs >= newestSource(join(REPO, 'src'));
+    // The dashboard bundles src/ui and the protocol modules it imports.
+    return (
+      statSync(MAIN).mtimeMs >= newestSource(join(REPO, 'src')) &&
+      statSync(UI_INDEX).mtimeMs >= Math.max(newestSource(join(REPO, 'src/ui')), newestSource(join(REPO, 'src/protocol')))
+    );
   } catch {
     return false;
   }
@@ -53,7 +59,12 @@ export async function buildOnce(): Promise<void> {
     await promisify(execFile)(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(REPO, 'tsconfig.json')], {
       cwd: REPO,
     }).catch((err: { stdout?: string }) => {
-      if (!isFresh()) throw new Error(`build failed:\n${err.stdout ?? err}`);
+      if (statSync(MAIN, { throwIfNoEntry: false }) === undefined) throw new Error(`build failed:\n${err.stdout ?? err}`);
+    });
+    await promisify(execFile)(process.execPath, [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', '-c', join(REPO, 'src/ui/vite.config.ts')], {
+      cwd: REPO,
+    }).catch((err: { stdout?: string; stderr?: string }) => {
+      throw new Error(`dashboard build failed:\n${err.stdout ?? ''}${err.stderr ?? err}`);
     });
   } finally {
     rmdirSync(LOCK);

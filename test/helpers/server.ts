@@ -3,14 +3,17 @@
  * directory, and close it when the test finishes; or one that can be stopped and started again on
  * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { onTestFinished } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import type { ServerOptions } from '../../src/server/options.js';
+
+const REPO = resolve(import.meta.dirname, '../..');
 
 export const ADMIN_USER = 'admin';
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
@@ -131,6 +134,36 @@ export async function api<T = any>(
     // not JSON: leave the text
   }
   return { status: res.status, body: parsed as T, headers: res.headers, text };
+}
+
+/**
+ * `serve` of the built CLI (`buildOnce()` first) as its own process on `port`, resolved once it
+ * answers `/livez`. `track` gets the child at once, so a test can kill it whatever happens next.
+ */
+export async function spawnServe(
+  dataDir: string,
+  port: number,
+  adminPassword: string,
+  track: (child: ChildProcess) => void,
+  args: string[] = [],
+): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'serve', '--data', dataDir, '--port', String(port), ...args], {
+    env: { ...process.env, UFDL_ADMIN_PASSWORD: adminPassword, UFDL_AGENT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  track(child);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${url}/livez`)).ok) return { url, child };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('serve did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** A port nothing listens on right now (for a process that must be started on a known port). */

@@ -4,13 +4,13 @@
  * process is SIGKILLed while requests are still in flight, and a new server on the same data
  * directory must show every acknowledged transition.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shellTemplate } from '../helpers/agent.js';
-import { api, freePort } from '../helpers/server.js';
+import { api, freePort, spawnServe } from '../helpers/server.js';
 import { buildOnce } from '../helpers/build.js';
 
 const PASSWORD = 'durability-admin-password';
@@ -24,24 +24,8 @@ afterEach(async () => {
 });
 
 
-async function startServe(dataDir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--data', dataDir, '--port', String(port)], {
-    env: { ...process.env, UFDL_ADMIN_PASSWORD: PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/livez`)).ok) return { url, child };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('serve did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+function startServe(dataDir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
+  return spawnServe(dataDir, port, PASSWORD, (child) => children.push(child));
 }
 
 async function login(url: string): Promise<string> {

@@ -129,13 +129,19 @@ describe('GET /metrics', () => {
 
 describe(`GET ${CAPABILITIES_PATH}`, () => {
   it('describes the extensions and limits of this server', async () => {
-    const { url } = await start({ maxBodyBytes: 4096, maxOutputBytes: 1 << 20, lostAfterSeconds: 120, allowAnonymousWebsocket: true });
+    const { url } = await start({ maxBodyBytes: 4096, maxOutputBytes: 1 << 20, lostAfterSeconds: 120, allowAnonymousWebsocket: true, maxLiveLogBytes: 1 << 24 });
     const res = await api(url, 'GET', CAPABILITIES_PATH);
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       server: 'ufdl-agent',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-      extensions: { wait: { max_seconds: MAX_WAIT_SECONDS }, lost_node: { lost_after_seconds: 120 }, websocket: { auth: false } },
+      extensions: {
+        wait: { max_seconds: MAX_WAIT_SECONDS },
+        lost_node: { lost_after_seconds: 120 },
+        websocket: { auth: false },
+        live_logs: { max_bytes: 1 << 24, append_max_bytes: 1024 * 1024 },
+        dashboard: { path: '/ui/' },
+      },
       limits: { max_output_bytes: 1 << 20, max_body_bytes: 4096 },
     });
   });

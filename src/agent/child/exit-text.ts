@@ -40,7 +40,7 @@ const STOP_TEXT: Record<StopReason, (options: FinishErrorOptions) => string> = {
 
 /**
  * The finish error for a job, or `undefined` when it succeeded: the reason on the first line, then
- * the last lines of the child's stdout and stderr.
+ * the last lines of the child's output (stdout and stderr as they were printed).
  */
 export async function finishErrorText(
   result: SupervisedExit,
@@ -53,13 +53,8 @@ export async function finishErrorText(
     ? `${STOP_TEXT[result.stopReason](options)}; ${describeExit(result.exit)}`
     : capitalise(describeExit(result.exit));
   const parts = [head];
-  for (const [label, file] of [
-    ['stdout', dir.stdoutPath],
-    ['stderr', dir.stderrPath],
-  ] as const) {
-    const tail = await tailLines(file, lines);
-    if (tail.length > 0) parts.push(`--- last ${tail.length} lines of ${label} ---`, ...tail);
-  }
+  const tail = await tailLines(dir.consolePath, lines);
+  if (tail.length > 0) parts.push(`--- last ${tail.length} lines of the output ---`, ...tail);
   return parts.join('\n');
 }
 

@@ -6,10 +6,10 @@
  *   input/        downloaded inputs (JobOutput<…>)          UFDL_INPUT_DIR
  *   output/       every regular file here is uploaded       UFDL_OUTPUT_DIR
  *   job.json      job, template, inputs, parameters         UFDL_JOB_JSON
- *   stdout.log    the child's stdout (appended, survives the agent)
- *   stderr.log    the child's stderr
+ *   console.log   the child's stdout and stderr, interleaved as a terminal shows them (appended,
+ *                 survives the agent; streamed live and followed for progress)
  *   exit-status   written atomically by the wrapper when the command ends
- *   log.txt       the combined log uploaded as the `log` output
+ *   log.txt       the `log` output: console.log, or its head and tail when it passes the cap
  * ```
  *
  * Named by pk alone so that an agent restarted after a crash finds it again from the journal.
@@ -25,8 +25,8 @@ export interface JobDir {
   readonly inputDir: string;
   readonly outputDir: string;
   readonly jobJsonPath: string;
-  readonly stdoutPath: string;
-  readonly stderrPath: string;
+  /** stdout and stderr of the child: one file, both descriptors, so their order is kept. */
+  readonly consolePath: string;
   readonly exitStatusPath: string;
   readonly logPath: string;
 }
@@ -42,8 +42,7 @@ export function jobDirPaths(workDir: string, pk: number): JobDir {
     inputDir: join(root, 'input'),
     outputDir: join(root, 'output'),
     jobJsonPath: join(root, 'job.json'),
-    stdoutPath: join(root, 'stdout.log'),
-    stderrPath: join(root, 'stderr.log'),
+    consolePath: join(root, 'console.log'),
     exitStatusPath: join(root, 'exit-status'),
     logPath: join(root, 'log.txt'),
   };

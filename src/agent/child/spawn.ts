@@ -1,10 +1,12 @@
 /**
  * Spawn a job's command under the exit-status wrapper, in its own session and process group, with
- * stdin on `/dev/null` and stdout/stderr appended to files in the job directory.
+ * stdin on `/dev/null` and stdout and stderr appended to one file in the job directory.
  *
- * The output goes to files opened here and handed to the child as its descriptors, not through pipes:
+ * The output goes to a file opened here and handed to the child as its descriptors, not through pipes:
  * a pipe would close when the agent dies and the next write would kill the child with SIGPIPE, whereas
- * a file keeps working, and the agent reads the files back for progress (DESIGN §5).
+ * a file keeps working, and the agent reads the file back for progress and the live log. stdout and
+ * stderr share one open file (one offset, O_APPEND), so the file holds them in the order they were
+ * written, as a terminal would show them, and a child that prints fast is never slowed by the agent.
  */
 import { spawn } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
@@ -27,8 +29,7 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   // A status left by an earlier attempt would make this child look ended at once.
   await rm(dir.exitStatusPath, { force: true });
   await rm(`${dir.exitStatusPath}.tmp`, { force: true });
-  const stdout = await open(dir.stdoutPath, 'a');
-  const stderr = await open(dir.stderrPath, 'a');
+  const output = await open(dir.consolePath, 'a');
   // The spawn time, to the millisecond; the start time in /proc is only as exact as the boot time
   // (whole seconds), which would skew a short time limit.
   const startedAtMs = Date.now();
@@ -39,7 +40,7 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
       // setsid(): a new session and process group, led by the wrapper, and no controlling terminal,
       // so the agent's terminal or its own group signals never reach the job by accident.
       detached: true,
-      stdio: ['ignore', stdout.fd, stderr.fd],
+      stdio: ['ignore', output.fd, output.fd],
     });
     // Read the start time now, synchronously: until the event loop runs, the process cannot have
     // been reaped, so even one that ends at once is still in /proc (maybe as a zombie).
@@ -70,9 +71,8 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
       exited,
     };
   } finally {
-    // The child has its own copies of the descriptors (dup'ed at fork); ours are no longer needed.
-    await stdout.close();
-    await stderr.close();
+    // The child has its own copies of the descriptor (dup'ed at fork); ours is no longer needed.
+    await output.close();
   }
 }
 

@@ -279,6 +279,22 @@ export class Journal extends JournalView {
     return record;
   }
 
+  /**
+   * Record how far the job's live log was sent (src/agent/logs/), for its current attempt. Not a
+   * lifecycle step: an offset behind the server's only makes the next append resend bytes the
+   * server already has, which it ignores, so callers write it at an interval, not per append.
+   */
+  recordLiveLog(jobPk: number, state: { sent: number; maxBytes: number }): void {
+    this.#tx(() => {
+      const row = this.#requireRow(jobPk);
+      this.stmt(
+        `INSERT INTO live_logs (server_url, job_pk, attempt, sent, max_bytes, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (server_url, job_pk) DO UPDATE SET attempt = excluded.attempt, sent = excluded.sent,
+           max_bytes = excluded.max_bytes, updated_at = excluded.updated_at`,
+      ).run(this.serverUrl, jobPk, row.attempts, state.sent, state.maxBytes, this.#iso());
+    });
+  }
+
   // ---- node identity, settings, contact --------------------------------------------------------
 
   /** Record the node this agent registered as (or found) at the server, and what it reported. */

@@ -96,6 +96,19 @@ export class JournalView {
     return this.outputs(jobPk).filter((output) => output.state !== 'uploaded');
   }
 
+  /**
+   * How far the live log of the job's current attempt was sent, and its cap (src/agent/logs/);
+   * undefined when it was never sent in this attempt.
+   */
+  liveLog(jobPk: number): { sent: number; maxBytes: number } | undefined {
+    const row = this.stmt(
+      `SELECT l.sent, l.max_bytes FROM live_logs l JOIN jobs j USING (server_url, job_pk)
+       WHERE (@scope IS NULL OR l.server_url = @scope) AND l.job_pk = @jobPk AND l.attempt = j.attempts
+       ORDER BY l.updated_at DESC LIMIT 1`,
+    ).get({ scope: this.scope, jobPk }) as { sent: number; max_bytes: number } | undefined;
+    return row === undefined ? undefined : { sent: row.sent, maxBytes: row.max_bytes };
+  }
+
   /** The agent's identity at the scoped server (undefined before the first registration). */
   server(): ServerRecord | undefined {
     if (this.scope === null) return undefined;

@@ -100,6 +100,21 @@ export const MIGRATIONS: readonly string[] = [
     acquired_at TEXT    NOT NULL
   );
   `,
+  // 2: the live log of a job's current attempt (src/agent/logs/): how far it was sent, and the cap it
+  // was begun with. Its own table, so the job rows keep their shape; a row of an older attempt
+  // (\`attempt\` below the job's) is stale and ignored.
+  `
+  CREATE TABLE live_logs (
+    server_url TEXT    NOT NULL,
+    job_pk     INTEGER NOT NULL,
+    attempt    INTEGER NOT NULL,
+    sent       INTEGER NOT NULL,
+    max_bytes  INTEGER NOT NULL,
+    updated_at TEXT    NOT NULL,
+    PRIMARY KEY (server_url, job_pk),
+    FOREIGN KEY (server_url, job_pk) REFERENCES jobs(server_url, job_pk) ON DELETE CASCADE
+  );
+  `,
 ];
 
 /**

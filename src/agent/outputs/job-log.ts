@@ -1,17 +1,21 @@
 /**
- * The job log, uploaded as the output `log` of type `BLOB`: the child's stdout, then its stderr under
- * a separator line, as plain text.
+ * The job log, uploaded as the output `log` of type `BLOB`: the child's console output (stdout and
+ * stderr as they were printed), as plain text — the same bytes the live log streamed, byte for byte.
+ * A console output beyond the cap keeps its head and its tail with a line saying what was dropped
+ * between them, on the grid of `protocol/live-log.ts`, so that it still equals what the server kept
+ * of the live log.
  *
  * The reference uploads `log` as `Compressed<JSON, N>`: a zip holding a JSON array of timestamped
  * entries, rewritten in full after every message (launcher.md §1.15). We keep the child's own bytes
  * instead: they are already on disk, stream to the server without being held in memory, and are
  * readable with any tool. The price is that a reader expecting the reference's zipped JSON (its web
- * UI's log viewer) gets plain text instead; this belongs in docs/COMPATIBILITY.md.
+ * UI's log viewer) gets plain text instead; docs/COMPATIBILITY.md says so.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
+import { droppedMarker, droppedRange, logGrid } from '../../protocol/live-log.js';
 import type { JobDir } from '../child/job-dir.js';
 import { LOG_OUTPUT_NAME } from './names.js';
 import type { OutputFile } from './scan.js';
@@ -19,14 +23,12 @@ import type { OutputFile } from './scan.js';
 /** The type of the `log` output. */
 export const LOG_OUTPUT_TYPE = 'BLOB';
 
-/** The line between stdout and stderr in the combined log. */
-export const STDERR_SEPARATOR = '===== stderr =====\n';
-
 /**
- * Write `log.txt` in the job directory from `stdout.log` and `stderr.log`, hashing as it goes, and
- * return it as the `log` output. Missing logs count as empty.
+ * Write `log.txt` in the job directory from `console.log` (kept whole up to `maxBytes`, else head,
+ * marker line and tail), hashing as it goes, and return it as the `log` output. A missing console
+ * output counts as empty.
  */
-export async function writeJobLog(dir: JobDir): Promise<OutputFile> {
+export async function writeJobLog(dir: JobDir, maxBytes: number): Promise<OutputFile> {
   const hash = createHash('sha256');
   let size = 0;
   const out = createWriteStream(dir.logPath);
@@ -36,15 +38,15 @@ export async function writeJobLog(dir: JobDir): Promise<OutputFile> {
     if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
   };
   try {
-    let lastByte: number | undefined;
-    for await (const chunk of readIfExists(dir.stdoutPath)) {
-      await write(chunk);
-      lastByte = chunk[chunk.length - 1];
-    }
-    if ((await sizeOf(dir.stderrPath)) > 0) {
-      if (lastByte !== undefined && lastByte !== 0x0a) await write('\n');
-      await write(STDERR_SEPARATOR);
-      for await (const chunk of readIfExists(dir.stderrPath)) await write(chunk);
+    const length = await sizeOf(dir.consolePath);
+    const grid = logGrid(maxBytes);
+    const dropped = droppedRange(grid, length);
+    if (dropped === undefined) {
+      await copyRange(dir.consolePath, 0, length, write);
+    } else {
+      await copyRange(dir.consolePath, 0, dropped.from, write);
+      await write(droppedMarker(dropped.from, dropped.to, maxBytes));
+      await copyRange(dir.consolePath, dropped.to, length, write);
     }
   } finally {
     out.end();
@@ -61,7 +63,8 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
-async function* readIfExists(path: string): AsyncGenerator<Buffer> {
-  if ((await sizeOf(path)) === 0) return;
-  for await (const chunk of createReadStream(path)) yield chunk as Buffer;
+/** Copy bytes `[from, to)` of `path` (read in 1 MiB pieces). */
+async function copyRange(path: string, from: number, to: number, write: (chunk: Buffer) => Promise<void>): Promise<void> {
+  if (to <= from) return;
+  for await (const chunk of createReadStream(path, { start: from, end: to - 1, highWaterMark: 1024 * 1024 })) await write(chunk as Buffer);
 }

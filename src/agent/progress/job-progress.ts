@@ -16,7 +16,7 @@ import type { ProgressUpdate } from './update.js';
 
 /** Options of {@link JobProgress}. */
 export interface JobProgressOptions {
-  /** The logs to follow (the job's `stdout.log` and `stderr.log`; markers count on both). */
+  /** The logs to follow (the job's `console.log`: its stdout and stderr; markers count on both). */
   files: readonly string[];
   /** The template's `progress_regex`, if any. */
   regex?: RegExp | undefined;

@@ -1,5 +1,5 @@
 /**
- * Follow a growing log file line by line, as `tail -F` does: the child appends to `stdout.log`, the
+ * Follow a growing log file line by line, as `tail -F` does: the child appends to `console.log`, the
  * agent reads what is new every `pollMs` from its last offset, in fixed-size chunks, and hands each
  * complete line to a callback. Memory stays bounded whatever the child writes: one chunk, plus at
  * most `maxLineLength` characters of an unfinished line.

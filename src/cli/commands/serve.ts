@@ -19,6 +19,7 @@ export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
     port: v['serve.port'] as number,
     extensions: v['serve.extensions'] as boolean,
     maxOutputBytes: v['serve.max_output_bytes'] as number,
+    maxLiveLogBytes: v['serve.max_live_log_bytes'] as number,
     lostAfterSeconds: v['serve.lost_after'] as number,
     allowAnonymousWebsocket: v['serve.allow_anonymous_websocket'] as boolean,
     accessTokenSeconds: v['serve.access_token_lifetime'] as number,
@@ -36,7 +37,7 @@ export function registerServe(program: Command): void {
       .option('--data <dir>', 'data directory (serve.data_dir)')
       .option('--host <address>', 'address to listen on (serve.host)')
       .option('--port <port>', 'port to listen on (serve.port)')
-      .option('--no-extensions', 'strict reference mode: no wake-up, lost-node recovery or capability discovery'),
+      .option('--no-extensions', 'strict reference mode: no wake-up, lost-node recovery, capability discovery, live logs or dashboard'),
   ).action(async (flags: CommonFlags & { data?: string; host?: string; port?: string; extensions?: boolean }) => {
     const load = () =>
       loadConfig({

@@ -130,6 +130,7 @@ function printWelcome(url: string, passwordFile: string | undefined): void {
   const lines = [
     '',
     `  UFDL server   ${url}`,
+    `  dashboard     ${url}/ui/`,
     passwordFile ? `  admin login   admin / the password in ${relative(process.cwd(), passwordFile)}` : '  admin login   admin / the configured password',
     '  submit a job  ' + `${env.join(' ')} node ${cli} submit shell-hello --param name=world --wait`,
     '  stop          Ctrl-C (running jobs finish first; Ctrl-C again stops them now)',

@@ -3,6 +3,7 @@
  * create a job from a template (by name: its latest active version; or by pk). Prints the job pk;
  * with `--wait` it follows the job and exits 0 when it finishes, 1 when it errors or is cancelled.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { Command } from 'commander';
 import { WEBSOCKET_NOTIFICATIONS, type UfdlClient } from '../../client/index.js';
 import type { TemplateJson } from '../../protocol/wire.js';
@@ -12,6 +13,7 @@ import { EXIT } from '../exit-codes.js';
 import { followJob, outcome } from '../follow.js';
 import { inputValues, parameterValues } from '../job-values.js';
 import { jobState } from '../job-state.js';
+import { followLogTo } from '../live-log.js';
 import { LiveView, printJson } from '../output.js';
 
 interface SubmitFlags extends ConnectFlags {
@@ -19,6 +21,7 @@ interface SubmitFlags extends ConnectFlags {
   input?: string[];
   description?: string;
   wait?: boolean;
+  logs?: boolean;
   json?: boolean;
 }
 
@@ -35,6 +38,7 @@ export function registerSubmit(program: Command): void {
       .option('-i, --input <name=value>', 'an input value; JobOutput<…> inputs take an output pk (repeatable; NAME:TYPE=VALUE names the type)', collect)
       .option('-d, --description <text>', 'job description')
       .option('-w, --wait', 'follow the job until it ends; exit 0 when it finishes, 1 when it errors or is cancelled')
+      .option('-l, --logs', "with --wait: show the job's log live under the progress bar (servers with live logs)")
       .option('--json', 'print the created (with --wait: the ended) job as JSON'),
   ).action(async (ref: string, flags: SubmitFlags) => {
     await withSession(flags, async ({ client }) => {
@@ -54,7 +58,13 @@ export function registerSubmit(program: Command): void {
       }
       // With --json the live lines go to stderr, so that stdout is the job's JSON alone.
       if (!flags.json) process.stdout.write(`${job.pk}\n`);
-      const ended = await followJob(client, job.pk, new LiveView(flags.json ? process.stderr : process.stdout));
+      const view = new LiveView(flags.json ? process.stderr : process.stdout);
+      const logs = flags.logs ? await followLogAbove(client, job.pk, view) : undefined;
+      const ended = await followJob(client, job.pk, view, { keepOpen: logs !== undefined });
+      // The job has ended: its log ends too (a server that drops the connection gets a few seconds).
+      await Promise.race([logs?.done.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+      logs?.close();
+      view.close();
       if (flags.json) printJson({ ...ended, state: jobState(ended) });
       outcome(ended);
     });
@@ -79,4 +89,15 @@ export async function findTemplate(client: UfdlClient, ref: string): Promise<Tem
   if (!latest) throw new CliError(EXIT.FAILURE, `unknown template '${ref}': no active template has that name (see 'ufdl-agent templates list')`);
   // The list may not carry every field of a template on every server; the detail route does.
   return latest.parameters === undefined ? about(`template '${ref}'`, client.getTemplate(latest.pk)) : latest;
+}
+
+/** The job's live log above the progress bar, when the server has live logs (else a note, once). */
+async function followLogAbove(client: UfdlClient, pk: number, view: LiveView): Promise<{ done: Promise<void>; close(): void } | undefined> {
+  const capabilities = await client.getCapabilities().catch(() => null);
+  if (!capabilities?.extensions.live_logs) {
+    view.line(`job ${pk}: this server has no live logs; 'ufdl-agent logs ${pk}' prints the log once the job has ended`);
+    return undefined;
+  }
+  const decoder = new StringDecoder('utf8');
+  return followLogTo(client, pk, { write: (chunk) => view.above(typeof chunk === 'string' ? chunk : decoder.write(chunk)) }, 0, (message) => view.line(`job ${pk}: ${message}`));
 }

@@ -7,7 +7,7 @@
 export type KeyType = 'string' | 'int' | 'number' | 'bool' | 'seconds-list';
 
 export interface KeyDef {
-  section: 'server' | 'agent' | 'serve';
+  section: 'server' | 'agent' | 'logs' | 'serve';
   name: string;
   type: KeyType;
   default: string | number | boolean | number[] | null;
@@ -55,12 +55,17 @@ export const KEYS: readonly KeyDef[] = [
   key('agent', 'hardware_interval', 'number', 300, 'Seconds between looks at the GPUs and memory (node records follow changes); 0 = only on SIGHUP.'),
   key('agent', 'log_level', 'string', 'info', 'Log level: trace, debug, info, warn, error or fatal (a --log-level flag wins).'),
 
+  // Job logs: the `log` output, and live logs on servers that offer them.
+  key('logs', 'live', 'bool', true, 'Stream running jobs\' logs to a server that offers live logs (never to the reference).'),
+  key('logs', 'max_bytes', 'int', 64 * 1024 ** 2, 'A job log larger than this keeps its first half and its last quarter or so, with a line saying what was dropped.'),
+
   // The embedded server (`serve`, `standalone`).
   key('serve', 'data_dir', 'string', './data/server', 'Database and output store directory.'),
   key('serve', 'host', 'string', '127.0.0.1', 'Address to listen on.'),
   key('serve', 'port', 'int', 8000, 'Port to listen on.'),
-  key('serve', 'extensions', 'bool', true, 'Wake-up, lost-node recovery and capability discovery; false = strict reference mode.'),
+  key('serve', 'extensions', 'bool', true, 'Wake-up, lost-node recovery, capability discovery, live logs and the dashboard; false = strict reference mode.'),
   key('serve', 'max_output_bytes', 'int', 8 * 1024 ** 3, 'Largest output upload in bytes.'),
+  key('serve', 'max_live_log_bytes', 'int', 256 * 1024 ** 2, 'Largest cap (logs.max_bytes) an agent may give a live log; bounds the disk a job\'s live log takes.'),
   key('serve', 'lost_after', 'number', 600, 'Seconds after which a silent node loses its jobs.'),
   key('serve', 'allow_anonymous_websocket', 'bool', false, 'Let web-socket watchers connect without a token (reference web UI).'),
   key('serve', 'access_token_lifetime', 'number', 300, 'Seconds an access token is valid.'),

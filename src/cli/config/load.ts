@@ -81,7 +81,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   const flat: Record<string, unknown> = {};
   for (const [section, body] of Object.entries(doc)) {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      throw new ConfigError(`In ${file}: '${section}' must be a [section] (one of [server], [agent], [serve])`);
+      throw new ConfigError(`In ${file}: '${section}' must be a [section] (one of [server], [agent], [logs], [serve])`);
     }
     for (const [name, value] of Object.entries(body)) flat[`${section}.${name}`] = value;
   }

@@ -125,7 +125,7 @@ function tooLarge(max: number): UfdlError {
   return new UfdlError('UFDL_ERR_OUTPUT_TOO_LARGE', `Output exceeds the maximum size of ${max} bytes (server option maxOutputBytes)`);
 }
 
-async function sendBlob(ctx: ServerContext, reply: FastifyReply, row: OutputRow, filename?: string): Promise<FastifyReply> {
+export async function sendBlob(ctx: ServerContext, reply: FastifyReply, row: OutputRow, filename?: string): Promise<FastifyReply> {
   const stream = await openBlob(ctx, row);
   void reply.header('content-type', 'application/data').header('content-length', String(row.size));
   if (filename !== undefined) void reply.header('content-disposition', contentDisposition(filename));

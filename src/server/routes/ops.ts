@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, type Capabilities } from '../../protocol/wire.js';
+import { MAX_APPEND_BYTES } from '../../protocol/live-log.js';
 import { serverMetrics } from '../metrics.js';
+import { DASHBOARD_PATH } from './dashboard.js';
 
 /** The package version, read once; the same relative path works from `src/` and `dist/`. */
 function packageVersion(): string {
@@ -50,6 +52,8 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
         wait: { max_seconds: MAX_WAIT_SECONDS },
         lost_node: { lost_after_seconds: ctx.options.lostAfterSeconds },
         websocket: { auth: !ctx.options.allowAnonymousWebsocket },
+        live_logs: { max_bytes: ctx.options.maxLiveLogBytes, append_max_bytes: MAX_APPEND_BYTES },
+        dashboard: { path: DASHBOARD_PATH },
       },
       limits: { max_output_bytes: ctx.options.maxOutputBytes, max_body_bytes: ctx.options.maxBodyBytes },
     }));

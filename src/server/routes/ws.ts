@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
+import type { UserRow } from '../context.js';
 import { requireUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
@@ -77,24 +78,22 @@ export function chooseProtocol(offered: Set<string>): string | false {
 /**
  * B15: the upgrade needs a user, from the Authorization header (resolved by the identity hook), from
  * `?token=`, or from a subprotocol `bearer.<token>` (browsers can set neither headers nor, safely,
- * query strings that end up in access logs; they can offer subprotocols). Anonymous only when
- * configured.
+ * query strings that end up in access logs; they can offer subprotocols). Anonymous (null) only when
+ * configured. The live-log follower and the dashboard's feed authenticate their sockets the same way.
  */
-async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<void> {
-  if (request.user) return;
+export async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<UserRow | null> {
+  if (request.user) return request.user;
   const query = (request.query as Record<string, unknown> | undefined)?.token;
   const token = typeof query === 'string' && query !== '' ? query : protocolToken(request);
   if (token !== undefined && token !== '') {
     const claims = await app.ufdl.tokens.verify(token, 'access');
-    const user = app.ufdl.db.prepare('SELECT pk, is_active FROM users WHERE pk = ?').get(claims.upk) as
-      | { pk: number; is_active: number }
-      | undefined;
+    const user = app.ufdl.db.prepare('SELECT * FROM users WHERE pk = ?').get(claims.upk) as UserRow | undefined;
     if (!user || !user.is_active) {
       throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
     }
-    return;
+    return user;
   }
-  if (app.ufdl.options.allowAnonymousWebsocket) return;
+  if (app.ufdl.options.allowAnonymousWebsocket) return null;
   throw new UfdlError(
     'UFDL_ERR_AUTH_MISSING',
     'Authentication credentials were not provided: send ?token=<access token>, an Authorization header, or the subprotocol bearer.<access token>.',

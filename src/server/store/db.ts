@@ -165,6 +165,12 @@ export const MIGRATIONS: readonly string[] = [
     (14, 'Proprietary', 'https://en.wikipedia.org/wiki/All_rights_reserved', '[]', '["License and copyright notice"]', '[]', '["Software", "Models"]');
   ALTER TABLE templates ADD COLUMN licence_pk INTEGER REFERENCES licences(pk);
   `,
+  // 5: the dashboard's jobs table (dashboard/job-table.ts) pages newest first by state and by
+  // template; without these, a page of running jobs or of one template scans every job.
+  `
+  CREATE INDEX jobs_unended ON jobs(pk) WHERE end_time IS NULL;
+  CREATE INDEX jobs_template ON jobs(template);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

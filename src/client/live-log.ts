@@ -1,0 +1,254 @@
+/**
+ * The client side of the live job log extension (`protocol/live-log.ts`): append by offset (the
+ * agent), read a piece from an offset, and follow over a web-socket that resumes from the last byte
+ * received after a dropped connection, so a reader never sees a byte twice or misses one.
+ */
+import WebSocket from 'ws';
+import { LOG_HEADERS, type LogFrame, type LogGapBody } from '../protocol/live-log.js';
+import { ClientError, errorFromNetwork } from './errors.js';
+import { apiPath, pkSegment } from './http.js';
+import type { Transport } from './transport.js';
+import { backoffDelayMs } from './retry.js';
+import type { WatchContext } from './watch.js';
+
+/** The result of an append: the server's length (where the next append begins). */
+export interface AppendResult {
+  length: number;
+}
+
+/** A piece of the log read with {@link readLogPiece}. */
+export interface LogPieceResult {
+  /** Offset of `bytes[0]`; beyond the asked-for offset when a dropped range was skipped. */
+  offset: number;
+  bytes: Buffer;
+  length: number;
+  complete: boolean;
+  maxBytes: number | null;
+}
+
+export function logPath(pk: number): string {
+  return apiPath('v1', 'jobs', pkSegment(pk), 'log');
+}
+
+/**
+ * One authenticated, retried request to the log route with a raw body or a raw answer (got's
+ * options `body` and `responseType` as given). A non-2xx answer is the mapped ClientError.
+ */
+async function logRequest(
+  transport: Transport,
+  pk: number,
+  method: 'GET' | 'POST',
+  query: string,
+  options: { body?: Buffer; contentType?: string; accept: string; responseType: 'text' | 'buffer' },
+  signal?: AbortSignal,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string | Buffer }> {
+  const path = logPath(pk);
+  return transport.retrying(
+    true,
+    `${method} ${path}`,
+    () =>
+      transport.withAuth(
+        async (headers) => {
+          const link = transport.http.link(signal);
+          try {
+            const res = (await transport.http.got(`${path}?${query}`, {
+              method,
+              headers: { ...headers, accept: options.accept, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
+              ...(options.body ? { body: options.body } : {}),
+              responseType: options.responseType,
+              timeout: options.responseType === 'buffer' ? transport.http.transferTimeouts() : transport.http.timeouts(),
+              signal: link.signal,
+            })) as unknown as { statusCode: number; headers: Record<string, string | string[] | undefined>; body: string | Buffer };
+            const text = Buffer.isBuffer(res.body) ? res.body.toString('utf8') : String(res.body);
+            if (res.statusCode < 200 || res.statusCode >= 300) transport.http.ensureOk({ method, path }, { status: res.statusCode, headers: res.headers, text });
+            return { status: res.statusCode, headers: res.headers, body: res.body as string | Buffer };
+          } catch (err) {
+            throw err instanceof ClientError ? err : errorFromNetwork(method, `/${path}`, err);
+          } finally {
+            link.dispose();
+          }
+        },
+        { signal },
+      ),
+    signal,
+  );
+}
+
+/**
+ * `POST /v1/jobs/{pk}/log?offset=&max_bytes=` with raw bytes. Idempotent by design (the offset names
+ * the bytes), so it is retried like a read. A gap is a ClientError with status 416 whose
+ * {@link gapLength} says where to resend from.
+ */
+export async function appendLog(transport: Transport, pk: number, offset: number, bytes: Buffer, maxBytes: number, signal?: AbortSignal): Promise<AppendResult> {
+  const response = await logRequest(
+    transport,
+    pk,
+    'POST',
+    `offset=${offset}&max_bytes=${maxBytes}`,
+    { body: bytes, contentType: 'application/octet-stream', accept: 'application/json', responseType: 'text' },
+    signal,
+  );
+  let length: unknown;
+  try {
+    length = (JSON.parse(String(response.body)) as { length?: unknown }).length;
+  } catch {
+    length = undefined;
+  }
+  if (typeof length !== 'number') throw new ClientError({ kind: 'protocol', method: 'POST', path: `/${logPath(pk)}`, status: response.status, detail: 'no length in the answer' });
+  return { length };
+}
+
+/** The server's length from a gap answer (416), or undefined for any other error. */
+export function gapLength(err: unknown): number | undefined {
+  if (!(err instanceof ClientError) || err.status !== 416) return undefined;
+  const length = (err.body as Partial<LogGapBody> | undefined)?.length;
+  return typeof length === 'number' && Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+}
+
+/** `GET /v1/jobs/{pk}/log?offset=`: the contiguous bytes from `offset` (held in memory: at most 16 MiB). */
+export async function readLogPiece(transport: Transport, pk: number, offset: number, signal?: AbortSignal): Promise<LogPieceResult> {
+  const response = await logRequest(transport, pk, 'GET', `offset=${offset}`, { accept: 'application/octet-stream, application/json', responseType: 'buffer' }, signal);
+  const header = (name: string) => {
+    const value = response.headers[name];
+    return Array.isArray(value) ? value[0] : value;
+  };
+  const max = header(LOG_HEADERS.maxBytes);
+  return {
+    offset: Number(header(LOG_HEADERS.offset) ?? offset),
+    bytes: response.body as Buffer,
+    length: Number(header(LOG_HEADERS.length) ?? 0),
+    complete: header(LOG_HEADERS.complete) === 'true',
+    maxBytes: max === undefined ? null : Number(max),
+  };
+}
+
+/** What a log follower hears. */
+export interface LogFollowHandlers {
+  /** Bytes of the log, in order, beginning at `offset`. */
+  onBytes(bytes: Buffer, offset: number): void;
+  /** `[from, to)` was dropped (the log passed its cap). */
+  onDropped?(from: number, to: number, maxBytes: number | null): void;
+  /** The job started again: the log begins anew at 0. */
+  onReset?(): void;
+  /** The job has ended and every byte was received. */
+  onEnd(length: number): void;
+  /** A connection failed or was refused; `fatal` when following cannot go on (403, 404). */
+  onError?(error: ClientError | Error, fatal: boolean): void;
+}
+
+export interface LogFollow {
+  close(): void;
+  /** The offset after the last byte received. */
+  readonly offset: number;
+}
+
+/**
+ * Follow job `pk`'s log from `offset` over `GET /v1/jobs/{pk}/log` upgraded to a web-socket,
+ * reconnecting with back-off from the last byte received until the job has ended or `close()`.
+ */
+export function followLog(ctx: WatchContext, pk: number, offset: number, handlers: LogFollowHandlers): LogFollow {
+  let cursor = offset;
+  let maxBytes: number | null = null;
+  let closed = false;
+  let failures = 0;
+  let socket: WebSocket | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  const connect = async () => {
+    if (closed) return;
+    let token: string;
+    try {
+      token = await ctx.token();
+    } catch (err) {
+      retry(err instanceof Error ? err : new Error(String(err)), err instanceof ClientError && err.kind === 'auth');
+      return;
+    }
+    if (closed) return;
+    const url = new URL(`${logPath(pk)}?offset=${cursor}`, ctx.serverUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': ctx.userAgent }, handshakeTimeout: ctx.handshakeTimeoutMs });
+    socket = ws;
+    let ended = false;
+    ws.on('message', (data, isBinary) => {
+      if (closed) return;
+      failures = 0;
+      if (isBinary) {
+        const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
+        handlers.onBytes(bytes, cursor);
+        cursor += bytes.length;
+        return;
+      }
+      const frame = JSON.parse(data.toString()) as LogFrame;
+      if (frame.type === 'start') {
+        maxBytes = frame.max_bytes;
+        cursor = frame.offset;
+      } else if (frame.type === 'dropped') {
+        handlers.onDropped?.(frame.from, frame.to, maxBytes);
+        cursor = frame.to;
+      } else if (frame.type === 'reset') {
+        cursor = 0;
+        handlers.onReset?.();
+      } else if (frame.type === 'end') {
+        ended = true;
+        closed = true;
+        ws.close();
+        handlers.onEnd(frame.length);
+      }
+    });
+    ws.on('unexpected-response', (_request, response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (c: Buffer) => chunks.push(c));
+      response.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let detail = text;
+        try {
+          detail = (JSON.parse(text) as { detail?: string }).detail ?? text;
+        } catch {
+          // not JSON
+        }
+        const status = response.statusCode ?? 0;
+        const error = new ClientError({ kind: status === 401 ? 'auth' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status >= 500 ? 'server' : 'bad-request', method: 'GET', path: `/${logPath(pk)}`, status, detail });
+        ws.terminate();
+        retry(error, status === 403 || status === 404 || status === 400);
+      });
+    });
+    ws.on('error', (err) => {
+      if (!ended) retry(errorFromNetwork('GET', `/${logPath(pk)}`, err), false);
+    });
+    ws.on('close', () => {
+      if (!ended && !closed) retry(new Error('the log socket closed'), false);
+    });
+  };
+
+  const retry = (error: Error, fatal: boolean) => {
+    if (closed || timer) return;
+    socket?.removeAllListeners();
+    socket?.on('error', () => {});
+    socket?.terminate();
+    socket = undefined;
+    handlers.onError?.(error, fatal);
+    if (fatal) {
+      closed = true;
+      return;
+    }
+    failures++;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void connect();
+    }, backoffDelayMs(failures - 1, 250, 5_000));
+  };
+
+  void connect();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      socket?.removeAllListeners();
+      socket?.on('error', () => {});
+      socket?.terminate();
+    },
+    get offset() {
+      return cursor;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The dashboard's live feed: one web-socket (`GET /v1/ufdl-agent/events`, authenticated like the job
+ * channel) that carries every job's creation and transitions as `{"type": "job", "event": …, "job":
+ * <JobSummary>}`, so the jobs table updates without re-listing. Each event is read and serialised
+ * once for all dashboards; a dashboard that falls too far behind is dropped (it reconnects and
+ * re-reads its page).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { FeedFrame } from '../../protocol/dashboard.js';
+import type { JobNotification } from '../../protocol/wire.js';
+import { getJobRow } from '../store/job-json.js';
+import { summaryOf } from './job-table.js';
+
+export const FEED_PATH = '/v1/ufdl-agent/events';
+
+/** Unsent bytes after which a dashboard is dropped rather than buffered without end. */
+const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+const PING_INTERVAL_MS = 30_000;
+
+export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): void } {
+  const ctx = app.ufdl;
+  const sockets = new Set<WebSocket>();
+  const broadcast = (pk: number, event: string, data?: Record<string, unknown>) => {
+    if (sockets.size === 0) return;
+    const row = getJobRow(ctx.db, pk);
+    if (!row) return;
+    const frame: FeedFrame = { type: 'job', event, job: summaryOf(row) };
+    if (data !== undefined && Object.keys(data).length > 0) frame.data = data;
+    const text = JSON.stringify(frame);
+    for (const socket of sockets) {
+      if (socket.readyState !== socket.OPEN) continue;
+      if (socket.bufferedAmount > MAX_BUFFERED_BYTES) socket.terminate();
+      else socket.send(text);
+    }
+  };
+  const onTransition = (pk: number, message: JobNotification) => broadcast(pk, message.transition, message.transition_data);
+  const onCreated = (pk: number) => broadcast(pk, 'created');
+  ctx.hub.on('transition', onTransition);
+  ctx.hub.on('created', onCreated);
+  const pinger = setInterval(() => {
+    for (const socket of sockets) socket.ping();
+  }, PING_INTERVAL_MS);
+  pinger.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(pinger);
+    ctx.hub.off('transition', onTransition);
+    ctx.hub.off('created', onCreated);
+  });
+  return {
+    add(socket) {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('message', () => {});
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * One follower of a live log over a web-socket: the bytes from its offset, then new bytes as they are
+ * appended, until the job has ended and everything was sent (`protocol/live-log.ts` has the frames).
+ *
+ * Memory stays bounded whatever the follower's speed: the follower holds one chunk at a time, read
+ * from disk and handed to the socket; the next chunk is read only once the socket has taken the
+ * last one (the send callback). A follower that stops reading stalls its own cursor, and nothing else.
+ */
+import type { WebSocket } from 'ws';
+import type { LogFrame } from '../../protocol/live-log.js';
+import type { LiveLogStore, LogKey } from './store.js';
+
+/** Bytes read from disk and sent per binary frame. */
+const CHUNK_BYTES = 64 * 1024;
+/** A socket that has not answered a ping for this long is closed. */
+const PING_INTERVAL_MS = 30_000;
+
+export interface FollowedJob {
+  /** The job's current attempt and whether it has ended; undefined when the job is gone. */
+  current(): { key: LogKey; ended: boolean } | undefined;
+}
+
+export class LogFollower {
+  readonly #socket: WebSocket;
+  readonly #store: LiveLogStore;
+  readonly #job: FollowedJob;
+  #cursor: number;
+  #attempt: string | null;
+  #pumping = false;
+  #again = false;
+  #closed = false;
+  #alive = true;
+  readonly #pinger: NodeJS.Timeout;
+
+  constructor(socket: WebSocket, store: LiveLogStore, job: FollowedJob, start: { key: LogKey; offset: number }) {
+    this.#socket = socket;
+    this.#store = store;
+    this.#job = job;
+    this.#cursor = start.offset;
+    this.#attempt = start.key.startTime;
+    socket.on('close', () => this.close());
+    socket.on('error', () => this.close());
+    socket.on('pong', () => (this.#alive = true));
+    // Client frames carry nothing; they are read and dropped.
+    socket.on('message', () => {});
+    this.#pinger = setInterval(() => {
+      if (!this.#alive) {
+        socket.terminate();
+        return;
+      }
+      this.#alive = false;
+      socket.ping();
+    }, PING_INTERVAL_MS);
+    this.#pinger.unref();
+  }
+
+  /** Send the first frame, then whatever the log holds from the cursor on. */
+  async start(info: { length: number; complete: boolean; maxBytes: number | null }): Promise<void> {
+    await this.#frame({ type: 'start', offset: this.#cursor, length: info.length, complete: info.complete, max_bytes: info.maxBytes });
+    this.poke();
+  }
+
+  /** Something changed (bytes appended, a transition): send what is new. Never runs twice at once. */
+  poke(): void {
+    if (this.#closed) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    void this.#pump()
+      .catch(() => this.#socket.terminate())
+      .finally(() => {
+        this.#pumping = false;
+        if (this.#again && !this.#closed) {
+          this.#again = false;
+          this.poke();
+        }
+      });
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pinger);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async #pump(): Promise<void> {
+    for (;;) {
+      if (this.#closed) return;
+      const job = this.#job.current();
+      if (!job) {
+        this.#socket.close(1008, 'job not found');
+        return;
+      }
+      if (job.key.startTime !== this.#attempt) {
+        // Reset and started again: a new log from 0. A job back in the queue has no log yet.
+        this.#attempt = job.key.startTime;
+        this.#cursor = 0;
+        await this.#frame({ type: 'reset' });
+      }
+      const piece = await this.#store.piece(job.key, this.#cursor, CHUNK_BYTES);
+      if (piece.skipped) {
+        await this.#frame({ type: 'dropped', from: piece.skipped.from, to: piece.skipped.to });
+        this.#cursor = piece.offset;
+      }
+      if (piece.length === 0) {
+        if (job.ended) {
+          await this.#frame({ type: 'end', length: this.#cursor });
+          this.close();
+          this.#socket.close(1000, 'the job has ended');
+        }
+        return;
+      }
+      const bytes = await this.#store.readPiece(piece);
+      if (bytes.length === 0) return;
+      await this.#send(bytes);
+      this.#cursor = piece.offset + bytes.length;
+    }
+  }
+
+  #frame(frame: LogFrame): Promise<void> {
+    return this.#send(JSON.stringify(frame));
+  }
+
+  /** Resolves once the socket has taken the data (so at most one chunk waits in this process). */
+  #send(data: Buffer | string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.#closed || this.#socket.readyState !== this.#socket.OPEN) {
+        this.close();
+        resolve();
+        return;
+      }
+      this.#socket.send(data, { binary: typeof data !== 'string' }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+}
