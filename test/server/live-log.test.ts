@@ -171,7 +171,7 @@ describe('live log followers', () => {
     const token = ((await api(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password } })).body as { access: string }).access;
     const template = await api(url, 'POST', '/v1/job-templates/import', {
       token,
-      json: { name: 't', version: 1, description: '', scope: 'public', licence: 'x', specific: { job_type: 'Run', executor_class: 'ufdl_agent.Shell', required_packages: '', parameters: { body: { types: ['str'], default: 'true', const: true, help: '' } } } },
+      json: { name: 't', version: 1, description: '', scope: 'public', licence: 'MIT', specific: { job_type: 'Run', executor_class: 'ufdl_agent.Shell', required_packages: '', parameters: { body: { types: ['str'], default: 'true', const: true, help: '' } } } },
     });
     const job = (await api(url, 'POST', `/v1/job-templates/${(template.body as { pk: number }).pk}/create-job`, { token, json: { input_values: {} } })).body as { pk: number };
     const node = (await api(url, 'POST', '/v1/nodes/create', { token, json: { ip: '127.0.0.2', index: 0, cpu_mem: 1 } })).body as { pk: number };
