@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js';
 import { createAgentLoop } from './agent-loop.js';
 import { TemplateCache } from './candidates.js';
-import { ServerContact } from './fencing.js';
+import { fenceThresholdMs, ServerContact } from './fencing.js';
+import { JobLeases } from './job-leases.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
@@ -60,6 +61,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #stopping: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #stopped: Promise<void>;
+  #leases: JobLeases | undefined;
   #resolveStopped!: () => void;
 
   constructor(options: ResolvedAgentOptions, log: Logger, deps: AgentDeps) {
@@ -228,7 +230,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #createRunners(): Runners {
+    const leases = this.#createLeases();
     return new Runners({
+      leases,
       slots: this.#parts.slots!,
       journal: this.#parts.journal!,
       executor: this.#parts.executors!,
@@ -246,6 +250,31 @@ export class Agent extends EventEmitter<AgentEvents> {
         finished: (e) => this.emit('finished', e),
       },
     });
+  }
+
+  /**
+   * With lost-node recovery on the server, each child's wrapper watches a lease that the server's
+   * answers renew (`job-leases.ts`), so that a frozen agent's jobs stop by themselves.
+   */
+  #createLeases(): JobLeases | undefined {
+    const lost = this.#parts.caps?.extensions.lost_node;
+    if (!lost) return undefined;
+    const leases = new JobLeases({
+      contact: this.#contact,
+      thresholdMs: fenceThresholdMs(lost.lost_after_seconds, this.options.fenceMarginMs),
+      killGraceMs: this.options.killGraceMs,
+      log: this.log,
+      onLapsed: (jobPk, overdueS) => {
+        this.log.error(
+          { job: jobPk, overdueS: Math.round(overdueS) },
+          'the lease of a running job lapsed (the agent was stopped, frozen or cut off from the server): its wrapper stops the job, which will run again elsewhere',
+        );
+        this.metrics.fences.inc();
+        this.#parts.work?.get(jobPk)?.stop('fenced');
+      },
+    });
+    this.#leases = leases;
+    return leases;
   }
 
   // ── stopping ──────────────────────────────────────────────────────────────────────────────────
@@ -316,6 +345,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ['stop acquiring and jobs', () => this.#stopWork()],
       ['stop heartbeat', () => parts.watch?.stopHeartbeat()],
       ['stop fence', () => parts.watch?.stopFence()],
+      ['stop renewing leases', () => this.#leases?.close()],
       ['close status endpoint', () => parts.status?.close()],
       ['close clients', () => {
         parts.nodes?.close();

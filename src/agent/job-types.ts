@@ -6,6 +6,7 @@ import type { ExecutorPort, JournalPort, LogPort, NodeApi } from './ports.js';
 import type { JobDir } from './child/job-dir.js';
 import type { PreparedJob } from './executors/types.js';
 import type { ReportContext } from './job-report.js';
+import type { JobLeases } from './job-leases.js';
 import type { JobRunner } from './job-runner.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ProgressUpdate } from './progress/update.js';
@@ -54,6 +55,8 @@ export interface RunnerDeps {
   >;
   /** Watch cancellation over the web-socket (the server authenticates watchers). */
   useWebSocket: boolean;
+  /** The children's leases, when the server has lost-node recovery (else no child needs one). */
+  leases?: JobLeases | undefined;
   slot: SlotSpec;
   log: RunnerLogger;
   hooks: RunnerHooks;

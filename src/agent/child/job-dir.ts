@@ -9,6 +9,8 @@
  *   stdout.log    the child's stdout (appended, survives the agent)
  *   stderr.log    the child's stderr
  *   exit-status   written atomically by the wrapper when the command ends
+ *   lease         the deadline the agent renews; the wrapper stops the job once it passes
+ *   fenced        written by the wrapper when it stopped the job for a lapsed lease
  *   log.txt       the combined log uploaded as the `log` output
  * ```
  *
@@ -28,6 +30,8 @@ export interface JobDir {
   readonly stdoutPath: string;
   readonly stderrPath: string;
   readonly exitStatusPath: string;
+  readonly leasePath: string;
+  readonly fencedPath: string;
   readonly logPath: string;
 }
 
@@ -45,6 +49,8 @@ export function jobDirPaths(workDir: string, pk: number): JobDir {
     stdoutPath: join(root, 'stdout.log'),
     stderrPath: join(root, 'stderr.log'),
     exitStatusPath: join(root, 'exit-status'),
+    leasePath: join(root, 'lease'),
+    fencedPath: join(root, 'fenced'),
     logPath: join(root, 'log.txt'),
   };
 }
