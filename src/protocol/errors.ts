@@ -15,6 +15,11 @@ export const ERROR_CODES = {
   UFDL_ERR_REQ_NOT_ACCEPTABLE: { status: 406, doc: 'The Accept header cannot be satisfied.' },
   UFDL_ERR_REQ_METHOD: { status: 405, doc: 'The route exists but not for this HTTP method (reference: 500, bug B1).' },
   UFDL_ERR_REQ_NOT_FOUND: { status: 404, doc: 'No route, or no object with that primary key.' },
+  UFDL_ERR_REQ_TIMEOUT: { status: 408, doc: "The request's headers did not arrive within `serve.headers_timeout`." },
+  UFDL_ERR_REQ_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    doc: 'The client address (IPv6: its /64) already holds `serve.max_connections_per_address` connections; the connection is answered and closed.',
+  },
   UFDL_ERR_REQ_FILTER_FIELD: { status: 400, doc: 'A list filter or order_by names a field that does not exist (reference: 500, bug B14).' },
 
   // Authentication and permission
@@ -59,6 +64,7 @@ export const ERROR_CODES = {
 
   // Server-side conditions that are not the client's fault
   UFDL_ERR_SERVER_UNAVAILABLE: { status: 503, doc: 'The server is shutting down or not ready.' },
+  UFDL_ERR_SERVER_TOO_MANY_CONNECTIONS: { status: 503, doc: 'The server holds `serve.max_connections` connections; retry shortly.' },
   UFDL_ERR_SERVER_NOT_DURABLE: { status: 503, doc: 'A disk sync of the database failed: the outcome of the request is unknown; retry.' },
   UFDL_ERR_SERVER_INTERNAL: { status: 500, doc: 'A bug. Never expected; the log has the stack trace.' },
 } as const satisfies Record<string, { status: number; doc: string }>;

@@ -12,6 +12,8 @@ import { TokenService } from './auth.js';
 import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
 import { registerDurableReplies } from './durable-replies.js';
+import { answerClientErrors, limitConnections } from './connection-limits.js';
+import { websocketErrorHandler } from './ws-connections.js';
 import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
 import { endConnectionsOnceClosing } from './linger.js';
@@ -72,13 +74,20 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     return503OnClosing: true,
     // Bad percent-encoding and over-long path parameters: JSON {"detail"} too (http-errors.ts).
     frameworkErrors,
+    clientErrorHandler: answerClientErrors,
+  });
+  limitConnections(app.server, {
+    headersTimeoutMs: options.headersTimeoutSeconds * 1000,
+    idleTimeoutMs: options.idleTimeoutSeconds * 1000,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    maxConnections: options.maxConnections,
   });
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
   registerDurableReplies(app, durability.barrier);
   // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 }, errorHandler: websocketErrorHandler });
   answerBadHandshakesWithJson(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);

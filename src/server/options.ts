@@ -1,3 +1,5 @@
+import { defaultMaxConnections } from './connection-limits.js';
+
 /**
  * Server options in three layers (STYLE rule 7): what callers may pass, the defaults, and the
  * resolved, frozen form every module reads. Units are in the names.
@@ -24,6 +26,14 @@ export interface ServerOptions {
   lostAfterSeconds?: number;
   /** How often the sweeper looks for lost nodes. @default 15 */
   sweepIntervalSeconds?: number;
+  /** Seconds in which a request's headers must arrive. @default 20 */
+  headersTimeoutSeconds?: number;
+  /** Seconds without a byte either way after which a connection is closed. @default 30 */
+  idleTimeoutSeconds?: number;
+  /** Connections one client address (IPv6: one /64) may hold at once; 0 = no cap. @default 256 */
+  maxConnectionsPerAddress?: number;
+  /** Connections the server holds at once; 0 = no cap. @default 80 % of the open-files limit */
+  maxConnections?: number;
   /** Let web-socket watchers connect without a token, as the reference does. @default false */
   allowAnonymousWebsocket?: boolean;
   /** Admin created on first start. Password: from here, else generated and written to DIR/admin-password. */
@@ -44,6 +54,10 @@ export const SERVER_DEFAULTS = {
   lostAfterSeconds: 600,
   sweepIntervalSeconds: 15,
   allowAnonymousWebsocket: false,
+  headersTimeoutSeconds: 20,
+  idleTimeoutSeconds: 30,
+  maxConnectionsPerAddress: 256,
+  maxConnections: defaultMaxConnections(),
   adminUser: 'admin',
   logLevel: 'info' as string | false,
 } as const;
@@ -58,11 +72,25 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     adminPassword: options.adminPassword,
   } as ResolvedServerOptions;
-  const positive = ['maxOutputBytes', 'maxBodyBytes', 'accessTokenSeconds', 'refreshTokenSeconds', 'lostAfterSeconds', 'sweepIntervalSeconds'] as const;
+  const positive = [
+    'maxOutputBytes',
+    'maxBodyBytes',
+    'accessTokenSeconds',
+    'refreshTokenSeconds',
+    'lostAfterSeconds',
+    'sweepIntervalSeconds',
+    'headersTimeoutSeconds',
+    'idleTimeoutSeconds',
+  ] as const;
   for (const key of positive) {
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
       throw new TypeError(`Server option '${key}' must be a positive number, got ${JSON.stringify(value)}`);
+    }
+  }
+  for (const key of ['maxConnectionsPerAddress', 'maxConnections'] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] < 0) {
+      throw new TypeError(`Server option '${key}' must be a whole number (0: no cap), got ${JSON.stringify(resolved[key])}`);
     }
   }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {

@@ -15,6 +15,7 @@ import type { JobNotification } from '../../protocol/wire.js';
 import { requireUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
+import { WebSocketKeepAlive } from '../ws-connections.js';
 import { JOB_PATH, jobPk } from './jobs.js';
 
 /** A watcher that falls this far behind (unsent bytes) is dropped rather than buffered without end. */
@@ -80,8 +81,10 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   const watchers = new Watchers();
   const onTransition = (pk: number, message: JobNotification) => watchers.broadcast(pk, message);
   ctx.hub.on('transition', onTransition);
+  const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
+    keepAlive.close();
   });
 
   app.route({
@@ -101,6 +104,7 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
       const pk = jobPk(request);
       // Subscribe before reading the job: both happen in this tick, so no transition falls between.
       watchers.add(pk, socket);
+      keepAlive.watch(socket);
       socket.on('close', () => watchers.remove(pk, socket));
       // Client frames carry nothing we act on (§4.1); they are read and dropped.
       socket.on('message', () => {});
