@@ -11,6 +11,10 @@ export const ERROR_CODES = {
   UFDL_ERR_REQ_BAD_BODY: { status: 400, doc: 'The body does not match the schema of the route.' },
   UFDL_ERR_REQ_BAD_PARAM: { status: 400, doc: 'A URL parameter or query value is malformed or out of range.' },
   UFDL_ERR_REQ_TOO_LARGE: { status: 413, doc: 'The body is larger than the configured limit.' },
+  UFDL_ERR_REQ_OVER_LIMIT: {
+    status: 400,
+    doc: 'A JSON body nested deeper than 64 levels, or a list filter over its limits (500 expressions, 100 `order_by` entries, strings of 10,000 characters); the detail names the limit.',
+  },
   UFDL_ERR_REQ_UNSUPPORTED_MEDIA: { status: 415, doc: 'The Content-Type is not accepted by this route.' },
   UFDL_ERR_REQ_NOT_ACCEPTABLE: { status: 406, doc: 'The Accept header cannot be satisfied.' },
   UFDL_ERR_REQ_METHOD: { status: 405, doc: 'The route exists but not for this HTTP method (reference: 500, bug B1).' },

@@ -16,6 +16,7 @@ import { answerClientErrors, limitConnections } from './connection-limits.js';
 import { websocketErrorHandler } from './ws-connections.js';
 import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
+import { limitJsonDepth } from './json-depth.js';
 import { endConnectionsOnceClosing } from './linger.js';
 import { registerMetricsHooks } from './metrics.js';
 import { NotifyHub } from './notify-hub.js';
@@ -89,6 +90,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
   await app.register(websocket, { options: { maxPayload: 64 * 1024 }, errorHandler: websocketErrorHandler });
   answerBadHandshakesWithJson(app);
+  limitJsonDepth(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);
   endConnectionsOnceClosing(app);

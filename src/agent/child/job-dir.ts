@@ -105,6 +105,7 @@ export function jobJsonContent(
 /** Write `job.json` atomically (temp file, then rename), so a child never reads half of it. */
 export async function writeJobJson(dir: JobDir, content: JobJsonFile): Promise<void> {
   const tmp = `${dir.jobJsonPath}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(content, null, 2)}\n`);
+  // Compact: indentation would grow with the nesting of a job's values, a multiple of their size.
+  await writeFile(tmp, `${JSON.stringify(content)}\n`);
   await rename(tmp, dir.jobJsonPath);
 }
