@@ -7,6 +7,7 @@
  */
 import { pollFilter } from '../protocol/filter.js';
 import { evaluateCandidate, type TemplateCache } from './candidates.js';
+import { JobListReader } from './job-list.js';
 import { PollLoop, type ClaimOutcome } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
@@ -33,15 +34,18 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
   const { options: o, parts, metrics, readiness } = ctx;
   const nodes = parts.nodes!;
   const wait = parts.caps?.extensions.wait;
+  const lists = new JobListReader(ctx.log);
   return new PollLoop(
     {
       slots: parts.slots!,
       log: ctx.log,
       accepting: ctx.accepting,
       acceptingChanged: ctx.acceptingChanged,
-      listCandidates: (slot, waitSeconds, signal) => {
+      listCandidates: async (slot, waitSeconds, signal) => {
         const api = nodes.get(slot.index)!.api;
-        return api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        // Checked entry by entry: the server's answer is not trusted to be what the type says.
+        const body: unknown = await api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        return lists.read(body);
       },
       evaluate: async (job, signal) => {
         const evaluation = await evaluateCandidate(job, nodes.all[0]!.api, ctx.templates, parts.executors!, signal);
