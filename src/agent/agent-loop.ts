@@ -8,6 +8,7 @@
 import { pollFilter } from '../protocol/filter.js';
 import { evaluateCandidate, type TemplateCache } from './candidates.js';
 import { JobListReader } from './job-list.js';
+import { WaitingReports } from './waiting-reports.js';
 import { PollLoop, type ClaimOutcome } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
@@ -35,6 +36,7 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
   const nodes = parts.nodes!;
   const wait = parts.caps?.extensions.wait;
   const lists = new JobListReader(ctx.log);
+  const waiting = new WaitingReports(() => nodes.all[0]?.api, ctx.log);
   return new PollLoop(
     {
       slots: parts.slots!,
@@ -66,6 +68,8 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
         readiness.pollFailed(err);
       },
       onWatchdog: () => metrics.watchdogRestarts.inc(),
+      // The job's submitter learns why it waits (on a server that offers it).
+      onSkipped: (jobPk, reason) => waiting.report(jobPk, reason),
     },
     {
       pollScheduleS: o.pollScheduleS,

@@ -26,6 +26,7 @@ export type NodeApi = Pick<
   | 'ping'
   | 'listJobs'
   | 'getTemplate'
+  | 'reportWaiting'
 >;
 
 /** The journal calls of the runner and recovery. */

@@ -16,6 +16,7 @@ import {
   CAPABILITIES_PATH,
   MAX_WAIT_SECONDS,
   WAIT_HEADER,
+  WAITING_PATH,
   type Capabilities,
   type HardwareJson,
   type JobJson,
@@ -409,6 +410,16 @@ export class UfdlClient {
   /** `GET /v1/nodes/ping`: a heartbeat as the node of `Node-Id`. Idempotent. */
   async ping(opts: CallOptions = {}): Promise<void> {
     await this.#transport.request({ method: 'GET', path: 'v1/nodes/ping', idempotent: true, signal: opts.signal });
+  }
+
+  /**
+   * Extension: say why this node does not run job `pk` (`PUT …/jobs/{pk}/waiting`), so that the job's
+   * submitter sees it. Only on a server whose capabilities offer it; elsewhere a no-op. Idempotent.
+   */
+  async reportWaiting(pk: number, reason: string, opts: CallOptions = {}): Promise<void> {
+    if (!this.#shared.capabilities?.extensions.waiting_reasons) return;
+    const path = WAITING_PATH.replace('{pk}', pkSegment(pk)).slice(1);
+    await this.#transport.request({ method: 'PUT', path, json: { reason: reason.slice(0, 1000) }, idempotent: true, signal: opts.signal });
   }
 
   /** `POST /v1/hardware/list`. Idempotent. */

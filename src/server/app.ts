@@ -30,6 +30,7 @@ import { opsRoutes } from './routes/ops.js';
 import { registriesRoutes } from './routes/registries.js';
 import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
+import { waitingRoutes } from './routes/waiting.js';
 import { websocketRoutes } from './routes/ws.js';
 import { openDatabase } from './store/db.js';
 import { walBarrier } from './store/durability.js';
@@ -105,6 +106,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   await app.register(jobsRoutes);
   await app.register(jobOutputsRoutes);
   await app.register(websocketRoutes);
+  if (options.extensions) await app.register(waitingRoutes);
 
   const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};
   app.addHook('preClose', async () => {

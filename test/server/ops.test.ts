@@ -135,7 +135,7 @@ describe(`GET ${CAPABILITIES_PATH}`, () => {
     expect(res.body).toEqual({
       server: 'ufdl-agent',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
-      extensions: { wait: { max_seconds: MAX_WAIT_SECONDS }, lost_node: { lost_after_seconds: 120 }, websocket: { auth: false } },
+      extensions: { wait: { max_seconds: MAX_WAIT_SECONDS }, lost_node: { lost_after_seconds: 120 }, websocket: { auth: false }, waiting_reasons: { path: '/v1/ufdl-agent/jobs/{pk}/waiting' } },
       limits: { max_output_bytes: 1 << 20, max_body_bytes: 4096 },
     });
   });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
-import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, type Capabilities } from '../../protocol/wire.js';
+import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, WAITING_PATH, type Capabilities } from '../../protocol/wire.js';
 import { serverMetrics } from '../metrics.js';
 
 /** The package version, read once; the same relative path works from `src/` and `dist/`. */
@@ -50,6 +50,7 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
         wait: { max_seconds: MAX_WAIT_SECONDS },
         lost_node: { lost_after_seconds: ctx.options.lostAfterSeconds },
         websocket: { auth: !ctx.options.allowAnonymousWebsocket },
+        waiting_reasons: { path: WAITING_PATH },
       },
       limits: { max_output_bytes: ctx.options.maxOutputBytes, max_body_bytes: ctx.options.maxBodyBytes },
     }));

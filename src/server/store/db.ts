@@ -115,6 +115,16 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE templates ADD COLUMN outputs TEXT;
   `,
+  // 3 (extension): why a waiting job was skipped, as each node that skipped it reported.
+  `
+  CREATE TABLE job_waits (
+    job    INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+    node   INTEGER NOT NULL REFERENCES nodes(pk) ON DELETE CASCADE,
+    reason TEXT NOT NULL,
+    since  TEXT NOT NULL,
+    PRIMARY KEY (job, node)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
