@@ -90,6 +90,8 @@ export interface CreateUserBody {
   first_name?: string;
   last_name?: string;
   is_staff?: boolean;
+  /** Extension of this project's server: a worker account (may act as a node when the server limits that). */
+  is_worker?: boolean;
 }
 
 export interface ClientStatus {
@@ -458,6 +460,12 @@ export class UfdlClient {
   /** `POST /v1/users/create` (admin). Sent once. */
   async createUser(body: CreateUserBody, opts: CallOptions = {}): Promise<UserJson> {
     return this.#transport.json({ method: 'POST', path: 'v1/users/create', json: body, idempotent: false, signal: opts.signal });
+  }
+
+  /** Extension: `PUT /v1/users/{username}/worker` (admin): make a user a worker account, or not. */
+  async setWorker(username: string, isWorker: boolean, opts: CallOptions = {}): Promise<UserJson> {
+    const path = apiPath('v1', 'users', textSegment(username, 'username'), 'worker');
+    return this.#transport.json({ method: 'PUT', path, json: { is_worker: isWorker }, idempotent: true, signal: opts.signal });
   }
 
   // ── web-socket ──────────────────────────────────────────────────────────────────────────────

@@ -32,6 +32,14 @@ export const ERROR_CODES = {
   UFDL_ERR_AUTH_BAD_CREDENTIALS: { status: 401, doc: 'Unknown user, wrong password, or inactive account.' },
   UFDL_ERR_AUTH_FORBIDDEN: { status: 403, doc: 'Authenticated, but not allowed to perform this action.' },
   UFDL_ERR_AUTH_BAD_NODE_ID: { status: 400, doc: 'The Node-Id header is not an integer or names no node.' },
+  UFDL_ERR_AUTH_THROTTLED: {
+    status: 429,
+    doc: 'Too many failed logins for this user name or from this address; the detail and `Retry-After` say how long to wait.',
+  },
+  UFDL_ERR_AUTH_NOT_WORKER: {
+    status: 403,
+    doc: 'With `serve.node_actions = "workers"`, only worker accounts (and admins) may register or act as nodes.',
+  },
   UFDL_ERR_AUTH_NOT_YOUR_NODE: { status: 403, doc: 'The Node-Id names a node that another user registered (bug B13).' },
 
   // Jobs

@@ -140,6 +140,8 @@ export interface UserJson {
   is_staff: boolean;
   is_active: boolean;
   date_joined: string;
+  /** Extension: shown when the server limits node actions to worker accounts. */
+  is_worker?: boolean;
 }
 
 export type Transition =

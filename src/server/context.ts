@@ -22,6 +22,10 @@ export interface UserRow {
   email: string;
   date_joined: string;
   last_login: string | null;
+  /** Tokens carry it; a password change increments it, revoking every older token. */
+  token_generation: number;
+  /** May act as a node when `nodeActions` is `'workers'`. */
+  is_worker: number;
 }
 
 export interface NodeRow {

@@ -24,12 +24,19 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
+/** An array or a plain object: what `JSON.parse` makes (a stream or a buffer is neither). */
+function isParsedJson(body: unknown): boolean {
+  if (body === null || typeof body !== 'object') return false;
+  const proto = Object.getPrototypeOf(body) as unknown;
+  return Array.isArray(body) || proto === Object.prototype || proto === null;
+}
+
 /** Refuse, on every route, a parsed JSON body that nests deeper than {@link MAX_JSON_DEPTH}. */
 export function limitJsonDepth(app: FastifyInstance): void {
   app.addHook('preValidation', async (request) => {
-    // Only bodies parsed from JSON: an upload's body is a stream, not data to measure.
-    if (!/json/i.test(request.headers['content-type'] ?? '')) return;
-    if (request.body !== null && typeof request.body === 'object' && nestsDeeperThan(request.body, MAX_JSON_DEPTH)) {
+    // Only bodies parsed from JSON: an upload's body is a stream (whatever its content type says).
+    if (!/json/i.test(request.headers['content-type'] ?? '') || !isParsedJson(request.body)) return;
+    if (nestsDeeperThan(request.body, MAX_JSON_DEPTH)) {
       throw new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `The JSON body nests more than ${MAX_JSON_DEPTH} levels deep; that is the most the server accepts`);
     }
   });

@@ -34,6 +34,13 @@ export interface ServerOptions {
   maxConnectionsPerAddress?: number;
   /** Connections the server holds at once; 0 = no cap. @default 80 % of the open-files limit */
   maxConnections?: number;
+  /** Failed logins of one user name before attempts must wait (an address gets 4×); 0: no throttling. @default 5 */
+  loginFailuresAllowed?: number;
+  /**
+   * Who may register and act as a node: `'any'` user, as the reference, or only `'workers'` (users
+   * with the worker flag, and admins). Always `'any'` in strict-reference mode. @default 'any'
+   */
+  nodeActions?: 'any' | 'workers';
   /** Let web-socket watchers connect without a token, as the reference does. @default false */
   allowAnonymousWebsocket?: boolean;
   /** Admin created on first start. Password: from here, else generated and written to DIR/admin-password. */
@@ -54,6 +61,8 @@ export const SERVER_DEFAULTS = {
   lostAfterSeconds: 600,
   sweepIntervalSeconds: 15,
   allowAnonymousWebsocket: false,
+  loginFailuresAllowed: 5,
+  nodeActions: 'any' as 'any' | 'workers',
   headersTimeoutSeconds: 20,
   idleTimeoutSeconds: 30,
   maxConnectionsPerAddress: 256,
@@ -88,7 +97,10 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
       throw new TypeError(`Server option '${key}' must be a positive number, got ${JSON.stringify(value)}`);
     }
   }
-  for (const key of ['maxConnectionsPerAddress', 'maxConnections'] as const) {
+  if (resolved.nodeActions !== 'any' && resolved.nodeActions !== 'workers') {
+    throw new TypeError(`Server option 'nodeActions' must be 'any' or 'workers', got ${JSON.stringify(resolved.nodeActions)}`);
+  }
+  for (const key of ['maxConnectionsPerAddress', 'maxConnections', 'loginFailuresAllowed'] as const) {
     if (!Number.isInteger(resolved[key]) || resolved[key] < 0) {
       throw new TypeError(`Server option '${key}' must be a whole number (0: no cap), got ${JSON.stringify(resolved[key])}`);
     }
@@ -96,5 +108,6 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
     throw new TypeError(`Server option 'port' must be an integer in [0, 65535], got ${JSON.stringify(resolved.port)}`);
   }
-  return Object.freeze(resolved);
+  // Strict-reference mode: every user may act as a node, as on the reference.
+  return Object.freeze(resolved.extensions ? resolved : { ...resolved, nodeActions: 'any' });
 }

@@ -21,6 +21,8 @@ export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
     idleTimeoutSeconds: v['serve.idle_timeout'] as number,
     maxConnectionsPerAddress: v['serve.max_connections_per_address'] as number,
     maxConnections: (v['serve.max_connections'] as number | null) ?? undefined,
+    loginFailuresAllowed: v['serve.login_failures_allowed'] as number,
+    nodeActions: v['serve.node_actions'] as 'any' | 'workers',
     allowAnonymousWebsocket: v['serve.allow_anonymous_websocket'] as boolean,
     accessTokenSeconds: v['serve.access_token_lifetime'] as number,
     refreshTokenSeconds: v['serve.refresh_token_lifetime'] as number,

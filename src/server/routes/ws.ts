@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
-import { requireUser } from '../identity.js';
+import { requireUser, tokenUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
 import { WebSocketKeepAlive } from '../ws-connections.js';
@@ -63,13 +63,7 @@ async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest
   if (request.user) return;
   const token = (request.query as Record<string, unknown> | undefined)?.token;
   if (typeof token === 'string' && token !== '') {
-    const claims = await app.ufdl.tokens.verify(token, 'access');
-    const user = app.ufdl.db.prepare('SELECT pk, is_active FROM users WHERE pk = ?').get(claims.upk) as
-      | { pk: number; is_active: number }
-      | undefined;
-    if (!user || !user.is_active) {
-      throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
-    }
+    tokenUser(app.ufdl.db, await app.ufdl.tokens.verify(token, 'access'));
     return;
   }
   if (app.ufdl.options.allowAnonymousWebsocket) return;

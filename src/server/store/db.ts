@@ -125,6 +125,14 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (job, node)
   );
   `,
+  // 4: a user's token generation; a token of an older generation is revoked (password changes).
+  `
+  ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 5: worker accounts, which alone may act as nodes when serve.node_actions = 'workers'.
+  `
+  ALTER TABLE users ADD COLUMN is_worker INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
