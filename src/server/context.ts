@@ -63,5 +63,11 @@ declare module 'fastify' {
     user: UserRow | null;
     /** The node named by a valid `Node-Id` header that this user may act as, else null. */
     node: NodeRow | null;
+    /** The request carries the configured metrics secret (and no user token). */
+    metricsScraper: boolean;
+  }
+  interface FastifyContextConfig {
+    /** The route accepts the metrics secret as its bearer token. */
+    metricsSecret?: boolean;
   }
 }

@@ -4,6 +4,7 @@
  * a valid token of the user who registered that node (or an admin), and only then is `last_seen`
  * updated.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
@@ -43,11 +44,26 @@ async function verifiedAccessClaims(tokens: TokenService, token: string): Promis
 export function registerIdentityHook(app: FastifyInstance): void {
   app.decorateRequest('user', null);
   app.decorateRequest('node', null);
+  app.decorateRequest('metricsScraper', false);
 
   app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.metricsSecret && carriesMetricsSecret(app, request)) {
+      request.metricsScraper = true;
+      return;
+    }
     request.user = await userFromRequest(app, request);
     request.node = nodeFromRequest(app, request);
   });
+}
+
+/** Whether the request's bearer token is the configured metrics secret (compared in constant time). */
+function carriesMetricsSecret(app: FastifyInstance, request: FastifyRequest): boolean {
+  const secret = app.ufdl.options.metricsToken;
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+  if (secret === undefined || bearer === undefined) return false;
+  const a = createHash('sha256').update(bearer).digest();
+  const b = createHash('sha256').update(secret).digest();
+  return timingSafeEqual(a, b);
 }
 
 async function userFromRequest(app: FastifyInstance, request: FastifyRequest): Promise<UserRow | null> {

@@ -41,6 +41,11 @@ export interface ServerOptions {
    * with the worker flag, and admins). Always `'any'` in strict-reference mode. @default 'any'
    */
   nodeActions?: 'any' | 'workers';
+  /**
+   * A secret a Prometheus scraper sends as `Authorization: Bearer <secret>` to read `/metrics`; an
+   * admin's access token works too. Unset: `/metrics` is open, as probes and scrapers expect.
+   */
+  metricsToken?: string;
   /** Let web-socket watchers connect without a token, as the reference does. @default false */
   allowAnonymousWebsocket?: boolean;
   /** Admin created on first start. Password: from here, else generated and written to DIR/admin-password. */
@@ -72,7 +77,7 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 export type ResolvedServerOptions = Readonly<
-  Required<Omit<ServerOptions, 'adminPassword'>> & { adminPassword: string | undefined }
+  Required<Omit<ServerOptions, 'adminPassword' | 'metricsToken'>> & { adminPassword: string | undefined; metricsToken: string | undefined }
 >;
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -80,6 +85,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     ...SERVER_DEFAULTS,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     adminPassword: options.adminPassword,
+    metricsToken: options.metricsToken === '' ? undefined : options.metricsToken,
   } as ResolvedServerOptions;
   const positive = [
     'maxOutputBytes',

@@ -23,6 +23,7 @@ export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
     maxConnections: (v['serve.max_connections'] as number | null) ?? undefined,
     loginFailuresAllowed: v['serve.login_failures_allowed'] as number,
     nodeActions: v['serve.node_actions'] as 'any' | 'workers',
+    metricsToken: secretValue(config, 'serve.metrics_token'),
     allowAnonymousWebsocket: v['serve.allow_anonymous_websocket'] as boolean,
     accessTokenSeconds: v['serve.access_token_lifetime'] as number,
     refreshTokenSeconds: v['serve.refresh_token_lifetime'] as number,

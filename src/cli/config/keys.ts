@@ -68,6 +68,8 @@ export const KEYS: readonly KeyDef[] = [
   key('serve', 'max_connections', 'int', null, 'Connections the server holds at once; 0 = no cap (default: 80 % of the open-files limit).'),
   key('serve', 'login_failures_allowed', 'int', 5, 'Failed logins of one user name before attempts must wait (an address gets 4x as many); 0 = no throttling.'),
   { ...key('serve', 'node_actions', 'string', 'any', "Who may register and act as a node: 'any' user (as the reference) or 'workers' (worker accounts and admins)."), choices: ['any', 'workers'] },
+  key('serve', 'metrics_token', 'string', null, 'Secret a scraper sends as "Authorization: Bearer …" to read /metrics (admins may use their token); unset = /metrics is open.', true),
+  key('serve', 'metrics_token_file', 'string', null, 'File whose first line is metrics_token.'),
   key('serve', 'allow_anonymous_websocket', 'bool', false, 'Let web-socket watchers connect without a token (reference web UI).'),
   key('serve', 'access_token_lifetime', 'number', 300, 'Seconds an access token is valid.'),
   key('serve', 'refresh_token_lifetime', 'number', 28800, 'Seconds a refresh token is valid.'),
