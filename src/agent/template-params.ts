@@ -13,7 +13,7 @@
  * full of `${HOME}`-style shell variables that are not ours. A flag that names nothing is an error,
  * though, because `${+x:…}` is never valid shell and silently keeping it would hide a typo.
  */
-import { closingBrace, FLAG_BODY, PLAIN_BODY, WHOLE_PLACEHOLDER } from '../protocol/placeholders.js';
+import { FLAG_BODY, mapPlaceholders, PLAIN_BODY, WHOLE_PLACEHOLDER } from '../protocol/placeholders.js';
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
 import { PrepareError } from './executors/errors.js';
 
@@ -82,25 +82,8 @@ export function stringifyValue(value: unknown): string {
 
 /** Expand the placeholders of one string (see the module comment for the rules). */
 export function expandString(text: string, values: ExpansionValues): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const start = text.indexOf('${', i);
-    if (start < 0) {
-      out += text.slice(i);
-      break;
-    }
-    out += text.slice(i, start);
-    const end = closingBrace(text, start + 2);
-    if (end < 0) {
-      // An unterminated `${` is literal text (e.g. a shell script's own syntax).
-      out += text.slice(start);
-      break;
-    }
-    out += expandPlaceholder(text.slice(start + 2, end), text.slice(start, end + 1), values);
-    i = end + 1;
-  }
-  return out;
+  // An unterminated `${` stays literal text (e.g. a shell script's own syntax).
+  return mapPlaceholders(text, (body, literal) => expandPlaceholder(body, literal, values));
 }
 
 /**

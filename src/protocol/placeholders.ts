@@ -42,11 +42,10 @@ export function closingBrace(text: string, from: number): number {
 }
 
 /**
- * Resolve the flags of `text` and leave every other `${…}` as it is. `truth(name)` says whether a
- * flag is on (and may throw for a flag that names nothing or is not a boolean). Kept text is resolved
- * in turn, so flags may nest.
+ * Rewrite each `${…}` of `text` (outermost first) with `replace(body, literal)`; where it answers
+ * `undefined`, `${` is kept and the walk goes on inside the braces. An unterminated `${` is text.
  */
-export function resolveFlags(text: string, truth: (name: string, literal: string) => boolean): string {
+export function mapPlaceholders(text: string, replace: (body: string, literal: string) => string | undefined): string {
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -61,16 +60,28 @@ export function resolveFlags(text: string, truth: (name: string, literal: string
       out += text.slice(start);
       break;
     }
-    const flag = FLAG_BODY.exec(text.slice(start + 2, end));
-    if (flag) {
-      const [, sign, name, kept] = flag as unknown as [string, '+' | '-', string, string];
-      if (truth(name, text.slice(start, end + 1)) === (sign === '+')) out += resolveFlags(kept, truth);
-      i = end + 1;
-    } else {
-      // Not a flag: keep `${` and go on inside it, where a flag may still sit (`${X:-${+f:a}}`).
+    const replaced = replace(text.slice(start + 2, end), text.slice(start, end + 1));
+    if (replaced === undefined) {
       out += '${';
       i = start + 2;
+    } else {
+      out += replaced;
+      i = end + 1;
     }
   }
   return out;
+}
+
+/**
+ * Resolve the flags of `text` and leave every other `${…}` as it is. `truth(name)` says whether a
+ * flag is on (and may throw for a flag that names nothing or is not a boolean). Kept text is resolved
+ * in turn, so flags may nest, also inside the shell's own `${X:-${+f:a}}`.
+ */
+export function resolveFlags(text: string, truth: (name: string, literal: string) => boolean): string {
+  return mapPlaceholders(text, (body, literal) => {
+    const flag = FLAG_BODY.exec(body);
+    if (!flag) return undefined;
+    const [, sign, name, kept] = flag as unknown as [string, '+' | '-', string, string];
+    return truth(name, literal) === (sign === '+') ? resolveFlags(kept, truth) : '';
+  });
 }
