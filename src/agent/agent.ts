@@ -11,8 +11,8 @@ import type { Logger } from 'pino';
 import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js';
 import { createAgentLoop } from './agent-loop.js';
 import { TemplateCache } from './candidates.js';
-import { fenceThresholdMs, ServerContact } from './fencing.js';
-import { JobLeases } from './job-leases.js';
+import { ServerContact } from './fencing.js';
+import { leasesFor, type JobLeases } from './job-leases.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
@@ -257,24 +257,11 @@ export class Agent extends EventEmitter<AgentEvents> {
    * answers renew (`job-leases.ts`), so that a frozen agent's jobs stop by themselves.
    */
   #createLeases(): JobLeases | undefined {
-    const lost = this.#parts.caps?.extensions.lost_node;
-    if (!lost) return undefined;
-    const leases = new JobLeases({
-      contact: this.#contact,
-      thresholdMs: fenceThresholdMs(lost.lost_after_seconds, this.options.fenceMarginMs),
-      killGraceMs: this.options.killGraceMs,
-      log: this.log,
-      onLapsed: (jobPk, overdueS) => {
-        this.log.error(
-          { job: jobPk, overdueS: Math.round(overdueS) },
-          'the lease of a running job lapsed (the agent was stopped, frozen or cut off from the server): its wrapper stops the job, which will run again elsewhere',
-        );
-        this.metrics.fences.inc();
-        this.#parts.work?.get(jobPk)?.stop('fenced');
-      },
+    this.#leases = leasesFor(this.#parts.caps, this.#contact, this.options, this.log, (jobPk) => {
+      this.metrics.fences.inc();
+      this.#parts.work?.get(jobPk)?.stop('fenced');
     });
-    this.#leases = leases;
-    return leases;
+    return this.#leases;
   }
 
   // ── stopping ──────────────────────────────────────────────────────────────────────────────────

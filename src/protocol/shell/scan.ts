@@ -9,77 +9,10 @@
  * `$…` is the shell's own business.
  */
 import { plainPlaceholderAt } from '../placeholders.js';
+import { ScanCursor, type Collector } from './cursor.js';
+import type { ScannedScript, SimpleCommand, Word } from './syntax.js';
 
-/** Where a placeholder sits, as the shell sees it. */
-export type Quoting =
-  /** Part of an unquoted word: expanded, then split and globbed. */
-  | 'unquoted'
-  /** Inside `"…"`: expanded, never split. */
-  | 'double'
-  /** Inside `'…'`: text the shell passes on unread. */
-  | 'single'
-  /** Inside `$'…'`: text, as in single quotes. */
-  | 'ansi-c'
-  /** In a here-document with an unquoted delimiter: expanded, never split. */
-  | 'heredoc'
-  /** In a here-document with a quoted delimiter (`<<'EOF'`): text passed on unread. */
-  | 'quoted-heredoc'
-  /** In a comment: never read. */
-  | 'comment'
-  /** In `$(( ))` or `(( ))`: the expanded text is evaluated as an arithmetic expression. */
-  | 'arithmetic';
-
-/** One placeholder in the script. */
-export interface Site {
-  /** The `${name}` span. */
-  start: number;
-  end: number;
-  name: string;
-  quoting: Quoting;
-  /** 1-based line of `start`. */
-  line: number;
-}
-
-/** One word of a simple command. */
-export interface Word {
-  /** The word after quote removal when nothing in it is expanded (`sh`, `"-c"`); else undefined. */
-  literal: string | undefined;
-  /** Whether any part of the word was quoted or escaped (here-document delimiters care). */
-  quoted: boolean;
-  /** `NAME=…`, an assignment when it comes before the command name. */
-  assignment: boolean;
-  /** Placeholders anywhere inside the word, those in nested substitutions included. */
-  sites: Site[];
-  /** The word is the target of a redirection: `<<<` (a here-string, fed to standard input) or another. */
-  redirect?: 'here-string' | 'file';
-}
-
-/** A simple command (or the patterns of one `case` item, `kind: 'pattern'`). */
-export interface SimpleCommand {
-  kind: 'command' | 'pattern';
-  words: Word[];
-  /** Here-documents fed to this command's standard input, with the placeholders in their bodies. */
-  heredocs: { quoted: boolean; sites: Site[] }[];
-  /** The pipeline the command belongs to, and its stage in it (0 = first). */
-  pipeline: number;
-  stage: number;
-}
-
-export interface ScannedScript {
-  sites: Site[];
-  commands: SimpleCommand[];
-}
-
-/** The script cannot be followed (an unterminated quote or substitution). */
-export class ShellScanError extends Error {
-  readonly line: number;
-
-  constructor(message: string, line: number) {
-    super(`${message} (line ${line})`);
-    this.name = 'ShellScanError';
-    this.line = line;
-  }
-}
+export { ShellScanError, type Quoting, type ScannedScript, type SimpleCommand, type Site, type Word } from './syntax.js';
 
 /** Scan `script`; `isPlaceholder(name)` says which `${name}` are placeholders. */
 export function scanScript(script: string, isPlaceholder: (name: string) => boolean): ScannedScript {
@@ -99,11 +32,6 @@ interface PendingHeredoc {
   command: SimpleCommand;
 }
 
-/** What a word is being collected into: itself, and every word or here-document that encloses it. */
-interface Collector {
-  sites: Site[];
-}
-
 interface WordBuilder extends Collector {
   text: string;
   expanded: boolean;
@@ -111,54 +39,10 @@ interface WordBuilder extends Collector {
   assignment: boolean;
 }
 
-class Scanner {
-  readonly sites: Site[] = [];
+class Scanner extends ScanCursor {
   readonly commands: SimpleCommand[] = [];
-  readonly #src: string;
-  readonly #isPlaceholder: (name: string) => boolean;
-  readonly #lineStarts: number[] = [0];
-  /** The end of what may be read: the script, or the body of the here-document being scanned. */
-  #limit: number;
-  #i = 0;
-  readonly #enclosing: Collector[] = [];
   readonly #pending: PendingHeredoc[] = [];
   #pipelines = 0;
-
-  constructor(src: string, isPlaceholder: (name: string) => boolean) {
-    this.#src = src;
-    this.#isPlaceholder = isPlaceholder;
-    this.#limit = src.length;
-    for (let j = 0; j < src.length; j++) if (src[j] === '\n') this.#lineStarts.push(j + 1);
-  }
-
-  lineOf(offset: number): number {
-    let lo = 0;
-    let hi = this.#lineStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.#lineStarts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo + 1;
-  }
-
-  #fail(what: string, at: number): never {
-    throw new ShellScanError(what, this.lineOf(at));
-  }
-
-  #site(start: number, name: string, length: number, quoting: Quoting): void {
-    const site: Site = { start, end: start + length, name, quoting, line: this.lineOf(start) };
-    this.sites.push(site);
-    for (const collector of this.#enclosing) collector.sites.push(site);
-  }
-
-  /** Placeholders in text the shell does not expand (single quotes, comments, quoted here-documents). */
-  #literalSites(from: number, to: number, quoting: Quoting): void {
-    for (let j = this.#src.indexOf('${', from); j >= 0 && j < to; j = this.#src.indexOf('${', j + 2)) {
-      const found = plainPlaceholderAt(this.#src, j);
-      if (found && j + found.length <= to && this.#isPlaceholder(found.name)) this.#site(j, found.name, found.length, quoting);
-    }
-  }
 
   #newCommand(pipeline: number, stage: number, kind: SimpleCommand['kind'] = 'command'): SimpleCommand {
     const command: SimpleCommand = { kind, words: [], heredocs: [], pipeline, stage };
@@ -171,7 +55,7 @@ class Scanner {
    * is where the construct began, for the error message.
    */
   list(end: ')' | '`' | null, openedAt: number): void {
-    const src = this.#src;
+    const src = this.src;
     /** `case` constructs open at this level, innermost last. */
     const cases: ('subject' | 'patterns' | 'body')[] = [];
     const caseState = (): 'subject' | 'patterns' | 'body' | undefined => cases[cases.length - 1];
@@ -189,7 +73,7 @@ class Scanner {
     };
     const endWord = (): void => {
       if (!word) return;
-      this.#enclosing.pop();
+      this.enclosing.pop();
       const built: Word = { literal: word.expanded ? undefined : word.text, quoted: word.quoted, assignment: word.assignment, sites: word.sites };
       word = undefined;
       if (redirect === 'heredoc') {
@@ -223,74 +107,74 @@ class Scanner {
     const startWord = (): WordBuilder => {
       if (!word) {
         word = { text: '', expanded: false, quoted: false, assignment: false, sites: [] };
-        this.#enclosing.push(word);
+        this.enclosing.push(word);
       }
       return word;
     };
 
     for (;;) {
-      if (this.#i >= this.#limit) {
-        if (end !== null) this.#fail(end === ')' ? "an unterminated '$('" : 'an unterminated backquote', openedAt);
+      if (this.i >= this.limit) {
+        if (end !== null) this.fail(end === ')' ? "an unterminated '$('" : 'an unterminated backquote', openedAt);
         endCommand('list');
         return;
       }
-      const c = src[this.#i]!;
-      const next = src[this.#i + 1];
+      const c = src[this.i]!;
+      const next = src[this.i + 1];
       if (end === '`' && c === '`') {
         endCommand('list');
-        this.#i++;
+        this.i++;
         return;
       }
       if (end === ')' && c === ')' && parens === 0 && caseState() !== 'patterns') {
         endCommand('list');
-        this.#i++;
+        this.i++;
         return;
       }
       if (c === ' ' || c === '\t') {
         endWord();
-        this.#i++;
+        this.i++;
       } else if (c === '\n') {
         endCommand('list');
-        this.#i++;
+        this.i++;
         this.#heredocBodies();
       } else if (c === '#' && !word) {
-        const eol = src.indexOf('\n', this.#i);
-        const stop = eol < 0 || eol > this.#limit ? this.#limit : eol;
-        this.#literalSites(this.#i, stop, 'comment');
-        this.#i = stop;
+        const eol = src.indexOf('\n', this.i);
+        const stop = eol < 0 || eol > this.limit ? this.limit : eol;
+        this.literalSites(this.i, stop, 'comment');
+        this.i = stop;
       } else if (c === ';' || c === '&') {
         // `;;`, `;&` and `;;&` end a case item; `&&`, `;` and `&` end a command.
         const caseItemEnd = c === ';' && (next === ';' || next === '&') && caseState() === 'body';
         if (caseItemEnd) cases[cases.length - 1] = 'patterns';
         endCommand('list');
-        this.#i += next === c || caseItemEnd ? 2 : 1;
-        if (caseItemEnd && src[this.#i] === '&') this.#i++;
+        this.i += next === c || caseItemEnd ? 2 : 1;
+        if (caseItemEnd && src[this.i] === '&') this.i++;
       } else if (c === '|') {
         if (command.kind === 'pattern') {
           endWord();
-          this.#i++;
+          this.i++;
         } else if (next === '|') {
           endCommand('list');
-          this.#i += 2;
+          this.i += 2;
         } else {
           endCommand('pipe');
-          this.#i += next === '&' ? 2 : 1;
+          this.i += next === '&' ? 2 : 1;
         }
       } else if (c === '(') {
         if (command.kind === 'pattern') {
           endWord();
-          this.#i++;
+          this.i++;
         } else if (!word && command.words.length === 0 && next === '(') {
           // `(( … ))`: an arithmetic command, not a word.
           const sink: WordBuilder = { text: '', expanded: false, quoted: false, assignment: false, sites: [] };
-          this.#enclosing.push(sink);
-          this.#i += 2;
-          this.#arithmetic(this.#i - 2, '))', sink);
-          this.#enclosing.pop();
+          this.enclosing.push(sink);
+          this.i += 2;
+          this.#arithmetic(this.i - 2, '))', sink);
+          this.enclosing.pop();
         } else {
           parens++;
           endCommand('list');
-          this.#i++;
+          this.i++;
         }
       } else if (c === ')') {
         if (command.kind === 'pattern') {
@@ -299,11 +183,11 @@ class Scanner {
           parens = Math.max(0, parens - 1);
         }
         endCommand('list');
-        this.#i++;
+        this.i++;
       } else if (c === '<' || c === '>') {
         if (word && /^\d+$/.test(word.text) && !word.expanded && !word.quoted) {
           // `2>file`: the digits name a descriptor; they are not a word.
-          this.#enclosing.pop();
+          this.enclosing.pop();
           word = undefined;
         }
         endWord();
@@ -318,9 +202,9 @@ class Scanner {
 
   /** Read a redirection operator at the position; say what its target word is. */
   #redirectionOperator(): 'heredoc' | 'heredoc-strip' | 'here-string' | 'file' {
-    const src = this.#src;
-    const op = /^(<<<|<<-|<<|<>|<&|>&|>>|>\||&>|<|>)/.exec(src.slice(this.#i, this.#i + 3))![0];
-    this.#i += op.length;
+    const src = this.src;
+    const op = /^(<<<|<<-|<<|<>|<&|>&|>>|>\||&>|<|>)/.exec(src.slice(this.i, this.i + 3))![0];
+    this.i += op.length;
     if (op === '<<') return 'heredoc';
     if (op === '<<-') return 'heredoc-strip';
     if (op === '<<<') return 'here-string';
@@ -329,65 +213,65 @@ class Scanner {
 
   /** After a newline: the bodies of the here-documents opened on the line just ended. */
   #heredocBodies(): void {
-    const src = this.#src;
+    const src = this.src;
     while (this.#pending.length > 0) {
       const heredoc = this.#pending.shift()!;
-      const bodyStart = this.#i;
-      let bodyEnd = this.#limit;
-      let next = this.#limit;
-      for (let lineStart = bodyStart; lineStart < this.#limit; ) {
+      const bodyStart = this.i;
+      let bodyEnd = this.limit;
+      let next = this.limit;
+      for (let lineStart = bodyStart; lineStart < this.limit; ) {
         const eol = src.indexOf('\n', lineStart);
-        const lineEnd = eol < 0 || eol > this.#limit ? this.#limit : eol;
+        const lineEnd = eol < 0 || eol > this.limit ? this.limit : eol;
         let line = src.slice(lineStart, lineEnd);
         if (heredoc.stripTabs) line = line.replace(/^\t+/, '');
         if (line === heredoc.delimiter) {
           bodyEnd = lineStart;
-          next = Math.min(lineEnd + 1, this.#limit);
+          next = Math.min(lineEnd + 1, this.limit);
           break;
         }
         lineStart = lineEnd + 1;
       }
       const collector: Collector = { sites: [] };
-      this.#enclosing.push(collector);
+      this.enclosing.push(collector);
       if (heredoc.quoted) {
-        this.#literalSites(bodyStart, bodyEnd, 'quoted-heredoc');
+        this.literalSites(bodyStart, bodyEnd, 'quoted-heredoc');
       } else {
-        const limit = this.#limit;
-        this.#limit = bodyEnd;
+        const limit = this.limit;
+        this.limit = bodyEnd;
         const sink: WordBuilder = { text: '', expanded: false, quoted: false, assignment: false, sites: [] };
-        while (this.#i < bodyEnd) {
-          const c = src[this.#i]!;
-          if (c === '\\') this.#i += 2;
+        while (this.i < bodyEnd) {
+          const c = src[this.i]!;
+          if (c === '\\') this.i += 2;
           else if (c === '$') this.#dollar(sink, 'heredoc');
           else if (c === '`') this.#backquote(sink);
-          else this.#i++;
+          else this.i++;
         }
-        this.#limit = limit;
+        this.limit = limit;
       }
-      this.#enclosing.pop();
+      this.enclosing.pop();
       heredoc.command.heredocs.push({ quoted: heredoc.quoted, sites: collector.sites });
-      this.#i = next;
+      this.i = next;
     }
   }
 
   /** One part of an unquoted word at the position: a quoted string, an expansion, or one character. */
   #wordPart(word: WordBuilder, quoting: 'unquoted'): void {
-    const src = this.#src;
-    const c = src[this.#i]!;
+    const src = this.src;
+    const c = src[this.i]!;
     if (c === "'") {
-      const close = src.indexOf("'", this.#i + 1);
-      if (close < 0 || close >= this.#limit) this.#fail('an unterminated single quote', this.#i);
-      this.#literalSites(this.#i + 1, close, 'single');
-      word.text += src.slice(this.#i + 1, close);
+      const close = src.indexOf("'", this.i + 1);
+      if (close < 0 || close >= this.limit) this.fail('an unterminated single quote', this.i);
+      this.literalSites(this.i + 1, close, 'single');
+      word.text += src.slice(this.i + 1, close);
       word.quoted = true;
-      this.#i = close + 1;
+      this.i = close + 1;
     } else if (c === '"') {
       word.quoted = true;
       this.#doubleQuoted(word);
     } else if (c === '\\') {
       word.quoted = true;
-      if (src[this.#i + 1] !== '\n') word.text += src[this.#i + 1] ?? '';
-      this.#i += 2;
+      if (src[this.i + 1] !== '\n') word.text += src[this.i + 1] ?? '';
+      this.i += 2;
     } else if (c === '$') {
       this.#dollar(word, quoting);
     } else if (c === '`') {
@@ -395,124 +279,124 @@ class Scanner {
     } else {
       if (c === '=' && !word.quoted && !word.expanded && /^[A-Za-z_][A-Za-z0-9_]*$/.test(word.text)) word.assignment = true;
       word.text += c;
-      this.#i++;
+      this.i++;
     }
   }
 
   /** `"…"` starting at the position. */
   #doubleQuoted(word: WordBuilder): void {
-    const src = this.#src;
-    const open = this.#i;
-    this.#i++;
+    const src = this.src;
+    const open = this.i;
+    this.i++;
     for (;;) {
-      if (this.#i >= this.#limit) this.#fail('an unterminated double quote', open);
-      const c = src[this.#i]!;
+      if (this.i >= this.limit) this.fail('an unterminated double quote', open);
+      const c = src[this.i]!;
       if (c === '"') {
-        this.#i++;
+        this.i++;
         return;
       }
       if (c === '\\') {
-        const escaped = src[this.#i + 1] ?? '';
+        const escaped = src[this.i + 1] ?? '';
         word.text += '$`"\\\n'.includes(escaped) ? (escaped === '\n' ? '' : escaped) : `\\${escaped}`;
-        this.#i += 2;
+        this.i += 2;
       } else if (c === '$') {
         this.#dollar(word, 'double');
       } else if (c === '`') {
         this.#backquote(word);
       } else {
         word.text += c;
-        this.#i++;
+        this.i++;
       }
     }
   }
 
   /** A `$…` at the position, in the given quoting. */
   #dollar(word: WordBuilder, quoting: 'unquoted' | 'double' | 'heredoc' | 'arithmetic'): void {
-    const src = this.#src;
-    const start = this.#i;
+    const src = this.src;
+    const start = this.i;
     const next = src[start + 1];
     if (next === '(' && src[start + 2] === '(') {
       word.expanded = true;
-      this.#i += 3;
+      this.i += 3;
       this.#arithmetic(start, '))', word);
     } else if (next === '(') {
       word.expanded = true;
-      this.#i += 2;
+      this.i += 2;
       this.list(')', start);
     } else if (next === '{') {
       word.expanded = true;
       const found = plainPlaceholderAt(src, start);
-      if (found && start + found.length <= this.#limit && this.#isPlaceholder(found.name)) {
-        this.#site(start, found.name, found.length, quoting);
-        this.#i += found.length;
+      if (found && start + found.length <= this.limit && this.isPlaceholder(found.name)) {
+        this.site(start, found.name, found.length, quoting);
+        this.i += found.length;
       } else {
-        this.#i += 2;
+        this.i += 2;
         this.#parameterExpansion(word, quoting, start);
       }
     } else if (next === "'" && quoting === 'unquoted') {
       // `$'…'` (bash, ksh, zsh; dash reads `$` and a single-quoted string): text either way.
       let j = start + 2;
-      while (j < this.#limit && src[j] !== "'") j += src[j] === '\\' ? 2 : 1;
-      if (j >= this.#limit) this.#fail("an unterminated $'…'", start);
-      this.#literalSites(start + 2, j, 'ansi-c');
+      while (j < this.limit && src[j] !== "'") j += src[j] === '\\' ? 2 : 1;
+      if (j >= this.limit) this.fail("an unterminated $'…'", start);
+      this.literalSites(start + 2, j, 'ansi-c');
       word.quoted = true;
       word.expanded = true;
-      this.#i = j + 1;
+      this.i = j + 1;
     } else if (next !== undefined && /[A-Za-z0-9_@*#?$!-]/.test(next)) {
       word.expanded = true;
-      this.#i += 2;
-      if (/[A-Za-z_]/.test(next)) while (this.#i < this.#limit && /[A-Za-z0-9_]/.test(src[this.#i]!)) this.#i++;
+      this.i += 2;
+      if (/[A-Za-z_]/.test(next)) while (this.i < this.limit && /[A-Za-z0-9_]/.test(src[this.i]!)) this.i++;
     } else {
       word.text += '$';
-      this.#i++;
+      this.i++;
     }
   }
 
   /** The rest of a shell `${…}` (after `${`), up to its `}`; placeholders may sit in its word. */
   #parameterExpansion(word: WordBuilder, quoting: 'unquoted' | 'double' | 'heredoc' | 'arithmetic', open: number): void {
-    const src = this.#src;
+    const src = this.src;
     for (;;) {
-      if (this.#i >= this.#limit) this.#fail("an unterminated '${'", open);
-      const c = src[this.#i]!;
+      if (this.i >= this.limit) this.fail("an unterminated '${'", open);
+      const c = src[this.i]!;
       if (c === '}') {
-        this.#i++;
+        this.i++;
         return;
       }
-      if (c === '\\') this.#i += 2;
+      if (c === '\\') this.i += 2;
       else if (c === '$') this.#dollar(word, quoting);
       else if (c === '`') this.#backquote(word);
       else if (c === '"') this.#doubleQuoted(word);
       else if (c === "'" && quoting === 'unquoted') this.#wordPart(word, 'unquoted');
-      else this.#i++;
+      else this.i++;
     }
   }
 
   /** `` `…` `` at the position: a command substitution. */
   #backquote(word: WordBuilder): void {
     word.expanded = true;
-    const open = this.#i;
-    this.#i++;
+    const open = this.i;
+    this.i++;
     this.list('`', open);
   }
 
   /** An arithmetic expression up to `close` (the position is after the opening `((`). */
   #arithmetic(open: number, close: '))', word: WordBuilder): void {
-    const src = this.#src;
+    const src = this.src;
     word.expanded = true;
     let depth = 0;
     for (;;) {
-      if (this.#i >= this.#limit) this.#fail("an unterminated '(('", open);
-      const c = src[this.#i]!;
-      if (c === ')' && depth === 0 && src.startsWith(close, this.#i)) {
-        this.#i += close.length;
+      if (this.i >= this.limit) this.fail("an unterminated '(('", open);
+      const c = src[this.i]!;
+      if (c === ')' && depth === 0 && src.startsWith(close, this.i)) {
+        this.i += close.length;
         return;
       }
       if (c === '(') depth++;
       else if (c === ')') depth--;
       if (c === '$') this.#dollar(word, 'arithmetic');
       else if (c === '`') this.#backquote(word);
-      else if (c === '\\') this.#i += 2;
-      else this.#i++;
+      else if (c === '\\') this.i += 2;
+      else this.i++;
     }
   }
 }
