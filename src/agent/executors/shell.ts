@@ -74,7 +74,7 @@ export const shellExecutor: Executor = {
  */
 function checkIntegers(template: TemplateJson, parameters: Readonly<Record<string, unknown>>): void {
   for (const [name, declared] of Object.entries(template.parameters)) {
-    if (declared.types.length === 0 || !declared.types.every((type) => type === 'int')) continue;
+    if (!Array.isArray(declared.types) || declared.types.length === 0 || !declared.types.every((type) => type === 'int')) continue;
     const text = stringifyValue(parameters[name]);
     if (text !== '' && !isArithmeticSafe(text)) {
       throw new PrepareError('UFDL_ERR_AGENT_PARAM_BAD', `Parameter '${name}' is declared int, but its value ${JSON.stringify(text.slice(0, 80))} is not an integer`, {

@@ -45,9 +45,9 @@ export function shellScriptProblem(script: string, declared: ScriptDeclarations)
       if (placement.verdict !== 'integer') continue;
       const { name, line } = placement.site;
       const parameter = Object.hasOwn(declared.parameters, name) ? declared.parameters[name] : undefined;
-      if (!parameter || !parameter.types.every((type) => type === 'int')) {
+      if (!parameter || !Array.isArray(parameter.types) || !parameter.types.every((type) => type === 'int')) {
         return `\${${name}} on line ${line} is in an arithmetic expression, which evaluates the value, so it must be a parameter of type int only (it is ${
-          parameter ? `of type ${parameter.types.join(' or ')}` : 'an input'
+          parameter ? `of type ${Array.isArray(parameter.types) ? parameter.types.join(' or ') : 'unknown'}` : 'an input'
         })`;
       }
     }
