@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { groupMembers } from '../../src/agent/child/proc.js';
+import { stopGroup } from '../../src/agent/child/stop-group.js';
 import { buildOnce } from '../helpers/build.js';
 import { api, startTestServer } from '../helpers/server.js';
 import { createJob, ended, fastAgentOptions, importTemplate, readRuns, shellTemplate, spawnAgent, startTestAgent, until, waitForJob } from '../helpers/agent.js';
@@ -53,6 +54,8 @@ describe('an agent frozen with SIGSTOP past lost_after', () => {
     const pk = await createJob(server, template);
     const started = await a.waitForLog((l) => l.job === pk && l.msg === 'child started', 30_000);
     const wrapperA = started.pid as number;
+    // Whatever happens, nothing of the first run outlives the test (a frozen agent cannot stop it).
+    onTestFinished(() => stopGroup(wrapperA, { graceMs: 200 }).then(() => undefined, () => undefined));
     const dirA = join(optionsA.workDir!, String(pk));
     await until(async () => ticksOf(await readRuns(runs), dirA).length >= 3, 20_000, "the first agent's child to tick");
     const nodeA = (await waitForJob(server, pk, (j) => j.node !== null)).node;
