@@ -7,6 +7,8 @@
  */
 import { pollFilter } from '../protocol/filter.js';
 import { evaluateCandidate, type TemplateCache } from './candidates.js';
+import { JobListReader } from './job-list.js';
+import { WaitingReports } from './waiting-reports.js';
 import { PollLoop, type ClaimOutcome } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
@@ -33,15 +35,19 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
   const { options: o, parts, metrics, readiness } = ctx;
   const nodes = parts.nodes!;
   const wait = parts.caps?.extensions.wait;
+  const lists = new JobListReader(ctx.log);
+  const waiting = new WaitingReports(() => nodes.all[0]?.api, ctx.log);
   return new PollLoop(
     {
       slots: parts.slots!,
       log: ctx.log,
       accepting: ctx.accepting,
       acceptingChanged: ctx.acceptingChanged,
-      listCandidates: (slot, waitSeconds, signal) => {
+      listCandidates: async (slot, waitSeconds, signal) => {
         const api = nodes.get(slot.index)!.api;
-        return api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        // Checked entry by entry: the server's answer is not trusted to be what the type says.
+        const body: unknown = await api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        return lists.read(body);
       },
       evaluate: async (job, signal) => {
         const evaluation = await evaluateCandidate(job, nodes.all[0]!.api, ctx.templates, parts.executors!, signal);
@@ -64,6 +70,8 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
         readiness.pollFailed(err);
       },
       onWatchdog: () => metrics.watchdogRestarts.inc(),
+      // The job's submitter learns why it waits (on a server that offers it).
+      onSkipped: (jobPk, reason) => waiting.report(jobPk, reason),
     },
     {
       pollScheduleS: o.pollScheduleS,

@@ -14,6 +14,7 @@ import { TemplateCache } from './candidates.js';
 import { ServerContact } from './fencing.js';
 import { JournalLockedError } from './journal/errors.js';
 import { liveLogSettings } from './logs/settings.js';
+import { leasesFor, type JobLeases } from './job-leases.js';
 import type { RunOutcome } from './job-runner.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
 import { compareOptions, refreshHardware, replanSlots, type LiveContext, type OptionsChange } from './live-config.js';
@@ -65,6 +66,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #stopping: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #stopped: Promise<void>;
+  #leases: JobLeases | undefined;
   #resolveStopped!: () => void;
 
   constructor(options: ResolvedAgentOptions, log: Logger, deps: AgentDeps) {
@@ -304,7 +306,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #createRunners(): Runners {
+    const leases = this.#createLeases();
     return new Runners({
+      leases,
       slots: this.#parts.slots!,
       journal: this.#parts.journal!,
       executor: this.#parts.executors!,
@@ -323,6 +327,18 @@ export class Agent extends EventEmitter<AgentEvents> {
         finished: (e) => this.emit('finished', e),
       },
     });
+  }
+
+  /**
+   * With lost-node recovery on the server, each child's wrapper watches a lease that the server's
+   * answers renew (`job-leases.ts`), so that a frozen agent's jobs stop by themselves.
+   */
+  #createLeases(): JobLeases | undefined {
+    this.#leases = leasesFor(this.#parts.caps, this.#contact, this.options, this.log, (jobPk) => {
+      this.metrics.fences.inc();
+      this.#parts.work?.get(jobPk)?.stop('fenced');
+    });
+    return this.#leases;
   }
 
   // ── stopping ──────────────────────────────────────────────────────────────────────────────────
@@ -394,6 +410,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       ['stop hardware checks', () => clearTimeout(this.#hardwareTimer)],
       ['stop heartbeat', () => parts.watch?.stopHeartbeat()],
       ['stop fence', () => parts.watch?.stopFence()],
+      ['stop renewing leases', () => this.#leases?.close()],
       ['close status endpoint', () => parts.status?.close()],
       ['close clients', () => {
         parts.nodes?.close();

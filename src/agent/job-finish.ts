@@ -24,7 +24,7 @@ import { finishJobLog } from './logs/job-log-hooks.js';
 import { scanOutputs } from './outputs/scan.js';
 
 export const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
-const FENCED_ERROR = 'The node lost contact with the server and stopped the job; it will run again elsewhere.';
+export const FENCED_ERROR = 'The node lost contact with the server and stopped the job; it will run again elsewhere.';
 
 /** After the child ended (or was stopped): upload what is owed and report the job. */
 export async function reportEnd(s: JobScope, result: SupervisedExit, run: RunSettings, lost: LossReason | undefined): Promise<RunOutcome> {

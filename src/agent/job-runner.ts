@@ -19,6 +19,7 @@ import type { JobJson, TemplateJson } from '../protocol/wire.js';
 import type { LossReason } from './cancel-watch.js';
 import { describeExit } from './child/exit-text.js';
 import { jobDirPaths, removeJobDir, type JobDir } from './child/job-dir.js';
+import { fencedByWrapper } from './child/lease.js';
 import type { RunningChild } from './child/running-child.js';
 import type { ChildSupervisor, StopReason } from './child/supervisor.js';
 import type { ExitResult } from './child/wrapper.js';
@@ -138,8 +139,8 @@ export class JobRunner {
       progressIntervalMs: this.#d.options.progressIntervalMs,
       cancelCheckIntervalMs: this.#d.options.cancelCheckIntervalMs,
       useWebSocket: this.#d.useWebSocket,
-      // Nothing more is reported for a job that is no longer ours, or while fenced.
-      mayReport: () => this.#lost === undefined && this.#stopReason !== 'fenced',
+      // Nothing more is reported for a job that is no longer ours, or fenced (by us or its wrapper).
+      mayReport: () => this.#lost === undefined && this.#stopReason !== 'fenced' && !(this.#d.leases?.lapsed(this.jobPk) ?? false),
       onProgress: (update) => {
         this.#progress = update.progress;
         this.#d.hooks.onProgress?.(this, update);
@@ -151,7 +152,14 @@ export class JobRunner {
     });
     this.#supervisor = supervisor;
     if (this.#stopReason) void supervisor.stop(this.#stopReason);
-    const result = await ended;
+    let result = await ended;
+    this.#d.leases?.release(this.jobPk);
+    if (result.stopReason === undefined && fencedByWrapper(child.dir)) {
+      // The wrapper stopped it: the agent did not renew the lease in time (frozen, or cut off).
+      this.log.error({}, 'the job was stopped by its wrapper because its lease lapsed; it will run again elsewhere');
+      this.#stopReason = 'fenced';
+      result = { ...result, stopReason: 'fenced' };
+    }
     failPoint('child:after-exit');
     this.#d.journal.record(this.jobPk, { exitCode: result.exit.code, exitSignal: result.exit.signal });
     if (result.survivors.length > 0) {
@@ -169,6 +177,7 @@ export class JobRunner {
     this.#job = job;
     this.#template = template;
     this.#dir = child.dir;
+    this.#d.leases?.adopt(this.jobPk, child.dir);
     this.#done ??= this.#guard(() => this.#superviseAndReport(child, run));
     return this.#done;
   }

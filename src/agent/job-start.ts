@@ -84,8 +84,9 @@ export async function startJob(
   await writeJobJson(s.dir, jobJsonContent(s.dir, start.job, start.template, start.prepared.parameters, start.inputPaths));
   let child: RunningChild;
   try {
-    child = await spawnJob(start.prepared.spec);
+    child = await spawnJob({ ...start.prepared.spec, lease: s.deps.leases?.grant(s.jobPk, s.dir) });
   } catch (err) {
+    s.deps.leases?.release(s.jobPk);
     const error = `Could not start the command: ${err instanceof Error ? err.message : String(err)}`;
     s.log.error({ err: error }, 'spawn failed');
     return finishWith(s, error, false, 'error');

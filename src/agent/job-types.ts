@@ -7,6 +7,7 @@ import type { LiveLogSettings } from './logs/live-log-stream.js';
 import type { JobDir } from './child/job-dir.js';
 import type { PreparedJob } from './executors/types.js';
 import type { ReportContext } from './job-report.js';
+import type { JobLeases } from './job-leases.js';
 import type { JobRunner } from './job-runner.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ProgressUpdate } from './progress/update.js';
@@ -57,6 +58,8 @@ export interface RunnerDeps {
   liveLog: LiveLogSettings | null;
   /** Watch cancellation over the web-socket (the server authenticates watchers). */
   useWebSocket: boolean;
+  /** The children's leases, when the server has lost-node recovery (else no child needs one). */
+  leases?: JobLeases | undefined;
   slot: SlotSpec;
   log: RunnerLogger;
   hooks: RunnerHooks;

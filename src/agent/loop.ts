@@ -104,6 +104,8 @@ export interface LoopContext {
   onPolled?(result: 'jobs' | 'empty', ms: number): void;
   onPollError?(err: unknown): void;
   onWatchdog?(stuckMs: number): void;
+  /** A job is skipped for a while (it cannot run here, or its preparation failed). */
+  onSkipped?(jobPk: number, reason: string): void;
 }
 
 export interface LoopOptions {
@@ -235,6 +237,7 @@ export class PollLoop {
   /** A job that failed preparation after it was claimed: skip it for a while. */
   skip(jobPk: number, reason: string): void {
     this.skipList.add(jobPk, this.#options.skipFailedForMs, reason);
+    this.#ctx.onSkipped?.(jobPk, reason);
   }
 
   async #run(): Promise<void> {

@@ -30,6 +30,7 @@ export type NodeApi = Pick<
   | 'listJobs'
   | 'getTemplate'
   | 'appendLog'
+  | 'reportWaiting'
 >;
 
 /** The journal calls of the runner and recovery. */

@@ -18,6 +18,8 @@ export interface ReadinessFacts {
   state: AgentState;
   serverUrl: string;
   authProblem: string | null;
+  /** Why polls keep failing although the server answers (a malformed job list, 5xx…), or null. */
+  pollProblem: string | null;
   reachable: boolean;
   silentMs: number;
   fenced: boolean;
@@ -42,6 +44,7 @@ export function notReadyReasons(f: ReadinessFacts): string[] {
   if (f.state !== 'running') reasons.push(STATE_REASONS[f.state]);
   if (!f.reachable) reasons.push(`the server ${f.serverUrl} cannot be reached (no answer for ${Math.round(f.silentMs / 1000)} s)`);
   if (f.authProblem) reasons.push(f.authProblem);
+  if (f.pollProblem && f.reachable) reasons.push(f.pollProblem);
   if (f.fenced) reasons.push('self-fenced: waiting for the server to answer');
   if (f.slots && f.slots.running >= f.slots.total) reasons.push(`no free slot: all ${f.slots.total} slot(s) run a job`);
   if (f.journalProblem) reasons.push(f.journalProblem);
@@ -63,11 +66,14 @@ export function journalProblem(journal: { path: string; closed: boolean } | unde
   return null;
 }
 
+/** Consecutive failed polls after which the agent says it is not ready (one failure is a blip). */
+export const POLL_FAILURES_NOT_READY = 3;
+
 export interface ReadinessContext {
   options: Pick<ResolvedAgentOptions, 'workDir' | 'minFreeDiskBytes' | 'username'>;
   log: { info(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
   /** The agent's own facts, read at each check. */
-  facts(): Omit<ReadinessFacts, 'authProblem' | 'lowDisk'>;
+  facts(): Omit<ReadinessFacts, 'authProblem' | 'pollProblem' | 'lowDisk'>;
   /** Told when the answer changes (the gauge, the `ready` event). */
   onChange(ready: boolean): void;
 }
@@ -75,6 +81,8 @@ export interface ReadinessContext {
 export class Readiness {
   readonly #ctx: ReadinessContext;
   #authProblem: string | null = null;
+  #pollFailures = 0;
+  #lastPollError = '';
   #lowDisk: string | null = null;
   #readyNow = false;
 
@@ -85,7 +93,7 @@ export class Readiness {
   /** Why the agent cannot take a job now; empty when it is ready. Measures the free disk space. */
   reasons(): string[] {
     this.checkDisk();
-    return notReadyReasons({ ...this.#ctx.facts(), authProblem: this.#authProblem, lowDisk: this.#lowDisk });
+    return notReadyReasons({ ...this.#ctx.facts(), authProblem: this.#authProblem, pollProblem: this.#pollProblem(), lowDisk: this.#lowDisk });
   }
 
   /** Check again; tell {@link ReadinessContext.onChange} when the answer changed. */
@@ -106,12 +114,19 @@ export class Readiness {
   /** A poll was answered: the credentials work (again). */
   pollAnswered(): void {
     if (this.#authProblem) this.#ctx.log.info({}, 'the server accepts the credentials again');
+    if (this.#pollFailures >= POLL_FAILURES_NOT_READY) this.#ctx.log.info({ failures: this.#pollFailures }, 'polling the job list works again');
     this.#authProblem = null;
+    this.#pollFailures = 0;
     this.update();
   }
 
   /** A poll failed; refused credentials make the agent not ready until a poll is answered. */
   pollFailed(err: unknown): void {
+    this.#pollFailures++;
+    this.#lastPollError = err instanceof Error ? err.message : String(err);
+    if (this.#pollFailures === POLL_FAILURES_NOT_READY) {
+      this.#ctx.log.error({ failures: this.#pollFailures, err: this.#lastPollError }, 'NOT READY: polling the job list keeps failing');
+    }
     if (isClientError(err, 'auth')) {
       // The password changed under a running agent: not ready, loudly, and the loop's error
       // back-off is the bounded re-check (never a restart loop).
@@ -121,6 +136,11 @@ export class Readiness {
       this.#authProblem = `the server refuses the credentials of user '${this.#ctx.options.username}'`;
     }
     this.update();
+  }
+
+  #pollProblem(): string | null {
+    if (this.#pollFailures < POLL_FAILURES_NOT_READY) return null;
+    return `polling the job list failed ${this.#pollFailures} times in a row (last: ${this.#lastPollError.slice(0, 200)})`;
   }
 
   /** Measure the free disk space of the work directory; false when it is below the threshold. */

@@ -12,10 +12,12 @@ import { isClientError } from '../client/errors.js';
 import type { JobJson, NodeJson, TemplateJson } from '../protocol/wire.js';
 import { attach } from './child/attach.js';
 import { jobDirPaths, removeJobDir, type JobDir } from './child/job-dir.js';
+import { fencedByWrapper } from './child/lease.js';
 import type { RunningChild } from './child/running-child.js';
 import { stopGroup } from './child/stop-group.js';
 import { readExitStatus, WRAPPER_NAME, type ExitResult } from './child/wrapper.js';
 import { childStartIdentity, startTicksOf } from './child-identity.js';
+import { FENCED_ERROR } from './job-finish.js';
 import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from './job-report.js';
 import type { JobRunner } from './job-runner.js';
 import type { JobRecord } from './journal/records.js';
@@ -212,6 +214,13 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
         break;
       }
       case 'collect': {
+        if (fencedByWrapper(dir)) {
+          // Its wrapper stopped it when the lease lapsed (the agent was down too long): the server
+          // has given, or will give, the job to another node; report nothing of this run.
+          if (record.state === 'starting') journal.transition(record.jobPk, 'running', { pid: record.pid });
+          await continueIn((r) => r.resumeFail(FENCED_ERROR, true));
+          break;
+        }
         const template = await readTemplate(api, job!, deps);
         const settings = settingsAgain(deps, api, job!, template, dir);
         // Never run again a job whose exit status is known: report it, from `starting` too.

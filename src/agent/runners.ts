@@ -5,6 +5,7 @@
  */
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
 import { JobRunner, type RunOutcome, type RunnerLogger } from './job-runner.js';
+import type { JobLeases } from './job-leases.js';
 import type { ClaimOutcome } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
@@ -38,6 +39,8 @@ export interface RunnersContext {
   skip(jobPk: number, reason: string): void;
   /** A slot began or stopped running a job (readiness: is a slot free?). */
   onSlotsChanged?(): void;
+  /** The children's leases, when the server has lost-node recovery. */
+  leases?: JobLeases | undefined;
 }
 
 export class Runners {
@@ -54,6 +57,11 @@ export class Runners {
 
   all(): JobRunner[] {
     return [...this.#runners.values()];
+  }
+
+  /** The runner of job `jobPk`, if it is in flight. */
+  get(jobPk: number): JobRunner | undefined {
+    return this.#runners.get(jobPk);
   }
 
   /** Runners whose child runs now. */
@@ -125,6 +133,7 @@ export class Runners {
       options,
       useWebSocket: this.#ctx.useWebSocket,
       liveLog: this.#ctx.liveLog,
+      leases: this.#ctx.leases,
       slot,
       log: this.#ctx.log.child({ job: jobPk, slot: slot.index }),
       hooks: {

@@ -16,6 +16,7 @@ import type { PollLoop } from './loop.js';
 import type { AgentMetrics } from './metrics.js';
 import { SlotNodes } from './nodes.js';
 import { OutageLog } from './outage-log.js';
+import { removeOrphanJobDirs } from './orphan-dirs.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ExecutorPort } from './ports.js';
 import { recover } from './recovery.js';
@@ -166,6 +167,11 @@ async function recoverJournal(ctx: StartUpContext): Promise<void> {
     adoptRunner: (jobPk, slot, api) => parts.work!.adopt(jobPk, slot, api),
     onAction: ctx.onRecovered,
   });
+  // Directories of jobs whose entry was closed but whose directory was not yet removed (a crash in
+  // between), unless the operator keeps job directories on purpose.
+  if (!o.keepJobDirs) {
+    await removeOrphanJobDirs(o.workDir, new Set(parts.journal!.unfinished().map((r) => r.jobPk)), ctx.log);
+  }
   if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {
     ctx.log.info(
       { settled: report.settled.length, continuing: report.continuing.map((c) => c.jobPk), unknownCurrentJobs: report.unknownCurrent },

@@ -5,7 +5,7 @@
  * while the server cannot be reached.
  */
 import type { UfdlClient } from '../client/api.js';
-import { isClientError } from '../client/errors.js';
+import { isClientError, type ClientError } from '../client/errors.js';
 import type { ServerContact } from './fencing.js';
 import { Schedule } from './loop.js';
 import type { LogPort } from './ports.js';
@@ -52,8 +52,14 @@ export async function loginUntilAccepted(client: Pick<UfdlClient, 'obtain' | 'op
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       const auth = isClientError(err, 'auth');
-      const delay = auth ? authSchedule.next() : errorSchedule.next();
-      if (auth) {
+      // Too many failed logins (the server throttles them): as refused, but wait as long as it says.
+      const throttled = isClientError(err) && err.status === 429;
+      const delay = throttled ? Math.max(authSchedule.next(), (err as ClientError).retryAfterMs ?? 0) : auth ? authSchedule.next() : errorSchedule.next();
+      if (throttled) {
+        refused = true;
+        ctx.onAuthProblem(`the server throttles the logins of user '${client.options.username}' after failed attempts`);
+        ctx.log.error({ user: client.options.username, retryInMs: delay, err: (err as Error).message }, 'NOT READY: the server throttles logins after failed attempts; checking again later');
+      } else if (auth) {
         refused = true;
         ctx.onAuthProblem(`the server refuses the credentials of user '${client.options.username}'`);
         ctx.log.error(

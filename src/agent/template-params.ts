@@ -1,9 +1,9 @@
 /**
- * Template parameters and body expansion (reference: ufdl-launcher.md §1.10; DESIGN §4).
+ * Template parameters and body expansion (the reference's expansion rules; docs/COMPATIBILITY.md).
  *
  * - A parameter's value is the job's `parameter_values[name].value`, else the template's
  *   `parameters[name].default`, else a {@link PrepareError} naming it. The reference server stores only
- *   what the client sent, so the worker is where defaults are applied (ufdl-server.md §5.4).
+ *   what the client sent, so the worker is where defaults are applied.
  * - `${name}` becomes the string form of a parameter or input value; `${+flag:text}` keeps `text` when
  *   the flag is true, `${-flag:text}` when it is false. `text` may itself contain `${name}`.
  * - In an argv, entries that expand to the empty string are dropped, so an optional flag can vanish;
@@ -13,20 +13,12 @@
  * full of `${HOME}`-style shell variables that are not ours. A flag that names nothing is an error,
  * though, because `${+x:…}` is never valid shell and silently keeping it would hide a typo.
  */
+import { FLAG_BODY, mapPlaceholders, PLAIN_BODY, WHOLE_PLACEHOLDER } from '../protocol/placeholders.js';
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
 import { PrepareError } from './executors/errors.js';
 
 /** Resolved values by name, as placed into a body. */
 export type ExpansionValues = ReadonlyMap<string, unknown>;
-
-/** Options of {@link expandString} / {@link expandArgv}. */
-export interface ExpandOptions {
-  /**
-   * Applied to the string form of every `${name}` value (not to template text kept by a flag). The
-   * `Shell` executor passes {@link shellQuote} so that a job's values can never inject shell syntax.
-   */
-  quote?: (value: string) => string;
-}
 
 /**
  * Resolve every parameter the template declares: the job's value wins, else the template's default.
@@ -88,98 +80,61 @@ export function stringifyValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Quote a string as one POSIX shell word: `it's` → `'it'\''s'`. */
-export function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
-
 /** Expand the placeholders of one string (see the module comment for the rules). */
-export function expandString(text: string, values: ExpansionValues, options: ExpandOptions = {}): string {
-  let out = '';
-  let i = 0;
-  while (i < text.length) {
-    const start = text.indexOf('${', i);
-    if (start < 0) {
-      out += text.slice(i);
-      break;
-    }
-    out += text.slice(i, start);
-    const end = closingBrace(text, start + 2);
-    if (end < 0) {
-      // An unterminated `${` is literal text (e.g. a shell script's own syntax).
-      out += text.slice(start);
-      break;
-    }
-    out += expandPlaceholder(text.slice(start + 2, end), text.slice(start, end + 1), values, options);
-    i = end + 1;
-  }
-  return out;
+export function expandString(text: string, values: ExpansionValues): string {
+  // An unterminated `${` stays literal text (e.g. a shell script's own syntax).
+  return mapPlaceholders(text, (body, literal) => expandPlaceholder(body, literal, values));
 }
 
 /**
  * Expand every entry of an argv. Entries that become empty are dropped; an entry that is exactly
  * `${name}` with an array value is spliced in as one entry per element.
  */
-export function expandArgv(argv: readonly string[], values: ExpansionValues, options: ExpandOptions = {}): string[] {
+export function expandArgv(argv: readonly string[], values: ExpansionValues): string[] {
   const out: string[] = [];
   for (const entry of argv) {
-    const whole = WHOLE_NAME.exec(entry);
+    const whole = WHOLE_PLACEHOLDER.exec(entry);
     const value = whole ? values.get(whole[1]!) : undefined;
     if (whole && Array.isArray(value)) {
       for (const element of value) {
         const s = stringifyValue(element);
-        if (s !== '') out.push(options.quote ? options.quote(s) : s);
+        if (s !== '') out.push(s);
       }
       continue;
     }
-    const expanded = expandString(entry, values, options);
+    const expanded = expandString(entry, values);
     if (expanded !== '') out.push(expanded);
   }
   return out;
 }
 
-/** Parameter names as the reference's templates use them (e.g. `num-classes`, `dataset_options`). */
-const NAME = '[A-Za-z_][A-Za-z0-9_.-]*';
-const WHOLE_NAME = new RegExp(`^\\$\\{(${NAME})\\}$`);
-const PLAIN = new RegExp(`^(${NAME})$`);
-const FLAG = new RegExp(`^([+-])(${NAME}):([\\s\\S]*)$`);
-
-/** Index of the `}` that closes a placeholder whose body starts at `from`, counting nested `${`. */
-function closingBrace(text: string, from: number): number {
-  let depth = 0;
-  for (let j = from; j < text.length; j++) {
-    if (text[j] === '$' && text[j + 1] === '{') {
-      depth++;
-      j++;
-    } else if (text[j] === '}') {
-      if (depth === 0) return j;
-      depth--;
-    }
-  }
-  return -1;
-}
-
-function expandPlaceholder(body: string, literal: string, values: ExpansionValues, options: ExpandOptions): string {
-  const plain = PLAIN.exec(body);
+function expandPlaceholder(body: string, literal: string, values: ExpansionValues): string {
+  const plain = PLAIN_BODY.exec(body);
   if (plain) {
     const name = plain[1]!;
-    if (!values.has(name)) return literal;
-    const s = stringifyValue(values.get(name));
-    return options.quote ? options.quote(s) : s;
+    return values.has(name) ? stringifyValue(values.get(name)) : literal;
   }
-  const flag = FLAG.exec(body);
+  const flag = FLAG_BODY.exec(body);
   if (flag) {
     const [, sign, name, kept] = flag as unknown as [string, '+' | '-', string, string];
-    if (!values.has(name)) {
-      throw new PrepareError('UFDL_ERR_AGENT_PARAM_UNKNOWN', `'${literal}' names no parameter or input '${name}'`, {
-        subject: name,
-      });
-    }
-    const on = toFlag(name, values.get(name));
-    return on === (sign === '+') ? expandString(kept, values, options) : '';
+    return flagTruth(values)(name, literal) === (sign === '+') ? expandString(kept, values) : '';
   }
   // Anything else (`${HOME:-x}`, `${#arr}`) is somebody else's syntax.
   return literal;
+}
+
+/**
+ * A flag's truth from the job's values, for `resolveFlags`.
+ * @throws PrepareError `UFDL_ERR_AGENT_PARAM_UNKNOWN` for a flag that names nothing,
+ *   `UFDL_ERR_AGENT_PARAM_BAD` for one whose value is not a boolean.
+ */
+export function flagTruth(values: ExpansionValues): (name: string, literal: string) => boolean {
+  return (name, literal) => {
+    if (!values.has(name)) {
+      throw new PrepareError('UFDL_ERR_AGENT_PARAM_UNKNOWN', `'${literal}' names no parameter or input '${name}'`, { subject: name });
+    }
+    return toFlag(name, values.get(name));
+  };
 }
 
 /** A flag's truth: JSON booleans, or the strings `true`/`false` in any case. */

@@ -8,7 +8,7 @@ import { ClientError, type UfdlClient } from '../client/index.js';
 import type { JobJson, JobNotification } from '../protocol/wire.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
-import { hasEnded, jobState, stateAfter, type JobState } from './job-state.js';
+import { hasEnded, jobState, stateAfter, waitingNote, type JobState } from './job-state.js';
 import type { LiveView } from './output.js';
 
 export interface FollowOptions {
@@ -134,6 +134,10 @@ export function describe(job: JobJson): string {
     case 'cancelled':
     case 'finished':
       return state;
+    case 'created': {
+      const why = waitingNote(job);
+      return why === undefined ? state : `created, waiting: ${why}`;
+    }
     default:
       return `${state}${node}`;
   }

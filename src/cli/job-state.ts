@@ -86,3 +86,12 @@ export function stateFilter(state: JobState): FieldExpression[] {
       return [isNull('end_time'), isNull('error_reason', true)];
   }
 }
+
+/**
+ * Why a created job waits, as the nodes that skipped it told the server (`waiting`, an extension of
+ * this project's server): `node 3: <reason>; node 4: <reason>`, or `undefined`.
+ */
+export function waitingNote(job: Pick<JobJson, 'waiting' | 'start_time' | 'end_time' | 'error_reason' | 'node' | 'is_cancelled'>): string | undefined {
+  if (jobState(job) !== 'created' || !Array.isArray(job.waiting) || job.waiting.length === 0) return undefined;
+  return job.waiting.map((w) => `node ${w.node}: ${w.reason}`).join('; ');
+}

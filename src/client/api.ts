@@ -16,6 +16,7 @@ import {
   CAPABILITIES_PATH,
   MAX_WAIT_SECONDS,
   WAIT_HEADER,
+  WAITING_PATH,
   type Capabilities,
   type HardwareJson,
   type JobJson,
@@ -90,6 +91,8 @@ export interface CreateUserBody {
   first_name?: string;
   last_name?: string;
   is_staff?: boolean;
+  /** Extension of this project's server: a worker account (may act as a node when the server limits that). */
+  is_worker?: boolean;
 }
 
 export interface ClientStatus {
@@ -473,6 +476,16 @@ export class UfdlClient {
     await this.#transport.request({ method: 'GET', path: 'v1/nodes/ping', idempotent: true, signal: opts.signal });
   }
 
+  /**
+   * Extension: say why this node does not run job `pk` (`PUT …/jobs/{pk}/waiting`), so that the job's
+   * submitter sees it. Only on a server whose capabilities offer it; elsewhere a no-op. Idempotent.
+   */
+  async reportWaiting(pk: number, reason: string, opts: CallOptions = {}): Promise<void> {
+    if (!this.#shared.capabilities?.extensions.waiting_reasons) return;
+    const path = WAITING_PATH.replace('{pk}', pkSegment(pk)).slice(1);
+    await this.#transport.request({ method: 'PUT', path, json: { reason: reason.slice(0, 1000) }, idempotent: true, signal: opts.signal });
+  }
+
   /** `POST /v1/hardware/list`. Idempotent. */
   async listHardware(opts: CallOptions = {}): Promise<HardwareJson[]> {
     return this.#transport.json({ method: 'POST', path: 'v1/hardware/list', json: {}, idempotent: true, signal: opts.signal });
@@ -509,6 +522,12 @@ export class UfdlClient {
   /** `POST /v1/users/create` (admin). Sent once. */
   async createUser(body: CreateUserBody, opts: CallOptions = {}): Promise<UserJson> {
     return this.#transport.json({ method: 'POST', path: 'v1/users/create', json: body, idempotent: false, signal: opts.signal });
+  }
+
+  /** Extension: `PUT /v1/users/{username}/worker` (admin): make a user a worker account, or not. */
+  async setWorker(username: string, isWorker: boolean, opts: CallOptions = {}): Promise<UserJson> {
+    const path = apiPath('v1', 'users', textSegment(username, 'username'), 'worker');
+    return this.#transport.json({ method: 'PUT', path, json: { is_worker: isWorker }, idempotent: true, signal: opts.signal });
   }
 
   // ── web-socket ──────────────────────────────────────────────────────────────────────────────

@@ -11,10 +11,19 @@ export const ERROR_CODES = {
   UFDL_ERR_REQ_BAD_BODY: { status: 400, doc: 'The body does not match the schema of the route.' },
   UFDL_ERR_REQ_BAD_PARAM: { status: 400, doc: 'A URL parameter or query value is malformed or out of range.' },
   UFDL_ERR_REQ_TOO_LARGE: { status: 413, doc: 'The body is larger than the configured limit.' },
+  UFDL_ERR_REQ_OVER_LIMIT: {
+    status: 400,
+    doc: 'A JSON body nested deeper than 64 levels, or a list filter over its limits (500 expressions, 100 `order_by` entries, strings of 10,000 characters); the detail names the limit.',
+  },
   UFDL_ERR_REQ_UNSUPPORTED_MEDIA: { status: 415, doc: 'The Content-Type is not accepted by this route.' },
   UFDL_ERR_REQ_NOT_ACCEPTABLE: { status: 406, doc: 'The Accept header cannot be satisfied.' },
   UFDL_ERR_REQ_METHOD: { status: 405, doc: 'The route exists but not for this HTTP method (reference: 500, bug B1).' },
   UFDL_ERR_REQ_NOT_FOUND: { status: 404, doc: 'No route, or no object with that primary key.' },
+  UFDL_ERR_REQ_TIMEOUT: { status: 408, doc: "The request's headers did not arrive within `serve.headers_timeout`." },
+  UFDL_ERR_REQ_TOO_MANY_CONNECTIONS: {
+    status: 429,
+    doc: 'The client address (IPv6: its /64) already holds `serve.max_connections_per_address` connections; the connection is answered and closed.',
+  },
   UFDL_ERR_REQ_FILTER_FIELD: { status: 400, doc: 'A list filter or order_by names a field that does not exist (reference: 500, bug B14).' },
 
   // Authentication and permission
@@ -23,6 +32,14 @@ export const ERROR_CODES = {
   UFDL_ERR_AUTH_BAD_CREDENTIALS: { status: 401, doc: 'Unknown user, wrong password, or inactive account.' },
   UFDL_ERR_AUTH_FORBIDDEN: { status: 403, doc: 'Authenticated, but not allowed to perform this action.' },
   UFDL_ERR_AUTH_BAD_NODE_ID: { status: 400, doc: 'The Node-Id header is not an integer or names no node.' },
+  UFDL_ERR_AUTH_THROTTLED: {
+    status: 429,
+    doc: 'Too many failed logins for this user name or from this address; the detail and `Retry-After` say how long to wait.',
+  },
+  UFDL_ERR_AUTH_NOT_WORKER: {
+    status: 403,
+    doc: 'With `serve.node_actions = "workers"`, only worker accounts (and admins) may register or act as nodes.',
+  },
   UFDL_ERR_AUTH_NOT_YOUR_NODE: { status: 403, doc: 'The Node-Id names a node that another user registered (bug B13).' },
 
   // Jobs
@@ -46,6 +63,10 @@ export const ERROR_CODES = {
   // Templates and job creation
   UFDL_ERR_TEMPLATE_BAD: { status: 400, doc: 'The imported template is invalid.' },
   UFDL_ERR_TEMPLATE_IN_USE: { status: 400, doc: 'A template cannot be hard-deleted while jobs refer to it.' },
+  UFDL_ERR_TEMPLATE_UNSAFE: {
+    status: 400,
+    doc: 'A `ufdl_agent.*` template places `${name}` where a value could run as code (single quotes, `eval`, `sh -c`, …).',
+  },
   UFDL_ERR_TYPE_PARSE: { status: 400, doc: 'A type string could not be parsed.' },
   UFDL_ERR_CREATE_MISSING_PARAM: { status: 400, doc: 'A required parameter has no value and no default.' },
   UFDL_ERR_CREATE_BAD_VALUE: { status: 400, doc: 'A value does not match its declared simple type (str, int, float, bool, JSON).' },
@@ -58,6 +79,7 @@ export const ERROR_CODES = {
 
   // Server-side conditions that are not the client's fault
   UFDL_ERR_SERVER_UNAVAILABLE: { status: 503, doc: 'The server is shutting down or not ready.' },
+  UFDL_ERR_SERVER_TOO_MANY_CONNECTIONS: { status: 503, doc: 'The server holds `serve.max_connections` connections; retry shortly.' },
   UFDL_ERR_SERVER_NOT_DURABLE: { status: 503, doc: 'A disk sync of the database failed: the outcome of the request is unknown; retry.' },
   UFDL_ERR_SERVER_INTERNAL: { status: 500, doc: 'A bug. Never expected; the log has the stack trace.' },
 } as const satisfies Record<string, { status: number; doc: string }>;

@@ -112,3 +112,38 @@ export function nodeIdentityFilter(ip: string, index: number): FilterSpec {
     ],
   };
 }
+
+/**
+ * What one list filter may ask for. A database has its own limits (SQLite: expression trees 1,000
+ * deep, 2,000 ORDER BY terms, LIKE patterns of 50,000 bytes); a request beyond them would fail inside
+ * the query, so the server refuses it first with a 400 naming the limit.
+ */
+export const FILTER_LIMITS = {
+  /** Field expressions in the whole filter, nested ones included. */
+  terms: 500,
+  /** Entries of `order_by`. */
+  orderBy: 100,
+  /** Characters of a `contains` sub-string or a string value. */
+  stringLength: 10_000,
+} as const;
+
+/** Why `spec` exceeds {@link FILTER_LIMITS}, or `undefined`. */
+export function filterLimitProblem(spec: FilterSpec): string | undefined {
+  const orderBy = spec.order_by?.length ?? 0;
+  if (orderBy > FILTER_LIMITS.orderBy) return `order_by has ${orderBy} entries; at most ${FILTER_LIMITS.orderBy} are allowed`;
+  let terms = 0;
+  const pending: Expression[] = [...(spec.expressions ?? [])];
+  for (let expression = pending.pop(); expression !== undefined; expression = pending.pop()) {
+    if (expression.type === 'and' || expression.type === 'or') {
+      pending.push(...expression.sub_expressions);
+      continue;
+    }
+    terms++;
+    const text = expression.type === 'contains' ? expression.sub_string : 'value' in expression ? expression.value : undefined;
+    if (typeof text === 'string' && text.length > FILTER_LIMITS.stringLength) {
+      return `a ${expression.type} expression on '${expression.field}' has a string of ${text.length} characters; at most ${FILTER_LIMITS.stringLength} are allowed`;
+    }
+  }
+  if (terms > FILTER_LIMITS.terms) return `the filter has ${terms} expressions; at most ${FILTER_LIMITS.terms} are allowed`;
+  return undefined;
+}

@@ -35,6 +35,19 @@ export interface JobJson {
   creator: Pk | null;
   creation_time: string;
   deletion_time: string | null;
+  /**
+   * Extension of this project's server: while the job waits (not acquired, not started), why nodes
+   * that polled it did not take it, one entry per node. Absent otherwise, and from the reference.
+   */
+  waiting?: JobWaiting[];
+}
+
+/** Why a node did not take a waiting job, as the node reported it. */
+export interface JobWaiting {
+  node: Pk;
+  reason: string;
+  /** When the node first gave this reason. */
+  since: string;
 }
 
 /** §3.5: the full job-output JSON returned by add/delete/info and `/v1/job-outputs`. */
@@ -139,6 +152,8 @@ export interface UserJson {
   is_staff: boolean;
   is_active: boolean;
   date_joined: string;
+  /** Extension: shown when the server limits node actions to worker accounts. */
+  is_worker?: boolean;
 }
 
 export type Transition =
@@ -192,10 +207,14 @@ export interface Capabilities {
     live_logs?: { max_bytes: number; append_max_bytes: number } | null;
     /** The web dashboard's path on this server. */
     dashboard?: { path: string } | null;
+    /** `PUT …/jobs/{pk}/waiting` takes a node's reason for not running a job (absent: not offered). */
+    waiting_reasons?: { path: string };
   };
   limits: { max_output_bytes: number; max_body_bytes: number };
 }
 
 export const CAPABILITIES_PATH = '/v1/ufdl-agent/capabilities';
+/** Where a node says why it does not run a job: `PUT` with `{"reason": …}` and its `Node-Id`. */
+export const WAITING_PATH = '/v1/ufdl-agent/jobs/{pk}/waiting';
 export const WAIT_HEADER = 'x-ufdl-wait';
 export const MAX_WAIT_SECONDS = 60;

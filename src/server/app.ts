@@ -12,8 +12,11 @@ import { TokenService } from './auth.js';
 import { BlobStore } from './blobs.js';
 import type { ServerContext } from './context.js';
 import { registerDurableReplies } from './durable-replies.js';
+import { answerClientErrors, limitConnections } from './connection-limits.js';
+import { websocketErrorHandler } from './ws-connections.js';
 import { answerBadHandshakesWithJson, closeRefusedUpgrades, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
+import { limitJsonDepth } from './json-depth.js';
 import { endConnectionsOnceClosing } from './linger.js';
 import { registerMetricsHooks } from './metrics.js';
 import { NotifyHub } from './notify-hub.js';
@@ -30,6 +33,7 @@ import { opsRoutes } from './routes/ops.js';
 import { registriesRoutes } from './routes/registries.js';
 import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
+import { waitingRoutes } from './routes/waiting.js';
 import { chooseProtocol, websocketRoutes } from './routes/ws.js';
 import { openDatabase } from './store/db.js';
 import { getJobRow } from './store/job-json.js';
@@ -76,15 +80,23 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     return503OnClosing: true,
     // Bad percent-encoding and over-long path parameters: JSON {"detail"} too (http-errors.ts).
     frameworkErrors,
+    clientErrorHandler: answerClientErrors,
+  });
+  limitConnections(app.server, {
+    headersTimeoutMs: options.headersTimeoutSeconds * 1000,
+    idleTimeoutMs: options.idleTimeoutSeconds * 1000,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+    maxConnections: options.maxConnections,
   });
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
   registerDurableReplies(app, durability.barrier);
   // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
-  await app.register(websocket, { options: { maxPayload: 64 * 1024, handleProtocols: chooseProtocol } });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024, handleProtocols: chooseProtocol }, errorHandler: websocketErrorHandler });
   answerBadHandshakesWithJson(app);
   closeRefusedUpgrades(app);
+  limitJsonDepth(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);
   endConnectionsOnceClosing(app);
@@ -106,6 +118,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     app.decorate('liveLogs', liveLogs);
     await app.register(liveLogRoutes);
     await app.register(dashboardRoutes);
+    await app.register(waitingRoutes);
   }
 
   const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};

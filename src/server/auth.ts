@@ -37,6 +37,8 @@ export type TokenType = 'access' | 'refresh';
 export interface TokenClaims {
   upk: number;
   jtt: TokenType;
+  /** The user's token generation when it was issued; absent in tokens issued before generations (0). */
+  gen?: number;
   exp: number;
   iat: number;
   jti: string;
@@ -56,10 +58,11 @@ export class TokenService {
     return randomBytes(48).toString('base64url');
   }
 
-  async issue(userPk: number, type: TokenType): Promise<string> {
+  /** A token for user `userPk` of token generation `generation` (see `users.token_generation`). */
+  async issue(userPk: number, type: TokenType, generation = 0): Promise<string> {
     const seconds = type === 'access' ? this.lifetimes.accessSeconds : this.lifetimes.refreshSeconds;
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ jtt: type, upk: userPk })
+    return new SignJWT({ jtt: type, upk: userPk, gen: generation })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuedAt(now)
       .setExpirationTime(now + seconds)

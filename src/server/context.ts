@@ -22,6 +22,10 @@ export interface UserRow {
   email: string;
   date_joined: string;
   last_login: string | null;
+  /** Tokens carry it; a password change increments it, revoking every older token. */
+  token_generation: number;
+  /** May act as a node when `nodeActions` is `'workers'`. */
+  is_worker: number;
 }
 
 export interface NodeRow {
@@ -59,5 +63,11 @@ declare module 'fastify' {
     user: UserRow | null;
     /** The node named by a valid `Node-Id` header that this user may act as, else null. */
     node: NodeRow | null;
+    /** The request carries the configured metrics secret (and no user token). */
+    metricsScraper: boolean;
+  }
+  interface FastifyContextConfig {
+    /** The route accepts the metrics secret as its bearer token. */
+    metricsSecret?: boolean;
   }
 }

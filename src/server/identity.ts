@@ -4,11 +4,12 @@
  * a valid token of the user who registered that node (or an admin), and only then is `last_seen`
  * updated.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
 import type { NodeRow, UserRow } from './context.js';
-import { cachedStatement } from './store/db.js';
+import { cachedStatement, type Db } from './store/db.js';
 
 /** How stale a node's stored `last_seen` may be. */
 export const HEARTBEAT_RESOLUTION_MS = 1000;
@@ -21,7 +22,8 @@ const verifiedTokens = new WeakMap<TokenService, Map<string, TokenClaims>>();
  * The claims of an access token, verified once and then remembered until it expires. A node sends
  * the same token with every request for minutes; verifying its signature each time (jose, through
  * WebCrypto) cost more than the rest of a progress request. Tokens are stateless (no revocation), so
- * a remembered token is exactly as valid as a re-verified one while `exp` is in the future.
+ * a remembered token's signature is exactly as valid as a re-verified one while `exp` is in the future;
+ * whether it was revoked is checked against its user's token generation at every request.
  */
 async function verifiedAccessClaims(tokens: TokenService, token: string): Promise<TokenClaims> {
   let cache = verifiedTokens.get(tokens);
@@ -42,11 +44,26 @@ async function verifiedAccessClaims(tokens: TokenService, token: string): Promis
 export function registerIdentityHook(app: FastifyInstance): void {
   app.decorateRequest('user', null);
   app.decorateRequest('node', null);
+  app.decorateRequest('metricsScraper', false);
 
   app.addHook('onRequest', async (request) => {
+    if (request.routeOptions.config.metricsSecret && carriesMetricsSecret(app, request)) {
+      request.metricsScraper = true;
+      return;
+    }
     request.user = await userFromRequest(app, request);
     request.node = nodeFromRequest(app, request);
   });
+}
+
+/** Whether the request's bearer token is the configured metrics secret (compared in constant time). */
+function carriesMetricsSecret(app: FastifyInstance, request: FastifyRequest): boolean {
+  const secret = app.ufdl.options.metricsToken;
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+  if (secret === undefined || bearer === undefined) return false;
+  const a = createHash('sha256').update(bearer).digest();
+  const b = createHash('sha256').update(secret).digest();
+  return timingSafeEqual(a, b);
 }
 
 async function userFromRequest(app: FastifyInstance, request: FastifyRequest): Promise<UserRow | null> {
@@ -59,9 +76,23 @@ async function userFromRequest(app: FastifyInstance, request: FastifyRequest): P
     });
   }
   const claims = await verifiedAccessClaims(app.ufdl.tokens, match[1]!);
-  const user = cachedStatement(app.ufdl.db, 'SELECT * FROM users WHERE pk = ?').get(claims.upk) as UserRow | undefined;
+  return tokenUser(app.ufdl.db, claims);
+}
+
+/**
+ * The user a verified token speaks for: active, and the token of the user's current generation —
+ * a password change increments the generation, which revokes every token issued before it.
+ * @throws UfdlError 401 `UFDL_ERR_AUTH_BAD_TOKEN` otherwise
+ */
+export function tokenUser(db: Db, claims: TokenClaims): UserRow {
+  const user = cachedStatement(db, 'SELECT * FROM users WHERE pk = ?').get(claims.upk) as UserRow | undefined;
   if (!user || !user.is_active) {
     throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
+  }
+  if ((claims.gen ?? 0) !== user.token_generation) {
+    throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'Token was revoked: the password changed since it was issued; log in again', {
+      extra: { code: 'token_not_valid' },
+    });
   }
   return user;
 }
@@ -79,6 +110,7 @@ function nodeFromRequest(app: FastifyInstance, request: FastifyRequest): NodeRow
   const user = request.user;
   // Without a token the node is known but not trusted: node actions then answer 401 (requireNode).
   if (!user) return null;
+  requireWorker(app, user);
   if (!user.is_staff && node.owner !== user.pk) {
     throw new UfdlError('UFDL_ERR_AUTH_NOT_YOUR_NODE', `Node ${node.pk} was registered by another user; you may not act as it`);
   }
@@ -112,6 +144,19 @@ export function requireNode(request: FastifyRequest): NodeRow {
   requireUser(request);
   if (!request.node) throw forbidden('This action needs a Node-Id header naming your node.');
   return request.node;
+}
+
+/**
+ * With `nodeActions: 'workers'`, registering a node or acting as one needs a worker account (or an
+ * admin's); otherwise any user may, as on the reference.
+ */
+export function requireWorker(app: FastifyInstance, user: UserRow): void {
+  if (app.ufdl.options.nodeActions === 'workers' && !user.is_staff && !user.is_worker) {
+    throw new UfdlError(
+      'UFDL_ERR_AUTH_NOT_WORKER',
+      `User '${user.username}' is not a worker account; on this server only worker accounts and admins may register or act as nodes`,
+    );
+  }
 }
 
 export function forbidden(detail = 'You do not have permission to perform this action.'): UfdlError {

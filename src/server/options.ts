@@ -1,3 +1,5 @@
+import { defaultMaxConnections } from './connection-limits.js';
+
 /**
  * Server options in three layers (STYLE rule 7): what callers may pass, the defaults, and the
  * resolved, frozen form every module reads. Units are in the names.
@@ -26,6 +28,26 @@ export interface ServerOptions {
   sweepIntervalSeconds?: number;
   /** Live logs: the largest cap (`max_bytes`) an agent may begin a job's log with. @default 256 MiB */
   maxLiveLogBytes?: number;
+  /** Seconds in which a request's headers must arrive. @default 20 */
+  headersTimeoutSeconds?: number;
+  /** Seconds without a byte either way after which a connection is closed. @default 30 */
+  idleTimeoutSeconds?: number;
+  /** Connections one client address (IPv6: one /64) may hold at once; 0 = no cap. @default 256 */
+  maxConnectionsPerAddress?: number;
+  /** Connections the server holds at once; 0 = no cap. @default 80 % of the open-files limit */
+  maxConnections?: number;
+  /** Failed logins of one user name before attempts must wait (an address gets 4×); 0: no throttling. @default 5 */
+  loginFailuresAllowed?: number;
+  /**
+   * Who may register and act as a node: `'any'` user, as the reference, or only `'workers'` (users
+   * with the worker flag, and admins). Always `'any'` in strict-reference mode. @default 'any'
+   */
+  nodeActions?: 'any' | 'workers';
+  /**
+   * A secret a Prometheus scraper sends as `Authorization: Bearer <secret>` to read `/metrics`; an
+   * admin's access token works too. Unset: `/metrics` is open, as probes and scrapers expect.
+   */
+  metricsToken?: string;
   /** Let web-socket watchers connect without a token, as the reference does. @default false */
   allowAnonymousWebsocket?: boolean;
   /** Admin created on first start. Password: from here, else generated and written to DIR/admin-password. */
@@ -47,12 +69,18 @@ export const SERVER_DEFAULTS = {
   sweepIntervalSeconds: 15,
   maxLiveLogBytes: 256 * 1024 ** 2,
   allowAnonymousWebsocket: false,
+  loginFailuresAllowed: 5,
+  nodeActions: 'any' as 'any' | 'workers',
+  headersTimeoutSeconds: 20,
+  idleTimeoutSeconds: 30,
+  maxConnectionsPerAddress: 256,
+  maxConnections: defaultMaxConnections(),
   adminUser: 'admin',
   logLevel: 'info' as string | false,
 } as const;
 
 export type ResolvedServerOptions = Readonly<
-  Required<Omit<ServerOptions, 'adminPassword'>> & { adminPassword: string | undefined }
+  Required<Omit<ServerOptions, 'adminPassword' | 'metricsToken'>> & { adminPassword: string | undefined; metricsToken: string | undefined }
 >;
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -60,16 +88,36 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     ...SERVER_DEFAULTS,
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     adminPassword: options.adminPassword,
+    metricsToken: options.metricsToken === '' ? undefined : options.metricsToken,
   } as ResolvedServerOptions;
-  const positive = ['maxOutputBytes', 'maxBodyBytes', 'accessTokenSeconds', 'refreshTokenSeconds', 'lostAfterSeconds', 'sweepIntervalSeconds', 'maxLiveLogBytes'] as const;
+  const positive = [
+    'maxOutputBytes',
+    'maxBodyBytes',
+    'accessTokenSeconds',
+    'refreshTokenSeconds',
+    'lostAfterSeconds',
+    'sweepIntervalSeconds',
+    'headersTimeoutSeconds',
+    'idleTimeoutSeconds',
+    'maxLiveLogBytes',
+  ] as const;
   for (const key of positive) {
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
       throw new TypeError(`Server option '${key}' must be a positive number, got ${JSON.stringify(value)}`);
     }
   }
+  if (resolved.nodeActions !== 'any' && resolved.nodeActions !== 'workers') {
+    throw new TypeError(`Server option 'nodeActions' must be 'any' or 'workers', got ${JSON.stringify(resolved.nodeActions)}`);
+  }
+  for (const key of ['maxConnectionsPerAddress', 'maxConnections', 'loginFailuresAllowed'] as const) {
+    if (!Number.isInteger(resolved[key]) || resolved[key] < 0) {
+      throw new TypeError(`Server option '${key}' must be a whole number (0: no cap), got ${JSON.stringify(resolved[key])}`);
+    }
+  }
   if (!Number.isInteger(resolved.port) || resolved.port < 0 || resolved.port > 65535) {
     throw new TypeError(`Server option 'port' must be an integer in [0, 65535], got ${JSON.stringify(resolved.port)}`);
   }
-  return Object.freeze(resolved);
+  // Strict-reference mode: every user may act as a node, as on the reference.
+  return Object.freeze(resolved.extensions ? resolved : { ...resolved, nodeActions: 'any' });
 }

@@ -89,7 +89,7 @@ describe('a job end to end, without a server', () => {
 
   it('fails a Command job that exceeds the time limit its job asked for', async () => {
     const t = template('ufdl_agent.Command', {
-      body: param(['/bin/sh', '-c', 'echo "working on ${what}"; exec sleep 300'], ['Array<str>']),
+      body: param(['/bin/sh', '-c', 'echo "working on $1"; exec sleep 300', 'sh', '${what}'], ['Array<str>']),
       what: param('it', ['str'], false),
       time_limit: param(0, ['float'], false),
     });

@@ -84,19 +84,20 @@ describe('ufdl_agent.Shell', () => {
     loud: param(true, ['bool'], false),
   });
 
-  it('runs the script with /bin/sh -c, quoting values as single shell words', () => {
+  it('passes values in the environment and rewrites ${name} into a reference to its variable', () => {
     const { spec } = shellExecutor.prepare(job(8, { message: typed("it's") }), t, ctxFor());
     expect(spec.argv).toEqual([
       '/bin/sh',
       '-c',
-      `printf "%s|" 'it'\\''s' LOUD "$UFDL_JOB_PK"; echo "\${HOME:+home}"`,
+      'printf "%s|" "${UFDL_PARAM_message}" LOUD "$UFDL_JOB_PK"; echo "${HOME:+home}"',
       'ufdl-job-8',
     ]);
+    expect(spec.env).toMatchObject({ UFDL_PARAM_message: "it's", UFDL_PARAM_loud: 'true', UFDL_JOB_PK: '12' });
   });
 
   it('runs for real and a hostile value stays data', async () => {
     const dir = await tempJobDir(8);
-    const hostile = '$(touch pwned) `touch pwned2`; touch pwned3 #';
+    const hostile = '$(touch pwned) `touch pwned2`; touch pwned3 #\ntouch pwned4 \'"';
     const { child } = await launchJob(shellExecutor, job(8, { message: typed(hostile) }), t, ctxFor(dir));
     reapOnFinish(child);
     expect((await child.exited).code).toBe(0);
@@ -106,7 +107,27 @@ describe('ufdl_agent.Shell', () => {
 
   it('accepts a body given as lines', () => {
     const lines = template('ufdl_agent.Shell', { body: param(['set -e', 'echo ${x}'], ['Array<str>']), x: param('1') });
-    expect(shellExecutor.prepare(job(1), lines, ctxFor()).spec.argv[2]).toBe("set -e\necho '1'");
+    expect(shellExecutor.prepare(job(1), lines, ctxFor()).spec.argv[2]).toBe('set -e\necho "${UFDL_PARAM_x}"');
+  });
+
+  it('refuses a placement where a value would be code, before and after import', () => {
+    const unsafe = template('ufdl_agent.Shell', { body: param("python3 -c 'print(\"${x}\")'"), x: param('1') });
+    expect(shellExecutor.check(unsafe)).toMatch(/\$\{x\} on line 1 is inside single quotes/);
+    const error = prepareError(() => shellExecutor.prepare(job(1), unsafe, ctxFor()));
+    expect([error.code, error.subject]).toEqual(['UFDL_ERR_AGENT_PARAM_UNSAFE', 'x']);
+    // A job may supply its own body when the template lets it: checked when it runs.
+    const open = template('ufdl_agent.Shell', { body: required(['str']), x: param('1') });
+    expect(shellExecutor.check(open)).toBeUndefined();
+    const evil = job(1, { body: typed('eval "${x}"') });
+    expect(prepareError(() => shellExecutor.prepare(evil, open, ctxFor())).code).toBe('UFDL_ERR_AGENT_PARAM_UNSAFE');
+  });
+
+  it('accepts only integers in arithmetic, and in parameters declared int', () => {
+    const arith = template('ufdl_agent.Shell', { body: param('echo $(( ${n} + 1 ))'), n: param(2, ['int'], false) });
+    expect(shellExecutor.prepare(job(1, { n: typed(5, 'int') }), arith, ctxFor()).spec.argv[2]).toBe('echo $(( ${UFDL_PARAM_n} + 1 ))');
+    // The reference server does not check values against their types; the agent does, for int.
+    const error = prepareError(() => shellExecutor.prepare(job(1, { n: typed('a[$(touch x)]', 'int') }), arith, ctxFor()));
+    expect([error.code, error.subject]).toEqual(['UFDL_ERR_AGENT_PARAM_BAD', 'n']);
   });
 });
 

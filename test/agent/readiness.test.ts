@@ -14,6 +14,7 @@ const READY: ReadinessFacts = {
   state: 'running',
   serverUrl: 'http://server.example:8000',
   authProblem: null,
+  pollProblem: null,
   reachable: true,
   silentMs: 0,
   fenced: false,

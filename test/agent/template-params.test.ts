@@ -5,7 +5,6 @@ import {
   expansionValues,
   resolveInputs,
   resolveParameters,
-  shellQuote,
   stringifyValue,
 } from '../../src/agent/template-params.js';
 import { job, param, prepareError, required, template, typed } from './executors-fixtures.js';
@@ -108,13 +107,6 @@ describe('expandString', () => {
     expect([unknown.code, unknown.subject]).toEqual(['UFDL_ERR_AGENT_PARAM_UNKNOWN', 'verbose']);
     const notBool = prepareError(() => expandString('${+name:-v}', v));
     expect([notBool.code, notBool.subject]).toEqual(['UFDL_ERR_AGENT_PARAM_BAD', 'name']);
-  });
-
-  it('quotes values, but not template text, when asked to', () => {
-    const q = values({ evil: "x'; rm -rf / #", on: true, empty: '' });
-    expect(expandString('echo ${evil} ${+on:--flag ${empty}}', q, { quote: shellQuote })).toBe(
-      `echo 'x'\\''; rm -rf / #' --flag ''`,
-    );
   });
 });
 

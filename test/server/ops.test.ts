@@ -141,6 +141,7 @@ describe(`GET ${CAPABILITIES_PATH}`, () => {
         websocket: { auth: false },
         live_logs: { max_bytes: 1 << 24, append_max_bytes: 1024 * 1024 },
         dashboard: { path: '/ui/' },
+        waiting_reasons: { path: '/v1/ufdl-agent/jobs/{pk}/waiting' },
       },
       limits: { max_output_bytes: 1 << 20, max_body_bytes: 4096 },
     });

@@ -1,16 +1,17 @@
 /**
  * The example templates under config/templates/: they import, jobs can be created from them, and
- * their scripts, expanded the way the agent's Shell executor expands them, run under /bin/sh and
+ * their scripts, prepared by the agent's Shell executor, run under /bin/sh and
  * honour the child's contract (marker lines on stdout, files in $UFDL_OUTPUT_DIR).
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { JobJson, TemplateJson } from '../../src/protocol/wire.js';
-import { expandString, expansionValues, resolveInputs, resolveParameters, shellQuote } from '../../src/agent/template-params.js';
+import { createJobDir } from '../../src/agent/child/job-dir.js';
+import { shellExecutor } from '../../src/agent/executors/shell.js';
 import { ADMIN_PK, startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
@@ -29,27 +30,20 @@ async function createJob(fx: Fixtures, template: TemplateJson, body: unknown): P
   return res.body;
 }
 
-/** Run a job's Shell body as the agent would; returns stdout lines and the output files. */
+/** Prepare a job with the agent's Shell executor and run what it prepared; returns stdout lines and the output files. */
 async function runShellJob(job: JobJson, template: TemplateJson, inputFiles: Record<string, string> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-example-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  const input = join(dir, 'input');
-  const output = join(dir, 'output');
-  await mkdir(input);
-  await mkdir(output);
+  const work = await mkdtemp(join(tmpdir(), 'ufdl-example-'));
+  onTestFinished(() => rm(work, { recursive: true, force: true }));
+  const dir = await createJobDir(work, job.pk);
   const inputPaths: Record<string, string> = {};
   for (const [name, content] of Object.entries(inputFiles)) {
-    inputPaths[name] = join(input, name);
+    inputPaths[name] = join(dir.inputDir, name);
     await writeFile(inputPaths[name]!, content);
   }
-  const parameters = resolveParameters(job, template);
-  const script = expandString(String(parameters.body), expansionValues(parameters, resolveInputs(job, inputPaths)), { quote: shellQuote });
-  const { stdout } = await run('/bin/sh', ['-c', script], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, UFDL_INPUT_DIR: input, UFDL_OUTPUT_DIR: output, UFDL_JOB_PK: String(job.pk) },
-  });
+  const { spec } = shellExecutor.prepare(job, template, { dir, gpu: null, inputPaths, serverUrl: 'http://127.0.0.1:1', nodePk: 1 });
+  const { stdout } = await run(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, env: spec.env });
   const files: Record<string, string> = {};
-  for (const name of await readdir(output)) files[name] = await readFile(join(output, name), 'utf8');
+  for (const name of await readdir(dir.outputDir)) files[name] = await readFile(join(dir.outputDir, name), 'utf8');
   return { lines: stdout.trim().split('\n'), files };
 }
 

@@ -118,7 +118,7 @@ describe('POST /v1/job-templates/import', () => {
       ['an input named like a parameter', { inputs: [{ name: 'label', types: ['str'] }] }, /'label' is also a parameter/],
       ['an input with a bad type', { inputs: [{ name: 'a', types: ['JobOutput<'] }] }, /specific\.inputs\[0\]\.types\[0\]/],
       ['an input that is not an identifier', { inputs: [{ name: 'a b', types: ['int'] }] }, /specific\.inputs\.0\.name/],
-      ['an output name with a slash', { outputs: { '../x': 'BLOB' } }, /not a valid output name/],
+      ['an output name with a slash', { outputs: { '../x': 'BLOB' } }, /output name "..\/x" contains a path separator/],
       ['an output with a bad type', { outputs: { x: 'Blob' } }, /specific\.outputs\.x: .*unknown type name 'Blob'/],
     ];
     for (const [what, specific, detail] of cases) {

@@ -10,6 +10,8 @@
  * | `UFDL_JOB_JSON`        | a file with the job, template, resolved inputs and parameters |
  * | `CUDA_VISIBLE_DEVICES` | the slot's GPU; the empty string on a CPU slot (hides GPUs)   |
  */
+import { inputEnvName, parameterEnvName } from '../../protocol/value-env.js';
+import { stringifyValue } from '../template-params.js';
 import type { JobDir } from './job-dir.js';
 
 /** The contract variables of one job. */
@@ -58,4 +60,50 @@ export function childEnv(
     env[key] = value;
   }
   return { ...env, ...contract, ...extra };
+}
+
+/** The job's values as environment variables (`UFDL_PARAM_<name>`, `UFDL_INPUT_<name>`). */
+export interface ValueEnv {
+  env: Record<string, string>;
+  /** The variable a `${name}` refers to: the parameter's, else the input's (parameters win, as in expansion). */
+  variables: Map<string, string>;
+  /** Values left out of the environment, with the reason (they are still in `UFDL_JOB_JSON`). */
+  leftOut: Map<string, string>;
+}
+
+/**
+ * Linux refuses to start a program with one environment string over 128 KiB (MAX_ARG_STRLEN), or with
+ * arguments and environment over a quarter of the stack limit together; a value the environment cannot
+ * hold stays in job.json only.
+ */
+const MAX_VALUE_BYTES = 128 * 1024 - 512;
+const MAX_TOTAL_BYTES = 1024 * 1024;
+
+/** The environment that carries `parameters` and `inputs` (resolved, by name) to the child. */
+export function valueEnv(parameters: Readonly<Record<string, unknown>>, inputs: Readonly<Record<string, unknown>>): ValueEnv {
+  const result: ValueEnv = { env: {}, variables: new Map(), leftOut: new Map() };
+  let total = 0;
+  const add = (name: string, variable: string, value: unknown): void => {
+    const text = stringifyValue(value);
+    const bytes = Buffer.byteLength(text) + variable.length + 2;
+    if (text.includes('\0')) {
+      result.leftOut.set(variable, 'it contains a NUL character');
+    } else if (bytes > MAX_VALUE_BYTES) {
+      result.leftOut.set(variable, `it is ${bytes} bytes, more than the ${MAX_VALUE_BYTES} an environment variable may hold`);
+    } else if (total + bytes > MAX_TOTAL_BYTES) {
+      result.leftOut.set(variable, `the job's values exceed the ${MAX_TOTAL_BYTES} bytes the environment may hold`);
+    } else {
+      result.env[variable] = text;
+      total += bytes;
+    }
+  };
+  for (const [name, value] of Object.entries(inputs)) {
+    add(name, inputEnvName(name), value);
+    result.variables.set(name, inputEnvName(name));
+  }
+  for (const [name, value] of Object.entries(parameters)) {
+    add(name, parameterEnvName(name), value);
+    result.variables.set(name, parameterEnvName(name));
+  }
+  return result;
 }

@@ -9,6 +9,8 @@
  *   console.log   the child's stdout and stderr, interleaved as a terminal shows them (appended,
  *                 survives the agent; streamed live and followed for progress)
  *   exit-status   written atomically by the wrapper when the command ends
+ *   lease         the deadline the agent renews; the wrapper stops the job once it passes
+ *   fenced        written by the wrapper when it stopped the job for a lapsed lease
  *   log.txt       the `log` output: console.log, or its head and tail when it passes the cap
  * ```
  *
@@ -28,6 +30,8 @@ export interface JobDir {
   /** stdout and stderr of the child: one file, both descriptors, so their order is kept. */
   readonly consolePath: string;
   readonly exitStatusPath: string;
+  readonly leasePath: string;
+  readonly fencedPath: string;
   readonly logPath: string;
 }
 
@@ -44,6 +48,8 @@ export function jobDirPaths(workDir: string, pk: number): JobDir {
     jobJsonPath: join(root, 'job.json'),
     consolePath: join(root, 'console.log'),
     exitStatusPath: join(root, 'exit-status'),
+    leasePath: join(root, 'lease'),
+    fencedPath: join(root, 'fenced'),
     logPath: join(root, 'log.txt'),
   };
 }
@@ -98,6 +104,7 @@ export function jobJsonContent(
 /** Write `job.json` atomically (temp file, then rename), so a child never reads half of it. */
 export async function writeJobJson(dir: JobDir, content: JobJsonFile): Promise<void> {
   const tmp = `${dir.jobJsonPath}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(content, null, 2)}\n`);
+  // Compact: indentation would grow with the nesting of a job's values, a multiple of their size.
+  await writeFile(tmp, `${JSON.stringify(content)}\n`);
   await rename(tmp, dir.jobJsonPath);
 }

@@ -20,6 +20,19 @@ export interface ChildSpec {
    * stopped (the Docker executor's `docker kill <name>`: the container is not in our group).
    */
   killArgv?: string[];
+  /**
+   * Watch the job's lease (see `lease.ts`): the wrapper stops the job by itself once the deadline in
+   * the lease file passes. Absent when the server cannot give a job away (no lost-node recovery).
+   */
+  lease?: WrapperLease;
+}
+
+/** How the wrapper watches the lease: how often it looks, and the SIGTERM-to-SIGKILL grace. */
+export interface WrapperLease {
+  /** The first deadline, in boot-clock seconds (`uptimeSeconds()`); written before the spawn. */
+  deadlineS: number;
+  checkEveryS: number;
+  graceS: number;
 }
 
 /** A job's child process, spawned by this agent or re-attached after a restart. */

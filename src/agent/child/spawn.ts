@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeLease } from './lease.js';
 import { childrenOf, readCmdline, readProcStat } from './proc.js';
 import type { ChildSpec, RunningChild } from './running-child.js';
 import { readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, type ExitResult } from './wrapper.js';
@@ -29,12 +30,17 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   // A status left by an earlier attempt would make this child look ended at once.
   await rm(dir.exitStatusPath, { force: true });
   await rm(`${dir.exitStatusPath}.tmp`, { force: true });
+  await rm(dir.fencedPath, { force: true });
+  if (spec.lease) writeLease(dir, spec.lease.deadlineS);
+  const leaseArgs = spec.lease
+    ? [dir.leasePath, dir.fencedPath, String(spec.lease.checkEveryS), String(spec.lease.graceS)]
+    : ['', dir.fencedPath, '1', '1'];
   const output = await open(dir.consolePath, 'a');
   // The spawn time, to the millisecond; the start time in /proc is only as exact as the boot time
   // (whole seconds), which would skew a short time limit.
   const startedAtMs = Date.now();
   try {
-    const child = spawn(WRAPPER_SHELL, ['-c', WRAPPER_SCRIPT, WRAPPER_NAME, dir.exitStatusPath, ...spec.argv], {
+    const child = spawn(WRAPPER_SHELL, ['-c', WRAPPER_SCRIPT, WRAPPER_NAME, dir.exitStatusPath, ...leaseArgs, ...spec.argv], {
       cwd: spec.cwd,
       env: spec.env,
       // setsid(): a new session and process group, led by the wrapper, and no controlling terminal,

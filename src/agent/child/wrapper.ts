@@ -20,15 +20,51 @@ import { readFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { JobDir } from './job-dir.js';
 
-/** Run as `/bin/sh -c WRAPPER_SCRIPT ufdl-job <exit-status path> <argv…>`. */
+/**
+ * Run as `/bin/sh -c WRAPPER_SCRIPT ufdl-job <exit-status> <lease> <fenced> <every> <grace> <argv…>`.
+ *
+ * With a lease file (empty `<lease>`: none), a watcher in the background reads the lease's deadline
+ * every `<every>` seconds and compares it with the boot clock (`/proc/uptime`, which wall-clock jumps
+ * do not move). The agent renews the deadline whenever the server answers it; a deadline that passes
+ * means the agent is stopped, frozen or cut off, and the server will soon give the job to another
+ * node. The watcher then writes `<fenced>`, sends SIGTERM to the job's group, and SIGKILL after
+ * `<grace>` seconds: the job stops whether or not the agent runs. The watcher survives the group's
+ * SIGTERM with a no-op trap (so the command it runs, `sleep`, does not inherit an ignored signal) and
+ * leaves when the wrapper tells it to with SIGUSR1.
+ */
 export const WRAPPER_SCRIPT = [
   "trap 'ufdl_signal=TERM' TERM",
   "trap 'ufdl_signal=INT' INT",
   "trap 'ufdl_signal=HUP' HUP",
-  'ufdl_status_file=$1',
-  'shift',
+  'ufdl_status_file=$1 ufdl_lease=$2 ufdl_fenced=$3 ufdl_every=$4 ufdl_grace=$5',
+  'shift 5',
+  'ufdl_watcher=',
+  'if [ -n "$ufdl_lease" ]; then',
+  '  (',
+  '    ufdl_sleep=',
+  "    trap ':' TERM INT HUP",
+  `    trap 'kill -KILL $ufdl_sleep 2>/dev/null; exit 0' USR1`,
+  '    while :; do',
+  '      sleep "$ufdl_every" & ufdl_sleep=$!',
+  '      wait "$ufdl_sleep"',
+  '      ufdl_deadline=',
+  '      read -r ufdl_deadline < "$ufdl_lease" || continue',
+  '      read -r ufdl_up ufdl_idle < /proc/uptime || continue',
+  '      case $ufdl_deadline in "" | *[!0-9]*) continue ;; esac',
+  '      [ "${ufdl_up%.*}" -lt "$ufdl_deadline" ] && continue',
+  `      printf '{"uptime":%s,"deadline":%s}\\n' "\${ufdl_up%.*}" "$ufdl_deadline" > "$ufdl_fenced"`,
+  "      echo 'ufdl-job: the agent did not renew the job lease in time (it is stopped, frozen or cut off from the server); stopping the job so that it never runs on two nodes at once' >&2",
+  '      kill -TERM 0',
+  '      sleep "$ufdl_grace" & ufdl_sleep=$!',
+  '      wait "$ufdl_sleep"',
+  '      kill -KILL 0',
+  '    done',
+  '  ) &',
+  '  ufdl_watcher=$!',
+  'fi',
   '"$@"',
   'ufdl_rc=$?',
+  'if [ -n "$ufdl_watcher" ]; then kill -USR1 "$ufdl_watcher" 2>/dev/null; wait "$ufdl_watcher"; fi',
   `printf '{"status":%d}\\n' "$ufdl_rc" > "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"`,
   'exit "$ufdl_rc"',
 ].join('\n');

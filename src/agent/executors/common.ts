@@ -2,6 +2,9 @@
  * What the built-in executors share: resolving a job's values, reading the settings parameters, and
  * checking a template's `body` before any job of it is taken.
  */
+import { resolveFlags } from '../../protocol/placeholders.js';
+import { argvProblem } from '../../protocol/shell/body-checks.js';
+import { inputEnvName, parameterEnvName } from '../../protocol/value-env.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { contractEnv } from '../child/env.js';
 import { expansionValues, resolveInputs, resolveParameters, type ExpansionValues } from '../template-params.js';
@@ -12,6 +15,8 @@ import type { ExecutorContext } from './types.js';
 /** A job's values, resolved. */
 export interface ResolvedJob {
   parameters: Record<string, unknown>;
+  /** Input values by name (a downloaded input as its local path). */
+  inputs: Record<string, unknown>;
   settings: ExecutorSettings;
   /** The values `${…}` may name. */
   values: ExpansionValues;
@@ -26,7 +31,7 @@ export function resolveJob(job: JobJson, template: TemplateJson, ctx: ExecutorCo
   const parameters = resolveParameters(job, template);
   const inputs = resolveInputs(job, ctx.inputPaths);
   const extras: Record<string, string> = pathKeys ? { ...contractEnv(ctx.dir, ctx.gpu) } : {};
-  return { parameters, settings: readSettings(parameters), values: expansionValues(parameters, inputs, extras) };
+  return { parameters, inputs, settings: readSettings(parameters), values: expansionValues(parameters, inputs, extras) };
 }
 
 /** Is `value` an argv: an array of strings? */
@@ -92,4 +97,22 @@ function describeUse(use: ParameterUse): string {
     default:
       return 'an argv (an array of strings)';
   }
+}
+
+/**
+ * Why `argv` (a `body` before expansion) would hand a job's value to a program as code or let it
+ * choose the program (see `argvProblem`), with flags decided by `truth`; or `undefined`.
+ */
+export function argvCodeProblem(
+  argv: readonly string[],
+  truth: (name: string, literal: string) => boolean,
+  names: { parameters: Readonly<Record<string, unknown>>; inputs: readonly string[] },
+): string | undefined {
+  const isParameter = (name: string): boolean => Object.hasOwn(names.parameters, name);
+  const entries = argv.map((entry) => resolveFlags(entry, truth)).filter((entry) => entry !== '');
+  return argvProblem(
+    entries,
+    (name) => isParameter(name) || names.inputs.includes(name),
+    (name) => (isParameter(name) ? parameterEnvName(name) : inputEnvName(name)),
+  );
 }

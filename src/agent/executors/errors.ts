@@ -15,6 +15,8 @@ export type PrepareErrorCode =
   | 'UFDL_ERR_AGENT_PARAM_BAD'
   /** A `${+name:…}` / `${-name:…}` flag names neither a parameter nor an input. */
   | 'UFDL_ERR_AGENT_PARAM_UNKNOWN'
+  /** A `Shell` script places `${name}` where a value could run as code (single quotes, `eval`, `sh -c`, …). */
+  | 'UFDL_ERR_AGENT_PARAM_UNSAFE'
   /** The template names an executor class this node does not ship or cannot run. */
   | 'UFDL_ERR_AGENT_EXECUTOR_UNKNOWN';
 

@@ -12,6 +12,7 @@ import type { Executor } from './types.js';
 export class ExecutorRegistry {
   readonly #executors = new Map<string, Executor>();
   readonly #unavailable = new Map<string, string>();
+  readonly #checked = new WeakMap<TemplateJson, string | undefined>();
 
   /**
    * @param executors the executors this node runs
@@ -27,10 +28,16 @@ export class ExecutorRegistry {
     return this.#executors.get(executorClass);
   }
 
-  /** Why this node cannot run jobs of `template`, or `undefined` when it can. */
+  /**
+   * Why this node cannot run jobs of `template`, or `undefined` when it can. The verdict is kept per
+   * template object (the template cache hands out one per pk), since checking a script reads it whole.
+   */
   canRun(template: TemplateJson): string | undefined {
     const executor = this.#executors.get(template.executor_class);
-    if (executor) return executor.check(template);
+    if (executor) {
+      if (!this.#checked.has(template)) this.#checked.set(template, executor.check(template));
+      return this.#checked.get(template);
+    }
     const reason = this.#unavailable.get(template.executor_class);
     if (reason) return `executor ${template.executor_class} is not available on this node: ${reason}`;
     return `executor class '${template.executor_class}' is not one this node runs (${[...this.#executors.keys()].join(', ')})`;

@@ -1,13 +1,14 @@
 /**
  * `ufdl-agent jobs [--state S] [--limit N] [--json]`: the newest jobs as a table — pk, template,
- * state, node, progress (when the server tells it), age.
+ * state, node, progress (when the server tells it), age, and why a created job waits (when nodes
+ * that skipped it told the server).
  */
 import type { Command } from 'commander';
 import type { FilterSpec } from '../../protocol/filter.js';
 import type { JobJson } from '../../protocol/wire.js';
 import { parseCount, usageError } from '../cli-error.js';
 import { connectFlags, withSession, type ConnectFlags } from '../connect.js';
-import { JOB_STATES, jobState, stateFilter, type JobState } from '../job-state.js';
+import { JOB_STATES, jobState, stateFilter, waitingNote, type JobState } from '../job-state.js';
 import { formatAge, formatPercent, printJson, printTable } from '../output.js';
 
 interface JobsFlags extends ConnectFlags {
@@ -47,12 +48,36 @@ export function registerJobs(program: Command): void {
         return;
       }
       const now = Date.now();
+      // Why created jobs wait, when nodes told the server (a column only when there is something to say).
+      const notes = jobs.map((job) => waitingNote(job));
+      const withNotes = notes.some((n) => n !== undefined);
       printTable(
-        [{ title: 'pk', align: 'right' }, { title: 'template' }, { title: 'state' }, { title: 'node', align: 'right' }, { title: 'progress', align: 'right' }, { title: 'age', align: 'right' }],
-        jobs.map((job) => [String(job.pk), `${job.template.name}@${job.template.version}`, jobState(job), job.node === null ? '-' : String(job.node), progressOf(job), formatAge(job.creation_time, now)]),
+        [
+          { title: 'pk', align: 'right' },
+          { title: 'template' },
+          { title: 'state' },
+          { title: 'node', align: 'right' },
+          { title: 'progress', align: 'right' },
+          { title: 'age', align: 'right' },
+          ...(withNotes ? [{ title: 'waiting because' }] : []),
+        ],
+        jobs.map((job, i) => [
+          String(job.pk),
+          `${job.template.name}@${job.template.version}`,
+          jobState(job),
+          job.node === null ? '-' : String(job.node),
+          progressOf(job),
+          formatAge(job.creation_time, now),
+          ...(withNotes ? [shorten(notes[i] ?? '', 100)] : []),
+        ]),
       );
     });
   });
+}
+
+function shorten(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ');
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
 /**

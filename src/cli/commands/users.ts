@@ -1,6 +1,6 @@
 /**
- * `ufdl-agent users add NAME [--admin] [--password-file F]` and `users passwd NAME [--password-file F]`
- * (admin, or yourself for passwd). Prompt-free: the new password is the first line of the file, or
+ * `ufdl-agent users add NAME [--admin] [--worker] [--password-file F]`, `users passwd NAME
+ * [--password-file F]` (admin, or yourself for passwd) and `users worker NAME [--off]` (admin). Prompt-free: the new password is the first line of the file, or
  * `UFDL_AGENT_NEW_PASSWORD`. The login itself uses the configured credentials (`server.*`).
  */
 import { readFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { printJson } from '../output.js';
 
 interface UserFlags extends ConnectFlags {
   admin?: boolean;
+  worker?: boolean;
   json?: boolean;
   /** Here: the NEW user's password, not the login one. */
   newPasswordFile?: string;
@@ -27,6 +28,7 @@ export function registerUsers(program: Command): void {
       .description(`Create a user; the password comes from --password-file or ${NEW_PASSWORD_ENV}`)
       .argument('<name>', 'user name')
       .option('--admin', 'make the user an administrator')
+      .option('--worker', 'make the user a worker account (may act as a node where serve.node_actions = "workers")')
       .option('--password-file <file>', "file whose first line is the new user's password", undefined)
       .option('--json', 'print the user as JSON'),
     { passwordFile: false },
@@ -35,9 +37,25 @@ export function registerUsers(program: Command): void {
     // The login password must not come from this command's --password-file (it is the new one).
     const login = { ...flags, passwordFile: undefined };
     await withSession(login, async ({ client }) => {
-      const user = await about(`user '${name}'`, client.createUser({ username: name, password, is_staff: flags.admin === true }));
+      const body = { username: name, password, is_staff: flags.admin === true, ...(flags.worker ? { is_worker: true } : {}) };
+      const user = await about(`user '${name}'`, client.createUser(body));
       if (flags.json) printJson(user);
-      else process.stdout.write(`created user '${user.username}' (pk ${user.pk}${user.is_staff ? ', admin' : ''})\n`);
+      else process.stdout.write(`created user '${user.username}' (pk ${user.pk}${user.is_staff ? ', admin' : ''}${flags.worker ? ', worker' : ''})\n`);
+    });
+  });
+
+  connectFlags(
+    users
+      .command('worker')
+      .description('Make a user a worker account, or not with --off (admin); see serve.node_actions')
+      .argument('<name>', 'user name')
+      .option('--off', 'no longer a worker account')
+      .option('--json', 'print the user as JSON'),
+  ).action(async (name: string, flags: UserFlags & { off?: boolean }) => {
+    await withSession(flags, async ({ client }) => {
+      const user = await about(`user '${name}'`, client.setWorker(name, flags.off !== true));
+      if (flags.json) printJson(user);
+      else process.stdout.write(`'${user.username}' is ${user.is_worker ? 'now' : 'no longer'} a worker account\n`);
     });
   });
 

@@ -14,6 +14,8 @@ export interface KeyDef {
   doc: string;
   /** Never printed or logged; `config` shows `(set)`. */
   secret?: boolean;
+  /** The values a string key may take. */
+  choices?: readonly string[];
 }
 
 const key = (section: KeyDef['section'], name: string, type: KeyType, def: KeyDef['default'], doc: string, secret = false): KeyDef => ({
@@ -67,6 +69,14 @@ export const KEYS: readonly KeyDef[] = [
   key('serve', 'max_output_bytes', 'int', 8 * 1024 ** 3, 'Largest output upload in bytes.'),
   key('serve', 'max_live_log_bytes', 'int', 256 * 1024 ** 2, 'Largest cap (logs.max_bytes) an agent may give a live log; bounds the disk a job\'s live log takes.'),
   key('serve', 'lost_after', 'number', 600, 'Seconds after which a silent node loses its jobs.'),
+  key('serve', 'headers_timeout', 'number', 20, "Seconds in which a request's headers must arrive (408 otherwise)."),
+  key('serve', 'idle_timeout', 'number', 30, 'Seconds without a byte either way after which a connection is closed (wake-up polls and web-sockets excepted).'),
+  key('serve', 'max_connections_per_address', 'int', 256, 'Connections one client address (IPv6: one /64) may hold at once; 0 = no cap.'),
+  key('serve', 'max_connections', 'int', null, 'Connections the server holds at once; 0 = no cap (default: 80 % of the open-files limit).'),
+  key('serve', 'login_failures_allowed', 'int', 5, 'Failed logins of one user name before attempts must wait (an address gets 4x as many); 0 = no throttling.'),
+  { ...key('serve', 'node_actions', 'string', 'any', "Who may register and act as a node: 'any' user (as the reference) or 'workers' (worker accounts and admins)."), choices: ['any', 'workers'] },
+  key('serve', 'metrics_token', 'string', null, 'Secret a scraper sends as "Authorization: Bearer …" to read /metrics (admins may use their token); unset = /metrics is open.', true),
+  key('serve', 'metrics_token_file', 'string', null, 'File whose first line is metrics_token.'),
   key('serve', 'allow_anonymous_websocket', 'bool', false, 'Let web-socket watchers connect without a token (reference web UI).'),
   key('serve', 'access_token_lifetime', 'number', 300, 'Seconds an access token is valid.'),
   key('serve', 'refresh_token_lifetime', 'number', 28800, 'Seconds a refresh token is valid.'),

@@ -95,7 +95,8 @@ function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
   if (raw === null) return null;
   switch (def.type) {
     case 'string':
-      return typeof raw === 'string' ? raw : fail('a string');
+      if (typeof raw !== 'string') return fail('a string');
+      return def.choices && !def.choices.includes(raw) ? fail(`one of ${def.choices.map((c) => `'${c}'`).join(', ')}`) : raw;
     case 'int': {
       const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
       return typeof n === 'number' && Number.isInteger(n) ? n : fail('an integer');

@@ -5,9 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
-import { hashPassword, verifyPassword } from '../auth.js';
+import { hashPassword, verifyPassword, type TokenClaims } from '../auth.js';
+import { tokenUser } from '../identity.js';
+import { LoginThrottle } from '../login-throttle.js';
 import { fieldError, requireObjectBody, stringField, type FieldErrors } from '../field-errors.js';
-import { getUserByName, getUserByPk, touchLastLogin } from '../store/users.js';
+import { getUserByName, touchLastLogin } from '../store/users.js';
 
 const NO_ACCOUNT = 'No active account found with the given credentials';
 
@@ -35,35 +37,58 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
   // name exists (no user enumeration by timing).
   let dummyHash: Promise<string> | undefined;
 
-  app.post('/v1/auth/obtain', async (request) => {
+  const throttle = new LoginThrottle({ allowed: app.ufdl.options.loginFailuresAllowed });
+
+  app.post('/v1/auth/obtain', async (request, reply) => {
     const { username, password } = requireStrings(request.body, ['username', 'password'] as const);
+    try {
+      throttle.check(username, request.ip);
+    } catch (err) {
+      if (err instanceof UfdlError && typeof err.extra?.retry_after === 'number') void reply.header('retry-after', String(err.extra.retry_after));
+      throw err;
+    }
     const user = getUserByName(db, username);
     const ok = await verifyPassword(password, user?.password_hash ?? (await (dummyHash ??= hashPassword('not-a-password'))));
-    if (!user || !ok || !user.is_active) throw new UfdlError('UFDL_ERR_AUTH_BAD_CREDENTIALS', NO_ACCOUNT);
+    if (!user || !ok || !user.is_active) {
+      throttle.failed(username, request.ip);
+      throw new UfdlError('UFDL_ERR_AUTH_BAD_CREDENTIALS', NO_ACCOUNT);
+    }
+    throttle.succeeded(username, request.ip);
     touchLastLogin(db, user.pk);
-    return { refresh: await tokens.issue(user.pk, 'refresh'), access: await tokens.issue(user.pk, 'access') };
+    const generation = user.token_generation;
+    return { refresh: await tokens.issue(user.pk, 'refresh', generation), access: await tokens.issue(user.pk, 'access', generation) };
   });
 
   app.post('/v1/auth/refresh', async (request) => {
     const { refresh } = requireStrings(request.body, ['refresh'] as const);
     const claims = await tokens.verify(refresh, 'refresh');
-    // A refresh token outlives a deactivation or deletion of its user; it must not outlive its use.
-    const user = getUserByPk(db, claims.upk);
-    if (!user || !user.is_active) throw invalidToken();
-    return { access: await tokens.issue(user.pk, 'access') };
+    // A refresh token must not outlive its user's deactivation, deletion or password change.
+    const user = validUser(claims);
+    return { access: await tokens.issue(user.pk, 'access', user.token_generation) };
   });
 
   app.post('/v1/auth/verify', async (request) => {
     const { token } = requireStrings(request.body, ['token'] as const);
-    // simplejwt's verify accepts a valid token of either type.
+    // simplejwt's verify accepts a valid token of either type; a revoked one is not valid.
     for (const type of ['access', 'refresh'] as const) {
+      let claims;
       try {
-        await tokens.verify(token, type);
-        return {};
+        claims = await tokens.verify(token, type);
       } catch {
-        // try the other type
+        continue; // try the other type
       }
+      validUser(claims);
+      return {};
     }
     throw invalidToken();
   });
+
+  /** The token's user, active and of the token's generation; else simplejwt's invalid-token 401. */
+  function validUser(claims: TokenClaims) {
+    try {
+      return tokenUser(db, claims);
+    } catch {
+      throw invalidToken();
+    }
+  }
 }

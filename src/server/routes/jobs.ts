@@ -29,6 +29,7 @@ import {
   updateJobDescription,
 } from '../store/jobs.js';
 import { prepareJobList } from '../store/lists.js';
+import { holdOpen } from '../connection-limits.js';
 import { parseWaitHeader, requestGoneSignal, waitForNonEmpty } from '../wait.js';
 
 /** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
@@ -84,7 +85,13 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     // In strict-reference mode the header means nothing, as on the reference.
     const waitMs = ctx.options.extensions ? parseWaitHeader(request.headers[WAIT_HEADER]) : 0;
     if (waitMs === 0) return query();
-    return waitForNonEmpty(ctx.hub, query, waitMs, requestGoneSignal(reply, ctx.closing));
+    // Nothing moves on the connection while the server holds the poll: not an idle client.
+    const restore = holdOpen(request.raw.socket, waitMs, ctx.options.idleTimeoutSeconds * 1000);
+    try {
+      return await waitForNonEmpty(ctx.hub, query, waitMs, requestGoneSignal(reply, ctx.closing));
+    } finally {
+      restore();
+    }
   });
 
   // Jobs are created from templates only (§3.20).

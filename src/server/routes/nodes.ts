@@ -9,7 +9,7 @@ import type { NodeJson } from '../../protocol/wire.js';
 import type { NodeRow } from '../context.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
-import { forbidden, isAdmin, requireNode, requireUser } from '../identity.js';
+import { forbidden, isAdmin, requireNode, requireUser, requireWorker } from '../identity.js';
 import { notFound, parsePk } from '../route-params.js';
 import { compileFilter } from '../store/filter-sql.js';
 import {
@@ -49,6 +49,7 @@ export async function nodesRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/nodes/create', async (request, reply) => {
     const user = requireUser(request);
+    requireWorker(app, user);
     const fields = parseNodeBody(db, request.body, false) as Pick<NodeFields, 'ip' | 'index' | 'cpu_mem'> & Partial<NodeFields>;
     const node = createNode(
       db,

@@ -1,13 +1,15 @@
 /**
- * Operations routes (DESIGN §3): liveness, readiness, Prometheus metrics, and capability discovery.
- * None needs a token: probes and scrapers carry none, and nothing here is secret. Capability
+ * Operations routes: liveness, readiness, Prometheus metrics, and capability discovery. None needs a
+ * token — probes and scrapers carry none — except `/metrics` when `serve.metrics_token` is set: the
+ * counts of requests, jobs and nodes say something about a site, and an operator may keep them in. Capability
  * discovery is off in strict-reference mode, where it answers the router's 404 as the reference does.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
-import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, type Capabilities } from '../../protocol/wire.js';
+import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, WAITING_PATH, type Capabilities } from '../../protocol/wire.js';
 import { MAX_APPEND_BYTES } from '../../protocol/live-log.js';
+import { forbidden, requireUser } from '../identity.js';
 import { serverMetrics } from '../metrics.js';
 import { DASHBOARD_PATH } from './dashboard.js';
 
@@ -39,7 +41,12 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
     return { status: 'ready' };
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  // Open unless a metrics secret is configured; then the scraper sends it, or an admin a token.
+  app.get('/metrics', { config: { metricsSecret: true } }, async (request, reply) => {
+    if (ctx.options.metricsToken !== undefined && !request.metricsScraper) {
+      const user = requireUser(request);
+      if (!user.is_staff) throw forbidden('/metrics needs the metrics secret (serve.metrics_token) or an admin token');
+    }
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });
@@ -54,6 +61,7 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
         websocket: { auth: !ctx.options.allowAnonymousWebsocket },
         live_logs: { max_bytes: ctx.options.maxLiveLogBytes, append_max_bytes: MAX_APPEND_BYTES },
         dashboard: { path: DASHBOARD_PATH },
+        waiting_reasons: { path: WAITING_PATH },
       },
       limits: { max_output_bytes: ctx.options.maxOutputBytes, max_body_bytes: ctx.options.maxBodyBytes },
     }));

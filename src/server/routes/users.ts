@@ -14,7 +14,7 @@ import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireUser } from '../identity.js';
 import { notFound } from '../route-params.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
-import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, userJson } from '../store/users.js';
+import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, setWorker, userJson } from '../store/users.js';
 
 const PasswordSchema = z
   .string({ error: 'must be a string' })
@@ -27,12 +27,15 @@ const CreateUserSchema = z.strictObject({
   }),
   password: PasswordSchema,
   is_staff: z.boolean().optional(),
+  /** Extension: a worker account (see `nodeActions`). */
+  is_worker: z.boolean().optional(),
   email: z.union([z.literal(''), z.email({ error: 'must be an e-mail address' })]).optional(),
   first_name: z.string().max(150).optional(),
   last_name: z.string().max(150).optional(),
 });
 
 const SetPasswordSchema = z.strictObject({ password: PasswordSchema });
+const SetWorkerSchema = z.strictObject({ is_worker: z.boolean({ error: 'must be true or false' }) });
 
 const USER_FIELDS: FieldTable = {
   pk: { sql: 'pk', kind: 'int' },
@@ -48,7 +51,10 @@ const USER_FIELDS: FieldTable = {
 };
 
 export async function usersRoutes(app: FastifyInstance): Promise<void> {
-  const { db } = app.ufdl;
+  const { db, options } = app.ufdl;
+  // The worker flag means something only when node actions are limited to workers; only then is it
+  // shown, so that the user JSON stays the reference's otherwise.
+  const toJson = (user: UserRow): UserJson => (options.nodeActions === 'workers' ? { ...userJson(user), is_worker: user.is_worker === 1 } : userJson(user));
 
   /**
    * The user a request may see or change: itself, or for admins anyone. A non-admin asking about
@@ -74,8 +80,9 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
       email: body.email ?? '',
       firstName: body.first_name ?? '',
       lastName: body.last_name ?? '',
+      isWorker: body.is_worker ?? false,
     });
-    return reply.code(201).send(userJson(user));
+    return reply.code(201).send(toJson(user));
   });
 
   app.post('/v1/users/list', async (request): Promise<UserJson[]> => {
@@ -85,17 +92,29 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
     // For users, "inactive" means is_active = 0 rather than soft-deleted (ufdl-server.md §5.6).
     const active = spec.include_inactive ? '' : ' AND is_active = 1';
     const rows = db.prepare(`SELECT * FROM users WHERE (${where})${active} ORDER BY ${orderBy}`).all(...params) as UserRow[];
-    return rows.map(userJson);
+    return rows.map(toJson);
   });
 
   app.get<{ Params: { username: string } }>('/v1/users/:username', async (request): Promise<UserJson[]> => {
-    return [userJson(targetUser(request))];
+    return [toJson(targetUser(request))];
   });
 
   app.post<{ Params: { username: string } }>('/v1/users/:username/set-password', async (request): Promise<UserJson> => {
     const user = targetUser(request);
     const { password } = parseWith(SetPasswordSchema, bodyOrEmpty(request.body));
     setPasswordHash(db, user.pk, await hashPassword(password));
-    return userJson(user);
+    return toJson(user);
   });
+
+  if (options.extensions) {
+    // Extension: make a user a worker account, or not (admin).
+    app.put<{ Params: { username: string } }>('/v1/users/:username/worker', async (request): Promise<UserJson> => {
+      requireAdmin(request);
+      const { is_worker } = parseWith(SetWorkerSchema, bodyOrEmpty(request.body));
+      const user = getUserByName(db, request.params.username);
+      if (!user) throw notFound();
+      setWorker(db, user.pk, is_worker);
+      return { ...userJson(user), is_worker };
+    });
+  }
 }

@@ -13,9 +13,10 @@ import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { UserRow } from '../context.js';
-import { requireUser } from '../identity.js';
+import { requireUser, tokenUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
+import { WebSocketKeepAlive } from '../ws-connections.js';
 import { JOB_PATH, jobPk } from './jobs.js';
 
 /** A watcher that falls this far behind (unsent bytes) is dropped rather than buffered without end. */
@@ -86,12 +87,7 @@ export async function authenticateWatcher(app: FastifyInstance, request: Fastify
   const query = (request.query as Record<string, unknown> | undefined)?.token;
   const token = typeof query === 'string' && query !== '' ? query : protocolToken(request);
   if (token !== undefined && token !== '') {
-    const claims = await app.ufdl.tokens.verify(token, 'access');
-    const user = app.ufdl.db.prepare('SELECT * FROM users WHERE pk = ?').get(claims.upk) as UserRow | undefined;
-    if (!user || !user.is_active) {
-      throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
-    }
-    return user;
+    return tokenUser(app.ufdl.db, await app.ufdl.tokens.verify(token, 'access'));
   }
   if (app.ufdl.options.allowAnonymousWebsocket) return null;
   throw new UfdlError(
@@ -105,8 +101,10 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   const watchers = new Watchers();
   const onTransition = (pk: number, message: JobNotification) => watchers.broadcast(pk, message);
   ctx.hub.on('transition', onTransition);
+  const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
+    keepAlive.close();
   });
 
   app.route({
@@ -126,6 +124,7 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
       const pk = jobPk(request);
       // Subscribe before reading the job: both happen in this tick, so no transition falls between.
       watchers.add(pk, socket);
+      keepAlive.watch(socket);
       socket.on('close', () => watchers.remove(pk, socket));
       // Client frames carry nothing we act on (§4.1); they are read and dropped.
       socket.on('message', () => {});

@@ -171,6 +171,24 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_unended ON jobs(pk) WHERE end_time IS NULL;
   CREATE INDEX jobs_template ON jobs(template);
   `,
+  // 6 (extension): why a waiting job was skipped, as each node that skipped it reported.
+  `
+  CREATE TABLE job_waits (
+    job    INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+    node   INTEGER NOT NULL REFERENCES nodes(pk) ON DELETE CASCADE,
+    reason TEXT NOT NULL,
+    since  TEXT NOT NULL,
+    PRIMARY KEY (job, node)
+  );
+  `,
+  // 7: a user's token generation; a token of an older generation is revoked (password changes).
+  `
+  ALTER TABLE users ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0;
+  `,
+  // 8: worker accounts, which alone may act as nodes when serve.node_actions = 'workers'.
+  `
+  ALTER TABLE users ADD COLUMN is_worker INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

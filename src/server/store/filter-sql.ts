@@ -7,7 +7,7 @@
  * in `order_by` both `template.name` and Django's `template__name` are accepted.
  */
 import { UfdlError } from '../../protocol/errors.js';
-import type { Expression, FieldExpression, FilterSpec, OrderBy } from '../../protocol/filter.js';
+import { filterLimitProblem, type Expression, type FieldExpression, type FilterSpec, type OrderBy } from '../../protocol/filter.js';
 
 export type FieldKind = 'int' | 'real' | 'text' | 'bool' | 'time';
 
@@ -30,6 +30,8 @@ export function compileFilter(
   fields: FieldTable,
   options: { softDeleteColumn?: string; defaultOrder: string },
 ): CompiledFilter {
+  const overLimit = filterLimitProblem(spec);
+  if (overLimit !== undefined) throw new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `Filter too large: ${overLimit}`);
   const params: unknown[] = [];
   const clauses: string[] = [];
   for (const expression of spec.expressions ?? []) clauses.push(compileExpression(expression, fields, params));

@@ -4,9 +4,10 @@
  */
 import { UfdlError } from '../../protocol/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
-import type { JobJson, JobOutputJson, TypedValue } from '../../protocol/wire.js';
+import type { JobJson, JobOutputJson, JobWaiting, TypedValue } from '../../protocol/wire.js';
 import type { Statement } from 'better-sqlite3';
 import { cachedStatement, type Db } from './db.js';
+import { waitingOf } from './job-waits.js';
 
 export interface JobRow {
   pk: number;
@@ -74,10 +75,23 @@ export function liveOutputs(db: Db, jobPk: number): OutputRow[] {
 
 const liveOutputsStatements = new WeakMap<Db, Statement>();
 
-/** The job JSON. `outputs`: the job's live outputs when the caller already has them (lists batch them). */
-export function jobJson(db: Db, row: JobRow, outputs: readonly OutputRow[] = liveOutputs(db, row.pk)): JobJson {
+/** Whether the job waits for a node: not acquired, not started, not ended. */
+export function isWaiting(row: Pick<JobRow, 'node' | 'start_time' | 'end_time' | 'cancelled_unstarted'>): boolean {
+  return row.node === null && row.start_time === null && row.end_time === null && row.cancelled_unstarted === 0;
+}
+
+/**
+ * The job JSON. `outputs`: the job's live outputs when the caller already has them (lists batch them);
+ * `waiting`: likewise the reasons nodes gave for not taking it, shown while it waits.
+ */
+export function jobJson(
+  db: Db,
+  row: JobRow,
+  outputs: readonly OutputRow[] = liveOutputs(db, row.pk),
+  waiting: readonly JobWaiting[] | undefined = isWaiting(row) ? waitingOf(db, [row.pk]).get(row.pk) : undefined,
+): JobJson {
   const phase = phaseOf(row);
-  return {
+  const json: JobJson = {
     pk: row.pk,
     template: { pk: row.template, name: row.template_name, version: row.template_version },
     parent: row.parent,
@@ -95,6 +109,8 @@ export function jobJson(db: Db, row: JobRow, outputs: readonly OutputRow[] = liv
     creation_time: row.creation_time,
     deletion_time: row.deletion_time,
   };
+  if (waiting !== undefined && waiting.length > 0 && isWaiting(row)) json.waiting = [...waiting];
+  return json;
 }
 
 export function loadJobJson(db: Db, pk: number): JobJson {

@@ -16,6 +16,7 @@ import type { JobJson, JobNotification, Transition } from '../../protocol/wire.j
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { forbidden } from '../identity.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
+import { forgetWaiting } from './job-waits.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, notificationFor } from './notifications.js';
 
@@ -129,6 +130,8 @@ export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJ
       return refuse(illegal(job, phase, 'acquire', reason));
     }
     cachedStatement(ctx.db, 'UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
+    // Taken: why nodes skipped it is history now (a re-run must not show stale reasons).
+    forgetWaiting(ctx.db, job.pk);
     return done('acquire');
   });
 }

@@ -7,7 +7,8 @@ import type { JobJson, JobOutputJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
 import { compileFilter } from './filter-sql.js';
 import { JOB_FIELDS, OUTPUT_FIELDS } from './job-fields.js';
-import { JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
+import { isWaiting, JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
+import { waitingOf } from './job-waits.js';
 
 /**
  * Compile the job list query once and return a function that runs it; the `X-UFDL-Wait` loop runs
@@ -33,7 +34,9 @@ export function prepareJobList(db: Db, spec: FilterSpec): () => JobJson[] {
       if (list) list.push(output);
       else outputs.set(output.job, [output]);
     }
-    return rows.map((row) => jobJson(db, row, outputs.get(row.pk) ?? []));
+    // Likewise the reasons nodes gave for not taking the jobs that still wait.
+    const waiting = waitingOf(db, rows.filter(isWaiting).map((r) => r.pk));
+    return rows.map((row) => jobJson(db, row, outputs.get(row.pk) ?? [], waiting.get(row.pk)));
   };
 }
 

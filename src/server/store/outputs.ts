@@ -7,6 +7,7 @@
  * soft-deleted one is still found (so it can be read and deleted again), a removed one never is.
  */
 import { UfdlError } from '../../protocol/errors.js';
+import { MAX_OUTPUT_NAME_LENGTH } from '../../protocol/output-names.js';
 import type { JobOutputJson } from '../../protocol/wire.js';
 import type { StoredBlob } from '../blobs.js';
 import { forbidden } from '../identity.js';
@@ -14,8 +15,6 @@ import { cachedStatement, nowIso, type Db } from './db.js';
 import { outputJson, requireJobRow, type JobRow, type OutputRow } from './job-json.js';
 import { jobPhase } from './notifications.js';
 
-/** The reference stores names in a 200-character column. */
-export const MAX_OUTPUT_NAME_LENGTH = 200;
 /** Types are unbounded in the reference; a bound keeps headers and rows sane. */
 export const MAX_OUTPUT_TYPE_LENGTH = 1000;
 

@@ -10,9 +10,11 @@
  */
 import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
+import { outputNameProblem } from '../../protocol/output-names.js';
 import { checkSimpleValue, isSubtype, parseTypeString, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { TemplateInput, TemplateJson, TemplateParameter } from '../../protocol/wire.js';
 import { BoundContract, type Declarations } from '../../protocol/contracts.js';
+import { checkAgentTemplate } from './agent-templates.js';
 import { parseJobType, unknownName } from '../job-types.js';
 import { notFound } from '../route-params.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
@@ -213,10 +215,9 @@ function parseType(where: string, input: string): TypeNode {
 }
 
 /** Output names become file names on the agent and URL segments on the server. */
-function checkOutputName(name: string): void {
-  if (name === '' || name === '.' || name === '..' || name.length > 200 || /[/\\\0]/.test(name)) {
-    throw bad(`specific.outputs: '${name}' is not a valid output name (1-200 characters, no '/', '\\' or NUL, not '.' or '..')`);
-  }
+function checkOutputName(where: string, name: string): void {
+  const problem = outputNameProblem(name);
+  if (problem !== undefined) throw bad(`${where}: the output name ${JSON.stringify(name)} ${problem}`);
 }
 
 /** Validate a template spec; returns it with every type string normalised. */
@@ -295,17 +296,19 @@ export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; paramete
   if (specific.outputs !== undefined) {
     outputs = {};
     for (const [name, type] of Object.entries(specific.outputs)) {
-      checkOutputName(name);
+      checkOutputName('specific.outputs', name);
       const parsed = parseType(`specific.outputs.${name}`, type);
       outputs[name] = printType(parsed);
       (declared.outputs as Record<string, TypeNode>)[name] = parsed;
     }
   }
+  let contract: BoundContract;
   try {
-    BoundContract.bind(contractType, declared);
+    contract = BoundContract.bind(contractType, declared);
   } catch (err) {
     throw bad(`specific.job_type: ${(err as Error).message}`, err);
   }
+  checkAgentTemplate(specific.executor_class, parameters, Object.keys(contract.inputs()));
   if (contractType.name === 'Run' && inputs === null) inputs = [];
   return { spec, parameters, inputs, outputs, type: printType(contractType) };
 }

@@ -17,6 +17,7 @@ export interface NewUser {
   email: string;
   firstName: string;
   lastName: string;
+  isWorker?: boolean;
 }
 
 export function userJson(row: UserRow): UserJson {
@@ -50,16 +51,22 @@ export function createUser(db: Db, user: NewUser): UserRow {
     }
     const result = db
       .prepare(
-        `INSERT INTO users (username, password_hash, is_staff, is_superuser, is_active, first_name, last_name, email, date_joined)
-         VALUES (?, ?, ?, 0, 1, ?, ?, ?, ?)`,
+        `INSERT INTO users (username, password_hash, is_staff, is_superuser, is_active, first_name, last_name, email, date_joined, is_worker)
+         VALUES (?, ?, ?, 0, 1, ?, ?, ?, ?, ?)`,
       )
-      .run(user.username, user.passwordHash, user.isStaff ? 1 : 0, user.firstName, user.lastName, user.email, nowIso());
+      .run(user.username, user.passwordHash, user.isStaff ? 1 : 0, user.firstName, user.lastName, user.email, nowIso(), user.isWorker ? 1 : 0);
     return getUserByPk(db, Number(result.lastInsertRowid))!;
   })();
 }
 
+/** Change a password; every token issued before is revoked (the user's token generation moves on). */
 export function setPasswordHash(db: Db, pk: number, passwordHash: string): void {
-  db.prepare('UPDATE users SET password_hash = ? WHERE pk = ?').run(passwordHash, pk);
+  db.prepare('UPDATE users SET password_hash = ?, token_generation = token_generation + 1 WHERE pk = ?').run(passwordHash, pk);
+}
+
+/** Make a user a worker account (or not): see `nodeActions`. */
+export function setWorker(db: Db, pk: number, isWorker: boolean): void {
+  db.prepare('UPDATE users SET is_worker = ? WHERE pk = ?').run(isWorker ? 1 : 0, pk);
 }
 
 export function touchLastLogin(db: Db, pk: number): void {

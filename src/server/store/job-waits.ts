@@ -1,0 +1,39 @@
+/**
+ * Why a job waits (an extension): a node that polls a job and cannot run it — an executor it lacks,
+ * a template it refuses — says so, and the job's JSON carries the reasons while it still waits, so
+ * that the submitter learns why nothing happens instead of waiting forever. One reason per node; a
+ * node that reports again replaces its own.
+ */
+import type { JobWaiting } from '../../protocol/wire.js';
+import { cachedStatement, nowIso, type Db } from './db.js';
+
+/** The longest reason kept. */
+export const MAX_WAIT_REASON_LENGTH = 1000;
+
+export function recordWaiting(db: Db, job: number, node: number, reason: string): void {
+  cachedStatement(
+    db,
+    `INSERT INTO job_waits (job, node, reason, since) VALUES (?, ?, ?, ?)
+     ON CONFLICT (job, node) DO UPDATE SET reason = excluded.reason, since = CASE WHEN reason = excluded.reason THEN since ELSE excluded.since END`,
+  ).run(job, node, reason.slice(0, MAX_WAIT_REASON_LENGTH), nowIso());
+}
+
+/** The reasons recorded for each of `jobs` (only jobs that have some). */
+export function waitingOf(db: Db, jobs: readonly number[]): Map<number, JobWaiting[]> {
+  const found = new Map<number, JobWaiting[]>();
+  if (jobs.length === 0) return found;
+  const rows = cachedStatement(db, 'SELECT job, node, reason, since FROM job_waits WHERE job IN (SELECT value FROM json_each(?)) ORDER BY job, node').all(
+    JSON.stringify(jobs),
+  ) as { job: number; node: number; reason: string; since: string }[];
+  for (const { job, ...waiting } of rows) {
+    const list = found.get(job);
+    if (list) list.push(waiting);
+    else found.set(job, [waiting]);
+  }
+  return found;
+}
+
+/** The job was taken: its reasons no longer apply. */
+export function forgetWaiting(db: Db, job: number): void {
+  cachedStatement(db, 'DELETE FROM job_waits WHERE job = ?').run(job);
+}

@@ -1,0 +1,103 @@
+/**
+ * Web-sockets after the handshake (issue 9, items 3 and 9): a client's malformed frames cost one
+ * short `info` line per connection, never an error-level line with a stack; a watcher that stops
+ * answering pings is let go, one that answers stays.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { buildApp } from '../../src/server/app.js';
+import type { ServerOptions } from '../../src/server/options.js';
+import { api } from '../helpers/server.js';
+import { until } from '../helpers/agent.js';
+
+const PASSWORD = 'ws-hygiene-admin-password';
+
+/** A server in this process whose log lines are kept. */
+async function serverWithLog(options: Partial<ServerOptions> = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-ws-'));
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const { app } = await buildApp({ dataDir, port: 0, adminPassword: PASSWORD, ...options }, logger);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  onTestFinished(async () => {
+    await app.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const port = (app.server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  const login = await api(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: PASSWORD } });
+  const token = login.body.access as string;
+  const template = await api(url, 'POST', '/v1/job-templates/import', {
+    token,
+    json: { name: 't', version: 1, scope: 'public', licence: 'MIT', specific: { job_type: 'Run', executor_class: 'x.Y', required_packages: '', parameters: {} } },
+  });
+  const job = await api(url, 'POST', `/v1/job-templates/${template.body.pk}/create-job`, { token, json: { input_values: {}, parameter_values: {} } });
+  return { url, port, token, job: job.body.pk as number, lines };
+}
+
+/** A raw web-socket handshake, then `frames` written as they are; resolves when the server closes. */
+function sendRawFrames(port: number, path: string, frames: Buffer[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.on('error', () => {});
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+      if (received.includes('\r\n\r\n') && received.startsWith('HTTP/1.1 101')) {
+        for (const frame of frames.splice(0)) socket.write(frame);
+      }
+    });
+    socket.once('close', () => resolve(received));
+    socket.once('connect', () =>
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      ),
+    );
+    setTimeout(() => reject(new Error('the server did not close the connection')), 20_000).unref();
+  });
+}
+
+describe('malformed web-socket frames', () => {
+  it('are logged once per connection at info, without a stack, never as errors', async () => {
+    const s = await serverWithLog();
+    const path = `/v1/jobs/${s.job}?token=${encodeURIComponent(s.token)}`;
+    const unmasked = Buffer.from([0x81, 0x02, 0x68, 0x69]); // client frames must be masked
+    const badOpcode = Buffer.from([0x83, 0x80, 1, 2, 3, 4]); // opcode 3 is reserved
+    for (let i = 0; i < 5; i++) await sendRawFrames(s.port, path, [unmasked, badOpcode, unmasked]);
+    await until(() => s.lines.filter((l) => l.msg === 'closed a web-socket after a malformed frame from the client').length === 5, 10_000, 'five log lines');
+    const about = s.lines.filter((l) => JSON.stringify(l).includes('WS_ERR_') || l.level === 50);
+    expect(about).toHaveLength(5);
+    for (const line of about) {
+      expect(line.level).toBe(30);
+      expect(line).not.toHaveProperty('err');
+      expect(JSON.stringify(line)).not.toContain('    at ');
+      expect(line.code).toMatch(/^WS_ERR_/);
+    }
+  });
+});
+
+describe('silent web-socket watchers', () => {
+  it('are let go when they stop answering pings; those that answer stay', { timeout: 60_000 }, async () => {
+    const s = await serverWithLog({ idleTimeoutSeconds: 1 });
+    const url = `${s.url.replace(/^http/, 'ws')}/v1/jobs/${s.job}?token=${encodeURIComponent(s.token)}`;
+    const deaf = new WebSocket(url, { autoPong: false });
+    const polite = new WebSocket(url);
+    onTestFinished(() => {
+      deaf.terminate();
+      polite.terminate();
+    });
+    await Promise.all([deaf, polite].map((w) => new Promise((resolve) => w.once('open', resolve))));
+    const deafClosed = new Promise((resolve) => deaf.once('close', resolve));
+    await deafClosed;
+    // Several ping rounds later, the one that answers is still open.
+    let pings = 0;
+    polite.on('ping', () => pings++);
+    await until(() => pings >= 3, 20_000, 'three pings to the polite watcher');
+    expect(polite.readyState).toBe(WebSocket.OPEN);
+  });
+});
