@@ -80,7 +80,7 @@ describe('an agent frozen with SIGSTOP past lost_after', () => {
     const firstOfB = ticksOf(lines, dirB)[0]!;
     expect(lastOfA < firstOfB, `the first run ticked until ${lastOfA}, the second began at ${firstOfB}`).toBe(true);
     expect(existsSync(join(dirA, 'fenced'))).toBe(true);
-    expect(await readFile(join(dirA, 'stderr.log'), 'utf8')).toContain('the agent did not renew the job lease in time');
+    expect(await readFile(join(dirA, 'console.log'), 'utf8')).toContain('the agent did not renew the job lease in time');
 
     const done = await waitForJob(server, pk, ended, 60_000);
     expect(done.error_reason).toBeNull();
