@@ -3,6 +3,7 @@
  * directory, and close it when the test finishes; or one that can be stopped and started again on
  * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -143,4 +144,47 @@ export function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** Resolves when the process has exited (a SIGKILL from a fail point included). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * `ufdl-agent serve` from the built CLI (build first: `buildOnce()`) as its own process on `dataDir`
+ * and `port`, the admin's password {@link ADMIN_PASSWORD}; resolves once `/livez` answers. SIGKILLed
+ * when the test finishes if still running. `env` adds variables (e.g. `UFDL_SERVER_FAIL_POINTS`).
+ */
+export async function spawnServe(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ServeProcess> {
+  const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [main, 'serve', '--data', dataDir, '--port', String(port)], {
+    env: { ...process.env, UFDL_ADMIN_PASSWORD: ADMIN_PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode ?? child.signalCode}):\n${stderr}`);
+    try {
+      if ((await fetch(`${url}/livez`)).ok) return { url, child, exited, stderr: () => stderr };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`serve did not start:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -4,48 +4,24 @@
  * process is SIGKILLed while requests are still in flight, and a new server on the same data
  * directory must show every acknowledged transition.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shellTemplate } from '../helpers/agent.js';
-import { api, freePort } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, freePort, spawnServe } from '../helpers/server.js';
 import { buildOnce } from '../helpers/build.js';
 
-const PASSWORD = 'durability-admin-password';
-const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 beforeAll(buildOnce, 180_000);
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
 
-async function startServe(dataDir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['dist/cli/main.js', 'serve', '--data', dataDir, '--port', String(port)], {
-    env: { ...process.env, UFDL_ADMIN_PASSWORD: PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/livez`)).ok) return { url, child };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('serve did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function login(url: string): Promise<string> {
-  const res = await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: PASSWORD } });
+  const res = await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: ADMIN_PASSWORD } });
   expect(res.status).toBe(200);
   return res.body.access;
 }
@@ -59,7 +35,7 @@ describe('server durability', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-durable-'));
     dirs.push(dataDir);
     const port = await freePort();
-    let server = await startServe(dataDir, port);
+    let server = await spawnServe(dataDir, port);
     const token = await login(server.url);
     const template = await api(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
     expect(template.status).toBe(200);
@@ -120,7 +96,7 @@ describe('server durability', () => {
     await exited;
     expect(acknowledged.size).toBeGreaterThanOrEqual(10);
 
-    server = await startServe(dataDir, port);
+    server = await spawnServe(dataDir, port);
     const token2 = await login(server.url);
     for (const [pk, step] of acknowledged) {
       const job = await api(server.url, 'GET', `/v1/jobs/${pk}`, { token: token2 });

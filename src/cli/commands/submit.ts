@@ -2,10 +2,12 @@
  * `ufdl-agent submit TEMPLATE [--param k=v]… [--input k=v]… [--description D] [--wait] [--json]`:
  * create a job from a template (by name: its latest active version; or by pk). Prints the job pk;
  * with `--wait` it follows the job and exits 0 when it finishes, 1 when it errors or is cancelled.
+ * A meta-template starts a workflow: its parameters and inputs are its children's, named
+ * `node:name` (`--param train:epochs=3`), and `--wait` follows every child until the workflow ends.
  */
 import type { Command } from 'commander';
 import { WEBSOCKET_NOTIFICATIONS, type UfdlClient } from '../../client/index.js';
-import type { TemplateJson } from '../../protocol/wire.js';
+import { isMetaTemplateJson, type TemplateJson } from '../../protocol/wire.js';
 import { CliError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
@@ -13,6 +15,7 @@ import { followJob, outcome } from '../follow.js';
 import { inputValues, parameterValues } from '../job-values.js';
 import { jobState } from '../job-state.js';
 import { LiveView, printJson } from '../output.js';
+import { WorkflowView } from '../workflow-view.js';
 
 interface SubmitFlags extends ConnectFlags {
   param?: string[];
@@ -54,7 +57,9 @@ export function registerSubmit(program: Command): void {
       }
       // With --json the live lines go to stderr, so that stdout is the job's JSON alone.
       if (!flags.json) process.stdout.write(`${job.pk}\n`);
-      const ended = await followJob(client, job.pk, new LiveView(flags.json ? process.stderr : process.stdout));
+      const view = new LiveView(flags.json ? process.stderr : process.stdout);
+      const workflow = isMetaTemplateJson(template) ? await WorkflowView.detect(client, job, view) : undefined;
+      const ended = await followJob(client, job.pk, view, workflow ? { workflow } : {});
       if (flags.json) printJson({ ...ended, state: jobState(ended) });
       outcome(ended);
     });
