@@ -128,7 +128,7 @@ describe('a workflow run', () => {
   it('creates every node without dependencies at once, and a node with two dependencies once both finished', async () => {
     const fx = await startWithFixtures();
     await importSpec(fx, producerSpec());
-    await importSpec(fx, consumerSpec({ specific: { ...(consumerSpec().specific as object), inputs: [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }] } }));
+    await importSpec(fx, consumerSpec({}, [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }]));
     const template = await importSpec(fx, pipelineSpec({ name: 'diamond' }, {
       nodes: { a: { name: 'producer' }, b: { name: 'producer' }, join: { name: 'consumer' } },
       dependencies: [

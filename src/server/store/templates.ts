@@ -6,7 +6,8 @@
  *
  * Import checks everything a later step would trip over, so that a template that imports can always
  * be shown and used: every type string parses and names known types, defaults fit their type, the
- * contract's type arguments have the right kinds.
+ * contract's type arguments have the right kinds. Meta-templates (workflows) share the table, the
+ * JSON's common keys and `insertTemplate`; their import is `workflow-import.ts`.
  */
 import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
@@ -64,10 +65,6 @@ export const TEMPLATE_FIELDS: FieldTable = {
   metatemplate: { sql: 'CASE WHEN templates.graph IS NOT NULL THEN templates.pk END', kind: 'int' },
 };
 
-/** Whether the template is a meta-template (a workflow): it has a dependency graph, no contract. */
-export function isMetaTemplate(row: Pick<TemplateRow, 'graph'>): boolean {
-  return row.graph !== null;
-}
 
 export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
   return cachedStatement(db, 'SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
@@ -124,7 +121,7 @@ function templateBaseJson(row: TemplateRow): TemplateBaseJson {
   };
 }
 
-function isRun(row: TemplateRow): boolean {
+export function isRun(row: TemplateRow): boolean {
   return /^\s*Run\s*$/.test(row.type);
 }
 
@@ -148,33 +145,6 @@ export function contractOf(row: TemplateRow): BoundContract {
       cause: err,
     });
   }
-}
-
-/**
- * `get-outputs`: the contract's outputs as type strings. For `Run` templates, besides
- * `specific.outputs`, the default of an `outputs` parameter that maps names to type strings counts
- * (the example templates declare their outputs that way so they stay importable elsewhere);
- * `specific.outputs` wins on a clash.
- */
-export function templateOutputs(row: TemplateRow): Record<string, string> {
-  const declared = Object.fromEntries(Object.entries(contractOf(row).outputs()).map(([name, type]) => [name, printType(type)]));
-  if (!isRun(row)) return declared;
-  const parameter = templateParameters(row).outputs;
-  const fromParameter: Record<string, string> = {};
-  if (parameter && Object.hasOwn(parameter, 'default') && isStringMap(parameter.default)) {
-    for (const [name, type] of Object.entries(parameter.default)) {
-      try {
-        fromParameter[name] = printType(parseJobType(type));
-      } catch {
-        // Not a type string: the parameter means something else; ignore it.
-      }
-    }
-  }
-  return { ...fromParameter, ...declared };
-}
-
-function isStringMap(value: unknown): value is Record<string, string> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,55 +4,37 @@
  */
 import { expect } from 'vitest';
 import type { Fixtures } from '../../helpers/fixtures.js';
+import { importTemplate } from '../../helpers/agent.js';
+import { runSpec } from './template-specs.js';
 
 /** A `Run` template that produces `model.bin` (BLOB) and `report` (JSON) from an int `seed`. */
 export function producerSpec(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: 'producer',
-    version: 1,
-    description: 'trains',
-    scope: 'public',
-    licence: 'Apache 2.0',
-    specific: {
-      job_type: 'Run',
-      executor_class: 'ufdl_agent.Shell',
-      required_packages: '',
+  return runSpec(
+    { name: 'producer', description: 'trains', ...overrides },
+    {
       inputs: [{ name: 'seed', types: ['int'], help: 'Random seed' }],
       outputs: { 'model.bin': 'BLOB', report: 'JSON' },
-      parameters: {
-        epochs: { types: ['int'], default: 5, help: 'Epochs.' },
-        body: { types: ['str'], default: 'true', const: true, help: 'The script.' },
-      },
+      parameters: { epochs: { types: ['int'], default: 5, help: 'Epochs.' }, body: SCRIPT },
     },
-    ...overrides,
-  };
+  );
 }
 
 /** A `Run` template that takes a `model` (JobOutput<BLOB>) and a `label`. */
-export function consumerSpec(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: 'consumer',
-    version: 1,
-    description: 'predicts',
-    scope: 'public',
-    licence: 'Apache 2.0',
-    specific: {
-      job_type: 'Run',
-      executor_class: 'ufdl_agent.Shell',
-      required_packages: '',
-      inputs: [
+export function consumerSpec(overrides: Record<string, unknown> = {}, inputs?: unknown[]): Record<string, unknown> {
+  return runSpec(
+    { name: 'consumer', description: 'predicts', ...overrides },
+    {
+      inputs: inputs ?? [
         { name: 'model', types: ['JobOutput<BLOB>'], help: 'The model' },
         { name: 'label', types: ['str'], help: 'A label' },
       ],
       outputs: { 'predictions.csv': 'BLOB' },
-      parameters: {
-        items: { types: ['int'], default: 10, help: 'Items.' },
-        body: { types: ['str'], default: 'true', const: true, help: 'The script.' },
-      },
+      parameters: { items: { types: ['int'], default: 10, help: 'Items.' }, body: SCRIPT },
     },
-    ...overrides,
-  };
+  );
 }
+
+const SCRIPT = { types: ['str'], default: 'true', const: true, help: 'The script.' };
 
 /** producer → consumer, `model.bin` wired into `model`; `epochs` overridden to 3. */
 export function pipelineSpec(overrides: Record<string, unknown> = {}, specific: Record<string, unknown> = {}): Record<string, unknown> {
@@ -74,10 +56,8 @@ export function pipelineSpec(overrides: Record<string, unknown> = {}, specific: 
   };
 }
 
-export async function importSpec(fx: Fixtures, spec: unknown): Promise<number> {
-  const res = await fx.call('POST', '/v1/job-templates/import', { json: spec });
-  if (res.status !== 200) throw new Error(`import failed: ${res.status} ${res.text}`);
-  return res.body.pk;
+export function importSpec(fx: Fixtures, spec: Record<string, unknown>): Promise<number> {
+  return importTemplate(fx.server, spec);
 }
 
 /** Import producer, consumer and the pipeline; returns the pipeline's pk. */
