@@ -161,6 +161,36 @@ describe('import mistakes', () => {
     expect((fx.db.prepare('SELECT COUNT(*) AS n FROM templates').get() as { n: number }).n).toBe(2);
   });
 
+  it('answers hostile names (prototype keys) and shapes with a 400, never a 500', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec());
+    const dependency = (over: Record<string, string>) => ({ from_node: 'train', from_output: 'model.bin', to_node: 'predict', to_input: 'model', ...over });
+    const hostile: Record<string, unknown>[] = [
+      pipelineSpec({}, { nodes: JSON.parse('{"__proto__": {"name": "producer"}}'), dependencies: [] }),
+      pipelineSpec({}, { nodes: { constructor: { name: 'producer' }, toString: { name: 'consumer' } }, dependencies: [{ from_node: 'constructor', from_output: 'model.bin', to_node: 'toString', to_input: 'model' }] }),
+      pipelineSpec({}, { dependencies: [dependency({ from_output: 'constructor' })] }),
+      pipelineSpec({}, { dependencies: [dependency({ to_input: 'toString' })] }),
+      pipelineSpec({}, { dependencies: [dependency({ from_node: '__proto__' })] }),
+      pipelineSpec({}, { nodes: { train: { name: 'producer', parameter_default_overrides: { constructor: { default: 1 } } } }, dependencies: [] }),
+      pipelineSpec({}, { nodes: { train: { name: 'producer', parameter_default_overrides: JSON.parse('{"__proto__": {"default": 1}}') } }, dependencies: [] }),
+      pipelineSpec({}, { nodes: [], dependencies: {} }),
+      pipelineSpec({}, { nodes: { train: 'producer' }, dependencies: [] }),
+      pipelineSpec({}, { nodes: { train: { name: 'producer', version: -1 } }, dependencies: [] }),
+    ];
+    for (const spec of hostile) {
+      const res = await fx.call('POST', '/v1/job-templates/import', { json: spec });
+      // The one that names real templates under prototype names imports (they are plain node names).
+      if (res.status === 200) {
+        expect(Object.keys(res.body.graph.nodes)).toEqual(['constructor', 'toString']);
+        continue;
+      }
+      expect(res.status, `${JSON.stringify(spec.specific)}: ${res.text}`).toBe(400);
+      // `__proto__` keys are refused by the JSON parser already; everything else by the import.
+      expect(res.body.detail).toMatch(/^Bad job template: |__proto__|not valid JSON/);
+    }
+  });
+
   it('refuses workflows nested deeper than four levels', async () => {
     const fx = await startWithFixtures();
     await importSpec(fx, producerSpec());

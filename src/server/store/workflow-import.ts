@@ -145,7 +145,7 @@ function checkOverrides(node: string, child: TemplateRow, overrides: Record<stri
   const out: Record<string, ParameterOverride> = {};
   for (const [name, override] of Object.entries(overrides)) {
     const where = `specific.nodes.${node}.parameter_default_overrides.${name}`;
-    const parameter = parameters[name];
+    const parameter = Object.hasOwn(parameters, name) ? parameters[name] : undefined;
     if (!parameter) {
       throw bad(`${where}: template '${child.name}' has no parameter '${name}' (parameters: ${Object.keys(parameters).join(', ') || 'none'})`);
     }
@@ -167,12 +167,12 @@ function checkDependencies(spec: GraphSpec, children: Map<string, TemplateRow>):
     if (!consumer) throw bad(`${where}.to_node: unknown node '${to_node}' (nodes: ${[...children.keys()].join(', ')})`);
     if (from_node === to_node) throw bad(`${where}: node '${from_node}' depends on itself`);
     const outputs = declaredOutputs(producer);
-    const outputType = outputs[from_output];
+    const outputType = Object.hasOwn(outputs, from_output) ? outputs[from_output] : undefined;
     if (outputType === undefined) {
       throw bad(`${where}.from_output: template '${producer.name}' (node '${from_node}') declares no output '${from_output}' (outputs: ${Object.keys(outputs).join(', ') || 'none'})`);
     }
     const inputs = declaredInputs(consumer);
-    const input = inputs[to_input];
+    const input = Object.hasOwn(inputs, to_input) ? inputs[to_input] : undefined;
     if (!input) {
       throw bad(`${where}.to_input: template '${consumer.name}' (node '${to_node}') has no input '${to_input}' (inputs: ${Object.keys(inputs).join(', ') || 'none'})`);
     }
