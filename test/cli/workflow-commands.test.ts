@@ -17,6 +17,7 @@ async function serverWithWorkflow(): Promise<TestServer> {
   const files = ['train-epochs', 'predict', 'train-then-predict'].map((name) => join(ROOT, 'config/templates', `${name}.json`));
   const imported = await cli(['templates', 'import', ...files], { env: serverEnv(server) });
   expect(imported.code, imported.stderr).toBe(0);
+  expect(imported.stdout).toContain('imported train-then-predict version 1');
   return server;
 }
 
@@ -84,6 +85,8 @@ describe('submit --wait on a workflow', () => {
     const alone = await cli(['jobs', '--parent', String(parent)], { env: serverEnv(server) });
     expect(alone.stdout).toContain(`${parent}/train: train-epochs@1`);
     expectOneLineError(await cli(['jobs', '--parent', 'x'], { env: serverEnv(server) }), 64, /--parent must be a positive integer/);
+    const templates = await cli(['templates', 'list'], { env: serverEnv(server) });
+    expect(templates.stdout).toMatch(/train-then-predict\s+1\s+workflow\n/);
   });
 });
 
