@@ -9,7 +9,8 @@ import type { JobJson, JobNotification } from '../protocol/wire.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
 import { hasEnded, jobState, stateAfter, waitingNote, type JobState } from './job-state.js';
-import type { LiveView } from './output.js';
+import { formatPercent, type LiveView } from './output.js';
+import type { WorkflowView } from './workflow-view.js';
 
 export interface FollowOptions {
   /** Re-read interval while the web-socket is down or refused. @default 2000 */
@@ -20,6 +21,8 @@ export interface FollowOptions {
   shown?: JobState;
   /** Leave the view open when the job has ended (the caller prints more, e.g. the rest of the log). */
   keepOpen?: boolean;
+  /** The job is a workflow: follow its children too (each re-read refreshes them first). */
+  workflow?: WorkflowView;
 }
 
 /** Resolves with the job as last read once it has ended (finished, errored or cancelled). */
@@ -52,6 +55,10 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
 
     const onMessage = (message: JobNotification) => {
       if (settled) return;
+      if (options.workflow) {
+        onWorkflowMessage(message);
+        return;
+      }
       const state = stateAfter(message.transition, message.cancelled);
       if (message.transition === 'progress') {
         if (shown !== 'running') show('running', 'running');
@@ -65,6 +72,20 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
       if (hasEnded(state)) void reread();
     };
 
+    /**
+     * A workflow's frames say which child moved (`transition_data.child`): progress redraws the bar;
+     * anything else re-reads the workflow, which prints the children's changes before the parent's.
+     */
+    const onWorkflowMessage = (message: JobNotification) => {
+      const data = message.transition_data;
+      if (message.transition === 'progress' && (data.child_transition === undefined || data.child_transition === 'progress')) {
+        const child = typeof data.child === 'string' && typeof data.progress === 'number' ? `${data.child} ${formatPercent(data.progress)}` : undefined;
+        view.progress(pk, message.progress, 'running', child);
+        return;
+      }
+      void reread();
+    };
+
     const reread = async () => {
       if (settled) return;
       if (reading) {
@@ -73,7 +94,7 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
       }
       reading = true;
       try {
-        const job = await client.getJob(pk);
+        const job = options.workflow ? await options.workflow.refresh() : await client.getJob(pk);
         unreachableSince = undefined;
         const state = jobState(job);
         if (state !== shown) show(state, describe(job));
@@ -130,7 +151,7 @@ export function describe(job: JobJson): string {
   const node = job.node === null ? '' : ` (node ${job.node})`;
   switch (state) {
     case 'errored':
-      return `errored${node}: ${job.error_reason ?? ''}`;
+      return `errored${node}: ${oneLine(job.error_reason ?? '')}`;
     case 'cancelled':
     case 'finished':
       return state;
@@ -143,6 +164,11 @@ export function describe(job: JobJson): string {
   }
 }
 
+/** A multi-line reason (a workflow's: `Error in child job 'x':\n<error>`) on one line. */
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, ' ');
+}
+
 /**
  * The outcome of a followed job as the command's result: nothing for a finished job (exit 0), a
  * one-line failure with status 1 for an errored or cancelled one.
@@ -150,6 +176,6 @@ export function describe(job: JobJson): string {
 export function outcome(job: JobJson): void {
   const state = jobState(job);
   if (state === 'finished') return;
-  if (state === 'errored') throw new CliError(EXIT.FAILURE, `job ${job.pk} errored: ${job.error_reason ?? '(no reason given)'}`);
+  if (state === 'errored') throw new CliError(EXIT.FAILURE, `job ${job.pk} errored: ${oneLine(job.error_reason ?? '(no reason given)')}`);
   throw new CliError(EXIT.FAILURE, `job ${job.pk} was cancelled`);
 }

@@ -17,12 +17,19 @@ export interface Assignment {
   raw: string;
 }
 
-/** `k=v` or `k:TYPE=v`; the value is everything after the first `=` and may be empty. */
-export function parseAssignment(text: string, option: string): Assignment {
+/**
+ * `k=v` or `k:TYPE=v`; the value is everything after the first `=` and may be empty. A workflow's
+ * names hold colons themselves (`train:epochs`): a declared name is matched whole first, so
+ * `train:epochs=3` and `train:epochs:int=3` both name `train:epochs`.
+ */
+export function parseAssignment(text: string, option: string, declared: readonly string[] = []): Assignment {
   const eq = text.indexOf('=');
   if (eq <= 0) throw usageError(`${option} expects NAME=VALUE (or NAME:TYPE=VALUE), got ${JSON.stringify(text)}`);
   const left = text.slice(0, eq).trim();
-  const colon = left.indexOf(':');
+  const known = declared.filter((name) => left === name || left.startsWith(`${name}:`)).sort((a, b) => b.length - a.length)[0];
+  let colon = known !== undefined ? (left === known ? -1 : known.length) : left.indexOf(':');
+  // Neither `train:lr` nor `train` is declared: name the whole thing in the error, not `train`.
+  if (known === undefined && declared.length > 0 && declared.some((name) => name.includes(':'))) colon = -1;
   const name = (colon < 0 ? left : left.slice(0, colon)).trim();
   const type = colon < 0 ? undefined : left.slice(colon + 1).trim();
   if (name === '') throw usageError(`${option} expects NAME=VALUE, got ${JSON.stringify(text)}`);
@@ -119,7 +126,7 @@ export function parameterValues(template: TemplateJson, texts: readonly string[]
   const values: Record<string, TypedValue> = {};
   const declared = template.parameters ?? {};
   for (const text of texts) {
-    const assignment = parseAssignment(text, '--param');
+    const assignment = parseAssignment(text, '--param', Object.keys(declared));
     const parameter = declared[assignment.name];
     if (!parameter) {
       const known = Object.entries(declared)
@@ -157,7 +164,7 @@ export function inputValues(template: TemplateJson, texts: readonly string[]): R
   const values: Record<string, TypedValue> = {};
   const declared = templateInputs(template);
   for (const text of texts) {
-    const assignment = parseAssignment(text, '--input');
+    const assignment = parseAssignment(text, '--input', (declared ?? []).map((input) => input.name));
     if (assignment.name in values) throw usageError(`--input ${assignment.name} is given twice`);
     if (declared === undefined) {
       if (assignment.type === undefined) {

@@ -85,21 +85,25 @@ export class LiveView {
     this.#stream.write(`${text}\n`);
   }
 
-  /** The job's progress in [0, 1] and a short status word (`running`). */
-  progress(pk: number, value: number, status: string): void {
+  /**
+   * The job's progress in [0, 1], a short status word (`running`), and optionally what moved it
+   * (a workflow's child: `train 40%`), shown after the percentage.
+   */
+  progress(pk: number, value: number, status: string, detail?: string): void {
     const percent = Math.floor(Math.min(1, Math.max(0, value)) * 100);
-    if (percent === this.#lastPercent && status === this.#lastStatus) return;
+    const shownStatus = detail === undefined ? status : `${status} (${detail})`;
+    if (percent === this.#lastPercent && shownStatus === this.#lastStatus) return;
     this.#lastPercent = percent;
-    this.#lastStatus = status;
+    this.#lastStatus = shownStatus;
     if (!this.#tty) {
-      this.#stream.write(`job ${pk}: ${status} ${percent}%\n`);
+      this.#stream.write(`job ${pk}: ${status} ${percent}%${detail === undefined ? '' : ` (${detail})`}\n`);
       return;
     }
     const columns = this.#stream.columns ?? 80;
     const width = Math.max(10, Math.min(40, columns - 30));
     const filled = Math.round((percent / 100) * width);
     const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-    this.#bar = `job ${pk} [${bar}] ${String(percent).padStart(3)}% ${status}`;
+    this.#bar = `job ${pk} [${bar}] ${String(percent).padStart(3)}% ${shownStatus}`;
     this.#stream.write(`\r\x1b[2K${this.#bar}`);
     this.#barShown = true;
   }

@@ -27,9 +27,10 @@ import {
   type TemplateJson,
   type TypedValue,
   type UserJson,
+  type WorkflowJson,
 } from '../protocol/wire.js';
 import { TokenManager, type TokenManagerStatus, type TokenPair } from './auth.js';
-import { ClientError } from './errors.js';
+import { ClientError, isClientError } from './errors.js';
 import { Http, apiPath, pkSegment, textSegment, type ReachabilityListener } from './http.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { transitionLanded, type ReconcilableAction } from './reconcile.js';
@@ -258,6 +259,19 @@ export class UfdlClient {
   /** `GET /v1/jobs/{pk}`. Idempotent. */
   async getJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
     return this.#job('GET', pk, undefined, true, opts);
+  }
+
+  /**
+   * Extension: `GET /v1/jobs/{pk}/workflow`, a workflow's parent with its graph and each node's job.
+   * Null when the server has no such route (the reference) or the job is not a workflow. Idempotent.
+   */
+  async getWorkflow(pk: number, opts: CallOptions = {}): Promise<WorkflowJson | null> {
+    try {
+      return await this.#transport.json<WorkflowJson>({ method: 'GET', path: apiPath('v1', 'jobs', pkSegment(pk), 'workflow'), idempotent: true, signal: opts.signal });
+    } catch (err) {
+      if (isClientError(err, 'not-found')) return null;
+      throw err;
+    }
   }
 
   /**

@@ -67,6 +67,7 @@ export const ERROR_CODES = {
     status: 400,
     doc: 'A `ufdl_agent.*` template places `${name}` where a value could run as code (single quotes, `eval`, `sh -c`, …).',
   },
+  UFDL_ERR_TEMPLATE_KIND: { status: 400, doc: 'The route needs a workable template, and this one is a meta-template (a workflow), or the other way round.' },
   UFDL_ERR_TYPE_PARSE: { status: 400, doc: 'A type string could not be parsed.' },
   UFDL_ERR_CREATE_MISSING_PARAM: { status: 400, doc: 'A required parameter has no value and no default.' },
   UFDL_ERR_CREATE_BAD_VALUE: { status: 400, doc: 'A value does not match its declared simple type (str, int, float, bool, JSON).' },

@@ -108,8 +108,8 @@ export interface TemplateInput {
   help?: string;
 }
 
-/** §5.3 template JSON (workable templates carry the `type`…`parameters` keys). */
-export interface TemplateJson {
+/** §5.3 the keys every template JSON has. */
+export interface TemplateBaseJson {
   pk: Pk;
   name: string;
   version: number;
@@ -121,12 +121,81 @@ export interface TemplateJson {
   creator: Pk | null;
   creation_time: string;
   deletion_time: string | null;
+}
+
+/** §5.3 template JSON (workable templates carry the `type`…`parameters` keys). */
+export interface TemplateJson extends TemplateBaseJson {
   type: string;
   executor_class: string;
   required_packages: string;
   parameters: Record<string, TemplateParameter>;
   /** Extension: present for `Run` templates only; the reference never sends it. */
   inputs?: TemplateInput[];
+}
+
+/** How a workflow node overrides a parameter default of its template (the reference's ParameterOverrideSpec). */
+export interface ParameterOverride {
+  default?: unknown;
+  default_type?: string;
+  const?: boolean;
+}
+
+/** A node of a workflow's dependency graph, its template resolved at import (extension). */
+export interface WorkflowNodeJson {
+  template: { pk: Pk; name: string; version: number };
+  parameter_default_overrides?: Record<string, ParameterOverride>;
+}
+
+/** An output of one node wired into an input of another (the reference's Dependency). */
+export interface WorkflowDependencyJson {
+  from_node: string;
+  from_output: string;
+  /** Extension: the output's type, as its template declares it. */
+  from_output_type: string;
+  to_node: string;
+  to_input: string;
+}
+
+/** A meta-template's dependency graph: nodes by name, in the order of the import. */
+export interface WorkflowGraphJson {
+  nodes: Record<string, WorkflowNodeJson>;
+  dependencies: WorkflowDependencyJson[];
+}
+
+/**
+ * A meta-template (a workflow). The reference sends only the common keys; ours adds the workflow's
+ * `parameters` and `inputs` (each child's, named `node:name`) and the `graph`.
+ */
+export interface MetaTemplateJson extends TemplateBaseJson {
+  parameters?: Record<string, TemplateParameter>;
+  inputs?: TemplateInput[];
+  graph?: WorkflowGraphJson;
+}
+
+/** Whether a template JSON is a meta-template: workable ones always carry `type` (here and on the reference). */
+export function isMetaTemplateJson(template: TemplateBaseJson): template is MetaTemplateJson {
+  return typeof (template as { type?: unknown }).type !== 'string';
+}
+
+/** One node of {@link WorkflowJson}: its job once created, and how far it got. */
+export interface WorkflowNodeStateJson {
+  name: string;
+  template: { pk: Pk; name: string; version: number };
+  /** The nodes whose outputs this one takes. */
+  depends_on: string[];
+  /** Null until the node's dependencies have finished and its job was created. */
+  job: JobJson | null;
+  /** 0 until created, the job's last progress while it runs, 1 once finished. */
+  progress: number;
+}
+
+/** Extension: `GET /v1/jobs/{pk}/workflow` — a workflow's parent job with its graph and children. */
+export interface WorkflowJson {
+  job: JobJson;
+  /** The mean of the nodes' progress. */
+  progress: number;
+  nodes: WorkflowNodeStateJson[];
+  dependencies: WorkflowDependencyJson[];
 }
 
 /** A licence of `/v1/licences` (the reference's registry). */

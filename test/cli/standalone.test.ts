@@ -82,6 +82,14 @@ describe('standalone (npm start)', () => {
     await cli(['download', String(pk), 'greeting.txt', '-o', join(cwd, 'greeting.txt')]);
     expect(await readFile(join(cwd, 'greeting.txt'), 'utf8')).toBe('Hello, world!\n');
 
+    // The workflow it prints, train-then-predict, runs to the end: exit status 0.
+    const workflowCommand = /a workflow\s+(.+)$/m.exec(first.stderr())![1]!;
+    expect(workflowCommand).toMatch(/submit train-then-predict --wait$/);
+    const workflow = await exec('/bin/sh', ['-c', workflowCommand], { cwd, timeout: 90_000 });
+    expect(workflow.stdout).toMatch(/a workflow of 2 nodes/);
+    expect(workflow.stdout).toMatch(/predict \(job \d+\): finished/);
+    expect(workflow.stdout.trimEnd().split('\n').at(-1)).toMatch(/^job \d+: finished$/);
+
     // Ctrl-C: the agent drains, the server stops, exit status 0.
     first.child.kill('SIGINT');
     expect(await first.exited).toBe(0);

@@ -136,36 +136,6 @@ export async function api<T = any>(
   return { status: res.status, body: parsed as T, headers: res.headers, text };
 }
 
-/**
- * `serve` of the built CLI (`buildOnce()` first) as its own process on `port`, resolved once it
- * answers `/livez`. `track` gets the child at once, so a test can kill it whatever happens next.
- */
-export async function spawnServe(
-  dataDir: string,
-  port: number,
-  adminPassword: string,
-  track: (child: ChildProcess) => void,
-  args: string[] = [],
-): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'serve', '--data', dataDir, '--port', String(port), ...args], {
-    env: { ...process.env, UFDL_ADMIN_PASSWORD: adminPassword, UFDL_AGENT_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  track(child);
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/livez`)).ok) return { url, child };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('serve did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** A port nothing listens on right now (for a process that must be started on a known port). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -176,4 +146,47 @@ export function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** Resolves when the process has exited (a SIGKILL from a fail point included). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What it wrote to stderr so far. */
+  stderr(): string;
+}
+
+/**
+ * `ufdl-agent serve` from the built CLI (build first: `buildOnce()`) as its own process on `dataDir`
+ * and `port`, the admin's password {@link ADMIN_PASSWORD}; resolves once `/livez` answers. SIGKILLed
+ * when the test finishes if still running. `env` adds variables (e.g. `UFDL_SERVER_FAIL_POINTS`).
+ */
+export async function spawnServe(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ServeProcess> {
+  const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+  const child = spawn(process.execPath, [main, 'serve', '--data', dataDir, '--port', String(port)], {
+    env: { ...process.env, UFDL_ADMIN_PASSWORD: ADMIN_PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`serve exited (${child.exitCode ?? child.signalCode}):\n${stderr}`);
+    try {
+      if ((await fetch(`${url}/livez`)).ok) return { url, child, exited, stderr: () => stderr };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`serve did not start:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -4,32 +4,24 @@
  * process is SIGKILLed while requests are still in flight, and a new server on the same data
  * directory must show every acknowledged transition.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { shellTemplate } from '../helpers/agent.js';
-import { api, freePort, spawnServe } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, freePort, spawnServe } from '../helpers/server.js';
 import { buildOnce } from '../helpers/build.js';
 
-const PASSWORD = 'durability-admin-password';
-const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 beforeAll(buildOnce, 180_000);
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
 
-function startServe(dataDir: string, port: number): Promise<{ url: string; child: ChildProcess }> {
-  return spawnServe(dataDir, port, PASSWORD, (child) => children.push(child));
-}
-
 async function login(url: string): Promise<string> {
-  const res = await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: PASSWORD } });
+  const res = await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: ADMIN_PASSWORD } });
   expect(res.status).toBe(200);
   return res.body.access;
 }
@@ -43,7 +35,7 @@ describe('server durability', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-durable-'));
     dirs.push(dataDir);
     const port = await freePort();
-    let server = await startServe(dataDir, port);
+    let server = await spawnServe(dataDir, port);
     const token = await login(server.url);
     const template = await api(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
     expect(template.status).toBe(200);
@@ -104,7 +96,7 @@ describe('server durability', () => {
     await exited;
     expect(acknowledged.size).toBeGreaterThanOrEqual(10);
 
-    server = await startServe(dataDir, port);
+    server = await spawnServe(dataDir, port);
     const token2 = await login(server.url);
     for (const [pk, step] of acknowledged) {
       const job = await api(server.url, 'GET', `/v1/jobs/${pk}`, { token: token2 });

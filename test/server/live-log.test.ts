@@ -3,7 +3,6 @@
  * skips only to a tail cell boundary), reads from any offset, who may do what, and a follower that
  * reads slowly does not make the server hold the log in memory.
  */
-import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +12,7 @@ import WebSocket from 'ws';
 import type { LogFrame } from '../../src/protocol/live-log.js';
 import { buildOnce } from '../helpers/build.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
-import { api, freePort, spawnServe } from '../helpers/server.js';
+import { ADMIN_PASSWORD, api, freePort, spawnServe } from '../helpers/server.js';
 
 const MAX = 64 * 1024;
 
@@ -155,19 +154,17 @@ describe('live log reads', () => {
 });
 
 describe('live log followers', () => {
-  const children: ChildProcess[] = [];
   const dirs: string[] = [];
   beforeAll(buildOnce, 240_000);
   afterEach(async () => {
-    for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
     for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
   });
 
   it('does not hold the log in memory for a follower that reads slowly', async () => {
-    const password = 'slow-follower-password';
+    const password = ADMIN_PASSWORD;
     const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-slow-follower-'));
     dirs.push(dataDir);
-    const { url, child } = await spawnServe(dataDir, await freePort(), password, (c) => children.push(c));
+    const { url, child } = await spawnServe(dataDir, await freePort());
     const token = ((await api(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password } })).body as { access: string }).access;
     const template = await api(url, 'POST', '/v1/job-templates/import', {
       token,

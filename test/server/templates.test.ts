@@ -90,7 +90,7 @@ describe('POST /v1/job-templates/import', () => {
       ['domain of the wrong length', trainSpec({ domain: 'image' }), /domain/],
       ['version 0', trainSpec({ version: 0 }), /version/],
       ['unknown key in specific', trainSpec({ specific: { ...(train.specific as object), extra: 1 } }), /specific.*extra/],
-      ['meta-template', trainSpec({ specific: { graph: {} } }), /meta-templates.*not supported/],
+      ['neither workable nor meta-template', trainSpec({ specific: { graph: {} } }), /either job_type.*or nodes and dependencies/],
       ['unparsable parameter type', withParam({ types: ['Array<str'], help: '' }), /specific\.parameters\.p\.types\[0\]: Error parsing type-string "Array<str"/],
       ['unknown type name', withParam({ types: ['Foo'], help: '' }), /unknown type name 'Foo'/],
       ['parameter without help', withParam({ types: ['int'] }), /specific\.parameters\.p\.help/],

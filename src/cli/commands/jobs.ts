@@ -1,18 +1,21 @@
 /**
- * `ufdl-agent jobs [--state S] [--limit N] [--json]`: the newest jobs as a table — pk, template,
- * state, node, progress (when the server tells it), age, and why a created job waits (when nodes
- * that skipped it told the server).
+ * `ufdl-agent jobs [--state S] [--parent PK] [--limit N] [--json]`: the newest jobs as a table — pk,
+ * template, state, node, progress (when the server tells it), age, and why a created job waits (when
+ * nodes that skipped it told the server). A workflow's children are listed under it
+ * (`└ node: template`), or, when it is not in the list, with its pk (`12/train: …`).
  */
 import type { Command } from 'commander';
 import type { FilterSpec } from '../../protocol/filter.js';
 import type { JobJson } from '../../protocol/wire.js';
-import { parseCount, usageError } from '../cli-error.js';
+import { parseCount, parsePk, usageError } from '../cli-error.js';
 import { connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { JOB_STATES, jobState, stateFilter, waitingNote, type JobState } from '../job-state.js';
 import { formatAge, formatPercent, printJson, printTable } from '../output.js';
+import { childNodeName } from '../workflow-view.js';
 
 interface JobsFlags extends ConnectFlags {
   state?: string;
+  parent?: string;
   limit: string;
   json?: boolean;
 }
@@ -21,12 +24,14 @@ export function registerJobs(program: Command): void {
   connectFlags(
     program
       .command('jobs')
-      .description('List jobs, newest first: pk, template, state, node, progress, age')
+      .description("List jobs, newest first: pk, template, state, node, progress, age; a workflow's children under it")
       .option('-s, --state <state>', `only jobs in this state: ${JOB_STATES.join(', ')}`)
+      .option('-p, --parent <pk>', "only the children of this workflow job")
       .option('-n, --limit <n>', 'at most this many jobs (0: all)', '50')
       .option('--json', 'print JSON (the jobs as the server sends them, plus "state")'),
   ).action(async (flags: JobsFlags) => {
     const limit = parseCount(flags.limit, '--limit');
+    const parent = flags.parent === undefined ? undefined : parsePk(flags.parent, '--parent');
     let state: JobState | undefined;
     if (flags.state !== undefined) {
       state = flags.state.trim().toLowerCase() as JobState;
@@ -34,10 +39,11 @@ export function registerJobs(program: Command): void {
     }
     await withSession(flags, async ({ client }) => {
       const filter: FilterSpec = { order_by: [{ field: 'pk', ascending: false }] };
-      if (state !== undefined) filter.expressions = stateFilter(state);
+      const expressions = [...(state === undefined ? [] : stateFilter(state)), ...(parent === undefined ? [] : [{ type: 'exact', field: 'parent', value: parent } as const])];
+      if (expressions.length > 0) filter.expressions = expressions;
       let jobs = await client.listJobs(filter);
       // Ordered and filtered again here: the server's filter is a superset, and order is not promised.
-      jobs = jobs.filter((job) => state === undefined || jobState(job) === state).sort((a, b) => b.pk - a.pk);
+      jobs = jobs.filter((job) => (state === undefined || jobState(job) === state) && (parent === undefined || job.parent === parent)).sort((a, b) => b.pk - a.pk);
       if (limit > 0) jobs = jobs.slice(0, limit);
       if (flags.json) {
         printJson(jobs.map((job) => ({ ...job, state: jobState(job) })));
@@ -48,8 +54,10 @@ export function registerJobs(program: Command): void {
         return;
       }
       const now = Date.now();
+      const listed = new Set(jobs.map((job) => job.pk));
+      const rows = asTree(jobs);
       // Why created jobs wait, when nodes told the server (a column only when there is something to say).
-      const notes = jobs.map((job) => waitingNote(job));
+      const notes = rows.map((job) => waitingNote(job));
       const withNotes = notes.some((n) => n !== undefined);
       printTable(
         [
@@ -61,9 +69,9 @@ export function registerJobs(program: Command): void {
           { title: 'age', align: 'right' },
           ...(withNotes ? [{ title: 'waiting because' }] : []),
         ],
-        jobs.map((job, i) => [
+        rows.map((job, i) => [
           String(job.pk),
-          `${job.template.name}@${job.template.version}`,
+          templateCell(job, listed),
           jobState(job),
           job.node === null ? '-' : String(job.node),
           progressOf(job),
@@ -78,6 +86,22 @@ export function registerJobs(program: Command): void {
 function shorten(text: string, max: number): string {
   const line = text.replace(/\s+/g, ' ');
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+/** Newest first, each workflow's children right after it, oldest child first. */
+function asTree(jobs: readonly JobJson[]): JobJson[] {
+  const listed = new Set(jobs.map((job) => job.pk));
+  const root = (job: JobJson) => (job.parent !== null && listed.has(job.parent) ? job.parent : job.pk);
+  const isChild = (job: JobJson) => (root(job) === job.pk ? 0 : 1);
+  return [...jobs].sort((a, b) => root(b) - root(a) || isChild(a) - isChild(b) || a.pk - b.pk);
+}
+
+/** `train-epochs@1`; a child: `└ train: train-epochs@1` under its listed parent, else `12/train: …`. */
+function templateCell(job: JobJson, listed: ReadonlySet<number>): string {
+  const template = `${job.template.name}@${job.template.version}`;
+  if (job.parent === null) return template;
+  const node = childNodeName(job);
+  return listed.has(job.parent) ? `└ ${node}: ${template}` : `${job.parent}/${node}: ${template}`;
 }
 
 /**

@@ -104,7 +104,10 @@ export function registerStandalone(program: Command): void {
   });
 }
 
-/** Import every `config/templates/*.json` whose name is not on the server yet. */
+/**
+ * Import every `config/templates/*.json` whose name is not on the server yet: workable templates
+ * first, then workflows (meta-templates), which name them.
+ */
 async function importExampleTemplates(url: string, username: string, password: string, log: Logger): Promise<void> {
   const { UfdlClient } = await import('../../client/api.js');
   const client = new UfdlClient({ serverUrl: url, username, password });
@@ -115,8 +118,9 @@ async function importExampleTemplates(url: string, username: string, password: s
   } catch {
     log.warn({ dir: TEMPLATES_DIR }, 'no example templates found');
   }
-  for (const file of files) {
-    const spec = JSON.parse(await readFile(join(TEMPLATES_DIR, file), 'utf8')) as { name: string };
+  const specs = await Promise.all(files.map(async (file) => JSON.parse(await readFile(join(TEMPLATES_DIR, file), 'utf8')) as { name: string; specific?: object }));
+  const isWorkflow = (spec: { specific?: object }) => spec.specific !== undefined && 'nodes' in spec.specific;
+  for (const spec of [...specs.filter((s) => !isWorkflow(s)), ...specs.filter(isWorkflow)]) {
     if (existing.has(spec.name)) continue;
     const template = await client.importTemplate(spec);
     log.info({ template: template.name, pk: template.pk }, `imported example template ${template.name}`);
@@ -133,6 +137,7 @@ function printWelcome(url: string, passwordFile: string | undefined): void {
     `  dashboard     ${url}/ui/`,
     passwordFile ? `  admin login   admin / the password in ${relative(process.cwd(), passwordFile)}` : '  admin login   admin / the configured password',
     '  submit a job  ' + `${env.join(' ')} node ${cli} submit shell-hello --param name=world --wait`,
+    '  a workflow    ' + `${env.join(' ')} node ${cli} submit train-then-predict --wait`,
     '  stop          Ctrl-C (running jobs finish first; Ctrl-C again stops them now)',
     '',
   ];

@@ -2,11 +2,13 @@
  * `ufdl-agent submit TEMPLATE [--param k=v]… [--input k=v]… [--description D] [--wait] [--json]`:
  * create a job from a template (by name: its latest active version; or by pk). Prints the job pk;
  * with `--wait` it follows the job and exits 0 when it finishes, 1 when it errors or is cancelled.
+ * A meta-template starts a workflow: its parameters and inputs are its children's, named
+ * `node:name` (`--param train:epochs=3`), and `--wait` follows every child until the workflow ends.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { Command } from 'commander';
 import { WEBSOCKET_NOTIFICATIONS, type UfdlClient } from '../../client/index.js';
-import type { TemplateJson } from '../../protocol/wire.js';
+import { isMetaTemplateJson, type TemplateJson } from '../../protocol/wire.js';
 import { CliError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
@@ -15,6 +17,7 @@ import { inputValues, parameterValues } from '../job-values.js';
 import { jobState } from '../job-state.js';
 import { followLogTo } from '../live-log.js';
 import { LiveView, printJson } from '../output.js';
+import { WorkflowView } from '../workflow-view.js';
 
 interface SubmitFlags extends ConnectFlags {
   param?: string[];
@@ -59,8 +62,10 @@ export function registerSubmit(program: Command): void {
       // With --json the live lines go to stderr, so that stdout is the job's JSON alone.
       if (!flags.json) process.stdout.write(`${job.pk}\n`);
       const view = new LiveView(flags.json ? process.stderr : process.stdout);
-      const logs = flags.logs ? await followLogAbove(client, job.pk, view) : undefined;
-      const ended = await followJob(client, job.pk, view, { keepOpen: logs !== undefined });
+      const workflow = isMetaTemplateJson(template) ? await WorkflowView.detect(client, job, view) : undefined;
+      // A workflow has no log of its own; each child's is its own (`ufdl-agent logs CHILD`).
+      const logs = flags.logs && workflow === undefined ? await followLogAbove(client, job.pk, view) : undefined;
+      const ended = await followJob(client, job.pk, view, { keepOpen: logs !== undefined, ...(workflow ? { workflow } : {}) });
       // The job has ended: its log ends too (a server that drops the connection gets a few seconds).
       await Promise.race([logs?.done.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
       logs?.close();

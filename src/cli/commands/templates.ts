@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { TemplateJson } from '../../protocol/wire.js';
+import { isMetaTemplateJson, type TemplateJson } from '../../protocol/wire.js';
 import { oneLineUsageErrors, usageError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { printJson, printTable } from '../output.js';
@@ -59,7 +59,15 @@ export function registerTemplates(program: Command): void {
       }
       printTable(
         [{ title: 'pk', align: 'right' }, { title: 'name' }, { title: 'version', align: 'right' }, { title: 'type' }, { title: 'executor' }, ...(flags.all ? [{ title: 'deleted' }] : [])],
-        list.map((t) => [String(t.pk), t.name, String(t.version), t.type ?? '', t.executor_class ?? '', ...(flags.all ? [t.deletion_time === null ? '' : 'yes'] : [])]),
+        list.map((t) => [
+          String(t.pk),
+          t.name,
+          String(t.version),
+          // A meta-template has no contract: it is a workflow of other templates.
+          isMetaTemplateJson(t) ? 'workflow' : (t as TemplateJson).type,
+          t.executor_class ?? '',
+          ...(flags.all ? [t.deletion_time === null ? '' : 'yes'] : []),
+        ]),
       );
     });
   });

@@ -1,6 +1,7 @@
 /**
  * `ufdl-agent watch PK`: live transitions and progress of a job until it ends; exits 0 when it
- * finishes, 1 when it errors or is cancelled (like `submit --wait`).
+ * finishes, 1 when it errors or is cancelled (like `submit --wait`). For a workflow, its graph and
+ * each child's changes too.
  */
 import type { Command } from 'commander';
 import { parsePk } from '../cli-error.js';
@@ -8,6 +9,7 @@ import { about, connectFlags, withSession, type ConnectFlags } from '../connect.
 import { describe, followJob, outcome } from '../follow.js';
 import { jobState } from '../job-state.js';
 import { LiveView, printJson } from '../output.js';
+import { WorkflowView } from '../workflow-view.js';
 
 interface WatchFlags extends ConnectFlags {
   json?: boolean;
@@ -27,7 +29,8 @@ export function registerWatch(program: Command): void {
       // Unknown job: one line with the server's detail, before any live output.
       const job = await about(`job ${pk}`, client.getJob(pk));
       view.line(`job ${pk} (${job.template.name}@${job.template.version}): ${describe(job)}`);
-      const ended = await about(`job ${pk}`, followJob(client, pk, view, { shown: jobState(job) }));
+      const workflow = await about(`job ${pk}`, WorkflowView.detect(client, job, view));
+      const ended = await about(`job ${pk}`, followJob(client, pk, view, { shown: jobState(job), ...(workflow ? { workflow } : {}) }));
       if (flags.json) printJson({ ...ended, state: jobState(ended) });
       outcome(ended);
     });

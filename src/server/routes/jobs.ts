@@ -1,6 +1,6 @@
 /**
  * `/v1/jobs/…` (ufdl-server.md §3): list (with the `X-UFDL-Wait` extension), update, delete, hard
- * delete, reinstate, and the lifecycle actions. The state machine itself lives in `store/jobs.ts`;
+ * delete, reinstate, the lifecycle actions, and a workflow's graph (`…/workflow`, an extension). The state machine itself lives in `store/jobs.ts`;
  * this file maps HTTP to it: permissions in the reference's order (§1.6), bodies, status codes.
  *
  * `GET /v1/jobs/{pk}` is registered by `routes/ws.ts`, because the same route also upgrades to the
@@ -30,6 +30,7 @@ import {
 } from '../store/jobs.js';
 import { prepareJobList } from '../store/lists.js';
 import { holdOpen } from '../connection-limits.js';
+import { workflowView } from '../store/workflow-view.js';
 import { parseWaitHeader, requestGoneSignal, waitForNonEmpty } from '../wait.js';
 
 /** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
@@ -122,6 +123,12 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
   app.delete(`${JOB_PATH}/reinstate`, async (request) => {
     requireAdmin(request);
     return reinstateJob(db, jobPk(request));
+  });
+
+  // Extension: a workflow's parent with its graph and children, for live views and the dashboard.
+  app.get(`${JOB_PATH}/workflow`, async (request) => {
+    requireUser(request);
+    return workflowView(db, jobPk(request));
   });
 
   // GET mutates here, as in the reference; fastify's automatic HEAD route runs it too (§1.1).

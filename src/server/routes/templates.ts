@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
-import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import type { JobJson, MetaTemplateJson, TemplateJson } from '../../protocol/wire.js';
 import { isContractName } from '../../protocol/contracts.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { parseWith } from '../http-errors.js';
@@ -16,23 +16,27 @@ import { forbidden, requireAdmin, requireUser } from '../identity.js';
 import { jsonSchemaOf, parseJobType } from '../job-types.js';
 import { parsePk } from '../route-params.js';
 import { createJobFromTemplate } from '../store/create-job.js';
+import { declaredInputs, declaredOutputs } from '../store/template-declarations.js';
+import { exportTemplate } from '../store/template-export.js';
+import { createWorkflowJob } from '../store/workflow-create.js';
+import { importWorkflowTemplate, isWorkflowSpec } from '../store/workflow-import.js';
 import { compileFilter } from '../store/filter-sql.js';
 import { loadJobJson } from '../store/job-json.js';
-import { notifyAcquirable } from '../store/jobs.js';
+import { emitAfterCommit, notifyAcquirable } from '../store/jobs.js';
 import {
   TEMPLATE_FIELDS,
   contractOf,
-  exportTemplate,
   hardDeleteTemplate,
   importTemplate,
   reinstateTemplate,
   requireTemplate,
   softDeleteTemplate,
   templateJson,
-  templateOutputs,
   templateParameters,
   type TemplateRow,
 } from '../store/templates.js';
+
+type AnyTemplateJson = TemplateJson | MetaTemplateJson;
 
 type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
 
@@ -51,7 +55,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
 
   const template = (request: PkRequest): TemplateRow => requireTemplate(db, parsePk(request.params.pk));
 
-  app.post('/v1/job-templates/list', async (request): Promise<TemplateJson[]> => {
+  app.post('/v1/job-templates/list', async (request): Promise<AnyTemplateJson[]> => {
     requireUser(request);
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, TEMPLATE_FIELDS, {
@@ -68,14 +72,15 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     throw forbidden('Job templates are created with POST /v1/job-templates/import');
   });
 
-  app.post('/v1/job-templates/import', async (request): Promise<TemplateJson> => {
+  app.post('/v1/job-templates/import', async (request): Promise<AnyTemplateJson> => {
     const admin = requireAdmin(request);
-    return templateJson(importTemplate(db, request.body, admin.pk));
+    const row = isWorkflowSpec(request.body) ? importWorkflowTemplate(db, request.body, admin.pk) : importTemplate(db, request.body, admin.pk);
+    return templateJson(row);
   });
 
   app.get<{ Params: { contract: string }; Querystring: Record<string, string | string[]> }>(
     '/v1/job-templates/get-all-matching-templates/:contract',
-    async (request): Promise<TemplateJson[]> => {
+    async (request): Promise<AnyTemplateJson[]> => {
       requireUser(request);
       const { contract } = request.params;
       if (!isContractName(contract)) {
@@ -85,7 +90,8 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
         if (Array.isArray(type)) throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `Input '${input}' is given more than once`);
         return [input, clientType(type)] as const;
       });
-      const rows = db.prepare('SELECT * FROM templates WHERE deletion_time IS NULL ORDER BY pk').all() as TemplateRow[];
+      // Only workable templates have a contract; meta-templates never match, as in the reference.
+      const rows = db.prepare('SELECT * FROM templates WHERE deletion_time IS NULL AND graph IS NULL ORDER BY pk').all() as TemplateRow[];
       return rows
         .filter((row) => {
           const bound = contractOf(row);
@@ -97,7 +103,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     },
   );
 
-  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk', async (request): Promise<TemplateJson> => {
+  app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk', async (request): Promise<AnyTemplateJson> => {
     requireUser(request);
     return templateJson(template(request));
   });
@@ -119,12 +125,12 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     return reply.code(204).send();
   });
 
-  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk/hard', async (request): Promise<TemplateJson> => {
+  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk/hard', async (request): Promise<AnyTemplateJson> => {
     requireAdmin(request);
     return templateJson(hardDeleteTemplate(db, template(request).pk));
   });
 
-  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk/reinstate', async (request): Promise<TemplateJson> => {
+  app.delete<{ Params: { pk: string } }>('/v1/job-templates/:pk/reinstate', async (request): Promise<AnyTemplateJson> => {
     requireAdmin(request);
     return templateJson(reinstateTemplate(db, template(request).pk));
   });
@@ -137,6 +143,11 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { pk: string } }>('/v1/job-templates/:pk/create-job', async (request): Promise<JobJson> => {
     const user = requireUser(request);
     const row = template(request);
+    if (row.graph !== null) {
+      const { pk, events } = createWorkflowJob(db, row, request.body, user.pk);
+      emitAfterCommit(app.ufdl, events);
+      return loadJobJson(db, pk);
+    }
     const pk = createJobFromTemplate(db, row, request.body, user.pk);
     const job = loadJobJson(db, pk);
     notifyAcquirable(app.ufdl);
@@ -168,18 +179,24 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
 
   app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-types', async (request) => {
     requireUser(request);
-    return contractOf(template(request)).types();
+    const row = template(request);
+    if (row.graph !== null) {
+      // The reference answers 500 (BadModelType).
+      throw new UfdlError('UFDL_ERR_TEMPLATE_KIND', `Template ${row.pk} is a meta-template (a workflow): it has no contract, hence no type parameters`);
+    }
+    return contractOf(row).types();
   });
 
+  // A meta-template's outputs are its children's, named `node:name` (the reference answers 500).
   app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-outputs', async (request) => {
     requireUser(request);
-    return templateOutputs(template(request));
+    return declaredOutputs(template(request));
   });
 
-  // Also offered for Run templates' inputs (not in the reference): name → allowed types.
+  // Also offered for Run templates' and workflows' inputs (not in the reference): name → allowed types.
   app.get<{ Params: { pk: string } }>('/v1/job-templates/:pk/get-inputs', async (request) => {
     requireUser(request);
-    const inputs = contractOf(template(request)).inputs();
+    const inputs = declaredInputs(template(request));
     return Object.fromEntries(Object.entries(inputs).map(([name, input]) => [name, { types: input.types.map(printType), help: input.help }]));
   });
 }

@@ -189,6 +189,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE users ADD COLUMN is_worker INTEGER NOT NULL DEFAULT 0;
   `,
+  // 9: workflows (meta-templates). A meta-template keeps its resolved dependency graph in `graph`
+  // (null for workable templates); its inputs, parameters and outputs, derived from its children at
+  // import, go in the existing columns. A child job records the node of the graph it runs
+  // (`child_name`); the unique index makes "create this node's job" happen at most once per parent.
+  `
+  ALTER TABLE templates ADD COLUMN graph TEXT;
+  ALTER TABLE jobs ADD COLUMN child_name TEXT;
+  CREATE UNIQUE INDEX jobs_children ON jobs(parent, child_name);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -19,9 +19,10 @@ export const JOB_FIELDS: FieldTable = {
   'template.version': { sql: 't.version', kind: 'int' },
   'template.type': { sql: 't.type', kind: 'text' },
   'template.executor_class': { sql: 't.executor_class', kind: 'text' },
-  // The reference worker's poll filter asks "is the template workable" with `isnull … invert`. Every
-  // template of this server is workable (no meta-templates), so this is never null.
-  'template.workabletemplate': { sql: 't.pk', kind: 'int' },
+  // The reference worker's poll filter asks "is the template workable" with `isnull … invert`: the
+  // reference's sub-model relations, non-null exactly for templates of that kind.
+  'template.workabletemplate': { sql: 'CASE WHEN t.graph IS NULL THEN t.pk END', kind: 'int' },
+  'template.metatemplate': { sql: 'CASE WHEN t.graph IS NOT NULL THEN t.pk END', kind: 'int' },
   parent: { sql: 'jobs.parent', kind: 'int' },
   description: { sql: 'jobs.description', kind: 'text' },
   input_values: { sql: 'jobs.input_values', kind: 'text' },

@@ -25,9 +25,13 @@ export interface JobRow {
   creator: number | null;
   creation_time: string;
   deletion_time: string | null;
+  /** The node of its parent's workflow graph this job runs; null for a top-level job. */
+  child_name: string | null;
   /** Joined from templates. */
   template_name: string;
   template_version: number;
+  /** 1 when the template is a meta-template (the job is a workflow's parent), else 0. */
+  template_is_meta: number;
 }
 
 export interface OutputRow {
@@ -45,7 +49,7 @@ export interface OutputRow {
 
 /** The SELECT every job read uses; filters append `WHERE …` over the aliases `jobs` and `t`. */
 export const JOB_SELECT = `
-  SELECT jobs.*, t.name AS template_name, t.version AS template_version
+  SELECT jobs.*, t.name AS template_name, t.version AS template_version, t.graph IS NOT NULL AS template_is_meta
   FROM jobs JOIN templates t ON t.pk = jobs.template`;
 
 export function getJobRow(db: Db, pk: number): JobRow | undefined {

@@ -11,14 +11,16 @@
  * stale `current_job` (a job it no longer holds in STARTED) does not block its next start (B8).
  */
 import { UfdlError } from '../../protocol/errors.js';
-import { CANCELLED_REASON, isFinalised, type Phase } from '../../protocol/phase.js';
-import type { JobJson, JobNotification, Transition } from '../../protocol/wire.js';
+import { isFinalised, type Phase } from '../../protocol/phase.js';
+import type { JobJson, Transition } from '../../protocol/wire.js';
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { forbidden } from '../identity.js';
+import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
-import { jobPhase, notificationFor } from './notifications.js';
+import { jobPhase, TransitionEvents } from './notifications.js';
+import { cancelChildren, markCancelled, propagateToParent } from './workflow-run.js';
 
 /** What a transition decided inside its transaction. */
 type Decision =
@@ -47,35 +49,46 @@ export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>): v
 
 /**
  * Run `decide` in one immediate transaction on job `pk` (404 if it does not exist), then emit its
- * events. Returns the job JSON as committed.
+ * events. A transition of a workflow's child carries its consequences for the parent (and new
+ * children) in the same transaction (`workflow-run.ts`). Returns the job JSON as committed.
  */
-function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow) => Decision): JobJson {
+function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow, events: TransitionEvents) => Decision): JobJson {
   const { db } = ctx;
   const outcome = db
     .transaction(() => {
-      const decision = decide(requireJobRow(db, pk));
+      const events = new TransitionEvents();
+      const decision = decide(requireJobRow(db, pk), events);
       if (decision.kind === 'refused') return { error: decision.error };
       const after = requireJobRow(db, pk);
-      const message = decision.transition ? notificationFor(after, decision.transition, decision.data) : undefined;
-      return { json: jobJson(db, after), message, acquirable: decision.acquirable === true };
+      const cascaded = events.messages.splice(0);
+      if (decision.transition) {
+        events.add(after, decision.transition, decision.data);
+        propagateToParent(db, after, decision.transition, decision.data ?? {}, events);
+      }
+      events.messages.push(...cascaded);
+      const createdChildren = events.acquirable && decision.transition === 'finish';
+      if (decision.acquirable === true) events.acquirable = true;
+      return { json: jobJson(db, after), events, createdChildren };
     })
     // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
     // the same file) cannot make this transaction's read stale.
     .immediate();
   if ('error' in outcome) throw outcome.error;
-  emitAfterCommit(ctx, pk, outcome.message, outcome.acquirable);
+  if (outcome.createdChildren) serverFailPoint('workflow:successors-committed');
+  emitAfterCommit(ctx, outcome.events);
   return outcome.json;
 }
 
-function emitAfterCommit(ctx: ServerContext, pk: number, message: JobNotification | undefined, acquirable: boolean): void {
-  if (!message && !acquirable) return;
+/** Emit a committed transaction's events once the commit is on disk, in order. */
+export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'log'>, events: TransitionEvents): void {
+  if (events.messages.length === 0 && !events.acquirable) return;
   ctx.durable.afterSync(() => {
     // A failing listener must not turn a committed transition into an error response.
     try {
-      if (message) ctx.hub.emit('transition', pk, message);
-      if (acquirable) ctx.hub.emit('acquirable');
+      for (const [pk, message] of events.messages) ctx.hub.emit('transition', pk, message);
+      if (events.acquirable) ctx.hub.emit('acquirable');
     } catch (err) {
-      ctx.log.error({ err, job: pk }, 'a notification listener failed');
+      ctx.log.error({ err }, 'a notification listener failed');
     }
   });
 }
@@ -93,9 +106,10 @@ function setCurrentJob(db: Db, nodePk: number, jobPk: number | null): void {
 
 /** The reference's IllegalPhaseTransition (406). */
 function illegal(job: JobRow, phase: Phase, transition: string, reason: string): UfdlError {
+  const kind = job.template_is_meta === 1 ? 'meta-job' : 'workable job';
   return new UfdlError(
     'UFDL_ERR_JOB_PHASE',
-    `Attempted an illegal phase-transition on workable job ${job.pk} in phase LifecyclePhase.${phase}: ${transition}\n${reason}.`,
+    `Attempted an illegal phase-transition on ${kind} ${job.pk} in phase LifecyclePhase.${phase}: ${transition}\n${reason}.`,
   );
 }
 
@@ -120,6 +134,8 @@ function removeOutputs(db: Db, jobPk: number): void {
  */
 export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
   return runTransition(ctx, pk, (job) => {
+    // The reference's JobIsWorkable permission: a workflow's parent is run by its children.
+    if (job.template_is_meta === 1) return refuse(forbidden(`Job ${job.pk} is a workflow (meta-job); nodes acquire its children, never the workflow itself`));
     if (job.node === nodePk) return done();
     if (job.node !== null) {
       return refuse(new UfdlError('UFDL_ERR_JOB_ACQUIRED', `Attempted to acquire job #${job.pk} that has already been acquired`));
@@ -266,6 +282,7 @@ export function abortJob(ctx: ServerContext, pk: number, options: AbortOptions =
       return refuse(new UfdlError('UFDL_ERR_JOB_PHASE', `Job ${job.pk} is no longer held by node ${options.onlyIfHeldBy}`));
     }
     const phase = jobPhase(job);
+    if (job.template_is_meta === 1) return refuse(illegal(job, phase, 'abort', 'A meta-job cannot be aborted; abort its children, or cancel it'));
     if (isFinalised(phase)) return refuse(illegal(job, phase, 'abort', "Can't abort a finalised job"));
     removeOutputs(db, job.pk);
     cachedStatement(db, 'UPDATE jobs SET start_time = NULL, end_time = NULL, error_reason = NULL, node = NULL WHERE pk = ?').run(job.pk);
@@ -275,23 +292,21 @@ export function abortJob(ctx: ServerContext, pk: number, options: AbortOptions =
 
 /**
  * cancel (admin, or the job's creator: a superset of the reference's admin-only rule). Finalised →
- * no-op success; a child job → 406. STARTED/ERRORED → CANCELLED. CREATED → really cancelled (B4):
- * `is_cancelled` true, and it can no longer be acquired or started.
+ * no-op success; a workflow's child → 406 (cancel the workflow). STARTED/ERRORED → CANCELLED. CREATED
+ * → really cancelled (B4): `is_cancelled` true, and it can no longer be acquired or started. A
+ * workflow's cancel cascades to every unfinished child.
  */
 export function cancelJob(ctx: ServerContext, pk: number, user: UserRow): JobJson {
-  return runTransition(ctx, pk, (job) => {
+  return runTransition(ctx, pk, (job, events) => {
     const { db } = ctx;
     if (!user.is_staff && job.creator !== user.pk) {
       return refuse(forbidden('Only an admin or the creator of the job may cancel it.'));
     }
     const phase = jobPhase(job);
     if (isFinalised(phase)) return done();
-    if (job.parent !== null) return refuse(illegal(job, phase, 'cancel', 'Job is a child job'));
-    if (phase === 'CREATED') {
-      cachedStatement(db, 'UPDATE jobs SET error_reason = ?, end_time = NULL, cancelled_unstarted = 1 WHERE pk = ?').run(CANCELLED_REASON, job.pk);
-    } else {
-      cachedStatement(db, 'UPDATE jobs SET error_reason = ?, end_time = NULL WHERE pk = ?').run(CANCELLED_REASON, job.pk);
-    }
+    if (job.parent !== null) return refuse(illegal(job, phase, 'cancel', `Job is a child job; cancel its workflow, job ${job.parent}`));
+    markCancelled(db, job.pk, phase);
+    if (job.template_is_meta === 1) cancelChildren(db, job.pk, events);
     return done('cancel');
   });
 }

@@ -35,6 +35,20 @@ export function notificationFor(row: JobRow, transition: Transition, data: Recor
 }
 
 /**
+ * The notifications one transaction produced (a transition, and in a workflow its effects on the
+ * parent, new children, a cancel's cascade), in the order they happened, and whether a job may have
+ * become acquirable. Built inside the transaction from the rows as written; emitted after the commit.
+ */
+export class TransitionEvents {
+  readonly messages: Array<[pk: number, message: JobNotification]> = [];
+  acquirable = false;
+
+  add(row: JobRow, transition: Transition, data: Record<string, unknown> = {}): void {
+    this.messages.push([row.pk, notificationFor(row, transition, data)]);
+  }
+}
+
+/**
  * The "proxy" transition the reference replays to a new watcher of a job that is past CREATED
  * (§4.2): STARTED → progress, FINISHED → finish, ERRORED → error, CANCELLED → cancel. None for CREATED.
  */

@@ -6,20 +6,21 @@
  *
  * Import checks everything a later step would trip over, so that a template that imports can always
  * be shown and used: every type string parses and names known types, defaults fit their type, the
- * contract's type arguments have the right kinds.
+ * contract's type arguments have the right kinds. Meta-templates (workflows) share the table, the
+ * JSON's common keys and `insertTemplate`; their import is `workflow-import.ts`.
  */
 import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { outputNameProblem } from '../../protocol/output-names.js';
 import { checkSimpleValue, isSubtype, parseTypeString, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
-import type { TemplateInput, TemplateJson, TemplateParameter } from '../../protocol/wire.js';
+import type { MetaTemplateJson, TemplateBaseJson, TemplateInput, TemplateJson, TemplateParameter, WorkflowGraphJson } from '../../protocol/wire.js';
 import { BoundContract, type Declarations } from '../../protocol/contracts.js';
 import { checkAgentTemplate } from './agent-templates.js';
 import { parseJobType, unknownName } from '../job-types.js';
 import { notFound } from '../route-params.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
 import type { FieldTable } from './filter-sql.js';
-import { licenceName, requireLicencePk } from './licences.js';
+import { requireLicencePk } from './licences.js';
 
 export interface TemplateRow {
   pk: number;
@@ -40,6 +41,8 @@ export interface TemplateRow {
   inputs: string | null;
   /** JSON: `Record<string, string>` (output name → type) for `Run` templates that declare outputs. */
   outputs: string | null;
+  /** JSON: the resolved dependency graph of a meta-template (`WorkflowGraphJson`); null when workable. */
+  graph: string | null;
   creator: number | null;
   creation_time: string;
   deletion_time: string | null;
@@ -59,9 +62,11 @@ export const TEMPLATE_FIELDS: FieldTable = {
   creator: { sql: 'templates.creator', kind: 'int' },
   creation_time: { sql: 'templates.creation_time', kind: 'time' },
   deletion_time: { sql: 'templates.deletion_time', kind: 'time' },
-  // Every template here is workable (no meta-templates); the reference filters on this relation.
-  workabletemplate: { sql: 'templates.pk', kind: 'int' },
+  // The reference's sub-model relations: non-null exactly for templates of that kind.
+  workabletemplate: { sql: 'CASE WHEN templates.graph IS NULL THEN templates.pk END', kind: 'int' },
+  metatemplate: { sql: 'CASE WHEN templates.graph IS NOT NULL THEN templates.pk END', kind: 'int' },
 };
+
 
 export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
   return cachedStatement(db, 'SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
@@ -78,9 +83,33 @@ export function templateParameters(row: TemplateRow): Record<string, TemplatePar
   return JSON.parse(row.parameters) as Record<string, TemplateParameter>;
 }
 
-/** §5.3 template JSON, plus `inputs` for `Run` templates (our extension). */
-export function templateJson(row: TemplateRow): TemplateJson {
+/**
+ * §5.3 template JSON, plus `inputs` for `Run` templates (our extension). A meta-template has none of
+ * the workable keys (`type`, `executor_class`, `required_packages`), as in the reference; ours adds
+ * the workflow's `parameters` and `inputs` (its children's, prefixed `node:`) and its `graph`.
+ */
+export function templateJson(row: TemplateRow): TemplateJson | MetaTemplateJson {
+  if (row.graph !== null) {
+    return {
+      ...templateBaseJson(row),
+      parameters: templateParameters(row),
+      inputs: JSON.parse(row.inputs ?? '[]') as TemplateInput[],
+      graph: JSON.parse(row.graph) as WorkflowGraphJson,
+    };
+  }
   const json: TemplateJson = {
+    ...templateBaseJson(row),
+    type: row.type,
+    executor_class: row.executor_class,
+    required_packages: row.required_packages,
+    parameters: templateParameters(row),
+  };
+  if (isRun(row)) json.inputs = row.inputs === null ? [] : (JSON.parse(row.inputs) as TemplateInput[]);
+  return json;
+}
+
+function templateBaseJson(row: TemplateRow): TemplateBaseJson {
+  return {
     pk: row.pk,
     name: row.name,
     version: row.version,
@@ -91,16 +120,10 @@ export function templateJson(row: TemplateRow): TemplateJson {
     creator: row.creator,
     creation_time: row.creation_time,
     deletion_time: row.deletion_time,
-    type: row.type,
-    executor_class: row.executor_class,
-    required_packages: row.required_packages,
-    parameters: templateParameters(row),
   };
-  if (isRun(row)) json.inputs = row.inputs === null ? [] : (JSON.parse(row.inputs) as TemplateInput[]);
-  return json;
 }
 
-function isRun(row: TemplateRow): boolean {
+export function isRun(row: TemplateRow): boolean {
   return /^\s*Run\s*$/.test(row.type);
 }
 
@@ -126,37 +149,10 @@ export function contractOf(row: TemplateRow): BoundContract {
   }
 }
 
-/**
- * `get-outputs`: the contract's outputs as type strings. For `Run` templates, besides
- * `specific.outputs`, the default of an `outputs` parameter that maps names to type strings counts
- * (the example templates declare their outputs that way so they stay importable elsewhere);
- * `specific.outputs` wins on a clash.
- */
-export function templateOutputs(row: TemplateRow): Record<string, string> {
-  const declared = Object.fromEntries(Object.entries(contractOf(row).outputs()).map(([name, type]) => [name, printType(type)]));
-  if (!isRun(row)) return declared;
-  const parameter = templateParameters(row).outputs;
-  const fromParameter: Record<string, string> = {};
-  if (parameter && Object.hasOwn(parameter, 'default') && isStringMap(parameter.default)) {
-    for (const [name, type] of Object.entries(parameter.default)) {
-      try {
-        fromParameter[name] = printType(parseJobType(type));
-      } catch {
-        // Not a type string: the parameter means something else; ignore it.
-      }
-    }
-  }
-  return { ...fromParameter, ...declared };
-}
-
-function isStringMap(value: unknown): value is Record<string, string> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
-}
-
 // ---------------------------------------------------------------------------------------------
 // Import
 
-const TypeString = z.string().min(1).max(256);
+export const TypeString = z.string().min(1).max(256);
 
 const ParameterSpecSchema = z.strictObject({
   types: z.array(TypeString).min(1),
@@ -182,7 +178,7 @@ const SpecificSchema = z.strictObject({
 });
 
 /** The reference's JobTemplateSpec (ufdl-json-messages), strict like it. */
-const TemplateSpecSchema = z.strictObject({
+export const TemplateSpecSchema = z.strictObject({
   name: z.string().min(1).max(200),
   version: z.int().min(1).optional(),
   description: z.string().optional(),
@@ -195,18 +191,18 @@ const TemplateSpecSchema = z.strictObject({
 export type TemplateSpec = z.infer<typeof TemplateSpecSchema> & { specific: z.infer<typeof SpecificSchema> };
 
 /** Zod issues as `path.to.field: message`, the path prefixed with where the checked value sits. */
-function zodDetail(error: z.ZodError, prefix: string): string {
+export function zodDetail(error: z.ZodError, prefix: string): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => `${[prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || '(body)'}: ${issue.message}`)
     .join('; ');
 }
 
-function bad(detail: string, cause?: unknown): UfdlError {
+export function bad(detail: string, cause?: unknown): UfdlError {
   return new UfdlError('UFDL_ERR_TEMPLATE_BAD', `Bad job template: ${detail}`, cause === undefined ? undefined : { cause });
 }
 
-function parseType(where: string, input: string): TypeNode {
+export function parseType(where: string, input: string): TypeNode {
   try {
     return parseJobType(input);
   } catch (err) {
@@ -220,13 +216,44 @@ function checkOutputName(where: string, name: string): void {
   if (problem !== undefined) throw bad(`${where}: the output name ${JSON.stringify(name)} ${problem}`);
 }
 
+/**
+ * A parameter's default with its type resolved, or undefined when it has none: `default_type` must be
+ * one of `types` and the value must fit it; without one, the first type the value fits (as the
+ * reference: the first type, unless the value fits only a later one). `const` needs a default.
+ */
+export function resolveDefault(
+  where: string,
+  types: readonly TypeNode[],
+  spec: { default?: unknown; default_type?: string | undefined; const?: boolean | undefined },
+): { default: unknown; default_type: string } | undefined {
+  const hasDefault = Object.hasOwn(spec, 'default');
+  if (spec.const && !hasDefault) throw bad(`${where}: Must provide a default value for const parameters`);
+  if (!hasDefault && spec.default_type !== undefined) throw bad(`${where}.default_type: given without a default`);
+  if (!hasDefault) return undefined;
+  let defaultType: TypeNode | undefined;
+  if (spec.default_type !== undefined) {
+    defaultType = parseType(`${where}.default_type`, spec.default_type);
+    if (!types.some((allowed) => isSubtype(defaultType!, allowed))) {
+      throw bad(`${where}.default_type: ${printType(defaultType)} is not one of the parameter's types`);
+    }
+    const problem = checkSimpleValue(defaultType, spec.default);
+    if (problem) throw bad(`${where}.default: does not fit its default_type ${printType(defaultType)}: ${problem}`);
+  } else {
+    defaultType = types.find((type) => checkSimpleValue(type, spec.default) === undefined);
+    if (!defaultType) throw bad(`${where}.default: fits none of the parameter's types (${types.map(printType).join(', ')})`);
+  }
+  return { default: spec.default, default_type: printType(defaultType) };
+}
+
 /** Validate a template spec; returns it with every type string normalised. */
 export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; parameters: Record<string, TemplateParameter>; inputs: TemplateInput[] | null; outputs: Record<string, string> | null; type: string } {
   const top = TemplateSpecSchema.safeParse(body);
   if (!top.success) throw bad(zodDetail(top.error, ''));
   const rawSpecific = top.data.specific;
   if (typeof rawSpecific === 'object' && rawSpecific !== null && !Array.isArray(rawSpecific) && !('job_type' in rawSpecific)) {
-    throw bad('specific: meta-templates (workflows) are not supported; a template needs job_type, executor_class, required_packages and parameters');
+    throw bad(
+      'specific: a template needs either job_type, executor_class, required_packages and parameters (a workable template) or nodes and dependencies (a meta-template)',
+    );
   }
   const specificResult = SpecificSchema.safeParse(rawSpecific);
   if (!specificResult.success) {
@@ -252,27 +279,8 @@ export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; paramete
     const where = `specific.parameters.${name}`;
     const types = param.types.map((t, i) => parseType(`${where}.types[${i}]`, t));
     const out: TemplateParameter = { types: types.map(printType), help: param.help };
-    const hasDefault = Object.hasOwn(param, 'default');
-    if (param.const && !hasDefault) throw bad(`${where}: Must provide a default value for const parameters`);
-    if (!hasDefault && param.default_type !== undefined) throw bad(`${where}.default_type: given without a default`);
-    if (hasDefault) {
-      let defaultType: TypeNode | undefined;
-      if (param.default_type !== undefined) {
-        defaultType = parseType(`${where}.default_type`, param.default_type);
-        if (!types.some((allowed) => isSubtype(defaultType!, allowed))) {
-          throw bad(`${where}.default_type: ${printType(defaultType)} is not one of the parameter's types`);
-        }
-        const problem = checkSimpleValue(defaultType, param.default);
-        if (problem) throw bad(`${where}.default: does not fit its default_type ${printType(defaultType)}: ${problem}`);
-      } else {
-        // As the reference: the first type, unless the value fits only a later one.
-        defaultType = types.find((type) => checkSimpleValue(type, param.default) === undefined);
-        if (!defaultType) throw bad(`${where}.default: fits none of the parameter's types (${out.types.join(', ')})`);
-      }
-      out.default = param.default;
-      out.default_type = printType(defaultType);
-      out.const = param.const ?? false;
-    }
+    const resolved = resolveDefault(where, types, param);
+    if (resolved) Object.assign(out, resolved, { const: param.const ?? false });
     parameters[name] = out;
   }
 
@@ -314,11 +322,28 @@ export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; paramete
 }
 
 /**
- * Import a template (admin). An active template with the same name and version is soft-deleted
- * first; without a version the template becomes the next version of its name. One transaction.
+ * Import a workable template (admin; meta-templates: `workflow-import.ts`). An active template with
+ * the same name and version is soft-deleted first; without a version the template becomes the next
+ * version of its name. One transaction.
  */
 export function importTemplate(db: Db, body: unknown, creator: number): TemplateRow {
   const { spec, parameters, inputs, outputs, type } = parseTemplateSpec(body);
+  return insertTemplate(db, creator, spec, {
+    type,
+    executor_class: spec.specific.executor_class,
+    required_packages: spec.specific.required_packages,
+    parameters: JSON.stringify(parameters),
+    inputs: inputs === null ? null : JSON.stringify(inputs),
+    outputs: outputs === null ? null : JSON.stringify(outputs),
+    graph: null,
+  });
+}
+
+/** What a template of either kind stores beside the spec's common fields. */
+export type TemplateBody = Pick<TemplateRow, 'type' | 'executor_class' | 'required_packages' | 'parameters' | 'inputs' | 'outputs' | 'graph'>;
+
+/** Insert a validated template as the given (or the next) version of its name; one transaction. */
+export function insertTemplate(db: Db, creator: number, spec: Omit<z.infer<typeof TemplateSpecSchema>, 'specific'>, body: TemplateBody): TemplateRow {
   const licencePk = requireLicencePk(db, spec.licence);
   return db.transaction(() => {
     const now = nowIso();
@@ -330,8 +355,8 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
     cachedStatement(db, 'UPDATE templates SET deletion_time = ? WHERE name = ? AND version = ? AND deletion_time IS NULL').run(now, spec.name, version);
     const result = cachedStatement(db,
         `INSERT INTO templates (name, version, description, scope, domain, licence, licence_pk, type, executor_class,
-                                required_packages, parameters, inputs, outputs, creator, creation_time)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                required_packages, parameters, inputs, outputs, graph, creator, creation_time)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         spec.name,
@@ -341,50 +366,18 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
         spec.domain ?? null,
         spec.licence,
         licencePk,
-        type,
-        spec.specific.executor_class,
-        spec.specific.required_packages,
-        JSON.stringify(parameters),
-        inputs === null ? null : JSON.stringify(inputs),
-        outputs === null ? null : JSON.stringify(outputs),
+        body.type,
+        body.executor_class,
+        body.required_packages,
+        body.parameters,
+        body.inputs,
+        body.outputs,
+        body.graph,
         creator,
         now,
       );
     return getTemplate(db, Number(result.lastInsertRowid))!;
   })();
-}
-
-/** `export`: the template back in the import format, so it can be imported here or elsewhere. */
-export function exportTemplate(db: Db, row: TemplateRow): Record<string, unknown> {
-  const parameters = Object.fromEntries(
-    Object.entries(templateParameters(row)).map(([name, p]) => {
-      const spec: Record<string, unknown> = { types: p.types };
-      if (Object.hasOwn(p, 'default')) {
-        spec.default = p.default;
-        spec.default_type = p.default_type;
-        if (p.const) spec.const = true;
-      }
-      spec.help = p.help;
-      return [name, spec];
-    }),
-  );
-  const specific: Record<string, unknown> = {
-    job_type: row.type,
-    executor_class: row.executor_class,
-    required_packages: row.required_packages,
-    parameters,
-  };
-  if (row.inputs !== null && (JSON.parse(row.inputs) as unknown[]).length > 0) specific.inputs = JSON.parse(row.inputs);
-  if (row.outputs !== null) specific.outputs = JSON.parse(row.outputs);
-  return {
-    name: row.name,
-    version: row.version,
-    description: row.description,
-    scope: row.scope,
-    ...(row.domain === null ? {} : { domain: row.domain }),
-    licence: licenceName(db, row.licence_pk) ?? row.licence ?? '',
-    specific,
-  };
 }
 
 /** Soft delete (204 either way), reinstate, and hard delete (refused while jobs refer to it). */

@@ -1,0 +1,41 @@
+/**
+ * create-job on a meta-template: the request is checked like any job's (`job-request.ts`) against
+ * the workflow's own inputs and parameters (its children's, named `node:name`), then the parent and
+ * its first children are stored in one transaction. `child_notification_overrides` must name nodes
+ * of the workflow (`node`, or `node:inner` for a nested workflow's), as in the reference (406); they
+ * are accepted and otherwise unused, like `notification_override` (docs/COMPATIBILITY.md).
+ */
+import type { WorkflowGraphJson } from '../../protocol/wire.js';
+import type { Db } from './db.js';
+import { checkJobOutputsLive, checkJobValues, invalidJobInput, parseCreateJob } from './job-request.js';
+import { TransitionEvents } from './notifications.js';
+import { declaredInputs, declaredParameters } from './template-declarations.js';
+import { getTemplate, type TemplateRow } from './templates.js';
+import { startWorkflow } from './workflow-run.js';
+
+/** Validate `body` against the meta-`template`, store the workflow; returns the parent's pk and what to announce. */
+export function createWorkflowJob(db: Db, template: TemplateRow, body: unknown, creator: number): { pk: number; events: TransitionEvents } {
+  const request = parseCreateJob(body);
+  for (const name of Object.keys(request.child_notification_overrides ?? {})) {
+    if (!isDescendant(db, template, name)) throw invalidJobInput(`Unknown descendant for job from template #${template.pk}: ${name}`);
+  }
+  const values = checkJobValues(declaredInputs(template), declaredParameters(template), request);
+  const events = new TransitionEvents();
+  const pk = db
+    .transaction(() => {
+      checkJobOutputsLive(db, values);
+      return startWorkflow(db, template.pk, values, request.description ?? '', creator, events);
+    })
+    .immediate();
+  return { pk, events };
+}
+
+/** Whether `name` (`node` or `node:inner:…`) names a node of the workflow or of a nested one. */
+function isDescendant(db: Db, template: TemplateRow | undefined, name: string): boolean {
+  if (!template || template.graph === null) return false;
+  const [head, ...rest] = name.split(':');
+  const { nodes } = JSON.parse(template.graph) as WorkflowGraphJson;
+  if (!Object.hasOwn(nodes, head!)) return false;
+  const node = nodes[head!]!;
+  return rest.length === 0 || isDescendant(db, getTemplate(db, node.template.pk), rest.join(':'));
+}

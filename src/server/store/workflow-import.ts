@@ -1,0 +1,247 @@
+/**
+ * Importing a meta-template (a workflow) in the reference's format (ufdl-json-messages
+ * `core/jobs/meta/`): `specific` is a DependencyGraph
+ *
+ *   { "nodes": { "<node>": { "name": "<template>", "version"?: n, "parameter_default_overrides"?: {…} } },
+ *     "dependencies": [ { "from_node", "from_output", "to_node", "to_input" } ] }
+ *
+ * Checked here, each a 400 naming the problem (the reference checks fewer, and crashes on some):
+ * every child template exists (latest active version when none is given); overrides name parameters
+ * of the child that are not const, with defaults that fit; every dependency joins two known nodes,
+ * names an output its producer declares and an input its consumer has, wires no input twice, and the
+ * input accepts `JobOutput<the output's type>`; the graph has no cycle; nesting stays shallow.
+ *
+ * The workflow inherits, as the reference's import means to, every child input that no dependency
+ * feeds (`node:input`), every child parameter (`node:parameter`, defaults overridden) and every
+ * child output (`node:output`, so that a workflow can itself be a node of another).
+ */
+import { z } from 'zod';
+import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
+import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
+import { cachedStatement, type Db } from './db.js';
+import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
+import { bad, getTemplate, insertTemplate, resolveDefault, TemplateSpecSchema, TypeString, zodDetail, type TemplateRow } from './templates.js';
+
+/** Node names become parts of parameter, input and output names (`node:name`), hence no `:`. */
+const NODE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
+const MAX_NODES = 100;
+const MAX_DEPENDENCIES = 1000;
+/** A workflow inside a workflow inside …: deeper than this is refused. */
+export const MAX_WORKFLOW_DEPTH = 4;
+
+const OverrideSchema = z.strictObject({
+  default: z.unknown().optional(),
+  default_type: TypeString.optional(),
+  const: z.boolean().optional(),
+});
+
+const NodeSchema = z.strictObject({
+  name: z.string().min(1).max(200),
+  version: z.int().min(1).optional(),
+  parameter_default_overrides: z.record(z.string(), OverrideSchema).optional(),
+});
+
+const DependencySchema = z.strictObject({
+  from_node: z.string(),
+  from_output: z.string(),
+  to_node: z.string(),
+  to_input: z.string(),
+});
+
+const GraphSchema = z.strictObject({
+  nodes: z
+    .record(z.string(), NodeSchema)
+    .refine((nodes) => Object.keys(nodes).length > 0, { error: 'a workflow needs at least one node' })
+    .refine((nodes) => Object.keys(nodes).length <= MAX_NODES, { error: `at most ${MAX_NODES} nodes` }),
+  dependencies: z.array(DependencySchema).max(MAX_DEPENDENCIES),
+});
+
+type GraphSpec = z.infer<typeof GraphSchema>;
+
+/** Whether an import body is a meta-template: its `specific` has the keys of a DependencyGraph. */
+export function isWorkflowSpec(body: unknown): boolean {
+  const specific = (body as { specific?: unknown } | null)?.specific;
+  return typeof specific === 'object' && specific !== null && !Array.isArray(specific) && !('job_type' in specific) && ('nodes' in specific || 'dependencies' in specific);
+}
+
+/** Validate and import a meta-template (admin); same versioning rules as a workable template. */
+export function importWorkflowTemplate(db: Db, body: unknown, creator: number): TemplateRow {
+  const top = TemplateSpecSchema.safeParse(body);
+  if (!top.success) throw bad(zodDetail(top.error, ''));
+  const parsed = GraphSchema.safeParse(top.data.specific);
+  if (!parsed.success) throw bad(zodDetail(parsed.error, 'specific'));
+  const spec = parsed.data;
+  for (const name of Object.keys(spec.nodes)) {
+    if (!NODE_NAME.test(name)) throw bad(`specific.nodes.${name}: a node name is 1-100 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')`);
+  }
+
+  const children = resolveChildren(db, spec);
+  const nodes: Record<string, WorkflowNodeJson> = {};
+  for (const [name, node] of Object.entries(spec.nodes)) {
+    const row = children.get(name)!;
+    const overrides = checkOverrides(name, row, node.parameter_default_overrides);
+    nodes[name] = { template: { pk: row.pk, name: row.name, version: row.version }, ...(overrides ? { parameter_default_overrides: overrides } : {}) };
+  }
+  const dependencies = checkDependencies(spec, children);
+  checkAcyclic(Object.keys(spec.nodes), dependencies);
+  const graph: WorkflowGraphJson = { nodes, dependencies };
+  const derived = deriveDeclarations(graph, children);
+
+  const { specific: _specific, ...common } = top.data;
+  return insertTemplate(db, creator, common, {
+    type: '',
+    executor_class: '',
+    required_packages: '',
+    parameters: JSON.stringify(derived.parameters),
+    inputs: JSON.stringify(derived.inputs),
+    outputs: JSON.stringify(derived.outputs),
+    graph: JSON.stringify(graph),
+  });
+}
+
+/** Each node's template: the given version, else the latest active one of that name. */
+function resolveChildren(db: Db, spec: GraphSpec): Map<string, TemplateRow> {
+  const children = new Map<string, TemplateRow>();
+  for (const [name, node] of Object.entries(spec.nodes)) {
+    const where = `specific.nodes.${name}`;
+    const found = (
+      node.version === undefined
+        ? cachedStatement(db, 'SELECT pk FROM templates WHERE name = ? AND deletion_time IS NULL ORDER BY version DESC LIMIT 1').get(node.name)
+        : cachedStatement(db, 'SELECT pk FROM templates WHERE name = ? AND version = ? AND deletion_time IS NULL').get(node.name, node.version)
+    ) as { pk: number } | undefined;
+    if (!found) {
+      const which = node.version === undefined ? `no active template is named '${node.name}'` : `no active template '${node.name}' has version ${node.version}`;
+      throw bad(`${where}: unknown child template: ${which}; import it first`);
+    }
+    const row = getTemplate(db, found.pk)!;
+    if (workflowDepth(db, row) + 1 > MAX_WORKFLOW_DEPTH) {
+      throw bad(`${where}: template '${row.name}' is a workflow nested too deep (at most ${MAX_WORKFLOW_DEPTH} levels of workflows)`);
+    }
+    children.set(name, row);
+  }
+  return children;
+}
+
+/** 0 for a workable template, 1 + the deepest child for a meta-template. */
+function workflowDepth(db: Db, row: TemplateRow): number {
+  if (row.graph === null) return 0;
+  const graph = JSON.parse(row.graph) as WorkflowGraphJson;
+  let deepest = 0;
+  for (const node of Object.values(graph.nodes)) {
+    const child = getTemplate(db, node.template.pk);
+    if (child) deepest = Math.max(deepest, workflowDepth(db, child));
+  }
+  return 1 + deepest;
+}
+
+/**
+ * A node's overrides: each names a parameter of the child that is not const (a child's const
+ * parameter is its author's decision, e.g. the script it runs), with a default that fits the
+ * parameter's types. Returned normalised (`default_type` resolved), or undefined when there are none.
+ */
+function checkOverrides(node: string, child: TemplateRow, overrides: Record<string, ParameterOverride> | undefined): Record<string, ParameterOverride> | undefined {
+  if (overrides === undefined || Object.keys(overrides).length === 0) return undefined;
+  const parameters = declaredParameters(child);
+  const out: Record<string, ParameterOverride> = {};
+  for (const [name, override] of Object.entries(overrides)) {
+    const where = `specific.nodes.${node}.parameter_default_overrides.${name}`;
+    const parameter = Object.hasOwn(parameters, name) ? parameters[name] : undefined;
+    if (!parameter) {
+      throw bad(`${where}: template '${child.name}' has no parameter '${name}' (parameters: ${Object.keys(parameters).join(', ') || 'none'})`);
+    }
+    if (parameter.const) throw bad(`${where}: parameter '${name}' of template '${child.name}' is const; a workflow cannot override it`);
+    const resolved = resolveDefault(where, parameter.types.map((t) => parseTypeString(t)), override);
+    out[name] = { ...(resolved ?? {}), ...(override.const === undefined ? {} : { const: override.const }) };
+  }
+  return out;
+}
+
+function checkDependencies(spec: GraphSpec, children: Map<string, TemplateRow>): WorkflowDependencyJson[] {
+  const wired = new Set<string>();
+  return spec.dependencies.map((dependency, i) => {
+    const where = `specific.dependencies[${i}]`;
+    const { from_node, from_output, to_node, to_input } = dependency;
+    const producer = children.get(from_node);
+    const consumer = children.get(to_node);
+    if (!producer) throw bad(`${where}.from_node: unknown node '${from_node}' (nodes: ${[...children.keys()].join(', ')})`);
+    if (!consumer) throw bad(`${where}.to_node: unknown node '${to_node}' (nodes: ${[...children.keys()].join(', ')})`);
+    if (from_node === to_node) throw bad(`${where}: node '${from_node}' depends on itself`);
+    const outputs = declaredOutputs(producer);
+    const outputType = Object.hasOwn(outputs, from_output) ? outputs[from_output] : undefined;
+    if (outputType === undefined) {
+      throw bad(`${where}.from_output: template '${producer.name}' (node '${from_node}') declares no output '${from_output}' (outputs: ${Object.keys(outputs).join(', ') || 'none'})`);
+    }
+    const inputs = declaredInputs(consumer);
+    const input = Object.hasOwn(inputs, to_input) ? inputs[to_input] : undefined;
+    if (!input) {
+      throw bad(`${where}.to_input: template '${consumer.name}' (node '${to_node}') has no input '${to_input}' (inputs: ${Object.keys(inputs).join(', ') || 'none'})`);
+    }
+    if (wired.has(`${to_node}\n${to_input}`)) throw bad(`${where}.to_input: input '${to_input}' of node '${to_node}' is fed by more than one dependency`);
+    wired.add(`${to_node}\n${to_input}`);
+    const carried = parseTypeString(`JobOutput<${outputType}>`);
+    if (!input.types.some((allowed) => isSubtype(carried, allowed))) {
+      throw bad(
+        `${where}: output '${from_output}' of node '${from_node}' (${outputType}) cannot feed input '${to_input}' of node '${to_node}', ` +
+          `which accepts ${input.types.map(printType).join(' | ')}, not ${printType(carried)}`,
+      );
+    }
+    return { from_node, from_output, from_output_type: outputType, to_node, to_input };
+  });
+}
+
+/** Kahn's algorithm; what is left over lies on or behind a cycle, which the error names. */
+function checkAcyclic(nodes: readonly string[], dependencies: readonly WorkflowDependencyJson[]): void {
+  const waitingOn = new Map(nodes.map((n) => [n, new Set<string>()]));
+  for (const d of dependencies) waitingOn.get(d.to_node)!.add(d.from_node);
+  const done = new Set<string>();
+  let progressed = true;
+  while (progressed) {
+    progressed = false;
+    for (const [node, deps] of waitingOn) {
+      if (!done.has(node) && [...deps].every((d) => done.has(d))) {
+        done.add(node);
+        progressed = true;
+      }
+    }
+  }
+  if (done.size < nodes.length) {
+    const stuck = nodes.filter((n) => !done.has(n));
+    throw bad(`specific.dependencies: the graph has a cycle through the nodes ${stuck.map((n) => `'${n}'`).join(', ')}`);
+  }
+}
+
+/** The workflow's own inputs, parameters and outputs, from its children's, named `node:name`. */
+function deriveDeclarations(
+  graph: WorkflowGraphJson,
+  children: Map<string, TemplateRow>,
+): { inputs: TemplateInput[]; parameters: Record<string, TemplateParameter>; outputs: Record<string, string> } {
+  const wired = new Set(graph.dependencies.map((d) => `${d.to_node}:${d.to_input}`));
+  const inputs: TemplateInput[] = [];
+  const parameters: Record<string, TemplateParameter> = {};
+  const outputs: Record<string, string> = {};
+  for (const [node, { parameter_default_overrides: overrides }] of Object.entries(graph.nodes)) {
+    const child = children.get(node)!;
+    for (const [name, input] of Object.entries(declaredInputs(child))) {
+      if (!wired.has(`${node}:${name}`)) inputs.push({ name: `${node}:${name}`, types: input.types.map(printType), help: input.help });
+    }
+    for (const [name, parameter] of Object.entries(declaredParameters(child))) {
+      const override = overrides?.[name];
+      parameters[`${node}:${name}`] = override === undefined ? parameter : withOverride(parameter, override);
+    }
+    for (const [name, type] of Object.entries(declaredOutputs(child))) outputs[`${node}:${name}`] = type;
+  }
+  return { inputs, parameters, outputs };
+}
+
+/** A child parameter as the workflow offers it: the override's default, and const if it says so. */
+export function withOverride(parameter: TemplateParameter, override: ParameterOverride): TemplateParameter {
+  const out: TemplateParameter = { ...parameter };
+  if (Object.hasOwn(override, 'default')) {
+    out.default = override.default;
+    out.default_type = override.default_type!;
+    out.const = override.const ?? false;
+  } else if (override.const !== undefined) {
+    out.const = override.const;
+  }
+  return out;
+}

@@ -1,0 +1,35 @@
+/**
+ * `GET /v1/jobs/{pk}/workflow` (extension): a workflow's parent job with its graph, each node's job
+ * (null until created) and progress — what a live view needs to draw the workflow in one request.
+ * Nested workflows appear as a node whose job is itself a workflow's parent (ask for its own view).
+ */
+import { UfdlError } from '../../protocol/errors.js';
+import type { WorkflowJson } from '../../protocol/wire.js';
+import type { Db } from './db.js';
+import { jobJson, requireJobRow } from './job-json.js';
+import { childrenOf, dependenciesOf, nodeProgress, workflowGraph } from './workflow-state.js';
+
+export function workflowView(db: Db, pk: number): WorkflowJson {
+  const parent = requireJobRow(db, pk);
+  const graph = workflowGraph(db, parent.template);
+  if (!graph) {
+    const hint = parent.parent === null ? '' : `; it is a child of the workflow job ${parent.parent}`;
+    throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', `Job ${pk} is not a workflow (its template is not a meta-template)${hint}`);
+  }
+  const children = childrenOf(db, pk);
+  return {
+    job: jobJson(db, parent),
+    progress: parent.progress_amount,
+    nodes: Object.entries(graph.nodes).map(([name, node]) => {
+      const child = children.get(name);
+      return {
+        name,
+        template: node.template,
+        depends_on: dependenciesOf(graph, name),
+        job: child ? jobJson(db, child) : null,
+        progress: nodeProgress(child),
+      };
+    }),
+    dependencies: graph.dependencies,
+  };
+}

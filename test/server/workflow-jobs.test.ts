@@ -1,0 +1,320 @@
+/**
+ * Running a workflow on the server, a node driven over the API (no agent): create-job on a
+ * meta-template, children created as their dependencies finish with outputs wired into inputs, the
+ * parent's phase following its children, cancel cascading, reset and abort of a child (bug B16 in the
+ * reference), nodes never acting on a parent. Expected values follow the reference's code
+ * (`core_app/models/jobs/_Job.py`, `meta/_MetaTemplate.py`), not this server.
+ */
+import { describe, expect, it } from 'vitest';
+import { UfdlClient } from '../../src/client/api.js';
+import { pollFilter } from '../../src/protocol/filter.js';
+import type { JobNotification } from '../../src/protocol/wire.js';
+import { until } from '../helpers/agent.js';
+import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/server.js';
+import {
+  childrenOf,
+  consumerSpec,
+  createPipelineJob,
+  getJob,
+  importPipeline,
+  importSpec,
+  PIPELINE_VALUES,
+  pipelineSpec,
+  producerSpec,
+  runChild,
+} from './support/workflow-specs.js';
+
+/** The job JSON keys in the reference serialiser's order (`serialisers/jobs/_JobSerialiser.py`). */
+const JOB_KEYS = ['pk', 'template', 'parent', 'start_time', 'end_time', 'error_reason', 'input_values', 'parameter_values', 'node', 'outputs', 'description', 'is_cancelled', 'creator', 'creation_time', 'deletion_time'];
+
+/** Every notification sent to watchers of `pk` from now on. */
+function watch(fx: Fixtures, pk: number): { messages: JobNotification[]; opened: Promise<void>; close(): void } {
+  const client = new UfdlClient({ serverUrl: fx.url, username: ADMIN_USER, password: ADMIN_PASSWORD });
+  const messages: JobNotification[] = [];
+  let open = false;
+  const handle = client.watchJob(pk, (m) => messages.push(m), { onOpen: () => (open = true) });
+  const close = () => {
+    handle.close();
+    client.close();
+  };
+  return { messages, opened: until(() => open, 10_000, 'the watch to open'), close };
+}
+
+async function acquirable(fx: Fixtures): Promise<number[]> {
+  const res = await fx.call('POST', '/v1/jobs/list', { json: pollFilter() });
+  return (res.body as any[]).map((job) => job.pk);
+}
+
+describe('a workflow run', () => {
+  it('creates the first child, wires its output into the next, follows the children to the end', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const node = fx.node();
+    const parent = await createPipelineJob(fx, template);
+
+    // The parent, as the reference serialises a job: values as given (named node:name), no node.
+    expect(Object.keys(parent)).toEqual(JOB_KEYS);
+    expect(parent).toMatchObject({
+      template: { pk: template, name: 'pipeline', version: 1 },
+      parent: null,
+      start_time: null,
+      node: null,
+      outputs: [],
+      input_values: PIPELINE_VALUES.input_values,
+      parameter_values: PIPELINE_VALUES.parameter_values,
+    });
+
+    // Only the node without dependencies exists yet; it takes its prefixed values and the override.
+    let children = await childrenOf(fx, parent.pk);
+    expect(Object.keys(children)).toEqual(['train']);
+    const train = children.train;
+    expect(Object.keys(train)).toEqual(JOB_KEYS);
+    expect(train).toMatchObject({
+      parent: parent.pk,
+      template: { name: 'producer', version: 1 },
+      description: "child job 'train' of meta-job pipeline v1",
+      input_values: { seed: { value: 7, type: 'int' } },
+      parameter_values: { epochs: { value: 3, type: 'int' } },
+      creator: parent.creator,
+    });
+    // Nodes see the child, never the parent; acquiring the parent is forbidden (JobIsWorkable).
+    expect(await acquirable(fx)).toEqual([train.pk]);
+    const acquireParent = await fx.call('GET', `/v1/jobs/${parent.pk}/acquire`, { node });
+    expect(acquireParent.status).toBe(403);
+
+    const watcher = watch(fx, parent.pk);
+    await watcher.opened;
+    await runChild(fx, node, train.pk, { progress: [0.5], outputs: { 'model.bin': 'BLOB', report: 'JSON' } });
+
+    // The finish created the next child, its model the train job's model.bin output.
+    children = await childrenOf(fx, parent.pk);
+    expect(Object.keys(children)).toEqual(['train', 'predict']);
+    const model = (await getJob(fx, train.pk)).outputs.find((o: any) => o.name === 'model.bin');
+    expect(children.predict).toMatchObject({
+      description: "child job 'predict' of meta-job pipeline v1",
+      input_values: { label: { value: 'cats', type: 'str' }, model: { value: model.pk, type: 'JobOutput<BLOB>' } },
+      parameter_values: { items: { value: 4, type: 'int' } },
+    });
+    let after = await getJob(fx, parent.pk);
+    expect(after.start_time).not.toBeNull();
+    expect(after.end_time).toBeNull();
+    // The reference's `_finish_meta`: the child's outputs become the parent's, named node:name.
+    expect(after.outputs.map((o: any) => o.name)).toEqual(['train:model.bin', 'train:report']);
+    const copied = await fx.call('GET', `/v1/jobs/${parent.pk}/outputs/${encodeURIComponent('train:model.bin')}/BLOB`);
+    expect(copied.text).toBe(`model.bin of job ${train.pk}`);
+
+    await runChild(fx, node, children.predict.pk, { progress: [0.5], outputs: { 'predictions.csv': 'BLOB' } });
+    after = await getJob(fx, parent.pk);
+    expect(after.end_time).not.toBeNull();
+    expect(after.error_reason).toBeNull();
+    expect(after.outputs.map((o: any) => o.name)).toEqual(['train:model.bin', 'train:report', 'predict:predictions.csv']);
+    expect(fx.jobRow(parent.pk)!.progress_amount).toBe(1);
+    expect(await acquirable(fx)).toEqual([]);
+
+    // Watchers of the parent: its start, a progress frame per child transition naming the child
+    // (the reference's `{triggered_by, progress}`, extended), its finish.
+    await until(() => watcher.messages.some((m) => m.transition === 'finish'), 10_000, 'the parent finish');
+    watcher.close();
+    const frames = watcher.messages;
+    expect(frames.every((m) => m.pk === parent.pk)).toBe(true);
+    expect(frames[0]).toMatchObject({ transition: 'start', transition_data: { triggered_by: train.pk, child: 'train', child_transition: 'start' } });
+    const trainProgress = frames.find((m) => m.transition === 'progress' && m.transition_data.child_transition === 'progress');
+    expect(trainProgress).toMatchObject({ progress: 0.25, transition_data: { triggered_by: train.pk, progress: 0.5, child: 'train' } });
+    expect(frames.some((m) => m.transition_data.child === 'train' && m.transition_data.child_transition === 'finish')).toBe(true);
+    expect(frames.at(-1)).toMatchObject({ transition: 'finish', progress: 1, transition_data: { triggered_by: children.predict.pk, child: 'predict', child_transition: 'finish' } });
+  });
+
+  it('creates every node without dependencies at once, and a node with two dependencies once both finished', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec({}, [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }]));
+    const template = await importSpec(fx, pipelineSpec({ name: 'diamond' }, {
+      nodes: { a: { name: 'producer' }, b: { name: 'producer' }, join: { name: 'consumer' } },
+      dependencies: [
+        { from_node: 'a', from_output: 'model.bin', to_node: 'join', to_input: 'model' },
+        { from_node: 'b', from_output: 'report', to_node: 'join', to_input: 'other' },
+      ],
+    }));
+    const parent = await createPipelineJob(fx, template, { input_values: { 'a:seed': { value: 1, type: 'int' }, 'b:seed': { value: 2, type: 'int' } } });
+    let children = await childrenOf(fx, parent.pk);
+    expect(Object.keys(children).sort()).toEqual(['a', 'b']);
+    const node = fx.node();
+    await runChild(fx, node, children.a.pk, { outputs: { 'model.bin': 'BLOB' } });
+    expect(Object.keys(await childrenOf(fx, parent.pk)).sort()).toEqual(['a', 'b']);
+    await runChild(fx, node, children.b.pk, { outputs: { report: 'JSON' } });
+    children = await childrenOf(fx, parent.pk);
+    expect(children.join.input_values).toMatchObject({ model: { type: 'JobOutput<BLOB>' }, other: { type: 'JobOutput<JSON>' } });
+    // Progress: the mean over every node of the graph, created or not.
+    expect(fx.jobRow(parent.pk)!.progress_amount).toBeCloseTo(2 / 3);
+  });
+});
+
+describe('a child in error', () => {
+  it('errors the parent with the reference’s reason and creates nothing further', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, template);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { error: 'exit status 2' });
+    const after = await getJob(fx, parent.pk);
+    expect(after.error_reason).toBe("Error in child job 'train':\nexit status 2");
+    expect(after.end_time).not.toBeNull();
+    expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
+    expect(await acquirable(fx)).toEqual([]);
+  });
+
+  it('a reset of the child (a 500 in the reference, B16) makes the workflow run again, to the end', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, template);
+    const node = fx.node();
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, node, train.pk, { error: 'out of memory' });
+    const reset = await fx.call('DELETE', `/v1/jobs/${train.pk}/reset`, { node });
+    expect(reset.status, reset.text).toBe(200);
+    let after = await getJob(fx, parent.pk);
+    expect(after).toMatchObject({ end_time: null, error_reason: null });
+    expect(after.start_time).not.toBeNull();
+    // Still held by the node (reset keeps it); it runs again and the workflow goes on.
+    await fx.call('POST', `/v1/jobs/${train.pk}/start`, { node, json: { send_notification: 'email' } });
+    await fx.call('POST', `/v1/jobs/${train.pk}/outputs/model.bin/BLOB`, { node, body: 'm', headers: { 'content-disposition': 'attachment; filename=m' } });
+    await fx.call('POST', `/v1/jobs/${train.pk}/finish`, { node, json: { success: true, send_notification: 'email' } });
+    const { predict } = await childrenOf(fx, parent.pk);
+    await runChild(fx, node, predict.pk);
+    after = await getJob(fx, parent.pk);
+    expect(after.end_time).not.toBeNull();
+    expect(after.error_reason).toBeNull();
+  });
+
+  it('an admin abort of the errored child recovers the parent; a workflow itself cannot be aborted', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, template);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { error: 'node crashed' });
+    const abortParent = await fx.call('DELETE', `/v1/jobs/${parent.pk}/abort`);
+    expect(abortParent.status).toBe(406);
+    expect(abortParent.body.detail).toMatch(/meta-job .*cannot be aborted/);
+    const abort = await fx.call('DELETE', `/v1/jobs/${train.pk}/abort`);
+    expect(abort.status, abort.text).toBe(200);
+    expect(await getJob(fx, parent.pk)).toMatchObject({ error_reason: null, end_time: null });
+    expect(await acquirable(fx)).toEqual([train.pk]);
+  });
+
+  it('a producer that finished without the wired output errors the parent, as the reference does', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, template);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { outputs: { report: 'JSON' } });
+    const after = await getJob(fx, parent.pk);
+    expect(after.error_reason).toBe("Error creating child-jobs: Job-dependency 'train' produced no output 'model.bin' of type BLOB");
+    expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
+  });
+});
+
+describe('cancel', () => {
+  it('of the parent cancels every unfinished child; nothing stays acquirable; the node finishes its cancelled child silently', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec());
+    const template = await importSpec(fx, pipelineSpec({ name: 'two-roots' }, {
+      nodes: { a: { name: 'producer' }, b: { name: 'producer' }, c: { name: 'consumer' } },
+      dependencies: [{ from_node: 'a', from_output: 'model.bin', to_node: 'c', to_input: 'model' }],
+    }));
+    const parent = await createPipelineJob(fx, template, { input_values: { 'a:seed': { value: 1, type: 'int' }, 'b:seed': { value: 2, type: 'int' }, 'c:label': { value: 'x', type: 'str' } } });
+    const { a, b } = await childrenOf(fx, parent.pk);
+    const node = fx.node();
+    await runChild(fx, node, a.pk, { finish: false });
+    const watcherA = watch(fx, a.pk);
+    await watcherA.opened;
+
+    const cancelChild = await fx.call('DELETE', `/v1/jobs/${a.pk}/cancel`);
+    expect(cancelChild.status).toBe(406);
+    expect(cancelChild.body.detail).toMatch(/cancel\nJob is a child job; cancel its workflow, job \d+\./);
+
+    const cancel = await fx.call('DELETE', `/v1/jobs/${parent.pk}/cancel`);
+    expect(cancel.status, cancel.text).toBe(200);
+    expect(cancel.body.is_cancelled).toBe(true);
+    expect((await getJob(fx, a.pk)).is_cancelled).toBe(true);
+    expect((await getJob(fx, b.pk)).is_cancelled).toBe(true);
+    expect(await acquirable(fx)).toEqual([]);
+    // The running child's own watchers (its node) hear of the cancel.
+    await until(() => watcherA.messages.some((m) => m.transition === 'cancel'), 10_000, 'the child cancel');
+    watcherA.close();
+    // The node's clean-up finish is the usual silent 200, and creates nothing.
+    const finish = await fx.call('POST', `/v1/jobs/${a.pk}/finish`, { node, json: { success: true, send_notification: 'email' } });
+    expect(finish.status).toBe(200);
+    expect(Object.keys(await childrenOf(fx, parent.pk)).sort()).toEqual(['a', 'b']);
+    expect(await acquirable(fx)).toEqual([]);
+    const acquireB = await fx.call('GET', `/v1/jobs/${b.pk}/acquire`, { node });
+    expect(acquireB.status).toBe(406);
+  });
+});
+
+describe('create-job on a meta-template', () => {
+  it('checks the workflow’s inputs and parameters like any job’s, and stores nothing when they are wrong', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const cases: Array<[string, Record<string, unknown>, number, RegExp]> = [
+      ['a missing input', { input_values: { 'train:seed': { value: 1, type: 'int' } } }, 406, /No input value provided for input 'predict:label'/],
+      ['an unknown parameter', { ...PIPELINE_VALUES, parameter_values: { 'train:lr': { value: 1, type: 'float' } } }, 406, /Unknown job parameters: train:lr/],
+      ['a const parameter', { ...PIPELINE_VALUES, parameter_values: { 'train:body': { value: 'x', type: 'str' } } }, 406, /train:body is const/],
+      ['a bad value', { ...PIPELINE_VALUES, parameter_values: { 'train:epochs': { value: 'x', type: 'int' } } }, 400, /Bad value for parameter 'train:epochs' of type int/],
+      ['an unknown child override', { ...PIPELINE_VALUES, child_notification_overrides: { nope: { actions: {} } } }, 406, /Unknown descendant for job from template #\d+: nope/],
+    ];
+    for (const [what, body, status, detail] of cases) {
+      const res = await fx.call('POST', `/v1/job-templates/${template}/create-job`, { json: body });
+      expect(res.status, `${what}: ${res.text}`).toBe(status);
+      expect(res.body.detail, what).toMatch(detail);
+    }
+    expect((fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n).toBe(0);
+    const ok = await fx.call('POST', `/v1/job-templates/${template}/create-job`, { json: { ...PIPELINE_VALUES, child_notification_overrides: { train: { actions: {} } } } });
+    expect(ok.status, ok.text).toBe(200);
+  });
+});
+
+describe('a workflow inside a workflow', () => {
+  it('runs the inner workflow as a node: its outputs reach the outer parent, named by both nodes', async () => {
+    const fx = await startWithFixtures();
+    await importPipeline(fx);
+    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, { nodes: { inner: { name: 'pipeline' } }, dependencies: [] }));
+    const parent = await createPipelineJob(fx, outer, {
+      input_values: { 'inner:train:seed': { value: 7, type: 'int' }, 'inner:predict:label': { value: 'x', type: 'str' } },
+    });
+    const { inner } = await childrenOf(fx, parent.pk);
+    expect(inner.input_values).toEqual({ 'train:seed': { value: 7, type: 'int' }, 'predict:label': { value: 'x', type: 'str' } });
+    const node = fx.node();
+    const { train } = await childrenOf(fx, inner.pk);
+    await runChild(fx, node, train.pk, { outputs: { 'model.bin': 'BLOB' } });
+    expect((await getJob(fx, parent.pk)).start_time).not.toBeNull();
+    const { predict } = await childrenOf(fx, inner.pk);
+    await runChild(fx, node, predict.pk, { outputs: { 'predictions.csv': 'BLOB' } });
+    const after = await getJob(fx, parent.pk);
+    expect(after.end_time).not.toBeNull();
+    expect(after.outputs.map((o: any) => o.name)).toEqual(['inner:train:model.bin', 'inner:predict:predictions.csv']);
+  });
+});
+
+describe('GET /v1/jobs/{pk}/workflow', () => {
+  it('answers the graph with each node’s job (null until created) and progress; 404 for a job that is no workflow', async () => {
+    const fx = await startWithFixtures();
+    const template = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, template);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { progress: [0.4], finish: false });
+    const view = await fx.call('GET', `/v1/jobs/${parent.pk}/workflow`);
+    expect(view.status, view.text).toBe(200);
+    expect(view.body.job.pk).toBe(parent.pk);
+    expect(view.body.progress).toBeCloseTo(0.2);
+    expect(view.body.nodes.map((n: any) => [n.name, n.depends_on, n.job?.pk ?? null, n.progress])).toEqual([
+      ['train', [], train.pk, 0.4],
+      ['predict', ['train'], null, 0],
+    ]);
+    expect(view.body.dependencies).toHaveLength(1);
+    const plain = await fx.call('GET', `/v1/jobs/${train.pk}/workflow`);
+    expect(plain.status).toBe(404);
+    expect(plain.body.detail).toMatch(/not a workflow.*child of the workflow job/);
+  });
+});
