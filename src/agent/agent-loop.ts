@@ -14,7 +14,7 @@ import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Readiness } from './readiness.js';
 import type { LogPort } from './ports.js';
-import type { AgentParts } from './start-up-sequence.js';
+import type { AgentParts } from './start/sequence.js';
 
 export interface AgentLoopContext {
   options: ResolvedAgentOptions;

@@ -8,7 +8,7 @@ import type { ServerContact } from './fencing.js';
 import type { JobRunner } from './job-runner.js';
 import type { AgentState } from './lifecycle.js';
 import type { PollLoop } from './loop.js';
-import type { AgentParts } from './start-up-sequence.js';
+import type { AgentParts } from './start/sequence.js';
 import type { Health } from './status-server.js';
 
 export interface AgentStatus {

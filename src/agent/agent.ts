@@ -24,11 +24,11 @@ import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } fro
 import { journalProblem, Readiness } from './readiness.js';
 import { Runners } from './runners.js';
 import { ServerWatch } from './server-watch.js';
-import { startUp, type AgentDeps, type AgentParts } from './start-up-sequence.js';
+import { startUp, type AgentDeps, type AgentParts } from './start/sequence.js';
 import { startStatusServer, type Health } from './status-server.js';
 
 export type { AgentStatus } from './agent-status.js';
-export type { AgentDeps } from './start-up-sequence.js';
+export type { AgentDeps } from './start/sequence.js';
 
 export interface AgentEvents {
   state: [{ from: AgentState; to: AgentState }];

@@ -15,7 +15,7 @@ import type { LogPort } from './ports.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { NodeHardwareFacts } from './registration.js';
 import { planSlots, slotKey, type SlotSpec } from './slots.js';
-import type { AgentParts } from './start-up-sequence.js';
+import type { AgentParts } from './start/sequence.js';
 
 /** The settings a running agent applies without a restart. */
 export const LIVE_OPTIONS = ['pollScheduleS', 'slots'] as const satisfies readonly (keyof ResolvedAgentOptions)[];

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate, TemplateCache } from '../../src/agent/candidates.js';
 import { lossOf } from '../../src/agent/cancel-watch.js';
-import { isRequeueError } from '../../src/agent/recovery.js';
-import { NODE_RESTARTED_ERROR } from '../../src/agent/recovery-rules.js';
+import { isRequeueError } from '../../src/agent/start/recovery.js';
+import { NODE_RESTARTED_ERROR } from '../../src/agent/start/recovery-rules.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { JobJson, TemplateJson } from '../../src/protocol/wire.js';
 

@@ -5,7 +5,7 @@ import {
   serverView,
   NODE_RESTARTED_ERROR,
   type RecoveryFacts,
-} from '../../src/agent/recovery-rules.js';
+} from '../../src/agent/start/recovery-rules.js';
 import { jobJson } from '../helpers/job-json.js';
 
 const SELF = 7;

@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { NODE_RESTARTED_ERROR } from '../../src/agent/recovery-rules.js';
+import { NODE_RESTARTED_ERROR } from '../../src/agent/start/recovery-rules.js';
 import { buildOnce } from '../helpers/build.js';
 import { api, restartableServer, startTestServer } from '../helpers/server.js';
 import {

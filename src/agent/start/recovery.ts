@@ -8,25 +8,25 @@
  * release).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { isClientError } from '../client/errors.js';
-import type { JobJson, NodeJson, TemplateJson } from '../protocol/wire.js';
-import { attach } from './child/attach.js';
-import { jobDirPaths, removeJobDir, type JobDir } from './child/job-dir.js';
-import { fencedByWrapper } from './child/lease.js';
-import type { RunningChild } from './child/running-child.js';
-import { stopGroup } from './child/stop-group.js';
-import { readExitStatus, WRAPPER_NAME, type ExitResult } from './child/wrapper.js';
-import { childStartIdentity, startTicksOf } from './child-identity.js';
-import { FENCED_ERROR } from './job-finish.js';
-import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from './job-report.js';
-import type { JobRunner } from './job-runner.js';
-import type { JobRecord } from './journal/records.js';
-import { isJobEdge } from './journal/states.js';
-import type { ExecutorPort, JournalPort, LogPort, NodeApi } from './ports.js';
-import { runSettingsOf, type RunSettings } from './job-runner.js';
+import { isClientError } from '../../client/errors.js';
+import type { JobJson, NodeJson, TemplateJson } from '../../protocol/wire.js';
+import { attach } from '../child/attach.js';
+import { jobDirPaths, removeJobDir, type JobDir } from '../child/job-dir.js';
+import { fencedByWrapper } from '../child/lease.js';
+import type { RunningChild } from '../child/running-child.js';
+import { stopGroup } from '../child/stop-group.js';
+import { readExitStatus, WRAPPER_NAME, type ExitResult } from '../child/wrapper.js';
+import { childStartIdentity, startTicksOf } from '../child-identity.js';
+import { FENCED_ERROR } from '../job-finish.js';
+import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from '../job-report.js';
+import type { JobRunner } from '../job-runner.js';
+import type { JobRecord } from '../journal/records.js';
+import { isJobEdge } from '../journal/states.js';
+import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
+import { runSettingsOf, type RunSettings } from '../job-runner.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type ChildFate, type RecoveryAction } from './recovery-rules.js';
-import type { SlotSpec } from './slots.js';
-import { retryStartupStep } from './start-up.js';
+import type { SlotSpec } from '../slots.js';
+import { retryStartupStep } from './wait-for-server.js';
 
 /** Finish errors that mean "run it again elsewhere": a re-delivered finish with one is followed by reset and release. */
 export const REQUEUE_ERROR_PREFIXES = [

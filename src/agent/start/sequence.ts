@@ -8,24 +8,24 @@
  * closes what was opened. Steps that need the server wait for it (`start-up.ts`).
  */
 import type { Logger } from 'pino';
-import type { UfdlClient } from '../client/api.js';
-import type { Capabilities, HardwareJson } from '../protocol/wire.js';
-import type { ServerContact } from './fencing.js';
-import type { Journal } from './journal/journal.js';
-import type { PollLoop } from './loop.js';
-import type { AgentMetrics } from './metrics.js';
-import { SlotNodes } from './nodes.js';
-import { OutageLog } from './outage-log.js';
+import type { UfdlClient } from '../../client/api.js';
+import type { Capabilities, HardwareJson } from '../../protocol/wire.js';
+import type { ServerContact } from '../fencing.js';
+import type { Journal } from '../journal/journal.js';
+import type { PollLoop } from '../loop.js';
+import type { AgentMetrics } from '../metrics.js';
+import { SlotNodes } from '../nodes.js';
+import { OutageLog } from '../outage-log.js';
 import { removeOrphanJobDirs } from './orphan-dirs.js';
-import type { ResolvedAgentOptions } from './options.js';
-import type { ExecutorPort } from './ports.js';
+import type { ResolvedAgentOptions } from '../options.js';
+import type { ExecutorPort } from '../ports.js';
 import { recover } from './recovery.js';
-import type { NodeHardwareFacts } from './registration.js';
-import type { Runners } from './runners.js';
-import type { ServerWatch } from './server-watch.js';
-import { planSlots, Slots } from './slots.js';
-import { loginUntilAccepted, retryStartupStep } from './start-up.js';
-import type { StatusServer } from './status-server.js';
+import type { NodeHardwareFacts } from '../registration.js';
+import type { Runners } from '../runners.js';
+import type { ServerWatch } from '../server-watch.js';
+import { planSlots, Slots } from '../slots.js';
+import { loginUntilAccepted, retryStartupStep } from './wait-for-server.js';
+import type { StatusServer } from '../status-server.js';
 
 /** What the agent needs from the outside world; `index.ts` supplies the real ones, tests may not. */
 export interface AgentDeps {

@@ -4,11 +4,11 @@
  * — and the other steps (capabilities, hardware list, registration), retried on the error back-off
  * while the server cannot be reached.
  */
-import type { UfdlClient } from '../client/api.js';
-import { isClientError, type ClientError } from '../client/errors.js';
-import type { ServerContact } from './fencing.js';
-import { Schedule } from './loop.js';
-import type { LogPort } from './ports.js';
+import type { UfdlClient } from '../../client/api.js';
+import { isClientError, type ClientError } from '../../client/errors.js';
+import type { ServerContact } from '../fencing.js';
+import { Schedule } from '../loop.js';
+import type { LogPort } from '../ports.js';
 
 export interface LoginContext {
   authRetryS: readonly number[];

@@ -7,7 +7,7 @@
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LogPort } from './ports.js';
+import type { LogPort } from '../ports.js';
 
 /** Remove the job directories of `workDir` whose pk is not in `owned`; returns the pks removed. */
 export async function removeOrphanJobDirs(workDir: string, owned: ReadonlySet<number>, log: LogPort): Promise<number[]> {

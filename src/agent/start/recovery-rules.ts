@@ -4,11 +4,11 @@
  * the child, decide the one action to take. `recovery.ts` gathers the facts and carries the actions out;
  * this file decides, so every rule is unit-tested without a server or a child.
  */
-import type { JobJson } from '../protocol/wire.js';
-import { phaseOf } from '../protocol/phase.js';
-import type { JobState } from './journal/states.js';
+import type { JobJson } from '../../protocol/wire.js';
+import { phaseOf } from '../../protocol/phase.js';
+import type { JobState } from '../journal/states.js';
 
-export type { JobState } from './journal/states.js';
+export type { JobState } from '../journal/states.js';
 
 /** What became of the child after an agent restart. */
 export type ChildFate =
