@@ -7,7 +7,7 @@ import type { Capabilities } from '../protocol/wire.js';
 import type { ServerContact } from './fencing.js';
 import type { JobRunner } from './job-runner.js';
 import type { AgentState } from './lifecycle.js';
-import type { PollLoop } from './loop.js';
+import type { PollLoop } from './poll/loop.js';
 import type { AgentParts } from './start/sequence.js';
 import type { Health } from './status-server.js';
 

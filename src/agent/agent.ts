@@ -9,8 +9,8 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js';
-import { createAgentLoop } from './agent-loop.js';
-import { TemplateCache } from './candidates.js';
+import { createAgentLoop } from './wiring.js';
+import { TemplateCache } from './poll/candidates.js';
 import { ServerContact } from './fencing.js';
 import { JournalLockedError } from './journal/errors.js';
 import { liveLogSettings } from './logs/settings.js';

@@ -9,7 +9,7 @@ import { phaseOf } from '../protocol/phase.js';
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
 import { failPoint } from './fail-points.js';
 import { releaseUnstarted, type ReportContext } from './job-report.js';
-import type { ClaimOutcome } from './loop.js';
+import type { ClaimOutcome } from './poll/loop.js';
 
 export interface ClaimContext {
   report: ReportContext;

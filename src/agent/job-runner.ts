@@ -30,7 +30,7 @@ import { cleanUpLost, collectOutputs, deliver, finishWith, releaseFinished, repo
 import type { ReportContext } from './job-report.js';
 import { prepareJob, startJob } from './job-start.js';
 import { superviseChild } from './job-supervise.js';
-import type { ClaimOutcome } from './loop.js';
+import type { ClaimOutcome } from './poll/loop.js';
 import { runSettingsOf, type JobScope, type RunOutcome, type RunnerDeps, type RunnerLogger, type RunSettings } from './job-types.js';
 import { cudaVisibleDevices, type SlotSpec } from './slots.js';
 

@@ -6,7 +6,7 @@
 import type { JobJson, TemplateJson } from '../protocol/wire.js';
 import { JobRunner, type RunOutcome, type RunnerLogger } from './job-runner.js';
 import type { JobLeases } from './job-leases.js';
-import type { ClaimOutcome } from './loop.js';
+import type { ClaimOutcome } from './poll/loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { LiveLogSettings } from './logs/live-log-stream.js';

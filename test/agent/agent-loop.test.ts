@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PollLoop, Schedule, SkipList, type ClaimOutcome, type Evaluation, type LoopContext } from '../../src/agent/loop.js';
+import { PollLoop, Schedule, SkipList, type ClaimOutcome, type Evaluation, type LoopContext } from '../../src/agent/poll/loop.js';
 import { planSlots, Slots, type SlotSpec } from '../../src/agent/slots.js';
 import type { JobJson } from '../../src/protocol/wire.js';
 import { jobJson } from '../helpers/job-json.js';

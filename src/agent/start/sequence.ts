@@ -12,7 +12,7 @@ import type { UfdlClient } from '../../client/api.js';
 import type { Capabilities, HardwareJson } from '../../protocol/wire.js';
 import type { ServerContact } from '../fencing.js';
 import type { Journal } from '../journal/journal.js';
-import type { PollLoop } from '../loop.js';
+import type { PollLoop } from '../poll/loop.js';
 import type { AgentMetrics } from '../metrics.js';
 import { SlotNodes } from '../nodes.js';
 import { OutageLog } from '../outage-log.js';

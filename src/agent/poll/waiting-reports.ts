@@ -2,7 +2,7 @@
  * Telling the server why this node skips a job (see `reportWaiting`): each reason once per job, in
  * the background, and never in the way of polling — a failed report is only logged at debug level.
  */
-import type { LogPort, NodeApi } from './ports.js';
+import type { LogPort, NodeApi } from '../ports.js';
 
 /** How many (job, reason) pairs are remembered as sent; then the memory starts over. */
 const REMEMBERED = 1000;

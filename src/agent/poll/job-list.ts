@@ -4,9 +4,9 @@
  * skipped and logged once (not at every poll). An answer that is not a list at all fails the poll,
  * as a server error would; repeated failures show in `/readyz`.
  */
-import { parseJobJson } from '../protocol/job-schema.js';
-import type { JobJson } from '../protocol/wire.js';
-import type { LogPort } from './ports.js';
+import { parseJobJson } from '../../protocol/job-schema.js';
+import type { JobJson } from '../../protocol/wire.js';
+import type { LogPort } from '../ports.js';
 
 /** The server answered the job list with something that is not a list. */
 export class MalformedJobListError extends Error {

@@ -6,10 +6,10 @@
  * server offers.
  */
 import { pollFilter } from '../protocol/filter.js';
-import { evaluateCandidate, type TemplateCache } from './candidates.js';
-import { JobListReader } from './job-list.js';
-import { WaitingReports } from './waiting-reports.js';
-import { PollLoop, type ClaimOutcome } from './loop.js';
+import { evaluateCandidate, type TemplateCache } from './poll/candidates.js';
+import { JobListReader } from './poll/job-list.js';
+import { WaitingReports } from './poll/waiting-reports.js';
+import { PollLoop, type ClaimOutcome } from './poll/loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Readiness } from './readiness.js';

@@ -3,10 +3,10 @@
  * failures isolated. Templates are fetched once and cached by pk (a template never changes under its
  * pk: import makes a new one); the executor allow-list and `canRun` decide from the template alone.
  */
-import { isClientError } from '../client/errors.js';
-import type { JobJson, TemplateJson } from '../protocol/wire.js';
+import { isClientError } from '../../client/errors.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import type { Evaluation } from './loop.js';
-import type { ExecutorPort } from './ports.js';
+import type { ExecutorPort } from '../ports.js';
 
 export interface TemplateSource {
   getTemplate(pk: number, opts?: { signal?: AbortSignal }): Promise<TemplateJson>;

@@ -14,9 +14,9 @@
  * loudly and abandons that iteration so the next one starts; every step of an iteration listens to
  * the iteration's abort signal.
  */
-import type { JobJson } from '../protocol/wire.js';
-import type { LogPort } from './ports.js';
-import type { SlotSpec, Slots } from './slots.js';
+import type { JobJson } from '../../protocol/wire.js';
+import type { LogPort } from '../ports.js';
+import type { SlotSpec, Slots } from '../slots.js';
 
 /** A schedule of delays that advances one step per `next()` and sticks on the last (launcher §1.8). */
 export class Schedule {
