@@ -22,7 +22,7 @@ export type { AgentStatus } from './agent-status.js';
 export type { AgentState } from './lifecycle.js';
 export { resolveAgentOptions, AGENT_DEFAULTS } from './options.js';
 export type { AgentOptions, ResolvedAgentOptions } from './options.js';
-export { LIVE_OPTIONS, type OptionsChange } from './live-config.js';
+export { LIVE_OPTIONS, type OptionsChange } from './slots/replan.js';
 
 export interface StartAgentExtras {
   /** Install SIGTERM/SIGINT/SIGQUIT handlers (drain, stop now, exit now). @default true */

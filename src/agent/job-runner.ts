@@ -32,7 +32,7 @@ import { prepareJob, startJob } from './job-start.js';
 import { superviseChild } from './job-supervise.js';
 import type { ClaimOutcome } from './poll/loop.js';
 import { runSettingsOf, type JobScope, type RunOutcome, type RunnerDeps, type RunnerLogger, type RunSettings } from './job-types.js';
-import { cudaVisibleDevices, type SlotSpec } from './slots.js';
+import { cudaVisibleDevices, type SlotSpec } from './slots/slots.js';
 
 export type { RunOutcome, RunnerDeps, RunnerHooks, RunnerLogger, RunSettings } from './job-types.js';
 export { runSettingsOf } from './job-types.js';

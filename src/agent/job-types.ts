@@ -11,7 +11,7 @@ import type { JobLeases } from './job-leases.js';
 import type { JobRunner } from './job-runner.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { ProgressUpdate } from './progress/update.js';
-import type { SlotSpec } from './slots.js';
+import type { SlotSpec } from './slots/slots.js';
 
 /** How a job left this agent. */
 export type RunOutcome =

@@ -12,7 +12,7 @@ import type { ResolvedAgentOptions } from './options.js';
 import type { LiveLogSettings } from './logs/live-log-stream.js';
 import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
 import type { ProgressUpdate } from './progress/update.js';
-import type { Slots, SlotSpec } from './slots.js';
+import type { Slots, SlotSpec } from './slots/slots.js';
 
 /** What the agent hears about its jobs. */
 export interface RunnersEvents {

@@ -10,7 +10,7 @@ import { Fence, fenceThresholdMs, type ServerContact } from './fencing.js';
 import { Heartbeat } from './heartbeat.js';
 import type { JobRunner } from './job-runner.js';
 import type { JournalPort } from './ports.js';
-import type { SlotNode } from './nodes.js';
+import type { SlotNode } from './slots/nodes.js';
 
 export interface ServerWatchContext {
   contact: ServerContact;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PollLoop, Schedule, SkipList, type ClaimOutcome, type Evaluation, type LoopContext } from '../../src/agent/poll/loop.js';
-import { planSlots, Slots, type SlotSpec } from '../../src/agent/slots.js';
+import { planSlots, Slots, type SlotSpec } from '../../src/agent/slots/slots.js';
 import type { JobJson } from '../../src/protocol/wire.js';
 import { jobJson } from '../helpers/job-json.js';
 

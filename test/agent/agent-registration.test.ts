@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClientError } from '../../src/client/errors.js';
-import { nodeChanged, nodeSpecFor, registerNode, type RegistrationApi } from '../../src/agent/registration.js';
+import { nodeChanged, nodeSpecFor, registerNode, type RegistrationApi } from '../../src/agent/slots/registration.js';
 import type { NodeJson, NodeSpec } from '../../src/protocol/wire.js';
 
 const GENERATIONS = [

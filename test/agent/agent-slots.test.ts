@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cudaVisibleDevices, planSlots, Slots } from '../../src/agent/slots.js';
+import { cudaVisibleDevices, planSlots, Slots } from '../../src/agent/slots/slots.js';
 
 describe('planSlots()', () => {
   it('gives one slot per GPU, registered under the GPU index', () => {

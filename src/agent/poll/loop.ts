@@ -16,7 +16,7 @@
  */
 import type { JobJson } from '../../protocol/wire.js';
 import type { LogPort } from '../ports.js';
-import type { SlotSpec, Slots } from '../slots.js';
+import type { SlotSpec, Slots } from '../slots/slots.js';
 
 /** A schedule of delays that advances one step per `next()` and sticks on the last (launcher §1.8). */
 export class Schedule {

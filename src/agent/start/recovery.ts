@@ -25,7 +25,7 @@ import { isJobEdge } from '../journal/states.js';
 import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
 import { runSettingsOf, type RunSettings } from '../job-runner.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type ChildFate, type RecoveryAction } from './recovery-rules.js';
-import type { SlotSpec } from '../slots.js';
+import type { SlotSpec } from '../slots/slots.js';
 import { retryStartupStep } from './wait-for-server.js';
 
 /** Finish errors that mean "run it again elsewhere": a re-delivered finish with one is followed by reset and release. */

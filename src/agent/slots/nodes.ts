@@ -6,9 +6,9 @@
  * is observed: a `bad-node-id` answer triggers one re-registration of that slot. (Whether the server
  * answers at all is learnt from every attempt of every call, see `UfdlClient.onReachability`.)
  */
-import { ClientError } from '../client/errors.js';
-import type { UfdlClient } from '../client/api.js';
-import type { HardwareJson, NodeJson } from '../protocol/wire.js';
+import { ClientError } from '../../client/errors.js';
+import type { UfdlClient } from '../../client/api.js';
+import type { HardwareJson, NodeJson } from '../../protocol/wire.js';
 import { nodeChanged, nodeSpecFor, registerNode, type NodeHardwareFacts, type Registered } from './registration.js';
 import type { SlotSpec } from './slots.js';
 

@@ -4,11 +4,11 @@
  * node of its own (see `slots.ts`). The pk is kept in the journal; a `400 Bad Node-Id` anywhere makes
  * the agent register again (the reference launcher loops on errors forever instead).
  */
-import { nodeIdentityFilter } from '../protocol/filter.js';
-import type { HardwareJson, NodeJson, NodeSpec } from '../protocol/wire.js';
-import { isClientError } from '../client/errors.js';
-import { failPoint } from './fail-points.js';
-import { hardwareGenerationFor } from './hardware/generation.js';
+import { nodeIdentityFilter } from '../../protocol/filter.js';
+import type { HardwareJson, NodeJson, NodeSpec } from '../../protocol/wire.js';
+import { isClientError } from '../../client/errors.js';
+import { failPoint } from '../fail-points.js';
+import { hardwareGenerationFor } from '../hardware/generation.js';
 
 /** What registration needs to know about the node's hardware. */
 export interface NodeHardwareFacts {

@@ -10,12 +10,12 @@
  *   node route, allowed to the node itself), and the slots follow the GPUs: with `slots = 0` (one per
  *   GPU) a GPU that appeared gets a slot and one that vanished loses its slot once its job is done.
  */
-import type { HardwareJson } from '../protocol/wire.js';
-import type { LogPort } from './ports.js';
-import type { ResolvedAgentOptions } from './options.js';
+import type { HardwareJson } from '../../protocol/wire.js';
+import type { LogPort } from '../ports.js';
+import type { ResolvedAgentOptions } from '../options.js';
 import type { NodeHardwareFacts } from './registration.js';
 import { planSlots, slotKey, type SlotSpec } from './slots.js';
-import type { AgentParts } from './start/sequence.js';
+import type { AgentParts } from '../start/sequence.js';
 
 /** The settings a running agent applies without a restart. */
 export const LIVE_OPTIONS = ['pollScheduleS', 'slots'] as const satisfies readonly (keyof ResolvedAgentOptions)[];
