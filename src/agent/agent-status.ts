@@ -5,7 +5,7 @@
  */
 import type { Capabilities } from '../protocol/wire.js';
 import type { ServerContact } from './fencing.js';
-import type { JobRunner } from './job-runner.js';
+import type { JobRunner } from './job/runner.js';
 import type { AgentState } from './lifecycle.js';
 import type { PollLoop } from './poll/loop.js';
 import type { AgentParts } from './start/sequence.js';

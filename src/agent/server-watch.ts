@@ -8,7 +8,7 @@
 import type { Capabilities } from '../protocol/wire.js';
 import { Fence, fenceThresholdMs, type ServerContact } from './fencing.js';
 import { Heartbeat } from './heartbeat.js';
-import type { JobRunner } from './job-runner.js';
+import type { JobRunner } from './job/runner.js';
 import type { JournalPort } from './ports.js';
 import type { SlotNode } from './slots/nodes.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate, TemplateCache } from '../../src/agent/poll/candidates.js';
-import { lossOf } from '../../src/agent/cancel-watch.js';
+import { lossOf } from '../../src/agent/job/cancel-watch.js';
 import { isRequeueError } from '../../src/agent/start/recovery.js';
 import { NODE_RESTARTED_ERROR } from '../../src/agent/start/recovery-rules.js';
 import { ClientError } from '../../src/client/errors.js';

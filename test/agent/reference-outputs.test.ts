@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { UfdlClient } from '../../src/client/api.js';
 import { openJournal } from '../../src/agent/journal/index.js';
-import { uploadOutputs, type ReportContext } from '../../src/agent/job-report.js';
+import { uploadOutputs, type ReportContext } from '../../src/agent/job/server-calls.js';
 import { hashFile } from '../../src/agent/outputs/hash.js';
 import { createJob, downloadOutput, ended, importTemplate, recordingLogger, shellTemplate, started, startTestAgent, testLogger, until, waitForJob } from '../helpers/agent.js';
 import { startReferenceBackend, type ReferenceBackend } from '../helpers/reference-backend.js';

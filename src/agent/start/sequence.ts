@@ -21,7 +21,7 @@ import type { ResolvedAgentOptions } from '../options.js';
 import type { ExecutorPort } from '../ports.js';
 import { recover } from './recovery.js';
 import type { NodeHardwareFacts } from '../slots/registration.js';
-import type { Runners } from '../runners.js';
+import type { Runners } from '../job/in-flight.js';
 import type { ServerWatch } from '../server-watch.js';
 import { planSlots, Slots } from '../slots/slots.js';
 import { loginUntilAccepted, retryStartupStep } from './wait-for-server.js';

@@ -4,9 +4,9 @@
  * that a predict job finds the model its train job produced.
  */
 import { join } from 'node:path';
-import type { JobJson } from '../protocol/wire.js';
-import type { JobDir } from './child/job-dir.js';
-import type { NodeApi } from './ports.js';
+import type { JobJson } from '../../protocol/wire.js';
+import type { JobDir } from '../child/job-dir.js';
+import type { NodeApi } from '../ports.js';
 
 /** Whether an input's type string is a `JobOutput` (with or without type arguments). */
 export function isJobOutputType(type: string): boolean {

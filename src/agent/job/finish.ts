@@ -11,17 +11,17 @@
  *             ─ ended by itself ─ upload outputs and log ─── finishing → finish(error | success) → done
  * ```
  */
-import { phaseOf } from '../protocol/phase.js';
+import { phaseOf } from '../../protocol/phase.js';
 import type { LossReason } from './cancel-watch.js';
-import { finishErrorText } from './child/exit-text.js';
-import type { RunningChild } from './child/running-child.js';
-import { ChildSupervisor, type SupervisedExit } from './child/supervisor.js';
-import type { ExitResult } from './child/wrapper.js';
-import { isJobEdge, type JobState } from './journal/states.js';
-import { deliverFinish, resetAndRelease, uploadOutputs } from './job-report.js';
-import type { JobScope, RunOutcome, RunSettings } from './job-types.js';
-import { finishJobLog } from './logs/job-log-hooks.js';
-import { scanOutputs } from './outputs/scan.js';
+import { finishErrorText } from '../child/exit-text.js';
+import type { RunningChild } from '../child/running-child.js';
+import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
+import type { ExitResult } from '../child/wrapper.js';
+import { isJobEdge, type JobState } from '../journal/states.js';
+import { deliverFinish, resetAndRelease, uploadOutputs } from './server-calls.js';
+import type { JobScope, RunOutcome, RunSettings } from './context.js';
+import { finishJobLog } from '../logs/job-log-hooks.js';
+import { scanOutputs } from '../outputs/scan.js';
 
 export const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
 export const FENCED_ERROR = 'The node lost contact with the server and stopped the job; it will run again elsewhere.';

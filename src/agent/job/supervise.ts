@@ -4,16 +4,16 @@
  * server authenticates watchers, plus a re-read timer). Resolves with how the child ended and whether
  * the job was lost (cancelled or taken away) meanwhile.
  */
-import { isClientError } from '../client/errors.js';
+import { isClientError } from '../../client/errors.js';
 import { CancelWatch, type LossReason } from './cancel-watch.js';
-import type { RunningChild } from './child/running-child.js';
-import { ChildSupervisor, type SupervisedExit } from './child/supervisor.js';
-import { failPoint } from './fail-points.js';
-import { startLiveLog, type JobLogDeps } from './logs/job-log-hooks.js';
-import type { JournalPort, LogPort, NodeApi } from './ports.js';
-import { JobProgress } from './progress/job-progress.js';
-import { ReportFailures } from './progress/report-failures.js';
-import type { ProgressUpdate } from './progress/update.js';
+import type { RunningChild } from '../child/running-child.js';
+import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
+import { failPoint } from '../fail-points.js';
+import { startLiveLog, type JobLogDeps } from '../logs/job-log-hooks.js';
+import type { JournalPort, LogPort, NodeApi } from '../ports.js';
+import { JobProgress } from '../progress/job-progress.js';
+import { ReportFailures } from '../progress/report-failures.js';
+import type { ProgressUpdate } from '../progress/update.js';
 
 export interface SuperviseContext {
   jobPk: number;

@@ -8,13 +8,13 @@
  * 5xx) these functions re-read the server's state before they try again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ClientError, isClientError } from '../client/errors.js';
-import { phaseOf } from '../protocol/phase.js';
-import type { JobJson } from '../protocol/wire.js';
-import { failPoint } from './fail-points.js';
-import type { OutputRecord } from './journal/records.js';
-import { inspectServerCopy, removeForeignCopy } from './outputs/server-copy.js';
-import type { JournalPort, LogPort, NodeApi } from './ports.js';
+import { ClientError, isClientError } from '../../client/errors.js';
+import { phaseOf } from '../../protocol/phase.js';
+import type { JobJson } from '../../protocol/wire.js';
+import { failPoint } from '../fail-points.js';
+import type { OutputRecord } from '../journal/records.js';
+import { inspectServerCopy, removeForeignCopy } from '../outputs/server-copy.js';
+import type { JournalPort, LogPort, NodeApi } from '../ports.js';
 
 export interface ReportContext {
   jobPk: number;

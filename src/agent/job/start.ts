@@ -5,19 +5,19 @@
  * child's pid and start time journalled. A job that cannot get that far is released so that another
  * node can run it (and the poll loop skips it a while when preparation failed).
  */
-import { isClientError } from '../client/errors.js';
-import type { JobJson, TemplateJson } from '../protocol/wire.js';
-import { createJobDir, jobJsonContent, writeJobJson } from './child/job-dir.js';
-import type { RunningChild } from './child/running-child.js';
-import { spawnJob } from './child/spawn.js';
-import type { StopReason } from './child/supervisor.js';
-import { childStartIdentity } from './child-identity.js';
-import type { PreparedJob } from './executors/types.js';
-import { failPoint } from './fail-points.js';
-import { releaseUnstartedJob } from './job-claim.js';
-import { finishWith, SHUTDOWN_ERROR } from './job-finish.js';
-import { downloadInputs } from './job-inputs.js';
-import type { JobScope, RunOutcome } from './job-types.js';
+import { isClientError } from '../../client/errors.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import { createJobDir, jobJsonContent, writeJobJson } from '../child/job-dir.js';
+import type { RunningChild } from '../child/running-child.js';
+import { spawnJob } from '../child/spawn.js';
+import type { StopReason } from '../child/supervisor.js';
+import { childStartIdentity } from '../child-identity.js';
+import type { PreparedJob } from '../executors/types.js';
+import { failPoint } from '../fail-points.js';
+import { releaseUnstartedJob } from './claim.js';
+import { finishWith, SHUTDOWN_ERROR } from './finish.js';
+import { downloadInputs } from './inputs.js';
+import type { JobScope, RunOutcome } from './context.js';
 
 export interface StartingJob {
   job: JobJson;

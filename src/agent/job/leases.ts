@@ -8,11 +8,11 @@
  * or has stopped it, so the agent reports nothing more of its run (no progress, no outputs) and
  * treats it as fenced — even if the server answers again a moment later.
  */
-import { uptimeSeconds, writeLease } from './child/lease.js';
-import type { JobDir } from './child/job-dir.js';
-import type { WrapperLease } from './child/running-child.js';
-import type { Capabilities } from '../protocol/wire.js';
-import { fenceThresholdMs, SYSTEM_CLOCK, type Clock, type ServerContact } from './fencing.js';
+import { uptimeSeconds, writeLease } from '../child/lease.js';
+import type { JobDir } from '../child/job-dir.js';
+import type { WrapperLease } from '../child/running-child.js';
+import type { Capabilities } from '../../protocol/wire.js';
+import { fenceThresholdMs, SYSTEM_CLOCK, type Clock, type ServerContact } from '../fencing.js';
 
 export interface JobLeasesOptions {
   contact: ServerContact;

@@ -3,16 +3,16 @@
  * this agent. New runners come from the poll loop (a claimed candidate) or from recovery (a journalled
  * job that continues); both end the same way, releasing their slot.
  */
-import type { JobJson, TemplateJson } from '../protocol/wire.js';
-import { JobRunner, type RunOutcome, type RunnerLogger } from './job-runner.js';
-import type { JobLeases } from './job-leases.js';
-import type { ClaimOutcome } from './poll/loop.js';
-import type { AgentMetrics } from './metrics.js';
-import type { ResolvedAgentOptions } from './options.js';
-import type { LiveLogSettings } from './logs/live-log-stream.js';
-import type { ExecutorPort, JournalPort, NodeApi } from './ports.js';
-import type { ProgressUpdate } from './progress/update.js';
-import type { Slots, SlotSpec } from './slots/slots.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import { JobRunner, type RunOutcome, type RunnerLogger } from './runner.js';
+import type { JobLeases } from './leases.js';
+import type { ClaimOutcome } from '../poll/loop.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { ResolvedAgentOptions } from '../options.js';
+import type { LiveLogSettings } from '../logs/live-log-stream.js';
+import type { ExecutorPort, JournalPort, NodeApi } from '../ports.js';
+import type { ProgressUpdate } from '../progress/update.js';
+import type { Slots, SlotSpec } from '../slots/slots.js';
 
 /** What the agent hears about its jobs. */
 export interface RunnersEvents {

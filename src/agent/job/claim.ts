@@ -4,12 +4,12 @@
  * so a node can "win" an acquire that another node also won. Whatever is taken but not wanted is
  * released at once.
  */
-import { isClientError } from '../client/errors.js';
-import { phaseOf } from '../protocol/phase.js';
-import type { JobJson, TemplateJson } from '../protocol/wire.js';
-import { failPoint } from './fail-points.js';
-import { releaseUnstarted, type ReportContext } from './job-report.js';
-import type { ClaimOutcome } from './poll/loop.js';
+import { isClientError } from '../../client/errors.js';
+import { phaseOf } from '../../protocol/phase.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import { failPoint } from '../fail-points.js';
+import { releaseUnstarted, type ReportContext } from './server-calls.js';
+import type { ClaimOutcome } from '../poll/loop.js';
 
 export interface ClaimContext {
   report: ReportContext;

@@ -2,16 +2,16 @@
  * The shapes a {@link JobRunner} trades in: how a job left the agent, what the runner tells the
  * agent, what it depends on, and the executor settings it supervises and reports with.
  */
-import type { ExecutorPort, JournalPort, LogPort, NodeApi } from './ports.js';
-import type { LiveLogSettings } from './logs/live-log-stream.js';
-import type { JobDir } from './child/job-dir.js';
-import type { PreparedJob } from './executors/types.js';
-import type { ReportContext } from './job-report.js';
-import type { JobLeases } from './job-leases.js';
-import type { JobRunner } from './job-runner.js';
-import type { ResolvedAgentOptions } from './options.js';
-import type { ProgressUpdate } from './progress/update.js';
-import type { SlotSpec } from './slots/slots.js';
+import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
+import type { LiveLogSettings } from '../logs/live-log-stream.js';
+import type { JobDir } from '../child/job-dir.js';
+import type { PreparedJob } from '../executors/types.js';
+import type { ReportContext } from './server-calls.js';
+import type { JobLeases } from './leases.js';
+import type { JobRunner } from './runner.js';
+import type { ResolvedAgentOptions } from '../options.js';
+import type { ProgressUpdate } from '../progress/update.js';
+import type { SlotSpec } from '../slots/slots.js';
 
 /** How a job left this agent. */
 export type RunOutcome =

@@ -4,11 +4,11 @@
  * timer that re-reads the job every `cancelCheckIntervalMs` — never only when the child prints
  * (launcher.md §4.2 G). The timer re-arms itself after each check (STYLE rule 6).
  */
-import { phaseOf } from '../protocol/phase.js';
-import type { JobJson, JobNotification } from '../protocol/wire.js';
-import { isClientError } from '../client/errors.js';
-import { failPoint } from './fail-points.js';
-import type { NodeApi } from './ports.js';
+import { phaseOf } from '../../protocol/phase.js';
+import type { JobJson, JobNotification } from '../../protocol/wire.js';
+import { isClientError } from '../../client/errors.js';
+import { failPoint } from '../fail-points.js';
+import type { NodeApi } from '../ports.js';
 
 export type LossReason =
   /** The job was cancelled on the server. */

@@ -15,27 +15,27 @@
  * job exactly where the journal says it stood.
  */
 import { setMaxListeners } from 'node:events';
-import type { JobJson, TemplateJson } from '../protocol/wire.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import type { LossReason } from './cancel-watch.js';
-import { describeExit } from './child/exit-text.js';
-import { jobDirPaths, removeJobDir, type JobDir } from './child/job-dir.js';
-import { fencedByWrapper } from './child/lease.js';
-import type { RunningChild } from './child/running-child.js';
-import type { ChildSupervisor, StopReason } from './child/supervisor.js';
-import type { ExitResult } from './child/wrapper.js';
-import { failPoint } from './fail-points.js';
-import type { JobState } from './journal/states.js';
-import { claimJob } from './job-claim.js';
-import { cleanUpLost, collectOutputs, deliver, finishWith, releaseFinished, reportEnd, unsupervisedExit, uploadAndFinish } from './job-finish.js';
-import type { ReportContext } from './job-report.js';
-import { prepareJob, startJob } from './job-start.js';
-import { superviseChild } from './job-supervise.js';
-import type { ClaimOutcome } from './poll/loop.js';
-import { runSettingsOf, type JobScope, type RunOutcome, type RunnerDeps, type RunnerLogger, type RunSettings } from './job-types.js';
-import { cudaVisibleDevices, type SlotSpec } from './slots/slots.js';
+import { describeExit } from '../child/exit-text.js';
+import { jobDirPaths, removeJobDir, type JobDir } from '../child/job-dir.js';
+import { fencedByWrapper } from '../child/lease.js';
+import type { RunningChild } from '../child/running-child.js';
+import type { ChildSupervisor, StopReason } from '../child/supervisor.js';
+import type { ExitResult } from '../child/wrapper.js';
+import { failPoint } from '../fail-points.js';
+import type { JobState } from '../journal/states.js';
+import { claimJob } from './claim.js';
+import { cleanUpLost, collectOutputs, deliver, finishWith, releaseFinished, reportEnd, unsupervisedExit, uploadAndFinish } from './finish.js';
+import type { ReportContext } from './server-calls.js';
+import { prepareJob, startJob } from './start.js';
+import { superviseChild } from './supervise.js';
+import type { ClaimOutcome } from '../poll/loop.js';
+import { runSettingsOf, type JobScope, type RunOutcome, type RunnerDeps, type RunnerLogger, type RunSettings } from './context.js';
+import { cudaVisibleDevices, type SlotSpec } from '../slots/slots.js';
 
-export type { RunOutcome, RunnerDeps, RunnerHooks, RunnerLogger, RunSettings } from './job-types.js';
-export { runSettingsOf } from './job-types.js';
+export type { RunOutcome, RunnerDeps, RunnerHooks, RunnerLogger, RunSettings } from './context.js';
+export { runSettingsOf } from './context.js';
 
 const UPLOAD_ATTEMPTS = 3;
 
