@@ -8,10 +8,10 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
-import { livenessOf, statusSnapshot, type AgentStatus } from './agent-status.js';
+import { livenessOf, statusSnapshot, type AgentStatus } from './status.js';
 import { createAgentLoop } from './wiring.js';
 import { TemplateCache } from './poll/candidates.js';
-import { ServerContact } from './fencing.js';
+import { ServerContact } from './health/fence.js';
 import { JournalLockedError } from './journal/errors.js';
 import { liveLogSettings } from './logs/settings.js';
 import { leasesFor, type JobLeases } from './job/leases.js';
@@ -21,13 +21,13 @@ import { compareOptions, refreshHardware, replanSlots, type LiveContext, type Op
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import type { SlotNode } from './slots/nodes.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
-import { journalProblem, Readiness } from './readiness.js';
+import { journalProblem, Readiness } from './health/readiness.js';
 import { Runners } from './job/in-flight.js';
-import { ServerWatch } from './server-watch.js';
+import { ServerWatch } from './health/server-watch.js';
 import { startUp, type AgentDeps, type AgentParts } from './start/sequence.js';
-import { startStatusServer, type Health } from './status-server.js';
+import { startStatusServer, type Health } from './health/status-server.js';
 
-export type { AgentStatus } from './agent-status.js';
+export type { AgentStatus } from './status.js';
 export type { AgentDeps } from './start/sequence.js';
 
 export interface AgentEvents {

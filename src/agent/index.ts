@@ -18,7 +18,7 @@ import { installSignalHandlers } from './shutdown.js';
 
 export { Agent } from './agent.js';
 export type { AgentEvents, AgentDeps } from './agent.js';
-export type { AgentStatus } from './agent-status.js';
+export type { AgentStatus } from './status.js';
 export type { AgentState } from './lifecycle.js';
 export { resolveAgentOptions, AGENT_DEFAULTS } from './options.js';
 export type { AgentOptions, ResolvedAgentOptions } from './options.js';

@@ -12,7 +12,7 @@ import { WaitingReports } from './poll/waiting-reports.js';
 import { PollLoop, type ClaimOutcome } from './poll/loop.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
-import type { Readiness } from './readiness.js';
+import type { Readiness } from './health/readiness.js';
 import type { LogPort } from './ports.js';
 import type { AgentParts } from './start/sequence.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Fence, fenceThresholdMs, ServerContact } from '../../src/agent/fencing.js';
+import { Fence, fenceThresholdMs, ServerContact } from '../../src/agent/health/fence.js';
 
 function fakeClock(start = 1_000_000) {
   let t = start;

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { journalProblem, notReadyReasons, Readiness, type ReadinessFacts } from '../../src/agent/readiness.js';
+import { journalProblem, notReadyReasons, Readiness, type ReadinessFacts } from '../../src/agent/health/readiness.js';
 import { ClientError } from '../../src/client/errors.js';
 
 const READY: ReadinessFacts = {

@@ -12,7 +12,7 @@ import { uptimeSeconds, writeLease } from '../child/lease.js';
 import type { JobDir } from '../child/job-dir.js';
 import type { WrapperLease } from '../child/running-child.js';
 import type { Capabilities } from '../../protocol/wire.js';
-import { fenceThresholdMs, SYSTEM_CLOCK, type Clock, type ServerContact } from '../fencing.js';
+import { fenceThresholdMs, SYSTEM_CLOCK, type Clock, type ServerContact } from '../health/fence.js';
 
 export interface JobLeasesOptions {
   contact: ServerContact;

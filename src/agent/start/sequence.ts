@@ -10,22 +10,22 @@
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../../client/api.js';
 import type { Capabilities, HardwareJson } from '../../protocol/wire.js';
-import type { ServerContact } from '../fencing.js';
+import type { ServerContact } from '../health/fence.js';
 import type { Journal } from '../journal/journal.js';
 import type { PollLoop } from '../poll/loop.js';
 import type { AgentMetrics } from '../metrics.js';
 import { SlotNodes } from '../slots/nodes.js';
-import { OutageLog } from '../outage-log.js';
+import { OutageLog } from '../health/outage-log.js';
 import { removeOrphanJobDirs } from './orphan-dirs.js';
 import type { ResolvedAgentOptions } from '../options.js';
 import type { ExecutorPort } from '../ports.js';
 import { recover } from './recovery.js';
 import type { NodeHardwareFacts } from '../slots/registration.js';
 import type { Runners } from '../job/in-flight.js';
-import type { ServerWatch } from '../server-watch.js';
+import type { ServerWatch } from '../health/server-watch.js';
 import { planSlots, Slots } from '../slots/slots.js';
 import { loginUntilAccepted, retryStartupStep } from './wait-for-server.js';
-import type { StatusServer } from '../status-server.js';
+import type { StatusServer } from '../health/status-server.js';
 
 /** What the agent needs from the outside world; `index.ts` supplies the real ones, tests may not. */
 export interface AgentDeps {

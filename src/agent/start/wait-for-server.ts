@@ -6,7 +6,7 @@
  */
 import type { UfdlClient } from '../../client/api.js';
 import { isClientError, type ClientError } from '../../client/errors.js';
-import type { ServerContact } from '../fencing.js';
+import type { ServerContact } from '../health/fence.js';
 import { Schedule } from '../poll/loop.js';
 import type { LogPort } from '../ports.js';
 

@@ -4,12 +4,12 @@
  * ready (`/readyz`) is `readiness.ts`.
  */
 import type { Capabilities } from '../protocol/wire.js';
-import type { ServerContact } from './fencing.js';
+import type { ServerContact } from './health/fence.js';
 import type { JobRunner } from './job/runner.js';
 import type { AgentState } from './lifecycle.js';
 import type { PollLoop } from './poll/loop.js';
 import type { AgentParts } from './start/sequence.js';
-import type { Health } from './status-server.js';
+import type { Health } from './health/status-server.js';
 
 export interface AgentStatus {
   state: AgentState;

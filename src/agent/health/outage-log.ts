@@ -4,8 +4,8 @@
  * of every call feeds {@link ServerContact}, so the warning comes at the first failed attempt, not
  * after a call has spent its retries; between the two lines the agent's retries stay quiet.
  */
-import type { ServerContact } from './fencing.js';
-import type { LogPort } from './ports.js';
+import type { ServerContact } from './fence.js';
+import type { LogPort } from '../ports.js';
 
 export interface OutageLogOptions {
   contact: ServerContact;

@@ -5,12 +5,12 @@
  * would give their jobs to another node (self-fencing, DESIGN §3). While fenced the agent takes no
  * job; the first answer from the server lifts the fence.
  */
-import type { Capabilities } from '../protocol/wire.js';
-import { Fence, fenceThresholdMs, type ServerContact } from './fencing.js';
+import type { Capabilities } from '../../protocol/wire.js';
+import { Fence, fenceThresholdMs, type ServerContact } from './fence.js';
 import { Heartbeat } from './heartbeat.js';
-import type { JobRunner } from './job/runner.js';
-import type { JournalPort } from './ports.js';
-import type { SlotNode } from './slots/nodes.js';
+import type { JobRunner } from '../job/runner.js';
+import type { JournalPort } from '../ports.js';
+import type { SlotNode } from '../slots/nodes.js';
 
 export interface ServerWatchContext {
   contact: ServerContact;

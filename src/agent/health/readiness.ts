@@ -10,9 +10,9 @@
  */
 import { accessSync, constants, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isClientError } from '../client/errors.js';
-import type { AgentState } from './lifecycle.js';
-import type { ResolvedAgentOptions } from './options.js';
+import { isClientError } from '../../client/errors.js';
+import type { AgentState } from '../lifecycle.js';
+import type { ResolvedAgentOptions } from '../options.js';
 
 export interface ReadinessFacts {
   state: AgentState;
