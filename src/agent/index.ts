@@ -14,7 +14,7 @@ import { detectHardware } from './hardware/detect.js';
 import { primaryIpv4 } from './hardware/ip.js';
 import { openJournal } from './journal/index.js';
 import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
-import { installSignalHandlers } from './shutdown.js';
+import { installSignalHandlers } from './signals.js';
 
 export { Agent } from './agent.js';
 export type { AgentEvents, AgentDeps } from './agent.js';

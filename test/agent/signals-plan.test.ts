@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describePlan, planFor, type ShutdownPlan } from '../../src/agent/shutdown.js';
+import { describePlan, planFor, type ShutdownPlan } from '../../src/agent/signals.js';
 
 describe('planFor()', () => {
   it('drains on the first SIGTERM or SIGINT', () => {

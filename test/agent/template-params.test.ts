@@ -6,7 +6,7 @@ import {
   resolveInputs,
   resolveParameters,
   stringifyValue,
-} from '../../src/agent/template-params.js';
+} from '../../src/agent/executors/template-params.js';
 import { job, param, prepareError, required, template, typed } from './executors-fixtures.js';
 
 const values = (o: Record<string, unknown>) => expansionValues(o);

@@ -11,7 +11,7 @@
  * | `CUDA_VISIBLE_DEVICES` | the slot's GPU; the empty string on a CPU slot (hides GPUs)   |
  */
 import { inputEnvName, parameterEnvName } from '../../protocol/value-env.js';
-import { stringifyValue } from '../template-params.js';
+import { stringifyValue } from '../executors/template-params.js';
 import type { JobDir } from './job-dir.js';
 
 /** The contract variables of one job. */

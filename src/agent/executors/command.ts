@@ -13,7 +13,7 @@
  */
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { childEnv, contractEnv, valueEnv } from '../child/env.js';
-import { expandArgv, flagTruth } from '../template-params.js';
+import { expandArgv, flagTruth } from './template-params.js';
 import { argvCodeProblem, argvParameter, checkTemplate, isArgv, resolveJob } from './common.js';
 import { PrepareError } from './errors.js';
 import type { Executor, ExecutorContext, PreparedJob } from './types.js';

@@ -7,7 +7,7 @@ import { argvProblem } from '../../protocol/shell/body-checks.js';
 import { inputEnvName, parameterEnvName } from '../../protocol/value-env.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { contractEnv } from '../child/env.js';
-import { expansionValues, resolveInputs, resolveParameters, type ExpansionValues } from '../template-params.js';
+import { expansionValues, resolveInputs, resolveParameters, type ExpansionValues } from './template-params.js';
 import { PrepareError } from './errors.js';
 import { readSettings, type ExecutorSettings } from './settings.js';
 import type { ExecutorContext } from './types.js';

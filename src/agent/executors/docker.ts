@@ -17,7 +17,7 @@
 import { execFile } from 'node:child_process';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { childEnv, contractEnv } from '../child/env.js';
-import { expandArgv, expandString } from '../template-params.js';
+import { expandArgv, expandString } from './template-params.js';
 import { argvParameter, checkTemplate, resolveJob } from './common.js';
 import { PrepareError } from './errors.js';
 import type { Executor, ExecutorContext, PreparedJob } from './types.js';

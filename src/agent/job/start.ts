@@ -11,7 +11,7 @@ import { createJobDir, jobJsonContent, writeJobJson } from '../child/job-dir.js'
 import type { RunningChild } from '../child/running-child.js';
 import { spawnJob } from '../child/spawn.js';
 import type { StopReason } from '../child/supervisor.js';
-import { childStartIdentity } from '../child-identity.js';
+import { childStartIdentity } from '../child/identity.js';
 import type { PreparedJob } from '../executors/types.js';
 import { failPoint } from '../fail-points.js';
 import { releaseUnstartedJob } from './claim.js';

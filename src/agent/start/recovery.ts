@@ -16,7 +16,7 @@ import { fencedByWrapper } from '../child/lease.js';
 import type { RunningChild } from '../child/running-child.js';
 import { stopGroup } from '../child/stop-group.js';
 import { readExitStatus, WRAPPER_NAME, type ExitResult } from '../child/wrapper.js';
-import { childStartIdentity, startTicksOf } from '../child-identity.js';
+import { childStartIdentity, startTicksOf } from '../child/identity.js';
 import { FENCED_ERROR } from '../job/finish.js';
 import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from '../job/server-calls.js';
 import type { JobRunner } from '../job/runner.js';

@@ -3,7 +3,7 @@
  * `journal/process-identity.ts`) for a child whose start time was read at spawn, and back: the
  * start ticks of a recorded identity when it belongs to this boot.
  */
-import { processStartIdentity } from './journal/process-identity.js';
+import { processStartIdentity } from '../journal/process-identity.js';
 
 function currentBootId(): string | null {
   const own = processStartIdentity(process.pid);

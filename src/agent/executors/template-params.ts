@@ -13,9 +13,9 @@
  * full of `${HOME}`-style shell variables that are not ours. A flag that names nothing is an error,
  * though, because `${+x:…}` is never valid shell and silently keeping it would hide a typo.
  */
-import { FLAG_BODY, mapPlaceholders, PLAIN_BODY, WHOLE_PLACEHOLDER } from '../protocol/placeholders.js';
-import type { JobJson, TemplateJson } from '../protocol/wire.js';
-import { PrepareError } from './executors/errors.js';
+import { FLAG_BODY, mapPlaceholders, PLAIN_BODY, WHOLE_PLACEHOLDER } from '../../protocol/placeholders.js';
+import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import { PrepareError } from './errors.js';
 
 /** Resolved values by name, as placed into a body. */
 export type ExpansionValues = ReadonlyMap<string, unknown>;
