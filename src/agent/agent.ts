@@ -1,43 +1,38 @@
 /**
  * The agent daemon (`ufdl-agent run`): one {@link Agent} owns the journal, the slots and their nodes,
- * the poll loop, the job runners, the heartbeat, self-fencing and the status endpoint.
+ * the poll loop, the jobs in flight, the heartbeat, self-fencing and the status endpoint
+ * (docs/ARCHITECTURE.md "The agent").
  *
  * Lifecycle (`lifecycle.ts`): `starting` (journal, login, capabilities, hardware, registration,
- * recovery: `start-up-sequence.ts`) → `running` → `draining` (first SIGTERM) → `stopping` → `stopped`;
+ * recovery: `start/sequence.ts`) → `running` → `draining` (first SIGTERM) → `stopping` → `stopped`;
  * `failed` on a fatal error. One {@link Agent.transition} checks every edge and logs `{from, to}`.
+ * The parts are assembled in `wiring.ts`; this file decides when they start and stop.
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
-import { livenessOf, statusSnapshot, type AgentStatus } from './status.js';
-import { createAgentLoop } from './wiring.js';
-import { TemplateCache } from './poll/candidates.js';
-import { ServerContact } from './health/fence.js';
-import { JournalLockedError } from './journal/errors.js';
-import { liveLogSettings } from './logs/settings.js';
-import { leasesFor, type JobLeases } from './job/leases.js';
-import type { RunOutcome } from './job/runner.js';
-import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
-import { compareOptions, refreshHardware, replanSlots, type LiveContext, type OptionsChange } from './slots/replan.js';
-import { createAgentMetrics, type AgentMetrics } from './metrics.js';
-import type { SlotNode } from './slots/nodes.js';
-import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
 import { journalProblem, Readiness } from './health/readiness.js';
-import { Runners } from './job/in-flight.js';
-import { ServerWatch } from './health/server-watch.js';
-import { startUp, type AgentDeps, type AgentParts } from './start/sequence.js';
 import { startStatusServer, type Health } from './health/status-server.js';
+import type { JobEvents } from './job/context.js';
+import { JournalLockedError } from './journal/errors.js';
+import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
+import { createAgentMetrics, type AgentMetrics } from './metrics.js';
+import { compareOptions, resolveAgentOptions, type AgentOptions, type OptionsChange, type ResolvedAgentOptions } from './options.js';
+import { TemplateCache } from './poll/candidates.js';
+import type { AgentDeps } from './ports.js';
+import { ServerContact } from './server-contact.js';
+import { refreshHardware, replanSlots, type LiveContext } from './slots/replan.js';
+import { startUp } from './start/sequence.js';
+import { livenessOf, statusSnapshot, type AgentStatus } from './status.js';
+import { createJobs, wireRunningParts, type AgentSide, type RunningParts } from './wiring.js';
 
 export type { AgentStatus } from './status.js';
-export type { AgentDeps } from './start/sequence.js';
+export type { AgentDeps } from './ports.js';
 
-export interface AgentEvents {
+/** The agent's events: its own, and those of its jobs ({@link JobEvents}). */
+export interface AgentEvents extends JobEvents {
   state: [{ from: AgentState; to: AgentState }];
   ready: [boolean];
   recovered: [{ jobPk: number; action: string }];
-  acquired: [{ jobPk: number; slot: number }];
-  started: [{ jobPk: number; slot: number; pid: number }];
-  progressed: [{ jobPk: number; progress: number; data: Record<string, unknown> }];
-  finished: [{ jobPk: number; slot: number; outcome: RunOutcome; error: string | null }];
   fenced: [{ jobs: number[]; silentMs: number }];
   drained: [];
   closing: [];
@@ -56,8 +51,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #readiness: Readiness;
   /** Aborted when the agent stops: start-up waits, recovery and reporting retries give up. */
   readonly #stopSignal = new AbortController();
-  /** What start-up has opened so far; `close()` closes what is there. */
-  readonly #parts: AgentParts = {};
+  /** What has been opened so far, from the first step of start-up on; `close()` closes what is here. */
+  readonly #opened: Partial<RunningParts> = {};
+  /** Every part, once start-up is done. */
+  #running: RunningParts | undefined;
   #state: AgentState = 'starting';
   #acceptingChanged: { promise: Promise<void>; resolve: () => void } | undefined;
   #drainTimer: NodeJS.Timeout | undefined;
@@ -66,7 +63,6 @@ export class Agent extends EventEmitter<AgentEvents> {
   #stopping: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #stopped: Promise<void>;
-  #leases: JobLeases | undefined;
   #resolveStopped!: () => void;
 
   constructor(options: ResolvedAgentOptions, log: Logger, deps: AgentDeps) {
@@ -85,9 +81,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         serverUrl: options.serverUrl,
         reachable: this.#contact.reachable,
         silentMs: this.#contact.silentForMs(),
-        fenced: this.#parts.watch?.fenced ?? false,
-        slots: this.#parts.slots && { total: this.#parts.slots.size, running: this.#parts.slots.running },
-        journalProblem: journalProblem(this.#parts.journal),
+        fenced: this.#running?.watch.fenced ?? false,
+        slots: this.#opened.slots && { total: this.#opened.slots.size, running: this.#opened.slots.running },
+        journalProblem: journalProblem(this.#opened.journal),
       }),
       onChange: (ready) => {
         this.metrics.ready.set(ready ? 1 : 0);
@@ -108,7 +104,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** The status endpoint's URL, once it listens. */
   get statusUrl(): string | undefined {
-    return this.#parts.status?.url;
+    return this.#opened.status?.url;
   }
 
   /** Resolves once the agent has stopped and closed everything (after a drain, a stop or `close()`). */
@@ -130,7 +126,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Start up; resolves once the agent is `running` (or has been stopped meanwhile). */
   async start(): Promise<void> {
-    if (this.#state !== 'starting' || this.#parts.journal) throw new IllegalStateError(this.#state, 'start');
+    if (this.#state !== 'starting' || this.#opened.journal) throw new IllegalStateError(this.#state, 'start');
     try {
       await this.#startUp();
     } catch (err) {
@@ -150,42 +146,60 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #startUp(): Promise<void> {
     const o = this.options;
-    await startUp({
+    const started = await startUp({
       options: o,
       deps: this.#deps,
       log: this.log,
       metrics: this.metrics,
       contact: this.#contact,
       signal: this.#stopSignal.signal,
-      parts: this.#parts,
+      opened: this.#opened,
       startStatus: async () => (o.status ? startStatusServer(this, o.status) : undefined),
       onAuthProblem: (problem) => this.#readiness.setAuthProblem(problem),
-      createRunners: () => this.#createRunners(),
+      createJobs: (parts) => createJobs(this.#side(), parts),
       onRecovered: (jobPk, action) => {
         this.metrics.recoveries.inc({ action });
         this.emit('recovered', { jobPk, action });
       },
     });
     if (this.#stopSignal.signal.aborted) return;
-    this.#startWatch();
-    const loop = createAgentLoop({
-      options: o,
-      parts: this.#parts,
-      templates: this.#templates,
-      log: this.log,
-      metrics: this.metrics,
-      readiness: this.#readiness,
-      accepting: () => this.#accepting(),
-      acceptingChanged: () => this.#whenAcceptingChanges(),
-    });
-    this.#parts.loop = loop;
+    const running = wireRunningParts(this.#side(), started);
+    Object.assign(this.#opened, running);
+    this.#running = running;
     this.transition('running');
-    void loop.start();
+    void running.loop.start();
     this.#readiness.update();
     this.#scheduleHardwareCheck();
   }
 
-  // ── what changes while running (live-config.ts) ───────────────────────────────────────────────
+  /** What the parts need of this agent (`wiring.ts`). */
+  #side(): AgentSide {
+    return {
+      options: this.options,
+      log: this.log,
+      metrics: this.metrics,
+      contact: this.#contact,
+      readiness: this.#readiness,
+      templates: this.#templates,
+      // A job's events are the agent's own (AgentEvents extends JobEvents).
+      emit: (event, ...args) => this.emit(event as keyof JobEvents, ...(args as JobEvents[keyof JobEvents])),
+      takesWork: () => this.#state === 'running' || this.#state === 'starting',
+      accepting: () => this.#accepting(),
+      acceptingChanged: () => this.#whenAcceptingChanges(),
+      skip: (jobPk, reason) => this.#running?.loop.skip(jobPk, reason),
+      onFenced: (e) => {
+        this.metrics.fences.inc();
+        this.emit('fenced', e);
+        this.#readiness.update();
+      },
+      onFenceLifted: () => {
+        this.#readiness.update();
+        this.#notifyAccepting();
+      },
+    };
+  }
+
+  // ── what changes while running (slots/replan.ts) ───────────────────────────────────────────────
 
   /**
    * A configuration reload (SIGHUP): apply the settings that can change live (the poll schedule, the
@@ -198,9 +212,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       const change = compareOptions(this.#options, next);
       const applied = Object.fromEntries(change.applied.map((k) => [k, next[k as keyof ResolvedAgentOptions]]));
       this.#options = Object.freeze({ ...this.#options, ...applied });
-      if (change.applied.includes('pollScheduleS')) this.#parts.loop?.setPollSchedule(this.#options.pollScheduleS);
-      if (change.applied.includes('slots') && this.#state === 'running' && this.#parts.nodes) {
-        await replanSlots(this.#liveContext(), this.#options, this.#parts.nodes.hardware);
+      const running = this.#running;
+      if (change.applied.includes('pollScheduleS')) running?.loop.setPollSchedule(this.#options.pollScheduleS);
+      if (change.applied.includes('slots') && this.#state === 'running' && running) {
+        await replanSlots(this.#liveContext(running), this.#options, running.nodes.hardware);
       }
       return change;
     });
@@ -209,9 +224,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Detect GPUs and memory again; node records and slots follow a change. Resolves whether it changed. */
   refreshHardware(): Promise<boolean> {
     return this.#liveStep(async () => {
-      if (this.#state !== 'running') return false;
-      const base = this.#parts.base!;
-      return refreshHardware(this.#liveContext(), this.#options, () => base.listHardware({ signal: this.#stopSignal.signal }));
+      const running = this.#running;
+      if (this.#state !== 'running' || !running) return false;
+      return refreshHardware(this.#liveContext(running), this.#options, () => running.base.listHardware({ signal: this.#stopSignal.signal }));
     });
   }
 
@@ -222,13 +237,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     return run;
   }
 
-  #liveContext(): LiveContext {
+  #liveContext(running: RunningParts): LiveContext {
     return {
-      parts: this.#parts,
+      slots: running.slots,
+      nodes: running.nodes,
       log: this.log,
       detectHardware: () => this.#deps.detectHardware(),
       onSlotsChanged: () => {
-        this.metrics.slotsTotal.set(this.#parts.slots?.size ?? 0);
+        this.metrics.slotsTotal.set(running.slots.size);
         this.#readiness.update();
       },
     };
@@ -245,43 +261,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#hardwareTimer.unref();
   }
 
-  /** The heartbeat and self-fencing (`server-watch.ts`). */
-  #startWatch(): void {
-    const watch = new ServerWatch({
-      contact: this.#contact,
-      capabilities: this.#parts.caps,
-      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-      fenceMarginMs: this.options.fenceMarginMs,
-      journal: this.#parts.journal!,
-      log: this.log,
-      busyNodes: () => this.#busyNodes(),
-      firstNode: () => this.#parts.nodes?.all[0],
-      withChild: () => this.#parts.work?.withChild() ?? [],
-      afterBeat: () => this.#readiness.update(),
-      onFenced: (e) => {
-        this.metrics.fences.inc();
-        this.emit('fenced', e);
-        this.#readiness.update();
-      },
-      onFenceLifted: () => {
-        this.#readiness.update();
-        this.#notifyAccepting();
-      },
-    });
-    this.#parts.watch = watch;
-    watch.start();
-  }
-
-  #busyNodes(): SlotNode[] {
-    const busy = new Set((this.#parts.work?.all() ?? []).map((r) => r.slot.index));
-    return (this.#parts.nodes?.all ?? []).filter((n) => busy.has(n.spec.index));
-  }
-
   // ── taking work ───────────────────────────────────────────────────────────────────────────────
 
   #accepting(): boolean {
     // Not the credentials: the loop's own polls are what notice that they work again.
-    if (this.#state !== 'running' || this.#parts.watch?.fenced) return false;
+    if (this.#state !== 'running' || this.#running?.watch.fenced) return false;
     return this.#readiness.checkDisk();
   }
 
@@ -302,43 +286,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   }
 
   #jobPks(): number[] {
-    return (this.#parts.work?.all() ?? []).map((r) => r.jobPk);
-  }
-
-  #createRunners(): Runners {
-    const leases = this.#createLeases();
-    return new Runners({
-      leases,
-      slots: this.#parts.slots!,
-      journal: this.#parts.journal!,
-      executor: this.#parts.executors!,
-      options: this.options,
-      useWebSocket: this.#parts.caps?.extensions.websocket.auth === true,
-      liveLog: liveLogSettings(this.options, this.#parts.caps),
-      log: this.log,
-      metrics: this.metrics,
-      accepting: () => this.#state === 'running' || this.#state === 'starting',
-      skip: (pk, reason) => this.#parts.loop?.skip(pk, reason),
-      onSlotsChanged: () => this.#readiness.update(),
-      events: {
-        acquired: (e) => this.emit('acquired', e),
-        started: (e) => this.emit('started', e),
-        progressed: (e) => this.emit('progressed', e),
-        finished: (e) => this.emit('finished', e),
-      },
-    });
-  }
-
-  /**
-   * With lost-node recovery on the server, each child's wrapper watches a lease that the server's
-   * answers renew (`job-leases.ts`), so that a frozen agent's jobs stop by themselves.
-   */
-  #createLeases(): JobLeases | undefined {
-    this.#leases = leasesFor(this.#parts.caps, this.#contact, this.options, this.log, (jobPk) => {
-      this.metrics.fences.inc();
-      this.#parts.work?.get(jobPk)?.stop('fenced');
-    });
-    return this.#leases;
+    return (this.#opened.jobs?.all() ?? []).map((r) => r.jobPk);
   }
 
   // ── stopping ──────────────────────────────────────────────────────────────────────────────────
@@ -346,17 +294,18 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** First SIGTERM/SIGINT: take no new jobs; running ones may finish within `drainTimeoutMs`. */
   drain(reason = 'drain requested'): void {
     if (this.#state === 'starting') return this.stopNow(reason);
-    if (this.#state !== 'running') return;
+    const running = this.#running;
+    if (this.#state !== 'running' || !running) return;
     this.transition('draining');
     this.#readiness.update();
-    void this.#parts.loop?.stop();
+    void running.loop.stop();
     this.log.info({ reason, jobs: this.#jobPks(), drainTimeoutMs: this.options.drainTimeoutMs }, 'draining');
     this.#drainTimer = setTimeout(() => {
       this.log.warn({ jobs: this.#jobPks() }, 'drain timeout: stopping the jobs still running; they will run again elsewhere');
       this.stopNow('drain timeout');
     }, this.options.drainTimeoutMs);
     this.#drainTimer.unref();
-    void this.#parts.slots!.onIdle().then(() => {
+    void running.slots.onIdle().then(() => {
       if (this.#state !== 'draining') return;
       clearTimeout(this.#drainTimer);
       this.emit('drained');
@@ -374,7 +323,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** A third signal: give up reporting (the journal lets the next start recover), close what can be closed. */
   abandon(): void {
-    this.#parts.work?.abandonAll();
+    this.#opened.jobs?.abandonAll();
     this.#stopSignal.abort();
   }
 
@@ -385,8 +334,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (canTransition(this.#state, 'stopping')) this.transition('stopping');
       this.#stopSignal.abort();
       this.#readiness.update();
-      await this.#parts.loop?.stop();
-      await this.#parts.work?.stopAll('shutdown');
+      await this.#opened.loop?.stop();
+      await this.#opened.jobs?.stopAll('shutdown');
     })();
     return this.#stopping;
   }
@@ -403,14 +352,14 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   async #close(): Promise<void> {
     const failed = this.#state === 'failed';
-    const parts = this.#parts;
+    const parts = this.#opened;
     this.emit('closing');
     const steps: [string, () => unknown][] = [
       ['stop acquiring and jobs', () => this.#stopWork()],
       ['stop hardware checks', () => clearTimeout(this.#hardwareTimer)],
       ['stop heartbeat', () => parts.watch?.stopHeartbeat()],
       ['stop fence', () => parts.watch?.stopFence()],
-      ['stop renewing leases', () => this.#leases?.close()],
+      ['stop renewing leases', () => parts.leases?.close()],
       ['close status endpoint', () => parts.status?.close()],
       ['close clients', () => {
         parts.nodes?.close();
@@ -434,7 +383,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   // ── status ────────────────────────────────────────────────────────────────────────────────────
 
   liveness(): Health {
-    return livenessOf(this.#state, this.#parts.journal);
+    return livenessOf(this.#state, this.#opened.journal);
   }
 
   readiness(): Health {
@@ -448,7 +397,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   refreshMetrics(): void {
     this.metrics.serverSilentSeconds.set(this.#contact.silentForMs() / 1000);
-    this.metrics.slotsBusy.set(this.#parts.slots?.running ?? 0);
+    this.metrics.slotsBusy.set(this.#opened.slots?.running ?? 0);
     this.#readiness.update();
   }
 
@@ -460,7 +409,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       startedAt: this.#startedAt,
       serverUrl: this.options.serverUrl,
       contact: this.#contact,
-      parts: this.#parts,
+      parts: this.#opened,
     });
   }
 }

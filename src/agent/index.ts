@@ -6,15 +6,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { UfdlClient } from '../client/api.js';
 import { Agent, type AgentDeps } from './agent.js';
 import { unknownFailPoints, FAIL_POINTS_ENV } from './fail-points.js';
-import { createExecutorRegistry } from './executors/registry.js';
-import { detectHardware } from './hardware/detect.js';
-import { primaryIpv4 } from './hardware/ip.js';
-import { openJournal } from './journal/index.js';
-import { resolveAgentOptions, type AgentOptions, type ResolvedAgentOptions } from './options.js';
+import { resolveAgentOptions, type AgentOptions } from './options.js';
 import { installSignalHandlers } from './signals.js';
+import { realDeps } from './wiring.js';
 
 export { Agent } from './agent.js';
 export type { AgentEvents, AgentDeps } from './agent.js';
@@ -22,42 +18,13 @@ export type { AgentStatus } from './status.js';
 export type { AgentState } from './lifecycle.js';
 export { resolveAgentOptions, AGENT_DEFAULTS } from './options.js';
 export type { AgentOptions, ResolvedAgentOptions } from './options.js';
-export { LIVE_OPTIONS, type OptionsChange } from './slots/replan.js';
+export { LIVE_OPTIONS, type OptionsChange } from './options.js';
 
 export interface StartAgentExtras {
   /** Install SIGTERM/SIGINT/SIGQUIT handlers (drain, stop now, exit now). @default true */
   handleSignals?: boolean;
   /** Replace parts of the wiring (tests). */
   deps?: Partial<AgentDeps>;
-}
-
-/** The real dependencies of an agent with these options. */
-export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps {
-  const clientLog = log.child({ component: 'client' });
-  return {
-    openJournal: () => openJournal({ path: options.journalFile, serverUrl: options.serverUrl, logger: log.child({ component: 'journal' }) }),
-    createClient: () =>
-      new UfdlClient({
-        serverUrl: options.serverUrl,
-        username: options.username,
-        password: options.password,
-        responseTimeoutMs: options.requestTimeoutMs,
-        requestTimeoutMs: options.requestTimeoutMs * 2,
-        userAgent: 'ufdl-agent',
-        logger: clientLog,
-      }),
-    detectHardware: async () => {
-      const hw = await detectHardware({ address: options.nodeIp });
-      log.debug({ nvidia: hw.nvidia, gpus: hw.gpus.length }, 'hardware detected');
-      return {
-        cpuMemBytes: hw.memory.totalBytes,
-        driverVersion: hw.nvidia.driverVersion,
-        gpus: hw.gpus.map((g) => ({ index: g.index, memoryBytes: g.memoryBytes, computeCapability: g.computeCapability })),
-      };
-    },
-    createExecutors: () => createExecutorRegistry({ docker: options.docker }),
-    detectIp: async () => (await primaryIpv4(options.nodeIp)).address,
-  };
 }
 
 /** Start the daemon; resolves once it runs (or rejects when it cannot start, e.g. the journal is in use). */

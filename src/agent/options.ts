@@ -153,3 +153,24 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   return Object.freeze({ ...resolved, serverUrl: resolved.serverUrl.replace(/\/+$/, '') });
 }
+
+/**
+ * The settings a running agent applies without a restart (a SIGHUP re-reads the configuration):
+ * the idle poll schedule and the slot count. Every other setting needs a restart; the agent logs
+ * which ones changed. (The log level is the CLI's: it owns the logger.)
+ */
+export const LIVE_OPTIONS = ['pollScheduleS', 'slots'] as const satisfies readonly (keyof ResolvedAgentOptions)[];
+
+export interface OptionsChange {
+  /** Changed settings now in force. */
+  applied: string[];
+  /** Changed settings that take effect at the next start. */
+  needRestart: string[];
+}
+
+/** Which settings differ between `current` and `next`, split by whether they apply live. */
+export function compareOptions(current: ResolvedAgentOptions, next: ResolvedAgentOptions): OptionsChange {
+  const live = new Set<string>(LIVE_OPTIONS);
+  const changed = (Object.keys(next) as (keyof ResolvedAgentOptions)[]).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
+  return { applied: changed.filter((k) => live.has(k)), needRestart: changed.filter((k) => !live.has(k)) };
+}

@@ -1,11 +1,22 @@
 /**
- * The narrow interfaces the daemon's parts depend on (STYLE rule 10): what the job runner and
- * recovery need from the client, the journal, the executors, progress parsing and output collection.
- * `wiring.ts` adapts the real modules to them; tests may pass fakes.
+ * The narrow interfaces the daemon's parts depend on, so that each part can be tested with fakes:
+ * what the agent needs from the outside world ({@link AgentDeps}), and what the jobs and recovery
+ * need from the client, the journal, the executors and the log. `wiring.ts` supplies the real ones.
  */
 import type { UfdlClient } from '../client/api.js';
 import type { ExecutorRegistry } from './executors/registry.js';
+import type { NodeHardwareFacts } from './hardware/detect.js';
 import type { Journal } from './journal/journal.js';
+
+/** What the agent needs from the outside world; `wiring.ts` supplies the real ones, tests may not. */
+export interface AgentDeps {
+  openJournal(): Journal;
+  /** A new, unauthenticated client without a node pk. */
+  createClient(): UfdlClient;
+  detectHardware(): Promise<NodeHardwareFacts>;
+  createExecutors(): Promise<ExecutorPort & { describe?(): unknown }>;
+  detectIp(): Promise<string>;
+}
 
 /** The client calls of one slot's node (a `UfdlClient` with that node's pk as `Node-Id`). */
 export type NodeApi = Pick<
@@ -59,5 +70,5 @@ export interface LogPort {
   error(obj: object, msg?: string): void;
 }
 
-/** The executor allow-list (DESIGN §4); an `ExecutorRegistry` fits. */
+/** The executor allow-list (docs/ARCHITECTURE.md "Executors"); an `ExecutorRegistry` fits. */
 export type ExecutorPort = Pick<ExecutorRegistry, 'canRun' | 'executorFor'>;

@@ -4,11 +4,11 @@
  * ready (`/readyz`) is `readiness.ts`.
  */
 import type { Capabilities } from '../protocol/wire.js';
-import type { ServerContact } from './health/fence.js';
-import type { JobRunner } from './job/runner.js';
+import type { ServerContact } from './server-contact.js';
+import type { JobStatus } from './job/runner.js';
 import type { AgentState } from './lifecycle.js';
 import type { PollLoop } from './poll/loop.js';
-import type { AgentParts } from './start/sequence.js';
+import type { RunningParts } from './wiring.js';
 import type { Health } from './health/status-server.js';
 
 export interface AgentStatus {
@@ -22,7 +22,7 @@ export interface AgentStatus {
   lastServerContactAt: string | null;
   serverSilentMs: number;
   slots: { index: number; gpu: number | null; nodeIndex: number; nodePk: number | null; jobPk: number | null }[];
-  jobs: JobRunner['status'][];
+  jobs: JobStatus[];
   loop: ReturnType<PollLoop['getStatus']> | null;
   fence: { thresholdMs: number; fencedCount: number } | null;
   journal: { path: string; unfinished: number } | null;
@@ -45,7 +45,8 @@ export interface StatusFacts {
   startedAt: Date;
   serverUrl: string;
   contact: ServerContact;
-  parts: AgentParts;
+  /** What is open so far (all of it once the agent runs). */
+  parts: Partial<RunningParts>;
 }
 
 /** The snapshot of an agent with these facts and parts. */
@@ -63,7 +64,7 @@ export function statusSnapshot(f: StatusFacts): AgentStatus {
     lastServerContactAt: new Date(contact.lastOkAt).toISOString(),
     serverSilentMs: contact.silentForMs(),
     slots: (parts.slots?.snapshot() ?? []).map((s) => ({ ...s, nodePk: parts.nodes?.get(s.index)?.node.pk ?? null })),
-    jobs: (parts.work?.all() ?? []).map((r) => r.status),
+    jobs: (parts.jobs?.all() ?? []).map((r) => r.status),
     loop: parts.loop?.getStatus() ?? null,
     fence: parts.watch?.fence ?? null,
     journal: journal ? { path: journal.path, unfinished: journal.unfinished().length } : null,
@@ -71,7 +72,7 @@ export function statusSnapshot(f: StatusFacts): AgentStatus {
 }
 
 /** Alive unless failed, or the journal is closed or does not answer while the agent has not stopped. */
-export function livenessOf(state: AgentState, journal: AgentParts['journal']): Health {
+export function livenessOf(state: AgentState, journal: RunningParts['journal'] | undefined): Health {
   const reasons: string[] = [];
   if (state === 'failed') reasons.push('failed');
   if (journal?.closed && state !== 'stopped') reasons.push('journal closed');

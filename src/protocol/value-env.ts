@@ -42,3 +42,11 @@ export function valueEnvClash(parameters: Iterable<string>, inputs: Iterable<str
   }
   return undefined;
 }
+
+/** The string form of a value: strings as they are, `null` as empty, JSON for objects and arrays. */
+export function stringifyValue(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return JSON.stringify(value);
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Fence, fenceThresholdMs, ServerContact } from '../../src/agent/health/fence.js';
+import { Fence, fenceThresholdMs } from '../../src/agent/health/fence.js';
+import { ServerContact } from '../../src/agent/server-contact.js';
 
 function fakeClock(start = 1_000_000) {
   let t = start;

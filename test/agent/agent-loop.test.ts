@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PollLoop, Schedule, SkipList, type ClaimOutcome, type Evaluation, type LoopContext } from '../../src/agent/poll/loop.js';
+import type { ClaimOutcome } from '../../src/agent/job/claim.js';
+import { PollLoop, SkipList, type Evaluation, type LoopContext } from '../../src/agent/poll/loop.js';
+import { Schedule } from '../../src/agent/timing.js';
 import { planSlots, Slots, type SlotSpec } from '../../src/agent/slots/slots.js';
 import type { JobJson } from '../../src/protocol/wire.js';
 import { jobJson } from '../helpers/job-json.js';

@@ -2,7 +2,8 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { detectHardware, nodeSpecFor, type HardwareInfo } from '../../src/agent/hardware/detect.js';
+import { detectHardware, nodeHardwareFacts, type HardwareInfo } from '../../src/agent/hardware/detect.js';
+import { nodeSpecFor } from '../../src/agent/slots/registration.js';
 import { formatHardwareText } from '../../src/agent/hardware/format.js';
 import { hardwareGenerationFor } from '../../src/agent/hardware/generation.js';
 import { primaryIpv4 } from '../../src/agent/hardware/ip.js';
@@ -211,7 +212,7 @@ describe('detectHardware', () => {
     ]);
     expect(JSON.parse(JSON.stringify(hw))).toEqual(hw); // plain data for `hwinfo --json`
 
-    expect(nodeSpecFor(hw, 2)).toEqual({
+    expect(nodeSpecFor(hw.address.address, 2, 2, nodeHardwareFacts(hw), GENERATIONS)).toEqual({
       ip: '192.0.2.10',
       index: 2,
       cpu_mem: hw.memory.totalBytes,
@@ -225,7 +226,7 @@ describe('detectHardware', () => {
     const hw = await detectHardware({ nvidiaSmi: { binary: '/nonexistent/nvidia-smi' }, address: '192.0.2.11' });
     expect(hw.gpus).toEqual([]);
     expect(hw.nvidia.status).toBe('absent');
-    expect(nodeSpecFor(hw)).toEqual({
+    expect(nodeSpecFor(hw.address.address, 0, null, nodeHardwareFacts(hw), [])).toEqual({
       ip: '192.0.2.11',
       index: 0,
       cpu_mem: hw.memory.totalBytes,

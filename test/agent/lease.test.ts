@@ -9,7 +9,7 @@ import { fencedByWrapper, uptimeSeconds, writeLease } from '../../src/agent/chil
 import { groupMembers } from '../../src/agent/child/proc.js';
 import { spawnJob } from '../../src/agent/child/spawn.js';
 import { ChildSupervisor } from '../../src/agent/child/supervisor.js';
-import { ServerContact } from '../../src/agent/health/fence.js';
+import { ServerContact } from '../../src/agent/server-contact.js';
 import { JobLeases } from '../../src/agent/job/leases.js';
 import { readText, reapOnFinish, shellSpec, tempJobDir, waitFor } from './child-helpers.js';
 

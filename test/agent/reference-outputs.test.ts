@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { UfdlClient } from '../../src/client/api.js';
 import { openJournal } from '../../src/agent/journal/index.js';
-import { uploadOutputs, type ReportContext } from '../../src/agent/job/server-calls.js';
+import { uploadOutputs, type UploadContext } from '../../src/agent/job/server-calls.js';
+import { createAgentMetrics } from '../../src/agent/metrics.js';
 import { hashFile } from '../../src/agent/outputs/hash.js';
 import { createJob, downloadOutput, ended, importTemplate, recordingLogger, shellTemplate, started, startTestAgent, testLogger, until, waitForJob } from '../helpers/agent.js';
 import { startReferenceBackend, type ReferenceBackend } from '../helpers/reference-backend.js';
@@ -119,7 +120,7 @@ describe('after an upload whose outcome is unknown', () => {
     journal.transition(job.pk, 'uploading');
     // The agent died after writing the intent: whether the request reached the server is unknown.
     journal.markOutput(job.pk, { name: 'log', type: 'BLOB' }, 'uploading');
-    const ctx: ReportContext = { jobPk: job.pk, api, journal, log: testLogger(), signal: new AbortController().signal, uploadAttempts: 3 };
+    const ctx: UploadContext = { jobPk: job.pk, api, journal, log: testLogger(), signal: new AbortController().signal, metrics: createAgentMetrics({ defaultMetrics: false }) };
     return { job, ctx, journal };
   }
 

@@ -5,8 +5,8 @@ import {
   expansionValues,
   resolveInputs,
   resolveParameters,
-  stringifyValue,
 } from '../../src/agent/executors/template-params.js';
+import { stringifyValue } from '../../src/protocol/value-env.js';
 import { job, param, prepareError, required, template, typed } from './executors-fixtures.js';
 
 const values = (o: Record<string, unknown>) => expansionValues(o);

@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { JobPhase } from '../../src/agent/job/runner.js';
 import { agentStatusLine } from '../../src/systemd/agent-notify.js';
 import { ServiceNotifier, watchdogPingMs } from '../../src/systemd/notifier.js';
 import { NotifySendError, notifyTarget, sendDatagram } from '../../src/systemd/notify-socket.js';
@@ -93,7 +94,7 @@ describe('NOTIFY_SOCKET addresses', () => {
 });
 
 describe('the status line', () => {
-  const job = (jobPk: number, phase: string, progress: number | null) => ({ jobPk, slot: 0, phase, progress, pid: 1, startedAt: 0 });
+  const job = (jobPk: number, phase: JobPhase, progress: number | null) => ({ jobPk, slot: 0, phase, progress, pid: 1, startedAt: 0 });
   const slot = (index: number, jobPk: number | null) => ({ index, gpu: null, nodeIndex: index, nodePk: index + 1, jobPk });
 
   it('lists each slot: a job with its progress, or idle', () => {

@@ -10,8 +10,7 @@
  * | `UFDL_JOB_JSON`        | a file with the job, template, resolved inputs and parameters |
  * | `CUDA_VISIBLE_DEVICES` | the slot's GPU; the empty string on a CPU slot (hides GPUs)   |
  */
-import { inputEnvName, parameterEnvName } from '../../protocol/value-env.js';
-import { stringifyValue } from '../executors/template-params.js';
+import { inputEnvName, parameterEnvName, stringifyValue } from '../../protocol/value-env.js';
 import type { JobDir } from './job-dir.js';
 
 /** The contract variables of one job. */

@@ -10,7 +10,7 @@
  * | `time_limit`     | `float`| wall-clock seconds; the job is stopped and fails when exceeded        |
  */
 import { parseTypeString, TypeStringError } from '../../protocol/type-string.js';
-import { outputNameProblem } from '../outputs/names.js';
+import { outputNameProblem } from '../../protocol/output-names.js';
 import { PrepareError } from './errors.js';
 
 /** The executor-independent settings of one job. */

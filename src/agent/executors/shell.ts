@@ -18,7 +18,8 @@ import { isArithmeticSafe, refusalMessage, shellScriptProblem } from '../../prot
 import { inputEnvName, parameterEnvName, valueEnvClash } from '../../protocol/value-env.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { childEnv, contractEnv, valueEnv, type ValueEnv } from '../child/env.js';
-import { flagTruth, stringifyValue, type ExpansionValues } from './template-params.js';
+import { stringifyValue } from '../../protocol/value-env.js';
+import { flagTruth, type ExpansionValues } from './template-params.js';
 import { checkTemplate, isArgv, resolveJob } from './common.js';
 import { PrepareError } from './errors.js';
 import type { Executor, ExecutorContext, PreparedJob } from './types.js';

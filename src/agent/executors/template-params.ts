@@ -14,6 +14,7 @@
  * though, because `${+x:…}` is never valid shell and silently keeping it would hide a typo.
  */
 import { FLAG_BODY, mapPlaceholders, PLAIN_BODY, WHOLE_PLACEHOLDER } from '../../protocol/placeholders.js';
+import { stringifyValue } from '../../protocol/value-env.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { PrepareError } from './errors.js';
 
@@ -70,14 +71,6 @@ export function expansionValues(
     for (const [name, value] of Object.entries(source)) values.set(name, value);
   }
   return values;
-}
-
-/** The string form of a value: strings as they are, `null` as empty, JSON for objects and arrays. */
-export function stringifyValue(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value === null || value === undefined) return '';
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  return JSON.stringify(value);
 }
 
 /** Expand the placeholders of one string (see the module comment for the rules). */

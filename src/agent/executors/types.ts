@@ -45,3 +45,14 @@ export interface Executor {
    */
   prepare(job: JobJson, template: TemplateJson, ctx: ExecutorContext): PreparedJob;
 }
+
+/** What supervising and reporting a running child need of its executor's settings. */
+export interface RunSettings extends ExecutorSettings {
+  /** A command that ends work living outside the child's process group (see `ChildSpec.killArgv`). */
+  killArgv?: string[] | undefined;
+}
+
+/** The run settings of a prepared job. */
+export function runSettingsOf(prepared: PreparedJob): RunSettings {
+  return { ...prepared.settings, killArgv: prepared.spec.killArgv };
+}

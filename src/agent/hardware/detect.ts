@@ -4,7 +4,7 @@
  * of (one per GPU). Unlike the reference, CPUs are counted and a missing `nvidia-smi` is said plainly.
  */
 import { availableParallelism, arch, cpus, freemem, hostname, platform, totalmem } from 'node:os';
-import type { HardwareJson, NodeSpec } from '../../protocol/wire.js';
+import type { HardwareJson } from '../../protocol/wire.js';
 import { hardwareGenerationFor } from './generation.js';
 import { primaryIpv4, type PrimaryAddress } from './ip.js';
 import { queryGpus, type GpuInfo, type NvidiaSmiResult, type QueryGpusOptions } from './nvidia-smi.js';
@@ -63,18 +63,19 @@ export async function detectHardware(options: DetectOptions = {}): Promise<Hardw
   };
 }
 
-/**
- * The body of node create/update for this machine with identity index `index`: the GPU with that
- * index supplies the GPU fields (the reference's `gpu_id` rule), else the first GPU, else none.
- */
-export function nodeSpecFor(hw: HardwareInfo, index = 0): NodeSpec {
-  const gpu = hw.gpus.find((g) => g.index === index) ?? hw.gpus[0];
+/** What registration needs to know about the machine: each slot's node reports its own GPU of these. */
+export interface NodeHardwareFacts {
+  /** RAM in bytes. */
+  cpuMemBytes: number;
+  driverVersion: string | null;
+  gpus: { index: number; memoryBytes: number | null; computeCapability: number | null }[];
+}
+
+/** The registration facts of a detected machine (`slots/registration.ts` makes each node's body of them). */
+export function nodeHardwareFacts(hw: HardwareInfo): NodeHardwareFacts {
   return {
-    ip: hw.address.address,
-    index,
-    cpu_mem: hw.memory.totalBytes,
-    driver_version: gpu?.driverVersion ?? null,
-    hardware_generation: gpu?.generation?.pk ?? null,
-    gpu_mem: gpu?.memoryBytes ?? null,
+    cpuMemBytes: hw.memory.totalBytes,
+    driverVersion: hw.nvidia.driverVersion,
+    gpus: hw.gpus.map((g) => ({ index: g.index, memoryBytes: g.memoryBytes, computeCapability: g.computeCapability })),
   };
 }

@@ -7,77 +7,7 @@
  * children and report consistently when the server answers again.
  */
 
-export interface Clock {
-  now(): number;
-}
-
-export const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
-
-/**
- * When the server last answered (any HTTP answer counts: a 4xx proves it is reachable). Fed by every
- * API call the agent makes; the heartbeat keeps it fresh while jobs run. Silence is measured from the
- * last answer, not from the first failure, because a failing call may retry for a long time before it
- * reports.
- */
-export class ServerContact {
-  #lastOkAt: number;
-  #failing = false;
-  #listeners = new Set<() => void>();
-  #answerListeners = new Set<() => void>();
-  #lostListeners = new Set<(err: unknown) => void>();
-  readonly #clock: Clock;
-
-  constructor(clock: Clock = SYSTEM_CLOCK) {
-    this.#clock = clock;
-    this.#lastOkAt = clock.now();
-  }
-
-  ok(): void {
-    const recovered = this.#failing;
-    this.#lastOkAt = this.#clock.now();
-    this.#failing = false;
-    for (const listener of this.#answerListeners) listener();
-    if (recovered) for (const listener of this.#listeners) listener();
-  }
-
-  /** Called on every answer (e.g. to journal the last contact, which the journal throttles). */
-  onAnswer(listener: () => void): () => void {
-    this.#answerListeners.add(listener);
-    return () => this.#answerListeners.delete(listener);
-  }
-
-  failed(err?: unknown): void {
-    const wasReachable = !this.#failing;
-    this.#failing = true;
-    if (wasReachable) for (const listener of this.#lostListeners) listener(err);
-  }
-
-  /** Called on the first failure after an answer (the server has just become unreachable). */
-  onUnreachable(listener: (err: unknown) => void): () => void {
-    this.#lostListeners.add(listener);
-    return () => this.#lostListeners.delete(listener);
-  }
-
-  /** Called on the first answer after failures. */
-  onReachable(listener: () => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  get lastOkAt(): number {
-    return this.#lastOkAt;
-  }
-
-  /** False after a failed call until the next answer. */
-  get reachable(): boolean {
-    return !this.#failing;
-  }
-
-  /** Time since the server last answered. */
-  silentForMs(): number {
-    return Math.max(0, this.#clock.now() - this.#lastOkAt);
-  }
-}
+import { SYSTEM_CLOCK, type Clock, type ServerContact } from '../server-contact.js';
 
 /**
  * The fence threshold: `lost_after − margin`, but never less than half of `lost_after` (a margin larger

@@ -4,7 +4,7 @@
  * of every call feeds {@link ServerContact}, so the warning comes at the first failed attempt, not
  * after a call has spent its retries; between the two lines the agent's retries stay quiet.
  */
-import type { ServerContact } from './fence.js';
+import type { ServerContact } from '../server-contact.js';
 import type { LogPort } from '../ports.js';
 
 export interface OutageLogOptions {

@@ -6,11 +6,17 @@
  * job; the first answer from the server lifts the fence.
  */
 import type { Capabilities } from '../../protocol/wire.js';
-import { Fence, fenceThresholdMs, type ServerContact } from './fence.js';
+import type { ServerContact } from '../server-contact.js';
+import { Fence, fenceThresholdMs } from './fence.js';
 import { Heartbeat } from './heartbeat.js';
-import type { JobRunner } from '../job/runner.js';
 import type { JournalPort } from '../ports.js';
 import type { SlotNode } from '../slots/nodes.js';
+
+/** A job whose child runs now, as the fence sees it. */
+export interface RunningJob {
+  readonly jobPk: number;
+  stop(reason: 'fenced'): void;
+}
 
 export interface ServerWatchContext {
   contact: ServerContact;
@@ -23,7 +29,7 @@ export interface ServerWatchContext {
   busyNodes(): SlotNode[];
   firstNode(): SlotNode | undefined;
   /** The runners whose child runs now. */
-  withChild(): JobRunner[];
+  withChild(): RunningJob[];
   /** After each beat (its pings may have changed what is known of the server). */
   afterBeat(): void;
   /** The fence was raised: these jobs are being stopped. */

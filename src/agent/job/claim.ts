@@ -1,42 +1,43 @@
 /**
- * Claiming a candidate (launcher.md §4.2 E): journal the intent, acquire, journal the result, re-read
- * the job and go on only if it is ours and still startable — the reference's acquire is not atomic,
- * so a node can "win" an acquire that another node also won. Whatever is taken but not wanted is
- * released at once.
+ * Claiming a candidate (docs/ARCHITECTURE.md "One job"): journal the intent, acquire, journal the
+ * result, re-read the job and go on only if it is ours and still startable — the reference's acquire
+ * is not atomic, so a node can "win" an acquire that another node also won. Whatever is taken but
+ * not wanted is released at once.
  */
 import { isClientError } from '../../client/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { failPoint } from '../fail-points.js';
-import { releaseUnstarted, type ReportContext } from './server-calls.js';
-import type { ClaimOutcome } from '../poll/loop.js';
+import type { JobContext, ServerCallContext } from './context.js';
+import { releaseUnstarted } from './server-calls.js';
 
-export interface ClaimContext {
-  report: ReportContext;
-  slotIndex: number;
-  jobDir: string;
-  /** Whether the agent still takes new work. */
-  accepting(): boolean;
-}
+/** What claiming a candidate came to. */
+export type ClaimOutcome =
+  /** The job is ours and runs in the background; it owns the slot now. */
+  | 'claimed'
+  /** Another node got it, or it changed meanwhile: try the next candidate. */
+  | 'lost'
+  /** It fits no more (e.g. the agent began to drain): stop walking the list. */
+  | 'declined';
 
 export type ClaimResult = { outcome: 'claimed'; job: JobJson } | { outcome: Exclude<ClaimOutcome, 'claimed'> };
 
 /** Journal `releasing`, release the unstarted job, journal `done` (left to recovery if it cannot). */
-export async function releaseUnstartedJob(report: ReportContext): Promise<void> {
-  report.journal.transition(report.jobPk, 'releasing');
-  if (await releaseUnstarted(report)) report.journal.transition(report.jobPk, 'done');
+export async function releaseUnstartedJob(ctx: ServerCallContext): Promise<void> {
+  ctx.journal.transition(ctx.jobPk, 'releasing');
+  if (await releaseUnstarted(ctx)) ctx.journal.transition(ctx.jobPk, 'done');
 }
 
-export async function claimJob(job: JobJson, template: TemplateJson, ctx: ClaimContext): Promise<ClaimResult> {
-  const { report } = ctx;
-  const { api, journal, jobPk, log } = report;
+/** Acquire `job` for the context's slot and confirm it is ours (`claimed`), or say why not. */
+export async function claimJob(ctx: JobContext, job: JobJson, template: TemplateJson): Promise<ClaimResult> {
+  const { api, journal, jobPk, log } = ctx;
   const self = api.nodePk!;
   const known = journal.get(jobPk);
   if (known && known.state !== 'done') {
     // An earlier claim of this job is still being settled (e.g. its release waits for the server).
     return { outcome: 'lost' };
   }
-  journal.beginAcquire({ jobPk, nodePk: self, templatePk: template.pk, slot: ctx.slotIndex, jobDir: ctx.jobDir });
+  journal.beginAcquire({ jobPk, nodePk: self, templatePk: template.pk, slot: ctx.slot.index, jobDir: ctx.dir.root });
   try {
     await api.acquireJob(jobPk);
   } catch (err) {
@@ -45,7 +46,7 @@ export async function claimJob(job: JobJson, template: TemplateJson, ctx: ClaimC
       // It may have landed: whatever we hold but will not run is given back (release is a no-op
       // success for a job that is not ours).
       log.warn({ err: String(err) }, 'acquire failed without a clear answer; releasing whatever it may have taken');
-      await releaseUnstartedJob(report);
+      await releaseUnstartedJob(ctx);
       return { outcome: 'lost' };
     }
     journal.abandon(jobPk, `acquire refused: ${err instanceof Error ? err.message : String(err)}`);
@@ -58,7 +59,7 @@ export async function claimJob(job: JobJson, template: TemplateJson, ctx: ClaimC
     fresh = await api.getJob(jobPk);
   } catch (err) {
     log.warn({ err: String(err) }, 'could not re-read the job after acquire; releasing it');
-    await releaseUnstartedJob(report);
+    await releaseUnstartedJob(ctx);
     return { outcome: 'lost' };
   }
   failPoint('acquired:after-http');
@@ -69,11 +70,11 @@ export async function claimJob(job: JobJson, template: TemplateJson, ctx: ClaimC
   }
   if (phaseOf(fresh) !== 'CREATED' || fresh.error_reason !== null) {
     log.info({ phase: phaseOf(fresh), error: fresh.error_reason }, 'the job changed before it could start; releasing it');
-    await releaseUnstartedJob(report);
+    await releaseUnstartedJob(ctx);
     return { outcome: 'lost' };
   }
   if (!ctx.accepting()) {
-    await releaseUnstartedJob(report);
+    await releaseUnstartedJob(ctx);
     return { outcome: 'declined' };
   }
   return { outcome: 'claimed', job: fresh };

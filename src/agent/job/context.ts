@@ -1,17 +1,20 @@
 /**
- * The shapes a {@link JobRunner} trades in: how a job left the agent, what the runner tells the
- * agent, what it depends on, and the executor settings it supervises and reports with.
+ * One job on this agent as every stage sees it — claim, start, supervise, finish: who the job is,
+ * how it talks to the server and the journal, where its files are, and what it tells the agent. The
+ * in-flight set (`in-flight.ts`) builds one {@link JobContext} per job from what all jobs share
+ * ({@link JobsShared}); recovery builds the few fields the journalled server calls need
+ * ({@link ServerCallContext}) for the jobs it settles without a runner.
+ *
+ * The job events are declared here, once ({@link JobEvents}): a job emits them through the agent,
+ * which re-emits them as its own.
  */
-import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
-import type { LiveLogSettings } from '../logs/live-log-stream.js';
 import type { JobDir } from '../child/job-dir.js';
-import type { PreparedJob } from '../executors/types.js';
-import type { ReportContext } from './server-calls.js';
-import type { JobLeases } from './leases.js';
-import type { JobRunner } from './runner.js';
+import type { LiveLogSettings } from '../logs/live-log-stream.js';
+import type { AgentMetrics } from '../metrics.js';
 import type { ResolvedAgentOptions } from '../options.js';
-import type { ProgressUpdate } from '../progress/update.js';
+import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
 import type { SlotSpec } from '../slots/slots.js';
+import type { JobLeases } from './leases.js';
 
 /** How a job left this agent. */
 export type RunOutcome =
@@ -29,69 +32,58 @@ export type RunOutcome =
   /** The agent exited before it could report; the journal keeps what is owed. */
   | 'interrupted';
 
-export interface RunnerLogger extends LogPort {
-  child(bindings: Record<string, unknown>): RunnerLogger;
+/** What happens to a job, as the agent's events tell it (`agent.on('started', …)`). */
+export interface JobEvents {
+  acquired: [{ jobPk: number; slot: number }];
+  started: [{ jobPk: number; slot: number; pid: number }];
+  progressed: [{ jobPk: number; progress: number; data: Record<string, unknown> }];
+  finished: [{ jobPk: number; slot: number; outcome: RunOutcome; error: string | null }];
 }
 
-/** What the runner tells the agent. */
-export interface RunnerHooks {
-  onStarted?(runner: JobRunner, pid: number): void;
-  onProgress?(runner: JobRunner, update: ProgressUpdate): void;
-  onEnded?(runner: JobRunner, outcome: RunOutcome, error: string | null): void;
-  /** A job that failed preparation: the loop skips it for a while. */
-  onSkip?(jobPk: number, reason: string): void;
-  onUploaded?(bytes: number): void;
-  onUploadFailed?(): void;
-  /** Whether the agent still takes new work (false while draining or stopping). */
-  accepting?(): boolean;
+export interface JobLogger extends LogPort {
+  child(bindings: Record<string, unknown>): JobLogger;
 }
 
-export interface RunnerDeps {
-  api: NodeApi;
-  journal: JournalPort;
-  executor: ExecutorPort;
-  options: Pick<
-    ResolvedAgentOptions,
-    'workDir' | 'cancelCheckIntervalMs' | 'progressIntervalMs' | 'killGraceMs' | 'keepJobDirs' | 'serverUrl' | 'logMaxBytes'
-  >;
+/** The options a job runs with. */
+export type JobOptions = Pick<
+  ResolvedAgentOptions,
+  'workDir' | 'cancelCheckIntervalMs' | 'progressIntervalMs' | 'killGraceMs' | 'keepJobDirs' | 'serverUrl' | 'logMaxBytes'
+>;
+
+/** What every job of one agent shares. */
+export interface JobsShared {
+  readonly journal: JournalPort;
+  readonly executor: ExecutorPort;
+  readonly options: JobOptions;
   /** Stream running jobs' logs (src/agent/logs/); null when the server has no live logs or they are off. */
-  liveLog: LiveLogSettings | null;
+  readonly liveLog: LiveLogSettings | null;
   /** Watch cancellation over the web-socket (the server authenticates watchers). */
-  useWebSocket: boolean;
+  readonly useWebSocket: boolean;
   /** The children's leases, when the server has lost-node recovery (else no child needs one). */
-  leases?: JobLeases | undefined;
-  slot: SlotSpec;
-  log: RunnerLogger;
-  hooks: RunnerHooks;
+  readonly leases: JobLeases | undefined;
+  readonly metrics: AgentMetrics;
+  /** Tell the agent, and whoever listens to it, what happened to a job. */
+  emit<K extends keyof JobEvents>(event: K, ...args: JobEvents[K]): void;
+  /** Whether the agent still takes new work (false while draining or stopping). */
+  accepting(): boolean;
+  /** A job that failed preparation: the poll loop skips it for a while. */
+  skip(jobPk: number, reason: string): void;
 }
 
-/**
- * One job as its {@link JobRunner} hands it to the phase modules (`job-start.ts`, `job-finish.ts`):
- * its dependencies, its reporting context, its directory, and how it leaves the agent.
- */
-export interface JobScope {
+/** One job on this agent. */
+export interface JobContext extends JobsShared {
   readonly jobPk: number;
-  readonly deps: RunnerDeps;
-  readonly log: RunnerLogger;
-  /** For the reporting calls of `job-report.ts`; its signal aborts when the agent gives up waiting. */
-  readonly report: ReportContext;
-  /** The job directory: its paths until it is created, then the created one. */
+  readonly slot: SlotSpec;
+  /** The client acting as the slot's node. */
+  readonly api: NodeApi;
+  readonly log: JobLogger;
+  /** Aborted when the agent exits without waiting: reporting loops give up, the journal keeps the rest. */
+  readonly signal: AbortSignal;
+  /** The job directory: its paths until it is created, then the created one (or the one re-attached to). */
   dir: JobDir;
-  /** Remove the job directory (unless the options keep it). */
-  removeDir(): Promise<void>;
-  /** The job has left this agent: log it and tell the agent (once). */
-  endWith(outcome: RunOutcome, error: string | null): void;
+  /** The job has left this agent: log it, count it and tell the agent (once). */
+  end(outcome: RunOutcome, error: string | null): void;
 }
 
-/** What supervising and reporting a running child needs from its executor settings. */
-export interface RunSettings {
-  timeLimitMs: number | undefined;
-  progressRegex: RegExp | undefined;
-  outputTypes: Readonly<Record<string, string>>;
-  killArgv?: string[] | undefined;
-}
-
-/** The settings of a prepared job. */
-export function runSettingsOf(prepared: PreparedJob): RunSettings {
-  return { ...prepared.settings, killArgv: prepared.spec.killArgv };
-}
+/** What the journalled server calls (`server-calls.ts`) need of a job's context. */
+export type ServerCallContext = Pick<JobContext, 'jobPk' | 'api' | 'journal' | 'signal'> & { readonly log: LogPort };

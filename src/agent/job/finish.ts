@@ -17,18 +17,20 @@ import { finishErrorText } from '../child/exit-text.js';
 import type { RunningChild } from '../child/running-child.js';
 import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
 import type { ExitResult } from '../child/wrapper.js';
+import { removeJobDir } from '../child/job-dir.js';
+import type { RunSettings } from '../executors/types.js';
 import { isJobEdge, type JobState } from '../journal/states.js';
-import { deliverFinish, resetAndRelease, uploadOutputs } from './server-calls.js';
-import type { JobScope, RunOutcome, RunSettings } from './context.js';
 import { finishJobLog } from '../logs/job-log-hooks.js';
 import { scanOutputs } from '../outputs/scan.js';
+import type { JobContext, RunOutcome } from './context.js';
+import { deliverFinish, resetAndRelease, uploadOutputs } from './server-calls.js';
 
 export const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
 export const FENCED_ERROR = 'The node lost contact with the server and stopped the job; it will run again elsewhere.';
 
 /** After the child ended (or was stopped): upload what is owed and report the job. */
-export async function reportEnd(s: JobScope, result: SupervisedExit, run: RunSettings, lost: LossReason | undefined): Promise<RunOutcome> {
-  const { journal } = s.deps;
+export async function reportEnd(s: JobContext, result: SupervisedExit, run: RunSettings, lost: LossReason | undefined): Promise<RunOutcome> {
+  const { journal } = s;
   if (lost !== undefined) {
     // Cancelled or taken away: nothing is uploaded; finish is the silent clean-up of current_job.
     // The error is sent anyway: should the server still show the job running by us, it must not
@@ -45,7 +47,7 @@ export async function reportEnd(s: JobScope, result: SupervisedExit, run: RunSet
     // Only the log goes up (reset will remove it with the outputs on the reference; it helps whoever looks now).
     await collectOutputs(s, {}, true);
     journal.transition(s.jobPk, 'uploading');
-    await uploadOutputs(s.report);
+    await uploadOutputs(s);
     return finishWith(s, SHUTDOWN_ERROR, true, 'requeued');
   }
   const missing = await collectOutputs(s, run.outputTypes, false);
@@ -57,8 +59,8 @@ export async function reportEnd(s: JobScope, result: SupervisedExit, run: RunSet
  * Register the outputs in the journal: every file of the output directory (unless `logOnly`) and the
  * job's log. Returns the declared outputs the child did not leave (a success without them is an error).
  */
-export async function collectOutputs(s: JobScope, outputTypes: Readonly<Record<string, string>>, logOnly: boolean): Promise<string[]> {
-  const { journal } = s.deps;
+export async function collectOutputs(s: JobContext, outputTypes: Readonly<Record<string, string>>, logOnly: boolean): Promise<string[]> {
+  const { journal } = s;
   let missing: string[] = [];
   if (!logOnly) {
     try {
@@ -72,7 +74,7 @@ export async function collectOutputs(s: JobScope, outputTypes: Readonly<Record<s
     }
   }
   try {
-    journal.registerOutput(s.jobPk, await finishJobLog(s.deps, s.jobPk, s.dir, s.log, s.report.signal));
+    journal.registerOutput(s.jobPk, await finishJobLog(s, s.jobPk, s.dir, s.log, s.signal));
   } catch (err) {
     s.log.error({ err: String(err) }, 'could not build the log output');
   }
@@ -85,9 +87,9 @@ export function unsupervisedExit(exit: ExitResult): SupervisedExit {
 }
 
 /** Upload, then finish: success only when every output is on the server. */
-export async function uploadAndFinish(s: JobScope, result: SupervisedExit, timeLimitMs: number | undefined, missing: readonly string[]): Promise<RunOutcome> {
-  const failed = await uploadOutputs(s.report);
-  if (s.report.signal.aborted) return 'interrupted';
+export async function uploadAndFinish(s: JobContext, result: SupervisedExit, timeLimitMs: number | undefined, missing: readonly string[]): Promise<RunOutcome> {
+  const failed = await uploadOutputs(s);
+  if (s.signal.aborted) return 'interrupted';
   let error = (await finishErrorText(result, s.dir, { timeLimitMs })) ?? null;
   if (error === null && missing.length > 0) {
     error = `The command succeeded but did not leave its declared output(s): ${missing.join(', ')}`;
@@ -101,66 +103,72 @@ export async function uploadAndFinish(s: JobScope, result: SupervisedExit, timeL
 }
 
 /** Journal the finish decision (`error: null` = success), then deliver it. */
-export async function finishWith(s: JobScope, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
-  s.deps.journal.transition(s.jobPk, 'finishing', { finish: { error } });
+export async function finishWith(s: JobContext, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
+  s.journal.transition(s.jobPk, 'finishing', { finish: { error } });
   return deliver(s, error, requeue, outcome);
 }
 
 /** Deliver the journalled finish; then done, or reset+release when `requeue`. */
-export async function deliver(s: JobScope, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
-  const { journal } = s.deps;
-  const finished = await deliverFinish(s.report, error);
+export async function deliver(s: JobContext, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
+  const { journal } = s;
+  const finished = await deliverFinish(s, error);
   if (!finished.delivered) return 'interrupted';
   const job = finished.job;
   // A job the server shows cancelled or taken away was not ours to requeue or report.
-  if (job && (phaseOf(job) === 'CANCELLED' || job.node !== s.deps.api.nodePk) && outcome !== 'cancelled' && outcome !== 'lost') {
+  if (job && (phaseOf(job) === 'CANCELLED' || job.node !== s.api.nodePk) && outcome !== 'cancelled' && outcome !== 'lost') {
     outcome = phaseOf(job) === 'CANCELLED' ? 'cancelled' : 'lost';
     requeue = false;
   }
   if (requeue && job && phaseOf(job) === 'ERRORED') {
     journal.transition(s.jobPk, 'releasing');
-    if (!(await resetAndRelease(s.report))) return 'interrupted';
+    if (!(await resetAndRelease(s))) return 'interrupted';
   }
   return settle(s, outcome, error);
 }
 
 /** Close the journal entry (`done`), remove the job directory, and say how the job left. */
-export async function settle(s: JobScope, outcome: RunOutcome, error: string | null): Promise<RunOutcome> {
-  s.deps.journal.transition(s.jobPk, 'done');
-  await s.removeDir();
-  s.endWith(outcome, error);
+export async function settle(s: JobContext, outcome: RunOutcome, error: string | null): Promise<RunOutcome> {
+  s.journal.transition(s.jobPk, 'done');
+  await removeJobDirUnlessKept(s);
+  s.end(outcome, error);
   return outcome;
 }
 
 /** Recovery: cancelled or taken away while the agent was down: stop what runs, finish silently. */
-export async function cleanUpLost(s: JobScope, child: RunningChild | undefined, fromState: JobState): Promise<RunOutcome> {
+export async function cleanUpLost(s: JobContext, child: RunningChild | undefined, fromState: JobState): Promise<RunOutcome> {
   if (child) {
-    const supervisor = new ChildSupervisor(child, { killGraceMs: s.deps.options.killGraceMs });
+    const supervisor = new ChildSupervisor(child, { killGraceMs: s.options.killGraceMs });
     await supervisor.stop('cancelled');
   }
   if (isJobEdge(fromState, 'finishing')) return finishWith(s, 'Cancelled', false, 'cancelled');
   // No journal edge leads to finishing from here (the finish belongs to an earlier attempt):
   // clear current_job with the silent finish, then close the entry.
-  const finished = await deliverFinish(s.report, 'Cancelled');
+  const finished = await deliverFinish(s, 'Cancelled');
   if (!finished.delivered) return 'interrupted';
   if (fromState !== 'finishing') {
-    s.deps.journal.abandon(s.jobPk, 'cancelled or taken away while the agent was down');
-    await s.removeDir();
-    s.endWith('cancelled', 'Cancelled');
+    s.journal.abandon(s.jobPk, 'cancelled or taken away while the agent was down');
+    await removeJobDirUnlessKept(s);
+    s.end('cancelled', 'Cancelled');
     return 'cancelled';
   }
   return settle(s, 'cancelled', 'Cancelled');
 }
 
 /** Recovery: reset (if needed) and release a job whose finish was delivered as a requeue. */
-export async function releaseFinished(s: JobScope, fromState: 'finishing' | 'releasing', requeue: boolean): Promise<RunOutcome> {
-  const { journal } = s.deps;
+export async function releaseFinished(s: JobContext, fromState: 'finishing' | 'releasing', requeue: boolean): Promise<RunOutcome> {
+  const { journal } = s;
   if (fromState === 'finishing' && !requeue) {
     // The finish landed and nothing is to be given back: only the journal's result was missing.
     const error = journal.get(s.jobPk)?.finish?.error ?? null;
     return settle(s, error === null ? 'success' : 'error', error);
   }
   if (fromState === 'finishing') journal.transition(s.jobPk, 'releasing');
-  if (!(await resetAndRelease(s.report))) return 'interrupted';
+  if (!(await resetAndRelease(s))) return 'interrupted';
   return settle(s, 'requeued', null);
+}
+
+/** Remove the job directory, unless the options keep job directories. */
+export async function removeJobDirUnlessKept(s: Pick<JobContext, 'options' | 'dir' | 'log'>): Promise<void> {
+  if (s.options.keepJobDirs) return;
+  await removeJobDir(s.dir).catch((err: unknown) => s.log.warn({ err: String(err) }, 'could not remove the job directory'));
 }

@@ -4,51 +4,30 @@
  * job that continues); both end the same way, releasing their slot.
  */
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
-import { JobRunner, type RunOutcome, type RunnerLogger } from './runner.js';
-import type { JobLeases } from './leases.js';
-import type { ClaimOutcome } from '../poll/loop.js';
-import type { AgentMetrics } from '../metrics.js';
-import type { ResolvedAgentOptions } from '../options.js';
-import type { LiveLogSettings } from '../logs/live-log-stream.js';
-import type { ExecutorPort, JournalPort, NodeApi } from '../ports.js';
-import type { ProgressUpdate } from '../progress/update.js';
+import type { NodeApi } from '../ports.js';
 import type { Slots, SlotSpec } from '../slots/slots.js';
+import type { ClaimOutcome } from './claim.js';
+import type { JobLogger, JobsShared, RunOutcome } from './context.js';
+import { JobRunner } from './runner.js';
 
-/** What the agent hears about its jobs. */
-export interface RunnersEvents {
-  acquired(e: { jobPk: number; slot: number }): void;
-  started(e: { jobPk: number; slot: number; pid: number }): void;
-  progressed(e: { jobPk: number; progress: number; data: Record<string, unknown> }): void;
-  finished(e: { jobPk: number; slot: number; outcome: RunOutcome; error: string | null }): void;
-}
-
-export interface RunnersContext {
-  slots: Slots;
-  journal: JournalPort;
-  executor: ExecutorPort;
-  options: ResolvedAgentOptions;
-  useWebSocket: boolean;
-  /** Stream jobs' live logs (src/agent/logs/); null when the server lacks them. */
-  liveLog: LiveLogSettings | null;
-  log: RunnerLogger;
-  metrics: AgentMetrics;
-  events: RunnersEvents;
-  /** Whether the agent takes new work (checked again after acquire and after preparation). */
-  accepting(): boolean;
-  /** A job that failed preparation: the poll loop skips it for a while. */
-  skip(jobPk: number, reason: string): void;
+export interface JobsInFlightContext extends JobsShared {
+  readonly slots: Slots;
+  /** The agent's logger; each job logs through a child of it with its pk and slot. */
+  readonly log: JobLogger;
   /** A slot began or stopped running a job (readiness: is a slot free?). */
-  onSlotsChanged?(): void;
-  /** The children's leases, when the server has lost-node recovery. */
-  leases?: JobLeases | undefined;
+  onSlotsChanged(): void;
 }
 
-export class Runners {
-  readonly #ctx: RunnersContext;
+export class JobsInFlight {
+  readonly #ctx: JobsInFlightContext;
+  /** What each job's context takes over from the agent. */
+  readonly #shared: JobsShared;
   readonly #runners = new Map<number, JobRunner>();
 
-  constructor(ctx: RunnersContext) {
+  constructor(ctx: JobsInFlightContext) {
     this.#ctx = ctx;
+    const { slots: _slots, log: _log, onSlotsChanged: _onSlotsChanged, ...shared } = ctx;
+    this.#shared = shared;
   }
 
   get size(): number {
@@ -72,14 +51,14 @@ export class Runners {
   /** Claim `job` into `slot` (which the loop took); on `claimed` the job runs and owns the slot. */
   async claim(slot: SlotSpec, job: JobJson, template: TemplateJson, api: NodeApi): Promise<ClaimOutcome> {
     const runner = this.#create(job.pk, slot, api);
-    const outcome = await runner.claim(job, template);
-    if (outcome !== 'claimed') {
-      if (outcome === 'lost') this.#ctx.metrics.acquireRaces.inc();
-      return outcome;
+    const claimed = await runner.claim(job, template);
+    if (claimed.outcome !== 'claimed') {
+      if (claimed.outcome === 'lost') this.#ctx.metrics.acquireRaces.inc();
+      return claimed.outcome;
     }
     this.#ctx.metrics.jobsAcquired.inc();
-    this.#ctx.events.acquired({ jobPk: job.pk, slot: slot.index });
-    this.#track(runner, runner.run());
+    this.#ctx.emit('acquired', { jobPk: job.pk, slot: slot.index });
+    this.#track(runner, runner.run(claimed.job, template));
     return 'claimed';
   }
 
@@ -115,39 +94,16 @@ export class Runners {
     this.#runners.set(runner.jobPk, runner);
     slots.assign(runner.slot.index, runner.jobPk);
     metrics.slotsBusy.set(slots.running);
-    this.#ctx.onSlotsChanged?.();
+    this.#ctx.onSlotsChanged();
     void done.finally(() => {
       this.#runners.delete(runner.jobPk);
       slots.release(runner.slot.index);
       metrics.slotsBusy.set(slots.running);
-      this.#ctx.onSlotsChanged?.();
+      this.#ctx.onSlotsChanged();
     });
   }
 
   #create(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner {
-    const { options, metrics, events } = this.#ctx;
-    return new JobRunner(jobPk, {
-      api,
-      journal: this.#ctx.journal,
-      executor: this.#ctx.executor,
-      options,
-      useWebSocket: this.#ctx.useWebSocket,
-      liveLog: this.#ctx.liveLog,
-      leases: this.#ctx.leases,
-      slot,
-      log: this.#ctx.log.child({ job: jobPk, slot: slot.index }),
-      hooks: {
-        accepting: () => this.#ctx.accepting(),
-        onSkip: (pk, reason) => this.#ctx.skip(pk, reason),
-        onStarted: (r, pid) => events.started({ jobPk: r.jobPk, slot: r.slot.index, pid }),
-        onProgress: (r, update: ProgressUpdate) => events.progressed({ jobPk: r.jobPk, progress: update.progress, data: update.data }),
-        onUploaded: (bytes) => metrics.uploadBytes.inc(bytes),
-        onUploadFailed: () => metrics.uploadFailures.inc(),
-        onEnded: (r, outcome, error) => {
-          metrics.jobsEnded.inc({ outcome });
-          events.finished({ jobPk: r.jobPk, slot: r.slot.index, outcome, error });
-        },
-      },
-    });
+    return new JobRunner(this.#shared, { jobPk, slot, api, log: this.#ctx.log.child({ job: jobPk, slot: slot.index }) });
   }
 }

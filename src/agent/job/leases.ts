@@ -11,8 +11,7 @@
 import { uptimeSeconds, writeLease } from '../child/lease.js';
 import type { JobDir } from '../child/job-dir.js';
 import type { WrapperLease } from '../child/running-child.js';
-import type { Capabilities } from '../../protocol/wire.js';
-import { fenceThresholdMs, SYSTEM_CLOCK, type Clock, type ServerContact } from '../health/fence.js';
+import { SYSTEM_CLOCK, type Clock, type ServerContact } from '../server-contact.js';
 
 export interface JobLeasesOptions {
   contact: ServerContact;
@@ -111,32 +110,4 @@ export class JobLeases {
     const remainingMs = contact.lastOkAt + thresholdMs - (this.#options.clock ?? SYSTEM_CLOCK).now();
     return this.#uptime() + remainingMs / 1000;
   }
-}
-
-/**
- * The leases of an agent whose server has lost-node recovery (else none: nothing would give a job
- * away). A lapse is logged here; `onLapsed` stops the job's runner.
- */
-export function leasesFor(
-  caps: Capabilities | null | undefined,
-  contact: ServerContact,
-  options: { fenceMarginMs: number; killGraceMs: number },
-  log: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void },
-  onLapsed: (jobPk: number) => void,
-): JobLeases | undefined {
-  const lost = caps?.extensions.lost_node;
-  if (!lost) return undefined;
-  return new JobLeases({
-    contact,
-    thresholdMs: fenceThresholdMs(lost.lost_after_seconds, options.fenceMarginMs),
-    killGraceMs: options.killGraceMs,
-    log,
-    onLapsed: (jobPk, overdueS) => {
-      log.error(
-        { job: jobPk, overdueS: Math.round(overdueS) },
-        'the lease of a running job lapsed (the agent was stopped, frozen or cut off from the server): its wrapper stops the job, which will run again elsewhere',
-      );
-      onLapsed(jobPk);
-    },
-  });
 }

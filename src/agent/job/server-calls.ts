@@ -7,32 +7,20 @@
  * Non-idempotent calls are sent once by the client; after an ambiguous failure (no answer, timeout,
  * 5xx) these functions re-read the server's state before they try again.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientError, isClientError } from '../../client/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson } from '../../protocol/wire.js';
 import { failPoint } from '../fail-points.js';
 import type { OutputRecord } from '../journal/records.js';
 import { inspectServerCopy, removeForeignCopy } from '../outputs/server-copy.js';
-import type { JournalPort, LogPort, NodeApi } from '../ports.js';
+import { retryDelayMs, sleepUnlessAborted } from '../timing.js';
+import type { JobContext, ServerCallContext } from './context.js';
 
-export interface ReportContext {
-  jobPk: number;
-  api: NodeApi;
-  journal: JournalPort;
-  log: LogPort;
-  /** Aborted when the agent gives up waiting (exit now); the journal keeps what is owed. */
-  signal: AbortSignal;
-  /** Attempts per output upload (the first included). */
-  uploadAttempts: number;
-  onUploaded?: (output: OutputRecord) => void;
-  onUploadFailed?: (output: OutputRecord, err: unknown) => void;
-}
+/** Attempts per output upload that the server answers with an error (the first included). */
+const UPLOAD_ATTEMPTS = 3;
 
-/** Exponential back-off with full jitter, capped. */
-export function retryDelayMs(attempt: number, baseMs = 500, maxMs = 30_000): number {
-  return Math.round(Math.random() * Math.min(maxMs, baseMs * 2 ** attempt));
-}
+/** What uploading needs beyond the other calls: the agent's counters of bytes and failures. */
+export type UploadContext = ServerCallContext & Pick<JobContext, 'metrics'>;
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -40,9 +28,9 @@ function errText(err: unknown): string {
 
 /**
  * Upload every registered output that is not yet uploaded, in registration order. Returns the
- * outputs that failed for good (after `uploadAttempts`); an empty list means all are on the server.
+ * outputs that failed for good; an empty list means all are on the server.
  */
-export async function uploadOutputs(ctx: ReportContext): Promise<OutputRecord[]> {
+export async function uploadOutputs(ctx: UploadContext): Promise<OutputRecord[]> {
   const failed: OutputRecord[] = [];
   for (const output of ctx.journal.outputs(ctx.jobPk)) {
     if (output.state === 'uploaded') continue;
@@ -58,11 +46,11 @@ const MAX_REPLACEMENTS = 3;
 /**
  * Upload one output; undefined when it is on the server, else its failed record. While the server
  * cannot be reached the upload waits for it (no output is lost to an outage); answered failures (5xx)
- * count against `uploadAttempts`; a definite refusal (413, 406 finished, 417, 403) fails at once.
+ * count against {@link UPLOAD_ATTEMPTS}; a definite refusal (413, 406 finished, 417, 403) fails at once.
  * A taken name (400) is this attempt's upload only if the server's copy holds this attempt's bytes;
  * otherwise the copy is replaced (`outputs/server-copy.ts`).
  */
-async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<OutputRecord | undefined> {
+async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<OutputRecord | undefined> {
   const { api, journal, jobPk, log } = ctx;
   const key = { name: output.name, type: output.type };
   // Whether an earlier request of this attempt may have landed (begun before a crash, or unanswered).
@@ -96,21 +84,21 @@ async function uploadOne(ctx: ReportContext, output: OutputRecord): Promise<Outp
         retryable = isClientError(settleErr) && settleErr.ambiguous;
         if (!retryable || ctx.signal.aborted) break;
       }
-      if (isClientError(lastError, 'server') && ++answered >= ctx.uploadAttempts) break;
+      if (isClientError(lastError, 'server') && ++answered >= UPLOAD_ATTEMPTS) break;
       const delay = retryDelayMs(attempt, 500, 15_000);
       log.warn({ output: output.name, attempt: attempt + 1, err: errText(lastError), retryInMs: delay }, 'output upload failed; retrying');
-      await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
+      await sleepUnlessAborted(delay, ctx.signal);
     }
   }
   const failed = journal.markOutput(jobPk, key, 'failed', { error: errText(lastError ?? 'aborted') });
-  ctx.onUploadFailed?.(failed, lastError);
+  ctx.metrics.uploadFailures.inc();
   log.error({ output: output.name, type: output.type, err: errText(lastError ?? 'aborted') }, 'output upload failed');
   return failed;
 }
 
-function uploaded(ctx: ReportContext, output: OutputRecord, message: string): undefined {
+function uploaded(ctx: UploadContext, output: OutputRecord, message: string): undefined {
   const done = ctx.journal.markOutput(ctx.jobPk, { name: output.name, type: output.type }, 'uploaded');
-  ctx.onUploaded?.(done);
+  ctx.metrics.uploadBytes.inc(done.size);
   ctx.log.debug({ output: output.name, type: output.type, size: output.size, sha256: output.sha256 }, message);
   return undefined;
 }
@@ -120,7 +108,7 @@ function uploaded(ctx: ReportContext, output: OutputRecord, message: string): un
  * earlier try landed) or a foreign one, which is removed. Throws when the server refuses the removal,
  * with a message that says what to do.
  */
-async function settleTakenName(ctx: ReportContext, output: OutputRecord, mayBeOurs: boolean): Promise<'ours' | 'freed'> {
+async function settleTakenName(ctx: ServerCallContext, output: OutputRecord, mayBeOurs: boolean): Promise<'ours' | 'freed'> {
   const found = await inspectServerCopy(ctx.api, ctx.jobPk, output, mayBeOurs, ctx.signal);
   if (found.kind === 'ours') {
     failPoint('output-uploading:after-http');
@@ -157,7 +145,7 @@ export type FinishResult =
  * it. Finish by the node still working a cancelled or aborted job is the reference's silent clean-up
  * (200, job unchanged, `current_job` cleared), so it is also how such a job is let go.
  */
-export async function deliverFinish(ctx: ReportContext, error: string | null): Promise<FinishResult> {
+export async function deliverFinish(ctx: ServerCallContext, error: string | null): Promise<FinishResult> {
   const { api, jobPk, log } = ctx;
   for (let attempt = 0; ; attempt++) {
     if (ctx.signal.aborted) return { delivered: false };
@@ -174,7 +162,7 @@ export async function deliverFinish(ctx: ReportContext, error: string | null): P
       }
       const delay = retryDelayMs(attempt, 500, 15_000);
       log.warn({ err: errText(err), attempt: attempt + 1, retryInMs: delay }, 'finish was not confirmed; retrying');
-      await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
+      await sleepUnlessAborted(delay, ctx.signal);
     }
   }
 }
@@ -183,7 +171,7 @@ export async function deliverFinish(ctx: ReportContext, error: string | null): P
  * After a failed finish: settled (with the job, unless it is gone) when the server shows nothing more
  * to finish, else undefined (try again).
  */
-async function finishSettled(ctx: ReportContext, err: unknown): Promise<{ job: JobJson | undefined } | undefined> {
+async function finishSettled(ctx: ServerCallContext, err: unknown): Promise<{ job: JobJson | undefined } | undefined> {
   if (!(err instanceof ClientError)) return undefined;
   if (err.kind === 'not-found') return { job: undefined };
   // Definite refusals (403 not ours, 406 not working / wrong phase) and ambiguous failures alike:
@@ -218,7 +206,7 @@ async function finishSettled(ctx: ReportContext, err: unknown): Promise<{ job: J
  * outputs removed) when it is ERRORED and ours, then release. Both are repeated after a crash by
  * re-reading first. Returns false when the agent gave up (exiting) before it could confirm.
  */
-export async function resetAndRelease(ctx: ReportContext): Promise<boolean> {
+export async function resetAndRelease(ctx: ServerCallContext): Promise<boolean> {
   const { api, jobPk, log } = ctx;
   for (let attempt = 0; ; attempt++) {
     if (ctx.signal.aborted) return false;
@@ -245,12 +233,12 @@ export async function resetAndRelease(ctx: ReportContext): Promise<boolean> {
       if (ctx.signal.aborted) return false;
       const delay = retryDelayMs(attempt, 500, 15_000);
       log.warn({ err: errText(err), retryInMs: delay }, 'reset/release failed; retrying after re-reading the job');
-      await sleep(delay, undefined, { signal: ctx.signal }).catch(() => {});
+      await sleepUnlessAborted(delay, ctx.signal);
     }
   }
 }
 
-async function resetOnce(ctx: ReportContext): Promise<JobJson> {
+async function resetOnce(ctx: ServerCallContext): Promise<JobJson> {
   try {
     return await ctx.api.resetJob(ctx.jobPk, { signal: ctx.signal });
   } catch (err) {
@@ -262,7 +250,7 @@ async function resetOnce(ctx: ReportContext): Promise<JobJson> {
   }
 }
 
-async function releaseOnce(ctx: ReportContext): Promise<void> {
+async function releaseOnce(ctx: ServerCallContext): Promise<void> {
   try {
     await ctx.api.releaseJob(ctx.jobPk, { signal: ctx.signal });
   } catch (err) {
@@ -278,7 +266,7 @@ async function releaseOnce(ctx: ReportContext): Promise<void> {
  * Release a job that was acquired but never started (preparation failed, lost the confirm, draining).
  * Best effort with a few retries; recovery repeats it after a crash.
  */
-export async function releaseUnstarted(ctx: ReportContext): Promise<boolean> {
+export async function releaseUnstarted(ctx: ServerCallContext): Promise<boolean> {
   for (let attempt = 0; attempt < 5; attempt++) {
     if (ctx.signal.aborted) return false;
     try {
@@ -288,7 +276,7 @@ export async function releaseUnstarted(ctx: ReportContext): Promise<boolean> {
     } catch (err) {
       if (isClientError(err, 'not-found')) return true;
       ctx.log.warn({ err: errText(err), attempt: attempt + 1 }, 'release failed; retrying');
-      await sleep(retryDelayMs(attempt), undefined, { signal: ctx.signal }).catch(() => {});
+      await sleepUnlessAborted(retryDelayMs(attempt), ctx.signal);
     }
   }
   return false;

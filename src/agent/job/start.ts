@@ -15,9 +15,9 @@ import { childStartIdentity } from '../child/identity.js';
 import type { PreparedJob } from '../executors/types.js';
 import { failPoint } from '../fail-points.js';
 import { releaseUnstartedJob } from './claim.js';
-import { finishWith, SHUTDOWN_ERROR } from './finish.js';
+import type { JobContext, RunOutcome } from './context.js';
+import { finishWith, removeJobDirUnlessKept, SHUTDOWN_ERROR } from './finish.js';
 import { downloadInputs } from './inputs.js';
-import type { JobScope, RunOutcome } from './context.js';
 
 export interface StartingJob {
   job: JobJson;
@@ -33,12 +33,12 @@ export interface PreparedStart {
 }
 
 /** `preparing`: the job directory, the inputs, the executor's command; undefined when released instead. */
-export async function prepareJob(s: JobScope, start: StartingJob): Promise<PreparedStart | undefined> {
-  const { journal, executor, options, api, hooks } = s.deps;
+export async function prepareJob(s: JobContext, start: StartingJob): Promise<PreparedStart | undefined> {
+  const { journal, executor, options, api } = s;
   journal.transition(s.jobPk, 'preparing', { jobDir: s.dir.root });
   try {
     s.dir = await createJobDir(options.workDir, s.jobPk);
-    const inputPaths = await downloadInputs(api, start.job, s.dir, s.report.signal);
+    const inputPaths = await downloadInputs(api, start.job, s.dir, s.signal);
     const chosen = executor.executorFor(start.template.executor_class);
     if (!chosen) throw new Error(executor.canRun(start.template) ?? `no executor for ${start.template.executor_class}`);
     const prepared = chosen.prepare(start.job, start.template, {
@@ -49,12 +49,12 @@ export async function prepareJob(s: JobScope, start: StartingJob): Promise<Prepa
       nodePk: api.nodePk!,
     });
     failPoint('preparing:after-http');
-    if (hooks.accepting && !hooks.accepting()) throw new Error('the agent is draining');
+    if (!s.accepting()) throw new Error('the agent is draining');
     return { prepared, inputPaths };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     s.log.warn({ err: reason }, 'preparation failed; releasing the job so that another node can run it');
-    hooks.onSkip?.(s.jobPk, reason);
+    s.skip(s.jobPk, reason);
     await release(s);
     return undefined;
   }
@@ -65,11 +65,11 @@ export async function prepareJob(s: JobScope, start: StartingJob): Promise<Prepa
  * it could not start (released, requeued after a stop that came meanwhile, or errored).
  */
 export async function startJob(
-  s: JobScope,
+  s: JobContext,
   start: StartingJob & PreparedStart,
   stopReason: () => StopReason | undefined,
 ): Promise<RunningChild | RunOutcome> {
-  const { journal } = s.deps;
+  const { journal } = s;
   journal.transition(s.jobPk, 'starting');
   if (!(await startOnServer(s))) {
     await release(s);
@@ -84,9 +84,9 @@ export async function startJob(
   await writeJobJson(s.dir, jobJsonContent(s.dir, start.job, start.template, start.prepared.parameters, start.inputPaths));
   let child: RunningChild;
   try {
-    child = await spawnJob({ ...start.prepared.spec, lease: s.deps.leases?.grant(s.jobPk, s.dir) });
+    child = await spawnJob({ ...start.prepared.spec, lease: s.leases?.grant(s.jobPk, s.dir) });
   } catch (err) {
-    s.deps.leases?.release(s.jobPk);
+    s.leases?.release(s.jobPk);
     const error = `Could not start the command: ${err instanceof Error ? err.message : String(err)}`;
     s.log.error({ err: error }, 'spawn failed');
     return finishWith(s, error, false, 'error');
@@ -97,8 +97,8 @@ export async function startJob(
 }
 
 /** The start call; after an ambiguous failure, whether it landed. False when the job is not started. */
-async function startOnServer(s: JobScope): Promise<boolean> {
-  const { api } = s.deps;
+async function startOnServer(s: JobContext): Promise<boolean> {
+  const { api } = s;
   try {
     await api.startJob(s.jobPk);
     return true;
@@ -117,7 +117,7 @@ async function startOnServer(s: JobScope): Promise<boolean> {
 }
 
 /** Give back a job that never started and remove its directory. */
-async function release(s: JobScope): Promise<void> {
-  await releaseUnstartedJob(s.report);
-  await s.removeDir();
+async function release(s: JobContext): Promise<void> {
+  await releaseUnstartedJob(s);
+  await removeJobDirUnlessKept(s);
 }

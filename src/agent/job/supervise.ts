@@ -9,27 +9,18 @@ import { CancelWatch, type LossReason } from './cancel-watch.js';
 import type { RunningChild } from '../child/running-child.js';
 import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
 import { failPoint } from '../fail-points.js';
-import { startLiveLog, type JobLogDeps } from '../logs/job-log-hooks.js';
-import type { JournalPort, LogPort, NodeApi } from '../ports.js';
+import { startLiveLog } from '../logs/job-log-hooks.js';
 import { JobProgress } from '../progress/job-progress.js';
 import { ReportFailures } from '../progress/report-failures.js';
 import type { ProgressUpdate } from '../progress/update.js';
+import type { JobContext } from './context.js';
 
-export interface SuperviseContext {
-  jobPk: number;
-  api: NodeApi;
-  journal: Pick<JournalPort, 'record'>;
-  log: Pick<LogPort, 'debug' | 'info' | 'warn'>;
-  killGraceMs: number;
-  progressIntervalMs: number;
-  cancelCheckIntervalMs: number;
-  useWebSocket: boolean;
+/** What the job's runner hears while its child runs, and what it decides. */
+export interface SuperviseHooks {
   /** False once progress must not be sent any more (lost, fenced). */
   mayReport(): boolean;
   onProgress(update: ProgressUpdate): void;
   onLost(reason: LossReason): void;
-  /** The job's live log, streamed while the child runs (src/agent/logs/). */
-  logs: JobLogDeps;
 }
 
 export interface SupervisedRun {
@@ -39,6 +30,7 @@ export interface SupervisedRun {
 }
 
 export function superviseChild(
+  ctx: JobContext,
   child: RunningChild,
   settings: {
     timeLimitMs: number | undefined;
@@ -47,12 +39,12 @@ export function superviseChild(
     /** Re-attached to a child that ran while no agent followed it: the highest progress reported before. */
     resume?: { lastReported: number | null } | undefined;
   },
-  ctx: SuperviseContext,
+  hooks: SuperviseHooks,
 ): SupervisedRun {
-  const { api, jobPk, log } = ctx;
+  const { api, jobPk, log, options } = ctx;
   const supervisor = new ChildSupervisor(child, {
     timeLimitMs: settings.timeLimitMs,
-    killGraceMs: ctx.killGraceMs,
+    killGraceMs: options.killGraceMs,
     killArgv: settings.killArgv,
     onStop: (reason) => log.info({ reason }, 'stopping the child'),
   });
@@ -61,11 +53,11 @@ export function superviseChild(
   const progress = new JobProgress({
     files: [child.dir.consolePath],
     regex: settings.progressRegex,
-    intervalMs: ctx.progressIntervalMs,
+    intervalMs: options.progressIntervalMs,
     resume: settings.resume,
     report: async (update) => {
-      if (!ctx.mayReport()) return;
-      ctx.onProgress(update);
+      if (!hooks.mayReport()) return;
+      hooks.onProgress(update);
       await api.progressJob(jobPk, update.progress, update.data);
       failures.succeeded();
       failPoint('running:after-http');
@@ -79,15 +71,15 @@ export function superviseChild(
     onParserError: (err) => log.warn({ err: String(err) }, "the template's progress regex failed; it is disabled for this job"),
   });
   progress.start();
-  const liveLog = startLiveLog(ctx.logs, jobPk, child.dir, log);
+  const liveLog = startLiveLog(ctx, jobPk, child.dir, log);
   cancel = new CancelWatch({
     api,
     jobPk,
-    intervalMs: ctx.cancelCheckIntervalMs,
+    intervalMs: options.cancelCheckIntervalMs,
     useWebSocket: ctx.useWebSocket,
     log,
     onLost: (reason) => {
-      ctx.onLost(reason);
+      hooks.onLost(reason);
       log.info({ reason }, reason === 'cancelled' ? 'the job was cancelled' : 'the job was taken away from this node');
       void supervisor.stop('cancelled');
     },

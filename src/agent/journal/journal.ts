@@ -32,10 +32,6 @@ import {
 import { JOB_EDGES, OUTPUT_EDGES, isJobEdge, isOutputEdge, type JobState, type OutputState } from './states.js';
 import { checkJobFields, checkNewOutput, checkPk } from './validate.js';
 
-// Kept reachable from here for modules that import `openJournal` from this file (index.ts is the
-// public entry point). The cycle open.ts → journal.ts is safe: neither uses the other at load time.
-export { openJournal } from './open.js';
-
 export interface JournalOptions {
   /** The SQLite file; its directory is created if needed. */
   path: string;

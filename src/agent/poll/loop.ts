@@ -15,35 +15,10 @@
  * the iteration's abort signal.
  */
 import type { JobJson } from '../../protocol/wire.js';
+import type { ClaimOutcome } from '../job/claim.js';
 import type { LogPort } from '../ports.js';
+import { Schedule, sleepUnlessAborted } from '../timing.js';
 import type { SlotSpec, Slots } from '../slots/slots.js';
-
-/** A schedule of delays that advances one step per `next()` and sticks on the last (launcher §1.8). */
-export class Schedule {
-  readonly #delaysMs: readonly number[];
-  readonly #jitter: number;
-  readonly #random: () => number;
-  #index = 0;
-
-  constructor(delaysS: readonly number[], options: { jitter?: number; random?: () => number } = {}) {
-    if (delaysS.length === 0) throw new TypeError('Schedule: at least one delay is needed');
-    this.#delaysMs = delaysS.map((s) => s * 1000);
-    this.#jitter = options.jitter ?? 0.2;
-    this.#random = options.random ?? Math.random;
-  }
-
-  /** The current delay with ±jitter, then advance. */
-  next(): number {
-    const base = this.#delaysMs[Math.min(this.#index, this.#delaysMs.length - 1)]!;
-    this.#index = Math.min(this.#index + 1, this.#delaysMs.length - 1);
-    const factor = 1 + this.#jitter * (2 * this.#random() - 1);
-    return Math.max(0, Math.round(base * factor));
-  }
-
-  reset(): void {
-    this.#index = 0;
-  }
-}
 
 /** Jobs that failed evaluation or preparation, skipped until their time is up. */
 export class SkipList {
@@ -77,16 +52,7 @@ export class SkipList {
 
 export type Evaluation = { ok: true } | { ok: false; reason: string };
 
-/** What claiming a candidate came to. */
-export type ClaimOutcome =
-  /** The job is ours and runs in the background; it owns the slot now. */
-  | 'claimed'
-  /** Another node got it, or it changed meanwhile: try the next candidate. */
-  | 'lost'
-  /** It fits no more (e.g. the agent began to drain): stop walking the list. */
-  | 'declined';
-
-/** What the loop needs from the agent (STYLE rule 10). */
+/** What the loop needs from the agent: a narrow context, so that its tests need no server. */
 export interface LoopContext {
   readonly slots: Slots;
   readonly log: LogPort;
@@ -132,20 +98,6 @@ class IterationAborted extends Error {
     super('poll iteration abandoned');
     this.name = 'IterationAborted';
   }
-}
-
-/** Sleep that ends early (resolving, not rejecting) when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted || ms <= 0) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Resolves when `promise` does or `signal` aborts, whichever is first, leaving no listener behind. */
@@ -246,7 +198,7 @@ export class PollLoop {
       await untilOrStopped(this.#ctx.slots.onFree(), stop);
       if (stop.aborted) break;
       if (!this.#ctx.accepting()) {
-        await untilOrStopped(Promise.race([this.#ctx.acceptingChanged(), sleep(1000, stop)]), stop);
+        await untilOrStopped(Promise.race([this.#ctx.acceptingChanged(), sleepUnlessAborted(1000, stop)]), stop);
         continue;
       }
       const controller = new AbortController();
@@ -255,7 +207,7 @@ export class PollLoop {
       this.#iteration = { controller, startedAt: Date.now() };
       try {
         const waitMs = await this.#iterate(controller.signal);
-        if (waitMs > 0) await sleep(waitMs, stop);
+        if (waitMs > 0) await sleepUnlessAborted(waitMs, stop);
       } catch (err) {
         if (err instanceof IterationAborted) {
           if (!stop.aborted) this.#ctx.log.warn({}, 'poll iteration abandoned by the watchdog; starting a new one');
@@ -263,7 +215,7 @@ export class PollLoop {
         }
         // A bug: never let the loop die of it, but slow down.
         this.#ctx.log.error({ err }, 'poll loop iteration failed unexpectedly');
-        await sleep(this.#errors.next(), stop);
+        await sleepUnlessAborted(this.#errors.next(), stop);
       } finally {
         stop.removeEventListener('abort', onStop);
         this.#iteration = null;

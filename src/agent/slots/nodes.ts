@@ -9,7 +9,8 @@
 import { ClientError } from '../../client/errors.js';
 import type { UfdlClient } from '../../client/api.js';
 import type { HardwareJson, NodeJson } from '../../protocol/wire.js';
-import { nodeChanged, nodeSpecFor, registerNode, type NodeHardwareFacts, type Registered } from './registration.js';
+import type { NodeHardwareFacts } from '../hardware/detect.js';
+import { nodeChanged, nodeSpecFor, registerNode, type Registered } from './registration.js';
 import type { SlotSpec } from './slots.js';
 
 /**

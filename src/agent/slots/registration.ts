@@ -8,15 +8,8 @@ import { nodeIdentityFilter } from '../../protocol/filter.js';
 import type { HardwareJson, NodeJson, NodeSpec } from '../../protocol/wire.js';
 import { isClientError } from '../../client/errors.js';
 import { failPoint } from '../fail-points.js';
+import type { NodeHardwareFacts } from '../hardware/detect.js';
 import { hardwareGenerationFor } from '../hardware/generation.js';
-
-/** What registration needs to know about the node's hardware. */
-export interface NodeHardwareFacts {
-  /** RAM in bytes. */
-  cpuMemBytes: number;
-  driverVersion: string | null;
-  gpus: { index: number; memoryBytes: number | null; computeCapability: number | null }[];
-}
 
 /** The client calls registration makes (a `UfdlClient` fits). */
 export interface RegistrationApi {

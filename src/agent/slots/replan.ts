@@ -1,41 +1,24 @@
 /**
- * What may change while the agent runs, without a restart:
+ * The slots while the agent runs (docs/ARCHITECTURE.md "Live configuration"):
  *
- * - **Settings** (SIGHUP re-reads the configuration; `Agent.reconfigure`): the idle poll schedule
- *   and the slot count apply at once — fewer slots take no new job and leave when their job ends,
- *   more slots register their nodes and take jobs. Every other setting needs a restart; the agent
- *   logs which ones changed. (The log level is the CLI's: it owns the logger.)
- * - **Hardware** (every `hardwareIntervalMs`, and on SIGHUP; `Agent.refreshHardware`): GPUs, memory
- *   and the driver are detected again; node records that differ are PATCHed (the reference's own
- *   node route, allowed to the node itself), and the slots follow the GPUs: with `slots = 0` (one per
- *   GPU) a GPU that appeared gets a slot and one that vanished loses its slot once its job is done.
+ * - **A new slot count** (a SIGHUP re-read the configuration; `Agent.reconfigure`) applies at once:
+ *   fewer slots take no new job and leave when their job ends, more slots register their nodes and
+ *   take jobs.
+ * - **New hardware** (every `hardwareIntervalMs`, and on SIGHUP; `Agent.refreshHardware`): GPUs,
+ *   memory and the driver are detected again; node records that differ are PATCHed (the reference's
+ *   own node route, allowed to the node itself), and the slots follow the GPUs: with `slots = 0` (one
+ *   per GPU) a GPU that appeared gets a slot and one that vanished loses its slot once its job is done.
  */
 import type { HardwareJson } from '../../protocol/wire.js';
 import type { LogPort } from '../ports.js';
 import type { ResolvedAgentOptions } from '../options.js';
-import type { NodeHardwareFacts } from './registration.js';
-import { planSlots, slotKey, type SlotSpec } from './slots.js';
-import type { AgentParts } from '../start/sequence.js';
-
-/** The settings a running agent applies without a restart. */
-export const LIVE_OPTIONS = ['pollScheduleS', 'slots'] as const satisfies readonly (keyof ResolvedAgentOptions)[];
-
-export interface OptionsChange {
-  /** Changed settings now in force. */
-  applied: string[];
-  /** Changed settings that take effect at the next start. */
-  needRestart: string[];
-}
-
-/** Which settings differ between `current` and `next`, split by whether they apply live. */
-export function compareOptions(current: ResolvedAgentOptions, next: ResolvedAgentOptions): OptionsChange {
-  const live = new Set<string>(LIVE_OPTIONS);
-  const changed = (Object.keys(next) as (keyof ResolvedAgentOptions)[]).filter((k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]));
-  return { applied: changed.filter((k) => live.has(k)), needRestart: changed.filter((k) => !live.has(k)) };
-}
+import type { NodeHardwareFacts } from '../hardware/detect.js';
+import { planSlots, slotKey, type Slots, type SlotSpec } from './slots.js';
+import type { SlotNodes } from './nodes.js';
 
 export interface LiveContext {
-  parts: AgentParts;
+  slots: Slots;
+  nodes: SlotNodes;
   log: LogPort;
   detectHardware(): Promise<NodeHardwareFacts>;
   /** After the slots changed (metrics, readiness). */
@@ -47,8 +30,7 @@ export interface LiveContext {
  * kept; new ones register their node first, then take jobs; the others retire.
  */
 export async function replanSlots(ctx: LiveContext, options: ResolvedAgentOptions, hardware: NodeHardwareFacts): Promise<{ added: SlotSpec[]; retired: SlotSpec[] }> {
-  const { slots, nodes } = ctx.parts;
-  if (!slots || !nodes) return { added: [], retired: [] };
+  const { slots, nodes } = ctx;
   const plan = planSlots(options.slots, hardware.gpus.map((g) => g.index), options.nodeIndex);
   const current = slots.specs();
   const wanted = new Set(plan.map(slotKey));
@@ -87,8 +69,7 @@ function hardwareKey(h: NodeHardwareFacts): string {
  * slots. Returns whether it changed.
  */
 export async function refreshHardware(ctx: LiveContext, options: ResolvedAgentOptions, listHardware: () => Promise<HardwareJson[]>): Promise<boolean> {
-  const { nodes } = ctx.parts;
-  if (!nodes) return false;
+  const { nodes } = ctx;
   const before = nodes.hardware;
   const after = await ctx.detectHardware();
   if (hardwareKey(before) === hardwareKey(after)) {

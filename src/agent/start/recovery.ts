@@ -18,12 +18,14 @@ import { stopGroup } from '../child/stop-group.js';
 import { readExitStatus, WRAPPER_NAME, type ExitResult } from '../child/wrapper.js';
 import { childStartIdentity, startTicksOf } from '../child/identity.js';
 import { FENCED_ERROR } from '../job/finish.js';
-import { deliverFinish, releaseUnstarted, resetAndRelease, type ReportContext } from '../job/server-calls.js';
+import type { ServerCallContext } from '../job/context.js';
+import { deliverFinish, releaseUnstarted, resetAndRelease } from '../job/server-calls.js';
+import { runSettingsOf, type RunSettings } from '../executors/types.js';
 import type { JobRunner } from '../job/runner.js';
+import type { ResolvedAgentOptions } from '../options.js';
 import type { JobRecord } from '../journal/records.js';
 import { isJobEdge } from '../journal/states.js';
 import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
-import { runSettingsOf, type RunSettings } from '../job/runner.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type ChildFate, type RecoveryAction } from './recovery-rules.js';
 import type { SlotSpec } from '../slots/slots.js';
 import { retryStartupStep } from './wait-for-server.js';
@@ -51,12 +53,8 @@ export interface RecoveryDeps {
   /** A client acting as `nodePk` for entries of a node this agent is no longer registered as. */
   apiForNode(nodePk: number): NodeApi;
   executor: ExecutorPort;
-  serverUrl: string;
-  workDir: string;
-  /** Back-off while the server cannot be reached during recovery. */
-  errorBackoffS: readonly number[];
-  maxRestarts: number;
-  killGraceMs: number;
+  /** `errorBackoffS`: the back-off while the server cannot be reached during recovery. */
+  options: Pick<ResolvedAgentOptions, 'serverUrl' | 'workDir' | 'errorBackoffS' | 'maxRestarts' | 'killGraceMs'>;
   log: LogPort;
   /** Claim the slot and build a runner that continues the job in the background. */
   adoptRunner(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner;
@@ -152,9 +150,9 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
           if (isClientError(err, 'not-found')) return null;
           throw err;
         }),
-      { errorBackoffS: deps.errorBackoffS, signal: deps.signal, log, relogin: async () => {} },
+      { errorBackoffS: deps.options.errorBackoffS, signal: deps.signal, log, relogin: async () => {} },
     );
-    const dir = jobDirPaths(deps.workDir, record.jobPk);
+    const dir = jobDirPaths(deps.options.workDir, record.jobPk);
     const facts = await childFacts(record, dir);
     const currentJob = slot && slot.node.pk === record.nodePk ? slot.node.current_job : job?.pk ?? null;
     const action = decideRecovery({
@@ -164,13 +162,13 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
       selfPk: record.nodePk,
       currentJob,
       restarts: record.restarts,
-      maxRestarts: deps.maxRestarts,
+      maxRestarts: deps.options.maxRestarts,
       hasFinishPayload: record.finish !== null,
     });
     log.info({ job: record.jobPk, state: record.state, child: facts.fate, action: action.kind, reason: action.reason }, 'recovery decision');
     deps.onAction?.(record.jobPk, action.kind);
 
-    const ctx: ReportContext = { jobPk: record.jobPk, api, journal, log: log, signal: deps.signal, uploadAttempts: 3 };
+    const ctx: ServerCallContext = { jobPk: record.jobPk, api, journal, log, signal: deps.signal };
     const settle = () => report.settled.push({ jobPk: record.jobPk, action: action.kind, reason: action.reason });
     const continueIn = async (start: (runner: JobRunner) => Promise<unknown>) => {
       if (!slot) {
@@ -188,7 +186,7 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
 
     switch (action.kind) {
       case 'forget':
-        if (action.stopChild && facts.child) await stopGroup(facts.child.pid, { graceMs: deps.killGraceMs });
+        if (action.stopChild && facts.child) await stopGroup(facts.child.pid, { graceMs: deps.options.killGraceMs });
         journal.abandon(record.jobPk, `recovery: ${action.reason}`);
         await removeJobDir(dir).catch(() => {});
         settle();
@@ -210,7 +208,7 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
         const child = facts.child!;
         // Spawned but never journalled as running: record the child found by its wrapper first.
         if (record.state === 'starting') journal.transition(record.jobPk, 'running', { pid: child.pid, pidStart: childStartIdentity(child.startTime) });
-        await continueIn((r) => r.resumeRunning(child, job!, template, settings));
+        await continueIn((r) => r.resumeRunning(child, settings));
         break;
       }
       case 'collect': {
@@ -269,7 +267,7 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
     if (unknown === null || deps.signal.aborted) continue;
     log.warn({ job: unknown, node: slot.node.pk }, 'the server says this node works a job the journal does not know; applying the reference rule (finish with an error, reset, release)');
     report.unknownCurrent.push(unknown);
-    const ctx: ReportContext = { jobPk: unknown, api: slot.api, journal, log, signal: deps.signal, uploadAttempts: 1 };
+    const ctx: ServerCallContext = { jobPk: unknown, api: slot.api, journal, log, signal: deps.signal };
     const finished = await deliverFinish(ctx, NODE_RESTARTED_ERROR);
     if (finished.delivered && finished.job?.error_reason === NODE_RESTARTED_ERROR) await resetAndRelease(ctx);
     slot.node = { ...slot.node, current_job: null };
@@ -303,7 +301,7 @@ function settingsAgain(deps: RecoveryDeps, api: NodeApi, job: JobJson, template:
   const executor = template ? deps.executor.executorFor(template.executor_class) : undefined;
   if (!template || !executor) return fallback;
   try {
-    return runSettingsOf(executor.prepare(job, template, { dir, gpu: null, serverUrl: deps.serverUrl, nodePk: api.nodePk ?? 0 }));
+    return runSettingsOf(executor.prepare(job, template, { dir, gpu: null, serverUrl: deps.options.serverUrl, nodePk: api.nodePk ?? 0 }));
   } catch (err) {
     deps.log.warn({ job: job.pk, err: String(err) }, 'could not prepare a recovered job again; using default settings');
     return fallback;
@@ -314,7 +312,7 @@ function settingsAgain(deps: RecoveryDeps, api: NodeApi, job: JobJson, template:
  * Finish with an error and (optionally) reset + release a job whose journal state has no edge to
  * `finishing`, then close the entry.
  */
-async function requeueOffTheBooks(ctx: ReportContext, record: JobRecord, error: string, requeue = true): Promise<void> {
+async function requeueOffTheBooks(ctx: ServerCallContext, record: JobRecord, error: string, requeue = true): Promise<void> {
   const finished = await deliverFinish(ctx, error);
   if (finished.delivered && requeue) await resetAndRelease(ctx);
   ctx.journal.abandon(record.jobPk, `recovery: ${error}`);

@@ -1,56 +1,48 @@
 /**
- * The agent's start-up, in order (DESIGN §5): open the journal (a second agent on the same journal
- * stops here, before touching the server), start the status endpoint, log in, ask for the server's
- * capabilities, detect the hardware and executors, plan the slots, register each slot's node, create
- * the runners, and recover the journal's unfinished jobs — all before the first poll.
+ * The agent's start-up, in order (docs/ARCHITECTURE.md "Start-up"): open the journal (a second agent
+ * on the same journal stops here, before touching the server), start the status endpoint, log in,
+ * ask for the server's capabilities, detect the hardware and executors, plan the slots, register each
+ * slot's node, create the jobs in flight, and recover the journal's unfinished jobs — all before the
+ * first poll.
  *
- * Each part goes into {@link AgentParts} as soon as it exists, so that `close()` during start-up
- * closes what was opened. Steps that need the server wait for it (`start-up.ts`).
+ * Each part goes into `opened` as soon as it exists, so that `close()` during start-up closes what
+ * was opened; the sequence returns them all, typed, once it is done. Steps that need the server wait
+ * for it (`wait-for-server.ts`).
  */
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../../client/api.js';
 import type { Capabilities, HardwareJson } from '../../protocol/wire.js';
-import type { ServerContact } from '../health/fence.js';
-import type { Journal } from '../journal/journal.js';
-import type { PollLoop } from '../poll/loop.js';
-import type { AgentMetrics } from '../metrics.js';
-import { SlotNodes } from '../slots/nodes.js';
+import type { NodeHardwareFacts } from '../hardware/detect.js';
 import { OutageLog } from '../health/outage-log.js';
-import { removeOrphanJobDirs } from './orphan-dirs.js';
-import type { ResolvedAgentOptions } from '../options.js';
-import type { ExecutorPort } from '../ports.js';
-import { recover } from './recovery.js';
-import type { NodeHardwareFacts } from '../slots/registration.js';
-import type { Runners } from '../job/in-flight.js';
-import type { ServerWatch } from '../health/server-watch.js';
-import { planSlots, Slots } from '../slots/slots.js';
-import { loginUntilAccepted, retryStartupStep } from './wait-for-server.js';
 import type { StatusServer } from '../health/status-server.js';
+import type { JobsInFlight } from '../job/in-flight.js';
+import type { JobLeases } from '../job/leases.js';
+import type { Journal } from '../journal/journal.js';
+import type { AgentMetrics } from '../metrics.js';
+import type { ResolvedAgentOptions } from '../options.js';
+import type { AgentDeps, ExecutorPort } from '../ports.js';
+import type { ServerContact } from '../server-contact.js';
+import { SlotNodes } from '../slots/nodes.js';
+import { planSlots, Slots } from '../slots/slots.js';
+import { removeOrphanJobDirs } from './orphan-dirs.js';
+import { recover } from './recovery.js';
+import { loginUntilAccepted, retryStartupStep } from './wait-for-server.js';
 
-/** What the agent needs from the outside world; `index.ts` supplies the real ones, tests may not. */
-export interface AgentDeps {
-  openJournal(): Journal;
-  /** A new, unauthenticated client without a node pk. */
-  createClient(): UfdlClient;
-  detectHardware(): Promise<NodeHardwareFacts>;
-  createExecutors(): Promise<ExecutorPort & { describe?(): unknown }>;
-  detectIp(): Promise<string>;
-}
-
-/** What the agent has opened or created so far (each part once its start-up step is done). */
-export interface AgentParts {
-  journal?: Journal;
-  status?: StatusServer;
+/** Every part start-up opens, once it is done. */
+export interface StartedParts {
+  journal: Journal;
+  /** The status endpoint; undefined when it is turned off. */
+  status: StatusServer | undefined;
   /** The logged-in client; each slot's node acts through a sibling of it (one login for all slots). */
-  base?: UfdlClient;
-  /** `undefined`: not asked yet; `null`: a reference server. */
-  caps?: Capabilities | null;
-  executors?: ExecutorPort & { describe?(): unknown };
-  slots?: Slots;
-  nodes?: SlotNodes;
-  work?: Runners;
-  loop?: PollLoop;
-  watch?: ServerWatch;
+  base: UfdlClient;
+  /** The server's extensions; null for a reference server. */
+  caps: Capabilities | null;
+  executors: ExecutorPort & { describe?(): unknown };
+  slots: Slots;
+  nodes: SlotNodes;
+  /** The children's leases, when the server has lost-node recovery. */
+  leases: JobLeases | undefined;
+  jobs: JobsInFlight;
 }
 
 export interface StartUpContext {
@@ -61,36 +53,40 @@ export interface StartUpContext {
   contact: ServerContact;
   /** Aborted when the agent stops: the waits for the server give up. */
   signal: AbortSignal;
-  parts: AgentParts;
+  /** Each part as soon as it is open (`close()` during start-up closes these). */
+  opened: Partial<StartedParts>;
   /** Start the status endpoint (if configured) once the journal is open. */
   startStatus(): Promise<StatusServer | undefined>;
   /** The credentials' problem while login is refused, or null once they work. */
   onAuthProblem(problem: string | null): void;
-  /** The runners, once journal, slots and executors exist. */
-  createRunners(): Runners;
+  /** The jobs in flight and their leases, once journal, capabilities, slots and executors exist. */
+  createJobs(parts: Pick<StartedParts, 'journal' | 'caps' | 'slots' | 'executors'>): Pick<StartedParts, 'jobs' | 'leases'>;
   onRecovered(jobPk: number, action: string): void;
 }
 
 /** Run the start-up steps; the agent starts polling afterwards unless its signal aborted. */
-export async function startUp(ctx: StartUpContext): Promise<void> {
-  const { parts, signal } = ctx;
-  const journal = openJournal(ctx);
-  parts.status = await ctx.startStatus();
-  ctx.log.info({ journal: journal.path, status: parts.status?.url, server: ctx.options.serverUrl }, 'agent starting');
-  const base = ctx.deps.createClient();
-  parts.base = base;
+export async function startUp(ctx: StartUpContext): Promise<StartedParts> {
+  const { opened, signal } = ctx;
+  const journal = (opened.journal = openJournal(ctx));
+  const status = (opened.status = await ctx.startStatus());
+  ctx.log.info({ journal: journal.path, status: status?.url, server: ctx.options.serverUrl }, 'agent starting');
+  const base = (opened.base = ctx.deps.createClient());
   watchReachability(ctx, base);
-  await login(ctx);
-  parts.caps = await retrying(ctx, 'capabilities', () => base.getCapabilities({ signal }));
-  if (parts.caps === null) await warnIfNotStaff(ctx);
-  await registerSlots(ctx, await detectMachine(ctx));
-  parts.work = ctx.createRunners();
-  await recoverJournal(ctx);
+  await login(ctx, base);
+  const caps = (opened.caps = await retrying(ctx, base, 'capabilities', () => base.getCapabilities({ signal })));
+  if (caps === null) await warnIfNotStaff(ctx, base);
+  const machine = await detectMachine(ctx, base, caps);
+  const nodes = await registerSlots(ctx, journal, base, machine);
+  const { jobs, leases } = ctx.createJobs({ journal, caps, slots: machine.slots, executors: machine.executors });
+  opened.jobs = jobs;
+  opened.leases = leases;
+  const started: StartedParts = { journal, status, base, caps, executors: machine.executors, slots: machine.slots, nodes, leases, jobs };
+  await recoverJournal(ctx, started);
+  return started;
 }
 
 function openJournal(ctx: StartUpContext): Journal {
   const journal = ctx.deps.openJournal();
-  ctx.parts.journal = journal;
   // Done entries older than a week only make the file grow; unfinished ones are never pruned.
   const pruned = journal.pruneDone(new Date(Date.now() - 7 * 24 * 3600_000));
   if (pruned > 0) ctx.log.debug({ pruned }, 'pruned old journal entries');
@@ -104,31 +100,32 @@ interface Machine {
   hardware: NodeHardwareFacts;
   generations: HardwareJson[];
   ip: string;
+  executors: StartedParts['executors'];
+  slots: Slots;
 }
 
 /** Hardware, executors, the server's GPU generations, the node's address, and the slots. */
-async function detectMachine(ctx: StartUpContext): Promise<Machine> {
-  const { options: o, parts, signal } = ctx;
+async function detectMachine(ctx: StartUpContext, base: UfdlClient, caps: Capabilities | null): Promise<Machine> {
+  const { options: o, opened, signal } = ctx;
   const hardware = await ctx.deps.detectHardware();
-  parts.executors = await ctx.deps.createExecutors();
-  const generations = hardware.gpus.length > 0 ? await retrying(ctx, 'hardware list', () => parts.base!.listHardware({ signal })) : [];
+  const executors = (opened.executors = await ctx.deps.createExecutors());
+  const generations = hardware.gpus.length > 0 ? await retrying(ctx, base, 'hardware list', () => base.listHardware({ signal })) : [];
   const ip = o.nodeIp ?? (await ctx.deps.detectIp());
   const specs = planSlots(o.slots, hardware.gpus.map((g) => g.index), o.nodeIndex);
-  parts.slots = new Slots(specs);
+  const slots = (opened.slots = new Slots(specs));
   ctx.metrics.slotsTotal.set(specs.length);
   ctx.log.info(
-    { slots: specs.length, gpus: hardware.gpus.length, executors: parts.executors.describe?.(), capabilities: parts.caps?.extensions ?? null },
+    { slots: specs.length, gpus: hardware.gpus.length, executors: executors.describe?.(), capabilities: caps?.extensions ?? null },
     'hardware and executors',
   );
-  return { hardware, generations, ip };
+  return { hardware, generations, ip, executors, slots };
 }
 
 /** Register each slot's node; the journal keeps slot 0's identity and the other slots' pks. */
-async function registerSlots(ctx: StartUpContext, { hardware, generations, ip }: Machine): Promise<void> {
-  const { parts, log } = ctx;
-  const journal = parts.journal!;
+async function registerSlots(ctx: StartUpContext, journal: Journal, base: UfdlClient, { hardware, generations, ip, slots }: Machine): Promise<SlotNodes> {
+  const { log } = ctx;
   const nodes = new SlotNodes({
-    root: parts.base!,
+    root: base,
     ip,
     hardware,
     generations,
@@ -145,32 +142,29 @@ async function registerSlots(ctx: StartUpContext, { hardware, generations, ip }:
       }
     },
   });
-  parts.nodes = nodes;
-  await retrying(ctx, 'registration', () => nodes.registerAll(parts.slots!.specs()));
+  ctx.opened.nodes = nodes;
+  await retrying(ctx, base, 'registration', () => nodes.registerAll(slots.specs()));
+  return nodes;
 }
 
-/** Recovery before the first poll (DESIGN §5). */
-async function recoverJournal(ctx: StartUpContext): Promise<void> {
-  const { options: o, parts } = ctx;
+/** Recovery before the first poll (docs/ARCHITECTURE.md "Recovery"). */
+async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise<void> {
+  const { options: o } = ctx;
   const report = await recover({
-    journal: parts.journal!,
-    slots: parts.nodes!.all,
-    apiForNode: (pk) => parts.nodes!.clientFor(pk),
-    executor: parts.executors!,
-    serverUrl: o.serverUrl,
-    workDir: o.workDir,
-    errorBackoffS: o.errorBackoffS,
-    maxRestarts: o.maxRestarts,
-    killGraceMs: o.killGraceMs,
+    journal: parts.journal,
+    slots: parts.nodes.all,
+    apiForNode: (pk) => parts.nodes.clientFor(pk),
+    executor: parts.executors,
+    options: o,
     log: ctx.log,
     signal: ctx.signal,
-    adoptRunner: (jobPk, slot, api) => parts.work!.adopt(jobPk, slot, api),
+    adoptRunner: (jobPk, slot, api) => parts.jobs.adopt(jobPk, slot, api),
     onAction: ctx.onRecovered,
   });
   // Directories of jobs whose entry was closed but whose directory was not yet removed (a crash in
   // between), unless the operator keeps job directories on purpose.
   if (!o.keepJobDirs) {
-    await removeOrphanJobDirs(o.workDir, new Set(parts.journal!.unfinished().map((r) => r.jobPk)), ctx.log);
+    await removeOrphanJobDirs(o.workDir, new Set(parts.journal.unfinished().map((r) => r.jobPk)), ctx.log);
   }
   if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {
     ctx.log.info(
@@ -198,10 +192,10 @@ function watchReachability(ctx: StartUpContext, base: UfdlClient): void {
  * an earlier attempt of a job left behind, which the re-run of a requeued job needs (see
  * `outputs/server-copy.ts`). Say so once, at start, rather than at the first such job.
  */
-async function warnIfNotStaff(ctx: StartUpContext): Promise<void> {
+async function warnIfNotStaff(ctx: StartUpContext, base: UfdlClient): Promise<void> {
   const username = ctx.options.username;
   try {
-    const user = await ctx.parts.base!.getUser(username, { signal: ctx.signal });
+    const user = await base.getUser(username, { signal: ctx.signal });
     if (user.is_staff) return;
     ctx.log.warn(
       { user: username },
@@ -214,8 +208,8 @@ async function warnIfNotStaff(ctx: StartUpContext): Promise<void> {
 }
 
 /** Log in, re-checking on a bounded schedule while the credentials are refused (never a crash loop). */
-function login(ctx: StartUpContext): Promise<void> {
-  return loginUntilAccepted(ctx.parts.base!, {
+function login(ctx: StartUpContext, base: UfdlClient): Promise<void> {
+  return loginUntilAccepted(base, {
     authRetryS: ctx.options.authRetryS,
     errorBackoffS: ctx.options.errorBackoffS,
     serverUrl: ctx.options.serverUrl,
@@ -227,11 +221,11 @@ function login(ctx: StartUpContext): Promise<void> {
 }
 
 /** A start-up step, retried on the error back-off while the server is unreachable. */
-function retrying<T>(ctx: StartUpContext, what: string, step: () => Promise<T>): Promise<T> {
+function retrying<T>(ctx: StartUpContext, base: UfdlClient, what: string, step: () => Promise<T>): Promise<T> {
   return retryStartupStep(what, step, {
     errorBackoffS: ctx.options.errorBackoffS,
     signal: ctx.signal,
     log: ctx.log,
-    relogin: () => login(ctx),
+    relogin: () => login(ctx, base),
   });
 }

@@ -6,9 +6,9 @@
  */
 import type { UfdlClient } from '../../client/api.js';
 import { isClientError, type ClientError } from '../../client/errors.js';
-import type { ServerContact } from '../health/fence.js';
-import { Schedule } from '../poll/loop.js';
+import type { ServerContact } from '../server-contact.js';
 import type { LogPort } from '../ports.js';
+import { Schedule, sleep } from '../timing.js';
 
 export interface LoginContext {
   authRetryS: readonly number[];
@@ -19,22 +19,6 @@ export interface LoginContext {
   contact: ServerContact;
   /** Told the current problem with the credentials, or null once they work (or the cause is elsewhere). */
   onAuthProblem(problem: string | null): void;
-}
-
-/** Sleep `ms`; rejects with the signal's reason when it aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Log in; while refused, say so loudly and check again on the auth schedule, until the signal aborts. */
