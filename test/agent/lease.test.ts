@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fencedByWrapper, uptimeSeconds, writeLease } from '../../src/agent/child/lease.js';
+import { fencedByWrapper, writeLease } from '../../src/agent/child/lease.js';
+import { uptimeSeconds } from '../../src/agent/child/proc.js';
 import { groupMembers } from '../../src/agent/child/proc.js';
 import { spawnJob } from '../../src/agent/child/spawn.js';
 import { ChildSupervisor } from '../../src/agent/child/supervisor.js';

@@ -5,10 +5,10 @@
  * The process is no longer the agent's child, so its end cannot be waited for; it is polled for in
  * `/proc`, and its exit status comes from the wrapper's `exit-status` file.
  */
-import { bootTime, isSameLiveProcess, readProcStat, startTimeToEpochMs } from './proc.js';
+import { bootTime, isSameLiveProcess, processIds, readCmdline, readProcStat, startTimeToEpochMs, type ProcStat } from './proc.js';
 import type { JobDir } from './job-dir.js';
 import type { RunningChild } from './running-child.js';
-import { readExitStatus, type ExitResult } from './wrapper.js';
+import { readExitStatus, WRAPPER_NAME, type ExitResult } from './wrapper.js';
 
 /** Options of {@link attach}. */
 export interface AttachOptions {
@@ -43,4 +43,18 @@ export function attach(pid: number, startTime: number, dir: JobDir, options: Att
     void check();
   });
   return { pid, startTime, startedAtMs: startTimeToEpochMs(startTime), dir, origin: 'attached', exited };
+}
+
+/**
+ * A live wrapper of this job directory that the journal has no pid for (the agent died between the
+ * spawn and writing `running`): the wrapper's command line names the job's `exit-status` path.
+ */
+export function findWrapper(dir: JobDir): ProcStat | undefined {
+  for (const pid of processIds()) {
+    const argv = readCmdline(pid)?.toString('utf8').split('\0');
+    if (argv === undefined || !argv.includes(WRAPPER_NAME) || !argv.includes(dir.exitStatusPath)) continue;
+    const stat = readProcStat(pid);
+    if (stat !== undefined) return stat;
+  }
+  return undefined;
 }

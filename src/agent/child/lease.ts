@@ -5,16 +5,11 @@
  * the server — the wrapper stops the job itself when the deadline passes, before the server's
  * lost-node recovery can give the job to another node. Fencing thus needs no live agent.
  *
- * The clock is `/proc/uptime` (CLOCK_BOOTTIME): the wrapper can read it with shell builtins, and
- * neither NTP steps nor an operator's `date -s` move it.
+ * The clock is `/proc/uptime` (CLOCK_BOOTTIME, `uptimeSeconds` in `proc.ts`): the wrapper can read it
+ * with shell builtins, and neither NTP steps nor an operator's `date -s` move it.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import type { JobDir } from './job-dir.js';
-
-/** Seconds since boot, as the wrapper reads them. */
-export function uptimeSeconds(): number {
-  return Number.parseFloat(readFileSync('/proc/uptime', 'utf8'));
-}
 
 /** Write the deadline (whole boot-clock seconds) atomically, so the wrapper never reads half of it. */
 export function writeLease(dir: Pick<JobDir, 'leasePath'>, deadlineS: number): void {

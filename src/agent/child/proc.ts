@@ -1,6 +1,7 @@
 /**
- * Reading `/proc` (Linux): process identity for re-attaching after an agent restart, and process-group
- * membership for checking that a stopped job left nothing behind.
+ * The agent's one reader of `/proc` (Linux): process identity for re-attaching after an agent restart
+ * (`identity.ts` builds on it), process-group membership for checking that a stopped job left nothing
+ * behind, command lines for finding a job's wrapper, and the boot's id and clocks.
  *
  * A pid alone is not an identity: after a reboot or a long uptime the same number names another
  * process. The pair (pid, start time) is, because the start time (field 22 of `/proc/<pid>/stat`, in
@@ -56,6 +57,23 @@ export function isSameLiveProcess(pid: number, startTime: number): boolean {
   return stat !== undefined && stat.startTime === startTime && stat.state !== 'Z';
 }
 
+/** The pids of every process in `/proc` (empty where there is no `/proc`). */
+export function processIds(): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const entry of entries) {
+    const c = entry.charCodeAt(0);
+    if (c < 48 || c > 57) continue; // only numeric entries are processes
+    pids.push(Number(entry));
+  }
+  return pids;
+}
+
 /**
  * Processes in process group `pgid` or in session `pgid` (our wrapper is a session leader, so a
  * grandchild that moved itself into a new group with `setpgid` is still found). Zombies are excluded
@@ -63,16 +81,8 @@ export function isSameLiveProcess(pid: number, startTime: number): boolean {
  */
 export function groupMembers(pgid: number, options: { includeZombies?: boolean } = {}): ProcStat[] {
   const members: ProcStat[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return members;
-  }
-  for (const entry of entries) {
-    const c = entry.charCodeAt(0);
-    if (c < 48 || c > 57) continue; // only numeric entries are processes
-    const stat = readProcStat(Number(entry));
+  for (const pid of processIds()) {
+    const stat = readProcStat(pid);
     if (!stat || (stat.pgid !== pgid && stat.sid !== pgid)) continue;
     if (stat.state === 'Z' && !options.includeZombies) continue;
     members.push(stat);
@@ -124,4 +134,23 @@ export const CLOCK_TICKS_PER_SECOND = 100;
 /** Wall-clock time (ms since the epoch) at which a process with this start time was forked. */
 export function startTimeToEpochMs(startTime: number): number {
   return bootTime() + (startTime * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+let bootIdValue: string | null | undefined;
+
+/** The id of this boot (`/proc/sys/kernel/random/boot_id`), or null where there is none. */
+export function bootId(): string | null {
+  if (bootIdValue === undefined) {
+    try {
+      bootIdValue = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      bootIdValue = null;
+    }
+  }
+  return bootIdValue;
+}
+
+/** Seconds since boot (`/proc/uptime`, CLOCK_BOOTTIME): a clock that neither NTP nor `date -s` moves. */
+export function uptimeSeconds(): number {
+  return Number.parseFloat(readFileSync('/proc/uptime', 'utf8'));
 }

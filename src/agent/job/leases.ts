@@ -8,7 +8,8 @@
  * or has stopped it, so the agent reports nothing more of its run (no progress, no outputs) and
  * treats it as fenced — even if the server answers again a moment later.
  */
-import { uptimeSeconds, writeLease } from '../child/lease.js';
+import { writeLease } from '../child/lease.js';
+import { uptimeSeconds } from '../child/proc.js';
 import type { JobDir } from '../child/job-dir.js';
 import type { WrapperLease } from '../child/running-child.js';
 import { SYSTEM_CLOCK, type Clock, type ServerContact } from '../server-contact.js';

@@ -40,4 +40,3 @@ export {
 } from './records.js';
 export { SCHEMA_VERSION, APPLICATION_ID } from './schema.js';
 export { lockPathFor } from './lock.js';
-export { processStartIdentity, isProcessAlive } from './process-identity.js';

@@ -9,7 +9,7 @@ import { dirname, resolve } from 'node:path';
 import { JournalLockedError, type LockHolder } from './errors.js';
 import { Journal, type JournalOptions } from './journal.js';
 import { tryLockJournal } from './lock.js';
-import { processStartIdentity } from './process-identity.js';
+import { processStartIdentity } from '../child/identity.js';
 import { JournalView } from './queries.js';
 import { normalizeServerUrl } from './records.js';
 import { applyWriterPragmas, checkJournalFile, migrate } from './schema.js';

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { JournalError, type LockHolder } from './errors.js';
-import { isProcessAlive } from './process-identity.js';
+import { isProcessAlive } from '../child/identity.js';
 import {
   jobFromRow,
   outputFromRow,

@@ -7,15 +7,14 @@
  * `current_job` that the journal does not know gets the reference rule (finish with an error, reset,
  * release).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { isClientError } from '../../client/errors.js';
 import type { JobJson, NodeJson, TemplateJson } from '../../protocol/wire.js';
-import { attach } from '../child/attach.js';
+import { attach, findWrapper } from '../child/attach.js';
 import { jobDirPaths, removeJobDir, type JobDir } from '../child/job-dir.js';
 import { fencedByWrapper } from '../child/lease.js';
 import type { RunningChild } from '../child/running-child.js';
 import { stopGroup } from '../child/stop-group.js';
-import { readExitStatus, WRAPPER_NAME, type ExitResult } from '../child/wrapper.js';
+import { readExitStatus, type ExitResult } from '../child/wrapper.js';
 import { childStartIdentity, startTicksOf } from '../child/identity.js';
 import { FENCED_ERROR } from '../job/finish.js';
 import type { ServerCallContext } from '../job/context.js';
@@ -83,29 +82,6 @@ function recordedExit(record: JobRecord): ExitResult | undefined {
   return { code: record.exitCode, signal: record.exitSignal as NodeJS.Signals | null, source: 'wrapper' };
 }
 
-/**
- * Find a live wrapper of this job dir that the journal has no pid for (the agent died between spawn
- * and writing `running`): the wrapper's command line names the job's `exit-status` path.
- */
-export function findWrapper(dir: JobDir): number | undefined {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return undefined;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv.includes(WRAPPER_NAME) && argv.includes(dir.exitStatusPath)) return Number(entry);
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return undefined;
-}
-
 async function childFacts(record: JobRecord, dir: JobDir): Promise<ChildFacts> {
   const known = recordedExit(record);
   if (known) return { fate: 'exited', child: undefined, exit: known };
@@ -115,10 +91,8 @@ async function childFacts(record: JobRecord, dir: JobDir): Promise<ChildFacts> {
     // Spawned but never journalled? Look for its wrapper.
     const found = findWrapper(dir);
     if (found !== undefined) {
-      pid = found;
-      const stat = readFileSync(`/proc/${found}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks = Number(rest[22 - 3]);
+      pid = found.pid;
+      ticks = found.startTime;
     }
   }
   if (pid !== null && ticks !== undefined) {
