@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate, TemplateCache } from '../../src/agent/poll/candidates.js';
 import { lossOf } from '../../src/agent/job/cancel-watch.js';
-import { isRequeueError } from '../../src/agent/start/recovery.js';
-import { NODE_RESTARTED_ERROR } from '../../src/agent/start/recovery-rules.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { JobJson, TemplateJson } from '../../src/protocol/wire.js';
 
@@ -39,19 +37,6 @@ describe('lossOf()', () => {
     expect(lossOf(job({ start_time: null, node: null }), 7)).toBe('taken-away');
     expect(lossOf(job({ node: 8 }), 7)).toBe('taken-away');
     expect(lossOf(job({ deletion_time: T }), 7)).toBe('taken-away');
-  });
-});
-
-describe('isRequeueError()', () => {
-  it('recognises the errors that send a job back to the queue', () => {
-    expect(isRequeueError('The node is shutting down; the job will run again elsewhere.')).toBe(true);
-    expect(isRequeueError(NODE_RESTARTED_ERROR)).toBe(true);
-    expect(isRequeueError('The node lost contact with the server and stopped the job; it will run again elsewhere.')).toBe(true);
-  });
-  it('does not requeue a poisoned job, a success or an ordinary failure', () => {
-    expect(isRequeueError(`${NODE_RESTARTED_ERROR} Not retried: the job was interrupted 3 times.`)).toBe(false);
-    expect(isRequeueError(null)).toBe(false);
-    expect(isRequeueError('The command exited with status 3')).toBe(false);
   });
 });
 

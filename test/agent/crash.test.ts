@@ -18,6 +18,7 @@ import {
   readRuns,
   shellTemplate,
   spawnAgent,
+  until,
   waitForJob,
   type ServerJob,
 } from '../helpers/agent.js';
@@ -91,7 +92,9 @@ async function crashAndRecover(point: string, options: { extensions?: boolean; r
 
   const first = spawnAgent(agentOptions, { UFDL_AGENT_FAIL_POINTS: point });
   if (requeue) {
+    // Stop it once its first run has begun (has written its line), so the run after the requeue is a later run.
     await first.waitForLog((l) => l.msg === 'child started', 20_000);
+    await until(async () => (await readRuns(runs)).some((l) => l.startsWith(`${pk} `)), 20_000, 'the first run to begin');
     first.kill('SIGQUIT');
   }
   const died = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);

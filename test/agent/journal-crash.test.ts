@@ -58,7 +58,7 @@ const STEPS: Step[] = [
   call('markOutput', [7, LOG, 'uploading'], 'output-uploading:after-write'),
   point('output-uploading:after-http'),
   call('markOutput', [7, LOG, 'uploaded'], 'output-uploaded:after-write'),
-  call('transition', [7, 'finishing', { finish: { error: null } }], 'finishing:after-write'),
+  call('transition', [7, 'finishing', { finish: { error: null, requeue: false } }], 'finishing:after-write'),
   point('finishing:after-http'),
   call('transition', [7, 'done'], 'done:after-write'),
   // A second job, handed back to the queue after a drain began.

@@ -65,7 +65,7 @@ function runToDone(journal: Journal, jobPk: number): void {
   journal.transition(jobPk, 'uploading');
   journal.markOutput(jobPk, { name: 'log', type: 'BLOB' }, 'uploading');
   journal.markOutput(jobPk, { name: 'log', type: 'BLOB' }, 'uploaded');
-  journal.transition(jobPk, 'finishing', { finish: { error: null } });
+  journal.transition(jobPk, 'finishing', { finish: { error: null, requeue: false } });
   journal.transition(jobPk, 'done');
 }
 
@@ -156,8 +156,42 @@ describe('opening and migrating', () => {
     expect(journal.history(11).map((t) => t.to)).toEqual(['acquiring', 'acquired', 'preparing', 'starting', 'running', 'uploading']);
     // and it carries on from there
     journal.markOutput(11, { name: 'log', type: 'Compressed<JSON, 8>' }, 'uploading');
-    journal.transition(11, 'finishing', { finish: { error: null } });
+    journal.transition(11, 'finishing', { finish: { error: null, requeue: false } });
     expect(journal.get(11)?.state).toBe('finishing');
+  });
+  it('should migrate a schema-2 journal (fixture), reading each journalled finish as recovery read it then', () => {
+    journalAt().close();
+    rmSync(path);
+    const raw = new Database(path);
+    raw.exec(readFileSync(join(import.meta.dirname, '../fixtures/journal/v2.sql'), 'utf8'));
+    raw.close();
+    const journal = journalAt({ serverUrl: 'http://ufdl.example:8000/' });
+    expect(journal.sqliteSettings().schemaVersion).toBe(SCHEMA_VERSION);
+    expect(journal.liveLog(11)).toEqual({ sent: 4096, maxBytes: 64 * 1024 ** 2 });
+    expect(journal.get(11)?.finish).toBeNull();
+    // Schema 2 kept only the error's text; these finishes send the job back to the queue…
+    expect(journal.get(21)?.finish).toEqual({ error: 'The node is shutting down; the job will run again elsewhere.', requeue: true });
+    expect(journal.get(22)?.finish).toEqual({
+      error: 'The node lost contact with the server and stopped the job; it will run again elsewhere.',
+      requeue: true,
+    });
+    expect(journal.get(23)?.finish).toEqual({ error: 'Node restarted during job execution.', requeue: true });
+    // …and these do not: a job that crashed the node too often, an ordinary failure, a success.
+    expect(journal.get(24)?.finish).toEqual({
+      error: 'Node restarted during job execution. Not retried: the job was interrupted 3 times.',
+      requeue: false,
+    });
+    expect(journal.get(25)?.finish).toEqual({ error: 'The command exited with status 3', requeue: false });
+    expect(journal.get(26)?.finish).toEqual({ error: null, requeue: false });
+    expect(journal.unfinished().map((j) => [j.jobPk, j.state])).toEqual([
+      [11, 'uploading'],
+      [21, 'finishing'],
+      [22, 'finishing'],
+      [23, 'releasing'],
+      [24, 'finishing'],
+      [25, 'finishing'],
+      [26, 'finishing'],
+    ]);
   });
 });
 
@@ -171,7 +205,7 @@ describe('durability across reopen', () => {
     first.beginAcquire({ jobPk: 6, nodePk: 3 });
     first.transition(6, 'acquired');
     first.transition(6, 'preparing', { jobDir: '/work/6', lastError: 'download slow' });
-    first.record(6, { finish: { error: 'input missing' } });
+    first.record(6, { finish: { error: 'input missing', requeue: true } });
     const snapshot = { five: first.get(5), six: first.get(6), out: first.outputs(5), hist: first.history(5), server: first.server() };
     first.close();
     const again = journalAt();
@@ -181,7 +215,7 @@ describe('durability across reopen', () => {
     expect(again.getSetting('token-expiry')).toBe('2030-01-01');
     expect(again.lastContact()?.toISOString()).toBe('2026-05-05T05:05:05.000Z');
     expect(again.unfinished().map((j) => [j.jobPk, j.state])).toEqual([[6, 'preparing']]);
-    expect(again.get(6)?.finish).toEqual({ error: 'input missing' });
+    expect(again.get(6)?.finish).toEqual({ error: 'input missing', requeue: true });
   });
 
   it('should make close() idempotent, refuse calls after it, and release the lock', () => {
@@ -293,8 +327,9 @@ describe('fields', () => {
     const record = journal.record(1, { lastProgress: 0.25, lastError: 'slow' });
     expect(record).toMatchObject({ state: 'acquiring', lastProgress: 0.25, lastError: 'slow', slot: 0 });
     expect(journal.record(1, { lastError: null })).toMatchObject({ lastError: null, lastProgress: 0.25 });
-    expect(journal.record(1, { finish: { error: null } }).finish).toEqual({ error: null });
-    expect(journal.record(1, { finish: { error: 'exit code 3' } }).finish).toEqual({ error: 'exit code 3' });
+    expect(journal.record(1, { finish: { error: null, requeue: false } }).finish).toEqual({ error: null, requeue: false });
+    expect(journal.record(1, { finish: { error: 'exit code 3', requeue: false } }).finish).toEqual({ error: 'exit code 3', requeue: false });
+    expect(journal.record(1, { finish: { error: 'shutting down', requeue: true } }).finish).toEqual({ error: 'shutting down', requeue: true });
     expect(journal.record(1, { finish: null }).finish).toBeNull();
     expect(journal.record(1, { exitSignal: 'SIGKILL' }).exitSignal).toBe('SIGKILL');
     expect(journal.noteRestart(1).restarts).toBe(1);
@@ -308,6 +343,7 @@ describe('fields', () => {
     expect(code(() => journal.record(1, { pid: -3 }))).toBe('JOURNAL_BAD_VALUE');
     expect(code(() => journal.record(1, { slot: 1.5 }))).toBe('JOURNAL_BAD_VALUE');
     expect(code(() => journal.record(1, { exitCode: Number.NaN }))).toBe('JOURNAL_BAD_VALUE');
+    expect(code(() => journal.record(1, { finish: { error: 'x' } as never }))).toBe('JOURNAL_BAD_VALUE');
     expect(code(() => journal.beginAcquire({ jobPk: 0, nodePk: 1 }))).toBe('JOURNAL_BAD_VALUE');
     expect(code(() => journal.transition(99, 'acquired'))).toBe('JOURNAL_UNKNOWN_JOB');
     expect(code(() => journal.record(99, {}))).toBe('JOURNAL_UNKNOWN_JOB');

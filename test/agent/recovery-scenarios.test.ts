@@ -3,17 +3,21 @@
  * rule), poison jobs (max_restarts), a job cancelled while the agent was down, and self-fencing when
  * the server is unreachable longer than its lost-node limit allows.
  */
+import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { normalizeServerUrl } from '../../src/agent/journal/index.js';
+import { migrate, MIGRATIONS } from '../../src/agent/journal/schema.js';
 import { NODE_RESTARTED_ERROR } from '../../src/agent/start/recovery-rules.js';
 import { buildOnce } from '../helpers/build.js';
 import { api, restartableServer, startTestServer } from '../helpers/server.js';
 import {
   createJob,
   ended,
+  recordingLogger,
   fastAgentOptions,
   getJob,
   importTemplate,
@@ -165,3 +169,46 @@ describe('self-fencing', () => {
     await until(() => agent.getStatus().ready, 10_000, 'ready again');
   });
 });
+
+/**
+ * A journal as an agent of schema 2 left it: job `jobPk`, acquired and started as `nodePk`, in
+ * `finishing` with a decided finish whose requeue schema 2 did not record (only the error's text).
+ */
+function schema2Journal(path: string, serverUrl: string, job: { jobPk: number; nodePk: number; error: string }): void {
+  const db = new Database(path);
+  try {
+    migrate(db, path, MIGRATIONS.slice(0, 2));
+    const at = new Date().toISOString();
+    db.prepare(
+      `INSERT INTO jobs (server_url, job_pk, node_pk, state, slot, exit_code, finish_decided, finish_error, runs, state_times, created_at, updated_at, state_since)
+       VALUES (?, ?, ?, 'finishing', 0, 143, 1, ?, 1, '{}', ?, ?, ?)`,
+    ).run(normalizeServerUrl(serverUrl), job.jobPk, job.nodePk, job.error, at, at, at);
+  } finally {
+    db.close();
+  }
+}
+
+for (const extensions of [true, false]) {
+  describe(`a journal written before schema 3 (${extensions ? 'extensions' : 'reference mode'})`, () => {
+    it('delivers a journalled shutdown finish as a requeue: reset, released, and run again', async () => {
+      const server = await startTestServer({ extensions });
+      const dir = await mkdtemp(join(tmpdir(), 'ufdl-old-journal-'));
+      const template = await importTemplate(server, shellTemplate('old-journal', 'echo ran\n'));
+      const pk = await createJob(server, template);
+      // A previous life of this node started the job, then was stopped: it decided a finish that
+      // sends the job back to the queue, and died before it was delivered.
+      const node = await api(server.url, 'POST', '/v1/nodes/create', { token: server.adminToken, json: { ip: '127.0.0.1', index: 0, cpu_mem: 1024 } });
+      const nodeId = (node.body as { pk: number }).pk;
+      expect((await api(server.url, 'GET', `/v1/jobs/${pk}/acquire`, { token: server.adminToken, nodeId })).status).toBe(200);
+      expect((await api(server.url, 'POST', `/v1/jobs/${pk}/start`, { token: server.adminToken, nodeId, json: { send_notification: 'email' } })).status).toBe(200);
+      schema2Journal(join(dir, 'journal.sqlite3'), server.url, { jobPk: pk, nodePk: nodeId, error: 'The node is shutting down; the job will run again elsewhere.' });
+
+      const { logger, lines } = recordingLogger();
+      await startTestAgent(server, {}, dir, logger);
+      expect(lines.find((l) => l.msg === 'recovery decision' && l.job === pk)).toMatchObject({ action: 'refinish' });
+      const job = await waitForJob(server, pk, succeeded);
+      expect(job.node).toBe(nodeId);
+      expect(job.outputs.map((o) => o.name)).toContain('log');
+    });
+  });
+}

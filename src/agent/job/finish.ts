@@ -104,7 +104,7 @@ export async function uploadAndFinish(s: JobContext, result: SupervisedExit, tim
 
 /** Journal the finish decision (`error: null` = success), then deliver it. */
 export async function finishWith(s: JobContext, error: string | null, requeue: boolean, outcome: RunOutcome): Promise<RunOutcome> {
-  s.journal.transition(s.jobPk, 'finishing', { finish: { error } });
+  s.journal.transition(s.jobPk, 'finishing', { finish: { error, requeue } });
   return deliver(s, error, requeue, outcome);
 }
 

@@ -7,12 +7,16 @@ import type { JobState } from './states.js';
 
 export const SQL = {
   selectJob: `SELECT * FROM jobs WHERE server_url = ? AND job_pk = ?`,
-  insertJob: `INSERT OR REPLACE INTO jobs VALUES (@server_url, @job_pk, @node_pk, @template_pk, @state, @slot,
-    @job_dir, @pid, @pid_start, @exit_code, @exit_signal, @finish_decided, @finish_error, @attempts, @runs, @restarts,
-    @last_progress, @last_error, @state_times, @created_at, @updated_at, @state_since)`,
+  insertJob: `INSERT OR REPLACE INTO jobs (server_url, job_pk, node_pk, template_pk, state, slot, job_dir, pid,
+    pid_start, exit_code, exit_signal, finish_decided, finish_error, finish_requeue, attempts, runs, restarts,
+    last_progress, last_error, state_times, created_at, updated_at, state_since)
+    VALUES (@server_url, @job_pk, @node_pk, @template_pk, @state, @slot, @job_dir, @pid, @pid_start, @exit_code,
+    @exit_signal, @finish_decided, @finish_error, @finish_requeue, @attempts, @runs, @restarts, @last_progress,
+    @last_error, @state_times, @created_at, @updated_at, @state_since)`,
   updateJob: `UPDATE jobs SET node_pk = @node_pk, template_pk = @template_pk, state = @state, slot = @slot,
     job_dir = @job_dir, pid = @pid, pid_start = @pid_start, exit_code = @exit_code, exit_signal = @exit_signal,
-    finish_decided = @finish_decided, finish_error = @finish_error, attempts = @attempts, runs = @runs,
+    finish_decided = @finish_decided, finish_error = @finish_error, finish_requeue = @finish_requeue,
+    attempts = @attempts, runs = @runs,
     restarts = @restarts, last_progress = @last_progress, last_error = @last_error, state_times = @state_times,
     updated_at = @updated_at, state_since = @state_since
     WHERE server_url = @server_url AND job_pk = @job_pk`,
@@ -48,6 +52,7 @@ export function newAttemptRow(serverUrl: string, job: NewJob, existing: JobRow |
     exit_signal: null,
     finish_decided: 0,
     finish_error: null,
+    finish_requeue: 0,
     attempts: existing === undefined ? 1 : existing.attempts + 1,
     runs: existing?.runs ?? 0,
     restarts: existing?.restarts ?? 0,
@@ -88,6 +93,7 @@ export function applyFields(row: JobRow, fields: JobFields, at: string): JobRow 
   if (fields.finish !== undefined) {
     next.finish_decided = fields.finish === null ? 0 : 1;
     next.finish_error = fields.finish === null ? null : fields.finish.error;
+    next.finish_requeue = fields.finish?.requeue ? 1 : 0;
   }
   return next;
 }

@@ -6,9 +6,14 @@
 import { JournalError, type LockHolder } from './errors.js';
 import { isJobState, isOutputState, type JobState, type OutputState } from './states.js';
 
-/** What finish will send: `error: null` is success, a string is the error text. */
+/** What finish will send (`error: null` is success, a string is the error text), and what follows it. */
 export interface FinishDecision {
   error: string | null;
+  /**
+   * After the finish the job goes back to the queue, to run again elsewhere: reset (when it is
+   * ERRORED and ours) and release. Recovery reads this to re-deliver a finish the same way.
+   */
+  requeue: boolean;
 }
 
 /** One job of one server, as the journal holds it. Timestamps are ISO-8601 UTC strings. */
@@ -169,6 +174,8 @@ export interface JobRow {
   exit_signal: string | null;
   finish_decided: number;
   finish_error: string | null;
+  /** 1 when the finish decision requeues the job (schema 3). */
+  finish_requeue: number;
   attempts: number;
   runs: number;
   restarts: number;
@@ -199,7 +206,7 @@ export function jobFromRow(row: JobRow): JobRecord {
     pidStart: row.pid_start,
     exitCode: row.exit_code,
     exitSignal: row.exit_signal,
-    finish: row.finish_decided === 0 ? null : { error: row.finish_error },
+    finish: row.finish_decided === 0 ? null : { error: row.finish_error, requeue: row.finish_requeue === 1 },
     attempts: row.attempts,
     runs: row.runs,
     restarts: row.restarts,

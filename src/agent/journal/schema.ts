@@ -115,6 +115,19 @@ export const MIGRATIONS: readonly string[] = [
     FOREIGN KEY (server_url, job_pk) REFERENCES jobs(server_url, job_pk) ON DELETE CASCADE
   );
   `,
+  // 3: whether a finish sends the job back to the queue (reset and release after it), journalled
+  // with the finish decision instead of being read back from the error's text. Rows written before
+  // held only the text: the rule recovery applied to it until now, frozen here, decides them once.
+  `
+  ALTER TABLE jobs ADD COLUMN finish_requeue INTEGER NOT NULL DEFAULT 0;
+  UPDATE jobs SET finish_requeue = 1
+   WHERE finish_decided = 1
+     AND finish_error IS NOT NULL
+     AND (substr(finish_error, 1, 25) = 'The node is shutting down'
+       OR substr(finish_error, 1, 37) = 'The node lost contact with the server'
+       OR substr(finish_error, 1, 36) = 'Node restarted during job execution.')
+     AND instr(finish_error, 'Not retried') = 0;
+  `,
 ];
 
 /**

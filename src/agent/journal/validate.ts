@@ -44,8 +44,8 @@ export function checkJobFields(fields: JobFields): void {
   }
   if (fields.finish !== undefined) {
     checkNullable(fields.finish, (v) => {
-      if (typeof v !== 'object' || v === null || (v.error !== null && typeof v.error !== 'string')) {
-        bad('finish', '{ error: string | null }', v);
+      if (typeof v !== 'object' || v === null || (v.error !== null && typeof v.error !== 'string') || typeof v.requeue !== 'boolean') {
+        bad('finish', '{ error: string | null, requeue: boolean }', v);
       }
     });
   }
