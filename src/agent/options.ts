@@ -1,9 +1,12 @@
 /**
- * Agent options in three layers (STYLE rule 7): `AgentOptions` (what the configuration loader or a
- * test passes), `AGENT_DEFAULTS`, and the frozen `ResolvedAgentOptions` every module reads. Units are
- * in the names.
+ * Agent options in three layers (docs/ARCHITECTURE.md "Conventions"): `AgentOptions` (what the
+ * configuration loader or a test passes), `AGENT_DEFAULTS`, and the frozen `ResolvedAgentOptions`
+ * every module reads. Units are in the names.
+ *
+ * `AGENT_DEFAULTS` is the one source of the agent's defaults: the configuration keys that set these
+ * options take theirs from it (`cli/config/keys.ts`, in seconds where a key is in seconds).
  */
-
+import { dirname, join, resolve } from 'node:path';
 import { MIN_LOG_MAX_BYTES } from '../protocol/live-log.js';
 
 export interface AgentOptions {
@@ -13,7 +16,7 @@ export interface AgentOptions {
   password: string;
   /** Parent of the per-job directories (`<workDir>/<jobPk>/`). Created if missing. */
   workDir: string;
-  /** The SQLite journal. @default `<workDir>/../journal.sqlite3` */
+  /** The SQLite journal. @default {@link defaultJournalFile} of `workDir`: `journal.sqlite3` beside it */
   journalFile?: string;
   /** Concurrent jobs. 0 = one per detected GPU, or 1 on a node without GPUs. @default 0 */
   slots?: number;
@@ -99,6 +102,11 @@ export type ResolvedAgentOptions = Readonly<
   }
 >;
 
+/** The journal of an agent whose work directory is `workDir`: `journal.sqlite3` beside that directory. */
+export function defaultJournalFile(workDir: string): string {
+  return join(dirname(resolve(workDir)), 'journal.sqlite3');
+}
+
 export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions {
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const resolved = {
@@ -106,7 +114,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     pollScheduleS: [...AGENT_DEFAULTS.pollScheduleS],
     errorBackoffS: [...AGENT_DEFAULTS.errorBackoffS],
     authRetryS: [...AGENT_DEFAULTS.authRetryS],
-    journalFile: `${options.workDir.replace(/\/+$/, '')}/../journal.sqlite3`,
+    journalFile: defaultJournalFile(options.workDir),
     nodeIp: undefined,
     ...defined,
   } as ResolvedAgentOptions;

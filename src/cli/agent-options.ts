@@ -1,10 +1,12 @@
 /**
- * From the effective configuration to the agent's options. Shared by `run` and `standalone`.
+ * From the effective configuration to the agent's options. Shared by `run` and `standalone`; the
+ * keys take their defaults from the agent's (`config/keys.ts`), and test/cli/agent-options.test.ts
+ * checks that every key reaches its option.
  */
-import { dirname, join, resolve } from 'node:path';
-import type { AgentOptions } from '../agent/options.js';
+import { resolve } from 'node:path';
+import { defaultJournalFile, type AgentOptions } from '../agent/options.js';
 import { ConfigError } from './config/errors.js';
-import { secretValue, type EffectiveConfig } from './config/load.js';
+import { readConfig, secretValue, type EffectiveConfig } from './config/load.js';
 
 /** The configuration keys of the settings a running agent applies live (its `LIVE_OPTIONS`). */
 export const LIVE_AGENT_KEYS: Readonly<Record<string, keyof AgentOptions>> = {
@@ -13,40 +15,45 @@ export const LIVE_AGENT_KEYS: Readonly<Record<string, keyof AgentOptions>> = {
 };
 
 export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
-  const v = config.values;
+  const c = readConfig(config);
   const password = secretValue(config, 'server.password');
   if (password === undefined) {
     throw new ConfigError(
       "no password for the server: set server.password_file (or UFDL_AGENT_SERVER_PASSWORD_FILE), or UFDL_AGENT_SERVER_PASSWORD",
     );
   }
-  const workDir = resolve(v['agent.work_dir'] as string);
-  const statusPort = v['agent.status_port'] as number;
-  const seconds = (id: string) => Math.round((v[id] as number) * 1000);
+  const statusPort = c.number('agent.status_port');
   return {
-    serverUrl: v['server.url'] as string,
-    username: v['server.username'] as string,
+    serverUrl: c.string('server.url'),
+    username: c.string('server.username'),
     password,
-    workDir,
-    journalFile: (v['agent.journal'] as string | null) ?? join(dirname(workDir), 'journal.sqlite3'),
-    slots: v['agent.slots'] as number,
-    pollScheduleS: v['agent.poll_interval'] as number[],
-    errorBackoffS: v['agent.error_backoff'] as number[],
-    waitSeconds: v['agent.wait'] as number,
-    cancelCheckIntervalMs: seconds('agent.cancel_check_interval'),
-    progressIntervalMs: seconds('agent.progress_interval'),
-    drainTimeoutMs: seconds('agent.drain_timeout'),
-    killGraceMs: seconds('agent.kill_grace'),
-    keepJobDirs: v['agent.keep_job_dirs'] as boolean,
-    nodeIp: (v['agent.node_ip'] as string | null) ?? undefined,
-    nodeIndex: v['agent.node_index'] as number,
-    maxRestarts: v['agent.max_restarts'] as number,
-    fenceMarginMs: seconds('agent.fence_margin'),
-    status: statusPort < 0 ? null : { host: v['agent.status_host'] as string, port: statusPort },
-    requestTimeoutMs: seconds('server.timeout'),
-    minFreeDiskBytes: v['agent.min_free_disk'] as number,
-    hardwareIntervalMs: seconds('agent.hardware_interval'),
-    liveLogs: v['logs.live'] as boolean,
-    logMaxBytes: v['logs.max_bytes'] as number,
+    workDir: resolve(c.string('agent.work_dir')),
+    journalFile: journalFileOf(config),
+    slots: c.number('agent.slots'),
+    pollScheduleS: c.list('agent.poll_interval'),
+    errorBackoffS: c.list('agent.error_backoff'),
+    waitSeconds: c.number('agent.wait'),
+    cancelCheckIntervalMs: c.milliseconds('agent.cancel_check_interval'),
+    progressIntervalMs: c.milliseconds('agent.progress_interval'),
+    drainTimeoutMs: c.milliseconds('agent.drain_timeout'),
+    killGraceMs: c.milliseconds('agent.kill_grace'),
+    keepJobDirs: c.bool('agent.keep_job_dirs'),
+    nodeIp: c.optionalString('agent.node_ip'),
+    nodeIndex: c.number('agent.node_index'),
+    maxRestarts: c.number('agent.max_restarts'),
+    fenceMarginMs: c.milliseconds('agent.fence_margin'),
+    status: statusPort < 0 ? null : { host: c.string('agent.status_host'), port: statusPort },
+    requestTimeoutMs: c.milliseconds('server.timeout'),
+    minFreeDiskBytes: c.number('agent.min_free_disk'),
+    hardwareIntervalMs: c.milliseconds('agent.hardware_interval'),
+    liveLogs: c.bool('logs.live'),
+    logMaxBytes: c.number('logs.max_bytes'),
   };
+}
+
+/** The journal the agent of this configuration writes: `agent.journal`, else the agent's default. */
+export function journalFileOf(config: EffectiveConfig): string {
+  const c = readConfig(config);
+  const explicit = c.optionalString('agent.journal');
+  return explicit === undefined ? defaultJournalFile(c.string('agent.work_dir')) : resolve(explicit);
 }

@@ -4,13 +4,13 @@
  */
 import { pino, type Logger } from 'pino';
 import { ConfigError } from './config/errors.js';
-import type { EffectiveConfig } from './config/load.js';
+import { readConfig, type EffectiveConfig } from './config/load.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 /** The log level: the --log-level flag, else `agent.log_level` (file or UFDL_AGENT_LOG_LEVEL); checked. */
 export function logLevelFrom(config: EffectiveConfig, flag: string | undefined): string {
-  const level = flag ?? (config.values['agent.log_level'] as string);
+  const level = flag ?? readConfig(config).string('agent.log_level');
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     const source = flag !== undefined ? 'flag --log-level' : config.sources['agent.log_level'];
     throw new ConfigError(`Configuration key 'agent.log_level' from ${source}: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(level)}`);

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import type { ServerOptions } from '../../server/options.js';
 import { CliError } from '../cli-error.js';
-import { loadConfig, secretValue, type EffectiveConfig } from '../config/load.js';
+import { loadConfig, readConfig, secretValue, type EffectiveConfig } from '../config/load.js';
 import { EXIT } from '../exit-codes.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onReloadSignal } from '../reload.js';
@@ -12,26 +12,28 @@ import { onStopSignals } from '../signals.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 
 export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
-  const v = config.values;
+  const c = readConfig(config);
+  const nodeActions = c.string('serve.node_actions');
   return {
-    dataDir: v['serve.data_dir'] as string,
-    host: v['serve.host'] as string,
-    port: v['serve.port'] as number,
-    extensions: v['serve.extensions'] as boolean,
-    maxOutputBytes: v['serve.max_output_bytes'] as number,
-    maxLiveLogBytes: v['serve.max_live_log_bytes'] as number,
-    lostAfterSeconds: v['serve.lost_after'] as number,
-    headersTimeoutSeconds: v['serve.headers_timeout'] as number,
-    idleTimeoutSeconds: v['serve.idle_timeout'] as number,
-    maxConnectionsPerAddress: v['serve.max_connections_per_address'] as number,
-    maxConnections: (v['serve.max_connections'] as number | null) ?? undefined,
-    loginFailuresAllowed: v['serve.login_failures_allowed'] as number,
-    nodeActions: v['serve.node_actions'] as 'any' | 'workers',
+    dataDir: c.string('serve.data_dir'),
+    host: c.string('serve.host'),
+    port: c.number('serve.port'),
+    extensions: c.bool('serve.extensions'),
+    maxOutputBytes: c.number('serve.max_output_bytes'),
+    maxLiveLogBytes: c.number('serve.max_live_log_bytes'),
+    lostAfterSeconds: c.number('serve.lost_after'),
+    headersTimeoutSeconds: c.number('serve.headers_timeout'),
+    idleTimeoutSeconds: c.number('serve.idle_timeout'),
+    maxConnectionsPerAddress: c.number('serve.max_connections_per_address'),
+    maxConnections: c.optionalNumber('serve.max_connections'),
+    loginFailuresAllowed: c.number('serve.login_failures_allowed'),
+    // The loader allows only the key's choices.
+    nodeActions: nodeActions === 'workers' ? 'workers' : 'any',
     metricsToken: secretValue(config, 'serve.metrics_token'),
-    allowAnonymousWebsocket: v['serve.allow_anonymous_websocket'] as boolean,
-    accessTokenSeconds: v['serve.access_token_lifetime'] as number,
-    refreshTokenSeconds: v['serve.refresh_token_lifetime'] as number,
-    adminUser: v['serve.admin_user'] as string,
+    allowAnonymousWebsocket: c.bool('serve.allow_anonymous_websocket'),
+    accessTokenSeconds: c.number('serve.access_token_lifetime'),
+    refreshTokenSeconds: c.number('serve.refresh_token_lifetime'),
+    adminUser: c.string('serve.admin_user'),
     adminPassword: secretValue(config, 'serve.admin_password'),
   };
 }

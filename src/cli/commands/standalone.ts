@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { agentOptionsFrom } from '../agent-options.js';
 import { startAgentFromCli } from '../agent-start.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, readConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
@@ -56,7 +56,7 @@ export function registerStandalone(program: Command): void {
     // The default ports may be taken (another standalone, say): take the next free ones, and say so.
     // A port the user chose is used as given or not at all.
     const chosen = (key: string) => (config.sources[key] ?? 'default') !== 'default';
-    const statusPort = config.values['agent.status_port'] as number;
+    const statusPort = readConfig(config).number('agent.status_port');
     const server = await startServer(serverOptions, log.child({ service: 'server' }), {
       nextFreePorts: chosen('serve.port') ? 0 : 20,
       avoidPorts: [statusPort],

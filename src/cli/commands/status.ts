@@ -4,10 +4,10 @@
  * when that does not answer, its journal, opened read-only (never blocks the agent): what it runs,
  * unfinished entries, last contact with the server. Neither → one line and status 69.
  */
-import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { AgentStatus } from '../../agent/agent.js';
 import type { JobRecord, JournalStats } from '../../agent/journal/index.js';
+import { journalFileOf } from '../agent-options.js';
 import { CliError, oneLineUsageErrors, usageError } from '../cli-error.js';
 import { loadConfig, type EffectiveConfig } from '../config/load.js';
 import { EXIT } from '../exit-codes.js';
@@ -45,7 +45,7 @@ export function registerStatus(program: Command): void {
       endpointProblem = `the agent status endpoint ${endpoint}/status.json does not answer (${answer.problem})`;
     }
 
-    const path = journalPath(config);
+    const path = journalFileOf(config);
     let stats: JournalStats;
     let unfinished: JobRecord[];
     let recent: JobRecord[];
@@ -89,14 +89,6 @@ function statusUrl(flags: StatusFlags, config: EffectiveConfig): string | undefi
   if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
   if (host === '::') host = '::1';
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
-/** The journal the agent of this configuration writes (agent options: `<work_dir>/../journal.sqlite3`). */
-export function journalPath(config: EffectiveConfig): string {
-  const explicit = config.values['agent.journal'];
-  if (typeof explicit === 'string' && explicit !== '') return resolve(explicit);
-  const workDir = String(config.values['agent.work_dir'] ?? './data/agent/work').replace(/\/+$/, '');
-  return join(dirname(resolve(workDir)), 'journal.sqlite3');
 }
 
 async function readEndpoint(base: string): Promise<{ status: unknown } | { problem: string }> {

@@ -2,7 +2,15 @@
  * Every configuration key: its section, type, default, meaning, and the environment variable that
  * sets it. One table drives the TOML loader, the environment reader, validation messages and
  * `ufdl-agent config`. `config/agent.toml` and `config/server.toml` document the same keys.
+ *
+ * A key that sets an agent option takes its default from the agent's own (`AGENT_DEFAULTS`, in the
+ * agent's units; these keys count seconds where the option counts milliseconds), so the two cannot
+ * drift apart; `cli/agent-options.ts` maps the keys to the options.
  */
+import { AGENT_DEFAULTS as AGENT } from '../../agent/options.js';
+
+/** An agent option's milliseconds as a key's seconds. */
+const seconds = (ms: number): number => ms / 1000;
 
 export type KeyType = 'string' | 'int' | 'number' | 'bool' | 'seconds-list';
 
@@ -33,33 +41,33 @@ export const KEYS: readonly KeyDef[] = [
   key('server', 'username', 'string', 'admin', 'User the agent and the CLI log in as.'),
   key('server', 'password', 'string', null, 'Password (prefer password_file or the environment).', true),
   key('server', 'password_file', 'string', null, 'File whose first line is the password.'),
-  key('server', 'timeout', 'number', 30, 'Seconds before an HTTP call is abandoned.'),
+  key('server', 'timeout', 'number', seconds(AGENT.requestTimeoutMs), 'Seconds before an HTTP call is abandoned.'),
 
   // The agent daemon (`run`).
   key('agent', 'work_dir', 'string', './data/agent/work', 'Parent of the per-job directories.'),
   key('agent', 'journal', 'string', null, 'SQLite journal file (default: journal.sqlite3 beside work_dir).'),
-  key('agent', 'slots', 'int', 0, 'Concurrent jobs; 0 = one per GPU, or 1 without GPUs.'),
-  key('agent', 'poll_interval', 'seconds-list', [10, 30], 'Idle poll schedule in seconds, sticking on the last.'),
-  key('agent', 'error_backoff', 'seconds-list', [10, 30, 60], 'Back-off schedule in seconds after server errors.'),
-  key('agent', 'wait', 'int', 30, 'Seconds a poll may wait on a server that offers wake-up (X-UFDL-Wait).'),
-  key('agent', 'cancel_check_interval', 'number', 10, 'Seconds between re-reads of a running job to notice cancellation.'),
-  key('agent', 'progress_interval', 'number', 1, 'At most one progress report per job per this many seconds.'),
-  key('agent', 'drain_timeout', 'number', 600, 'Seconds running jobs may finish after the first SIGTERM.'),
-  key('agent', 'kill_grace', 'number', 10, 'Seconds between SIGTERM and SIGKILL of a job.'),
-  key('agent', 'keep_job_dirs', 'bool', false, 'Keep job directories after jobs end.'),
+  key('agent', 'slots', 'int', AGENT.slots, 'Concurrent jobs; 0 = one per GPU, or 1 without GPUs.'),
+  key('agent', 'poll_interval', 'seconds-list', [...AGENT.pollScheduleS], 'Idle poll schedule in seconds, sticking on the last.'),
+  key('agent', 'error_backoff', 'seconds-list', [...AGENT.errorBackoffS], 'Back-off schedule in seconds after server errors.'),
+  key('agent', 'wait', 'int', AGENT.waitSeconds, 'Seconds a poll may wait on a server that offers wake-up (X-UFDL-Wait).'),
+  key('agent', 'cancel_check_interval', 'number', seconds(AGENT.cancelCheckIntervalMs), 'Seconds between re-reads of a running job to notice cancellation.'),
+  key('agent', 'progress_interval', 'number', seconds(AGENT.progressIntervalMs), 'At most one progress report per job per this many seconds.'),
+  key('agent', 'drain_timeout', 'number', seconds(AGENT.drainTimeoutMs), 'Seconds running jobs may finish after the first SIGTERM.'),
+  key('agent', 'kill_grace', 'number', seconds(AGENT.killGraceMs), 'Seconds between SIGTERM and SIGKILL of a job.'),
+  key('agent', 'keep_job_dirs', 'bool', AGENT.keepJobDirs, 'Keep job directories after jobs end.'),
   key('agent', 'node_ip', 'string', null, 'Node identity override (default: the primary IPv4).'),
-  key('agent', 'node_index', 'int', 0, "Node identity index (the reference's gpu_id)."),
-  key('agent', 'max_restarts', 'int', 3, 'A job that crashed the node this often is failed, not retried.'),
-  key('agent', 'fence_margin', 'number', 60, 'Seconds before lost_after at which an unreachable agent stops its children.'),
-  key('agent', 'status_host', 'string', '127.0.0.1', 'Address of the status endpoint (/livez, /readyz, /status.json, /metrics).'),
-  key('agent', 'status_port', 'int', 8001, 'Port of the status endpoint; -1 turns it off.'),
-  key('agent', 'min_free_disk', 'int', 1073741824, 'Bytes of free disk in work_dir below which no job is taken.'),
-  key('agent', 'hardware_interval', 'number', 300, 'Seconds between looks at the GPUs and memory (node records follow changes); 0 = only on SIGHUP.'),
+  key('agent', 'node_index', 'int', AGENT.nodeIndex, "Node identity index (the reference's gpu_id)."),
+  key('agent', 'max_restarts', 'int', AGENT.maxRestarts, 'A job that crashed the node this often is failed, not retried.'),
+  key('agent', 'fence_margin', 'number', seconds(AGENT.fenceMarginMs), 'Seconds before lost_after at which an unreachable agent stops its children.'),
+  key('agent', 'status_host', 'string', AGENT.status.host, 'Address of the status endpoint (/livez, /readyz, /status.json, /metrics).'),
+  key('agent', 'status_port', 'int', AGENT.status.port, 'Port of the status endpoint; -1 turns it off.'),
+  key('agent', 'min_free_disk', 'int', AGENT.minFreeDiskBytes, 'Bytes of free disk in work_dir below which no job is taken.'),
+  key('agent', 'hardware_interval', 'number', seconds(AGENT.hardwareIntervalMs), 'Seconds between looks at the GPUs and memory (node records follow changes); 0 = only on SIGHUP.'),
   key('agent', 'log_level', 'string', 'info', 'Log level: trace, debug, info, warn, error or fatal (a --log-level flag wins).'),
 
   // Job logs: the `log` output, and live logs on servers that offer them.
-  key('logs', 'live', 'bool', true, 'Stream running jobs\' logs to a server that offers live logs (never to the reference).'),
-  key('logs', 'max_bytes', 'int', 64 * 1024 ** 2, 'A job log larger than this keeps its first half and its last quarter or so, with a line saying what was dropped.'),
+  key('logs', 'live', 'bool', AGENT.liveLogs, 'Stream running jobs\' logs to a server that offers live logs (never to the reference).'),
+  key('logs', 'max_bytes', 'int', AGENT.logMaxBytes, 'A job log larger than this keeps its first half and its last quarter or so, with a line saying what was dropped.'),
 
   // The embedded server (`serve`, `standalone`).
   key('serve', 'data_dir', 'string', './data/server', 'Database and output store directory.'),

@@ -124,6 +124,48 @@ function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
   }
 }
 
+/** Typed reads of an effective configuration (see {@link readConfig}). */
+export interface ConfigReader {
+  string(id: string): string;
+  /** A string key whose null or empty value means "not set". */
+  optionalString(id: string): string | undefined;
+  number(id: string): number;
+  /** A number key whose null means "not set". */
+  optionalNumber(id: string): number | undefined;
+  bool(id: string): boolean;
+  list(id: string): number[];
+  /** A key in seconds, as the milliseconds an option takes. */
+  milliseconds(id: string): number;
+}
+
+/**
+ * Typed reads of `config`. The loader has coerced every value to its key's type, so a key read as
+ * another type, or a key that does not exist, is a bug of the caller, and the error says which.
+ */
+export function readConfig(config: EffectiveConfig): ConfigReader {
+  const value = (id: string, types: readonly KeyDef['type'][]): ConfigValue => {
+    const def = BY_ID.get(id);
+    if (!def) throw new Error(`configuration key '${id}' does not exist`);
+    if (!types.includes(def.type)) throw new Error(`configuration key '${id}' is a ${def.type}, read as ${types.join(' or ')}`);
+    return config.values[id] ?? null;
+  };
+  const required = <T>(id: string, got: T | null): T => {
+    if (got === null) throw new Error(`configuration key '${id}' has no value`);
+    return got;
+  };
+  const optionalString = (id: string) => (value(id, ['string']) as string | null) || undefined;
+  const optionalNumber = (id: string) => (value(id, ['int', 'number']) as number | null) ?? undefined;
+  return {
+    string: (id) => required(id, value(id, ['string']) as string | null),
+    optionalString,
+    number: (id) => required(id, optionalNumber(id) ?? null),
+    optionalNumber,
+    bool: (id) => required(id, value(id, ['bool']) as boolean | null),
+    list: (id) => [...required(id, value(id, ['seconds-list']) as number[] | null)],
+    milliseconds: (id) => Math.round(required(id, optionalNumber(id) ?? null) * 1000),
+  };
+}
+
 /** Read a secret: the direct value, else the first line of `<key>_file`. */
 export function secretValue(config: EffectiveConfig, id: string): string | undefined {
   const direct = config.values[id];
