@@ -1,6 +1,6 @@
 /**
  * The fail-point registry and its environment variable. (That an armed point really kills the
- * process, at the right moment, is tested in journal-crash.test.ts with real child processes.)
+ * process, at the right moment, is tested in journal/killed-mid-write.test.ts with real child processes.)
  */
 import { describe, expect, it } from 'vitest';
 import {

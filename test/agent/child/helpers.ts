@@ -1,0 +1,72 @@
+/**
+ * Helpers for tests that run real child processes: a temporary work directory per test, a spec for a
+ * shell snippet, polling for a condition with a generous deadline, and a guarantee that nothing a
+ * test started outlives it.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { onTestFinished } from 'vitest';
+import { childEnv, contractEnv } from '../../../src/agent/child/env.js';
+import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
+import type { ChildSpec, RunningChild } from '../../../src/agent/child/running-child.js';
+import { stopGroup } from '../../../src/agent/child/stop-group.js';
+
+/** A fresh work directory, removed when the test finishes. */
+export async function tempWorkDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ufdl-agent-child-'));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A fresh job directory for job `pk` in a fresh work directory. */
+export async function tempJobDir(pk = 17): Promise<JobDir> {
+  return createJobDir(await tempWorkDir(), pk);
+}
+
+/** A spec that runs `script` with `/bin/sh -c` on a CPU slot in `dir`. */
+export function shellSpec(dir: JobDir, script: string, extraEnv: Record<string, string> = {}): ChildSpec {
+  return {
+    argv: ['/bin/sh', '-c', script],
+    env: childEnv(contractEnv(dir, null), extraEnv),
+    cwd: dir.root,
+    dir,
+  };
+}
+
+/** Kill the child's whole group when the test finishes, whatever happened in it. */
+export function reapOnFinish(child: Pick<RunningChild, 'pid'>): void {
+  onTestFinished(async () => {
+    await stopGroup(child.pid, { graceMs: 200 });
+  });
+}
+
+/** Poll `condition` until it is truthy; fail after `timeoutMs` (generous: the machine is shared). */
+export async function waitFor<T>(
+  condition: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await condition();
+    if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** The file's text, or '' when it does not exist yet. */
+export async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Wait until the child's stdout contains `marker` (the child is ready for the test's next step). */
+export async function waitForOutput(dir: JobDir, marker: string): Promise<void> {
+  await waitFor(async () => (await readText(dir.consolePath)).includes(marker), `"${marker}" on stdout`);
+}

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import type { ClaimOutcome } from '../../../src/agent/job/claim.js';
+import { PollLoop, SkipList, type Evaluation, type LoopContext } from '../../../src/agent/poll/loop.js';
+import { Schedule } from '../../../src/agent/timing.js';
+import { planSlots, Slots, type SlotSpec } from '../../../src/agent/slots/slots.js';
+import type { JobJson } from '../../../src/protocol/wire.js';
+import { jobJson } from '../../helpers/job-json.js';
+
+const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+const job = (pk: number): JobJson => jobJson({ pk });
+
+function until(check: () => boolean, ms = 2000): Promise<void> {
+  const start = Date.now();
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      if (check()) return resolve();
+      if (Date.now() - start > ms) return reject(new Error('timed out'));
+      setTimeout(tick, 5);
+    };
+    tick();
+  });
+}
+
+interface FakeOptions {
+  queue: () => JobJson[];
+  evaluate?: (job: JobJson) => Evaluation;
+  claim?: (slot: SlotSpec, job: JobJson) => ClaimOutcome | Promise<ClaimOutcome>;
+  list?: () => Promise<JobJson[]>;
+  slots?: number;
+}
+
+function fakeContext(o: FakeOptions) {
+  const slots = new Slots(planSlots(o.slots ?? 1, [], 0));
+  const calls = { list: 0, evaluate: [] as number[], claim: [] as number[] };
+  const ctx: LoopContext = {
+    slots,
+    log: silent,
+    accepting: () => true,
+    acceptingChanged: () => new Promise(() => {}),
+    listCandidates: async () => {
+      calls.list++;
+      return o.list ? o.list() : o.queue();
+    },
+    evaluate: async (j) => {
+      calls.evaluate.push(j.pk);
+      return o.evaluate ? o.evaluate(j) : { ok: true };
+    },
+    claim: async (slot, j) => {
+      calls.claim.push(j.pk);
+      return o.claim ? o.claim(slot, j) : 'claimed';
+    },
+  };
+  return { ctx, slots, calls };
+}
+
+const fast = { pollScheduleS: [0.01], errorBackoffS: [0.01], waitSeconds: null, skipFailedForMs: 60_000, watchdogMs: 10_000 };
+
+describe('Schedule', () => {
+  it('advances and sticks on the last delay, with jitter within bounds', () => {
+    const s = new Schedule([1, 2, 5], { jitter: 0 });
+    expect([s.next(), s.next(), s.next(), s.next()]).toEqual([1000, 2000, 5000, 5000]);
+    s.reset();
+    expect(s.next()).toBe(1000);
+    const j = new Schedule([10], { jitter: 0.2, random: () => 1 });
+    expect(j.next()).toBe(12_000);
+  });
+});
+
+describe('SkipList', () => {
+  it('forgets a job once its time is up', () => {
+    let now = 0;
+    const list = new SkipList(() => now);
+    list.add(5, 100, 'bad template');
+    expect(list.has(5)).toBe(true);
+    now = 101;
+    expect(list.has(5)).toBe(false);
+  });
+});
+
+describe('PollLoop', () => {
+  it('claims the first job that fits and keeps polling only while a slot is free', async () => {
+    const { ctx, slots, calls } = fakeContext({ queue: () => [job(1), job(2)] });
+    const loop = new PollLoop(ctx, fast);
+    void loop.start();
+    await until(() => calls.claim.length === 1);
+    // The slot now belongs to job 1: no poll until it is released.
+    const polls = calls.list;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.list).toBe(polls);
+    expect(slots.free).toBe(0);
+    slots.release(0);
+    await until(() => calls.claim.length === 2);
+    await loop.stop();
+  });
+
+  it('skips a job that fails evaluation and never lets it block the queue', async () => {
+    const claimed: number[] = [];
+    const { ctx, slots, calls } = fakeContext({
+      queue: () => [job(1), job(2)].filter((j) => !claimed.includes(j.pk)),
+      evaluate: (j) => (j.pk === 1 ? { ok: false, reason: 'unknown executor' } : { ok: true }),
+      claim: (_s, j) => {
+        claimed.push(j.pk);
+        return 'claimed';
+      },
+    });
+    const loop = new PollLoop(ctx, fast);
+    void loop.start();
+    await until(() => claimed.includes(2));
+    slots.release(0);
+    await until(() => calls.list >= 3);
+    await loop.stop();
+    expect(claimed).toEqual([2]);
+    // Evaluated once, then skipped for skipFailedForMs.
+    expect(calls.evaluate.filter((pk) => pk === 1)).toEqual([1]);
+    expect(loop.getStatus().skipped.map((s) => s.jobPk)).toEqual([1]);
+  });
+
+  it('tries the next candidate after losing a race', async () => {
+    const { ctx, calls } = fakeContext({
+      queue: () => [job(1), job(2)],
+      claim: (_s, j) => (j.pk === 1 ? 'lost' : 'claimed'),
+    });
+    const loop = new PollLoop(ctx, fast);
+    void loop.start();
+    await until(() => calls.claim.includes(2));
+    await loop.stop();
+    expect(calls.claim.slice(0, 2)).toEqual([1, 2]);
+  });
+
+  it('backs off on server errors and recovers', async () => {
+    let fail = 3;
+    const { ctx, calls } = fakeContext({
+      queue: () => [],
+      list: async () => {
+        if (fail-- > 0) throw new Error('ECONNREFUSED');
+        return [job(9)];
+      },
+    });
+    const errors: unknown[] = [];
+    ctx.onPollError = (e) => errors.push(e);
+    const loop = new PollLoop(ctx, fast);
+    void loop.start();
+    await until(() => calls.claim.includes(9));
+    await loop.stop();
+    expect(errors).toHaveLength(3);
+    expect(loop.getStatus().lastPollError).toBeNull();
+  });
+
+  it('abandons a stuck iteration (watchdog) and starts a new one', async () => {
+    let first = true;
+    const { ctx, calls } = fakeContext({
+      queue: () => [],
+      list: () => {
+        if (first) {
+          first = false;
+          return new Promise(() => {}); // hangs forever and ignores its signal
+        }
+        return Promise.resolve([job(3)]);
+      },
+    });
+    let fired = 0;
+    ctx.onWatchdog = () => fired++;
+    const loop = new PollLoop(ctx, { ...fast, watchdogMs: 200 });
+    void loop.start();
+    await until(() => calls.claim.includes(3), 5000);
+    await loop.stop();
+    expect(fired).toBe(1);
+    expect(loop.getStatus().watchdogRestarts).toBe(1);
+  });
+
+  it('stop() ends a held poll at once', async () => {
+    const { ctx } = fakeContext({
+      queue: () => [],
+      list: () => new Promise(() => {}),
+    });
+    const loop = new PollLoop(ctx, { ...fast, waitSeconds: 30 });
+    void loop.start();
+    await new Promise((r) => setTimeout(r, 20));
+    const t = Date.now();
+    await loop.stop();
+    expect(Date.now() - t).toBeLessThan(500);
+  });
+});

@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { cudaVisibleDevices, planSlots, Slots } from '../../../src/agent/slots/slots.js';
+
+describe('planSlots()', () => {
+  it('gives one slot per GPU, registered under the GPU index', () => {
+    expect(planSlots(0, [0, 1, 3], 0)).toEqual([
+      { index: 0, gpu: 0, nodeIndex: 0 },
+      { index: 1, gpu: 1, nodeIndex: 1 },
+      { index: 2, gpu: 3, nodeIndex: 3 },
+    ]);
+  });
+
+  it('gives one CPU slot without GPUs, at the configured node index', () => {
+    expect(planSlots(0, [], 5)).toEqual([{ index: 0, gpu: null, nodeIndex: 5 }]);
+  });
+
+  it('counts node indices up from the base for several CPU slots', () => {
+    expect(planSlots(3, [], 0).map((s) => s.nodeIndex)).toEqual([0, 1, 2]);
+  });
+
+  it('shares GPUs round-robin when more slots than GPUs are configured', () => {
+    const specs = planSlots(3, [0, 1], 10);
+    expect(specs.map((s) => s.gpu)).toEqual([0, 1, 0]);
+    expect(new Set(specs.map((s) => s.nodeIndex)).size).toBe(3);
+  });
+});
+
+describe('cudaVisibleDevices()', () => {
+  it('is the GPU index on a GPU slot and empty on a CPU slot', () => {
+    expect(cudaVisibleDevices({ index: 0, gpu: 2, nodeIndex: 2 })).toBe('2');
+    expect(cudaVisibleDevices({ index: 0, gpu: null, nodeIndex: 0 })).toBe('');
+  });
+});
+
+describe('Slots', () => {
+  it('hands out each slot once until it is released', () => {
+    const slots = new Slots(planSlots(2, [], 0));
+    const a = slots.tryAcquire();
+    const b = slots.tryAcquire();
+    expect(a?.index).toBe(0);
+    expect(b?.index).toBe(1);
+    expect(slots.tryAcquire()).toBeUndefined();
+    expect(slots.free).toBe(0);
+    slots.release(0);
+    expect(slots.tryAcquire()?.index).toBe(0);
+  });
+
+  it('onFree() resolves at once when a slot is free, else on the next release', async () => {
+    const slots = new Slots(planSlots(1, [], 0));
+    await slots.onFree();
+    slots.tryAcquire();
+    let resolved = false;
+    const waiting = slots.onFree().then(() => (resolved = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(resolved).toBe(false);
+    slots.release(0);
+    await waiting;
+    expect(resolved).toBe(true);
+  });
+
+  it('onIdle() resolves when every slot is free', async () => {
+    const slots = new Slots(planSlots(2, [], 0));
+    await slots.onIdle();
+    slots.tryAcquire();
+    slots.tryAcquire();
+    let idle = false;
+    const waiting = slots.onIdle().then(() => (idle = true));
+    slots.release(0);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(idle).toBe(false);
+    slots.release(1);
+    await waiting;
+    expect(idle).toBe(true);
+  });
+
+  it('take() claims a given slot for recovery and refuses a taken one', () => {
+    const slots = new Slots(planSlots(2, [], 0));
+    slots.take(1, 42);
+    expect(slots.snapshot()[1]).toMatchObject({ index: 1, jobPk: 42 });
+    expect(() => slots.take(1)).toThrow(/already taken/);
+    expect(slots.tryAcquire()?.index).toBe(0);
+  });
+
+  it('releasing a free slot is harmless', () => {
+    const slots = new Slots(planSlots(1, [], 0));
+    slots.release(0);
+    expect(slots.free).toBe(1);
+  });
+});
