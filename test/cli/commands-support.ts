@@ -150,17 +150,6 @@ export class TestNode {
   }
 }
 
-/** Poll until `check` returns a value (not undefined), or fail after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** The pks of the server's jobs, newest first. */
 export async function jobPks(server: TestServer): Promise<number[]> {
   const res = await api(server.url, 'POST', '/v1/jobs/list', { token: server.adminToken, json: {} });

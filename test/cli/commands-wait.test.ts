@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort, type TestServer } from '../helpers/server.js';
-import { TestNode, cli, eventually, expectOneLineError, jobPks, serverEnv, serverWithTemplates, startCli } from './commands-support.js';
+import { eventually } from '../helpers/wait.js';
+import { TestNode, cli, expectOneLineError, jobPks, serverEnv, serverWithTemplates, startCli } from './commands-support.js';
 
 beforeAll(buildOnce, 240_000);
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
-import { ROOT, TestNode, cli, eventually, expectOneLineError, serverEnv, startCli } from './commands-support.js';
+import { eventually } from '../helpers/wait.js';
+import { ROOT, TestNode, cli, expectOneLineError, serverEnv, startCli } from './commands-support.js';
 
 beforeAll(buildOnce, 240_000);
 

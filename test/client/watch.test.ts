@@ -12,15 +12,7 @@ import type { WatchError } from '../../src/client/watch.js';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { sendJson, startPeer } from './peer.js';
 import { startWorld } from './setup.js';
-
-/** Resolve when `predicate` holds, polling every 20 ms, or fail after `ms`. */
-async function until(predicate: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { until } from '../helpers/wait.js';
 
 describe('watchJob against the embedded server', () => {
   it('should receive acquire, start, progress with its data, and finish, in order', async () => {

@@ -15,6 +15,9 @@ import { startAgent, type Agent, type AgentOptions } from '../../src/agent/index
 import { UfdlClient, WEBSOCKET_NOTIFICATIONS } from '../../src/client/api.js';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
+import { eventually, until } from './wait.js';
+
+export { until };
 
 export const REPO = resolve(import.meta.dirname, '../..');
 
@@ -150,29 +153,20 @@ export async function getJob(server: TestServer, pk: number): Promise<ServerJob>
   return res.body as ServerJob;
 }
 
-/** Poll the job until `done(job)` holds. */
+/** Poll the job until `done(job)` holds; the error names the job as it last was. */
 export async function waitForJob(server: TestServer, pk: number, done: (job: ServerJob) => boolean, timeoutMs = 20_000): Promise<ServerJob> {
-  const deadline = Date.now() + timeoutMs;
-  let job = await getJob(server, pk);
-  while (!done(job)) {
-    if (Date.now() > deadline) throw new Error(`job ${pk} did not reach the expected state in ${timeoutMs} ms: ${JSON.stringify(job)}`);
-    await new Promise((r) => setTimeout(r, 100));
-    job = await getJob(server, pk);
-  }
-  return job;
+  let last: ServerJob | undefined;
+  const reached = async () => {
+    last = await getJob(server, pk);
+    return done(last) ? last : undefined;
+  };
+  return eventually(reached, timeoutMs, `job ${pk} to reach the expected state`, 100).catch((err: Error) => {
+    throw new Error(`${err.message}: ${JSON.stringify(last)}`);
+  });
 }
 
 export const ended = (job: ServerJob) => job.end_time !== null;
 export const started = (job: ServerJob) => job.start_time !== null;
-
-/** Wait for a condition checked every 50 ms. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 20_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export async function downloadOutput(server: TestServer, jobPk: number, name: string, type = 'BLOB'): Promise<Buffer> {
   const res = await fetch(`${server.url}/v1/jobs/${jobPk}/outputs/${encodeURIComponent(name)}/${encodeURIComponent(type)}`, {

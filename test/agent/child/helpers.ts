@@ -1,17 +1,17 @@
 /**
  * Helpers for tests that run real child processes: a temporary work directory per test, a spec for a
- * shell snippet, polling for a condition with a generous deadline, and a guarantee that nothing a
- * test started outlives it.
+ * shell snippet, waiting for what the child prints, and a guarantee that nothing a test started
+ * outlives it.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { onTestFinished } from 'vitest';
 import { childEnv, contractEnv } from '../../../src/agent/child/env.js';
 import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
 import type { ChildSpec, RunningChild } from '../../../src/agent/child/running-child.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
+import { until } from '../../helpers/wait.js';
 
 /** A fresh work directory, removed when the test finishes. */
 export async function tempWorkDir(): Promise<string> {
@@ -42,21 +42,6 @@ export function reapOnFinish(child: Pick<RunningChild, 'pid'>): void {
   });
 }
 
-/** Poll `condition` until it is truthy; fail after `timeoutMs` (generous: the machine is shared). */
-export async function waitFor<T>(
-  condition: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await condition();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
-
 /** The file's text, or '' when it does not exist yet. */
 export async function readText(file: string): Promise<string> {
   try {
@@ -68,5 +53,5 @@ export async function readText(file: string): Promise<string> {
 
 /** Wait until the child's stdout contains `marker` (the child is ready for the test's next step). */
 export async function waitForOutput(dir: JobDir, marker: string): Promise<void> {
-  await waitFor(async () => (await readText(dir.consolePath)).includes(marker), `"${marker}" on stdout`);
+  await until(async () => (await readText(dir.consolePath)).includes(marker), 20_000, `"${marker}" on stdout`);
 }

@@ -12,7 +12,8 @@ import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { ChildSupervisor } from '../../../src/agent/child/supervisor.js';
 import { ServerContact } from '../../../src/agent/server-contact.js';
 import { JobLeases } from '../../../src/agent/job/leases.js';
-import { readText, reapOnFinish, shellSpec, tempJobDir, waitFor } from './helpers.js';
+import { until } from '../../helpers/wait.js';
+import { readText, reapOnFinish, shellSpec, tempJobDir } from './helpers.js';
 
 describe('the wrapper watching a lease', () => {
   it('stops the job by itself once the deadline passes, and says so', async () => {
@@ -28,7 +29,7 @@ describe('the wrapper watching a lease', () => {
     const output = await readText(dir.consolePath);
     expect(output).toContain('got TERM\n');
     expect(output).toContain('ufdl-job: the agent did not renew the job lease in time');
-    await waitFor(() => groupMembers(child.pid).length === 0, 'the group to be empty');
+    await until(() => groupMembers(child.pid).length === 0, 20_000, 'the group to be empty');
   });
 
   it('kills a job that ignores SIGTERM after the grace period', async () => {
@@ -41,7 +42,7 @@ describe('the wrapper watching a lease', () => {
     const exit = await child.exited;
     expect(exit.signal).toBe('SIGKILL');
     expect(fencedByWrapper(dir)).toBe(true);
-    await waitFor(() => groupMembers(child.pid).length === 0, 'the group to be empty');
+    await until(() => groupMembers(child.pid).length === 0, 20_000, 'the group to be empty');
   });
 
   it('lets the job run while the lease is renewed, and leaves no watcher behind', async () => {

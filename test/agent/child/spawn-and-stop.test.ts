@@ -12,7 +12,8 @@ import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { ChildSupervisor } from '../../../src/agent/child/supervisor.js';
 import { readExitStatus } from '../../../src/agent/child/wrapper.js';
-import { readText, reapOnFinish, shellSpec, tempJobDir, waitFor, waitForOutput } from './helpers.js';
+import { eventually, until } from '../../helpers/wait.js';
+import { readText, reapOnFinish, shellSpec, tempJobDir, waitForOutput } from './helpers.js';
 
 /** Every process (zombies included) whose group or session is `pgid`, read straight from /proc. */
 function anyoneOf(pgid: number): number[] {
@@ -76,7 +77,7 @@ describe('spawnJob', () => {
     expect(readlinkSync(`/proc/${child.pid}/fd/1`)).toBe(dir.consolePath);
     expect(readlinkSync(`/proc/${child.pid}/fd/2`)).toBe(dir.consolePath);
     // stdout and stderr share one file, in the order they were written.
-    await waitFor(async () => (await readText(dir.consolePath)) === 'ready\noops\n', 'stdout, then stderr');
+    await until(async () => (await readText(dir.consolePath)) === 'ready\noops\n', 20_000, 'stdout, then stderr');
   });
 
   it('appends to the logs of an earlier attempt and ignores its stale exit status', async () => {
@@ -131,7 +132,7 @@ describe('stopping', () => {
     const child = await spawnJob(shellSpec(dir, 'exec sleep 300'));
     reapOnFinish(child);
     const supervisor = new ChildSupervisor(child, { killGraceMs: 10_000 });
-    await waitFor(() => readProcStat(child.pid) !== undefined, 'the child');
+    await until(() => readProcStat(child.pid) !== undefined, 20_000, 'the child');
     const result = await supervisor.stop('cancelled');
     expect(result.stopReason).toBe('cancelled');
     expect(result.forced).toBe(false);
@@ -184,11 +185,11 @@ describe('stopping', () => {
     const child = await spawnJob(shellSpec(dir, script));
     reapOnFinish(child);
     await waitForOutput(dir, 'ready');
-    const before = await waitFor(() => {
+    const before = await eventually(() => {
       const members = groupMembers(child.pid);
       const moved = members.some((p) => p.comm === 'perl' && p.pgid !== child.pid && p.sid === child.pid);
       return moved && members.filter((p) => p.comm === 'sleep').length >= 4 ? members : undefined;
-    }, 'all grandchildren, one of them in its own group');
+    }, 20_000, 'all grandchildren, one of them in its own group');
 
     const stopped = await stopGroup(child.pid, { graceMs: 1000 });
     expect(stopped.forced).toBe(true); // the one that ignores TERM
@@ -258,7 +259,7 @@ describe('re-attaching after an agent restart', () => {
     expect(await readText(dir.consolePath)).toBe('ready\nbye\n');
 
     // After the end there is nothing to attach to, and the status is still on disk.
-    await waitFor(() => attach(pid, startTime, dir) === undefined, 'the process to be gone');
+    await until(() => attach(pid, startTime, dir) === undefined, 20_000, 'the process to be gone');
     expect(await readExitStatus(dir)).toEqual({ code: 7, signal: null, source: 'wrapper' });
   });
 

@@ -1,44 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateCandidate, TemplateCache } from '../../../src/agent/poll/candidates.js';
-import { lossOf } from '../../../src/agent/job/cancel-watch.js';
 import { ClientError } from '../../../src/client/errors.js';
 import type { JobJson, TemplateJson } from '../../../src/protocol/wire.js';
+import { jobJson } from '../../helpers/job-json.js';
 
-const T = '2024-01-01T00:00:00Z';
-function job(fields: Partial<JobJson> = {}): JobJson {
-  return {
-    pk: 1,
-    template: { pk: 3, name: 't', version: 1 },
-    parent: null,
-    start_time: T,
-    end_time: null,
-    error_reason: null,
-    input_values: {},
-    parameter_values: {},
-    node: 7,
-    outputs: [],
-    description: '',
-    is_cancelled: false,
-    creator: 1,
-    creation_time: T,
-    deletion_time: null,
-    ...fields,
-  };
-}
-
-describe('lossOf()', () => {
-  it('keeps a job started by this node', () => {
-    expect(lossOf(job(), 7)).toBeUndefined();
-  });
-  it('sees a cancel', () => {
-    expect(lossOf(job({ error_reason: 'Cancelled', is_cancelled: true }), 7)).toBe('cancelled');
-  });
-  it('sees an abort (back to CREATED), another node, and a deletion', () => {
-    expect(lossOf(job({ start_time: null, node: null }), 7)).toBe('taken-away');
-    expect(lossOf(job({ node: 8 }), 7)).toBe('taken-away');
-    expect(lossOf(job({ deletion_time: T }), 7)).toBe('taken-away');
-  });
-});
+/** A candidate of template 3. */
+const job = (fields: Partial<JobJson> = {}): JobJson => jobJson({ template: { pk: 3, name: 't', version: 1 }, ...fields });
 
 describe('evaluateCandidate()', () => {
   const template = { pk: 3, executor_class: 'ufdl_agent.Shell' } as TemplateJson;

@@ -1,26 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { ClaimOutcome } from '../../../src/agent/job/claim.js';
 import { PollLoop, SkipList, type Evaluation, type LoopContext } from '../../../src/agent/poll/loop.js';
-import { Schedule } from '../../../src/agent/timing.js';
 import { planSlots, Slots, type SlotSpec } from '../../../src/agent/slots/slots.js';
 import type { JobJson } from '../../../src/protocol/wire.js';
 import { jobJson } from '../../helpers/job-json.js';
+import { until } from '../../helpers/wait.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
 const job = (pk: number): JobJson => jobJson({ pk });
 
-function until(check: () => boolean, ms = 2000): Promise<void> {
-  const start = Date.now();
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) return resolve();
-      if (Date.now() - start > ms) return reject(new Error('timed out'));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
+/** The fake loop answers at once: check often. */
+const soon = (check: () => boolean, what = 'condition') => until(check, 20_000, what, 5);
 
 interface FakeOptions {
   queue: () => JobJson[];
@@ -56,17 +47,6 @@ function fakeContext(o: FakeOptions) {
 
 const fast = { pollScheduleS: [0.01], errorBackoffS: [0.01], waitSeconds: null, skipFailedForMs: 60_000, watchdogMs: 10_000 };
 
-describe('Schedule', () => {
-  it('advances and sticks on the last delay, with jitter within bounds', () => {
-    const s = new Schedule([1, 2, 5], { jitter: 0 });
-    expect([s.next(), s.next(), s.next(), s.next()]).toEqual([1000, 2000, 5000, 5000]);
-    s.reset();
-    expect(s.next()).toBe(1000);
-    const j = new Schedule([10], { jitter: 0.2, random: () => 1 });
-    expect(j.next()).toBe(12_000);
-  });
-});
-
 describe('SkipList', () => {
   it('forgets a job once its time is up', () => {
     let now = 0;
@@ -83,14 +63,14 @@ describe('PollLoop', () => {
     const { ctx, slots, calls } = fakeContext({ queue: () => [job(1), job(2)] });
     const loop = new PollLoop(ctx, fast);
     void loop.start();
-    await until(() => calls.claim.length === 1);
+    await soon(() => calls.claim.length === 1);
     // The slot now belongs to job 1: no poll until it is released.
     const polls = calls.list;
     await new Promise((r) => setTimeout(r, 50));
     expect(calls.list).toBe(polls);
     expect(slots.free).toBe(0);
     slots.release(0);
-    await until(() => calls.claim.length === 2);
+    await soon(() => calls.claim.length === 2);
     await loop.stop();
   });
 
@@ -106,9 +86,9 @@ describe('PollLoop', () => {
     });
     const loop = new PollLoop(ctx, fast);
     void loop.start();
-    await until(() => claimed.includes(2));
+    await soon(() => claimed.includes(2));
     slots.release(0);
-    await until(() => calls.list >= 3);
+    await soon(() => calls.list >= 3);
     await loop.stop();
     expect(claimed).toEqual([2]);
     // Evaluated once, then skipped for skipFailedForMs.
@@ -123,7 +103,7 @@ describe('PollLoop', () => {
     });
     const loop = new PollLoop(ctx, fast);
     void loop.start();
-    await until(() => calls.claim.includes(2));
+    await soon(() => calls.claim.includes(2));
     await loop.stop();
     expect(calls.claim.slice(0, 2)).toEqual([1, 2]);
   });
@@ -141,7 +121,7 @@ describe('PollLoop', () => {
     ctx.onPollError = (e) => errors.push(e);
     const loop = new PollLoop(ctx, fast);
     void loop.start();
-    await until(() => calls.claim.includes(9));
+    await soon(() => calls.claim.includes(9));
     await loop.stop();
     expect(errors).toHaveLength(3);
     expect(loop.getStatus().lastPollError).toBeNull();
@@ -163,7 +143,7 @@ describe('PollLoop', () => {
     ctx.onWatchdog = () => fired++;
     const loop = new PollLoop(ctx, { ...fast, watchdogMs: 200 });
     void loop.start();
-    await until(() => calls.claim.includes(3), 5000);
+    await soon(() => calls.claim.includes(3));
     await loop.stop();
     expect(fired).toBe(1);
     expect(loop.getStatus().watchdogRestarts).toBe(1);

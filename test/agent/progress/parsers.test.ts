@@ -6,7 +6,8 @@ import { LineFollower } from '../../../src/agent/progress/line-follower.js';
 import { parseMarkerLine } from '../../../src/agent/progress/marker.js';
 import { guardParser, regexProgressParser } from '../../../src/agent/progress/regex-parser.js';
 import type { ProgressUpdate } from '../../../src/agent/progress/update.js';
-import { tempWorkDir, waitFor } from '../child/helpers.js';
+import { until } from '../../helpers/wait.js';
+import { tempWorkDir } from '../child/helpers.js';
 
 describe('parseMarkerLine', () => {
   it.each([
@@ -99,9 +100,9 @@ describe('LineFollower', () => {
     const file = join(await tempWorkDir(), 'stdout.log');
     const { lines, follower } = await follow(file); // the file does not exist yet
     await appendFile(file, 'first\nsec');
-    await waitFor(() => lines.length === 1, 'the first line');
+    await until(() => lines.length === 1, 20_000, 'the first line');
     await appendFile(file, 'ond\r\nthird\rfourth\r');
-    await waitFor(() => lines.length === 4, 'four lines');
+    await until(() => lines.length === 4, 20_000, 'four lines');
     await appendFile(file, '\n\n\nfifth, unterminated');
     await follower.stop();
     expect(lines).toEqual(['first', 'second', 'third', 'fourth', 'fifth, unterminated']);
@@ -129,9 +130,9 @@ describe('LineFollower', () => {
     const file = join(await tempWorkDir(), 'stdout.log');
     await writeFile(file, 'one\ntwo\n');
     const { lines, follower } = await follow(file);
-    await waitFor(() => lines.length === 2, 'two lines');
+    await until(() => lines.length === 2, 20_000, 'two lines');
     await truncate(file, 0);
-    await waitFor(() => follower.offset === 0, 'the truncation to be noticed');
+    await until(() => follower.offset === 0, 20_000, 'the truncation to be noticed');
     await appendFile(file, 'three\n');
     await follower.stop();
     expect(lines).toEqual(['one', 'two', 'three']);

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { JobProgress } from '../../../src/agent/progress/job-progress.js';
 import type { ProgressUpdate } from '../../../src/agent/progress/update.js';
-import { reapOnFinish, shellSpec, tempJobDir, waitFor } from '../child/helpers.js';
+import { until } from '../../helpers/wait.js';
+import { reapOnFinish, shellSpec, tempJobDir } from '../child/helpers.js';
 
 describe('JobProgress with a real child', () => {
   it('coalesces 10 000 marker lines a second into a few reports and delivers the last one', async () => {
@@ -127,9 +128,9 @@ describe('JobProgress with a real child', () => {
       report: (u) => void reports.push(u),
     });
     progress.start();
-    await waitFor(() => reports.length === 1, 'the replayed value');
+    await until(() => reports.length === 1, 20_000, 'the replayed value');
     await appendFile(dir.consolePath, 'UFDL-PROGRESS 0.475\n');
-    await waitFor(() => reports.length === 2, 'the new value');
+    await until(() => reports.length === 2, 20_000, 'the new value');
     await progress.stop();
     expect(reports.map((r) => r.progress)).toEqual([0.3, 0.475]);
   });
@@ -141,7 +142,7 @@ describe('JobProgress with a real child', () => {
     const progress = new JobProgress({ files: [dir.consolePath], intervalMs: 10, pollMs: 20, resume: { lastReported: 0.25 }, report: (u) => void reports.push(u) });
     progress.start();
     await appendFile(dir.consolePath, 'UFDL-PROGRESS 0.5\n');
-    await waitFor(() => reports.length === 1, 'a value above the last one reported');
+    await until(() => reports.length === 1, 20_000, 'a value above the last one reported');
     await progress.stop();
     expect(reports.map((r) => r.progress)).toEqual([0.5]);
   });

@@ -13,6 +13,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { sleep } from '../../helpers/wait.js';
+
+export { sleep, until } from '../../helpers/wait.js';
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 
@@ -115,17 +118,6 @@ export class Proc {
 
 export function tail(text: string, chars = 3000): string {
   return text.length <= chars ? text : `…${text.slice(-chars)}`;
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Wait for `check` (polled every `everyMs`); throws with `what` after `timeoutMs`. */
-export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
 }
 
 /** A port that was free a moment ago. */
