@@ -23,6 +23,7 @@ import { sleep } from './helpers/procs.js';
 import { Rig } from './helpers/rig.js';
 import { concurrentRuns, runLogSummary } from './helpers/runlog.js';
 import { Random, scale, seed } from './helpers/scale.js';
+import { runTemplate } from '../helpers/templates.js';
 import { describe as describeRequest, judge, mayHang, requestArb, signature, StormClient, type StormRequest, type StormWorld } from './helpers/storm.js';
 
 const S = scale();
@@ -45,19 +46,8 @@ it(`a bad-input storm at every route for ${S.storm.durationMs / 1000} s while re
   const as = (token: string, method: string, path: string, opts: Parameters<typeof call>[3] = {}) => call(server.url, method, path, { ...opts, token });
   const stormTemplate = (
     await as(staffToken, 'POST', '/v1/job-templates/import', {
-      json: {
-        name: 'storm-template',
-        version: 1,
-        description: 'the storm plays with this one; no agent can run it',
-        scope: 'public',
-        licence: 'Apache 2.0',
-        specific: {
-          job_type: 'Run',
-          executor_class: 'storm.NotAnExecutor',
-          required_packages: '',
-          parameters: { body: { types: ['str'], default: 'x', const: true, help: 'never run' } },
-        },
-      },
+      // No agent runs this executor: the storm plays with the template and its jobs alone.
+      json: runTemplate('storm-template', 'storm.NotAnExecutor', { body: { types: ['str'], default: 'x', const: true, help: 'never run' } }),
     })
   ).body.pk as number;
   const staffNode = (await as(staffToken, 'POST', '/v1/nodes/create', { json: { ip: '10.66.0.1', index: 0, cpu_mem: 1 << 30 } })).body.pk as number;

@@ -22,6 +22,7 @@ import { call, type JobJson, type ServerApi } from './helpers/http.js';
 import { sleep } from './helpers/procs.js';
 import { Rig, type ServerHandle } from './helpers/rig.js';
 import { Random, scale, seed } from './helpers/scale.js';
+import { shellTemplate } from '../helpers/templates.js';
 
 const S = scale();
 
@@ -42,19 +43,8 @@ it(`the server SIGKILLed ${S.serverKill.kills} times under lifecycle load: every
   let server = await rig.startServer();
   const api = rig.admin(server);
   const token = await api.token();
-  const template = await api.importTemplate({
-    name: 'server-kill-noop',
-    version: 1,
-    description: 'never run: the load generator drives its jobs',
-    scope: 'public',
-    licence: 'Apache 2.0',
-    specific: {
-      job_type: 'Run',
-      executor_class: 'ufdl_agent.Shell',
-      required_packages: '',
-      parameters: { body: { types: ['str'], default: 'true', const: true, help: 'does nothing' } },
-    },
-  });
+  // Never run: the load generator drives its jobs.
+  const template = await api.importTemplate(shellTemplate('server-kill-noop', 'true'));
 
   const ackedNodes: number[] = [];
   for (let i = 0; i < S.serverKill.nodes; i++) {

@@ -18,6 +18,7 @@ import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
 import { eventually, until } from './wait.js';
 
 export { until };
+export { runTemplate, shellTemplate } from './templates.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 
@@ -99,27 +100,6 @@ export function exampleTemplates(): string[] {
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -5));
 }
-
-/** A `Run` template for `ufdl_agent.Shell` with `script` as its body. */
-export function shellTemplate(name: string, script: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name,
-    version: 1,
-    description: `test template ${name}`,
-    scope: 'public',
-    licence: 'Apache 2.0',
-    specific: {
-      job_type: 'Run',
-      executor_class: 'ufdl_agent.Shell',
-      required_packages: '',
-      parameters: {
-        body: { types: ['str'], default: script, const: true, help: 'the script' },
-        ...extra,
-      },
-    },
-  };
-}
-
 
 export async function createJob(
   server: TestServer,

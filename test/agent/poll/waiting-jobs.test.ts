@@ -7,21 +7,17 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
 import { api, startTestServer } from '../../helpers/server.js';
-import { createJob, getJob, importTemplate, startTestAgent, until } from '../../helpers/agent.js';
+import { createJob, getJob, importTemplate, runTemplate, startTestAgent, until } from '../../helpers/agent.js';
 import { cli, serverEnv, startCli } from '../../cli/commands-support.js';
 
 beforeAll(buildOnce, 180_000);
-
-function template(name: string, executor: string, parameters: Record<string, unknown>): Record<string, unknown> {
-  return { name, version: 1, scope: 'public', licence: 'MIT', specific: { job_type: 'Run', executor_class: executor, required_packages: '', parameters } };
-}
 
 describe('jobs no node will run', () => {
   it('a template declaring an output name with a slash is refused at import', async () => {
     const server = await startTestServer();
     const res = await api(server.url, 'POST', '/v1/job-templates/import', {
       token: server.adminToken,
-      json: template('slashed', 'ufdl_agent.Shell', {
+      json: runTemplate('slashed', 'ufdl_agent.Shell', {
         body: { types: ['str'], default: 'echo hi > "$UFDL_OUTPUT_DIR/model.bin"', const: true, help: '' },
         outputs: { types: ['JSON'], default: { 'models/model.bin': 'BLOB' }, const: true, help: '' },
       }),
@@ -34,7 +30,7 @@ describe('jobs no node will run', () => {
 
   it('a job the agents skip says why it waits: in its JSON, in `jobs` and in `watch`', { timeout: 90_000 }, async () => {
     const server = await startTestServer();
-    const docker = await importTemplate(server, template('needs-docker', 'ufdl_agent.Docker', { image: { types: ['str'], default: 'busybox', const: true, help: '' } }));
+    const docker = await importTemplate(server, runTemplate('needs-docker', 'ufdl_agent.Docker', { image: { types: ['str'], default: 'busybox', const: true, help: '' } }));
     const agent = await startTestAgent(server, { docker: false });
     const pk = await createJob(server, docker);
     await until(async () => (await getJob(server, pk) as unknown as { waiting?: unknown[] }).waiting !== undefined, 30_000, 'the reason to reach the server');

@@ -19,6 +19,7 @@
  * runs alive at once however short the overlap. Either finding means the job ran twice at once.
  */
 import { readFileSync } from 'node:fs';
+import { runTemplate } from '../../helpers/templates.js';
 
 export interface RunLogTemplateOptions {
   name: string;
@@ -56,22 +57,10 @@ export function runLogTemplate(o: RunLogTemplateOptions): Record<string, unknown
     'echo "end $pk $$ $(date +%s%N)" >> "$runlog"',
     '',
   ].join('\n');
-  return {
-    name: o.name,
-    version: 1,
-    description: `fault campaign workload (${o.name}): records its runs in a shared file`,
-    scope: 'public',
-    licence: 'Apache 2.0',
-    specific: {
-      job_type: 'Run',
-      executor_class: 'ufdl_agent.Shell',
-      required_packages: '',
-      parameters: {
-        ticks: { types: ['int'], default: o.defaultTicks ?? 3, help: 'steps of the job' },
-        body: { types: ['str'], default: script, const: true, help: 'the script' },
-      },
-    },
-  };
+  return runTemplate(o.name, 'ufdl_agent.Shell', {
+    ticks: { types: ['int'], default: o.defaultTicks ?? 3, help: 'steps of the job' },
+    body: { types: ['str'], default: script, const: true, help: 'the script' },
+  });
 }
 
 export function ticksParam(ticks: number): Record<string, { value: unknown; type: string }> {

@@ -18,6 +18,7 @@
 import { request as httpRequest, Agent as HttpAgent } from 'node:http';
 import { connect } from 'node:net';
 import fc from 'fast-check';
+import { ROUTES } from '../../helpers/routes.js';
 
 export type PkKind = 'job' | 'template' | 'node' | 'output' | 'hw';
 
@@ -51,84 +52,6 @@ export interface StormAnswer {
 }
 
 // ── routes ────────────────────────────────────────────────────────────────────────────────────
-
-/** Every route of the server (as test/server/bad-input.test.ts lists them), with placeholders. */
-export const ROUTES: readonly { method: string; path: string }[] = [
-  { method: 'GET', path: '/livez' },
-  { method: 'GET', path: '/readyz' },
-  { method: 'GET', path: '/metrics' },
-  { method: 'GET', path: '/v1/ufdl-agent/capabilities' },
-  { method: 'POST', path: '/v1/auth/obtain' },
-  { method: 'POST', path: '/v1/auth/refresh' },
-  { method: 'POST', path: '/v1/auth/verify' },
-  { method: 'GET', path: '/v1/users/{user}' },
-  { method: 'POST', path: '/v1/users/create' },
-  { method: 'POST', path: '/v1/users/list' },
-  { method: 'POST', path: '/v1/users/{user}/set-password' },
-  { method: 'POST', path: '/v1/nodes/list' },
-  { method: 'POST', path: '/v1/nodes/create' },
-  { method: 'GET', path: '/v1/nodes/ping' },
-  { method: 'GET', path: '/v1/nodes/{node}' },
-  { method: 'PUT', path: '/v1/nodes/{node}' },
-  { method: 'PATCH', path: '/v1/nodes/{node}' },
-  { method: 'DELETE', path: '/v1/nodes/{node}' },
-  { method: 'POST', path: '/v1/hardware/list' },
-  { method: 'GET', path: '/v1/hardware/{hw}' },
-  { method: 'GET', path: '/v1/hardware/get-hardware-generation/{compute}' },
-  { method: 'POST', path: '/v1/job-types/list' },
-  { method: 'GET', path: '/v1/job-types/get-all-values/{valuetype}' },
-  { method: 'POST', path: '/v1/job-contracts/list' },
-  { method: 'POST', path: '/v1/cuda/list' },
-  { method: 'POST', path: '/v1/docker/list' },
-  { method: 'POST', path: '/v1/frameworks/list' },
-  { method: 'POST', path: '/v1/domains/list' },
-  { method: 'POST', path: '/v1/licences/list' },
-  { method: 'POST', path: '/v1/job-templates/list' },
-  { method: 'POST', path: '/v1/job-templates/create' },
-  { method: 'POST', path: '/v1/job-templates/import' },
-  { method: 'GET', path: '/v1/job-templates/get-all-matching-templates/{contract}' },
-  { method: 'GET', path: '/v1/job-templates/{template}' },
-  { method: 'PUT', path: '/v1/job-templates/{template}' },
-  { method: 'PATCH', path: '/v1/job-templates/{template}' },
-  { method: 'DELETE', path: '/v1/job-templates/{template}' },
-  { method: 'DELETE', path: '/v1/job-templates/{template}/hard' },
-  { method: 'DELETE', path: '/v1/job-templates/{template}/reinstate' },
-  { method: 'GET', path: '/v1/job-templates/{template}/export' },
-  { method: 'POST', path: '/v1/job-templates/{template}/create-job' },
-  { method: 'GET', path: '/v1/job-templates/{template}/get-all-parameters' },
-  { method: 'GET', path: '/v1/job-templates/{template}/get-types' },
-  { method: 'GET', path: '/v1/job-templates/{template}/get-outputs' },
-  { method: 'GET', path: '/v1/job-templates/{template}/get-inputs' },
-  { method: 'POST', path: '/v1/jobs/list' },
-  { method: 'POST', path: '/v1/jobs/create' },
-  { method: 'GET', path: '/v1/jobs/{job}' },
-  { method: 'PUT', path: '/v1/jobs/{job}' },
-  { method: 'PATCH', path: '/v1/jobs/{job}' },
-  { method: 'DELETE', path: '/v1/jobs/{job}' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/hard' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/reinstate' },
-  { method: 'GET', path: '/v1/jobs/{job}/acquire' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/release' },
-  { method: 'POST', path: '/v1/jobs/{job}/start' },
-  { method: 'POST', path: '/v1/jobs/{job}/progress/{progress}' },
-  { method: 'POST', path: '/v1/jobs/{job}/finish' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/reset' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/abort' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/cancel' },
-  { method: 'POST', path: '/v1/jobs/{job}/outputs/{name}/{type}' },
-  { method: 'GET', path: '/v1/jobs/{job}/outputs/{name}/{type}' },
-  { method: 'DELETE', path: '/v1/jobs/{job}/outputs/{name}/{type}' },
-  { method: 'GET', path: '/v1/jobs/{job}/outputs/{name}/{type}/info' },
-  { method: 'POST', path: '/v1/job-outputs/list' },
-  { method: 'POST', path: '/v1/job-outputs/create' },
-  { method: 'GET', path: '/v1/job-outputs/{output}' },
-  { method: 'PUT', path: '/v1/job-outputs/{output}' },
-  { method: 'PATCH', path: '/v1/job-outputs/{output}' },
-  { method: 'DELETE', path: '/v1/job-outputs/{output}' },
-  { method: 'DELETE', path: '/v1/job-outputs/{output}/hard' },
-  { method: 'DELETE', path: '/v1/job-outputs/{output}/reinstate' },
-  { method: 'POST', path: '/v1/job-outputs/{output}/download' },
-];
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE', 'PROPFIND', 'get'];
 
@@ -197,7 +120,7 @@ const TRICKS = [
 
 const huge = (n: number) => 'x'.repeat(n);
 
-function segment(kind: PkKind | 'name' | 'type' | 'user' | 'progress' | 'compute' | 'contract' | 'valuetype', w: StormWorld): fc.Arbitrary<string> {
+function segment(kind: Placeholder, w: StormWorld): fc.Arbitrary<string> {
   const text = fc.string({ unit: 'grapheme', maxLength: 40 }).map(encodeURIComponent);
   const pieces: fc.Arbitrary<string>[] = [
     fc.oneof({ weight: 6, arbitrary: text }, { weight: 6, arbitrary: fc.constantFrom(...TRICKS) }, { weight: 1, arbitrary: fc.constant(huge(5000)) }),
@@ -232,6 +155,9 @@ function segment(kind: PkKind | 'name' | 'type' | 'user' | 'progress' | 'compute
         fc.constantFrom('0', '1', '1.0', '0.5', '1e-3', '.5', '-0', '1.0000001', '-0.1', '2', 'NaN', 'Infinity', '0x1', '1e400', '0.' + '9'.repeat(400)),
         ...pieces,
       );
+    case 'licence':
+      // Licences are read-only: any pk is safe to name.
+      return fc.oneof(fc.integer({ min: -1, max: 20 }).map(String), ...pieces);
     case 'compute':
       return fc.oneof(fc.constantFrom('7.5', '8.0', '0', '-1', '1e9', '7.5.1'), ...pieces);
     case 'contract':
@@ -241,12 +167,12 @@ function segment(kind: PkKind | 'name' | 'type' | 'user' | 'progress' | 'compute
   }
 }
 
-const PLACEHOLDER = /\{(job|template|node|output|hw|name|type|user|progress|compute|contract|valuetype)\}/g;
-type Placeholder = 'job' | 'template' | 'node' | 'output' | 'hw' | 'name' | 'type' | 'user' | 'progress' | 'compute' | 'contract' | 'valuetype';
+const PLACEHOLDER = /\{(job|template|node|output|hw|licence|name|type|user|progress|compute|contract|valuetype)\}/g;
+type Placeholder = PkKind | 'licence' | 'name' | 'type' | 'user' | 'progress' | 'compute' | 'contract' | 'valuetype';
 
 /** One value for every placeholder (a record, not a chain, so that fast-check shrinks it cleanly). */
 function segmentsArb(w: StormWorld): fc.Arbitrary<Record<Placeholder, string>> {
-  const kinds: Placeholder[] = ['job', 'template', 'node', 'output', 'hw', 'name', 'type', 'user', 'progress', 'compute', 'contract', 'valuetype'];
+  const kinds: Placeholder[] = ['job', 'template', 'node', 'output', 'hw', 'licence', 'name', 'type', 'user', 'progress', 'compute', 'contract', 'valuetype'];
   return fc.record(Object.fromEntries(kinds.map((k) => [k, segment(k, w)])) as Record<Placeholder, fc.Arbitrary<string>>);
 }
 
