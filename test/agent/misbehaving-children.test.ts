@@ -9,13 +9,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import {
+  alive,
   createJob,
   downloadOutput,
   ended,
   importTemplate,
   shellTemplate,
-  startTestAgent,
   started,
+  startTestAgent,
   until,
   waitForJob,
   watchUntilEnded,
@@ -24,15 +25,6 @@ import {
 async function runScript(server: TestServer, name: string, script: string, extra: Record<string, unknown> = {}): Promise<number> {
   const template = await importTemplate(server, shellTemplate(name, script, extra));
   return createJob(server, template, { notifications: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function pidsIn(file: string): Promise<number[]> {

@@ -11,6 +11,7 @@ import { UfdlClient } from '../../src/client/api.js';
 import { ClientError } from '../../src/client/errors.js';
 import type { ClientOptions } from '../../src/client/options.js';
 import { fakeJwt, sendJson, startPeer, type Peer } from './peer.js';
+import { failure } from './setup.js';
 
 function clientFor(peer: Peer | string, over: Partial<ClientOptions> = {}): UfdlClient {
   const client = new UfdlClient({
@@ -25,15 +26,6 @@ function clientFor(peer: Peer | string, over: Partial<ClientOptions> = {}): Ufdl
   return client;
 }
 
-async function failure(promise: Promise<unknown>): Promise<ClientError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ClientError);
-    return err as ClientError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const JOB = { pk: 5, node: 3, start_time: null, end_time: null, error_reason: null, is_cancelled: false };
 

@@ -10,17 +10,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { ClientError } from '../../src/client/errors.js';
 import { pollFilter } from '../../src/protocol/filter.js';
 import { ADMIN_USER } from '../helpers/server.js';
-import { startWorld, WORKER_PASSWORD } from './setup.js';
+import { failure, startWorld, WORKER_PASSWORD } from './setup.js';
 
-async function failure(promise: Promise<unknown>): Promise<ClientError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ClientError);
-    return err as ClientError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
@@ -193,10 +184,7 @@ describe('a job, as the agent runs it', () => {
   it('should fail a job with an error, reset it and release it (the clean-up path)', async () => {
     const world = await startWorld();
     const worker = await world.worker();
-    await world.register(worker);
-    const pk = await world.createJob();
-    await worker.acquireJob(pk);
-    await worker.startJob(pk);
+    const pk = await world.startedJob(worker);
     const errored = await worker.finishJob(pk, { error: 'Node shutting down' });
     expect(errored.error_reason).toBe('Node shutting down');
     const reset = await worker.resetJob(pk);
@@ -210,10 +198,7 @@ describe('a job, as the agent runs it', () => {
   it('should let an admin cancel and abort, and a non-admin be refused', async () => {
     const world = await startWorld();
     const worker = await world.worker();
-    await world.register(worker);
-    const pk = await world.createJob();
-    await worker.acquireJob(pk);
-    await worker.startJob(pk);
+    const pk = await world.startedJob(worker);
     expect((await failure(worker.abortJob(pk))).kind).toBe('forbidden');
     const cancelled = await world.admin.cancelJob(pk);
     expect(cancelled.is_cancelled).toBe(true);

@@ -2,8 +2,9 @@
  * A real embedded server (startTestServer) and clients on it, everything set up through the client's
  * own calls: a non-admin worker user, a registered node, an imported `Run` template and jobs.
  */
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { UfdlClient } from '../../src/client/api.js';
+import { ClientError } from '../../src/client/errors.js';
 import type { ClientOptions } from '../../src/client/options.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { ADMIN_PASSWORD, ADMIN_USER, startTestServer, type TestServer } from '../helpers/server.js';
@@ -36,6 +37,8 @@ export interface World {
   register(client: UfdlClient, index?: number): Promise<number>;
   template(): Promise<number>;
   createJob(description?: string): Promise<number>;
+  /** A new job, acquired and started by `worker` (registered first). */
+  startedJob(worker: UfdlClient): Promise<number>;
 }
 
 let nodeCounter = 0;
@@ -73,6 +76,24 @@ export async function startWorld(serverOptions: Partial<ServerOptions> = {}): Pr
       });
       return job.pk;
     },
+    async startedJob(worker) {
+      await world.register(worker);
+      const pk = await world.createJob();
+      await worker.acquireJob(pk);
+      await worker.startJob(pk);
+      return pk;
+    },
   };
   return world;
+}
+
+/** The ClientError a call fails with (the test fails when the call succeeds). */
+export async function failure(promise: Promise<unknown>): Promise<ClientError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ClientError);
+    return err as ClientError;
+  }
+  throw new Error('expected the call to fail');
 }

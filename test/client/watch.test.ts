@@ -46,10 +46,7 @@ describe('watchJob against the embedded server', () => {
   it('should get the catch-up message for a job that has started', async () => {
     const world = await startWorld();
     const worker = await world.worker();
-    await world.register(worker);
-    const pk = await world.createJob();
-    await worker.acquireJob(pk);
-    await worker.startJob(pk);
+    const pk = await world.startedJob(worker);
     const messages: JobNotification[] = [];
     const watch = worker.watchJob(pk, (m) => messages.push(m));
     onTestFinished(() => watch.close());

@@ -146,6 +146,16 @@ export async function waitForJob(server: TestServer, pk: number, done: (job: Ser
 }
 
 export const ended = (job: ServerJob) => job.end_time !== null;
+
+/** Whether process `pid` still exists (a job's child, say). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 export const started = (job: ServerJob) => job.start_time !== null;
 
 export async function downloadOutput(server: TestServer, jobPk: number, name: string, type = 'BLOB'): Promise<Buffer> {

@@ -14,7 +14,7 @@ import { tempWorkDir } from '../child/helpers.js';
 const FIXTURES = join(import.meta.dirname, '../..', 'fixtures', 'nvidia-smi');
 const fixture = (name: string) => readFile(join(FIXTURES, name), 'utf8');
 
-/** The reference's seeded table (ufdl-server.md §5.1). */
+/** A generation table like the server's, with a row at 8.9 of its own to test the boundaries inside a row. */
 const GENERATIONS: HardwareJson[] = [
   ['Fermi', 2.0, 3.0],
   ['Kepler', 3.0, 5.0],

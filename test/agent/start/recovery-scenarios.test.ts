@@ -15,19 +15,20 @@ import { NODE_RESTARTED_ERROR } from '../../../src/agent/start/recovery-rules.js
 import { buildOnce } from '../../helpers/build.js';
 import { api, restartableServer, startTestServer } from '../../helpers/server.js';
 import {
+  alive,
   createJob,
   ended,
-  recordingLogger,
   fastAgentOptions,
   getJob,
   importTemplate,
   readRuns,
+  recordingLogger,
+  type ServerJob,
   shellTemplate,
   spawnAgent,
   startTestAgent,
   until,
   waitForJob,
-  type ServerJob,
 } from '../../helpers/agent.js';
 
 beforeAll(async () => {
@@ -35,15 +36,6 @@ beforeAll(async () => {
 }, 180_000);
 
 const succeeded = (j: ServerJob) => ended(j) && j.error_reason === null;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** First run sleeps long; later runs are quick. Each run appends "<pk> <pid>" to `runs`. */
 function onceSlowScript(runs: string, seconds = 30): string {
