@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The fault campaign (issue 5, DESIGN §8): real server and agent processes from the built CLI
+// The fault campaign (issue 5; test/faults/README.md): real server and agent processes from the built CLI
 // (`npm run build` first; `npm run test:faults` does), SIGKILLs, a TCP proxy, a bad-input storm.
 // Scenarios run one at a time: each one loads the machine on its own, and they must not share ports
 // or CPU with each other. `UFDL_FAULTS_SCALE=ci` (the default) is the bounded form CI runs;

@@ -1,4 +1,4 @@
-// DESIGN §8 dispatch: from create-job to the child's first instruction. The job's script starts with
+// Dispatch (docs/BENCHMARKS.md, "Goals"): from create-job to the child's first instruction. The job's script starts with
 // `date +%s%N > <stamps>/<pk>`; the latency is that stamp minus the wall clock just before the
 // create-job request was sent. Jobs are created one at a time, each after the previous one ended, so
 // every job meets an idle agent (one slot).

@@ -1,4 +1,4 @@
-// DESIGN §5/§8: what a job's bookkeeping in the agent's journal (SQLite, WAL, synchronous=FULL)
+// The journal (docs/ARCHITECTURE.md, "The journal"): what a job's bookkeeping in the agent's journal (SQLite, WAL, synchronous=FULL)
 // costs next to the job. Uses the agent's own journal module to run N complete bookkeeping sequences
 // of a successful job, as the job runner writes them:
 //

@@ -1,4 +1,4 @@
-// DESIGN §8 server throughput: full job lifecycles per second with 50 concurrent simulated nodes
+// Server throughput (docs/BENCHMARKS.md, "Goals"): full job lifecycles per second with 50 concurrent simulated nodes
 // against `ufdl-agent serve`, and the same request mix against a bare node:http server answering a
 // small JSON body. Goal: ours ≥ half of the bare server's rate, and no error.
 //

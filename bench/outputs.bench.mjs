@@ -1,4 +1,4 @@
-// DESIGN §8 outputs: a large output (1 GiB by default) written by a child, uploaded by the agent to
+// Outputs (docs/BENCHMARKS.md, "Goals"): a large output (1 GiB by default) written by a child, uploaded by the agent to
 // `serve`, and downloaded again with `ufdl-agent download`, against `cp` of the same file on the same
 // disk. Goals: peak RSS growth under 64 MiB for each process (agent, server, downloader), and each
 // hop at least half the throughput of the local copy.

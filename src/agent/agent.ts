@@ -1,7 +1,7 @@
 /**
  * The agent daemon (`ufdl-agent run`): one {@link Agent} owns the journal, the slots and their nodes,
  * the poll loop, the jobs in flight, the heartbeat, self-fencing and the status endpoint
- * (docs/ARCHITECTURE.md "The agent").
+ * (docs/ARCHITECTURE.md, "The parts").
  *
  * Lifecycle (`lifecycle.ts`): `starting` (journal, login, capabilities, hardware, registration,
  * recovery: `start/sequence.ts`) → `running` → `draining` (first SIGTERM) → `stopping` → `stopped`;

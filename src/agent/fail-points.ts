@@ -1,6 +1,5 @@
 /**
- * Named crash points for the fault tests (DESIGN §8: "the agent killed with SIGKILL at every
- * journal state"). The agent calls `failPoint(name)` at each spot below; when the environment
+ * Named crash points for the fault tests, which kill the agent with SIGKILL at every journal state. The agent calls `failPoint(name)` at each spot below; when the environment
  * variable `UFDL_AGENT_FAIL_POINTS` names that point, the process kills itself with SIGKILL right
  * there — no cleanup, no flushing, exactly like `kill -9` or the OOM killer. Otherwise a call costs
  * one environment lookup.

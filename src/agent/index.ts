@@ -1,6 +1,6 @@
 /**
  * `startAgent(options, logger)`: the daemon as `ufdl-agent run` starts it — the real journal, client,
- * hardware detection and executors wired into an {@link Agent}, signal handling installed (DESIGN §6),
+ * hardware detection and executors wired into an {@link Agent}, signal handling installed (`signals.ts`),
  * started, and returned once it is `running`. Await `agent.whenStopped()` for the end; the process
  * should then exit 0 (a clean stop).
  */

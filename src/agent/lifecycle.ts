@@ -1,5 +1,5 @@
 /**
- * The agent's lifecycle (STYLE rule 2): one string-literal union, each state documented, one table of
+ * The agent's lifecycle (docs/ARCHITECTURE.md, "Conventions" 2): one string-literal union, each state documented, one table of
  * allowed edges, and one error naming the current state when a call does not fit it.
  */
 

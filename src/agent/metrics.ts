@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of the agent (DESIGN §3 "Admin/ops", peer-agents.md §3.6), on a Registry of its
+ * Prometheus metrics of the agent (docs/OPERATIONS.md, "Health and metrics"), on a Registry of its
  * own so that two agents in one process (tests) or an embedded server never share counters.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

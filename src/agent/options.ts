@@ -1,5 +1,5 @@
 /**
- * Agent options in three layers (docs/ARCHITECTURE.md "Conventions"): `AgentOptions` (what the
+ * Agent options in three layers (docs/ARCHITECTURE.md, "Conventions"): `AgentOptions` (what the
  * configuration loader or a test passes), `AGENT_DEFAULTS`, and the frozen `ResolvedAgentOptions`
  * every module reads. Units are in the names.
  *

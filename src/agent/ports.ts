@@ -70,5 +70,5 @@ export interface LogPort {
   error(obj: object, msg?: string): void;
 }
 
-/** The executor allow-list (docs/ARCHITECTURE.md "Executors"); an `ExecutorRegistry` fits. */
+/** The executor allow-list (docs/ARCHITECTURE.md, "Executors"); an `ExecutorRegistry` fits. */
 export type ExecutorPort = Pick<ExecutorRegistry, 'canRun' | 'executorFor'>;

@@ -1,5 +1,5 @@
 /**
- * Signals (DESIGN §6). One model, logged when a signal arrives:
+ * Signals (docs/ARCHITECTURE.md, "Signals"). One model, logged when a signal arrives:
  *
  * | input                      | plan                                                                 |
  * |----------------------------|----------------------------------------------------------------------|

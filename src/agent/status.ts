@@ -1,7 +1,7 @@
 /**
- * What the agent says about itself (STYLE rule 3): the plain {@link AgentStatus} snapshot for
+ * What the agent says about itself (docs/ARCHITECTURE.md, "Conventions" 3): the plain {@link AgentStatus} snapshot for
  * `/status.json` and `ufdl-agent status`, and whether it is alive (for `/livez`). Whether it is
- * ready (`/readyz`) is `readiness.ts`.
+ * ready (`/readyz`) is `health/readiness.ts`.
  */
 import type { Capabilities } from '../protocol/wire.js';
 import type { ServerContact } from './server-contact.js';

@@ -1,6 +1,7 @@
 /**
- * The state of a job as the CLI shows it, derived from the job JSON (the server stores no state,
- * ufdl-server.md §2.3). Lower-case words, because operators type them (`jobs --state running`).
+ * The state of a job as the CLI shows it, derived from the job JSON (the server stores no state;
+ * the reference's phases, `protocol/phase.ts`). Lower-case words, because operators type them
+ * (`jobs --state running`).
  */
 import type { FieldExpression } from '../protocol/filter.js';
 import { CANCELLED_REASON, phaseOf } from '../protocol/phase.js';

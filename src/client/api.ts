@@ -1,6 +1,6 @@
 /**
  * {@link UfdlClient}: typed calls of the UFDL API for the agent and the CLI, speaking only the
- * reference protocol (DESIGN §2); extensions (`X-UFDL-Wait`, capabilities) are detected and optional.
+ * reference protocol (docs/COMPATIBILITY.md); extensions (`X-UFDL-Wait`, capabilities) are detected and optional.
  *
  * Retry rules. Idempotent calls (lists, retrieves, `acquireJob` — idempotent for the same node —
  * `ping`, `patchNode`, downloads, info) retry transient failures with jittered back-off within the
@@ -218,7 +218,7 @@ export class UfdlClient {
   // ── discovery ───────────────────────────────────────────────────────────────────────────────
 
   /**
-   * `GET /v1/ufdl-agent/capabilities` (DESIGN §3). Any 4xx other than 401, or an answer that is not
+   * `GET /v1/ufdl-agent/capabilities` (docs/ARCHITECTURE.md, "Extensions"). Any 4xx other than 401, or an answer that is not
    * our capabilities JSON, means a server without extensions: `null`. Network errors and 5xx throw.
    * The result is kept in {@link UfdlClient.capabilities}.
    */

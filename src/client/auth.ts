@@ -1,6 +1,6 @@
 /**
- * JWT tokens (ufdl-server.md §1.3): obtain with username and password, refresh AHEAD of expiry, and on
- * a 401 refresh, else log in again (the reference clients' rule, launcher §1.4), then the caller
+ * JWT tokens (`/v1/auth/…`, as the reference issues them): obtain with username and password, refresh AHEAD of expiry, and on
+ * a 401 refresh, else log in again (the reference clients' rule), then the caller
  * retries once. Login refused → a ClientError of kind `auth`, which the agent turns into "not ready".
  *
  * Expiry is read from the token's `exp` and `iat` without verifying the signature (the client has no

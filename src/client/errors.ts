@@ -1,6 +1,6 @@
 /**
  * Every failure of a client call is a {@link ClientError} with a `kind` the agent and CLI branch on.
- * The reference server sends no error codes, only `{"detail": …}` and a status (ufdl-server.md §1.7),
+ * The reference server sends no error codes, only `{"detail": …}` and a status,
  * so the kind is derived from the status, the operation and, where one status means several things
  * (400, 406), the detail text of the reference (and of the embedded server, which words them alike).
  */

@@ -1,5 +1,6 @@
 /**
- * The UFDL API client (DESIGN §7): `new UfdlClient(options)` and what its callers branch on.
+ * The UFDL API client (docs/ARCHITECTURE.md, "The parts"): `new UfdlClient(options)` and what its
+ * callers branch on.
  */
 export { UfdlClient, WEBSOCKET_NOTIFICATIONS } from './api.js';
 export type { CallOptions, ClientStatus, CreateJobBody, CreateUserBody, ListJobsOptions, NotificationOverride } from './api.js';

@@ -1,5 +1,5 @@
 /**
- * Client options in three layers (STYLE rule 7): {@link ClientOptions} (what callers pass),
+ * Client options in three layers (docs/ARCHITECTURE.md, "Conventions" 7): {@link ClientOptions} (what callers pass),
  * {@link DEFAULTS}, and the frozen {@link ResolvedClientOptions} every client module reads. Units are
  * in the names. Resolved once, when the client is built; errors name the key, expected and got.
  */

@@ -1,7 +1,7 @@
 /**
  * After a non-idempotent call failed ambiguously ({@link ClientError.ambiguous}: no answer, a timeout,
- * a 5xx), the caller re-reads the job and asks whether the transition landed (launcher §4.2 D: "retry
- * only after re-reading server state"). These predicates answer that from the job JSON alone.
+ * a 5xx), the caller re-reads the job and asks whether the transition landed (retry
+ * only after re-reading the server's state). These predicates answer that from the job JSON alone.
  *
  * | action   | landed when                                                          | if not             |
  * |----------|----------------------------------------------------------------------|--------------------|

@@ -1,6 +1,6 @@
 /**
  * The retry policy of idempotent calls: jittered exponential back-off, a bounded number of attempts
- * and a bounded total time (launcher reference §4.2 D). Only transient failures are retried: no
+ * and a bounded total time. Only transient failures are retried: no
  * response, a timeout, or 502/503/504 (see {@link ClientError.transient}).
  */
 import { setTimeout as sleep } from 'node:timers/promises';

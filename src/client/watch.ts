@@ -1,8 +1,8 @@
 /**
- * Follow a job's notifications over the web-socket `ws(s)://…/v1/jobs/{pk}` (ufdl-server.md §4).
+ * Follow a job's notifications over the web-socket `ws(s)://…/v1/jobs/{pk}` (the reference's job channel).
  *
  * Authentication: `Authorization: Bearer` on the upgrade request; when the server refuses that
- * (401/403), the next attempt adds `?token=` (DESIGN §2, B15; the reference ignores both and only
+ * (401/403), the next attempt adds `?token=` (docs/COMPATIBILITY.md, B15; the reference ignores both and only
  * accepts jobs created with web-socket notifications). The watcher reconnects with jittered back-off
  * until closed; failures are reported through `onError`, never thrown. A ping every
  * `pingIntervalMs` detects a dead peer. Frames are parsed as {@link JobNotification}.

@@ -51,7 +51,7 @@ const CONTRACTS: Readonly<Record<ContractName, ContractDef>> = {
     params: DOMAIN_FRAMEWORK,
     inputs: ([domain, framework]) => ({
       model: { types: [t('JobOutput', t('Model', domain!, framework!))], help: 'The trained model to predict with' },
-      // §5.3: a dataset by primary key or by name.
+      // A dataset by primary key or by name.
       dataset: { types: [t('PK', t('Dataset', domain!)), t('Name', t('Dataset', domain!))], help: 'The dataset to predict on' },
     }),
     outputs: ([domain]) => ({ predictions: t('PK', t('Dataset', domain!)) }),

@@ -1,5 +1,5 @@
 /**
- * The list filter specification: the body of every `POST …/list` (ufdl-server.md §5.6).
+ * The list filter specification: the body of every `POST …/list`, as the reference reads it.
  *
  * The schema is strict like the reference's (unknown keys are a 400). Field names are checked by the
  * server against the resource's own field table, not here.
@@ -78,7 +78,7 @@ export type OrderBy = z.infer<typeof OrderBySchema>;
 export type FilterSpec = z.infer<typeof FilterSpecSchema>;
 
 /**
- * The reference worker's poll filter (ufdl-launcher.md §2.2 P1): not started, no error, not acquired,
+ * The reference worker's poll filter: not started, no error, not acquired,
  * workable template. We add `order_by pk` so every node sees the queue in the same order.
  */
 export function pollFilter(): FilterSpec {
@@ -98,7 +98,7 @@ export function pollFilter(): FilterSpec {
   };
 }
 
-/** The reference worker's node lookup by identity (ufdl-launcher.md §2.1 S3). */
+/** The reference worker's node lookup by identity. */
 export function nodeIdentityFilter(ip: string, index: number): FilterSpec {
   return {
     expressions: [

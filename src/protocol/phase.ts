@@ -1,5 +1,5 @@
 /**
- * The lifecycle phase of a job is derived from its fields, never stored (ufdl-server.md §2.3).
+ * The lifecycle phase of a job is derived from its fields, never stored (as the reference does).
  */
 export type Phase = 'CREATED' | 'STARTED' | 'CANCELLED' | 'FINISHED' | 'ERRORED';
 

@@ -1,7 +1,7 @@
 /**
  * Progress values in the URL of `POST /v1/jobs/{pk}/progress/{p}`.
  *
- * The reference route only matches `0.<digits>` and `1.<zeros>` (ufdl-server.md §3.12, bug B10), so
+ * The reference route only matches `0.<digits>` and `1.<zeros>` (bug B10, docs/COMPATIBILITY.md), so
  * the client always formats that way. The embedded server is liberal: any plain decimal in [0, 1].
  */
 

@@ -1,5 +1,5 @@
 /**
- * UFDL type strings (ufdl-server.md §5.3): `Name`, `Name<arg, arg, …>` where an argument is a nested
+ * UFDL type strings, with the reference's grammar: `Name`, `Name<arg, arg, …>` where an argument is a nested
  * type, a quoted string constant (`'…'`), an int or float constant, or `true`/`false`.
  *
  *   PK<Dataset<Domain<'Image Classification'>>>     Compressed<JSON, 8>     JobOutput<Model<…>>
@@ -136,7 +136,7 @@ export function isSubtype(actual: TypeArg, allowed: TypeArg): boolean {
   return actual.args.every((arg, i) => isSubtype(arg, allowed.args[i]!));
 }
 
-/** The simple types whose values the server checks at create-job (DESIGN §2). */
+/** The simple types whose values the server checks at create-job (docs/COMPATIBILITY.md). */
 export function checkSimpleValue(type: TypeNode, value: unknown): string | undefined {
   switch (type.name) {
     case 'str':

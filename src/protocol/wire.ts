@@ -1,6 +1,6 @@
 /**
- * JSON shapes on the wire, as the reference server sends them (`reference/ufdl-server.md` §2.2, §3,
- * §4.3, §5). Key order in the server's responses follows the reference; clients must not rely on it.
+ * JSON shapes on the wire, as the reference server sends them (docs/COMPATIBILITY.md lists where ours
+ * differ). Key order in the server's responses follows the reference; clients must not rely on it.
  * Timestamps are ISO-8601 strings (we emit UTC with `Z`).
  */
 
@@ -18,7 +18,7 @@ export interface JobOutputRef {
   type: string;
 }
 
-/** §2.2: keys in this order. `is_cancelled` is derived from the phase. */
+/** A job as the reference sends it, keys in its order. `is_cancelled` is derived from the phase. */
 export interface JobJson {
   pk: Pk;
   template: { pk: Pk; name: string; version: number };
@@ -50,7 +50,7 @@ export interface JobWaiting {
   since: string;
 }
 
-/** §3.5: the full job-output JSON returned by add/delete/info and `/v1/job-outputs`. */
+/** The full job-output JSON returned by add/delete/info and `/v1/job-outputs`. */
 export interface JobOutputJson {
   pk: Pk | null;
   job: Pk;
@@ -61,7 +61,7 @@ export interface JobOutputJson {
   deletion_time: string | null;
 }
 
-/** §5.1 */
+/** A node. */
 export interface NodeJson {
   pk: Pk;
   ip: string;
@@ -84,7 +84,7 @@ export interface NodeSpec {
   gpu_mem?: number | null;
 }
 
-/** §5.1 hardware generations. */
+/** A hardware generation: a range of compute capabilities, min inclusive, max exclusive. */
 export interface HardwareJson {
   pk: Pk;
   generation: string;
@@ -92,7 +92,7 @@ export interface HardwareJson {
   max_compute_capability: number;
 }
 
-/** §5.3 a template parameter as the template JSON shows it. */
+/** A template parameter as the template JSON shows it. */
 export interface TemplateParameter {
   types: string[];
   help: string;
@@ -101,14 +101,14 @@ export interface TemplateParameter {
   const?: boolean;
 }
 
-/** Extension (DESIGN §4 "Run" contract): an input a `Run` template declares for itself. */
+/** Extension (the `Run` contract, docs/COMPATIBILITY.md): an input a `Run` template declares for itself. */
 export interface TemplateInput {
   name: string;
   types: string[];
   help?: string;
 }
 
-/** §5.3 the keys every template JSON has. */
+/** The keys every template JSON has. */
 export interface TemplateBaseJson {
   pk: Pk;
   name: string;
@@ -123,7 +123,7 @@ export interface TemplateBaseJson {
   deletion_time: string | null;
 }
 
-/** §5.3 template JSON (workable templates carry the `type`…`parameters` keys). */
+/** Template JSON (workable templates carry the `type`…`parameters` keys). */
 export interface TemplateJson extends TemplateBaseJson {
   type: string;
   executor_class: string;
@@ -209,7 +209,7 @@ export interface LicenceJson {
   domains: string[];
 }
 
-/** §1.3 the one-element array of `GET /v1/users/{username}`. */
+/** The one-element array of `GET /v1/users/{username}`. */
 export interface UserJson {
   username: string;
   pk: Pk;
@@ -236,7 +236,7 @@ export type Transition =
   | 'abort'
   | 'cancel';
 
-/** §4.3 one web-socket frame. `node` only when the job has one; `error` only when ERRORED. */
+/** One web-socket frame. `node` only when the job has one; `error` only when ERRORED. */
 export interface JobNotification {
   transition: Transition;
   description: string;
@@ -256,7 +256,7 @@ export interface FinishBody {
 }
 
 /**
- * DESIGN §3 capability discovery: `GET /v1/ufdl-agent/capabilities`. The reference answers 404, and
+ * Capability discovery (docs/ARCHITECTURE.md, "Extensions"): `GET /v1/ufdl-agent/capabilities`. The reference answers 404, and
  * a client that gets 404 assumes no extension.
  */
 export interface Capabilities {

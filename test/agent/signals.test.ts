@@ -1,5 +1,5 @@
 /**
- * Signals (DESIGN §6), with the agent as its own process: drain on the first SIGTERM, stop-and-requeue
+ * Signals (docs/ARCHITECTURE.md, "Signals"), with the agent as its own process: drain on the first SIGTERM, stop-and-requeue
  * on the second, SIGQUIT at once, the drain timeout — each with the job's final state on the server,
  * the plan in the log, and exit status 0.
  */

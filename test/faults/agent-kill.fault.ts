@@ -1,5 +1,5 @@
 /**
- * Scenario 1 (issue 5, DESIGN §5, §8): the agent SIGKILLed at a random moment of a running workload,
+ * Scenario 1 (issue 5; docs/ARCHITECTURE.md, "Recovery"): the agent SIGKILLed at a random moment of a running workload,
  * many times in a row with restarts on the same journal and work directory, then every job's final
  * state checked on the server.
  *
@@ -96,7 +96,7 @@ it(`the agent SIGKILLed ${S.agentKill.kills} times at random moments of a runnin
 });
 
 /**
- * The same checks, one named fail point at a time (DESIGN §8: "the agent killed with SIGKILL at every
+ * The same checks, one named fail point at a time ("the agent killed with SIGKILL at every
  * journal state"), with a job long enough to outlive the agent's restart: the agent dies at the point
  * (or by SIGKILL after a while when its flow never reaches it), a clean agent restarts on the same
  * journal, and the job must end successfully with exactly its outputs, never twice at once, nothing

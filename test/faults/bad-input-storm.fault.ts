@@ -1,5 +1,5 @@
 /**
- * Scenario 5 (issue 5, DESIGN §8 "Bad input"): a bad-input storm — random and malformed requests,
+ * Scenario 5 (issue 5): a bad-input storm — random and malformed requests,
  * property-based with fast-check (helpers/storm.ts), at every route of `ufdl-agent serve` for a fixed
  * time, while two real agents work through a real queue.
  *

@@ -1,5 +1,5 @@
 /**
- * Scenario 3 (issue 5, DESIGN §3 "Lost-node recovery", peer-agents §3.5): network partitions between
+ * Scenario 3 (issue 5; docs/ARCHITECTURE.md, "Self-fencing"): network partitions between
  * an agent and the server, through a TCP proxy the test controls (helpers/proxy.ts).
  *
  * 1. Faults shorter than `lost_after` (drop, stall, reset, slow, one after the other, while jobs run

@@ -1,5 +1,5 @@
 /**
- * Scenario 2 (issue 5, DESIGN §8 "the server killed mid-load … no acknowledged transition lost"):
+ * Scenario 2 (issue 5: "the server killed mid-load … no acknowledged transition lost"):
  * `ufdl-agent serve` SIGKILLed under lifecycle load and restarted on the same data directory and port,
  * several times; then every transition the server had acknowledged (a 200, or 201 for a node) must be
  * there.

@@ -1,5 +1,5 @@
 /**
- * Re-attach to a job's child after an agent restart (DESIGN §5): the journal has the pid and start
+ * Re-attach to a job's child after an agent restart (docs/ARCHITECTURE.md, "Recovery"): the journal has the pid and start
  * time; if that very process still runs, the agent follows it to its end instead of stopping it.
  *
  * The process is no longer the agent's child, so its end cannot be waited for; it is polled for in

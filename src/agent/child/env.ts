@@ -1,5 +1,5 @@
 /**
- * The environment of the child's contract (DESIGN §4, documented in the README):
+ * The environment of the child's contract (documented in README.md, "The job contract"):
  *
  * | variable               | value                                                        |
  * |------------------------|--------------------------------------------------------------|

@@ -1,6 +1,6 @@
 /**
  * The words for how a job ended: the `error` of its finish call, quoting the tail of its log so that
- * the person reading `error_reason` sees why without downloading anything (launcher.md §4.2 G).
+ * the person reading `error_reason` sees why without downloading anything.
  */
 import type { JobDir } from './job-dir.js';
 import type { StopReason, SupervisedExit } from './supervisor.js';

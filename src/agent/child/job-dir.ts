@@ -1,5 +1,5 @@
 /**
- * The job directory: `<work>/<job pk>/`, the only place a job's files live (DESIGN §4, §5).
+ * The job directory: `<work>/<job pk>/`, the only place a job's files live.
  *
  * ```
  * <work>/<pk>/

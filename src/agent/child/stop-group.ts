@@ -1,6 +1,6 @@
 /**
  * Stop a job's process group: SIGTERM, a grace period, SIGKILL, then a check in `/proc` that nothing
- * of the group survives (DESIGN §4 "Cancellation", STYLE rule 5: grace, then force).
+ * of the group survives (grace, then force: docs/ARCHITECTURE.md, "Conventions" 5).
  *
  * Members are found by process group *and* by session (the wrapper leads both), so a grandchild that
  * moved itself into a new process group is still stopped; one that called `setsid` itself has left

@@ -1,6 +1,6 @@
 /**
  * Supervise one running child: enforce its wall-clock limit, stop it on request (cancel, shutdown,
- * self-fencing), and clean up what it leaves behind. Owns one timer, hence its own file (STYLE 1).
+ * self-fencing), and clean up what it leaves behind. Owns one timer, hence its own file.
  *
  * Everything ends in {@link ChildSupervisor.done}, one result that says how the command ended and
  * why the agent intervened, if it did.
@@ -19,7 +19,7 @@ export type StopReason =
   | 'cancelled'
   /** The agent is shutting down and does not wait for the job. */
   | 'shutdown'
-  /** The agent lost the server for too long and stops its jobs so none runs twice (DESIGN §3). */
+  /** The agent lost the server for too long and stops its jobs so none runs twice (self-fencing). */
   | 'fenced';
 
 /** Options of {@link ChildSupervisor}. */

@@ -1,6 +1,6 @@
 /**
  * The last lines of a log file, read from its end in bounded chunks: a job's finish error quotes the
- * tail of its log (launcher.md §4.2 G: a bounded tail, not the whole output as the reference sends).
+ * tail of its log (a bounded tail, not the whole output as the reference worker sends).
  */
 import { open } from 'node:fs/promises';
 

@@ -2,7 +2,8 @@
  * `ufdl_agent.Docker`: run the `image` parameter with `docker run`, the optional `body` parameter as
  * the container's argv (expanded like `Command`'s). Only offered when a Docker engine answers.
  *
- * Unlike the reference (launcher.md §1.11, §1.14), the container is findable and stoppable:
+ * Unlike the reference worker's containers (no name, no labels, only the CLI signalled on cancel;
+ * docs/ARCHITECTURE.md, "Decisions"), the container is findable and stoppable:
  * - a deterministic name `ufdl-job-<job pk>-<node pk>` and labels `ufdl.job`, `ufdl.node`,
  *   `ufdl.server`, so a restarted agent can find it and nothing is left nameless;
  * - `--init`, so the job's PID 1 forwards SIGTERM and reaps zombies;

@@ -1,7 +1,7 @@
 /**
  * Errors raised while turning a job and its template into a child process. They are the job's fault
  * (or its template's), not the node's: the job loop fails the job with the message and moves on, and
- * never lets one bad job block the queue (DESIGN §4).
+ * never lets one bad job block the queue.
  *
  * The codes follow the `UFDL_ERR_<AREA>_<WHAT>` scheme of `src/protocol/errors.ts`. They never reach
  * the wire as HTTP statuses (the agent is a client), so they live here rather than in that registry.

@@ -1,5 +1,5 @@
 /**
- * The executor allow-list (DESIGN §4): which `executor_class` values this node runs. A template naming
+ * The executor allow-list (docs/ARCHITECTURE.md, "Executors"): which `executor_class` values this node runs. A template naming
  * anything else is skipped, with a reason the poll loop can log once per template.
  */
 import type { TemplateJson } from '../../protocol/wire.js';

@@ -1,5 +1,5 @@
 /**
- * Optional parameters every executor honours (DESIGN §4). Like the reference's templates, a template
+ * Optional parameters every executor honours (docs/ARCHITECTURE.md, "Executors"). Like the reference's templates, a template
  * configures its executor through parameters, usually `const` ones with defaults:
  *
  * | parameter        | type   | meaning                                                               |

@@ -1,6 +1,7 @@
 /**
  * The executor contract: turn a job and its template into a {@link ChildSpec}. Executors are a local
- * allow-list keyed by the template's `executor_class` (DESIGN §4); the agent never installs code.
+ * allow-list keyed by the template's `executor_class` (docs/ARCHITECTURE.md, "Executors"); the agent
+ * never installs code.
  */
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import type { JobDir } from '../child/job-dir.js';

@@ -1,6 +1,6 @@
 /**
  * A compute capability's hardware generation, from the server's table (`POST /v1/hardware/list`):
- * each row covers [min, max) — min inclusive, max exclusive (launcher.md §1.5).
+ * each row covers [min, max) — min inclusive, max exclusive, as the reference reads them.
  */
 import type { HardwareJson } from '../../protocol/wire.js';
 

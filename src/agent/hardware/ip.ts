@@ -1,8 +1,8 @@
 /**
- * The node's primary IPv4 address, half of its identity `(ip, index)` (launcher.md §1.6). As the
- * reference does: the local address the kernel picks for a UDP "connect" to a non-routable address.
+ * The node's primary IPv4 address, half of its identity `(ip, index)`, found as the reference worker
+ * finds it: the local address the kernel picks for a UDP "connect" to a non-routable address.
  * A UDP connect only selects a route; no packet is sent. Behind NAT or with several interfaces the
- * guess may be wrong, hence the override (`node_address`, launcher.md §4.2 F).
+ * guess may be wrong, hence the override (`agent.node_ip`).
  */
 import { createSocket } from 'node:dgram';
 

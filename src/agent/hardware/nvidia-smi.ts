@@ -1,6 +1,6 @@
 /**
  * GPUs from `nvidia-smi`'s CSV query interface, which is stable across driver versions, unlike the
- * human-readable `nvidia-smi -q` the reference scrapes (launcher.md §1.5):
+ * human-readable `nvidia-smi -q` the reference worker scrapes:
  *
  * ```
  * nvidia-smi --query-gpu=index,uuid,name,memory.total,driver_version,compute_cap,pci.bus_id \

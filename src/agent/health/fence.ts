@@ -1,5 +1,5 @@
 /**
- * Self-fencing (DESIGN §3 "Lost-node recovery", peer-agents.md §3.1). A server with lost-node recovery
+ * Self-fencing (docs/ARCHITECTURE.md, "Self-fencing"). A server with lost-node recovery
  * aborts the jobs of a node it has not heard from for `lost_after_seconds`, so that another node can
  * run them. If this agent cannot reach the server for that long, its children must stop *before* the
  * server gives their jobs away, or a job would run twice at once. The fence fires once the server has
@@ -29,7 +29,7 @@ export interface FenceOptions {
 }
 
 /**
- * A re-arming check (STYLE rule 6) that fires {@link FenceOptions.onFence} once per outage. It checks
+ * A re-arming check that fires {@link FenceOptions.onFence} once per outage. It checks
  * often enough to fire within a tenth of the threshold (at most once a second).
  */
 export class Fence {

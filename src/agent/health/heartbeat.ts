@@ -1,6 +1,6 @@
 /**
  * The heartbeat: `GET /v1/nodes/ping` for every node (slot) that runs a job, on a re-arming timer
- * (STYLE rule 6: the next beat is scheduled after this one finished, runs never overlap). On a server
+ * (the next beat is scheduled after this one finished, so beats never overlap). On a server
  * with lost-node recovery the ping keeps `last_seen` fresh during silent phases (a child that prints
  * nothing for an hour); on any server it keeps {@link ServerContact} fresh, which self-fencing reads.
  */

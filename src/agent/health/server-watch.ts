@@ -2,7 +2,7 @@
  * Keeping in touch with the server while jobs run: the {@link Heartbeat} pings the nodes of busy slots
  * (so the server's `last_seen` stays fresh and {@link ServerContact} learns of an outage), and — when
  * the server has lost-node recovery — the {@link Fence} stops the running children before the server
- * would give their jobs to another node (self-fencing, DESIGN §3). While fenced the agent takes no
+ * would give their jobs to another node (docs/ARCHITECTURE.md, "Self-fencing"). While fenced the agent takes no
  * job; the first answer from the server lifts the fence.
  */
 import type { Capabilities } from '../../protocol/wire.js';

@@ -1,5 +1,5 @@
 /**
- * The agent's status endpoint on loopback (DESIGN §3 "Admin/ops", peer-agents.md §3.6), a plain
+ * The agent's status endpoint on loopback (docs/OPERATIONS.md, "Health and metrics"), a plain
  * `node:http` server with four read-only routes:
  *
  * - `GET /livez` — 200 while the event loop turns and the journal answers; 503 otherwise.

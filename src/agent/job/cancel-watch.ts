@@ -1,8 +1,7 @@
 /**
- * Noticing that a running job was cancelled or taken away (DESIGN §4 "Cancellation"): a web-socket
- * subscription where the server authenticates watchers (capabilities `websocket.auth`), and always a
+ * Noticing that a running job was cancelled or taken away: a web-socket subscription where the server authenticates watchers (capabilities `websocket.auth`), and always a
  * timer that re-reads the job every `cancelCheckIntervalMs` — never only when the child prints
- * (launcher.md §4.2 G). The timer re-arms itself after each check (STYLE rule 6).
+ * (the reference worker looks only then). The timer re-arms itself after each check.
  */
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson, JobNotification } from '../../protocol/wire.js';

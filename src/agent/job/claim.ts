@@ -1,5 +1,5 @@
 /**
- * Claiming a candidate (docs/ARCHITECTURE.md "One job"): journal the intent, acquire, journal the
+ * Claiming a candidate (docs/ARCHITECTURE.md, "One job"): journal the intent, acquire, journal the
  * result, re-read the job and go on only if it is ours and still startable — the reference's acquire
  * is not atomic, so a node can "win" an acquire that another node also won. Whatever is taken but
  * not wanted is released at once.

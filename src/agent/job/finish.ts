@@ -1,5 +1,5 @@
 /**
- * How a job leaves this agent (DESIGN §4, §5): once its child has ended, decide what goes up (every
+ * How a job leaves this agent (docs/ARCHITECTURE.md, "One job"): once its child has ended, decide what goes up (every
  * output and the log, only the log, or nothing), upload it, journal the finish decision, deliver it,
  * and — when the job must run again elsewhere — reset and release it; then close the journal entry
  * and remove the job directory. Recovery enters here too, part-way, from the journal's state.
@@ -38,7 +38,7 @@ export async function reportEnd(s: JobContext, result: SupervisedExit, run: RunS
     return finishWith(s, lost === 'cancelled' ? 'Cancelled' : 'Taken away from this node', false, lost === 'cancelled' ? 'cancelled' : 'lost');
   }
   if (result.stopReason === 'fenced') {
-    // After self-fencing (DESIGN §3): deliverFinish retries until the server answers. If lost-node
+    // After self-fencing (docs/ARCHITECTURE.md, "Self-fencing"): deliverFinish retries until the server answers. If lost-node
     // recovery aborted the job meanwhile, the finish is the silent clean-up; if not, it errors the
     // job and we requeue it.
     return finishWith(s, FENCED_ERROR, true, 'fenced');

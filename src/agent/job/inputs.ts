@@ -1,6 +1,6 @@
 /**
  * Inputs that live on the server (`JobOutput<…>`: an output of an earlier job, by pk) are downloaded
- * into the job's input directory before start (DESIGN §4 "Inputs"), each under its input's name, so
+ * into the job's input directory before start, each under its input's name, so
  * that a predict job finds the model its train job produced.
  */
 import { join } from 'node:path';

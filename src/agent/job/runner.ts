@@ -1,6 +1,6 @@
 /**
  * One job from acquire to done, journalled: the intent is written before each HTTP call and the
- * result after it, and the fail points sit in between (docs/ARCHITECTURE.md "One job").
+ * result after it, and the fail points sit in between (docs/ARCHITECTURE.md, "One job").
  *
  * ```
  * claim():  acquiring → acquire → acquired → re-read (node == self?) ─┐

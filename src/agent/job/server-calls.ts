@@ -1,5 +1,5 @@
 /**
- * The reporting half of a job (launcher.md §4.2 D, H): upload its outputs, deliver its finish, and —
+ * The reporting half of a job (docs/ARCHITECTURE.md, "Durability"): upload its outputs, deliver its finish, and —
  * when it must run again elsewhere — reset and release it. Each call follows the journal rule (intent
  * before the HTTP call, result after it) and each is safe to repeat after a crash, which is how
  * recovery uses them.

@@ -1,5 +1,5 @@
 /**
- * From a claimed job to a running child (DESIGN §4, §5): `preparing` — create the job directory,
+ * From a claimed job to a running child (docs/ARCHITECTURE.md, "One job"): `preparing` — create the job directory,
  * download the `JobOutput` inputs, let the executor prepare the command — then `starting` — tell the
  * server, write `UFDL_JOB_JSON`, spawn the child in its own process group — then `running` with the
  * child's pid and start time journalled. A job that cannot get that far is released so that another

@@ -1,5 +1,5 @@
 /**
- * Watching one running child (DESIGN §4): its supervisor (time limit, group stop), its progress
+ * Watching one running child (docs/ARCHITECTURE.md, "One job"): its supervisor (time limit, group stop), its progress
  * (followed from the log files, coalesced to the server), and its cancellation (web-socket where the
  * server authenticates watchers, plus a re-read timer). Resolves with how the child ended and whether
  * the job was lost (cancelled or taken away) meanwhile.
@@ -89,7 +89,7 @@ export function superviseChild(
     cancel.stop();
     // Reads the logs to their end and sends the last value with its data.
     await progress.stop();
-    // The rest of the live log goes with the `log` output (job-finish.ts), from the journalled offset.
+    // The rest of the live log goes with the `log` output (`finish.ts`), from the journalled offset.
     await liveLog?.stop();
     return result;
   });

@@ -1,5 +1,5 @@
 /**
- * The agent's crash-safe local journal (DESIGN §5). Import from here.
+ * The agent's crash-safe local journal (docs/ARCHITECTURE.md, "The journal"). Import from here.
  */
 export { Journal, type JournalOptions } from './journal.js';
 export { openJournal } from './open.js';

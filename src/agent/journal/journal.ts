@@ -1,5 +1,6 @@
 /**
- * The agent's crash-safe journal (DESIGN §5): its own SQLite file, WAL, `synchronous = FULL`.
+ * The agent's crash-safe journal (docs/ARCHITECTURE.md, "The journal"): its own SQLite file, WAL,
+ * `synchronous = FULL`.
  *
  * The rule: **write the intended transition before each HTTP call, and the result after it.** Every
  * method that writes does so in one immediate transaction that also checks the lifecycle edge, and

@@ -1,5 +1,5 @@
 /**
- * The journal's two lifecycles: a job's (DESIGN §5) and an output upload's. Each is a string-literal
+ * The journal's two lifecycles: a job's (docs/ARCHITECTURE.md, "The journal") and an output upload's. Each is a string-literal
  * union, documented state by state, with the edges it allows. `Journal.transition()` and
  * `Journal.markOutput()` check an edge inside the same transaction that writes it.
  *
@@ -23,7 +23,7 @@ export type JobState =
   | 'acquired'
   /**
    * Intent: local preparation before start — job directory, `JobOutput` input downloads, executor
-   * checks. A failure here releases the job so another node can run it (launcher §4.2 E).
+   * checks. A failure here releases the job so another node can run it (a local problem is not the job's).
    * Recovery: release.
    */
   | 'preparing'
@@ -107,7 +107,7 @@ export const JOB_EDGES: { readonly [S in JobState]: readonly JobState[] } = {
     // inputs are in place: start it.
     'starting',
     // preparation failed (download, executor check, disk): release so another node can run it,
-    // never fail the job for a local problem (launcher §4.2 E).
+    // never fail the job for a local problem.
     'releasing',
   ],
   starting: [

@@ -1,5 +1,5 @@
 /**
- * Size and SHA-256 of a file, streamed: the journal records both for every output (DESIGN §5), and an
+ * Size and SHA-256 of a file, streamed: the journal records both for every output, and an
  * output may be gigabytes, so it is never read into memory.
  */
 import { createHash } from 'node:crypto';

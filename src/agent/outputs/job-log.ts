@@ -6,7 +6,7 @@
  * of the live log.
  *
  * The reference uploads `log` as `Compressed<JSON, N>`: a zip holding a JSON array of timestamped
- * entries, rewritten in full after every message (launcher.md §1.15). We keep the child's own bytes
+ * entries, rewritten in full after every message. We keep the child's own bytes
  * instead: they are already on disk, stream to the server without being held in memory, and are
  * readable with any tool. The price is that a reader expecting the reference's zipped JSON (its web
  * UI's log viewer) gets plain text instead; docs/COMPATIBILITY.md says so.

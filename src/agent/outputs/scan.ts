@@ -1,5 +1,6 @@
 /**
- * The outputs a child left: every top-level regular file of `UFDL_OUTPUT_DIR` (DESIGN §4), named after
+ * The outputs a child left: every top-level regular file of `UFDL_OUTPUT_DIR` (the job contract in
+ * README.md), named after
  * the file, typed from the template's declared `outputs`, else `BLOB`, with size and SHA-256.
  *
  * Not recursive: an output name is one URL segment, so `a/b` has no faithful name; a job that wants a
@@ -35,7 +36,7 @@ export interface OutputScan {
   /** Sorted by name, so uploads happen in a stable order. */
   files: OutputFile[];
   skipped: SkippedOutput[];
-  /** Declared output names with no file: the job loop should fail the job (launcher.md §4.2 H). */
+  /** Declared output names with no file: a success without them is an error. */
   missing: string[];
 }
 

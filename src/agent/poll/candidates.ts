@@ -1,6 +1,5 @@
 /**
- * Candidate evaluation for the poll loop (launcher.md §4.2 E): cheap checks first, per-candidate
- * failures isolated. Templates are fetched once and cached by pk (a template never changes under its
+ * Candidate evaluation for the poll loop: cheap checks first, per-candidate failures isolated. Templates are fetched once and cached by pk (a template never changes under its
  * pk: import makes a new one); the executor allow-list and `canRun` decide from the template alone.
  */
 import { isClientError } from '../../client/errors.js';

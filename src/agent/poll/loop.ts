@@ -1,5 +1,5 @@
 /**
- * The poll loop (launcher.md §1.8, §4.2 E; DESIGN §3 wake-up). One loop for all slots:
+ * The poll loop (docs/ARCHITECTURE.md, "One job"; wake-up in "Extensions"). One loop for all slots:
  *
  * 1. wait until a slot is free ({@link Slots.onFree}) and the agent accepts work;
  * 2. list the queue with the reference poll filter — with `X-UFDL-Wait` when the server offers

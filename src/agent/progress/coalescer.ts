@@ -1,7 +1,7 @@
 /**
  * Coalesce a job's progress: at most one report per interval, always the latest value with its data,
- * and the final value flushed at the end (DESIGN §4 "Progress"). The reference posts once per changed
- * line (launcher.md §1.12); a child printing 10 000 lines a second would send 10 000 requests.
+ * and the final value flushed at the end. The reference worker posts once per changed
+ * line; a child printing 10 000 lines a second would send 10 000 requests.
  *
  * Reports never overlap: a slow server delays the next report instead of stacking requests, and what
  * arrived meanwhile is folded into it. Memory is one pending update, whatever the rate of `push`.

@@ -54,7 +54,7 @@ export class LineFollower {
   #partial = '';
   #handle: FileHandle | undefined;
   #timer: NodeJS.Timeout | undefined;
-  /** The read in progress; reads never overlap (STYLE rule 6). */
+  /** The read in progress; reads never overlap. */
   #reading: Promise<void> = Promise.resolve();
   #stopped = false;
   #lines = 0;

@@ -7,7 +7,7 @@ export interface ProgressUpdate {
 }
 
 /**
- * The reference's parser contract (launcher.md §1.12): given one output line and the last progress,
+ * The reference worker's parser contract: given one output line and the last progress,
  * return a new observation, or `undefined` when the line says nothing about progress.
  */
 export type ProgressParser = (line: string, last: number) => ProgressUpdate | undefined;

@@ -1,5 +1,5 @@
 /**
- * Node registration (launcher.md §1.6, §2.1 S3–S4): the identity is `(ip, index)`; the agent looks
+ * Node registration, as the reference worker does it: the identity is `(ip, index)`; the agent looks
  * the node up by that identity, PATCHes it when its hardware changed, or creates it. Every slot is a
  * node of its own (see `slots.ts`). The pk is kept in the journal; a `400 Bad Node-Id` anywhere makes
  * the agent register again (the reference launcher loops on errors forever instead).
@@ -63,7 +63,7 @@ export async function registerNode(api: RegistrationApi, spec: NodeSpec): Promis
   for (let attempt = 0; attempt < 3; attempt++) {
     const [existing] = await api.listNodes(nodeIdentityFilter(spec.ip, spec.index));
     if (existing) {
-      // PATCH requires "node is self", so the Node-Id is set first (launcher §1.6).
+      // PATCH requires "node is self", so the Node-Id is set first.
       api.setNodePk(existing.pk);
       if (!nodeChanged(existing, spec)) return { node: existing, action: 'found' };
       const node = await api.patchNode(existing.pk, spec);

@@ -1,5 +1,5 @@
 /**
- * The slots while the agent runs (docs/ARCHITECTURE.md "Live configuration"):
+ * The slots while the agent runs (docs/ARCHITECTURE.md, "Live configuration"):
  *
  * - **A new slot count** (a SIGHUP re-read the configuration; `Agent.reconfigure`) applies at once:
  *   fewer slots take no new job and leave when their job ends, more slots register their nodes and

@@ -1,5 +1,5 @@
 /**
- * Job slots: a tiny semaphore with one job per slot (DESIGN §4 "Slots").
+ * Job slots: a tiny semaphore with one job per slot.
  *
  * The reference server lets a node work one job at a time (`start` answers 406 while the node has a
  * `current_job`), so every slot is also its own node registration: slot `i` registers as

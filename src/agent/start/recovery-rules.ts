@@ -1,5 +1,5 @@
 /**
- * The recovery decision table (DESIGN §5, `reference/ufdl-launcher.md` §4.2 A) as pure functions: given
+ * The recovery decision table (docs/ARCHITECTURE.md, "Recovery") as pure functions: given
  * what the journal says, what the server says about the job (re-read first, always) and what became of
  * the child, decide the one action to take. `recovery.ts` gathers the facts and carries the actions out;
  * this file decides, so every rule is unit-tested without a server or a child.
@@ -59,7 +59,7 @@ export type RecoveryAction =
   /** Finish went through as an error; reset (when ERRORED and ours) and release remain. */
   | { kind: 'rerelease'; reason: string };
 
-/** The reference's error text for a job its node was working when it restarted (launcher.md §1.7). */
+/** The reference worker's error text for a job its node was working when it restarted. */
 export const NODE_RESTARTED_ERROR = 'Node restarted during job execution.';
 
 /** How the server sees the job relative to this node. */
@@ -187,7 +187,7 @@ function requeueOrFail(facts: RecoveryFacts, why: string): RecoveryAction {
 function endedElsewhere(facts: RecoveryFacts, view: ServerView, holdsCurrent: boolean, childRuns: boolean): RecoveryAction {
   if (view === 'cancelled' || (view === 'reassigned' && holdsCurrent) || (view === 'not-ours' && holdsCurrent)) {
     // Finish by the node still working a cancelled or aborted job is the silent clean-up that clears
-    // its `current_job` (DESIGN §2); without it the node could never start another job.
+    // its `current_job` (docs/COMPATIBILITY.md); without it the node could never start another job.
     return { kind: 'cleanup', reason: `the job was ${view === 'cancelled' ? 'cancelled' : 'taken away'} while the agent was down`, stopChild: childRuns };
   }
   if (view === 'ended-by-us') return { kind: 'forget', reason: 'the server shows it ended', stopChild: childRuns };
@@ -197,7 +197,7 @@ function endedElsewhere(facts: RecoveryFacts, view: ServerView, holdsCurrent: bo
 /**
  * The node's `current_job` names a job the journal does not know (the journal was lost, or it is
  * another agent's journal): the reference rule — finish with an error, and if that error round-trips,
- * reset and release (launcher.md §1.7).
+ * reset and release, as the reference worker does at start-up.
  */
 export function decideUnknownCurrentJob(currentJob: number | null, journalPks: ReadonlySet<number>): number | null {
   if (currentJob === null || journalPks.has(currentJob)) return null;

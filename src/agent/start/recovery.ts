@@ -1,5 +1,5 @@
 /**
- * Start-up recovery, before the first poll (docs/ARCHITECTURE.md "Recovery"): every unfinished
+ * Start-up recovery, before the first poll (docs/ARCHITECTURE.md, "Recovery"): every unfinished
  * journal entry is reconciled with the server — re-read the job first, learn what became of the child
  * (`child-facts.ts`), decide with the pure table of `recovery-rules.ts`, then act with that action's
  * handler (`recovery-actions.ts`). Jobs that continue (a child still running, one whose exit status is

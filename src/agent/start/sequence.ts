@@ -1,5 +1,5 @@
 /**
- * The agent's start-up, in order (docs/ARCHITECTURE.md "Start-up"): open the journal (a second agent
+ * The agent's start-up, in order (docs/ARCHITECTURE.md, "Start-up"): open the journal (a second agent
  * on the same journal stops here, before touching the server), start the status endpoint, log in,
  * ask for the server's capabilities, detect the hardware and executors, plan the slots, register each
  * slot's node, create the jobs in flight, and recover the journal's unfinished jobs — all before the
@@ -147,7 +147,7 @@ async function registerSlots(ctx: StartUpContext, journal: Journal, base: UfdlCl
   return nodes;
 }
 
-/** Recovery before the first poll (docs/ARCHITECTURE.md "Recovery"). */
+/** Recovery before the first poll (docs/ARCHITECTURE.md, "Recovery"). */
 async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise<void> {
   const { options: o } = ctx;
   const report = await recover({

@@ -1,6 +1,6 @@
 /**
  * Start-up steps that wait for the server: logging in — where refused credentials make the agent not
- * ready with a loud log line and a bounded re-check schedule, never a crash loop (peer-agents.md §3.5)
+ * ready with a loud log line and a bounded re-check schedule, never a crash loop
  * — and the other steps (capabilities, hardware list, registration), retried on the error back-off
  * while the server cannot be reached.
  */

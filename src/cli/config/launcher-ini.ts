@@ -1,5 +1,5 @@
 /**
- * Reads the reference launcher's INI file (ufdl-launcher.md §1.2) into our keys, so a site can switch
+ * Reads the reference launcher's INI file (`job-launcher.conf`) into our keys, so a site can switch
  * without rewriting its configuration. Options we have no use for (docker sudo, pip, compression) are
  * accepted and ignored; `${VAR}` is substituted from the environment (the reference's is broken).
  */

@@ -1,11 +1,11 @@
 /**
- * The bad-input storm (DESIGN §8 "Bad input"): fast-check arbitraries for random and malformed
+ * The bad-input storm: fast-check arbitraries for random and malformed
  * requests at every route of the server, a sender (node:http, so any header can be sent, or a raw
  * socket for malformed HTTP), and the check every answer must pass:
  *
  * - never a 5xx (a 503 while the server closes does not happen here: it is never closed);
  * - never HTML (content type or body);
- * - every 4xx is JSON with a string `detail` (DESIGN §2), except answers of Node's HTTP parser to
+ * - every 4xx is JSON with a string `detail` (docs/COMPATIBILITY.md), except answers of Node's HTTP parser to
  *   broken HTTP (a bare 400/431 with no body);
  * - an answer within the timeout, unless the request asked to wait (`X-UFDL-Wait`).
  *
