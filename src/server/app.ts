@@ -32,6 +32,7 @@ import { openDatabase } from './store/db.js';
 import { walBarrier } from './store/durability.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
 import { startSweeper } from './sweeper.js';
+import { WakeHub } from './wake-up/wake-hub.js';
 
 export interface BuiltServer {
   app: FastifyInstance;
@@ -57,7 +58,14 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   const durability = walBarrier(db, log);
   await durability.barrier.syncAfterCommit();
   const closing = new AbortController();
-  const ctx: ServerContext = { db, options, tokens, hub: new NotifyHub(), durable: durability.barrier, blobs, log, closing: closing.signal };
+  const hub = new NotifyHub();
+  const wakeups = new WakeHub({ onError: (err) => log.error({ err }, 'a waiting list filter could not be checked against a job') });
+  // The wake-up hub hears of jobs only through the hub's events, as it would from another replica.
+  hub.on('acquirable', (pk) => wakeups.jobAcquirable(pk));
+  hub.on('transition', (pk, message) => {
+    if (message.transition === 'acquire' && message.node !== undefined) wakeups.jobAcquired(pk, message.node);
+  });
+  const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: durability.barrier, blobs, log, closing: closing.signal };
 
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
@@ -99,6 +107,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};
   app.addHook('preClose', async () => {
     closing.abort();
+    // Waiting list requests are answered now, so the server does not wait for their time to run out.
+    wakeups.close();
     stopSweeper();
   });
   app.addHook('onClose', async () => {

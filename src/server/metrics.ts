@@ -96,6 +96,26 @@ export function serverMetrics(ctx: ServerContext): ServerMetrics {
     },
   });
   new Gauge({
+    name: 'ufdl_server_list_waiting',
+    help: 'List requests waiting on X-UFDL-Wait for a job.',
+    registers,
+    collect() {
+      this.set(ctx.wakeups.stats().waiting);
+    },
+  });
+  new Counter({
+    name: 'ufdl_server_list_wakeups_total',
+    help: 'Waiting list requests woken for a job (one per acquirable job, more when a woken node passes it).',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const { wakes, reoffers } = ctx.wakeups.stats();
+      this.reset();
+      this.inc({ kind: 'first' }, wakes - reoffers);
+      this.inc({ kind: 'passed_on' }, reoffers);
+    },
+  });
+  new Gauge({
     name: 'ufdl_server_uptime_seconds',
     help: 'Seconds since this server started.',
     registers,

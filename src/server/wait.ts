@@ -1,12 +1,12 @@
 /**
- * The `X-UFDL-Wait` extension of `POST /v1/jobs/list` (DESIGN §3): when the list is empty, hold the
- * request until a job may have become acquirable (the hub's `acquirable` event), the wait ends, the
- * client goes away, or the server closes; then answer with the query re-run.
+ * The `X-UFDL-Wait` extension of `POST /v1/jobs/list`: when the list is empty, hold the request until
+ * the wake-up hub wakes it for a job its filter has (`wake-up/wake-hub.ts`: one waiter per job), the
+ * wait ends, the client goes away, or the server closes; then answer with the query re-run.
  */
 import type { FastifyReply } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
 import { MAX_WAIT_SECONDS } from '../protocol/wire.js';
-import type { NotifyHub } from './notify-hub.js';
+import type { Wait, WaitFilter, WakeHub } from './wake-up/wake-hub.js';
 
 /**
  * Parse the header value: a non-negative decimal number of seconds. Values above
@@ -23,42 +23,73 @@ export function parseWaitHeader(raw: string | string[] | undefined): number {
   return Math.round(Math.min(Number(trimmed), MAX_WAIT_SECONDS) * 1000);
 }
 
-/**
- * A signal that fires when the client disconnects before the response is sent, or when `closing`
- * fires (server shutdown).
- */
-export function requestGoneSignal(reply: FastifyReply, closing: AbortSignal): AbortSignal {
-  const gone = new AbortController();
-  if (closing.aborted) {
-    gone.abort();
-    return gone.signal;
-  }
-  // A plain listener removed when the response closes (it always does, finished or cut off), so a
-  // long-lived `closing` signal does not collect one listener per request.
-  const onClosing = () => gone.abort();
-  closing.addEventListener('abort', onClosing, { once: true });
-  reply.raw.once('close', () => {
-    closing.removeEventListener('abort', onClosing);
-    if (!reply.raw.writableFinished) gone.abort();
-  });
-  return gone.signal;
+/** Whether the client of a waiting request is still there, and how to hear that it left. */
+export interface ClientPresence {
+  connected(): boolean;
+  /** Call `listener` once if the client goes away before the answer is sent; returns an unsubscriber. */
+  onGone(listener: () => void): () => void;
 }
 
 /**
- * Run `query`; while its result is empty and time is left, wait for the hub's `acquirable` event and
- * run it again. The query is synchronous and the wait is armed right after it without yielding, so
- * an event fired between a query and the next wait cannot be missed.
+ * The presence of the client behind `reply`. One listener on this response's own `close`, nothing on
+ * anything shared by all requests (thousands of waiting requests would pile listeners onto it).
  */
-export async function waitForNonEmpty<T>(hub: NotifyHub, query: () => T[], waitMs: number, signal: AbortSignal): Promise<T[]> {
+export function clientPresence(reply: FastifyReply): ClientPresence {
+  const response = reply.raw;
+  const socket = reply.request.raw.socket;
+  return {
+    connected: () => socket !== null && !socket.destroyed && socket.writable && !response.destroyed,
+    onGone(listener) {
+      const onClose = () => {
+        if (!response.writableFinished) listener();
+      };
+      response.once('close', onClose);
+      return () => response.off('close', onClose);
+    },
+  };
+}
+
+export interface WaitForJobsOptions {
+  waitMs: number;
+  /** The node the request acts as, when it names one. */
+  node: number | null;
+  client: ClientPresence;
+}
+
+/**
+ * Run `query`; while its result is empty and time is left, wait in the wake-up hub's queue for
+ * `filter` until woken for a job, and run it again. A waiter woken for a job that someone else took
+ * meanwhile waits again in the place it had. The query is synchronous and the wait is queued right
+ * after it without yielding, so a job made acquirable between the two cannot be missed. When the
+ * time runs out, the query runs once more (a last look costs little); when the client has gone or
+ * the server closes, the last result is the answer.
+ */
+export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: () => T[], options: WaitForJobsOptions): Promise<T[]> {
   let result = query();
-  if (result.length > 0 || waitMs <= 0) return result;
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0 || signal.aborted) return result;
-    const woken = await hub.waitForAcquirable(remaining, signal);
-    if (!woken) return signal.aborted ? result : query();
-    result = query();
-    if (result.length > 0) return result;
+  if (result.length > 0 || options.waitMs <= 0) return result;
+  const deadline = Date.now() + options.waitMs;
+  let current: Wait | null = null;
+  let gone = false;
+  const unsubscribe = options.client.onGone(() => {
+    gone = true;
+    current?.cancel();
+  });
+  try {
+    let seq: number | undefined;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return query();
+      if (gone) return result;
+      current = hub.wait({ filter, node: options.node, timeoutMs: remaining, connected: options.client.connected, ...(seq === undefined ? {} : { seq }) });
+      seq = current.seq;
+      const outcome = await current.outcome;
+      current = null;
+      if (outcome === 'expired') return query();
+      if (outcome !== 'woken') return result;
+      result = query();
+      if (result.length > 0) return result;
+    }
+  } finally {
+    unsubscribe();
   }
 }

@@ -29,7 +29,7 @@ import {
   updateJobDescription,
 } from '../store/jobs.js';
 import { prepareJobList } from '../store/lists.js';
-import { parseWaitHeader, requestGoneSignal, waitForNonEmpty } from '../wait.js';
+import { clientPresence, parseWaitHeader, waitForJobs } from '../wait.js';
 
 /** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
 export const JOB_PATH = '/v1/jobs/:pk(^\\d+$)';
@@ -80,11 +80,15 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/jobs/list', async (request, reply) => {
     requireUser(request);
     const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter specification');
-    const query = prepareJobList(db, spec);
+    const list = prepareJobList(db, spec);
     // In strict-reference mode the header means nothing, as on the reference.
     const waitMs = ctx.options.extensions ? parseWaitHeader(request.headers[WAIT_HEADER]) : 0;
+    const node = request.node?.pk ?? null;
+    // A node woken for a job that lists again without having taken it passed that job.
+    if (node !== null) ctx.wakeups.nodeListed(node);
+    const query = () => list.run();
     if (waitMs === 0) return query();
-    return waitForNonEmpty(ctx.hub, query, waitMs, requestGoneSignal(reply, ctx.closing));
+    return waitForJobs(ctx.wakeups, list, query, { waitMs, node, client: clientPresence(reply) });
   });
 
   // Jobs are created from templates only (§3.20).

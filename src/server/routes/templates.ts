@@ -139,7 +139,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     const row = template(request);
     const pk = createJobFromTemplate(db, row, request.body, user.pk);
     const job = loadJobJson(db, pk);
-    notifyAcquirable(app.ufdl);
+    notifyAcquirable(app.ufdl, pk);
     return job;
   });
 

@@ -221,6 +221,33 @@ export function cachedStatement(db: Db, sql: string): Statement {
   return statement;
 }
 
+const RECENT_STATEMENTS_MAX = 256;
+const recent = new WeakMap<Db, Map<string, Statement>>();
+
+/**
+ * `db.prepare(sql)` for statements built from what clients send (list filters): the most recently
+ * used {@link RECENT_STATEMENTS_MAX} per database are kept compiled, so the few filters that nodes
+ * send over and over (the poll filter) are compiled once, while arbitrary ones cannot grow the cache
+ * without bound. Shared like {@link cachedStatement}: never change its mode.
+ */
+export function recentStatement(db: Db, sql: string): Statement {
+  let byText = recent.get(db);
+  if (!byText) {
+    byText = new Map();
+    recent.set(db, byText);
+  }
+  let statement = byText.get(sql);
+  if (statement) {
+    // Most recently used last (a Map keeps insertion order).
+    byText.delete(sql);
+  } else {
+    statement = db.prepare(sql);
+    if (byText.size >= RECENT_STATEMENTS_MAX) byText.delete(byText.keys().next().value!);
+  }
+  byText.set(sql, statement);
+  return statement;
+}
+
 /** Now as the ISO-8601 UTC string every timestamp column holds. */
 export function nowIso(): string {
   return new Date().toISOString();

@@ -40,8 +40,8 @@ const refuse = (error: UfdlError): Decision => ({ kind: 'refused', error });
  * Tell `X-UFDL-Wait` list requests that a job may have become acquirable, once the commit that made
  * it so is on disk. Call right after that commit.
  */
-export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>): void {
-  ctx.durable.afterSync(() => ctx.hub.emit('acquirable'));
+export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>, pk: number): void {
+  ctx.durable.afterSync(() => ctx.hub.emit('acquirable', pk));
 }
 
 /**
@@ -72,7 +72,7 @@ function emitAfterCommit(ctx: ServerContext, pk: number, message: JobNotificatio
     // A failing listener must not turn a committed transition into an error response.
     try {
       if (message) ctx.hub.emit('transition', pk, message);
-      if (acquirable) ctx.hub.emit('acquirable');
+      if (acquirable) ctx.hub.emit('acquirable', pk);
     } catch (err) {
       ctx.log.error({ err, job: pk }, 'a notification listener failed');
     }
