@@ -49,25 +49,42 @@ export function clientPresence(reply: FastifyReply): ClientPresence {
   };
 }
 
-export interface WaitForJobsOptions {
+export interface WaitForJobsOptions<T> {
   waitMs: number;
+  /**
+   * Whether a non-empty result has something for this request, which was last woken for job
+   * `wokenFor` (null: not woken); when not (every job in it is being offered to another woken node),
+   * the request keeps waiting. @default any non-empty result
+   */
+  worthAnswering?: (result: T[], wokenFor: number | null) => boolean;
   /** The node the request acts as, when it names one. */
   node: number | null;
   client: ClientPresence;
 }
 
+/** How often a request past its wait looks again while its result is being handed to other nodes. */
+const OVERTIME_STEP_MS = 50;
+
 /**
- * Run `query`; while its result is empty and time is left, wait in the wake-up hub's queue for
- * `filter` until woken for a job, and run it again. A waiter woken for a job that someone else took
+ * Run `query`; while its result is empty (or not {@link WaitForJobsOptions.worthAnswering}) and time
+ * is left, wait in the wake-up hub's queue for `filter` until woken for a job, and run it again. The
+ * answer is always the query's whole result. A waiter woken for a job that someone else took
  * meanwhile waits again in the place it had. The query is synchronous and the wait is queued right
- * after it without yielding, so a job made acquirable between the two cannot be missed. When the
- * time runs out, the query runs once more (a last look costs little); when the client has gone or
+ * after it without yielding, so a job made acquirable between the two cannot be missed.
+ *
+ * When the time runs out the query runs once more and answers — unless every job it lists is being
+ * offered to another woken node: then the answer waits until those nodes have taken them (tens of
+ * milliseconds), at most the hub's offer grace, so that thousands of nodes whose waits run out at
+ * random moments do not each race the woken node for the newest job. When the client has gone or
  * the server closes, the last result is the answer.
  */
-export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: () => T[], options: WaitForJobsOptions): Promise<T[]> {
+export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: () => T[], options: WaitForJobsOptions<T>): Promise<T[]> {
+  let wokenFor: number | null = null;
+  const worthAnswering = (r: T[]) => r.length > 0 && (options.worthAnswering?.(r, wokenFor) ?? true);
   let result = query();
-  if (result.length > 0 || options.waitMs <= 0) return result;
+  if (options.waitMs <= 0 || worthAnswering(result)) return result;
   const deadline = Date.now() + options.waitMs;
+  const overtimeEnd = deadline + hub.offerGraceMs;
   let current: Wait | null = null;
   let gone = false;
   const unsubscribe = options.client.onGone(() => {
@@ -75,19 +92,34 @@ export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: ()
     current?.cancel();
   });
   try {
+    // The first arrival, kept while the request is woken for jobs that others take.
     let seq: number | undefined;
+    let timeUp = false;
     for (;;) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) return query();
       if (gone) return result;
-      current = hub.wait({ filter, node: options.node, timeoutMs: remaining, connected: options.client.connected, ...(seq === undefined ? {} : { seq }) });
-      seq = current.seq;
+      let timeoutMs = deadline - Date.now();
+      let keepPlace = seq !== undefined;
+      if (timeUp || timeoutMs <= 0) {
+        timeUp = true;
+        result = query();
+        if (result.length === 0 || worthAnswering(result) || Date.now() >= overtimeEnd) return result;
+        timeoutMs = Math.min(OVERTIME_STEP_MS, overtimeEnd - Date.now());
+        // Its place no longer matters, and finding it again in a long queue would cost a walk.
+        keepPlace = false;
+      }
+      current = hub.wait({ filter, node: options.node, timeoutMs, connected: options.client.connected, ...(keepPlace ? { seq: seq! } : {}) });
+      seq ??= current.seq;
       const outcome = await current.outcome;
-      current = null;
-      if (outcome === 'expired') return query();
+      if (outcome === 'expired') {
+        // A timer may fire a millisecond before the wall clock says the deadline has come.
+        timeUp = true;
+        continue;
+      }
       if (outcome !== 'woken') return result;
+      wokenFor = current.wokenFor;
+      current = null;
       result = query();
-      if (result.length > 0) return result;
+      if (worthAnswering(result)) return result;
     }
   } finally {
     unsubscribe();

@@ -195,12 +195,29 @@ describe('X-UFDL-Wait wakes one node per job', () => {
     const job = (await f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {}, parameter_values: {} } })).body.pk;
     expect((await first!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
     expect(await answered([first!, second!])).toEqual([0]);
-    // The first node cannot run it (wrong executor, say) and polls again: the job is listed at
-    // once, and the second node is woken for it.
-    const again = await f.call('POST', '/v1/jobs/list', { node: first!.node, json: pollFilter(), headers: { 'x-ufdl-wait': '60' } });
-    expect(again.body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    // The first node cannot run it (wrong executor, say) and polls again: the second node is woken
+    // for the job, and the first one's poll is held rather than racing it for the job.
+    const again = f.call('POST', '/v1/jobs/list', { node: first!.node, json: pollFilter(), headers: { 'x-ufdl-wait': '1' } });
     expect((await second!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
     expect((await f.call('GET', `/v1/jobs/${job}/acquire`, { node: second!.node })).status).toBe(200);
+    expect((await again).body).toEqual([]);
+  });
+
+  it('holds a poll whose wait ran out while its only job is being handed to the woken node', async () => {
+    const f = await startWithFixtures();
+    const template = f.template('handed');
+    const [woken] = await queuedPolls(f, 1);
+    const job = (await f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {}, parameter_values: {} } })).body.pk;
+    expect((await woken!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    // Another node's wait runs out before the woken node has acquired: answering it with the job
+    // would only make it race the woken node (one more list answer, one more acquire, per job).
+    const started = Date.now();
+    const late = waitingPoll(f, '0.3');
+    await until(() => Date.now() - started > 800, 5_000, 'the late poll past its wait');
+    expect((await f.call('GET', `/v1/jobs/${job}/acquire`, { node: woken!.node })).status).toBe(200);
+    const res = await late;
+    expect(res.body).toEqual([]);
+    expect(res.elapsedMs).toBeGreaterThanOrEqual(800);
   });
 
   it('never wakes a poll whose client went away', async () => {

@@ -88,7 +88,13 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     if (node !== null) ctx.wakeups.nodeListed(node);
     const query = () => list.run();
     if (waitMs === 0) return query();
-    return waitForJobs(ctx.wakeups, list, query, { waitMs, node, client: clientPresence(reply) });
+    return waitForJobs(ctx.wakeups, list, query, {
+      waitMs,
+      node,
+      client: clientPresence(reply),
+      // Jobs offered to another woken node are its to take; racing it for them costs two requests.
+      worthAnswering: (jobs, wokenFor) => jobs.some((job) => job.pk === wokenFor || !ctx.wakeups.offeredToAnother(job.pk, node)),
+    });
   });
 
   // Jobs are created from templates only (§3.20).

@@ -2,8 +2,9 @@
  * The job state machine (ufdl-server.md §2.4): every transition is one SQLite transaction that reads
  * the job and the acting node, applies the reference's checks in the reference's order, writes, and
  * builds the response JSON and the web-socket message from the committed state. Only once the
- * commit is on disk (group commit, `durability.ts`) are the hub events emitted, so a watcher never
- * sees a transition that did not happen or that a power cut could undo, and sees them in commit order.
+ * commit is on disk (group commit, `durability.ts`) are transitions emitted, so a watcher never sees
+ * a transition that did not happen or that a power cut could undo, and sees them in commit order.
+ * Wake-ups are emitted at once (see {@link notifyAcquirable}).
  *
  * Deviations from the reference (DESIGN §2): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
  * `UFDL_ERR_JOB_PHASE` with a reason (B2); cancel of a CREATED job really cancels it (B4); reset and
@@ -37,11 +38,19 @@ const done = (transition?: Transition, extra: { data?: Record<string, unknown>; 
 const refuse = (error: UfdlError): Decision => ({ kind: 'refused', error });
 
 /**
- * Tell `X-UFDL-Wait` list requests that a job may have become acquirable, once the commit that made
- * it so is on disk. Call right after that commit.
+ * Tell the wake-up hub that job `pk` may have become acquirable. Call right after the commit that
+ * made it so. Unlike web-socket messages this need not wait for the disk sync: it reveals nothing by
+ * itself, and the list answer it leads to waits for the sync like every answer (group commit). Told
+ * at once, the hub reserves the job for the node it wakes before any other list request can see the
+ * job and race that node for it.
  */
-export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>, pk: number): void {
-  ctx.durable.afterSync(() => ctx.hub.emit('acquirable', pk));
+export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'log'>, pk: number): void {
+  // A failing listener must not turn a committed transition into an error response.
+  try {
+    ctx.hub.emit('acquirable', pk);
+  } catch (err) {
+    ctx.log.error({ err, job: pk }, 'a wake-up listener failed');
+  }
 }
 
 /**
@@ -67,12 +76,12 @@ function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow) => 
 }
 
 function emitAfterCommit(ctx: ServerContext, pk: number, message: JobNotification | undefined, acquirable: boolean): void {
-  if (!message && !acquirable) return;
+  if (acquirable) notifyAcquirable(ctx, pk);
+  if (!message) return;
   ctx.durable.afterSync(() => {
     // A failing listener must not turn a committed transition into an error response.
     try {
-      if (message) ctx.hub.emit('transition', pk, message);
-      if (acquirable) ctx.hub.emit('acquirable', pk);
+      ctx.hub.emit('transition', pk, message);
     } catch (err) {
       ctx.log.error({ err, job: pk }, 'a notification listener failed');
     }

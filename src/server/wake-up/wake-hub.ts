@@ -53,6 +53,8 @@ export interface Wait {
   readonly outcome: Promise<WaitOutcome>;
   /** This waiter's arrival; pass it to the next wait of the same request. */
   readonly seq: number;
+  /** The job it was woken for, once woken. */
+  readonly wokenFor: number | null;
   /** The client went away: leave the queue now. Does nothing once the wait has ended. */
   cancel(): void;
 }
@@ -81,6 +83,7 @@ export interface WakeHubStats {
 }
 
 interface Waiter extends QueuedWaiter {
+  wokenFor: number | null;
   readonly filterKey: string;
   readonly node: number | null;
   readonly connected: () => boolean;
@@ -105,7 +108,8 @@ interface Offer {
 export const DEFAULT_OFFER_GRACE_MS = 2000;
 
 export class WakeHub {
-  readonly #graceMs: number;
+  /** How long a woken node has to take its job before the next waiter is woken. */
+  readonly offerGraceMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #filters = new Map<string, FilterQueue>();
   readonly #offersByJob = new Map<number, Offer>();
@@ -117,14 +121,14 @@ export class WakeHub {
   #closed = false;
 
   constructor(options: WakeHubOptions = {}) {
-    this.#graceMs = options.offerGraceMs ?? DEFAULT_OFFER_GRACE_MS;
+    this.offerGraceMs = options.offerGraceMs ?? DEFAULT_OFFER_GRACE_MS;
     this.#onError = options.onError ?? (() => {});
   }
 
   /** Queue a waiter until it is woken for a job, its time runs out, it is cancelled or the hub closes. */
   wait(options: WaitOptions): Wait {
     const seq = options.seq ?? ++this.#seq;
-    if (this.#closed) return { outcome: Promise.resolve('closed'), seq, cancel: () => {} };
+    if (this.#closed) return { outcome: Promise.resolve('closed'), seq, wokenFor: null, cancel: () => {} };
     let settle!: (outcome: WaitOutcome) => void;
     const outcome = new Promise<WaitOutcome>((resolve) => {
       settle = resolve;
@@ -134,6 +138,7 @@ export class WakeHub {
       queue: null,
       prev: null,
       next: null,
+      wokenFor: null,
       filterKey: options.filter.key,
       node: options.node,
       connected: options.connected,
@@ -148,7 +153,14 @@ export class WakeHub {
     if (options.seq === undefined) entry.queue.push(waiter);
     else entry.queue.putBack(waiter);
     this.#waiting++;
-    return { outcome, seq, cancel: () => this.#end(waiter, 'gone') };
+    return {
+      outcome,
+      seq,
+      get wokenFor() {
+        return waiter.wokenFor;
+      },
+      cancel: () => this.#end(waiter, 'gone'),
+    };
   }
 
   /**
@@ -171,6 +183,16 @@ export class WakeHub {
   nodeListed(node: number): void {
     const offer = this.#offersByNode.get(node);
     if (offer) this.#reoffer(offer);
+  }
+
+  /**
+   * Whether job `pk` is being offered to a woken waiter of another node than `node` (of any node,
+   * when `node` is null). A waiting list whose result holds only such jobs keeps waiting rather than
+   * racing the woken node for them: a node whose wait just ran out would otherwise see every new job.
+   */
+  offeredToAnother(pk: number, node: number | null): boolean {
+    const offer = this.#offersByJob.get(pk);
+    return offer !== undefined && (node === null || offer.node !== node);
   }
 
   /** End every wait (`closed`) and forget every offer; later waits end at once. Idempotent. */
@@ -207,10 +229,11 @@ export class WakeHub {
       const earlier = this.#offersByNode.get(chosen.node);
       if (earlier) this.#reoffer(earlier);
     }
-    const offer: Offer = { job: pk, node: chosen.node, passed, timer: setTimeout(() => this.#reoffer(offer), this.#graceMs) };
+    const offer: Offer = { job: pk, node: chosen.node, passed, timer: setTimeout(() => this.#reoffer(offer), this.offerGraceMs) };
     offer.timer.unref();
     this.#offersByJob.set(pk, offer);
     if (offer.node !== null) this.#offersByNode.set(offer.node, offer);
+    chosen.wokenFor = pk;
     this.#settle(chosen, 'woken');
   }
 
