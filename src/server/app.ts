@@ -28,6 +28,7 @@ import { registriesRoutes } from './routes/registries.js';
 import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
 import { chooseProtocol, websocketRoutes } from './routes/ws.js';
+import { startCheckpointer } from './store/checkpointer.js';
 import { openDatabase } from './store/db.js';
 import { walBarrier } from './store/durability.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
@@ -57,6 +58,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   // Group commit: the migration and the seed are made durable before the first request is taken.
   const durability = walBarrier(db, log);
   await durability.barrier.syncAfterCommit();
+  const checkpointer = startCheckpointer(db, log);
   const closing = new AbortController();
   const hub = new NotifyHub();
   const wakeups = new WakeHub({ onError: (err) => log.error({ err }, 'a waiting list filter could not be checked against a job') });
@@ -112,6 +114,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     stopSweeper();
   });
   app.addHook('onClose', async () => {
+    await checkpointer.close();
     try {
       await durability.close();
     } catch (err) {
