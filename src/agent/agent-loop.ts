@@ -28,12 +28,20 @@ export interface AgentLoopContext {
   acceptingChanged(): Promise<void>;
 }
 
+/**
+ * Candidates a poll asks for beyond the jobs this node skips. The head of the queue is all a poll
+ * needs — the node claims the first job it can run — and a deep queue (ten thousand waiting jobs)
+ * would otherwise be sent whole with every poll. The skipped jobs sit at the head (they are the
+ * oldest the node has seen), so asking for them plus this many leaves this many to try.
+ */
+const POLL_CANDIDATES = 32;
+
 /** The agent's poll loop, not started. */
 export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
   const { options: o, parts, metrics, readiness } = ctx;
   const nodes = parts.nodes!;
   const wait = parts.caps?.extensions.wait;
-  return new PollLoop(
+  const loop: PollLoop = new PollLoop(
     {
       slots: parts.slots!,
       log: ctx.log,
@@ -41,7 +49,8 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
       acceptingChanged: ctx.acceptingChanged,
       listCandidates: (slot, waitSeconds, signal) => {
         const api = nodes.get(slot.index)!.api;
-        return api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        const limit = POLL_CANDIDATES + loop.skipList.size;
+        return api.listJobs(pollFilter(), waitSeconds === null ? { signal, limit } : { waitSeconds, signal, limit });
       },
       evaluate: async (job, signal) => {
         const evaluation = await evaluateCandidate(job, nodes.all[0]!.api, ctx.templates, parts.executors!, signal);
@@ -73,4 +82,5 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
       watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
     },
   );
+  return loop;
 }

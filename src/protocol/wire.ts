@@ -191,4 +191,9 @@ export interface Capabilities {
 
 export const CAPABILITIES_PATH = '/v1/ufdl-agent/capabilities';
 export const WAIT_HEADER = 'x-ufdl-wait';
+/**
+ * `X-UFDL-Limit: <n>` on `POST …/list`: answer with the first `n` items of the result only. An
+ * extension the reference ignores (it answers with every item), so clients cut the answer too.
+ */
+export const LIMIT_HEADER = 'x-ufdl-limit';
 export const MAX_WAIT_SECONDS = 60;

@@ -23,6 +23,19 @@ export function parseWaitHeader(raw: string | string[] | undefined): number {
   return Math.round(Math.min(Number(trimmed), MAX_WAIT_SECONDS) * 1000);
 }
 
+/**
+ * Parse `X-UFDL-Limit`: a positive integer number of items. Anything else is a 400. Returns
+ * undefined when the header is absent.
+ */
+export function parseLimitHeader(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = (Array.isArray(raw) ? raw.join(',') : raw).trim();
+  if (!/^\d{1,9}$/.test(value) || Number(value) === 0) {
+    throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `Bad X-UFDL-Limit header '${value}': expected a whole number of items, at least 1`);
+  }
+  return Number(value);
+}
+
 /** Whether the client of a waiting request is still there, and how to hear that it left. */
 export interface ClientPresence {
   connected(): boolean;

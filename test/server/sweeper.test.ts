@@ -144,12 +144,17 @@ describe('sweepLostNodes (one sweep)', () => {
     const lostJob = Number(insertJob.run(lost, iso(100)).lastInsertRowid);
     const aliveJob = Number(insertJob.run(alive, iso(100)).lastInsertRowid);
     const woken: number[] = [];
+    const messages: string[] = [];
     ctx.hub.on('acquirable', (pk) => woken.push(pk));
+    ctx.hub.on('transition', (_pk, message) => messages.push(message.transition));
 
     expect(sweepLostNodes(ctx, now)).toEqual([lostJob]);
-    // Wake-ups wait for the disk sync that covers the abort (group commit).
-    expect(woken).toEqual([]);
+    // The wake-up is told at once (the list answer it leads to waits for the sync like any answer);
+    // the abort message for watchers waits for the disk sync that covers it (group commit).
+    expect(woken).toEqual([lostJob]);
+    expect(messages).toEqual([]);
     await ctx.durable.syncAfterCommit();
+    expect(messages).toEqual(['abort']);
     expect(ctx.db.prepare('SELECT node, start_time FROM jobs WHERE pk = ?').get(lostJob)).toEqual({ node: null, start_time: null });
     expect((ctx.db.prepare('SELECT node FROM jobs WHERE pk = ?').get(aliveJob) as { node: number }).node).toBe(alive);
     expect(woken).toEqual([lostJob]);

@@ -261,6 +261,32 @@ describe('X-UFDL-Wait wakes one node per job', () => {
   });
 });
 
+describe('X-UFDL-Limit', () => {
+  it('answers with the first n jobs of the result, and waits as usual when there are none', async () => {
+    const f = await startWithFixtures();
+    const jobs = f.jobs(5);
+    const head = await f.call('POST', '/v1/jobs/list', { json: pollFilter(), headers: { 'x-ufdl-limit': '2' } });
+    expect(head.body.map((j: { pk: number }) => j.pk)).toEqual(jobs.slice(0, 2));
+    const newest = await f.call('POST', '/v1/jobs/list', { json: { order_by: [{ field: 'pk', ascending: false }] }, headers: { 'x-ufdl-limit': '3' } });
+    expect(newest.body.map((j: { pk: number }) => j.pk)).toEqual(jobs.slice(2).reverse());
+    const none = await f.call('POST', '/v1/jobs/list', { json: { expressions: [{ type: 'exact', field: 'description', value: 'never' }] }, headers: { 'x-ufdl-limit': '3', 'x-ufdl-wait': '0.2' } });
+    expect(none.body).toEqual([]);
+  });
+
+  it('refuses a malformed value with 400, and is ignored in strict-reference mode', async () => {
+    const f = await startWithFixtures();
+    f.jobs(3);
+    for (const value of ['0', '-1', 'x', '1.5', '', '99999999999']) {
+      const res = await f.call('POST', '/v1/jobs/list', { json: {}, headers: { 'x-ufdl-limit': value } });
+      expect(res.status, JSON.stringify(value)).toBe(400);
+      expect(res.body.detail).toMatch(/X-UFDL-Limit/);
+    }
+    const strict = await startWithFixtures({ extensions: false });
+    strict.jobs(3);
+    expect((await strict.call('POST', '/v1/jobs/list', { json: {}, headers: { 'x-ufdl-limit': '1' } })).body).toHaveLength(3);
+  });
+});
+
 describe('wait helpers', () => {
   it('parseWaitHeader reads seconds as milliseconds, caps at 60 s, and refuses anything else', () => {
     expect(parseWaitHeader(undefined)).toBe(0);

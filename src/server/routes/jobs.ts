@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { parseProgress } from '../../protocol/progress.js';
-import { WAIT_HEADER } from '../../protocol/wire.js';
+import { LIMIT_HEADER, WAIT_HEADER } from '../../protocol/wire.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireNode, requireUser } from '../identity.js';
 import {
@@ -29,7 +29,7 @@ import {
   updateJobDescription,
 } from '../store/jobs.js';
 import { prepareJobList } from '../store/lists.js';
-import { clientPresence, parseWaitHeader, waitForJobs } from '../wait.js';
+import { clientPresence, parseLimitHeader, parseWaitHeader, waitForJobs } from '../wait.js';
 
 /** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
 export const JOB_PATH = '/v1/jobs/:pk(^\\d+$)';
@@ -81,12 +81,13 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     requireUser(request);
     const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter specification');
     const list = prepareJobList(db, spec);
-    // In strict-reference mode the header means nothing, as on the reference.
+    // In strict-reference mode the headers mean nothing, as on the reference.
     const waitMs = ctx.options.extensions ? parseWaitHeader(request.headers[WAIT_HEADER]) : 0;
+    const limit = ctx.options.extensions ? parseLimitHeader(request.headers[LIMIT_HEADER]) : undefined;
     const node = request.node?.pk ?? null;
     // A node woken for a job that lists again without having taken it passed that job.
     if (node !== null) ctx.wakeups.nodeListed(node);
-    const query = () => list.run();
+    const query = () => list.run(limit);
     if (waitMs === 0) return query();
     return waitForJobs(ctx.wakeups, list, query, {
       waitMs,

@@ -165,6 +165,15 @@ export const MIGRATIONS: readonly string[] = [
     (14, 'Proprietary', 'https://en.wikipedia.org/wiki/All_rights_reserved', '[]', '["License and copyright notice"]', '[]', '["Software", "Models"]');
   ALTER TABLE templates ADD COLUMN licence_pk INTEGER REFERENCES licences(pk);
   `,
+  // 5: lists at depth — a site keeps a million ended jobs, and asks for the few that have not ended,
+  // failed or been deleted, newest first. Partial indexes hold only those rows, in pk order, so such
+  // a list (and the lost-node sweep, and the job gauges of /metrics) reads them and not the whole
+  // history. The poll uses jobs_queue.
+  `
+  CREATE INDEX jobs_unended ON jobs(pk) WHERE end_time IS NULL;
+  CREATE INDEX jobs_with_error ON jobs(pk) WHERE error_reason IS NOT NULL;
+  CREATE INDEX jobs_deleted ON jobs(pk) WHERE deletion_time IS NOT NULL;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

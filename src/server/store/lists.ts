@@ -22,12 +22,7 @@ export interface JobListQuery extends WaitFilter {
  * filters in recent use, since nodes send the same poll filter over and over.
  */
 export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
-  const { where, params, orderBy } = compileFilter(spec, JOB_FIELDS, {
-    softDeleteColumn: 'jobs.deletion_time',
-    defaultOrder: 'jobs.pk ASC',
-  });
-  const listSql = `${JOB_SELECT} WHERE ${where} ORDER BY ${orderBy}`;
-  const matchSql = `SELECT 1 FROM jobs JOIN templates t ON t.pk = jobs.template WHERE (${where}) AND jobs.pk = ?`;
+  const { listSql, matchSql, where, params } = jobListSql(spec);
   return {
     // The result set depends on the WHERE clause and its values only, not on the order.
     key: `${where}\n${JSON.stringify(params)}`,
@@ -43,15 +38,32 @@ export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
   };
 }
 
+/**
+ * The SQL of a job list (`LIMIT ?` appended when limited, the limit bound after `params`), and of the
+ * question whether one job (`jobs.pk = ?`, bound after `params`) is in its result.
+ */
+export function jobListSql(spec: FilterSpec): { listSql: string; matchSql: string; where: string; params: unknown[] } {
+  const { where, params, orderBy } = compileFilter(spec, JOB_FIELDS, {
+    softDeleteColumn: 'jobs.deletion_time',
+    defaultOrder: 'jobs.pk ASC',
+  });
+  return {
+    listSql: `${JOB_SELECT} WHERE ${where} ORDER BY ${orderBy}`,
+    matchSql: `SELECT 1 FROM jobs JOIN templates t ON t.pk = jobs.template WHERE (${where}) AND jobs.pk = ?`,
+    where,
+    params,
+  };
+}
+
+/** The SQL that reads the live outputs of listed jobs (a JSON array of their pks). */
+export const LISTED_OUTPUTS_SQL = `SELECT * FROM outputs WHERE removed = 0 AND deletion_time IS NULL
+       AND job IN (SELECT value FROM json_each(?)) ORDER BY pk`;
+
 /** The JSON of listed jobs, with one query for the outputs of them all instead of one per job. */
 function jobsWithOutputs(db: Db, rows: JobRow[]): JobJson[] {
   if (rows.length === 0) return [];
   const outputs = new Map<number, OutputRow[]>();
-  const outputsOf = cachedStatement(
-    db,
-    `SELECT * FROM outputs WHERE removed = 0 AND deletion_time IS NULL
-       AND job IN (SELECT value FROM json_each(?)) ORDER BY pk`,
-  );
+  const outputsOf = cachedStatement(db, LISTED_OUTPUTS_SQL);
   for (const output of outputsOf.all(JSON.stringify(rows.map((r) => r.pk))) as OutputRow[]) {
     const list = outputs.get(output.job);
     if (list) list.push(output);
