@@ -74,6 +74,10 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     bodyLimit: options.maxBodyBytes,
     // Request lines would drown the log of a busy node; errors are logged by http-errors.ts.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: building one (pino's child, with the redaction set-up) cost a few
+    // per cent of a small request's CPU, for the request id of the rare request-scoped log line,
+    // which names the method and URL instead.
+    childLoggerFactory: (logger) => logger,
     // maxParamLength: output names may be 200 characters and type strings are longer still once
     // percent-encoded (`JobOutput<Model<Domain<'…'>, …>>`); find-my-way's default of 100 gives 414.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 4096 },

@@ -16,7 +16,7 @@ import { CANCELLED_REASON, isFinalised, type Phase } from '../../protocol/phase.
 import type { JobJson, JobNotification, Transition } from '../../protocol/wire.js';
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { forbidden } from '../identity.js';
-import { cachedStatement, nowIso, type Db } from './db.js';
+import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, notificationFor } from './notifications.js';
 
@@ -59,17 +59,15 @@ export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'log'>, pk: nu
  */
 function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow) => Decision): JobJson {
   const { db } = ctx;
-  const outcome = db
-    .transaction(() => {
-      const decision = decide(requireJobRow(db, pk));
-      if (decision.kind === 'refused') return { error: decision.error };
-      const after = requireJobRow(db, pk);
-      const message = decision.transition ? notificationFor(after, decision.transition, decision.data) : undefined;
-      return { json: jobJson(db, after), message, acquirable: decision.acquirable === true };
-    })
-    // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
-    // the same file) cannot make this transaction's read stale.
-    .immediate();
+  // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
+  // the same file) cannot make this transaction's read stale.
+  const outcome = immediateTransaction(db, () => {
+    const decision = decide(requireJobRow(db, pk));
+    if (decision.kind === 'refused') return { error: decision.error };
+    const after = requireJobRow(db, pk);
+    const message = decision.transition ? notificationFor(after, decision.transition, decision.data) : undefined;
+    return { json: jobJson(db, after), message, acquirable: decision.acquirable === true };
+  });
   if ('error' in outcome) throw outcome.error;
   emitAfterCommit(ctx, pk, outcome.message, outcome.acquirable);
   return outcome.json;
