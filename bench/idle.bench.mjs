@@ -1,4 +1,4 @@
-// DESIGN §8 agent at rest: the agent's RSS and CPU over a window with no jobs, at its default poll
+// Agent at rest: the agent's RSS and CPU over a window with no jobs, at its default poll
 // schedule (10 s, then 30 s), against `serve` with wake-up (the agent holds 30 s polls) and against
 // `serve --no-extensions` (the agent polls on its schedule). Goals: under 80 MiB RSS and under 1 % of
 // one core. The server's own CPU and the requests it answered (from its /metrics) are shown too.
