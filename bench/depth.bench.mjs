@@ -20,7 +20,7 @@ import { prepareJobList } from '../dist/server/store/lists.js';
 import { fillQueue } from './lib/deep-queue.mjs';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { ADMIN, CLI, call } from './lib/processes.mjs';
-import { cleanup, loadAverage, positive, session, startTrackedServe } from './lib/rig.mjs';
+import { cleanup, importShellTemplate, loadAverage, positive, session, startTrackedServe } from './lib/rig.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,14 +38,6 @@ const CLI_RUNS = positive('cli-runs', args['cli-runs']);
 const POLL_LIMIT = 32;
 const GOALS = { pollP99Ms: 10, cliMs: 200 };
 
-const TEMPLATE = {
-  name: 'bench-depth',
-  version: 1,
-  description: 'depth benchmark template',
-  scope: 'public',
-  licence: 'Apache 2.0',
-  specific: { job_type: 'Run', executor_class: 'ufdl_agent.Shell', required_packages: '', parameters: { body: { types: ['str'], default: 'true', const: true, help: 'does nothing' } } },
-};
 const POLL_FILTER = pollFilter();
 
 const ms = () => performance.now();
@@ -60,20 +52,20 @@ async function timed(fn) {
 async function prepare(deep) {
   let server = await startTrackedServe({ env: { UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' } });
   const token = await session(server.url)();
-  const template = await call(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
+  const templatePk = await importShellTemplate(server.url, token, 'bench-depth', 'true');
   const history = await call(server.url, 'POST', '/v1/nodes/create', { token, json: { ip: '10.9.0.1', index: 0, cpu_mem: 1 << 30 } });
   const node = await call(server.url, 'POST', '/v1/nodes/create', { token, json: { ip: '10.9.0.2', index: 0, cpu_mem: 1 << 30 } });
   if (deep) {
     await server.stop();
     const t0 = ms();
-    fillQueue(join(server.dataDir, 'ufdl.sqlite3'), { templatePk: template.pk, nodePk: history.pk, ended: ENDED, waiting: WAITING });
+    fillQueue(join(server.dataDir, 'ufdl.sqlite3'), { templatePk, nodePk: history.pk, ended: ENDED, waiting: WAITING });
     console.log(`wrote ${ENDED} ended and ${WAITING} waiting jobs in ${((ms() - t0) / 1000).toFixed(1)} s`);
     server = await startTrackedServe({ dataDir: server.dataDir, env: { UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' } });
   }
   const getToken = session(server.url);
   const sql = new Database(join(server.dataDir, 'ufdl.sqlite3'), { readonly: true });
   const poll = prepareJobList(sql, POLL_FILTER);
-  return { server, getToken, template: template.pk, node: node.pk, sql, poll, deep, samples: { poll: [], pollSql: [], pollSqlAll: [], pollAll: [], create: [], acquire: [], cli: [], cliStart: [], login: [], metrics: [] } };
+  return { server, getToken, template: templatePk, node: node.pk, sql, poll, deep, samples: { poll: [], pollSql: [], pollSqlAll: [], pollAll: [], create: [], acquire: [], cli: [], cliStart: [], login: [], metrics: [] } };
 }
 
 function request(s, method, path, { json, node, headers = {} } = {}) {

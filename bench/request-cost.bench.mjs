@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineLabel, recordResult, today } from './lib/machine.mjs';
 import { ADMIN, CLI, call, freePort, login, waitFor } from './lib/processes.mjs';
-import { cleanup, loadAverage, positive, stopProcess, tempDir, track } from './lib/rig.mjs';
+import { cleanup, importShellTemplate, loadAverage, positive, stopProcess, tempDir, track } from './lib/rig.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,15 +29,6 @@ const { values: args } = parseArgs({
 const NODES = positive('nodes', args.nodes);
 const PER_NODE = Math.ceil(positive('lifecycles', args.lifecycles) / NODES);
 const WARMUP_PER_NODE = Math.ceil(positive('warmup', args.warmup) / NODES);
-const TEMPLATE = {
-  name: 'bench-cost',
-  version: 1,
-  description: 'request cost benchmark template',
-  scope: 'public',
-  licence: 'Apache 2.0',
-  specific: { job_type: 'Run', executor_class: 'ufdl_agent.Shell', required_packages: '', parameters: { body: { types: ['str'], default: 'true', const: true, help: 'does nothing' } } },
-};
-
 try {
   execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
 } catch {
@@ -101,10 +92,10 @@ async function ours() {
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/livez`, 600_000);
   const token = await login(url);
-  const template = await call(url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
+  const templatePk = await importShellTemplate(url, token, 'bench-cost', 'true');
   const nodePks = [];
   for (let i = 0; i < NODES; i++) nodePks.push((await call(url, 'POST', '/v1/nodes/create', { token, json: { ip: '127.0.0.1', index: i, cpu_mem: 1 << 30 } })).pk);
-  const result = await measure(child.pid, dir, { url, token, templatePk: template.pk, nodePks, bare: false });
+  const result = await measure(child.pid, dir, { url, token, templatePk, nodePks, bare: false });
   await stopProcess(child, 60_000);
   return result;
 }

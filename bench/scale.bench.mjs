@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { call, procStats } from './lib/processes.mjs';
 import { createClient } from './lib/http-client.mjs';
-import { cleanup, loadAverage, positive, profileArgs, session, sleep, startTrackedServe, stopProcess, track } from './lib/rig.mjs';
+import { cleanup, importShellTemplate, loadAverage, positive, profileArgs, session, sleep, startTrackedServe, stopProcess, track } from './lib/rig.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,20 +42,6 @@ const PER_WORKER = positive('per-worker', args['per-worker']);
 const RECORD = !BOUNDED && !process.env.UFDL_BENCH_NO_RECORD;
 const RAMP_PER_SECOND = 2000;
 const GOALS = { answersPerJob: 2, acquiresPerJob: 2, p50Ms: 50, p99Ms: 150, kibPerNode: 50 };
-
-const TEMPLATE = {
-  name: 'bench-scale',
-  version: 1,
-  description: 'scale benchmark template',
-  scope: 'public',
-  licence: 'Apache 2.0',
-  specific: {
-    job_type: 'Run',
-    executor_class: 'ufdl_agent.Shell',
-    required_packages: '',
-    parameters: { body: { types: ['str'], default: 'true', const: true, help: 'does nothing' } },
-  },
-};
 
 const fdLimit = Number(execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
 for (const n of SIZES) {
@@ -91,6 +77,7 @@ async function registerNodes(url, token, count) {
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
+  request.destroy();
   return pks;
 }
 
@@ -147,7 +134,7 @@ async function runSize(nodes) {
   const server = await startTrackedServe({ env: { UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' }, nodeArgs: profileArgs(args.profile, `serve-${nodes}`) });
   const getToken = session(server.url);
   const token = await getToken();
-  const template = await call(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
+  const templatePk = await importShellTemplate(server.url, token, 'bench-scale', 'true');
   const nodePks = await registerNodes(server.url, token, nodes);
   const idle = await procStats(server.child.pid);
 
@@ -175,7 +162,7 @@ async function runSize(nodes) {
   const t0 = Date.now();
   for (let i = 0; i < JOBS; i++) {
     const sentAt = performance.timeOrigin + performance.now();
-    const job = await call(server.url, 'POST', `/v1/job-templates/${template.pk}/create-job`, {
+    const job = await call(server.url, 'POST', `/v1/job-templates/${templatePk}/create-job`, {
       token: await getToken(),
       json: { input_values: {}, parameter_values: {}, description: 'scale' },
     });

@@ -7,28 +7,17 @@
 //
 // Every connection binds to `localAddress` (a loopback address of its own per worker process), so
 // the ephemeral ports of one source address (net.ipv4.ip_local_port_range, ~28,000) are not shared.
-import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pollFilter } from '../../dist/protocol/filter.js';
+import { createClient } from './http-client.mjs';
 
 const config = JSON.parse(process.argv[2]);
 const { url, nodePks, waitSeconds, localAddress, rampPerSecond } = config;
-const target = new URL(url);
 let token = config.token;
 
-const POLL_FILTER = JSON.stringify({
-  expressions: [
-    {
-      type: 'and',
-      sub_expressions: [
-        { type: 'isnull', field: 'start_time' },
-        { type: 'isnull', field: 'error_reason' },
-        { type: 'isnull', field: 'node' },
-        { type: 'isnull', field: 'template.workabletemplate', invert: true },
-      ],
-    },
-  ],
-  order_by: [{ field: 'pk', ascending: true }],
-});
+// What the agent sends (src/agent/agent-loop.ts): its poll filter, and the head of the queue only.
+const POLL_FILTER = JSON.stringify(pollFilter());
+const POLL_LIMIT = '32';
 
 const counts = { listAnswersWithJobs: 0, listAnswersEmpty: 0, acquireAttempts: 0, acquireWon: 0, acquireLost: 0, errors: 0 };
 const errorSamples = [];
@@ -38,44 +27,22 @@ loopDelay.enable();
 
 const now = () => performance.timeOrigin + performance.now();
 
-function request(agent, method, path, { headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: target.hostname,
-        port: target.port,
-        method,
-        path,
-        agent,
-        localAddress,
-        headers: { authorization: `Bearer ${token}`, ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }) },
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
 function error(what, detail) {
   counts.errors++;
   if (errorSamples.length < 5) errorSamples.push(`${what}: ${detail}`.slice(0, 300));
 }
 
 async function simulateNode(nodePk, firstWaitSeconds) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  // A connection of its own, as every agent has.
+  const http = createClient(url, { maxSockets: 1, localAddress });
+  const request = (method, path, { headers = {}, body } = {}) =>
+    http(method, path, { headers: { authorization: `Bearer ${token}`, ...headers, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body });
   const asNode = { 'node-id': String(nodePk) };
   let wait = firstWaitSeconds;
   while (!stopping) {
     let jobs;
     try {
-      const res = await request(agent, 'POST', '/v1/jobs/list', { headers: { ...asNode, 'x-ufdl-wait': String(wait) }, body: POLL_FILTER });
+      const res = await request('POST', '/v1/jobs/list', { headers: { ...asNode, 'x-ufdl-wait': String(wait), 'x-ufdl-limit': POLL_LIMIT }, body: POLL_FILTER });
       if (res.status !== 200) throw new Error(`${res.status} ${res.body}`);
       jobs = JSON.parse(res.body);
     } catch (err) {
@@ -93,7 +60,7 @@ async function simulateNode(nodePk, firstWaitSeconds) {
     counts.listAnswersWithJobs++;
     for (const job of jobs) {
       counts.acquireAttempts++;
-      const res = await request(agent, 'GET', `/v1/jobs/${job.pk}/acquire`, { headers: asNode }).catch((err) => ({ status: 0, body: err.message }));
+      const res = await request('GET', `/v1/jobs/${job.pk}/acquire`, { headers: asNode }).catch((err) => ({ status: 0, body: err.message }));
       if (res.status === 406) {
         counts.acquireLost++;
         continue;
@@ -104,13 +71,13 @@ async function simulateNode(nodePk, firstWaitSeconds) {
       }
       counts.acquireWon++;
       process.send({ type: 'acquired', pk: job.pk, node: nodePk, at: now() });
-      const start = await request(agent, 'POST', `/v1/jobs/${job.pk}/start`, { headers: asNode, body: '{}' }).catch((err) => ({ status: 0, body: err.message }));
-      const finish = await request(agent, 'POST', `/v1/jobs/${job.pk}/finish`, { headers: asNode, body: '{"success":true}' }).catch((err) => ({ status: 0, body: err.message }));
+      const start = await request('POST', `/v1/jobs/${job.pk}/start`, { headers: asNode, body: '{}' }).catch((err) => ({ status: 0, body: err.message }));
+      const finish = await request('POST', `/v1/jobs/${job.pk}/finish`, { headers: asNode, body: '{"success":true}' }).catch((err) => ({ status: 0, body: err.message }));
       if (start.status !== 200 || finish.status !== 200) error('start/finish', `${start.status} ${finish.status} ${start.body} ${finish.body}`);
       break;
     }
   }
-  agent.destroy();
+  http.destroy();
 }
 
 const cpu0 = process.cpuUsage();
