@@ -30,6 +30,14 @@ export interface AgentLoopContext {
   acceptingChanged(): Promise<void>;
 }
 
+/**
+ * Candidates a poll asks for beyond the jobs this node skips. The head of the queue is all a poll
+ * needs — the node claims the first job it can run — and a deep queue (ten thousand waiting jobs)
+ * would otherwise be sent whole with every poll. The skipped jobs sit at the head (they are the
+ * oldest the node has seen), so asking for them plus this many leaves this many to try.
+ */
+const POLL_CANDIDATES = 32;
+
 /** The agent's poll loop, not started. */
 export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
   const { options: o, parts, metrics, readiness } = ctx;
@@ -37,7 +45,7 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
   const wait = parts.caps?.extensions.wait;
   const lists = new JobListReader(ctx.log);
   const waiting = new WaitingReports(() => nodes.all[0]?.api, ctx.log);
-  return new PollLoop(
+  const loop: PollLoop = new PollLoop(
     {
       slots: parts.slots!,
       log: ctx.log,
@@ -45,8 +53,9 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
       acceptingChanged: ctx.acceptingChanged,
       listCandidates: async (slot, waitSeconds, signal) => {
         const api = nodes.get(slot.index)!.api;
+        const limit = POLL_CANDIDATES + loop.skipList.size;
         // Checked entry by entry: the server's answer is not trusted to be what the type says.
-        const body: unknown = await api.listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        const body: unknown = await api.listJobs(pollFilter(), waitSeconds === null ? { signal, limit } : { waitSeconds, signal, limit });
         return lists.read(body);
       },
       evaluate: async (job, signal) => {
@@ -81,4 +90,5 @@ export function createAgentLoop(ctx: AgentLoopContext): PollLoop {
       watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
     },
   );
+  return loop;
 }
