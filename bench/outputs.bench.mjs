@@ -1,24 +1,30 @@
-// Outputs (docs/BENCHMARKS.md, "Goals"): a large output (1 GiB by default) written by a child, uploaded by the agent to
-// `serve`, and downloaded again with `ufdl-agent download`, against `cp` of the same file on the same
-// disk. Goals: peak RSS growth under 64 MiB for each process (agent, server, downloader), and each
-// hop at least half the throughput of the local copy.
+// Outputs: a large output (1 GiB by default) written by a child, uploaded by the agent to `serve`,
+// and downloaded again with `ufdl-agent download`, against `curl` moving the same file through the
+// same server (`curl --upload-file` to an output of another job, `curl -o` of the output), the legs
+// interleaved round by round so that the machine's load hits both. Goals: each leg at least 0.7 ×
+// curl's throughput, and peak RSS growth under 64 MiB for each process (agent, server, downloader).
+// `cp` of the file on the same disk is shown for scale.
 //
 // How each figure is taken:
 // - cp: `cp source copy` of the (page-cached) source file, and the same followed by `sync`; and, for
 //   scale, a read + SHA-256 + write of the file in node (what storing content-addressed costs once).
 // - agent → server: from the child's last instruction (`date +%s%N` after it wrote the file into
-//   $UFDL_OUTPUT_DIR) to the job's end_time on the server: the agent's scan (it hashes the file), the
-//   streamed upload, the server's hashing and storing, and the finish call.
+//   $UFDL_OUTPUT_DIR and ran `sync`) to the job's end_time on the server: the agent's scan (it hashes
+//   the file), the streamed upload, the server's hashing and storing, and the finish call.
+// - curl → server: `curl -X POST --upload-file source` to the upload route of a job started by
+//   another node; the server hashes and stores it as it does the agent's. (`--data-binary @file`
+//   reads the whole file into memory first, and refuses 1 GiB; `--upload-file` streams it.)
 // - server → download: `ufdl-agent download` of the big output minus that of the small `log` output
 //   (the CLI's own start-up and login), under /usr/bin/time (GNU time) for the downloader's peak RSS
 //   where it is installed, else by sampling its VmHWM.
+// - server → curl: `curl -o` of the same output.
 // - RSS growth: VmHWM after the transfer minus VmRSS before it, for the agent and the server (their
 //   peaks are reset first through /proc/<pid>/clear_refs); for the downloader its max RSS minus that
 //   of the small download.
 // All files live in one temp dir on the same disk (the system temp dir unless --dir) and are
 // deleted at the end.
 //
-//   node bench/outputs.bench.mjs [--mib 1024] [--dir /tmp] [--profile DIR (CPU profiles of agent and server)]
+//   node bench/outputs.bench.mjs [--mib 1024] [--rounds 2] [--dir /tmp] [--profile DIR (CPU profiles of agent and server)]
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -27,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineLabel, recordResult, today } from './lib/machine.mjs';
-import { ADMIN, CLI, procStats, resetPeakRss, rssSampler } from './lib/processes.mjs';
+import { ADMIN, CLI, call, procStats, resetPeakRss, rssSampler } from './lib/processes.mjs';
 import {
   cleanup,
   createJob,
@@ -46,9 +52,16 @@ import {
 } from './lib/rig.mjs';
 
 const { values: args } = parseArgs({
-  options: { mib: { type: 'string', default: '1024' }, dir: { type: 'string', default: tmpdir() }, profile: { type: 'string' } },
+  options: {
+    mib: { type: 'string', default: '1024' },
+    rounds: { type: 'string', default: '2' },
+    dir: { type: 'string', default: tmpdir() },
+    profile: { type: 'string' },
+  },
 });
 const MIB = positive('mib', args.mib);
+const ROUNDS = positive('rounds', args.rounds);
+const CURL_GOAL = 0.7;
 const SIZE = Math.round(MIB * 2 ** 20);
 const RSS_GOAL = 64 * 2 ** 20;
 const MiB = (bytes) => bytes / 2 ** 20;
@@ -153,7 +166,6 @@ async function download(serverUrl, pk, name, dest) {
   }
 }
 
-
 const load0 = await loadAverage();
 let result;
 try {
@@ -175,71 +187,127 @@ try {
   await rm(join(root, 'copy.bin'));
   await run('sync', []);
 
-  // --- through the product ----------------------------------------------------------------------
+  // --- through the product, and curl through the same server, round by round ------------------
   const server = await startTrackedServe({ parentDir: root, nodeArgs: profileArgs(args.profile, 'server') });
   const getToken = session(server.url);
-  const script = `cp '${source}' "$UFDL_OUTPUT_DIR/big.bin"\ndate +%s%N > '${stamp}'\n`;
+  // `sync` before the stamp: the child's own writing of the file (a gigabyte of dirty pages the kernel
+  // then writes back while the upload runs) is the job's cost, not the agent's, and curl's leg, which
+  // reads a file written long before, does not pay it either.
+  const script = `cp '${source}' "$UFDL_OUTPUT_DIR/big.bin"\nsync\ndate +%s%N > '${stamp}'\n`;
   const templatePk = await importShellTemplate(server.url, await getToken(), 'bench-outputs', script, { 'big.bin': 'BLOB' });
+  // curl uploads to a job that a node of its own has started, before the agent runs (so the agent
+  // never takes that job).
+  const curlNode = await call(server.url, 'POST', '/v1/nodes/create', { token: await getToken(), json: { ip: '10.99.0.1', index: 0, cpu_mem: 1 << 30 } });
+  const curlJob = await createJob(server.url, await getToken(), templatePk);
+  for (const [method, action] of [['GET', 'acquire'], ['POST', 'start']]) {
+    await call(server.url, method, `/v1/jobs/${curlJob.pk}/${action}`, { token: await getToken(), nodeId: curlNode.pk, ...(method === 'POST' ? { json: {} } : {}) });
+  }
+  const curl = async (argv) => {
+    const { seconds, out } = await run('curl', ['-sS', '--fail-with-body', '-o', argv.out, '-w', '%{http_code}', '-H', `authorization: Bearer ${await getToken()}`, ...argv.args]);
+    if (out.trim() !== '200') throw new Error(`curl ${argv.args.at(-1)} answered ${out}`);
+    return seconds;
+  };
   const agent = startAgent({ serverUrl: server.url, dir: join(root, 'agent'), env: { UFDL_AGENT_WAIT: '30' }, nodeArgs: profileArgs(args.profile, 'agent') });
+  const rounds = [];
   try {
     // Let the agent start and settle before taking its baseline.
     const warm = await createJob(server.url, await getToken(), await importShellTemplate(server.url, await getToken(), 'bench-warm', 'exit 0\n'));
     await waitJobEnd(server.url, getToken, warm.pk, { timeoutMs: 60_000 });
     await sleep(1000);
 
-    const pids = { agent: agent.pid, server: server.child.pid };
-    const before = {};
-    let hwmReset = true;
-    for (const [k, pid] of Object.entries(pids)) {
-      hwmReset = (await resetPeakRss(pid)) && hwmReset;
-      before[k] = await procStats(pid);
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.log(`outputs: round ${round} of ${ROUNDS}: curl uploads …`);
+      const curlUpSeconds = await curl({
+        out: '/dev/null',
+        args: ['-H', `node-id: ${curlNode.pk}`, '-H', 'content-type: application/data', '-H', 'content-disposition: attachment; filename=big.bin', '-H', 'expect:', '-X', 'POST', '--upload-file', source, `${server.url}/v1/jobs/${curlJob.pk}/outputs/curl-${round}/BLOB`],
+      });
+
+      const pids = { agent: agent.pid, server: server.child.pid };
+      const before = {};
+      let hwmReset = true;
+      for (const [k, pid] of Object.entries(pids)) {
+        hwmReset = (await resetPeakRss(pid)) && hwmReset;
+        before[k] = await procStats(pid);
+      }
+      const stopSampling = rssSampler(Object.values(pids));
+      console.log(`outputs: round ${round}: the job writes and the agent uploads …`);
+      const created = await createJob(server.url, await getToken(), templatePk);
+      const job = await waitJobEnd(server.url, getToken, created.pk, { timeoutMs: 30 * 60_000, everyMs: 100 });
+      const sampled = await stopSampling();
+      const afterUpload = {};
+      for (const [k, pid] of Object.entries(pids)) afterUpload[k] = await procStats(pid);
+      const childDoneMs = Number(BigInt((await readFile(stamp, 'utf8')).trim()) / 1000n) / 1000;
+      const uploadSeconds = (Date.parse(job.end_time) - childDoneMs) / 1000;
+      const outputs = job.outputs.map((o) => o.name).sort();
+      if (!outputs.includes('big.bin')) throw new Error(`the job has no big.bin output: ${outputs.join(', ')}`);
+
+      console.log(`outputs: round ${round}: curl downloads, then ufdl-agent download …`);
+      const curlDownSeconds = await curl({ out: join(root, 'curl.bin'), args: [`${server.url}/v1/jobs/${created.pk}/outputs/big.bin/BLOB`] });
+      const curlSha = await sha256Of(join(root, 'curl.bin'));
+      await rm(join(root, 'curl.bin'));
+      if (curlSha !== sourceSha) throw new Error(`curl downloaded other bytes: sha256 ${curlSha}`);
+      const small = await download(server.url, created.pk, 'log', join(root, 'log.txt'));
+      await resetPeakRss(pids.server);
+      const serverBeforeDownload = await procStats(pids.server);
+      const big = await download(server.url, created.pk, 'big.bin', join(root, 'down.bin'));
+      const serverAfterDownload = await procStats(pids.server);
+      const downSize = (await stat(join(root, 'down.bin'))).size;
+      const downSha = await sha256Of(join(root, 'down.bin'));
+      await rm(join(root, 'down.bin'));
+      if (downSize !== SIZE || downSha !== sourceSha) throw new Error(`the downloaded file differs: ${downSize} bytes, sha256 ${downSha}`);
+      const downloadSeconds = Math.max(0.001, big.seconds - small.seconds);
+
+      const growth = (k) => (hwmReset ? afterUpload[k].peakRss : Math.max(afterUpload[k].peakRss, sampled.get(pids[k]))) - before[k].rss;
+      rounds.push({
+        upload: SIZE / uploadSeconds,
+        download: SIZE / downloadSeconds,
+        curlUp: SIZE / curlUpSeconds,
+        curlDown: SIZE / curlDownSeconds,
+        agentCpu: afterUpload.agent.cpuSeconds - before.agent.cpuSeconds,
+        serverCpu: afterUpload.server.cpuSeconds - before.server.cpuSeconds,
+        agentGrowth: growth('agent'),
+        serverGrowthUpload: growth('server'),
+        serverGrowthDownload: serverAfterDownload.peakRss - serverBeforeDownload.rss,
+        downloaderGrowth: big.maxRss - small.maxRss,
+        downloaderPeak: big.maxRss,
+        agentPeak: afterUpload.agent.peakRss,
+        serverPeak: Math.max(afterUpload.server.peakRss, serverAfterDownload.peakRss),
+        hwmReset,
+      });
+      console.log(
+        `outputs: round ${round}: agent → server ${MiB(SIZE / uploadSeconds).toFixed(0)} MiB/s vs curl ${MiB(SIZE / curlUpSeconds).toFixed(0)} MiB/s ` +
+          `(CPU in the agent leg: agent ${rounds.at(-1).agentCpu.toFixed(2)} s, server ${rounds.at(-1).serverCpu.toFixed(2)} s); ` +
+          `download ${MiB(SIZE / downloadSeconds).toFixed(0)} MiB/s vs curl ${MiB(SIZE / curlDownSeconds).toFixed(0)} MiB/s`,
+      );
     }
-    const stopSampling = rssSampler(Object.values(pids));
-    console.log('outputs: the job writes and the agent uploads …');
-    const created = await createJob(server.url, await getToken(), templatePk);
-    const job = await waitJobEnd(server.url, getToken, created.pk, { timeoutMs: 30 * 60_000, everyMs: 100 });
-    const sampled = await stopSampling();
-    const afterUpload = {};
-    for (const [k, pid] of Object.entries(pids)) afterUpload[k] = await procStats(pid);
-    const childDoneMs = Number(BigInt((await readFile(stamp, 'utf8')).trim()) / 1000n) / 1000;
-    const uploadSeconds = (Date.parse(job.end_time) - childDoneMs) / 1000;
-    const outputs = job.outputs.map((o) => o.name).sort();
-    if (!outputs.includes('big.bin')) throw new Error(`the job has no big.bin output: ${outputs.join(', ')}`);
-
-    console.log('outputs: downloading …');
-    const small = await download(server.url, created.pk, 'log', join(root, 'log.txt'));
-    await resetPeakRss(pids.server);
-    const serverBeforeDownload = await procStats(pids.server);
-    const big = await download(server.url, created.pk, 'big.bin', join(root, 'down.bin'));
-    const serverAfterDownload = await procStats(pids.server);
-    const downSize = (await stat(join(root, 'down.bin'))).size;
-    const downSha = await sha256Of(join(root, 'down.bin'));
-    if (downSize !== SIZE || downSha !== sourceSha) throw new Error(`the downloaded file differs: ${downSize} bytes, sha256 ${downSha}`);
-    const downloadSeconds = Math.max(0.001, big.seconds - small.seconds);
-
-    const growth = (k) => (hwmReset ? afterUpload[k].peakRss : Math.max(afterUpload[k].peakRss, sampled.get(pids[k]))) - before[k].rss;
-    result = {
-      cp: SIZE / cp.seconds,
-      cpSync: SIZE / cpSync.seconds,
-      hashCopy: SIZE / hashCopySeconds,
-      upload: SIZE / uploadSeconds,
-      download: SIZE / downloadSeconds,
-      uploadSeconds,
-      downloadSeconds,
-      cpSeconds: cp.seconds,
-      agentGrowth: growth('agent'),
-      serverGrowthUpload: growth('server'),
-      serverGrowthDownload: serverAfterDownload.peakRss - serverBeforeDownload.rss,
-      downloaderGrowth: big.maxRss - small.maxRss,
-      downloaderPeak: big.maxRss,
-      agentPeak: afterUpload.agent.peakRss,
-      serverPeak: Math.max(afterUpload.server.peakRss, serverAfterDownload.peakRss),
-      hwmReset,
-    };
   } finally {
     await stopProcess(agent);
     await server.stop();
   }
+  // Each ratio is taken within its round (same load for both sides), then averaged over the rounds.
+  const mean = (f) => rounds.reduce((sum, r) => sum + f(r), 0) / rounds.length;
+  const max = (f) => Math.max(...rounds.map(f));
+  result = {
+    cp: SIZE / cp.seconds,
+    cpSync: SIZE / cpSync.seconds,
+    hashCopy: SIZE / hashCopySeconds,
+    cpSeconds: cp.seconds,
+    upload: mean((r) => r.upload),
+    download: mean((r) => r.download),
+    curlUp: mean((r) => r.curlUp),
+    curlDown: mean((r) => r.curlDown),
+    uploadRatio: mean((r) => r.upload / r.curlUp),
+    downloadRatio: mean((r) => r.download / r.curlDown),
+    ratios: rounds.map((r) => `${(r.upload / r.curlUp).toFixed(2)}/${(r.download / r.curlDown).toFixed(2)}`).join(', '),
+    agentGrowth: max((r) => r.agentGrowth),
+    serverGrowthUpload: max((r) => r.serverGrowthUpload),
+    serverGrowthDownload: max((r) => r.serverGrowthDownload),
+    downloaderGrowth: max((r) => r.downloaderGrowth),
+    downloaderPeak: max((r) => r.downloaderPeak),
+    agentPeak: max((r) => r.agentPeak),
+    serverPeak: max((r) => r.serverPeak),
+    hwmReset: rounds.every((r) => r.hwmReset),
+  };
 } finally {
   await cleanup();
 }
@@ -248,37 +316,36 @@ const load = `${load0} → ${load1}`;
 
 const r = result;
 const rate = (bps) => `${MiB(bps).toFixed(0)} MiB/s`;
-const ratio = (bps) => bps / r.cp;
 const serverGrowth = Math.max(r.serverGrowthUpload, r.serverGrowthDownload);
 const rssMet = Math.max(r.agentGrowth, serverGrowth, r.downloaderGrowth) < RSS_GOAL;
-const speedMet = ratio(r.upload) >= 0.5 && ratio(r.download) >= 0.5;
-console.log(`\noutputs benchmark — ${MIB} MiB — ${machineLabel()} — load ${load}`);
-console.log('path                 throughput     vs cp   seconds');
-console.log(`cp (page cache)      ${rate(r.cp).padStart(11)}    1.00   ${r.cpSeconds.toFixed(2)}`);
-console.log(`cp + sync            ${rate(r.cpSync).padStart(11)}    ${(r.cpSync / r.cp).toFixed(2)}`);
-console.log(`node read+sha256+write ${rate(r.hashCopy).padStart(9)}    ${(r.hashCopy / r.cp).toFixed(2)}   (the floor of one content-addressed copy)`);
-console.log(`agent → server       ${rate(r.upload).padStart(11)}    ${ratio(r.upload).toFixed(2)}   ${r.uploadSeconds.toFixed(2)}`);
-console.log(`server → download    ${rate(r.download).padStart(11)}    ${ratio(r.download).toFixed(2)}   ${r.downloadSeconds.toFixed(2)}`);
+const speedMet = r.uploadRatio >= CURL_GOAL && r.downloadRatio >= CURL_GOAL;
+console.log(`\noutputs benchmark — ${MIB} MiB, ${ROUNDS} rounds — ${machineLabel()} — load ${load}`);
+console.log('path                   throughput (mean)   vs curl (goal ≥ 0.7)');
+console.log(`agent → server       ${rate(r.upload).padStart(13)}        ${r.uploadRatio.toFixed(2)}`);
+console.log(`curl → server        ${rate(r.curlUp).padStart(13)}`);
+console.log(`server → download    ${rate(r.download).padStart(13)}        ${r.downloadRatio.toFixed(2)}`);
+console.log(`server → curl        ${rate(r.curlDown).padStart(13)}`);
+console.log(`(per round, upload/download vs curl: ${r.ratios})`);
+console.log(`for scale: cp ${rate(r.cp)} (${r.cpSeconds.toFixed(2)} s), cp + sync ${rate(r.cpSync)}, node read+sha256+write ${rate(r.hashCopy)}`);
 console.log('process      peak RSS   growth (goal < 64 MiB)');
 console.log(`agent        ${MiB(r.agentPeak).toFixed(0).padStart(5)} MiB  ${MiB(r.agentGrowth).toFixed(1)} MiB`);
 console.log(`server       ${MiB(r.serverPeak).toFixed(0).padStart(5)} MiB  ${MiB(r.serverGrowthUpload).toFixed(1)} MiB upload, ${MiB(r.serverGrowthDownload).toFixed(1)} MiB download`);
 console.log(`downloader   ${MiB(r.downloaderPeak).toFixed(0).padStart(5)} MiB  ${MiB(r.downloaderGrowth).toFixed(1)} MiB (vs downloading a tiny output)`);
 if (!r.hwmReset) console.log('(VmHWM could not be reset: growth uses sampled RSS and may include start-up peaks)');
-console.log(`goals: RSS growth ${rssMet ? 'MET' : 'NOT MET'}; throughput ≥ 0.5 × cp ${speedMet ? 'MET' : 'NOT MET'}`);
+console.log(`goals: RSS growth ${rssMet ? 'MET' : 'NOT MET'}; throughput ≥ ${CURL_GOAL} × curl ${speedMet ? 'MET' : 'NOT MET'}`);
 
 await recordResult(
-  'Outputs',
-  ['date', 'machine', 'load avg before → after', 'MiB', 'cp', 'cp+sync', 'node sha256 copy', 'agent → server (×cp)', 'server → download (×cp)', 'RSS growth agent / server / downloader', 'met (RSS, speed)'],
+  'Outputs against curl',
+  ['date', 'machine', 'load avg before → after', 'MiB × rounds', 'agent → server (curl → server)', 'server → download (server → curl)', 'ratio vs curl up / down (per round)', 'cp, node sha256 copy', 'RSS growth agent / server / downloader', 'met (RSS, speed)'],
   [
     today(),
     machineLabel(),
     load,
-    MIB,
-    rate(r.cp),
-    rate(r.cpSync),
-    rate(r.hashCopy),
-    `${rate(r.upload)} (${ratio(r.upload).toFixed(2)})`,
-    `${rate(r.download)} (${ratio(r.download).toFixed(2)})`,
+    `${MIB} × ${ROUNDS}`,
+    `${rate(r.upload)} (${rate(r.curlUp)})`,
+    `${rate(r.download)} (${rate(r.curlDown)})`,
+    `${r.uploadRatio.toFixed(2)} / ${r.downloadRatio.toFixed(2)} (${r.ratios})`,
+    `${rate(r.cp)}, ${rate(r.hashCopy)}`,
     `${MiB(r.agentGrowth).toFixed(1)} / ${MiB(serverGrowth).toFixed(1)} / ${MiB(r.downloaderGrowth).toFixed(1)} MiB`,
     `${rssMet ? 'yes' : 'no'}, ${speedMet ? 'yes' : 'no'}`,
   ],

@@ -5,6 +5,7 @@
 //   node bench/run-all.mjs [--only lifecycle,dispatch,…] [--quick]
 //
 // --quick shrinks every benchmark (for a smoke run; the rows it records say so by their sizes).
+// bench/request-cost.bench.mjs is not among them: it needs valgrind and runs for many minutes.
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -19,19 +20,23 @@ const FULL = {
   journal: ['--jobs', '500', '--noop-jobs', '20'],
   'live-log': ['--mib-per-s', '50', '--seconds', '60'],
   'dashboard-table': ['--jobs', '100000'],
+  scale: ['--nodes', '1000,5000,10000', '--jobs', '100'],
+  depth: [],
 };
 const QUICK = {
   lifecycle: ['--seconds', '5'],
   dispatch: ['--jobs', '20', '--poll-jobs', '2'],
-  outputs: ['--mib', '64'],
+  outputs: ['--mib', '64', '--rounds', '1'],
   idle: ['--seconds', '10'],
   journal: ['--jobs', '50', '--noop-jobs', '3'],
   'live-log': ['--mib-per-s', '50', '--seconds', '10'],
   'dashboard-table': ['--jobs', '10000'],
+  scale: ['--nodes', '1000', '--jobs', '20'],
+  depth: ['--ended', '100000', '--waiting', '1000', '--samples', '60', '--cli-runs', '3'],
 };
 const PLAN = args.quick ? QUICK : FULL;
 // A whole benchmark may not run longer than this (the poll-mode dispatch is the slowest).
-const LIMIT_MS = { lifecycle: 5, dispatch: 20, outputs: 20, idle: 10, journal: 5, 'live-log': 15, 'dashboard-table': 5 };
+const LIMIT_MS = { lifecycle: 5, dispatch: 20, outputs: 20, idle: 10, journal: 5, 'live-log': 15, 'dashboard-table': 5, scale: 20, depth: 20 };
 
 const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(PLAN);
 for (const name of names) if (!(name in PLAN)) throw new Error(`--only: unknown benchmark '${name}' (${Object.keys(PLAN).join(', ')})`);

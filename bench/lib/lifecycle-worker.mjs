@@ -1,9 +1,10 @@
 // Load-generator process: drives `nodes` simulated nodes, each running full job lifecycles in a loop
-// (create-job, acquire, start, 10 progress, one 1 KiB output, finish) until `durationMs` passes.
+// (create-job, acquire, start, 10 progress, one 1 KiB output, finish) until `durationMs` passes, or
+// until each has run `lifecyclesPerNode` (when given).
 // Reports lifecycles, per-call latencies, errors and its own CPU time to the parent over IPC.
 import { createClient } from './http-client.mjs';
 
-const { url, token, templatePk, nodePks, durationMs, bare } = JSON.parse(process.argv[2]);
+const { url, token, templatePk, nodePks, durationMs, bare, lifecyclesPerNode = Infinity } = JSON.parse(process.argv[2]);
 const request = createClient(url, { maxSockets: nodePks.length * 2 });
 const OUTPUT = 'x'.repeat(1024);
 const latencies = {};
@@ -28,7 +29,7 @@ async function node(nodePk, deadline) {
   const auth = { authorization: `Bearer ${token}` };
   const asNode = { ...auth, 'node-id': String(nodePk) };
   const json = { 'content-type': 'application/json' };
-  while (performance.now() < deadline) {
+  for (let done = 0; performance.now() < deadline && done < lifecyclesPerNode; done++) {
     try {
       const created = await timed('create-job', 'POST', `/v1/job-templates/${templatePk}/create-job`, {
         headers: { ...auth, ...json },

@@ -35,12 +35,13 @@ export async function waitFor(url, timeoutMs = 30_000) {
 }
 
 /**
- * Start `ufdl-agent serve` on a fresh data dir; returns { url, dataDir, child, stop() }. `nodeArgs`
- * go to node itself (e.g. `--cpu-prof`); `parentDir` is where the data dir is made (default: the
- * system temp dir); `stop({ removeData: true })` also deletes the data dir.
+ * Start `ufdl-agent serve` on a fresh data dir (or on `dataDir`, to start a stopped one again);
+ * returns { url, dataDir, child, stop() }. `nodeArgs` go to node itself (e.g. `--cpu-prof`);
+ * `parentDir` is where the data dir is made (default: the system temp dir);
+ * `stop({ removeData: true })` also deletes the data dir.
  */
-export async function startServe({ extraArgs = [], env = {}, nodeArgs = [], parentDir = tmpdir() } = {}) {
-  const dataDir = await mkdtemp(join(parentDir, 'ufdl-bench-'));
+export async function startServe({ extraArgs = [], env = {}, nodeArgs = [], parentDir = tmpdir(), dataDir: existing } = {}) {
+  const dataDir = existing ?? (await mkdtemp(join(parentDir, 'ufdl-bench-')));
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--data', dataDir, '--port', String(port), ...extraArgs], {
     env: { ...process.env, UFDL_ADMIN_USER: ADMIN.username, UFDL_ADMIN_PASSWORD: ADMIN.password, UFDL_AGENT_LOG_LEVEL: 'warn', ...env },

@@ -159,6 +159,14 @@ export function wireRunningParts(side: AgentSide, started: StartedParts): Runnin
 }
 
 /**
+ * Candidates a poll asks for beyond the jobs this node skips. The head of the queue is all a poll
+ * needs — the node claims the first job it can run — and a deep queue (ten thousand waiting jobs)
+ * would otherwise be sent whole with every poll. The skipped jobs sit at the head (they are the
+ * oldest the node has seen), so asking for them plus this many leaves this many to try.
+ */
+const POLL_CANDIDATES = 32;
+
+/**
  * The poll loop as the agent runs it (`poll/loop.ts` is the loop itself): candidates listed by each
  * slot's node, evaluated against the cached templates and the executor allow-list, claimed through
  * the jobs in flight; every poll counted in the metrics and told to {@link Readiness} (refused
@@ -177,15 +185,16 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
     if (!node) throw new Error(`no node for slot ${slotIndex ?? 'any'}`);
     return node.api;
   };
-  return new PollLoop(
+  const loop: PollLoop = new PollLoop(
     {
       slots,
       log,
       accepting: () => side.accepting(),
       acceptingChanged: () => side.acceptingChanged(),
       listCandidates: async (slot, waitSeconds, signal) => {
+        const limit = POLL_CANDIDATES + loop.skipList.size;
         // Checked entry by entry: the server's answer is not trusted to be what the type says.
-        const body: unknown = await apiOf(slot.index).listJobs(pollFilter(), waitSeconds === null ? { signal } : { waitSeconds, signal });
+        const body: unknown = await apiOf(slot.index).listJobs(pollFilter(), waitSeconds === null ? { signal, limit } : { waitSeconds, signal, limit });
         return lists.read(body);
       },
       evaluate: async (job, signal) => {
@@ -220,4 +229,5 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
       watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
     },
   );
+  return loop;
 }

@@ -7,21 +7,6 @@ import { Command, CommanderError } from 'commander';
 import { oneLineUsageErrors } from './cli-error.js';
 import { ConfigError } from './config/errors.js';
 import { EXIT } from './exit-codes.js';
-import { registerConfig } from './commands/config.js';
-import { registerRun } from './commands/run.js';
-import { registerServe } from './commands/serve.js';
-import { registerStandalone } from './commands/standalone.js';
-import { registerCancel } from './commands/cancel.js';
-import { registerDownload } from './commands/download.js';
-import { registerHwinfo } from './commands/hwinfo.js';
-import { registerJobs } from './commands/jobs.js';
-import { registerLogs } from './commands/logs.js';
-import { registerOutputs } from './commands/outputs.js';
-import { registerStatus } from './commands/status.js';
-import { registerSubmit } from './commands/submit.js';
-import { registerTemplates } from './commands/templates.js';
-import { registerUsers } from './commands/users.js';
-import { registerWatch } from './commands/watch.js';
 import { VERSION } from './version.js';
 
 // `ufdl-agent jobs | head` closes the pipe early; that is not an error.
@@ -35,21 +20,33 @@ const program = new Command('ufdl-agent')
   .version(VERSION)
   .exitOverride();
 
-registerRun(program);
-registerServe(program);
-registerStandalone(program);
-registerConfig(program);
-registerSubmit(program);
-registerJobs(program);
-registerWatch(program);
-registerLogs(program);
-registerCancel(program);
-registerOutputs(program);
-registerDownload(program);
-registerStatus(program);
-registerUsers(program);
-registerTemplates(program);
-registerHwinfo(program);
+/**
+ * Every subcommand, in the order help lists them, each loaded only when needed: a command line names
+ * one, and only that one's module is loaded (a short-lived `ufdl-agent jobs` starts faster, and the
+ * long-running `run` keeps nothing in memory that it never uses). Help and unknown commands load all.
+ */
+const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
+  run: async () => (await import('./commands/run.js')).registerRun,
+  serve: async () => (await import('./commands/serve.js')).registerServe,
+  standalone: async () => (await import('./commands/standalone.js')).registerStandalone,
+  config: async () => (await import('./commands/config.js')).registerConfig,
+  submit: async () => (await import('./commands/submit.js')).registerSubmit,
+  jobs: async () => (await import('./commands/jobs.js')).registerJobs,
+  watch: async () => (await import('./commands/watch.js')).registerWatch,
+  logs: async () => (await import('./commands/logs.js')).registerLogs,
+  cancel: async () => (await import('./commands/cancel.js')).registerCancel,
+  outputs: async () => (await import('./commands/outputs.js')).registerOutputs,
+  download: async () => (await import('./commands/download.js')).registerDownload,
+  status: async () => (await import('./commands/status.js')).registerStatus,
+  users: async () => (await import('./commands/users.js')).registerUsers,
+  templates: async () => (await import('./commands/templates.js')).registerTemplates,
+  hwinfo: async () => (await import('./commands/hwinfo.js')).registerHwinfo,
+};
+
+// The program has no options of its own that take a value, so the first word is the command.
+const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const wanted = named !== undefined && Object.hasOwn(COMMANDS, named) ? [named] : Object.keys(COMMANDS);
+for (const register of await Promise.all(wanted.map((name) => COMMANDS[name]!()))) register(program);
 
 // Usage errors anywhere are one line naming the command, with exit status 64.
 const everyCommand = (c: Command): Command[] => [c, ...c.commands.flatMap(everyCommand)];

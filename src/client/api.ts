@@ -14,6 +14,7 @@ import type { FilterSpec } from '../protocol/filter.js';
 import { formatProgress, progressBodyForReference } from '../protocol/progress.js';
 import {
   CAPABILITIES_PATH,
+  LIMIT_HEADER,
   MAX_WAIT_SECONDS,
   WAIT_HEADER,
   WAITING_PATH,
@@ -51,6 +52,12 @@ export interface ListJobsOptions extends CallOptions {
    * response timeout lengthened to match; otherwise ignored and the call answers at once.
    */
   waitSeconds?: number;
+  /**
+   * At most this many jobs, the first of the result: sent as `X-UFDL-Limit` so that our server reads
+   * and sends no more; a server that ignores it (the reference) sends them all, and the answer is cut
+   * here, so callers see the same either way.
+   */
+  limit?: number;
 }
 
 export interface CreateJobBody {
@@ -253,7 +260,9 @@ export class UfdlClient {
         spec.extraTimeoutMs = seconds * 1000;
       }
     }
-    return this.#transport.json<JobJson[]>(spec);
+    if (opts.limit !== undefined) spec.headers = { ...spec.headers, [LIMIT_HEADER]: String(opts.limit) };
+    const jobs = await this.#transport.json<JobJson[]>(spec);
+    return opts.limit !== undefined && jobs.length > opts.limit ? jobs.slice(0, opts.limit) : jobs;
   }
 
   /** `GET /v1/jobs/{pk}`. Idempotent. */

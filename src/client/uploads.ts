@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,6 +41,37 @@ export function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
+/**
+ * The bytes of `filePath`, {@link FILE_CHUNK_BYTES} at a time, read into two buffers used over and
+ * over: the next chunk is read into one while the other is sent. got writes an iterable body one
+ * chunk at a time and asks for the next only once the previous one is in the socket, so a buffer is
+ * refilled only after the kernel has copied it. (A new buffer per read, as a file stream makes, costs
+ * the kernel a page fault for every 4 KiB it copies in: a third of the upload's CPU for 1 GiB, and
+ * twice curl's time for the same upload.)
+ */
+async function* fileChunks(filePath: string): AsyncGenerator<Buffer> {
+  const handle = await open(filePath, 'r');
+  try {
+    const buffers = [Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES), Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES)];
+    let next = 0;
+    let reading = handle.read(buffers[next]!, 0, FILE_CHUNK_BYTES, null);
+    try {
+      for (;;) {
+        const { bytesRead, buffer } = await reading;
+        if (bytesRead === 0) return;
+        next ^= 1;
+        reading = handle.read(buffers[next]!, 0, FILE_CHUNK_BYTES, null);
+        yield buffer.subarray(0, bytesRead);
+      }
+    } finally {
+      // Stopped half-way (the request failed): the read ahead is no longer wanted.
+      reading.catch(() => {});
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Stream `filePath` as the body of `spec` (a POST to an output route); one attempt, plus the 401 one. */
 export async function uploadFile(transport: Transport, spec: RequestSpec, name: string, filePath: string): Promise<JobOutputJson> {
   const { http } = transport;
@@ -48,8 +79,8 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
   if (!info.isFile()) throw new TypeError(`not a regular file: ${filePath}`);
   const response = await transport.withAuth(
     async (headers) => {
-      // A new stream per attempt: the 401 retry must send the whole file again.
-      const body = createReadStream(filePath, { highWaterMark: FILE_CHUNK_BYTES });
+      // A new body per attempt: the 401 retry must send the whole file again.
+      const body = fileChunks(filePath);
       const link = http.link(spec.signal);
       try {
         const res = await http.got(spec.path, {
@@ -72,7 +103,8 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
         throw err instanceof ClientError ? err : errorFromNetwork(spec.method, `/${spec.path}`, err);
       } finally {
         link.dispose();
-        body.destroy();
+        // Closes the file if got stopped reading it half-way (a no-op once it has ended).
+        await body.return(undefined);
       }
     },
     { signal: spec.signal },

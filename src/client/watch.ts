@@ -7,7 +7,7 @@
  * until closed; failures are reported through `onError`, never thrown. A ping every
  * `pingIntervalMs` detects a dead peer. Frames are parsed as {@link JobNotification}.
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { JobNotification } from '../protocol/wire.js';
 import { ClientError } from './errors.js';
 import { pkSegment } from './http.js';
@@ -74,6 +74,14 @@ export function isJobNotification(value: unknown): value is JobNotification {
   return typeof v.transition === 'string' && typeof v.pk === 'number';
 }
 
+let wsModule: Promise<typeof import('ws')> | undefined;
+
+/** `ws` is loaded by the first watch: the commands that never watch (most of the CLI) start faster. */
+function loadWebSocket(): Promise<typeof WebSocket> {
+  wsModule ??= import('ws');
+  return wsModule.then((m) => m.default);
+}
+
 export function watchJob(ctx: WatchContext, pk: number, onMessage: (message: JobNotification) => void, options: WatchOptions = {}): JobWatch {
   return new JobWatcher(ctx, pk, onMessage, options);
 }
@@ -114,7 +122,7 @@ class JobWatcher implements JobWatch {
     const ws = this.#ws;
     this.#ws = undefined;
     if (ws) {
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000, 'watch closed');
+      if (ws.readyState === ws.OPEN) ws.close(1000, 'watch closed');
       else ws.terminate();
     }
   }
@@ -122,8 +130,9 @@ class JobWatcher implements JobWatch {
   async #connect(): Promise<void> {
     if (this.#closed) return;
     let token: string;
+    let WebSocketClient: typeof WebSocket;
     try {
-      token = await this.#ctx.token();
+      [token, WebSocketClient] = await Promise.all([this.#ctx.token(), loadWebSocket()]);
     } catch (err) {
       const kind = err instanceof ClientError && err.kind === 'auth' ? 'auth' : 'network';
       this.#fail({ kind, message: err instanceof Error ? err.message : String(err), attempt: this.#failures + 1 });
@@ -132,7 +141,7 @@ class JobWatcher implements JobWatch {
     if (this.#closed) return;
     const url = jobSocketUrl(this.#ctx.serverUrl, this.#pk);
     if (this.#useQueryToken) url.searchParams.set('token', token);
-    const ws = new WebSocket(url, {
+    const ws = new WebSocketClient(url, {
       headers: { authorization: `Bearer ${token}`, 'user-agent': this.#ctx.userAgent },
       handshakeTimeout: this.#ctx.handshakeTimeoutMs,
       maxPayload: 1024 * 1024,

@@ -286,4 +286,9 @@ export const CAPABILITIES_PATH = '/v1/ufdl-agent/capabilities';
 /** Where a node says why it does not run a job: `PUT` with `{"reason": …}` and its `Node-Id`. */
 export const WAITING_PATH = '/v1/ufdl-agent/jobs/{pk}/waiting';
 export const WAIT_HEADER = 'x-ufdl-wait';
+/**
+ * `X-UFDL-Limit: <n>` on `POST …/list`: answer with the first `n` items of the result only. An
+ * extension the reference ignores (it answers with every item), so clients cut the answer too.
+ */
+export const LIMIT_HEADER = 'x-ufdl-limit';
 export const MAX_WAIT_SECONDS = 60;

@@ -35,11 +35,13 @@ import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
 import { waitingRoutes } from './routes/waiting.js';
 import { chooseProtocol, websocketRoutes } from './routes/ws.js';
+import { startCheckpointer } from './store/checkpointer.js';
 import { openDatabase } from './store/db.js';
 import { getJobRow } from './store/job-json.js';
 import { walBarrier } from './store/durability.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
 import { startSweeper } from './sweeper.js';
+import { WakeHub } from './wake-up/wake-hub.js';
 
 export interface BuiltServer {
   app: FastifyInstance;
@@ -64,14 +66,26 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   // Group commit: the migration and the seed are made durable before the first request is taken.
   const durability = walBarrier(db, log);
   await durability.barrier.syncAfterCommit();
+  const checkpointer = startCheckpointer(db, log);
   const closing = new AbortController();
-  const ctx: ServerContext = { db, options, tokens, hub: new NotifyHub(), durable: durability.barrier, blobs, log, closing: closing.signal };
+  const hub = new NotifyHub();
+  const wakeups = new WakeHub({ onError: (err) => log.error({ err }, 'a waiting list filter could not be checked against a job') });
+  // The wake-up hub hears of jobs only through the hub's events, as it would from another replica.
+  hub.on('acquirable', (pk) => wakeups.jobAcquirable(pk));
+  hub.on('transition', (pk, message) => {
+    if (message.transition === 'acquire' && message.node !== undefined) wakeups.jobAcquired(pk, message.node);
+  });
+  const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: durability.barrier, blobs, log, closing: closing.signal };
 
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
     bodyLimit: options.maxBodyBytes,
     // Request lines would drown the log of a busy node; errors are logged by http-errors.ts.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: building one (pino's child, with the redaction set-up) cost a few
+    // per cent of a small request's CPU, for the request id of the rare request-scoped log line,
+    // which names the method and URL instead.
+    childLoggerFactory: (logger) => logger,
     // maxParamLength: output names may be 200 characters and type strings are longer still once
     // percent-encoded (`JobOutput<Model<Domain<'…'>, …>>`); find-my-way's default of 100 gives 414.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 4096 },
@@ -124,9 +138,12 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};
   app.addHook('preClose', async () => {
     closing.abort();
+    // Waiting list requests are answered now, so the server does not wait for their time to run out.
+    wakeups.close();
     stopSweeper();
   });
   app.addHook('onClose', async () => {
+    await checkpointer.close();
     try {
       await durability.close();
     } catch (err) {

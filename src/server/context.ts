@@ -9,6 +9,7 @@ import type { NotifyHub } from './notify-hub.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { Db } from './store/db.js';
 import type { DurableBarrier } from './store/durability.js';
+import type { WakeHub } from './wake-up/wake-hub.js';
 
 export interface UserRow {
   pk: number;
@@ -46,6 +47,8 @@ export interface ServerContext {
   options: ResolvedServerOptions;
   tokens: TokenService;
   hub: NotifyHub;
+  /** List requests waiting on `X-UFDL-Wait`, and which one a newly acquirable job wakes. */
+  wakeups: WakeHub;
   /** Group commit: hub events and answers wait until the commits they reveal are on disk. */
   durable: DurableBarrier;
   blobs: BlobStore;

@@ -89,9 +89,10 @@ export function answerBadHandshakesWithJson(app: FastifyInstance): void {
  * "socket hang up".
  */
 export function closeRefusedUpgrades(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Callback style: every response passes here, and only refused upgrades need anything.
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (request.ws) void reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 }
 

@@ -9,7 +9,9 @@ import type { FastifyInstance } from 'fastify';
 
 export function endConnectionsOnceClosing(app: FastifyInstance): void {
   const { closing } = app.ufdl;
-  app.addHook('onResponse', async (request) => {
+  // Callback style: every response passes here, and almost none needs anything.
+  app.addHook('onResponse', (request, _reply, done) => {
     if (closing.aborted) request.raw.socket?.end();
+    done();
   });
 }

@@ -25,6 +25,8 @@ export class ListenError extends Error {
   }
 }
 
+const LISTEN_BACKLOG = 4096;
+
 const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
 
 export interface StartServerExtras {
@@ -41,7 +43,10 @@ export async function startServer(options: ServerOptions, log: Logger, extras: S
   if (port !== wanted.port) log.warn({ wanted: wanted.port, port }, `port ${wanted.port} is in use; using ${port}`);
   const { app, options: resolved, adminPasswordFile } = await buildApp({ ...options, port }, log);
   try {
-    await app.listen({ host: resolved.host, port: resolved.port });
+    // Thousands of agents reconnect at once after a restart; the default queue of 511 pending
+    // connections overflows, and the kernel then drops and later resets the surplus. The kernel caps
+    // this at net.core.somaxconn.
+    await app.listen({ host: resolved.host, port: resolved.port, backlog: LISTEN_BACKLOG });
   } catch (err) {
     await app.close();
     throw asListenError(err, resolved.host, resolved.port);

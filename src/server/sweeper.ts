@@ -10,6 +10,7 @@ import { isUfdlError } from '../protocol/errors.js';
 import type { ServerContext } from './context.js';
 import { HEARTBEAT_RESOLUTION_MS } from './identity.js';
 import { JOB_IS_CANCELLED_SQL } from './store/job-fields.js';
+import { cachedStatement } from './store/db.js';
 import { abortJob } from './store/jobs.js';
 
 interface HeldJob {
@@ -18,20 +19,21 @@ interface HeldJob {
   last_seen: string | null;
 }
 
-/** Jobs held by nodes unseen since `cutoff` or before (ISO time; a node never seen counts as unseen). */
-function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
-  return ctx.db
-    .prepare(
-      `SELECT jobs.pk AS job, nodes.pk AS node, nodes.last_seen AS last_seen
+/**
+ * Jobs held by nodes unseen since `?` or before (ISO time; a node never seen counts as unseen). Read
+ * through the index of jobs that have not ended, not the whole history.
+ */
+export const HELD_BY_LOST_NODES_SQL = `SELECT jobs.pk AS job, nodes.pk AS node, nodes.last_seen AS last_seen
        FROM jobs JOIN nodes ON nodes.pk = jobs.node
        WHERE (nodes.last_seen IS NULL OR nodes.last_seen <= ?)
          AND NOT ${JOB_IS_CANCELLED_SQL}
          -- Ended jobs (FINISHED or ERRORED) are outcomes, not work in progress: a job that failed
          -- on a node that later vanished stays failed rather than silently running again.
          AND jobs.end_time IS NULL
-       ORDER BY jobs.pk`,
-    )
-    .all(cutoff) as HeldJob[];
+       ORDER BY jobs.pk`;
+
+function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
+  return cachedStatement(ctx.db, HELD_BY_LOST_NODES_SQL).all(cutoff) as HeldJob[];
 }
 
 /** One sweep: abort every job held by a lost node. Returns the pks of the aborted jobs. */

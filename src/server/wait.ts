@@ -1,12 +1,12 @@
 /**
- * The `X-UFDL-Wait` extension of `POST /v1/jobs/list` (DESIGN §3): when the list is empty, hold the
- * request until a job may have become acquirable (the hub's `acquirable` event), the wait ends, the
- * client goes away, or the server closes; then answer with the query re-run.
+ * The `X-UFDL-Wait` extension of `POST /v1/jobs/list`: when the list is empty, hold the request until
+ * the wake-up hub wakes it for a job its filter has (`wake-up/wake-hub.ts`: one waiter per job), the
+ * wait ends, the client goes away, or the server closes; then answer with the query re-run.
  */
 import type { FastifyReply } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
 import { MAX_WAIT_SECONDS } from '../protocol/wire.js';
-import type { NotifyHub } from './notify-hub.js';
+import type { Wait, WaitFilter, WakeHub } from './wake-up/wake-hub.js';
 
 /**
  * Parse the header value: a non-negative decimal number of seconds. Values above
@@ -24,41 +24,117 @@ export function parseWaitHeader(raw: string | string[] | undefined): number {
 }
 
 /**
- * A signal that fires when the client disconnects before the response is sent, or when `closing`
- * fires (server shutdown).
+ * Parse `X-UFDL-Limit`: a positive integer number of items. Anything else is a 400. Returns
+ * undefined when the header is absent.
  */
-export function requestGoneSignal(reply: FastifyReply, closing: AbortSignal): AbortSignal {
-  const gone = new AbortController();
-  if (closing.aborted) {
-    gone.abort();
-    return gone.signal;
+export function parseLimitHeader(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = (Array.isArray(raw) ? raw.join(',') : raw).trim();
+  if (!/^\d{1,9}$/.test(value) || Number(value) === 0) {
+    throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `Bad X-UFDL-Limit header '${value}': expected a whole number of items, at least 1`);
   }
-  // A plain listener removed when the response closes (it always does, finished or cut off), so a
-  // long-lived `closing` signal does not collect one listener per request.
-  const onClosing = () => gone.abort();
-  closing.addEventListener('abort', onClosing, { once: true });
-  reply.raw.once('close', () => {
-    closing.removeEventListener('abort', onClosing);
-    if (!reply.raw.writableFinished) gone.abort();
-  });
-  return gone.signal;
+  return Number(value);
+}
+
+/** Whether the client of a waiting request is still there, and how to hear that it left. */
+export interface ClientPresence {
+  connected(): boolean;
+  /** Call `listener` once if the client goes away before the answer is sent; returns an unsubscriber. */
+  onGone(listener: () => void): () => void;
 }
 
 /**
- * Run `query`; while its result is empty and time is left, wait for the hub's `acquirable` event and
- * run it again. The query is synchronous and the wait is armed right after it without yielding, so
- * an event fired between a query and the next wait cannot be missed.
+ * The presence of the client behind `reply`. One listener on this response's own `close`, nothing on
+ * anything shared by all requests (thousands of waiting requests would pile listeners onto it).
  */
-export async function waitForNonEmpty<T>(hub: NotifyHub, query: () => T[], waitMs: number, signal: AbortSignal): Promise<T[]> {
+export function clientPresence(reply: FastifyReply): ClientPresence {
+  const response = reply.raw;
+  const socket = reply.request.raw.socket;
+  return {
+    connected: () => socket !== null && !socket.destroyed && socket.writable && !response.destroyed,
+    onGone(listener) {
+      const onClose = () => {
+        if (!response.writableFinished) listener();
+      };
+      response.once('close', onClose);
+      return () => response.off('close', onClose);
+    },
+  };
+}
+
+export interface WaitForJobsOptions<T> {
+  waitMs: number;
+  /**
+   * Whether a non-empty result has something for this request, which was last woken for job
+   * `wokenFor` (null: not woken); when not (every job in it is being offered to another woken node),
+   * the request keeps waiting. @default any non-empty result
+   */
+  worthAnswering?: (result: T[], wokenFor: number | null) => boolean;
+  /** The node the request acts as, when it names one. */
+  node: number | null;
+  client: ClientPresence;
+}
+
+/** How often a request past its wait looks again while its result is being handed to other nodes. */
+const OVERTIME_STEP_MS = 50;
+
+/**
+ * Run `query`; while its result is empty (or not {@link WaitForJobsOptions.worthAnswering}) and time
+ * is left, wait in the wake-up hub's queue for `filter` until woken for a job, and run it again. The
+ * answer is always the query's whole result. A waiter woken for a job that someone else took
+ * meanwhile waits again in the place it had. The query is synchronous and the wait is queued right
+ * after it without yielding, so a job made acquirable between the two cannot be missed.
+ *
+ * When the time runs out the query runs once more and answers — unless every job it lists is being
+ * offered to another woken node: then the answer waits until those nodes have taken them (tens of
+ * milliseconds), at most the hub's offer grace, so that thousands of nodes whose waits run out at
+ * random moments do not each race the woken node for the newest job. When the client has gone or
+ * the server closes, the last result is the answer.
+ */
+export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: () => T[], options: WaitForJobsOptions<T>): Promise<T[]> {
+  let wokenFor: number | null = null;
+  const worthAnswering = (r: T[]) => r.length > 0 && (options.worthAnswering?.(r, wokenFor) ?? true);
   let result = query();
-  if (result.length > 0 || waitMs <= 0) return result;
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const remaining = deadline - Date.now();
-    if (remaining <= 0 || signal.aborted) return result;
-    const woken = await hub.waitForAcquirable(remaining, signal);
-    if (!woken) return signal.aborted ? result : query();
-    result = query();
-    if (result.length > 0) return result;
+  if (options.waitMs <= 0 || worthAnswering(result)) return result;
+  const deadline = Date.now() + options.waitMs;
+  const overtimeEnd = deadline + hub.offerGraceMs;
+  let current: Wait | null = null;
+  let gone = false;
+  const unsubscribe = options.client.onGone(() => {
+    gone = true;
+    current?.cancel();
+  });
+  try {
+    // The first arrival, kept while the request is woken for jobs that others take.
+    let seq: number | undefined;
+    let timeUp = false;
+    for (;;) {
+      if (gone) return result;
+      let timeoutMs = deadline - Date.now();
+      let keepPlace = seq !== undefined;
+      if (timeUp || timeoutMs <= 0) {
+        timeUp = true;
+        result = query();
+        if (result.length === 0 || worthAnswering(result) || Date.now() >= overtimeEnd) return result;
+        timeoutMs = Math.min(OVERTIME_STEP_MS, overtimeEnd - Date.now());
+        // Its place no longer matters, and finding it again in a long queue would cost a walk.
+        keepPlace = false;
+      }
+      current = hub.wait({ filter, node: options.node, timeoutMs, connected: options.client.connected, ...(keepPlace ? { seq: seq! } : {}) });
+      seq ??= current.seq;
+      const outcome = await current.outcome;
+      if (outcome === 'expired') {
+        // A timer may fire a millisecond before the wall clock says the deadline has come.
+        timeUp = true;
+        continue;
+      }
+      if (outcome !== 'woken') return result;
+      wokenFor = current.wokenFor;
+      current = null;
+      result = query();
+      if (worthAnswering(result)) return result;
+    }
+  } finally {
+    unsubscribe();
   }
 }

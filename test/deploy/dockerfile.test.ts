@@ -150,7 +150,14 @@ describe('Dockerfile', () => {
     const entrypoint = JSON.parse(last(final, 'ENTRYPOINT')!.args) as string[];
     expect(['tini', '/usr/bin/tini']).toContain(entrypoint[0]);
     expect(entrypoint[1]).toBe('--');
-    expect(entrypoint.slice(2)).toEqual(['node', `/app/${pkg.bin['ufdl-agent']}`]);
+    expect(entrypoint.slice(2)).toEqual(['/app/entrypoint.sh']);
+    expect(all(final, 'COPY').map((i) => i.args)).toContain('deploy/entrypoint.sh ./entrypoint.sh');
+    // The script runs the package bin for every command, and exec's it (node is tini's child).
+    const script = read('deploy/entrypoint.sh');
+    const execs = [...script.matchAll(/exec node ((?:--\S+ )*)(\S+) "\$@"/g)];
+    expect(execs.length).toBeGreaterThanOrEqual(2);
+    for (const [, , bin] of execs) expect(bin).toBe(`/app/${pkg.bin['ufdl-agent']}`);
+    expect(script).toMatch(/^\s*\*\) exec node \/app\/dist\/cli\/main\.js "\$@" ;;$/m);
     // No -g: the agent alone gets the signal and stops its jobs' process groups itself.
     expect(entrypoint).not.toContain('-g');
     expect(JSON.parse(last(final, 'CMD')!.args)).toEqual(['run']);
@@ -209,7 +216,14 @@ describe('Dockerfile', () => {
     expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'src', 'config']));
     for (const source of sources) {
       expect(existsSync(join(ROOT, source)), source).toBe(true);
-      for (const pattern of ignore) expect(matches(pattern, source), `${source} excluded by ${pattern}`).toBe(false);
+      // As Docker reads it: the last pattern that matches decides, and `!pattern` lets a path through.
+      let excludedBy: string | undefined;
+      for (const pattern of ignore) {
+        if (pattern.startsWith('!')) {
+          if (matches(pattern.slice(1), source)) excludedBy = undefined;
+        } else if (matches(pattern, source)) excludedBy = pattern;
+      }
+      expect(excludedBy, `${source} excluded by ${excludedBy}`).toBeUndefined();
     }
   });
 });

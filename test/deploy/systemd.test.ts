@@ -90,14 +90,30 @@ function seconds(span: string): number {
 
 const yes = (v: string | undefined) => v !== undefined && ['yes', 'true', 'on', '1'].includes(v);
 
+describe('systemd units: the agent at rest', () => {
+  it('start the agent with the V8 flags of the image\'s `run` (a small young generation), and the server without', () => {
+    const entrypoint = readFileSync(join(ROOT, 'deploy', 'entrypoint.sh'), 'utf8');
+    const imageRun = /^\s*run\)\s*exec node (.*?) \/app\/dist\/cli\/main\.js "\$@"/m.exec(entrypoint)?.[1];
+    expect(imageRun).toBe('--max-semi-space-size=1');
+    for (const name of AGENT_UNITS) {
+      const exec = value(readUnit(name), 'Service', 'ExecStart')!;
+      expect(exec, name).toBe(`/usr/bin/env node ${imageRun} ${INSTALLED_BINARY} run`);
+    }
+    expect(value(readUnit('ufdl-server.service'), 'Service', 'ExecStart')).toBe(`${INSTALLED_BINARY} serve`);
+  });
+});
+
 describe('systemd units: static checks', () => {
   describe.each(UNITS)('%s', (name) => {
     const unit = readUnit(name);
 
     it('runs the installed ufdl-agent binary with the right subcommand', () => {
       const exec = value(unit, 'Service', 'ExecStart')!.split(/\s+/);
-      expect(exec[0]).toBe(INSTALLED_BINARY);
-      expect(exec[1]).toBe(name === 'ufdl-server.service' ? 'serve' : 'run');
+      const at = exec.indexOf(INSTALLED_BINARY);
+      expect(at).toBeGreaterThanOrEqual(0);
+      expect(exec[at + 1]).toBe(name === 'ufdl-server.service' ? 'serve' : 'run');
+      // Anything before it is Node.js and its flags, found as the binary's shebang finds it.
+      if (at > 0) expect(exec.slice(0, 2)).toEqual(['/usr/bin/env', 'node']);
     });
 
     it('runs as a dedicated non-root user', () => {
@@ -245,8 +261,8 @@ const copies = (() => {
   chmodSync(stub, 0o755);
   for (const name of UNITS) {
     const text = readFileSync(join(ROOT, 'systemd', name), 'utf8');
-    if (!text.includes(`ExecStart=${INSTALLED_BINARY} `)) throw new Error(`${name}: ExecStart= does not start ${INSTALLED_BINARY}`);
-    writeFileSync(join(dir, name), text.replaceAll(`ExecStart=${INSTALLED_BINARY} `, `ExecStart=${stub} `));
+    if (!/^ExecStart=.*\/usr\/local\/bin\/ufdl-agent /m.test(text)) throw new Error(`${name}: ExecStart= does not start ${INSTALLED_BINARY}`);
+    writeFileSync(join(dir, name), text.replaceAll(`${INSTALLED_BINARY} `, `${stub} `));
   }
   return { dir, stub };
 })();
@@ -282,7 +298,9 @@ describe('systemd units: systemd-analyze', () => {
     const broken = readFileSync(join(copies!.dir, 'ufdl-agent.service'), 'utf8').replace(/^KillMode=mixed$/m, 'KillMode=mixd\nRestartPreventExitSatus=64');
     writeFileSync(join(copies!.dir, 'broken.service'), broken);
     expect(verify(copies!.dir, ['broken.service']).problems.length).toBeGreaterThanOrEqual(2);
-    writeFileSync(join(copies!.dir, 'missing.service'), broken.replace(copies!.stub, '/nonexistent/ufdl-agent').replace(/^KillMode=mixd$/m, 'KillMode=mixed'));
+    // The server's ExecStart= is the binary itself (the agents' is /usr/bin/env node …).
+    const server = readFileSync(join(copies!.dir, 'ufdl-server.service'), 'utf8');
+    writeFileSync(join(copies!.dir, 'missing.service'), server.replace(copies!.stub, '/nonexistent/ufdl-agent'));
     expect(verify(copies!.dir, ['missing.service']).status).not.toBe(0);
   });
 

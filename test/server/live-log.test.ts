@@ -178,11 +178,12 @@ describe('live log followers', () => {
     // A follower that connects and then stops reading from its socket.
     const frames: (LogFrame | Buffer)[] = [];
     const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/jobs/${job.pk}/log?offset=0&token=${token}`);
+    // Listening before 'open': the start frame may arrive in the same packet as the handshake's answer.
+    ws.on('message', (data, binary) => frames.push(binary ? (data as Buffer) : (JSON.parse(data.toString()) as LogFrame)));
     await new Promise((resolve, reject) => {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    ws.on('message', (data, binary) => frames.push(binary ? (data as Buffer) : (JSON.parse(data.toString()) as LogFrame)));
     const raw = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     raw.pause();
 

@@ -106,6 +106,16 @@ describe('GET /metrics', () => {
     const later = (await api(url, 'GET', '/metrics')).text;
     expect(sample(later, 'ufdl_server_jobs', '{phase="CREATED"}')).toBe(1);
     expect(sample(later, 'ufdl_server_jobs', '{phase="STARTED"}')).toBe(2);
+
+    // Cancelled before and after start, and soft-deleted jobs of every phase, which count nowhere.
+    const cancelled = db.prepare('INSERT INTO jobs (template, start_time, end_time, error_reason, cancelled_unstarted, creation_time, deletion_time) VALUES (1, ?, ?, ?, ?, ?, ?)');
+    cancelled.run(null, null, 'cancelled', 1, now, null);
+    cancelled.run(now, null, 'cancelled', 0, now, null);
+    for (const [start, end, error] of [[null, null, null], [now, null, null], [now, now, null], [now, now, 'boom'], [now, null, 'cancelled']]) {
+      cancelled.run(start, end, error, 0, now, now);
+    }
+    const last = (await api(url, 'GET', '/metrics')).text;
+    expect(['CREATED', 'STARTED', 'FINISHED', 'ERRORED', 'CANCELLED'].map((phase) => sample(last, 'ufdl_server_jobs', `{phase="${phase}"}`))).toEqual([1, 2, 1, 1, 2]);
   });
 
   it('keeps the counters of two servers in one process apart', async () => {

@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { INLINE_MAX_BYTES } from '../../src/server/blobs.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 
 const UPLOAD_HEADERS = { 'content-disposition': 'attachment; filename=out', 'content-type': 'application/data' };
@@ -85,6 +86,24 @@ describe('upload and download', () => {
     expect(download.status).toBe(200);
     expect(download.headers.get('content-disposition')).toBe('attachment; filename="model.Model<X>"');
     expect(sha256(new Uint8Array(await download.arrayBuffer()))).toBe(sha256(data));
+  });
+
+  it('keeps outputs up to 64 KiB in the database and larger ones in files, serving both byte-identical', async () => {
+    const { f, node, job } = await startedJob();
+    const small = randomBytes(INLINE_MAX_BYTES);
+    const large = randomBytes(INLINE_MAX_BYTES + 1);
+    expect((await upload(f, job, node, 'small', 'BLOB', small)).status).toBe(200);
+    expect((await upload(f, job, node, 'large', 'BLOB', large)).status).toBe(200);
+    const stored = (data: Buffer) => f.db.prepare('SELECT size, content FROM blobs WHERE sha256 = ?').get(sha256(data)) as { size: number; content: Buffer | null };
+    expect(stored(small)).toEqual({ size: small.length, content: small });
+    expect(stored(large)).toEqual({ size: large.length, content: null });
+    const files = (await filesUnder(join(f.server.dataDir, 'outputs'))).map((file) => file.split('/').at(-1));
+    expect(files).toEqual([sha256(large)]);
+    for (const [name, data] of [['small', small], ['large', large]] as const) {
+      const get = await fetch(`${f.url}/v1/jobs/${job}/outputs/${name}/BLOB`, { headers: { authorization: `Bearer ${await f.adminToken()}` } });
+      expect(get.headers.get('content-length')).toBe(String(data.length));
+      expect(sha256(new Uint8Array(await get.arrayBuffer()))).toBe(sha256(data));
+    }
   });
 
   it('B12: accepts a zero-byte output, with or without a Content-Type', async () => {

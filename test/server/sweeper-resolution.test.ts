@@ -15,6 +15,7 @@ import { BlobStore } from '../../src/server/blobs.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { HEARTBEAT_RESOLUTION_MS } from '../../src/server/identity.js';
 import { NotifyHub } from '../../src/server/notify-hub.js';
+import { WakeHub } from '../../src/server/wake-up/wake-hub.js';
 import { walBarrier } from '../../src/server/store/durability.js';
 import { resolveServerOptions } from '../../src/server/options.js';
 import { openDatabase } from '../../src/server/store/db.js';
@@ -31,7 +32,7 @@ async function context(lostAfterSeconds: number): Promise<ServerContext> {
   });
   const log = { warn: () => {}, error: () => {}, info: () => {} } as unknown as Logger;
   const options = resolveServerOptions({ dataDir: dir, lostAfterSeconds });
-  const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
+  const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), wakeups: new WakeHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
   db.prepare(`INSERT INTO users (username, password_hash, is_staff, date_joined) VALUES ('a', 'x', 1, '2020-01-01T00:00:00.000Z')`).run();
   db.prepare(`INSERT INTO templates (name, version, type, executor_class, creation_time) VALUES ('t', 1, 'Run', 'x', '2020-01-01T00:00:00.000Z')`).run();
   return ctx;

@@ -12,6 +12,7 @@ import type { JobNotification } from '../../src/protocol/wire.js';
 import { BlobStore } from '../../src/server/blobs.js';
 import type { ServerContext } from '../../src/server/context.js';
 import { NotifyHub } from '../../src/server/notify-hub.js';
+import { WakeHub } from '../../src/server/wake-up/wake-hub.js';
 import { walBarrier } from '../../src/server/store/durability.js';
 import { resolveServerOptions } from '../../src/server/options.js';
 import { openDatabase } from '../../src/server/store/db.js';
@@ -126,7 +127,7 @@ describe('sweepLostNodes (one sweep)', () => {
     const warnings: unknown[][] = [];
     const log = { warn: (...args: unknown[]) => warnings.push(args), error: () => {}, info: () => {} } as unknown as Logger;
     const options = resolveServerOptions({ dataDir: dir, lostAfterSeconds: 60 });
-    const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
+    const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), wakeups: new WakeHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
     db.prepare(`INSERT INTO users (username, password_hash, is_staff, date_joined) VALUES ('a', 'x', 1, '2020-01-01T00:00:00.000Z')`).run();
     db.prepare(`INSERT INTO templates (name, version, type, executor_class, creation_time) VALUES ('t', 1, 'Run', 'x', '2020-01-01T00:00:00.000Z')`).run();
     return { ctx, warnings };
@@ -142,16 +143,21 @@ describe('sweepLostNodes (one sweep)', () => {
     const insertJob = ctx.db.prepare(`INSERT INTO jobs (template, node, start_time, creation_time) VALUES (1, ?, ?, '2020-01-01T00:00:00.000Z')`);
     const lostJob = Number(insertJob.run(lost, iso(100)).lastInsertRowid);
     const aliveJob = Number(insertJob.run(alive, iso(100)).lastInsertRowid);
-    let woken = 0;
-    ctx.hub.on('acquirable', () => woken++);
+    const woken: number[] = [];
+    const messages: string[] = [];
+    ctx.hub.on('acquirable', (pk) => woken.push(pk));
+    ctx.hub.on('transition', (_pk, message) => messages.push(message.transition));
 
     expect(sweepLostNodes(ctx, now)).toEqual([lostJob]);
-    // Wake-ups wait for the disk sync that covers the abort (group commit).
-    expect(woken).toBe(0);
+    // The wake-up is told at once (the list answer it leads to waits for the sync like any answer);
+    // the abort message for watchers waits for the disk sync that covers it (group commit).
+    expect(woken).toEqual([lostJob]);
+    expect(messages).toEqual([]);
     await ctx.durable.syncAfterCommit();
+    expect(messages).toEqual(['abort']);
     expect(ctx.db.prepare('SELECT node, start_time FROM jobs WHERE pk = ?').get(lostJob)).toEqual({ node: null, start_time: null });
     expect((ctx.db.prepare('SELECT node FROM jobs WHERE pk = ?').get(aliveJob) as { node: number }).node).toBe(alive);
-    expect(woken).toBe(1);
+    expect(woken).toEqual([lostJob]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]![0]).toMatchObject({ job: lostJob, node: lost, lastSeen: iso(61) });
     expect(warnings[0]![1]).toBe(`aborted job ${lostJob}: node ${lost} lost: unseen since ${iso(61)}`);

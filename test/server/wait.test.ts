@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pollFilter } from '../../src/protocol/filter.js';
-import { NotifyHub } from '../../src/server/notify-hub.js';
-import { parseWaitHeader, waitForNonEmpty } from '../../src/server/wait.js';
-import { api } from '../helpers/server.js';
+import { parseWaitHeader } from '../../src/server/wait.js';
+import { until } from '../helpers/agent.js';
+import { api, type ApiResponse } from '../helpers/server.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -136,6 +136,157 @@ describe('X-UFDL-Wait', () => {
   });
 });
 
+/** A gauge or counter of the server's /metrics, summed over its labels. */
+async function metric(f: Fixtures, name: string): Promise<number> {
+  const text = (await f.call('GET', '/metrics')).text;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+const waiting = (f: Fixtures) => metric(f, 'ufdl_server_list_waiting');
+
+/** `count` nodes each holding a poll, queued one after the other (so their arrival order is known). */
+async function queuedPolls(f: Fixtures, count: number) {
+  const polls: Array<{ node: number; answer: Promise<ApiResponse> }> = [];
+  for (let i = 0; i < count; i++) {
+    const node = f.node();
+    const answer = f.call('POST', '/v1/jobs/list', { node, json: pollFilter(), headers: { 'x-ufdl-wait': '60' } });
+    polls.push({ node, answer });
+    await until(async () => (await waiting(f)) === i + 1, 20_000, `poll ${i + 1} waiting`);
+  }
+  return polls;
+}
+
+/** Which of `polls` have been answered (without waiting for the others). */
+async function answered<T>(polls: Array<{ answer: Promise<T> }>): Promise<number[]> {
+  const done = new Set<number>();
+  polls.forEach((p, i) => void p.answer.then(() => done.add(i)));
+  await new Promise((resolve) => setImmediate(resolve));
+  return [...done].sort((a, b) => a - b);
+}
+
+describe('X-UFDL-Wait wakes one node per job', () => {
+  it('answers one waiting poll per created job, the longest-waiting first, and keeps the others waiting', async () => {
+    const f = await startWithFixtures();
+    const template = f.template('herd');
+    const polls = await queuedPolls(f, 6);
+    const created: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {}, parameter_values: {} } });
+      created.push(res.body.pk);
+      // The woken node takes its job before the next one is created, as an agent would.
+      const woken = polls[i]!;
+      const answer = await woken.answer;
+      expect(answer.body.map((j: { pk: number }) => j.pk)).toEqual([created[i]]);
+      expect((await f.call('GET', `/v1/jobs/${created[i]}/acquire`, { node: woken.node })).status).toBe(200);
+    }
+    expect(await waiting(f)).toBe(3);
+    expect(await answered(polls)).toEqual([0, 1, 2]);
+    expect(await metric(f, 'ufdl_server_list_wakeups_total')).toBe(3);
+  });
+
+  it('passes a job on to the next node when the woken one lists again without taking it', async () => {
+    const f = await startWithFixtures();
+    const template = f.template('skipped');
+    const [first, second] = await queuedPolls(f, 2);
+    const job = (await f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {}, parameter_values: {} } })).body.pk;
+    expect((await first!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    expect(await answered([first!, second!])).toEqual([0]);
+    // The first node cannot run it (wrong executor, say) and polls again: the second node is woken
+    // for the job, and the first one's poll is held rather than racing it for the job.
+    const again = f.call('POST', '/v1/jobs/list', { node: first!.node, json: pollFilter(), headers: { 'x-ufdl-wait': '1' } });
+    expect((await second!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    expect((await f.call('GET', `/v1/jobs/${job}/acquire`, { node: second!.node })).status).toBe(200);
+    expect((await again).body).toEqual([]);
+  });
+
+  it('holds a poll whose wait ran out while its only job is being handed to the woken node', async () => {
+    const f = await startWithFixtures();
+    const template = f.template('handed');
+    const [woken] = await queuedPolls(f, 1);
+    const job = (await f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {}, parameter_values: {} } })).body.pk;
+    expect((await woken!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    // Another node's wait runs out before the woken node has acquired: answering it with the job
+    // would only make it race the woken node (one more list answer, one more acquire, per job).
+    const started = Date.now();
+    const late = waitingPoll(f, '0.3');
+    await until(() => Date.now() - started > 800, 5_000, 'the late poll past its wait');
+    expect((await f.call('GET', `/v1/jobs/${job}/acquire`, { node: woken!.node })).status).toBe(200);
+    const res = await late;
+    expect(res.body).toEqual([]);
+    expect(res.elapsedMs).toBeGreaterThanOrEqual(800);
+  });
+
+  it('never wakes a poll whose client went away', async () => {
+    const f = await startWithFixtures();
+    const template = f.template('departed');
+    const token = await f.adminToken();
+    const controller = new AbortController();
+    const departed = fetch(`${f.url}/v1/jobs/list`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'x-ufdl-wait': '60' },
+      body: JSON.stringify(pollFilter()),
+      signal: controller.signal,
+    }).catch((err: unknown) => err);
+    await until(async () => (await waiting(f)) === 1, 20_000, 'first poll waiting');
+    const [present] = await queuedPolls(f, 1).catch(async () => {
+      throw new Error(`second poll not queued (waiting: ${await waiting(f)})`);
+    });
+    controller.abort();
+    await departed;
+    await until(async () => (await waiting(f)) === 1, 20_000, 'departed poll removed');
+    const job = (await f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {}, parameter_values: {} } })).body.pk;
+    expect((await present!.answer).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    expect(await metric(f, 'ufdl_server_list_wakeups_total')).toBe(1);
+  });
+
+  it('holds many waiting polls without a MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const f = await startWithFixtures();
+      const polls = Array.from({ length: 40 }, () => waitingPoll(f, '60'));
+      await until(async () => (await waiting(f)) === 40, 30_000, '40 polls waiting');
+      await f.server.close();
+      for (const poll of polls) expect((await poll).body).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map(String)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
+
+describe('X-UFDL-Limit', () => {
+  it('answers with the first n jobs of the result, and waits as usual when there are none', async () => {
+    const f = await startWithFixtures();
+    const jobs = f.jobs(5);
+    const head = await f.call('POST', '/v1/jobs/list', { json: pollFilter(), headers: { 'x-ufdl-limit': '2' } });
+    expect(head.body.map((j: { pk: number }) => j.pk)).toEqual(jobs.slice(0, 2));
+    const newest = await f.call('POST', '/v1/jobs/list', { json: { order_by: [{ field: 'pk', ascending: false }] }, headers: { 'x-ufdl-limit': '3' } });
+    expect(newest.body.map((j: { pk: number }) => j.pk)).toEqual(jobs.slice(2).reverse());
+    const none = await f.call('POST', '/v1/jobs/list', { json: { expressions: [{ type: 'exact', field: 'description', value: 'never' }] }, headers: { 'x-ufdl-limit': '3', 'x-ufdl-wait': '0.2' } });
+    expect(none.body).toEqual([]);
+  });
+
+  it('refuses a malformed value with 400, and is ignored in strict-reference mode', async () => {
+    const f = await startWithFixtures();
+    f.jobs(3);
+    for (const value of ['0', '-1', 'x', '1.5', '', '99999999999']) {
+      const res = await f.call('POST', '/v1/jobs/list', { json: {}, headers: { 'x-ufdl-limit': value } });
+      expect(res.status, JSON.stringify(value)).toBe(400);
+      expect(res.body.detail).toMatch(/X-UFDL-Limit/);
+    }
+    const strict = await startWithFixtures({ extensions: false });
+    strict.jobs(3);
+    expect((await strict.call('POST', '/v1/jobs/list', { json: {}, headers: { 'x-ufdl-limit': '1' } })).body).toHaveLength(3);
+  });
+});
+
 describe('wait helpers', () => {
   it('parseWaitHeader reads seconds as milliseconds, caps at 60 s, and refuses anything else', () => {
     expect(parseWaitHeader(undefined)).toBe(0);
@@ -144,28 +295,5 @@ describe('wait helpers', () => {
     expect(parseWaitHeader('60')).toBe(60_000);
     expect(parseWaitHeader('3600')).toBe(60_000);
     for (const bad of ['', '-1', '1e3', 'x', '1,5']) expect(() => parseWaitHeader(bad), bad).toThrow(/X-UFDL-Wait/);
-  });
-
-  it('waitForNonEmpty returns when its signal aborts and leaves no listener behind', async () => {
-    const hub = new NotifyHub();
-    const controller = new AbortController();
-    let runs = 0;
-    const waiting = waitForNonEmpty(hub, () => (runs++, [] as number[]), 60_000, controller.signal);
-    expect(hub.listenerCount('acquirable')).toBe(1);
-    controller.abort();
-    expect(await waiting).toEqual([]);
-    expect(hub.listenerCount('acquirable')).toBe(0);
-    expect(runs).toBe(1);
-  });
-
-  it('waitForNonEmpty re-runs the query on each wake-up until it has a result', async () => {
-    const hub = new NotifyHub();
-    const results: number[][] = [[], [], [7]];
-    const waiting = waitForNonEmpty(hub, () => results.shift()!, 60_000, new AbortController().signal);
-    hub.emit('acquirable');
-    await sleep(10);
-    hub.emit('acquirable');
-    expect(await waiting).toEqual([7]);
-    expect(hub.listenerCount('acquirable')).toBe(0);
   });
 });

@@ -41,9 +41,14 @@ export function registerJobs(program: Command): void {
       const filter: FilterSpec = { order_by: [{ field: 'pk', ascending: false }] };
       const expressions = [...(state === undefined ? [] : stateFilter(state)), ...(parent === undefined ? [] : [{ type: 'exact', field: 'parent', value: parent } as const])];
       if (expressions.length > 0) filter.expressions = expressions;
-      let jobs = await client.listJobs(filter);
       // Ordered and filtered again here: the server's filter is a superset, and order is not promised.
-      jobs = jobs.filter((job) => (state === undefined || jobState(job) === state) && (parent === undefined || job.parent === parent)).sort((a, b) => b.pk - a.pk);
+      const select = (all: JobJson[]) =>
+        all.filter((job) => (state === undefined || jobState(job) === state) && (parent === undefined || job.parent === parent)).sort((a, b) => b.pk - a.pk);
+      // Only the newest `limit` are asked for (a site keeps a million ended jobs); should the
+      // filtering here leave fewer while the server had more, the whole list is asked for.
+      const head = await client.listJobs(filter, limit > 0 ? { limit } : {});
+      let jobs = select(head);
+      if (limit > 0 && jobs.length < limit && head.length === limit) jobs = select(await client.listJobs(filter));
       if (limit > 0) jobs = jobs.slice(0, limit);
       if (flags.json) {
         printJson(jobs.map((job) => ({ ...job, state: jobState(job) })));

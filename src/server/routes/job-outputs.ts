@@ -14,9 +14,11 @@ import { parseWith } from '../http-errors.js';
 import { isAdmin, requireAdmin, requireUser } from '../identity.js';
 import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
 import { listOutputs } from '../store/lists.js';
+import type { StoredBlob } from '../blobs.js';
 import {
   checkCanAddOutput,
   hardDeleteOutput,
+  inlineContent,
   recordOutput,
   reinstateOutput,
   requireOutput,
@@ -68,8 +70,13 @@ export function acceptsApplicationData(accept: string | undefined): boolean {
   });
 }
 
-/** Open the blob of an output, failing before any header is sent if its bytes are missing. */
-async function openBlob(ctx: ServerContext, row: OutputRow): Promise<ReadStream> {
+/**
+ * The bytes of an output: from the database when it keeps them, else a stream of its file, opened
+ * before any header is sent so that missing bytes are a clear error rather than a cut-off answer.
+ */
+async function openBlob(ctx: ServerContext, row: OutputRow): Promise<ReadStream | Buffer> {
+  const inline = inlineContent(ctx.db, row.sha256);
+  if (inline !== null) return inline;
   const stream = ctx.blobs.open(row.sha256);
   await new Promise<void>((resolve, reject) => {
     stream.once('open', () => resolve());
@@ -93,7 +100,7 @@ export function contentDisposition(filename: string): string {
  * failure (size limit) destroys only our side: the request is then drained, and the 413 reaches a
  * client that is still sending instead of a reset connection.
  */
-async function storeUpload(ctx: ServerContext, request: FastifyRequest): Promise<{ sha256: string; size: number }> {
+async function storeUpload(ctx: ServerContext, request: FastifyRequest): Promise<StoredBlob> {
   const payload = request.body instanceof Readable ? request.body : Readable.from([]);
   const max = ctx.options.maxOutputBytes;
   const declared = Number(request.headers['content-length']);
@@ -108,7 +115,7 @@ async function storeUpload(ctx: ServerContext, request: FastifyRequest): Promise
   });
   payload.pipe(body);
   try {
-    return await ctx.blobs.put(body, max);
+    return await ctx.blobs.put(body as AsyncIterable<Buffer>, max);
   } catch (err) {
     payload.unpipe(body);
     payload.resume();

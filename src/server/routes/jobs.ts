@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { parseProgress } from '../../protocol/progress.js';
-import { WAIT_HEADER } from '../../protocol/wire.js';
+import { LIMIT_HEADER, WAIT_HEADER } from '../../protocol/wire.js';
 import { parseWith } from '../http-errors.js';
 import { forbidden, requireAdmin, requireNode, requireUser } from '../identity.js';
 import {
@@ -31,7 +31,7 @@ import {
 import { prepareJobList } from '../store/lists.js';
 import { holdOpen } from '../connection-limits.js';
 import { workflowView } from '../store/workflow-view.js';
-import { parseWaitHeader, requestGoneSignal, waitForNonEmpty } from '../wait.js';
+import { clientPresence, parseLimitHeader, parseWaitHeader, waitForJobs } from '../wait.js';
 
 /** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
 export const JOB_PATH = '/v1/jobs/:pk(^\\d+$)';
@@ -82,14 +82,25 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/jobs/list', async (request, reply) => {
     requireUser(request);
     const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter specification');
-    const query = prepareJobList(db, spec);
-    // In strict-reference mode the header means nothing, as on the reference.
+    const list = prepareJobList(db, spec);
+    // In strict-reference mode the headers mean nothing, as on the reference.
     const waitMs = ctx.options.extensions ? parseWaitHeader(request.headers[WAIT_HEADER]) : 0;
+    const limit = ctx.options.extensions ? parseLimitHeader(request.headers[LIMIT_HEADER]) : undefined;
+    const node = request.node?.pk ?? null;
+    // A node woken for a job that lists again without having taken it passed that job.
+    if (node !== null) ctx.wakeups.nodeListed(node);
+    const query = () => list.run(limit);
     if (waitMs === 0) return query();
     // Nothing moves on the connection while the server holds the poll: not an idle client.
     const restore = holdOpen(request.raw.socket, waitMs, ctx.options.idleTimeoutSeconds * 1000);
     try {
-      return await waitForNonEmpty(ctx.hub, query, waitMs, requestGoneSignal(reply, ctx.closing));
+      return await waitForJobs(ctx.wakeups, list, query, {
+        waitMs,
+        node,
+        client: clientPresence(reply),
+        // Jobs offered to another woken node are its to take; racing it for them costs two requests.
+        worthAnswering: (jobs, wokenFor) => jobs.some((job) => job.pk === wokenFor || !ctx.wakeups.offeredToAnother(job.pk, node)),
+      });
     } finally {
       restore();
     }

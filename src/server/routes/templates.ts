@@ -150,7 +150,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     }
     const pk = createJobFromTemplate(db, row, request.body, user.pk);
     const job = loadJobJson(db, pk);
-    notifyAcquirable(app.ufdl);
+    notifyAcquirable(app.ufdl, pk);
     app.ufdl.durable.afterSync(() => app.ufdl.hub.emit('created', pk));
     return job;
   });

@@ -198,6 +198,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN child_name TEXT;
   CREATE UNIQUE INDEX jobs_children ON jobs(parent, child_name);
   `,
+  // 10: lists at depth, and small outputs in the database. A site keeps a million ended jobs, and asks
+  // for the few that have not ended, failed or been deleted, newest first. Partial indexes hold only
+  // those rows, in pk order, so such a list (and the lost-node sweep, and the job gauges of /metrics)
+  // reads them and not the whole history. The poll uses jobs_queue; jobs_unended is migration 5's.
+  `
+  CREATE INDEX jobs_with_error ON jobs(pk) WHERE error_reason IS NOT NULL;
+  CREATE INDEX jobs_deleted ON jobs(pk) WHERE deletion_time IS NOT NULL;
+  -- Small outputs are kept here instead of in a file (blobs.ts, INLINE_MAX_BYTES); NULL: in the file.
+  ALTER TABLE blobs ADD COLUMN content BLOB;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -252,6 +262,51 @@ export function cachedStatement(db: Db, sql: string): Statement {
     byText.set(sql, statement);
   }
   return statement;
+}
+
+const RECENT_STATEMENTS_MAX = 256;
+const recent = new WeakMap<Db, Map<string, Statement>>();
+
+/**
+ * `db.prepare(sql)` for statements built from what clients send (list filters): the most recently
+ * used {@link RECENT_STATEMENTS_MAX} per database are kept compiled, so the few filters that nodes
+ * send over and over (the poll filter) are compiled once, while arbitrary ones cannot grow the cache
+ * without bound. Shared like {@link cachedStatement}: never change its mode.
+ */
+export function recentStatement(db: Db, sql: string): Statement {
+  let byText = recent.get(db);
+  if (!byText) {
+    byText = new Map();
+    recent.set(db, byText);
+  }
+  let statement = byText.get(sql);
+  if (statement) {
+    // Most recently used last (a Map keeps insertion order).
+    byText.delete(sql);
+  } else {
+    statement = db.prepare(sql);
+    if (byText.size >= RECENT_STATEMENTS_MAX) byText.delete(byText.keys().next().value!);
+  }
+  byText.set(sql, statement);
+  return statement;
+}
+
+type Runner = Database.Transaction<(fn: () => unknown) => unknown>;
+const runners = new WeakMap<Db, Runner>();
+
+/**
+ * Run `fn` in a `BEGIN IMMEDIATE` transaction (the write lock taken before the first read, so a
+ * concurrent writer cannot make a read stale), committed when it returns, rolled back when it throws.
+ * The same as `db.transaction(fn).immediate()`, without building a new transaction wrapper on every
+ * call (better-sqlite3 makes five functions per wrapper: a few per cent of a transition's CPU).
+ */
+export function immediateTransaction<T>(db: Db, fn: () => T): T {
+  let runner = runners.get(db);
+  if (!runner) {
+    runner = db.transaction((body: () => unknown) => body());
+    runners.set(db, runner);
+  }
+  return runner.immediate(fn) as T;
 }
 
 /** Now as the ISO-8601 UTC string every timestamp column holds. */

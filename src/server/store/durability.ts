@@ -6,8 +6,9 @@
  * The database runs in WAL mode with `synchronous = NORMAL` (`db.ts`): a commit is written to the
  * `-wal` file (so it survives a crash of the process, `kill -9`) but not synced (so it would not yet
  * survive a power cut or a kernel crash). {@link DurableBarrier} closes that gap: before any answer
- * leaves the server, and before any hub event (web-socket message, `X-UFDL-Wait` wake-up) is
- * emitted, it waits until an `fdatasync` of the WAL that *started after the commit* has completed.
+ * leaves the server, and before any web-socket message is sent, it waits until an `fdatasync` of the
+ * WAL that *started after the commit* has completed. (An `X-UFDL-Wait` wake-up is not held back: it
+ * only leads to a list answer, and that answer waits like every other.)
  * The sync runs in libuv's thread pool (`FileHandle.datasync()`), never on the event loop, and at
  * most one is in flight: a commit made while one runs waits for the next, which then covers every
  * commit made meanwhile.

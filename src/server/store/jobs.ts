@@ -2,8 +2,9 @@
  * The job state machine (ufdl-server.md §2.4): every transition is one SQLite transaction that reads
  * the job and the acting node, applies the reference's checks in the reference's order, writes, and
  * builds the response JSON and the web-socket message from the committed state. Only once the
- * commit is on disk (group commit, `durability.ts`) are the hub events emitted, so a watcher never
- * sees a transition that did not happen or that a power cut could undo, and sees them in commit order.
+ * commit is on disk (group commit, `durability.ts`) are transitions emitted, so a watcher never sees
+ * a transition that did not happen or that a power cut could undo, and sees them in commit order.
+ * Wake-ups are emitted at once (see {@link notifyAcquirable}).
  *
  * Deviations from the reference (DESIGN §2): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
  * `UFDL_ERR_JOB_PHASE` with a reason (B2); cancel of a CREATED job really cancels it (B4); reset and
@@ -16,7 +17,7 @@ import type { JobJson, Transition } from '../../protocol/wire.js';
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { forbidden } from '../identity.js';
 import { serverFailPoint } from '../fail-points.js';
-import { cachedStatement, nowIso, type Db } from './db.js';
+import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, TransitionEvents } from './notifications.js';
@@ -40,11 +41,19 @@ const done = (transition?: Transition, extra: { data?: Record<string, unknown>; 
 const refuse = (error: UfdlError): Decision => ({ kind: 'refused', error });
 
 /**
- * Tell `X-UFDL-Wait` list requests that a job may have become acquirable, once the commit that made
- * it so is on disk. Call right after that commit.
+ * Tell the wake-up hub that job `pk` may have become acquirable. Call right after the commit that
+ * made it so. Unlike web-socket messages this need not wait for the disk sync: it reveals nothing by
+ * itself, and the list answer it leads to waits for the sync like every answer (group commit). Told
+ * at once, the hub reserves the job for the node it wakes before any other list request can see the
+ * job and race that node for it.
  */
-export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>): void {
-  ctx.durable.afterSync(() => ctx.hub.emit('acquirable'));
+export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'log'>, pk: number): void {
+  // A failing listener must not turn a committed transition into an error response.
+  try {
+    ctx.hub.emit('acquirable', pk);
+  } catch (err) {
+    ctx.log.error({ err, job: pk }, 'a wake-up listener failed');
+  }
 }
 
 /**
@@ -54,39 +63,40 @@ export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'durable'>): v
  */
 function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow, events: TransitionEvents) => Decision): JobJson {
   const { db } = ctx;
-  const outcome = db
-    .transaction(() => {
-      const events = new TransitionEvents();
-      const decision = decide(requireJobRow(db, pk), events);
-      if (decision.kind === 'refused') return { error: decision.error };
-      const after = requireJobRow(db, pk);
-      const cascaded = events.messages.splice(0);
-      if (decision.transition) {
-        events.add(after, decision.transition, decision.data);
-        propagateToParent(db, after, decision.transition, decision.data ?? {}, events);
-      }
-      events.messages.push(...cascaded);
-      const createdChildren = events.acquirable && decision.transition === 'finish';
-      if (decision.acquirable === true) events.acquirable = true;
-      return { json: jobJson(db, after), events, createdChildren };
-    })
-    // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
-    // the same file) cannot make this transaction's read stale.
-    .immediate();
+  // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
+  // the same file) cannot make this transaction's read stale.
+  const outcome = immediateTransaction(db, () => {
+    const events = new TransitionEvents();
+    const decision = decide(requireJobRow(db, pk), events);
+    if (decision.kind === 'refused') return { error: decision.error };
+    const after = requireJobRow(db, pk);
+    const cascaded = events.messages.splice(0);
+    if (decision.transition) {
+      events.add(after, decision.transition, decision.data);
+      propagateToParent(db, after, decision.transition, decision.data ?? {}, events);
+    }
+    events.messages.push(...cascaded);
+    const createdChildren = events.acquirable.length > 0 && decision.transition === 'finish';
+    if (decision.acquirable === true) events.acquirable.push(pk);
+    return { json: jobJson(db, after), events, createdChildren };
+  });
   if ('error' in outcome) throw outcome.error;
   if (outcome.createdChildren) serverFailPoint('workflow:successors-committed');
   emitAfterCommit(ctx, outcome.events);
   return outcome.json;
 }
 
-/** Emit a committed transaction's events once the commit is on disk, in order. */
+/**
+ * Emit a committed transaction's events: the jobs it made acquirable to the wake-up hub at once (see
+ * {@link notifyAcquirable}), its transitions once the commit is on disk, in order.
+ */
 export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'log'>, events: TransitionEvents): void {
-  if (events.messages.length === 0 && !events.acquirable) return;
+  for (const pk of events.acquirable) notifyAcquirable(ctx, pk);
+  if (events.messages.length === 0) return;
   ctx.durable.afterSync(() => {
     // A failing listener must not turn a committed transition into an error response.
     try {
       for (const [pk, message] of events.messages) ctx.hub.emit('transition', pk, message);
-      if (events.acquirable) ctx.hub.emit('acquirable');
     } catch (err) {
       ctx.log.error({ err }, 'a notification listener failed');
     }

@@ -4,40 +4,77 @@
  */
 import type { FilterSpec } from '../../protocol/filter.js';
 import type { JobJson, JobOutputJson } from '../../protocol/wire.js';
-import type { Db } from './db.js';
+import type { WaitFilter } from '../wake-up/wake-hub.js';
+import { cachedStatement, recentStatement, type Db } from './db.js';
 import { compileFilter } from './filter-sql.js';
 import { JOB_FIELDS, OUTPUT_FIELDS } from './job-fields.js';
 import { isWaiting, JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
 import { waitingOf } from './job-waits.js';
 
+/** A compiled job list filter: run it, or ask whether one job is in its result (the wake-up hub's question). */
+export interface JobListQuery extends WaitFilter {
+  /** The jobs matching the filter, in order; the first `limit` of them when given. */
+  run(limit?: number): JobJson[];
+}
+
 /**
- * Compile the job list query once and return a function that runs it; the `X-UFDL-Wait` loop runs
- * it again after every wake-up. Throws the 400 for unknown fields at compile time.
+ * Compile the job list query and return what runs it; the `X-UFDL-Wait` loop runs it again after a
+ * wake-up. Throws the 400 for unknown fields at compile time. Statements are kept compiled for the
+ * filters in recent use, since nodes send the same poll filter over and over.
  */
-export function prepareJobList(db: Db, spec: FilterSpec): () => JobJson[] {
+export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
+  const { listSql, matchSql, where, params } = jobListSql(spec);
+  return {
+    // The result set depends on the WHERE clause and its values only, not on the order.
+    key: `${where}\n${JSON.stringify(params)}`,
+    run(limit) {
+      const rows = (
+        limit === undefined ? recentStatement(db, listSql).all(...params) : recentStatement(db, `${listSql} LIMIT ?`).all(...params, limit)
+      ) as JobRow[];
+      return jobsWithOutputs(db, rows);
+    },
+    matches(jobPk) {
+      return recentStatement(db, matchSql).get(...params, jobPk) !== undefined;
+    },
+  };
+}
+
+/**
+ * The SQL of a job list (`LIMIT ?` appended when limited, the limit bound after `params`), and of the
+ * question whether one job (`jobs.pk = ?`, bound after `params`) is in its result.
+ */
+export function jobListSql(spec: FilterSpec): { listSql: string; matchSql: string; where: string; params: unknown[] } {
   const { where, params, orderBy } = compileFilter(spec, JOB_FIELDS, {
     softDeleteColumn: 'jobs.deletion_time',
     defaultOrder: 'jobs.pk ASC',
   });
-  const statement = db.prepare(`${JOB_SELECT} WHERE ${where} ORDER BY ${orderBy}`);
-  const outputsOf = db.prepare(
-    `SELECT * FROM outputs WHERE removed = 0 AND deletion_time IS NULL
-       AND job IN (SELECT value FROM json_each(?)) ORDER BY pk`,
-  );
-  return () => {
-    const rows = statement.all(...params) as JobRow[];
-    if (rows.length === 0) return [];
-    // One query for the outputs of every listed job, instead of one per job.
-    const outputs = new Map<number, OutputRow[]>();
-    for (const output of outputsOf.all(JSON.stringify(rows.map((r) => r.pk))) as OutputRow[]) {
-      const list = outputs.get(output.job);
-      if (list) list.push(output);
-      else outputs.set(output.job, [output]);
-    }
-    // Likewise the reasons nodes gave for not taking the jobs that still wait.
-    const waiting = waitingOf(db, rows.filter(isWaiting).map((r) => r.pk));
-    return rows.map((row) => jobJson(db, row, outputs.get(row.pk) ?? [], waiting.get(row.pk)));
+  return {
+    listSql: `${JOB_SELECT} WHERE ${where} ORDER BY ${orderBy}`,
+    matchSql: `SELECT 1 FROM jobs JOIN templates t ON t.pk = jobs.template WHERE (${where}) AND jobs.pk = ?`,
+    where,
+    params,
   };
+}
+
+/** The SQL that reads the live outputs of listed jobs (a JSON array of their pks). */
+export const LISTED_OUTPUTS_SQL = `SELECT * FROM outputs WHERE removed = 0 AND deletion_time IS NULL
+       AND job IN (SELECT value FROM json_each(?)) ORDER BY pk`;
+
+/**
+ * The JSON of listed jobs, with one query for the outputs of them all instead of one per job, and
+ * likewise one for the reasons nodes gave for not taking the jobs that still wait.
+ */
+function jobsWithOutputs(db: Db, rows: JobRow[]): JobJson[] {
+  if (rows.length === 0) return [];
+  const outputs = new Map<number, OutputRow[]>();
+  const outputsOf = cachedStatement(db, LISTED_OUTPUTS_SQL);
+  for (const output of outputsOf.all(JSON.stringify(rows.map((r) => r.pk))) as OutputRow[]) {
+    const list = outputs.get(output.job);
+    if (list) list.push(output);
+    else outputs.set(output.job, [output]);
+  }
+  const waiting = waitingOf(db, rows.filter(isWaiting).map((r) => r.pk));
+  return rows.map((row) => jobJson(db, row, outputs.get(row.pk) ?? [], waiting.get(row.pk)));
 }
 
 /**

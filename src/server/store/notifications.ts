@@ -36,12 +36,12 @@ export function notificationFor(row: JobRow, transition: Transition, data: Recor
 
 /**
  * The notifications one transaction produced (a transition, and in a workflow its effects on the
- * parent, new children, a cancel's cascade), in the order they happened, and whether a job may have
+ * parent, new children, a cancel's cascade), in the order they happened, and the jobs that may have
  * become acquirable. Built inside the transaction from the rows as written; emitted after the commit.
  */
 export class TransitionEvents {
   readonly messages: Array<[pk: number, message: JobNotification]> = [];
-  acquirable = false;
+  readonly acquirable: number[] = [];
 
   add(row: JobRow, transition: Transition, data: Record<string, unknown> = {}): void {
     this.messages.push([row.pk, notificationFor(row, transition, data)]);

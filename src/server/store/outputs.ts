@@ -11,7 +11,7 @@ import { MAX_OUTPUT_NAME_LENGTH } from '../../protocol/output-names.js';
 import type { JobOutputJson } from '../../protocol/wire.js';
 import type { StoredBlob } from '../blobs.js';
 import { forbidden } from '../identity.js';
-import { cachedStatement, nowIso, type Db } from './db.js';
+import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { outputJson, requireJobRow, type JobRow, type OutputRow } from './job-json.js';
 import { jobPhase } from './notifications.js';
 
@@ -106,16 +106,21 @@ export function checkCanAddOutput(db: Db, job: JobRow, actor: OutputActor, name:
  * immediate transaction (the job may have been finished, aborted or deleted during a long upload).
  */
 export function recordOutput(db: Db, jobPk: number, actor: OutputActor, name: string, type: string, blob: StoredBlob): JobOutputJson {
-  return db
-    .transaction(() => {
-      const job = requireJobRow(db, jobPk);
-      checkCanAddOutput(db, job, actor, name, type);
-      cachedStatement(db, 'INSERT OR IGNORE INTO blobs (sha256, size) VALUES (?, ?)').run(blob.sha256, blob.size);
-      const { lastInsertRowid } = cachedStatement(db, 'INSERT INTO outputs (job, name, type, sha256, size, creator, creation_time) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(jobPk, name, type, blob.sha256, blob.size, actor.userPk, nowIso());
-      return outputJson(getOutputRow(db, Number(lastInsertRowid))!);
-    })
-    .immediate();
+  return immediateTransaction(db, () => {
+    const job = requireJobRow(db, jobPk);
+    checkCanAddOutput(db, job, actor, name, type);
+    // Identical bytes are stored once; a blob kept in a file stays there.
+    cachedStatement(db, 'INSERT OR IGNORE INTO blobs (sha256, size, content) VALUES (?, ?, ?)').run(blob.sha256, blob.size, blob.content ?? null);
+    const { lastInsertRowid } = cachedStatement(db, 'INSERT INTO outputs (job, name, type, sha256, size, creator, creation_time) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(jobPk, name, type, blob.sha256, blob.size, actor.userPk, nowIso());
+    return outputJson(getOutputRow(db, Number(lastInsertRowid))!);
+  });
+}
+
+/** The bytes of a blob kept in the database, or null when they are in its file. */
+export function inlineContent(db: Db, sha256: string): Buffer | null {
+  const row = cachedStatement(db, 'SELECT content FROM blobs WHERE sha256 = ?').get(sha256) as { content: Buffer | null } | undefined;
+  return row?.content ?? null;
 }
 
 /** Soft delete (sets `deletion_time` once). */

@@ -151,7 +151,6 @@ function advance(db: Db, parent: JobRow, events: TransitionEvents, cause: Record
       errorParent(db, parent.pk, `Error creating child-jobs: ${err.message}`, cause, events);
       return true;
     }
-    events.acquirable = true;
   }
   const created = childrenOf(db, parent.pk);
   const allFinished = Object.keys(graph.nodes).every((node) => {
@@ -207,4 +206,5 @@ function createChild(db: Db, parent: JobRow, graph: WorkflowGraphJson, node: str
   });
   const child = requireJobRow(db, pk);
   if (child.template_is_meta === 1) advance(db, child, events);
+  else events.acquirable.push(pk);
 }

@@ -1,0 +1,244 @@
+/**
+ * The wake-up hub on its own (no server): one waiter per acquirable job, the longest-waiting one
+ * among those whose filter has it; offers passed on when the woken node passes the job; departed
+ * waiters never chosen. The thundering herd it replaces woke every waiter for every job.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { WakeHub, type WaitFilter, type WaitOptions, type WaitOutcome } from '../../src/server/wake-up/wake-hub.js';
+
+/** A filter whose result is the set `jobs` (mutable), counting how often the hub asks it. */
+function filter(key: string, jobs: Set<number>) {
+  const f = {
+    key,
+    asked: 0,
+    matches(pk: number) {
+      f.asked++;
+      return jobs.has(pk);
+    },
+  };
+  return f satisfies WaitFilter;
+}
+
+/** Queue a waiter and record how its wait ends. */
+function waiter(hub: WakeHub, options: Partial<WaitOptions> & { filter: WaitFilter }) {
+  let connected = true;
+  const wait = hub.wait({ node: null, timeoutMs: 60_000, connected: () => connected, ...options });
+  const state: { outcome: WaitOutcome | null; leave(): void; disconnect(): void; seq: number } = {
+    outcome: null,
+    seq: wait.seq,
+    leave: () => wait.cancel(),
+    disconnect: () => {
+      connected = false;
+    },
+  };
+  void wait.outcome.then((o) => {
+    state.outcome = o;
+  });
+  return state;
+}
+
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('WakeHub', () => {
+  it('wakes one waiter per acquirable job, the longest-waiting first, and keeps the rest waiting', async () => {
+    const hub = new WakeHub();
+    const queue = new Set<number>();
+    const poll = filter('poll', queue);
+    const waiters = Array.from({ length: 5 }, () => waiter(hub, { filter: poll }));
+    for (const job of [1, 2, 3]) {
+      queue.add(job);
+      hub.jobAcquirable(job);
+    }
+    await settled();
+    expect(waiters.map((w) => w.outcome)).toEqual(['woken', 'woken', 'woken', null, null]);
+    expect(hub.stats()).toMatchObject({ waiting: 2, offers: 3, wakes: 3, reoffers: 0 });
+    hub.close();
+  });
+
+  it('asks each filter once per job, however many wait on it', async () => {
+    const hub = new WakeHub();
+    const queue = new Set<number>();
+    const poll = filter('poll', queue);
+    const other = filter('other', new Set());
+    for (let i = 0; i < 10_000; i++) waiter(hub, { filter: i % 2 ? poll : other });
+    queue.add(7);
+    hub.jobAcquirable(7);
+    expect(poll.asked + other.asked).toBe(2);
+    expect(hub.stats()).toMatchObject({ waiting: 9_999, filters: 2, wakes: 1 });
+    hub.close();
+  });
+
+  it('wakes only waiters whose filter has the job, and nobody when no filter has it', async () => {
+    const hub = new WakeHub();
+    const gpuJobs = new Set<number>();
+    const cpuJobs = new Set<number>();
+    const gpu = waiter(hub, { filter: filter('gpu', gpuJobs) });
+    const cpu = waiter(hub, { filter: filter('cpu', cpuJobs) });
+    cpuJobs.add(1);
+    hub.jobAcquirable(1);
+    hub.jobAcquirable(2);
+    await settled();
+    expect([gpu.outcome, cpu.outcome]).toEqual([null, 'woken']);
+    expect(hub.stats()).toMatchObject({ waiting: 1, offers: 1 });
+    hub.close();
+  });
+
+  it('prefers the longest waiter across filters that both have the job', async () => {
+    const hub = new WakeHub();
+    const jobs = new Set([1]);
+    const late = filter('b', jobs);
+    const early = filter('a', jobs);
+    const first = waiter(hub, { filter: early });
+    const second = waiter(hub, { filter: late });
+    hub.jobAcquirable(1);
+    await settled();
+    expect([first.outcome, second.outcome]).toEqual(['woken', null]);
+    hub.close();
+  });
+
+  it('passes a job on when the woken node lists again without taking it, and never back to that node', async () => {
+    const hub = new WakeHub();
+    const jobs = new Set([1]);
+    const poll = filter('poll', jobs);
+    const a = waiter(hub, { filter: poll, node: 10 });
+    const b = waiter(hub, { filter: poll, node: 11 });
+    hub.jobAcquirable(1);
+    await settled();
+    expect([a.outcome, b.outcome]).toEqual(['woken', null]);
+    // Node 10 skipped the job and polls again (its list has the job, so it does not wait).
+    hub.nodeListed(10);
+    await settled();
+    expect(b.outcome).toBe('woken');
+    // Node 11 passes too, and node 10 happens to be waiting again: it is not offered the job again.
+    const aAgain = waiter(hub, { filter: poll, node: 10 });
+    hub.nodeListed(11);
+    await settled();
+    expect(aAgain.outcome).toBeNull();
+    expect(hub.stats()).toMatchObject({ wakes: 2, reoffers: 1, offers: 0 });
+    hub.close();
+  });
+
+  it('passes a job on when the woken node acquires another one instead', async () => {
+    const hub = new WakeHub();
+    const jobs = new Set([1, 2]);
+    const poll = filter('poll', jobs);
+    const a = waiter(hub, { filter: poll, node: 10 });
+    const b = waiter(hub, { filter: poll, node: 11 });
+    const c = waiter(hub, { filter: poll, node: 12 });
+    hub.jobAcquirable(1);
+    hub.jobAcquirable(2);
+    await settled();
+    expect([a.outcome, b.outcome, c.outcome]).toEqual(['woken', 'woken', null]);
+    // Node 11, woken for job 2, wins job 1 first; job 1's offer to node 10 is settled, and job 2,
+    // which node 11 did not take, goes to the next waiter.
+    jobs.delete(1);
+    hub.jobAcquired(1, 11);
+    await settled();
+    expect(c.outcome).toBe('woken');
+    // Node 10 then takes job 2: the offer to node 12 is settled, nobody else is woken.
+    jobs.delete(2);
+    hub.jobAcquired(2, 10);
+    expect(hub.stats()).toMatchObject({ wakes: 3, reoffers: 1, offers: 0 });
+    hub.close();
+  });
+
+  it('passes a job on when the woken node does not take it within the grace', async () => {
+    vi.useFakeTimers();
+    try {
+      const hub = new WakeHub({ offerGraceMs: 500 });
+      const jobs = new Set([1]);
+      const poll = filter('poll', jobs);
+      const a = waiter(hub, { filter: poll, node: 10 });
+      const b = waiter(hub, { filter: poll, node: 11 });
+      hub.jobAcquirable(1);
+      await vi.advanceTimersByTimeAsync(499);
+      expect([a.outcome, b.outcome]).toEqual(['woken', null]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(b.outcome).toBe('woken');
+      // Taken elsewhere (another replica): when the grace ends, the job no longer matches.
+      jobs.delete(1);
+      const c = waiter(hub, { filter: poll, node: 12 });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(c.outcome).toBeNull();
+      expect(hub.stats()).toMatchObject({ offers: 0, wakes: 2 });
+      hub.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('never chooses a waiter whose client has gone, even before its close was seen', async () => {
+    const hub = new WakeHub();
+    const jobs = new Set([1, 2]);
+    const poll = filter('poll', jobs);
+    const left = waiter(hub, { filter: poll });
+    const cutOff = waiter(hub, { filter: poll });
+    const present = waiter(hub, { filter: poll });
+    const last = waiter(hub, { filter: poll });
+    left.leave();
+    cutOff.disconnect();
+    expect(hub.stats().waiting).toBe(3);
+    hub.jobAcquirable(1);
+    await settled();
+    expect([left.outcome, cutOff.outcome, present.outcome, last.outcome]).toEqual(['gone', 'gone', 'woken', null]);
+    expect(hub.stats().waiting).toBe(1);
+    hub.close();
+  });
+
+  it('ends a wait when its time runs out, and lets a woken waiter wait again in its old place', async () => {
+    vi.useFakeTimers();
+    try {
+      const hub = new WakeHub();
+      const jobs = new Set<number>();
+      const poll = filter('poll', jobs);
+      const first = waiter(hub, { filter: poll, timeoutMs: 1000 });
+      const second = waiter(hub, { filter: poll, timeoutMs: 5000 });
+      jobs.add(1);
+      hub.jobAcquirable(1);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(first.outcome).toBe('woken');
+      // Someone else took the job: the first waiter comes back, ahead of the second.
+      jobs.delete(1);
+      const back = waiter(hub, { filter: poll, timeoutMs: 1000, seq: first.seq });
+      jobs.add(2);
+      hub.jobAcquirable(2);
+      await vi.advanceTimersByTimeAsync(0);
+      expect([back.outcome, second.outcome]).toEqual(['woken', null]);
+      jobs.delete(2);
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(second.outcome).toBe('expired');
+      expect(hub.stats()).toMatchObject({ waiting: 0, filters: 0 });
+      hub.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('ends every wait on close, and later waits at once', async () => {
+    const hub = new WakeHub();
+    const poll = filter('poll', new Set());
+    const waiters = [waiter(hub, { filter: poll }), waiter(hub, { filter: filter('x', new Set()) })];
+    hub.close();
+    const after = waiter(hub, { filter: poll });
+    await settled();
+    expect([...waiters, after].map((w) => w.outcome)).toEqual(['closed', 'closed', 'closed']);
+    expect(hub.stats()).toMatchObject({ waiting: 0, filters: 0 });
+  });
+
+  it('counts a filter that throws as not matching, and reports it', async () => {
+    const errors: unknown[] = [];
+    const hub = new WakeHub({ onError: (err) => errors.push(err) });
+    const broken: WaitFilter = {
+      key: 'broken',
+      matches: () => {
+        throw new Error('database closed');
+      },
+    };
+    const w = waiter(hub, { filter: broken });
+    hub.jobAcquirable(1);
+    await settled();
+    expect(w.outcome).toBeNull();
+    expect(errors).toHaveLength(1);
+    hub.close();
+  });
+});
