@@ -8,7 +8,7 @@ import { ClientError, type UfdlClient } from '../client/index.js';
 import type { JobJson, JobNotification } from '../protocol/wire.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
-import { hasEnded, jobState, stateAfter, waitingNote, type JobState } from './job-state.js';
+import { describeJob, hasEnded, jobState, oneLine, stateAfter, type JobState } from './job-state.js';
 import { formatPercent, type LiveView } from './output.js';
 import type { WorkflowView } from './workflow-view.js';
 
@@ -97,7 +97,7 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
         const job = options.workflow ? await options.workflow.refresh() : await client.getJob(pk);
         unreachableSince = undefined;
         const state = jobState(job);
-        if (state !== shown) show(state, describe(job));
+        if (state !== shown) show(state, describeJob(job));
         if (hasEnded(state)) finish({ job });
       } catch (err) {
         if (err instanceof ClientError && err.transient) {
@@ -143,30 +143,6 @@ export function followJob(client: UfdlClient, pk: number, view: LiveView, option
     });
     tick();
   });
-}
-
-/** One line for a job's state, e.g. `running (node 3)` or `errored: exit status 2`. */
-export function describe(job: JobJson): string {
-  const state = jobState(job);
-  const node = job.node === null ? '' : ` (node ${job.node})`;
-  switch (state) {
-    case 'errored':
-      return `errored${node}: ${oneLine(job.error_reason ?? '')}`;
-    case 'cancelled':
-    case 'finished':
-      return state;
-    case 'created': {
-      const why = waitingNote(job);
-      return why === undefined ? state : `created, waiting: ${why}`;
-    }
-    default:
-      return `${state}${node}`;
-  }
-}
-
-/** A multi-line reason (a workflow's: `Error in child job 'x':\n<error>`) on one line. */
-function oneLine(text: string): string {
-  return text.trim().replace(/\s*\n\s*/g, ' ');
 }
 
 /**

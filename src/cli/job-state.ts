@@ -96,3 +96,27 @@ export function waitingNote(job: Pick<JobJson, 'waiting' | 'start_time' | 'end_t
   if (jobState(job) !== 'created' || !Array.isArray(job.waiting) || job.waiting.length === 0) return undefined;
   return job.waiting.map((w) => `node ${w.node}: ${w.reason}`).join('; ');
 }
+
+/** One line for a job's state, e.g. `running (node 3)` or `errored: exit status 2`. */
+export function describeJob(job: JobJson): string {
+  const state = jobState(job);
+  const node = job.node === null ? '' : ` (node ${job.node})`;
+  switch (state) {
+    case 'errored':
+      return `errored${node}: ${oneLine(job.error_reason ?? '')}`;
+    case 'cancelled':
+    case 'finished':
+      return state;
+    case 'created': {
+      const why = waitingNote(job);
+      return why === undefined ? state : `created, waiting: ${why}`;
+    }
+    default:
+      return `${state}${node}`;
+  }
+}
+
+/** A multi-line reason (a workflow's: `Error in child job 'x':\n<error>`) on one line. */
+export function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, ' ');
+}

@@ -6,8 +6,7 @@
  */
 import type { UfdlClient } from '../client/index.js';
 import type { JobJson, WorkflowJson } from '../protocol/wire.js';
-import { describe } from './follow.js';
-import { jobState } from './job-state.js';
+import { describeJob, jobState } from './job-state.js';
 import type { LiveView } from './output.js';
 
 /** A node of the workflow as last read: its job, if created. */
@@ -57,11 +56,11 @@ export class WorkflowView {
     }
     for (const node of nodes) {
       if (!node.job) continue;
-      const state = `${node.job.pk} ${describe(node.job)}`;
+      const state = `${node.job.pk} ${describeJob(node.job)}`;
       if (this.#shown.get(node.name) === state) continue;
       const created = !this.#shown.has(node.name);
       this.#shown.set(node.name, state);
-      this.#view.line(`job ${this.#pk}: ${node.name} (job ${node.job.pk})${created && jobState(node.job) === 'created' ? ' created' : `: ${describe(node.job)}`}`);
+      this.#view.line(`job ${this.#pk}: ${node.name} (job ${node.job.pk})${created && jobState(node.job) === 'created' ? ' created' : `: ${describeJob(node.job)}`}`);
     }
     return parent ?? (await this.#client.getJob(this.#pk));
   }

@@ -4,8 +4,7 @@
 import type { Command } from 'commander';
 import { parsePk } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
-import { describe } from '../follow.js';
-import { jobState } from '../job-state.js';
+import { describeJob, jobState } from '../job-state.js';
 import { printJson } from '../output.js';
 
 interface CancelFlags extends ConnectFlags {
@@ -31,7 +30,7 @@ export function registerCancel(program: Command): void {
         printJson({ ...job, state: jobState(job) });
         return;
       }
-      process.stdout.write(ended ? `job ${pk} has already ended (${describe(job)}); nothing to cancel\n` : `job ${pk}: ${describe(job)}\n`);
+      process.stdout.write(ended ? `job ${pk} has already ended (${describeJob(job)}); nothing to cancel\n` : `job ${pk}: ${describeJob(job)}\n`);
     });
   });
 }

@@ -6,8 +6,8 @@
 import type { Command } from 'commander';
 import { parsePk } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
-import { describe, followJob, outcome } from '../follow.js';
-import { jobState } from '../job-state.js';
+import { followJob, outcome } from '../follow.js';
+import { describeJob, jobState } from '../job-state.js';
 import { LiveView, printJson } from '../output.js';
 import { WorkflowView } from '../workflow-view.js';
 
@@ -28,7 +28,7 @@ export function registerWatch(program: Command): void {
       const view = new LiveView(flags.json ? process.stderr : process.stdout);
       // Unknown job: one line with the server's detail, before any live output.
       const job = await about(`job ${pk}`, client.getJob(pk));
-      view.line(`job ${pk} (${job.template.name}@${job.template.version}): ${describe(job)}`);
+      view.line(`job ${pk} (${job.template.name}@${job.template.version}): ${describeJob(job)}`);
       const workflow = await about(`job ${pk}`, WorkflowView.detect(client, job, view));
       const ended = await about(`job ${pk}`, followJob(client, pk, view, { shown: jobState(job), ...(workflow ? { workflow } : {}) }));
       if (flags.json) printJson({ ...ended, state: jobState(ended) });
