@@ -4,8 +4,7 @@
  * answers login with unsigned JWT-shaped tokens (the client never verifies signatures).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { onTestFinished } from 'vitest';
+import { listenOnLoopback } from '../helpers/loopback.js';
 
 export interface SeenRequest {
   method: string;
@@ -45,7 +44,6 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  */
 export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandler; refresh?: PeerHandler } = {}): Promise<Peer> {
   const seen: SeenRequest[] = [];
-  const sockets = new Set<Socket>();
   const server = createServer((raw, res) => {
     const chunks: Buffer[] = [];
     raw.on('data', (c: Buffer) => chunks.push(c));
@@ -61,22 +59,9 @@ export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandl
       });
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  onTestFinished(close);
+  const { url, close } = await listenOnLoopback(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     server,
     seen,
     calls: () => seen.filter((r) => !r.path.startsWith('/v1/auth/')),

@@ -20,8 +20,8 @@
  * without one; our agent always sends one). Tokens are unsigned (the agent never checks signatures).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { onTestFinished } from 'vitest';
+import type { Socket } from 'node:net';
+import { listenOnLoopback } from './loopback.js';
 import { parseTypeString, printType, type TypeArg, type TypeNode } from '../../src/protocol/type-string.js';
 
 export interface RefUser {
@@ -169,7 +169,6 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
   const outputs: RefOutput[] = [];
   const progressCalls: ProgressCall[] = [];
   const requests: string[] = [];
-  const sockets = new Set<Socket>();
   let unreachable = false;
   let outputPk = 0;
   const now = () => new Date().toISOString();
@@ -457,21 +456,11 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
   });
   // Job sockets: the reference refuses watchers of jobs created without web-socket notifications.
   server.on('upgrade', (_req, socket: Socket) => socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'));
+  // Registered before the helper's own listener, so an unreachable backend's sockets die at once.
   server.on('connection', (socket: Socket) => {
-    if (unreachable) return void socket.destroy();
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    if (unreachable) socket.destroy();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  onTestFinished(close);
+  const { url, close, dropConnections } = await listenOnLoopback(server);
 
   const api: ReferenceBackend = {
     url,
@@ -524,7 +513,7 @@ export async function startReferenceBackend(): Promise<ReferenceBackend> {
     output: (job, name, type) => outputs.find((o) => o.job === job && o.name === name && o.type === type),
     setUnreachable(down) {
       unreachable = down;
-      if (down) for (const s of sockets) s.destroy();
+      if (down) dropConnections();
     },
     close,
   };

@@ -3,14 +3,11 @@
  * before it started, a commit made while a sync runs waits for the next one, events wait for the
  * sync, and a failed sync fails the waiting requests with a 503 JSON answer, never silently.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { registerDurableReplies } from '../../src/server/durable-replies.js';
-import { openDatabase } from '../../src/server/store/db.js';
-import { DurableBarrier, walBarrier, type DurabilitySource } from '../../src/server/store/durability.js';
+import { DurableBarrier, type DurabilitySource } from '../../src/server/store/durability.js';
+import { temporaryDatabase } from './support/database.js';
 
 /** A source whose flushes the test completes (or fails) by hand. */
 function fakeSource() {
@@ -136,14 +133,7 @@ describe('DurableBarrier', () => {
 
 describe('walBarrier on a real database', () => {
   async function database() {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-barrier-'));
-    const db = openDatabase(join(dir, 'db.sqlite3'));
-    const durability = walBarrier(db, { error: () => {} });
-    onTestFinished(async () => {
-      await durability.close();
-      db.close();
-      await rm(dir, { recursive: true, force: true });
-    });
+    const { db, durability } = await temporaryDatabase('ufdl-barrier-');
     db.exec('CREATE TABLE t (x INTEGER)');
     return { db, barrier: durability.barrier };
   }

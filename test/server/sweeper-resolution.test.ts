@@ -6,36 +6,14 @@
  * — before an agent that fences at `lost_after` minus its margin had stopped its child, and the job
  * ran twice at once. A node is lost only once it has certainly been silent for `lost_after`.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Logger } from 'pino';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { BlobStore } from '../../src/server/blobs.js';
+import { describe, expect, it } from 'vitest';
 import type { ServerContext } from '../../src/server/context.js';
 import { HEARTBEAT_RESOLUTION_MS } from '../../src/server/identity.js';
-import { NotifyHub } from '../../src/server/notify-hub.js';
-import { WakeHub } from '../../src/server/wake-up/wake-hub.js';
-import { walBarrier } from '../../src/server/store/durability.js';
-import { resolveServerOptions } from '../../src/server/options.js';
-import { openDatabase } from '../../src/server/store/db.js';
 import { sweepLostNodes } from '../../src/server/sweeper.js';
+import { storeContext } from './support/database.js';
 
 async function context(lostAfterSeconds: number): Promise<ServerContext> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-sweep-res-'));
-  const db = openDatabase(join(dir, 'db.sqlite3'));
-  const durability = walBarrier(db, { error: () => {} });
-  onTestFinished(async () => {
-    await durability.close();
-    db.close();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const log = { warn: () => {}, error: () => {}, info: () => {} } as unknown as Logger;
-  const options = resolveServerOptions({ dataDir: dir, lostAfterSeconds });
-  const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), wakeups: new WakeHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
-  db.prepare(`INSERT INTO users (username, password_hash, is_staff, date_joined) VALUES ('a', 'x', 1, '2020-01-01T00:00:00.000Z')`).run();
-  db.prepare(`INSERT INTO templates (name, version, type, executor_class, creation_time) VALUES ('t', 1, 'Run', 'x', '2020-01-01T00:00:00.000Z')`).run();
-  return ctx;
+  return (await storeContext({ lostAfterSeconds })).ctx;
 }
 
 describe('lost-node sweep and the last_seen resolution', () => {

@@ -2,22 +2,12 @@
  * Lost-node recovery (DESIGN §3): jobs held by a node unseen for `lostAfterSeconds` are aborted by the
  * sweeper, with the reason in the abort message and the log; nodes that keep talking keep their jobs.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import type { Logger } from 'pino';
 import type { JobNotification } from '../../src/protocol/wire.js';
-import { BlobStore } from '../../src/server/blobs.js';
-import type { ServerContext } from '../../src/server/context.js';
-import { NotifyHub } from '../../src/server/notify-hub.js';
-import { WakeHub } from '../../src/server/wake-up/wake-hub.js';
-import { walBarrier } from '../../src/server/store/durability.js';
-import { resolveServerOptions } from '../../src/server/options.js';
-import { openDatabase } from '../../src/server/store/db.js';
 import { sweepLostNodes } from '../../src/server/sweeper.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { storeContext } from './support/database.js';
 
 // lost_after leaves room for a test's set-up requests on a loaded machine before the node goes quiet.
 const LOST = { lostAfterSeconds: 3, sweepIntervalSeconds: 0.2 };
@@ -115,23 +105,7 @@ describe('lost-node sweeper (real server)', () => {
 });
 
 describe('sweepLostNodes (one sweep)', () => {
-  async function context(): Promise<{ ctx: ServerContext; warnings: unknown[][] }> {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-sweep-'));
-    const db = openDatabase(join(dir, 'db.sqlite3'));
-    const durability = walBarrier(db, { error: () => {} });
-    onTestFinished(async () => {
-      await durability.close();
-      db.close();
-      await rm(dir, { recursive: true, force: true });
-    });
-    const warnings: unknown[][] = [];
-    const log = { warn: (...args: unknown[]) => warnings.push(args), error: () => {}, info: () => {} } as unknown as Logger;
-    const options = resolveServerOptions({ dataDir: dir, lostAfterSeconds: 60 });
-    const ctx: ServerContext = { db, options, log, hub: new NotifyHub(), wakeups: new WakeHub(), durable: durability.barrier, blobs: new BlobStore(join(dir, 'o')), tokens: undefined as never, closing: new AbortController().signal };
-    db.prepare(`INSERT INTO users (username, password_hash, is_staff, date_joined) VALUES ('a', 'x', 1, '2020-01-01T00:00:00.000Z')`).run();
-    db.prepare(`INSERT INTO templates (name, version, type, executor_class, creation_time) VALUES ('t', 1, 'Run', 'x', '2020-01-01T00:00:00.000Z')`).run();
-    return { ctx, warnings };
-  }
+  const context = () => storeContext({ lostAfterSeconds: 60 });
 
   it('aborts only jobs of nodes unseen for longer than lostAfterSeconds, logs a warning, and wakes waiting polls', async () => {
     const { ctx, warnings } = await context();

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { oneLineUsageErrors, usageError } from '../cli-error.js';
-import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
+import { about, connectFlags, withSession, type ConnectFlags, type Session } from '../connect.js';
 import { printJson } from '../output.js';
 
 interface UserFlags extends ConnectFlags {
@@ -33,10 +33,7 @@ export function registerUsers(program: Command): void {
       .option('--json', 'print the user as JSON'),
     { passwordFile: false },
   ).action(async (name: string, flags: UserFlags & { passwordFile?: string }) => {
-    const password = newPassword(flags.passwordFile);
-    // The login password must not come from this command's --password-file (it is the new one).
-    const login = { ...flags, passwordFile: undefined };
-    await withSession(login, async ({ client }) => {
+    await withNewPassword(flags, async (password, { client }) => {
       const body = { username: name, password, is_staff: flags.admin === true, ...(flags.worker ? { is_worker: true } : {}) };
       const user = await about(`user '${name}'`, client.createUser(body));
       if (flags.json) printJson(user);
@@ -68,14 +65,24 @@ export function registerUsers(program: Command): void {
       .option('--json', 'print the user as JSON'),
     { passwordFile: false },
   ).action(async (name: string, flags: UserFlags & { passwordFile?: string }) => {
-    const password = newPassword(flags.passwordFile);
-    const login = { ...flags, passwordFile: undefined };
-    await withSession(login, async ({ client }) => {
+    await withNewPassword(flags, async (password, { client }) => {
       const user = await about(`user '${name}'`, client.setPassword(name, password));
       if (flags.json) printJson(user);
       else process.stdout.write(`password of '${user.username}' changed\n`);
     });
   });
+}
+
+/**
+ * Run `action` with the new password, in a session logged in with the configured credentials: this
+ * command's --password-file holds the new password, so it must not be taken for the login one.
+ */
+function withNewPassword(
+  flags: UserFlags & { passwordFile?: string },
+  action: (password: string, session: Session) => Promise<void>,
+): Promise<void> {
+  const password = newPassword(flags.passwordFile);
+  return withSession({ ...flags, passwordFile: undefined }, (session) => action(password, session));
 }
 
 function newPassword(file: string | undefined): string {
