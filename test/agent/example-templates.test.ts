@@ -13,13 +13,12 @@ for (const extensions of [true, false]) {
       const server = await startTestServer({ extensions });
       const train = await importTemplate(server, 'train-epochs');
       const predict = await importTemplate(server, 'predict');
-      await startTestAgent(server);
 
       const pk = await createJob(server, train, {
         parameter_values: { epochs: { value: 4, type: 'int' }, epoch_seconds: { value: 0.15, type: 'float' } },
         notifications: true,
       });
-      const { job, messages } = await watchUntilEnded(server, pk);
+      const { job, messages } = await watchUntilEnded(server, pk, () => startTestAgent(server));
       expect(job.error_reason).toBeNull();
       expect(messages.some((m) => m.transition === 'finish')).toBe(true);
       const progress = messages.filter((m) => m.transition === 'progress');

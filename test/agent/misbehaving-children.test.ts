@@ -109,10 +109,9 @@ for (const extensions of [true, false]) {
 
     it('coalesces a flood of progress lines and always sends the last value', async () => {
       const server = await startTestServer({ extensions });
-      await startTestAgent(server, { progressIntervalMs: 100 });
       const flood = `awk 'BEGIN { for (i = 1; i <= 10000; i++) printf "UFDL-PROGRESS %.4f {\\"i\\": %d}\\n", i / 20000, i }'\nsleep 1\nawk 'BEGIN { for (i = 10001; i <= 20000; i++) printf "UFDL-PROGRESS %.4f {\\"i\\": %d}\\n", i / 20000, i }'\n`;
       const pk = await runScript(server, 'flood', flood);
-      const { job, messages } = await watchUntilEnded(server, pk);
+      const { job, messages } = await watchUntilEnded(server, pk, () => startTestAgent(server, { progressIntervalMs: 100 }));
       expect(job.error_reason).toBeNull();
       expect(messages.some((m) => m.transition === 'finish')).toBe(true);
       const progress = messages.filter((m) => m.transition === 'progress');

@@ -18,6 +18,10 @@ const NODE_IMAGE = process.env.UFDL_IMAGE_TEST_NODE_IMAGE || 'node:20-bookworm-s
 const IMAGE = 'ufdl-agent:image-test';
 const PREFIX = `ufdl-image-test-${process.pid}`;
 const VOLUME = `${PREFIX}-data`;
+// A re-created container may get another bridge address (any other container on the engine may
+// have taken the old one); a node's identity is its address, so the node is pinned as OPERATIONS.md
+// advises for containers that must stay the same node.
+const STABLE_NODE = ['-e', 'UFDL_AGENT_NODE_IP=10.77.0.1'];
 const PASSWORD = 'image-test-admin-password';
 const containers: string[] = [];
 
@@ -102,7 +106,7 @@ describe(`the image on a real Docker engine${dockerSkipNote}`, () => {
     it.skipIf(skipDocker)('comes up healthy through its HEALTHCHECK, as a non-root process', async () => {
       container = await run('standalone', ['-p', '127.0.0.1::8000', '-v', `${VOLUME}:/var/lib/ufdl-agent`, '-e', `UFDL_ADMIN_PASSWORD=${PASSWORD}`,
         // The test machine's disk may be nearly full; the free-disk check is not what is tested here.
-        '-e', 'UFDL_AGENT_MIN_FREE_DISK=0'], ['standalone']);
+        '-e', 'UFDL_AGENT_MIN_FREE_DISK=0', ...STABLE_NODE], ['standalone']);
       await waitHealthy(container);
       // The health check asked both halves (`standalone`): the agent's status port and the server.
       const log = await inspect(container, '{{range .State.Health.Log}}{{.ExitCode}} {{end}}');
@@ -139,7 +143,7 @@ describe(`the image on a real Docker engine${dockerSkipNote}`, () => {
       expect(jobPk, 'no job ran before').toBeGreaterThan(0);
       await docker(['rm', container]);
       const second = await run('standalone-again', ['-p', '127.0.0.1::8000', '-v', `${VOLUME}:/var/lib/ufdl-agent`, '-e', `UFDL_ADMIN_PASSWORD=${PASSWORD}`,
-        '-e', 'UFDL_AGENT_MIN_FREE_DISK=0'], ['standalone']);
+        '-e', 'UFDL_AGENT_MIN_FREE_DISK=0', ...STABLE_NODE], ['standalone']);
       await waitHealthy(second);
       const port = (await docker(['port', second, '8000/tcp'])).stdout.trim().split('\n')[0]!.split(':').at(-1);
       const again = await serverAt(`http://127.0.0.1:${port}`, PASSWORD);

@@ -245,13 +245,23 @@ export async function readRuns(file: string): Promise<string[]> {
 
 /**
  * Watch job `pk` over the web-socket until it has ended and its `finish` message arrived; returns the
- * ended job and every message seen.
+ * ended job and every message seen. `thenStart` (starting the agent, typically) runs once the watch
+ * is connected: a watcher that connects after the job has moved on is sent one catch-up message in
+ * place of the transitions it missed, so a test of every message must not race the agent.
  */
-export async function watchUntilEnded(server: TestServer, pk: number): Promise<{ job: ServerJob; messages: JobNotification[] }> {
+export async function watchUntilEnded(
+  server: TestServer,
+  pk: number,
+  thenStart?: () => Promise<unknown>,
+): Promise<{ job: ServerJob; messages: JobNotification[] }> {
   const watcher = new UfdlClient({ serverUrl: server.url, username: ADMIN_USER, password: ADMIN_PASSWORD });
   const messages: JobNotification[] = [];
   const watch = watcher.watchJob(pk, (m) => messages.push(m));
   try {
+    if (thenStart) {
+      await until(() => watch.connected, 30_000, 'the watch to connect');
+      await thenStart();
+    }
     const job = await waitForJob(server, pk, ended);
     if (job.error_reason === null) await until(() => messages.some((m) => m.transition === 'finish'), 5000, 'the finish notification');
     return { job, messages };
