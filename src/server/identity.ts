@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { forbidden } from '../protocol/error-constructors.js';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
 import type { NodeRow, UserRow } from './context.js';
@@ -157,10 +158,6 @@ export function requireWorker(app: FastifyInstance, user: UserRow): void {
       `User '${user.username}' is not a worker account; on this server only worker accounts and admins may register or act as nodes`,
     );
   }
-}
-
-export function forbidden(detail = 'You do not have permission to perform this action.'): UfdlError {
-  return new UfdlError('UFDL_ERR_AUTH_FORBIDDEN', detail);
 }
 
 export function isAdmin(request: FastifyRequest): boolean {

@@ -3,6 +3,7 @@
  * pk (`/v1/job-outputs/…`, §5.8). Uploads stream from the socket through the hashing blob store to
  * disk and are recorded in one transaction after the last byte; downloads stream from disk.
  */
+import { parseWith } from '../../protocol/error-constructors.js';
 import type { ReadStream } from 'node:fs';
 import { PassThrough, Readable, finished } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,7 +11,6 @@ import { z } from 'zod';
 import { UfdlError, isUfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { ServerContext } from '../context.js';
-import { parseWith } from '../http-errors.js';
 import { isAdmin, requireAdmin, requireUser } from '../identity.js';
 import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
 import { listOutputs } from '../store/lists.js';

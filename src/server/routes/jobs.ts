@@ -6,14 +6,14 @@
  * `GET /v1/jobs/{pk}` is registered by `routes/ws.ts`, because the same route also upgrades to the
  * web-socket channel. Outputs under `/v1/jobs/{pk}/outputs/…` live in `routes/job-outputs.ts`.
  */
+import { forbidden, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { parseProgress } from '../../protocol/progress.js';
 import { LIMIT_HEADER, WAIT_HEADER } from '../../protocol/wire.js';
-import { parseWith } from '../http-errors.js';
-import { forbidden, requireAdmin, requireNode, requireUser } from '../identity.js';
+import { requireAdmin, requireNode, requireUser } from '../identity.js';
 import {
   abortJob,
   acquireJob,

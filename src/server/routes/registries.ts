@@ -5,17 +5,17 @@
  * frameworks, domains) that this server does not keep: they answer an empty list so that clients
  * which call them keep working.
  */
+import { notFound, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { TypeStringError } from '../../protocol/type-string.js';
 import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
 import { JOB_CONTRACTS, JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 import { LICENCE_FIELDS, licenceJson, type LicenceRow } from '../store/licences.js';
-import { notFound, parsePk } from '../route-params.js';
+import { parsePk } from '../route-params.js';
 import type { LicenceJson } from '../../protocol/wire.js';
 
 const REGISTRY_FIELDS: FieldTable = {

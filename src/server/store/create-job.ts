@@ -5,13 +5,12 @@
  */
 import type { TypedValue } from '../../protocol/wire.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
-import { checkJobOutputsLive, checkJobValues, invalidJobInput, parseCreateJob } from './job-request.js';
+import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import type { TemplateRow } from './templates.js';
 
-/** Validate `body` against the workable `template` and insert the job; returns its pk. */
-export function createJobFromTemplate(db: Db, template: TemplateRow, body: unknown, creator: number): number {
-  const request = parseCreateJob(body);
+/** Check `request` against the workable `template` and insert the job; returns its pk. */
+export function createJobFromTemplate(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): number {
   if (request.child_notification_overrides !== undefined) {
     throw invalidJobInput('Attempted an add child notification overrides to a non-meta-job');
   }

@@ -11,11 +11,11 @@
  * abort mark outputs `removed` so they never block a re-upload (B5); hard delete works (B7); a node's
  * stale `current_job` (a job it no longer holds in STARTED) does not block its next start (B8).
  */
+import { forbidden } from '../../protocol/error-constructors.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { isFinalised, type Phase } from '../../protocol/phase.js';
 import type { JobJson, Transition } from '../../protocol/wire.js';
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
-import { forbidden } from '../identity.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
