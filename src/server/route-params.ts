@@ -6,7 +6,7 @@
  */
 import { notFound } from '../protocol/error-constructors.js';
 
-/** The reference's object-lookup 404 body (§1.6 step 6). */
+/** The reference's object-lookup 404 body. */
 /**
  * A primary key from the URL. Anything but plain digits (`-1`, `1e3`) or a number beyond what
  * SQLite stores exactly (`99999999999999999999`) cannot name a row, so it is a 404 like an unknown pk.

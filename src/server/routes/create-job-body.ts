@@ -25,7 +25,7 @@ const CreateJobSchema = z.strictObject({
   input_values: z.record(z.string(), ValueTypePairSchema),
   parameter_values: z.record(z.string(), ValueTypePairSchema).optional(),
   description: z.string().optional(),
-  // Accepted for compatibility; web-socket watching works for every job here (DESIGN §2), and the
+  // Accepted for compatibility; web-socket watching works for every job here (docs/COMPATIBILITY.md), and the
   // print/e-mail notifications of the reference are not sent.
   notification_override: NotificationOverrideSchema.optional(),
   child_notification_overrides: z.record(z.string(), NotificationOverrideSchema).optional(),

@@ -1,6 +1,6 @@
 /**
- * Worker nodes (ufdl-server.md §5.1): list, create (201), retrieve, update, partial update, delete
- * and ping. Deviation (DESIGN §2, B13): a node records the user who registered it, and the identity
+ * Worker nodes: list, create (201), retrieve, update, partial update, delete
+ * and ping. Deviation (docs/COMPATIBILITY.md, bug B13): a node records the user who registered it, and the identity
  * hook only accepts a `Node-Id` from that user (or an admin).
  */
 import { forbidden, notFound, parseWith } from '../../protocol/error-constructors.js';

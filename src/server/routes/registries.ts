@@ -1,5 +1,5 @@
 /**
- * Read-only registries (ufdl-server.md §5.1, §5.3): job types and job contracts, which the reference
+ * Read-only registries: job types and job contracts, which the reference
  * worker lists to initialise its type system; the licences the reference seeds (a template's
  * `licence` is one of their pks); and the dataset-world lists (CUDA versions, docker images,
  * frameworks, domains) that this server does not keep: they answer an empty list so that clients

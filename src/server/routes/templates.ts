@@ -1,5 +1,5 @@
 /**
- * Job templates (ufdl-server.md §5.3, §5.4): list, retrieve, import (admin), create-job, the contract
+ * Job templates: list, retrieve, import (admin), create-job, the contract
  * views (`get-all-parameters`, `get-types`, `get-outputs`, `get-all-matching-templates`), export
  * (admin; broken in the reference, bug B9), soft/hard delete and reinstate (admin). Templates are
  * immutable: update and create are refused for everyone (403), as in the reference.
@@ -68,7 +68,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     return rows.map(templateJson);
   });
 
-  // Templates come from import only; the generic create route exists but is refused (§5.3).
+  // Templates come from import only; the generic create route exists but is refused.
   app.post('/v1/job-templates/create', async (request) => {
     requireUser(request);
     throw forbidden('Job templates are created with POST /v1/job-templates/import');

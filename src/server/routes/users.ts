@@ -88,7 +88,7 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
     requireAdmin(request);
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, USER_FIELDS, { defaultOrder: 'pk ASC' });
-    // For users, "inactive" means is_active = 0 rather than soft-deleted (ufdl-server.md §5.6).
+    // For users, "inactive" means is_active = 0 rather than soft-deleted.
     const active = spec.include_inactive ? '' : ' AND is_active = 1';
     const rows = db.prepare(`SELECT * FROM users WHERE (${where})${active} ORDER BY ${orderBy}`).all(...params) as UserRow[];
     return rows.map(toJson);

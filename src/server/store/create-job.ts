@@ -1,6 +1,6 @@
 /**
- * Creating a job from a workable template (`POST /v1/job-templates/{pk}/create-job`, ufdl-server.md
- * §5.4): the request checked as `job-request.ts` says, then stored in one transaction, so a rejected
+ * Creating a job from a workable template (`POST /v1/job-templates/{pk}/create-job`):
+ * the request checked as `job-request.ts` says, then stored in one transaction, so a rejected
  * request stores nothing. Meta-templates start a workflow instead (`workflow-run.ts`).
  */
 import type { TypedValue } from '../../protocol/wire.js';

@@ -1,5 +1,5 @@
 /**
- * A create-job request (`POST /v1/job-templates/{pk}/create-job`, ufdl-server.md §5.4) checked
+ * A create-job request (`POST /v1/job-templates/{pk}/create-job`) checked
  * against what a template declares — its inputs and parameters, whatever its kind — in the
  * reference's order:
  *
@@ -8,7 +8,7 @@
  *  2. each declared input is present (406) with a type allowed for it (406); extra inputs are dropped;
  *  3. per declared parameter: missing without default (400), value for a const one (406), a type not
  *     allowed (406); then names the template does not define (406);
- *  4. ours (DESIGN §2): each value fits its simple type (400 `UFDL_ERR_CREATE_BAD_VALUE` naming it),
+ *  4. ours (docs/COMPATIBILITY.md): each value fits its simple type (400 `UFDL_ERR_CREATE_BAD_VALUE` naming it),
  *     and a `JobOutput<…>` value names an existing, live job output (400; checked by the caller
  *     inside its insert transaction, {@link checkJobOutputsLive}).
  *

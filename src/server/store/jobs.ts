@@ -1,12 +1,12 @@
 /**
- * The job state machine (ufdl-server.md §2.4): every transition is one SQLite transaction that reads
+ * The job state machine: every transition is one SQLite transaction that reads
  * the job and the acting node, applies the reference's checks in the reference's order, writes, and
  * builds the response JSON and the web-socket message from the committed state. Only once the
  * commit is on disk (group commit, `durability.ts`) are transitions emitted, so a watcher never sees
  * a transition that did not happen or that a power cut could undo, and sees them in commit order.
  * Wake-ups are emitted at once (see {@link notifyAcquirable}).
  *
- * Deviations from the reference (DESIGN §2): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
+ * Deviations from the reference (docs/COMPATIBILITY.md): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
  * `UFDL_ERR_JOB_PHASE` with a reason (B2); cancel of a CREATED job really cancels it (B4); reset and
  * abort mark outputs `removed` so they never block a re-upload (B5); hard delete works (B7); a node's
  * stale `current_job` (a job it no longer holds in STARTED) does not block its next start (B8).

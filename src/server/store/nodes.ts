@@ -1,5 +1,5 @@
 /**
- * Worker nodes in the database (ufdl-server.md §5.1): the node JSON, the (ip, index) uniqueness rule, and the reference's
+ * Worker nodes in the database: the node JSON, the (ip, index) uniqueness rule, and the reference's
  * "delete only if nothing refers to it" rule.
  */
 import { UfdlError } from '../../protocol/errors.js';

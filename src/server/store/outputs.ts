@@ -1,5 +1,5 @@
 /**
- * Job outputs in the database (ufdl-server.md §3.5–§3.8, §5.8): name/type validation, lookups, and
+ * Job outputs in the database: name/type validation, lookups, and
  * the transaction that records an uploaded blob as an output.
  *
  * Deviation (B5/B6): an output that was soft-deleted or set aside by reset/abort (`removed = 1`) never

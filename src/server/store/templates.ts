@@ -1,5 +1,5 @@
 /**
- * Job templates in the database (ufdl-server.md §5.3): the template JSON, the contract bound from a
+ * Job templates in the database: the template JSON, the contract bound from a
  * template's type, and import in the reference's format (the migration JSON files of ufdl-backend),
  * extended for `Run` templates with `specific.inputs` (a list of `{name, types, help?}`) and
  * `specific.outputs` (a map of output name to type).
@@ -71,7 +71,7 @@ export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
   return cachedStatement(db, 'SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
 }
 
-/** The template, soft-deleted ones included (§5.7), or 404 `Not found.`. */
+/** The template, soft-deleted ones included, or 404 `Not found.`. */
 export function requireTemplate(db: Db, pk: number): TemplateRow {
   const row = getTemplate(db, pk);
   if (!row) throw notFound();
@@ -83,7 +83,7 @@ export function templateParameters(row: TemplateRow): Record<string, TemplatePar
 }
 
 /**
- * §5.3 template JSON, plus `inputs` for `Run` templates (our extension). A meta-template has none of
+ * The reference's template JSON, plus `inputs` for `Run` templates (our extension). A meta-template has none of
  * the workable keys (`type`, `executor_class`, `required_packages`), as in the reference; ours adds
  * the workflow's `parameters` and `inputs` (its children's, prefixed `node:`) and its `graph`.
  */
