@@ -139,22 +139,31 @@ function removeOutputs(db: Db, jobPk: number): void {
 }
 
 /**
+ * What acquire by `nodePk` does to `job`, read inside the transaction that holds the job's row: take
+ * it, nothing (the node holds it already), or the refusal. The same checks on either database.
+ */
+export function acquireVerdict(job: JobRow, nodePk: number): 'take' | 'held' | UfdlError {
+  // The reference's JobIsWorkable permission: a workflow's parent is run by its children.
+  if (job.template_is_meta === 1) return forbidden(`Job ${job.pk} is a workflow (meta-job); nodes acquire its children, never the workflow itself`);
+  if (job.node === nodePk) return 'held';
+  if (job.node !== null) return new UfdlError('UFDL_ERR_JOB_ACQUIRED', `Attempted to acquire job #${job.pk} that has already been acquired`);
+  const phase = jobPhase(job);
+  if (isFinalised(phase)) {
+    const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job has already been finalised';
+    return illegal(job, phase, 'acquire', reason);
+  }
+  return 'take';
+}
+
+/**
  * acquire (node): same node again → no-op; held by another → 406 JobAcquired; finalised (including
  * cancelled before start, B4) → 406.
  */
 export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
   return runTransition(ctx, pk, (job) => {
-    // The reference's JobIsWorkable permission: a workflow's parent is run by its children.
-    if (job.template_is_meta === 1) return refuse(forbidden(`Job ${job.pk} is a workflow (meta-job); nodes acquire its children, never the workflow itself`));
-    if (job.node === nodePk) return done();
-    if (job.node !== null) {
-      return refuse(new UfdlError('UFDL_ERR_JOB_ACQUIRED', `Attempted to acquire job #${job.pk} that has already been acquired`));
-    }
-    const phase = jobPhase(job);
-    if (isFinalised(phase)) {
-      const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job has already been finalised';
-      return refuse(illegal(job, phase, 'acquire', reason));
-    }
+    const verdict = acquireVerdict(job, nodePk);
+    if (verdict === 'held') return done();
+    if (verdict !== 'take') return refuse(verdict);
     cachedStatement(ctx.db, 'UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
     // Taken: why nodes skipped it is history now (a re-run must not show stale reasons).
     forgetWaiting(ctx.db, job.pk);
