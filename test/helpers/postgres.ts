@@ -50,6 +50,20 @@ async function postgresIds(): Promise<{ uid: number; gid: number }> {
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
 
+/** Start the cluster on a free port; another process may take the port first, so try a few. */
+async function startOnFreePort(data: string, dir: string): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`;
+    try {
+      await asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
+      return port;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
 export async function startPgCluster(): Promise<PgCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'ufdl-pg-'));
   const data = join(dir, 'data');
@@ -61,9 +75,7 @@ export async function startPgCluster(): Promise<PgCluster> {
     await chown(pwfile, uid, gid);
   }
   await asPostgres('initdb', ['-D', data, '-U', PG_USER, `--pwfile=${pwfile}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--no-instructions']);
-  const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`;
-  await asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
+  const port = await startOnFreePort(data, dir);
   const base = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}`;
   let stopped = false;
   return {
