@@ -41,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   users: async () => (await import('./commands/users.js')).registerUsers,
   templates: async () => (await import('./commands/templates.js')).registerTemplates,
   hwinfo: async () => (await import('./commands/hwinfo.js')).registerHwinfo,
+  'migrate-store': async () => (await import('./commands/migrate-store.js')).registerMigrateStore,
 };
 
 // The program has no options of its own that take a value, so the first word is the command.

@@ -1,6 +1,6 @@
 /**
  * `buildApp()` assembles the embedded server: services first (database, blobs, hub, tokens), then the
- * identity hook, then one route plugin per resource (STYLE rule 9). `listen` is the caller's business
+ * identity hook, then one route plugin per resource (docs/ARCHITECTURE.md, Conventions 9). `listen` is the caller's business
  * (`server/serve.ts`), so tests can use `inject()` or port 0.
  */
 import { mkdir } from 'node:fs/promises';

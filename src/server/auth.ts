@@ -1,6 +1,6 @@
 /**
  * Passwords (scrypt) and JWTs (HS256, simplejwt's claims as the reference renames them: `jtt` token
- * type, `upk` user pk, `exp`, `iat`, `jti`; ufdl-server.md §1.3).
+ * type, `upk` user pk, `exp`, `iat`, `jti`).
  */
 import { randomBytes, randomUUID, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';

@@ -9,7 +9,8 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
 import { ZodError } from 'zod';
-import { UfdlError, isUfdlError } from '../protocol/errors.js';
+import { describeZodError } from '../protocol/error-constructors.js';
+import { isUfdlError, type UfdlError } from '../protocol/errors.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
@@ -105,18 +106,4 @@ export function toResponse(error: unknown): { status: number; body: Record<strin
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { detail: `Unsupported media type: ${err.message ?? ''}` } };
   if (status >= 400 && status < 500) return { status, body: { detail: err.message ?? 'Bad request' } };
   return { status: 500, body: { detail: 'Internal server error; the server log has the details.' } };
-}
-
-export function describeZodError(error: ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(body)'}: ${issue.message}`)
-    .join('; ');
-}
-
-/** Parse a body or param with a zod schema; a failure is a 400 naming the field. */
-export function parseWith<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }, value: unknown, what = 'body'): T {
-  const result = schema.safeParse(value);
-  if (!result.success) throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', `Invalid ${what}: ${describeZodError(result.error)}`);
-  return result.data;
 }

@@ -1,11 +1,12 @@
 /**
- * Who is calling: the JWT user and the `Node-Id` node (ufdl-server.md §1.3–§1.6), and the permission
- * checks routes call. Deviations from the reference (DESIGN §2, bug B13): a `Node-Id` only counts with
+ * Who is calling: the JWT user and the `Node-Id` node, and the permission
+ * checks routes call. Deviations from the reference (docs/COMPATIBILITY.md, bug B13): a `Node-Id` only counts with
  * a valid token of the user who registered that node (or an admin), and only then is `last_seen`
  * updated.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { forbidden } from '../protocol/error-constructors.js';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
 import type { NodeRow, UserRow } from './context.js';
@@ -114,7 +115,7 @@ function nodeFromRequest(app: FastifyInstance, request: FastifyRequest): NodeRow
   if (!user.is_staff && node.owner !== user.pk) {
     throw new UfdlError('UFDL_ERR_AUTH_NOT_YOUR_NODE', `Node ${node.pk} was registered by another user; you may not act as it`);
   }
-  // Every authorised request with a Node-Id is a heartbeat (DESIGN §3 lost-node recovery). A busy
+  // Every authorised request with a Node-Id is a heartbeat (lost-node recovery, docs/ARCHITECTURE.md, Self-fencing). A busy
   // node sends many requests a second, so the stored time is refreshed at most once per
   // HEARTBEAT_RESOLUTION_MS, far finer than `lost_after` needs. Like every write it is made durable
   // by the shared sync before the answer leaves (durable-replies.ts).
@@ -157,10 +158,6 @@ export function requireWorker(app: FastifyInstance, user: UserRow): void {
       `User '${user.username}' is not a worker account; on this server only worker accounts and admins may register or act as nodes`,
     );
   }
-}
-
-export function forbidden(detail = 'You do not have permission to perform this action.'): UfdlError {
-  return new UfdlError('UFDL_ERR_AUTH_FORBIDDEN', detail);
 }
 
 export function isAdmin(request: FastifyRequest): boolean {

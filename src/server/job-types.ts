@@ -1,5 +1,5 @@
 /**
- * The job-type registry (`POST /v1/job-types/list`, ufdl-server.md §5.3): the type names a type string
+ * The job-type registry (`POST /v1/job-types/list`): the type names a type string
  * may use, with the python package and class the reference maps each to, and the JSON schema of the
  * values of a type (for `get-all-parameters`).
  */

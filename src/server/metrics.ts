@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics of the embedded server (DESIGN §3 "Admin/ops"), on a `Registry` of each server's
+ * Prometheus metrics of the embedded server (docs/OPERATIONS.md), on a `Registry` of each server's
  * own: tests build many apps in one process, and the global registry would mix (and reject) them.
  *
  * Request counts come from an `onResponse` hook that must sit on the root instance to see every

@@ -2,8 +2,8 @@
  * In-process fan-out of job events, emitted once the commit behind them is on disk: transitions to
  * web-socket watchers (`routes/ws.ts`) and the metrics; "a job became acquirable" and acquires to the
  * wake-up hub (`wake-up/wake-hub.ts`, wired in `app.ts`), which decides which waiting list request to
- * wake. The reference uses Redis channel groups; one process needs only an EventEmitter. Servers
- * sharing one database would relay these events between them (e.g. PostgreSQL LISTEN/NOTIFY).
+ * wake. The reference uses Redis channel groups; one process needs only an EventEmitter. Replicas
+ * sharing one PostgreSQL database relay these events over LISTEN/NOTIFY (`store/postgres/hub-relay.ts`).
  */
 import { EventEmitter } from 'node:events';
 import type { JobNotification } from '../protocol/wire.js';

@@ -1,7 +1,7 @@
 import { defaultMaxConnections } from './connection-limits.js';
 
 /**
- * Server options in three layers (STYLE rule 7): what callers may pass, the defaults, and the
+ * Server options in three layers (docs/ARCHITECTURE.md, Conventions 7): what callers may pass, the defaults, and the
  * resolved, frozen form every module reads. Units are in the names.
  */
 

@@ -4,13 +4,9 @@
  * The reference matches primary keys with `[0-9]+` in its URL patterns, so anything else never
  * reaches a view and is a 404. We answer the same 404, but as JSON `{"detail": "Not found."}`.
  */
-import { UfdlError } from '../protocol/errors.js';
+import { notFound } from '../protocol/error-constructors.js';
 
-/** The reference's object-lookup 404 body (§1.6 step 6). */
-export function notFound(): UfdlError {
-  return new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
-}
-
+/** The reference's object-lookup 404 body. */
 /**
  * A primary key from the URL. Anything but plain digits (`-1`, `1e3`) or a number beyond what
  * SQLite stores exactly (`99999999999999999999`) cannot name a row, so it is a 404 like an unknown pk.

@@ -1,5 +1,5 @@
 /**
- * Lost-node recovery (DESIGN §3): every `sweepIntervalSeconds`, jobs held by a node unseen for
+ * Lost-node recovery (an extension: docs/COMPATIBILITY.md, Extensions): every `sweepIntervalSeconds`, jobs held by a node unseen for
  * `lostAfterSeconds` are aborted (as an admin abort would: back to CREATED, unacquired, outputs set
  * aside, an `abort` message whose `transition_data.reason` says why) so another node can run them.
  *

@@ -1,5 +1,5 @@
 /**
- * The bad-input suite (issue 2, DESIGN §8): every route of the server gets each kind of bad input —
+ * The bad-input suite (issue 2; docs/ERRORS.md): every route of the server gets each kind of bad input —
  * malformed JSON, bodies of the wrong JSON type, a body over the limit, bad / expired / garbage tokens,
  * bad `Node-Id` headers, another user's node, unknown and malformed pks, path tricks in output names —
  * and must answer a 4xx with a JSON `{"detail": …}`: never a 500, never HTML. After each kind, the

@@ -1,6 +1,6 @@
 /**
- * `POST /v1/job-templates/{pk}/create-job`: the success path, and the validation order of
- * ufdl-server.md §5.4 plus DESIGN §2, one test per rule. Several tests break two rules at once to
+ * `POST /v1/job-templates/{pk}/create-job`: the success path, and the reference's validation
+ * order (documented in src/server/store/job-request.ts) plus ours (docs/COMPATIBILITY.md), one test per rule. Several tests break two rules at once to
  * show which one is checked first.
  */
 import { describe, expect, it } from 'vitest';
@@ -78,7 +78,7 @@ describe('create-job success', () => {
     expect(Object.keys(res.body.input_values)).toEqual(['dataset']);
   });
 
-  it('creates jobs from a soft-deleted template too (§5.7)', async () => {
+  it('creates jobs from a soft-deleted template too', async () => {
     const fx = await startWithFixtures();
     const pk = await importTemplate(fx, runSpec({}, { inputs: [] }));
     await fx.call('DELETE', `/v1/job-templates/${pk}`);
@@ -110,7 +110,7 @@ describe('create-job success', () => {
   });
 });
 
-describe('create-job validation, in the order of §5.4', () => {
+describe('create-job validation, in the order of the reference', () => {
   it('0. answers 400 for a body that is not the create-job schema (unknown key, missing input_values)', async () => {
     const fx = await startWithFixtures();
     const pk = await importTemplate(fx, runSpec({}, { inputs: [] }));

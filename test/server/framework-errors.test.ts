@@ -1,7 +1,7 @@
 /**
  * Regression (found by the fault campaign's bad-input storm, test/faults/bad-input-storm.fault.ts):
  * refusals that happen before a route handler runs must still be JSON `{"detail": …}` and never HTML
- * (DESIGN §2, §8):
+ * (docs/COMPATIBILITY.md):
  *
  * - a path that is not valid percent-encoding (fastify's FST_ERR_BAD_URL) answered fastify's default
  *   `{"error","code","message","statusCode"}` body;

@@ -1,5 +1,5 @@
 /**
- * The job resource outside the lifecycle (ufdl-server.md §3.1–§3.4, §3.17–§3.20): list with filters,
+ * The job resource outside the lifecycle: list with filters,
  * retrieve, update, soft delete, create (forbidden), hard delete (B7), reinstate; and B1/B14.
  */
 import { describe, expect, it } from 'vitest';

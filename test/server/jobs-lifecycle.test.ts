@@ -1,6 +1,6 @@
 /**
- * The job state machine over real HTTP (ufdl-server.md §2.4, §3.9–§3.16): each transition's success
- * path and each check, in the reference's order, plus the clean-up paths of DESIGN §2 and the
+ * The job state machine over real HTTP: each transition's success
+ * path and each check, in the reference's order, plus the clean-up paths of docs/COMPATIBILITY.md and the
  * regressions B2, B4, B8, B10, B11.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Job outputs (ufdl-server.md §3.5–§3.8, §5.8, §6): upload and download byte-identical and streamed,
+ * Job outputs: upload and download byte-identical and streamed,
  * the size limit, path tricks in names, the phase rules (417/406/400), and B5/B6/B12.
  */
 import { createHash, randomBytes } from 'node:crypto';

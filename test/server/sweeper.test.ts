@@ -1,5 +1,5 @@
 /**
- * Lost-node recovery (DESIGN §3): jobs held by a node unseen for `lostAfterSeconds` are aborted by the
+ * Lost-node recovery (an extension: docs/COMPATIBILITY.md, Extensions): jobs held by a node unseen for `lostAfterSeconds` are aborted by the
  * sweeper, with the reason in the abort message and the log; nodes that keep talking keep their jobs.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';

@@ -14,7 +14,7 @@ async function importOk(fx: Fixtures, spec: unknown) {
 }
 
 describe('POST /v1/job-templates/import', () => {
-  it('imports a Train template in the reference format and shows the §5.3 JSON', async () => {
+  it('imports a Train template in the reference format and shows the template JSON of the reference', async () => {
     const fx = await startWithFixtures();
     const res = await fx.call('POST', '/v1/job-templates/import', { json: trainSpec() });
     expect(res.status).toBe(200);

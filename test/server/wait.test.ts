@@ -1,5 +1,5 @@
 /**
- * The `X-UFDL-Wait` extension of `POST /v1/jobs/list` (DESIGN §3): an empty list is held until a job
+ * The `X-UFDL-Wait` extension of `POST /v1/jobs/list` (an extension: docs/COMPATIBILITY.md, Extensions): an empty list is held until a job
  * may have become acquirable or the wait ends. Latencies are recorded; the assertions leave generous
  * slack for a loaded machine (the 100 ms target is measured by bench/, not here).
  */

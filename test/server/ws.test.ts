@@ -1,5 +1,5 @@
 /**
- * The web-socket notification channel `ws://…/v1/jobs/{pk}` (ufdl-server.md §4; DESIGN §2 B15):
+ * The web-socket notification channel `ws://…/v1/jobs/{pk}` (docs/COMPATIBILITY.md, bug B15):
  * message shape and order, catch-up on connect, authentication, refusal of unknown jobs.
  */
 import http from 'node:http';

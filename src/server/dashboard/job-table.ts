@@ -4,10 +4,10 @@
  * the same at job 100 000 as at job 100. The reference's `POST /v1/jobs/list` answers every job
  * with its values and outputs, which at that scale is megabytes per refresh.
  */
+import { parseWith } from '../../protocol/error-constructors.js';
 import { z } from 'zod';
 import type { JobPage, JobSummary } from '../../protocol/dashboard.js';
 import { phaseOf, type Phase } from '../../protocol/phase.js';
-import { parseWith } from '../http-errors.js';
 import { cachedStatement, type Db } from '../store/db.js';
 import { JOB_SELECT, type JobRow } from '../store/job-json.js';
 

@@ -1,5 +1,5 @@
 /**
- * JWT endpoints as simplejwt serves them for the reference (ufdl-server.md §1.3): obtain a token
+ * JWT endpoints as simplejwt serves them for the reference: obtain a token
  * pair, refresh an access token (no rotation), verify any token. Error bodies copy simplejwt's, so
  * the python and TS clients react to them as they do to the reference.
  */

@@ -4,14 +4,14 @@
  * newer generations (an extension, after them) only while extensions are on, so that in
  * `--no-extensions` mode every answer is the reference's, 400 for 12.0 included.
  */
+import { notFound, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { HardwareJson } from '../../protocol/wire.js';
 import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
-import { notFound, parsePk } from '../route-params.js';
+import { parsePk } from '../route-params.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 
 const HARDWARE_FIELDS: FieldTable = {

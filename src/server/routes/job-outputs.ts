@@ -1,8 +1,9 @@
 /**
- * Job outputs: by name and type under a job (`/v1/jobs/{pk}/outputs/{name}/{type}`, §3.5–§3.8) and by
- * pk (`/v1/job-outputs/…`, §5.8). Uploads stream from the socket through the hashing blob store to
+ * Job outputs: by name and type under a job (`/v1/jobs/{pk}/outputs/{name}/{type}`) and by
+ * pk (`/v1/job-outputs/…`). Uploads stream from the socket through the hashing blob store to
  * disk and are recorded in one transaction after the last byte; downloads stream from disk.
  */
+import { parseWith } from '../../protocol/error-constructors.js';
 import type { ReadStream } from 'node:fs';
 import { PassThrough, Readable, finished } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -10,7 +11,6 @@ import { z } from 'zod';
 import { UfdlError, isUfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { ServerContext } from '../context.js';
-import { parseWith } from '../http-errors.js';
 import { isAdmin, requireAdmin, requireUser } from '../identity.js';
 import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
 import { listOutputs } from '../store/lists.js';
@@ -48,7 +48,7 @@ function outputPk(request: FastifyRequest): number {
   return Number((request.params as { pk: string }).pk);
 }
 
-/** The reference requires a `filename` parameter, whose value it ignores (§3.5). */
+/** The reference requires a `filename` parameter, whose value it ignores. */
 function requireFilename(request: FastifyRequest): void {
   const header = request.headers['content-disposition'];
   if (typeof header !== 'string' || !/(?:^|;)\s*filename\*?\s*=\s*("[^"]+"|[^\s;"]+)/i.test(header)) {

@@ -1,19 +1,19 @@
 /**
- * `/v1/jobs/…` (ufdl-server.md §3): list (with the `X-UFDL-Wait` extension), update, delete, hard
+ * `/v1/jobs/…`: list (with the `X-UFDL-Wait` extension), update, delete, hard
  * delete, reinstate, the lifecycle actions, and a workflow's graph (`…/workflow`, an extension). The state machine itself lives in `store/jobs.ts`;
- * this file maps HTTP to it: permissions in the reference's order (§1.6), bodies, status codes.
+ * this file maps HTTP to it: permissions in the reference's order, bodies, status codes.
  *
  * `GET /v1/jobs/{pk}` is registered by `routes/ws.ts`, because the same route also upgrades to the
  * web-socket channel. Outputs under `/v1/jobs/{pk}/outputs/…` live in `routes/job-outputs.ts`.
  */
+import { forbidden, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { parseProgress } from '../../protocol/progress.js';
 import { LIMIT_HEADER, WAIT_HEADER } from '../../protocol/wire.js';
-import { parseWith } from '../http-errors.js';
-import { forbidden, requireAdmin, requireNode, requireUser } from '../identity.js';
+import { requireAdmin, requireNode, requireUser } from '../identity.js';
 import {
   abortJob,
   acquireJob,
@@ -106,7 +106,7 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     }
   });
 
-  // Jobs are created from templates only (§3.20).
+  // Jobs are created from templates only.
   app.post('/v1/jobs/create', async (request) => {
     requireUser(request);
     throw forbidden('Jobs cannot be created directly; use POST /v1/job-templates/{pk}/create-job');
@@ -142,7 +142,7 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     return workflowView(db, jobPk(request));
   });
 
-  // GET mutates here, as in the reference; fastify's automatic HEAD route runs it too (§1.1).
+  // GET mutates here, as in the reference; fastify's automatic HEAD route runs it too.
   app.get(`${JOB_PATH}/acquire`, async (request) => {
     const node = requireNode(request);
     return acquireJob(ctx, jobPk(request), node.pk);

@@ -8,6 +8,7 @@
  *   the same path upgraded to a web-socket follows the log live.
  * - `GET /v1/jobs/{pk}/progress-history`: the job's progress points, for the dashboard's curves.
  */
+import { forbidden } from '../../protocol/error-constructors.js';
 import { open } from 'node:fs/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -15,7 +16,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { LOG_HEADERS, MAX_APPEND_BYTES, MIN_LOG_MAX_BYTES } from '../../protocol/live-log.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { ServerContext, UserRow } from '../context.js';
-import { forbidden, requireNode, requireUser } from '../identity.js';
+import { requireNode, requireUser } from '../identity.js';
 import { LogFollower } from '../live-log/follow.js';
 import { ProgressHistory } from '../live-log/progress-history.js';
 import { LiveLogStore, type LogKey } from '../live-log/store.js';

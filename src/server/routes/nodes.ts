@@ -1,16 +1,17 @@
 /**
- * Worker nodes (ufdl-server.md §5.1): list, create (201), retrieve, update, partial update, delete
- * and ping. Deviation (DESIGN §2, B13): a node records the user who registered it, and the identity
+ * Worker nodes: list, create (201), retrieve, update, partial update, delete
+ * and ping. Deviation (docs/COMPATIBILITY.md, bug B13): a node records the user who registered it, and the identity
  * hook only accepts a `Node-Id` from that user (or an admin).
  */
+import { forbidden, notFound, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { NodeJson } from '../../protocol/wire.js';
 import type { NodeRow } from '../context.js';
 import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
-import { forbidden, isAdmin, requireNode, requireUser, requireWorker } from '../identity.js';
-import { notFound, parsePk } from '../route-params.js';
+import { parseNodeBody } from './node-body.js';
+import { isAdmin, requireNode, requireUser, requireWorker } from '../identity.js';
+import { parsePk } from '../route-params.js';
 import { compileFilter } from '../store/filter-sql.js';
 import {
   NODE_FIELDS,
@@ -18,7 +19,7 @@ import {
   deleteNodeIfUnreferenced,
   getNode,
   nodeJson,
-  parseNodeBody,
+  hardwareExists,
   updateNode,
   type NodeFields,
 } from '../store/nodes.js';
@@ -50,7 +51,7 @@ export async function nodesRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/nodes/create', async (request, reply) => {
     const user = requireUser(request);
     requireWorker(app, user);
-    const fields = parseNodeBody(db, request.body, false) as Pick<NodeFields, 'ip' | 'index' | 'cpu_mem'> & Partial<NodeFields>;
+    const fields = parseNodeBody(request.body, false, (pk) => hardwareExists(db, pk)) as Pick<NodeFields, 'ip' | 'index' | 'cpu_mem'> & Partial<NodeFields>;
     const node = createNode(
       db,
       { driver_version: null, hardware_generation: null, gpu_mem: null, ...fields },
@@ -78,7 +79,7 @@ export async function nodesRoutes(app: FastifyInstance): Promise<void> {
       url: '/v1/nodes/:pk',
       handler: async (request): Promise<NodeJson> => {
         const node = nodeForChange(request);
-        const fields = parseNodeBody(db, request.body, method === 'PATCH');
+        const fields = parseNodeBody(request.body, method === 'PATCH', (pk) => hardwareExists(db, pk));
         return nodeJson(updateNode(db, node.pk, fields));
       },
     });

@@ -4,12 +4,13 @@
  * counts of requests, jobs and nodes say something about a site, and an operator may keep them in. Capability
  * discovery is off in strict-reference mode, where it answers the router's 404 as the reference does.
  */
+import { forbidden } from '../../protocol/error-constructors.js';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, WAITING_PATH, type Capabilities } from '../../protocol/wire.js';
 import { MAX_APPEND_BYTES } from '../../protocol/live-log.js';
-import { forbidden, requireUser } from '../identity.js';
+import { requireUser } from '../identity.js';
 import { serverMetrics } from '../metrics.js';
 import { DASHBOARD_PATH } from './dashboard.js';
 

@@ -1,21 +1,21 @@
 /**
- * Read-only registries (ufdl-server.md §5.1, §5.3): job types and job contracts, which the reference
+ * Read-only registries: job types and job contracts, which the reference
  * worker lists to initialise its type system; the licences the reference seeds (a template's
  * `licence` is one of their pks); and the dataset-world lists (CUDA versions, docker images,
  * frameworks, domains) that this server does not keep: they answer an empty list so that clients
  * which call them keep working.
  */
+import { notFound, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { TypeStringError } from '../../protocol/type-string.js';
 import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
 import { requireUser } from '../identity.js';
 import { JOB_CONTRACTS, JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 import { LICENCE_FIELDS, licenceJson, type LicenceRow } from '../store/licences.js';
-import { notFound, parsePk } from '../route-params.js';
+import { parsePk } from '../route-params.js';
 import type { LicenceJson } from '../../protocol/wire.js';
 
 const REGISTRY_FIELDS: FieldTable = {

@@ -1,9 +1,10 @@
 /**
- * Job templates (ufdl-server.md §5.3, §5.4): list, retrieve, import (admin), create-job, the contract
+ * Job templates: list, retrieve, import (admin), create-job, the contract
  * views (`get-all-parameters`, `get-types`, `get-outputs`, `get-all-matching-templates`), export
  * (admin; broken in the reference, bug B9), soft/hard delete and reinstate (admin). Templates are
  * immutable: update and create are refused for everyone (403), as in the reference.
  */
+import { forbidden, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
@@ -11,15 +12,16 @@ import { isSubtype, printType, TypeStringError, type TypeNode } from '../../prot
 import type { JobJson, MetaTemplateJson, TemplateJson } from '../../protocol/wire.js';
 import { isContractName } from '../../protocol/contracts.js';
 import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
-import { forbidden, requireAdmin, requireUser } from '../identity.js';
+import { parseCreateJob } from './create-job-body.js';
+import { parseTemplateBody } from './template-body.js';
+import { requireAdmin, requireUser } from '../identity.js';
 import { jsonSchemaOf, parseJobType } from '../job-types.js';
 import { parsePk } from '../route-params.js';
 import { createJobFromTemplate } from '../store/create-job.js';
 import { declaredInputs, declaredOutputs } from '../store/template-declarations.js';
 import { exportTemplate } from '../store/template-export.js';
 import { createWorkflowJob } from '../store/workflow-create.js';
-import { importWorkflowTemplate, isWorkflowSpec } from '../store/workflow-import.js';
+import { importWorkflowTemplate } from '../store/workflow-import.js';
 import { compileFilter } from '../store/filter-sql.js';
 import { loadJobJson } from '../store/job-json.js';
 import { emitAfterCommit, notifyAcquirable } from '../store/jobs.js';
@@ -66,7 +68,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     return rows.map(templateJson);
   });
 
-  // Templates come from import only; the generic create route exists but is refused (§5.3).
+  // Templates come from import only; the generic create route exists but is refused.
   app.post('/v1/job-templates/create', async (request) => {
     requireUser(request);
     throw forbidden('Job templates are created with POST /v1/job-templates/import');
@@ -74,7 +76,8 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/v1/job-templates/import', async (request): Promise<AnyTemplateJson> => {
     const admin = requireAdmin(request);
-    const row = isWorkflowSpec(request.body) ? importWorkflowTemplate(db, request.body, admin.pk) : importTemplate(db, request.body, admin.pk);
+    const parsed = parseTemplateBody(request.body);
+    const row = parsed.kind === 'workflow' ? importWorkflowTemplate(db, parsed.common, parsed.graph, admin.pk) : importTemplate(db, parsed.spec, admin.pk);
     return templateJson(row);
   });
 
@@ -144,11 +147,11 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     const user = requireUser(request);
     const row = template(request);
     if (row.graph !== null) {
-      const { pk, events } = createWorkflowJob(db, row, request.body, user.pk);
+      const { pk, events } = createWorkflowJob(db, row, parseCreateJob(request.body), user.pk);
       emitAfterCommit(app.ufdl, events);
       return loadJobJson(db, pk);
     }
-    const pk = createJobFromTemplate(db, row, request.body, user.pk);
+    const pk = createJobFromTemplate(db, row, parseCreateJob(request.body), user.pk);
     const job = loadJobJson(db, pk);
     notifyAcquirable(app.ufdl, pk);
     app.ufdl.durable.afterSync(() => app.ufdl.hub.emit('created', pk));

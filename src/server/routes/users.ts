@@ -3,6 +3,7 @@
  * anyone for admins), and the admin routes the reference leaves to Django's admin site: create a
  * user, list users, and set a password (yourself or, for admins, anyone).
  */
+import { forbidden, notFound, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { FilterSpecSchema } from '../../protocol/filter.js';
@@ -10,9 +11,7 @@ import type { UserJson } from '../../protocol/wire.js';
 import { hashPassword } from '../auth.js';
 import type { UserRow } from '../context.js';
 import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
-import { forbidden, requireAdmin, requireUser } from '../identity.js';
-import { notFound } from '../route-params.js';
+import { requireAdmin, requireUser } from '../identity.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
 import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, setWorker, userJson } from '../store/users.js';
 
@@ -89,7 +88,7 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
     requireAdmin(request);
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, USER_FIELDS, { defaultOrder: 'pk ASC' });
-    // For users, "inactive" means is_active = 0 rather than soft-deleted (ufdl-server.md §5.6).
+    // For users, "inactive" means is_active = 0 rather than soft-deleted.
     const active = spec.include_inactive ? '' : ' AND is_active = 1';
     const rows = db.prepare(`SELECT * FROM users WHERE (${where})${active} ORDER BY ${orderBy}`).all(...params) as UserRow[];
     return rows.map(toJson);

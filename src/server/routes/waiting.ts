@@ -4,10 +4,10 @@
  * (`waiting`), so that its submitter sees why nothing happens. A report about a job that no longer
  * waits changes nothing. 204 either way.
  */
+import { parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { WAITING_PATH } from '../../protocol/wire.js';
-import { parseWith } from '../http-errors.js';
 import { requireNode } from '../identity.js';
 import { isWaiting, requireJobRow } from '../store/job-json.js';
 import { MAX_WAIT_REASON_LENGTH, recordWaiting } from '../store/job-waits.js';

@@ -1,9 +1,9 @@
 /**
- * `GET /v1/jobs/{pk}`: retrieve over HTTP, and the web-socket notification channel on the same path
- * (ufdl-server.md §3.2, §4). One route serves both because @fastify/websocket dispatches an upgrade
+ * `GET /v1/jobs/{pk}`: retrieve over HTTP, and the web-socket notification channel on the same path.
+ * One route serves both because @fastify/websocket dispatches an upgrade
  * to the `wsHandler` of the route that matches.
  *
- * Deviations (DESIGN §2): watchers authenticate (B15) with `?token=<access>` or `Authorization:
+ * Deviations (docs/COMPATIBILITY.md): watchers authenticate (B15) with `?token=<access>` or `Authorization:
  * Bearer`, unless `allowAnonymousWebsocket`; any job can be watched (no web-socket notification
  * needs to have been requested at creation); the catch-up message goes only to the new watcher (the
  * reference broadcasts it to the whole group); an unknown job is refused with 404 before the upgrade.
@@ -126,7 +126,7 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
       watchers.add(pk, socket);
       keepAlive.watch(socket);
       socket.on('close', () => watchers.remove(pk, socket));
-      // Client frames carry nothing we act on (§4.1); they are read and dropped.
+      // Client frames carry nothing we act on; they are read and dropped.
       socket.on('message', () => {});
       const row = getJobRow(ctx.db, pk);
       if (!row) {

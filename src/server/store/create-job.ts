@@ -1,17 +1,16 @@
 /**
- * Creating a job from a workable template (`POST /v1/job-templates/{pk}/create-job`, ufdl-server.md
- * §5.4): the request checked as `job-request.ts` says, then stored in one transaction, so a rejected
+ * Creating a job from a workable template (`POST /v1/job-templates/{pk}/create-job`):
+ * the request checked as `job-request.ts` says, then stored in one transaction, so a rejected
  * request stores nothing. Meta-templates start a workflow instead (`workflow-run.ts`).
  */
 import type { TypedValue } from '../../protocol/wire.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
-import { checkJobOutputsLive, checkJobValues, invalidJobInput, parseCreateJob } from './job-request.js';
+import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import type { TemplateRow } from './templates.js';
 
-/** Validate `body` against the workable `template` and insert the job; returns its pk. */
-export function createJobFromTemplate(db: Db, template: TemplateRow, body: unknown, creator: number): number {
-  const request = parseCreateJob(body);
+/** Check `request` against the workable `template` and insert the job; returns its pk. */
+export function createJobFromTemplate(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): number {
   if (request.child_notification_overrides !== undefined) {
     throw invalidJobInput('Attempted an add child notification overrides to a non-meta-job');
   }

@@ -1,5 +1,5 @@
 /**
- * The fields a list filter may name (ufdl-server.md §5.6) for jobs and job outputs, mapped to SQL over
+ * The fields a list filter may name for jobs and job outputs, mapped to SQL over
  * the aliases of `JOB_SELECT` (`jobs`, `t`) and of the outputs query (`outputs`). Anything not listed
  * here is a 400 naming the field (the reference answers 500, bug B14).
  */

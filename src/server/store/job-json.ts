@@ -1,6 +1,6 @@
 /**
- * Reading jobs and job outputs from the database and shaping them as the reference's JSON
- * (ufdl-server.md §2.2, §3.5). Shared by the jobs, templates (create-job), job-outputs and ws routes.
+ * Reading jobs and job outputs from the database and shaping them as the reference's JSON.
+ * Shared by the jobs, templates (create-job), job-outputs and ws routes.
  */
 import { UfdlError } from '../../protocol/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
@@ -56,7 +56,7 @@ export function getJobRow(db: Db, pk: number): JobRow | undefined {
   return cachedStatement(db, `${JOB_SELECT} WHERE jobs.pk = ?`).get(pk) as JobRow | undefined;
 }
 
-/** The job row, or 404 `Not found.` like the reference. Soft-deleted jobs are found (§5.7). */
+/** The job row, or 404 `Not found.` like the reference. Soft-deleted jobs are found. */
 export function requireJobRow(db: Db, pk: number): JobRow {
   const row = getJobRow(db, pk);
   if (!row) throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
@@ -64,7 +64,7 @@ export function requireJobRow(db: Db, pk: number): JobRow {
 }
 
 /**
- * Outputs that count: not removed by reset/abort and not soft-deleted (DESIGN §2, B5/B6). The
+ * Outputs that count: not removed by reset/abort and not soft-deleted (docs/COMPATIBILITY.md, bugs B5/B6). The
  * reference lists every output ever added; we list the live ones so a re-run can upload again.
  */
 export function liveOutputs(db: Db, jobPk: number): OutputRow[] {

@@ -1,62 +1,41 @@
 /**
- * A create-job request (`POST /v1/job-templates/{pk}/create-job`, ufdl-server.md §5.4) checked
+ * A create-job request (`POST /v1/job-templates/{pk}/create-job`) checked
  * against what a template declares — its inputs and parameters, whatever its kind — in the
  * reference's order:
  *
- *  0. the body's shape (strict; 400);
+ *  0. the body's shape (strict; 400), checked at the route edge (`routes/create-job-body.ts`);
  *  1. every type string parses and names known types (400 `Error parsing type-string …`);
  *  2. each declared input is present (406) with a type allowed for it (406); extra inputs are dropped;
  *  3. per declared parameter: missing without default (400), value for a const one (406), a type not
  *     allowed (406); then names the template does not define (406);
- *  4. ours (DESIGN §2): each value fits its simple type (400 `UFDL_ERR_CREATE_BAD_VALUE` naming it),
+ *  4. ours (docs/COMPATIBILITY.md): each value fits its simple type (400 `UFDL_ERR_CREATE_BAD_VALUE` naming it),
  *     and a `JobOutput<…>` value names an existing, live job output (400; checked by the caller
  *     inside its insert transaction, {@link checkJobOutputsLive}).
  *
  * A missing `parameter_values` is `{}` (bug B3: the reference crashes). Type strings are normalised.
  */
-import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { checkSimpleValue, isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { TemplateParameter, TypedValue } from '../../protocol/wire.js';
-import { bodyOrEmpty } from '../field-errors.js';
-import { parseWith } from '../http-errors.js';
 import { parseJobType } from '../job-types.js';
 import { cachedStatement, type Db } from './db.js';
 import type { InputDeclaration } from './template-declarations.js';
 
-const ValueTypePairSchema = z.strictObject({
-  // Required although any JSON value (null included) is fine: `z.unknown()` alone would let it be absent.
-  value: z.unknown().refine((v) => v !== undefined, { error: 'Required' }),
-  type: z.string({ error: 'must be a type string' }),
-});
-
-const NotificationSchema = z.record(z.string(), z.unknown());
-const TRANSITIONS = ['on_acquire', 'on_release', 'on_start', 'on_progress', 'on_finish', 'on_error', 'on_reset', 'on_abort', 'on_cancel'] as const;
-const NotificationOverrideSchema = z.strictObject({
-  actions: z.partialRecord(z.enum(TRANSITIONS), z.array(NotificationSchema)),
-  keep_default: z.boolean().optional(),
-});
-
-const CreateJobSchema = z.strictObject({
-  input_values: z.record(z.string(), ValueTypePairSchema),
-  parameter_values: z.record(z.string(), ValueTypePairSchema).optional(),
-  description: z.string().optional(),
-  // Accepted for compatibility; web-socket watching works for every job here (DESIGN §2), and the
-  // print/e-mail notifications of the reference are not sent.
-  notification_override: NotificationOverrideSchema.optional(),
-  child_notification_overrides: z.record(z.string(), NotificationOverrideSchema).optional(),
-});
-
-export type CreateJobBody = z.infer<typeof CreateJobSchema>;
+/** A create-job body that passed its shape check at the route edge (`routes/create-job-body.ts`). */
+export interface CreateJobRequest {
+  input_values: Record<string, { value: unknown; type: string }>;
+  parameter_values?: Record<string, { value: unknown; type: string }> | undefined;
+  description?: string | undefined;
+  /** Accepted for compatibility, otherwise unused (the reference's print/e-mail notifications). */
+  notification_override?: unknown;
+  /** Meta-templates only: must name nodes of the workflow. */
+  child_notification_overrides?: Record<string, unknown> | undefined;
+}
 
 /** A request that passed every check: the values to store, type strings normalised. */
 export interface CheckedValues {
   inputs: Record<string, TypedValue>;
   parameters: Record<string, TypedValue>;
-}
-
-export function parseCreateJob(body: unknown): CreateJobBody {
-  return parseWith(CreateJobSchema, bodyOrEmpty(body));
 }
 
 export function invalidJobInput(detail: string): UfdlError {
@@ -87,7 +66,7 @@ function checkValue(kind: 'input' | 'parameter', name: string, type: TypeNode, v
 export function checkJobValues(
   inputs: Record<string, InputDeclaration>,
   parameters: Record<string, TemplateParameter>,
-  request: CreateJobBody,
+  request: CreateJobRequest,
 ): CheckedValues {
   const inputValues = request.input_values;
   const parameterValues = request.parameter_values ?? {};

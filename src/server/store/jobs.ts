@@ -1,21 +1,21 @@
 /**
- * The job state machine (ufdl-server.md §2.4): every transition is one SQLite transaction that reads
+ * The job state machine: every transition is one SQLite transaction that reads
  * the job and the acting node, applies the reference's checks in the reference's order, writes, and
  * builds the response JSON and the web-socket message from the committed state. Only once the
  * commit is on disk (group commit, `durability.ts`) are transitions emitted, so a watcher never sees
  * a transition that did not happen or that a power cut could undo, and sees them in commit order.
  * Wake-ups are emitted at once (see {@link notifyAcquirable}).
  *
- * Deviations from the reference (DESIGN §2): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
+ * Deviations from the reference (docs/COMPATIBILITY.md): assertion-500s are 406 `UFDL_ERR_JOB_NOT_WORKING` or
  * `UFDL_ERR_JOB_PHASE` with a reason (B2); cancel of a CREATED job really cancels it (B4); reset and
  * abort mark outputs `removed` so they never block a re-upload (B5); hard delete works (B7); a node's
  * stale `current_job` (a job it no longer holds in STARTED) does not block its next start (B8).
  */
+import { forbidden } from '../../protocol/error-constructors.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { isFinalised, type Phase } from '../../protocol/phase.js';
 import type { JobJson, Transition } from '../../protocol/wire.js';
 import type { NodeRow, ServerContext, UserRow } from '../context.js';
-import { forbidden } from '../identity.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
@@ -139,22 +139,31 @@ function removeOutputs(db: Db, jobPk: number): void {
 }
 
 /**
+ * What acquire by `nodePk` does to `job`, read inside the transaction that holds the job's row: take
+ * it, nothing (the node holds it already), or the refusal. The same checks on either database.
+ */
+export function acquireVerdict(job: JobRow, nodePk: number): 'take' | 'held' | UfdlError {
+  // The reference's JobIsWorkable permission: a workflow's parent is run by its children.
+  if (job.template_is_meta === 1) return forbidden(`Job ${job.pk} is a workflow (meta-job); nodes acquire its children, never the workflow itself`);
+  if (job.node === nodePk) return 'held';
+  if (job.node !== null) return new UfdlError('UFDL_ERR_JOB_ACQUIRED', `Attempted to acquire job #${job.pk} that has already been acquired`);
+  const phase = jobPhase(job);
+  if (isFinalised(phase)) {
+    const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job has already been finalised';
+    return illegal(job, phase, 'acquire', reason);
+  }
+  return 'take';
+}
+
+/**
  * acquire (node): same node again → no-op; held by another → 406 JobAcquired; finalised (including
  * cancelled before start, B4) → 406.
  */
 export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
   return runTransition(ctx, pk, (job) => {
-    // The reference's JobIsWorkable permission: a workflow's parent is run by its children.
-    if (job.template_is_meta === 1) return refuse(forbidden(`Job ${job.pk} is a workflow (meta-job); nodes acquire its children, never the workflow itself`));
-    if (job.node === nodePk) return done();
-    if (job.node !== null) {
-      return refuse(new UfdlError('UFDL_ERR_JOB_ACQUIRED', `Attempted to acquire job #${job.pk} that has already been acquired`));
-    }
-    const phase = jobPhase(job);
-    if (isFinalised(phase)) {
-      const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job has already been finalised';
-      return refuse(illegal(job, phase, 'acquire', reason));
-    }
+    const verdict = acquireVerdict(job, nodePk);
+    if (verdict === 'held') return done();
+    if (verdict !== 'take') return refuse(verdict);
     cachedStatement(ctx.db, 'UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
     // Taken: why nodes skipped it is history now (a re-run must not show stale reasons).
     forgetWaiting(ctx.db, job.pk);

@@ -1,12 +1,10 @@
 /**
- * Worker nodes in the database (ufdl-server.md §5.1): validation of the create/update body with
- * DRF-style field errors, the node JSON, the (ip, index) uniqueness rule, and the reference's
+ * Worker nodes in the database: the node JSON, the (ip, index) uniqueness rule, and the reference's
  * "delete only if nothing refers to it" rule.
  */
 import { UfdlError } from '../../protocol/errors.js';
 import type { NodeJson } from '../../protocol/wire.js';
 import type { NodeRow } from '../context.js';
-import { NOT_AN_INTEGER, NOT_A_STRING, fieldError, integerField, requireObjectBody, stringField, type FieldErrors } from '../field-errors.js';
 import type { Db } from './db.js';
 import type { FieldTable } from './filter-sql.js';
 
@@ -50,49 +48,9 @@ export function getNode(db: Db, pk: number): NodeRow | undefined {
   return db.prepare('SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
 }
 
-/**
- * Validate a node body. `partial` (PATCH) checks only the fields present; otherwise (create, PUT)
- * `ip`, `index` and `cpu_mem` are required. Unknown and read-only keys are ignored, as DRF does.
- */
-export function parseNodeBody(db: Db, body: unknown, partial: boolean): Partial<NodeFields> {
-  const object = requireObjectBody(body);
-  const errors: FieldErrors = {};
-  const fields: Partial<NodeFields> = {};
-  const present = (name: string) => object[name] !== undefined || !partial;
-
-  if (present('ip')) {
-    const ip = stringField(object.ip, { maxLength: 39 });
-    if (Array.isArray(ip)) errors.ip = ip;
-    else fields.ip = ip;
-  }
-  for (const name of ['index', 'cpu_mem'] as const) {
-    if (!present(name)) continue;
-    const value = integerField(object[name], { min: 0 });
-    if (Array.isArray(value)) errors[name] = value;
-    else fields[name] = value;
-  }
-  if (object.driver_version !== undefined) {
-    const value = object.driver_version;
-    if (value === null) fields.driver_version = null;
-    else if (typeof value !== 'string') errors.driver_version = [NOT_A_STRING];
-    else if (value.length > 16) errors.driver_version = ['Ensure this field has no more than 16 characters.'];
-    else fields.driver_version = value;
-  }
-  if (object.gpu_mem !== undefined) {
-    const value = object.gpu_mem === null ? null : integerField(object.gpu_mem, { min: 0 });
-    if (Array.isArray(value)) errors.gpu_mem = value;
-    else fields.gpu_mem = value;
-  }
-  if (object.hardware_generation !== undefined) {
-    const value = object.hardware_generation;
-    if (value === null) fields.hardware_generation = null;
-    else if (typeof value !== 'number' || !Number.isSafeInteger(value)) errors.hardware_generation = [NOT_AN_INTEGER];
-    else if (!db.prepare('SELECT 1 FROM hardware WHERE pk = ?').get(value)) {
-      errors.hardware_generation = [`Invalid pk "${value}" - object does not exist.`];
-    } else fields.hardware_generation = value;
-  }
-  if (Object.keys(errors).length > 0) throw fieldError(errors);
-  return fields;
+/** Whether hardware generation `pk` exists (a node's `hardware_generation` must name one). */
+export function hardwareExists(db: Db, pk: number): boolean {
+  return db.prepare('SELECT 1 FROM hardware WHERE pk = ?').get(pk) !== undefined;
 }
 
 function duplicate(db: Db, ip: string, index: number, exceptPk?: number): UfdlError | undefined {

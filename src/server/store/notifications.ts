@@ -1,5 +1,5 @@
 /**
- * The web-socket message of a job transition (ufdl-server.md §4.3), built in this one place so the
+ * The web-socket message of a job transition, built in this one place so the
  * transitions, the catch-up message on connect and the lost-node sweeper agree on its shape.
  */
 import { phaseOf, type Phase } from '../../protocol/phase.js';
@@ -49,8 +49,8 @@ export class TransitionEvents {
 }
 
 /**
- * The "proxy" transition the reference replays to a new watcher of a job that is past CREATED
- * (§4.2): STARTED → progress, FINISHED → finish, ERRORED → error, CANCELLED → cancel. None for CREATED.
+ * The "proxy" transition the reference replays to a new watcher of a job that is past CREATED:
+ * STARTED → progress, FINISHED → finish, ERRORED → error, CANCELLED → cancel. None for CREATED.
  */
 export function catchUpTransition(row: JobRow): Transition | undefined {
   switch (jobPhase(row)) {

@@ -1,16 +1,16 @@
 /**
- * Job outputs in the database (ufdl-server.md §3.5–§3.8, §5.8): name/type validation, lookups, and
+ * Job outputs in the database: name/type validation, lookups, and
  * the transaction that records an uploaded blob as an output.
  *
  * Deviation (B5/B6): an output that was soft-deleted or set aside by reset/abort (`removed = 1`) never
  * blocks a new upload of the same name and type. Lookups by (name, type) prefer the live output; a
  * soft-deleted one is still found (so it can be read and deleted again), a removed one never is.
  */
+import { forbidden } from '../../protocol/error-constructors.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { MAX_OUTPUT_NAME_LENGTH } from '../../protocol/output-names.js';
 import type { JobOutputJson } from '../../protocol/wire.js';
 import type { StoredBlob } from '../blobs.js';
-import { forbidden } from '../identity.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { outputJson, requireJobRow, type JobRow, type OutputRow } from './job-json.js';
 import { jobPhase } from './notifications.js';

@@ -1,5 +1,5 @@
 /**
- * Job templates in the database (ufdl-server.md §5.3): the template JSON, the contract bound from a
+ * Job templates in the database: the template JSON, the contract bound from a
  * template's type, and import in the reference's format (the migration JSON files of ufdl-backend),
  * extended for `Run` templates with `specific.inputs` (a list of `{name, types, help?}`) and
  * `specific.outputs` (a map of output name to type).
@@ -9,7 +9,7 @@
  * contract's type arguments have the right kinds. Meta-templates (workflows) share the table, the
  * JSON's common keys and `insertTemplate`; their import is `workflow-import.ts`.
  */
-import { z } from 'zod';
+import { notFound } from '../../protocol/error-constructors.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { outputNameProblem } from '../../protocol/output-names.js';
 import { checkSimpleValue, isSubtype, parseTypeString, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
@@ -17,7 +17,6 @@ import type { MetaTemplateJson, TemplateBaseJson, TemplateInput, TemplateJson, T
 import { BoundContract, type Declarations } from '../../protocol/contracts.js';
 import { checkAgentTemplate } from './agent-templates.js';
 import { parseJobType, unknownName } from '../job-types.js';
-import { notFound } from '../route-params.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
 import type { FieldTable } from './filter-sql.js';
 import { requireLicencePk } from './licences.js';
@@ -72,7 +71,7 @@ export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
   return cachedStatement(db, 'SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
 }
 
-/** The template, soft-deleted ones included (§5.7), or 404 `Not found.`. */
+/** The template, soft-deleted ones included, or 404 `Not found.`. */
 export function requireTemplate(db: Db, pk: number): TemplateRow {
   const row = getTemplate(db, pk);
   if (!row) throw notFound();
@@ -84,7 +83,7 @@ export function templateParameters(row: TemplateRow): Record<string, TemplatePar
 }
 
 /**
- * §5.3 template JSON, plus `inputs` for `Run` templates (our extension). A meta-template has none of
+ * The reference's template JSON, plus `inputs` for `Run` templates (our extension). A meta-template has none of
  * the workable keys (`type`, `executor_class`, `required_packages`), as in the reference; ours adds
  * the workflow's `parameters` and `inputs` (its children's, prefixed `node:`) and its `graph`.
  */
@@ -152,51 +151,36 @@ export function contractOf(row: TemplateRow): BoundContract {
 // ---------------------------------------------------------------------------------------------
 // Import
 
-export const TypeString = z.string().min(1).max(256);
-
-const ParameterSpecSchema = z.strictObject({
-  types: z.array(TypeString).min(1),
-  default: z.unknown().optional(),
-  default_type: TypeString.optional(),
-  const: z.boolean().optional(),
-  help: z.string(),
-});
-
-const RunInputSchema = z.strictObject({
-  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,99}$/, { error: 'must be an identifier (letters, digits, _)' }),
-  types: z.array(TypeString).min(1),
-  help: z.string().optional(),
-});
-
-const SpecificSchema = z.strictObject({
-  job_type: TypeString,
-  executor_class: z.string().max(128),
-  required_packages: z.string(),
-  parameters: z.record(z.string().min(1).max(200), ParameterSpecSchema),
-  inputs: z.array(RunInputSchema).optional(),
-  outputs: z.record(z.string(), TypeString).optional(),
-});
-
-/** The reference's JobTemplateSpec (ufdl-json-messages), strict like it. */
-export const TemplateSpecSchema = z.strictObject({
-  name: z.string().min(1).max(200),
-  version: z.int().min(1).optional(),
-  description: z.string().optional(),
-  scope: z.string().min(1).max(16),
-  licence: z.string().min(1).max(100),
-  domain: z.string().length(2).optional(),
-  specific: z.unknown(),
-});
-
-export type TemplateSpec = z.infer<typeof TemplateSpecSchema> & { specific: z.infer<typeof SpecificSchema> };
-
-/** Zod issues as `path.to.field: message`, the path prefixed with where the checked value sits. */
-export function zodDetail(error: z.ZodError, prefix: string): string {
-  return error.issues
-    .slice(0, 5)
-    .map((issue) => `${[prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || '(body)'}: ${issue.message}`)
-    .join('; ');
+/** A template spec's common keys (the reference's JobTemplateSpec), its shape checked at the route edge. */
+export interface TemplateCommon {
+  name: string;
+  version?: number | undefined;
+  description?: string | undefined;
+  scope: string;
+  licence: string;
+  domain?: string | undefined;
 }
+
+/** One parameter as a spec declares it, before its types are checked. */
+export interface ParameterSpec {
+  types: string[];
+  default?: unknown;
+  default_type?: string | undefined;
+  const?: boolean | undefined;
+  help: string;
+}
+
+/** A workable template's `specific`, its shape checked at the route edge (`routes/template-body.ts`). */
+export interface WorkableSpecific {
+  job_type: string;
+  executor_class: string;
+  required_packages: string;
+  parameters: Record<string, ParameterSpec>;
+  inputs?: { name: string; types: string[]; help?: string | undefined }[] | undefined;
+  outputs?: Record<string, string> | undefined;
+}
+
+export type TemplateSpec = TemplateCommon & { specific: WorkableSpecific };
 
 export function bad(detail: string, cause?: unknown): UfdlError {
   return new UfdlError('UFDL_ERR_TEMPLATE_BAD', `Bad job template: ${detail}`, cause === undefined ? undefined : { cause });
@@ -245,23 +229,9 @@ export function resolveDefault(
   return { default: spec.default, default_type: printType(defaultType) };
 }
 
-/** Validate a template spec; returns it with every type string normalised. */
-export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; parameters: Record<string, TemplateParameter>; inputs: TemplateInput[] | null; outputs: Record<string, string> | null; type: string } {
-  const top = TemplateSpecSchema.safeParse(body);
-  if (!top.success) throw bad(zodDetail(top.error, ''));
-  const rawSpecific = top.data.specific;
-  if (typeof rawSpecific === 'object' && rawSpecific !== null && !Array.isArray(rawSpecific) && !('job_type' in rawSpecific)) {
-    throw bad(
-      'specific: a template needs either job_type, executor_class, required_packages and parameters (a workable template) or nodes and dependencies (a meta-template)',
-    );
-  }
-  const specificResult = SpecificSchema.safeParse(rawSpecific);
-  if (!specificResult.success) {
-    throw bad(zodDetail(specificResult.error, 'specific'));
-  }
-  const specific = specificResult.data;
-  const spec: TemplateSpec = { ...top.data, specific };
-
+/** Check a shaped template spec's types, defaults and contract; returns them with every type string normalised. */
+function checkTemplateSpec(spec: TemplateSpec): { parameters: Record<string, TemplateParameter>; inputs: TemplateInput[] | null; outputs: Record<string, string> | null; type: string } {
+  const { specific } = spec;
   // The contract: its name is not a job type, its arguments are.
   let contractType: TypeNode;
   try {
@@ -318,7 +288,7 @@ export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; paramete
   }
   checkAgentTemplate(specific.executor_class, parameters, Object.keys(contract.inputs()));
   if (contractType.name === 'Run' && inputs === null) inputs = [];
-  return { spec, parameters, inputs, outputs, type: printType(contractType) };
+  return { parameters, inputs, outputs, type: printType(contractType) };
 }
 
 /**
@@ -326,8 +296,8 @@ export function parseTemplateSpec(body: unknown): { spec: TemplateSpec; paramete
  * the same name and version is soft-deleted first; without a version the template becomes the next
  * version of its name. One transaction.
  */
-export function importTemplate(db: Db, body: unknown, creator: number): TemplateRow {
-  const { spec, parameters, inputs, outputs, type } = parseTemplateSpec(body);
+export function importTemplate(db: Db, spec: TemplateSpec, creator: number): TemplateRow {
+  const { parameters, inputs, outputs, type } = checkTemplateSpec(spec);
   return insertTemplate(db, creator, spec, {
     type,
     executor_class: spec.specific.executor_class,
@@ -343,7 +313,7 @@ export function importTemplate(db: Db, body: unknown, creator: number): Template
 export type TemplateBody = Pick<TemplateRow, 'type' | 'executor_class' | 'required_packages' | 'parameters' | 'inputs' | 'outputs' | 'graph'>;
 
 /** Insert a validated template as the given (or the next) version of its name; one transaction. */
-export function insertTemplate(db: Db, creator: number, spec: Omit<z.infer<typeof TemplateSpecSchema>, 'specific'>, body: TemplateBody): TemplateRow {
+export function insertTemplate(db: Db, creator: number, spec: TemplateCommon, body: TemplateBody): TemplateRow {
   const licencePk = requireLicencePk(db, spec.licence);
   return db.transaction(() => {
     const now = nowIso();

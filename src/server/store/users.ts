@@ -1,6 +1,5 @@
 /**
- * Users in the database: lookups, creation, password changes and the reference's user JSON
- * (ufdl-server.md §1.3).
+ * Users in the database: lookups, creation, password changes and the reference's user JSON.
  */
 import { UfdlError } from '../../protocol/errors.js';
 import type { UserJson } from '../../protocol/wire.js';

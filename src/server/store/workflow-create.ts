@@ -7,15 +7,14 @@
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
-import { checkJobOutputsLive, checkJobValues, invalidJobInput, parseCreateJob } from './job-request.js';
+import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { TransitionEvents } from './notifications.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import { getTemplate, type TemplateRow } from './templates.js';
 import { startWorkflow } from './workflow-run.js';
 
-/** Validate `body` against the meta-`template`, store the workflow; returns the parent's pk and what to announce. */
-export function createWorkflowJob(db: Db, template: TemplateRow, body: unknown, creator: number): { pk: number; events: TransitionEvents } {
-  const request = parseCreateJob(body);
+/** Check `request` against the meta-`template`, store the workflow; returns the parent's pk and what to announce. */
+export function createWorkflowJob(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): { pk: number; events: TransitionEvents } {
   for (const name of Object.keys(request.child_notification_overrides ?? {})) {
     if (!isDescendant(db, template, name)) throw invalidJobInput(`Unknown descendant for job from template #${template.pk}: ${name}`);
   }

@@ -15,62 +15,31 @@
  * feeds (`node:input`), every child parameter (`node:parameter`, defaults overridden) and every
  * child output (`node:output`, so that a workflow can itself be a node of another).
  */
-import { z } from 'zod';
 import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
 import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
 import { cachedStatement, type Db } from './db.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
-import { bad, getTemplate, insertTemplate, resolveDefault, TemplateSpecSchema, TypeString, zodDetail, type TemplateRow } from './templates.js';
+import { bad, getTemplate, insertTemplate, resolveDefault, type TemplateCommon, type TemplateRow } from './templates.js';
 
 /** Node names become parts of parameter, input and output names (`node:name`), hence no `:`. */
 const NODE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
-const MAX_NODES = 100;
-const MAX_DEPENDENCIES = 1000;
 /** A workflow inside a workflow inside …: deeper than this is refused. */
 export const MAX_WORKFLOW_DEPTH = 4;
 
-const OverrideSchema = z.strictObject({
-  default: z.unknown().optional(),
-  default_type: TypeString.optional(),
-  const: z.boolean().optional(),
-});
+/** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
+export interface GraphSpec {
+  nodes: Record<string, { name: string; version?: number | undefined; parameter_default_overrides?: Record<string, ParameterOverrideSpec> | undefined }>;
+  dependencies: { from_node: string; from_output: string; to_node: string; to_input: string }[];
+}
 
-const NodeSchema = z.strictObject({
-  name: z.string().min(1).max(200),
-  version: z.int().min(1).optional(),
-  parameter_default_overrides: z.record(z.string(), OverrideSchema).optional(),
-});
-
-const DependencySchema = z.strictObject({
-  from_node: z.string(),
-  from_output: z.string(),
-  to_node: z.string(),
-  to_input: z.string(),
-});
-
-const GraphSchema = z.strictObject({
-  nodes: z
-    .record(z.string(), NodeSchema)
-    .refine((nodes) => Object.keys(nodes).length > 0, { error: 'a workflow needs at least one node' })
-    .refine((nodes) => Object.keys(nodes).length <= MAX_NODES, { error: `at most ${MAX_NODES} nodes` }),
-  dependencies: z.array(DependencySchema).max(MAX_DEPENDENCIES),
-});
-
-type GraphSpec = z.infer<typeof GraphSchema>;
-
-/** Whether an import body is a meta-template: its `specific` has the keys of a DependencyGraph. */
-export function isWorkflowSpec(body: unknown): boolean {
-  const specific = (body as { specific?: unknown } | null)?.specific;
-  return typeof specific === 'object' && specific !== null && !Array.isArray(specific) && !('job_type' in specific) && ('nodes' in specific || 'dependencies' in specific);
+interface ParameterOverrideSpec {
+  default?: unknown;
+  default_type?: string | undefined;
+  const?: boolean | undefined;
 }
 
 /** Validate and import a meta-template (admin); same versioning rules as a workable template. */
-export function importWorkflowTemplate(db: Db, body: unknown, creator: number): TemplateRow {
-  const top = TemplateSpecSchema.safeParse(body);
-  if (!top.success) throw bad(zodDetail(top.error, ''));
-  const parsed = GraphSchema.safeParse(top.data.specific);
-  if (!parsed.success) throw bad(zodDetail(parsed.error, 'specific'));
-  const spec = parsed.data;
+export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: GraphSpec, creator: number): TemplateRow {
   for (const name of Object.keys(spec.nodes)) {
     if (!NODE_NAME.test(name)) throw bad(`specific.nodes.${name}: a node name is 1-100 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')`);
   }
@@ -87,7 +56,6 @@ export function importWorkflowTemplate(db: Db, body: unknown, creator: number): 
   const graph: WorkflowGraphJson = { nodes, dependencies };
   const derived = deriveDeclarations(graph, children);
 
-  const { specific: _specific, ...common } = top.data;
   return insertTemplate(db, creator, common, {
     type: '',
     executor_class: '',

@@ -1,0 +1,115 @@
+/**
+ * The notify hub across replicas: every event a replica's hub emits (a transition for web-socket
+ * watchers, a job that became acquirable for the wake-up hub, a job created for the dashboard) is
+ * published on the PostgreSQL channel `ufdl_hub`, and every replica re-emits on its own hub what the
+ * others published, so a node waiting on replica B wakes for a job created on A, and a watcher on B
+ * sees A's transitions.
+ *
+ * Order: one replica publishes over one connection, one event after the other, and PostgreSQL
+ * delivers one session's notifications in the order they were sent, so a replica's events arrive
+ * everywhere in the order it emitted them (its hub emits transitions in commit order). A replica
+ * ignores its own events (it emitted them already). A payload over PostgreSQL's 8000-byte limit
+ * carries a shortened description and error (the rest of the message is small and bounded).
+ */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { JobNotification } from '../../../protocol/wire.js';
+import type { NotifyHub } from '../../notify-hub.js';
+
+export const HUB_CHANNEL = 'ufdl_hub';
+const MAX_PAYLOAD_BYTES = 7900;
+const SHORTENED_TEXT = 1000;
+
+type Relayed =
+  | { o: string; e: 'transition'; pk: number; m: JobNotification }
+  | { o: string; e: 'acquirable' | 'created'; pk: number };
+
+export class HubRelay {
+  readonly origin = randomUUID();
+  #relaying = false;
+  #chain: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  readonly #unsubscribe: () => void;
+
+  private constructor(
+    private readonly hub: NotifyHub,
+    private readonly listener: pg.PoolClient,
+    private readonly publisher: pg.PoolClient,
+    private readonly log: Pick<Logger, 'warn' | 'error'>,
+  ) {
+    const onTransition = (pk: number, m: JobNotification) => this.#publish({ o: this.origin, e: 'transition', pk, m });
+    const onAcquirable = (pk: number) => this.#publish({ o: this.origin, e: 'acquirable', pk });
+    const onCreated = (pk: number) => this.#publish({ o: this.origin, e: 'created', pk });
+    hub.on('transition', onTransition);
+    hub.on('acquirable', onAcquirable);
+    hub.on('created', onCreated);
+    this.#unsubscribe = () => {
+      hub.off('transition', onTransition);
+      hub.off('acquirable', onAcquirable);
+      hub.off('created', onCreated);
+    };
+    listener.on('notification', (notification) => this.#receive(notification.payload));
+  }
+
+  /** Relay `hub` over `pool` (two connections of it: one listens, one publishes). */
+  static async start(pool: pg.Pool, hub: NotifyHub, log: Pick<Logger, 'warn' | 'error'>): Promise<HubRelay> {
+    const listener = await pool.connect();
+    const publisher = await pool.connect();
+    await listener.query(`LISTEN ${HUB_CHANNEL}`);
+    return new HubRelay(hub, listener, publisher, log);
+  }
+
+  #publish(event: Relayed): void {
+    if (this.#relaying || this.#closed) return;
+    const payload = fitPayload(event);
+    this.#chain = this.#chain
+      .then(() => this.publisher.query('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload]))
+      .catch((err: unknown) => this.log.error({ err, job: event.pk, event: event.e }, 'could not relay a hub event to the other replicas'));
+  }
+
+  #receive(payload: string | undefined): void {
+    if (payload === undefined) return;
+    let event: Relayed;
+    try {
+      event = JSON.parse(payload) as Relayed;
+    } catch {
+      this.log.warn({ channel: HUB_CHANNEL }, 'ignored a notification that is not JSON');
+      return;
+    }
+    if (event.o === this.origin) return;
+    this.#relaying = true;
+    try {
+      if (event.e === 'transition') this.hub.emit('transition', event.pk, event.m);
+      else this.hub.emit(event.e, event.pk);
+    } catch (err) {
+      this.log.error({ err, job: event.pk }, 'a listener failed on a relayed hub event');
+    } finally {
+      this.#relaying = false;
+    }
+  }
+
+  /** Stop relaying; what was published before is delivered first. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#unsubscribe();
+    await this.#chain;
+    try {
+      await this.listener.query(`UNLISTEN ${HUB_CHANNEL}`);
+    } finally {
+      this.listener.release();
+      this.publisher.release();
+    }
+  }
+}
+
+function fitPayload(event: Relayed): string {
+  const payload = JSON.stringify(event);
+  if (Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES || event.e !== 'transition') return payload;
+  const shorten = (text: string | undefined) => (text === undefined || text.length <= SHORTENED_TEXT ? text : `${text.slice(0, SHORTENED_TEXT)}…`);
+  const m: JobNotification = { ...event.m, description: shorten(event.m.description)!, transition_data: {} };
+  const error = shorten(event.m.error);
+  if (error !== undefined) m.error = error;
+  return JSON.stringify({ ...event, m });
+}

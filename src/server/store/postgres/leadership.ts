@@ -1,0 +1,106 @@
+/**
+ * One replica at a time for work that must not run twice at once (the lost-node sweep): the replica
+ * that holds a session-level advisory lock leads. The lock lives as long as the connection that took
+ * it, so when the leading replica dies, is killed or loses its connection, PostgreSQL frees the lock
+ * and the next replica to try takes it: no lease to expire, no clock to trust.
+ *
+ * Every `checkMs` a follower tries the lock (`pg_try_advisory_lock`, never waiting) and the leader
+ * checks that its connection still answers; a leader whose connection failed stops leading at once.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+export interface LeadershipOptions {
+  /** The advisory-lock key, two int4s. */
+  key: readonly [number, number];
+  /** How often to try the lock, and to check a held one. */
+  checkMs: number;
+  log: Pick<Logger, 'info' | 'warn'>;
+  /** What the lock is for, in log lines. */
+  what: string;
+}
+
+export class AdvisoryLeadership {
+  #held: pg.PoolClient | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  #checking: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: LeadershipOptions,
+  ) {}
+
+  /** Start trying at once; `isLeader()` answers as soon as the first try is done. */
+  static async start(pool: pg.Pool, options: LeadershipOptions): Promise<AdvisoryLeadership> {
+    const leadership = new AdvisoryLeadership(pool, options);
+    await leadership.#check();
+    leadership.#arm();
+    return leadership;
+  }
+
+  isLeader(): boolean {
+    return this.#held !== undefined;
+  }
+
+  #arm(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#checking = this.#check().finally(() => this.#arm());
+    }, this.options.checkMs);
+    this.#timer.unref();
+  }
+
+  async #check(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#held) {
+      try {
+        await this.#held.query('SELECT 1');
+      } catch (err) {
+        this.#lose(err);
+      }
+      return;
+    }
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [...this.options.key]);
+      if (rows[0]?.ok === true && !this.#closed) {
+        this.#held = client;
+        client.on('error', (err) => this.#lose(err));
+        this.options.log.info({ lock: this.options.what }, 'this replica now leads');
+        return;
+      }
+      client.release();
+    } catch (err) {
+      client?.release(err as Error);
+      this.options.log.warn({ err, lock: this.options.what }, 'could not try the leadership lock');
+    }
+  }
+
+  #lose(err: unknown): void {
+    const client = this.#held;
+    if (!client) return;
+    this.#held = undefined;
+    // Destroyed, not returned to the pool: the session (and any lock it still holds) must end.
+    client.release(err instanceof Error ? err : new Error(String(err)));
+    this.options.log.warn({ err, lock: this.options.what }, 'this replica no longer leads: its connection failed');
+  }
+
+  /** Stop trying; a held lock is given up at once so another replica can lead. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    await this.#checking;
+    const client = this.#held;
+    this.#held = undefined;
+    if (!client) return;
+    try {
+      await client.query('SELECT pg_advisory_unlock($1, $2)', [...this.options.key]);
+      client.release();
+    } catch (err) {
+      client.release(err as Error);
+    }
+  }
+}

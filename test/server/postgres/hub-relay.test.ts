@@ -1,0 +1,77 @@
+/**
+ * The notify hub across replicas over LISTEN/NOTIFY on a real PostgreSQL: what replica A's hub emits
+ * reaches replica B's hub in the order A emitted it, never echoes back to A, and survives a message
+ * over PostgreSQL's payload limit.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { JobNotification } from '../../../src/protocol/wire.js';
+import { NotifyHub } from '../../../src/server/notify-hub.js';
+import { PASSWORD_ENV, openPool } from '../../../src/server/store/postgres/connection.js';
+import { HubRelay } from '../../../src/server/store/postgres/hub-relay.js';
+import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
+import { until } from '../../helpers/wait.js';
+
+const cluster = usePgCluster();
+const closers: (() => Promise<void>)[] = [];
+const log = { warn: () => {}, error: () => {} };
+
+async function replica(url: string): Promise<{ hub: NotifyHub; relay: HubRelay }> {
+  const pool = await openPool({ url }, () => {}, { [PASSWORD_ENV]: PG_PASSWORD });
+  const hub = new NotifyHub();
+  const relay = await HubRelay.start(pool, hub, log);
+  closers.push(async () => {
+    await relay.close();
+    await pool.end();
+  });
+  return { hub, relay };
+}
+
+function message(pk: number, progress: number, description = 'job'): JobNotification {
+  return { transition: 'progress', description, pk, progress, cancelled: false, transition_data: { progress } };
+}
+
+describe('the hub relay', () => {
+  it("delivers replica A's events to replica B in order, and never back to A", async () => {
+    const url = await cluster.get().createDatabase(`relay_${randomUUID().replaceAll('-', '')}`);
+    const a = await replica(url);
+    const b = await replica(url);
+    const seenOnB: number[] = [];
+    const seenOnA: number[] = [];
+    const acquirableOnB: number[] = [];
+    b.hub.on('transition', (_pk, m) => seenOnB.push(m.progress));
+    a.hub.on('transition', (_pk, m) => seenOnA.push(m.progress));
+    b.hub.on('acquirable', (pk) => acquirableOnB.push(pk));
+    const sent = Array.from({ length: 200 }, (_, i) => i / 200);
+    for (const progress of sent) a.hub.emit('transition', 7, message(7, progress));
+    a.hub.emit('acquirable', 8);
+    await until(() => seenOnB.length === sent.length && acquirableOnB.length === 1);
+    expect(seenOnB).toEqual(sent);
+    expect(acquirableOnB).toEqual([8]);
+    // A saw each of its own events once (emitted locally), none relayed back; B relays nothing on.
+    expect(seenOnA).toEqual(sent);
+    b.hub.emit('created', 9);
+    const createdOnA: number[] = [];
+    a.hub.on('created', (pk) => createdOnA.push(pk));
+    await until(() => createdOnA.length === 1);
+    expect(createdOnA).toEqual([9]);
+  });
+
+  it('shortens a message over the payload limit instead of dropping it', async () => {
+    const url = await cluster.get().createDatabase(`relay_${randomUUID().replaceAll('-', '')}`);
+    const a = await replica(url);
+    const b = await replica(url);
+    const seen: JobNotification[] = [];
+    b.hub.on('transition', (_pk, m) => seen.push(m));
+    a.hub.emit('transition', 3, { ...message(3, 1, 'x'.repeat(20_000)), transition: 'error', error: 'e'.repeat(20_000) });
+    await until(() => seen.length === 1);
+    expect(seen[0]!.transition).toBe('error');
+    expect(seen[0]!.description.startsWith('xxx')).toBe(true);
+    expect(seen[0]!.error!.length).toBeLessThan(2000);
+  });
+});
+
+afterAll(async () => {
+  for (const close of closers) await close();
+});
