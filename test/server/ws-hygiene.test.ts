@@ -82,8 +82,10 @@ describe('malformed web-socket frames', () => {
 });
 
 describe('silent web-socket watchers', () => {
-  it('are let go when they stop answering pings; those that answer stay', { timeout: 60_000 }, async () => {
-    const s = await serverWithLog({ idleTimeoutSeconds: 1 });
+  it('are let go when they stop answering pings; those that answer stay', { timeout: 120_000 }, async () => {
+    // The idle timeout is also the ping interval. Not shorter: the setup's HTTP requests are held to
+    // it too, and a loaded machine may take a second to answer a login.
+    const s = await serverWithLog({ idleTimeoutSeconds: 4 });
     const url = `${s.url.replace(/^http/, 'ws')}/v1/jobs/${s.job}?token=${encodeURIComponent(s.token)}`;
     const deaf = new WebSocket(url, { autoPong: false });
     const polite = new WebSocket(url);
@@ -97,7 +99,7 @@ describe('silent web-socket watchers', () => {
     // Several ping rounds later, the one that answers is still open.
     let pings = 0;
     polite.on('ping', () => pings++);
-    await until(() => pings >= 3, 20_000, 'three pings to the polite watcher');
+    await until(() => pings >= 3, 60_000, 'three pings to the polite watcher');
     expect(polite.readyState).toBe(WebSocket.OPEN);
   });
 });
