@@ -71,4 +71,4 @@ export interface LogPort {
 }
 
 /** The executor allow-list (docs/ARCHITECTURE.md, "Executors"); an `ExecutorRegistry` fits. */
-export type ExecutorPort = Pick<ExecutorRegistry, 'canRun' | 'executorFor'>;
+export type ExecutorPort = Pick<ExecutorRegistry, 'canRun' | 'executorFor' | 'followOutside' | 'sweepOutside'>;
