@@ -16,7 +16,7 @@ import type { JobRunner } from '../job/runner.js';
 import { deliverFinish, resetAndRelease } from '../job/server-calls.js';
 import type { JobRecord } from '../journal/records.js';
 import type { ResolvedAgentOptions } from '../options.js';
-import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
+import type { StartUpExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
 import type { SlotSpec } from '../slots/slots.js';
 import { childFacts, type ChildFacts } from './child-facts.js';
 import { carryOut, requeueOffTheBooks, type RecoveryEntry } from './recovery-actions.js';
@@ -34,7 +34,7 @@ export interface RecoveryDeps {
   slots: readonly RecoverySlot[];
   /** A client acting as `nodePk` for entries of a node this agent is no longer registered as. */
   apiForNode(nodePk: number): NodeApi;
-  executor: ExecutorPort;
+  executor: StartUpExecutorPort;
   /** `errorBackoffS`: the back-off while the server cannot be reached during recovery. */
   options: Pick<ResolvedAgentOptions, 'serverUrl' | 'workDir' | 'errorBackoffS' | 'maxRestarts' | 'killGraceMs'>;
   log: LogPort;

@@ -20,7 +20,7 @@ import type { JobLeases } from '../job/leases.js';
 import type { Journal } from '../journal/journal.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { ResolvedAgentOptions } from '../options.js';
-import type { AgentDeps, ExecutorPort } from '../ports.js';
+import type { AgentDeps, StartUpExecutorPort } from '../ports.js';
 import type { ServerContact } from '../server-contact.js';
 import { SlotNodes } from '../slots/nodes.js';
 import { planSlots, Slots } from '../slots/slots.js';
@@ -37,7 +37,7 @@ export interface StartedParts {
   base: UfdlClient;
   /** The server's extensions; null for a reference server. */
   caps: Capabilities | null;
-  executors: ExecutorPort & { describe?(): unknown };
+  executors: StartUpExecutorPort & { describe?(): unknown };
   slots: Slots;
   nodes: SlotNodes;
   /** The children's leases, when the server has lost-node recovery. */
