@@ -30,6 +30,7 @@ const AGENT_ID = `ufdl-docker-test-${process.pid}`;
 /** Job pks of this run: container names are global on the engine. */
 let nextPk = 100_000 + (process.pid % 50_000) * 20;
 
+const SERVER = 'http://ufdl.test:8000';
 const executorWith = (options: DockerOptions = {}) => createDockerExecutor({ agentId: AGENT_ID, ...options });
 
 interface Run {
@@ -44,7 +45,7 @@ interface Run {
 /** Prepare and start a job as the agent does (on a CPU slot unless `gpu`). */
 async function start(j: JobJson, t: TemplateJson, options: DockerOptions & { gpu?: string; killGraceMs?: number } = {}): Promise<Run> {
   const dir = await createJobDir(await tempWorkDir(), j.pk);
-  const prepared = executorWith(options).prepare(j, t, { dir, gpu: options.gpu ?? null, serverUrl: 'http://ufdl.test:8000', nodePk: 7, attempt: 1 });
+  const prepared = executorWith(options).prepare(j, t, { dir, gpu: options.gpu ?? null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
   const child = await spawnJob(prepared.spec);
   reapOnFinish(child);
   const reports: ProgressUpdate[] = [];
@@ -56,6 +57,22 @@ async function start(j: JobJson, t: TemplateJson, options: DockerOptions & { gpu
     return result;
   });
   return { dir, prepared, child, supervisor, reports, done };
+}
+
+/** Prepare and spawn only, as an agent that is then killed would have left it. */
+async function spawnOnly(j: JobJson, t: TemplateJson): Promise<{ dir: JobDir; child: RunningChild; name: string }> {
+  const dir = await createJobDir(await tempWorkDir(), j.pk);
+  const prepared = executorWith().prepare(j, t, { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
+  const child = await spawnJob(prepared.spec);
+  reapOnFinish(child);
+  return { dir, child, name: `ufdl-job-${j.pk}-1` };
+}
+
+/** What a systemd stop does to the agent's cgroup: the wrapper and the docker CLI die, the container does not. */
+async function killClient(child: RunningChild, name: string): Promise<void> {
+  await until(async () => (await exists(name)) && (await inspect(name, '{{.State.Status}}')) !== 'created', 60_000, 'the container to start');
+  process.kill(-child.pid, 'SIGKILL');
+  await child.exited;
 }
 
 async function finish(run: Run) {
@@ -218,5 +235,51 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(result.stopReason).toBe('cancelled');
     expect(await readText(run.dir.consolePath)).toContain('got TERM');
     expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+  });
+
+  it('follows a container whose client died with the agent to its end, with its log and exit status', async () => {
+    const pk = nextPk++;
+    const { dir, child, name } = await spawnOnly(job(pk), shTemplate('echo before; sleep 4; echo after; exit 3'));
+    await killClient(child, name);
+    expect(await inspect(name, '{{.State.Running}}')).toBe('true');
+
+    const spec = await executorWith().follow(pk, 1, dir);
+    expect(spec).toBeDefined();
+    const follower = await spawnJob(spec!);
+    reapOnFinish(follower);
+    const result = await new ChildSupervisor(follower, { killGraceMs: 2000 }).done;
+    expect(result.exit).toMatchObject({ code: 3, signal: null });
+    const log = await readText(dir.consolePath);
+    expect(log).toContain('the agent restarted; following container');
+    expect(log.match(/after/g)).toHaveLength(1);
+    expect(await exists(name)).toBe(false);
+  });
+
+  it("collects the exit status of a container that ended while no agent followed it, and finds no other agent's containers", async () => {
+    const pk = nextPk++;
+    const { dir, child, name } = await spawnOnly(job(pk), shTemplate('echo quick; exit 4'));
+    await killClient(child, name);
+    await until(async () => (await inspect(name, '{{.State.Running}}')) === 'false', 60_000, 'the container to end');
+    expect(await createDockerExecutor({ agentId: 'another-agent' }).follow(pk, 1, dir)).toBeUndefined();
+    expect(await executorWith().follow(pk, 2, dir)).toBeUndefined();
+
+    const follower = await spawnJob((await executorWith().follow(pk, 1, dir))!);
+    reapOnFinish(follower);
+    const result = await new ChildSupervisor(follower, { killGraceMs: 2000 }).done;
+    expect(result.exit).toMatchObject({ code: 4, signal: null });
+    expect(await exists(name)).toBe(false);
+  });
+
+  it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
+    const [kept, orphan] = [nextPk++, nextPk++];
+    const a = await spawnOnly(job(kept), shTemplate('sleep 60'));
+    const b = await spawnOnly(job(orphan), shTemplate('sleep 60'));
+    await Promise.all([killClient(a.child, a.name), killClient(b.child, b.name)]);
+    const swept = await executorWith().sweep(SERVER, (jobPk, attempt) => jobPk === kept && attempt === 1);
+    expect(swept).toEqual({ removed: [b.name], failed: [] });
+    expect(await exists(a.name)).toBe(true);
+    expect(await exists(b.name)).toBe(false);
+    expect(await executorWith().sweep('http://another.server:8000', () => false)).toEqual({ removed: [], failed: [] });
+    expect(await exists(a.name)).toBe(true);
   });
 });
