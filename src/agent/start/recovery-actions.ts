@@ -107,7 +107,13 @@ async function collect(entry: RecoveryEntry): Promise<void> {
   const { record, calls } = entry;
   if (fencedByWrapper(entry.dir)) {
     // Its wrapper stopped it when the lease lapsed (the agent was down too long): the server has
-    // given, or will give, the job to another node; report nothing of this run.
+    // given, or will give, the job to another node; report nothing of this run. The wrapper stops
+    // only the `docker run` client: a container that ignored the forwarded SIGTERM is ended here.
+    const outside = entry.job ? (await settingsAgain(entry, entry.job)).outside : undefined;
+    if (outside) {
+      await outside.stop(entry.options.killGraceMs);
+      await outside.settle({ code: null, signal: null, source: 'lost' });
+    }
     if (record.state === 'starting') calls.journal.transition(record.jobPk, 'running', { pid: record.pid });
     await entry.continueIn((r) => r.resumeFail(FENCED_ERROR, true));
     return;
