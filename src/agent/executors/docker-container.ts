@@ -4,6 +4,7 @@
  * it ended in words where the exit status does not say (out of memory, a missing image, no GPU
  * driver), then removed, and checked to be gone.
  */
+import { formatBytes } from '../../protocol/dashboard.js';
 import type { JobDir } from '../child/job-dir.js';
 import type { OutsideEnd, OutsideWork } from '../child/running-child.js';
 import { tailLines } from '../child/tail.js';
@@ -72,15 +73,4 @@ export async function explainEnd(ref: ContainerRef, exit: ExitResult, state: Con
 
 function clean(line: string): string {
   return line.replace(/^docker: /, '').trim().slice(0, 500);
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }

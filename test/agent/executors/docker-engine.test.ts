@@ -174,7 +174,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
   it('ends a container that runs out of memory with an error that says so', async () => {
     const t = shTemplate('echo filling memory; tail /dev/zero', { docker_memory: param('16m') });
     const { result, error } = await finish(await start(job(nextPk++), t));
-    expect(result.outside?.explanation).toMatch(/ran out of memory: it reached its memory limit of 16 MiB .*OOMKilled/);
+    expect(result.outside?.explanation).toMatch(/ran out of memory: it reached its memory limit of 16\.0 MiB .*OOMKilled/);
     expect(error).toMatch(/^The container ran out of memory.*; the command was killed by SIGKILL\n/);
     expect(error).toContain('filling memory');
   });
