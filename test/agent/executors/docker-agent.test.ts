@@ -1,6 +1,7 @@
 /**
  * Docker jobs through the whole agent and the embedded server, on a real engine: a job runs in its
- * container and its outputs and progress reach the server; after the agent and its job's `docker run`
+ * container and its output reaches the server; cancel and a drain that times out stop its container;
+ * after the agent and its job's `docker run`
  * client are killed together (as a systemd stop kills the agent's cgroup) the restarted agent follows
  * the container that kept running; a container no journal entry owns is removed at start-up.
  * Without an engine these tests fail, unless UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
@@ -16,7 +17,7 @@ import { LABEL } from '../../../src/agent/executors/docker-engine.js';
 import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTemplate, runTemplate, spawnAgent, startTestAgent, until, waitForJob } from '../../helpers/agent.js';
 import { buildOnce } from '../../helpers/build.js';
 import { docker, dockerSkipNote, inspect, requireDockerEngine, skipDocker } from '../../helpers/docker.js';
-import { startTestServer } from '../../helpers/server.js';
+import { api, startTestServer } from '../../helpers/server.js';
 
 const IMAGE = process.env.UFDL_DOCKER_TEST_IMAGE || 'local/debian:bookworm';
 
@@ -63,6 +64,28 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     expect((await downloadOutput(server, pk, 'hello.txt')).toString()).toBe(`hello from ${process.getuid!()}\n`);
     expect(await containersOf(pk)).toEqual([]);
   }, 180_000);
+
+  it('stops the container of a cancelled job, and of a job still running when a drain times out; none is left', async () => {
+    const server = await startTestServer();
+    const template = await importTemplate(server, dockerTemplate('docker-forever', 'trap "" TERM; echo started; while :; do sleep 1; done'));
+    const running = async (pk: number) => {
+      await until(async () => {
+        const [name] = await containersOf(pk);
+        return name !== undefined && (await inspect(name, '{{.State.Running}}')) === 'true';
+      }, 120_000, `the container of job ${pk} to run`);
+    };
+    const { agent } = await startTestAgent(server, { docker: true, killGraceMs: 1000, drainTimeoutMs: 2000 }, await tempDir());
+
+    const cancelled = await createJob(server, template);
+    await running(cancelled);
+    expect((await api(server.url, 'DELETE', `/v1/jobs/${cancelled}/cancel`, { token: server.adminToken })).status).toBe(200);
+    await until(async () => (await containersOf(cancelled)).length === 0, 60_000, 'the cancelled job\'s container to be removed');
+
+    const drained = await createJob(server, template);
+    await running(drained);
+    agent.drain('test: drain');
+    await until(async () => (await getJob(server, drained)).start_time === null && (await containersOf(drained)).length === 0, 60_000, 'the job to be requeued and its container removed');
+  }, 300_000);
 
   it('follows, after a restart, the container whose client died with the agent, and removes containers no journal entry owns', async () => {
     const server = await startTestServer();
