@@ -62,6 +62,10 @@ export interface AgentOptions {
   hardwareIntervalMs?: number;
   /** Offer `ufdl_agent.Docker`: 'auto' when a Docker engine answers. @default 'auto' */
   docker?: boolean | 'auto';
+  /** `--network` of job containers: `none`, `bridge`, `host`, or a network's name. @default 'bridge' */
+  dockerNetwork?: string;
+  /** When job images are pulled: `always`, when `missing`, or `never`. @default 'missing' */
+  dockerPull?: 'never' | 'missing' | 'always';
   /** Stream running jobs' logs to a server that offers live logs. @default true */
   liveLogs?: boolean;
   /** A job log over this keeps its head and tail (the `log` output and the live log). @default 64 MiB */
@@ -90,6 +94,8 @@ export const AGENT_DEFAULTS = {
   watchdogMs: 0,
   hardwareIntervalMs: 300_000,
   docker: 'auto',
+  dockerNetwork: 'bridge',
+  dockerPull: 'missing',
   liveLogs: true,
   logMaxBytes: 64 * 1024 ** 2,
 } as const;
@@ -155,6 +161,12 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   if (resolved.docker !== true && resolved.docker !== false && resolved.docker !== 'auto') {
     throw new TypeError(`Agent option 'docker' must be true, false or 'auto', got ${JSON.stringify(resolved.docker)}`);
+  }
+  if (typeof resolved.dockerNetwork !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(resolved.dockerNetwork)) {
+    throw new TypeError(`Agent option 'dockerNetwork' must be none, bridge, host or a network's name, got ${JSON.stringify(resolved.dockerNetwork)}`);
+  }
+  if (!['never', 'missing', 'always'].includes(resolved.dockerPull)) {
+    throw new TypeError(`Agent option 'dockerPull' must be never, missing or always, got ${JSON.stringify(resolved.dockerPull)}`);
   }
   if (!/^https?:\/\/[^/]+/.test(resolved.serverUrl)) {
     throw new TypeError(`Agent option 'serverUrl' must be an http(s) URL, got ${JSON.stringify(resolved.serverUrl)}`);

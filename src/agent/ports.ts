@@ -14,7 +14,7 @@ export interface AgentDeps {
   /** A new, unauthenticated client without a node pk. */
   createClient(): UfdlClient;
   detectHardware(): Promise<NodeHardwareFacts>;
-  createExecutors(): Promise<ExecutorPort & { describe?(): unknown }>;
+  createExecutors(): Promise<StartUpExecutorPort & { describe?(): unknown }>;
   detectIp(): Promise<string>;
 }
 
@@ -72,3 +72,6 @@ export interface LogPort {
 
 /** The executor allow-list (docs/ARCHITECTURE.md, "Executors"); an `ExecutorRegistry` fits. */
 export type ExecutorPort = Pick<ExecutorRegistry, 'canRun' | 'executorFor'>;
+
+/** What start-up needs of the executors beyond that: finding the jobs' containers again. */
+export type StartUpExecutorPort = ExecutorPort & Pick<ExecutorRegistry, 'followOutside' | 'sweepOutside'>;

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { UfdlClient } from '../client/api.js';
 import { pollFilter } from '../protocol/filter.js';
 import { createExecutorRegistry } from './executors/registry.js';
+import { dockerAgentId } from './executors/docker.js';
 import { detectHardware, nodeHardwareFacts } from './hardware/detect.js';
 import { primaryIpv4 } from './hardware/ip.js';
 import { fenceThresholdMs } from './health/fence.js';
@@ -80,7 +81,11 @@ export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps 
       log.debug({ nvidia: hw.nvidia, gpus: hw.gpus.length }, 'hardware detected');
       return nodeHardwareFacts(hw);
     },
-    createExecutors: () => createExecutorRegistry({ docker: options.docker }),
+    createExecutors: () =>
+      createExecutorRegistry({
+        docker: options.docker,
+        dockerOptions: { network: options.dockerNetwork, pull: options.dockerPull, agentId: dockerAgentId(options.workDir) },
+      }),
     detectIp: async () => (await primaryIpv4(options.nodeIp)).address,
   };
 }

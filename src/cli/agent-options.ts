@@ -14,6 +14,9 @@ export const LIVE_AGENT_KEYS: Readonly<Record<string, keyof AgentOptions>> = {
   'agent.poll_interval': 'pollScheduleS',
 };
 
+/** `agent.docker` as the agent's `docker` option. */
+const DOCKER_SWITCH: Readonly<Record<string, boolean | 'auto'>> = { auto: 'auto', on: true, off: false };
+
 export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
   const c = readConfig(config);
   const password = secretValue(config, 'server.password');
@@ -46,6 +49,9 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     requestTimeoutMs: c.milliseconds('server.timeout'),
     minFreeDiskBytes: c.number('agent.min_free_disk'),
     hardwareIntervalMs: c.milliseconds('agent.hardware_interval'),
+    docker: DOCKER_SWITCH[c.string('agent.docker')] ?? 'auto',
+    dockerNetwork: c.string('agent.docker_network'),
+    dockerPull: c.string('agent.docker_pull') as 'never' | 'missing' | 'always',
     liveLogs: c.bool('logs.live'),
     logMaxBytes: c.number('logs.max_bytes'),
   };

@@ -37,6 +37,9 @@ const OPTION_OF_KEY: Readonly<Record<string, keyof ResolvedAgentOptions>> = {
   'agent.status_port': 'status',
   'agent.min_free_disk': 'minFreeDiskBytes',
   'agent.hardware_interval': 'hardwareIntervalMs',
+  'agent.docker': 'docker',
+  'agent.docker_network': 'dockerNetwork',
+  'agent.docker_pull': 'dockerPull',
   'logs.live': 'liveLogs',
   'logs.max_bytes': 'logMaxBytes',
 };
@@ -55,7 +58,6 @@ const NO_KEY: Readonly<Record<string, string>> = {
   heartbeatIntervalMs: 'derived from the fence threshold on servers that need it',
   authRetryS: 'tuned for tests only',
   watchdogMs: 'derived from the wait and request timeouts',
-  docker: 'detected (auto)',
 };
 
 const resolved = (flags: Record<string, unknown> = {}) => resolveAgentOptions(agentOptionsFrom(loadConfig({ env: ENV, flags })));
@@ -73,6 +75,12 @@ function otherValue(def: KeyDef): unknown {
       return '192.0.2.7';
     case 'agent.status_host':
       return '0.0.0.0';
+    case 'agent.docker':
+      return 'off';
+    case 'agent.docker_network':
+      return 'none';
+    case 'agent.docker_pull':
+      return 'always';
   }
   switch (def.type) {
     case 'string':

@@ -40,7 +40,7 @@ async function runShellJob(job: JobJson, template: TemplateJson, inputFiles: Rec
     inputPaths[name] = join(dir.inputDir, name);
     await writeFile(inputPaths[name]!, content);
   }
-  const { spec } = shellExecutor.prepare(job, template, { dir, gpu: null, inputPaths, serverUrl: 'http://127.0.0.1:1', nodePk: 1 });
+  const { spec } = shellExecutor.prepare(job, template, { dir, gpu: null, inputPaths, serverUrl: 'http://127.0.0.1:1', nodePk: 1, attempt: 1 });
   const { stdout } = await run(spec.argv[0]!, spec.argv.slice(1), { cwd: spec.cwd, env: spec.env });
   const files: Record<string, string> = {};
   for (const name of await readdir(dir.outputDir)) files[name] = await readFile(join(dir.outputDir, name), 'utf8');

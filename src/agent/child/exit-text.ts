@@ -49,9 +49,14 @@ export async function finishErrorText(
 ): Promise<string | undefined> {
   if (succeeded(result)) return undefined;
   const lines = options.lines ?? 50;
+  // What the work outside the group said (a container out of memory, an image not found) comes
+  // first: it is the cause, the exit status only its consequence.
+  const explanation = result.stopReason === undefined ? result.outside?.explanation : undefined;
   const head = result.stopReason
     ? `${STOP_TEXT[result.stopReason](options)}; ${describeExit(result.exit)}`
-    : capitalise(describeExit(result.exit));
+    : explanation !== undefined
+      ? `${explanation}; ${describeExit(result.exit)}`
+      : capitalise(describeExit(result.exit));
   const parts = [head];
   const tail = await tailLines(dir.consolePath, lines);
   if (tail.length > 0) parts.push(`--- last ${tail.length} lines of the output ---`, ...tail);

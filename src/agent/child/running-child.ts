@@ -15,16 +15,35 @@ export interface ChildSpec {
   cwd: string;
   /** The job directory: where stdout, stderr and the exit status go. */
   dir: JobDir;
-  /**
-   * A command that forcibly ends work living outside the process group, run after the group has been
-   * stopped (the Docker executor's `docker kill <name>`: the container is not in our group).
-   */
-  killArgv?: string[];
+  /** Work of the job that lives outside its process group (the Docker executor's container). */
+  outside?: OutsideWork;
   /**
    * Watch the job's lease (see `lease.ts`): the wrapper stops the job by itself once the deadline in
    * the lease file passes. Absent when the server cannot give a job away (no lost-node recovery).
    */
   lease?: WrapperLease;
+}
+
+/**
+ * Work of a job that lives outside its process group, which a group signal does not reach: a
+ * container belongs to the Docker engine, not to the `docker run` client in the group. The supervisor
+ * stops it before the group, and settles it once the child has ended.
+ */
+export interface OutsideWork {
+  /** For logs, e.g. `container ufdl-job-4-1`. */
+  readonly description: string;
+  /** Stop it: politely, then by force after `graceMs`; resolves once it no longer runs. Never rejects. */
+  stop(graceMs: number): Promise<void>;
+  /** After the child ended: how the work ended, then remove it and check that it is gone. Never rejects. */
+  settle(exit: ExitResult): Promise<OutsideEnd>;
+}
+
+/** What {@link OutsideWork.settle} learned. */
+export interface OutsideEnd {
+  /** Why the job failed, in words, when the exit status alone does not say (e.g. out of memory). */
+  explanation?: string | undefined;
+  /** What could not be removed, when something is left. */
+  leftOver?: string | undefined;
 }
 
 /** How the wrapper watches the lease: how often it looks, and the SIGTERM-to-SIGKILL grace. */
@@ -48,4 +67,6 @@ export interface RunningChild {
   readonly origin: 'spawned' | 'attached';
   /** Resolves once when the command has ended; never rejects. */
   readonly exited: Promise<ExitResult>;
+  /** The work outside its group that its spec named, when it was spawned from one (see `ChildSpec.outside`). */
+  readonly outside?: OutsideWork | undefined;
 }

@@ -75,6 +75,7 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
       dir,
       origin: 'spawned',
       exited,
+      outside: spec.outside,
     };
   } finally {
     // The child has its own copies of the descriptor (dup'ed at fork); ours is no longer needed.

@@ -5,9 +5,8 @@
  * Everything ends in {@link ChildSupervisor.done}, one result that says how the command ended and
  * why the agent intervened, if it did.
  */
-import { execFile } from 'node:child_process';
 import { groupMembers, type ProcStat } from './proc.js';
-import type { RunningChild } from './running-child.js';
+import type { OutsideEnd, OutsideWork, RunningChild } from './running-child.js';
 import { stopGroup, type StopGroupResult } from './stop-group.js';
 import type { ExitResult } from './wrapper.js';
 
@@ -31,8 +30,8 @@ export interface SuperviseOptions {
   timeLimitMs?: number | undefined;
   /** SIGTERM-to-SIGKILL grace when stopping the group. */
   killGraceMs: number;
-  /** Run after the group was stopped (see `ChildSpec.killArgv`). */
-  killArgv?: string[] | undefined;
+  /** Work outside the group (see `ChildSpec.outside`): stopped before the group, settled after the end. */
+  outside?: OutsideWork | undefined;
   /** Told when a stop begins, e.g. to log it with the job's logger. */
   onStop?: (reason: StopReason) => void;
 }
@@ -48,10 +47,9 @@ export interface SupervisedExit {
   strays: number;
   /** Processes of the group alive even after SIGKILL; should always be empty. */
   survivors: ProcStat[];
+  /** What the work outside the group said of its end, and what of it is left (see `OutsideWork`). */
+  outside?: OutsideEnd | undefined;
 }
-
-/** How long `killArgv` may take before it is abandoned. */
-const KILL_COMMAND_TIMEOUT_MS = 30_000;
 
 /** Watches one {@link RunningChild} until it ends; see the module comment. */
 export class ChildSupervisor {
@@ -75,7 +73,7 @@ export class ChildSupervisor {
   }
 
   /**
-   * Stop the child (group SIGTERM, grace, SIGKILL, then `killArgv`). Idempotent: the first reason
+   * Stop the child (its outside work first, then group SIGTERM, grace, SIGKILL). Idempotent: the first reason
    * wins and every call returns {@link done}. A child that has already ended is left alone.
    */
   stop(reason: StopReason): Promise<SupervisedExit> {
@@ -88,31 +86,35 @@ export class ChildSupervisor {
   }
 
   async #stopGroup(): Promise<StopGroupResult> {
-    const result = await stopGroup(this.child.pid, { graceMs: this.#options.killGraceMs });
-    if (this.#options.killArgv) await runQuietly(this.#options.killArgv);
-    return result;
+    // The container first, with the whole grace: its `docker run` client in the group then ends by
+    // itself, whereas a SIGKILLed client would leave the container running.
+    await this.#outside()?.stop(this.#options.killGraceMs);
+    return stopGroup(this.child.pid, { graceMs: this.#options.killGraceMs });
   }
 
   async #watch(): Promise<SupervisedExit> {
     const exit = await this.child.exited;
     this.#ended = true;
     clearTimeout(this.#timer);
+    const ended = await this.#groupEnd();
+    const outside = await this.#outside()?.settle(exit);
+    return { exit, ...ended, ...(outside ? { outside } : {}) };
+  }
+
+  #outside(): OutsideWork | undefined {
+    return this.#options.outside ?? this.child.outside;
+  }
+
+  async #groupEnd(): Promise<Omit<SupervisedExit, 'exit' | 'outside'>> {
     if (this.#stopping) {
       const stopped = await this.#stopping;
-      return { exit, stopReason: this.#stopReason, forced: stopped.forced, strays: 0, survivors: stopped.survivors };
+      return { stopReason: this.#stopReason, forced: stopped.forced, strays: 0, survivors: stopped.survivors };
     }
     // The command ended by itself; background processes it started may still run (and hold the GPU,
     // or keep writing the log). They are not the job's result: stop them.
     const strays = groupMembers(this.child.pid).length;
-    if (strays === 0) return { exit, stopReason: undefined, forced: false, strays: 0, survivors: [] };
+    if (strays === 0) return { stopReason: undefined, forced: false, strays: 0, survivors: [] };
     const stopped = await stopGroup(this.child.pid, { graceMs: this.#options.killGraceMs });
-    return { exit, stopReason: undefined, forced: stopped.forced, strays, survivors: stopped.survivors };
+    return { stopReason: undefined, forced: stopped.forced, strays, survivors: stopped.survivors };
   }
-}
-
-/** Run a command to completion, ignoring its failure (e.g. `docker kill` of a container that is gone). */
-function runQuietly(argv: string[]): Promise<void> {
-  return new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: KILL_COMMAND_TIMEOUT_MS }, () => resolve());
-  });
 }

@@ -3,8 +3,10 @@
  * anything else is skipped, with a reason the poll loop can log once per template.
  */
 import type { TemplateJson } from '../../protocol/wire.js';
+import type { JobDir } from '../child/job-dir.js';
+import type { ChildSpec } from '../child/running-child.js';
 import { commandExecutor } from './command.js';
-import { createDockerExecutor, DOCKER_EXECUTOR_CLASS, isDockerAvailable, type DockerOptions } from './docker.js';
+import { createDockerExecutor, DOCKER_EXECUTOR_CLASS, isDockerAvailable, type DockerExecutor, type DockerOptions, type SweepResult } from './docker.js';
 import { shellExecutor } from './shell.js';
 import type { Executor } from './types.js';
 
@@ -41,6 +43,24 @@ export class ExecutorRegistry {
     const reason = this.#unavailable.get(template.executor_class);
     if (reason) return `executor ${template.executor_class} is not available on this node: ${reason}`;
     return `executor class '${template.executor_class}' is not one this node runs (${[...this.#executors.keys()].join(', ')})`;
+  }
+
+  /**
+   * After an agent restart that found a job's child gone: a child that follows the job's work still
+   * outside it (its container) to its end, or `undefined` when there is none.
+   */
+  async followOutside(jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
+    return this.#docker()?.follow(jobPk, attempt, dir);
+  }
+
+  /** At start-up: remove the work outside any child (containers) that no unfinished job owns. */
+  async sweepOutside(serverUrl: string, owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult> {
+    return (await this.#docker()?.sweep(serverUrl, owned)) ?? { removed: [], failed: [] };
+  }
+
+  #docker(): DockerExecutor | undefined {
+    const docker = this.#executors.get(DOCKER_EXECUTOR_CLASS) as Partial<DockerExecutor> | undefined;
+    return docker?.follow && docker.sweep ? (docker as DockerExecutor) : undefined;
   }
 
   /** What the node runs, and what it knows but cannot run, for `status` and the start-up log. */

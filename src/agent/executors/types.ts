@@ -5,7 +5,7 @@
  */
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import type { JobDir } from '../child/job-dir.js';
-import type { ChildSpec } from '../child/running-child.js';
+import type { ChildSpec, OutsideWork } from '../child/running-child.js';
 import type { ExecutorSettings } from './settings.js';
 
 /** What an executor needs to know about where and for whom a job runs. */
@@ -18,8 +18,10 @@ export interface ExecutorContext {
   inputPaths?: Readonly<Record<string, string>>;
   /** The server's base URL (Docker labels its containers with it). */
   serverUrl: string;
-  /** This node's pk (Docker names its containers with it). */
+  /** This node's pk (Docker labels its containers with it). */
   nodePk: number;
+  /** This node's attempt at the job (the journal's `attempts`; Docker names its containers with it). */
+  attempt: number;
 }
 
 /** A job made ready to run. */
@@ -49,11 +51,11 @@ export interface Executor {
 
 /** What supervising and reporting a running child need of its executor's settings. */
 export interface RunSettings extends ExecutorSettings {
-  /** A command that ends work living outside the child's process group (see `ChildSpec.killArgv`). */
-  killArgv?: string[] | undefined;
+  /** Work living outside the child's process group (see `ChildSpec.outside`). */
+  outside?: OutsideWork | undefined;
 }
 
 /** The run settings of a prepared job. */
 export function runSettingsOf(prepared: PreparedJob): RunSettings {
-  return { ...prepared.settings, killArgv: prepared.spec.killArgv };
+  return { ...prepared.settings, outside: prepared.spec.outside };
 }

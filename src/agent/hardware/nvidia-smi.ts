@@ -12,7 +12,7 @@
  * without that field. Values such as `[N/A]` or `[Not Supported]` (MIG mode, old boards) become
  * `null`. A missing binary means "no NVIDIA GPUs", reported as such rather than as an error.
  */
-import { execFile } from 'node:child_process';
+import { isProgramError, runProgram } from '../run-program.js';
 
 /** One GPU as `nvidia-smi` reports it. */
 export interface GpuInfo {
@@ -141,26 +141,21 @@ export async function queryGpus(options: QueryGpusOptions = {}): Promise<NvidiaS
   return first;
 }
 
-function runQuery(fields: readonly GpuQueryField[], options: QueryGpusOptions): Promise<NvidiaSmiResult> {
+async function runQuery(fields: readonly GpuQueryField[], options: QueryGpusOptions): Promise<NvidiaSmiResult> {
   const binary = options.binary ?? 'nvidia-smi';
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const args = [`--query-gpu=${fields.join(',')}`, '--format=csv,noheader,nounits'];
-  return new Promise((resolve) => {
-    execFile(binary, args, { timeout: options.timeoutMs ?? 10_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      if (!err) {
-        const { gpus, problems } = parseNvidiaSmiCsv(stdout, fields);
-        return resolve({ status: 'ok', gpus, problems });
-      }
-      const e = err as NodeJS.ErrnoException & { killed?: boolean };
-      if (e.code === 'ENOENT') {
-        return resolve({ status: 'absent', gpus: [], detail: `${binary} not found: no NVIDIA GPUs`, problems: [] });
-      }
-      if (e.killed) {
-        return resolve({ status: 'timeout', gpus: [], detail: `${binary} did not answer within ${options.timeoutMs ?? 10_000} ms`, problems: [] });
-      }
-      // nvidia-smi writes its errors to stdout.
-      const said = `${stdout}\n${stderr}`.trim().split('\n').filter(Boolean).join(' ') || e.message;
-      const status = /no devices were found/i.test(said) ? 'no-devices' : 'failed';
-      resolve({ status, gpus: [], detail: said, problems: [] });
-    });
-  });
+  try {
+    const { stdout } = await runProgram(binary, args, { timeoutMs });
+    const { gpus, problems } = parseNvidiaSmiCsv(stdout, fields);
+    return { status: 'ok', gpus, problems };
+  } catch (err) {
+    if (!isProgramError(err)) throw err;
+    if (err.kind === 'not-found') return { status: 'absent', gpus: [], detail: `${binary} not found: no NVIDIA GPUs`, problems: [] };
+    if (err.kind === 'timeout') return { status: 'timeout', gpus: [], detail: `${binary} did not answer within ${timeoutMs} ms`, problems: [] };
+    // nvidia-smi writes its errors to stdout.
+    const said = `${err.stdout}\n${err.stderr}`.trim().split('\n').filter(Boolean).join(' ') || err.message;
+    const status = /no devices were found/i.test(said) ? 'no-devices' : 'failed';
+    return { status, gpus: [], detail: said, problems: [] };
+  }
 }

@@ -14,7 +14,7 @@
 import { phaseOf } from '../../protocol/phase.js';
 import type { LossReason } from './cancel-watch.js';
 import { finishErrorText } from '../child/exit-text.js';
-import type { RunningChild } from '../child/running-child.js';
+import type { OutsideEnd, OutsideWork, RunningChild } from '../child/running-child.js';
 import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
 import type { ExitResult } from '../child/wrapper.js';
 import { removeJobDir } from '../child/job-dir.js';
@@ -82,8 +82,8 @@ export async function collectOutputs(s: JobContext, outputTypes: Readonly<Record
 }
 
 /** An exit learned without supervising the child (it ended while the agent was down). */
-export function unsupervisedExit(exit: ExitResult): SupervisedExit {
-  return { exit, stopReason: undefined, forced: false, strays: 0, survivors: [] };
+export function unsupervisedExit(exit: ExitResult, outside?: OutsideEnd): SupervisedExit {
+  return { exit, stopReason: undefined, forced: false, strays: 0, survivors: [], ...(outside ? { outside } : {}) };
 }
 
 /** Upload, then finish: success only when every output is on the server. */
@@ -135,10 +135,13 @@ export async function settle(s: JobContext, outcome: RunOutcome, error: string |
 }
 
 /** Recovery: cancelled or taken away while the agent was down: stop what runs, finish silently. */
-export async function cleanUpLost(s: JobContext, child: RunningChild | undefined, fromState: JobState): Promise<RunOutcome> {
+export async function cleanUpLost(s: JobContext, child: RunningChild | undefined, fromState: JobState, outside?: OutsideWork): Promise<RunOutcome> {
   if (child) {
-    const supervisor = new ChildSupervisor(child, { killGraceMs: s.options.killGraceMs });
+    const supervisor = new ChildSupervisor(child, { killGraceMs: s.options.killGraceMs, outside });
     await supervisor.stop('cancelled');
+  } else if (outside) {
+    await outside.stop(s.options.killGraceMs);
+    await outside.settle({ code: null, signal: null, source: 'lost' });
   }
   if (isJobEdge(fromState, 'finishing')) return finishWith(s, 'Cancelled', false, 'cancelled');
   // No journal edge leads to finishing from here (the finish belongs to an earlier attempt):

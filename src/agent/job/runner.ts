@@ -20,7 +20,7 @@ import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { describeExit } from '../child/exit-text.js';
 import { jobDirPaths } from '../child/job-dir.js';
 import { fencedByWrapper } from '../child/lease.js';
-import type { RunningChild } from '../child/running-child.js';
+import type { OutsideEnd, OutsideWork, RunningChild } from '../child/running-child.js';
 import type { ChildSupervisor, StopReason } from '../child/supervisor.js';
 import type { ExitResult } from '../child/wrapper.js';
 import { runSettingsOf, type RunSettings } from '../executors/types.js';
@@ -158,7 +158,11 @@ export class JobRunner {
     if (result.survivors.length > 0) {
       this.log.error({ survivors: result.survivors.map((p) => p.pid) }, 'processes of the job survived SIGKILL');
     }
-    this.log.info({ exit: describeExit(result.exit), stopReason: result.stopReason, forced: result.forced, strays: result.strays }, 'child ended');
+    this.#logLeftOver(result.outside);
+    this.log.info(
+      { exit: describeExit(result.exit), stopReason: result.stopReason, forced: result.forced, strays: result.strays, explanation: result.outside?.explanation },
+      'child ended',
+    );
     this.#phase = 'reporting';
     return reportEnd(ctx, result, run, this.#lost);
   }
@@ -174,12 +178,15 @@ export class JobRunner {
   }
 
   /** The child exited while the agent was down, with a known status: upload and report it. */
-  resumeCollect(exit: ExitResult, outputTypes: Readonly<Record<string, string>>): Promise<RunOutcome> {
+  resumeCollect(exit: ExitResult, run: Pick<RunSettings, 'outputTypes' | 'outside'>): Promise<RunOutcome> {
     return this.#resume(async (ctx) => {
       ctx.journal.record(this.jobPk, { exitCode: exit.code, exitSignal: exit.signal });
-      const missing = await collectOutputs(ctx, outputTypes, false);
+      // A container that ended while the agent was down is still there: how it ended, then remove it.
+      const outside = await run.outside?.settle(exit);
+      this.#logLeftOver(outside);
+      const missing = await collectOutputs(ctx, run.outputTypes, false);
       ctx.journal.transition(this.jobPk, 'uploading');
-      return uploadAndFinish(ctx, unsupervisedExit(exit), undefined, missing);
+      return uploadAndFinish(ctx, unsupervisedExit(exit, outside), undefined, missing);
     });
   }
 
@@ -199,8 +206,8 @@ export class JobRunner {
   }
 
   /** Cancelled or taken away while the agent was down: stop what runs, finish silently. */
-  resumeCleanup(child: RunningChild | undefined, fromState: JobState): Promise<RunOutcome> {
-    return this.#resume((ctx) => cleanUpLost(ctx, child, fromState));
+  resumeCleanup(child: RunningChild | undefined, fromState: JobState, outside?: OutsideWork): Promise<RunOutcome> {
+    return this.#resume((ctx) => cleanUpLost(ctx, child, fromState, outside));
   }
 
   /** Reset (if needed) and release a job whose finish was delivered as a requeue. */
@@ -243,6 +250,11 @@ export class JobRunner {
   #gpu(): string | null {
     const value = cudaVisibleDevices(this.slot);
     return value === '' ? null : value;
+  }
+
+  /** Work outside the child that could not be removed (a container): the operator must know. */
+  #logLeftOver(outside: OutsideEnd | undefined): void {
+    if (outside?.leftOver !== undefined) this.log.error({ leftOver: outside.leftOver }, 'work of the job outside its process group is left behind');
   }
 
   #end(outcome: RunOutcome, error: string | null): void {

@@ -7,6 +7,7 @@
  * Non-idempotent calls are sent once by the client; after an ambiguous failure (no answer, timeout,
  * 5xx) these functions re-read the server's state before they try again.
  */
+import PQueue from 'p-queue';
 import { ClientError, isClientError } from '../../client/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson } from '../../protocol/wire.js';
@@ -27,17 +28,20 @@ function errText(err: unknown): string {
 }
 
 /**
- * Upload every registered output that is not yet uploaded, in registration order. Returns the
- * outputs that failed for good; an empty list means all are on the server.
+ * Outputs uploaded at once: a job with many small outputs is not held up by one round trip each, and
+ * a node never floods its server (each output keeps its own journal state, so order does not matter).
+ */
+export const OUTPUT_UPLOADS_AT_ONCE = 2;
+
+/**
+ * Upload every registered output that is not yet uploaded, a few at a time, starting in registration
+ * order. Returns the outputs that failed for good (in registration order); none means all are on the server.
  */
 export async function uploadOutputs(ctx: UploadContext): Promise<OutputRecord[]> {
-  const failed: OutputRecord[] = [];
-  for (const output of ctx.journal.outputs(ctx.jobPk)) {
-    if (output.state === 'uploaded') continue;
-    const result = await uploadOne(ctx, output);
-    if (result !== undefined) failed.push(result);
-  }
-  return failed;
+  const queue = new PQueue({ concurrency: OUTPUT_UPLOADS_AT_ONCE });
+  const pending = ctx.journal.outputs(ctx.jobPk).filter((output) => output.state !== 'uploaded');
+  const results = await Promise.all(pending.map((output) => queue.add(() => uploadOne(ctx, output))));
+  return results.filter((result): result is OutputRecord => result !== undefined);
 }
 
 /** Replacements of a foreign copy per output before giving up (soft delete, then hard delete, spare). */

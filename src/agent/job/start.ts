@@ -47,6 +47,7 @@ export async function prepareJob(s: JobContext, start: StartingJob): Promise<Pre
       inputPaths,
       serverUrl: options.serverUrl,
       nodePk: api.nodePk!,
+      attempt: journal.get(s.jobPk)?.attempts ?? 1,
     });
     failPoint('preparing:after-http');
     if (!s.accepting()) throw new Error('the agent is draining');

@@ -6,7 +6,7 @@
  */
 import { isClientError } from '../../client/errors.js';
 import { CancelWatch, type LossReason } from './cancel-watch.js';
-import type { RunningChild } from '../child/running-child.js';
+import type { OutsideWork, RunningChild } from '../child/running-child.js';
 import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
 import { failPoint } from '../fail-points.js';
 import { startLiveLog } from '../logs/job-log-hooks.js';
@@ -35,7 +35,7 @@ export function superviseChild(
   settings: {
     timeLimitMs: number | undefined;
     progressRegex: RegExp | undefined;
-    killArgv?: string[] | undefined;
+    outside?: OutsideWork | undefined;
     /** Re-attached to a child that ran while no agent followed it: the highest progress reported before. */
     resume?: { lastReported: number | null } | undefined;
   },
@@ -45,7 +45,7 @@ export function superviseChild(
   const supervisor = new ChildSupervisor(child, {
     timeLimitMs: settings.timeLimitMs,
     killGraceMs: options.killGraceMs,
-    killArgv: settings.killArgv,
+    outside: settings.outside,
     onStop: (reason) => log.info({ reason }, 'stopping the child'),
   });
   let cancel: CancelWatch | undefined;

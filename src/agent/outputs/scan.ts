@@ -8,6 +8,7 @@
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import PQueue from 'p-queue';
 import { hashFile, type FileDigest } from './hash.js';
 import { LOG_OUTPUT_NAME, outputNameProblem } from './names.js';
 
@@ -40,10 +41,14 @@ export interface OutputScan {
   missing: string[];
 }
 
+/** Output files hashed at once. */
+const HASHES_AT_ONCE = 2;
+
 /** List, type and hash the outputs in `outputDir`. A missing directory has no outputs. */
 export async function scanOutputs(outputDir: string, declared: Readonly<Record<string, string>> = {}): Promise<OutputScan> {
   const files: OutputFile[] = [];
   const skipped: SkippedOutput[] = [];
+  const regular: { name: string; path: string }[] = [];
   let entries: Buffer[];
   try {
     // As raw bytes: a name that is not valid UTF-8 would otherwise be decoded into one that names
@@ -74,12 +79,18 @@ export async function scanOutputs(outputDir: string, declared: Readonly<Record<s
       skipped.push({ name, reason: describeNonFile(stat) });
       continue;
     }
-    try {
-      files.push({ name, type: declared[name] ?? DEFAULT_OUTPUT_TYPE, path, ...(await hashFile(path)) });
-    } catch (err) {
-      skipped.push({ name, reason: `cannot be read: ${(err as Error).message}` });
-    }
+    regular.push({ name, path });
   }
+  // Hashing reads every byte: a few files at a time keep the disk and the cores busy, not swamped.
+  const queue = new PQueue({ concurrency: HASHES_AT_ONCE });
+  const digests = await Promise.all(
+    regular.map(({ path }) => queue.add(() => hashFile(path).catch((err: unknown) => err as Error))),
+  );
+  regular.forEach(({ name, path }, i) => {
+    const digest = digests[i]!;
+    if (digest instanceof Error) skipped.push({ name, reason: `cannot be read: ${digest.message}` });
+    else files.push({ name, type: declared[name] ?? DEFAULT_OUTPUT_TYPE, path, ...digest });
+  });
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));
   const missing = Object.keys(declared)

@@ -95,7 +95,10 @@ async function reattach(entry: RecoveryEntry): Promise<void> {
   if (!child || !job) throw new Error(`recovery of job ${record.jobPk}: re-attach without a job or a running child`);
   const settings = await settingsAgain(entry, job);
   // Spawned but never journalled as running: record the child found by its wrapper first.
-  if (record.state === 'starting') calls.journal.transition(record.jobPk, 'running', { pid: child.pid, pidStart: childStartIdentity(child.startTime) });
+  const identity = { pid: child.pid, pidStart: childStartIdentity(child.startTime) };
+  if (record.state === 'starting') calls.journal.transition(record.jobPk, 'running', identity);
+  // A new child that follows a container whose client was gone (`followOutside`): journal it instead.
+  else if (record.pid !== child.pid) calls.journal.record(record.jobPk, identity);
   await entry.continueIn((r) => r.resumeRunning(child, settings));
 }
 
@@ -104,7 +107,13 @@ async function collect(entry: RecoveryEntry): Promise<void> {
   const { record, calls } = entry;
   if (fencedByWrapper(entry.dir)) {
     // Its wrapper stopped it when the lease lapsed (the agent was down too long): the server has
-    // given, or will give, the job to another node; report nothing of this run.
+    // given, or will give, the job to another node; report nothing of this run. The wrapper stops
+    // only the `docker run` client: a container that ignored the forwarded SIGTERM is ended here.
+    const outside = entry.job ? (await settingsAgain(entry, entry.job)).outside : undefined;
+    if (outside) {
+      await outside.stop(entry.options.killGraceMs);
+      await outside.settle({ code: null, signal: null, source: 'lost' });
+    }
     if (record.state === 'starting') calls.journal.transition(record.jobPk, 'running', { pid: record.pid });
     await entry.continueIn((r) => r.resumeFail(FENCED_ERROR, true));
     return;
@@ -115,7 +124,7 @@ async function collect(entry: RecoveryEntry): Promise<void> {
   const settings = await settingsAgain(entry, job);
   // Never run again a job whose exit status is known: report it, from `starting` too.
   if (record.state === 'starting') calls.journal.transition(record.jobPk, 'running', { pid: record.pid });
-  await entry.continueIn((r) => r.resumeCollect(exit, settings.outputTypes));
+  await entry.continueIn((r) => r.resumeCollect(exit, settings));
 }
 
 /** Outputs were being uploaded: upload what is missing, then finish. */
@@ -149,7 +158,9 @@ async function finishWithoutChild(entry: RecoveryEntry, error: string, requeue: 
 /** Cancelled or taken away while the agent was down: stop the child, finish silently to clear `current_job`. */
 async function cleanup(entry: RecoveryEntry, action: Extract<RecoveryAction, { kind: 'cleanup' }>): Promise<void> {
   const child = action.stopChild ? entry.child.child : undefined;
-  await entry.continueIn((r) => r.resumeCleanup(child, entry.record.state));
+  // The job's container (if any) is stopped and removed too, whether or not its client still runs.
+  const outside = entry.job ? (await settingsAgain(entry, entry.job)).outside : undefined;
+  await entry.continueIn((r) => r.resumeCleanup(child, entry.record.state, outside));
 }
 
 /** The finish went through as an error: reset (when ERRORED and ours) and release remain. */
@@ -186,7 +197,13 @@ async function settingsAgain(entry: RecoveryEntry, job: JobJson): Promise<RunSet
   const executor = template ? entry.executor.executorFor(template.executor_class) : undefined;
   if (!template || !executor) return fallback;
   try {
-    return runSettingsOf(executor.prepare(job, template, { dir: entry.dir, gpu: null, serverUrl: entry.options.serverUrl, nodePk: entry.calls.api.nodePk ?? 0 }));
+    return runSettingsOf(executor.prepare(job, template, {
+      dir: entry.dir,
+      gpu: null,
+      serverUrl: entry.options.serverUrl,
+      nodePk: entry.calls.api.nodePk ?? 0,
+      attempt: entry.record.attempts,
+    }));
   } catch (err) {
     entry.calls.log.warn({ job: job.pk, err: String(err) }, 'could not prepare a recovered job again; using default settings');
     return fallback;

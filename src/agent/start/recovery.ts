@@ -9,15 +9,16 @@
  */
 import { isClientError } from '../../client/errors.js';
 import type { NodeJson } from '../../protocol/wire.js';
-import { jobDirPaths } from '../child/job-dir.js';
+import { jobDirPaths, type JobDir } from '../child/job-dir.js';
+import { spawnJob } from '../child/spawn.js';
 import type { ServerCallContext } from '../job/context.js';
 import type { JobRunner } from '../job/runner.js';
 import { deliverFinish, resetAndRelease } from '../job/server-calls.js';
 import type { JobRecord } from '../journal/records.js';
 import type { ResolvedAgentOptions } from '../options.js';
-import type { ExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
+import type { StartUpExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
 import type { SlotSpec } from '../slots/slots.js';
-import { childFacts } from './child-facts.js';
+import { childFacts, type ChildFacts } from './child-facts.js';
 import { carryOut, requeueOffTheBooks, type RecoveryEntry } from './recovery-actions.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type RecoveryAction } from './recovery-rules.js';
 import { retryStartupStep } from './wait-for-server.js';
@@ -33,7 +34,7 @@ export interface RecoveryDeps {
   slots: readonly RecoverySlot[];
   /** A client acting as `nodePk` for entries of a node this agent is no longer registered as. */
   apiForNode(nodePk: number): NodeApi;
-  executor: ExecutorPort;
+  executor: StartUpExecutorPort;
   /** `errorBackoffS`: the back-off while the server cannot be reached during recovery. */
   options: Pick<ResolvedAgentOptions, 'serverUrl' | 'workDir' | 'errorBackoffS' | 'maxRestarts' | 'killGraceMs'>;
   log: LogPort;
@@ -83,7 +84,7 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
     { errorBackoffS: deps.options.errorBackoffS, signal: deps.signal, log, relogin: async () => {} },
   );
   const dir = jobDirPaths(deps.options.workDir, record.jobPk);
-  const child = await childFacts(record, dir);
+  const child = await followOutside(deps, record, dir, await childFacts(record, dir));
   const currentJob = slot && slot.node.pk === record.nodePk ? slot.node.current_job : job?.pk ?? null;
   const action = decideRecovery({
     state: record.state,
@@ -124,6 +125,27 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
     },
   };
   await carryOut(entry, action);
+}
+
+/**
+ * A child gone without an exit status may have left its work running outside it: a container whose
+ * `docker run` client died with the agent (a systemd stop kills the agent's whole cgroup, never the
+ * container, which belongs to dockerd). Then a new child follows the container to its end, and
+ * recovery re-attaches to that.
+ */
+async function followOutside(deps: RecoveryDeps, record: JobRecord, dir: JobDir, facts: ChildFacts): Promise<ChildFacts> {
+  if (facts.fate !== 'gone' && facts.fate !== 'none') return facts;
+  if (record.state !== 'starting' && record.state !== 'running') return facts;
+  try {
+    const spec = await deps.executor.followOutside(record.jobPk, record.attempts, dir);
+    if (spec === undefined) return facts;
+    const follower = await spawnJob(spec);
+    deps.log.info({ job: record.jobPk, work: spec.outside?.description, pid: follower.pid }, "the job's child is gone but its container is not; following the container");
+    return { fate: 'alive', child: { ...follower, origin: 'attached' }, exit: undefined };
+  } catch (err) {
+    deps.log.warn({ job: record.jobPk, err: String(err) }, "could not look for the job's container");
+    return facts;
+  }
 }
 
 /** Each node's `current_job` that the journal does not know: the reference rule. */

@@ -20,7 +20,7 @@ import type { JobLeases } from '../job/leases.js';
 import type { Journal } from '../journal/journal.js';
 import type { AgentMetrics } from '../metrics.js';
 import type { ResolvedAgentOptions } from '../options.js';
-import type { AgentDeps, ExecutorPort } from '../ports.js';
+import type { AgentDeps, StartUpExecutorPort } from '../ports.js';
 import type { ServerContact } from '../server-contact.js';
 import { SlotNodes } from '../slots/nodes.js';
 import { planSlots, Slots } from '../slots/slots.js';
@@ -37,7 +37,7 @@ export interface StartedParts {
   base: UfdlClient;
   /** The server's extensions; null for a reference server. */
   caps: Capabilities | null;
-  executors: ExecutorPort & { describe?(): unknown };
+  executors: StartUpExecutorPort & { describe?(): unknown };
   slots: Slots;
   nodes: SlotNodes;
   /** The children's leases, when the server has lost-node recovery. */
@@ -166,11 +166,27 @@ async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise
   if (!o.keepJobDirs) {
     await removeOrphanJobDirs(o.workDir, new Set(parts.journal.unfinished().map((r) => r.jobPk)), ctx.log);
   }
+  await removeOrphanContainers(parts, o.serverUrl, ctx.log);
   if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {
     ctx.log.info(
       { settled: report.settled.length, continuing: report.continuing.map((c) => c.jobPk), unknownCurrentJobs: report.unknownCurrent },
       'recovery done',
     );
+  }
+}
+
+/**
+ * Containers of this agent that no unfinished journal entry owns (the entry was closed, or belongs to
+ * another attempt) are left by a crash at the wrong moment: remove them, and say so.
+ */
+async function removeOrphanContainers(parts: StartedParts, serverUrl: string, log: StartUpContext['log']): Promise<void> {
+  const owned = new Set(parts.journal.unfinished().map((r) => `${r.jobPk}:${r.attempts}`));
+  try {
+    const swept = await parts.executors.sweepOutside(serverUrl, (jobPk, attempt) => owned.has(`${jobPk}:${attempt}`));
+    if (swept.removed.length > 0) log.warn({ containers: swept.removed }, 'removed job containers that no unfinished journal entry owns');
+    for (const failed of swept.failed) log.error({ container: failed.name, err: failed.reason }, 'could not remove a job container that no journal entry owns');
+  } catch (err) {
+    log.warn({ err: String(err) }, 'could not look for job containers left behind');
   }
 }
 

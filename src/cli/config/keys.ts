@@ -63,6 +63,10 @@ export const KEYS: readonly KeyDef[] = [
   key('agent', 'status_port', 'int', AGENT.status.port, 'Port of the status endpoint; -1 turns it off.'),
   key('agent', 'min_free_disk', 'int', AGENT.minFreeDiskBytes, 'Bytes of free disk in work_dir below which no job is taken.'),
   key('agent', 'hardware_interval', 'number', seconds(AGENT.hardwareIntervalMs), 'Seconds between looks at the GPUs and memory (node records follow changes); 0 = only on SIGHUP.'),
+  // Jobs in containers (the `ufdl_agent.Docker` executor).
+  { ...key('agent', 'docker', 'string', 'auto', "Offer the Docker executor: 'auto' when an engine answers, 'on' or 'off'."), choices: ['auto', 'on', 'off'] },
+  key('agent', 'docker_network', 'string', AGENT.dockerNetwork, "--network of job containers: 'none' (no network), 'bridge', 'host', or a network's name."),
+  { ...key('agent', 'docker_pull', 'string', AGENT.dockerPull, "When job images are pulled: 'always', when 'missing', or 'never' (only images already on the node)."), choices: ['never', 'missing', 'always'] },
   key('agent', 'log_level', 'string', 'info', 'Log level: trace, debug, info, warn, error or fatal (a --log-level flag wins).'),
 
   // Job logs: the `log` output, and live logs on servers that offer them.

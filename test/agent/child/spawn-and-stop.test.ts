@@ -8,6 +8,7 @@ import { attach } from '../../../src/agent/child/attach.js';
 import { childEnv, contractEnv } from '../../../src/agent/child/env.js';
 import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
 import { groupMembers, readProcStat } from '../../../src/agent/child/proc.js';
+import type { OutsideWork } from '../../../src/agent/child/running-child.js';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { ChildSupervisor } from '../../../src/agent/child/supervisor.js';
@@ -228,18 +229,31 @@ describe('stopping', () => {
     expect(anyoneOf(child.pid)).toEqual([]);
   });
 
-  it('runs the kill command after stopping the group, and a stop after the end changes nothing', async () => {
+  it('stops the work outside the group before the group, settles it after the end, and a stop after the end changes nothing', async () => {
     const dir = await tempJobDir();
-    const marker = `${dir.root}/killed`;
     const child = await spawnJob(shellSpec(dir, 'echo ready; sleep 300'));
     reapOnFinish(child);
     await waitForOutput(dir, 'ready');
-    const supervisor = new ChildSupervisor(child, { killGraceMs: 2000, killArgv: ['touch', marker] });
+    const calls: string[] = [];
+    const outside: OutsideWork = {
+      description: 'a test double of a container',
+      stop: async (graceMs) => {
+        // The group still runs while its outside work is stopped.
+        calls.push(`stop ${graceMs} ${groupMembers(child.pid).length > 0 ? 'group alive' : 'group gone'}`);
+      },
+      settle: async (exit) => {
+        calls.push(`settle ${exit.signal ?? exit.code}`);
+        return { explanation: 'it said why', leftOver: undefined };
+      },
+    };
+    const supervisor = new ChildSupervisor(child, { killGraceMs: 2000, outside });
     const [a, b] = await Promise.all([supervisor.stop('shutdown'), supervisor.stop('cancelled')]);
     expect(a).toBe(b);
     expect(a.stopReason).toBe('shutdown');
-    await expect(readFile(marker)).resolves.toBeDefined();
+    expect(calls).toEqual(['stop 2000 group alive', 'settle SIGTERM']);
+    expect(a.outside).toEqual({ explanation: 'it said why', leftOver: undefined });
     expect(await supervisor.stop('fenced')).toBe(a);
+    expect(calls).toHaveLength(2);
   });
 });
 

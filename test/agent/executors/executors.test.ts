@@ -17,6 +17,7 @@ const ctxFor = (dir = jobDirPaths('/work', 12), gpu: string | null = null): Exec
   gpu,
   serverUrl: 'http://ufdl.example:8000',
   nodePk: 5,
+  attempt: 1,
 });
 
 describe('ufdl_agent.Command', () => {
@@ -39,7 +40,7 @@ describe('ufdl_agent.Command', () => {
     expect(spec.argv).toEqual(['train', '--epochs', '3', '--out', '/work/12/output/m.bin', '/work/12/input/data.bin']);
     expect(spec.cwd).toBe('/work/12');
     expect(spec.env).toMatchObject({ UFDL_JOB_PK: '12', UFDL_OUTPUT_DIR: '/work/12/output', CUDA_VISIBLE_DEVICES: '2' });
-    expect(spec.killArgv).toBeUndefined();
+    expect(spec.outside).toBeUndefined();
     expect(settings.timeLimitMs).toBe(2500);
     expect(parameters).toMatchObject({ epochs: 3, verbose: false });
   });
@@ -138,41 +139,58 @@ describe('ufdl_agent.Docker', () => {
     body: param(['python', 'train.py', '--out', '${UFDL_OUTPUT_DIR}', '${+half:--half}'], ['Array<str>']),
     half: param(false, ['bool'], false),
   });
-  const contractFlags = [
-    '-e',
-    'UFDL_JOB_PK',
-    '-e',
-    'UFDL_JOB_DIR',
-    '-e',
-    'UFDL_INPUT_DIR',
-    '-e',
-    'UFDL_OUTPUT_DIR',
-    '-e',
-    'UFDL_JOB_JSON',
-    '-e',
-    'CUDA_VISIBLE_DEVICES',
-  ];
+  const contractFlags = ['UFDL_JOB_PK', 'UFDL_JOB_DIR', 'UFDL_INPUT_DIR', 'UFDL_OUTPUT_DIR', 'UFDL_JOB_JSON', 'CUDA_VISIBLE_DEVICES'].flatMap((name) => [
+    '--env',
+    name,
+  ]);
+  const agentUser = `${process.getuid!()}:${process.getgid!()}`;
+  const docker = createDockerExecutor({ agentId: 'host-a:/work' });
 
-  it('builds a named, labelled docker run with the GPU, the job dir mounted at the same path, and env by name', () => {
-    const { spec } = dockerExecutor.prepare(job(12, { half: typed(true, 'bool') }), t, ctxFor(jobDirPaths('/work', 12), '1'));
-    expect(spec.argv).toEqual([
+  it('pulls by policy, then runs a named, labelled container with the GPU, the job dir mounted and its values by name', () => {
+    const { spec } = docker.prepare(job(12, { half: typed(true, 'bool') }), t, { ...ctxFor(jobDirPaths('/work', 12), '1'), attempt: 3 });
+    expect(spec.argv.slice(0, 2)).toEqual(['/bin/sh', '-c']);
+    expect(spec.argv.slice(3)).toEqual([
+      'ufdl-docker',
       'docker',
+      'missing',
+      'registry.example/yolo:1.2',
       'run',
-      '--rm',
       '--name',
-      'ufdl-job-12-5',
+      'ufdl-job-12-3',
       '--label',
       'ufdl.job=12',
       '--label',
+      'ufdl.attempt=3',
+      '--label',
       'ufdl.node=5',
+      '--label',
+      'ufdl.agent=host-a:/work',
       '--label',
       'ufdl.server=http://ufdl.example:8000',
       '--init',
+      '--pull',
+      'never',
+      '--network',
+      'bridge',
+      '--user',
+      agentUser,
       '--gpus',
       'device=1',
-      '-v',
+      '--volume',
       '/work/12:/work/12',
+      '--workdir',
+      '/work/12',
+      '--env',
+      'HOME=/work/12',
       ...contractFlags,
+      '--env',
+      'UFDL_PARAM_image',
+      '--env',
+      'UFDL_PARAM_version',
+      '--env',
+      'UFDL_PARAM_body',
+      '--env',
+      'UFDL_PARAM_half',
       'registry.example/yolo:1.2',
       'python',
       'train.py',
@@ -180,50 +198,50 @@ describe('ufdl_agent.Docker', () => {
       '/work/12/output',
       '--half',
     ]);
-    // Inside the container the one GPU it sees is device 0.
-    expect(spec.env).toMatchObject({ UFDL_JOB_PK: '12', UFDL_JOB_DIR: '/work/12', CUDA_VISIBLE_DEVICES: '0' });
-    expect(spec.killArgv).toEqual(['docker', 'kill', 'ufdl-job-12-5']);
+    // Inside the container the one GPU it sees is device 0; the values are in the CLI's environment.
+    expect(spec.env).toMatchObject({ UFDL_JOB_PK: '12', UFDL_JOB_DIR: '/work/12', CUDA_VISIBLE_DEVICES: '0', UFDL_PARAM_half: 'true' });
+    expect(spec.outside?.description).toBe('container ufdl-job-12-3');
   });
 
-  it('omits --gpus on a CPU slot, hides GPUs, and takes the image command when there is no body', () => {
+  it('omits --gpus on a CPU slot, hides GPUs, takes the image command when there is no body, and the configured user, network and pull policy', () => {
     const noBody = template('ufdl_agent.Docker', { image: param('alpine:3') });
-    const docker = createDockerExecutor({ binary: '/usr/bin/docker', user: '1000:1000', extraArgs: ['--shm-size', '8g'] });
-    const { spec } = docker.prepare(job(4), noBody, ctxFor(jobDirPaths('/w', 4)));
-    expect(spec.argv).toEqual([
-      '/usr/bin/docker',
-      'run',
-      '--rm',
-      '--name',
-      'ufdl-job-4-5',
-      '--label',
-      'ufdl.job=4',
-      '--label',
-      'ufdl.node=5',
-      '--label',
-      'ufdl.server=http://ufdl.example:8000',
-      '--init',
-      '--user',
-      '1000:1000',
-      '-v',
-      '/w/4:/w/4',
-      ...contractFlags,
-      '--shm-size',
-      '8g',
-      'alpine:3',
-    ]);
+    const custom = createDockerExecutor({ binary: '/usr/bin/docker', user: '1000:1000', network: 'none', pull: 'never', extraArgs: ['--shm-size', '8g'] });
+    const { spec } = custom.prepare(job(4), noBody, ctxFor(jobDirPaths('/w', 4)));
+    const argv = spec.argv.slice(3);
+    expect(argv.slice(0, 4)).toEqual(['ufdl-docker', '/usr/bin/docker', 'never', 'alpine:3']);
+    expect(argv).not.toContain('--gpus');
+    expect(argv.join(' ')).toContain('--network none --user 1000:1000 --volume /w/4:/w/4');
+    expect(argv.slice(-3)).toEqual(['--shm-size', '8g', 'alpine:3']);
     expect(spec.env['CUDA_VISIBLE_DEVICES']).toBe('');
-    expect(spec.killArgv).toEqual(['/usr/bin/docker', 'kill', 'ufdl-job-4-5']);
   });
 
-  it('refuses a missing image', () => {
+  it('limits memory (without swap) and CPUs from the template parameters', () => {
+    const limited = template('ufdl_agent.Docker', { image: param('alpine:3'), docker_memory: param('1.5g'), docker_cpus: param('2', ['float']) });
+    const argv = docker.prepare(job(4), limited, ctxFor()).spec.argv;
+    const bytes = String(1.5 * 1024 ** 3);
+    expect(argv.join(' ')).toContain(`--memory ${bytes} --memory-swap ${bytes} --cpus 2 `);
+    expect(docker.check(template('ufdl_agent.Docker', { image: param('a'), docker_memory: param('lots') }))).toMatch(/Parameter 'docker_memory': expected a size/);
+    expect(docker.check(template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(-1, ['float']) }))).toMatch(/Parameter 'docker_cpus'/);
+    const tooSmall = template('ufdl_agent.Docker', { image: param('a'), docker_memory: param('', ['str'], false) });
+    expect(prepareError(() => docker.prepare(job(1, { docker_memory: typed('1k') }), tooSmall, ctxFor())).subject).toBe('docker_memory');
+  });
+
+  it('refuses a missing image, or one that is not an image reference', () => {
     const noImage = template('ufdl_agent.Docker', { image: param('${tag}'), tag: param('', ['str'], false) });
     expect(prepareError(() => dockerExecutor.prepare(job(1), noImage, ctxFor())).subject).toBe('image');
+    const option = prepareError(() => dockerExecutor.prepare(job(1, { tag: typed('--privileged') }), noImage, ctxFor()));
+    expect([option.subject, option.message]).toEqual(['image', 'Parameter \'image\': "--privileged" is not a Docker image reference']);
   });
 
-  it('is unavailable when `docker version` fails', async () => {
+  it('refuses a body that hands a value to a program as code, as Command does', () => {
+    const evil = template('ufdl_agent.Docker', { image: param('alpine:3'), body: param(['sh', '-c', '${cmd}'], ['Array<str>']), cmd: param('', ['str'], false) });
+    expect(docker.check(evil)).toMatch(/test-template/);
+  });
+
+  it('is unavailable when `docker version` fails, naming the program', async () => {
     const probe = await isDockerAvailable('/nonexistent/docker');
     expect(probe.available).toBe(false);
-    expect(!probe.available && probe.reason).toMatch(/^'\/nonexistent\/docker version' failed/);
+    expect(!probe.available && probe.reason).toBe('/nonexistent/docker not found (/nonexistent/docker version --format {{.Server.Version}})');
   });
 });
 
@@ -295,6 +313,6 @@ describe('ExecutorRegistry', () => {
     const on = await createExecutorRegistry({ docker: true });
     expect(on.executorFor('ufdl_agent.Docker')).toBeDefined();
     const auto = await createExecutorRegistry({ docker: 'auto', dockerOptions: { binary: '/nonexistent/docker' } });
-    expect(auto.canRun(template('ufdl_agent.Docker', { image: param('a') }))).toMatch(/version' failed/);
+    expect(auto.canRun(template('ufdl_agent.Docker', { image: param('a') }))).toMatch(/\/nonexistent\/docker not found/);
   });
 });

@@ -29,6 +29,7 @@ async function runJob(work: string, j: JobJson, t: TemplateJson) {
     gpu: null,
     serverUrl: 'http://127.0.0.1:1',
     nodePk: 1,
+    attempt: 1,
   });
   reapOnFinish(child);
   const reports: ProgressUpdate[] = [];
@@ -43,7 +44,7 @@ async function runJob(work: string, j: JobJson, t: TemplateJson) {
   const supervisor = new ChildSupervisor(child, {
     timeLimitMs: prepared.settings.timeLimitMs,
     killGraceMs: 2000,
-    killArgv: prepared.spec.killArgv,
+    outside: prepared.spec.outside,
   });
   const result = await supervisor.done;
   await progress.stop();

@@ -1,0 +1,134 @@
+/**
+ * Docker jobs through the whole agent and the embedded server, on a real engine: a job runs in its
+ * container and its output reaches the server; cancel and a drain that times out stop its container;
+ * after the agent and its job's `docker run`
+ * client are killed together (as a systemd stop kills the agent's cgroup) the restarted agent follows
+ * the container that kept running; a container no journal entry owns is removed at start-up.
+ * Without an engine these tests fail, unless UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { findWrapper } from '../../../src/agent/child/attach.js';
+import { jobDirPaths } from '../../../src/agent/child/job-dir.js';
+import { dockerAgentId } from '../../../src/agent/executors/docker.js';
+import { LABEL } from '../../../src/agent/executors/docker-engine.js';
+import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTemplate, runTemplate, spawnAgent, startTestAgent, until, waitForJob } from '../../helpers/agent.js';
+import { buildOnce } from '../../helpers/build.js';
+import { docker, dockerSkipNote, inspect, requireDockerEngine, skipDocker } from '../../helpers/docker.js';
+import { api, startTestServer } from '../../helpers/server.js';
+
+const IMAGE = process.env.UFDL_DOCKER_TEST_IMAGE || 'local/debian:bookworm';
+
+/** A Docker template running `script` with `sh -c` in the test image. */
+function dockerTemplate(name: string, script: string): Record<string, unknown> {
+  return runTemplate(name, 'ufdl_agent.Docker', {
+    image: { types: ['str'], default: IMAGE, const: true, help: 'the image' },
+    body: { types: ['Array<str>'], default: ['sh', '-c', script], const: true, help: 'the command' },
+  });
+}
+
+/** The names of the containers of job `pk`, running or not. */
+async function containersOf(pk: number): Promise<string[]> {
+  const out = await docker(['container', 'ls', '--all', '--filter', `label=${LABEL.job}=${pk}`, '--format', '{{.Names}}']);
+  return out.stdout.split('\n').filter(Boolean);
+}
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ufdl-docker-agent-'));
+  onTestFinished(async () => {
+    const left = (await docker(['container', 'ls', '--all', '--quiet', '--filter', `label=${LABEL.agent}=${dockerAgentId(join(dir, 'work'))}`])).stdout.split('\n').filter(Boolean);
+    if (left.length > 0) await docker(['container', 'rm', '--force', ...left]).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
+describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, () => {
+  beforeAll(async () => {
+    requireDockerEngine();
+    await buildOnce();
+  }, 300_000);
+
+  it('runs a job in its container as the agent user: its output reaches the server, and the container is removed', async () => {
+    const server = await startTestServer();
+    const template = await importTemplate(
+      server,
+      dockerTemplate('docker-hello', 'echo "UFDL-PROGRESS 0.5"; echo "hello from $(id -u)" > "$UFDL_OUTPUT_DIR/hello.txt"; echo "UFDL-PROGRESS 1"'),
+    );
+    const pk = await createJob(server, template);
+    await startTestAgent(server, { docker: true }, await tempDir());
+    const job = await waitForJob(server, pk, ended, 120_000);
+    expect(job.error_reason).toBeNull();
+    expect((await downloadOutput(server, pk, 'hello.txt')).toString()).toBe(`hello from ${process.getuid!()}\n`);
+    expect(await containersOf(pk)).toEqual([]);
+  }, 180_000);
+
+  it('stops the container of a cancelled job, and of a job still running when a drain times out; none is left', async () => {
+    const server = await startTestServer();
+    const template = await importTemplate(server, dockerTemplate('docker-forever', 'trap "" TERM; echo started; while :; do sleep 1; done'));
+    const running = async (pk: number) => {
+      await until(async () => {
+        const [name] = await containersOf(pk);
+        return name !== undefined && (await inspect(name, '{{.State.Running}}')) === 'true';
+      }, 120_000, `the container of job ${pk} to run`);
+    };
+    const { agent } = await startTestAgent(server, { docker: true, killGraceMs: 1000, drainTimeoutMs: 2000 }, await tempDir());
+
+    const cancelled = await createJob(server, template);
+    await running(cancelled);
+    expect((await api(server.url, 'DELETE', `/v1/jobs/${cancelled}/cancel`, { token: server.adminToken })).status).toBe(200);
+    await until(async () => (await containersOf(cancelled)).length === 0, 60_000, 'the cancelled job\'s container to be removed');
+
+    const drained = await createJob(server, template);
+    await running(drained);
+    agent.drain('test: drain');
+    await until(async () => (await getJob(server, drained)).start_time === null && (await containersOf(drained)).length === 0, 60_000, 'the job to be requeued and its container removed');
+  }, 300_000);
+
+  it('follows, after a restart, the container whose client died with the agent, and removes containers no journal entry owns', async () => {
+    const server = await startTestServer();
+    const dir = await tempDir();
+    const options = fastAgentOptions(server, dir, { docker: true });
+    const template = await importTemplate(
+      server,
+      dockerTemplate('docker-outlives', `echo started; while [ ! -e "$UFDL_JOB_DIR/go" ]; do sleep 0.2; done; echo resumed > "$UFDL_OUTPUT_DIR/after.txt"`),
+    );
+    const pk = await createJob(server, template);
+
+    const first = spawnAgent(options);
+    await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
+    const [name] = await containersOf(pk);
+    const jobDir = jobDirPaths(options.workDir, pk);
+    const wrapper = findWrapper(jobDir);
+    expect(wrapper).toBeDefined();
+    // What a systemd stop does: the agent's whole cgroup (agent, wrapper, docker CLI) dies; the container does not.
+    first.kill('SIGKILL');
+    process.kill(-wrapper!.pid, 'SIGKILL');
+    await first.exited;
+    await until(() => findWrapper(jobDir) === undefined, 20_000, 'the wrapper to be gone');
+    expect(await inspect(name!, '{{.State.Running}}')).toBe('true');
+    // A container of this agent that no journal entry owns (as a crash at the wrong moment leaves one).
+    const stray = `ufdl-job-999999-1-${process.pid}`;
+    await docker([
+      'run', '--detach', '--name', stray,
+      '--label', `${LABEL.job}=999999`, '--label', `${LABEL.attempt}=1`,
+      '--label', `${LABEL.agent}=${dockerAgentId(options.workDir)}`, '--label', `${LABEL.server}=${server.url}`,
+      IMAGE, 'sleep', '120',
+    ]);
+
+    const second = spawnAgent(options);
+    await second.waitForLog((l) => l.msg === "the job's child is gone but its container is not; following the container", 60_000);
+    const swept = await second.waitForLog((l) => l.msg === 'removed job containers that no unfinished journal entry owns', 60_000);
+    expect(swept['containers']).toEqual([stray]);
+    await docker(['exec', name!, 'touch', `${jobDir.root}/go`]);
+    const job = await waitForJob(server, pk, ended, 120_000);
+    expect(job.error_reason).toBeNull();
+    expect((await downloadOutput(server, pk, 'after.txt')).toString()).toBe('resumed\n');
+    await until(async () => (await containersOf(pk)).length === 0, 30_000, 'the container to be removed');
+    expect((await getJob(server, pk)).end_time).not.toBeNull();
+    second.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
+  }, 300_000);
+});

@@ -1,0 +1,285 @@
+/**
+ * The Docker executor on a real engine: each job runs as the agent runs it (prepared, spawned under
+ * the wrapper, supervised, its progress followed, its outputs scanned, its finish text written), in a
+ * tiny container of one small local image. Without an engine these tests fail, unless
+ * UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
+ */
+import { stat } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
+import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
+import type { RunningChild } from '../../../src/agent/child/running-child.js';
+import { spawnJob } from '../../../src/agent/child/spawn.js';
+import { ChildSupervisor, type SupervisedExit } from '../../../src/agent/child/supervisor.js';
+import { createDockerExecutor, type DockerOptions } from '../../../src/agent/executors/docker.js';
+import { LABEL } from '../../../src/agent/executors/docker-engine.js';
+import type { PreparedJob } from '../../../src/agent/executors/types.js';
+import { scanOutputs } from '../../../src/agent/outputs/scan.js';
+import { JobProgress } from '../../../src/agent/progress/job-progress.js';
+import type { ProgressUpdate } from '../../../src/agent/progress/update.js';
+import type { JobJson, TemplateJson } from '../../../src/protocol/wire.js';
+import { docker, dockerSkipNote, inspect, requireDockerEngine, skipDocker } from '../../helpers/docker.js';
+import { until } from '../../helpers/wait.js';
+import { readText, reapOnFinish, tempWorkDir } from '../child/helpers.js';
+import { job, param, template, typed } from './fixtures.js';
+
+/** One small image for every test; the engine setup builds it locally. */
+const IMAGE = process.env.UFDL_DOCKER_TEST_IMAGE || 'local/debian:bookworm';
+/** This run's containers carry this agent label, so that the clean-up touches nothing else. */
+const AGENT_ID = `ufdl-docker-test-${process.pid}`;
+/** Job pks of this run: container names are global on the engine. */
+let nextPk = 100_000 + (process.pid % 50_000) * 20;
+
+const SERVER = 'http://ufdl.test:8000';
+const executorWith = (options: DockerOptions = {}) => createDockerExecutor({ agentId: AGENT_ID, ...options });
+
+interface Run {
+  dir: JobDir;
+  prepared: PreparedJob;
+  child: RunningChild;
+  supervisor: ChildSupervisor;
+  reports: ProgressUpdate[];
+  done: Promise<SupervisedExit>;
+}
+
+/** Prepare and start a job as the agent does (on a CPU slot unless `gpu`). */
+async function start(j: JobJson, t: TemplateJson, options: DockerOptions & { gpu?: string; killGraceMs?: number } = {}): Promise<Run> {
+  const dir = await createJobDir(await tempWorkDir(), j.pk);
+  const prepared = executorWith(options).prepare(j, t, { dir, gpu: options.gpu ?? null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
+  const child = await spawnJob(prepared.spec);
+  reapOnFinish(child);
+  const reports: ProgressUpdate[] = [];
+  const progress = new JobProgress({ files: [dir.consolePath], regex: prepared.settings.progressRegex, intervalMs: 100, pollMs: 50, report: (u) => void reports.push(u) });
+  progress.start();
+  const supervisor = new ChildSupervisor(child, { timeLimitMs: prepared.settings.timeLimitMs, killGraceMs: options.killGraceMs ?? 2000 });
+  const done = supervisor.done.then(async (result) => {
+    await progress.stop();
+    return result;
+  });
+  return { dir, prepared, child, supervisor, reports, done };
+}
+
+/** Prepare and spawn only, as an agent that is then killed would have left it. */
+async function spawnOnly(j: JobJson, t: TemplateJson): Promise<{ dir: JobDir; child: RunningChild; name: string }> {
+  const dir = await createJobDir(await tempWorkDir(), j.pk);
+  const prepared = executorWith().prepare(j, t, { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
+  const child = await spawnJob(prepared.spec);
+  reapOnFinish(child);
+  return { dir, child, name: `ufdl-job-${j.pk}-1` };
+}
+
+/** What a systemd stop does to the agent's cgroup: the wrapper and the docker CLI die, the container does not. */
+async function killClient(child: RunningChild, name: string): Promise<void> {
+  await until(async () => (await exists(name)) && (await inspect(name, '{{.State.Status}}')) !== 'created', 60_000, 'the container to start');
+  process.kill(-child.pid, 'SIGKILL');
+  await child.exited;
+}
+
+async function finish(run: Run) {
+  const result = await run.done;
+  const error = await finishErrorText(result, run.dir, { timeLimitMs: run.prepared.settings.timeLimitMs });
+  return { result, error, log: await readText(run.dir.consolePath) };
+}
+
+/** A template running `script` with `sh -c` in the test image. */
+function shTemplate(script: string, extra: Record<string, ReturnType<typeof param>> = {}): TemplateJson {
+  return template('ufdl_agent.Docker', { image: param(IMAGE), body: param(['sh', '-c', script], ['Array<str>']), ...extra });
+}
+
+/** Whether a container of this name exists (running or not). */
+async function exists(name: string): Promise<boolean> {
+  return (await docker(['container', 'ls', '--all', '--filter', `name=^${name}$`, '--format', '{{.Names}}'])).stdout.trim() !== '';
+}
+
+describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNote}`, () => {
+  beforeAll(() => {
+    requireDockerEngine();
+  });
+
+  afterAll(async () => {
+    if (skipDocker) return;
+    const left = (await docker(['container', 'ls', '--all', '--quiet', '--filter', `label=${LABEL.agent}=${AGENT_ID}`])).stdout.split('\n').filter(Boolean);
+    if (left.length > 0) await docker(['container', 'rm', '--force', ...left]).catch(() => {});
+  });
+
+  it('runs a labelled container as the agent user, with the job directory, the contract and the values in its environment', async () => {
+    const pk = nextPk++;
+    const hostile = `$(touch /tmp/pwned) "; echo injected; '`;
+    const t = shTemplate(
+      [
+        'echo "UFDL-PROGRESS 0.5 {\\"comment\\": \\"half\\"}"',
+        'id -u > "$UFDL_OUTPUT_DIR/uid"',
+        'pwd > "$UFDL_OUTPUT_DIR/pwd"',
+        'printf %s "$HOME" > "$UFDL_OUTPUT_DIR/home"',
+        'printf %s "$UFDL_PARAM_greeting" > "$UFDL_OUTPUT_DIR/greeting"',
+        'printf %s "$UFDL_JOB_PK:$CUDA_VISIBLE_DEVICES:$UFDL_INPUT_data" > "$UFDL_OUTPUT_DIR/contract"',
+        'test -e /tmp/pwned && echo pwned',
+        'sleep 2',
+        'echo "UFDL-PROGRESS 1"',
+      ].join('\n'),
+      { greeting: param('', ['str'], false) },
+    );
+    const run = await start(job(pk, { greeting: typed(hostile) }, { data: typed('images.zip') }), t);
+    const name = `ufdl-job-${pk}-1`;
+    await until(() => exists(name), 60_000, 'the container to exist');
+    const labels = JSON.parse(await inspect(name, '{{json .Config.Labels}}')) as Record<string, string>;
+    expect(labels).toEqual({
+      [LABEL.job]: String(pk),
+      [LABEL.attempt]: '1',
+      [LABEL.node]: '7',
+      [LABEL.agent]: AGENT_ID,
+      [LABEL.server]: 'http://ufdl.test:8000',
+    });
+    expect(await inspect(name, '{{.HostConfig.NetworkMode}}')).toBe('bridge');
+    const { result, error, log } = await finish(run);
+
+    expect(error).toBeUndefined();
+    expect(succeeded(result)).toBe(true);
+    expect(log).not.toContain('pwned');
+    expect(log).not.toContain('injected');
+    expect(run.reports.map((r) => r.progress)).toEqual([0.5, 1]);
+    const outputs = await scanOutputs(run.dir.outputDir, {});
+    expect(outputs.files.map((f) => f.name).sort()).toEqual(['contract', 'greeting', 'home', 'pwd', 'uid']);
+    const out = (file: string) => readText(`${run.dir.outputDir}/${file}`);
+    expect((await out('uid')).trim()).toBe(String(process.getuid!()));
+    expect((await out('pwd')).trim()).toBe(run.dir.root);
+    expect(await out('home')).toBe(run.dir.root);
+    expect(await out('greeting')).toBe(hostile);
+    expect(await out('contract')).toBe(`${pk}::images.zip`);
+    // The outputs are the agent's: it can upload and delete them.
+    expect((await stat(`${run.dir.outputDir}/uid`)).uid).toBe(process.getuid!());
+    // Settled: inspected, then removed.
+    expect(result.outside).toEqual({ explanation: undefined, leftOver: undefined });
+    expect(await exists(name)).toBe(false);
+  });
+
+  it('runs as another user when told, with no network and limits from the template', async () => {
+    const pk = nextPk++;
+    const t = shTemplate('echo "uid $(id -u)"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; sleep 1', {
+      docker_memory: param('64m'),
+      docker_cpus: param(0.5, ['float']),
+    });
+    const run = await start(job(pk), t, { user: '4321:4321', network: 'none' });
+    const name = `ufdl-job-${pk}-1`;
+    await until(() => exists(name), 60_000, 'the container to exist');
+    expect(await inspect(name, '{{.HostConfig.NetworkMode}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}')).toBe(
+      `none ${64 * 1024 ** 2} ${64 * 1024 ** 2} 500000000`,
+    );
+    const { error, log } = await finish(run);
+    expect(error).toBeUndefined();
+    expect(log).toContain(String(64 * 1024 ** 2));
+    expect(log).toContain('uid 4321\n');
+  });
+
+  it('ends a container that runs out of memory with an error that says so', async () => {
+    const t = shTemplate('echo filling memory; tail /dev/zero', { docker_memory: param('16m') });
+    const { result, error } = await finish(await start(job(nextPk++), t));
+    expect(result.outside?.explanation).toMatch(/ran out of memory: it reached its memory limit of 16\.0 MiB .*OOMKilled/);
+    expect(error).toMatch(/^The container ran out of memory.*; the command was killed by SIGKILL\n/);
+    expect(error).toContain('filling memory');
+  });
+
+  it('fails a job whose image is not on the node with the pull policy never, naming the image', async () => {
+    const t = template('ufdl_agent.Docker', { image: param('ufdl-test/absent-image:1') });
+    const { result, error, log } = await finish(await start(job(nextPk++), t, { pull: 'never' }));
+    expect(result.exit.code).toBe(125);
+    expect(log).not.toContain('pulling image');
+    expect(error).toMatch(/^Docker image ufdl-test\/absent-image:1: image ufdl-test\/absent-image:1 is not on this node, and the pull policy is never; /);
+  });
+
+  it('pulls a missing image into the job log, and names the image when the pull fails', async () => {
+    const t = template('ufdl_agent.Docker', { image: param('ufdl-test/absent-image:2') });
+    const { error, log } = await finish(await start(job(nextPk++), t, { pull: 'missing' }));
+    expect(log).toContain('ufdl-docker: pulling image ufdl-test/absent-image:2 (pull policy: missing)');
+    expect(error).toMatch(/^Docker image ufdl-test\/absent-image:2: could not pull image ufdl-test\/absent-image:2; the command exited with status 125/);
+  });
+
+  it('pulls even a present image with the pull policy always', async () => {
+    // No registry is reachable here: the pull of a local-only image fails, which proves it was tried.
+    const { error, log } = await finish(await start(job(nextPk++), shTemplate('echo ran'), { pull: 'always' }));
+    expect(log).toContain(`ufdl-docker: pulling image ${IMAGE} (pull policy: always)`);
+    expect(log).not.toContain('ran\n');
+    expect(error).toMatch(new RegExp(`^Docker image ${IMAGE}: could not pull image`));
+  });
+
+  it('asks for the slot GPU, and says clearly when the engine has no GPU support', async () => {
+    const pk = nextPk++;
+    const run = await start(job(pk), shTemplate('echo should not run'), { gpu: '1' });
+    expect(run.prepared.spec.argv.join(' ')).toContain('--gpus device=1 ');
+    expect(run.prepared.spec.env['CUDA_VISIBLE_DEVICES']).toBe('0');
+    const { result, error } = await finish(run);
+    if (result.exit.code === 0) return; // an engine with a GPU runtime: nothing to explain
+    expect(result.exit.code).toBe(125);
+    expect(error).toMatch(/^The container could not be given GPU 1: the Docker engine has no working NVIDIA runtime \(install nvidia-container-toolkit/);
+    expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+  });
+
+  it('stops the container at the time limit: docker stop, the grace, then kill; nothing is left', async () => {
+    const pk = nextPk++;
+    const t = shTemplate('trap "" TERM; echo started; while :; do sleep 1; done', { time_limit: param(3, ['float']) });
+    const run = await start(job(pk), t, { killGraceMs: 1000 });
+    const { result, error } = await finish(run);
+    expect(result.stopReason).toBe('time-limit');
+    expect(error).toMatch(/^Time limit of 3 s exceeded/);
+    expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+    expect(result.outside?.leftOver).toBeUndefined();
+  });
+
+  it('stops a cancelled container that honours SIGTERM within the grace', async () => {
+    const pk = nextPk++;
+    const run = await start(job(pk), shTemplate('trap "echo got TERM; exit 0" TERM; echo started; while :; do sleep 1; done'), { killGraceMs: 20_000 });
+    await until(async () => (await readText(run.dir.consolePath)).includes('started'), 60_000, 'the container to start');
+    const began = Date.now();
+    const result = await run.supervisor.stop('cancelled');
+    expect(Date.now() - began).toBeLessThan(15_000);
+    expect(result.stopReason).toBe('cancelled');
+    expect(await readText(run.dir.consolePath)).toContain('got TERM');
+    expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+  });
+
+  it('follows a container whose client died with the agent to its end, with its log and exit status', async () => {
+    const pk = nextPk++;
+    const { dir, child, name } = await spawnOnly(job(pk), shTemplate('echo before; sleep 4; echo after; exit 3'));
+    await killClient(child, name);
+    expect(await inspect(name, '{{.State.Running}}')).toBe('true');
+
+    const spec = await executorWith().follow(pk, 1, dir);
+    expect(spec).toBeDefined();
+    const follower = await spawnJob(spec!);
+    reapOnFinish(follower);
+    const result = await new ChildSupervisor(follower, { killGraceMs: 2000 }).done;
+    expect(result.exit).toMatchObject({ code: 3, signal: null });
+    const log = await readText(dir.consolePath);
+    expect(log).toContain('the agent restarted; following container');
+    expect(log.match(/after/g)).toHaveLength(1);
+    expect(await exists(name)).toBe(false);
+  });
+
+  it("collects the exit status of a container that ended while no agent followed it, and finds no other agent's containers", async () => {
+    const pk = nextPk++;
+    const { dir, child, name } = await spawnOnly(job(pk), shTemplate('echo quick; exit 4'));
+    await killClient(child, name);
+    await until(async () => (await inspect(name, '{{.State.Running}}')) === 'false', 60_000, 'the container to end');
+    expect(await createDockerExecutor({ agentId: 'another-agent' }).follow(pk, 1, dir)).toBeUndefined();
+    expect(await executorWith().follow(pk, 2, dir)).toBeUndefined();
+
+    const follower = await spawnJob((await executorWith().follow(pk, 1, dir))!);
+    reapOnFinish(follower);
+    const result = await new ChildSupervisor(follower, { killGraceMs: 2000 }).done;
+    expect(result.exit).toMatchObject({ code: 4, signal: null });
+    expect(await exists(name)).toBe(false);
+  });
+
+  it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
+    const [kept, orphan] = [nextPk++, nextPk++];
+    const a = await spawnOnly(job(kept), shTemplate('sleep 60'));
+    const b = await spawnOnly(job(orphan), shTemplate('sleep 60'));
+    await Promise.all([killClient(a.child, a.name), killClient(b.child, b.name)]);
+    const swept = await executorWith().sweep(SERVER, (jobPk, attempt) => jobPk === kept && attempt === 1);
+    expect(swept).toEqual({ removed: [b.name], failed: [] });
+    expect(await exists(a.name)).toBe(true);
+    expect(await exists(b.name)).toBe(false);
+    expect(await executorWith().sweep('http://another.server:8000', () => false)).toEqual({ removed: [], failed: [] });
+    expect(await exists(a.name)).toBe(true);
+  });
+});
