@@ -43,7 +43,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * Start a peer. `handler` answers everything except `/v1/auth/obtain` and `/v1/auth/refresh`, which
  * answer 300-s tokens unless `auth` overrides them.
  */
-export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandler; refresh?: PeerHandler } = {}): Promise<Peer> {
+export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandler; refresh?: PeerHandler } = {}, port = 0): Promise<Peer> {
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((raw, res) => {
@@ -65,8 +65,8 @@ export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandl
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -76,7 +76,7 @@ export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandl
   };
   onTestFinished(close);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     server,
     seen,
     calls: () => seen.filter((r) => !r.path.startsWith('/v1/auth/')),
