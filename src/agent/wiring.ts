@@ -67,7 +67,8 @@ export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps 
     openJournal: () => openJournal({ path: options.journalFile, serverUrl: options.serverUrl, logger: log.child({ component: 'journal' }) }),
     createClient: () =>
       new UfdlClient({
-        serverUrl: options.serverUrl,
+        serverUrl: options.serverUrls,
+        failbackAfterMs: options.failbackAfterMs,
         username: options.username,
         password: options.password,
         responseTimeoutMs: options.requestTimeoutMs,

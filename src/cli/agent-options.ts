@@ -24,7 +24,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
   }
   const statusPort = c.number('agent.status_port');
   return {
-    serverUrl: c.string('server.url'),
+    serverUrl: c.urls('server.url'),
     username: c.string('server.username'),
     password,
     workDir: resolve(c.string('agent.work_dir')),
@@ -48,6 +48,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     hardwareIntervalMs: c.milliseconds('agent.hardware_interval'),
     liveLogs: c.bool('logs.live'),
     logMaxBytes: c.number('logs.max_bytes'),
+    failbackAfterMs: c.milliseconds('server.failback_after'),
   };
 }
 

@@ -599,6 +599,7 @@ export class UfdlClient {
       get serverUrl() {
         return endpoints.current;
       },
+      failed: (url, failure) => void endpoints.failed(url, failure),
       token: () => this.auth.accessToken(this.#http.closingSignal),
       userAgent: o.userAgent,
       handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
