@@ -79,6 +79,13 @@ describe('failing over between server replicas', () => {
     const status = agent.getStatus();
     expect(status.servers).toMatchObject({ current: `${b.url}/`, switches: 1 });
     expect(status.servers!.addresses.map((s) => [s.url, s.current])).toEqual([[`${a.url}/`, false], [`${b.url}/`, true]]);
+    // The status endpoint and the metrics say which address is in use.
+    const served = (await (await fetch(`${agent.statusUrl}/status.json`)).json()) as { serverUrl: string; servers: { switches: number } };
+    expect(served).toMatchObject({ serverUrl: b.url, servers: { switches: 1 } });
+    const metrics = await (await fetch(`${agent.statusUrl}/metrics`)).text();
+    expect(metrics).toContain(`ufdl_agent_server_address{url="${a.url}"} 0`);
+    expect(metrics).toContain(`ufdl_agent_server_address{url="${b.url}"} 1`);
+    expect(metrics).toMatch(/^ufdl_agent_server_switches_total 1$/m);
     // One line for the switch, naming both addresses and why.
     const switches = lines.filter((l) => l.msg === 'server address failed; switching to the next');
     expect(switches).toHaveLength(1);

@@ -9,7 +9,7 @@ import { UfdlClient } from '../../src/client/api.js';
 import type { ClientLogger, ClientOptions } from '../../src/client/options.js';
 import { freePort } from '../helpers/server.js';
 import { sleep, until } from '../helpers/wait.js';
-import { sendJson, startPeer, type Peer } from './peer.js';
+import { fakeJwt, sendJson, startPeer, type Peer } from './peer.js';
 import { failure } from './setup.js';
 
 const JOB = { pk: 5, node: 3, start_time: null, end_time: null, error_reason: null, is_cancelled: false };
@@ -139,6 +139,33 @@ describe('failing over between the addresses of one server', () => {
     expect(client.auth.getStatus().obtains).toBe(1);
     expect(second.seen.map((r) => r.path)).toEqual(['/v1/jobs/5']);
     expect(second.seen[0]!.headers.authorization).toMatch(/^Bearer /);
+  });
+
+  it('should log in again on the next address when it refuses the first one\'s token (replicas that do not share a secret)', async () => {
+    const first = await answersJob();
+    const mine = new Set<string>();
+    const second = await startPeer(
+      (req, res) => (mine.has(String(req.headers.authorization).slice(7)) ? sendJson(res, 200, JOB) : sendJson(res, 401, { detail: 'Given token not valid for any token type' })),
+      {
+        obtain: (_req, res) => {
+          const access = fakeJwt(300);
+          mine.add(access);
+          sendJson(res, 200, { access, refresh: fakeJwt(28800, 'refresh') });
+        },
+        refresh: (_req, res) => sendJson(res, 401, { detail: 'Token is invalid or expired' }),
+      },
+    );
+    const client = clientOn([first.url, second.url]);
+    await client.getJob(5);
+    await first.close();
+    await expect(client.getJob(5)).resolves.toMatchObject({ pk: 5 });
+    expect(client.auth.getStatus().obtains).toBe(2);
+    expect(second.seen.map((r) => `${r.path} ${r.path === '/v1/jobs/5' ? mine.has(String(r.headers.authorization).slice(7)) : ''}`)).toEqual([
+      '/v1/jobs/5 false',
+      '/v1/auth/refresh ',
+      '/v1/auth/obtain ',
+      '/v1/jobs/5 true',
+    ]);
   });
 
   it('should try every address in turn and log the rotation once while none answers', async () => {
