@@ -5,7 +5,7 @@
  * whole server fails — no connection, a timeout, a 5xx (a 503 `UFDL_ERR_SERVER_NOT_DURABLE` among
  * them) — never on a 4xx, which is the server's answer to the request. While another address is in
  * use, the first one is probed again every `failbackAfterMs` (driven by traffic, so no timer outlives
- * the client) and taken back as soon as it answers.
+ * the client) and taken back as soon as it answers (`http.ts` says how it is probed).
  *
  * Each switch is logged once, with the address left, the address taken and why. With a single
  * address nothing here changes a thing: the client behaves as before.

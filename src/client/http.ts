@@ -92,10 +92,14 @@ export class Http {
     });
   }
 
-  /** Whether the server at `url` answers at all: any status below 500 of a plain GET of its base. */
+  /**
+   * Whether the server at `url` answers: any status below 500 to a plain `GET readyz` under its base
+   * — our server's readiness (503 while it starts, stops or its database does not answer), a 404 from
+   * a server without it, which is an answer too. No credentials are sent.
+   */
   async #probe(url: string): Promise<boolean> {
     try {
-      const response = await got(url, {
+      const response = await got(new URL('readyz', url), {
         agent: this.#agents,
         retry: { limit: 0 },
         throwHttpErrors: false,

@@ -126,6 +126,25 @@ describe('failing over between the addresses of one server', () => {
     expect(lines.filter((l) => l.msg === 'the first server address answers again; switching back to it')).toHaveLength(1);
   });
 
+  it('should not go back to a first address whose readiness probe answers 503', async () => {
+    const starting = await startPeer((_req, res) => sendJson(res, 503, { detail: 'starting' }));
+    const second = await answersJob();
+    const client = clientOn([starting.url, second.url], { failbackAfterMs: 100, retryAttempts: 2 });
+    await client.getJob(5);
+    expect(client.serverUrl).toBe(`${second.url}/`);
+    // Probes are driven by traffic: keep calling until one has been made and answered.
+    const probed = () => starting.seen.some((r) => r.path === '/readyz');
+    await until(async () => {
+      await client.getJob(5);
+      return probed();
+    }, 20_000, 'a probe of the first address');
+    await sleep(50);
+    await client.getJob(5);
+    expect(client.serverUrl).toBe(`${second.url}/`);
+    // Only the first call (whose 503 moved the client on) and the probes reached it.
+    expect(starting.calls().map((r) => r.path).filter((p) => p !== '/readyz')).toEqual(['/v1/jobs/5']);
+  });
+
   it('should keep its login across a switch when the replicas accept each other\'s tokens', async () => {
     const dead = await deadUrl();
     const first = await answersJob();
