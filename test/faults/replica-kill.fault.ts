@@ -8,9 +8,9 @@
  * that it switched.
  */
 import { expect, it } from 'vitest';
-import { checkFinishedJobs, checkNothingHeld, report, waitAllEnded } from './helpers/checks.js';
+import { checkFinishedJobs, checkNothingHeld, expectEachJobOnce, waitAllEnded } from './helpers/checks.js';
 import { Rig, type ServerHandle } from './helpers/rig.js';
-import { concurrentRuns, runLogSummary, ticksParam } from './helpers/runlog.js';
+import { runLogSummary, ticksParam } from './helpers/runlog.js';
 import { Random, scale, seed } from './helpers/scale.js';
 
 const S = scale();
@@ -47,23 +47,11 @@ it(`server replicas SIGKILLed ${S.replicaKill.kills} times in turn under two age
   const elapsedS = (Date.now() - t0) / 1000;
   const problems = await checkFinishedJobs(survivor, pks);
   const log = rig.runLog();
-  const runs: string[] = [];
-  for (const pk of pks) {
-    const list = log.byJob.get(pk) ?? [];
-    if (list.length !== 1) runs.push(`job ${pk}: ${list.length} runs (pids ${list.map((r) => r.pid).join(', ')})`);
-    else if (!list[0]!.ended) runs.push(`job ${pk}: its only run did not reach its end`);
-  }
-  const concurrent = concurrentRuns(log);
   const held = await checkNothingHeld(survivor, pks);
   const switches = agents.map((agent) => agent.proc.jsonLines().filter((l) => l.msg === 'server address failed; switching to the next').length);
   console.log(`[replica-kill] seed ${seedValue}; ${pks.length} jobs in ${elapsedS.toFixed(1)} s; switches per agent ${switches.join(' / ')}; ${runLogSummary(log)}`);
 
-  expect(log.malformed, 'malformed run-log lines').toEqual([]);
-  expect(report('jobs not finished as expected', problems)).toBe('jobs not finished as expected: none');
-  expect(report('jobs not run exactly once', runs)).toBe('jobs not run exactly once: none');
-  expect(report('runs of one job at the same time', concurrent)).toBe('runs of one job at the same time: none');
-  expect(report('held after the end', held)).toBe('held after the end: none');
-  for (const agent of agents) expect(agent.proc.alive, `${agent.spec.name} is still running (log ${agent.proc.logFile})`).toBe(true);
+  expectEachJobOnce({ log, pks, finishedProblems: problems, held, agents });
   // Each agent lost the replica it talked to at least once (the first kill hits agent-ab's first address).
   expect(switches[0], 'switches of agent-ab').toBeGreaterThan(0);
 });
