@@ -22,14 +22,14 @@ describe('a job watch across replicas', () => {
     let opened = 0;
     const watch = client.watchJob(pk, (m) => messages.push(m), { onOpen: () => opened++, reconnectBaseDelayMs: 50, reconnectMaxDelayMs: 200 });
     onTestFinished(() => watch.close());
-    await until(() => watch.connected, 20_000, 'the watch to connect to the first replica');
+    await until(() => watch.connected, 60_000, 'the watch to connect to the first replica');
     expect(client.serverUrl).toBe(`${a.url}/`);
 
     await a.kill();
     // No HTTP call in between: the watch's own failed reconnect moves the client on.
-    await until(() => opened === 2 && watch.connected, 20_000, 'the watch to reconnect through the second replica');
+    await until(() => opened === 2 && watch.connected, 60_000, 'the watch to reconnect through the second replica');
     expect(client.serverUrl).toBe(`${b.url}/`);
     await client.cancelJob(pk);
-    await until(() => messages.some((m) => m.transition === 'cancel'), 20_000, 'the cancel notification from the second replica');
-  }, 120_000);
+    await until(() => messages.some((m) => m.transition === 'cancel'), 60_000, 'the cancel notification from the second replica');
+  }, 240_000);
 });
