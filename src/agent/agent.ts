@@ -78,7 +78,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       log,
       facts: () => ({
         state: this.#state,
-        serverUrl: options.serverUrl,
+        serverUrl: options.serverUrls.join(', '),
         reachable: this.#contact.reachable,
         silentMs: this.#contact.silentForMs(),
         fenced: this.#running?.watch.fenced ?? false,

@@ -21,6 +21,8 @@ export interface AgentMetrics {
   slotsBusy: Gauge;
   serverSilentSeconds: Gauge;
   ready: Gauge;
+  serverSwitches: Counter;
+  serverAddress: Gauge<'url'>;
 }
 
 export function createAgentMetrics(options: { defaultMetrics?: boolean } = {}): AgentMetrics {
@@ -55,5 +57,7 @@ export function createAgentMetrics(options: { defaultMetrics?: boolean } = {}): 
     slotsBusy: new Gauge({ name: 'ufdl_agent_slots_busy', help: 'Job slots running a job (not counting a slot the poll loop holds while it polls).', registers }),
     serverSilentSeconds: new Gauge({ name: 'ufdl_agent_server_silent_seconds', help: 'Seconds since the server last answered.', registers }),
     ready: new Gauge({ name: 'ufdl_agent_ready', help: '1 when the agent is ready to take jobs.', registers }),
+    serverSwitches: new Counter({ name: 'ufdl_agent_server_switches_total', help: 'Times the agent moved to another server address (failing over or back).', registers }),
+    serverAddress: new Gauge({ name: 'ufdl_agent_server_address', help: '1 for the server address in use, 0 for the others.', labelNames: ['url'], registers }),
   };
 }

@@ -7,11 +7,15 @@
  * options take theirs from it (`cli/config/keys.ts`, in seconds where a key is in seconds).
  */
 import { dirname, join, resolve } from 'node:path';
+import { resolveServerUrls } from '../client/options.js';
 import { MIN_LOG_MAX_BYTES } from '../protocol/live-log.js';
 
 export interface AgentOptions {
-  /** Base URL of the UFDL server, without a trailing slash. */
-  serverUrl: string;
+  /**
+   * Base URL of the UFDL server; or several, in order of preference: replicas sharing one database
+   * (docs/ARCHITECTURE.md, "Failover"). The first names the server in the journal.
+   */
+  serverUrl: string | readonly string[];
   username: string;
   password: string;
   /** Parent of the per-job directories (`<workDir>/<jobPk>/`). Created if missing. */
@@ -70,6 +74,9 @@ export interface AgentOptions {
   liveLogs?: boolean;
   /** A job log over this keeps its head and tail (the `log` output and the live log). @default 64 MiB */
   logMaxBytes?: number;
+  // ── several server addresses (failover) ──
+  /** With several server addresses: how often the agent tries to go back to the first one. @default 60000 */
+  failbackAfterMs?: number;
 }
 
 export const AGENT_DEFAULTS = {
@@ -98,10 +105,15 @@ export const AGENT_DEFAULTS = {
   dockerPull: 'missing',
   liveLogs: true,
   logMaxBytes: 64 * 1024 ** 2,
+  failbackAfterMs: 60_000,
 } as const;
 
 export type ResolvedAgentOptions = Readonly<
-  Required<Omit<AgentOptions, 'nodeIp' | 'status' | 'docker'>> & {
+  Required<Omit<AgentOptions, 'nodeIp' | 'status' | 'docker' | 'serverUrl'>> & {
+    /** The first server address, without a trailing slash: the server's name in the journal. */
+    serverUrl: string;
+    /** Every server address in order of preference, without trailing slashes (the first is `serverUrl`). */
+    serverUrls: readonly string[];
     nodeIp: string | undefined;
     status: { host: string; port: number } | null;
     docker: boolean | 'auto';
@@ -140,6 +152,7 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     'heartbeatIntervalMs',
     'watchdogMs',
     'hardwareIntervalMs',
+    'failbackAfterMs',
   ] as const;
   for (const key of nonNegative) {
     const value = resolved[key];
@@ -168,10 +181,13 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   if (!['never', 'missing', 'always'].includes(resolved.dockerPull)) {
     throw new TypeError(`Agent option 'dockerPull' must be never, missing or always, got ${JSON.stringify(resolved.dockerPull)}`);
   }
-  if (!/^https?:\/\/[^/]+/.test(resolved.serverUrl)) {
-    throw new TypeError(`Agent option 'serverUrl' must be an http(s) URL, got ${JSON.stringify(resolved.serverUrl)}`);
+  let serverUrls: string[];
+  try {
+    serverUrls = resolveServerUrls(options.serverUrl as string | readonly string[]).map((url) => url.replace(/\/+$/, ''));
+  } catch (err) {
+    throw new TypeError((err as Error).message.replace(/^Client option/, 'Agent option'));
   }
-  return Object.freeze({ ...resolved, serverUrl: resolved.serverUrl.replace(/\/+$/, '') });
+  return Object.freeze({ ...resolved, serverUrl: serverUrls[0]!, serverUrls: Object.freeze(serverUrls) });
 }
 
 /**

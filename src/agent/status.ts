@@ -3,6 +3,7 @@
  * `/status.json` and `ufdl-agent status`, and whether it is alive (for `/livez`). Whether it is
  * ready (`/readyz`) is `health/readiness.ts`.
  */
+import type { EndpointsStatus } from '../client/endpoints.js';
 import type { Capabilities } from '../protocol/wire.js';
 import type { ServerContact } from './server-contact.js';
 import type { JobStatus } from './job/runner.js';
@@ -17,7 +18,10 @@ export interface AgentStatus {
   notReady: string[];
   pid: number;
   startedAt: string;
+  /** The server address in use. */
   serverUrl: string;
+  /** Every server address, the one in use, failures and switches; null before the client exists. */
+  servers: EndpointsStatus | null;
   capabilities: { wakeup: boolean; lostAfterSeconds: number | null; websocketAuth: boolean } | null | undefined;
   lastServerContactAt: string | null;
   serverSilentMs: number;
@@ -59,7 +63,8 @@ export function statusSnapshot(f: StatusFacts): AgentStatus {
     notReady: f.notReady,
     pid: process.pid,
     startedAt: f.startedAt.toISOString(),
-    serverUrl: f.serverUrl,
+    serverUrl: parts.base ? parts.base.serverUrl.replace(/\/$/, '') : f.serverUrl,
+    servers: parts.base ? parts.base.getStatus().endpoints : null,
     capabilities: capabilitiesSummary(parts.caps),
     lastServerContactAt: new Date(contact.lastOkAt).toISOString(),
     serverSilentMs: contact.silentForMs(),

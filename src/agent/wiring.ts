@@ -65,10 +65,12 @@ export interface AgentSide {
 export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps {
   const clientLog = log.child({ component: 'client' });
   return {
-    openJournal: () => openJournal({ path: options.journalFile, serverUrl: options.serverUrl, logger: log.child({ component: 'journal' }) }),
+    openJournal: () =>
+      openJournal({ path: options.journalFile, serverUrl: options.serverUrl, otherServerUrls: options.serverUrls.slice(1), logger: log.child({ component: 'journal' }) }),
     createClient: () =>
       new UfdlClient({
-        serverUrl: options.serverUrl,
+        serverUrl: options.serverUrls,
+        failbackAfterMs: options.failbackAfterMs,
         username: options.username,
         password: options.password,
         responseTimeoutMs: options.requestTimeoutMs,

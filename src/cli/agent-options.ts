@@ -27,7 +27,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
   }
   const statusPort = c.number('agent.status_port');
   return {
-    serverUrl: c.string('server.url'),
+    serverUrl: c.urls('server.url'),
     username: c.string('server.username'),
     password,
     workDir: resolve(c.string('agent.work_dir')),
@@ -54,6 +54,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     dockerPull: c.string('agent.docker_pull') as 'never' | 'missing' | 'always',
     liveLogs: c.bool('logs.live'),
     logMaxBytes: c.number('logs.max_bytes'),
+    failbackAfterMs: c.milliseconds('server.failback_after'),
   };
 }
 

@@ -26,7 +26,7 @@ export interface ConnectFlags extends CommonFlags {
 /** Add the common flags plus `--server`, `--user` and (unless the command uses it otherwise) `--password-file`. */
 export function connectFlags(command: Command, options: { passwordFile?: boolean } = {}): Command {
   commonFlags(oneLineUsageErrors(command))
-    .option('--server <url>', 'UFDL server URL (server.url; also UFDL_AGENT_SERVER_URL)')
+    .option('--server <url>', 'UFDL server URL, or several comma-separated (server.url; also UFDL_AGENT_SERVER_URL)')
     .option('--user <name>', 'user to log in as (server.username; also UFDL_AGENT_SERVER_USERNAME)');
   if (options.passwordFile !== false) {
     command.option('--password-file <file>', 'file whose first line is the password (server.password_file; or UFDL_AGENT_SERVER_PASSWORD)');
@@ -37,7 +37,7 @@ export function connectFlags(command: Command, options: { passwordFile?: boolean
 /** A connected client and what error messages say about it. */
 export interface Session {
   client: UfdlClient;
-  /** The server URL as configured (for messages). */
+  /** The server URL as configured, or the URLs joined by commas (for messages). */
   url: string;
   username: string;
   config: EffectiveConfig;
@@ -45,18 +45,29 @@ export interface Session {
 
 /** Build the client; nothing is sent yet (the first call logs in). */
 export function openSession(flags: ConnectFlags): Session {
-  const config = loadConfig({
-    file: flags.config,
-    flags: { 'server.url': flags.server, 'server.username': flags.user, 'server.password_file': flags.passwordFile },
-  });
-  const url = String(config.values['server.url'] ?? '').replace(/\/+$/, '');
+  let config: EffectiveConfig;
+  try {
+    config = loadConfig({
+      file: flags.config,
+      flags: { 'server.url': flags.server, 'server.username': flags.user, 'server.password_file': flags.passwordFile },
+    });
+  } catch (err) {
+    // A bad --server is a usage error, like any bad flag.
+    const fromFlag = /^Configuration key 'server\.url' from flag: /;
+    if (err instanceof ConfigError && fromFlag.test(err.message)) throw usageError(`--server: ${err.message.replace(fromFlag, '')}`);
+    throw err;
+  }
+  // Validated by the loader: one http(s) URL or several, none twice.
+  const urls = (config.values['server.url'] as string[] | null) ?? [];
+  const url = urls.join(', ');
   const username = String(config.values['server.username'] ?? '');
-  checkUrl(url, config);
+  if (urls.length === 0) throw new ConfigError("Configuration key 'server.url' has no value: set the server's URL, e.g. http://127.0.0.1:8000");
   if (username === '') throw new ConfigError(`Configuration key 'server.username' from ${config.sources['server.username']}: expected a user name, got ""`);
   const password = passwordOf(flags, config);
   const timeoutMs = Math.max(1, Number(config.values['server.timeout'] ?? 30) * 1000);
   const client = new UfdlClient({
-    serverUrl: url,
+    serverUrl: urls,
+    failbackAfterMs: Math.max(1, Number(config.values['server.failback_after'] ?? 60) * 1000),
     username,
     password,
     connectTimeoutMs: Math.min(timeoutMs, 5_000),
@@ -83,20 +94,6 @@ export async function withSession<T>(flags: ConnectFlags, body: (session: Sessio
   } finally {
     session.client.close();
   }
-}
-
-function checkUrl(url: string, config: EffectiveConfig): void {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (parsed && (parsed.protocol === 'http:' || parsed.protocol === 'https:') && !parsed.username && !parsed.password) return;
-  const source = config.sources['server.url'];
-  const message = `server URL ${JSON.stringify(url)} (from ${source}) is not an http(s) URL without credentials, e.g. http://127.0.0.1:8000`;
-  if (source === 'flag') throw usageError(`--server: ${message}`);
-  throw new ConfigError(`Configuration key 'server.url' from ${source}: ${message}`);
 }
 
 function passwordOf(flags: ConnectFlags, config: EffectiveConfig): string {

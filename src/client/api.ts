@@ -31,6 +31,7 @@ import {
   type WorkflowJson,
 } from '../protocol/wire.js';
 import { TokenManager, type TokenManagerStatus, type TokenPair } from './auth.js';
+import type { EndpointsStatus } from './endpoints.js';
 import { ClientError, isClientError } from './errors.js';
 import { Http, apiPath, pkSegment, textSegment, type ReachabilityListener } from './http.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
@@ -104,7 +105,10 @@ export interface CreateUserBody {
 }
 
 export interface ClientStatus {
+  /** The address in use (the first of {@link ClientStatus.endpoints} unless the client failed over). */
   serverUrl: string;
+  /** Every address, the one in use, failures and switches (`endpoints.ts`). */
+  endpoints: EndpointsStatus;
   username: string;
   nodePk: number | null;
   /** `undefined`: not asked yet; `null`: a reference server (no extensions). */
@@ -175,6 +179,16 @@ export class UfdlClient {
     return this.#http.onReachability(listener);
   }
 
+  /** The address requests go to now. */
+  get serverUrl(): string {
+    return this.#http.endpoints.current;
+  }
+
+  /** Be told each time the client moves to another server address. Returns the unsubscriber. */
+  onServerSwitch(listener: (from: string, to: string) => void): () => void {
+    return this.#http.endpoints.onSwitch(listener);
+  }
+
   /** Capabilities as last fetched: `undefined` not asked yet, `null` reference server. */
   get capabilities(): Capabilities | null | undefined {
     return this.#shared.capabilities;
@@ -182,7 +196,8 @@ export class UfdlClient {
 
   getStatus(): ClientStatus {
     return {
-      serverUrl: this.options.serverUrl,
+      serverUrl: this.#http.endpoints.current,
+      endpoints: this.#http.endpoints.getStatus(),
       username: this.options.username,
       nodePk: this.#nodePk,
       capabilities: this.#shared.capabilities,
@@ -578,8 +593,13 @@ export class UfdlClient {
   /** What a web-socket of this client (job watch, log follow) needs. */
   #socketContext(): WatchContext {
     const o = this.options;
+    const endpoints = this.#http.endpoints;
     return {
-      serverUrl: o.serverUrl,
+      // Read at each (re)connect: a watch reconnects to the address in use now.
+      get serverUrl() {
+        return endpoints.current;
+      },
+      failed: (url, failure) => void endpoints.failed(url, failure),
       token: () => this.auth.accessToken(this.#http.closingSignal),
       userAgent: o.userAgent,
       handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,

@@ -203,7 +203,7 @@ export class TokenManager {
     this.#access = hold(body.access);
     this.#refresh = hold(body.refresh);
     this.#stats.obtains++;
-    o.logger.info({ username: o.username, server: o.serverUrl }, 'logged in');
+    o.logger.info({ username: o.username, server: this.#http.endpoints.current }, 'logged in');
     return body.access;
   }
 
@@ -212,7 +212,7 @@ export class TokenManager {
     const o = this.#options;
     return withRetries(
       async () => {
-        const response = await this.#http.send(spec, {});
+        const response = await this.#http.acrossEndpoints(() => this.#http.send(spec, {}));
         if (response.status === 502 || response.status === 503 || response.status === 504) this.#http.ensureOk(spec, response);
         return response;
       },

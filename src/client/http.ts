@@ -1,12 +1,15 @@
 /**
- * The HTTP layer: one got instance per client (own keep-alive agents, no got retries, no thrown HTTP
- * errors), a timeout on every call, and {@link Http.send} for one JSON attempt. Authentication and
- * retries are layered on top (`auth.ts`, `transport.ts`).
+ * The HTTP layer: one got instance per server address (own keep-alive agents shared by all, no got
+ * retries, no thrown HTTP errors), a timeout on every call, and {@link Http.send} for one JSON
+ * attempt. Authentication and retries are layered on top (`auth.ts`, `transport.ts`). Which address
+ * a request goes to is `endpoints.ts`'s choice: every request of every kind (JSON, uploads, downloads,
+ * live logs) tells it how the address answered, through got's hooks.
  */
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import got, { type Got, type Method } from 'got';
+import { Endpoints } from './endpoints.js';
 import { ClientError, errorFromNetwork, errorFromResponse, type Operation } from './errors.js';
 import type { ResolvedClientOptions } from './options.js';
 
@@ -35,8 +38,11 @@ export interface RawResponse {
 }
 
 export class Http {
-  readonly got: Got;
   readonly options: ResolvedClientOptions;
+  /** The server's addresses and the one in use. */
+  readonly endpoints: Endpoints;
+  /** One got instance per address, by base URL. */
+  readonly #gots = new Map<string, Got>();
   readonly #agents: { http: http.Agent; https: https.Agent };
   readonly #closing = new AbortController();
   readonly #reachability = new Set<ReachabilityListener>();
@@ -47,13 +53,85 @@ export class Http {
       http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
       https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
     };
-    this.got = got.extend({
-      prefixUrl: options.serverUrl,
+    this.endpoints = new Endpoints(options.serverUrls, { failbackAfterMs: options.failbackAfterMs, logger: options.logger });
+    for (const url of options.serverUrls) this.#gots.set(url, this.#gotFor(url));
+    this.endpoints.setProbe((url) => this.#probe(url));
+  }
+
+  /** The got instance of the address in use: read it once per attempt, right before the request. */
+  get got(): Got {
+    return this.#gots.get(this.endpoints.current)!;
+  }
+
+  /** A got bound to `url` that tells {@link Endpoints} how each of its requests went. */
+  #gotFor(url: string): Got {
+    const endpoints = this.endpoints;
+    return got.extend({
+      prefixUrl: url,
       agent: this.#agents,
       retry: { limit: 0 },
       throwHttpErrors: false,
-      headers: { 'user-agent': options.userAgent },
+      headers: { 'user-agent': this.options.userAgent },
+      hooks: {
+        afterResponse: [
+          (response) => {
+            if (response.statusCode >= 500) {
+              endpoints.failed(url, { kind: 'server', status: response.statusCode, detail: serverDetail(response.body) });
+            } else endpoints.succeeded(url);
+            return response;
+          },
+        ],
+        beforeError: [
+          (error) => {
+            const mapped = errorFromNetwork('', '', error);
+            if (mapped.kind === 'network' || mapped.kind === 'timeout') endpoints.failed(url, { kind: mapped.kind, code: mapped.code, detail: mapped.detail });
+            return error;
+          },
+        ],
+      },
     });
+  }
+
+  /**
+   * Whether the server at `url` answers: any status below 500 to a plain `GET readyz` under its base
+   * — our server's readiness (503 while it starts, stops or its database does not answer), a 404 from
+   * a server without it, which is an answer too. No credentials are sent.
+   */
+  async #probe(url: string): Promise<boolean> {
+    try {
+      const response = await got(new URL('readyz', url), {
+        agent: this.#agents,
+        retry: { limit: 0 },
+        throwHttpErrors: false,
+        followRedirect: false,
+        headers: { 'user-agent': this.options.userAgent },
+        timeout: this.timeouts(),
+        signal: this.#closing.signal,
+      });
+      return response.statusCode < 500;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Run one attempt `run` (which reads {@link Http.got} for its request) and, when it failed before
+   * anything was sent — the connection was refused or could not be made — and the client has since
+   * moved to an address this call has not tried, run it again there at once. Safe for every call,
+   * idempotent or not: a request that never left cannot have acted.
+   */
+  async acrossEndpoints<T>(run: () => Promise<T>): Promise<T> {
+    const tried = new Set<string>();
+    for (;;) {
+      const url = this.endpoints.current;
+      tried.add(url);
+      try {
+        return await run();
+      } catch (err) {
+        if (!(err instanceof ClientError) || !neverSent(err) || tried.has(this.endpoints.current)) throw err;
+        this.options.logger.debug({ call: `${err.method} ${err.path}`, from: url, to: this.endpoints.current }, 'not sent; trying the next server address');
+      }
+    }
   }
 
   /** Aborted by {@link Http.close}; every request listens to it. */
@@ -166,6 +244,28 @@ export class Http {
     this.#agents.http.destroy();
     this.#agents.https.destroy();
   }
+}
+
+/** Network codes of a connection that never opened: the request cannot have reached the server. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+
+/** Whether a failed attempt is known never to have reached the server. */
+export function neverSent(err: ClientError): boolean {
+  if (err.kind === 'network') return err.code !== undefined && NOT_CONNECTED.has(err.code);
+  return err.kind === 'timeout' && /^(?:lookup|connect|secureConnect) timeout$/.test(err.detail);
+}
+
+/** The `detail` of a 5xx body, for the log line of a switch. */
+function serverDetail(body: unknown): string {
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : typeof body === 'string' ? body : '';
+  try {
+    const parsed = JSON.parse(text) as { detail?: unknown; code?: unknown };
+    if (typeof parsed.code === 'string' && parsed.code.startsWith('UFDL_ERR_')) return `${parsed.code}: ${String(parsed.detail ?? '')}`;
+    if (typeof parsed.detail === 'string') return parsed.detail;
+  } catch {
+    // not JSON
+  }
+  return 'server error';
 }
 
 /** A primary key as a URL segment; a TypeError for anything but a positive integer. */

@@ -7,8 +7,9 @@ export type { CallOptions, ClientStatus, CreateJobBody, CreateUserBody, ListJobs
 export { TokenManager, decodeJwtTimes } from './auth.js';
 export type { TokenManagerStatus, TokenPair } from './auth.js';
 export { ClientError, isClientError } from './errors.js';
+export type { EndpointsStatus, EndpointStatus } from './endpoints.js';
 export type { ClientErrorKind } from './errors.js';
-export { DEFAULTS, resolveClientOptions } from './options.js';
+export { DEFAULTS, resolveClientOptions, resolveServerUrls } from './options.js';
 export type { ClientLogger, ClientOptions, ResolvedClientOptions } from './options.js';
 export { transitionLanded } from './reconcile.js';
 export type { ReconcilableAction } from './reconcile.js';

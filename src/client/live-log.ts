@@ -164,7 +164,8 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
       return;
     }
     if (closed) return;
-    const url = new URL(`${logPath(pk)}?offset=${cursor}`, ctx.serverUrl);
+    const base = ctx.serverUrl;
+    const url = new URL(`${logPath(pk)}?offset=${cursor}`, base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': ctx.userAgent }, handshakeTimeout: ctx.handshakeTimeoutMs });
     socket = ws;
@@ -209,11 +210,15 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
         const status = response.statusCode ?? 0;
         const error = new ClientError({ kind: status === 401 ? 'auth' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status >= 500 ? 'server' : 'bad-request', method: 'GET', path: `/${logPath(pk)}`, status, detail });
         ws.terminate();
+        if (status >= 500) ctx.failed?.(base, { kind: 'server', status, detail });
         retry(error, status === 403 || status === 404 || status === 400);
       });
     });
     ws.on('error', (err) => {
-      if (!ended) retry(errorFromNetwork('GET', `/${logPath(pk)}`, err), false);
+      if (ended) return;
+      const error = errorFromNetwork('GET', `/${logPath(pk)}`, err);
+      if (error.kind === 'network' || error.kind === 'timeout') ctx.failed?.(base, { kind: error.kind, code: error.code, detail: error.detail });
+      retry(error, false);
     });
     ws.on('close', () => {
       if (!ended && !closed) retry(new Error('the log socket closed'), false);

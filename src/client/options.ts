@@ -14,8 +14,13 @@ export interface ClientLogger {
 }
 
 export interface ClientOptions {
-  /** Base URL of the UFDL server, e.g. `http://127.0.0.1:8000` (a path prefix is kept). */
-  serverUrl: string;
+  /**
+   * Base URL of the UFDL server, e.g. `http://127.0.0.1:8000` (a path prefix is kept); or several,
+   * in order of preference: the addresses of replicas sharing one database (`endpoints.ts`).
+   */
+  serverUrl: string | readonly string[];
+  /** While away from the first address, ask it again this often and go back when it answers. @default 60000 */
+  failbackAfterMs?: number;
   username: string;
   /** The password. Exactly one of `password` and `passwordFile` must be given. */
   password?: string;
@@ -65,11 +70,15 @@ export const DEFAULTS = Object.freeze({
   refreshAheadFraction: 0.2,
   refreshAheadMinMs: 60_000,
   userAgent: 'ufdl-agent-client',
+  failbackAfterMs: 60_000,
 });
 
 export interface ResolvedClientOptions {
-  /** Always ends with `/`, so API paths are appended without a leading slash. */
+  /** The first address; always ends with `/`, so API paths are appended without a leading slash. */
   readonly serverUrl: string;
+  /** Every address, in order of preference, each ending with `/` (one for a single server). */
+  readonly serverUrls: readonly string[];
+  readonly failbackAfterMs: number;
   readonly username: string;
   readonly password: string;
   readonly nodePk: number | null;
@@ -96,17 +105,7 @@ function bad(key: string, expected: string, got: unknown): TypeError {
 }
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  let url: URL;
-  try {
-    url = new URL(options.serverUrl);
-  } catch {
-    throw bad('serverUrl', 'an absolute http(s) URL', options.serverUrl);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad('serverUrl', 'an http or https URL', options.serverUrl);
-  if (url.username || url.password) throw new TypeError("Client option 'serverUrl' must not contain credentials");
-  url.search = '';
-  url.hash = '';
-  if (!url.pathname.endsWith('/')) url.pathname += '/';
+  const serverUrls = resolveServerUrls(options.serverUrl);
 
   if (typeof options.username !== 'string' || options.username === '') throw bad('username', 'a non-empty string', options.username);
   const password = resolvePassword(options);
@@ -116,7 +115,9 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     return (value === undefined ? DEFAULTS[key] : value) as (typeof DEFAULTS)[K];
   };
   const resolved: ResolvedClientOptions = {
-    serverUrl: url.toString(),
+    serverUrl: serverUrls[0]!,
+    serverUrls,
+    failbackAfterMs: pick('failbackAfterMs'),
     username: options.username,
     password,
     nodePk: pick('nodePk'),
@@ -134,7 +135,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     logger: options.logger ?? SILENT,
   };
 
-  const positive = ['connectTimeoutMs', 'responseTimeoutMs', 'requestTimeoutMs', 'transferIdleTimeoutMs', 'retryTotalMs', 'retryMaxDelayMs'] as const;
+  const positive = ['failbackAfterMs', 'connectTimeoutMs', 'responseTimeoutMs', 'requestTimeoutMs', 'transferIdleTimeoutMs', 'retryTotalMs', 'retryMaxDelayMs'] as const;
   for (const key of positive) {
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw bad(key, 'a positive number of milliseconds', value);
@@ -148,6 +149,35 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) throw bad('refreshAheadFraction', 'a number in [0, 1)', fraction);
   if (resolved.nodePk !== null && !(Number.isInteger(resolved.nodePk) && resolved.nodePk > 0)) throw bad('nodePk', 'a positive integer or null', resolved.nodePk);
   return Object.freeze(resolved);
+}
+
+/**
+ * One address or several: each an absolute http(s) URL without credentials, query or fragment (the
+ * last two are dropped), normalised to end with `/`; no address twice. The error names the address.
+ */
+export function resolveServerUrls(value: string | readonly string[]): readonly string[] {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list) || list.length === 0) throw bad('serverUrl', 'a URL or a non-empty list of URLs', value);
+  const several = list.length > 1;
+  const urls = list.map((raw: unknown, i) => {
+    const which = several ? `serverUrl[${i}]` : 'serverUrl';
+    let url: URL;
+    try {
+      url = new URL(String(raw));
+      if (typeof raw !== 'string') throw new TypeError('not a string');
+    } catch {
+      throw bad(which, 'an absolute http(s) URL', raw);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(which, 'an http or https URL', raw);
+    if (url.username || url.password) throw new TypeError(`Client option '${which}' must not contain credentials`);
+    url.search = '';
+    url.hash = '';
+    if (!url.pathname.endsWith('/')) url.pathname += '/';
+    return url.toString();
+  });
+  const twice = urls.find((url, i) => urls.indexOf(url) !== i);
+  if (twice !== undefined) throw new TypeError(`Client option 'serverUrl' lists ${JSON.stringify(twice)} twice`);
+  return Object.freeze(urls);
 }
 
 function resolvePassword(options: ClientOptions): string {

@@ -42,7 +42,7 @@ export class Transport {
   async withAuth<T>(attempt: (headers: Record<string, string>) => Promise<T>, opts: { nodeId?: boolean | undefined; signal?: AbortSignal | undefined } = {}): Promise<T> {
     const observed = async (headers: Record<string, string>): Promise<T> => {
       try {
-        const result = await attempt(headers);
+        const result = await this.http.acrossEndpoints(() => attempt(headers));
         this.http.noteAttempt(undefined);
         return result;
       } catch (err) {

@@ -9,6 +9,7 @@
  */
 import type WebSocket from 'ws';
 import type { JobNotification } from '../protocol/wire.js';
+import type { EndpointFailure } from './endpoints.js';
 import { ClientError } from './errors.js';
 import { pkSegment } from './http.js';
 import type { ClientLogger } from './options.js';
@@ -53,8 +54,10 @@ export interface JobWatch {
 
 /** What a watcher needs from the client. */
 export interface WatchContext {
-  /** The server's http(s) base URL, ending with `/`. */
-  serverUrl: string;
+  /** The server's http(s) base URL, ending with `/`: the address in use, read at each (re)connect. */
+  readonly serverUrl: string;
+  /** Told that `url` could not be reached or answered 5xx, so that the next connect tries another address. */
+  failed?(url: string, failure: EndpointFailure): void;
   token(): Promise<string>;
   userAgent: string;
   handshakeTimeoutMs: number;
@@ -139,7 +142,8 @@ class JobWatcher implements JobWatch {
       return;
     }
     if (this.#closed) return;
-    const url = jobSocketUrl(this.#ctx.serverUrl, this.#pk);
+    const base = this.#ctx.serverUrl;
+    const url = jobSocketUrl(base, this.#pk);
     if (this.#useQueryToken) url.searchParams.set('token', token);
     const ws = new WebSocketClient(url, {
       headers: { authorization: `Bearer ${token}`, 'user-agent': this.#ctx.userAgent },
@@ -194,9 +198,11 @@ class JobWatcher implements JobWatch {
         const status = Number(match[1]);
         // Refused with the header: try `?token=` next time, and back again if that is refused too.
         if (status === 401 || status === 403) this.#useQueryToken = !this.#useQueryToken;
+        if (status >= 500) this.#ctx.failed?.(base, { kind: 'server', status, detail: 'web-socket refused' });
         this.#lastError = { kind: status === 401 ? 'auth' : 'refused', status, message: `the server refused the web-socket (${status})`, attempt: this.#failures + 1 };
       } else {
         this.#lastError = { kind: 'network', message: err.message.replace(/\s*wss?:\/\/\S+/g, ''), attempt: this.#failures + 1 };
+        this.#ctx.failed?.(base, { kind: 'network', code: (err as NodeJS.ErrnoException).code, detail: this.#lastError.message });
       }
     });
     ws.on('close', (code) => {

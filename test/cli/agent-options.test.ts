@@ -15,7 +15,8 @@ const ENV = { UFDL_AGENT_SERVER_PASSWORD: 'secret' };
 
 /** The agent option each configuration key sets. */
 const OPTION_OF_KEY: Readonly<Record<string, keyof ResolvedAgentOptions>> = {
-  'server.url': 'serverUrl',
+  'server.url': 'serverUrls',
+  'server.failback_after': 'failbackAfterMs',
   'server.username': 'username',
   'server.timeout': 'requestTimeoutMs',
   'agent.work_dir': 'workDir',
@@ -58,6 +59,7 @@ const NO_KEY: Readonly<Record<string, string>> = {
   heartbeatIntervalMs: 'derived from the fence threshold on servers that need it',
   authRetryS: 'tuned for tests only',
   watchdogMs: 'derived from the wait and request timeouts',
+  serverUrl: 'the first of server.url (serverUrls)',
 };
 
 const resolved = (flags: Record<string, unknown> = {}) => resolveAgentOptions(agentOptionsFrom(loadConfig({ env: ENV, flags })));
@@ -93,6 +95,8 @@ function otherValue(def: KeyDef): unknown {
       return !def.default;
     case 'seconds-list':
       return [...(def.default as number[]), 7];
+    case 'url-list':
+      return [...(def.default as string[]), 'http://other.example:8000'];
   }
 }
 
@@ -118,9 +122,33 @@ describe('the configuration keys and the agent options', () => {
     const before = resolved();
     const after = resolved({ [id]: value });
     const changed = (Object.keys(after) as (keyof ResolvedAgentOptions)[]).filter((k) => JSON.stringify(after[k]) !== JSON.stringify(before[k]));
-    // The journal's default follows the work directory.
-    expect(changed.sort()).toEqual(id === 'agent.work_dir' ? ['journalFile', 'workDir'] : [option]);
+    // The journal's default follows the work directory; the first server address is the server's name.
+    const expected = id === 'agent.work_dir' ? ['journalFile', 'workDir'] : id === 'server.url' ? ['serverUrl', 'serverUrls'] : [option];
+    expect(changed.sort()).toEqual(expected);
     if (def.type === 'number' && option.endsWith('Ms')) expect(after[option]).toBe(Math.round((value as number) * 1000));
+  });
+
+  it('takes several server addresses as a list, from a string with commas, and keeps one as before', () => {
+    expect(resolved({ 'server.url': 'http://a.example:8000, http://b.example:8000/' })).toMatchObject({
+      serverUrl: 'http://a.example:8000',
+      serverUrls: ['http://a.example:8000', 'http://b.example:8000'],
+    });
+    expect(resolved({ 'server.url': ['https://a.example/ufdl/', 'https://b.example/ufdl'] }).serverUrls).toEqual(['https://a.example/ufdl', 'https://b.example/ufdl']);
+    const env = resolveAgentOptions(agentOptionsFrom(loadConfig({ env: { ...ENV, UFDL_AGENT_SERVER_URL: 'http://a:1,http://b:2' } })));
+    expect(env.serverUrls).toEqual(['http://a:1', 'http://b:2']);
+    expect(resolved({ 'server.url': 'http://lb.example:8000/' })).toMatchObject({ serverUrl: 'http://lb.example:8000', serverUrls: ['http://lb.example:8000'] });
+  });
+
+  it('refuses a bad server address, naming the key, the source and the address', () => {
+    const load = (env: Record<string, string>) => () => loadConfig({ env: { ...ENV, ...env } });
+    expect(load({ UFDL_AGENT_SERVER_URL: 'http://a:1,htp//b' })).toThrow(
+      /^Configuration key 'server\.url' from env UFDL_AGENT_SERVER_URL: URL 2 must be an absolute http\(s\) URL, got "htp\/\/b"/,
+    );
+    expect(load({ UFDL_AGENT_SERVER_URL: 'http://a:1,ftp://b' })).toThrow(/URL 2 must be an http or https URL, got "ftp:\/\/b"/);
+    expect(load({ UFDL_AGENT_SERVER_URL: 'http://a:1,http://a:1/' })).toThrow(/the list names "http:\/\/a:1\/" twice/);
+    expect(load({ UFDL_AGENT_SERVER_URL: 'http://user:pw@a:1' })).toThrow(/the URL must not contain credentials/);
+    expect(() => loadConfig({ env: ENV, flags: { 'server.url': [] } })).toThrow(/'server\.url' from flag: expected an http\(s\) URL, or several/);
+    expect(() => resolveAgentOptions({ serverUrl: ['http://a:1', 'nope'], username: 'u', password: 'p', workDir: '/tmp/w' })).toThrow(/Agent option 'serverUrl\[1\]'/);
   });
 
   it('puts the journal beside the work directory unless agent.journal names it, in one place', () => {

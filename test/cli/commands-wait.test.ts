@@ -162,6 +162,25 @@ describe('status', () => {
     const json = await cli(['status', '--status-url', url, '--json']);
     expect(JSON.parse(json.stdout)).toEqual({ source: 'agent', url, status: agent });
 
+    // Several server addresses: each, the one in use marked, how the others last failed.
+    snapshot = {
+      ...agent,
+      serverUrl: 'http://b.test:8000',
+      servers: {
+        current: 'http://b.test:8000/',
+        switches: 1,
+        addresses: [
+          { url: 'http://a.test:8000/', current: false, failures: 2, lastFailureAt: new Date(now - 60_000).toISOString(), lastFailure: 'network (ECONNREFUSED): connect ECONNREFUSED', lastOkAt: null },
+          { url: 'http://b.test:8000/', current: true, failures: 0, lastFailureAt: null, lastFailure: null, lastOkAt: new Date(now).toISOString() },
+        ],
+      },
+    };
+    const several = await cli(['status', '--status-url', url]);
+    expect(several.stdout).toMatch(/^server: http:\/\/b\.test:8000$/m);
+    expect(several.stdout).toMatch(/^ {4}http:\/\/a\.test:8000\/, last failed 1m ago: network \(ECONNREFUSED\): connect ECONNREFUSED$/m);
+    expect(several.stdout).toMatch(/^ {2}\* http:\/\/b\.test:8000\/$/m);
+    expect(several.stdout).toMatch(/^ {2}switches: 1$/m);
+
     // A snapshot of another shape (another version of the agent) is still shown, generically.
     snapshot = { state: 'draining', workers: [{ id: 1, busy: true }] };
     const other = await cli(['status', '--status-url', url]);

@@ -240,7 +240,7 @@ describe('errors', () => {
     expectOneLineError(await cli(['jobs', '--bogus'], { env }), 64, /^ufdl-agent: jobs: unknown option '--bogus'/);
     expectOneLineError(await cli(['download', '1'], { env }), 64, /missing required argument 'name'/);
     expectOneLineError(await cli(['users', 'add', 'x'], { env }), 64, /no new password: give --password-file FILE or set UFDL_AGENT_NEW_PASSWORD/);
-    expectOneLineError(await cli(['jobs', '--server', 'not a url'], { env }), 64, /--server: server URL "not a url" \(from flag\) is not an http\(s\) URL/);
+    expectOneLineError(await cli(['jobs', '--server', 'not a url'], { env }), 64, /--server: the URL must be an absolute http\(s\) URL, got "not a url"/);
   });
 
   it('asks for a password when none is configured (78)', async () => {

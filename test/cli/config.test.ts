@@ -94,7 +94,7 @@ describe('configuration', () => {
     process.env.UFDL_TEST_USER = 'worker';
     const config = loadConfig({ file: ini, env: {} });
     delete process.env.UFDL_TEST_USER;
-    expect(config.values['server.url']).toBe('http://ufdl:8000');
+    expect(config.values['server.url']).toEqual(['http://ufdl:8000']);
     expect(config.values['server.username']).toBe('worker');
     expect(secretValue(config, 'server.password')).toBe('pa%ss');
     expect(config.values['agent.node_index']).toBe(1);

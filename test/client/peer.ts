@@ -42,7 +42,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
  * Start a peer. `handler` answers everything except `/v1/auth/obtain` and `/v1/auth/refresh`, which
  * answer 300-s tokens unless `auth` overrides them.
  */
-export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandler; refresh?: PeerHandler } = {}): Promise<Peer> {
+export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandler; refresh?: PeerHandler } = {}, port = 0): Promise<Peer> {
   const seen: SeenRequest[] = [];
   const server = createServer((raw, res) => {
     const chunks: Buffer[] = [];
@@ -59,7 +59,7 @@ export async function startPeer(handler: PeerHandler, auth: { obtain?: PeerHandl
       });
     });
   });
-  const { url, close } = await listenOnLoopback(server);
+  const { url, close } = await listenOnLoopback(server, port);
   return {
     url,
     server,

@@ -7,10 +7,10 @@
  * outputs, the run log shows exactly one complete run per job and no two runs at once, and no node or
  * job is left held.
  */
-import { expect, it } from 'vitest';
-import { checkFinishedJobs, checkNothingHeld, report, staleCurrentJobs, waitAllEnded } from './helpers/checks.js';
+import { it } from 'vitest';
+import { checkFinishedJobs, checkNothingHeld, expectEachJobOnce, staleCurrentJobs, waitAllEnded } from './helpers/checks.js';
 import { Rig } from './helpers/rig.js';
-import { concurrentRuns, runLogSummary } from './helpers/runlog.js';
+import { runLogSummary } from './helpers/runlog.js';
 import { scale } from './helpers/scale.js';
 
 const S = scale();
@@ -39,13 +39,6 @@ it(`three agents on one queue of ${S.threeAgents.jobs} short jobs: each job exac
 
   const problems = await checkFinishedJobs(api, pks, { downloadEvery: S.name === 'full' ? 5 : 1 });
   const log = rig.runLog();
-  const runs: string[] = [];
-  for (const pk of pks) {
-    const list = log.byJob.get(pk) ?? [];
-    if (list.length !== 1) runs.push(`job ${pk}: ${list.length} runs (pids ${list.map((r) => r.pid).join(', ')})`);
-    else if (!list[0]!.ended) runs.push(`job ${pk}: its only run did not reach its end`);
-  }
-  const concurrent = concurrentRuns(log);
   const held = await checkNothingHeld(api, pks);
 
   const byNode = new Map<number | null, number>();
@@ -59,10 +52,5 @@ it(`three agents on one queue of ${S.threeAgents.jobs} short jobs: each job exac
     `[three-agents] ${total} jobs in ${elapsedS.toFixed(1)} s; jobs per agent ${perAgent.join(' / ')}; ${runLogSummary(log)}; stale current_job: ${stale.length === 0 ? 'none' : stale.join('; ')}`,
   );
 
-  expect(log.malformed, 'malformed run-log lines').toEqual([]);
-  expect(report('jobs not finished as expected', problems)).toBe('jobs not finished as expected: none');
-  expect(report('jobs not run exactly once', runs)).toBe('jobs not run exactly once: none');
-  expect(report('runs of one job at the same time', concurrent)).toBe('runs of one job at the same time: none');
-  expect(report('held after the end', held)).toBe('held after the end: none');
-  for (const agent of agents) expect(agent.proc.alive, `${agent.spec.name} is still running (log ${agent.proc.logFile})`).toBe(true);
+  expectEachJobOnce({ log, pks, finishedProblems: problems, held, agents });
 });

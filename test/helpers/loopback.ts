@@ -16,7 +16,8 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export async function listenOnLoopback(server: Server): Promise<Listening> {
+/** Listen on `port` (0: any free one) of 127.0.0.1. */
+export async function listenOnLoopback(server: Server, port = 0): Promise<Listening> {
   // Tracked here rather than with closeAllConnections(): that one forgets upgraded sockets.
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
@@ -24,8 +25,8 @@ export async function listenOnLoopback(server: Server): Promise<Listening> {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
   const dropConnections = () => {
     for (const socket of sockets) socket.destroy();
   };
@@ -37,5 +38,5 @@ export async function listenOnLoopback(server: Server): Promise<Listening> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   };
   onTestFinished(close);
-  return { url: `http://127.0.0.1:${port}`, port, dropConnections, close };
+  return { url: `http://127.0.0.1:${bound}`, port: bound, dropConnections, close };
 }

@@ -56,7 +56,7 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
 }
 
 /** Log in as `username` on the server at `url` and return its access token. */
-async function loginAt(url: string, username: string, password: string): Promise<string> {
+export async function loginAt(url: string, username: string, password: string): Promise<string> {
   const res = await fetch(`${url}/v1/auth/obtain`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -38,6 +38,11 @@ export interface JournalOptions {
   path: string;
   /** The server this agent works for. Job rows and the node identity are keyed by it. */
   serverUrl: string;
+  /**
+   * Other addresses of the same server: entries journalled under one of them are taken over under
+   * `serverUrl` at open (`aliases.ts`). @default []
+   */
+  otherServerUrls?: readonly string[];
   /** Transitions are logged at debug level as `{jobPk, from, to}`. */
   logger?: Logger;
   /** Clock for timestamps. @default () => new Date() */

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { adoptServerAliases } from './aliases.js';
 import { JournalLockedError, type LockHolder } from './errors.js';
 import { Journal, type JournalOptions } from './journal.js';
 import { tryLockJournal } from './lock.js';
@@ -35,6 +36,8 @@ export function openJournal(options: JournalOptions): Journal {
     checkJournalFile(db, path);
     applyWriterPragmas(db);
     migrate(db, path);
+    const moved = adoptServerAliases(db, serverUrl, (options.otherServerUrls ?? []).map(normalizeServerUrl));
+    if (moved > 0) options.logger?.info({ server: serverUrl, moved }, 'journal entries of another address of this server taken over under its first address');
     const journal = new Journal(
       { db, path, serverUrl, lock, label: ownLabel(options.now?.() ?? new Date()), onClosed: () => openInProcess.delete(path) },
       options,

@@ -72,6 +72,7 @@ export async function startUp(ctx: StartUpContext): Promise<StartedParts> {
   ctx.log.info({ journal: journal.path, status: status?.url, server: ctx.options.serverUrl }, 'agent starting');
   const base = (opened.base = ctx.deps.createClient());
   watchReachability(ctx, base);
+  countServerSwitches(ctx, base);
   await login(ctx, base);
   const caps = (opened.caps = await retrying(ctx, base, 'capabilities', () => base.getCapabilities({ signal })));
   if (caps === null) await warnIfNotStaff(ctx, base);
@@ -203,6 +204,18 @@ function watchReachability(ctx: StartUpContext, base: UfdlClient): void {
   });
 }
 
+/** The address in use and the switches between addresses, as metrics (the client logs each switch). */
+function countServerSwitches(ctx: StartUpContext, base: UfdlClient): void {
+  const show = (current: string) => {
+    for (const url of ctx.options.serverUrls) ctx.metrics.serverAddress.set({ url }, `${url}/` === current ? 1 : 0);
+  };
+  show(base.serverUrl);
+  base.onServerSwitch((_from, to) => {
+    ctx.metrics.serverSwitches.inc();
+    show(to);
+  });
+}
+
 /**
  * Against a server without extensions (the reference backend), only a staff user can remove an output
  * an earlier attempt of a job left behind, which the re-run of a requeued job needs (see
@@ -228,7 +241,7 @@ function login(ctx: StartUpContext, base: UfdlClient): Promise<void> {
   return loginUntilAccepted(base, {
     authRetryS: ctx.options.authRetryS,
     errorBackoffS: ctx.options.errorBackoffS,
-    serverUrl: ctx.options.serverUrl,
+    serverUrl: ctx.options.serverUrls.join(', '),
     signal: ctx.signal,
     log: ctx.log,
     contact: ctx.contact,

@@ -16,7 +16,7 @@ export function registerRun(program: Command): void {
     program
       .command('run')
       .description('Run the agent daemon: register this node, take jobs, run them, report them')
-      .option('--server <url>', 'server URL (server.url)')
+      .option('--server <url>', 'server URL, or several comma-separated, in order of preference (server.url)')
       .option('--user <name>', 'user to log in as (server.username)')
       .option('--password-file <file>', 'file holding the password (server.password_file)')
       .option('--work-dir <dir>', 'parent of the job directories (agent.work_dir)')

@@ -130,6 +130,15 @@ function printKnownStatus(status: AgentStatus): void {
   out(`agent: pid ${status.pid}, ${status.state}, ${status.ready ? 'ready' : 'not ready'}${since}`);
   if (!status.ready && status.notReady.length > 0) out(`not ready because: ${status.notReady.join('; ')}`);
   out(`server: ${status.serverUrl}`);
+  // Several addresses: each, and how the last failure of the others went (an older agent sends none).
+  const servers = status.servers?.addresses ?? [];
+  if (servers.length > 1) {
+    for (const s of servers) {
+      const failed = s.lastFailureAt ? `, last failed ${formatAge(s.lastFailureAt)} ago: ${s.lastFailure}` : '';
+      out(`  ${s.current ? '*' : ' '} ${s.url}${failed}`);
+    }
+    out(`  switches: ${status.servers!.switches}`);
+  }
   const silent = typeof status.serverSilentMs === 'number' ? ` (${formatDuration(status.serverSilentMs)} ago)` : '';
   out(`last contact with the server: ${status.lastServerContactAt ?? 'never'}${status.lastServerContactAt ? silent : ''}`);
   if (status.loop?.lastPollError) out(`last poll error: ${status.loop.lastPollError}`);

@@ -12,13 +12,13 @@ import { AGENT_DEFAULTS as AGENT } from '../../agent/options.js';
 /** An agent option's milliseconds as a key's seconds. */
 const seconds = (ms: number): number => ms / 1000;
 
-export type KeyType = 'string' | 'int' | 'number' | 'bool' | 'seconds-list';
+export type KeyType = 'string' | 'int' | 'number' | 'bool' | 'seconds-list' | 'url-list';
 
 export interface KeyDef {
   section: 'server' | 'agent' | 'logs' | 'serve';
   name: string;
   type: KeyType;
-  default: string | number | boolean | number[] | null;
+  default: string | number | boolean | number[] | string[] | null;
   doc: string;
   /** Never printed or logged; `config` shows `(set)`. */
   secret?: boolean;
@@ -37,11 +37,12 @@ const key = (section: KeyDef['section'], name: string, type: KeyType, def: KeyDe
 
 export const KEYS: readonly KeyDef[] = [
   // Where the agent and the operator CLI find the server, and as whom.
-  key('server', 'url', 'string', 'http://127.0.0.1:8000', 'Base URL of the UFDL server.'),
+  key('server', 'url', 'url-list', ['http://127.0.0.1:8000'], 'Base URL of the UFDL server; or several, in order of preference (replicas sharing one database): a list, or comma-separated.'),
   key('server', 'username', 'string', 'admin', 'User the agent and the CLI log in as.'),
   key('server', 'password', 'string', null, 'Password (prefer password_file or the environment).', true),
   key('server', 'password_file', 'string', null, 'File whose first line is the password.'),
   key('server', 'timeout', 'number', seconds(AGENT.requestTimeoutMs), 'Seconds before an HTTP call is abandoned.'),
+  key('server', 'failback_after', 'number', seconds(AGENT.failbackAfterMs), 'With several server addresses: seconds between attempts to go back to the first one.'),
 
   // The agent daemon (`run`).
   key('agent', 'work_dir', 'string', './data/agent/work', 'Parent of the per-job directories.'),

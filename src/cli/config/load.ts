@@ -5,11 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
+import { resolveServerUrls } from '../../client/options.js';
 import { ConfigError } from './errors.js';
 import { ENV_ALIASES, KEYS, envName, keyId, type KeyDef } from './keys.js';
 import { readLauncherIni } from './launcher-ini.js';
 
-export type ConfigValue = string | number | boolean | number[] | null;
+export type ConfigValue = string | number | boolean | number[] | string[] | null;
 export type Source = 'default' | `file ${string}` | `env ${string}` | 'flag';
 
 export interface EffectiveConfig {
@@ -121,7 +122,29 @@ function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
       }
       return fail('a non-empty list of non-negative seconds, e.g. [10, 30] or "10,30"');
     }
+    case 'url-list':
+      return urlList(def, raw, source);
   }
+}
+
+/**
+ * One URL or several: a TOML list of strings, or one string with the URLs separated by commas. Each must be an http(s) URL without credentials, none twice; the error names the one at fault.
+ */
+function urlList(def: KeyDef, raw: unknown, source: Source): string[] {
+  const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  const expected = 'an http(s) URL, or several as a list or comma-separated, e.g. "http://a:8000,http://b:8000"';
+  if (!Array.isArray(list) || list.length === 0 || list.some((u) => typeof u !== 'string')) {
+    throw new ConfigError(`Configuration key '${keyId(def)}' from ${source}: expected ${expected}, got ${JSON.stringify(raw)}`);
+  }
+  try {
+    resolveServerUrls(list as string[]);
+  } catch (err) {
+    const which = (err as Error).message
+      .replace(/^Client option 'serverUrl' lists/, 'the list names')
+      .replace(/^Client option 'serverUrl(?:\[(\d+)\])?'/, (_m, i: string | undefined) => (i === undefined ? 'the URL' : `URL ${Number(i) + 1}`));
+    throw new ConfigError(`Configuration key '${keyId(def)}' from ${source}: ${which} (expected ${expected})`);
+  }
+  return (list as string[]).map((u) => u.replace(/\/+$/, ''));
 }
 
 /** Typed reads of an effective configuration (see {@link readConfig}). */
@@ -134,6 +157,8 @@ export interface ConfigReader {
   optionalNumber(id: string): number | undefined;
   bool(id: string): boolean;
   list(id: string): number[];
+  /** A list of URLs (`url-list`), without trailing slashes. */
+  urls(id: string): string[];
   /** A key in seconds, as the milliseconds an option takes. */
   milliseconds(id: string): number;
 }
@@ -162,6 +187,7 @@ export function readConfig(config: EffectiveConfig): ConfigReader {
     optionalNumber,
     bool: (id) => required(id, value(id, ['bool']) as boolean | null),
     list: (id) => [...required(id, value(id, ['seconds-list']) as number[] | null)],
+    urls: (id) => [...required(id, value(id, ['url-list']) as string[] | null)],
     milliseconds: (id) => Math.round(required(id, optionalNumber(id) ?? null) * 1000),
   };
 }
@@ -187,7 +213,9 @@ export function describeConfig(config: EffectiveConfig): Array<{ key: string; va
   return KEYS.map((def) => {
     const id = keyId(def);
     const value = config.values[id];
-    const shown = def.secret ? (value === null || value === '' ? '(unset)' : '(set)') : JSON.stringify(value);
+    // One server address is shown as it always was: a string, not a list of one.
+    const plain = def.type === 'url-list' && Array.isArray(value) && value.length === 1 ? value[0] : value;
+    const shown = def.secret ? (value === null || value === '' ? '(unset)' : '(set)') : JSON.stringify(plain);
     return { key: id, value: shown, source: config.sources[id]! };
   });
 }

@@ -2,8 +2,11 @@
  * Final-state checks on the server, shared by the scenarios. Each returns a list of problems (empty
  * = fine), so one assertion shows everything that went wrong at once.
  */
+import { expect } from 'vitest';
 import type { JobJson, ServerApi } from './http.js';
 import { sleep } from './procs.js';
+import type { AgentHandle } from './rig.js';
+import { concurrentRuns, notRunExactlyOnce, type RunLog } from './runlog.js';
 
 export const EXPECTED_OUTPUTS = ['log', 'result.txt'];
 
@@ -107,4 +110,19 @@ export function report(title: string, problems: string[], max = 40): string {
   const shown = problems.slice(0, max).map((p) => `  - ${p}`);
   if (problems.length > max) shown.push(`  … and ${problems.length - max} more`);
   return `${title} (${problems.length}):\n${shown.join('\n')}`;
+}
+
+/**
+ * The verdict on a queue that agents worked: every job of `pks` finished with its outputs
+ * (`finishedProblems`, from {@link checkFinishedJobs}), ran exactly once to its end and never twice
+ * at once (the run log), nothing is held (`held`, from {@link checkNothingHeld}), and every agent
+ * still runs. One assertion per kind, each listing every problem.
+ */
+export function expectEachJobOnce(v: { log: RunLog; pks: readonly number[]; finishedProblems: string[]; held: string[]; agents: readonly AgentHandle[] }): void {
+  expect(v.log.malformed, 'malformed run-log lines').toEqual([]);
+  expect(report('jobs not finished as expected', v.finishedProblems)).toBe('jobs not finished as expected: none');
+  expect(report('jobs not run exactly once', notRunExactlyOnce(v.log, v.pks))).toBe('jobs not run exactly once: none');
+  expect(report('runs of one job at the same time', concurrentRuns(v.log))).toBe('runs of one job at the same time: none');
+  expect(report('held after the end', v.held)).toBe('held after the end: none');
+  for (const agent of v.agents) expect(agent.proc.alive, `${agent.spec.name} is still running (log ${agent.proc.logFile})`).toBe(true);
 }

@@ -145,6 +145,17 @@ export function readRunLog(file: string): RunLog {
  * Pairs of runs of one job that were certainly alive at the same time: an `overlap` line, or a run
  * starting before the previous run's last sign of life. Empty means no job ran twice at once.
  */
+/** The jobs of `pks` that did not run exactly once, to the end (empty = fine). */
+export function notRunExactlyOnce(log: RunLog, pks: readonly number[]): string[] {
+  const problems: string[] = [];
+  for (const pk of pks) {
+    const list = log.byJob.get(pk) ?? [];
+    if (list.length !== 1) problems.push(`job ${pk}: ${list.length} runs (pids ${list.map((r) => r.pid).join(', ')})`);
+    else if (!list[0]!.ended) problems.push(`job ${pk}: its only run did not reach its end`);
+  }
+  return problems;
+}
+
 export function concurrentRuns(log: RunLog): string[] {
   const problems: string[] = [];
   for (const o of log.overlaps) problems.push(`job ${o.pk}: run pid ${o.pid} started while another run held the job's lock`);

@@ -23,6 +23,8 @@ export interface Scale {
   threeAgents: { jobs: number; slots: number };
   /** Scenario 5: the bad-input storm. */
   storm: { durationMs: number; jobs: number; concurrency: number };
+  /** Scenario 6: server replicas SIGKILLed in turn under agents given every address. */
+  replicaKill: { kills: number; jobs: number; maxTicks: number };
 }
 
 const SCALES: Record<ScaleName, Scale> = {
@@ -33,6 +35,7 @@ const SCALES: Record<ScaleName, Scale> = {
     partition: { jobs: 6, modeMs: 2000, lostNodeModes: ['drop'] },
     threeAgents: { jobs: 150, slots: 2 },
     storm: { durationMs: 20_000, jobs: 12, concurrency: 4 },
+    replicaKill: { kills: 4, jobs: 24, maxTicks: 10 },
   },
   full: {
     name: 'full',
@@ -41,6 +44,7 @@ const SCALES: Record<ScaleName, Scale> = {
     partition: { jobs: 12, modeMs: 8000, lostNodeModes: ['drop', 'stall'] },
     threeAgents: { jobs: 1000, slots: 2 },
     storm: { durationMs: 120_000, jobs: 60, concurrency: 8 },
+    replicaKill: { kills: 16, jobs: 120, maxTicks: 12 },
   },
 };
 
