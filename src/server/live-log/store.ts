@@ -180,7 +180,9 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   }
 
   async #append(key: LogKey, offset: number, bytes: Buffer, grid: LogGrid): Promise<number> {
-    const state = (await this.#state(key, true))!;
+    // Read from disk, not the cache: another server process on the same data directory (a replica
+    // the agent failed over to) may have appended since this one last did.
+    const state = (await this.#state(key, true, true))!;
     if (state.grid === undefined) {
       await writeAtomically(join(state.dir, 'max-bytes'), `${grid.maxBytes}\n`);
       state.grid = grid;
@@ -232,11 +234,11 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   }
 
   /** The cached state of the attempt, loaded from disk; created when `create` (writers). */
-  async #state(key: LogKey, create: boolean): Promise<LogState | undefined> {
+  async #state(key: LogKey, create: boolean, fresh = false): Promise<LogState | undefined> {
     const attempt = attemptName(key);
     if (attempt === undefined) return undefined;
     const cached = this.#states.get(key.pk);
-    if (cached && cached.attempt === attempt) {
+    if (cached && cached.attempt === attempt && !fresh) {
       // Most recently used last.
       this.#states.delete(key.pk);
       this.#states.set(key.pk, cached);
@@ -245,6 +247,7 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     const dir = create ? await this.ensureAttemptDir(key) : join(this.root, String(key.pk), attempt);
     const state = await loadState(dir, attempt);
     if (!state) return undefined;
+    this.#states.delete(key.pk);
     this.#states.set(key.pk, state);
     if (this.#states.size > STATE_CACHE_SIZE) this.#states.delete(this.#states.keys().next().value!);
     return state;
