@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isUfdlError } from '../../../src/protocol/errors.js';
 import { DatabaseSettingsError, PASSWORD_ENV, openPool, poolConfig, redactDatabaseUrl } from '../../../src/server/store/postgres/connection.js';
+import { openDatabase } from '../../../src/server/store/db.js';
 import { migratePostgres, PG_SCHEMA_VERSION } from '../../../src/server/store/postgres/schema.js';
 import { acquireJobPostgres, checkDurability } from '../../../src/server/store/postgres/transactions.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
@@ -70,6 +71,28 @@ describe('PostgreSQL migrations', () => {
     const { rows: licences } = await replicas[0]!.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM licences');
     expect(licences[0]!.n).toBe(14);
     expect(await migratePostgres(replicas[1]!)).toEqual({ from: PG_SCHEMA_VERSION, to: PG_SCHEMA_VERSION });
+  });
+
+  it("hold the same tables, columns and indexes as SQLite's schema", async () => {
+    // The two dialects are written side by side; this is what keeps them from drifting apart (a
+    // SQLite migration without its PostgreSQL twin fails here).
+    const sqlite = openDatabase(':memory:');
+    const sqliteTables = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[]).map((t) => t.name);
+    const sqliteColumns = sqliteTables.flatMap((table) => (sqlite.prepare(`PRAGMA table_info("${table}")`).all() as { name: string }[]).map((c) => `${table}.${c.name}`));
+    const sqliteIndexes = (sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL").all() as { name: string }[]).map((i) => i.name);
+    sqlite.close();
+
+    const pool = await replica(await freshDatabase());
+    await migratePostgres(pool);
+    const { rows: columns } = await pool.query<{ table_name: string; column_name: string }>(
+      "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name <> 'ufdl_schema'",
+    );
+    const { rows: indexes } = await pool.query<{ indexname: string }>(
+      "SELECT i.indexname FROM pg_indexes i WHERE i.schemaname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+    );
+    const sorted = (names: string[]) => [...new Set(names)].sort();
+    expect(sorted(columns.map((c) => `${c.table_name}.${c.column_name}`))).toEqual(sorted(sqliteColumns));
+    expect(sorted(indexes.map((i) => i.indexname))).toEqual(sorted(sqliteIndexes));
   });
 
   it('refuse a database written by a newer version', async () => {
