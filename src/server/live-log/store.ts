@@ -244,8 +244,13 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
       this.#states.set(key.pk, cached);
       return cached;
     }
-    const dir = create ? await this.ensureAttemptDir(key) : join(this.root, String(key.pk), attempt);
-    const state = await loadState(dir, attempt);
+    // The attempt's directory is made (and older attempts' removed) once; a fresh read of a known
+    // attempt only reloads its files.
+    const known = cached?.attempt === attempt;
+    const dir = create && !known ? await this.ensureAttemptDir(key) : join(this.root, String(key.pk), attempt);
+    let state = await loadState(dir, attempt);
+    // Gone meanwhile (removed through another server process): a writer makes it again.
+    if (!state && create && known) state = await loadState(await this.ensureAttemptDir(key), attempt);
     if (!state) return undefined;
     this.#states.delete(key.pk);
     this.#states.set(key.pk, state);
