@@ -82,6 +82,7 @@ export const ERROR_CODES = {
   UFDL_ERR_SERVER_UNAVAILABLE: { status: 503, doc: 'The server is shutting down or not ready.' },
   UFDL_ERR_SERVER_TOO_MANY_CONNECTIONS: { status: 503, doc: 'The server holds `serve.max_connections` connections; retry shortly.' },
   UFDL_ERR_SERVER_NOT_DURABLE: { status: 503, doc: 'A disk sync of the database failed: the outcome of the request is unknown; retry.' },
+  UFDL_ERR_SERVER_DATABASE: { status: 503, doc: 'The server could not reach its PostgreSQL database, or a statement timed out: the outcome of the request is unknown; retry.' },
   UFDL_ERR_SERVER_INTERNAL: { status: 500, doc: 'A bug. Never expected; the log has the stack trace.' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 

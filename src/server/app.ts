@@ -35,10 +35,9 @@ import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
 import { waitingRoutes } from './routes/waiting.js';
 import { chooseProtocol, websocketRoutes } from './routes/ws.js';
-import { startCheckpointer } from './store/checkpointer.js';
-import { openDatabase } from './store/db.js';
 import { getJobRow } from './store/job-json.js';
-import { walBarrier } from './store/durability.js';
+import { openStore } from './store/open-store.js';
+import { startReplication } from './replication.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
 import { startSweeper } from './sweeper.js';
 import { WakeHub } from './wake-up/wake-hub.js';
@@ -55,7 +54,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   await mkdir(options.dataDir, { recursive: true, mode: 0o750 });
   const log = logger ?? pino({ level: options.logLevel === false ? 'silent' : options.logLevel, name: 'ufdl-server' });
 
-  const db = openDatabase(join(options.dataDir, 'ufdl.sqlite3'));
+  const store = await openStore(options, log);
+  const { db } = store;
   const blobs = new BlobStore(join(options.dataDir, 'outputs'));
   await blobs.init();
   const { adminPasswordFile } = await seedDatabase(db, options, log);
@@ -64,9 +64,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     refreshSeconds: options.refreshTokenSeconds,
   });
   // Group commit: the migration and the seed are made durable before the first request is taken.
-  const durability = walBarrier(db, log);
-  await durability.barrier.syncAfterCommit();
-  const checkpointer = startCheckpointer(db, log);
+  await store.barrier.syncAfterCommit();
   const closing = new AbortController();
   const hub = new NotifyHub();
   const wakeups = new WakeHub({ onError: (err) => log.error({ err }, 'a waiting list filter could not be checked against a job') });
@@ -75,7 +73,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   hub.on('transition', (pk, message) => {
     if (message.transition === 'acquire' && message.node !== undefined) wakeups.jobAcquired(pk, message.node);
   });
-  const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: durability.barrier, blobs, log, closing: closing.signal };
+  const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: store.barrier, blobs, log, closing: closing.signal };
 
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,
@@ -104,7 +102,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   });
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
-  registerDurableReplies(app, durability.barrier);
+  registerDurableReplies(app, store.barrier);
   // Before the identity hook: the plugin's onRequest hook marks upgrade requests, and only marked
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
   await app.register(websocket, { options: { maxPayload: 64 * 1024, handleProtocols: chooseProtocol }, errorHandler: websocketErrorHandler });
@@ -135,7 +133,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     await app.register(waitingRoutes);
   }
 
-  const stopSweeper = options.extensions ? startSweeper(ctx) : () => {};
+  const replication = store.pool ? await startReplication(store.pool, hub, log) : undefined;
+  const stopSweeper = options.extensions ? startSweeper(ctx, replication?.leadsSweep) : () => {};
   app.addHook('preClose', async () => {
     closing.abort();
     // Waiting list requests are answered now, so the server does not wait for their time to run out.
@@ -143,13 +142,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     stopSweeper();
   });
   app.addHook('onClose', async () => {
-    await checkpointer.close();
-    try {
-      await durability.close();
-    } catch (err) {
-      log.error({ err }, 'the last disk sync before closing the database failed');
-    }
-    db.close();
+    await replication?.close();
+    await store.close();
   });
   return { app, options, adminPasswordFile };
 }

@@ -8,6 +8,14 @@ import { defaultMaxConnections } from './connection-limits.js';
 export interface ServerOptions {
   /** Directory holding the database, the output store and the admin password file. Created if missing. */
   dataDir: string;
+  /**
+   * `postgres://user@host:port/database`: keep the server's state in this PostgreSQL database instead
+   * of SQLite in `dataDir` (which still holds outputs and live logs, and must then be shared by every
+   * replica). Unset: SQLite.
+   */
+  databaseUrl?: string;
+  /** A file holding the database password (else `UFDL_DATABASE_PASSWORD`, else the URL's). */
+  databasePasswordFile?: string;
   /** @default '127.0.0.1' */
   host?: string;
   /** @default 8000 (0 picks a free port) */
@@ -80,7 +88,12 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 export type ResolvedServerOptions = Readonly<
-  Required<Omit<ServerOptions, 'adminPassword' | 'metricsToken'>> & { adminPassword: string | undefined; metricsToken: string | undefined }
+  Required<Omit<ServerOptions, 'adminPassword' | 'metricsToken' | 'databaseUrl' | 'databasePasswordFile'>> & {
+    adminPassword: string | undefined;
+    metricsToken: string | undefined;
+    databaseUrl: string | undefined;
+    databasePasswordFile: string | undefined;
+  }
 >;
 
 export function resolveServerOptions(options: ServerOptions): ResolvedServerOptions {
@@ -89,6 +102,8 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
     adminPassword: options.adminPassword,
     metricsToken: options.metricsToken === '' ? undefined : options.metricsToken,
+    databaseUrl: options.databaseUrl === '' ? undefined : options.databaseUrl,
+    databasePasswordFile: options.databasePasswordFile === '' ? undefined : options.databasePasswordFile,
   } as ResolvedServerOptions;
   const positive = [
     'maxOutputBytes',

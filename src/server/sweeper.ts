@@ -60,10 +60,10 @@ export function sweepLostNodes(ctx: ServerContext, now = Date.now()): number[] {
 }
 
 /**
- * Start sweeping; returns the stopper. The timer re-arms itself after each sweep, so sweeps never
+ * Start sweeping (while `leads()` says this process is the one to); returns the stopper. The timer re-arms itself after each sweep, so sweeps never
  * overlap, and stops for good once the stopper is called or the server begins to close.
  */
-export function startSweeper(ctx: ServerContext): () => void {
+export function startSweeper(ctx: ServerContext, leads: () => boolean = () => true): () => void {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const arm = () => {
@@ -74,7 +74,8 @@ export function startSweeper(ctx: ServerContext): () => void {
   };
   const run = () => {
     try {
-      sweepLostNodes(ctx);
+      // Replicas on one database: only the leader sweeps, so two never abort the same job at once.
+      if (leads()) sweepLostNodes(ctx);
     } catch (err) {
       ctx.log.error({ err }, 'lost-node sweep failed');
     }

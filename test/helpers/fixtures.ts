@@ -1,6 +1,7 @@
 /**
- * Test data for the jobs half of the server, written straight into the test server's SQLite file
- * through a second connection: users, nodes, templates and jobs, plus access tokens minted with the
+ * Test data for the jobs half of the server, written straight into the test server's database (its
+ * SQLite file, or its PostgreSQL database through the store's own synchronous handle) through a second
+ * connection: users, nodes, templates and jobs, plus access tokens minted with the
  * server's own signing secret. This keeps the jobs tests independent of the user, node and
  * create-job routes; those have their own tests.
  */
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { onTestFinished } from 'vitest';
 import { TokenService } from '../../src/server/auth.js';
+import type { Db } from '../../src/server/store/db.js';
+import { PostgresDatabase } from '../../src/server/store/postgres/database.js';
 import { api, startTestServer, type ApiResponse, type TestServer } from './server.js';
 
 export const ADMIN_PK = 1;
@@ -26,7 +29,7 @@ export interface JobSpec {
 
 export class Fixtures {
   readonly server: TestServer;
-  readonly db: Database.Database;
+  readonly db: Db;
   readonly #tokens: TokenService;
   #nodeCount = 0;
   #userCount = 0;
@@ -34,8 +37,12 @@ export class Fixtures {
 
   constructor(server: TestServer) {
     this.server = server;
-    this.db = new Database(join(server.dataDir, 'ufdl.sqlite3'));
-    this.db.pragma('busy_timeout = 5000');
+    if (server.databaseUrl === undefined) {
+      this.db = new Database(join(server.dataDir, 'ufdl.sqlite3'));
+      this.db.pragma('busy_timeout = 5000');
+    } else {
+      this.db = new PostgresDatabase({ connection: { connectionString: server.databaseUrl } }).asDb();
+    }
     const { value } = this.db.prepare("SELECT value FROM settings WHERE key = 'jwt_secret'").get() as { value: string };
     this.#tokens = new TokenService(value, { accessSeconds: 3600, refreshSeconds: 7200 });
   }

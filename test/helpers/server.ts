@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import { onTestFinished } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import type { ServerOptions } from '../../src/server/options.js';
+import { databaseUrlFor, dropDatabaseFor } from './store-under-test.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -21,6 +22,8 @@ export const ADMIN_PASSWORD = 'admin-password-for-tests';
 export interface TestServer {
   url: string;
   dataDir: string;
+  /** The server's PostgreSQL database, when the suite runs on PostgreSQL (store-under-test.ts). */
+  databaseUrl?: string | undefined;
   close(): Promise<void>;
   /** An access token for the admin user. */
   adminToken: string;
@@ -30,8 +33,10 @@ export interface TestServer {
 
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ufdl-test-')));
+  const databaseUrl = await databaseUrlFor(dataDir);
   const { app } = await buildApp({
     dataDir,
+    databaseUrl,
     port: 0,
     adminUser: ADMIN_USER,
     adminPassword: ADMIN_PASSWORD,
@@ -47,12 +52,15 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     if (closed) return;
     closed = true;
     await app.close();
-    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    if (!options.dataDir) {
+      await rm(dataDir, { recursive: true, force: true });
+      await dropDatabaseFor(dataDir);
+    }
   };
   onTestFinished(close);
   const login = (username: string, password: string) => loginAt(url, username, password);
   const adminToken = await login(ADMIN_USER, ADMIN_PASSWORD).catch(() => '');
-  return { url, dataDir, close, adminToken, login };
+  return { url, dataDir, databaseUrl, close, adminToken, login };
 }
 
 /** Log in as `username` on the server at `url` and return its access token. */
@@ -81,10 +89,11 @@ export interface RestartableServer {
  */
 export async function restartableServer(options: Partial<ServerOptions> = {}): Promise<RestartableServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-restart-'));
+  const databaseUrl = await databaseUrlFor(dataDir);
   let app: FastifyInstance | undefined;
   let port = 0;
   const start = async () => {
-    ({ app } = await buildApp({ dataDir, port, adminUser: ADMIN_USER, adminPassword: ADMIN_PASSWORD, logLevel: false, ...options }));
+    ({ app } = await buildApp({ dataDir, databaseUrl, port, adminUser: ADMIN_USER, adminPassword: ADMIN_PASSWORD, logLevel: false, ...options }));
     await app.listen({ host: '127.0.0.1', port });
     port = (app.server.address() as { port: number }).port;
   };
@@ -95,11 +104,12 @@ export async function restartableServer(options: Partial<ServerOptions> = {}): P
   onTestFinished(async () => {
     await stop();
     await rm(dataDir, { recursive: true, force: true });
+    await dropDatabaseFor(dataDir);
   });
   await start();
   const url = `http://127.0.0.1:${port}`;
   const adminToken = await loginAt(url, ADMIN_USER, ADMIN_PASSWORD);
-  const server: TestServer = { url, dataDir, adminToken, close: stop, login: (username, password) => loginAt(url, username, password) };
+  const server: TestServer = { url, dataDir, databaseUrl, adminToken, close: stop, login: (username, password) => loginAt(url, username, password) };
   return { server, start, stop };
 }
 
@@ -164,8 +174,18 @@ export interface ServeProcess {
  */
 export async function spawnServe(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ServeProcess> {
   const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [main, 'serve', '--data', dataDir, '--port', String(port)], {
-    env: { ...process.env, UFDL_ADMIN_PASSWORD: ADMIN_PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn', ...env },
+  const args = [main, 'serve', '--data', dataDir, '--port', String(port)];
+  const database = await databaseUrlFor(dataDir);
+  const databaseEnv: Record<string, string> = {};
+  if (database !== undefined) {
+    // The password through the environment, as a deployment would, not on the command line.
+    const url = new URL(database);
+    databaseEnv.UFDL_DATABASE_PASSWORD = decodeURIComponent(url.password);
+    url.password = '';
+    args.push('--database', url.toString());
+  }
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, UFDL_ADMIN_PASSWORD: ADMIN_PASSWORD, UFDL_AGENT_LOG_LEVEL: 'warn', ...databaseEnv, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -1,5 +1,5 @@
 /**
- * `ufdl-agent serve`: the embedded UFDL server on SQLite, until SIGTERM/SIGINT.
+ * `ufdl-agent serve`: the embedded UFDL server, on SQLite or PostgreSQL, until SIGTERM/SIGINT.
  */
 import type { Command } from 'commander';
 import type { ServerOptions } from '../../server/options.js';
@@ -16,6 +16,8 @@ export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
   const nodeActions = c.string('serve.node_actions');
   return {
     dataDir: c.string('serve.data_dir'),
+    databaseUrl: secretValue(config, 'serve.database_url'),
+    databasePasswordFile: c.optionalString('serve.database_password_file'),
     host: c.string('serve.host'),
     port: c.number('serve.port'),
     extensions: c.bool('serve.extensions'),
@@ -42,17 +44,19 @@ export function registerServe(program: Command): void {
   commonFlags(
     program
       .command('serve')
-      .description('Run the embedded UFDL server (SQLite database and output store under --data)')
+      .description('Run the embedded UFDL server (SQLite database and output store under --data, or the state in PostgreSQL with --database)')
       .option('--data <dir>', 'data directory (serve.data_dir)')
+      .option('--database <url>', 'postgres://user@host:port/database (serve.database_url; the password from serve.database_password_file or UFDL_DATABASE_PASSWORD)')
       .option('--host <address>', 'address to listen on (serve.host)')
       .option('--port <port>', 'port to listen on (serve.port)')
       .option('--no-extensions', 'strict reference mode: no wake-up, lost-node recovery, capability discovery, live logs or dashboard'),
-  ).action(async (flags: CommonFlags & { data?: string; host?: string; port?: string; extensions?: boolean }) => {
+  ).action(async (flags: CommonFlags & { data?: string; database?: string; host?: string; port?: string; extensions?: boolean }) => {
     const load = () =>
       loadConfig({
         file: flags.config,
         flags: {
           'serve.data_dir': flags.data,
+          'serve.database_url': flags.database,
           'serve.host': flags.host,
           'serve.port': flags.port,
           // commander sets `extensions: true` by default for --no-extensions; only an explicit off counts.
@@ -85,6 +89,10 @@ export function registerServe(program: Command): void {
  * port came from, and how to choose another; the configuration exit status.
  */
 export function listenProblem(err: unknown, config: EffectiveConfig): unknown {
+  if (err instanceof Error && err.name === 'DatabaseSettingsError') return new CliError(EXIT.CONFIG, err.message);
+  if (err instanceof Error && (err.name === 'DatabaseUnreachableError' || isConnectionRefusal(err))) {
+    return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
+  }
   if (!(err instanceof Error) || err.name !== 'ListenError') return err;
   const source = config.sources['serve.port'] ?? 'default';
   const from = source === 'default' ? 'the default' : source === 'flag' ? '--port' : source.startsWith('env ') ? source.slice(4) : source;
@@ -92,4 +100,11 @@ export function listenProblem(err: unknown, config: EffectiveConfig): unknown {
     EXIT.CONFIG,
     `${err.message} (port from ${from}); choose another with --port or UFDL_AGENT_SERVE_PORT (serve.port in a configuration file)`,
   );
+}
+
+/** A connection to PostgreSQL that failed or was refused (network errors, authentication, no database). */
+function isConnectionRefusal(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  // Node's socket errors, and PostgreSQL's connection (08…), authentication (28…) and catalog (3D000) classes.
+  return code !== undefined && (/^E[A-Z]+$/.test(code) || /^(08|28)/.test(code) || code === '3D000');
 }

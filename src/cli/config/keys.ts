@@ -76,6 +76,8 @@ export const KEYS: readonly KeyDef[] = [
 
   // The embedded server (`serve`, `standalone`).
   key('serve', 'data_dir', 'string', './data/server', 'Database and output store directory.'),
+  key('serve', 'database_url', 'string', null, "postgres://user@host:port/database: keep the server's state in PostgreSQL, which several replicas may share (data_dir then holds only outputs and live logs, and must be shared too); unset = SQLite in data_dir.", true),
+  key('serve', 'database_password_file', 'string', null, 'File holding the PostgreSQL password (else UFDL_DATABASE_PASSWORD, else the URL).'),
   key('serve', 'host', 'string', '127.0.0.1', 'Address to listen on.'),
   key('serve', 'port', 'int', 8000, 'Port to listen on.'),
   key('serve', 'extensions', 'bool', true, 'Wake-up, lost-node recovery, capability discovery, live logs and the dashboard; false = strict reference mode.'),

@@ -1,0 +1,95 @@
+/**
+ * Open the server's store: SQLite in the data directory (the default), or PostgreSQL when
+ * `databaseUrl` is set. Either way the caller gets a `Db` for the store's modules, a durability barrier
+ * for group commit, and a way to close; on PostgreSQL also the pool that relays hub events between
+ * replicas and elects the one that sweeps for lost nodes.
+ */
+import { join } from 'node:path';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { ResolvedServerOptions } from '../options.js';
+import { startCheckpointer } from './checkpointer.js';
+import { openDatabase, type Db } from './db.js';
+import { DurableBarrier, walBarrier } from './durability.js';
+import { openPool, poolConfig, redactDatabaseUrl, type DatabaseSettings } from './postgres/connection.js';
+import { PostgresDatabase } from './postgres/database.js';
+import { migratePostgres } from './postgres/schema.js';
+import { checkDurability } from './postgres/transactions.js';
+
+export interface OpenStore {
+  kind: 'sqlite' | 'postgres';
+  db: Db;
+  barrier: DurableBarrier;
+  /** PostgreSQL only: connections for LISTEN/NOTIFY and the advisory-lock leadership. */
+  pool: pg.Pool | undefined;
+  /** Where the state lives, fit for a log line (a URL's password is never shown). */
+  location: string;
+  /** Make every commit durable, stop background work, close the database. */
+  close(): Promise<void>;
+}
+
+export async function openStore(options: ResolvedServerOptions, log: Logger): Promise<OpenStore> {
+  if (options.databaseUrl === undefined) return openSqliteStore(options, log);
+  return openPostgresStore({ url: options.databaseUrl, passwordFile: options.databasePasswordFile }, log);
+}
+
+async function openSqliteStore(options: ResolvedServerOptions, log: Logger): Promise<OpenStore> {
+  const file = join(options.dataDir, 'ufdl.sqlite3');
+  const db = openDatabase(file);
+  const durability = walBarrier(db, log);
+  // Group commit: the migration and the seed are made durable before the first request is taken.
+  const checkpointer = startCheckpointer(db, log);
+  return {
+    kind: 'sqlite',
+    db,
+    barrier: durability.barrier,
+    pool: undefined,
+    location: file,
+    async close() {
+      await checkpointer.close();
+      try {
+        await durability.close();
+      } catch (err) {
+        log.error({ err }, 'the last disk sync before closing the database failed');
+      }
+      db.close();
+    },
+  };
+}
+
+/** PostgreSQL commits are durable when `COMMIT` returns (checked at start): nothing to wait for. */
+const COMMITTED_IS_DURABLE = { commitCount: () => 0, flush: async () => {} };
+
+async function openPostgresStore(settings: DatabaseSettings, log: Logger): Promise<OpenStore> {
+  const location = redactDatabaseUrl(settings.url);
+  // A few connections beside the store's own: one listens, one publishes hub events, one may hold
+  // the sweep's leadership lock, one migrates at start.
+  const pool = await openPool({ ...settings, poolSize: 4 }, (err) => log.warn({ err: err.message }, 'an idle PostgreSQL connection failed; it will be replaced'));
+  let database: PostgresDatabase | undefined;
+  try {
+    await checkDurability(pool);
+    const migrated = await migratePostgres(pool);
+    if (migrated.from !== migrated.to) log.info({ from: migrated.from, to: migrated.to, database: location }, `migrated the PostgreSQL schema from version ${migrated.from} to ${migrated.to}`);
+    const { types: _types, max: _max, ...connection } = await poolConfig(settings);
+    database = new PostgresDatabase({ connection: connection as pg.ClientConfig });
+    // The first statement connects, so a database that refuses us fails the start, not a request.
+    database.exec('SELECT 1');
+  } catch (err) {
+    await database?.shutdown();
+    await pool.end().catch(() => {});
+    throw err;
+  }
+  const db = database.asDb();
+  const opened = database;
+  return {
+    kind: 'postgres',
+    db,
+    barrier: new DurableBarrier(COMMITTED_IS_DURABLE, { durableNow: true }),
+    pool,
+    location,
+    async close() {
+      await opened.shutdown();
+      await pool.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * The thread that holds a replica's PostgreSQL connection, and the blocking call that asks it to run
+ * one statement.
+ *
+ * The store is synchronous by design: on SQLite a transition is one `BEGIN IMMEDIATE` that never
+ * yields, so no other request of the process can interleave with it (docs/ARCHITECTURE.md, "The store
+ * on two databases"). To run the same store code on PostgreSQL, each statement is sent to this thread,
+ * which runs it on its connection with the `pg` client, and the event loop waits (`Atomics.wait`) for
+ * the answer, as it waits for SQLite's disk reads. The connection is the replica's one connection for
+ * requests: a replica's requests are serial in its event loop anyway, and the replicas are what runs
+ * in parallel.
+ *
+ * The thread's code is {@link statementThreadMain}, started from its source text (`eval`), so the same
+ * file serves the compiled package and the tests that run the TypeScript sources; it names `pg` by the
+ * absolute path this module resolves, so it loads the package's own copy.
+ */
+import { createRequire } from 'node:module';
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type pg from 'pg';
+
+/** One statement for the thread. `name` makes it a prepared statement on the connection. */
+export interface StatementRequest {
+  id: number;
+  text: string;
+  values: unknown[];
+  name?: string | undefined;
+}
+
+export interface StatementReply {
+  id: number;
+  rows?: Record<string, unknown>[];
+  rowCount?: number | null;
+  error?: { message: string; code?: string | undefined; lost?: boolean };
+}
+
+/** A statement failed because the database was unreachable, or took longer than allowed. */
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError';
+}
+
+/** A statement PostgreSQL refused (a constraint, a bad cast): a bug or a conflict, not an outage. */
+export class DatabaseStatementError extends Error {
+  override name = 'DatabaseStatementError';
+  constructor(
+    message: string,
+    /** PostgreSQL's SQLSTATE, e.g. `23505` for a unique violation. */
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export interface StatementThreadOptions {
+  /** Connection settings (`connection.ts`'s `poolConfig`), without functions: they cannot cross threads. */
+  connection: pg.ClientConfig;
+  /** A statement that runs longer is cancelled by PostgreSQL. @default 30000 */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * The thread's body. Runs in the worker, from its source text: it may use only its parameters
+ * (no imports, no closures over this module).
+ */
+function statementThreadMain(threads: typeof import('node:worker_threads'), pgModule: typeof pg): void {
+  const { port, flag, connection, statementTimeoutMs } = threads.workerData as {
+    port: MessagePort;
+    flag: Int32Array;
+    connection: pg.ClientConfig;
+    statementTimeoutMs: number;
+  };
+  // Big integers (pks, sizes) and numerics (sums) as numbers: every value the server stores fits.
+  pgModule.types.setTypeParser(20, Number);
+  pgModule.types.setTypeParser(1700, Number);
+  let client: pg.Client | undefined;
+  let lost: Error | undefined;
+  /** The connection is inside a transaction: losing it there fails every statement until its end. */
+  let inTransaction = false;
+  let failedTransaction = false;
+
+  const connect = async (): Promise<pg.Client> => {
+    const fresh = new pgModule.Client({ ...connection, statement_timeout: statementTimeoutMs });
+    fresh.on('error', (err) => {
+      lost = err;
+    });
+    await fresh.connect();
+    lost = undefined;
+    client = fresh;
+    return fresh;
+  };
+
+  const answer = (reply: StatementReply): void => {
+    port.postMessage(reply);
+    Atomics.store(flag, 0, 1);
+    Atomics.notify(flag, 0);
+  };
+
+  const run = async (request: StatementRequest): Promise<StatementReply> => {
+    const keyword = /^\s*(\w+)/.exec(request.text)?.[1]?.toUpperCase();
+    const ends = keyword === 'COMMIT' || keyword === 'ROLLBACK';
+    if (failedTransaction) {
+      // The connection this transaction ran on is gone, and with it the transaction: nothing more
+      // of it may run, least of all on a new connection, where it would commit statement by statement.
+      if (ends) failedTransaction = false;
+      return { id: request.id, error: { message: 'the connection to PostgreSQL was lost inside a transaction; it was rolled back', lost: true } };
+    }
+    let active = client;
+    try {
+      if (active === undefined || lost !== undefined) {
+        if (active !== undefined) active.end().catch(() => {});
+        client = undefined;
+        active = await connect();
+      }
+      if (keyword === 'BEGIN') inTransaction = true;
+      const result = await active.query({ text: request.text, values: request.values, ...(request.name ? { name: request.name } : {}) });
+      if (ends) inTransaction = false;
+      const rows = Array.isArray(result) ? (result.at(-1)?.rows ?? []) : result.rows;
+      return { id: request.id, rows, rowCount: Array.isArray(result) ? null : result.rowCount };
+    } catch (err) {
+      const error = err as Error & { code?: string };
+      const gone = lost !== undefined || error.code === undefined || error.code.startsWith('08') || error.code === '57P01';
+      if (gone) {
+        client = undefined;
+        active?.end().catch(() => {});
+        if (inTransaction && !ends) failedTransaction = true;
+        inTransaction = false;
+      }
+      if (ends) inTransaction = false;
+      return { id: request.id, error: { message: error.message, code: error.code, lost: gone } };
+    }
+  };
+
+  // One statement at a time, in order: a late answer to a call that timed out must not overtake.
+  let chain = Promise.resolve();
+  port.on('message', (request: StatementRequest) => {
+    chain = chain.then(async () => answer(await run(request)));
+  });
+  port.on('close', () => {
+    void client?.end().catch(() => {});
+  });
+}
+
+export class StatementThread {
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #flag = new Int32Array(new SharedArrayBuffer(4));
+  readonly #timeoutMs: number;
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: StatementThreadOptions) {
+    const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+    // A statement is cancelled by PostgreSQL after its timeout; the wait here covers that and the
+    // connection set-up on top, so it ends only when the database is truly unreachable.
+    this.#timeoutMs = statementTimeoutMs + 15_000;
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    const pgPath = createRequire(import.meta.url).resolve('pg');
+    const source = `(${statementThreadMain.toString()})(require('node:worker_threads'), require(${JSON.stringify(pgPath)}))`;
+    this.#worker = new Worker(source, {
+      eval: true,
+      workerData: { port: port2, flag: this.#flag, connection: options.connection, statementTimeoutMs },
+      transferList: [port2],
+    });
+    // The thread holds no requests of its own; it must not keep a closing process alive.
+    this.#worker.unref();
+  }
+
+  /** Run one statement and return its rows; blocks until the thread answers. */
+  query(text: string, values: unknown[], name?: string): { rows: Record<string, unknown>[]; rowCount: number } {
+    if (this.#closed) throw new DatabaseUnreachableError('the database connection is closed');
+    const id = this.#nextId++;
+    this.#port.postMessage({ id, text, values, name } satisfies StatementRequest);
+    const deadline = Date.now() + this.#timeoutMs;
+    for (;;) {
+      // The port first: the flag only says "look again", so a reply posted before the wait began
+      // (the flag already set) is never missed, and a stale reply never hides ours.
+      const message = receiveMessageOnPort(this.#port);
+      if (message === undefined) {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new DatabaseUnreachableError(`PostgreSQL did not answer within ${Math.round(this.#timeoutMs / 1000)} s`);
+        Atomics.wait(this.#flag, 0, 0, remaining);
+        Atomics.store(this.#flag, 0, 0);
+        continue;
+      }
+      const reply = message.message as StatementReply;
+      // An answer to an earlier call that timed out: drop it and wait for ours.
+      if (reply.id !== id) continue;
+      if (reply.error) {
+        if (reply.error.lost === true) throw new DatabaseUnreachableError(`PostgreSQL: ${reply.error.message}`);
+        throw new DatabaseStatementError(`PostgreSQL: ${reply.error.message}`, reply.error.code);
+      }
+      return { rows: reply.rows ?? [], rowCount: reply.rowCount ?? 0 };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#port.close();
+    await this.#worker.terminate();
+  }
+}
