@@ -10,7 +10,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
 import { ZodError } from 'zod';
 import { describeZodError } from '../protocol/error-constructors.js';
-import { isUfdlError, type UfdlError } from '../protocol/errors.js';
+import { ERROR_CODES, isUfdlError, type UfdlError } from '../protocol/errors.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
@@ -100,10 +100,30 @@ export function closeRefusedUpgrades(app: FastifyInstance): void {
 export function toResponse(error: unknown): { status: number; body: Record<string, unknown> } {
   if (isUfdlError(error)) return { status: error.statusCode, body: { detail: error.message, ...error.extra } };
   if (error instanceof ZodError) return { status: 400, body: { detail: describeZodError(error) } };
+  const database = databaseErrorResponse(error);
+  if (database) return database;
   const err = error as Partial<FastifyError> & { message?: string };
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: { detail: 'Request body is larger than the server accepts' } };
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: { detail: `Unsupported media type: ${err.message ?? ''}` } };
   if (status >= 400 && status < 500) return { status, body: { detail: err.message ?? 'Bad request' } };
   return { status: 500, body: { detail: 'Internal server error; the server log has the details.' } };
+}
+
+/**
+ * PostgreSQL's errors (`store/postgres/statement-thread.ts`): the database out of reach is a 503 the
+ * client retries; a data exception (SQLSTATE class 22: a value that does not fit its column's type,
+ * a number out of range) can only come from a value the request sent, so it is the client's 400 —
+ * SQLite compares such values without complaint, and neither store may answer a hostile value with 500.
+ */
+function databaseErrorResponse(error: unknown): { status: number; body: Record<string, unknown> } | undefined {
+  if (!(error instanceof Error)) return undefined;
+  if (error.name === 'DatabaseUnreachableError') {
+    return { status: ERROR_CODES.UFDL_ERR_SERVER_DATABASE.status, body: { detail: `${ERROR_CODES.UFDL_ERR_SERVER_DATABASE.doc}` } };
+  }
+  const code = (error as { code?: unknown }).code;
+  if (error.name === 'DatabaseStatementError' && typeof code === 'string' && code.startsWith('22')) {
+    return { status: 400, body: { detail: `A value in the request does not fit its field: ${error.message.replace(/^PostgreSQL: /, '')}` } };
+  }
+  return undefined;
 }

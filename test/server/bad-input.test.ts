@@ -250,6 +250,25 @@ describe('bad input on every route', () => {
     await expectStillServing(w);
   });
 
+  it('filter values that fit no column (huge numbers, text for numbers, odd times) → never a 500, on either store', async () => {
+    const w = await world();
+    const hostile: unknown[] = [1e300, -1e300, 99999999999999999999, 'abc', '', '1e999', true, '2026-13-45T99:99:99Z'];
+    for (const path of ['/v1/jobs/list', '/v1/nodes/list', '/v1/job-templates/list', '/v1/hardware/list']) {
+      for (const value of hostile) {
+        for (const expression of [
+          { type: 'exact', field: 'pk', value },
+          { type: 'compare', field: 'pk', operator: '>=', value },
+          { type: 'contains', field: 'pk', sub_string: String(value) },
+        ]) {
+          const res = await w.fx.call('POST', path, { json: { expressions: [expression] } });
+          expect(res.status, `${path} ${JSON.stringify(expression)} → ${res.status} ${res.text}`).toBeLessThan(500);
+          expect(res.text.startsWith('<'), 'JSON, not HTML').toBe(false);
+        }
+      }
+    }
+    expect((await w.fx.call('GET', '/livez', { as: null })).status).toBe(200);
+  });
+
   it('path tricks in output names and types → 4xx JSON, nothing written outside the data directory', async () => {
     const w = await world();
     const token = await w.fx.adminToken();

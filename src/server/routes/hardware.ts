@@ -35,7 +35,7 @@ function hardwareJson(row: HardwareJson & { extension: number }): HardwareJson {
 export async function hardwareRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.ufdl;
   // Which rows this server shows.
-  const shown = app.ufdl.options.extensions ? '1' : 'extension = 0';
+  const shown = app.ufdl.options.extensions ? 'TRUE' : 'extension = 0';
 
   app.post('/v1/hardware/list', async (request): Promise<HardwareJson[]> => {
     requireUser(request);

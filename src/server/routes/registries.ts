@@ -37,7 +37,8 @@ export async function registriesRoutes(app: FastifyInstance): Promise<void> {
   const filtered = (entries: readonly RegistryEntry[], body: unknown): RegistryEntry[] => {
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, REGISTRY_FIELDS, { defaultOrder: 'pk ASC' });
-    const values = entries.map(() => '(?, ?, ?, ?)').join(', ');
+    // The pk cast: PostgreSQL types an untyped parameter in VALUES as text, SQLite by its value.
+    const values = entries.map(() => '(CAST(? AS INTEGER), ?, ?, ?)').join(', ');
     const flat = entries.flatMap((e) => [e.pk, e.name, e.pkg, e.cls]);
     return db
       .prepare(

@@ -14,7 +14,7 @@ export function recordWaiting(db: Db, job: number, node: number, reason: string)
   cachedStatement(
     db,
     `INSERT INTO job_waits (job, node, reason, since) VALUES (?, ?, ?, ?)
-     ON CONFLICT (job, node) DO UPDATE SET reason = excluded.reason, since = CASE WHEN reason = excluded.reason THEN since ELSE excluded.since END`,
+     ON CONFLICT (job, node) DO UPDATE SET reason = excluded.reason, since = CASE WHEN job_waits.reason = excluded.reason THEN job_waits.since ELSE excluded.since END`,
   ).run(job, node, reason.slice(0, MAX_WAIT_REASON_LENGTH), nowIso());
 }
 
