@@ -1,9 +1,10 @@
 /**
  * Several `ufdl-agent serve` processes on one data directory: replicas of one server sharing its
- * SQLite database (which takes its write lock per transaction, so several processes may use it), its
- * output store and its token secret. Each is a real process that a test can SIGKILL. What they do
- * not share is what a process keeps in memory — wake-ups and web-socket notifications stay on the
- * replica where the change was made — so tests wait on conditions, not on wake-up latency.
+ * database — its SQLite file (which takes its write lock per transaction, so several processes may
+ * use it), or one PostgreSQL database — its output store and its token secret. Each is a real
+ * process that a test can SIGKILL. On SQLite they do not share what a process keeps in memory —
+ * wake-ups and web-socket notifications stay on the replica where the change was made — so tests
+ * wait on conditions, not on wake-up latency; on PostgreSQL those cross replicas (LISTEN/NOTIFY).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,22 +20,33 @@ export interface Replica extends ServeProcess {
   kill(): Promise<void>;
 }
 
+export interface ReplicaOptions {
+  /** Their shared PostgreSQL database (default: the store under test's choice, SQLite unless the suite runs on PostgreSQL). */
+  databaseUrl?: string;
+  /** Start them all at once rather than one after the other (migration and seeding race). */
+  together?: boolean;
+}
+
 /**
  * Start `count` replicas on one new data directory, one after the other (the first creates the
- * database); `env[i]` adds variables to replica i (e.g. `UFDL_SERVER_FAIL_POINTS`).
+ * database) unless `together`; `env[i]` adds variables to replica i (e.g. `UFDL_SERVER_FAIL_POINTS`).
  */
-export async function startReplicas(count: number, env: Record<string, string>[] = []): Promise<{ dataDir: string; replicas: Replica[] }> {
+export async function startReplicas(
+  count: number,
+  env: Record<string, string>[] = [],
+  options: ReplicaOptions = {},
+): Promise<{ dataDir: string; replicas: Replica[] }> {
   await buildOnce();
   const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-replicas-'));
-  const replicas: Replica[] = [];
   // Registered first, so it runs after spawnServe's own clean-up has killed the processes.
   onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
-  for (let i = 0; i < count; i++) {
-    const serve = await spawnServe(dataDir, await freePort(), env[i] ?? {});
+  const start = async (i: number): Promise<Replica> => {
+    const serve = await spawnServe(dataDir, await freePort(), env[i] ?? {}, { databaseUrl: options.databaseUrl });
     const adminToken = await loginAt(serve.url, ADMIN_USER, ADMIN_PASSWORD);
     const server: TestServer = {
       url: serve.url,
       dataDir,
+      databaseUrl: options.databaseUrl,
       adminToken,
       close: async () => {},
       login: (username, password) => loginAt(serve.url, username, password),
@@ -43,7 +55,11 @@ export async function startReplicas(count: number, env: Record<string, string>[]
       if (serve.child.exitCode === null && serve.child.signalCode === null) serve.child.kill('SIGKILL');
       await serve.exited;
     };
-    replicas.push({ ...serve, server, kill });
-  }
+    return { ...serve, server, kill };
+  };
+  const indexes = Array.from({ length: count }, (_, i) => i);
+  const replicas: Replica[] = [];
+  if (options.together) replicas.push(...(await Promise.all(indexes.map(start))));
+  else for (const i of indexes) replicas.push(await start(i));
   return { dataDir, replicas };
 }

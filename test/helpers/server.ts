@@ -170,12 +170,18 @@ export interface ServeProcess {
 /**
  * `ufdl-agent serve` from the built CLI (build first: `buildOnce()`) as its own process on `dataDir`
  * and `port`, the admin's password {@link ADMIN_PASSWORD}; resolves once `/livez` answers. SIGKILLed
- * when the test finishes if still running. `env` adds variables (e.g. `UFDL_SERVER_FAIL_POINTS`).
+ * when the test finishes if still running. `env` adds variables (e.g. `UFDL_SERVER_FAIL_POINTS`);
+ * `databaseUrl` puts its state in that PostgreSQL database (default: the store under test's choice).
  */
-export async function spawnServe(dataDir: string, port: number, env: Record<string, string> = {}): Promise<ServeProcess> {
+export async function spawnServe(
+  dataDir: string,
+  port: number,
+  env: Record<string, string> = {},
+  options: { databaseUrl?: string | undefined } = {},
+): Promise<ServeProcess> {
   const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
   const args = [main, 'serve', '--data', dataDir, '--port', String(port)];
-  const database = await databaseUrlFor(dataDir);
+  const database = options.databaseUrl ?? (await databaseUrlFor(dataDir));
   const databaseEnv: Record<string, string> = {};
   if (database !== undefined) {
     // The password through the environment, as a deployment would, not on the command line.

@@ -4,7 +4,7 @@
  * user (password from the options or generated and written once to a 0600 file under the data dir).
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { TokenService, hashPassword } from '../auth.js';
@@ -30,12 +30,33 @@ export const REFERENCE_HARDWARE_GENERATIONS: ReadonlyArray<readonly [string, num
 /** Newer generations, an extension: after the reference's rows (pks 9…), served only with extensions on. */
 export const EXTENSION_HARDWARE_GENERATIONS: ReadonlyArray<readonly [string, number, number]> = [['Blackwell and newer', 10.0, 100.0]];
 
+/**
+ * The token signing secret, made on first start. Replicas starting together on one database each
+ * offer one; the first to commit wins and all of them read back that one, so a token from any
+ * replica is good on every other.
+ */
 export function ensureSecret(db: Db): string {
-  const row = db.prepare("SELECT value FROM settings WHERE key = 'jwt_secret'").get() as { value: string } | undefined;
-  if (row) return row.value;
-  const secret = TokenService.generateSecret();
-  db.prepare("INSERT INTO settings (key, value) VALUES ('jwt_secret', ?)").run(secret);
-  return secret;
+  db.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES ('jwt_secret', ?)").run(TokenService.generateSecret());
+  return (db.prepare("SELECT value FROM settings WHERE key = 'jwt_secret'").get() as { value: string }).value;
+}
+
+/**
+ * A new admin password, written to `file` before it is used, so that it is never lost. The file is
+ * created exclusively: a replica starting beside another on the same data directory reads the
+ * password the other wrote rather than writing its own, so both offer the same.
+ */
+async function generatedAdminPassword(file: string): Promise<string> {
+  const password = randomBytes(18).toString('base64url');
+  try {
+    await writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' });
+    return password;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const written = (await readFile(file, 'utf8')).trim();
+    if (written !== '') return written;
+    await writeFile(file, `${password}\n`, { mode: 0o600 });
+    return password;
+  }
 }
 
 export async function seedDatabase(
@@ -58,14 +79,18 @@ export async function seedDatabase(
   let password = options.adminPassword;
   let adminPasswordFile: string | undefined;
   if (!password) {
-    password = randomBytes(18).toString('base64url');
     adminPasswordFile = join(options.dataDir, 'admin-password');
-    await writeFile(adminPasswordFile, `${password}\n`, { mode: 0o600, flag: 'w' });
+    password = await generatedAdminPassword(adminPasswordFile);
   }
-  db.prepare(
-    `INSERT INTO users (username, password_hash, is_staff, is_superuser, is_active, date_joined)
-     VALUES (?, ?, 1, 1, 1, ?)`,
-  ).run(options.adminUser, await hashPassword(password), nowIso());
+  // Replicas starting together on one database (and one data directory) race to here with the same
+  // password: the first insert makes the admin, the others find it made.
+  const { changes } = db
+    .prepare(
+      `INSERT OR IGNORE INTO users (username, password_hash, is_staff, is_superuser, is_active, date_joined)
+       VALUES (?, ?, 1, 1, 1, ?)`,
+    )
+    .run(options.adminUser, await hashPassword(password), nowIso());
+  if (changes === 0) return { adminPasswordFile: undefined };
   log.info(
     { user: options.adminUser, passwordFile: adminPasswordFile },
     adminPasswordFile
