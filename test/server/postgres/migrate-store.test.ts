@@ -12,8 +12,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import Database from 'better-sqlite3';
 import { sqliteReport } from '../../../src/server/store/postgres/copy-from-sqlite.js';
 import { cli } from '../../cli/commands-support.js';
-import { startWithFixtures } from '../../helpers/fixtures.js';
+import { Fixtures, startWithFixtures } from '../../helpers/fixtures.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
+import { api, startTestServer } from '../../helpers/server.js';
 
 const cluster = usePgCluster();
 
@@ -63,6 +64,24 @@ describe('migrate-store', () => {
     const again = await cli(['migrate-store', '--data', dataDir, '--to', withoutPassword.toString()], { env });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/not empty/);
+
+    // A server on the copy serves what the SQLite one did: the same admin password, jobs in their
+    // phases, the output's bytes; and new rows get new pks (each identity moved past the copied ones).
+    const onPg = await startTestServer({ dataDir, databaseUrl: url });
+    expect(onPg.adminToken).not.toBe('');
+    const job = await api(onPg.url, 'GET', `/v1/jobs/${started}`, { token: onPg.adminToken });
+    expect(job.body).toMatchObject({ pk: started, node, is_cancelled: false, end_time: null });
+    expect(job.body.start_time).not.toBeNull();
+    expect((await api(onPg.url, 'GET', `/v1/jobs/${cancelled}`, { token: onPg.adminToken })).body).toMatchObject({ is_cancelled: true });
+    const download = await fetch(`${onPg.url}/v1/jobs/${started}/outputs/model/Model%3CX%3E`, { headers: { authorization: `Bearer ${onPg.adminToken}` } });
+    expect(download.status).toBe(200);
+    expect(await download.text()).toBe('the model bytes');
+    const pgFx = new Fixtures(onPg);
+    onTestFinished(() => pgFx.close());
+    const next = pgFx.job();
+    expect(next).toBeGreaterThan(Math.max(...[started!, cancelled!]));
+    const nodeAgain = await api(onPg.url, 'POST', '/v1/nodes/list', { token: onPg.adminToken, json: {} });
+    expect((nodeAgain.body as { pk: number }[]).map((n) => n.pk)).toContain(node);
   });
 
   it('says which password source failed, and never prints a password given in the URL', async () => {
