@@ -329,3 +329,38 @@ describe('deploy/compose.yaml', () => {
     expect(compose).toMatch(/^\s*#\s+capabilities: \[gpu\]$/m);
   });
 });
+
+describe('deploy/compose.postgres.yaml', () => {
+  const override = read('deploy/compose.postgres.yaml');
+  /** The block of one service (its indented lines). */
+  const service = (name: string) => new RegExp(`^ {2}${name}:\\n((?:[ \\t]+.*\\n|[ \\t]*#.*\\n|\\n)*)`, 'm').exec(override)?.[1] ?? '';
+
+  it('runs two server replicas on one PostgreSQL database and one shared data volume', () => {
+    for (const replica of ['server', 'server-2']) {
+      const block = service(replica);
+      expect(block, replica).toMatch(/<<: \[\*replica-env, \*database-env\]/);
+      expect(block, replica).toMatch(/- server-data:\/var\/lib\/ufdl-agent$/m);
+      expect(block, replica).toMatch(/postgres:\n\s+condition: service_healthy/);
+    }
+    expect(service('server-2')).toMatch(/command: \["serve"\]/);
+    expect(override).toMatch(/UFDL_AGENT_SERVE_DATABASE_URL: postgres:\/\/ufdl@postgres:5432\/ufdl$/m);
+  });
+
+  it('keeps the database password in a secret file, never in the URL or the file', () => {
+    const url = /UFDL_AGENT_SERVE_DATABASE_URL: (\S+)/.exec(override)![1]!;
+    expect(new URL(url).password).toBe('');
+    expect(override).toMatch(/UFDL_AGENT_SERVE_DATABASE_PASSWORD_FILE: \/run\/secrets\/db-password/);
+    expect(override).toMatch(/POSTGRES_PASSWORD_FILE: \/run\/secrets\/db-password/);
+    expect(override).toMatch(/db-password:\n\s+file: \.\/db-password/);
+    expect(read('.gitignore')).toMatch(/^deploy\/db-password$/m);
+  });
+
+  it('gives every agent both replicas, in one order, through the configuration key the agent reads', () => {
+    for (const agent of ['agent-1', 'agent-2']) {
+      expect(service(agent), agent).toMatch(/UFDL_AGENT_SERVER_URL: http:\/\/server:8000,http:\/\/server-2:8000$/m);
+    }
+    // The keys the override sets are real configuration keys.
+    const keys = new Set(KEYS.map((k) => envName(k)));
+    for (const name of ['UFDL_AGENT_SERVE_DATABASE_URL', 'UFDL_AGENT_SERVE_DATABASE_PASSWORD_FILE', 'UFDL_AGENT_SERVER_URL']) expect(keys).toContain(name);
+  });
+});

@@ -5,8 +5,8 @@
  * others published, so a node waiting on replica B wakes for a job created on A, and a watcher on B
  * sees A's transitions.
  *
- * Order: one replica publishes over one connection, one event after the other, and PostgreSQL
- * delivers one session's notifications in the order they were sent, so a replica's events arrive
+ * Order: one replica publishes one event after the other, each once the one before is committed,
+ * and PostgreSQL delivers notifications in commit order, so a replica's events arrive
  * everywhere in the order it emitted them (its hub emits transitions in commit order). A replica
  * ignores its own events (it emitted them already). A payload over PostgreSQL's 8000-byte limit
  * carries a shortened description and error (the rest of the message is small and bounded).
@@ -30,13 +30,14 @@ export class HubRelay {
   #relaying = false;
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #listener: pg.PoolClient | undefined;
+  #reconnecting: Promise<void> | undefined;
   readonly #unsubscribe: () => void;
 
   private constructor(
+    private readonly pool: pg.Pool,
     private readonly hub: NotifyHub,
-    private readonly listener: pg.PoolClient,
-    private readonly publisher: pg.PoolClient,
-    private readonly log: Pick<Logger, 'warn' | 'error'>,
+    private readonly log: Pick<Logger, 'warn' | 'error' | 'info'>,
   ) {
     const onTransition = (pk: number, m: JobNotification) => this.#publish({ o: this.origin, e: 'transition', pk, m });
     const onAcquirable = (pk: number) => this.#publish({ o: this.origin, e: 'acquirable', pk });
@@ -49,22 +50,59 @@ export class HubRelay {
       hub.off('acquirable', onAcquirable);
       hub.off('created', onCreated);
     };
-    listener.on('notification', (notification) => this.#receive(notification.payload));
   }
 
-  /** Relay `hub` over `pool` (two connections of it: one listens, one publishes). */
-  static async start(pool: pg.Pool, hub: NotifyHub, log: Pick<Logger, 'warn' | 'error'>): Promise<HubRelay> {
-    const listener = await pool.connect();
-    const publisher = await pool.connect();
-    await listener.query(`LISTEN ${HUB_CHANNEL}`);
-    return new HubRelay(hub, listener, publisher, log);
+  /** Relay `hub` over `pool`: one of its connections listens; publishing takes any. */
+  static async start(pool: pg.Pool, hub: NotifyHub, log: Pick<Logger, 'warn' | 'error' | 'info'>): Promise<HubRelay> {
+    const relay = new HubRelay(pool, hub, log);
+    await relay.#listen();
+    return relay;
+  }
+
+  async #listen(): Promise<void> {
+    const listener = await this.pool.connect();
+    // A connection that fails (a database restart, a killed session) is replaced; until then this
+    // replica hears nothing from the others, and its waiting nodes learn of their jobs when their
+    // waits end instead of at once.
+    listener.on('error', (err) => this.#lost(listener, err));
+    listener.on('notification', (notification) => this.#receive(notification.payload));
+    try {
+      await listener.query(`LISTEN ${HUB_CHANNEL}`);
+    } catch (err) {
+      listener.release(err as Error);
+      throw err;
+    }
+    this.#listener = listener;
+  }
+
+  #lost(listener: pg.PoolClient, err: Error): void {
+    if (this.#listener !== listener) return;
+    this.#listener = undefined;
+    listener.release(err);
+    if (this.#closed) return;
+    this.log.warn({ err: err.message }, 'lost the connection that hears the other replicas; reconnecting');
+    this.#reconnecting ??= this.#reconnect().finally(() => (this.#reconnecting = undefined));
+  }
+
+  async #reconnect(): Promise<void> {
+    for (let delayMs = 100; !this.#closed; delayMs = Math.min(delayMs * 2, 5_000)) {
+      try {
+        await this.#listen();
+        this.log.info('hearing the other replicas again');
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      }
+    }
   }
 
   #publish(event: Relayed): void {
     if (this.#relaying || this.#closed) return;
     const payload = fitPayload(event);
+    // One at a time: each notification is sent once the one before is committed, so the others
+    // receive this replica's events in the order it emitted them, whichever connection sends them.
     this.#chain = this.#chain
-      .then(() => this.publisher.query('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload]))
+      .then(() => this.pool.query('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload]))
       .catch((err: unknown) => this.log.error({ err, job: event.pk, event: event.e }, 'could not relay a hub event to the other replicas'));
   }
 
@@ -95,11 +133,14 @@ export class HubRelay {
     this.#closed = true;
     this.#unsubscribe();
     await this.#chain;
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (!listener) return;
     try {
-      await this.listener.query(`UNLISTEN ${HUB_CHANNEL}`);
-    } finally {
-      this.listener.release();
-      this.publisher.release();
+      await listener.query(`UNLISTEN ${HUB_CHANNEL}`);
+      listener.release();
+    } catch (err) {
+      listener.release(err as Error);
     }
   }
 }
