@@ -3,8 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Tests run real servers, real SQLite files and real child processes on loopback. They are
 // deterministic but not instantaneous, so the timeouts are generous for a loaded 2-core machine.
 //
-// Two projects: every test on the default store (SQLite), and the server's API suite again with the
-// server on PostgreSQL (a throw-away cluster for the run; test/helpers/store-under-test.ts). The files
+// Two projects: every test on the default store (SQLite), and the server's API suite (with the
+// failover tests of agent and client through replicas) again with the server on PostgreSQL (a throw-away cluster for the run; test/helpers/store-under-test.ts). The files
 // left out of the second are about SQLite itself (its pragmas, WAL, query plans, migrations) or
 // drive the SQLite store directly; the PostgreSQL store has its own in test/server/postgres/.
 const SQLITE_ONLY = [
@@ -32,7 +32,8 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'postgres',
-          include: ['test/server/**/*.test.ts'],
+          // The API suite, and the agent and client against replicas (failover through real replicas).
+          include: ['test/server/**/*.test.ts', 'test/agent/failover.test.ts', 'test/client/replica-watch.test.ts'],
           exclude: SQLITE_ONLY,
           env: { UFDL_TEST_STORE: 'postgres' },
           globalSetup: ['test/helpers/pg-global-setup.ts'],

@@ -1,8 +1,8 @@
 /**
  * The server's PostgreSQL store against a real PostgreSQL 15 (a throw-away cluster for this file):
  * the connection settings keep the password out of every message, migrations run once when several
- * replicas start together, a database that could lose an acknowledged commit is refused, and acquire
- * is atomic across replicas.
+ * replicas start together, and a database that could lose an acknowledged commit is refused. (Acquire
+ * across replicas: replicas.test.ts, on real server processes.)
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { isUfdlError } from '../../../src/protocol/errors.js';
 import { DatabaseSettingsError, PASSWORD_ENV, openPool, poolConfig, redactDatabaseUrl } from '../../../src/server/store/postgres/connection.js';
 import { openDatabase } from '../../../src/server/store/db.js';
 import { migratePostgres, PG_SCHEMA_VERSION } from '../../../src/server/store/postgres/schema.js';
-import { acquireJobPostgres, checkDurability } from '../../../src/server/store/postgres/transactions.js';
+import { checkDurability } from '../../../src/server/store/postgres/transactions.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
 import { until } from '../../helpers/wait.js';
 
@@ -112,57 +112,6 @@ describe('PostgreSQL durability', () => {
     await pool.query(`ALTER DATABASE "${database}" SET synchronous_commit = off`);
     const fresh = await replica(url);
     await expect(checkDurability(fresh)).rejects.toThrow(/synchronous_commit = off/);
-  });
-});
-
-describe('acquire on PostgreSQL', () => {
-  async function seed(pool: pg.Pool, nodes: number): Promise<{ job: number; nodes: number[] }> {
-    const now = new Date().toISOString();
-    const user = (await pool.query<{ pk: number }>("INSERT INTO users (username, password_hash, date_joined) VALUES ('worker', 'x', $1) RETURNING pk", [now])).rows[0]!.pk;
-    const template = (
-      await pool.query<{ pk: number }>("INSERT INTO templates (name, version, type, executor_class, creation_time) VALUES ('t', 1, 'Run', 'ufdl_agent.Shell', $1) RETURNING pk", [now])
-    ).rows[0]!.pk;
-    const job = (await pool.query<{ pk: number }>('INSERT INTO jobs (template, creator, creation_time) VALUES ($1, $2, $3) RETURNING pk', [template, user, now])).rows[0]!.pk;
-    const pks: number[] = [];
-    for (let i = 0; i < nodes; i++) {
-      pks.push((await pool.query<{ pk: number }>("INSERT INTO nodes (ip, \"index\", cpu_mem, owner) VALUES ('10.0.0.1', $1, 1024, $2) RETURNING pk", [i, user])).rows[0]!.pk);
-    }
-    return { job, nodes: pks };
-  }
-
-  it('gives the job to exactly one of 20 nodes acquiring it at once over 3 replicas', async () => {
-    const url = await freshDatabase();
-    const replicas = await Promise.all(Array.from({ length: 3 }, () => replica(url)));
-    await migratePostgres(replicas[0]!);
-    const { job, nodes } = await seed(replicas[0]!, 20);
-    // Hold every acquirer at its first write until all 20 have read the job, so they truly overlap:
-    // a table lock that lets plain reads through but no row lock and no write.
-    const observer = await replica(url);
-    const gate = await replicas[0]!.connect();
-    await gate.query('BEGIN');
-    await gate.query('LOCK TABLE jobs IN EXCLUSIVE MODE');
-    const racing = Promise.allSettled(nodes.map((node, i) => acquireJobPostgres(replicas[i % 3]!, job, node)));
-    try {
-      await until(async () => {
-        // Not on the gate's connection: inside a transaction, pg_stat_activity is a snapshot.
-        const { rows } = await observer.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
-        return rows[0]!.n === nodes.length;
-      });
-    } finally {
-      await gate.query('COMMIT');
-      gate.release();
-    }
-    const outcomes = await racing;
-    const won = outcomes.filter((o) => o.status === 'fulfilled');
-    const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
-    expect(won).toHaveLength(1);
-    expect(refused.every((err) => isUfdlError(err) && err.code === 'UFDL_ERR_JOB_ACQUIRED')).toBe(true);
-    const winner = (won[0] as PromiseFulfilledResult<{ node: number | null }>).value.node;
-    const { rows } = await replicas[1]!.query<{ node: number }>('SELECT node FROM jobs WHERE pk = $1', [job]);
-    expect(rows[0]!.node).toBe(winner);
-    // The winner acquiring again is a no-op; a job that is not there is a 404.
-    await expect(acquireJobPostgres(replicas[2]!, job, winner!)).resolves.toMatchObject({ node: winner });
-    await expect(acquireJobPostgres(replicas[2]!, job + 1000, winner!)).rejects.toMatchObject({ code: 'UFDL_ERR_REQ_NOT_FOUND' });
   });
 });
 

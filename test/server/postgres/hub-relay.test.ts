@@ -15,7 +15,7 @@ import { until } from '../../helpers/wait.js';
 
 const cluster = usePgCluster();
 const closers: (() => Promise<void>)[] = [];
-const log = { warn: () => {}, error: () => {} };
+const log = { warn: () => {}, error: () => {}, info: () => {} };
 
 async function replica(url: string): Promise<{ hub: NotifyHub; relay: HubRelay }> {
   const pool = await openPool({ url }, () => {}, { [PASSWORD_ENV]: PG_PASSWORD });

@@ -19,6 +19,14 @@ import type { Db } from '../db.js';
 import { translateToPostgres, type TranslatedStatement } from './sql-dialect.js';
 import { StatementThread, type StatementThreadOptions } from './statement-thread.js';
 
+/**
+ * Statements prepared on the connection: the store's own (about 150 texts) fit with room to spare;
+ * beyond them, texts run unnamed, so no client can grow the connection's memory.
+ */
+const MAX_NAMED = 512;
+/** Unnamed statements whose translation is kept (like SQLite's `recentStatement`). */
+const MAX_RECENT = 256;
+
 /** The advisory-lock key of the one-writer rule ('ufdl' 'wrtr' as two int4s). */
 export const WRITER_LOCK: readonly [number, number] = [0x7566646c, 0x77727472];
 
@@ -74,7 +82,10 @@ export class PostgresDatabase {
   /** Tells the two stores apart where SQL must differ (`dialectOf`). */
   readonly dialect = 'postgres';
   readonly #thread: StatementThread;
-  readonly #statements = new Map<string, PostgresStatement>();
+  /** Named (prepared once on the connection): the store's own statements, at most {@link MAX_NAMED}. */
+  readonly #named = new Map<string, PostgresStatement>();
+  /** Beyond those (texts built from clients' filters), the most recently used, unnamed. */
+  readonly #recent = new Map<string, PostgresStatement>();
   #depth = 0;
   #open = true;
 
@@ -87,18 +98,29 @@ export class PostgresDatabase {
   }
 
   prepare(sql: string): PostgresStatement {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
+    const named = this.#named.get(sql);
+    if (named) return named;
+    let statement = this.#recent.get(sql);
+    if (statement) {
+      this.#recent.delete(sql);
+    } else if (this.#named.size < MAX_NAMED) {
       // Named, so PostgreSQL parses and plans it once per connection, as SQLite compiles it once.
-      statement = new PostgresStatement(this, sql, translateToPostgres(sql), `ufdl_${this.#statements.size + 1}`);
-      this.#statements.set(sql, statement);
+      statement = new PostgresStatement(this, sql, translateToPostgres(sql), `ufdl_${this.#named.size + 1}`);
+      this.#named.set(sql, statement);
+      return statement;
+    } else {
+      // A prepared statement lives as long as the connection: texts that clients' filters can vary
+      // without end must not pile up there, so these run unnamed (parsed on each run).
+      statement = new PostgresStatement(this, sql, translateToPostgres(sql), '');
+      if (this.#recent.size >= MAX_RECENT) this.#recent.delete(this.#recent.keys().next().value!);
     }
+    this.#recent.set(sql, statement);
     return statement;
   }
 
   /** Run a translated statement (for {@link PostgresStatement}). */
   query(statement: PostgresStatement, values: unknown[]): { rows: Row[]; rowCount: number } {
-    return this.#thread.query(statement.translated.text, values, statement.name);
+    return this.#thread.query(statement.translated.text, values, statement.name === '' ? undefined : statement.name);
   }
 
   /** Statements without parameters, as they are (PostgreSQL's own SQL). */

@@ -108,6 +108,13 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
       if (active === undefined || lost !== undefined) {
         if (active !== undefined) active.end().catch(() => {});
         client = undefined;
+        if (inTransaction) {
+          // The connection died between two statements of a transaction: PostgreSQL rolled it back.
+          inTransaction = false;
+          if (keyword === 'ROLLBACK') return { id: request.id, rows: [], rowCount: 0 };
+          if (!ends) failedTransaction = true;
+          return { id: request.id, error: { message: 'the connection to PostgreSQL was lost inside a transaction; it was rolled back', lost: true } };
+        }
         active = await connect();
       }
       if (keyword === 'BEGIN') inTransaction = true;
