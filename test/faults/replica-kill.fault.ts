@@ -5,9 +5,11 @@
  * so every agent loses the replica it talks to, mid-call, several times, and fails back to its first
  * address once it answers again. Checked: every job finished successfully with exactly its outputs,
  * one complete run per job and never two at once, nothing held, both agents alive and each saying
- * that it switched.
+ * that it switched. Twice: replicas on one SQLite data directory, and replicas on one PostgreSQL
+ * database (a throw-away cluster) sharing the data directory for outputs.
  */
 import { expect, it } from 'vitest';
+import { startPgCluster } from '../helpers/postgres.js';
 import { checkFinishedJobs, checkNothingHeld, expectEachJobOnce, waitAllEnded } from './helpers/checks.js';
 import { Rig, type ServerHandle } from './helpers/rig.js';
 import { runLogSummary, ticksParam } from './helpers/runlog.js';
@@ -16,12 +18,26 @@ import { Random, scale, seed } from './helpers/scale.js';
 const S = scale();
 
 it(`server replicas SIGKILLed ${S.replicaKill.kills} times in turn under two agents given both: each job exactly once`, async () => {
+  await replicaKill('replica-kill', undefined);
+});
+
+it(`on PostgreSQL: replicas SIGKILLed ${S.replicaKill.kills} times in turn under two agents given both: each job exactly once`, async () => {
+  const cluster = await startPgCluster();
+  try {
+    await replicaKill('replica-kill-pg', await cluster.createDatabase('replica_kill'));
+  } finally {
+    await cluster.stop();
+  }
+});
+
+async function replicaKill(name: string, databaseUrl: string | undefined): Promise<void> {
   const seedValue = seed();
   const rnd = new Random(seedValue);
-  const rig = Rig.forTest('replica-kill');
+  const rig = Rig.forTest(name);
   const t0 = Date.now();
-  const replicas: ServerHandle[] = [await rig.startServer({ logName: 'server-a' })];
-  replicas.push(await rig.startServer({ dataDir: replicas[0]!.dataDir, logName: 'server-b' }));
+  const database = databaseUrl === undefined ? {} : { databaseUrl };
+  const replicas: ServerHandle[] = [await rig.startServer({ logName: 'server-a', ...database })];
+  replicas.push(await rig.startServer({ dataDir: replicas[0]!.dataDir, logName: 'server-b', ...database }));
   const api = rig.admin(replicas[0]!);
   const template = await api.importTemplate(rig.workloadTemplate('replica-kill'));
 
@@ -49,9 +65,9 @@ it(`server replicas SIGKILLed ${S.replicaKill.kills} times in turn under two age
   const log = rig.runLog();
   const held = await checkNothingHeld(survivor, pks);
   const switches = agents.map((agent) => agent.proc.jsonLines().filter((l) => l.msg === 'server address failed; switching to the next').length);
-  console.log(`[replica-kill] seed ${seedValue}; ${pks.length} jobs in ${elapsedS.toFixed(1)} s; switches per agent ${switches.join(' / ')}; ${runLogSummary(log)}`);
+  console.log(`[${name}] seed ${seedValue}; ${pks.length} jobs in ${elapsedS.toFixed(1)} s; switches per agent ${switches.join(' / ')}; ${runLogSummary(log)}`);
 
   expectEachJobOnce({ log, pks, finishedProblems: problems, held, agents });
   // Each agent lost the replica it talked to at least once (the first kill hits agent-ab's first address).
   expect(switches[0], 'switches of agent-ab').toBeGreaterThan(0);
-});
+}

@@ -29,6 +29,8 @@ export interface ServerSpec {
   sweepIntervalSeconds?: number;
   /** Log file name. @default 'server' */
   logName?: string;
+  /** Keep the server's state in this PostgreSQL database (`serve --database`; the password in the URL). */
+  databaseUrl?: string;
 }
 
 export interface ServerHandle {
@@ -142,6 +144,13 @@ export class Rig {
       if (spec.lostAfterSeconds !== undefined) env.UFDL_AGENT_SERVE_LOST_AFTER = String(spec.lostAfterSeconds);
       const args = [CLI, 'serve', '--data', dataDir, '--host', '127.0.0.1', '--port', String(port)];
       if (spec.extensions === false) args.push('--no-extensions');
+      if (spec.databaseUrl !== undefined) {
+        // The password through the environment, as a deployment passes it.
+        const url = new URL(spec.databaseUrl);
+        env.UFDL_DATABASE_PASSWORD = decodeURIComponent(url.password);
+        url.password = '';
+        args.push('--database', url.toString());
+      }
       proc = this.tracker.spawnNode('server', args, env, logName);
     }
     const url = `http://127.0.0.1:${port}`;
