@@ -15,6 +15,15 @@ export interface HubEvents {
   acquirable: [pk: number];
   /** Job `pk` was created (the dashboard's feed shows it). */
   created: [pk: number];
+  /** Bytes were appended to job `pk`'s live log (its followers read on). */
+  logAppended: [pk: number];
 }
 
-export class NotifyHub extends EventEmitter<HubEvents> {}
+export class NotifyHub extends EventEmitter<HubEvents> {
+  /**
+   * True while the hub re-emits an event that another replica emitted (`hub-relay.ts`). Work that
+   * must happen once per event, not once per replica — such as writing the progress history into
+   * the shared data directory — is the emitting replica's alone.
+   */
+  fromAnotherReplica = false;
+}

@@ -173,6 +173,14 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     }
   }
 
+  /**
+   * Another server process on the same data directory (a replica) appended to job `pk`'s log: the
+   * cached state is stale, so the next read loads it from disk.
+   */
+  appendedElsewhere(pk: number): void {
+    this.#states.delete(pk);
+  }
+
   /** Forget job `pk`'s logs (hard delete of the job). */
   async remove(pk: number): Promise<void> {
     this.#states.delete(pk);

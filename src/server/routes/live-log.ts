@@ -94,18 +94,27 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
   const pokeFollowers = (pk: number) => {
     for (const follower of followers.get(pk) ?? []) follower.poke();
   };
+  const onLogAppended = (pk: number) => {
+    if (ctx.hub.fromAnotherReplica) store.appendedElsewhere(pk);
+    pokeFollowers(pk);
+  };
   const onTransition = (pk: number, message: JobNotification) => {
-    if (message.transition === 'progress') {
+    // Replicas share the data directory: the replica where the progress was reported records it.
+    if (message.transition === 'progress' && !ctx.hub.fromAnotherReplica) {
       const row = getJobRow(ctx.db, pk);
       if (row) history.record(keyOf(row), message.progress, message.transition_data).catch((err: unknown) => ctx.log.warn({ err, job: pk }, 'could not record the progress history'));
     }
     pokeFollowers(pk);
   };
+  // Appends reach followers through the hub, so that followers on other replicas hear them too.
+  const onAppended = (pk: number) => ctx.hub.emit('logAppended', pk);
   ctx.hub.on('transition', onTransition);
-  store.on('appended', pokeFollowers);
+  ctx.hub.on('logAppended', onLogAppended);
+  store.on('appended', onAppended);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
-    store.off('appended', pokeFollowers);
+    ctx.hub.off('logAppended', onLogAppended);
+    store.off('appended', onAppended);
     // Points recorded from the last notifications are written before the data directory may go.
     await history.idle();
   });

@@ -7,6 +7,7 @@
  * through the others; the lost-node sweep moves to a surviving replica.
  */
 import pg from 'pg';
+import WebSocket from 'ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { UfdlClient } from '../../../src/client/api.js';
 import type { JobNotification } from '../../../src/protocol/wire.js';
@@ -199,5 +200,45 @@ describe('three replicas on one PostgreSQL database', () => {
     // Swept: aborted back to the queue (unheld, unstarted) for another node to run.
     await until(() => fx.jobRow(job)?.node === null, 90_000, "a surviving replica to abort the lost node's job");
     expect(fx.jobRow(job)).toMatchObject({ node: null, start_time: null, end_time: null });
+  }, 240_000);
+
+  it("a live log appended through one replica streams to a follower on another while the job runs, and its progress history is written once", async () => {
+    const { replicas, fx } = await threeReplicas();
+    const [a, b] = replicas as [Replica, Replica];
+    const node = fx.node();
+    const job = fx.job();
+    await fx.startAs(node, job);
+    const token = await fx.adminToken();
+    const received: Buffer[] = [];
+    const ws = new WebSocket(`${b.url.replace('http', 'ws')}/v1/jobs/${job}/log?offset=0&token=${token}`);
+    onTestFinished(() => ws.terminate());
+    ws.on('message', (data, binary) => {
+      if (binary) received.push(data as Buffer);
+    });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const text = () => Buffer.concat(received).toString();
+    let offset = 0;
+    for (const line of ['first line\n', 'second line\n', 'third line\n']) {
+      const res = await api(a.url, 'POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=65536`, {
+        token,
+        nodeId: node,
+        body: new Uint8Array(Buffer.from(line)),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status, res.text).toBe(200);
+      offset += line.length;
+      // Each append reaches the follower on B while the job still runs (no transition pokes it).
+      await until(() => text().endsWith(line), 30_000, `the follower on B to receive ${JSON.stringify(line)}`);
+    }
+    expect(text()).toBe('first line\nsecond line\nthird line\n');
+    // A progress report through A is recorded once in the shared directory, not once per replica.
+    expect((await fx.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } })).status).toBe(200);
+    await until(async () => (await api(b.url, 'GET', `/v1/jobs/${job}/progress-history`, { token })).status === 200, 30_000, 'the progress history');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const history = await api(b.url, 'GET', `/v1/jobs/${job}/progress-history`, { token });
+    expect(history.body).toHaveLength(1);
   }, 240_000);
 });

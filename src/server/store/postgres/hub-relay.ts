@@ -21,13 +21,21 @@ export const HUB_CHANNEL = 'ufdl_hub';
 const MAX_PAYLOAD_BYTES = 7900;
 const SHORTENED_TEXT = 1000;
 
+/** Live-log appends are relayed together, at most this often: one notification for many appends. */
+const LOG_APPENDS_EVERY_MS = 50;
+/** Job pks per notification of live-log appends (well within the payload limit). */
+const LOG_APPENDS_PER_NOTIFICATION = 500;
+
 type Relayed =
   | { o: string; e: 'transition'; pk: number; m: JobNotification }
-  | { o: string; e: 'acquirable' | 'created'; pk: number };
+  | { o: string; e: 'acquirable' | 'created'; pk: number }
+  | { o: string; e: 'logAppended'; pks: number[] };
 
 export class HubRelay {
   readonly origin = randomUUID();
-  #relaying = false;
+  /** Jobs whose live logs grew since the last relay of appends. */
+  readonly #appended = new Set<number>();
+  #appendTimer: NodeJS.Timeout | undefined;
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
   #listener: pg.PoolClient | undefined;
@@ -42,13 +50,16 @@ export class HubRelay {
     const onTransition = (pk: number, m: JobNotification) => this.#publish({ o: this.origin, e: 'transition', pk, m });
     const onAcquirable = (pk: number) => this.#publish({ o: this.origin, e: 'acquirable', pk });
     const onCreated = (pk: number) => this.#publish({ o: this.origin, e: 'created', pk });
+    const onLogAppended = (pk: number) => this.#logAppended(pk);
     hub.on('transition', onTransition);
     hub.on('acquirable', onAcquirable);
     hub.on('created', onCreated);
+    hub.on('logAppended', onLogAppended);
     this.#unsubscribe = () => {
       hub.off('transition', onTransition);
       hub.off('acquirable', onAcquirable);
       hub.off('created', onCreated);
+      hub.off('logAppended', onLogAppended);
     };
   }
 
@@ -96,14 +107,30 @@ export class HubRelay {
     }
   }
 
+  /** Appends come many a second per running job; followers elsewhere need only hear "read on" soon. */
+  #logAppended(pk: number): void {
+    if (this.hub.fromAnotherReplica || this.#closed) return;
+    this.#appended.add(pk);
+    this.#appendTimer ??= setTimeout(() => this.#flushAppends(), LOG_APPENDS_EVERY_MS);
+  }
+
+  #flushAppends(): void {
+    this.#appendTimer = undefined;
+    const pks = [...this.#appended];
+    this.#appended.clear();
+    for (let i = 0; i < pks.length; i += LOG_APPENDS_PER_NOTIFICATION) {
+      this.#publish({ o: this.origin, e: 'logAppended', pks: pks.slice(i, i + LOG_APPENDS_PER_NOTIFICATION) });
+    }
+  }
+
   #publish(event: Relayed): void {
-    if (this.#relaying || this.#closed) return;
+    if (this.hub.fromAnotherReplica || this.#closed) return;
     const payload = fitPayload(event);
     // One at a time: each notification is sent once the one before is committed, so the others
     // receive this replica's events in the order it emitted them, whichever connection sends them.
     this.#chain = this.#chain
       .then(() => this.pool.query('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload]))
-      .catch((err: unknown) => this.log.error({ err, job: event.pk, event: event.e }, 'could not relay a hub event to the other replicas'));
+      .catch((err: unknown) => this.log.error({ err, job: 'pk' in event ? event.pk : event.pks, event: event.e }, 'could not relay a hub event to the other replicas'));
   }
 
   #receive(payload: string | undefined): void {
@@ -116,14 +143,15 @@ export class HubRelay {
       return;
     }
     if (event.o === this.origin) return;
-    this.#relaying = true;
+    this.hub.fromAnotherReplica = true;
     try {
       if (event.e === 'transition') this.hub.emit('transition', event.pk, event.m);
+      else if (event.e === 'logAppended') for (const pk of event.pks) this.hub.emit('logAppended', pk);
       else this.hub.emit(event.e, event.pk);
     } catch (err) {
-      this.log.error({ err, job: event.pk }, 'a listener failed on a relayed hub event');
+      this.log.error({ err, job: 'pk' in event ? event.pk : event.pks }, 'a listener failed on a relayed hub event');
     } finally {
-      this.#relaying = false;
+      this.hub.fromAnotherReplica = false;
     }
   }
 
@@ -132,6 +160,7 @@ export class HubRelay {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsubscribe();
+    clearTimeout(this.#appendTimer);
     await this.#chain;
     const listener = this.#listener;
     this.#listener = undefined;
