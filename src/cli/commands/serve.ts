@@ -72,7 +72,7 @@ export function registerServe(program: Command): void {
     const notifier = new ServiceNotifier({ log });
     notifier.starting('starting: opening the database');
     const server = await startServer(serverOptionsFrom(config), log).catch((err: unknown) => {
-      throw listenProblem(err, config);
+      throw startProblem(err, config);
     });
     notifier.ready(`serving on ${server.url}`);
     onStopSignals(log, async () => {
@@ -85,14 +85,14 @@ export function registerServe(program: Command): void {
 }
 
 /**
- * A server that cannot listen where the configuration says: one line naming the address, where the
- * port came from, and how to choose another; the configuration exit status.
+ * A server that cannot start, as one line and a named status: database settings that do not work
+ * (the configuration status), a database that cannot be reached (unavailable, so systemd retries),
+ * or an address it cannot listen on — naming the address, where the port came from, and how to
+ * choose another (the configuration status).
  */
-export function listenProblem(err: unknown, config: EffectiveConfig): unknown {
+export function startProblem(err: unknown, config: EffectiveConfig): unknown {
   if (err instanceof Error && err.name === 'DatabaseSettingsError') return new CliError(EXIT.CONFIG, err.message);
-  if (err instanceof Error && (err.name === 'DatabaseUnreachableError' || isConnectionRefusal(err))) {
-    return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
-  }
+  if (err instanceof Error && err.name === 'DatabaseUnreachableError') return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
   if (!(err instanceof Error) || err.name !== 'ListenError') return err;
   const source = config.sources['serve.port'] ?? 'default';
   const from = source === 'default' ? 'the default' : source === 'flag' ? '--port' : source.startsWith('env ') ? source.slice(4) : source;
@@ -102,9 +102,3 @@ export function listenProblem(err: unknown, config: EffectiveConfig): unknown {
   );
 }
 
-/** A connection to PostgreSQL that failed or was refused (network errors, authentication, no database). */
-function isConnectionRefusal(err: Error): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  // Node's socket errors, and PostgreSQL's connection (08…), authentication (28…) and catalog (3D000) classes.
-  return code !== undefined && (/^E[A-Z]+$/.test(code) || /^(08|28)/.test(code) || code === '3D000');
-}

@@ -16,7 +16,7 @@ import { loadConfig, readConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
-import { listenProblem, serverOptionsFrom } from './serve.js';
+import { startProblem, serverOptionsFrom } from './serve.js';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
 
@@ -61,7 +61,7 @@ export function registerStandalone(program: Command): void {
       nextFreePorts: chosen('serve.port') ? 0 : 20,
       avoidPorts: [statusPort],
     }).catch((err: unknown) => {
-      throw listenProblem(err, config);
+      throw startProblem(err, config);
     });
 
     // The agent logs in as the admin: with the configured password, else the generated one.

@@ -13,6 +13,7 @@ import { openDatabase, type Db } from './db.js';
 import { DurableBarrier, walBarrier } from './durability.js';
 import { openPool, poolConfig, redactDatabaseUrl, type DatabaseSettings } from './postgres/connection.js';
 import { PostgresDatabase } from './postgres/database.js';
+import { DatabaseUnreachableError } from './postgres/statement-thread.js';
 import { migratePostgres } from './postgres/schema.js';
 import { checkDurability } from './postgres/transactions.js';
 
@@ -77,7 +78,7 @@ async function openPostgresStore(settings: DatabaseSettings, log: Logger): Promi
   } catch (err) {
     await database?.shutdown();
     await pool.end().catch(() => {});
-    throw err;
+    throw isConnectionFailure(err) ? new DatabaseUnreachableError(`${location}: ${(err as Error).message}`, { cause: err }) : err;
   }
   const db = database.asDb();
   const opened = database;
@@ -92,4 +93,11 @@ async function openPostgresStore(settings: DatabaseSettings, log: Logger): Promi
       await pool.end().catch(() => {});
     },
   };
+}
+
+/** A connection to PostgreSQL that failed or was refused: network errors, authentication, no such database. */
+function isConnectionFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  // Node's socket errors, and PostgreSQL's connection (08…), authentication (28…) and catalog (3D000) classes.
+  return typeof code === 'string' && (/^E[A-Z]+$/.test(code) || /^(08|28)/.test(code) || code === '3D000');
 }
