@@ -4,7 +4,8 @@
  * exactly one winner; a job created on one wakes a node waiting on another; a watcher on one sees the
  * transitions made on another, in order, and a watcher that reconnects elsewhere catches up; one
  * replica SIGKILLed under lifecycle load loses nothing it acknowledged while the clients carry on
- * through the others; the lost-node sweep moves to a surviving replica.
+ * through the others; the lost-node sweep moves to a surviving replica; live logs and workflows work
+ * across them.
  */
 import pg from 'pg';
 import WebSocket from 'ws';
@@ -16,6 +17,7 @@ import { createJob, importTemplate, shellTemplate, until } from '../../helpers/a
 import { Fixtures } from '../../helpers/fixtures.js';
 import { usePgCluster } from '../../helpers/postgres.js';
 import { startReplicas, type Replica } from '../../helpers/replicas.js';
+import { childrenOf, consumerSpec, createPipelineJob, importSpec, pipelineSpec, producerSpec, runChild } from '../support/workflow-specs.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api } from '../../helpers/server.js';
 
 const cluster = usePgCluster();
@@ -240,5 +242,35 @@ describe('three replicas on one PostgreSQL database', () => {
     await new Promise((r) => setTimeout(r, 1_000));
     const history = await api(b.url, 'GET', `/v1/jobs/${job}/progress-history`, { token });
     expect(history.body).toHaveLength(1);
+  }, 240_000);
+
+  it("two children of a workflow finishing at the same moment on two replicas start the step that needs both, exactly once", async () => {
+    const { replicas, fx } = await threeReplicas();
+    const [, b] = replicas as [Replica, Replica];
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec({}, [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }]));
+    const template = await importSpec(fx, pipelineSpec({ name: 'diamond' }, {
+      nodes: { a: { name: 'producer' }, b: { name: 'producer' }, join: { name: 'consumer' } },
+      dependencies: [
+        { from_node: 'a', from_output: 'model.bin', to_node: 'join', to_input: 'model' },
+        { from_node: 'b', from_output: 'report', to_node: 'join', to_input: 'other' },
+      ],
+    }));
+    const token = await fx.adminToken();
+    const [nodeA, nodeB] = [fx.node(), fx.node()];
+    for (let round = 0; round < 5; round++) {
+      const parent = await createPipelineJob(fx, template, { input_values: { 'a:seed': { value: 1, type: 'int' }, 'b:seed': { value: 2, type: 'int' } } });
+      const children = await childrenOf(fx, parent.pk);
+      await runChild(fx, nodeA, children.a.pk, { outputs: { 'model.bin': 'BLOB' }, finish: false });
+      await runChild(fx, nodeB, children.b.pk, { outputs: { report: 'JSON' }, finish: false });
+      // Both finishes at once, one through replica A, the other through replica B.
+      const finishes = await Promise.all([
+        fx.call('POST', `/v1/jobs/${children.a.pk}/finish`, { node: nodeA, json: {} }),
+        api(b.url, 'POST', `/v1/jobs/${children.b.pk}/finish`, { token, nodeId: nodeB, json: {} }),
+      ]);
+      expect(finishes.map((f) => f.status), `round ${round}`).toEqual([200, 200]);
+      const joins = fx.db.prepare("SELECT pk FROM jobs WHERE parent = ? AND child_name = 'join'").all(parent.pk);
+      expect(joins, `round ${round}: the join step`).toHaveLength(1);
+    }
   }, 240_000);
 });
