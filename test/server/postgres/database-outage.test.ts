@@ -31,6 +31,16 @@ async function killConnections(databaseUrl: string): Promise<number> {
   }
 }
 
+async function maintenance(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: cluster.get().url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 const list = (server: TestServer, headers: Record<string, string> = {}) => api(server.url, 'POST', '/v1/jobs/list', { token: server.adminToken, json: {}, headers });
 
 describe('the server when its PostgreSQL connections die', () => {
@@ -72,4 +82,25 @@ describe('the server when its PostgreSQL connections die', () => {
     // Woken by the relayed event, not answered when the wait ran out.
     expect(Date.now() - created).toBeLessThan(45_000);
   }, 120_000);
+
+  it('answers 503 while its database refuses connections, stays alive and not ready, and serves again after', async () => {
+    const databaseUrl = await cluster.get().createDatabase(`outage_${++databases}`);
+    const server = await startTestServer({ databaseUrl });
+    const name = new URL(databaseUrl).pathname.slice(1);
+    await maintenance(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+    await killConnections(databaseUrl);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await list(server);
+        expect(res.status).toBe(503);
+        expect(res.body.detail).toBe(ERROR_CODES.UFDL_ERR_SERVER_DATABASE.doc);
+      }
+      expect((await api(server.url, 'GET', '/readyz')).status).toBe(503);
+      expect((await api(server.url, 'GET', '/livez')).status).toBe(200);
+    } finally {
+      await maintenance(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    }
+    await until(async () => (await list(server)).status === 200, 30_000, 'the server to serve again');
+    expect((await api(server.url, 'GET', '/readyz')).status).toBe(200);
+  });
 });

@@ -115,7 +115,13 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
           if (!ends) failedTransaction = true;
           return { id: request.id, error: { message: 'the connection to PostgreSQL was lost inside a transaction; it was rolled back', lost: true } };
         }
-        active = await connect();
+        try {
+          active = await connect();
+        } catch (err) {
+          // Whatever PostgreSQL says when it will not take a connection (down, refusing this database,
+          // out of connection slots), the database cannot be reached now.
+          return { id: request.id, error: { message: (err as Error).message, code: (err as { code?: string }).code, lost: true } };
+        }
       }
       if (keyword === 'BEGIN') inTransaction = true;
       const result = await active.query({ text: request.text, values: request.values, ...(request.name ? { name: request.name } : {}) });
