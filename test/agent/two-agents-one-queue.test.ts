@@ -28,7 +28,7 @@ for (const [extensions, count] of [
       for (let i = 0; i < count; i++) pks.push(await createJob(server, template));
 
       const list = async () => (await api(server.url, 'POST', '/v1/jobs/list', { token: server.adminToken, json: {} })).body as ServerJob[];
-      await until(async () => (await list()).filter((j) => j.end_time !== null).length === count, 120_000, 'every job to end');
+      await until(async () => (await list()).filter((j) => j.end_time !== null).length === count, 400_000, 'every job to end');
 
       const jobs = await list();
       expect(jobs.filter((j) => j.error_reason !== null)).toEqual([]);
@@ -40,6 +40,6 @@ for (const [extensions, count] of [
       });
       expect(finished.a).toBeGreaterThan(0);
       expect(finished.b).toBeGreaterThan(0);
-    }, 180_000);
+    }, 480_000);
   });
 }
