@@ -14,7 +14,10 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ClientError, UfdlClient, resolveServerUrls } from '../client/index.js';
+// The modules themselves, not the client's index: it re-exports what a command that only lists does not need.
+import { UfdlClient } from '../client/api.js';
+import { ClientError } from '../client/errors.js';
+import { resolveServerUrls } from '../client/options.js';
 import { CliError, oneLineUsageErrors, usageError } from './cli-error.js';
 import { ConfigError, loadConfig, secretValue, type EffectiveConfig } from './config/load.js';
 import { EXIT } from './exit-codes.js';

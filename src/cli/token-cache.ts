@@ -10,11 +10,10 @@
  * and writes a good one. The tokens are never printed. `ufdl-agent logout` removes the file
  * (docs/OPERATIONS.md, "The CLI's token cache").
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { CachedToken, TokenCache } from '../client/index.js';
+import type { CachedToken, TokenCache } from '../client/options.js';
 
 const VERSION = 1;
 
@@ -41,8 +40,7 @@ export class TokenCacheFile implements TokenCache {
   constructor(servers: readonly string[], username: string, dir = tokenCacheDir()) {
     this.#servers = servers;
     this.#username = username;
-    const key = createHash('sha256').update(JSON.stringify([servers, username])).digest('hex').slice(0, 32);
-    this.path = join(dir, `${key}.json`);
+    this.path = join(dir, `${fileKey(JSON.stringify([servers, username]))}.json`);
   }
 
   load(): { access: CachedToken; refresh: CachedToken } | undefined {
@@ -79,7 +77,7 @@ export class TokenCacheFile implements TokenCache {
     const dir = join(this.path, '..');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const body: CacheFile = { version: VERSION, servers: [...this.#servers], username: this.#username, ...tokens };
-    const temp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    const temp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
     try {
       // 'wx' with the mode: the file is never readable by others, not even for a moment.
       writeFileSync(temp, `${JSON.stringify(body)}\n`, { mode: 0o600, flag: 'wx' });
@@ -110,6 +108,22 @@ export function dropAllTokens(dir = tokenCacheDir()): number {
   }
   for (const name of names) rmSync(join(dir, name), { force: true });
   return names.filter((name) => name.endsWith('.json')).length;
+}
+
+/**
+ * A file name for a server and user: two 32-bit FNV-1a hashes (node's crypto module would cost a
+ * command more time to load than the rest of this file). Not a secret and need not be unique: the
+ * file says whose tokens it holds, and a file of another server or user is no cache.
+ */
+function fileKey(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function isToken(value: unknown): value is CachedToken {

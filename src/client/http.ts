@@ -8,7 +8,7 @@
  * request of every kind tells it how the address answered.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Got, Method } from 'got';
 import { Endpoints } from './endpoints.js';
@@ -17,6 +17,12 @@ import { nodeRequest } from './node-request.js';
 import type { ResolvedClientOptions } from './options.js';
 
 let gotModule: Promise<typeof import('got')> | undefined;
+let httpsModule: Promise<typeof import('node:https')> | undefined;
+
+/** node's https (and TLS) is loaded by the first request that may need it: most CLI servers are plain http on loopback. */
+function loadHttps(): Promise<typeof import('node:https')> {
+  return (httpsModule ??= import('node:https'));
+}
 
 /** got is loaded by the first request that needs it: a command that never does starts faster. */
 function loadGot(): Promise<Got> {
@@ -54,37 +60,47 @@ export class Http {
   readonly endpoints: Endpoints;
   /** One got instance per address, by base URL, made on first use. */
   readonly #gots = new Map<string, Got>();
-  readonly #agents: { http: http.Agent; https: https.Agent };
+  readonly #httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  /** Made with the first request that may need it (see {@link loadHttps}). */
+  #httpsAgent: https.Agent | undefined;
   readonly #closing = new AbortController();
   readonly #reachability = new Set<ReachabilityListener>();
 
   constructor(options: ResolvedClientOptions) {
     this.options = options;
-    this.#agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-    };
     this.endpoints = new Endpoints(options.serverUrls, { failbackAfterMs: options.failbackAfterMs, logger: options.logger });
     this.endpoints.setProbe((url) => this.#probe(url));
   }
 
+  /** Both keep-alive agents, as got takes them. */
+  async #agents(): Promise<{ http: http.Agent; https: https.Agent }> {
+    const { Agent } = await loadHttps();
+    this.#httpsAgent ??= new Agent({ keepAlive: true, maxSockets: 32 });
+    return { http: this.#httpAgent, https: this.#httpsAgent };
+  }
+
+  /** The agents a request to `url` needs (node-request.ts): https's only for an https URL. */
+  async #agentsFor(url: URL): Promise<{ http: http.Agent; https?: https.Agent }> {
+    return url.protocol === 'https:' ? this.#agents() : { http: this.#httpAgent };
+  }
+
   /** The got instance of the address in use: get it once per attempt, right before the request. */
   async got(): Promise<Got> {
-    const got = await loadGot();
+    const [got, agents] = await Promise.all([loadGot(), this.#agents()]);
     const url = this.endpoints.current;
     let bound = this.#gots.get(url);
     if (bound === undefined) {
-      bound = this.#gotFor(got, url);
+      bound = this.#gotFor(got, agents, url);
       this.#gots.set(url, bound);
     }
     return bound;
   }
 
   /** A got bound to `url` that tells {@link Endpoints} how each of its requests went. */
-  #gotFor(got: Got, url: string): Got {
+  #gotFor(got: Got, agents: { http: http.Agent; https: https.Agent }, url: string): Got {
     return got.extend({
       prefixUrl: url,
-      agent: this.#agents,
+      agent: agents,
       retry: { limit: 0 },
       throwHttpErrors: false,
       headers: { 'user-agent': this.options.userAgent },
@@ -126,12 +142,13 @@ export class Http {
     const headers = { 'user-agent': this.options.userAgent };
     try {
       if (this.options.jsonEngine === 'node-http') {
-        const response = await nodeRequest({ url: new URL('readyz', url), method: 'GET', headers, agents: this.#agents, timeouts: this.#nodeTimeouts(), signal: this.#closing.signal });
+        const target = new URL('readyz', url);
+        const response = await nodeRequest({ url: target, method: 'GET', headers, agents: await this.#agentsFor(target), timeouts: this.#nodeTimeouts(), signal: this.#closing.signal });
         return response.status < 500;
       }
-      const got = await loadGot();
+      const [got, agent] = await Promise.all([loadGot(), this.#agents()]);
       const response = await got(new URL('readyz', url), {
-        agent: this.#agents,
+        agent,
         retry: { limit: 0 },
         throwHttpErrors: false,
         followRedirect: false,
@@ -250,12 +267,13 @@ export class Http {
       if (this.options.jsonEngine === 'node-http') {
         const url = this.endpoints.current;
         try {
+          const target = new URL(spec.path, url);
           const response = await nodeRequest({
-            url: new URL(spec.path, url),
+            url: target,
             method: spec.method,
             headers: { 'user-agent': this.options.userAgent, ...all },
             json: spec.json,
-            agents: this.#agents,
+            agents: await this.#agentsFor(target),
             timeouts: this.#nodeTimeouts(spec.extraTimeoutMs),
             signal: link.signal,
           });
@@ -299,8 +317,8 @@ export class Http {
   /** Abort in-flight requests and close idle sockets. */
   close(): void {
     this.#closing.abort();
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
+    this.#httpAgent.destroy();
+    this.#httpsAgent?.destroy();
   }
 }
 

@@ -11,7 +11,7 @@
  * both engines' errors the same way.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 
 export interface NodeRequestSpec {
@@ -20,7 +20,8 @@ export interface NodeRequestSpec {
   headers: Record<string, string>;
   /** Sent as `application/json`. */
   json?: unknown;
-  agents: { http: http.Agent; https: https.Agent };
+  /** https's is needed (and node's https loaded) only for an https URL. */
+  agents: { http: http.Agent; https?: https.Agent };
   /** connect: until the socket is connected (TLS included); response: from the request sent to the headers; request: in all. */
   timeouts: { connect: number; response: number; request: number };
   signal?: AbortSignal | undefined;
@@ -37,9 +38,12 @@ function timeoutError(event: string, ms: number): Error {
   return Object.assign(new Error(`Timeout awaiting '${event}' for ${ms}ms`), { name: 'TimeoutError', code: 'ETIMEDOUT', event });
 }
 
-export function nodeRequest(spec: NodeRequestSpec): Promise<NodeResponse> {
+let httpsModule: Promise<typeof import('node:https')> | undefined;
+
+export async function nodeRequest(spec: NodeRequestSpec): Promise<NodeResponse> {
+  const https_ = spec.url.protocol === 'https:';
+  const transport: Pick<typeof http, 'request'> = https_ ? await (httpsModule ??= import('node:https')) : http;
   return new Promise((resolve, reject) => {
-    const https_ = spec.url.protocol === 'https:';
     const body = spec.json === undefined ? undefined : Buffer.from(JSON.stringify(spec.json), 'utf8');
     const headers: Record<string, string> = { ...spec.headers };
     if (body !== undefined) {
@@ -70,7 +74,7 @@ export function nodeRequest(spec: NodeRequestSpec): Promise<NodeResponse> {
       reject(err);
     };
 
-    const request = (https_ ? https : http).request(spec.url, {
+    const request = transport.request(spec.url, {
       method: spec.method,
       headers,
       agent: https_ ? spec.agents.https : spec.agents.http,
