@@ -7,10 +7,14 @@
 // `X-UFDL-Limit`, as a node) over HTTP; the same poll as the server computes it (its own query and
 // job JSON code, in this process on a read-only connection to the server's file, in bursts); the
 // poll without a limit (what the reference worker asks: the whole queue); `ufdl-agent jobs` as a
-// whole process, and what of it is not the list (`ufdl-agent jobs --help`: starting node and loading
-// the command; the login, a deliberately slow password hash); create-job; acquire; a /metrics scrape.
+// whole process — with the tokens the previous command kept (what a person typing commands gets),
+// and without (`--no-token-cache`: a login, a deliberately slow password hash, each time) — and what
+// of it is not the list: `ufdl-agent jobs --help` (starting node and loading the command) and
+// `node -e 0` (starting node alone, the floor); create-job; acquire; a /metrics scrape.
+// `--baseline-cli FILE` also runs another build's `ufdl-agent jobs` in the same rounds (a
+// before/after comparison at the same load).
 //
-//   node bench/depth.bench.mjs [--ended 1000000] [--waiting 10000] [--samples 300] [--cli-runs 10]
+//   node bench/depth.bench.mjs [--ended 1000000] [--waiting 10000] [--samples 300] [--cli-runs 10] [--baseline-cli dist/cli/main.js]
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,7 +24,7 @@ import { prepareJobList } from '../dist/server/store/lists.js';
 import { fillQueue } from './lib/deep-queue.mjs';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { ADMIN, CLI, call } from './lib/processes.mjs';
-import { cleanup, importShellTemplate, loadAverage, positive, session, startTrackedServe } from './lib/rig.mjs';
+import { cleanup, importShellTemplate, loadAverage, positive, session, startTrackedServe, tempDir } from './lib/rig.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,12 +32,14 @@ const { values: args } = parseArgs({
     waiting: { type: 'string', default: '10000' },
     samples: { type: 'string', default: '300' },
     'cli-runs': { type: 'string', default: '10' },
+    'baseline-cli': { type: 'string' },
   },
 });
 const ENDED = positive('ended', args.ended);
 const WAITING = positive('waiting', args.waiting);
 const SAMPLES = positive('samples', args.samples);
 const CLI_RUNS = positive('cli-runs', args['cli-runs']);
+const BASELINE_CLI = args['baseline-cli'];
 // What the agent asks for: its skipped jobs (none here) plus 32 candidates (src/agent/agent-loop.ts).
 const POLL_LIMIT = 32;
 const GOALS = { pollP99Ms: 10, cliMs: 200 };
@@ -65,18 +71,22 @@ async function prepare(deep) {
   const getToken = session(server.url);
   const sql = new Database(join(server.dataDir, 'ufdl.sqlite3'), { readonly: true });
   const poll = prepareJobList(sql, POLL_FILTER);
-  return { server, getToken, template: templatePk, node: node.pk, sql, poll, deep, samples: { poll: [], pollSql: [], pollSqlAll: [], pollAll: [], create: [], acquire: [], cli: [], cliStart: [], login: [], metrics: [] } };
+  // The CLI's token cache of this server (its own, so that the run leaves the user's alone).
+  const cacheDir = await tempDir('ufdl-bench-cache-');
+  const s = { server, getToken, template: templatePk, node: node.pk, sql, poll, deep, cacheDir, samples: { poll: [], pollSql: [], pollSqlAll: [], pollAll: [], create: [], acquire: [], cli: [], cliCold: [], cliStart: [], nodeAlone: [], baseline: [], login: [], metrics: [] } };
+  await runCli(s); // logs in and keeps the tokens: every measured warm run uses them
+  return s;
 }
 
 function request(s, method, path, { json, node, headers = {} } = {}) {
   return s.getToken().then((token) => call(s.server.url, method, path, { token, json, headers, ...(node === undefined ? {} : { nodeId: node }) }));
 }
 
-function runCli(s, args = ['jobs']) {
+function runCli(s, args = ['jobs'], cli = CLI) {
   return new Promise((resolve, reject) => {
     const t0 = ms();
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, UFDL_AGENT_SERVER_URL: s.server.url, UFDL_AGENT_SERVER_USERNAME: ADMIN.username, UFDL_AGENT_SERVER_PASSWORD: ADMIN.password },
+    const child = spawn(process.execPath, cli === null ? args : [cli, ...args], {
+      env: { ...process.env, XDG_CACHE_HOME: s.cacheDir, UFDL_AGENT_SERVER_URL: s.server.url, UFDL_AGENT_SERVER_USERNAME: ADMIN.username, UFDL_AGENT_SERVER_PASSWORD: ADMIN.password },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -106,7 +116,10 @@ async function round(s, share) {
   s.samples.pollSqlAll.push(ms() - t0);
   s.samples.metrics.push(await timed(() => fetch(`${s.server.url}/metrics`).then((r) => r.text())));
   s.samples.cli.push(await runCli(s));
+  s.samples.cliCold.push(await runCli(s, ['jobs', '--no-token-cache']));
   s.samples.cliStart.push(await runCli(s, ['jobs', '--help']));
+  s.samples.nodeAlone.push(await runCli(s, ['-e', '0'], null));
+  if (BASELINE_CLI) s.samples.baseline.push(await runCli(s, ['jobs'], BASELINE_CLI));
   s.samples.login.push(await timed(() => call(s.server.url, 'POST', '/v1/auth/obtain', { json: ADMIN })));
 }
 
@@ -128,7 +141,7 @@ try {
   }
   const load1 = await loadAverage();
   const rows = {};
-  for (const s of [deep, empty]) rows[s.deep ? 'deep' : 'empty'] = Object.fromEntries(Object.entries(s.samples).map(([k, v]) => [k, summary(v)]));
+  for (const s of [deep, empty]) rows[s.deep ? 'deep' : 'empty'] = Object.fromEntries(Object.entries(s.samples).filter(([, v]) => v.length > 0).map(([k, v]) => [k, summary(v)]));
   console.log(`\nqueue at depth — ${ENDED} ended + ${WAITING} waiting jobs vs an empty server — ${machineLabel()} — load ${load0} → ${load1}`);
   console.log('measure                          deep p50 / p99 / max ms        empty p50 / p99 / max ms');
   const labels = {
@@ -139,8 +152,11 @@ try {
     create: 'create-job',
     acquire: 'acquire',
     cli: 'ufdl-agent jobs (process)',
+    cliCold: '  --no-token-cache (logs in)',
     cliStart: '  of it: node + command (--help)',
-    login: '  of it: the login',
+    nodeAlone: '  of it: node alone (node -e 0)',
+    login: '  the login (HTTP)',
+    ...(BASELINE_CLI ? { baseline: `  baseline build's jobs` } : {}),
     metrics: '/metrics scrape',
   };
   for (const [k, label] of Object.entries(labels)) {
@@ -168,6 +184,22 @@ try {
       pair('acquire'),
       `${fmt(rows.deep.metrics.p50)} (${fmt(rows.empty.metrics.p50)})`,
       met ? 'yes' : 'no',
+    ],
+  );
+  const cliPair = (k) => `${fmt(rows.deep[k].p50)} / ${fmt(rows.deep[k].max)} (${fmt(rows.empty[k].p50)} / ${fmt(rows.empty[k].max)})`;
+  await recordResult(
+    'Queue at depth: the CLI',
+    ['date', 'machine', 'load avg before → after', 'ufdl-agent jobs p50 / max ms, tokens kept (empty server)', '--no-token-cache (a login each)', 'jobs --help', 'node -e 0', 'baseline build (a login each)', 'runs'],
+    [
+      today(),
+      machineLabel(),
+      `${load0} → ${load1}`,
+      cliPair('cli'),
+      cliPair('cliCold'),
+      cliPair('cliStart'),
+      cliPair('nodeAlone'),
+      BASELINE_CLI ? cliPair('baseline') : '—',
+      String(rows.deep.cli.n),
     ],
   );
   deep.sql.close();

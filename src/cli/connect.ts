@@ -7,27 +7,38 @@
  * Every failure of a call is turned into one line and a named exit status ({@link explain}):
  * refused credentials 77, an unreachable server 69 (with its URL), anything the server refused 1
  * with its detail.
+ *
+ * A command is short-lived and a person waits for it: its JSON calls go over node's own `http` (got
+ * is loaded only by a command that uploads, downloads or reads a log), and its tokens are kept for
+ * the next command (`token-cache.ts`, unless `server.token_cache` is off or `--no-token-cache`).
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ClientError, UfdlClient } from '../client/index.js';
+// The modules themselves, not the client's index: it re-exports what a command that only lists does not need.
+import { UfdlClient } from '../client/api.js';
+import { ClientError } from '../client/errors.js';
+import { resolveServerUrls } from '../client/options.js';
 import { CliError, oneLineUsageErrors, usageError } from './cli-error.js';
 import { ConfigError, loadConfig, secretValue, type EffectiveConfig } from './config/load.js';
 import { EXIT } from './exit-codes.js';
 import { commonFlags, type CommonFlags } from './flags.js';
+import { TokenCacheFile } from './token-cache.js';
 import { VERSION } from './version.js';
 
 export interface ConnectFlags extends CommonFlags {
   server?: string;
   user?: string;
   passwordFile?: string;
+  /** False with `--no-token-cache`. */
+  tokenCache?: boolean;
 }
 
 /** Add the common flags plus `--server`, `--user` and (unless the command uses it otherwise) `--password-file`. */
 export function connectFlags(command: Command, options: { passwordFile?: boolean } = {}): Command {
   commonFlags(oneLineUsageErrors(command))
     .option('--server <url>', 'UFDL server URL, or several comma-separated (server.url; also UFDL_AGENT_SERVER_URL)')
-    .option('--user <name>', 'user to log in as (server.username; also UFDL_AGENT_SERVER_USERNAME)');
+    .option('--user <name>', 'user to log in as (server.username; also UFDL_AGENT_SERVER_USERNAME)')
+    .option('--no-token-cache', 'neither use nor keep cached tokens: log in with the password (server.token_cache)');
   if (options.passwordFile !== false) {
     command.option('--password-file <file>', 'file whose first line is the password (server.password_file; or UFDL_AGENT_SERVER_PASSWORD)');
   }
@@ -43,8 +54,16 @@ export interface Session {
   config: EffectiveConfig;
 }
 
-/** Build the client; nothing is sent yet (the first call logs in). */
-export function openSession(flags: ConnectFlags): Session {
+/** Where a command connects and as whom: the effective configuration with the flags applied. */
+export interface Target {
+  config: EffectiveConfig;
+  /** Validated by the loader: one http(s) URL or several, none twice. */
+  urls: string[];
+  username: string;
+}
+
+/** The configuration, the server's URLs and the user name; a bad `--server` is a usage error. */
+export function resolveTarget(flags: ConnectFlags): Target {
   let config: EffectiveConfig;
   try {
     config = loadConfig({
@@ -57,14 +76,26 @@ export function openSession(flags: ConnectFlags): Session {
     if (err instanceof ConfigError && fromFlag.test(err.message)) throw usageError(`--server: ${err.message.replace(fromFlag, '')}`);
     throw err;
   }
-  // Validated by the loader: one http(s) URL or several, none twice.
   const urls = (config.values['server.url'] as string[] | null) ?? [];
-  const url = urls.join(', ');
   const username = String(config.values['server.username'] ?? '');
   if (urls.length === 0) throw new ConfigError("Configuration key 'server.url' has no value: set the server's URL, e.g. http://127.0.0.1:8000");
   if (username === '') throw new ConfigError(`Configuration key 'server.username' from ${config.sources['server.username']}: expected a user name, got ""`);
+  return { config, urls, username };
+}
+
+/** The token cache file of this server and user (the client's normalised URLs, so that `x` and `x/` share one). */
+export function tokenCacheOf(target: Target): TokenCacheFile {
+  return new TokenCacheFile(resolveServerUrls(target.urls), target.username);
+}
+
+/** Build the client; nothing is sent yet (the first call logs in, or uses the cached tokens). */
+export function openSession(flags: ConnectFlags): Session {
+  const target = resolveTarget(flags);
+  const { config, urls, username } = target;
+  const url = urls.join(', ');
   const password = passwordOf(flags, config);
   const timeoutMs = Math.max(1, Number(config.values['server.timeout'] ?? 30) * 1000);
+  const cacheTokens = flags.tokenCache !== false && config.values['server.token_cache'] !== false;
   const client = new UfdlClient({
     serverUrl: urls,
     failbackAfterMs: Math.max(1, Number(config.values['server.failback_after'] ?? 60) * 1000),
@@ -80,6 +111,8 @@ export function openSession(flags: ConnectFlags): Session {
     retryBaseDelayMs: 200,
     retryMaxDelayMs: 1_000,
     userAgent: `ufdl-agent-cli/${VERSION}`,
+    jsonEngine: 'node-http',
+    ...(cacheTokens ? { tokenCache: tokenCacheOf(target) } : {}),
   });
   return { client, url, username, config };
 }

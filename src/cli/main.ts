@@ -35,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   watch: async () => (await import('./commands/watch.js')).registerWatch,
   logs: async () => (await import('./commands/logs.js')).registerLogs,
   cancel: async () => (await import('./commands/cancel.js')).registerCancel,
+  logout: async () => (await import('./commands/logout.js')).registerLogout,
   outputs: async () => (await import('./commands/outputs.js')).registerOutputs,
   download: async () => (await import('./commands/download.js')).registerDownload,
   status: async () => (await import('./commands/status.js')).registerStatus,

@@ -37,9 +37,13 @@ import { Http, apiPath, pkSegment, textSegment, type ReachabilityListener } from
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { transitionLanded, type ReconcilableAction } from './reconcile.js';
 import { Transport, type CallSpec } from './transport.js';
-import { downloadFile, uploadFile, type DownloadResult } from './uploads.js';
+import type { DownloadResult } from './uploads.js';
 import { appendLog, followLog, readLogPiece, type AppendResult, type LogFollow, type LogFollowHandlers, type LogPieceResult } from './live-log.js';
 import { watchJob, type JobWatch, type WatchContext, type WatchOptions } from './watch.js';
+
+/** Uploads and downloads are loaded by the first transfer: a command that makes none starts faster. */
+let transfers: Promise<typeof import('./uploads.js')> | undefined;
+const loadTransfers = () => (transfers ??= import('./uploads.js'));
 
 export interface CallOptions {
   /** Abort the call (and its retries). `client.close()` aborts every call too. */
@@ -378,6 +382,7 @@ export class UfdlClient {
    */
   async uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
     const path = this.#outputPath(pk, name, type);
+    const { uploadFile } = await loadTransfers();
     return uploadFile(this.#transport, { method: 'POST', path, op: 'upload', signal: opts.signal }, name, filePath);
   }
 
@@ -406,12 +411,14 @@ export class UfdlClient {
 
   /** `GET /v1/jobs/{pk}/outputs/{name}/{type}` streamed into `destPath` (temp file, then rename). */
   async downloadOutput(pk: number, name: string, type: string, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
+    const { downloadFile } = await loadTransfers();
     return downloadFile(this.#transport, { method: 'GET', path: this.#outputPath(pk, name, type), signal: opts.signal }, destPath);
   }
 
   /** `POST /v1/job-outputs/{pk}/download` (how `JobOutput<…>` inputs are fetched) into `destPath`. */
   async downloadJobOutputByPk(outputPk: number, destPath: string, opts: CallOptions = {}): Promise<DownloadResult> {
     const path = apiPath('v1', 'job-outputs', pkSegment(outputPk, 'output pk'), 'download');
+    const { downloadFile } = await loadTransfers();
     return downloadFile(this.#transport, { method: 'POST', path, json: { params: {} }, signal: opts.signal }, destPath);
   }
 

@@ -6,10 +6,15 @@
  * Expiry is read from the token's `exp` and `iat` without verifying the signature (the client has no
  * key and needs none) and measured on the local clock from the moment the token arrived, so a server
  * clock that is off does not matter. Tokens and the password are never logged.
+ *
+ * With a {@link TokenCache} (the CLI's, `cli/token-cache.ts`) the tokens outlive the process: the
+ * first call of the next one uses them, refreshes them or logs in again by the same rules, so a
+ * command that follows another within the refresh token's life skips the login (a deliberately slow
+ * password hash on the server).
  */
 import { ClientError, errorFromResponse } from './errors.js';
 import type { Http, RawResponse, RequestSpec } from './http.js';
-import type { ResolvedClientOptions } from './options.js';
+import type { ResolvedClientOptions, TokenCache } from './options.js';
 import { withRetries } from './retry.js';
 
 export interface TokenPair {
@@ -19,6 +24,8 @@ export interface TokenPair {
 
 interface HeldToken {
   token: string;
+  /** Local clock (ms) at which it arrived. */
+  obtainedAt: number;
   /** Local clock (ms) at which the server will reject it; undefined when `exp` is unreadable. */
   expiresAt: number | undefined;
   lifeMs: number | undefined;
@@ -54,13 +61,13 @@ export function decodeJwtTimes(token: string): { exp: number; iat: number | unde
 
 function hold(token: string, now = Date.now()): HeldToken {
   const times = decodeJwtTimes(token);
-  if (!times) return { token, expiresAt: undefined, lifeMs: undefined };
+  if (!times) return { token, obtainedAt: now, expiresAt: undefined, lifeMs: undefined };
   // Life from the token's own claims; when `iat` is missing, from the local clock (best effort).
   // Claims are whole seconds and `iat` is rounded down, so the token may have been issued up to 1 s
   // after `iat`: count its life 1 s shorter than `exp - iat` says.
   const claimed = times.iat === undefined ? times.exp * 1000 - now : (times.exp - times.iat) * 1000;
   const lifeMs = Math.max(0, claimed - 1000);
-  return { token, expiresAt: now + lifeMs, lifeMs };
+  return { token, obtainedAt: now, expiresAt: now + lifeMs, lifeMs };
 }
 
 export class TokenManager {
@@ -71,10 +78,13 @@ export class TokenManager {
   /** One login or refresh at a time; concurrent callers share it. */
   #pending: Promise<string> | undefined;
   #stats = { obtains: 0, refreshes: 0, refreshesAhead: 0, unauthorized: 0 };
+  /** Undefined once read (or when there is none): it is read before the first login only. */
+  #unreadCache: TokenCache | undefined;
 
   constructor(http: Http) {
     this.#http = http;
     this.#options = http.options;
+    this.#unreadCache = http.options.tokenCache;
   }
 
   getStatus(): TokenManagerStatus {
@@ -93,6 +103,7 @@ export class TokenManager {
    */
   async accessToken(signal?: AbortSignal): Promise<string> {
     if (this.#pending) return this.#pending;
+    if (this.#unreadCache) this.#readCache(this.#unreadCache);
     const access = this.#access;
     if (!access) return this.#single(() => this.#login(signal));
     if (access.expiresAt === undefined || access.lifeMs === undefined) return access.token;
@@ -151,6 +162,33 @@ export class TokenManager {
     throw errorFromResponse({ method: 'POST', path: '/v1/auth/verify', status: response.status, text: response.text, headers: response.headers });
   }
 
+  /** Take the cached tokens, if any; a cache that cannot be read is no cache. */
+  #readCache(cache: TokenCache): void {
+    this.#unreadCache = undefined;
+    let cached: ReturnType<TokenCache['load']>;
+    try {
+      cached = cache.load();
+    } catch (err) {
+      this.#options.logger.warn({ err: (err as Error).message }, 'cannot read the cached tokens; logging in');
+      return;
+    }
+    if (!cached) return;
+    this.#access = hold(cached.access.token, cached.access.obtainedAt);
+    this.#refresh = hold(cached.refresh.token, cached.refresh.obtainedAt);
+    this.#options.logger.debug({}, 'using cached tokens');
+  }
+
+  /** Keep the tokens held for the next process (a cache that cannot be written costs a login then, nothing now). */
+  #writeCache(): void {
+    const cache = this.#options.tokenCache;
+    if (!cache || !this.#access || !this.#refresh) return;
+    try {
+      cache.save({ access: { token: this.#access.token, obtainedAt: this.#access.obtainedAt }, refresh: { token: this.#refresh.token, obtainedAt: this.#refresh.obtainedAt } });
+    } catch (err) {
+      this.#options.logger.warn({ err: (err as Error).message }, 'cannot cache the tokens');
+    }
+  }
+
   #single(run: () => Promise<string>): Promise<string> {
     if (this.#pending) return this.#pending;
     const pending = run().finally(() => {
@@ -185,6 +223,7 @@ export class TokenManager {
     // With rotation on (not the reference's setting) the server sends a new refresh token too.
     if (typeof body.refresh === 'string') this.#refresh = hold(body.refresh);
     this.#stats.refreshes++;
+    this.#writeCache();
     this.#options.logger.debug({ expiresInMs: this.#access.lifeMs }, 'access token refreshed');
     return body.access;
   }
@@ -196,6 +235,7 @@ export class TokenManager {
     if (response.status === 401 || response.status === 400) {
       const err = errorFromResponse({ method: 'POST', path: '/v1/auth/obtain', status: response.status, text: response.text, headers: response.headers, op: 'login' });
       o.logger.error({ username: o.username, status: err.status, detail: err.detail }, 'login refused: check the username and password');
+      this.#dropCache();
       throw err;
     }
     const body = this.#tokens(spec, response);
@@ -203,8 +243,18 @@ export class TokenManager {
     this.#access = hold(body.access);
     this.#refresh = hold(body.refresh);
     this.#stats.obtains++;
+    this.#writeCache();
     o.logger.info({ username: o.username, server: this.#http.endpoints.current }, 'logged in');
     return body.access;
+  }
+
+  /** Tokens of credentials the server refuses are not kept for the next process either. */
+  #dropCache(): void {
+    try {
+      this.#options.tokenCache?.drop();
+    } catch (err) {
+      this.#options.logger.warn({ err: (err as Error).message }, 'cannot remove the cached tokens');
+    }
   }
 
   /** Auth calls carry neither `Authorization` (an expired token would be refused) nor `Node-Id`. */

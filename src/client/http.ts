@@ -1,17 +1,34 @@
 /**
- * The HTTP layer: one got instance per server address (own keep-alive agents shared by all, no got
- * retries, no thrown HTTP errors), a timeout on every call, and {@link Http.send} for one JSON
- * attempt. Authentication and retries are layered on top (`auth.ts`, `transport.ts`). Which address
- * a request goes to is `endpoints.ts`'s choice: every request of every kind (JSON, uploads, downloads,
- * live logs) tells it how the address answered, through got's hooks.
+ * The HTTP layer: a timeout on every call, keep-alive agents shared by all requests, and
+ * {@link Http.send} for one JSON attempt, over one of two engines (`jsonEngine`): got (the agent's:
+ * one instance per server address, no got retries, no thrown HTTP errors), or node's own `http`
+ * (`node-request.ts`, for short-lived commands, which then never load got). Uploads, downloads and
+ * live logs always use got, loaded on their first use. Authentication and retries are layered on top
+ * (`auth.ts`, `transport.ts`). Which address a request goes to is `endpoints.ts`'s choice: every
+ * request of every kind tells it how the address answered.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import got, { type Got, type Method } from 'got';
+import type { Got, Method } from 'got';
 import { Endpoints } from './endpoints.js';
 import { ClientError, errorFromNetwork, errorFromResponse, type Operation } from './errors.js';
+import { nodeRequest } from './node-request.js';
 import type { ResolvedClientOptions } from './options.js';
+
+let gotModule: Promise<typeof import('got')> | undefined;
+let httpsModule: Promise<typeof import('node:https')> | undefined;
+
+/** node's https (and TLS) is loaded by the first request that may need it: most CLI servers are plain http on loopback. */
+function loadHttps(): Promise<typeof import('node:https')> {
+  return (httpsModule ??= import('node:https'));
+}
+
+/** got is loaded by the first request that needs it: a command that never does starts faster. */
+function loadGot(): Promise<Got> {
+  gotModule ??= import('got');
+  return gotModule.then((m) => m.default);
+}
 
 export interface RequestSpec {
   method: Method;
@@ -41,55 +58,79 @@ export class Http {
   readonly options: ResolvedClientOptions;
   /** The server's addresses and the one in use. */
   readonly endpoints: Endpoints;
-  /** One got instance per address, by base URL. */
+  /** One got instance per address, by base URL, made on first use. */
   readonly #gots = new Map<string, Got>();
-  readonly #agents: { http: http.Agent; https: https.Agent };
+  readonly #httpAgent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  /** Made with the first request that may need it (see {@link loadHttps}). */
+  #httpsAgent: https.Agent | undefined;
   readonly #closing = new AbortController();
   readonly #reachability = new Set<ReachabilityListener>();
 
   constructor(options: ResolvedClientOptions) {
     this.options = options;
-    this.#agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 32 }),
-    };
     this.endpoints = new Endpoints(options.serverUrls, { failbackAfterMs: options.failbackAfterMs, logger: options.logger });
-    for (const url of options.serverUrls) this.#gots.set(url, this.#gotFor(url));
     this.endpoints.setProbe((url) => this.#probe(url));
   }
 
-  /** The got instance of the address in use: read it once per attempt, right before the request. */
-  get got(): Got {
-    return this.#gots.get(this.endpoints.current)!;
+  /** Both keep-alive agents, as got takes them. */
+  async #agents(): Promise<{ http: http.Agent; https: https.Agent }> {
+    const { Agent } = await loadHttps();
+    this.#httpsAgent ??= new Agent({ keepAlive: true, maxSockets: 32 });
+    return { http: this.#httpAgent, https: this.#httpsAgent };
+  }
+
+  /** The agents a request to `url` needs (node-request.ts): https's only for an https URL. */
+  async #agentsFor(url: URL): Promise<{ http: http.Agent; https?: https.Agent }> {
+    return url.protocol === 'https:' ? this.#agents() : { http: this.#httpAgent };
+  }
+
+  /** The got instance of the address in use: get it once per attempt, right before the request. */
+  async got(): Promise<Got> {
+    const [got, agents] = await Promise.all([loadGot(), this.#agents()]);
+    const url = this.endpoints.current;
+    let bound = this.#gots.get(url);
+    if (bound === undefined) {
+      bound = this.#gotFor(got, agents, url);
+      this.#gots.set(url, bound);
+    }
+    return bound;
   }
 
   /** A got bound to `url` that tells {@link Endpoints} how each of its requests went. */
-  #gotFor(url: string): Got {
-    const endpoints = this.endpoints;
+  #gotFor(got: Got, agents: { http: http.Agent; https: https.Agent }, url: string): Got {
     return got.extend({
       prefixUrl: url,
-      agent: this.#agents,
+      agent: agents,
       retry: { limit: 0 },
       throwHttpErrors: false,
       headers: { 'user-agent': this.options.userAgent },
       hooks: {
         afterResponse: [
           (response) => {
-            if (response.statusCode >= 500) {
-              endpoints.failed(url, { kind: 'server', status: response.statusCode, detail: serverDetail(response.body) });
-            } else endpoints.succeeded(url);
+            this.#answered(url, response.statusCode, response.body);
             return response;
           },
         ],
         beforeError: [
           (error) => {
-            const mapped = errorFromNetwork('', '', error);
-            if (mapped.kind === 'network' || mapped.kind === 'timeout') endpoints.failed(url, { kind: mapped.kind, code: mapped.code, detail: mapped.detail });
+            this.#noAnswer(url, error);
             return error;
           },
         ],
       },
     });
+  }
+
+  /** Tell {@link Endpoints} that `url` answered: a 5xx counts against it. */
+  #answered(url: string, status: number, body: unknown): void {
+    if (status >= 500) this.endpoints.failed(url, { kind: 'server', status, detail: serverDetail(body) });
+    else this.endpoints.succeeded(url);
+  }
+
+  /** Tell {@link Endpoints} that a request to `url` failed without an answer (when it was the network's fault). */
+  #noAnswer(url: string, error: unknown): void {
+    const mapped = errorFromNetwork('', '', error);
+    if (mapped.kind === 'network' || mapped.kind === 'timeout') this.endpoints.failed(url, { kind: mapped.kind, code: mapped.code, detail: mapped.detail });
   }
 
   /**
@@ -98,13 +139,20 @@ export class Http {
    * a server without it, which is an answer too. No credentials are sent.
    */
   async #probe(url: string): Promise<boolean> {
+    const headers = { 'user-agent': this.options.userAgent };
     try {
+      if (this.options.jsonEngine === 'node-http') {
+        const target = new URL('readyz', url);
+        const response = await nodeRequest({ url: target, method: 'GET', headers, agents: await this.#agentsFor(target), timeouts: this.#nodeTimeouts(), signal: this.#closing.signal });
+        return response.status < 500;
+      }
+      const [got, agent] = await Promise.all([loadGot(), this.#agents()]);
       const response = await got(new URL('readyz', url), {
-        agent: this.#agents,
+        agent,
         retry: { limit: 0 },
         throwHttpErrors: false,
         followRedirect: false,
-        headers: { 'user-agent': this.options.userAgent },
+        headers,
         timeout: this.timeouts(),
         signal: this.#closing.signal,
       });
@@ -205,13 +253,41 @@ export class Http {
     };
   }
 
+  /** The timeouts of one JSON attempt as node-request.ts takes them (lookup is part of connecting). */
+  #nodeTimeouts(extraMs = 0): { connect: number; response: number; request: number } {
+    const t = this.timeouts(extraMs);
+    return { connect: t.connect, response: t.response, request: t.request };
+  }
+
   /** One attempt of a JSON call. Resolves with any HTTP status; throws a ClientError without a response. */
   async send(spec: RequestSpec, headers: Record<string, string>): Promise<RawResponse> {
     const link = this.link(spec.signal);
+    const all = { accept: 'application/json', ...headers, ...spec.headers };
     try {
-      const response = await this.got(spec.path, {
+      if (this.options.jsonEngine === 'node-http') {
+        const url = this.endpoints.current;
+        try {
+          const target = new URL(spec.path, url);
+          const response = await nodeRequest({
+            url: target,
+            method: spec.method,
+            headers: { 'user-agent': this.options.userAgent, ...all },
+            json: spec.json,
+            agents: await this.#agentsFor(target),
+            timeouts: this.#nodeTimeouts(spec.extraTimeoutMs),
+            signal: link.signal,
+          });
+          this.#answered(url, response.status, response.text);
+          return response;
+        } catch (err) {
+          this.#noAnswer(url, err);
+          throw err;
+        }
+      }
+      const got = await this.got();
+      const response = await got(spec.path, {
         method: spec.method,
-        headers: { accept: 'application/json', ...headers, ...spec.headers },
+        headers: all,
         ...(spec.json === undefined ? {} : { json: spec.json }),
         responseType: 'text',
         timeout: this.timeouts(spec.extraTimeoutMs),
@@ -241,8 +317,8 @@ export class Http {
   /** Abort in-flight requests and close idle sockets. */
   close(): void {
     this.#closing.abort();
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
+    this.#httpAgent.destroy();
+    this.#httpsAgent?.destroy();
   }
 }
 

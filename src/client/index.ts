@@ -10,7 +10,7 @@ export { ClientError, isClientError } from './errors.js';
 export type { EndpointsStatus, EndpointStatus } from './endpoints.js';
 export type { ClientErrorKind } from './errors.js';
 export { DEFAULTS, resolveClientOptions, resolveServerUrls } from './options.js';
-export type { ClientLogger, ClientOptions, ResolvedClientOptions } from './options.js';
+export type { CachedToken, ClientLogger, ClientOptions, ResolvedClientOptions, TokenCache } from './options.js';
 export { transitionLanded } from './reconcile.js';
 export type { ReconcilableAction } from './reconcile.js';
 export { backoffDelayMs } from './retry.js';

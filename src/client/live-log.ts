@@ -3,13 +3,13 @@
  * agent), read a piece from an offset, and follow over a web-socket that resumes from the last byte
  * received after a dropped connection, so a reader never sees a byte twice or misses one.
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { LOG_HEADERS, type LogFrame, type LogGapBody } from '../protocol/live-log.js';
 import { ClientError, errorFromNetwork } from './errors.js';
 import { apiPath, pkSegment } from './http.js';
 import type { Transport } from './transport.js';
 import { backoffDelayMs } from './retry.js';
-import type { WatchContext } from './watch.js';
+import { loadWebSocket, type WatchContext } from './watch.js';
 
 /** The result of an append: the server's length (where the next append begins). */
 export interface AppendResult {
@@ -51,7 +51,8 @@ async function logRequest(
         async (headers) => {
           const link = transport.http.link(signal);
           try {
-            const res = (await transport.http.got(`${path}?${query}`, {
+            const got = await transport.http.got();
+            const res = (await got(`${path}?${query}`, {
               method,
               headers: { ...headers, accept: options.accept, ...(options.contentType ? { 'content-type': options.contentType } : {}) },
               ...(options.body ? { body: options.body } : {}),
@@ -163,11 +164,12 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
       retry(err instanceof Error ? err : new Error(String(err)), err instanceof ClientError && err.kind === 'auth');
       return;
     }
+    const WebSocketClass = await loadWebSocket();
     if (closed) return;
     const base = ctx.serverUrl;
     const url = new URL(`${logPath(pk)}?offset=${cursor}`, base);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': ctx.userAgent }, handshakeTimeout: ctx.handshakeTimeoutMs });
+    const ws = new WebSocketClass(url, { headers: { authorization: `Bearer ${token}`, 'user-agent': ctx.userAgent }, handshakeTimeout: ctx.handshakeTimeoutMs });
     socket = ws;
     let ended = false;
     ws.on('message', (data, isBinary) => {

@@ -55,6 +55,31 @@ export interface ClientOptions {
   userAgent?: string;
   /** pino logger (or anything with the same four methods). @default a silent logger */
   logger?: ClientLogger;
+  /**
+   * What sends the JSON calls: `got` (the long-running agent's), or `node-http`, node's own module
+   * (`node-request.ts`), which a short-lived command loads in a fraction of got's time. Uploads,
+   * downloads and live logs use got either way. @default 'got'
+   */
+  jsonEngine?: 'got' | 'node-http';
+  /**
+   * Where tokens outlive the process: read before the first login, written after every login and
+   * refresh, dropped when the server refuses the login (`auth.ts`). @default none
+   */
+  tokenCache?: TokenCache;
+}
+
+/** A token and when it arrived (local clock, ms): its expiry is counted from then. */
+export interface CachedToken {
+  token: string;
+  obtainedAt: number;
+}
+
+/** A place to keep the tokens of one server and user between processes (the CLI's is a file). */
+export interface TokenCache {
+  /** The tokens kept; undefined when there are none (or none usable). */
+  load(): { access: CachedToken; refresh: CachedToken } | undefined;
+  save(tokens: { access: CachedToken; refresh: CachedToken }): void;
+  drop(): void;
 }
 
 export const DEFAULTS = Object.freeze({
@@ -71,6 +96,7 @@ export const DEFAULTS = Object.freeze({
   refreshAheadMinMs: 60_000,
   userAgent: 'ufdl-agent-client',
   failbackAfterMs: 60_000,
+  jsonEngine: 'got' as 'got' | 'node-http',
 });
 
 export interface ResolvedClientOptions {
@@ -94,6 +120,8 @@ export interface ResolvedClientOptions {
   readonly refreshAheadMinMs: number;
   readonly userAgent: string;
   readonly logger: ClientLogger;
+  readonly jsonEngine: 'got' | 'node-http';
+  readonly tokenCache: TokenCache | undefined;
 }
 
 const SILENT: ClientLogger = Object.freeze({ debug() {}, info() {}, warn() {}, error() {} });
@@ -133,6 +161,8 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     refreshAheadMinMs: pick('refreshAheadMinMs'),
     userAgent: pick('userAgent'),
     logger: options.logger ?? SILENT,
+    jsonEngine: pick('jsonEngine'),
+    tokenCache: options.tokenCache,
   };
 
   const positive = ['failbackAfterMs', 'connectTimeoutMs', 'responseTimeoutMs', 'requestTimeoutMs', 'transferIdleTimeoutMs', 'retryTotalMs', 'retryMaxDelayMs'] as const;
@@ -144,6 +174,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     const value = resolved[key];
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw bad(key, 'a non-negative number of milliseconds', value);
   }
+  if (resolved.jsonEngine !== 'got' && resolved.jsonEngine !== 'node-http') throw bad('jsonEngine', "'got' or 'node-http'", resolved.jsonEngine);
   if (!Number.isInteger(resolved.retryAttempts) || resolved.retryAttempts < 1) throw bad('retryAttempts', 'an integer ≥ 1', resolved.retryAttempts);
   const fraction = resolved.refreshAheadFraction;
   if (typeof fraction !== 'number' || !(fraction >= 0 && fraction < 1)) throw bad('refreshAheadFraction', 'a number in [0, 1)', fraction);

@@ -83,7 +83,8 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
       const body = fileChunks(filePath);
       const link = http.link(spec.signal);
       try {
-        const res = await http.got(spec.path, {
+        const got = await http.got();
+        const res = await got(spec.path, {
           method: spec.method,
           headers: {
             ...headers,
@@ -147,7 +148,7 @@ async function downloadOnce(transport: Transport, spec: RequestSpec, headers: Re
 async function streamToFile(transport: Transport, spec: RequestSpec, headers: Record<string, string>, destPath: string, signal: AbortSignal): Promise<DownloadResult> {
   const { http } = transport;
   const where = `/${spec.path}`;
-  const stream = http.got.stream(spec.path, {
+  const stream = (await http.got()).stream(spec.path, {
     method: spec.method,
     // The reference offers only `application/data` here: `Accept: application/json` would get a 406.
     headers: { ...headers, accept: '*/*' },

@@ -80,7 +80,7 @@ export function isJobNotification(value: unknown): value is JobNotification {
 let wsModule: Promise<typeof import('ws')> | undefined;
 
 /** `ws` is loaded by the first watch: the commands that never watch (most of the CLI) start faster. */
-function loadWebSocket(): Promise<typeof WebSocket> {
+export function loadWebSocket(): Promise<typeof WebSocket> {
   wsModule ??= import('ws');
   return wsModule.then((m) => m.default);
 }

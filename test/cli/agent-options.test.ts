@@ -49,6 +49,7 @@ const OPTION_OF_KEY: Readonly<Record<string, keyof ResolvedAgentOptions>> = {
 const NOT_OPTIONS: Readonly<Record<string, string>> = {
   'server.password': 'a secret, read by secretValue',
   'server.password_file': 'the secret from a file',
+  'server.token_cache': "the CLI's, not the agent's",
   'agent.log_level': "the CLI's logger",
 };
 

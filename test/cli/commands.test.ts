@@ -220,7 +220,8 @@ describe('outputs and download', () => {
 describe('errors', () => {
   it('refuses a wrong password with status 77 and one line', async () => {
     const server = await serverWithTemplates();
-    const result = await cli(['jobs'], { env: serverEnv(server, { UFDL_AGENT_SERVER_PASSWORD: 'not-the-password' }) });
+    // Without the tokens the template import above kept, which would still be good (token-cache.test.ts).
+    const result = await cli(['jobs', '--no-token-cache'], { env: serverEnv(server, { UFDL_AGENT_SERVER_PASSWORD: 'not-the-password' }) });
     expectOneLineError(result, 77, /^ufdl-agent: login refused for user 'admin' at http:\/\/127\.0\.0\.1:\d+/);
     expect(result.stderr).not.toContain('not-the-password');
   });

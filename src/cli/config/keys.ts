@@ -43,6 +43,7 @@ export const KEYS: readonly KeyDef[] = [
   key('server', 'password_file', 'string', null, 'File whose first line is the password.'),
   key('server', 'timeout', 'number', seconds(AGENT.requestTimeoutMs), 'Seconds before an HTTP call is abandoned.'),
   key('server', 'failback_after', 'number', seconds(AGENT.failbackAfterMs), 'With several server addresses: seconds between attempts to go back to the first one.'),
+  key('server', 'token_cache', 'bool', true, "The CLI keeps its tokens for the next command in a file only this user can read (the agent never does); `ufdl-agent logout` removes it."),
 
   // The agent daemon (`run`).
   key('agent', 'work_dir', 'string', './data/agent/work', 'Parent of the per-job directories.'),

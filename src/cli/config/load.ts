@@ -4,7 +4,7 @@
  * names the key, the source and what was expected.
  */
 import { readFileSync } from 'node:fs';
-import { parse as parseToml } from 'smol-toml';
+import { createRequire } from 'node:module';
 import { resolveServerUrls } from '../../client/options.js';
 import { ConfigError } from './errors.js';
 import { ENV_ALIASES, KEYS, envName, keyId, type KeyDef } from './keys.js';
@@ -87,6 +87,15 @@ function readConfigFile(file: string): Record<string, unknown> {
     for (const [name, value] of Object.entries(body)) flat[`${section}.${name}`] = value;
   }
   return flat;
+}
+
+/**
+ * The TOML parser, loaded by the first configuration file (a command configured by the environment
+ * alone never loads it); synchronously, as the whole loader is.
+ */
+function parseToml(text: string): unknown {
+  const { parse } = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+  return parse(text);
 }
 
 function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {

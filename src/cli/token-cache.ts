@@ -1,0 +1,132 @@
+/**
+ * The CLI's token cache: the access and refresh tokens a command obtained, kept for the next command
+ * so that it skips the login (the server hashes the password slowly on purpose). One file per server
+ * and user, `<cache dir>/ufdl-agent/tokens/<hash of server and user>.json`, where the cache dir is
+ * `$XDG_CACHE_HOME`, else `~/.cache`; the directory is made 0700 and the file 0600, written whole
+ * and renamed into place, so two commands at once never leave half a file.
+ *
+ * A file that is not ours to trust is no cache: not a regular file, not owned by this user, readable
+ * or writable by others, unparsable, or made for another server or user — the command then logs in
+ * and writes a good one. The tokens are never printed. `ufdl-agent logout` removes the file
+ * (docs/OPERATIONS.md, "The CLI's token cache").
+ */
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { CachedToken, TokenCache } from '../client/options.js';
+
+const VERSION = 1;
+
+/** `$XDG_CACHE_HOME/ufdl-agent/tokens`, else `~/.cache/ufdl-agent/tokens`. */
+export function tokenCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
+  return join(base, 'ufdl-agent', 'tokens');
+}
+
+interface CacheFile {
+  version: number;
+  servers: string[];
+  username: string;
+  access: CachedToken;
+  refresh: CachedToken;
+}
+
+export class TokenCacheFile implements TokenCache {
+  /** The file of this server (its addresses, in order) and user. */
+  readonly path: string;
+  readonly #servers: readonly string[];
+  readonly #username: string;
+
+  constructor(servers: readonly string[], username: string, dir = tokenCacheDir()) {
+    this.#servers = servers;
+    this.#username = username;
+    this.path = join(dir, `${fileKey(JSON.stringify([servers, username]))}.json`);
+  }
+
+  load(): { access: CachedToken; refresh: CachedToken } | undefined {
+    let text: string;
+    let fd: number;
+    try {
+      fd = openSync(this.path, 'r');
+    } catch {
+      return undefined;
+    }
+    try {
+      const info = fstatSync(fd);
+      const ownUid = process.getuid?.();
+      if (!info.isFile() || (ownUid !== undefined && info.uid !== ownUid) || (info.mode & 0o077) !== 0) return undefined;
+      text = readFileSync(fd, 'utf8');
+    } catch {
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+    let parsed: Partial<CacheFile>;
+    try {
+      parsed = JSON.parse(text) as Partial<CacheFile>;
+    } catch {
+      return undefined;
+    }
+    if (parsed === null || typeof parsed !== 'object' || parsed.version !== VERSION) return undefined;
+    if (JSON.stringify(parsed.servers) !== JSON.stringify(this.#servers) || parsed.username !== this.#username) return undefined;
+    if (!isToken(parsed.access) || !isToken(parsed.refresh)) return undefined;
+    return { access: parsed.access, refresh: parsed.refresh };
+  }
+
+  save(tokens: { access: CachedToken; refresh: CachedToken }): void {
+    const dir = join(this.path, '..');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const body: CacheFile = { version: VERSION, servers: [...this.#servers], username: this.#username, ...tokens };
+    const temp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
+    try {
+      // 'wx' with the mode: the file is never readable by others, not even for a moment.
+      writeFileSync(temp, `${JSON.stringify(body)}\n`, { mode: 0o600, flag: 'wx' });
+      renameSync(temp, this.path);
+    } catch (err) {
+      rmSync(temp, { force: true });
+      throw err;
+    }
+  }
+
+  drop(): void {
+    try {
+      unlinkSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/** Remove every cached token file of this user; returns how many there were. */
+export function dropAllTokens(dir = tokenCacheDir()): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((name) => name.endsWith('.json') || name.endsWith('.tmp'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  for (const name of names) rmSync(join(dir, name), { force: true });
+  return names.filter((name) => name.endsWith('.json')).length;
+}
+
+/**
+ * A file name for a server and user: two 32-bit FNV-1a hashes (node's crypto module would cost a
+ * command more time to load than the rest of this file). Not a secret and need not be unique: the
+ * file says whose tokens it holds, and a file of another server or user is no cache.
+ */
+function fileKey(text: string): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+function isToken(value: unknown): value is CachedToken {
+  const v = value as Partial<CachedToken> | null;
+  return v !== null && typeof v === 'object' && typeof v.token === 'string' && v.token !== '' && typeof v.obtainedAt === 'number' && Number.isFinite(v.obtainedAt);
+}
