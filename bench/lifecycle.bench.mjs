@@ -111,7 +111,7 @@ async function runOurs(spec) {
     const cpuSeconds = (await running.cpuSeconds()) - cpu0;
     let peakRss = 0;
     for (const server of running.servers) peakRss = Math.max(peakRss, (await procStats(server.child.pid)).peakRss);
-    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss };
+    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss, nodePks };
   } finally {
     await running.stop();
     running = undefined;
@@ -172,7 +172,7 @@ const ours = await runOurs(STORES[0]);
 bare = fork(new URL('./lib/bare-server.mjs', import.meta.url));
 const { port } = await new Promise((r) => bare.once('message', r));
 const bareCpu0 = (await procStats(bare.pid)).cpuSeconds;
-const baseline = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, nodePks));
+const baseline = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, ours.nodePks));
 const bareStats = await procStats(bare.pid);
 bare.send('stop');
 bare = undefined;
