@@ -107,11 +107,18 @@ async function runOurs(spec) {
     }
     // Tokens live 5 minutes by default; the run is shorter.
     const cpu0 = await running.cpuSeconds();
+    const counts0 = await running.databaseCounts();
     const result = merge(await runWorkers({ url: urls[0], urls, token, templatePk: template.pk, durationMs: DURATION_MS, bare: false }, nodePks));
     const cpuSeconds = (await running.cpuSeconds()) - cpu0;
+    const counts1 = await running.databaseCounts();
+    // Statements and transactions per lifecycle on PostgreSQL (each statement is one round trip).
+    const perLifecycle = counts0 && {
+      statements: (counts1.statements - counts0.statements) / result.lifecycles,
+      transactions: (counts1.transactions - counts0.transactions) / result.lifecycles,
+    };
     let peakRss = 0;
     for (const server of running.servers) peakRss = Math.max(peakRss, (await procStats(server.child.pid)).peakRss);
-    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss, nodePks };
+    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss, nodePks, perLifecycle };
   } finally {
     await running.stop();
     running = undefined;
@@ -140,6 +147,7 @@ if (!onlySqlite(STORES)) {
   for (const { spec, r, load } of rows) {
     const all = allCalls(r);
     console.log(`\n${spec.label} (load ${load}): ${r.rate.toFixed(1)} lifecycles/s, errors ${r.errors}, all calls p50/p99 ${percentile(all, 50).toFixed(1)}/${percentile(all, 99).toFixed(1)} ms, CPU of servers + cluster ${((r.cpuSeconds * 1000) / requests(r)).toFixed(3)} ms/request, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB`);
+    if (r.perLifecycle) console.log(`per lifecycle (${CALLS_PER_LIFECYCLE} requests): ${r.perLifecycle.statements.toFixed(1)} statements, ${r.perLifecycle.transactions.toFixed(1)} transactions`);
     printLatencies(r);
     if (r.errorSamples.length) console.log('errors:', r.errorSamples);
   }
@@ -159,7 +167,8 @@ if (!onlySqlite(STORES)) {
         `${r.rate.toFixed(1)} lifecycles/s`,
         `all calls ${percentile(all, 50).toFixed(1)} / ${percentile(all, 99).toFixed(1)} ms; progress ${percentile(progress, 50).toFixed(1)} / ${percentile(progress, 99).toFixed(1)} ms`,
         r.errors,
-        `CPU of servers${spec.store === 'sqlite' ? '' : ' + cluster'} ${((r.cpuSeconds * 1000) / requests(r)).toFixed(3)} ms/request; generator ${r.generatorCpuSeconds.toFixed(1)} s`,
+        `CPU of servers${spec.store === 'sqlite' ? '' : ' + cluster'} ${((r.cpuSeconds * 1000) / requests(r)).toFixed(3)} ms/request; generator ${r.generatorCpuSeconds.toFixed(1)} s` +
+          (r.perLifecycle ? `; ${r.perLifecycle.statements.toFixed(0)} statements, ${r.perLifecycle.transactions.toFixed(0)} transactions per lifecycle` : ''),
       ],
     );
   }

@@ -5,6 +5,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { PG_PASSWORD, startPgCluster } from './pg-cluster.mjs';
 import { procStats, startServe } from './processes.mjs';
 
@@ -29,8 +30,11 @@ export const onlySqlite = (stores) => stores.length === 1 && stores[0].store ===
 
 /**
  * Start the servers of one store spec (see processes.mjs's startServe for `extraArgs`, `env` and
- * `nodeArgs`). Returns { urls, servers, dataDir, cpuSeconds(), stop() }: `cpuSeconds()` sums the
- * replicas' CPU and, on PostgreSQL, the cluster's (every process of the `postgres` user started for it).
+ * `nodeArgs`). Returns { urls, servers, dataDir, cpuSeconds(), databaseCounts(), stop() }:
+ * `cpuSeconds()` sums the replicas' CPU and, on PostgreSQL, the cluster's (the postmaster and its
+ * children); `databaseCounts()` is { statements, transactions } run so far on PostgreSQL (from
+ * pg_stat_statements: every statement, and the explicit transactions by their BEGIN; the counting
+ * queries included), undefined on SQLite.
  */
 export async function startStore({ store, replicas }, { extraArgs = [], env = {}, nodeArgs = [] } = {}) {
   if (store === 'sqlite') {
@@ -40,15 +44,19 @@ export async function startStore({ store, replicas }, { extraArgs = [], env = {}
       servers: [server],
       dataDir: server.dataDir,
       cpuSeconds: () => cpuOf([server.child.pid]),
+      databaseCounts: async () => undefined,
       async stop() {
         await server.stop({ removeData: true });
       },
     };
   }
-  const cluster = await startPgCluster();
+  // pg_stat_statements counts the statements a benchmark's requests send (top-level ones: round trips).
+  const cluster = await startPgCluster({ settings: { shared_preload_libraries: 'pg_stat_statements' } });
   const servers = [];
   const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-bench-replicas-'));
+  let counter;
   const stop = async () => {
+    await counter?.end().catch(() => {});
     await Promise.all(servers.map((s) => s.stop()));
     await cluster.stop();
     await rm(dataDir, { recursive: true, force: true });
@@ -56,6 +64,9 @@ export async function startStore({ store, replicas }, { extraArgs = [], env = {}
   try {
     // The password through the environment, as OPERATIONS.md advises, not in the URL.
     const url = new URL(await cluster.createDatabase('ufdl_bench'));
+    counter = new pg.Client({ connectionString: url.toString() });
+    await counter.connect();
+    await counter.query('CREATE EXTENSION pg_stat_statements');
     url.password = '';
     const pgEnv = { ...env, UFDL_DATABASE_PASSWORD: PG_PASSWORD };
     // One after the other: the first runs the migrations (the others would wait on its lock anyway).
@@ -71,7 +82,17 @@ export async function startStore({ store, replicas }, { extraArgs = [], env = {}
     servers,
     dataDir,
     cpuSeconds: async () => (await cpuOf(servers.map((s) => s.child.pid))) + (await clusterCpu(cluster.dir)),
+    async databaseCounts() {
+      const { rows } = await counter.query(
+        `SELECT sum(calls) AS statements, coalesce(sum(calls) FILTER (WHERE upper(query) = 'BEGIN'), 0) AS transactions
+           FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      return { statements: Number(rows[0].statements), transactions: Number(rows[0].transactions) };
+    },
     stop,
+    get counter() {
+      return counter;
+    },
   };
 }
 
