@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { pollFilter } from '../dist/protocol/filter.js';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { call } from './lib/processes.mjs';
-import { onlySqlite, parseStores, startStore } from './lib/stores.mjs';
+import { onlySqlite, parseStores, recordStoreRow, startStore } from './lib/stores.mjs';
 import {
   cleanup,
   createJob,
@@ -217,20 +217,16 @@ for (const r of results) {
     continue;
   }
   const where = r.spec.replicas > 1 ? 'created on replica 1, waiting on replica 2' : 'one process';
-  await recordResult(
-    'PostgreSQL and replicas',
-    ['date', 'machine', 'load avg before → after', 'benchmark', 'store', 'replicas', 'result', 'p50 / p99', 'errors', 'notes'],
-    [
-      today(),
-      machineLabel(),
-      r.load,
-      `dispatch ${r.mode} (${what[r.mode]}; ${where})`,
-      r.spec.store === 'sqlite' ? 'SQLite' : 'PostgreSQL 15',
-      r.spec.replicas,
-      `${r.n} jobs, max ${fmt(r.max)}`,
-      `${fmt(r.p50)} / ${fmt(r.p99)}`,
-      0,
-      r.mode === 'wakeup' ? `goal ${goalText(r)}: ${goalOf(r) ? 'met' : 'not met'}` : `→ start call p50 ${fmt(r.toStartP50)}, start → child p50 ${fmt(r.spawnP50)}; goal ${goalText(r)}: ${goalOf(r) ? 'met' : 'not met'}`,
-    ],
-  );
+  await recordStoreRow({
+    load: r.load,
+    benchmark: `dispatch ${r.mode} (${what[r.mode]}; ${where})`,
+    spec: r.spec,
+    result: `${r.n} jobs, max ${fmt(r.max)}`,
+    latency: `${fmt(r.p50)} / ${fmt(r.p99)}`,
+    errors: 0,
+    notes:
+      r.mode === 'wakeup'
+        ? `goal ${goalText(r)}: ${goalOf(r) ? 'met' : 'not met'}`
+        : `→ start call p50 ${fmt(r.toStartP50)}, start → child p50 ${fmt(r.spawnP50)}; goal ${goalText(r)}: ${goalOf(r) ? 'met' : 'not met'}`,
+  });
 }

@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { call, login, procStats } from './lib/processes.mjs';
-import { onlySqlite, parseStores, startStore } from './lib/stores.mjs';
+import { onlySqlite, parseStores, recordStoreRow, startStore } from './lib/stores.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -154,23 +154,17 @@ if (!onlySqlite(STORES)) {
   for (const { spec, r, load } of rows) {
     const all = allCalls(r);
     const progress = r.latencies.progress ?? [];
-    await recordResult(
-      'PostgreSQL and replicas',
-      ['date', 'machine', 'load avg before → after', 'benchmark', 'store', 'replicas', 'result', 'p50 / p99', 'errors', 'notes'],
-      [
-        today(),
-        machineLabel(),
-        load,
-        `lifecycle (${NODES} nodes, ${DURATION_MS / 1000} s)`,
-        spec.store === 'sqlite' ? 'SQLite' : 'PostgreSQL 15',
-        spec.replicas,
-        `${r.rate.toFixed(1)} lifecycles/s`,
-        `all calls ${percentile(all, 50).toFixed(1)} / ${percentile(all, 99).toFixed(1)} ms; progress ${percentile(progress, 50).toFixed(1)} / ${percentile(progress, 99).toFixed(1)} ms`,
-        r.errors,
+    await recordStoreRow({
+      load,
+      benchmark: `lifecycle (${NODES} nodes, ${DURATION_MS / 1000} s)`,
+      spec,
+      result: `${r.rate.toFixed(1)} lifecycles/s`,
+      latency: `all calls ${percentile(all, 50).toFixed(1)} / ${percentile(all, 99).toFixed(1)} ms; progress ${percentile(progress, 50).toFixed(1)} / ${percentile(progress, 99).toFixed(1)} ms`,
+      errors: r.errors,
+      notes:
         `CPU of servers${spec.store === 'sqlite' ? '' : ' + cluster'} ${((r.cpuSeconds * 1000) / requests(r)).toFixed(3)} ms/request; generator ${r.generatorCpuSeconds.toFixed(1)} s` +
-          (r.perLifecycle ? `; ${r.perLifecycle.statements.toFixed(0)} statements, ${r.perLifecycle.transactions.toFixed(0)} transactions per lifecycle` : ''),
-      ],
-    );
+        (r.perLifecycle ? `; ${r.perLifecycle.statements.toFixed(0)} statements, ${r.perLifecycle.transactions.toFixed(0)} transactions per lifecycle` : ''),
+    });
   }
   process.exit(rows.every(({ r }) => r.errors === 0) ? 0 : 1);
 }

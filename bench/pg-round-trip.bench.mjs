@@ -5,8 +5,10 @@
 //   - `PostgresDatabase.prepare('SELECT 1').get()` (the store's way),
 //   - the same through `pg` directly, `await client.query(...)` (the asynchronous way),
 //   - better-sqlite3's `prepare('SELECT 1').get()` (SQLite's way, in-process),
-// and an empty transition as the store runs one — BEGIN, the writer lock, one SELECT, COMMIT — on
-// both stores. Wall time and this process's CPU time (both threads) per call, in µs.
+// an empty transition as the store runs one — BEGIN, the writer lock, one SELECT, COMMIT — on both
+// stores, and a writing one (one row updated, so the COMMIT waits for the WAL's flush to disk; SQLite
+// with synchronous=FULL, an fsync per commit, as PostgreSQL's durable COMMIT does). Wall time and this
+// process's CPU time (both threads) per call, in µs.
 //
 //   node bench/pg-round-trip.bench.mjs [--calls 5000] [--rounds 3]
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -50,16 +52,25 @@ try {
   const sqlite = new Database(join(sqliteDir, 'db.sqlite3'));
   sqlite.pragma('journal_mode = WAL');
 
+  sqlite.pragma('synchronous = FULL');
+  handle.exec('CREATE TABLE counter (pk integer PRIMARY KEY, n integer NOT NULL); INSERT INTO counter VALUES (1, 0)');
+  sqlite.exec('CREATE TABLE counter (pk integer PRIMARY KEY, n integer NOT NULL); INSERT INTO counter VALUES (1, 0)');
   const pgSelect = handle.prepare('SELECT 1');
   const pgTransition = handle.transaction(() => pgSelect.get());
+  const pgUpdate = handle.prepare('UPDATE counter SET n = n + 1 WHERE pk = 1');
+  const pgWrite = handle.transaction(() => pgUpdate.run());
   const liteSelect = sqlite.prepare('SELECT 1');
   const liteTransition = sqlite.transaction(() => liteSelect.get());
+  const liteUpdate = sqlite.prepare('UPDATE counter SET n = n + 1 WHERE pk = 1');
+  const liteWrite = sqlite.transaction(() => liteUpdate.run());
   const cases = {
     'SELECT 1 — store handle on PostgreSQL (thread, blocking)': () => pgSelect.get(),
     'SELECT 1 — pg client, await': () => client.query({ name: 'rt', text: 'SELECT 1' }),
     'SELECT 1 — better-sqlite3': () => liteSelect.get(),
     'empty transition — store handle on PostgreSQL (4 statements)': () => pgTransition.immediate(),
     'empty transition — better-sqlite3 (BEGIN IMMEDIATE)': () => liteTransition.immediate(),
+    'one-row UPDATE transition — store handle on PostgreSQL': () => pgWrite.immediate(),
+    'one-row UPDATE transition — better-sqlite3, synchronous=FULL': () => liteWrite.immediate(),
   };
   // Rounds interleave the cases, so a change of the machine's load touches each alike.
   for (let round = 0; round < ROUNDS; round++) {
@@ -86,6 +97,6 @@ const cell = (name) => `${summary[name].wallUs.toFixed(1)} (${summary[name].cpuU
 const names = Object.keys(summary);
 await recordResult(
   'PostgreSQL statement round trip',
-  ['date', 'machine', 'load avg before → after', 'calls × rounds', 'SELECT 1 store handle µs (CPU)', 'SELECT 1 pg await µs (CPU)', 'SELECT 1 better-sqlite3 µs (CPU)', 'empty transition PostgreSQL µs (CPU)', 'empty transition SQLite µs (CPU)'],
+  ['date', 'machine', 'load avg before → after', 'calls × rounds', 'SELECT 1 store handle µs (CPU)', 'SELECT 1 pg await µs (CPU)', 'SELECT 1 better-sqlite3 µs (CPU)', 'empty transition PostgreSQL µs (CPU)', 'empty transition SQLite µs (CPU)', 'UPDATE transition PostgreSQL µs (CPU)', 'UPDATE transition SQLite FULL µs (CPU)'],
   [today(), machineLabel(), `${load0} → ${load1}`, `${CALLS} × ${ROUNDS}`, ...names.map(cell)],
 );

@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { machineLabel, recordResult, today } from './machine.mjs';
 import { PG_PASSWORD, startPgCluster } from './pg-cluster.mjs';
 import { procStats, startServe } from './processes.mjs';
 
@@ -127,4 +128,13 @@ async function clusterCpu(dir) {
     }
   }
   return total;
+}
+
+/** A dated row of docs/BENCHMARKS.md's "PostgreSQL and replicas" (the lifecycle and dispatch benchmarks). */
+export function recordStoreRow({ load, benchmark, spec, result, latency, errors, notes }) {
+  return recordResult(
+    'PostgreSQL and replicas',
+    ['date', 'machine', 'load avg before → after', 'benchmark', 'store', 'replicas', 'result', 'p50 / p99', 'errors', 'notes'],
+    [today(), machineLabel(), load, benchmark, spec.store === 'sqlite' ? 'SQLite' : 'PostgreSQL 15', spec.replicas, result, latency, errors, notes],
+  );
 }
