@@ -34,8 +34,8 @@ function hardwareJson(row: HardwareJson & { extension: number }): HardwareJson {
 
 export async function hardwareRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.ufdl;
-  // Which rows this server shows.
-  const shown = app.ufdl.options.extensions ? '1' : 'extension = 0';
+  // Which rows this server shows: a comparison, since PostgreSQL refuses a bare `AND 1` (not boolean).
+  const shown = app.ufdl.options.extensions ? '1 = 1' : 'extension = 0';
 
   app.post('/v1/hardware/list', async (request): Promise<HardwareJson[]> => {
     requireUser(request);
