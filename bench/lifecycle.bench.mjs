@@ -2,13 +2,20 @@
 // against `ufdl-agent serve`, and the same request mix against a bare node:http server answering a
 // small JSON body. Goal: ours ≥ half of the bare server's rate, and no error.
 //
+// `--store postgres --replicas 3` (or `--store sqlite,postgres:1,postgres:3`, one after the other
+// in one run, to compare at the same load) runs the server on a throw-away PostgreSQL cluster with
+// that many `serve` processes on one database and one data directory; the simulated nodes are spread
+// over the replicas (node i on replica i mod N). Those runs skip the bare server and record their rows
+// under "PostgreSQL and replicas".
+//
 //   node bench/lifecycle.bench.mjs [--nodes 50] [--seconds 20] [--workers 2] [--profile DIR]
+//                                  [--store sqlite|postgres[:N],…] [--replicas N]
 import { fork } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
-import { call, login, procStats, startServe } from './lib/processes.mjs';
+import { call, login, procStats } from './lib/processes.mjs';
+import { onlySqlite, parseStores, recordStoreRow, startStore } from './lib/stores.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -17,8 +24,11 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '2' },
     // A CPU profile of the server (node --cpu-prof) into this directory; see bench/lib/profile-summary.mjs.
     profile: { type: 'string' },
+    store: { type: 'string', default: 'sqlite' },
+    replicas: { type: 'string', default: '1' },
   },
 });
+const STORES = parseStores(args.store, args.replicas);
 const NODES = Number(args.nodes);
 const DURATION_MS = Number(args.seconds) * 1000;
 const WORKERS = Number(args.workers);
@@ -38,13 +48,16 @@ const TEMPLATE = {
   },
 };
 
+/** Run the generator processes; node i of `nodePks` talks to replica i mod `config.urls.length`. */
 function runWorkers(config, nodePks) {
-  const perWorker = Array.from({ length: WORKERS }, (_, w) => nodePks.filter((_, i) => i % WORKERS === w));
+  const replicas = config.urls?.length ?? 1;
+  const indexes = Array.from({ length: WORKERS }, (_, w) => nodePks.map((_, i) => i).filter((i) => i % WORKERS === w));
   return Promise.all(
-    perWorker.map(
-      (pks) =>
+    indexes.map(
+      (mine) =>
         new Promise((resolve, reject) => {
-          const child = fork(new URL('./lib/lifecycle-worker.mjs', import.meta.url), [JSON.stringify({ ...config, nodePks: pks })]);
+          const assigned = { nodePks: mine.map((i) => nodePks[i]), nodeReplicas: mine.map((i) => i % replicas) };
+          const child = fork(new URL('./lib/lifecycle-worker.mjs', import.meta.url), [JSON.stringify({ ...config, ...assigned })]);
           child.once('message', resolve);
           child.once('error', reject);
           child.once('exit', (code) => code !== 0 && reject(new Error(`worker exited ${code}`)));
@@ -71,50 +84,112 @@ const loadAvg = () => loadavg().map((v) => v.toFixed(2)).join(' ');
 const load0 = loadAvg();
 
 // --- ours -------------------------------------------------------------------------------------
-const server = await startServe({ nodeArgs: args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile] : [] });
+let running;
 let bare;
 process.on('exit', () => {
-  server.child.kill('SIGKILL');
+  for (const server of running?.servers ?? []) server.child.kill('SIGKILL');
   bare?.kill('SIGKILL');
-  rmSync(server.dataDir, { recursive: true, force: true });
 });
-// Ctrl-C or run-all's time limit: leave through 'exit' so the servers are stopped.
-for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
-const token = await login(server.url);
-const template = await call(server.url, 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
-const nodePks = [];
-for (let i = 0; i < NODES; i++) {
-  const node = await call(server.url, 'POST', '/v1/nodes/create', { token, json: { ip: '127.0.0.1', index: i, cpu_mem: 1 << 30 } });
-  nodePks.push(node.pk);
+// Ctrl-C or run-all's time limit: stop the servers (and a cluster) before leaving.
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => void running?.stop().finally(() => process.exit(130)));
+
+/** One store spec under load: its lifecycles, the servers' CPU (the cluster's included) and peak RSS. */
+async function runOurs(spec) {
+  running = await startStore(spec, { nodeArgs: args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile] : [] });
+  const { urls } = running;
+  try {
+    const token = await login(urls[0]);
+    const template = await call(urls[0], 'POST', '/v1/job-templates/import', { token, json: TEMPLATE });
+    const nodePks = [];
+    for (let i = 0; i < NODES; i++) {
+      const node = await call(urls[0], 'POST', '/v1/nodes/create', { token, json: { ip: '127.0.0.1', index: i, cpu_mem: 1 << 30 } });
+      nodePks.push(node.pk);
+    }
+    // Tokens live 5 minutes by default; the run is shorter.
+    const cpu0 = await running.cpuSeconds();
+    const counts0 = await running.databaseCounts();
+    const result = merge(await runWorkers({ url: urls[0], urls, token, templatePk: template.pk, durationMs: DURATION_MS, bare: false }, nodePks));
+    const cpuSeconds = (await running.cpuSeconds()) - cpu0;
+    const counts1 = await running.databaseCounts();
+    // Statements and transactions per lifecycle on PostgreSQL (each statement is one round trip).
+    const perLifecycle = counts0 && {
+      statements: (counts1.statements - counts0.statements) / result.lifecycles,
+      transactions: (counts1.transactions - counts0.transactions) / result.lifecycles,
+    };
+    let peakRss = 0;
+    for (const server of running.servers) peakRss = Math.max(peakRss, (await procStats(server.child.pid)).peakRss);
+    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss, nodePks, perLifecycle };
+  } finally {
+    await running.stop();
+    running = undefined;
+  }
 }
-// Tokens live 5 minutes by default; the run is shorter.
-const serverCpu0 = (await procStats(server.child.pid)).cpuSeconds;
-const ours = merge(await runWorkers({ url: server.url, token, templatePk: template.pk, durationMs: DURATION_MS, bare: false }, nodePks));
-const serverStats = await procStats(server.child.pid);
-await server.stop();
+
+const requests = (r) => Object.values(r.latencies).reduce((n, v) => n + v.length, 0);
+const allCalls = (r) => Object.values(r.latencies).flat().sort((a, b) => a - b);
+
+function printLatencies(r) {
+  console.log('call          p50 ms   p99 ms   count');
+  for (const [name, v] of Object.entries(r.latencies)) {
+    console.log(`${name.padEnd(12)} ${percentile(v, 50).toFixed(2).padStart(7)} ${percentile(v, 99).toFixed(2).padStart(8)} ${String(v.length).padStart(7)}`);
+  }
+}
+
+if (!onlySqlite(STORES)) {
+  const rows = [];
+  for (const spec of STORES) {
+    const before = loadAvg();
+    console.log(`lifecycle: ${spec.label}, ${NODES} nodes, ${DURATION_MS / 1000} s …`);
+    const r = await runOurs(spec);
+    rows.push({ spec, r, load: `${before} → ${loadAvg()}` });
+  }
+  console.log(`\nlifecycle benchmark by store — ${NODES} nodes, ${DURATION_MS / 1000} s, ${WORKERS} generator processes — ${machineLabel()}`);
+  for (const { spec, r, load } of rows) {
+    const all = allCalls(r);
+    console.log(`\n${spec.label} (load ${load}): ${r.rate.toFixed(1)} lifecycles/s, errors ${r.errors}, all calls p50/p99 ${percentile(all, 50).toFixed(1)}/${percentile(all, 99).toFixed(1)} ms, CPU of servers + cluster ${((r.cpuSeconds * 1000) / requests(r)).toFixed(3)} ms/request, peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB`);
+    if (r.perLifecycle) console.log(`per lifecycle (${CALLS_PER_LIFECYCLE} requests): ${r.perLifecycle.statements.toFixed(1)} statements, ${r.perLifecycle.transactions.toFixed(1)} transactions`);
+    printLatencies(r);
+    if (r.errorSamples.length) console.log('errors:', r.errorSamples);
+  }
+  for (const { spec, r, load } of rows) {
+    const all = allCalls(r);
+    const progress = r.latencies.progress ?? [];
+    await recordStoreRow({
+      load,
+      benchmark: `lifecycle (${NODES} nodes, ${DURATION_MS / 1000} s)`,
+      spec,
+      result: `${r.rate.toFixed(1)} lifecycles/s`,
+      latency: `all calls ${percentile(all, 50).toFixed(1)} / ${percentile(all, 99).toFixed(1)} ms; progress ${percentile(progress, 50).toFixed(1)} / ${percentile(progress, 99).toFixed(1)} ms`,
+      errors: r.errors,
+      notes:
+        `CPU of servers${spec.store === 'sqlite' ? '' : ' + cluster'} ${((r.cpuSeconds * 1000) / requests(r)).toFixed(3)} ms/request; generator ${r.generatorCpuSeconds.toFixed(1)} s` +
+        (r.perLifecycle ? `; ${r.perLifecycle.statements.toFixed(0)} statements, ${r.perLifecycle.transactions.toFixed(0)} transactions per lifecycle` : ''),
+    });
+  }
+  process.exit(rows.every(({ r }) => r.errors === 0) ? 0 : 1);
+}
+
+const ours = await runOurs(STORES[0]);
 
 // --- baseline ---------------------------------------------------------------------------------
 bare = fork(new URL('./lib/bare-server.mjs', import.meta.url));
 const { port } = await new Promise((r) => bare.once('message', r));
 const bareCpu0 = (await procStats(bare.pid)).cpuSeconds;
-const baseline = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, nodePks));
+const baseline = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, ours.nodePks));
 const bareStats = await procStats(bare.pid);
 bare.send('stop');
+bare = undefined;
 
 // --- report -----------------------------------------------------------------------------------
-const oursRate = ours.lifecycles / (ours.elapsedMs / 1000);
+const oursRate = ours.rate;
 const bareRate = baseline.lifecycles / (baseline.elapsedMs / 1000);
 // CPU per request tells CPU cost from waiting (fsync) when the rates alone are noisy.
-const requests = (r) => Object.values(r.latencies).reduce((n, v) => n + v.length, 0);
-const oursCpuMs = ((serverStats.cpuSeconds - serverCpu0) * 1000) / requests(ours);
+const oursCpuMs = (ours.cpuSeconds * 1000) / requests(ours);
 const bareCpuMs = ((bareStats.cpuSeconds - bareCpu0) * 1000) / requests(baseline);
 const ratio = oursRate / bareRate;
 console.log(`\nlifecycle benchmark — ${NODES} nodes, ${DURATION_MS / 1000} s, ${WORKERS} generator processes — ${machineLabel()} — load ${load0} → ${loadAvg()}`);
-console.log('call          p50 ms   p99 ms   count');
-for (const [name, v] of Object.entries(ours.latencies)) {
-  console.log(`${name.padEnd(12)} ${percentile(v, 50).toFixed(2).padStart(7)} ${percentile(v, 99).toFixed(2).padStart(8)} ${String(v.length).padStart(7)}`);
-}
-console.log(`ufdl server: ${oursRate.toFixed(1)} lifecycles/s (${(oursRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${ours.errors}, server CPU ${(serverStats.cpuSeconds - serverCpu0).toFixed(1)} s, peak RSS ${(serverStats.peakRss / 2 ** 20).toFixed(0)} MiB`);
+printLatencies(ours);
+console.log(`ufdl server: ${oursRate.toFixed(1)} lifecycles/s (${(oursRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${ours.errors}, server CPU ${ours.cpuSeconds.toFixed(1)} s, peak RSS ${(ours.peakRss / 2 ** 20).toFixed(0)} MiB`);
 console.log(`bare node:http: ${bareRate.toFixed(1)} lifecycles/s (${(bareRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${baseline.errors}, server CPU ${(bareStats.cpuSeconds - bareCpu0).toFixed(1)} s`);
 console.log(`server CPU per request: ${oursCpuMs.toFixed(3)} ms ours, ${bareCpuMs.toFixed(3)} ms bare`);
 console.log(`load generator CPU: ${ours.generatorCpuSeconds.toFixed(1)} s over ${(ours.elapsedMs / 1000).toFixed(1)} s (ours), ${baseline.generatorCpuSeconds.toFixed(1)} s (baseline)`);

@@ -1,102 +1,13 @@
 /**
- * A throw-away PostgreSQL cluster for tests: initdb into a fresh temporary directory, started on a
- * free loopback port with its socket in that directory, stopped and removed by `stop()`. Debian keeps
- * the binaries in its per-version library directory (off PATH), and postgres refuses to run as root,
- * so as root the cluster runs as the `postgres` system user. Host connections need the password
- * (`scram-sha-256`), as a real deployment's would; `url` carries it.
+ * A throw-away PostgreSQL cluster for tests (the cluster itself: bench/lib/pg-cluster.mjs, shared with
+ * the benchmarks): initdb into a fresh temporary directory, started on a free loopback port as the
+ * `postgres` user when we are root, stopped and removed by `stop()`. Host connections need the
+ * password, as a real deployment's would; `url` carries it.
  */
-import { execFile } from 'node:child_process';
-import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll } from 'vitest';
+import { startPgCluster, type PgCluster } from '../../bench/lib/pg-cluster.mjs';
 
-const run = promisify(execFile);
-
-export const PG_BIN = process.env.UFDL_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-export const PG_USER = 'ufdl';
-export const PG_PASSWORD = 'pg-password-for-tests';
-
-export interface PgCluster {
-  /** `postgres://ufdl:…@127.0.0.1:<port>/postgres` */
-  url: string;
-  port: number;
-  dir: string;
-  /** Create a fresh database owned by the test user; returns its URL. */
-  createDatabase(name: string): Promise<string>;
-  stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Run a cluster binary, as `postgres` when we are root. */
-async function asPostgres(binary: string, args: string[]): Promise<string> {
-  const file = join(PG_BIN, binary);
-  const rooted = process.getuid?.() === 0;
-  const { stdout } = rooted ? await run('runuser', ['-u', 'postgres', '--', file, ...args]) : await run(file, args);
-  return stdout;
-}
-
-async function postgresIds(): Promise<{ uid: number; gid: number }> {
-  const [uid, gid] = await Promise.all([run('id', ['-u', 'postgres']), run('id', ['-g', 'postgres'])]);
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
-/** Start the cluster on a free port; another process may take the port first, so try a few. */
-async function startOnFreePort(data: string, dir: string): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`;
-    try {
-      await asPostgres('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
-      return port;
-    } catch (err) {
-      if (attempt >= 3) throw err;
-    }
-  }
-}
-
-export async function startPgCluster(): Promise<PgCluster> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-pg-'));
-  const data = join(dir, 'data');
-  const pwfile = join(dir, 'pwfile');
-  await writeFile(pwfile, `${PG_PASSWORD}\n`, { mode: 0o600 });
-  if (process.getuid?.() === 0) {
-    const { uid, gid } = await postgresIds();
-    await chown(dir, uid, gid);
-    await chown(pwfile, uid, gid);
-  }
-  await asPostgres('initdb', ['-D', data, '-U', PG_USER, `--pwfile=${pwfile}`, '--auth-host=scram-sha-256', '--auth-local=trust', '-E', 'UTF8', '--no-instructions']);
-  const port = await startOnFreePort(data, dir);
-  const base = `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${port}`;
-  let stopped = false;
-  return {
-    url: `${base}/postgres`,
-    port,
-    dir,
-    async createDatabase(name) {
-      await asPostgres('psql', ['-h', dir, '-p', String(port), '-U', PG_USER, '-d', 'postgres', '-q', '-c', `CREATE DATABASE "${name}"`]);
-      return `${base}/${name}`;
-    },
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      try {
-        await asPostgres('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
-  };
-}
+export { PG_BIN, PG_PASSWORD, PG_USER, startPgCluster, type PgCluster } from '../../bench/lib/pg-cluster.mjs';
 
 /**
  * One cluster for the calling test file: started before its first test, stopped after its last.
