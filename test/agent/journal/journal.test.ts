@@ -4,7 +4,7 @@
  * opener beside a live writer, the in-process double-open refusal and `close()`.
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import {
   type Journal,
   type JournalOptions,
 } from '../../../src/agent/journal/index.js';
+import { MIGRATIONS, migrate } from '../../../src/agent/journal/schema.js';
 
 const SERVER = 'http://127.0.0.1:8000';
 const SHA_A = 'a'.repeat(64);
@@ -405,6 +406,45 @@ describe('outputs', () => {
     expect(code(() => journal.registerOutput(1, model))).toBe('JOURNAL_OUTPUT_CONFLICT');
     journal.markOutput(1, key, 'failed');
     expect(journal.registerOutput(1, model)).toMatchObject({ sha256: SHA_A, state: 'pending', attempts: 1 });
+  });
+
+  it('should register a file without its digest, and record the size and SHA-256 of what was sent with uploaded', () => {
+    const journal = journalAt();
+    journal.beginAcquire({ jobPk: 1, nodePk: 1 });
+    const file = { name: 'model.zip', type: 'BLOB', path: '/w/model.zip' };
+    const first = journal.registerOutput(1, file);
+    expect(first).toMatchObject({ state: 'pending', size: null, sha256: null });
+    expect(journal.registerOutput(1, file)).toEqual(first);
+    journal.markOutput(1, key, 'uploading');
+    // In flight, nothing known of the bytes: the same file again is still the same output.
+    expect(journal.registerOutput(1, file).state).toBe('uploading');
+    expect(code(() => journal.registerOutput(1, { ...file, path: '/w/other' }))).toBe('JOURNAL_OUTPUT_CONFLICT');
+    expect(code(() => journal.markOutput(1, key, 'uploaded'))).toBe('JOURNAL_BAD_VALUE');
+    expect(code(() => journal.markOutput(1, key, 'uploaded', { digest: { size: 10, sha256: 'xyz' } }))).toBe('JOURNAL_BAD_VALUE');
+    expect(journal.outputs(1)[0]).toMatchObject({ state: 'uploading', size: null, sha256: null });
+    expect(journal.markOutput(1, key, 'uploaded', { digest: { size: 10, sha256: SHA_A.toUpperCase() } })).toMatchObject({ state: 'uploaded', size: 10, sha256: SHA_A });
+    journal.close();
+    expect(journalAt().outputs(1)[0]).toMatchObject({ state: 'uploaded', size: 10, sha256: SHA_A, attempts: 1 });
+  });
+
+  it('should keep the outputs of a schema-3 journal, in their order, when it opens one', () => {
+    mkdirSync(join(dir, 'state'));
+    const db = new Database(path.replace(/journal\.db$/, 'v3.db'));
+    migrate(db, path, MIGRATIONS.slice(0, 3));
+    const at = new Date().toISOString();
+    db.prepare(`INSERT INTO jobs (server_url, job_pk, node_pk, state, runs, state_times, created_at, updated_at, state_since) VALUES (?, 1, 1, 'uploading', 1, '{}', ?, ?, ?)`).run(SERVER, at, at, at);
+    const insert = db.prepare(`INSERT INTO outputs (server_url, job_pk, name, type, path, size, sha256, state, attempts, created_at, updated_at) VALUES (?, 1, ?, 'BLOB', ?, 3, ?, ?, ?, ?, ?)`);
+    insert.run(SERVER, 'z', '/w/z', SHA_B, 'uploaded', 1, at, at);
+    insert.run(SERVER, 'a', '/w/a', SHA_A, 'uploading', 2, at, at);
+    db.close();
+    renameSync(path.replace(/journal\.db$/, 'v3.db'), path);
+    const journal = journalAt();
+    expect(journal.outputs(1).map((o) => [o.name, o.state, o.size, o.sha256, o.attempts])).toEqual([
+      ['z', 'uploaded', 3, SHA_B, 1],
+      ['a', 'uploading', 3, SHA_A, 2],
+    ]);
+    journal.registerOutput(1, { name: 'new', type: 'BLOB', path: '/w/new' });
+    expect(journal.outputs(1).at(-1)).toMatchObject({ name: 'new', size: null, sha256: null });
   });
 
   it('should refuse unknown outputs, unknown jobs and malformed outputs', () => {
