@@ -43,20 +43,26 @@ export async function openRegularFile(path: string): Promise<{ handle: FileHandl
 }
 
 /**
- * A file's bytes, once through, hashed as they go by. `chunks()` yields each piece after the next
- * one's read has begun (in the thread pool), and hashes a piece once its consumer asks for the next:
- * by then a sender has handed the piece to the kernel, so hashing overlaps the other side reading it.
- * A buffer is refilled only two pieces later, after it was hashed. (A new buffer per read, as a file
- * stream makes, costs the kernel a page fault for every 4 KiB it copies in: half again the CPU.)
+ * A file's bytes, once through, hashed as they go by: `chunks()` yields each piece after the next
+ * one's read has begun (in the thread pool). A buffer is refilled only two pieces later, once its
+ * consumer asked for the piece after it. (A new buffer per read, as a file stream makes, costs the
+ * kernel a page fault for every 4 KiB it copies in: half again the CPU.)
+ *
+ * Each piece is hashed before it is handed on, so that once the last byte has been handed on the
+ * digest is complete: a server may answer an upload as soon as it has the declared length, before the
+ * sender asks for more.
  */
 export class HashingReader {
   readonly #handle: FileHandle;
+  readonly #limit: number;
   readonly #hash: Hash = createHash('sha256');
   #size = 0;
-  #complete = false;
+  #atEnd = false;
 
-  constructor(handle: FileHandle) {
+  /** `limit`: read at most this many bytes (an upload's declared length); else to the end of the file. */
+  constructor(handle: FileHandle, limit = Number.POSITIVE_INFINITY) {
     this.#handle = handle;
+    this.#limit = limit;
   }
 
   async *chunks(): AsyncGenerator<Buffer> {
@@ -64,29 +70,35 @@ export class HashingReader {
     let next = 0;
     // From the start at explicit offsets, so that one open file can be sent again (a retry after 401).
     let offset = 0;
-    let reading = this.#handle.read(buffers[next]!, 0, FILE_CHUNK_BYTES, offset);
+    const readAt = (buffer: Buffer) => this.#handle.read(buffer, 0, Math.min(FILE_CHUNK_BYTES, this.#limit - offset), offset);
+    let reading = readAt(buffers[next]!);
     try {
       for (;;) {
         const { bytesRead, buffer } = await reading;
         if (bytesRead === 0) break;
         offset += bytesRead;
         next ^= 1;
-        reading = this.#handle.read(buffers[next]!, 0, FILE_CHUNK_BYTES, offset);
+        if (offset < this.#limit) reading = readAt(buffers[next]!);
         const chunk = buffer.subarray(0, bytesRead);
-        yield chunk;
         this.#hash.update(chunk);
         this.#size += bytesRead;
+        yield chunk;
+        if (offset >= this.#limit) break;
       }
-      this.#complete = true;
+      this.#atEnd = true;
     } finally {
       // Stopped half-way (the consumer failed): the read ahead is no longer wanted.
       reading.catch(() => {});
     }
   }
 
-  /** The digest of every byte read, once `chunks()` reached the end of the file; else undefined. */
+  /**
+   * The digest of every byte handed on, once they are all of the file (or of `limit`); else
+   * undefined.
+   */
   digest(): FileDigest | undefined {
-    return this.#complete ? { size: this.#size, sha256: this.#hash.copy().digest('hex') } : undefined;
+    const whole = Number.isFinite(this.#limit) ? this.#size === this.#limit : this.#atEnd;
+    return whole ? { size: this.#size, sha256: this.#hash.copy().digest('hex') } : undefined;
   }
 }
 

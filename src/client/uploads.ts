@@ -78,7 +78,7 @@ async function sendFile(transport: Transport, spec: RequestSpec, name: string, h
   return transport.withAuth(
     async (headers) => {
       // A new read per attempt: the 401 retry must send (and hash) the whole file again.
-      const reader = new HashingReader(handle);
+      const reader = new HashingReader(handle, size);
       const body = reader.chunks();
       const link = http.link(spec.signal);
       try {

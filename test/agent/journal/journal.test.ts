@@ -4,7 +4,7 @@
  * opener beside a live writer, the in-process double-open refusal and `close()`.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -18,7 +18,6 @@ import {
   type Journal,
   type JournalOptions,
 } from '../../../src/agent/journal/index.js';
-import { MIGRATIONS, migrate } from '../../../src/agent/journal/schema.js';
 
 const SERVER = 'http://127.0.0.1:8000';
 const SHA_A = 'a'.repeat(64);
@@ -169,6 +168,11 @@ describe('opening and migrating', () => {
     const journal = journalAt({ serverUrl: 'http://ufdl.example:8000/' });
     expect(journal.sqliteSettings().schemaVersion).toBe(SCHEMA_VERSION);
     expect(journal.liveLog(11)).toEqual({ sent: 4096, maxBytes: 64 * 1024 ** 2 });
+    // Schema 4 rebuilt the outputs table (size and sha256 may be unknown): every row kept, in order.
+    expect(journal.outputs(11).map((o) => [o.name, o.state, o.size, o.sha256])).toEqual([
+      ['model.zip', 'uploaded', 1024, 'b'.repeat(64)],
+      ['log', 'pending', 99, 'c'.repeat(64)],
+    ]);
     expect(journal.get(11)?.finish).toBeNull();
     // Schema 2 kept only the error's text; these finishes send the job back to the queue…
     expect(journal.get(21)?.finish).toEqual({ error: 'The node is shutting down; the job will run again elsewhere.', requeue: true });
@@ -425,26 +429,6 @@ describe('outputs', () => {
     expect(journal.markOutput(1, key, 'uploaded', { digest: { size: 10, sha256: SHA_A.toUpperCase() } })).toMatchObject({ state: 'uploaded', size: 10, sha256: SHA_A });
     journal.close();
     expect(journalAt().outputs(1)[0]).toMatchObject({ state: 'uploaded', size: 10, sha256: SHA_A, attempts: 1 });
-  });
-
-  it('should keep the outputs of a schema-3 journal, in their order, when it opens one', () => {
-    mkdirSync(join(dir, 'state'));
-    const db = new Database(path.replace(/journal\.db$/, 'v3.db'));
-    migrate(db, path, MIGRATIONS.slice(0, 3));
-    const at = new Date().toISOString();
-    db.prepare(`INSERT INTO jobs (server_url, job_pk, node_pk, state, runs, state_times, created_at, updated_at, state_since) VALUES (?, 1, 1, 'uploading', 1, '{}', ?, ?, ?)`).run(SERVER, at, at, at);
-    const insert = db.prepare(`INSERT INTO outputs (server_url, job_pk, name, type, path, size, sha256, state, attempts, created_at, updated_at) VALUES (?, 1, ?, 'BLOB', ?, 3, ?, ?, ?, ?, ?)`);
-    insert.run(SERVER, 'z', '/w/z', SHA_B, 'uploaded', 1, at, at);
-    insert.run(SERVER, 'a', '/w/a', SHA_A, 'uploading', 2, at, at);
-    db.close();
-    renameSync(path.replace(/journal\.db$/, 'v3.db'), path);
-    const journal = journalAt();
-    expect(journal.outputs(1).map((o) => [o.name, o.state, o.size, o.sha256, o.attempts])).toEqual([
-      ['z', 'uploaded', 3, SHA_B, 1],
-      ['a', 'uploading', 3, SHA_A, 2],
-    ]);
-    journal.registerOutput(1, { name: 'new', type: 'BLOB', path: '/w/new' });
-    expect(journal.outputs(1).at(-1)).toMatchObject({ name: 'new', size: null, sha256: null });
   });
 
   it('should refuse unknown outputs, unknown jobs and malformed outputs', () => {
