@@ -9,8 +9,10 @@
 // - cp: `cp source copy` of the (page-cached) source file, and the same followed by `sync`; and, for
 //   scale, a read + SHA-256 + write of the file in node (what storing content-addressed costs once).
 // - agent → server: from the child's last instruction (`date +%s%N` after it wrote the file into
-//   $UFDL_OUTPUT_DIR and ran `sync`) to the job's end_time on the server: the agent's scan (it hashes
-//   the file), the streamed upload, the server's hashing and storing, and the finish call.
+//   $UFDL_OUTPUT_DIR and ran `sync`) to the job's end_time on the server: the agent's scan, the
+//   streamed upload (the agent hashes the file as it sends it), the server's hashing and storing, and
+//   the finish call. The console also shows the CPU the agent and the server spent in that leg, and
+//   the server's CPU under curl's upload.
 // - curl → server: `curl -X POST --upload-file source` to the upload route of a job started by
 //   another node; the server hashes and stores it as it does the agent's. (`--data-binary @file`
 //   reads the whole file into memory first, and refuses 1 GiB; `--upload-file` streams it.)
@@ -98,8 +100,8 @@ function sha256Of(path) {
 
 /**
  * A second baseline: the least any content-addressed store does once — read, SHA-256 and write the
- * file in one node process, 1 MiB at a time. The product does this twice (the agent hashes before
- * it uploads, the server while it stores), plus two trips through a loopback socket.
+ * file in one node process, 1 MiB at a time. The product does this twice (the agent hashes as it
+ * uploads, the server as it stores), plus two trips through a loopback socket.
  */
 async function hashCopy(from, to) {
   const t0 = performance.now();
@@ -217,11 +219,13 @@ try {
 
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`outputs: round ${round} of ${ROUNDS}: curl uploads …`);
+      const serverBeforeCurl = await procStats(server.child.pid);
       const curlUpSeconds = await curl({
         out: '/dev/null',
         args: ['-H', `node-id: ${curlNode.pk}`, '-H', 'content-type: application/data', '-H', 'content-disposition: attachment; filename=big.bin', '-H', 'expect:', '-X', 'POST', '--upload-file', source, `${server.url}/v1/jobs/${curlJob.pk}/outputs/curl-${round}/BLOB`],
       });
 
+      const serverCpuCurl = (await procStats(server.child.pid)).cpuSeconds - serverBeforeCurl.cpuSeconds;
       const pids = { agent: agent.pid, server: server.child.pid };
       const before = {};
       let hwmReset = true;
@@ -265,6 +269,9 @@ try {
         curlDown: SIZE / curlDownSeconds,
         agentCpu: afterUpload.agent.cpuSeconds - before.agent.cpuSeconds,
         serverCpu: afterUpload.server.cpuSeconds - before.server.cpuSeconds,
+        serverCpuCurl,
+        uploadSeconds,
+        curlUpSeconds,
         agentGrowth: growth('agent'),
         serverGrowthUpload: growth('server'),
         serverGrowthDownload: serverAfterDownload.peakRss - serverBeforeDownload.rss,
@@ -276,7 +283,8 @@ try {
       });
       console.log(
         `outputs: round ${round}: agent → server ${MiB(SIZE / uploadSeconds).toFixed(0)} MiB/s vs curl ${MiB(SIZE / curlUpSeconds).toFixed(0)} MiB/s ` +
-          `(CPU in the agent leg: agent ${rounds.at(-1).agentCpu.toFixed(2)} s, server ${rounds.at(-1).serverCpu.toFixed(2)} s); ` +
+          `(${uploadSeconds.toFixed(2)} s vs ${curlUpSeconds.toFixed(2)} s; CPU: agent ${rounds.at(-1).agentCpu.toFixed(2)} s, server ${rounds.at(-1).serverCpu.toFixed(2)} s, ` +
+          `server under curl ${serverCpuCurl.toFixed(2)} s); ` +
           `download ${MiB(SIZE / downloadSeconds).toFixed(0)} MiB/s vs curl ${MiB(SIZE / curlDownSeconds).toFixed(0)} MiB/s`,
       );
     }

@@ -37,7 +37,7 @@ import { Http, apiPath, pkSegment, textSegment, type ReachabilityListener } from
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { transitionLanded, type ReconcilableAction } from './reconcile.js';
 import { Transport, type CallSpec } from './transport.js';
-import type { DownloadResult } from './uploads.js';
+import type { DownloadResult, UploadResult } from './uploads.js';
 import { appendLog, followLog, readLogPiece, type AppendResult, type LogFollow, type LogFollowHandlers, type LogPieceResult } from './live-log.js';
 import { watchJob, type JobWatch, type WatchContext, type WatchOptions } from './watch.js';
 
@@ -378,9 +378,11 @@ export class UfdlClient {
    * `Content-Type: application/data` and `Content-Disposition: attachment; filename=<name>`.
    * Sent once. 400 "already has an output" → kind `duplicate-output` (the name and type are taken:
    * by an earlier try of this upload, or by an output someone else left; see the agent's
-   * `outputs/server-copy.ts`); 417 → `not-started`; 406 → `phase` (finished job).
+   * `outputs/server-copy.ts`); 417 → `not-started`; 406 → `phase` (finished job). Answers the
+   * server's record, the size and SHA-256 of the bytes sent (hashed as they were read), and the
+   * server's own SHA-256 of what it stored when it says.
    */
-  async uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<JobOutputJson> {
+  async uploadOutput(pk: number, name: string, type: string, filePath: string, opts: CallOptions = {}): Promise<UploadResult> {
     const path = this.#outputPath(pk, name, type);
     const { uploadFile } = await loadTransfers();
     return uploadFile(this.#transport, { method: 'POST', path, op: 'upload', signal: opts.signal }, name, filePath);

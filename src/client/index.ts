@@ -15,7 +15,7 @@ export { transitionLanded } from './reconcile.js';
 export type { ReconcilableAction } from './reconcile.js';
 export { backoffDelayMs } from './retry.js';
 export { contentDisposition } from './uploads.js';
-export type { DownloadResult } from './uploads.js';
+export type { DownloadResult, UploadResult } from './uploads.js';
 export { jobSocketUrl } from './watch.js';
 export type { JobWatch, WatchError, WatchOptions } from './watch.js';
 export { gapLength } from './live-log.js';

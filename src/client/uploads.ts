@@ -1,5 +1,7 @@
 /**
- * Outputs as files: uploads stream from disk (never whole in memory), downloads stream into a temporary
+ * Outputs as files: uploads stream from disk (never whole in memory) and hash what they send, so the
+ * caller learns the SHA-256 of the bytes the server acknowledged without reading the file twice;
+ * downloads stream into a temporary
  * file beside the destination, renamed into place only when complete. Neither has a total time limit;
  * both fail when no byte moves for `transferIdleTimeoutMs`.
  *
@@ -11,21 +13,16 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { JobOutputJson } from '../protocol/wire.js';
+import { OUTPUT_SHA256_HEADER, type JobOutputJson } from '../protocol/wire.js';
 import { ClientError, errorFromNetwork, errorFromResponse } from './errors.js';
-import type { RequestSpec } from './http.js';
+import type { RawResponse, RequestSpec } from './http.js';
 import type { Transport } from './transport.js';
+import { FILE_CHUNK_BYTES, HashingReader, openRegularFile, type FileDigest } from './file-reads.js';
 
-/**
- * File I/O in 1 MiB pieces: the 64 KiB default costs a read (or write) syscall and a trip through the
- * stream machinery every 64 KiB; with 1 MiB a 1 GiB upload took 4.6–4.7 s instead of 4.7–7.3 s and
- * a download 4.2–5.4 s instead of 4.8–7.4 s (bench/outputs.bench.mjs, 2-core VM under load).
- */
-const FILE_CHUNK_BYTES = 1024 * 1024;
 
 /** Largest error body read from a binary route. */
 const ERROR_BODY_LIMIT = 64 * 1024;
@@ -41,46 +38,48 @@ export function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
+/** What an upload sent and what the server answered. */
+export interface UploadResult {
+  /** The server's record of the new output. */
+  output: JobOutputJson;
+  /** Size and SHA-256 of the bytes sent: the file as it was read, once, for this upload. */
+  sent: FileDigest;
+  /**
+   * The SHA-256 the server computed of the bytes it stored, when it says (our server's
+   * `X-UFDL-Output-SHA256`; the reference does not): compare it with `sent`.
+   */
+  serverSha256: string | undefined;
+}
+
 /**
- * The bytes of `filePath`, {@link FILE_CHUNK_BYTES} at a time, read into two buffers used over and
- * over: the next chunk is read into one while the other is sent. got writes an iterable body one
- * chunk at a time and asks for the next only once the previous one is in the socket, so a buffer is
- * refilled only after the kernel has copied it. (A new buffer per read, as a file stream makes, costs
- * the kernel a page fault for every 4 KiB it copies in: a third of the upload's CPU for 1 GiB, and
- * twice curl's time for the same upload.)
+ * Stream `filePath` as the body of `spec` (a POST to an output route), hashing it on the way; one
+ * attempt, plus the 401 one. The file is opened `O_NOFOLLOW` and must be a regular file.
  */
-async function* fileChunks(filePath: string): AsyncGenerator<Buffer> {
-  const handle = await open(filePath, 'r');
+export async function uploadFile(transport: Transport, spec: RequestSpec, name: string, filePath: string): Promise<UploadResult> {
+  const { handle, size } = await openRegularFile(filePath);
   try {
-    const buffers = [Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES), Buffer.allocUnsafeSlow(FILE_CHUNK_BYTES)];
-    let next = 0;
-    let reading = handle.read(buffers[next]!, 0, FILE_CHUNK_BYTES, null);
+    const { response, sent } = await sendFile(transport, spec, name, handle, size);
+    let output: JobOutputJson;
     try {
-      for (;;) {
-        const { bytesRead, buffer } = await reading;
-        if (bytesRead === 0) return;
-        next ^= 1;
-        reading = handle.read(buffers[next]!, 0, FILE_CHUNK_BYTES, null);
-        yield buffer.subarray(0, bytesRead);
-      }
-    } finally {
-      // Stopped half-way (the request failed): the read ahead is no longer wanted.
-      reading.catch(() => {});
+      output = JSON.parse(response.text) as JobOutputJson;
+    } catch {
+      throw new ClientError({ kind: 'protocol', method: spec.method, path: `/${spec.path}`, status: response.status, detail: 'the upload answer is not JSON' });
     }
+    const header = response.headers[OUTPUT_SHA256_HEADER];
+    const serverSha256 = typeof header === 'string' && /^[0-9a-f]{64}$/i.test(header) ? header.toLowerCase() : undefined;
+    return { output, sent, serverSha256 };
   } finally {
     await handle.close();
   }
 }
 
-/** Stream `filePath` as the body of `spec` (a POST to an output route); one attempt, plus the 401 one. */
-export async function uploadFile(transport: Transport, spec: RequestSpec, name: string, filePath: string): Promise<JobOutputJson> {
+async function sendFile(transport: Transport, spec: RequestSpec, name: string, handle: FileHandle, size: number): Promise<{ response: RawResponse; sent: FileDigest }> {
   const { http } = transport;
-  const info = await stat(filePath);
-  if (!info.isFile()) throw new TypeError(`not a regular file: ${filePath}`);
-  const response = await transport.withAuth(
+  return transport.withAuth(
     async (headers) => {
-      // A new body per attempt: the 401 retry must send the whole file again.
-      const body = fileChunks(filePath);
+      // A new read per attempt: the 401 retry must send (and hash) the whole file again.
+      const reader = new HashingReader(handle, size);
+      const body = reader.chunks();
       const link = http.link(spec.signal);
       try {
         const got = await http.got();
@@ -91,7 +90,7 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
             accept: 'application/json',
             'content-type': 'application/data',
             'content-disposition': contentDisposition(name),
-            'content-length': String(info.size),
+            'content-length': String(size),
           },
           body,
           responseType: 'text',
@@ -99,22 +98,23 @@ export async function uploadFile(transport: Transport, spec: RequestSpec, name: 
           timeout: http.transferTimeouts(),
           signal: link.signal,
         });
-        return http.ensureOk(spec, { status: res.statusCode, headers: res.headers, text: res.body });
+        const response = http.ensureOk(spec, { status: res.statusCode, headers: res.headers, text: res.body });
+        const sent = reader.digest();
+        if (sent === undefined) {
+          // Answered 2xx before the whole body went out: the server cannot have stored this file.
+          throw new ClientError({ kind: 'protocol', method: spec.method, path: `/${spec.path}`, status: res.statusCode, detail: 'the server answered before the whole file was sent' });
+        }
+        return { response, sent };
       } catch (err) {
         throw err instanceof ClientError ? err : errorFromNetwork(spec.method, `/${spec.path}`, err);
       } finally {
         link.dispose();
-        // Closes the file if got stopped reading it half-way (a no-op once it has ended).
+        // Ends the read if got stopped half-way (a no-op once it has ended).
         await body.return(undefined);
       }
     },
     { signal: spec.signal },
   );
-  try {
-    return JSON.parse(response.text) as JobOutputJson;
-  } catch {
-    throw new ClientError({ kind: 'protocol', method: spec.method, path: `/${spec.path}`, status: response.status, detail: 'the upload answer is not JSON' });
-  }
 }
 
 export interface DownloadResult {

@@ -292,3 +292,8 @@ export const WAIT_HEADER = 'x-ufdl-wait';
  */
 export const LIMIT_HEADER = 'x-ufdl-limit';
 export const MAX_WAIT_SECONDS = 60;
+/**
+ * `X-UFDL-Output-SHA256: <hex>` on the answer to an output upload: the SHA-256 of the bytes the server
+ * stored, for the uploader to compare with what it sent. An extension; the reference does not send it.
+ */
+export const OUTPUT_SHA256_HEADER = 'x-ufdl-output-sha256';

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -53,8 +53,12 @@ describe('outputs as files', () => {
     const source = join(dir, 'model.bin');
     await randomFile(source, SIZE);
     const type = 'Compressed<JSON, 8>';
-    const output = await worker.uploadOutput(pk, 'model', type, source);
+    const { output, sent, serverSha256 } = await worker.uploadOutput(pk, 'model', type, source);
     expect(output).toMatchObject({ job: pk, name: 'model', type });
+    // Hashed as it was sent (the file is read once), and the server says it stored the same bytes.
+    const expected = await sha256(source);
+    expect(sent).toEqual({ size: SIZE, sha256: expected });
+    expect(serverSha256).toBe(expected);
 
     const byName = join(dir, 'by-name.bin');
     const result = await worker.downloadOutput(pk, 'model', type, byName);
@@ -62,7 +66,6 @@ describe('outputs as files', () => {
     const byPk = join(dir, 'by-pk.bin');
     await worker.downloadJobOutputByPk(output.pk!, byPk);
 
-    const expected = await sha256(source);
     expect(await sha256(byName)).toBe(expected);
     expect(await sha256(byPk)).toBe(expected);
     // Only the three files: no temporary file left behind.
@@ -101,6 +104,15 @@ describe('outputs as files', () => {
     const { worker, pk, dir } = await startedJob();
     await expect(worker.uploadOutput(pk, 'x', 'BLOB', join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(worker.uploadOutput(pk, '..', 'BLOB', join(dir, 'missing'))).rejects.toThrow(TypeError);
+  });
+
+  it('should refuse to follow a symbolic link or send what is not a regular file', async () => {
+    const { worker, pk, dir } = await startedJob();
+    await writeFile(join(dir, 'real'), 'secret');
+    await symlink(join(dir, 'real'), join(dir, 'link'));
+    await expect(worker.uploadOutput(pk, 'x', 'BLOB', join(dir, 'link'))).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(worker.uploadOutput(pk, 'x', 'BLOB', dir)).rejects.toThrow(/not a regular file/);
+    await expect(worker.getOutputInfo(pk, 'x', 'BLOB')).rejects.toMatchObject({ kind: 'bad-request' });
   });
 
   it('should say not-found for an unknown output pk and leave no file', async () => {

@@ -154,10 +154,10 @@ describe('a job, as the agent runs it', () => {
     const type = 'Compressed<JSON, 8>';
     const logFile = join(dir, 'log.zip');
     await writeFile(logFile, 'pretend zip');
-    const output = await worker.uploadOutput(pk, 'log', type, logFile);
+    const { output } = await worker.uploadOutput(pk, 'log', type, logFile);
     expect(output).toMatchObject({ job: pk, name: 'log', type });
     expect((await failure(worker.uploadOutput(pk, 'log', type, logFile))).kind).toBe('duplicate-output');
-    const spaced = await worker.uploadOutput(pk, 'my model.bin', "Model<Domain<'Image Classification'>, Framework<'x', '1'>>", logFile);
+    const { output: spaced } = await worker.uploadOutput(pk, 'my model.bin', "Model<Domain<'Image Classification'>, Framework<'x', '1'>>", logFile);
     expect(spaced.name).toBe('my model.bin');
     await expect(worker.getOutputInfo(pk, 'log', type)).resolves.toMatchObject({ pk: output.pk, type });
     expect((await failure(worker.getOutputInfo(pk, 'log', 'BLOB'))).kind).toBe('bad-request');

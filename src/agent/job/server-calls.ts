@@ -9,10 +9,12 @@
  */
 import PQueue from 'p-queue';
 import { ClientError, isClientError } from '../../client/errors.js';
+import type { UploadResult } from '../../client/uploads.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson } from '../../protocol/wire.js';
 import { failPoint } from '../fail-points.js';
 import type { OutputRecord } from '../journal/records.js';
+import { hashFile, type FileDigest } from '../outputs/hash.js';
 import { inspectServerCopy, removeForeignCopy } from '../outputs/server-copy.js';
 import { retryDelayMs, sleepUnlessAborted } from '../timing.js';
 import type { JobContext, ServerCallContext } from './context.js';
@@ -53,10 +55,17 @@ const MAX_REPLACEMENTS = 3;
  * count against {@link UPLOAD_ATTEMPTS}; a definite refusal (413, 406 finished, 417, 403) fails at once.
  * A taken name (400) is this attempt's upload only if the server's copy holds this attempt's bytes;
  * otherwise the copy is replaced (`outputs/server-copy.ts`).
+ *
+ * The file is read once: the upload hashes what it sends, and the journal records that size and
+ * SHA-256 with `uploaded`. Only when an earlier request's outcome is unknown (a crash, a lost answer)
+ * is the local file hashed on its own, to compare it with the server's copy.
  */
 async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<OutputRecord | undefined> {
   const { api, journal, jobPk, log } = ctx;
   const key = { name: output.name, type: output.type };
+  // This attempt's bytes, once known: recorded at registration (the log), sent by an upload, or hashed.
+  let mine: FileDigest | undefined = output.size === null || output.sha256 === null ? undefined : { size: output.size, sha256: output.sha256 };
+  const ours = async (): Promise<FileDigest> => (mine ??= await hashFile(output.path));
   // Whether an earlier request of this attempt may have landed (begun before a crash, or unanswered).
   let mayBeOurs = output.attempts > 0;
   let lastError: unknown;
@@ -65,9 +74,15 @@ async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<Outp
   for (let attempt = 0; !ctx.signal.aborted; attempt++) {
     journal.markOutput(jobPk, key, 'uploading');
     try {
-      await api.uploadOutput(jobPk, output.name, output.type, output.path, { signal: ctx.signal });
+      const result = await api.uploadOutput(jobPk, output.name, output.type, output.path, { signal: ctx.signal });
       failPoint('output-uploading:after-http');
-      return uploaded(ctx, output, 'output uploaded');
+      if (result.serverSha256 === undefined || result.serverSha256 === result.sent.sha256) {
+        return uploaded(ctx, output, result.sent, 'output uploaded');
+      }
+      await refuseCorruptCopy(ctx, output, result);
+      lastError = new Error(`the server stored other bytes (sha256 ${result.serverSha256}) than were sent (sha256 ${result.sent.sha256})`);
+      if (++answered >= UPLOAD_ATTEMPTS) break;
+      continue;
     } catch (err) {
       lastError = err;
       if (ctx.signal.aborted) break;
@@ -75,14 +90,16 @@ async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<Outp
       try {
         if (isClientError(err, 'duplicate-output')) {
           if (++replacements > MAX_REPLACEMENTS) break;
-          if ((await settleTakenName(ctx, output, mayBeOurs)) === 'ours') return uploaded(ctx, output, 'the server already has this output (an earlier try of this attempt landed)');
+          if ((await settleTakenName(ctx, output, mayBeOurs ? ours : null)) === 'ours') {
+            return uploaded(ctx, output, await ours(), 'the server already has this output (an earlier try of this attempt landed)');
+          }
           continue; // the name is free again: upload
         }
         if (!retryable) break;
         mayBeOurs = true;
         // The upload may have landed: ask before sending it again.
-        const copy = await inspectServerCopy(api, jobPk, output, true, ctx.signal).catch(() => undefined);
-        if (copy?.kind === 'ours') return uploaded(ctx, output, 'the upload landed although its answer was lost');
+        const copy = await inspectServerCopy(api, jobPk, output, ours, ctx.signal).catch(() => undefined);
+        if (copy?.kind === 'ours') return uploaded(ctx, output, await ours(), 'the upload landed although its answer was lost');
       } catch (settleErr) {
         lastError = settleErr;
         retryable = isClientError(settleErr) && settleErr.ambiguous;
@@ -100,20 +117,37 @@ async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<Outp
   return failed;
 }
 
-function uploaded(ctx: UploadContext, output: OutputRecord, message: string): undefined {
-  const done = ctx.journal.markOutput(ctx.jobPk, { name: output.name, type: output.type }, 'uploaded');
-  ctx.metrics.uploadBytes.inc(done.size);
-  ctx.log.debug({ output: output.name, type: output.type, size: output.size, sha256: output.sha256 }, message);
+/** Record the upload with the size and SHA-256 of the bytes the server has. */
+function uploaded(ctx: UploadContext, output: OutputRecord, digest: FileDigest, message: string): undefined {
+  ctx.journal.markOutput(ctx.jobPk, { name: output.name, type: output.type }, 'uploaded', { digest });
+  ctx.metrics.uploadBytes.inc(digest.size);
+  ctx.log.debug({ output: output.name, type: output.type, size: digest.size, sha256: digest.sha256 }, message);
   return undefined;
 }
 
 /**
- * The upload was refused because the server holds this name and type: this attempt's own copy (an
- * earlier try landed) or a foreign one, which is removed. Throws when the server refuses the removal,
- * with a message that says what to do.
+ * The server says it stored other bytes than the upload sent (our server names the SHA-256 of what it
+ * stored): its copy is not this attempt's output. Remove it so the next try can put ours there; a
+ * removal that fails is logged, and the next try finds the name taken and settles it then.
  */
-async function settleTakenName(ctx: ServerCallContext, output: OutputRecord, mayBeOurs: boolean): Promise<'ours' | 'freed'> {
-  const found = await inspectServerCopy(ctx.api, ctx.jobPk, output, mayBeOurs, ctx.signal);
+async function refuseCorruptCopy(ctx: UploadContext, output: OutputRecord, result: UploadResult): Promise<void> {
+  ctx.log.error(
+    { output: output.name, type: output.type, sent: result.sent.sha256, stored: result.serverSha256 },
+    'the server stored other bytes than the agent sent; removing its copy to upload again',
+  );
+  await removeForeignCopy(ctx.api, ctx.jobPk, result.output, ctx.signal).catch((err: unknown) =>
+    ctx.log.warn({ output: output.name, err: errText(err) }, 'could not remove the bad copy'),
+  );
+}
+
+/**
+ * The upload was refused because the server holds this name and type: this attempt's own copy (an
+ * earlier try landed) or a foreign one, which is removed. `ours` learns this attempt's bytes; null when
+ * this attempt never sent the output before. Throws when the server refuses the removal, with a
+ * message that says what to do.
+ */
+async function settleTakenName(ctx: ServerCallContext, output: OutputRecord, ours: (() => Promise<FileDigest>) | null): Promise<'ours' | 'freed'> {
+  const found = await inspectServerCopy(ctx.api, ctx.jobPk, output, ours, ctx.signal);
   if (found.kind === 'ours') {
     failPoint('output-uploading:after-http');
     return 'ours';

@@ -29,8 +29,8 @@ export const SQL = {
     ON CONFLICT (server_url, job_pk, name, type) DO UPDATE SET path = excluded.path, size = excluded.size,
     sha256 = excluded.sha256, state = excluded.state, attempts = excluded.attempts, last_error = excluded.last_error,
     updated_at = excluded.updated_at`,
-  updateOutputState: `UPDATE outputs SET state = @state, attempts = @attempts, last_error = @last_error,
-    updated_at = @updated_at WHERE server_url = @server_url AND job_pk = @job_pk AND name = @name AND type = @type`,
+  updateOutputState: `UPDATE outputs SET state = @state, size = @size, sha256 = @sha256, attempts = @attempts,
+    last_error = @last_error, updated_at = @updated_at WHERE server_url = @server_url AND job_pk = @job_pk AND name = @name AND type = @type`,
 } as const;
 
 /**

@@ -31,7 +31,7 @@ import {
   type ServerRecord,
 } from './records.js';
 import { JOB_EDGES, OUTPUT_EDGES, isJobEdge, isOutputEdge, type JobState, type OutputState } from './states.js';
-import { checkJobFields, checkNewOutput, checkPk } from './validate.js';
+import { checkDigest, checkJobFields, checkNewOutput, checkPk } from './validate.js';
 
 export interface JournalOptions {
   /** The SQLite file; its directory is created if needed. */
@@ -213,10 +213,11 @@ export class Journal extends JournalView {
   // ---- outputs --------------------------------------------------------------------------------
 
   /**
-   * Record an output the child left (idempotent): a new one starts `pending`; the same content again
-   * is a no-op; different content replaces a `pending` or `failed` one (back to `pending`) and is a
-   * `JOURNAL_OUTPUT_CONFLICT` once its upload began. Register every output *before* moving the job
-   * to `uploading`, so recovery in that state knows them all.
+   * Record an output the child left (idempotent): a new one starts `pending`; the same file (and
+   * digest, when one is given) again is a no-op; anything else replaces a `pending` or `failed` one
+   * (back to `pending`) and is a `JOURNAL_OUTPUT_CONFLICT` once its upload began. Register every
+   * output *before* moving the job to `uploading`, so recovery in that state knows them all. Its size
+   * and SHA-256 are usually unknown here: the upload learns them (see `markOutput`).
    */
   registerOutput(jobPk: number, output: NewOutput): OutputRecord {
     const out = checkNewOutput(output);
@@ -225,13 +226,13 @@ export class Journal extends JournalView {
       this.#requireRow(jobPk);
       const at = this.#iso();
       const existing = this.#outputRow(jobPk, out);
-      if (existing !== undefined && existing.path === out.path && existing.size === out.size && existing.sha256 === out.sha256) {
+      if (existing !== undefined && existing.path === out.path && (out.sha256 === null || (existing.size === out.size && existing.sha256 === out.sha256))) {
         return outputFromRow(existing);
       }
       if (existing !== undefined && existing.state !== 'pending' && existing.state !== 'failed') {
         throw new JournalError(
           'JOURNAL_OUTPUT_CONFLICT',
-          `${this.#outputSubject(jobPk, out)} is ${existing.state} with sha256 ${existing.sha256}; cannot register different content`,
+          `${this.#outputSubject(jobPk, out)} is ${existing.state} (file ${existing.path}, sha256 ${existing.sha256 ?? 'not yet known'}); cannot register different content`,
         );
       }
       const row: OutputRow = {
@@ -254,10 +255,13 @@ export class Journal extends JournalView {
 
   /**
    * Move one output's upload to `to` (`uploading` is the intent before the POST and counts an
-   * attempt; `failed` keeps `error`; `uploaded` clears it). Throws `IllegalStateError` for an edge
-   * not in `OUTPUT_EDGES`, `JOURNAL_UNKNOWN_OUTPUT` for an unregistered output.
+   * attempt; `failed` keeps `error`; `uploaded` clears it and records `digest`, the size and SHA-256
+   * of the bytes the server acknowledged — required unless registration knew them). Throws
+   * `IllegalStateError` for an edge not in `OUTPUT_EDGES`, `JOURNAL_UNKNOWN_OUTPUT` for an
+   * unregistered output, `JOURNAL_BAD_VALUE` for an `uploaded` without a digest.
    */
-  markOutput(jobPk: number, key: OutputKey, to: OutputState, options: { error?: string } = {}): OutputRecord {
+  markOutput(jobPk: number, key: OutputKey, to: OutputState, options: { error?: string; digest?: { size: number; sha256: string } } = {}): OutputRecord {
+    const digest = options.digest === undefined ? undefined : checkDigest(options.digest);
     const record = this.#tx(() => {
       const row = this.#outputRow(jobPk, key);
       if (row === undefined) {
@@ -267,8 +271,13 @@ export class Journal extends JournalView {
       if (!isOutputEdge(from, to)) {
         throw new IllegalStateError('output', this.#outputSubject(jobPk, key), from, to, OUTPUT_EDGES[from] ?? []);
       }
+      const known = digest ?? (row.sha256 === null ? undefined : { size: row.size, sha256: row.sha256 });
+      if (to === 'uploaded' && known === undefined) {
+        throw new JournalError('JOURNAL_BAD_VALUE', `${this.#outputSubject(jobPk, key)}: an uploaded output needs the size and sha256 of what was sent`);
+      }
       const next: OutputRow = {
         ...row,
+        ...(to === 'uploaded' ? known : {}),
         state: to,
         attempts: row.attempts + (to === 'uploading' ? 1 : 0),
         last_error: to === 'failed' ? (options.error ?? 'upload failed') : to === 'uploaded' ? null : row.last_error,

@@ -101,15 +101,24 @@ export interface OutputKey {
   type: string;
 }
 
+/** An output to register: its file, and its size and SHA-256 only when they are known already (the log's). */
 export interface NewOutput extends OutputKey {
   /** Local file the upload streams from. */
   path: string;
-  size: number;
+  size?: number | undefined;
   /** Lower-case hex. */
-  sha256: string;
+  sha256?: string | undefined;
 }
 
-export interface OutputRecord extends NewOutput {
+export interface OutputRecord extends OutputKey {
+  /** Local file the upload streams from. */
+  path: string;
+  /**
+   * Size and SHA-256 (lower-case hex) of the bytes the server acknowledged: written with `uploaded`
+   * (the upload hashes the file as it reads it). null before, unless known at registration.
+   */
+  size: number | null;
+  sha256: string | null;
   serverUrl: string;
   jobPk: number;
   state: OutputState;
@@ -225,8 +234,8 @@ export interface OutputRow {
   name: string;
   type: string;
   path: string;
-  size: number;
-  sha256: string;
+  size: number | null;
+  sha256: string | null;
   state: string;
   attempts: number;
   last_error: string | null;

@@ -128,6 +128,30 @@ export const MIGRATIONS: readonly string[] = [
        OR substr(finish_error, 1, 36) = 'Node restarted during job execution.')
      AND instr(finish_error, 'Not retried') = 0;
   `,
+  // 4: an output's size and SHA-256 are those of the bytes its upload sent, hashed as they were read
+  // (the file is read once), so they are unknown (NULL) until the server acknowledged the upload.
+  // SQLite cannot drop a NOT NULL in place: the table is rebuilt, its rows (all with a digest) kept.
+  `
+  CREATE TABLE outputs_v4 (
+    server_url TEXT    NOT NULL,
+    job_pk     INTEGER NOT NULL,
+    name       TEXT    NOT NULL,
+    type       TEXT    NOT NULL,
+    path       TEXT    NOT NULL,
+    size       INTEGER,
+    sha256     TEXT,
+    state      TEXT    NOT NULL DEFAULT 'pending',
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL,
+    PRIMARY KEY (server_url, job_pk, name, type),
+    FOREIGN KEY (server_url, job_pk) REFERENCES jobs(server_url, job_pk) ON DELETE CASCADE
+  );
+  INSERT INTO outputs_v4 SELECT * FROM outputs ORDER BY rowid;
+  DROP TABLE outputs;
+  ALTER TABLE outputs_v4 RENAME TO outputs;
+  `,
 ];
 
 /**

@@ -156,15 +156,16 @@ export function isJobState(value: unknown): value is JobState {
 
 /** Where one output of a job stands with its upload. */
 export type OutputState =
-  /** Registered (name, type, path, size, sha256 known); no upload tried yet. */
+  /** Registered (name, type, path; size and sha256 usually not yet known); no upload tried yet. */
   | 'pending'
   /**
-   * Intent: an upload is about to be (or was) sent. Recovery: upload again; a 400 "already has
-   * output" counts as uploaded only when the server's copy is live and holds this attempt's bytes
-   * (same SHA-256), else that copy is removed and ours uploaded (`outputs/server-copy.ts`).
+   * Intent: an upload of (name, type) is about to be (or was) sent; what it sent is not recorded.
+   * Recovery: upload again; a 400 "already has output" counts as uploaded only when the server's copy
+   * is live and holds this attempt's bytes (the local file is hashed to know them), else that copy is
+   * removed and ours uploaded (`outputs/server-copy.ts`).
    */
   | 'uploading'
-  /** Terminal: the server acknowledged the upload. */
+  /** Terminal: the server acknowledged the upload; size and sha256 are those of the bytes it got. */
   | 'uploaded'
   /** The last upload failed (its error is kept); it may be tried again. */
   | 'failed';

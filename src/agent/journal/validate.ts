@@ -3,7 +3,7 @@
  * message naming the field, not later in recovery with a puzzling row.
  */
 import { JournalError } from './errors.js';
-import type { JobFields, NewOutput } from './records.js';
+import type { JobFields, NewOutput, OutputKey } from './records.js';
 
 function bad(field: string, expected: string, got: unknown): never {
   throw new JournalError('JOURNAL_BAD_VALUE', `${field}: expected ${expected}, got ${JSON.stringify(got)}`);
@@ -55,14 +55,26 @@ export function checkJobFields(fields: JobFields): void {
   }
 }
 
+/** The output's fields, normalized: size and SHA-256 both known, or both null. */
+export interface CheckedOutput extends OutputKey {
+  path: string;
+  size: number | null;
+  sha256: string | null;
+}
+
 /** Throws `JOURNAL_BAD_VALUE` unless the output's fields are well-formed; returns it normalized. */
-export function checkNewOutput(output: NewOutput): NewOutput {
+export function checkNewOutput(output: NewOutput): CheckedOutput {
   for (const key of ['name', 'type', 'path'] as const) {
     if (typeof output[key] !== 'string' || output[key] === '') bad(`output ${key}`, 'a non-empty string', output[key]);
   }
-  if (!Number.isSafeInteger(output.size) || output.size < 0) bad('output size', 'a non-negative integer', output.size);
-  if (typeof output.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(output.sha256)) {
-    bad('output sha256', '64 hex digits', output.sha256);
-  }
-  return { name: output.name, type: output.type, path: output.path, size: output.size, sha256: output.sha256.toLowerCase() };
+  if (output.size === undefined && output.sha256 === undefined) return { name: output.name, type: output.type, path: output.path, size: null, sha256: null };
+  const digest = checkDigest(output);
+  return { name: output.name, type: output.type, path: output.path, ...digest };
+}
+
+/** Throws `JOURNAL_BAD_VALUE` unless `digest` is a size and 64 hex digits; returns it lower-cased. */
+export function checkDigest(digest: { size?: unknown; sha256?: unknown }): { size: number; sha256: string } {
+  if (!Number.isSafeInteger(digest.size) || (digest.size as number) < 0) bad('output size', 'a non-negative integer', digest.size);
+  if (typeof digest.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(digest.sha256)) bad('output sha256', '64 hex digits', digest.sha256);
+  return { size: digest.size as number, sha256: (digest.sha256 as string).toLowerCase() };
 }

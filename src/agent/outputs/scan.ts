@@ -1,22 +1,21 @@
 /**
  * The outputs a child left: every top-level regular file of `UFDL_OUTPUT_DIR` (the job contract in
- * README.md), named after
- * the file, typed from the template's declared `outputs`, else `BLOB`, with size and SHA-256.
+ * README.md), named after the file, typed from the template's declared `outputs`, else `BLOB`. Not
+ * hashed here: the upload hashes each file as it sends it, so a large output is read once.
  *
  * Not recursive: an output name is one URL segment, so `a/b` has no faithful name; a job that wants a
  * tree uploads an archive. What is skipped is listed with the reason, for the job's log.
  */
 import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import PQueue from 'p-queue';
-import { hashFile, type FileDigest } from './hash.js';
+import { openRegularFile, type FileDigest } from '../../client/file-reads.js';
 import { LOG_OUTPUT_NAME, outputNameProblem } from './names.js';
 
 /** The type of an output whose file name the template does not declare. */
 export const DEFAULT_OUTPUT_TYPE = 'BLOB';
 
 /** One file to upload. */
-export interface OutputFile extends FileDigest {
+export interface OutputFile extends Partial<FileDigest> {
   /** The output name: the file name. */
   name: string;
   /** The output type string (URL-encode it in the upload route). */
@@ -41,10 +40,7 @@ export interface OutputScan {
   missing: string[];
 }
 
-/** Output files hashed at once. */
-const HASHES_AT_ONCE = 2;
-
-/** List, type and hash the outputs in `outputDir`. A missing directory has no outputs. */
+/** List and type the outputs in `outputDir`. A missing directory has no outputs. */
 export async function scanOutputs(outputDir: string, declared: Readonly<Record<string, string>> = {}): Promise<OutputScan> {
   const files: OutputFile[] = [];
   const skipped: SkippedOutput[] = [];
@@ -81,16 +77,16 @@ export async function scanOutputs(outputDir: string, declared: Readonly<Record<s
     }
     regular.push({ name, path });
   }
-  // Hashing reads every byte: a few files at a time keep the disk and the cores busy, not swamped.
-  const queue = new PQueue({ concurrency: HASHES_AT_ONCE });
-  const digests = await Promise.all(
-    regular.map(({ path }) => queue.add(() => hashFile(path).catch((err: unknown) => err as Error))),
-  );
-  regular.forEach(({ name, path }, i) => {
-    const digest = digests[i]!;
-    if (digest instanceof Error) skipped.push({ name, reason: `cannot be read: ${digest.message}` });
-    else files.push({ name, type: declared[name] ?? DEFAULT_OUTPUT_TYPE, path, ...digest });
-  });
+  // Opened once (and closed): a file the agent cannot read is skipped with the reason now, not
+  // found out by its upload.
+  for (const { name, path } of regular) {
+    try {
+      await (await openRegularFile(path)).handle.close();
+      files.push({ name, type: declared[name] ?? DEFAULT_OUTPUT_TYPE, path });
+    } catch (err) {
+      skipped.push({ name, reason: `cannot be read: ${(err as Error).message}` });
+    }
+  }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const present = new Set(files.map((f) => f.name));
   const missing = Object.keys(declared)

@@ -2,9 +2,10 @@
  * What the server holds under one of this attempt's output names, when an upload is refused because
  * the name and type are taken (400) or its outcome is unknown (timeout, crash).
  *
- * An attempt's outputs are its own. The journal keeps, per attempt, every output's name, type and
- * SHA-256 and how often its upload was begun; a copy on the server counts as this attempt's only when
- * this attempt may have sent it, the copy is live, and it holds the same bytes. Anything else was left
+ * An attempt's outputs are its own. The journal keeps, per attempt, every output's name, type and file
+ * and how often its upload was begun (its size and SHA-256 only once an upload was acknowledged: the
+ * upload hashes what it sends); a copy on the server counts as this attempt's only when this attempt
+ * may have sent it, the copy is live, and it holds the same bytes as this attempt's file. Anything else was left
  * by an earlier attempt or put there by someone else, and is removed so ours can go up. This matters
  * on the reference backend, which keeps a job's outputs across reset and abort (soft-deleted, but
  * still listed, served, and blocking an upload of the same name and type): counting such a copy as
@@ -21,9 +22,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isClientError } from '../../client/errors.js';
 import type { JobOutputJson } from '../../protocol/wire.js';
-import type { OutputRecord } from '../journal/records.js';
+import type { OutputKey } from '../journal/records.js';
 import type { NodeApi } from '../ports.js';
-import { hashFile } from './hash.js';
+import { hashFile, type FileDigest } from './hash.js';
 
 /** What a (name, type) lookup on the server found, judged against this attempt's output. */
 export type ServerCopy =
@@ -37,12 +38,13 @@ export type ServerCopy =
 type CopyApi = Pick<NodeApi, 'getOutputInfo' | 'downloadOutput' | 'deleteOutput' | 'hardDeleteOutput'>;
 
 /**
- * Look at the server's copy of `output`. `mayBeOurs` is false when this attempt never sent the output
- * before the current request; then no byte needs comparing. Comparing downloads the copy and hashes it
- * (the reference says nothing of an output's content in its JSON); this happens only after a lost
- * answer, which is rare.
+ * Look at the server's copy of `output`. `ours` says what this attempt's bytes are (size and SHA-256,
+ * learned by hashing its local file when no acknowledged upload recorded them); null when this attempt
+ * never sent the output before the current request, and then no byte needs comparing. Comparing
+ * downloads the copy and hashes it (the reference says nothing of an output's content in its JSON);
+ * this happens only after a crash or a lost answer, which is rare.
  */
-export async function inspectServerCopy(api: CopyApi, jobPk: number, output: OutputRecord, mayBeOurs: boolean, signal: AbortSignal): Promise<ServerCopy> {
+export async function inspectServerCopy(api: CopyApi, jobPk: number, output: OutputKey, ours: (() => Promise<FileDigest>) | null, signal: AbortSignal): Promise<ServerCopy> {
   let copy: JobOutputJson;
   try {
     copy = await api.getOutputInfo(jobPk, output.name, output.type, { signal });
@@ -50,17 +52,17 @@ export async function inspectServerCopy(api: CopyApi, jobPk: number, output: Out
     if (isClientError(err, 'bad-request') || isClientError(err, 'not-found')) return { kind: 'none' };
     throw err;
   }
-  if (!mayBeOurs || copy.deletion_time !== null) return { kind: 'foreign', copy };
-  return (await sameBytes(api, jobPk, output, signal)) ? { kind: 'ours' } : { kind: 'foreign', copy };
+  if (ours === null || copy.deletion_time !== null) return { kind: 'foreign', copy };
+  const [mine, theirs] = [await ours(), await copyDigest(api, jobPk, output, signal)];
+  return mine.size === theirs.size && mine.sha256 === theirs.sha256 ? { kind: 'ours' } : { kind: 'foreign', copy };
 }
 
-async function sameBytes(api: CopyApi, jobPk: number, output: OutputRecord, signal: AbortSignal): Promise<boolean> {
+async function copyDigest(api: CopyApi, jobPk: number, output: OutputKey, signal: AbortSignal): Promise<FileDigest> {
   const dir = await mkdtemp(join(tmpdir(), 'ufdl-agent-copy-'));
   try {
     const file = join(dir, 'copy');
     await api.downloadOutput(jobPk, output.name, output.type, file, { signal });
-    const digest = await hashFile(file);
-    return digest.size === output.size && digest.sha256 === output.sha256;
+    return await hashFile(file);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { UfdlError, isUfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
+import { OUTPUT_SHA256_HEADER } from '../../protocol/wire.js';
 import type { ServerContext } from '../context.js';
 import { isAdmin, requireAdmin, requireUser } from '../identity.js';
 import { outputJson, requireJobRow, type OutputRow } from '../store/job-json.js';
@@ -150,7 +151,7 @@ async function uploadRoute(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
-  app.post(OUTPUT_PATH, async (request) => {
+  app.post(OUTPUT_PATH, async (request, reply) => {
     const user = requireUser(request);
     const { name, type } = outputParams(request);
     requireFilename(request);
@@ -159,7 +160,10 @@ async function uploadRoute(app: FastifyInstance): Promise<void> {
     // Refuse before reading a byte when we already know the answer.
     checkCanAddOutput(ctx.db, requireJobRow(ctx.db, pk), actor, name, type);
     const blob = await storeUpload(ctx, request);
-    return recordOutput(ctx.db, pk, actor, name, type, blob);
+    const output = recordOutput(ctx.db, pk, actor, name, type, blob);
+    // What we stored, for the uploader to compare with what it sent (the reference says nothing).
+    if (ctx.options.extensions) void reply.header(OUTPUT_SHA256_HEADER, blob.sha256);
+    return output;
   });
 }
 

@@ -78,9 +78,9 @@ describe('a job end to end, without a server', () => {
     expect(run.error).toBeUndefined();
     expect(run.reports[0]).toEqual({ progress: 0.1, data: { comment: 'starting' } });
     expect(run.reports.at(-1)).toEqual({ progress: 1, data: { comment: 'done' } });
-    expect(run.outputs.files.map((f) => [f.name, f.type, f.size])).toEqual([
-      ['greeting.txt', 'BLOB', 8],
-      ['model.zip', 'Compressed<JSON, 8>', 6],
+    expect(await Promise.all(run.outputs.files.map(async (f) => [f.name, f.type, await readText(f.path)]))).toEqual([
+      ['greeting.txt', 'BLOB', 'hi there'],
+      ['model.zip', 'Compressed<JSON, 8>', 'model\n'],
     ]);
     expect(run.outputs.missing).toEqual([]);
     expect(await readText(run.log.path)).toBe(

@@ -168,6 +168,11 @@ describe('opening and migrating', () => {
     const journal = journalAt({ serverUrl: 'http://ufdl.example:8000/' });
     expect(journal.sqliteSettings().schemaVersion).toBe(SCHEMA_VERSION);
     expect(journal.liveLog(11)).toEqual({ sent: 4096, maxBytes: 64 * 1024 ** 2 });
+    // Schema 4 rebuilt the outputs table (size and sha256 may be unknown): every row kept, in order.
+    expect(journal.outputs(11).map((o) => [o.name, o.state, o.size, o.sha256])).toEqual([
+      ['model.zip', 'uploaded', 1024, 'b'.repeat(64)],
+      ['log', 'pending', 99, 'c'.repeat(64)],
+    ]);
     expect(journal.get(11)?.finish).toBeNull();
     // Schema 2 kept only the error's text; these finishes send the job back to the queue…
     expect(journal.get(21)?.finish).toEqual({ error: 'The node is shutting down; the job will run again elsewhere.', requeue: true });
@@ -405,6 +410,25 @@ describe('outputs', () => {
     expect(code(() => journal.registerOutput(1, model))).toBe('JOURNAL_OUTPUT_CONFLICT');
     journal.markOutput(1, key, 'failed');
     expect(journal.registerOutput(1, model)).toMatchObject({ sha256: SHA_A, state: 'pending', attempts: 1 });
+  });
+
+  it('should register a file without its digest, and record the size and SHA-256 of what was sent with uploaded', () => {
+    const journal = journalAt();
+    journal.beginAcquire({ jobPk: 1, nodePk: 1 });
+    const file = { name: 'model.zip', type: 'BLOB', path: '/w/model.zip' };
+    const first = journal.registerOutput(1, file);
+    expect(first).toMatchObject({ state: 'pending', size: null, sha256: null });
+    expect(journal.registerOutput(1, file)).toEqual(first);
+    journal.markOutput(1, key, 'uploading');
+    // In flight, nothing known of the bytes: the same file again is still the same output.
+    expect(journal.registerOutput(1, file).state).toBe('uploading');
+    expect(code(() => journal.registerOutput(1, { ...file, path: '/w/other' }))).toBe('JOURNAL_OUTPUT_CONFLICT');
+    expect(code(() => journal.markOutput(1, key, 'uploaded'))).toBe('JOURNAL_BAD_VALUE');
+    expect(code(() => journal.markOutput(1, key, 'uploaded', { digest: { size: 10, sha256: 'xyz' } }))).toBe('JOURNAL_BAD_VALUE');
+    expect(journal.outputs(1)[0]).toMatchObject({ state: 'uploading', size: null, sha256: null });
+    expect(journal.markOutput(1, key, 'uploaded', { digest: { size: 10, sha256: SHA_A.toUpperCase() } })).toMatchObject({ state: 'uploaded', size: 10, sha256: SHA_A });
+    journal.close();
+    expect(journalAt().outputs(1)[0]).toMatchObject({ state: 'uploaded', size: 10, sha256: SHA_A, attempts: 1 });
   });
 
   it('should refuse unknown outputs, unknown jobs and malformed outputs', () => {

@@ -33,16 +33,16 @@ describe('outputNameProblem', () => {
 });
 
 describe('scanOutputs', () => {
-  it('lists top-level regular files with declared types, else BLOB, with size and SHA-256', async () => {
+  it('lists top-level regular files with declared types, else BLOB, without reading them (the upload hashes them)', async () => {
     const dir = await tempJobDir();
     await writeFile(join(dir.outputDir, 'model.zip'), 'zip bytes');
     await writeFile(join(dir.outputDir, 'notes.txt'), 'hello');
     await writeFile(join(dir.outputDir, 'empty'), ''); // zero-byte outputs are allowed (B12)
     const scan = await scanOutputs(dir.outputDir, { 'model.zip': 'Compressed<JSON, 8>', 'report.pdf': 'BLOB' });
     expect(scan.files).toEqual([
-      { name: 'empty', type: 'BLOB', path: join(dir.outputDir, 'empty'), size: 0, sha256: sha('') },
-      { name: 'model.zip', type: 'Compressed<JSON, 8>', path: join(dir.outputDir, 'model.zip'), size: 9, sha256: sha('zip bytes') },
-      { name: 'notes.txt', type: 'BLOB', path: join(dir.outputDir, 'notes.txt'), size: 5, sha256: sha('hello') },
+      { name: 'empty', type: 'BLOB', path: join(dir.outputDir, 'empty') },
+      { name: 'model.zip', type: 'Compressed<JSON, 8>', path: join(dir.outputDir, 'model.zip') },
+      { name: 'notes.txt', type: 'BLOB', path: join(dir.outputDir, 'notes.txt') },
     ]);
     expect(scan.skipped).toEqual([]);
     expect(scan.missing).toEqual(['report.pdf']);

@@ -116,7 +116,8 @@ describe('after an upload whose outcome is unknown', () => {
     await writeFile(path, content);
     journal.beginAcquire({ jobPk: job.pk, nodePk: node.pk });
     for (const state of ['acquired', 'preparing', 'starting', 'running'] as const) journal.transition(job.pk, state);
-    journal.registerOutput(job.pk, { name: 'log', type: 'BLOB', path, ...(await hashFile(path)) });
+    // As the agent registers a file: its bytes are learnt by the upload, which never answered.
+    journal.registerOutput(job.pk, { name: 'log', type: 'BLOB', path });
     journal.transition(job.pk, 'uploading');
     // The agent died after writing the intent: whether the request reached the server is unknown.
     journal.markOutput(job.pk, { name: 'log', type: 'BLOB' }, 'uploading');
@@ -132,18 +133,32 @@ describe('after an upload whose outcome is unknown', () => {
     expect(await uploadOutputs(ctx)).toEqual([]);
 
     expect(ref.output(job.pk, 'log', 'BLOB')!.bytes.toString()).toBe('this attempt\n');
-    expect(journal.outputs(job.pk)[0]!.state).toBe('uploaded');
+    expect(journal.outputs(job.pk)[0]).toMatchObject({ state: 'uploaded', ...(await hashFile(journal.outputs(job.pk)[0]!.path)) });
+  });
+
+  it("does not count a live copy with other bytes as this attempt's upload: it is replaced by this attempt's file", async () => {
+    const ref = await startReferenceBackend();
+    const { job, ctx, journal } = await uploadingAfterCrash(ref, 'this attempt\n');
+    ref.outputs.push({ pk: 8, job: job.pk, name: 'log', type: 'BLOB', bytes: Buffer.from('someone else\n'), creator: 1, creation_time: 'now', deletion_time: null });
+
+    expect(await uploadOutputs(ctx)).toEqual([]);
+
+    expect(ref.output(job.pk, 'log', 'BLOB')!.bytes.toString()).toBe('this attempt\n');
+    expect(ref.requests.some((r) => r.startsWith('DELETE'))).toBe(true);
+    expect(journal.outputs(job.pk)[0]).toMatchObject({ state: 'uploaded', size: 13, sha256: (await hashFile(journal.outputs(job.pk)[0]!.path)).sha256 });
   });
 
   it('counts a live copy with the same bytes as landed, and uploads nothing again', async () => {
     const ref = await startReferenceBackend();
-    const { job, ctx } = await uploadingAfterCrash(ref, 'this attempt\n');
+    const { job, ctx, journal } = await uploadingAfterCrash(ref, 'this attempt\n');
     ref.outputs.push({ pk: 7, job: job.pk, name: 'log', type: 'BLOB', bytes: Buffer.from('this attempt\n'), creator: 1, creation_time: 'now', deletion_time: null });
 
     expect(await uploadOutputs(ctx)).toEqual([]);
 
     expect(ref.output(job.pk, 'log', 'BLOB')!.pk).toBe(7);
     expect(ref.requests.filter((r) => r.startsWith('DELETE'))).toEqual([]);
+    // The journal learnt this attempt's bytes by hashing its file (the lost upload recorded nothing).
+    expect(journal.outputs(job.pk)[0]).toMatchObject({ state: 'uploaded', size: 13 });
   });
 });
 
