@@ -17,6 +17,7 @@ import {
   consumerSpec,
   createPipelineJob,
   getJob,
+  importDiamond,
   importPipeline,
   importSpec,
   PIPELINE_VALUES,
@@ -127,15 +128,7 @@ describe('a workflow run', () => {
 
   it('creates every node without dependencies at once, and a node with two dependencies once both finished', async () => {
     const fx = await startWithFixtures();
-    await importSpec(fx, producerSpec());
-    await importSpec(fx, consumerSpec({}, [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }]));
-    const template = await importSpec(fx, pipelineSpec({ name: 'diamond' }, {
-      nodes: { a: { name: 'producer' }, b: { name: 'producer' }, join: { name: 'consumer' } },
-      dependencies: [
-        { from_node: 'a', from_output: 'model.bin', to_node: 'join', to_input: 'model' },
-        { from_node: 'b', from_output: 'report', to_node: 'join', to_input: 'other' },
-      ],
-    }));
+    const template = await importDiamond(fx);
     const parent = await createPipelineJob(fx, template, { input_values: { 'a:seed': { value: 1, type: 'int' }, 'b:seed': { value: 2, type: 'int' } } });
     let children = await childrenOf(fx, parent.pk);
     expect(Object.keys(children).sort()).toEqual(['a', 'b']);

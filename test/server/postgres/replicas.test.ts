@@ -17,7 +17,7 @@ import { createJob, importTemplate, shellTemplate, until } from '../../helpers/a
 import { Fixtures } from '../../helpers/fixtures.js';
 import { usePgCluster } from '../../helpers/postgres.js';
 import { startReplicas, type Replica } from '../../helpers/replicas.js';
-import { childrenOf, consumerSpec, createPipelineJob, importSpec, pipelineSpec, producerSpec, runChild } from '../support/workflow-specs.js';
+import { childrenOf, createPipelineJob, importDiamond, runChild } from '../support/workflow-specs.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api } from '../../helpers/server.js';
 
 const cluster = usePgCluster();
@@ -247,15 +247,7 @@ describe('three replicas on one PostgreSQL database', () => {
   it("two children of a workflow finishing at the same moment on two replicas start the step that needs both, exactly once", async () => {
     const { replicas, fx } = await threeReplicas();
     const [, b] = replicas as [Replica, Replica];
-    await importSpec(fx, producerSpec());
-    await importSpec(fx, consumerSpec({}, [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }]));
-    const template = await importSpec(fx, pipelineSpec({ name: 'diamond' }, {
-      nodes: { a: { name: 'producer' }, b: { name: 'producer' }, join: { name: 'consumer' } },
-      dependencies: [
-        { from_node: 'a', from_output: 'model.bin', to_node: 'join', to_input: 'model' },
-        { from_node: 'b', from_output: 'report', to_node: 'join', to_input: 'other' },
-      ],
-    }));
+    const template = await importDiamond(fx);
     const token = await fx.adminToken();
     const [nodeA, nodeB] = [fx.node(), fx.node()];
     for (let round = 0; round < 5; round++) {

@@ -61,6 +61,22 @@ export function importSpec(fx: Fixtures, spec: Record<string, unknown>): Promise
 }
 
 /** Import producer, consumer and the pipeline; returns the pipeline's pk. */
+/**
+ * Imports a producer, a two-input consumer and `diamond`: producers `a` and `b` without dependencies,
+ * and `join`, which needs an output of each. Returns the diamond's pk.
+ */
+export async function importDiamond(fx: Fixtures): Promise<number> {
+  await importSpec(fx, producerSpec());
+  await importSpec(fx, consumerSpec({}, [{ name: 'model', types: ['JobOutput<BLOB>'] }, { name: 'other', types: ['JobOutput<JSON>'] }]));
+  return importSpec(fx, pipelineSpec({ name: 'diamond' }, {
+    nodes: { a: { name: 'producer' }, b: { name: 'producer' }, join: { name: 'consumer' } },
+    dependencies: [
+      { from_node: 'a', from_output: 'model.bin', to_node: 'join', to_input: 'model' },
+      { from_node: 'b', from_output: 'report', to_node: 'join', to_input: 'other' },
+    ],
+  }));
+}
+
 export async function importPipeline(fx: Fixtures): Promise<number> {
   await importSpec(fx, producerSpec());
   await importSpec(fx, consumerSpec());
