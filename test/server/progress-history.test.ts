@@ -1,0 +1,77 @@
+/**
+ * The progress history behind the dashboard's curves: points recorded faster than they are written
+ * are written together, in order, once each; a new attempt of a job starts a new history; a history
+ * over its size limit is thinned; a directory removed under it is made again.
+ */
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { ProgressHistory } from '../../src/server/live-log/progress-history.js';
+import { LiveLogStore } from '../../src/server/live-log/store.js';
+
+async function history(): Promise<{ store: LiveLogStore; history: ProgressHistory }> {
+  const root = await mkdtemp(join(tmpdir(), 'ufdl-progress-history-'));
+  onTestFinished(() => rm(root, { recursive: true, force: true }));
+  const store = new LiveLogStore(root, { maxBytesLimit: 1 << 20 });
+  await store.init(() => true);
+  return { store, history: new ProgressHistory(store) };
+}
+
+const FIRST = { pk: 3, startTime: '2030-01-01T00:00:00.000Z' };
+const SECOND = { pk: 3, startTime: '2030-01-02T00:00:00.000Z' };
+const OTHER = { pk: 4, startTime: '2030-01-01T00:00:00.000Z' };
+
+describe('progress history', () => {
+  it('keeps every point of many recorded at once, in order, per job', async () => {
+    const { history: h } = await history();
+    const recorded: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      recorded.push(h.record(FIRST, i / 200, { step: i, nested: { loss: -i }, name: 'text is dropped' }));
+      if (i % 2 === 0) recorded.push(h.record(OTHER, i / 200, { step: i }));
+    }
+    await Promise.all(recorded);
+    const points = await h.read(FIRST);
+    expect(points.map((p) => p.d.step)).toEqual([...Array(200).keys()]);
+    expect(points[7]!.d).toEqual({ step: 7, 'nested.loss': -7 });
+    expect(points[7]!.p).toBe(7 / 200);
+    expect((await h.read(OTHER)).map((p) => p.d.step)).toEqual([...Array(100).keys()].map((i) => i * 2));
+  });
+
+  it('starts a new history for a new attempt and removes the old one', async () => {
+    const { store, history: h } = await history();
+    await h.record(FIRST, 0.5, { step: 1 });
+    await h.record(SECOND, 0.1, { step: 2 });
+    expect((await h.read(SECOND)).map((p) => p.d.step)).toEqual([2]);
+    expect(await readdir(join(store.root, '3'))).toEqual([store.attemptDir(SECOND)!.split('/').pop()]);
+  });
+
+  it('writes again after its directory was removed under it', async () => {
+    const { store, history: h } = await history();
+    await h.record(FIRST, 0.1, { step: 1 });
+    await rm(join(store.root, '3'), { recursive: true, force: true });
+    // The first write after the removal may fail (it is reported); the history recovers after it.
+    await h.record(FIRST, 0.2, { step: 2 }).catch(() => undefined);
+    await h.record(FIRST, 0.3, { step: 3 });
+    const steps = (await h.read(FIRST)).map((p) => p.d.step);
+    expect(steps.at(-1)).toBe(3);
+    expect(steps).not.toContain(1);
+  });
+
+  it('thins a history that outgrows its limit, keeping the latest point', async () => {
+    const { store, history: h } = await history();
+    const wide = Object.fromEntries(Array.from({ length: 31 }, (_, i) => [`metric_number_${i}`, 123456.789 + i]));
+    let last = 0;
+    // ~1 KiB a point: 3,000 points cross the 2 MiB limit.
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(Array.from({ length: 100 }, () => h.record(FIRST, 0.5, { ...wide, seq: ++last })));
+    }
+    const file = join(store.attemptDir(FIRST)!, 'progress.jsonl');
+    expect((await stat(file)).size).toBeLessThanOrEqual(2 * 1024 * 1024);
+    const points = await h.read(FIRST);
+    expect(points.length).toBeLessThan(3000);
+    expect(points.at(-1)!.d.seq).toBe(last);
+    const seqs = points.map((p) => p.d.seq!);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+});
