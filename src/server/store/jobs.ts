@@ -140,9 +140,9 @@ function removeOutputs(db: Db, jobPk: number): void {
 
 /**
  * What acquire by `nodePk` does to `job`, read inside the transaction that holds the job's row: take
- * it, nothing (the node holds it already), or the refusal. The same checks on either database.
+ * it, nothing (the node holds it already), or the refusal.
  */
-export function acquireVerdict(job: JobRow, nodePk: number): 'take' | 'held' | UfdlError {
+function acquireVerdict(job: JobRow, nodePk: number): 'take' | 'held' | UfdlError {
   // The reference's JobIsWorkable permission: a workflow's parent is run by its children.
   if (job.template_is_meta === 1) return forbidden(`Job ${job.pk} is a workflow (meta-job); nodes acquire its children, never the workflow itself`);
   if (job.node === nodePk) return 'held';
