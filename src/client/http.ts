@@ -2,18 +2,18 @@
  * The HTTP layer: a timeout on every call, keep-alive agents shared by all requests, and
  * {@link Http.send} for one JSON attempt, over one of two engines (`jsonEngine`): got (the agent's:
  * one instance per server address, no got retries, no thrown HTTP errors), or node's own `http`
- * (`node-request.ts`, for short-lived commands, which then never load got). Uploads, downloads and
- * live logs always use got, loaded on their first use. Authentication and retries are layered on top
+ * (`node-request.ts`, for short-lived commands, which then never load got). Uploads and live logs
+ * always use got, loaded on their first use; downloads read node's own response (`stream`). Authentication and retries are layered on top
  * (`auth.ts`, `transport.ts`). Which address a request goes to is `endpoints.ts`'s choice: every
  * request of every kind tells it how the address answered.
  */
 import http from 'node:http';
 import type https from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Got, Method } from 'got';
 import { Endpoints } from './endpoints.js';
 import { ClientError, errorFromNetwork, errorFromResponse, type Operation } from './errors.js';
-import { nodeRequest } from './node-request.js';
+import { nodeRequest, nodeStream } from './node-request.js';
 import type { ResolvedClientOptions } from './options.js';
 
 let gotModule: Promise<typeof import('got')> | undefined;
@@ -298,6 +298,34 @@ export class Http {
       throw errorFromNetwork(spec.method, `/${spec.path}`, err);
     } finally {
       link.dispose();
+    }
+  }
+
+  /**
+   * Open a download: the answer's head, whatever its status, and its body as node's stream for the
+   * caller to read (see `nodeStream`). Over node's own `http` with either engine. Throws a ClientError
+   * when no answer came.
+   */
+  async stream(spec: RequestSpec, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
+    const url = this.endpoints.current;
+    try {
+      const target = new URL(spec.path, url);
+      const t = this.transferTimeouts();
+      const response = await nodeStream({
+        url: target,
+        method: spec.method,
+        headers: { 'user-agent': this.options.userAgent, ...headers, ...spec.headers },
+        json: spec.json,
+        agents: await this.#agentsFor(target),
+        timeouts: { connect: t.connect, response: t.response, idle: t.socket },
+        signal,
+      });
+      if (response.statusCode !== undefined && response.statusCode >= 500) this.#answered(url, response.statusCode, '');
+      else this.endpoints.succeeded(url);
+      return response;
+    } catch (err) {
+      this.#noAnswer(url, err);
+      throw errorFromNetwork(spec.method, `/${spec.path}`, err);
     }
   }
 

@@ -11,7 +11,6 @@
  * Downloads are idempotent and retried from the start.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -146,32 +145,19 @@ async function downloadOnce(transport: Transport, spec: RequestSpec, headers: Re
 }
 
 async function streamToFile(transport: Transport, spec: RequestSpec, headers: Record<string, string>, destPath: string, signal: AbortSignal): Promise<DownloadResult> {
-  const { http } = transport;
   const where = `/${spec.path}`;
-  const stream = (await http.got()).stream(spec.path, {
-    method: spec.method,
-    // The reference offers only `application/data` here: `Accept: application/json` would get a 406.
-    headers: { ...headers, accept: '*/*' },
-    ...(spec.json === undefined ? {} : { json: spec.json }),
-    timeout: http.transferTimeouts(),
-    signal,
-  });
-  let response: { statusCode: number; headers: Record<string, string | string[] | undefined> };
-  try {
-    [response] = (await once(stream, 'response')) as [typeof response];
-  } catch (err) {
-    stream.destroy();
-    throw errorFromNetwork(spec.method, where, err);
-  }
-  if (response.statusCode < 200 || response.statusCode >= 300) {
-    const text = await readLimited(stream, ERROR_BODY_LIMIT).catch(() => '');
-    stream.destroy();
-    throw errorFromResponse({ method: spec.method, path: where, status: response.statusCode, text, headers: response.headers });
+  // The reference offers only `application/data` here: `Accept: application/json` would get a 406.
+  const response = await transport.http.stream(spec, { ...headers, accept: '*/*' }, signal);
+  const status = response.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    const text = await readLimited(response, ERROR_BODY_LIMIT).catch(() => '');
+    response.destroy();
+    throw errorFromResponse({ method: spec.method, path: where, status, text, headers: response.headers });
   }
 
   const temp = join(dirname(destPath), `.${basename(destPath)}.${randomBytes(6).toString('hex')}.part`);
   try {
-    await pipeline(stream, createWriteStream(temp, { mode: 0o644, highWaterMark: FILE_CHUNK_BYTES }));
+    await pipeline(response, createWriteStream(temp, { mode: 0o644, highWaterMark: FILE_CHUNK_BYTES }));
     const { size } = await stat(temp);
     const declared = response.headers['content-length'];
     if (typeof declared === 'string' && !response.headers['content-encoding'] && Number(declared) !== size) {
@@ -180,7 +166,7 @@ async function streamToFile(transport: Transport, spec: RequestSpec, headers: Re
     await rename(temp, destPath);
     return { path: destPath, bytes: size };
   } catch (err) {
-    stream.destroy();
+    response.destroy();
     await unlink(temp).catch(() => {});
     if (err instanceof ClientError) throw err;
     // A local file-system failure is not a network problem; keep it as it is (not retried).

@@ -461,6 +461,63 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
       expect(await readdir(dir)).toEqual(['out.bin']);
     });
 
+    it('should give up on a body that stalls longer than the idle limit, and try again', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const payload = Buffer.alloc(64 * 1024, 3);
+      let n = 0;
+      const peer = await startPeer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/data', 'content-length': payload.length });
+        // The first answer sends a little, then nothing more, ever: only the idle limit ends it.
+        if (++n === 1) res.write(payload.subarray(0, 1000));
+        else res.end(payload);
+      });
+      const dest = join(dir, 'out.bin');
+      const result = await clientFor(peer, { transferIdleTimeoutMs: 300 }).downloadOutput(5, 'model', 'BLOB', dest);
+      expect(result.bytes).toBe(payload.length);
+      expect((await readFile(dest)).equals(payload)).toBe(true);
+      expect(n).toBe(2);
+      const { readdir } = await import('node:fs/promises');
+      expect(await readdir(dir)).toEqual(['out.bin']);
+    });
+
+    it('should set no total limit on a body that keeps moving', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const pieces = 8;
+      const piece = Buffer.alloc(1024, 9);
+      let n = 0;
+      const peer = await startPeer((_req, res) => {
+        n++;
+        res.writeHead(200, { 'content-type': 'application/data', 'content-length': pieces * piece.length });
+        let sent = 0;
+        const next = () => {
+          res.write(piece);
+          if (++sent < pieces) setTimeout(next, 100);
+          else res.end();
+        };
+        next();
+      });
+      // 8 pieces 100 ms apart: longer in all than the idle limit, never that long without a byte.
+      const result = await clientFor(peer, { transferIdleTimeoutMs: 400, requestTimeoutMs: 200 }).downloadOutput(5, 'model', 'BLOB', join(dir, 'slow.bin'));
+      expect(result.bytes).toBe(pieces * piece.length);
+      expect(n).toBe(1);
+    });
+
+    it('should stop a download when its caller aborts, and leave no partial file', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
+      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const controller = new AbortController();
+      const peer = await startPeer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/data', 'content-length': 1 << 20 });
+        res.write(Buffer.alloc(4096), () => setTimeout(() => controller.abort(), 50));
+      });
+      const err = await failure(clientFor(peer).downloadOutput(5, 'model', 'BLOB', join(dir, 'out.bin'), { signal: controller.signal }));
+      expect(err.kind).toBe('aborted');
+      const { readdir } = await import('node:fs/promises');
+      expect(await readdir(dir)).toEqual([]);
+    });
+
     it('should map an error answer of a binary route (JSON body, any content type)', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
       onTestFinished(() => rm(dir, { recursive: true, force: true }));
