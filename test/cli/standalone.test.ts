@@ -45,7 +45,7 @@ async function startStandalone(cwd: string, port: number | undefined, statusPort
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 150_000;
   while (!err.includes('submit a job')) {
     if (child.exitCode !== null) throw new Error(`standalone exited ${child.exitCode}:\n${err}\n${out}`);
     if (Date.now() > deadline) throw new Error(`standalone printed no welcome:\n${err}\n${out}`);
@@ -54,7 +54,8 @@ async function startStandalone(cwd: string, port: number | undefined, statusPort
   return { child, stderr: () => err, stdout: () => out, exited };
 }
 
-describe('standalone (npm start)', () => {
+// Two standalone starts, a job, a workflow and the CLI: minutes on a loaded 2-core machine.
+describe('standalone (npm start)', { timeout: 300_000 }, () => {
   it('runs the printed submit command to the end, downloads its output, stops cleanly and continues after a restart', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'ufdl-standalone-'));
     dirs.push(cwd);

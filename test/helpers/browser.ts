@@ -43,6 +43,8 @@ export async function launchBrowser(): Promise<TestBrowser> {
     ],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, colorScheme: 'light' });
+  // Playwright's 30 s for an action or a wait is too short for a loaded 2-core machine.
+  context.setDefaultTimeout(90_000);
   return {
     browser,
     context,

@@ -64,7 +64,8 @@ interface Session {
   predict: number;
 }
 
-describe.skipIf(SKIP_BROWSER_TESTS)('the dashboard in a browser', () => {
+// Each test starts a server, an agent and a page: minutes, not seconds, on a loaded 2-core machine.
+describe.skipIf(SKIP_BROWSER_TESTS)('the dashboard in a browser', { timeout: 240_000 }, () => {
   let browser: TestBrowser;
 
   beforeAll(async () => {
