@@ -32,6 +32,8 @@ export interface JobDir {
   readonly exitStatusPath: string;
   readonly leasePath: string;
   readonly fencedPath: string;
+  /** A script the wrapper runs to end the job's work outside its group when it fences the job (see `wrapper.ts`). */
+  readonly outsideKillPath: string;
   readonly logPath: string;
 }
 
@@ -50,6 +52,7 @@ export function jobDirPaths(workDir: string, pk: number): JobDir {
     exitStatusPath: join(root, 'exit-status'),
     leasePath: join(root, 'lease'),
     fencedPath: join(root, 'fenced'),
+    outsideKillPath: join(root, 'outside-kill'),
     logPath: join(root, 'log.txt'),
   };
 }

@@ -34,6 +34,11 @@ export interface OutsideWork {
   readonly description: string;
   /** Stop it: politely, then by force after `graceMs`; resolves once it no longer runs. Never rejects. */
   stop(graceMs: number): Promise<void>;
+  /**
+   * A command (argv, run without a shell) that ends the work by force, for the wrapper to run when it
+   * fences the job by itself (see `wrapper.ts`): the agent may be frozen then, so `stop` cannot.
+   */
+  readonly fenceKill?: readonly string[];
   /** After the child ended: how the work ended, then remove it and check that it is gone. Never rejects. */
   settle(exit: ExitResult): Promise<OutsideEnd>;
 }

@@ -9,7 +9,7 @@
  * written, as a terminal would show them, and a child that prints fast is never slowed by the agent.
  */
 import { spawn } from 'node:child_process';
-import { open, rm } from 'node:fs/promises';
+import { open, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeLease } from './lease.js';
 import { childrenOf, readCmdline, readProcStat } from './proc.js';
@@ -31,10 +31,13 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   await rm(dir.exitStatusPath, { force: true });
   await rm(`${dir.exitStatusPath}.tmp`, { force: true });
   await rm(dir.fencedPath, { force: true });
+  await rm(dir.outsideKillPath, { force: true });
   if (spec.lease) writeLease(dir, spec.lease.deadlineS);
+  const fenceKill = spec.lease ? spec.outside?.fenceKill : undefined;
+  if (fenceKill) await writeFile(dir.outsideKillPath, `exec ${fenceKill.map(shellQuote).join(' ')}\n`, { mode: 0o600 });
   const leaseArgs = spec.lease
-    ? [dir.leasePath, dir.fencedPath, String(spec.lease.checkEveryS), String(spec.lease.graceS)]
-    : ['', dir.fencedPath, '1', '1'];
+    ? [dir.leasePath, dir.fencedPath, String(spec.lease.checkEveryS), String(spec.lease.graceS), fenceKill ? dir.outsideKillPath : '']
+    : ['', dir.fencedPath, '1', '1', ''];
   const output = await open(dir.consolePath, 'a');
   // The spawn time, to the millisecond; the start time in /proc is only as exact as the boot time
   // (whole seconds), which would skew a short time limit.
@@ -81,6 +84,11 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
     // The child has its own copies of the descriptor (dup'ed at fork); ours is no longer needed.
     await output.close();
   }
+}
+
+/** `value` as one word of a POSIX shell command line: single-quoted, each `'` closed, escaped and reopened. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, "'\\''")}'`;
 }
 
 /** How long {@link commandStarted} waits before giving up (a machine under extreme load). */

@@ -21,23 +21,29 @@ import { constants } from 'node:os';
 import type { JobDir } from './job-dir.js';
 
 /**
- * Run as `/bin/sh -c WRAPPER_SCRIPT ufdl-job <exit-status> <lease> <fenced> <every> <grace> <argv…>`.
+ * Run as `/bin/sh -c WRAPPER_SCRIPT ufdl-job <exit-status> <lease> <fenced> <every> <grace> <outside-kill> <argv…>`.
  *
  * With a lease file (empty `<lease>`: none), a watcher in the background reads the lease's deadline
  * every `<every>` seconds and compares it with the boot clock (`/proc/uptime`, which wall-clock jumps
  * do not move). The agent renews the deadline whenever the server answers it; a deadline that passes
  * means the agent is stopped, frozen or cut off, and the server will soon give the job to another
  * node. The watcher then writes `<fenced>`, sends SIGTERM to the job's group, and SIGKILL after
- * `<grace>` seconds: the job stops whether or not the agent runs. The watcher survives the group's
+ * `<grace>` seconds: the job stops whether or not the agent runs. Work outside the group (a Docker
+ * job's container, which belongs to the engine: SIGKILL of the `docker run` client leaves it running)
+ * is ended first by the script `<outside-kill>` when one is named (e.g. `docker container kill`),
+ * given at most {@link OUTSIDE_KILL_WAIT_S} seconds. The watcher survives the group's
  * SIGTERM with a no-op trap (so the command it runs, `sleep`, does not inherit an ignored signal) and
  * leaves when the wrapper tells it to with SIGUSR1.
  */
+/** The longest the wrapper waits for `<outside-kill>` before it kills the group anyway (an engine that hangs). */
+export const OUTSIDE_KILL_WAIT_S = 30;
+
 export const WRAPPER_SCRIPT = [
   "trap 'ufdl_signal=TERM' TERM",
   "trap 'ufdl_signal=INT' INT",
   "trap 'ufdl_signal=HUP' HUP",
-  'ufdl_status_file=$1 ufdl_lease=$2 ufdl_fenced=$3 ufdl_every=$4 ufdl_grace=$5',
-  'shift 5',
+  'ufdl_status_file=$1 ufdl_lease=$2 ufdl_fenced=$3 ufdl_every=$4 ufdl_grace=$5 ufdl_outside_kill=$6',
+  'shift 6',
   'ufdl_watcher=',
   'if [ -n "$ufdl_lease" ]; then',
   '  (',
@@ -57,6 +63,14 @@ export const WRAPPER_SCRIPT = [
   '      kill -TERM 0',
   '      sleep "$ufdl_grace" & ufdl_sleep=$!',
   '      wait "$ufdl_sleep"',
+  '      if [ -n "$ufdl_outside_kill" ]; then',
+  '        /bin/sh "$ufdl_outside_kill" </dev/null >/dev/null 2>&1 & ufdl_killer=$! ufdl_waited=0',
+  `        while kill -0 "$ufdl_killer" 2>/dev/null && [ "$ufdl_waited" -lt ${OUTSIDE_KILL_WAIT_S} ]; do`,
+  '          sleep 1 & ufdl_sleep=$!',
+  '          wait "$ufdl_sleep"',
+  '          ufdl_waited=$((ufdl_waited + 1))',
+  '        done',
+  '      fi',
   '      kill -KILL 0',
   '    done',
   '  ) &',

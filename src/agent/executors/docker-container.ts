@@ -31,6 +31,8 @@ export function containerWork(ref: ContainerRef): OutsideWork {
   return {
     description: `container ${ref.name}`,
     stop: (graceMs) => stopContainer(ref.cli, ref.name, Math.max(0, Math.ceil(graceMs / 1000))).catch(() => {}),
+    // SIGKILL of the `docker run` client in the job's group leaves the container running.
+    fenceKill: [ref.cli.binary, 'container', 'kill', ref.name],
     settle: (exit) => settleContainer(ref, exit),
   };
 }

@@ -3,8 +3,10 @@
  * agent involved; renewal keeps it running; the watcher leaves nothing behind when the command ends
  * by itself. {@link JobLeases} moves deadlines with the server's answers and says when one lapsed.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { fencedByWrapper, writeLease } from '../../../src/agent/child/lease.js';
 import { uptimeSeconds } from '../../../src/agent/child/proc.js';
 import { groupMembers } from '../../../src/agent/child/proc.js';
@@ -43,6 +45,41 @@ describe('the wrapper watching a lease', () => {
     expect(exit.signal).toBe('SIGKILL');
     expect(fencedByWrapper(dir)).toBe(true);
     await until(() => groupMembers(child.pid).length === 0, 20_000, 'the group to be empty');
+  });
+
+  it("ends the job's work outside its group with the outside-kill command, then kills the group", async () => {
+    const dir = await tempJobDir(44);
+    // Work outside the job's group that ignores SIGTERM, as a container does for its `docker run` client.
+    const outside = spawn('/bin/sh', ['-c', "trap '' TERM; while :; do sleep 0.05; done"], { detached: true, stdio: 'ignore' });
+    const outsideGone = new Promise<void>((resolve) => outside.once('exit', () => resolve()));
+    onTestFinished(() => {
+      if (outside.exitCode === null && outside.signalCode === null) process.kill(-outside.pid!, 'SIGKILL');
+    });
+    const marker = join(dir.root, 'outside-killed');
+    const fenceKill = ['/bin/sh', '-c', `kill -KILL -${outside.pid}; echo "it's gone: $1" > '${marker}'`, 'sh', "a 'quoted' $word"];
+    const child = await spawnJob({
+      ...shellSpec(dir, "trap '' TERM; while :; do sleep 0.05; done"),
+      lease: { deadlineS: uptimeSeconds() + 1, checkEveryS: 0.2, graceS: 1 },
+      outside: { description: 'outside work', fenceKill, stop: async () => {}, settle: async () => ({}) },
+    });
+    reapOnFinish(child);
+    const exit = await child.exited;
+    expect(exit.signal).toBe('SIGKILL');
+    await outsideGone;
+    // Each word reached the command as it was, quotes and dollar signs included.
+    expect(await readText(marker)).toBe("it's gone: a 'quoted' $word\n");
+    await until(() => groupMembers(child.pid).length === 0, 20_000, 'the group to be empty');
+  });
+
+  it('writes no outside-kill script for a job without a lease', async () => {
+    const dir = await tempJobDir(45);
+    const child = await spawnJob({
+      ...shellSpec(dir, 'echo ran'),
+      outside: { description: 'outside work', fenceKill: ['/bin/true'], stop: async () => {}, settle: async () => ({}) },
+    });
+    reapOnFinish(child);
+    expect((await child.exited).code).toBe(0);
+    expect(existsSync(dir.outsideKillPath)).toBe(false);
   });
 
   it('lets the job run while the lease is renewed, and leaves no watcher behind', async () => {

@@ -131,4 +131,42 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     second.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   }, 300_000);
+  it("kills the container of a frozen agent's job when the job lease lapses, though it ignores SIGTERM", async () => {
+    // lost_after 6 s, fence_margin 2.5 s: the lease lapses 3.5 s after the server's last answer.
+    const server = await startTestServer({ lostAfterSeconds: 6, sweepIntervalSeconds: 0.5 });
+    const dir = await tempDir();
+    const options = fastAgentOptions(server, dir, { docker: true, fenceMarginMs: 2_500, killGraceMs: 500, heartbeatIntervalMs: 300 });
+    const template = await importTemplate(server, dockerTemplate('docker-frozen', 'trap "" TERM; while :; do sleep 1; done'));
+    const pk = await createJob(server, template);
+    const agent = spawnAgent(options);
+    onTestFinished(() => {
+      try {
+        process.kill(agent.child.pid!, 'SIGCONT');
+        agent.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    });
+    await until(async () => {
+      const [name] = await containersOf(pk);
+      return name !== undefined && (await inspect(name, '{{.State.Running}}')) === 'true';
+    }, 120_000, 'the container to run');
+    const [name] = await containersOf(pk);
+    const jobDir = jobDirPaths(options.workDir, pk);
+
+    process.kill(agent.child.pid!, 'SIGSTOP');
+    // Without the agent, the wrapper ends the container itself: SIGTERM to `docker run`, then the kill.
+    await until(async () => (await inspect(name!, '{{.State.Running}}')) === 'false', 90_000, 'the container to stop');
+    expect(await inspect(name!, '{{.State.ExitCode}}')).toBe('137');
+    const { readFile } = await import('node:fs/promises');
+    expect(await readFile(jobDir.consolePath, 'utf8')).toContain('the agent did not renew the job lease in time');
+    await until(() => findWrapper(jobDir) === undefined, 60_000, 'the wrapper to be gone');
+
+    // Back from its freeze, the agent lets the job go and removes the container.
+    process.kill(agent.child.pid!, 'SIGCONT');
+    await agent.waitForLog((l) => l.job === pk && l.msg === 'job left this node', 60_000);
+    await until(async () => (await containersOf(pk)).length === 0, 60_000, 'the container to be removed');
+    agent.kill('SIGTERM');
+    expect((await agent.exited).code).toBe(0);
+  }, 300_000);
 });
