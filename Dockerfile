@@ -27,6 +27,7 @@ COPY package.json package-lock.json binding.gyp ./
 COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/build-cli.mjs ./scripts/
 COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
@@ -50,7 +51,10 @@ WORKDIR /app
 # Owned by root and read-only for the service user.
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+# What runs: the CLI's bundle (dist/cli: every command, the server and the agent) and the dashboard
+# (dist/ui); tsc's per-module output in the rest of dist/ is for the tests and benchmarks.
+COPY --from=build /app/dist/cli ./dist/cli
+COPY --from=build /app/dist/ui ./dist/ui
 COPY --from=build /app/build/Release/ufdl_notify.node ./build/Release/ufdl_notify.node
 COPY config ./config
 COPY deploy/entrypoint.sh ./entrypoint.sh

@@ -12,10 +12,18 @@
 // of it is not the list: `ufdl-agent jobs --help` (starting node and loading the command) and
 // `node -e 0` (starting node alone, the floor); create-job; acquire; a /metrics scrape.
 // `--baseline-cli FILE` also runs another build's `ufdl-agent jobs` in the same rounds (a
-// before/after comparison at the same load).
+// before/after comparison at the same load). When the environment sets NODE_EXTRA_CA_CERTS, node
+// parses that file before it runs anything (~70 ms of CPU for a system bundle of ~150 certificates
+// here): `ufdl-agent jobs` and `node -e 0` are then also measured without it, what a machine without
+// such a file sees.
 //
-//   node bench/depth.bench.mjs [--ended 1000000] [--waiting 10000] [--samples 300] [--cli-runs 10] [--baseline-cli dist/cli/main.js]
+// `--cli-only` measures the CLI alone (the "Queue at depth: the CLI" row): no poll, create-job,
+// acquire or /metrics samples. `--data DIR` (with --cli-only) keeps the deep server's data in DIR:
+// filled on the first run, reused as it is by the next ones, never removed.
+//
+//   node bench/depth.bench.mjs [--ended 1000000] [--waiting 10000] [--samples 300] [--cli-runs 10] [--baseline-cli dist/cli/main.js] [--cli-only [--data DIR]]
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
@@ -33,6 +41,8 @@ const { values: args } = parseArgs({
     samples: { type: 'string', default: '300' },
     'cli-runs': { type: 'string', default: '10' },
     'baseline-cli': { type: 'string' },
+    'cli-only': { type: 'boolean', default: false },
+    data: { type: 'string' },
   },
 });
 const ENDED = positive('ended', args.ended);
@@ -40,6 +50,11 @@ const WAITING = positive('waiting', args.waiting);
 const SAMPLES = positive('samples', args.samples);
 const CLI_RUNS = positive('cli-runs', args['cli-runs']);
 const BASELINE_CLI = args['baseline-cli'];
+const CLI_ONLY = args['cli-only'];
+const DATA_DIR = args.data;
+if (DATA_DIR !== undefined && !CLI_ONLY) throw new Error('--data goes with --cli-only (a reused database has the previous runs\' test jobs in it)');
+/** The CA file node reads at every start, if the environment names one. */
+const EXTRA_CA = process.env.NODE_EXTRA_CA_CERTS || undefined;
 // What the agent asks for: its skipped jobs (none here) plus 32 candidates (src/agent/agent-loop.ts).
 const POLL_LIMIT = 32;
 const GOALS = { pollP99Ms: 10, cliMs: 200 };
@@ -56,7 +71,14 @@ async function timed(fn) {
 
 /** A server with a template, two nodes and (when `deep`) the history written into its file. */
 async function prepare(deep) {
-  let server = await startTrackedServe({ env: { UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' } });
+  const env = { UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' };
+  const kept = deep ? DATA_DIR : undefined;
+  if (kept !== undefined && existsSync(join(kept, 'ufdl.sqlite3'))) {
+    console.log(`reusing the deep server's data in ${kept}`);
+    return prepared(await startTrackedServe({ dataDir: kept, keepData: true, env }), {}, deep);
+  }
+  if (kept !== undefined) mkdirSync(kept, { recursive: true });
+  let server = await startTrackedServe({ ...(kept === undefined ? {} : { dataDir: kept, keepData: true }), env });
   const token = await session(server.url)();
   const templatePk = await importShellTemplate(server.url, token, 'bench-depth', 'true');
   const history = await call(server.url, 'POST', '/v1/nodes/create', { token, json: { ip: '10.9.0.1', index: 0, cpu_mem: 1 << 30 } });
@@ -66,14 +88,18 @@ async function prepare(deep) {
     const t0 = ms();
     fillQueue(join(server.dataDir, 'ufdl.sqlite3'), { templatePk, nodePk: history.pk, ended: ENDED, waiting: WAITING });
     console.log(`wrote ${ENDED} ended and ${WAITING} waiting jobs in ${((ms() - t0) / 1000).toFixed(1)} s`);
-    server = await startTrackedServe({ dataDir: server.dataDir, env: { UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' } });
+    server = await startTrackedServe({ dataDir: server.dataDir, keepData: kept !== undefined, env });
   }
+  return prepared(server, { template: templatePk, node: node.pk }, deep);
+}
+
+async function prepared(server, { template, node }, deep) {
   const getToken = session(server.url);
   const sql = new Database(join(server.dataDir, 'ufdl.sqlite3'), { readonly: true });
   const poll = prepareJobList(sql, POLL_FILTER);
   // The CLI's token cache of this server (its own, so that the run leaves the user's alone).
   const cacheDir = await tempDir('ufdl-bench-cache-');
-  const s = { server, getToken, template: templatePk, node: node.pk, sql, poll, deep, cacheDir, samples: { poll: [], pollSql: [], pollSqlAll: [], pollAll: [], create: [], acquire: [], cli: [], cliCold: [], cliStart: [], nodeAlone: [], baseline: [], login: [], metrics: [] } };
+  const s = { server, getToken, template, node, sql, poll, deep, cacheDir, samples: { poll: [], pollSql: [], pollSqlAll: [], pollAll: [], create: [], acquire: [], cli: [], cliCold: [], cliStart: [], nodeAlone: [], cliNoCa: [], nodeAloneNoCa: [], baseline: [], login: [], metrics: [] } };
   await runCli(s); // logs in and keeps the tokens: every measured warm run uses them
   return s;
 }
@@ -82,11 +108,13 @@ function request(s, method, path, { json, node, headers = {} } = {}) {
   return s.getToken().then((token) => call(s.server.url, method, path, { token, json, headers, ...(node === undefined ? {} : { nodeId: node }) }));
 }
 
-function runCli(s, args = ['jobs'], cli = CLI) {
+function runCli(s, args = ['jobs'], cli = CLI, { withoutExtraCa = false } = {}) {
   return new Promise((resolve, reject) => {
     const t0 = ms();
+    const base = { ...process.env };
+    if (withoutExtraCa) delete base.NODE_EXTRA_CA_CERTS;
     const child = spawn(process.execPath, cli === null ? args : [cli, ...args], {
-      env: { ...process.env, XDG_CACHE_HOME: s.cacheDir, UFDL_AGENT_SERVER_URL: s.server.url, UFDL_AGENT_SERVER_USERNAME: ADMIN.username, UFDL_AGENT_SERVER_PASSWORD: ADMIN.password },
+      env: { ...base, XDG_CACHE_HOME: s.cacheDir, UFDL_AGENT_SERVER_URL: s.server.url, UFDL_AGENT_SERVER_USERNAME: ADMIN.username, UFDL_AGENT_SERVER_PASSWORD: ADMIN.password },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
@@ -97,6 +125,20 @@ function runCli(s, args = ['jobs'], cli = CLI) {
 
 /** One round of every measurement on server `s`; the caller alternates the servers. */
 async function round(s, share) {
+  if (!CLI_ONLY) await serverRound(s, share);
+  s.samples.cli.push(await runCli(s));
+  s.samples.cliCold.push(await runCli(s, ['jobs', '--no-token-cache']));
+  s.samples.cliStart.push(await runCli(s, ['jobs', '--help']));
+  s.samples.nodeAlone.push(await runCli(s, ['-e', '0'], null));
+  if (EXTRA_CA) {
+    s.samples.cliNoCa.push(await runCli(s, ['jobs'], CLI, { withoutExtraCa: true }));
+    s.samples.nodeAloneNoCa.push(await runCli(s, ['-e', '0'], null, { withoutExtraCa: true }));
+  }
+  if (BASELINE_CLI) s.samples.baseline.push(await runCli(s, ['jobs'], BASELINE_CLI));
+}
+
+/** The server's side: poll, create-job, acquire, the poll's own query, /metrics, a login. */
+async function serverRound(s, share) {
   for (let i = 0; i < share; i++) {
     s.samples.poll.push(await timed(() => request(s, 'POST', '/v1/jobs/list', { json: POLL_FILTER, node: s.node, headers: { 'x-ufdl-limit': String(POLL_LIMIT) } })));
     const created = [];
@@ -115,11 +157,6 @@ async function round(s, share) {
   s.poll.run();
   s.samples.pollSqlAll.push(ms() - t0);
   s.samples.metrics.push(await timed(() => fetch(`${s.server.url}/metrics`).then((r) => r.text())));
-  s.samples.cli.push(await runCli(s));
-  s.samples.cliCold.push(await runCli(s, ['jobs', '--no-token-cache']));
-  s.samples.cliStart.push(await runCli(s, ['jobs', '--help']));
-  s.samples.nodeAlone.push(await runCli(s, ['-e', '0'], null));
-  if (BASELINE_CLI) s.samples.baseline.push(await runCli(s, ['jobs'], BASELINE_CLI));
   s.samples.login.push(await timed(() => call(s.server.url, 'POST', '/v1/auth/obtain', { json: ADMIN })));
 }
 
@@ -155,6 +192,8 @@ try {
     cliCold: '  --no-token-cache (logs in)',
     cliStart: '  of it: node + command (--help)',
     nodeAlone: '  of it: node alone (node -e 0)',
+    cliNoCa: 'jobs without NODE_EXTRA_CA_CERTS',
+    nodeAloneNoCa: '  node -e 0 without it',
     login: '  the login (HTTP)',
     ...(BASELINE_CLI ? { baseline: `  baseline build's jobs` } : {}),
     metrics: '/metrics scrape',
@@ -162,14 +201,16 @@ try {
   for (const [k, label] of Object.entries(labels)) {
     const d = rows.deep[k];
     const e = rows.empty[k];
+    if (d === undefined) continue; // not measured in this run
     console.log(`${label.padEnd(33)}${`${fmt(d.p50)} / ${fmt(d.p99)} / ${fmt(d.max)}`.padEnd(31)}${fmt(e.p50)} / ${fmt(e.p99)} / ${fmt(e.max)}   (n=${d.n})`);
   }
   // The poll as the server computes it is the query the goal is about; the HTTP round trip adds the
   // same on both servers (see the empty server's column).
-  const met = rows.deep.pollSql.p99 < GOALS.pollP99Ms && rows.deep.cli.max < GOALS.cliMs;
-  console.log(`goals: poll p99 < ${GOALS.pollP99Ms} ms, ufdl-agent jobs < ${GOALS.cliMs} ms: ${met ? 'MET' : 'NOT MET'}`);
+  const cliMet = rows.deep.cli.max < GOALS.cliMs;
+  const met = CLI_ONLY ? cliMet : rows.deep.pollSql.p99 < GOALS.pollP99Ms && cliMet;
+  console.log(`goals: ${CLI_ONLY ? '' : `poll p99 < ${GOALS.pollP99Ms} ms, `}ufdl-agent jobs < ${GOALS.cliMs} ms: ${met ? 'MET' : 'NOT MET'}`);
   const pair = (k) => `${fmt(rows.deep[k].p50)}/${fmt(rows.deep[k].p99)} (${fmt(rows.empty[k].p50)}/${fmt(rows.empty[k].p99)})`;
-  await recordResult(
+  if (!CLI_ONLY) await recordResult(
     'Queue at depth',
     ['date', 'machine', 'load avg before → after', 'ended + waiting jobs', 'agent poll p50/p99 ms: HTTP, server code (empty server)', 'poll without limit p50/p99 ms: HTTP, server code', 'ufdl-agent jobs p50 / max ms (empty); of it node + command, login p50', 'create-job p50/p99 ms (empty)', 'acquire p50/p99 ms (empty)', '/metrics p50 ms (empty)', 'met'],
     [
@@ -189,7 +230,7 @@ try {
   const cliPair = (k) => `${fmt(rows.deep[k].p50)} / ${fmt(rows.deep[k].max)} (${fmt(rows.empty[k].p50)} / ${fmt(rows.empty[k].max)})`;
   await recordResult(
     'Queue at depth: the CLI',
-    ['date', 'machine', 'load avg before → after', 'ufdl-agent jobs p50 / max ms, tokens kept (empty server)', '--no-token-cache (a login each)', 'jobs --help', 'node -e 0', 'baseline build (a login each)', 'runs'],
+    ['date', 'machine', 'load avg before → after', 'ufdl-agent jobs p50 / max ms, tokens kept (empty server)', '--no-token-cache (a login each)', 'jobs --help', 'node -e 0', 'baseline build', 'jobs / node -e 0 p50 without NODE_EXTRA_CA_CERTS (empty server)', 'runs'],
     [
       today(),
       machineLabel(),
@@ -199,6 +240,7 @@ try {
       cliPair('cliStart'),
       cliPair('nodeAlone'),
       BASELINE_CLI ? cliPair('baseline') : '—',
+      EXTRA_CA ? `${fmt(rows.deep.cliNoCa.p50)} / ${fmt(rows.deep.nodeAloneNoCa.p50)} (${fmt(rows.empty.cliNoCa.p50)} / ${fmt(rows.empty.nodeAloneNoCa.p50)})` : '— (not set)',
       String(rows.deep.cli.n),
     ],
   );

@@ -52,12 +52,15 @@ export function adoptDir(dir) {
   return dir;
 }
 
-/** Start `ufdl-agent serve` (see processes.mjs) with its process and data dir tracked. */
-export async function startTrackedServe(options) {
+/**
+ * Start `ufdl-agent serve` (see processes.mjs) with its process tracked, and its data dir removed at
+ * the end unless `keepData` (a data dir the caller reuses across runs).
+ */
+export async function startTrackedServe({ keepData = false, ...options } = {}) {
   const { startServe } = await import('./processes.mjs');
   const server = await startServe(options);
   track(server.child);
-  adoptDir(server.dataDir);
+  if (!keepData) adoptDir(server.dataDir);
   return server;
 }
 

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { packageVersion } from '../package-files.js';
 
-/** The package version, read from package.json at run time (dist/cli → ../../package.json). */
-export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+/** The package version, from its package.json. */
+export const VERSION: string = packageVersion();

@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { getSystemErrorName } from 'node:util';
+import { packagePath } from '../package-files.js';
 
 /** sun_path holds 108 bytes: a path needs its terminating NUL, an abstract name does not. */
 const SUN_PATH_BYTES = 108;
@@ -54,8 +55,8 @@ let native: NativeNotify | Error | undefined;
 export function loadNativeNotify(): NativeNotify | Error {
   if (native === undefined) {
     try {
-      // dist/systemd/ and src/systemd/ are both two levels below the package root, where node-gyp builds.
-      native = createRequire(import.meta.url)('../../build/Release/ufdl_notify.node') as NativeNotify;
+      // node-gyp builds it in the package root's build/Release/.
+      native = createRequire(import.meta.url)(packagePath('build', 'Release', 'ufdl_notify.node')) as NativeNotify;
     } catch (err) {
       native = new Error(
         `the native notify module is not built (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); ` +

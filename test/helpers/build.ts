@@ -61,6 +61,10 @@ export async function buildOnce(): Promise<void> {
     }).catch((err: { stdout?: string }) => {
       if (statSync(MAIN, { throwIfNoEntry: false }) === undefined) throw new Error(`build failed:\n${err.stdout ?? err}`);
     });
+    // The CLI as shipped: its bundle replaces tsc's dist/cli/ (scripts/build-cli.mjs).
+    await promisify(execFile)(process.execPath, [join(REPO, 'scripts/build-cli.mjs')], { cwd: REPO }).catch((err: { stderr?: string }) => {
+      throw new Error(`CLI bundle failed:\n${err.stderr ?? err}`);
+    });
     await promisify(execFile)(process.execPath, [join(REPO, 'node_modules/vite/bin/vite.js'), 'build', '-c', join(REPO, 'src/ui/vite.config.ts')], {
       cwd: REPO,
     }).catch((err: { stdout?: string; stderr?: string }) => {

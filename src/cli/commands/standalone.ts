@@ -7,9 +7,9 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { Logger } from 'pino';
+import { CLI_ENTRY, packagePath } from '../../package-files.js';
 import { agentOptionsFrom } from '../agent-options.js';
 import { startAgentFromCli } from '../agent-start.js';
 import { loadConfig, readConfig } from '../config/load.js';
@@ -18,7 +18,7 @@ import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
 import { startProblem, serverOptionsFrom } from './serve.js';
 
-const TEMPLATES_DIR = fileURLToPath(new URL('../../../config/templates/', import.meta.url));
+const TEMPLATES_DIR = packagePath('config', 'templates');
 
 export function registerStandalone(program: Command): void {
   commonFlags(
@@ -128,7 +128,7 @@ async function importExampleTemplates(url: string, username: string, password: s
 }
 
 function printWelcome(url: string, passwordFile: string | undefined): void {
-  const cli = relative(process.cwd(), fileURLToPath(new URL('../main.js', import.meta.url))) || 'dist/cli/main.js';
+  const cli = relative(process.cwd(), packagePath(CLI_ENTRY)) || CLI_ENTRY;
   const env = [`UFDL_AGENT_SERVER_URL=${url}`];
   if (passwordFile) env.push(`UFDL_AGENT_SERVER_PASSWORD_FILE=${relative(process.cwd(), passwordFile)}`);
   const lines = [

@@ -6,9 +6,9 @@
  * (`dashboard/tickets.ts`). The pages themselves use the reference API with the user's own token.
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { packagePath } from '../../package-files.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { registerFeed, FEED_PATH } from '../dashboard/feed.js';
 import { jobPage, parseTableQuery, summaryOf } from '../dashboard/job-table.js';
@@ -22,8 +22,8 @@ import { sendBlob } from './job-outputs.js';
 import { authenticateWatcher } from './ws.js';
 
 export const DASHBOARD_PATH = '/ui/';
-/** `dist/ui/` of the package, from `src/server/routes/` and `dist/server/routes/` alike. */
-const UI_ROOT = fileURLToPath(new URL('../../../dist/ui/', import.meta.url));
+/** `dist/ui/` of the package (vite's build of src/ui). */
+const UI_ROOT = packagePath('dist', 'ui');
 
 /** Headers of every dashboard file: nothing from elsewhere may load, and no other site may frame it. */
 const SECURITY_HEADERS = {

@@ -5,24 +5,14 @@
  * discovery is off in strict-reference mode, where it answers the router's 404 as the reference does.
  */
 import { forbidden } from '../../protocol/error-constructors.js';
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
 import { CAPABILITIES_PATH, MAX_WAIT_SECONDS, WAITING_PATH, type Capabilities } from '../../protocol/wire.js';
 import { MAX_APPEND_BYTES } from '../../protocol/live-log.js';
+import { packageVersion } from '../../package-files.js';
 import { requireUser } from '../identity.js';
 import { serverMetrics } from '../metrics.js';
 import { DASHBOARD_PATH } from './dashboard.js';
-
-/** The package version, read once; the same relative path works from `src/` and `dist/`. */
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
 
 export async function opsRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;

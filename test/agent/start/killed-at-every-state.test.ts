@@ -99,7 +99,8 @@ async function crashAndRecover(point: string, options: { extensions?: boolean; r
   }
   const died = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
   expect(died, `the fail point ${point} did not fire:\n${first.output().slice(-3000)}`).toEqual({ code: null, signal: 'SIGKILL' });
-  expect(first.output()).toContain(`fail point ${point}`);
+  // 'exit' can come before the last of stderr is read (the fail point writes its line, then SIGKILLs).
+  await until(async () => first.output().includes(`fail point ${point}`), 10_000, `the line of the fail point ${point}`);
 
   const second = spawnAgent(agentOptions);
   await second.waitForLog((l) => l.msg === 'test agent running', 30_000);

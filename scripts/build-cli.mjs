@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// The CLI as shipped: `dist/cli/main.js` (the `ufdl-agent` bin) and its chunks in `dist/cli/chunks/`,
+// bundled from src/cli/main.ts by esbuild. Run by `npm run build` after tsc (which writes the rest of
+// dist/, the per-module output that tests and benchmarks import) and before nothing else reads
+// dist/cli/.
+//
+// Why a bundle: Node 20 resolves, reads and compiles every ES module of a command separately and has
+// no compile cache for them; a short command such as `ufdl-agent jobs` spent about as long on its ~45
+// modules and commander's files as on the request. Bundled, it loads a handful of files.
+//
+// - Code splitting: each command stays behind its dynamic import in main.ts, so `jobs` loads neither
+//   the server (serve, standalone) nor the agent (run), and what a lazy import inside a command loads
+//   (transfers, the live log's web socket, the TOML parser) stays a chunk of its own.
+// - The runtime dependencies stay in node_modules (external), except commander, which every command
+//   loads: native addons (better-sqlite3), packages that find files or start threads at run time
+//   (pino's transports, pg in its statement thread, the checkpointer's better-sqlite3), and nothing
+//   gained by bundling packages only the long-running commands load.
+// - Files the code reads at run time are found from the package root (src/package-files.ts), so the
+//   chunks' depth does not matter.
+//
+//   node scripts/build-cli.mjs
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const OUT = join(ROOT, 'dist', 'cli');
+const BUNDLED = new Set(['commander']);
+
+const { dependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+const external = Object.keys(dependencies)
+  .filter((name) => !BUNDLED.has(name))
+  .flatMap((name) => [name, `${name}/*`]);
+
+// tsc's per-module output of src/cli is replaced by the bundle: one way to run the CLI, not two.
+rmSync(OUT, { recursive: true, force: true });
+await build({
+  entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
+  outdir: OUT,
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external,
+  // commander is CommonJS: its `require('node:events')` and the like need a real `require` in an ES module.
+  banner: { js: "import { createRequire as __ufdlCreateRequire } from 'node:module';\nconst require = __ufdlCreateRequire(import.meta.url);" },
+  // Whitespace and comments (commander's JSDoc is half its source) cost compile time at every start;
+  // names stay, so a stack trace still reads, and the source map leads back to src/.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  sourcemap: 'linked',
+  legalComments: 'eof',
+  logLevel: 'warning',
+});

@@ -1,0 +1,79 @@
+/**
+ * The CLI as shipped: `dist/cli/main.js`, bundled with its chunks by scripts/build-cli.mjs, not tsc's
+ * per-module output. A short command (`jobs`) loads only the bundle's own files and node's built-ins
+ * — not a package from node_modules (commander is inside, the JSON client speaks node:http) and not
+ * the server or the agent; a lazily loaded command (`serve`) starts from its chunks and finds the
+ * files the package ships (the dashboard, package.json) from there.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce } from '../helpers/build.js';
+import { CAPABILITIES_PATH } from '../../src/protocol/wire.js';
+import { ADMIN_PASSWORD, ADMIN_USER, api, freePort, spawnServe } from '../helpers/server.js';
+import { MAIN, ROOT, cli, serverEnv, serverWithTemplates } from './commands-support.js';
+
+beforeAll(buildOnce, 240_000);
+
+const BUNDLE_DIR = join(ROOT, 'dist', 'cli');
+const RECORDER = pathToFileURL(join(ROOT, 'test', 'fixtures', 'record-modules.mjs')).href;
+const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** Run the CLI with every module it loads recorded; resolves with its result and those URLs. */
+async function cliRecorded(args: string[], env: Record<string, string | undefined>) {
+  const log = join(await mkdtemp(join(tmpdir(), 'ufdl-modules-')), 'modules.txt');
+  const result = await cli(args, { env: { ...env, NODE_OPTIONS: `--import=${RECORDER}`, UFDL_TEST_MODULE_LOG: log } });
+  const modules = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((url) => url !== '' && url !== RECORDER);
+  return { result, modules };
+}
+
+describe('the shipped CLI', () => {
+  it('is the bundle: dist/cli/ holds main.js and its chunks, no per-module output', () => {
+    const entries = readdirSync(BUNDLE_DIR).sort();
+    expect(entries).toEqual(['chunks', 'main.js', 'main.js.map']);
+    expect(readFileSync(MAIN, 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+    expect(readdirSync(join(BUNDLE_DIR, 'chunks')).filter((f) => f.endsWith('.js')).length).toBeGreaterThan(0);
+  });
+
+  it('answers `jobs` from a real server loading only its own files and node built-ins', async () => {
+    const server = await serverWithTemplates();
+    const env = serverEnv(server);
+    const submitted = await cli(['submit', 'shell-hello'], { env });
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const pk = Number(submitted.stdout.trim());
+
+    const { result, modules } = await cliRecorded(['jobs', '--json'], env);
+    expect(result.code, result.stderr).toBe(0);
+    expect((JSON.parse(result.stdout) as { pk: number }[]).map((job) => job.pk)).toEqual([pk]);
+
+    const bundleUrl = pathToFileURL(BUNDLE_DIR).href;
+    const own = modules.filter((url) => url.startsWith(`${bundleUrl}/`));
+    const others = modules.filter((url) => !url.startsWith('node:') && !url.startsWith(`${bundleUrl}/`));
+    expect(own).toContain(pathToFileURL(MAIN).href);
+    expect(others, 'files outside the bundle').toEqual([]);
+    // The command's own chunk, not the server's or the agent's.
+    expect(own.some((url) => /\/chunks\/jobs-[^/]+\.js$/.test(url))).toBe(true);
+    expect(own.filter((url) => /\/chunks\/(serve|standalone|run|agent)-[^/]+\.js$/.test(url))).toEqual([]);
+  });
+
+  it('prints the package version', async () => {
+    const result = await cli(['--version']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout.trim()).toBe(VERSION);
+  });
+
+  it('starts `serve` from its lazily loaded chunk, with the dashboard and the version found from the package root', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-bundle-serve-'));
+    const server = await spawnServe(dataDir, await freePort());
+    const page = await fetch(`${server.url}/ui/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<html/i);
+    const login = await api<{ access: string }>(server.url, 'POST', '/v1/auth/obtain', { json: { username: ADMIN_USER, password: ADMIN_PASSWORD } });
+    const capabilities = await api<{ version: string }>(server.url, 'GET', CAPABILITIES_PATH, { token: login.body.access });
+    expect(capabilities.status).toBe(200);
+    expect(capabilities.body.version).toBe(VERSION);
+  });
+});
