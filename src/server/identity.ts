@@ -11,6 +11,7 @@ import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
 import type { NodeRow, UserRow } from './context.js';
 import { cachedStatement, type Db } from './store/db.js';
+import { cachedRows } from './store/row-reader.js';
 
 /** How stale a node's stored `last_seen` may be. */
 export const HEARTBEAT_RESOLUTION_MS = 1000;
@@ -103,19 +104,20 @@ const USER_AND_NODE_SQL = `SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')
  * looked up without `nodePk`).
  */
 export function callerRows(db: Db, userPk: number, nodePk: number | undefined): { user: UserRow | undefined; node: NodeRow | undefined } {
-  if (nodePk === undefined) return { user: cachedStatement(db, 'SELECT * FROM users WHERE pk = ?').get(userPk) as UserRow | undefined, node: undefined };
-  const row = cachedStatement(db, USER_AND_NODE_SQL).get(nodePk, userPk) as Record<string, unknown> | undefined;
+  if (nodePk === undefined) return { user: cachedRows<UserRow>(db, 'SELECT * FROM users WHERE pk = ?').get(userPk), node: undefined };
+  const row = cachedRows<Record<string, unknown>>(db, USER_AND_NODE_SQL).get(nodePk, userPk);
   if (row === undefined) return { user: undefined, node: nodeByPk(db, nodePk) };
-  const user = {} as Record<string, unknown>;
-  for (const column of USER_COLUMNS) user[column] = row[column];
-  if (row.node_pk === null || row.node_pk === undefined) return { user: user as unknown as UserRow, node: undefined };
-  const node = {} as Record<string, unknown>;
-  for (const column of NODE_COLUMNS) node[column] = row[`node_${column}`];
-  return { user: user as unknown as UserRow, node: node as unknown as NodeRow };
+  return { user: splitRow<UserRow>(row, USER_COLUMNS, ''), node: row.node_pk === null ? undefined : splitRow<NodeRow>(row, NODE_COLUMNS, 'node_') };
+}
+
+function splitRow<T>(row: Record<string, unknown>, columns: readonly string[], prefix: string): T {
+  const out: Record<string, unknown> = {};
+  for (const column of columns) out[column] = row[prefix + column];
+  return out as T;
 }
 
 function nodeByPk(db: Db, pk: number): NodeRow | undefined {
-  return cachedStatement(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
+  return cachedRows<NodeRow>(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk);
 }
 
 /**

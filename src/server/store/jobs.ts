@@ -19,6 +19,7 @@ import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
+import { cachedRows } from './row-reader.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, TransitionEvents } from './notifications.js';
 import { cancelChildren, markCancelled, propagateToParent } from './workflow-run.js';
@@ -110,7 +111,7 @@ export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'lo
 }
 
 function nodeRow(db: Db, pk: number): NodeRow {
-  const node = cachedStatement(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
+  const node = cachedRows<NodeRow>(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk);
   // The node was resolved by the identity hook; it can only vanish if deleted concurrently.
   if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${pk}': No node with this primary-key`);
   return node;
