@@ -27,7 +27,7 @@ const verifiedTokens = new WeakMap<TokenService, Map<string, TokenClaims>>();
  * a remembered token's signature is exactly as valid as a re-verified one while `exp` is in the future;
  * whether it was revoked is checked against its user's token generation at every request.
  */
-async function verifiedAccessClaims(tokens: TokenService, token: string): Promise<TokenClaims> {
+function verifiedAccessClaims(tokens: TokenService, token: string): TokenClaims | Promise<TokenClaims> {
   let cache = verifiedTokens.get(tokens);
   if (!cache) {
     cache = new Map();
@@ -36,11 +36,12 @@ async function verifiedAccessClaims(tokens: TokenService, token: string): Promis
   const known = cache.get(token);
   if (known && known.exp * 1000 > Date.now()) return known;
   cache.delete(token);
-  const claims = await tokens.verify(token, 'access');
-  // Oldest first (a Map keeps insertion order).
-  if (cache.size >= VERIFIED_TOKENS_MAX) cache.delete(cache.keys().next().value!);
-  cache.set(token, claims);
-  return claims;
+  return tokens.verify(token, 'access').then((claims) => {
+    // Oldest first (a Map keeps insertion order).
+    if (cache.size >= VERIFIED_TOKENS_MAX) cache.delete(cache.keys().next().value!);
+    cache.set(token, claims);
+    return claims;
+  });
 }
 
 export function registerIdentityHook(app: FastifyInstance): void {
@@ -48,17 +49,41 @@ export function registerIdentityHook(app: FastifyInstance): void {
   app.decorateRequest('node', null);
   app.decorateRequest('metricsScraper', false);
 
-  app.addHook('onRequest', async (request) => {
+  // Callback style, and synchronous once the token is known (all but a node's first request in
+  // each token's lifetime): an async hook costs a promise and a microtask on every request.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.routeOptions.config.metricsSecret && carriesMetricsSecret(app, request)) {
       request.metricsScraper = true;
+      done();
       return;
     }
-    const claims = await tokenClaims(app, request);
-    const nodePk = nodePkOf(request);
-    const rows = claims === null ? null : callerRows(app.ufdl.db, claims.upk, typeof nodePk === 'number' ? nodePk : undefined);
-    request.user = claims === null ? null : checkedTokenUser(claims, rows!.user);
-    request.node = nodeFromRequest(app, request, nodePk, rows);
+    let claims: TokenClaims | Promise<TokenClaims> | null;
+    try {
+      claims = tokenClaims(app, request);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    if (claims instanceof Promise) {
+      claims.then((verified) => identify(app, request, verified)).then(() => done(), done);
+      return;
+    }
+    try {
+      identify(app, request, claims);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
   });
+}
+
+/** Set `request.user` and `request.node` from the verified claims (null: no token). */
+function identify(app: FastifyInstance, request: FastifyRequest, claims: TokenClaims | null): void {
+  const nodePk = nodePkOf(request);
+  const rows = claims === null ? null : callerRows(app.ufdl.db, claims.upk, typeof nodePk === 'number' ? nodePk : undefined);
+  request.user = claims === null ? null : checkedTokenUser(claims, rows!.user);
+  request.node = nodeFromRequest(app, request, nodePk, rows);
 }
 
 /** Whether the request's bearer token is the configured metrics secret (compared in constant time). */
@@ -72,7 +97,7 @@ function carriesMetricsSecret(app: FastifyInstance, request: FastifyRequest): bo
 }
 
 /** The verified claims of the request's bearer token; null without an `Authorization` header. */
-async function tokenClaims(app: FastifyInstance, request: FastifyRequest): Promise<TokenClaims | null> {
+function tokenClaims(app: FastifyInstance, request: FastifyRequest): TokenClaims | Promise<TokenClaims> | null {
   const header = request.headers.authorization;
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
