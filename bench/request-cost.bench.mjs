@@ -6,8 +6,12 @@
 // of group commit, the checkpoint worker).
 //
 //   node bench/request-cost.bench.mjs [--lifecycles 200] [--warmup 60] [--nodes 10] [--ours-only]
+//                                     [--syscalls]
 //
 // --ours-only: measure the ufdl server alone (to compare two builds of it); nothing is recorded.
+// --syscalls: count system calls per request instead (strace, attached for the measured lifecycles;
+// the servers run without valgrind). Instructions are user space only, and a quarter of the server's
+// CPU time is the kernel's: a file lock, a thread-pool hand-off or a socket write each cost a call.
 //
 // Needs valgrind (Debian: apt-get install valgrind). Slow: the servers run ~50× slower under it.
 import { execFileSync, fork, spawn } from 'node:child_process';
@@ -24,15 +28,18 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '60' },
     nodes: { type: 'string', default: '10' },
     'ours-only': { type: 'boolean', default: false },
+    syscalls: { type: 'boolean', default: false },
   },
 });
 const NODES = positive('nodes', args.nodes);
 const PER_NODE = Math.ceil(positive('lifecycles', args.lifecycles) / NODES);
 const WARMUP_PER_NODE = Math.ceil(positive('warmup', args.warmup) / NODES);
+const SYSCALLS = args.syscalls;
+const TOOL = SYSCALLS ? 'strace' : 'valgrind';
 try {
-  execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  execFileSync(TOOL, ['--version'], { stdio: 'ignore' });
 } catch {
-  console.error('valgrind is not installed (Debian: apt-get install valgrind)');
+  console.error(`${TOOL} is not installed (Debian: apt-get install ${TOOL})`);
   process.exit(2);
 }
 
@@ -55,8 +62,35 @@ function generate(config, perNode) {
   });
 }
 
+/**
+ * With --syscalls: strace attached to every thread of `pid` for the measured lifecycles; `main` and
+ * `all` are then system calls (all threads), and `calls` the busiest ones.
+ */
+async function measureSyscalls(pid, dir, config) {
+  await generate(config, WARMUP_PER_NODE);
+  const out = join(dir, 'strace.txt');
+  const strace = track(spawn('strace', ['-f', '-c', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let attached = '';
+  await new Promise((resolve, reject) => {
+    strace.stderr.on('data', (chunk) => {
+      attached += chunk;
+      if (/attached/i.test(attached)) resolve();
+    });
+    strace.once('exit', () => reject(new Error(`strace ended: ${attached}`)));
+  });
+  const requests = await generate(config, PER_NODE);
+  const ended = new Promise((r) => strace.once('exit', r));
+  strace.kill('SIGINT');
+  await ended;
+  const rows = readFileSync(out, 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).filter((c) => c.length >= 5 && /^\d+$/.test(c[3]));
+  const total = rows.find((c) => c.at(-1) === 'total');
+  const calls = rows.filter((c) => c.at(-1) !== 'total').map((c) => [c.at(-1), Number(c[3])]).sort((a, b) => b[1] - a[1]);
+  return { main: Number(total?.[3] ?? 0), all: Number(total?.[3] ?? 0), requests, calls };
+}
+
 /** Zero the counters, run the measured lifecycles, dump: instructions and requests. */
 async function measure(pid, dir, config) {
+  if (SYSCALLS) return measureSyscalls(pid, dir, config);
   await generate(config, WARMUP_PER_NODE);
   execFileSync('callgrind_control', ['-z', String(pid)], { stdio: 'ignore' });
   const requests = await generate(config, PER_NODE);
@@ -84,7 +118,7 @@ async function ours() {
   const dir = await tempDir('ufdl-bench-cost-');
   const port = await freePort();
   const child = track(
-    spawn('valgrind', [...valgrindArgs(dir), CLI, 'serve', '--data', join(dir, 'data'), '--port', String(port)], {
+    spawn(SYSCALLS ? process.execPath : 'valgrind', [...(SYSCALLS ? [] : valgrindArgs(dir)), CLI, 'serve', '--data', join(dir, 'data'), '--port', String(port)], {
       env: { ...process.env, UFDL_ADMIN_USER: ADMIN.username, UFDL_ADMIN_PASSWORD: ADMIN.password, UFDL_AGENT_LOG_LEVEL: 'warn', UFDL_AGENT_SERVE_ACCESS_TOKEN_LIFETIME: '3600' },
       stdio: ['ignore', 'ignore', 'ignore'],
     }),
@@ -102,7 +136,8 @@ async function ours() {
 
 async function bare() {
   const dir = await tempDir('ufdl-bench-cost-bare-');
-  const child = track(fork(new URL('./lib/bare-server.mjs', import.meta.url), { execPath: 'valgrind', execArgv: valgrindArgs(dir), stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }));
+  const valgrind = SYSCALLS ? {} : { execPath: 'valgrind', execArgv: valgrindArgs(dir) };
+  const child = track(fork(new URL('./lib/bare-server.mjs', import.meta.url), { ...valgrind, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }));
   const { port } = await new Promise((resolve) => child.once('message', resolve));
   const nodePks = Array.from({ length: NODES }, (_, i) => i + 1);
   const result = await measure(child.pid, dir, { url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, nodePks, bare: true });
@@ -114,6 +149,13 @@ async function bare() {
 try {
   const load0 = await loadAverage();
   const o = await ours();
+  if (SYSCALLS) {
+    const b = args['ours-only'] ? undefined : await bare();
+    const per = (r) => `${(r.all / r.requests).toFixed(1)} system calls per request (${r.requests} requests): ${r.calls.slice(0, 12).map(([name, n]) => `${name} ${(n / r.requests).toFixed(2)}`).join(', ')}`;
+    console.log(`\nufdl server: ${per(o)}`);
+    if (b) console.log(`bare node:http: ${per(b)}`);
+    process.exit(0);
+  }
   if (args['ours-only']) {
     console.log(`\nufdl server: ${(o.main / o.requests / 1000).toFixed(0)} k instructions per request on the event loop, ${(o.all / o.requests / 1000).toFixed(0)} k in all threads (${o.requests} requests)`);
     process.exit(0);

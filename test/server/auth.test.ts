@@ -1,6 +1,7 @@
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/server/auth.js';
+import { callerRows } from '../../src/server/identity.js';
 import { ADMIN_PK, startWithFixtures } from '../helpers/fixtures.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api } from '../helpers/server.js';
 
@@ -168,5 +169,24 @@ describe('access tokens on API routes', () => {
     expect(res.status).toBe(401);
     expect(res.body).toMatchObject({ detail: 'Given token not valid for any token type', code: 'token_not_valid' });
     expect(res.body.messages[0]).toMatchObject({ token_class: 'AccessToken', token_type: 'access' });
+  });
+
+  it("reads the caller's user and node as the tables hold them, every request", async () => {
+    const fx = await startWithFixtures();
+    const node = fx.node();
+    const user = fx.db.prepare('SELECT * FROM users WHERE pk = ?').get(ADMIN_PK);
+    const nodeRow = fx.db.prepare('SELECT * FROM nodes WHERE pk = ?').get(node);
+    // One statement reads both with its own column lists: they must stay the tables' columns.
+    expect(callerRows(fx.db, ADMIN_PK, node)).toEqual({ user, node: nodeRow });
+    expect(callerRows(fx.db, ADMIN_PK, undefined)).toEqual({ user, node: undefined });
+    expect(callerRows(fx.db, ADMIN_PK, node + 1000)).toEqual({ user, node: undefined });
+    expect(callerRows(fx.db, 999, node)).toEqual({ user: undefined, node: nodeRow });
+
+    // Nothing is remembered between requests: a user deactivated is refused at the next one.
+    expect((await fx.call('GET', '/v1/nodes/ping', { node })).status).toBe(200);
+    fx.db.prepare('UPDATE users SET is_active = 0 WHERE pk = ?').run(ADMIN_PK);
+    const refused = await fx.call('GET', '/v1/nodes/ping', { node });
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatchObject({ code: 'user_not_found' });
   });
 });

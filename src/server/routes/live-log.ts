@@ -18,6 +18,7 @@ import type { JobNotification } from '../../protocol/wire.js';
 import type { ServerContext, UserRow } from '../context.js';
 import { requireNode, requireUser } from '../identity.js';
 import { LogFollower } from '../live-log/follow.js';
+import { AttemptKeys } from '../live-log/attempt-keys.js';
 import { ProgressHistory } from '../live-log/progress-history.js';
 import { LiveLogStore, type LogKey } from '../live-log/store.js';
 import { getJobRow, requireJobRow, type JobRow } from '../store/job-json.js';
@@ -98,11 +99,13 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
     if (ctx.hub.fromAnotherReplica) store.appendedElsewhere(pk);
     pokeFollowers(pk);
   };
+  const attempts = new AttemptKeys(ctx.db, { remember: ctx.options.databaseUrl === undefined });
   const onTransition = (pk: number, message: JobNotification) => {
+    if (message.transition !== 'progress') attempts.forget(pk);
     // Replicas share the data directory: the replica where the progress was reported records it.
-    if (message.transition === 'progress' && !ctx.hub.fromAnotherReplica) {
-      const row = getJobRow(ctx.db, pk);
-      if (row) history.record(keyOf(row), message.progress, message.transition_data).catch((err: unknown) => ctx.log.warn({ err, job: pk }, 'could not record the progress history'));
+    else if (!ctx.hub.fromAnotherReplica) {
+      const key = attempts.keyOf(pk);
+      if (key) history.record(key, message.progress, message.transition_data).catch((err: unknown) => ctx.log.warn({ err, job: pk }, 'could not record the progress history'));
     }
     pokeFollowers(pk);
   };

@@ -5,8 +5,8 @@
 import { UfdlError } from '../../protocol/errors.js';
 import { phaseOf } from '../../protocol/phase.js';
 import type { JobJson, JobOutputJson, JobWaiting, TypedValue } from '../../protocol/wire.js';
-import type { Statement } from 'better-sqlite3';
-import { cachedStatement, type Db } from './db.js';
+import { type Db } from './db.js';
+import { cachedRows } from './row-reader.js';
 import { waitingOf } from './job-waits.js';
 
 export interface JobRow {
@@ -53,7 +53,7 @@ export const JOB_SELECT = `
   FROM jobs JOIN templates t ON t.pk = jobs.template`;
 
 export function getJobRow(db: Db, pk: number): JobRow | undefined {
-  return cachedStatement(db, `${JOB_SELECT} WHERE jobs.pk = ?`).get(pk) as JobRow | undefined;
+  return cachedRows<JobRow>(db, `${JOB_SELECT} WHERE jobs.pk = ?`).get(pk);
 }
 
 /** The job row, or 404 `Not found.` like the reference. Soft-deleted jobs are found. */
@@ -68,16 +68,9 @@ export function requireJobRow(db: Db, pk: number): JobRow {
  * reference lists every output ever added; we list the live ones so a re-run can upload again.
  */
 export function liveOutputs(db: Db, jobPk: number): OutputRow[] {
-  // Every job JSON runs this; compiling it once per database saves most of its cost.
-  let statement = liveOutputsStatements.get(db);
-  if (!statement) {
-    statement = db.prepare('SELECT * FROM outputs WHERE job = ? AND removed = 0 AND deletion_time IS NULL ORDER BY pk');
-    liveOutputsStatements.set(db, statement);
-  }
-  return statement.all(jobPk) as OutputRow[];
+  // Every job JSON runs this.
+  return cachedRows<OutputRow>(db, 'SELECT * FROM outputs WHERE job = ? AND removed = 0 AND deletion_time IS NULL ORDER BY pk').all(jobPk);
 }
-
-const liveOutputsStatements = new WeakMap<Db, Statement>();
 
 /** Whether the job waits for a node: not acquired, not started, not ended. */
 export function isWaiting(row: Pick<JobRow, 'node' | 'start_time' | 'end_time' | 'cancelled_unstarted'>): boolean {

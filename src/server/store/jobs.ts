@@ -19,16 +19,22 @@ import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
+import { cachedRows } from './row-reader.js';
 import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, TransitionEvents } from './notifications.js';
 import { cancelChildren, markCancelled, propagateToParent } from './workflow-run.js';
 
 /** What a transition decided inside its transaction. */
 type Decision =
-  | { kind: 'done'; transition?: Transition; data?: Record<string, unknown>; acquirable?: boolean }
+  | { kind: 'done'; transition?: Transition; data?: Record<string, unknown>; acquirable?: boolean; wrote?: Partial<JobRow> }
   | { kind: 'refused'; error: UfdlError };
 
-const done = (transition?: Transition, extra: { data?: Record<string, unknown>; acquirable?: boolean } = {}): Decision => ({
+/**
+ * `wrote`: every column of the job's row the transition changed, with its new value. Given, the
+ * committed row is the one read at the start with these applied, and is not read again (a second
+ * read of the joined row was ≈ 3 % of a transition's CPU); absent, the row is read again.
+ */
+const done = (transition?: Transition, extra: { data?: Record<string, unknown>; acquirable?: boolean; wrote?: Partial<JobRow> } = {}): Decision => ({
   kind: 'done',
   ...(transition === undefined ? {} : { transition }),
   ...extra,
@@ -67,9 +73,10 @@ function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow, eve
   // the same file) cannot make this transaction's read stale.
   const outcome = immediateTransaction(db, () => {
     const events = new TransitionEvents();
-    const decision = decide(requireJobRow(db, pk), events);
+    const before = requireJobRow(db, pk);
+    const decision = decide(before, events);
     if (decision.kind === 'refused') return { error: decision.error };
-    const after = requireJobRow(db, pk);
+    const after = decision.wrote === undefined ? requireJobRow(db, pk) : { ...before, ...decision.wrote };
     const cascaded = events.messages.splice(0);
     if (decision.transition) {
       events.add(after, decision.transition, decision.data);
@@ -104,7 +111,7 @@ export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'lo
 }
 
 function nodeRow(db: Db, pk: number): NodeRow {
-  const node = cachedStatement(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk) as NodeRow | undefined;
+  const node = cachedRows<NodeRow>(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk);
   // The node was resolved by the identity hook; it can only vanish if deleted concurrently.
   if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${pk}': No node with this primary-key`);
   return node;
@@ -167,7 +174,7 @@ export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJ
     cachedStatement(ctx.db, 'UPDATE jobs SET node = ? WHERE pk = ?').run(nodePk, job.pk);
     // Taken: why nodes skipped it is history now (a re-run must not show stale reasons).
     forgetWaiting(ctx.db, job.pk);
-    return done('acquire');
+    return done('acquire', { wrote: { node: nodePk } });
   });
 }
 
@@ -219,9 +226,10 @@ export function startJob(ctx: ServerContext, pk: number, nodePk: number): JobJso
       const reason = job.cancelled_unstarted === 1 ? 'Job was cancelled before it started' : 'Job already started';
       return refuse(illegal(job, phase, 'start', reason));
     }
-    cachedStatement(db, 'UPDATE jobs SET start_time = ? WHERE pk = ?').run(nowIso(), job.pk);
+    const startTime = nowIso();
+    cachedStatement(db, 'UPDATE jobs SET start_time = ? WHERE pk = ?').run(startTime, job.pk);
     setCurrentJob(db, nodePk, job.pk);
-    return done('start');
+    return done('start', { wrote: { start_time: startTime } });
   });
 }
 
@@ -239,7 +247,7 @@ export function progressJob(ctx: ServerContext, pk: number, nodePk: number, prog
     const phase = jobPhase(job);
     if (phase !== 'STARTED') return refuse(illegal(job, phase, 'progress', 'Can only progress from the STARTED phase'));
     cachedStatement(db, 'UPDATE jobs SET progress_amount = ? WHERE pk = ?').run(progress, job.pk);
-    return done('progress', { data });
+    return done('progress', { data, wrote: { progress_amount: progress } });
   });
 }
 
@@ -264,8 +272,9 @@ export function finishJob(ctx: ServerContext, pk: number, nodePk: number, error:
     const phase = jobPhase(job);
     if (job.node !== nodePk || phase === 'CANCELLED') return done();
     if (phase !== 'STARTED') return refuse(illegal(job, phase, error === undefined ? 'finish' : 'error', 'Job not in the Started phase'));
-    cachedStatement(db, 'UPDATE jobs SET end_time = ?, error_reason = ? WHERE pk = ?').run(nowIso(), error ?? null, job.pk);
-    return done(error === undefined ? 'finish' : 'error');
+    const endTime = nowIso();
+    cachedStatement(db, 'UPDATE jobs SET end_time = ?, error_reason = ? WHERE pk = ?').run(endTime, error ?? null, job.pk);
+    return done(error === undefined ? 'finish' : 'error', { wrote: { end_time: endTime, error_reason: error ?? null } });
   });
 }
 

@@ -12,6 +12,7 @@ import { MAX_OUTPUT_NAME_LENGTH } from '../../protocol/output-names.js';
 import type { JobOutputJson } from '../../protocol/wire.js';
 import type { StoredBlob } from '../blobs.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
+import { cachedRows } from './row-reader.js';
 import { outputJson, requireJobRow, type JobRow, type OutputRow } from './job-json.js';
 import { jobPhase } from './notifications.js';
 
@@ -38,8 +39,7 @@ export function validateOutputSegment(what: 'name' | 'type', value: string): voi
 
 /** The live output of the job with this name and type, if any. */
 export function liveOutput(db: Db, jobPk: number, name: string, type: string): OutputRow | undefined {
-  return cachedStatement(db, 'SELECT * FROM outputs WHERE job = ? AND name = ? AND type = ? AND removed = 0 AND deletion_time IS NULL')
-    .get(jobPk, name, type) as OutputRow | undefined;
+  return cachedRows<OutputRow>(db, 'SELECT * FROM outputs WHERE job = ? AND name = ? AND type = ? AND removed = 0 AND deletion_time IS NULL').get(jobPk, name, type);
 }
 
 /** The output a (name, type) lookup finds: the live one, else the latest soft-deleted one. */
@@ -61,7 +61,7 @@ export function requireOutput(db: Db, jobPk: number, name: string, type: string)
 }
 
 export function getOutputRow(db: Db, pk: number): OutputRow | undefined {
-  return cachedStatement(db, 'SELECT * FROM outputs WHERE pk = ?').get(pk) as OutputRow | undefined;
+  return cachedRows<OutputRow>(db, 'SELECT * FROM outputs WHERE pk = ?').get(pk);
 }
 
 /** The output row by pk (soft-deleted and removed ones included, as detail routes find them), or 404. */

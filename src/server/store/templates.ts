@@ -18,6 +18,7 @@ import { BoundContract, type Declarations } from '../../protocol/contracts.js';
 import { checkAgentTemplate } from './agent-templates.js';
 import { parseJobType, unknownName } from '../job-types.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
+import { cachedRows } from './row-reader.js';
 import type { FieldTable } from './filter-sql.js';
 import { requireLicencePk } from './licences.js';
 
@@ -68,7 +69,7 @@ export const TEMPLATE_FIELDS: FieldTable = {
 
 
 export function getTemplate(db: Db, pk: number): TemplateRow | undefined {
-  return cachedStatement(db, 'SELECT * FROM templates WHERE pk = ?').get(pk) as TemplateRow | undefined;
+  return cachedRows<TemplateRow>(db, 'SELECT * FROM templates WHERE pk = ?').get(pk);
 }
 
 /** The template, soft-deleted ones included, or 404 `Not found.`. */
