@@ -13,8 +13,9 @@
 //   streamed upload (the agent hashes the file as it sends it), the server's hashing and storing, and
 //   the finish call. The console also shows the CPU the agent and the server spent in that leg, and
 //   the server's CPU under curl's upload.
-// - curl → server: `curl -X POST --upload-file source` to the upload route of a job started by
-//   another node; the server hashes and stores it as it does the agent's. (`--data-binary @file`
+// - curl → server: `curl -X POST --upload-file` of a fresh copy of the source (written and synced
+//   just before, as the job's output is) to the upload route of a job started by another node; the
+//   server hashes and stores it as it does the agent's. (`--data-binary @file`
 //   reads the whole file into memory first, and refuses 1 GiB; `--upload-file` streams it.)
 // - server → download: `ufdl-agent download` of the big output minus that of the small `log` output
 //   (the CLI's own start-up and login), under /usr/bin/time (GNU time) for the downloader's peak RSS
@@ -219,11 +220,17 @@ try {
 
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`outputs: round ${round} of ${ROUNDS}: curl uploads …`);
+      // curl sends a copy written and synced just before, as the agent sends the file its job has just
+      // written and synced: on this machine the server spends about twice the kernel time storing a
+      // gigabyte right after another was written (the page cache's state, whoever sends it).
+      const fresh = join(root, 'fresh.bin');
+      await run('/bin/sh', ['-c', 'cp "$1" "$2" && sync', 'sh', source, fresh]);
       const serverBeforeCurl = await procStats(server.child.pid);
       const curlUpSeconds = await curl({
         out: '/dev/null',
-        args: ['-H', `node-id: ${curlNode.pk}`, '-H', 'content-type: application/data', '-H', 'content-disposition: attachment; filename=big.bin', '-H', 'expect:', '-X', 'POST', '--upload-file', source, `${server.url}/v1/jobs/${curlJob.pk}/outputs/curl-${round}/BLOB`],
+        args: ['-H', `node-id: ${curlNode.pk}`, '-H', 'content-type: application/data', '-H', 'content-disposition: attachment; filename=big.bin', '-H', 'expect:', '-X', 'POST', '--upload-file', fresh, `${server.url}/v1/jobs/${curlJob.pk}/outputs/curl-${round}/BLOB`],
       });
+      await rm(fresh);
 
       const serverCpuCurl = (await procStats(server.child.pid)).cpuSeconds - serverBeforeCurl.cpuSeconds;
       const pids = { agent: agent.pid, server: server.child.pid };
