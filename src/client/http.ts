@@ -320,8 +320,8 @@ export class Http {
         timeouts: { connect: t.connect, response: t.response, idle: t.socket },
         signal,
       });
-      if (response.statusCode !== undefined && response.statusCode >= 500) this.#answered(url, response.statusCode, '');
-      else this.endpoints.succeeded(url);
+      // The body is the caller's to read: a 5xx counts against the address without its detail.
+      this.#answered(url, response.statusCode ?? 0, '');
       return response;
     } catch (err) {
       this.#noAnswer(url, err);

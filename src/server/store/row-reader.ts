@@ -11,6 +11,7 @@
  */
 import type { Statement } from 'better-sqlite3';
 import { cachedStatement, type Db } from './db.js';
+import { dialectOf } from './postgres/database.js';
 
 export interface RowReader<T> {
   get(...params: unknown[]): T | undefined;
@@ -35,8 +36,7 @@ export function cachedRows<T>(db: Db, sql: string): RowReader<T> {
 }
 
 function makeReader<T>(db: Db, sql: string): RowReader<T> {
-  const shared = cachedStatement(db, sql);
-  if (typeof shared.raw !== 'function') return shared as unknown as RowReader<T>;
+  if (dialectOf(db) === 'postgres') return cachedStatement(db, sql) as unknown as RowReader<T>;
   // Its own statement: the shared one's mode must not change (see cachedStatement).
   const statement: Statement = db.prepare(sql).raw(true);
   const names = statement.columns().map((c) => c.name);
