@@ -70,6 +70,42 @@ describe('the hub relay', () => {
     expect(seen[0]!.description.startsWith('xxx')).toBe(true);
     expect(seen[0]!.error!.length).toBeLessThan(2000);
   });
+
+  it('closes while it reconnects without keeping the connection that arrives afterwards', async () => {
+    // A server stopped just after its database came back: the relay's reconnect is connecting when
+    // it closes. The connection that arrives later must go back to the pool, or the pool never ends.
+    const url = await cluster.get().createDatabase(`relay_${randomUUID().replaceAll('-', '')}`);
+    const pool = await openPool({ url }, () => {}, { [PASSWORD_ENV]: PG_PASSWORD });
+    const relay = await HubRelay.start(pool, new NotifyHub(), log);
+    const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let reconnects = 0;
+    let settled = false;
+    (pool as { connect: () => Promise<pg.PoolClient> }).connect = async () => {
+      reconnects++;
+      await gate;
+      const client = await connect();
+      settled = true;
+      return client;
+    };
+    // End the listening session: the relay notices and starts to reconnect (through the gate).
+    const admin = new pg.Client({ connectionString: cluster.get().url });
+    await admin.connect();
+    try {
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [new URL(url).pathname.slice(1)]);
+    } finally {
+      await admin.end();
+    }
+    await until(() => reconnects === 1, 30_000, 'the relay to start reconnecting');
+    await relay.close();
+    openGate();
+    await until(() => settled, 30_000, 'the reconnect to connect');
+    // Nothing checked out: the late connection was handed back.
+    await until(() => pool.totalCount === pool.idleCount, 10_000, 'every connection back in the pool');
+    await pool.end();
+    expect(pool.ended).toBe(true);
+  });
 });
 
 afterAll(async () => {

@@ -72,6 +72,12 @@ export class HubRelay {
 
   async #listen(): Promise<void> {
     const listener = await this.pool.connect();
+    // Closed while connecting (a reconnect under way when the server stops): hand the connection
+    // straight back, or the pool's end would wait for it forever.
+    if (this.#closed) {
+      listener.release();
+      return;
+    }
     // A connection that fails (a database restart, a killed session) is replaced; until then this
     // replica hears nothing from the others, and its waiting nodes learn of their jobs when their
     // waits end instead of at once.
@@ -82,6 +88,11 @@ export class HubRelay {
     } catch (err) {
       listener.release(err as Error);
       throw err;
+    }
+    if (this.#closed) {
+      // Destroyed rather than pooled: the session still listens.
+      listener.release(true);
+      return;
     }
     this.#listener = listener;
   }
@@ -99,7 +110,7 @@ export class HubRelay {
     for (let delayMs = 100; !this.#closed; delayMs = Math.min(delayMs * 2, 5_000)) {
       try {
         await this.#listen();
-        this.log.info('hearing the other replicas again');
+        if (this.#listener) this.log.info('hearing the other replicas again');
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
