@@ -4,6 +4,7 @@
  * server); either way one line says what, and no password is ever shown.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -40,5 +41,26 @@ describe('serve --database', () => {
     expect(res.code).toBe(EXIT.UNAVAILABLE);
     expect(res.stderr).toMatch(/cannot use the PostgreSQL database: .*ECONNREFUSED/);
     expect(res.stderr + res.stdout).not.toContain('secret-2');
+  });
+
+  it('exits 69 after the connect timeout when the database host takes the connection and never answers', async () => {
+    // A firewall that drops packets, or a server stuck before it speaks: without a timeout the start
+    // waited for the kernel to give up, minutes later, without a word.
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    onTestFinished(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    });
+    const { port } = silent.address() as AddressInfo;
+    const data = await dataDir();
+    const res = await cli(['serve', '--data', data, '--port', String(await freePort()), '--database', `postgres://u:secret-3@127.0.0.1:${port}/x`], { timeoutMs: 90_000 });
+    expect(res.code).toBe(EXIT.UNAVAILABLE);
+    expect(res.stderr).toMatch(/cannot use the PostgreSQL database: .*connection timeout/);
+    expect(res.stderr + res.stdout).not.toContain('secret-3');
   });
 });

@@ -98,6 +98,8 @@ async function openPostgresStore(settings: DatabaseSettings, log: Logger): Promi
 /** A connection to PostgreSQL that failed or was refused: network errors, authentication, no such database. */
 function isConnectionFailure(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
+  // pg's own transport failures carry no code: a connection that timed out or was cut before it was ready.
+  if (code === undefined && err instanceof Error && /^Connection terminated/.test(err.message)) return true;
   // Node's socket errors, and PostgreSQL's connection (08…), authentication (28…) and catalog (3D000) classes.
   return typeof code === 'string' && (/^E[A-Z]+$/.test(code) || /^(08|28)/.test(code) || code === '3D000');
 }

@@ -10,6 +10,8 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 
 export const PASSWORD_ENV = 'UFDL_DATABASE_PASSWORD';
+/** How long connecting to PostgreSQL may take, the TLS and authentication exchange included. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface DatabaseSettings {
   /** `postgres://user@host:port/database` (`postgresql://` too). */
@@ -69,6 +71,12 @@ export async function poolConfig(settings: DatabaseSettings, env: NodeJS.Process
     password: await passwordOf(settings, url, env),
     max: settings.poolSize ?? 10,
     application_name: 'ufdl-agent',
+    // A host that takes the connection but never answers (a firewall that drops packets, a stuck
+    // server) must fail a start, a reconnect or a close in seconds, not after the kernel's minutes.
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // And a connection that dies silently under a long LISTEN is noticed by the kernel's probes.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // Big integers (pks, sizes) as numbers: every value the server stores fits in 2^53.
     types: { getTypeParser: typeParser },
   } as pg.PoolConfig;
