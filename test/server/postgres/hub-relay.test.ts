@@ -9,18 +9,20 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { JobNotification } from '../../../src/protocol/wire.js';
 import { NotifyHub } from '../../../src/server/notify-hub.js';
 import { PASSWORD_ENV, openPool } from '../../../src/server/store/postgres/connection.js';
-import { HubRelay } from '../../../src/server/store/postgres/hub-relay.js';
+import { HubRelay, type HubRelayTimings } from '../../../src/server/store/postgres/hub-relay.js';
+import { TcpProxy } from '../../faults/helpers/proxy.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
 import { until } from '../../helpers/wait.js';
 
 const cluster = usePgCluster();
 const closers: (() => Promise<void>)[] = [];
-const log = { warn: () => {}, error: () => {}, info: () => {} };
+type RelayLog = Parameters<typeof HubRelay.start>[2];
+const log: RelayLog = { warn: () => {}, error: () => {}, info: () => {} };
 
-async function replica(url: string): Promise<{ hub: NotifyHub; relay: HubRelay }> {
+async function replica(url: string, relayLog: RelayLog = log, timings: HubRelayTimings = {}): Promise<{ hub: NotifyHub; relay: HubRelay }> {
   const pool = await openPool({ url }, () => {}, { [PASSWORD_ENV]: PG_PASSWORD });
   const hub = new NotifyHub();
-  const relay = await HubRelay.start(pool, hub, log);
+  const relay = await HubRelay.start(pool, hub, relayLog, timings);
   closers.push(async () => {
     await relay.close();
     await pool.end();
@@ -70,6 +72,32 @@ describe('the hub relay', () => {
     expect(seen[0]!.description.startsWith('xxx')).toBe(true);
     expect(seen[0]!.error!.length).toBeLessThan(2000);
   });
+
+  it('finds out that its listening connection went silent, and hears the others again on a new one', async () => {
+    // A network that drops packets: the listener only receives, so nothing tells it the connection is
+    // dead. Without the check it heard nothing from the other replicas until the kernel gave up.
+    const url = new URL(await cluster.get().createDatabase(`relay_${randomUUID().replaceAll('-', '')}`));
+    const a = await replica(url.toString());
+    const proxy = await TcpProxy.start({ port: Number(url.port) });
+    closers.push(() => proxy.close());
+    url.port = String(proxy.port);
+    const warnings: string[] = [];
+    const b = await replica(url.toString(), { ...log, warn: ((_fields: unknown, message: string) => void warnings.push(message)) as RelayLog['warn'] }, { listenerCheckMs: 200, statementTimeoutMs: 500 });
+    const heard: number[] = [];
+    b.hub.on('acquirable', (pk) => heard.push(pk));
+    a.hub.emit('acquirable', 1);
+    await until(() => heard.includes(1), 20_000, 'B to hear A');
+
+    proxy.setMode('drop');
+    await until(() => warnings.some((m) => /lost the connection that hears the other replicas/.test(m)), 30_000, 'B to notice');
+    // Connections made from now on pass; the dropped one stays dead.
+    proxy.setMode('pass');
+    let pk = 100;
+    await until(() => {
+      a.hub.emit('acquirable', ++pk);
+      return heard.some((p) => p > 100);
+    }, 60_000, 'B to hear A again', 250);
+  }, 120_000);
 
   it('closes while it reconnects without keeping the connection that arrives afterwards', async () => {
     // A server stopped just after its database came back: the relay's reconnect is connecting when

@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PASSWORD_ENV, openPool } from '../../../src/server/store/postgres/connection.js';
 import { AdvisoryLeadership } from '../../../src/server/store/postgres/leadership.js';
+import { TcpProxy } from '../../faults/helpers/proxy.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
 import { until } from '../../helpers/wait.js';
 
@@ -51,6 +52,27 @@ describe('advisory leadership', () => {
     await second.close();
     await until(() => leaders().length === 1 && !second.isLeader());
     expect(leaders()).toHaveLength(1);
+  });
+
+  it('stops leading when its connection goes silent, and closes without waiting for it', async () => {
+    // A network that drops packets rather than resetting: the held connection raises no error, so
+    // only a check with a time limit finds out; without one the replica led on, unable to sweep, and
+    // its close waited for the kernel to give up on the connection.
+    const url = new URL(await cluster.get().createDatabase(`lead_${randomUUID().replaceAll('-', '')}`));
+    const proxy = await TcpProxy.start({ port: Number(url.port) });
+    try {
+      url.port = String(proxy.port);
+      const leadership = await AdvisoryLeadership.start(await pool(url.toString()), { key: KEY, checkMs: 100, statementTimeoutMs: 500, log, what: 'sweep' });
+      expect(leadership.isLeader()).toBe(true);
+      proxy.setMode('drop');
+      await until(() => !leadership.isLeader(), 30_000, 'the silent leader to stop leading');
+      let closed = false;
+      const closing = leadership.close().then(() => (closed = true));
+      await until(() => closed, 30_000, 'the close to return');
+      await closing;
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

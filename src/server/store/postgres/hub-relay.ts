@@ -26,6 +26,22 @@ const LOG_APPENDS_EVERY_MS = 50;
 /** Job pks per notification of live-log appends (well within the payload limit). */
 const LOG_APPENDS_PER_NOTIFICATION = 500;
 
+export interface HubRelayTimings {
+  /**
+   * How long one of the relay's statements may take: a connection whose network went silent fails
+   * after this instead of holding the relay's queue, or its close, until the kernel gives up.
+   * @default 5000
+   */
+  statementTimeoutMs?: number;
+  /**
+   * How often the listening connection is asked to answer. It only ever receives, so a connection
+   * that went silent (a network that drops packets rather than resetting) raises no error of its
+   * own: the question finds it out, and the relay reconnects.
+   * @default 10000
+   */
+  listenerCheckMs?: number;
+}
+
 type Relayed =
   | { o: string; e: 'transition'; pk: number; m: JobNotification }
   | { o: string; e: 'acquirable' | 'created'; pk: number }
@@ -40,12 +56,15 @@ export class HubRelay {
   #closed = false;
   #listener: pg.PoolClient | undefined;
   #reconnecting: Promise<void> | undefined;
+  #checkTimer: NodeJS.Timeout | undefined;
+  #checking = false;
   readonly #unsubscribe: () => void;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly hub: NotifyHub,
     private readonly log: Pick<Logger, 'warn' | 'error' | 'info'>,
+    private readonly timings: HubRelayTimings,
   ) {
     const onTransition = (pk: number, m: JobNotification) => this.#publish({ o: this.origin, e: 'transition', pk, m });
     const onAcquirable = (pk: number) => this.#publish({ o: this.origin, e: 'acquirable', pk });
@@ -64,8 +83,8 @@ export class HubRelay {
   }
 
   /** Relay `hub` over `pool`: one of its connections listens; publishing takes any. */
-  static async start(pool: pg.Pool, hub: NotifyHub, log: Pick<Logger, 'warn' | 'error' | 'info'>): Promise<HubRelay> {
-    const relay = new HubRelay(pool, hub, log);
+  static async start(pool: pg.Pool, hub: NotifyHub, log: Pick<Logger, 'warn' | 'error' | 'info'>, timings: HubRelayTimings = {}): Promise<HubRelay> {
+    const relay = new HubRelay(pool, hub, log, timings);
     await relay.#listen();
     return relay;
   }
@@ -84,7 +103,7 @@ export class HubRelay {
     listener.on('error', (err) => this.#lost(listener, err));
     listener.on('notification', (notification) => this.#receive(notification.payload));
     try {
-      await listener.query(`LISTEN ${HUB_CHANNEL}`);
+      await listener.query(this.#statement(`LISTEN ${HUB_CHANNEL}`));
     } catch (err) {
       listener.release(err as Error);
       throw err;
@@ -95,6 +114,7 @@ export class HubRelay {
       return;
     }
     this.#listener = listener;
+    this.#checkTimer ??= setInterval(() => this.#checkListener(), this.timings.listenerCheckMs ?? 10_000).unref();
   }
 
   #lost(listener: pg.PoolClient, err: Error): void {
@@ -104,6 +124,20 @@ export class HubRelay {
     if (this.#closed) return;
     this.log.warn({ err: err.message }, 'lost the connection that hears the other replicas; reconnecting');
     this.#reconnecting ??= this.#reconnect().finally(() => (this.#reconnecting = undefined));
+  }
+
+  #statement(text: string, values: unknown[] = []): pg.QueryConfig {
+    return { text, values, query_timeout: this.timings.statementTimeoutMs ?? 5_000 } as pg.QueryConfig;
+  }
+
+  #checkListener(): void {
+    const listener = this.#listener;
+    if (!listener || this.#checking) return;
+    this.#checking = true;
+    listener
+      .query(this.#statement('SELECT 1'))
+      .catch((err: unknown) => this.#lost(listener, err instanceof Error ? err : new Error(String(err))))
+      .finally(() => (this.#checking = false));
   }
 
   async #reconnect(): Promise<void> {
@@ -140,7 +174,7 @@ export class HubRelay {
     // One at a time: each notification is sent once the one before is committed, so the others
     // receive this replica's events in the order it emitted them, whichever connection sends them.
     this.#chain = this.#chain
-      .then(() => this.pool.query('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload]))
+      .then(() => this.pool.query(this.#statement('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload])))
       .catch((err: unknown) => this.log.error({ err, job: 'pk' in event ? event.pk : event.pks, event: event.e }, 'could not relay a hub event to the other replicas'));
   }
 
@@ -170,6 +204,7 @@ export class HubRelay {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#checkTimer);
     this.#unsubscribe();
     clearTimeout(this.#appendTimer);
     await this.#chain;
@@ -177,7 +212,7 @@ export class HubRelay {
     this.#listener = undefined;
     if (!listener) return;
     try {
-      await listener.query(`UNLISTEN ${HUB_CHANNEL}`);
+      await listener.query(this.#statement(`UNLISTEN ${HUB_CHANNEL}`));
       listener.release();
     } catch (err) {
       listener.release(err as Error);
