@@ -3,17 +3,15 @@
  * file is a configuration error (78), a database that cannot be reached is 69 (systemd restarts the
  * server); either way one line says what, and no password is ever shown.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { freePort } from '../helpers/server.js';
 import { cli } from './commands-support.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function dataDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-serve-db-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir('ufdl-serve-db-');
   return dir;
 }
 
