@@ -5,8 +5,7 @@
  * address: the agent sees one address, as it always did, and the job ends the same way.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -23,6 +22,7 @@ import {
 } from '../helpers/agent.js';
 import { startReplicas } from '../helpers/replicas.js';
 import { api, type TestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The expected `model.bin`: what `seq 1 20000` prints. */
 const MODEL = Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('');
@@ -32,8 +32,7 @@ const MODEL = Array.from({ length: 20000 }, (_, i) => `${i + 1}\n`).join('');
  * while it runs and talks to the server), then writes two outputs.
  */
 async function gatedJob(server: TestServer, name: string): Promise<{ template: number; runs: string; gate: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-failover-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir('ufdl-failover-');
   const runs = join(dir, 'runs');
   const gate = join(dir, 'gate');
   const script = [

@@ -3,9 +3,6 @@
  * agent on the same journal, credentials refused at start (not ready, no crash), and re-registration
  * after the server forgot the node (400 Bad Node-Id).
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createAgent, startAgent, type AgentState } from '../../src/agent/index.js';
 import { IllegalStateError } from '../../src/agent/lifecycle.js';
@@ -22,6 +19,7 @@ import {
   until,
   waitForJob,
 } from '../helpers/agent.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 
 describe('Agent lifecycle', () => {
@@ -75,7 +73,7 @@ describe('Agent lifecycle', () => {
   it('refuses a second agent on the same journal and leaves the first one running', async () => {
     const server = await startTestServer();
     const first = await startTestAgent(server);
-    const other = await mkdtemp(join(tmpdir(), 'ufdl-second-'));
+    const other = await tempDir('ufdl-second-');
     const options = fastAgentOptions(server, other, { journalFile: first.options.journalFile, nodeIndex: 1 });
     await expect(startAgent(options, testLogger(), { handleSignals: false })).rejects.toBeInstanceOf(JournalLockedError);
     expect(first.agent.state).toBe('running');
@@ -86,7 +84,7 @@ describe('Agent lifecycle', () => {
   it('is not ready while the server refuses its credentials, re-checks, and starts once they work', async () => {
     const server = await startTestServer();
     const port = await freePort();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-auth-'));
+    const dir = await tempDir('ufdl-auth-');
     const options = fastAgentOptions(server, dir, { username: 'robot', password: 'robot-password', status: { host: '127.0.0.1', port }, authRetryS: [0.2] });
     const agent = createAgent(options, testLogger(), { handleSignals: false });
     let started = false;

@@ -4,8 +4,6 @@
  * the plan in the log, and exit status 0.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
@@ -22,6 +20,7 @@ import {
   waitForJob,
   type AgentProcess,
 } from '../helpers/agent.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(async () => {
   await buildOnce();
@@ -29,7 +28,7 @@ beforeAll(async () => {
 
 async function setup(extensions = true, over: Record<string, unknown> = {}) {
   const server = await startTestServer({ extensions });
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-signals-'));
+  const dir = await tempDir('ufdl-signals-');
   const options = fastAgentOptions(server, dir, over);
   const agent = spawnAgent(options);
   await agent.waitForLog((l) => l.msg === 'test agent running');
@@ -91,7 +90,7 @@ describe('signals', () => {
       const job = await getJob(server, pk);
       expect(job).toMatchObject({ start_time: null, error_reason: null, node: null });
       // The job really runs again on another agent.
-      const again = spawnAgent(fastAgentOptions(server, await mkdtemp(join(tmpdir(), 'ufdl-signals-')), { nodeIndex: 1 }));
+      const again = spawnAgent(fastAgentOptions(server, await tempDir('ufdl-signals-'), { nodeIndex: 1 }));
       await again.waitForLog((l) => l.msg === 'test agent running');
       await waitForJob(server, pk, (j) => j.start_time !== null && j.node !== null);
       again.kill('SIGQUIT');

@@ -2,12 +2,11 @@
  * Two agents racing for one queue: every job runs exactly once (the children append their pk to a
  * shared file), every job finishes, and both agents did work.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { api, startTestServer } from '../helpers/server.js';
 import { createJob, importTemplate, readRuns, shellTemplate, startTestAgent, until, type ServerJob } from '../helpers/agent.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 for (const [extensions, count] of [
   [true, 200],
@@ -16,7 +15,7 @@ for (const [extensions, count] of [
   describe(`two agents on one queue (${extensions ? 'extensions' : 'reference mode'})`, () => {
     it(`runs each of ${count} jobs exactly once`, async () => {
       const server = await startTestServer({ extensions });
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-two-'));
+      const dir = await tempDir('ufdl-two-');
       const runs = join(dir, 'runs.txt');
       const template = await importTemplate(server, shellTemplate('once', `echo "$UFDL_JOB_PK" >> ${runs}\n`));
       const a = await startTestAgent(server, { nodeIndex: 0 });

@@ -6,8 +6,7 @@
  * files the package ships (the dashboard, package.json) from there.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { buildOnce } from '../helpers/build.js';
 import { CAPABILITIES_PATH } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, freePort, spawnServe } from '../helpers/server.js';
 import { MAIN, ROOT, cli, serverEnv, serverWithTemplates } from './commands-support.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 240_000);
 
@@ -24,7 +24,7 @@ const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 
 /** Run the CLI with every module it loads recorded; resolves with its result and those URLs. */
 async function cliRecorded(args: string[], env: Record<string, string | undefined>) {
-  const log = join(await mkdtemp(join(tmpdir(), 'ufdl-modules-')), 'modules.txt');
+  const log = join(await tempDir('ufdl-modules-'), 'modules.txt');
   const result = await cli(args, { env: { ...env, NODE_OPTIONS: `--import=${RECORDER}`, UFDL_TEST_MODULE_LOG: log } });
   const modules = (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((url) => url !== '' && url !== RECORDER);
   return { result, modules };
@@ -66,7 +66,7 @@ describe('the shipped CLI', () => {
   });
 
   it('starts `serve` from its lazily loaded chunk, with the dashboard and the version found from the package root', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-bundle-serve-'));
+    const dataDir = await tempDir('ufdl-bundle-serve-');
     const server = await spawnServe(dataDir, await freePort());
     const page = await fetch(`${server.url}/ui/`);
     expect(page.status).toBe(200);

@@ -4,11 +4,10 @@
  * needed for that).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
+import { sharedTempDir } from '../helpers/temp-dir.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const MAIN = join(ROOT, 'dist/cli/main.js');
@@ -40,11 +39,10 @@ export function serverEnv(server: TestServer, extra: Record<string, string | und
  * The CLI keeps its tokens in the user's cache directory: the commands of a test file share one of
  * their own (as a person's commands do), and never touch the real one.
  */
-export const CACHE_HOME = mkdtempSync(join(tmpdir(), 'ufdl-cli-cache-'));
-process.once('exit', () => rmSync(CACHE_HOME, { recursive: true, force: true }));
+const cacheHome = sharedTempDir('ufdl-cli-cache-');
 
 function childEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { XDG_CACHE_HOME: CACHE_HOME };
+  const env: NodeJS.ProcessEnv = { XDG_CACHE_HOME: cacheHome() };
   for (const [key, value] of Object.entries(process.env)) {
     if (!key.startsWith('UFDL_') && key !== 'XDG_CACHE_HOME') env[key] = value;
   }

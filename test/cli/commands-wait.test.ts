@@ -6,14 +6,13 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOnce } from '../helpers/build.js';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { freePort, type TestServer } from '../helpers/server.js';
 import { eventually } from '../helpers/wait.js';
 import { TestNode, cli, expectOneLineError, jobPks, serverEnv, serverWithTemplates, startCli } from './commands-support.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 240_000);
 
@@ -190,7 +189,7 @@ describe('status', () => {
   });
 
   it('says clearly when neither the endpoint nor the journal is there (69)', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const dir = await tempDir('ufdl-cli-');
     const port = await freePort();
     const result = await cli(['status', '--status-url', `http://127.0.0.1:${port}`, '--journal', join(dir, 'journal.sqlite3')]);
     expectOneLineError(
@@ -201,7 +200,7 @@ describe('status', () => {
   });
 
   it('falls back to the journal, read-only: what runs, unfinished entries, last contact', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const dir = await tempDir('ufdl-cli-');
     const path = join(dir, 'journal.sqlite3');
     const { openJournal } = await import('../../src/agent/journal/index.js');
     const journal = openJournal({ path, serverUrl: 'http://server.test:8000' });

@@ -3,8 +3,7 @@
  * jobs, cancel, outputs and download, users, and the exit statuses and one-line messages of its
  * errors. Jobs are driven through their lifecycle with the API, as a node would.
  */
-import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openJournal } from '../../src/agent/journal/index.js';
 import { buildOnce } from '../helpers/build.js';
@@ -12,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startReferenceBackend } from '../helpers/reference-backend.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../helpers/server.js';
 import { ROOT, TEMPLATES, TestNode, cli, expectOneLineError, serverEnv, serverWithTemplates } from './commands-support.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 240_000);
 
@@ -38,7 +38,7 @@ describe('templates', () => {
 
   it('refuses a file that is not JSON before importing anything (64)', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const dir = await tempDir('ufdl-cli-');
     const bad = join(dir, 'bad.json');
     await writeFile(bad, '{ not json');
     const result = await cli(['templates', 'import', TEMPLATES[0]!, bad], { env: serverEnv(server) });
@@ -198,7 +198,7 @@ describe('outputs and download', () => {
     const json = JSON.parse((await cli(['outputs', String(pk), '--json'], { env })).stdout) as { name: string; type: string; pk: number }[];
     expect(json.map((o) => o.name)).toEqual(['model.bin', 'log']);
 
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const dir = await tempDir('ufdl-cli-');
     const first = await cli(['download', String(pk), 'model.bin'], { env, cwd: dir });
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/model\.bin \(model\.bin, BLOB, 11\.7 KiB\)/);
@@ -250,7 +250,7 @@ describe('errors', () => {
   });
 
   it('refuses a second agent on a journal in use: one line naming the journal and the holder, status 75', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-journal-'));
+    const dir = await tempDir('ufdl-cli-journal-');
     const path = join(dir, 'journal.sqlite3');
     // This test process holds the journal, as a running agent would.
     const held = openJournal({ path, serverUrl: 'http://127.0.0.1:9' });
@@ -281,7 +281,7 @@ describe('users and config', () => {
   it('adds a user and changes its password; the user logs in with the new one', async () => {
     const server = await serverWithTemplates();
     const env = serverEnv(server);
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const dir = await tempDir('ufdl-cli-');
     const file = join(dir, 'pw');
     await writeFile(file, 'first-password-1\n');
 
@@ -322,7 +322,7 @@ describe('users and config', () => {
 
 describe('hwinfo', () => {
   it('prints the detected hardware as text and JSON without a server', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-cli-'));
+    const dir = await tempDir('ufdl-cli-');
     const smi = join(dir, 'nvidia-smi');
     await writeFile(smi, `#!/bin/sh\ncat '${join(ROOT, 'test/fixtures/nvidia-smi/one-gpu.csv')}'\n`);
     await chmod(smi, 0o755);

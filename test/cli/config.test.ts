@@ -1,13 +1,13 @@
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/cli/config/errors.js';
 import { KEYS, envName, keyId } from '../../src/cli/config/keys.js';
 import { describeConfig, loadConfig, secretValue } from '../../src/cli/config/load.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function tempFile(name: string, text: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-config-'));
+  const dir = await tempDir('ufdl-config-');
   const file = join(dir, name);
   await writeFile(file, text);
   return file;

@@ -5,8 +5,7 @@
  * changes): the node records get the GPU. And an agent whose hardware facts change (memory, GPUs)
  * updates its node records on its periodic check, without a signal.
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -18,6 +17,7 @@ import { createJob, fastAgentOptions, importTemplate, shellTemplate, until, wait
 import { buildOnce } from '../helpers/build.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import { serverEnv, startCli } from './commands-support.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface NodeRecord {
   pk: number;
@@ -39,8 +39,7 @@ describe('SIGHUP to a running agent', () => {
 
   it('applies the log level, poll schedule and slots, names what needs a restart, and re-reads the GPUs', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-reload-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-reload-');
     // nvidia-smi as the driver answers: no GPU until the test writes gpus.csv.
     const bin = join(dir, 'bin');
     await mkdir(bin);
@@ -111,8 +110,7 @@ describe('SIGHUP to a running agent', () => {
 
   it('reports a configuration that no longer loads, and keeps running with the settings in force', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-reload-bad-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-reload-bad-');
     const toml = join(dir, 'agent.toml');
     await writeFile(toml, '[agent]\nslots = 1\n');
     const agent = startCli(['run'], {
@@ -138,8 +136,7 @@ describe('SIGHUP to a running agent', () => {
 describe('hardware that changes under a running agent', () => {
   it('is looked at periodically: memory and GPUs reach the node records, and slots follow the GPUs', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-hw-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-hw-');
     let facts: NodeHardwareFacts = { cpuMemBytes: 8 * 1024 ** 3, driverVersion: null, gpus: [] };
     const agent = await startAgent(fastAgentOptions(server, dir, { slots: 0, hardwareIntervalMs: 200 }), pino({ level: 'silent' }), {
       handleSignals: false,

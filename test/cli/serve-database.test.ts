@@ -3,24 +3,17 @@
  * file is a configuration error (78), a database that cannot be reached is 69 (systemd restarts the
  * server); either way one line says what, and no password is ever shown.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { freePort } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { cli } from './commands-support.js';
-
-async function dataDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-serve-db-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 describe('serve --database', () => {
   it('refuses a URL that is not PostgreSQL, and an unreadable password file, with the configuration status', async () => {
-    const data = await dataDir();
+    const data = await tempDir('ufdl-serve-db-');
     const port = String(await freePort());
     const mysql = await cli(['serve', '--data', data, '--port', port, '--database', 'mysql://u:secret-1@db/x']);
     expect(mysql.code).toBe(EXIT.CONFIG);
@@ -35,7 +28,7 @@ describe('serve --database', () => {
   });
 
   it('exits 69 with one line when the database cannot be reached, never showing the password', async () => {
-    const data = await dataDir();
+    const data = await tempDir('ufdl-serve-db-');
     const closed = await freePort();
     const res = await cli(['serve', '--data', data, '--port', String(await freePort()), '--database', `postgres://u:secret-2@127.0.0.1:${closed}/x`]);
     expect(res.code).toBe(EXIT.UNAVAILABLE);
@@ -57,7 +50,7 @@ describe('serve --database', () => {
       await new Promise<void>((resolve) => silent.close(() => resolve()));
     });
     const { port } = silent.address() as AddressInfo;
-    const data = await dataDir();
+    const data = await tempDir('ufdl-serve-db-');
     const res = await cli(['serve', '--data', data, '--port', String(await freePort()), '--database', `postgres://u:secret-3@127.0.0.1:${port}/x`], { timeoutMs: 90_000 });
     expect(res.code).toBe(EXIT.UNAVAILABLE);
     expect(res.stderr).toMatch(/cannot use the PostgreSQL database: .*connection timeout/);

@@ -6,25 +6,18 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
 import { REPO } from '../helpers/agent.js';
 import { freePort } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const exec = promisify(execFile);
-const running: ChildProcess[] = [];
-const dirs: string[] = [];
 
 beforeAll(buildOnce, 180_000);
-afterEach(async () => {
-  for (const child of running.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
 
 interface Standalone {
   child: ChildProcess;
@@ -39,12 +32,17 @@ async function startStandalone(cwd: string, port: number | undefined, statusPort
     env: { ...process.env, UFDL_AGENT_STATUS_PORT: statusPort === undefined ? undefined : String(statusPort), UFDL_AGENT_MIN_FREE_DISK: '0', UFDL_AGENT_LOG_FORMAT: 'json' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.push(child);
   let err = '';
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
   const deadline = Date.now() + 150_000;
   while (!err.includes('submit a job')) {
     if (child.exitCode !== null) throw new Error(`standalone exited ${child.exitCode}:\n${err}\n${out}`);
@@ -57,8 +55,7 @@ async function startStandalone(cwd: string, port: number | undefined, statusPort
 // Two standalone starts, a job, a workflow and the CLI: minutes on a loaded 2-core machine.
 describe('standalone (npm start)', { timeout: 300_000 }, () => {
   it('runs the printed submit command to the end, downloads its output, stops cleanly and continues after a restart', async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'ufdl-standalone-'));
-    dirs.push(cwd);
+    const cwd = await tempDir('ufdl-standalone-');
     const port = await freePort();
     const statusPort = await freePort();
     const first = await startStandalone(cwd, port, statusPort);
@@ -122,8 +119,7 @@ async function occupy(port: number): Promise<boolean> {
 
 describe('a port in use', () => {
   it('serve: one line naming the port and how to choose another, status 78, nothing created', async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'ufdl-port-'));
-    dirs.push(cwd);
+    const cwd = await tempDir('ufdl-port-');
     const port = await freePort();
     expect(await occupy(port)).toBe(true);
     const result = await exec(process.execPath, [join(REPO, 'dist/cli/main.js'), 'serve', '--port', String(port), '--data', join(cwd, 'data')], { cwd, timeout: 30_000 }).then(
@@ -141,8 +137,7 @@ describe('a port in use', () => {
   });
 
   it('standalone: takes the next free ports when the default ones are taken (another standalone), and prints them', async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'ufdl-port-'));
-    dirs.push(cwd);
+    const cwd = await tempDir('ufdl-port-');
     // The server's and the agent's default ports, taken by us or by someone else already: either
     // way standalone must not stop on them.
     await occupy(8000);

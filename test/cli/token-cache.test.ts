@@ -6,13 +6,13 @@
  * ignored. Logins and refreshes are counted by the server's own request metrics.
  */
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
 import { ADMIN_PASSWORD, startTestServer, type TestServer } from '../helpers/server.js';
 import { cli, expectOneLineError, serverEnv } from './commands-support.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 240_000);
 
@@ -25,7 +25,7 @@ interface CacheFile {
 
 /** A cache directory of its own: `XDG_CACHE_HOME` for the commands, and where their files are. */
 async function cacheHome(): Promise<{ home: string; dir: string }> {
-  const home = await mkdtemp(join(tmpdir(), 'ufdl-token-cache-'));
+  const home = await tempDir('ufdl-token-cache-');
   return { home, dir: join(home, 'ufdl-agent', 'tokens') };
 }
 

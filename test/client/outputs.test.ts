@@ -4,13 +4,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClientError } from '../../src/client/errors.js';
 import { startWorld } from './setup.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const SIZE = 20 * 1024 * 1024 + 12_345;
 
@@ -42,8 +42,7 @@ async function startedJob(serverOptions: Parameters<typeof startWorld>[0] = {}) 
   const pk = await world.createJob();
   await worker.acquireJob(pk);
   await worker.startJob(pk);
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-out-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir('ufdl-client-out-');
   return { world, worker, pk, dir };
 }
 

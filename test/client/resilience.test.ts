@@ -3,16 +3,15 @@
  * 503s, stalls, drops sockets and refuses tokens on demand — with the JSON calls sent by each engine
  * (got, the agent's; node's own http, the CLI's), which must behave alike.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { UfdlClient } from '../../src/client/api.js';
-import { ClientError } from '../../src/client/errors.js';
 import type { ClientOptions } from '../../src/client/options.js';
 import { fakeJwt, sendJson, startPeer, type Peer } from './peer.js';
 import { failure } from './setup.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The engine of the suite running now (see the `describe.each` below). */
 let jsonEngine: NonNullable<ClientOptions['jsonEngine']> = 'got';
@@ -167,8 +166,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
     });
 
     it('should not retry an upload on a 503', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       await writeFile(join(dir, 'f'), 'hello');
       const peer = await startPeer((_req, res) => sendJson(res, 503, { detail: 'busy' }));
       const err = await failure(clientFor(peer).uploadOutput(5, 'f', 'BLOB', join(dir, 'f')));
@@ -180,8 +178,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
   describe('early refusals of an upload', () => {
     it('should read the answer of a server that refuses an upload before its body and drops the socket', async () => {
       const { createServer: createHttpServer } = await import('node:http');
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       await writeFile(join(dir, 'big'), Buffer.alloc(16 * 1024 * 1024, 1));
       // A raw server: it answers before reading the body (the peer helper reads bodies first).
       const server = createHttpServer((req, res) => {
@@ -438,8 +435,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
 
   describe('downloads', () => {
     it('should retry a truncated download and leave no partial file behind', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       const payload = Buffer.alloc(256 * 1024, 7);
       let n = 0;
       const peer = await startPeer((req, res, raw) => {
@@ -462,8 +458,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
     });
 
     it('should give up on a body that stalls longer than the idle limit, and try again', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       const payload = Buffer.alloc(64 * 1024, 3);
       let n = 0;
       const peer = await startPeer((_req, res) => {
@@ -482,8 +477,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
     });
 
     it('should set no total limit on a body that keeps moving', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       const pieces = 8;
       const piece = Buffer.alloc(1024, 9);
       let n = 0;
@@ -505,8 +499,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
     });
 
     it('should stop a download when its caller aborts, and leave no partial file', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       const controller = new AbortController();
       const peer = await startPeer((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/data', 'content-length': 1 << 20 });
@@ -519,8 +512,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
     });
 
     it('should map an error answer of a binary route (JSON body, any content type)', async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-      onTestFinished(() => rm(dir, { recursive: true, force: true }));
+      const dir = await tempDir('ufdl-client-');
       const peer = await startPeer((_req, res) => {
         res.writeHead(400, { 'content-type': 'application/data' });
         res.end(JSON.stringify({ detail: "Bad name 'x': Job has no output by this name/type (x/BLOB)" }));

@@ -3,21 +3,13 @@
  * makes in the reference worker's order, error kinds as the server really answers them, outputs
  * whose types need percent-encoding, capabilities and the wait header.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { ClientError } from '../../src/client/errors.js';
+import { describe, expect, it } from 'vitest';
 import { pollFilter } from '../../src/protocol/filter.js';
 import { ADMIN_USER } from '../helpers/server.js';
 import { failure, startWorld, WORKER_PASSWORD } from './setup.js';
-
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../helpers/temp-dir.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -74,7 +66,7 @@ describe('login and tokens', () => {
   it('should read the password from a file', async () => {
     const world = await startWorld();
     await world.admin.createUser({ username: 'bob', password: WORKER_PASSWORD });
-    const dir = await tempDir();
+    const dir = await tempDir('ufdl-client-');
     await writeFile(join(dir, 'password'), `${WORKER_PASSWORD}\n`, { mode: 0o600 });
     const bob = world.client({ username: 'bob', password: undefined, passwordFile: join(dir, 'password') });
     await expect(bob.getUser('bob')).resolves.toMatchObject({ username: 'bob' });
@@ -131,7 +123,7 @@ describe('a job, as the agent runs it', () => {
     expect(template).toMatchObject({ name: 'client-test', executor_class: 'ufdl_agent.Command' });
     expect((await worker.listTemplates()).map((t) => t.pk)).toContain(template.pk);
 
-    const dir = await tempDir();
+    const dir = await tempDir('ufdl-client-');
     await writeFile(join(dir, 'early'), 'x');
     expect((await failure(worker.uploadOutput(pk, 'early', 'BLOB', join(dir, 'early')))).kind).toBe('forbidden'); // not acquired yet
 

@@ -1,7 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeJwtTimes } from '../../src/client/auth.js';
 import { ClientError, classifyStatus, errorFromNetwork, errorFromResponse, parseRetryAfter } from '../../src/client/errors.js';
 import { textSegment } from '../../src/client/http.js';
@@ -12,6 +11,7 @@ import { contentDisposition } from '../../src/client/uploads.js';
 import { jobSocketUrl } from '../../src/client/watch.js';
 import { jobJson } from '../helpers/job-json.js';
 import { fakeJwt } from './peer.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 describe('options', () => {
   it('should fill defaults and end the server URL with a slash', () => {
@@ -24,8 +24,7 @@ describe('options', () => {
   });
 
   it('should read the password from a file once, without its trailing newline', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-client-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-client-');
     const file = join(dir, 'pw');
     await writeFile(file, 's3cret\n');
     expect(resolveClientOptions({ serverUrl: 'http://h', username: 'u', passwordFile: file }).password).toBe('s3cret');

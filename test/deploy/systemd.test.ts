@@ -5,14 +5,14 @@
  * points at a stub script.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AGENT_DEFAULTS } from '../../src/agent/options.js';
 import { ENV_ALIASES, KEYS, envName } from '../../src/cli/config/keys.js';
 import { EXIT } from '../../src/cli/exit-codes.js';
+import { sharedTempDir } from '../helpers/temp-dir.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const UNITS = ['ufdl-agent.service', 'ufdl-agent@.service', 'ufdl-server.service'] as const;
@@ -252,10 +252,10 @@ const analyzeVersion = (() => {
 })();
 const NO_ANALYZE = 'systemd-analyze is not installed (Debian: apt-get install systemd)';
 
-/** Temp copies of the units whose ExecStart= points at an executable stub. */
+/** Temp copies of the units whose ExecStart= points at an executable stub, removed after the file's tests. */
 const copies = (() => {
   if (analyzeVersion === undefined) return undefined;
-  const dir = mkdtempSync(join(tmpdir(), 'ufdl-units-'));
+  const dir = sharedTempDir('ufdl-units-')();
   const stub = join(dir, 'ufdl-agent');
   writeFileSync(stub, '#!/bin/sh\nexit 0\n');
   chmodSync(stub, 0o755);
@@ -266,10 +266,6 @@ const copies = (() => {
   }
   return { dir, stub };
 })();
-
-afterAll(() => {
-  if (copies) rmSync(copies.dir, { recursive: true, force: true });
-});
 
 /** Run `systemd-analyze verify`; any diagnostic about one of the given files is a failure. */
 function verify(dir: string, files: string[]): { status: number | null; problems: string[] } {

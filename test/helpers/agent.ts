@@ -5,9 +5,8 @@
  * Set `UFDL_TEST_LOG=debug` to see the agent's log on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
@@ -15,6 +14,7 @@ import { startAgent, type Agent, type AgentOptions } from '../../src/agent/index
 import { UfdlClient, WEBSOCKET_NOTIFICATIONS } from '../../src/client/api.js';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
+import { tempDir } from './temp-dir.js';
 import { eventually, until } from './wait.js';
 
 export { until };
@@ -71,13 +71,10 @@ export interface TestAgent {
 
 /** Start an agent in this process (no signal handlers), closed when the test finishes. */
 export async function startTestAgent(server: { url: string }, over: Partial<AgentOptions> = {}, dir?: string, logger: Logger = testLogger()): Promise<TestAgent> {
-  const base = dir ?? (await mkdtemp(join(tmpdir(), 'ufdl-agent-')));
+  const base = dir ?? (await tempDir('ufdl-agent-'));
   const options = fastAgentOptions(server, base, over);
   const agent = await startAgent(options, logger, { handleSignals: false });
-  const close = async () => {
-    await agent.close();
-    if (!dir) await rm(base, { recursive: true, force: true });
-  };
+  const close = () => agent.close();
   onTestFinished(close);
   return { agent, dir: base, options, close };
 }

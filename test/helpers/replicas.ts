@@ -6,12 +6,9 @@
  * wake-ups and web-socket notifications stay on the replica where the change was made — so tests
  * wait on conditions, not on wake-up latency; on PostgreSQL those cross replicas (LISTEN/NOTIFY).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
 import { buildOnce } from './build.js';
 import { ADMIN_PASSWORD, ADMIN_USER, freePort, loginAt, spawnServe, type ServeProcess, type TestServer } from './server.js';
+import { tempDir } from './temp-dir.js';
 
 export interface Replica extends ServeProcess {
   /** The replica as a TestServer, for the helpers that take one (its admin token works on every replica). */
@@ -37,9 +34,8 @@ export async function startReplicas(
   options: ReplicaOptions = {},
 ): Promise<{ dataDir: string; replicas: Replica[] }> {
   await buildOnce();
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-replicas-'));
-  // Registered first, so it runs after spawnServe's own clean-up has killed the processes.
-  onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+  // Made first, so it is removed after spawnServe's own clean-up has killed the processes.
+  const dataDir = await tempDir('ufdl-replicas-');
   const start = async (i: number): Promise<Replica> => {
     const serve = await spawnServe(dataDir, await freePort(), env[i] ?? {}, { databaseUrl: options.databaseUrl });
     const adminToken = await loginAt(serve.url, ADMIN_USER, ADMIN_PASSWORD);

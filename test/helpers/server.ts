@@ -4,15 +4,14 @@
  * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { onTestFinished } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { databaseUrlFor, dropDatabaseFor } from './store-under-test.js';
+import { tempDir } from './temp-dir.js';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
@@ -32,7 +31,7 @@ export interface TestServer {
 }
 
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
-  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ufdl-test-')));
+  const dataDir = options.dataDir ?? (await tempDir('ufdl-test-'));
   const databaseUrl = await databaseUrlFor(dataDir);
   const { app } = await buildApp({
     dataDir,
@@ -52,10 +51,7 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     if (closed) return;
     closed = true;
     await app.close();
-    if (!options.dataDir) {
-      await rm(dataDir, { recursive: true, force: true });
-      await dropDatabaseFor(dataDir);
-    }
+    if (!options.dataDir) await dropDatabaseFor(dataDir);
   };
   onTestFinished(close);
   const login = (username: string, password: string) => loginAt(url, username, password);
@@ -88,7 +84,7 @@ export interface RestartableServer {
  * stopped and its data directory removed when the test finishes.
  */
 export async function restartableServer(options: Partial<ServerOptions> = {}): Promise<RestartableServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-restart-'));
+  const dataDir = await tempDir('ufdl-restart-');
   const databaseUrl = await databaseUrlFor(dataDir);
   let app: FastifyInstance | undefined;
   let port = 0;
@@ -103,7 +99,6 @@ export async function restartableServer(options: Partial<ServerOptions> = {}): P
   };
   onTestFinished(async () => {
     await stop();
-    await rm(dataDir, { recursive: true, force: true });
     await dropDatabaseFor(dataDir);
   });
   await start();

@@ -2,20 +2,19 @@
  * WAL checkpoints run on a worker thread, not inside the server's commits (which would stall the
  * event loop for a copy and an fsync every thousand pages).
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startCheckpointer } from '../../src/server/store/checkpointer.js';
 import { openDatabase } from '../../src/server/store/db.js';
 import { until } from '../helpers/agent.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function database() {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-checkpoint-'));
+  const dir = await tempDir('ufdl-checkpoint-');
   const db = openDatabase(join(dir, 'ufdl.sqlite3'));
   onTestFinished(async () => {
     if (db.open) db.close();
-    await rm(dir, { recursive: true, force: true });
   });
   return { db, file: join(dir, 'ufdl.sqlite3') };
 }

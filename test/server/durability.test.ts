@@ -4,21 +4,13 @@
  * process is SIGKILLed while requests are still in flight, and a new server on the same data
  * directory must show every acknowledged transition.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { shellTemplate } from '../helpers/agent.js';
 import { ADMIN_PASSWORD, api, freePort, spawnServe } from '../helpers/server.js';
 import { buildOnce } from '../helpers/build.js';
-
-const dirs: string[] = [];
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 180_000);
-afterEach(async () => {
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
 
 async function login(url: string): Promise<string> {
   const res = await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: ADMIN_PASSWORD } });
@@ -32,8 +24,7 @@ type Step = 'created' | 'acquired' | 'started' | 'progressed' | 'output' | 'fini
 
 describe('server durability', () => {
   it('keeps every acknowledged transition across kill -9 and restart', async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-durable-'));
-    dirs.push(dataDir);
+    const dataDir = await tempDir('ufdl-durable-');
     const port = await freePort();
     let server = await spawnServe(dataDir, port);
     const token = await login(server.url);

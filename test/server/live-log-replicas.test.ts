@@ -3,17 +3,14 @@
  * live-log store over the same files. An agent that appends through one replica, then the other,
  * then the first again must find the log as it is on disk, not as the first replica last saw it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LiveLogStore } from '../../src/server/live-log/store.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const MAX = 1 << 20;
 
 async function twoReplicas(): Promise<[LiveLogStore, LiveLogStore]> {
-  const root = await mkdtemp(join(tmpdir(), 'ufdl-live-replicas-'));
-  onTestFinished(() => rm(root, { recursive: true, force: true }));
+  const root = await tempDir('ufdl-live-replicas-');
   const stores = [new LiveLogStore(root, { maxBytesLimit: MAX }), new LiveLogStore(root, { maxBytesLimit: MAX })] as const;
   for (const store of stores) await store.init(() => true);
   return [stores[0], stores[1]];

@@ -4,15 +4,13 @@
  * reads slowly does not make the server hold the log in memory.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { LogFrame } from '../../src/protocol/live-log.js';
 import { buildOnce } from '../helpers/build.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { ADMIN_PASSWORD, api, freePort, spawnServe } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const MAX = 64 * 1024;
 
@@ -154,16 +152,11 @@ describe('live log reads', () => {
 });
 
 describe('live log followers', () => {
-  const dirs: string[] = [];
   beforeAll(buildOnce, 240_000);
-  afterEach(async () => {
-    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-  });
 
   it('does not hold the log in memory for a follower that reads slowly', async () => {
     const password = ADMIN_PASSWORD;
-    const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-slow-follower-'));
-    dirs.push(dataDir);
+    const dataDir = await tempDir('ufdl-slow-follower-');
     const { url, child } = await spawnServe(dataDir, await freePort());
     const token = ((await api(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password } })).body as { access: string }).access;
     const template = await api(url, 'POST', '/v1/job-templates/import', {

@@ -3,8 +3,6 @@
  * pks become the reference's (its nodes keep pointing at the right generation), and templates
  * imported with a licence name get that licence's pk.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -12,6 +10,7 @@ import { MIGRATIONS } from '../../src/server/store/db.js';
 import { REFERENCE_HARDWARE } from '../helpers/reference-backend.js';
 import { Fixtures } from '../helpers/fixtures.js';
 import { api, startTestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** A database at schema version 2, seeded as that version did. */
 function writeVersion2(file: string): void {
@@ -42,8 +41,7 @@ function writeVersion2(file: string): void {
 
 describe('upgrading a data directory of schema version 2', () => {
   it("rewrites the hardware table to the reference's and moves nodes along; gives templates licence pks", async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-migrate-'));
-    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const dataDir = await tempDir('ufdl-migrate-');
     writeVersion2(join(dataDir, 'ufdl.sqlite3'));
     const server = await startTestServer({ dataDir });
     // No admin is created on a database that has users: act as the old user, with a token minted

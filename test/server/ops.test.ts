@@ -3,9 +3,6 @@
  * startTestServer) because they need the fastify instance: to install the metrics hook the way
  * `buildApp` does, and to break the database under a running server.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { CAPABILITIES_PATH, MAX_WAIT_SECONDS } from '../../src/protocol/wire.js';
@@ -13,16 +10,16 @@ import { buildApp } from '../../src/server/app.js';
 import { registerMetricsHooks } from '../../src/server/metrics.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { api } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function start(options: Partial<ServerOptions> = {}): Promise<{ app: FastifyInstance; url: string }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-ops-'));
+  const dataDir = await tempDir('ufdl-ops-');
   const { app } = await buildApp({ dataDir, port: 0, adminPassword: 'admin-password-for-tests', logLevel: false, ...options });
   registerMetricsHooks(app);
   registerMetricsHooks(app); // idempotent: counts must not double
   await app.listen({ host: '127.0.0.1', port: 0 });
   onTestFinished(async () => {
     await app.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no address');

@@ -3,18 +3,17 @@
  * are written together, in order, once each; a new attempt of a job starts a new history; a history
  * over its size limit is thinned; a directory removed under it is made again.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ProgressHistory } from '../../src/server/live-log/progress-history.js';
 import { LiveLogStore } from '../../src/server/live-log/store.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
 import { until } from '../helpers/wait.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function history(): Promise<{ store: LiveLogStore; history: ProgressHistory }> {
-  const root = await mkdtemp(join(tmpdir(), 'ufdl-progress-history-'));
-  onTestFinished(() => rm(root, { recursive: true, force: true }));
+  const root = await tempDir('ufdl-progress-history-');
   const store = new LiveLogStore(root, { maxBytesLimit: 1 << 20 });
   await store.init(() => true);
   return { store, history: new ProgressHistory(store) };

@@ -4,8 +4,6 @@
  * plans (`EXPLAIN QUERY PLAN`); the server runs no ANALYZE, so these plans are the ones it uses
  * whatever the table holds. bench/depth.bench.mjs times them on a million rows.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { JOB_STATES, stateFilter } from '../../src/cli/job-state.js';
@@ -14,13 +12,13 @@ import { ALL_SQL, DELETED_SQL, ERRORED_SQL, UNENDED_PHASES_SQL } from '../../src
 import { openDatabase, type Db } from '../../src/server/store/db.js';
 import { jobListSql, LISTED_OUTPUTS_SQL } from '../../src/server/store/lists.js';
 import { HELD_BY_LOST_NODES_SQL } from '../../src/server/sweeper.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function database(): Promise<Db> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-plans-'));
+  const dir = await tempDir('ufdl-plans-');
   const db = openDatabase(join(dir, 'ufdl.sqlite3'));
   onTestFinished(async () => {
     db.close();
-    await rm(dir, { recursive: true, force: true });
   });
   return db;
 }

@@ -3,19 +3,16 @@
  * (test/helpers/routes.ts) is the server's: a route the server registers that the list lacks, or a
  * listed route the server no longer has, fails here.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { registeredRoutes, routeShape, ROUTES, STATIC_ROUTES } from '../helpers/routes.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 async function printedRoutes(extensions: boolean): Promise<string> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-routes-'));
+  const dataDir = await tempDir('ufdl-routes-');
   const { app } = await buildApp({ dataDir, extensions, adminPassword: 'route-list-password', logLevel: false });
   onTestFinished(async () => {
     await app.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
   await app.ready();
   return app.printRoutes({ commonPrefix: false });

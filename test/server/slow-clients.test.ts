@@ -7,14 +7,12 @@
  * 127.0.0.1 (all loopback on Linux).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
 import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
 import { freePort } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 180_000);
 
@@ -42,16 +40,19 @@ function open(port: number, from: string, first = ''): Promise<SlowClient> {
 }
 
 async function startServe(env: Record<string, string>): Promise<{ url: string; port: number }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-slow-'));
+  const dataDir = await tempDir('ufdl-slow-');
   const port = await freePort();
   // A descriptor limit that a few hundred connections could exhaust, as on a small host.
   const child = spawn('/bin/sh', ['-c', 'ulimit -n 1024 && exec "$0" "$@"', process.execPath, 'dist/cli/main.js', 'serve', '--data', dataDir, '--port', String(port)], {
     env: { ...process.env, UFDL_ADMIN_PASSWORD: 'slow-clients-admin', UFDL_AGENT_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   onTestFinished(async () => {
-    child.kill('SIGKILL');
-    await rm(dataDir, { recursive: true, force: true });
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;

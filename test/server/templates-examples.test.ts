@@ -4,15 +4,15 @@
  * honour the child's contract (marker lines on stdout, files in $UFDL_OUTPUT_DIR).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { JobJson, TemplateJson } from '../../src/protocol/wire.js';
 import { createJobDir } from '../../src/agent/child/job-dir.js';
 import { shellExecutor } from '../../src/agent/executors/shell.js';
 import { ADMIN_PK, startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const MARKER = /^UFDL-PROGRESS (0(\.\d+)?|1(\.0+)?)( (\{.*\}))?$/;
@@ -32,8 +32,7 @@ async function createJob(fx: Fixtures, template: TemplateJson, body: unknown): P
 
 /** Prepare a job with the agent's Shell executor and run what it prepared; returns stdout lines and the output files. */
 async function runShellJob(job: JobJson, template: TemplateJson, inputFiles: Record<string, string> = {}) {
-  const work = await mkdtemp(join(tmpdir(), 'ufdl-example-'));
-  onTestFinished(() => rm(work, { recursive: true, force: true }));
+  const work = await tempDir('ufdl-example-');
   const dir = await createJobDir(work, job.pk);
   const inputPaths: Record<string, string> = {};
   for (const [name, content] of Object.entries(inputFiles)) {

@@ -5,14 +5,12 @@
  * A real agent, which keeps retrying its finish, carries the workflow on: the successor is created
  * exactly once, and the workflow finishes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
 import { createJob, ended, importTemplate, startTestAgent, waitForJob } from '../helpers/agent.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, freePort, spawnServe, type TestServer } from '../helpers/server.js';
 import type { ServerFailPoint } from '../../src/server/fail-points.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 180_000);
 
@@ -25,8 +23,7 @@ async function token(url: string): Promise<string> {
 for (const point of ['workflow:child-finished', 'workflow:successors-committed'] satisfies ServerFailPoint[]) {
   describe(`the server SIGKILLed at ${point}`, () => {
     it('creates the successor exactly once after the restart, and the workflow finishes', async () => {
-      const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-workflow-crash-'));
-      onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+      const dataDir = await tempDir('ufdl-workflow-crash-');
       const port = await freePort();
       const first = await spawnServe(dataDir, port, { UFDL_SERVER_FAIL_POINTS: point });
       const server: TestServer = { url: first.url, dataDir, adminToken: await token(first.url), close: async () => {}, login: token };

@@ -3,10 +3,7 @@
  * short `info` line per connection, never an error-level line with a stack; a watcher that stops
  * answering pings is let go, one that answers stays.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
@@ -14,19 +11,19 @@ import { buildApp } from '../../src/server/app.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { api } from '../helpers/server.js';
 import { until } from '../helpers/agent.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PASSWORD = 'ws-hygiene-admin-password';
 
 /** A server in this process whose log lines are kept. */
 async function serverWithLog(options: Partial<ServerOptions> = {}) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'ufdl-ws-'));
+  const dataDir = await tempDir('ufdl-ws-');
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: 'debug' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
   const { app } = await buildApp({ dataDir, port: 0, adminPassword: PASSWORD, ...options }, logger);
   await app.listen({ host: '127.0.0.1', port: 0 });
   onTestFinished(async () => {
     await app.close();
-    await rm(dataDir, { recursive: true, force: true });
   });
   const port = (app.server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;

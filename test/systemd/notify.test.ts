@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -21,6 +21,7 @@ import { serverEnv, startCli } from '../cli/commands-support.js';
 import { createJob, downloadOutput, importTemplate, REPO, shellTemplate, until, waitForJob } from '../helpers/agent.js';
 import { buildOnce } from '../helpers/build.js';
 import { api, startTestServer } from '../helpers/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 interface Datagram {
   pid: number | null;
@@ -124,8 +125,7 @@ describe('the status line', () => {
 
 describe('the datagram', () => {
   it('reaches a socket in the file system and one in the abstract namespace, from this pid', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-notify-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-notify-');
     for (const listener of [await listen(join(dir, 'notify.sock')), await listen(uniqueName('send'))]) {
       sendDatagram(listener.address, 'READY=1\nSTATUS=hello ünïcode');
       const got = await listener.waitFor('READY=1', (d) => d.message.startsWith('READY=1'));
@@ -217,8 +217,7 @@ describe('a real agent and server under a notification socket', () => {
 
   it('run: READY=1 once registered and polling, watchdog pings, progress in STATUS, STOPPING=1 on drain', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-notify-agent-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-notify-agent-');
     const release = join(dir, 'release');
     const template = await importTemplate(
       server,
@@ -278,8 +277,7 @@ describe('a real agent and server under a notification socket', () => {
   });
 
   it('serve: READY=1 once listening, STOPPING=1 on SIGTERM; a socket in the file system', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-notify-serve-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-notify-serve-');
     const listener = await listen(join(dir, 'notify.sock'));
     const serve = startCli(['serve', '--data', join(dir, 'data'), '--port', '0'], {
       env: { NOTIFY_SOCKET: listener.address, UFDL_ADMIN_PASSWORD: 'pw-for-notify-test', UFDL_AGENT_LOG_FORMAT: 'json' },

@@ -3,21 +3,18 @@
  * shell snippet, waiting for what the child prints, and a guarantee that nothing a test started
  * outlives it.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { onTestFinished } from 'vitest';
 import { childEnv, contractEnv } from '../../../src/agent/child/env.js';
 import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
 import type { ChildSpec, RunningChild } from '../../../src/agent/child/running-child.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { until } from '../../helpers/wait.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** A fresh work directory, removed when the test finishes. */
-export async function tempWorkDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-agent-child-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+export function tempWorkDir(): Promise<string> {
+  return tempDir('ufdl-agent-child-');
 }
 
 /** A fresh job directory for job `pk` in a fresh work directory. */

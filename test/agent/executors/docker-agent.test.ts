@@ -6,8 +6,6 @@
  * the container that kept running; a container no journal entry owns is removed at start-up.
  * Without an engine these tests fail, unless UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { findWrapper } from '../../../src/agent/child/attach.js';
@@ -18,6 +16,7 @@ import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTempl
 import { buildOnce } from '../../helpers/build.js';
 import { docker, dockerSkipNote, inspect, requireDockerEngine, skipDocker } from '../../helpers/docker.js';
 import { api, startTestServer } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const IMAGE = process.env.UFDL_DOCKER_TEST_IMAGE || 'local/debian:bookworm';
 
@@ -35,12 +34,12 @@ async function containersOf(pk: number): Promise<string[]> {
   return out.stdout.split('\n').filter(Boolean);
 }
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-docker-agent-'));
+/** An agent's directory; the containers its agent left are removed when the test finishes, then the directory. */
+async function agentDir(): Promise<string> {
+  const dir = await tempDir('ufdl-docker-agent-');
   onTestFinished(async () => {
     const left = (await docker(['container', 'ls', '--all', '--quiet', '--filter', `label=${LABEL.agent}=${dockerAgentId(join(dir, 'work'))}`])).stdout.split('\n').filter(Boolean);
     if (left.length > 0) await docker(['container', 'rm', '--force', ...left]).catch(() => {});
-    await rm(dir, { recursive: true, force: true });
   });
   return dir;
 }
@@ -58,7 +57,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
       dockerTemplate('docker-hello', 'echo "UFDL-PROGRESS 0.5"; echo "hello from $(id -u)" > "$UFDL_OUTPUT_DIR/hello.txt"; echo "UFDL-PROGRESS 1"'),
     );
     const pk = await createJob(server, template);
-    await startTestAgent(server, { docker: true }, await tempDir());
+    await startTestAgent(server, { docker: true }, await agentDir());
     const job = await waitForJob(server, pk, ended, 120_000);
     expect(job.error_reason).toBeNull();
     expect((await downloadOutput(server, pk, 'hello.txt')).toString()).toBe(`hello from ${process.getuid!()}\n`);
@@ -74,7 +73,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
         return name !== undefined && (await inspect(name, '{{.State.Running}}')) === 'true';
       }, 120_000, `the container of job ${pk} to run`);
     };
-    const { agent } = await startTestAgent(server, { docker: true, killGraceMs: 1000, drainTimeoutMs: 2000 }, await tempDir());
+    const { agent } = await startTestAgent(server, { docker: true, killGraceMs: 1000, drainTimeoutMs: 2000 }, await agentDir());
 
     const cancelled = await createJob(server, template);
     await running(cancelled);
@@ -89,7 +88,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
 
   it('follows, after a restart, the container whose client died with the agent, and removes containers no journal entry owns', async () => {
     const server = await startTestServer();
-    const dir = await tempDir();
+    const dir = await agentDir();
     const options = fastAgentOptions(server, dir, { docker: true });
     const template = await importTemplate(
       server,
@@ -134,7 +133,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
   it("kills the container of a frozen agent's job when the job lease lapses, though it ignores SIGTERM", async () => {
     // lost_after 6 s, fence_margin 2.5 s: the lease lapses 3.5 s after the server's last answer.
     const server = await startTestServer({ lostAfterSeconds: 6, sweepIntervalSeconds: 0.5 });
-    const dir = await tempDir();
+    const dir = await agentDir();
     const options = fastAgentOptions(server, dir, { docker: true, fenceMarginMs: 2_500, killGraceMs: 500, heartbeatIntervalMs: 300 });
     const template = await importTemplate(server, dockerTemplate('docker-frozen', 'trap "" TERM; while :; do sleep 1; done'));
     const pk = await createJob(server, template);

@@ -5,12 +5,12 @@
  * imported and its jobs run with the value printed verbatim; a placement where it would be code is
  * refused at import. No payload may run either way.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { downloadOutput, ended, importTemplate, shellTemplate, startTestAgent, waitForJob } from '../../helpers/agent.js';
 import { api, startTestServer, type TestServer } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** Scripts whose `${name}` keeps the value data; each prints the value once, framed by `[` `]`. */
 const SAFE = {
@@ -70,8 +70,7 @@ async function submit(server: TestServer, token: string, template: number, value
 describe('hostile values in Shell templates', () => {
   it('never run, whatever the placement of ${name}, and stay data where they are accepted', { timeout: 240_000 }, async () => {
     const server = await startTestServer();
-    const marks = await mkdtemp(join(tmpdir(), 'ufdl-marks-'));
-    onTestFinished(() => rm(marks, { recursive: true, force: true }));
+    const marks = await tempDir('ufdl-marks-');
     const token = await userToken(server);
 
     for (const [placement, script] of Object.entries(UNSAFE)) {

@@ -6,9 +6,8 @@
  * the second one started it. After SIGCONT the first agent notices and reports nothing of the stale
  * run: no progress, no outputs, no success.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { groupMembers } from '../../../src/agent/child/proc.js';
@@ -16,6 +15,7 @@ import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { buildOnce } from '../../helpers/build.js';
 import { api, startTestServer } from '../../helpers/server.js';
 import { createJob, ended, fastAgentOptions, importTemplate, readRuns, shellTemplate, spawnAgent, startTestAgent, until, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
   await buildOnce();
@@ -43,8 +43,7 @@ function ticksOf(lines: string[], jobDir: string): bigint[] {
 describe('an agent frozen with SIGSTOP past lost_after', () => {
   it('has its child stopped by the wrapper before another agent runs the job, and reports nothing stale after SIGCONT', { timeout: 120_000 }, async () => {
     const server = await startTestServer({ lostAfterSeconds: 6, sweepIntervalSeconds: 0.5 });
-    const base = await mkdtemp(join(tmpdir(), 'ufdl-frozen-'));
-    onTestFinished(() => rm(base, { recursive: true, force: true }));
+    const base = await tempDir('ufdl-frozen-');
     const runs = join(base, 'runs');
     const template = await importTemplate(server, shellTemplate('ticking', tickingScript(runs)));
 

@@ -4,12 +4,12 @@
  * as the slots fill with jobs and empty again.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { restartableServer, startTestServer } from '../../helpers/server.js';
 import { createJob, ended, importTemplate, shellTemplate, startTestAgent, until, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 interface Probe {
   status: number;
@@ -66,8 +66,7 @@ for (const extensions of [true, false]) {
 describe('health as the slots fill', () => {
   it('is not ready while every slot runs a job, and ready again when a job ends', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-health-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-health-');
     // Each job runs until its own file appears.
     const template = await importTemplate(
       server,

@@ -3,12 +3,13 @@
  * checks behind the ones it measures itself (journal writable, free disk). The answers of `/readyz`
  * as the server goes away and comes back, and as the slots fill, are in `readiness-over-time.test.ts`.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { journalProblem, notReadyReasons, Readiness, type ReadinessFacts } from '../../../src/agent/health/readiness.js';
 import { ClientError } from '../../../src/client/errors.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const READY: ReadinessFacts = {
   state: 'running',
@@ -50,8 +51,7 @@ describe('notReadyReasons()', () => {
 
 describe('journalProblem()', () => {
   it('is null before the journal is open and for a writable journal', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-readiness-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-readiness-');
     const path = join(dir, 'journal.sqlite3');
     await writeFile(path, '');
     expect(journalProblem(undefined)).toBeNull();

@@ -3,19 +3,18 @@
  * agent says once that the server is unreachable and once that it is back, warns (rate-limited) when
  * progress reports fail, and never sends a progress body the reference answers 500 to.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ReportFailures } from '../../../src/agent/progress/report-failures.js';
 import { recordingLogger, startTestAgent, until } from '../../helpers/agent.js';
 import { startReferenceBackend, type ReferenceBackend } from '../../helpers/reference-backend.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** A job whose child prints `line` every 100 ms until `stop` exists; N in it counts up from 101. */
 async function chattyJob(ref: ReferenceBackend, line: string): Promise<{ pk: number; stop: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-outage-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir('ufdl-outage-');
   const stop = join(dir, 'stop');
   const script = `i=100\nwhile [ ! -e ${stop} ]; do i=$((i+1)); echo "${line.replace(/"/g, '\\"')}" | sed "s/N/$i/"; sleep 0.1; done\n`;
   const template = ref.addTemplate({

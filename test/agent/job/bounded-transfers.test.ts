@@ -3,8 +3,7 @@
  * concurrency (p-queue), never one after another and never all at once; a failed download aborts the
  * others. The server is a narrow double of the node API that holds each call until the test lets it go.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createJobDir } from '../../../src/agent/child/job-dir.js';
@@ -15,12 +14,7 @@ import { createAgentMetrics } from '../../../src/agent/metrics.js';
 import type { JobJson } from '../../../src/protocol/wire.js';
 import { testLogger, until } from '../../helpers/agent.js';
 import { job as jobJson, typed } from '../executors/fixtures.js';
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-transfers-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** Calls that wait until released, counting how many are in flight at most. */
 function heldCalls() {
@@ -47,7 +41,7 @@ function heldCalls() {
 
 describe('bounded transfers', () => {
   it(`uploads a job's outputs ${OUTPUT_UPLOADS_AT_ONCE} at a time, and reports failures in registration order`, async () => {
-    const dir = await tempDir();
+    const dir = await tempDir('ufdl-transfers-');
     const journal = openJournal({ path: join(dir, 'journal.sqlite3'), serverUrl: 'http://ufdl.test' });
     onTestFinished(() => journal.close());
     journal.beginAcquire({ jobPk: 3, nodePk: 1 });
@@ -84,7 +78,7 @@ describe('bounded transfers', () => {
   });
 
   it(`downloads inputs ${INPUT_DOWNLOADS_AT_ONCE} at a time, and aborts the others when one fails`, async () => {
-    const dir = await createJobDir(await tempDir(), 4);
+    const dir = await createJobDir(await tempDir('ufdl-transfers-'), 4);
     const inputs = Object.fromEntries(['m1', 'm2', 'm3', 'm4'].map((name, i) => [name, typed(i + 10, 'JobOutput<BLOB>')]));
     const job: JobJson = jobJson(4, {}, inputs);
     const held = heldCalls();

@@ -4,8 +4,7 @@
  * opener beside a live writer, the in-process double-open refusal and `close()`.
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +17,7 @@ import {
   type Journal,
   type JournalOptions,
 } from '../../../src/agent/journal/index.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const SERVER = 'http://127.0.0.1:8000';
 const SHA_A = 'a'.repeat(64);
@@ -27,14 +27,13 @@ let dir: string;
 let path: string;
 const open: { close(): void }[] = [];
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ufdl-journal-'));
+beforeEach(async () => {
+  dir = await tempDir('ufdl-journal-');
   path = join(dir, 'state', 'journal.db');
 });
 
 afterEach(() => {
   for (const j of open.splice(0)) j.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function journalAt(options: Partial<JournalOptions> = {}): Journal {

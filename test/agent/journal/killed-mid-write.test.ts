@@ -5,14 +5,13 @@
  * reopens the journal (taking over the dead child's lock) and must find exactly what an
  * uninterrupted run had written up to that point — every transition before the kill, none after.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAIL_POINTS, type FailPoint } from '../../../src/agent/fail-points.js';
 import { openJournal, openReadOnly, type JournalView } from '../../../src/agent/journal/index.js';
 import { buildJournal, type BuiltJournal } from '../../fixtures/journal/build.js';
 import { startDriver } from '../../fixtures/journal/driver.js';
+import { sharedTempDir } from '../../helpers/temp-dir.js';
 
 const SERVER = 'http://127.0.0.1:8000';
 const SHA = 'c'.repeat(64);
@@ -105,9 +104,11 @@ let dir: string;
 /** snapshots[i]: the journal after STEPS[i] ran. */
 const snapshots: ReturnType<typeof snapshot>[] = [];
 
+const crashDir = sharedTempDir('ufdl-journal-crash-');
+
 beforeAll(() => {
   built = buildJournal();
-  dir = mkdtempSync(join(tmpdir(), 'ufdl-journal-crash-'));
+  dir = crashDir();
   // The reference: the same steps in this process, uninterrupted (no point is armed here).
   expect(process.env.UFDL_AGENT_FAIL_POINTS ?? '').toBe('');
   const journal = openJournal({ path: join(dir, 'reference.db'), serverUrl: SERVER });
@@ -120,7 +121,6 @@ beforeAll(() => {
 
 afterAll(() => {
   built?.remove();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('journal under SIGKILL', () => {

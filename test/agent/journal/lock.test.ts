@@ -4,13 +4,12 @@
  * of two agents starting at once exactly one gets the journal. A read-only opener sees the live
  * writer's commits without taking the lock.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { JournalLockedError, openJournal, openReadOnly } from '../../../src/agent/journal/index.js';
 import { buildJournal, type BuiltJournal } from '../../fixtures/journal/build.js';
 import { startDriver, type Driver } from '../../fixtures/journal/driver.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const SERVER = 'http://127.0.0.1:8000';
 
@@ -45,14 +44,13 @@ beforeAll(() => {
 
 afterAll(() => built?.remove());
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ufdl-journal-lock-'));
+beforeEach(async () => {
+  dir = await tempDir('ufdl-journal-lock-');
   path = join(dir, 'journal.db');
 });
 
 afterEach(async () => {
   await Promise.all(drivers.splice(0).map((d) => d.kill()));
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('journal lock across processes', () => {

@@ -3,11 +3,10 @@
  * same server (a reordered list, a single address that became one of several) are taken over at open,
  * so that recovery finds them. Entries of other servers stay where they are.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { openJournal, type Journal } from '../../../src/agent/journal/index.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const A = 'http://replica-a:8000';
 const B = 'http://replica-b:8000';
@@ -17,11 +16,10 @@ const SHA = 'c'.repeat(64);
 let dir: string;
 let path: string;
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ufdl-journal-aliases-'));
+beforeEach(async () => {
+  dir = await tempDir('ufdl-journal-aliases-');
   path = join(dir, 'journal.db');
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Job `jobPk` left running with an output registered and a live log under way. */
 function leaveRunning(journal: Journal, jobPk: number): void {

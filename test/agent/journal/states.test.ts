@@ -3,8 +3,6 @@
  * `IllegalStateError` naming the current and the attempted state, and a refused write changes
  * nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,6 +16,7 @@ import {
   type JobState,
   type OutputState,
 } from '../../../src/agent/journal/index.js';
+import { sharedTempDir } from '../../helpers/temp-dir.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -56,14 +55,15 @@ function illegal(fn: () => unknown): IllegalStateError {
   throw new Error('expected an IllegalStateError');
 }
 
+const journalDir = sharedTempDir('ufdl-journal-states-');
+
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'ufdl-journal-states-'));
+  dir = journalDir();
   journal = openJournal({ path: join(dir, 'journal.db'), serverUrl: 'http://127.0.0.1:8000' });
 });
 
 afterAll(() => {
   journal.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('job lifecycle', () => {

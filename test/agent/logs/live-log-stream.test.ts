@@ -3,8 +3,7 @@
  * journalled offset, resending from the length a gap answer names, and skipping ahead when it falls
  * far behind — after which what the store kept still equals the job's `log` output.
  */
-import { appendFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LiveLogStream, type LiveLogJournal } from '../../../src/agent/logs/live-log-stream.js';
@@ -14,13 +13,14 @@ import { droppedMarker } from '../../../src/protocol/live-log.js';
 import { UfdlError } from '../../../src/protocol/errors.js';
 import { ClientError } from '../../../src/client/errors.js';
 import { LiveLogStore } from '../../../src/server/live-log/store.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const KEY = { pk: 7, startTime: '2026-01-01T00:00:00.000Z' };
 const quiet = { debug() {}, info() {}, warn() {} };
 
 /** A journal that remembers the last record, and a server that is the real store. */
 async function rig() {
-  const root = await mkdtemp(join(tmpdir(), 'ufdl-stream-'));
+  const root = await tempDir('ufdl-stream-');
   const store = new LiveLogStore(join(root, 'server'), { maxBytesLimit: 1 << 30 });
   await store.init(() => true);
   const appends: number[] = [];

@@ -4,9 +4,6 @@
  * byte — also when the agent is SIGKILLed mid-stream and restarted, and when the server restarts
  * mid-stream. A log over its cap keeps its head and tail on both sides.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UfdlClient } from '../../../src/client/api.js';
 import { followLogTo, printLogSoFar } from '../../../src/cli/live-log.js';
@@ -25,6 +22,7 @@ import {
 } from '../../helpers/agent.js';
 import { buildOnce } from '../../helpers/build.js';
 import { ADMIN_PASSWORD, ADMIN_USER, restartableServer, startTestServer, type TestServer } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** Prints numbered lines on stdout and stderr, slowly enough to be followed while it runs. */
 const CHATTY = [
@@ -94,7 +92,7 @@ describe('live job logs', () => {
     await buildOnce();
     const server = await startTestServer();
     const template = await importTemplate(server, chattyTemplate());
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-live-kill-'));
+    const dir = await tempDir('ufdl-live-kill-');
     const options = fastAgentOptions(server, dir);
     const first = spawnAgent(options);
     const pk = await createJob(server, template, { parameter_values: { lines: { value: 60, type: 'int' }, pause: { value: '0.08', type: 'str' } } });

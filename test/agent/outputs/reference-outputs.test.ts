@@ -4,8 +4,7 @@
  * requeued job found the killed attempt's `log` in the way, counted the 400 as "already uploaded",
  * and reported success with the killed attempt's log.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { UfdlClient } from '../../../src/client/api.js';
@@ -16,6 +15,7 @@ import { hashFile } from '../../../src/agent/outputs/hash.js';
 import { createJob, downloadOutput, ended, importTemplate, recordingLogger, shellTemplate, started, startTestAgent, testLogger, until, waitForJob } from '../../helpers/agent.js';
 import { startReferenceBackend, type ReferenceBackend } from '../../helpers/reference-backend.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const TRAIN_TYPE = "Train<Domain<'Image Classification'>, Framework<'sh', '1'>>";
 
@@ -36,15 +36,9 @@ async function epochsJob(ref: ReferenceBackend, dir: string): Promise<{ pk: numb
   return { pk: job.pk, runsFile };
 }
 
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-ref-outputs-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 /** Run the job until its first run prints, then stop the agent at once (requeue), as SIGQUIT does. */
 async function requeueFirstRun(ref: ReferenceBackend, username: string, password: string) {
-  const dir = await tempDir();
+  const dir = await tempDir('ufdl-ref-outputs-');
   const job = await epochsJob(ref, dir);
   const first = await startTestAgent({ url: ref.url }, { username, password, nodeIndex: 0 });
   await until(async () => (await readFile(job.runsFile, 'utf8').catch(() => '')).trim() === '1', 20_000, 'the first run to start');
@@ -102,7 +96,7 @@ describe('after an upload whose outcome is unknown', () => {
   /** A started job, a journal entry in `uploading` whose `log` upload was begun once, and a client as its node. */
   async function uploadingAfterCrash(ref: ReferenceBackend, content: string) {
     ref.addUser(ADMIN_USER, ADMIN_PASSWORD, { admin: true });
-    const dir = await tempDir();
+    const dir = await tempDir('ufdl-ref-outputs-');
     const template = ref.addTemplate({ name: 't', type: TRAIN_TYPE, executor_class: 'ufdl_agent.Command', parameters: {} });
     const job = ref.createJob(template);
     const node = { pk: 1, ip: '10.0.0.1', index: 0, driver_version: null, hardware_generation: null, gpu_mem: null, cpu_mem: 1, last_seen: null, current_job: job.pk };
@@ -166,7 +160,7 @@ describe('outputs of a re-run on our server', () => {
   for (const extensions of [true, false]) {
     it(`replaces a log this attempt did not upload (${extensions ? 'extensions' : '--no-extensions'})`, async () => {
       const server = await startTestServer({ extensions });
-      const dir = await tempDir();
+      const dir = await tempDir('ufdl-ref-outputs-');
       const go = join(dir, 'go');
       const template = await importTemplate(server, shellTemplate('waits', `echo mine\nwhile [ ! -e ${go} ]; do sleep 0.05; done\n`));
       const pk = await createJob(server, template);

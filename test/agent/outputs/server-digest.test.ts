@@ -5,14 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createServer, request } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createJob, downloadOutput, ended, importTemplate, recordingLogger, shellTemplate, startTestAgent, waitForJob } from '../../helpers/agent.js';
 import { listenOnLoopback } from '../../helpers/loopback.js';
 import { startTestServer } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -56,8 +56,7 @@ async function corruptingProxy(target: string, corrupt: RegExp) {
 describe('an upload the server stored differently', () => {
   it("is removed and sent again: the job ends with the child's bytes", async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-server-digest-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-server-digest-');
     const kept = join(dir, 'model.expected');
     const template = await importTemplate(server, shellTemplate('digest', `head -c 2000000 /dev/urandom > "$UFDL_OUTPUT_DIR/model.bin"\ncp "$UFDL_OUTPUT_DIR/model.bin" ${kept}\n`));
     const pk = await createJob(server, template);

@@ -5,16 +5,14 @@
  * behind them run; an answer that is not a list fails the poll, and repeated failures make `/readyz`
  * say so until the server answers properly again.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startAgent } from '../../../src/agent/index.js';
 import { startTestServer } from '../../helpers/server.js';
 import { createJob, ended, fastAgentOptions, importTemplate, shellTemplate, until, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 type Corruption = 'none' | 'bad-entries' | 'object';
 
@@ -59,14 +57,11 @@ describe('an agent against a server that sends a malformed job list', () => {
     let mode: Corruption = 'bad-entries';
     const proxy = await corruptingProxy(server.url, () => mode);
     const template = await importTemplate(server, shellTemplate('ok', 'echo fine'));
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-broken-'));
+    const dir = await tempDir('ufdl-broken-');
     const lines: Record<string, unknown>[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
     const agent = await startAgent(fastAgentOptions({ url: proxy }, dir), log, { handleSignals: false });
-    onTestFinished(async () => {
-      await agent.close();
-      await rm(dir, { recursive: true, force: true });
-    });
+    onTestFinished(() => agent.close());
 
     const first = await createJob(server, template);
     const second = await createJob(server, template);

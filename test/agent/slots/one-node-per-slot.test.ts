@@ -3,13 +3,11 @@
  * a time), jobs run side by side, a CPU slot hides the GPUs (`CUDA_VISIBLE_DEVICES` empty), and all
  * slots share one login.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CAPABILITIES_PATH } from '../../../src/protocol/wire.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { createJob, downloadOutput, ended, importTemplate, shellTemplate, startTestAgent, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 /** Requests the server answered on `route` (any method and status), from its `/metrics`. */
 async function requestsTo(server: TestServer, route: string): Promise<number> {
@@ -26,8 +24,7 @@ describe('slots', () => {
     const server = await startTestServer();
     // A rendezvous, not a clock: each job marks itself present, then waits (up to two minutes) until
     // the other is present too. Side by side, both see two; one after the other, the first sees one.
-    const meeting = await mkdtemp(join(tmpdir(), 'ufdl-slots-'));
-    onTestFinished(() => rm(meeting, { recursive: true, force: true }));
+    const meeting = await tempDir('ufdl-slots-');
     const template = await importTemplate(
       server,
       shellTemplate(

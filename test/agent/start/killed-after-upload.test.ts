@@ -5,14 +5,14 @@
  * copy of each output, holding this attempt's bytes, and the journal must then name them.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openReadOnly } from '../../../src/agent/journal/index.js';
 import { buildOnce } from '../../helpers/build.js';
 import { api, startTestServer } from '../../helpers/server.js';
 import { createJob, downloadOutput, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
   await buildOnce();
@@ -34,7 +34,7 @@ for (const extensions of [true, false]) {
   describe(`an agent killed between an acknowledged upload and its journal record (${extensions ? 'extensions' : 'reference mode'})`, () => {
     it("keeps exactly one copy of each output, with this attempt's bytes, and records them after recovery", async () => {
       const server = await startTestServer({ extensions });
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-killed-upload-'));
+      const dir = await tempDir('ufdl-killed-upload-');
       const kept = join(dir, 'model.expected');
       // 8 MiB of random bytes: several upload chunks; a copy kept outside the job directory to compare.
       const script = `head -c 8388608 /dev/urandom > "$UFDL_OUTPUT_DIR/model.bin"\ncp "$UFDL_OUTPUT_DIR/model.bin" ${kept}\necho trained\n`;

@@ -4,8 +4,6 @@
  * server: the job finished, exactly once (its child appends each run to a shared file), with every
  * output exactly once, and no job left acquired or started without an agent.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
@@ -22,6 +20,7 @@ import {
   waitForJob,
   type ServerJob,
 } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
   await buildOnce();
@@ -83,7 +82,7 @@ function childScript(runs: string, firstRunSeconds: number, laterRunSeconds: num
 
 async function crashAndRecover(point: string, options: { extensions?: boolean; requeue?: boolean } = {}) {
   const server = await startTestServer({ extensions: options.extensions ?? true });
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-crash-'));
+  const dir = await tempDir('ufdl-crash-');
   const runs = join(dir, 'runs.txt');
   const requeue = options.requeue ?? false;
   const template = await importTemplate(server, shellTemplate('crash', childScript(runs, requeue ? 30 : 0.6, 0.3)));

@@ -4,13 +4,13 @@
  * removes it, and leaves alone what is not a job directory.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
 import { startTestServer } from '../../helpers/server.js';
 import { createJob, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(buildOnce, 180_000);
 
@@ -18,7 +18,7 @@ describe('a job directory left by a crash after the job was done', () => {
   it('is removed at the next start; other entries of the work directory stay', { timeout: 120_000 }, async () => {
     const server = await startTestServer();
     const template = await importTemplate(server, shellTemplate('leaves-output', 'echo secret > "$UFDL_OUTPUT_DIR/result.txt"'));
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-orphan-'));
+    const dir = await tempDir('ufdl-orphan-');
     const options = fastAgentOptions(server, dir);
     const pk = await createJob(server, template);
 

@@ -4,14 +4,14 @@
  * The agent is its own process here, killed with SIGKILL and started again on the same journal.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
 import { fastAgentOptions, spawnAgent, until } from '../../helpers/agent.js';
 import { startReferenceBackend } from '../../helpers/reference-backend.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
   await buildOnce();
@@ -21,8 +21,7 @@ describe('progress across a re-attach', () => {
   it('never goes backwards: the restarted agent goes on from what it reported before', async () => {
     const ref = await startReferenceBackend();
     ref.addUser(ADMIN_USER, ADMIN_PASSWORD, { admin: true });
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-reattach-'));
-    onTestFinished(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir('ufdl-reattach-');
     const go = join(dir, 'go');
     const script = [
       'echo "UFDL-PROGRESS 0.025"',

@@ -5,8 +5,6 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { normalizeServerUrl } from '../../../src/agent/journal/index.js';
@@ -30,6 +28,7 @@ import {
   until,
   waitForJob,
 } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
   await buildOnce();
@@ -77,7 +76,7 @@ for (const extensions of [true, false]) {
 describe('poison jobs', () => {
   it('fails a job that crashed the agent max_restarts times instead of retrying it forever', async () => {
     const server = await startTestServer();
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-poison-'));
+    const dir = await tempDir('ufdl-poison-');
     const template = await importTemplate(server, shellTemplate('poison', 'echo never\n'));
     const pk = await createJob(server, template);
     const options = fastAgentOptions(server, dir, { maxRestarts: 2 });
@@ -103,7 +102,7 @@ for (const extensions of [true, false]) {
   describe(`a job cancelled while the agent was down (${extensions ? 'extensions' : 'reference mode'})`, () => {
     it('stops the still-running child and clears current_job with the silent finish', async () => {
       const server = await startTestServer({ extensions });
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-cancel-down-'));
+      const dir = await tempDir('ufdl-cancel-down-');
       const runs = join(dir, 'runs.txt');
       const template = await importTemplate(server, shellTemplate('long', onceSlowScript(runs)));
       const pk = await createJob(server, template);
@@ -133,7 +132,7 @@ for (const extensions of [true, false]) {
 describe('self-fencing', () => {
   it('stops the child before the server gives the job away, then reports consistently when it is back', async () => {
     const { server, start, stop } = await restartableServer({ lostAfterSeconds: 4, sweepIntervalSeconds: 1 });
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-fence-agent-'));
+    const dir = await tempDir('ufdl-fence-agent-');
     const runs = join(dir, 'runs.txt');
     const template = await importTemplate(server, shellTemplate('fenced', onceSlowScript(runs)));
     const { agent } = await startTestAgent(server, { fenceMarginMs: 1500, errorBackoffS: [0.2, 0.5, 1] }, dir);
@@ -184,7 +183,7 @@ for (const extensions of [true, false]) {
   describe(`a journal written before schema 3 (${extensions ? 'extensions' : 'reference mode'})`, () => {
     it('delivers a journalled shutdown finish as a requeue: reset, released, and run again', async () => {
       const server = await startTestServer({ extensions });
-      const dir = await mkdtemp(join(tmpdir(), 'ufdl-old-journal-'));
+      const dir = await tempDir('ufdl-old-journal-');
       const template = await importTemplate(server, shellTemplate('old-journal', 'echo ran\n'));
       const pk = await createJob(server, template);
       // A previous life of this node started the job, then was stopped: it decided a finish that

@@ -1,10 +1,11 @@
 /**
  * One scenario's world: a temporary directory, the processes it starts (server, agents), the run log
- * and the admin's API. `Rig.create()` in the test, `rig.dispose(failed)` in `afterEach`: every process
- * is SIGKILLed, job children included, and the directory is removed unless the test failed (its path
- * is printed then) or `UFDL_FAULTS_KEEP=1`.
+ * and the admin's API. `Rig.forTest()` in the test: when it finishes, every process is SIGKILLed, job
+ * children included, and the directory is removed, pass or fail, unless `UFDL_FAULTS_KEEP=1` (its path
+ * is printed then).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
@@ -82,7 +83,7 @@ export class Rig {
     return new Rig(mkdtempSync(join(tmpdir(), `ufdl-faults-${name}-`)));
   }
 
-  /** A rig disposed when the current test finishes (kept on disk when it failed). */
+  /** A rig disposed when the current test finishes, pass or fail. */
   static forTest(name: string): Rig {
     const rig = Rig.create(name);
     onTestFinished(async (ctx) => {
@@ -91,15 +92,20 @@ export class Rig {
     return rig;
   }
 
-  /** Kill everything this scenario started; remove its directory unless it failed or KEEP is set. */
+  /**
+   * Kill everything this scenario started, then remove its directory unless `UFDL_FAULTS_KEEP=1`:
+   * a campaign run many times must not fill the temp dir with failed scenarios' data (a failure is
+   * replayed with the seed it printed, and the directory kept on purpose).
+   */
   async dispose(failed: boolean): Promise<void> {
     this.tracker.addJobPids(readRunLog(this.runLogFile).pids);
     await this.tracker.killAll();
-    if (failed || process.env.UFDL_FAULTS_KEEP === '1') {
+    if (process.env.UFDL_FAULTS_KEEP === '1') {
       console.log(`fault scenario files kept in ${this.dir}`);
-    } else {
-      rmSync(this.dir, { recursive: true, force: true });
+      return;
     }
+    if (failed) console.log(`fault scenario files removed; run again with UFDL_FAULTS_KEEP=1 (and the seed it printed) to keep them`);
+    await rm(this.dir, { recursive: true, force: true, maxRetries: 3 });
   }
 
   runLog(): RunLog {

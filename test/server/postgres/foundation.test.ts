@@ -5,18 +5,16 @@
  * across replicas: replicas.test.ts, on real server processes.)
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isUfdlError } from '../../../src/protocol/errors.js';
 import { DatabaseSettingsError, PASSWORD_ENV, openPool, poolConfig, redactDatabaseUrl } from '../../../src/server/store/postgres/connection.js';
 import { openDatabase } from '../../../src/server/store/db.js';
 import { migratePostgres, PG_SCHEMA_VERSION } from '../../../src/server/store/postgres/schema.js';
 import { checkDurability } from '../../../src/server/store/postgres/transactions.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
-import { until } from '../../helpers/wait.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const cluster = usePgCluster();
 const pools: pg.Pool[] = [];
@@ -36,7 +34,7 @@ async function replica(url: string): Promise<pg.Pool> {
 
 describe('the PostgreSQL connection settings', () => {
   it('take the password from a file, else the environment, and never show it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ufdl-pgconf-'));
+    const dir = await tempDir('ufdl-pgconf-');
     const file = join(dir, 'password');
     await writeFile(file, 's3cret-from-file\n');
     const url = 'postgres://ufdl@db.example:6543/ufdl';

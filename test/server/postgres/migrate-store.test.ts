@@ -5,8 +5,6 @@
  * and a password in the command's output, are refused or absent.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import Database from 'better-sqlite3';
@@ -15,14 +13,13 @@ import { cli } from '../../cli/commands-support.js';
 import { Fixtures, startWithFixtures } from '../../helpers/fixtures.js';
 import { PG_PASSWORD, usePgCluster } from '../../helpers/postgres.js';
 import { api, startTestServer } from '../../helpers/server.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 const cluster = usePgCluster();
 
 /** A data directory that outlives the server's close (the command reads it after), removed after the test. */
 async function keptDataDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'ufdl-migrate-'));
-  onTestFinished(() => rm(dir, { recursive: true, force: true }));
-  return dir;
+  return tempDir('ufdl-migrate-');
 }
 
 describe('migrate-store', () => {

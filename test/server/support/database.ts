@@ -3,8 +3,6 @@
  * directly (no HTTP): migrated, in a temporary directory, with its WAL barrier; closed and removed
  * when the test finishes.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { onTestFinished } from 'vitest';
@@ -15,15 +13,15 @@ import { resolveServerOptions, type ServerOptions } from '../../../src/server/op
 import { openDatabase, type Db } from '../../../src/server/store/db.js';
 import { walBarrier } from '../../../src/server/store/durability.js';
 import { WakeHub } from '../../../src/server/wake-up/wake-hub.js';
+import { tempDir } from '../../helpers/temp-dir.js';
 
 export async function temporaryDatabase(prefix: string): Promise<{ dir: string; db: Db; durability: ReturnType<typeof walBarrier> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const dir = await tempDir(prefix);
   const db = openDatabase(join(dir, 'db.sqlite3'));
   const durability = walBarrier(db, { error: () => {} });
   onTestFinished(async () => {
     await durability.close();
     db.close();
-    await rm(dir, { recursive: true, force: true });
   });
   return { dir, db, durability };
 }
