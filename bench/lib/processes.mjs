@@ -51,7 +51,13 @@ export async function startServe({ extraArgs = [], env = {}, nodeArgs = [], pare
   try {
     await waitFor(`${url}/livez`);
   } catch (err) {
-    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    // A data directory made here for a server that never came up is nobody's to remove later.
+    if (!existing) await rm(dataDir, { recursive: true, force: true, maxRetries: 3 });
     throw err;
   }
   return {

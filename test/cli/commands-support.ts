@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
 import { sharedTempDir } from '../helpers/temp-dir.js';
 
@@ -96,6 +96,17 @@ export function startCli(args: string[], options: RunOptions = {}): RunningCli {
       done({ code: code ?? (signal ? 128 : -1), stdout, stderr });
     });
   });
+  // A test that ends early (a failed expectation) must not leave its CLI running against a server
+  // and a directory that are being removed. Outside a test (a suite's set-up) the timer alone stops it.
+  try {
+    onTestFinished(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await result;
+    });
+  } catch {
+    // Not inside a test.
+  }
   return {
     result,
     child,
