@@ -102,6 +102,16 @@ async function passwordOf(settings: DatabaseSettings, url: URL, env: NodeJS.Proc
   return url.password === '' ? undefined : decodeURIComponent(url.password);
 }
 
+/**
+ * `text` with `values` as a query that fails after `timeoutMs` without an answer (pg's
+ * `query_timeout`): for the connections that stay open for long (the relay's listener, the leader's
+ * lock), where a network gone silent would otherwise hold the caller until the kernel gives up.
+ */
+export function timedQuery(text: string, values: unknown[], timeoutMs: number): pg.QueryConfig {
+  // pg reads `query_timeout` from a query's config, though its types do not declare it there.
+  return { text, values, query_timeout: timeoutMs } as pg.QueryConfig;
+}
+
 /** A pool on `settings`; connection errors of idle clients are reported to `onError`, not thrown. */
 export async function openPool(settings: DatabaseSettings, onError: (err: Error) => void, env: NodeJS.ProcessEnv = process.env): Promise<pg.Pool> {
   const pool = new pg.Pool(await poolConfig(settings, env));

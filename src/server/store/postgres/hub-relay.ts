@@ -16,6 +16,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { JobNotification } from '../../../protocol/wire.js';
 import type { NotifyHub } from '../../notify-hub.js';
+import { timedQuery } from './connection.js';
 
 export const HUB_CHANNEL = 'ufdl_hub';
 const MAX_PAYLOAD_BYTES = 7900;
@@ -127,7 +128,7 @@ export class HubRelay {
   }
 
   #statement(text: string, values: unknown[] = []): pg.QueryConfig {
-    return { text, values, query_timeout: this.timings.statementTimeoutMs ?? 5_000 } as pg.QueryConfig;
+    return timedQuery(text, values, this.timings.statementTimeoutMs ?? 5_000);
   }
 
   #checkListener(): void {

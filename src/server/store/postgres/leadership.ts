@@ -9,6 +9,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { timedQuery } from './connection.js';
 
 export interface LeadershipOptions {
   /** The advisory-lock key, two int4s. */
@@ -85,7 +86,7 @@ export class AdvisoryLeadership {
   }
 
   #statement(text: string, values: unknown[] = []): pg.QueryConfig {
-    return { text, values, query_timeout: this.options.statementTimeoutMs ?? 5_000 } as pg.QueryConfig;
+    return timedQuery(text, values, this.options.statementTimeoutMs ?? 5_000);
   }
 
   #lose(err: unknown): void {
