@@ -39,6 +39,18 @@ describe('progress history', () => {
     expect((await h.read(OTHER)).map((p) => p.d.step)).toEqual([...Array(100).keys()].map((i) => i * 2));
   });
 
+  it('keeps the points of more jobs than it remembers, and appends to a forgotten job\'s file', async () => {
+    const { history: h } = await history();
+    const jobs = Array.from({ length: 1300 }, (_, i) => ({ pk: 100 + i, startTime: FIRST.startTime }));
+    await Promise.all(jobs.map((key, i) => h.record(key, 0.1, { step: i })));
+    // The first jobs were forgotten to make room; their next points go to the end of the same file.
+    await Promise.all(jobs.slice(0, 3).map((key) => h.record(key, 0.2, { step: -1 })));
+    for (const [i, key] of jobs.entries()) {
+      const steps = (await h.read(key)).map((p) => p.d.step);
+      expect(steps).toEqual(i < 3 ? [i, -1] : [i]);
+    }
+  });
+
   it('starts a new history for a new attempt and removes the old one', async () => {
     const { store, history: h } = await history();
     await h.record(FIRST, 0.5, { step: 1 });

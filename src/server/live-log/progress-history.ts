@@ -25,13 +25,19 @@ interface HistoryFile {
   pending: string[];
 }
 
-/** At most this many jobs' history files are remembered (their directory ensured, their size known). */
+/**
+ * At most this many jobs' history files are remembered (their directory ensured, their size known).
+ * Past it, the oldest idle half is forgotten at once: forgetting one per point walked the map's
+ * deleted slots from its start every time (4 % of the server's CPU under the lifecycle load).
+ */
 const KNOWN_FILES_MAX = 512;
 
 export class ProgressHistory {
   readonly #store: LiveLogStore;
   #writing: Promise<unknown> = Promise.resolve();
   readonly #files = new Map<number, HistoryFile>();
+  /** The files with lines not yet written, in the order they got their first one. */
+  #dirty = new Set<HistoryFile>();
   /** The write that takes the lines queued now; null when none is queued. */
   #next: Promise<void> | null = null;
 
@@ -58,7 +64,8 @@ export class ProgressHistory {
     }
     this.#files.set(key.pk, file);
     file.pending.push(line);
-    this.#forgetOldFiles();
+    this.#dirty.add(file);
+    if (this.#files.size > KNOWN_FILES_MAX) this.#forgetOldFiles();
     if (this.#next === null) {
       const run = () => {
         this.#next = null;
@@ -78,8 +85,12 @@ export class ProgressHistory {
 
   async #writePending(): Promise<void> {
     const failures: unknown[] = [];
-    for (const [pk, file] of this.#files) {
+    const dirty = this.#dirty;
+    this.#dirty = new Set();
+    for (const file of dirty) {
+      // Taken by this round already when a point came for it meanwhile.
       if (file.pending.length === 0) continue;
+      const pk = file.key.pk;
       const text = file.pending.join('');
       file.pending = [];
       try {
@@ -101,10 +112,9 @@ export class ProgressHistory {
   }
 
   #forgetOldFiles(): void {
-    if (this.#files.size <= KNOWN_FILES_MAX) return;
     for (const [pk, file] of this.#files) {
-      if (this.#files.size <= KNOWN_FILES_MAX) return;
-      if (file.pending.length === 0) this.#files.delete(pk);
+      if (this.#files.size <= KNOWN_FILES_MAX / 2) return;
+      if (!this.#dirty.has(file)) this.#files.delete(pk);
     }
   }
 
