@@ -25,6 +25,7 @@ const SQLITE_ONLY = [
   'test/server/store-layering.test.ts',
   'test/server/sweeper.test.ts',
   'test/server/sweeper-resolution.test.ts',
+  'test/server/turn-batch.test.ts',
   'test/server/postgres/**',
 ];
 

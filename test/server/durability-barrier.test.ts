@@ -21,8 +21,9 @@ function fakeSource() {
     source,
     commit: () => void commits++,
     flushes,
-    /** Settle the oldest pending flush and let the promise callbacks run. */
+    /** Let the turn end (a sync starts then), settle the oldest pending flush, let the callbacks run. */
     async complete(error?: Error) {
+      await turnEnd();
       const f = flushes.shift()!;
       if (error) f.reject(error);
       else f.resolve();
@@ -30,6 +31,9 @@ function fakeSource() {
     },
   };
 }
+
+/** The end of the current turn of the event loop, when the barrier starts its sync. */
+const turnEnd = () => new Promise((r) => setImmediate(r));
 
 const settled = <T>(p: Promise<T>) => {
   const state = { done: false, error: undefined as unknown };
@@ -46,6 +50,7 @@ describe('DurableBarrier', () => {
     const barrier = new DurableBarrier(fake.source, { durableNow: true });
     fake.commit();
     const first = settled(barrier.syncAfterCommit());
+    await turnEnd();
     const waits = [];
     for (let i = 0; i < 50; i++) {
       fake.commit();
@@ -59,6 +64,21 @@ describe('DurableBarrier', () => {
     expect(waits.every((w) => w.done && w.error === undefined)).toBe(true);
     expect(barrier.syncs).toBe(2);
     expect(barrier.isDurable()).toBe(true);
+  });
+
+  it('should start the sync at the end of the turn, covering every commit of the turn', async () => {
+    const fake = fakeSource();
+    const barrier = new DurableBarrier(fake.source, { durableNow: true });
+    fake.commit();
+    const first = settled(barrier.syncAfterCommit());
+    fake.commit();
+    const second = settled(barrier.syncAfterCommit());
+    expect(fake.flushes).toHaveLength(0);
+    await turnEnd();
+    expect(fake.flushes).toHaveLength(1);
+    await fake.complete();
+    expect(first.done && second.done).toBe(true);
+    expect(barrier.syncs).toBe(1);
   });
 
   it('should let every waiter of the commits made before a sync started share it', async () => {
@@ -76,6 +96,7 @@ describe('DurableBarrier', () => {
     const barrier = new DurableBarrier(fake.source, { durableNow: true });
     fake.commit();
     const first = settled(barrier.syncAfterCommit());
+    await turnEnd();
     fake.commit(); // written after the first sync started
     const second = settled(barrier.syncAfterCommit());
     const third = settled(barrier.syncAfterCommit());
@@ -83,6 +104,7 @@ describe('DurableBarrier', () => {
     await fake.complete();
     expect(first.done).toBe(true);
     expect(second.done).toBe(false);
+    await turnEnd();
     expect(fake.flushes).toHaveLength(1); // the next round started for those who came later
     await fake.complete();
     expect(second.done && third.done).toBe(true);
@@ -102,6 +124,7 @@ describe('DurableBarrier', () => {
     const seen: string[] = [];
     fake.commit();
     barrier.afterSync(() => seen.push('a'));
+    await turnEnd();
     fake.commit();
     barrier.afterSync(() => seen.push('b'));
     expect(seen).toEqual([]);
@@ -123,6 +146,7 @@ describe('DurableBarrier', () => {
     expect(String(waiter.error)).toMatch(/EIO/);
     expect(seen).toEqual([]);
     expect(barrier.isDurable()).toBe(false);
+    await turnEnd();
     expect(fake.flushes).toHaveLength(0); // no retry loop against a broken disk
     const retry = settled(barrier.syncAfterCommit());
     await fake.complete();

@@ -4,7 +4,7 @@
  * request stores nothing. Meta-templates start a workflow instead (`workflow-run.ts`).
  */
 import type { TypedValue } from '../../protocol/wire.js';
-import { cachedStatement, nowIso, type Db } from './db.js';
+import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import type { TemplateRow } from './templates.js';
@@ -15,7 +15,7 @@ export function createJobFromTemplate(db: Db, template: TemplateRow, request: Cr
     throw invalidJobInput('Attempted an add child notification overrides to a non-meta-job');
   }
   const values = checkJobValues(declaredInputs(template), declaredParameters(template), request);
-  return db.transaction(() => {
+  return immediateTransaction(db, () => {
     checkJobOutputsLive(db, values);
     return insertJob(db, {
       template: template.pk,
@@ -24,7 +24,7 @@ export function createJobFromTemplate(db: Db, template: TemplateRow, request: Cr
       parameterValues: values.parameters,
       creator,
     });
-  })();
+  });
 }
 
 export interface NewJob {

@@ -6,6 +6,7 @@
  */
 import Database, { type Statement } from 'better-sqlite3';
 import { LICENCE_ROWS } from './licence-rows.js';
+import { joinTurnBatch } from './turn-batch.js';
 
 export type Db = Database.Database;
 
@@ -286,8 +287,10 @@ const runners = new WeakMap<Db, Runner>();
  * concurrent writer cannot make a read stale), committed when it returns, rolled back when it throws.
  * The same as `db.transaction(fn).immediate()`, without building a new transaction wrapper on every
  * call (better-sqlite3 makes five functions per wrapper: a few per cent of a transition's CPU).
+ * On a database that batches (`turn-batch.ts`) it is a savepoint in the turn's batch.
  */
 export function immediateTransaction<T>(db: Db, fn: () => T): T {
+  joinTurnBatch(db);
   let runner = runners.get(db);
   if (!runner) {
     runner = db.transaction((body: () => unknown) => body());

@@ -39,6 +39,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from './db.js';
+import { BatchLostError, commitTurnBatch, takeLostBatches } from './turn-batch.js';
 
 /** What a barrier needs: how many commits there have been, and a way to make them all durable. */
 export interface DurabilitySource {
@@ -133,7 +134,13 @@ export class DurableBarrier {
       return;
     }
     this.#flushing = true;
-    // Everything counted now was written to the WAL before the sync below starts.
+    // The sync starts at the end of the turn, so that every request of the turn shares it (and the
+    // turn's batch of writes, `turn-batch.ts`, is committed once, by the flush).
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    // Everything counted now is written to the WAL before the sync starts.
     const target = this.#source.commitCount();
     let flushed: Promise<void>;
     try {
@@ -163,6 +170,8 @@ export class DurableBarrier {
         }
       }
     }
+    // The events of transitions that never committed must not be announced.
+    if (error instanceof BatchLostError) this.#deferred = this.#deferred.filter((d) => !error.includes(d.target));
     const remaining: Waiter[] = [];
     for (const w of this.#waiters) {
       if (w.target > target) remaining.push(w);
@@ -206,6 +215,9 @@ export class WalFlusher implements DurabilitySource {
 
   async flush(): Promise<void> {
     if (!this.#db.open) return;
+    commitTurnBatch(this.#db);
+    const lost = takeLostBatches(this.#db);
+    if (lost !== undefined) throw lost;
     if (this.#wal) {
       // The usual round: one sync. SQLite never replaces the WAL while this connection is open (it
       // removes it only when the last connection closes, and truncates in place), so the look at

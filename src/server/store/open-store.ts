@@ -16,6 +16,7 @@ import { PostgresDatabase } from './postgres/database.js';
 import { DatabaseUnreachableError } from './postgres/statement-thread.js';
 import { migratePostgres } from './postgres/schema.js';
 import { checkDurability } from './postgres/transactions.js';
+import { batchWritesPerTurn, commitTurnBatch } from './turn-batch.js';
 
 export interface OpenStore {
   kind: 'sqlite' | 'postgres';
@@ -37,6 +38,7 @@ export async function openStore(options: ResolvedServerOptions, log: Logger): Pr
 async function openSqliteStore(options: ResolvedServerOptions, log: Logger): Promise<OpenStore> {
   const file = join(options.dataDir, 'ufdl.sqlite3');
   const db = openDatabase(file);
+  batchWritesPerTurn(db);
   const durability = walBarrier(db, log);
   // Group commit: the migration and the seed are made durable before the first request is taken.
   const checkpointer = startCheckpointer(db, log);
@@ -53,6 +55,8 @@ async function openSqliteStore(options: ResolvedServerOptions, log: Logger): Pro
       } catch (err) {
         log.error({ err }, 'the last disk sync before closing the database failed');
       }
+      // A batch without a change needed no sync, and may still be open.
+      commitTurnBatch(db);
       db.close();
     },
   };

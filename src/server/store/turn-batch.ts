@@ -1,0 +1,123 @@
+/**
+ * The writes of one event-loop turn in one SQLite transaction.
+ *
+ * Every transition is its own transaction, and a commit is the dearest part of it: taking and
+ * dropping the WAL's locks, writing each changed page to the WAL as a new frame, checksumming it (a
+ * sixth of the server's CPU under the lifecycle load). Requests that arrive together are handled in
+ * the same turn of the event loop, and their answers wait for the same disk sync anyway (group
+ * commit, `durability.ts`); so the first write of a turn opens a transaction (`BEGIN IMMEDIATE`),
+ * every transaction of the turn runs inside it as a savepoint (better-sqlite3 nests
+ * `db.transaction()` that way), and the turn's end commits them all at once. A refused transition
+ * rolls back to its savepoint and undoes nothing of the others.
+ *
+ * Nothing is answered before the batch commits: an answer waits for the sync that covers its
+ * changes, and the sync commits the open batch before it starts (`WalFlusher.flush`). A batch that
+ * does not commit (the disk full, an I/O error that made SQLite roll the whole transaction back)
+ * fails that sync: every answer waiting for it is 503 (`UFDL_ERR_SERVER_NOT_DURABLE`), never 200,
+ * and the events of the lost transitions are dropped.
+ *
+ * Only the SQLite store batches (`open-store.ts`); the write lock is held for the rest of the turn,
+ * sub-millisecond, which another process on the file waits out (`busy_timeout`).
+ */
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+
+interface Batching {
+  begin: Statement;
+  commit: Statement;
+  rollback: Statement;
+  changes: Statement;
+  /** A batch was begun and not yet committed (or found lost). */
+  open: boolean;
+  /** `total_changes()` when the open batch began: its changes are counted above it. */
+  openedAt: number;
+  /** The batches that did not commit since the last {@link takeLostBatches}. */
+  lost: LostBatch[];
+}
+
+/** A batch that did not commit; its changes are those counted in (`from`, `to`] by `total_changes()`. */
+export interface LostBatch {
+  from: number;
+  to: number;
+  cause: unknown;
+}
+
+/**
+ * Batches did not commit: a COMMIT failed, or SQLite rolled the whole transaction back after an
+ * error (the disk full, an I/O error). Thrown by the sync that was to cover them.
+ */
+export class BatchLostError extends Error {
+  constructor(readonly batches: readonly LostBatch[]) {
+    const [first] = batches;
+    super(`${batches.length === 1 ? 'a batch' : `${batches.length} batches`} of writes did not commit${first?.cause instanceof Error ? `: ${first.cause.message}` : ''}`, {
+      cause: first?.cause,
+    });
+    this.name = 'BatchLostError';
+  }
+
+  /** Whether the change counted `count` (a `total_changes()` taken just after it) was lost. */
+  includes(count: number): boolean {
+    return this.batches.some((b) => b.from < count && count <= b.to);
+  }
+}
+
+const batchings = new WeakMap<Db, Batching>();
+
+/** Batch the writes of each turn on `db` from now on. */
+export function batchWritesPerTurn(db: Db): void {
+  batchings.set(db, {
+    begin: db.prepare('BEGIN IMMEDIATE'),
+    commit: db.prepare('COMMIT'),
+    rollback: db.prepare('ROLLBACK'),
+    changes: db.prepare('SELECT total_changes()').pluck(),
+    open: false,
+    openedAt: 0,
+    lost: [],
+  });
+}
+
+/**
+ * Before a write transaction: open the turn's batch if `db` batches and none is open. A no-op for a
+ * database that does not batch (the PostgreSQL store, tests' plain databases).
+ */
+export function joinTurnBatch(db: Db): void {
+  const batching = batchings.get(db);
+  if (batching === undefined || db.inTransaction) return;
+  if (batching.open) lose(batching, undefined);
+  batching.openedAt = batching.changes.get() as number;
+  batching.begin.run();
+  batching.open = true;
+  setImmediate(commitTurnBatch, db);
+}
+
+/** Commit the open batch now (the turn's end, a sync about to start, the database closing). */
+export function commitTurnBatch(db: Db): void {
+  const batching = batchings.get(db);
+  if (batching === undefined || !batching.open || !db.open) return;
+  if (!db.inTransaction) {
+    lose(batching, undefined);
+    return;
+  }
+  try {
+    batching.commit.run();
+    batching.open = false;
+  } catch (err) {
+    try {
+      if (db.inTransaction) batching.rollback.run();
+    } finally {
+      lose(batching, err);
+    }
+  }
+}
+
+function lose(batching: Batching, cause: unknown): void {
+  batching.open = false;
+  batching.lost.push({ from: batching.openedAt, to: batching.changes.get() as number, cause });
+}
+
+/** The batches that did not commit since the last call, as one error; undefined when all did. */
+export function takeLostBatches(db: Db): BatchLostError | undefined {
+  const batching = batchings.get(db);
+  if (batching === undefined || batching.lost.length === 0) return undefined;
+  return new BatchLostError(batching.lost.splice(0));
+}

@@ -1,0 +1,86 @@
+/**
+ * The writes of one event-loop turn in one SQLite transaction (`store/turn-batch.ts`): committed
+ * together by the sync that covers them, a refused transaction undoing only itself, and a batch that
+ * does not commit failing that sync (503 upstream) with its events dropped, never announced.
+ */
+import Database from 'better-sqlite3';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { immediateTransaction, type Db } from '../../src/server/store/db.js';
+import { BatchLostError, batchWritesPerTurn } from '../../src/server/store/turn-batch.js';
+import { temporaryDatabase } from './support/database.js';
+
+async function batchingDatabase() {
+  const { db, durability } = await temporaryDatabase('ufdl-turn-batch-');
+  db.exec(`
+    CREATE TABLE t (x INTEGER);
+    CREATE TABLE parent (pk INTEGER PRIMARY KEY);
+    CREATE TABLE child (parent INTEGER REFERENCES parent(pk) DEFERRABLE INITIALLY DEFERRED);
+  `);
+  batchWritesPerTurn(db);
+  // Another connection on the file sees only what is committed.
+  const other = new Database(db.name, { readonly: true });
+  onTestFinished(() => void other.close());
+  const committed = (table: string) => other.prepare(`SELECT * FROM ${table} ORDER BY rowid`).raw().all().flat();
+  return { db, barrier: durability.barrier, committed };
+}
+
+const insert = (db: Db, x: number) => db.prepare('INSERT INTO t (x) VALUES (?)').run(x);
+
+describe('writes batched per turn', () => {
+  it('commits the transactions of one turn together, a refused one undoing only itself', async () => {
+    const { db, barrier, committed } = await batchingDatabase();
+    immediateTransaction(db, () => insert(db, 1));
+    expect(() =>
+      immediateTransaction(db, () => {
+        insert(db, 2);
+        throw new Error('refused');
+      }),
+    ).toThrow('refused');
+    immediateTransaction(db, () => insert(db, 3));
+    // Still one open transaction: nothing is visible outside yet.
+    expect(db.inTransaction).toBe(true);
+    expect(committed('t')).toEqual([]);
+    await barrier.syncAfterCommit();
+    expect(committed('t')).toEqual([1, 3]);
+    expect(db.inTransaction).toBe(false);
+  });
+
+  it('commits at the end of the turn even when nobody waits for a sync', async () => {
+    const { db, committed } = await batchingDatabase();
+    immediateTransaction(db, () => insert(db, 7));
+    expect(committed('t')).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(committed('t')).toEqual([7]);
+  });
+
+  it('fails the sync of a batch whose COMMIT fails, drops its events, and keeps the next batch', async () => {
+    const { db, barrier, committed } = await batchingDatabase();
+    const seen: string[] = [];
+    // A deferred foreign key: the violation is found by COMMIT, which then fails.
+    immediateTransaction(db, () => insert(db, 1));
+    immediateTransaction(db, () => db.prepare('INSERT INTO child (parent) VALUES (99)').run());
+    barrier.afterSync(() => seen.push('lost'));
+    const lost = barrier.syncAfterCommit();
+    await expect(lost).rejects.toBeInstanceOf(BatchLostError);
+    await expect(lost).rejects.toThrow(/did not commit: FOREIGN KEY constraint failed/);
+    expect(committed('t')).toEqual([]);
+    expect(committed('child')).toEqual([]);
+
+    immediateTransaction(db, () => insert(db, 2));
+    barrier.afterSync(() => seen.push('kept'));
+    await barrier.syncAfterCommit();
+    expect(committed('t')).toEqual([2]);
+    expect(seen).toEqual(['kept']);
+  });
+
+  it('finds a batch that SQLite rolled back under it, and fails its sync', async () => {
+    const { db, barrier, committed } = await batchingDatabase();
+    immediateTransaction(db, () => insert(db, 1));
+    // What SQLite does on some errors (a full disk, an I/O error): the whole transaction is undone.
+    db.exec('ROLLBACK');
+    immediateTransaction(db, () => insert(db, 2));
+    await expect(barrier.syncAfterCommit()).rejects.toBeInstanceOf(BatchLostError);
+    // The batch begun after the loss committed; only the answers were held back (503: outcome unknown).
+    expect(committed('t')).toEqual([2]);
+  });
+});
