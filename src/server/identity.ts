@@ -132,14 +132,21 @@ export function callerRows(db: Db, userPk: number, nodePk: number | undefined): 
   if (nodePk === undefined) return { user: cachedRows<UserRow>(db, 'SELECT * FROM users WHERE pk = ?').get(userPk), node: undefined };
   const row = cachedRows<Record<string, unknown>>(db, USER_AND_NODE_SQL).get(nodePk, userPk);
   if (row === undefined) return { user: undefined, node: nodeByPk(db, nodePk) };
-  return { user: splitRow<UserRow>(row, USER_COLUMNS, ''), node: row.node_pk === null ? undefined : splitRow<NodeRow>(row, NODE_COLUMNS, 'node_') };
+  return { user: userOf(row), node: row.node_pk === null ? undefined : nodeOf(row) };
 }
 
-function splitRow<T>(row: Record<string, unknown>, columns: readonly string[], prefix: string): T {
-  const out: Record<string, unknown> = {};
-  for (const column of columns) out[column] = row[prefix + column];
-  return out as T;
+/**
+ * A function that copies `columns` (read as `prefix` + column) out of the joined row into an object
+ * literal: one shape for every row, where building it key by key took V8's slow path (1 % of the
+ * server's CPU). The names are our own column lists, quoted as JSON string literals.
+ */
+function rowSplitter<T>(columns: readonly string[], prefix: string): (row: Record<string, unknown>) => T {
+  const fields = columns.map((c) => `${JSON.stringify(c)}: r[${JSON.stringify(prefix + c)}]`);
+  return new Function('r', `return { ${fields.join(', ')} };`) as (row: Record<string, unknown>) => T;
 }
+
+const userOf = rowSplitter<UserRow>(USER_COLUMNS, '');
+const nodeOf = rowSplitter<NodeRow>(NODE_COLUMNS, 'node_');
 
 function nodeByPk(db: Db, pk: number): NodeRow | undefined {
   return cachedRows<NodeRow>(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk);

@@ -29,13 +29,15 @@ const insert = (db: Db, x: number) => db.prepare('INSERT INTO t (x) VALUES (?)')
 describe('writes batched per turn', () => {
   it('commits the transactions of one turn together, a refused one undoing only itself', async () => {
     const { db, barrier, committed } = await batchingDatabase();
-    immediateTransaction(db, () => insert(db, 1));
-    expect(() =>
+    const refused = (x: number) => () =>
       immediateTransaction(db, () => {
-        insert(db, 2);
+        insert(db, x);
         throw new Error('refused');
-      }),
-    ).toThrow('refused');
+      });
+    // The first of a batch (run without a savepoint of its own), then one inside it.
+    expect(refused(0)).toThrow('refused');
+    immediateTransaction(db, () => insert(db, 1));
+    expect(refused(2)).toThrow('refused');
     immediateTransaction(db, () => insert(db, 3));
     // Still one open transaction: nothing is visible outside yet.
     expect(db.inTransaction).toBe(true);

@@ -6,7 +6,7 @@
  */
 import Database, { type Statement } from 'better-sqlite3';
 import { LICENCE_ROWS } from './licence-rows.js';
-import { joinTurnBatch } from './turn-batch.js';
+import { abandonTurnBatch, joinTurnBatch } from './turn-batch.js';
 
 export type Db = Database.Database;
 
@@ -287,10 +287,18 @@ const runners = new WeakMap<Db, Runner>();
  * concurrent writer cannot make a read stale), committed when it returns, rolled back when it throws.
  * The same as `db.transaction(fn).immediate()`, without building a new transaction wrapper on every
  * call (better-sqlite3 makes five functions per wrapper: a few per cent of a transition's CPU).
- * On a database that batches (`turn-batch.ts`) it is a savepoint in the turn's batch.
+ * On a database that batches (`turn-batch.ts`) it runs in the turn's batch: as a savepoint, unless
+ * it is the batch's first (then a failure rolls the batch back, which held nothing else).
  */
 export function immediateTransaction<T>(db: Db, fn: () => T): T {
-  joinTurnBatch(db);
+  if (joinTurnBatch(db)) {
+    try {
+      return fn();
+    } catch (err) {
+      abandonTurnBatch(db);
+      throw err;
+    }
+  }
   let runner = runners.get(db);
   if (!runner) {
     runner = db.transaction((body: () => unknown) => body());

@@ -77,17 +77,28 @@ export function batchWritesPerTurn(db: Db): void {
 }
 
 /**
- * Before a write transaction: open the turn's batch if `db` batches and none is open. A no-op for a
- * database that does not batch (the PostgreSQL store, tests' plain databases).
+ * Before a write transaction: open the turn's batch if `db` batches and none is open. Returns true
+ * when it opened one (the transaction is then the batch's first, and needs no savepoint of its own:
+ * {@link abandonTurnBatch} undoes it). A no-op for a database that does not batch (the PostgreSQL
+ * store, tests' plain databases), or while another transaction is open.
  */
-export function joinTurnBatch(db: Db): void {
+export function joinTurnBatch(db: Db): boolean {
   const batching = batchings.get(db);
-  if (batching === undefined || db.inTransaction) return;
+  if (batching === undefined || db.inTransaction) return false;
   if (batching.open) lose(batching, undefined);
   batching.openedAt = batching.changes.get() as number;
   batching.begin.run();
   batching.open = true;
   setImmediate(commitTurnBatch, db);
+  return true;
+}
+
+/** Roll back the batch, which holds only the transaction that opened it and then failed. */
+export function abandonTurnBatch(db: Db): void {
+  const batching = batchings.get(db);
+  if (batching === undefined || !batching.open) return;
+  batching.open = false;
+  if (db.inTransaction) batching.rollback.run();
 }
 
 /** Commit the open batch now (the turn's end, a sync about to start, the database closing). */
