@@ -3,9 +3,10 @@
  * are written together, in order, once each; a new attempt of a job starts a new history; a history
  * over its size limit is thinned; a directory removed under it is made again.
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { ProgressHistory } from '../../src/server/live-log/progress-history.js';
 import { LiveLogStore } from '../../src/server/live-log/store.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
@@ -16,7 +17,23 @@ async function history(): Promise<{ store: LiveLogStore; history: ProgressHistor
   const root = await tempDir('ufdl-progress-history-');
   const store = new LiveLogStore(root, { maxBytesLimit: 1 << 20 });
   await store.init(() => true);
-  return { store, history: new ProgressHistory(store) };
+  const h = new ProgressHistory(store);
+  onTestFinished(() => h.close());
+  return { store, history: h };
+}
+
+/** How many descriptors this process holds open on history files under `root`. */
+function openHistoryFiles(root: string): number {
+  let count = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(root) && target.endsWith('progress.jsonl')) count++;
+    } catch {
+      // The descriptor readdir itself used, closed meanwhile.
+    }
+  }
+  return count;
 }
 
 const FIRST = { pk: 3, startTime: '2030-01-01T00:00:00.000Z' };
@@ -49,6 +66,27 @@ describe('progress history', () => {
       const steps = (await h.read(key)).map((p) => p.d.step);
       expect(steps).toEqual(i < 3 ? [i, -1] : [i]);
     }
+  });
+
+  it('keeps a file open while its job runs, closes it when the job is forgotten, and all of them on close', async () => {
+    const { store, history: h } = await history();
+    await Promise.all([h.record(FIRST, 0.1, {}), h.record(OTHER, 0.1, {}), h.record({ pk: 5, startTime: FIRST.startTime }, 0.1, {})]);
+    expect(openHistoryFiles(store.root)).toBe(3);
+    h.forget(FIRST.pk);
+    expect(openHistoryFiles(store.root)).toBe(2);
+    // A point recorded after a forget opens the file again, and appends to it.
+    await h.record(FIRST, 0.2, {});
+    expect((await h.read(FIRST)).map((p) => p.p)).toEqual([0.1, 0.2]);
+    await h.close();
+    expect(openHistoryFiles(store.root)).toBe(0);
+  });
+
+  it('holds no more files open than it remembers', async () => {
+    const { store, history: h } = await history();
+    const jobs = Array.from({ length: 1300 }, (_, i) => ({ pk: 100 + i, startTime: FIRST.startTime }));
+    await Promise.all(jobs.map((key) => h.record(key, 0.1, {})));
+    expect(openHistoryFiles(store.root)).toBeLessThanOrEqual(512);
+    await h.close();
   });
 
   it('starts a new history for a new attempt and removes the old one', async () => {

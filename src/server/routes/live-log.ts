@@ -101,7 +101,10 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
   };
   const attempts = new AttemptKeys(ctx.db, { remember: ctx.options.databaseUrl === undefined });
   const onTransition = (pk: number, message: JobNotification) => {
-    if (message.transition !== 'progress') attempts.forget(pk);
+    if (message.transition !== 'progress') {
+      attempts.forget(pk);
+      history.forget(pk);
+    }
     // Replicas share the data directory: the replica where the progress was reported records it.
     else if (!ctx.hub.fromAnotherReplica) {
       const key = attempts.keyOf(pk);
@@ -119,7 +122,7 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
     ctx.hub.off('logAppended', onLogAppended);
     store.off('appended', onAppended);
     // Points recorded from the last notifications are written before the data directory may go.
-    await history.idle();
+    await history.close();
   });
 
   await app.register(appendRoute);
