@@ -18,7 +18,6 @@
  * `log` output, which the agent uploads at the end.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UfdlError } from '../../protocol/errors.js';
@@ -104,20 +103,6 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     const jobDir = join(this.root, String(key.pk));
     await mkdir(join(jobDir, attempt), { recursive: true });
     for (const name of await readdir(jobDir)) if (name !== attempt) await rm(join(jobDir, name), { recursive: true, force: true });
-    return join(jobDir, attempt);
-  }
-
-  /**
-   * {@link ensureAttemptDir} without leaving the event loop, for a caller on the hot path (the
-   * progress history, once per attempt): a directory made and read in the page cache costs less than
-   * the thread pool's round trips. Only a reset job has an old attempt to remove, of a few files.
-   */
-  ensureAttemptDirSync(key: LogKey): string {
-    const attempt = attemptName(key);
-    if (attempt === undefined) throw new Error(`job ${key.pk} has not started: it has no log`);
-    const jobDir = join(this.root, String(key.pk));
-    mkdirSync(join(jobDir, attempt), { recursive: true });
-    for (const name of readdirSync(jobDir)) if (name !== attempt) rmSync(join(jobDir, name), { recursive: true, force: true });
     return join(jobDir, attempt);
   }
 
