@@ -80,7 +80,7 @@ export function loadBundle(file: string, command: string, env: NodeJS.ProcessEnv
         mkdirSync(dirname(cachePath), { recursive: true, mode: 0o700 });
         const temp = `${cachePath}.${process.pid}.${Date.now()}.tmp`;
         try {
-          writeFileSync(temp, Buffer.concat([Buffer.from(`${header}${code.length}\n`, 'latin1'), code, code]), { mode: 0o600, flag: 'wx' });
+          writeFileSync(temp, Buffer.concat([Buffer.from(`${header}${code.length}\n`), code, code]), { mode: 0o600, flag: 'wx' });
           renameSync(temp, cachePath);
         } catch (err) {
           rmSync(temp, { force: true });
@@ -128,7 +128,7 @@ function readCache(path: string, header: string): { state: CacheState; data?: Bu
     closeSync(fd);
   }
   const lineEnd = file.indexOf(10);
-  const line = file.toString('latin1', 0, Math.max(lineEnd, 0));
+  const line = file.toString('utf8', 0, Math.max(lineEnd, 0));
   if (!line.startsWith(header)) return { state: line.startsWith(FORMAT) ? 'stale' : 'corrupt' };
   const length = Number(line.slice(header.length));
   const start = lineEnd + 1;

@@ -42,7 +42,7 @@ function cacheFileOf(cacheHome: string): string {
 function parts(file: string) {
   const bytes = readFileSync(file);
   const end = bytes.indexOf(10);
-  const header = bytes.toString('latin1', 0, end);
+  const header = bytes.toString('utf8', 0, end);
   const length = Number(header.slice(header.lastIndexOf(' ') + 1));
   return { bytes, header, start: end + 1, length };
 }
