@@ -94,4 +94,9 @@ await build({
   outfile: join(OUT, 'short-commands.cjs'),
   format: 'cjs',
   define: { 'import.meta.url': '__ufdlImportMetaUrl' },
+  // A script compiled by vm.Script can only `import()` with an experimental flag (or, for
+  // vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, an experimental warning) in Node 20: the packages the
+  // short commands load on demand (got, ws, node:https) are `require`d instead, which since Node
+  // 20.19 loads an ES module package (got) as well.
+  supported: { 'dynamic-import': false },
 });

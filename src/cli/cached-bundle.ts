@@ -25,7 +25,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rm
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Script, constants } from 'node:vm';
+import { Script } from 'node:vm';
 import { cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
 
 const FORMAT = 'ufdl-agent code cache 1';
@@ -60,8 +60,6 @@ export function loadBundle(file: string, command: string, env: NodeJS.ProcessEnv
   const script = new Script(source, {
     filename: file,
     ...(cached.data === undefined ? {} : { cachedData: cached.data }),
-    // `import()` in the bundle (of got, ws: packages it leaves in node_modules) as in any module.
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const cache: CacheState = cached.data !== undefined && script.cachedDataRejected === true ? 'rejected' : cached.state;
   debug(env, cachePath, cache);
