@@ -32,20 +32,28 @@ const external = Object.keys(dependencies)
   .filter((name) => !BUNDLED.has(name))
   .flatMap((name) => [name, `${name}/*`]);
 
-// tsc's per-module output of src/cli is replaced by the bundle: one way to run the CLI, not two.
-rmSync(OUT, { recursive: true, force: true });
-await build({
-  entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
-  outdir: OUT,
-  chunkNames: 'chunks/[name]-[hash]',
+// commander loads node:child_process when it starts, for executable subcommands (a `git-foo` beside
+// `git`), which ufdl-agent has none of; loading it (and the net, dgram and socket modules it loads)
+// cost a short command ~6 M instructions (3 %). Here commander gets it on first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, ({ importer }) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(importer) ? { path: 'node:child_process', namespace: 'lazy-child-process' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_, key) => require('node:child_process')[key] });",
+      loader: 'js',
+    }));
+  },
+};
+
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  plugins: [lazyChildProcess],
   platform: 'node',
   target: 'node20',
   external,
-  // commander is CommonJS: its `require('node:events')` and the like need a real `require` in an ES module.
-  banner: { js: "import { createRequire as __ufdlCreateRequire } from 'node:module';\nconst require = __ufdlCreateRequire(import.meta.url);" },
   // Whitespace and comments (commander's JSDoc is half its source) cost compile time at every start;
   // names stay, so a stack trace still reads, and the source map leads back to src/.
   minifyWhitespace: true,
@@ -53,4 +61,42 @@ await build({
   sourcemap: 'linked',
   legalComments: 'eof',
   logLevel: 'warning',
+};
+
+// tsc's per-module output of src/cli is replaced by the bundle: one way to run the CLI, not two.
+rmSync(OUT, { recursive: true, force: true });
+
+// The entry (the `ufdl-agent` bin): one file, importing nothing of the other two but by path at run time.
+const ANY_COMMAND = './commands/all.js';
+await build({
+  ...common,
+  entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
+  outfile: join(OUT, 'main.js'),
+  format: 'esm',
+  plugins: [...common.plugins, { name: 'chunked-build', setup: (b) => b.onResolve({ filter: /^\.\/commands\/all\.js$/ }, ({ path }) => (path === ANY_COMMAND ? { path, external: true } : undefined)) }],
+});
+// Any command: `commands/all.js` and its chunks, each command behind its dynamic import.
+await build({
+  ...common,
+  entryPoints: [{ in: join(ROOT, 'src', 'cli', 'commands', 'all.ts'), out: 'commands/all' }],
+  outdir: OUT,
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
+  format: 'esm',
+  // commander is CommonJS: its `require('node:events')` and the like need a real `require` in an ES module.
+  banner: { js: "import { createRequire as __ufdlCreateRequire } from 'node:module';\nconst require = __ufdlCreateRequire(import.meta.url);" },
+});
+// The short commands in one script, which main.js compiles with a V8 code cache (src/cli/cached-bundle.ts
+// gives it `require` and, for `import.meta.url`, the parameter named here).
+await build({
+  ...common,
+  entryPoints: [join(ROOT, 'src', 'cli', 'commands', 'short.ts')],
+  outfile: join(OUT, 'short-commands.cjs'),
+  format: 'cjs',
+  define: { 'import.meta.url': '__ufdlImportMetaUrl' },
+  // A script compiled by vm.Script can only `import()` with an experimental flag (or, for
+  // vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, an experimental warning) in Node 20: the packages the
+  // short commands load on demand (got, ws, node:https) are `require`d instead, which since Node
+  // 20.19 loads an ES module package (got) as well.
+  supported: { 'dynamic-import': false },
 });

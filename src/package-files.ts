@@ -2,8 +2,9 @@
  * The files the package ships beside its code — package.json, config/templates/, the dashboard in
  * dist/ui/, the native addon node-gyp builds in build/Release/, the CLI's entry point — found from
  * the package's root rather than from the module's own place: the same module runs from `src/` (the
- * tests), from tsc's `dist/` and from the CLI's bundle (`dist/cli/main.js` and its chunks in
- * `dist/cli/chunks/`), each at a different depth below the root.
+ * tests), from tsc's `dist/` and from the CLI's bundles (`dist/cli/main.js`, the short commands'
+ * `dist/cli/short-commands.cjs`, the chunks in `dist/cli/chunks/`), each at a different depth below
+ * the root.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

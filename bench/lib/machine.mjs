@@ -42,8 +42,12 @@ export async function recordResult(section, header, row) {
   const start = text.indexOf(`\n${heading}\n`) + 1;
   const next = text.indexOf('\n## ', start + heading.length);
   const end = next === -1 ? text.length : next;
-  const sectionText = text.slice(start, end).replace(/\n+$/, '');
-  text = `${text.slice(0, start)}${sectionText}\n${line}\n${text.slice(end)}`;
+  const sectionText = text.slice(start, end);
+  // After the table's last row, not after a paragraph that follows the table (which would end it).
+  const rows = [...sectionText.matchAll(/^\|.*$/gm)];
+  const last = rows.at(-1);
+  const at = last === undefined ? sectionText.replace(/\n+$/, '').length : last.index + last[0].length;
+  text = `${text.slice(0, start)}${sectionText.slice(0, at)}\n${line}${sectionText.slice(at)}${text.slice(end)}`;
   await writeFile(file, text);
 }
 

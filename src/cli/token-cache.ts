@@ -11,16 +11,15 @@
  * (docs/OPERATIONS.md, "The CLI's token cache").
  */
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { CachedToken, TokenCache } from '../client/options.js';
+import { cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
 
 const VERSION = 1;
 
 /** `$XDG_CACHE_HOME/ufdl-agent/tokens`, else `~/.cache/ufdl-agent/tokens`. */
 export function tokenCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME !== undefined && env.XDG_CACHE_HOME.startsWith('/') ? env.XDG_CACHE_HOME : join(homedir(), '.cache');
-  return join(base, 'ufdl-agent', 'tokens');
+  return join(cliCacheDir(env), 'tokens');
 }
 
 interface CacheFile {
@@ -52,9 +51,7 @@ export class TokenCacheFile implements TokenCache {
       return undefined;
     }
     try {
-      const info = fstatSync(fd);
-      const ownUid = process.getuid?.();
-      if (!info.isFile() || (ownUid !== undefined && info.uid !== ownUid) || (info.mode & 0o077) !== 0) return undefined;
+      if (!isOwnPrivateFile(fstatSync(fd))) return undefined;
       text = readFileSync(fd, 'utf8');
     } catch {
       return undefined;
@@ -108,22 +105,6 @@ export function dropAllTokens(dir = tokenCacheDir()): number {
   }
   for (const name of names) rmSync(join(dir, name), { force: true });
   return names.filter((name) => name.endsWith('.json')).length;
-}
-
-/**
- * A file name for a server and user: two 32-bit FNV-1a hashes (node's crypto module would cost a
- * command more time to load than the rest of this file). Not a secret and need not be unique: the
- * file says whose tokens it holds, and a file of another server or user is no cache.
- */
-function fileKey(text: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  return `${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}`;
 }
 
 function isToken(value: unknown): value is CachedToken {

@@ -24,10 +24,14 @@ function loadHttps(): Promise<typeof import('node:https')> {
   return (httpsModule ??= import('node:https'));
 }
 
-/** got is loaded by the first request that needs it: a command that never does starts faster. */
+/**
+ * got is loaded by the first request that needs it: a command that never does starts faster. Its
+ * named export, not `default`: the CLI's short-commands script `require`s got (scripts/build-cli.mjs),
+ * and there `default` is the whole module.
+ */
 function loadGot(): Promise<Got> {
   gotModule ??= import('got');
-  return gotModule.then((m) => m.default);
+  return gotModule.then((m) => m.got);
 }
 
 export interface RequestSpec {

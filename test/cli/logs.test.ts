@@ -33,7 +33,7 @@ describe('ufdl-agent logs', () => {
     expect(log.toString()).toContain('step 30');
     expect(result.stdout).toBe(log.toString());
     const again = await cli(['logs', String(pk)], { env: serverEnv(server) });
-    expect(again.code).toBe(0);
+    expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toBe(log.toString());
   });
 
