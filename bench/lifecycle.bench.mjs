@@ -68,7 +68,8 @@ function runWorkers(config, nodePks) {
 
 function merge(results) {
   const latencies = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.latencies)) (latencies[k] ??= []).push(...v);
+  // concat, not push(...v): a fast baseline gathers more latencies than a call may take arguments.
+  for (const r of results) for (const [k, v] of Object.entries(r.latencies)) latencies[k] = (latencies[k] ?? []).concat(v);
   for (const v of Object.values(latencies)) v.sort((a, b) => a - b);
   return {
     lifecycles: results.reduce((s, r) => s + r.lifecycles, 0),
