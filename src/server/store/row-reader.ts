@@ -39,9 +39,7 @@ function makeReader<T>(db: Db, sql: string): RowReader<T> {
   if (dialectOf(db) === 'postgres') return cachedStatement(db, sql) as unknown as RowReader<T>;
   // Its own statement: the shared one's mode must not change (see cachedStatement).
   const statement: Statement = db.prepare(sql).raw(true);
-  const names = statement.columns().map((c) => c.name);
-  // The names are the statement's own columns (our SQL), quoted as JSON string literals.
-  const build = new Function('r', `return { ${names.map((name, i) => `${JSON.stringify(name)}: r[${i}]`).join(', ')} };`) as (row: unknown[]) => T;
+  const build = objectBuilder<T>(statement.columns().map((c, i) => [c.name, i]));
   return {
     get: (...params) => {
       const row = statement.get(...params) as unknown[] | undefined;
@@ -50,3 +48,15 @@ function makeReader<T>(db: Db, sql: string): RowReader<T> {
     all: (...params) => (statement.all(...params) as unknown[][]).map(build),
   };
 }
+
+/**
+ * A function that builds an object literal with the given keys, each read from the source row at its
+ * index (a raw row) or key (an object row): one shape for every object it builds, where assigning
+ * key by key takes V8's slow path. The keys are our own column names (quoted as JSON string literals).
+ */
+export function objectBuilder<T>(fields: readonly (readonly [key: string, from: number | string])[]): (row: SourceRow) => T {
+  const literal = fields.map(([key, from]) => `${JSON.stringify(key)}: r[${JSON.stringify(from)}]`).join(', ');
+  return new Function('r', `return { ${literal} };`) as (row: SourceRow) => T;
+}
+
+type SourceRow = readonly unknown[] | Readonly<Record<string, unknown>>;
