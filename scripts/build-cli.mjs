@@ -97,6 +97,7 @@ await build({
   // A script compiled by vm.Script can only `import()` with an experimental flag (or, for
   // vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER, an experimental warning) in Node 20: the packages the
   // short commands load on demand (got, ws, node:https) are `require`d instead, which since Node
-  // 20.19 loads an ES module package (got) as well.
+  // 20.19 loads an ES module package (got) as well. `require` gives such a package's namespace, so
+  // take its named exports: a default import would be the whole namespace (src/client/http.ts).
   supported: { 'dynamic-import': false },
 });
