@@ -264,13 +264,16 @@ describe('handshake', () => {
     const user = await f.user();
     const withName = new WebSocket(wsUrl(f, `/v1/jobs/${job}`), ['ufdl', `bearer.${user.token}`]);
     const alone = new WebSocket(wsUrl(f, `/v1/jobs/${job}`), [`bearer.${user.token}`]);
-    for (const socket of [withName, alone]) {
-      onTestFinished(() => socket.terminate());
-      await new Promise<void>((resolve, reject) => {
-        socket.once('open', resolve);
-        socket.once('error', reject);
-      });
-    }
+    // Both listened to at once: either may open first, and an 'open' nobody listens to is lost.
+    await Promise.all(
+      [withName, alone].map((socket) => {
+        onTestFinished(() => socket.terminate());
+        return new Promise<void>((resolve, reject) => {
+          socket.once('open', resolve);
+          socket.once('error', reject);
+        });
+      }),
+    );
     // The token is not echoed when the client offered another protocol.
     expect(withName.protocol).toBe('ufdl');
     expect(alone.protocol).toBe(`bearer.${user.token}`);
