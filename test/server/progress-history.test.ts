@@ -4,7 +4,7 @@
  * over its size limit is thinned; a directory removed under it is made again.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ProgressHistory } from '../../src/server/live-log/progress-history.js';
@@ -94,6 +94,21 @@ describe('progress history', () => {
     await h.record(FIRST, 0.5, { step: 1 });
     await h.record(SECOND, 0.1, { step: 2 });
     expect((await h.read(SECOND)).map((p) => p.d.step)).toEqual([2]);
+    expect(await readdir(join(store.root, '3'))).toEqual([store.attemptDir(SECOND)!.split('/').pop()]);
+  });
+
+  it('removes an older attempt found beside the current one, and makes a first attempt from nothing', async () => {
+    const { store } = await history();
+    // A first attempt: neither the job's directory nor the root's entries for it exist yet.
+    await rm(store.root, { recursive: true, force: true });
+    expect(await store.ensureAttemptDir(FIRST)).toBe(store.attemptDir(FIRST));
+    expect(await readdir(join(store.root, '3'))).toEqual([store.attemptDir(FIRST)!.split('/').pop()]);
+    // A crash between making the new attempt and removing the old one leaves both: the next ensure
+    // of the (existing) current attempt still removes the old.
+    await mkdir(store.attemptDir(SECOND)!, { recursive: true });
+    await store.ensureAttemptDir(SECOND);
+    await mkdir(store.attemptDir(FIRST)!, { recursive: true });
+    await store.ensureAttemptDir(SECOND);
     expect(await readdir(join(store.root, '3'))).toEqual([store.attemptDir(SECOND)!.split('/').pop()]);
   });
 
