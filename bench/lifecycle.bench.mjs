@@ -14,7 +14,7 @@ import { fork } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
-import { call, login, procStats } from './lib/processes.mjs';
+import { call, login, mainThreadCpuSeconds, procStats, serverCounters } from './lib/processes.mjs';
 import { onlySqlite, parseStores, recordStoreRow, startStore } from './lib/stores.mjs';
 
 const { values: args } = parseArgs({
@@ -109,7 +109,9 @@ async function runOurs(spec) {
     // Tokens live 5 minutes by default; the run is shorter.
     const cpu0 = await running.cpuSeconds();
     const counts0 = await running.databaseCounts();
+    const loop0 = await eventLoopReading(running);
     const result = merge(await runWorkers({ url: urls[0], urls, token, templatePk: template.pk, durationMs: DURATION_MS, bare: false }, nodePks));
+    const loop = eventLoopShares(loop0, await eventLoopReading(running));
     const cpuSeconds = (await running.cpuSeconds()) - cpu0;
     const counts1 = await running.databaseCounts();
     // Statements and transactions per lifecycle on PostgreSQL (each statement is one round trip).
@@ -119,12 +121,44 @@ async function runOurs(spec) {
     };
     let peakRss = 0;
     for (const server of running.servers) peakRss = Math.max(peakRss, (await procStats(server.child.pid)).peakRss);
-    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss, nodePks, perLifecycle };
+    return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuSeconds, peakRss, nodePks, perLifecycle, loop };
   } finally {
     await running.stop();
     running = undefined;
   }
 }
+
+/**
+ * Where one server's event loop went (single server only): its busy seconds and disk syncs (from
+ * its /metrics), its main thread's CPU seconds, and the wall clock.
+ */
+async function eventLoopReading(store) {
+  if (store.servers.length !== 1) return undefined;
+  return { at: performance.now(), main: await mainThreadCpuSeconds(store.servers[0].child.pid), ...(await serverCounters(store.urls[0])) };
+}
+
+/**
+ * Busy: the share of the wall clock the event loop ran (near 1: it is the limit). On a CPU: the share
+ * its thread was running on a core; busy minus that is time it was ready but other threads and
+ * processes (the generator's among them) had the cores.
+ */
+function eventLoopShares(a, b) {
+  if (a === undefined || b === undefined) return undefined;
+  const wall = (b.at - a.at) / 1000;
+  const syncs = b.syncs - a.syncs;
+  return {
+    busy: (b.busySeconds - a.busySeconds) / wall,
+    onCpu: (b.main - a.main) / wall,
+    syncsPerSecond: syncs / wall,
+    syncMs: syncs === 0 ? 0 : ((b.syncSeconds - a.syncSeconds) * 1000) / syncs,
+    perSync: syncs === 0 ? 0 : (b.released - a.released) / syncs,
+  };
+}
+
+const describeLoop = (loop) =>
+  loop === undefined
+    ? 'n/a'
+    : `busy ${(loop.busy * 100).toFixed(0)} %, on a CPU ${(loop.onCpu * 100).toFixed(0)} %; ${loop.syncsPerSecond.toFixed(0)} syncs/s of ${loop.syncMs.toFixed(1)} ms, ${loop.perSync.toFixed(0)} answers and events each`;
 
 const requests = (r) => Object.values(r.latencies).reduce((n, v) => n + v.length, 0);
 const allCalls = (r) => Object.values(r.latencies).flat().sort((a, b) => a - b);
@@ -193,13 +227,14 @@ printLatencies(ours);
 console.log(`ufdl server: ${oursRate.toFixed(1)} lifecycles/s (${(oursRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${ours.errors}, server CPU ${ours.cpuSeconds.toFixed(1)} s, peak RSS ${(ours.peakRss / 2 ** 20).toFixed(0)} MiB`);
 console.log(`bare node:http: ${bareRate.toFixed(1)} lifecycles/s (${(bareRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${baseline.errors}, server CPU ${(bareStats.cpuSeconds - bareCpu0).toFixed(1)} s`);
 console.log(`server CPU per request: ${oursCpuMs.toFixed(3)} ms ours, ${bareCpuMs.toFixed(3)} ms bare`);
+console.log(`ufdl server event loop: ${describeLoop(ours.loop)}`);
 console.log(`load generator CPU: ${ours.generatorCpuSeconds.toFixed(1)} s over ${(ours.elapsedMs / 1000).toFixed(1)} s (ours), ${baseline.generatorCpuSeconds.toFixed(1)} s (baseline)`);
 console.log(`ratio ours / bare: ${ratio.toFixed(2)} (goal ≥ 0.50) ${ratio >= 0.5 && ours.errors === 0 ? 'MET' : 'NOT MET'}`);
 if (ours.errorSamples.length) console.log('errors:', ours.errorSamples);
 
 await recordResult(
   'Server throughput (lifecycle)',
-  ['date', 'machine', 'load avg before → after', 'nodes', 'seconds', 'ours lifecycles/s', 'bare lifecycles/s', 'ratio (goal ≥ 0.5)', 'errors', 'p50/p99 progress ms', 'server CPU ms/request ours / bare', 'generator CPU s'],
+  ['date', 'machine', 'load avg before → after', 'nodes', 'seconds', 'ours lifecycles/s', 'bare lifecycles/s', 'ratio (goal ≥ 0.5)', 'errors', 'p50/p99 progress ms', 'server CPU ms/request ours / bare', 'generator CPU s', 'our event loop'],
   [
     today(),
     machineLabel(),
@@ -213,5 +248,6 @@ await recordResult(
     `${percentile(ours.latencies.progress ?? [], 50).toFixed(1)}/${percentile(ours.latencies.progress ?? [], 99).toFixed(1)}`,
     `${oursCpuMs.toFixed(3)} / ${bareCpuMs.toFixed(3)}`,
     `${ours.generatorCpuSeconds.toFixed(1)} / ${baseline.generatorCpuSeconds.toFixed(1)}`,
+    describeLoop(ours.loop),
   ],
 );

@@ -113,6 +113,31 @@ export async function procStats(pid) {
   return { rss: rssKb * 1024, peakRss: hwmKb * 1024, cpuSeconds: ticks / 100 };
 }
 
+/** CPU seconds of a process's main thread alone (the event loop of a node process). */
+export async function mainThreadCpuSeconds(pid) {
+  const { readFile } = await import('node:fs/promises');
+  const stat = (await readFile(`/proc/${pid}/task/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
+/**
+ * The server's own account of where its time went (`/metrics`, docs/OPERATIONS.md): event-loop busy
+ * seconds and the disk syncs of group commit, as plain numbers to subtract one reading from another.
+ */
+export async function serverCounters(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (line) => {
+    const found = text.split('\n').find((l) => l.startsWith(`${line} `));
+    return found === undefined ? 0 : Number(found.slice(found.lastIndexOf(' ') + 1));
+  };
+  return {
+    busySeconds: value('ufdl_server_event_loop_busy_seconds_total'),
+    syncs: value('ufdl_server_durable_syncs_total{result="ok"}'),
+    syncSeconds: value('ufdl_server_durable_sync_seconds_total'),
+    released: value('ufdl_server_durable_waits_total'),
+  };
+}
+
 /**
  * Reset a process's peak RSS (VmHWM) to its current RSS (`/proc/<pid>/clear_refs` value 5, Linux ≥
  * 4.0), so a later VmHWM is the peak of what happened since. Returns false where that is refused.

@@ -134,6 +134,49 @@ export function serverMetrics(ctx: ServerContext): ServerMetrics {
       this.inc({ kind: 'passed_on' }, reoffers);
     },
   });
+  // Group commit (store/durability.ts): with the syncs' count, mean sync time and answers per sync
+  // are rates an operator can divide; 0 on PostgreSQL, whose commits are durable when they return.
+  const durable = ctx.durable;
+  new Counter({
+    name: 'ufdl_server_durable_syncs_total',
+    help: 'Disk syncs of group commit (one fdatasync of the SQLite WAL, shared by every commit made while the previous one ran), by result.',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      this.reset();
+      this.inc({ result: 'ok' }, durable.syncs);
+      this.inc({ result: 'failed' }, durable.totals.failures);
+    },
+  });
+  new Counter({
+    name: 'ufdl_server_durable_sync_seconds_total',
+    help: 'Seconds spent in the disk syncs of group commit (divided by the syncs: the mean time an answer waits for the disk).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(durable.totals.seconds);
+    },
+  });
+  new Counter({
+    name: 'ufdl_server_durable_waits_total',
+    help: 'Answers and events that waited for a disk sync and were released by it (divided by the syncs: how many share one).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(durable.totals.released);
+    },
+  });
+  // Cumulative, so any scraper's rate() is the utilisation over its own interval; near 1 the event
+  // loop is the limit (more requests wait in its queue than it answers).
+  new Counter({
+    name: 'ufdl_server_event_loop_busy_seconds_total',
+    help: "Seconds the server's event loop spent running (not waiting for I/O); its rate is the event loop's utilisation.",
+    registers,
+    collect() {
+      this.reset();
+      this.inc(performance.eventLoopUtilization().active / 1000);
+    },
+  });
   new Gauge({
     name: 'ufdl_server_uptime_seconds',
     help: 'Seconds since this server started.',

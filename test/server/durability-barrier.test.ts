@@ -111,6 +111,24 @@ describe('DurableBarrier', () => {
     expect(barrier.syncs).toBe(2);
   });
 
+  it('should count failed syncs, time spent syncing, and the waits and events each sync released', async () => {
+    const fake = fakeSource();
+    const barrier = new DurableBarrier(fake.source, { durableNow: true });
+    fake.commit();
+    const waits = [settled(barrier.syncAfterCommit()), settled(barrier.syncAfterCommit())];
+    barrier.afterSync(() => {});
+    await fake.complete(new Error('EIO'));
+    expect(waits.every((w) => w.error instanceof Error)).toBe(true);
+    expect(barrier.totals).toMatchObject({ failures: 1, released: 0 });
+    // The event still waits; the next request's sync releases it with the three waits.
+    const later = Array.from({ length: 3 }, () => settled(barrier.syncAfterCommit()));
+    await fake.complete();
+    expect(later.every((w) => w.done && w.error === undefined)).toBe(true);
+    expect(barrier.syncs).toBe(1);
+    expect(barrier.totals).toMatchObject({ failures: 1, released: 4 });
+    expect(barrier.totals.seconds).toBeGreaterThan(0);
+  });
+
   it('should answer at once when nothing was committed since the last sync', async () => {
     const fake = fakeSource();
     const barrier = new DurableBarrier(fake.source, { durableNow: true });

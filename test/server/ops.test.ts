@@ -115,6 +115,28 @@ describe('GET /metrics', () => {
     expect(['CREATED', 'STARTED', 'FINISHED', 'ERRORED', 'CANCELLED'].map((phase) => sample(last, 'ufdl_server_jobs', `{phase="${phase}"}`))).toEqual([1, 2, 1, 1, 2]);
   });
 
+  it('counts the disk syncs of group commit, the answers they released, and the event loop busy time', async () => {
+    const { app, url } = await start({ adminPassword: 'admin-password-for-tests' });
+    const before = (await api(url, 'GET', '/metrics')).text;
+    const token = (await api<{ access: string }>(url, 'POST', '/v1/auth/obtain', { json: { username: 'admin', password: 'admin-password-for-tests' } })).body.access;
+    for (let i = 0; i < 3; i++) {
+      expect((await api(url, 'POST', '/v1/nodes/create', { token, json: { ip: '10.0.0.9', index: i, cpu_mem: 1 } })).status).toBe(201);
+    }
+    const after = (await api(url, 'GET', '/metrics')).text;
+    const grew = (name: string, labels = '') => sample(after, name, labels)! - sample(before, name, labels)!;
+    if (app.ufdl.options.databaseUrl === undefined) {
+      // Each answer that wrote waited for a sync: three nodes, at least three syncs' worth of waits.
+      expect(grew('ufdl_server_durable_syncs_total', '{result="ok"}')).toBeGreaterThanOrEqual(1);
+      expect(grew('ufdl_server_durable_waits_total')).toBeGreaterThanOrEqual(3);
+      expect(grew('ufdl_server_durable_sync_seconds_total')).toBeGreaterThan(0);
+    } else {
+      // PostgreSQL commits are durable when they return: nothing waits for a sync.
+      expect(grew('ufdl_server_durable_syncs_total', '{result="ok"}')).toBe(0);
+    }
+    expect(sample(after, 'ufdl_server_durable_syncs_total', '{result="failed"}')).toBe(0);
+    expect(grew('ufdl_server_event_loop_busy_seconds_total')).toBeGreaterThan(0);
+  });
+
   it('keeps the counters of two servers in one process apart', async () => {
     const a = await start();
     const b = await start();

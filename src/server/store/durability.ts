@@ -71,6 +71,8 @@ export class DurableBarrier {
   #closed = false;
   /** Completed flushes (for tests and metrics). */
   syncs = 0;
+  /** Failed flushes, seconds spent in flushes (completed or not), and the answers and events they released (metrics). */
+  readonly totals = { failures: 0, seconds: 0, released: 0 };
 
   /**
    * @param options.durableNow whether the commits made before construction are already durable (true when
@@ -140,6 +142,7 @@ export class DurableBarrier {
   }
 
   #flush(): void {
+    const startedAt = performance.now();
     // Everything counted now is written to the WAL before the sync starts.
     const target = this.#source.commitCount();
     let flushed: Promise<void>;
@@ -149,18 +152,21 @@ export class DurableBarrier {
       flushed = Promise.reject(err);
     }
     flushed.then(
-      () => this.#finish(target, undefined),
-      (err: unknown) => this.#finish(target, err ?? new Error('sync failed')),
+      () => this.#finish(target, undefined, startedAt),
+      (err: unknown) => this.#finish(target, err ?? new Error('sync failed'), startedAt),
     );
   }
 
-  #finish(target: number, error: unknown): void {
+  #finish(target: number, error: unknown, startedAt: number): void {
     this.#flushing = false;
+    this.totals.seconds += (performance.now() - startedAt) / 1000;
+    if (error !== undefined) this.totals.failures++;
     if (error === undefined) {
       this.syncs++;
       if (target > this.#durable) this.#durable = target;
       let ran = 0;
       while (ran < this.#deferred.length && this.#deferred[ran]!.target <= this.#durable) ran++;
+      this.totals.released += ran;
       for (const d of this.#deferred.splice(0, ran)) {
         // A failing listener must not stop the others, nor the answers below.
         try {
@@ -175,8 +181,10 @@ export class DurableBarrier {
     const remaining: Waiter[] = [];
     for (const w of this.#waiters) {
       if (w.target > target) remaining.push(w);
-      else if (error === undefined) w.resolve();
-      else w.reject(error);
+      else if (error === undefined) {
+        this.totals.released++;
+        w.resolve();
+      } else w.reject(error);
     }
     this.#waiters = remaining;
     // Commits made while this sync ran need the next one. Deferred events of a failed sync wait for
