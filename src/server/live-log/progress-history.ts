@@ -1,188 +1,185 @@
 /**
  * The progress of each job over time, for the dashboard's curves: every `progress` notification
- * appends one line `{"t": ms, "p": progress, "d": {numbers}}` to `progress.jsonl` in the job's
- * live-log attempt directory (store.ts). Only the numeric values of the progress metadata are kept
- * (nested objects flattened to dotted keys), so a line stays small whatever a job sends. A history
- * over {@link MAX_HISTORY_BYTES} is thinned to every other point, so a week-long job keeps its whole
- * curve at a coarser step instead of growing without end.
+ * becomes one row of `progress_points` (the job, its attempt, and the point `{"t": ms, "p": progress,
+ * "d": {numbers}}`). Only the numeric values of the progress metadata are kept (nested objects
+ * flattened to dotted keys), so a point stays small whatever a job sends. An attempt's history over
+ * {@link MAX_POINTS} is thinned to every other point, so a week-long job keeps its whole curve at a
+ * coarser step instead of growing without end. A new attempt of a job (reset, abort and start
+ * again) drops the points of the earlier ones; deleting the job drops them all (a foreign key).
+ *
+ * Why the database and not a file beside the live log, as before: a file per attempt meant making
+ * its directory and opening it, four thread-pool round trips per job whose system calls wait on the
+ * file system's journal. Under the lifecycle load they cost a tenth of the server's CPU
+ * (docs/BENCHMARKS.md); a row is written with the turn's other commits, in the same sync. The points
+ * recorded together go in one statement per power of two (at most {@link INSERT_ROWS_MAX} rows),
+ * because on PostgreSQL each statement is a round trip.
+ *
+ * Points are written after the transition is answered, on the hub's notification: a history is a
+ * view for people, not part of the job's durable record (the last progress is, in the job's row).
  */
-import { closeSync, fstatSync, open, writeSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProgressPoint } from '../../protocol/dashboard.js';
-import type { LiveLogStore, LogKey } from './store.js';
+import { cachedStatement, immediateTransaction, type Db } from '../store/db.js';
+import type { LogKey } from './store.js';
 
-const MAX_HISTORY_BYTES = 2 * 1024 * 1024;
+/** Points kept per attempt: past it, every other one is dropped (the latest always kept). */
+const MAX_POINTS = 10_000;
+/** How many points of a job this process records between two counts of its history. */
+const COUNT_EVERY = 1_000;
 const MAX_KEYS = 32;
 const MAX_KEY_LENGTH = 64;
+/** Attempts remembered (whose older attempts were dropped, and their points counted); oldest forgotten first. */
+const KNOWN_ATTEMPTS_MAX = 4096;
+/** The largest single insert: a turn's points go in at most log2(turn / this) + 1 statements more. */
+const INSERT_ROWS_MAX = 64;
 
-/** The history file of one job's current attempt, and the lines not yet written to it. */
-interface HistoryFile {
+interface Pending {
+  pk: number;
   attempt: string;
-  key: LogKey;
-  /**
-   * The open file (appending), its size, and when it was last checked for removal; null until the
-   * first write, and after a failure or a thinning.
-   */
-  open: { fd: number; path: string; size: number; checkedAt: number } | null;
-  pending: string[];
+  point: string;
 }
 
-/**
- * At most this many jobs' history files are remembered (their directory ensured, their size known).
- * Past it, the oldest idle half is forgotten at once: forgetting one per point walked the map's
- * deleted slots from its start every time (4 % of the server's CPU under the lifecycle load).
- */
-const KNOWN_FILES_MAX = 512;
-
-/** How often an open history file is checked for having been removed under it. */
-const REMOVAL_CHECK_MS = 1000;
-
 export class ProgressHistory {
-  readonly #store: LiveLogStore;
-  #writing: Promise<unknown> = Promise.resolve();
-  readonly #files = new Map<number, HistoryFile>();
-  /** The files with lines not yet written, in the order they got their first one. */
-  #dirty = new Set<HistoryFile>();
-  /** The write that takes the lines queued now; null when none is queued. */
+  readonly #db: Db;
+  readonly #legacyDir: (key: LogKey) => string | undefined;
+  /** Points not yet written, in the order they came. */
+  #pending: Pending[] = [];
+  /** The write of the points queued now (at the end of the turn); null when none is queued. */
   #next: Promise<void> | null = null;
-
-  constructor(store: LiveLogStore) {
-    this.#store = store;
-  }
+  /** Per job, the attempt this process has seen, and how many of its points it wrote since the last count. */
+  readonly #attempts = new Map<number, { attempt: string; sinceCount: number }>();
+  #closed = false;
 
   /**
-   * Record a point (written in order). Failures are the caller's to log.
-   *
-   * A busy server records hundreds of points a second: the points that arrive while a write runs are
-   * written together by the next one, one append per job, and a job's directory is ensured and its
-   * file's size read once per attempt, not per point (each was a round trip through the thread pool,
-   * and together they cost a tenth of the server's CPU under the lifecycle load).
+   * @param legacyDir where an earlier version kept the attempt's history as `progress.jsonl` (the
+   *   live log's attempt directory), read when the database has no point of the attempt.
    */
+  constructor(db: Db, legacyDir: (key: LogKey) => string | undefined) {
+    this.#db = db;
+    this.#legacyDir = legacyDir;
+  }
+
+  /** Record a point; resolves once it is written with the others of its turn. Failures are the caller's to log. */
   record(key: LogKey, progress: number, data: Record<string, unknown>): Promise<void> {
-    const line = `${JSON.stringify({ t: Date.now(), p: progress, d: numericLeaves(data) } satisfies ProgressPoint)}\n`;
-    const attempt = this.#store.attemptDir(key);
-    if (attempt === undefined) return Promise.reject(new Error(`job ${key.pk} has not started: it has no progress history`));
-    let file = this.#files.get(key.pk);
-    if (file?.attempt !== attempt) {
-      if (file !== undefined && !this.#dirty.has(file)) closeFile(file);
-      file = { attempt, key, open: null, pending: [] };
-      this.#files.delete(key.pk);
-    }
-    this.#files.set(key.pk, file);
-    file.pending.push(line);
-    this.#dirty.add(file);
-    if (this.#files.size > KNOWN_FILES_MAX) this.#forgetOldFiles();
-    if (this.#next === null) {
-      const run = () => {
+    if (key.startTime === null) return Promise.reject(new Error(`job ${key.pk} has not started: it has no progress history`));
+    if (this.#closed) return Promise.reject(new Error('the progress history is closed'));
+    const point = JSON.stringify({ t: Date.now(), p: progress, d: numericLeaves(data) } satisfies ProgressPoint);
+    this.#pending.push({ pk: key.pk, attempt: key.startTime, point });
+    // After the code that records (the hub delivers a sync's notifications in one go), in the same
+    // turn: on SQLite the points join the turn's batch of writes and its commit (store/turn-batch.ts);
+    // at the next turn they were a commit of their own, with its locks and WAL frames.
+    this.#next ??= new Promise<void>((resolve, reject) => {
+      queueMicrotask(() => {
         this.#next = null;
-        return this.#writePending();
-      };
-      const next = this.#writing.then(run, run);
-      this.#writing = next.catch(() => undefined);
-      this.#next = next;
-    }
+        try {
+          this.#writePending();
+          resolve();
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
     return this.#next;
   }
 
-  /** The job's attempt ended (finished, reset, aborted…): its file is closed once written. */
+  /** The job's attempt ended (finished, reset, aborted…): nothing more to remember of it. */
   forget(pk: number): void {
-    const file = this.#files.get(pk);
-    if (file === undefined) return;
-    this.#files.delete(pk);
-    if (!this.#dirty.has(file)) closeFile(file);
+    this.#attempts.delete(pk);
   }
 
-  /** Write every queued point and close the files (the server waits for it before it closes). */
+  /** Write the points still queued; later points are refused (the server waits for this before it closes). */
   async close(): Promise<void> {
-    await this.#writing;
-    for (const file of this.#files.values()) closeFile(file);
-    this.#files.clear();
-  }
-
-  async #writePending(): Promise<void> {
-    const failures: unknown[] = [];
-    const dirty = this.#dirty;
-    this.#dirty = new Set();
-    for (const file of dirty) {
-      try {
-        await this.#write(file);
-      } catch (err) {
-        // Look at the directory and the file again next time (removed meanwhile, disk full…).
-        closeFile(file);
-        failures.push(err);
-      }
-      // Forgotten or replaced while its lines waited: nothing more will come to this file.
-      if (this.#files.get(file.key.pk) !== file) closeFile(file);
-    }
-    // Files that had lines waiting could not be forgotten before.
-    if (this.#files.size > KNOWN_FILES_MAX) this.#forgetOldFiles();
-    if (failures.length > 0) throw failures[0];
-  }
-
-  /**
-   * Append the file's pending lines: synchronously, on a descriptor kept open for the attempt — a
-   * few hundred bytes into the page cache, like the WAL frames SQLite writes on this thread at every
-   * commit. Each asynchronous append was three round trips through the thread pool (open, write,
-   * close) per job and round, 7 % of the server's CPU under the lifecycle load. The directory and the
-   * file are made through the thread pool, once per attempt: creating them waits for the file
-   * system's journal, which the commits' syncs keep busy, and must not stall the event loop.
-   */
-  async #write(file: HistoryFile): Promise<void> {
-    if (file.open === null) {
-      const path = join(await this.#store.ensureAttemptDir(file.key), 'progress.jsonl');
-      const fd = await openForAppend(path);
-      file.open = { fd, path, size: fstatSync(fd).size, checkedAt: Date.now() };
-    }
-    // Lines that came while the file was being opened were taken with the round's.
-    if (file.pending.length === 0) return;
-    const { open: opened } = file;
-    const text = file.pending.join('');
-    file.pending = [];
-    opened.size += writeSync(opened.fd, text);
-    // Removed under us (the job's directory deleted by hand)? Looked at once a second: write to a
-    // new file from the next point on.
-    const now = Date.now();
-    if (now - opened.checkedAt >= REMOVAL_CHECK_MS) {
-      opened.checkedAt = now;
-      if (fstatSync(opened.fd).nlink === 0) throw new Error(`${opened.path} was removed while being written`);
-    }
-    if (opened.size > MAX_HISTORY_BYTES) {
-      closeFile(file);
-      await thin(opened.path);
-    }
-  }
-
-  #forgetOldFiles(): void {
-    for (const [pk, file] of this.#files) {
-      if (this.#files.size <= KNOWN_FILES_MAX / 2) return;
-      if (this.#dirty.has(file)) continue;
-      this.#files.delete(pk);
-      closeFile(file);
-    }
+    this.#closed = true;
+    await this.#next?.catch(() => undefined);
   }
 
   /** The points of the attempt, oldest first; `[]` when there are none. */
   async read(key: LogKey): Promise<ProgressPoint[]> {
-    const dir = this.#store.attemptDir(key);
-    if (dir === undefined) return [];
-    let text: string;
-    try {
-      text = await readFile(join(dir, 'progress.jsonl'), 'utf8');
-    } catch {
-      return [];
-    }
-    const points: ProgressPoint[] = [];
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
-      try {
-        points.push(JSON.parse(line) as ProgressPoint);
-      } catch {
-        // A line cut by a crash mid-write: skip it.
-      }
-    }
-    return points;
+    if (key.startTime === null) return [];
+    const rows = cachedStatement(this.#db, 'SELECT point FROM progress_points WHERE job = ? AND attempt = ? ORDER BY pk').all(key.pk, key.startTime) as { point: string }[];
+    if (rows.length > 0) return rows.map((row) => JSON.parse(row.point) as ProgressPoint);
+    return readLegacyFile(this.#legacyDir(key));
   }
+
+  #writePending(): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    if (pending.length === 0 || !this.#db.open) return;
+    const toCount: Pending[] = [];
+    immediateTransaction(this.#db, () => {
+      // A job's first point of an attempt seen by this process drops its earlier attempts' points.
+      for (const p of pending) {
+        const known = this.#attempts.get(p.pk);
+        if (known?.attempt === p.attempt) {
+          if (++known.sinceCount >= COUNT_EVERY) {
+            known.sinceCount = 0;
+            toCount.push(p);
+          }
+          continue;
+        }
+        cachedStatement(this.#db, 'DELETE FROM progress_points WHERE job = ? AND attempt <> ?').run(p.pk, p.attempt);
+        this.#attempts.delete(p.pk);
+        this.#attempts.set(p.pk, { attempt: p.attempt, sinceCount: 1 });
+        if (this.#attempts.size > KNOWN_ATTEMPTS_MAX) this.#attempts.delete(this.#attempts.keys().next().value!);
+      }
+      for (let from = 0; from < pending.length; ) {
+        const rows = Math.min(INSERT_ROWS_MAX, 2 ** Math.floor(Math.log2(pending.length - from)));
+        const values: unknown[] = [];
+        for (const p of pending.slice(from, from + rows)) values.push(p.pk, p.attempt, p.point);
+        cachedStatement(this.#db, insertSql(rows)).run(...values);
+        from += rows;
+      }
+      for (const p of toCount) this.#thinIfLong(p.pk, p.attempt);
+    });
+  }
+
+  /** Over {@link MAX_POINTS}: drop every other point, counting from the latest (which stays). */
+  #thinIfLong(pk: number, attempt: string): void {
+    const { n } = cachedStatement(this.#db, 'SELECT COUNT(*) AS n FROM progress_points WHERE job = ? AND attempt = ?').get(pk, attempt) as { n: number };
+    if (n <= MAX_POINTS) return;
+    cachedStatement(
+      this.#db,
+      `DELETE FROM progress_points WHERE pk IN (
+         SELECT pk FROM (SELECT pk, ROW_NUMBER() OVER (ORDER BY pk DESC) AS n FROM progress_points WHERE job = ? AND attempt = ?) AS ranked
+         WHERE n % 2 = 0)`,
+    ).run(pk, attempt);
+  }
+}
+
+/**
+ * An insert of `rows` points, their pks in the order given (PostgreSQL numbers the rows in the order
+ * its plan produces them, which the join with `jobs` may change: hence the position and the ORDER
+ * BY). A point of a job deleted meanwhile is skipped (its foreign key would fail the whole statement,
+ * and with it the other jobs' points). The casts give PostgreSQL the columns' types.
+ */
+function insertSql(rows: number): string {
+  const values = Array.from({ length: rows }, (_, i) => `(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), ${i})`).join(', ');
+  return `INSERT INTO progress_points (job, attempt, point)
+    SELECT v.column1, v.column2, v.column3 FROM (VALUES ${values}) AS v
+    WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.pk = v.column1)
+    ORDER BY v.column4`;
+}
+
+/** An attempt's history as an earlier version wrote it (one JSON line a point); `[]` when there is none. */
+async function readLegacyFile(dir: string | undefined): Promise<ProgressPoint[]> {
+  if (dir === undefined) return [];
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'progress.jsonl'), 'utf8');
+  } catch {
+    return [];
+  }
+  const points: ProgressPoint[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      points.push(JSON.parse(line) as ProgressPoint);
+    } catch {
+      // A line cut by a crash mid-write: skip it.
+    }
+  }
+  return points;
 }
 
 /** `{"loss": 0.1, "m": {"acc": 0.9}, "name": "x"}` → `{"loss": 0.1, "m.acc": 0.9}`. */
@@ -202,30 +199,4 @@ export function numericLeaves(data: Record<string, unknown>): Record<string, num
   };
   walk(data, '', 0);
   return out;
-}
-
-/** Keep every other point, and always the last one (the current value); returns the new size. */
-async function thin(file: string): Promise<number> {
-  const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
-  const kept = lines.filter((_, i) => i % 2 === 0 || i === lines.length - 1);
-  const text = `${kept.join('\n')}\n`;
-  await writeFile(`${file}.tmp`, text);
-  await rename(`${file}.tmp`, file);
-  return Buffer.byteLength(text);
-}
-
-/** A plain descriptor (a FileHandle would close it when collected), opened through the thread pool. */
-function openForAppend(path: string): Promise<number> {
-  return new Promise((resolve, reject) => open(path, 'a', (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-function closeFile(file: HistoryFile): void {
-  if (file.open === null) return;
-  const { fd } = file.open;
-  file.open = null;
-  try {
-    closeSync(fd);
-  } catch {
-    // Closing cannot lose a written line; nothing to do about a failure.
-  }
 }

@@ -7,8 +7,10 @@
  * max-bytes        the cap the agent began the log with (written once, atomically)
  * seg-0.log        the head: bytes [0, head)
  * seg-<start>.log  a tail cell: bytes [start, start + cell); only the last two are kept
- * progress.jsonl   the job's progress history (progress-history.ts)
  * ```
+ *
+ * (Before schema 11 the attempt's progress history was a `progress.jsonl` here too; it is in the
+ * database now, and progress-history.ts still reads such a file for the attempts it has no row of.)
  *
  * Nothing is held in memory but a small state per log (its length and which cells exist): bytes go
  * from the request straight to the file and from the file straight to the reader. The length is the

@@ -90,7 +90,7 @@ async function appendRoute(app: FastifyInstance): Promise<void> {
 export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
   const ctx: ServerContext = app.ufdl;
   const store = app.liveLogs;
-  const history = new ProgressHistory(store);
+  const history = new ProgressHistory(ctx.db, (key) => store.attemptDir(key));
   const followers = new Map<number, Set<LogFollower>>();
   const pokeFollowers = (pk: number) => {
     for (const follower of followers.get(pk) ?? []) follower.poke();
@@ -121,7 +121,7 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
     ctx.hub.off('transition', onTransition);
     ctx.hub.off('logAppended', onLogAppended);
     store.off('appended', onAppended);
-    // Points recorded from the last notifications are written before the data directory may go.
+    // Points recorded from the last notifications are written before the database closes.
     await history.close();
   });
 

@@ -196,6 +196,17 @@ export const MIGRATIONS: readonly string[] = [
   -- Small outputs are kept here instead of in a file (blobs.ts, INLINE_MAX_BYTES); NULL: in the file.
   ALTER TABLE blobs ADD COLUMN content BLOB;
   `,
+  // 11: the progress history of the dashboard's curves (live-log/progress-history.ts), one row a
+  // point, instead of a file beside each attempt's live log.
+  `
+  CREATE TABLE progress_points (
+    pk      INTEGER PRIMARY KEY,
+    job     INTEGER NOT NULL REFERENCES jobs(pk) ON DELETE CASCADE,
+    attempt TEXT NOT NULL,
+    point   TEXT NOT NULL
+  );
+  CREATE INDEX progress_points_attempt ON progress_points(job, attempt, pk);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

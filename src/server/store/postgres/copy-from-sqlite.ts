@@ -31,6 +31,7 @@ export const COPIED_TABLES: readonly { name: string; orderBy: string; identity: 
   { name: 'blobs', orderBy: 'sha256', identity: false },
   { name: 'outputs', orderBy: 'pk', identity: true },
   { name: 'job_waits', orderBy: 'job, node', identity: false },
+  { name: 'progress_points', orderBy: 'pk', identity: true },
 ];
 
 export interface TableReport {
