@@ -12,7 +12,8 @@
  * file system's journal. Under the lifecycle load they cost a tenth of the server's CPU
  * (docs/BENCHMARKS.md); a row is written with the turn's other commits, in the same sync. The points
  * recorded together go in one statement per power of two (at most {@link INSERT_ROWS_MAX} rows),
- * because on PostgreSQL each statement is a round trip.
+ * because on PostgreSQL each statement is a round trip; there they are no transaction either (they
+ * need none, and it would take the writers' lock).
  *
  * Points are written after the transition is answered, on the hub's notification: a history is a
  * view for people, not part of the job's durable record (the last progress is, in the job's row).
@@ -20,7 +21,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProgressPoint } from '../../protocol/dashboard.js';
-import { cachedStatement, immediateTransaction, type Db } from '../store/db.js';
+import { cachedStatement, writeWithTurn, type Db } from '../store/db.js';
 import type { LogKey } from './store.js';
 
 /** Points kept per attempt: past it, every other one is dropped (the latest always kept). */
@@ -107,7 +108,7 @@ export class ProgressHistory {
     this.#pending = [];
     if (pending.length === 0 || !this.#db.open) return;
     const toCount: Pending[] = [];
-    immediateTransaction(this.#db, () => {
+    writeWithTurn(this.#db, () => {
       // A job's first point of an attempt seen by this process drops its earlier attempts' points.
       for (const p of pending) {
         const known = this.#attempts.get(p.pk);

@@ -6,7 +6,7 @@
  */
 import Database, { type Statement } from 'better-sqlite3';
 import { LICENCE_ROWS } from './licence-rows.js';
-import { abandonTurnBatch, joinTurnBatch } from './turn-batch.js';
+import { abandonTurnBatch, batchesWritesPerTurn, joinTurnBatch } from './turn-batch.js';
 
 export type Db = Database.Database;
 
@@ -316,6 +316,15 @@ export function immediateTransaction<T>(db: Db, fn: () => T): T {
     runners.set(db, runner);
   }
   return runner.immediate(fn) as T;
+}
+
+/**
+ * Run writes that need no atomicity (a row of a history) with the turn's other writes where the
+ * database batches them (SQLite: they join the turn's batch and its commit), else statement by
+ * statement: on PostgreSQL a transaction would add its round trips and take the writers' lock.
+ */
+export function writeWithTurn<T>(db: Db, fn: () => T): T {
+  return batchesWritesPerTurn(db) ? immediateTransaction(db, fn) : fn();
 }
 
 /** Now as the ISO-8601 UTC string every timestamp column holds. */

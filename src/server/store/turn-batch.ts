@@ -76,6 +76,11 @@ export function batchWritesPerTurn(db: Db): void {
   });
 }
 
+/** Whether `db` batches the writes of each turn (the SQLite store's connection). */
+export function batchesWritesPerTurn(db: Db): boolean {
+  return batchings.has(db);
+}
+
 /**
  * Before a write transaction: open the turn's batch if `db` batches and none is open. Returns true
  * when it opened one (the transaction is then the batch's first, and needs no savepoint of its own:
