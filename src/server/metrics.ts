@@ -6,6 +6,7 @@
  * route, so `buildApp` calls {@link registerMetricsHooks}; job and node gauges are computed from the
  * database when scraped, so they cannot drift from the truth.
  */
+import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Phase } from '../protocol/phase.js';

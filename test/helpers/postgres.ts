@@ -4,8 +4,11 @@
  * `postgres` user when we are root, stopped and removed by `stop()`. Host connections need the
  * password, as a real deployment's would; `url` carries it.
  */
-import { afterAll, beforeAll } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import { startPgCluster, type PgCluster } from '../../bench/lib/pg-cluster.mjs';
+import { PostgresDatabase } from '../../src/server/store/postgres/database.js';
+import { migratePostgres } from '../../src/server/store/postgres/schema.js';
 
 export { PG_BIN, PG_PASSWORD, PG_USER, startPgCluster, type PgCluster } from '../../bench/lib/pg-cluster.mjs';
 
@@ -27,4 +30,18 @@ export function usePgCluster(): { get(): PgCluster } {
       return cluster;
     },
   };
+}
+
+/**
+ * The store's handle on a new database of the cluster, migrated to the current schema; shut down
+ * when the calling test finishes.
+ */
+export async function migratedHandle(cluster: { get(): PgCluster }, name: string): Promise<PostgresDatabase> {
+  const url = await cluster.get().createDatabase(name);
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  await migratePostgres(pool);
+  await pool.end();
+  const db = new PostgresDatabase({ connection: { connectionString: url } });
+  onTestFinished(() => db.shutdown());
+  return db;
 }

@@ -7,29 +7,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PostgresDatabase } from '../../../src/server/store/postgres/database.js';
-import { migratePostgres } from '../../../src/server/store/postgres/schema.js';
-import { PG_BIN, PG_USER, usePgCluster } from '../../helpers/postgres.js';
+import { migratedHandle, PG_BIN, PG_USER, usePgCluster } from '../../helpers/postgres.js';
 
 const cluster = usePgCluster();
-const handles: PostgresDatabase[] = [];
 let databases = 0;
 
 async function handle(): Promise<{ db: PostgresDatabase }> {
-  const url = await cluster.get().createDatabase(`handle_${++databases}`);
-  const pool = new pg.Pool({ connectionString: url, max: 1 });
-  await migratePostgres(pool);
-  await pool.end();
-  const db = new PostgresDatabase({ connection: { connectionString: url } });
-  handles.push(db);
-  return { db };
+  return { db: await migratedHandle(cluster, `handle_${++databases}`) };
 }
-
-afterAll(async () => {
-  await Promise.all(handles.map((db) => db.shutdown()));
-});
 
 const now = () => new Date().toISOString();
 
