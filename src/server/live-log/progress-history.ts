@@ -32,7 +32,7 @@ const MAX_KEYS = 32;
 const MAX_KEY_LENGTH = 64;
 /** Attempts remembered (whose older attempts were dropped, and their points counted); oldest forgotten first. */
 const KNOWN_ATTEMPTS_MAX = 4096;
-/** The largest single insert: a turn's points go in at most log2(turn / this) + 1 statements more. */
+/** The largest single insert. Inserts take 1, 2, 4 … 64 rows: seven statement texts, each compiled once. */
 const INSERT_ROWS_MAX = 64;
 
 interface Pending {
@@ -46,7 +46,7 @@ export class ProgressHistory {
   readonly #legacyDir: (key: LogKey) => string | undefined;
   /** Points not yet written, in the order they came. */
   #pending: Pending[] = [];
-  /** The write of the points queued now (at the end of the turn); null when none is queued. */
+  /** The write of the points queued now (a microtask after the code that records them); null when none is queued. */
   #next: Promise<void> | null = null;
   /** Per job, the attempt this process has seen, and how many of its points it wrote since the last count. */
   readonly #attempts = new Map<number, { attempt: string; sinceCount: number }>();

@@ -105,8 +105,8 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     const jobDir = join(this.root, String(key.pk));
     const dir = join(jobDir, attempt);
     // mkdir answers the first directory it made: when that is the job's own (or above), the job had
-    // no directory, so no older attempt to remove, and the listing (a thread-pool round trip per job,
-    // 3 % of the event loop under the lifecycle load) is skipped.
+    // no directory, so no older attempt to remove, and the listing (a thread-pool round trip per job)
+    // is skipped.
     const created = await mkdir(dir, { recursive: true });
     if (created !== undefined && created !== dir) return dir;
     for (const name of await readdir(jobDir)) if (name !== attempt) await rm(join(jobDir, name), { recursive: true, force: true });
