@@ -39,7 +39,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from './db.js';
-import { BatchLostError, commitTurnBatch, takeLostBatches } from './turn-batch.js';
+import { BatchLostError, commitTurnBatch, takeLostBatches, totalChanges } from './turn-batch.js';
 
 /** What a barrier needs: how many commits there have been, and a way to make them all durable. */
 export interface DurabilitySource {
@@ -201,7 +201,6 @@ export class WalFlusher implements DurabilitySource {
   readonly #walPath: string;
   readonly #dbPath: string;
   readonly #db: Db;
-  readonly #changes;
   #lastCount = 0;
   #checkedAt = 0;
   #wal: { handle: FileHandle; ino: number } | null = null;
@@ -210,14 +209,12 @@ export class WalFlusher implements DurabilitySource {
     this.#db = db;
     this.#dbPath = db.name;
     this.#walPath = `${db.name}-wal`;
-    // Not cachedStatement: that cache forbids changing a statement's mode, and this one plucks.
-    this.#changes = db.prepare('SELECT total_changes()').pluck();
   }
 
   commitCount(): number {
     // A closed database commits nothing more, and closing it checkpointed (and synced) the WAL.
     if (!this.#db.open) return this.#lastCount;
-    this.#lastCount = this.#changes.get() as number;
+    this.#lastCount = totalChanges(this.#db);
     return this.#lastCount;
   }
 

@@ -26,7 +26,6 @@ interface Batching {
   begin: Statement;
   commit: Statement;
   rollback: Statement;
-  changes: Statement;
   /** A batch was begun and not yet committed (or found lost). */
   open: boolean;
   /** `total_changes()` when the open batch began: its changes are counted above it. */
@@ -62,6 +61,21 @@ export class BatchLostError extends Error {
 }
 
 const batchings = new WeakMap<Db, Batching>();
+const changeCounters = new WeakMap<Db, Statement>();
+
+/**
+ * SQLite's `total_changes()` on `db`: rows inserted, updated or deleted on this connection, the
+ * count batches and the durability barrier (`durability.ts`) measure commits by. Its own statement:
+ * a shared one's mode must not change (see `cachedStatement`), and this one plucks.
+ */
+export function totalChanges(db: Db): number {
+  let statement = changeCounters.get(db);
+  if (statement === undefined) {
+    statement = db.prepare('SELECT total_changes()').pluck();
+    changeCounters.set(db, statement);
+  }
+  return statement.get() as number;
+}
 
 /** Batch the writes of each turn on `db` from now on. */
 export function batchWritesPerTurn(db: Db): void {
@@ -69,7 +83,6 @@ export function batchWritesPerTurn(db: Db): void {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
     rollback: db.prepare('ROLLBACK'),
-    changes: db.prepare('SELECT total_changes()').pluck(),
     open: false,
     openedAt: 0,
     lost: [],
@@ -90,8 +103,8 @@ export function batchesWritesPerTurn(db: Db): boolean {
 export function joinTurnBatch(db: Db): boolean {
   const batching = batchings.get(db);
   if (batching === undefined || db.inTransaction) return false;
-  if (batching.open) lose(batching, undefined);
-  batching.openedAt = batching.changes.get() as number;
+  if (batching.open) lose(db, batching, undefined);
+  batching.openedAt = totalChanges(db);
   batching.begin.run();
   batching.open = true;
   setImmediate(commitTurnBatch, db);
@@ -111,7 +124,7 @@ export function commitTurnBatch(db: Db): void {
   const batching = batchings.get(db);
   if (batching === undefined || !batching.open || !db.open) return;
   if (!db.inTransaction) {
-    lose(batching, undefined);
+    lose(db, batching, undefined);
     return;
   }
   try {
@@ -121,14 +134,14 @@ export function commitTurnBatch(db: Db): void {
     try {
       if (db.inTransaction) batching.rollback.run();
     } finally {
-      lose(batching, err);
+      lose(db, batching, err);
     }
   }
 }
 
-function lose(batching: Batching, cause: unknown): void {
+function lose(db: Db, batching: Batching, cause: unknown): void {
   batching.open = false;
-  batching.lost.push({ from: batching.openedAt, to: batching.changes.get() as number, cause });
+  batching.lost.push({ from: batching.openedAt, to: totalChanges(db), cause });
 }
 
 /** The batches that did not commit since the last call, as one error; undefined when all did. */
