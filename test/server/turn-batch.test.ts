@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { immediateTransaction, type Db } from '../../src/server/store/db.js';
-import { BatchLostError, batchWritesPerTurn } from '../../src/server/store/turn-batch.js';
+import { BatchLostError, batchWritesPerTurn, holdTurnBatches } from '../../src/server/store/turn-batch.js';
 import { temporaryDatabase } from './support/database.js';
 
 async function batchingDatabase() {
@@ -25,6 +25,7 @@ async function batchingDatabase() {
 }
 
 const insert = (db: Db, x: number) => db.prepare('INSERT INTO t (x) VALUES (?)').run(x);
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('writes batched per turn', () => {
   it('commits the transactions of one turn together, a refused one undoing only itself', async () => {
@@ -53,6 +54,47 @@ describe('writes batched per turn', () => {
     expect(committed('t')).toEqual([]);
     await new Promise((r) => setImmediate(r));
     expect(committed('t')).toEqual([7]);
+  });
+
+  it('keeps one batch open across turns while held, and commits it once when released', async () => {
+    const { db, committed } = await batchingDatabase();
+    const release = holdTurnBatches(db);
+    immediateTransaction(db, () => insert(db, 1));
+    await nextTurn();
+    immediateTransaction(db, () => insert(db, 2));
+    expect(() =>
+      immediateTransaction(db, () => {
+        insert(db, 3);
+        throw new Error('refused');
+      }),
+    ).toThrow('refused');
+    await nextTurn();
+    // Two turns' writes in one open transaction; the refused one undid only itself.
+    expect(db.inTransaction).toBe(true);
+    expect(committed('t')).toEqual([]);
+    release();
+    expect(db.inTransaction).toBe(false);
+    expect(committed('t')).toEqual([1, 2]);
+    // Released: the turn's end commits again.
+    immediateTransaction(db, () => insert(db, 4));
+    await nextTurn();
+    expect(committed('t')).toEqual([1, 2, 4]);
+  });
+
+  it('commits what was written while a sync ran when it completes, though nobody waits for it', async () => {
+    const { db, barrier, committed } = await batchingDatabase();
+    immediateTransaction(db, () => insert(db, 1));
+    const synced = barrier.syncAfterCommit();
+    // The sync started at the end of the turn, before this continuation; it is in flight now.
+    await nextTurn();
+    immediateTransaction(db, () => insert(db, 2));
+    await synced;
+    expect(committed('t')).toEqual([1, 2]);
+    expect(db.inTransaction).toBe(false);
+    // The write made during the sync still needs a sync of its own before anyone is answered.
+    expect(barrier.isDurable()).toBe(false);
+    await barrier.syncAfterCommit();
+    expect(barrier.isDurable()).toBe(true);
   });
 
   it('fails the sync of a batch whose COMMIT fails, drops its events, and keeps the next batch', async () => {

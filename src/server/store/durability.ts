@@ -39,7 +39,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { Db } from './db.js';
-import { BatchLostError, commitTurnBatch, takeLostBatches, totalChanges } from './turn-batch.js';
+import { BatchLostError, commitTurnBatch, holdTurnBatches, takeLostBatches, totalChanges } from './turn-batch.js';
 
 /** What a barrier needs: how many commits there have been, and a way to make them all durable. */
 export interface DurabilitySource {
@@ -223,18 +223,24 @@ export class WalFlusher implements DurabilitySource {
     commitTurnBatch(this.#db);
     const lost = takeLostBatches(this.#db);
     if (lost !== undefined) throw lost;
-    if (this.#wal) {
-      // The usual round: one sync. SQLite never replaces the WAL while this connection is open (it
-      // removes it only when the last connection closes, and truncates in place), so the look at
-      // the path is a safety net against outside interference, taken at most once a second: a stat
-      // every round cost 3 % of the server's CPU under the lifecycle load.
-      const now = Date.now();
-      if (now - this.#checkedAt < INODE_CHECK_INTERVAL_MS) return this.#wal.handle.datasync();
-      this.#checkedAt = now;
-      const [current] = await Promise.all([inodeOf(this.#walPath), this.#wal.handle.datasync()]);
-      if (current === this.#wal.ino) return;
+    // The writes made while the sync runs go into one commit, made when it completes (turn-batch.ts).
+    const release = holdTurnBatches(this.#db);
+    try {
+      if (this.#wal) {
+        // The usual round: one sync. SQLite never replaces the WAL while this connection is open (it
+        // removes it only when the last connection closes, and truncates in place), so the look at
+        // the path is a safety net against outside interference, taken at most once a second: a stat
+        // every round cost 3 % of the server's CPU under the lifecycle load.
+        const now = Date.now();
+        if (now - this.#checkedAt < INODE_CHECK_INTERVAL_MS) return await this.#wal.handle.datasync();
+        this.#checkedAt = now;
+        const [current] = await Promise.all([inodeOf(this.#walPath), this.#wal.handle.datasync()]);
+        if (current === this.#wal.ino) return;
+      }
+      await this.#reopen();
+    } finally {
+      release();
     }
-    await this.#reopen();
   }
 
   /** (Re)open the WAL, make its directory entry durable, sync it and the database file. */
