@@ -24,22 +24,22 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
-/** An array or a plain object: what `JSON.parse` makes (a stream or a buffer is neither). */
-function isParsedJson(body: unknown): boolean {
-  if (body === null || typeof body !== 'object') return false;
-  const proto = Object.getPrototypeOf(body) as unknown;
-  return Array.isArray(body) || proto === Object.prototype || proto === null;
-}
-
-/** Refuse, on every route, a parsed JSON body that nests deeper than {@link MAX_JSON_DEPTH}. */
+/**
+ * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH}: fastify's own
+ * JSON parser (same prototype-poisoning settings), then the depth, in one step. Checked in the parser
+ * rather than in a hook, so a request without a JSON body (most of a node's) pays nothing; routes
+ * with a parser of their own (uploads) get a stream or a buffer, which this never sees.
+ */
 export function limitJsonDepth(app: FastifyInstance): void {
-  // Callback style: every request passes here, and an async hook costs a promise and a microtask.
-  app.addHook('preValidation', (request, _reply, done) => {
-    // Only bodies parsed from JSON: an upload's body is a stream (whatever its content type says).
-    if (/json/i.test(request.headers['content-type'] ?? '') && isParsedJson(request.body) && nestsDeeperThan(request.body, MAX_JSON_DEPTH)) {
-      done(new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `The JSON body nests more than ${MAX_JSON_DEPTH} levels deep; that is the most the server accepts`));
-      return;
-    }
-    done();
+  const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig;
+  const parseJson = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (err: Error | null, value?: unknown) => {
+      if (err) done(err);
+      else if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
+        done(new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `The JSON body nests more than ${MAX_JSON_DEPTH} levels deep; that is the most the server accepts`));
+      } else done(null, value);
+    });
   });
 }
