@@ -14,7 +14,7 @@ import type { ServerContext } from './context.js';
 import { registerDurableReplies } from './durable-replies.js';
 import { answerClientErrors, limitConnections } from './connection-limits.js';
 import { websocketErrorHandler } from './ws-connections.js';
-import { answerBadHandshakesWithJson, closeRefusedUpgrades, frameworkErrors, registerErrorHandling } from './http-errors.js';
+import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
 import { limitJsonDepth } from './json-depth.js';
 import { endConnectionsOnceClosing } from './linger.js';
@@ -107,7 +107,6 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
   await app.register(websocket, { options: { maxPayload: 64 * 1024, handleProtocols: chooseProtocol }, errorHandler: websocketErrorHandler });
   answerBadHandshakesWithJson(app);
-  closeRefusedUpgrades(app);
   limitJsonDepth(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);

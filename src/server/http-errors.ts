@@ -30,6 +30,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
   });
 
   app.setNotFoundHandler((request, reply) => {
+    closeIfRefusedUpgrade(request, reply);
     const path = request.url.split('?')[0] ?? '/';
     const allowed = METHODS.filter((m) => m !== request.method && shadow.find(m, path) !== null);
     if (allowed.length > 0) {
@@ -46,6 +47,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const { status, body } = toResponse(error);
     if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
     if (status === 401) void reply.header('www-authenticate', 'Bearer realm="api"');
+    closeIfRefusedUpgrade(request, reply);
     // Errors on binary routes must still be JSON; say so.
     void reply.code(status).type('application/json; charset=utf-8').send(body);
   });
@@ -57,8 +59,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
  * `{"detail": …}` like every other error, instead of fastify's default body. The `frameworkErrors`
  * option of `Fastify()`.
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body } = toResponse(error);
+  closeIfRefusedUpgrade(request, reply);
   void reply.code(status).type('application/json; charset=utf-8').send(body);
 }
 
@@ -87,14 +90,13 @@ export function answerBadHandshakesWithJson(app: FastifyInstance): void {
  * A web-socket handshake refused with an ordinary HTTP answer (401, 403, 404, …) has its socket
  * destroyed by @fastify/websocket once the answer is sent. Say so in the answer (`Connection:
  * close`): with `keep-alive` a client pools the connection, and its next request on it fails with
- * "socket hang up".
+ * "socket hang up". Every such refusal passes through the handlers below (a hook or a pre-handler
+ * throws, no route matches, fastify refuses the URL): an upgrade that reaches a route's handler is
+ * taken over by the plugin, never answered. Set here rather than in an `onSend` hook, which every
+ * answer would pay for.
  */
-export function closeRefusedUpgrades(app: FastifyInstance): void {
-  // Callback style: every response passes here, and only refused upgrades need anything.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (request.ws) void reply.header('connection', 'close');
-    done(null, payload);
-  });
+function closeIfRefusedUpgrade(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.ws) void reply.header('connection', 'close');
 }
 
 export function toResponse(error: unknown): { status: number; body: Record<string, unknown> } {

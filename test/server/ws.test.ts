@@ -244,18 +244,21 @@ describe('handshake', () => {
     const job = f.job();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     onTestFinished(() => agent.destroy());
-    const get = (headers: Record<string, string>) =>
+    const get = (headers: Record<string, string>, path = `/v1/jobs/${job}`) =>
       new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
-        const req = http.get(`${f.url}/v1/jobs/${job}`, { agent, headers }, (res) => {
+        const req = http.get(`${f.url}${path}`, { agent, headers }, (res) => {
           res.resume();
           res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
         });
         req.on('error', reject);
       });
-    const refusal = await get({ connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' });
-    expect(refusal).toEqual({ status: 401, connection: 'close' });
-    // The next request through the same pool gets a fresh connection and its answer.
-    expect((await get({ authorization: `Bearer ${await f.adminToken()}` })).status).toBe(200);
+    const upgrade = { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' };
+    const token = await f.adminToken();
+    // Refused by a hook (the error handler), and by the router (no such route).
+    expect(await get(upgrade)).toEqual({ status: 401, connection: 'close' });
+    expect(await get({ ...upgrade, authorization: `Bearer ${token}` }, '/v1/no-such-route')).toEqual({ status: 404, connection: 'close' });
+    // The next request through the same pool gets a fresh connection and its answer, kept alive.
+    expect(await get({ authorization: `Bearer ${token}` })).toEqual({ status: 200, connection: 'keep-alive' });
   });
 
   it('accepts the token as a subprotocol bearer.<token> (what browsers can send), and answers with a protocol offered', async () => {
