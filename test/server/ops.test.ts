@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { CAPABILITIES_PATH, MAX_WAIT_SECONDS } from '../../src/protocol/wire.js';
 import { buildApp } from '../../src/server/app.js';
-import { registerMetricsHooks } from '../../src/server/metrics.js';
+import { registerMetricsHooks, serverMetrics } from '../../src/server/metrics.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { api } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -73,6 +73,34 @@ describe('GET /metrics', () => {
     expect(sample(res.text, 'ufdl_server_http_requests_total', '{method="GET",route="/v1/nodes/:pk",status="401"}')).toBe(1);
     expect(sample(res.text, 'ufdl_server_http_requests_total', '{method="GET",route="(unmatched)",status="404"}')).toBe(1);
     expect(res.text).toContain('ufdl_server_http_request_duration_seconds_bucket');
+  });
+
+  it('gives answer times as a histogram per method and route pattern, its buckets cumulative', async () => {
+    const { app, url } = await start();
+    await api(url, 'GET', '/livez');
+    await api(url, 'GET', '/livez');
+    await api(url, 'GET', '/v1/nodes/17');
+    await api(url, 'GET', '/v1/nodes/18');
+    const { text } = await api(url, 'GET', '/metrics');
+    const name = 'ufdl_server_http_request_duration_seconds';
+    for (const [route, n] of [['/livez', 2], ['/v1/nodes/:pk', 2]] as const) {
+      const labels = `method="GET",route="${route}"`;
+      expect(sample(text, `${name}_count`, `{${labels}}`)).toBe(n);
+      expect(sample(text, `${name}_bucket`, `{${labels},le="+Inf"}`)).toBe(n);
+      const sum = sample(text, `${name}_sum`, `{${labels}}`)!;
+      expect(sum).toBeGreaterThan(0);
+      expect(sum).toBeLessThan(60 * n);
+      const buckets = ['0.001', '0.005', '0.01', '0.05', '0.1', '0.5', '1', '5', '30', '60'].map((le) => sample(text, `${name}_bucket`, `{${labels},le="${le}"}`));
+      expect(buckets.every((b) => b !== undefined && b <= n)).toBe(true);
+      for (let i = 1; i < buckets.length; i++) expect(buckets[i]!).toBeGreaterThanOrEqual(buckets[i - 1]!);
+      expect(buckets.at(-1)).toBe(n);
+    }
+    // A (method, route) never answered has no series; the JSON form of the registry agrees with the text.
+    expect(text).not.toContain(`${name}_count{method="POST",route="/livez"}`);
+    const json = await serverMetrics(app.ufdl).registry.getMetricsAsJSON();
+    const histogram = json.find((m) => m.name === name)!;
+    expect(histogram.type).toBe('histogram');
+    expect(histogram.values).toContainEqual(expect.objectContaining({ metricName: `${name}_count`, labels: { method: 'GET', route: '/livez' }, value: 2 }));
   });
 
   it('computes jobs by phase and nodes from the database at scrape time', async () => {
