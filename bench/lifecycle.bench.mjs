@@ -152,13 +152,14 @@ function eventLoopShares(a, b) {
     syncsPerSecond: syncs / wall,
     syncMs: syncs === 0 ? 0 : ((b.syncSeconds - a.syncSeconds) * 1000) / syncs,
     perSync: syncs === 0 ? 0 : (b.released - a.released) / syncs,
+    batchesPerSync: syncs === 0 ? 0 : (b.batches - a.batches) / syncs,
   };
 }
 
 const describeLoop = (loop) =>
   loop === undefined
     ? 'n/a'
-    : `busy ${(loop.busy * 100).toFixed(0)} %, on a CPU ${(loop.onCpu * 100).toFixed(0)} %; ${loop.syncsPerSecond.toFixed(0)} syncs/s of ${loop.syncMs.toFixed(1)} ms, ${loop.perSync.toFixed(0)} answers and events each`;
+    : `busy ${(loop.busy * 100).toFixed(0)} %, on a CPU ${(loop.onCpu * 100).toFixed(0)} %; ${loop.syncsPerSecond.toFixed(0)} syncs/s of ${loop.syncMs.toFixed(1)} ms, ${loop.perSync.toFixed(0)} answers and events and ${loop.batchesPerSync.toFixed(1)} batch commits each`;
 
 const requests = (r) => Object.values(r.latencies).reduce((n, v) => n + v.length, 0);
 const allCalls = (r) => Object.values(r.latencies).flat().sort((a, b) => a - b);

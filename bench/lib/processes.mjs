@@ -135,6 +135,7 @@ export async function serverCounters(url) {
     syncs: value('ufdl_server_durable_syncs_total{result="ok"}'),
     syncSeconds: value('ufdl_server_durable_sync_seconds_total'),
     released: value('ufdl_server_durable_waits_total'),
+    batches: value('ufdl_server_write_batches_total'),
   };
 }
 

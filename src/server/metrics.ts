@@ -12,6 +12,7 @@ import { Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type 
 import type { Phase } from '../protocol/phase.js';
 import type { ServerContext } from './context.js';
 import { cachedStatement } from './store/db.js';
+import { turnBatchCommits } from './store/turn-batch.js';
 
 export interface ServerMetrics {
   registry: Registry;
@@ -255,6 +256,15 @@ export function serverMetrics(ctx: ServerContext): ServerMetrics {
     collect() {
       this.reset();
       this.inc(durable.totals.seconds);
+    },
+  });
+  new Counter({
+    name: 'ufdl_server_write_batches_total',
+    help: 'Batches of transitions committed together (SQLite: the write transactions of one turn, or of every turn while a disk sync ran); divided by the syncs: how many commits one sync covers.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(turnBatchCommits(db));
     },
   });
   new Counter({

@@ -8,6 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { CAPABILITIES_PATH, MAX_WAIT_SECONDS } from '../../src/protocol/wire.js';
 import { buildApp } from '../../src/server/app.js';
 import { registerMetricsHooks, serverMetrics } from '../../src/server/metrics.js';
+import { immediateTransaction } from '../../src/server/store/db.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { api } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -156,10 +157,17 @@ describe('GET /metrics', () => {
       // Each answer that wrote waited for a sync: three nodes, at least three syncs' worth of waits.
       expect(grew('ufdl_server_durable_syncs_total', '{result="ok"}')).toBeGreaterThanOrEqual(1);
       expect(grew('ufdl_server_durable_waits_total')).toBeGreaterThanOrEqual(3);
+      // A transaction joins the turn's batch (turn-batch.ts), committed by the sync after it.
+      const { db, durable } = app.ufdl;
+      immediateTransaction(db, () => db.prepare('UPDATE users SET last_name = last_name WHERE pk = 1').run());
+      await durable.syncAfterCommit();
+      const later = (await api(url, 'GET', '/metrics')).text;
+      expect(sample(later, 'ufdl_server_write_batches_total')! - sample(after, 'ufdl_server_write_batches_total')!).toBeGreaterThanOrEqual(1);
       expect(grew('ufdl_server_durable_sync_seconds_total')).toBeGreaterThan(0);
     } else {
       // PostgreSQL commits are durable when they return: nothing waits for a sync.
       expect(grew('ufdl_server_durable_syncs_total', '{result="ok"}')).toBe(0);
+      expect(sample(after, 'ufdl_server_write_batches_total')).toBe(0);
     }
     expect(sample(after, 'ufdl_server_durable_syncs_total', '{result="failed"}')).toBe(0);
     expect(grew('ufdl_server_event_loop_busy_seconds_total')).toBeGreaterThan(0);

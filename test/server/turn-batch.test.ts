@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { immediateTransaction, type Db } from '../../src/server/store/db.js';
-import { BatchLostError, batchWritesPerTurn, holdTurnBatches } from '../../src/server/store/turn-batch.js';
+import { BatchLostError, batchWritesPerTurn, holdTurnBatches, turnBatchCommits } from '../../src/server/store/turn-batch.js';
 import { temporaryDatabase } from './support/database.js';
 
 async function batchingDatabase() {
@@ -56,7 +56,7 @@ describe('writes batched per turn', () => {
     expect(committed('t')).toEqual([7]);
   });
 
-  it('keeps one batch open across turns while held, and commits it once when released', async () => {
+  it('keeps one batch open across turns while held, and commits it once at the end of the turn it is released in', async () => {
     const { db, committed } = await batchingDatabase();
     const release = holdTurnBatches(db);
     immediateTransaction(db, () => insert(db, 1));
@@ -72,16 +72,23 @@ describe('writes batched per turn', () => {
     // Two turns' writes in one open transaction; the refused one undid only itself.
     expect(db.inTransaction).toBe(true);
     expect(committed('t')).toEqual([]);
+    expect(turnBatchCommits(db)).toBe(0);
     release();
+    // A write of the turn the hold ends in joins the same batch.
+    immediateTransaction(db, () => insert(db, 5));
+    expect(committed('t')).toEqual([]);
+    await nextTurn();
     expect(db.inTransaction).toBe(false);
-    expect(committed('t')).toEqual([1, 2]);
+    expect(committed('t')).toEqual([1, 2, 5]);
+    expect(turnBatchCommits(db)).toBe(1);
     // Released: the turn's end commits again.
     immediateTransaction(db, () => insert(db, 4));
     await nextTurn();
-    expect(committed('t')).toEqual([1, 2, 4]);
+    expect(committed('t')).toEqual([1, 2, 5, 4]);
+    expect(turnBatchCommits(db)).toBe(2);
   });
 
-  it('commits what was written while a sync ran when it completes, though nobody waits for it', async () => {
+  it('commits what was written while a sync ran once it completes, though nobody waits for it', async () => {
     const { db, barrier, committed } = await batchingDatabase();
     immediateTransaction(db, () => insert(db, 1));
     const synced = barrier.syncAfterCommit();
@@ -89,6 +96,7 @@ describe('writes batched per turn', () => {
     await nextTurn();
     immediateTransaction(db, () => insert(db, 2));
     await synced;
+    await nextTurn();
     expect(committed('t')).toEqual([1, 2]);
     expect(db.inTransaction).toBe(false);
     // The write made during the sync still needs a sync of its own before anyone is answered.
@@ -126,5 +134,7 @@ describe('writes batched per turn', () => {
     await expect(barrier.syncAfterCommit()).rejects.toBeInstanceOf(BatchLostError);
     // The batch begun after the loss committed; only the answers were held back (503: outcome unknown).
     expect(committed('t')).toEqual([2]);
+    // Only the batch that committed is counted.
+    expect(turnBatchCommits(db)).toBe(1);
   });
 });
