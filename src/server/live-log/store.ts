@@ -267,6 +267,11 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     // Gone meanwhile (removed through another server process): a writer makes it again.
     if (!state && create && known) state = await loadState(await this.ensureAttemptDir(key), attempt);
     if (!state) return undefined;
+    // A reader's load may have overlapped an append (which loads, caches and then updates its own
+    // state): what the appender cached meanwhile is newer than what this read from disk, and
+    // replacing it would show the log shorter than it is until the next append.
+    const meanwhile = this.#states.get(key.pk);
+    if (!fresh && meanwhile !== undefined && meanwhile !== cached && meanwhile.attempt === attempt) return meanwhile;
     this.#states.delete(key.pk);
     this.#states.set(key.pk, state);
     if (this.#states.size > STATE_CACHE_SIZE) this.#states.delete(this.#states.keys().next().value!);
