@@ -151,10 +151,9 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
       emitAfterCommit(app.ufdl, events);
       return loadJobJson(db, pk);
     }
-    const pk = createJobFromTemplate(db, row, parseCreateJob(request.body), user.pk);
-    const job = loadJobJson(db, pk);
-    notifyAcquirable(app.ufdl, pk);
-    app.ufdl.durable.afterSync(() => app.ufdl.hub.emit('created', pk));
+    const job = createJobFromTemplate(db, row, parseCreateJob(request.body), user.pk);
+    notifyAcquirable(app.ufdl, job.pk);
+    app.ufdl.durable.afterSync(() => app.ufdl.hub.emit('created', job.pk));
     return job;
   });
 

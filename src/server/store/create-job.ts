@@ -3,27 +3,33 @@
  * the request checked as `job-request.ts` says, then stored in one transaction, so a rejected
  * request stores nothing. Meta-templates start a workflow instead (`workflow-run.ts`).
  */
-import type { TypedValue } from '../../protocol/wire.js';
+import type { JobJson, TypedValue } from '../../protocol/wire.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
+import { jobJson, requireJobRow } from './job-json.js';
 import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import type { TemplateRow } from './templates.js';
 
-/** Check `request` against the workable `template` and insert the job; returns its pk. */
-export function createJobFromTemplate(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): number {
+/**
+ * Check `request` against the workable `template` and insert the job; returns its JSON as committed.
+ * A new job has no outputs and no node has said why it passes it by: pks are never reused
+ * (AUTOINCREMENT, sequences), so the JSON is built without asking for either.
+ */
+export function createJobFromTemplate(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): JobJson {
   if (request.child_notification_overrides !== undefined) {
     throw invalidJobInput('Attempted an add child notification overrides to a non-meta-job');
   }
   const values = checkJobValues(declaredInputs(template), declaredParameters(template), request);
   return immediateTransaction(db, () => {
     checkJobOutputsLive(db, values);
-    return insertJob(db, {
+    const pk = insertJob(db, {
       template: template.pk,
       description: request.description ?? '',
       inputValues: values.inputs,
       parameterValues: values.parameters,
       creator,
     });
+    return jobJson(db, requireJobRow(db, pk), [], []);
   });
 }
 

@@ -47,13 +47,37 @@ export interface OutputRow {
   removed: number;
 }
 
+const JOB_COLUMNS = 'jobs.*, t.name AS template_name, t.version AS template_version, t.graph IS NOT NULL AS template_is_meta';
+const JOB_FROM = 'FROM jobs JOIN templates t ON t.pk = jobs.template';
+
 /** The SELECT every job read uses; filters append `WHERE …` over the aliases `jobs` and `t`. */
-export const JOB_SELECT = `
-  SELECT jobs.*, t.name AS template_name, t.version AS template_version, t.graph IS NOT NULL AS template_is_meta
-  FROM jobs JOIN templates t ON t.pk = jobs.template`;
+export const JOB_SELECT = `SELECT ${JOB_COLUMNS} ${JOB_FROM}`;
+
+// Constants, not template literals in the calls: the statement cache looks the text up on every read.
+const JOB_BY_PK_SQL = `${JOB_SELECT} WHERE jobs.pk = ?`;
+const JOB_AND_NODE_SQL = `SELECT ${JOB_COLUMNS}, n.pk AS acting_node_pk, n.current_job AS acting_node_current_job
+  ${JOB_FROM} LEFT JOIN nodes n ON n.pk = ? WHERE jobs.pk = ?`;
 
 export function getJobRow(db: Db, pk: number): JobRow | undefined {
-  return cachedRows<JobRow>(db, `${JOB_SELECT} WHERE jobs.pk = ?`).get(pk);
+  return cachedRows<JobRow>(db, JOB_BY_PK_SQL).get(pk);
+}
+
+/** A job row read together with what a transition needs of the node acting on it. */
+export interface JobRowWithNode extends JobRow {
+  /** The acting node's pk; null when there is no such node. */
+  acting_node_pk: number | null;
+  acting_node_current_job: number | null;
+}
+
+/**
+ * Job `pk` and node `nodePk`'s `current_job` in one statement: start, progress and finish read both
+ * in their transaction, and a statement is most of what such a read costs.
+ * @throws UfdlError 404 `Not found.` when the job does not exist
+ */
+export function requireJobRowWithNode(db: Db, pk: number, nodePk: number): JobRowWithNode {
+  const row = cachedRows<JobRowWithNode>(db, JOB_AND_NODE_SQL).get(nodePk, pk);
+  if (!row) throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
+  return row;
 }
 
 /** The job row, or 404 `Not found.` like the reference. Soft-deleted jobs are found. */

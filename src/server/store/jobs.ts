@@ -19,8 +19,7 @@ import type { NodeRow, ServerContext, UserRow } from '../context.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
-import { cachedRows } from './row-reader.js';
-import { getJobRow, jobJson, requireJobRow, type JobRow } from './job-json.js';
+import { getJobRow, jobJson, requireJobRow, requireJobRowWithNode, type JobRow, type JobRowWithNode } from './job-json.js';
 import { jobPhase, TransitionEvents } from './notifications.js';
 import { cancelChildren, markCancelled, propagateToParent } from './workflow-run.js';
 
@@ -68,12 +67,29 @@ export function notifyAcquirable(ctx: Pick<ServerContext, 'hub' | 'log'>, pk: nu
  * children) in the same transaction (`workflow-run.ts`). Returns the job JSON as committed.
  */
 function runTransition(ctx: ServerContext, pk: number, decide: (job: JobRow, events: TransitionEvents) => Decision): JobJson {
+  return transition(ctx, pk, requireJobRow, decide);
+}
+
+/**
+ * {@link runTransition} for a transition that also needs the acting node's `current_job`: read with
+ * the job in one statement (`requireJobRowWithNode`).
+ */
+function runNodeTransition(ctx: ServerContext, pk: number, nodePk: number, decide: (job: JobRowWithNode) => Decision): JobJson {
+  return transition(ctx, pk, (db, jobPk) => requireJobRowWithNode(db, jobPk, nodePk), decide);
+}
+
+function transition<R extends JobRow>(
+  ctx: ServerContext,
+  pk: number,
+  read: (db: Db, pk: number) => R,
+  decide: (job: R, events: TransitionEvents) => Decision,
+): JobJson {
   const { db } = ctx;
   // BEGIN IMMEDIATE: take the write lock before reading, so a concurrent writer (another process on
   // the same file) cannot make this transaction's read stale.
   const outcome = immediateTransaction(db, () => {
     const events = new TransitionEvents();
-    const before = requireJobRow(db, pk);
+    const before = read(db, pk);
     const decision = decide(before, events);
     if (decision.kind === 'refused') return { error: decision.error };
     const after = decision.wrote === undefined ? requireJobRow(db, pk) : { ...before, ...decision.wrote };
@@ -110,11 +126,14 @@ export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'lo
   });
 }
 
-function nodeRow(db: Db, pk: number): NodeRow {
-  const node = cachedRows<NodeRow>(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk);
+/** What a transition needs of the node acting on a job. */
+type ActingNode = Pick<NodeRow, 'pk' | 'current_job'>;
+
+/** The acting node as read with the job (`requireJobRowWithNode`). */
+function actingNode(job: JobRowWithNode, pk: number): ActingNode {
   // The node was resolved by the identity hook; it can only vanish if deleted concurrently.
-  if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${pk}': No node with this primary-key`);
-  return node;
+  if (job.acting_node_pk === null) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${pk}': No node with this primary-key`);
+  return { pk: job.acting_node_pk, current_job: job.acting_node_current_job };
 }
 
 function setCurrentJob(db: Db, nodePk: number, jobPk: number | null): void {
@@ -134,7 +153,7 @@ function illegal(job: JobRow, phase: Phase, transition: string, reason: string):
  * Whether the node's `current_job` still means "working this job": the node holds it and it is
  * STARTED. Anything else (aborted away, cancelled, finished, deleted) is a stale pointer.
  */
-function isReallyWorking(db: Db, node: NodeRow): boolean {
+function isReallyWorking(db: Db, node: ActingNode): boolean {
   if (node.current_job === null) return false;
   const job = getJobRow(db, node.current_job);
   return job !== undefined && job.node === node.pk && jobPhase(job) === 'STARTED';
@@ -184,9 +203,9 @@ export function acquireJob(ctx: ServerContext, pk: number, nodePk: number): JobJ
  * `current_job` pointer otherwise (B2/B8).
  */
 export function releaseJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
-  return runTransition(ctx, pk, (job) => {
+  return runNodeTransition(ctx, pk, nodePk, (job) => {
     const { db } = ctx;
-    const node = nodeRow(db, nodePk);
+    const node = actingNode(job, nodePk);
     if (job.node !== nodePk && node.current_job !== job.pk) {
       return refuse(forbidden(`Node ${nodePk} neither holds nor works job ${job.pk}`));
     }
@@ -210,10 +229,10 @@ export function releaseJob(ctx: ServerContext, pk: number, nodePk: number): JobJ
 
 /** start (node owning the job): the node must not be working another job; the job must be CREATED. */
 export function startJob(ctx: ServerContext, pk: number, nodePk: number): JobJson {
-  return runTransition(ctx, pk, (job) => {
+  return runNodeTransition(ctx, pk, nodePk, (job) => {
     const { db } = ctx;
     if (job.node !== nodePk) return refuse(forbidden(`Job ${job.pk} is not acquired by node ${nodePk}; acquire it first`));
-    const node = nodeRow(db, nodePk);
+    const node = actingNode(job, nodePk);
     if (node.current_job !== null) {
       if (isReallyWorking(db, node)) {
         return refuse(new UfdlError('UFDL_ERR_JOB_NODE_BUSY', 'Attempted to start a job with another already in progress'));
@@ -235,10 +254,10 @@ export function startJob(ctx: ServerContext, pk: number, nodePk: number): JobJso
 
 /** progress (node owning and working the job, STARTED). `data` is forwarded to watchers. */
 export function progressJob(ctx: ServerContext, pk: number, nodePk: number, progress: number, data: Record<string, unknown>): JobJson {
-  return runTransition(ctx, pk, (job) => {
+  return runNodeTransition(ctx, pk, nodePk, (job) => {
     const { db } = ctx;
     if (job.node !== nodePk) return refuse(forbidden(`Job ${job.pk} is not acquired by node ${nodePk}`));
-    const node = nodeRow(db, nodePk);
+    const node = actingNode(job, nodePk);
     if (node.current_job !== job.pk) {
       return refuse(
         new UfdlError('UFDL_ERR_JOB_NOT_WORKING', `Node ${nodePk} is not working job ${job.pk} (not started by it, or already finished)`),
@@ -257,9 +276,9 @@ export function progressJob(ctx: ServerContext, pk: number, nodePk: number, prog
  * taken away by abort, or cancelled, is a silent success: the clean-up path workers rely on.
  */
 export function finishJob(ctx: ServerContext, pk: number, nodePk: number, error: string | undefined): JobJson {
-  return runTransition(ctx, pk, (job) => {
+  return runNodeTransition(ctx, pk, nodePk, (job) => {
     const { db } = ctx;
-    const node = nodeRow(db, nodePk);
+    const node = actingNode(job, nodePk);
     if (job.node !== nodePk && node.current_job !== job.pk) {
       return refuse(forbidden(`Node ${nodePk} neither holds nor works job ${job.pk}`));
     }
