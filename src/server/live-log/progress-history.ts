@@ -148,13 +148,20 @@ export class ProgressHistory {
   }
 }
 
+/** The texts made so far, by rows: the statement cache looks a text up by value, and a text made anew is hashed anew. */
+const INSERT_SQL: string[] = [];
+
+function insertSql(rows: number): string {
+  return (INSERT_SQL[rows] ??= insertSqlText(rows));
+}
+
 /**
  * An insert of `rows` points, their pks in the order given (PostgreSQL numbers the rows in the order
  * its plan produces them, which the join with `jobs` may change: hence the position and the ORDER
  * BY). A point of a job deleted meanwhile is skipped (its foreign key would fail the whole statement,
  * and with it the other jobs' points). The casts give PostgreSQL the columns' types.
  */
-function insertSql(rows: number): string {
+function insertSqlText(rows: number): string {
   const values = Array.from({ length: rows }, (_, i) => `(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS TEXT), ${i})`).join(', ');
   return `INSERT INTO progress_points (job, attempt, point)
     SELECT v.column1, v.column2, v.column3 FROM (VALUES ${values}) AS v
