@@ -75,6 +75,8 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   readonly #states = new Map<number, LogState>();
   /** Per job, the tail of its queue of appends: appends of one job never interleave. */
   readonly #queues = new Map<number, Promise<unknown>>();
+  /** Per job with loads from disk in flight: how many, and how often the job was declared stale meanwhile. */
+  readonly #loads = new Map<number, { count: number; stale: number }>();
 
   constructor(root: string, options: { maxBytesLimit: number }) {
     super();
@@ -185,12 +187,12 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
    * cached state is stale, so the next read loads it from disk.
    */
   appendedElsewhere(pk: number): void {
-    this.#states.delete(pk);
+    this.#forgetState(pk);
   }
 
   /** Forget job `pk`'s logs (hard delete of the job). */
   async remove(pk: number): Promise<void> {
-    this.#states.delete(pk);
+    this.#forgetState(pk);
     await rm(join(this.root, String(pk)), { recursive: true, force: true });
   }
 
@@ -248,6 +250,13 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     cell.length += chunk.length;
   }
 
+  /** Drop the cached state, and keep a load from disk in flight from caching what it read before now. */
+  #forgetState(pk: number): void {
+    this.#states.delete(pk);
+    const load = this.#loads.get(pk);
+    if (load) load.stale++;
+  }
+
   /** The cached state of the attempt, loaded from disk; created when `create` (writers). */
   async #state(key: LogKey, create: boolean, fresh = false): Promise<LogState | undefined> {
     const attempt = attemptName(key);
@@ -262,11 +271,23 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     // The attempt's directory is made (and older attempts' removed) once; a fresh read of a known
     // attempt only reloads its files.
     const known = cached?.attempt === attempt;
-    const dir = create && !known ? await this.ensureAttemptDir(key) : join(this.root, String(key.pk), attempt);
-    let state = await loadState(dir, attempt);
-    // Gone meanwhile (removed through another server process): a writer makes it again.
-    if (!state && create && known) state = await loadState(await this.ensureAttemptDir(key), attempt);
+    let load = this.#loads.get(key.pk);
+    if (!load) this.#loads.set(key.pk, (load = { count: 0, stale: 0 }));
+    load.count++;
+    const staleBefore = load.stale;
+    let state: LogState | undefined;
+    try {
+      const dir = create && !known ? await this.ensureAttemptDir(key) : join(this.root, String(key.pk), attempt);
+      state = await loadState(dir, attempt);
+      // Gone meanwhile (removed through another server process): a writer makes it again.
+      if (!state && create && known) state = await loadState(await this.ensureAttemptDir(key), attempt);
+    } finally {
+      if (--load.count === 0) this.#loads.delete(key.pk);
+    }
     if (!state) return undefined;
+    // Declared stale while it loaded (another replica appended): it may have read the files before
+    // that append. It answers this call; the next one loads again.
+    if (load.stale !== staleBefore) return state;
     // A reader's load may have overlapped an append (which loads, caches and then updates its own
     // state): what the appender cached meanwhile is newer than what this read from disk, and
     // replacing it would show the log shorter than it is until the next append.
