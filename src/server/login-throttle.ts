@@ -48,8 +48,13 @@ export class LoginThrottle {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Before checking a password: refuse (429) when the user or the address must still wait. */
-  check(username: string, address: string | undefined): void {
+  /**
+   * Before checking a password: refuse (429) when the user or the address must still wait, else
+   * count the attempt as a failure until {@link succeeded} says otherwise. Counted before the
+   * password is checked (a hash takes tens of milliseconds): counted after, logins sent all at once
+   * on many connections would each pass before the first failure was counted.
+   */
+  attempt(username: string, address: string | undefined): void {
     if (this.#allowed <= 0) return;
     const now = this.#now();
     for (const [key, what] of this.#keys(username, address)) {
@@ -61,11 +66,10 @@ export class LoginThrottle {
         });
       }
     }
+    this.#fail(username, address, now);
   }
 
-  failed(username: string, address: string | undefined): void {
-    if (this.#allowed <= 0) return;
-    const now = this.#now();
+  #fail(username: string, address: string | undefined, now: number): void {
     for (const [key, , allowed] of this.#keys(username, address)) {
       const count = this.#current(key, now) ?? { failures: 0, until: 0, last: now };
       count.failures++;
@@ -78,6 +82,7 @@ export class LoginThrottle {
     while (this.#counts.size > MAX_ENTRIES) this.#counts.delete(this.#counts.keys().next().value!);
   }
 
+  /** The password was right: the user's and the address's counts start over. */
   succeeded(username: string, address: string | undefined): void {
     for (const [key] of this.#keys(username, address)) this.#counts.delete(key);
   }

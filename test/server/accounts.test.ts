@@ -79,6 +79,19 @@ describe('login throttling', () => {
     await until(async () => (await obtain(server, 'dave', 'dave-password')).status === 200, 20_000, 'the wait to end');
   });
 
+  it('counts logins sent all at once on many connections, before their passwords are checked', async () => {
+    const server = await startTestServer({ loginFailuresAllowed: 3 });
+    await createUser(server, 'erin');
+    // 20 guesses in flight together: each would pass a count made only after its hash.
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => obtain(server, 'erin', 'guess').then((res) => res.status)));
+    const failed = statuses.filter((status) => status === 401).length;
+    // Three allowed, the fourth starts a 1-s wait; one more only on a machine so loaded that a guess
+    // reached the server after that wait. Counted after the hash, all 20 were 401.
+    expect(failed === 4 || failed === 5, `401 × ${failed}`).toBe(true);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(20 - failed);
+    expect((await obtain(server, 'erin', 'erin-password')).status).toBe(429);
+  });
+
   it('stops a guesser who tries many names from one address', async () => {
     const server = await startTestServer({ loginFailuresAllowed: 2 });
     const statuses: number[] = [];

@@ -42,7 +42,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/auth/obtain', async (request, reply) => {
     const { username, password } = requireStrings(request.body, ['username', 'password'] as const);
     try {
-      throttle.check(username, request.ip);
+      throttle.attempt(username, request.ip);
     } catch (err) {
       if (err instanceof UfdlError && typeof err.extra?.retry_after === 'number') void reply.header('retry-after', String(err.extra.retry_after));
       throw err;
@@ -50,7 +50,7 @@ export async function authRoutes(app: FastifyInstance): Promise<void> {
     const user = getUserByName(db, username);
     const ok = await verifyPassword(password, user?.password_hash ?? (await (dummyHash ??= hashPassword('not-a-password'))));
     if (!user || !ok || !user.is_active) {
-      throttle.failed(username, request.ip);
+      // Counted as a failure already (throttle.attempt).
       throw new UfdlError('UFDL_ERR_AUTH_BAD_CREDENTIALS', NO_ACCOUNT);
     }
     throttle.succeeded(username, request.ip);
