@@ -70,13 +70,48 @@ function hold(token: string, now = Date.now()): HeldToken {
   return { token, obtainedAt: now, expiresAt: now + lifeMs, lifeMs };
 }
 
+/** A login or refresh in flight, and how many callers still wait for it. */
+interface SharedCall {
+  promise: Promise<string>;
+  controller: AbortController;
+  waiting: number;
+}
+
+/** Wait for `shared` as one more caller, leaving (kind `aborted`) when `signal` aborts. */
+function join(shared: SharedCall, signal: AbortSignal | undefined): Promise<string> {
+  shared.waiting++;
+  // A caller without a signal waits to the end: the call is never aborted while it waits.
+  if (!signal) return shared.promise;
+  return new Promise<string>((resolve, reject) => {
+    const leave = () => {
+      if (--shared.waiting === 0) shared.controller.abort(signal.reason);
+      reject(new ClientError({ kind: 'aborted', method: 'POST', path: '/v1/auth', detail: 'aborted' }));
+    };
+    if (signal.aborted) {
+      leave();
+      return;
+    }
+    signal.addEventListener('abort', leave, { once: true });
+    shared.promise.then(
+      (token) => {
+        signal.removeEventListener('abort', leave);
+        resolve(token);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', leave);
+        reject(err);
+      },
+    );
+  });
+}
+
 export class TokenManager {
   readonly #http: Http;
   readonly #options: ResolvedClientOptions;
   #access: HeldToken | undefined;
   #refresh: HeldToken | undefined;
   /** One login or refresh at a time; concurrent callers share it. */
-  #pending: Promise<string> | undefined;
+  #pending: SharedCall | undefined;
   #stats = { obtains: 0, refreshes: 0, refreshesAhead: 0, unauthorized: 0 };
   /** Undefined once read (or when there is none): it is read before the first login only. */
   #unreadCache: TokenCache | undefined;
@@ -102,19 +137,19 @@ export class TokenManager {
    * `max(refreshAheadFraction · life, min(refreshAheadMinMs, life / 2))` remains.
    */
   async accessToken(signal?: AbortSignal): Promise<string> {
-    if (this.#pending) return this.#pending;
+    if (this.#pending) return join(this.#pending, signal);
     if (this.#unreadCache) this.#readCache(this.#unreadCache);
     const access = this.#access;
-    if (!access) return this.#single(() => this.#login(signal));
+    if (!access) return this.#single(signal, (shared) => this.#login(shared));
     if (access.expiresAt === undefined || access.lifeMs === undefined) return access.token;
     const o = this.#options;
     const margin = Math.max(o.refreshAheadFraction * access.lifeMs, Math.min(o.refreshAheadMinMs, access.lifeMs / 2));
     const remaining = access.expiresAt - Date.now();
     if (remaining >= margin) return access.token;
-    return this.#single(async () => {
+    return this.#single(signal, async (shared) => {
       this.#stats.refreshesAhead++;
       try {
-        return await this.#refreshOrLogin(signal);
+        return await this.#refreshOrLogin(shared);
       } catch (err) {
         // A refresh that fails for lack of a connection does not invalidate a token that still works.
         if (err instanceof ClientError && err.kind !== 'auth' && Date.now() < access.expiresAt! - 1000) {
@@ -133,23 +168,23 @@ export class TokenManager {
   async recover(staleToken: string, signal?: AbortSignal): Promise<void> {
     this.#stats.unauthorized++;
     if (this.#pending) {
-      await this.#pending;
+      await join(this.#pending, signal);
       return;
     }
     if (this.#access && this.#access.token !== staleToken) return;
     this.#access = undefined;
-    await this.#single(() => this.#refreshOrLogin(signal));
+    await this.#single(signal, (shared) => this.#refreshOrLogin(shared));
   }
 
   /** `POST /v1/auth/obtain`: log in with the configured credentials and keep both tokens. */
   async obtain(signal?: AbortSignal): Promise<TokenPair> {
-    await this.#single(() => this.#login(signal));
+    await this.#single(signal, (shared) => this.#login(shared));
     return { access: this.#access!.token, refresh: this.#refresh!.token };
   }
 
   /** `POST /v1/auth/refresh`: a new access token from the refresh token (login first if none). */
   async refresh(signal?: AbortSignal): Promise<string> {
-    return this.#single(() => (this.#refresh ? this.#refreshOnly(signal) : this.#login(signal)));
+    return this.#single(signal, (shared) => (this.#refresh ? this.#refreshOnly(shared) : this.#login(shared)));
   }
 
   /** `POST /v1/auth/verify`: whether the server accepts `token` (by default the current access token). */
@@ -189,13 +224,23 @@ export class TokenManager {
     }
   }
 
-  #single(run: () => Promise<string>): Promise<string> {
-    if (this.#pending) return this.#pending;
-    const pending = run().finally(() => {
-      if (this.#pending === pending) this.#pending = undefined;
+  /**
+   * Run `run` as the one login or refresh in flight, or join the one already in flight. The call
+   * runs under a signal of its own, aborted only once every caller waiting for it has left: a
+   * caller whose signal aborts (a poll iteration stopped by a drain) leaves with `aborted`, and the
+   * others (a job's output upload that joined it) still get the token.
+   */
+  #single(signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<string>): Promise<string> {
+    if (this.#pending) return join(this.#pending, signal);
+    const controller = new AbortController();
+    const shared: SharedCall = { controller, waiting: 0, promise: Promise.resolve('') };
+    shared.promise = run(controller.signal).finally(() => {
+      if (this.#pending === shared) this.#pending = undefined;
     });
-    this.#pending = pending;
-    return pending;
+    // Nobody may wait for it (every caller left): its failure is theirs, already reported.
+    shared.promise.catch(() => undefined);
+    this.#pending = shared;
+    return join(shared, signal);
   }
 
   async #refreshOrLogin(signal: AbortSignal | undefined): Promise<string> {

@@ -12,6 +12,7 @@ import type { ClientOptions } from '../../src/client/options.js';
 import { fakeJwt, sendJson, startPeer, type Peer } from './peer.js';
 import { failure } from './setup.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
 
 /** The engine of the suite running now (see the `describe.each` below). */
 let jsonEngine: NonNullable<ClientOptions['jsonEngine']> = 'got';
@@ -385,6 +386,47 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
       const client = clientFor(peer);
       await Promise.all([client.getJob(5), client.getJob(5), client.getJob(5)]);
       expect(peer.seen.filter((r) => r.path === '/v1/auth/obtain')).toHaveLength(1);
+    });
+
+    it('should not abort a shared login for the other callers when the one that began it is aborted', async () => {
+      let answerLogin!: () => void;
+      const loginAnswered = new Promise<void>((resolve) => (answerLogin = resolve));
+      const peer = await startPeer((_req, res) => sendJson(res, 200, JOB), {
+        obtain: async (_req, res) => {
+          await loginAnswered;
+          sendJson(res, 200, { access: fakeJwt(300), refresh: fakeJwt(28800, 'refresh') });
+        },
+      });
+      const client = clientFor(peer);
+      // A poll iteration begins the login; a job's call joins it; then the iteration is stopped.
+      const iteration = new AbortController();
+      const poll = client.getJob(5, { signal: iteration.signal });
+      await until(() => peer.seen.some((r) => r.path === '/v1/auth/obtain'));
+      const jobCall = client.getJob(5);
+      iteration.abort();
+      expect(await failure(poll)).toMatchObject({ kind: 'aborted' });
+      answerLogin();
+      await expect(jobCall).resolves.toMatchObject({ pk: 5 });
+      expect(peer.seen.filter((r) => r.path === '/v1/auth/obtain')).toHaveLength(1);
+    });
+
+    it('should abort a shared login once every caller waiting for it has left', async () => {
+      let loginClosed: Promise<void> | undefined;
+      const peer = await startPeer((_req, res) => sendJson(res, 200, JOB), {
+        // Never answers: only the client's abort ends the login (its connection closes).
+        obtain: (_req, _res, raw) => {
+          loginClosed = new Promise<void>((resolve) => raw.socket.once('close', () => resolve()));
+        },
+      });
+      const client = clientFor(peer);
+      const [first, second] = [new AbortController(), new AbortController()];
+      const calls = [client.getJob(5, { signal: first.signal }), client.getJob(5, { signal: second.signal })];
+      await until(() => loginClosed !== undefined);
+      first.abort();
+      expect(await failure(calls[0]!)).toMatchObject({ kind: 'aborted' });
+      second.abort();
+      expect(await failure(calls[1]!)).toMatchObject({ kind: 'aborted' });
+      await loginClosed;
     });
   });
 
