@@ -50,6 +50,9 @@ export class JobsInFlight {
 
   /** Claim `job` into `slot` (which the loop took); on `claimed` the job runs and owns the slot. */
   async claim(slot: SlotSpec, job: JobJson, template: TemplateJson, api: NodeApi): Promise<ClaimOutcome> {
+    // An earlier run of the job is still leaving (it journalled `done` and now removes the job's
+    // directory): a new run now would make that directory while the old one removes it.
+    if (this.#runners.has(job.pk)) return 'lost';
     const runner = this.#create(job.pk, slot, api);
     const claimed = await runner.claim(job, template);
     if (claimed.outcome !== 'claimed') {
@@ -96,7 +99,7 @@ export class JobsInFlight {
     metrics.slotsBusy.set(slots.running);
     this.#ctx.onSlotsChanged();
     void done.finally(() => {
-      this.#runners.delete(runner.jobPk);
+      if (this.#runners.get(runner.jobPk) === runner) this.#runners.delete(runner.jobPk);
       slots.release(runner.slot.index);
       metrics.slotsBusy.set(slots.running);
       this.#ctx.onSlotsChanged();
