@@ -64,6 +64,26 @@ describe('a password change', () => {
   });
 });
 
+describe('a password change racing a revocation', () => {
+  it('never lets a change made with a revoked token land after the change that revoked it', async () => {
+    const server = await startTestServer();
+    await createUser(server, 'fred');
+    // Each round: someone holding fred's token changes his password while an admin changes it to
+    // revoke that token. Whichever hash finishes last, the admin's password must be the one that stays.
+    for (let round = 0; round < 6; round++) {
+      const { access } = (await obtain(server, 'fred', round === 0 ? 'fred-password' : `admin-set-${round - 1}`)).body as { access: string };
+      const [stolen, admin] = await Promise.all([
+        api(server.url, 'POST', '/v1/users/fred/set-password', { token: access, json: { password: `stolen-${round}` } }),
+        api(server.url, 'POST', '/v1/users/fred/set-password', { token: server.adminToken, json: { password: `admin-set-${round}` } }),
+      ]);
+      expect(admin.status).toBe(200);
+      expect([200, 401]).toContain(stolen.status);
+      if (stolen.status === 401) expect(stolen.body).toMatchObject({ code: 'token_not_valid' });
+      expect((await obtain(server, 'fred', `admin-set-${round}`)).status, `round ${round}: the stolen token's change (${stolen.status}) stuck`).toBe(200);
+    }
+  });
+});
+
 describe('login throttling', () => {
   it('answers 429 with Retry-After once a user name has failed too often, even to the right password, and lets it in after the wait', async () => {
     const server = await startTestServer({ loginFailuresAllowed: 3 });

@@ -6,6 +6,7 @@
 import { forbidden, notFound, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import type { UserJson } from '../../protocol/wire.js';
 import { hashPassword } from '../auth.js';
@@ -13,7 +14,7 @@ import type { UserRow } from '../context.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { requireAdmin, requireUser } from '../identity.js';
 import { compileFilter, type FieldTable } from '../store/filter-sql.js';
-import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHash, setWorker, userJson } from '../store/users.js';
+import { USERNAME_PATTERN, createUser, getUserByName, setPasswordHashAsCaller, setWorker, userJson } from '../store/users.js';
 
 const PasswordSchema = z
   .string({ error: 'must be a string' })
@@ -101,7 +102,14 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Params: { username: string } }>('/v1/users/:username/set-password', async (request): Promise<UserJson> => {
     const user = targetUser(request);
     const { password } = parseWith(SetPasswordSchema, bodyOrEmpty(request.body));
-    setPasswordHash(db, user.pk, await hashPassword(password));
+    const hash = await hashPassword(password);
+    // The hash took tens of milliseconds: the caller's token may have been revoked meanwhile.
+    if (!setPasswordHashAsCaller(db, user.pk, hash, requireUser(request))) {
+      if (!getUserByName(db, user.username)) throw notFound();
+      throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'Token was revoked while the password was being changed; log in again', {
+        extra: { code: 'token_not_valid' },
+      });
+    }
     return toJson(user);
   });
 

@@ -58,9 +58,21 @@ export function createUser(db: Db, user: NewUser): UserRow {
   })();
 }
 
-/** Change a password; every token issued before is revoked (the user's token generation moves on). */
-export function setPasswordHash(db: Db, pk: number, passwordHash: string): void {
-  db.prepare('UPDATE users SET password_hash = ?, token_generation = token_generation + 1 WHERE pk = ?').run(passwordHash, pk);
+/**
+ * Change user `pk`'s password hash; every token issued before is revoked (the user's token
+ * generation moves on). Done on behalf of `caller`, and only while the caller's token is still good:
+ * the caller active and of the token generation it was authenticated with, checked in the statement
+ * that writes, so that a change whose hashing outlasted a revocation (another password change, a
+ * deactivation) cannot undo it. Returns whether the password was changed.
+ */
+export function setPasswordHashAsCaller(db: Db, pk: number, passwordHash: string, caller: Pick<UserRow, 'pk' | 'token_generation'>): boolean {
+  const result = db
+    .prepare(
+      `UPDATE users SET password_hash = ?, token_generation = token_generation + 1 WHERE pk = ?
+         AND EXISTS (SELECT 1 FROM users c WHERE c.pk = ? AND c.is_active = 1 AND c.token_generation = ?)`,
+    )
+    .run(passwordHash, pk, caller.pk, caller.token_generation);
+  return result.changes > 0;
 }
 
 /** Make a user a worker account (or not): see `nodeActions`. */
