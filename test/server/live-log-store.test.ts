@@ -3,10 +3,15 @@
  * .../log`) and the appender both load that state from disk when it is not cached; a reader's load
  * that overlaps an append must never leave behind, in the cache, a state older than the append —
  * else followers see a log shorter than it is for good (a short job's follower printed nothing).
+ * And a follower sends its `start` frame before any byte, whatever was appended meanwhile.
  */
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
+import type { WebSocket } from 'ws';
+import { LogFollower } from '../../src/server/live-log/follow.js';
 import { LiveLogStore } from '../../src/server/live-log/store.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
 
 const MAX = 1 << 20;
 const START = '2030-01-01T00:00:00.000Z';
@@ -64,5 +69,38 @@ describe('the live-log store under readers racing an append', () => {
       }),
     );
     for (const pk of jobs) expect((await s.info({ pk, startTime: START })).length, `job ${pk}`).toBe(first.length + second.length);
+  });
+});
+
+describe('a follower told of an append before it has sent its start', () => {
+  it('sends the start frame first, then the bytes from its offset, each once', async () => {
+    const s = await store();
+    const key = { pk: 1, startTime: START };
+    await s.append(key, 0, Buffer.from('one\n'), MAX);
+    // What the follower sends, in order (a socket that takes every frame at once).
+    const sent: (string | Buffer)[] = [];
+    const socket = Object.assign(new EventEmitter(), {
+      OPEN: 1,
+      readyState: 1,
+      send(data: string | Buffer, _options: unknown, done: (err?: Error) => void) {
+        sent.push(data);
+        done();
+      },
+      ping() {},
+      terminate() {},
+      close() {},
+    });
+    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }) }, { key, offset: 0 });
+    // As the route does: the follower is registered, then the log looked up; an append lands between.
+    const info = await s.info(key);
+    await s.append(key, 4, Buffer.from('two\n'), MAX);
+    follower.poke();
+    // Time for a pump to read the file and send (the file-system calls complete in between).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(sent).toEqual([]);
+    await follower.start({ length: info.length, complete: false, maxBytes: info.maxBytes });
+    await until(() => Buffer.concat(sent.filter((f): f is Buffer => Buffer.isBuffer(f))).toString() === 'one\ntwo\n', 5_000, 'the bytes');
+    expect(JSON.parse(String(sent[0]))).toMatchObject({ type: 'start', offset: 0 });
+    follower.close();
   });
 });

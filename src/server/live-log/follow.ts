@@ -28,6 +28,8 @@ export class LogFollower {
   #attempt: string | null;
   #pumping = false;
   #again = false;
+  /** The `start` frame has gone: until then a poke only marks that there is something to send. */
+  #started = false;
   #closed = false;
   #alive = true;
   readonly #pinger: NodeJS.Timeout;
@@ -57,13 +59,17 @@ export class LogFollower {
   /** Send the first frame, then whatever the log holds from the cursor on. */
   async start(info: { length: number; complete: boolean; maxBytes: number | null }): Promise<void> {
     await this.#frame({ type: 'start', offset: this.#cursor, length: info.length, complete: info.complete, max_bytes: info.maxBytes });
+    this.#started = true;
+    this.#again = false;
     this.poke();
   }
 
   /** Something changed (bytes appended, a transition): send what is new. Never runs twice at once. */
   poke(): void {
     if (this.#closed) return;
-    if (this.#pumping) {
+    // Appends can come before the follower has told its start (the route looks the log up first):
+    // bytes sent then would precede the `start` frame, whose offset the client takes as its cursor.
+    if (this.#pumping || !this.#started) {
       this.#again = true;
       return;
     }
