@@ -12,6 +12,7 @@
  * command that follows another within the refresh token's life skips the login (a deliberately slow
  * password hash on the server).
  */
+import { abortable } from './abortable.js';
 import { ClientError, errorFromResponse } from './errors.js';
 import type { Http, RawResponse, RequestSpec } from './http.js';
 import type { ResolvedClientOptions, TokenCache } from './options.js';
@@ -82,27 +83,14 @@ function join(shared: SharedCall, signal: AbortSignal | undefined): Promise<stri
   shared.waiting++;
   // A caller without a signal waits to the end: the call is never aborted while it waits.
   if (!signal) return shared.promise;
-  return new Promise<string>((resolve, reject) => {
-    const leave = () => {
+  return abortable(
+    shared.promise,
+    signal,
+    () => new ClientError({ kind: 'aborted', method: 'POST', path: '/v1/auth', detail: 'aborted' }),
+    () => {
       if (--shared.waiting === 0) shared.controller.abort(signal.reason);
-      reject(new ClientError({ kind: 'aborted', method: 'POST', path: '/v1/auth', detail: 'aborted' }));
-    };
-    if (signal.aborted) {
-      leave();
-      return;
-    }
-    signal.addEventListener('abort', leave, { once: true });
-    shared.promise.then(
-      (token) => {
-        signal.removeEventListener('abort', leave);
-        resolve(token);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', leave);
-        reject(err);
-      },
-    );
-  });
+    },
+  );
 }
 
 export class TokenManager {

@@ -14,6 +14,7 @@
  * loudly and abandons that iteration so the next one starts; every step of an iteration listens to
  * the iteration's abort signal.
  */
+import { abortable } from '../../client/abortable.js';
 import type { JobJson } from '../../protocol/wire.js';
 import type { ClaimOutcome } from '../job/claim.js';
 import type { LogPort } from '../ports.js';
@@ -113,31 +114,6 @@ function untilOrStopped(promise: Promise<unknown>, signal: AbortSignal): Promise
   });
 }
 
-/** `promise`, or a rejection once `signal` aborts (the promise itself is left to settle unobserved). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(new IterationAborted());
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      promise.catch(() => {});
-      reject(new IterationAborted());
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
-}
-
 export class PollLoop {
   readonly #ctx: LoopContext;
   readonly #options: LoopOptions;
@@ -234,7 +210,7 @@ export class PollLoop {
       const started = Date.now();
       let jobs: JobJson[];
       try {
-        jobs = await abortable(this.#ctx.listCandidates(slot, this.#options.waitSeconds, signal), signal);
+        jobs = await abortable(this.#ctx.listCandidates(slot, this.#options.waitSeconds, signal), signal, () => new IterationAborted());
       } catch (err) {
         if (err instanceof IterationAborted || signal.aborted) throw new IterationAborted();
         this.#status.lastPollError = err instanceof Error ? err.message : String(err);
@@ -253,7 +229,7 @@ export class PollLoop {
         if (signal.aborted) throw new IterationAborted();
         if (!this.#ctx.accepting()) return 0;
         if (this.skipList.has(job.pk)) continue;
-        const evaluation = await abortable(this.#ctx.evaluate(job, signal), signal);
+        const evaluation = await abortable(this.#ctx.evaluate(job, signal), signal, () => new IterationAborted());
         if (!evaluation.ok) {
           log.info({ job: job.pk, reason: evaluation.reason, skipForMs: this.#options.skipFailedForMs }, 'skipping a job this node cannot run');
           this.skip(job.pk, evaluation.reason);
