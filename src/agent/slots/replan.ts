@@ -43,11 +43,11 @@ export async function replanSlots(ctx: LiveContext, options: ResolvedAgentOption
     added.push(slot);
   }
   const retired = current.filter((s) => !wanted.has(slotKey(s)));
-  const busy = new Set(slots.snapshot().filter((s) => s.jobPk !== null || s.retiring).map((s) => s.index));
   for (const spec of retired) {
-    slots.retire(spec.index);
-    // A slot that still runs a job keeps its node (the job reports through it) until the process ends.
-    if (!busy.has(spec.index)) nodes.remove(spec.index);
+    // A taken slot keeps its node until it is released: its job reports through it, or the poll loop
+    // may be claiming a job through it right now (closing the node's client would cut that claim off).
+    if (slots.retire(spec.index) === 'gone') nodes.remove(spec.index);
+    else void slots.left(spec.index).then(() => nodes.remove(spec.index));
   }
   if (added.length + retired.length > 0) {
     ctx.log.info(

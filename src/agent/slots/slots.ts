@@ -63,6 +63,8 @@ export class Slots {
   #freeWaiters: (() => void)[] = [];
   #lastIndex = -1;
   #idleWaiters: (() => void)[] = [];
+  /** Per retiring slot, who waits for it to leave the plan. */
+  readonly #leftWaiters = new Map<number, (() => void)[]>();
 
   constructor(specs: readonly SlotSpec[]) {
     if (specs.length === 0) throw new TypeError('Slots: at least one slot is needed, got 0');
@@ -108,12 +110,29 @@ export class Slots {
     this.#wakeFree();
   }
 
-  /** Take a slot out of the plan: gone at once when free, else when its job releases it. */
-  retire(index: number): void {
+  /**
+   * Take a slot out of the plan: `gone` at once when free; else `leaving`, when whoever took it (a job,
+   * or the poll loop, which may be claiming a job through it right now) releases it ({@link left}).
+   */
+  retire(index: number): 'gone' | 'leaving' {
     const slot = this.#slots.find((s) => s.spec.index === index);
-    if (!slot) return;
-    if (!slot.taken) this.#slots = this.#slots.filter((s) => s !== slot);
-    else slot.retiring = true;
+    if (!slot) return 'gone';
+    if (!slot.taken) {
+      this.#slots = this.#slots.filter((s) => s !== slot);
+      return 'gone';
+    }
+    slot.retiring = true;
+    return 'leaving';
+  }
+
+  /** Resolves once slot `index` is out of the plan (at once when it is not in it). */
+  left(index: number): Promise<void> {
+    if (!this.#slots.some((s) => s.spec.index === index)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiters = this.#leftWaiters.get(index) ?? [];
+      waiters.push(resolve);
+      this.#leftWaiters.set(index, waiters);
+    });
   }
 
   /** Whether the slot left the plan while taken (it must take no new job). */
@@ -151,7 +170,12 @@ export class Slots {
     if (!slot || !slot.taken) return;
     slot.taken = false;
     slot.jobPk = null;
-    if (slot.retiring) this.#slots = this.#slots.filter((s) => s !== slot);
+    if (slot.retiring) {
+      this.#slots = this.#slots.filter((s) => s !== slot);
+      const waiters = this.#leftWaiters.get(index) ?? [];
+      this.#leftWaiters.delete(index);
+      for (const resolve of waiters) resolve();
+    }
     this.#wakeFree();
     if (this.busy === 0) {
       const idleWaiters = this.#idleWaiters;

@@ -81,6 +81,30 @@ describe('Slots', () => {
     expect(slots.tryAcquire()?.index).toBe(0);
   });
 
+  it('retire() removes a free slot at once, and a taken one (a job, or the poll loop claiming through it) only when released', async () => {
+    const slots = new Slots(planSlots(3, [], 0));
+    const polling = slots.tryAcquire()!; // the poll loop holds it; no job yet
+    slots.take(1, 42); // runs job 42
+    expect(slots.retire(2)).toBe('gone');
+    await slots.left(2);
+    expect(slots.retire(polling.index)).toBe('leaving');
+    expect(slots.retire(1)).toBe('leaving');
+    const left: number[] = [];
+    void slots.left(polling.index).then(() => left.push(polling.index));
+    void slots.left(1).then(() => left.push(1));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(left).toEqual([]);
+    expect(slots.isRetiring(polling.index)).toBe(true);
+    // The claim came to nothing: the poll loop lets the slot go, and only now does it leave.
+    slots.release(polling.index);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(left).toEqual([polling.index]);
+    slots.release(1);
+    await slots.left(1);
+    expect(left).toEqual([polling.index, 1]);
+    expect(slots.size).toBe(0);
+  });
+
   it('releasing a free slot is harmless', () => {
     const slots = new Slots(planSlots(1, [], 0));
     slots.release(0);
