@@ -58,8 +58,16 @@ export function cudaVisibleDevices(slot: SlotSpec): string {
   return slot.gpu === null ? '' : String(slot.gpu);
 }
 
+/** A slot as `Slots` keeps it. */
+interface SlotEntry {
+  spec: SlotSpec;
+  jobPk: number | null;
+  taken: boolean;
+  retiring: boolean;
+}
+
 export class Slots {
-  #slots: { spec: SlotSpec; jobPk: number | null; taken: boolean; retiring: boolean }[];
+  #slots: SlotEntry[];
   #freeWaiters: (() => void)[] = [];
   #lastIndex = -1;
   #idleWaiters: (() => void)[] = [];
@@ -118,7 +126,7 @@ export class Slots {
     const slot = this.#slots.find((s) => s.spec.index === index);
     if (!slot) return 'gone';
     if (!slot.taken) {
-      this.#slots = this.#slots.filter((s) => s !== slot);
+      this.#remove(slot);
       return 'gone';
     }
     slot.retiring = true;
@@ -170,18 +178,21 @@ export class Slots {
     if (!slot || !slot.taken) return;
     slot.taken = false;
     slot.jobPk = null;
-    if (slot.retiring) {
-      this.#slots = this.#slots.filter((s) => s !== slot);
-      const waiters = this.#leftWaiters.get(index) ?? [];
-      this.#leftWaiters.delete(index);
-      for (const resolve of waiters) resolve();
-    }
+    if (slot.retiring) this.#remove(slot);
     this.#wakeFree();
     if (this.busy === 0) {
       const idleWaiters = this.#idleWaiters;
       this.#idleWaiters = [];
       for (const resolve of idleWaiters) resolve();
     }
+  }
+
+  /** Take the slot out of the plan, and tell whoever waits for it to leave ({@link left}). */
+  #remove(slot: SlotEntry): void {
+    this.#slots = this.#slots.filter((s) => s !== slot);
+    const waiters = this.#leftWaiters.get(slot.spec.index) ?? [];
+    this.#leftWaiters.delete(slot.spec.index);
+    for (const resolve of waiters) resolve();
   }
 
   #wakeFree(): void {

@@ -75,7 +75,7 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   readonly #states = new Map<number, LogState>();
   /** Per job, the tail of its queue of appends: appends of one job never interleave. */
   readonly #queues = new Map<number, Promise<unknown>>();
-  /** Per job with loads from disk in flight: how many, and how often the job was declared stale meanwhile. */
+  /** Per job with loads from disk in flight: how many, and how often the log changed meanwhile. */
   readonly #loads = new Map<number, { count: number; stale: number }>();
 
   constructor(root: string, options: { maxBytesLimit: number }) {
@@ -250,9 +250,14 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     cell.length += chunk.length;
   }
 
-  /** Drop the cached state, and keep a load from disk in flight from caching what it read before now. */
+  /** Drop the cached state (another process changed the log, or it is gone). */
   #forgetState(pk: number): void {
     this.#states.delete(pk);
+    this.#changedDuringLoads(pk);
+  }
+
+  /** The log changed: a load from disk in flight may have read the files before, and must not be kept. */
+  #changedDuringLoads(pk: number): void {
     const load = this.#loads.get(pk);
     if (load) load.stale++;
   }
@@ -285,14 +290,12 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
       if (--load.count === 0) this.#loads.delete(key.pk);
     }
     if (!state) return undefined;
-    // Declared stale while it loaded (another replica appended): it may have read the files before
-    // that append. It answers this call; the next one loads again.
+    // The log changed while this loaded (another replica appended, or an appender here cached the
+    // state it goes on to update): what this read may be older. It answers this call and is not
+    // kept — kept, the log looked shorter than it was until the next append.
     if (load.stale !== staleBefore) return state;
-    // A reader's load may have overlapped an append (which loads, caches and then updates its own
-    // state): what the appender cached meanwhile is newer than what this read from disk, and
-    // replacing it would show the log shorter than it is until the next append.
-    const meanwhile = this.#states.get(key.pk);
-    if (!fresh && meanwhile !== undefined && meanwhile !== cached && meanwhile.attempt === attempt) return meanwhile;
+    // An appender's state is the one it updates with each append: loads still in flight are older.
+    if (fresh) this.#changedDuringLoads(key.pk);
     this.#states.delete(key.pk);
     this.#states.set(key.pk, state);
     if (this.#states.size > STATE_CACHE_SIZE) this.#states.delete(this.#states.keys().next().value!);

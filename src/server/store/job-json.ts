@@ -70,8 +70,8 @@ export interface JobRowWithNode extends JobRow {
 }
 
 /**
- * Job `pk` and node `nodePk`'s `current_job` in one statement: start, progress and finish read both
- * in their transaction, and a statement is most of what such a read costs.
+ * Job `pk` and node `nodePk`'s `current_job` in one statement: start, progress, finish and release
+ * read both in their transaction, and a statement is most of what such a read costs.
  * @throws UfdlError 404 `Not found.` when the job does not exist
  */
 export function requireJobRowWithNode(db: Db, pk: number, nodePk: number): JobRowWithNode {

@@ -85,7 +85,9 @@ describe('Slots', () => {
     const slots = new Slots(planSlots(3, [], 0));
     const polling = slots.tryAcquire()!; // the poll loop holds it; no job yet
     slots.take(1, 42); // runs job 42
+    const freeLeft = slots.left(2);
     expect(slots.retire(2)).toBe('gone');
+    await freeLeft;
     await slots.left(2);
     expect(slots.retire(polling.index)).toBe('leaving');
     expect(slots.retire(1)).toBe('leaving');
