@@ -122,10 +122,7 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
     },
     wsHandler: (socket, request) => {
       const pk = jobPk(request);
-      // Subscribe before reading the job: both happen in this tick, so no transition falls between.
-      watchers.add(pk, socket);
       keepAlive.watch(socket);
-      socket.on('close', () => watchers.remove(pk, socket));
       // Client frames carry nothing we act on; they are read and dropped.
       socket.on('message', () => {});
       const row = getJobRow(ctx.db, pk);
@@ -134,8 +131,17 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
         socket.close(1008, 'job not found');
         return;
       }
-      const transition = catchUpTransition(row);
-      if (transition) send(socket, JSON.stringify(notificationFor(row, transition, {})));
+      // The row may show commits not yet on disk (group commit, store/durability.ts): the catch-up
+      // waits for the sync that covers them, as every event does. The watcher joins at that moment,
+      // not now: deferred events run in commit order, so the events of transitions this row already
+      // shows run before (and are not sent twice), and those of later ones after (and are sent).
+      ctx.durable.afterSync(() => {
+        if (socket.readyState !== socket.OPEN) return;
+        watchers.add(pk, socket);
+        socket.on('close', () => watchers.remove(pk, socket));
+        const transition = catchUpTransition(row);
+        if (transition) send(socket, JSON.stringify(notificationFor(row, transition, {})));
+      });
     },
   });
 }

@@ -1,0 +1,104 @@
+/**
+ * The catch-up message a new watcher of `ws://…/v1/jobs/{pk}` gets shows the job as it is on disk:
+ * it waits for the group commit's sync like every event does (store/durability.ts), and a transition
+ * it already shows is not sent again as an event. SQLite only: the sync held here is the WAL's
+ * `fdatasync`; on PostgreSQL a commit is durable when it returns.
+ */
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import type { JobNotification } from '../../src/protocol/wire.js';
+import { startWithFixtures } from '../helpers/fixtures.js';
+import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
+
+/**
+ * A gate on the WAL's `fdatasync`: while `held` is set, every sync of a `-wal` file waits for it
+ * (and says so through `onHeld`), as a slow disk would. Other files are not touched.
+ */
+const walSync = vi.hoisted(() => ({ held: undefined as Promise<void> | undefined, onHeld: () => {} }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  const open = (async (...args: Parameters<typeof fs.open>) => {
+    const handle = await fs.open(...args);
+    if (String(args[0]).endsWith('-wal')) {
+      const datasync = handle.datasync.bind(handle);
+      handle.datasync = async () => {
+        const held = walSync.held;
+        if (held) {
+          walSync.onHeld();
+          await held;
+        }
+        return datasync();
+      };
+    }
+    return handle;
+  }) as typeof fs.open;
+  return { ...fs, default: { ...fs, open }, open };
+});
+
+function watch(url: string, job: number, token: string): Promise<{ messages: JobNotification[]; count(n: number): Promise<void> }> {
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/jobs/${job}?token=${encodeURIComponent(token)}`);
+  onTestFinished(() => socket.terminate());
+  const messages: JobNotification[] = [];
+  const wakes: Array<() => void> = [];
+  socket.on('message', (data) => {
+    messages.push(JSON.parse(data.toString()) as JobNotification);
+    for (const wake of wakes.splice(0)) wake();
+  });
+  const count = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`only ${messages.length} of ${n} messages: ${JSON.stringify(messages)}`)), 10_000);
+      const check = () => {
+        if (messages.length >= n) {
+          clearTimeout(deadline);
+          resolve();
+        } else wakes.push(check);
+      };
+      check();
+    });
+  return new Promise((resolve, reject) => {
+    socket.once('open', () => resolve({ messages, count }));
+    socket.once('error', reject);
+  });
+}
+
+describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that connects while a transition awaits its sync', () => {
+  it('is sent once the transition is on disk, and the transition is not sent again', async () => {
+    const f = await startWithFixtures();
+    const node = f.node();
+    const job = f.job();
+    await f.startAs(node, job);
+
+    // Hold the disk: the progress commits, but its answer and its event wait for the sync.
+    let release!: () => void;
+    const heldSync = new Promise<void>((resolve) => {
+      walSync.onHeld = resolve;
+    });
+    walSync.held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    onTestFinished(() => {
+      walSync.held = undefined;
+      release();
+    });
+    const progressed = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
+    await heldSync;
+
+    const watcher = await watch(f.url, job, await f.adminToken());
+    // The handshake is done and the job read; a catch-up sent now would show a progress that a power
+    // cut could still undo. A message written at the handshake arrives within this pause (a pause can
+    // only let such a defect pass unseen on a slow machine, never fail a correct server).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(watcher.messages).toEqual([]);
+
+    walSync.held = undefined;
+    release();
+    await progressed;
+    await watcher.count(1);
+    expect(watcher.messages[0]).toMatchObject({ transition: 'progress', pk: job, progress: 0.5, node, transition_data: {} });
+
+    // The next transition is the watcher's next message: the one it caught up with is not repeated.
+    await f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 2 } });
+    await watcher.count(2);
+    expect(watcher.messages[1]).toMatchObject({ transition: 'progress', pk: job, progress: 0.75, transition_data: { step: 2 } });
+  });
+});
