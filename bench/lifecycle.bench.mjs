@@ -8,8 +8,12 @@
 // over the replicas (node i on replica i mod N). Those runs skip the bare server and record their rows
 // under "PostgreSQL and replicas".
 //
+// `--floor` also runs the same mix against fastify with no work behind its routes
+// (lib/fastify-floor.mjs), after the bare server, and records it under "Server throughput: the
+// framework floor": what the framework costs above bare node:http, and ours above the framework.
+//
 //   node bench/lifecycle.bench.mjs [--nodes 50] [--seconds 20] [--workers 2] [--profile DIR]
-//                                  [--store sqlite|postgres[:N],…] [--replicas N]
+//                                  [--store sqlite|postgres[:N],…] [--replicas N] [--floor]
 import { fork } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -26,6 +30,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     store: { type: 'string', default: 'sqlite' },
     replicas: { type: 'string', default: '1' },
+    floor: { type: 'boolean', default: false },
   },
 });
 const STORES = parseStores(args.store, args.replicas);
@@ -207,30 +212,40 @@ if (!onlySqlite(STORES)) {
 
 const ours = await runOurs(STORES[0]);
 
-// --- baseline ---------------------------------------------------------------------------------
-bare = fork(new URL('./lib/bare-server.mjs', import.meta.url));
-const { port } = await new Promise((r) => bare.once('message', r));
-const bareCpu0 = (await procStats(bare.pid)).cpuSeconds;
-const baseline = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, ours.nodePks));
-const bareStats = await procStats(bare.pid);
-bare.send('stop');
-bare = undefined;
+// --- baselines --------------------------------------------------------------------------------
+/** Run the generator against a baseline server script (it answers any pk); its rate and CPU. */
+async function runBaseline(script) {
+  bare = fork(new URL(script, import.meta.url));
+  const { port } = await new Promise((r) => bare.once('message', r));
+  const cpu0 = (await procStats(bare.pid)).cpuSeconds;
+  const result = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, ours.nodePks));
+  const cpuSeconds = (await procStats(bare.pid)).cpuSeconds - cpu0;
+  const exited = new Promise((r) => bare.once('exit', r));
+  bare.send('stop');
+  await exited;
+  bare = undefined;
+  return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuMs: (cpuSeconds * 1000) / requests(result), cpuSeconds };
+}
+const baseline = await runBaseline('./lib/bare-server.mjs');
+const floor = args.floor ? await runBaseline('./lib/fastify-floor.mjs') : undefined;
 
 // --- report -----------------------------------------------------------------------------------
 const oursRate = ours.rate;
-const bareRate = baseline.lifecycles / (baseline.elapsedMs / 1000);
+const bareRate = baseline.rate;
 // CPU per request tells CPU cost from waiting (fsync) when the rates alone are noisy.
 const oursCpuMs = (ours.cpuSeconds * 1000) / requests(ours);
-const bareCpuMs = ((bareStats.cpuSeconds - bareCpu0) * 1000) / requests(baseline);
+const bareCpuMs = baseline.cpuMs;
 const ratio = oursRate / bareRate;
 console.log(`\nlifecycle benchmark — ${NODES} nodes, ${DURATION_MS / 1000} s, ${WORKERS} generator processes — ${machineLabel()} — load ${load0} → ${loadAvg()}`);
 printLatencies(ours);
 console.log(`ufdl server: ${oursRate.toFixed(1)} lifecycles/s (${(oursRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${ours.errors}, server CPU ${ours.cpuSeconds.toFixed(1)} s, peak RSS ${(ours.peakRss / 2 ** 20).toFixed(0)} MiB`);
-console.log(`bare node:http: ${bareRate.toFixed(1)} lifecycles/s (${(bareRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${baseline.errors}, server CPU ${(bareStats.cpuSeconds - bareCpu0).toFixed(1)} s`);
-console.log(`server CPU per request: ${oursCpuMs.toFixed(3)} ms ours, ${bareCpuMs.toFixed(3)} ms bare`);
+console.log(`bare node:http: ${bareRate.toFixed(1)} lifecycles/s (${(bareRate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${baseline.errors}, server CPU ${baseline.cpuSeconds.toFixed(1)} s`);
+if (floor) console.log(`fastify, no work: ${floor.rate.toFixed(1)} lifecycles/s (${(floor.rate * CALLS_PER_LIFECYCLE).toFixed(0)} req/s), errors ${floor.errors}, server CPU ${floor.cpuSeconds.toFixed(1)} s`);
+console.log(`server CPU per request: ${oursCpuMs.toFixed(3)} ms ours, ${bareCpuMs.toFixed(3)} ms bare${floor ? `, ${floor.cpuMs.toFixed(3)} ms fastify with no work` : ''}`);
 console.log(`ufdl server event loop: ${describeLoop(ours.loop)}`);
 console.log(`load generator CPU: ${ours.generatorCpuSeconds.toFixed(1)} s over ${(ours.elapsedMs / 1000).toFixed(1)} s (ours), ${baseline.generatorCpuSeconds.toFixed(1)} s (baseline)`);
 console.log(`ratio ours / bare: ${ratio.toFixed(2)} (goal ≥ 0.50) ${ratio >= 0.5 && ours.errors === 0 ? 'MET' : 'NOT MET'}`);
+if (floor) console.log(`fastify with no work / bare: ${(floor.rate / bareRate).toFixed(2)}; ours / fastify with no work: ${(oursRate / floor.rate).toFixed(2)}`);
 if (ours.errorSamples.length) console.log('errors:', ours.errorSamples);
 
 await recordResult(
@@ -252,3 +267,22 @@ await recordResult(
     describeLoop(ours.loop),
   ],
 );
+
+if (floor) {
+  await recordResult(
+    'Server throughput: the framework floor',
+    ['date', 'machine', 'load avg before → after', 'nodes', 'seconds', 'ours / fastify with no work / bare lifecycles/s', 'fastify / bare', 'ours / fastify', 'server CPU ms/request ours / fastify / bare', 'errors ours / fastify / bare'],
+    [
+      today(),
+      machineLabel(),
+      `${load0} → ${loadAvg()}`,
+      NODES,
+      DURATION_MS / 1000,
+      `${oursRate.toFixed(1)} / ${floor.rate.toFixed(1)} / ${bareRate.toFixed(1)}`,
+      (floor.rate / bareRate).toFixed(2),
+      (oursRate / floor.rate).toFixed(2),
+      `${oursCpuMs.toFixed(3)} / ${floor.cpuMs.toFixed(3)} / ${bareCpuMs.toFixed(3)}`,
+      `${ours.errors} / ${floor.errors} / ${baseline.errors}`,
+    ],
+  );
+}
