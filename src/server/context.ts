@@ -29,6 +29,9 @@ export interface UserRow {
   is_worker: number;
 }
 
+/** What a request knows of its user (`request.user`): what permissions and revocation check. */
+export type CallerUser = Pick<UserRow, 'pk' | 'username' | 'is_staff' | 'is_superuser' | 'is_active' | 'token_generation' | 'is_worker'>;
+
 export interface NodeRow {
   pk: number;
   ip: string;
@@ -41,6 +44,9 @@ export interface NodeRow {
   current_job: number | null;
   owner: number | null;
 }
+
+/** What a request knows of the node it acts as (`request.node`): whose it is, and when it was last seen. */
+export type CallerNode = Pick<NodeRow, 'pk' | 'owner' | 'last_seen'>;
 
 export interface ServerContext {
   db: Db;
@@ -63,9 +69,9 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** The user named by a valid `Authorization: Bearer` access token, else null. */
-    user: UserRow | null;
+    user: CallerUser | null;
     /** The node named by a valid `Node-Id` header that this user may act as, else null. */
-    node: NodeRow | null;
+    node: CallerNode | null;
     /** The request carries the configured metrics secret (and no user token). */
     metricsScraper: boolean;
   }

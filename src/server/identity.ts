@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { forbidden } from '../protocol/error-constructors.js';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
-import type { NodeRow, UserRow } from './context.js';
+import type { CallerNode, CallerUser } from './context.js';
 import { cachedStatement, type Db } from './store/db.js';
 import { cachedRows, objectBuilder } from './store/row-reader.js';
 
@@ -109,38 +109,38 @@ function tokenClaims(app: FastifyInstance, request: FastifyRequest): TokenClaims
   return verifiedAccessClaims(app.ufdl.tokens, match[1]!);
 }
 
-const USER_COLUMNS = [
-  'pk', 'username', 'password_hash', 'is_staff', 'is_superuser', 'is_active', 'first_name', 'last_name', 'email',
-  'date_joined', 'last_login', 'token_generation', 'is_worker',
-] as const satisfies readonly (keyof UserRow)[];
-const NODE_COLUMNS = [
-  'pk', 'ip', 'index', 'driver_version', 'hardware_generation', 'gpu_mem', 'cpu_mem', 'last_seen', 'current_job', 'owner',
-] as const satisfies readonly (keyof NodeRow)[];
+/**
+ * The columns a request reads of its caller: what permissions, revocation and the heartbeat check
+ * (`CallerUser`, `CallerNode`), not the whole rows. Every column read is a value the driver converts
+ * and a property set, on 13 of a job's 15 requests; the password hash, names and hardware columns
+ * were half of them, and no request needs them from here (a route that shows a user reads its row).
+ */
+const CALLER_USER_COLUMNS = ['pk', 'username', 'is_staff', 'is_superuser', 'is_active', 'token_generation', 'is_worker'] as const satisfies readonly (keyof CallerUser)[];
+const CALLER_NODE_COLUMNS = ['pk', 'owner', 'last_seen'] as const satisfies readonly (keyof CallerNode)[];
+const USER_SQL = `SELECT ${CALLER_USER_COLUMNS.join(', ')} FROM users WHERE pk = ?`;
+const NODE_SQL = `SELECT ${CALLER_NODE_COLUMNS.join(', ')} FROM nodes WHERE pk = ?`;
 /**
  * The caller's user and node in one statement: each statement outside a transaction takes and
- * releases the database's read locks, and a node's requests name both (13 of a job's 15 requests).
- * The columns are listed so the two rows can be told apart; a test keeps them equal to the tables'.
+ * releases the database's read locks, and a node's requests name both. The node's columns are
+ * renamed so the two rows can be told apart.
  */
-const USER_AND_NODE_SQL = `SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(', ')}, ${NODE_COLUMNS.map((c) => `n."${c}" AS node_${c}`).join(', ')}
+const USER_AND_NODE_SQL = `SELECT ${CALLER_USER_COLUMNS.map((c) => `u.${c}`).join(', ')}, ${CALLER_NODE_COLUMNS.map((c) => `n.${c} AS node_${c}`).join(', ')}
   FROM users u LEFT JOIN nodes n ON n.pk = ? WHERE u.pk = ?`;
 
-/**
- * User `userPk` and node `nodePk` as `SELECT *` reads them (undefined: no such row; the node is not
- * looked up without `nodePk`).
- */
-export function callerRows(db: Db, userPk: number, nodePk: number | undefined): { user: UserRow | undefined; node: NodeRow | undefined } {
-  if (nodePk === undefined) return { user: cachedRows<UserRow>(db, 'SELECT * FROM users WHERE pk = ?').get(userPk), node: undefined };
+/** User `userPk` and node `nodePk` as a request knows them (undefined: no such row; no node looked up without `nodePk`). */
+export function callerRows(db: Db, userPk: number, nodePk: number | undefined): { user: CallerUser | undefined; node: CallerNode | undefined } {
+  if (nodePk === undefined) return { user: cachedRows<CallerUser>(db, USER_SQL).get(userPk), node: undefined };
   const row = cachedRows<Record<string, unknown>>(db, USER_AND_NODE_SQL).get(nodePk, userPk);
   if (row === undefined) return { user: undefined, node: nodeByPk(db, nodePk) };
   return { user: userOf(row), node: row.node_pk === null ? undefined : nodeOf(row) };
 }
 
 /** The user's and the node's columns copied out of the joined row (one shape each: row-reader.ts). */
-const userOf = objectBuilder<UserRow>(USER_COLUMNS.map((c) => [c, c]));
-const nodeOf = objectBuilder<NodeRow>(NODE_COLUMNS.map((c) => [c, `node_${c}`]));
+const userOf = objectBuilder<CallerUser>(CALLER_USER_COLUMNS.map((c) => [c, c]));
+const nodeOf = objectBuilder<CallerNode>(CALLER_NODE_COLUMNS.map((c) => [c, `node_${c}`]));
 
-function nodeByPk(db: Db, pk: number): NodeRow | undefined {
-  return cachedRows<NodeRow>(db, 'SELECT * FROM nodes WHERE pk = ?').get(pk);
+function nodeByPk(db: Db, pk: number): CallerNode | undefined {
+  return cachedRows<CallerNode>(db, NODE_SQL).get(pk);
 }
 
 /**
@@ -148,11 +148,11 @@ function nodeByPk(db: Db, pk: number): NodeRow | undefined {
  * a password change increments the generation, which revokes every token issued before it.
  * @throws UfdlError 401 `UFDL_ERR_AUTH_BAD_TOKEN` otherwise
  */
-export function tokenUser(db: Db, claims: TokenClaims): UserRow {
+export function tokenUser(db: Db, claims: TokenClaims): CallerUser {
   return checkedTokenUser(claims, callerRows(db, claims.upk, undefined).user);
 }
 
-function checkedTokenUser(claims: TokenClaims, user: UserRow | undefined): UserRow {
+function checkedTokenUser(claims: TokenClaims, user: CallerUser | undefined): CallerUser {
   if (!user || !user.is_active) {
     throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });
   }
@@ -176,8 +176,8 @@ function nodeFromRequest(
   app: FastifyInstance,
   request: FastifyRequest,
   nodePk: number | string | undefined,
-  rows: { node: NodeRow | undefined } | null,
-): NodeRow | null {
+  rows: { node: CallerNode | undefined } | null,
+): CallerNode | null {
   if (nodePk === undefined) return null;
   if (typeof nodePk === 'string') {
     throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${nodePk}': Unable to parse into an integer primary-key`);
@@ -206,19 +206,19 @@ function nodeFromRequest(
 }
 
 /** The route needs a user: 401 without one (with the reference's WWW-Authenticate header). */
-export function requireUser(request: FastifyRequest): UserRow {
+export function requireUser(request: FastifyRequest): CallerUser {
   if (!request.user) throw new UfdlError('UFDL_ERR_AUTH_MISSING', 'Authentication credentials were not provided.');
   return request.user;
 }
 
-export function requireAdmin(request: FastifyRequest): UserRow {
+export function requireAdmin(request: FastifyRequest): CallerUser {
   const user = requireUser(request);
   if (!user.is_staff) throw forbidden();
   return user;
 }
 
 /** The route acts as a node: a user token and a `Node-Id` this user may use. */
-export function requireNode(request: FastifyRequest): NodeRow {
+export function requireNode(request: FastifyRequest): CallerNode {
   requireUser(request);
   if (!request.node) throw forbidden('This action needs a Node-Id header naming your node.');
   return request.node;
@@ -228,7 +228,7 @@ export function requireNode(request: FastifyRequest): NodeRow {
  * With `nodeActions: 'workers'`, registering a node or acting as one needs a worker account (or an
  * admin's); otherwise any user may, as on the reference.
  */
-export function requireWorker(app: FastifyInstance, user: UserRow): void {
+export function requireWorker(app: FastifyInstance, user: CallerUser): void {
   if (app.ufdl.options.nodeActions === 'workers' && !user.is_staff && !user.is_worker) {
     throw new UfdlError(
       'UFDL_ERR_AUTH_NOT_WORKER',

@@ -171,16 +171,18 @@ describe('access tokens on API routes', () => {
     expect(res.body.messages[0]).toMatchObject({ token_class: 'AccessToken', token_type: 'access' });
   });
 
-  it("reads the caller's user and node as the tables hold them, every request", async () => {
+  it("reads the caller's user and node as the tables hold them, every request, and only what a request needs of them", async () => {
     const fx = await startWithFixtures();
     const node = fx.node();
-    const user = fx.db.prepare('SELECT * FROM users WHERE pk = ?').get(ADMIN_PK);
-    const nodeRow = fx.db.prepare('SELECT * FROM nodes WHERE pk = ?').get(node);
-    // One statement reads both with its own column lists: they must stay the tables' columns.
+    const user = fx.db.prepare('SELECT pk, username, is_staff, is_superuser, is_active, token_generation, is_worker FROM users WHERE pk = ?').get(ADMIN_PK);
+    const nodeRow = fx.db.prepare('SELECT pk, owner, last_seen FROM nodes WHERE pk = ?').get(node);
+    // One statement reads both, the node's columns renamed: each must come back under its own name.
     expect(callerRows(fx.db, ADMIN_PK, node)).toEqual({ user, node: nodeRow });
     expect(callerRows(fx.db, ADMIN_PK, undefined)).toEqual({ user, node: undefined });
     expect(callerRows(fx.db, ADMIN_PK, node + 1000)).toEqual({ user, node: undefined });
     expect(callerRows(fx.db, 999, node)).toEqual({ user: undefined, node: nodeRow });
+    // Not the password hash: nothing a request does needs it from here.
+    expect(callerRows(fx.db, ADMIN_PK, node).user).not.toHaveProperty('password_hash');
 
     // Nothing is remembered between requests: a user deactivated is refused at the next one.
     expect((await fx.call('GET', '/v1/nodes/ping', { node })).status).toBe(200);

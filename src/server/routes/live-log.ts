@@ -15,7 +15,7 @@ import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import { LOG_HEADERS, MAX_APPEND_BYTES, MIN_LOG_MAX_BYTES } from '../../protocol/live-log.js';
 import type { JobNotification } from '../../protocol/wire.js';
-import type { ServerContext, UserRow } from '../context.js';
+import type { CallerUser, ServerContext } from '../context.js';
 import { requireNode, requireUser } from '../identity.js';
 import { LogFollower } from '../live-log/follow.js';
 import { AttemptKeys } from '../live-log/attempt-keys.js';
@@ -56,7 +56,7 @@ function intQuery(request: FastifyRequest, name: string, fallback?: number): num
 }
 
 /** A job's log may be read by its creator and by admins (it may hold what the job printed of its secrets). */
-function requireReadable(user: UserRow | null, row: JobRow): void {
+function requireReadable(user: CallerUser | null, row: JobRow): void {
   if (!user) throw new UfdlError('UFDL_ERR_AUTH_MISSING', 'Authentication credentials were not provided.');
   if (!user.is_staff && row.creator !== user.pk) throw forbidden(`Only the creator of job ${row.pk} or an admin may read its log.`);
 }

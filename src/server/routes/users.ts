@@ -63,8 +63,8 @@ export async function usersRoutes(app: FastifyInstance): Promise<void> {
   const targetUser = (request: FastifyRequest<{ Params: { username: string } }>): UserRow => {
     const caller = requireUser(request);
     const { username } = request.params;
-    if (caller.username === username) return caller;
-    if (!caller.is_staff) throw forbidden();
+    if (caller.username !== username && !caller.is_staff) throw forbidden();
+    // Its whole row (the request carries only what permissions need: `CallerUser`).
     const user = getUserByName(db, username);
     if (!user) throw notFound();
     return user;

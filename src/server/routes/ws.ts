@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
-import type { UserRow } from '../context.js';
+import type { CallerUser } from '../context.js';
 import { requireUser, tokenUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
@@ -82,7 +82,7 @@ export function chooseProtocol(offered: Set<string>): string | false {
  * query strings that end up in access logs; they can offer subprotocols). Anonymous (null) only when
  * configured. The live-log follower and the dashboard's feed authenticate their sockets the same way.
  */
-export async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<UserRow | null> {
+export async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<CallerUser | null> {
   if (request.user) return request.user;
   const query = (request.query as Record<string, unknown> | undefined)?.token;
   const token = typeof query === 'string' && query !== '' ? query : protocolToken(request);

@@ -15,7 +15,7 @@ import { forbidden } from '../../protocol/error-constructors.js';
 import { UfdlError } from '../../protocol/errors.js';
 import { isFinalised, type Phase } from '../../protocol/phase.js';
 import type { JobJson, Transition } from '../../protocol/wire.js';
-import type { NodeRow, ServerContext, UserRow } from '../context.js';
+import type { CallerUser, NodeRow, ServerContext } from '../context.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
@@ -343,7 +343,7 @@ export function abortJob(ctx: ServerContext, pk: number, options: AbortOptions =
  * → really cancelled (B4): `is_cancelled` true, and it can no longer be acquired or started. A
  * workflow's cancel cascades to every unfinished child.
  */
-export function cancelJob(ctx: ServerContext, pk: number, user: UserRow): JobJson {
+export function cancelJob(ctx: ServerContext, pk: number, user: CallerUser): JobJson {
   return runTransition(ctx, pk, (job, events) => {
     const { db } = ctx;
     if (!user.is_staff && job.creator !== user.pk) {
