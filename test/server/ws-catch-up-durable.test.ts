@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
+import { receiveJson, type ReceivedMessages } from '../helpers/ws-messages.js';
 
 /**
  * A gate on the WAL's `fdatasync`: while `held` is set, every sync of a `-wal` file waits for it
@@ -35,30 +36,15 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...fs, default: { ...fs, open }, open };
 });
 
-function watch(url: string, job: number, token: string): Promise<{ messages: JobNotification[]; count(n: number): Promise<void> }> {
+async function watch(url: string, job: number, token: string): Promise<ReceivedMessages<JobNotification>> {
   const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/jobs/${job}?token=${encodeURIComponent(token)}`);
   onTestFinished(() => socket.terminate());
-  const messages: JobNotification[] = [];
-  const wakes: Array<() => void> = [];
-  socket.on('message', (data) => {
-    messages.push(JSON.parse(data.toString()) as JobNotification);
-    for (const wake of wakes.splice(0)) wake();
-  });
-  const count = (n: number) =>
-    new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`only ${messages.length} of ${n} messages: ${JSON.stringify(messages)}`)), 10_000);
-      const check = () => {
-        if (messages.length >= n) {
-          clearTimeout(deadline);
-          resolve();
-        } else wakes.push(check);
-      };
-      check();
-    });
-  return new Promise((resolve, reject) => {
-    socket.once('open', () => resolve({ messages, count }));
+  const received = receiveJson<JobNotification>(socket);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', resolve);
     socket.once('error', reject);
   });
+  return received;
 }
 
 describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that connects while a transition awaits its sync', () => {
@@ -93,12 +79,12 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     walSync.held = undefined;
     release();
     await progressed;
-    await watcher.count(1);
+    await watcher.received(1);
     expect(watcher.messages[0]).toMatchObject({ transition: 'progress', pk: job, progress: 0.5, node, transition_data: {} });
 
     // The next transition is the watcher's next message: the one it caught up with is not repeated.
     await f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 2 } });
-    await watcher.count(2);
+    await watcher.received(2);
     expect(watcher.messages[1]).toMatchObject({ transition: 'progress', pk: job, progress: 0.75, transition_data: { step: 2 } });
   });
 });

@@ -7,6 +7,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { receiveJson } from '../helpers/ws-messages.js';
 
 interface Watcher {
   messages: JobNotification[];
@@ -25,29 +26,11 @@ async function watch(f: Fixtures, job: number, auth: { token?: string; header?: 
   const headers = auth !== 'none' && auth.header ? { authorization: `Bearer ${auth.header}` } : undefined;
   const socket = new WebSocket(wsUrl(f, `/v1/jobs/${job}${query}`), headers ? { headers } : {});
   onTestFinished(() => socket.terminate());
-  const messages: JobNotification[] = [];
-  const waiters: Array<() => void> = [];
-  socket.on('message', (data) => {
-    messages.push(JSON.parse(data.toString()) as JobNotification);
-    for (const wake of waiters.splice(0)) wake();
-  });
+  const { messages, received } = receiveJson<JobNotification>(socket);
   await new Promise<void>((resolve, reject) => {
     socket.once('open', resolve);
     socket.once('error', reject);
   });
-  const received = (count: number) =>
-    new Promise<JobNotification[]>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`only ${messages.length} of ${count} messages: ${JSON.stringify(messages)}`)), 10_000);
-      const check = () => {
-        if (messages.length >= count) {
-          clearTimeout(deadline);
-          resolve(messages.slice());
-        } else {
-          waiters.push(check);
-        }
-      };
-      check();
-    });
   return { messages, received, socket };
 }
 
