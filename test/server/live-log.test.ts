@@ -195,9 +195,11 @@ describe('live log followers', () => {
       await res.arrayBuffer();
       peak = Math.max(peak, rss());
     }
-    // Had the server queued the log for its follower, it would hold 192 MiB; request bodies not yet
-    // collected account for most of what it does hold.
-    expect(peak - before).toBeLessThan(64 * 1024 * 1024);
+    // Had the server queued the log for its follower, it would hold 192 MiB. What it does hold is
+    // mostly request bodies not yet collected: V8 collects external memory (Buffers) only once about
+    // 64 MiB of it has been allocated since the last collection, so that much garbage is normal and a
+    // bound at 64 MiB failed on a loaded machine, where the collection comes late.
+    expect(peak - before).toBeLessThan(128 * 1024 * 1024);
 
     // Once it reads again, the follower gets every byte, in order.
     raw.resume();

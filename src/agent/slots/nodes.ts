@@ -155,7 +155,23 @@ export class SlotNodes {
 
   async #register(raw: UfdlClient, spec: SlotSpec): Promise<Registered> {
     const body = nodeSpecFor(this.#o.ip, spec.nodeIndex, spec.gpu, this.#o.hardware, this.#o.generations);
-    const registered = await registerNode(raw, body);
+    // Registration's own clients (siblings sharing the login), closed once it is done.
+    const clients = new Map<number | null, UfdlClient>();
+    const clientAs = (pk: number | null): UfdlClient => {
+      let client = clients.get(pk);
+      if (client === undefined) {
+        client = this.#o.root.forNode(pk);
+        clients.set(pk, client);
+      }
+      return client;
+    };
+    let registered: Registered;
+    try {
+      registered = await registerNode(clientAs, body);
+    } finally {
+      for (const client of clients.values()) client.close();
+    }
+    raw.setNodePk(registered.node.pk);
     this.#o.log.info(
       { slot: spec.index, node: registered.node.pk, ip: body.ip, index: body.index, action: registered.action, currentJob: registered.node.current_job },
       `node ${registered.action === 'created' ? 'registered' : registered.action === 'patched' ? 'found and updated' : 'found'}`,

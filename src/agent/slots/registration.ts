@@ -13,7 +13,6 @@ import { hardwareGenerationFor } from '../hardware/generation.js';
 
 /** The client calls registration makes (a `UfdlClient` fits). */
 export interface RegistrationApi {
-  setNodePk(pk: number | null): void;
   listNodes(filter: ReturnType<typeof nodeIdentityFilter>): Promise<NodeJson[]>;
   createNode(spec: NodeSpec): Promise<NodeJson>;
   patchNode(pk: number, spec: Partial<NodeSpec>): Promise<NodeJson>;
@@ -53,26 +52,31 @@ export interface Registered {
   action: 'found' | 'patched' | 'created';
 }
 
+/** The registration calls of a client sending `nodePk` as `Node-Id` (null: none). */
+export type RegistrationClients = (nodePk: number | null) => RegistrationApi;
+
 /**
  * Register one node: list by identity → PATCH if found and changed, or create. A create that loses a
  * race with another registration of the same identity (400 duplicate) looks it up again.
- * On return the client sends the node's pk as `Node-Id`.
+ *
+ * The calls go through clients of their own (`clientAs`), never the slot's: while a slot registers
+ * again, its other calls (progress, the live log) keep the pk they had, and a server that forgot it
+ * answers them `400 Bad Node-Id`, which the agent knows how to wait out. Sent without a `Node-Id`,
+ * they were answered 401/403, which reads as "not your job" (the live log stopped streaming). The
+ * caller gives the slot's client the new pk once this returns.
  */
-export async function registerNode(api: RegistrationApi, spec: NodeSpec): Promise<Registered> {
-  api.setNodePk(null);
+export async function registerNode(clientAs: RegistrationClients, spec: NodeSpec): Promise<Registered> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const [existing] = await api.listNodes(nodeIdentityFilter(spec.ip, spec.index));
+    const [existing] = await clientAs(null).listNodes(nodeIdentityFilter(spec.ip, spec.index));
     if (existing) {
-      // PATCH requires "node is self", so the Node-Id is set first.
-      api.setNodePk(existing.pk);
       if (!nodeChanged(existing, spec)) return { node: existing, action: 'found' };
-      const node = await api.patchNode(existing.pk, spec);
+      // PATCH requires "node is self": it is sent as that node.
+      const node = await clientAs(existing.pk).patchNode(existing.pk, spec);
       failPoint('register:after-http');
       return { node, action: 'patched' };
     }
     try {
-      const node = await api.createNode(spec);
-      api.setNodePk(node.pk);
+      const node = await clientAs(null).createNode(spec);
       failPoint('register:after-http');
       return { node, action: 'created' };
     } catch (err) {

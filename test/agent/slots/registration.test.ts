@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ClientError } from '../../../src/client/errors.js';
-import { nodeChanged, nodeSpecFor, registerNode, type RegistrationApi } from '../../../src/agent/slots/registration.js';
+import { nodeChanged, nodeSpecFor, registerNode, type RegistrationClients } from '../../../src/agent/slots/registration.js';
 import type { NodeJson, NodeSpec } from '../../../src/protocol/wire.js';
 
 const GENERATIONS = [
@@ -30,20 +30,17 @@ function node(spec: NodeSpec, pk = 5): NodeJson {
   };
 }
 
+/** Registration's calls, each recorded with the `Node-Id` its client sends. */
 function fakeApi(existing: NodeJson[], options: { duplicateOnce?: boolean } = {}) {
   const calls: string[] = [];
-  let nodePk: number | null = null;
   let duplicate = options.duplicateOnce ?? false;
-  const api: RegistrationApi = {
-    setNodePk: (pk) => {
-      nodePk = pk;
-    },
+  const clientAs: RegistrationClients = (nodePk) => ({
     listNodes: async () => {
-      calls.push('list');
+      calls.push(`list as ${nodePk}`);
       return existing;
     },
     createNode: async (spec) => {
-      calls.push('create');
+      calls.push(`create as ${nodePk}`);
       if (duplicate) {
         duplicate = false;
         existing.push(node(spec, 9));
@@ -55,8 +52,8 @@ function fakeApi(existing: NodeJson[], options: { duplicateOnce?: boolean } = {}
       calls.push(`patch ${pk} as ${nodePk}`);
       return node(spec as NodeSpec, pk);
     },
-  };
-  return { api, calls, nodePk: () => nodePk };
+  });
+  return { clientAs, calls };
 }
 
 describe('nodeSpecFor()', () => {
@@ -79,32 +76,34 @@ describe('nodeSpecFor()', () => {
 describe('registerNode()', () => {
   const spec = nodeSpecFor('10.0.0.5', 0, 0, HARDWARE, GENERATIONS);
 
-  it('creates the node when none has its identity', async () => {
-    const { api, calls, nodePk } = fakeApi([]);
-    const result = await registerNode(api, spec);
+  it('creates the node when none has its identity, asking as no node', async () => {
+    const { clientAs, calls } = fakeApi([]);
+    const result = await registerNode(clientAs, spec);
     expect(result.action).toBe('created');
-    expect(calls).toEqual(['list', 'create']);
-    expect(nodePk()).toBe(7);
+    expect(result.node.pk).toBe(7);
+    expect(calls).toEqual(['list as null', 'create as null']);
   });
 
   it('keeps a node whose hardware is unchanged, without a PATCH', async () => {
-    const { api, calls, nodePk } = fakeApi([node(spec, 3)]);
-    expect((await registerNode(api, spec)).action).toBe('found');
-    expect(calls).toEqual(['list']);
-    expect(nodePk()).toBe(3);
+    const { clientAs, calls } = fakeApi([node(spec, 3)]);
+    const result = await registerNode(clientAs, spec);
+    expect(result.action).toBe('found');
+    expect(result.node.pk).toBe(3);
+    expect(calls).toEqual(['list as null']);
   });
 
   it('PATCHes, as itself, a node whose hardware changed', async () => {
-    const { api, calls } = fakeApi([node({ ...spec, gpu_mem: 1 }, 3)]);
-    expect((await registerNode(api, spec)).action).toBe('patched');
-    expect(calls).toEqual(['list', 'patch 3 as 3']);
+    const { clientAs, calls } = fakeApi([node({ ...spec, gpu_mem: 1 }, 3)]);
+    expect((await registerNode(clientAs, spec)).action).toBe('patched');
+    expect(calls).toEqual(['list as null', 'patch 3 as 3']);
   });
 
   it('looks the node up again when a create loses a race (400 duplicate)', async () => {
-    const { api, calls, nodePk } = fakeApi([], { duplicateOnce: true });
-    expect((await registerNode(api, spec)).action).toBe('found');
-    expect(calls).toEqual(['list', 'create', 'list']);
-    expect(nodePk()).toBe(9);
+    const { clientAs, calls } = fakeApi([], { duplicateOnce: true });
+    const result = await registerNode(clientAs, spec);
+    expect(result.action).toBe('found');
+    expect(result.node.pk).toBe(9);
+    expect(calls).toEqual(['list as null', 'create as null', 'list as null']);
   });
 
   it('nodeChanged() compares every reported field', () => {
