@@ -5,13 +5,19 @@
 // machine varies 2–3× between runs). Every thread of the server process is counted (the disk syncs
 // of group commit, the checkpoint worker).
 //
-//   node bench/request-cost.bench.mjs [--lifecycles 200] [--warmup 60] [--nodes 10] [--ours-only]
+//   node bench/request-cost.bench.mjs [--lifecycles 200] [--warmup 400] [--nodes 10] [--ours-only]
 //                                     [--syscalls]
 //
 // --ours-only: measure the ufdl server alone (to compare two builds of it); nothing is recorded.
 // --syscalls: count system calls per request instead (strace, attached for the measured lifecycles;
 // the servers run without valgrind). Instructions are user space only, and a quarter of the server's
 // CPU time is the kernel's: a file lock, a thread-pool hand-off or a socket write each cost a call.
+//
+// --warmup: lifecycles run before the count starts. Under valgrind V8's optimizing compiler gets its
+// turn late (valgrind runs one thread at a time), and until it has compiled the hot functions the
+// count is mostly the baseline tier's inline caches: with 30 warm-up lifecycles the event loop ran
+// 482 k instructions a request, with 400 (6,000 requests) 300 k, the optimized code the server runs
+// under load (2026-12-06). Counts taken with different warm-ups do not compare.
 //
 // Needs valgrind (Debian: apt-get install valgrind). Slow: the servers run ~50× slower under it.
 import { execFileSync, fork, spawn } from 'node:child_process';
@@ -25,7 +31,7 @@ import { cleanup, importShellTemplate, loadAverage, positive, stopProcess, tempD
 const { values: args } = parseArgs({
   options: {
     lifecycles: { type: 'string', default: '200' },
-    warmup: { type: 'string', default: '60' },
+    warmup: { type: 'string', default: '400' },
     nodes: { type: 'string', default: '10' },
     'ours-only': { type: 'boolean', default: false },
     syscalls: { type: 'boolean', default: false },
