@@ -53,7 +53,7 @@ export interface OutsideEnd {
 
 /** How the wrapper watches the lease: how often it looks, and the SIGTERM-to-SIGKILL grace. */
 export interface WrapperLease {
-  /** The first deadline, in boot-clock seconds (`uptimeSeconds()`); written before the spawn. */
+  /** The deadline in boot-clock seconds (`uptimeSeconds()`), as it is when the spawn writes it. */
   deadlineS: number;
   checkEveryS: number;
   graceS: number;

@@ -53,9 +53,17 @@ export class JobLeases {
 
   /** The lease a child is spawned with (the spawn writes it); the job is watched from now on. */
   grant(jobPk: number, dir: JobDir): WrapperLease {
-    const deadlineS = this.#deadlineS();
-    this.#leases.set(jobPk, { dir, deadlineS, lapsed: false });
-    return { deadlineS, checkEveryS: this.checkEveryS, graceS: Math.max(1, Math.ceil(this.#options.killGraceMs / 1000)) };
+    const lease: Lease = { dir, deadlineS: this.#deadlineS(), lapsed: false };
+    this.#leases.set(jobPk, lease);
+    return {
+      // Read when the spawn writes the file, after its clean-ups: an answer meanwhile renewed the
+      // lease (and wrote the file), and the deadline of the grant would take that back.
+      get deadlineS() {
+        return lease.deadlineS;
+      },
+      checkEveryS: this.checkEveryS,
+      graceS: Math.max(1, Math.ceil(this.#options.killGraceMs / 1000)),
+    };
   }
 
   /** A child re-attached after a restart: renew its lease now if it has not lapsed. */

@@ -155,4 +155,20 @@ describe('JobLeases', () => {
       leases.close();
     }
   });
+
+  it("spawns with the latest deadline: a renewal between the grant and the spawn's write stands", async () => {
+    const { contact, leases, advance } = setUp();
+    const dir = await tempJobDir(52);
+    contact.ok();
+    const granted = leases.grant(52, dir);
+    // The server answers while the spawn is still clearing the files of an earlier attempt.
+    advance(4);
+    contact.ok();
+    expect(await readText(dir.leasePath)).toBe('1014\n');
+    const child = await spawnJob({ ...shellSpec(dir, 'sleep 5'), lease: granted });
+    reapOnFinish(child);
+    // Before, the spawn wrote the grant's deadline (1010): four seconds taken back from the job.
+    expect(await readText(dir.leasePath)).toBe('1014\n');
+    leases.close();
+  });
 });
