@@ -156,20 +156,17 @@ export class SlotNodes {
   async #register(raw: UfdlClient, spec: SlotSpec): Promise<Registered> {
     const body = nodeSpecFor(this.#o.ip, spec.nodeIndex, spec.gpu, this.#o.hardware, this.#o.generations);
     // Registration's own clients (siblings sharing the login), closed once it is done.
-    const clients = new Map<number | null, UfdlClient>();
+    const clients: UfdlClient[] = [];
     const clientAs = (pk: number | null): UfdlClient => {
-      let client = clients.get(pk);
-      if (client === undefined) {
-        client = this.#o.root.forNode(pk);
-        clients.set(pk, client);
-      }
+      const client = this.#o.root.forNode(pk);
+      clients.push(client);
       return client;
     };
     let registered: Registered;
     try {
       registered = await registerNode(clientAs, body);
     } finally {
-      for (const client of clients.values()) client.close();
+      for (const client of clients) client.close();
     }
     raw.setNodePk(registered.node.pk);
     this.#o.log.info(
