@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean', default: false } } });
 
 const FULL = {
-  lifecycle: ['--seconds', '20'],
+  // Three rounds of ours and bare alternately: one pair's ratio moves with the machine's drift.
+  lifecycle: ['--seconds', '20', '--rounds', '3'],
   dispatch: ['--jobs', '200', '--poll-jobs', '20'],
   outputs: ['--mib', '1024'],
   idle: ['--seconds', '60'],
@@ -36,7 +37,7 @@ const QUICK = {
 };
 const PLAN = args.quick ? QUICK : FULL;
 // A whole benchmark may not run longer than this (the poll-mode dispatch is the slowest).
-const LIMIT_MS = { lifecycle: 5, dispatch: 20, outputs: 20, idle: 10, journal: 5, 'live-log': 15, 'dashboard-table': 5, scale: 20, depth: 20 };
+const LIMIT_MS = { lifecycle: 8, dispatch: 20, outputs: 20, idle: 10, journal: 5, 'live-log': 15, 'dashboard-table': 5, scale: 20, depth: 20 };
 
 const names = args.only ? args.only.split(',').map((s) => s.trim()) : Object.keys(PLAN);
 for (const name of names) if (!(name in PLAN)) throw new Error(`--only: unknown benchmark '${name}' (${Object.keys(PLAN).join(', ')})`);
