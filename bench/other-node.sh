@@ -8,8 +8,9 @@
 #   npm run build && bash bench/other-node.sh 26 lifecycle.bench.mjs --seconds 20 --floor
 #
 # The benchmark runs from a copy of dist/, bench/ and node_modules/ (the copy's better-sqlite3 built
-# for that line) under ${UFDL_BENCH_NODE_DIR:-${TMPDIR:-/tmp}/ufdl-bench-node}/<version>/, made
-# anew each time (a stale dist/ would measure old code); the Node build is kept. docs/ is a link to
+# for that line) under ${UFDL_BENCH_NODE_DIR:-${TMPDIR:-/tmp}/ufdl-bench-node}/<version>/: the code
+# copied anew each time (a stale dist/ would measure old code), the Node build and the dependencies
+# kept (the latter until package-lock.json changes). docs/ is a link to
 # this checkout's, so the rows go to this docs/BENCHMARKS.md, labelled with that Node's version.
 # Every process the benchmark starts (servers, generators, the bare baseline) runs on that node.
 set -euo pipefail
@@ -40,15 +41,22 @@ if [[ ! -x "$node_dir/bin/node" ]]; then
 fi
 
 copy=$base/checkout
-rm -rf "$copy"
-mkdir -p "$copy"
+# The dependencies, with better-sqlite3 built for that line, are kept while package-lock.json is
+# unchanged (copying them and compiling the driver is most of the set-up); the code is copied anew.
+stamp=$(sha256sum "$root/package-lock.json" | cut -d' ' -f1)
+if [[ "$(cat "$copy/.dependencies" 2>/dev/null)" != "$stamp" ]]; then
+  rm -rf "$copy"
+  mkdir -p "$copy"
+  cp -a "$root/node_modules" "$copy/"
+  echo "building better-sqlite3 for Node $version (about a minute)" >&2
+  gyp=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
+  (cd "$copy/node_modules/better-sqlite3" && PATH="$node_dir/bin:$PATH" node "$gyp" rebuild --release --nodedir="$node_dir" >"$base/better-sqlite3-build.log" 2>&1) ||
+    { echo "better-sqlite3 did not build for Node $version; see $base/better-sqlite3-build.log" >&2; exit 1; }
+  echo "$stamp" >"$copy/.dependencies"
+fi
+rm -rf "$copy/dist" "$copy/bench" "$copy/package.json" "$copy/docs"
 cp -a "$root/dist" "$root/bench" "$root/package.json" "$copy/"
-cp -a "$root/node_modules" "$copy/"
 ln -s "$root/docs" "$copy/docs"
-echo "building better-sqlite3 for Node $version (about a minute)" >&2
-gyp=$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
-(cd "$copy/node_modules/better-sqlite3" && PATH="$node_dir/bin:$PATH" node "$gyp" rebuild --release --nodedir="$node_dir" >"$base/better-sqlite3-build.log" 2>&1) ||
-  { echo "better-sqlite3 did not build for Node $version; see $base/better-sqlite3-build.log" >&2; exit 1; }
 
 cd "$copy"
 exec "$node_dir/bin/node" "bench/$bench" "$@"
