@@ -7,6 +7,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { JobNotification } from '../../src/protocol/wire.js';
+import type { Db } from '../../src/server/store/db.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 import { receiveJson, type ReceivedMessages } from '../helpers/ws-messages.js';
@@ -34,6 +35,19 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     return handle;
   }) as typeof fs.open;
   return { ...fs, default: { ...fs, open }, open };
+});
+
+/** The server's own connection, caught as the store sets it up, to lose a batch as SQLite can. */
+const store = vi.hoisted(() => ({ db: undefined as Db | undefined }));
+vi.mock('../../src/server/store/turn-batch.js', async (importOriginal) => {
+  const batching = await importOriginal<typeof import('../../src/server/store/turn-batch.js')>();
+  return {
+    ...batching,
+    batchWritesPerTurn: (db: Db) => {
+      store.db = db;
+      batching.batchWritesPerTurn(db);
+    },
+  };
 });
 
 async function watch(url: string, job: number, token: string): Promise<ReceivedMessages<JobNotification>> {
@@ -86,5 +100,47 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     await f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 2 } });
     await watcher.received(2);
     expect(watcher.messages[1]).toMatchObject({ transition: 'progress', pk: job, progress: 0.75, transition_data: { step: 2 } });
+  });
+
+  it('joins a watcher whose catch-up waited on a batch that did not commit, with the state as committed', async () => {
+    const f = await startWithFixtures();
+    const node = f.node();
+    const job = f.job();
+    await f.startAs(node, job);
+
+    let release!: () => void;
+    const heldSync = new Promise<void>((resolve) => {
+      walSync.onHeld = resolve;
+    });
+    walSync.held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    onTestFinished(() => {
+      walSync.held = undefined;
+      release();
+    });
+    const committed = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
+    await heldSync;
+    // Written while the sync runs: the batch stays open for the next one, and the watcher's catch-up
+    // (read now) waits for it.
+    const lost = f.call('POST', `/v1/jobs/${job}/progress/0.6`, { node, json: { step: 2 } });
+    const progressOf = store.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
+    await vi.waitFor(() => expect(progressOf.get(job)).toBe(0.6));
+    const watcher = await watch(f.url, job, await f.adminToken());
+    // What SQLite does to the open batch on a full disk or an I/O error: the whole of it is undone.
+    store.db!.exec('ROLLBACK');
+
+    walSync.held = undefined;
+    release();
+    expect((await committed).status).toBe(200);
+    expect((await lost).status).toBe(503);
+
+    // The watcher is not left out: it catches up with what did commit, then hears what comes next.
+    await f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 3 } });
+    await watcher.received(2);
+    expect(watcher.messages).toMatchObject([
+      { transition: 'progress', pk: job, progress: 0.5 },
+      { transition: 'progress', pk: job, progress: 0.75, transition_data: { step: 3 } },
+    ]);
   });
 });

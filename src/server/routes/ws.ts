@@ -125,23 +125,29 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
       keepAlive.watch(socket);
       // Client frames carry nothing we act on; they are read and dropped.
       socket.on('message', () => {});
-      const row = getJobRow(ctx.db, pk);
-      if (!row) {
-        // Hard-deleted between the pre-handler and the upgrade.
-        socket.close(1008, 'job not found');
-        return;
-      }
-      // The row may show commits not yet on disk (group commit, store/durability.ts): the catch-up
-      // waits for the sync that covers them, as every event does. The watcher joins at that moment,
-      // not now: deferred events run in commit order, so the events of transitions this row already
-      // shows run before (and are not sent twice), and those of later ones after (and are sent).
-      ctx.durable.afterSync(() => {
+      const join = () => {
         if (socket.readyState !== socket.OPEN) return;
-        watchers.add(pk, socket);
-        socket.on('close', () => watchers.remove(pk, socket));
-        const transition = catchUpTransition(row);
-        if (transition) send(socket, JSON.stringify(notificationFor(row, transition, {})));
-      });
+        const row = getJobRow(ctx.db, pk);
+        if (!row) {
+          // Hard-deleted between the pre-handler and the upgrade.
+          socket.close(1008, 'job not found');
+          return;
+        }
+        // The row may show commits not yet on disk (group commit, store/durability.ts): the catch-up
+        // waits for the sync that covers them, as every event does. The watcher joins at that moment,
+        // not now: deferred events run in commit order, so the events of transitions this row already
+        // shows run before (and are not sent twice), and those of later ones after (and are sent).
+        // Should those commits be lost (a batch that did not commit), the row showed what never
+        // happened: it is read again, and the watcher joins after the sync that covers that read.
+        ctx.durable.afterSync(() => {
+          if (socket.readyState !== socket.OPEN) return;
+          watchers.add(pk, socket);
+          socket.on('close', () => watchers.remove(pk, socket));
+          const transition = catchUpTransition(row);
+          if (transition) send(socket, JSON.stringify(notificationFor(row, transition, {})));
+        }, join);
+      };
+      join();
     },
   });
 }

@@ -58,6 +58,8 @@ interface Waiter {
 interface Deferred {
   target: number;
   run: () => void;
+  /** Called instead of `run` when the commits it waited for did not commit (see {@link DurableBarrier.afterSync}). */
+  lost: (() => void) | undefined;
 }
 
 export class DurableBarrier {
@@ -106,15 +108,17 @@ export class DurableBarrier {
   /**
    * Run `fn` once every commit made before this call is durable: at once if it already is, else in
    * commit order after the sync that covers it. For events that reveal a transition (hub messages).
-   * If that sync fails, `fn` waits for the next successful one.
+   * If that sync fails, `fn` waits for the next successful one. If the commits it waited for did not
+   * commit at all (`BatchLostError`), `fn` is dropped — what it would reveal never happened — and
+   * `onLost` is called instead, for whoever must still act (a watcher waiting to join).
    */
-  afterSync(fn: () => void): void {
+  afterSync(fn: () => void, onLost?: () => void): void {
     const target = this.#source.commitCount();
     if (target <= this.#durable && this.#deferred.length === 0) {
       fn();
       return;
     }
-    this.#deferred.push({ target, run: fn });
+    this.#deferred.push({ target, run: fn, lost: onLost });
     this.#startFlush();
   }
 
@@ -177,7 +181,12 @@ export class DurableBarrier {
       }
     }
     // The events of transitions that never committed must not be announced.
-    if (error instanceof BatchLostError) this.#deferred = this.#deferred.filter((d) => !error.includes(d.target));
+    const lost: Deferred[] = [];
+    if (error instanceof BatchLostError) {
+      const kept: Deferred[] = [];
+      for (const d of this.#deferred) (error.includes(d.target) ? lost : kept).push(d);
+      this.#deferred = kept;
+    }
     const remaining: Waiter[] = [];
     for (const w of this.#waiters) {
       if (w.target > target) remaining.push(w);
@@ -190,6 +199,14 @@ export class DurableBarrier {
     // Commits made while this sync ran need the next one. Deferred events of a failed sync wait for
     // the next request to start one, so a broken disk is not hammered in a loop.
     if (this.#waiters.length > 0 || (error === undefined && this.#deferred.length > 0)) this.#startFlush();
+    // Last, with the barrier's state settled: these may wait again (afterSync).
+    for (const d of lost) {
+      try {
+        d.lost?.();
+      } catch (err) {
+        this.#report(err);
+      }
+    }
   }
 }
 
