@@ -7,6 +7,7 @@
 import { parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { UfdlError } from '../../protocol/errors.js';
 import { WAITING_PATH } from '../../protocol/wire.js';
 import { requireNode } from '../identity.js';
 import { isWaiting, requireJobRow } from '../store/job-json.js';
@@ -21,7 +22,9 @@ export async function waitingRoutes(app: FastifyInstance): Promise<void> {
     const node = requireNode(request);
     const { reason } = parseWith(WaitingSchema, request.body, 'body');
     const row = requireJobRow(db, jobPk(request));
-    if (isWaiting(row)) recordWaiting(db, row.pk, node.pk, reason);
+    if (isWaiting(row) && !recordWaiting(db, row.pk, node.pk, reason)) {
+      throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${node.pk}': No node with this primary-key`);
+    }
     return reply.code(204).send();
   });
 }

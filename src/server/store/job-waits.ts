@@ -10,12 +10,18 @@ import { cachedStatement, nowIso, type Db } from './db.js';
 /** The longest reason kept. */
 export const MAX_WAIT_REASON_LENGTH = 1000;
 
-export function recordWaiting(db: Db, job: number, node: number, reason: string): void {
-  cachedStatement(
+/**
+ * Record `node`'s reason; false when the node no longer exists. The request was identified as that
+ * node before its body arrived, and the node may have been deleted meanwhile: its row would then fail
+ * the foreign key (a 500), so the insert takes the node from its row.
+ */
+export function recordWaiting(db: Db, job: number, node: number, reason: string): boolean {
+  const { changes } = cachedStatement(
     db,
-    `INSERT INTO job_waits (job, node, reason, since) VALUES (?, ?, ?, ?)
+    `INSERT INTO job_waits (job, node, reason, since) SELECT ?, pk, ?, ? FROM nodes WHERE pk = ?
      ON CONFLICT (job, node) DO UPDATE SET reason = excluded.reason, since = CASE WHEN job_waits.reason = excluded.reason THEN job_waits.since ELSE excluded.since END`,
-  ).run(job, node, reason.slice(0, MAX_WAIT_REASON_LENGTH), nowIso());
+  ).run(job, reason.slice(0, MAX_WAIT_REASON_LENGTH), nowIso(), node);
+  return changes > 0;
 }
 
 /** The reasons recorded for each of `jobs` (only jobs that have some). */
