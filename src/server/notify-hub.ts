@@ -7,10 +7,16 @@
  */
 import { EventEmitter } from 'node:events';
 import type { JobNotification } from '../protocol/wire.js';
+import type { JobRow } from './store/job-json.js';
 
 export interface HubEvents {
-  /** A transition happened on job `pk`; `message` is the web-socket frame for it. */
-  transition: [pk: number, message: JobNotification];
+  /**
+   * A transition happened on job `pk`; `message` is the web-socket frame for it. `row` is the job as
+   * the transition left it, given when the transition was made in this process (not relayed from
+   * another replica): by the time the event is emitted the database may already show later writes
+   * that are not yet on disk, which a listener must not reveal.
+   */
+  transition: [pk: number, message: JobNotification, row?: JobRow];
   /** Job `pk` may have become acquirable (created, released, reset, aborted). */
   acquirable: [pk: number];
   /** Job `pk` was created (the dashboard's feed shows it). */

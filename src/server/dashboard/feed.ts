@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { FeedFrame } from '../../protocol/dashboard.js';
 import type { JobNotification } from '../../protocol/wire.js';
-import { getJobRow } from '../store/job-json.js';
+import { getJobRow, type JobRow } from '../store/job-json.js';
 import { summaryOf } from './job-table.js';
 
 export const FEED_PATH = '/v1/ufdl-agent/events';
@@ -21,9 +21,11 @@ const PING_INTERVAL_MS = 30_000;
 export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): void } {
   const ctx = app.ufdl;
   const sockets = new Set<WebSocket>();
-  const broadcast = (pk: number, event: string, data?: Record<string, unknown>) => {
+  const broadcast = (pk: number, event: string, data?: Record<string, unknown>, committed?: JobRow) => {
     if (sockets.size === 0) return;
-    const row = getJobRow(ctx.db, pk);
+    // The row the transition left, when the event carries it: read now, the job may show writes made
+    // since, not yet on disk (group commit, store/durability.ts), that a lost batch would undo.
+    const row = committed ?? getJobRow(ctx.db, pk);
     if (!row) return;
     const frame: FeedFrame = { type: 'job', event, job: summaryOf(row) };
     if (data !== undefined && Object.keys(data).length > 0) frame.data = data;
@@ -34,7 +36,7 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): vo
       else socket.send(text);
     }
   };
-  const onTransition = (pk: number, message: JobNotification) => broadcast(pk, message.transition, message.transition_data);
+  const onTransition = (pk: number, message: JobNotification, row?: JobRow) => broadcast(pk, message.transition, message.transition_data, row);
   const onCreated = (pk: number) => broadcast(pk, 'created');
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('created', onCreated);

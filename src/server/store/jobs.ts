@@ -119,7 +119,7 @@ export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'lo
   ctx.durable.afterSync(() => {
     // A failing listener must not turn a committed transition into an error response.
     try {
-      for (const [pk, message] of events.messages) ctx.hub.emit('transition', pk, message);
+      for (const [pk, message, row] of events.messages) ctx.hub.emit('transition', pk, message, row);
     } catch (err) {
       ctx.log.error({ err }, 'a notification listener failed');
     }

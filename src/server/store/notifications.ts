@@ -40,11 +40,12 @@ export function notificationFor(row: JobRow, transition: Transition, data: Recor
  * become acquirable. Built inside the transaction from the rows as written; emitted after the commit.
  */
 export class TransitionEvents {
-  readonly messages: Array<[pk: number, message: JobNotification]> = [];
+  /** With each message the row it was built from: what the transition left, for listeners that show more of the job. */
+  readonly messages: Array<[pk: number, message: JobNotification, row: JobRow]> = [];
   readonly acquirable: number[] = [];
 
   add(row: JobRow, transition: Transition, data: Record<string, unknown> = {}): void {
-    this.messages.push([row.pk, notificationFor(row, transition, data)]);
+    this.messages.push([row.pk, notificationFor(row, transition, data), row]);
   }
 }
 

@@ -1,0 +1,89 @@
+/**
+ * The dashboard's feed shows each job as its event's transition left it, on disk: a frame never shows
+ * a later write that awaits its sync (group commit, store/durability.ts), which a power cut or a
+ * batch that does not commit could still undo. SQLite only: on PostgreSQL a commit is durable when
+ * it returns.
+ */
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import type { FeedFrame } from '../../src/protocol/dashboard.js';
+import type { Db } from '../../src/server/store/db.js';
+import { startWithFixtures } from '../helpers/fixtures.js';
+import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
+import { receiveJson } from '../helpers/ws-messages.js';
+
+/** A gate on the WAL's `fdatasync`, as in ws-catch-up-durable.test.ts. */
+const walSync = vi.hoisted(() => ({ held: undefined as Promise<void> | undefined, onHeld: () => {} }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  const open = (async (...args: Parameters<typeof fs.open>) => {
+    const handle = await fs.open(...args);
+    if (String(args[0]).endsWith('-wal')) {
+      const datasync = handle.datasync.bind(handle);
+      handle.datasync = async () => {
+        const held = walSync.held;
+        if (held) {
+          walSync.onHeld();
+          await held;
+        }
+        return datasync();
+      };
+    }
+    return handle;
+  }) as typeof fs.open;
+  return { ...fs, default: { ...fs, open }, open };
+});
+
+/** The server's own connection, caught as the store sets it up: it alone sees what is not yet committed. */
+const store = vi.hoisted(() => ({ db: undefined as Db | undefined }));
+vi.mock('../../src/server/store/turn-batch.js', async (importOriginal) => {
+  const batching = await importOriginal<typeof import('../../src/server/store/turn-batch.js')>();
+  return {
+    ...batching,
+    batchWritesPerTurn: (db: Db) => {
+      store.db = db;
+      batching.batchWritesPerTurn(db);
+    },
+  };
+});
+
+describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while writes await their sync', () => {
+  it('shows each transition with the job as that transition left it, not a later write not yet on disk', async () => {
+    const f = await startWithFixtures();
+    const node = f.node();
+    const job = f.job();
+    await f.startAs(node, job);
+    const feed = new WebSocket(`${f.url.replace('http', 'ws')}/v1/ufdl-agent/events?token=${await f.adminToken()}`);
+    onTestFinished(() => feed.terminate());
+    const frames = receiveJson<FeedFrame>(feed);
+    await new Promise((resolve, reject) => feed.once('open', resolve).once('error', reject));
+
+    let release!: () => void;
+    const heldSync = new Promise<void>((resolve) => {
+      walSync.onHeld = resolve;
+    });
+    walSync.held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    onTestFinished(() => {
+      walSync.held = undefined;
+      release();
+    });
+    const first = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
+    await heldSync;
+    // Written while the first one's sync runs: not on disk (not even committed) when that sync ends.
+    const second = f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 2 } });
+    const progressOf = store.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
+    await vi.waitFor(() => expect(progressOf.get(job)).toBe(0.75));
+    walSync.held = undefined;
+    release();
+    expect((await first).status).toBe(200);
+    expect((await second).status).toBe(200);
+
+    await frames.received(2);
+    expect(frames.messages.map((frame) => [frame.event, frame.data, frame.job.progress])).toEqual([
+      ['progress', { step: 1 }, 0.5],
+      ['progress', { step: 2 }, 0.75],
+    ]);
+  });
+});
