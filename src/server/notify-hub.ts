@@ -19,8 +19,8 @@ export interface HubEvents {
   transition: [pk: number, message: JobNotification, row?: JobRow];
   /** Job `pk` may have become acquirable (created, released, reset, aborted). */
   acquirable: [pk: number];
-  /** Job `pk` was created (the dashboard's feed shows it). */
-  created: [pk: number];
+  /** Job `pk` was created (the dashboard's feed shows it); `row` as for `transition`. */
+  created: [pk: number, row?: JobRow];
   /** Bytes were appended to job `pk`'s live log (its followers read on). */
   logAppended: [pk: number];
 }

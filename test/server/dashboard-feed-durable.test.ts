@@ -86,4 +86,44 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while write
       ['progress', { step: 2 }, 0.75],
     ]);
   });
+
+  it('shows a new job as created, not with a later write not yet on disk', async () => {
+    const f = await startWithFixtures();
+    const template = f.template('fed');
+    const node = f.node();
+    const feed = new WebSocket(`${f.url.replace('http', 'ws')}/v1/ufdl-agent/events?token=${await f.adminToken()}`);
+    onTestFinished(() => feed.terminate());
+    const frames = receiveJson<FeedFrame>(feed);
+    await new Promise((resolve, reject) => feed.once('open', resolve).once('error', reject));
+
+    let release!: () => void;
+    const heldSync = new Promise<void>((resolve) => {
+      walSync.onHeld = resolve;
+    });
+    walSync.held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    onTestFinished(() => {
+      walSync.held = undefined;
+      release();
+    });
+    const created = f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {} } });
+    await heldSync;
+    const job = (f.db.prepare('SELECT MAX(pk) FROM jobs').pluck().get() as number | null) ?? 0;
+    // The new job is committed (its sync is under way); the acquire made meanwhile is not.
+    expect(job).toBeGreaterThan(0);
+    const acquired = f.call('GET', `/v1/jobs/${job}/acquire`, { node });
+    const nodeOf = store.db!.prepare('SELECT node FROM jobs WHERE pk = ?').pluck();
+    await vi.waitFor(() => expect(nodeOf.get(job)).toBe(node));
+    walSync.held = undefined;
+    release();
+    expect((await created).status).toBe(200);
+    expect((await acquired).status).toBe(200);
+
+    await frames.received(2);
+    expect(frames.messages.map((frame) => [frame.event, frame.job.pk, frame.job.node])).toEqual([
+      ['created', job, null],
+      ['acquire', job, node],
+    ]);
+  });
 });

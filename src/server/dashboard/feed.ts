@@ -37,7 +37,7 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): vo
     }
   };
   const onTransition = (pk: number, message: JobNotification, row?: JobRow) => broadcast(pk, message.transition, message.transition_data, row);
-  const onCreated = (pk: number) => broadcast(pk, 'created');
+  const onCreated = (pk: number, row?: JobRow) => broadcast(pk, 'created', undefined, row);
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('created', onCreated);
   const pinger = setInterval(() => {

@@ -151,9 +151,9 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
       emitAfterCommit(app.ufdl, events);
       return loadJobJson(db, pk);
     }
-    const job = createJobFromTemplate(db, row, parseCreateJob(request.body), user.pk);
+    const { json: job, row: created } = createJobFromTemplate(db, row, parseCreateJob(request.body), user.pk);
     notifyAcquirable(app.ufdl, job.pk);
-    app.ufdl.durable.afterSync(() => app.ufdl.hub.emit('created', job.pk));
+    app.ufdl.durable.afterSync(() => app.ufdl.hub.emit('created', job.pk, created));
     return job;
   });
 

@@ -5,17 +5,17 @@
  */
 import type { JobJson, TypedValue } from '../../protocol/wire.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
-import { jobJson, requireJobRow } from './job-json.js';
+import { jobJson, requireJobRow, type JobRow } from './job-json.js';
 import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import type { TemplateRow } from './templates.js';
 
 /**
- * Check `request` against the workable `template` and insert the job; returns its JSON as committed.
- * A new job has no outputs and no node has said why it passes it by: pks are never reused
+ * Check `request` against the workable `template` and insert the job; returns its JSON and its row as
+ * committed. A new job has no outputs and no node has said why it passes it by: pks are never reused
  * (AUTOINCREMENT, sequences), so the JSON is built without asking for either.
  */
-export function createJobFromTemplate(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): JobJson {
+export function createJobFromTemplate(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): { json: JobJson; row: JobRow } {
   if (request.child_notification_overrides !== undefined) {
     throw invalidJobInput('Attempted an add child notification overrides to a non-meta-job');
   }
@@ -29,7 +29,8 @@ export function createJobFromTemplate(db: Db, template: TemplateRow, request: Cr
       parameterValues: values.parameters,
       creator,
     });
-    return jobJson(db, requireJobRow(db, pk), [], []);
+    const row = requireJobRow(db, pk);
+    return { json: jobJson(db, row, [], []), row };
   });
 }
 
