@@ -243,6 +243,18 @@ describe('X-UFDL-Wait wakes one node per job', () => {
     expect(await metric(f, 'ufdl_server_list_wakeups_total')).toBe(1);
   });
 
+  it('wakes a poll for a soft-deleted job that is reinstated, which lists it again', async () => {
+    const f = await startWithFixtures();
+    const job = f.job();
+    expect((await f.call('DELETE', `/v1/jobs/${job}`)).status).toBe(204);
+    const poll = waitingPoll(f, '30');
+    await until(async () => (await waiting(f)) === 1, 20_000, 'the poll waiting');
+    expect((await f.call('DELETE', `/v1/jobs/${job}/reinstate`)).status).toBe(200);
+    expect((await poll).body.map((j: { pk: number }) => j.pk)).toEqual([job]);
+    // Woken for the job, not answered because its wait ran out.
+    expect(await metric(f, 'ufdl_server_list_wakeups_total')).toBe(1);
+  });
+
   it('holds many waiting polls without a MaxListenersExceededWarning', async () => {
     const warnings: Error[] = [];
     const onWarning = (warning: Error) => warnings.push(warning);

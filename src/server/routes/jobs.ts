@@ -20,6 +20,7 @@ import {
   cancelJob,
   finishJob,
   hardDeleteJob,
+  notifyAcquirable,
   progressJob,
   reinstateJob,
   releaseJob,
@@ -133,7 +134,11 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete(`${JOB_PATH}/reinstate`, async (request) => {
     requireAdmin(request);
-    return reinstateJob(db, jobPk(request));
+    const pk = jobPk(request);
+    const job = reinstateJob(db, pk);
+    // Listed again (lists leave soft-deleted jobs out): a waiting node may take it.
+    notifyAcquirable(ctx, pk);
+    return job;
   });
 
   // Extension: a workflow's parent with its graph and children, for live views and the dashboard.
