@@ -78,6 +78,33 @@ describe('POST /v1/jobs/list', () => {
     expect(all.body[1].deletion_time).toEqual(expect.any(String));
   });
 
+  it('answers case-insensitive filters on number, flag and time fields, and booleans for times, on every store (never a 500)', async () => {
+    const f = await startWithFixtures();
+    const [job] = f.jobs(1);
+    const matches = async (expression: Record<string, unknown>): Promise<number[]> => {
+      const res = await f.call('POST', '/v1/jobs/list', { json: { expressions: [expression] } });
+      expect(res.status, `${JSON.stringify(expression)}: ${res.text}`).toBe(200);
+      return res.body.map((j: { pk: number }) => j.pk);
+    };
+    // A search in a number is a search in its digits, whatever the case flag says.
+    expect(await matches({ type: 'contains', field: 'pk', sub_string: String(job), case_insensitive: true })).toEqual([job]);
+    expect(await matches({ type: 'contains', field: 'template.workabletemplate', sub_string: '1', case_insensitive: true })).toEqual([job]);
+    expect(await matches({ type: 'contains', field: 'is_cancelled', sub_string: 'x', case_insensitive: true })).toEqual([]);
+    expect(await matches({ type: 'exact', field: 'pk', value: String(job), case_insensitive: true })).toEqual([job]);
+    expect(await matches({ type: 'exact', field: 'creation_time', value: true })).toEqual([]);
+    // A word where a number goes matches nothing (SQLite), or is the client's 400 (PostgreSQL).
+    for (const [what, json] of [
+      ['jobs', { type: 'exact', field: 'pk', value: 'abc', case_insensitive: true }],
+      ['jobs', { type: 'exact', field: 'template.workabletemplate', value: 'abc', case_insensitive: true }],
+      ['nodes', { type: 'contains', field: 'index', sub_string: '0', case_insensitive: true }],
+      ['job-templates', { type: 'contains', field: 'version', sub_string: '1', case_insensitive: true }],
+      ['job-outputs', { type: 'contains', field: 'job', sub_string: '1', case_insensitive: true }],
+    ] as const) {
+      const res = await f.call('POST', `/v1/${what}/list`, { json: { expressions: [json] } });
+      expect([200, 400], `${what} ${JSON.stringify(json)}: ${res.text}`).toContain(res.status);
+    }
+  });
+
   it('B14: unknown fields in filters and order_by are a 400 naming the field', async () => {
     const f = await startWithFixtures();
     for (const json of [

@@ -75,7 +75,8 @@ function compileField(expression: FieldExpression, fields: FieldTable, params: u
       return `${def.sql} IS NULL`;
     case 'exact': {
       const value = coerce(expression.value, def);
-      if (expression.case_insensitive && typeof value === 'string') {
+      // Case means something only in text: PostgreSQL has no lower() of a number or a flag.
+      if (expression.case_insensitive && typeof value === 'string' && isText(def)) {
         params.push(value);
         return `${def.sql} = ? COLLATE NOCASE`;
       }
@@ -84,8 +85,9 @@ function compileField(expression: FieldExpression, fields: FieldTable, params: u
     }
     case 'contains': {
       params.push(`%${escapeLike(expression.sub_string)}%`);
-      // LIKE is case-insensitive for ASCII in SQLite; the case-sensitive form uses instr().
-      if (expression.case_insensitive) return `${def.sql} LIKE ? ESCAPE '\\'`;
+      // LIKE is case-insensitive for ASCII in SQLite; the case-sensitive form uses instr(). Both
+      // search the field's text: PostgreSQL's ILIKE, like its strpos(), takes no number or flag.
+      if (expression.case_insensitive) return `${textOf(def)} LIKE ? ESCAPE '\\'`;
       params.pop();
       params.push(expression.sub_string);
       return `instr(CAST(${def.sql} AS TEXT), ?) > 0`;
@@ -119,10 +121,21 @@ function coerce(value: string | number | boolean, def: FieldDef): unknown {
         const ms = Date.parse(value);
         if (Number.isFinite(ms)) return new Date(ms).toISOString();
       }
-      return value;
+      // SQLite binds no booleans; as text, `true` matches no time, as on PostgreSQL.
+      return typeof value === 'boolean' ? String(value) : value;
     case 'text':
       return typeof value === 'string' ? value : String(value);
   }
+}
+
+/** Whether the field's SQL is text in both stores (times are ISO strings). */
+function isText(def: FieldDef): boolean {
+  return def.kind === 'text' || def.kind === 'time';
+}
+
+/** The field as text, for the searches that only work on text. */
+function textOf(def: FieldDef): string {
+  return isText(def) ? def.sql : `CAST(${def.sql} AS TEXT)`;
 }
 
 function escapeLike(text: string): string {
