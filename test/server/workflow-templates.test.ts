@@ -103,6 +103,30 @@ describe('importing a meta-template', () => {
     const queue = await fx.call('POST', '/v1/jobs/list', { json: pollFilter() });
     expect(queue.body.map((j: any) => j.template.name)).toEqual(['producer']);
   });
+
+  it('keeps a template a workflow runs from being hard-deleted (400 UFDL_ERR_TEMPLATE_IN_USE), so the workflow stays usable', async () => {
+    const fx = await startWithFixtures();
+    const pipeline = await importPipeline(fx);
+    const templates = (await fx.call('POST', '/v1/job-templates/list', { json: {} })).body as { pk: number; name: string }[];
+    const producer = templates.find((t) => t.name === 'producer')!.pk;
+    // No job uses the producer yet: only the workflow's graph refers to it.
+    const hard = await fx.call('DELETE', `/v1/job-templates/${producer}/hard`);
+    expect(hard.status, hard.text).toBe(400);
+    expect(hard.body.detail).toMatch(new RegExp(`workflow template ${pipeline} `));
+    // Soft-deleted, the workflow refers to it all the same (it may be reinstated).
+    expect((await fx.call('DELETE', `/v1/job-templates/${pipeline}`)).status).toBe(204);
+    expect((await fx.call('DELETE', `/v1/job-templates/${producer}/hard`)).status).toBe(400);
+    expect((await fx.call('DELETE', `/v1/job-templates/${pipeline}/reinstate`)).status).toBe(200);
+    const alice = await fx.user();
+    const created = await fx.call('POST', `/v1/job-templates/${pipeline}/create-job`, {
+      as: alice,
+      json: { input_values: { 'train:seed': { value: 1, type: 'int' }, 'predict:label': { value: 'x', type: 'str' } } },
+    });
+    expect(created.status, created.text).toBe(200);
+    // Once the workflow is gone for good (with its job), the template may go too.
+    expect((await fx.call('DELETE', `/v1/jobs/${created.body.pk}/hard`)).status).toBe(200);
+    expect((await fx.call('DELETE', `/v1/job-templates/${pipeline}/hard`)).status).toBe(200);
+  });
 });
 
 describe('import mistakes', () => {

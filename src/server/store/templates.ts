@@ -371,7 +371,22 @@ export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
         `Template ${pk} cannot be hard-deleted: ${n} job${n === 1 ? '' : 's'} refer to it; soft-delete it (DELETE /v1/job-templates/${pk}) instead`,
       );
     }
+    // A workflow names its children's templates by pk and creates their jobs as it runs: without the
+    // template, every later create-job of the workflow would fail on the foreign key (a 500).
+    const workflow = workflowUsing(db, pk);
+    if (workflow !== undefined) {
+      throw new UfdlError(
+        'UFDL_ERR_TEMPLATE_IN_USE',
+        `Template ${pk} cannot be hard-deleted: workflow template ${workflow} runs it; soft-delete it (DELETE /v1/job-templates/${pk}) instead`,
+      );
+    }
     cachedStatement(db, 'DELETE FROM templates WHERE pk = ?').run(pk);
     return row;
   })();
+}
+
+/** The pk of a meta-template (soft-deleted ones included) whose graph has a node of template `pk`. */
+function workflowUsing(db: Db, pk: number): number | undefined {
+  const rows = cachedStatement(db, 'SELECT pk, graph FROM templates WHERE graph IS NOT NULL ORDER BY pk').all() as { pk: number; graph: string }[];
+  return rows.find((row) => Object.values((JSON.parse(row.graph) as WorkflowGraphJson).nodes).some((node) => node.template.pk === pk))?.pk;
 }
