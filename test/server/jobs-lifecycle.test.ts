@@ -3,7 +3,9 @@
  * path and each check, in the reference's order, plus the clean-up paths of docs/COMPATIBILITY.md and the
  * regressions B2, B4, B8, B10, B11.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { pollFilter } from '../../src/protocol/filter.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 
 const START = { send_notification: 'email' };
@@ -297,6 +299,21 @@ describe('finish', () => {
     expect(res.status).toBe(200);
     expect(res.body.error_reason).toBe('it broke');
     expect(res.body.end_time).toEqual(expect.any(String));
+  });
+
+  it('keeps an error of any length (a verbose job’s last lines of output), on every store', async () => {
+    const { f, node, job } = await setup();
+    await f.startAs(node, job);
+    // 12,000 characters that do not compress: more than a PostgreSQL index entry can hold.
+    const error = `it broke:\n${randomBytes(9000).toString('base64')}`;
+    const res = await f.call('POST', `/v1/jobs/${job}/finish`, { node, json: { success: false, error } });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.error_reason).toBe(error);
+    // The reset that follows takes it back to the queue, where the poll finds it.
+    expect((await f.call('DELETE', `/v1/jobs/${job}/reset`, { node })).status).toBe(200);
+    expect((await f.call('DELETE', `/v1/jobs/${job}/release`, { node })).status).toBe(200);
+    const queue = await f.call('POST', '/v1/jobs/list', { json: pollFilter() });
+    expect(queue.body.map((j: { pk: number }) => j.pk)).toEqual([job]);
   });
 
   it('rejects error: null and a non-boolean success with 400, leaving the job STARTED', async () => {

@@ -226,6 +226,20 @@ describe('upload rules', () => {
     expect((await upload(f, job, node, 'log', 'Compressed<JSON, 8>', '3')).status).toBe(200);
   });
 
+  it('takes names and types of the longest allowed length in any script, on every store', async () => {
+    const { f, node, job } = await startedJob();
+    // Random CJK characters (three bytes each in UTF-8, incompressible): 200 of them for the name,
+    // 1,000 for the type, more than a PostgreSQL index entry can hold together.
+    const cjk = (n: number) => Array.from(randomBytes(2 * n).subarray(0, n), (b, i) => String.fromCharCode(0x4e00 + ((b << 6) ^ (i * 37)) % 20000)).join('');
+    const [name, type] = [cjk(200), cjk(1000)];
+    const res = await upload(f, job, node, name, type, 'x');
+    expect(res.status, res.text).toBe(200);
+    expect(res.body).toMatchObject({ name, type });
+    const info = await f.call('GET', `/v1/jobs/${job}/outputs/${encodeURIComponent(name)}/${encodeURIComponent(type)}/info`);
+    expect(info.body.pk).toBe(res.body.pk);
+    expect((await upload(f, job, node, name, type, 'y')).status).toBe(400);
+  });
+
   it('B5: after reset, the re-run uploads outputs of the same name again; the old ones are gone from the job', async () => {
     const { f, node, job } = await startedJob();
     await upload(f, job, node, 'log', 'BLOB', 'first run');

@@ -3,8 +3,9 @@
  *
  * Migrations are versioned like SQLite's (`PG_MIGRATIONS[i]` brings the schema from version i to
  * i+1) and recorded in `ufdl_schema` (one row per applied version, with when). PostgreSQL's version 1
- * is the SQLite schema at its version 10, and each later one follows one of SQLite's (2 is 11), so
- * both stores hold the same tables, columns and indexes, and the same queries read them: timestamps
+ * is the SQLite schema at its version 10, and each later one follows one of SQLite's (2 is 11) or
+ * fits an index to PostgreSQL's limits (3), so both stores hold the same tables and columns, indexes
+ * on the same columns, and the same queries read them: timestamps
  * stay ISO-8601 text, flags stay 0/1 integers, pks are identities (`BY DEFAULT`, so `migrate-store`
  * can copy a SQLite server's pks).
  *
@@ -161,6 +162,17 @@ export const PG_MIGRATIONS: readonly string[] = [
     point   TEXT NOT NULL
   );
   CREATE INDEX progress_points_attempt ON progress_points(job, attempt, pk);
+  `,
+  // 3: PostgreSQL only. A B-tree entry holds at most about 2.7 kB (SQLite's have no such limit), and an
+  // insert whose entry is larger fails (54000, a 500): an index must not hold text as long as clients
+  // may send. The queue index held a job's whole error (a finish's error is the last lines of the
+  // job's output), the outputs' index a type of up to 1,000 characters beside a name of up to 200.
+  // The queue needs only whether there is an error; outputs are found by job and name, then type.
+  `
+  DROP INDEX jobs_queue;
+  CREATE INDEX jobs_queue ON jobs(start_time, node, (error_reason IS NULL));
+  DROP INDEX outputs_job;
+  CREATE INDEX outputs_job ON outputs(job, name);
   `,
 ];
 
