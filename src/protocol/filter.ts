@@ -123,7 +123,11 @@ export const FILTER_LIMITS = {
   terms: 500,
   /** Entries of `order_by`. */
   orderBy: 100,
-  /** Characters of a `contains` sub-string or a string value. */
+  /**
+   * Characters of a `contains` sub-string or a string value; and of all the filter's `contains`
+   * sub-strings together, since each is searched for in every row's text (a search costs up to its
+   * length times the text's).
+   */
   stringLength: 10_000,
 } as const;
 
@@ -132,6 +136,7 @@ export function filterLimitProblem(spec: FilterSpec): string | undefined {
   const orderBy = spec.order_by?.length ?? 0;
   if (orderBy > FILTER_LIMITS.orderBy) return `order_by has ${orderBy} entries; at most ${FILTER_LIMITS.orderBy} are allowed`;
   let terms = 0;
+  let searched = 0;
   const pending: Expression[] = [...(spec.expressions ?? [])];
   for (let expression = pending.pop(); expression !== undefined; expression = pending.pop()) {
     if (expression.type === 'and' || expression.type === 'or') {
@@ -143,6 +148,10 @@ export function filterLimitProblem(spec: FilterSpec): string | undefined {
     if (typeof text === 'string' && text.length > FILTER_LIMITS.stringLength) {
       return `a ${expression.type} expression on '${expression.field}' has a string of ${text.length} characters; at most ${FILTER_LIMITS.stringLength} are allowed`;
     }
+    if (expression.type === 'contains') searched += expression.sub_string.length;
+  }
+  if (searched > FILTER_LIMITS.stringLength) {
+    return `the filter's contains strings have ${searched} characters in all; at most ${FILTER_LIMITS.stringLength} are allowed`;
   }
   if (terms > FILTER_LIMITS.terms) return `the filter has ${terms} expressions; at most ${FILTER_LIMITS.terms} are allowed`;
   return undefined;

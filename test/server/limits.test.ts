@@ -2,7 +2,8 @@
  * The database's limits and deep JSON (issue 9, items 4 and 5): a filter with too many expressions,
  * too many `order_by` entries, a search string too long for a LIKE pattern, and a create-job whose
  * value nests thousands of levels deep each get a 400 naming the limit — never a 500. Requests just
- * within the limits still work.
+ * within the limits still work. Searches in long texts stay cheap (a list request must not hold the
+ * server for minutes).
  */
 import { describe, expect, it } from 'vitest';
 import { FILTER_LIMITS } from '../../src/protocol/filter.js';
@@ -55,6 +56,31 @@ describe('list filters at the database limits', () => {
     });
     expect(search.status, search.text).toBe(200);
     expect(search.body).toEqual([]);
+  });
+});
+
+describe('searches in long texts', () => {
+  it('cost the server little whatever they ask: contains strings are bounded in all, and a search is not a pattern match', async () => {
+    const fx = await startWithFixtures();
+    // Any user may give a job a description as long as a body (1 MiB).
+    const long = fx.job({ description: 'a'.repeat(1_000_000) });
+    const search = (subStrings: string[], caseInsensitive: boolean) =>
+      fx.call('POST', '/v1/jobs/list', {
+        json: { expressions: [{ type: 'or', sub_expressions: subStrings.map((s) => ({ type: 'contains', field: 'description', sub_string: s, case_insensitive: caseInsensitive })) }] },
+      });
+    // Each term searches the whole text again for a needle that almost matches everywhere: 100 such
+    // terms were 100 × 10,000 × 1,000,000 steps of the database's pattern matcher (minutes, during
+    // which the server answered nothing).
+    const needles = Array.from({ length: 100 }, (_, i) => `${'a'.repeat(FILTER_LIMITS.stringLength - 4)}${String(i).padStart(3, '0')}b`);
+    const refused = await search(needles, true);
+    expect(refused.status).toBe(400);
+    expect(refused.body.detail).toBe(`Filter too large: the filter's contains strings have ${100 * FILTER_LIMITS.stringLength} characters in all; at most ${FILTER_LIMITS.stringLength} are allowed`);
+    // The largest search allowed, in either case mode, answers at once (a substring search, not a LIKE).
+    for (const caseInsensitive of [true, false]) {
+      const res = await search([needles[0]!.slice(11), 'A'.repeat(9), 'zz'], caseInsensitive);
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.map((j: { pk: number }) => j.pk)).toEqual(caseInsensitive ? [long] : []);
+    }
   });
 });
 

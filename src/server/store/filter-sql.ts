@@ -84,12 +84,12 @@ function compileField(expression: FieldExpression, fields: FieldTable, params: u
       return `${def.sql} IS NOT NULL AND ${def.sql} = ?`;
     }
     case 'contains': {
-      params.push(`%${escapeLike(expression.sub_string)}%`);
-      // LIKE is case-insensitive for ASCII in SQLite; the case-sensitive form uses instr(). Both
-      // search the field's text: PostgreSQL's ILIKE, like its strpos(), takes no number or flag.
-      if (expression.case_insensitive) return `${textOf(def)} LIKE ? ESCAPE '\\'`;
-      params.pop();
       params.push(expression.sub_string);
+      // A substring search (instr, PostgreSQL's strpos), never a LIKE pattern: SQLite's LIKE steps
+      // through the pattern at every position of the text, so a 10,000-character search in a 1 MB
+      // description held the server for seconds, per term. Case-insensitive: both sides lowered
+      // (SQLite's lower() folds ASCII only, as its LIKE did).
+      if (expression.case_insensitive) return `instr(lower(${textOf(def)}), lower(?)) > 0`;
       return `instr(CAST(${def.sql} AS TEXT), ?) > 0`;
     }
     case 'compare': {
@@ -136,8 +136,4 @@ function isText(def: FieldDef): boolean {
 /** The field as text, for the searches that only work on text. */
 function textOf(def: FieldDef): string {
   return isText(def) ? def.sql : `CAST(${def.sql} AS TEXT)`;
-}
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
