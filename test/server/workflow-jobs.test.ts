@@ -207,6 +207,23 @@ describe('a child in error', () => {
   });
 });
 
+describe('a template that a workflow runs', () => {
+  it('cannot be hard-deleted: a running workflow still creates its node when the node’s dependencies finish', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    const consumer = await importSpec(fx, consumerSpec());
+    const template = await importSpec(fx, pipelineSpec());
+    const parent = await createPipelineJob(fx, template);
+    // No job refers to the consumer yet: only the workflow's graph does.
+    const refused = await fx.call('DELETE', `/v1/job-templates/${consumer}/hard`);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { outputs: { 'model.bin': 'BLOB', report: 'JSON' } });
+    expect(Object.keys(await childrenOf(fx, parent.pk)).sort()).toEqual(['predict', 'train']);
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ detail: expect.stringContaining(`workflow template ${template} runs it`) });
+  });
+});
+
 describe('cancel', () => {
   it('of the parent cancels every unfinished child; nothing stays acquirable; the node finishes its cancelled child silently', async () => {
     const fx = await startWithFixtures();
