@@ -104,3 +104,29 @@ describe('a follower told of an append before it has sent its start', () => {
     follower.close();
   });
 });
+
+describe('a follower whose socket fails the start frame (the peer reset it mid-write)', () => {
+  it('terminates that socket and does not reject: an unhandled rejection would end the server', async () => {
+    const s = await store();
+    const key = { pk: 1, startTime: START };
+    await s.append(key, 0, Buffer.from('one\n'), MAX);
+    let terminated = 0;
+    const socket = Object.assign(new EventEmitter(), {
+      OPEN: 1,
+      readyState: 1,
+      send(_data: string | Buffer, _options: unknown, done: (err?: Error) => void) {
+        done(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+      },
+      ping() {},
+      terminate() {
+        terminated++;
+      },
+      close() {},
+    });
+    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }) }, { key, offset: 0 });
+    const info = await s.info(key);
+    await expect(follower.start({ length: info.length, complete: false, maxBytes: info.maxBytes })).resolves.toBeUndefined();
+    expect(terminated).toBe(1);
+    expect(follower.closed).toBe(true);
+  });
+});

@@ -56,9 +56,18 @@ export class LogFollower {
     this.#pinger.unref();
   }
 
-  /** Send the first frame, then whatever the log holds from the cursor on. */
+  /**
+   * Send the first frame, then whatever the log holds from the cursor on. Never rejects: a socket that
+   * fails the frame (the peer reset it mid-write) is terminated, as a failing pump's is.
+   */
   async start(info: { length: number; complete: boolean; maxBytes: number | null }): Promise<void> {
-    await this.#frame({ type: 'start', offset: this.#cursor, length: info.length, complete: info.complete, max_bytes: info.maxBytes });
+    try {
+      await this.#frame({ type: 'start', offset: this.#cursor, length: info.length, complete: info.complete, max_bytes: info.maxBytes });
+    } catch {
+      this.close();
+      this.#socket.terminate();
+      return;
+    }
     this.#started = true;
     this.#again = false;
     this.poke();

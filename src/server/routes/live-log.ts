@@ -160,7 +160,16 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
         set.delete(follower);
         if (set.size === 0 && followers.get(pk) === set) followers.delete(pk);
       });
-      void store.info(keyOf(row)).then((info) => follower.start({ length: info.length, complete: hasEnded(row), maxBytes: info.maxBytes }));
+      // Nothing here may reject unhandled: that would end the server. A log that cannot be looked up
+      // (its files unreadable) ends this follower alone.
+      store.info(keyOf(row)).then(
+        (info) => follower.start({ length: info.length, complete: hasEnded(row), maxBytes: info.maxBytes }),
+        (err: unknown) => {
+          ctx.log.warn({ err, job: pk }, 'could not look up the live log for a follower');
+          follower.close();
+          socket.close(1011, 'the log could not be read');
+        },
+      );
     },
   });
 
