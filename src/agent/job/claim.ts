@@ -22,10 +22,13 @@ export type ClaimOutcome =
 
 export type ClaimResult = { outcome: 'claimed'; job: JobJson } | { outcome: Exclude<ClaimOutcome, 'claimed'> };
 
-/** Journal `releasing`, release the unstarted job, journal `done` (left to recovery if it cannot). */
-export async function releaseUnstartedJob(ctx: ServerCallContext): Promise<void> {
+/**
+ * Journal `releasing`, release the unstarted job, journal `done`. Retried while the agent takes work;
+ * left to recovery when the agent stops first.
+ */
+export async function releaseUnstartedJob(ctx: ServerCallContext & Pick<JobContext, 'accepting'>): Promise<void> {
   ctx.journal.transition(ctx.jobPk, 'releasing');
-  if (await releaseUnstarted(ctx)) ctx.journal.transition(ctx.jobPk, 'done');
+  if (await releaseUnstarted(ctx, () => ctx.accepting())) ctx.journal.transition(ctx.jobPk, 'done');
 }
 
 /** Acquire `job` for the context's slot and confirm it is ours (`claimed`), or say why not. */

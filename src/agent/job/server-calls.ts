@@ -300,12 +300,19 @@ async function releaseOnce(ctx: ServerCallContext): Promise<void> {
   }
 }
 
+/** Release attempts made even when the agent no longer takes work (it drains or stops). */
+const RELEASE_ATTEMPTS_ANYWAY = 5;
+
 /**
  * Release a job that was acquired but never started (preparation failed, lost the confirm, draining).
- * Best effort with a few retries; recovery repeats it after a crash.
+ * Tried a few times in any case, then, while the server does not answer, until it does for as long as
+ * `keepTrying` holds: the poll filter lists only jobs no node holds, so a release given up after a
+ * short outage while the agent runs on leaves the job held by this node and unseen by every node until
+ * the agent restarts. False when it gave up (a definite refusal, the agent is exiting or stops taking
+ * work); the journal keeps `releasing`, and the next start's recovery releases it.
  */
-export async function releaseUnstarted(ctx: ServerCallContext): Promise<boolean> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+export async function releaseUnstarted(ctx: ServerCallContext, keepTrying: () => boolean = () => true): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
     if (ctx.signal.aborted) return false;
     try {
       await releaseOnce(ctx);
@@ -313,9 +320,13 @@ export async function releaseUnstarted(ctx: ServerCallContext): Promise<boolean>
       return true;
     } catch (err) {
       if (isClientError(err, 'not-found')) return true;
-      ctx.log.warn({ err: errText(err), attempt: attempt + 1 }, 'release failed; retrying');
-      await sleepUnlessAborted(retryDelayMs(attempt), ctx.signal);
+      if (ctx.signal.aborted) return false;
+      // No answer (an outage, a 5xx) ends; a definite refusal would not change by asking again.
+      const outage = isClientError(err) && err.ambiguous;
+      if (attempt + 1 >= RELEASE_ATTEMPTS_ANYWAY && !(outage && keepTrying())) return false;
+      const delay = retryDelayMs(attempt, 500, 15_000);
+      ctx.log.warn({ err: errText(err), attempt: attempt + 1, retryInMs: delay }, 'release failed; retrying');
+      await sleepUnlessAborted(delay, ctx.signal);
     }
   }
-  return false;
 }
