@@ -15,10 +15,11 @@ import { phaseOf } from '../../protocol/phase.js';
 import type { LossReason } from './cancel-watch.js';
 import { finishErrorText } from '../child/exit-text.js';
 import type { OutsideEnd, OutsideWork, RunningChild } from '../child/running-child.js';
-import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
+import { ChildSupervisor, type StopReason, type SupervisedExit } from '../child/supervisor.js';
 import type { ExitResult } from '../child/wrapper.js';
 import { removeJobDir } from '../child/job-dir.js';
 import type { RunSettings } from '../executors/types.js';
+import type { FinishDecision } from '../journal/records.js';
 import { isJobEdge, type JobState } from '../journal/states.js';
 import { finishJobLog } from '../logs/job-log-hooks.js';
 import { scanOutputs } from '../outputs/scan.js';
@@ -27,6 +28,18 @@ import { deliverFinish, resetAndRelease, uploadOutputs } from './server-calls.js
 
 export const SHUTDOWN_ERROR = 'The node is shutting down; the job will run again elsewhere.';
 export const FENCED_ERROR = 'The node lost contact with the server and stopped the job; it will run again elsewhere.';
+
+/**
+ * The finish that a stop by the agent itself decides (shutdown, fencing): the job is requeued, whatever
+ * its child's exit status says. Known when the stop begins, so the runner journals it then: recovery
+ * after a crash before `finishing` must requeue the job too, never report the stopped run as the job's
+ * own failure. Undefined for the other stops, whose finish depends on how the child ended.
+ */
+export function stopDecision(reason: StopReason | undefined): FinishDecision | undefined {
+  if (reason === 'shutdown') return { error: SHUTDOWN_ERROR, requeue: true };
+  if (reason === 'fenced') return { error: FENCED_ERROR, requeue: true };
+  return undefined;
+}
 
 /** After the child ended (or was stopped): upload what is owed and report the job. */
 export async function reportEnd(s: JobContext, result: SupervisedExit, run: RunSettings, lost: LossReason | undefined): Promise<RunOutcome> {
@@ -41,14 +54,16 @@ export async function reportEnd(s: JobContext, result: SupervisedExit, run: RunS
     // After self-fencing (docs/ARCHITECTURE.md, "Self-fencing"): deliverFinish retries until the server answers. If lost-node
     // recovery aborted the job meanwhile, the finish is the silent clean-up; if not, it errors the
     // job and we requeue it.
-    return finishWith(s, FENCED_ERROR, true, 'fenced');
+    const { error, requeue } = stopDecision('fenced')!;
+    return finishWith(s, error, requeue, 'fenced');
   }
   if (result.stopReason === 'shutdown') {
     // Only the log goes up (reset will remove it with the outputs on the reference; it helps whoever looks now).
     await collectOutputs(s, {}, true);
     journal.transition(s.jobPk, 'uploading');
     await uploadOutputs(s);
-    return finishWith(s, SHUTDOWN_ERROR, true, 'requeued');
+    const { error, requeue } = stopDecision('shutdown')!;
+    return finishWith(s, error, requeue, 'requeued');
   }
   const missing = await collectOutputs(s, run.outputTypes, false);
   journal.transition(s.jobPk, 'uploading');

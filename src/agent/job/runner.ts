@@ -25,13 +25,13 @@ import type { ChildSupervisor, StopReason } from '../child/supervisor.js';
 import type { ExitResult } from '../child/wrapper.js';
 import { runSettingsOf, type RunSettings } from '../executors/types.js';
 import { failPoint } from '../fail-points.js';
-import type { JobState } from '../journal/states.js';
+import { isJobEdge, type JobState } from '../journal/states.js';
 import type { NodeApi } from '../ports.js';
 import { cudaVisibleDevices, type SlotSpec } from '../slots/slots.js';
 import type { LossReason } from './cancel-watch.js';
 import { claimJob, type ClaimResult } from './claim.js';
 import type { JobContext, JobLogger, JobsShared, RunOutcome } from './context.js';
-import { cleanUpLost, collectOutputs, deliver, finishWith, releaseFinished, reportEnd, unsupervisedExit, uploadAndFinish } from './finish.js';
+import { cleanUpLost, collectOutputs, deliver, finishWith, releaseFinished, reportEnd, stopDecision, unsupervisedExit, uploadAndFinish } from './finish.js';
 import { prepareJob, startJob } from './start.js';
 import { superviseChild } from './supervise.js';
 
@@ -142,6 +142,13 @@ export class JobRunner {
       onLost: (reason) => {
         this.#lost = reason;
       },
+      onStop: (reason) => {
+        // The stop decides the finish (requeue): journalled now, with the child still running, so
+        // that an agent killed before `finishing` (the log upload can wait for the server) leaves
+        // recovery the same decision, not an exit status to report as the job's own failure.
+        const decided = this.#lost === undefined ? stopDecision(reason) : undefined;
+        if (decided) ctx.journal.record(this.jobPk, { finish: decided });
+      },
     });
     this.#supervisor = supervisor;
     if (this.#stopReason) void supervisor.stop(this.#stopReason);
@@ -195,9 +202,16 @@ export class JobRunner {
     return this.#resume((ctx) => uploadAndFinish(ctx, unsupervisedExit(exit), undefined, []));
   }
 
-  /** The finish decision is journalled: deliver it again (then reset+release if it was a requeue). */
+  /**
+   * The finish decision is journalled: deliver it again (then reset+release if it was a requeue). A
+   * decision journalled when the agent stopped the child, before `finishing`, enters `finishing` first.
+   */
   resumeFinish(error: string | null, requeue: boolean): Promise<RunOutcome> {
-    return this.#resume((ctx) => deliver(ctx, error, requeue, requeue ? 'requeued' : error === null ? 'success' : 'error'));
+    const outcome = requeue ? 'requeued' : error === null ? 'success' : 'error';
+    return this.#resume((ctx) => {
+      const state = ctx.journal.get(this.jobPk)?.state;
+      return state !== undefined && isJobEdge(state, 'finishing') ? finishWith(ctx, error, requeue, outcome) : deliver(ctx, error, requeue, outcome);
+    });
   }
 
   /** Report an error for a job whose child is gone; requeue it unless it is poisoned. */

@@ -7,7 +7,7 @@
 import { isClientError } from '../../client/errors.js';
 import { CancelWatch, type LossReason } from './cancel-watch.js';
 import type { OutsideWork, RunningChild } from '../child/running-child.js';
-import { ChildSupervisor, type SupervisedExit } from '../child/supervisor.js';
+import { ChildSupervisor, type StopReason, type SupervisedExit } from '../child/supervisor.js';
 import { failPoint } from '../fail-points.js';
 import { startLiveLog } from '../logs/job-log-hooks.js';
 import { JobProgress } from '../progress/job-progress.js';
@@ -21,6 +21,8 @@ export interface SuperviseHooks {
   mayReport(): boolean;
   onProgress(update: ProgressUpdate): void;
   onLost(reason: LossReason): void;
+  /** The supervisor begins to stop the child (the child had not ended yet). */
+  onStop(reason: StopReason): void;
 }
 
 export interface SupervisedRun {
@@ -46,7 +48,10 @@ export function superviseChild(
     timeLimitMs: settings.timeLimitMs,
     killGraceMs: options.killGraceMs,
     outside: settings.outside,
-    onStop: (reason) => log.info({ reason }, 'stopping the child'),
+    onStop: (reason) => {
+      log.info({ reason }, 'stopping the child');
+      hooks.onStop(reason);
+    },
   });
   let cancel: CancelWatch | undefined;
   const failures = new ReportFailures({ log });

@@ -137,6 +137,8 @@ async function resumeUpload(entry: RecoveryEntry): Promise<void> {
 async function refinish(entry: RecoveryEntry): Promise<void> {
   const finish = entry.record.finish;
   if (!finish) throw new Error(`recovery of job ${entry.record.jobPk}: re-finish without a journalled decision`);
+  // Decided when the agent began to stop the child, which may have outlived the agent: finish the stop.
+  if (entry.child.child) await stopGroup(entry.child.child.pid, { graceMs: entry.options.killGraceMs });
   await entry.continueIn((r) => r.resumeFinish(finish.error, finish.requeue));
 }
 

@@ -125,7 +125,11 @@ export function decideRecovery(facts: RecoveryFacts): RecoveryAction {
       return endedElsewhere(facts, view, holdsCurrent, childRuns);
 
     case 'running':
-      if (view === 'running-by-us') return afterStart(facts, 'running when the agent stopped');
+      if (view === 'running-by-us') {
+        // The agent had stopped the child (shutdown, fencing) and journalled the requeue that follows.
+        if (facts.hasFinishPayload) return { kind: 'refinish', reason: 'the agent stopped the child; its finish was decided' };
+        return afterStart(facts, 'running when the agent stopped');
+      }
       if (view === 'acquired-by-us') {
         // Started by us and then reset (a previous recovery's requeue was interrupted before release).
         return { kind: 'release', reason: 'reset but not released' };
@@ -133,7 +137,11 @@ export function decideRecovery(facts: RecoveryFacts): RecoveryAction {
       return endedElsewhere(facts, view, holdsCurrent, childRuns);
 
     case 'uploading':
-      if (view === 'running-by-us') return { kind: 'resume-upload', reason: 'outputs were being uploaded' };
+      if (view === 'running-by-us') {
+        return facts.hasFinishPayload
+          ? { kind: 'refinish', reason: 'the agent stopped the child; its finish was decided' }
+          : { kind: 'resume-upload', reason: 'outputs were being uploaded' };
+      }
       if (view === 'acquired-by-us') return { kind: 'release', reason: 'reset but not released' };
       return endedElsewhere(facts, view, holdsCurrent, childRuns);
 

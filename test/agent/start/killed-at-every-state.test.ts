@@ -54,6 +54,20 @@ const JOB_POINTS = [
 /** Points on the requeue path (stop now, then reset and release). */
 const REQUEUE_POINTS = ['finishing:after-write', 'finishing:after-http', 'releasing:after-write', 'releasing:after-reset-http', 'releasing:after-http'] as const;
 
+/**
+ * Points on the requeue path between the stop and `finishing` (the child stopped, the log uploaded):
+ * the stop was the agent's, not the job's failure, so the next start must requeue the job as the stop
+ * would have, never report the stopped run as the job's own error.
+ */
+const STOPPED_POINTS = [
+  'child:after-exit',
+  'child-exit:after-write',
+  'output-pending:after-write',
+  'uploading:after-write',
+  'output-uploading:after-write',
+  'output-uploaded:after-write',
+] as const;
+
 const REFERENCE_MODE_POINTS = new Set(['acquired:after-write', 'starting:after-http', 'running:after-write', 'output-uploading:after-http', 'finishing:after-write']);
 
 async function jobsHeldWithoutAgent(server: TestServer): Promise<ServerJob[]> {
@@ -149,6 +163,14 @@ describe('the agent killed at every journal state', () => {
 
 describe('the agent killed while requeueing a job it stopped', () => {
   for (const group of chunks(REQUEUE_POINTS, 3)) {
+    it(`recovers after SIGKILL at ${group.join(', ')} on the requeue path`, async () => {
+      await all(group, { requeue: true });
+    });
+  }
+});
+
+describe('the agent killed between stopping a job and deciding its finish', () => {
+  for (const group of chunks(STOPPED_POINTS, 3)) {
     it(`recovers after SIGKILL at ${group.join(', ')} on the requeue path`, async () => {
       await all(group, { requeue: true });
     });

@@ -127,6 +127,16 @@ describe('decideRecovery(): uploading, finishing, releasing', () => {
     expect(decideRecovery(facts({ state: 'finishing', hasFinishPayload: true })).kind).toBe('refinish');
   });
 
+  it('delivers the finish the agent decided when it stopped the child, before finishing, whatever its exit', () => {
+    // Shutdown or fencing journals its requeue as the stop begins: the stopped run is not the job's failure.
+    for (const child of ['exited', 'alive', 'gone'] as const) {
+      expect(decideRecovery(facts({ state: 'running', child, hasFinishPayload: true })).kind).toBe('refinish');
+    }
+    expect(decideRecovery(facts({ state: 'uploading', child: 'exited', hasFinishPayload: true })).kind).toBe('refinish');
+    // Cancelled meanwhile: the server's view still wins.
+    expect(decideRecovery(facts({ state: 'running', child: 'exited', job: cancelled(SELF), hasFinishPayload: true })).kind).toBe('cleanup');
+  });
+
   it('continues with release when the finish was delivered', () => {
     expect(decideRecovery(facts({ state: 'finishing', job: errored(SELF), currentJob: null })).kind).toBe('rerelease');
   });
