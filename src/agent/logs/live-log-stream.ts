@@ -71,6 +71,8 @@ export class LiveLogStream {
   /** Set once the server refused for good (the job is not ours, the route is gone). */
   #refused = false;
   #unreachableSince: number | undefined;
+  /** A read of the file failed (said once until a send succeeds again). */
+  #readFailing = false;
 
   constructor(jobPk: number, file: string, ports: LiveLogPorts, settings: LiveLogSettings) {
     this.jobPk = jobPk;
@@ -158,7 +160,16 @@ export class LiveLogStream {
     while (this.#sent < target && !this.#refused) {
       this.#skipIfFarBehind(target);
       const length = Math.min(this.#maxRequestBytes, target - this.#sent);
-      const bytes = await readRange(this.file, this.#sent, length);
+      let bytes: Buffer;
+      try {
+        bytes = await readRange(this.file, this.#sent, length);
+      } catch (err) {
+        // The file is in the job's working directory, where its code may remove or replace it (with
+        // a directory, say). A read that fails is a send that failed, never an error that escapes
+        // the timer's tick (an unhandled rejection would end the agent).
+        this.#unreadable(err);
+        return false;
+      }
       if (bytes.length === 0) return true;
       try {
         const result = await this.#ports.api.appendLog(this.jobPk, this.#sent, bytes, this.#grid.maxBytes);
@@ -187,7 +198,14 @@ export class LiveLogStream {
     if (to > this.#sent) this.#sent = to;
   }
 
+  #unreadable(err: unknown): void {
+    if (this.#readFailing) return;
+    this.#readFailing = true;
+    this.#ports.log.warn({ file: this.file, err: err instanceof Error ? err.message : String(err) }, 'live log: cannot read the console output; retrying');
+  }
+
   #reachable(): void {
+    this.#readFailing = false;
     if (this.#unreachableSince !== undefined) {
       this.#ports.log.info({ sent: this.#sent }, 'live log: the server takes appends again');
       this.#unreachableSince = undefined;
