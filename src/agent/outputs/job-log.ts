@@ -32,10 +32,16 @@ export async function writeJobLog(dir: JobDir, maxBytes: number): Promise<Output
   const hash = createHash('sha256');
   let size = 0;
   const out = createWriteStream(dir.logPath);
+  // Listened to from the start: an error while nothing waits on the stream (the path cannot be opened,
+  // the job's code having left a directory there; a full disk) would otherwise be an 'error' event
+  // without a listener, which ends the agent — and, as recovery writes the log again, every start.
+  // The writes and the end below report it, so the job goes up without its `log` output.
+  const failed = new Promise<never>((_, reject) => out.once('error', reject));
+  failed.catch(() => {});
   const write = async (chunk: Buffer | string) => {
     hash.update(chunk);
     size += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', resolve));
+    if (!out.write(chunk)) await Promise.race([new Promise<void>((resolve) => out.once('drain', resolve)), failed]);
   };
   try {
     const length = await sizeOf(dir.consolePath);

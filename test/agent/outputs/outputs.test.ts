@@ -125,4 +125,12 @@ describe('writeJobLog', () => {
     expect(text).toBe(console.subarray(0, head).toString('latin1') + marker + console.subarray(keptFrom).toString('latin1'));
     expect(text.length).toBeLessThanOrEqual(max + marker.length);
   });
+
+  it('fails, as a rejection, when its path is taken by a directory the job left', async () => {
+    // The job directory is the job's working directory; its code may have made `log.txt` a directory.
+    const dir = await tempJobDir();
+    await writeFile(dir.consolePath, Buffer.alloc(4 * 1024 * 1024, 'x'));
+    await mkdir(dir.logPath);
+    await expect(writeJobLog(dir, 8 * 1024 * 1024)).rejects.toThrow(/EISDIR/);
+  });
 });
