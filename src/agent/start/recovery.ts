@@ -11,6 +11,7 @@ import { isClientError } from '../../client/errors.js';
 import type { NodeJson } from '../../protocol/wire.js';
 import { jobDirPaths, type JobDir } from '../child/job-dir.js';
 import { spawnJob } from '../child/spawn.js';
+import { stopGroup } from '../child/stop-group.js';
 import type { ServerCallContext } from '../job/context.js';
 import type { JobRunner } from '../job/runner.js';
 import { deliverFinish, resetAndRelease } from '../job/server-calls.js';
@@ -112,8 +113,10 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
     settle,
     continueIn: async (start) => {
       if (!slot) {
-        // No slot for it (fewer slots than before): settle what we can without a runner.
-        log.warn({ job: record.jobPk }, 'no slot left for a recovered job; reporting it as interrupted');
+        // No slot for it (fewer slots than before): settle what we can without a runner. A child that
+        // still runs is stopped first: the job runs again elsewhere, never twice at once.
+        log.warn({ job: record.jobPk, pid: child.child?.pid }, 'no slot left for a recovered job; reporting it as interrupted');
+        if (child.child) await stopGroup(child.child.pid, { graceMs: deps.options.killGraceMs });
         await requeueOffTheBooks(calls, NODE_RESTARTED_ERROR);
         settle();
         return;
