@@ -56,7 +56,14 @@ export async function evaluateCandidate(
     }
     throw err;
   }
-  const why = executors.canRun(template);
+  let why: string | undefined;
+  try {
+    why = executors.canRun(template);
+  } catch (err) {
+    // A template of a shape no executor's check expects (a broken server): the job's own fault, so
+    // it is skipped with the reason; thrown, it would fail every poll and cost the node the queue.
+    return { ok: false, reason: `its template '${String(template.name)}' (${job.template.pk}) cannot be checked: ${err instanceof Error ? err.message : String(err)}` };
+  }
   if (why !== undefined) return { ok: false, reason: why };
   return { ok: true, template };
 }
