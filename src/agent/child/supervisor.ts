@@ -10,6 +10,9 @@ import type { OutsideEnd, OutsideWork, RunningChild } from './running-child.js';
 import { stopGroup, type StopGroupResult } from './stop-group.js';
 import type { ExitResult } from './wrapper.js';
 
+/** The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Why the agent stopped a child. */
 export type StopReason =
   /** The template's or job's `time_limit` passed. */
@@ -65,10 +68,7 @@ export class ChildSupervisor {
   constructor(child: RunningChild, options: SuperviseOptions) {
     this.child = child;
     this.#options = options;
-    if (options.timeLimitMs !== undefined) {
-      const remaining = Math.max(0, child.startedAtMs + options.timeLimitMs - Date.now());
-      this.#timer = setTimeout(() => void this.stop('time-limit'), remaining);
-    }
+    if (options.timeLimitMs !== undefined) this.#armTimeLimit(child.startedAtMs + options.timeLimitMs);
     this.done = this.#watch();
   }
 
@@ -83,6 +83,19 @@ export class ChildSupervisor {
       this.#stopping = this.#stopGroup();
     }
     return this.done;
+  }
+
+  /**
+   * Stop the child at `deadlineMs`. A timer waits at most {@link MAX_TIMER_MS}: a longer delay (a
+   * time limit of a month) would fire at once, so the timer re-arms itself until the deadline is near.
+   */
+  #armTimeLimit(deadlineMs: number): void {
+    if (this.#ended) return;
+    const remaining = Math.max(0, deadlineMs - Date.now());
+    this.#timer = setTimeout(() => {
+      if (remaining > MAX_TIMER_MS) this.#armTimeLimit(deadlineMs);
+      else void this.stop('time-limit');
+    }, Math.min(remaining, MAX_TIMER_MS));
   }
 
   async #stopGroup(): Promise<StopGroupResult> {

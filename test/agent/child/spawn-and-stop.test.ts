@@ -218,6 +218,17 @@ describe('stopping', () => {
     expect(anyoneOf(child.pid)).toEqual([]);
   });
 
+  it('lets a child run under a time limit longer than a timer can wait (about 24.8 days)', async () => {
+    // A month, as a long training might be given: setTimeout fires at once for more than 2^31 - 1 ms.
+    const dir = await tempJobDir();
+    const child = await spawnJob(shellSpec(dir, 'sleep 1; echo finished'));
+    reapOnFinish(child);
+    const result = await new ChildSupervisor(child, { timeLimitMs: 30 * 24 * 3600 * 1000, killGraceMs: 2000 }).done;
+    expect(result.stopReason).toBeUndefined();
+    expect(result.exit).toMatchObject({ code: 0, signal: null });
+    expect(await readText(dir.consolePath)).toBe('finished\n');
+  });
+
   it('stops background processes a successful command left behind, and still counts it a success', async () => {
     const dir = await tempJobDir();
     const child = await spawnJob(shellSpec(dir, 'sleep 300 & echo done'));
