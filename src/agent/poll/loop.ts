@@ -121,7 +121,8 @@ export class PollLoop {
   readonly #errors: Schedule;
   readonly skipList: SkipList;
   readonly #stop = new AbortController();
-  #iteration: { controller: AbortController; startedAt: number } | null = null;
+  /** The iteration running now; `claiming` while it waits for a claim, which the watchdog leaves alone. */
+  #iteration: { controller: AbortController; startedAt: number; claiming: boolean } | null = null;
   #watchdog: NodeJS.Timeout | undefined;
   #done: Promise<void> | undefined;
   #status: LoopStatus = { iterations: 0, lastPollAt: null, lastPollError: null, watchdogRestarts: 0, skipped: [] };
@@ -180,7 +181,7 @@ export class PollLoop {
       const controller = new AbortController();
       const onStop = () => controller.abort();
       stop.addEventListener('abort', onStop, { once: true });
-      this.#iteration = { controller, startedAt: Date.now() };
+      this.#iteration = { controller, startedAt: Date.now(), claiming: false };
       try {
         const waitMs = await this.#iterate(controller.signal);
         if (waitMs > 0) await sleepUnlessAborted(waitMs, stop);
@@ -235,8 +236,20 @@ export class PollLoop {
           this.skip(job.pk, evaluation.reason);
           continue;
         }
-        // A claim is not abandoned half-way by the watchdog: it journals and releases on its own.
-        const outcome = await this.#ctx.claim(slot, job, signal);
+        // A claim is not abandoned half-way by the watchdog: it journals and releases on its own, and
+        // its release of a job it could not start waits out a server outage however long (its own
+        // retries are logged). The watchdog's clock starts again once the claim has answered.
+        const iteration = this.#iteration;
+        if (iteration) iteration.claiming = true;
+        let outcome: ClaimOutcome;
+        try {
+          outcome = await this.#ctx.claim(slot, job, signal);
+        } finally {
+          if (iteration) {
+            iteration.claiming = false;
+            iteration.startedAt = Date.now();
+          }
+        }
         if (outcome === 'claimed') {
           slotHandedOver = true;
           this.#idle.reset();
@@ -259,7 +272,7 @@ export class PollLoop {
     const everyMs = Math.max(100, Math.min(5000, this.#options.watchdogMs / 4));
     this.#watchdog = setTimeout(() => {
       const iteration = this.#iteration;
-      if (iteration && !iteration.controller.signal.aborted) {
+      if (iteration && !iteration.claiming && !iteration.controller.signal.aborted) {
         const stuckMs = Date.now() - iteration.startedAt;
         if (stuckMs > this.#options.watchdogMs) {
           this.#status.watchdogRestarts++;

@@ -149,6 +149,23 @@ describe('PollLoop', () => {
     expect(loop.getStatus().watchdogRestarts).toBe(1);
   });
 
+  it('leaves a claim that outlasts its limit alone (a release waiting out an outage), and counts no restart', async () => {
+    let answer!: (outcome: ClaimOutcome) => void;
+    const { ctx, calls } = fakeContext({ queue: () => [job(4)], claim: () => new Promise((resolve) => (answer = resolve)) });
+    let fired = 0;
+    ctx.onWatchdog = () => fired++;
+    const loop = new PollLoop(ctx, { ...fast, watchdogMs: 100 });
+    void loop.start();
+    await soon(() => calls.claim.length === 1, 'the claim');
+    // Many watchdog checks pass while the claim waits (they come every 100 ms at this limit).
+    await new Promise((r) => setTimeout(r, 800));
+    answer('claimed');
+    await loop.stop();
+    expect(fired).toBe(0);
+    expect(loop.getStatus().watchdogRestarts).toBe(0);
+    expect(calls.claim).toEqual([4]);
+  });
+
   it('stop() ends a held poll at once', async () => {
     const { ctx } = fakeContext({
       queue: () => [],
