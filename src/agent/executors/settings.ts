@@ -5,13 +5,15 @@
  * | parameter        | type   | meaning                                                               |
  * |------------------|--------|-----------------------------------------------------------------------|
  * | `progress_regex` | `str`  | a regex with a named group `progress` (0–1, or `NN%`), `percent`      |
- * |                  |        | (0–100), or `epoch` and `epochs` (progress = epoch / epochs)          |
+ * |                  |        | (0–100), or `epoch` and `epochs` (progress = epoch / epochs); no      |
+ * |                  |        | back-references or look-arounds (`progress/bounded-regexp.ts`)        |
  * | `outputs`        | `JSON` | `{file name: type}`, the type of each output (others are `BLOB`)      |
  * | `time_limit`     | `float`| wall-clock seconds; the job is stopped and fails when exceeded        |
  */
 import { parseTypeString, TypeStringError } from '../../protocol/type-string.js';
 import { outputNameProblem } from '../../protocol/output-names.js';
 import { PrepareError } from './errors.js';
+import { compileBoundedRegExp, type UnboundedPattern } from '../progress/bounded-regexp.js';
 
 /** The executor-independent settings of one job. */
 export interface ExecutorSettings {
@@ -48,11 +50,17 @@ function bad(name: string, message: string, cause?: unknown): PrepareError {
 function readProgressRegex(value: unknown): RegExp | undefined {
   if (value === undefined || value === null || value === '') return undefined;
   if (typeof value !== 'string') throw bad('progress_regex', `expected a string, got ${JSON.stringify(value)}`);
-  let regex: RegExp;
+  let regex: RegExp | UnboundedPattern;
   try {
-    regex = new RegExp(value);
+    regex = compileBoundedRegExp(value);
   } catch (err) {
     throw bad('progress_regex', `not a valid regular expression (${(err as Error).message})`, err);
+  }
+  if (regex === 'unbounded') {
+    throw bad(
+      'progress_regex',
+      "uses a back-reference (\\1, \\k<name>) or a look-around ((?=…), (?!…), (?<=…), (?<!…)), which can make one line of the job's output take hours to match; write it without them",
+    );
   }
   const groups = new Set([...value.matchAll(PROGRESS_GROUPS)].map((m) => m[1]));
   if (!groups.has('progress') && !groups.has('percent') && !(groups.has('epoch') && groups.has('epochs'))) {

@@ -13,8 +13,8 @@ import type { ProgressParser, ProgressUpdate } from './update.js';
 /** Options of {@link regexProgressParser}. */
 export interface RegexParserOptions {
   /**
-   * Only this many characters of a line are matched. The regex comes from a template, and a
-   * backtracking pattern on a megabyte line could stall the agent's event loop.
+   * Only this many characters of a line are matched. The regex comes from a template; its matches
+   * are bounded to linear time (`bounded-regexp.ts`), and this bounds that time per line.
    * @default 4096
    */
   maxInputLength?: number;
