@@ -48,7 +48,7 @@ export function sweepLostNodes(ctx: ServerContext, now = Date.now()): number[] {
     const since = held.last_seen ?? 'it registered';
     const reason = `node ${held.node} lost: unseen since ${since}`;
     try {
-      abortJob(ctx, held.job, { data: { reason }, onlyIfHeldBy: held.node });
+      abortJob(ctx, held.job, { data: { reason }, onlyIfHeldBy: held.node, onlyIfUnseenSince: cutoff });
       aborted.push(held.job);
       ctx.log.warn({ job: held.job, node: held.node, lastSeen: held.last_seen }, `aborted job ${held.job}: ${reason}`);
     } catch (err) {

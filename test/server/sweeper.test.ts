@@ -138,4 +138,22 @@ describe('sweepLostNodes (one sweep)', () => {
     // A second sweep finds nothing more to do.
     expect(sweepLostNodes(ctx, now)).toEqual([]);
   });
+
+  it('leaves the jobs of a node that spoke up after its query (on another replica) to that node', async () => {
+    const { ctx } = await context();
+    const now = Date.parse('2030-01-01T12:00:00.000Z');
+    const iso = (secondsAgo: number) => new Date(now - secondsAgo * 1000).toISOString();
+    const node = Number(ctx.db.prepare(`INSERT INTO nodes (ip, "index", cpu_mem, owner, last_seen) VALUES ('10.0.0.1', 0, 1, 1, ?)`).run(iso(61)).lastInsertRowid);
+    const insertJob = ctx.db.prepare(`INSERT INTO jobs (template, node, start_time, creation_time) VALUES (1, ?, ?, '2020-01-01T00:00:00.000Z')`);
+    const first = Number(insertJob.run(node, iso(100)).lastInsertRowid);
+    const second = Number(insertJob.run(node, iso(100)).lastInsertRowid);
+    // The node's heartbeat lands between the sweep's query and its second abort: the wake-up of the
+    // first abort is told at once, inside the sweep, which is that moment.
+    ctx.hub.on('acquirable', (pk) => {
+      if (pk === first) ctx.db.prepare('UPDATE nodes SET last_seen = ? WHERE pk = ?').run(iso(0), node);
+    });
+
+    expect(sweepLostNodes(ctx, now)).toEqual([first]);
+    expect((ctx.db.prepare('SELECT node FROM jobs WHERE pk = ?').get(second) as { node: number }).node).toBe(node);
+  });
 });

@@ -315,6 +315,12 @@ export interface AbortOptions {
   data?: Record<string, unknown>;
   /** Abort only if the job is still held by this node (the sweeper must not race a re-acquire). */
   onlyIfHeldBy?: number;
+  /**
+   * Abort only if the holding node has not been seen after this time (ISO-8601): checked in the
+   * transaction, since the node may have spoken up after the sweeper's query — on another replica,
+   * whose write the query could not see.
+   */
+  onlyIfUnseenSince?: string;
 }
 
 /**
@@ -327,6 +333,12 @@ export function abortJob(ctx: ServerContext, pk: number, options: AbortOptions =
     const { db } = ctx;
     if (options.onlyIfHeldBy !== undefined && job.node !== options.onlyIfHeldBy) {
       return refuse(new UfdlError('UFDL_ERR_JOB_PHASE', `Job ${job.pk} is no longer held by node ${options.onlyIfHeldBy}`));
+    }
+    if (options.onlyIfUnseenSince !== undefined && job.node !== null) {
+      const seen = (cachedStatement(db, 'SELECT last_seen FROM nodes WHERE pk = ?').get(job.node) as { last_seen: string | null } | undefined)?.last_seen;
+      if (seen != null && seen > options.onlyIfUnseenSince) {
+        return refuse(new UfdlError('UFDL_ERR_JOB_PHASE', `Node ${job.node}, holding job ${job.pk}, was seen at ${seen}`));
+      }
     }
     const phase = jobPhase(job);
     if (job.template_is_meta === 1) return refuse(illegal(job, phase, 'abort', 'A meta-job cannot be aborted; abort its children, or cancel it'));
