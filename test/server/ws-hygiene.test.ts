@@ -99,4 +99,23 @@ describe('silent web-socket watchers', () => {
     await until(() => pings >= 3, 60_000, 'three pings to the polite watcher');
     expect(polite.readyState).toBe(WebSocket.OPEN);
   });
+
+  it("are let go on the dashboard's feed too, so a dashboard that stopped reading is not held", { timeout: 120_000 }, async () => {
+    // The feed pinged every 30 s but never ended a socket that did not answer: a client that stopped
+    // reading held its connection, and up to 4 MiB of unsent frames, for as long as it liked.
+    const s = await serverWithLog({ idleTimeoutSeconds: 4 });
+    const url = `${s.url.replace(/^http/, 'ws')}/v1/ufdl-agent/events?token=${encodeURIComponent(s.token)}`;
+    const deaf = new WebSocket(url, { autoPong: false });
+    const polite = new WebSocket(url);
+    onTestFinished(() => {
+      deaf.terminate();
+      polite.terminate();
+    });
+    await Promise.all([deaf, polite].map((w) => new Promise((resolve) => w.once('open', resolve))));
+    await until(() => deaf.readyState === WebSocket.CLOSED, 60_000, 'the server to end the feed of a dashboard that does not answer pings');
+    let pings = 0;
+    polite.on('ping', () => pings++);
+    await until(() => pings >= 3, 60_000, 'three pings to the polite dashboard');
+    expect(polite.readyState).toBe(WebSocket.OPEN);
+  });
 });

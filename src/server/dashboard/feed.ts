@@ -3,20 +3,21 @@
  * channel) that carries every job's creation and transitions as `{"type": "job", "event": …, "job":
  * <JobSummary>}`, so the jobs table updates without re-listing. Each event is read and serialised
  * once for all dashboards; a dashboard that falls too far behind is dropped (it reconnects and
- * re-reads its page).
+ * re-reads its page), and so is one that stops answering pings, as on the job channel: a client that
+ * stopped reading would otherwise hold its connection, and its unsent frames, for as long as it liked.
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { FeedFrame } from '../../protocol/dashboard.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import { getJobRow, type JobRow } from '../store/job-json.js';
+import { WebSocketKeepAlive } from '../ws-connections.js';
 import { summaryOf } from './job-table.js';
 
 export const FEED_PATH = '/v1/ufdl-agent/events';
 
 /** Unsent bytes after which a dashboard is dropped rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-const PING_INTERVAL_MS = 30_000;
 
 export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): void } {
   const ctx = app.ufdl;
@@ -40,18 +41,16 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): vo
   const onCreated = (pk: number, row?: JobRow) => broadcast(pk, 'created', undefined, row);
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('created', onCreated);
-  const pinger = setInterval(() => {
-    for (const socket of sockets) socket.ping();
-  }, PING_INTERVAL_MS);
-  pinger.unref();
+  const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
-    clearInterval(pinger);
+    keepAlive.close();
     ctx.hub.off('transition', onTransition);
     ctx.hub.off('created', onCreated);
   });
   return {
     add(socket) {
       sockets.add(socket);
+      keepAlive.watch(socket);
       socket.on('close', () => sockets.delete(socket));
       socket.on('message', () => {});
     },
