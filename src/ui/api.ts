@@ -1,10 +1,16 @@
 /**
  * The dashboard's connection to the server: the user's JWT (obtained with their password, kept in
  * sessionStorage so a reload stays logged in but a closed tab does not), refreshed on a 401 as the
- * UFDL clients do, and web-socket URLs carrying the current access token.
+ * UFDL clients do, and web-sockets that offer the current access token as a subprotocol.
  */
 
 const SESSION_KEY = 'ufdl-dashboard-session';
+
+/** A web-socket to open: its URL and the subprotocols offered with it. */
+export interface SocketTarget {
+  url: string;
+  protocols: string[];
+}
 
 export interface Session {
   username: string;
@@ -118,13 +124,16 @@ class Api {
     return this.#session!.access;
   }
 
-  /** `ws(s)://<this host><path>?…&token=…` */
-  async socketUrl(path: string, query: Record<string, string | number> = {}): Promise<string> {
+  /**
+   * `ws(s)://<this host><path>?…`, offering the subprotocols `ufdl` and `bearer.<access token>` (the
+   * server answers `ufdl`). Not `?token=`: a URL ends up in the access log of a reverse proxy in
+   * front of the server, and in the server's log of a request that failed.
+   */
+  async socketTarget(path: string, query: Record<string, string | number> = {}): Promise<SocketTarget> {
     const url = new URL(path, location.href);
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v));
-    url.searchParams.set('token', await this.token());
-    return url.toString();
+    return { url: url.toString(), protocols: ['ufdl', `bearer.${await this.token()}`] };
   }
 
   async #refresh(): Promise<void> {
@@ -160,11 +169,11 @@ class Api {
 export const api = new Api();
 
 /**
- * A web-socket that reconnects with back-off until closed. `url()` is asked anew before each attempt
- * (a fresh token, the offset reached so far).
+ * A web-socket that reconnects with back-off until closed. `target()` is asked anew before each
+ * attempt (a fresh token, the offset reached so far).
  */
 export function reconnectingSocket(
-  url: () => Promise<string>,
+  target: () => Promise<SocketTarget>,
   handlers: { message(event: MessageEvent): void; open?(): void; close?(): void },
   binary = false,
 ): { close(): void } {
@@ -174,15 +183,15 @@ export function reconnectingSocket(
   let timer: number | undefined;
   const connect = async () => {
     if (closed) return;
-    let target: string;
+    let next: SocketTarget;
     try {
-      target = await url();
+      next = await target();
     } catch {
       schedule();
       return;
     }
     if (closed) return;
-    socket = new WebSocket(target);
+    socket = new WebSocket(next.url, next.protocols);
     if (binary) socket.binaryType = 'arraybuffer';
     socket.onopen = () => {
       failures = 0;

@@ -55,7 +55,7 @@ export function LogView({ pk, ended }: { pk: number; ended: boolean }) {
       }
       if (paused || cancelled) return;
       const socket = reconnectingSocket(
-        () => api.socketUrl(`/v1/jobs/${pk}/log`, { offset: offset.current }),
+        () => api.socketTarget(`/v1/jobs/${pk}/log`, { offset: offset.current }),
         {
           open: () => setStatus('live'),
           close: () => setStatus((s) => (s === 'ended' ? s : 'reconnecting…')),

@@ -28,7 +28,7 @@ export function JobPage({ pk, session }: { pk: number; session: Session }) {
   useEffect(() => {
     void reload();
     api.call<ProgressPoint[]>('GET', `/v1/jobs/${pk}/progress-history`).then(setPoints, () => undefined);
-    const socket = reconnectingSocket(() => api.socketUrl(`/v1/jobs/${pk}`), {
+    const socket = reconnectingSocket(() => api.socketTarget(`/v1/jobs/${pk}`), {
       message: (event) => {
         const message = JSON.parse(event.data as string) as JobNotification;
         if (message.transition === 'progress') {

@@ -50,7 +50,7 @@ export function JobsPage() {
   // Pushed updates: every job's creation and transitions.
   useEffect(() => {
     const firstPage = cursor.before === undefined && cursor.after === undefined;
-    const socket = reconnectingSocket(() => api.socketUrl('/v1/ufdl-agent/events'), {
+    const socket = reconnectingSocket(() => api.socketTarget('/v1/ufdl-agent/events'), {
       open: load,
       message: (event) => {
         const frame = JSON.parse(event.data as string) as FeedFrame;
