@@ -2,7 +2,7 @@
  * Passwords (scrypt) and JWTs (HS256, simplejwt's claims as the reference renames them: `jtt` token
  * type, `upk` user pk, `exp`, `iat`, `jti`).
  */
-import { randomBytes, randomUUID, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { UfdlError } from '../protocol/errors.js';
@@ -56,6 +56,14 @@ export class TokenService {
 
   static generateSecret(): string {
     return randomBytes(48).toString('base64url');
+  }
+
+  /**
+   * A key for another of the server's signatures (`purpose` names it), derived from the token secret:
+   * replicas share the secret through the database, so what one signs the others accept.
+   */
+  derivedKey(purpose: string): Buffer {
+    return createHmac('sha256', this.#key).update(purpose).digest();
   }
 
   /** A token for user `userPk` of token generation `generation` (see `users.token_generation`). */

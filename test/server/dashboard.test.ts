@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { FeedFrame, JobPage } from '../../src/protocol/dashboard.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
-import { api } from '../helpers/server.js';
+import { api, startTestServer } from '../helpers/server.js';
 
 async function table(f: Fixtures, query: Record<string, unknown>, as?: string): Promise<{ status: number; body: JobPage & { detail?: string } }> {
   const res = await f.call<JobPage & { detail?: string }>('POST', '/v1/ufdl-agent/jobs/table', { json: query, ...(as === undefined ? {} : { as }) });
@@ -124,6 +124,30 @@ describe('the dashboard routes', () => {
       expect(res.body).toMatchObject({ detail: expect.stringContaining('ticket') });
     }
     expect((await f.call('POST', `/v1/ufdl-agent/outputs/${model}/ticket`, { as: null })).status).toBe(401);
+  });
+
+  it('downloads through a ticket that another replica of the server issued', async () => {
+    // Replicas behind one address (a load balancer) share the database and the data directory: the
+    // page may get its ticket from one and follow the link to the other. The ticket's key was this
+    // process's own, so the other answered 401 and the download failed.
+    const f = await startWithFixtures();
+    const other = await startTestServer({ dataDir: f.server.dataDir });
+    const node = f.node();
+    const job = f.job();
+    await f.startAs(node, job);
+    const upload = await f.call('POST', `/v1/jobs/${job}/outputs/model.bin/BLOB`, {
+      node,
+      body: 'the model',
+      headers: { 'content-type': 'application/data', 'content-disposition': 'attachment; filename=model.bin' },
+    });
+    const model = (upload.body as { pk: number }).pk;
+    const ticket = await f.call<{ url: string }>('POST', `/v1/ufdl-agent/outputs/${model}/ticket`);
+    expect(ticket.status).toBe(200);
+    const got = await fetch(`${other.url}${ticket.body.url}`);
+    expect(got.status, await got.clone().text()).toBe(200);
+    expect(await got.text()).toBe('the model');
+    // Before the first server's teardown (on PostgreSQL, it drops the database they share).
+    await other.close();
   });
 
   it('is not served in strict reference mode', async () => {

@@ -2,14 +2,19 @@
  * Download tickets: a browser follows a plain link to download an output (so the browser streams it
  * to disk, whatever its size), and a link cannot carry an `Authorization` header. The dashboard asks
  * for a ticket with its token; the ticket names one output and one user, and is valid for a minute.
- * It is an HMAC with a key that lives only in this process, so a restart voids every ticket.
+ * It is an HMAC with a key derived from the server's token secret: replicas behind one address share
+ * it (through the database), so a ticket one of them issued is good on the others.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const TICKET_SECONDS = 60;
 
 export class DownloadTickets {
-  readonly #key = randomBytes(32);
+  readonly #key: Buffer;
+
+  constructor(key: Buffer) {
+    this.#key = key;
+  }
 
   issue(outputPk: number, userPk: number, nowMs = Date.now()): string {
     const exp = Math.floor(nowMs / 1000) + TICKET_SECONDS;

@@ -37,7 +37,7 @@ type PkRequest = FastifyRequest<{ Params: { pk: string } }>;
 
 export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
-  const tickets = new DownloadTickets();
+  const tickets = new DownloadTickets(ctx.tokens.derivedKey('ufdl-agent dashboard download tickets'));
   const feed = registerFeed(app);
 
   if (existsSync(UI_ROOT)) {
