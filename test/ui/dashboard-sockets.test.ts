@@ -1,7 +1,8 @@
 /**
  * The dashboard's web-sockets in a real browser: the access token travels in the handshake's
  * subprotocol (`bearer.<token>`), never in the URL, where a reverse proxy's access log (or the
- * server's own log of a failed request) would keep it; and the page stays live that way.
+ * server's own log of a failed request) would keep it; and the page stays live that way. A job's log
+ * view follows the job's next run after a reset, not only the run it opened on.
  */
 import type { WebSocket as PageSocket } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -51,5 +52,43 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
     await until(async () => (await bar.getAttribute('aria-valuenow')) === '50', 30_000, 'the progress bar to reach 50%');
 
     for (const socket of sockets) expect(new URL(socket.url()).search, socket.url()).not.toMatch(/token=/);
+  });
+
+  it("follow the new run's log after a failed job is reset and runs again", async () => {
+    const f = await startWithFixtures();
+    const job = f.job();
+    const node = f.node();
+    const append = (offset: number, text: string) =>
+      f.call('POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=${1024 * 1024}`, {
+        node,
+        body: new Uint8Array(Buffer.from(text)),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+    const ok = async (res: Promise<{ status: number; text: string }>) => {
+      const r = await res;
+      expect(r.status, r.text).toBe(200);
+    };
+    await f.startAs(node, job);
+    await ok(append(0, 'first run\n'));
+    await ok(f.call('POST', `/v1/jobs/${job}/finish`, { node, json: { success: false, error: 'out of memory' } }));
+
+    const page = await browser.context.newPage();
+    onTestFinished(() => page.close());
+    await page.goto(`${f.url}/ui/#/jobs/${job}`);
+    await page.getByLabel('User').fill(ADMIN_USER);
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    const log = page.getByTestId('log');
+    await until(async () => ((await log.textContent()) ?? '').includes('first run'), 30_000, 'the log of the first run');
+    await page.locator('#job-title .state.errored').waitFor();
+
+    // What the page's Reset does, then the job runs again and prints.
+    await ok(f.call('DELETE', `/v1/jobs/${job}/reset`, { node }));
+    await ok(f.call('DELETE', `/v1/jobs/${job}/release`, { node }));
+    await f.startAs(node, job);
+    await page.locator('#job-title .state.running').waitFor({ timeout: 30_000 });
+    await ok(append(0, 'second run\n'));
+    await until(async () => ((await log.textContent()) ?? '').includes('second run'), 30_000, "the log of the second run");
+    expect(await log.textContent()).not.toContain('first run');
   });
 });

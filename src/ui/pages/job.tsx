@@ -154,7 +154,9 @@ export function JobPage({ pk, session }: { pk: number; session: Session }) {
 
       <section class="panel" aria-labelledby="log-title">
         <h3 id="log-title">Log</h3>
-        <LogView pk={pk} ended={!active} />
+        {/* A run of its own per start: a reset job's next run is a new log from 0, and the follower of
+            the run before stopped when that run ended (and would resume at its offset, not 0). */}
+        <LogView key={job.start_time ?? 'not started'} pk={pk} ended={!active} />
       </section>
 
       <section class="panel" aria-labelledby="outputs-title">
