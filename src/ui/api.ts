@@ -145,8 +145,14 @@ class Api {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ refresh: session.refresh }),
       });
+      if (response.status >= 500) {
+        // Nothing said of the session (a proxy's 502 while the server restarts, a 503 while its
+        // database is out of reach): keep it; the caller's next call or reconnect tries again.
+        const body = await parse(response);
+        throw new ApiError(response.status, detailOf(body, response.status), body);
+      }
       if (!response.ok) {
-        // The refresh token has expired too: log in again.
+        // The refresh token has expired too, or was revoked: log in again.
         this.#set(null);
         throw new ApiError(401, 'your session has expired; log in again', undefined);
       }
