@@ -8,6 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ERROR_CODES } from '../protocol/errors.js';
 import type { DurableBarrier } from './store/durability.js';
+import { loggableUrl } from './loggable-url.js';
 
 const NOT_DURABLE_STATUS = ERROR_CODES.UFDL_ERR_SERVER_NOT_DURABLE.status;
 const NOT_DURABLE_BODY = JSON.stringify({
@@ -24,7 +25,7 @@ export function registerDurableReplies(app: FastifyInstance, barrier: DurableBar
     barrier.syncAfterCommit().then(
       () => done(null, payload),
       (err: unknown) => {
-        request.log.error({ err, method: request.method, url: request.url }, 'disk sync failed; answering 503');
+        request.log.error({ err, method: request.method, url: loggableUrl(request.url) }, 'disk sync failed; answering 503');
         if (payload !== null && typeof payload === 'object' && 'destroy' in payload && typeof payload.destroy === 'function') {
           payload.destroy();
         }

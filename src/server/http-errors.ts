@@ -11,6 +11,7 @@ import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
 import { ZodError } from 'zod';
 import { describeZodError } from '../protocol/error-constructors.js';
 import { ERROR_CODES, isUfdlError, type UfdlError } from '../protocol/errors.js';
+import { loggableUrl } from './loggable-url.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
@@ -45,7 +46,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
 
   app.setErrorHandler((error: FastifyError | UfdlError | ZodError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = toResponse(error);
-    if (status >= 500) request.log.error({ err: error, url: request.url, method: request.method }, 'request failed');
+    if (status >= 500) request.log.error({ err: error, url: loggableUrl(request.url), method: request.method }, 'request failed');
     if (status === 401) void reply.header('www-authenticate', 'Bearer realm="api"');
     closeIfRefusedUpgrade(request, reply);
     // Errors on binary routes must still be JSON; say so.
