@@ -49,6 +49,29 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: '/nonexistent/ufdl.toml', env: {} })).toThrow(/Cannot read configuration file/);
   });
 
+  it('never echoes a secret in the error of a file that does not parse or a value of the wrong type', async () => {
+    // An unquoted or unterminated password is a syntax error on the very line that holds it.
+    for (const [name, text] of [
+      ['unquoted.toml', '[server]\nusername = "worker"\npassword = hunter2secret\n'],
+      ['unterminated.toml', '[server]\npassword = "hunter2secret\n'],
+      ['number.toml', '[server]\npassword = 731953\n'],
+      ['choice.toml', '[serve]\nmetrics_token = ["hunter2secret"]\n'],
+      ['launcher.conf', 'password = hunter2secret\n[backend]\nurl = http://a:8000\n'],
+    ] as const) {
+      const file = await tempFile(name, text);
+      let message = '';
+      try {
+        loadConfig({ file, env: {} });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message, name).not.toBe('');
+      expect(message, name).not.toMatch(/hunter2secret|731953/);
+      expect(message, name).toContain(file);
+    }
+  });
+
   it('reads secrets from *_file keys and never prints them', async () => {
     const secret = await tempFile('pw', 's3cret-value\nignored second line\n');
     const config = loadConfig({ env: { UFDL_AGENT_SERVER_PASSWORD_FILE: secret } });

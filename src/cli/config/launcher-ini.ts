@@ -37,7 +37,8 @@ export function readLauncherIni(text: string, file: string, env: NodeJS.ProcessE
       continue;
     }
     const kv = /^([^=:]+)[=:](.*)$/.exec(line);
-    if (!kv || section === undefined) throw new ConfigError(`${file}:${i + 1}: expected 'key = value' inside a [section], got '${line}'`);
+    // The line itself is not quoted: it may be the password's.
+    if (!kv || section === undefined) throw new ConfigError(`${file}:${i + 1}: expected 'key = value' inside a [section]`);
     const id = `${section}.${kv[1]!.trim()}`;
     const value = kv[2]!
       .trim()

@@ -77,7 +77,12 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (err) {
-    throw new ConfigError(`Configuration file ${file} is not valid TOML: ${(err as Error).message}`);
+    // The parser's message quotes the lines around the fault, and the fault is often an unquoted
+    // password: name the place only (the message reaches the terminal and the journal).
+    const { message, line, column } = err as Error & { line?: unknown; column?: unknown };
+    const what = message.split('\n')[0]!.replace(/^Invalid TOML document: /, '');
+    const where = typeof line === 'number' && typeof column === 'number' ? ` at line ${line}, column ${column}` : '';
+    throw new ConfigError(`Configuration file ${file} is not valid TOML${where}: ${what}`);
   }
   const flat: Record<string, unknown> = {};
   for (const [section, body] of Object.entries(doc)) {
@@ -100,7 +105,9 @@ function parseToml(text: string): unknown {
 
 function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
   const fail = (expected: string): never => {
-    throw new ConfigError(`Configuration key '${keyId(def)}' from ${source}: expected ${expected}, got ${JSON.stringify(raw)}`);
+    // A secret of the wrong type is still the secret: say what kind of value it was, not the value.
+    const got = def.secret ? `a ${Array.isArray(raw) ? 'list' : typeof raw === 'object' ? 'table' : typeof raw}` : JSON.stringify(raw);
+    throw new ConfigError(`Configuration key '${keyId(def)}' from ${source}: expected ${expected}, got ${got}`);
   };
   if (raw === null) return null;
   switch (def.type) {
