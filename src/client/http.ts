@@ -107,6 +107,9 @@ export class Http {
       agent: agents,
       retry: { limit: 0 },
       throwHttpErrors: false,
+      // A 3xx is an answer, as over node's own http: got would re-send a 307's body (a login's
+      // password) to whatever address the answer names, and re-send a finish or an acquire.
+      followRedirect: false,
       headers: { 'user-agent': this.options.userAgent },
       hooks: {
         afterResponse: [
