@@ -610,6 +610,7 @@ export class UfdlClient {
       },
       failed: (url, failure) => void endpoints.failed(url, failure),
       token: () => this.auth.accessToken(this.#http.closingSignal),
+      renew: (staleToken) => this.auth.recover(staleToken, this.#http.closingSignal),
       userAgent: o.userAgent,
       handshakeTimeoutMs: o.connectTimeoutMs + o.responseTimeoutMs,
       log: o.logger,

@@ -123,6 +123,33 @@ export async function readLogPiece(transport: Transport, pk: number, offset: num
   };
 }
 
+/**
+ * A control frame of the follow socket; null for one of a type this client does not know (a later
+ * server's, ignored as before); undefined when `text` is not a frame at all, or a known one misshapen.
+ */
+function logFrame(text: string): LogFrame | null | undefined {
+  let frame: Partial<Record<string, unknown>> | null;
+  try {
+    frame = JSON.parse(text) as Partial<Record<string, unknown>> | null;
+  } catch {
+    return undefined;
+  }
+  if (frame === null || typeof frame !== 'object') return undefined;
+  const offsets = (...names: string[]) => names.every((name) => Number.isSafeInteger(frame[name]) && (frame[name] as number) >= 0);
+  switch (frame.type) {
+    case 'start':
+      return offsets('offset') && (frame.max_bytes === null || typeof frame.max_bytes === 'number') ? (frame as LogFrame) : undefined;
+    case 'dropped':
+      return offsets('from', 'to') ? (frame as LogFrame) : undefined;
+    case 'reset':
+      return frame as LogFrame;
+    case 'end':
+      return offsets('length') ? (frame as LogFrame) : undefined;
+    default:
+      return typeof frame.type === 'string' ? null : undefined;
+  }
+}
+
 /** What a log follower hears. */
 export interface LogFollowHandlers {
   /** Bytes of the log, in order, beginning at `offset`. */
@@ -154,6 +181,8 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
   let failures = 0;
   let socket: WebSocket | undefined;
   let timer: NodeJS.Timeout | undefined;
+  /** A refused token was renewed, and no frame has arrived since: a second refusal is final. */
+  let renewed = false;
 
   const connect = async () => {
     if (closed) return;
@@ -175,13 +204,20 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
     ws.on('message', (data, isBinary) => {
       if (closed) return;
       failures = 0;
+      renewed = false;
       if (isBinary) {
         const bytes = Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]);
         handlers.onBytes(bytes, cursor);
         cursor += bytes.length;
         return;
       }
-      const frame = JSON.parse(data.toString()) as LogFrame;
+      const frame = logFrame(data.toString());
+      if (frame === undefined) {
+        // Not a frame of ours: going on could misplace every byte after it (a lost `dropped`).
+        retry(new ClientError({ kind: 'protocol', method: 'GET', path: `/${logPath(pk)}`, detail: 'a control frame that is not a log frame' }), true);
+        return;
+      }
+      if (frame === null) return;
       if (frame.type === 'start') {
         maxBytes = frame.max_bytes;
         cursor = frame.offset;
@@ -211,9 +247,20 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
         }
         const status = response.statusCode ?? 0;
         const error = new ClientError({ kind: status === 401 ? 'auth' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status >= 500 ? 'server' : 'bad-request', method: 'GET', path: `/${logPath(pk)}`, status, detail });
+        if (status === 401 && !renewed && ctx.renew && !closed) {
+          // The token was refused (revoked by a password change, the server reset): nothing else
+          // renews it while only the log is followed, so renew it once, as a call does after a 401.
+          renewed = true;
+          drop(ws);
+          ctx.renew(token).then(
+            () => retry(error, false),
+            (err: unknown) => retry(err instanceof Error ? err : error, err instanceof ClientError && err.kind === 'auth'),
+          );
+          return;
+        }
         ws.terminate();
         if (status >= 500) ctx.failed?.(base, { kind: 'server', status, detail });
-        retry(error, status === 403 || status === 404 || status === 400);
+        retry(error, status === 403 || status === 404 || status === 400 || status === 401);
       });
     });
     ws.on('error', (err) => {
@@ -227,12 +274,17 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
     });
   };
 
+  /** Stop hearing `ws` and cut it. */
+  const drop = (ws: WebSocket | undefined) => {
+    ws?.removeAllListeners();
+    ws?.on('error', () => {});
+    ws?.terminate();
+    if (socket === ws) socket = undefined;
+  };
+
   const retry = (error: Error, fatal: boolean) => {
     if (closed || timer) return;
-    socket?.removeAllListeners();
-    socket?.on('error', () => {});
-    socket?.terminate();
-    socket = undefined;
+    drop(socket);
     handlers.onError?.(error, fatal);
     if (fatal) {
       closed = true;

@@ -59,6 +59,8 @@ export interface WatchContext {
   /** Told that `url` could not be reached or answered 5xx, so that the next connect tries another address. */
   failed?(url: string, failure: EndpointFailure): void;
   token(): Promise<string>;
+  /** After `staleToken` was refused (401): refresh it, else log in again (as a call does). */
+  renew?(staleToken: string): Promise<void>;
   userAgent: string;
   handshakeTimeoutMs: number;
   log: ClientLogger;

@@ -1,0 +1,75 @@
+/**
+ * Following a live log against a small `ws` peer that misbehaves on purpose: a control frame that is
+ * not one, and a server that refuses the token of the log socket. Either ends the follow with an
+ * error the caller hears, never an exception thrown out of the socket's handlers or a reconnect loop
+ * that never ends.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { UfdlClient } from '../../src/client/api.js';
+import { ClientError } from '../../src/client/errors.js';
+import { sendJson, startPeer, type Peer } from './peer.js';
+
+/** A peer whose log socket is `onUpgrade`'s to answer. */
+async function logPeer(onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, wss: WebSocketServer) => void): Promise<Peer> {
+  const wss = new WebSocketServer({ noServer: true });
+  onTestFinished(() => new Promise<void>((r) => wss.close(() => r())));
+  const peer = await startPeer((_req, res) => sendJson(res, 404, { detail: 'Not found.' }));
+  peer.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => onUpgrade(req, socket, head, wss));
+  return peer;
+}
+
+/** Follow job 5's log; resolves with the first fatal error, or with `ended` when the log ends. */
+function follow(client: UfdlClient): Promise<{ error?: Error; bytes: string; problems: number }> {
+  return new Promise((resolve) => {
+    let bytes = '';
+    let problems = 0;
+    const f = client.followLog(5, 0, {
+      onBytes: (b) => (bytes += b.toString()),
+      onEnd: () => resolve({ bytes, problems }),
+      onError: (error, fatal) => {
+        problems++;
+        if (fatal) resolve({ error, bytes, problems });
+      },
+    });
+    onTestFinished(() => f.close());
+  });
+}
+
+describe('followLog against a hostile peer', () => {
+  it('should end with a protocol error, not throw, on a control frame that is not JSON or not a log frame', async () => {
+    for (const bad of ['not json', 'null', JSON.stringify({ type: 'dropped' })]) {
+      const peer = await logPeer((req, socket, head, wss) =>
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.send(JSON.stringify({ type: 'start', offset: 0, length: 3, complete: false, max_bytes: null }));
+          ws.send(Buffer.from('abc'));
+          ws.send(bad);
+        }),
+      );
+      const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
+      onTestFinished(() => client.close());
+      const result = await follow(client);
+      expect(result.bytes, bad).toBe('abc');
+      expect(result.error, bad).toBeInstanceOf(ClientError);
+      expect((result.error as ClientError).kind, bad).toBe('protocol');
+    }
+  });
+
+  it('should renew a refused token once, then give up with kind auth instead of reconnecting forever', async () => {
+    let upgrades = 0;
+    const peer = await logPeer((_req, socket) => {
+      upgrades++;
+      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 59\r\n\r\n{"detail":"Given token not valid for any token type......"}');
+    });
+    const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
+    onTestFinished(() => client.close());
+    const result = await follow(client);
+    expect(result.error).toBeInstanceOf(ClientError);
+    expect((result.error as ClientError).kind).toBe('auth');
+    expect(upgrades).toBe(2);
+    // The token was renewed between the two attempts.
+    expect(peer.seen.filter((r) => r.path.startsWith('/v1/auth/')).length).toBe(2);
+  });
+});
