@@ -2,7 +2,7 @@
  * Where the CLI keeps what it caches for the next command (its tokens, its compiled code):
  * `$XDG_CACHE_HOME/ufdl-agent`, else `~/.cache/ufdl-agent`.
  */
-import type { Stats } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -35,3 +35,9 @@ export function isOwnPrivateFile(info: Stats): boolean {
   const ownUid = process.getuid?.();
   return info.isFile() && (ownUid === undefined || info.uid === ownUid) && (info.mode & 0o077) === 0;
 }
+
+/**
+ * How a cache file is opened for reading: without blocking, so that a FIFO in its place (which
+ * {@link isOwnPrivateFile} then refuses) cannot hold the command forever waiting for a writer.
+ */
+export const READ_WITHOUT_BLOCKING = constants.O_RDONLY | constants.O_NONBLOCK;

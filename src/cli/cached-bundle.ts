@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
-import { cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
+import { READ_WITHOUT_BLOCKING, cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
 
 const FORMAT = 'ufdl-agent code cache 1';
 
@@ -112,7 +112,7 @@ function readBundle(file: string): { source: string; size: number; mtimeMs: numb
 function readCache(path: string, header: string): { state: CacheState; data?: Buffer } {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, READ_WITHOUT_BLOCKING);
   } catch (err) {
     return { state: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'unreadable' };
   }

@@ -13,7 +13,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CachedToken, TokenCache } from '../client/options.js';
-import { cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
+import { READ_WITHOUT_BLOCKING, cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
 
 const VERSION = 1;
 
@@ -46,7 +46,7 @@ export class TokenCacheFile implements TokenCache {
     let text: string;
     let fd: number;
     try {
-      fd = openSync(this.path, 'r');
+      fd = openSync(this.path, READ_WITHOUT_BLOCKING);
     } catch {
       return undefined;
     }

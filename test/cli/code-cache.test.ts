@@ -4,8 +4,8 @@
  * another node, refused by V8 for other flags, readable by others, unwritable — the command runs the
  * same, says nothing about it (unless UFDL_AGENT_DEBUG), and a good cache is written again.
  */
-import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,16 @@ describe('the code cache of the short commands', () => {
     chmodSync(file, 0o622);
     expect((await config(cacheHome)).said).toEqual(['untrusted', 'written']);
     expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('is not waited on when a FIFO takes its place', async () => {
+    const cacheHome = await tempDir('ufdl-code-cache-');
+    await config(cacheHome);
+    const file = cacheFileOf(cacheHome);
+    rmSync(file);
+    execFileSync('mkfifo', ['-m', '600', file]);
+    expect((await config(cacheHome)).said).toEqual(['untrusted', 'written']);
+    expect(statSync(file).isFile()).toBe(true);
   });
 
   it('cannot be written where the cache directory cannot be made: the command runs without one', async () => {

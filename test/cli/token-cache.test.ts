@@ -5,8 +5,9 @@
  * server or user does not reuse them, `logout` removes them, and a file that cannot be trusted is
  * ignored. Logins and refreshes are counted by the server's own request metrics.
  */
-import { readFileSync } from 'node:fs';
-import { chmod, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
@@ -213,7 +214,7 @@ describe('the CLI token cache', () => {
     expect(await cacheFiles(dir)).toEqual([]);
   });
 
-  it('ignores a corrupt file, or one others may read, without a crash, and writes a good one', async () => {
+  it('ignores a corrupt file, a FIFO, or one others may read, without a crash or a wait, and writes a good one', async () => {
     const server = await startTestServer();
     const { home, dir } = await cacheHome();
     const env = serverEnv(server, { XDG_CACHE_HOME: home });
@@ -230,6 +231,13 @@ describe('the CLI token cache', () => {
       expect((await authCounts(server)).obtain - before.obtain).toBe(1);
       expect(() => JSON.parse(readFileSync(file, 'utf8'))).not.toThrow();
     }
+
+    // Not a regular file: a FIFO, which a plain open would wait on for a writer forever.
+    await rm(file);
+    execFileSync('mkfifo', ['-m', '600', file]);
+    const fifo = await cli(['jobs'], { env, timeoutMs: 20_000 });
+    expect(fifo.code, fifo.stderr).toBe(0);
+    expect(statSync(file).isFile()).toBe(true);
 
     // Readable by others: not trusted (someone may have planted it), replaced by a 0600 one.
     await chmod(file, 0o644);
