@@ -114,8 +114,14 @@ export async function readLogPiece(transport: Transport, pk: number, offset: num
     return Array.isArray(value) ? value[0] : value;
   };
   const max = header(LOG_HEADERS.maxBytes);
+  const begins = Number(header(LOG_HEADERS.offset) ?? offset);
+  if (!Number.isSafeInteger(begins) || begins < offset) {
+    // A piece may skip a dropped range, never go back: a reader that went back would read (and
+    // print) the same bytes again, forever.
+    throw new ClientError({ kind: 'protocol', method: 'GET', path: `/${logPath(pk)}`, status: response.status, detail: `a piece of the log that begins at ${String(header(LOG_HEADERS.offset))}, not at or after ${offset}` });
+  }
   return {
-    offset: Number(header(LOG_HEADERS.offset) ?? offset),
+    offset: begins,
     bytes: response.body as Buffer,
     length: Number(header(LOG_HEADERS.length) ?? 0),
     complete: header(LOG_HEADERS.complete) === 'true',
