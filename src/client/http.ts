@@ -14,7 +14,7 @@ import type { Got, Method } from 'got';
 import { Endpoints } from './endpoints.js';
 import { ClientError, errorFromNetwork, errorFromResponse, type Operation } from './errors.js';
 import { nodeRequest, nodeStream } from './node-request.js';
-import type { ResolvedClientOptions } from './options.js';
+import { timerMs, type ResolvedClientOptions } from './options.js';
 
 let gotModule: Promise<typeof import('got')> | undefined;
 let httpsModule: Promise<typeof import('node:https')> | undefined;
@@ -243,8 +243,8 @@ export class Http {
       lookup: o.connectTimeoutMs,
       connect: o.connectTimeoutMs,
       secureConnect: o.connectTimeoutMs,
-      response: o.responseTimeoutMs + extraMs,
-      request: o.requestTimeoutMs + extraMs,
+      response: timerMs(o.responseTimeoutMs + extraMs),
+      request: timerMs(o.requestTimeoutMs + extraMs),
     };
   }
 

@@ -124,6 +124,18 @@ export interface ResolvedClientOptions {
   readonly tokenCache: TokenCache | undefined;
 }
 
+/**
+ * The longest a node timer waits (2^31 - 1 ms, about 24.8 days): node runs a longer one after 1 ms,
+ * so a timeout meant as "practically never" (`server.timeout = 3000000`) failed every request at
+ * once. A longer timeout is this one.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `ms` capped at {@link MAX_TIMER_MS}; anything but a finite number is left for validation to refuse. */
+export function timerMs<T>(ms: T): T {
+  return typeof ms === 'number' && Number.isFinite(ms) ? (Math.min(ms, MAX_TIMER_MS) as T) : ms;
+}
+
 const SILENT: ClientLogger = Object.freeze({ debug() {}, info() {}, warn() {}, error() {} });
 
 function bad(key: string, expected: string, got: unknown): TypeError {
@@ -149,14 +161,14 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     username: options.username,
     password,
     nodePk: pick('nodePk'),
-    connectTimeoutMs: pick('connectTimeoutMs'),
-    responseTimeoutMs: pick('responseTimeoutMs'),
-    requestTimeoutMs: pick('requestTimeoutMs'),
-    transferIdleTimeoutMs: pick('transferIdleTimeoutMs'),
+    connectTimeoutMs: timerMs(pick('connectTimeoutMs')),
+    responseTimeoutMs: timerMs(pick('responseTimeoutMs')),
+    requestTimeoutMs: timerMs(pick('requestTimeoutMs')),
+    transferIdleTimeoutMs: timerMs(pick('transferIdleTimeoutMs')),
     retryAttempts: pick('retryAttempts'),
     retryTotalMs: pick('retryTotalMs'),
-    retryBaseDelayMs: pick('retryBaseDelayMs'),
-    retryMaxDelayMs: pick('retryMaxDelayMs'),
+    retryBaseDelayMs: timerMs(pick('retryBaseDelayMs')),
+    retryMaxDelayMs: timerMs(pick('retryMaxDelayMs')),
     refreshAheadFraction: pick('refreshAheadFraction'),
     refreshAheadMinMs: pick('refreshAheadMinMs'),
     userAgent: pick('userAgent'),

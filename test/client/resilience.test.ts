@@ -221,6 +221,14 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
       expect(Date.now() - started).toBeLessThan(5000);
     });
 
+    it('should wait for an answer under a timeout longer than a node timer can wait', async () => {
+      // ~35 days each: node would run such a timer after 1 ms, failing every request at once.
+      const long = 3_000_000_000;
+      const peer = await startPeer((_req, res) => void setTimeout(() => sendJson(res, 200, JOB), 50));
+      const client = clientFor(peer, { connectTimeoutMs: long, responseTimeoutMs: long, requestTimeoutMs: long, transferIdleTimeoutMs: long, retryAttempts: 1 });
+      await expect(client.getJob(5)).resolves.toEqual(JOB);
+    });
+
     it('should bound the total time of a trickling answer', async () => {
       const peer = await startPeer((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/json' });
