@@ -15,9 +15,11 @@
  * Failures are thrown shaped like got's (`name`, `code`, `event`), so {@link errorFromNetwork} maps
  * both engines' errors the same way.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import http from 'node:http';
 import type https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { ClientError } from './errors.js';
 
 interface NodeSpec {
   url: URL;
@@ -54,6 +56,13 @@ function timeoutError(event: string, ms: number): Error {
 function closedMidAnswer(): Error {
   return Object.assign(new Error('the server closed the connection mid-answer'), { code: 'ECONNRESET' });
 }
+
+/**
+ * The largest JSON answer read: no answer of the API comes near it, and past it node cannot make
+ * the text of the body (it threw out of the response's handler: the command died with a stack
+ * trace, after holding it all in memory).
+ */
+const MAX_ANSWER_BYTES = bufferConstants.MAX_STRING_LENGTH;
 
 let httpsModule: Promise<typeof import('node:https')> | undefined;
 
@@ -148,7 +157,17 @@ export function nodeRequest(spec: NodeRequestSpec): Promise<NodeResponse> {
     const attempt = new Attempt(reject);
     const onResponse = (response: IncomingMessage) => {
       const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_ANSWER_BYTES) {
+          chunks.push(chunk);
+          return;
+        }
+        chunks.length = 0;
+        const detail = `an answer larger than ${Math.floor(MAX_ANSWER_BYTES / 2 ** 20)} MiB`;
+        attempt.fail(new ClientError({ kind: 'protocol', method: spec.method, path: spec.url.pathname, status: response.statusCode, detail }));
+      });
       response.on('error', attempt.fail);
       response.on('aborted', () => attempt.fail(closedMidAnswer()));
       response.on('end', () => {
