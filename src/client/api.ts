@@ -280,13 +280,16 @@ export class UfdlClient {
       }
     }
     if (opts.limit !== undefined) spec.headers = { ...spec.headers, [LIMIT_HEADER]: String(opts.limit) };
-    const jobs = await this.#transport.json<JobJson[]>(spec);
+    const jobs = await this.#transport.json<unknown>(spec);
+    if (!Array.isArray(jobs) || !jobs.every(isJobLike)) throw notJobs(spec, 'a list of jobs');
     return opts.limit !== undefined && jobs.length > opts.limit ? jobs.slice(0, opts.limit) : jobs;
   }
 
   /** `GET /v1/jobs/{pk}`. Idempotent. */
   async getJob(pk: number, opts: CallOptions = {}): Promise<JobJson> {
-    return this.#job('GET', pk, undefined, true, opts);
+    const job: unknown = await this.#job('GET', pk, undefined, true, opts);
+    if (!isJobLike(job)) throw notJobs({ method: 'GET', path: apiPath('v1', 'jobs', pkSegment(pk)) }, 'a job');
+    return job;
   }
 
   /**
@@ -637,6 +640,21 @@ export class UfdlClient {
   #outputPath(pk: number, name: string, type: string): string {
     return apiPath('v1', 'jobs', pkSegment(pk), 'outputs', textSegment(name, 'output name'), textSegment(type, 'output type'));
   }
+}
+
+/**
+ * Whether an answer has the shape every reader of a job relies on: an object with its pk and its
+ * outputs. A server that answers anything else (a broken proxy, another API at that address) gets a
+ * protocol error, not a TypeError deep in a command, or a job read as fields all undefined.
+ */
+function isJobLike(value: unknown): value is JobJson {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const v = value as Partial<Record<keyof JobJson, unknown>>;
+  return Number.isSafeInteger(v.pk) && Array.isArray(v.outputs);
+}
+
+function notJobs(spec: Pick<CallSpec, 'method' | 'path'>, expected: string): ClientError {
+  return new ClientError({ kind: 'protocol', method: spec.method, path: `/${spec.path}`, detail: `expected ${expected}, got something else` });
 }
 
 function isCapabilities(body: unknown): body is Capabilities {
