@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { CliError, parsePk, usageError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
+import { interruptible } from '../interrupt.js';
 import { formatBytes } from '../output.js';
 
 interface DownloadFlags extends ConnectFlags {
@@ -47,7 +48,7 @@ export function registerDownload(program: Command): void {
       const output = matches[0]!;
       let result;
       try {
-        result = await about(`output '${name}' of job ${pk}`, client.downloadOutput(pk, output.name, output.type, dest));
+        result = await about(`output '${name}' of job ${pk}`, interruptible((signal) => client.downloadOutput(pk, output.name, output.type, dest, { signal })));
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         if (typeof code === 'string' && (err as { syscall?: unknown }).syscall !== undefined && !(err instanceof CliError)) {

@@ -15,6 +15,7 @@ import { CliError, parsePk } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags } from '../connect.js';
 import { EXIT } from '../exit-codes.js';
 import { followJob, outcome } from '../follow.js';
+import { interruptible } from '../interrupt.js';
 import { hasEnded, jobState } from '../job-state.js';
 import { followLogTo, printLogSoFar } from '../live-log.js';
 import { LiveView } from '../output.js';
@@ -64,7 +65,7 @@ async function logOutputOnly(client: UfdlClient, pk: number, follow: boolean): P
   }
   const dir = await mkdtemp(join(tmpdir(), 'ufdl-log-'));
   try {
-    await about(`the log of job ${pk}`, client.downloadOutput(pk, log.name, log.type, join(dir, 'log')));
+    await about(`the log of job ${pk}`, interruptible((signal) => client.downloadOutput(pk, log.name, log.type, join(dir, 'log'), { signal })));
     await pipeline(createReadStream(join(dir, 'log')), process.stdout, { end: false });
   } finally {
     await rm(dir, { recursive: true, force: true });
