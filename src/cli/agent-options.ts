@@ -4,7 +4,7 @@
  * checks that every key reaches its option.
  */
 import { resolve } from 'node:path';
-import { defaultJournalFile, type AgentOptions } from '../agent/options.js';
+import { defaultJournalFile, resolveAgentOptions, type AgentOptions } from '../agent/options.js';
 import { ConfigError } from './config/errors.js';
 import { readConfig, secretValue, type EffectiveConfig } from './config/load.js';
 
@@ -26,7 +26,7 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     );
   }
   const statusPort = c.number('agent.status_port');
-  return {
+  const options: AgentOptions = {
     serverUrl: c.urls('server.url'),
     username: c.string('server.username'),
     password,
@@ -56,6 +56,15 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
     logMaxBytes: c.number('logs.max_bytes'),
     failbackAfterMs: c.milliseconds('server.failback_after'),
   };
+  // The agent checks its options as it starts, where a refusal was an unexpected error (70), which
+  // systemd restarts forever: a value the loader takes but the agent refuses (a negative
+  // agent.slots) is a configuration error (78), found before anything starts.
+  try {
+    resolveAgentOptions(options);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message} (from the configuration: see 'ufdl-agent config')`);
+  }
+  return options;
 }
 
 /** The journal the agent of this configuration writes: `agent.journal`, else the agent's default. */

@@ -24,6 +24,8 @@ export interface KeyDef {
   secret?: boolean;
   /** The values a string key may take. */
   choices?: readonly string[];
+  /** A number key that must be above 0 (a timeout of 0 would fail every request at once). */
+  positive?: boolean;
 }
 
 const key = (section: KeyDef['section'], name: string, type: KeyType, def: KeyDef['default'], doc: string, secret = false): KeyDef => ({
@@ -41,8 +43,8 @@ export const KEYS: readonly KeyDef[] = [
   key('server', 'username', 'string', 'admin', 'User the agent and the CLI log in as.'),
   key('server', 'password', 'string', null, 'Password (prefer password_file or the environment).', true),
   key('server', 'password_file', 'string', null, 'File whose first line is the password.'),
-  key('server', 'timeout', 'number', seconds(AGENT.requestTimeoutMs), 'Seconds before an HTTP call is abandoned.'),
-  key('server', 'failback_after', 'number', seconds(AGENT.failbackAfterMs), 'With several server addresses: seconds between attempts to go back to the first one.'),
+  { ...key('server', 'timeout', 'number', seconds(AGENT.requestTimeoutMs), 'Seconds before an HTTP call is abandoned.'), positive: true },
+  { ...key('server', 'failback_after', 'number', seconds(AGENT.failbackAfterMs), 'With several server addresses: seconds between attempts to go back to the first one.'), positive: true },
   key('server', 'token_cache', 'bool', true, "The CLI keeps its tokens for the next command in a file only this user can read (the agent never does); `ufdl-agent logout` removes it."),
 
   // The agent daemon (`run`).

@@ -120,6 +120,7 @@ function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
     }
     case 'number': {
       const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (def.positive) return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : fail('a positive number');
       return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : fail('a non-negative number');
     }
     case 'bool': {
