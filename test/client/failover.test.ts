@@ -12,7 +12,8 @@ import { sleep, until } from '../helpers/wait.js';
 import { fakeJwt, sendJson, startPeer, type Peer } from './peer.js';
 import { failure } from './setup.js';
 
-const JOB = { pk: 5, node: 3, start_time: null, end_time: null, error_reason: null, is_cancelled: false };
+// The fields these tests read, and `outputs`, without which an answer is not a job (client/api.ts).
+const JOB = { pk: 5, node: 3, start_time: null, end_time: null, error_reason: null, is_cancelled: false, outputs: [] };
 
 interface Logged {
   level: string;

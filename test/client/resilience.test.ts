@@ -32,7 +32,8 @@ function clientFor(peer: Peer | string, over: Partial<ClientOptions> = {}): Ufdl
 }
 
 
-const JOB = { pk: 5, node: 3, start_time: null, end_time: null, error_reason: null, is_cancelled: false };
+// The fields these tests read, and `outputs`, without which an answer is not a job (client/api.ts).
+const JOB = { pk: 5, node: 3, start_time: null, end_time: null, error_reason: null, is_cancelled: false, outputs: [] };
 
 describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
   beforeEach(() => {
@@ -293,7 +294,7 @@ describe.each(['got', 'node-http'] as const)('JSON calls over %s', (engine) => {
     it('should share one login and the capabilities, each sending its own Node-Id', async () => {
       const peer = await startPeer((req, res) => {
         if (req.path === '/v1/ufdl-agent/capabilities') return sendJson(res, 404, { detail: 'Not found.' });
-        sendJson(res, 200, req.path === '/v1/nodes/ping' ? '' : JOB);
+        sendJson(res, 200, req.path === '/v1/nodes/ping' ? '' : req.path === '/v1/jobs/list' ? [JOB] : JOB);
       });
       const root = clientFor(peer, { nodePk: 1 });
       const slot2 = root.forNode(2);
