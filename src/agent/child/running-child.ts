@@ -30,7 +30,7 @@ export interface ChildSpec {
  * stops it before the group, and settles it once the child has ended.
  */
 export interface OutsideWork {
-  /** For logs, e.g. `container ufdl-job-4-1`. */
+  /** For logs, e.g. `container ufdl-job-4-1-0a1b2c3d`. */
   readonly description: string;
   /** Stop it: politely, then by force after `graceMs`; resolves once it no longer runs. Never rejects. */
   stop(graceMs: number): Promise<void>;

@@ -5,7 +5,7 @@
  *
  * Unlike the reference worker's containers (no name, no labels, only the CLI signalled on cancel;
  * docs/ARCHITECTURE.md, "Decisions"), the container is findable, stoppable and removed:
- * - a deterministic name `ufdl-job-<job pk>-<attempt>` and labels (`ufdl.job`, `ufdl.attempt`,
+ * - a deterministic name `ufdl-job-<job pk>-<attempt>-<agent>` and labels (`ufdl.job`, `ufdl.attempt`,
  *   `ufdl.node`, `ufdl.agent`, `ufdl.server`), so a restarted agent finds it again, and removes the
  *   ones no journal entry owns;
  * - the child (under the wrapper, like every job) pulls the image by policy and then runs `docker run`
@@ -25,6 +25,7 @@
  *   `--cpus` from the `docker_memory` and `docker_cpus` parameters; `--network` from the agent's
  *   configuration.
  */
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
@@ -88,9 +89,16 @@ export function dockerAgentId(workDir: string): string {
   return `${hostname()}:${workDir}`;
 }
 
-/** The container name of a job's attempt on this node: deterministic, so it can be found after a restart. */
-export function dockerContainerName(jobPk: number, attempt: number): string {
-  return `ufdl-job-${jobPk}-${attempt}`;
+/**
+ * The container name of a job's attempt by the agent `agentId`: deterministic, so it can be found
+ * after a restart. Container names are global on the engine, whereas job pks are per server and
+ * attempts per journal: two agents on one engine (`ufdl-agent@` instances, agents of two servers)
+ * run a job 1, attempt 1 each. The agent's own 8 hex digits keep their names apart; with the same
+ * name, the second `docker run` failed and its clean-up then removed the other agent's container.
+ */
+export function dockerContainerName(agentId: string, jobPk: number, attempt: number): string {
+  const agent = createHash('sha256').update(agentId).digest('hex').slice(0, 8);
+  return `ufdl-job-${jobPk}-${attempt}-${agent}`;
 }
 
 /** What a Docker image reference may look like (`[registry[:port]/]path[:tag][@digest]`); never an option. */
@@ -121,7 +129,7 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
       if (unsafe !== undefined) throw new PrepareError('UFDL_ERR_AGENT_PARAM_UNSAFE', `Parameter 'body': ${unsafe}`, { subject: 'body' });
       const contract = contractEnv(ctx.dir, ctx.gpu === null ? null : '0');
       const values_ = valueEnv(parameters, inputs).env;
-      const name = dockerContainerName(job.pk, ctx.attempt);
+      const name = dockerContainerName(agentId, job.pk, ctx.attempt);
       const root = ctx.dir.root;
       const labels: Record<string, string> = {
         [LABEL.job]: String(job.pk),
@@ -165,7 +173,7 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
     },
 
     async follow(jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
-      const name = dockerContainerName(jobPk, attempt);
+      const name = dockerContainerName(agentId, jobPk, attempt);
       const state = await inspectContainer(cli, name);
       if (state === undefined || state.labels[LABEL.agent] !== agentId) return undefined;
       const since = await stat(dir.consolePath).then((s) => s.mtime.toISOString(), () => state.startedAt);

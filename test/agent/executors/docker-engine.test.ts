@@ -4,14 +4,14 @@
  * tiny container of one small local image. Without an engine these tests fail, unless
  * UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
  */
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
 import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
 import type { RunningChild } from '../../../src/agent/child/running-child.js';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { ChildSupervisor, type SupervisedExit } from '../../../src/agent/child/supervisor.js';
-import { createDockerExecutor, type DockerOptions } from '../../../src/agent/executors/docker.js';
+import { createDockerExecutor, dockerContainerName, type DockerOptions } from '../../../src/agent/executors/docker.js';
 import { LABEL } from '../../../src/agent/executors/docker-engine.js';
 import type { PreparedJob } from '../../../src/agent/executors/types.js';
 import { scanOutputs } from '../../../src/agent/outputs/scan.js';
@@ -32,6 +32,8 @@ let nextPk = 100_000 + (process.pid % 50_000) * 20;
 
 const SERVER = 'http://ufdl.test:8000';
 const executorWith = (options: DockerOptions = {}) => createDockerExecutor({ agentId: AGENT_ID, ...options });
+/** The container of attempt 1 of job `pk` of this run's agent. */
+const containerOf = (pk: number) => dockerContainerName(AGENT_ID, pk, 1);
 
 interface Run {
   dir: JobDir;
@@ -43,9 +45,13 @@ interface Run {
 }
 
 /** Prepare and start a job as the agent does (on a CPU slot unless `gpu`). */
-async function start(j: JobJson, t: TemplateJson, options: DockerOptions & { gpu?: string; killGraceMs?: number } = {}): Promise<Run> {
+async function start(
+  j: JobJson,
+  t: TemplateJson,
+  options: DockerOptions & { gpu?: string; killGraceMs?: number; serverUrl?: string } = {},
+): Promise<Run> {
   const dir = await createJobDir(await tempWorkDir(), j.pk);
-  const prepared = executorWith(options).prepare(j, t, { dir, gpu: options.gpu ?? null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
+  const prepared = executorWith(options).prepare(j, t, { dir, gpu: options.gpu ?? null, serverUrl: options.serverUrl ?? SERVER, nodePk: 7, attempt: 1 });
   const child = await spawnJob(prepared.spec);
   reapOnFinish(child);
   const reports: ProgressUpdate[] = [];
@@ -65,7 +71,7 @@ async function spawnOnly(j: JobJson, t: TemplateJson): Promise<{ dir: JobDir; ch
   const prepared = executorWith().prepare(j, t, { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
   const child = await spawnJob(prepared.spec);
   reapOnFinish(child);
-  return { dir, child, name: `ufdl-job-${j.pk}-1` };
+  return { dir, child, name: containerOf(j.pk) };
 }
 
 /** What a systemd stop does to the agent's cgroup: the wrapper and the docker CLI die, the container does not. */
@@ -120,7 +126,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
       { greeting: param('', ['str'], false) },
     );
     const run = await start(job(pk, { greeting: typed(hostile) }, { data: typed('images.zip') }), t);
-    const name = `ufdl-job-${pk}-1`;
+    const name = containerOf(pk);
     await until(() => exists(name), 60_000, 'the container to exist');
     const labels = JSON.parse(await inspect(name, '{{json .Config.Labels}}')) as Record<string, string>;
     expect(labels).toEqual({
@@ -160,7 +166,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
       docker_cpus: param(0.5, ['float']),
     });
     const run = await start(job(pk), t, { user: '4321:4321', network: 'none' });
-    const name = `ufdl-job-${pk}-1`;
+    const name = containerOf(pk);
     await until(() => exists(name), 60_000, 'the container to exist');
     expect(await inspect(name, '{{.HostConfig.NetworkMode}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}')).toBe(
       `none ${64 * 1024 ** 2} ${64 * 1024 ** 2} 500000000`,
@@ -211,7 +217,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     if (result.exit.code === 0) return; // an engine with a GPU runtime: nothing to explain
     expect(result.exit.code).toBe(125);
     expect(error).toMatch(/^The container could not be given GPU 1: the Docker engine has no working NVIDIA runtime \(install nvidia-container-toolkit/);
-    expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+    expect(await exists(containerOf(pk))).toBe(false);
   });
 
   it('stops the container at the time limit: docker stop, the grace, then kill; nothing is left', async () => {
@@ -221,7 +227,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     const { result, error } = await finish(run);
     expect(result.stopReason).toBe('time-limit');
     expect(error).toMatch(/^Time limit of 3 s exceeded/);
-    expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+    expect(await exists(containerOf(pk))).toBe(false);
     expect(result.outside?.leftOver).toBeUndefined();
   });
 
@@ -234,7 +240,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(Date.now() - began).toBeLessThan(15_000);
     expect(result.stopReason).toBe('cancelled');
     expect(await readText(run.dir.consolePath)).toContain('got TERM');
-    expect(await exists(`ufdl-job-${pk}-1`)).toBe(false);
+    expect(await exists(containerOf(pk))).toBe(false);
   });
 
   it('follows a container whose client died with the agent to its end, with its log and exit status', async () => {
@@ -281,5 +287,36 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(await exists(b.name)).toBe(false);
     expect(await executorWith().sweep('http://another.server:8000', () => false)).toEqual({ removed: [], failed: [] });
     expect(await exists(a.name)).toBe(true);
+  });
+
+  it("runs a job pk and attempt that another agent on the engine also runs in a container of its own, and never touches the other's", async () => {
+    // Two agents on one engine (`ufdl-agent@a` and `ufdl-agent@b` of two servers): job pks are
+    // per server, so both run a job 1, attempt 1, at the same time.
+    const pk = nextPk++;
+    const otherAgent = `${AGENT_ID}-other`;
+    const otherContainers = async () =>
+      (await docker(['container', 'ls', '--all', '--filter', `label=${LABEL.agent}=${otherAgent}`, '--format', '{{.State}}'])).stdout.trim();
+    const other = await start(job(pk), shTemplate('echo other started; while [ ! -e release ]; do sleep 0.2; done; echo other done'), {
+      agentId: otherAgent,
+      serverUrl: 'http://another.server:8000',
+    });
+    try {
+      await until(async () => (await readText(other.dir.consolePath)).includes('other started'), 60_000, "the other agent's container to start");
+
+      const ours = await finish(await start(job(pk), shTemplate('echo ours ran')));
+      expect(ours.error).toBeUndefined();
+      expect(ours.log).toContain('ours ran');
+      expect(await otherContainers()).toBe('running');
+
+      await writeFile(`${other.dir.root}/release`, '');
+      const theirs = await finish(other);
+      expect(theirs.error).toBeUndefined();
+      expect(theirs.log).toContain('other done');
+      expect(await otherContainers()).toBe('');
+    } finally {
+      await other.supervisor.stop('shutdown');
+      const left = (await docker(['container', 'ls', '--all', '--quiet', '--filter', `label=${LABEL.agent}=${otherAgent}`])).stdout.split('\n').filter(Boolean);
+      if (left.length > 0) await docker(['container', 'rm', '--force', ...left]).catch(() => {});
+    }
   });
 });
