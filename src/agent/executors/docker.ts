@@ -176,6 +176,13 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
       const name = dockerContainerName(agentId, jobPk, attempt);
       const state = await inspectContainer(cli, name);
       if (state === undefined || state.labels[LABEL.agent] !== agentId) return undefined;
+      if (state.status === 'created') {
+        // Its `docker run` client died (with the agent) between creating and starting it: the job
+        // never ran, and `docker wait` answers 0 for a container that never started, which would
+        // report success. Nothing to follow: remove it, and the job counts as gone (requeued).
+        await removeContainer(cli, name);
+        return undefined;
+      }
       const since = await stat(dir.consolePath).then((s) => s.mtime.toISOString(), () => state.startedAt);
       return {
         argv: [SCRIPT_SHELL, '-c', DOCKER_FOLLOW_SCRIPT, LAUNCHER_NAME, cli.binary, name, since],
@@ -212,7 +219,7 @@ export interface DockerExecutor extends Executor {
   /**
    * After an agent restart that found a job's child gone: when the attempt's container is still
    * there (running, or ended meanwhile), a child that follows it to its end and exits with its
-   * status; `undefined` when there is no such container.
+   * status; `undefined` when there is no such container, or only one that never started (then removed).
    */
   follow(jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined>;
   /** Remove this agent's containers (for `serverUrl`) that `owned` does not claim; at start-up. */

@@ -276,6 +276,23 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(await exists(name)).toBe(false);
   });
 
+  it('does not follow a container that was created but never started (the agent died in between), and removes it', async () => {
+    const pk = nextPk++;
+    const dir = await createJobDir(await tempWorkDir(), pk);
+    const { spec } = executorWith().prepare(job(pk), shTemplate('echo ran; exit 0'), { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
+    // What the agent's `docker run` leaves when it is killed between creating the container and
+    // starting it: the same container, created and never started.
+    const run = spec.argv.indexOf('run');
+    await docker(['create', ...spec.argv.slice(run + 1)]);
+    const name = containerOf(pk);
+    expect(await inspect(name, '{{.State.Status}}')).toBe('created');
+
+    // Following it would report `docker wait`'s 0 for a job that never ran.
+    expect(await executorWith().follow(pk, 1, dir)).toBeUndefined();
+    expect(await exists(name)).toBe(false);
+    expect(await readText(dir.consolePath).catch(() => '')).not.toContain('ran');
+  });
+
   it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
     const [kept, orphan] = [nextPk++, nextPk++];
     const a = await spawnOnly(job(kept), shTemplate('sleep 60'));
