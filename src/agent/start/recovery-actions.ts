@@ -90,9 +90,15 @@ async function release(entry: RecoveryEntry, action: Extract<RecoveryAction, { k
 /** The child still runs the job we hold: supervise it again as if nothing happened. */
 async function reattach(entry: RecoveryEntry): Promise<void> {
   const { record, calls } = entry;
-  const child = entry.child.child;
+  const found = entry.child.child;
   const job = entry.job;
-  if (!child || !job) throw new Error(`recovery of job ${record.jobPk}: re-attach without a job or a running child`);
+  if (!found || !job) throw new Error(`recovery of job ${record.jobPk}: re-attach without a job or a running child`);
+  // The time limit counts from the start of the job's child. A child that follows a container
+  // (`followOutside`, now or at an earlier restart) started with this agent: counted from its own
+  // start, each restart would give the job its whole time limit again. The journal's `running` is
+  // the first child's start (a wrapper re-attached as such started before it, and keeps its own).
+  const running = record.state === 'running' ? Date.parse(record.stateTimes.running ?? '') : NaN;
+  const child = running < found.startedAtMs ? { ...found, startedAtMs: running } : found;
   const settings = await settingsAgain(entry, job);
   // Spawned but never journalled as running: record the child found by its wrapper first.
   const identity = { pid: child.pid, pidStart: childStartIdentity(child.startTime) };

@@ -6,6 +6,7 @@
  * the container that kept running; a container no journal entry owns is removed at start-up.
  * Without an engine these tests fail, unless UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { findWrapper } from '../../../src/agent/child/attach.js';
@@ -130,6 +131,44 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     second.kill('SIGTERM');
     expect((await second.exited).code).toBe(0);
   }, 300_000);
+  it("keeps the job's time limit when the restarted agent follows its container: it is not given its whole time again", async () => {
+    const server = await startTestServer();
+    const dir = await agentDir();
+    const options = fastAgentOptions(server, dir, { docker: true });
+    const limitS = 20;
+    const template = await importTemplate(
+      server,
+      runTemplate('docker-limited', 'ufdl_agent.Docker', {
+        image: { types: ['str'], default: IMAGE, const: true, help: 'the image' },
+        body: { types: ['Array<str>'], default: ['sh', '-c', 'echo started; while [ ! -e "$UFDL_JOB_DIR/go" ]; do sleep 0.2; done; echo finished'], const: true, help: 'the command' },
+        time_limit: { types: ['float'], default: limitS, const: true, help: 'seconds' },
+      }),
+    );
+    const pk = await createJob(server, template);
+
+    const first = spawnAgent(options);
+    await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
+    const [name] = await containersOf(pk);
+    const jobDir = jobDirPaths(options.workDir, pk);
+    const wrapper = findWrapper(jobDir);
+    // A systemd stop: the agent, the wrapper and the docker CLI die; the container does not.
+    first.kill('SIGKILL');
+    process.kill(-wrapper!.pid, 'SIGKILL');
+    await first.exited;
+    // The agent stays down until the job has used up its time limit.
+    const startedAt = Date.parse(await inspect(name!, '{{.State.StartedAt}}'));
+    await until(async () => Date.now() > startedAt + limitS * 1000 + 2000, 60_000, 'the time limit to pass');
+
+    const second = spawnAgent(options);
+    onTestFinished(() => second.kill('SIGKILL'));
+    await second.waitForLog((l) => l.job === pk && l.msg === 're-attached to the running child', 60_000);
+    // From here the job would end by itself at once: only a time limit already enforced stops it first.
+    await writeFile(join(jobDir.root, 'go'), '');
+    const job = await waitForJob(server, pk, ended, 120_000);
+    expect(job.error_reason ?? 'succeeded').toMatch(/^Time limit of 20 s exceeded/);
+    await until(async () => (await containersOf(pk)).length === 0, 30_000, 'the container to be removed');
+  }, 300_000);
+
   it("kills the container of a frozen agent's job when the job lease lapses, though it ignores SIGTERM", async () => {
     // lost_after 6 s, fence_margin 2.5 s: the lease lapses 3.5 s after the server's last answer.
     const server = await startTestServer({ lostAfterSeconds: 6, sweepIntervalSeconds: 0.5 });
