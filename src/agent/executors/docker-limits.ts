@@ -4,7 +4,7 @@
  * | parameter       | type          | `docker run`                                       |
  * |-----------------|---------------|----------------------------------------------------|
  * | `docker_memory` | `str` / `int` | `--memory` and `--memory-swap` (no swap beyond it): `512m`, `8g`, or bytes |
- * | `docker_cpus`   | `float`       | `--cpus`: how many CPUs' worth of time, e.g. `2` or `0.5` |
+ * | `docker_cpus`   | `float`       | `--cpus`: how many CPUs' worth of time, e.g. `2` or `0.5`; at least `0.01` |
  *
  * A container that reaches its memory limit is killed by the kernel, and the job's error says so.
  */
@@ -16,6 +16,8 @@ export const DOCKER_LIMIT_PARAMETERS = ['docker_memory', 'docker_cpus'] as const
 const MEMORY = /^(\d{1,15})(\.\d{1,6})?\s*([kmgt]?)(i?b)?$/i;
 /** Docker refuses a memory limit below 6 MiB. */
 const MIN_MEMORY_BYTES = 6 * 1024 * 1024;
+/** Docker's smallest CPU limit; `--cpus` keeps two decimals. */
+const MIN_CPUS = 0.01;
 const UNIT_BYTES: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
 /** The `docker run` flags for the limits the parameters set (none when they are absent or empty). */
@@ -46,6 +48,8 @@ function cpuCount(value: unknown): number | undefined {
   if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0 || n > 4096) {
     throw bad('docker_cpus', `expected a positive number of CPUs, got ${JSON.stringify(value)}`);
   }
+  // Below Docker's minimum the rounding gives `--cpus 0`, which Docker reads as no limit at all.
+  if (n < MIN_CPUS) throw bad('docker_cpus', `${JSON.stringify(value)} is below Docker's minimum of ${MIN_CPUS}`);
   return Math.round(n * 100) / 100;
 }
 

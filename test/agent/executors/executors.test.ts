@@ -226,6 +226,14 @@ describe('ufdl_agent.Docker', () => {
     expect(prepareError(() => docker.prepare(job(1, { docker_memory: typed('1k') }), tooSmall, ctxFor())).subject).toBe('docker_memory');
   });
 
+  it("refuses a CPU limit below Docker's 0.01 rather than rounding it to --cpus 0, which is no limit at all", () => {
+    const tiny = template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(0.004, ['float']) });
+    expect(docker.check(tiny)).toMatch(/Parameter 'docker_cpus': 0\.004 is below Docker's minimum of 0\.01/);
+    const open = template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(1, ['float'], false) });
+    expect(prepareError(() => docker.prepare(job(1, { docker_cpus: typed(0.001, 'float') }), open, ctxFor())).subject).toBe('docker_cpus');
+    expect(docker.prepare(job(1, { docker_cpus: typed(0.01, 'float') }), open, ctxFor()).spec.argv.join(' ')).toContain(' --cpus 0.01 ');
+  });
+
   it('refuses a missing image, or one that is not an image reference', () => {
     const noImage = template('ufdl_agent.Docker', { image: param('${tag}'), tag: param('', ['str'], false) });
     expect(prepareError(() => dockerExecutor.prepare(job(1), noImage, ctxFor())).subject).toBe('image');
