@@ -143,8 +143,13 @@ async function resumeUpload(entry: RecoveryEntry): Promise<void> {
 async function refinish(entry: RecoveryEntry): Promise<void> {
   const finish = entry.record.finish;
   if (!finish) throw new Error(`recovery of job ${entry.record.jobPk}: re-finish without a journalled decision`);
-  // Decided when the agent began to stop the child, which may have outlived the agent: finish the stop.
+  // Decided when the agent began to stop the child, which may have outlived the agent: finish the
+  // stop. Its container too, which is no member of the group (a child found now only follows it),
+  // and which nothing would remove once the job is requeued.
+  const outside = entry.job ? (await settingsAgain(entry, entry.job)).outside : undefined;
+  await outside?.stop(entry.options.killGraceMs);
   if (entry.child.child) await stopGroup(entry.child.child.pid, { graceMs: entry.options.killGraceMs });
+  await outside?.settle({ code: null, signal: null, source: 'lost' });
   await entry.continueIn((r) => r.resumeFinish(finish.error, finish.requeue));
 }
 

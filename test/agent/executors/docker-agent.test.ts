@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { findWrapper } from '../../../src/agent/child/attach.js';
+import { childrenOf } from '../../../src/agent/child/proc.js';
 import { jobDirPaths } from '../../../src/agent/child/job-dir.js';
 import { dockerAgentId } from '../../../src/agent/executors/docker.js';
 import { LABEL } from '../../../src/agent/executors/docker-engine.js';
@@ -167,6 +168,35 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     const job = await waitForJob(server, pk, ended, 120_000);
     expect(job.error_reason ?? 'succeeded').toMatch(/^Time limit of 20 s exceeded/);
     await until(async () => (await containersOf(pk)).length === 0, 30_000, 'the container to be removed');
+  }, 300_000);
+
+  it('removes the container of a job whose stop the killed agent had begun, once the restarted agent has requeued it', async () => {
+    const server = await startTestServer();
+    const dir = await agentDir();
+    const options = fastAgentOptions(server, dir, { docker: true, killGraceMs: 20_000 });
+    const template = await importTemplate(server, dockerTemplate('docker-stubborn', 'trap "" TERM; echo started; while :; do sleep 1; done'));
+    const pk = await createJob(server, template);
+
+    const first = spawnAgent(options);
+    await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
+    const wrapper = findWrapper(jobDirPaths(options.workDir, pk));
+    // Stop now: the agent decides to requeue the job, then waits out the container's grace...
+    first.kill('SIGQUIT');
+    await first.waitForLog((l) => l.job === pk && l.msg === 'stopping the child' && l.reason === 'shutdown', 60_000);
+    // ...when it dies with its whole cgroup (TimeoutStopSec, or a crash): agent, docker CLIs, wrapper.
+    const clis = childrenOf(first.child.pid!);
+    first.kill('SIGKILL');
+    for (const pid of clis) process.kill(pid, 'SIGKILL');
+    process.kill(-wrapper!.pid, 'SIGKILL');
+    await first.exited;
+
+    const second = spawnAgent(options);
+    onTestFinished(() => second.kill('SIGKILL'));
+    await waitForJob(server, pk, (j) => j.start_time === null, 60_000);
+    // The job runs again elsewhere: nothing of its attempt here may go on running or be left behind.
+    await until(async () => (await containersOf(pk)).length === 0, 90_000, 'the container to be removed');
+    second.kill('SIGTERM');
+    expect((await second.exited).code).toBe(0);
   }, 300_000);
 
   it("kills the container of a frozen agent's job when the job lease lapses, though it ignores SIGTERM", async () => {
