@@ -7,7 +7,7 @@
  * options take theirs from it (`cli/config/keys.ts`, in seconds where a key is in seconds).
  */
 import { dirname, join, resolve } from 'node:path';
-import { resolveServerUrls } from '../client/options.js';
+import { MAX_TIMER_MS, resolveServerUrls } from '../client/options.js';
 import { MIN_LOG_MAX_BYTES } from '../protocol/live-log.js';
 
 export interface AgentOptions {
@@ -165,6 +165,15 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
     if (!Array.isArray(list) || list.length === 0 || list.some((n) => typeof n !== 'number' || !(n >= 0))) {
       throw new TypeError(`Agent option '${key}' must be a non-empty list of non-negative seconds, got ${JSON.stringify(list)}`);
     }
+  }
+  // A node timer waits at most MAX_TIMER_MS (about 24.8 days) and runs a longer one after 1 ms: a
+  // drain timeout or kill grace meant as "practically never" would end at once. Longer is that long.
+  const mutable = resolved as { -readonly [K in keyof ResolvedAgentOptions]: ResolvedAgentOptions[K] };
+  for (const key of nonNegative) {
+    if (key.endsWith('Ms')) mutable[key] = Math.min(resolved[key], MAX_TIMER_MS);
+  }
+  for (const key of ['pollScheduleS', 'errorBackoffS', 'authRetryS'] as const) {
+    mutable[key] = resolved[key].map((s) => Math.min(s, MAX_TIMER_MS / 1000));
   }
   if (resolved.heartbeatIntervalMs <= 0) {
     throw new TypeError(`Agent option 'heartbeatIntervalMs' must be a positive number, got ${resolved.heartbeatIntervalMs}`);

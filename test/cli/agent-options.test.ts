@@ -152,6 +152,15 @@ describe('the configuration keys and the agent options', () => {
     expect(() => resolveAgentOptions({ serverUrl: ['http://a:1', 'nope'], username: 'u', password: 'p', workDir: '/tmp/w' })).toThrow(/Agent option 'serverUrl\[1\]'/);
   });
 
+  it('wait at most as long as a node timer can (about 24.8 days): a longer drain timeout or kill grace is that long, not at once', () => {
+    const base = { serverUrl: 'http://127.0.0.1:8000', username: 'u', password: 'p', workDir: '/tmp/w' };
+    const far = resolveAgentOptions({ ...base, drainTimeoutMs: 1e12, killGraceMs: 3e9, cancelCheckIntervalMs: 2 ** 31, pollScheduleS: [5, 1e7] });
+    expect(far).toMatchObject({ drainTimeoutMs: 2 ** 31 - 1, killGraceMs: 2 ** 31 - 1, cancelCheckIntervalMs: 2 ** 31 - 1 });
+    expect(far.pollScheduleS).toEqual([5, (2 ** 31 - 1) / 1000]);
+    // Within the limit, a value is kept as it is.
+    expect(resolveAgentOptions({ ...base, drainTimeoutMs: 2 ** 31 - 1, killGraceMs: 1 }).drainTimeoutMs).toBe(2 ** 31 - 1);
+  });
+
   it('puts the journal beside the work directory unless agent.journal names it, in one place', () => {
     const config = loadConfig({ env: ENV, flags: { 'agent.work_dir': '/srv/ufdl/work/' } });
     expect(journalFileOf(config)).toBe('/srv/ufdl/journal.sqlite3');

@@ -9,9 +9,7 @@ import { groupMembers, type ProcStat } from './proc.js';
 import type { OutsideEnd, OutsideWork, RunningChild } from './running-child.js';
 import { stopGroup, type StopGroupResult } from './stop-group.js';
 import type { ExitResult } from './wrapper.js';
-
-/** The longest delay `setTimeout` keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from '../../client/options.js';
 
 /** Why the agent stopped a child. */
 export type StopReason =
