@@ -101,6 +101,11 @@ export function dockerContainerName(agentId: string, jobPk: number, attempt: num
   return `ufdl-job-${jobPk}-${attempt}-${agent}`;
 }
 
+/** The container name of a job's attempt before names carried the agent (kept to follow such a container). */
+function legacyContainerName(jobPk: number, attempt: number): string {
+  return `ufdl-job-${jobPk}-${attempt}`;
+}
+
 /** What a Docker image reference may look like (`[registry[:port]/]path[:tag][@digest]`); never an option. */
 const IMAGE_REFERENCE = /^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,511}$/;
 
@@ -173,8 +178,15 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
     },
 
     async follow(jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
-      const name = dockerContainerName(agentId, jobPk, attempt);
-      const state = await inspectContainer(cli, name);
+      // A container started by a version that named it without the agent (`ufdl-job-<pk>-<attempt>`)
+      // is followed too: after an upgrade that re-attaches under running jobs, not finding it would
+      // requeue a job whose container still runs.
+      let name = dockerContainerName(agentId, jobPk, attempt);
+      let state = await inspectContainer(cli, name);
+      if (state === undefined) {
+        name = legacyContainerName(jobPk, attempt);
+        state = await inspectContainer(cli, name);
+      }
       if (state === undefined || state.labels[LABEL.agent] !== agentId) return undefined;
       if (state.status === 'created') {
         // Its `docker run` client died (with the agent) between creating and starting it: the job

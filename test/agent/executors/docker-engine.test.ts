@@ -293,6 +293,27 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(await readText(dir.consolePath).catch(() => '')).not.toContain('ran');
   });
 
+  it('follows a container an earlier version named without the agent (an upgrade that re-attached under a running job)', async () => {
+    const pk = nextPk++;
+    const dir = await createJobDir(await tempWorkDir(), pk);
+    const { spec } = executorWith().prepare(job(pk), shTemplate('echo legacy ran; exit 3'), { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
+    // What the earlier version ran: the same container, named `ufdl-job-<pk>-<attempt>`.
+    const legacy = `ufdl-job-${pk}-1`;
+    const run = spec.argv.indexOf('run');
+    const args = spec.argv.slice(run + 1);
+    args[args.indexOf('--name') + 1] = legacy;
+    await docker(['run', '--detach', ...args]);
+    await until(async () => (await inspect(legacy, '{{.State.Status}}')) === 'exited', 60_000, 'the legacy container to end');
+
+    const follower = await executorWith().follow(pk, 1, dir);
+    expect(follower?.argv).toContain(legacy);
+    const child = await spawnJob(follower!);
+    reapOnFinish(child);
+    expect(await child.exited).toMatchObject({ code: 3 });
+    // Another agent's container of the same old name is not followed.
+    expect(await executorWith({ agentId: `${AGENT_ID}-other` }).follow(pk, 1, dir)).toBeUndefined();
+  });
+
   it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
     const [kept, orphan] = [nextPk++, nextPk++];
     const a = await spawnOnly(job(kept), shTemplate('sleep 60'));
