@@ -12,14 +12,13 @@
  * is loaded only by a command that uploads, downloads or reads a log), and its tokens are kept for
  * the next command (`token-cache.ts`, unless `server.token_cache` is off or `--no-token-cache`).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 // The modules themselves, not the client's index: it re-exports what a command that only lists does not need.
 import { UfdlClient } from '../client/api.js';
 import { ClientError } from '../client/errors.js';
 import { resolveServerUrls } from '../client/options.js';
 import { CliError, oneLineUsageErrors, usageError } from './cli-error.js';
-import { ConfigError, loadConfig, secretValue, type EffectiveConfig } from './config/load.js';
+import { ConfigError, loadConfig, secretFromFile, secretValue, type EffectiveConfig } from './config/load.js';
 import { EXIT } from './exit-codes.js';
 import { commonFlags, type CommonFlags } from './flags.js';
 import { TokenCacheFile } from './token-cache.js';
@@ -133,7 +132,7 @@ function passwordOf(flags: ConnectFlags, config: EffectiveConfig): string {
   // An explicit --password-file wins over a password from the environment or the file.
   if (flags.passwordFile !== undefined) {
     try {
-      const password = readFileSync(flags.passwordFile, 'utf8').split('\n')[0]!.replace(/\r$/, '');
+      const password = secretFromFile(flags.passwordFile);
       if (password === '') throw usageError(`--password-file: ${flags.passwordFile} is empty`);
       return password;
     } catch (err) {

@@ -318,6 +318,19 @@ describe('users and config', () => {
     expect(jobs.code, jobs.stderr).toBe(0);
     expectOneLineError(await cli(['users', 'add', 'eve'], { env: { ...asCarol, UFDL_AGENT_NEW_PASSWORD: 'eve-password-1' } }), 77, /permission denied/);
 
+    // One password file reads the same as server.password_file, as --password-file and for a new
+    // password: its first line without surrounding white space (an editor's trailing space, a CRLF).
+    const sloppy = join(dir, 'pw-sloppy');
+    await writeFile(sloppy, ' third-password-3 \r\nsecond line\n');
+    const set = await cli(['users', 'passwd', 'carol', '--password-file', sloppy], { env });
+    expect(set.code, set.stderr).toBe(0);
+    await server.login('carol', 'third-password-3');
+    const asCarolFromFile = serverEnv(server, { UFDL_AGENT_SERVER_USERNAME: 'carol', UFDL_AGENT_SERVER_PASSWORD: '', UFDL_AGENT_SERVER_PASSWORD_FILE: sloppy });
+    const fromConfig = await cli(['jobs', '--json'], { env: asCarolFromFile });
+    expect(fromConfig.code, fromConfig.stderr).toBe(0);
+    const fromFlag = await cli(['jobs', '--json', '--user', 'carol', '--password-file', sloppy], { env: serverEnv(server) });
+    expect(fromFlag.code, fromFlag.stderr).toBe(0);
+
     expectOneLineError(await cli(['users', 'add', 'carol'], { env: { ...env, UFDL_AGENT_NEW_PASSWORD: 'again-password' } }), 1, /^ufdl-agent: user 'carol': /);
     expectOneLineError(await cli(['users', 'passwd', 'nobody'], { env: { ...env, UFDL_AGENT_NEW_PASSWORD: 'whatever-123' } }), 1, /^ufdl-agent: user 'nobody': Not found\./);
   });

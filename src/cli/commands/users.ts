@@ -3,10 +3,10 @@
  * [--password-file F]` (admin, or yourself for passwd) and `users worker NAME [--off]` (admin). Prompt-free: the new password is the first line of the file, or
  * `UFDL_AGENT_NEW_PASSWORD`. The login itself uses the configured credentials (`server.*`).
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { oneLineUsageErrors, usageError } from '../cli-error.js';
 import { about, connectFlags, withSession, type ConnectFlags, type Session } from '../connect.js';
+import { secretFromFile } from '../config/load.js';
 import { printJson } from '../output.js';
 
 interface UserFlags extends ConnectFlags {
@@ -89,7 +89,7 @@ function newPassword(file: string | undefined): string {
   let password: string | undefined;
   if (file !== undefined) {
     try {
-      password = readFileSync(file, 'utf8').split('\n')[0]!.replace(/\r$/, '');
+      password = secretFromFile(file);
     } catch (err) {
       throw usageError(`--password-file: cannot read ${file}: ${(err as Error).message}`);
     }

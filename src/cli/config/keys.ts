@@ -42,7 +42,7 @@ export const KEYS: readonly KeyDef[] = [
   key('server', 'url', 'url-list', ['http://127.0.0.1:8000'], 'Base URL of the UFDL server; or several, in order of preference (replicas sharing one database): a list, or comma-separated.'),
   key('server', 'username', 'string', 'admin', 'User the agent and the CLI log in as.'),
   key('server', 'password', 'string', null, 'Password (prefer password_file or the environment).', true),
-  key('server', 'password_file', 'string', null, 'File whose first line is the password.'),
+  key('server', 'password_file', 'string', null, 'File whose first line, without surrounding white space, is the password.'),
   { ...key('server', 'timeout', 'number', seconds(AGENT.requestTimeoutMs), 'Seconds before an HTTP call is abandoned.'), positive: true },
   { ...key('server', 'failback_after', 'number', seconds(AGENT.failbackAfterMs), 'With several server addresses: seconds between attempts to go back to the first one.'), positive: true },
   key('server', 'token_cache', 'bool', true, "The CLI keeps its tokens for the next command in a file only this user can read (the agent never does); `ufdl-agent logout` removes it."),

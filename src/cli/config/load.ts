@@ -209,6 +209,15 @@ export function readConfig(config: EffectiveConfig): ConfigReader {
   };
 }
 
+/**
+ * The secret a password file holds: its first line, without surrounding white space (an editor's
+ * trailing space or `\r` is never part of a password). One reading for `server.password_file` and
+ * `--password-file`, so the same file gives the same password either way.
+ */
+export function secretFromFile(file: string): string {
+  return readFileSync(file, 'utf8').split('\n')[0]!.trim();
+}
+
 /** Read a secret: the direct value, else the first line of `<key>_file`. */
 export function secretValue(config: EffectiveConfig, id: string): string | undefined {
   const direct = config.values[id];
@@ -217,7 +226,7 @@ export function secretValue(config: EffectiveConfig, id: string): string | undef
   const file = config.values[fileKey];
   if (typeof file === 'string' && file !== '') {
     try {
-      return readFileSync(file, 'utf8').split('\n')[0]!.trim();
+      return secretFromFile(file);
     } catch (err) {
       throw new ConfigError(`Configuration key '${fileKey}' from ${config.sources[fileKey]}: cannot read ${file}: ${(err as Error).message}`);
     }
