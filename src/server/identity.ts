@@ -152,6 +152,16 @@ export function tokenUser(db: Db, claims: TokenClaims): CallerUser {
   return checkedTokenUser(claims, callerRows(db, claims.upk, undefined).user);
 }
 
+/**
+ * Whether `user`, as its token authenticated it when a long-lived connection (a web-socket) opened,
+ * may still be served: not deleted, still active, and no password change since has revoked its
+ * tokens. A socket is authenticated once, at its handshake; this is asked again on each keep-alive.
+ */
+export function stillAuthenticated(db: Db, user: CallerUser): boolean {
+  const now = callerRows(db, user.pk, undefined).user;
+  return now !== undefined && Boolean(now.is_active) && now.token_generation === user.token_generation;
+}
+
 function checkedTokenUser(claims: TokenClaims, user: CallerUser | undefined): CallerUser {
   if (!user || !user.is_active) {
     throw new UfdlError('UFDL_ERR_AUTH_BAD_TOKEN', 'User not found or inactive', { extra: { code: 'user_not_found' } });

@@ -9,6 +9,9 @@
  * - Once upgraded, a connection has no idle timeout (`ws` turns it off). The server pings every
  *   watcher each `intervalMs` and ends one that did not answer the previous ping, so a peer that
  *   vanished, or that never reads, does not hold its connection forever.
+ * - A connection is authenticated once, at its handshake. At each ping its user is checked again
+ *   ({@link REVOKED_CLOSE}): a user deactivated or deleted, or whose password changed since, stops
+ *   receiving within one interval, as its HTTP requests are refused at once.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
@@ -33,9 +36,14 @@ export function websocketErrorHandler(error: Error & { code?: unknown }, socket:
   socket.terminate();
 }
 
+/** The close code and reason of a socket whose user may no longer be served (policy violation). */
+export const REVOKED_CLOSE = { code: 1008, reason: 'the credentials were revoked: log in again' } as const;
+
 /** Pings every registered socket each interval; ends those that did not answer the previous ping. */
 export class WebSocketKeepAlive {
   readonly #alive = new Map<WebSocket, boolean>();
+  /** Per socket, whether its user may still be served (absent: anonymous, nothing to check). */
+  readonly #allowed = new Map<WebSocket, () => boolean>();
   readonly #timer: NodeJS.Timeout;
 
   constructor(intervalMs: number) {
@@ -43,15 +51,30 @@ export class WebSocketKeepAlive {
     this.#timer.unref();
   }
 
-  watch(socket: WebSocket): void {
+  /** Keep `socket` alive while it answers and, when `allowed` is given, while that holds. */
+  watch(socket: WebSocket, allowed?: () => boolean): void {
     this.#alive.set(socket, true);
+    if (allowed) this.#allowed.set(socket, allowed);
     socket.on('pong', () => this.#alive.set(socket, true));
-    socket.once('close', () => this.#alive.delete(socket));
+    socket.once('close', () => {
+      this.#alive.delete(socket);
+      this.#allowed.delete(socket);
+    });
   }
 
   close(): void {
     clearInterval(this.#timer);
     this.#alive.clear();
+    this.#allowed.clear();
+  }
+
+  #stillAllowed(socket: WebSocket): boolean {
+    try {
+      return this.#allowed.get(socket)?.() !== false;
+    } catch {
+      // The check could not be made (the database closing with the server): keep the socket.
+      return true;
+    }
   }
 
   #sweep(): void {
@@ -59,6 +82,13 @@ export class WebSocketKeepAlive {
       if (!alive) {
         socket.terminate();
         this.#alive.delete(socket);
+        this.#allowed.delete(socket);
+        continue;
+      }
+      if (!this.#stillAllowed(socket)) {
+        this.#alive.delete(socket);
+        this.#allowed.delete(socket);
+        socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason);
         continue;
       }
       this.#alive.set(socket, false);

@@ -119,3 +119,38 @@ describe('silent web-socket watchers', () => {
     expect(polite.readyState).toBe(WebSocket.OPEN);
   });
 });
+
+describe('web-sockets of a user whose credentials are revoked', () => {
+  it('are closed (1008) within an interval of a password change, on every channel; others stay open', { timeout: 120_000 }, async () => {
+    // A socket is authenticated once, at its handshake: without a later check, a user whose password
+    // was changed (or who was deactivated) went on receiving the jobs, the feed and the logs.
+    const s = await serverWithLog({ idleTimeoutSeconds: 4 });
+    const created = await api(s.url, 'POST', '/v1/users/create', { token: s.token, json: { username: 'rita', password: 'rita-password-1' } });
+    expect(created.status, created.text).toBe(201);
+    const rita = (await api(s.url, 'POST', '/v1/auth/obtain', { json: { username: 'rita', password: 'rita-password-1' } })).body.access as string;
+    const templates = await api(s.url, 'POST', '/v1/job-templates/list', { token: rita, json: {} });
+    const job = await api(s.url, 'POST', `/v1/job-templates/${templates.body[0].pk}/create-job`, { token: rita, json: { input_values: {}, parameter_values: {} } });
+    expect(job.status, job.text).toBe(200);
+    const ws = s.url.replace(/^http/, 'ws');
+    const open = (path: string, token: string) => {
+      const socket = new WebSocket(`${ws}${path}`, ['ufdl', `bearer.${token}`]);
+      onTestFinished(() => socket.terminate());
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      return { socket, closed, opened: new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)) };
+    };
+    const paths = [`/v1/jobs/${job.body.pk}`, '/v1/ufdl-agent/events', `/v1/jobs/${job.body.pk}/log`];
+    const ritas = paths.map((path) => open(path, rita));
+    const admins = paths.map((path) => open(path, s.token));
+    await Promise.all([...ritas, ...admins].map((o) => o.opened));
+
+    const changed = await api(s.url, 'POST', '/v1/users/rita/set-password', { token: s.token, json: { password: 'rita-password-2' } });
+    expect(changed.status, changed.text).toBe(200);
+
+    expect(await Promise.all(ritas.map((o) => o.closed))).toEqual([1008, 1008, 1008]);
+    // The admin's sockets, answering their pings, have been through the same checks and stay.
+    let pings = 0;
+    admins[0]!.socket.on('ping', () => pings++);
+    await until(() => pings >= 2, 60_000, "two more pings to the admin's socket");
+    expect(admins.map((o) => o.socket.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
+  });
+});

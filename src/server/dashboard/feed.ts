@@ -19,7 +19,7 @@ export const FEED_PATH = '/v1/ufdl-agent/events';
 /** Unsent bytes after which a dashboard is dropped rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): void } {
+export function registerFeed(app: FastifyInstance): { add(socket: WebSocket, allowed?: () => boolean): void } {
   const ctx = app.ufdl;
   const sockets = new Set<WebSocket>();
   const broadcast = (pk: number, event: string, data?: Record<string, unknown>, committed?: JobRow) => {
@@ -48,9 +48,9 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket): vo
     ctx.hub.off('created', onCreated);
   });
   return {
-    add(socket) {
+    add(socket, allowed) {
       sockets.add(socket);
-      keepAlive.watch(socket);
+      keepAlive.watch(socket, allowed);
       socket.on('close', () => sockets.delete(socket));
       socket.on('message', () => {});
     },

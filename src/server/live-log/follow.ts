@@ -9,15 +9,35 @@
 import type { WebSocket } from 'ws';
 import type { LogFrame } from '../../protocol/live-log.js';
 import type { LiveLogStore, LogKey } from './store.js';
+import { REVOKED_CLOSE } from '../ws-connections.js';
 
 /** Bytes read from disk and sent per binary frame. */
 const CHUNK_BYTES = 64 * 1024;
-/** A socket that has not answered a ping for this long is closed. */
+/** A socket that has not answered a ping for this long is closed (unless the route says otherwise). */
 const PING_INTERVAL_MS = 30_000;
+
+export interface FollowerOptions {
+  /**
+   * Whether the follower's user may still be served, asked at each ping (a password change, a
+   * deactivation: see `stillAuthenticated`); absent for an anonymous follower.
+   */
+  allowed?: () => boolean;
+  /** How often the socket is pinged, and the user checked again. */
+  pingIntervalMs?: number;
+}
 
 export interface FollowedJob {
   /** The job's current attempt and whether it has ended; undefined when the job is gone. */
   current(): { key: LogKey; ended: boolean } | undefined;
+}
+
+/** `allowed()`, where a check that cannot be made (the database closing with the server) allows. */
+function stillAllowed(allowed: (() => boolean) | undefined): boolean {
+  try {
+    return allowed?.() !== false;
+  } catch {
+    return true;
+  }
 }
 
 export class LogFollower {
@@ -34,7 +54,8 @@ export class LogFollower {
   #alive = true;
   readonly #pinger: NodeJS.Timeout;
 
-  constructor(socket: WebSocket, store: LiveLogStore, job: FollowedJob, start: { key: LogKey; offset: number }) {
+  constructor(socket: WebSocket, store: LiveLogStore, job: FollowedJob, start: { key: LogKey; offset: number }, options: FollowerOptions = {}) {
+    const { allowed, pingIntervalMs = PING_INTERVAL_MS } = options;
     this.#socket = socket;
     this.#store = store;
     this.#job = job;
@@ -50,9 +71,14 @@ export class LogFollower {
         socket.terminate();
         return;
       }
+      if (!stillAllowed(allowed)) {
+        this.close();
+        socket.close(REVOKED_CLOSE.code, REVOKED_CLOSE.reason);
+        return;
+      }
       this.#alive = false;
       socket.ping();
-    }, PING_INTERVAL_MS);
+    }, pingIntervalMs);
     this.#pinger.unref();
   }
 

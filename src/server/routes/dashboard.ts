@@ -19,7 +19,7 @@ import { requireJobRow, jobJson, liveOutputs } from '../store/job-json.js';
 import { requireOutputRow } from '../store/outputs.js';
 import { getUserByPk } from '../store/users.js';
 import { sendBlob } from './job-outputs.js';
-import { authenticateWatcher } from './ws.js';
+import { authenticateWatcher, revocationCheck } from './ws.js';
 
 export const DASHBOARD_PATH = '/ui/';
 /** `dist/ui/` of the package (vite's build of src/ui). */
@@ -111,6 +111,6 @@ export async function dashboardRoutes(app: FastifyInstance): Promise<void> {
     handler: async () => {
       throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `${FEED_PATH} is a web-socket: connect with an Upgrade request`);
     },
-    wsHandler: (socket) => feed.add(socket),
+    wsHandler: (socket, request) => feed.add(socket, revocationCheck(app.ufdl.db, request.user)),
   });
 }

@@ -24,7 +24,7 @@ import { LiveLogStore, type LogKey } from '../live-log/store.js';
 import { getJobRow, requireJobRow, type JobRow } from '../store/job-json.js';
 import { jobPhase } from '../store/notifications.js';
 import { JOB_PATH, jobPk } from './jobs.js';
-import { authenticateWatcher } from './ws.js';
+import { authenticateWatcher, revocationCheck } from './ws.js';
 
 const LOG_PATH = `${JOB_PATH}/log`;
 /** Largest contiguous piece one GET answers with; the reader asks again from where it ends. */
@@ -152,7 +152,11 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
         const now = getJobRow(ctx.db, pk);
         return now && { key: keyOf(now), ended: hasEnded(now) };
       };
-      const follower = new LogFollower(socket, store, { current }, { key: keyOf(row), offset: intQuery(request, 'offset', 0) });
+      const follower = new LogFollower(socket, store, { current }, { key: keyOf(row), offset: intQuery(request, 'offset', 0) }, {
+        allowed: revocationCheck(ctx.db, request.user),
+        // As every other web-socket of the server: pinged, and its user checked, each idle timeout.
+        pingIntervalMs: ctx.options.idleTimeoutSeconds * 1000,
+      });
       let set = followers.get(pk);
       if (!set) followers.set(pk, (set = new Set()));
       set.add(follower);

@@ -13,8 +13,9 @@ import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { CallerUser } from '../context.js';
-import { requireUser, tokenUser } from '../identity.js';
+import { requireUser, stillAuthenticated, tokenUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
+import type { Db } from '../store/db.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
 import { WebSocketKeepAlive } from '../ws-connections.js';
 import { JOB_PATH, jobPk } from './jobs.js';
@@ -82,12 +83,19 @@ export function chooseProtocol(offered: Set<string>): string | false {
  * query strings that end up in access logs; they can offer subprotocols). Anonymous (null) only when
  * configured. The live-log follower and the dashboard's feed authenticate their sockets the same way.
  */
+/** What a web-socket's keep-alive asks of its user (see `stillAuthenticated`); none for an anonymous watcher. */
+export function revocationCheck(db: Db, user: CallerUser | null): (() => boolean) | undefined {
+  return user === null ? undefined : () => stillAuthenticated(db, user);
+}
+
 export async function authenticateWatcher(app: FastifyInstance, request: FastifyRequest): Promise<CallerUser | null> {
   if (request.user) return request.user;
   const query = (request.query as Record<string, unknown> | undefined)?.token;
   const token = typeof query === 'string' && query !== '' ? query : protocolToken(request);
   if (token !== undefined && token !== '') {
-    return tokenUser(app.ufdl.db, await app.ufdl.tokens.verify(token, 'access'));
+    // Kept on the request: the web-socket's keep-alive checks this user again (ws-connections.ts).
+    request.user = tokenUser(app.ufdl.db, await app.ufdl.tokens.verify(token, 'access'));
+    return request.user;
   }
   if (app.ufdl.options.allowAnonymousWebsocket) return null;
   throw new UfdlError(
@@ -122,7 +130,7 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
     },
     wsHandler: (socket, request) => {
       const pk = jobPk(request);
-      keepAlive.watch(socket);
+      keepAlive.watch(socket, revocationCheck(ctx.db, request.user));
       // Client frames carry nothing we act on; they are read and dropped.
       socket.on('message', () => {});
       const join = () => {
