@@ -7,45 +7,14 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { FeedFrame } from '../../src/protocol/dashboard.js';
-import type { Db } from '../../src/server/store/db.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
+import { server, walSync } from '../helpers/held-wal-sync.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 import { receiveJson } from '../helpers/ws-messages.js';
 
-/** A gate on the WAL's `fdatasync`, as in ws-catch-up-durable.test.ts. */
-const walSync = vi.hoisted(() => ({ held: undefined as Promise<void> | undefined, onHeld: () => {} }));
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const fs = await importOriginal<typeof import('node:fs/promises')>();
-  const open = (async (...args: Parameters<typeof fs.open>) => {
-    const handle = await fs.open(...args);
-    if (String(args[0]).endsWith('-wal')) {
-      const datasync = handle.datasync.bind(handle);
-      handle.datasync = async () => {
-        const held = walSync.held;
-        if (held) {
-          walSync.onHeld();
-          await held;
-        }
-        return datasync();
-      };
-    }
-    return handle;
-  }) as typeof fs.open;
-  return { ...fs, default: { ...fs, open }, open };
-});
+vi.mock('node:fs/promises', async (original) => (await import('../helpers/held-wal-sync.js')).withHeldWalSync(await original()));
 
-/** The server's own connection, caught as the store sets it up: it alone sees what is not yet committed. */
-const store = vi.hoisted(() => ({ db: undefined as Db | undefined }));
-vi.mock('../../src/server/store/turn-batch.js', async (importOriginal) => {
-  const batching = await importOriginal<typeof import('../../src/server/store/turn-batch.js')>();
-  return {
-    ...batching,
-    batchWritesPerTurn: (db: Db) => {
-      store.db = db;
-      batching.batchWritesPerTurn(db);
-    },
-  };
-});
+vi.mock('../../src/server/store/turn-batch.js', async (original) => (await import('../helpers/held-wal-sync.js')).capturingServerDb(await original()));
 
 describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while writes await their sync', () => {
   it('shows each transition with the job as that transition left it, not a later write not yet on disk', async () => {
@@ -73,7 +42,7 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while write
     await heldSync;
     // Written while the first one's sync runs: not on disk (not even committed) when that sync ends.
     const second = f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 2 } });
-    const progressOf = store.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
+    const progressOf = server.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
     await vi.waitFor(() => expect(progressOf.get(job)).toBe(0.75));
     walSync.held = undefined;
     release();
@@ -113,7 +82,7 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while write
     // The new job is committed (its sync is under way); the acquire made meanwhile is not.
     expect(job).toBeGreaterThan(0);
     const acquired = f.call('GET', `/v1/jobs/${job}/acquire`, { node });
-    const nodeOf = store.db!.prepare('SELECT node FROM jobs WHERE pk = ?').pluck();
+    const nodeOf = server.db!.prepare('SELECT node FROM jobs WHERE pk = ?').pluck();
     await vi.waitFor(() => expect(nodeOf.get(job)).toBe(node));
     walSync.held = undefined;
     release();

@@ -7,48 +7,14 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { JobNotification } from '../../src/protocol/wire.js';
-import type { Db } from '../../src/server/store/db.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
+import { server, walSync } from '../helpers/held-wal-sync.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 import { receiveJson, type ReceivedMessages } from '../helpers/ws-messages.js';
 
-/**
- * A gate on the WAL's `fdatasync`: while `held` is set, every sync of a `-wal` file waits for it
- * (and says so through `onHeld`), as a slow disk would. Other files are not touched.
- */
-const walSync = vi.hoisted(() => ({ held: undefined as Promise<void> | undefined, onHeld: () => {} }));
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const fs = await importOriginal<typeof import('node:fs/promises')>();
-  const open = (async (...args: Parameters<typeof fs.open>) => {
-    const handle = await fs.open(...args);
-    if (String(args[0]).endsWith('-wal')) {
-      const datasync = handle.datasync.bind(handle);
-      handle.datasync = async () => {
-        const held = walSync.held;
-        if (held) {
-          walSync.onHeld();
-          await held;
-        }
-        return datasync();
-      };
-    }
-    return handle;
-  }) as typeof fs.open;
-  return { ...fs, default: { ...fs, open }, open };
-});
+vi.mock('node:fs/promises', async (original) => (await import('../helpers/held-wal-sync.js')).withHeldWalSync(await original()));
 
-/** The server's own connection, caught as the store sets it up, to lose a batch as SQLite can. */
-const store = vi.hoisted(() => ({ db: undefined as Db | undefined }));
-vi.mock('../../src/server/store/turn-batch.js', async (importOriginal) => {
-  const batching = await importOriginal<typeof import('../../src/server/store/turn-batch.js')>();
-  return {
-    ...batching,
-    batchWritesPerTurn: (db: Db) => {
-      store.db = db;
-      batching.batchWritesPerTurn(db);
-    },
-  };
-});
+vi.mock('../../src/server/store/turn-batch.js', async (original) => (await import('../helpers/held-wal-sync.js')).capturingServerDb(await original()));
 
 async function watch(url: string, job: number, token: string): Promise<ReceivedMessages<JobNotification>> {
   const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/jobs/${job}?token=${encodeURIComponent(token)}`);
@@ -124,11 +90,11 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     // Written while the sync runs: the batch stays open for the next one, and the watcher's catch-up
     // (read now) waits for it.
     const lost = f.call('POST', `/v1/jobs/${job}/progress/0.6`, { node, json: { step: 2 } });
-    const progressOf = store.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
+    const progressOf = server.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
     await vi.waitFor(() => expect(progressOf.get(job)).toBe(0.6));
     const watcher = await watch(f.url, job, await f.adminToken());
     // What SQLite does to the open batch on a full disk or an I/O error: the whole of it is undone.
-    store.db!.exec('ROLLBACK');
+    server.db!.exec('ROLLBACK');
 
     walSync.held = undefined;
     release();
