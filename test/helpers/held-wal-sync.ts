@@ -52,3 +52,22 @@ export function capturingServerDb(batching: typeof TurnBatch): typeof TurnBatch 
     },
   };
 }
+
+/**
+ * Hold every WAL sync from now on: `held` resolves once a sync waits, and `release()` lets it and
+ * every later one go (call it at the test's end too: `onTestFinished(release)`).
+ */
+export function holdWalSyncs(): { held: Promise<void>; release: () => void } {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    walSync.onHeld = resolve;
+  });
+  const gate = new Promise<void>((resolve) => {
+    release = () => {
+      walSync.held = undefined;
+      resolve();
+    };
+  });
+  walSync.held = gate;
+  return { held, release };
+}

@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { FeedFrame } from '../../src/protocol/dashboard.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
-import { server, walSync } from '../helpers/held-wal-sync.js';
+import { holdWalSyncs, server } from '../helpers/held-wal-sync.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 import { receiveJson } from '../helpers/ws-messages.js';
 
@@ -27,24 +27,14 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while write
     const frames = receiveJson<FeedFrame>(feed);
     await new Promise((resolve, reject) => feed.once('open', resolve).once('error', reject));
 
-    let release!: () => void;
-    const heldSync = new Promise<void>((resolve) => {
-      walSync.onHeld = resolve;
-    });
-    walSync.held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    onTestFinished(() => {
-      walSync.held = undefined;
-      release();
-    });
+    const { held: heldSync, release } = holdWalSyncs();
+    onTestFinished(release);
     const first = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
     await heldSync;
     // Written while the first one's sync runs: not on disk (not even committed) when that sync ends.
     const second = f.call('POST', `/v1/jobs/${job}/progress/0.75`, { node, json: { step: 2 } });
     const progressOf = server.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
     await vi.waitFor(() => expect(progressOf.get(job)).toBe(0.75));
-    walSync.held = undefined;
     release();
     expect((await first).status).toBe(200);
     expect((await second).status).toBe(200);
@@ -65,17 +55,8 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while write
     const frames = receiveJson<FeedFrame>(feed);
     await new Promise((resolve, reject) => feed.once('open', resolve).once('error', reject));
 
-    let release!: () => void;
-    const heldSync = new Promise<void>((resolve) => {
-      walSync.onHeld = resolve;
-    });
-    walSync.held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    onTestFinished(() => {
-      walSync.held = undefined;
-      release();
-    });
+    const { held: heldSync, release } = holdWalSyncs();
+    onTestFinished(release);
     const created = f.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {} } });
     await heldSync;
     const job = (f.db.prepare('SELECT MAX(pk) FROM jobs').pluck().get() as number | null) ?? 0;
@@ -84,7 +65,6 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('the dashboard feed while write
     const acquired = f.call('GET', `/v1/jobs/${job}/acquire`, { node });
     const nodeOf = server.db!.prepare('SELECT node FROM jobs WHERE pk = ?').pluck();
     await vi.waitFor(() => expect(nodeOf.get(job)).toBe(node));
-    walSync.held = undefined;
     release();
     expect((await created).status).toBe(200);
     expect((await acquired).status).toBe(200);

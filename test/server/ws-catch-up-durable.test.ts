@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
-import { server, walSync } from '../helpers/held-wal-sync.js';
+import { holdWalSyncs, server } from '../helpers/held-wal-sync.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 import { receiveJson, type ReceivedMessages } from '../helpers/ws-messages.js';
 
@@ -35,17 +35,8 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     await f.startAs(node, job);
 
     // Hold the disk: the progress commits, but its answer and its event wait for the sync.
-    let release!: () => void;
-    const heldSync = new Promise<void>((resolve) => {
-      walSync.onHeld = resolve;
-    });
-    walSync.held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    onTestFinished(() => {
-      walSync.held = undefined;
-      release();
-    });
+    const { held: heldSync, release } = holdWalSyncs();
+    onTestFinished(release);
     const progressed = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
     await heldSync;
 
@@ -56,7 +47,6 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     await new Promise((r) => setTimeout(r, 300));
     expect(watcher.messages).toEqual([]);
 
-    walSync.held = undefined;
     release();
     await progressed;
     await watcher.received(1);
@@ -74,17 +64,8 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     const job = f.job();
     await f.startAs(node, job);
 
-    let release!: () => void;
-    const heldSync = new Promise<void>((resolve) => {
-      walSync.onHeld = resolve;
-    });
-    walSync.held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    onTestFinished(() => {
-      walSync.held = undefined;
-      release();
-    });
+    const { held: heldSync, release } = holdWalSyncs();
+    onTestFinished(release);
     const committed = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
     await heldSync;
     // Written while the sync runs: the batch stays open for the next one, and the watcher's catch-up
@@ -96,7 +77,6 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
     // What SQLite does to the open batch on a full disk or an I/O error: the whole of it is undone.
     server.db!.exec('ROLLBACK');
 
-    walSync.held = undefined;
     release();
     expect((await committed).status).toBe(200);
     expect((await lost).status).toBe(503);
