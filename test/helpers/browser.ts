@@ -9,6 +9,8 @@
  */
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import { buildOnce } from './build.js';
 
 export const CHROMIUM = process.env.UFDL_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -52,5 +54,24 @@ export async function launchBrowser(): Promise<TestBrowser> {
       await context.close().catch(() => undefined);
       await browser.close().catch(() => undefined);
     },
+  };
+}
+
+/**
+ * Inside a `describe`: a browser launched (and `dist/` built, which the pages come from) before its
+ * tests and closed after them. Returns the browser, to be called in the tests.
+ */
+export function useBrowser(): () => TestBrowser {
+  let launched: TestBrowser | undefined;
+  beforeAll(async () => {
+    launched = await launchBrowser();
+    await buildOnce();
+  }, 240_000);
+  afterAll(async () => {
+    await launched?.close();
+  });
+  return () => {
+    if (!launched) throw new Error('the browser is not launched: call useBrowser() inside a describe');
+    return launched;
   };
 }

@@ -3,28 +3,19 @@
  * side (a reverse proxy's 502 while the server restarts, a 503 while its database is out of reach)
  * keeps the user logged in, and the refresh is tried again; only a refused refresh token logs out.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { until } from '../helpers/agent.js';
-import { launchBrowser, SKIP_BROWSER_TESTS, type TestBrowser } from '../helpers/browser.js';
-import { buildOnce } from '../helpers/build.js';
+import { SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../helpers/server.js';
 
 describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's session", { timeout: 180_000 }, () => {
-  let browser: TestBrowser;
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    await buildOnce();
-  }, 240_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useBrowser();
 
   it('outlives a refresh that the server could not answer', async () => {
     // Access tokens of 20 s: the page refreshes its token before opening each web-socket (it does
     // when less than 30 s are left), so the first one is refreshed as soon as the jobs page opens.
     const server = await startTestServer({ accessTokenSeconds: 20 });
-    const page = await browser.context.newPage();
+    const page = await browser().context.newPage();
     onTestFinished(() => page.close());
     let refreshes = 0;
     await page.route('**/v1/auth/refresh', async (route) => {

@@ -5,29 +5,20 @@
  * view follows the job's next run after a reset, not only the run it opened on.
  */
 import type { WebSocket as PageSocket } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { until } from '../helpers/agent.js';
-import { launchBrowser, SKIP_BROWSER_TESTS, type TestBrowser } from '../helpers/browser.js';
-import { buildOnce } from '../helpers/build.js';
+import { SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/server.js';
 
 describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 180_000 }, () => {
-  let browser: TestBrowser;
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    await buildOnce();
-  }, 240_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useBrowser();
 
   it('carry the token out of the URL, and still bring the jobs table and a job page their updates', async () => {
     const f = await startWithFixtures();
     const job = f.job({ description: 'watched' });
     const node = f.node();
-    const page = await browser.context.newPage();
+    const page = await browser().context.newPage();
     onTestFinished(() => page.close());
     const sockets: PageSocket[] = [];
     page.on('websocket', (socket) => sockets.push(socket));
@@ -72,7 +63,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
     await ok(append(0, 'first run\n'));
     await ok(f.call('POST', `/v1/jobs/${job}/finish`, { node, json: { success: false, error: 'out of memory' } }));
 
-    const page = await browser.context.newPage();
+    const page = await browser().context.newPage();
     onTestFinished(() => page.close());
     await page.goto(`${f.url}/ui/#/jobs/${job}`);
     await page.getByLabel('User').fill(ADMIN_USER);

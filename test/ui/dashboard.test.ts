@@ -11,10 +11,9 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createJob, getJob, importTemplate, shellTemplate, startTestAgent, until, waitForJob } from '../helpers/agent.js';
-import { launchBrowser, SKIP_BROWSER_TESTS, type TestBrowser } from '../helpers/browser.js';
-import { buildOnce } from '../helpers/build.js';
+import { SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** A stand-in for a training run: a log line and a progress marker with loss and accuracy per epoch. */
@@ -66,15 +65,7 @@ interface Session {
 
 // Each test starts a server, an agent and a page: minutes, not seconds, on a loaded 2-core machine.
 describe.skipIf(SKIP_BROWSER_TESTS)('the dashboard in a browser', { timeout: 240_000 }, () => {
-  let browser: TestBrowser;
-
-  beforeAll(async () => {
-    browser = await launchBrowser();
-    await buildOnce();
-  }, 240_000);
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browser = useBrowser();
 
   /** A server with the two templates, an agent, and a page logged in as the admin. */
   async function loggedIn(): Promise<Session> {
@@ -82,7 +73,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the dashboard in a browser', { timeout: 240
     const training = await importTemplate(server, trainingTemplate());
     const predict = await importTemplate(server, predictTemplate());
     await startTestAgent(server, { progressIntervalMs: 100 });
-    const page = await browser.context.newPage();
+    const page = await browser().context.newPage();
     onTestFinished(() => page.close());
     await page.goto(`${server.url}/ui/`);
     await page.getByLabel('User').fill(ADMIN_USER);
@@ -94,7 +85,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the dashboard in a browser', { timeout: 240
 
   it('refuses a wrong password, with the reason', async () => {
     const server = await startTestServer();
-    const page = await browser.context.newPage();
+    const page = await browser().context.newPage();
     onTestFinished(() => page.close());
     await page.goto(`${server.url}/ui/`);
     await screenshot(page, 'login');
