@@ -201,7 +201,8 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
       listCandidates: async (slot, waitSeconds, signal) => {
         const limit = POLL_CANDIDATES + loop.skipList.size;
         // Checked entry by entry: the server's answer is not trusted to be what the type says.
-        const body: unknown = await apiOf(slot.index).listJobs(pollFilter(), waitSeconds === null ? { signal, limit } : { waitSeconds, signal, limit });
+        const options = { signal, limit, asSent: true };
+        const body: unknown = await apiOf(slot.index).listJobs(pollFilter(), waitSeconds === null ? options : { ...options, waitSeconds });
         return lists.read(body);
       },
       evaluate: async (job, signal) => {

@@ -63,6 +63,13 @@ export interface ListJobsOptions extends CallOptions {
    * here, so callers see the same either way.
    */
   limit?: number;
+  /**
+   * Take the answer as the server sent it, for the caller to check: the agent's poll says what it got
+   * instead of a list, and skips a malformed entry (logging it once) to run the jobs behind it, where
+   * a whole list refused for one bad entry would stop the node. By default an answer that is not a
+   * list of jobs is a protocol error, for readers that would misread it.
+   */
+  asSent?: boolean;
 }
 
 export interface CreateJobBody {
@@ -281,7 +288,8 @@ export class UfdlClient {
     }
     if (opts.limit !== undefined) spec.headers = { ...spec.headers, [LIMIT_HEADER]: String(opts.limit) };
     const jobs = await this.#transport.json<unknown>(spec);
-    if (!Array.isArray(jobs) || !jobs.every(isJobLike)) throw notJobs(spec, 'a list of jobs');
+    if (opts.asSent === true && !Array.isArray(jobs)) return jobs as JobJson[];
+    if (!Array.isArray(jobs) || (opts.asSent !== true && !jobs.every(isJobLike))) throw notJobs(spec, 'a list of jobs');
     return opts.limit !== undefined && jobs.length > opts.limit ? jobs.slice(0, opts.limit) : jobs;
   }
 
