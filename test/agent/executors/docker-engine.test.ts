@@ -5,7 +5,7 @@
  * UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
  */
 import { stat, writeFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
 import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
 import type { RunningChild } from '../../../src/agent/child/running-child.js';
@@ -303,6 +303,9 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     const args = spec.argv.slice(run + 1);
     args[args.indexOf('--name') + 1] = legacy;
     await docker(['run', '--detach', ...args]);
+    // Removed at the end, as the agent would once it has reported the job: the start-up sweep's test
+    // counts this run's containers.
+    onTestFinished(() => docker(['container', 'rm', '--force', legacy]).then(() => undefined));
     await until(async () => (await inspect(legacy, '{{.State.Status}}')) === 'exited', 60_000, 'the legacy container to end');
 
     const follower = await executorWith().follow(pk, 1, dir);
