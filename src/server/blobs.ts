@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UfdlError } from '../protocol/errors.js';
 
@@ -28,6 +28,9 @@ export interface StoredBlob {
   content?: Buffer;
 }
 
+/** A partial upload this old at start-up is a dead run's; another replica's in flight is younger. */
+const STALE_UPLOAD_MS = 24 * 60 * 60 * 1000;
+
 /**
  * Outputs up to this size (logs, metrics, small models) are kept in the database row rather than in
  * a file: a file costs nine disk operations (create, write, sync, close, mkdir, rename and a synced
@@ -47,9 +50,15 @@ export class BlobStore {
 
   async init(): Promise<void> {
     await mkdir(this.#tmp, { recursive: true });
-    // Partial uploads of a previous run are garbage: nothing refers to them.
-    await rm(this.#tmp, { recursive: true, force: true });
-    await mkdir(this.#tmp, { recursive: true });
+    // Partial uploads of a dead run are garbage: nothing refers to them. Only old ones are removed,
+    // and never the directory: replicas share it, and removing it under another replica failed that
+    // replica's own start (its mkdir found the directory gone) and its uploads in flight.
+    const now = Date.now();
+    for (const name of await readdir(this.#tmp)) {
+      const path = join(this.#tmp, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info !== undefined && now - info.mtimeMs > STALE_UPLOAD_MS) await rm(path, { recursive: true, force: true });
+    }
   }
 
   pathOf(sha256: string): string {

@@ -192,7 +192,9 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
 
     const second = spawnAgent(options);
     onTestFinished(() => second.kill('SIGKILL'));
-    await waitForJob(server, pk, (j) => j.start_time === null, 60_000);
+    // Recovery first stops the container, which ignores SIGTERM, for the whole kill grace: minutes on a
+    // loaded machine with the engine's own work.
+    await waitForJob(server, pk, (j) => j.start_time === null, 150_000);
     // The job runs again elsewhere: nothing of its attempt here may go on running or be left behind.
     await until(async () => (await containersOf(pk)).length === 0, 90_000, 'the container to be removed');
     second.kill('SIGTERM');
