@@ -22,6 +22,7 @@ export interface AgentDeps {
 export type NodeApi = Pick<
   UfdlClient,
   | 'nodePk'
+  | 'ping'
   | 'getJob'
   | 'acquireJob'
   | 'startJob'

@@ -25,7 +25,8 @@ export interface AgentStatus {
   capabilities: { wakeup: boolean; lostAfterSeconds: number | null; websocketAuth: boolean } | null | undefined;
   lastServerContactAt: string | null;
   serverSilentMs: number;
-  slots: { index: number; gpu: number | null; nodeIndex: number; nodePk: number | null; jobPk: number | null }[];
+  /** `retiring`: out of the plan, it takes no new job and leaves when its job ends. */
+  slots: { index: number; gpu: number | null; nodeIndex: number; nodePk: number | null; jobPk: number | null; retiring?: true }[];
   jobs: JobStatus[];
   loop: ReturnType<PollLoop['getStatus']> | null;
   fence: { thresholdMs: number; fencedCount: number } | null;
@@ -68,7 +69,11 @@ export function statusSnapshot(f: StatusFacts): AgentStatus {
     capabilities: capabilitiesSummary(parts.caps),
     lastServerContactAt: new Date(contact.lastOkAt).toISOString(),
     serverSilentMs: contact.silentForMs(),
-    slots: (parts.slots?.snapshot() ?? []).map((s) => ({ ...s, nodePk: parts.nodes?.get(s.index)?.node.pk ?? null })),
+    // A slot beyond the plan registers no node: its job reports as the node it was acquired as.
+    slots: (parts.slots?.snapshot() ?? []).map((s) => ({
+      ...s,
+      nodePk: parts.nodes?.get(s.index)?.node.pk ?? (s.jobPk === null ? undefined : parts.jobs?.get(s.jobPk)?.api.nodePk) ?? null,
+    })),
     jobs: (parts.jobs?.all() ?? []).map((r) => r.status),
     loop: parts.loop?.getStatus() ?? null,
     fence: parts.watch?.fence ?? null,

@@ -151,11 +151,9 @@ export function wireRunningParts(side: AgentSide, started: StartedParts): Runnin
     fenceMarginMs: side.options.fenceMarginMs,
     journal: started.journal,
     log: side.log,
-    busyNodes: () => {
-      const busy = new Set(started.jobs.all().map((r) => r.slot.index));
-      return started.nodes.all.filter((n) => busy.has(n.spec.index));
-    },
-    firstNode: () => started.nodes.all[0],
+    // Each job's own node: one recovery continued may report as a node no slot of the plan registers.
+    busyNodes: () => [...new Map(started.jobs.all().map((r) => [r.api.nodePk, r.api])).values()],
+    firstNode: () => started.nodes.all[0]?.api,
     withChild: () => started.jobs.withChild(),
     afterBeat: () => side.readiness.update(),
     onFenced: (e) => side.onFenced(e),

@@ -9,8 +9,10 @@ import type { Capabilities } from '../../protocol/wire.js';
 import type { ServerContact } from '../server-contact.js';
 import { Fence, fenceThresholdMs } from './fence.js';
 import { Heartbeat } from './heartbeat.js';
-import type { JournalPort } from '../ports.js';
-import type { SlotNode } from '../slots/nodes.js';
+import type { JournalPort, NodeApi } from '../ports.js';
+
+/** What the heartbeat needs of a node's client. */
+type NodePing = Pick<NodeApi, 'ping'>;
 
 /** A job whose child runs now, as the fence sees it. */
 export interface RunningJob {
@@ -25,9 +27,12 @@ export interface ServerWatchContext {
   fenceMarginMs: number;
   journal: Pick<JournalPort, 'record'>;
   log: { info(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
-  /** The nodes of the slots that run a job now, and the first slot's node. */
-  busyNodes(): SlotNode[];
-  firstNode(): SlotNode | undefined;
+  /**
+   * The clients of the nodes that jobs in flight report as, each once (a job recovery continued may
+   * report as a node no slot of the plan registers), and the first slot's node's.
+   */
+  busyNodes(): NodePing[];
+  firstNode(): NodePing | undefined;
   /** The runners whose child runs now. */
   withChild(): RunningJob[];
   /** After each beat (its pings may have changed what is known of the server). */
@@ -88,7 +93,7 @@ export class ServerWatch {
     const busy = this.#ctx.busyNodes();
     const first = this.#ctx.firstNode();
     const nodes = busy.length === 0 && this.#fenced && first ? [first] : busy;
-    await Promise.allSettled(nodes.map((n) => n.api.ping()));
+    await Promise.allSettled(nodes.map((n) => n.ping()));
     this.#ctx.afterBeat();
   }
 

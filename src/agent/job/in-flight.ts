@@ -67,10 +67,13 @@ export class JobsInFlight {
 
   /**
    * Recovery: take `slot` for a journalled job and return the runner that continues it; the caller
-   * starts it with one of its `resume*` methods right away (synchronously, in the same tick).
+   * starts it with one of its `resume*` methods right away (synchronously, in the same tick). With
+   * `beyond-plan`, when the plan has no free slot for the job, the job gets a slot of its own that
+   * takes no new job and leaves when it ends ({@link Slots.addBeyondPlan}).
    */
-  adopt(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner {
-    this.#ctx.slots.take(slot.index, jobPk);
+  adopt(jobPk: number, where: SlotSpec | 'beyond-plan', api: NodeApi): JobRunner {
+    const slots = this.#ctx.slots;
+    const slot = where === 'beyond-plan' ? slots.addBeyondPlan(jobPk) : slots.take(where.index, jobPk);
     const runner = this.#create(jobPk, slot, api);
     queueMicrotask(() => {
       const done = runner.done;

@@ -90,6 +90,11 @@ export class JobRunner {
     };
   }
 
+  /** The client of the node the job reports as (the one it was acquired as). */
+  get api(): NodeApi {
+    return this.#ctx.api;
+  }
+
   /** Resolves when the job has left this agent. */
   get done(): Promise<RunOutcome> | undefined {
     return this.#done;

@@ -17,6 +17,9 @@ export interface SlotSpec {
   readonly nodeIndex: number;
 }
 
+/** The node identity index of a slot beyond the plan ({@link Slots.addBeyondPlan}), which registers no node. */
+export const NO_NODE_INDEX = -1;
+
 export interface Slot extends SlotSpec {
   /** The job in this slot, or null when free. */
   readonly jobPk: number | null;
@@ -116,6 +119,20 @@ export class Slots {
     if (this.#slots.some((s) => s.spec.index === spec.index)) throw new Error(`Slots: slot ${spec.index} exists already`);
     this.#slots.push({ spec, jobPk: null, taken: false, retiring: false });
     this.#wakeFree();
+  }
+
+  /**
+   * A slot beyond the plan, taken by `jobPk` at once and already retiring: it takes no new job and
+   * leaves when the job ends, as a slot the plan loses while the agent runs. Recovery gives one to a
+   * job it continues when the plan has no free slot left for it (the agent restarted with fewer
+   * slots): that job's child, its outputs or its finish carry on rather than being thrown away.
+   * It owns no GPU (a job continued by recovery is never spawned again) and registers no node: its
+   * job reports as the node it was acquired as, so its node identity index is {@link NO_NODE_INDEX}.
+   */
+  addBeyondPlan(jobPk: number): SlotSpec {
+    const spec: SlotSpec = { index: this.nextIndex(), gpu: null, nodeIndex: NO_NODE_INDEX };
+    this.#slots.push({ spec, jobPk, taken: true, retiring: true });
+    return spec;
   }
 
   /**

@@ -36,7 +36,7 @@ export interface RecoveryEntry {
   settle(): void;
   /**
    * Give the job to a runner in its slot, started by `start` (one of its `resume*` methods); with no
-   * slot left for it, requeue it without a runner and settle it.
+   * slot of the plan left for it, in a slot of its own that leaves when the job ends.
    */
   continueIn(start: (runner: JobRunner) => Promise<unknown>): Promise<void>;
 }
@@ -192,9 +192,9 @@ async function rerelease(entry: RecoveryEntry, action: Extract<RecoveryAction, {
 
 /**
  * Finish with an error and (optionally) reset + release a job whose journal state has no edge to
- * `finishing` (or that has no slot left), then close the entry.
+ * `finishing`, then close the entry.
  */
-export async function requeueOffTheBooks(calls: ServerCallContext, error: string, requeue = true): Promise<void> {
+async function requeueOffTheBooks(calls: ServerCallContext, error: string, requeue = true): Promise<void> {
   const finished = await deliverFinish(calls, error);
   if (finished.delivered && requeue) await resetAndRelease(calls);
   calls.journal.abandon(calls.jobPk, `recovery: ${error}`);

@@ -11,7 +11,6 @@ import { isClientError } from '../../client/errors.js';
 import type { NodeJson } from '../../protocol/wire.js';
 import { jobDirPaths, type JobDir } from '../child/job-dir.js';
 import { spawnJob } from '../child/spawn.js';
-import { stopGroup } from '../child/stop-group.js';
 import type { ServerCallContext } from '../job/context.js';
 import type { JobRunner } from '../job/runner.js';
 import { deliverFinish, resetAndRelease } from '../job/server-calls.js';
@@ -20,7 +19,7 @@ import type { ResolvedAgentOptions } from '../options.js';
 import type { StartUpExecutorPort, JournalPort, LogPort, NodeApi } from '../ports.js';
 import type { SlotSpec } from '../slots/slots.js';
 import { childFacts, type ChildFacts } from './child-facts.js';
-import { carryOut, requeueOffTheBooks, type RecoveryEntry } from './recovery-actions.js';
+import { carryOut, type RecoveryEntry } from './recovery-actions.js';
 import { decideRecovery, decideUnknownCurrentJob, NODE_RESTARTED_ERROR, type RecoveryAction } from './recovery-rules.js';
 import { retryStartupStep } from './wait-for-server.js';
 
@@ -39,8 +38,11 @@ export interface RecoveryDeps {
   /** `errorBackoffS`: the back-off while the server cannot be reached during recovery. */
   options: Pick<ResolvedAgentOptions, 'serverUrl' | 'workDir' | 'errorBackoffS' | 'maxRestarts' | 'killGraceMs'>;
   log: LogPort;
-  /** Claim the slot and build a runner that continues the job in the background. */
-  adoptRunner(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner;
+  /**
+   * Claim the slot (or, with `beyond-plan`, a slot of the job's own that leaves when it ends) and
+   * build a runner that continues the job in the background.
+   */
+  adoptRunner(jobPk: number, slot: SlotSpec | 'beyond-plan', api: NodeApi): JobRunner;
   onAction?(jobPk: number, action: RecoveryAction['kind']): void;
   signal: AbortSignal;
 }
@@ -112,17 +114,17 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
     options: deps.options,
     settle,
     continueIn: async (start) => {
-      if (!slot) {
-        // No slot for it (fewer slots than before): settle what we can without a runner. A child that
-        // still runs is stopped first: the job runs again elsewhere, never twice at once.
-        log.warn({ job: record.jobPk, pid: child.child?.pid }, 'no slot left for a recovered job; reporting it as interrupted');
-        if (child.child) await stopGroup(child.child.pid, { graceMs: deps.options.killGraceMs });
-        await requeueOffTheBooks(calls, NODE_RESTARTED_ERROR);
-        settle();
-        return;
+      let runner: JobRunner;
+      if (slot) {
+        taken.add(slot.spec.index);
+        runner = deps.adoptRunner(record.jobPk, slot.spec, api);
+      } else {
+        // Fewer slots than before the restart (the configuration changed, a GPU is gone): as when the
+        // plan shrinks while the agent runs, the job keeps going and its slot leaves when it ends. A
+        // finished run's outputs and finish are reported, never thrown away and run again.
+        log.warn({ job: record.jobPk, pid: child.child?.pid }, 'no slot of the plan is left for a recovered job; it continues in a slot that leaves when it ends');
+        runner = deps.adoptRunner(record.jobPk, 'beyond-plan', api);
       }
-      taken.add(slot.spec.index);
-      const runner = deps.adoptRunner(record.jobPk, slot.spec, api);
       void start(runner);
       report.continuing.push({ jobPk: record.jobPk, action: action.kind, runner });
     },

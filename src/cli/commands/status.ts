@@ -143,11 +143,12 @@ function printKnownStatus(status: AgentStatus): void {
   out(`last contact with the server: ${status.lastServerContactAt ?? 'never'}${status.lastServerContactAt ? silent : ''}`);
   if (status.loop?.lastPollError) out(`last poll error: ${status.loop.lastPollError}`);
   const busy = status.slots.filter((slot) => slot.jobPk !== null).length;
-  out(`slots: ${status.slots.length} (${busy} busy)`);
+  const retiring = status.slots.filter((slot) => slot.retiring === true).length;
+  out(`slots: ${status.slots.length} (${busy} busy${retiring > 0 ? `, ${retiring} leaving when its job ends` : ''})`);
   if (status.slots.length > 0) {
     printTable(
       [{ title: 'slot', align: 'right' }, { title: 'gpu', align: 'right' }, { title: 'node', align: 'right' }, { title: 'job', align: 'right' }],
-      status.slots.map((slot) => [String(slot.index), slot.gpu === null ? '-' : String(slot.gpu), slot.nodePk === null ? '-' : String(slot.nodePk), slot.jobPk === null ? '-' : String(slot.jobPk)]),
+      status.slots.map((slot) => [`${slot.index}${slot.retiring === true ? ' (leaving)' : ''}`, slot.gpu === null ? '-' : String(slot.gpu), slot.nodePk === null ? '-' : String(slot.nodePk), slot.jobPk === null ? '-' : String(slot.jobPk)]),
     );
   }
   if (status.jobs.length === 0) out('running now: nothing');

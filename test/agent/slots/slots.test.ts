@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cudaVisibleDevices, planSlots, Slots } from '../../../src/agent/slots/slots.js';
+import { cudaVisibleDevices, NO_NODE_INDEX, planSlots, Slots } from '../../../src/agent/slots/slots.js';
 
 describe('planSlots()', () => {
   it('gives one slot per GPU, registered under the GPU index', () => {
@@ -105,6 +105,32 @@ describe('Slots', () => {
     await slots.left(1);
     expect(left).toEqual([polling.index, 1]);
     expect(slots.size).toBe(0);
+  });
+
+  it('addBeyondPlan() gives a job a slot of its own that takes no new job and leaves when released', async () => {
+    const slots = new Slots(planSlots(1, [0], 0));
+    slots.take(0, 7);
+    const extra = slots.addBeyondPlan(8);
+    expect(extra.index).not.toBe(0);
+    // No GPU (the job is never spawned again in it) and no node of its own.
+    expect(extra).toEqual({ index: extra.index, gpu: null, nodeIndex: NO_NODE_INDEX });
+    expect(slots.snapshot()).toEqual([
+      { index: 0, gpu: 0, nodeIndex: 0, jobPk: 7 },
+      { index: extra.index, gpu: null, nodeIndex: NO_NODE_INDEX, jobPk: 8, retiring: true },
+    ]);
+    // Not in the plan: not counted, not re-registered, never offered to the poll loop.
+    expect(slots.size).toBe(1);
+    expect(slots.specs()).toEqual([{ index: 0, gpu: 0, nodeIndex: 0 }]);
+    expect(slots.running).toBe(2);
+    slots.release(0);
+    expect(slots.tryAcquire()?.index).toBe(0);
+    expect(slots.tryAcquire()).toBeUndefined();
+    const left = slots.left(extra.index);
+    slots.release(extra.index);
+    await left;
+    expect(slots.snapshot().map((s) => s.index)).toEqual([0]);
+    // Its index is never handed out again in this process.
+    expect(slots.addBeyondPlan(9).index).toBeGreaterThan(extra.index);
   });
 
   it('releasing a free slot is harmless', () => {
