@@ -14,7 +14,8 @@ export interface AgentDeps {
   /** A new, unauthenticated client without a node pk. */
   createClient(): UfdlClient;
   detectHardware(): Promise<NodeHardwareFacts>;
-  createExecutors(): Promise<StartUpExecutorPort & { describe?(): unknown }>;
+  /** `agentId`: who runs the job containers, for their labels (the journal's {@link Journal.identity}). */
+  createExecutors(agentId: string): Promise<StartUpExecutorPort & { describe?(): unknown }>;
   detectIp(): Promise<string>;
 }
 

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { UfdlClient } from '../client/api.js';
 import { pollFilter } from '../protocol/filter.js';
 import { createExecutorRegistry } from './executors/registry.js';
-import { dockerAgentId } from './executors/docker.js';
 import { detectHardware, nodeHardwareFacts } from './hardware/detect.js';
 import { primaryIpv4 } from './hardware/ip.js';
 import { fenceThresholdMs } from './health/fence.js';
@@ -83,10 +82,10 @@ export function realDeps(options: ResolvedAgentOptions, log: Logger): AgentDeps 
       log.debug({ nvidia: hw.nvidia, gpus: hw.gpus.length }, 'hardware detected');
       return nodeHardwareFacts(hw);
     },
-    createExecutors: () =>
+    createExecutors: (agentId) =>
       createExecutorRegistry({
         docker: options.docker,
-        dockerOptions: { network: options.dockerNetwork, pull: options.dockerPull, agentId: dockerAgentId(options.workDir) },
+        dockerOptions: { network: options.dockerNetwork, pull: options.dockerPull, agentId },
       }),
     detectIp: async () => (await primaryIpv4(options.nodeIp)).address,
   };

@@ -183,8 +183,10 @@ export interface AgentProcess {
  * Spawn `test/fixtures/agent-main.mjs` (which imports the built `dist/agent/index.js`; build first)
  * with `options` and extra environment (e.g. `UFDL_AGENT_FAIL_POINTS`).
  */
-export function spawnAgent(options: AgentOptions, env: Record<string, string> = {}): AgentProcess {
-  const child = spawn(process.execPath, [AGENT_MAIN], {
+export function spawnAgent(options: AgentOptions, env: Record<string, string> = {}, launch: { prefix?: readonly string[] } = {}): AgentProcess {
+  // `prefix`: a command that runs the agent (e.g. in a UTS namespace of its own, with another hostname).
+  const [command, ...args] = [...(launch.prefix ?? []), process.execPath, AGENT_MAIN];
+  const child = spawn(command!, args, {
     env: { ...process.env, UFDL_TEST_AGENT_OPTIONS: JSON.stringify(options), UFDL_TEST_LOG: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

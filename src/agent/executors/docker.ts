@@ -83,7 +83,9 @@ export interface DockerOptions {
 
 /**
  * The `ufdl.agent` label of the containers of the agent whose work directory is `workDir` on this
- * host: one agent's start-up sweep never touches another's containers on a shared engine.
+ * host: one agent's start-up sweep never touches another's containers on a shared engine. Taken once,
+ * when the agent's journal is new, and kept by the journal ever after (`Journal.identity`): an agent
+ * whose container is re-created gets a new hostname, and must still find the containers it started.
  */
 export function dockerAgentId(workDir: string): string {
   return `${hostname()}:${workDir}`;

@@ -69,6 +69,9 @@ export interface OpenedJournal {
   onClosed: () => void;
 }
 
+/** The settings key of {@link Journal.identity}. */
+const AGENT_IDENTITY_KEY = 'agent-identity';
+
 export class Journal extends JournalView {
   /** The (normalized) server URL this journal writes for. */
   readonly serverUrl: string;
@@ -350,6 +353,19 @@ export class Journal extends JournalView {
   /** Forget the node pk (after `400 Bad Node-Id`), keeping ip, index and hardware. */
   forgetNode(): void {
     this.stmt(`UPDATE servers SET node_pk = NULL, updated_at = ? WHERE server_url = ?`).run(this.#iso(), this.serverUrl);
+  }
+
+  /**
+   * This agent's identity: `initial` the first time it is asked for, the stored value ever after. It
+   * is what makes the agent the same one across restarts — the journal, not the host it runs on:
+   * an agent in a container that is re-created (a new hostname) is still the one that labelled its
+   * job containers, and finds them again.
+   */
+  identity(initial: string): string {
+    const stored = this.getSetting(AGENT_IDENTITY_KEY);
+    if (stored !== undefined) return stored;
+    this.setSetting(AGENT_IDENTITY_KEY, initial);
+    return initial;
   }
 
   /** Set a small piece of agent state; `null` deletes it. */

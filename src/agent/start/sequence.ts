@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../../client/api.js';
 import type { Capabilities, HardwareJson } from '../../protocol/wire.js';
+import { dockerAgentId } from '../executors/docker.js';
 import type { NodeHardwareFacts } from '../hardware/detect.js';
 import { OutageLog } from '../health/outage-log.js';
 import type { StatusServer } from '../health/status-server.js';
@@ -76,7 +77,7 @@ export async function startUp(ctx: StartUpContext): Promise<StartedParts> {
   await login(ctx, base);
   const caps = (opened.caps = await retrying(ctx, base, 'capabilities', () => base.getCapabilities({ signal })));
   if (caps === null) await warnIfNotStaff(ctx, base);
-  const machine = await detectMachine(ctx, base, caps);
+  const machine = await detectMachine(ctx, journal, base, caps);
   const nodes = await registerSlots(ctx, journal, base, machine);
   const { jobs, leases } = ctx.createJobs({ journal, caps, slots: machine.slots, executors: machine.executors });
   opened.jobs = jobs;
@@ -106,10 +107,11 @@ interface Machine {
 }
 
 /** Hardware, executors, the server's GPU generations, the node's address, and the slots. */
-async function detectMachine(ctx: StartUpContext, base: UfdlClient, caps: Capabilities | null): Promise<Machine> {
+async function detectMachine(ctx: StartUpContext, journal: Journal, base: UfdlClient, caps: Capabilities | null): Promise<Machine> {
   const { options: o, opened, signal } = ctx;
   const hardware = await ctx.deps.detectHardware();
-  const executors = (opened.executors = await ctx.deps.createExecutors());
+  // Fixed when the journal is new (its host and work directory then), kept across re-created containers.
+  const executors = (opened.executors = await ctx.deps.createExecutors(journal.identity(dockerAgentId(o.workDir))));
   const generations = hardware.gpus.length > 0 ? await retrying(ctx, base, 'hardware list', () => base.listHardware({ signal })) : [];
   const ip = o.nodeIp ?? (await ctx.deps.detectIp());
   const specs = planSlots(o.slots, hardware.gpus.map((g) => g.index), o.nodeIndex);

@@ -88,50 +88,55 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     await until(async () => (await getJob(server, drained)).start_time === null && (await containersOf(drained)).length === 0, 60_000, 'the job to be requeued and its container removed');
   }, 300_000);
 
-  it('follows, after a restart, the container whose client died with the agent, and removes containers no journal entry owns', async () => {
-    const server = await startTestServer();
-    const dir = await agentDir();
-    const options = fastAgentOptions(server, dir, { docker: true });
-    const template = await importTemplate(
-      server,
-      dockerTemplate('docker-outlives', `echo started; while [ ! -e "$UFDL_JOB_DIR/go" ]; do sleep 0.2; done; echo resumed > "$UFDL_OUTPUT_DIR/after.txt"`),
-    );
-    const pk = await createJob(server, template);
+  // An agent in a container that is re-created (an upgrade, `docker compose up`) comes back with a
+  // new hostname and the same journal: it is still the agent that started the job's container.
+  for (const recreated of [false, true]) {
+    it(`follows, after a restart${recreated ? ' under another hostname' : ''}, the container whose client died with the agent, and removes containers no journal entry owns`, async () => {
+      const server = await startTestServer();
+      const dir = await agentDir();
+      const options = fastAgentOptions(server, dir, { docker: true });
+      const template = await importTemplate(
+        server,
+        dockerTemplate('docker-outlives', `echo started; while [ ! -e "$UFDL_JOB_DIR/go" ]; do sleep 0.2; done; echo resumed > "$UFDL_OUTPUT_DIR/after.txt"`),
+      );
+      const pk = await createJob(server, template);
 
-    const first = spawnAgent(options);
-    await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
-    const [name] = await containersOf(pk);
-    const jobDir = jobDirPaths(options.workDir, pk);
-    const wrapper = findWrapper(jobDir);
-    expect(wrapper).toBeDefined();
-    // What a systemd stop does: the agent's whole cgroup (agent, wrapper, docker CLI) dies; the container does not.
-    first.kill('SIGKILL');
-    process.kill(-wrapper!.pid, 'SIGKILL');
-    await first.exited;
-    await until(() => findWrapper(jobDir) === undefined, 20_000, 'the wrapper to be gone');
-    expect(await inspect(name!, '{{.State.Running}}')).toBe('true');
-    // A container of this agent that no journal entry owns (as a crash at the wrong moment leaves one).
-    const stray = `ufdl-job-999999-1-${process.pid}`;
-    await docker([
-      'run', '--detach', '--name', stray,
-      '--label', `${LABEL.job}=999999`, '--label', `${LABEL.attempt}=1`,
-      '--label', `${LABEL.agent}=${dockerAgentId(options.workDir)}`, '--label', `${LABEL.server}=${server.url}`,
-      IMAGE, 'sleep', '120',
-    ]);
+      const first = spawnAgent(options);
+      await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
+      const [name] = await containersOf(pk);
+      const jobDir = jobDirPaths(options.workDir, pk);
+      const wrapper = findWrapper(jobDir);
+      expect(wrapper).toBeDefined();
+      // What a systemd stop does: the agent's whole cgroup (agent, wrapper, docker CLI) dies; the container does not.
+      first.kill('SIGKILL');
+      process.kill(-wrapper!.pid, 'SIGKILL');
+      await first.exited;
+      await until(() => findWrapper(jobDir) === undefined, 20_000, 'the wrapper to be gone');
+      expect(await inspect(name!, '{{.State.Running}}')).toBe('true');
+      // A container of this agent that no journal entry owns (as a crash at the wrong moment leaves one).
+      const stray = `ufdl-job-999999-1-${process.pid}`;
+      await docker([
+        'run', '--detach', '--name', stray,
+        '--label', `${LABEL.job}=999999`, '--label', `${LABEL.attempt}=1`,
+        '--label', `${LABEL.agent}=${dockerAgentId(options.workDir)}`, '--label', `${LABEL.server}=${server.url}`,
+        IMAGE, 'sleep', '120',
+      ]);
 
-    const second = spawnAgent(options);
-    await second.waitForLog((l) => l.msg === "the job's child is gone but its container is not; following the container", 60_000);
-    const swept = await second.waitForLog((l) => l.msg === 'removed job containers that no unfinished journal entry owns', 60_000);
-    expect(swept['containers']).toEqual([stray]);
-    await docker(['exec', name!, 'touch', `${jobDir.root}/go`]);
-    const job = await waitForJob(server, pk, ended, 120_000);
-    expect(job.error_reason).toBeNull();
-    expect((await downloadOutput(server, pk, 'after.txt')).toString()).toBe('resumed\n');
-    await until(async () => (await containersOf(pk)).length === 0, 30_000, 'the container to be removed');
-    expect((await getJob(server, pk)).end_time).not.toBeNull();
-    second.kill('SIGTERM');
-    expect((await second.exited).code).toBe(0);
-  }, 300_000);
+      const second = spawnAgent(options, {}, recreated ? { prefix: ['unshare', '--uts', '--', 'sh', '-c', 'hostname ufdl-recreated-agent && exec "$0" "$@"'] } : {});
+      await second.waitForLog((l) => l.msg === "the job's child is gone but its container is not; following the container", 60_000);
+      if (recreated) expect(second.lines()[0]?.['hostname']).toBe('ufdl-recreated-agent');
+      const swept = await second.waitForLog((l) => l.msg === 'removed job containers that no unfinished journal entry owns', 60_000);
+      expect(swept['containers']).toEqual([stray]);
+      await docker(['exec', name!, 'touch', `${jobDir.root}/go`]);
+      const job = await waitForJob(server, pk, ended, 120_000);
+      expect(job.error_reason).toBeNull();
+      expect((await downloadOutput(server, pk, 'after.txt')).toString()).toBe('resumed\n');
+      await until(async () => (await containersOf(pk)).length === 0, 30_000, 'the container to be removed');
+      expect((await getJob(server, pk)).end_time).not.toBeNull();
+      second.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }, 300_000);
+  }
   it("keeps the job's time limit when the restarted agent follows its container: it is not given its whole time again", async () => {
     const server = await startTestServer();
     const dir = await agentDir();

@@ -467,6 +467,16 @@ describe('node identity, settings and contact', () => {
     expect(journal.getSetting('a')).toBeUndefined();
   });
 
+  it("should fix the agent's identity at first use and keep it across reopening, whatever is offered later", () => {
+    const first = journalAt();
+    expect(first.identity('host-a:/var/lib/ufdl-agent/work')).toBe('host-a:/var/lib/ufdl-agent/work');
+    expect(first.identity('host-b:/var/lib/ufdl-agent/work')).toBe('host-a:/var/lib/ufdl-agent/work');
+    first.close();
+    open.splice(open.indexOf(first), 1);
+    // A re-created container: another hostname, the same journal.
+    expect(journalAt().identity('host-b:/var/lib/ufdl-agent/work')).toBe('host-a:/var/lib/ufdl-agent/work');
+  });
+
   it('should keep the last contact current in memory and write it at most once per interval', () => {
     const journal = journalAt({ contactWriteIntervalMs: 10_000 });
     const reader = openReadOnly(path, { serverUrl: SERVER });
