@@ -90,7 +90,7 @@ describe('a follower told of an append before it has sent its start', () => {
       terminate() {},
       close() {},
     });
-    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }) }, { key, offset: 0 });
+    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }), onDisk: async () => {} }, { key, offset: 0 });
     // As the route does: the follower is registered, then the log looked up; an append lands between.
     const info = await s.info(key);
     await s.append(key, 4, Buffer.from('two\n'), MAX);
@@ -123,7 +123,7 @@ describe('a follower whose socket fails the start frame (the peer reset it mid-w
       },
       close() {},
     });
-    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }) }, { key, offset: 0 });
+    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }), onDisk: async () => {} }, { key, offset: 0 });
     const info = await s.info(key);
     await expect(follower.start({ length: info.length, complete: false, maxBytes: info.maxBytes })).resolves.toBeUndefined();
     expect(terminated).toBe(1);

@@ -29,6 +29,12 @@ export interface FollowerOptions {
 export interface FollowedJob {
   /** The job's current attempt and whether it has ended; undefined when the job is gone. */
   current(): { key: LogKey; ended: boolean } | undefined;
+  /**
+   * Resolves once everything committed before the call is on disk (group commit): what `current()`
+   * read before it can then be told. Rejects when that sync fails, or when what was read never
+   * committed.
+   */
+  onDisk(): Promise<void>;
 }
 
 /** `allowed()`, where a check that cannot be made (the database closing with the server) allows. */
@@ -40,12 +46,19 @@ function stillAllowed(allowed: (() => boolean) | undefined): boolean {
   }
 }
 
+/** A job's attempt and whether it has ended, as one comparable value. */
+function stateOf(startTime: string | null, ended: boolean): string {
+  return `${startTime ?? ''}|${ended}`;
+}
+
 export class LogFollower {
   readonly #socket: WebSocket;
   readonly #store: LiveLogStore;
   readonly #job: FollowedJob;
   #cursor: number;
   #attempt: string | null;
+  /** The attempt and ending last read and known to be on disk: a change is told once it is too. */
+  #toldState: string;
   #pumping = false;
   #again = false;
   /** The `start` frame has gone: until then a poke only marks that there is something to send. */
@@ -61,6 +74,7 @@ export class LogFollower {
     this.#job = job;
     this.#cursor = start.offset;
     this.#attempt = start.key.startTime;
+    this.#toldState = stateOf(start.key.startTime, false);
     socket.on('close', () => this.close());
     socket.on('error', () => this.close());
     socket.on('pong', () => (this.#alive = true));
@@ -95,6 +109,7 @@ export class LogFollower {
       return;
     }
     this.#started = true;
+    this.#toldState = stateOf(this.#attempt, info.complete);
     this.#again = false;
     this.poke();
   }
@@ -137,6 +152,13 @@ export class LogFollower {
       if (!job) {
         this.#socket.close(1008, 'job not found');
         return;
+      }
+      // The row just read may hold a commit not yet on disk (group commit). A reset or an end tells
+      // of a transition, and is told only once that transition is on disk, as every transition is.
+      const state = stateOf(job.key.startTime, job.ended);
+      if (state !== this.#toldState) {
+        await this.#job.onDisk();
+        this.#toldState = state;
       }
       if (job.key.startTime !== this.#attempt) {
         // Reset and started again: a new log from 0. A job back in the queue has no log yet.

@@ -152,7 +152,8 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
         const now = getJobRow(ctx.db, pk);
         return now && { key: keyOf(now), ended: hasEnded(now) };
       };
-      const follower = new LogFollower(socket, store, { current }, { key: keyOf(row), offset: intQuery(request, 'offset', 0) }, {
+      const onDisk = () => ctx.durable.syncAfterCommit();
+      const follower = new LogFollower(socket, store, { current, onDisk }, { key: keyOf(row), offset: intQuery(request, 'offset', 0) }, {
         allowed: revocationCheck(ctx.db, request.user),
         // As every other web-socket of the server: pinged, and its user checked, each idle timeout.
         pingIntervalMs: ctx.options.idleTimeoutSeconds * 1000,
@@ -166,12 +167,21 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
       });
       // Nothing here may reject unhandled: that would end the server. A log that cannot be looked up
       // (its files unreadable) ends this follower alone.
-      store.info(keyOf(row)).then(
-        (info) => follower.start({ length: info.length, complete: hasEnded(row), maxBytes: info.maxBytes }),
-        (err: unknown) => {
-          ctx.log.warn({ err, job: pk }, 'could not look up the live log for a follower');
+      // The row was read just now: the `start` frame tells of it once it is on disk (group commit).
+      onDisk().then(
+        () =>
+          store.info(keyOf(row)).then(
+            (info) => follower.start({ length: info.length, complete: hasEnded(row), maxBytes: info.maxBytes }),
+            (err: unknown) => {
+              ctx.log.warn({ err, job: pk }, 'could not look up the live log for a follower');
+              follower.close();
+              socket.close(1011, 'the log could not be read');
+            },
+          ),
+        () => {
+          // The sync failed, or what was read never committed: the follower may connect again.
           follower.close();
-          socket.close(1011, 'the log could not be read');
+          socket.close(1011, 'the server could not make its state durable');
         },
       );
     },
