@@ -244,6 +244,7 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
       const chunks: Buffer[] = [];
       response.on('data', (c: Buffer) => chunks.push(c));
       response.on('end', () => {
+        const status = response.statusCode ?? 0;
         const text = Buffer.concat(chunks).toString('utf8');
         let detail = text;
         try {
@@ -251,7 +252,13 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
         } catch {
           // not JSON
         }
-        const status = response.statusCode ?? 0;
+        // Anything but a refusal of ours (a 2xx is the log served as plain HTTP): something between
+        // here and the server does not pass web-sockets, which no reconnect changes.
+        const noWebSocket = status < 400 || status === 405 || status === 426 || status === 501;
+        if (noWebSocket) {
+          const shown = status < 400 ? '' : `: ${detail.slice(0, 200)}`;
+          detail = `HTTP ${status} instead of upgrading to a web-socket (a proxy that does not pass web-sockets?)${shown}`;
+        }
         const error = new ClientError({ kind: status === 401 ? 'auth' : status === 403 ? 'forbidden' : status === 404 ? 'not-found' : status >= 500 ? 'server' : 'bad-request', method: 'GET', path: `/${logPath(pk)}`, status, detail });
         if (status === 401 && !renewed && ctx.renew && !closed) {
           // The token was refused (revoked by a password change, the server reset): nothing else
@@ -265,8 +272,9 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
           return;
         }
         ws.terminate();
-        if (status >= 500) ctx.failed?.(base, { kind: 'server', status, detail });
-        retry(error, status === 403 || status === 404 || status === 400 || status === 401);
+        if (status >= 500 && !noWebSocket) ctx.failed?.(base, { kind: 'server', status, detail });
+        // A 5xx (a server restarting), 408 and 429 may pass; any other answer will be the same again.
+        retry(error, noWebSocket || (status < 500 && status !== 408 && status !== 429));
       });
     });
     ws.on('error', (err) => {

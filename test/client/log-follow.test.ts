@@ -73,3 +73,52 @@ describe('followLog against a hostile peer', () => {
     expect(peer.seen.filter((r) => r.path.startsWith('/v1/auth/')).length).toBe(2);
   });
 });
+
+describe('followLog through a proxy that does not pass web-sockets', () => {
+  // A proxy may refuse the upgrade (426, 405, 501) or pass the request on as a plain GET, which the
+  // server answers with the log's bytes (200). Reconnecting cannot change that answer.
+  for (const [status, reason, body] of [
+    [426, 'Upgrade Required', '<html>upgrade required</html>'],
+    [405, 'Method Not Allowed', 'no'],
+    [501, 'Not Implemented', 'websockets are not supported'],
+    [200, 'OK', 'the log bytes'],
+  ] as const) {
+    it(`should give up at once, saying so, when the upgrade is answered ${status}`, async () => {
+      let upgrades = 0;
+      const peer = await logPeer((_req, socket) => {
+        upgrades++;
+        socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/html\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      });
+      const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
+      onTestFinished(() => client.close());
+      const result = await follow(client);
+      expect(result.error).toBeInstanceOf(ClientError);
+      expect((result.error as ClientError).status).toBe(status);
+      expect(result.error!.message).toContain(`HTTP ${status} instead of upgrading to a web-socket`);
+      expect(result.problems).toBe(1);
+      expect(upgrades).toBe(1);
+    });
+  }
+
+  it('should keep reconnecting after a 503 (a server restarting), a 429 or a 408', async () => {
+    const answers = [503, 429, 408];
+    const peer = await logPeer((req, socket, head, wss) => {
+      const status = answers.shift();
+      if (status !== undefined) {
+        socket.end(`HTTP/1.1 ${status} Busy\r\ncontent-length: 0\r\n\r\n`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.send(JSON.stringify({ type: 'start', offset: 0, length: 2, complete: true, max_bytes: null }));
+        ws.send(Buffer.from('ok'));
+        ws.send(JSON.stringify({ type: 'end', length: 2 }));
+      });
+    });
+    const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
+    onTestFinished(() => client.close());
+    const result = await follow(client);
+    expect(result.error).toBeUndefined();
+    expect(result.bytes).toBe('ok');
+    expect(result.problems).toBe(3);
+  });
+});
