@@ -14,6 +14,8 @@ import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, r
 import { join } from 'node:path';
 import type { CachedToken, TokenCache } from '../client/options.js';
 import { READ_WITHOUT_BLOCKING, cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
+import { CliError } from './cli-error.js';
+import { EXIT } from './exit-codes.js';
 
 const VERSION = 1;
 
@@ -89,7 +91,7 @@ export class TokenCacheFile implements TokenCache {
     try {
       unlinkSync(this.path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotRemove(this.path, err);
     }
   }
 }
@@ -103,8 +105,22 @@ export function dropAllTokens(dir = tokenCacheDir()): number {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
   }
-  for (const name of names) rmSync(join(dir, name), { force: true });
+  for (const name of names) {
+    const path = join(dir, name);
+    try {
+      rmSync(path, { force: true });
+    } catch (err) {
+      throw cannotRemove(path, err);
+    }
+  }
   return names.filter((name) => name.endsWith('.json')).length;
+}
+
+/** A token file that stays (a directory in its place, no permission): the user must see which. */
+function cannotRemove(path: string, err: unknown): CliError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'EISDIR' || code === 'ERR_FS_EISDIR' ? 'it is a directory' : err instanceof Error ? err.message : String(err);
+  return new CliError(code === 'EACCES' || code === 'EPERM' ? EXIT.NOPERM : EXIT.FAILURE, `could not remove the cached token file ${path}: ${why}`);
 }
 
 function isToken(value: unknown): value is CachedToken {

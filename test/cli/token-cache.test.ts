@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { chmod, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
@@ -212,6 +212,20 @@ describe('the CLI token cache', () => {
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toMatch(/^removed 2 cached token files /);
     expect(await cacheFiles(dir)).toEqual([]);
+  });
+
+  it('logout says which cached token it could not remove (a directory in its place), with status 1 and no stack trace', async () => {
+    const server = await startTestServer();
+    const { home, dir } = await cacheHome();
+    expect((await cli(['jobs'], { env: serverEnv(server, { XDG_CACHE_HOME: home }) })).code).toBe(0);
+    const file = await onlyFile(dir);
+    await rm(file);
+    await mkdir(join(file, 'inside'), { recursive: true });
+
+    const one = await cli(['logout', '--server', server.url], { env: { XDG_CACHE_HOME: home } });
+    expectOneLineError(one, 1, new RegExp(`^ufdl-agent: could not remove the cached token file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    const all = await cli(['logout', '--all'], { env: { XDG_CACHE_HOME: home } });
+    expectOneLineError(all, 1, /^ufdl-agent: could not remove the cached token file .*\.json: /);
   });
 
   it('ignores a corrupt file, a FIFO, or one others may read, without a crash or a wait, and writes a good one', async () => {
