@@ -45,6 +45,39 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
     for (const socket of sockets) expect(new URL(socket.url()).search, socket.url()).not.toMatch(/token=/);
   });
 
+  it('keep a filtered jobs table as a reload would show it: a job that starts joins the running view, one that ends leaves it', async () => {
+    const f = await startWithFixtures();
+    const [older, newer, other] = [f.job(), f.job(), f.job()];
+    const node = f.node();
+    const page = await browser().context.newPage();
+    onTestFinished(() => page.close());
+    await page.goto(`${f.url}/ui/`);
+    await page.getByLabel('User').fill(ADMIN_USER);
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.locator(`tr[data-job="${other}"]`).waitFor();
+    await page.getByLabel('State').selectOption('running');
+    const count = page.getByText(/^\d+ jobs?$/);
+    await until(async () => (await count.textContent()) === '0 jobs', 30_000, 'the running view to be empty');
+    const shown = async () => page.locator('tr[data-job]').evaluateAll((rows) => rows.map((row) => Number(row.getAttribute('data-job'))));
+
+    // Started elsewhere while the view is open: each takes its place by pk, newest first.
+    await f.startAs(node, newer);
+    await page.locator(`tr[data-job="${newer}"] .state.running`).waitFor({ timeout: 30_000 });
+    const second = f.node();
+    await f.startAs(second, older);
+    await until(async () => (await shown()).join() === [newer, older].join(), 30_000, `jobs ${newer} and ${older} to show, newest first`);
+    expect(await count.textContent()).toBe('2 jobs');
+
+    // One ends: it leaves the running view.
+    expect((await f.call('POST', `/v1/jobs/${newer}/finish`, { node, json: {} })).status).toBe(200);
+    await until(async () => (await shown()).join() === String(older), 30_000, `job ${newer} to leave the running view`);
+    expect(await count.textContent()).toBe('1 job');
+    // What loading the page again would show.
+    const table = await f.call('POST', '/v1/ufdl-agent/jobs/table', { json: { state: 'running' } });
+    expect((JSON.parse(table.text) as { rows: { pk: number }[]; total: number }).rows.map((row) => row.pk)).toEqual(await shown());
+  });
+
   it("follow the new run's log after a failed job is reset and runs again", async () => {
     const f = await startWithFixtures();
     const job = f.job();

@@ -1,26 +1,20 @@
 /**
  * The jobs table: newest first, filtered by state and template, paged by pk (`/v1/ufdl-agent/jobs/
- * table`), and kept current by the live feed (`/v1/ufdl-agent/events`): rows on the page change in
- * place, and new jobs appear at the top of the first page.
+ * table`), and kept current by the live feed (`/v1/ufdl-agent/events`, `table-feed.ts`): rows on
+ * the page change in place, jobs that enter the filter take their place, jobs that leave it go.
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { TemplateJson } from '../../protocol/wire.js';
 import { api, reconnectingSocket } from '../api.js';
 import { LoadError, ProgressBar, StateBadge } from '../components/bits.js';
 import { formatAge, runTime } from '../format.js';
-import type { FeedFrame, JobPage, JobSummary } from '../types.js';
+import { withJob } from '../table-feed.js';
+import type { FeedFrame, JobPage } from '../types.js';
 
 const PAGE_SIZE = 50;
 const STATES = ['', 'active', 'created', 'running', 'finished', 'errored', 'cancelled', 'ended'] as const;
 
 type Cursor = { before?: number; after?: number };
-
-function matches(job: JobSummary, state: string, template: number | undefined): boolean {
-  if (template !== undefined && job.template.pk !== template) return false;
-  if (state === '' || state === job.state) return true;
-  const active = job.state === 'created' || job.state === 'running';
-  return state === 'active' ? active : state === 'ended' ? !active : false;
-}
 
 export function JobsPage() {
   const [state, setState] = useState<string>('');
@@ -54,19 +48,7 @@ export function JobsPage() {
       open: load,
       message: (event) => {
         const frame = JSON.parse(event.data as string) as FeedFrame;
-        setPage((current) => {
-          if (!current) return current;
-          const index = current.rows.findIndex((r) => r.pk === frame.job.pk);
-          if (index >= 0) {
-            const rows = current.rows.slice();
-            rows[index] = frame.job;
-            return { ...current, rows };
-          }
-          if (frame.event === 'created' && firstPage && matches(frame.job, state, template)) {
-            return { ...current, rows: [frame.job, ...current.rows].slice(0, PAGE_SIZE), total: current.total + 1, has_older: current.has_older || current.rows.length >= PAGE_SIZE };
-          }
-          return current;
-        });
+        setPage((current) => current && withJob(current, frame.job, { state, template, firstPage, pageSize: PAGE_SIZE }));
       },
     });
     return () => socket.close();
