@@ -3,10 +3,7 @@
  * the box, with its first and last time and its range written on the axes. The job page draws one
  * per number in the progress metadata (loss, accuracy, …) and one for the progress itself.
  */
-export interface Series {
-  name: string;
-  points: { t: number; v: number }[];
-}
+import type { Series } from '../progress-series.js';
 
 const W = 300;
 const H = 150;

@@ -8,10 +8,11 @@ import { useEffect, useState } from 'preact/hooks';
 import type { JobNotification } from '../../protocol/wire.js';
 import { api, reconnectingSocket, type Session } from '../api.js';
 import { LoadError, ProgressBar, StateBadge } from '../components/bits.js';
-import { Chart, type Series } from '../components/chart.js';
+import { Chart } from '../components/chart.js';
 import { ConfirmDialog, type ConfirmRequest } from '../components/confirm.js';
 import { LogView } from '../components/log-view.js';
 import { formatBytes, formatTime, formatValue, runTime } from '../format.js';
+import { seriesOf } from '../progress-series.js';
 import type { JobDetail, ProgressPoint } from '../types.js';
 
 /** At most this many points are kept per curve (the server thins long histories too). */
@@ -247,15 +248,3 @@ function numbers(data: Record<string, unknown>, prefix = '', out: Record<string,
   return out;
 }
 
-function seriesOf(points: ProgressPoint[]): Series[] {
-  const byName = new Map<string, Series>([['progress', { name: 'progress', points: [] }]]);
-  for (const point of points) {
-    byName.get('progress')!.points.push({ t: point.t, v: point.p });
-    for (const [name, v] of Object.entries(point.d)) {
-      let series = byName.get(name);
-      if (!series) byName.set(name, (series = { name, points: [] }));
-      series.points.push({ t: point.t, v });
-    }
-  }
-  return [...byName.values()];
-}
