@@ -8,9 +8,10 @@
  * passed), so the gap stays visible.
  */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { buildOnce } from './build.js';
+import { ADMIN_PASSWORD, ADMIN_USER } from './server.js';
 
 export const CHROMIUM = process.env.UFDL_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -74,4 +75,12 @@ export function useBrowser(): () => TestBrowser {
     if (!launched) throw new Error('the browser is not launched: call useBrowser() inside a describe');
     return launched;
   };
+}
+
+/** Open the dashboard at `path` (its login form first) and log in as the admin. */
+export async function logInAsAdmin(page: Page, serverUrl: string, path = '/ui/'): Promise<void> {
+  await page.goto(`${serverUrl}${path}`);
+  await page.getByLabel('User').fill(ADMIN_USER);
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
 }

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { until } from '../helpers/agent.js';
-import { SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../helpers/server.js';
+import { logInAsAdmin, SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
+import { ADMIN_USER, api, startTestServer } from '../helpers/server.js';
 
 describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's session", { timeout: 180_000 }, () => {
   const browser = useBrowser();
@@ -24,10 +24,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's session", { timeout: 180_00
       if (refreshes === 1) await route.fulfill({ status: 502, contentType: 'text/html', body: '<html><body>502 Bad Gateway</body></html>' });
       else await route.continue();
     });
-    await page.goto(`${server.url}/ui/`);
-    await page.getByLabel('User').fill(ADMIN_USER);
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logInAsAdmin(page, server.url);
     await page.getByRole('heading', { name: 'Jobs' }).waitFor();
     const loginForm = page.getByRole('button', { name: 'Log in' });
     await until(async () => refreshes >= 2 || (await loginForm.isVisible()), 60_000, 'a second refresh, or the login form');

@@ -7,9 +7,8 @@
 import type { WebSocket as PageSocket } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { until } from '../helpers/agent.js';
-import { SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
+import { logInAsAdmin, SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
-import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/server.js';
 
 describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 180_000 }, () => {
   const browser = useBrowser();
@@ -24,10 +23,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
     page.on('websocket', (socket) => sockets.push(socket));
     const opened = (path: string) => sockets.some((s) => new URL(s.url()).pathname === path);
 
-    await page.goto(`${f.url}/ui/`);
-    await page.getByLabel('User').fill(ADMIN_USER);
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logInAsAdmin(page, f.url);
     await page.locator(`tr[data-job="${job}"]`).waitFor();
     await until(() => opened('/v1/ufdl-agent/events'), 30_000, 'the feed to be opened');
     // The feed is live: a job started elsewhere shows as running in the table.
@@ -51,10 +47,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
     const node = f.node();
     const page = await browser().context.newPage();
     onTestFinished(() => page.close());
-    await page.goto(`${f.url}/ui/`);
-    await page.getByLabel('User').fill(ADMIN_USER);
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logInAsAdmin(page, f.url);
     await page.locator(`tr[data-job="${other}"]`).waitFor();
     await page.getByLabel('State').selectOption('running');
     const count = page.getByText(/^\d+ jobs?$/);
@@ -98,10 +91,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
 
     const page = await browser().context.newPage();
     onTestFinished(() => page.close());
-    await page.goto(`${f.url}/ui/#/jobs/${job}`);
-    await page.getByLabel('User').fill(ADMIN_USER);
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logInAsAdmin(page, f.url, `/ui/#/jobs/${job}`);
     const log = page.getByTestId('log');
     await until(async () => ((await log.textContent()) ?? '').includes('first run'), 30_000, 'the log of the first run');
     await page.locator('#job-title .state.errored').waitFor();

@@ -13,8 +13,8 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createJob, getJob, importTemplate, shellTemplate, startTestAgent, until, waitForJob } from '../helpers/agent.js';
-import { SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
-import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
+import { logInAsAdmin, SKIP_BROWSER_TESTS, useBrowser } from '../helpers/browser.js';
+import { ADMIN_USER, api, startTestServer, type TestServer } from '../helpers/server.js';
 
 /** A stand-in for a training run: a log line and a progress marker with loss and accuracy per epoch. */
 const TRAINING = [
@@ -75,10 +75,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the dashboard in a browser', { timeout: 240
     await startTestAgent(server, { progressIntervalMs: 100 });
     const page = await browser().context.newPage();
     onTestFinished(() => page.close());
-    await page.goto(`${server.url}/ui/`);
-    await page.getByLabel('User').fill(ADMIN_USER);
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
-    await page.getByRole('button', { name: 'Log in' }).click();
+    await logInAsAdmin(page, server.url);
     await page.getByRole('heading', { name: 'Jobs' }).waitFor();
     return { server, page, training, predict };
   }
