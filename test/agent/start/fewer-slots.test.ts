@@ -7,7 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
 import { api, startTestServer } from '../../helpers/server.js';
 import {
@@ -46,10 +46,11 @@ async function statusSlots(statusUrl: string): Promise<StatusSlot[]> {
 
 /**
  * Each run appends "<pk> <pid of its script>" to `runs`, writes its pid to an output, then waits until
- * the test opens its gate (a file named after the job).
+ * the test opens its gate (a file named after the job), or all gates at its end (`go-all`, or the
+ * directory removed): a test that fails leaves no run behind.
  */
 function gatedScript(dir: string, runs: string): string {
-  return `echo "$UFDL_JOB_PK $$" >> ${runs}\necho "$$" > "$UFDL_OUTPUT_DIR/run.txt"\nwhile [ ! -e ${dir}/go-$UFDL_JOB_PK ]; do sleep 0.05; done\necho done\n`;
+  return `echo "$UFDL_JOB_PK $$" >> ${runs}\necho "$$" > "$UFDL_OUTPUT_DIR/run.txt"\nwhile [ -d ${dir} ] && [ ! -e ${dir}/go-$UFDL_JOB_PK ] && [ ! -e ${dir}/go-all ]; do sleep 0.05; done\necho done\n`;
 }
 
 const openGate = (dir: string, pk: number) => writeFile(join(dir, `go-${pk}`), '');
@@ -59,6 +60,7 @@ async function twoRunsThenCrash(label: string) {
   const server = await startTestServer();
   const dir = await tempDir(`ufdl-fewer-slots-${label}-`);
   const runs = join(dir, 'runs.txt');
+  onTestFinished(() => writeFile(join(dir, 'go-all'), ''));
   const template = await importTemplate(server, shellTemplate(`gated-${label}`, gatedScript(dir, runs)));
   const pks = [await createJob(server, template), await createJob(server, template)];
   const first = spawnAgent(fastAgentOptions(server, dir, { slots: 2 }));
