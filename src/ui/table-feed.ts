@@ -25,8 +25,38 @@ export function listedBy(job: JobSummary, view: Pick<TableView, 'state' | 'templ
   return view.state === 'active' ? active : view.state === 'ended' ? !active : false;
 }
 
-/** `page` once `job` is as the feed now says. */
-export function withJob(page: JobPage, job: JobSummary, view: TableView): JobPage {
+/**
+ * The states a job may have been in before the feed's `event` left it in state `now`, from the
+ * server's transitions (`store/jobs.ts`); undefined for an event this page does not know.
+ */
+function statesBefore(event: string, now: JobSummary['state']): readonly JobSummary['state'][] | undefined {
+  switch (event) {
+    case 'created':
+      return [];
+    case 'acquire':
+    case 'release':
+    case 'progress':
+      return [now];
+    case 'start':
+      return ['created'];
+    case 'finish':
+    case 'error':
+      return ['running'];
+    case 'reset':
+      return ['errored'];
+    case 'abort':
+    case 'cancel':
+      return ['created', 'running', 'errored'];
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * `page` once `job` is as the feed's `event` says; undefined when the page cannot tell what a
+ * reload would show (whether a job it does not show was listed before), and must be loaded again.
+ */
+export function withJob(page: JobPage, job: JobSummary, view: TableView, event: string): JobPage | undefined {
   const index = page.rows.findIndex((row) => row.pk === job.pk);
   const listed = listedBy(job, view);
   if (index >= 0) {
@@ -38,7 +68,14 @@ export function withJob(page: JobPage, job: JobSummary, view: TableView): JobPag
     rows.splice(index, 1);
     return { ...page, rows, total: page.total - 1 };
   }
-  if (!listed) return page;
+  // Not on this page: whether it was listed before (on another page, so counted) decides the count.
+  const before = statesBefore(event, job.state);
+  if (before === undefined) return undefined;
+  const was = before.map((state) => listedBy({ ...job, state }, view));
+  if (was.some((w) => w !== was[0])) return undefined;
+  const wasListed = was[0] === true;
+  if (wasListed === listed) return page;
+  if (!listed) return { ...page, total: page.total - 1 };
   // It entered the filter: on this page when its pk falls among the page's, else on another one.
   const total = page.total + 1;
   const newest = page.rows[0]?.pk;

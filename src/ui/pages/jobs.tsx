@@ -48,7 +48,14 @@ export function JobsPage() {
       open: load,
       message: (event) => {
         const frame = JSON.parse(event.data as string) as FeedFrame;
-        setPage((current) => current && withJob(current, frame.job, { state, template, firstPage, pageSize: PAGE_SIZE }));
+        setPage((current) => {
+          if (!current) return current;
+          const next = withJob(current, frame.job, { state, template, firstPage, pageSize: PAGE_SIZE }, frame.event);
+          if (next !== undefined) return next;
+          // The page cannot tell what a reload would show: load it again.
+          queueMicrotask(load);
+          return current;
+        });
       },
     });
     return () => socket.close();
