@@ -82,7 +82,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         reachable: this.#contact.reachable,
         silentMs: this.#contact.silentForMs(),
         fenced: this.#running?.watch.fenced ?? false,
-        slots: this.#opened.slots && { total: this.#opened.slots.size, running: this.#opened.slots.running },
+        // A retiring slot's job (one beyond the plan after a restart with fewer slots) fills no slot of the plan.
+        slots: this.#opened.slots && { total: this.#opened.slots.size, running: this.#opened.slots.runningInPlan },
         journalProblem: journalProblem(this.#opened.journal),
       }),
       onChange: (ready) => {

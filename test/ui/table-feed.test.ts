@@ -34,7 +34,7 @@ function apply(...args: Parameters<typeof withJob>): JobPage {
   return next;
 }
 
-describe('apply()', () => {
+describe('withJob()', () => {
   it('puts a job that starts into the running view in its place by pk, and counts it', () => {
     const before = page([job(9, 'running'), job(4, 'running')]);
     const after = apply(before, job(6, 'running'), running, 'start');
@@ -97,7 +97,7 @@ describe('listedBy()', () => {
   });
 });
 
-describe('apply() for a job on another page', () => {
+describe('withJob() for a job on another page', () => {
   const all: TableView = { state: '', template: undefined, firstPage: true, pageSize: 3 };
   const full = (over: Partial<JobPage> = {}) => page([job(9, 'running'), job(6, 'running'), job(4, 'running')], { total: 5, has_older: true, ...over });
 

@@ -100,6 +100,11 @@ export class Slots {
     return this.#slots.filter((s) => s.taken && s.jobPk !== null).length;
   }
 
+  /** Slots of the plan that run a job: what readiness compares with {@link size}. */
+  get runningInPlan(): number {
+    return this.#slots.filter((s) => !s.retiring && s.taken && s.jobPk !== null).length;
+  }
+
   /** The slots of the plan (not the retiring ones). */
   specs(): SlotSpec[] {
     return this.#slots.filter((s) => !s.retiring).map((s) => s.spec);

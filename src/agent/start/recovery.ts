@@ -61,8 +61,13 @@ export async function recover(deps: RecoveryDeps): Promise<RecoveryReport> {
   const { journal, log } = deps;
   const entries = journal.unfinished();
   if (entries.length > 0) log.info({ jobs: entries.map((e) => ({ job: e.jobPk, state: e.state })) }, 'recovering unfinished jobs from the journal');
+  // The entries of nodes the plan's slots register first, so each takes its own node's slot: taken by
+  // an entry of another node (one no slot registers since a restart with fewer slots), that slot
+  // would poll as its node while the server still has the node working its own job.
+  const planNodes = new Set(deps.slots.map((s) => s.node.pk));
+  const ordered = [...entries.filter((e) => planNodes.has(e.nodePk)), ...entries.filter((e) => !planNodes.has(e.nodePk))];
   const taken = new Set<number>();
-  for (const record of entries) {
+  for (const record of ordered) {
     if (deps.signal.aborted) break;
     await recoverEntry(deps, record, taken, report);
   }

@@ -122,7 +122,11 @@ describe('Slots', () => {
     expect(slots.size).toBe(1);
     expect(slots.specs()).toEqual([{ index: 0, gpu: 0, nodeIndex: 0 }]);
     expect(slots.running).toBe(2);
+    expect(slots.runningInPlan).toBe(1);
     slots.release(0);
+    // The plan's slot is free though a job still runs beyond the plan: the agent is ready.
+    expect(slots.runningInPlan).toBe(0);
+    expect(slots.running).toBe(1);
     expect(slots.tryAcquire()?.index).toBe(0);
     expect(slots.tryAcquire()).toBeUndefined();
     const left = slots.left(extra.index);

@@ -124,6 +124,30 @@ describe('an agent restarted with fewer slots than jobs in its journal', () => {
     expect(await second.exited).toEqual({ code: 0, signal: null });
   }, 120_000);
 
+  it("gives the plan's slot to its own node's job, though an older job of a node no slot registers any more comes first", async () => {
+    const { server, dir, pks, pids } = await twoRunsThenCrash('order');
+    const [older, newer] = [await getJob(server, pks[0]!), await getJob(server, pks[1]!)];
+    // The restarted agent's only slot registers the node of the newer job.
+    const { index } = (await api(server.url, 'GET', `/v1/nodes/${newer.node}`, { token: server.adminToken })).body as { index: number };
+    const second = spawnAgent(fastAgentOptions(server, dir, { slots: 1, nodeIndex: index }));
+    const statusUrl = await runningStatus(second);
+    const slots = await statusSlots(statusUrl);
+    expect(slots.find((s) => s.retiring === undefined), JSON.stringify(slots)).toMatchObject({ jobPk: newer.pk, nodePk: newer.node });
+    expect(slots.find((s) => s.retiring === true), JSON.stringify(slots)).toMatchObject({ jobPk: older.pk, nodePk: older.node });
+    const ready = async () => (await fetch(`${statusUrl}/readyz`)).status;
+    expect(await ready()).toBe(503);
+
+    // The plan's slot frees while the older job runs on beyond the plan: the agent is ready again.
+    await openGate(dir, newer.pk);
+    await waitForJob(server, newer.pk, (j) => j.end_time !== null, 20_000);
+    await until(async () => (await ready()) === 200, 10_000, 'the agent to be ready with its plan slot free');
+    expect(alive(pids.get(older.pk)!)).toBe(true);
+    await openGate(dir, older.pk);
+    expect((await waitForJob(server, older.pk, (j) => j.end_time !== null, 20_000)).error_reason).toBeNull();
+    second.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+  }, 120_000);
+
   it("reports a run that ended while the agent was down, with that run's outputs, rather than running it again", async () => {
     const { server, dir, runs, pks, pids } = await twoRunsThenCrash('ended');
     // Both runs end while no agent watches them; their wrappers keep the exit status.
