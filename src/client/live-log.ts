@@ -255,7 +255,9 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
         // Anything but a refusal of ours (a 2xx is the log served as plain HTTP): something between
         // here and the server does not pass web-sockets, which no reconnect changes.
         const noWebSocket = status < 400 || status === 405 || status === 426 || status === 501;
-        if (noWebSocket) {
+        if (status >= 300 && status < 400) {
+          detail = `HTTP ${status} instead of upgrading to a web-socket: a redirect to ${String(response.headers.location ?? '(no location)')}, which is not followed (is the server URL right?)`;
+        } else if (noWebSocket) {
           const shown = status < 400 ? '' : `: ${detail.slice(0, 200)}`;
           detail = `HTTP ${status} instead of upgrading to a web-socket (a proxy that does not pass web-sockets?)${shown}`;
         }
@@ -272,6 +274,14 @@ export function followLog(ctx: WatchContext, pk: number, offset: number, handler
           return;
         }
         ws.terminate();
+        if (status === 416 && cursor > 0) {
+          // The log is shorter than what was received: the job was reset and runs again while this
+          // follower was away. Its new run's log starts at 0.
+          cursor = 0;
+          handlers.onReset?.();
+          retry(error, false);
+          return;
+        }
         if (status >= 500 && !noWebSocket) ctx.failed?.(base, { kind: 'server', status, detail });
         // A 5xx (a server restarting), 408 and 429 may pass; any other answer will be the same again.
         retry(error, noWebSocket || (status < 500 && status !== 408 && status !== 429));

@@ -82,12 +82,14 @@ describe('followLog through a proxy that does not pass web-sockets', () => {
     [405, 'Method Not Allowed', 'no'],
     [501, 'Not Implemented', 'websockets are not supported'],
     [200, 'OK', 'the log bytes'],
+    [301, 'Moved Permanently', ''],
   ] as const) {
     it(`should give up at once, saying so, when the upgrade is answered ${status}`, async () => {
       let upgrades = 0;
       const peer = await logPeer((_req, socket) => {
         upgrades++;
-        socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/html\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        const location = status === 301 ? 'location: https://elsewhere.test/v1/jobs/5/log\r\n' : '';
+        socket.end(`HTTP/1.1 ${status} ${reason}\r\n${location}content-type: text/html\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
       });
       const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
       onTestFinished(() => client.close());
@@ -95,6 +97,7 @@ describe('followLog through a proxy that does not pass web-sockets', () => {
       expect(result.error).toBeInstanceOf(ClientError);
       expect((result.error as ClientError).status).toBe(status);
       expect(result.error!.message).toContain(`HTTP ${status} instead of upgrading to a web-socket`);
+      if (status === 301) expect(result.error!.message).toContain('a redirect to https://elsewhere.test/v1/jobs/5/log, which is not followed');
       expect(result.problems).toBe(1);
       expect(upgrades).toBe(1);
     });
@@ -120,5 +123,49 @@ describe('followLog through a proxy that does not pass web-sockets', () => {
     expect(result.error).toBeUndefined();
     expect(result.bytes).toBe('ok');
     expect(result.problems).toBe(3);
+  });
+});
+
+describe('followLog across a reset while disconnected', () => {
+  it("starts the new run's log from 0, telling onReset, when the old cursor is past its end (416)", async () => {
+    const offsets: string[] = [];
+    const peer = await logPeer((req, socket, head, wss) => {
+      const offset = new URL(req.url!, 'http://x').searchParams.get('offset')!;
+      offsets.push(offset);
+      if (offsets.length === 1) {
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.send(JSON.stringify({ type: 'start', offset: 0, length: 6, complete: false, max_bytes: null }));
+          ws.send(Buffer.from('abcdef'), () => ws.terminate());
+        });
+        return;
+      }
+      if (offset !== '0') {
+        const body = JSON.stringify({ detail: 'offset 6 is past the end of the log (2 bytes)' });
+        socket.end(`HTTP/1.1 416 Range Not Satisfiable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.send(JSON.stringify({ type: 'start', offset: 0, length: 2, complete: true, max_bytes: null }));
+        ws.send(Buffer.from('xy'));
+        ws.send(JSON.stringify({ type: 'end', length: 2 }));
+      });
+    });
+    const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
+    onTestFinished(() => client.close());
+    const seen: string[] = [];
+    const fatal = await new Promise<Error | undefined>((resolve) => {
+      const f = client.followLog(5, 0, {
+        onBytes: (b, at) => seen.push(`${at}:${b.toString()}`),
+        onReset: () => seen.push('reset'),
+        onEnd: () => resolve(undefined),
+        onError: (error, isFatal) => {
+          if (isFatal) resolve(error);
+        },
+      });
+      onTestFinished(() => f.close());
+    });
+    expect(fatal).toBeUndefined();
+    expect(seen).toEqual(['0:abcdef', 'reset', '0:xy']);
+    expect(offsets).toEqual(['0', '6', '0']);
   });
 });
