@@ -105,13 +105,19 @@ export function dropAllTokens(dir = tokenCacheDir()): number {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw err;
   }
+  // Every file that can go goes: one that cannot must not keep the others' tokens alive.
+  const failures: CliError[] = [];
   for (const name of names) {
     const path = join(dir, name);
     try {
       rmSync(path, { force: true });
     } catch (err) {
-      throw cannotRemove(path, err);
+      failures.push(cannotRemove(path, err));
     }
+  }
+  if (failures.length > 0) {
+    const more = failures.length > 1 ? ` (and ${failures.length - 1} more: ${failures.slice(1).map((f) => f.message.replace(/^could not remove the cached token file /, '')).join('; ')})` : '';
+    throw new CliError(failures[0]!.exitCode, `${failures[0]!.message}${more}`);
   }
   return names.filter((name) => name.endsWith('.json')).length;
 }

@@ -224,8 +224,13 @@ describe('the CLI token cache', () => {
 
     const one = await cli(['logout', '--server', server.url], { env: { XDG_CACHE_HOME: home } });
     expectOneLineError(one, 1, new RegExp(`^ufdl-agent: could not remove the cached token file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
+    // With --all, every other file still goes.
+    const other = await startTestServer();
+    expect((await cli(['jobs'], { env: serverEnv(other, { XDG_CACHE_HOME: home }) })).code).toBe(0);
+    expect(await cacheFiles(dir)).toHaveLength(2);
     const all = await cli(['logout', '--all'], { env: { XDG_CACHE_HOME: home } });
-    expectOneLineError(all, 1, /^ufdl-agent: could not remove the cached token file .*\.json: /);
+    expectOneLineError(all, 1, /^ufdl-agent: could not remove the cached token file .*\.json: it is a directory$/);
+    expect(await cacheFiles(dir)).toEqual([file]);
   });
 
   it('ignores a corrupt file, a FIFO, or one others may read, without a crash or a wait, and writes a good one', async () => {
