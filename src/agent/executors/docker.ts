@@ -92,6 +92,28 @@ export function dockerAgentId(workDir: string): string {
 }
 
 /**
+ * The `ufdl.agent` label that an earlier version of this agent gave the containers of `jobs` (the
+ * journal's unfinished attempts on `serverUrl`), if any is still there. Before the journal kept the
+ * identity it was the host's name and the work directory at each start, so an upgrade that re-created
+ * the agent's own container (a new hostname) would lose them. Only a label of this work directory is
+ * taken; undefined when there is none or the engine cannot be asked.
+ */
+export async function earlierAgentId(jobs: readonly { jobPk: number; attempt: number }[], serverUrl: string, workDir: string, binary = 'docker'): Promise<string | undefined> {
+  const cli: DockerCli = { binary };
+  try {
+    for (const job of jobs) {
+      for (const name of await containersLabelled(cli, { [LABEL.job]: String(job.jobPk), [LABEL.attempt]: String(job.attempt), [LABEL.server]: serverUrl })) {
+        const agent = (await inspectContainer(cli, name))?.labels[LABEL.agent];
+        if (agent?.endsWith(`:${workDir}`)) return agent;
+      }
+    }
+  } catch {
+    // No engine, or it does not answer: nothing to adopt.
+  }
+  return undefined;
+}
+
+/**
  * The container name of a job's attempt by the agent `agentId`: deterministic, so it can be found
  * after a restart. Container names are global on the engine, whereas job pks are per server and
  * attempts per journal: two agents on one engine (`ufdl-agent@` instances, agents of two servers)

@@ -361,6 +361,11 @@ export class Journal extends JournalView {
    * an agent in a container that is re-created (a new hostname) is still the one that labelled its
    * job containers, and finds them again.
    */
+  /** Whether {@link identity} was ever asked for (a journal of an earlier version has none). */
+  hasIdentity(): boolean {
+    return this.getSetting(AGENT_IDENTITY_KEY) !== undefined;
+  }
+
   identity(initial: string): string {
     const stored = this.getSetting(AGENT_IDENTITY_KEY);
     if (stored !== undefined) return stored;

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { UfdlClient } from '../../client/api.js';
 import type { Capabilities, HardwareJson } from '../../protocol/wire.js';
-import { dockerAgentId } from '../executors/docker.js';
+import { dockerAgentId, earlierAgentId } from '../executors/docker.js';
 import type { NodeHardwareFacts } from '../hardware/detect.js';
 import { OutageLog } from '../health/outage-log.js';
 import type { StatusServer } from '../health/status-server.js';
@@ -110,8 +110,7 @@ interface Machine {
 async function detectMachine(ctx: StartUpContext, journal: Journal, base: UfdlClient, caps: Capabilities | null): Promise<Machine> {
   const { options: o, opened, signal } = ctx;
   const hardware = await ctx.deps.detectHardware();
-  // Fixed when the journal is new (its host and work directory then), kept across re-created containers.
-  const executors = (opened.executors = await ctx.deps.createExecutors(journal.identity(dockerAgentId(o.workDir))));
+  const executors = (opened.executors = await ctx.deps.createExecutors(await agentIdentity(ctx, journal)));
   const generations = hardware.gpus.length > 0 ? await retrying(ctx, base, 'hardware list', () => base.listHardware({ signal })) : [];
   const ip = o.nodeIp ?? (await ctx.deps.detectIp());
   const specs = planSlots(o.slots, hardware.gpus.map((g) => g.index), o.nodeIndex);
@@ -122,6 +121,21 @@ async function detectMachine(ctx: StartUpContext, journal: Journal, base: UfdlCl
     'hardware and executors',
   );
   return { hardware, generations, ip, executors, slots };
+}
+
+/**
+ * Who runs the job containers, for their labels: fixed when the journal is new (its host and work
+ * directory then) and kept across re-created containers. A journal of an earlier version, which kept
+ * none, takes the label its unfinished jobs' containers carry, if any are still there.
+ */
+async function agentIdentity(ctx: StartUpContext, journal: Journal): Promise<string> {
+  const o = ctx.options;
+  let initial = dockerAgentId(o.workDir);
+  if (!journal.hasIdentity() && o.docker !== false) {
+    const jobs = journal.unfinished().map((r) => ({ jobPk: r.jobPk, attempt: r.attempts }));
+    if (jobs.length > 0) initial = (await earlierAgentId(jobs, o.serverUrl, o.workDir)) ?? initial;
+  }
+  return journal.identity(initial);
 }
 
 /** Register each slot's node; the journal keeps slot 0's identity and the other slots' pks. */

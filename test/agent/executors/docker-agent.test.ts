@@ -6,6 +6,7 @@
  * the container that kept running; a container no journal entry owns is removed at start-up.
  * Without an engine these tests fail, unless UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
  */
+import Database from 'better-sqlite3';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -89,9 +90,11 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
   }, 300_000);
 
   // An agent in a container that is re-created (an upgrade, `docker compose up`) comes back with a
-  // new hostname and the same journal: it is still the agent that started the job's container.
-  for (const recreated of [false, true]) {
-    it(`follows, after a restart${recreated ? ' under another hostname' : ''}, the container whose client died with the agent, and removes containers no journal entry owns`, async () => {
+  // new hostname and the same journal: it is still the agent that started the job's container. So
+  // is one upgraded from a version whose journal kept no identity (its labels had the old hostname).
+  for (const [recreated, upgraded] of [[false, false], [true, false], [true, true]]) {
+    const how = recreated ? ` under another hostname${upgraded ? ', from a journal of an earlier version' : ''}` : '';
+    it(`follows, after a restart${how}, the container whose client died with the agent, and removes containers no journal entry owns`, async () => {
       const server = await startTestServer();
       const dir = await agentDir();
       const options = fastAgentOptions(server, dir, { docker: true });
@@ -122,6 +125,11 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
         IMAGE, 'sleep', '120',
       ]);
 
+      if (upgraded) {
+        const journal = new Database(options.journalFile!);
+        journal.prepare(`DELETE FROM settings WHERE key = 'agent-identity'`).run();
+        journal.close();
+      }
       const second = spawnAgent(options, {}, recreated ? { prefix: ['unshare', '--uts', '--', 'sh', '-c', 'hostname ufdl-recreated-agent && exec "$0" "$@"'] } : {});
       await second.waitForLog((l) => l.msg === "the job's child is gone but its container is not; following the container", 60_000);
       if (recreated) expect(second.lines()[0]?.['hostname']).toBe('ufdl-recreated-agent');
