@@ -21,6 +21,28 @@ async function logPeer(onUpgrade: (req: IncomingMessage, socket: Duplex, head: B
   return peer;
 }
 
+/** Answer the upgrade request with a plain HTTP `status` instead of a web-socket. */
+function answerPlainly(socket: Duplex, status: number, reason: string, body = '', headers: Record<string, string> = {}): void {
+  const head = Object.entries({ ...headers, 'content-length': String(Buffer.byteLength(body)) }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${head}\r\n${body}`);
+}
+
+/** Upgrade, then send a whole ended log of `text`. */
+function serveEndedLog(req: IncomingMessage, socket: Duplex, head: Buffer, wss: WebSocketServer, text: string): void {
+  wss.handleUpgrade(req, socket, head, (ws) => {
+    ws.send(JSON.stringify({ type: 'start', offset: 0, length: text.length, complete: true, max_bytes: null }));
+    ws.send(Buffer.from(text));
+    ws.send(JSON.stringify({ type: 'end', length: text.length }));
+  });
+}
+
+/** A client of `peer`, closed with the test. */
+function clientOf(peer: Peer): UfdlClient {
+  const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
+  onTestFinished(() => client.close());
+  return client;
+}
+
 /** Follow job 5's log; resolves with the first fatal error, or with `ended` when the log ends. */
 function follow(client: UfdlClient): Promise<{ error?: Error; bytes: string; problems: number }> {
   return new Promise((resolve) => {
@@ -48,8 +70,7 @@ describe('followLog against a hostile peer', () => {
           ws.send(bad);
         }),
       );
-      const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
-      onTestFinished(() => client.close());
+      const client = clientOf(peer);
       const result = await follow(client);
       expect(result.bytes, bad).toBe('abc');
       expect(result.error, bad).toBeInstanceOf(ClientError);
@@ -61,10 +82,9 @@ describe('followLog against a hostile peer', () => {
     let upgrades = 0;
     const peer = await logPeer((_req, socket) => {
       upgrades++;
-      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: 59\r\n\r\n{"detail":"Given token not valid for any token type......"}');
+      answerPlainly(socket, 401, 'Unauthorized', '{"detail":"Given token not valid for any token type......"}', { 'content-type': 'application/json' });
     });
-    const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
-    onTestFinished(() => client.close());
+    const client = clientOf(peer);
     const result = await follow(client);
     expect(result.error).toBeInstanceOf(ClientError);
     expect((result.error as ClientError).kind).toBe('auth');
@@ -88,11 +108,10 @@ describe('followLog through a proxy that does not pass web-sockets', () => {
       let upgrades = 0;
       const peer = await logPeer((_req, socket) => {
         upgrades++;
-        const location = status === 301 ? 'location: https://elsewhere.test/v1/jobs/5/log\r\n' : '';
-        socket.end(`HTTP/1.1 ${status} ${reason}\r\n${location}content-type: text/html\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        const location: Record<string, string> = status === 301 ? { location: 'https://elsewhere.test/v1/jobs/5/log' } : {};
+        answerPlainly(socket, status, reason, body, { ...location, 'content-type': 'text/html' });
       });
-      const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
-      onTestFinished(() => client.close());
+      const client = clientOf(peer);
       const result = await follow(client);
       expect(result.error).toBeInstanceOf(ClientError);
       expect((result.error as ClientError).status).toBe(status);
@@ -107,19 +126,10 @@ describe('followLog through a proxy that does not pass web-sockets', () => {
     const answers = [503, 429, 408];
     const peer = await logPeer((req, socket, head, wss) => {
       const status = answers.shift();
-      if (status !== undefined) {
-        socket.end(`HTTP/1.1 ${status} Busy\r\ncontent-length: 0\r\n\r\n`);
-        return;
-      }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.send(JSON.stringify({ type: 'start', offset: 0, length: 2, complete: true, max_bytes: null }));
-        ws.send(Buffer.from('ok'));
-        ws.send(JSON.stringify({ type: 'end', length: 2 }));
-      });
+      if (status !== undefined) answerPlainly(socket, status, 'Busy');
+      else serveEndedLog(req, socket, head, wss, 'ok');
     });
-    const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
-    onTestFinished(() => client.close());
-    const result = await follow(client);
+    const result = await follow(clientOf(peer));
     expect(result.error).toBeUndefined();
     expect(result.bytes).toBe('ok');
     expect(result.problems).toBe(3);
@@ -140,18 +150,12 @@ describe('followLog across a reset while disconnected', () => {
         return;
       }
       if (offset !== '0') {
-        const body = JSON.stringify({ detail: 'offset 6 is past the end of the log (2 bytes)' });
-        socket.end(`HTTP/1.1 416 Range Not Satisfiable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+        answerPlainly(socket, 416, 'Range Not Satisfiable', JSON.stringify({ detail: 'offset 6 is past the end of the log (2 bytes)' }), { 'content-type': 'application/json' });
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.send(JSON.stringify({ type: 'start', offset: 0, length: 2, complete: true, max_bytes: null }));
-        ws.send(Buffer.from('xy'));
-        ws.send(JSON.stringify({ type: 'end', length: 2 }));
-      });
+      serveEndedLog(req, socket, head, wss, 'xy');
     });
-    const client = new UfdlClient({ serverUrl: peer.url, username: 'u', password: 'p' });
-    onTestFinished(() => client.close());
+    const client = clientOf(peer);
     const seen: string[] = [];
     const fatal = await new Promise<Error | undefined>((resolve) => {
       const f = client.followLog(5, 0, {

@@ -37,15 +37,21 @@ async function follow(f: Fixtures, job: number): Promise<(LogFrame | string)[]> 
   return frames;
 }
 
+/** A server with a running job whose log holds `text`. */
+async function runningJobWithLog(text: string): Promise<{ f: Fixtures; node: number; job: number }> {
+  const f = await startWithFixtures();
+  const node = f.node();
+  const job = f.job();
+  await f.startAs(node, job);
+  expect((await append(f, job, node, 0, text)).status).toBe(200);
+  return { f, node, job };
+}
+
 const ends = (frames: (LogFrame | string)[]) => frames.filter((frame) => typeof frame !== 'string' && frame.type === 'end');
 
 describe.skipIf(STORE_UNDER_TEST === 'postgres')('a live-log follower while a transition awaits its sync', () => {
   it('tells the end of a job cancelled while it runs once the cancel is on disk, after the bytes appended meanwhile', async () => {
-    const f = await startWithFixtures();
-    const node = f.node();
-    const job = f.job();
-    await f.startAs(node, job);
-    expect((await append(f, job, node, 0, 'first\n')).status).toBe(200);
+    const { f, node, job } = await runningJobWithLog('first\n');
     const frames = await follow(f, job);
     await vi.waitFor(() => expect(frames).toContain('first\n'));
 
@@ -71,11 +77,7 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('a live-log follower while a tr
   });
 
   it('tells a follower that connects while the end awaits its sync that the log is complete only once it is on disk', async () => {
-    const f = await startWithFixtures();
-    const node = f.node();
-    const job = f.job();
-    await f.startAs(node, job);
-    expect((await append(f, job, node, 0, 'only\n')).status).toBe(200);
+    const { f, node, job } = await runningJobWithLog('only\n');
 
     const { held, release } = holdWalSyncs();
     onTestFinished(release);

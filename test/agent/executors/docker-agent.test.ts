@@ -12,10 +12,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { findWrapper } from '../../../src/agent/child/attach.js';
 import { childrenOf } from '../../../src/agent/child/proc.js';
-import { jobDirPaths } from '../../../src/agent/child/job-dir.js';
+import { jobDirPaths, type JobDir } from '../../../src/agent/child/job-dir.js';
 import { dockerAgentId } from '../../../src/agent/executors/docker.js';
+import type { AgentOptions } from '../../../src/agent/index.js';
 import { LABEL } from '../../../src/agent/executors/docker-engine.js';
-import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTemplate, runTemplate, spawnAgent, startTestAgent, until, waitForJob } from '../../helpers/agent.js';
+import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTemplate, runTemplate, spawnAgent, startTestAgent, until, waitForJob, type AgentProcess } from '../../helpers/agent.js';
 import { buildOnce } from '../../helpers/build.js';
 import { docker, dockerSkipNote, inspect, requireDockerEngine, skipDocker } from '../../helpers/docker.js';
 import { api, startTestServer } from '../../helpers/server.js';
@@ -45,6 +46,26 @@ async function agentDir(): Promise<string> {
     if (left.length > 0) await docker(['container', 'rm', '--force', ...left]).catch(() => {});
   });
   return dir;
+}
+
+/** Start an agent with `options`; resolves once job `pk`'s one container runs, with the agent and the container's name. */
+async function agentWithRunningContainer(options: AgentOptions, pk: number): Promise<{ agent: AgentProcess; name: string }> {
+  const agent = spawnAgent(options);
+  const running = async () => {
+    const names = await containersOf(pk);
+    return names.length === 1 && (await inspect(names[0]!, '{{.State.Running}}')) === 'true';
+  };
+  await until(running, 120_000, 'the container to run');
+  return { agent, name: (await containersOf(pk))[0]! };
+}
+
+/** What a systemd stop does: the agent, the job's wrapper and its docker CLI die; the container does not. */
+async function killLikeSystemdStop(agent: AgentProcess, jobDir: JobDir): Promise<void> {
+  const wrapper = findWrapper(jobDir);
+  expect(wrapper).toBeDefined();
+  agent.kill('SIGKILL');
+  process.kill(-wrapper!.pid, 'SIGKILL');
+  await agent.exited;
 }
 
 describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, () => {
@@ -104,16 +125,9 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
       );
       const pk = await createJob(server, template);
 
-      const first = spawnAgent(options);
-      await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
-      const [name] = await containersOf(pk);
+      const { agent: first, name } = await agentWithRunningContainer(options, pk);
       const jobDir = jobDirPaths(options.workDir, pk);
-      const wrapper = findWrapper(jobDir);
-      expect(wrapper).toBeDefined();
-      // What a systemd stop does: the agent's whole cgroup (agent, wrapper, docker CLI) dies; the container does not.
-      first.kill('SIGKILL');
-      process.kill(-wrapper!.pid, 'SIGKILL');
-      await first.exited;
+      await killLikeSystemdStop(first, jobDir);
       await until(() => findWrapper(jobDir) === undefined, 20_000, 'the wrapper to be gone');
       expect(await inspect(name!, '{{.State.Running}}')).toBe('true');
       // A container of this agent that no journal entry owns (as a crash at the wrong moment leaves one).
@@ -160,15 +174,9 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     );
     const pk = await createJob(server, template);
 
-    const first = spawnAgent(options);
-    await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
-    const [name] = await containersOf(pk);
+    const { agent: first, name } = await agentWithRunningContainer(options, pk);
     const jobDir = jobDirPaths(options.workDir, pk);
-    const wrapper = findWrapper(jobDir);
-    // A systemd stop: the agent, the wrapper and the docker CLI die; the container does not.
-    first.kill('SIGKILL');
-    process.kill(-wrapper!.pid, 'SIGKILL');
-    await first.exited;
+    await killLikeSystemdStop(first, jobDir);
     // The agent stays down until the job has used up its time limit.
     const startedAt = Date.parse(await inspect(name!, '{{.State.StartedAt}}'));
     await until(async () => Date.now() > startedAt + limitS * 1000 + 2000, 60_000, 'the time limit to pass');
@@ -190,8 +198,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     const template = await importTemplate(server, dockerTemplate('docker-stubborn', 'trap "" TERM; echo started; while :; do sleep 1; done'));
     const pk = await createJob(server, template);
 
-    const first = spawnAgent(options);
-    await until(async () => (await containersOf(pk)).length === 1 && (await inspect((await containersOf(pk))[0]!, '{{.State.Running}}')) === 'true', 120_000, 'the container to run');
+    const { agent: first } = await agentWithRunningContainer(options, pk);
     const wrapper = findWrapper(jobDirPaths(options.workDir, pk));
     // Stop now: the agent decides to requeue the job, then waits out the container's grace...
     first.kill('SIGQUIT');
