@@ -12,15 +12,23 @@
 // (lib/fastify-floor.mjs), after the bare server, and records it under "Server throughput: the
 // framework floor": what the framework costs above bare node:http, and ours above the framework.
 //
+// `--durable-floor` also runs it against lib/durable-floor.mjs: node:http and SQLite by hand, doing
+// only what the API's contract needs (the caller's rows, the transition, group commit, the job's
+// JSON), and records it under "Server throughput: the durable floor": how close to bare a durable
+// job server can come on this machine, and what our own layers cost above that.
+//
 // `--rounds N` (SQLite): N rounds of ours then bare (then the floor), one after the other, each with a
 // fresh server. This VM's speed drifts within minutes (bare alone ranged 900–1,517 lifecycles/s in
 // one half hour), so one pair's ratio moves with it; the run reports every round's ratio and records
 // the round whose ratio is the median, with that round's own figures (its sides ran next to each other).
 //
 //   node bench/lifecycle.bench.mjs [--nodes 50] [--seconds 20] [--workers 2] [--profile DIR]
-//                                  [--store sqlite|postgres[:N],…] [--replicas N] [--floor] [--rounds N]
+//                                  [--store sqlite|postgres[:N],…] [--replicas N] [--floor] [--durable-floor]
+//                                  [--rounds N]
 import { fork } from 'node:child_process';
-import { loadavg } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { call, login, mainThreadCpuSeconds, procStats, serverCounters } from './lib/processes.mjs';
@@ -36,6 +44,7 @@ const { values: args } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     replicas: { type: 'string', default: '1' },
     floor: { type: 'boolean', default: false },
+    'durable-floor': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
   },
 });
@@ -223,16 +232,22 @@ if (!onlySqlite(STORES)) {
 
 // --- baselines --------------------------------------------------------------------------------
 /** Run the generator against a baseline server script (it answers any pk); its rate and CPU. */
-async function runBaseline(script, nodePks) {
-  bare = fork(new URL(script, import.meta.url));
+async function runBaseline(script, nodePks, { real = false, frontEnd } = {}) {
+  // `real`: the baseline keeps jobs (the durable floor), so each lifecycle uses the pk it created.
+  const dataDir = real ? await mkdtemp(join(tmpdir(), 'ufdl-bench-floor-')) : undefined;
+  // With --profile the baselines are profiled too, for a side-by-side look at where the time goes.
+  const profileName = `${script.replace(/^.*\//, '').replace(/\.mjs$/, '')}${frontEnd ? `-${frontEnd}` : ''}.cpuprofile`;
+  const execArgv = args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile, '--cpu-prof-name', profileName] : [];
+  bare = fork(new URL(script, import.meta.url), real ? [JSON.stringify({ dataDir, nodePks, frontEnd })] : [], { execArgv });
   const { port } = await new Promise((r) => bare.once('message', r));
   const cpu0 = (await procStats(bare.pid)).cpuSeconds;
-  const result = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: true }, nodePks));
+  const result = merge(await runWorkers({ url: `http://127.0.0.1:${port}`, token: 'x', templatePk: 1, durationMs: DURATION_MS, bare: !real }, nodePks));
   const cpuSeconds = (await procStats(bare.pid)).cpuSeconds - cpu0;
   const exited = new Promise((r) => bare.once('exit', r));
   bare.send('stop');
   await exited;
   bare = undefined;
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
   return { ...result, rate: result.lifecycles / (result.elapsedMs / 1000), cpuMs: (cpuSeconds * 1000) / requests(result), cpuSeconds };
 }
 const rounds = [];
@@ -240,12 +255,19 @@ for (let i = 0; i < ROUNDS; i++) {
   const ours = await runOurs(STORES[0]);
   const baseline = await runBaseline('./lib/bare-server.mjs', ours.nodePks);
   const floor = args.floor ? await runBaseline('./lib/fastify-floor.mjs', ours.nodePks) : undefined;
-  rounds.push({ ours, baseline, floor, ratio: ours.rate / baseline.rate });
-  if (ROUNDS > 1) console.log(`round ${i + 1} of ${ROUNDS}: ours ${ours.rate.toFixed(1)}, bare ${baseline.rate.toFixed(1)} lifecycles/s, ratio ${(ours.rate / baseline.rate).toFixed(2)}`);
+  const durable = args['durable-floor'] ? await runBaseline('./lib/durable-floor.mjs', ours.nodePks, { real: true, frontEnd: 'http' }) : undefined;
+  const durableFastify = args['durable-floor'] ? await runBaseline('./lib/durable-floor.mjs', ours.nodePks, { real: true, frontEnd: 'fastify' }) : undefined;
+  rounds.push({ ours, baseline, floor, durable, durableFastify, ratio: ours.rate / baseline.rate });
+  if (ROUNDS > 1) {
+    const durableNote = durable
+      ? `, durable floor ${durable.rate.toFixed(1)} (${(durable.rate / baseline.rate).toFixed(2)} × bare), on fastify ${durableFastify.rate.toFixed(1)} (${(durableFastify.rate / baseline.rate).toFixed(2)} × bare)`
+      : '';
+    console.log(`round ${i + 1} of ${ROUNDS}: ours ${ours.rate.toFixed(1)}, bare ${baseline.rate.toFixed(1)} lifecycles/s, ratio ${(ours.rate / baseline.rate).toFixed(2)}${durableNote}`);
+  }
 }
 // The median round by ratio (the lower middle one of an even count) stands for the run.
 const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
-const { ours, baseline, floor } = byRatio[Math.floor((byRatio.length - 1) / 2)];
+const { ours, baseline, floor, durable, durableFastify } = byRatio[Math.floor((byRatio.length - 1) / 2)];
 const roundRatios = rounds.map((r) => r.ratio.toFixed(2)).join(', ');
 const roundErrors = rounds.reduce((n, r) => n + r.ours.errors, 0);
 
@@ -268,6 +290,13 @@ console.log(
   `ratio ours / bare: ${ratio.toFixed(2)}${ROUNDS > 1 ? ` (the median round; rounds: ${roundRatios}; errors in all rounds: ${roundErrors})` : ''} (goal ≥ 0.50) ${ratio >= 0.5 && roundErrors === 0 ? 'MET' : 'NOT MET'}`,
 );
 if (floor) console.log(`fastify with no work / bare: ${(floor.rate / bareRate).toFixed(2)}; ours / fastify with no work: ${(oursRate / floor.rate).toFixed(2)}`);
+if (durable) {
+  for (const [name, floorRun] of [['node:http', durable], ['fastify', durableFastify]]) {
+    console.log(`durable floor on ${name} (the API's durable work by hand): ${floorRun.rate.toFixed(1)} lifecycles/s, errors ${floorRun.errors}, server CPU ${floorRun.cpuMs.toFixed(3)} ms/request`);
+    if (floorRun.errorSamples.length) console.log(`durable floor on ${name}: errors`, floorRun.errorSamples);
+  }
+  console.log(`durable floor / bare: ${(durable.rate / bareRate).toFixed(2)} on node:http, ${(durableFastify.rate / bareRate).toFixed(2)} on fastify; ours / durable floor on fastify: ${(oursRate / durableFastify.rate).toFixed(2)}`);
+}
 if (ours.errorSamples.length) console.log('errors:', ours.errorSamples);
 
 // With rounds, the row's figures are the median round's.
@@ -291,6 +320,44 @@ await recordResult(
     describeLoop(ours.loop),
   ],
 );
+
+/** A ratio of the median round, with every round's (the median round's is not the median of each). */
+const perRound = (ratio) => {
+  const median = ratio(byRatio[Math.floor((byRatio.length - 1) / 2)]).toFixed(2);
+  return ROUNDS > 1 ? `${median} (rounds: ${rounds.map((r) => ratio(r).toFixed(2)).join(', ')})` : median;
+};
+
+if (durable) {
+  await recordResult(
+    'Server throughput: the durable floor',
+    [
+      'date',
+      'machine',
+      'load avg before → after',
+      'nodes',
+      'seconds',
+      'ours / floor on fastify / floor on node:http / bare lifecycles/s',
+      'floor on node:http / bare',
+      'floor on fastify / bare',
+      'ours / bare',
+      'server CPU ms/request ours / floor on fastify / on node:http / bare',
+      'errors ours / floors / bare',
+    ],
+    [
+      today(),
+      machineLabel(),
+      `${load0} → ${loadAvg()}`,
+      NODES,
+      secondsCell,
+      `${oursRate.toFixed(1)} / ${durableFastify.rate.toFixed(1)} / ${durable.rate.toFixed(1)} / ${bareRate.toFixed(1)}`,
+      perRound((r) => r.durable.rate / r.baseline.rate),
+      perRound((r) => r.durableFastify.rate / r.baseline.rate),
+      perRound((r) => r.ours.rate / r.baseline.rate),
+      `${oursCpuMs.toFixed(3)} / ${durableFastify.cpuMs.toFixed(3)} / ${durable.cpuMs.toFixed(3)} / ${bareCpuMs.toFixed(3)}`,
+      `${ours.errors} / ${durableFastify.errors + durable.errors} / ${baseline.errors}`,
+    ],
+  );
+}
 
 if (floor) {
   await recordResult(

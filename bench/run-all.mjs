@@ -13,8 +13,9 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({ options: { only: { type: 'string' }, quick: { type: 'boolean', default: false } } });
 
 const FULL = {
-  // Three rounds of ours and bare alternately: one pair's ratio moves with the machine's drift.
-  lifecycle: ['--seconds', '20', '--rounds', '3'],
+  // Three rounds of ours and bare alternately: one pair's ratio moves with the machine's drift. With
+  // the durable floors in each round: how close to bare a durable server can come in that round.
+  lifecycle: ['--seconds', '20', '--rounds', '3', '--durable-floor'],
   dispatch: ['--jobs', '200', '--poll-jobs', '20'],
   outputs: ['--mib', '1024'],
   idle: ['--seconds', '60'],
