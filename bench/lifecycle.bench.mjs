@@ -12,12 +12,14 @@
 // (lib/fastify-floor.mjs), after the bare server, and records it under "Server throughput: the
 // framework floor": what the framework costs above bare node:http, and ours above the framework.
 //
-// `--durable-floor` also runs it against lib/durable-floor.mjs: node:http and SQLite by hand, doing
-// only what the API's contract needs (the caller's rows, the transition, group commit, the job's
-// JSON), and records it under "Server throughput: the durable floor": how close to bare a durable
-// job server can come on this machine, and what our own layers cost above that.
+// `--durable-floor` also runs it, in each round just before and just after bare, against
+// lib/durable-floor.mjs: SQLite by hand, doing only the durable work of our server's design (the
+// caller's rows, the transition, group commit, the job's JSON), on node:http and on fastify; rows
+// under "Server throughput: the durable floor", each ratio the median of its own rounds. It says how
+// close to bare a straightforward durable server of this design comes on the machine, and what our
+// own layers cost above it.
 //
-// `--rounds N` (SQLite): N rounds of ours then bare (then the floor), one after the other, each with a
+// `--rounds N` (SQLite): N rounds of ours then bare (then the floors), one after the other, each with a
 // fresh server. This VM's speed drifts within minutes (bare alone ranged 900–1,517 lifecycles/s in
 // one half hour), so one pair's ratio moves with it; the run reports every round's ratio and records
 // the round whose ratio is the median, with that round's own figures (its sides ran next to each other).
@@ -232,11 +234,11 @@ if (!onlySqlite(STORES)) {
 
 // --- baselines --------------------------------------------------------------------------------
 /** Run the generator against a baseline server script (it answers any pk); its rate and CPU. */
-async function runBaseline(script, nodePks, { real = false, frontEnd } = {}) {
+async function runBaseline(script, nodePks, { real = false, frontEnd, round } = {}) {
   // `real`: the baseline keeps jobs (the durable floor), so each lifecycle uses the pk it created.
   const dataDir = real ? await mkdtemp(join(tmpdir(), 'ufdl-bench-floor-')) : undefined;
   // With --profile the baselines are profiled too, for a side-by-side look at where the time goes.
-  const profileName = `${script.replace(/^.*\//, '').replace(/\.mjs$/, '')}${frontEnd ? `-${frontEnd}` : ''}.cpuprofile`;
+  const profileName = `${script.replace(/^.*\//, '').replace(/\.mjs$/, '')}${frontEnd ? `-${frontEnd}` : ''}${ROUNDS > 1 ? `-round${round + 1}` : ''}.cpuprofile`;
   const execArgv = args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile, '--cpu-prof-name', profileName] : [];
   bare = fork(new URL(script, import.meta.url), real ? [JSON.stringify({ dataDir, nodePks, frontEnd })] : [], { execArgv });
   const { port } = await new Promise((r) => bare.once('message', r));
@@ -252,11 +254,13 @@ async function runBaseline(script, nodePks, { real = false, frontEnd } = {}) {
 }
 const rounds = [];
 for (let i = 0; i < ROUNDS; i++) {
+  // The durable floors on either side of bare, each next to the run it is compared with: this VM
+  // drifts within minutes.
   const ours = await runOurs(STORES[0]);
-  const baseline = await runBaseline('./lib/bare-server.mjs', ours.nodePks);
-  const floor = args.floor ? await runBaseline('./lib/fastify-floor.mjs', ours.nodePks) : undefined;
-  const durable = args['durable-floor'] ? await runBaseline('./lib/durable-floor.mjs', ours.nodePks, { real: true, frontEnd: 'http' }) : undefined;
-  const durableFastify = args['durable-floor'] ? await runBaseline('./lib/durable-floor.mjs', ours.nodePks, { real: true, frontEnd: 'fastify' }) : undefined;
+  const durable = args['durable-floor'] ? await runBaseline('./lib/durable-floor.mjs', ours.nodePks, { real: true, frontEnd: 'http', round: i }) : undefined;
+  const baseline = await runBaseline('./lib/bare-server.mjs', ours.nodePks, { round: i });
+  const durableFastify = args['durable-floor'] ? await runBaseline('./lib/durable-floor.mjs', ours.nodePks, { real: true, frontEnd: 'fastify', round: i }) : undefined;
+  const floor = args.floor ? await runBaseline('./lib/fastify-floor.mjs', ours.nodePks, { round: i }) : undefined;
   rounds.push({ ours, baseline, floor, durable, durableFastify, ratio: ours.rate / baseline.rate });
   if (ROUNDS > 1) {
     const durableNote = durable
@@ -321,10 +325,11 @@ await recordResult(
   ],
 );
 
-/** A ratio of the median round, with every round's (the median round's is not the median of each). */
+/** A ratio's median over the rounds (the lower middle of an even count), with every round's. */
 const perRound = (ratio) => {
-  const median = ratio(byRatio[Math.floor((byRatio.length - 1) / 2)]).toFixed(2);
-  return ROUNDS > 1 ? `${median} (rounds: ${rounds.map((r) => ratio(r).toFixed(2)).join(', ')})` : median;
+  const values = rounds.map(ratio);
+  const median = [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)].toFixed(2);
+  return ROUNDS > 1 ? `${median} (rounds: ${values.map((v) => v.toFixed(2)).join(', ')})` : median;
 };
 
 if (durable) {

@@ -90,5 +90,5 @@ if (frontEnd === 'fastify') {
   close = () => new Promise((done) => server.close(done));
 }
 process.on('message', (m) => {
-  if (m === 'stop') close().then(() => process.exit(0));
+  if (m === 'stop') close().then(() => work.close()).then(() => process.exit(0));
 });

@@ -14,6 +14,7 @@ export interface DurableWork {
   output(pk: number, nodePk: number, name: string, type: string, content: Buffer): FloorJob;
   finish(pk: number, nodePk: number, success: boolean): FloorJob;
   whenDurable(answer: () => void): void;
+  close(): Promise<void>;
 }
 
 export declare function openDurableWork(options: { dataDir: string; nodePks: number[] }): Promise<DurableWork>;

@@ -9,13 +9,16 @@
 //   turn's one transaction, the way ours batches a turn's writes (src/server/store/turn-batch.ts);
 //   the answer is built from the row read and what was written, not read again;
 // - durability: no answer before an `fdatasync` of the WAL that started after its commit, one sync in
-//   flight, the transaction held open while it runs (group commit, src/server/store/durability.ts);
+//   flight, started at the end of the turn, the transaction held open while it runs (group commit,
+//   src/server/store/durability.ts); WAL checkpoints on a worker thread, as ours (the server's own
+//   checkpointer, from the build: `npm run build` first);
 // - the answer: the job as the API shapes it (its template, its outputs), ~300 bytes of JSON.
 //
 // With the indexes the API's goals need (the poll at depth, the lists).
 import Database from 'better-sqlite3';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startCheckpointer } from '../../dist/server/store/checkpointer.js';
 
 /** A request the floor refuses, with its HTTP status. */
 export class Refused extends Error {
@@ -56,6 +59,7 @@ export async function openDurableWork({ dataDir, nodePks }) {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec(SCHEMA);
+  const checkpointer = startCheckpointer(db, { warn: () => {}, error: (obj, msg) => console.error(msg, obj) });
   const addNode = db.prepare('INSERT INTO nodes (pk, owner) VALUES (?, 1)');
   for (const pk of nodePks) addNode.run(pk);
 
@@ -78,6 +82,7 @@ export async function openDurableWork({ dataDir, nodePks }) {
   // --- the turn's transaction and group commit --------------------------------------------------
   let batchOpen = false;
   let syncing = false;
+  let syncQueued = false;
   let synced = 0; // total_changes() covered by the last completed sync
   let waiting = []; // [target, answer]
   const wal = await open(`${file}-wal`, 'r');
@@ -117,8 +122,18 @@ export async function openDurableWork({ dataDir, nodePks }) {
       const ready = waiting.filter(([t]) => t <= target);
       waiting = waiting.filter(([t]) => t > target);
       for (const [, answer] of ready) answer();
-      if (waiting.length > 0) sync();
+      if (waiting.length > 0) queueSync();
       else setImmediate(() => syncing || commitBatch());
+    });
+  }
+
+  /** Start a sync at the end of this turn, so that the turn's other answers share it. */
+  function queueSync() {
+    if (syncing || syncQueued) return;
+    syncQueued = true;
+    setImmediate(() => {
+      syncQueued = false;
+      if (!syncing) sync();
     });
   }
 
@@ -226,7 +241,13 @@ export async function openDurableWork({ dataDir, nodePks }) {
       const target = changes.get();
       if (target <= synced) return answer();
       waiting.push([target, answer]);
-      if (!syncing) sync();
+      queueSync();
+    },
+    /** Stop the checkpoint worker and close the database. */
+    async close() {
+      await checkpointer.close();
+      await wal.close();
+      db.close();
     },
   };
 }

@@ -32,6 +32,8 @@ async function holdSyncs(dir: string, committedJobs: () => number) {
 }
 
 const settle = () => new Promise((done) => setTimeout(done, 20));
+/** The end of this turn, where a sync starts. */
+const turnEnd = () => new Promise((done) => setImmediate(done));
 
 describe('bench/lib/durable-work.mjs group commit', () => {
   it('answers only after a sync that started after the commit of what the answer shows', async () => {
@@ -46,11 +48,14 @@ describe('bench/lib/durable-work.mjs group commit', () => {
     };
     const held = await holdSyncs(dir, committedJobs);
     const work = await openDurableWork({ dataDir: dir, nodePks: [NODE] });
+    onTestFinished(() => work.close());
     const answered: string[] = [];
 
     const job = work.createJob(1, {}, null);
     work.acquire(job.pk, NODE);
     work.whenDurable(() => answered.push('acquire'));
+    expect(held).toHaveLength(0); // the sync starts at the end of the turn, for all its answers
+    await turnEnd();
     expect(held).toHaveLength(1);
     expect(held[0]!.committedAtStart).toBe(1); // committed before the sync started
 
