@@ -19,7 +19,7 @@
 // close to bare a straightforward durable server of this design comes on the machine, and what our
 // own layers cost above it.
 //
-// `--rounds N` (SQLite): N rounds of ours then bare (then the floors), one after the other, each with a
+// `--rounds N` (SQLite): N rounds of ours then bare (the floors around it), one after the other, each with a
 // fresh server. This VM's speed drifts within minutes (bare alone ranged 900–1,517 lifecycles/s in
 // one half hour), so one pair's ratio moves with it; the run reports every round's ratio and records
 // the round whose ratio is the median, with that round's own figures (its sides ran next to each other).
@@ -233,7 +233,10 @@ if (!onlySqlite(STORES)) {
 }
 
 // --- baselines --------------------------------------------------------------------------------
-/** Run the generator against a baseline server script (it answers any pk); its rate and CPU. */
+/**
+ * Run the generator against a baseline server script — one that answers any pk, or with `real` one
+ * that keeps the jobs it is asked to create (the durable floor) — and return its rate and CPU.
+ */
 async function runBaseline(script, nodePks, { real = false, frontEnd, round } = {}) {
   // `real`: the baseline keeps jobs (the durable floor), so each lifecycle uses the pk it created.
   const dataDir = real ? await mkdtemp(join(tmpdir(), 'ufdl-bench-floor-')) : undefined;
@@ -296,7 +299,7 @@ console.log(
 if (floor) console.log(`fastify with no work / bare: ${(floor.rate / bareRate).toFixed(2)}; ours / fastify with no work: ${(oursRate / floor.rate).toFixed(2)}`);
 if (durable) {
   for (const [name, floorRun] of [['node:http', durable], ['fastify', durableFastify]]) {
-    console.log(`durable floor on ${name} (the API's durable work by hand): ${floorRun.rate.toFixed(1)} lifecycles/s, errors ${floorRun.errors}, server CPU ${floorRun.cpuMs.toFixed(3)} ms/request`);
+    console.log(`durable floor on ${name} (our design's durable work by hand): ${floorRun.rate.toFixed(1)} lifecycles/s, errors ${floorRun.errors}, server CPU ${floorRun.cpuMs.toFixed(3)} ms/request`);
     if (floorRun.errorSamples.length) console.log(`durable floor on ${name}: errors`, floorRun.errorSamples);
   }
   console.log(`durable floor / bare: ${(durable.rate / bareRate).toFixed(2)} on node:http, ${(durableFastify.rate / bareRate).toFixed(2)} on fastify; ours / durable floor on fastify: ${(oursRate / durableFastify.rate).toFixed(2)}`);
