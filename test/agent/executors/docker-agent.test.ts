@@ -136,7 +136,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
       const jobDir = jobDirPaths(options.workDir, pk);
       await killLikeSystemdStop(first, jobDir);
       await until(() => findWrapper(jobDir) === undefined, 20_000, 'the wrapper to be gone');
-      expect(await inspect(name!, '{{.State.Running}}')).toBe('true');
+      expect(await inspect(name, '{{.State.Running}}')).toBe('true');
       // A container of this agent that no journal entry owns (as a crash at the wrong moment leaves one).
       const stray = `ufdl-job-999999-1-${process.pid}`;
       await docker([
@@ -156,7 +156,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
       if (recreated) expect(second.lines()[0]?.['hostname']).toBe('ufdl-recreated-agent');
       const swept = await second.waitForLog((l) => l.msg === 'removed job containers that no unfinished journal entry owns', 60_000);
       expect(swept['containers']).toEqual([stray]);
-      await docker(['exec', name!, 'touch', `${jobDir.root}/go`]);
+      await docker(['exec', name, 'touch', `${jobDir.root}/go`]);
       const job = await waitForJob(server, pk, ended, 120_000);
       expect(job.error_reason).toBeNull();
       expect((await downloadOutput(server, pk, 'after.txt')).toString()).toBe('resumed\n');
@@ -185,7 +185,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     const jobDir = jobDirPaths(options.workDir, pk);
     await killLikeSystemdStop(first, jobDir);
     // The agent stays down until the job has used up its time limit.
-    const startedAt = Date.parse(await inspect(name!, '{{.State.StartedAt}}'));
+    const startedAt = Date.parse(await inspect(name, '{{.State.StartedAt}}'));
     await until(async () => Date.now() > startedAt + limitS * 1000 + 2000, 60_000, 'the time limit to pass');
 
     const second = spawnAgent(options);
@@ -239,7 +239,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     const options = fastAgentOptions(server, dir, { docker: true, fenceMarginMs: 2_500, killGraceMs: 500, heartbeatIntervalMs: 300 });
     const template = await importTemplate(server, dockerTemplate('docker-frozen', 'trap "" TERM; while :; do sleep 1; done'));
     const pk = await createJob(server, template);
-    const agent = spawnAgent(options);
+    const { agent, name } = await agentWithRunningContainer(server, options, pk);
     onTestFinished(() => {
       try {
         process.kill(agent.child.pid!, 'SIGCONT');
@@ -248,17 +248,12 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
         // already gone
       }
     });
-    await until(async () => {
-      const [name] = await containersOf(server, pk);
-      return name !== undefined && (await inspect(name, '{{.State.Running}}')) === 'true';
-    }, 120_000, 'the container to run');
-    const [name] = await containersOf(server, pk);
     const jobDir = jobDirPaths(options.workDir, pk);
 
     process.kill(agent.child.pid!, 'SIGSTOP');
     // Without the agent, the wrapper ends the container itself: SIGTERM to `docker run`, then the kill.
-    await until(async () => (await inspect(name!, '{{.State.Running}}')) === 'false', 90_000, 'the container to stop');
-    expect(await inspect(name!, '{{.State.ExitCode}}')).toBe('137');
+    await until(async () => (await inspect(name, '{{.State.Running}}')) === 'false', 90_000, 'the container to stop');
+    expect(await inspect(name, '{{.State.ExitCode}}')).toBe('137');
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(jobDir.consolePath, 'utf8')).toContain('the agent did not renew the job lease in time');
     await until(() => findWrapper(jobDir) === undefined, 60_000, 'the wrapper to be gone');
