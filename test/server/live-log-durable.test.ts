@@ -1,7 +1,7 @@
 /**
- * A live-log follower (`ws://…/v1/jobs/{pk}/log`) tells of a job's end only once that end is on disk:
- * the job row it reads may hold a commit still waiting for the group commit's sync
- * (store/durability.ts), which a power cut could undo. SQLite only: the sync held here is the WAL's
+ * A live-log follower (`ws://…/v1/jobs/{pk}/log`) tells of a job's end, or that the job is gone, only
+ * once that end or that delete is on disk: the job row it reads may hold a commit still waiting for
+ * the group commit's sync (store/durability.ts), which a power cut could undo. SQLite only: the sync held here is the WAL's
  * `fdatasync`; on PostgreSQL a commit is durable when it returns.
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -14,6 +14,25 @@ import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 vi.mock('node:fs/promises', async (original) => (await import('../helpers/held-wal-sync.js')).withHeldWalSync(await original()));
 
 vi.mock('../../src/server/store/turn-batch.js', async (original) => (await import('../helpers/held-wal-sync.js')).capturingServerDb(await original()));
+
+/** A gate on the live-log store's look-up, which a follower's handshake awaits before its upgrade. */
+const logLookUp = vi.hoisted(() => ({ gate: undefined as Promise<void> | undefined, onGated: () => {} }));
+
+vi.mock('../../src/server/live-log/store.js', async (original) => {
+  const real = await original<typeof import('../../src/server/live-log/store.js')>();
+  class GatedLiveLogStore extends real.LiveLogStore {
+    override async info(...args: Parameters<InstanceType<typeof real.LiveLogStore>['info']>) {
+      const gate = logLookUp.gate;
+      if (gate) {
+        logLookUp.gate = undefined;
+        logLookUp.onGated();
+        await gate;
+      }
+      return super.info(...args);
+    }
+  }
+  return { ...real, LiveLogStore: GatedLiveLogStore };
+});
 
 function append(f: Fixtures, job: number, node: number, offset: number, text: string) {
   return f.call('POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=65536`, {
@@ -92,5 +111,42 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('a live-log follower while a tr
     expect((await finished).status).toBe(200);
     await vi.waitFor(() => expect(ends(frames)).toHaveLength(1));
     expect(frames).toEqual([{ type: 'start', offset: 0, length: 5, complete: true, max_bytes: 65536 }, 'only\n', { type: 'end', length: 5 }]);
+  });
+
+  it('tells a follower whose job is hard-deleted during its handshake that the job is gone only once the delete is on disk', async () => {
+    const { f, job } = await runningJobWithLog('text\n');
+    // The handshake stops in its look-up of the log, after it found the job.
+    let releaseLookUp!: () => void;
+    logLookUp.gate = new Promise<void>((resolve) => (releaseLookUp = resolve));
+    const gated = new Promise<void>((resolve) => (logLookUp.onGated = resolve));
+    onTestFinished(() => releaseLookUp());
+    const socket = new WebSocket(`${f.url.replace(/^http/, 'ws')}/v1/jobs/${job}/log?offset=0&token=${encodeURIComponent(await f.adminToken())}`);
+    onTestFinished(() => socket.terminate());
+    const frames: unknown[] = [];
+    socket.on('message', (data) => frames.push(data.toString()));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    let closedYet = false;
+    void closed.then(() => (closedYet = true));
+    await gated;
+
+    // Meanwhile the job is hard-deleted: committed, its answer waiting for the sync.
+    const { held, release } = holdWalSyncs();
+    onTestFinished(release);
+    const deleted = f.call('DELETE', `/v1/jobs/${job}/hard`);
+    await held;
+    releaseLookUp();
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    // A close sent on the handshake's read of the deleted row arrives within this pause (a pause can
+    // only let such a defect pass unseen on a slow machine, never fail a correct server).
+    await new Promise((r) => setTimeout(r, 300));
+    expect(closedYet).toBe(false);
+
+    release();
+    expect((await deleted).status).toBe(200);
+    expect(await closed).toEqual({ code: 1008, reason: 'job not found' });
+    expect(frames).toEqual([]);
   });
 });

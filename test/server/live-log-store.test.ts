@@ -130,3 +130,47 @@ describe('a follower whose socket fails the start frame (the peer reset it mid-w
     expect(follower.closed).toBe(true);
   });
 });
+
+describe('a follower whose job is hard-deleted while it follows', () => {
+  it('says the job is gone only once the delete is on disk (group commit)', async () => {
+    const s = await store();
+    const key = { pk: 1, startTime: START };
+    await s.append(key, 0, Buffer.from('one\n'), MAX);
+    const sent: (string | Buffer)[] = [];
+    const closes: [number, string][] = [];
+    const socket = Object.assign(new EventEmitter(), {
+      OPEN: 1,
+      readyState: 1,
+      send(data: string | Buffer, _options: unknown, done: (err?: Error) => void) {
+        sent.push(data);
+        done();
+      },
+      ping() {},
+      terminate() {},
+      close(code: number, reason: string) {
+        closes.push([code, reason]);
+      },
+    });
+    // The job row as the server's connection reads it: gone once deleted, though that delete's
+    // commit still waits for its sync, which the test completes by hand.
+    let deleted = false;
+    let completeSync: (() => void) | undefined;
+    const onDisk = () => (deleted ? new Promise<void>((resolve) => (completeSync = resolve)) : Promise.resolve());
+    const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => (deleted ? undefined : { key, ended: false }), onDisk }, { key, offset: 0 });
+    const info = await s.info(key);
+    await follower.start({ length: info.length, complete: false, maxBytes: info.maxBytes });
+    await until(() => sent.some((frame) => Buffer.isBuffer(frame) && frame.toString() === 'one\n'), 5_000, 'the bytes');
+
+    deleted = true;
+    follower.poke();
+    await until(() => completeSync !== undefined, 5_000, 'the follower to wait for the sync');
+    // A close now would tell of a delete a power cut could undo.
+    await turns(20);
+    expect(closes).toEqual([]);
+
+    completeSync!();
+    await until(() => closes.length > 0, 5_000, 'the close');
+    expect(closes).toEqual([[1008, 'job not found']]);
+    follower.close();
+  });
+});

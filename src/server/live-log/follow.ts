@@ -150,6 +150,10 @@ export class LogFollower {
       if (this.#closed) return;
       const job = this.#job.current();
       if (!job) {
+        // Hard-deleted. Told once the delete is on disk (group commit), as a transition is: a power
+        // cut could yet bring the job back. Should the sync fail, or the delete not commit at all,
+        // the follower is ended unexplained (below) and may connect again.
+        await this.#job.onDisk();
         this.#socket.close(1008, 'job not found');
         return;
       }

@@ -141,51 +141,56 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
       if (offset > length) throw beyondEnd(row.pk, length);
     },
     handler: async (request, reply) => sendPiece(request, reply),
-    wsHandler: (socket: WebSocket, request) => {
-      const pk = jobPk(request);
-      const row = getJobRow(ctx.db, pk);
-      if (!row) {
-        socket.close(1008, 'job not found');
-        return;
-      }
-      const current = () => {
-        const now = getJobRow(ctx.db, pk);
-        return now && { key: keyOf(now), ended: hasEnded(now) };
-      };
-      const onDisk = () => ctx.durable.syncAfterCommit();
-      const follower = new LogFollower(socket, store, { current, onDisk }, { key: keyOf(row), offset: intQuery(request, 'offset', 0) }, {
-        allowed: revocationCheck(ctx.db, request.user),
-        // As every other web-socket of the server: pinged, and its user checked, each idle timeout.
-        pingIntervalMs: ctx.options.idleTimeoutSeconds * 1000,
-      });
-      let set = followers.get(pk);
-      if (!set) followers.set(pk, (set = new Set()));
-      set.add(follower);
-      socket.on('close', () => {
-        set.delete(follower);
-        if (set.size === 0 && followers.get(pk) === set) followers.delete(pk);
-      });
-      // Nothing here may reject unhandled: that would end the server. A log that cannot be looked up
-      // (its files unreadable) ends this follower alone.
-      // The row was read just now: the `start` frame tells of it once it is on disk (group commit).
-      onDisk().then(
-        () =>
-          store.info(keyOf(row)).then(
-            (info) => follower.start({ length: info.length, complete: hasEnded(row), maxBytes: info.maxBytes }),
-            (err: unknown) => {
-              ctx.log.warn({ err, job: pk }, 'could not look up the live log for a follower');
-              follower.close();
-              socket.close(1011, 'the log could not be read');
-            },
-          ),
-        () => {
-          // The sync failed, or what was read never committed: the follower may connect again.
-          follower.close();
-          socket.close(1011, 'the server could not make its state durable');
-        },
-      );
-    },
+    wsHandler: (socket: WebSocket, request) => follow(socket, request),
   });
+
+  /** A follower of the request's job on `socket`, once its handshake is done. */
+  function follow(socket: WebSocket, request: FastifyRequest): void {
+    const pk = jobPk(request);
+    const row = getJobRow(ctx.db, pk);
+    if (!row) {
+      // Hard-deleted since the pre-handler read it. Told once the delete is on disk (group commit):
+      // a power cut could yet bring the job back. Should the delete not commit at all, look again.
+      ctx.durable.afterSync(() => socket.close(1008, 'job not found'), () => follow(socket, request));
+      return;
+    }
+    const current = () => {
+      const now = getJobRow(ctx.db, pk);
+      return now && { key: keyOf(now), ended: hasEnded(now) };
+    };
+    const onDisk = () => ctx.durable.syncAfterCommit();
+    const follower = new LogFollower(socket, store, { current, onDisk }, { key: keyOf(row), offset: intQuery(request, 'offset', 0) }, {
+      allowed: revocationCheck(ctx.db, request.user),
+      // As every other web-socket of the server: pinged, and its user checked, each idle timeout.
+      pingIntervalMs: ctx.options.idleTimeoutSeconds * 1000,
+    });
+    let set = followers.get(pk);
+    if (!set) followers.set(pk, (set = new Set()));
+    set.add(follower);
+    socket.on('close', () => {
+      set.delete(follower);
+      if (set.size === 0 && followers.get(pk) === set) followers.delete(pk);
+    });
+    // Nothing here may reject unhandled: that would end the server. A log that cannot be looked up
+    // (its files unreadable) ends this follower alone.
+    // The row was read just now: the `start` frame tells of it once it is on disk (group commit).
+    onDisk().then(
+      () =>
+        store.info(keyOf(row)).then(
+          (info) => follower.start({ length: info.length, complete: hasEnded(row), maxBytes: info.maxBytes }),
+          (err: unknown) => {
+            ctx.log.warn({ err, job: pk }, 'could not look up the live log for a follower');
+            follower.close();
+            socket.close(1011, 'the log could not be read');
+          },
+        ),
+      () => {
+        // The sync failed, or what was read never committed: the follower may connect again.
+        follower.close();
+        socket.close(1011, 'the server could not make its state durable');
+      },
+    );
+  }
 
   async function sendPiece(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const user = requireUser(request);
