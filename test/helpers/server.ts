@@ -4,6 +4,7 @@
  * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { IncomingMessage } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -30,7 +31,16 @@ export interface TestServer {
   login(username: string, password: string): Promise<string>;
 }
 
-export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+/** A server of this process ({@link startTestServer}): a test can also see the requests it receives. */
+export interface LocalTestServer extends TestServer {
+  /**
+   * Call `listener` with every request as it arrives, before the server handles it (in the order the
+   * server reads them): what a test asserts about who asked what, and when, that no answer shows.
+   */
+  onRequest(listener: (request: IncomingMessage) => void): void;
+}
+
+export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<LocalTestServer> {
   const dataDir = options.dataDir ?? (await tempDir('ufdl-test-'));
   const databaseUrl = await databaseUrlFor(dataDir);
   const { app } = await buildApp({
@@ -56,7 +66,8 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
   onTestFinished(close);
   const login = (username: string, password: string) => loginAt(url, username, password);
   const adminToken = await login(ADMIN_USER, ADMIN_PASSWORD).catch(() => '');
-  return { url, dataDir, databaseUrl, close, adminToken, login };
+  const onRequest = (listener: (request: IncomingMessage) => void) => void app.server.on('request', listener);
+  return { url, dataDir, databaseUrl, close, adminToken, login, onRequest };
 }
 
 /** Log in as `username` on the server at `url` and return its access token. */
