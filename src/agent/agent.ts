@@ -82,8 +82,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         reachable: this.#contact.reachable,
         silentMs: this.#contact.silentForMs(),
         fenced: this.#running?.watch.fenced ?? false,
-        // A retiring slot's job (one beyond the plan after a restart with fewer slots) fills no slot of the plan.
-        slots: this.#opened.slots && { total: this.#opened.slots.size, running: this.#opened.slots.runningInPlan },
+        // A retiring slot's job (one beyond the plan after a restart with fewer slots) fills no slot of the
+        // plan, unless a slot of the plan registers the node it reports as (that slot waits for it).
+        slots: this.#opened.slots && { total: this.#opened.slots.size, running: this.#opened.slots.workingInPlan },
         journalProblem: journalProblem(this.#opened.journal),
       }),
       onChange: (ready) => {

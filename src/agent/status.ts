@@ -25,8 +25,11 @@ export interface AgentStatus {
   capabilities: { wakeup: boolean; lostAfterSeconds: number | null; websocketAuth: boolean } | null | undefined;
   lastServerContactAt: string | null;
   serverSilentMs: number;
-  /** `retiring`: out of the plan, it takes no new job and leaves when its job ends. */
-  slots: { index: number; gpu: number | null; nodeIndex: number; nodePk: number | null; jobPk: number | null; retiring?: true }[];
+  /**
+   * `retiring`: out of the plan, it takes no new job and leaves when its job ends. `nodeBusy`: its node
+   * works the job of another slot (beyond the plan); it takes no job until that job has left.
+   */
+  slots: { index: number; gpu: number | null; nodeIndex: number; nodePk: number | null; jobPk: number | null; retiring?: true; nodeBusy?: true }[];
   jobs: JobStatus[];
   loop: ReturnType<PollLoop['getStatus']> | null;
   fence: { thresholdMs: number; fencedCount: number } | null;

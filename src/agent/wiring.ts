@@ -159,6 +159,12 @@ export function wireRunningParts(side: AgentSide, started: StartedParts): Runnin
     onFenceLifted: () => side.onFenceLifted(),
   });
   watch.start();
+  // A slot whose node works a job of another slot (one beyond the plan) takes no job until it left.
+  const { slots, nodes, jobs } = started;
+  slots.setNodeBusy((spec) => {
+    const nodePk = nodes.get(spec.index)?.node.pk;
+    return nodePk !== undefined && jobs.reportsAs(nodePk);
+  });
   return { ...started, watch, loop: createPollLoop(side, started) };
 }
 

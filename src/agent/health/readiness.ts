@@ -23,7 +23,7 @@ export interface ReadinessFacts {
   reachable: boolean;
   silentMs: number;
   fenced: boolean;
-  /** All slots and those running a job; undefined before the slots are planned. */
+  /** All slots and those running a job (or whose node runs one); undefined before the slots are planned. */
   slots: { total: number; running: number } | undefined;
   /** Why the journal cannot be written, or null. */
   journalProblem: string | null;

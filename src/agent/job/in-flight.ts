@@ -43,6 +43,15 @@ export class JobsInFlight {
     return this.#runners.get(jobPk);
   }
 
+  /**
+   * Whether a job in flight reports as node `nodePk`: a job beyond the plan may report as the node a
+   * slot of the plan registers again (`Slots.setNodeBusy`).
+   */
+  reportsAs(nodePk: number): boolean {
+    for (const runner of this.#runners.values()) if (runner.api.nodePk === nodePk) return true;
+    return false;
+  }
+
   /** Runners whose child runs now. */
   withChild(): JobRunner[] {
     return this.all().filter((r) => r.status.pid !== null);
@@ -102,6 +111,8 @@ export class JobsInFlight {
     metrics.slotsBusy.set(slots.running);
     this.#ctx.onSlotsChanged();
     void done.finally(() => {
+      // Gone from the jobs in flight before its slot is released: the release wakes a slot whose node
+      // the job reported as ({@link reportsAs}), and that slot must find the node free then.
       if (this.#runners.get(runner.jobPk) === runner) this.#runners.delete(runner.jobPk);
       slots.release(runner.slot.index);
       metrics.slotsBusy.set(slots.running);

@@ -3,7 +3,7 @@
  *
  * - **A new slot count** (a SIGHUP re-read the configuration; `Agent.reconfigure`) applies at once:
  *   fewer slots take no new job and leave when their job ends, more slots register their nodes and
- *   take jobs.
+ *   take jobs (a slot whose node still works a job beyond the plan waits for it: `Slots.setNodeBusy`).
  * - **New hardware** (every `hardwareIntervalMs`, and on SIGHUP; `Agent.refreshHardware`): GPUs,
  *   memory and the driver are detected again; node records that differ are PATCHed (the reference's
  *   own node route, allowed to the node itself), and the slots follow the GPUs: with `slots = 0` (one

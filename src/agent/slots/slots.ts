@@ -6,6 +6,10 @@
  * `(ip, nodeIndex + i)` on a CPU node, or `(ip, gpu)` on a GPU node, and its jobs see only that GPU
  * through `CUDA_VISIBLE_DEVICES`. The poll loop asks for work only while a slot is free
  * ({@link Slots.onFree}); nothing is ever prefetched.
+ *
+ * A slot that is not taken may still have to wait: its node may work a job of another slot (a slot
+ * beyond the plan, whose job reports as the node a slot planned again registers;
+ * {@link Slots.setNodeBusy}). It is not free until that job has left.
  */
 
 export interface SlotSpec {
@@ -32,6 +36,8 @@ export interface SlotSnapshot {
   jobPk: number | null;
   /** Taken out of the plan (fewer slots configured, a GPU gone): takes no new job, leaves when free. */
   retiring?: true;
+  /** Not taken, but its node works a job of another slot: it takes no job until that job has left. */
+  nodeBusy?: true;
 }
 
 /** The identity of a slot across plans: its GPU and its node identity index. */
@@ -76,6 +82,8 @@ export class Slots {
   #idleWaiters: (() => void)[] = [];
   /** Per retiring slot, who waits for it to leave the plan. */
   readonly #leftWaiters = new Map<number, (() => void)[]>();
+  /** Whether a slot's node works a job of another slot ({@link setNodeBusy}). */
+  #nodeBusy: (spec: SlotSpec) => boolean = () => false;
 
   constructor(specs: readonly SlotSpec[]) {
     if (specs.length === 0) throw new TypeError('Slots: at least one slot is needed, got 0');
@@ -91,8 +99,9 @@ export class Slots {
     return this.#slots.filter((s) => s.taken).length;
   }
 
+  /** Slots of the plan that may take a job now. */
   get free(): number {
-    return this.#slots.filter((s) => !s.taken && !s.retiring).length;
+    return this.#slots.filter((s) => this.#mayTake(s)).length;
   }
 
   /** Slots that run a job (a slot the poll loop holds while it polls is busy but runs none). */
@@ -100,9 +109,23 @@ export class Slots {
     return this.#slots.filter((s) => s.taken && s.jobPk !== null).length;
   }
 
-  /** Slots of the plan that run a job: what readiness compares with {@link size}. */
-  get runningInPlan(): number {
-    return this.#slots.filter((s) => !s.retiring && s.taken && s.jobPk !== null).length;
+  /**
+   * Slots of the plan that run a job, or whose node runs one for another slot: what readiness compares
+   * with {@link size}. (A slot the poll loop holds while it polls is not counted.)
+   */
+  get workingInPlan(): number {
+    return this.#slots.filter((s) => !s.retiring && (s.taken ? s.jobPk !== null : this.#nodeBusy(s.spec))).length;
+  }
+
+  /**
+   * How to tell that a slot's node works a job of another slot. A job beyond the plan reports as the
+   * node it was acquired as; when the plan grows again, a new slot may register that very node (the
+   * same identity). The server starts no second job on a node that works one, so such a slot must not
+   * poll or acquire: every job it took would be given back. It is not free until that job has left:
+   * the job's slot is released then, which wakes {@link onFree} (so `check` must say false by then).
+   */
+  setNodeBusy(check: (spec: SlotSpec) => boolean): void {
+    this.#nodeBusy = check;
   }
 
   /** The slots of the plan (not the retiring ones). */
@@ -172,7 +195,7 @@ export class Slots {
 
   /** Take a free slot, or undefined when all are busy. The caller must {@link release} it. */
   tryAcquire(): SlotSpec | undefined {
-    const slot = this.#slots.find((s) => !s.taken && !s.retiring);
+    const slot = this.#slots.find((s) => this.#mayTake(s));
     if (!slot) return undefined;
     slot.taken = true;
     slot.jobPk = null;
@@ -217,6 +240,11 @@ export class Slots {
     for (const resolve of waiters) resolve();
   }
 
+  /** In the plan, not taken, and its node works no job of another slot. */
+  #mayTake(slot: SlotEntry): boolean {
+    return !slot.taken && !slot.retiring && !this.#nodeBusy(slot.spec);
+  }
+
   #wakeFree(): void {
     if (this.free === 0) return;
     const freeWaiters = this.#freeWaiters;
@@ -237,6 +265,11 @@ export class Slots {
   }
 
   snapshot(): SlotSnapshot[] {
-    return this.#slots.map((s) => ({ ...s.spec, jobPk: s.jobPk, ...(s.retiring ? { retiring: true as const } : {}) }));
+    return this.#slots.map((s) => ({
+      ...s.spec,
+      jobPk: s.jobPk,
+      ...(s.retiring ? { retiring: true as const } : {}),
+      ...(!s.taken && !s.retiring && this.#nodeBusy(s.spec) ? { nodeBusy: true as const } : {}),
+    }));
   }
 }

@@ -144,11 +144,13 @@ function printKnownStatus(status: AgentStatus): void {
   if (status.loop?.lastPollError) out(`last poll error: ${status.loop.lastPollError}`);
   const busy = status.slots.filter((slot) => slot.jobPk !== null).length;
   const retiring = status.slots.filter((slot) => slot.retiring === true).length;
-  out(`slots: ${status.slots.length} (${busy} busy${retiring > 0 ? `, ${retiring} leaving when its job ends` : ''})`);
+  const nodeBusy = status.slots.filter((slot) => slot.nodeBusy === true).length;
+  const waits = nodeBusy > 0 ? `, ${nodeBusy} waiting for its node's job in another slot` : '';
+  out(`slots: ${status.slots.length} (${busy} busy${retiring > 0 ? `, ${retiring} leaving when its job ends` : ''}${waits})`);
   if (status.slots.length > 0) {
     printTable(
       [{ title: 'slot', align: 'right' }, { title: 'gpu', align: 'right' }, { title: 'node', align: 'right' }, { title: 'job', align: 'right' }],
-      status.slots.map((slot) => [`${slot.index}${slot.retiring === true ? ' (leaving)' : ''}`, slot.gpu === null ? '-' : String(slot.gpu), slot.nodePk === null ? '-' : String(slot.nodePk), slot.jobPk === null ? '-' : String(slot.jobPk)]),
+      status.slots.map((slot) => [`${slot.index}${slot.retiring === true ? ' (leaving)' : slot.nodeBusy === true ? ' (waiting)' : ''}`, slot.gpu === null ? '-' : String(slot.gpu), slot.nodePk === null ? '-' : String(slot.nodePk), slot.jobPk === null ? '-' : String(slot.jobPk)]),
     );
   }
   if (status.jobs.length === 0) out('running now: nothing');

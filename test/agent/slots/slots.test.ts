@@ -122,10 +122,10 @@ describe('Slots', () => {
     expect(slots.size).toBe(1);
     expect(slots.specs()).toEqual([{ index: 0, gpu: 0, nodeIndex: 0 }]);
     expect(slots.running).toBe(2);
-    expect(slots.runningInPlan).toBe(1);
+    expect(slots.workingInPlan).toBe(1);
     slots.release(0);
     // The plan's slot is free though a job still runs beyond the plan: the agent is ready.
-    expect(slots.runningInPlan).toBe(0);
+    expect(slots.workingInPlan).toBe(0);
     expect(slots.running).toBe(1);
     expect(slots.tryAcquire()?.index).toBe(0);
     expect(slots.tryAcquire()).toBeUndefined();
@@ -135,6 +135,32 @@ describe('Slots', () => {
     expect(slots.snapshot().map((s) => s.index)).toEqual([0]);
     // Its index is never handed out again in this process.
     expect(slots.addBeyondPlan(9).index).toBeGreaterThan(extra.index);
+  });
+
+  it("a free slot whose node works another slot's job is not free: not offered, not awaited, woken when that job's slot is released", async () => {
+    // Slot 0 of the plan registers the node that slot 1's job (beyond the plan) reports as.
+    const slots = new Slots(planSlots(1, [], 0));
+    const beyond = slots.addBeyondPlan(8);
+    let jobOfNode: number | null = 8;
+    slots.setNodeBusy((spec) => spec.index === 0 && jobOfNode !== null);
+    expect(slots.free).toBe(0);
+    expect(slots.tryAcquire()).toBeUndefined();
+    expect(slots.workingInPlan).toBe(1);
+    expect(slots.snapshot()).toEqual([
+      { index: 0, gpu: null, nodeIndex: 0, jobPk: null, nodeBusy: true },
+      { index: beyond.index, gpu: null, nodeIndex: NO_NODE_INDEX, jobPk: 8, retiring: true },
+    ]);
+    let woken = false;
+    const free = slots.onFree().then(() => (woken = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(woken).toBe(false);
+    // The job leaves (the jobs in flight forget it first), then its slot is released.
+    jobOfNode = null;
+    slots.release(beyond.index);
+    await free;
+    expect(slots.free).toBe(1);
+    expect(slots.workingInPlan).toBe(0);
+    expect(slots.tryAcquire()?.index).toBe(0);
   });
 
   it('releasing a free slot is harmless', () => {
