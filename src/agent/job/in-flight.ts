@@ -60,7 +60,10 @@ export class JobsInFlight {
   /** Claim `job` into `slot` (which the loop took); on `claimed` the job runs and owns the slot. */
   async claim(slot: SlotSpec, job: JobJson, template: TemplateJson, api: NodeApi): Promise<ClaimOutcome> {
     // An earlier run of the job is still leaving (it journalled `done` and now removes the job's
-    // directory): a new run now would make that directory while the old one removes it.
+    // directory): a new run now would make that directory while the old one removes it. A requeued
+    // job is released before its entry is closed, so it is on offer again by then; nothing is sent
+    // for it now, and a later poll claims it once the runner has left. (The journal's own check, in
+    // `claimJob`, would only see the closed entry.)
     if (this.#runners.has(job.pk)) return 'lost';
     const runner = this.#create(job.pk, slot, api);
     const claimed = await runner.claim(job, template);
