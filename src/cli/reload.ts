@@ -13,7 +13,10 @@ import { logLevelFrom } from './logger.js';
 
 export interface ReloadTarget {
   log: Logger;
-  /** The configuration in force since the start; changes are reported against it. */
+  /**
+   * The configuration of the start: what needs a restart is reported against it (a setting changed and
+   * changed back needs none). Live settings are reported against the last reload that applied them.
+   */
   initial: EffectiveConfig;
   /** Load the configuration as the process did at start. */
   load(): EffectiveConfig;
@@ -30,8 +33,11 @@ export function changedKeys(before: EffectiveConfig, after: EffectiveConfig): st
   return Object.keys(after.values).filter((k) => JSON.stringify(before.values[k]) !== JSON.stringify(after.values[k]));
 }
 
-/** One reload, as SIGHUP runs it. */
-export async function reload(t: ReloadTarget): Promise<void> {
+/**
+ * One reload, as SIGHUP runs it. `inForce` is the configuration whose live settings apply now (the
+ * start's, or the last reload's); returns the one in force after this reload.
+ */
+export async function reload(t: ReloadTarget, inForce: EffectiveConfig = t.initial): Promise<EffectiveConfig> {
   t.log.info({ signal: 'SIGHUP' }, 'SIGHUP: reading the configuration again');
   let config: EffectiveConfig | undefined;
   let level: string | undefined;
@@ -42,33 +48,42 @@ export async function reload(t: ReloadTarget): Promise<void> {
     t.log.error({ err: err instanceof Error ? err.message : String(err) }, 'configuration not reloaded (the settings in force stay)');
   }
   if (config && level) {
-    const changed = changedKeys(t.initial, config);
-    const applied: string[] = [];
+    // Live settings are compared with those in force: slots 2 → 1 → 2 applies a change each time,
+    // although the last equals the start's.
+    const changedNow = changedKeys(inForce, config);
+    const live = new Set<string>();
     if (t.log.level !== level) t.log.level = level;
-    if (changed.includes('agent.log_level') && t.levelFlag === undefined) applied.push('agent.log_level');
+    if (t.levelFlag === undefined) live.add('agent.log_level');
+    let appliedAll = true;
     try {
-      applied.push(...((await t.apply?.(config)) ?? []).filter((k) => changed.includes(k)));
+      for (const key of (await t.apply?.(config)) ?? []) live.add(key);
     } catch (err) {
+      appliedAll = false;
       t.log.error({ err: err instanceof Error ? err.message : String(err) }, 'live settings not applied');
     }
-    const needRestart = changed.filter((k) => !applied.includes(k));
+    const applied = changedNow.filter((k) => live.has(k));
+    // Anything else takes effect at the next start: it is named while it differs from the start's.
+    const needRestart = changedKeys(t.initial, config).filter((k) => !live.has(k));
     t.log.info(
       { applied, needRestart },
       `configuration reloaded: ${applied.length > 0 ? `applied ${applied.join(', ')}` : 'no live setting changed'}; ` +
         `${needRestart.length > 0 ? `changed but only applied at the next start: ${needRestart.join(', ')}` : 'nothing needs a restart'}`,
     );
+    if (appliedAll) inForce = config;
   }
   try {
     await t.after?.();
   } catch (err) {
     t.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'hardware check after SIGHUP failed');
   }
+  return inForce;
 }
 
 /** Reload on every SIGHUP (never two at once); returns the function that removes the handler. */
 export function onReloadSignal(target: ReloadTarget): () => void {
   let running: Promise<void> | undefined;
   let again = false;
+  let inForce = target.initial;
   const handler = () => {
     if (running) {
       again = true;
@@ -77,7 +92,7 @@ export function onReloadSignal(target: ReloadTarget): () => void {
     const loop = async () => {
       do {
         again = false;
-        await reload(target);
+        inForce = await reload(target, inForce);
       } while (again);
       running = undefined;
     };

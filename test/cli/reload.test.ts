@@ -13,6 +13,8 @@ import { startAgent } from '../../src/agent/index.js';
 import type { NodeHardwareFacts } from '../../src/agent/hardware/detect.js';
 import { LIVE_OPTIONS } from '../../src/agent/options.js';
 import { LIVE_AGENT_KEYS } from '../../src/cli/agent-options.js';
+import type { ConfigValue, EffectiveConfig } from '../../src/cli/config/load.js';
+import { reload } from '../../src/cli/reload.js';
 import { createJob, fastAgentOptions, importTemplate, shellTemplate, until, waitForJob } from '../helpers/agent.js';
 import { buildOnce } from '../helpers/build.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
@@ -166,5 +168,70 @@ describe('hardware that changes under a running agent', () => {
 
   it('maps every live configuration key to a live agent option', () => {
     expect(Object.values(LIVE_AGENT_KEYS).sort()).toEqual([...LIVE_OPTIONS].sort());
+  });
+});
+
+describe('the reload log line over several reloads', () => {
+  /** A reload target whose configuration the test sets, logging JSON lines into `lines`. */
+  function target(values: Record<string, ConfigValue>) {
+    const lines: { msg: string; applied?: string[]; needRestart?: string[] }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const config = (v: Record<string, ConfigValue>): EffectiveConfig => ({ values: v, sources: {}, file: undefined });
+    let next = config(values);
+    const applied: Record<string, ConfigValue>[] = [];
+    const t = {
+      log,
+      initial: config(values),
+      load: () => next,
+      levelFlag: undefined,
+      apply: async (c: EffectiveConfig) => {
+        applied.push(c.values);
+        return ['agent.slots'];
+      },
+    };
+    const reloaded = () => lines.filter((l) => l.msg.startsWith('configuration reloaded'));
+    return { t, set: (v: Record<string, ConfigValue>) => void (next = config(v)), reloaded, applied };
+  }
+
+  it('reports live settings against those in force and restart-only ones against the start', async () => {
+    const start = { 'agent.slots': 2, 'agent.log_level': 'info', 'agent.drain_timeout': 600 };
+    const { t, set, reloaded } = target(start);
+    let inForce = t.initial;
+
+    set({ ...start, 'agent.slots': 1, 'agent.drain_timeout': 900 });
+    inForce = await reload(t, inForce);
+    expect(reloaded().at(-1)).toMatchObject({ applied: ['agent.slots'], needRestart: ['agent.drain_timeout'] });
+
+    // Back to the start's slot count: a change of what is in force, applied as any other.
+    set({ ...start, 'agent.drain_timeout': 900 });
+    inForce = await reload(t, inForce);
+    expect(reloaded().at(-1)).toMatchObject({ applied: ['agent.slots'], needRestart: ['agent.drain_timeout'] });
+
+    // Nothing changed since: nothing applied; the restart-only change is still pending.
+    inForce = await reload(t, inForce);
+    expect(reloaded().at(-1)).toMatchObject({ applied: [], needRestart: ['agent.drain_timeout'] });
+    expect(reloaded().at(-1)!.msg).toMatch(/^configuration reloaded: no live setting changed; changed but only applied at the next start: agent\.drain_timeout$/);
+
+    // The restart-only setting changed back to the start's: nothing needs a restart any more.
+    set(start);
+    inForce = await reload(t, inForce);
+    expect(reloaded().at(-1)).toMatchObject({ applied: [], needRestart: [] });
+  });
+
+  it('keeps reporting a live change whose application failed until one succeeds', async () => {
+    const start = { 'agent.slots': 1, 'agent.log_level': 'info' };
+    const { t, set, reloaded } = target(start);
+    let fail = true;
+    const apply = t.apply;
+    t.apply = async (c) => {
+      if (fail) throw new Error('the slots could not be planned');
+      return apply(c);
+    };
+    set({ ...start, 'agent.slots': 3 });
+    let inForce = await reload(t, t.initial);
+    expect(reloaded().at(-1)).toMatchObject({ applied: [] });
+    fail = false;
+    inForce = await reload(t, inForce);
+    expect(reloaded().at(-1)).toMatchObject({ applied: ['agent.slots'], needRestart: [] });
   });
 });
