@@ -34,8 +34,12 @@ export interface JobPage {
 /** A frame of the feed `GET /v1/ufdl-agent/events`. */
 export interface FeedFrame {
   type: 'job';
-  /** `created`, or the transition (`start`, `progress`, `finish`, …). */
+  /**
+   * `created`, the transition (`start`, `progress`, `finish`, …), or what happened to whether the
+   * job is listed: `delete` (soft), `reinstate`, `hard-delete` (gone: no table lists it any more).
+   */
   event: string;
+  /** The job as the event left it; for `hard-delete`, as it was before. */
   job: JobSummary;
   /** The progress metadata of a `progress` event. */
   data?: Record<string, unknown>;

@@ -7,7 +7,13 @@
  */
 import { EventEmitter } from 'node:events';
 import type { JobNotification } from '../protocol/wire.js';
-import type { JobRow } from './store/job-json.js';
+import type { JobRow, JobRowShown } from './store/job-json.js';
+
+/**
+ * What happened to whether a job is listed: soft-deleted (`delete`: lists leave it out), reinstated
+ * (`reinstate`: listed again), or hard-deleted (`hard-delete`: gone for good).
+ */
+export type JobDeletion = 'delete' | 'reinstate' | 'hard-delete';
 
 export interface HubEvents {
   /**
@@ -21,6 +27,12 @@ export interface HubEvents {
   acquirable: [pk: number];
   /** Job `pk` was created (the dashboard's feed shows it); `row` as for `transition`. */
   created: [pk: number, row?: JobRow];
+  /**
+   * Job `pk` was soft-deleted, reinstated or hard-deleted (the dashboard's feed shows it; a hard
+   * delete ends the job's log followers). `row` as for `transition`; after a hard delete it is the job
+   * as it was, and comes with the event on every replica, since no replica can read it any more.
+   */
+  deletion: [pk: number, change: JobDeletion, row?: JobRowShown];
   /** Bytes were appended to job `pk`'s live log (its followers read on). */
   logAppended: [pk: number];
 }

@@ -2,11 +2,22 @@
  * The server side of the dashboard: its static files (with their security headers), the paged jobs
  * table, the live feed, and download tickets; none of it in strict reference mode.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { FeedFrame, JobPage } from '../../src/protocol/dashboard.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { api, startTestServer } from '../helpers/server.js';
+import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
+import { receiveJson } from '../helpers/ws-messages.js';
+
+/** The feed as an admin's dashboard gets it, open. */
+async function openFeed(f: Fixtures, url = f.url) {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/ufdl-agent/events?token=${await f.adminToken()}`);
+  onTestFinished(() => ws.terminate());
+  const frames = receiveJson<FeedFrame>(ws);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return frames;
+}
 
 async function table(f: Fixtures, query: Record<string, unknown>, as?: string): Promise<{ status: number; body: JobPage & { detail?: string } }> {
   const res = await f.call<JobPage & { detail?: string }>('POST', '/v1/ufdl-agent/jobs/table', { json: query, ...(as === undefined ? {} : { as }) });
@@ -99,6 +110,54 @@ describe('the dashboard routes', () => {
       ['progress', pk, 'running'],
     ]);
     expect(frames[3]).toMatchObject({ job: { progress: 0.5, node }, data: { loss: 0.25 } });
+  });
+
+  it("pushes a job's soft delete, reinstate and hard delete to the feed, once each, with the job as it left it", async () => {
+    const f = await startWithFixtures();
+    const node = f.node();
+    const job = f.job({ description: 'doomed' });
+    await f.startAs(node, job);
+    const frames = await openFeed(f);
+    const ok = async (path: string, status: number) => expect((await f.call('DELETE', path)).status, path).toBe(status);
+
+    await ok(`/v1/jobs/${job}`, 204);
+    // Deleting a deleted job changes nothing: no second frame (the next one is the reinstate's).
+    await ok(`/v1/jobs/${job}`, 204);
+    await ok(`/v1/jobs/${job}/reinstate`, 200);
+    await ok(`/v1/jobs/${job}/hard`, 200);
+    await frames.received(3);
+    expect(frames.messages.map((fr) => [fr.event, fr.job.pk, fr.job.deleted, fr.job.state])).toEqual([
+      ['delete', job, true, 'running'],
+      ['reinstate', job, false, 'running'],
+      // As it was: the row is gone.
+      ['hard-delete', job, false, 'running'],
+    ]);
+    expect(frames.messages[2]!.job).toMatchObject({ description: 'doomed', node });
+    // Reinstating a job that is not deleted changes nothing either, and tells nothing.
+    const other = f.job();
+    await ok(`/v1/jobs/${other}/reinstate`, 200);
+    await ok(`/v1/jobs/${other}`, 204);
+    await frames.received(4);
+    expect(frames.messages.slice(3).map((fr) => [fr.event, fr.job.pk])).toEqual([['delete', other]]);
+  });
+
+  it.skipIf(STORE_UNDER_TEST !== 'postgres')('pushes a delete and a hard delete made on another replica to the feed', async () => {
+    const f = await startWithFixtures();
+    const other = await startTestServer({ dataDir: f.server.dataDir });
+    const job = f.job({ description: 'x'.repeat(20_000) });
+    const frames = await openFeed(f);
+    const on = (path: string) => api(other.url, 'DELETE', path, { token: other.adminToken });
+    expect((await on(`/v1/jobs/${job}`)).status).toBe(204);
+    expect((await on(`/v1/jobs/${job}/hard`)).status).toBe(200);
+    await frames.received(2);
+    expect(frames.messages.map((fr) => [fr.event, fr.job.pk, fr.job.deleted])).toEqual([
+      ['delete', job, true],
+      // The row is gone everywhere: the event brought it, its long description shortened to fit.
+      ['hard-delete', job, true],
+    ]);
+    expect(frames.messages[1]!.job.description.startsWith('xxx')).toBe(true);
+    // Before the first server's teardown (it drops the database they share).
+    await other.close();
   });
 
   it('downloads an output through a ticket valid for that output only', async () => {

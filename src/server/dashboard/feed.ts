@@ -1,7 +1,7 @@
 /**
  * The dashboard's live feed: one web-socket (`GET /v1/ufdl-agent/events`, authenticated like the job
- * channel) that carries every job's creation and transitions as `{"type": "job", "event": …, "job":
- * <JobSummary>}`, so the jobs table updates without re-listing. Each event is read and serialised
+ * channel) that carries every job's creation, transitions, deletion and reinstatement as `{"type":
+ * "job", "event": …, "job": <JobSummary>}`, so the jobs table updates without re-listing. Each event is read and serialised
  * once for all dashboards; a dashboard that falls too far behind is dropped (it reconnects and
  * re-reads its page), and so is one that stops answering pings, as on the job channel: a client that
  * stopped reading would otherwise hold its connection, and its unsent frames, for as long as it liked.
@@ -10,7 +10,8 @@ import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { FeedFrame } from '../../protocol/dashboard.js';
 import type { JobNotification } from '../../protocol/wire.js';
-import { getJobRow, type JobRow } from '../store/job-json.js';
+import type { JobDeletion } from '../notify-hub.js';
+import { getJobRow, type JobRowShown } from '../store/job-json.js';
 import { WebSocketKeepAlive } from '../ws-connections.js';
 import { summaryOf } from './job-table.js';
 
@@ -22,7 +23,7 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 export function registerFeed(app: FastifyInstance): { add(socket: WebSocket, allowed?: () => boolean): void } {
   const ctx = app.ufdl;
   const sockets = new Set<WebSocket>();
-  const broadcast = (pk: number, event: string, data?: Record<string, unknown>, committed?: JobRow) => {
+  const broadcast = (pk: number, event: string, data?: Record<string, unknown>, committed?: JobRowShown) => {
     if (sockets.size === 0) return;
     // The row the transition left, when the event carries it: read now, the job may show writes made
     // since, not yet on disk (group commit, store/durability.ts), that a lost batch would undo.
@@ -37,15 +38,19 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket, all
       else socket.send(text);
     }
   };
-  const onTransition = (pk: number, message: JobNotification, row?: JobRow) => broadcast(pk, message.transition, message.transition_data, row);
-  const onCreated = (pk: number, row?: JobRow) => broadcast(pk, 'created', undefined, row);
+  const onTransition = (pk: number, message: JobNotification, row?: JobRowShown) => broadcast(pk, message.transition, message.transition_data, row);
+  const onCreated = (pk: number, row?: JobRowShown) => broadcast(pk, 'created', undefined, row);
+  // A hard-deleted job's row is gone: the event brings it as it was (on every replica).
+  const onDeletion = (pk: number, change: JobDeletion, row?: JobRowShown) => broadcast(pk, change, undefined, row);
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('created', onCreated);
+  ctx.hub.on('deletion', onDeletion);
   const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
     keepAlive.close();
     ctx.hub.off('transition', onTransition);
     ctx.hub.off('created', onCreated);
+    ctx.hub.off('deletion', onDeletion);
   });
   return {
     add(socket, allowed) {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { JobPage, JobSummary } from '../../protocol/dashboard.js';
 import { phaseOf, type Phase } from '../../protocol/phase.js';
 import { cachedStatement, type Db } from '../store/db.js';
-import { JOB_SELECT, type JobRow } from '../store/job-json.js';
+import { JOB_SELECT, type JobRow, type JobRowShown } from '../store/job-json.js';
 
 const STATES = ['created', 'running', 'finished', 'errored', 'cancelled', 'active', 'ended'] as const;
 
@@ -45,7 +45,7 @@ const STATE_OF: Record<Phase, JobSummary['state']> = {
 
 export type { JobPage, JobSummary };
 
-export function summaryOf(row: JobRow): JobSummary {
+export function summaryOf(row: JobRowShown): JobSummary {
   const phase: Phase = row.cancelled_unstarted === 1 ? 'CANCELLED' : phaseOf(row);
   return {
     pk: row.pk,

@@ -18,6 +18,7 @@ import {
   abortJob,
   acquireJob,
   cancelJob,
+  emitDeletion,
   finishJob,
   hardDeleteJob,
   notifyAcquirable,
@@ -123,22 +124,28 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete(JOB_PATH, async (request, reply) => {
     requireAdmin(request);
-    softDeleteJob(db, jobPk(request));
+    const pk = jobPk(request);
+    const deleted = softDeleteJob(db, pk);
+    if (deleted) emitDeletion(ctx, pk, 'delete', deleted);
     return reply.code(204).send();
   });
 
   app.delete(`${JOB_PATH}/hard`, async (request) => {
     requireAdmin(request);
-    return hardDeleteJob(db, jobPk(request));
+    const pk = jobPk(request);
+    const { json, row } = hardDeleteJob(db, pk);
+    emitDeletion(ctx, pk, 'hard-delete', row);
+    return json;
   });
 
   app.delete(`${JOB_PATH}/reinstate`, async (request) => {
     requireAdmin(request);
     const pk = jobPk(request);
-    const job = reinstateJob(db, pk);
+    const { json, row } = reinstateJob(db, pk);
+    if (row) emitDeletion(ctx, pk, 'reinstate', row);
     // Listed again (lists leave soft-deleted jobs out): a waiting node may take it.
     notifyAcquirable(ctx, pk);
-    return job;
+    return json;
   });
 
   // Extension: a workflow's parent with its graph and children, for live views and the dashboard.

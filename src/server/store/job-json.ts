@@ -34,6 +34,12 @@ export interface JobRow {
   template_is_meta: number;
 }
 
+/**
+ * A job's row without its values: what a summary of the job shows (the dashboard's), small enough to
+ * travel with a hub event to another replica once the row itself is gone (a hard delete).
+ */
+export type JobRowShown = Omit<JobRow, 'input_values' | 'parameter_values'>;
+
 export interface OutputRow {
   pk: number;
   job: number;

@@ -16,6 +16,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { isFinalised, type Phase } from '../../protocol/phase.js';
 import type { JobJson, Transition } from '../../protocol/wire.js';
 import type { CallerUser, NodeRow, ServerContext } from '../context.js';
+import type { JobDeletion } from '../notify-hub.js';
 import { serverFailPoint } from '../fail-points.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { forgetWaiting } from './job-waits.js';
@@ -370,17 +371,45 @@ export function cancelJob(ctx: ServerContext, pk: number, user: CallerUser): Job
   });
 }
 
-/** Soft delete (admin): sets `deletion_time` once; lifecycle untouched. */
-export function softDeleteJob(db: Db, pk: number): void {
-  requireJobRow(db, pk);
-  cachedStatement(db, 'UPDATE jobs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
+/**
+ * Soft delete (admin): sets `deletion_time` once; lifecycle untouched. Returns the job as the delete
+ * left it, or undefined when it was deleted already (nothing changed, nothing to tell).
+ */
+export function softDeleteJob(db: Db, pk: number): JobRow | undefined {
+  return immediateTransaction(db, () => {
+    requireJobRow(db, pk);
+    const { changes } = cachedStatement(db, 'UPDATE jobs SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
+    return changes === 0 ? undefined : requireJobRow(db, pk);
+  });
 }
 
-/** Reinstate (admin): clears `deletion_time`. */
-export function reinstateJob(db: Db, pk: number): JobJson {
-  requireJobRow(db, pk);
-  cachedStatement(db, 'UPDATE jobs SET deletion_time = NULL WHERE pk = ?').run(pk);
-  return jobJson(db, requireJobRow(db, pk));
+/**
+ * Reinstate (admin): clears `deletion_time`. `row` is the job as the reinstate left it, absent when
+ * it was not deleted (nothing changed).
+ */
+export function reinstateJob(db: Db, pk: number): { json: JobJson; row?: JobRow } {
+  return immediateTransaction(db, () => {
+    requireJobRow(db, pk);
+    const { changes } = cachedStatement(db, 'UPDATE jobs SET deletion_time = NULL WHERE pk = ? AND deletion_time IS NOT NULL').run(pk);
+    const row = requireJobRow(db, pk);
+    return changes === 0 ? { json: jobJson(db, row) } : { json: jobJson(db, row), row };
+  });
+}
+
+/**
+ * Tell the hub, once the commit is on disk (as a transition is told), that job `pk` was deleted or
+ * reinstated: open dashboards move it in or out of their tables, and a hard delete ends the followers
+ * of its log. `row` is the job as the change left it (as it was, for a hard delete).
+ */
+export function emitDeletion(ctx: Pick<ServerContext, 'hub' | 'durable' | 'log'>, pk: number, change: JobDeletion, row: JobRow): void {
+  ctx.durable.afterSync(() => {
+    // A failing listener must not turn a committed delete into an error response.
+    try {
+      ctx.hub.emit('deletion', pk, change, row);
+    } catch (err) {
+      ctx.log.error({ err, job: pk }, 'a deletion listener failed');
+    }
+  });
 }
 
 /** Update (admin): only `description` is writable. */
@@ -393,12 +422,13 @@ export function updateJobDescription(db: Db, pk: number, description: string | u
 /**
  * Hard delete (admin), B7: removes the job and its output rows (the content-addressed bytes stay, as
  * other outputs may share them), detaches children and clears any node's `current_job`, in one
- * transaction. Returns the job JSON as it was before the deletion, pk included.
+ * transaction. Returns the job JSON and row as they were before the deletion, pk included.
  */
-export function hardDeleteJob(db: Db, pk: number): JobJson {
+export function hardDeleteJob(db: Db, pk: number): { json: JobJson; row: JobRow } {
   return db
     .transaction(() => {
-      const before = jobJson(db, requireJobRow(db, pk));
+      const row = requireJobRow(db, pk);
+      const before = { json: jobJson(db, row), row };
       cachedStatement(db, 'UPDATE nodes SET current_job = NULL WHERE current_job = ?').run(pk);
       cachedStatement(db, 'UPDATE jobs SET parent = NULL WHERE parent = ?').run(pk);
       cachedStatement(db, 'DELETE FROM outputs WHERE job = ?').run(pk);

@@ -1,6 +1,7 @@
 /**
  * The notify hub across replicas: every event a replica's hub emits (a transition for web-socket
- * watchers, a job that became acquirable for the wake-up hub, a job created for the dashboard) is
+ * watchers, a job that became acquirable for the wake-up hub, a job created, deleted or reinstated
+ * for the dashboard) is
  * published on the PostgreSQL channel `ufdl_hub`, and every replica re-emits on its own hub what the
  * others published, so a node waiting on replica B wakes for a job created on A, and a watcher on B
  * sees A's transitions.
@@ -9,13 +10,15 @@
  * and PostgreSQL delivers notifications in commit order, so a replica's events arrive
  * everywhere in the order it emitted them (its hub emits transitions in commit order). A replica
  * ignores its own events (it emitted them already). A payload over PostgreSQL's 8000-byte limit
- * carries a shortened description and error (the rest of the message is small and bounded).
+ * carries a shortened description and error (the rest of the message is small and bounded). A
+ * deletion carries the job's row without its values: after a hard delete no replica can read it.
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { JobNotification } from '../../../protocol/wire.js';
-import type { NotifyHub } from '../../notify-hub.js';
+import type { JobDeletion, NotifyHub } from '../../notify-hub.js';
+import type { JobRowShown } from '../job-json.js';
 import { timedQuery } from './connection.js';
 
 export const HUB_CHANNEL = 'ufdl_hub';
@@ -46,6 +49,7 @@ export interface HubRelayTimings {
 type Relayed =
   | { o: string; e: 'transition'; pk: number; m: JobNotification }
   | { o: string; e: 'acquirable' | 'created'; pk: number }
+  | { o: string; e: 'deletion'; pk: number; c: JobDeletion; r?: JobRowShown }
   | { o: string; e: 'logAppended'; pks: number[] };
 
 export class HubRelay {
@@ -70,8 +74,10 @@ export class HubRelay {
     const onTransition = (pk: number, m: JobNotification) => this.#publish({ o: this.origin, e: 'transition', pk, m });
     const onAcquirable = (pk: number) => this.#publish({ o: this.origin, e: 'acquirable', pk });
     const onCreated = (pk: number) => this.#publish({ o: this.origin, e: 'created', pk });
+    const onDeletion = (pk: number, c: JobDeletion, row?: JobRowShown) => this.#publish({ o: this.origin, e: 'deletion', pk, c, ...(row ? { r: shownOf(row) } : {}) });
     const onLogAppended = (pk: number) => this.#logAppended(pk);
     hub.on('transition', onTransition);
+    hub.on('deletion', onDeletion);
     hub.on('acquirable', onAcquirable);
     hub.on('created', onCreated);
     hub.on('logAppended', onLogAppended);
@@ -79,6 +85,7 @@ export class HubRelay {
       hub.off('transition', onTransition);
       hub.off('acquirable', onAcquirable);
       hub.off('created', onCreated);
+      hub.off('deletion', onDeletion);
       hub.off('logAppended', onLogAppended);
     };
   }
@@ -193,6 +200,7 @@ export class HubRelay {
     try {
       if (event.e === 'transition') this.hub.emit('transition', event.pk, event.m);
       else if (event.e === 'logAppended') for (const pk of event.pks) this.hub.emit('logAppended', pk);
+      else if (event.e === 'deletion') this.hub.emit('deletion', event.pk, event.c, event.r);
       else this.hub.emit(event.e, event.pk);
     } catch (err) {
       this.log.error({ err, job: 'pk' in event ? event.pk : event.pks }, 'a listener failed on a relayed hub event');
@@ -221,10 +229,22 @@ export class HubRelay {
   }
 }
 
+/** The columns a summary shows, whatever else the row given carries (its values may be large). */
+function shownOf(row: JobRowShown): JobRowShown {
+  const { input_values: _inputs, parameter_values: _parameters, ...shown } = row as JobRowShown & { input_values?: unknown; parameter_values?: unknown };
+  return shown;
+}
+
+const shorten = (text: string | undefined) => (text === undefined || text.length <= SHORTENED_TEXT ? text : `${text.slice(0, SHORTENED_TEXT)}…`);
+
 function fitPayload(event: Relayed): string {
   const payload = JSON.stringify(event);
-  if (Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES || event.e !== 'transition') return payload;
-  const shorten = (text: string | undefined) => (text === undefined || text.length <= SHORTENED_TEXT ? text : `${text.slice(0, SHORTENED_TEXT)}…`);
+  if (Buffer.byteLength(payload) <= MAX_PAYLOAD_BYTES) return payload;
+  if (event.e === 'deletion' && event.r) {
+    // The rest of the row is numbers, times and the template's name.
+    return JSON.stringify({ ...event, r: { ...event.r, description: shorten(event.r.description)!, error_reason: shorten(event.r.error_reason ?? undefined) ?? null } });
+  }
+  if (event.e !== 'transition') return payload;
   const m: JobNotification = { ...event.m, description: shorten(event.m.description)!, transition_data: {} };
   const error = shorten(event.m.error);
   if (error !== undefined) m.error = error;
