@@ -3,7 +3,8 @@
  * skips only to a tail cell boundary), reads from any offset, who may do what, and a follower that
  * reads slowly does not make the server hold the log in memory.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { LogFrame } from '../../src/protocol/live-log.js';
@@ -11,6 +12,7 @@ import { buildOnce } from '../helpers/build.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { ADMIN_PASSWORD, api, freePort, spawnServe } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { until } from '../helpers/wait.js';
 
 const MAX = 64 * 1024;
 
@@ -153,6 +155,30 @@ describe('live log reads', () => {
 
 describe('live log followers', () => {
   beforeAll(buildOnce, 240_000);
+
+  it("are closed when their job is hard-deleted (1008, as a new follower is refused), and the job's log goes with it", async () => {
+    const f = await startWithFixtures();
+    const { job, node } = await runningJob(f);
+    expect((await append(f, job, node, 0, 'some output\n')).status).toBe(200);
+    const logDir = join(f.server.dataDir, 'live-logs', String(job));
+    expect(existsSync(logDir)).toBe(true);
+    const ws = new WebSocket(`${f.url.replace('http', 'ws')}/v1/jobs/${job}/log?offset=0&token=${await f.adminToken()}`);
+    const closed = new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+    // The start frame, then the bytes so far: the follower now waits for more.
+    const frames: (LogFrame | string)[] = [];
+    await new Promise<void>((resolve) =>
+      ws.on('message', (data, binary) => {
+        frames.push(binary ? data.toString() : (JSON.parse(data.toString()) as LogFrame));
+        if (frames.length === 2) resolve();
+      }),
+    );
+    expect(frames).toEqual([expect.objectContaining({ type: 'start', offset: 0 }), 'some output\n']);
+
+    expect((await f.call('DELETE', `/v1/jobs/${job}/hard`)).status).toBe(200);
+    expect(await closed).toEqual([1008, 'job not found']);
+    await until(() => !existsSync(logDir), 20_000, `the log directory of job ${job} to be removed`);
+    expect((await read(f, job)).status).toBe(404);
+  });
 
   it('does not hold the log in memory for a follower that reads slowly', async () => {
     const password = ADMIN_PASSWORD;

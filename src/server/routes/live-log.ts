@@ -16,6 +16,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { LOG_HEADERS, MAX_APPEND_BYTES, MIN_LOG_MAX_BYTES } from '../../protocol/live-log.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { CallerUser, ServerContext } from '../context.js';
+import type { JobDeletion } from '../notify-hub.js';
 import { requireNode, requireUser } from '../identity.js';
 import { LogFollower } from '../live-log/follow.js';
 import { AttemptKeys } from '../live-log/attempt-keys.js';
@@ -112,13 +113,26 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
     }
     pokeFollowers(pk);
   };
+  // A hard-deleted job's followers waited for bytes that never come: told, each finds the job gone
+  // and closes (1008, as one that connects now is answered). Its log goes from the data directory with
+  // it, removed once, by the replica that deleted it (replicas share the directory).
+  const onDeletion = (pk: number, change: JobDeletion) => {
+    if (change !== 'hard-delete') return;
+    attempts.forget(pk);
+    history.forget(pk);
+    pokeFollowers(pk);
+    if (ctx.hub.fromAnotherReplica) store.appendedElsewhere(pk);
+    else store.remove(pk).catch((err: unknown) => ctx.log.warn({ err, job: pk }, 'could not remove the live log of a hard-deleted job'));
+  };
   // Appends reach followers through the hub, so that followers on other replicas hear them too.
   const onAppended = (pk: number) => ctx.hub.emit('logAppended', pk);
   ctx.hub.on('transition', onTransition);
+  ctx.hub.on('deletion', onDeletion);
   ctx.hub.on('logAppended', onLogAppended);
   store.on('appended', onAppended);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
+    ctx.hub.off('deletion', onDeletion);
     ctx.hub.off('logAppended', onLogAppended);
     store.off('appended', onAppended);
     // Points recorded from the last notifications are written before the database closes.
