@@ -27,7 +27,11 @@ export interface JobPage {
   rows: JobSummary[];
   /** Jobs matching the filter (all pages). */
   total: number;
+  /** Of those, the jobs newer than this page's rows (0 on the newest page); `total - newer - rows.length` are older. */
+  newer: number;
+  /** `total - newer - rows.length > 0`. */
   has_older: boolean;
+  /** `newer > 0`. */
   has_newer: boolean;
 }
 

@@ -57,12 +57,19 @@ describe('the dashboard routes', () => {
     const all = await table(f, { limit: 4 });
     expect(all.status).toBe(200);
     expect(all.body.rows.map((r) => r.pk)).toEqual([theirs[2], theirs[1], theirs[0], created[4]]);
-    expect(all.body).toMatchObject({ total: 8, has_newer: false, has_older: true });
+    expect(all.body).toMatchObject({ total: 8, newer: 0, has_newer: false, has_older: true });
     const older = await table(f, { limit: 4, before: created[4] });
     expect(older.body.rows.map((r) => r.pk)).toEqual([created[3], created[2], created[1], created[0]]);
-    expect(older.body).toMatchObject({ has_older: false, has_newer: true });
+    // How many are newer, not only whether any are: the page keeps that count as jobs come and go.
+    expect(older.body).toMatchObject({ total: 8, newer: 4, has_older: false, has_newer: true });
     const newer = await table(f, { limit: 4, after: created[3] });
     expect(newer.body.rows.map((r) => r.pk)).toEqual([theirs[2], theirs[1], theirs[0], created[4]]);
+    expect(newer.body).toMatchObject({ newer: 0, has_newer: false, has_older: true });
+    const middle = await table(f, { limit: 2, after: created[2] });
+    expect(middle.body.rows.map((r) => r.pk)).toEqual([created[4], created[3]]);
+    expect(middle.body).toMatchObject({ total: 8, newer: 3, has_newer: true, has_older: true });
+    // Past the oldest job: an empty page, every job newer.
+    expect((await table(f, { limit: 4, before: created[0] })).body).toMatchObject({ rows: [], newer: 8, has_newer: true, has_older: false });
     const running = await table(f, { state: 'running' });
     expect(running.body.rows.map((r) => [r.pk, r.state, r.node])).toEqual([[created[0], 'running', node]]);
     expect((await table(f, { state: 'created', template: other })).body.total).toBe(3);

@@ -67,7 +67,10 @@ export function parseTableQuery(body: unknown): TableQuery {
   return parseWith(TableQuerySchema, body ?? {}, 'table query');
 }
 
-/** One page: `before` a pk (older), `after` one (newer), or the newest. Soft-deleted jobs are left out. */
+/**
+ * One page: `before` a pk (older), `after` one (newer), or the newest. Soft-deleted jobs are left
+ * out. The count of matching jobs, and of those newer than the page, are read with it.
+ */
 export function jobPage(db: Db, query: TableQuery): JobPage {
   const limit = query.limit ?? 50;
   const clauses = ['jobs.deletion_time IS NULL'];
@@ -82,24 +85,26 @@ export function jobPage(db: Db, query: TableQuery): JobPage {
     params.push(query.node);
   }
   const where = clauses.map((c) => `(${c})`).join(' AND ');
-  const newer = query.after !== undefined && query.before === undefined;
-  const cursor = newer ? 'jobs.pk > ?' : query.before !== undefined ? 'jobs.pk < ?' : '1 = 1';
-  const cursorParams = newer ? [query.after!] : query.before !== undefined ? [query.before] : [];
-  // One row more than the page, to know whether there is another page in that direction.
-  const sql = `${JOB_SELECT} WHERE ${where} AND ${cursor} ORDER BY jobs.pk ${newer ? 'ASC' : 'DESC'} LIMIT ?`;
-  const fetched = cachedStatement(db, sql).all(...params, ...cursorParams, limit + 1) as JobRow[];
-  const more = fetched.length > limit;
-  const rows = fetched.slice(0, limit);
-  if (newer) rows.reverse();
-  const total = (cachedStatement(db, `SELECT count(*) AS n FROM jobs WHERE ${where}`).get(...params) as { n: number }).n;
+  const ascending = query.after !== undefined && query.before === undefined;
+  const cursor = ascending ? 'jobs.pk > ?' : query.before !== undefined ? 'jobs.pk < ?' : '1 = 1';
+  const cursorParams = ascending ? [query.after!] : query.before !== undefined ? [query.before] : [];
+  const sql = `${JOB_SELECT} WHERE ${where} AND ${cursor} ORDER BY jobs.pk ${ascending ? 'ASC' : 'DESC'} LIMIT ?`;
+  const rows = cachedStatement(db, sql).all(...params, ...cursorParams, limit) as JobRow[];
+  if (ascending) rows.reverse();
+  const count = (extra: string, extraParams: number[]) =>
+    (cachedStatement(db, `SELECT count(*) AS n FROM jobs WHERE ${where}${extra}`).get(...params, ...extraParams) as { n: number }).n;
+  const total = count('', []);
+  // Counted, not only whether there are any: the page keeps the count as jobs come and go on other
+  // pages (src/ui/table-feed.ts), so its paging buttons stay true without loading it again. Nothing
+  // is newer than the newest page.
+  const newest = ascending ? query.after! : query.before !== undefined ? query.before - 1 : undefined;
+  const above = newest === undefined ? undefined : (rows[0]?.pk ?? newest);
+  const newerCount = above === undefined ? 0 : count(' AND jobs.pk > ?', [above]);
   return {
     rows: rows.map(summaryOf),
     total,
-    has_older: newer ? rows.length > 0 && exists(db, where, params, 'jobs.pk < ?', rows.at(-1)!.pk) : more,
-    has_newer: newer ? more : rows.length > 0 && exists(db, where, params, 'jobs.pk > ?', rows[0]!.pk),
+    newer: newerCount,
+    has_older: total - newerCount - rows.length > 0,
+    has_newer: newerCount > 0,
   };
-}
-
-function exists(db: Db, where: string, params: number[], cursor: string, pk: number): boolean {
-  return cachedStatement(db, `SELECT 1 FROM jobs WHERE ${where} AND ${cursor} LIMIT 1`).get(...params, pk) !== undefined;
 }
