@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobNotification } from '../../../src/protocol/wire.js';
-import { NotifyHub } from '../../../src/server/notify-hub.js';
+import { NotifyHub, type HubEvents } from '../../../src/server/notify-hub.js';
+import type { JobRow } from '../../../src/server/store/job-json.js';
 import { PASSWORD_ENV, openPool } from '../../../src/server/store/postgres/connection.js';
 import { HubRelay, type HubRelayTimings } from '../../../src/server/store/postgres/hub-relay.js';
 import { TcpProxy } from '../../faults/helpers/proxy.js';
@@ -71,6 +72,41 @@ describe('the hub relay', () => {
     expect(seen[0]!.transition).toBe('error');
     expect(seen[0]!.description.startsWith('xxx')).toBe(true);
     expect(seen[0]!.error!.length).toBeLessThan(2000);
+  });
+
+  it("relays a deletion with the job's row, without its values (a hard-deleted job can be read nowhere)", async () => {
+    const url = await cluster.get().createDatabase(`relay_${randomUUID().replaceAll('-', '')}`);
+    const a = await replica(url);
+    const b = await replica(url);
+    const seen: HubEvents['deletion'][] = [];
+    b.hub.on('deletion', (...args) => seen.push(args));
+    const row: JobRow = {
+      pk: 5,
+      template: 2,
+      parent: null,
+      description: 'd'.repeat(20_000),
+      input_values: JSON.stringify({ big: 'v'.repeat(20_000) }),
+      parameter_values: '{}',
+      node: 3,
+      start_time: '2026-12-07T00:00:01.000Z',
+      end_time: null,
+      error_reason: null,
+      progress_amount: 0.5,
+      cancelled_unstarted: 0,
+      creator: 1,
+      creation_time: '2026-12-07T00:00:00.000Z',
+      deletion_time: null,
+      child_name: null,
+      template_name: 't',
+      template_version: 1,
+      template_is_meta: 0,
+    };
+    a.hub.emit('deletion', 5, 'hard-delete', row);
+    await until(() => seen.length === 1);
+    const [pk, change, relayed] = seen[0]!;
+    expect([pk, change]).toEqual([5, 'hard-delete']);
+    const { input_values: _inputs, parameter_values: _parameters, description: _description, ...rest } = row;
+    expect(relayed).toEqual({ ...rest, description: expect.stringMatching(/^d{1000}…$/) });
   });
 
   it('finds out that its listening connection went silent, and hears the others again on a new one', async () => {
