@@ -1,19 +1,60 @@
 /**
  * The jobs table kept current by the live feed: a page changed by one job's new summary shows what
- * loading it again would show, as far as that page can tell. The filter is the server's own
- * (`dashboard/job-table.ts`): a job that enters it (created, started in the `running` view) takes its
- * place by pk, newest first; one that leaves it (ended, deleted) leaves the page; the count follows.
+ * loading it again at the same place would show, as far as that page can tell, and says when it
+ * cannot. The filter is the server's own (`dashboard/job-table.ts`): a job that enters it (created,
+ * started in the `running` view, reinstated) takes its place by pk, newest first; one that leaves it
+ * (ended, deleted) leaves the page; the counts follow.
+ *
+ * Where the page is decides what a job newer than its rows does. The newest page shows it at the
+ * top, as a reload would. Any other page keeps its rows still (a page the operator is reading does
+ * not shift under them) and counts it in a "N newer jobs" notice instead. A row that leaves a page
+ * with older jobs past it is back-filled: the page asks to be loaded again at the same place, which
+ * brings the next older job up. The paging buttons follow the counts of newer and older jobs, kept
+ * as jobs enter and leave on other pages.
  */
 import type { JobPage, JobSummary } from './types.js';
 
-/** What the page shows: the filter, and whether it is the newest page. */
+/** The table's filter and page size. */
 export interface TableView {
   /** '' (all), a state, `active` (created or running) or `ended`. */
   state: string;
   template: number | undefined;
-  /** The newest page: a job newer than its rows belongs on it. */
-  firstPage: boolean;
   pageSize: number;
+}
+
+/** What the table shows, and where it is. */
+export interface TableState {
+  page: JobPage;
+  /**
+   * The page shows the newest jobs of the filter below this pk; undefined on the newest page, which
+   * shows the newest jobs of all and takes new ones at its top.
+   */
+  top: number | undefined;
+  /** Jobs that entered the filter newer than this page (not the newest) since it was opened. */
+  arrived: readonly number[];
+}
+
+/** What one feed event did to the table. */
+export interface FeedOutcome {
+  state: TableState;
+  /**
+   * Load the page again at the same place ({@link pageQuery}): a row left and older jobs are past
+   * it (back-fill), or the event cannot tell whether the job was listed before (the counts).
+   */
+  reload: boolean;
+}
+
+/** The table once the server answered `page` for a load at `top` (or a step to Newer or Older). */
+export function tableAt(page: JobPage, top: number | undefined, arrived: readonly number[] = []): TableState {
+  // A page with nothing newer is the newest, wherever it was reached from: new jobs join its top.
+  if (page.newer === 0) return { page, top: undefined, arrived: [] };
+  const newest = page.rows[0];
+  return { page, top: newest === undefined ? top : newest.pk + 1, arrived };
+}
+
+/** The query that loads the table again at the same place. */
+export function pageQuery(state: Pick<TableState, 'top'>): { before?: number } {
+  return state.top === undefined ? {} : { before: state.top };
 }
 
 /** Whether the table's filter lists `job` (soft-deleted jobs never are). */
@@ -26,10 +67,11 @@ export function listedBy(job: JobSummary, view: Pick<TableView, 'state' | 'templ
 }
 
 /**
- * The states a job may have been in before the feed's `event` left it in state `now`, from the
- * server's transitions (`store/jobs.ts`); undefined for an event this page does not know.
+ * What the job may have been before the feed's `event` left it as `now`, from the server's
+ * transitions (`store/jobs.ts`) and deletions; undefined for an event this page does not know.
  */
-function statesBefore(event: string, now: JobSummary['state']): readonly JobSummary['state'][] | undefined {
+function before(event: string, now: JobSummary): readonly JobSummary[] | undefined {
+  const inState = (...states: JobSummary['state'][]) => states.map((state) => ({ ...now, state }));
   switch (event) {
     case 'created':
       return [];
@@ -38,55 +80,79 @@ function statesBefore(event: string, now: JobSummary['state']): readonly JobSumm
     case 'progress':
       return [now];
     case 'start':
-      return ['created'];
+      return inState('created');
     case 'finish':
     case 'error':
-      return ['running'];
+      return inState('running');
     case 'reset':
-      return ['errored'];
+      return inState('errored');
     case 'abort':
     case 'cancel':
-      return ['created', 'running', 'errored'];
+      return inState('created', 'running', 'errored');
+    case 'delete':
+      return [{ ...now, deleted: false }];
+    case 'reinstate':
+      return [{ ...now, deleted: true }];
+    // The job as it was: the row is gone.
+    case 'hard-delete':
+      return [now];
     default:
       return undefined;
   }
 }
 
-/**
- * `page` once `job` is as the feed's `event` says; undefined when the page cannot tell what a
- * reload would show (whether a job it does not show was listed before), and must be loaded again.
- */
-export function withJob(page: JobPage, job: JobSummary, view: TableView, event: string): JobPage | undefined {
+/** Whether the filter lists the job after `event` (a hard-deleted job is listed nowhere). */
+function listedAfter(event: string, job: JobSummary, view: TableView): boolean {
+  return event !== 'hard-delete' && listedBy(job, view);
+}
+
+/** `page` with its counts set and its paging buttons following them. */
+function counted(page: JobPage, rows: JobSummary[], total: number, newer: number): JobPage {
+  return { ...page, rows, total, newer, has_newer: newer > 0, has_older: total - newer - rows.length > 0 };
+}
+
+/** The table once `job` is as the feed's `event` says. */
+export function withJob(table: TableState, job: JobSummary, view: TableView, event: string): FeedOutcome {
+  const { page } = table;
+  const listed = listedAfter(event, job, view);
   const index = page.rows.findIndex((row) => row.pk === job.pk);
-  const listed = listedBy(job, view);
   if (index >= 0) {
     const rows = page.rows.slice();
     if (listed) {
       rows[index] = job;
-      return { ...page, rows };
+      return { state: { ...table, page: { ...page, rows } }, reload: false };
     }
     rows.splice(index, 1);
-    return { ...page, rows, total: page.total - 1 };
+    const next = counted(page, rows, page.total - 1, page.newer);
+    // Older jobs past the page: the next of them moves up into it.
+    return { state: { ...table, page: next }, reload: next.has_older };
   }
-  // Not on this page: whether it was listed before (on another page, so counted) decides the count.
-  const before = statesBefore(event, job.state);
-  if (before === undefined) return undefined;
-  const was = before.map((state) => listedBy({ ...job, state }, view));
-  if (was.some((w) => w !== was[0])) return undefined;
+  // Not on this page: whether it was listed before (on another page, so counted) decides the counts.
+  const was = before(event, job)?.map((b) => listedBy(b, view));
+  if (was === undefined || was.some((w) => w !== was[0])) return { state: table, reload: true };
   const wasListed = was[0] === true;
-  if (wasListed === listed) return page;
-  if (!listed) return { ...page, total: page.total - 1 };
-  // It entered the filter: on this page when its pk falls among the page's, else on another one.
-  const total = page.total + 1;
-  const newest = page.rows[0]?.pk;
-  const oldest = page.rows.at(-1)?.pk;
-  if (newest !== undefined && job.pk > newest && !view.firstPage) return { ...page, total, has_newer: true };
-  if (oldest !== undefined && job.pk < oldest && (page.has_older || page.rows.length >= view.pageSize)) {
-    return { ...page, total, has_older: true };
+  if (wasListed === listed) return { state: table, reload: false };
+  const change = listed ? 1 : -1;
+  const total = page.total + change;
+  // Above the page's place, not its first row: a reload at that place would show a job between the
+  // two (its first row may have left since it was loaded).
+  if (table.top !== undefined && job.pk >= table.top) {
+    // Newer than a page that is not the newest: counted, and told in the notice; the rows stay.
+    const arrived = listed ? [...table.arrived, job.pk] : table.arrived.filter((pk) => pk !== job.pk);
+    const newer = page.newer + change;
+    const next = counted(page, page.rows, total, newer);
+    // Nothing newer left: this is now the newest page.
+    return { state: newer === 0 ? tableAt(next, undefined) : { ...table, page: next, arrived }, reload: false };
   }
+  const oldest = page.rows.at(-1)?.pk;
+  const belowRows = oldest !== undefined && job.pk < oldest;
+  if (!listed || (belowRows && page.rows.length >= view.pageSize)) {
+    // Left the filter from an older page, or entered it past a full page: only the counts change.
+    return { state: { ...table, page: counted(page, page.rows, total, page.newer) }, reload: false };
+  }
+  // Entered the filter among the page's rows, or below them on a page with room: in its place by pk.
   const at = page.rows.findIndex((row) => row.pk < job.pk);
   const rows = page.rows.slice();
   rows.splice(at < 0 ? rows.length : at, 0, job);
-  if (rows.length <= view.pageSize) return { ...page, rows, total };
-  return { ...page, rows: rows.slice(0, view.pageSize), total, has_older: true };
+  return { state: { ...table, page: counted(page, rows.slice(0, view.pageSize), total, page.newer) }, reload: false };
 }

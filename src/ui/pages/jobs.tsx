@@ -1,29 +1,52 @@
 /**
  * The jobs table: newest first, filtered by state and template, paged by pk (`/v1/ufdl-agent/jobs/
  * table`), and kept current by the live feed (`/v1/ufdl-agent/events`, `table-feed.ts`): rows on
- * the page change in place, jobs that enter the filter take their place, jobs that leave it go.
+ * the page change in place, jobs that enter the filter take their place (at the top of the newest
+ * page; on another page a "N newer jobs" notice counts them), jobs that leave it go and the next
+ * older job moves up.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { TemplateJson } from '../../protocol/wire.js';
 import { api, reconnectingSocket } from '../api.js';
 import { LoadError, ProgressBar, StateBadge } from '../components/bits.js';
 import { formatAge, runTime } from '../format.js';
-import { withJob } from '../table-feed.js';
+import { pageQuery, tableAt, withJob, type TableState } from '../table-feed.js';
 import type { FeedFrame, JobPage } from '../types.js';
 
 const PAGE_SIZE = 50;
 const STATES = ['', 'active', 'created', 'running', 'finished', 'errored', 'cancelled', 'ended'] as const;
 
-type Cursor = { before?: number; after?: number };
+type Query = { before?: number; after?: number };
+
+/** Whether two tables list the same jobs with the same counts (a progress report changes neither). */
+function sameListing(a: TableState, b: TableState): boolean {
+  const [p, q] = [a.page, b.page];
+  return p.total === q.total && p.newer === q.newer && p.rows.length === q.rows.length && p.rows.every((row, i) => row.pk === q.rows[i]!.pk);
+}
 
 export function JobsPage() {
   const [state, setState] = useState<string>('');
   const [template, setTemplate] = useState<number | undefined>(undefined);
-  const [cursor, setCursor] = useState<Cursor>({});
-  const [page, setPage] = useState<JobPage | null>(null);
+  const [table, setTable] = useState<TableState | null>(null);
   const [templates, setTemplates] = useState<TemplateJson[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [, setTick] = useState(0);
+  // The feed's handler and the loads read and write the table here, in the order things happen;
+  // the state above is what the page renders.
+  const current = useRef<TableState | null>(null);
+  /** Bumped by every move to another page or filter: an answer for an earlier one is dropped. */
+  const place = useRef(0);
+  /**
+   * The one load under way (a move, or a reload at the same place); `again`: the jobs changed while
+   * it was on its way, in a way its answer may not show, so the table is loaded once more after it.
+   */
+  const loading = useRef<{ again: boolean } | null>(null);
+
+  const show = (next: TableState) => {
+    current.current = next;
+    setTable(next);
+    setError(null);
+  };
 
   useEffect(() => {
     api.call<TemplateJson[]>('POST', '/v1/job-templates/list', { json: { order_by: [{ field: 'name' }] } }).then(setTemplates, setError);
@@ -32,43 +55,98 @@ export function JobsPage() {
     return () => window.clearInterval(timer);
   }, []);
 
-  const load = () => {
-    const query = { ...(state ? { state } : {}), ...(template !== undefined ? { template } : {}), ...cursor, limit: PAGE_SIZE };
-    api.call<JobPage>('POST', '/v1/ufdl-agent/jobs/table', { json: query }).then((p) => {
-      setPage(p);
-      setError(null);
-    }, setError);
+  /** Load one page, the only load under way; its answer is dropped if the table moved meanwhile. */
+  const fetchPage = (query: Query, then: (page: JobPage) => void) => {
+    const at = place.current;
+    const flight = { again: false };
+    loading.current = flight;
+    api
+      .call<JobPage>('POST', '/v1/ufdl-agent/jobs/table', {
+        json: { ...(state ? { state } : {}), ...(template !== undefined ? { template } : {}), ...query, limit: PAGE_SIZE },
+      })
+      .then(
+        (page) => {
+          if (place.current !== at || loading.current !== flight) return;
+          loading.current = null;
+          then(page);
+          if (flight.again) reload();
+        },
+        (err: unknown) => {
+          if (loading.current === flight) loading.current = null;
+          setError(err);
+        },
+      );
   };
-  useEffect(load, [state, template, cursor]);
 
-  // Pushed updates: every job's creation and transitions.
+  /** Go to another page (or the first page of another filter): `query`'s answer, placed below `top`. */
+  const go = (query: Query, top?: number) => {
+    place.current++;
+    fetchPage(query, (page) => {
+      if (query.after !== undefined && page.newer === 0 && page.rows.length < PAGE_SIZE) {
+        // Newer reached the newest jobs, fewer than a page of them: the newest page, full.
+        go({});
+        return;
+      }
+      show(tableAt(page, top));
+    });
+  };
+
+  /** Load the table again where it is (a back-fill, counts the page could not tell). */
+  const reload = () => {
+    const shown = current.current;
+    if (loading.current || !shown) {
+      if (loading.current) loading.current.again = true;
+      return;
+    }
+    fetchPage(pageQuery(shown), (page) => {
+      const now = current.current ?? shown;
+      show(tableAt(page, now.top, now.arrived));
+    });
+  };
+
   useEffect(() => {
-    const firstPage = cursor.before === undefined && cursor.after === undefined;
+    // Nothing of the other filter's table applies to this one.
+    current.current = null;
+    go({});
+  }, [state, template]);
+
+  // Pushed updates: every job's creation, transitions, deletion and reinstatement.
+  useEffect(() => {
+    // A frame the closed socket of another filter still delivers is not this filter's to apply.
+    let live = true;
     const socket = reconnectingSocket(() => api.socketTarget('/v1/ufdl-agent/events'), {
-      open: load,
+      // Anything may have happened while the feed was away.
+      open: () => live && reload(),
       message: (event) => {
+        if (!live) return;
         const frame = JSON.parse(event.data as string) as FeedFrame;
-        setPage((current) => {
-          if (!current) return current;
-          const next = withJob(current, frame.job, { state, template, firstPage, pageSize: PAGE_SIZE }, frame.event);
-          if (next !== undefined) return next;
-          // The page cannot tell what a reload would show: load it again.
-          queueMicrotask(load);
-          return current;
-        });
+        const shown = current.current;
+        if (!shown) {
+          if (loading.current) loading.current.again = true;
+          return;
+        }
+        const outcome = withJob(shown, frame.job, { state, template, pageSize: PAGE_SIZE }, frame.event);
+        if (outcome.state !== shown) show(outcome.state);
+        if (outcome.reload) reload();
+        else if (loading.current && !sameListing(shown, outcome.state)) loading.current.again = true;
       },
     });
-    return () => socket.close();
-  }, [state, template, cursor]);
+    return () => {
+      live = false;
+      socket.close();
+    };
+  }, [state, template]);
 
+  const page = table?.page ?? null;
   const rows = page?.rows ?? [];
+  const arrived = table?.top !== undefined ? table.arrived.length : 0;
   return (
     <section class="panel" aria-labelledby="jobs-title">
       <div class="toolbar">
         <h2 id="jobs-title">Jobs</h2>
         <label>
           State
-          <select value={state} onChange={(e) => { setState((e.target as HTMLSelectElement).value); setCursor({}); }}>
+          <select value={state} onChange={(e) => setState((e.target as HTMLSelectElement).value)}>
             {STATES.map((s) => (
               <option value={s}>{s === '' ? 'all' : s}</option>
             ))}
@@ -81,7 +159,6 @@ export function JobsPage() {
             onChange={(e) => {
               const v = (e.target as HTMLSelectElement).value;
               setTemplate(v === '' ? undefined : Number(v));
-              setCursor({});
             }}
           >
             <option value="">all</option>
@@ -96,10 +173,20 @@ export function JobsPage() {
         <span class="muted" aria-live="polite">
           {page ? `${page.total} job${page.total === 1 ? '' : 's'}` : 'loading…'}
         </span>
-        <button type="button" class="secondary" disabled={!page?.has_newer} onClick={() => setCursor(rows.length ? { after: rows[0]!.pk } : {})}>
+        {arrived > 0 && (
+          <button type="button" class="secondary" data-testid="newer-jobs" onClick={() => go({})}>
+            {arrived} newer job{arrived === 1 ? '' : 's'}
+          </button>
+        )}
+        <button
+          type="button"
+          class="secondary"
+          disabled={!page?.has_newer}
+          onClick={() => go(!page || rows.length === 0 || page.newer <= PAGE_SIZE ? {} : { after: rows[0]!.pk })}
+        >
           Newer
         </button>
-        <button type="button" class="secondary" disabled={!page?.has_older} onClick={() => setCursor({ before: rows.at(-1)!.pk })}>
+        <button type="button" class="secondary" disabled={!page?.has_older} onClick={() => go({ before: rows.at(-1)!.pk }, rows.at(-1)!.pk)}>
           Older
         </button>
       </div>
