@@ -22,6 +22,26 @@ async function store(): Promise<LiveLogStore> {
   return s;
 }
 
+/** A socket that takes every frame at once: what the follower sends, in order, and how it closed it. */
+function takingSocket() {
+  const sent: (string | Buffer)[] = [];
+  const closes: [number, string][] = [];
+  const socket = Object.assign(new EventEmitter(), {
+    OPEN: 1,
+    readyState: 1,
+    send(data: string | Buffer, _options: unknown, done: (err?: Error) => void) {
+      sent.push(data);
+      done();
+    },
+    ping() {},
+    terminate() {},
+    close(code: number, reason: string) {
+      closes.push([code, reason]);
+    },
+  });
+  return { socket, sent, closes };
+}
+
 /** Let `n` turns of the event loop pass (file-system callbacks complete in between). */
 async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -77,19 +97,7 @@ describe('a follower told of an append before it has sent its start', () => {
     const s = await store();
     const key = { pk: 1, startTime: START };
     await s.append(key, 0, Buffer.from('one\n'), MAX);
-    // What the follower sends, in order (a socket that takes every frame at once).
-    const sent: (string | Buffer)[] = [];
-    const socket = Object.assign(new EventEmitter(), {
-      OPEN: 1,
-      readyState: 1,
-      send(data: string | Buffer, _options: unknown, done: (err?: Error) => void) {
-        sent.push(data);
-        done();
-      },
-      ping() {},
-      terminate() {},
-      close() {},
-    });
+    const { socket, sent } = takingSocket();
     const follower = new LogFollower(socket as unknown as WebSocket, s, { current: () => ({ key, ended: false }), onDisk: async () => {} }, { key, offset: 0 });
     // As the route does: the follower is registered, then the log looked up; an append lands between.
     const info = await s.info(key);
@@ -136,21 +144,7 @@ describe('a follower whose job is hard-deleted while it follows', () => {
     const s = await store();
     const key = { pk: 1, startTime: START };
     await s.append(key, 0, Buffer.from('one\n'), MAX);
-    const sent: (string | Buffer)[] = [];
-    const closes: [number, string][] = [];
-    const socket = Object.assign(new EventEmitter(), {
-      OPEN: 1,
-      readyState: 1,
-      send(data: string | Buffer, _options: unknown, done: (err?: Error) => void) {
-        sent.push(data);
-        done();
-      },
-      ping() {},
-      terminate() {},
-      close(code: number, reason: string) {
-        closes.push([code, reason]);
-      },
-    });
+    const { socket, sent, closes } = takingSocket();
     // The job row as the server's connection reads it: gone once deleted, though that delete's
     // commit still waits for its sync, which the test completes by hand.
     let deleted = false;
