@@ -180,7 +180,7 @@ export const api = new Api();
  */
 export function reconnectingSocket(
   target: () => Promise<SocketTarget>,
-  handlers: { message(event: MessageEvent): void; open?(): void; close?(): void },
+  handlers: { message(event: MessageEvent): void; open?(): void; close?(event: CloseEvent): void },
   binary = false,
 ): { close(): void } {
   let socket: WebSocket | undefined;
@@ -205,7 +205,7 @@ export function reconnectingSocket(
     };
     socket.onmessage = (event) => handlers.message(event);
     socket.onclose = (event) => {
-      handlers.close?.();
+      handlers.close?.(event);
       // 1000: the server ended the stream on purpose (the job ended); 1008: it refused.
       if (event.code !== 1000 && event.code !== 1008) schedule();
     };

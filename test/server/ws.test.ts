@@ -123,6 +123,25 @@ describe('notifications', () => {
     expect(a.messages.map((m) => m.pk)).toEqual([job]);
   });
 
+  it('closes every watcher of a hard-deleted job with 1008 "job not found"; a soft delete closes none', async () => {
+    const f = await startWithFixtures();
+    const job = f.job();
+    const other = f.job();
+    const watchers = [await watch(f, job), await watch(f, job)];
+    const ofOther = await watch(f, other);
+    const closes = watchers.map((w) => new Promise<[number, string]>((resolve) => w.socket.once('close', (code, reason) => resolve([code, reason.toString()]))));
+    expect((await f.call('DELETE', `/v1/jobs/${other}`)).status).toBe(204);
+    expect((await f.call('DELETE', `/v1/jobs/${job}/hard`)).status).toBe(200);
+    expect(await Promise.all(closes)).toEqual([
+      [1008, 'job not found'],
+      [1008, 'job not found'],
+    ]);
+    // The soft-deleted job's watcher is still served: its job is still there (reinstate brings it back).
+    expect(ofOther.socket.readyState).toBe(WebSocket.OPEN);
+    await f.call('DELETE', `/v1/jobs/${other}/cancel`);
+    expect((await ofOther.received(1)).map((m) => m.transition)).toEqual(['cancel']);
+  });
+
   it('ignores frames sent by the client', async () => {
     const f = await startWithFixtures();
     const node = f.node();

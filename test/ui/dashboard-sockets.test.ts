@@ -41,6 +41,29 @@ describe.skipIf(SKIP_BROWSER_TESTS)("the dashboard's web-sockets", { timeout: 18
     for (const socket of sockets) expect(new URL(socket.url()).search, socket.url()).not.toMatch(/token=/);
   });
 
+  it("tell a job's page that its job was hard-deleted: the page says so instead of showing the job as it was", async () => {
+    const f = await startWithFixtures();
+    const job = f.job({ description: 'doomed' });
+    const node = f.node();
+    await f.startAs(node, job);
+    const page = await browser().context.newPage();
+    onTestFinished(() => page.close());
+    const sockets: PageSocket[] = [];
+    page.on('websocket', (socket) => sockets.push(socket));
+    const opened = (path: string) => sockets.filter((s) => new URL(s.url()).pathname === path).length;
+    await logInAsAdmin(page, f.url);
+    await page.goto(`${f.url}/ui/#/jobs/${job}`);
+    await page.getByRole('heading', { name: `Job ${job}` }).waitFor();
+    await until(() => opened(`/v1/jobs/${job}`) === 1 && opened(`/v1/jobs/${job}/log`) === 1, 30_000, "the job's channel and log to be opened");
+
+    expect((await f.call('DELETE', `/v1/jobs/${job}/hard`)).status).toBe(200);
+    await page.getByRole('alert').filter({ hasText: /not found/i }).waitFor({ timeout: 30_000 });
+    expect(await page.getByRole('heading', { name: `Job ${job}` }).count()).toBe(0);
+    // Refused for good: neither socket is opened again.
+    expect(opened(`/v1/jobs/${job}`)).toBe(1);
+    expect(opened(`/v1/jobs/${job}/log`)).toBe(1);
+  });
+
   it('keep a filtered jobs table as a reload would show it: a job that starts joins the running view, one that ends leaves it', async () => {
     const f = await startWithFixtures();
     const [older, newer, other] = [f.job(), f.job(), f.job()];

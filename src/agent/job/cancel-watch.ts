@@ -49,7 +49,13 @@ export class CancelWatch {
   start(): void {
     if (this.#o.useWebSocket) {
       this.#watch = this.#o.api.watchJob(this.#o.jobPk, (message) => this.#onMessage(message), {
-        onError: (error) => this.#o.log.debug({ kind: error.kind, status: error.status, attempt: error.attempt }, 'job web-socket: ' + error.message),
+        onError: (error) => {
+          this.#o.log.debug({ kind: error.kind, status: error.status, attempt: error.attempt }, 'job web-socket: ' + error.message);
+          // A socket closed or refused may be the news itself (a hard-deleted job's watchers are
+          // closed, and it is refused with 404), or have missed a notification while it was down:
+          // the job is read again now rather than at the next tick of the timer.
+          void this.checkNow();
+        },
       });
     }
     this.#arm();

@@ -13,6 +13,7 @@ import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { CallerUser } from '../context.js';
+import type { JobDeletion } from '../notify-hub.js';
 import { requireUser, stillAuthenticated, tokenUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
 import type { Db } from '../store/db.js';
@@ -38,6 +39,11 @@ class Watchers {
     if (!set) return;
     set.delete(socket);
     if (set.size === 0) this.#byJob.delete(pk);
+  }
+
+  /** Close every watcher of job `pk` (they leave the set as their sockets close). */
+  close(pk: number, code: number, reason: string): void {
+    for (const socket of this.#byJob.get(pk) ?? []) socket.close(code, reason);
   }
 
   broadcast(pk: number, message: JobNotification): void {
@@ -108,10 +114,17 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
   const watchers = new Watchers();
   const onTransition = (pk: number, message: JobNotification) => watchers.broadcast(pk, message);
+  // A hard-deleted job has nothing more to tell: its watchers are told it is gone, as one that
+  // connects now is (404). The event comes once the delete is on disk.
+  const onDeletion = (pk: number, change: JobDeletion) => {
+    if (change === 'hard-delete') watchers.close(pk, 1008, 'job not found');
+  };
   ctx.hub.on('transition', onTransition);
+  ctx.hub.on('deletion', onDeletion);
   const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
+    ctx.hub.off('deletion', onDeletion);
     keepAlive.close();
   });
 

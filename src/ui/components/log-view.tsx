@@ -58,7 +58,8 @@ export function LogView({ pk, ended }: { pk: number; ended: boolean }) {
         () => api.socketTarget(`/v1/jobs/${pk}/log`, { offset: offset.current }),
         {
           open: () => setStatus('live'),
-          close: () => setStatus((s) => (s === 'ended' ? s : 'reconnecting…')),
+          // 1008: refused for good (the job was hard-deleted, the credentials revoked): no reconnect comes.
+          close: (event) => setStatus((s) => (s === 'ended' ? s : event.code === 1008 ? `closed: ${event.reason || 'refused by the server'}` : 'reconnecting…')),
           message: (event) => {
             if (typeof event.data !== 'string') {
               const bytes = new Uint8Array(event.data as ArrayBuffer);

@@ -40,6 +40,15 @@ export function JobPage({ pk, session }: { pk: number; session: Session }) {
           void reload();
         }
       },
+      // The job was hard-deleted (or the session's credentials revoked): show why the page is gone.
+      close: (event) => {
+        if (event.code === 1008) {
+          api.call<JobDetail>('GET', `/v1/ufdl-agent/jobs/${pk}`).then(setDetail, (err: unknown) => {
+            setDetail(null);
+            setError(err);
+          });
+        }
+      },
     });
     return () => socket.close();
   }, [pk]);
