@@ -4,7 +4,7 @@
  * waiters never chosen. The thundering herd it replaces woke every waiter for every job.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { WakeHub, type WaitFilter, type WaitOptions, type WaitOutcome } from '../../src/server/wake-up/wake-hub.js';
+import { WakeHub, type WaitFilter, type WaitFilterBase, type WaitOptions, type WaitOutcome } from '../../src/server/wake-up/wake-hub.js';
 
 /** A filter whose result is the set `jobs` (mutable), counting how often the hub asks it. */
 function filter(key: string, jobs: Set<number>) {
@@ -17,6 +17,26 @@ function filter(key: string, jobs: Set<number>) {
     },
   };
   return f satisfies WaitFilter;
+}
+
+/** A base whose result is the set `jobs`, counting how often the hub asks it. */
+function base(key: string, jobs: Set<number>) {
+  const b = {
+    key,
+    asked: 0,
+    matches(pk: number) {
+      b.asked++;
+      return jobs.has(pk);
+    },
+  };
+  return b satisfies WaitFilterBase;
+}
+
+/** A filter that is `of` less the pks `excluded` (none: `of` alone), as the store builds it. */
+function excluding(of: WaitFilterBase, ...excluded: number[]): WaitFilter {
+  const set = new Set(excluded);
+  const key = excluded.length === 0 ? of.key : `${of.key} excluding ${excluded.join(',')}`;
+  return { key, base: of, excluded: set, matches: (pk) => !set.has(pk) && of.matches(pk) };
 }
 
 /** Queue a waiter and record how its wait ends. */
@@ -241,4 +261,47 @@ describe('WakeHub', () => {
     expect(errors).toHaveLength(1);
     hub.close();
   });
+  it('asks a base once per job however many filters share it, and checks their exclusions in memory', async () => {
+    const hub = new WakeHub();
+    const queue = new Set([7]);
+    const poll = base('poll', queue);
+    // A thousand nodes, each skipping other jobs; the first two skip job 7.
+    const skippers = [excluding(poll, 7), excluding(poll, 3, 7)];
+    for (let i = 0; i < 1000; i++) skippers.push(excluding(poll, 10_000 + i));
+    const waiters = skippers.map((f) => waiter(hub, { filter: f }));
+    expect(hub.stats()).toMatchObject({ waiting: 1002, filters: 1002, bases: 1 });
+    hub.jobAcquirable(7);
+    await settled();
+    expect(poll.asked).toBe(1);
+    expect(waiters.slice(0, 4).map((w) => w.outcome)).toEqual([null, null, 'woken', null]);
+    expect(hub.stats()).toMatchObject({ baseChecks: 1, wakes: 1, waiting: 1001 });
+    hub.close();
+  });
+
+  it('asks nothing of a base when every waiter on it excludes the job, and wakes nobody', async () => {
+    const hub = new WakeHub();
+    const poll = base('poll', new Set([7]));
+    const waiters = [waiter(hub, { filter: excluding(poll, 7) }), waiter(hub, { filter: excluding(poll, 7, 8) })];
+    hub.jobAcquirable(7);
+    await settled();
+    expect(poll.asked).toBe(0);
+    expect(waiters.map((w) => w.outcome)).toEqual([null, null]);
+    expect(hub.stats()).toMatchObject({ baseChecks: 0, wakes: 0, waiting: 2 });
+    hub.close();
+  });
+
+  it('keeps first come, first served across bases and the filters that share them', async () => {
+    const hub = new WakeHub();
+    const jobs = new Set([1]);
+    const a = base('a', jobs);
+    const b = base('b', jobs);
+    const first = waiter(hub, { filter: excluding(a, 1) });
+    const second = waiter(hub, { filter: excluding(b, 9) });
+    const third = waiter(hub, { filter: excluding(a, 8) });
+    hub.jobAcquirable(1);
+    await settled();
+    expect([first.outcome, second.outcome, third.outcome]).toEqual([null, 'woken', null]);
+    hub.close();
+  });
+
 });

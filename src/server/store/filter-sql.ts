@@ -107,7 +107,7 @@ function compileOrder(order: OrderBy, fields: FieldTable): string {
 }
 
 /** Values are compared in the column's own representation (booleans are 0/1, times ISO strings). */
-function coerce(value: string | number | boolean, def: FieldDef): unknown {
+export function coerce(value: string | number | boolean, def: FieldDef): unknown {
   switch (def.kind) {
     case 'bool':
       return value === true || value === 'true' || value === 1 || value === '1' ? 1 : 0;

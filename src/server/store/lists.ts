@@ -4,35 +4,59 @@
  */
 import type { FilterSpec } from '../../protocol/filter.js';
 import type { JobJson, JobOutputJson } from '../../protocol/wire.js';
-import type { WaitFilter } from '../wake-up/wake-hub.js';
+import type { WaitFilter, WaitFilterBase } from '../wake-up/wake-hub.js';
 import { cachedStatement, recentStatement, type Db } from './db.js';
 import { compileFilter } from './filter-sql.js';
 import { JOB_FIELDS, OUTPUT_FIELDS } from './job-fields.js';
 import { isWaiting, JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
 import { waitingOf } from './job-waits.js';
+import { splitPkExclusions } from './pk-exclusions.js';
 
 /** A compiled job list filter: run it, or ask whether one job is in its result (the wake-up hub's question). */
 export interface JobListQuery extends WaitFilter {
   /** The jobs matching the filter, in order; the first `limit` of them when given. */
   run(limit?: number): JobJson[];
+  readonly base: WaitFilterBase;
+  readonly excluded: ReadonlySet<number>;
 }
 
 /**
  * Compile the job list query and return what runs it; the `X-UFDL-Wait` loop runs it again after a
  * wake-up. Throws the 400 for unknown fields at compile time. Statements are kept compiled for the
  * filters in recent use, since nodes send the same poll filter over and over.
+ *
+ * For the wake-up hub the filter is also split into its base and the pks it excludes
+ * (`pk-exclusions.ts`): filters that differ only in those share one question to the database per
+ * job. The list itself always runs the whole filter.
  */
 export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
   const { listSql, matchSql, where, params } = jobListSql(spec);
+  const split = splitPkExclusions(spec, JOB_FIELDS, 'jobs.pk');
+  const base = split.excluded.length === 0 ? jobListBase(db, spec, { matchSql, where, params }) : jobListBase(db, split.base);
+  const excluded = new Set(split.excluded);
   return {
-    // The result set depends on the WHERE clause and its values only, not on the order.
-    key: `${where}\n${JSON.stringify(params)}`,
+    // Equal keys, equal result sets: the base's, less the same pks in whatever order they were written.
+    key: excluded.size === 0 ? base.key : `${base.key}\nexcluding ${[...excluded].sort((a, b) => a - b).join(',')}`,
+    base,
+    excluded,
     run(limit) {
       const rows = (
         limit === undefined ? recentStatement(db, listSql).all(...params) : recentStatement(db, `${listSql} LIMIT ?`).all(...params, limit)
       ) as JobRow[];
       return jobsWithOutputs(db, rows);
     },
+    matches(jobPk) {
+      return !excluded.has(jobPk) && base.matches(jobPk);
+    },
+  };
+}
+
+/** The wake-up hub's view of a filter without pk exclusions: one indexed question per job. */
+function jobListBase(db: Db, spec: FilterSpec, compiled: { matchSql: string; where: string; params: unknown[] } = jobListSql(spec)): WaitFilterBase {
+  const { matchSql, where, params } = compiled;
+  return {
+    // The result set depends on the WHERE clause and its values only, not on the order.
+    key: `${where}\n${JSON.stringify(params)}`,
     matches(jobPk) {
       return recentStatement(db, matchSql).get(...params, jobPk) !== undefined;
     },

@@ -11,9 +11,11 @@
  * it again while that offer chain lasts.
  *
  * Costs, with W waiting requests and F distinct filters among them: waiting, waking and giving up are
- * O(1) in W (a linked list per filter, a timer per waiter); deciding whom to wake asks each of the F
- * filters at most once whether the job is in its result (one indexed lookup by pk). Agents all send
- * the same poll filter, so F is 1 in the common case.
+ * O(1) in W (a linked list per filter, a timer per waiter). Filters are grouped by their *base*, the
+ * filter less the pks it excludes (`store/pk-exclusions.ts`): deciding whom to wake checks each
+ * filter's exclusions in memory and asks each of the B distinct bases at most once whether the job
+ * is in its result (one indexed lookup by pk) — nodes that each skip other jobs share one question.
+ * Agents all send the same poll filter, so B is 1 in the common case.
  *
  * The hub knows nothing of HTTP or SQL: filters come as {@link WaitFilter}s, and the events that
  * drive it — {@link WakeHub.jobAcquirable}, {@link WakeHub.jobAcquired}, {@link WakeHub.nodeListed} —
@@ -23,12 +25,27 @@
  */
 import { WaiterQueue, type QueuedWaiter } from './waiter-queue.js';
 
+/** The part of a list filter the database is asked about. */
+export interface WaitFilterBase {
+  /** Bases with equal keys have the same result set: one question per job answers them all. */
+  readonly key: string;
+  /** Whether job `pk` is in this base's result right now. */
+  matches(jobPk: number): boolean;
+}
+
 /** A list filter as the hub sees it. */
 export interface WaitFilter {
   /** Filters with equal keys have the same result set, and share one queue. */
   readonly key: string;
   /** Whether job `pk` is in this filter's result right now. */
   matches(jobPk: number): boolean;
+  /**
+   * The filter's result is its base's less {@link excluded}: the hub asks the base, once a job for
+   * every filter that shares it. Absent: the filter is its own base.
+   */
+  readonly base?: WaitFilterBase;
+  /** Pks this filter's result never has although its base's may; checked in memory. */
+  readonly excluded?: ReadonlySet<number>;
 }
 
 /** How a wait ended: woken for a job, its time ran out, its client went away, or the hub closed. */
@@ -74,6 +91,10 @@ export interface WakeHubStats {
   waiting: number;
   /** Distinct filters among them. */
   filters: number;
+  /** Distinct bases among those filters: what the database is asked about per acquirable job. */
+  bases: number;
+  /** Questions asked of the database since the hub started: whether a job is in a base's result. */
+  baseChecks: number;
   /** Jobs whose woken node has not yet taken or passed them. */
   offers: number;
   /** Waiters woken since the hub started. */
@@ -84,16 +105,25 @@ export interface WakeHubStats {
 
 interface Waiter extends QueuedWaiter {
   wokenFor: number | null;
-  readonly filterKey: string;
+  readonly entry: FilterQueue;
   readonly node: number | null;
   readonly connected: () => boolean;
   readonly timer: NodeJS.Timeout;
   readonly settle: (outcome: WaitOutcome) => void;
 }
 
+/** The waiters of one filter, in arrival order. */
 interface FilterQueue {
-  filter: WaitFilter;
-  queue: WaiterQueue<Waiter>;
+  readonly key: string;
+  readonly excluded: ReadonlySet<number>;
+  readonly queue: WaiterQueue<Waiter>;
+  readonly group: BaseGroup;
+}
+
+/** The filters that share one base, asked about once per job. */
+interface BaseGroup {
+  readonly base: WaitFilterBase;
+  readonly filters: Map<string, FilterQueue>;
 }
 
 interface Offer {
@@ -106,12 +136,15 @@ interface Offer {
 }
 
 export const DEFAULT_OFFER_GRACE_MS = 2000;
+const NO_EXCLUSIONS: ReadonlySet<number> = new Set();
 
 export class WakeHub {
   /** How long a woken node has to take its job before the next waiter is woken. */
   readonly offerGraceMs: number;
   readonly #onError: (err: unknown) => void;
-  readonly #filters = new Map<string, FilterQueue>();
+  readonly #bases = new Map<string, BaseGroup>();
+  #filterCount = 0;
+  #baseChecks = 0;
   readonly #offersByJob = new Map<number, Offer>();
   readonly #offersByNode = new Map<number, Offer>();
   #seq = 0;
@@ -128,7 +161,20 @@ export class WakeHub {
   /** Queue a waiter until it is woken for a job, its time runs out, it is cancelled or the hub closes. */
   wait(options: WaitOptions): Wait {
     const seq = options.seq ?? ++this.#seq;
-    if (this.#closed) return { outcome: Promise.resolve('closed'), seq, wokenFor: null, cancel: () => {} };
+    if (this.#closed) return ended('closed', seq);
+    const { filter } = options;
+    const base = filter.base ?? { key: filter.key, matches: (pk: number) => filter.matches(pk) };
+    let group = this.#bases.get(base.key);
+    if (!group) {
+      group = { base, filters: new Map() };
+      this.#bases.set(base.key, group);
+    }
+    let entry = group.filters.get(filter.key);
+    if (!entry) {
+      entry = { key: filter.key, excluded: filter.excluded ?? NO_EXCLUSIONS, queue: new WaiterQueue<Waiter>(), group };
+      group.filters.set(filter.key, entry);
+      this.#filterCount++;
+    }
     let settle!: (outcome: WaitOutcome) => void;
     const outcome = new Promise<WaitOutcome>((resolve) => {
       settle = resolve;
@@ -139,17 +185,12 @@ export class WakeHub {
       prev: null,
       next: null,
       wokenFor: null,
-      filterKey: options.filter.key,
+      entry,
       node: options.node,
       connected: options.connected,
       timer: setTimeout(() => this.#end(waiter, 'expired'), options.timeoutMs),
       settle,
     };
-    let entry = this.#filters.get(options.filter.key);
-    if (!entry) {
-      entry = { filter: options.filter, queue: new WaiterQueue<Waiter>() };
-      this.#filters.set(options.filter.key, entry);
-    }
     if (options.seq === undefined) entry.queue.push(waiter);
     else entry.queue.putBack(waiter);
     this.#waiting++;
@@ -200,26 +241,45 @@ export class WakeHub {
     if (this.#closed) return;
     this.#closed = true;
     for (const offer of [...this.#offersByJob.values()]) this.#dropOffer(offer);
-    for (const { queue } of [...this.#filters.values()]) {
-      for (const waiter of queue.drain()) this.#settle(waiter, 'closed');
+    for (const group of [...this.#bases.values()]) {
+      for (const { queue } of [...group.filters.values()]) {
+        for (const waiter of queue.drain()) this.#settle(waiter, 'closed');
+      }
     }
-    this.#filters.clear();
+    this.#bases.clear();
+    this.#filterCount = 0;
     this.#waiting = 0;
   }
 
   stats(): WakeHubStats {
-    return { waiting: this.#waiting, filters: this.#filters.size, offers: this.#offersByJob.size, wakes: this.#wakes, reoffers: this.#reoffers };
+    return {
+      waiting: this.#waiting,
+      filters: this.#filterCount,
+      bases: this.#bases.size,
+      baseChecks: this.#baseChecks,
+      offers: this.#offersByJob.size,
+      wakes: this.#wakes,
+      reoffers: this.#reoffers,
+    };
   }
 
   /** Wake the longest waiter (lowest seq) whose filter has job `pk` and whose node has not passed it. */
   #offer(pk: number, passed: ReadonlySet<number>): void {
     if (this.#closed) return;
     let chosen: Waiter | null = null;
-    for (const entry of [...this.#filters.values()]) {
-      const candidate = this.#firstEligible(entry, passed);
-      // Only filters whose first waiter came earlier than the best so far need asking.
-      if (candidate === null || (chosen !== null && candidate.seq > chosen.seq)) continue;
-      if (this.#matches(entry.filter, pk)) chosen = candidate;
+    // Maps tolerate deleting entries while they are iterated: waiters found gone on the way are
+    // dropped, and with them a filter or base left empty; nothing is added meanwhile.
+    for (const group of this.#bases.values()) {
+      // The base's longest waiter that may have the job, as far as memory can tell.
+      let best: Waiter | null = null;
+      for (const entry of group.filters.values()) {
+        if (entry.excluded.has(pk)) continue;
+        const candidate = this.#firstEligible(entry, passed);
+        if (candidate !== null && (best === null || candidate.seq < best.seq)) best = candidate;
+      }
+      // Only bases whose best waiter came earlier than the best so far need asking.
+      if (best === null || (chosen !== null && best.seq > chosen.seq)) continue;
+      if (this.#matches(group.base, pk)) chosen = best;
     }
     if (chosen === null) return;
     this.#unqueue(chosen);
@@ -269,9 +329,10 @@ export class WakeHub {
     return null;
   }
 
-  #matches(filter: WaitFilter, pk: number): boolean {
+  #matches(base: WaitFilterBase, pk: number): boolean {
+    this.#baseChecks++;
     try {
-      return filter.matches(pk);
+      return base.matches(pk);
     } catch (err) {
       this.#onError(err);
       return false;
@@ -290,11 +351,21 @@ export class WakeHub {
     if (queue === null) return;
     queue.remove(waiter);
     this.#waiting--;
-    if (queue.size === 0) this.#filters.delete(waiter.filterKey);
+    const { entry } = waiter;
+    const { group } = entry;
+    if (queue.size > 0) return;
+    group.filters.delete(entry.key);
+    this.#filterCount--;
+    if (group.filters.size === 0) this.#bases.delete(group.base.key);
   }
 
   #settle(waiter: Waiter, outcome: WaitOutcome): void {
     clearTimeout(waiter.timer);
     waiter.settle(outcome);
   }
+}
+
+/** A wait that ended before it began. */
+function ended(outcome: 'closed', seq: number): Wait {
+  return { outcome: Promise.resolve(outcome), seq, wokenFor: null, cancel: () => {} };
 }
