@@ -19,10 +19,11 @@ function filter(key: string, jobs: Set<number>) {
   return f satisfies WaitFilter;
 }
 
-/** A base whose result is the set `jobs`, counting how often the hub asks it. */
-function base(key: string, jobs: Set<number>) {
+/** A base whose result is the set `jobs`, counting how often the hub asks it; `cost` as the allowance counts it. */
+function base(key: string, jobs: Set<number>, cost = { terms: 1, searched: 0 }) {
   const b = {
     key,
+    cost,
     asked: 0,
     matches(pk: number) {
       b.asked++;
@@ -43,9 +44,10 @@ function excluding(of: WaitFilterBase, ...excluded: number[]): WaitFilter {
 function waiter(hub: WakeHub, options: Partial<WaitOptions> & { filter: WaitFilter }) {
   let connected = true;
   const wait = hub.wait({ node: null, timeoutMs: 60_000, connected: () => connected, ...options });
-  const state: { outcome: WaitOutcome | null; leave(): void; disconnect(): void; seq: number } = {
+  const state: { outcome: WaitOutcome | null; leave(): void; disconnect(): void; seq: number; declined: string | null } = {
     outcome: null,
     seq: wait.seq,
+    declined: wait.declined,
     leave: () => wait.cancel(),
     disconnect: () => {
       connected = false;
@@ -304,4 +306,66 @@ describe('WakeHub', () => {
     hub.close();
   });
 
+  it("declines a user's waiter with a new base beyond its allowance, and admits any number on the bases it holds", async () => {
+    const hub = new WakeHub({ maxBasesPerUser: 3 });
+    const none = new Set<number>();
+    const bases = Array.from({ length: 4 }, (_, i) => base(`hostile ${i}`, none));
+    const held = bases.slice(0, 3).map((b) => waiter(hub, { filter: excluding(b), user: 2 }));
+    const over = waiter(hub, { filter: excluding(bases[3]!), user: 2 });
+    await settled();
+    expect(over.outcome).toBe('declined');
+    expect(over.declined).toMatch(/already use 3 distinct filters, the most allowed \(serve\.max_wait_filters_per_user\)/);
+    expect(held.map((w) => w.outcome)).toEqual([null, null, null]);
+    // A cluster sharing one account: one base, each node its own skip list, any number of them.
+    const poll = base('poll', new Set([5]));
+    const cluster = Array.from({ length: 500 }, (_, i) => waiter(hub, { filter: excluding(poll, 100 + i), user: 1 }));
+    cluster.push(...Array.from({ length: 500 }, () => waiter(hub, { filter: excluding(poll), user: 1 })));
+    // The hostile user's bases held, more waiters on them are admitted; another user's are its own.
+    const more = waiter(hub, { filter: excluding(bases[0]!, 1), user: 2 });
+    const other = waiter(hub, { filter: excluding(bases[3]!), user: 3 });
+    await settled();
+    expect([more.outcome, other.outcome]).toEqual([null, null]);
+    expect(cluster.every((w) => w.outcome === null)).toBe(true);
+    expect(hub.stats()).toMatchObject({ waiting: 1005, bases: 5, declined: 1 });
+    // A job costs one question a base whose first waiter came before the one woken: the hostile
+    // user's three, and one for the whole cluster (user 3's waiter came later: not asked).
+    hub.jobAcquirable(5);
+    await settled();
+    expect(cluster[0]!.outcome).toBe('woken');
+    expect(hub.stats().baseChecks).toBe(4);
+    // Once a base is let go, a new one fits.
+    held[1]!.leave();
+    expect(waiter(hub, { filter: excluding(bases[3]!), user: 2 }).declined).toBeNull();
+    hub.close();
+  });
+
+  it("declines a new base whose cost would take the user's waiting filters past the limits of one filter", async () => {
+    const hub = new WakeHub();
+    const none = new Set<number>();
+    expect(waiter(hub, { filter: excluding(base('search 9000', none, { terms: 1, searched: 9_000 })), user: 2 }).declined).toBeNull();
+    expect(waiter(hub, { filter: excluding(base('search 2000', none, { terms: 1, searched: 2_000 })), user: 2 }).declined).toMatch(
+      /search for 9000 characters in all, and this one's 2000 would pass the 10000 allowed/,
+    );
+    expect(waiter(hub, { filter: excluding(base('terms 450', none, { terms: 450, searched: 0 })), user: 2 }).declined).toBeNull();
+    expect(waiter(hub, { filter: excluding(base('terms 60', none, { terms: 60, searched: 0 })), user: 2 }).declined).toMatch(
+      /451 expressions in all, and this one's 60 would pass the 500 allowed/,
+    );
+    expect(waiter(hub, { filter: excluding(base('search 1000', none, { terms: 1, searched: 1_000 })), user: 2 }).declined).toBeNull();
+    expect(hub.stats()).toMatchObject({ waiting: 3, declined: 2 });
+    hub.close();
+  });
+
+  it('bounds nothing with an allowance of 0, nor waiters that name no user', async () => {
+    const unbounded = new WakeHub({ maxBasesPerUser: 0 });
+    const bounded = new WakeHub({ maxBasesPerUser: 1 });
+    const none = new Set<number>();
+    for (let i = 0; i < 50; i++) {
+      waiter(unbounded, { filter: excluding(base(`f${i}`, none, { terms: 400, searched: 9_000 })), user: 2 });
+      waiter(bounded, { filter: base(`f${i}`, none) });
+    }
+    expect(unbounded.stats()).toMatchObject({ waiting: 50, bases: 50, declined: 0 });
+    expect(bounded.stats()).toMatchObject({ waiting: 50, bases: 50, declined: 0 });
+    unbounded.close();
+    bounded.close();
+  });
 });

@@ -2,7 +2,7 @@
  * `POST …/list` for jobs and job outputs: a filter spec compiled against the resource's field table
  * (unknown fields → 400 before anything runs), then a plain SELECT.
  */
-import type { FilterSpec } from '../../protocol/filter.js';
+import { filterCost, type FilterSpec } from '../../protocol/filter.js';
 import type { JobJson, JobOutputJson } from '../../protocol/wire.js';
 import type { WaitFilter, WaitFilterBase } from '../wake-up/wake-hub.js';
 import { cachedStatement, recentStatement, type Db } from './db.js';
@@ -57,6 +57,7 @@ function jobListBase(db: Db, spec: FilterSpec, compiled: { matchSql: string; whe
   return {
     // The result set depends on the WHERE clause and its values only, not on the order.
     key: `${where}\n${JSON.stringify(params)}`,
+    cost: filterCost(spec),
     matches(jobPk) {
       return recentStatement(db, matchSql).get(...params, jobPk) !== undefined;
     },

@@ -15,7 +15,9 @@
  * filter less the pks it excludes (`store/pk-exclusions.ts`): deciding whom to wake checks each
  * filter's exclusions in memory and asks each of the B distinct bases at most once whether the job
  * is in its result (one indexed lookup by pk) — nodes that each skip other jobs share one question.
- * Agents all send the same poll filter, so B is 1 in the common case.
+ * Agents all send the same poll filter, so B is 1 in the common case. Whatever a user sends, its share
+ * of B is bounded by a {@link WaitAllowance}, and a request beyond it is not queued (`declined`; its
+ * list is answered at once, as the reference answers every list).
  *
  * The hub knows nothing of HTTP or SQL: filters come as {@link WaitFilter}s, and the events that
  * drive it — {@link WakeHub.jobAcquirable}, {@link WakeHub.jobAcquired}, {@link WakeHub.nodeListed} —
@@ -23,6 +25,7 @@
  * the database (e.g. relayed by PostgreSQL LISTEN/NOTIFY). An offer whose acquire happened elsewhere
  * is found out when its grace ends: the job no longer matches, and nobody else is woken.
  */
+import { WaitAllowance, type BaseCost } from './wait-allowance.js';
 import { WaiterQueue, type QueuedWaiter } from './waiter-queue.js';
 
 /** The part of a list filter the database is asked about. */
@@ -31,6 +34,8 @@ export interface WaitFilterBase {
   readonly key: string;
   /** Whether job `pk` is in this base's result right now. */
   matches(jobPk: number): boolean;
+  /** What asking costs, counted against its user's {@link WaitAllowance}; absent: the base counts only as one base. */
+  readonly cost?: BaseCost;
 }
 
 /** A list filter as the hub sees it. */
@@ -48,13 +53,18 @@ export interface WaitFilter {
   readonly excluded?: ReadonlySet<number>;
 }
 
-/** How a wait ended: woken for a job, its time ran out, its client went away, or the hub closed. */
-export type WaitOutcome = 'woken' | 'expired' | 'gone' | 'closed';
+/**
+ * How a wait ended: woken for a job, its time ran out, its client went away, the hub closed, or it
+ * never started because its user's allowance of distinct waiting filters is used up.
+ */
+export type WaitOutcome = 'woken' | 'expired' | 'gone' | 'closed' | 'declined';
 
 export interface WaitOptions {
   filter: WaitFilter;
   /** The node the request acts as (`Node-Id`), when it names one: lets the hub see it pass a job. */
   node: number | null;
+  /** The user the request is made by, whose allowance it counts against; absent: no allowance applies. */
+  user?: number;
   timeoutMs: number;
   /** Whether the client is still there to take an answer; a waiter that is not is never chosen. */
   connected(): boolean;
@@ -72,6 +82,8 @@ export interface Wait {
   readonly seq: number;
   /** The job it was woken for, once woken. */
   readonly wokenFor: number | null;
+  /** Why the wait was `declined`: a sentence naming the bound. */
+  readonly declined: string | null;
   /** The client went away: leave the queue now. Does nothing once the wait has ended. */
   cancel(): void;
 }
@@ -84,6 +96,11 @@ export interface WakeHubOptions {
   offerGraceMs?: number;
   /** Called when a filter's `matches` throws (the job then counts as not matching). */
   onError?: (err: unknown) => void;
+  /**
+   * Distinct filter bases one user's waiting requests may use ({@link WaitAllowance}); 0: no bound.
+   * @default 16
+   */
+  maxBasesPerUser?: number;
 }
 
 export interface WakeHubStats {
@@ -95,6 +112,8 @@ export interface WakeHubStats {
   bases: number;
   /** Questions asked of the database since the hub started: whether a job is in a base's result. */
   baseChecks: number;
+  /** Waits not queued since the hub started, because their user's allowance was used up. */
+  declined: number;
   /** Jobs whose woken node has not yet taken or passed them. */
   offers: number;
   /** Waiters woken since the hub started. */
@@ -107,6 +126,7 @@ interface Waiter extends QueuedWaiter {
   wokenFor: number | null;
   readonly entry: FilterQueue;
   readonly node: number | null;
+  readonly user: number | undefined;
   readonly connected: () => boolean;
   readonly timer: NodeJS.Timeout;
   readonly settle: (outcome: WaitOutcome) => void;
@@ -136,6 +156,7 @@ interface Offer {
 }
 
 export const DEFAULT_OFFER_GRACE_MS = 2000;
+export const DEFAULT_MAX_BASES_PER_USER = 16;
 const NO_EXCLUSIONS: ReadonlySet<number> = new Set();
 
 export class WakeHub {
@@ -143,8 +164,10 @@ export class WakeHub {
   readonly offerGraceMs: number;
   readonly #onError: (err: unknown) => void;
   readonly #bases = new Map<string, BaseGroup>();
+  readonly #allowance: WaitAllowance;
   #filterCount = 0;
   #baseChecks = 0;
+  #declined = 0;
   readonly #offersByJob = new Map<number, Offer>();
   readonly #offersByNode = new Map<number, Offer>();
   #seq = 0;
@@ -156,14 +179,24 @@ export class WakeHub {
   constructor(options: WakeHubOptions = {}) {
     this.offerGraceMs = options.offerGraceMs ?? DEFAULT_OFFER_GRACE_MS;
     this.#onError = options.onError ?? (() => {});
+    this.#allowance = new WaitAllowance(options.maxBasesPerUser ?? DEFAULT_MAX_BASES_PER_USER);
   }
 
   /** Queue a waiter until it is woken for a job, its time runs out, it is cancelled or the hub closes. */
   wait(options: WaitOptions): Wait {
     const seq = options.seq ?? ++this.#seq;
     if (this.#closed) return ended('closed', seq);
-    const { filter } = options;
+    const { filter, user } = options;
     const base = filter.base ?? { key: filter.key, matches: (pk: number) => filter.matches(pk) };
+    const cost = base.cost ?? { terms: 0, searched: 0 };
+    if (user !== undefined) {
+      const refusal = this.#allowance.refusal(user, base.key, cost);
+      if (refusal !== null) {
+        this.#declined++;
+        return ended('declined', seq, refusal);
+      }
+      this.#allowance.join(user, base.key, cost);
+    }
     let group = this.#bases.get(base.key);
     if (!group) {
       group = { base, filters: new Map() };
@@ -187,6 +220,7 @@ export class WakeHub {
       wokenFor: null,
       entry,
       node: options.node,
+      user,
       connected: options.connected,
       timer: setTimeout(() => this.#end(waiter, 'expired'), options.timeoutMs),
       settle,
@@ -200,6 +234,7 @@ export class WakeHub {
       get wokenFor() {
         return waiter.wokenFor;
       },
+      declined: null,
       cancel: () => this.#end(waiter, 'gone'),
     };
   }
@@ -247,6 +282,7 @@ export class WakeHub {
       }
     }
     this.#bases.clear();
+    this.#allowance.clear();
     this.#filterCount = 0;
     this.#waiting = 0;
   }
@@ -257,6 +293,7 @@ export class WakeHub {
       filters: this.#filterCount,
       bases: this.#bases.size,
       baseChecks: this.#baseChecks,
+      declined: this.#declined,
       offers: this.#offersByJob.size,
       wakes: this.#wakes,
       reoffers: this.#reoffers,
@@ -353,6 +390,7 @@ export class WakeHub {
     this.#waiting--;
     const { entry } = waiter;
     const { group } = entry;
+    if (waiter.user !== undefined) this.#allowance.leave(waiter.user, group.base.key);
     if (queue.size > 0) return;
     group.filters.delete(entry.key);
     this.#filterCount--;
@@ -366,6 +404,6 @@ export class WakeHub {
 }
 
 /** A wait that ended before it began. */
-function ended(outcome: 'closed', seq: number): Wait {
-  return { outcome: Promise.resolve(outcome), seq, wokenFor: null, cancel: () => {} };
+function ended(outcome: 'closed' | 'declined', seq: number, declined: string | null = null): Wait {
+  return { outcome: Promise.resolve(outcome), seq, wokenFor: null, declined, cancel: () => {} };
 }
