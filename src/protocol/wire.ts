@@ -287,6 +287,11 @@ export const CAPABILITIES_PATH = '/v1/ufdl-agent/capabilities';
 export const WAITING_PATH = '/v1/ufdl-agent/jobs/{pk}/waiting';
 export const WAIT_HEADER = 'x-ufdl-wait';
 /**
+ * On the answer to a list request that asked to wait and was answered at once instead, because its
+ * user already waits on as many distinct filters as the server allows: why, in a sentence.
+ */
+export const WAIT_DECLINED_HEADER = 'x-ufdl-wait-declined';
+/**
  * `X-UFDL-Limit: <n>` on `POST …/list`: answer with the first `n` items of the result only. An
  * extension the reference ignores (it answers with every item), so clients cut the answer too.
  */

@@ -67,7 +67,10 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   await store.barrier.syncAfterCommit();
   const closing = new AbortController();
   const hub = new NotifyHub();
-  const wakeups = new WakeHub({ onError: (err) => log.error({ err }, 'a waiting list filter could not be checked against a job') });
+  const wakeups = new WakeHub({
+    onError: (err) => log.error({ err }, 'a waiting list filter could not be checked against a job'),
+    maxBasesPerUser: options.maxWaitFiltersPerUser,
+  });
   // The wake-up hub hears of jobs only through the hub's events, as it would from another replica.
   hub.on('acquirable', (pk) => wakeups.jobAcquirable(pk));
   hub.on('transition', (pk, message) => {

@@ -235,6 +235,32 @@ export function serverMetrics(ctx: ServerContext): ServerMetrics {
       this.inc({ kind: 'passed_on' }, reoffers);
     },
   });
+  new Gauge({
+    name: 'ufdl_server_list_wait_bases',
+    help: 'Distinct filters (less the pks they exclude) the waiting list requests use: each acquirable job is checked against each at most once.',
+    registers,
+    collect() {
+      this.set(ctx.wakeups.stats().bases);
+    },
+  });
+  new Counter({
+    name: 'ufdl_server_list_wait_checks_total',
+    help: 'Queries the wake-up hub ran: whether an acquirable job is in a waiting filter\'s result.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(ctx.wakeups.stats().baseChecks);
+    },
+  });
+  new Counter({
+    name: 'ufdl_server_list_waits_declined_total',
+    help: 'List requests with X-UFDL-Wait answered at once because their user already waited on serve.max_wait_filters_per_user distinct filters (or as much filter as one list may ask).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(ctx.wakeups.stats().declined);
+    },
+  });
   // Group commit (store/durability.ts): with the syncs' count, mean sync time and answers per sync
   // are rates an operator can divide; 0 on PostgreSQL, whose commits are durable when they return.
   const durable = ctx.durable;

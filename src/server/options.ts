@@ -44,6 +44,12 @@ export interface ServerOptions {
   maxConnectionsPerAddress?: number;
   /** Connections the server holds at once; 0 = no cap. @default 80 % of the open-files limit */
   maxConnections?: number;
+  /**
+   * Distinct filters (less the pks they exclude) one user's `X-UFDL-Wait` list requests may wait on at
+   * once; together they may also ask no more than one list filter may. A request beyond it is
+   * answered at once. 0 = no bound. @default 16
+   */
+  maxWaitFiltersPerUser?: number;
   /** Failed logins of one user name before attempts must wait (an address gets 4×); 0: no throttling. @default 5 */
   loginFailuresAllowed?: number;
   /**
@@ -83,6 +89,7 @@ export const SERVER_DEFAULTS = {
   idleTimeoutSeconds: 30,
   maxConnectionsPerAddress: 256,
   maxConnections: defaultMaxConnections(),
+  maxWaitFiltersPerUser: 16,
   adminUser: 'admin',
   logLevel: 'info' as string | false,
 } as const;
@@ -125,7 +132,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
   if (resolved.nodeActions !== 'any' && resolved.nodeActions !== 'workers') {
     throw new TypeError(`Server option 'nodeActions' must be 'any' or 'workers', got ${JSON.stringify(resolved.nodeActions)}`);
   }
-  for (const key of ['maxConnectionsPerAddress', 'maxConnections', 'loginFailuresAllowed'] as const) {
+  for (const key of ['maxConnectionsPerAddress', 'maxConnections', 'maxWaitFiltersPerUser', 'loginFailuresAllowed'] as const) {
     if (!Number.isInteger(resolved[key]) || resolved[key] < 0) {
       throw new TypeError(`Server option '${key}' must be a whole number (0: no cap), got ${JSON.stringify(resolved[key])}`);
     }

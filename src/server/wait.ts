@@ -72,6 +72,10 @@ export interface WaitForJobsOptions<T> {
   worthAnswering?: (result: T[], wokenFor: number | null) => boolean;
   /** The node the request acts as, when it names one. */
   node: number | null;
+  /** The user the request is made by: its waits count against that user's allowance in the hub. */
+  user?: number;
+  /** The hub declined to hold the request (its user's allowance is used up): the result is answered now. */
+  onDeclined?: (why: string) => void;
   client: ClientPresence;
 }
 
@@ -88,8 +92,9 @@ const OVERTIME_STEP_MS = 50;
  * When the time runs out the query runs once more and answers — unless every job it lists is being
  * offered to another woken node: then the answer waits until those nodes have taken them (tens of
  * milliseconds), at most the hub's offer grace, so that thousands of nodes whose waits run out at
- * random moments do not each race the woken node for the newest job. When the client has gone or
- * the server closes, the last result is the answer.
+ * random moments do not each race the woken node for the newest job. When the client has gone, the
+ * server closes, or the hub declines to hold the request (its user waits on too many distinct
+ * filters already), the last result is the answer.
  */
 export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: () => T[], options: WaitForJobsOptions<T>): Promise<T[]> {
   let wokenFor: number | null = null;
@@ -120,9 +125,17 @@ export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: ()
         // Its place no longer matters, and finding it again in a long queue would cost a walk.
         keepPlace = false;
       }
-      current = hub.wait({ filter, node: options.node, timeoutMs, connected: options.client.connected, ...(keepPlace ? { seq: seq! } : {}) });
+      current = hub.wait({
+        filter,
+        node: options.node,
+        ...(options.user === undefined ? {} : { user: options.user }),
+        timeoutMs,
+        connected: options.client.connected,
+        ...(keepPlace ? { seq: seq! } : {}),
+      });
       seq ??= current.seq;
       const outcome = await current.outcome;
+      if (outcome === 'declined') options.onDeclined?.(current.declined ?? 'declined');
       if (outcome === 'expired') {
         // A timer may fire a millisecond before the wall clock says the deadline has come.
         timeUp = true;

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { UfdlError } from '../../protocol/errors.js';
 import { FilterSpecSchema } from '../../protocol/filter.js';
 import { parseProgress } from '../../protocol/progress.js';
-import { LIMIT_HEADER, WAIT_HEADER } from '../../protocol/wire.js';
+import { LIMIT_HEADER, WAIT_DECLINED_HEADER, WAIT_HEADER } from '../../protocol/wire.js';
 import { requireAdmin, requireNode, requireUser } from '../identity.js';
 import {
   abortJob,
@@ -77,12 +77,17 @@ function descriptionOf(body: Record<string, unknown>): string | undefined {
   throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', 'description: Not a valid string.');
 }
 
+/** How often the log may say that one user's waiting lists are answered at once (each is counted in the metrics). */
+const DECLINED_LOG_INTERVAL_MS = 60_000;
+
 export async function jobsRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ufdl;
   const { db } = ctx;
+  /** When the log last told of each user's declined waits: a user over its allowance may send thousands. */
+  const declinesLogged = new Map<number, number>();
 
   app.post('/v1/jobs/list', async (request, reply) => {
-    requireUser(request);
+    const user = requireUser(request);
     const spec = parseWith(FilterSpecSchema, request.body ?? {}, 'filter specification');
     const list = prepareJobList(db, spec);
     // In strict-reference mode the headers mean nothing, as on the reference.
@@ -99,6 +104,15 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
       return await waitForJobs(ctx.wakeups, list, query, {
         waitMs,
         node,
+        user: user.pk,
+        // Answered at once, as a list without the header would be; the header says why it did not wait.
+        onDeclined: (why) => {
+          void reply.header(WAIT_DECLINED_HEADER, why);
+          const now = Date.now();
+          if (now - (declinesLogged.get(user.pk) ?? 0) < DECLINED_LOG_INTERVAL_MS) return;
+          declinesLogged.set(user.pk, now);
+          ctx.log.info({ user: user.username, why }, 'a waiting job list was answered at once (more of this user\'s in the next minute are only counted)');
+        },
         client: clientPresence(reply),
         // Jobs offered to another woken node are its to take; racing it for them costs two requests.
         worthAnswering: (jobs, wokenFor) => jobs.some((job) => job.pk === wokenFor || !ctx.wakeups.offeredToAnother(job.pk, node)),
