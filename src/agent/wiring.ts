@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import { UfdlClient } from '../client/api.js';
-import { pollFilter } from '../protocol/filter.js';
+import { pollFilter, pollFilterExcluding } from '../protocol/filter.js';
 import { createExecutorRegistry } from './executors/registry.js';
 import { detectHardware, nodeHardwareFacts } from './hardware/detect.js';
 import { primaryIpv4 } from './hardware/ip.js';
@@ -175,6 +175,11 @@ export function wireRunningParts(side: AgentSide, started: StartedParts): Runnin
  * oldest the node has seen), so asking for them plus this many leaves this many to try.
  */
 const POLL_CANDIDATES = 32;
+/**
+ * The skipped jobs a poll names at most (the head of the queue first): beyond them a node that skips
+ * the whole head is answered at once and waits its idle schedule, as it does on the reference.
+ */
+const MAX_EXCLUDED = 64;
 
 /**
  * The poll loop as the agent runs it (`poll/loop.ts` is the loop itself): candidates listed by each
@@ -205,7 +210,10 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
         const limit = POLL_CANDIDATES + loop.skipList.size;
         // Checked entry by entry: the server's answer is not trusted to be what the type says.
         const options = { signal, limit, asSent: true };
-        const body: unknown = await apiOf(slot.index).listJobs(pollFilter(), waitSeconds === null ? options : { ...options, waitSeconds });
+        // A wake-up server is told which jobs this node skips, so that it waits when they are all the
+        // queue has; the reference gets its own worker's filter, as always.
+        const filter = waitSeconds === null ? pollFilter() : pollFilterExcluding(loop.skipList.current().slice(0, MAX_EXCLUDED));
+        const body: unknown = await apiOf(slot.index).listJobs(filter, waitSeconds === null ? options : { ...options, waitSeconds });
         return lists.read(body);
       },
       evaluate: async (job, signal) => {
@@ -237,6 +245,7 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
       errorBackoffS: o.errorBackoffS,
       waitSeconds: wait ? Math.min(o.waitSeconds, wait.max_seconds) : null,
       skipFailedForMs: o.skipFailedForMs,
+      excludedPerPoll: wait ? MAX_EXCLUDED : 0,
       watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
     },
   );

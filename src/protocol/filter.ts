@@ -98,6 +98,19 @@ export function pollFilter(): FilterSpec {
   };
 }
 
+/**
+ * The poll filter less the jobs `excluded` (those the node skips): a `pk ≠ n` term each, in its
+ * `and`. Sent to a server with wake-up only: there a node whose queue head is all skipped jobs gets an
+ * empty answer and waits to be woken, instead of being answered at once with jobs it will not take;
+ * and the server asks the database once per job for every node's filter, whatever each excludes.
+ */
+export function pollFilterExcluding(excluded: readonly number[]): FilterSpec {
+  const filter = pollFilter();
+  const and = filter.expressions![0] as Extract<Expression, { type: 'and' }>;
+  for (const pk of excluded) and.sub_expressions.push({ type: 'exact', field: 'pk', value: pk, invert: true });
+  return filter;
+}
+
 /** The reference worker's node lookup by identity. */
 export function nodeIdentityFilter(ip: string, index: number): FilterSpec {
   return {

@@ -46,6 +46,13 @@ export class SkipList {
     return this.#until.size;
   }
 
+  /** The jobs skipped now, lowest pk (head of the queue) first; those whose time is up are forgotten. */
+  current(): number[] {
+    const now = this.#now();
+    for (const [jobPk, entry] of this.#until) if (entry.untilMs <= now) this.#until.delete(jobPk);
+    return [...this.#until.keys()].sort((a, b) => a - b);
+  }
+
   entries(): { jobPk: number; untilMs: number; reason: string }[] {
     return [...this.#until].map(([jobPk, e]) => ({ jobPk, ...e }));
   }
@@ -81,6 +88,11 @@ export interface LoopOptions {
   /** Seconds of `X-UFDL-Wait`, or null when the server does not offer wake-up. */
   waitSeconds: number | null;
   skipFailedForMs: number;
+  /**
+   * How many of the jobs it skips a poll leaves out of the server's answer (`listCandidates` names
+   * them to a wake-up server); 0: none, the server lists them again.
+   */
+  excludedPerPoll?: number;
   /** An iteration running longer than this is abandoned by the watchdog. */
   watchdogMs: number;
   random?: () => number;
@@ -226,6 +238,7 @@ export class PollLoop {
       this.#status.lastPollError = null;
       this.#ctx.onPolled?.(jobs.length > 0 ? 'jobs' : 'empty', elapsed);
 
+      let skippedNow = false;
       for (const job of jobs) {
         if (signal.aborted) throw new IterationAborted();
         if (!this.#ctx.accepting()) return 0;
@@ -234,6 +247,7 @@ export class PollLoop {
         if (!evaluation.ok) {
           log.info({ job: job.pk, reason: evaluation.reason, skipForMs: this.#options.skipFailedForMs }, 'skipping a job this node cannot run');
           this.skip(job.pk, evaluation.reason);
+          skippedNow = true;
           continue;
         }
         // A claim is not abandoned half-way by the watchdog: it journals and releases on its own, and
@@ -258,8 +272,12 @@ export class PollLoop {
         if (outcome === 'declined') return 0;
       }
 
-      // Nothing claimed. A wake-up poll that came back empty after the server held it needs no
-      // extra wait; anything else (reference server, only unfit jobs) waits the idle schedule.
+      // Nothing claimed. Jobs skipped just now, that the next poll leaves out: it goes at once, and a
+      // wake-up server holds it until a job this node may take comes. (A server that listed them again
+      // regardless brings none new to skip: the idle schedule then, not a busy loop.)
+      if (skippedNow && this.skipList.current().length <= (this.#options.excludedPerPoll ?? 0)) return 0;
+      // A wake-up poll that came back empty after the server held it needs no extra wait; anything
+      // else (reference server, only unfit jobs) waits the idle schedule.
       const heldWait = this.#options.waitSeconds !== null && jobs.length === 0 && elapsed >= this.#options.waitSeconds * 500;
       return heldWait ? 0 : this.#idle.next();
     } finally {

@@ -59,6 +59,30 @@ describe('SkipList', () => {
 });
 
 describe('PollLoop', () => {
+  it('polls again at once after skipping jobs the next poll leaves out, but not again when the server still lists them', async () => {
+    // A server with wake-up that ignores the exclusions: it lists the unfit job every time.
+    const { ctx, calls } = fakeContext({ queue: () => [job(1)], evaluate: () => ({ ok: false, reason: 'no Docker here' }) });
+    const loop = new PollLoop(ctx, { ...fast, pollScheduleS: [600], waitSeconds: 5, excludedPerPoll: 64 });
+    void loop.start();
+    // The skip, then at once the poll that leaves job 1 out (on a server that honours it, held there).
+    await soon(() => calls.list === 2, 'the second poll');
+    // It listed job 1 again, nothing new to skip: the idle schedule (ten minutes), not a busy loop.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls.list).toBe(2);
+    expect(calls.evaluate).toEqual([1]);
+    await loop.stop();
+  });
+
+  it('waits its idle schedule after a skip when its polls cannot leave skipped jobs out (no wake-up)', async () => {
+    const { ctx, calls } = fakeContext({ queue: () => [job(1)], evaluate: () => ({ ok: false, reason: 'no Docker here' }) });
+    const loop = new PollLoop(ctx, { ...fast, pollScheduleS: [600] });
+    void loop.start();
+    await soon(() => calls.evaluate.length === 1, 'the skip');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls.list).toBe(1);
+    await loop.stop();
+  });
+
   it('claims the first job that fits and keeps polling only while a slot is free', async () => {
     const { ctx, slots, calls } = fakeContext({ queue: () => [job(1), job(2)] });
     const loop = new PollLoop(ctx, fast);
