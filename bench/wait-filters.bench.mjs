@@ -26,6 +26,7 @@
 // (e.g. the one before this change), --label names it in the recorded row.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { pollFilter } from '../dist/protocol/filter.js';
 import { machineLabel, percentile, recordResult, today } from './lib/machine.mjs';
 import { call, login, mainThreadCpuSeconds } from './lib/processes.mjs';
 import { cleanup, importShellTemplate, loadAverage, positive, sleep, startTrackedServe } from './lib/rig.mjs';
@@ -46,20 +47,7 @@ const SEARCH_CHARS = 10_000;
 const SEARCH_DESCRIPTION_BYTES = 100_000;
 const MALLORY = { username: 'mallory', password: 'bench-mallory-password' };
 
-const POLL = {
-  expressions: [
-    {
-      type: 'and',
-      sub_expressions: [
-        { type: 'isnull', field: 'start_time' },
-        { type: 'isnull', field: 'error_reason' },
-        { type: 'isnull', field: 'node' },
-        { type: 'isnull', field: 'template.workabletemplate', invert: true },
-      ],
-    },
-  ],
-  order_by: [{ field: 'pk', ascending: true }],
-};
+const POLL = pollFilter();
 
 /** The hostile user's i-th filter of `kind`: distinct from the others, and never matching a job of this run. */
 function hostileFilter(kind, i) {

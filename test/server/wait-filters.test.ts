@@ -11,16 +11,9 @@ import { pollFilter, type Expression, type FilterSpec } from '../../src/protocol
 import { until } from '../helpers/wait.js';
 import type { ApiResponse } from '../helpers/server.js';
 import { startWithFixtures, type Fixtures, type TestUser } from '../helpers/fixtures.js';
+import { serverMetric } from '../helpers/metrics.js';
 
-/** A gauge or counter of the server's /metrics, summed over its labels. */
-async function metric(f: Fixtures, name: string): Promise<number> {
-  const text = (await f.call('GET', '/metrics')).text;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+const metric = serverMetric;
 
 const waiting = (f: Fixtures) => metric(f, 'ufdl_server_list_waiting');
 const checks = (f: Fixtures) => metric(f, 'ufdl_server_list_wait_checks_total');

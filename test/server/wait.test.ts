@@ -9,6 +9,7 @@ import { parseWaitHeader } from '../../src/server/wait.js';
 import { until } from '../helpers/agent.js';
 import { api, type ApiResponse } from '../helpers/server.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { serverMetric } from '../helpers/metrics.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -136,15 +137,7 @@ describe('X-UFDL-Wait', () => {
   });
 });
 
-/** A gauge or counter of the server's /metrics, summed over its labels. */
-async function metric(f: Fixtures, name: string): Promise<number> {
-  const text = (await f.call('GET', '/metrics')).text;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
+const metric = serverMetric;
 
 const waiting = (f: Fixtures) => metric(f, 'ufdl_server_list_waiting');
 
