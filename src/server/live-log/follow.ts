@@ -183,7 +183,13 @@ export class LogFollower {
         }
         return;
       }
-      const bytes = await this.#store.readPiece(piece);
+      // A hard delete removes the log: a piece found before may be gone when it is read. The job
+      // gone, the loop tells so (1008), as it tells an idle follower; anything else ends the socket.
+      const bytes = await this.#store.readPiece(piece).catch((err: unknown) => {
+        if (this.#job.current()) throw err;
+        return undefined;
+      });
+      if (bytes === undefined) continue;
       if (bytes.length === 0) return;
       await this.#send(bytes);
       this.#cursor = piece.offset + bytes.length;
