@@ -1,0 +1,150 @@
+/**
+ * The jobs table against a model of the server: random jobs come, change and go (created, started,
+ * ended, reset, cancelled, deleted, reinstated, hard-deleted) while the table sits on some page; after
+ * every feed event, the page the table shows (its rows and counts) must be the page a reload at its
+ * place would answer, once any reload it asked for is made.
+ */
+import { describe, expect, it } from 'vitest';
+import type { JobPage, JobSummary } from '../../src/protocol/dashboard.js';
+import { listedBy, pageQuery, tableAt, withJob, type TableState, type TableView } from '../../src/ui/table-feed.js';
+
+/** A small deterministic generator (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function summary(pk: number, template: number, state: JobSummary['state'], deleted = false): JobSummary {
+  return {
+    pk,
+    template: { pk: template, name: `t${template}`, version: 1 },
+    state,
+    node: state === 'created' ? null : 1,
+    progress: 0,
+    creator: 1,
+    description: '',
+    creation_time: '2026-12-07T00:00:00.000Z',
+    start_time: state === 'created' ? null : '2026-12-07T00:00:01.000Z',
+    end_time: state === 'created' || state === 'running' ? null : '2026-12-07T00:01:00.000Z',
+    error: state === 'errored' ? 'boom' : null,
+    deleted,
+  };
+}
+
+/** The server's paging (`dashboard/job-table.ts`) over the model's jobs. */
+function serverPage(jobs: Map<number, JobSummary>, view: TableView, query: { before?: number; after?: number }): JobPage {
+  const listed = [...jobs.values()].filter((j) => listedBy(j, view)).sort((a, b) => b.pk - a.pk);
+  let rows: JobSummary[];
+  if (query.after !== undefined && query.before === undefined) {
+    rows = listed.filter((j) => j.pk > query.after!).reverse().slice(0, view.pageSize).reverse();
+  } else {
+    rows = listed.filter((j) => query.before === undefined || j.pk < query.before).slice(0, view.pageSize);
+  }
+  const newest = query.after !== undefined && query.before === undefined ? query.after : query.before !== undefined ? query.before - 1 : undefined;
+  const above = newest === undefined ? undefined : (rows[0]?.pk ?? newest);
+  const newer = above === undefined ? 0 : listed.filter((j) => j.pk > above).length;
+  const total = listed.length;
+  return { rows, total, newer, has_newer: newer > 0, has_older: total - newer - rows.length > 0 };
+}
+
+/** One random change to one job: the feed's event and the job as it left it (as it was, for a hard delete). */
+function change(jobs: Map<number, JobSummary>, next: () => number, rnd: () => number): { event: string; job: JobSummary } | undefined {
+  const all = [...jobs.values()];
+  if (all.length === 0 || rnd() < 0.25) {
+    const pk = next();
+    const job = summary(pk, rnd() < 0.5 ? 1 : 2, 'created');
+    jobs.set(pk, job);
+    return { event: 'created', job };
+  }
+  const job = all[Math.floor(rnd() * all.length)]!;
+  const set = (event: string, now: JobSummary) => {
+    jobs.set(now.pk, now);
+    return { event, job: now };
+  };
+  const pick = rnd();
+  if (pick < 0.08) {
+    jobs.delete(job.pk);
+    return { event: 'hard-delete', job };
+  }
+  if (pick < 0.2) return job.deleted ? set('reinstate', { ...job, deleted: false }) : set('delete', { ...job, deleted: true });
+  if (pick < 0.3) return set('progress', { ...job, progress: rnd() });
+  switch (job.state) {
+    case 'created':
+      return rnd() < 0.7 ? set('start', summary(job.pk, job.template.pk, 'running', job.deleted)) : set('cancel', summary(job.pk, job.template.pk, 'cancelled', job.deleted));
+    case 'running': {
+      const r = rnd();
+      // Aborted (by an admin, or a lost node's recovery): back in the queue.
+      if (r < 0.15) return set('abort', summary(job.pk, job.template.pk, 'created', job.deleted));
+      const ended = r < 0.4 ? 'finished' : r < 0.7 ? 'errored' : 'cancelled';
+      return set(ended === 'finished' ? 'finish' : ended === 'errored' ? 'error' : 'cancel', summary(job.pk, job.template.pk, ended, job.deleted));
+    }
+    case 'errored':
+      if (rnd() < 0.3) return set('abort', summary(job.pk, job.template.pk, 'created', job.deleted));
+      return set('reset', summary(job.pk, job.template.pk, 'created', job.deleted));
+    default:
+      return undefined;
+  }
+}
+
+const VIEWS: Omit<TableView, 'pageSize'>[] = [
+  { state: '', template: undefined },
+  { state: 'running', template: undefined },
+  { state: 'active', template: undefined },
+  { state: 'ended', template: 2 },
+  { state: 'created', template: 1 },
+];
+
+describe('the jobs table against a model of the server', () => {
+  for (const [v, base] of VIEWS.entries()) {
+    it(`shows what a reload at its place shows, after every event (view ${JSON.stringify(base)})`, () => {
+      for (let seed = 1; seed <= 150; seed++) {
+        const rnd = random(seed * 31 + v);
+        const view: TableView = { ...base, pageSize: 1 + Math.floor(rnd() * 4) };
+        const jobs = new Map<number, JobSummary>();
+        let last = 0;
+        const next = () => ++last;
+        for (let i = 0; i < 30; i++) change(jobs, next, rnd);
+        /** As the page's go(): a move, placed below `top`. */
+        const go = (query: { before?: number; after?: number }, top?: number): TableState => {
+          const page = serverPage(jobs, view, query);
+          if (query.after !== undefined && page.newer === 0 && page.rows.length < view.pageSize) return go({});
+          return tableAt(page, top);
+        };
+        let table = go({});
+        const log: string[] = [];
+        for (let step = 0; step < 120; step++) {
+          const r = rnd();
+          const { page } = table;
+          if (r < 0.1 && page.has_older) {
+            const oldest = page.rows.at(-1)!.pk;
+            table = go({ before: oldest }, oldest);
+            log.push(`older ${oldest}`);
+            continue;
+          }
+          if (r < 0.15 && page.has_newer) {
+            table = go(page.rows.length === 0 || page.newer <= view.pageSize ? {} : { after: page.rows[0]!.pk });
+            log.push('newer');
+            continue;
+          }
+          const changed = change(jobs, next, rnd);
+          if (!changed) continue;
+          log.push(`${changed.event} ${changed.job.pk} ${changed.job.state}${changed.job.deleted ? ' deleted' : ''}`);
+          const outcome = withJob(table, changed.job, view, changed.event);
+          table = outcome.state;
+          if (outcome.reload) table = tableAt(serverPage(jobs, view, pageQuery(table)), table.top, table.arrived);
+          const reloaded = serverPage(jobs, view, pageQuery(table));
+          const shown = { pks: table.page.rows.map((j) => j.pk), total: table.page.total, newer: table.page.newer, has_newer: table.page.has_newer, has_older: table.page.has_older };
+          const want = { pks: reloaded.rows.map((j) => j.pk), total: reloaded.total, newer: reloaded.newer, has_newer: reloaded.has_newer, has_older: reloaded.has_older };
+          expect(shown, `seed ${seed}, page size ${view.pageSize}, top ${table.top}, after:\n${log.slice(-8).join('\n')}`).toEqual(want);
+          expect(table.page.rows).toEqual(reloaded.rows);
+        }
+      }
+    });
+  }
+});
