@@ -84,7 +84,11 @@ export class Agent extends EventEmitter<AgentEvents> {
         fenced: this.#running?.watch.fenced ?? false,
         // A retiring slot's job (one beyond the plan after a restart with fewer slots) fills no slot of the
         // plan, unless a slot of the plan registers the node it reports as (that slot waits for it).
-        slots: this.#opened.slots && { total: this.#opened.slots.size, running: this.#opened.slots.workingInPlan },
+        slots: this.#opened.slots && {
+          total: this.#opened.slots.size,
+          running: this.#opened.slots.workingInPlan,
+          waitingForNode: this.#opened.slots.waitingForNodeInPlan,
+        },
         journalProblem: journalProblem(this.#opened.journal),
       }),
       onChange: (ready) => {

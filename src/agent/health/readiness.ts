@@ -23,8 +23,11 @@ export interface ReadinessFacts {
   reachable: boolean;
   silentMs: number;
   fenced: boolean;
-  /** All slots and those running a job (or whose node runs one); undefined before the slots are planned. */
-  slots: { total: number; running: number } | undefined;
+  /**
+   * All slots, those running a job or whose node runs one (`running`), and of these the ones only
+   * waiting for their node's job in another slot (`waitingForNode`); undefined before the slots are planned.
+   */
+  slots: { total: number; running: number; waitingForNode?: number } | undefined;
   /** Why the journal cannot be written, or null. */
   journalProblem: string | null;
   lowDisk: string | null;
@@ -46,10 +49,15 @@ export function notReadyReasons(f: ReadinessFacts): string[] {
   if (f.authProblem) reasons.push(f.authProblem);
   if (f.pollProblem && f.reachable) reasons.push(f.pollProblem);
   if (f.fenced) reasons.push('self-fenced: waiting for the server to answer');
-  if (f.slots && f.slots.running >= f.slots.total) reasons.push(`no free slot: all ${f.slots.total} slot(s) run a job`);
+  if (f.slots && f.slots.running >= f.slots.total) reasons.push(noFreeSlot(f.slots.total, f.slots.waitingForNode ?? 0));
   if (f.journalProblem) reasons.push(f.journalProblem);
   if (f.lowDisk) reasons.push(f.lowDisk);
   return reasons;
+}
+
+function noFreeSlot(total: number, waitingForNode: number): string {
+  if (waitingForNode === 0) return `no free slot: all ${total} slot(s) run a job`;
+  return `no free slot: ${total - waitingForNode} slot(s) run a job, ${waitingForNode} wait(s) for its node's job in another slot to end`;
 }
 
 /** Why the journal at `journal.path` cannot be written, or null (also null before it is opened). */

@@ -117,6 +117,11 @@ export class Slots {
     return this.#slots.filter((s) => !s.retiring && (s.taken ? s.jobPk !== null : this.#nodeBusy(s.spec))).length;
   }
 
+  /** Slots of the plan, not taken, whose node runs a job of another slot ({@link setNodeBusy}). */
+  get waitingForNodeInPlan(): number {
+    return this.#slots.filter((s) => !s.retiring && !s.taken && this.#nodeBusy(s.spec)).length;
+  }
+
   /**
    * How to tell that a slot's node works a job of another slot. A job beyond the plan reports as the
    * node it was acquired as; when the plan grows again, a new slot may register that very node (the

@@ -40,6 +40,9 @@ describe('notReadyReasons()', () => {
     expect(reasons({ authProblem: "the server refuses the credentials of user 'robot'" })).toEqual(["the server refuses the credentials of user 'robot'"]);
     expect(reasons({ fenced: true })).toEqual(['self-fenced: waiting for the server to answer']);
     expect(reasons({ slots: { total: 2, running: 2 } })).toEqual(['no free slot: all 2 slot(s) run a job']);
+    expect(reasons({ slots: { total: 2, running: 2, waitingForNode: 1 } })).toEqual([
+      "no free slot: 1 slot(s) run a job, 1 wait(s) for its node's job in another slot to end",
+    ]);
     expect(reasons({ journalProblem: 'the journal is closed' })).toEqual(['the journal is closed']);
     expect(reasons({ lowDisk: 'low disk space: 1 bytes free in /w, below min_free_disk (2)' })).toEqual(['low disk space: 1 bytes free in /w, below min_free_disk (2)']);
   });

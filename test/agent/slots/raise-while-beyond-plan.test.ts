@@ -173,7 +173,9 @@ describe('slots raised by SIGHUP while a job runs beyond the plan', () => {
     const shown = await cli(['status', '--status-url', statusUrl]);
     expect(shown.stdout, shown.stderr).toMatch(/^slots: 3 \(2 busy, 1 leaving when its job ends, 1 waiting for its node's job in another slot\)$/m);
     expect(shown.stdout).toMatch(new RegExp(`^\\s*\\d+ \\(waiting\\)\\s+-\\s+${p1}\\s+-$`, 'm'));
-    expect((await fetch(`${statusUrl}/readyz`)).status).toBe(503);
+    const readyz = await fetch(`${statusUrl}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(((await readyz.json()) as { reasons: string[] }).reasons).toContain("no free slot: 1 slot(s) run a job, 1 wait(s) for its node's job in another slot to end");
 
     // A new job waits for a slot; node 0's slot frees and takes it: the loop polled after the raise.
     const next = await createJob(t.server, t.template);
