@@ -131,6 +131,12 @@ export class PollLoop {
   readonly #options: LoopOptions;
   #idle: Schedule;
   readonly #errors: Schedule;
+  /**
+   * Jobs whose fresh skip sent the next poll at once, since the loop last waited. Skipped afresh
+   * again — their skip ran out before a poll could leave them out, or the server listed them
+   * regardless — they send none: that poll would list them again, a busy loop.
+   */
+  readonly #polledAtOnceFor = new Set<number>();
   readonly skipList: SkipList;
   readonly #stop = new AbortController();
   /** The iteration running now; `claiming` while it waits for a claim, which the watchdog leaves alone. */
@@ -238,7 +244,7 @@ export class PollLoop {
       this.#status.lastPollError = null;
       this.#ctx.onPolled?.(jobs.length > 0 ? 'jobs' : 'empty', elapsed);
 
-      let skippedNow = false;
+      const skippedNow: number[] = [];
       for (const job of jobs) {
         if (signal.aborted) throw new IterationAborted();
         if (!this.#ctx.accepting()) return 0;
@@ -247,7 +253,7 @@ export class PollLoop {
         if (!evaluation.ok) {
           log.info({ job: job.pk, reason: evaluation.reason, skipForMs: this.#options.skipFailedForMs }, 'skipping a job this node cannot run');
           this.skip(job.pk, evaluation.reason);
-          skippedNow = true;
+          skippedNow.push(job.pk);
           continue;
         }
         // A claim is not abandoned half-way by the watchdog: it journals and releases on its own, and
@@ -274,8 +280,14 @@ export class PollLoop {
 
       // Nothing claimed. Jobs skipped just now, that the next poll leaves out: it goes at once, and a
       // wake-up server holds it until a job this node may take comes. (A server that listed them again
-      // regardless brings none new to skip: the idle schedule then, not a busy loop.)
-      if (skippedNow && this.skipList.current().length <= (this.#options.excludedPerPoll ?? 0)) return 0;
+      // regardless brings none new to skip: the idle schedule then, not a busy loop. So does a job
+      // skipped afresh after it already sent a poll at once: its skip ran out before that poll.)
+      const fresh = skippedNow.filter((pk) => !this.#polledAtOnceFor.has(pk));
+      if (fresh.length > 0 && this.skipList.current().length <= (this.#options.excludedPerPoll ?? 0)) {
+        for (const pk of fresh) this.#polledAtOnceFor.add(pk);
+        return 0;
+      }
+      this.#polledAtOnceFor.clear();
       // A wake-up poll that came back empty after the server held it needs no extra wait; anything
       // else (reference server, only unfit jobs) waits the idle schedule.
       const heldWait = this.#options.waitSeconds !== null && jobs.length === 0 && elapsed >= this.#options.waitSeconds * 500;

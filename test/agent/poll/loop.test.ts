@@ -45,6 +45,9 @@ function fakeContext(o: FakeOptions) {
   return { ctx, slots, calls };
 }
 
+/** A list answered on a later turn of the event loop, as a server's is: a loop that polls again at once does not starve the test's timers. */
+const answerSoon = (jobs: () => JobJson[]) => () => new Promise<JobJson[]>((resolve) => setImmediate(() => resolve(jobs())));
+
 const fast = { pollScheduleS: [0.01], errorBackoffS: [0.01], waitSeconds: null, skipFailedForMs: 60_000, watchdogMs: 10_000 };
 
 describe('SkipList', () => {
@@ -70,6 +73,36 @@ describe('PollLoop', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(calls.list).toBe(2);
     expect(calls.evaluate).toEqual([1]);
+    await loop.stop();
+  });
+
+  it('does not poll again at once for a skip whose time ran out before the next poll could leave it out', async () => {
+    // skipFailedForMs 0: the skip is over at once, so no poll leaves the job out and every poll lists it.
+    const { ctx, calls } = fakeContext({ list: answerSoon(() => [job(1)]), queue: () => [], evaluate: () => ({ ok: false, reason: 'no Docker here' }) });
+    const loop = new PollLoop(ctx, { ...fast, pollScheduleS: [600], waitSeconds: 5, excludedPerPoll: 64, skipFailedForMs: 0 });
+    void loop.start();
+    await soon(() => calls.evaluate.length >= 1, 'the skip');
+    await new Promise((r) => setTimeout(r, 200));
+    // At most the one poll at once of a fresh skip; then the idle schedule (ten minutes), not a busy loop.
+    expect(calls.list).toBeLessThanOrEqual(2);
+    await loop.stop();
+  });
+
+  it('does not poll again at once, skip after skip, while its skips run out before the next poll', async () => {
+    // A skip shorter than a poll: each poll lists the job again, and each evaluation skips it afresh.
+    const { ctx, calls } = fakeContext({
+      list: async () => {
+        await new Promise((r) => setTimeout(r, 5));
+        return [job(1)];
+      },
+      queue: () => [],
+      evaluate: () => ({ ok: false, reason: 'no Docker here' }),
+    });
+    const loop = new PollLoop(ctx, { ...fast, pollScheduleS: [600], waitSeconds: 5, excludedPerPoll: 64, skipFailedForMs: 3 });
+    void loop.start();
+    await soon(() => calls.evaluate.length >= 1, 'the skip');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls.list).toBeLessThanOrEqual(2);
     await loop.stop();
   });
 
