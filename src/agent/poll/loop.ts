@@ -289,8 +289,9 @@ export class PollLoop {
       }
       this.#polledAtOnceFor.clear();
       // A wake-up poll that came back empty after the server held it needs no extra wait; anything
-      // else (reference server, only unfit jobs) waits the idle schedule.
-      const heldWait = this.#options.waitSeconds !== null && jobs.length === 0 && elapsed >= this.#options.waitSeconds * 500;
+      // else (reference server, only unfit jobs, a wait of 0 s that nothing held) waits the idle schedule.
+      const waitSeconds = this.#options.waitSeconds ?? 0;
+      const heldWait = waitSeconds > 0 && jobs.length === 0 && elapsed >= waitSeconds * 500;
       return heldWait ? 0 : this.#idle.next();
     } finally {
       if (!slotHandedOver) slots.release(slot.index);

@@ -106,6 +106,18 @@ describe('PollLoop', () => {
     await loop.stop();
   });
 
+  it('does not poll again at once after an empty answer that a wait of 0 seconds did not hold', async () => {
+    // `agent.wait = 0` on a server with wake-up: the poll is answered at once, so an empty answer is
+    // no held wait and the idle schedule applies.
+    const { ctx, calls } = fakeContext({ list: answerSoon(() => []), queue: () => [] });
+    const loop = new PollLoop(ctx, { ...fast, pollScheduleS: [600], waitSeconds: 0, excludedPerPoll: 64 });
+    void loop.start();
+    await soon(() => calls.list >= 1, 'the first poll');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(calls.list).toBe(1);
+    await loop.stop();
+  });
+
   it('waits its idle schedule after a skip when its polls cannot leave skipped jobs out (no wake-up)', async () => {
     const { ctx, calls } = fakeContext({ queue: () => [job(1)], evaluate: () => ({ ok: false, reason: 'no Docker here' }) });
     const loop = new PollLoop(ctx, { ...fast, pollScheduleS: [600] });
