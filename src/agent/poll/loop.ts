@@ -3,12 +3,13 @@
  *
  * 1. wait until a slot is free ({@link Slots.onFree}) and the agent accepts work;
  * 2. list the queue with the reference poll filter — with `X-UFDL-Wait` when the server offers
- *    wake-up, so an empty answer is held until a job arrives;
+ *    wake-up, so an empty answer is held until a job arrives, and then less the jobs it skips;
  * 3. walk the candidates in pk order: skip those that failed recently, evaluate the rest (template
  *    cached by pk, executor allow-list, `canRun`) and claim the first that fits (acquire, re-read,
  *    confirm `node == self`); a claimed job runs in the background and keeps its slot;
  * 4. nothing claimed: wait the jittered idle schedule (not after a held wake-up poll that came back
- *    empty: the server already waited); a server error waits the separate error back-off.
+ *    empty: the server already waited; nor after fresh skips that the next poll leaves out: it goes
+ *    at once, once for each such job); a server error waits the separate error back-off.
  *
  * A watchdog notices an iteration that stopped making progress (a hung call, a lost promise), logs it
  * loudly and abandons that iteration so the next one starts; every step of an iteration listens to
