@@ -24,4 +24,21 @@ describe('a node that skips the head of the queue', () => {
     // The skipped job still waits for a node that can run it.
     expect((await getJob(server, skipped)).node).toBeNull();
   });
+
+  it('does not poll over and over when its skips end before the next poll (skipFailedForMs 0)', async () => {
+    const server = await startTestServer();
+    const docker = await importTemplate(server, runTemplate('needs-docker-0', 'ufdl_agent.Docker', { image: { types: ['str'], default: 'busybox', const: true, help: '' } }));
+    const skipped = await createJob(server, docker);
+    let lists = 0;
+    server.onRequest((request) => {
+      if (request.method === 'POST' && request.url === '/v1/jobs/list') lists++;
+    });
+    const { logger, lines } = recordingLogger();
+    await startTestAgent(server, { docker: false, pollScheduleS: [600], skipFailedForMs: 0 }, await tempDir('ufdl-skipped-head-0-'), logger);
+    await until(() => lines.some((l) => l.msg === 'skipping a job this node cannot run' && l.job === skipped), 30_000, 'the Docker job to be skipped');
+    const after = lists;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // Its skip over at once, no poll leaves the job out: one poll at once at most, then the idle schedule.
+    expect(lists - after).toBeLessThanOrEqual(1);
+  });
 });
