@@ -192,6 +192,7 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
   const { options: o, metrics, readiness, templates, log } = side;
   const { nodes, slots } = parts;
   const wait = parts.caps?.extensions.wait;
+  const excludes = wait?.pk_exclusions === true;
   const lists = new JobListReader(log);
   const waiting = new WaitingReports(() => nodes.all[0]?.api, log);
   /** The client of a slot's node (a slot the loop holds always has one), or the first node's. */
@@ -210,9 +211,10 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
         const limit = POLL_CANDIDATES + loop.skipList.size;
         // Checked entry by entry: the server's answer is not trusted to be what the type says.
         const options = { signal, limit, asSent: true };
-        // A wake-up server is told which jobs this node skips, so that it waits when they are all the
-        // queue has; the reference gets its own worker's filter, as always.
-        const filter = waitSeconds === null ? pollFilter() : pollFilterExcluding(loop.skipList.current().slice(0, MAX_EXCLUDED));
+        // A wake-up server that groups filters by their pk exclusions is told which jobs this node
+        // skips, so that it waits when they are all the queue has; the reference (and an older server
+        // of ours, which would ask each node's filter a query per job) gets the worker's filter.
+        const filter = waitSeconds === null || !excludes ? pollFilter() : pollFilterExcluding(loop.skipList.current().slice(0, MAX_EXCLUDED));
         const body: unknown = await apiOf(slot.index).listJobs(filter, waitSeconds === null ? options : { ...options, waitSeconds });
         return lists.read(body);
       },
@@ -245,7 +247,7 @@ function createPollLoop(side: AgentSide, parts: StartedParts): PollLoop {
       errorBackoffS: o.errorBackoffS,
       waitSeconds: wait ? Math.min(o.waitSeconds, wait.max_seconds) : null,
       skipFailedForMs: o.skipFailedForMs,
-      excludedPerPoll: wait ? MAX_EXCLUDED : 0,
+      excludedPerPoll: excludes ? MAX_EXCLUDED : 0,
       watchdogMs: o.watchdogMs > 0 ? o.watchdogMs : o.waitSeconds * 1000 + 3 * o.requestTimeoutMs + 60_000,
     },
   );

@@ -263,8 +263,12 @@ export interface Capabilities {
   server: 'ufdl-agent';
   version: string;
   extensions: {
-    /** `X-UFDL-Wait` on `POST /v1/jobs/list`, with its upper bound. */
-    wait: { max_seconds: number } | null;
+    /**
+     * `X-UFDL-Wait` on `POST /v1/jobs/list`, with its upper bound. `pk_exclusions`: waiting filters
+     * that differ only in `pk ≠ n` terms cost one query a job between them (absent on older servers,
+     * which ask each such filter: a node's skip list is then better left out of its poll).
+     */
+    wait: { max_seconds: number; pk_exclusions?: boolean } | null;
     /** Lost-node recovery: jobs of nodes unseen for this long are aborted. */
     lost_node: { lost_after_seconds: number } | null;
     /** Web-socket watching of any job, authenticated by `?token=` or the Authorization header. */

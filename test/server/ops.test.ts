@@ -201,7 +201,7 @@ describe(`GET ${CAPABILITIES_PATH}`, () => {
       server: 'ufdl-agent',
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       extensions: {
-        wait: { max_seconds: MAX_WAIT_SECONDS },
+        wait: { max_seconds: MAX_WAIT_SECONDS, pk_exclusions: true },
         lost_node: { lost_after_seconds: 120 },
         websocket: { auth: false },
         live_logs: { max_bytes: 1 << 24, append_max_bytes: 1024 * 1024 },

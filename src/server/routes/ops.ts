@@ -47,7 +47,7 @@ export async function opsRoutes(app: FastifyInstance): Promise<void> {
       server: 'ufdl-agent',
       version,
       extensions: {
-        wait: { max_seconds: MAX_WAIT_SECONDS },
+        wait: { max_seconds: MAX_WAIT_SECONDS, pk_exclusions: true },
         lost_node: { lost_after_seconds: ctx.options.lostAfterSeconds },
         websocket: { auth: !ctx.options.allowAnonymousWebsocket },
         live_logs: { max_bytes: ctx.options.maxLiveLogBytes, append_max_bytes: MAX_APPEND_BYTES },
