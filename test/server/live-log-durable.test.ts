@@ -8,6 +8,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { LogFrame } from '../../src/protocol/live-log.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { holdNext } from '../helpers/gated-live-log-store.js';
 import { holdWalSyncs } from '../helpers/held-wal-sync.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 
@@ -15,24 +16,7 @@ vi.mock('node:fs/promises', async (original) => (await import('../helpers/held-w
 
 vi.mock('../../src/server/store/turn-batch.js', async (original) => (await import('../helpers/held-wal-sync.js')).capturingServerDb(await original()));
 
-/** A gate on the live-log store's look-up, which a follower's handshake awaits before its upgrade. */
-const logLookUp = vi.hoisted(() => ({ gate: undefined as Promise<void> | undefined, onGated: () => {} }));
-
-vi.mock('../../src/server/live-log/store.js', async (original) => {
-  const real = await original<typeof import('../../src/server/live-log/store.js')>();
-  class GatedLiveLogStore extends real.LiveLogStore {
-    override async info(...args: Parameters<InstanceType<typeof real.LiveLogStore>['info']>) {
-      const gate = logLookUp.gate;
-      if (gate) {
-        logLookUp.gate = undefined;
-        logLookUp.onGated();
-        await gate;
-      }
-      return super.info(...args);
-    }
-  }
-  return { ...real, LiveLogStore: GatedLiveLogStore };
-});
+vi.mock('../../src/server/live-log/store.js', async (original) => (await import('../helpers/gated-live-log-store.js')).gatedLiveLogStore(await original()));
 
 function append(f: Fixtures, job: number, node: number, offset: number, text: string) {
   return f.call('POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=65536`, {
@@ -116,10 +100,8 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('a live-log follower while a tr
   it('tells a follower whose job is hard-deleted during its handshake that the job is gone only once the delete is on disk', async () => {
     const { f, job } = await runningJobWithLog('text\n');
     // The handshake stops in its look-up of the log, after it found the job.
-    let releaseLookUp!: () => void;
-    logLookUp.gate = new Promise<void>((resolve) => (releaseLookUp = resolve));
-    const gated = new Promise<void>((resolve) => (logLookUp.onGated = resolve));
-    onTestFinished(() => releaseLookUp());
+    const { gated, release: releaseLookUp } = holdNext('info');
+    onTestFinished(releaseLookUp);
     const socket = new WebSocket(`${f.url.replace(/^http/, 'ws')}/v1/jobs/${job}/log?offset=0&token=${encodeURIComponent(await f.adminToken())}`);
     onTestFinished(() => socket.terminate());
     const frames: unknown[] = [];

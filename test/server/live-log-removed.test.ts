@@ -9,26 +9,10 @@ import { join } from 'node:path';
 import { expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { startWithFixtures } from '../helpers/fixtures.js';
+import { holdNext } from '../helpers/gated-live-log-store.js';
 import { until } from '../helpers/wait.js';
 
-/** A gate on the live-log store's reads of a piece, after the follower found it. */
-const pieceRead = vi.hoisted(() => ({ gate: undefined as Promise<void> | undefined, onGated: () => {} }));
-
-vi.mock('../../src/server/live-log/store.js', async (original) => {
-  const real = await original<typeof import('../../src/server/live-log/store.js')>();
-  class GatedLiveLogStore extends real.LiveLogStore {
-    override async readPiece(...args: Parameters<InstanceType<typeof real.LiveLogStore>['readPiece']>) {
-      const gate = pieceRead.gate;
-      if (gate) {
-        pieceRead.gate = undefined;
-        pieceRead.onGated();
-        await gate;
-      }
-      return super.readPiece(...args);
-    }
-  }
-  return { ...real, LiveLogStore: GatedLiveLogStore };
-});
+vi.mock('../../src/server/live-log/store.js', async (original) => (await import('../helpers/gated-live-log-store.js')).gatedLiveLogStore(await original()));
 
 it('tells a follower reading its log when the job is hard-deleted that the job is gone (1008), though the file went under its read', async () => {
   const f = await startWithFixtures();
@@ -44,10 +28,8 @@ it('tells a follower reading its log when the job is hard-deleted that the job i
   expect((await append(0, 'first\n')).status).toBe(200);
 
   // The follower's first read of the log stops after it found the piece to read.
-  let releaseRead!: () => void;
-  pieceRead.gate = new Promise<void>((resolve) => (releaseRead = resolve));
-  const gated = new Promise<void>((resolve) => (pieceRead.onGated = resolve));
-  onTestFinished(() => releaseRead());
+  const { gated, release: releaseRead } = holdNext('readPiece');
+  onTestFinished(releaseRead);
   const socket = new WebSocket(`${f.url.replace(/^http/, 'ws')}/v1/jobs/${job}/log?offset=0&token=${encodeURIComponent(await f.adminToken())}`);
   onTestFinished(() => socket.terminate());
   const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, reason.toString()])));
