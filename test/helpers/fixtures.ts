@@ -11,7 +11,7 @@ import { onTestFinished } from 'vitest';
 import { TokenService } from '../../src/server/auth.js';
 import type { Db } from '../../src/server/store/db.js';
 import { PostgresDatabase } from '../../src/server/store/postgres/database.js';
-import { api, startTestServer, type ApiResponse, type TestServer } from './server.js';
+import { api, startTestServer, type ApiResponse, type LocalTestServer, type TestServer } from './server.js';
 
 export const ADMIN_PK = 1;
 
@@ -151,9 +151,9 @@ export class Fixtures {
 }
 
 /** A fresh test server with fixtures on its database; both closed when the test finishes. */
-export async function startWithFixtures(options: Parameters<typeof startTestServer>[0] = {}): Promise<Fixtures> {
+export async function startWithFixtures(options: Parameters<typeof startTestServer>[0] = {}): Promise<Fixtures & { server: LocalTestServer }> {
   const server = await startTestServer(options);
-  const fixtures = new Fixtures(server);
+  const fixtures = new Fixtures(server) as Fixtures & { server: LocalTestServer };
   onTestFinished(() => fixtures.close());
   return fixtures;
 }

@@ -4,7 +4,7 @@
  * the same data and port (`restartableServer()`). `api()` is a small fetch wrapper for tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -35,9 +35,10 @@ export interface TestServer {
 export interface LocalTestServer extends TestServer {
   /**
    * Call `listener` with every request as it arrives, before the server handles it (in the order the
-   * server reads them): what a test asserts about who asked what, and when, that no answer shows.
+   * server reads them), with the response it will send: what a test asserts about who asked what,
+   * and when, that no answer shows.
    */
-  onRequest(listener: (request: IncomingMessage) => void): void;
+  onRequest(listener: (request: IncomingMessage, response: ServerResponse) => void): void;
 }
 
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<LocalTestServer> {
@@ -66,7 +67,7 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
   onTestFinished(close);
   const login = (username: string, password: string) => loginAt(url, username, password);
   const adminToken = await login(ADMIN_USER, ADMIN_PASSWORD).catch(() => '');
-  const onRequest = (listener: (request: IncomingMessage) => void) => void app.server.on('request', listener);
+  const onRequest = (listener: (request: IncomingMessage, response: ServerResponse) => void) => void app.server.on('request', listener);
   return { url, dataDir, databaseUrl, close, adminToken, login, onRequest };
 }
 
