@@ -6,6 +6,8 @@
  * And a follower sends its `start` frame before any byte, whatever was appended meanwhile.
  */
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { WebSocket } from 'ws';
 import { LogFollower } from '../../src/server/live-log/follow.js';
@@ -166,5 +168,43 @@ describe('a follower whose job is hard-deleted while it follows', () => {
     await until(() => closes.length > 0, 5_000, 'the close');
     expect(closes).toEqual([[1008, 'job not found']]);
     follower.close();
+  });
+});
+
+describe('appends racing the removal of a hard-deleted job\'s log', () => {
+  async function storeOf(jobs: Set<number>): Promise<{ s: LiveLogStore; root: string }> {
+    const root = await tempDir('ufdl-live-store-');
+    const s = new LiveLogStore(root, { maxBytesLimit: MAX });
+    await s.init((pk) => jobs.has(pk));
+    return { s, root };
+  }
+
+  it('an append under way when the delete comes finishes, and then the log is removed', async () => {
+    const jobs = new Set([1]);
+    const { s, root } = await storeOf(jobs);
+    const key = { pk: 1, startTime: START };
+    await s.append(key, 0, Buffer.from('start\n'), MAX);
+    // An append that crosses many cells (each a file of its own), under way when the delete's event
+    // comes: the row is gone, the removal is asked for at once.
+    const appending = s.append(key, 6, Buffer.alloc(MAX, 'x'), MAX);
+    await Promise.resolve();
+    jobs.delete(1);
+    const removing = s.remove(1);
+    // Before, the removal ran beside it: it failed (ENOTEMPTY, a file made while it emptied the
+    // directory) and left the deleted job's log on disk, or the append found its directory gone.
+    await expect(appending).resolves.toBe(6 + MAX);
+    await expect(removing).resolves.toBeUndefined();
+    expect(existsSync(join(root, '1'))).toBe(false);
+  });
+
+  it('an append admitted before the delete that runs after it is told the job is gone, and makes no directory', async () => {
+    const jobs = new Set([1]);
+    const { s, root } = await storeOf(jobs);
+    const key = { pk: 1, startTime: START };
+    await s.append(key, 0, Buffer.from('start\n'), MAX);
+    jobs.delete(1);
+    await s.remove(1);
+    await expect(s.append(key, 6, Buffer.from('late\n'), MAX)).rejects.toMatchObject({ code: 'UFDL_ERR_REQ_NOT_FOUND', message: 'Not found.' });
+    expect(existsSync(join(root, '1'))).toBe(false);
   });
 });

@@ -73,10 +73,12 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   readonly root: string;
   readonly #maxBytesLimit: number;
   readonly #states = new Map<number, LogState>();
-  /** Per job, the tail of its queue of appends: appends of one job never interleave. */
+  /** Per job, the tail of its queue of appends and removals: they never interleave. */
   readonly #queues = new Map<number, Promise<unknown>>();
   /** Per job with loads from disk in flight: how many, and how often the log changed meanwhile. */
   readonly #loads = new Map<number, { count: number; stale: number }>();
+  /** Whether job `pk` still has its row (set by `init`). */
+  #existingJob: (pk: number) => boolean = () => true;
 
   constructor(root: string, options: { maxBytesLimit: number }) {
     super();
@@ -86,6 +88,7 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   }
 
   async init(existingJob: (pk: number) => boolean): Promise<void> {
+    this.#existingJob = existingJob;
     await mkdir(this.root, { recursive: true });
     // Logs of jobs hard-deleted while the server was down.
     for (const name of await readdir(this.root)) {
@@ -130,15 +133,7 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     if (maxBytes > this.#maxBytesLimit) {
       throw new UfdlError('UFDL_ERR_REQ_BAD_PARAM', `max_bytes ${maxBytes} is above this server's limit of ${this.#maxBytesLimit} bytes (capabilities: live_logs.max_bytes)`);
     }
-    const run = async () => this.#append(key, offset, bytes, logGrid(maxBytes));
-    const previous = this.#queues.get(key.pk) ?? Promise.resolve();
-    const next = previous.then(run, run);
-    const tail = next.catch(() => undefined);
-    this.#queues.set(key.pk, tail);
-    void tail.then(() => {
-      if (this.#queues.get(key.pk) === tail) this.#queues.delete(key.pk);
-    });
-    return next;
+    return this.#inTurn(key.pk, () => this.#append(key, offset, bytes, logGrid(maxBytes)));
   }
 
   /**
@@ -190,13 +185,31 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     this.#forgetState(pk);
   }
 
-  /** Forget job `pk`'s logs (hard delete of the job). */
-  async remove(pk: number): Promise<void> {
+  /**
+   * Forget job `pk`'s logs (hard delete of the job): once the appends already under way are done,
+   * so that none of them finds its files gone half-way. An append admitted before the delete that
+   * runs after it finds the job gone (404) instead of making its directory again.
+   */
+  remove(pk: number): Promise<void> {
     this.#forgetState(pk);
-    await rm(join(this.root, String(pk)), { recursive: true, force: true });
+    return this.#inTurn(pk, () => rm(join(this.root, String(pk)), { recursive: true, force: true }));
+  }
+
+  /** Run `task` after job `pk`'s earlier appends and removals, whatever became of them. */
+  #inTurn<T>(pk: number, task: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(pk) ?? Promise.resolve();
+    const next = previous.then(task, task);
+    const tail = next.catch(() => undefined);
+    this.#queues.set(pk, tail);
+    void tail.then(() => {
+      if (this.#queues.get(pk) === tail) this.#queues.delete(pk);
+    });
+    return next;
   }
 
   async #append(key: LogKey, offset: number, bytes: Buffer, grid: LogGrid): Promise<number> {
+    // The route found the job, but a hard delete may have removed its log since (see `remove`).
+    if (!this.#existingJob(key.pk)) throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
     // Read from disk, not the cache: another server process on the same data directory (a replica
     // the agent failed over to) may have appended since this one last did.
     const state = (await this.#state(key, true, true))!;
