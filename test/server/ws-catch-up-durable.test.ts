@@ -89,4 +89,50 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
       { transition: 'progress', pk: job, progress: 0.75, transition_data: { step: 3 } },
     ]);
   });
+
+  it('tells a watcher whose catch-up waited on a batch that did not commit, and whose job was hard-deleted meanwhile, that the job is gone once the delete is on disk', async () => {
+    const f = await startWithFixtures();
+    const node = f.node();
+    const job = f.job();
+    await f.startAs(node, job);
+
+    const first = holdWalSyncs();
+    onTestFinished(first.release);
+    const committed = f.call('POST', `/v1/jobs/${job}/progress/0.5`, { node, json: { step: 1 } });
+    await first.held;
+    const lost = f.call('POST', `/v1/jobs/${job}/progress/0.6`, { node, json: { step: 2 } });
+    const progressOf = server.db!.prepare('SELECT progress_amount FROM jobs WHERE pk = ?').pluck();
+    await vi.waitFor(() => expect(progressOf.get(job)).toBe(0.6));
+    const socket = new WebSocket(`${f.url.replace(/^http/, 'ws')}/v1/jobs/${job}?token=${encodeURIComponent(await f.adminToken())}`);
+    onTestFinished(() => socket.terminate());
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    let closedYet = false;
+    void closed.then(() => (closedYet = true));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    // The open batch is undone (a full disk), and the job is hard-deleted in the next one.
+    server.db!.exec('ROLLBACK');
+    const deleted = f.call('DELETE', `/v1/jobs/${job}/hard`);
+    await vi.waitFor(() => expect(progressOf.get(job)).toBeUndefined());
+
+    // The first sync ends, and the next finds the batch lost: the watcher's catch-up reads the job
+    // again, and finds it gone. The delete is committed, not yet synced (the sync after is held): a
+    // close now would tell of a delete that a power cut could undo.
+    first.release();
+    const second = holdWalSyncs();
+    onTestFinished(second.release);
+    expect((await committed).status).toBe(200);
+    expect((await lost).status).toBe(503);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(closedYet).toBe(false);
+    await second.held;
+
+    second.release();
+    expect(await closed).toEqual({ code: 1008, reason: 'job not found' });
+    // (The delete's own answer says its outcome is unknown, 503: it waited on the sync that found the
+    // batch before it lost.)
+    await deleted;
+  });
 });

@@ -150,8 +150,12 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
         if (socket.readyState !== socket.OPEN) return;
         const row = getJobRow(ctx.db, pk);
         if (!row) {
-          // Hard-deleted between the pre-handler and the upgrade.
-          socket.close(1008, 'job not found');
+          // Hard-deleted between the pre-handler and the upgrade. Told once the delete is on disk
+          // (group commit), as its watchers are: a power cut could yet bring the job back. Should the
+          // delete not commit at all, look again.
+          ctx.durable.afterSync(() => {
+            if (socket.readyState === socket.OPEN) socket.close(1008, 'job not found');
+          }, join);
           return;
         }
         // The row may show commits not yet on disk (group commit, store/durability.ts): the catch-up
