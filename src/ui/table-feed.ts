@@ -156,3 +156,35 @@ export function withJob(table: TableState, job: JobSummary, view: TableView, eve
   rows.splice(at < 0 ? rows.length : at, 0, job);
   return { state: { ...table, page: counted(page, rows.slice(0, view.pageSize), total, page.newer) }, reload: false };
 }
+
+/** A feed event: the job as the event left it. */
+export interface FeedEvent {
+  event: string;
+  job: JobSummary;
+}
+
+/**
+ * The table a load's answer made, with the feed's events that arrived while the load was on its way.
+ * The server computed the answer at some moment of the flight, so each of those events may or may
+ * not be in it. A row of the event's job takes the event's summary: the feed tells a job's events in
+ * order, so the last one that came is the latest (were the answer newer still, the event that made it
+ * so is on its way). An event that could have moved its job into or out of the answer's rows, or
+ * changed its counts, cannot be told from the answer alone: the table is loaded again.
+ */
+export function settled(table: TableState, during: readonly FeedEvent[], view: TableView): FeedOutcome {
+  let rows: JobSummary[] | undefined;
+  let reload = false;
+  for (const { event, job } of during) {
+    const listed = listedAfter(event, job, view);
+    const index = (rows ?? table.page.rows).findIndex((row) => row.pk === job.pk);
+    if (index >= 0) {
+      if (!listed) reload = true;
+      else (rows ??= table.page.rows.slice())[index] = job;
+      continue;
+    }
+    // Listed before and after alike (a created job never was): nothing the answer could miss.
+    const was = before(event, job)?.map((b) => listedBy(b, view));
+    if (was === undefined || (was.length === 0 ? listed : was.some((w) => w !== listed))) reload = true;
+  }
+  return { state: rows ? { ...table, page: { ...table.page, rows } } : table, reload };
+}

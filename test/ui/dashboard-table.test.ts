@@ -160,4 +160,42 @@ describe.skipIf(SKIP_BROWSER_TESTS)('the jobs table at its page boundaries', { t
     expect(await notice.count()).toBe(0);
     expect(await paging(page)).toEqual({ newer: false, older: true, count: '122 jobs' });
   });
+
+  it('shows a change the feed told while a page was on its way, which the answer did not show yet', async () => {
+    const f = await startWithFixtures();
+    const jobs = f.jobs(PAGE_SIZE + 5);
+    const [oldest, newest] = [jobs[0]!, jobs.at(-1)!];
+    const node = f.node();
+    await f.startAs(node, oldest);
+    const page = await browser().context.newPage();
+    onTestFinished(() => page.close());
+    // The feed's frames as the page receives them.
+    const frames: string[] = [];
+    page.on('websocket', (socket) => socket.on('framereceived', ({ payload }) => void frames.push(String(payload))));
+    await logInAsAdmin(page, f.url);
+    await showsRows(page, down(newest, PAGE_SIZE), 'the newest page');
+
+    // The older page's answer is computed at once but held back, and the job on it progresses
+    // meanwhile: the feed tells the page before the answer arrives.
+    let computed!: () => void;
+    const answerComputed = new Promise<void>((resolve) => (computed = resolve));
+    let deliver!: () => void;
+    const delivery = new Promise<void>((resolve) => (deliver = resolve));
+    await page.route('**/v1/ufdl-agent/jobs/table', async (route) => {
+      const response = await route.fetch();
+      computed();
+      await delivery;
+      await route.fulfill({ response });
+    }, { times: 1 });
+    await page.getByRole('button', { name: 'Older', exact: true }).click();
+    await answerComputed;
+    await ok(f.call('POST', `/v1/jobs/${oldest}/progress/0.5`, { node, json: {} }));
+    await until(async () => frames.some((frame) => frame.includes(`"pk":${oldest}`) && frame.includes('"progress":0.5')), 30_000, 'the feed to tell the page of the progress');
+    deliver();
+
+    await showsRows(page, down(newest - PAGE_SIZE, 5), 'the older page');
+    // Before, the page showed the answer's row as it was when computed, until the job's next event.
+    const bar = page.getByRole('progressbar', { name: `Progress of job ${oldest}` });
+    await until(async () => (await bar.getAttribute('aria-valuenow')) === '50', 30_000, `job ${oldest} to show its progress`);
+  });
 });

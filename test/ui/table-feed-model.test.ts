@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { JobPage, JobSummary } from '../../src/protocol/dashboard.js';
-import { listedBy, pageQuery, tableAt, withJob, type TableState, type TableView } from '../../src/ui/table-feed.js';
+import { listedBy, pageQuery, settled, tableAt, withJob, type FeedEvent, type TableState, type TableView } from '../../src/ui/table-feed.js';
 
 /** A small deterministic generator (mulberry32). */
 function random(seed: number): () => number {
@@ -143,6 +143,54 @@ describe('the jobs table against a model of the server', () => {
           const want = { pks: reloaded.rows.map((j) => j.pk), total: reloaded.total, newer: reloaded.newer, has_newer: reloaded.has_newer, has_older: reloaded.has_older };
           expect(shown, `seed ${seed}, page size ${view.pageSize}, top ${table.top}, after:\n${log.slice(-8).join('\n')}`).toEqual(want);
           expect(table.page.rows).toEqual(reloaded.rows);
+        }
+      }
+    });
+  }
+});
+
+describe('the jobs table against a model of the server, with events during its loads', () => {
+  for (const [v, base] of VIEWS.entries()) {
+    it(`shows what a reload shows once a load lands after events it may or may not show (view ${JSON.stringify(base)})`, () => {
+      for (let seed = 1; seed <= 150; seed++) {
+        const rnd = random(seed * 37 + v);
+        const view: TableView = { ...base, pageSize: 1 + Math.floor(rnd() * 4) };
+        const jobs = new Map<number, JobSummary>();
+        let last = 0;
+        const next = () => ++last;
+        for (let i = 0; i < 30; i++) change(jobs, next, rnd);
+        let table = tableAt(serverPage(jobs, view, {}), undefined);
+        const log: string[] = [];
+        for (let step = 0; step < 60; step++) {
+          // A load at the table's place or one page older (as jobs.tsx's reload and go), whose answer the
+          // server computes after `computedAfter` of the `flying` events that happen while it is on its way.
+          const { page } = table;
+          const older = rnd() < 0.3 && page.has_older;
+          const query = older ? { before: page.rows.at(-1)!.pk } : pageQuery(table);
+          const top = older ? page.rows.at(-1)!.pk : table.top;
+          const flying = Math.floor(rnd() * 4);
+          const computedAfter = Math.floor(rnd() * (flying + 1));
+          log.push(`${older ? 'older' : 'reload'} ${JSON.stringify(query)}, ${flying} events, answer after ${computedAfter}`);
+          let answer = computedAfter === 0 ? serverPage(jobs, view, query) : undefined;
+          const during: FeedEvent[] = [];
+          for (let i = 1; i <= flying; i++) {
+            const changed = change(jobs, next, rnd);
+            if (changed) {
+              log.push(`  ${changed.event} ${changed.job.pk} ${changed.job.state}${changed.job.deleted ? ' deleted' : ''}`);
+              during.push(changed);
+              // Meanwhile the shown table follows the feed (its own reloads wait for the load).
+              table = withJob(table, changed.job, view, changed.event).state;
+            }
+            if (i === computedAfter) answer = serverPage(jobs, view, query);
+          }
+          const landed = older ? tableAt(answer!, top) : tableAt(answer!, top, table.arrived);
+          const outcome = settled(landed, during, view);
+          table = outcome.reload ? tableAt(serverPage(jobs, view, pageQuery(outcome.state)), outcome.state.top, outcome.state.arrived) : outcome.state;
+          const reloaded = serverPage(jobs, view, pageQuery(table));
+          expect(
+            { rows: table.page.rows, total: table.page.total, newer: table.page.newer, has_newer: table.page.has_newer, has_older: table.page.has_older },
+            `seed ${seed}, page size ${view.pageSize}, top ${table.top}, after:\n${log.slice(-10).join('\n')}`,
+          ).toEqual({ rows: reloaded.rows, total: reloaded.total, newer: reloaded.newer, has_newer: reloaded.has_newer, has_older: reloaded.has_older });
         }
       }
     });

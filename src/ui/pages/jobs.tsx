@@ -10,19 +10,14 @@ import type { TemplateJson } from '../../protocol/wire.js';
 import { api, reconnectingSocket } from '../api.js';
 import { LoadError, ProgressBar, StateBadge } from '../components/bits.js';
 import { formatAge, runTime } from '../format.js';
-import { pageQuery, tableAt, withJob, type TableState } from '../table-feed.js';
+import { pageQuery, settled, tableAt, withJob, type FeedEvent, type TableState } from '../table-feed.js';
 import type { FeedFrame, JobPage } from '../types.js';
 
 const PAGE_SIZE = 50;
 const STATES = ['', 'active', 'created', 'running', 'finished', 'errored', 'cancelled', 'ended'] as const;
 
 type Query = { before?: number; after?: number };
-
-/** Whether two tables list the same jobs with the same counts (a progress report changes neither). */
-function sameListing(a: TableState, b: TableState): boolean {
-  const [p, q] = [a.page, b.page];
-  return p.total === q.total && p.newer === q.newer && p.rows.length === q.rows.length && p.rows.every((row, i) => row.pk === q.rows[i]!.pk);
-}
+type Flight = { again: boolean; during: FeedEvent[] };
 
 export function JobsPage() {
   const [state, setState] = useState<string>('');
@@ -37,10 +32,11 @@ export function JobsPage() {
   /** Bumped by every move to another page or filter: an answer for an earlier one is dropped. */
   const place = useRef(0);
   /**
-   * The one load under way (a move, or a reload at the same place); `again`: the jobs changed while
-   * it was on its way, in a way its answer may not show, so the table is loaded once more after it.
+   * The one load under way (a move, or a reload at the same place): `during`, the feed's events that
+   * came while it was on its way, which its answer may or may not show (`settled`); `again`, a reload
+   * asked for meanwhile, made once it has landed.
    */
-  const loading = useRef<{ again: boolean } | null>(null);
+  const loading = useRef<Flight | null>(null);
 
   const show = (next: TableState) => {
     current.current = next;
@@ -58,7 +54,7 @@ export function JobsPage() {
   /** Load one page, the only load under way; its answer is dropped if the table moved meanwhile. */
   const fetchPage = (query: Query, then: (page: JobPage) => void) => {
     const at = place.current;
-    const flight = { again: false };
+    const flight: Flight = { again: false, during: [] };
     loading.current = flight;
     api
       .call<JobPage>('POST', '/v1/ufdl-agent/jobs/table', {
@@ -69,7 +65,17 @@ export function JobsPage() {
           if (place.current !== at || loading.current !== flight) return;
           loading.current = null;
           then(page);
-          if (flight.again) reload();
+          // `then` may have gone on to another load (Newer reached the newest jobs), asked for after
+          // the events so far: its answer shows them, and the reload asked for waits for it.
+          const following = loading.current as Flight | null;
+          if (following) {
+            following.again ||= flight.again;
+            return;
+          }
+          const shown = current.current;
+          const outcome = shown && settled(shown, flight.during, { state, template, pageSize: PAGE_SIZE });
+          if (outcome && outcome.state !== shown) show(outcome.state);
+          if (flight.again || outcome?.reload) reload();
         },
         (err: unknown) => {
           if (loading.current === flight) loading.current = null;
@@ -120,15 +126,13 @@ export function JobsPage() {
       message: (event) => {
         if (!live) return;
         const frame = JSON.parse(event.data as string) as FeedFrame;
+        // A load on its way may or may not show this event: it is settled when the load lands.
+        loading.current?.during.push({ event: frame.event, job: frame.job });
         const shown = current.current;
-        if (!shown) {
-          if (loading.current) loading.current.again = true;
-          return;
-        }
+        if (!shown) return;
         const outcome = withJob(shown, frame.job, { state, template, pageSize: PAGE_SIZE }, frame.event);
         if (outcome.state !== shown) show(outcome.state);
         if (outcome.reload) reload();
-        else if (loading.current && !sameListing(shown, outcome.state)) loading.current.again = true;
       },
     });
     return () => {
