@@ -3,9 +3,9 @@
  * and with `UFDL_TEST_STORE=postgres` on PostgreSQL, in a throw-away cluster started once for the run
  * (`pg-global-setup.ts`). The same test files, the same assertions: only the server's database differs.
  *
- * On PostgreSQL every data directory gets its own database, made on first use and reused for the same
- * directory, so a test that stops a server and starts another on the same directory finds its state,
- * as it would on SQLite.
+ * On PostgreSQL every data directory gets its own database, made on first use (a copy of the
+ * migrated template, `pg-global-setup.ts`) and reused for the same directory, so a test that stops a
+ * server and starts another on the same directory finds its state, as it would on SQLite.
  */
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -18,10 +18,14 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** The throw-away cluster's maintenance database URL (with its password). */
     pgClusterUrl: string;
+    /** The migrated database in it that every test database is copied from. */
+    pgTemplate: string;
   }
 }
 
 let admin: pg.Pool | undefined;
+/** Drops go on a connection of their own, so that no test's create waits behind them. */
+let dropper: pg.Pool | undefined;
 const databases = new Map<string, string>();
 let created = 0;
 
@@ -36,18 +40,23 @@ export async function databaseUrlFor(dataDir: string): Promise<string | undefine
   const known = databases.get(dataDir);
   if (known !== undefined) return known;
   const name = `t${process.pid}_${++created}`;
-  await adminPool().query(`CREATE DATABASE ${name}`);
+  await adminPool().query(`CREATE DATABASE ${name} TEMPLATE ${inject('pgTemplate')}`);
   const url = new URL(inject('pgClusterUrl'));
   url.pathname = `/${name}`;
   databases.set(dataDir, url.toString());
   return url.toString();
 }
 
-/** Drop the database of `dataDir` (when its test is done with it); nothing on SQLite. */
-export async function dropDatabaseFor(dataDir: string): Promise<void> {
+/**
+ * Drop the database of `dataDir` (when its test is done with it); nothing on SQLite. In the
+ * background: the test does not wait for it (the cluster goes at the end of the run anyway), and a
+ * drop that fails only leaves a database behind in it.
+ */
+export function dropDatabaseFor(dataDir: string): void {
   const url = databases.get(dataDir);
   if (url === undefined) return;
   databases.delete(dataDir);
   const name = new URL(url).pathname.slice(1);
-  await adminPool().query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  dropper ??= new pg.Pool({ connectionString: inject('pgClusterUrl'), max: 1 });
+  dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
 }
