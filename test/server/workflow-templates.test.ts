@@ -215,6 +215,22 @@ describe('import mistakes', () => {
     }
   });
 
+  it('refuses a workflow whose run would create more than 1,000 jobs, nesting multiplied out, before it costs anything', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    const nodes = (count: number, name: string) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { name }]));
+    // 100 nodes is the limit of one graph, and fine: 101 jobs a run.
+    await importSpec(fx, { ...pipelineSpec({ name: 'wide' }), specific: { nodes: nodes(100, 'producer'), dependencies: [] } });
+    // 9 of them: 1 + 9 × 101 = 910 jobs.
+    await importSpec(fx, { ...pipelineSpec({ name: 'nine' }), specific: { nodes: nodes(9, 'wide'), dependencies: [] } });
+    // 10 of them: 1 + 10 × 101 = 1011 jobs from one create-job (100 of them would be 10,101, and a
+    // workflow of those a million, every one inserted in one transaction).
+    const res = await fx.call('POST', '/v1/job-templates/import', { json: { ...pipelineSpec({ name: 'ten' }), specific: { nodes: nodes(10, 'wide'), dependencies: [] } } });
+    expect(res.status, res.text.slice(0, 300)).toBe(400);
+    expect(res.body.detail).toMatch(/^Bad job template: specific\.nodes: a run of this workflow would create 1011 jobs .*; at most 1000$/);
+    expect((fx.db.prepare("SELECT COUNT(*) AS n FROM templates WHERE name = 'ten'").get() as { n: number }).n).toBe(0);
+  });
+
   it('refuses workflows nested deeper than four levels', async () => {
     const fx = await startWithFixtures();
     await importSpec(fx, producerSpec());

@@ -25,6 +25,12 @@ import { bad, getTemplate, insertTemplate, resolveDefault, type TemplateCommon, 
 const NODE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
 /** A workflow inside a workflow inside …: deeper than this is refused. */
 export const MAX_WORKFLOW_DEPTH = 4;
+/**
+ * The jobs one run of a workflow creates, its own parent and those of the workflows in it included:
+ * nesting multiplies (100 nodes of a workflow of 100 nodes is 10,000 jobs from one create-job, in one
+ * transaction), so the product is bounded, not only each factor.
+ */
+export const MAX_WORKFLOW_JOBS = 1000;
 
 /** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
 export interface GraphSpec {
@@ -44,7 +50,14 @@ export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: Gra
     if (!NODE_NAME.test(name)) throw bad(`specific.nodes.${name}: a node name is 1-100 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')`);
   }
 
-  const children = resolveChildren(db, spec);
+  const sizes = new Map<number, WorkflowSize>();
+  const children = resolveChildren(db, spec, sizes);
+  const jobs = 1 + [...children.values()].reduce((sum, child) => sum + workflowSize(db, child, sizes).jobs, 0);
+  if (jobs > MAX_WORKFLOW_JOBS) {
+    throw bad(
+      `specific.nodes: a run of this workflow would create ${jobs} jobs (its own, its nodes' and those of the workflows they run); at most ${MAX_WORKFLOW_JOBS}`,
+    );
+  }
   const nodes: Record<string, WorkflowNodeJson> = {};
   for (const [name, node] of Object.entries(spec.nodes)) {
     const row = children.get(name)!;
@@ -68,7 +81,7 @@ export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: Gra
 }
 
 /** Each node's template: the given version, else the latest active one of that name. */
-function resolveChildren(db: Db, spec: GraphSpec): Map<string, TemplateRow> {
+function resolveChildren(db: Db, spec: GraphSpec, sizes: Map<number, WorkflowSize>): Map<string, TemplateRow> {
   const children = new Map<string, TemplateRow>();
   for (const [name, node] of Object.entries(spec.nodes)) {
     const where = `specific.nodes.${name}`;
@@ -82,7 +95,7 @@ function resolveChildren(db: Db, spec: GraphSpec): Map<string, TemplateRow> {
       throw bad(`${where}: unknown child template: ${which}; import it first`);
     }
     const row = getTemplate(db, found.pk)!;
-    if (workflowDepth(db, row) + 1 > MAX_WORKFLOW_DEPTH) {
+    if (workflowSize(db, row, sizes).depth + 1 > MAX_WORKFLOW_DEPTH) {
       throw bad(`${where}: template '${row.name}' is a workflow nested too deep (at most ${MAX_WORKFLOW_DEPTH} levels of workflows)`);
     }
     children.set(name, row);
@@ -90,16 +103,31 @@ function resolveChildren(db: Db, spec: GraphSpec): Map<string, TemplateRow> {
   return children;
 }
 
-/** 0 for a workable template, 1 + the deepest child for a meta-template. */
-function workflowDepth(db: Db, row: TemplateRow): number {
-  if (row.graph === null) return 0;
-  const graph = JSON.parse(row.graph) as WorkflowGraphJson;
-  let deepest = 0;
-  for (const node of Object.values(graph.nodes)) {
-    const child = getTemplate(db, node.template.pk);
-    if (child) deepest = Math.max(deepest, workflowDepth(db, child));
+interface WorkflowSize {
+  /** 0 for a workable template, 1 + the deepest child for a meta-template. */
+  depth: number;
+  /** The jobs a run creates: 1 for a workable template, 1 + its nodes' for a meta-template. */
+  jobs: number;
+}
+
+/** A template's {@link WorkflowSize}, each template computed once (`memo`, by pk): a graph names the same template many times. */
+function workflowSize(db: Db, row: TemplateRow, memo: Map<number, WorkflowSize>): WorkflowSize {
+  const known = memo.get(row.pk);
+  if (known) return known;
+  let size: WorkflowSize = { depth: 0, jobs: 1 };
+  if (row.graph !== null) {
+    const graph = JSON.parse(row.graph) as WorkflowGraphJson;
+    size = { depth: 1, jobs: 1 };
+    for (const node of Object.values(graph.nodes)) {
+      const child = getTemplate(db, node.template.pk);
+      if (!child) continue;
+      const inner = workflowSize(db, child, memo);
+      size.depth = Math.max(size.depth, 1 + inner.depth);
+      size.jobs += inner.jobs;
+    }
   }
-  return 1 + deepest;
+  memo.set(row.pk, size);
+  return size;
 }
 
 /**
