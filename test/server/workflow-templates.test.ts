@@ -231,6 +231,42 @@ describe('import mistakes', () => {
     expect((fx.db.prepare("SELECT COUNT(*) AS n FROM templates WHERE name = 'ten'").get() as { n: number }).n).toBe(0);
   });
 
+  it('checks a ufdl_agent template again with a node\'s overrides in place: an overridden script or outputs is refused as its import would refuse it', async () => {
+    const fx = await startWithFixtures();
+    // The script and the outputs are left to whoever runs the template: not const.
+        await importSpec(fx, {
+      ...producerSpec({ name: 'scripted' }),
+      specific: {
+        job_type: 'Run',
+        executor_class: 'ufdl_agent.Shell',
+        required_packages: '',
+        parameters: {
+          label: { types: ['str'], default: 'x', help: '' },
+          body: { types: ['str'], default: 'echo "${label}"', help: 'The script.' },
+          outputs: { types: ['JSON'], default: { 'out.txt': 'BLOB' }, help: '' },
+        },
+      },
+    });
+    const workflow = (name: string, nodes: Record<string, unknown>) => ({ ...pipelineSpec({ name }), specific: { nodes, dependencies: [] } });
+    const override = (parameters: Record<string, unknown>) => ({ name: 'scripted', parameter_default_overrides: parameters });
+    // A safe script is fine, as it would be in the template itself.
+    await importSpec(fx, workflow('safe', { s: override({ body: { default: 'printf %s "${label}"' } }) }));
+    const refused: [string, Record<string, unknown>, RegExp][] = [
+      ['a label run as code', workflow('eval', { s: override({ body: { default: 'eval "${label}"' } }) }), /^Unsafe job template: specific\.nodes\.s\.parameter_default_overrides \(template 'scripted'\): specific\.parameters\.body: /],
+      ['an output no upload can have', workflow('outputs', { s: override({ outputs: { default: { '../x': 'BLOB' } } }) }), /^Bad job template: specific\.nodes\.s\.parameter_default_overrides \(template 'scripted'\): .*"\.\.\/x" contains a path separator/],
+    ];
+    for (const [what, spec, detail] of refused) {
+      const res = await fx.call('POST', '/v1/job-templates/import', { json: spec });
+      expect(res.status, `${what}: ${res.text.slice(0, 300)}`).toBe(400);
+      expect(res.body.detail, what).toMatch(detail);
+    }
+    // Through a workflow in a workflow: the outer override of `inner:body` is the script that runs.
+    await importSpec(fx, workflow('inner', { s: { name: 'scripted' } }));
+    const nested = await fx.call('POST', '/v1/job-templates/import', { json: workflow('outer', { w: { name: 'inner', parameter_default_overrides: { 's:body': { default: 'sh -c "${label}"' } } } }) });
+    expect(nested.status, nested.text.slice(0, 300)).toBe(400);
+    expect(nested.body.detail).toMatch(/^Unsafe job template: specific\.nodes\.w\.parameter_default_overrides \(template 'scripted'\): /);
+  });
+
   it('refuses workflows nested deeper than four levels', async () => {
     const fx = await startWithFixtures();
     await importSpec(fx, producerSpec());

@@ -15,11 +15,13 @@
  * feeds (`node:input`), every child parameter (`node:parameter`, defaults overridden) and every
  * child output (`node:output`, so that a workflow can itself be a node of another).
  */
+import { UfdlError } from '../../protocol/errors.js';
 import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
 import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
+import { checkAgentTemplate } from './agent-templates.js';
 import { cachedStatement, type Db } from './db.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
-import { bad, getTemplate, insertTemplate, resolveDefault, type TemplateCommon, type TemplateRow } from './templates.js';
+import { bad, getTemplate, insertTemplate, resolveDefault, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
 
 /** Node names become parts of parameter, input and output names (`node:name`), hence no `:`. */
 const NODE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
@@ -62,6 +64,7 @@ export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: Gra
   for (const [name, node] of Object.entries(spec.nodes)) {
     const row = children.get(name)!;
     const overrides = checkOverrides(name, row, node.parameter_default_overrides);
+    if (overrides) checkOverriddenAgentTemplate(db, `specific.nodes.${name}.parameter_default_overrides`, row, overrides);
     nodes[name] = { template: { pk: row.pk, name: row.name, version: row.version }, ...(overrides ? { parameter_default_overrides: overrides } : {}) };
   }
   const dependencies = checkDependencies(spec, children);
@@ -150,6 +153,41 @@ function checkOverrides(node: string, child: TemplateRow, overrides: Record<stri
     out[name] = { ...(resolved ?? {}), ...(override.const === undefined ? {} : { const: override.const }) };
   }
   return out;
+}
+
+/**
+ * What a workable template's import checks of its `ufdl_agent.*` parameters (`agent-templates.ts`:
+ * the script's `${name}` placements, the declared output names), checked again with a node's
+ * overrides in place: an override of a non-const `body` or `outputs` default is a new script or new
+ * outputs, and every agent would refuse (or fail) the node's jobs. A nested workflow's overrides
+ * (`inner:name`) reach the template of its node `inner`, over that workflow's own overrides.
+ */
+function checkOverriddenAgentTemplate(db: Db, where: string, child: TemplateRow, overrides: Record<string, ParameterOverride>): void {
+  if (child.graph === null) {
+    const parameters = templateParameters(child);
+    for (const [name, override] of Object.entries(overrides)) parameters[name] = withOverride(parameters[name]!, override);
+    try {
+      checkAgentTemplate(child.executor_class, parameters, Object.keys(declaredInputs(child)));
+    } catch (err) {
+      if (!(err instanceof UfdlError)) throw err;
+      throw new UfdlError(err.code, err.message.replace(/^(\w+ job template: )/, `$1${where} (template '${child.name}'): `), { cause: err });
+    }
+    return;
+  }
+  const graph = JSON.parse(child.graph) as WorkflowGraphJson;
+  for (const [node, { template, parameter_default_overrides: own }] of Object.entries(graph.nodes)) {
+    const prefix = `${node}:`;
+    const outer = Object.entries(overrides).filter(([name]) => name.startsWith(prefix));
+    if (outer.length === 0) continue;
+    const merged: Record<string, ParameterOverride> = { ...own };
+    for (const [name, override] of outer) {
+      const inner = name.slice(prefix.length);
+      // The outer workflow's value wins (it is the inner workflow's parameter value when it runs).
+      merged[inner] = Object.hasOwn(override, 'default') ? override : { ...merged[inner], ...override };
+    }
+    const row = getTemplate(db, template.pk);
+    if (row) checkOverriddenAgentTemplate(db, where, row, merged);
+  }
 }
 
 function checkDependencies(spec: GraphSpec, children: Map<string, TemplateRow>): WorkflowDependencyJson[] {
