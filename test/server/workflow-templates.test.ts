@@ -231,6 +231,19 @@ describe('import mistakes', () => {
     expect((fx.db.prepare("SELECT COUNT(*) AS n FROM templates WHERE name = 'ten'").get() as { n: number }).n).toBe(0);
   });
 
+  it('refuses a workflow that would inherit more than 4 MiB of inputs, parameters and outputs from its nodes', async () => {
+    const fx = await startWithFixtures();
+    // A template with a thousand parameters: about 70 kB of them.
+    const parameters = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`p${i}`, { types: ['int'], default: i, help: 'A parameter.' }]));
+    await importSpec(fx, { ...producerSpec({ name: 'big' }), specific: { job_type: 'Run', executor_class: 'ufdl_agent.Shell', required_packages: '', parameters } });
+    const nodes = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { name: 'big' }]));
+    await importSpec(fx, { ...pipelineSpec({ name: 'some' }), specific: { nodes: nodes(20), dependencies: [] } });
+    // 100 of them would be a template of 7 MB, sent to every user who lists templates.
+    const res = await fx.call('POST', '/v1/job-templates/import', { json: { ...pipelineSpec({ name: 'all' }), specific: { nodes: nodes(100), dependencies: [] } } });
+    expect(res.status, res.text.slice(0, 300)).toBe(400);
+    expect(res.body.detail).toMatch(/^Bad job template: specific\.nodes: the inputs, parameters and outputs this workflow inherits from its nodes take \d+ bytes as JSON; at most 4194304$/);
+  });
+
   it('checks a ufdl_agent template again with a node\'s overrides in place: an overridden script or outputs is refused as its import would refuse it', async () => {
     const fx = await startWithFixtures();
     // The script and the outputs are left to whoever runs the template: not const.

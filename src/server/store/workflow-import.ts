@@ -33,6 +33,12 @@ export const MAX_WORKFLOW_DEPTH = 4;
  * transaction), so the product is bounded, not only each factor.
  */
 export const MAX_WORKFLOW_JOBS = 1000;
+/**
+ * What a workflow inherits from its nodes (their inputs, parameters and outputs, as stored JSON) adds
+ * up over the nodes: 100 nodes of one large template (a body may be 1 MiB) would make a template of
+ * 100 MiB, sent whole to every user who lists templates.
+ */
+export const MAX_WORKFLOW_DECLARATIONS_BYTES = 4 * 1024 ** 2;
 
 /** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
 export interface GraphSpec {
@@ -60,6 +66,7 @@ export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: Gra
       `specific.nodes: a run of this workflow would create ${jobs} jobs (its own, its nodes' and those of the workflows they run); at most ${MAX_WORKFLOW_JOBS}`,
     );
   }
+  checkDeclarationsSize(spec, children);
   const nodes: Record<string, WorkflowNodeJson> = {};
   for (const [name, node] of Object.entries(spec.nodes)) {
     const row = children.get(name)!;
@@ -104,6 +111,20 @@ function resolveChildren(db: Db, spec: GraphSpec, sizes: Map<number, WorkflowSiz
     children.set(name, row);
   }
   return children;
+}
+
+/** Refuse, before deriving them, inherited declarations over {@link MAX_WORKFLOW_DECLARATIONS_BYTES}. */
+function checkDeclarationsSize(spec: GraphSpec, children: Map<string, TemplateRow>): void {
+  let bytes = 0;
+  for (const name of Object.keys(spec.nodes)) {
+    const child = children.get(name)!;
+    for (const json of [child.parameters, child.inputs, child.outputs]) if (json !== null) bytes += Buffer.byteLength(json);
+  }
+  if (bytes > MAX_WORKFLOW_DECLARATIONS_BYTES) {
+    throw bad(
+      `specific.nodes: the inputs, parameters and outputs this workflow inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}`,
+    );
+  }
 }
 
 interface WorkflowSize {
