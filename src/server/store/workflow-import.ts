@@ -19,7 +19,7 @@ import { UfdlError } from '../../protocol/errors.js';
 import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
 import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
 import { checkAgentTemplate } from './agent-templates.js';
-import { cachedStatement, type Db } from './db.js';
+import { cachedStatement, immediateTransaction, type Db } from './db.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
 import { bad, getTemplate, insertTemplate, resolveDefault, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
 
@@ -52,12 +52,20 @@ interface ParameterOverrideSpec {
   const?: boolean | undefined;
 }
 
-/** Validate and import a meta-template (admin); same versioning rules as a workable template. */
+/**
+ * Validate and import a meta-template (admin); same versioning rules as a workable template. One
+ * immediate transaction, reads included: the children it resolves cannot be hard-deleted (by
+ * another replica) between its checks and its insert, which would leave a workflow whose every run
+ * fails on the missing template.
+ */
 export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: GraphSpec, creator: number): TemplateRow {
   for (const name of Object.keys(spec.nodes)) {
     if (!NODE_NAME.test(name)) throw bad(`specific.nodes.${name}: a node name is 1-100 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')`);
   }
+  return immediateTransaction(db, () => importChecked(db, common, spec, creator));
+}
 
+function importChecked(db: Db, common: TemplateCommon, spec: GraphSpec, creator: number): TemplateRow {
   const sizes = new Map<number, WorkflowSize>();
   const children = resolveChildren(db, spec, sizes);
   const jobs = 1 + [...children.values()].reduce((sum, child) => sum + workflowSize(db, child, sizes).jobs, 0);
