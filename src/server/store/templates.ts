@@ -313,7 +313,11 @@ export function importTemplate(db: Db, spec: TemplateSpec, creator: number): Tem
 /** What a template of either kind stores beside the spec's common fields. */
 export type TemplateBody = Pick<TemplateRow, 'type' | 'executor_class' | 'required_packages' | 'parameters' | 'inputs' | 'outputs' | 'graph'>;
 
-/** Insert a validated template as the given (or the next) version of its name; one transaction. */
+/**
+ * Insert a validated template as the given (or the next) version of its name; one immediate
+ * transaction (it reads before it writes: begun deferred, a write of another replica in between
+ * would make its own write fail, SQLITE_BUSY_SNAPSHOT).
+ */
 export function insertTemplate(db: Db, creator: number, spec: TemplateCommon, body: TemplateBody): TemplateRow {
   const licencePk = requireLicencePk(db, spec.licence);
   return db.transaction(() => {
@@ -348,7 +352,7 @@ export function insertTemplate(db: Db, creator: number, spec: TemplateCommon, bo
         now,
       );
     return getTemplate(db, Number(result.lastInsertRowid))!;
-  })();
+  }).immediate();
 }
 
 /** Soft delete (204 either way), reinstate, and hard delete (refused while jobs refer to it). */
@@ -362,6 +366,7 @@ export function reinstateTemplate(db: Db, pk: number): TemplateRow {
 }
 
 export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
+  // Immediate, as insertTemplate: its checks read before its delete writes.
   return db.transaction(() => {
     const row = requireTemplate(db, pk);
     const { n } = cachedStatement(db, 'SELECT COUNT(*) AS n FROM jobs WHERE template = ?').get(pk) as { n: number };
@@ -382,7 +387,7 @@ export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
     }
     cachedStatement(db, 'DELETE FROM templates WHERE pk = ?').run(pk);
     return row;
-  })();
+  }).immediate();
 }
 
 /** The pk of a meta-template (soft-deleted ones included) whose graph has a node of template `pk`. */

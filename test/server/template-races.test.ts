@@ -1,18 +1,18 @@
 /**
- * A workflow import and a hard delete of one of its child templates on two replicas of one SQLite
- * file: the import resolves its children and inserts the workflow in one transaction, so the delete
- * either comes first (the import is refused) or waits for it (and is then refused, the template being
- * in use) — never between, which left a workflow naming a template that is gone.
+ * Template writes racing another replica's writes on one SQLite file (driven through two connections
+ * to it, the interleaving placed by a proxy of the store's handle): a workflow import and a hard
+ * delete of one of its child templates; an import or a hard delete and any write.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { WorkflowGraphJson } from '../../src/protocol/wire.js';
 import type { Db } from '../../src/server/store/db.js';
-import { hardDeleteTemplate } from '../../src/server/store/templates.js';
+import { hardDeleteTemplate, importTemplate } from '../../src/server/store/templates.js';
 import { importWorkflowTemplate } from '../../src/server/store/workflow-import.js';
 import { ADMIN_PK, startWithFixtures } from '../helpers/fixtures.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
+import { runSpec } from './support/template-specs.js';
 import { importSpec, producerSpec } from './support/workflow-specs.js';
 
 /** `db`, calling `meanwhile` once, just after the first statement whose text matches `when` has run. */
@@ -43,6 +43,11 @@ function interleaved(db: Database.Database, when: RegExp, meanwhile: () => void)
   }) as Db;
 }
 
+/**
+ * The import resolves its children and inserts the workflow in one transaction, so the delete either
+ * comes first (the import is refused) or waits for it (and is then refused, the template being in
+ * use) — never between, which left a workflow naming a template that is gone.
+ */
 describe.skipIf(STORE_UNDER_TEST === 'postgres')('a workflow import racing a hard delete of its child template on another replica', () => {
   it('never stores a workflow whose node names a template that is gone', async () => {
     const fx = await startWithFixtures();
@@ -79,6 +84,54 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('a workflow import racing a har
       }
       const res = await fx.call('POST', `/v1/job-templates/${imported}/create-job`, { json: { input_values: { 'train:seed': { value: 1, type: 'int' } } } });
       expect(res.status, res.text).toBe(200);
+    }
+  });
+});
+
+/**
+ * A write of another replica between a template write's first read and its first write: on SQLite
+ * (WAL), a transaction begun deferred cannot then write any more (SQLITE_BUSY_SNAPSHOT, a 500), so
+ * the template writes that read first must take the write lock up front, as transitions do.
+ */
+describe.skipIf(STORE_UNDER_TEST === 'postgres')('template writes while another replica writes', () => {
+  async function replicas() {
+    const fx = await startWithFixtures();
+    const file = join(fx.server.dataDir, 'ufdl.sqlite3');
+    const mine = new Database(file);
+    mine.pragma('busy_timeout = 5000');
+    const other = new Database(file);
+    other.pragma('busy_timeout = 0');
+    let version = 0;
+    /** The other replica's write: the import of an unrelated template (refused while this one holds the lock). */
+    const otherWrites = () => {
+      try {
+        importTemplate(other, { ...(runSpec({ name: 'elsewhere', version: ++version }) as any) }, ADMIN_PK);
+      } catch (err) {
+        expect((err as { code?: string }).code).toBe('SQLITE_BUSY');
+      }
+    };
+    return { fx, mine, other, otherWrites, close: () => (mine.close(), other.close()) };
+  }
+
+  it('imports a new version of a template', async () => {
+    const { mine, otherWrites, close } = await replicas();
+    try {
+      const db = interleaved(mine, /^SELECT MAX\(version\)/, otherWrites);
+      const spec = runSpec({ name: 'here', version: undefined }) as any;
+      expect(importTemplate(db, spec, ADMIN_PK).version).toBe(1);
+    } finally {
+      close();
+    }
+  });
+
+  it('hard-deletes a template', async () => {
+    const { fx, mine, otherWrites, close } = await replicas();
+    try {
+      const pk = await importSpec(fx, runSpec({ name: 'doomed' }));
+      const db = interleaved(mine, /^SELECT COUNT\(\*\) AS n FROM jobs WHERE template/, otherWrites);
+      expect(hardDeleteTemplate(db, pk).pk).toBe(pk);
+    } finally {
+      close();
     }
   });
 });
