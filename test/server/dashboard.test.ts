@@ -9,6 +9,7 @@ import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { api, startTestServer } from '../helpers/server.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
 import { receiveJson } from '../helpers/ws-messages.js';
+import { childrenOf, createPipelineJob, importPipeline, runChild } from './support/workflow-specs.js';
 
 /** The feed as an admin's dashboard gets it, open. */
 async function openFeed(f: Fixtures, url = f.url) {
@@ -117,6 +118,29 @@ describe('the dashboard routes', () => {
       ['progress', pk, 'running'],
     ]);
     expect(frames[3]).toMatchObject({ job: { progress: 0.5, node }, data: { loss: 0.25 } });
+  });
+
+  it("announces a workflow's parent and each of its children as created, before any transition of theirs", async () => {
+    const f = await startWithFixtures();
+    const template = await importPipeline(f);
+    const frames = await openFeed(f);
+    const parent = (await createPipelineJob(f, template)).pk as number;
+    const node = f.node();
+    const train = (await childrenOf(f, parent)).train.pk as number;
+    await runChild(f, node, train, { outputs: { 'model.bin': 'BLOB', report: 'JSON' } });
+    const predict = (await childrenOf(f, parent)).predict.pk as number;
+    await runChild(f, node, predict);
+    // The parent's finish is the last frame.
+    const deadline = Date.now() + 10_000;
+    while (!frames.messages.some((fr) => fr.job.pk === parent && fr.event === 'finish') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const events = frames.messages.map((fr) => [fr.event, fr.job.pk] as const);
+    // The table counts a job in at its creation: one it never heard of would never join it.
+    for (const pk of [parent, train, predict]) {
+      const seen = events.filter(([, job]) => job === pk).map(([event]) => event);
+      expect(seen[0], `the first frame of job ${pk}: ${JSON.stringify(events)}`).toBe('created');
+      expect(seen.filter((event) => event === 'created')).toHaveLength(1);
+      expect(seen.at(-1)).toBe('finish');
+    }
   });
 
   it("pushes a job's soft delete, reinstate and hard delete to the feed, once each, with the job as it left it", async () => {

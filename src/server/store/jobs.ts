@@ -112,14 +112,17 @@ function transition<R extends JobRow>(
 
 /**
  * Emit a committed transaction's events: the jobs it made acquirable to the wake-up hub at once (see
- * {@link notifyAcquirable}), its transitions once the commit is on disk, in order.
+ * {@link notifyAcquirable}), the jobs it created (a workflow's) and its transitions once the commit is
+ * on disk, in order.
  */
 export function emitAfterCommit(ctx: Pick<ServerContext, 'hub' | 'durable' | 'log'>, events: TransitionEvents): void {
   for (const pk of events.acquirable) notifyAcquirable(ctx, pk);
-  if (events.messages.length === 0) return;
+  if (events.messages.length === 0 && events.created.length === 0) return;
   ctx.durable.afterSync(() => {
     // A failing listener must not turn a committed transition into an error response.
     try {
+      // Created first: a listener that counts jobs (the dashboard's table) must know a job before its transitions.
+      for (const [pk, row] of events.created) ctx.hub.emit('created', pk, row);
       for (const [pk, message, row] of events.messages) ctx.hub.emit('transition', pk, message, row);
     } catch (err) {
       ctx.log.error({ err }, 'a notification listener failed');

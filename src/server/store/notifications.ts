@@ -36,13 +36,15 @@ export function notificationFor(row: JobRow, transition: Transition, data: Recor
 
 /**
  * The notifications one transaction produced (a transition, and in a workflow its effects on the
- * parent, new children, a cancel's cascade), in the order they happened, and the jobs that may have
- * become acquirable. Built inside the transaction from the rows as written; emitted after the commit.
+ * parent, new children, a cancel's cascade), in the order they happened, the jobs that may have
+ * become acquirable, and the jobs it created. Built inside the transaction from the rows as written; emitted after the commit.
  */
 export class TransitionEvents {
   /** With each message the row it was built from: what the transition left, for listeners that show more of the job. */
   readonly messages: Array<[pk: number, message: JobNotification, row: JobRow]> = [];
   readonly acquirable: number[] = [];
+  /** Jobs the transaction created (a workflow's parent and children), with their rows as inserted. */
+  readonly created: Array<[pk: number, row: JobRow]> = [];
 
   add(row: JobRow, transition: Transition, data: Record<string, unknown> = {}): void {
     this.messages.push([row.pk, notificationFor(row, transition, data), row]);

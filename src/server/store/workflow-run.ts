@@ -39,7 +39,9 @@ class ChildCreationError extends Error {}
 /** Insert the parent of a new workflow and its first children; returns the parent's pk. */
 export function startWorkflow(db: Db, templatePk: number, values: CheckedValues, description: string, creator: number, events: TransitionEvents): number {
   const pk = insertJob(db, { template: templatePk, description, inputValues: values.inputs, parameterValues: values.parameters, creator });
-  advance(db, requireJobRow(db, pk), events);
+  const parent = requireJobRow(db, pk);
+  events.created.push([pk, parent]);
+  advance(db, parent, events);
   return pk;
 }
 
@@ -205,6 +207,7 @@ function createChild(db: Db, parent: JobRow, graph: WorkflowGraphJson, node: str
     child: { parent: parent.pk, name: node },
   });
   const child = requireJobRow(db, pk);
+  events.created.push([pk, child]);
   if (child.template_is_meta === 1) advance(db, child, events);
   else events.acquirable.push(pk);
 }
