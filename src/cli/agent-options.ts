@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { defaultJournalFile, resolveAgentOptions, type AgentOptions } from '../agent/options.js';
 import { ConfigError } from './config/errors.js';
 import { readConfig, secretValue, type EffectiveConfig } from './config/load.js';
+import { optionRefusal } from './config/option-keys.js';
 
 /** The configuration keys of the settings a running agent applies live (its `LIVE_OPTIONS`). */
 export const LIVE_AGENT_KEYS: Readonly<Record<string, keyof AgentOptions>> = {
@@ -58,11 +59,11 @@ export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
   };
   // The agent checks its options as it starts, where a refusal was an unexpected error (70), which
   // systemd restarts forever: a value the loader takes but the agent refuses (a negative
-  // agent.slots) is a configuration error (78), found before anything starts.
+  // agent.slots) is a configuration error (78) naming the key and its source, found before anything starts.
   try {
     resolveAgentOptions(options);
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message} (from the configuration: see 'ufdl-agent config')`);
+    throw optionRefusal(err, config) ?? new ConfigError(`${(err as Error).message} (from the configuration: see 'ufdl-agent config')`);
   }
   return options;
 }

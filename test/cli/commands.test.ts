@@ -252,8 +252,8 @@ describe('errors', () => {
   it('refuses a value the agent or the client cannot run with as a configuration error (78), which systemd does not restart', async () => {
     const dir = await tempDir('ufdl-cli-config-');
     const env = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x', UFDL_AGENT_WORK_DIR: join(dir, 'work'), UFDL_AGENT_STATUS_PORT: '-1' };
-    expectOneLineError(await cli(['run'], { env: { ...env, UFDL_AGENT_SLOTS: '-1' } }), 78, /Agent option 'slots' must be a non-negative number, got -1/);
-    expectOneLineError(await cli(['run'], { env: { ...env, UFDL_AGENT_LOGS_MAX_BYTES: '0' } }), 78, /Agent option 'logMaxBytes' must be an integer of at least/);
+    expectOneLineError(await cli(['run'], { env: { ...env, UFDL_AGENT_SLOTS: '-1' } }), 78, /Configuration key 'agent\.slots' from env UFDL_AGENT_SLOTS: must be a non-negative number, got -1/);
+    expectOneLineError(await cli(['run'], { env: { ...env, UFDL_AGENT_LOGS_MAX_BYTES: '0' } }), 78, /Configuration key 'logs\.max_bytes' from env UFDL_AGENT_LOGS_MAX_BYTES: must be an integer of at least/);
     // A timeout of 0 failed every call at once: the agent with 70, a command with "cannot reach the server".
     for (const command of [['run'], ['jobs']]) {
       const result = await cli(command, { env: { ...env, UFDL_AGENT_SERVER_TIMEOUT: '0' } });

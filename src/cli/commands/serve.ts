@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import type { ServerOptions } from '../../server/options.js';
 import { CliError } from '../cli-error.js';
 import { loadConfig, readConfig, secretValue, type EffectiveConfig } from '../config/load.js';
+import { optionRefusal } from '../config/option-keys.js';
 import { EXIT } from '../exit-codes.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onReloadSignal } from '../reload.js';
@@ -86,12 +87,16 @@ export function registerServe(program: Command): void {
 }
 
 /**
- * A server that cannot start, as one line and a named status: database settings that do not work
+ * A server that cannot start, as one line and a named status: an option it refuses, database settings that do not work
  * (the configuration status), a database that cannot be reached (unavailable, so systemd retries),
  * or an address it cannot listen on — naming the address, where the port came from, and how to
  * choose another (the configuration status).
  */
 export function startProblem(err: unknown, config: EffectiveConfig): unknown {
+  // A value the loader takes but the server refuses (`serve.lost_after = 0`, a port above 65535): the
+  // key and its source, with the configuration status, as the loader's own refusals.
+  const refusal = optionRefusal(err, config);
+  if (refusal !== undefined) return refusal;
   if (err instanceof Error && err.name === 'DatabaseSettingsError') return new CliError(EXIT.CONFIG, err.message);
   if (err instanceof Error && err.name === 'DatabaseUnreachableError') return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
   if (!(err instanceof Error) || err.name !== 'ListenError') return err;
