@@ -2,6 +2,7 @@
  * Starting the agent from a command (`run`, `standalone`): the start-up failures a user causes become
  * one line and a named exit status (exit-codes.ts) instead of "internal error" with a stack trace.
  */
+import { StatusListenError } from '../agent/health/status-server.js';
 import type { Agent } from '../agent/index.js';
 import { JournalLockedError } from '../agent/journal/errors.js';
 import { CliError } from './cli-error.js';
@@ -19,6 +20,11 @@ export async function startAgentFromCli(create: () => Agent, beforeStart: (agent
     return agent;
   } catch (err) {
     if (err instanceof JournalLockedError) throw new CliError(EXIT.JOURNAL_IN_USE, err.message);
+    // Another agent on this machine holds the port (each needs its own), or the address is wrong: a
+    // configuration error, which systemd does not restart, as the server's own port (serve.port).
+    if (err instanceof StatusListenError) {
+      throw new CliError(EXIT.CONFIG, `${err.message}; choose another agent.status_port (UFDL_AGENT_STATUS_PORT), or -1 for no status endpoint`);
+    }
     throw err;
   }
 }

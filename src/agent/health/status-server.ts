@@ -33,6 +33,20 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
+/** The status endpoint cannot listen where it was told to (port taken, no permission, no such address). */
+export class StatusListenError extends Error {
+  readonly code: string;
+
+  constructor(host: string, port: number, code: string, options: { cause: unknown }) {
+    const why = code === 'EADDRINUSE' ? 'port is in use (another agent?)' : code === 'EACCES' ? 'port needs privileges this user lacks' : 'address is not an address of this machine';
+    super(`the status endpoint cannot listen on ${host}:${port}: the ${why}`, options);
+    this.name = 'StatusListenError';
+    this.code = code;
+  }
+}
+
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
+
 export async function startStatusServer(source: StatusSource, where: { host: string; port: number }): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {
     const send = (status: number, body: string, type = 'application/json') => {
@@ -76,9 +90,11 @@ export async function startStatusServer(source: StatusSource, where: { host: str
   // Keep-alive sockets of a scraper must not hold the process open after close().
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code !== undefined && LISTEN_ERRORS.has(err.code) ? new StatusListenError(where.host, where.port, err.code, { cause: err }) : err),
+    );
     server.listen(where.port, where.host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
