@@ -5,6 +5,7 @@
 import { StatusListenError } from '../agent/health/status-server.js';
 import type { Agent } from '../agent/index.js';
 import { JournalLockedError } from '../agent/journal/errors.js';
+import { isClientError } from '../client/errors.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
 
@@ -22,6 +23,9 @@ export async function startAgentFromCli(create: () => Agent, beforeStart: (agent
     if (err instanceof JournalLockedError) throw new CliError(EXIT.JOURNAL_IN_USE, err.message);
     // Another agent on this machine holds the port (each needs its own), or the address is wrong: a
     // configuration error, which systemd does not restart, as the server's own port (serve.port).
+    // The server refuses what the agent's user may do (registering a node where serve.node_actions =
+    // "workers" and the user is no worker account): a permission problem, as for the operator commands.
+    if (isClientError(err, 'forbidden')) throw new CliError(EXIT.NOPERM, `the server refuses the agent's user: ${err.message}`);
     if (err instanceof StatusListenError) {
       throw new CliError(EXIT.CONFIG, `${err.message}; choose another agent.status_port (UFDL_AGENT_STATUS_PORT), or -1 for no status endpoint`);
     }
