@@ -139,7 +139,10 @@ export class Readiness {
       // The password changed under a running agent: not ready, loudly, and the loop's error
       // back-off is the bounded re-check (never a restart loop).
       if (!this.#authProblem) {
-        this.#ctx.log.error({ user: this.#ctx.options.username }, "NOT READY: the server refuses the agent's credentials; fix the password (or password_file)");
+        this.#ctx.log.error(
+          { user: this.#ctx.options.username },
+          "NOT READY: the server refuses the agent's credentials; the agent keeps the password it started with: set it on the server, or fix the agent's (password_file) and restart the agent",
+        );
       }
       this.#authProblem = `the server refuses the credentials of user '${this.#ctx.options.username}'`;
     }

@@ -48,7 +48,7 @@ export async function loginUntilAccepted(client: Pick<UfdlClient, 'obtain' | 'op
         ctx.onAuthProblem(`the server refuses the credentials of user '${client.options.username}'`);
         ctx.log.error(
           { user: client.options.username, server: ctx.serverUrl, retryInMs: delay },
-          "NOT READY: the server refuses the agent's credentials; fix the password (or password_file) — checking again later",
+          "NOT READY: the server refuses the agent's credentials; the agent keeps the password it started with: set it on the server, or fix the agent's (password_file) and restart the agent — checking again later",
         );
       } else {
         ctx.onAuthProblem(null);
