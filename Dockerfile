@@ -6,11 +6,11 @@
 #   docker run -d --name ufdl-agent --gpus all -e UFDL_AGENT_SERVER_URL=http://server:8000 \
 #     -e UFDL_AGENT_SERVER_PASSWORD=… -v ufdl-agent:/var/lib/ufdl-agent -v ufdl-work:/var/lib/ufdl-agent/work ufdl-agent
 #
-# docs/OPERATIONS.md ("Docker") explains volumes, signals, GPUs and upgrades; deploy/compose.yaml runs
+# docs/OPERATIONS.md ("Run in Docker") explains volumes, signals, GPUs and upgrades; deploy/compose.yaml runs
 # a server and two agents.
 
 # The Node.js image of both stages: the active LTS line by default. Any Debian 12 (bookworm) Node image
-# of a line that package.json's `engines` lists works; docs/OPERATIONS.md ("The image") says why
+# of a line that package.json's `engines` lists works; docs/OPERATIONS.md ("Node.js versions") says why
 # these lines. Both stages must use the same one: the native module built in the first runs in the
 # second. (No `# syntax=` line: it would make BuildKit fetch a frontend image from a registry.)
 ARG NODE_IMAGE=node:26-bookworm-slim
