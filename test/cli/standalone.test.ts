@@ -26,10 +26,16 @@ interface Standalone {
   exited: Promise<number | null>;
 }
 
-async function startStandalone(cwd: string, port: number | undefined, statusPort: number | undefined): Promise<Standalone> {
+async function startStandalone(cwd: string, port: number | undefined, statusPort: number | undefined, env: NodeJS.ProcessEnv = {}): Promise<Standalone> {
   const child = spawn(process.execPath, [join(REPO, 'dist/cli/main.js'), 'standalone', ...(port === undefined ? [] : ['--port', String(port)])], {
     cwd,
-    env: { ...process.env, UFDL_AGENT_STATUS_PORT: statusPort === undefined ? undefined : String(statusPort), UFDL_AGENT_MIN_FREE_DISK: '0', UFDL_AGENT_LOG_FORMAT: 'json' },
+    env: {
+      ...process.env,
+      UFDL_AGENT_STATUS_PORT: statusPort === undefined ? undefined : String(statusPort),
+      UFDL_AGENT_MIN_FREE_DISK: '0',
+      UFDL_AGENT_LOG_FORMAT: 'json',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -103,6 +109,20 @@ describe('standalone (npm start)', { timeout: 300_000 }, () => {
     expect(names).toContain('shell-hello');
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
+  });
+});
+
+describe('standalone with a differently named admin (serve.admin_user)', { timeout: 300_000 }, () => {
+  it('names that user in the welcome, and the submit command it prints works as printed', async () => {
+    const cwd = await tempDir('ufdl-standalone-');
+    const run = await startStandalone(cwd, await freePort(), await freePort(), { UFDL_ADMIN_USER: 'root' });
+    expect(run.stderr()).toMatch(/admin login\s+root \/ the password in data\/server\/admin-password/);
+    const command = /submit a job\s+(.+)$/m.exec(run.stderr())![1]!;
+    // Without the user's name the printed command logged in as 'admin', whom this server does not have.
+    const submitted = await exec('/bin/sh', ['-c', command], { cwd, timeout: 90_000 });
+    expect(submitted.stdout).toMatch(/finish/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
   });
 });
 

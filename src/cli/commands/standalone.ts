@@ -95,7 +95,7 @@ export function registerStandalone(program: Command): void {
       await server.close();
       throw err;
     }
-    printWelcome(server.url, serverOptions.adminPassword ? undefined : passwordFile);
+    printWelcome(server.url, agentOptions.username, serverOptions.adminPassword ? undefined : passwordFile);
     await agent.whenStopped();
     log.info('agent stopped; stopping the server');
     await server.close();
@@ -127,15 +127,18 @@ async function importExampleTemplates(url: string, username: string, password: s
   }
 }
 
-function printWelcome(url: string, passwordFile: string | undefined): void {
+/** The welcome: where things are, and commands that work as printed (as the admin `username`). */
+function printWelcome(url: string, username: string, passwordFile: string | undefined): void {
   const cli = relative(process.cwd(), packagePath(CLI_ENTRY)) || CLI_ENTRY;
   const env = [`UFDL_AGENT_SERVER_URL=${url}`];
+  // The commands log in as server.username, 'admin' by default: name a differently named admin.
+  if (username !== 'admin') env.push(`UFDL_AGENT_SERVER_USERNAME=${username}`);
   if (passwordFile) env.push(`UFDL_AGENT_SERVER_PASSWORD_FILE=${relative(process.cwd(), passwordFile)}`);
   const lines = [
     '',
     `  UFDL server   ${url}`,
     `  dashboard     ${url}/ui/`,
-    passwordFile ? `  admin login   admin / the password in ${relative(process.cwd(), passwordFile)}` : '  admin login   admin / the configured password',
+    passwordFile ? `  admin login   ${username} / the password in ${relative(process.cwd(), passwordFile)}` : `  admin login   ${username} / the configured password`,
     '  submit a job  ' + `${env.join(' ')} node ${cli} submit shell-hello --param name=world --wait`,
     '  a workflow    ' + `${env.join(' ')} node ${cli} submit train-then-predict --wait`,
     '  stop          Ctrl-C (running jobs finish first; Ctrl-C again stops them now)',
