@@ -25,7 +25,7 @@ export function registerStandalone(program: Command): void {
     program
       .command('standalone')
       .description('Run the embedded server and one agent on this machine (what `npm start` runs)')
-      .option('--data <dir>', 'data directory for both (default ./data)', './data')
+      .option('--data <dir>', 'data directory for both: <dir>/server and <dir>/agent (serve.data_dir and agent.work_dir are not read)', './data')
       .option('--port <port>', 'server port (serve.port)')
       .option('--slots <n>', 'concurrent jobs of the agent (agent.slots)'),
   ).action(async (flags: CommonFlags & { data: string; port?: string; slots?: string }) => {
