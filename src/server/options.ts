@@ -50,7 +50,7 @@ export interface ServerOptions {
    * answered at once. 0 = no bound. @default 16
    */
   maxWaitFiltersPerUser?: number;
-  /** Failed logins of one user name before attempts must wait (an address gets 4×); 0: no throttling. @default 5 */
+  /** Failed logins of one user name that cost nothing; each further one makes the next attempt wait (an address gets 4×); 0: no throttling. @default 5 */
   loginFailuresAllowed?: number;
   /**
    * Who may register and act as a node: `'any'` user, as the reference, or only `'workers'` (users
