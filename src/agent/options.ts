@@ -181,6 +181,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   if (!Number.isSafeInteger(resolved.logMaxBytes) || resolved.logMaxBytes < MIN_LOG_MAX_BYTES) {
     throw new TypeError(`Agent option 'logMaxBytes' must be an integer of at least ${MIN_LOG_MAX_BYTES} bytes, got ${JSON.stringify(resolved.logMaxBytes)}`);
   }
+  if (resolved.status !== null && (!Number.isInteger(resolved.status.port) || resolved.status.port < 0 || resolved.status.port > 65535)) {
+    throw new TypeError(`Agent option 'status' must have a port in [0, 65535] (or be null: no status endpoint), got ${JSON.stringify(resolved.status.port)}`);
+  }
   if (resolved.docker !== true && resolved.docker !== false && resolved.docker !== 'auto') {
     throw new TypeError(`Agent option 'docker' must be true, false or 'auto', got ${JSON.stringify(resolved.docker)}`);
   }

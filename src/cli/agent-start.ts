@@ -27,7 +27,12 @@ export async function startAgentFromCli(create: () => Agent, beforeStart: (agent
     // "workers" and the user is no worker account): a permission problem, as for the operator commands.
     if (isClientError(err, 'forbidden')) throw new CliError(EXIT.NOPERM, `the server refuses the agent's user: ${err.message}`);
     if (err instanceof StatusListenError) {
-      throw new CliError(EXIT.CONFIG, `${err.message}; choose another agent.status_port (UFDL_AGENT_STATUS_PORT), or -1 for no status endpoint`);
+      throw new CliError(
+        EXIT.CONFIG,
+        err.portProblem
+          ? `${err.message}; choose another agent.status_port (UFDL_AGENT_STATUS_PORT), or -1 for no status endpoint`
+          : `${err.message}; check agent.status_host (UFDL_AGENT_STATUS_HOST), or set agent.status_port = -1 for no status endpoint`,
+      );
     }
     throw err;
   }

@@ -30,3 +30,16 @@ describe('the agent status port', () => {
     );
   });
 });
+
+describe('the agent status endpoint, configured where it cannot listen', () => {
+  it('a port out of range or an address not of this machine stops run with the configuration status, naming the key', async () => {
+    await buildOnce();
+    const dir = await tempDir('ufdl-status-port-');
+    const env = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x' };
+    const range = await cli(['run', '--work-dir', join(dir, 'work')], { env: { ...env, UFDL_AGENT_STATUS_PORT: '70000' } });
+    expectOneLineError(range, EXIT.CONFIG, /Configuration key 'agent\.status_port' from env UFDL_AGENT_STATUS_PORT: must have a port in \[0, 65535\]/);
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+    const host = await cli(['run', '--work-dir', join(dir, 'work')], { env: { ...env, UFDL_AGENT_STATUS_HOST: '192.0.2.1', UFDL_AGENT_STATUS_PORT: '0' } });
+    expectOneLineError(host, EXIT.CONFIG, /the status endpoint cannot listen on 192\.0\.2\.1:0: the address is not an address of this machine; check agent\.status_host/);
+  });
+});

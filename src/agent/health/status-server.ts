@@ -36,16 +36,26 @@ export interface StatusServer {
 /** The status endpoint cannot listen where it was told to (port taken, no permission, no such address). */
 export class StatusListenError extends Error {
   readonly code: string;
+  /** Whether the port (not the address) is at fault. */
+  readonly portProblem: boolean;
 
   constructor(host: string, port: number, code: string, options: { cause: unknown }) {
-    const why = code === 'EADDRINUSE' ? 'port is in use (another agent?)' : code === 'EACCES' ? 'port needs privileges this user lacks' : 'address is not an address of this machine';
+    const why =
+      code === 'EADDRINUSE'
+        ? 'port is in use (another agent?)'
+        : code === 'EACCES'
+          ? 'port needs privileges this user lacks'
+          : code === 'ENOTFOUND'
+            ? 'host name is unknown'
+            : 'address is not an address of this machine';
     super(`the status endpoint cannot listen on ${host}:${port}: the ${why}`, options);
     this.name = 'StatusListenError';
     this.code = code;
+    this.portProblem = code === 'EADDRINUSE' || code === 'EACCES';
   }
 }
 
-const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND']);
 
 export async function startStatusServer(source: StatusSource, where: { host: string; port: number }): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {

@@ -29,6 +29,7 @@ export const AGENT_OPTION_KEYS: Readonly<Record<string, string>> = {
   maxRestarts: 'agent.max_restarts',
   fenceMarginMs: 'agent.fence_margin',
   minFreeDiskBytes: 'agent.min_free_disk',
+  status: 'agent.status_port',
   hardwareIntervalMs: 'agent.hardware_interval',
   docker: 'agent.docker',
   dockerNetwork: 'agent.docker_network',
