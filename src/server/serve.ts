@@ -19,15 +19,22 @@ export class ListenError extends Error {
     readonly port: number,
     readonly code: string,
   ) {
-    const why = code === 'EADDRINUSE' ? 'is in use (another UFDL server?)' : code === 'EACCES' ? 'needs privileges this user lacks' : 'is not an address of this machine';
-    super(`cannot listen on ${host}:${port}: the ${code === 'EADDRNOTAVAIL' ? 'address' : 'port'} ${why}`);
+    const why =
+      code === 'EADDRINUSE'
+        ? 'port is in use (another UFDL server?)'
+        : code === 'EACCES'
+          ? 'port needs privileges this user lacks'
+          : code === 'ENOTFOUND'
+            ? 'host name is unknown'
+            : 'address is not an address of this machine';
+    super(`cannot listen on ${host}:${port}: the ${why}`);
     this.name = 'ListenError';
   }
 }
 
 const LISTEN_BACKLOG = 4096;
 
-const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL']);
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND']);
 
 export interface StartServerExtras {
   /** When the port is taken, try the next ones, up to this many more (standalone's default port). @default 0 */

@@ -156,6 +156,22 @@ describe('a port in use', () => {
     expect(existsSync(join(cwd, 'data'))).toBe(false);
   });
 
+  it('serve: an address that is not this machine\'s names serve.host and how to choose another, status 78, nothing created', async () => {
+    const cwd = await tempDir('ufdl-port-');
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine.
+    const args = [join(REPO, 'dist/cli/main.js'), 'serve', '--host', '192.0.2.1', '--port', String(await freePort()), '--data', join(cwd, 'data')];
+    const result = await exec(process.execPath, args, { cwd, timeout: 30_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(result.code).toBe(78);
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(
+      /^ufdl-agent: cannot listen on 192\.0\.2\.1:\d+: the address is not an address of this machine \(host from --host\); choose another with --host or UFDL_AGENT_SERVE_HOST/,
+    );
+    expect(existsSync(join(cwd, 'data'))).toBe(false);
+  });
+
   it('standalone: takes the next free ports when the default ones are taken (another standalone), and prints them', async () => {
     const cwd = await tempDir('ufdl-port-');
     // The server's and the agent's default ports, taken by us or by someone else already: either

@@ -100,6 +100,12 @@ export function startProblem(err: unknown, config: EffectiveConfig): unknown {
   if (err instanceof Error && err.name === 'DatabaseSettingsError') return new CliError(EXIT.CONFIG, err.message);
   if (err instanceof Error && err.name === 'DatabaseUnreachableError') return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
   if (!(err instanceof Error) || err.name !== 'ListenError') return err;
+  const code = (err as Error & { code?: string }).code;
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+    const hostSource = config.sources['serve.host'] ?? 'default';
+    const hostFrom = hostSource === 'default' ? 'the default' : hostSource === 'flag' ? '--host' : hostSource.startsWith('env ') ? hostSource.slice(4) : hostSource;
+    return new CliError(EXIT.CONFIG, `${err.message} (host from ${hostFrom}); choose another with --host or UFDL_AGENT_SERVE_HOST (serve.host in a configuration file)`);
+  }
   const source = config.sources['serve.port'] ?? 'default';
   const from = source === 'default' ? 'the default' : source === 'flag' ? '--port' : source.startsWith('env ') ? source.slice(4) : source;
   return new CliError(
