@@ -15,7 +15,7 @@ export function registerCancel(program: Command): void {
   connectFlags(
     program
       .command('cancel')
-      .description('Cancel a job (admin); a finished or cancelled job is left as it is')
+      .description('Cancel a job (its creator or an admin; on the reference, admins only); a finished or cancelled job is left as it is')
       .argument('<pk>', 'job pk')
       .option('--json', 'print the job as JSON'),
   ).action(async (rawPk: string, flags: CancelFlags) => {
