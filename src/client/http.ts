@@ -115,17 +115,30 @@ export class Http {
         afterResponse: [
           (response) => {
             this.#answered(url, response.statusCode, response.body);
+            this.#called(response.request.options.method, response.requestUrl.pathname, response.statusCode, response.timings.phases.total);
             return response;
           },
         ],
         beforeError: [
           (error) => {
             this.#noAnswer(url, error);
+            this.#called(error.options?.method ?? '?', error.options?.url instanceof URL ? error.options.url.pathname : '?', undefined, undefined, error);
             return error;
           },
         ],
       },
     });
+  }
+
+  /**
+   * Each call to the server as one debug line (docs/OPERATIONS.md, "Reading the logs": the debug level
+   * shows each call): method, path, status and milliseconds, or why no answer came. Never a header
+   * or a body, which may hold a token or a password.
+   */
+  #called(method: string, path: string, status: number | undefined, ms: number | undefined, err?: unknown): void {
+    const call = `${method} ${path}`;
+    if (status !== undefined) this.options.logger.debug({ call, status, ms }, 'server call');
+    else this.options.logger.debug({ call, err: err instanceof Error ? err.message : String(err) }, 'server call got no answer');
   }
 
   /** Tell {@link Endpoints} that `url` answered: a 5xx counts against it. */
@@ -273,6 +286,7 @@ export class Http {
     try {
       if (this.options.jsonEngine === 'node-http') {
         const url = this.endpoints.current;
+        const started = performance.now();
         try {
           const target = new URL(spec.path, url);
           const response = await nodeRequest({
@@ -285,9 +299,11 @@ export class Http {
             signal: link.signal,
           });
           this.#answered(url, response.status, response.text);
+          this.#called(spec.method, target.pathname, response.status, Math.round(performance.now() - started));
           return response;
         } catch (err) {
           this.#noAnswer(url, err);
+          this.#called(spec.method, `/${spec.path}`, undefined, undefined, err);
           throw err;
         }
       }
@@ -315,6 +331,7 @@ export class Http {
    */
   async stream(spec: RequestSpec, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
     const url = this.endpoints.current;
+    const started = performance.now();
     try {
       const target = new URL(spec.path, url);
       const t = this.transferTimeouts();
@@ -329,9 +346,11 @@ export class Http {
       });
       // The body is the caller's to read: a 5xx counts against the address without its detail.
       this.#answered(url, response.statusCode ?? 0, '');
+      this.#called(spec.method, target.pathname, response.statusCode ?? 0, Math.round(performance.now() - started));
       return response;
     } catch (err) {
       this.#noAnswer(url, err);
+      this.#called(spec.method, `/${spec.path}`, undefined, undefined, err);
       throw errorFromNetwork(spec.method, `/${spec.path}`, err);
     }
   }
