@@ -40,6 +40,11 @@ export interface JobJson {
    * that polled it did not take it, one entry per node. Absent otherwise, and from the reference.
    */
   waiting?: JobWaiting[];
+  /**
+   * Extension of this project's server: while the job runs (started, not ended), its last reported
+   * progress, 0–1. Absent otherwise, and from the reference (whose progress is only in notifications).
+   */
+  progress?: number;
 }
 
 /** Why a node did not take a waiting job, as the node reported it. */

@@ -35,7 +35,7 @@ import { templatesRoutes } from './routes/templates.js';
 import { usersRoutes } from './routes/users.js';
 import { waitingRoutes } from './routes/waiting.js';
 import { chooseProtocol, websocketRoutes } from './routes/ws.js';
-import { getJobRow } from './store/job-json.js';
+import { getJobRow, offerJobJsonExtensions } from './store/job-json.js';
 import { openStore } from './store/open-store.js';
 import { startReplication } from './replication.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
@@ -126,6 +126,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   await app.register(jobOutputsRoutes);
   await app.register(websocketRoutes);
   if (options.extensions) {
+    offerJobJsonExtensions(db);
     // Live logs and the dashboard are extensions: strict-reference mode serves neither.
     const liveLogs = new LiveLogStore(join(options.dataDir, 'live-logs'), { maxBytesLimit: options.maxLiveLogBytes });
     await liveLogs.init((pk) => getJobRow(db, pk) !== undefined);

@@ -116,6 +116,7 @@ describe('submit, jobs, cancel', () => {
     }
     const node = await TestNode.create(server);
     await node.acquireAndStart(pks[1]!);
+    await node.progress(pks[1]!, '0.25');
 
     const table = await cli(['jobs'], { env });
     expect(table.code, table.stderr).toBe(0);
@@ -123,7 +124,8 @@ describe('submit, jobs, cancel', () => {
     expect(lines[0]).toMatch(/^\s*PK\s+TEMPLATE\s+STATE\s+NODE\s+PROGRESS\s+AGE$/);
     const rows = lines.slice(1).map((line) => line.trim().split(/\s+/));
     expect(rows.map((r) => Number(r[0]))).toEqual([...pks].reverse());
-    expect(rows[1]).toEqual([String(pks[1]), 'train-epochs@1', 'running', String(node.pk), '-', expect.stringMatching(/^\d+s$/)]);
+    // Its last progress (the job JSON's `progress` on this server; the reference's job has none).
+    expect(rows[1]).toEqual([String(pks[1]), 'train-epochs@1', 'running', String(node.pk), '25%', expect.stringMatching(/^\d+s$/)]);
     expect(rows[0]!.slice(1, 4)).toEqual(['shell-hello@1', 'created', '-']);
 
     const running = await cli(['jobs', '--state', 'running', '--json'], { env });

@@ -102,6 +102,14 @@ export function liveOutputs(db: Db, jobPk: number): OutputRow[] {
   return cachedRows<OutputRow>(db, 'SELECT * FROM outputs WHERE job = ? AND removed = 0 AND deletion_time IS NULL ORDER BY pk').all(jobPk);
 }
 
+/** The databases of servers that offer the extensions (strict-reference mode does not): see {@link jobJson}. */
+const extendedJson = new WeakSet<Db>();
+
+/** Job JSON read from `db` carries this project's extension fields (set once, as the server starts). */
+export function offerJobJsonExtensions(db: Db): void {
+  extendedJson.add(db);
+}
+
 /** Whether the job waits for a node: not acquired, not started, not ended. */
 export function isWaiting(row: Pick<JobRow, 'node' | 'start_time' | 'end_time' | 'cancelled_unstarted'>): boolean {
   return row.node === null && row.start_time === null && row.end_time === null && row.cancelled_unstarted === 0;
@@ -109,7 +117,8 @@ export function isWaiting(row: Pick<JobRow, 'node' | 'start_time' | 'end_time' |
 
 /**
  * The job JSON. `outputs`: the job's live outputs when the caller already has them (lists batch them);
- * `waiting`: likewise the reasons nodes gave for not taking it, shown while it waits.
+ * `waiting`: likewise the reasons nodes gave for not taking it, shown while it waits. On a server
+ * with the extensions, a running job's JSON also carries its `progress`.
  */
 export function jobJson(
   db: Db,
@@ -137,6 +146,9 @@ export function jobJson(
     deletion_time: row.deletion_time,
   };
   if (waiting !== undefined && waiting.length > 0 && isWaiting(row)) json.waiting = [...waiting];
+  // The reference's job has no progress (only its notifications do): a list of running jobs could
+  // not say how far each is without it.
+  if (row.start_time !== null && row.end_time === null && extendedJson.has(db)) json.progress = row.progress_amount;
   return json;
 }
 
