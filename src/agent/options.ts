@@ -162,8 +162,9 @@ export function resolveAgentOptions(options: AgentOptions): ResolvedAgentOptions
   }
   for (const key of ['pollScheduleS', 'errorBackoffS', 'authRetryS'] as const) {
     const list = resolved[key];
-    if (!Array.isArray(list) || list.length === 0 || list.some((n) => typeof n !== 'number' || !(n >= 0))) {
-      throw new TypeError(`Agent option '${key}' must be a non-empty list of non-negative seconds, got ${JSON.stringify(list)}`);
+    // Zero would poll (or retry) again at once, for good.
+    if (!Array.isArray(list) || list.length === 0 || list.some((n) => typeof n !== 'number' || !(n > 0))) {
+      throw new TypeError(`Agent option '${key}' must be a non-empty list of positive seconds, got ${JSON.stringify(list)}`);
     }
   }
   // A node timer waits at most MAX_TIMER_MS (about 24.8 days) and runs a longer one after 1 ms: a

@@ -36,6 +36,9 @@ describe('configuration', () => {
     expect(() => loadConfig({ file, env: {} })).toThrow(new RegExp(`'agent.slots' from file ${file.replaceAll('/', '\\/')}: expected an integer`));
     expect(() => loadConfig({ env: { UFDL_AGENT_KEEP_JOB_DIRS: 'maybe' } })).toThrow(/'agent.keep_job_dirs' from env UFDL_AGENT_KEEP_JOB_DIRS: expected true or false/);
     expect(() => loadConfig({ env: { UFDL_AGENT_POLL_INTERVAL: '10,x' } })).toThrow(/poll_interval.*list/);
+    // A zero would poll (or retry after an error) again at once, for good.
+    expect(() => loadConfig({ env: { UFDL_AGENT_POLL_INTERVAL: '0' } })).toThrow(/'agent.poll_interval' from env UFDL_AGENT_POLL_INTERVAL: expected a non-empty list of positive seconds/);
+    expect(() => loadConfig({ env: { UFDL_AGENT_ERROR_BACKOFF: '10,0' } })).toThrow(/'agent.error_backoff' .*positive seconds/);
   });
 
   it('refuses unknown keys and sections instead of ignoring them', async () => {

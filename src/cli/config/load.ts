@@ -134,10 +134,11 @@ function coerce(def: KeyDef, raw: unknown, source: Source): ConfigValue {
     }
     case 'seconds-list': {
       const list = typeof raw === 'string' ? raw.split(',').map((s) => Number(s.trim())) : raw;
-      if (Array.isArray(list) && list.length > 0 && list.every((n) => typeof n === 'number' && Number.isFinite(n) && n >= 0)) {
+      // Zero would make a loop of its own: an empty poll, or a failed call, tried again at once for good.
+      if (Array.isArray(list) && list.length > 0 && list.every((n) => typeof n === 'number' && Number.isFinite(n) && n > 0)) {
         return list as number[];
       }
-      return fail('a non-empty list of non-negative seconds, e.g. [10, 30] or "10,30"');
+      return fail('a non-empty list of positive seconds, e.g. [10, 30] or "10,30"');
     }
     case 'url-list':
       return urlList(def, raw, source);
