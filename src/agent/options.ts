@@ -17,7 +17,8 @@ export interface AgentOptions {
    */
   serverUrl: string | readonly string[];
   username: string;
-  password: string;
+  /** The password, or a function that gives it at each login (the CLI's reads `server.password_file` again). */
+  password: string | (() => string);
   /** Parent of the per-job directories (`<workDir>/<jobPk>/`). Created if missing. */
   workDir: string;
   /** The SQLite journal. @default {@link defaultJournalFile} of `workDir`: `journal.sqlite3` beside it */

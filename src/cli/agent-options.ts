@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { defaultJournalFile, resolveAgentOptions, type AgentOptions } from '../agent/options.js';
 import { ConfigError } from './config/errors.js';
-import { readConfig, secretValue, type EffectiveConfig } from './config/load.js';
+import { readConfig, secretFromFile, secretValue, type EffectiveConfig } from './config/load.js';
 import { optionRefusal } from './config/option-keys.js';
 
 /** The configuration keys of the settings a running agent applies live (its `LIVE_OPTIONS`). */
@@ -20,12 +20,13 @@ const DOCKER_SWITCH: Readonly<Record<string, boolean | 'auto'>> = { auto: 'auto'
 
 export function agentOptionsFrom(config: EffectiveConfig): AgentOptions {
   const c = readConfig(config);
-  const password = secretValue(config, 'server.password');
-  if (password === undefined) {
+  const first = secretValue(config, 'server.password');
+  if (first === undefined) {
     throw new ConfigError(
       "no password for the server: set server.password_file (or UFDL_AGENT_SERVER_PASSWORD_FILE), or UFDL_AGENT_SERVER_PASSWORD",
     );
   }
+  const password = passwordSource(config, first);
   const statusPort = c.number('agent.status_port');
   const options: AgentOptions = {
     serverUrl: c.urls('server.url'),
@@ -73,4 +74,26 @@ export function journalFileOf(config: EffectiveConfig): string {
   const c = readConfig(config);
   const explicit = c.optionalString('agent.journal');
   return explicit === undefined ? defaultJournalFile(c.string('agent.work_dir')) : resolve(explicit);
+}
+
+/**
+ * The agent's password: the value itself, or, from `server.password_file`, the file read again at
+ * each login, so that a password fixed there under a running agent is used at its next attempt
+ * without a restart. A file that cannot be read then, or is empty (an editor between write and
+ * rename), leaves the last password it gave.
+ */
+function passwordSource(config: EffectiveConfig, first: string): string | (() => string) {
+  const direct = config.values['server.password'];
+  const file = config.values['server.password_file'];
+  if ((typeof direct === 'string' && direct !== '') || typeof file !== 'string' || file === '') return first;
+  let last = first;
+  return () => {
+    try {
+      const now = secretFromFile(file);
+      if (now !== '') last = now;
+    } catch {
+      // Kept: the last password the file gave.
+    }
+    return last;
+  };
 }

@@ -263,7 +263,8 @@ export class TokenManager {
 
   async #login(signal: AbortSignal | undefined): Promise<string> {
     const o = this.#options;
-    const spec: RequestSpec = { method: 'POST', path: 'v1/auth/obtain', json: { username: o.username, password: o.password }, op: 'login', signal };
+    const password = typeof o.password === 'function' ? o.password() : o.password;
+    const spec: RequestSpec = { method: 'POST', path: 'v1/auth/obtain', json: { username: o.username, password }, op: 'login', signal };
     const response = await this.#post(spec);
     if (response.status === 401 || response.status === 400) {
       const err = errorFromResponse({ method: 'POST', path: '/v1/auth/obtain', status: response.status, text: response.text, headers: response.headers, op: 'login' });

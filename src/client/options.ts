@@ -22,8 +22,12 @@ export interface ClientOptions {
   /** While away from the first address, ask it again this often and go back when it answers. @default 60000 */
   failbackAfterMs?: number;
   username: string;
-  /** The password. Exactly one of `password` and `passwordFile` must be given. */
-  password?: string;
+  /**
+   * The password, or a function that gives it at each login (the agent's reads its password file
+   * again, so that a password fixed there is used without a restart). Exactly one of `password` and
+   * `passwordFile` must be given.
+   */
+  password?: string | (() => string);
   /** A file holding the password (trailing newline stripped), read once at resolve time. */
   passwordFile?: string;
   /** The node pk to send as `Node-Id`; can be changed later with `setNodePk`. @default null */
@@ -106,7 +110,8 @@ export interface ResolvedClientOptions {
   readonly serverUrls: readonly string[];
   readonly failbackAfterMs: number;
   readonly username: string;
-  readonly password: string;
+  /** The password, or what gives it at each login (see {@link ClientOptions.password}). */
+  readonly password: string | (() => string);
   readonly nodePk: number | null;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
@@ -223,11 +228,16 @@ export function resolveServerUrls(value: string | readonly string[]): readonly s
   return Object.freeze(urls);
 }
 
-function resolvePassword(options: ClientOptions): string {
+function resolvePassword(options: ClientOptions): string | (() => string) {
   const hasPassword = options.password !== undefined;
   const hasFile = options.passwordFile !== undefined;
   if (hasPassword === hasFile) throw new TypeError("Client options: give exactly one of 'password' and 'passwordFile'");
   if (hasPassword) {
+    if (typeof options.password === 'function') {
+      const first: unknown = options.password();
+      if (typeof first !== 'string') throw bad('password', 'a string, or a function that gives one', first);
+      return options.password;
+    }
     if (typeof options.password !== 'string') throw bad('password', 'a string', options.password);
     return options.password;
   }

@@ -141,7 +141,7 @@ export class Readiness {
       if (!this.#authProblem) {
         this.#ctx.log.error(
           { user: this.#ctx.options.username },
-          "NOT READY: the server refuses the agent's credentials; the agent keeps the password it started with: set it on the server, or fix the agent's (password_file) and restart the agent",
+          "NOT READY: the server refuses the agent's credentials: set the password on the server, or fix the agent's password_file (read again at each attempt; a password set in the environment needs a restart)",
         );
       }
       this.#authProblem = `the server refuses the credentials of user '${this.#ctx.options.username}'`;

@@ -48,7 +48,7 @@ export async function loginUntilAccepted(client: Pick<UfdlClient, 'obtain' | 'op
         ctx.onAuthProblem(`the server refuses the credentials of user '${client.options.username}'`);
         ctx.log.error(
           { user: client.options.username, server: ctx.serverUrl, retryInMs: delay },
-          "NOT READY: the server refuses the agent's credentials; the agent keeps the password it started with: set it on the server, or fix the agent's (password_file) and restart the agent — checking again later",
+          "NOT READY: the server refuses the agent's credentials: set the password on the server, or fix the agent's password_file (read again at each attempt; a password set in the environment needs a restart) — checking again later",
         );
       } else {
         ctx.onAuthProblem(null);
