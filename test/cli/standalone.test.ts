@@ -126,6 +126,23 @@ describe('standalone with a differently named admin (serve.admin_user)', { timeo
   });
 });
 
+describe('standalone with the admin password in the environment (serve.admin_password)', { timeout: 300_000 }, () => {
+  it('prints a submit command that reads the password from the same variable, and works as printed', async () => {
+    const cwd = await tempDir('ufdl-standalone-');
+    const secret = 'a-configured-admin-password';
+    const env = { UFDL_AGENT_SERVE_ADMIN_PASSWORD: secret };
+    const run = await startStandalone(cwd, await freePort(), await freePort(), env);
+    expect(run.stderr()).toMatch(/admin login\s+admin \/ the password in UFDL_AGENT_SERVE_ADMIN_PASSWORD/);
+    expect(run.stderr()).not.toContain(secret);
+    const command = /submit a job\s+(.+)$/m.exec(run.stderr())![1]!;
+    // Before, the command carried no password at all and failed as printed (no password to log in with).
+    const submitted = await exec('/bin/sh', ['-c', command], { cwd, timeout: 90_000, env: { ...process.env, ...env } });
+    expect(submitted.stdout).toMatch(/finish/);
+    run.child.kill('SIGINT');
+    expect(await run.exited).toBe(0);
+  });
+});
+
 /** Hold `port` on 127.0.0.1 (as another server would) until the test ends; false if it is taken already. */
 async function occupy(port: number): Promise<boolean> {
   const server = createServer();

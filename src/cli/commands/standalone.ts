@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { CLI_ENTRY, packagePath } from '../../package-files.js';
 import { agentOptionsFrom } from '../agent-options.js';
 import { startAgentFromCli } from '../agent-start.js';
-import { loadConfig, readConfig } from '../config/load.js';
+import { loadConfig, readConfig, type Source } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
@@ -95,7 +95,7 @@ export function registerStandalone(program: Command): void {
       await server.close();
       throw err;
     }
-    printWelcome(server.url, agentOptions.username, serverOptions.adminPassword ? undefined : passwordFile);
+    printWelcome(server.url, agentOptions.username, serverOptions.adminPassword ? { configured: config.sources['serve.admin_password'] ?? 'default' } : { file: passwordFile });
     await agent.whenStopped();
     log.info('agent stopped; stopping the server');
     await server.close();
@@ -127,18 +127,34 @@ async function importExampleTemplates(url: string, username: string, password: s
   }
 }
 
-/** The welcome: where things are, and commands that work as printed (as the admin `username`). */
-function printWelcome(url: string, username: string, passwordFile: string | undefined): void {
+/**
+ * The welcome: where things are, and commands that work as printed (as the admin `username`). The
+ * admin's password is never printed: the commands read it from the generated file, or from the
+ * environment variable it was configured in; a password configured in a file is named, not shown.
+ */
+function printWelcome(url: string, username: string, password: { file: string } | { configured: Source }): void {
   const cli = relative(process.cwd(), packagePath(CLI_ENTRY)) || CLI_ENTRY;
   const env = [`UFDL_AGENT_SERVER_URL=${url}`];
   // The commands log in as server.username, 'admin' by default: name a differently named admin.
   if (username !== 'admin') env.push(`UFDL_AGENT_SERVER_USERNAME=${username}`);
-  if (passwordFile) env.push(`UFDL_AGENT_SERVER_PASSWORD_FILE=${relative(process.cwd(), passwordFile)}`);
+  let login: string;
+  if ('file' in password) {
+    const file = relative(process.cwd(), password.file);
+    env.push(`UFDL_AGENT_SERVER_PASSWORD_FILE=${file}`);
+    login = `the password in ${file}`;
+  } else if (password.configured.startsWith('env ')) {
+    const variable = password.configured.slice('env '.length);
+    env.push(`UFDL_AGENT_SERVER_PASSWORD="$${variable}"`);
+    login = `the password in ${variable}`;
+  } else {
+    env.push('UFDL_AGENT_SERVER_PASSWORD=<serve.admin_password>');
+    login = `the configured password (serve.admin_password, from ${password.configured})`;
+  }
   const lines = [
     '',
     `  UFDL server   ${url}`,
     `  dashboard     ${url}/ui/`,
-    passwordFile ? `  admin login   ${username} / the password in ${relative(process.cwd(), passwordFile)}` : `  admin login   ${username} / the configured password`,
+    `  admin login   ${username} / ${login}`,
     '  submit a job  ' + `${env.join(' ')} node ${cli} submit shell-hello --param name=world --wait`,
     '  a workflow    ' + `${env.join(' ')} node ${cli} submit train-then-predict --wait`,
     '  stop          Ctrl-C (running jobs finish first; Ctrl-C again stops them now)',
