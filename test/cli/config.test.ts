@@ -89,6 +89,10 @@ describe('configuration', () => {
     const config = loadConfig({ env: { UFDL_ADMIN_USER: 'root', UFDL_ADMIN_PASSWORD: 'pw-from-env' } });
     expect(config.values['serve.admin_user']).toBe('root');
     expect(secretValue(config, 'serve.admin_password')).toBe('pw-from-env');
+    // An empty direct variable (a unit's `Environment=UFDL_AGENT_SERVE_ADMIN_PASSWORD=`) is unset, as
+    // everywhere else: it does not hide the alias, so no password is generated instead.
+    const emptied = loadConfig({ env: { UFDL_AGENT_SERVE_ADMIN_PASSWORD: '', UFDL_ADMIN_PASSWORD: 'pw-from-env' } });
+    expect(secretValue(emptied, 'serve.admin_password')).toBe('pw-from-env');
   });
 
   it("reads the reference launcher's INI file, with working ${VAR} substitution", async () => {

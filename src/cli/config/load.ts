@@ -56,7 +56,8 @@ export function loadConfig(options: LoadOptions = {}): EffectiveConfig {
   }
   for (const [name, id] of Object.entries(ENV_ALIASES)) {
     const direct = envName(BY_ID.get(id)!);
-    if (env[name] !== undefined && env[name] !== '' && env[direct] === undefined) set(id, env[name], `env ${name}`);
+    // An empty variable counts as unset, the direct one's too: it would otherwise hide the alias.
+    if (env[name] !== undefined && env[name] !== '' && (env[direct] === undefined || env[direct] === '')) set(id, env[name], `env ${name}`);
   }
   for (const [id, raw] of Object.entries(options.flags ?? {})) {
     if (raw !== undefined) set(id, raw, 'flag');
