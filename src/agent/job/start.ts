@@ -12,6 +12,7 @@ import type { RunningChild } from '../child/running-child.js';
 import { spawnJob } from '../child/spawn.js';
 import type { StopReason } from '../child/supervisor.js';
 import { childStartIdentity } from '../child/identity.js';
+import { PrepareError } from '../executors/errors.js';
 import type { PreparedJob } from '../executors/types.js';
 import { failPoint } from '../fail-points.js';
 import { releaseUnstartedJob } from './claim.js';
@@ -54,7 +55,8 @@ export async function prepareJob(s: JobContext, start: StartingJob): Promise<Pre
     return { prepared, inputPaths };
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    s.log.warn({ err: reason }, 'preparation failed; releasing the job so that another node can run it');
+    // The agent code (docs/ERRORS.md, "Agent codes") is what a log search or an alert matches on.
+    s.log.warn({ err: reason, ...(err instanceof PrepareError ? { code: err.code } : {}) }, 'preparation failed; releasing the job so that another node can run it');
     s.skip(s.jobPk, reason);
     await release(s);
     return undefined;
