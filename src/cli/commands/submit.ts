@@ -41,7 +41,7 @@ export function registerSubmit(program: Command): void {
       .option('-i, --input <name=value>', 'an input value; JobOutput<…> inputs take an output pk (repeatable; NAME:TYPE=VALUE names the type)', collect)
       .option('-d, --description <text>', 'job description')
       .option('-w, --wait', 'follow the job until it ends; exit 0 when it finishes, 1 when it errors or is cancelled')
-      .option('-l, --logs', "with --wait: show the job's log live under the progress bar (servers with live logs)")
+      .option('-l, --logs', "with --wait: show the job's log live, scrolling above the progress bar (servers with live logs)")
       .option('--json', 'print the created (with --wait: the ended) job as JSON'),
   ).action(async (ref: string, flags: SubmitFlags) => {
     await withSession(flags, async ({ client }) => {
