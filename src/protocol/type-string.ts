@@ -142,7 +142,9 @@ export function checkSimpleValue(type: TypeNode, value: unknown): string | undef
     case 'str':
       return typeof value === 'string' ? undefined : 'expected a string';
     case 'int':
-      return typeof value === 'number' && Number.isInteger(value) ? undefined : 'expected an integer';
+      if (typeof value !== 'number' || !Number.isInteger(value)) return 'expected an integer';
+      // 1e300 is an integer to JavaScript; past 2^53 a JSON number no longer holds every digit.
+      return Number.isSafeInteger(value) ? undefined : 'expected an integer of at most 2^53 - 1 in size (a larger one loses digits)';
     case 'float':
       return typeof value === 'number' && Number.isFinite(value) ? undefined : 'expected a number';
     case 'bool':

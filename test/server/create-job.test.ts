@@ -260,6 +260,7 @@ describe('create-job validation, in the order of the reference', () => {
     const pk = await importTemplate(fx, trainSpec());
     for (const [name, value, type, problem] of [
       ['seed', 1.5, 'int', 'expected an integer'],
+      ['seed', 1e300, 'int', 'expected an integer of at most 2^53 - 1 in size (a larger one loses digits)'],
       ['delay', '1', 'float', 'expected a number'],
       ['options', [1], 'Array<str>', 'element 0: expected a string'],
     ] as const) {
