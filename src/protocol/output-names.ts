@@ -17,3 +17,19 @@ export function outputNameProblem(name: string): string | undefined {
   if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains a control character';
   return undefined;
 }
+
+/**
+ * The map of output names an `outputs` parameter's value declares: an object, or (as the agent also
+ * reads it) a string holding one in JSON; undefined for anything else.
+ */
+export function outputsMap(value: unknown): Record<string, unknown> | undefined {
+  let declared = value;
+  if (typeof declared === 'string') {
+    try {
+      declared = JSON.parse(declared) as unknown;
+    } catch {
+      return undefined;
+    }
+  }
+  return typeof declared === 'object' && declared !== null && !Array.isArray(declared) ? (declared as Record<string, unknown>) : undefined;
+}

@@ -60,6 +60,19 @@ describe('POST /v1/job-templates/import', () => {
     expect(outputs.body).toEqual({ 'result.csv': 'BLOB', summary: 'JSON' });
   });
 
+  it('counts the outputs an `outputs` parameter declares, as a map or as a JSON string (as the agent reads it)', async () => {
+    const fx = await startWithFixtures();
+    const body = { types: ['str'], default: 'echo hi > "$UFDL_OUTPUT_DIR/model.bin"', const: true, help: '' };
+    for (const [name, declared] of [
+      ['as-map', { types: ['JSON'], default: { 'model.bin': 'BLOB' }, const: true, help: '' }],
+      ['as-string', { types: ['str'], default: '{"model.bin": "BLOB"}', const: true, help: '' }],
+    ] as const) {
+      const template = await importOk(fx, runSpec({ name }, { inputs: [], outputs: {}, parameters: { body, outputs: declared } }));
+      // Before, the string form was left out: a workflow could not wire what the agent uploads.
+      expect((await fx.call('GET', `/v1/job-templates/${template.pk}/get-outputs`)).body, name).toEqual({ 'model.bin': 'BLOB' });
+    }
+  });
+
   it('soft-deletes an active template of the same name and version first', async () => {
     const fx = await startWithFixtures();
     const first = await importOk(fx, trainSpec());

@@ -9,7 +9,7 @@
  *   `ufdl_agent.Command` argv never hands a value to a program as code.
  */
 import { UfdlError } from '../../protocol/errors.js';
-import { outputNameProblem } from '../../protocol/output-names.js';
+import { outputNameProblem, outputsMap } from '../../protocol/output-names.js';
 import { resolveFlags } from '../../protocol/placeholders.js';
 import { argvProblem, shellScriptProblem } from '../../protocol/shell/body-checks.js';
 import { inputEnvName, parameterEnvName, valueEnvClash } from '../../protocol/value-env.js';
@@ -44,15 +44,9 @@ export function checkAgentTemplate(executorClass: string, parameters: Readonly<R
 /** The `outputs` parameter maps file names to types; a name no upload can have would fail every job. */
 function checkDeclaredOutputs(parameter: TemplateParameter | undefined): void {
   if (parameter === undefined || !Object.hasOwn(parameter, 'default')) return;
-  let declared: unknown = parameter.default;
-  if (typeof declared === 'string') {
-    try {
-      declared = JSON.parse(declared) as unknown;
-    } catch {
-      return; // not a map of outputs: the agent says so when it reads it
-    }
-  }
-  if (typeof declared !== 'object' || declared === null || Array.isArray(declared)) return;
+  // Not a map of outputs: the agent says so when it reads it.
+  const declared = outputsMap(parameter.default);
+  if (declared === undefined) return;
   for (const name of Object.keys(declared)) {
     const problem = outputNameProblem(name);
     if (problem !== undefined) {

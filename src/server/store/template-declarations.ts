@@ -5,6 +5,7 @@
  * columns, each named `node:name`. Create-job checks requests against these, and a workflow import
  * checks its wiring against them.
  */
+import { outputsMap } from '../../protocol/output-names.js';
 import { parseTypeString, printType, type TypeNode } from '../../protocol/type-string.js';
 import type { TemplateInput, TemplateParameter } from '../../protocol/wire.js';
 import { parseJobType } from '../job-types.js';
@@ -42,8 +43,9 @@ function templateOutputs(row: TemplateRow): Record<string, string> {
   if (!isRun(row)) return declared;
   const parameter = templateParameters(row).outputs;
   const fromParameter: Record<string, string> = {};
-  if (parameter && Object.hasOwn(parameter, 'default') && isStringMap(parameter.default)) {
-    for (const [name, type] of Object.entries(parameter.default)) {
+  const map = parameter && Object.hasOwn(parameter, 'default') ? outputsMap(parameter.default) : undefined;
+  if (map !== undefined && isStringMap(map)) {
+    for (const [name, type] of Object.entries(map)) {
       try {
         fromParameter[name] = printType(parseJobType(type));
       } catch {
