@@ -13,6 +13,7 @@ import {
   ended,
   fastAgentOptions,
   importTemplate,
+  recordingLogger,
   shellTemplate,
   startTestAgent,
   testLogger,
@@ -111,6 +112,28 @@ describe('Agent lifecycle', () => {
     await starting;
     expect(agent.state).toBe('running');
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+  });
+
+  it('is not ready, and says to check server.url, while the server answers its login with a 404 (a wrong path)', async () => {
+    const server = await startTestServer();
+    const port = await freePort();
+    const dir = await tempDir('ufdl-wrong-path-');
+    const { logger, lines } = recordingLogger();
+    const agent = createAgent(fastAgentOptions({ url: `${server.url}/wrong/` }, dir, { status: { host: '127.0.0.1', port } }), logger, { handleSignals: false });
+    const starting = agent.start();
+    onTestFinished(async () => {
+      await agent.close();
+      await starting.catch(() => {});
+    });
+    const reasons = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return res?.status === 503 ? ((await res.json()) as { reasons: string[] }).reasons.join(' ') : '';
+    };
+    await until(async () => /answers the login with 404: is server.url \(.*\/wrong\/?\) the UFDL server's address\?/.test(await reasons()), 10_000, 'not ready for the address');
+    // Before, it was logged as an unreachable server (a warning), which it is not.
+    expect(lines.some((l) => /check server\.url/.test(String(l.msg)) && l.level === 50)).toBe(true);
+    expect(lines.some((l) => /unreachable/.test(String(l.msg)))).toBe(false);
+    expect(agent.state).toBe('starting');
   });
 
   it('registers again when the server no longer knows its node (400 Bad Node-Id)', async () => {

@@ -50,6 +50,15 @@ export async function loginUntilAccepted(client: Pick<UfdlClient, 'obtain' | 'op
           { user: client.options.username, server: ctx.serverUrl, retryInMs: delay },
           "NOT READY: the server refuses the agent's credentials: set the password on the server, or fix the agent's password_file (read again at each attempt; a password set in the environment needs a restart) — checking again later",
         );
+      } else if (isClientError(err) && err.status !== undefined && err.status < 500) {
+        // Answered, but not as a UFDL server's login is (a path too many or too few in server.url,
+        // another service on that port): reachable, so not an outage, and not the credentials.
+        ctx.contact.ok();
+        ctx.onAuthProblem(`the server answers the login with ${err.status}: is server.url (${ctx.serverUrl}) the UFDL server's address?`);
+        ctx.log.error(
+          { err: err.message, server: ctx.serverUrl, retryInMs: delay },
+          'NOT READY: the server answers the login with an error that no UFDL server gives to a login: check server.url — checking again later',
+        );
       } else {
         ctx.onAuthProblem(null);
         ctx.contact.failed();
