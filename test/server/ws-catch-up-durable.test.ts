@@ -131,8 +131,8 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('catch-up of a watcher that con
 
     second.release();
     expect(await closed).toEqual({ code: 1008, reason: 'job not found' });
-    // (The delete's own answer is 503, outcome unknown: it committed on its own, outside the turn's
-    // batch, and is counted with the lost batch's changes.)
+    // (The delete's own answer says its outcome is unknown, 503: it waited on the sync that found the
+    // batch before it lost.)
     await deleted;
   });
 });

@@ -30,9 +30,7 @@
  * undo.
  *
  * A failed sync (EIO, ENOSPC…) fails the requests that waited for it: they are answered 503
- * `UFDL_ERR_SERVER_NOT_DURABLE`, never 200, and the error is logged. A batch of writes that did not
- * commit (`turn-batch.ts`) fails only the requests that could have seen its writes: those that read
- * or wrote after it was found lost wait for the next sync. Their events stay queued until a
+ * `UFDL_ERR_SERVER_NOT_DURABLE`, never 200, and the error is logged. Their events stay queued until a
  * later sync succeeds. (After a failed fsync Linux may have dropped the dirty pages; a later
  * successful sync does not bring them back. The server does not claim those commits, and the
  * operator learns from the log.)
@@ -195,11 +193,7 @@ export class DurableBarrier {
       else if (error === undefined) {
         this.totals.released++;
         w.resolve();
-      }
-      // A request answered after the lost batch was found could not see its writes, and its own
-      // committed in a batch after it: the next sync covers it (its outcome is known, not a 503).
-      else if (error instanceof BatchLostError && !error.includes(w.target)) remaining.push(w);
-      else w.reject(error);
+      } else w.reject(error);
     }
     this.#waiters = remaining;
     // Commits made while this sync ran need the next one. Deferred events of a failed sync wait for

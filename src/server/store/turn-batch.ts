@@ -19,9 +19,8 @@
  * first). Under load that is one commit per sync instead of one per turn (3.5 turns with writes per
  * sync under the lifecycle load). A batch that
  * does not commit (the disk full, an I/O error that made SQLite roll the whole transaction back)
- * fails that sync for every answer that could show its writes: 503 (`UFDL_ERR_SERVER_NOT_DURABLE`),
- * never 200, and the events of the lost transitions are dropped. Answers of requests made after the
- * loss was found (in a later batch) wait for the next sync instead.
+ * fails that sync: every answer waiting for it is 503 (`UFDL_ERR_SERVER_NOT_DURABLE`), never 200,
+ * and the events of the lost transitions are dropped.
  *
  * Only the SQLite store batches (`open-store.ts`); the write lock is held for the rest of the turn,
  * sub-millisecond, which another process on the file waits out (`busy_timeout`).
