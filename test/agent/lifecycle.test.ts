@@ -3,8 +3,8 @@
  * agent on the same journal, credentials refused at start (not ready, no crash), and re-registration
  * after the server forgot the node (400 Bad Node-Id).
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { createAgent, startAgent, type AgentState } from '../../src/agent/index.js';
+import { describe, expect, it } from 'vitest';
+import { startAgent, type AgentState } from '../../src/agent/index.js';
 import { IllegalStateError } from '../../src/agent/lifecycle.js';
 import { JournalLockedError } from '../../src/agent/journal/errors.js';
 import { api, freePort, startTestServer } from '../helpers/server.js';
@@ -15,6 +15,7 @@ import {
   importTemplate,
   recordingLogger,
   shellTemplate,
+  startingAgent,
   startTestAgent,
   testLogger,
   until,
@@ -87,17 +88,9 @@ describe('Agent lifecycle', () => {
     const port = await freePort();
     const dir = await tempDir('ufdl-auth-');
     const options = fastAgentOptions(server, dir, { username: 'robot', password: 'robot-password', status: { host: '127.0.0.1', port }, authRetryS: [0.2] });
-    const agent = createAgent(options, testLogger(), { handleSignals: false });
+    const { agent, starting: start, notReadyBecause: reasons } = await startingAgent(options);
     let started = false;
-    const starting = agent.start().then(() => (started = true));
-    onTestFinished(async () => {
-      await agent.close();
-      await starting.catch(() => {});
-    });
-    const reasons = async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-      return res?.status === 503 ? ((await res.json()) as { reasons: string[] }).reasons.join(' ') : '';
-    };
+    const starting = start.then(() => (started = true));
     await until(async () => /refuses the credentials of user 'robot'/.test(await reasons()), 10_000, 'not ready for the credentials');
     expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
     // Still trying, not crashed; then the user appears.
@@ -119,16 +112,7 @@ describe('Agent lifecycle', () => {
     const port = await freePort();
     const dir = await tempDir('ufdl-wrong-path-');
     const { logger, lines } = recordingLogger();
-    const agent = createAgent(fastAgentOptions({ url: `${server.url}/wrong/` }, dir, { status: { host: '127.0.0.1', port } }), logger, { handleSignals: false });
-    const starting = agent.start();
-    onTestFinished(async () => {
-      await agent.close();
-      await starting.catch(() => {});
-    });
-    const reasons = async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-      return res?.status === 503 ? ((await res.json()) as { reasons: string[] }).reasons.join(' ') : '';
-    };
+    const { agent, notReadyBecause: reasons } = await startingAgent(fastAgentOptions({ url: `${server.url}/wrong/` }, dir, { status: { host: '127.0.0.1', port } }), logger);
     await until(async () => /answers the login with 404: is server.url \(.*\/wrong\/?\) the UFDL server's address\?/.test(await reasons()), 10_000, 'not ready for the address');
     // Before, it was logged as an unreachable server (a warning), which it is not.
     expect(lines.some((l) => /check server\.url/.test(String(l.msg)) && l.level === 50)).toBe(true);

@@ -5,11 +5,10 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { createAgent } from '../../src/agent/index.js';
+import { describe, expect, it } from 'vitest';
 import { agentOptionsFrom } from '../../src/cli/agent-options.js';
 import { loadConfig } from '../../src/cli/config/load.js';
-import { fastAgentOptions, testLogger, until } from '../helpers/agent.js';
+import { fastAgentOptions, startingAgent, until } from '../helpers/agent.js';
 import { api, freePort, startTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -27,20 +26,9 @@ describe('the agent\'s password file', () => {
     const config = loadConfig({ env: { UFDL_AGENT_SERVER_URL: server.url, UFDL_AGENT_SERVER_USERNAME: 'robot', UFDL_AGENT_SERVER_PASSWORD_FILE: file } });
     const fromFile = agentOptionsFrom(config).password;
     const port = await freePort();
-    const agent = createAgent(
+    const { agent, starting, notReadyBecause: reasons } = await startingAgent(
       fastAgentOptions(server, dir, { username: 'robot', password: fromFile, status: { host: '127.0.0.1', port }, authRetryS: [0.2] }),
-      testLogger(),
-      { handleSignals: false },
     );
-    const starting = agent.start();
-    onTestFinished(async () => {
-      await agent.close();
-      await starting.catch(() => {});
-    });
-    const reasons = async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-      return res?.status === 503 ? ((await res.json()) as { reasons: string[] }).reasons.join(' ') : '';
-    };
     await until(async () => /refuses the credentials of user 'robot'/.test(await reasons()), 10_000, 'not ready for the credentials');
 
     // The operator fixes the file (an editor may leave it empty for a moment: the last password stays).

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
-import { startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
+import { createAgent, startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
 import { UfdlClient, WEBSOCKET_NOTIFICATIONS } from '../../src/client/api.js';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
@@ -77,6 +77,27 @@ export async function startTestAgent(server: { url: string }, over: Partial<Agen
   const close = () => agent.close();
   onTestFinished(close);
   return { agent, dir: base, options, close };
+}
+
+/**
+ * An agent whose start is under way (not awaited: it may wait for the server for good), closed when
+ * the test ends, and what its status endpoint (`options.status`, which must be set) says keeps it
+ * from being ready: the reasons of `/readyz` while it answers 503, '' otherwise.
+ */
+export async function startingAgent(options: AgentOptions, logger: Logger = testLogger()): Promise<{ agent: Agent; starting: Promise<void>; notReadyBecause(): Promise<string> }> {
+  const { status } = options;
+  if (!status) throw new Error('startingAgent needs options.status');
+  const agent = createAgent(options, logger, { handleSignals: false });
+  const starting = agent.start();
+  onTestFinished(async () => {
+    await agent.close();
+    await starting.catch(() => {});
+  });
+  const notReadyBecause = async () => {
+    const res = await fetch(`http://${status.host}:${status.port}/readyz`).catch(() => undefined);
+    return res?.status === 503 ? ((await res.json()) as { reasons: string[] }).reasons.join(' ') : '';
+  };
+  return { agent, starting, notReadyBecause };
 }
 
 // ── server-side helpers ─────────────────────────────────────────────────────────────────────────
