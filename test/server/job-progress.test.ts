@@ -27,6 +27,22 @@ describe('a job\'s progress in its JSON', () => {
     expect(finished.body).not.toHaveProperty('progress');
   });
 
+  it('starts again from 0 when the job is reset and started again', async () => {
+    const fx = await startWithFixtures();
+    const node = fx.node();
+    const job = fx.job();
+    await fx.startAs(node, job);
+    expect((await fx.call('POST', `/v1/jobs/${job}/progress/0.9`, { node, json: {} })).status).toBe(200);
+    const errored = await fx.call('POST', `/v1/jobs/${job}/finish`, { node, json: { success: false, error: 'boom', send_notification: 'none' } });
+    expect(errored.status, errored.text).toBe(200);
+    expect((await fx.call('DELETE', `/v1/jobs/${job}/reset`, { node })).status).toBe(200);
+    const restarted = await fx.call('POST', `/v1/jobs/${job}/start`, { node, json: { send_notification: 'none' } });
+    expect(restarted.status, restarted.text).toBe(200);
+    // Before, the new attempt showed the last one's 0.9 from its start.
+    expect(restarted.body.progress).toBe(0);
+    expect((await fx.call('GET', `/v1/jobs/${job}`)).body.progress).toBe(0);
+  });
+
   it('is not there in strict-reference mode', async () => {
     const fx = await startWithFixtures({ extensions: false });
     const node = fx.node();

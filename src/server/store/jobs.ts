@@ -250,9 +250,11 @@ export function startJob(ctx: ServerContext, pk: number, nodePk: number): JobJso
       return refuse(illegal(job, phase, 'start', reason));
     }
     const startTime = nowIso();
-    cachedStatement(db, 'UPDATE jobs SET start_time = ? WHERE pk = ?').run(startTime, job.pk);
+    // Each attempt starts from 0: the reference keeps the last attempt's progress through a reset or
+    // an abort, and its restarted job then showed that progress from its start (docs/COMPATIBILITY.md).
+    cachedStatement(db, 'UPDATE jobs SET start_time = ?, progress_amount = 0 WHERE pk = ?').run(startTime, job.pk);
     setCurrentJob(db, nodePk, job.pk);
-    return done('start', { wrote: { start_time: startTime } });
+    return done('start', { wrote: { start_time: startTime, progress_amount: 0 } });
   });
 }
 
