@@ -3,6 +3,7 @@
  * keys take their defaults from the agent's (`config/keys.ts`), and test/cli/agent-options.test.ts
  * checks that every key reaches its option.
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultJournalFile, resolveAgentOptions, type AgentOptions } from '../agent/options.js';
 import { ConfigError } from './config/errors.js';
@@ -89,6 +90,8 @@ function passwordSource(config: EffectiveConfig, first: string): string | (() =>
   let last = first;
   return () => {
     try {
+      // Only a regular file: reading a FIFO with no writer would block the agent's event loop.
+      if (!statSync(file).isFile()) return last;
       const now = secretFromFile(file);
       if (now !== '') last = now;
     } catch {

@@ -89,6 +89,9 @@ export async function startingAgent(options: AgentOptions, logger: Logger = test
   if (!status) throw new Error('startingAgent needs options.status');
   const agent = createAgent(options, logger, { handleSignals: false });
   const starting = agent.start();
+  // Handled here too: a start that fails before the test awaits it is the test's to see, not an
+  // unhandled rejection.
+  starting.catch(() => {});
   onTestFinished(async () => {
     await agent.close();
     await starting.catch(() => {});

@@ -19,7 +19,7 @@ describe('a job the agent cannot prepare', () => {
     const job = await createJob(server, template, { parameter_values: { progress_regex: { value: '(?<progress>a)\\1', type: 'str' } } });
     const { logger, lines } = recordingLogger();
     await startTestAgent(server, {}, await tempDir('ufdl-prepare-code-'), logger);
-    await until(() => lines.some((l) => l.msg === 'preparation failed; releasing the job so that another node can run it'), 10_000, 'the preparation to fail').catch((e) => { console.log(lines.filter((l) => (l.level as number) >= 40 || /skip|prepar/.test(String(l.msg))).map((l) => JSON.stringify(l)).join('\n')); throw e; });
+    await until(() => lines.some((l) => l.msg === 'preparation failed; releasing the job so that another node can run it'), 30_000, 'the preparation to fail');
     const line = lines.find((l) => l.msg === 'preparation failed; releasing the job so that another node can run it')!;
     expect(line).toMatchObject({ code: 'UFDL_ERR_AGENT_PARAM_BAD', err: expect.stringMatching(/^Parameter 'progress_regex': uses a back-reference/) });
     // Released, not failed: another node may run it.
