@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { JobPage, JobSummary } from '../../src/protocol/dashboard.js';
 import { listedBy, pageQuery, settled, tableAt, withJob, type FeedEvent, type TableState, type TableView } from '../../src/ui/table-feed.js';
+import { jobSummary } from '../helpers/job-summary.js';
 
 /** A small deterministic generator (mulberry32). */
 function random(seed: number): () => number {
@@ -21,20 +22,7 @@ function random(seed: number): () => number {
 }
 
 function summary(pk: number, template: number, state: JobSummary['state'], deleted = false): JobSummary {
-  return {
-    pk,
-    template: { pk: template, name: `t${template}`, version: 1 },
-    state,
-    node: state === 'created' ? null : 1,
-    progress: 0,
-    creator: 1,
-    description: '',
-    creation_time: '2026-12-07T00:00:00.000Z',
-    start_time: state === 'created' ? null : '2026-12-07T00:00:01.000Z',
-    end_time: state === 'created' || state === 'running' ? null : '2026-12-07T00:01:00.000Z',
-    error: state === 'errored' ? 'boom' : null,
-    deleted,
-  };
+  return jobSummary(pk, state, { template: { pk: template, name: `t${template}`, version: 1 }, deleted });
 }
 
 /** The server's paging (`dashboard/job-table.ts`) over the model's jobs. */
@@ -92,6 +80,17 @@ function change(jobs: Map<number, JobSummary>, next: () => number, rnd: () => nu
   }
 }
 
+/** For one seed: the model's jobs after 30 random changes, and the table's view with a page size of 1–4. */
+function world(seed: number, base: Omit<TableView, 'pageSize'>) {
+  const rnd = random(seed);
+  const view: TableView = { ...base, pageSize: 1 + Math.floor(rnd() * 4) };
+  const jobs = new Map<number, JobSummary>();
+  let last = 0;
+  const next = () => ++last;
+  for (let i = 0; i < 30; i++) change(jobs, next, rnd);
+  return { rnd, view, jobs, next };
+}
+
 const VIEWS: Omit<TableView, 'pageSize'>[] = [
   { state: '', template: undefined },
   { state: 'running', template: undefined },
@@ -104,12 +103,7 @@ describe('the jobs table against a model of the server', () => {
   for (const [v, base] of VIEWS.entries()) {
     it(`shows what a reload at its place shows, after every event (view ${JSON.stringify(base)})`, () => {
       for (let seed = 1; seed <= 150; seed++) {
-        const rnd = random(seed * 31 + v);
-        const view: TableView = { ...base, pageSize: 1 + Math.floor(rnd() * 4) };
-        const jobs = new Map<number, JobSummary>();
-        let last = 0;
-        const next = () => ++last;
-        for (let i = 0; i < 30; i++) change(jobs, next, rnd);
+        const { rnd, view, jobs, next } = world(seed * 31 + v, base);
         /** As the page's go(): a move, placed below `top`. */
         const go = (query: { before?: number; after?: number }, top?: number): TableState => {
           const page = serverPage(jobs, view, query);
@@ -153,12 +147,7 @@ describe('the jobs table against a model of the server, with events during its l
   for (const [v, base] of VIEWS.entries()) {
     it(`shows what a reload shows once a load lands after events it may or may not show (view ${JSON.stringify(base)})`, () => {
       for (let seed = 1; seed <= 150; seed++) {
-        const rnd = random(seed * 37 + v);
-        const view: TableView = { ...base, pageSize: 1 + Math.floor(rnd() * 4) };
-        const jobs = new Map<number, JobSummary>();
-        let last = 0;
-        const next = () => ++last;
-        for (let i = 0; i < 30; i++) change(jobs, next, rnd);
+        const { rnd, view, jobs, next } = world(seed * 37 + v, base);
         let table = tableAt(serverPage(jobs, view, {}), undefined);
         const log: string[] = [];
         for (let step = 0; step < 60; step++) {

@@ -7,26 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import type { JobPage, JobSummary } from '../../src/protocol/dashboard.js';
 import { listedBy, pageQuery, tableAt, withJob, type FeedOutcome, type TableState, type TableView } from '../../src/ui/table-feed.js';
-
-function job(pk: number, state: JobSummary['state'], over: Partial<JobSummary> = {}): JobSummary {
-  return {
-    pk,
-    template: { pk: 1, name: 't', version: 1 },
-    state,
-    node: state === 'created' ? null : 1,
-    progress: 0,
-    creator: 1,
-    description: '',
-    creation_time: '2026-12-07T00:00:00.000Z',
-    start_time: state === 'created' ? null : '2026-12-07T00:00:01.000Z',
-    end_time: null,
-    error: null,
-    deleted: false,
-    ...over,
-  };
-}
-
-const ENDED = { end_time: '2026-12-07T00:01:00.000Z' };
+// Its node and times follow its state (a finished job has ended).
+import { jobSummary as job } from '../helpers/job-summary.js';
 
 /** A page as the server answers it: `newer` jobs newer than its rows, `older` older ones. */
 function page(rows: JobSummary[], counts: { newer?: number; older?: number } = {}): JobPage {
@@ -70,7 +52,7 @@ describe('withJob() on the newest page', () => {
 
   it('takes out a row that leaves the filter (ended, deleted) and counts it out; with nothing older, no reload', () => {
     const before = newest([job(9, 'running'), job(6, 'running'), job(4, 'running')]);
-    const ended = apply(before, job(6, 'finished', ENDED), running, 'finish');
+    const ended = apply(before, job(6, 'finished'), running, 'finish');
     expect(pks(ended)).toEqual([9, 4]);
     expect(counts(ended)).toEqual({ total: 2, newer: 0, has_newer: false, has_older: false });
     const deleted = apply(before, job(9, 'running', { deleted: true }), running, 'delete');
@@ -80,7 +62,7 @@ describe('withJob() on the newest page', () => {
 
   it('asks to be back-filled when a row leaves with older jobs past the page', () => {
     const before = newest([job(9, 'running'), job(6, 'running'), job(4, 'running')], 2);
-    const outcome: FeedOutcome = withJob(before, job(6, 'finished', ENDED), running, 'finish');
+    const outcome: FeedOutcome = withJob(before, job(6, 'finished'), running, 'finish');
     expect(outcome.reload).toBe(true);
     // The row goes at once; the reload brings the next older job up.
     expect(pks(outcome.state)).toEqual([9, 4]);
@@ -104,7 +86,7 @@ describe('withJob() on the newest page', () => {
 
   it('turns Older off when the last older job leaves the filter on another page', () => {
     const full = newest([job(9, 'running'), job(6, 'running'), job(4, 'running')], 1);
-    const after = apply(full, job(2, 'finished', ENDED), running, 'finish');
+    const after = apply(full, job(2, 'finished'), running, 'finish');
     expect(pks(after)).toEqual([9, 6, 4]);
     expect(counts(after)).toEqual({ total: 3, newer: 0, has_newer: false, has_older: false });
   });
@@ -126,14 +108,14 @@ describe('withJob() on a page that is not the newest', () => {
     expect(after.arrived).toEqual([12]);
     // Its progress changes nothing; its end takes it out of the notice again.
     expect(apply(after, job(12, 'running', { progress: 0.5 }), running, 'progress')).toBe(after);
-    const ended = apply(after, job(12, 'finished', ENDED), running, 'finish');
+    const ended = apply(after, job(12, 'finished'), running, 'finish');
     expect(ended.arrived).toEqual([]);
     expect(counts(ended)).toEqual({ total: 6, newer: 3, has_newer: true, has_older: false });
   });
 
   it('becomes the newest page when every newer job leaves: Newer turns off, and new jobs join its top', () => {
     const before = further([job(9, 'running'), job(6, 'running')], 1);
-    const alone = apply(before, job(15, 'finished', ENDED), running, 'finish');
+    const alone = apply(before, job(15, 'finished'), running, 'finish');
     expect(alone.top).toBeUndefined();
     expect(counts(alone)).toEqual({ total: 2, newer: 0, has_newer: false, has_older: false });
     expect(pageQuery(alone)).toEqual({});
@@ -142,7 +124,7 @@ describe('withJob() on a page that is not the newest', () => {
 
   it('places by where it was loaded, not by its first row: a job below that place joins the page after its first row left', () => {
     const before = further([job(9, 'running'), job(6, 'running'), job(4, 'running')], 2, 5);
-    const left = withJob(before, job(9, 'finished', ENDED), running, 'finish');
+    const left = withJob(before, job(9, 'finished'), running, 'finish');
     expect(left.reload).toBe(true);
     expect(pageQuery(left.state)).toEqual({ before: 10 });
     // Job 8 entered between the old first row and the next: a reload at that place shows it.
@@ -180,7 +162,7 @@ describe('withJob() for deletions', () => {
     expect(pks(back)).toEqual([9, 6, 4]);
     expect(back.page.total).toBe(3);
     // Not listed by this view either way: nothing changes.
-    expect(apply(room, job(7, 'finished', ENDED), running, 'reinstate')).toBe(room);
+    expect(apply(room, job(7, 'finished'), running, 'reinstate')).toBe(room);
   });
 });
 
