@@ -208,8 +208,6 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   }
 
   async #append(key: LogKey, offset: number, bytes: Buffer, grid: LogGrid): Promise<number> {
-    // The route found the job, but a hard delete may have removed its log since (see `remove`).
-    if (!this.#existingJob(key.pk)) throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
     // Read from disk, not the cache: another server process on the same data directory (a replica
     // the agent failed over to) may have appended since this one last did.
     const state = (await this.#state(key, true, true))!;
@@ -275,6 +273,17 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     if (load) load.stale++;
   }
 
+  /**
+   * The attempt's directory, made for a writer: only while the job has its row. A hard delete
+   * removes the log (`remove`); an append that comes after it must not make it again. Asked here,
+   * where a directory would be made, rather than at every append: the route has just found the job,
+   * and appends and removals of one job take turns.
+   */
+  async #makeAttemptDir(key: LogKey): Promise<string> {
+    if (!this.#existingJob(key.pk)) throw new UfdlError('UFDL_ERR_REQ_NOT_FOUND', 'Not found.');
+    return this.ensureAttemptDir(key);
+  }
+
   /** The cached state of the attempt, loaded from disk; created when `create` (writers). */
   async #state(key: LogKey, create: boolean, fresh = false): Promise<LogState | undefined> {
     const attempt = attemptName(key);
@@ -295,10 +304,10 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
     const staleBefore = load.stale;
     let state: LogState | undefined;
     try {
-      const dir = create && !known ? await this.ensureAttemptDir(key) : join(this.root, String(key.pk), attempt);
+      const dir = create && !known ? await this.#makeAttemptDir(key) : join(this.root, String(key.pk), attempt);
       state = await loadState(dir, attempt);
       // Gone meanwhile (removed through another server process): a writer makes it again.
-      if (!state && create && known) state = await loadState(await this.ensureAttemptDir(key), attempt);
+      if (!state && create && known) state = await loadState(await this.#makeAttemptDir(key), attempt);
     } finally {
       if (--load.count === 0) this.#loads.delete(key.pk);
     }
