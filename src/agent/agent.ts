@@ -21,6 +21,7 @@ import { TemplateCache } from './poll/candidates.js';
 import type { AgentDeps } from './ports.js';
 import { ServerContact } from './server-contact.js';
 import { refreshHardware, replanSlots, type LiveContext } from './slots/replan.js';
+import { StartUpRefusedError } from './start/refusal.js';
 import { startUp } from './start/sequence.js';
 import { livenessOf, statusSnapshot, type AgentStatus } from './status.js';
 import { createJobs, wireRunningParts, type AgentSide, type RunningParts } from './wiring.js';
@@ -140,6 +141,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (err instanceof JournalLockedError) {
         // A user's mistake, not a bug: one line that says who holds the journal, no stack.
         this.log.error({ journal: err.path, holderPid: err.holder?.pid ?? null, holderHost: err.holder?.hostname ?? null }, err.message);
+      } else if (err instanceof StartUpRefusedError) {
+        // Not a bug either: the server's answer and what to check, in one line.
+        this.log.error({ step: err.step, status: err.status, detail: err.detail, check: err.suspect }, err.message);
       } else {
         this.log.error({ err }, 'the agent could not start');
       }

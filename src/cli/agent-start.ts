@@ -5,6 +5,7 @@
 import { StatusListenError } from '../agent/health/status-server.js';
 import type { Agent } from '../agent/index.js';
 import { JournalLockedError } from '../agent/journal/errors.js';
+import { StartUpRefusedError } from '../agent/start/refusal.js';
 import { isClientError } from '../client/errors.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
@@ -21,11 +22,16 @@ export async function startAgentFromCli(create: () => Agent, beforeStart: (agent
     return agent;
   } catch (err) {
     if (err instanceof JournalLockedError) throw new CliError(EXIT.JOURNAL_IN_USE, err.message);
+    // The server refuses a start-up step for good (a 4xx): the same request would get the same answer
+    // after a restart. Its user's permission (403: registering a node where serve.node_actions =
+    // "workers" and the user is no worker account) is the permission status; anything else (a node
+    // field it refuses, a route it does not have at server.url) is for the configuration to fix.
+    if (err instanceof StartUpRefusedError) throw new CliError(err.suspect === 'permission' ? EXIT.NOPERM : EXIT.CONFIG, err.message);
+    // The server refuses what the agent's user may do outside those steps: a permission problem, as
+    // for the operator commands.
+    if (isClientError(err, 'forbidden')) throw new CliError(EXIT.NOPERM, `the server refuses the agent's user: ${err.message}`);
     // Another agent on this machine holds the port (each needs its own), or the address is wrong: a
     // configuration error, which systemd does not restart, as the server's own port (serve.port).
-    // The server refuses what the agent's user may do (registering a node where serve.node_actions =
-    // "workers" and the user is no worker account): a permission problem, as for the operator commands.
-    if (isClientError(err, 'forbidden')) throw new CliError(EXIT.NOPERM, `the server refuses the agent's user: ${err.message}`);
     if (err instanceof StatusListenError) {
       throw new CliError(
         EXIT.CONFIG,

@@ -7,6 +7,7 @@
 import type { UfdlClient } from '../../client/api.js';
 import { isClientError, type ClientError } from '../../client/errors.js';
 import type { ServerContact } from '../server-contact.js';
+import { isDefiniteRefusal, StartUpRefusedError } from './refusal.js';
 import type { LogPort } from '../ports.js';
 import { Schedule, sleep } from '../timing.js';
 
@@ -79,7 +80,10 @@ export interface StepContext {
 
 /**
  * Run a start-up step, retrying on the error back-off while the server is unreachable (or answers
- * 5xx). A definite refusal (4xx) is thrown: the agent cannot start, and says why.
+ * 5xx). A definite refusal (4xx) is thrown as a {@link StartUpRefusedError} naming the step, the
+ * server's message and what to check: the agent cannot start, and says why. A `400 Bad Node-Id` (a
+ * node record deleted under a registration or a recovery) is tried again: the step then registers
+ * the node anew, or the slot's client does (`slots/nodes.ts`).
  */
 export async function retryStartupStep<T>(what: string, step: () => Promise<T>, ctx: StepContext): Promise<T> {
   const schedule = new Schedule(ctx.errorBackoffS);
@@ -88,6 +92,7 @@ export async function retryStartupStep<T>(what: string, step: () => Promise<T>, 
       return await step();
     } catch (err) {
       if (ctx.signal.aborted) throw err;
+      if (isClientError(err) && isDefiniteRefusal(err)) throw new StartUpRefusedError(what, err);
       if (isClientError(err) && !err.transient && err.kind !== 'server' && err.kind !== 'auth') throw err;
       if (isClientError(err, 'auth')) await ctx.relogin();
       const delay = schedule.next();
