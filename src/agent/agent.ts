@@ -11,7 +11,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { journalProblem, Readiness } from './health/readiness.js';
-import { startStatusServer, type Health } from './health/status-server.js';
+import { startStatusServer, StatusListenError, type Health } from './health/status-server.js';
 import type { JobEvents } from './job/context.js';
 import { JournalLockedError } from './journal/errors.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
@@ -141,6 +141,9 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (err instanceof JournalLockedError) {
         // A user's mistake, not a bug: one line that says who holds the journal, no stack.
         this.log.error({ journal: err.path, holderPid: err.holder?.pid ?? null, holderHost: err.holder?.hostname ?? null }, err.message);
+      } else if (err instanceof StatusListenError) {
+        // Where the status endpoint cannot listen: the configuration's or the resolver's doing, said in one line.
+        this.log.error({ code: err.code, temporary: err.temporary }, err.message);
       } else if (err instanceof StartUpRefusedError) {
         // Not a bug either: the server's answer and what to check, in one line.
         this.log.error({ step: err.step, status: err.status, detail: err.detail, check: err.suspect }, err.message);

@@ -18,6 +18,11 @@ export const EXIT = {
    * give this one its own state directory.
    */
   JOURNAL_IN_USE: 75,
+  /**
+   * A temporary failure (EX_TEMPFAIL): a host name to listen on (`serve.host`, `agent.status_host`)
+   * that the resolver could not look up just now (EAI_AGAIN). systemd starts the command again.
+   */
+  TEMPFAIL: 75,
   /** Credentials were refused. */
   NOPERM: 77,
   /** The configuration is invalid. */

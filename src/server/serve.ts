@@ -12,7 +12,10 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The server cannot listen where it was told to (port taken, no permission, no such address). */
+/**
+ * The server cannot listen where it was told to (port taken, no permission, no such address, a host
+ * name the resolver cannot look up now).
+ */
 export class ListenError extends Error {
   constructor(
     readonly host: string,
@@ -26,15 +29,22 @@ export class ListenError extends Error {
           ? 'port needs privileges this user lacks'
           : code === 'ENOTFOUND'
             ? 'host name is unknown'
-            : 'address is not an address of this machine';
+            : code === 'EAI_AGAIN'
+              ? 'host name could not be looked up just now (a temporary DNS failure)'
+              : 'address is not an address of this machine';
     super(`cannot listen on ${host}:${port}: the ${why}`);
     this.name = 'ListenError';
+  }
+
+  /** Whether trying again later may work: the resolver did not answer (EAI_AGAIN), it did not say no. */
+  get temporary(): boolean {
+    return this.code === 'EAI_AGAIN';
   }
 }
 
 const LISTEN_BACKLOG = 4096;
 
-const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND']);
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export interface StartServerExtras {
   /** When the port is taken, try the next ones, up to this many more (standalone's default port). @default 0 */

@@ -127,9 +127,11 @@ describe('systemd units: static checks', () => {
       expect(value(unit, 'Service', 'Restart')).toBe('on-failure');
       const prevent = values(unit, 'Service', 'RestartPreventExitStatus').join(' ').split(/\s+/).map(Number);
       expect(prevent).toEqual(expect.arrayContaining([EXIT.USAGE, EXIT.CONFIG]));
-      // A restart can fix an unreachable server or a crash, so those must not be listed.
+      // A restart can fix an unreachable server, a crash or a temporary failure (a resolver that does
+      // not answer yet), so those must not be listed.
       expect(prevent).not.toContain(EXIT.UNAVAILABLE);
       expect(prevent).not.toContain(EXIT.SOFTWARE);
+      expect(prevent).not.toContain(EXIT.TEMPFAIL);
     });
 
     it('is Type=notify with a watchdog, and takes notifications from the main process only', () => {

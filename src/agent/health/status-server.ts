@@ -33,11 +33,16 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-/** The status endpoint cannot listen where it was told to (port taken, no permission, no such address). */
+/**
+ * The status endpoint cannot listen where it was told to (port taken, no permission, no such address,
+ * a host name the resolver cannot look up now).
+ */
 export class StatusListenError extends Error {
   readonly code: string;
   /** Whether the port (not the address) is at fault. */
   readonly portProblem: boolean;
+  /** Whether trying again later may work: the resolver did not answer (EAI_AGAIN), it did not say no. */
+  readonly temporary: boolean;
 
   constructor(host: string, port: number, code: string, options: { cause: unknown }) {
     const why =
@@ -47,15 +52,18 @@ export class StatusListenError extends Error {
           ? 'port needs privileges this user lacks'
           : code === 'ENOTFOUND'
             ? 'host name is unknown'
-            : 'address is not an address of this machine';
+            : code === 'EAI_AGAIN'
+              ? 'host name could not be looked up just now (a temporary DNS failure)'
+              : 'address is not an address of this machine';
     super(`the status endpoint cannot listen on ${host}:${port}: the ${why}`, options);
     this.name = 'StatusListenError';
     this.code = code;
     this.portProblem = code === 'EADDRINUSE' || code === 'EACCES';
+    this.temporary = code === 'EAI_AGAIN';
   }
 }
 
-const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND']);
+const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export async function startStatusServer(source: StatusSource, where: { host: string; port: number }): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {

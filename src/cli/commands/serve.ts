@@ -90,7 +90,8 @@ export function registerServe(program: Command): void {
  * A server that cannot start, as one line and a named status: an option it refuses, database settings that do not work
  * (the configuration status), a database that cannot be reached (unavailable, so systemd retries),
  * or an address it cannot listen on — naming the address, where the port came from, and how to
- * choose another (the configuration status).
+ * choose another (the configuration status; a host name the resolver could not look up just now:
+ * the temporary-failure status, so systemd retries).
  */
 export function startProblem(err: unknown, config: EffectiveConfig): unknown {
   // A value the loader takes but the server refuses (`serve.lost_after = 0`, a port above 65535): the
@@ -101,9 +102,14 @@ export function startProblem(err: unknown, config: EffectiveConfig): unknown {
   if (err instanceof Error && err.name === 'DatabaseUnreachableError') return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
   if (!(err instanceof Error) || err.name !== 'ListenError') return err;
   const code = (err as Error & { code?: string }).code;
-  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') {
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     const hostSource = config.sources['serve.host'] ?? 'default';
     const hostFrom = hostSource === 'default' ? 'the default' : hostSource === 'flag' ? '--host' : hostSource.startsWith('env ') ? hostSource.slice(4) : hostSource;
+    // The resolver did not answer (at boot, before DNS works): nothing to fix in the configuration,
+    // so the temporary-failure status, which systemd restarts, not the configuration one, which it does not.
+    if (code === 'EAI_AGAIN') {
+      return new CliError(EXIT.TEMPFAIL, `${err.message} (host from ${hostFrom}); start it again once the resolver answers (systemd does), or give serve.host as an address`);
+    }
     return new CliError(EXIT.CONFIG, `${err.message} (host from ${hostFrom}); choose another with --host or UFDL_AGENT_SERVE_HOST (serve.host in a configuration file)`);
   }
   const source = config.sources['serve.port'] ?? 'default';
