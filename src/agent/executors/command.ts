@@ -15,7 +15,7 @@ import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { childEnv, contractEnv, valueEnv } from '../child/env.js';
 import { expandArgv, flagTruth } from './template-params.js';
 import { argvCodeProblem, argvParameter, checkTemplate, isArgv, resolveJob } from './common.js';
-import { PrepareError } from './errors.js';
+import { PrepareError, refusal, type TemplateRefusal } from './errors.js';
 import type { Executor, ExecutorContext, PreparedJob } from './types.js';
 
 export const COMMAND_EXECUTOR_CLASS = 'ufdl_agent.Command';
@@ -24,14 +24,14 @@ export const COMMAND_EXECUTOR_CLASS = 'ufdl_agent.Command';
 export const commandExecutor: Executor = {
   executorClass: COMMAND_EXECUTOR_CLASS,
 
-  check(template: TemplateJson): string | undefined {
+  check(template: TemplateJson): TemplateRefusal | undefined {
     const problem = checkTemplate(template, { body: 'argv' });
     if (problem !== undefined) return problem;
     const body = template.parameters['body']?.default;
     if (!isArgv(body)) return undefined; // the job supplies the argv; checked when it runs
     const names = { parameters: template.parameters, inputs: (template.inputs ?? []).map((input) => input.name) };
     const unsafe = argvCodeProblem(body, () => true, names) ?? argvCodeProblem(body, () => false, names);
-    return unsafe === undefined ? undefined : `template '${template.name}': ${unsafe}`;
+    return unsafe === undefined ? undefined : refusal('UFDL_ERR_AGENT_PARAM_UNSAFE', `template '${template.name}': ${unsafe}`);
   },
 
   prepare(job: JobJson, template: TemplateJson, ctx: ExecutorContext): PreparedJob {

@@ -8,7 +8,7 @@ import { inputEnvName, parameterEnvName } from '../../protocol/value-env.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { contractEnv } from '../child/env.js';
 import { expansionValues, resolveInputs, resolveParameters, type ExpansionValues } from './template-params.js';
-import { PrepareError } from './errors.js';
+import { PrepareError, refusal, refusalFrom, type TemplateRefusal } from './errors.js';
 import { readSettings, type ExecutorSettings } from './settings.js';
 import type { ExecutorContext } from './types.js';
 
@@ -55,16 +55,16 @@ export type ParameterUse = 'argv' | 'optional-argv' | 'script' | 'string';
 
 /**
  * Static checks on a template: each parameter the executor needs is declared, and its default (when it
- * has one) has the right shape; the settings parameters' defaults are usable. Returns the reason the
- * template cannot run, or `undefined`.
+ * has one) has the right shape; the settings parameters' defaults are usable. Returns why the
+ * template cannot run, with its agent code, or `undefined`.
  */
-export function checkTemplate(template: TemplateJson, uses: Readonly<Record<string, ParameterUse>>): string | undefined {
+export function checkTemplate(template: TemplateJson, uses: Readonly<Record<string, ParameterUse>>): TemplateRefusal | undefined {
   const declared = template.parameters;
   for (const [name, use] of Object.entries(uses)) {
     const parameter = declared[name];
     if (parameter === undefined) {
       if (use === 'optional-argv') continue;
-      return `template '${template.name}' declares no '${name}' parameter, which ${template.executor_class} needs`;
+      return refusal('UFDL_ERR_AGENT_PARAM_MISSING', `template '${template.name}' declares no '${name}' parameter, which ${template.executor_class} needs`);
     }
     if (!Object.hasOwn(parameter, 'default')) continue; // the job must supply it; checked at prepare
     const value = parameter.default;
@@ -74,7 +74,7 @@ export function checkTemplate(template: TemplateJson, uses: Readonly<Record<stri
         : use === 'string'
           ? typeof value === 'string' && value !== ''
           : isArgv(value);
-    if (!ok) return `the default of parameter '${name}' of template '${template.name}' is not ${describeUse(use)}`;
+    if (!ok) return refusal('UFDL_ERR_AGENT_PARAM_BAD', `the default of parameter '${name}' of template '${template.name}' is not ${describeUse(use)}`);
   }
   const defaults: Record<string, unknown> = {};
   for (const [name, parameter] of Object.entries(declared)) {
@@ -83,7 +83,7 @@ export function checkTemplate(template: TemplateJson, uses: Readonly<Record<stri
   try {
     readSettings(defaults);
   } catch (err) {
-    return `template '${template.name}': ${(err as Error).message}`;
+    return refusalFrom(err, `template '${template.name}': `);
   }
   return undefined;
 }

@@ -39,7 +39,7 @@ import { containerWork } from './docker-container.js';
 import { containersLabelled, inspectContainer, LABEL, removeContainer, type DockerCli } from './docker-engine.js';
 import { DOCKER_FOLLOW_SCRIPT, DOCKER_RUN_SCRIPT, LAUNCHER_NAME } from './docker-scripts.js';
 import { dockerLimitFlags } from './docker-limits.js';
-import { PrepareError } from './errors.js';
+import { PrepareError, refusal, refusalFrom, type TemplateRefusal } from './errors.js';
 import { SCRIPT_SHELL } from './shell.js';
 import type { Executor, ExecutorContext, PreparedJob } from './types.js';
 
@@ -140,14 +140,14 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
   return {
     executorClass: DOCKER_EXECUTOR_CLASS,
 
-    check(template: TemplateJson): string | undefined {
+    check(template: TemplateJson): TemplateRefusal | undefined {
       const problem = checkTemplate(template, { image: 'string', body: 'optional-argv' }) ?? limitsProblem(template);
       if (problem !== undefined) return problem;
       const body = template.parameters['body']?.default;
       if (!isArgv(body)) return undefined;
       const names = { parameters: template.parameters, inputs: (template.inputs ?? []).map((input) => input.name) };
       const unsafe = argvCodeProblem(body, () => true, names) ?? argvCodeProblem(body, () => false, names);
-      return unsafe === undefined ? undefined : `template '${template.name}': ${unsafe}`;
+      return unsafe === undefined ? undefined : refusal('UFDL_ERR_AGENT_PARAM_UNSAFE', `template '${template.name}': ${unsafe}`);
     },
 
     prepare(job: JobJson, template: TemplateJson, ctx: ExecutorContext): PreparedJob {
@@ -280,7 +280,7 @@ function imageOf(parameters: Readonly<Record<string, unknown>>, values: Expansio
 }
 
 /** Why the defaults of the limit parameters cannot be used, or `undefined`. */
-function limitsProblem(template: TemplateJson): string | undefined {
+function limitsProblem(template: TemplateJson): TemplateRefusal | undefined {
   const defaults = Object.fromEntries(
     Object.entries(template.parameters).filter(([, p]) => Object.hasOwn(p, 'default')).map(([name, p]) => [name, p.default]),
   );
@@ -288,7 +288,7 @@ function limitsProblem(template: TemplateJson): string | undefined {
     dockerLimitFlags(defaults);
     return undefined;
   } catch (err) {
-    return `template '${template.name}': ${(err as Error).message}`;
+    return refusalFrom(err, `template '${template.name}': `);
   }
 }
 

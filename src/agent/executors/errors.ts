@@ -33,3 +33,26 @@ export class PrepareError extends Error {
     this.subject = options?.subject;
   }
 }
+
+/**
+ * Why this node cannot run any job of a template, judged from the template alone: the sentence the
+ * server is told (the job's waiting reason) and the agent code the log line carries.
+ */
+export interface TemplateRefusal {
+  readonly code: PrepareErrorCode;
+  readonly reason: string;
+}
+
+/** A {@link TemplateRefusal}. */
+export function refusal(code: PrepareErrorCode, reason: string): TemplateRefusal {
+  return { code, reason };
+}
+
+/**
+ * What a template check ran into while reading the template's defaults (a default no job could use),
+ * as a refusal: a {@link PrepareError} keeps its code; anything else is a bad value too.
+ */
+export function refusalFrom(err: unknown, prefix: string): TemplateRefusal {
+  const message = err instanceof Error ? err.message : String(err);
+  return refusal(err instanceof PrepareError ? err.code : 'UFDL_ERR_AGENT_PARAM_BAD', `${prefix}${message}`);
+}

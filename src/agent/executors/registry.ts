@@ -7,6 +7,7 @@ import type { JobDir } from '../child/job-dir.js';
 import type { ChildSpec } from '../child/running-child.js';
 import { commandExecutor } from './command.js';
 import { createDockerExecutor, DOCKER_EXECUTOR_CLASS, isDockerAvailable, type DockerExecutor, type DockerOptions, type SweepResult } from './docker.js';
+import { refusal, type TemplateRefusal } from './errors.js';
 import { shellExecutor } from './shell.js';
 import type { Executor } from './types.js';
 
@@ -14,7 +15,7 @@ import type { Executor } from './types.js';
 export class ExecutorRegistry {
   readonly #executors = new Map<string, Executor>();
   readonly #unavailable = new Map<string, string>();
-  readonly #checked = new WeakMap<TemplateJson, string | undefined>();
+  readonly #checked = new WeakMap<TemplateJson, TemplateRefusal | undefined>();
 
   /**
    * @param executors the executors this node runs
@@ -31,18 +32,22 @@ export class ExecutorRegistry {
   }
 
   /**
-   * Why this node cannot run jobs of `template`, or `undefined` when it can. The verdict is kept per
-   * template object (the template cache hands out one per pk), since checking a script reads it whole.
+   * Why this node cannot run jobs of `template` (the sentence and its agent code), or `undefined` when
+   * it can. The verdict is kept per template object (the template cache hands out one per pk), since
+   * checking a script reads it whole.
    */
-  canRun(template: TemplateJson): string | undefined {
+  canRun(template: TemplateJson): TemplateRefusal | undefined {
     const executor = this.#executors.get(template.executor_class);
     if (executor) {
       if (!this.#checked.has(template)) this.#checked.set(template, executor.check(template));
       return this.#checked.get(template);
     }
     const reason = this.#unavailable.get(template.executor_class);
-    if (reason) return `executor ${template.executor_class} is not available on this node: ${reason}`;
-    return `executor class '${template.executor_class}' is not one this node runs (${[...this.#executors.keys()].join(', ')})`;
+    if (reason) return refusal('UFDL_ERR_AGENT_EXECUTOR_UNKNOWN', `executor ${template.executor_class} is not available on this node: ${reason}`);
+    return refusal(
+      'UFDL_ERR_AGENT_EXECUTOR_UNKNOWN',
+      `executor class '${template.executor_class}' is not one this node runs (${[...this.#executors.keys()].join(', ')})`,
+    );
   }
 
   /**

@@ -21,7 +21,7 @@ import { childEnv, contractEnv, valueEnv, type ValueEnv } from '../child/env.js'
 import { stringifyValue } from '../../protocol/value-env.js';
 import { flagTruth, type ExpansionValues } from './template-params.js';
 import { checkTemplate, isArgv, resolveJob } from './common.js';
-import { PrepareError } from './errors.js';
+import { PrepareError, refusal, type TemplateRefusal } from './errors.js';
 import type { Executor, ExecutorContext, PreparedJob } from './types.js';
 
 export const SHELL_EXECUTOR_CLASS = 'ufdl_agent.Shell';
@@ -33,17 +33,18 @@ export const SCRIPT_SHELL = '/bin/sh';
 export const shellExecutor: Executor = {
   executorClass: SHELL_EXECUTOR_CLASS,
 
-  check(template: TemplateJson): string | undefined {
+  check(template: TemplateJson): TemplateRefusal | undefined {
     const problem = checkTemplate(template, { body: 'script' });
     if (problem !== undefined) return problem;
     const inputs = (template.inputs ?? []).map((input) => input.name);
     const clash = valueEnvClash(Object.keys(template.parameters), inputs);
-    if (clash !== undefined) return `template '${template.name}': ${clash}`;
+    // As `prepare` says of the same clash: one variable would carry two values.
+    if (clash !== undefined) return refusal('UFDL_ERR_AGENT_PARAM_UNSAFE', `template '${template.name}': ${clash}`);
     const body = template.parameters['body'];
     const script = body === undefined || !Object.hasOwn(body, 'default') ? undefined : scriptOf(body.default);
     if (script === undefined) return undefined; // the job supplies the script; checked when it runs
     const unsafe = shellScriptProblem(script, { parameters: template.parameters, inputs, variable: (name) => variableOf(name, template.parameters) });
-    return unsafe === undefined ? undefined : `template '${template.name}': ${unsafe}`;
+    return unsafe === undefined ? undefined : refusal('UFDL_ERR_AGENT_PARAM_UNSAFE', `template '${template.name}': ${unsafe}`);
   },
 
   prepare(job: JobJson, template: TemplateJson, ctx: ExecutorContext): PreparedJob {

@@ -6,6 +6,7 @@
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import type { JobDir } from '../child/job-dir.js';
 import type { ChildSpec, OutsideWork } from '../child/running-child.js';
+import type { TemplateRefusal } from './errors.js';
 import type { ExecutorSettings } from './settings.js';
 
 /** What an executor needs to know about where and for whom a job runs. */
@@ -38,9 +39,10 @@ export interface Executor {
   readonly executorClass: string;
   /**
    * Why this executor cannot run jobs of `template`, judged from the template alone (its declared
-   * parameters and their defaults), or `undefined`. Cheap: called for every candidate job.
+   * parameters and their defaults), with the agent code, or `undefined`. Cheap: called for every
+   * candidate job.
    */
-  check(template: TemplateJson): string | undefined;
+  check(template: TemplateJson): TemplateRefusal | undefined;
   /**
    * Resolve parameters, expand the body and build the child's command and environment. Pure: no
    * file system access, so a bad job fails here before anything is written.

@@ -41,7 +41,10 @@ export async function prepareJob(s: JobContext, start: StartingJob): Promise<Pre
     s.dir = await createJobDir(options.workDir, s.jobPk);
     const inputPaths = await downloadInputs(api, start.job, s.dir, s.signal);
     const chosen = executor.executorFor(start.template.executor_class);
-    if (!chosen) throw new Error(executor.canRun(start.template) ?? `no executor for ${start.template.executor_class}`);
+    if (!chosen) {
+      const refused = executor.canRun(start.template);
+      throw new PrepareError(refused?.code ?? 'UFDL_ERR_AGENT_EXECUTOR_UNKNOWN', refused?.reason ?? `no executor for ${start.template.executor_class}`);
+    }
     const prepared = chosen.prepare(start.job, start.template, {
       dir: s.dir,
       gpu: start.gpu,

@@ -4,6 +4,7 @@
  */
 import { isClientError } from '../../client/errors.js';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import type { TemplateRefusal } from '../executors/errors.js';
 import type { Evaluation } from './loop.js';
 import type { ExecutorPort } from '../ports.js';
 
@@ -56,7 +57,7 @@ export async function evaluateCandidate(
     }
     throw err;
   }
-  let why: string | undefined;
+  let why: TemplateRefusal | undefined;
   try {
     why = executors.canRun(template);
   } catch (err) {
@@ -64,6 +65,6 @@ export async function evaluateCandidate(
     // it is skipped with the reason; thrown, it would fail every poll and cost the node the queue.
     return { ok: false, reason: `its template '${String(template.name)}' (${job.template.pk}) cannot be checked: ${err instanceof Error ? err.message : String(err)}` };
   }
-  if (why !== undefined) return { ok: false, reason: why };
+  if (why !== undefined) return { ok: false, reason: why.reason, code: why.code };
   return { ok: true, template };
 }

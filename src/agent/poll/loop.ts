@@ -17,6 +17,7 @@
  */
 import { abortable } from '../../client/abortable.js';
 import type { JobJson } from '../../protocol/wire.js';
+import type { PrepareErrorCode } from '../executors/errors.js';
 import type { ClaimOutcome } from '../job/claim.js';
 import type { LogPort } from '../ports.js';
 import { Schedule, sleepUnlessAborted } from '../timing.js';
@@ -59,7 +60,12 @@ export class SkipList {
   }
 }
 
-export type Evaluation = { ok: true } | { ok: false; reason: string };
+/**
+ * Whether a candidate fits this node; if not, the sentence (what the server is told as the job's
+ * waiting reason) and, for a refusal of the template by this node's executors, its agent code
+ * (docs/ERRORS.md, "Agent codes"), which the log line carries.
+ */
+export type Evaluation = { ok: true } | { ok: false; reason: string; code?: PrepareErrorCode };
 
 /** What the loop needs from the agent: a narrow context, so that its tests need no server. */
 export interface LoopContext {
@@ -252,7 +258,8 @@ export class PollLoop {
         if (this.skipList.has(job.pk)) continue;
         const evaluation = await abortable(this.#ctx.evaluate(job, signal), signal, () => new IterationAborted());
         if (!evaluation.ok) {
-          log.info({ job: job.pk, reason: evaluation.reason, skipForMs: this.#options.skipFailedForMs }, 'skipping a job this node cannot run');
+          const code = evaluation.code === undefined ? {} : { code: evaluation.code };
+          log.info({ job: job.pk, reason: evaluation.reason, ...code, skipForMs: this.#options.skipFailedForMs }, 'skipping a job this node cannot run');
           this.skip(job.pk, evaluation.reason);
           skippedNow.push(job.pk);
           continue;

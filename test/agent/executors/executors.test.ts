@@ -113,7 +113,7 @@ describe('ufdl_agent.Shell', () => {
 
   it('refuses a placement where a value would be code, before and after import', () => {
     const unsafe = template('ufdl_agent.Shell', { body: param("python3 -c 'print(\"${x}\")'"), x: param('1') });
-    expect(shellExecutor.check(unsafe)).toMatch(/\$\{x\} on line 1 is inside single quotes/);
+    expect(shellExecutor.check(unsafe)).toEqual({ code: 'UFDL_ERR_AGENT_PARAM_UNSAFE', reason: expect.stringMatching(/\$\{x\} on line 1 is inside single quotes/) });
     const error = prepareError(() => shellExecutor.prepare(job(1), unsafe, ctxFor()));
     expect([error.code, error.subject]).toEqual(['UFDL_ERR_AGENT_PARAM_UNSAFE', 'x']);
     // A job may supply its own body when the template lets it: checked when it runs.
@@ -220,15 +220,18 @@ describe('ufdl_agent.Docker', () => {
     const argv = docker.prepare(job(4), limited, ctxFor()).spec.argv;
     const bytes = String(1.5 * 1024 ** 3);
     expect(argv.join(' ')).toContain(`--memory ${bytes} --memory-swap ${bytes} --cpus 2 `);
-    expect(docker.check(template('ufdl_agent.Docker', { image: param('a'), docker_memory: param('lots') }))).toMatch(/Parameter 'docker_memory': expected a size/);
-    expect(docker.check(template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(-1, ['float']) }))).toMatch(/Parameter 'docker_cpus'/);
+    expect(docker.check(template('ufdl_agent.Docker', { image: param('a'), docker_memory: param('lots') }))).toEqual({
+      code: 'UFDL_ERR_AGENT_PARAM_BAD',
+      reason: expect.stringMatching(/Parameter 'docker_memory': expected a size/),
+    });
+    expect(docker.check(template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(-1, ['float']) }))?.reason).toMatch(/Parameter 'docker_cpus'/);
     const tooSmall = template('ufdl_agent.Docker', { image: param('a'), docker_memory: param('', ['str'], false) });
     expect(prepareError(() => docker.prepare(job(1, { docker_memory: typed('1k') }), tooSmall, ctxFor())).subject).toBe('docker_memory');
   });
 
   it("refuses a CPU limit below Docker's 0.01 rather than rounding it to --cpus 0, which is no limit at all", () => {
     const tiny = template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(0.004, ['float']) });
-    expect(docker.check(tiny)).toMatch(/Parameter 'docker_cpus': 0\.004 is below Docker's minimum of 0\.01/);
+    expect(docker.check(tiny)?.reason).toMatch(/Parameter 'docker_cpus': 0\.004 is below Docker's minimum of 0\.01/);
     const open = template('ufdl_agent.Docker', { image: param('a'), docker_cpus: param(1, ['float'], false) });
     expect(prepareError(() => docker.prepare(job(1, { docker_cpus: typed(0.001, 'float') }), open, ctxFor())).subject).toBe('docker_cpus');
     expect(docker.prepare(job(1, { docker_cpus: typed(0.01, 'float') }), open, ctxFor()).spec.argv.join(' ')).toContain(' --cpus 0.01 ');
@@ -243,7 +246,7 @@ describe('ufdl_agent.Docker', () => {
 
   it('refuses a body that hands a value to a program as code, as Command does', () => {
     const evil = template('ufdl_agent.Docker', { image: param('alpine:3'), body: param(['sh', '-c', '${cmd}'], ['Array<str>']), cmd: param('', ['str'], false) });
-    expect(docker.check(evil)).toMatch(/test-template/);
+    expect(docker.check(evil)).toEqual({ code: 'UFDL_ERR_AGENT_PARAM_UNSAFE', reason: expect.stringMatching(/test-template/) });
   });
 
   it('is unavailable when `docker version` fails, naming the program', async () => {
@@ -294,22 +297,29 @@ describe('ExecutorRegistry', () => {
     expect(registry.executorFor('ufdl.joblauncher.executors.Foo')).toBeUndefined();
   });
 
-  it('says why a template cannot run', () => {
-    const reason = (t: ReturnType<typeof template>) => registry.canRun(t);
-    expect(reason(template('ufdl_agent.Shell', { body: param('echo') }))).toBeUndefined();
-    expect(reason(template('ufdl_agent.Command', { body: required(['Array<str>']) }))).toBeUndefined();
-    expect(reason(template('x.Y', {}))).toBe(
-      "executor class 'x.Y' is not one this node runs (ufdl_agent.Command, ufdl_agent.Shell)",
-    );
-    expect(reason(template('ufdl_agent.Docker', { image: param('a') }))).toBe(
-      'executor ufdl_agent.Docker is not available on this node: no engine',
-    );
-    expect(reason(template('ufdl_agent.Command', {}))).toMatch(/declares no 'body' parameter/);
-    expect(reason(template('ufdl_agent.Command', { body: param('echo') }))).toMatch(/is not an argv/);
-    expect(reason(template('ufdl_agent.Shell', { body: param(3, ['int']) }))).toMatch(/is not a script/);
-    expect(reason(template('ufdl_agent.Shell', { body: param('x'), time_limit: param('never') }))).toMatch(
-      /Parameter 'time_limit'/,
-    );
+  it('says why a template cannot run, with the agent code', () => {
+    const refusal = (t: ReturnType<typeof template>) => registry.canRun(t);
+    expect(refusal(template('ufdl_agent.Shell', { body: param('echo') }))).toBeUndefined();
+    expect(refusal(template('ufdl_agent.Command', { body: required(['Array<str>']) }))).toBeUndefined();
+    expect(refusal(template('x.Y', {}))).toEqual({
+      code: 'UFDL_ERR_AGENT_EXECUTOR_UNKNOWN',
+      reason: "executor class 'x.Y' is not one this node runs (ufdl_agent.Command, ufdl_agent.Shell)",
+    });
+    expect(refusal(template('ufdl_agent.Docker', { image: param('a') }))).toEqual({
+      code: 'UFDL_ERR_AGENT_EXECUTOR_UNKNOWN',
+      reason: 'executor ufdl_agent.Docker is not available on this node: no engine',
+    });
+    expect(refusal(template('ufdl_agent.Command', {}))).toEqual({ code: 'UFDL_ERR_AGENT_PARAM_MISSING', reason: expect.stringMatching(/declares no 'body' parameter/) });
+    expect(refusal(template('ufdl_agent.Command', { body: param('echo') }))).toEqual({ code: 'UFDL_ERR_AGENT_PARAM_BAD', reason: expect.stringMatching(/is not an argv/) });
+    expect(refusal(template('ufdl_agent.Shell', { body: param(3, ['int']) }))).toEqual({ code: 'UFDL_ERR_AGENT_PARAM_BAD', reason: expect.stringMatching(/is not a script/) });
+    expect(refusal(template('ufdl_agent.Shell', { body: param('x'), time_limit: param('never') }))).toEqual({
+      code: 'UFDL_ERR_AGENT_PARAM_BAD',
+      reason: expect.stringMatching(/Parameter 'time_limit'/),
+    });
+    expect(refusal(template('ufdl_agent.Shell', { body: param('x'), 'a-b': param('1'), a_b: param('2') }))).toEqual({
+      code: 'UFDL_ERR_AGENT_PARAM_UNSAFE',
+      reason: expect.stringMatching(/^template 'test-template': /),
+    });
   });
 
   it('offers Docker only when asked or when an engine answers', async () => {
@@ -321,6 +331,6 @@ describe('ExecutorRegistry', () => {
     const on = await createExecutorRegistry({ docker: true });
     expect(on.executorFor('ufdl_agent.Docker')).toBeDefined();
     const auto = await createExecutorRegistry({ docker: 'auto', dockerOptions: { binary: '/nonexistent/docker' } });
-    expect(auto.canRun(template('ufdl_agent.Docker', { image: param('a') }))).toMatch(/\/nonexistent\/docker not found/);
+    expect(auto.canRun(template('ufdl_agent.Docker', { image: param('a') }))?.reason).toMatch(/\/nonexistent\/docker not found/);
   });
 });

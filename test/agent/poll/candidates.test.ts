@@ -22,8 +22,9 @@ describe('evaluateCandidate()', () => {
 
   it("skips a job whose template names an executor this node does not run", async () => {
     const source = { getTemplate: async () => template };
-    const executors = { canRun: () => "executor class 'x' is not one this node runs", executorFor: () => undefined };
-    expect(await evaluateCandidate(job(), source, new TemplateCache(), executors)).toEqual({ ok: false, reason: "executor class 'x' is not one this node runs" });
+    const refusal = { code: 'UFDL_ERR_AGENT_EXECUTOR_UNKNOWN', reason: "executor class 'x' is not one this node runs" } as const;
+    const executors = { canRun: () => refusal, executorFor: () => undefined };
+    expect(await evaluateCandidate(job(), source, new TemplateCache(), executors)).toEqual({ ok: false, ...refusal });
   });
 
   it('skips a job whose template is gone, but lets a server error through (the loop backs off)', async () => {
