@@ -13,7 +13,7 @@ import { startAgent } from '../../src/agent/index.js';
 import type { NodeHardwareFacts } from '../../src/agent/hardware/detect.js';
 import { LIVE_OPTIONS } from '../../src/agent/options.js';
 import { LIVE_AGENT_KEYS } from '../../src/cli/agent-options.js';
-import type { ConfigValue, EffectiveConfig } from '../../src/cli/config/load.js';
+import { loadConfig, type ConfigValue, type EffectiveConfig } from '../../src/cli/config/load.js';
 import { reload } from '../../src/cli/reload.js';
 import { createJob, fastAgentOptions, importTemplate, shellTemplate, until, waitForJob } from '../helpers/agent.js';
 import { buildOnce } from '../helpers/build.js';
@@ -216,6 +216,24 @@ describe('the reload log line over several reloads', () => {
     set(start);
     inForce = await reload(t, inForce);
     expect(reloaded().at(-1)).toMatchObject({ applied: [], needRestart: [] });
+  });
+
+  it('names a new server.password_file among the settings that need a restart', async () => {
+    // The file's contents are read again at each login (test/cli/password-file.test.ts); the path is
+    // fixed at the start, so a reload that changes it must say that the change waits for a restart.
+    const dir = await tempDir('ufdl-reload-password-');
+    const toml = join(dir, 'agent.toml');
+    const passwordAt = (file: string) => writeFile(toml, `[server]\npassword_file = "${join(dir, file)}"\n`);
+    await writeFile(join(dir, 'old'), 'old-password\n');
+    await writeFile(join(dir, 'new'), 'new-password\n');
+    await passwordAt('old');
+    const load = () => loadConfig({ file: toml, env: {} });
+    const lines: { msg: string; applied?: string[]; needRestart?: string[] }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const t = { log, initial: load(), load, levelFlag: undefined, apply: async () => Object.keys(LIVE_AGENT_KEYS) };
+    await passwordAt('new');
+    await reload(t);
+    expect(lines.find((l) => l.msg.startsWith('configuration reloaded'))).toMatchObject({ applied: [], needRestart: ['server.password_file'] });
   });
 
   it('keeps reporting a live change whose application failed until one succeeds', async () => {
