@@ -26,7 +26,7 @@ export type ClientErrorKind =
   | 'duplicate-output'
   /** 413: larger than the server accepts. */
   | 'too-large'
-  /** Any other 4xx: the request is wrong; retrying will not help (429, from a proxy, is retried). */
+  /** Any other 4xx: the request is wrong; retrying will not help (408 and 429, from a proxy, are retried). */
   | 'bad-request'
   /** 5xx. 502/503/504 are retried for idempotent calls; a 500 is a server bug. */
   | 'server'
@@ -91,10 +91,13 @@ export class ClientError extends Error {
     return this.kind === 'network' || this.kind === 'timeout' || this.kind === 'server';
   }
 
-  /** True when an idempotent call may be retried as is: no response, a timeout, 429, or 502/503/504. */
+  /**
+   * True when an idempotent call may be retried as is: no response, a timeout, 408 (a proxy or the
+   * server gave up waiting for the request: it was not processed), 429, or 502/503/504.
+   */
   get transient(): boolean {
     if (this.kind === 'network' || this.kind === 'timeout') return true;
-    return this.status === 429 || this.status === 502 || this.status === 503 || this.status === 504;
+    return this.status === 408 || this.status === 429 || this.status === 502 || this.status === 503 || this.status === 504;
   }
 }
 

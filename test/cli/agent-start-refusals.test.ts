@@ -40,18 +40,25 @@ function errorLines(stdout: string): { msg: string; err?: unknown; step?: string
     .filter((line) => line.level >= 50);
 }
 
+/** A canned answer of the proxy: a status with a JSON `detail`, or a whole answer. */
+type Canned = number | { status: number; contentType: string; body: string };
+
 /**
- * A proxy in front of `target` that answers requests for which `answer` returns a status itself
- * (with a JSON `detail`), and passes the others on.
+ * A proxy in front of `target` that answers requests for which `answer` returns a canned answer
+ * itself, and passes the others on.
  */
-async function proxy(target: string, answer: (req: IncomingMessage) => number | undefined): Promise<string> {
+async function proxy(target: string, answer: (req: IncomingMessage) => Canned | undefined): Promise<string> {
   const to = new URL(target);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const status = answer(req);
-    if (status !== undefined) {
+    const canned = answer(req);
+    if (canned !== undefined) {
       req.resume();
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ detail: status === 404 ? 'Not found.' : 'Service unavailable' }));
+      const { status, contentType, body } =
+        typeof canned === 'number'
+          ? { status: canned, contentType: 'application/json', body: JSON.stringify({ detail: canned === 404 ? 'Not found.' : 'Service unavailable' }) }
+          : canned;
+      res.writeHead(status, { 'content-type': contentType });
+      res.end(body);
       return;
     }
     const forward = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
@@ -62,6 +69,16 @@ async function proxy(target: string, answer: (req: IncomingMessage) => number | 
     req.pipe(forward);
   });
   return (await listenOnLoopback(server)).url;
+}
+
+/** Answers `canned` to the first `times` requests for the node routes, then passes them on. */
+function firstNodeCalls(times: number, canned: Canned): (req: IncomingMessage) => Canned | undefined {
+  let left = times;
+  return (req) => {
+    if (!req.url?.startsWith('/v1/nodes/') || left === 0) return undefined;
+    left--;
+    return canned;
+  };
 }
 
 describe('a start-up step the server refuses for good', () => {
@@ -102,6 +119,43 @@ describe('a start-up step the server refuses for good', () => {
     const agent = startCli(['run'], { env: await agentEnv(url, { UFDL_AGENT_ERROR_BACKOFF: '0.2' }), timeoutMs: 60_000 });
     await agent.stdoutMatches(/"step":"registration".*"msg":"start-up step failed; retrying"/);
     unavailable = false;
+    await agent.stdoutMatches(/"msg":"agent running"/);
+    agent.child.kill('SIGTERM');
+    expect((await agent.result).code).toBe(EXIT.OK);
+  });
+
+  it('an answer that is not the API\'s (an HTML page from a proxy) stops run with the configuration status, naming server.url', async () => {
+    await buildOnce();
+    const server = await startTestServer();
+    const url = await proxy(server.url, (req) =>
+      req.url?.startsWith('/v1/nodes/') ? { status: 200, contentType: 'text/html', body: '<html><body>Welcome to the portal</body></html>' } : undefined,
+    );
+    const result = await cli(['run'], { env: await agentEnv(url) });
+    expectOneLineError(result, EXIT.CONFIG, /^ufdl-agent: the server refuses to register this node: .*; check server\.url/);
+    const errors = errorLines(result.stdout);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ step: 'registration', status: 200 });
+    expect(errors[0]!.err).toBeUndefined();
+  });
+
+  it('a 408 (a proxy gave up waiting for the request) is waited out, not taken for a refusal', async () => {
+    await buildOnce();
+    const server = await startTestServer();
+    const url = await proxy(server.url, firstNodeCalls(3, { status: 408, contentType: 'application/json', body: '{"detail":"Request Timeout"}' }));
+    const agent = startCli(['run'], { env: await agentEnv(url, { UFDL_AGENT_ERROR_BACKOFF: '0.2' }), timeoutMs: 60_000 });
+    await agent.stdoutMatches(/"msg":"agent running"/);
+    agent.child.kill('SIGTERM');
+    expect((await agent.result).code).toBe(EXIT.OK);
+  });
+
+  it('a 400 Bad Node-Id during start-up (the node deleted under the step) is waited out, not a crash', async () => {
+    await buildOnce();
+    const server = await startTestServer();
+    // The server's words for a Node-Id it does not know (the client tells it by them).
+    const badNodeId = { status: 400, contentType: 'application/json', body: JSON.stringify({ detail: "Bad Node-Id header '7': No node with this primary-key" }) };
+    const url = await proxy(server.url, firstNodeCalls(1, badNodeId));
+    const agent = startCli(['run'], { env: await agentEnv(url, { UFDL_AGENT_ERROR_BACKOFF: '0.2' }), timeoutMs: 60_000 });
+    await agent.stdoutMatches(/"step":"registration".*"msg":"start-up step failed; retrying"/);
     await agent.stdoutMatches(/"msg":"agent running"/);
     agent.child.kill('SIGTERM');
     expect((await agent.result).code).toBe(EXIT.OK);

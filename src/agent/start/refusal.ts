@@ -1,6 +1,6 @@
 /**
  * A start-up step that the server refuses for good: a 4xx answer other than those start-up waits out
- * (401: log in again; 429: later). A `400 Bad Node-Id` is none: it means a node record was deleted
+ * (401: log in again; 408 and 429: later). A `400 Bad Node-Id` is none: it means a node record was deleted
  * under the step (a race with an admin), which a new start gets past. Asking again sends the same
  * request and gets the same answer, so the agent cannot start; what the operator must change is the
  * configuration (the server's address, the node's identity) or the user's permissions on the server.
@@ -13,7 +13,10 @@ import type { ClientError } from '../../client/errors.js';
 export type RefusalSuspect =
   /** 403: the user may not do this (e.g. register a node where only worker accounts may). */
   | 'permission'
-  /** 404: no such route: `server.url` names something other than a UFDL server's API root. */
+  /**
+   * 404 (no such route), or a 2xx that is not what the API answers (an HTML page from a proxy):
+   * `server.url` names something other than a UFDL server's API root.
+   */
   | 'server-url'
   /** Registration answered 400: a field of the node is refused (its ip or index, from the configuration). */
   | 'node-fields'
@@ -23,13 +26,14 @@ export type RefusalSuspect =
 export class StartUpRefusedError extends Error {
   /** The step the server refused (`registration`, `capabilities`, `re-reading job 42`, …). */
   readonly step: string;
-  readonly status: number;
+  /** The answer's status (a 4xx, or the 2xx of an answer that is not the API's); none without one. */
+  readonly status: number | undefined;
   /** The server's own message (`detail`). */
   readonly detail: string;
   /** What the operator should look at. */
   readonly suspect: RefusalSuspect;
 
-  constructor(step: string, err: ClientError & { status: number }) {
+  constructor(step: string, err: ClientError) {
     const suspect = suspectOf(step, err);
     super(`${lead(step, suspect)}: ${err.message}; ${whatToCheck(suspect)}`, { cause: err });
     this.name = 'StartUpRefusedError';
@@ -40,14 +44,18 @@ export class StartUpRefusedError extends Error {
   }
 }
 
-/** Whether `err` is a refusal that asking again cannot change (see the module comment). */
-export function isDefiniteRefusal(err: ClientError): err is ClientError & { status: number } {
+/**
+ * Whether `err` is a refusal that asking again cannot change (see the module comment): a 4xx other
+ * than those start-up waits out, or an answer that is not the API's (the same again next time).
+ */
+export function isDefiniteRefusal(err: ClientError): boolean {
+  if (err.kind === 'protocol') return true;
   return err.status !== undefined && err.status >= 400 && err.status < 500 && !err.transient && err.kind !== 'auth' && err.kind !== 'bad-node-id';
 }
 
 function suspectOf(step: string, err: ClientError): RefusalSuspect {
   if (err.kind === 'forbidden') return 'permission';
-  if (err.kind === 'not-found') return 'server-url';
+  if (err.kind === 'not-found' || err.kind === 'protocol') return 'server-url';
   if (step === 'registration' && err.status === 400) return 'node-fields';
   return 'other';
 }

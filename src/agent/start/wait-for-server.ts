@@ -80,10 +80,11 @@ export interface StepContext {
 
 /**
  * Run a start-up step, retrying on the error back-off while the server is unreachable (or answers
- * 5xx). A definite refusal (4xx) is thrown as a {@link StartUpRefusedError} naming the step, the
- * server's message and what to check: the agent cannot start, and says why. A `400 Bad Node-Id` (a
- * node record deleted under a registration or a recovery) is tried again: the step then registers
- * the node anew, or the slot's client does (`slots/nodes.ts`).
+ * 5xx, 408 or 429). A definite refusal (another 4xx, or an answer that is not the API's) is thrown as
+ * a {@link StartUpRefusedError} naming the step, the server's message and what to check: the agent
+ * cannot start, and says why. A `400 Bad Node-Id` (a node record deleted under a registration or a
+ * recovery) is tried again: the step then registers the node anew, or the slot's client does
+ * (`slots/nodes.ts`).
  */
 export async function retryStartupStep<T>(what: string, step: () => Promise<T>, ctx: StepContext): Promise<T> {
   const schedule = new Schedule(ctx.errorBackoffS);
@@ -93,7 +94,8 @@ export async function retryStartupStep<T>(what: string, step: () => Promise<T>, 
     } catch (err) {
       if (ctx.signal.aborted) throw err;
       if (isClientError(err) && isDefiniteRefusal(err)) throw new StartUpRefusedError(what, err);
-      if (isClientError(err) && !err.transient && err.kind !== 'server' && err.kind !== 'auth') throw err;
+      // A `400 Bad Node-Id` is waited out too: the slot's client re-registers its node on seeing it.
+      if (isClientError(err) && !err.transient && err.kind !== 'server' && err.kind !== 'auth' && err.kind !== 'bad-node-id') throw err;
       if (isClientError(err, 'auth')) await ctx.relogin();
       const delay = schedule.next();
       ctx.log.warn({ step: what, err: err instanceof Error ? err.message : String(err), retryInMs: delay }, 'start-up step failed; retrying');
