@@ -63,6 +63,10 @@ export const ERROR_CODES = {
   // Templates and job creation
   UFDL_ERR_TEMPLATE_BAD: { status: 400, doc: 'The imported template is invalid.' },
   UFDL_ERR_TEMPLATE_IN_USE: { status: 400, doc: 'A template cannot be hard-deleted while jobs or workflows refer to it.' },
+  UFDL_ERR_TEMPLATE_ACTIVE_VERSION: {
+    status: 400,
+    doc: 'A template cannot be reinstated while another template of the same name and version is active; the detail names it.',
+  },
   UFDL_ERR_TEMPLATE_UNSAFE: {
     status: 400,
     doc: 'A `ufdl_agent.*` template places `${name}` where a value could run as code (single quotes, `eval`, `sh -c`, …).',

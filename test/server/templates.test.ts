@@ -249,6 +249,26 @@ describe('deleting and reinstating templates', () => {
     expect((await fx.call('POST', '/v1/job-templates/list', { json: {} })).body).toHaveLength(1);
   });
 
+  it('refuses to reinstate a template while another of the same name and version is active (400 naming it)', async () => {
+    const fx = await startWithFixtures();
+    const first = await importOk(fx, trainSpec());
+    // The import of the same name and version soft-deletes the first; reinstating it would leave two
+    // active templates `ic-train v1`, and an import or a workflow node naming that version would pick either.
+    const second = await importOk(fx, trainSpec({ description: 'v1 again' }));
+    const res = await fx.call('DELETE', `/v1/job-templates/${first.pk}/reinstate`);
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.detail).toBe(
+      `Template ${first.pk} cannot be reinstated: template ${second.pk} is the active 'ic-train' v1; soft-delete it (DELETE /v1/job-templates/${second.pk}) first`,
+    );
+    expect((await fx.call('GET', `/v1/job-templates/${first.pk}`)).body.deletion_time).not.toBeNull();
+    // Once the other is deleted, the first comes back; reinstating an active template stays a no-op.
+    expect((await fx.call('DELETE', `/v1/job-templates/${second.pk}`)).status).toBe(204);
+    expect((await fx.call('DELETE', `/v1/job-templates/${first.pk}/reinstate`)).body.deletion_time).toBeNull();
+    expect((await fx.call('DELETE', `/v1/job-templates/${first.pk}/reinstate`)).status).toBe(200);
+    const active = await fx.call('POST', '/v1/job-templates/list', { json: {} });
+    expect(active.body.map((t: { pk: number }) => t.pk)).toEqual([first.pk]);
+  });
+
   it('hard-deletes an unused template, returning it as it was', async () => {
     const fx = await startWithFixtures();
     const template = await importOk(fx, trainSpec());

@@ -360,9 +360,29 @@ export function softDeleteTemplate(db: Db, pk: number): void {
   cachedStatement(db, 'UPDATE templates SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
 }
 
+/**
+ * Reinstate (a no-op for an active template). Refused while another template of the same name and
+ * version is active (an import of that version soft-deleted this one): two would answer to one
+ * `name vN`, and an import or a workflow node naming that version would pick either. The
+ * reference's unique constraint on active (name, version) refuses it too, as a 500. Immediate, as
+ * insertTemplate: the check reads before the update writes.
+ */
 export function reinstateTemplate(db: Db, pk: number): TemplateRow {
-  cachedStatement(db, 'UPDATE templates SET deletion_time = NULL WHERE pk = ?').run(pk);
-  return requireTemplate(db, pk);
+  return db.transaction(() => {
+    const row = requireTemplate(db, pk);
+    if (row.deletion_time === null) return row;
+    const active = cachedStatement(db, 'SELECT pk FROM templates WHERE name = ? AND version = ? AND deletion_time IS NULL').get(row.name, row.version) as
+      | { pk: number }
+      | undefined;
+    if (active !== undefined) {
+      throw new UfdlError(
+        'UFDL_ERR_TEMPLATE_ACTIVE_VERSION',
+        `Template ${pk} cannot be reinstated: template ${active.pk} is the active '${row.name}' v${row.version}; soft-delete it (DELETE /v1/job-templates/${active.pk}) first`,
+      );
+    }
+    cachedStatement(db, 'UPDATE templates SET deletion_time = NULL WHERE pk = ?').run(pk);
+    return requireTemplate(db, pk);
+  }).immediate();
 }
 
 export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
