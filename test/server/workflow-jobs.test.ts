@@ -263,6 +263,30 @@ describe('cancel', () => {
   });
 });
 
+describe('hard delete of a child', () => {
+  it('is refused while its workflow has not ended (the workflow would create the node again); once it ended, the child goes for good', async () => {
+    const fx = await startWithFixtures();
+    const template = await importDiamond(fx);
+    const parent = await createPipelineJob(fx, template, { input_values: { 'a:seed': { value: 1, type: 'int' }, 'b:seed': { value: 2, type: 'int' } } });
+    const { a, b } = await childrenOf(fx, parent.pk);
+    const refused = await fx.call('DELETE', `/v1/jobs/${b.pk}/hard`);
+    expect(refused.status, refused.text).toBe(406);
+    expect(refused.body.detail).toBe(
+      `Job ${b.pk} is a child of workflow job ${parent.pk}, which has not ended: the workflow would create its node 'b' again. ` +
+        `Cancel the workflow (DELETE /v1/jobs/${parent.pk}/cancel) first, then hard-delete the child`,
+    );
+    // Its sibling's finish creates nothing twice, and b is still the one job of its node.
+    await runChild(fx, fx.node(), a.pk, { outputs: { 'model.bin': 'BLOB' } });
+    expect((await childrenOf(fx, parent.pk)).b.pk).toBe(b.pk);
+
+    // An ended workflow creates nothing more: after its cancel, its children may be hard-deleted.
+    expect((await fx.call('DELETE', `/v1/jobs/${parent.pk}/cancel`)).status).toBe(200);
+    const deleted = await fx.call('DELETE', `/v1/jobs/${b.pk}/hard`);
+    expect(deleted.status, deleted.text).toBe(200);
+    expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['a']);
+  });
+});
+
 describe('create-job on a meta-template', () => {
   it('checks the workflow’s inputs and parameters like any job’s, and stores nothing when they are wrong', async () => {
     const fx = await startWithFixtures();

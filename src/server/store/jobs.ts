@@ -428,11 +428,23 @@ export function updateJobDescription(db: Db, pk: number, description: string | u
  * Hard delete (admin), B7: removes the job and its output rows (the content-addressed bytes stay, as
  * other outputs may share them), detaches children and clears any node's `current_job`, in one
  * transaction. Returns the job JSON and row as they were before the deletion, pk included.
+ *
+ * A child of a workflow that has not ended is refused (406, as its cancel is): its workflow knows
+ * a node's job only by the row, and would create the node again at a sibling's next finish (or
+ * wait for it forever). Once the workflow ended (finished or cancelled) it creates nothing more.
  */
 export function hardDeleteJob(db: Db, pk: number): { json: JobJson; row: JobRow } {
   return db
     .transaction(() => {
       const row = requireJobRow(db, pk);
+      const parent = row.parent === null ? undefined : getJobRow(db, row.parent);
+      if (parent !== undefined && !isFinalised(jobPhase(parent))) {
+        throw new UfdlError(
+          'UFDL_ERR_JOB_PHASE',
+          `Job ${pk} is a child of workflow job ${parent.pk}, which has not ended: the workflow would create its node '${row.child_name}' again. ` +
+            `Cancel the workflow (DELETE /v1/jobs/${parent.pk}/cancel) first, then hard-delete the child`,
+        );
+      }
       const before = { json: jobJson(db, row), row };
       cachedStatement(db, 'UPDATE nodes SET current_job = NULL WHERE current_job = ?').run(pk);
       cachedStatement(db, 'UPDATE jobs SET parent = NULL WHERE parent = ?').run(pk);

@@ -14,7 +14,7 @@ export function workflowGraph(db: Db, templatePk: number): WorkflowGraphJson | u
   return row?.graph == null ? undefined : (JSON.parse(row.graph) as WorkflowGraphJson);
 }
 
-/** The parent's children by node name (a child hard-deleted from under its parent is simply absent). */
+/** The parent's children by node name (a child hard-deleted after its workflow ended is simply absent). */
 export function childrenOf(db: Db, parentPk: number): Map<string, JobRow> {
   const rows = cachedStatement(db, `${JOB_SELECT} WHERE jobs.parent = ? ORDER BY jobs.pk`).all(parentPk) as JobRow[];
   return new Map(rows.filter((row) => row.child_name !== null).map((row) => [row.child_name!, row]));
