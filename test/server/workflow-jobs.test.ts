@@ -12,6 +12,7 @@ import type { JobNotification } from '../../src/protocol/wire.js';
 import { until } from '../helpers/agent.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { ADMIN_PASSWORD, ADMIN_USER } from '../helpers/server.js';
+import { runSpec } from './support/template-specs.js';
 import {
   childrenOf,
   consumerSpec,
@@ -306,6 +307,48 @@ describe('create-job on a meta-template', () => {
     expect((fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n).toBe(0);
     const ok = await fx.call('POST', `/v1/job-templates/${template}/create-job`, { json: { ...PIPELINE_VALUES, child_notification_overrides: { train: { actions: {} } } } });
     expect(ok.status, ok.text).toBe(200);
+  });
+});
+
+describe('create-job on a workflow stored before the import bounds', () => {
+  /** Give the stored workflow `pk` a graph of `count` nodes of `template`, as an import before the bounds could. */
+  function storeWideGraph(fx: Fixtures, pk: number, template: { pk: number; name: string; version: number }, count: number): void {
+    const nodes = Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { template }]));
+    fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(JSON.stringify({ nodes, dependencies: [] }), pk);
+  }
+  const jobCount = (fx: Fixtures) => (fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+  const nodesOf = (count: number, name: string) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { name }]));
+
+  it('refuses (400) a workflow whose run would create more than 1,000 jobs, and creates none', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, runSpec({ name: 'step' }, { inputs: [], outputs: {} }));
+    // 101 jobs a run: within the bounds.
+    const wide = await importSpec(fx, { ...pipelineSpec({ name: 'wide' }), specific: { nodes: nodesOf(100, 'step'), dependencies: [] } });
+    const outer = await importSpec(fx, { ...pipelineSpec({ name: 'outer' }), specific: { nodes: { n0: { name: 'wide' } }, dependencies: [] } });
+    // Ten of them, 1 + 10 × 101 jobs, as import now refuses (workflow-templates.test.ts) and once stored.
+    storeWideGraph(fx, outer, { pk: wide, name: 'wide', version: 1 }, 10);
+    const res = await fx.call('POST', `/v1/job-templates/${outer}/create-job`, { json: { input_values: {} } });
+    expect(res.status, res.text.slice(0, 300)).toBe(400);
+    expect(res.body.detail).toBe(
+      `Workflow template ${outer} ('outer' v1) cannot run: a run would create 1011 jobs (its own, its nodes' and those of the workflows they run); ` +
+        'at most 1000; it was imported before this limit; import it again, as smaller workflows',
+    );
+    expect(jobCount(fx)).toBe(0);
+  });
+
+  it('refuses (400) a workflow whose nodes declare more than 4 MiB of inputs, parameters and outputs', async () => {
+    const fx = await startWithFixtures();
+    // About 70 kB of parameters; 100 nodes of it are 7 MB.
+    const parameters = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`p${i}`, { types: ['int'], default: i, help: 'A parameter.' }]));
+    const big = await importSpec(fx, runSpec({ name: 'big' }, { inputs: [], outputs: {}, parameters }));
+    const some = await importSpec(fx, { ...pipelineSpec({ name: 'some' }), specific: { nodes: nodesOf(1, 'big'), dependencies: [] } });
+    storeWideGraph(fx, some, { pk: big, name: 'big', version: 1 }, 100);
+    const res = await fx.call('POST', `/v1/job-templates/${some}/create-job`, { json: { input_values: {} } });
+    expect(res.status, res.text.slice(0, 300)).toBe(400);
+    expect(res.body.detail).toMatch(
+      new RegExp(`^Workflow template ${some} \\('some' v1\\) cannot run: the inputs, parameters and outputs it inherits from its nodes take \\d+ bytes as JSON; at most 4194304; it was imported before this limit`),
+    );
+    expect(jobCount(fx)).toBe(0);
   });
 });
 

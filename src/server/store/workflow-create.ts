@@ -3,18 +3,22 @@
  * the workflow's own inputs and parameters (its children's, named `node:name`), then the parent and
  * its first children are stored in one transaction. `child_notification_overrides` must name nodes
  * of the workflow (`node`, or `node:inner` for a nested workflow's), as in the reference (406); they
- * are accepted and otherwise unused, like `notification_override` (docs/COMPATIBILITY.md).
+ * are accepted and otherwise unused, like `notification_override` (docs/COMPATIBILITY.md). A workflow
+ * over the bounds import sets (stored before they existed) is refused before anything is checked.
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
+import { UfdlError } from '../../protocol/errors.js';
 import type { Db } from './db.js';
 import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { TransitionEvents } from './notifications.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import { getTemplate, type TemplateRow } from './templates.js';
+import { declarationsBytes, MAX_WORKFLOW_DECLARATIONS_BYTES, MAX_WORKFLOW_JOBS, runJobs } from './workflow-bounds.js';
 import { startWorkflow } from './workflow-run.js';
 
 /** Check `request` against the meta-`template`, store the workflow; returns the parent's pk and what to announce. */
 export function createWorkflowJob(db: Db, template: TemplateRow, request: CreateJobRequest, creator: number): { pk: number; events: TransitionEvents } {
+  checkRunBounds(db, template);
   for (const name of Object.keys(request.child_notification_overrides ?? {})) {
     if (!isDescendant(db, template, name)) throw invalidJobInput(`Unknown descendant for job from template #${template.pk}: ${name}`);
   }
@@ -37,4 +41,31 @@ function isDescendant(db: Db, template: TemplateRow | undefined, name: string): 
   if (!Object.hasOwn(nodes, head!)) return false;
   const node = nodes[head!]!;
   return rest.length === 0 || isDescendant(db, getTemplate(db, node.template.pk), rest.join(':'));
+}
+
+/**
+ * The bounds import sets (`workflow-bounds.ts`), checked again for a workflow stored before they
+ * existed: without them, one create-job could insert 10,000 jobs in one transaction that holds the
+ * write lock meanwhile. A few reads of templates by pk (each distinct template once), nothing beside
+ * the run it guards.
+ */
+function checkRunBounds(db: Db, template: TemplateRow): void {
+  const { nodes } = JSON.parse(template.graph!) as WorkflowGraphJson;
+  const children = Object.values(nodes).flatMap((node) => getTemplate(db, node.template.pk) ?? []);
+  const which = `Workflow template ${template.pk} ('${template.name}' v${template.version}) cannot run`;
+  const again = 'it was imported before this limit; import it again, as smaller workflows';
+  const jobs = runJobs(db, children);
+  if (jobs > MAX_WORKFLOW_JOBS) {
+    throw new UfdlError(
+      'UFDL_ERR_TEMPLATE_BAD',
+      `${which}: a run would create ${jobs} jobs (its own, its nodes' and those of the workflows they run); at most ${MAX_WORKFLOW_JOBS}; ${again}`,
+    );
+  }
+  const bytes = declarationsBytes(children);
+  if (bytes > MAX_WORKFLOW_DECLARATIONS_BYTES) {
+    throw new UfdlError(
+      'UFDL_ERR_TEMPLATE_BAD',
+      `${which}: the inputs, parameters and outputs it inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}; ${again}`,
+    );
+  }
 }

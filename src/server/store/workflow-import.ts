@@ -21,24 +21,19 @@ import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowDepen
 import { checkAgentTemplate } from './agent-templates.js';
 import { cachedStatement, immediateTransaction, type Db } from './db.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
+import {
+  declarationsBytes,
+  MAX_WORKFLOW_DECLARATIONS_BYTES,
+  MAX_WORKFLOW_DEPTH,
+  MAX_WORKFLOW_JOBS,
+  runJobs,
+  workflowSize,
+  type WorkflowSize,
+} from './workflow-bounds.js';
 import { bad, getTemplate, insertTemplate, resolveDefault, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
 
 /** Node names become parts of parameter, input and output names (`node:name`), hence no `:`. */
 const NODE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/;
-/** A workflow inside a workflow inside …: deeper than this is refused. */
-export const MAX_WORKFLOW_DEPTH = 4;
-/**
- * The jobs one run of a workflow creates, its own parent and those of the workflows in it included:
- * nesting multiplies (100 nodes of a workflow of 100 nodes is 10,000 jobs from one create-job, in one
- * transaction), so the product is bounded, not only each factor.
- */
-export const MAX_WORKFLOW_JOBS = 1000;
-/**
- * What a workflow inherits from its nodes (their inputs, parameters and outputs, as stored JSON) adds
- * up over the nodes: 100 nodes of one large template (a body may be 1 MiB) would make a template of
- * 100 MiB, sent whole to every user who lists templates.
- */
-export const MAX_WORKFLOW_DECLARATIONS_BYTES = 4 * 1024 ** 2;
 
 /** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
 export interface GraphSpec {
@@ -68,13 +63,13 @@ export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: Gra
 function importChecked(db: Db, common: TemplateCommon, spec: GraphSpec, creator: number): TemplateRow {
   const sizes = new Map<number, WorkflowSize>();
   const children = resolveChildren(db, spec, sizes);
-  const jobs = 1 + [...children.values()].reduce((sum, child) => sum + workflowSize(db, child, sizes).jobs, 0);
+  const jobs = runJobs(db, [...children.values()], sizes);
   if (jobs > MAX_WORKFLOW_JOBS) {
     throw bad(
       `specific.nodes: a run of this workflow would create ${jobs} jobs (its own, its nodes' and those of the workflows they run); at most ${MAX_WORKFLOW_JOBS}`,
     );
   }
-  checkDeclarationsSize(spec, children);
+  checkDeclarationsSize(children);
   const nodes: Record<string, WorkflowNodeJson> = {};
   for (const [name, node] of Object.entries(spec.nodes)) {
     const row = children.get(name)!;
@@ -122,44 +117,13 @@ function resolveChildren(db: Db, spec: GraphSpec, sizes: Map<number, WorkflowSiz
 }
 
 /** Refuse, before deriving them, inherited declarations over {@link MAX_WORKFLOW_DECLARATIONS_BYTES}. */
-function checkDeclarationsSize(spec: GraphSpec, children: Map<string, TemplateRow>): void {
-  let bytes = 0;
-  for (const name of Object.keys(spec.nodes)) {
-    const child = children.get(name)!;
-    for (const json of [child.parameters, child.inputs, child.outputs]) if (json !== null) bytes += Buffer.byteLength(json);
-  }
+function checkDeclarationsSize(children: Map<string, TemplateRow>): void {
+  const bytes = declarationsBytes([...children.values()]);
   if (bytes > MAX_WORKFLOW_DECLARATIONS_BYTES) {
     throw bad(
       `specific.nodes: the inputs, parameters and outputs this workflow inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}`,
     );
   }
-}
-
-interface WorkflowSize {
-  /** 0 for a workable template, 1 + the deepest child for a meta-template. */
-  depth: number;
-  /** The jobs a run creates: 1 for a workable template, 1 + its nodes' for a meta-template. */
-  jobs: number;
-}
-
-/** A template's {@link WorkflowSize}, each template computed once (`memo`, by pk): a graph names the same template many times. */
-function workflowSize(db: Db, row: TemplateRow, memo: Map<number, WorkflowSize>): WorkflowSize {
-  const known = memo.get(row.pk);
-  if (known) return known;
-  let size: WorkflowSize = { depth: 0, jobs: 1 };
-  if (row.graph !== null) {
-    const graph = JSON.parse(row.graph) as WorkflowGraphJson;
-    size = { depth: 1, jobs: 1 };
-    for (const node of Object.values(graph.nodes)) {
-      const child = getTemplate(db, node.template.pk);
-      if (!child) continue;
-      const inner = workflowSize(db, child, memo);
-      size.depth = Math.max(size.depth, 1 + inner.depth);
-      size.jobs += inner.jobs;
-    }
-  }
-  memo.set(row.pk, size);
-  return size;
 }
 
 /**

@@ -1,0 +1,65 @@
+/**
+ * The bounds of one workflow (a meta-template): how deep workflows nest in it, how many jobs one of
+ * its runs creates, and how much its nodes' declarations weigh. Import refuses a workflow over any
+ * of them (`workflow-import.ts`); create-job checks the last two again (`workflow-create.ts`), for a
+ * workflow stored before they existed, so that a run never costs more than a new import allows.
+ */
+import type { WorkflowGraphJson } from '../../protocol/wire.js';
+import type { Db } from './db.js';
+import { getTemplate, type TemplateRow } from './templates.js';
+
+/** A workflow inside a workflow inside …: deeper than this is refused. */
+export const MAX_WORKFLOW_DEPTH = 4;
+/**
+ * The jobs one run of a workflow creates, its own parent and those of the workflows in it included:
+ * nesting multiplies (100 nodes of a workflow of 100 nodes is 10,000 jobs from one create-job, in one
+ * transaction), so the product is bounded, not only each factor.
+ */
+export const MAX_WORKFLOW_JOBS = 1000;
+/**
+ * What a workflow inherits from its nodes (their inputs, parameters and outputs, as stored JSON) adds
+ * up over the nodes: 100 nodes of one large template (a body may be 1 MiB) would make a template of
+ * 100 MiB, sent whole to every user who lists templates.
+ */
+export const MAX_WORKFLOW_DECLARATIONS_BYTES = 4 * 1024 ** 2;
+
+export interface WorkflowSize {
+  /** 0 for a workable template, 1 + the deepest child for a meta-template. */
+  depth: number;
+  /** The jobs a run creates: 1 for a workable template, 1 + its nodes' for a meta-template. */
+  jobs: number;
+}
+
+/** A template's {@link WorkflowSize}, each template computed once (`memo`, by pk): a graph names the same template many times. */
+export function workflowSize(db: Db, row: TemplateRow, memo: Map<number, WorkflowSize>): WorkflowSize {
+  const known = memo.get(row.pk);
+  if (known) return known;
+  let size: WorkflowSize = { depth: 0, jobs: 1 };
+  if (row.graph !== null) {
+    const graph = JSON.parse(row.graph) as WorkflowGraphJson;
+    size = { depth: 1, jobs: 1 };
+    for (const node of Object.values(graph.nodes)) {
+      const child = getTemplate(db, node.template.pk);
+      if (!child) continue;
+      const inner = workflowSize(db, child, memo);
+      size.depth = Math.max(size.depth, 1 + inner.depth);
+      size.jobs += inner.jobs;
+    }
+  }
+  memo.set(row.pk, size);
+  return size;
+}
+
+/** The jobs a run of a workflow whose nodes run `nodes` (one template a node) creates, its parent included. */
+export function runJobs(db: Db, nodes: readonly TemplateRow[], memo: Map<number, WorkflowSize> = new Map()): number {
+  return 1 + nodes.reduce((sum, child) => sum + workflowSize(db, child, memo).jobs, 0);
+}
+
+/** The bytes of the inputs, parameters and outputs (stored JSON) a workflow inherits from `nodes`. */
+export function declarationsBytes(nodes: readonly TemplateRow[]): number {
+  let bytes = 0;
+  for (const child of nodes) {
+    for (const json of [child.parameters, child.inputs, child.outputs]) if (json !== null) bytes += Buffer.byteLength(json);
+  }
+  return bytes;
+}
