@@ -87,7 +87,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     // per cent of a small request's CPU, for the request id of the rare request-scoped log line,
     // which names the method and URL instead.
     childLoggerFactory: (logger) => logger,
-    // maxParamLength: output names may be 200 characters and type strings are longer still once
+    // maxParamLength: output names may be 200 characters (604 when looked up on a workflow's parent,
+    // which holds its children's outputs as `node:name`) and type strings are longer still once
     // percent-encoded (`JobOutput<Model<Domain<'…'>, …>>`); find-my-way's default of 100 gives 414.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 4096 },
     // Shut down promptly: in-flight requests finish, idle keep-alive sockets close.

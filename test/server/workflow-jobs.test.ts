@@ -374,6 +374,35 @@ describe('a workflow inside a workflow', () => {
   });
 });
 
+describe('a copied output past 200 characters', () => {
+  it('is found by name on the parent, as any output: download, info, delete', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    // The longest node name, and the longest name a child may give its output: 301 characters copied.
+    const node = 'n'.repeat(100);
+    const template = await importSpec(fx, pipelineSpec({ name: 'long' }, { nodes: { [node]: { name: 'producer' } }, dependencies: [] }));
+    const parent = await createPipelineJob(fx, template, { input_values: { [`${node}:seed`]: { value: 1, type: 'int' } } });
+    const child = (await childrenOf(fx, parent.pk))[node];
+    const output = 'o'.repeat(200);
+    await runChild(fx, fx.node(), child.pk, { outputs: { [output]: 'BLOB' } });
+    const copied = `${node}:${output}`;
+    expect((await getJob(fx, parent.pk)).outputs.map((o: any) => o.name)).toEqual([copied]);
+    const path = `/v1/jobs/${parent.pk}/outputs/${encodeURIComponent(copied)}/BLOB`;
+    const download = await fx.call('GET', path);
+    expect(download.status, download.text.slice(0, 300)).toBe(200);
+    expect(download.text).toBe(`${output} of job ${child.pk}`);
+    const info = await fx.call('GET', `${path}/info`);
+    expect(info.status, info.text.slice(0, 300)).toBe(200);
+    expect(info.body.name).toBe(copied);
+    expect((await fx.call('DELETE', path)).status).toBe(200);
+    expect((await getJob(fx, parent.pk)).outputs).toEqual([]);
+    // Uploads keep the reference's 200 characters: only the server makes longer names, by copying.
+    const upload = await fx.call('POST', `/v1/jobs/${child.pk}/outputs/${'u'.repeat(201)}/BLOB`, { body: 'x', headers: { 'content-disposition': 'attachment; filename=x' } });
+    expect(upload.status).toBe(400);
+    expect(upload.body.detail).toMatch(/^Bad output name "u+": it is longer than 200 characters$/);
+  });
+});
+
 describe('GET /v1/jobs/{pk}/workflow', () => {
   it('answers the graph with each node’s job (null until created) and progress; 404 for a job that is no workflow', async () => {
     const fx = await startWithFixtures();

@@ -37,11 +37,14 @@ interface OutputParams {
   type: string;
 }
 
-/** The (name, type) URL segments, validated (400 `UFDL_ERR_OUTPUT_BAD_NAME`). */
-function outputParams(request: FastifyRequest): OutputParams {
+/**
+ * The (name, type) URL segments, validated (400 `UFDL_ERR_OUTPUT_BAD_NAME`) for an upload or for a
+ * lookup (which accepts the longer names of outputs copied to a workflow's parent).
+ */
+function outputParams(request: FastifyRequest, use: 'create' | 'lookup'): OutputParams {
   const { name, type } = request.params as OutputParams;
-  validateOutputSegment('name', name);
-  validateOutputSegment('type', type);
+  validateOutputSegment('name', name, use);
+  validateOutputSegment('type', type, use);
   return { name, type };
 }
 
@@ -153,7 +156,7 @@ async function uploadRoute(app: FastifyInstance): Promise<void> {
 
   app.post(OUTPUT_PATH, async (request, reply) => {
     const user = requireUser(request);
-    const { name, type } = outputParams(request);
+    const { name, type } = outputParams(request, 'create');
     requireFilename(request);
     const pk = jobPk(request);
     const actor = { userPk: user.pk, isAdmin: isAdmin(request), nodePk: request.node?.pk ?? null };
@@ -175,7 +178,7 @@ export async function jobOutputsRoutes(app: FastifyInstance): Promise<void> {
 
   app.delete(OUTPUT_PATH, async (request) => {
     requireAdmin(request);
-    const { name, type } = outputParams(request);
+    const { name, type } = outputParams(request, 'lookup');
     const pk = jobPk(request);
     requireJobRow(db, pk);
     return outputJson(softDeleteOutput(db, requireOutput(db, pk, name, type)));
@@ -183,7 +186,7 @@ export async function jobOutputsRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(OUTPUT_PATH, async (request, reply) => {
     requireUser(request);
-    const { name, type } = outputParams(request);
+    const { name, type } = outputParams(request, 'lookup');
     const pk = jobPk(request);
     requireJobRow(db, pk);
     const row = requireOutput(db, pk, name, type);
@@ -195,7 +198,7 @@ export async function jobOutputsRoutes(app: FastifyInstance): Promise<void> {
 
   app.get(`${OUTPUT_PATH}/info`, async (request) => {
     requireUser(request);
-    const { name, type } = outputParams(request);
+    const { name, type } = outputParams(request, 'lookup');
     const pk = jobPk(request);
     requireJobRow(db, pk);
     return outputJson(requireOutput(db, pk, name, type));

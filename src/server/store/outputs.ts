@@ -14,18 +14,29 @@ import type { StoredBlob } from '../blobs.js';
 import { cachedStatement, immediateTransaction, nowIso, type Db } from './db.js';
 import { cachedRows } from './row-reader.js';
 import { outputJson, requireJobRow, type JobRow, type OutputRow } from './job-json.js';
+import { MAX_NODE_NAME_LENGTH, MAX_WORKFLOW_DEPTH } from './workflow-bounds.js';
 import { jobPhase } from './notifications.js';
 
 /** Types are unbounded in the reference; a bound keeps headers and rows sane. */
 export const MAX_OUTPUT_TYPE_LENGTH = 1000;
 
 /**
- * Check an output name or type taken from a URL segment (already percent-decoded). Neither ever
- * reaches the file system (blobs are stored by hash), but they do reach headers and clients' disks
- * (download file names), so `/`, `.`/`..`, NUL and other control characters are refused.
+ * The longest name a lookup accepts. A workflow's parent gets each finished child's outputs named
+ * `node:name` (`workflow-state.ts`), once more for each workflow the child is nested in: a name of
+ * up to 200 characters behind up to {@link MAX_WORKFLOW_DEPTH} node names of their own length, each
+ * with its `:`. Only the server makes such names; an upload's name stays within the reference's 200.
  */
-export function validateOutputSegment(what: 'name' | 'type', value: string): void {
-  const max = what === 'name' ? MAX_OUTPUT_NAME_LENGTH : MAX_OUTPUT_TYPE_LENGTH;
+export const MAX_COPIED_OUTPUT_NAME_LENGTH = MAX_OUTPUT_NAME_LENGTH + MAX_WORKFLOW_DEPTH * (MAX_NODE_NAME_LENGTH + 1);
+
+/**
+ * Check an output name or type taken from a URL segment (already percent-decoded), for an upload
+ * (`create`) or for finding an output already stored (`lookup`, which accepts the longer names of
+ * outputs copied to a workflow's parent). Neither ever reaches the file system (blobs are stored by
+ * hash), but they do reach headers and clients' disks (download file names), so `/`, `.`/`..`, NUL
+ * and other control characters are refused.
+ */
+export function validateOutputSegment(what: 'name' | 'type', value: string, use: 'create' | 'lookup'): void {
+  const max = what === 'type' ? MAX_OUTPUT_TYPE_LENGTH : use === 'create' ? MAX_OUTPUT_NAME_LENGTH : MAX_COPIED_OUTPUT_NAME_LENGTH;
   let problem: string | undefined;
   if (value.length === 0) problem = 'is empty';
   else if (value.length > max) problem = `is longer than ${max} characters`;

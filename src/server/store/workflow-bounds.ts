@@ -1,6 +1,6 @@
 /**
- * The bounds of one workflow (a meta-template): how deep workflows nest in it, how many jobs one of
- * its runs creates, and how much its nodes' declarations weigh. Import refuses a workflow over any
+ * The bounds of one workflow (a meta-template): how long its node names are, how deep workflows nest
+ * in it, how many jobs one of its runs creates, and how much its nodes' declarations weigh. Import refuses a workflow over any
  * of them (`workflow-import.ts`); create-job checks the last two again (`workflow-create.ts`), for a
  * workflow stored before they existed, so that a run never costs more than a new import allows.
  */
@@ -8,6 +8,8 @@ import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
 import { getTemplate, type TemplateRow } from './templates.js';
 
+/** The longest node name: node names become prefixes of parameter, input and output names (`node:name`). */
+export const MAX_NODE_NAME_LENGTH = 100;
 /** A workflow inside a workflow inside …: deeper than this is refused. */
 export const MAX_WORKFLOW_DEPTH = 4;
 /**

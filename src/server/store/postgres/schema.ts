@@ -167,6 +167,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   // insert whose entry is larger fails (54000, a 500): an index must not hold text as long as clients
   // may send. The queue index held a job's whole error (a finish's error is the last lines of the
   // job's output), the outputs' index a type of up to 1,000 characters beside a name of up to 200.
+  // (A name copied to a workflow's parent is longer, at most 604 characters: about 1.2 kB, the index
+  // keeps it.)
   // The queue needs only whether there is an error; outputs are found by job and name, then type.
   `
   DROP INDEX jobs_queue;
