@@ -1,14 +1,14 @@
 /**
  * Template writes racing another replica's writes on one SQLite file (driven through two connections
  * to it, the interleaving placed by a proxy of the store's handle): a workflow import and a hard
- * delete of one of its child templates; an import or a hard delete and any write.
+ * delete of one of its child templates; an import, a hard delete or a reinstate and any write.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { WorkflowGraphJson } from '../../src/protocol/wire.js';
 import type { Db } from '../../src/server/store/db.js';
-import { hardDeleteTemplate, importTemplate } from '../../src/server/store/templates.js';
+import { hardDeleteTemplate, importTemplate, reinstateTemplate } from '../../src/server/store/templates.js';
 import { importWorkflowTemplate } from '../../src/server/store/workflow-import.js';
 import { ADMIN_PK, startWithFixtures } from '../helpers/fixtures.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
@@ -130,6 +130,19 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('template writes while another 
       const pk = await importSpec(fx, runSpec({ name: 'doomed' }));
       const db = interleaved(mine, /^SELECT COUNT\(\*\) AS n FROM jobs WHERE template/, otherWrites);
       expect(hardDeleteTemplate(db, pk).pk).toBe(pk);
+    } finally {
+      close();
+    }
+  });
+
+  it('reinstates a template', async () => {
+    const { fx, mine, otherWrites, close } = await replicas();
+    try {
+      const pk = await importSpec(fx, runSpec({ name: 'back' }));
+      expect((await fx.call('DELETE', `/v1/job-templates/${pk}`)).status).toBe(204);
+      // Between its check for another active `back v1` and its update.
+      const db = interleaved(mine, /^SELECT pk FROM templates WHERE name = \? AND version = \? AND deletion_time IS NULL/, otherWrites);
+      expect(reinstateTemplate(db, pk).deletion_time).toBeNull();
     } finally {
       close();
     }
