@@ -1,8 +1,10 @@
 /**
  * The bounds of one workflow (a meta-template): how long its node names are, how deep workflows nest
- * in it, how many jobs one of its runs creates, and how much its nodes' declarations weigh. Import refuses a workflow over any
- * of them (`workflow-import.ts`); create-job checks the last two again (`workflow-create.ts`), for a
- * workflow stored before they existed, so that a run never costs more than a new import allows.
+ * in it, how many jobs one of its runs creates, and how much its nodes' declarations weigh. Import
+ * refuses a workflow over any of them (`workflow-import.ts`); create-job checks the last two again
+ * (`workflow-create.ts`), for a workflow stored before they existed, so that a run never costs more
+ * than a new import allows. The longest name of an output copied to a workflow's parent follows from
+ * the first two (`outputs.ts`).
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
