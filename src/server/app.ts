@@ -39,6 +39,7 @@ import { getJobRow, offerJobJsonExtensions } from './store/job-json.js';
 import { openStore } from './store/open-store.js';
 import { startReplication } from './replication.js';
 import { ensureSecret, seedDatabase } from './store/seed.js';
+import { activeVersionClashes } from './store/templates.js';
 import { startSweeper } from './sweeper.js';
 import { WakeHub } from './wake-up/wake-hub.js';
 
@@ -59,6 +60,12 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   const blobs = new BlobStore(join(options.dataDir, 'outputs'));
   await blobs.init();
   const { adminPasswordFile } = await seedDatabase(db, options, log);
+  for (const clash of activeVersionClashes(db)) {
+    log.warn(
+      { template: clash.name, version: clash.version, pks: clash.pks },
+      `templates ${clash.pks.join(', ')} are all the active '${clash.name}' v${clash.version}, and a lookup by that name and version may find either: soft-delete all but one (DELETE /v1/job-templates/{pk})`,
+    );
+  }
   const tokens = new TokenService(ensureSecret(db), {
     accessSeconds: options.accessTokenSeconds,
     refreshSeconds: options.refreshTokenSeconds,

@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { buildApp } from '../../src/server/app.js';
 import { ADMIN_PK, startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { ADMIN_PASSWORD, ADMIN_USER, api, startTestServer } from '../helpers/server.js';
+import { databaseUrlFor, dropDatabaseFor } from '../helpers/store-under-test.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { IC_DATASET, runSpec, trainSpec } from './support/template-specs.js';
 
 const TEMPLATE_KEYS = [
@@ -323,5 +328,35 @@ describe('GET /v1/job-templates/{pk}/export', () => {
     const copy = await importOk(fx, { ...exported.body, name: 'copy' });
     for (const key of ['type', 'executor_class', 'parameters', 'inputs', 'description']) expect(copy[key], key).toEqual(original[key]);
     expect((await fx.call('GET', `/v1/job-templates/${copy.pk}/get-outputs`)).body).toEqual({ 'result.csv': 'BLOB', summary: 'JSON' });
+  });
+});
+
+describe('active name and version clashes written before reinstate refused them', () => {
+  it('are named at start, each with its pks, for an admin to soft-delete all but one', async () => {
+    const dataDir = await tempDir('ufdl-clash-');
+    const databaseUrl = await databaseUrlFor(dataDir);
+    onTestFinished(() => dropDatabaseFor(dataDir));
+    const options = { dataDir, databaseUrl, port: 0, adminUser: ADMIN_USER, adminPassword: ADMIN_PASSWORD, logLevel: false as const };
+    const older = await startTestServer({ dataDir });
+    const importNew = async (description: string) =>
+      (await api<{ pk: number }>(older.url, 'POST', '/v1/job-templates/import', { token: older.adminToken, json: trainSpec({ description }) })).body.pk;
+    const first = await importNew('first');
+    const second = await importNew('second');
+    await older.close();
+    // What an older server let happen: the first (soft-deleted by the second's import) reinstated.
+    const edit = await buildApp(options);
+    edit.app.ufdl.db.prepare('UPDATE templates SET deletion_time = NULL WHERE pk = ?').run(first);
+    await edit.app.close();
+
+    const lines: { level: number; msg: string; pks?: number[]; template?: string; version?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const after = await buildApp(options, log);
+    onTestFinished(() => after.app.close());
+    const warnings = lines.filter((line) => line.level === 40 && /active 'ic-train' v1/.test(line.msg));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ template: 'ic-train', version: 1, pks: [first, second] });
+    expect(warnings[0]!.msg).toBe(
+      `templates ${first}, ${second} are all the active 'ic-train' v1, and a lookup by that name and version may find either: soft-delete all but one (DELETE /v1/job-templates/{pk})`,
+    );
   });
 });

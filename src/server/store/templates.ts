@@ -360,6 +360,36 @@ export function softDeleteTemplate(db: Db, pk: number): void {
   cachedStatement(db, 'UPDATE templates SET deletion_time = ? WHERE pk = ? AND deletion_time IS NULL').run(nowIso(), pk);
 }
 
+/** Templates that share one name and version while all active (pks ascending). */
+export interface ActiveVersionClash {
+  name: string;
+  version: number;
+  pks: number[];
+}
+
+/**
+ * Names and versions more than one active template answers to. Reinstate now refuses to make one,
+ * but a database written before that may hold some: which of them a lookup by `name vN` finds is
+ * not defined, so the server names them at start for an admin to soft-delete all but one.
+ */
+export function activeVersionClashes(db: Db): ActiveVersionClash[] {
+  const rows = db
+    .prepare(
+      `SELECT t.name AS name, t.version AS version, t.pk AS pk FROM templates t
+       WHERE t.deletion_time IS NULL
+         AND (SELECT COUNT(*) FROM templates o WHERE o.name = t.name AND o.version = t.version AND o.deletion_time IS NULL) > 1
+       ORDER BY t.name, t.version, t.pk`,
+    )
+    .all() as { name: string; version: number; pk: number }[];
+  const clashes: ActiveVersionClash[] = [];
+  for (const row of rows) {
+    const last = clashes.at(-1);
+    if (last && last.name === row.name && last.version === row.version) last.pks.push(row.pk);
+    else clashes.push({ name: row.name, version: row.version, pks: [row.pk] });
+  }
+  return clashes;
+}
+
 /**
  * Reinstate (a no-op for an active template). Refused while another template of the same name and
  * version is active (an import of that version soft-deleted this one): two would answer to one
