@@ -15,6 +15,7 @@ import { childStartIdentity } from '../child/identity.js';
 import { PrepareError } from '../executors/errors.js';
 import type { PreparedJob } from '../executors/types.js';
 import { failPoint } from '../fail-points.js';
+import { retryDelayMs, sleepUnlessAborted } from '../timing.js';
 import { releaseUnstartedJob } from './claim.js';
 import type { JobContext, RunOutcome } from './context.js';
 import { finishWith, removeJobDirUnlessKept, SHUTDOWN_ERROR } from './finish.js';
@@ -77,7 +78,10 @@ export async function startJob(
 ): Promise<RunningChild | RunOutcome> {
   const { journal } = s;
   journal.transition(s.jobPk, 'starting');
-  if (!(await startOnServer(s))) {
+  const started = await startOnServer(s);
+  // The agent exits before the server could say: `starting` stays, and recovery re-reads the job.
+  if (started === undefined) return 'interrupted';
+  if (!started) {
     await release(s);
     return 'released';
   }
@@ -102,16 +106,19 @@ export async function startJob(
   return child;
 }
 
-/** The start call; after an ambiguous failure, whether it landed. False when the job is not started. */
-async function startOnServer(s: JobContext): Promise<boolean> {
+/**
+ * The start call; after an ambiguous failure, whether it landed. False when the job is not started;
+ * undefined when the agent gave up (exiting) before the server could say.
+ */
+async function startOnServer(s: JobContext): Promise<boolean | undefined> {
   const { api } = s;
   try {
     await api.startJob(s.jobPk);
     return true;
   } catch (err) {
     if (isClientError(err) && err.ambiguous) {
-      const landed = await api.checkLanded('start', s.jobPk).then((r) => r.landed, () => false);
-      if (landed) return true;
+      const landed = await startLanded(s);
+      if (landed !== false) return landed;
     }
     const nodeBusy = isClientError(err, 'node-busy');
     s.log[nodeBusy ? 'error' : 'warn'](
@@ -119,6 +126,28 @@ async function startOnServer(s: JobContext): Promise<boolean> {
       nodeBusy ? 'start refused: the server says this node still works another job; releasing this one' : 'start refused; releasing the job',
     );
     return false;
+  }
+}
+
+/**
+ * After an ambiguous start: whether it landed, re-reading the job until the server answers. A re-read
+ * that fails says nothing: taken as "not started", it released a job the server may show started by
+ * this node — a release the server refuses, leaving the job STARTED with no child and the node busy
+ * for as long as the agent runs. Undefined when the agent gives up first.
+ */
+async function startLanded(s: JobContext): Promise<boolean | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    if (s.signal.aborted) return undefined;
+    try {
+      return (await s.api.checkLanded('start', s.jobPk, { signal: s.signal })).landed;
+    } catch (err) {
+      if (s.signal.aborted) return undefined;
+      // A definite answer (the job is gone, the read refused) ends the wait: release, as before.
+      if (!(isClientError(err) && err.ambiguous)) return false;
+      const delay = retryDelayMs(attempt, 500, 15_000);
+      s.log.warn({ err: err.message, retryInMs: delay }, 'start answered nothing clear and the job cannot be re-read; asking again');
+      await sleepUnlessAborted(delay, s.signal);
+    }
   }
 }
 
