@@ -5,11 +5,19 @@
  * outage log all read it.
  */
 
+/** Milliseconds on a clock that only moves forward; its values are no wall-clock times. */
 export interface Clock {
   now(): number;
 }
 
-export const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
+/**
+ * The process's monotonic clock (`performance.now()`), which the wall clock's jumps (NTP stepping
+ * the time, `date -s`, a VM's clock corrected) do not move. Silences measured on the wall clock
+ * jumped with it: forward, the fence took the jump for an outage and stopped every running job; back,
+ * it hid a real outage for as long as the jump. It stands still while the machine is suspended; the
+ * job leases, on the boot clock, count that time (`job/leases.ts`).
+ */
+export const SYSTEM_CLOCK: Clock = { now: () => performance.now() };
 
 /**
  * When the server last answered (any HTTP answer counts: a 4xx proves it is reachable). Fed by every
@@ -19,6 +27,8 @@ export const SYSTEM_CLOCK: Clock = { now: () => Date.now() };
  */
 export class ServerContact {
   #lastOkAt: number;
+  /** The same moment on the wall clock, only to be shown. */
+  #lastOkWallMs = Date.now();
   #failing = false;
   #listeners = new Set<() => void>();
   #answerListeners = new Set<() => void>();
@@ -33,6 +43,7 @@ export class ServerContact {
   ok(): void {
     const recovered = this.#failing;
     this.#lastOkAt = this.#clock.now();
+    this.#lastOkWallMs = Date.now();
     this.#failing = false;
     for (const listener of this.#answerListeners) listener();
     if (recovered) for (const listener of this.#listeners) listener();
@@ -62,8 +73,14 @@ export class ServerContact {
     return () => this.#listeners.delete(listener);
   }
 
+  /** When the server last answered, on the contact's clock (not a wall-clock time: see {@link SYSTEM_CLOCK}). */
   get lastOkAt(): number {
     return this.#lastOkAt;
+  }
+
+  /** When the server last answered, as a wall-clock time, for people to read. */
+  lastOkWallClock(): Date {
+    return new Date(this.#lastOkWallMs);
   }
 
   /** False after a failed call until the next answer. */

@@ -70,7 +70,7 @@ export function statusSnapshot(f: StatusFacts): AgentStatus {
     serverUrl: parts.base ? parts.base.serverUrl.replace(/\/$/, '') : f.serverUrl,
     servers: parts.base ? parts.base.getStatus().endpoints : null,
     capabilities: capabilitiesSummary(parts.caps),
-    lastServerContactAt: new Date(contact.lastOkAt).toISOString(),
+    lastServerContactAt: contact.lastOkWallClock().toISOString(),
     serverSilentMs: contact.silentForMs(),
     // A slot beyond the plan registers no node: its job reports as the node it was acquired as.
     slots: (parts.slots?.snapshot() ?? []).map((s) => ({

@@ -23,7 +23,7 @@ export interface JobLeasesOptions {
   /** A lease was found lapsed: its job must be treated as fenced. */
   onLapsed(jobPk: number, overdueS: number): void;
   log: { warn(obj: object, msg?: string): void };
-  /** The boot clock, in seconds, and the wall clock the contact's times are on (tests pass their own). */
+  /** The boot clock, in seconds, and the clock the contact's times are on (its monotonic one; tests pass their own). */
   uptime?: () => number;
   clock?: Clock;
 }
