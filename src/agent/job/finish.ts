@@ -96,6 +96,17 @@ export async function collectOutputs(s: JobContext, outputTypes: Readonly<Record
   return missing;
 }
 
+/**
+ * The declared outputs that no journalled output names: what {@link collectOutputs} found missing,
+ * read back after a crash in `uploading` (every file the scan found was registered before it).
+ */
+export function missingRegistered(s: Pick<JobContext, 'journal' | 'jobPk'>, outputTypes: Readonly<Record<string, string>>): string[] {
+  const registered = new Set(s.journal.outputs(s.jobPk).map((output) => output.name));
+  return Object.keys(outputTypes)
+    .filter((name) => !registered.has(name))
+    .sort();
+}
+
 /** An exit learned without supervising the child (it ended while the agent was down). */
 export function unsupervisedExit(exit: ExitResult, outside?: OutsideEnd): SupervisedExit {
   return { exit, stopReason: undefined, forced: false, strays: 0, survivors: [], ...(outside ? { outside } : {}) };

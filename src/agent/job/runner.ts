@@ -31,7 +31,7 @@ import { cudaVisibleDevices, type SlotSpec } from '../slots/slots.js';
 import type { LossReason } from './cancel-watch.js';
 import { claimJob, type ClaimResult } from './claim.js';
 import type { JobContext, JobLogger, JobsShared, RunOutcome } from './context.js';
-import { cleanUpLost, collectOutputs, deliver, finishWith, releaseFinished, reportEnd, stopDecision, unsupervisedExit, uploadAndFinish } from './finish.js';
+import { cleanUpLost, collectOutputs, deliver, finishWith, missingRegistered, releaseFinished, reportEnd, stopDecision, unsupervisedExit, uploadAndFinish } from './finish.js';
 import { prepareJob, startJob } from './start.js';
 import { superviseChild } from './supervise.js';
 
@@ -202,9 +202,12 @@ export class JobRunner {
     });
   }
 
-  /** Uploads were under way: finish them, then report with the recorded exit status. */
-  resumeUpload(exit: ExitResult): Promise<RunOutcome> {
-    return this.#resume((ctx) => uploadAndFinish(ctx, unsupervisedExit(exit), undefined, []));
+  /**
+   * Uploads were under way: finish them, then report with the recorded exit status, and the declared
+   * outputs the child did not leave (`outputTypes`: the template's) as the run would have.
+   */
+  resumeUpload(exit: ExitResult, outputTypes: Readonly<Record<string, string>>): Promise<RunOutcome> {
+    return this.#resume((ctx) => uploadAndFinish(ctx, unsupervisedExit(exit), undefined, missingRegistered(ctx, outputTypes)));
   }
 
   /**

@@ -133,10 +133,14 @@ async function collect(entry: RecoveryEntry): Promise<void> {
   await entry.continueIn((r) => r.resumeCollect(exit, settings));
 }
 
-/** Outputs were being uploaded: upload what is missing, then finish. */
+/**
+ * Outputs were being uploaded: upload what is missing, then finish. The template's declared outputs
+ * tell which of them the child did not leave: a success without them is still an error.
+ */
 async function resumeUpload(entry: RecoveryEntry): Promise<void> {
   const exit = entry.child.exit ?? { code: null, signal: null, source: 'lost' as const };
-  await entry.continueIn((r) => r.resumeUpload(exit));
+  const { outputTypes } = entry.job ? await settingsAgain(entry, entry.job) : { outputTypes: {} };
+  await entry.continueIn((r) => r.resumeUpload(exit, outputTypes));
 }
 
 /** The finish decision is journalled but maybe not delivered: deliver it again, the same way. */

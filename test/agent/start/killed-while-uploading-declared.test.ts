@@ -1,0 +1,43 @@
+/**
+ * A job whose command succeeds without leaving an output its template declares is an error ("a
+ * success without its outputs is a lie"). The agent learns what is missing when it scans the output
+ * directory, before `uploading`; killed while uploading, the restarted agent must still know it, and
+ * report the same error, not a success.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce } from '../../helpers/build.js';
+import { startTestServer } from '../../helpers/server.js';
+import { createJob, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
+
+beforeAll(async () => {
+  await buildOnce();
+}, 180_000);
+
+const DECLARED = { outputs: { types: ['JSON'], default: { 'model.bin': 'BLOB', 'notes.txt': 'BLOB' }, const: true, help: 'declared outputs' } };
+
+describe('an agent killed while uploading the outputs of a job that left out a declared one', () => {
+  for (const point of ['uploading:after-write', 'output-uploading:after-write']) {
+    it(`reports the missing output after a restart at ${point}, as it would have without the crash`, async () => {
+      const server = await startTestServer();
+      const dir = await tempDir('ufdl-killed-declared-');
+      // notes.txt is left, model.bin is not.
+      const template = await importTemplate(server, shellTemplate('forgetful', 'echo notes > "$UFDL_OUTPUT_DIR/notes.txt"\necho "forgot the model"\n', DECLARED));
+      const pk = await createJob(server, template);
+      const options = fastAgentOptions(server, dir);
+
+      const first = spawnAgent(options, { UFDL_AGENT_FAIL_POINTS: point });
+      expect(await first.exited, first.output().slice(-3000)).toEqual({ code: null, signal: 'SIGKILL' });
+
+      const second = spawnAgent(options);
+      const job = await waitForJob(server, pk, ended, 30_000).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
+      });
+      second.kill('SIGTERM');
+      expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+
+      expect(job.error_reason, second.output().slice(-3000)).toBe('The command succeeded but did not leave its declared output(s): model.bin');
+      expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'notes.txt']);
+    });
+  }
+});
