@@ -50,6 +50,7 @@ export type NodeApi = Pick<
 export type JournalPort = Pick<
   Journal,
   | 'beginAcquire'
+  | 'beginFinish'
   | 'transition'
   | 'record'
   | 'abandon'

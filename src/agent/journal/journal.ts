@@ -19,6 +19,7 @@ import { JournalView } from './queries.js';
 import {
   hasExitStatus,
   jobFromRow,
+  type FinishDecision,
   outputFromRow,
   type JobFields,
   type JobRecord,
@@ -125,6 +126,33 @@ export class Journal extends JournalView {
     });
     this.#log?.debug({ jobPk: job.jobPk, from: null, to: 'acquiring', attempt: record.attempts }, 'journal transition');
     failPoint('acquiring:after-write');
+    return record;
+  }
+
+  /**
+   * Intent to finish a job this journal holds no entry for — a node's `current_job` found at start-up
+   * (the reference rule) — with `finish`: creates its row (or re-uses a `done` row as a new attempt,
+   * as {@link beginAcquire} does) straight in `finishing`, so that an agent killed before the job is
+   * back in the queue leaves the next start the rest of the way (the node names the job no more once
+   * the finish landed). Throws `IllegalStateError` if the job is already unfinished here.
+   */
+  beginFinish(job: NewJob, finish: FinishDecision): JobRecord {
+    checkPk('jobPk', job.jobPk);
+    checkJobFields({ nodePk: job.nodePk, slot: job.slot ?? null, finish });
+    const record = this.#tx(() => {
+      const at = this.#iso();
+      const existing = this.#row(job.jobPk);
+      if (existing !== undefined && existing.state !== 'done') {
+        throw new IllegalStateError('job', this.#subject(job.jobPk), existing.state, 'finishing', JOB_EDGES[existing.state as JobState] ?? []);
+      }
+      if (existing !== undefined) this.stmt(`DELETE FROM outputs WHERE server_url = ? AND job_pk = ?`).run(this.serverUrl, job.jobPk);
+      const row = enterState(applyFields({ ...newAttemptRow(this.serverUrl, job, existing, at), state_times: '{}' }, { finish }, at), 'finishing', at);
+      this.stmt(SQL.insertJob).run(row);
+      this.#history(row, null, at, 'a current_job the journal did not know');
+      return jobFromRow(row);
+    });
+    this.#log?.debug({ jobPk: job.jobPk, from: null, to: 'finishing', attempt: record.attempts }, 'journal transition');
+    failPoint('finishing:after-write');
     return record;
   }
 

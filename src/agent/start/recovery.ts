@@ -169,8 +169,16 @@ async function applyReferenceRule(deps: RecoveryDeps, report: RecoveryReport): P
     log.warn({ job: unknown, node: slot.node.pk }, 'the server says this node works a job the journal does not know; applying the reference rule (finish with an error, reset, release)');
     report.unknownCurrent.push(unknown);
     const calls: ServerCallContext = { jobPk: unknown, api: slot.api, journal, log, signal: deps.signal };
+    // Journalled as any requeue: once the finish lands the node names the job no more, and an agent
+    // killed before the release would leave it ERRORED, or held by this node where no poll lists it.
+    journal.beginFinish({ jobPk: unknown, nodePk: slot.node.pk, slot: slot.spec.index }, { error: NODE_RESTARTED_ERROR, requeue: true });
     const finished = await deliverFinish(calls, NODE_RESTARTED_ERROR);
-    if (finished.delivered && finished.job?.error_reason === NODE_RESTARTED_ERROR) await resetAndRelease(calls);
+    if (!finished.delivered) continue; // the agent is exiting: the journal keeps the rest for the next start
+    if (finished.job?.error_reason === NODE_RESTARTED_ERROR) {
+      journal.transition(unknown, 'releasing');
+      if (!(await resetAndRelease(calls))) continue;
+    }
+    journal.transition(unknown, 'done');
     slot.node = { ...slot.node, current_job: null };
   }
 }
