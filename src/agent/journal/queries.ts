@@ -61,6 +61,16 @@ export class JournalView {
     return rows.map(jobFromRow);
   }
 
+  /**
+   * The pks of every job not `done`, of every server in the file whatever the scope: a job directory
+   * (`<work_dir>/<pk>/`) is no server's, so an entry of a server the agent works for no more (its
+   * `server.url` changed) still owns one, with its outputs and perhaps a running child.
+   */
+  unfinishedPksOfEveryServer(): Set<number> {
+    const rows = this.stmt(`SELECT DISTINCT job_pk FROM jobs WHERE state <> 'done'`).all() as { job_pk: number }[];
+    return new Set(rows.map((row) => row.job_pk));
+  }
+
   /** The `limit` most recently updated jobs, newest first (for `ufdl-agent status`). */
   recent(limit = 20): JobRecord[] {
     const rows = this.stmt(`SELECT * FROM jobs WHERE ${SCOPE} ORDER BY updated_at DESC, job_pk DESC LIMIT @limit`).all({

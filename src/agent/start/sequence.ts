@@ -179,9 +179,10 @@ async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise
     onAction: ctx.onRecovered,
   });
   // Directories of jobs whose entry was closed but whose directory was not yet removed (a crash in
-  // between), unless the operator keeps job directories on purpose.
+  // between), unless the operator keeps job directories on purpose. An unfinished entry of any server
+  // in the journal owns its directory.
   if (!o.keepJobDirs) {
-    await removeOrphanJobDirs(o.workDir, new Set(parts.journal.unfinished().map((r) => r.jobPk)), ctx.log);
+    await removeOrphanJobDirs(o.workDir, parts.journal.unfinishedPksOfEveryServer(), ctx.log);
   }
   await removeOrphanContainers(parts, o.serverUrl, ctx.log);
   if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {

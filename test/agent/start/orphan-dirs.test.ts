@@ -41,3 +41,37 @@ describe('a job directory left by a crash after the job was done', () => {
     expect((await second.exited).code).toBe(0);
   });
 });
+
+describe("a job directory of another server's unfinished job in the same journal", () => {
+  it('is kept when the agent starts for another server (server.url changed), and its job is recovered when it comes back', { timeout: 120_000 }, async () => {
+    const first = await startTestServer();
+    const other = await startTestServer();
+    const dir = await tempDir('ufdl-orphan-elsewhere-');
+    const gate = join(dir, 'gate');
+    const template = await importTemplate(first, shellTemplate('waits', `while [ ! -f '${gate}' ]; do sleep 0.1; done\necho kept > "$UFDL_OUTPUT_DIR/result.txt"\n`));
+    const pk = await createJob(first, template);
+    const options = fastAgentOptions(first, dir);
+    const jobDir = join(options.workDir!, String(pk));
+
+    // Killed while the job runs: its entry is unfinished, its child and directory live on.
+    const killed = spawnAgent(options, { UFDL_AGENT_FAIL_POINTS: 'running:after-write' });
+    expect(await killed.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(existsSync(jobDir)).toBe(true);
+
+    // The same journal and work directory, now for another server.
+    const elsewhere = spawnAgent({ ...options, serverUrl: other.url });
+    await elsewhere.waitForLog((l) => l.msg === 'test agent running', 30_000);
+    elsewhere.kill('SIGTERM');
+    expect((await elsewhere.exited).code).toBe(0);
+    expect(existsSync(jobDir)).toBe(true);
+
+    // Back to the first server: the job is recovered, with its output.
+    await writeFile(gate, '');
+    const back = spawnAgent(options);
+    const job = await waitForJob(first, pk, ended, 30_000);
+    expect(job.error_reason, back.output().slice(-3000)).toBeNull();
+    expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'result.txt']);
+    back.kill('SIGTERM');
+    expect((await back.exited).code).toBe(0);
+  });
+});
