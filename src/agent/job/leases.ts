@@ -66,7 +66,13 @@ export class JobLeases {
     };
   }
 
-  /** A child re-attached after a restart: renew its lease now if it has not lapsed. */
+  /**
+   * A child re-attached after a restart: renew its lease now, even if the deadline on disk has
+   * passed. Recovery re-attaches only after re-reading the job and finding it still this node's, and
+   * the node's requests since then refreshed its `last_seen` on the server, whose lost-node sweep
+   * re-checks that inside its transaction: the job cannot be given away meanwhile. A wrapper that
+   * already stopped the child says so in its `fenced` file, which the runner reads.
+   */
   adopt(jobPk: number, dir: JobDir): void {
     this.#leases.set(jobPk, { dir, deadlineS: Number.POSITIVE_INFINITY, lapsed: false });
     this.#renew(jobPk, this.#leases.get(jobPk)!);
