@@ -55,6 +55,15 @@ export interface StatementThreadOptions {
   connection: pg.ClientConfig;
   /** A statement that runs longer is cancelled by PostgreSQL. @default 30000 */
   statementTimeoutMs?: number;
+  /**
+   * A session that sits inside a transaction, sending nothing, for longer is ended by PostgreSQL.
+   * The store's transactions never yield between statements, so a transaction that goes quiet
+   * belongs to a replica that froze (SIGSTOP, a paused VM) or was cut off by a network that drops
+   * packets — and it holds the one-writer lock, which every replica's next transition waits for. A
+   * socket that closes frees it at once; this frees it when nothing closes.
+   * @default 10000
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /**
@@ -62,11 +71,12 @@ export interface StatementThreadOptions {
  * (no imports, no closures over this module).
  */
 function statementThreadMain(threads: typeof import('node:worker_threads'), pgModule: typeof pg): void {
-  const { port, flag, connection, statementTimeoutMs } = threads.workerData as {
+  const { port, flag, connection, statementTimeoutMs, idleInTransactionTimeoutMs } = threads.workerData as {
     port: MessagePort;
     flag: Int32Array;
     connection: pg.ClientConfig;
     statementTimeoutMs: number;
+    idleInTransactionTimeoutMs: number;
   };
   // Big integers (pks, sizes) and numerics (sums) as numbers: every value the server stores fits.
   pgModule.types.setTypeParser(20, Number);
@@ -78,7 +88,11 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
   let failedTransaction = false;
 
   const connect = async (): Promise<pg.Client> => {
-    const fresh = new pgModule.Client({ ...connection, statement_timeout: statementTimeoutMs });
+    const fresh = new pgModule.Client({
+      ...connection,
+      statement_timeout: statementTimeoutMs,
+      idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
+    });
     fresh.on('error', (err) => {
       lost = err;
     });
@@ -162,6 +176,7 @@ export class StatementThread {
 
   constructor(options: StatementThreadOptions) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+    const idleInTransactionTimeoutMs = options.idleInTransactionTimeoutMs ?? 10_000;
     // A statement is cancelled by PostgreSQL after its timeout; the wait here covers that and the
     // connection set-up on top, so it ends only when the database is truly unreachable.
     this.#timeoutMs = statementTimeoutMs + 15_000;
@@ -171,7 +186,7 @@ export class StatementThread {
     const source = `(${statementThreadMain.toString()})(require('node:worker_threads'), require(${JSON.stringify(pgPath)}))`;
     this.#worker = new Worker(source, {
       eval: true,
-      workerData: { port: port2, flag: this.#flag, connection: options.connection, statementTimeoutMs },
+      workerData: { port: port2, flag: this.#flag, connection: options.connection, statementTimeoutMs, idleInTransactionTimeoutMs },
       transferList: [port2],
     });
     // The thread holds no requests of its own; it must not keep a closing process alive.
