@@ -113,18 +113,25 @@ export function toResponse(error: unknown): { status: number; body: Record<strin
   return { status: 500, body: { detail: 'Internal server error; the server log has the details.' } };
 }
 
+/** PostgreSQL's SQLSTATE for a statement cancelled, here by its `statement_timeout`. */
+const STATEMENT_CANCELLED = '57014';
+
 /**
- * PostgreSQL's errors (`store/postgres/statement-thread.ts`): the database out of reach is a 503 the
- * client retries; a data exception (SQLSTATE class 22: a value that does not fit its column's type,
- * a number out of range) can only come from a value the request sent, so it is the client's 400 —
- * SQLite compares such values without complaint, and neither store may answer a hostile value with 500.
+ * PostgreSQL's errors (`store/postgres/statement-thread.ts`): the database out of reach, or a
+ * statement it cancelled after its timeout, is a 503 the client retries; a data exception (SQLSTATE
+ * class 22: a value that does not fit its column's type, a number out of range) can only come from a
+ * value the request sent, so it is the client's 400 — SQLite compares such values without complaint,
+ * and neither store may answer a hostile value with 500.
  */
+
 function databaseErrorResponse(error: unknown): { status: number; body: Record<string, unknown> } | undefined {
   if (!(error instanceof Error)) return undefined;
-  if (error.name === 'DatabaseUnreachableError') {
+  const code = (error as { code?: unknown }).code;
+  // 57014: cancelled after the statement timeout (a lock held elsewhere, a database too slow to
+  // answer): the database did not answer in time, and the transaction it was in was rolled back.
+  if (error.name === 'DatabaseUnreachableError' || (error.name === 'DatabaseStatementError' && code === STATEMENT_CANCELLED)) {
     return { status: ERROR_CODES.UFDL_ERR_SERVER_DATABASE.status, body: { detail: `${ERROR_CODES.UFDL_ERR_SERVER_DATABASE.doc}` } };
   }
-  const code = (error as { code?: unknown }).code;
   if (error.name === 'DatabaseStatementError' && typeof code === 'string' && code.startsWith('22')) {
     return { status: 400, body: { detail: `A value in the request does not fit its field: ${error.message.replace(/^PostgreSQL: /, '')}` } };
   }

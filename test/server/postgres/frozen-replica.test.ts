@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { WRITER_LOCK } from '../../../src/server/store/postgres/database.js';
 import { usePgCluster } from '../../helpers/postgres.js';
 import { startReplicas } from '../../helpers/replicas.js';
-import { api } from '../../helpers/server.js';
+import { ERROR_CODES } from '../../../src/protocol/errors.js';
+import { api, startTestServer } from '../../helpers/server.js';
 import { until } from '../../helpers/wait.js';
 
 const cluster = usePgCluster();
@@ -58,6 +59,27 @@ describe('a replica frozen inside a transaction', () => {
     } finally {
       await holder.end();
       await observer.end();
+    }
+  }, 180_000);
+
+  it('a write that waits for the lock past the statement timeout is a 503 the client retries, not a 500', async () => {
+    // Whatever holds the lock (a replica still within its idle allowance, an operator's transaction
+    // in psql), a statement PostgreSQL cancelled after its timeout is a database that did not answer.
+    const url = await cluster.get().createDatabase('lock_timeout');
+    const server = await startTestServer({ databaseUrl: url });
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, $2)', [...WRITER_LOCK]);
+      const res = await api(server.url, 'POST', '/v1/users/create', { token: server.adminToken, json: newUser('waited-too-long') });
+      expect(res.status, res.text).toBe(503);
+      expect(res.body.detail).toBe(ERROR_CODES.UFDL_ERR_SERVER_DATABASE.doc);
+      await holder.query('COMMIT');
+      const again = await api(server.url, 'POST', '/v1/users/create', { token: server.adminToken, json: newUser('waited-too-long') });
+      expect(again.status, again.text).toBe(201);
+    } finally {
+      await holder.end();
     }
   }, 180_000);
 });
