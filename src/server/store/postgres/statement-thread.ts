@@ -108,6 +108,17 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
     Atomics.notify(flag, 0);
   };
 
+  /**
+   * A prepared statement whose result columns changed under it — another replica, of a newer
+   * version, migrated the shared database and added a column to a table it reads with `*`. PostgreSQL
+   * refuses to run it again on this connection ("cached plan must not change result type"); the
+   * routine names the case whatever the language of the server's messages.
+   */
+  const preparedBeforeASchemaChange = (err: unknown): boolean => {
+    const { code, routine } = err as { code?: string; routine?: string };
+    return code === '0A000' && routine === 'RevalidateCachedQuery';
+  };
+
   const run = async (request: StatementRequest): Promise<StatementReply> => {
     const keyword = /^\s*(\w+)/.exec(request.text)?.[1]?.toUpperCase();
     const ends = keyword === 'COMMIT' || keyword === 'ROLLBACK';
@@ -138,13 +149,31 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
         }
       }
       if (keyword === 'BEGIN') inTransaction = true;
-      const result = await active.query({ text: request.text, values: request.values, ...(request.name ? { name: request.name } : {}) });
+      const statement = { text: request.text, values: request.values, ...(request.name ? { name: request.name } : {}) };
+      let result;
+      try {
+        result = await active.query(statement);
+      } catch (err) {
+        if (inTransaction || !preparedBeforeASchemaChange(err)) throw err;
+        // Alone, the statement can run again: on a new connection, where every statement is
+        // prepared afresh against the tables as they are now.
+        active.end().catch(() => {});
+        client = undefined;
+        try {
+          active = await connect();
+        } catch (connectErr) {
+          return { id: request.id, error: { message: (connectErr as Error).message, code: (connectErr as { code?: string }).code, lost: true } };
+        }
+        result = await active.query(statement);
+      }
       if (ends) inTransaction = false;
       const rows = Array.isArray(result) ? (result.at(-1)?.rows ?? []) : result.rows;
       return { id: request.id, rows, rowCount: Array.isArray(result) ? null : result.rowCount };
     } catch (err) {
       const error = err as Error & { code?: string };
-      const gone = lost !== undefined || error.code === undefined || error.code.startsWith('08') || error.code === '57P01';
+      // A statement prepared before a schema change fails on this connection every time it runs:
+      // the connection is replaced, and the transaction it was in fails as one whose connection was lost.
+      const gone = lost !== undefined || error.code === undefined || error.code.startsWith('08') || error.code === '57P01' || preparedBeforeASchemaChange(error);
       if (gone) {
         client = undefined;
         active?.end().catch(() => {});
