@@ -81,6 +81,8 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
   // Big integers (pks, sizes) and numerics (sums) as numbers: every value the server stores fits.
   pgModule.types.setTypeParser(20, Number);
   pgModule.types.setTypeParser(1700, Number);
+  // Inside the thread's body: it may use nothing from outside its parameters.
+  const QUERY_TIMEOUT_MARGIN_MS = 5_000;
   let client: pg.Client | undefined;
   let lost: Error | undefined;
   /** The connection is inside a transaction: losing it there fails every statement until its end. */
@@ -92,7 +94,12 @@ function statementThreadMain(threads: typeof import('node:worker_threads'), pgMo
       ...connection,
       statement_timeout: statementTimeoutMs,
       idle_in_transaction_session_timeout: idleInTransactionTimeoutMs,
-    });
+      // PostgreSQL cancels a statement after statement_timeout, but only an answer that arrives ends
+      // the wait: on a connection gone silent (packets dropped, the host gone) none ever does, and
+      // every later statement queued behind it. Given up a little after the cancel would have come,
+      // the statement fails without a code, so the connection counts as lost and is replaced.
+      query_timeout: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
+    } as pg.ClientConfig);
     fresh.on('error', (err) => {
       lost = err;
     });
@@ -206,9 +213,10 @@ export class StatementThread {
   constructor(options: StatementThreadOptions) {
     const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
     const idleInTransactionTimeoutMs = options.idleInTransactionTimeoutMs ?? 10_000;
-    // A statement is cancelled by PostgreSQL after its timeout; the wait here covers that and the
-    // connection set-up on top, so it ends only when the database is truly unreachable.
-    this.#timeoutMs = statementTimeoutMs + 15_000;
+    // A statement is cancelled by PostgreSQL after its timeout, and given up by the thread a little
+    // later; the wait here covers that and the connection set-up (10 s) on top, so the thread has
+    // answered — and is free for the next statement — by the time the wait ends.
+    this.#timeoutMs = statementTimeoutMs + 20_000;
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     const pgPath = createRequire(import.meta.url).resolve('pg');
