@@ -4,7 +4,7 @@
  */
 import { StatusListenError } from '../agent/health/status-server.js';
 import type { Agent } from '../agent/index.js';
-import { JournalLockedError } from '../agent/journal/errors.js';
+import { JournalError, JournalLockedError } from '../agent/journal/errors.js';
 import { StartUpRefusedError } from '../agent/start/refusal.js';
 import { isClientError } from '../client/errors.js';
 import { CliError } from './cli-error.js';
@@ -22,6 +22,11 @@ export async function startAgentFromCli(create: () => Agent, beforeStart: (agent
     return agent;
   } catch (err) {
     if (err instanceof JournalLockedError) throw new CliError(EXIT.JOURNAL_IN_USE, err.message);
+    // A journal of a newer agent (a rolled-back upgrade), or a file that is no journal at all: a
+    // restart would refuse it again.
+    if (err instanceof JournalError && err.code === 'JOURNAL_SCHEMA') {
+      throw new CliError(EXIT.CONFIG, `${err.message.replace(/\.$/, '')}; check agent.journal (a journal of a newer agent needs that version, or a newer one)`);
+    }
     // The server refuses a start-up step for good (a 4xx): the same request would get the same answer
     // after a restart. Its user's permission (403: registering a node where serve.node_actions =
     // "workers" and the user is no worker account) is the permission status; anything else (a node

@@ -100,6 +100,11 @@ export function startProblem(err: unknown, config: EffectiveConfig): unknown {
   if (refusal !== undefined) return refusal;
   if (err instanceof Error && err.name === 'DatabaseSettingsError') return new CliError(EXIT.CONFIG, err.message);
   if (err instanceof Error && err.name === 'DatabaseUnreachableError') return new CliError(EXIT.UNAVAILABLE, `cannot use the PostgreSQL database: ${err.message}`);
+  // A rolled-back upgrade, or a data directory or database of another installation: a restart of this
+  // version would refuse it again.
+  if (err instanceof Error && err.name === 'NewerSchemaError') {
+    return new CliError(EXIT.CONFIG, `${err.message}: run the ufdl-agent version that wrote it (or a newer one), or check serve.data_dir / serve.database_url`);
+  }
   if (!(err instanceof Error) || err.name !== 'ListenError') return err;
   const code = (err as Error & { code?: string }).code;
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {

@@ -5,6 +5,7 @@
  * recorded in `PRAGMA user_version`, so an old data directory is upgraded in place on start.
  */
 import Database, { type Statement } from 'better-sqlite3';
+import { NewerSchemaError } from './newer-schema.js';
 import { LICENCE_ROWS } from './licence-rows.js';
 import { abandonTurnBatch, batchesWritesPerTurn, joinTurnBatch } from './turn-batch.js';
 
@@ -230,9 +231,7 @@ export function openDatabase(file: string): Db {
 function migrate(db: Db): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
-    throw new Error(
-      `The database was written by a newer ufdl-agent (schema ${current}, this version knows ${SCHEMA_VERSION}); refusing to open it.`,
-    );
+    throw new NewerSchemaError(current, SCHEMA_VERSION);
   }
   for (let version = current; version < SCHEMA_VERSION; version++) {
     db.transaction(() => {

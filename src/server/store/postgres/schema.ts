@@ -16,6 +16,7 @@
  */
 import type pg from 'pg';
 import { LICENCE_ROWS } from '../licence-rows.js';
+import { NewerSchemaError } from '../newer-schema.js';
 
 /** The advisory-lock key every replica migrates under ('ufdl' 'migr' as two int4s). */
 export const MIGRATION_LOCK: readonly [number, number] = [0x7566646c, 0x6d696772];
@@ -202,7 +203,7 @@ export async function migratePostgres(pool: pg.Pool): Promise<MigrationResult> {
         const current = rows[0]?.version ?? 0;
         from ??= current;
         if (current > PG_SCHEMA_VERSION) {
-          throw new Error(`The database was written by a newer ufdl-agent (schema ${current}, this version knows ${PG_SCHEMA_VERSION}); refusing to open it.`);
+          throw new NewerSchemaError(current, PG_SCHEMA_VERSION);
         }
         if (current === PG_SCHEMA_VERSION) {
           await client.query('COMMIT');
