@@ -54,6 +54,18 @@ describe('advisory leadership', () => {
     expect(leaders()).toHaveLength(1);
   });
 
+  it('moves from a frozen leader to another replica: the database ends the silent session', async () => {
+    // A leader whose process is SIGSTOPped (or its VM paused): its kernel keeps the connection open,
+    // and it makes no check. With a session's lock it led on, and no replica swept, until it resumed.
+    const url = await cluster.get().createDatabase(`lead_${randomUUID().replaceAll('-', '')}`);
+    const frozen = await AdvisoryLeadership.start(await pool(url), { key: KEY, checkMs: 3_600_000, silentLeaderMs: 1_000, log, what: 'sweep' });
+    leaderships.push(frozen);
+    expect(frozen.isLeader()).toBe(true);
+    const other = await replica(url);
+    expect(other.isLeader()).toBe(false);
+    await until(() => other.isLeader(), 30_000, 'another replica to lead once the frozen one is silent too long');
+  });
+
   it('stops leading when its connection goes silent, and closes without waiting for it', async () => {
     // A network that drops packets rather than resetting: the held connection raises no error, so
     // only a check with a time limit finds out; without one the replica led on, unable to sweep, and

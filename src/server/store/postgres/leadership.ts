@@ -1,11 +1,17 @@
 /**
  * One replica at a time for work that must not run twice at once (the lost-node sweep): the replica
- * that holds a session-level advisory lock leads. The lock lives as long as the connection that took
- * it, so when the leading replica dies, is killed or loses its connection, PostgreSQL frees the lock
- * and the next replica to try takes it: no lease to expire, no clock to trust.
+ * that holds an advisory lock leads. The lock lives as long as the connection that took it, so when
+ * the leading replica dies, is killed or loses its connection, PostgreSQL frees the lock and the next
+ * replica to try takes it: no lease to expire, no clock to trust.
  *
- * Every `checkMs` a follower tries the lock (`pg_try_advisory_lock`, never waiting) and the leader
- * checks that its connection still answers; a leader whose connection failed stops leading at once.
+ * A leader that is frozen rather than dead (SIGSTOPped, its VM paused) keeps its connection open —
+ * its kernel still answers — and would keep the lock, and the sweep, until it resumed. So the lock is
+ * a transaction's (`pg_try_advisory_xact_lock`), taken in a transaction the leader keeps open and busy
+ * with its checks, under `idle_in_transaction_session_timeout`: a leader silent for that long has its
+ * session ended by the database, which frees the lock.
+ *
+ * Every `checkMs` a follower tries the lock (never waiting) and the leader checks that its
+ * connection still answers; a leader whose connection failed stops leading at once.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -25,6 +31,13 @@ export interface LeadershipOptions {
    * @default 5000
    */
   statementTimeoutMs?: number;
+  /**
+   * How long a leader may go without a check before the database ends its session, freeing the lock
+   * for another replica (a frozen leader). Several checks long, so that a busy event loop does not
+   * lose the lead for nothing.
+   * @default max(4 × checkMs, 15 s)
+   */
+  silentLeaderMs?: number;
 }
 
 export class AdvisoryLeadership {
@@ -71,13 +84,18 @@ export class AdvisoryLeadership {
     let client: pg.PoolClient | undefined;
     try {
       client = await this.pool.connect();
-      const { rows } = await client.query<{ ok: boolean }>(this.#statement('SELECT pg_try_advisory_lock($1, $2) AS ok', [...this.options.key]));
+      await client.query(this.#statement('BEGIN'));
+      const silentMs = this.options.silentLeaderMs ?? Math.max(4 * this.options.checkMs, 15_000);
+      await client.query(this.#statement(`SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(silentMs)}`));
+      const { rows } = await client.query<{ ok: boolean }>(this.#statement('SELECT pg_try_advisory_xact_lock($1, $2) AS ok', [...this.options.key]));
       if (rows[0]?.ok === true && !this.#closed) {
         this.#held = client;
+        // The session ended by the database (a silent leader, a restart) arrives as an error here.
         client.on('error', (err) => this.#lose(err));
         this.options.log.info({ lock: this.options.what }, 'this replica now leads');
         return;
       }
+      await client.query(this.#statement('ROLLBACK'));
       client.release();
     } catch (err) {
       client?.release(err as Error);
@@ -108,7 +126,8 @@ export class AdvisoryLeadership {
     this.#held = undefined;
     if (!client) return;
     try {
-      await client.query(this.#statement('SELECT pg_advisory_unlock($1, $2)', [...this.options.key]));
+      // The transaction's end frees its lock.
+      await client.query(this.#statement('ROLLBACK'));
       client.release();
     } catch (err) {
       client.release(err as Error);
