@@ -142,8 +142,9 @@ async function startLanded(s: JobContext): Promise<boolean | undefined> {
       return (await s.api.checkLanded('start', s.jobPk, { signal: s.signal })).landed;
     } catch (err) {
       if (s.signal.aborted) return undefined;
-      // A definite answer (the job is gone, the read refused) ends the wait: release, as before.
-      if (!(isClientError(err) && err.ambiguous)) return false;
+      // A definite answer (the job is gone, the read refused) ends the wait: release, as before. A
+      // 408 or 429 (a proxy that gave up waiting, or throttles) is no answer about the job: ask again.
+      if (!(isClientError(err) && (err.ambiguous || err.transient))) return false;
       const delay = retryDelayMs(attempt, 500, 15_000);
       s.log.warn({ err: err.message, retryInMs: delay }, 'start answered nothing clear and the job cannot be re-read; asking again');
       await sleepUnlessAborted(delay, s.signal);

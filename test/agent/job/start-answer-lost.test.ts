@@ -17,10 +17,10 @@ import { tempDir } from '../../helpers/temp-dir.js';
 
 /**
  * A proxy to `target` that forwards the first start but cuts the connection instead of passing its
- * answer on (the start lands, its answer is lost), then answers 503 to the next `readFailures`
- * re-reads of that job (the server never sees them); everything else passes.
+ * answer on (the start lands, its answer is lost), then answers `failure` (503 unless told) to the
+ * next `readFailures` re-reads of that job (the server never sees them); everything else passes.
  */
-async function answerLosingProxy(target: string, readFailures: number) {
+async function answerLosingProxy(target: string, readFailures: number, failure: { status: number; detail: string } = { status: 503, detail: 'unavailable (test)' }) {
   const counts = { starts: 0, failedReads: 0 };
   let startedPk: string | undefined;
   const server = createServer((req, res) => {
@@ -30,7 +30,7 @@ async function answerLosingProxy(target: string, readFailures: number) {
     if (req.method === 'GET' && startedPk !== undefined && req.url === `/v1/jobs/${startedPk}` && counts.failedReads < readFailures) {
       counts.failedReads++;
       req.resume();
-      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ detail: 'unavailable (test)' }));
+      res.writeHead(failure.status, { 'content-type': 'application/json' }).end(JSON.stringify({ detail: failure.detail }));
       return;
     }
     const forward = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
@@ -51,27 +51,35 @@ async function answerLosingProxy(target: string, readFailures: number) {
 }
 
 describe('a start whose answer was lost', () => {
-  it('waits until the server can say whether it landed, then runs the job once, not release a started job', async () => {
-    const server = await startTestServer();
-    const dir = await tempDir('ufdl-start-lost-');
-    const runs = join(dir, 'runs');
-    const template = await importTemplate(server, shellTemplate('start-lost', `echo run >> '${runs}'\necho ran > "$UFDL_OUTPUT_DIR/ran.txt"\n`));
-    // More failed re-reads than one re-read's own retries cover: the server is away for a while.
-    const proxy = await answerLosingProxy(server.url, 8);
-    const { agent } = await startTestAgent({ url: proxy.url });
-    const pk = await createJob(server, template);
+  // A server away for a while (503), or a proxy in front of it that throttles (429) or gave up
+  // waiting (408): none of them says anything about the job, so each is asked again.
+  for (const failure of [
+    { status: 503, detail: 'unavailable (test)' },
+    { status: 429, detail: 'Too many requests (test)' },
+    { status: 408, detail: 'Request Timeout (test)' },
+  ]) {
+    it(`waits until the server can say whether it landed (re-reads answered ${failure.status}), then runs the job once, not release a started job`, async () => {
+      const server = await startTestServer();
+      const dir = await tempDir('ufdl-start-lost-');
+      const runs = join(dir, 'runs');
+      const template = await importTemplate(server, shellTemplate('start-lost', `echo run >> '${runs}'\necho ran > "$UFDL_OUTPUT_DIR/ran.txt"\n`));
+      // More failed re-reads than one re-read's own retries cover: the server is away for a while.
+      const proxy = await answerLosingProxy(server.url, 8, failure);
+      const { agent } = await startTestAgent({ url: proxy.url });
+      const pk = await createJob(server, template);
 
-    const outcome = await new Promise<RunOutcome>((resolve) => {
-      agent.on('finished', (event) => {
-        if (event.jobPk === pk) resolve(event.outcome);
+      const outcome = await new Promise<RunOutcome>((resolve) => {
+        agent.on('finished', (event) => {
+          if (event.jobPk === pk) resolve(event.outcome);
+        });
       });
-    });
 
-    const job = await getJob(server, pk);
-    expect(proxy.counts.starts).toBe(1);
-    expect(proxy.counts.failedReads).toBe(8);
-    expect({ outcome, error: job.error_reason, ended: job.end_time !== null }).toEqual({ outcome: 'success', error: null, ended: true });
-    expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'ran.txt']);
-    expect(await readRuns(runs)).toEqual(['run']);
-  }, 90_000);
+      const job = await getJob(server, pk);
+      expect(proxy.counts.starts).toBe(1);
+      expect(proxy.counts.failedReads).toBe(8);
+      expect({ outcome, error: job.error_reason, ended: job.end_time !== null }).toEqual({ outcome: 'success', error: null, ended: true });
+      expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'ran.txt']);
+      expect(await readRuns(runs)).toEqual(['run']);
+    }, 90_000);
+  }
 });
