@@ -23,6 +23,7 @@ import type { FinishDecision } from '../journal/records.js';
 import { isJobEdge, type JobState } from '../journal/states.js';
 import { finishJobLog } from '../logs/job-log-hooks.js';
 import { scanOutputs } from '../outputs/scan.js';
+import { LOG_OUTPUT_NAME } from '../outputs/names.js';
 import type { JobContext, RunOutcome } from './context.js';
 import { deliverFinish, resetAndRelease, uploadOutputs } from './server-calls.js';
 
@@ -98,10 +99,17 @@ export async function collectOutputs(s: JobContext, outputTypes: Readonly<Record
 
 /**
  * The declared outputs that no journalled output names: what {@link collectOutputs} found missing,
- * read back after a crash in `uploading` (every file the scan found was registered before it).
+ * read back after a crash in `uploading` (every file the scan found was registered before it). The
+ * job log is journalled as `log`, a name no file of the output directory can have: it never stands
+ * for a declared output of that name, which the scan reports missing.
  */
 export function missingRegistered(s: Pick<JobContext, 'journal' | 'jobPk'>, outputTypes: Readonly<Record<string, string>>): string[] {
-  const registered = new Set(s.journal.outputs(s.jobPk).map((output) => output.name));
+  const registered = new Set(
+    s.journal
+      .outputs(s.jobPk)
+      .map((output) => output.name)
+      .filter((name) => name !== LOG_OUTPUT_NAME),
+  );
   return Object.keys(outputTypes)
     .filter((name) => !registered.has(name))
     .sort();
