@@ -51,8 +51,9 @@ const MAX_REPLACEMENTS = 3;
 
 /**
  * Upload one output; undefined when it is on the server, else its failed record. While the server
- * cannot be reached the upload waits for it (no output is lost to an outage); answered failures (5xx)
- * count against {@link UPLOAD_ATTEMPTS}; a definite refusal (413, 406 finished, 417, 403) fails at once.
+ * cannot be reached, or a proxy answers 408 or 429, the upload waits for it (no output is lost to an
+ * outage); answered failures (5xx) count against {@link UPLOAD_ATTEMPTS}; a definite refusal (413, 406
+ * finished, 417, 403) fails at once.
  * A taken name (400) is this attempt's upload only if the server's copy holds this attempt's bytes;
  * otherwise the copy is replaced (`outputs/server-copy.ts`).
  *
@@ -86,7 +87,9 @@ async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<Outp
     } catch (err) {
       lastError = err;
       if (ctx.signal.aborted) break;
-      let retryable = isClientError(err) && err.ambiguous;
+      // Ambiguous (no answer, a 5xx): it may have landed. 408 and 429 (a proxy gave up waiting, or
+      // throttles): it was not taken, and will be the next time.
+      let retryable = isClientError(err) && (err.ambiguous || err.transient);
       try {
         if (isClientError(err, 'duplicate-output')) {
           if (++replacements > MAX_REPLACEMENTS) break;
@@ -106,7 +109,8 @@ async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<Outp
         if (!retryable || ctx.signal.aborted) break;
       }
       if (isClientError(lastError, 'server') && ++answered >= UPLOAD_ATTEMPTS) break;
-      const delay = retryDelayMs(attempt, 500, 15_000);
+      // A throttling server or proxy may say how long to wait.
+      const delay = Math.max(retryDelayMs(attempt, 500, 15_000), isClientError(lastError) ? Math.min(lastError.retryAfterMs ?? 0, 60_000) : 0);
       log.warn({ output: output.name, attempt: attempt + 1, err: errText(lastError), retryInMs: delay }, 'output upload failed; retrying');
       await sleepUnlessAborted(delay, ctx.signal);
     }

@@ -1,0 +1,53 @@
+/**
+ * An output upload that a proxy in front of the server answers 429 (it throttles) or 408 (it gave up
+ * waiting for the body): the server never saw it, and the same upload will be taken later. It used to
+ * count as a definite refusal: the output was marked failed and the job ended in error.
+ */
+import { createServer, request } from 'node:http';
+import { describe, expect, it } from 'vitest';
+import type { RunOutcome } from '../../../src/agent/job/context.js';
+import { createJob, getJob, importTemplate, shellTemplate, startTestAgent } from '../../helpers/agent.js';
+import { listenOnLoopback } from '../../helpers/loopback.js';
+import { startTestServer } from '../../helpers/server.js';
+
+/** A proxy to `target` that answers `status` to the first `times` output uploads itself. */
+async function throttlingProxy(target: string, status: number, times: number) {
+  const counts = { refused: 0 };
+  const server = createServer((req, res) => {
+    if (req.method === 'POST' && /^\/v1\/jobs\/\d+\/outputs\//.test(req.url!) && counts.refused < times) {
+      counts.refused++;
+      req.resume();
+      res.writeHead(status, { 'content-type': 'application/json', 'retry-after': '0' }).end(JSON.stringify({ detail: `refused by the proxy (${status})` }));
+      return;
+    }
+    const forward = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers);
+      answer.pipe(res);
+    });
+    forward.on('error', () => res.destroy());
+    req.pipe(forward);
+  });
+  const listening = await listenOnLoopback(server);
+  return { url: listening.url, counts };
+}
+
+describe('an output upload a proxy refuses for now', () => {
+  for (const status of [429, 408]) {
+    it(`is sent again after a ${status}, and the job finishes with its outputs`, async () => {
+      const server = await startTestServer();
+      const template = await importTemplate(server, shellTemplate('throttled', 'echo model > "$UFDL_OUTPUT_DIR/model.bin"\n'));
+      const proxy = await throttlingProxy(server.url, status, 3);
+      const { agent } = await startTestAgent({ url: proxy.url });
+      const pk = await createJob(server, template);
+      const outcome = await new Promise<RunOutcome>((resolve) => {
+        agent.on('finished', (event) => {
+          if (event.jobPk === pk) resolve(event.outcome);
+        });
+      });
+      const job = await getJob(server, pk);
+      expect(proxy.counts.refused).toBe(3);
+      expect({ outcome, error: job.error_reason }).toEqual({ outcome: 'success', error: null });
+      expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'model.bin']);
+    }, 90_000);
+  }
+});
