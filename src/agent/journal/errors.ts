@@ -72,7 +72,7 @@ export class JournalLockedError extends JournalError {
   /** The journal file. */
   readonly path: string;
 
-  constructor(path: string, holder: LockHolder | null, options?: { cause?: unknown }) {
+  constructor(path: string, holder: LockHolder | null, options?: { cause?: unknown; detail?: string }) {
     const who =
       holder === null
         ? 'another process'
@@ -80,7 +80,7 @@ export class JournalLockedError extends JournalError {
           (holder.pid === process.pid && holder.hostname === hostname() ? ', this very process' : '');
     super(
       'JOURNAL_LOCKED',
-      `The journal ${path} is in use by ${who}. Only one agent may use a journal at a time: stop the ` +
+      `The journal ${path} is in use by ${who}${options?.detail === undefined ? '' : ` (${options.detail})`}. Only one agent may use a journal at a time: stop the ` +
         `other agent, or give this one its own state directory.`,
       options,
     );

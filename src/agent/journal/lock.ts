@@ -6,8 +6,11 @@
  * That is sturdier than a pid file, whose pid may since belong to someone else (pid 1 in every
  * container). SQLite also refuses the lock to a second connection inside the same process.
  *
- * The journal's `agent_lock` row only labels the holder (pid, start identity, host) so that the
- * refusal can say who holds it and `ufdl-agent status` can show it.
+ * The journal's `agent_lock` row labels the holder (pid, start identity, host) so that the refusal
+ * can say who holds it and `ufdl-agent status` can show it. It is also the second line: the side
+ * file can be deleted under a running agent, and the next opener then locks a fresh file; `open.ts`
+ * refuses it anyway when the label names another live process (by pid *and* start identity, so a
+ * reused pid never counts).
  */
 import Database from 'better-sqlite3';
 import { JournalError } from './errors.js';

@@ -9,8 +9,8 @@ import { dirname, resolve } from 'node:path';
 import { adoptServerAliases } from './aliases.js';
 import { JournalLockedError, type LockHolder } from './errors.js';
 import { Journal, type JournalOptions } from './journal.js';
-import { tryLockJournal } from './lock.js';
-import { processStartIdentity } from '../child/identity.js';
+import { lockPathFor, tryLockJournal } from './lock.js';
+import { isProcessAlive, processStartIdentity } from '../child/identity.js';
 import { JournalView } from './queries.js';
 import { normalizeServerUrl } from './records.js';
 import { applyWriterPragmas, checkJournalFile, migrate } from './schema.js';
@@ -30,6 +30,15 @@ export function openJournal(options: JournalOptions): Journal {
   mkdirSync(dirname(path), { recursive: true });
   const lock = tryLockJournal(path);
   if (lock === null) throw new JournalLockedError(path, readHolder(path));
+  // The lock lives on a side file, which can be deleted under a running agent (a "stale lock"
+  // clean-up): this process then locks a new file and would share the journal with it. The label
+  // the holder wrote into the journal itself cannot be deleted that way, so a label naming another
+  // live agent process refuses the journal even though the side file was free.
+  const labelled = readHolder(path);
+  if (labelled !== null && isOtherLiveAgent(labelled)) {
+    lock.release();
+    throw new JournalLockedError(path, labelled, { detail: `its lock file ${lockPathFor(path)} was removed or replaced while that agent runs` });
+  }
   let db: Database.Database | undefined;
   try {
     db = new Database(path);
@@ -49,6 +58,16 @@ export function openJournal(options: JournalOptions): Journal {
     lock.release();
     throw err;
   }
+}
+
+/**
+ * Whether a journal's holder label names a process other than this one that still runs here: same
+ * host, and the same process by its start identity (a pid alone may since belong to someone else;
+ * a label without a start identity proves nothing, so it never refuses).
+ */
+function isOtherLiveAgent(holder: LockHolder): boolean {
+  if (holder.hostname !== hostname() || holder.pid === process.pid || holder.pidStart === null) return false;
+  return isProcessAlive(holder.pid, holder.pidStart);
 }
 
 function ownLabel(at: Date): LockHolder {
