@@ -10,6 +10,13 @@
  *   in the command at exec, whereas an ignored signal would stay ignored there. POSIX defers a trap
  *   while the shell waits for a foreground command, so the wrapper outlives the command and records it.
  * - The status goes to a temp file first and is then renamed, so a reader never sees half a line.
+ * - Before it writes the status, the wrapper flushes the job directory's file system to disk
+ *   (`sync -f`, one `syncfs(2)`): the command and its children never fsync their outputs, and a
+ *   power cut after the status (or the agent's journal record of it) reached the disk, but before
+ *   the outputs did, would let recovery upload truncated files as a success. Its cost is bounded by
+ *   the dirty pages of that file system, which the kernel would write within seconds anyway: one
+ *   call per job, however many files it wrote, paid once when the job ends. A status lost to a
+ *   power cut is safe: the job counts as vanished and runs again.
  * - A shell reports a command killed by signal N as status 128+N; a command that itself exits with
  *   128+N is indistinguishable (the same ambiguity every shell has). {@link exitFromStatus} reads
  *   128+N as the signal, which is what such exits almost always mean.
@@ -79,6 +86,10 @@ export const WRAPPER_SCRIPT = [
   '"$@"',
   'ufdl_rc=$?',
   'if [ -n "$ufdl_watcher" ]; then kill -USR1 "$ufdl_watcher" 2>/dev/null; wait "$ufdl_watcher"; fi',
+  // Durable outputs before a durable status (see the module comment): one syncfs of the job
+  // directory's file system, or a whole `sync` where `sync -f` is unknown. `command -p`: the job's
+  // PATH may not name `sync`.
+  'command -p sync -f "${ufdl_status_file%/*}" 2>/dev/null || command -p sync',
   `printf '{"status":%d}\\n' "$ufdl_rc" > "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"`,
   'exit "$ufdl_rc"',
 ].join('\n');
