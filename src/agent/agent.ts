@@ -10,6 +10,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
+import { waitUntilWritable } from './health/journal-failure.js';
 import { journalProblem, Readiness } from './health/readiness.js';
 import { startStatusServer, StatusListenError, type Health } from './health/status-server.js';
 import type { JobEvents } from './job/context.js';
@@ -65,6 +66,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   #closing: Promise<void> | undefined;
   #stopped: Promise<void>;
   #resolveStopped!: () => void;
+  /** Why the journal could not be written while jobs ran (`journal-failure.ts`), or null. */
+  #journalFailure: string | null = null;
+  #restartNeeded: string | undefined;
 
   constructor(options: ResolvedAgentOptions, log: Logger, deps: AgentDeps) {
     super();
@@ -90,7 +94,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           running: this.#opened.slots.workingInPlan,
           waitingForNode: this.#opened.slots.waitingForNodeInPlan,
         },
-        journalProblem: journalProblem(this.#opened.journal),
+        journalProblem: this.#journalFailure ?? journalProblem(this.#opened.journal),
       }),
       onChange: (ready) => {
         this.metrics.ready.set(ready ? 1 : 0);
@@ -112,6 +116,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** The status endpoint's URL, once it listens. */
   get statusUrl(): string | undefined {
     return this.#opened.status?.url;
+  }
+
+  /**
+   * Why the agent stopped itself so that a restart recovers its jobs (a journal write failed while
+   * they ran), or undefined. The caller exits with a status that makes systemd restart it
+   * (`ufdl-agent run`: 74).
+   */
+  get restartNeeded(): string | undefined {
+    return this.#restartNeeded;
   }
 
   /** Resolves once the agent has stopped and closed everything (after a drain, a stop or `close()`). */
@@ -200,6 +213,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       accepting: () => this.#accepting(),
       acceptingChanged: () => this.#whenAcceptingChanges(),
       skip: (jobPk, reason) => this.#running?.loop.skip(jobPk, reason),
+      journalWriteFailed: (jobPk, err) => this.#journalWriteFailed(jobPk, err),
       onFenced: (e) => {
         this.metrics.fences.inc();
         this.emit('fenced', e);
@@ -278,7 +292,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   #accepting(): boolean {
     // Not the credentials: the loop's own polls are what notice that they work again.
-    if (this.#state !== 'running' || this.#running?.watch.fenced) return false;
+    if (this.#state !== 'running' || this.#running?.watch.fenced || this.#journalFailure !== null) return false;
     return this.#readiness.checkDisk();
   }
 
@@ -300,6 +314,34 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   #jobPks(): number[] {
     return (this.#opened.jobs?.all() ?? []).map((r) => r.jobPk);
+  }
+
+  // ── a journal that cannot be written (journal-failure.ts) ─────────────────────────────────────
+
+  /**
+   * A job's journal write failed: its entry no longer says where it stands, and nothing in a running
+   * agent would revisit it (the job would stay started on the server, its node refused every start).
+   * Take no more work, say why on `/readyz`, and once the journal takes a write again exit for a
+   * restart, whose recovery settles every entry the way it settles them after a crash.
+   */
+  #journalWriteFailed(jobPk: number, err: unknown): void {
+    if (this.#journalFailure !== null) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.#journalFailure = `the journal could not be written (${message}); the agent takes no jobs and exits for a restart (status 74) once it can write again, so that recovery finishes job ${jobPk}`;
+    this.log.error({ jobPk, err: message, journal: this.#opened.journal?.path }, `NOT READY: ${this.#journalFailure}`);
+    void this.#running?.loop.stop();
+    this.#readiness.update();
+    const journal = this.#opened.journal;
+    if (!journal) return;
+    void waitUntilWritable(journal, this.#stopSignal.signal, this.log).then((writable) => {
+      if (!writable) return; // stopped meanwhile: the next start recovers anyway
+      this.#restartNeeded = this.#journalFailure!;
+      this.log.error({ jobPk }, 'the journal can be written again: exiting so that the restart recovers the jobs (their children keep running and are re-attached)');
+      // Not stopped and requeued as a shutdown would: the restart re-attaches them.
+      this.#opened.jobs?.abandonAll();
+      if (canTransition(this.#state, 'failed')) this.transition('failed');
+      void this.close();
+    });
   }
 
   // ── stopping ──────────────────────────────────────────────────────────────────────────────────
@@ -348,7 +390,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.#stopSignal.abort();
       this.#readiness.update();
       await this.#opened.loop?.stop();
-      await this.#opened.jobs?.stopAll('shutdown');
+      // Exiting for a restart (a journal write failed): the jobs keep running for recovery to re-attach.
+      if (this.#restartNeeded === undefined) await this.#opened.jobs?.stopAll('shutdown');
     })();
     return this.#stopping;
   }

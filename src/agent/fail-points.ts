@@ -58,6 +58,16 @@ export const FAIL_POINT_DOCS = {
   'done:after-write': 'The job is recorded as done.',
 } as const;
 
+/**
+ * Points armed the same way that kill nothing: the journal write there fails as the disk would make
+ * it fail ({@link injectedWriteFailure}). Not in {@link FAIL_POINTS}, which the crash tests kill at.
+ */
+export const WRITE_FAILURE_DOCS = {
+  'child-exit:write-full': 'The journal write of the child exit status fails with SQLITE_FULL and writes nothing, as when the job filled the disk.',
+} as const;
+
+export type WriteFailurePoint = keyof typeof WRITE_FAILURE_DOCS;
+
 /** A known fail point; a typo is a type error. */
 export type FailPoint = keyof typeof FAIL_POINT_DOCS;
 
@@ -74,15 +84,15 @@ interface Armed {
 }
 
 /** Parse the variable's value: the armed points, and entries that are not known points. */
-export function parseFailPoints(value: string | undefined): { armed: Map<FailPoint, number>; unknown: string[] } {
-  const armed = new Map<FailPoint, number>();
+export function parseFailPoints(value: string | undefined): { armed: Map<FailPoint | WriteFailurePoint, number>; unknown: string[] } {
+  const armed = new Map<FailPoint | WriteFailurePoint, number>();
   const unknown: string[] = [];
   for (const entry of (value ?? '').split(',')) {
     const text = entry.trim();
     if (text === '') continue;
     const parsed = parseEntry(text);
-    if (parsed === null || !isFailPoint(parsed.name)) unknown.push(text);
-    else armed.set(parsed.name, parsed.hit);
+    if (parsed === null || !(isFailPoint(parsed.name) || Object.hasOwn(WRITE_FAILURE_DOCS, parsed.name))) unknown.push(text);
+    else armed.set(parsed.name as FailPoint | WriteFailurePoint, parsed.hit);
   }
   return { armed, unknown };
 }
@@ -103,7 +113,7 @@ export function unknownFailPoints(env: NodeJS.ProcessEnv = process.env): string[
   return parseFailPoints(env[FAIL_POINTS_ENV]).unknown;
 }
 
-const hits = new Map<FailPoint, number>();
+const hits = new Map<FailPoint | WriteFailurePoint, number>();
 
 /**
  * Die here with SIGKILL when `UFDL_AGENT_FAIL_POINTS` arms `name` (on its Nth hit with `name#N`).
@@ -121,6 +131,19 @@ export function failPoint(name: FailPoint, env: NodeJS.ProcessEnv = process.env)
     // stderr may be closed; die anyway.
   }
   process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * Whether the journal write at `name` should fail now (armed in `UFDL_AGENT_FAIL_POINTS`, on its Nth
+ * hit with `name#N`). Unlike {@link failPoint} nothing is killed: the caller throws the error the
+ * disk would have given, inside the write's transaction, so the failure takes the real error path.
+ */
+export function injectedWriteFailure(name: WriteFailurePoint, env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env[FAIL_POINTS_ENV];
+  if (value === undefined || value === '') return false;
+  const hit = (hits.get(name) ?? 0) + 1;
+  hits.set(name, hit);
+  return parseFailPoints(value).armed.get(name) === hit;
 }
 
 /** Forget how often each point was reached (tests that arm `name#N` in one process). */

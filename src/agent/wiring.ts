@@ -54,6 +54,8 @@ export interface AgentSide {
   acceptingChanged(): Promise<void>;
   /** A job that failed preparation: the poll loop skips it for a while. */
   skip(jobPk: number, reason: string): void;
+  /** A job's journal write failed (disk full, I/O error): the agent hands its jobs to recovery. */
+  journalWriteFailed(jobPk: number, err: unknown): void;
   /** Self-fencing stopped these jobs. */
   onFenced(e: { jobs: number[]; silentMs: number }): void;
   /** The server answered after self-fencing. */
@@ -114,6 +116,7 @@ export function createJobs(side: AgentSide, parts: Pick<StartedParts, 'journal' 
     emit: side.emit,
     accepting: () => side.takesWork(),
     skip: (jobPk, reason) => side.skip(jobPk, reason),
+    journalWriteFailed: (jobPk, err) => side.journalWriteFailed(jobPk, err),
     onSlotsChanged: () => side.readiness.update(),
   });
   return { jobs, leases };

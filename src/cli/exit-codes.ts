@@ -23,6 +23,12 @@ export const EXIT = {
    * that the resolver could not look up just now (EAI_AGAIN). systemd starts the command again.
    */
   TEMPFAIL: 75,
+  /**
+   * The agent's journal could not be written while jobs ran (disk full, I/O error: EX_IOERR). The
+   * agent waited until it could write again and exited so that the restart's recovery settles the
+   * jobs; systemd restarts it.
+   */
+  JOURNAL_WRITE_FAILED: 74,
   /** Credentials were refused. */
   NOPERM: 77,
   /** The configuration is invalid. */

@@ -68,6 +68,11 @@ export interface JobsShared {
   accepting(): boolean;
   /** A job that failed preparation: the poll loop skips it for a while. */
   skip(jobPk: number, reason: string): void;
+  /**
+   * The journal could not be written while the job ran (disk full, I/O error): its entry no longer
+   * says where the job stands, so the agent must hand it to recovery (agent.ts).
+   */
+  journalWriteFailed(jobPk: number, err: unknown): void;
 }
 
 /** One job on this agent. */

@@ -25,6 +25,7 @@ import type { ChildSupervisor, StopReason } from '../child/supervisor.js';
 import type { ExitResult } from '../child/wrapper.js';
 import { runSettingsOf, type RunSettings } from '../executors/types.js';
 import { failPoint } from '../fail-points.js';
+import { isJournalWriteFailure } from '../journal/errors.js';
 import { isJobEdge, type JobState } from '../journal/states.js';
 import type { NodeApi } from '../ports.js';
 import { cudaVisibleDevices, type SlotSpec } from '../slots/slots.js';
@@ -294,6 +295,12 @@ export class JobRunner {
       if (outcome === 'interrupted' || outcome === 'released' || outcome === 'lost') this.#end(outcome, null);
       return outcome;
     } catch (err) {
+      if (isJournalWriteFailure(err)) {
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'the journal could not be written; the job is left to recovery');
+        this.#ctx.journalWriteFailed(this.jobPk, err);
+        this.#end('interrupted', err instanceof Error ? err.message : String(err));
+        return 'interrupted';
+      }
       this.log.error({ err }, 'job runner failed unexpectedly; the journal keeps its state for recovery');
       this.#end('interrupted', err instanceof Error ? err.message : String(err));
       return 'interrupted';

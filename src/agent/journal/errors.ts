@@ -66,6 +66,17 @@ export interface LockHolder {
 }
 
 /** `openJournal()` found the journal held by a live agent. */
+/**
+ * Whether `err` is SQLite failing to write the journal file itself (disk full, an I/O error, the
+ * file or its file system gone read-only), as opposed to a refused transition or a bug. After one,
+ * the journal no longer says where a job stands, and only recovery can tell again.
+ */
+export function isJournalWriteFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return code === 'SQLITE_FULL' || code === 'SQLITE_CANTOPEN' || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_READONLY');
+}
+
 export class JournalLockedError extends JournalError {
   /** The recorded holder, when the journal names one (it may be mid-start and not yet have). */
   readonly holder: LockHolder | null;

@@ -21,6 +21,7 @@ export {
   IllegalStateError,
   JournalError,
   JournalLockedError,
+  isJournalWriteFailure,
   type JournalErrorCode,
   type LockHolder,
 } from './errors.js';

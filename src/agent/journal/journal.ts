@@ -9,9 +9,9 @@
  * One agent process per journal (see lock.ts). All calls are synchronous: a commit costs one fsync,
  * so write progress at the reporting interval, not per line, and never in a hot loop.
  */
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
-import { failPoint } from '../fail-points.js';
+import { failPoint, injectedWriteFailure } from '../fail-points.js';
 import { IllegalStateError, JournalError, type LockHolder } from './errors.js';
 import type { JournalLock } from './lock.js';
 import { SQL, applyFields, enterState, newAttemptRow } from './job-rows.js';
@@ -190,11 +190,23 @@ export class Journal extends JournalView {
       const row = this.#requireRow(jobPk);
       const next = applyFields(row, fields, this.#iso());
       exitNew = !hasExitStatus(jobFromRow(row)) && hasExitStatus(jobFromRow(next));
+      if (exitNew && injectedWriteFailure('child-exit:write-full')) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
       this.#update(next);
       return jobFromRow(next);
     });
     if (exitNew) failPoint('child-exit:after-write');
     return record;
+  }
+
+  /**
+   * Whether the journal can be written again: one small real write (this process's lock label
+   * rewritten), committed like every other. Throws what the write threw (SQLITE_FULL while the disk
+   * is still full).
+   */
+  probeWrite(): void {
+    this.#tx(() => {
+      this.stmt(`UPDATE agent_lock SET acquired_at = acquired_at WHERE id = 1 AND pid = ?`).run(process.pid);
+    });
   }
 
   /** Count one more restart: recovery found the job mid-run after the agent died. */

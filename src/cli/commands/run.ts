@@ -6,6 +6,8 @@
 import type { Command } from 'commander';
 import { agentOptionsFrom } from '../agent-options.js';
 import { startAgentFromCli } from '../agent-start.js';
+import { CliError } from '../cli-error.js';
+import { EXIT } from '../exit-codes.js';
 import { loadConfig } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
@@ -55,6 +57,9 @@ export function registerRun(program: Command): void {
     await agent.whenStopped();
     stopReloading();
     notifier.close();
+    // A journal write failed under running jobs: exit so that systemd restarts the agent and its
+    // recovery settles them (the children keep running and are re-attached).
+    if (agent.restartNeeded !== undefined) throw new CliError(EXIT.JOURNAL_WRITE_FAILED, agent.restartNeeded);
     log.info('agent stopped');
   });
 }

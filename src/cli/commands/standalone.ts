@@ -12,6 +12,8 @@ import type { Logger } from 'pino';
 import { CLI_ENTRY, packagePath } from '../../package-files.js';
 import { agentOptionsFrom } from '../agent-options.js';
 import { startAgentFromCli } from '../agent-start.js';
+import { CliError } from '../cli-error.js';
+import { EXIT } from '../exit-codes.js';
 import { loadConfig, readConfig, type Source } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
 import { createLogger, logLevelFrom } from '../logger.js';
@@ -100,6 +102,8 @@ export function registerStandalone(program: Command): void {
     log.info('agent stopped; stopping the server');
     await server.close();
     notifier.close();
+    // As `run`: a journal write failed under running jobs; the restart's recovery settles them.
+    if (agent.restartNeeded !== undefined) throw new CliError(EXIT.JOURNAL_WRITE_FAILED, agent.restartNeeded);
     log.info('standalone stopped');
   });
 }

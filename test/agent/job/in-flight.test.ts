@@ -104,6 +104,7 @@ describe('JobsInFlight', () => {
       },
       accepting: () => true,
       skip: () => {},
+      journalWriteFailed: () => {},
       onSlotsChanged: () => {},
     });
 
