@@ -6,12 +6,12 @@
  * 70 ("a bug") with a stack trace, and systemd restarted the agent every 10 s. A server that answers
  * 5xx is still waited for, as an unreachable one is.
  */
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { buildOnce } from '../helpers/build.js';
-import { listenOnLoopback } from '../helpers/loopback.js';
+import { answerJson, httpProxy } from '../helpers/http-proxy.js';
 import { ADMIN_PASSWORD, ADMIN_USER, startTestServer } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { cli, expectOneLineError, startCli } from './commands-support.js';
@@ -47,28 +47,16 @@ type Canned = number | { status: number; contentType: string; body: string };
  * A proxy in front of `target` that answers requests for which `answer` returns a canned answer
  * itself, and passes the others on.
  */
-async function proxy(target: string, answer: (req: IncomingMessage) => Canned | undefined): Promise<string> {
-  const to = new URL(target);
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const canned = answer(req);
-    if (canned !== undefined) {
-      req.resume();
-      const { status, contentType, body } =
-        typeof canned === 'number'
-          ? { status: canned, contentType: 'application/json', body: JSON.stringify({ detail: canned === 404 ? 'Not found.' : 'Service unavailable' }) }
-          : canned;
-      res.writeHead(status, { 'content-type': contentType });
-      res.end(body);
-      return;
-    }
-    const forward = request({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
-      res.writeHead(upstream.statusCode ?? 502, upstream.headers);
-      upstream.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+function proxy(target: string, answer: (req: IncomingMessage) => Canned | undefined): Promise<string> {
+  return httpProxy(target, {
+    answer: (req, res) => {
+      const canned = answer(req);
+      if (canned === undefined) return false;
+      if (typeof canned === 'number') return answerJson(res, canned, canned === 404 ? 'Not found.' : 'Service unavailable');
+      res.writeHead(canned.status, { 'content-type': canned.contentType }).end(canned.body);
+      return true;
+    },
   });
-  return (await listenOnLoopback(server)).url;
 }
 
 /** Answers `canned` to the first `times` requests for the node routes, then passes them on. */

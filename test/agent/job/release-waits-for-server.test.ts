@@ -4,10 +4,9 @@
  * node, unseen by every node (this one too) until the agent restarts: the release must wait for the
  * server as long as the agent runs, however long it refuses.
  */
-import { createServer, request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { createJob, ended, importTemplate, shellTemplate, startTestAgent, waitForJob } from '../../helpers/agent.js';
-import { listenOnLoopback } from '../../helpers/loopback.js';
+import { answerJson, httpProxy } from '../../helpers/http-proxy.js';
 import { startTestServer } from '../../helpers/server.js';
 
 /**
@@ -16,24 +15,14 @@ import { startTestServer } from '../../helpers/server.js';
  */
 async function refusingProxy(target: string, releaseFailures: number) {
   const counts = { starts: 0, releases: 0 };
-  const server = createServer((req, res) => {
-    const refuse =
+  const url = await httpProxy(target, {
+    answer: (req, res) =>
       (req.method === 'POST' && /\/start$/.test(req.url!) && ++counts.starts === 1) ||
-      (req.method === 'DELETE' && /\/release$/.test(req.url!) && ++counts.releases <= releaseFailures);
-    if (refuse) {
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ detail: 'unavailable (test)' }));
-      return;
-    }
-    const forward = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+      (req.method === 'DELETE' && /\/release$/.test(req.url!) && ++counts.releases <= releaseFailures)
+        ? answerJson(res, 503, 'unavailable (test)')
+        : false,
   });
-  const listening = await listenOnLoopback(server);
-  return { url: listening.url, counts };
+  return { url, counts };
 }
 
 describe('releasing a job that could not start', () => {

@@ -6,12 +6,11 @@
  * finished first), the job stays STARTED with no child and the node's `current_job` pointing at it,
  * and every later start of that node is refused as busy, for as long as the agent runs.
  */
-import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunOutcome } from '../../../src/agent/job/context.js';
 import { createJob, getJob, importTemplate, readRuns, shellTemplate, startTestAgent } from '../../helpers/agent.js';
-import { listenOnLoopback } from '../../helpers/loopback.js';
+import { answerJson, httpProxy } from '../../helpers/http-proxy.js';
 import { startTestServer } from '../../helpers/server.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
@@ -23,31 +22,23 @@ import { tempDir } from '../../helpers/temp-dir.js';
 async function answerLosingProxy(target: string, readFailures: number, failure: { status: number; detail: string } = { status: 503, detail: 'unavailable (test)' }) {
   const counts = { starts: 0, failedReads: 0 };
   let startedPk: string | undefined;
-  const server = createServer((req, res) => {
-    const start = req.method === 'POST' && /^\/v1\/jobs\/(\d+)\/start$/.exec(req.url!);
-    const loseAnswer = start !== false && start !== null && ++counts.starts === 1;
-    if (loseAnswer) startedPk = start[1];
-    if (req.method === 'GET' && startedPk !== undefined && req.url === `/v1/jobs/${startedPk}` && counts.failedReads < readFailures) {
+  const url = await httpProxy(target, {
+    answer: (req, res) => {
+      const start = req.method === 'POST' && /^\/v1\/jobs\/(\d+)\/start$/.exec(req.url!);
+      if (start && ++counts.starts === 1) startedPk = start[1];
+      if (req.method !== 'GET' || startedPk === undefined || req.url !== `/v1/jobs/${startedPk}` || counts.failedReads >= readFailures) return false;
       counts.failedReads++;
-      req.resume();
-      res.writeHead(failure.status, { 'content-type': 'application/json' }).end(JSON.stringify({ detail: failure.detail }));
-      return;
-    }
-    const forward = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
-      if (loseAnswer) {
-        // The server has committed the start; the agent never hears of it.
-        answer.resume();
-        res.socket?.destroy();
-        return;
-      }
-      res.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+      return answerJson(res, failure.status, failure.detail);
+    },
+    answered: (req, upstream, res) => {
+      if (!(req.method === 'POST' && req.url === `/v1/jobs/${startedPk}/start` && counts.starts === 1)) return false;
+      // The server has committed the start; the agent never hears of it.
+      upstream.resume();
+      res.socket?.destroy();
+      return true;
+    },
   });
-  const listening = await listenOnLoopback(server);
-  return { url: listening.url, counts };
+  return { url, counts };
 }
 
 describe('a start whose answer was lost', () => {

@@ -3,32 +3,22 @@
  * waiting for the body): the server never saw it, and the same upload will be taken later. It used to
  * count as a definite refusal: the output was marked failed and the job ended in error.
  */
-import { createServer, request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import type { RunOutcome } from '../../../src/agent/job/context.js';
 import { createJob, getJob, importTemplate, shellTemplate, startTestAgent } from '../../helpers/agent.js';
-import { listenOnLoopback } from '../../helpers/loopback.js';
+import { answerJson, httpProxy } from '../../helpers/http-proxy.js';
 import { startTestServer } from '../../helpers/server.js';
 
 /** A proxy to `target` that answers `status` to the first `times` output uploads itself. */
 async function throttlingProxy(target: string, status: number, times: number) {
   const counts = { refused: 0 };
-  const server = createServer((req, res) => {
-    if (req.method === 'POST' && /^\/v1\/jobs\/\d+\/outputs\//.test(req.url!) && counts.refused < times) {
-      counts.refused++;
-      req.resume();
-      res.writeHead(status, { 'content-type': 'application/json', 'retry-after': '0' }).end(JSON.stringify({ detail: `refused by the proxy (${status})` }));
-      return;
-    }
-    const forward = request(new URL(req.url!, target), { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+  const url = await httpProxy(target, {
+    answer: (req, res) =>
+      req.method === 'POST' && /^\/v1\/jobs\/\d+\/outputs\//.test(req.url!) && counts.refused < times && ++counts.refused > 0
+        ? answerJson(res, status, `refused by the proxy (${status})`, { 'retry-after': '0' })
+        : false,
   });
-  const listening = await listenOnLoopback(server);
-  return { url: listening.url, counts };
+  return { url, counts };
 }
 
 describe('an output upload a proxy refuses for now', () => {
