@@ -225,14 +225,15 @@ export function serverMetrics(ctx: ServerContext): ServerMetrics {
   });
   new Counter({
     name: 'ufdl_server_list_wakeups_total',
-    help: 'Waiting list requests woken for a job (one per acquirable job, more when a woken node passes it).',
+    help: 'Waiting list requests woken for a job (one per acquirable job, more when a woken node passes it), or to look again after events from other replicas were missed.',
     labelNames: ['kind'],
     registers,
     collect() {
-      const { wakes, reoffers } = ctx.wakeups.stats();
+      const { wakes, reoffers, rechecks } = ctx.wakeups.stats();
       this.reset();
       this.inc({ kind: 'first' }, wakes - reoffers);
       this.inc({ kind: 'passed_on' }, reoffers);
+      this.inc({ kind: 'recheck' }, rechecks);
     },
   });
   new Gauge({

@@ -70,6 +70,11 @@ export interface WaitForJobsOptions<T> {
    * the request keeps waiting. @default any non-empty result
    */
   worthAnswering?: (result: T[], wokenFor: number | null) => boolean;
+  /**
+   * A `recheck` found a result worth answering: take the offer on a job of it that nobody is being
+   * offered ({@link WakeHub.claim}), so that the requests rechecking after this one leave it alone.
+   */
+  claim?: (result: T[]) => void;
   /** The node the request acts as, when it names one. */
   node: number | null;
   /** The user the request is made by: its waits count against that user's allowance in the hub. */
@@ -94,7 +99,8 @@ const OVERTIME_STEP_MS = 50;
  * milliseconds), at most the hub's offer grace, so that thousands of nodes whose waits run out at
  * random moments do not each race the woken node for the newest job. When the client has gone, the
  * server closes, or the hub declines to hold the request (its user waits on too many distinct
- * filters already), the last result is the answer.
+ * filters already), the last result is the answer. When the hub asks for a recheck (events that
+ * would have woken the request may have been missed), the query runs again at once.
  */
 export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: () => T[], options: WaitForJobsOptions<T>): Promise<T[]> {
   let wokenFor: number | null = null;
@@ -139,6 +145,16 @@ export async function waitForJobs<T>(hub: WakeHub, filter: WaitFilter, query: ()
       if (outcome === 'expired') {
         // A timer may fire a millisecond before the wall clock says the deadline has come.
         timeUp = true;
+        continue;
+      }
+      if (outcome === 'recheck') {
+        // Events may have been missed (the hub's `recheck`): look again, as if woken for nothing.
+        current = null;
+        result = query();
+        if (worthAnswering(result)) {
+          options.claim?.(result);
+          return result;
+        }
         continue;
       }
       if (outcome !== 'woken') return result;

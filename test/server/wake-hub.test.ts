@@ -236,6 +236,39 @@ describe('WakeHub', () => {
     }
   });
 
+  it('has every waiter look again on a recheck, longest first, and a job one of them claims is offered to its node', async () => {
+    vi.useFakeTimers();
+    try {
+      const hub = new WakeHub({ offerGraceMs: 1000 });
+      const jobs = new Set<number>();
+      const poll = filter('poll', jobs);
+      const other = filter('other', new Set());
+      const first = waiter(hub, { filter: poll, node: 10 });
+      const gone = waiter(hub, { filter: other, node: 11 });
+      const third = waiter(hub, { filter: poll, node: 12 });
+      gone.disconnect();
+      // Job 1 became acquirable where this hub did not hear of it: only a recheck finds it.
+      jobs.add(1);
+      hub.recheck();
+      await vi.advanceTimersByTimeAsync(0);
+      expect([first.outcome, gone.outcome, third.outcome]).toEqual(['recheck', 'gone', 'recheck']);
+      expect(hub.stats()).toMatchObject({ waiting: 0, filters: 0, rechecks: 2, wakes: 0 });
+      // The first to look claims the job; the next finds it offered to another node, and waits again
+      // in its place (a waiter queued since comes after it).
+      hub.claim(1, 10);
+      expect(hub.offeredToAnother(1, 12)).toBe(true);
+      const thirdAgain = waiter(hub, { filter: poll, node: 12, seq: third.seq });
+      const later = waiter(hub, { filter: poll, node: 13 });
+      // Node 10 does not take it in time: it goes to the next waiter, as after a wake-up.
+      await vi.advanceTimersByTimeAsync(1000);
+      expect([thirdAgain.outcome, later.outcome]).toEqual(['woken', null]);
+      expect(hub.stats()).toMatchObject({ waiting: 1, offers: 1, reoffers: 1 });
+      hub.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('ends every wait on close, and later waits at once', async () => {
     const hub = new WakeHub();
     const poll = filter('poll', new Set());

@@ -116,6 +116,11 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
         client: clientPresence(reply),
         // Jobs offered to another woken node are its to take; racing it for them costs two requests.
         worthAnswering: (jobs, wokenFor) => jobs.some((job) => job.pk === wokenFor || !ctx.wakeups.offeredToAnother(job.pk, node)),
+        // Found on a recheck rather than woken for: the first job nobody is offered is this node's.
+        claim: (jobs) => {
+          const job = jobs.find((j) => !ctx.wakeups.offeredToAnother(j.pk, node));
+          if (job) ctx.wakeups.claim(job.pk, node);
+        },
       });
     } finally {
       restore();

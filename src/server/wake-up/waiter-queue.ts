@@ -40,9 +40,14 @@ export class WaiterQueue<W extends QueuedWaiter> {
 
   /**
    * Put back a waiter that was taken from a queue and keeps its arrival: in seq order, searched from
-   * the head, where it came from (so O(1) unless several were taken and come back out of order).
+   * the head, where it came from (so O(1) unless several were taken and come back out of order), or
+   * at the tail when it came last (a whole queue taken and coming back in order: a recheck).
    */
   putBack(waiter: W): void {
+    if (this.#tail === null || this.#tail.seq < waiter.seq) {
+      this.push(waiter);
+      return;
+    }
     let after: W | null = null;
     let cursor = this.#head;
     while (cursor !== null && cursor.seq < waiter.seq) {

@@ -24,6 +24,11 @@
  * are plain calls, so they can come from this process's transitions or from another replica sharing
  * the database (e.g. relayed by PostgreSQL LISTEN/NOTIFY). An offer whose acquire happened elsewhere
  * is found out when its grace ends: the job no longer matches, and nobody else is woken.
+ *
+ * Events can be missed (a replica whose connection to the others was replaced): {@link WakeHub.recheck}
+ * then has every waiter run its query again. A waiter that finds a job takes the offer on it
+ * ({@link WakeHub.claim}), so the waiters that look after it leave that job to its node, as they do
+ * after a wake-up, instead of all answering with it.
  */
 import { WaitAllowance, type BaseCost } from './wait-allowance.js';
 import { WaiterQueue, type QueuedWaiter } from './waiter-queue.js';
@@ -54,10 +59,11 @@ export interface WaitFilter {
 }
 
 /**
- * How a wait ended: woken for a job, its time ran out, its client went away, the hub closed, or it
- * never started because its user's allowance of distinct waiting filters is used up.
+ * How a wait ended: woken for a job, its time ran out, its client went away, the hub closed, it
+ * never started because its user's allowance of distinct waiting filters is used up, or it is to run
+ * its query again because the events that would have woken it may have been missed (`recheck`).
  */
-export type WaitOutcome = 'woken' | 'expired' | 'gone' | 'closed' | 'declined';
+export type WaitOutcome = 'woken' | 'expired' | 'gone' | 'closed' | 'declined' | 'recheck';
 
 export interface WaitOptions {
   filter: WaitFilter;
@@ -120,6 +126,8 @@ export interface WakeHubStats {
   wakes: number;
   /** Of those, wakes for a job that an earlier woken node passed or did not take in time. */
   reoffers: number;
+  /** Waiters told to run their query again since the hub started, because events may have been missed. */
+  rechecks: number;
 }
 
 interface Waiter extends QueuedWaiter {
@@ -174,6 +182,7 @@ export class WakeHub {
   #waiting = 0;
   #wakes = 0;
   #reoffers = 0;
+  #rechecks = 0;
   #closed = false;
 
   constructor(options: WakeHubOptions = {}) {
@@ -262,6 +271,41 @@ export class WakeHub {
   }
 
   /**
+   * Events that drive the hub may have been missed (this replica did not hear the others for a
+   * while): every waiter ends with `recheck`, longest waiting first, to run its query again and wait
+   * again in its place if it finds nothing. One query per waiter, once per gap.
+   */
+  recheck(): void {
+    if (this.#closed) return;
+    const all: Waiter[] = [];
+    for (const group of this.#bases.values()) {
+      for (const { queue } of group.filters.values()) {
+        for (let waiter = queue.head; waiter !== null; waiter = waiter.next) all.push(waiter);
+      }
+    }
+    // Settled in arrival order, their requests look in that order: the longest waiter finds a job first.
+    all.sort((a, b) => a.seq - b.seq);
+    for (const waiter of all) {
+      if (!waiter.connected()) {
+        this.#end(waiter, 'gone');
+        continue;
+      }
+      this.#rechecks++;
+      this.#end(waiter, 'recheck');
+    }
+  }
+
+  /**
+   * A waiter that ran its query again (after a `recheck`) found job `pk`, which nobody is being
+   * offered: its node holds the offer, as if woken for it, so that the waiters rechecking after it
+   * leave the job to that node, and the next waiter is woken should the node not take it.
+   */
+  claim(pk: number, node: number | null): void {
+    if (this.#closed || this.#offersByJob.has(pk)) return;
+    this.#hold(pk, node, new Set());
+  }
+
+  /**
    * Whether job `pk` is being offered to a woken waiter of another node than `node` (of any node,
    * when `node` is null). A waiting list whose result holds only such jobs keeps waiting rather than
    * racing the woken node for them: a node whose wait just ran out would otherwise see every new job.
@@ -297,6 +341,7 @@ export class WakeHub {
       offers: this.#offersByJob.size,
       wakes: this.#wakes,
       reoffers: this.#reoffers,
+      rechecks: this.#rechecks,
     };
   }
 
@@ -321,17 +366,22 @@ export class WakeHub {
     if (chosen === null) return;
     this.#unqueue(chosen);
     this.#wakes++;
-    if (chosen.node !== null) {
+    this.#hold(pk, chosen.node, passed);
+    chosen.wokenFor = pk;
+    this.#settle(chosen, 'woken');
+  }
+
+  /** Offer job `pk` to `node` until it takes it, passes it, or the grace runs out. */
+  #hold(pk: number, node: number | null, passed: ReadonlySet<number>): void {
+    if (node !== null) {
       // One outstanding offer per node: a node woken again has passed what it was woken for before.
-      const earlier = this.#offersByNode.get(chosen.node);
+      const earlier = this.#offersByNode.get(node);
       if (earlier) this.#reoffer(earlier);
     }
-    const offer: Offer = { job: pk, node: chosen.node, passed, timer: setTimeout(() => this.#reoffer(offer), this.offerGraceMs) };
+    const offer: Offer = { job: pk, node, passed, timer: setTimeout(() => this.#reoffer(offer), this.offerGraceMs) };
     offer.timer.unref();
     this.#offersByJob.set(pk, offer);
     if (offer.node !== null) this.#offersByNode.set(offer.node, offer);
-    chosen.wokenFor = pk;
-    this.#settle(chosen, 'woken');
   }
 
   /** The woken node did not take the job: offer it to the next waiter, never again to the nodes that passed. */
