@@ -49,6 +49,17 @@ export interface FeedFrame {
   data?: Record<string, unknown>;
 }
 
+/**
+ * A frame of the feed that carries no job: the server may have missed events (a replica that did not
+ * hear the others for a while), and the page loads its table again.
+ */
+export interface FeedResyncFrame {
+  type: 'resync';
+}
+
+/** Whatever the feed sends. */
+export type FeedMessage = FeedFrame | FeedResyncFrame;
+
 /** A point of `GET /v1/jobs/{pk}/progress-history`. */
 export interface ProgressPoint {
   /** When, in ms since the epoch. */

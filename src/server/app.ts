@@ -83,6 +83,8 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   hub.on('transition', (pk, message) => {
     if (message.transition === 'acquire' && message.node !== undefined) wakeups.jobAcquired(pk, message.node);
   });
+  // Jobs made acquirable on other replicas while this one did not hear them: every waiter looks again.
+  hub.on('resync', () => wakeups.recheck());
   const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: store.barrier, blobs, log, closing: closing.signal };
 
   const app = Fastify({

@@ -3,7 +3,9 @@
  * web-socket watchers (`routes/ws.ts`) and the metrics; "a job became acquirable" and acquires to the
  * wake-up hub (`wake-up/wake-hub.ts`, wired in `app.ts`), which decides which waiting list request to
  * wake. The reference uses Redis channel groups; one process needs only an EventEmitter. Replicas
- * sharing one PostgreSQL database relay these events over LISTEN/NOTIFY (`store/postgres/hub-relay.ts`).
+ * sharing one PostgreSQL database relay these events over LISTEN/NOTIFY (`store/postgres/hub-relay.ts`),
+ * and a replica that may have missed some of them (its listening connection was replaced) emits
+ * `resync` for its listeners to catch up from the database.
  */
 import { EventEmitter } from 'node:events';
 import type { JobNotification } from '../protocol/wire.js';
@@ -35,6 +37,13 @@ export interface HubEvents {
   deletion: [pk: number, change: JobDeletion, row?: JobRowShown];
   /** Bytes were appended to job `pk`'s live log (its followers read on). */
   logAppended: [pk: number];
+  /**
+   * Events from the other replicas may have been missed: this replica's listening connection was
+   * lost and is back (`hub-relay.ts`). Whoever keeps state from the events reads the database (or the
+   * shared data directory) again: watchers get their job's current state, waiting lists run again,
+   * dashboards reload, log followers read on. Never relayed: each replica has its own gaps.
+   */
+  resync: [];
 }
 
 export class NotifyHub extends EventEmitter<HubEvents> {

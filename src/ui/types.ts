@@ -2,7 +2,7 @@
 import type { JobSummary } from '../protocol/dashboard.js';
 import type { JobJson } from '../protocol/wire.js';
 
-export type { FeedFrame, JobPage, JobSummary, ProgressPoint, JobSummaryState as JobState } from '../protocol/dashboard.js';
+export type { FeedFrame, FeedMessage, JobPage, JobSummary, ProgressPoint, JobSummaryState as JobState } from '../protocol/dashboard.js';
 
 /** `GET /v1/ufdl-agent/jobs/{pk}`. */
 export interface JobDetail {

@@ -5,10 +5,12 @@
  * once for all dashboards; a dashboard that falls too far behind is dropped (it reconnects and
  * re-reads its page), and so is one that stops answering pings, as on the job channel: a client that
  * stopped reading would otherwise hold its connection, and its unsent frames, for as long as it liked.
+ * A replica that may have missed other replicas' events (`resync` on the hub) sends `{"type":
+ * "resync"}`: the pages load their tables again.
  */
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { FeedFrame } from '../../protocol/dashboard.js';
+import type { FeedFrame, FeedResyncFrame } from '../../protocol/dashboard.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { JobDeletion } from '../notify-hub.js';
 import { getJobRow, type JobRowShown } from '../store/job-json.js';
@@ -31,13 +33,17 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket, all
     if (!row) return;
     const frame: FeedFrame = { type: 'job', event, job: summaryOf(row) };
     if (data !== undefined && Object.keys(data).length > 0) frame.data = data;
-    const text = JSON.stringify(frame);
+    sendAll(JSON.stringify(frame));
+  };
+  const sendAll = (text: string) => {
     for (const socket of sockets) {
       if (socket.readyState !== socket.OPEN) continue;
       if (socket.bufferedAmount > MAX_BUFFERED_BYTES) socket.terminate();
       else socket.send(text);
     }
   };
+  const RESYNC_FRAME: FeedResyncFrame = { type: 'resync' };
+  const onResync = () => sendAll(JSON.stringify(RESYNC_FRAME));
   const onTransition = (pk: number, message: JobNotification, row?: JobRowShown) => broadcast(pk, message.transition, message.transition_data, row);
   const onCreated = (pk: number, row?: JobRowShown) => broadcast(pk, 'created', undefined, row);
   // A hard-deleted job's row is gone: the event brings it as it was (on every replica).
@@ -45,12 +51,14 @@ export function registerFeed(app: FastifyInstance): { add(socket: WebSocket, all
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('created', onCreated);
   ctx.hub.on('deletion', onDeletion);
+  ctx.hub.on('resync', onResync);
   const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
     keepAlive.close();
     ctx.hub.off('transition', onTransition);
     ctx.hub.off('created', onCreated);
     ctx.hub.off('deletion', onDeletion);
+    ctx.hub.off('resync', onResync);
   });
   return {
     add(socket, allowed) {

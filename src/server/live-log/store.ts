@@ -186,6 +186,14 @@ export class LiveLogStore extends EventEmitter<LiveLogEvents> {
   }
 
   /**
+   * Other server processes on the data directory (replicas) may have appended to any log without
+   * this one hearing of it: every cached state is stale, so the next read of each loads it from disk.
+   */
+  changedElsewhere(): void {
+    for (const pk of [...this.#states.keys(), ...this.#loads.keys()]) this.#forgetState(pk);
+  }
+
+  /**
    * Forget job `pk`'s logs (hard delete of the job): once the appends already under way are done,
    * so that none of them finds its files gone half-way. An append admitted before the delete that
    * runs after it finds the job gone (404) instead of making its directory again.

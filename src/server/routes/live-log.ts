@@ -124,16 +124,29 @@ export async function liveLogRoutes(app: FastifyInstance): Promise<void> {
     if (ctx.hub.fromAnotherReplica) store.appendedElsewhere(pk);
     else store.remove(pk).catch((err: unknown) => ctx.log.warn({ err, job: pk }, 'could not remove the live log of a hard-deleted job'));
   };
+  // Appends and transitions made on other replicas may have been missed (`resync`): every log may
+  // have grown and every job may have moved on. The caches are dropped, and every follower reads on
+  // from its offset (a reset or an end shows in the job's row).
+  const onResync = () => {
+    store.changedElsewhere();
+    for (const pk of followers.keys()) {
+      attempts.forget(pk);
+      history.forget(pk);
+      pokeFollowers(pk);
+    }
+  };
   // Appends reach followers through the hub, so that followers on other replicas hear them too.
   const onAppended = (pk: number) => ctx.hub.emit('logAppended', pk);
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('deletion', onDeletion);
   ctx.hub.on('logAppended', onLogAppended);
+  ctx.hub.on('resync', onResync);
   store.on('appended', onAppended);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
     ctx.hub.off('deletion', onDeletion);
     ctx.hub.off('logAppended', onLogAppended);
+    ctx.hub.off('resync', onResync);
     store.off('appended', onAppended);
     // Points recorded from the last notifications are written before the database closes.
     await history.close();

@@ -15,7 +15,7 @@ import type { JobNotification } from '../../protocol/wire.js';
 import type { CallerUser } from '../context.js';
 import type { JobDeletion } from '../notify-hub.js';
 import { requireUser, stillAuthenticated, tokenUser } from '../identity.js';
-import { getJobRow, loadJobJson, requireJobRow } from '../store/job-json.js';
+import { getJobRow, loadJobJson, requireJobRow, type JobRow } from '../store/job-json.js';
 import type { Db } from '../store/db.js';
 import { catchUpTransition, notificationFor } from '../store/notifications.js';
 import { WebSocketKeepAlive } from '../ws-connections.js';
@@ -41,6 +41,11 @@ class Watchers {
     if (set.size === 0) this.#byJob.delete(pk);
   }
 
+  /** The jobs watched now. */
+  jobs(): number[] {
+    return [...this.#byJob.keys()];
+  }
+
   /** Close every watcher of job `pk` (they leave the set as their sockets close). */
   close(pk: number, code: number, reason: string): void {
     for (const socket of this.#byJob.get(pk) ?? []) socket.close(code, reason);
@@ -61,6 +66,15 @@ function send(socket: WebSocket, frame: string): void {
     return;
   }
   socket.send(frame);
+}
+
+/**
+ * What a watcher is told of where job `row` is when it joins (none while the job waits to start), as
+ * the reference replays it; and again after this replica may have missed transitions made elsewhere.
+ */
+function catchUpMessage(row: JobRow): JobNotification | undefined {
+  const transition = catchUpTransition(row);
+  return transition && notificationFor(row, transition, {});
 }
 
 /** The prefix of a subprotocol that carries an access token: `Sec-WebSocket-Protocol: ufdl, bearer.<token>`. */
@@ -119,12 +133,36 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
   const onDeletion = (pk: number, change: JobDeletion) => {
     if (change === 'hard-delete') watchers.close(pk, 1008, 'job not found');
   };
+  // Transitions made on other replicas may have been missed (`resync`): every watcher is told where
+  // its job is now, as on joining, and a job hard-deleted meanwhile closes its watchers.
+  const catchUp = (pk: number) => {
+    let row: JobRow | undefined;
+    try {
+      row = getJobRow(ctx.db, pk);
+    } catch (err) {
+      // The database failed the read: its watchers reconnect, and joining tells them where it is.
+      ctx.log.warn({ err, job: pk }, 'could not read a watched job to catch its watchers up');
+      watchers.close(pk, 1011, 'the server could not read the job; connect again');
+      return;
+    }
+    // Told once what the row shows is on disk, as on joining; should it not commit, read again.
+    ctx.durable.afterSync(() => {
+      const message = row && catchUpMessage(row);
+      if (!row) watchers.close(pk, 1008, 'job not found');
+      else if (message) watchers.broadcast(pk, message);
+    }, () => catchUp(pk));
+  };
+  const onResync = () => {
+    for (const pk of watchers.jobs()) catchUp(pk);
+  };
   ctx.hub.on('transition', onTransition);
   ctx.hub.on('deletion', onDeletion);
+  ctx.hub.on('resync', onResync);
   const keepAlive = new WebSocketKeepAlive(ctx.options.idleTimeoutSeconds * 1000);
   app.addHook('onClose', async () => {
     ctx.hub.off('transition', onTransition);
     ctx.hub.off('deletion', onDeletion);
+    ctx.hub.off('resync', onResync);
     keepAlive.close();
   });
 
@@ -168,8 +206,8 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
           if (socket.readyState !== socket.OPEN) return;
           watchers.add(pk, socket);
           socket.on('close', () => watchers.remove(pk, socket));
-          const transition = catchUpTransition(row);
-          if (transition) send(socket, JSON.stringify(notificationFor(row, transition, {})));
+          const message = catchUpMessage(row);
+          if (message) send(socket, JSON.stringify(message));
         }, join);
       };
       join();

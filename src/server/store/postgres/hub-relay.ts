@@ -12,6 +12,12 @@
  * ignores its own events (it emitted them already). A payload over PostgreSQL's 8000-byte limit
  * carries a shortened description and error (the rest of the message is small and bounded). A
  * deletion carries the job's row without its values: after a hard delete no replica can read it.
+ *
+ * Gaps: while the listening connection is replaced (a database restart, a killed session, a silent
+ * connection found out by the check) the others' notifications are lost, and PostgreSQL keeps none
+ * for a session that was not listening. Once the new connection listens, the relay emits `resync` on
+ * the hub: what was missed is in the database, and the hub's listeners read it again from there.
+ * Listening comes first, so whatever is committed after the re-read is heard as usual.
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -106,8 +112,7 @@ export class HubRelay {
       return;
     }
     // A connection that fails (a database restart, a killed session) is replaced; until then this
-    // replica hears nothing from the others, and its waiting nodes learn of their jobs when their
-    // waits end instead of at once.
+    // replica hears nothing from the others, and catches up once it listens again (`#resync`).
     listener.on('error', (err) => this.#lost(listener, err));
     listener.on('notification', (notification) => this.#receive(notification.payload));
     try {
@@ -152,10 +157,25 @@ export class HubRelay {
     for (let delayMs = 100; !this.#closed; delayMs = Math.min(delayMs * 2, 5_000)) {
       try {
         await this.#listen();
-        if (this.#listener) this.log.info('hearing the other replicas again');
+        if (this.#listener) {
+          this.log.info('hearing the other replicas again; catching up on what they did meanwhile');
+          this.#resync();
+        }
         return;
       } catch {
         await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      }
+    }
+  }
+
+  /** Tell the hub's listeners that events may have been missed; they read the database again. */
+  #resync(): void {
+    // One by one: a listener that fails (its read of the database failed) leaves the others theirs.
+    for (const listener of this.hub.listeners('resync')) {
+      try {
+        listener();
+      } catch (err) {
+        this.log.error({ err }, 'a listener failed to catch up after the connection that hears the other replicas came back');
       }
     }
   }
