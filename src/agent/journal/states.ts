@@ -35,16 +35,19 @@ export type JobState =
   | 'starting'
   /**
    * Result: the server started the job and the child was spawned; `pid` and `pidStart` are set.
-   * Progress and cancel checks happen here; the exit status is recorded here once known.
-   * Recovery: re-attach to the child if the same pid and start time still run, else stop it and
-   * finish with an error (capped by `restarts`).
+   * Progress and cancel checks happen here; the exit status is recorded here once known, and so is
+   * the finish decision of a stop by the agent itself (shutdown, fencing: requeue) as the stop begins.
+   * Recovery: deliver such a decision (stopping a child that outlived the agent); else re-attach to
+   * the child if the same pid and start time still run, collect a recorded exit, or finish with an
+   * error (capped by `restarts`).
    */
   | 'running'
   /**
    * Intent: the child has exited (exit status recorded) and its outputs are registered; uploads
    * are in progress, each output tracked by its own upload state. Recovery: upload what is not
    * `uploaded` (a 400 "already has output" counts as uploaded only when the server's copy holds this
-   * attempt's bytes; any other copy is removed and ours uploaded), then finish.
+   * attempt's bytes; any other copy is removed and ours uploaded), then finish — unless the agent had
+   * stopped the child (shutdown: only the log goes up) and journalled its requeue: deliver that.
    */
   | 'uploading'
   /**
