@@ -64,6 +64,7 @@ export const FAIL_POINT_DOCS = {
  */
 export const WRITE_FAILURE_DOCS = {
   'child-exit:write-full': 'The journal write of the child exit status fails with SQLITE_FULL and writes nothing, as when the job filled the disk.',
+  'stop-decision:write-full': 'The journal write of the finish a shutdown or fencing stop decides (requeue) fails with SQLITE_FULL and writes nothing.',
 } as const;
 
 export type WriteFailurePoint = keyof typeof WRITE_FAILURE_DOCS;

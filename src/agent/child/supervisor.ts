@@ -77,8 +77,13 @@ export class ChildSupervisor {
   stop(reason: StopReason): Promise<SupervisedExit> {
     if (!this.#ended && this.#stopping === undefined) {
       this.#stopReason = reason;
-      this.#options.onStop?.(reason);
-      this.#stopping = this.#stopGroup();
+      try {
+        this.#options.onStop?.(reason);
+      } finally {
+        // Whatever the hook did, the child is stopped: a shutdown or a fence that left it running
+        // would let it run on beside the node the server gives its job to.
+        this.#stopping = this.#stopGroup();
+      }
     }
     return this.done;
   }

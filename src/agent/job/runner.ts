@@ -153,7 +153,16 @@ export class JobRunner {
         // that an agent killed before `finishing` (the log upload can wait for the server) leaves
         // recovery the same decision, not an exit status to report as the job's own failure.
         const decided = this.#lost === undefined ? stopDecision(reason) : undefined;
-        if (decided) ctx.journal.record(this.jobPk, { finish: decided });
+        if (!decided) return;
+        try {
+          ctx.journal.record(this.jobPk, { finish: decided });
+        } catch (err) {
+          // The child is stopped all the same (a stop must never hang on the journal); the agent
+          // takes no more work and restarts once the journal can be written, for recovery.
+          if (!isJournalWriteFailure(err)) throw err;
+          this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'the journal could not record why the job is stopped; stopping it all the same');
+          ctx.journalWriteFailed(this.jobPk, err);
+        }
       },
     });
     this.#supervisor = supervisor;

@@ -191,6 +191,9 @@ export class Journal extends JournalView {
       const next = applyFields(row, fields, this.#iso());
       exitNew = !hasExitStatus(jobFromRow(row)) && hasExitStatus(jobFromRow(next));
       if (exitNew && injectedWriteFailure('child-exit:write-full')) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      if (fields.finish !== undefined && jobFromRow(row).finish === null && injectedWriteFailure('stop-decision:write-full')) {
+        throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      }
       this.#update(next);
       return jobFromRow(next);
     });
