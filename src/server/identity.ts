@@ -10,7 +10,9 @@ import { forbidden } from '../protocol/error-constructors.js';
 import { UfdlError } from '../protocol/errors.js';
 import type { TokenClaims, TokenService } from './auth.js';
 import type { CallerNode, CallerUser } from './context.js';
+import { heartbeatClockMs, PG_NOW_MS_SQL } from './store/database-clock.js';
 import { cachedStatement, type Db } from './store/db.js';
+import { dialectOf } from './store/postgres/database.js';
 import { cachedRows, objectBuilder } from './store/row-reader.js';
 
 /** How stale a node's stored `last_seen` may be. */
@@ -126,13 +128,28 @@ const NODE_SQL = `SELECT ${CALLER_NODE_COLUMNS.join(', ')} FROM nodes WHERE pk =
  */
 const USER_AND_NODE_SQL = `SELECT ${CALLER_USER_COLUMNS.map((c) => `u.${c}`).join(', ')}, ${CALLER_NODE_COLUMNS.map((c) => `n.${c} AS node_${c}`).join(', ')}
   FROM users u LEFT JOIN nodes n ON n.pk = ? WHERE u.pk = ?`;
+/**
+ * On PostgreSQL the same row also carries the database's clock, which `last_seen` is kept by there
+ * (store/database-clock.ts): the heartbeat costs no statement more than on SQLite, whose own is unchanged.
+ */
+const PG_USER_AND_NODE_SQL = USER_AND_NODE_SQL.replace(' FROM users u', `, ${PG_NOW_MS_SQL} AS now_ms FROM users u`);
+
+interface CallerRows {
+  user: CallerUser | undefined;
+  node: CallerNode | undefined;
+  /** The database's clock when the rows were read (PostgreSQL only): the heartbeat's time. */
+  nowMs?: number;
+}
 
 /** User `userPk` and node `nodePk` as a request knows them (undefined: no such row; no node looked up without `nodePk`). */
-export function callerRows(db: Db, userPk: number, nodePk: number | undefined): { user: CallerUser | undefined; node: CallerNode | undefined } {
+export function callerRows(db: Db, userPk: number, nodePk: number | undefined): CallerRows {
   if (nodePk === undefined) return { user: cachedRows<CallerUser>(db, USER_SQL).get(userPk), node: undefined };
-  const row = cachedRows<Record<string, unknown>>(db, USER_AND_NODE_SQL).get(nodePk, userPk);
+  const postgres = dialectOf(db) === 'postgres';
+  const row = cachedRows<Record<string, unknown>>(db, postgres ? PG_USER_AND_NODE_SQL : USER_AND_NODE_SQL).get(nodePk, userPk);
   if (row === undefined) return { user: undefined, node: nodeByPk(db, nodePk) };
-  return { user: userOf(row), node: row.node_pk === null ? undefined : nodeOf(row) };
+  const rows: CallerRows = { user: userOf(row), node: row.node_pk === null ? undefined : nodeOf(row) };
+  if (postgres) rows.nowMs = row.now_ms as number;
+  return rows;
 }
 
 /** The user's and the node's columns copied out of the joined row (one shape each: row-reader.ts). */
@@ -186,7 +203,7 @@ function nodeFromRequest(
   app: FastifyInstance,
   request: FastifyRequest,
   nodePk: number | string | undefined,
-  rows: { node: CallerNode | undefined } | null,
+  rows: CallerRows | null,
 ): CallerNode | null {
   if (nodePk === undefined) return null;
   if (typeof nodePk === 'string') {
@@ -205,8 +222,10 @@ function nodeFromRequest(
   // Every authorised request with a Node-Id is a heartbeat (lost-node recovery, docs/ARCHITECTURE.md, Self-fencing). A busy
   // node sends many requests a second, so the stored time is refreshed at most once per
   // HEARTBEAT_RESOLUTION_MS, far finer than `lost_after` needs. Like every write it is made durable
-  // by the shared sync before the answer leaves (durable-replies.ts).
-  const now = Date.now();
+  // by the shared sync before the answer leaves (durable-replies.ts). The time is the one the lost-node
+  // sweep compares with, whichever replica sweeps: the database's clock on PostgreSQL, read with the
+  // caller's rows (store/database-clock.ts).
+  const now = rows?.nowMs ?? heartbeatClockMs(db);
   if (node.last_seen === null || now - Date.parse(node.last_seen) >= HEARTBEAT_RESOLUTION_MS) {
     const iso = new Date(now).toISOString();
     cachedStatement(db, 'UPDATE nodes SET last_seen = ? WHERE pk = ?').run(iso, node.pk);

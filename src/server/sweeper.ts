@@ -10,6 +10,7 @@ import { isUfdlError } from '../protocol/errors.js';
 import type { ServerContext } from './context.js';
 import { HEARTBEAT_RESOLUTION_MS } from './identity.js';
 import { JOB_IS_CANCELLED_SQL } from './store/job-fields.js';
+import { heartbeatClockMs } from './store/database-clock.js';
 import { cachedStatement } from './store/db.js';
 import { abortJob } from './store/jobs.js';
 
@@ -36,8 +37,11 @@ function heldByLostNodes(ctx: ServerContext, cutoff: string): HeldJob[] {
   return cachedStatement(ctx.db, HELD_BY_LOST_NODES_SQL).all(cutoff) as HeldJob[];
 }
 
-/** One sweep: abort every job held by a lost node. Returns the pks of the aborted jobs. */
-export function sweepLostNodes(ctx: ServerContext, now = Date.now()): number[] {
+/**
+ * One sweep: abort every job held by a lost node. Returns the pks of the aborted jobs. `now` is on the
+ * clock heartbeats are stamped with (the database's on PostgreSQL, whichever replica leads the sweep).
+ */
+export function sweepLostNodes(ctx: ServerContext, now = heartbeatClockMs(ctx.db)): number[] {
   // The stored last_seen may lag a node's latest request by up to HEARTBEAT_RESOLUTION_MS (it is
   // refreshed at most that often): a node is lost only once it has certainly been silent for
   // lost_after. Counting from the stored time gave jobs away up to a second early — before an agent
