@@ -3,16 +3,20 @@
  * while replica B is cut off from the database, replica A cancels a job B's watcher follows and creates one
  * B's waiting node would take. Once B listens again, with no further event, its watcher is told
  * where the job is now, its waiting list answers with the job made in the gap (a recheck, not its
- * wait running out), and its dashboards are told to load again.
+ * wait running out), and its dashboards are told to load again. Likewise a follower of a live log
+ * on B receives the bytes A appended in the gap.
  */
+import pg from 'pg';
 import WebSocket from 'ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { FeedMessage } from '../../../src/protocol/dashboard.js';
 import type { JobNotification } from '../../../src/protocol/wire.js';
 import { TcpProxy } from '../../faults/helpers/proxy.js';
 import { createJob, importTemplate, shellTemplate } from '../../helpers/agent.js';
+import { Fixtures } from '../../helpers/fixtures.js';
 import { usePgCluster } from '../../helpers/postgres.js';
-import { startReplicas } from '../../helpers/replicas.js';
+import { startReplicas, type Replica } from '../../helpers/replicas.js';
+import { HUB_CHANNEL } from '../../../src/server/store/postgres/hub-relay.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, freePort, loginAt, spawnServe, type TestServer } from '../../helpers/server.js';
 import { until } from '../../helpers/wait.js';
 import { receiveJson } from '../../helpers/ws-messages.js';
@@ -36,18 +40,38 @@ function socketTo(server: Reachable, path: string): WebSocket {
 
 const opened = (socket: WebSocket) => new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
 
+/** Replica A on the database at `url`, and replica B on the same one through a proxy the test can cut. */
+async function replicaBehindProxy(url: URL): Promise<{ a: Replica; b: Reachable; proxy: TcpProxy }> {
+  const { dataDir, replicas } = await startReplicas(1, [], { databaseUrl: url.toString() });
+  // B is a process of its own, as A: its statements block its event loop, and the proxy must run.
+  const proxy = await TcpProxy.start({ port: Number(url.port) });
+  onTestFinished(() => proxy.close());
+  const proxied = new URL(url);
+  proxied.port = String(proxy.port);
+  const served = await spawnServe(dataDir, await freePort(), {}, { databaseUrl: proxied.toString() });
+  return { a: replicas[0]!, b: { url: served.url, adminToken: await loginAt(served.url, ADMIN_USER, ADMIN_PASSWORD) }, proxy };
+}
+
+/** Resolves once a notification on the replicas' channel (from any of them) satisfies `matches`. */
+async function heardOnHub(url: URL, matches: (event: Record<string, unknown>) => boolean): Promise<{ heard: Promise<void> }> {
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  onTestFinished(() => client.end());
+  const heard = new Promise<void>((resolve) =>
+    client.on('notification', (n) => {
+      if (n.payload !== undefined && matches(JSON.parse(n.payload) as Record<string, unknown>)) resolve();
+    }),
+  );
+  await client.query(`LISTEN ${HUB_CHANNEL}`);
+  return { heard };
+}
+
 describe('a replica whose listening connection is replaced', () => {
   it('tells its watchers, waiting nodes and dashboards what the others did in the gap', async () => {
     const url = new URL(await cluster.get().createDatabase('resync_1'));
-    const { dataDir, replicas } = await startReplicas(1, [], { databaseUrl: url.toString() });
-    const a = replicas[0]!.server;
-    // B reaches the database through a proxy the test can cut: its listening connection with the
-    // rest. A process of its own, as A: its statements block its event loop, and the proxy must run.
-    const proxy = await TcpProxy.start({ port: Number(url.port) });
-    onTestFinished(() => proxy.close());
-    url.port = String(proxy.port);
-    const served = await spawnServe(dataDir, await freePort(), {}, { databaseUrl: url.toString() });
-    const b: Reachable = { url: served.url, adminToken: await loginAt(served.url, ADMIN_USER, ADMIN_PASSWORD) };
+    // B reaches the database through a proxy the test can cut: its listening connection with the rest.
+    const { a: replicaA, b, proxy } = await replicaBehindProxy(url);
+    const a = replicaA.server;
 
     const template = await importTemplate(a, shellTemplate('resync', 'true'));
     const watched = await createJob(a, template);
@@ -81,5 +105,47 @@ describe('a replica whose listening connection is replaced', () => {
     // Answered by the recheck, not when its wait ran out.
     expect(await metric(b, 'ufdl_server_list_wakeups_total', 'kind="recheck"')).toBe(1);
     await until(() => toldFeed.messages.some((m) => m.type === 'resync'), 30_000, 'the dashboard to be told to load again');
+  }, 180_000);
+
+  it("sends a live log's follower the bytes appended elsewhere in the gap", async () => {
+    const url = new URL(await cluster.get().createDatabase('resync_2'));
+    const { a, b, proxy } = await replicaBehindProxy(url);
+    const fx = new Fixtures(a.server);
+    onTestFinished(() => fx.close());
+    const node = fx.node();
+    const job = fx.job();
+    await fx.startAs(node, job);
+    let offset = 0;
+    const append = async (text: string) => {
+      const res = await fx.call('POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=65536`, {
+        node,
+        body: new Uint8Array(Buffer.from(text)),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status, res.text).toBe(200);
+      offset += text.length;
+    };
+
+    // A follower on B, which has read the log as it was (B keeps what it knows of the log's state).
+    const follower = socketTo(b, `/v1/jobs/${job}/log`);
+    const received: Buffer[] = [];
+    follower.on('message', (data, binary) => {
+      if (binary) received.push(data as Buffer);
+    });
+    const text = () => Buffer.concat(received).toString();
+    await opened(follower);
+    await append('before the gap\n');
+    await until(() => text() === 'before the gap\n', 30_000, 'the follower on B to receive the first line');
+
+    // The gap: B's connections are cut and refused. A appends, and its relay tells the replicas
+    // (this test's own listener hears it) while B cannot hear.
+    proxy.setMode('reset');
+    const { heard } = await heardOnHub(url, (e) => e.e === 'logAppended' && Array.isArray(e.pks) && e.pks.includes(job));
+    await append('in the gap\n');
+    await heard;
+    proxy.setMode('pass');
+
+    // Nothing more is appended: B, listening again, has its follower read on by itself.
+    await until(() => text() === 'before the gap\nin the gap\n', 60_000, 'the follower on B to receive the line appended in the gap');
   }, 180_000);
 });
