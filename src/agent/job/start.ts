@@ -18,7 +18,7 @@ import { failPoint } from '../fail-points.js';
 import { retryDelayMs, sleepUnlessAborted } from '../timing.js';
 import { releaseUnstartedJob } from './claim.js';
 import type { JobContext, RunOutcome } from './context.js';
-import { finishWith, removeJobDirUnlessKept, SHUTDOWN_ERROR } from './finish.js';
+import { finishWith, removeJobDirUnlessKept, stopDecision } from './finish.js';
 import { downloadInputs } from './inputs.js';
 
 export interface StartingJob {
@@ -86,10 +86,10 @@ export async function startJob(
     return 'released';
   }
   failPoint('starting:after-http');
-  const stopping = stopReason();
-  if (stopping === 'shutdown' || stopping === 'fenced') {
-    // Stopped while the start was in flight: report it so it runs elsewhere.
-    return finishWith(s, SHUTDOWN_ERROR, true, 'requeued');
+  const stopped = stopDecision(stopReason());
+  if (stopped) {
+    // Stopped while the start was in flight (a shutdown, or fenced): report it, saying which, so it runs elsewhere.
+    return finishWith(s, stopped.error, stopped.requeue, 'requeued');
   }
   await writeJobJson(s.dir, jobJsonContent(s.dir, start.job, start.template, start.prepared.parameters, start.inputPaths));
   let child: RunningChild;
