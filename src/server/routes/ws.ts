@@ -11,34 +11,39 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { UfdlError } from '../../protocol/errors.js';
+import type { Phase } from '../../protocol/phase.js';
 import type { JobNotification } from '../../protocol/wire.js';
 import type { CallerUser } from '../context.js';
 import type { JobDeletion } from '../notify-hub.js';
 import { requireUser, stillAuthenticated, tokenUser } from '../identity.js';
 import { getJobRow, loadJobJson, requireJobRow, type JobRow } from '../store/job-json.js';
 import type { Db } from '../store/db.js';
-import { catchUpTransition, notificationFor } from '../store/notifications.js';
+import { catchUpTransition, jobPhase, notificationFor } from '../store/notifications.js';
 import { WebSocketKeepAlive } from '../ws-connections.js';
 import { JOB_PATH, jobPk } from './jobs.js';
 
 /** A watcher that falls this far behind (unsent bytes) is dropped rather than buffered without end. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
-/** Watchers by job pk, fed by one hub listener; each message is serialised once for all watchers. */
+/**
+ * Watchers by job pk, fed by one hub listener; each message is serialised once for all watchers.
+ * Each watcher's phase is the one its last message told it of (none yet: nothing told), which a
+ * catch-up after a gap in the events (`resync`) needs: see {@link resyncMessage}.
+ */
 class Watchers {
-  readonly #byJob = new Map<number, Set<WebSocket>>();
+  readonly #byJob = new Map<number, Map<WebSocket, Phase | null>>();
 
-  add(pk: number, socket: WebSocket): void {
-    let set = this.#byJob.get(pk);
-    if (!set) this.#byJob.set(pk, (set = new Set()));
-    set.add(socket);
+  add(pk: number, socket: WebSocket, told: Phase | null): void {
+    let sockets = this.#byJob.get(pk);
+    if (!sockets) this.#byJob.set(pk, (sockets = new Map()));
+    sockets.set(socket, told);
   }
 
   remove(pk: number, socket: WebSocket): void {
-    const set = this.#byJob.get(pk);
-    if (!set) return;
-    set.delete(socket);
-    if (set.size === 0) this.#byJob.delete(pk);
+    const sockets = this.#byJob.get(pk);
+    if (!sockets) return;
+    sockets.delete(socket);
+    if (sockets.size === 0) this.#byJob.delete(pk);
   }
 
   /** The jobs watched now. */
@@ -48,14 +53,46 @@ class Watchers {
 
   /** Close every watcher of job `pk` (they leave the set as their sockets close). */
   close(pk: number, code: number, reason: string): void {
-    for (const socket of this.#byJob.get(pk) ?? []) socket.close(code, reason);
+    for (const socket of this.#byJob.get(pk)?.keys() ?? []) socket.close(code, reason);
   }
 
   broadcast(pk: number, message: JobNotification): void {
-    const set = this.#byJob.get(pk);
-    if (!set) return;
+    const sockets = this.#byJob.get(pk);
+    if (!sockets) return;
     const frame = JSON.stringify(message);
-    for (const socket of set) send(socket, frame);
+    const told = phaseAfter(message);
+    for (const socket of sockets.keys()) {
+      sockets.set(socket, told);
+      send(socket, frame);
+    }
+  }
+
+  /** Tell each watcher of job `pk` what `messageFor` makes of the phase it was last told of (none: nothing). */
+  catchUp(pk: number, messageFor: (told: Phase | null) => JobNotification | undefined): void {
+    for (const [socket, told] of this.#byJob.get(pk) ?? []) {
+      const message = messageFor(told);
+      if (message === undefined) continue;
+      this.#byJob.get(pk)?.set(socket, phaseAfter(message));
+      send(socket, JSON.stringify(message));
+    }
+  }
+}
+
+/** The phase a job is in after the transition `message` tells of (its `cancelled` flag wins). */
+function phaseAfter(message: JobNotification): Phase {
+  if (message.cancelled) return 'CANCELLED';
+  switch (message.transition) {
+    case 'start':
+    case 'progress':
+      return 'STARTED';
+    case 'finish':
+      return 'FINISHED';
+    case 'error':
+      return 'ERRORED';
+    case 'cancel':
+      return 'CANCELLED';
+    default:
+      return 'CREATED';
   }
 }
 
@@ -75,6 +112,19 @@ function send(socket: WebSocket, frame: string): void {
 function catchUpMessage(row: JobRow): JobNotification | undefined {
   const transition = catchUpTransition(row);
   return transition && notificationFor(row, transition, {});
+}
+
+/**
+ * What a watcher last told of phase `told` is told after this replica may have missed transitions
+ * made elsewhere: where job `row` is now, as on joining. A job back in CREATED, which joining tells
+ * nothing of, is told by the transition that must have brought it back, so that its watchers (an
+ * agent running it, a job page) learn that it was taken away: `abort` from STARTED (an admin, or the
+ * lost-node sweep), `reset` from an ended phase.
+ */
+function resyncMessage(row: JobRow, told: Phase | null): JobNotification | undefined {
+  if (jobPhase(row) !== 'CREATED') return catchUpMessage(row);
+  if (told === null || told === 'CREATED') return undefined;
+  return notificationFor(row, told === 'STARTED' ? 'abort' : 'reset', {});
 }
 
 /** The prefix of a subprotocol that carries an access token: `Sec-WebSocket-Protocol: ufdl, bearer.<token>`. */
@@ -147,9 +197,8 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
     }
     // Told once what the row shows is on disk, as on joining; should it not commit, read again.
     ctx.durable.afterSync(() => {
-      const message = row && catchUpMessage(row);
       if (!row) watchers.close(pk, 1008, 'job not found');
-      else if (message) watchers.broadcast(pk, message);
+      else watchers.catchUp(pk, (told) => resyncMessage(row, told));
     }, () => catchUp(pk));
   };
   const onResync = () => {
@@ -204,9 +253,9 @@ export async function websocketRoutes(app: FastifyInstance): Promise<void> {
         // happened: it is read again, and the watcher joins after the sync that covers that read.
         ctx.durable.afterSync(() => {
           if (socket.readyState !== socket.OPEN) return;
-          watchers.add(pk, socket);
-          socket.on('close', () => watchers.remove(pk, socket));
           const message = catchUpMessage(row);
+          watchers.add(pk, socket, message ? phaseAfter(message) : null);
+          socket.on('close', () => watchers.remove(pk, socket));
           if (message) send(socket, JSON.stringify(message));
         }, join);
       };

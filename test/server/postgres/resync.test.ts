@@ -107,6 +107,35 @@ describe('a replica whose listening connection is replaced', () => {
     await until(() => toldFeed.messages.some((m) => m.type === 'resync'), 30_000, 'the dashboard to be told to load again');
   }, 180_000);
 
+  it('tells the watcher of a running job that it was aborted in the gap, which joining would not say', async () => {
+    const url = new URL(await cluster.get().createDatabase('resync_3'));
+    const { a, b, proxy } = await replicaBehindProxy(url);
+    const fx = new Fixtures(a.server);
+    onTestFinished(() => fx.close());
+    const node = fx.node();
+    const job = fx.job();
+    // A watcher on B (the agent running the job, or its page), which hears the job start on A.
+    // Joined before the start: the relayed start is what it last hears, whenever it reaches B.
+    const watcher = socketTo(b, `/v1/jobs/${job}`);
+    const told = receiveJson<JobNotification>(watcher, 90_000);
+    await opened(watcher);
+    await fx.startAs(node, job);
+    await until(() => told.messages.some((m) => m.transition === 'start'), 30_000, 'the watcher on B to hear the job start');
+
+    // The gap: the job is aborted on A (an admin, or the lost-node sweep) while B cannot hear. The
+    // job is back in CREATED, of which a watcher that joins is told nothing.
+    proxy.setMode('reset');
+    const aborted = await api(a.server.url, 'DELETE', `/v1/jobs/${job}/abort`, { token: a.server.adminToken });
+    expect(aborted.status, aborted.text).toBeLessThan(300);
+    proxy.setMode('pass');
+
+    // B, listening again, tells its watcher the job was taken back, by itself.
+    await until(() => told.messages.some((m) => m.transition === 'abort'), 60_000, 'the watcher on B to be told of the abort');
+    const last = told.messages.at(-1)!;
+    expect(last).toMatchObject({ pk: job, transition: 'abort', cancelled: false });
+    expect(last).not.toHaveProperty('node');
+  }, 180_000);
+
   it("sends a live log's follower the bytes appended elsewhere in the gap", async () => {
     const url = new URL(await cluster.get().createDatabase('resync_2'));
     const { a, b, proxy } = await replicaBehindProxy(url);
