@@ -51,9 +51,9 @@ const MAX_REPLACEMENTS = 3;
 
 /**
  * Upload one output; undefined when it is on the server, else its failed record. While the server
- * cannot be reached, or a proxy answers 408 or 429, the upload waits for it (no output is lost to an
- * outage); answered failures (5xx) count against {@link UPLOAD_ATTEMPTS}; a definite refusal (413, 406
- * finished, 417, 403) fails at once.
+ * cannot be reached, or a proxy throttles it (429), the upload waits for it (no output is lost to an
+ * outage); answered failures (5xx, and a proxy's 408) count against {@link UPLOAD_ATTEMPTS}; a
+ * definite refusal (413, 406 finished, 417, 403) fails at once.
  * A taken name (400) is this attempt's upload only if the server's copy holds this attempt's bytes;
  * otherwise the copy is replaced (`outputs/server-copy.ts`).
  *
@@ -108,7 +108,8 @@ async function uploadOne(ctx: UploadContext, output: OutputRecord): Promise<Outp
         retryable = isClientError(settleErr) && settleErr.ambiguous;
         if (!retryable || ctx.signal.aborted) break;
       }
-      if (isClientError(lastError, 'server') && ++answered >= UPLOAD_ATTEMPTS) break;
+      // 408 counts too: a proxy whose time limit is shorter than the upload answers it every time.
+      if (isClientError(lastError) && (lastError.kind === 'server' || lastError.status === 408) && ++answered >= UPLOAD_ATTEMPTS) break;
       // A throttling server or proxy may say how long to wait.
       const delay = Math.max(retryDelayMs(attempt, 500, 15_000), isClientError(lastError) ? Math.min(lastError.retryAfterMs ?? 0, 60_000) : 0);
       log.warn({ output: output.name, attempt: attempt + 1, err: errText(lastError), retryInMs: delay }, 'output upload failed; retrying');
