@@ -111,7 +111,12 @@ export class ServerWatch {
       } catch {
         // the journal may not have the row any more
       }
-      runner.stop('fenced');
+      try {
+        runner.stop('fenced');
+      } catch (err) {
+        // One runner's failure (a bug) must not leave the jobs after it running unfenced.
+        log.error({ err, job: runner.jobPk }, 'could not stop a job for the fence');
+      }
     }
     this.#ctx.onFenced({ jobs: jobs.map((r) => r.jobPk), silentMs });
     // Accept work again once the server answers.

@@ -98,7 +98,14 @@ export class JobsInFlight {
   /** Stop every running job now (`shutdown`: reported so it runs elsewhere) and wait until all left. */
   async stopAll(reason: 'shutdown' | 'fenced'): Promise<void> {
     const runners = this.all();
-    for (const runner of runners) runner.stop(reason);
+    for (const runner of runners) {
+      // One runner's failure (a bug) must not leave the jobs after it running.
+      try {
+        runner.stop(reason);
+      } catch (err) {
+        this.#ctx.log.error({ err, job: runner.jobPk }, 'could not stop a job');
+      }
+    }
     if (reason === 'shutdown') await Promise.allSettled(runners.map((r) => r.done));
   }
 
