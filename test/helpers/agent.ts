@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { onTestFinished } from 'vitest';
 import { createAgent, startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
+import type { RunOutcome } from '../../src/agent/job/context.js';
 import { UfdlClient, WEBSOCKET_NOTIFICATIONS } from '../../src/client/api.js';
 import type { JobNotification } from '../../src/protocol/wire.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, type TestServer } from './server.js';
@@ -77,6 +78,15 @@ export async function startTestAgent(server: { url: string }, over: Partial<Agen
   const close = () => agent.close();
   onTestFinished(close);
   return { agent, dir: base, options, close };
+}
+
+/** How job `pk` leaves `agent`'s node (its `finished` event): listen before the job can end. */
+export function outcomeOf(agent: Agent, pk: number): Promise<RunOutcome> {
+  return new Promise((resolve) => {
+    agent.on('finished', (event) => {
+      if (event.jobPk === pk) resolve(event.outcome);
+    });
+  });
 }
 
 /**

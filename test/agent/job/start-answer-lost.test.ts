@@ -8,8 +8,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RunOutcome } from '../../../src/agent/job/context.js';
-import { createJob, getJob, importTemplate, readRuns, shellTemplate, startTestAgent } from '../../helpers/agent.js';
+import { createJob, getJob, importTemplate, outcomeOf, readRuns, shellTemplate, startTestAgent } from '../../helpers/agent.js';
 import { answerJson, httpProxy } from '../../helpers/http-proxy.js';
 import { startTestServer } from '../../helpers/server.js';
 import { tempDir } from '../../helpers/temp-dir.js';
@@ -59,11 +58,7 @@ describe('a start whose answer was lost', () => {
       const { agent } = await startTestAgent({ url: proxy.url });
       const pk = await createJob(server, template);
 
-      const outcome = await new Promise<RunOutcome>((resolve) => {
-        agent.on('finished', (event) => {
-          if (event.jobPk === pk) resolve(event.outcome);
-        });
-      });
+      const outcome = await outcomeOf(agent, pk);
 
       const job = await getJob(server, pk);
       expect(proxy.counts.starts).toBe(1);

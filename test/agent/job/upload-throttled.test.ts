@@ -4,8 +4,7 @@
  * count as a definite refusal: the output was marked failed and the job ended in error.
  */
 import { describe, expect, it } from 'vitest';
-import type { RunOutcome } from '../../../src/agent/job/context.js';
-import { createJob, getJob, importTemplate, shellTemplate, startTestAgent } from '../../helpers/agent.js';
+import { createJob, getJob, importTemplate, outcomeOf, shellTemplate, startTestAgent } from '../../helpers/agent.js';
 import { answerJson, httpProxy } from '../../helpers/http-proxy.js';
 import { startTestServer } from '../../helpers/server.js';
 
@@ -34,11 +33,7 @@ describe('an output upload a proxy refuses for now', () => {
       const proxy = await throttlingProxy(server.url, status, times);
       const { agent } = await startTestAgent({ url: proxy.url });
       const pk = await createJob(server, template);
-      const outcome = await new Promise<RunOutcome>((resolve) => {
-        agent.on('finished', (event) => {
-          if (event.jobPk === pk) resolve(event.outcome);
-        });
-      });
+      const outcome = await outcomeOf(agent, pk);
       const job = await getJob(server, pk);
       expect(proxy.counts.refused).toBe(times);
       expect({ outcome, error: job.error_reason }).toEqual({ outcome: 'success', error: null });
@@ -52,11 +47,7 @@ describe('an output upload a proxy refuses for now', () => {
     const proxy = await throttlingProxy(server.url, 408, 1_000);
     const { agent } = await startTestAgent({ url: proxy.url });
     const pk = await createJob(server, template);
-    const outcome = await new Promise<RunOutcome>((resolve) => {
-      agent.on('finished', (event) => {
-        if (event.jobPk === pk) resolve(event.outcome);
-      });
-    });
+    const outcome = await outcomeOf(agent, pk);
     const job = await getJob(server, pk);
     expect(outcome).toBe('error');
     expect(job.error_reason).toMatch(/model\.bin/);
