@@ -2,6 +2,7 @@ import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { TokenService } from '../../src/server/auth.js';
 import { callerRows } from '../../src/server/identity.js';
+import { dialectOf } from '../../src/server/store/postgres/database.js';
 import { ADMIN_PK, startWithFixtures } from '../helpers/fixtures.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api } from '../helpers/server.js';
 
@@ -177,10 +178,19 @@ describe('access tokens on API routes', () => {
     const user = fx.db.prepare('SELECT pk, username, is_staff, is_superuser, is_active, token_generation, is_worker FROM users WHERE pk = ?').get(ADMIN_PK);
     const nodeRow = fx.db.prepare('SELECT pk, owner, last_seen FROM nodes WHERE pk = ?').get(node);
     // One statement reads both, the node's columns renamed: each must come back under its own name.
-    expect(callerRows(fx.db, ADMIN_PK, node)).toEqual({ user, node: nodeRow });
-    expect(callerRows(fx.db, ADMIN_PK, undefined)).toEqual({ user, node: undefined });
-    expect(callerRows(fx.db, ADMIN_PK, node + 1000)).toEqual({ user, node: undefined });
-    expect(callerRows(fx.db, 999, node)).toEqual({ user: undefined, node: nodeRow });
+    // (On PostgreSQL the node's statement also reads the database's clock, `nowMs`: see below.)
+    const rowsOf = (userPk: number, nodePk: number | undefined) => {
+      const { user: u, node: n } = callerRows(fx.db, userPk, nodePk);
+      return { user: u, node: n };
+    };
+    expect(rowsOf(ADMIN_PK, node)).toEqual({ user, node: nodeRow });
+    expect(rowsOf(ADMIN_PK, undefined)).toEqual({ user, node: undefined });
+    expect(rowsOf(ADMIN_PK, node + 1000)).toEqual({ user, node: undefined });
+    expect(rowsOf(999, node)).toEqual({ user: undefined, node: nodeRow });
+    // The heartbeat's clock: the database's on PostgreSQL (one for every replica), none on SQLite.
+    const { nowMs } = callerRows(fx.db, ADMIN_PK, node);
+    if (dialectOf(fx.db) === 'postgres') expect(Math.abs(nowMs! - Date.now())).toBeLessThan(60_000);
+    else expect(nowMs).toBeUndefined();
     // Not the password hash: nothing a request does needs it from here.
     expect(callerRows(fx.db, ADMIN_PK, node).user).not.toHaveProperty('password_hash');
 
