@@ -12,7 +12,7 @@
  * brings the next older job up. The paging buttons follow the counts of newer and older jobs, kept
  * as jobs enter and leave on other pages.
  */
-import type { JobPage, JobSummary } from './types.js';
+import type { FeedFrame, JobPage, JobSummary } from './types.js';
 
 /** The table's filter and page size. */
 export interface TableView {
@@ -187,4 +187,27 @@ export function settled(table: TableState, during: readonly FeedEvent[], view: T
     if (was === undefined || (was.length === 0 ? listed : was.some((w) => w !== listed))) reload = true;
   }
   return { state: rows ? { ...table, page: { ...table.page, rows } } : table, reload };
+}
+
+/**
+ * What the page does with one frame of the feed: apply a job's event, or load the table again. A
+ * `resync` (the server may have missed events), a frame this page does not know (one a newer server
+ * sends to a page loaded before its upgrade) and a frame it cannot read all load again: whatever the
+ * server meant, the table as loaded now is right.
+ */
+export function feedFrameAction(data: unknown): { apply: FeedFrame } | { reload: true } {
+  let frame: unknown;
+  try {
+    frame = typeof data === 'string' ? JSON.parse(data) : undefined;
+  } catch {
+    return { reload: true };
+  }
+  if (isJobFrame(frame)) return { apply: frame };
+  return { reload: true };
+}
+
+function isJobFrame(frame: unknown): frame is FeedFrame {
+  if (typeof frame !== 'object' || frame === null) return false;
+  const { type, event, job } = frame as Record<string, unknown>;
+  return type === 'job' && typeof event === 'string' && typeof job === 'object' && job !== null && typeof (job as { pk?: unknown }).pk === 'number';
 }

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { JobPage, JobSummary } from '../../src/protocol/dashboard.js';
-import { listedBy, pageQuery, tableAt, withJob, type FeedOutcome, type TableState, type TableView } from '../../src/ui/table-feed.js';
+import { feedFrameAction, listedBy, pageQuery, tableAt, withJob, type FeedOutcome, type TableState, type TableView } from '../../src/ui/table-feed.js';
 // Its node and times follow its state (a finished job has ended).
 import { jobSummary as job } from '../helpers/job-summary.js';
 
@@ -202,5 +202,27 @@ describe('listedBy()', () => {
     expect(listedBy(job(1, 'created'), { state: 'ended', template: undefined })).toBe(false);
     expect(listedBy(job(1, 'running'), { state: '', template: 2 })).toBe(false);
     expect(listedBy(job(1, 'running', { deleted: true }), { state: '', template: undefined })).toBe(false);
+  });
+});
+
+describe('feedFrameAction()', () => {
+  it("applies a job's event as sent", () => {
+    const frame = { type: 'job', event: 'start', job: job(4, 'running') };
+    expect(feedFrameAction(JSON.stringify(frame))).toEqual({ apply: frame });
+  });
+
+  it('loads the table again on a resync, on a frame of a kind this page does not know, and on one it cannot read', () => {
+    for (const data of [
+      JSON.stringify({ type: 'resync' }),
+      // A newer server's frame, received by a page loaded before the server's upgrade.
+      JSON.stringify({ type: 'snapshot', rows: [] }),
+      JSON.stringify({ type: 'job', event: 'start' }),
+      JSON.stringify({ type: 'job', event: 'start', job: { pk: '4' } }),
+      JSON.stringify(null),
+      '{"type": "job", ',
+      new ArrayBuffer(4),
+    ]) {
+      expect(feedFrameAction(data), String(data)).toEqual({ reload: true });
+    }
   });
 });

@@ -10,8 +10,8 @@ import type { TemplateJson } from '../../protocol/wire.js';
 import { api, reconnectingSocket } from '../api.js';
 import { LoadError, ProgressBar, StateBadge } from '../components/bits.js';
 import { formatAge, runTime } from '../format.js';
-import { pageQuery, settled, tableAt, withJob, type FeedEvent, type TableState } from '../table-feed.js';
-import type { FeedMessage, JobPage } from '../types.js';
+import { feedFrameAction, pageQuery, settled, tableAt, withJob, type FeedEvent, type TableState } from '../table-feed.js';
+import type { JobPage } from '../types.js';
 
 const PAGE_SIZE = 50;
 const STATES = ['', 'active', 'created', 'running', 'finished', 'errored', 'cancelled', 'ended'] as const;
@@ -125,12 +125,13 @@ export function JobsPage() {
       open: () => live && reload(),
       message: (event) => {
         if (!live) return;
-        const frame = JSON.parse(event.data as string) as FeedMessage;
-        // The server may have missed events (a replica that did not hear the others): load again.
-        if (frame.type === 'resync') {
+        // A `resync` (the server may have missed events) or a frame this page cannot read: load again.
+        const action = feedFrameAction(event.data);
+        if ('reload' in action) {
           reload();
           return;
         }
+        const frame = action.apply;
         // A load on its way may or may not show this event: it is settled when the load lands.
         loading.current?.during.push({ event: frame.event, job: frame.job });
         const shown = current.current;
