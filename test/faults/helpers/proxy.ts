@@ -14,6 +14,10 @@
  * - `slow`  — every chunk is delivered `delayMs` late (in order).
  *
  * Switching from `drop`/`reset` back to `pass` leaves dead connections dead; new ones work.
+ *
+ * Beside the mode, {@link TcpProxy.resetWhenSent} cuts one kind of request only: the connection
+ * that sends given bytes is reset before they go on (e.g. the one statement of a PostgreSQL client
+ * that a test wants to fail, while its other connections and statements pass).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -37,6 +41,8 @@ interface Pair {
   dueDown: number;
   /** For `slow`: chunks scheduled towards the client and not yet written. */
   pendingDown: number;
+  /** The last bytes sent upstream, for a pattern split across two chunks. */
+  sentTail: Buffer;
 }
 
 export interface ProxyStats {
@@ -46,6 +52,8 @@ export interface ProxyStats {
   bytesDown: number;
   droppedBytes: number;
   resets: number;
+  /** Connections reset by {@link TcpProxy.resetWhenSent}. */
+  resetsWhenSent: number;
 }
 
 export class TcpProxy {
@@ -55,7 +63,8 @@ export class TcpProxy {
   #mode: ProxyMode = 'pass';
   #delayMs = 200;
   #nextId = 1;
-  readonly stats: ProxyStats = { connections: 0, open: 0, bytesUp: 0, bytesDown: 0, droppedBytes: 0, resets: 0 };
+  #resetPattern: Buffer | undefined;
+  readonly stats: ProxyStats = { connections: 0, open: 0, bytesUp: 0, bytesDown: 0, droppedBytes: 0, resets: 0, resetsWhenSent: 0 };
   port = 0;
 
   private constructor(target: { host: string; port: number }) {
@@ -104,6 +113,14 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * From now on, reset any connection whose client sends `pattern` (in one chunk or across two),
+   * before those bytes reach the server; `undefined` stops it.
+   */
+  resetWhenSent(pattern: string | undefined): void {
+    this.#resetPattern = pattern === undefined ? undefined : Buffer.from(pattern);
+  }
+
   /** Stop listening and destroy every connection. */
   async close(): Promise<void> {
     for (const pair of [...this.#pairs]) this.#destroy(pair);
@@ -129,6 +146,7 @@ export class TcpProxy {
       dueUp: 0,
       dueDown: 0,
       pendingDown: 0,
+      sentTail: Buffer.alloc(0),
     };
     this.#pairs.add(pair);
     this.stats.open = this.#pairs.size;
@@ -172,6 +190,16 @@ export class TcpProxy {
     if (chunk !== null) {
       if (direction === 'up') this.stats.bytesUp += chunk.length;
       else this.stats.bytesDown += chunk.length;
+    }
+    const pattern = this.#resetPattern;
+    if (direction === 'up' && chunk !== null && pattern !== undefined && !pair.dead) {
+      const seen = Buffer.concat([pair.sentTail, chunk]);
+      if (seen.includes(pattern)) {
+        this.stats.resetsWhenSent++;
+        this.#reset(pair);
+        return;
+      }
+      pair.sentTail = seen.subarray(Math.max(0, seen.length - pattern.length + 1));
     }
     this.#forward(pair, direction, chunk);
   }
