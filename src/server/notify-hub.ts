@@ -4,8 +4,8 @@
  * wake-up hub (`wake-up/wake-hub.ts`, wired in `app.ts`), which decides which waiting list request to
  * wake. The reference uses Redis channel groups; one process needs only an EventEmitter. Replicas
  * sharing one PostgreSQL database relay these events over LISTEN/NOTIFY (`store/postgres/hub-relay.ts`),
- * and a replica that may have missed some of them (its listening connection was replaced) emits
- * `resync` for its listeners to catch up from the database.
+ * and a replica that may have missed some of them (its listening connection was replaced, or another
+ * replica could not publish them) emits `resync` for its listeners to catch up from the database.
  */
 import { EventEmitter } from 'node:events';
 import type { JobNotification } from '../protocol/wire.js';
@@ -39,9 +39,11 @@ export interface HubEvents {
   logAppended: [pk: number];
   /**
    * Events from the other replicas may have been missed: this replica's listening connection was
-   * lost and is back (`hub-relay.ts`). Whoever keeps state from the events reads the database (or the
-   * shared data directory) again: watchers get their job's current state, waiting lists run again,
-   * dashboards reload, log followers read on. Never relayed: each replica has its own gaps.
+   * lost and is back, or another replica could not publish some of its events (`hub-relay.ts`).
+   * Whoever keeps state from the events reads the database (or the shared data directory) again:
+   * watchers get their job's current state, waiting lists run again, dashboards reload, log
+   * followers read on. Never relayed as such: each replica has its own gaps (a replica that lost its
+   * own events relays a marker of that, on which the others emit this).
    */
   resync: [];
 }

@@ -1,7 +1,8 @@
 /**
  * The notify hub across replicas over LISTEN/NOTIFY on a real PostgreSQL: what replica A's hub emits
  * reaches replica B's hub in the order A emitted it, never echoes back to A, and survives a message
- * over PostgreSQL's payload limit.
+ * over PostgreSQL's payload limit; a replica that hears another for the first time (either just
+ * started) does not take that for missed events.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -43,6 +44,8 @@ describe('the hub relay', () => {
     const seenOnB: number[] = [];
     const seenOnA: number[] = [];
     const acquirableOnB: number[] = [];
+    let resyncs = 0;
+    b.hub.on('resync', () => resyncs++);
     b.hub.on('transition', (_pk, m) => seenOnB.push(m.progress));
     a.hub.on('transition', (_pk, m) => seenOnA.push(m.progress));
     b.hub.on('acquirable', (pk) => acquirableOnB.push(pk));
@@ -59,6 +62,16 @@ describe('the hub relay', () => {
     a.hub.on('created', (pk) => createdOnA.push(pk));
     await until(() => createdOnA.length === 1);
     expect(createdOnA).toEqual([9]);
+    // A replica started after A had published hears A's numbers from the middle: no gap for it.
+    const c = await replica(url);
+    c.hub.on('resync', () => resyncs++);
+    const acquirableOnC: number[] = [];
+    c.hub.on('acquirable', (pk) => acquirableOnC.push(pk));
+    a.hub.emit('acquirable', 10);
+    a.hub.emit('acquirable', 11);
+    await until(() => acquirableOnC.length === 2 && acquirableOnB.length === 3);
+    expect(acquirableOnC).toEqual([10, 11]);
+    expect(resyncs).toBe(0);
   });
 
   it('shortens a message over the payload limit instead of dropping it', async () => {

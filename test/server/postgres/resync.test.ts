@@ -1,11 +1,17 @@
 /**
- * A replica whose listening connection is replaced catches up on the events it missed meanwhile:
+ * A replica that may have missed the others' events catches up on them from the database.
+ *
+ * When its listening connection is replaced:
  * while replica B is cut off from the database, replica A cancels a job B's watcher follows and creates one
  * B's waiting node would take. Once B listens again, with no further event, its watcher is told
  * where the job is now, its waiting list answers with the job made in the gap (a recheck, not its
  * wait running out), and its dashboards are told to load again. (A live log's follower is not
  * tested here: a case for it failed now and then, the follower on B left silent, for a cause not
  * yet found.)
+ *
+ * When another replica could not relay an event (its publish failed, every try of it): the
+ * statement that publishes it is cut by the proxy in front of that replica, while its transactions
+ * and its other notifications pass.
  */
 import WebSocket from 'ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -40,7 +46,7 @@ function socketTo(server: Reachable, path: string): WebSocket {
 const opened = (socket: WebSocket) => new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
 
 /** Replica A on the database at `url`, and replica B on the same one through a proxy the test can cut. */
-async function replicaBehindProxy(url: URL): Promise<{ a: Replica; b: Reachable; proxy: TcpProxy }> {
+async function replicaBehindProxy(url: URL): Promise<{ a: Replica; b: TestServer; proxy: TcpProxy }> {
   const { dataDir, replicas } = await startReplicas(1, [], { databaseUrl: url.toString() });
   // B is a process of its own, as A: its statements block its event loop, and the proxy must run.
   const proxy = await TcpProxy.start({ port: Number(url.port) });
@@ -48,7 +54,15 @@ async function replicaBehindProxy(url: URL): Promise<{ a: Replica; b: Reachable;
   const proxied = new URL(url);
   proxied.port = String(proxy.port);
   const served = await spawnServe(dataDir, await freePort(), {}, { databaseUrl: proxied.toString() });
-  return { a: replicas[0]!, b: { url: served.url, adminToken: await loginAt(served.url, ADMIN_USER, ADMIN_PASSWORD) }, proxy };
+  const b: TestServer = {
+    url: served.url,
+    dataDir,
+    databaseUrl: proxied.toString(),
+    adminToken: await loginAt(served.url, ADMIN_USER, ADMIN_PASSWORD),
+    close: async () => {},
+    login: (username, password) => loginAt(served.url, username, password),
+  };
+  return { a: replicas[0]!, b, proxy };
 }
 
 describe('a replica whose listening connection is replaced', () => {
@@ -119,5 +133,56 @@ describe('a replica whose listening connection is replaced', () => {
     const last = told.messages.at(-1)!;
     expect(last).toMatchObject({ pk: job, transition: 'abort', cancelled: false });
     expect(last).not.toHaveProperty('node');
+  }, 180_000);
+});
+
+describe('a replica whose publish of an event failed', () => {
+  it("tells the others to catch up, so a node waiting on another replica gets the job made on it", async () => {
+    const url = new URL(await cluster.get().createDatabase('resync_publish_1'));
+    // Here the proxied replica is the one that publishes; the other one has the waiting node.
+    const { a: replicaA, b: publisher, proxy } = await replicaBehindProxy(url);
+    const waiter = replicaA.server;
+    const template = await importTemplate(publisher, shellTemplate('lost-publish', 'true'));
+    const before = await createJob(publisher, template);
+    const feed = socketTo(waiter, '/v1/ufdl-agent/events');
+    const toldFeed = receiveJson<FeedMessage>(feed, 90_000);
+    await opened(feed);
+    const waiting = api(waiter.url, 'POST', '/v1/jobs/list', {
+      token: waiter.adminToken,
+      json: { expressions: [{ type: 'compare', field: 'pk', operator: '>', value: before }] },
+      headers: { 'x-ufdl-wait': '60' },
+    });
+    await until(async () => (await metric(waiter, 'ufdl_server_list_waiting', '')) === 1, 30_000, 'the list to wait');
+
+    // Every try to publish "a job became acquirable" is cut on its way to the database: the job is
+    // committed, and no replica is told of it.
+    proxy.resetWhenSent('"e":"acquirable"');
+    const made = await createJob(publisher, template);
+
+    // The waiting node gets the job by the catch-up, not when its wait runs out.
+    const answer = await waiting;
+    expect(answer.status).toBe(200);
+    expect((answer.body as { pk: number }[]).map((j) => j.pk)).toEqual([made]);
+    expect(await metric(waiter, 'ufdl_server_list_wakeups_total', 'kind="recheck"')).toBe(1);
+    expect(proxy.stats.resetsWhenSent).toBeGreaterThan(0);
+    await until(() => toldFeed.messages.some((m) => m.type === 'resync'), 30_000, 'the dashboard to be told to load again');
+  }, 180_000);
+
+  it("tells the others to catch up, so a watcher on another replica learns of the transition", async () => {
+    const url = new URL(await cluster.get().createDatabase('resync_publish_2'));
+    const { a: replicaA, b: publisher, proxy } = await replicaBehindProxy(url);
+    const template = await importTemplate(publisher, shellTemplate('lost-publish', 'true'));
+    const job = await createJob(publisher, template);
+    const watcher = socketTo(replicaA.server, `/v1/jobs/${job}`);
+    const told = receiveJson<JobNotification>(watcher, 90_000);
+    await opened(watcher);
+
+    // The cancel is committed; every try to publish its transition is cut.
+    proxy.resetWhenSent('"e":"transition"');
+    expect((await api(publisher.url, 'DELETE', `/v1/jobs/${job}/cancel`, { token: publisher.adminToken })).status).toBeLessThan(300);
+
+    const [first] = await told.received(1);
+    expect(first).toMatchObject({ pk: job, transition: 'cancel' });
+    expect(proxy.stats.resetsWhenSent).toBeGreaterThan(0);
   }, 180_000);
 });

@@ -18,6 +18,16 @@
  * for a session that was not listening. Once the new connection listens, the relay emits `resync` on
  * the hub: what was missed is in the database, and the hub's listeners read it again from there.
  * Listening comes first, so whatever is committed after the re-read is heard as usual.
+ *
+ * The other gap is on the sending side: a notification whose publish fails (the statement's
+ * connection broke just then, the statement timed out) would leave every other replica unaware of
+ * the event for good. Each notification therefore carries its origin's number (`s`); a failed one
+ * is tried again, and one given up is followed by a marker (`e: 'resync'`) tried until it goes
+ * through, on which every other replica emits `resync` as after its own gap (`relay-publisher.ts`);
+ * a receiver drops a repeated number (a retry whose first try did arrive) and catches up on a
+ * missing one (`relay-sequence.ts`). A replica of an older version sends no numbers (its
+ * notifications are taken as they come) and takes the marker for an event named `resync`, which
+ * its hub's listeners answer the same way.
  */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
@@ -26,6 +36,8 @@ import type { JobNotification } from '../../../protocol/wire.js';
 import type { JobDeletion, NotifyHub } from '../../notify-hub.js';
 import type { JobRowShown } from '../job-json.js';
 import { timedQuery } from './connection.js';
+import { RelayPublisher } from './relay-publisher.js';
+import { OriginSequences } from './relay-sequence.js';
 
 export const HUB_CHANNEL = 'ufdl_hub';
 const MAX_PAYLOAD_BYTES = 7900;
@@ -52,18 +64,26 @@ export interface HubRelayTimings {
   listenerCheckMs?: number;
 }
 
-type Relayed =
-  | { o: string; e: 'transition'; pk: number; m: JobNotification }
-  | { o: string; e: 'acquirable' | 'created'; pk: number }
-  | { o: string; e: 'deletion'; pk: number; c: JobDeletion; r?: JobRowShown }
-  | { o: string; e: 'logAppended'; pks: number[] };
+/** An event as this replica relays it, before its origin and number are added. */
+type RelayedEvent =
+  | { e: 'transition'; pk: number; m: JobNotification }
+  | { e: 'acquirable' | 'created'; pk: number }
+  | { e: 'deletion'; pk: number; c: JobDeletion; r?: JobRowShown }
+  | { e: 'logAppended'; pks: number[] };
+
+/**
+ * A notification: `o` the origin (drawn at each start), `s` its number there (absent from a
+ * replica of an older version); `e: 'resync'` is the marker of events that origin could not relay.
+ */
+type Relayed = { o: string; s?: number } & (RelayedEvent | { e: 'resync' });
 
 export class HubRelay {
   readonly origin = randomUUID();
   /** Jobs whose live logs grew since the last relay of appends. */
   readonly #appended = new Set<number>();
   #appendTimer: NodeJS.Timeout | undefined;
-  #chain: Promise<unknown> = Promise.resolve();
+  readonly #publisher: RelayPublisher;
+  readonly #sequences = new OriginSequences();
   #closed = false;
   #listener: pg.PoolClient | undefined;
   #reconnecting: Promise<void> | undefined;
@@ -77,10 +97,15 @@ export class HubRelay {
     private readonly log: Pick<Logger, 'warn' | 'error' | 'info'>,
     private readonly timings: HubRelayTimings,
   ) {
-    const onTransition = (pk: number, m: JobNotification) => this.#publish({ o: this.origin, e: 'transition', pk, m });
-    const onAcquirable = (pk: number) => this.#publish({ o: this.origin, e: 'acquirable', pk });
-    const onCreated = (pk: number) => this.#publish({ o: this.origin, e: 'created', pk });
-    const onDeletion = (pk: number, c: JobDeletion, row?: JobRowShown) => this.#publish({ o: this.origin, e: 'deletion', pk, c, ...(row ? { r: shownOf(row) } : {}) });
+    this.#publisher = new RelayPublisher({
+      send: (payload) => this.pool.query(this.#statement('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload])),
+      marker: (s) => JSON.stringify({ o: this.origin, s, e: 'resync' } satisfies Relayed),
+      log,
+    });
+    const onTransition = (pk: number, m: JobNotification) => this.#publish({ e: 'transition', pk, m });
+    const onAcquirable = (pk: number) => this.#publish({ e: 'acquirable', pk });
+    const onCreated = (pk: number) => this.#publish({ e: 'created', pk });
+    const onDeletion = (pk: number, c: JobDeletion, row?: JobRowShown) => this.#publish({ e: 'deletion', pk, c, ...(row ? { r: shownOf(row) } : {}) });
     const onLogAppended = (pk: number) => this.#logAppended(pk);
     hub.on('transition', onTransition);
     hub.on('deletion', onDeletion);
@@ -133,6 +158,8 @@ export class HubRelay {
   #lost(listener: pg.PoolClient, err: Error): void {
     if (this.#listener !== listener) return;
     this.#listener = undefined;
+    // What the others number from now on is heard after a gap this replica catches up on anyway.
+    this.#sequences.rebase();
     listener.release(err);
     if (this.#closed) return;
     this.log.warn({ err: err.message }, 'lost the connection that hears the other replicas; reconnecting');
@@ -159,7 +186,7 @@ export class HubRelay {
         await this.#listen();
         if (this.#listener) {
           this.log.info('hearing the other replicas again; catching up on what they did meanwhile');
-          this.#resync();
+          this.#resync('the connection that hears the other replicas came back');
         }
         return;
       } catch {
@@ -169,13 +196,13 @@ export class HubRelay {
   }
 
   /** Tell the hub's listeners that events may have been missed; they read the database again. */
-  #resync(): void {
+  #resync(why: string): void {
     // One by one: a listener that fails (its read of the database failed) leaves the others theirs.
     for (const listener of this.hub.listeners('resync')) {
       try {
         listener();
       } catch (err) {
-        this.log.error({ err }, 'a listener failed to catch up after the connection that hears the other replicas came back');
+        this.log.error({ err }, `a listener failed to catch up after ${why}`);
       }
     }
   }
@@ -192,18 +219,15 @@ export class HubRelay {
     const pks = [...this.#appended];
     this.#appended.clear();
     for (let i = 0; i < pks.length; i += LOG_APPENDS_PER_NOTIFICATION) {
-      this.#publish({ o: this.origin, e: 'logAppended', pks: pks.slice(i, i + LOG_APPENDS_PER_NOTIFICATION) });
+      this.#publish({ e: 'logAppended', pks: pks.slice(i, i + LOG_APPENDS_PER_NOTIFICATION) });
     }
   }
 
-  #publish(event: Relayed): void {
+  #publish(event: RelayedEvent): void {
     if (this.hub.fromAnotherReplica || this.#closed) return;
-    const payload = fitPayload(event);
     // One at a time: each notification is sent once the one before is committed, so the others
     // receive this replica's events in the order it emitted them, whichever connection sends them.
-    this.#chain = this.#chain
-      .then(() => this.pool.query(this.#statement('SELECT pg_notify($1, $2)', [HUB_CHANNEL, payload])))
-      .catch((err: unknown) => this.log.error({ err, job: 'pk' in event ? event.pk : event.pks, event: event.e }, 'could not relay a hub event to the other replicas'));
+    this.#publisher.publish((s) => fitPayload({ o: this.origin, s, ...event }), { job: 'pk' in event ? event.pk : event.pks, event: event.e });
   }
 
   #receive(payload: string | undefined): void {
@@ -216,6 +240,22 @@ export class HubRelay {
       return;
     }
     if (event.o === this.origin) return;
+    const heard = typeof event.s === 'number' ? this.#sequences.heard(event.o, event.s) : 'unnumbered';
+    if (heard === 'repeat') return;
+    if (event.e === 'resync') {
+      this.log.warn({ origin: event.o }, 'another replica could not relay some of its hub events; catching up on them from the database');
+      this.#resync('another replica could not relay its events');
+      return;
+    }
+    this.#emit(event);
+    if (heard === 'gap') {
+      // Applied first: the catch-up then reads the database after it, and its news is never older.
+      this.log.warn({ origin: event.o }, 'missed hub events of another replica; catching up on them from the database');
+      this.#resync('missing hub events of another replica');
+    }
+  }
+
+  #emit(event: RelayedEvent): void {
     this.hub.fromAnotherReplica = true;
     try {
       if (event.e === 'transition') this.hub.emit('transition', event.pk, event.m);
@@ -236,7 +276,7 @@ export class HubRelay {
     clearInterval(this.#checkTimer);
     this.#unsubscribe();
     clearTimeout(this.#appendTimer);
-    await this.#chain;
+    await this.#publisher.close();
     const listener = this.#listener;
     this.#listener = undefined;
     if (!listener) return;
