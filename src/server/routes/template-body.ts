@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { bad, type TemplateCommon, type TemplateSpec } from '../store/templates.js';
+import { MAX_WORKFLOW_DEPENDENCIES, MAX_WORKFLOW_NODES } from '../store/workflow-bounds.js';
 import type { GraphSpec } from '../store/workflow-import.js';
 
 /** Zod issues as `path.to.field: message`, the path prefixed with where the checked value sits. */
@@ -15,9 +16,6 @@ function zodDetail(error: z.ZodError, prefix: string): string {
     .map((issue) => `${[prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.') || '(body)'}: ${issue.message}`)
     .join('; ');
 }
-
-const MAX_NODES = 100;
-const MAX_DEPENDENCIES = 1000;
 
 const TypeString = z.string().min(1).max(256);
 
@@ -78,8 +76,8 @@ const GraphSchema = z.strictObject({
   nodes: z
     .record(z.string(), NodeSchema)
     .refine((nodes) => Object.keys(nodes).length > 0, { error: 'a workflow needs at least one node' })
-    .refine((nodes) => Object.keys(nodes).length <= MAX_NODES, { error: `at most ${MAX_NODES} nodes` }),
-  dependencies: z.array(DependencySchema).max(MAX_DEPENDENCIES),
+    .refine((nodes) => Object.keys(nodes).length <= MAX_WORKFLOW_NODES, { error: `at most ${MAX_WORKFLOW_NODES} nodes` }),
+  dependencies: z.array(DependencySchema).max(MAX_WORKFLOW_DEPENDENCIES),
 });
 
 export type TemplateBody = { kind: 'workable'; spec: TemplateSpec } | { kind: 'workflow'; common: TemplateCommon; graph: GraphSpec };

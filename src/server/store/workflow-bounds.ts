@@ -1,10 +1,11 @@
 /**
- * The bounds of one workflow (a meta-template): how long its node names are, how deep workflows nest
- * in it, how many jobs one of its runs creates, and how much its nodes' declarations weigh. Import
- * refuses a workflow over any of them (`workflow-import.ts`); create-job checks the last two again
+ * The bounds of one workflow (a meta-template): how many nodes and dependencies its graph has, how
+ * long its node names are, how deep workflows nest in it, how many jobs one of its runs creates, and
+ * how much its nodes' declarations weigh. Import refuses a workflow over any of them
+ * (`routes/template-body.ts`, `workflow-import.ts`); create-job checks the last two again
  * (`workflow-create.ts`), for a workflow stored before they existed, so that a run never costs more
  * than a new import allows. The longest name of an output copied to a workflow's parent follows from
- * the first two (`outputs.ts`).
+ * the node names' length and the depth (`outputs.ts`).
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
@@ -12,6 +13,14 @@ import { getTemplate, type TemplateRow } from './templates.js';
 
 /** The longest node name: node names become prefixes of parameter, input and output names (`node:name`). */
 export const MAX_NODE_NAME_LENGTH = 100;
+/** Node names become parts of parameter, input and output names (`node:name`), hence no `:`. */
+export const NODE_NAME = new RegExp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,${MAX_NODE_NAME_LENGTH - 1}}$`);
+/** What import says of a node name {@link NODE_NAME} refuses. */
+export const NODE_NAME_RULE = `a node name is 1-${MAX_NODE_NAME_LENGTH} letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')`;
+/** The nodes of one graph: each is a job of every run, created in the transaction that makes it ready. */
+export const MAX_WORKFLOW_NODES = 100;
+/** The dependencies of one graph: every child transition of a run reads them all. */
+export const MAX_WORKFLOW_DEPENDENCIES = 1000;
 /** A workflow inside a workflow inside …: deeper than this is refused. */
 export const MAX_WORKFLOW_DEPTH = 4;
 /**

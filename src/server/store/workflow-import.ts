@@ -25,16 +25,14 @@ import {
   declarationsBytes,
   MAX_WORKFLOW_DECLARATIONS_BYTES,
   MAX_WORKFLOW_DEPTH,
-  MAX_NODE_NAME_LENGTH,
   MAX_WORKFLOW_JOBS,
+  NODE_NAME,
+  NODE_NAME_RULE,
   runJobs,
   workflowSize,
   type WorkflowSize,
 } from './workflow-bounds.js';
 import { bad, getTemplate, insertTemplate, resolveDefault, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
-
-/** Node names become parts of parameter, input and output names (`node:name`), hence no `:`. */
-const NODE_NAME = new RegExp(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,${MAX_NODE_NAME_LENGTH - 1}}$`);
 
 /** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
 export interface GraphSpec {
@@ -56,7 +54,7 @@ interface ParameterOverrideSpec {
  */
 export function importWorkflowTemplate(db: Db, common: TemplateCommon, spec: GraphSpec, creator: number): TemplateRow {
   for (const name of Object.keys(spec.nodes)) {
-    if (!NODE_NAME.test(name)) throw bad(`specific.nodes.${name}: a node name is 1-${MAX_NODE_NAME_LENGTH} letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')`);
+    if (!NODE_NAME.test(name)) throw bad(`specific.nodes.${name}: ${NODE_NAME_RULE}`);
   }
   return immediateTransaction(db, () => importChecked(db, common, spec, creator));
 }
