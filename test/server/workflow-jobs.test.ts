@@ -310,14 +310,135 @@ describe('create-job on a meta-template', () => {
   });
 });
 
+/** A template as a stored graph names it. */
+type TemplateRef = { pk: number; name: string; version: number };
+
+/** Give the stored workflow `pk` this graph, written past the import's checks, as an import before the bounds could. */
+function storeGraph(fx: Fixtures, pk: number, nodes: Record<string, TemplateRef>, dependencies: unknown[] = []): void {
+  const graph = { nodes: Object.fromEntries(Object.entries(nodes).map(([name, template]) => [name, { template }])), dependencies };
+  fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(JSON.stringify(graph), pk);
+}
+
+/** `count` nodes named n0, n1, … of `template`. */
+function nodesOfRef(count: number, template: TemplateRef): Record<string, TemplateRef> {
+  return Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, template]));
+}
+
+const jobCount = (fx: Fixtures) => (fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+
+/** Import a workflow `name` of the single node `step` running `child`; returns it as a graph names it. */
+async function importWrapper(fx: Fixtures, name: string, child: string): Promise<TemplateRef> {
+  const pk = await importSpec(fx, { ...pipelineSpec({ name }), specific: { nodes: { step: { name: child } }, dependencies: [] } });
+  return { pk, name, version: 1 };
+}
+
+/** `step`, a template with no inputs, and `level1` … `level<n>`, each a workflow of the one before (level1: of `step`). */
+async function importChain(fx: Fixtures, levels: number): Promise<TemplateRef[]> {
+  await importSpec(fx, runSpec({ name: 'step' }, { inputs: [], outputs: {} }));
+  const chain: TemplateRef[] = [];
+  for (let level = 1; level <= levels; level++) chain.push(await importWrapper(fx, `level${level}`, level === 1 ? 'step' : `level${level - 1}`));
+  return chain;
+}
+
 describe('create-job on a workflow stored before the import bounds', () => {
   /** Give the stored workflow `pk` a graph of `count` nodes of `template`, as an import before the bounds could. */
-  function storeWideGraph(fx: Fixtures, pk: number, template: { pk: number; name: string; version: number }, count: number): void {
-    const nodes = Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { template }]));
-    fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(JSON.stringify({ nodes, dependencies: [] }), pk);
+  function storeWideGraph(fx: Fixtures, pk: number, template: TemplateRef, count: number): void {
+    storeGraph(fx, pk, nodesOfRef(count, template));
   }
-  const jobCount = (fx: Fixtures) => (fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
   const nodesOf = (count: number, name: string) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { name }]));
+  const STEP = (fx: Fixtures): TemplateRef => ({ pk: (fx.db.prepare("SELECT pk FROM templates WHERE name = 'step'").get() as { pk: number }).pk, name: 'step', version: 1 });
+  const AGAIN = 'it was imported before this limit; import it again, as smaller workflows';
+
+  /** create-job on `template`: a 400 (UFDL_ERR_TEMPLATE_BAD) with `detail`, and not one job stored. */
+  async function expectRefused(fx: Fixtures, template: number, detail: string | RegExp, what = ''): Promise<void> {
+    const before = jobCount(fx);
+    const res = await fx.call('POST', `/v1/job-templates/${template}/create-job`, { json: { input_values: {} } });
+    expect(res.status, `${what}: ${res.text.slice(0, 300)}`).toBe(400);
+    if (typeof detail === 'string') expect(res.body.detail, what).toBe(detail);
+    else expect(res.body.detail, what).toMatch(detail);
+    expect(jobCount(fx), what).toBe(before);
+  }
+
+  it('refuses (400) a workflow nested deeper than four levels, or in itself, and creates nothing', async () => {
+    const fx = await startWithFixtures();
+    const [, , , level4] = await importChain(fx, 4);
+    // Four levels run: import allows them.
+    const ok = await fx.call('POST', `/v1/job-templates/${level4!.pk}/create-job`, { json: { input_values: {} } });
+    expect(ok.status, ok.text.slice(0, 300)).toBe(200);
+    // A fifth level, as import refuses (workflow-templates.test.ts) and once stored: six jobs, the
+    // step's outputs copied to its parents under five node names.
+    const level5 = await importWrapper(fx, 'level5', 'step');
+    storeGraph(fx, level5.pk, { step: level4! });
+    await expectRefused(fx, level5.pk, `Workflow template ${level5.pk} ('level5' v1) cannot run: it nests workflows 5 levels deep; at most 4 levels of workflows; ${AGAIN}`);
+    // A workflow that runs itself would nest without end (a stack overflow, a 500).
+    const loop = await importWrapper(fx, 'loop', 'step');
+    const around = await importWrapper(fx, 'around', 'loop');
+    storeGraph(fx, loop.pk, { step: around });
+    for (const template of [loop, around]) {
+      await expectRefused(
+        fx,
+        template.pk,
+        `Workflow template ${template.pk} ('${template.name}' v1) cannot run: a workflow in it runs itself, so workflows would nest without end; at most 4 levels of workflows; ${AGAIN}`,
+        template.name,
+      );
+    }
+  });
+
+  it('refuses (400) a graph of no node or more than 100 nodes, or more than 1,000 dependencies, its own or a nested workflow’s', async () => {
+    const fx = await startWithFixtures();
+    await importChain(fx, 0);
+    const step = STEP(fx);
+    const some = await importWrapper(fx, 'some', 'step');
+    const outer = await importWrapper(fx, 'outer', 'some');
+    const which = (template: TemplateRef) => `Workflow template ${template.pk} ('${template.name}' v1) cannot run`;
+    const dependency = { from_node: 'n0', from_output: 'o', from_output_type: 'BLOB', to_node: 'n1', to_input: 'i' };
+    const cases: Array<[what: string, nodes: Record<string, TemplateRef>, dependencies: unknown[], problem: string]> = [
+      ['101 nodes', nodesOfRef(101, step), [], 'its graph has 101 nodes; at most 100'],
+      ['no node', {}, [], 'its graph has no node; a workflow needs at least one'],
+      ['1,001 dependencies', nodesOfRef(2, step), Array.from({ length: 1001 }, () => dependency), 'its graph has 1001 dependencies; at most 1000'],
+    ];
+    for (const [what, nodes, dependencies, problem] of cases) {
+      storeGraph(fx, some.pk, nodes, dependencies);
+      await expectRefused(fx, some.pk, `${which(some)}: ${problem}; ${AGAIN}`, what);
+      // The same graph in a workflow nested in another: created with the outer one's job, in its transaction.
+      const nested = problem.replace('its graph', `the graph of nested workflow template ${some.pk} ('some' v1)`);
+      await expectRefused(fx, outer.pk, `${which(outer)}: ${nested}; ${AGAIN}`, `${what}, nested`);
+    }
+  });
+
+  it('refuses (400) a node name import refuses: too long for the names of copied outputs, or with a colon', async () => {
+    const fx = await startWithFixtures();
+    await importChain(fx, 0);
+    const step = STEP(fx);
+    const some = await importWrapper(fx, 'some', 'step');
+    const rule = "a node name is 1-100 letters, digits, '_', '.' or '-', starting with a letter, digit or '_' (no ':')";
+    for (const name of ['n'.repeat(101), 'a:b']) {
+      storeGraph(fx, some.pk, { [name]: step });
+      await expectRefused(
+        fx,
+        some.pk,
+        `Workflow template ${some.pk} ('some' v1) cannot run: node '${name}' of its graph: ${rule}; it was imported before this limit; import it again with other node names`,
+        name,
+      );
+    }
+  });
+
+  it('refuses (400) a nested workflow whose nodes declare more than 4 MiB, as it would refuse that workflow', async () => {
+    const fx = await startWithFixtures();
+    const parameters = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`p${i}`, { types: ['int'], default: i, help: 'A parameter.' }]));
+    const big = await importSpec(fx, runSpec({ name: 'big' }, { inputs: [], outputs: {}, parameters }));
+    const some = await importSpec(fx, { ...pipelineSpec({ name: 'some' }), specific: { nodes: nodesOf(1, 'big'), dependencies: [] } });
+    const outer = await importWrapper(fx, 'outer', 'some');
+    storeWideGraph(fx, some, { pk: big, name: 'big', version: 1 }, 100);
+    await expectRefused(
+      fx,
+      outer.pk,
+      new RegExp(
+        `^Workflow template ${outer.pk} \\('outer' v1\\) cannot run: the inputs, parameters and outputs nested workflow template ${some} \\('some' v1\\) ` +
+          'inherits from its nodes take \\d+ bytes as JSON; at most 4194304; it was imported before this limit',
+      ),
+    );
+  });
 
   it('refuses (400) a workflow whose run would create more than 1,000 jobs, and creates none', async () => {
     const fx = await startWithFixtures();

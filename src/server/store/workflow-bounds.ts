@@ -2,10 +2,10 @@
  * The bounds of one workflow (a meta-template): how many nodes and dependencies its graph has, how
  * long its node names are, how deep workflows nest in it, how many jobs one of its runs creates, and
  * how much its nodes' declarations weigh. Import refuses a workflow over any of them
- * (`routes/template-body.ts`, `workflow-import.ts`); create-job checks the last two again
- * (`workflow-create.ts`), for a workflow stored before they existed, so that a run never costs more
- * than a new import allows. The longest name of an output copied to a workflow's parent follows from
- * the node names' length and the depth (`outputs.ts`).
+ * (`routes/template-body.ts`, `workflow-import.ts`); create-job checks them all again
+ * (`workflow-run-bounds.ts`), for a workflow stored without them,
+ * so that a run never costs more than a new import allows. The longest name of an output copied to a
+ * workflow's parent follows from the node names' length and the depth (`outputs.ts`).
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
@@ -37,27 +37,37 @@ export const MAX_WORKFLOW_JOBS = 1000;
 export const MAX_WORKFLOW_DECLARATIONS_BYTES = 4 * 1024 ** 2;
 
 export interface WorkflowSize {
-  /** 0 for a workable template, 1 + the deepest child for a meta-template. */
+  /** 0 for a workable template, 1 + the deepest child for a meta-template; Infinity for one that runs itself. */
   depth: number;
   /** The jobs a run creates: 1 for a workable template, 1 + its nodes' for a meta-template. */
   jobs: number;
 }
 
-/** A template's {@link WorkflowSize}, each template computed once (`memo`, by pk): a graph names the same template many times. */
-export function workflowSize(db: Db, row: TemplateRow, memo: Map<number, WorkflowSize>): WorkflowSize {
+/**
+ * A template's {@link WorkflowSize}, each template computed once (`memo`, by pk): a graph names the
+ * same template many times. A workflow that runs itself, however indirectly (no import can make one:
+ * a graph names templates stored before it, but a row written by hand can), nests without end:
+ * `opened`, the workflows being computed, tells it, where the recursion would otherwise never end.
+ */
+export function workflowSize(db: Db, row: TemplateRow, memo: Map<number, WorkflowSize>, opened = new Set<number>()): WorkflowSize {
   const known = memo.get(row.pk);
   if (known) return known;
+  if (opened.has(row.pk)) return { depth: Infinity, jobs: Infinity };
   let size: WorkflowSize = { depth: 0, jobs: 1 };
   if (row.graph !== null) {
     const graph = JSON.parse(row.graph) as WorkflowGraphJson;
     size = { depth: 1, jobs: 1 };
+    opened.add(row.pk);
     for (const node of Object.values(graph.nodes)) {
-      const child = getTemplate(db, node.template.pk);
-      if (!child) continue;
-      const inner = workflowSize(db, child, memo);
+      // The memo before the row: a template already sized need not be read again.
+      const sized = memo.get(node.template.pk);
+      const child = sized ? undefined : getTemplate(db, node.template.pk);
+      if (!sized && !child) continue;
+      const inner = sized ?? workflowSize(db, child!, memo, opened);
       size.depth = Math.max(size.depth, 1 + inner.depth);
       size.jobs += inner.jobs;
     }
+    opened.delete(row.pk);
   }
   memo.set(row.pk, size);
   return size;

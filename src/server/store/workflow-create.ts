@@ -4,7 +4,7 @@
  * its first children are stored in one transaction. `child_notification_overrides` must name nodes
  * of the workflow (`node`, or `node:inner` for a nested workflow's), as in the reference (406); they
  * are accepted and otherwise unused, like `notification_override` (docs/COMPATIBILITY.md). A workflow
- * over the bounds import sets (stored before they existed) is refused before anything is checked.
+ * over the bounds import sets (stored without them) is refused before anything is checked.
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import { UfdlError } from '../../protocol/errors.js';
@@ -13,7 +13,7 @@ import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobReq
 import { TransitionEvents } from './notifications.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
 import { getTemplate, type TemplateRow } from './templates.js';
-import { declarationsBytes, MAX_WORKFLOW_DECLARATIONS_BYTES, MAX_WORKFLOW_JOBS, runJobs } from './workflow-bounds.js';
+import { runBoundsProblem } from './workflow-run-bounds.js';
 import { startWorkflow } from './workflow-run.js';
 
 /** Check `request` against the meta-`template`, store the workflow; returns the parent's pk and what to announce. */
@@ -44,28 +44,12 @@ function isDescendant(db: Db, template: TemplateRow | undefined, name: string): 
 }
 
 /**
- * The bounds import sets (`workflow-bounds.ts`), checked again for a workflow stored before they
- * existed: without them, one create-job could insert 10,000 jobs in one transaction that holds the
- * write lock meanwhile. A few reads of templates by pk (each distinct template once), nothing beside
- * the run it guards.
+ * The bounds import sets, checked again for a workflow stored without them (`workflow-run-bounds.ts`):
+ * without them, one create-job could insert 10,000 jobs in one transaction that holds the write lock
+ * meanwhile, or nest workflows without end. A few reads of templates by pk, nothing beside the run it
+ * guards.
  */
 function checkRunBounds(db: Db, template: TemplateRow): void {
-  const { nodes } = JSON.parse(template.graph!) as WorkflowGraphJson;
-  const children = Object.values(nodes).flatMap((node) => getTemplate(db, node.template.pk) ?? []);
-  const which = `Workflow template ${template.pk} ('${template.name}' v${template.version}) cannot run`;
-  const again = 'it was imported before this limit; import it again, as smaller workflows';
-  const jobs = runJobs(db, children);
-  if (jobs > MAX_WORKFLOW_JOBS) {
-    throw new UfdlError(
-      'UFDL_ERR_TEMPLATE_BAD',
-      `${which}: a run would create ${jobs} jobs (its own, its nodes' and those of the workflows they run); at most ${MAX_WORKFLOW_JOBS}; ${again}`,
-    );
-  }
-  const bytes = declarationsBytes(children);
-  if (bytes > MAX_WORKFLOW_DECLARATIONS_BYTES) {
-    throw new UfdlError(
-      'UFDL_ERR_TEMPLATE_BAD',
-      `${which}: the inputs, parameters and outputs it inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}; ${again}`,
-    );
-  }
+  const problem = runBoundsProblem(db, template);
+  if (problem !== undefined) throw new UfdlError('UFDL_ERR_TEMPLATE_BAD', problem);
 }

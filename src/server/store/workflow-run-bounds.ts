@@ -1,0 +1,89 @@
+/**
+ * Whether a stored workflow may run within the bounds import sets (`workflow-bounds.ts`): its nesting,
+ * the jobs a run creates, and, for it and every workflow nested in it, the nodes and dependencies of
+ * the graph, the node names and the inherited declarations. Import checks each workflow as it comes,
+ * but a workflow stored without those checks (an older database, a row written by hand) would
+ * otherwise run past them: nest without end, insert thousands of jobs in one transaction, copy
+ * outputs to its parents under names longer than lookups accept.
+ *
+ * create-job asks before anything is stored (`workflow-create.ts`, a 400). Each distinct template is
+ * read once or twice, whatever the graph.
+ */
+import type { WorkflowGraphJson } from '../../protocol/wire.js';
+import type { Db } from './db.js';
+import { getTemplate, type TemplateRow } from './templates.js';
+import {
+  declarationsBytes,
+  MAX_WORKFLOW_DECLARATIONS_BYTES,
+  MAX_WORKFLOW_DEPENDENCIES,
+  MAX_WORKFLOW_DEPTH,
+  MAX_WORKFLOW_JOBS,
+  MAX_WORKFLOW_NODES,
+  NODE_NAME,
+  NODE_NAME_RULE,
+  workflowSize,
+} from './workflow-bounds.js';
+
+const AGAIN = 'it was imported before this limit; import it again, as smaller workflows';
+
+/**
+ * Why the workflow `template` cannot run, as a sentence for its user, or undefined when it can.
+ * `outerLevels`: the workflows its job would run in (0 for create-job), which count towards the depth.
+ */
+export function runBoundsProblem(db: Db, template: TemplateRow, outerLevels = 0): string | undefined {
+  const which = `Workflow template ${template.pk} ('${template.name}' v${template.version}) cannot run`;
+  // The depth first: until it is known to be bounded, walking the graphs might not end.
+  const size = workflowSize(db, template, new Map());
+  const levels = outerLevels + size.depth;
+  if (levels > MAX_WORKFLOW_DEPTH) {
+    const how =
+      size.depth === Infinity
+        ? 'a workflow in it runs itself, so workflows would nest without end'
+        : outerLevels === 0
+          ? `it nests workflows ${levels} levels deep`
+          : `it would nest workflows ${levels} levels deep, counting the ${outerLevels} workflow${outerLevels === 1 ? '' : 's'} it runs in`;
+    return `${which}: ${how}; at most ${MAX_WORKFLOW_DEPTH} levels of workflows; ${AGAIN}`;
+  }
+  if (size.jobs > MAX_WORKFLOW_JOBS) {
+    return `${which}: a run would create ${size.jobs} jobs (its own, its nodes' and those of the workflows they run); at most ${MAX_WORKFLOW_JOBS}; ${AGAIN}`;
+  }
+  const problem = graphProblem(db, template, template, new Map());
+  return problem === undefined ? undefined : `${which}: ${problem}`;
+}
+
+/**
+ * The first bound that the graph of `row` (`root` or a workflow nested in it) exceeds, then those
+ * nested in it. `rows`: the templates read so far (undefined: hard-deleted), each read once.
+ */
+function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<number, TemplateRow | undefined>): string | undefined {
+  rows.set(row.pk, row);
+  const nested = row === root ? undefined : `nested workflow template ${row.pk} ('${row.name}' v${row.version})`;
+  const graphOf = nested === undefined ? 'its graph' : `the graph of ${nested}`;
+  const graph = JSON.parse(row.graph!) as WorkflowGraphJson;
+  const names = Object.keys(graph.nodes);
+  if (names.length === 0) return `${graphOf} has no node; a workflow needs at least one; ${AGAIN}`;
+  if (names.length > MAX_WORKFLOW_NODES) return `${graphOf} has ${names.length} nodes; at most ${MAX_WORKFLOW_NODES}; ${AGAIN}`;
+  if (graph.dependencies.length > MAX_WORKFLOW_DEPENDENCIES) {
+    return `${graphOf} has ${graph.dependencies.length} dependencies; at most ${MAX_WORKFLOW_DEPENDENCIES}; ${AGAIN}`;
+  }
+  const badName = names.find((name) => !NODE_NAME.test(name));
+  if (badName !== undefined) {
+    const shown = badName.length > 120 ? `${badName.slice(0, 120)}…` : badName;
+    return `node '${shown}' of ${graphOf}: ${NODE_NAME_RULE}; it was imported before this limit; import it again with other node names`;
+  }
+  const read = (pk: number) => (rows.has(pk) ? rows.get(pk) : rows.set(pk, getTemplate(db, pk)).get(pk));
+  // A workflow is checked by the graph that reads it first: those this graph reads, after its own bounds.
+  const unread = new Set(Object.values(graph.nodes).map((node) => node.template.pk).filter((pk) => !rows.has(pk)));
+  const children = Object.values(graph.nodes).flatMap((node) => read(node.template.pk) ?? []);
+  const bytes = declarationsBytes(children);
+  if (bytes > MAX_WORKFLOW_DECLARATIONS_BYTES) {
+    return `the inputs, parameters and outputs ${nested ?? 'it'} inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}; ${AGAIN}`;
+  }
+  for (const pk of unread) {
+    const child = rows.get(pk);
+    if (child === undefined || child.graph === null) continue;
+    const problem = graphProblem(db, root, child, rows);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
