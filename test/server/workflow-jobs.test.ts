@@ -473,6 +473,36 @@ describe('create-job on a workflow stored before the import bounds', () => {
   });
 });
 
+describe('a running workflow that reaches a nested workflow stored past the bounds', () => {
+  it('errors when the nested workflow’s job would be created, its depth counted from the top, and creates nothing of it', async () => {
+    const fx = await startWithFixtures();
+    const [, , level3] = await importChain(fx, 3);
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec());
+    // `inner` runs the consumer; `outer` feeds it the producer's model: the inner workflow's job
+    // is created only once the producer finished.
+    const inner = await importWrapper(fx, 'inner', 'consumer');
+    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
+      nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
+      dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
+    }));
+    const parent = await createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+    // Meanwhile (a run create-job let through before it checked), `inner` gains three levels below
+    // it: four on its own, as import allows, but five inside `outer`.
+    storeGraph(fx, inner.pk, { step: level3! });
+    const { train } = await childrenOf(fx, parent.pk);
+    const before = jobCount(fx);
+    await runChild(fx, fx.node(), train.pk, { outputs: { 'model.bin': 'BLOB' } });
+    const after = await getJob(fx, parent.pk);
+    expect(after.error_reason).toBe(
+      `Error creating child-jobs: Workflow template ${inner.pk} ('inner' v1) cannot run: it would nest workflows 5 levels deep, ` +
+        'counting the 1 workflow it runs in; at most 4 levels of workflows; it was imported before this limit; import it again, as smaller workflows',
+    );
+    expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
+    expect(jobCount(fx)).toBe(before);
+  });
+});
+
 describe('a workflow inside a workflow', () => {
   it('runs the inner workflow as a node: its outputs reach the outer parent, named by both nodes', async () => {
     const fx = await startWithFixtures();

@@ -2,8 +2,8 @@
  * The bounds of one workflow (a meta-template): how many nodes and dependencies its graph has, how
  * long its node names are, how deep workflows nest in it, how many jobs one of its runs creates, and
  * how much its nodes' declarations weigh. Import refuses a workflow over any of them
- * (`routes/template-body.ts`, `workflow-import.ts`); create-job checks them all again
- * (`workflow-run-bounds.ts`), for a workflow stored without them,
+ * (`routes/template-body.ts`, `workflow-import.ts`); create-job, and the creation of a nested
+ * workflow's job, check them all again (`workflow-run-bounds.ts`), for a workflow stored without them,
  * so that a run never costs more than a new import allows. The longest name of an output copied to a
  * workflow's parent follows from the node names' length and the depth (`outputs.ts`).
  */

@@ -6,8 +6,10 @@
  * otherwise run past them: nest without end, insert thousands of jobs in one transaction, copy
  * outputs to its parents under names longer than lookups accept.
  *
- * create-job asks before anything is stored (`workflow-create.ts`, a 400). Each distinct template is
- * read once or twice, whatever the graph.
+ * create-job asks before anything is stored (`workflow-create.ts`, a 400); a running workflow asks
+ * again before it creates a nested workflow's job (`workflow-run.ts`, the parent errors), for a run
+ * that create-job let through before it asked. Templates are immutable, so a workflow that passed
+ * at create-job passes there too. Each distinct template is read once or twice, whatever the graph.
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';

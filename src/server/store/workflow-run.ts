@@ -30,10 +30,12 @@ import { cachedStatement, nowIso, type Db } from './db.js';
 import type { CheckedValues } from './job-request.js';
 import { requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, type TransitionEvents } from './notifications.js';
-import { requireTemplate } from './templates.js';
+import { getTemplate, requireTemplate } from './templates.js';
+import { MAX_WORKFLOW_DEPTH } from './workflow-bounds.js';
+import { runBoundsProblem } from './workflow-run-bounds.js';
 import { childrenOf, copyOutputsToParent, dependenciesOf, nodeProgress, workflowGraph, workflowProgress } from './workflow-state.js';
 
-/** A child could not be created (a dependency's output is missing): the parent errors with this. */
+/** A child could not be created (a dependency's output is missing, a nested workflow is past the bounds): the parent errors with this. */
 class ChildCreationError extends Error {}
 
 /** Insert the parent of a new workflow and its first children; returns the parent's pk. */
@@ -196,6 +198,7 @@ function createChild(db: Db, parent: JobRow, graph: WorkflowGraphJson, node: str
     }
     inputs[dependency.to_input] = { value: output.pk, type: `JobOutput<${dependency.from_output_type}>` };
   }
+  checkNestedBounds(db, parent, graph.nodes[node]!.template.pk);
   const template = requireTemplate(db, parent.template);
   const pk = insertJob(db, {
     template: graph.nodes[node]!.template.pk,
@@ -210,4 +213,28 @@ function createChild(db: Db, parent: JobRow, graph: WorkflowGraphJson, node: str
   events.created.push([pk, child]);
   if (child.template_is_meta === 1) advance(db, child, events);
   else events.acquirable.push(pk);
+}
+
+/**
+ * A node that runs a workflow gets its job only while the run stays within the bounds import sets,
+ * its depth counted from the top-level workflow (`workflow-run-bounds.ts`). create-job checked them
+ * for the whole run, but a run it let through before it checked them all may reach a workflow too
+ * deep, which would nest further and copy outputs to its parents under names longer than lookups
+ * accept: the parent errors instead, naming the bound.
+ */
+function checkNestedBounds(db: Db, parent: JobRow, templatePk: number): void {
+  const template = getTemplate(db, templatePk);
+  if (template === undefined || template.graph === null) return;
+  // At create-job this repeats what was checked for the whole run: a few reads, nothing written.
+  const problem = runBoundsProblem(db, template, workflowLevels(db, parent));
+  if (problem !== undefined) throw new ChildCreationError(problem);
+}
+
+/** The workflows a child of `parent` runs in: the parent and those above it, counted to one past the bound (more changes nothing). */
+function workflowLevels(db: Db, parent: JobRow): number {
+  let levels = 1;
+  for (let above = parent.parent; above !== null && levels <= MAX_WORKFLOW_DEPTH; levels++) {
+    above = (cachedStatement(db, 'SELECT parent FROM jobs WHERE pk = ?').get(above) as { parent: number | null }).parent;
+  }
+  return levels;
 }
