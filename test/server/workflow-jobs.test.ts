@@ -347,7 +347,7 @@ describe('create-job on a workflow stored before the import bounds', () => {
   }
   const nodesOf = (count: number, name: string) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`n${i}`, { name }]));
   const STEP = (fx: Fixtures): TemplateRef => ({ pk: (fx.db.prepare("SELECT pk FROM templates WHERE name = 'step'").get() as { pk: number }).pk, name: 'step', version: 1 });
-  const AGAIN = 'it was imported before this limit; import it again, as smaller workflows';
+  const AGAIN = 'it was stored without this limit being checked; import it again, as smaller workflows';
 
   /** create-job on `template`: a 400 (UFDL_ERR_TEMPLATE_BAD) with `detail`, and not one job stored. */
   async function expectRefused(fx: Fixtures, template: number, detail: string | RegExp, what = ''): Promise<void> {
@@ -417,7 +417,7 @@ describe('create-job on a workflow stored before the import bounds', () => {
       await expectRefused(
         fx,
         some.pk,
-        `Workflow template ${some.pk} ('some' v1) cannot run: node '${name}' of its graph: ${rule}; it was imported before this limit; import it again with other node names`,
+        `Workflow template ${some.pk} ('some' v1) cannot run: node '${name}' of its graph: ${rule}; it was stored without this limit being checked; import it again with other node names`,
         name,
       );
     }
@@ -435,7 +435,7 @@ describe('create-job on a workflow stored before the import bounds', () => {
       outer.pk,
       new RegExp(
         `^Workflow template ${outer.pk} \\('outer' v1\\) cannot run: the inputs, parameters and outputs nested workflow template ${some} \\('some' v1\\) ` +
-          'inherits from its nodes take \\d+ bytes as JSON; at most 4194304; it was imported before this limit',
+          'inherits from its nodes take \\d+ bytes as JSON; at most 4194304; it was stored without this limit being checked',
       ),
     );
   });
@@ -452,7 +452,7 @@ describe('create-job on a workflow stored before the import bounds', () => {
     expect(res.status, res.text.slice(0, 300)).toBe(400);
     expect(res.body.detail).toBe(
       `Workflow template ${outer} ('outer' v1) cannot run: a run would create 1011 jobs (its own, its nodes' and those of the workflows they run); ` +
-        'at most 1000; it was imported before this limit; import it again, as smaller workflows',
+        'at most 1000; it was stored without this limit being checked; import it again, as smaller workflows',
     );
     expect(jobCount(fx)).toBe(0);
   });
@@ -467,7 +467,7 @@ describe('create-job on a workflow stored before the import bounds', () => {
     const res = await fx.call('POST', `/v1/job-templates/${some}/create-job`, { json: { input_values: {} } });
     expect(res.status, res.text.slice(0, 300)).toBe(400);
     expect(res.body.detail).toMatch(
-      new RegExp(`^Workflow template ${some} \\('some' v1\\) cannot run: the inputs, parameters and outputs it inherits from its nodes take \\d+ bytes as JSON; at most 4194304; it was imported before this limit`),
+      new RegExp(`^Workflow template ${some} \\('some' v1\\) cannot run: the inputs, parameters and outputs it inherits from its nodes take \\d+ bytes as JSON; at most 4194304; it was stored without this limit being checked`),
     );
     expect(jobCount(fx)).toBe(0);
   });
@@ -496,7 +496,7 @@ describe('a running workflow that reaches a nested workflow stored past the boun
     const after = await getJob(fx, parent.pk);
     expect(after.error_reason).toBe(
       `Error creating child-jobs: Workflow template ${inner.pk} ('inner' v1) cannot run: it would nest workflows 5 levels deep, ` +
-        'counting the 1 workflow it runs in; at most 4 levels of workflows; it was imported before this limit; import it again, as smaller workflows',
+        'counting the 1 workflow it runs in; at most 4 levels of workflows; it was stored without this limit being checked; import it again, as smaller workflows',
     );
     expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
     expect(jobCount(fx)).toBe(before);

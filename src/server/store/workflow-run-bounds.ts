@@ -26,7 +26,7 @@ import {
   workflowSize,
 } from './workflow-bounds.js';
 
-const AGAIN = 'it was imported before this limit; import it again, as smaller workflows';
+const AGAIN = 'it was stored without this limit being checked; import it again, as smaller workflows';
 
 /**
  * Why the workflow `template` cannot run, as a sentence for its user, or undefined when it can.
@@ -71,7 +71,7 @@ function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<num
   const badName = names.find((name) => !NODE_NAME.test(name));
   if (badName !== undefined) {
     const shown = badName.length > 120 ? `${badName.slice(0, 120)}…` : badName;
-    return `node '${shown}' of ${graphOf}: ${NODE_NAME_RULE}; it was imported before this limit; import it again with other node names`;
+    return `node '${shown}' of ${graphOf}: ${NODE_NAME_RULE}; it was stored without this limit being checked; import it again with other node names`;
   }
   const read = (pk: number) => (rows.has(pk) ? rows.get(pk) : rows.set(pk, getTemplate(db, pk)).get(pk));
   // A workflow is checked by the graph that reads it first: those this graph reads, after its own bounds.
