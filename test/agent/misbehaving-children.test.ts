@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { jobDirPaths } from '../../src/agent/child/job-dir.js';
 import { api, startTestServer, type TestServer } from '../helpers/server.js';
 import {
   alive,
@@ -130,7 +131,7 @@ describe('outputs', () => {
     const pk = await runScript(server, 'binary', 'head -c 3000000 /dev/urandom > "$UFDL_OUTPUT_DIR/random.bin"\nprintf "" > "$UFDL_OUTPUT_DIR/empty.bin"\n');
     const job = await waitForJob(server, pk, ended);
     expect(job.error_reason).toBeNull();
-    const local = await readFile(join(dir, 'work', String(pk), 'output', 'random.bin'));
+    const local = await readFile(join(jobDirPaths(join(dir, 'work'), server.url, pk).outputDir, 'random.bin'));
     expect(local.length).toBe(3_000_000);
     expect((await downloadOutput(server, pk, 'random.bin')).equals(local)).toBe(true);
     expect((await downloadOutput(server, pk, 'empty.bin')).length).toBe(0);
@@ -151,6 +152,6 @@ describe('outputs', () => {
     const { dir } = await startTestAgent(server);
     const pk = await runScript(server, 'tidy', 'echo tidy > "$UFDL_OUTPUT_DIR/x.txt"\n');
     await waitForJob(server, pk, ended);
-    await until(() => !existsSync(join(dir, 'work', String(pk))), 5000, 'the job directory to go');
+    await until(() => !existsSync(jobDirPaths(join(dir, 'work'), server.url, pk).root), 5000, 'the job directory to go');
   });
 });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { JobJson, TemplateJson } from '../../src/protocol/wire.js';
-import { createJobDir } from '../../src/agent/child/job-dir.js';
+import { createJobDir, jobDirPaths } from '../../src/agent/child/job-dir.js';
 import { shellExecutor } from '../../src/agent/executors/shell.js';
 import { ADMIN_PK, startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -33,7 +33,7 @@ async function createJob(fx: Fixtures, template: TemplateJson, body: unknown): P
 /** Prepare a job with the agent's Shell executor and run what it prepared; returns stdout lines and the output files. */
 async function runShellJob(job: JobJson, template: TemplateJson, inputFiles: Record<string, string> = {}) {
   const work = await tempDir('ufdl-example-');
-  const dir = await createJobDir(work, job.pk);
+  const dir = await createJobDir(jobDirPaths(work, 'http://ufdl.test', job.pk));
   const inputPaths: Record<string, string> = {};
   for (const [name, content] of Object.entries(inputFiles)) {
     inputPaths[name] = join(dir.inputDir, name);

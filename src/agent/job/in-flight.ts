@@ -4,6 +4,7 @@
  * job that continues); both end the same way, releasing their slot.
  */
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
+import type { JobDir } from '../child/job-dir.js';
 import type { NodeApi } from '../ports.js';
 import type { Slots, SlotSpec } from '../slots/slots.js';
 import type { ClaimOutcome } from './claim.js';
@@ -81,12 +82,13 @@ export class JobsInFlight {
    * Recovery: take `slot` for a journalled job and return the runner that continues it; the caller
    * starts it with one of its `resume*` methods right away (synchronously, in the same tick). With
    * `beyond-plan`, when the plan has no free slot for the job, the job gets a slot of its own that
-   * takes no new job and leaves when it ends ({@link Slots.addBeyondPlan}).
+   * takes no new job and leaves when it ends ({@link Slots.addBeyondPlan}). `dir` is the job directory
+   * its journal entry owns.
    */
-  adopt(jobPk: number, where: SlotSpec | 'beyond-plan', api: NodeApi): JobRunner {
+  adopt(jobPk: number, where: SlotSpec | 'beyond-plan', api: NodeApi, dir: JobDir): JobRunner {
     const slots = this.#ctx.slots;
     const slot = where === 'beyond-plan' ? slots.addBeyondPlan(jobPk) : slots.take(where.index, jobPk);
-    const runner = this.#create(jobPk, slot, api);
+    const runner = this.#create(jobPk, slot, api, dir);
     queueMicrotask(() => {
       const done = runner.done;
       if (done) this.#track(runner, done);
@@ -130,7 +132,7 @@ export class JobsInFlight {
     });
   }
 
-  #create(jobPk: number, slot: SlotSpec, api: NodeApi): JobRunner {
-    return new JobRunner(this.#shared, { jobPk, slot, api, log: this.#ctx.log.child({ job: jobPk, slot: slot.index }) });
+  #create(jobPk: number, slot: SlotSpec, api: NodeApi, dir?: JobDir): JobRunner {
+    return new JobRunner(this.#shared, { jobPk, slot, api, dir, log: this.#ctx.log.child({ job: jobPk, slot: slot.index }) });
   }
 }

@@ -18,7 +18,7 @@
 import { setMaxListeners } from 'node:events';
 import type { JobJson, TemplateJson } from '../../protocol/wire.js';
 import { describeExit } from '../child/exit-text.js';
-import { jobDirPaths } from '../child/job-dir.js';
+import { jobDirPaths, type JobDir } from '../child/job-dir.js';
 import { fencedByWrapper } from '../child/lease.js';
 import type { OutsideEnd, OutsideWork, RunningChild } from '../child/running-child.js';
 import type { ChildSupervisor, StopReason } from '../child/supervisor.js';
@@ -64,7 +64,11 @@ export class JobRunner {
   #startedAt: number | null = null;
   #done: Promise<RunOutcome> | undefined;
 
-  constructor(shared: JobsShared, job: { jobPk: number; slot: SlotSpec; api: NodeApi; log: JobLogger }) {
+  /**
+   * `job.dir`: the directory of a journalled job (recovery: the one its entry records); a new job gets
+   * a new one, in the directory of the server the agent works for.
+   */
+  constructor(shared: JobsShared, job: { jobPk: number; slot: SlotSpec; api: NodeApi; log: JobLogger; dir?: JobDir }) {
     this.jobPk = job.jobPk;
     this.slot = job.slot;
     this.log = job.log;
@@ -74,7 +78,7 @@ export class JobRunner {
       ...shared,
       ...job,
       signal: this.#giveUp.signal,
-      dir: jobDirPaths(shared.options.workDir, job.jobPk),
+      dir: job.dir ?? jobDirPaths(shared.options.workDir, shared.options.serverUrl, job.jobPk),
       end: (outcome, error) => this.#end(outcome, error),
     };
   }
@@ -134,7 +138,7 @@ export class JobRunner {
     this.#phase = 'running';
     this.#startedAt = child.startedAtMs;
     ctx.emit('started', { jobPk: this.jobPk, slot: this.slot.index, pid: child.pid });
-    this.log.info({ pid: child.pid, origin: child.origin }, child.origin === 'attached' ? 're-attached to the running child' : 'child started');
+    this.log.info({ pid: child.pid, origin: child.origin, dir: child.dir.root }, child.origin === 'attached' ? 're-attached to the running child' : 'child started');
     // After a re-attach the logs hold what the child printed meanwhile; progress goes on from the
     // highest value this attempt reported, never below it.
     const resume = child.origin === 'attached' ? { lastReported: ctx.journal.get(this.jobPk)?.lastProgress ?? null } : undefined;

@@ -39,7 +39,7 @@ export async function prepareJob(s: JobContext, start: StartingJob): Promise<Pre
   const { journal, executor, options, api } = s;
   journal.transition(s.jobPk, 'preparing', { jobDir: s.dir.root });
   try {
-    s.dir = await createJobDir(options.workDir, s.jobPk);
+    s.dir = await createJobDir(s.dir);
     const inputPaths = await downloadInputs(api, start.job, s.dir, s.signal);
     const chosen = executor.executorFor(start.template.executor_class);
     if (!chosen) {

@@ -62,13 +62,13 @@ export class JournalView {
   }
 
   /**
-   * The pks of every job not `done`, of every server in the file whatever the scope: a job directory
-   * (`<work_dir>/<pk>/`) is no server's, so an entry of a server the agent works for no more (its
-   * `server.url` changed) still owns one, with its outputs and perhaps a running child.
+   * Every job not `done`, of every server in the file whatever the scope: an entry of a server the
+   * agent works for no more (its `server.url` changed) still owns its job directory, with its outputs
+   * and perhaps a running child, until the agent works for that server again and recovers it.
    */
-  unfinishedPksOfEveryServer(): Set<number> {
-    const rows = this.stmt(`SELECT DISTINCT job_pk FROM jobs WHERE state <> 'done'`).all() as { job_pk: number }[];
-    return new Set(rows.map((row) => row.job_pk));
+  unfinishedOfEveryServer(): JobRecord[] {
+    const rows = this.stmt(`SELECT * FROM jobs WHERE state <> 'done' ORDER BY server_url, job_pk`).all() as JobRow[];
+    return rows.map(jobFromRow);
   }
 
   /** The `limit` most recently updated jobs, newest first (for `ufdl-agent status`). */

@@ -9,7 +9,7 @@
  */
 import { isClientError } from '../../client/errors.js';
 import type { NodeJson } from '../../protocol/wire.js';
-import { jobDirPaths, type JobDir } from '../child/job-dir.js';
+import { journalledJobDir, type JobDir } from '../child/job-dir.js';
 import { spawnJob } from '../child/spawn.js';
 import type { ServerCallContext } from '../job/context.js';
 import type { JobRunner } from '../job/runner.js';
@@ -40,9 +40,9 @@ export interface RecoveryDeps {
   log: LogPort;
   /**
    * Claim the slot (or, with `beyond-plan`, a slot of the job's own that leaves when it ends) and
-   * build a runner that continues the job in the background.
+   * build a runner that continues the job in the background, in its directory `dir`.
    */
-  adoptRunner(jobPk: number, slot: SlotSpec | 'beyond-plan', api: NodeApi): JobRunner;
+  adoptRunner(jobPk: number, slot: SlotSpec | 'beyond-plan', api: NodeApi, dir: JobDir): JobRunner;
   onAction?(jobPk: number, action: RecoveryAction['kind']): void;
   signal: AbortSignal;
 }
@@ -91,7 +91,9 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
       }),
     { errorBackoffS: deps.options.errorBackoffS, signal: deps.signal, log, relogin: async () => {} },
   );
-  const dir = jobDirPaths(deps.options.workDir, record.jobPk);
+  // The directory the entry recorded: `<work>/<pk>/` for an entry of a version before the per-server
+  // directories, so an upgrade finds its files where they are.
+  const dir = journalledJobDir(record, deps.options.workDir);
   const child = await followOutside(deps, record, dir, await childFacts(record, dir));
   const currentJob = slot && slot.node.pk === record.nodePk ? slot.node.current_job : job?.pk ?? null;
   const action = decideRecovery({
@@ -122,13 +124,13 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
       let runner: JobRunner;
       if (slot) {
         taken.add(slot.spec.index);
-        runner = deps.adoptRunner(record.jobPk, slot.spec, api);
+        runner = deps.adoptRunner(record.jobPk, slot.spec, api, dir);
       } else {
         // Fewer slots than before the restart (the configuration changed, a GPU is gone): as when the
         // plan shrinks while the agent runs, the job keeps going and its slot leaves when it ends. A
         // finished run's outputs and finish are reported, never thrown away and run again.
         log.warn({ job: record.jobPk, pid: child.child?.pid }, 'no slot of the plan is left for a recovered job; it continues in a slot that leaves when it ends');
-        runner = deps.adoptRunner(record.jobPk, 'beyond-plan', api);
+        runner = deps.adoptRunner(record.jobPk, 'beyond-plan', api, dir);
       }
       void start(runner);
       report.continuing.push({ jobPk: record.jobPk, action: action.kind, runner });

@@ -175,14 +175,14 @@ async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise
     options: o,
     log: ctx.log,
     signal: ctx.signal,
-    adoptRunner: (jobPk, slot, api) => parts.jobs.adopt(jobPk, slot, api),
+    adoptRunner: (jobPk, slot, api, dir) => parts.jobs.adopt(jobPk, slot, api, dir),
     onAction: ctx.onRecovered,
   });
   // Directories of jobs whose entry was closed but whose directory was not yet removed (a crash in
   // between), unless the operator keeps job directories on purpose. An unfinished entry of any server
   // in the journal owns its directory.
   if (!o.keepJobDirs) {
-    await removeOrphanJobDirs(o.workDir, parts.journal.unfinishedPksOfEveryServer(), ctx.log);
+    await removeOrphanJobDirs(o.workDir, parts.journal.unfinishedOfEveryServer(), ctx.log);
   }
   await removeOrphanContainers(parts, o.serverUrl, ctx.log);
   if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {

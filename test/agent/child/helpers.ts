@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { onTestFinished } from 'vitest';
 import { childEnv, contractEnv } from '../../../src/agent/child/env.js';
-import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
+import { createJobDir, jobDirPaths, type JobDir } from '../../../src/agent/child/job-dir.js';
 import type { ChildSpec, RunningChild } from '../../../src/agent/child/running-child.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { until } from '../../helpers/wait.js';
@@ -19,7 +19,7 @@ export function tempWorkDir(): Promise<string> {
 
 /** A fresh job directory for job `pk` in a fresh work directory. */
 export async function tempJobDir(pk = 17): Promise<JobDir> {
-  return createJobDir(await tempWorkDir(), pk);
+  return createJobDir(jobDirPaths(await tempWorkDir(), 'http://ufdl.test', pk));
 }
 
 /** A spec that runs `script` with `/bin/sh -c` on a CPU slot in `dir`. */

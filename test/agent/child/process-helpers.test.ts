@@ -2,7 +2,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createJobDir, jobDirPaths, jobJsonContent, writeJobJson } from '../../../src/agent/child/job-dir.js';
+import { createJobDir, jobDirPaths, jobJsonContent, journalledJobDir, SERVER_DIR_NAME, serverDirName, writeJobJson } from '../../../src/agent/child/job-dir.js';
 import { parseProcStat, readProcStat } from '../../../src/agent/child/proc.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { tailLines } from '../../../src/agent/child/tail.js';
@@ -59,9 +59,9 @@ describe('exit statuses', () => {
   });
 
   it('treats a missing or corrupt exit-status file as no status', async () => {
-    const dir = jobDirPaths(await tempWorkDir(), 1);
+    const dir = jobDirPaths(await tempWorkDir(), 'http://ufdl.test', 1);
     expect(await readExitStatus(dir)).toBeUndefined();
-    await createJobDir(join(dir.root, '..'), 1);
+    await createJobDir(dir);
     await writeFile(dir.exitStatusPath, '{"status":');
     expect(await readExitStatus(dir)).toBeUndefined();
     await writeFile(dir.exitStatusPath, '{"status":-1}\n');
@@ -101,30 +101,63 @@ describe('tailLines', () => {
 });
 
 describe('job directories', () => {
-  it('names the directory by pk and refuses anything but a positive integer', () => {
-    expect(jobDirPaths('/srv/work/', 12)).toMatchObject({
-      root: '/srv/work/12',
-      inputDir: '/srv/work/12/input',
-      outputDir: '/srv/work/12/output',
-      jobJsonPath: '/srv/work/12/job.json',
-      consolePath: '/srv/work/12/console.log',
-      exitStatusPath: '/srv/work/12/exit-status',
+  const A = 'http://server-a.test:8000';
+  const B = 'http://server-b.test:8000';
+
+  it("names the directory by a digest of the server's URL (as the journal normalises it) and the pk, and refuses anything but a positive integer", () => {
+    const dir = jobDirPaths('/srv/work/', A, 12);
+    const server = serverDirName(A);
+    expect(server).toMatch(SERVER_DIR_NAME);
+    expect(dir).toMatchObject({
+      root: `/srv/work/${server}/12`,
+      inputDir: `/srv/work/${server}/12/input`,
+      outputDir: `/srv/work/${server}/12/output`,
+      jobJsonPath: `/srv/work/${server}/12/job.json`,
+      consolePath: `/srv/work/${server}/12/console.log`,
+      exitStatusPath: `/srv/work/${server}/12/exit-status`,
     });
-    for (const bad of [0, -1, 1.5, NaN]) expect(() => jobDirPaths('/w', bad)).toThrow(TypeError);
+    expect(jobDirPaths('/srv/work', `${A}/`, 12).root).toBe(dir.root);
+    expect(jobDirPaths('/srv/work', B, 12).root).not.toBe(dir.root);
+    for (const bad of [0, -1, 1.5, NaN]) expect(() => jobDirPaths('/w', A, bad)).toThrow(TypeError);
   });
 
   it('starts each attempt afresh, so stale outputs are never uploaded', async () => {
     const work = await tempWorkDir();
-    const first = await createJobDir(work, 5);
+    const first = await createJobDir(jobDirPaths(work, A, 5));
     await writeFile(join(first.outputDir, 'stale.bin'), 'old');
     await writeFile(first.exitStatusPath, '{"status":0}\n');
-    const second = await createJobDir(work, 5);
+    const second = await createJobDir(jobDirPaths(work, A, 5));
     expect(await readExitStatus(second)).toBeUndefined();
     await expect(readFile(join(second.outputDir, 'stale.bin'))).rejects.toThrow(/ENOENT/);
   });
 
+  it("creates another server's job of the same pk beside it, never over it", async () => {
+    const work = await tempWorkDir();
+    const kept = await createJobDir(jobDirPaths(work, A, 7));
+    await writeFile(join(kept.outputDir, 'result.txt'), 'A');
+    const other = await createJobDir(jobDirPaths(work, B, 7));
+    expect(other.root).not.toBe(kept.root);
+    expect(await readFile(join(kept.outputDir, 'result.txt'), 'utf8')).toBe('A');
+  });
+
+  it('finds the directory a journal entry recorded, in the work directory the agent has now', () => {
+    const server = serverDirName(A);
+    // A version before the per-server directories recorded `<work>/<pk>`.
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: '/srv/work/7' }, '/srv/work').root).toBe('/srv/work/7');
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: `/srv/work/${server}/7` }, '/srv/work').root).toBe(`/srv/work/${server}/7`);
+    // The entry's server address was renamed (aliases): the directory stays the one it recorded.
+    const renamed = serverDirName('http://old-name.test');
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: `/srv/work/${renamed}/7` }, '/srv/work').root).toBe(`/srv/work/${renamed}/7`);
+    // The work directory moved (or is reached by another path): followed, as before; never a path outside it.
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: '/old/work/7' }, '/srv/work').root).toBe('/srv/work/7');
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: `/old/work/${server}/7` }, '/srv/work').root).toBe(`/srv/work/${server}/7`);
+    // None recorded, or one that is not this job's: its server's path, never the shared `<work>/<pk>`.
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: null }, '/srv/work').root).toBe(`/srv/work/${server}/7`);
+    expect(journalledJobDir({ serverUrl: A, jobPk: 7, jobDir: '/etc' }, '/srv/work').root).toBe(`/srv/work/${server}/7`);
+  });
+
   it('writes job.json with inputs, their local paths and the resolved parameters', async () => {
-    const dir = await createJobDir(await tempWorkDir(), 9);
+    const dir = await createJobDir(jobDirPaths(await tempWorkDir(), 'http://ufdl.test', 9));
     const j = job(9, {}, { model: typed(3, 'JobOutput<Model>'), n: typed(2, 'int') });
     const t = template('ufdl_agent.Shell', {});
     await writeJobJson(dir, jobJsonContent(dir, j, t, { body: 'x' }, { model: `${dir.inputDir}/model` }));

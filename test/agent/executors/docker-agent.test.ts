@@ -133,7 +133,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
       const pk = await createJob(server, template);
 
       const { agent: first, name } = await agentWithRunningContainer(server, options, pk);
-      const jobDir = jobDirPaths(options.workDir, pk);
+      const jobDir = jobDirPaths(options.workDir, server.url, pk);
       await killLikeSystemdStop(first, jobDir);
       await until(() => findWrapper(jobDir) === undefined, 20_000, 'the wrapper to be gone');
       expect(await inspect(name, '{{.State.Running}}')).toBe('true');
@@ -182,7 +182,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     const pk = await createJob(server, template);
 
     const { agent: first, name } = await agentWithRunningContainer(server, options, pk);
-    const jobDir = jobDirPaths(options.workDir, pk);
+    const jobDir = jobDirPaths(options.workDir, server.url, pk);
     await killLikeSystemdStop(first, jobDir);
     // The agent stays down until the job has used up its time limit.
     const startedAt = Date.parse(await inspect(name, '{{.State.StartedAt}}'));
@@ -206,7 +206,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
     const pk = await createJob(server, template);
 
     const { agent: first, name } = await agentWithRunningContainer(server, options, pk);
-    const wrapper = findWrapper(jobDirPaths(options.workDir, pk));
+    const wrapper = findWrapper(jobDirPaths(options.workDir, server.url, pk));
     // Stop now: the agent decides to requeue the job, then waits out the container's grace...
     first.kill('SIGQUIT');
     await first.waitForLog((l) => l.job === pk && l.msg === 'stopping the child' && l.reason === 'shutdown', 60_000);
@@ -248,7 +248,7 @@ describe.skipIf(skipDocker)(`Docker jobs through the agent${dockerSkipNote}`, ()
         // already gone
       }
     });
-    const jobDir = jobDirPaths(options.workDir, pk);
+    const jobDir = jobDirPaths(options.workDir, server.url, pk);
 
     process.kill(agent.child.pid!, 'SIGSTOP');
     // Without the agent, the wrapper ends the container itself: SIGTERM to `docker run`, then the kill.

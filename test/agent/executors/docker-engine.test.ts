@@ -7,7 +7,7 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
-import { createJobDir, type JobDir } from '../../../src/agent/child/job-dir.js';
+import { createJobDir, jobDirPaths, type JobDir } from '../../../src/agent/child/job-dir.js';
 import type { RunningChild } from '../../../src/agent/child/running-child.js';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { ChildSupervisor, type SupervisedExit } from '../../../src/agent/child/supervisor.js';
@@ -50,7 +50,7 @@ async function start(
   t: TemplateJson,
   options: DockerOptions & { gpu?: string; killGraceMs?: number; serverUrl?: string } = {},
 ): Promise<Run> {
-  const dir = await createJobDir(await tempWorkDir(), j.pk);
+  const dir = await createJobDir(jobDirPaths(await tempWorkDir(), 'http://ufdl.test', j.pk));
   const prepared = executorWith(options).prepare(j, t, { dir, gpu: options.gpu ?? null, serverUrl: options.serverUrl ?? SERVER, nodePk: 7, attempt: 1 });
   const child = await spawnJob(prepared.spec);
   reapOnFinish(child);
@@ -67,7 +67,7 @@ async function start(
 
 /** Prepare and spawn only, as an agent that is then killed would have left it. */
 async function spawnOnly(j: JobJson, t: TemplateJson): Promise<{ dir: JobDir; child: RunningChild; name: string }> {
-  const dir = await createJobDir(await tempWorkDir(), j.pk);
+  const dir = await createJobDir(jobDirPaths(await tempWorkDir(), 'http://ufdl.test', j.pk));
   const prepared = executorWith().prepare(j, t, { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
   const child = await spawnJob(prepared.spec);
   reapOnFinish(child);
@@ -278,7 +278,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
 
   it('does not follow a container that was created but never started (the agent died in between), and removes it', async () => {
     const pk = nextPk++;
-    const dir = await createJobDir(await tempWorkDir(), pk);
+    const dir = await createJobDir(jobDirPaths(await tempWorkDir(), 'http://ufdl.test', pk));
     const { spec } = executorWith().prepare(job(pk), shTemplate('echo ran; exit 0'), { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
     // What the agent's `docker run` leaves when it is killed between creating the container and
     // starting it: the same container, created and never started.
@@ -295,7 +295,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
 
   it('follows a container an earlier version named without the agent (an upgrade that re-attached under a running job)', async () => {
     const pk = nextPk++;
-    const dir = await createJobDir(await tempWorkDir(), pk);
+    const dir = await createJobDir(jobDirPaths(await tempWorkDir(), 'http://ufdl.test', pk));
     const { spec } = executorWith().prepare(job(pk), shTemplate('echo legacy ran; exit 3'), { dir, gpu: null, serverUrl: SERVER, nodePk: 7, attempt: 1 });
     // What the earlier version ran: the same container, named `ufdl-job-<pk>-<attempt>`.
     const legacy = `ufdl-job-${pk}-1`;

@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { jobDirPaths } from '../../../src/agent/child/job-dir.js';
+import { jobDirAt } from '../../../src/agent/child/job-dir.js';
 import { ChildSupervisor } from '../../../src/agent/child/supervisor.js';
 import { commandExecutor } from '../../../src/agent/executors/command.js';
 import { createDockerExecutor, dockerExecutor, isDockerAvailable } from '../../../src/agent/executors/docker.js';
@@ -12,7 +12,7 @@ import type { ExecutorContext } from '../../../src/agent/executors/types.js';
 import { readText, reapOnFinish, tempJobDir } from '../child/helpers.js';
 import { job, param, prepareError, required, template, typed } from './fixtures.js';
 
-const ctxFor = (dir = jobDirPaths('/work', 12), gpu: string | null = null): ExecutorContext => ({
+const ctxFor = (dir = jobDirAt('/work/12', 12), gpu: string | null = null): ExecutorContext => ({
   dir,
   gpu,
   serverUrl: 'http://ufdl.example:8000',
@@ -31,7 +31,7 @@ describe('ufdl_agent.Command', () => {
   });
 
   it('builds the argv from the body with the job values, dropping empty entries, with no shell', () => {
-    const dir = jobDirPaths('/work', 12);
+    const dir = jobDirAt('/work/12', 12);
     const { spec, settings, parameters } = commandExecutor.prepare(
       job(12, { epochs: typed(3, 'int') }, { data: typed(7, 'JobOutput<BLOB>') }),
       t,
@@ -147,7 +147,7 @@ describe('ufdl_agent.Docker', () => {
   const docker = createDockerExecutor({ agentId: 'host-a:/work' });
 
   it('pulls by policy, then runs a named, labelled container with the GPU, the job dir mounted and its values by name', () => {
-    const { spec } = docker.prepare(job(12, { half: typed(true, 'bool') }), t, { ...ctxFor(jobDirPaths('/work', 12), '1'), attempt: 3 });
+    const { spec } = docker.prepare(job(12, { half: typed(true, 'bool') }), t, { ...ctxFor(jobDirAt('/work/12', 12), '1'), attempt: 3 });
     expect(spec.argv.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(spec.argv.slice(3)).toEqual([
       'ufdl-docker',
@@ -206,7 +206,7 @@ describe('ufdl_agent.Docker', () => {
   it('omits --gpus on a CPU slot, hides GPUs, takes the image command when there is no body, and the configured user, network and pull policy', () => {
     const noBody = template('ufdl_agent.Docker', { image: param('alpine:3') });
     const custom = createDockerExecutor({ binary: '/usr/bin/docker', user: '1000:1000', network: 'none', pull: 'never', extraArgs: ['--shm-size', '8g'] });
-    const { spec } = custom.prepare(job(4), noBody, ctxFor(jobDirPaths('/w', 4)));
+    const { spec } = custom.prepare(job(4), noBody, ctxFor(jobDirAt('/w/4', 4)));
     const argv = spec.argv.slice(3);
     expect(argv.slice(0, 4)).toEqual(['ufdl-docker', '/usr/bin/docker', 'never', 'alpine:3']);
     expect(argv).not.toContain('--gpus');

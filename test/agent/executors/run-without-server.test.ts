@@ -3,7 +3,7 @@
  * (no HTTP): registry → job dir → launch → progress + supervisor → outputs + log → finish text.
  */
 import { describe, expect, it } from 'vitest';
-import { createJobDir } from '../../../src/agent/child/job-dir.js';
+import { createJobDir, jobDirPaths } from '../../../src/agent/child/job-dir.js';
 import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
 import { ChildSupervisor } from '../../../src/agent/child/supervisor.js';
 import { commandExecutor } from '../../../src/agent/executors/command.js';
@@ -23,7 +23,7 @@ const registry = new ExecutorRegistry([commandExecutor, shellExecutor]);
 /** What the job loop does between "started" and "finish", minus the HTTP calls. */
 async function runJob(work: string, j: JobJson, t: TemplateJson) {
   expect(registry.canRun(t)).toBeUndefined();
-  const dir = await createJobDir(work, j.pk);
+  const dir = await createJobDir(jobDirPaths(work, 'http://ufdl.test', j.pk));
   const { child, prepared } = await launchJob(registry.executorFor(t.executor_class)!, j, t, {
     dir,
     gpu: null,

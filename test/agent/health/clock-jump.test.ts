@@ -58,7 +58,7 @@ describe('a wall-clock jump', () => {
   it("forward: gives a child spawned just then the whole lease, not one already lapsed", async () => {
     const contact = new ServerContact();
     const leases = new JobLeases({ contact, thresholdMs: 60_000, killGraceMs: 1000, onLapsed: () => {}, log: { warn: () => {} } });
-    const dir = jobDirPaths(await tempDir('ufdl-clock-jump-'), 7);
+    const dir = jobDirPaths(await tempDir('ufdl-clock-jump-'), 'http://ufdl.test', 7);
     contact.ok();
     jumpWallClock(HOUR_MS);
 

@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { jobDirPaths } from '../../../src/agent/child/job-dir.js';
 import { groupMembers } from '../../../src/agent/child/proc.js';
 import { stopGroup } from '../../../src/agent/child/stop-group.js';
 import { buildOnce } from '../../helpers/build.js';
@@ -55,7 +56,7 @@ describe('an agent frozen with SIGSTOP past lost_after', () => {
     const wrapperA = started.pid as number;
     // Whatever happens, nothing of the first run outlives the test (a frozen agent cannot stop it).
     onTestFinished(() => stopGroup(wrapperA, { graceMs: 200 }).then(() => undefined, () => undefined));
-    const dirA = join(optionsA.workDir!, String(pk));
+    const dirA = jobDirPaths(optionsA.workDir!, server.url, pk).root;
     await until(async () => ticksOf(await readRuns(runs), dirA).length >= 3, 20_000, "the first agent's child to tick");
     const nodeA = (await waitForJob(server, pk, (j) => j.node !== null)).node;
 
@@ -68,7 +69,7 @@ describe('an agent frozen with SIGSTOP past lost_after', () => {
       }
     });
     const b = await startTestAgent(server, { nodeIndex: 1 });
-    const dirB = join(b.options.workDir!, String(pk));
+    const dirB = jobDirPaths(b.options.workDir!, server.url, pk).root;
 
     // The server aborts the job of the silent node and the second agent starts it.
     await until(async () => ticksOf(await readRuns(runs), dirB).length > 0, 60_000, 'the second agent to run the job');

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createJobDir } from '../../../src/agent/child/job-dir.js';
+import { createJobDir, jobDirPaths } from '../../../src/agent/child/job-dir.js';
 import { downloadInputs, INPUT_DOWNLOADS_AT_ONCE } from '../../../src/agent/job/inputs.js';
 import { OUTPUT_UPLOADS_AT_ONCE, uploadOutputs, type UploadContext } from '../../../src/agent/job/server-calls.js';
 import { openJournal } from '../../../src/agent/journal/index.js';
@@ -78,7 +78,7 @@ describe('bounded transfers', () => {
   });
 
   it(`downloads inputs ${INPUT_DOWNLOADS_AT_ONCE} at a time, and aborts the others when one fails`, async () => {
-    const dir = await createJobDir(await tempDir('ufdl-transfers-'), 4);
+    const dir = await createJobDir(jobDirPaths(await tempDir('ufdl-transfers-'), 'http://ufdl.test', 4));
     const inputs = Object.fromEntries(['m1', 'm2', 'm3', 'm4'].map((name, i) => [name, typed(i + 10, 'JobOutput<BLOB>')]));
     const job: JobJson = jobJson(4, {}, inputs);
     const held = heldCalls();

@@ -81,7 +81,7 @@ describe('JobsInFlight', () => {
     const seenThen: { directory: boolean; state: string | undefined; tracked: boolean }[] = [];
     const offer = () => {
       if (!offerAgain) return;
-      seenThen.push({ directory: existsSync(jobDirPaths(options.workDir, pk).root), state: journal.get(pk)?.state, tracked: jobs.get(pk) !== undefined });
+      seenThen.push({ directory: existsSync(jobDirPaths(options.workDir, options.serverUrl, pk).root), state: journal.get(pk)?.state, tracked: jobs.get(pk) !== undefined });
       offers.push(jobs.claim(other, job, tpl, apiOf(other)));
     };
     const finished: JobEvents['finished'][0][] = [];
@@ -131,7 +131,7 @@ describe('JobsInFlight', () => {
     ]);
     expect(acquired).toEqual([String(apiOf(first).nodePk)]);
     expect(journal.get(pk)).toMatchObject({ state: 'done', attempts: 1 });
-    expect(existsSync(jobDirPaths(options.workDir, pk).root)).toBe(false);
+    expect(existsSync(jobDirPaths(options.workDir, options.serverUrl, pk).root)).toBe(false);
     const onOffer = await getJob(server, pk);
     expect(onOffer).toMatchObject({ node: null, start_time: null, end_time: null });
 

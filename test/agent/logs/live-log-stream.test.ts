@@ -40,7 +40,7 @@ async function rig() {
   };
   let record: { sent: number; maxBytes: number } | undefined;
   const journal: LiveLogJournal = { liveLog: () => record, recordLiveLog: (_pk, state) => (record = state) };
-  const dir = jobDirPaths(join(root, 'work'), KEY.pk);
+  const dir = jobDirPaths(join(root, 'work'), 'http://ufdl.test', KEY.pk);
   await mkdir(dir.root, { recursive: true });
   /** Everything the store holds, read back piece by piece with the marker where it dropped bytes. */
   const stored = async () => {
