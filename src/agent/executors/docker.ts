@@ -114,20 +114,25 @@ export async function earlierAgentId(jobs: readonly { jobPk: number; attempt: nu
 }
 
 /**
- * The container name of a job's attempt by the agent `agentId`: deterministic, so it can be found
- * after a restart. Container names are global on the engine, whereas job pks are per server and
- * attempts per journal: two agents on one engine (`ufdl-agent@` instances, agents of two servers)
- * run a job 1, attempt 1 each. The agent's own 8 hex digits keep their names apart; with the same
- * name, the second `docker run` failed and its clean-up then removed the other agent's container.
+ * The container name of a job's attempt of server `serverUrl` by the agent `agentId`: deterministic,
+ * so it can be found after a restart. Container names are global on the engine, whereas job pks are
+ * per server and attempts per journal: two agents on one engine (`ufdl-agent@` instances) run a job
+ * 1, attempt 1 each, and so does one agent whose journal keeps an unfinished job of the server it
+ * served before. The digest of agent and server keeps their names apart; with the same name, the
+ * second `docker run` failed and its clean-up then removed the other's container.
  */
-export function dockerContainerName(agentId: string, jobPk: number, attempt: number): string {
-  const agent = createHash('sha256').update(agentId).digest('hex').slice(0, 8);
-  return `ufdl-job-${jobPk}-${attempt}-${agent}`;
+export function dockerContainerName(agentId: string, serverUrl: string, jobPk: number, attempt: number): string {
+  const owner = createHash('sha256').update(`${agentId}\n${serverUrl}`).digest('hex').slice(0, 8);
+  return `ufdl-job-${jobPk}-${attempt}-${owner}`;
 }
 
-/** The container name of a job's attempt before names carried the agent (kept to follow such a container). */
-function legacyContainerName(jobPk: number, attempt: number): string {
-  return `ufdl-job-${jobPk}-${attempt}`;
+/**
+ * The names earlier versions gave a job's attempt, newest first (kept to follow such a container
+ * after an upgrade): by the agent alone, then by neither agent nor server.
+ */
+function earlierContainerNames(agentId: string, jobPk: number, attempt: number): string[] {
+  const agent = createHash('sha256').update(agentId).digest('hex').slice(0, 8);
+  return [`ufdl-job-${jobPk}-${attempt}-${agent}`, `ufdl-job-${jobPk}-${attempt}`];
 }
 
 /** What a Docker image reference may look like (`[registry[:port]/]path[:tag][@digest]`); never an option. */
@@ -158,7 +163,7 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
       if (unsafe !== undefined) throw new PrepareError('UFDL_ERR_AGENT_PARAM_UNSAFE', `Parameter 'body': ${unsafe}`, { subject: 'body' });
       const contract = contractEnv(ctx.dir, ctx.gpu === null ? null : '0');
       const values_ = valueEnv(parameters, inputs).env;
-      const name = dockerContainerName(agentId, job.pk, ctx.attempt);
+      const name = dockerContainerName(agentId, ctx.serverUrl, job.pk, ctx.attempt);
       const root = ctx.dir.root;
       const labels: Record<string, string> = {
         [LABEL.job]: String(job.pk),
@@ -201,17 +206,23 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
       };
     },
 
-    async follow(jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
-      // A container started by a version that named it without the agent (`ufdl-job-<pk>-<attempt>`)
-      // is followed too: after an upgrade that re-attaches under running jobs, not finding it would
-      // requeue a job whose container still runs.
-      let name = dockerContainerName(agentId, jobPk, attempt);
-      let state = await inspectContainer(cli, name);
-      if (state === undefined) {
-        name = legacyContainerName(jobPk, attempt);
-        state = await inspectContainer(cli, name);
+    async follow(serverUrl: string, jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
+      // A container started by a version that named it otherwise (without the server, or without
+      // the agent too) is followed as well: after an upgrade that re-attaches under running jobs,
+      // not finding it would requeue a job whose container still runs. Only this agent's container
+      // of this server's job: under the older names, another server's job of the same pk and attempt
+      // had the same name.
+      let name: string | undefined;
+      let state: Awaited<ReturnType<typeof inspectContainer>>;
+      for (const candidate of [dockerContainerName(agentId, serverUrl, jobPk, attempt), ...earlierContainerNames(agentId, jobPk, attempt)]) {
+        state = await inspectContainer(cli, candidate);
+        if (state === undefined) continue;
+        const server = state.labels[LABEL.server];
+        if (state.labels[LABEL.agent] !== agentId || (server !== undefined && server !== serverUrl)) continue;
+        name = candidate;
+        break;
       }
-      if (state === undefined || state.labels[LABEL.agent] !== agentId) return undefined;
+      if (state === undefined || name === undefined) return undefined;
       if (state.status === 'created') {
         // Its `docker run` client died (with the agent) between creating and starting it: the job
         // never ran, and `docker wait` answers 0 for a container that never started, which would
@@ -257,7 +268,7 @@ export interface DockerExecutor extends Executor {
    * there (running, or ended meanwhile), a child that follows it to its end and exits with its
    * status; `undefined` when there is no such container, or only one that never started (then removed).
    */
-  follow(jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined>;
+  follow(serverUrl: string, jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined>;
   /** Remove this agent's containers (for `serverUrl`) that `owned` does not claim; at start-up. */
   sweep(serverUrl: string, owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult>;
 }

@@ -149,7 +149,7 @@ async function followOutside(deps: RecoveryDeps, record: JobRecord, dir: JobDir,
   if (facts.fate !== 'gone' && facts.fate !== 'none') return facts;
   if (record.state !== 'starting' && record.state !== 'running') return facts;
   try {
-    const spec = await deps.executor.followOutside(record.jobPk, record.attempts, dir);
+    const spec = await deps.executor.followOutside(deps.options.serverUrl, record.jobPk, record.attempts, dir);
     if (spec === undefined) return facts;
     const follower = await spawnJob(spec);
     deps.log.info({ job: record.jobPk, work: spec.outside?.description, pid: follower.pid }, "the job's child is gone but its container is not; following the container");

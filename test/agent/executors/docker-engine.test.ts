@@ -4,6 +4,7 @@
  * tiny container of one small local image. Without an engine these tests fail, unless
  * UFDL_SKIP_DOCKER_TESTS=1 (see test/helpers/docker.ts).
  */
+import { createHash } from 'node:crypto';
 import { stat, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { finishErrorText, succeeded } from '../../../src/agent/child/exit-text.js';
@@ -31,9 +32,10 @@ const AGENT_ID = `ufdl-docker-test-${process.pid}`;
 let nextPk = 100_000 + (process.pid % 50_000) * 20;
 
 const SERVER = 'http://ufdl.test:8000';
+const OTHER_SERVER = 'http://another.server:8000';
 const executorWith = (options: DockerOptions = {}) => createDockerExecutor({ agentId: AGENT_ID, ...options });
 /** The container of attempt 1 of job `pk` of this run's agent. */
-const containerOf = (pk: number) => dockerContainerName(AGENT_ID, pk, 1);
+const containerOf = (pk: number) => dockerContainerName(AGENT_ID, SERVER, pk, 1);
 
 interface Run {
   dir: JobDir;
@@ -249,7 +251,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     await killClient(child, name);
     expect(await inspect(name, '{{.State.Running}}')).toBe('true');
 
-    const spec = await executorWith().follow(pk, 1, dir);
+    const spec = await executorWith().follow(SERVER, pk, 1, dir);
     expect(spec).toBeDefined();
     const follower = await spawnJob(spec!);
     reapOnFinish(follower);
@@ -266,10 +268,10 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     const { dir, child, name } = await spawnOnly(job(pk), shTemplate('echo quick; exit 4'));
     await killClient(child, name);
     await until(async () => (await inspect(name, '{{.State.Running}}')) === 'false', 60_000, 'the container to end');
-    expect(await createDockerExecutor({ agentId: 'another-agent' }).follow(pk, 1, dir)).toBeUndefined();
-    expect(await executorWith().follow(pk, 2, dir)).toBeUndefined();
+    expect(await createDockerExecutor({ agentId: 'another-agent' }).follow(SERVER, pk, 1, dir)).toBeUndefined();
+    expect(await executorWith().follow(SERVER, pk, 2, dir)).toBeUndefined();
 
-    const follower = await spawnJob((await executorWith().follow(pk, 1, dir))!);
+    const follower = await spawnJob((await executorWith().follow(SERVER, pk, 1, dir))!);
     reapOnFinish(follower);
     const result = await new ChildSupervisor(follower, { killGraceMs: 2000 }).done;
     expect(result.exit).toMatchObject({ code: 4, signal: null });
@@ -288,7 +290,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(await inspect(name, '{{.State.Status}}')).toBe('created');
 
     // Following it would report `docker wait`'s 0 for a job that never ran.
-    expect(await executorWith().follow(pk, 1, dir)).toBeUndefined();
+    expect(await executorWith().follow(SERVER, pk, 1, dir)).toBeUndefined();
     expect(await exists(name)).toBe(false);
     expect(await readText(dir.consolePath).catch(() => '')).not.toContain('ran');
   });
@@ -308,13 +310,61 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     onTestFinished(() => docker(['container', 'rm', '--force', legacy]).then(() => undefined));
     await until(async () => (await inspect(legacy, '{{.State.Status}}')) === 'exited', 60_000, 'the legacy container to end');
 
-    const follower = await executorWith().follow(pk, 1, dir);
+    const follower = await executorWith().follow(SERVER, pk, 1, dir);
     expect(follower?.argv).toContain(legacy);
     const child = await spawnJob(follower!);
     reapOnFinish(child);
     expect(await child.exited).toMatchObject({ code: 3 });
     // Another agent's container of the same old name is not followed.
-    expect(await executorWith({ agentId: `${AGENT_ID}-other` }).follow(pk, 1, dir)).toBeUndefined();
+    expect(await executorWith({ agentId: `${AGENT_ID}-other` }).follow(SERVER, pk, 1, dir)).toBeUndefined();
+  });
+
+  it('follows a container an earlier version named by the agent alone, only for the server whose job it ran', async () => {
+    const pk = nextPk++;
+    const dir = await createJobDir(jobDirPaths(await tempWorkDir(), OTHER_SERVER, pk));
+    const { spec } = executorWith().prepare(job(pk), shTemplate('echo earlier ran; exit 5'), { dir, gpu: null, serverUrl: OTHER_SERVER, nodePk: 7, attempt: 1 });
+    // The name the version before gave it: `ufdl-job-<pk>-<attempt>-<digest of the agent>`.
+    const earlier = `ufdl-job-${pk}-1-${createHash('sha256').update(AGENT_ID).digest('hex').slice(0, 8)}`;
+    const run = spec.argv.indexOf('run');
+    const args = spec.argv.slice(run + 1);
+    args[args.indexOf('--name') + 1] = earlier;
+    await docker(['run', '--detach', ...args]);
+    onTestFinished(() => docker(['container', 'rm', '--force', earlier]).then(() => undefined));
+    await until(async () => (await inspect(earlier, '{{.State.Status}}')) === 'exited', 60_000, 'the container to end');
+
+    // This agent's job of the same pk and attempt of another server had the same name then: it is
+    // not that job's container.
+    expect(await executorWith().follow(SERVER, pk, 1, dir)).toBeUndefined();
+    const follower = await executorWith().follow(OTHER_SERVER, pk, 1, dir);
+    expect(follower?.argv).toContain(earlier);
+    const child = await spawnJob(follower!);
+    reapOnFinish(child);
+    expect(await child.exited).toMatchObject({ code: 5 });
+  });
+
+  it("runs a job of one server beside its own container of another server's job of the same pk and attempt", async () => {
+    // An agent pointed at another server while its journal keeps an unfinished job of the first
+    // (kept to finish once pointed back) is handed a job of the same pk; or one agent's container
+    // was left running. Each server's job has a container of its own, and each is followed by its own.
+    const pk = nextPk++;
+    const other = await start(job(pk), shTemplate('echo other started; while [ ! -e release ]; do sleep 0.2; done; echo other done'), { serverUrl: OTHER_SERVER });
+    try {
+      await until(async () => (await readText(other.dir.consolePath)).includes('other started'), 60_000, "the other server's container to start");
+      const ours = await finish(await start(job(pk), shTemplate('echo ours ran')));
+      expect(ours.error).toBeUndefined();
+      expect(ours.log).toContain('ours ran');
+      expect(await inspect(dockerContainerName(AGENT_ID, OTHER_SERVER, pk, 1), '{{.State.Status}}')).toBe('running');
+      // Ours is gone (removed once it ended): the other server's is not taken for it.
+      expect(await executorWith().follow(SERVER, pk, 1, other.dir)).toBeUndefined();
+      expect((await executorWith().follow(OTHER_SERVER, pk, 1, other.dir))?.argv).toContain(dockerContainerName(AGENT_ID, OTHER_SERVER, pk, 1));
+
+      await writeFile(`${other.dir.root}/release`, '');
+      const theirs = await finish(other);
+      expect(theirs.error).toBeUndefined();
+      expect(theirs.log).toContain('other done');
+    } finally {
+      await other.supervisor.stop('shutdown');
+    }
   });
 
   it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
