@@ -333,7 +333,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#readiness.update();
     const journal = this.#opened.journal;
     if (!journal) return;
-    void waitUntilWritable(journal, this.#stopSignal.signal, this.log).then((writable) => {
+    void waitUntilWritable(journal, this.#stopSignal.signal, this.log, { workDir: this.options.workDir }).then((writable) => {
       if (!writable) return; // stopped meanwhile: the next start recovers anyway
       this.#restartNeeded = this.#journalFailure!;
       this.log.error({ jobPk }, 'the journal can be written again: exiting so that the restart recovers the jobs (their children keep running and are re-attached)');
