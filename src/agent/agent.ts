@@ -180,7 +180,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       contact: this.#contact,
       signal: this.#stopSignal.signal,
       opened: this.#opened,
-      startStatus: async () => (o.status ? startStatusServer(this, o.status) : undefined),
+      startStatus: async () => (o.status ? startStatusServer(this, o.status, { log: this.log, signal: this.#stopSignal.signal }) : undefined),
       onAuthProblem: (problem) => this.#readiness.setAuthProblem(problem),
       createJobs: (parts) => createJobs(this.#side(), parts),
       onRecovered: (jobPk, action) => {

@@ -38,8 +38,8 @@ export async function startAgentFromCli(create: () => Agent, beforeStart: (agent
     // Another agent on this machine holds the port (each needs its own), or the address is wrong: a
     // configuration error, which systemd does not restart, as the server's own port (serve.port).
     if (err instanceof StatusListenError) {
-      // A host name the resolver could not look up just now: the temporary-failure status, which
-      // systemd restarts; the configuration may well be right.
+      // A host name the resolver could not look up, even after waiting for it (host-lookup-wait.ts):
+      // the temporary-failure status, which systemd restarts; the configuration may well be right.
       if (err.temporary) {
         throw new CliError(EXIT.TEMPFAIL, `${err.message}; check agent.status_host (UFDL_AGENT_STATUS_HOST) if it lasts, or give it as an address`);
       }

@@ -20,7 +20,8 @@ export const EXIT = {
   JOURNAL_IN_USE: 75,
   /**
    * A temporary failure (EX_TEMPFAIL): a host name to listen on (`serve.host`, `agent.status_host`)
-   * that the resolver could not look up just now (EAI_AGAIN). systemd starts the command again.
+   * that the resolver still could not look up (EAI_AGAIN) after the command waited for it
+   * (`host-lookup-wait.ts`, 10 minutes). systemd starts the command again.
    */
   TEMPFAIL: 75,
   /**

@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
+import { waitForHostLookup } from '../host-lookup-wait.js';
 import { buildApp } from './app.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 
@@ -51,11 +52,18 @@ export interface StartServerExtras {
   nextFreePorts?: number;
   /** Ports the search must skip (e.g. the agent's status port beside it). */
   avoidPorts?: readonly number[];
+  /** Aborted when the process is asked to stop while it waits for the resolver: the start ends, throwing the signal's reason. */
+  signal?: AbortSignal;
 }
 
 export async function startServer(options: ServerOptions, log: Logger, extras: StartServerExtras = {}): Promise<RunningServer> {
   // Checked before anything is created: a taken port must not leave a new data directory behind.
   const wanted = resolveServerOptions(options);
+  // A host name the resolver cannot look up yet (at boot) is waited for here, before anything is created.
+  await waitForHostLookup(wanted.host, { listener: 'the server', log, signal: extras.signal }).catch((err: unknown) => {
+    if (extras.signal?.aborted) throw err;
+    throw asListenError(err, wanted.host, wanted.port);
+  });
   const port = await firstFreePort(wanted.host, wanted.port, extras.nextFreePorts ?? 0, extras.avoidPorts);
   if (port !== wanted.port) log.warn({ wanted: wanted.port, port }, `port ${wanted.port} is in use; using ${port}`);
   const { app, options: resolved, adminPasswordFile } = await buildApp({ ...options, port }, log);

@@ -1,57 +1,107 @@
 /**
- * A host name to listen on (`serve.host`, `agent.status_host`) that the resolver cannot look up
- * just now (EAI_AGAIN: at boot, before DNS answers) stops the command with the temporary-failure
- * status (75, EX_TEMPFAIL), which systemd restarts, and one line saying the lookup failed for now;
- * a name that does not exist (ENOTFOUND) is a configuration error (78) naming the key. EAI_AGAIN was
- * an unexpected error (70, "a bug"). The resolver's answer is set by a preloaded module
- * (test/fixtures/dns-lookup-fails.cjs); everything else is the real command.
+ * A host name to listen on (`serve.host`, `agent.status_host`) that the resolver cannot look up just
+ * now (EAI_AGAIN: at boot, before DNS answers). Before, the command exited with the temporary-failure
+ * status (75) for systemd to start it again; systemd restarts 10 s apart and gives up after 5 starts
+ * in 10 minutes, so a resolver down for more than about a minute left the node down for good. Now the
+ * command waits in-process, saying so, and listens once the name resolves; a stop signal during the
+ * wait ends it at once with status 0. (Giving up after the bound, with 75, is tested on the wait
+ * itself: test/host-lookup-wait.test.ts.) A name that does not exist (ENOTFOUND) is still a
+ * configuration error (78) naming the key, at once. The resolver's answers are set by a preloaded
+ * module (test/fixtures/dns-lookup-fails.cjs: `name=EAI_AGAIN*N` fails the first N lookups, then
+ * answers 127.0.0.1); everything else is the real command.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/exit-codes.js';
 import { buildOnce } from '../helpers/build.js';
 import { freePort } from '../helpers/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { cli, expectOneLineError, ROOT } from './commands-support.js';
+import { cli, expectOneLineError, ROOT, startCli } from './commands-support.js';
 
-const FAILING_RESOLVER = {
-  NODE_OPTIONS: `--require ${join(ROOT, 'test', 'fixtures', 'dns-lookup-fails.cjs')}`,
-  UFDL_TEST_DNS_FAILS: 'flaky.test=EAI_AGAIN,nowhere.test=ENOTFOUND',
-};
+const PRELOAD = { NODE_OPTIONS: `--require ${join(ROOT, 'test', 'fixtures', 'dns-lookup-fails.cjs')}`, UFDL_AGENT_LOG_FORMAT: 'json' };
+
+/** The resolver fails `flaky.test` with EAI_AGAIN (`times` lookups, or always) and `nowhere.test` with ENOTFOUND. */
+function resolver(times?: number): Record<string, string> {
+  return { ...PRELOAD, UFDL_TEST_DNS_FAILS: `flaky.test=EAI_AGAIN${times === undefined ? '' : `*${times}`},nowhere.test=ENOTFOUND` };
+}
+
+const WAITING = /cannot look up flaky\.test just now \(getaddrinfo EAI_AGAIN flaky\.test\); trying again in \d+ s, for up to 10 min before exiting/;
 
 describe('serve on a host name the resolver cannot look up', () => {
-  it('exits 75 for a temporary failure, 78 naming serve.host for an unknown name', async () => {
+  it('waits for the resolver, then listens', async () => {
     await buildOnce();
     const data = join(await tempDir('ufdl-serve-host-'), 'server');
-    const port = String(await freePort());
-    const flaky = await cli(['serve', '--data', data, '--port', port], { env: { ...FAILING_RESOLVER, UFDL_AGENT_SERVE_HOST: 'flaky.test' } });
-    expectOneLineError(
-      flaky,
-      EXIT.TEMPFAIL,
-      /^ufdl-agent: cannot listen on flaky\.test:\d+: the host name could not be looked up just now \(a temporary DNS failure\) \(host from UFDL_AGENT_SERVE_HOST\)/,
-    );
-    const unknown = await cli(['serve', '--data', data, '--port', port], { env: { ...FAILING_RESOLVER, UFDL_AGENT_SERVE_HOST: 'nowhere.test' } });
+    const port = await freePort();
+    const serve = startCli(['serve', '--data', data, '--port', String(port)], { env: { ...resolver(2), UFDL_AGENT_SERVE_HOST: 'flaky.test' }, timeoutMs: 60_000 });
+    await serve.stdoutMatches(new RegExp(`"msg":"the server ${WAITING.source}"`));
+    await serve.stdoutMatches(new RegExp(`ufdl server listening on http://flaky\\.test:${port}`));
+    expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
+    serve.child.kill('SIGTERM');
+    const result = await serve.result;
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it('stops at once, status 0 and nothing created, when signalled while it waits', async () => {
+    await buildOnce();
+    const data = join(await tempDir('ufdl-serve-host-'), 'server');
+    const serve = startCli(['serve', '--data', data, '--port', String(await freePort())], { env: { ...resolver(), UFDL_AGENT_SERVE_HOST: 'flaky.test' } });
+    await serve.stdoutMatches(WAITING);
+    serve.child.kill('SIGTERM');
+    const result = await serve.result;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/"msg":"stopped while starting"/);
+    expect(existsSync(data)).toBe(false);
+  });
+
+  it('exits 78 naming serve.host, at once, for a name that does not exist', async () => {
+    await buildOnce();
+    const data = join(await tempDir('ufdl-serve-host-'), 'server');
+    const unknown = await cli(['serve', '--data', data, '--port', String(await freePort())], { env: { ...resolver(), UFDL_AGENT_SERVE_HOST: 'nowhere.test' } });
     expectOneLineError(unknown, EXIT.CONFIG, /^ufdl-agent: cannot listen on nowhere\.test:\d+: the host name is unknown \(host from UFDL_AGENT_SERVE_HOST\); choose another/);
   });
 });
 
 describe('the agent status endpoint on a host name the resolver cannot look up', () => {
-  it('exits 75 for a temporary failure, 78 naming agent.status_host for an unknown name', async () => {
+  const agentEnv = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x', UFDL_AGENT_STATUS_PORT: '0' };
+
+  it('waits for the resolver, then listens', async () => {
     await buildOnce();
     const dir = await tempDir('ufdl-status-host-');
-    const env = { ...FAILING_RESOLVER, UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x', UFDL_AGENT_STATUS_PORT: '0', UFDL_AGENT_LOG_FORMAT: 'json' };
-    const flaky = await cli(['run', '--work-dir', join(dir, 'work')], { env: { ...env, UFDL_AGENT_STATUS_HOST: 'flaky.test' } });
-    expectOneLineError(
-      flaky,
-      EXIT.TEMPFAIL,
-      /^ufdl-agent: the status endpoint cannot listen on flaky\.test:0: the host name could not be looked up just now \(a temporary DNS failure\); check agent\.status_host/,
-    );
-    // One log line, not a stack trace.
-    const errors = flaky.stdout.split('\n').filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatch(/temporary DNS failure/);
-    expect(errors[0]).not.toMatch(/"stack"/);
-    const unknown = await cli(['run', '--work-dir', join(dir, 'work')], { env: { ...env, UFDL_AGENT_STATUS_HOST: 'nowhere.test' } });
+    const run = startCli(['run', '--work-dir', join(dir, 'work')], { env: { ...resolver(2), ...agentEnv, UFDL_AGENT_STATUS_HOST: 'flaky.test' }, timeoutMs: 60_000 });
+    await run.stdoutMatches(new RegExp(`"msg":"the status endpoint ${WAITING.source}"`));
+    // The server (port 9) never answers: the agent waits for it, its status endpoint up.
+    await run.stdoutMatches(/"status":"http:\/\/flaky\.test:\d+".*"msg":"agent starting"/);
+    const port = /"status":"http:\/\/flaky\.test:(\d+)"/.exec(run.stdout())![1];
+    expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
+    run.child.kill('SIGTERM');
+    const result = await run.result;
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it('stops at once with status 0 when signalled while it waits', async () => {
+    await buildOnce();
+    const dir = await tempDir('ufdl-status-host-');
+    const run = startCli(['run', '--work-dir', join(dir, 'work')], { env: { ...resolver(), ...agentEnv, UFDL_AGENT_STATUS_HOST: 'flaky.test' } });
+    await run.stdoutMatches(WAITING);
+    run.child.kill('SIGTERM');
+    const result = await run.result;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+    // One stop, no error: not a failed start.
+    const errors = result.stdout.split('\n').filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errors).toEqual([]);
+  });
+
+  it('exits 78 naming agent.status_host, at once, for a name that does not exist', async () => {
+    await buildOnce();
+    const dir = await tempDir('ufdl-status-host-');
+    const unknown = await cli(['run', '--work-dir', join(dir, 'work')], { env: { ...resolver(), ...agentEnv, UFDL_AGENT_STATUS_HOST: 'nowhere.test' } });
     expectOneLineError(unknown, EXIT.CONFIG, /^ufdl-agent: the status endpoint cannot listen on nowhere\.test:0: the host name is unknown; check agent\.status_host/);
+    // One log line, not a stack trace.
+    const errors = unknown.stdout.split('\n').filter((line) => line.startsWith('{') && (JSON.parse(line) as { level: number }).level >= 50);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).not.toMatch(/"stack"/);
   });
 });

@@ -12,6 +12,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { waitForHostLookup, type HostLookupWait } from '../../host-lookup-wait.js';
 
 export interface Health {
   ok: boolean;
@@ -65,7 +66,18 @@ export class StatusListenError extends Error {
 
 const LISTEN_ERRORS = new Set(['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN']);
 
-export async function startStatusServer(source: StatusSource, where: { host: string; port: number }): Promise<StatusServer> {
+/** How the status endpoint waits for a resolver that cannot answer yet (`host-lookup-wait.ts`). */
+export interface StatusLookupWait {
+  log: HostLookupWait['log'];
+  /** The agent stops: the wait ends, throwing the signal's reason. */
+  signal: AbortSignal;
+}
+
+export async function startStatusServer(source: StatusSource, where: { host: string; port: number }, wait: StatusLookupWait): Promise<StatusServer> {
+  await waitForHostLookup(where.host, { listener: 'the status endpoint', log: wait.log, signal: wait.signal }).catch((err: unknown) => {
+    if (wait.signal.aborted) throw err;
+    throw new StatusListenError(where.host, where.port, 'EAI_AGAIN', { cause: err });
+  });
   const server: Server = createServer((req, res) => {
     const send = (status: number, body: string, type = 'application/json') => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });

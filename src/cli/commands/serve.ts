@@ -8,6 +8,7 @@ import { loadConfig, readConfig, secretValue, type EffectiveConfig } from '../co
 import { optionRefusal } from '../config/option-keys.js';
 import { EXIT } from '../exit-codes.js';
 import { createLogger, logLevelFrom } from '../logger.js';
+import { interruptible } from '../interrupt.js';
 import { onReloadSignal } from '../reload.js';
 import { onStopSignals } from '../signals.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
@@ -73,9 +74,21 @@ export function registerServe(program: Command): void {
     onReloadSignal({ log, initial: config, load, levelFlag: flags.logLevel });
     const notifier = new ServiceNotifier({ log });
     notifier.starting('starting: opening the database');
-    const server = await startServer(serverOptionsFrom(config), log).catch((err: unknown) => {
-      throw startProblem(err, config);
+    // A stop signal while starting (the start may wait minutes for the resolver, host-lookup-wait.ts)
+    // ends the start and the command, status 0, as a stop once serving does.
+    const server = await interruptible(async (signal) => {
+      const started = await startServer(serverOptionsFrom(config), log, { signal }).catch((err: unknown) => {
+        if (signal.aborted) return undefined;
+        throw startProblem(err, config);
+      });
+      if (signal.aborted) await started?.close();
+      return signal.aborted ? undefined : started;
     });
+    if (server === undefined) {
+      notifier.close();
+      log.info('stopped while starting');
+      return;
+    }
     notifier.ready(`serving on ${server.url}`);
     onStopSignals(log, async () => {
       notifier.stopping('stopping: finishing in-flight requests, then closing the database');
@@ -110,8 +123,9 @@ export function startProblem(err: unknown, config: EffectiveConfig): unknown {
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     const hostSource = config.sources['serve.host'] ?? 'default';
     const hostFrom = hostSource === 'default' ? 'the default' : hostSource === 'flag' ? '--host' : hostSource.startsWith('env ') ? hostSource.slice(4) : hostSource;
-    // The resolver did not answer (at boot, before DNS works): nothing to fix in the configuration,
-    // so the temporary-failure status, which systemd restarts, not the configuration one, which it does not.
+    // The resolver did not answer (at boot, before DNS works), not even within the wait for it
+    // (host-lookup-wait.ts): nothing to fix in the configuration, so the temporary-failure status,
+    // which systemd restarts, not the configuration one, which it does not.
     if (code === 'EAI_AGAIN') {
       return new CliError(EXIT.TEMPFAIL, `${err.message} (host from ${hostFrom}); start it again once the resolver answers (systemd does), or give serve.host as an address`);
     }
