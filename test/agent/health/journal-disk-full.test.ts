@@ -9,9 +9,7 @@
  * as root); elsewhere those tests are skipped, saying so, and the decision is still tested on real
  * files with an injected free-space figure.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, rmdirSync, truncateSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, mkdirSync, openSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MIN_FREE_BYTES, freeBytesAt } from '../../../src/agent/health/free-space.js';
@@ -19,35 +17,17 @@ import { neededFreeBytes, waitUntilWritable } from '../../../src/agent/health/jo
 import { openJournal, type Journal } from '../../../src/agent/journal/index.js';
 import type { LogPort } from '../../../src/agent/ports.js';
 import { tempDir } from '../../helpers/temp-dir.js';
+import { mountTmpfs, whyNoTmpfs } from '../../helpers/tmpfs.js';
 
 const SERVER = 'http://127.0.0.1:8000';
 const DISK_BYTES = 12 * 1024 * 1024;
 
-/** Why a tmpfs cannot be mounted here, or null when it can (tried once, on a throw-away mount point). */
-function whyNoTmpfs(): string | null {
-  if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
-  const point = mkdtempSync(join(tmpdir(), 'ufdl-tmpfs-check-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', point], { stdio: 'pipe' });
-    execFileSync('umount', [point], { stdio: 'pipe' });
-    return null;
-  } catch (err) {
-    return `mount -t tmpfs failed: ${(err as Error).message.split('\n')[0]}`;
-  } finally {
-    rmdirSync(point);
-  }
-}
-
 const NO_TMPFS = whyNoTmpfs();
 if (NO_TMPFS !== null) console.warn(`journal-disk-full.test.ts: the tests on a really full disk are skipped: ${NO_TMPFS}`);
 
-/** A `DISK_BYTES` tmpfs at `<parent>/<name>`, unmounted when the test finishes (before `parent` is removed). */
+/** A `DISK_BYTES` tmpfs at `<parent>/<name>`. */
 function mountDisk(parent: string, name: string): string {
-  const point = join(parent, name);
-  mkdirSync(point);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DISK_BYTES}`, 'tmpfs', point], { stdio: 'pipe' });
-  onTestFinished(() => void execFileSync('umount', [point], { stdio: 'pipe' }));
-  return point;
+  return mountTmpfs(parent, name, DISK_BYTES);
 }
 
 /** Fill the file system holding `dir` to the last byte; returns the filler file, whose removal frees it. */

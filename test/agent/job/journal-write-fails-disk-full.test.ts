@@ -1,0 +1,62 @@
+/**
+ * A journal write that fails because a job filled the disk, on a disk that is really full: the agent
+ * must not exit for its restart (74) while the disk is still full — a write to the journal commits
+ * there all the same (WAL), and a restart onto the full disk failed again until systemd gave up. It
+ * waits, saying how much room it waits for, and exits 74 once the job's filler is removed; the restart
+ * reports the job. The disk is a small tmpfs (mounting needs root, as in CI; skipped elsewhere, saying
+ * so); the journal write fails by the `child-exit:write-full` fail point, as in journal-write-fails.test.ts.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MIN_FREE_BYTES } from '../../../src/agent/health/free-space.js';
+import { buildOnce } from '../../helpers/build.js';
+import { startTestServer } from '../../helpers/server.js';
+import { createJob, downloadOutput, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { tempDir } from '../../helpers/temp-dir.js';
+import { mountTmpfs, whyNoTmpfs } from '../../helpers/tmpfs.js';
+
+const NO_TMPFS = whyNoTmpfs();
+if (NO_TMPFS !== null) console.warn(`journal-write-fails-disk-full.test.ts: skipped: ${NO_TMPFS}`);
+
+beforeAll(async () => {
+  await buildOnce();
+}, 180_000);
+
+describe.skipIf(NO_TMPFS !== null)(`a journal write that fails on a really full disk${NO_TMPFS === null ? '' : ` (skipped: ${NO_TMPFS})`}`, () => {
+  it('waits for room before exiting 74, and the restart reports the job', async () => {
+    const server = await startTestServer();
+    const dir = await tempDir('ufdl-journal-disk-full-');
+    const disk = mountTmpfs(dir, 'disk', 32 * 1024 * 1024);
+    const filler = join(disk, 'filler');
+    const template = await importTemplate(
+      server,
+      // The job fills the disk to 64 KiB short of full: room left for its exit status and its log's
+      // last line, and for a journal write, but not for a restart to do its work.
+      shellTemplate(
+        'disk-full',
+        `echo weights > "$UFDL_OUTPUT_DIR/model.bin"\navail=$(df --output=avail -B1 '${disk}' | tail -n 1)\nhead -c $((avail - 65536)) /dev/zero > '${filler}'\necho trained\n`,
+      ),
+    );
+    const pk = await createJob(server, template);
+    const options = fastAgentOptions(server, disk);
+
+    const first = spawnAgent(options, { UFDL_AGENT_FAIL_POINTS: 'child-exit:write-full' });
+    await first.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('NOT READY: the journal could not be written'), 30_000);
+    const waiting = await first.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('file system has'), 30_000);
+    expect(waiting.msg).toMatch(new RegExp(`^the journal file system has \\d+ bytes free, waiting for at least ${MIN_FREE_BYTES}$`));
+
+    rmSync(filler);
+    const exit = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
+    expect(exit, first.output().slice(-4000)).toEqual({ code: 74, signal: null });
+
+    const second = spawnAgent(options);
+    const job = await waitForJob(server, pk, ended, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
+    });
+    second.kill('SIGTERM');
+    expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+    expect(job.error_reason, second.output().slice(-3000)).toBeNull();
+    expect((await downloadOutput(server, pk, 'model.bin')).toString()).toBe('weights\n');
+  });
+});
