@@ -8,11 +8,12 @@
  * the ones kept here are learned from calls: the credentials refused at login or by a poll, and the
  * free disk space, measured at each check.
  */
-import { accessSync, constants, statfsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
 import { isClientError } from '../../client/errors.js';
 import type { AgentState } from '../lifecycle.js';
 import type { ResolvedAgentOptions } from '../options.js';
+import { freeBytesAt } from './free-space.js';
 
 export interface ReadinessFacts {
   state: AgentState;
@@ -158,8 +159,7 @@ export class Readiness {
   checkDisk(): boolean {
     const { workDir, minFreeDiskBytes } = this.#ctx.options;
     try {
-      const stats = statfsSync(workDir);
-      const free = stats.bavail * stats.bsize;
+      const free = freeBytesAt(workDir);
       const low = free < minFreeDiskBytes ? `low disk space: ${free} bytes free in ${workDir}, below min_free_disk (${minFreeDiskBytes})` : null;
       if (low && !this.#lowDisk) this.#ctx.log.error({ free, min: minFreeDiskBytes }, 'NOT READY: low disk space; taking no jobs');
       this.#lowDisk = low;
