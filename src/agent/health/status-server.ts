@@ -54,7 +54,7 @@ export class StatusListenError extends Error {
           : code === 'ENOTFOUND'
             ? 'host name is unknown'
             : code === 'EAI_AGAIN'
-              ? 'host name could not be looked up just now (a temporary DNS failure)'
+              ? 'host name could not be looked up: the resolver gave no answer (a temporary DNS failure, EAI_AGAIN) for as long as it was waited for'
               : 'address is not an address of this machine';
     super(`the status endpoint cannot listen on ${host}:${port}: the ${why}`, options);
     this.name = 'StatusListenError';
