@@ -112,18 +112,7 @@ export class Journal extends JournalView {
   beginAcquire(job: NewJob): JobRecord {
     checkPk('jobPk', job.jobPk);
     checkJobFields({ nodePk: job.nodePk, templatePk: job.templatePk ?? null, slot: job.slot ?? null, jobDir: job.jobDir ?? null });
-    const record = this.#tx(() => {
-      const at = this.#iso();
-      const existing = this.#row(job.jobPk);
-      if (existing !== undefined && existing.state !== 'done') {
-        throw new IllegalStateError('job', this.#subject(job.jobPk), existing.state, 'acquiring', JOB_EDGES[existing.state as JobState] ?? []);
-      }
-      if (existing !== undefined) this.stmt(`DELETE FROM outputs WHERE server_url = ? AND job_pk = ?`).run(this.serverUrl, job.jobPk);
-      const row = newAttemptRow(this.serverUrl, job, existing, at);
-      this.stmt(SQL.insertJob).run(row);
-      this.#history(row, null, at, null);
-      return jobFromRow(row);
-    });
+    const record = this.#tx(() => this.#insertAttempt(job, 'acquiring', (row) => row, null));
     this.#log?.debug({ jobPk: job.jobPk, from: null, to: 'acquiring', attempt: record.attempts }, 'journal transition');
     failPoint('acquiring:after-write');
     return record;
@@ -139,21 +128,35 @@ export class Journal extends JournalView {
   beginFinish(job: NewJob, finish: FinishDecision): JobRecord {
     checkPk('jobPk', job.jobPk);
     checkJobFields({ nodePk: job.nodePk, slot: job.slot ?? null, finish });
-    const record = this.#tx(() => {
-      const at = this.#iso();
-      const existing = this.#row(job.jobPk);
-      if (existing !== undefined && existing.state !== 'done') {
-        throw new IllegalStateError('job', this.#subject(job.jobPk), existing.state, 'finishing', JOB_EDGES[existing.state as JobState] ?? []);
-      }
-      if (existing !== undefined) this.stmt(`DELETE FROM outputs WHERE server_url = ? AND job_pk = ?`).run(this.serverUrl, job.jobPk);
-      const row = enterState(applyFields({ ...newAttemptRow(this.serverUrl, job, existing, at), state_times: '{}' }, { finish }, at), 'finishing', at);
-      this.stmt(SQL.insertJob).run(row);
-      this.#history(row, null, at, 'a current_job the journal did not know');
-      return jobFromRow(row);
-    });
+    const record = this.#tx(() =>
+      this.#insertAttempt(
+        job,
+        'finishing',
+        (row, at) => enterState(applyFields({ ...row, state_times: '{}' }, { finish }, at), 'finishing', at),
+        'a current_job the journal did not know',
+      ),
+    );
     this.#log?.debug({ jobPk: job.jobPk, from: null, to: 'finishing', attempt: record.attempts }, 'journal transition');
     failPoint('finishing:after-write');
     return record;
+  }
+
+  /**
+   * In a transaction: a new attempt of `job` entering `state` — its row created, or a `done` row
+   * re-used (its outputs cleared) — as `shape` makes it from the fresh attempt row. Throws
+   * `IllegalStateError` if the job is already unfinished here.
+   */
+  #insertAttempt(job: NewJob, state: JobState, shape: (row: JobRow, at: string) => JobRow, note: string | null): JobRecord {
+    const at = this.#iso();
+    const existing = this.#row(job.jobPk);
+    if (existing !== undefined && existing.state !== 'done') {
+      throw new IllegalStateError('job', this.#subject(job.jobPk), existing.state, state, JOB_EDGES[existing.state as JobState] ?? []);
+    }
+    if (existing !== undefined) this.stmt(`DELETE FROM outputs WHERE server_url = ? AND job_pk = ?`).run(this.serverUrl, job.jobPk);
+    const row = shape(newAttemptRow(this.serverUrl, job, existing, at), at);
+    this.stmt(SQL.insertJob).run(row);
+    this.#history(row, null, at, note);
+    return jobFromRow(row);
   }
 
   /**
