@@ -5,23 +5,25 @@
  * while replica B is cut off from the database, replica A cancels a job B's watcher follows and creates one
  * B's waiting node would take. Once B listens again, with no further event, its watcher is told
  * where the job is now, its waiting list answers with the job made in the gap (a recheck, not its
- * wait running out), and its dashboards are told to load again. (A live log's follower is not
- * tested here: a case for it failed now and then, the follower on B left silent, for a cause not
- * yet found.)
+ * wait running out), and its dashboards are told to load again. Likewise a follower of a live log
+ * on B receives the bytes A appended in the gap.
  *
  * When another replica could not relay an event (its publish failed, every try of it): the
  * statement that publishes it is cut by the proxy in front of that replica, while its transactions
  * and its other notifications pass.
  */
+import pg from 'pg';
 import WebSocket from 'ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { FeedMessage } from '../../../src/protocol/dashboard.js';
 import type { JobNotification } from '../../../src/protocol/wire.js';
+import { UfdlClient } from '../../../src/client/api.js';
 import { TcpProxy } from '../../faults/helpers/proxy.js';
 import { createJob, importTemplate, shellTemplate } from '../../helpers/agent.js';
 import { Fixtures } from '../../helpers/fixtures.js';
 import { usePgCluster } from '../../helpers/postgres.js';
 import { startReplicas, type Replica } from '../../helpers/replicas.js';
+import { HUB_CHANNEL } from '../../../src/server/store/postgres/hub-relay.js';
 import { ADMIN_PASSWORD, ADMIN_USER, api, freePort, loginAt, spawnServe, type TestServer } from '../../helpers/server.js';
 import { until } from '../../helpers/wait.js';
 import { receiveJson } from '../../helpers/ws-messages.js';
@@ -63,6 +65,20 @@ async function replicaBehindProxy(url: URL): Promise<{ a: Replica; b: TestServer
     login: (username, password) => loginAt(served.url, username, password),
   };
   return { a: replicas[0]!, b, proxy };
+}
+
+/** Resolves once a notification on the replicas' channel (from any of them) satisfies `matches`. */
+async function heardOnHub(url: URL, matches: (event: Record<string, unknown>) => boolean): Promise<{ heard: Promise<void> }> {
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  onTestFinished(() => client.end());
+  const heard = new Promise<void>((resolve) =>
+    client.on('notification', (n) => {
+      if (n.payload !== undefined && matches(JSON.parse(n.payload) as Record<string, unknown>)) resolve();
+    }),
+  );
+  await client.query(`LISTEN ${HUB_CHANNEL}`);
+  return { heard };
 }
 
 describe('a replica whose listening connection is replaced', () => {
@@ -133,6 +149,53 @@ describe('a replica whose listening connection is replaced', () => {
     const last = told.messages.at(-1)!;
     expect(last).toMatchObject({ pk: job, transition: 'abort', cancelled: false });
     expect(last).not.toHaveProperty('node');
+  }, 180_000);
+
+  it("sends a live log's follower the bytes appended elsewhere in the gap", async () => {
+    const url = new URL(await cluster.get().createDatabase('resync_2'));
+    const { a, b, proxy } = await replicaBehindProxy(url);
+    const fx = new Fixtures(a.server);
+    onTestFinished(() => fx.close());
+    const node = fx.node();
+    const job = fx.job();
+    await fx.startAs(node, job);
+    let offset = 0;
+    const append = async (text: string) => {
+      const res = await fx.call('POST', `/v1/jobs/${job}/log?offset=${offset}&max_bytes=65536`, {
+        node,
+        body: new Uint8Array(Buffer.from(text)),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status, res.text).toBe(200);
+      offset += text.length;
+    };
+
+    // A follower on B, which has read the log as it was (B keeps what it knows of the log's state):
+    // the client's own (the CLI's), which connects again from what it has, with back-off, whenever
+    // its socket ends or a connection is refused. B ends it when the cut lands while B reads the
+    // job's row for it (A's notification of the first line can come after the line itself), then
+    // refuses it with 503 until it reaches the database again. A hand-written socket here had no
+    // 'error' listener: ws threw on that 503 and never emitted 'close', so it never came back.
+    // Otherwise nothing but the resync pokes the follower, so without one it waits in silence.
+    const received: Buffer[] = [];
+    const text = () => Buffer.concat(received).toString();
+    const client = new UfdlClient({ serverUrl: b.url, username: ADMIN_USER, password: ADMIN_PASSWORD });
+    onTestFinished(() => client.close());
+    const follower = client.followLog(job, 0, { onBytes: (bytes) => received.push(bytes), onEnd: () => {} });
+    onTestFinished(() => follower.close());
+    await append('before the gap\n');
+    await until(() => text() === 'before the gap\n', 30_000, 'the follower on B to receive the first line');
+
+    // The gap: B's connections are cut and refused. A appends, and its relay tells the replicas
+    // (this test's own listener hears it) while B cannot hear.
+    proxy.setMode('reset');
+    const { heard } = await heardOnHub(url, (e) => e.e === 'logAppended' && Array.isArray(e.pks) && e.pks.includes(job));
+    await append('in the gap\n');
+    await heard;
+    proxy.setMode('pass');
+
+    // Nothing more is appended: B, listening again, has its follower read on by itself.
+    await until(() => text() === 'before the gap\nin the gap\n', 60_000, 'the follower on B to receive the line appended in the gap');
   }, 180_000);
 });
 
