@@ -156,7 +156,7 @@ describe('ufdl_agent.Docker', () => {
       'registry.example/yolo:1.2',
       'run',
       '--name',
-      'ufdl-job-12-3-bcf1b42c', // 8 hex digits of sha256('host-a:/work'): the agent's own
+      'ufdl-job-12-3-02791218', // 8 hex digits of sha256('host-a:/work\nhttp://ufdl.example:8000'): the agent's and the server's
       '--label',
       'ufdl.job=12',
       '--label',
@@ -200,7 +200,7 @@ describe('ufdl_agent.Docker', () => {
     ]);
     // Inside the container the one GPU it sees is device 0; the values are in the CLI's environment.
     expect(spec.env).toMatchObject({ UFDL_JOB_PK: '12', UFDL_JOB_DIR: '/work/12', CUDA_VISIBLE_DEVICES: '0', UFDL_PARAM_half: 'true' });
-    expect(spec.outside?.description).toBe('container ufdl-job-12-3-bcf1b42c');
+    expect(spec.outside?.description).toBe('container ufdl-job-12-3-02791218');
   });
 
   it('omits --gpus on a CPU slot, hides GPUs, takes the image command when there is no body, and the configured user, network and pull policy', () => {
