@@ -436,6 +436,21 @@ describe('/v1/job-outputs', () => {
     expect((await f.call('POST', `/v1/job-outputs/${out.pk}/download`, { as: null })).status).toBe(401);
   });
 
+  it('download refuses a filetype that cannot name a file (a lone surrogate, a megabyte) with a 400, not a 500 or a header no client reads', async () => {
+    const { f, node, job } = await startedJob();
+    const out = (await upload(f, job, node, 'log', 'BLOB', 'bytes')).body;
+    // JSON's `\ud800` escape is a lone UTF-16 surrogate: no UTF-8 encoding exists for it.
+    for (const body of ['{"filetype": "\\ud800"}', '{"filetype": "zip\\udfff"}', JSON.stringify({ filetype: 'x'.repeat(100_000) })]) {
+      const res = await f.call('POST', `/v1/job-outputs/${out.pk}/download`, { body, headers: { 'content-type': 'application/json' } });
+      expect(res.status, `${body.slice(0, 40)} → ${res.status} ${res.text.slice(0, 200)}`).toBe(400);
+      expect(res.body.detail).toMatch(/^Invalid download body: filetype: /);
+    }
+    // The longest filetype allowed still names the file.
+    const longest = await f.call('POST', `/v1/job-outputs/${out.pk}/download`, { json: { filetype: 't'.repeat(256) } });
+    expect(longest.status).toBe(200);
+    expect(longest.headers.get('content-disposition')).toBe(`attachment; filename="log.${'t'.repeat(256)}"`);
+  });
+
   it('forbids create and update (403)', async () => {
     const { f, node, job } = await startedJob();
     const out = (await upload(f, job, node, 'log', 'BLOB', 'x')).body;

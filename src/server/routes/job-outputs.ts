@@ -143,8 +143,17 @@ export async function sendBlob(ctx: ServerContext, reply: FastifyReply, row: Out
   return reply.send(stream);
 }
 
+/** The longest `filetype` a download names its file with: as long as a type string may be. */
+const MAX_FILETYPE_LENGTH = 256;
+
 const DownloadBodySchema = z.looseObject({
-  filetype: z.string().optional(),
+  // It becomes part of the Content-Disposition header: a lone surrogate (JSON's `"\ud800"`) has no
+  // UTF-8 form to percent-encode, and a megabyte of it makes a header no client reads.
+  filetype: z
+    .string()
+    .max(MAX_FILETYPE_LENGTH, { error: `must be at most ${MAX_FILETYPE_LENGTH} characters long` })
+    .refine((s) => !/\p{Cs}/u.test(s), { error: 'must be valid Unicode text (it holds a lone UTF-16 surrogate)' })
+    .optional(),
   params: z.record(z.string(), z.unknown()).optional(),
 });
 
