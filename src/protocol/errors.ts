@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   },
   UFDL_ERR_REQ_UNSUPPORTED_MEDIA: { status: 415, doc: 'The Content-Type is not accepted by this route.' },
   UFDL_ERR_REQ_NOT_ACCEPTABLE: { status: 406, doc: 'The Accept header cannot be satisfied.' },
+  UFDL_ERR_REQ_EXPECTATION: { status: 417, doc: 'The `Expect` header asks for something other than `100-continue`, the one expectation HTTP/1.1 defines.' },
   UFDL_ERR_REQ_METHOD: { status: 405, doc: 'The route exists but not for this HTTP method (reference: 500, bug B1).' },
   UFDL_ERR_REQ_NOT_FOUND: { status: 404, doc: 'No route, or no object with that primary key.' },
   UFDL_ERR_REQ_TIMEOUT: { status: 408, doc: "The request's headers did not arrive within `serve.headers_timeout`." },

@@ -14,7 +14,7 @@ import type { ServerContext } from './context.js';
 import { registerDurableReplies } from './durable-replies.js';
 import { answerClientErrors, limitConnections } from './connection-limits.js';
 import { websocketErrorHandler } from './ws-connections.js';
-import { answerBadHandshakesWithJson, frameworkErrors, registerErrorHandling } from './http-errors.js';
+import { answerBadHandshakesWithJson, answerUnmetExpectations, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
 import { limitJsonDepth } from './json-depth.js';
 import { endConnectionsOnceClosing } from './linger.js';
@@ -113,6 +113,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
     maxConnectionsPerAddress: options.maxConnectionsPerAddress,
     maxConnections: options.maxConnections,
   });
+  answerUnmetExpectations(app.server);
   app.decorate('ufdl', ctx);
   registerErrorHandling(app);
   registerDurableReplies(app, store.barrier);

@@ -4,7 +4,7 @@
  * the wrong method (405; the reference answers 500, bug B1). A 500 means a bug: it is logged with its
  * stack and the client gets a JSON detail, never an HTML page.
  */
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
@@ -84,6 +84,21 @@ export function answerBadHandshakesWithJson(app: FastifyInstance): void {
       );
     }
     socket.destroy();
+  });
+}
+
+/**
+ * A request whose `Expect` header is not `100-continue` (the only expectation HTTP/1.1 defines) is
+ * refused by Node before any route sees it; without a `checkExpectation` listener Node answers a 417
+ * with no body at all. With one, the same refusal as JSON `{"detail": …}`. The request's body is
+ * never read: Node discards it once the answer is sent, and the connection serves the next request.
+ */
+export function answerUnmetExpectations(server: Server): void {
+  server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const { status } = ERROR_CODES.UFDL_ERR_REQ_EXPECTATION;
+    const body = JSON.stringify({ detail: `Expectation failed: this server meets only 'Expect: 100-continue', not '${request.headers.expect ?? ''}'` });
+    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    response.end(body);
   });
 }
 

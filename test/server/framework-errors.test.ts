@@ -7,7 +7,9 @@
  *   `{"error","code","message","statusCode"}` body;
  * - a path parameter over the router's maxParamLength (414) likewise;
  * - a request with web-socket `Upgrade` headers but a bad handshake, on any route, answered `ws`'s
- *   text/html page ("Missing or invalid Sec-WebSocket-Key header").
+ *   text/html page ("Missing or invalid Sec-WebSocket-Key header");
+ * - an `Expect` header other than `100-continue` (found by an attacker's sweep of every route) was
+ *   answered by Node itself: a 417 with no body at all.
  */
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +52,18 @@ describe('refusals before the route handler are JSON {"detail"}', () => {
   it('should answer an over-long path parameter with a 414 JSON detail', async () => {
     const server = await startTestServer();
     expectJsonDetail(await send(server.url, 'GET', `/v1/jobs/${'x'.repeat(5000)}`), 414);
+  });
+
+  it('should answer an Expect header it cannot meet with a 417 JSON detail, and serve the next request', async () => {
+    const server = await startTestServer();
+    for (const expect_ of ['junk', '200-ok', '']) {
+      const answer = await send(server.url, 'POST', '/v1/auth/verify', { expect: expect_, 'content-type': 'application/json' });
+      expectJsonDetail(answer, 417);
+      expect(JSON.parse(answer.body).detail).toContain(expect_);
+    }
+    // 100-continue is still met as before (the route answers).
+    expect((await send(server.url, 'POST', '/v1/auth/verify', { expect: '100-continue', 'content-type': 'application/json' })).status).toBe(400);
+    expect((await send(server.url, 'GET', '/livez')).status).toBe(200);
   });
 
   it('should answer a bad web-socket handshake on any route with a JSON detail, never HTML', async () => {
