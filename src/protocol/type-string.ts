@@ -82,9 +82,16 @@ export function parseTypeString(input: string): TypeNode {
       return { kind: 'str', value };
     }
     if (c !== undefined && /[-\d.]/.test(c)) {
+      const start = pos;
       const num = match(NUMBER);
       if (num === undefined) return fail('bad number');
-      return { kind: 'num', value: Number(num) };
+      const value = Number(num);
+      // `1e999` is Infinity, which prints as a type name: the normalised form would not parse again.
+      if (!Number.isFinite(value)) {
+        pos = start;
+        return fail(`number out of range (${num})`);
+      }
+      return { kind: 'num', value };
     }
     const save = pos;
     const word = match(NAME);

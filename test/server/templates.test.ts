@@ -129,6 +129,25 @@ describe('POST /v1/job-templates/import', () => {
     expect((fx.db.prepare('SELECT COUNT(*) AS n FROM templates').get() as { n: number }).n).toBe(0);
   });
 
+  it('refuses a number constant too large for a number (1e999) in a type string, rather than storing one that cannot be read back', async () => {
+    const fx = await startWithFixtures();
+    // 1e999 parsed to Infinity and was stored as `Array<int, Infinity>`, which no longer parses:
+    // every later get-all-parameters of the template answered 500.
+    const withList = (type: string) => runSpec({}, { parameters: { n: { types: [type], help: 'a list' }, body: { types: ['str'], default: 'true', const: true, help: 'The script.' } } });
+    const spec = withList('Array<int, 1e999>');
+    const res = await fx.call('POST', '/v1/job-templates/import', { json: spec });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.detail).toMatch(/^Bad job template: specific\.parameters\.n\.types\[0\]: Error parsing type-string "Array<int, 1e999>": number out of range/);
+    expect((fx.db.prepare('SELECT COUNT(*) AS n FROM templates').get() as { n: number }).n).toBe(0);
+    const values = await fx.call('GET', `/v1/job-types/get-all-values/${encodeURIComponent('Array<int, -1e999>')}`);
+    expect(values.status, values.text).toBe(400);
+    expect(values.body.detail).toMatch(/number out of range/);
+    // A large but finite constant is still a number.
+    const finite = await fx.call('POST', '/v1/job-templates/import', { json: withList('Array<int, 1e300>') });
+    expect(finite.status, finite.text).toBe(200);
+    expect((await fx.call('GET', `/v1/job-templates/${finite.body.pk}/get-all-parameters`)).status).toBe(200);
+  });
+
   it('answers 400 for Run declarations that cannot be used', async () => {
     const fx = await startWithFixtures();
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
