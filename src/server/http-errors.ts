@@ -10,7 +10,8 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import FindMyWay, { type HTTPVersion, type Instance } from 'find-my-way';
 import { ZodError } from 'zod';
 import { describeZodError } from '../protocol/error-constructors.js';
-import { ERROR_CODES, isUfdlError, type UfdlError } from '../protocol/errors.js';
+import { ERROR_CODES, isUfdlError, UfdlError } from '../protocol/errors.js';
+import { TypeStringError } from '../protocol/type-string.js';
 import { loggableUrl } from './loggable-url.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
@@ -118,6 +119,13 @@ function closeIfRefusedUpgrade(request: FastifyRequest, reply: FastifyReply): vo
 export function toResponse(error: unknown): { status: number; body: Record<string, unknown> } {
   if (isUfdlError(error)) return { status: error.statusCode, body: { detail: error.message, ...error.extra } };
   if (error instanceof ZodError) return { status: 400, body: { detail: describeZodError(error) } };
+  // A type string from a request is refused where it is read (UFDL_ERR_TYPE_PARSE); one that escapes
+  // a route was stored with a template before the server checked what it checks now (a number
+  // constant of 1e999 stored as Infinity), and every read of that template would fail the same way.
+  if (error instanceof TypeStringError) {
+    const stored = new UfdlError('UFDL_ERR_TEMPLATE_BAD', `${error.message}: a type string stored with this template can no longer be read (it was stored before this was checked); import the template again`);
+    return { status: stored.statusCode, body: { detail: stored.message } };
+  }
   const database = databaseErrorResponse(error);
   if (database) return database;
   const err = error as Partial<FastifyError> & { message?: string };

@@ -148,6 +148,30 @@ describe('POST /v1/job-templates/import', () => {
     expect((await fx.call('GET', `/v1/job-templates/${finite.body.pk}/get-all-parameters`)).status).toBe(200);
   });
 
+  it('answers 400 saying to import the template again, not 500, for a type it stored before numbers were checked (Infinity)', async () => {
+    const fx = await startWithFixtures();
+    const spec = runSpec({}, { inputs: [], parameters: { n: { types: ['Array<int, 1e300>'], help: 'a list' }, body: { types: ['str'], default: 'true', const: true, help: 'The script.' } } });
+    const imported = await fx.call('POST', '/v1/job-templates/import', { json: spec });
+    expect(imported.status, imported.text).toBe(200);
+    // What an import of `Array<int, 1e999>` stored before the fix: a type that no longer parses.
+    const stored = fx.db.prepare('SELECT parameters FROM templates WHERE pk = ?').get(imported.body.pk) as { parameters: string };
+    expect(stored.parameters).toMatch(/1e\+300/);
+    fx.db.prepare('UPDATE templates SET parameters = ? WHERE pk = ?').run(stored.parameters.replace(/1e\+300/g, 'Infinity'), imported.body.pk);
+
+    const unreadable = /^Error parsing type-string "Array<int, Infinity>": .*: a type string stored with this template can no longer be read .*; import the template again$/;
+    const all = await fx.call('GET', `/v1/job-templates/${imported.body.pk}/get-all-parameters`);
+    expect(all.status, all.text).toBe(400);
+    expect(all.body.detail).toMatch(unreadable);
+    const jobs = () => (fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+    const before = jobs();
+    const created = await fx.call('POST', `/v1/job-templates/${imported.body.pk}/create-job`, {
+      json: { description: '', input_values: {}, parameter_values: { n: { value: [1], type: 'Array<int, 1e300>' } } },
+    });
+    expect(created.status, created.text).toBe(400);
+    expect(created.body.detail).toMatch(unreadable);
+    expect(jobs()).toBe(before);
+  });
+
   it('answers 400 for Run declarations that cannot be used', async () => {
     const fx = await startWithFixtures();
     const cases: Array<[string, Record<string, unknown>, RegExp]> = [
