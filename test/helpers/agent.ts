@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { createAgent, startAgent, type Agent, type AgentOptions } from '../../src/agent/index.js';
 import type { RunOutcome } from '../../src/agent/job/context.js';
 import { UfdlClient, WEBSOCKET_NOTIFICATIONS } from '../../src/client/api.js';
@@ -177,6 +177,28 @@ export async function waitForJob(server: TestServer, pk: number, done: (job: Ser
 }
 
 export const ended = (job: ServerJob) => job.end_time !== null;
+
+/**
+ * An agent started again on `options` (after the first was killed, or exited for a restart) runs
+ * until job `pk` satisfies `done` (ended, by default), then is stopped, and must exit 0. A wait that
+ * runs out shows the restarted agent's output, and `earlier`'s when given.
+ */
+export async function restartUntil(
+  server: TestServer,
+  pk: number,
+  options: AgentOptions,
+  done: (job: ServerJob) => boolean = ended,
+  { timeoutMs = 30_000, earlier }: { timeoutMs?: number; earlier?: AgentProcess } = {},
+): Promise<{ job: ServerJob; agent: AgentProcess }> {
+  const agent = spawnAgent(options);
+  const job = await waitForJob(server, pk, done, timeoutMs).catch((err: Error) => {
+    const before = earlier ? `\n--- first agent ---\n${earlier.output().slice(-4000)}` : '';
+    throw new Error(`${err.message}${before}\n--- second agent ---\n${agent.output().slice(-6000)}`);
+  });
+  agent.kill('SIGTERM');
+  expect(await agent.exited, agent.output().slice(-3000)).toEqual({ code: 0, signal: null });
+  return { job, agent };
+}
 
 /** Whether process `pid` still exists (a job's child, say). */
 export function alive(pid: number): boolean {

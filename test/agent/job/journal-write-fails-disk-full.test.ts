@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MIN_FREE_BYTES } from '../../../src/agent/health/free-space.js';
 import { buildOnce } from '../../helpers/build.js';
 import { startTestServer } from '../../helpers/server.js';
-import { createJob, downloadOutput, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { createJob, downloadOutput, fastAgentOptions, importTemplate, shellTemplate, restartUntil, spawnAgent } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { mountTmpfs, whyNoTmpfs } from '../../helpers/tmpfs.js';
 
@@ -50,12 +50,7 @@ describe.skipIf(NO_TMPFS !== null)(`a journal write that fails on a really full 
     const exit = await Promise.race([first.exited, new Promise((r) => setTimeout(() => r('still running'), 60_000))]);
     expect(exit, first.output().slice(-4000)).toEqual({ code: 74, signal: null });
 
-    const second = spawnAgent(options);
-    const job = await waitForJob(server, pk, ended, 30_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
-    });
-    second.kill('SIGTERM');
-    expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+    const { job, agent: second } = await restartUntil(server, pk, options);
     expect(job.error_reason, second.output().slice(-3000)).toBeNull();
     expect((await downloadOutput(server, pk, 'model.bin')).toString()).toBe('weights\n');
   });

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openReadOnly } from '../../../src/agent/journal/index.js';
 import { buildOnce } from '../../helpers/build.js';
 import { startTestServer } from '../../helpers/server.js';
-import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { createJob, downloadOutput, ended, fastAgentOptions, getJob, importTemplate, shellTemplate, restartUntil, spawnAgent } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
@@ -40,12 +40,7 @@ describe('a journal write that fails with the disk full while a job runs', () =>
       journal.close();
     }
 
-    const second = spawnAgent(options);
-    const job = await waitForJob(server, pk, ended, 30_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
-    });
-    second.kill('SIGTERM');
-    expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+    const { job, agent: second } = await restartUntil(server, pk, options);
     expect(job.error_reason, second.output().slice(-3000)).toBeNull();
     expect((await downloadOutput(server, pk, 'model.bin')).toString()).toBe('weights\n');
   });

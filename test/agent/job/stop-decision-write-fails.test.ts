@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
 import { startTestServer } from '../../helpers/server.js';
-import { createJob, ended, fastAgentOptions, importTemplate, readRuns, shellTemplate, spawnAgent, until, waitForJob, type ServerJob } from '../../helpers/agent.js';
+import { createJob, ended, fastAgentOptions, importTemplate, readRuns, shellTemplate, spawnAgent, until, type ServerJob, restartUntil } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
@@ -57,12 +57,7 @@ describe('a shutdown stop whose decision the journal cannot take', () => {
     expect(exit.code === 70 || exit.signal !== null, `${JSON.stringify(exit)}\n${first.output().slice(-4000)}`).toBe(false);
     expect(first.output()).not.toContain('job runner failed unexpectedly');
 
-    const second = spawnAgent(options);
-    const job = await waitForJob(server, pk, (j: ServerJob) => ended(j) && j.error_reason === null, 45_000).catch((err: Error) => {
-      throw new Error(`${err.message}\n--- first agent ---\n${first.output().slice(-4000)}\n--- second agent ---\n${second.output().slice(-4000)}`);
-    });
-    second.kill('SIGTERM');
-    expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+    const { job } = await restartUntil(server, pk, options, (j: ServerJob) => ended(j) && j.error_reason === null, { timeoutMs: 45_000, earlier: first });
     expect(job.error_reason).toBeNull();
     expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'result.txt']);
   }, 120_000);

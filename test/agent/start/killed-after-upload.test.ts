@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openReadOnly } from '../../../src/agent/journal/index.js';
 import { buildOnce } from '../../helpers/build.js';
 import { api, startTestServer } from '../../helpers/server.js';
-import { createJob, downloadOutput, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { createJob, downloadOutput, fastAgentOptions, importTemplate, shellTemplate, restartUntil, spawnAgent } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
@@ -56,12 +56,7 @@ for (const extensions of [true, false]) {
       // The upload hashed the large file as it sent it: nothing of it was known before the answer.
       if (killed.name === 'model.bin') expect(killed).toMatchObject({ size: null, sha256: null });
 
-      const second = spawnAgent(options);
-      const job = await waitForJob(server, pk, ended, 30_000).catch((err: Error) => {
-        throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
-      });
-      second.kill('SIGTERM');
-      expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+      const { job, agent: second } = await restartUntil(server, pk, options);
 
       expect(job.error_reason, second.output().slice(-3000)).toBeNull();
       expect(job.outputs.map((o) => o.name).sort()).toEqual(['log', 'model.bin']);

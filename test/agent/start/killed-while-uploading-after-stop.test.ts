@@ -10,18 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { openReadOnly } from '../../../src/agent/journal/index.js';
 import { buildOnce } from '../../helpers/build.js';
 import { startTestServer } from '../../helpers/server.js';
-import {
-  createJob,
-  ended,
-  fastAgentOptions,
-  importTemplate,
-  readRuns,
-  shellTemplate,
-  spawnAgent,
-  until,
-  waitForJob,
-  type ServerJob,
-} from '../../helpers/agent.js';
+import { createJob, ended, fastAgentOptions, importTemplate, readRuns, shellTemplate, spawnAgent, until, type ServerJob, restartUntil } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
@@ -78,13 +67,7 @@ async function stoppedKilledAndRecovered(point: string): Promise<void> {
   expect(entry).toMatchObject({ state: 'uploading', exitSignal: 'SIGTERM' });
   expect(entry?.finish?.requeue, JSON.stringify(entry)).toBe(true);
 
-  const second = spawnAgent(options);
-  const finished = (j: ServerJob) => ended(j) && j.error_reason === null;
-  const job = await waitForJob(server, pk, finished, 30_000).catch((err: Error) => {
-    throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
-  });
-  second.kill('SIGTERM');
-  expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+  const { job, agent: second } = await restartUntil(server, pk, options, (j: ServerJob) => ended(j) && j.error_reason === null);
 
   // Requeued, not errored: the stopped run's exit was never reported as the job's.
   expect(second.lines().find((l) => l.msg === 'recovery decision')).toMatchObject({ job: pk, state: 'uploading', action: 'refinish' });

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce } from '../../helpers/build.js';
 import { startTestServer } from '../../helpers/server.js';
-import { createJob, ended, fastAgentOptions, importTemplate, shellTemplate, spawnAgent, waitForJob, type ServerJob } from '../../helpers/agent.js';
+import { createJob, ended, fastAgentOptions, importTemplate, shellTemplate, restartUntil, spawnAgent, type ServerJob } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
@@ -27,12 +27,7 @@ async function killedAndRestarted(script: string, declared: typeof DECLARED, poi
   const first = spawnAgent(options, { UFDL_AGENT_FAIL_POINTS: point });
   expect(await first.exited, first.output().slice(-3000)).toEqual({ code: null, signal: 'SIGKILL' });
 
-  const second = spawnAgent(options);
-  const job = await waitForJob(server, pk, ended, 30_000).catch((err: Error) => {
-    throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
-  });
-  second.kill('SIGTERM');
-  expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+  const { job } = await restartUntil(server, pk, options);
   return job;
 }
 

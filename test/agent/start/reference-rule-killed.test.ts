@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { NODE_RESTARTED_ERROR } from '../../../src/agent/start/recovery-rules.js';
 import { buildOnce } from '../../helpers/build.js';
 import { api, startTestServer } from '../../helpers/server.js';
-import { createJob, ended, fastAgentOptions, getJob, importTemplate, readRuns, type ServerJob, shellTemplate, spawnAgent, waitForJob } from '../../helpers/agent.js';
+import { createJob, ended, fastAgentOptions, getJob, importTemplate, readRuns, type ServerJob, shellTemplate, restartUntil, spawnAgent } from '../../helpers/agent.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
 beforeAll(async () => {
@@ -41,12 +41,7 @@ describe('an agent killed while applying the reference rule', () => {
       const between = await getJob(server, pk);
       expect(between.error_reason ?? NODE_RESTARTED_ERROR).toBe(NODE_RESTARTED_ERROR);
 
-      const second = spawnAgent(options);
-      const job = await waitForJob(server, pk, succeeded, 30_000).catch((err: Error) => {
-        throw new Error(`${err.message}\n--- second agent ---\n${second.output().slice(-6000)}`);
-      });
-      second.kill('SIGTERM');
-      expect(await second.exited, second.output().slice(-3000)).toEqual({ code: 0, signal: null });
+      const { job } = await restartUntil(server, pk, options, succeeded);
       expect(job.node).toBe(nodeId);
       expect(await readRuns(runs)).toEqual(['run']);
     });
