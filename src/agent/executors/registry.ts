@@ -54,8 +54,8 @@ export class ExecutorRegistry {
    * After an agent restart that found a job's child gone: a child that follows the job's work still
    * outside it (its container) to its end, or `undefined` when there is none.
    */
-  async followOutside(serverUrl: string, jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
-    return this.#docker()?.follow(serverUrl, jobPk, attempt, dir);
+  async followOutside(serverUrl: string, jobPk: number, attempt: number, dir: JobDir, otherAddresses: readonly string[] = []): Promise<ChildSpec | undefined> {
+    return this.#docker()?.follow(serverUrl, jobPk, attempt, dir, otherAddresses);
   }
 
   /** At start-up: remove the work outside any child (containers) that no unfinished job owns. */

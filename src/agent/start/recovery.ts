@@ -36,7 +36,7 @@ export interface RecoveryDeps {
   apiForNode(nodePk: number): NodeApi;
   executor: StartUpExecutorPort;
   /** `errorBackoffS`: the back-off while the server cannot be reached during recovery. */
-  options: Pick<ResolvedAgentOptions, 'serverUrl' | 'workDir' | 'errorBackoffS' | 'maxRestarts' | 'killGraceMs'>;
+  options: Pick<ResolvedAgentOptions, 'serverUrl' | 'serverUrls' | 'workDir' | 'errorBackoffS' | 'maxRestarts' | 'killGraceMs'>;
   log: LogPort;
   /**
    * Claim the slot (or, with `beyond-plan`, a slot of the job's own that leaves when it ends) and
@@ -149,7 +149,9 @@ async function followOutside(deps: RecoveryDeps, record: JobRecord, dir: JobDir,
   if (facts.fate !== 'gone' && facts.fate !== 'none') return facts;
   if (record.state !== 'starting' && record.state !== 'running') return facts;
   try {
-    const spec = await deps.executor.followOutside(deps.options.serverUrl, record.jobPk, record.attempts, dir);
+    // Under any address of the server: an entry journalled under another one was taken over under
+    // the first (`aliases.ts`), but its container keeps the name and label it was started with.
+    const spec = await deps.executor.followOutside(deps.options.serverUrl, record.jobPk, record.attempts, dir, deps.options.serverUrls.slice(1));
     if (spec === undefined) return facts;
     const follower = await spawnJob(spec);
     deps.log.info({ job: record.jobPk, work: spec.outside?.description, pid: follower.pid }, "the job's child is gone but its container is not; following the container");

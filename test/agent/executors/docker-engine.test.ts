@@ -367,6 +367,26 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     }
   });
 
+  it("follows a job's container started under another address of the same server (the addresses were reordered)", async () => {
+    // `server.url: [OTHER_SERVER, SERVER]` became `[SERVER, OTHER_SERVER]`: the journal's entry moved
+    // to SERVER (aliases.ts), but its container was named and labelled under OTHER_SERVER.
+    const pk = nextPk++;
+    const dir = await createJobDir(jobDirPaths(await tempWorkDir(), OTHER_SERVER, pk));
+    const { spec } = executorWith().prepare(job(pk), shTemplate('echo renamed ran; exit 6'), { dir, gpu: null, serverUrl: OTHER_SERVER, nodePk: 7, attempt: 1 });
+    const name = dockerContainerName(AGENT_ID, OTHER_SERVER, pk, 1);
+    const run = spec.argv.indexOf('run');
+    await docker(['run', '--detach', ...spec.argv.slice(run + 1)]);
+    onTestFinished(() => docker(['container', 'rm', '--force', name]).then(() => undefined));
+    await until(async () => (await inspect(name, '{{.State.Status}}')) === 'exited', 60_000, 'the container to end');
+
+    expect(await executorWith().follow(SERVER, pk, 1, dir)).toBeUndefined();
+    const follower = await executorWith().follow(SERVER, pk, 1, dir, [OTHER_SERVER]);
+    expect(follower?.argv).toContain(name);
+    const child = await spawnJob(follower!);
+    reapOnFinish(child);
+    expect(await child.exited).toMatchObject({ code: 6 });
+  });
+
   it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
     const [kept, orphan] = [nextPk++, nextPk++];
     const a = await spawnOnly(job(kept), shTemplate('sleep 60'));
