@@ -6,6 +6,7 @@
  * was still full, failed again, and soon hit systemd's start limit.
  */
 import { statSync, statfsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 
 /**
  * The least room a restart needs, whatever the journal's size: recovery writes every unfinished job
@@ -56,11 +57,28 @@ export interface Shortfall extends Place {
 export function firstShortfall(places: readonly Place[], neededBytes: number, freeBytes: (path: string) => number = freeBytesAt): Shortfall | null {
   const measured = new Set<number>();
   for (const place of places) {
-    const device = statSync(place.path).dev;
+    const at = nearestExisting(place.path);
+    const device = statSync(at).dev;
     if (measured.has(device)) continue;
     measured.add(device);
-    const free = freeBytes(place.path);
+    const free = freeBytes(at);
     if (free < neededBytes) return { ...place, freeBytes: free, neededBytes };
   }
   return null;
+}
+
+/**
+ * `path`, or its nearest parent that exists: where a restart creates it again. An operator may free a
+ * full disk by removing the work directory itself; measuring only an existing path, the probe then
+ * failed on every try and the agent waited for good instead of restarting.
+ */
+function nearestExisting(path: string): string {
+  for (let at = resolve(path); ; at = dirname(at)) {
+    try {
+      statSync(at);
+      return at;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(at) === at) throw err;
+    }
+  }
 }

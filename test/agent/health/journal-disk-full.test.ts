@@ -139,6 +139,16 @@ describe('the journal-failure probe with an injected free-space figure', () => {
     expect(await wait).toBe(true);
   });
 
+  it('returns once there is room although the work directory itself was removed (an operator freeing the disk)', async () => {
+    // `rm -rf <work_dir>` frees a full disk in one go; the restart creates the directory again. The
+    // file system a restart writes it to is its nearest existing parent's, and that one has room.
+    const dir = await tempDir('ufdl-disk-room-');
+    const journal = journalIn(dir);
+    const workDir = join(dir, 'work');
+    const { log } = warnings();
+    expect(await waitUntilWritable(journal, stopper(), log, { workDir, freeBytes: () => MIN_FREE_BYTES })).toBe(true);
+  });
+
   it("wants the journal's size free when the journal is larger than the floor", async () => {
     const dir = await tempDir('ufdl-disk-room-');
     const path = join(dir, 'journal.sqlite3');
