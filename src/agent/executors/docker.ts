@@ -243,9 +243,13 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
       };
     },
 
-    async sweep(serverUrl: string, owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult> {
+    async sweep(serverUrls: readonly string[], owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult> {
       const result: SweepResult = { removed: [], failed: [] };
-      for (const name of await containersLabelled(cli, { [LABEL.agent]: agentId, [LABEL.server]: serverUrl })) {
+      // Every address of the server: after its addresses were reordered, the journal keeps its entries
+      // under the first, and containers started before keep the label of the one they were started under.
+      const names = new Set<string>();
+      for (const serverUrl of serverUrls) for (const name of await containersLabelled(cli, { [LABEL.agent]: agentId, [LABEL.server]: serverUrl })) names.add(name);
+      for (const name of names) {
         const state = await inspectContainer(cli, name);
         if (state === undefined) continue;
         if (owned(Number(state.labels[LABEL.job]), Number(state.labels[LABEL.attempt]))) continue;
@@ -272,8 +276,8 @@ export interface DockerExecutor extends Executor {
    * status; `undefined` when there is no such container, or only one that never started (then removed).
    */
   follow(serverUrl: string, jobPk: number, attempt: number, dir: JobDir, otherAddresses?: readonly string[]): Promise<ChildSpec | undefined>;
-  /** Remove this agent's containers (for `serverUrl`) that `owned` does not claim; at start-up. */
-  sweep(serverUrl: string, owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult>;
+  /** Remove this agent's containers (labelled with any of the server's `serverUrls`) that `owned` does not claim; at start-up. */
+  sweep(serverUrls: readonly string[], owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult>;
 }
 
 /** The executor with default options. */

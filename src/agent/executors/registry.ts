@@ -59,8 +59,8 @@ export class ExecutorRegistry {
   }
 
   /** At start-up: remove the work outside any child (containers) that no unfinished job owns. */
-  async sweepOutside(serverUrl: string, owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult> {
-    return (await this.#docker()?.sweep(serverUrl, owned)) ?? { removed: [], failed: [] };
+  async sweepOutside(serverUrls: readonly string[], owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult> {
+    return (await this.#docker()?.sweep(serverUrls, owned)) ?? { removed: [], failed: [] };
   }
 
   #docker(): DockerExecutor | undefined {

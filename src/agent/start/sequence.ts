@@ -184,7 +184,7 @@ async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise
   if (!o.keepJobDirs) {
     await removeOrphanJobDirs(o.workDir, parts.journal.unfinishedOfEveryServer(), ctx.log);
   }
-  await removeOrphanContainers(parts, o.serverUrl, ctx.log);
+  await removeOrphanContainers(parts, o.serverUrls, ctx.log);
   if (report.settled.length + report.continuing.length + report.unknownCurrent.length > 0) {
     ctx.log.info(
       { settled: report.settled.length, continuing: report.continuing.map((c) => c.jobPk), unknownCurrentJobs: report.unknownCurrent },
@@ -197,10 +197,10 @@ async function recoverJournal(ctx: StartUpContext, parts: StartedParts): Promise
  * Containers of this agent that no unfinished journal entry owns (the entry was closed, or belongs to
  * another attempt) are left by a crash at the wrong moment: remove them, and say so.
  */
-async function removeOrphanContainers(parts: StartedParts, serverUrl: string, log: StartUpContext['log']): Promise<void> {
+async function removeOrphanContainers(parts: StartedParts, serverUrls: readonly string[], log: StartUpContext['log']): Promise<void> {
   const owned = new Set(parts.journal.unfinished().map((r) => `${r.jobPk}:${r.attempts}`));
   try {
-    const swept = await parts.executors.sweepOutside(serverUrl, (jobPk, attempt) => owned.has(`${jobPk}:${attempt}`));
+    const swept = await parts.executors.sweepOutside(serverUrls, (jobPk, attempt) => owned.has(`${jobPk}:${attempt}`));
     if (swept.removed.length > 0) log.warn({ containers: swept.removed }, 'removed job containers that no unfinished journal entry owns');
     for (const failed of swept.failed) log.error({ container: failed.name, err: failed.reason }, 'could not remove a job container that no journal entry owns');
   } catch (err) {

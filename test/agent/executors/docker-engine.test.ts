@@ -392,12 +392,16 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     const a = await spawnOnly(job(kept), shTemplate('sleep 60'));
     const b = await spawnOnly(job(orphan), shTemplate('sleep 60'));
     await Promise.all([killClient(a.child, a.name), killClient(b.child, b.name)]);
-    const swept = await executorWith().sweep(SERVER, (jobPk, attempt) => jobPk === kept && attempt === 1);
+    // Another server's sweep leaves them.
+    expect(await executorWith().sweep([OTHER_SERVER], () => false)).toEqual({ removed: [], failed: [] });
+    expect(await exists(a.name)).toBe(true);
+    expect(await exists(b.name)).toBe(true);
+    // Their server's, its addresses reordered since they started (`server.url` lists another first):
+    // they carry the label of the address they were started under.
+    const swept = await executorWith().sweep(['http://ufdl-first.test:8000', SERVER], (jobPk, attempt) => jobPk === kept && attempt === 1);
     expect(swept).toEqual({ removed: [b.name], failed: [] });
     expect(await exists(a.name)).toBe(true);
     expect(await exists(b.name)).toBe(false);
-    expect(await executorWith().sweep('http://another.server:8000', () => false)).toEqual({ removed: [], failed: [] });
-    expect(await exists(a.name)).toBe(true);
   });
 
   it("runs a job pk and attempt that another agent on the engine also runs in a container of its own, and never touches the other's", async () => {
