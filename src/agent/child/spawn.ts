@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { writeLease } from './lease.js';
 import { childrenOf, readCmdline, readProcStat } from './proc.js';
 import type { ChildSpec, RunningChild } from './running-child.js';
-import { readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, type ExitResult } from './wrapper.js';
+import { EXIT_STATUS_RESERVED, readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, type ExitResult } from './wrapper.js';
 
 /** The shell that runs the wrapper. POSIX `sh` is everywhere the agent runs. */
 export const WRAPPER_SHELL = '/bin/sh';
@@ -29,7 +29,7 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   const { dir } = spec;
   // A status left by an earlier attempt would make this child look ended at once.
   await rm(dir.exitStatusPath, { force: true });
-  await rm(`${dir.exitStatusPath}.tmp`, { force: true });
+  await writeFile(`${dir.exitStatusPath}.tmp`, EXIT_STATUS_RESERVED);
   await rm(dir.fencedPath, { force: true });
   await rm(dir.outsideKillPath, { force: true });
   if (spec.lease) writeLease(dir, spec.lease.deadlineS);

@@ -10,6 +10,10 @@
  *   in the command at exec, whereas an ignored signal would stay ignored there. POSIX defers a trap
  *   while the shell waits for a foreground command, so the wrapper outlives the command and records it.
  * - The status goes to a temp file first and is then renamed, so a reader never sees half a line.
+ * - That temp file is written by the agent before the command starts ({@link EXIT_STATUS_RESERVED}),
+ *   and the wrapper overwrites it in place: a job that fills its disk to the last byte leaves no room
+ *   for a new file, and a status never recorded makes a restarted agent run the job again. The status
+ *   is padded to three digits so that it covers the reserved bytes exactly.
  * - Before it writes the status, the wrapper flushes the job directory's file system to disk
  *   (`sync -f`, one `syncfs(2)`): the command and its children never fsync their outputs, and a
  *   power cut after the status (or the agent's journal record of it) reached the disk, but before
@@ -90,9 +94,19 @@ export const WRAPPER_SCRIPT = [
   // directory's file system, or a whole `sync` where `sync -f` is unknown. `command -p`: the job's
   // PATH may not name `sync`.
   'command -p sync -f "${ufdl_status_file%/*}" 2>/dev/null || command -p sync',
-  `printf '{"status":%d}\\n' "$ufdl_rc" > "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"`,
+  // Into the room the agent reserved (`1<>` opens without truncating; see EXIT_STATUS_RESERVED).
+  `printf '{"status":%3d}\\n' "$ufdl_rc" 1<> "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"`,
   'exit "$ufdl_rc"',
 ].join('\n');
+
+/**
+ * What the agent writes to `exit-status.tmp` before it starts the wrapper: the room for the status,
+ * the same length as the line the wrapper writes over it (`{"status":%3d}` and a newline; a status is
+ * 0–255). Overwriting bytes a file already has needs no new block on ext4, XFS or tmpfs; a
+ * copy-on-write file system (btrfs, ZFS) may still refuse it when full, and then the job counts as
+ * vanished, as before.
+ */
+export const EXIT_STATUS_RESERVED = '{"status":---}\n';
 
 /** The `$0` of the wrapper, which `ps` shows. */
 export const WRAPPER_NAME = 'ufdl-job';

@@ -27,7 +27,7 @@ describe.skipIf(!hasStrace)('the wrapper, traced', () => {
       { encoding: 'utf8' },
     );
     expect(run.status, run.stderr).toBe(0);
-    expect(await readFile(dir.exitStatusPath, 'utf8')).toBe('{"status":0}\n');
+    expect(await readFile(dir.exitStatusPath, 'utf8')).toBe('{"status":  0}\n');
 
     const lines = (await readFile(trace, 'utf8')).split('\n');
     const jobRan = lines.findIndex((l) => l.includes('execve("/usr/bin/head"') || l.includes('execve("/bin/head"'));
