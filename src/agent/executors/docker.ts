@@ -206,22 +206,21 @@ export function createDockerExecutor(options: DockerOptions = {}): DockerExecuto
       };
     },
 
-    async follow(serverUrl: string, jobPk: number, attempt: number, dir: JobDir, otherAddresses: readonly string[] = []): Promise<ChildSpec | undefined> {
+    async follow(serverUrls: readonly string[], jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
       // A container started by a version that named it otherwise (without the server, or without
       // the agent too) is followed as well: after an upgrade that re-attaches under running jobs,
       // not finding it would requeue a job whose container still runs. Only this agent's container
       // of this server's job: under the older names, another server's job of the same pk and attempt
-      // had the same name. The server's other addresses are its own: its entries journalled under
-      // one of them were taken over under the first (`aliases.ts`), their containers were not.
-      const addresses = [serverUrl, ...otherAddresses];
-      const named = addresses.map((url) => dockerContainerName(agentId, url, jobPk, attempt));
+      // had the same name. Every address of the server is its own: its entries journalled under
+      // another one were taken over under the first (`aliases.ts`), their containers were not.
+      const named = serverUrls.map((url) => dockerContainerName(agentId, url, jobPk, attempt));
       let name: string | undefined;
       let state: Awaited<ReturnType<typeof inspectContainer>>;
       for (const candidate of [...named, ...earlierContainerNames(agentId, jobPk, attempt)]) {
         state = await inspectContainer(cli, candidate);
         if (state === undefined) continue;
         const server = state.labels[LABEL.server];
-        if (state.labels[LABEL.agent] !== agentId || (server !== undefined && !addresses.includes(server))) continue;
+        if (state.labels[LABEL.agent] !== agentId || (server !== undefined && !serverUrls.includes(server))) continue;
         name = candidate;
         break;
       }
@@ -274,8 +273,9 @@ export interface DockerExecutor extends Executor {
    * After an agent restart that found a job's child gone: when the attempt's container is still
    * there (running, or ended meanwhile), a child that follows it to its end and exits with its
    * status; `undefined` when there is no such container, or only one that never started (then removed).
+   * `serverUrls`: every address of the job's server, the first the one in use (as `server.url` lists them).
    */
-  follow(serverUrl: string, jobPk: number, attempt: number, dir: JobDir, otherAddresses?: readonly string[]): Promise<ChildSpec | undefined>;
+  follow(serverUrls: readonly string[], jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined>;
   /** Remove this agent's containers (labelled with any of the server's `serverUrls`) that `owned` does not claim; at start-up. */
   sweep(serverUrls: readonly string[], owned: (jobPk: number, attempt: number) => boolean): Promise<SweepResult>;
 }

@@ -52,10 +52,11 @@ export class ExecutorRegistry {
 
   /**
    * After an agent restart that found a job's child gone: a child that follows the job's work still
-   * outside it (its container) to its end, or `undefined` when there is none.
+   * outside it (its container) to its end, or `undefined` when there is none. `serverUrls`: every
+   * address of the job's server, the first the one in use.
    */
-  async followOutside(serverUrl: string, jobPk: number, attempt: number, dir: JobDir, otherAddresses: readonly string[] = []): Promise<ChildSpec | undefined> {
-    return this.#docker()?.follow(serverUrl, jobPk, attempt, dir, otherAddresses);
+  async followOutside(serverUrls: readonly string[], jobPk: number, attempt: number, dir: JobDir): Promise<ChildSpec | undefined> {
+    return this.#docker()?.follow(serverUrls, jobPk, attempt, dir);
   }
 
   /** At start-up: remove the work outside any child (containers) that no unfinished job owns. */

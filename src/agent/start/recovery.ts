@@ -151,7 +151,7 @@ async function followOutside(deps: RecoveryDeps, record: JobRecord, dir: JobDir,
   try {
     // Under any address of the server: an entry journalled under another one was taken over under
     // the first (`aliases.ts`), but its container keeps the name and label it was started with.
-    const spec = await deps.executor.followOutside(deps.options.serverUrl, record.jobPk, record.attempts, dir, deps.options.serverUrls.slice(1));
+    const spec = await deps.executor.followOutside(deps.options.serverUrls, record.jobPk, record.attempts, dir);
     if (spec === undefined) return facts;
     const follower = await spawnJob(spec);
     deps.log.info({ job: record.jobPk, work: spec.outside?.description, pid: follower.pid }, "the job's child is gone but its container is not; following the container");

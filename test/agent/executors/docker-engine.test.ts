@@ -251,7 +251,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     await killClient(child, name);
     expect(await inspect(name, '{{.State.Running}}')).toBe('true');
 
-    const spec = await executorWith().follow(SERVER, pk, 1, dir);
+    const spec = await executorWith().follow([SERVER], pk, 1, dir);
     expect(spec).toBeDefined();
     const follower = await spawnJob(spec!);
     reapOnFinish(follower);
@@ -268,10 +268,10 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     const { dir, child, name } = await spawnOnly(job(pk), shTemplate('echo quick; exit 4'));
     await killClient(child, name);
     await until(async () => (await inspect(name, '{{.State.Running}}')) === 'false', 60_000, 'the container to end');
-    expect(await createDockerExecutor({ agentId: 'another-agent' }).follow(SERVER, pk, 1, dir)).toBeUndefined();
-    expect(await executorWith().follow(SERVER, pk, 2, dir)).toBeUndefined();
+    expect(await createDockerExecutor({ agentId: 'another-agent' }).follow([SERVER], pk, 1, dir)).toBeUndefined();
+    expect(await executorWith().follow([SERVER], pk, 2, dir)).toBeUndefined();
 
-    const follower = await spawnJob((await executorWith().follow(SERVER, pk, 1, dir))!);
+    const follower = await spawnJob((await executorWith().follow([SERVER], pk, 1, dir))!);
     reapOnFinish(follower);
     const result = await new ChildSupervisor(follower, { killGraceMs: 2000 }).done;
     expect(result.exit).toMatchObject({ code: 4, signal: null });
@@ -290,7 +290,7 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     expect(await inspect(name, '{{.State.Status}}')).toBe('created');
 
     // Following it would report `docker wait`'s 0 for a job that never ran.
-    expect(await executorWith().follow(SERVER, pk, 1, dir)).toBeUndefined();
+    expect(await executorWith().follow([SERVER], pk, 1, dir)).toBeUndefined();
     expect(await exists(name)).toBe(false);
     expect(await readText(dir.consolePath).catch(() => '')).not.toContain('ran');
   });
@@ -310,13 +310,13 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     onTestFinished(() => docker(['container', 'rm', '--force', legacy]).then(() => undefined));
     await until(async () => (await inspect(legacy, '{{.State.Status}}')) === 'exited', 60_000, 'the legacy container to end');
 
-    const follower = await executorWith().follow(SERVER, pk, 1, dir);
+    const follower = await executorWith().follow([SERVER], pk, 1, dir);
     expect(follower?.argv).toContain(legacy);
     const child = await spawnJob(follower!);
     reapOnFinish(child);
     expect(await child.exited).toMatchObject({ code: 3 });
     // Another agent's container of the same old name is not followed.
-    expect(await executorWith({ agentId: `${AGENT_ID}-other` }).follow(SERVER, pk, 1, dir)).toBeUndefined();
+    expect(await executorWith({ agentId: `${AGENT_ID}-other` }).follow([SERVER], pk, 1, dir)).toBeUndefined();
   });
 
   it('follows a container an earlier version named by the agent alone, only for the server whose job it ran', async () => {
@@ -334,8 +334,8 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
 
     // This agent's job of the same pk and attempt of another server had the same name then: it is
     // not that job's container.
-    expect(await executorWith().follow(SERVER, pk, 1, dir)).toBeUndefined();
-    const follower = await executorWith().follow(OTHER_SERVER, pk, 1, dir);
+    expect(await executorWith().follow([SERVER], pk, 1, dir)).toBeUndefined();
+    const follower = await executorWith().follow([OTHER_SERVER], pk, 1, dir);
     expect(follower?.argv).toContain(earlier);
     const child = await spawnJob(follower!);
     reapOnFinish(child);
@@ -355,8 +355,8 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
       expect(ours.log).toContain('ours ran');
       expect(await inspect(dockerContainerName(AGENT_ID, OTHER_SERVER, pk, 1), '{{.State.Status}}')).toBe('running');
       // Ours is gone (removed once it ended): the other server's is not taken for it.
-      expect(await executorWith().follow(SERVER, pk, 1, other.dir)).toBeUndefined();
-      expect((await executorWith().follow(OTHER_SERVER, pk, 1, other.dir))?.argv).toContain(dockerContainerName(AGENT_ID, OTHER_SERVER, pk, 1));
+      expect(await executorWith().follow([SERVER], pk, 1, other.dir)).toBeUndefined();
+      expect((await executorWith().follow([OTHER_SERVER], pk, 1, other.dir))?.argv).toContain(dockerContainerName(AGENT_ID, OTHER_SERVER, pk, 1));
 
       await writeFile(`${other.dir.root}/release`, '');
       const theirs = await finish(other);
@@ -379,8 +379,8 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     onTestFinished(() => docker(['container', 'rm', '--force', name]).then(() => undefined));
     await until(async () => (await inspect(name, '{{.State.Status}}')) === 'exited', 60_000, 'the container to end');
 
-    expect(await executorWith().follow(SERVER, pk, 1, dir)).toBeUndefined();
-    const follower = await executorWith().follow(SERVER, pk, 1, dir, [OTHER_SERVER]);
+    expect(await executorWith().follow([SERVER], pk, 1, dir)).toBeUndefined();
+    const follower = await executorWith().follow([SERVER, OTHER_SERVER], pk, 1, dir);
     expect(follower?.argv).toContain(name);
     const child = await spawnJob(follower!);
     reapOnFinish(child);
