@@ -93,18 +93,28 @@ export function dockerAgentId(workDir: string): string {
 
 /**
  * The `ufdl.agent` label that an earlier version of this agent gave the containers of `jobs` (the
- * journal's unfinished attempts on `serverUrl`), if any is still there. Before the journal kept the
- * identity it was the host's name and the work directory at each start, so an upgrade that re-created
- * the agent's own container (a new hostname) would lose them. Only a label of this work directory is
- * taken; undefined when there is none or the engine cannot be asked.
+ * journal's unfinished attempts on the server of `serverUrls`), if any is still there. Before the
+ * journal kept the identity it was the host's name and the work directory at each start, so an upgrade
+ * that re-created the agent's own container (a new hostname) would lose them. A container is looked
+ * for under every address of the server (the first the one in use, as `server.url` lists them): it
+ * keeps the `ufdl.server` label of the address it was started under, which is not the first once the
+ * operator reordered them. Only a label of this work directory is taken; undefined when there is none
+ * or the engine cannot be asked.
  */
-export async function earlierAgentId(jobs: readonly { jobPk: number; attempt: number }[], serverUrl: string, workDir: string, binary = 'docker'): Promise<string | undefined> {
+export async function earlierAgentId(
+  jobs: readonly { jobPk: number; attempt: number }[],
+  serverUrls: readonly string[],
+  workDir: string,
+  binary = 'docker',
+): Promise<string | undefined> {
   const cli: DockerCli = { binary };
   try {
     for (const job of jobs) {
-      for (const name of await containersLabelled(cli, { [LABEL.job]: String(job.jobPk), [LABEL.attempt]: String(job.attempt), [LABEL.server]: serverUrl })) {
-        const agent = (await inspectContainer(cli, name))?.labels[LABEL.agent];
-        if (agent?.endsWith(`:${workDir}`)) return agent;
+      for (const serverUrl of serverUrls) {
+        for (const name of await containersLabelled(cli, { [LABEL.job]: String(job.jobPk), [LABEL.attempt]: String(job.attempt), [LABEL.server]: serverUrl })) {
+          const agent = (await inspectContainer(cli, name))?.labels[LABEL.agent];
+          if (agent?.endsWith(`:${workDir}`)) return agent;
+        }
       }
     }
   } catch {

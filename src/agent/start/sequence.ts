@@ -126,14 +126,15 @@ async function detectMachine(ctx: StartUpContext, journal: Journal, base: UfdlCl
 /**
  * Who runs the job containers, for their labels: fixed when the journal is new (its host and work
  * directory then) and kept across re-created containers. A journal of an earlier version, which kept
- * none, takes the label its unfinished jobs' containers carry, if any are still there.
+ * none, takes the label its unfinished jobs' containers carry, if any are still there (under any
+ * address of the server: one started before `server.url` was reordered is labelled with another).
  */
 async function agentIdentity(ctx: StartUpContext, journal: Journal): Promise<string> {
   const o = ctx.options;
   let initial = dockerAgentId(o.workDir);
   if (!journal.hasIdentity() && o.docker !== false) {
     const jobs = journal.unfinished().map((r) => ({ jobPk: r.jobPk, attempt: r.attempts }));
-    if (jobs.length > 0) initial = (await earlierAgentId(jobs, o.serverUrl, o.workDir)) ?? initial;
+    if (jobs.length > 0) initial = (await earlierAgentId(jobs, o.serverUrls, o.workDir)) ?? initial;
   }
   return journal.identity(initial);
 }

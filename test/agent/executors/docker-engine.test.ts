@@ -12,7 +12,7 @@ import { createJobDir, jobDirPaths, type JobDir } from '../../../src/agent/child
 import type { RunningChild } from '../../../src/agent/child/running-child.js';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
 import { ChildSupervisor, type SupervisedExit } from '../../../src/agent/child/supervisor.js';
-import { createDockerExecutor, dockerContainerName, type DockerOptions } from '../../../src/agent/executors/docker.js';
+import { createDockerExecutor, dockerContainerName, earlierAgentId, type DockerOptions } from '../../../src/agent/executors/docker.js';
 import { LABEL } from '../../../src/agent/executors/docker-engine.js';
 import type { PreparedJob } from '../../../src/agent/executors/types.js';
 import { scanOutputs } from '../../../src/agent/outputs/scan.js';
@@ -385,6 +385,27 @@ describe.skipIf(skipDocker)(`the Docker executor on a real engine${dockerSkipNot
     const child = await spawnJob(follower!);
     reapOnFinish(child);
     expect(await child.exited).toMatchObject({ code: 6 });
+  });
+
+  it("adopts the agent label an earlier version gave a job's container started under another address of the same server", async () => {
+    // A journal of a version that kept no agent identity, whose server's addresses were reordered since
+    // (`[OTHER_SERVER, SERVER]` became `[SERVER, OTHER_SERVER]`): the container carries the label of the
+    // address it was started under, and the agent must still take the label it was given then.
+    const pk = nextPk++;
+    const work = await tempWorkDir();
+    const earlier = `an-earlier-hostname:${work}`;
+    const dir = await createJobDir(jobDirPaths(work, OTHER_SERVER, pk));
+    const { spec } = executorWith({ agentId: earlier }).prepare(job(pk), shTemplate('exit 0'), { dir, gpu: null, serverUrl: OTHER_SERVER, nodePk: 7, attempt: 1 });
+    const name = dockerContainerName(earlier, OTHER_SERVER, pk, 1);
+    await docker(['create', ...spec.argv.slice(spec.argv.indexOf('run') + 1)]);
+    onTestFinished(() => docker(['container', 'rm', '--force', name]).then(() => undefined));
+
+    const jobs = [{ jobPk: pk, attempt: 1 }];
+    expect(await earlierAgentId(jobs, [SERVER, OTHER_SERVER], work)).toBe(earlier);
+    // Not another attempt's, nor another server's, nor another work directory's.
+    expect(await earlierAgentId([{ jobPk: pk, attempt: 2 }], [SERVER, OTHER_SERVER], work)).toBeUndefined();
+    expect(await earlierAgentId(jobs, [SERVER], work)).toBeUndefined();
+    expect(await earlierAgentId(jobs, [SERVER, OTHER_SERVER], `${work}-other`)).toBeUndefined();
   });
 
   it('removes at start-up the containers of this agent that no unfinished job owns, and only those', async () => {
