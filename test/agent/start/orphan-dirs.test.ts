@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jobDirPaths, legacyJobDirRoot } from '../../../src/agent/child/job-dir.js';
@@ -40,6 +40,8 @@ describe('a job directory left by a crash after the job was done', () => {
     const second = spawnAgent(options);
     await second.waitForLog((l) => l.msg === 'test agent running', 30_000);
     expect(existsSync(jobDir)).toBe(false);
+    // Its server's directory, left empty, with it.
+    expect(existsSync(dirname(jobDir))).toBe(false);
     expect(existsSync(join(options.workDir!, 'cache'))).toBe(true);
     expect(existsSync(join(options.workDir!, 'notes.txt'))).toBe(true);
     expect(second.lines().some((l) => l.msg === 'removed job directories that no unfinished journal entry owns')).toBe(true);
@@ -186,11 +188,56 @@ describe('the start-up sweep', () => {
     await writeFile(join(dirname(dirs.b7), 'notes.txt'), 'keep me');
 
     const removed = await removeOrphanJobDirs(work, unfinished, testLogger());
-    expect(removed.sort()).toEqual([dirs.aLegacy9, dirs.a7, dirs.a8].sort());
+    expect(removed.jobDirs.sort()).toEqual([dirs.aLegacy9, dirs.a7, dirs.a8].sort());
     expect(existsSync(dirs.aLegacy7)).toBe(true);
     expect(existsSync(dirs.b7)).toBe(true);
     expect(existsSync(join(work, 'cache'))).toBe(true);
     expect(existsSync(join(dirname(dirs.b7), 'notes.txt'))).toBe(true);
+  });
+
+  it('removes a per-server directory left empty, and no other: none an unfinished entry is in, none not named server-<12 hex>', async () => {
+    const dir = await tempDir('ufdl-sweep-servers-');
+    const work = join(dir, 'work');
+    const path = join(dir, 'journal.sqlite3');
+    const server = (name: string) => `http://${name}.test`;
+    const serverDir = (name: string) => dirname(jobDirPaths(work, server(name), 1).root);
+    // Server `running` has an unfinished job with its directory; server `acquiring` one whose directory
+    // is not made yet (its entry is journalled first); server `finished` only a closed one.
+    const journal = openJournal({ path, serverUrl: server('running') });
+    journal.beginAcquire({ jobPk: 5, nodePk: 1, jobDir: jobDirPaths(work, server('running'), 5).root });
+    journal.close();
+    const acquiring = openJournal({ path, serverUrl: server('acquiring') });
+    acquiring.beginAcquire({ jobPk: 3, nodePk: 1, jobDir: jobDirPaths(work, server('acquiring'), 3).root });
+    const unfinished = acquiring.unfinishedOfEveryServer();
+    acquiring.close();
+
+    await mkdir(join(jobDirPaths(work, server('running'), 5).root, 'output'), { recursive: true });
+    await mkdir(join(jobDirPaths(work, server('finished'), 8).root, 'output'), { recursive: true });
+    await mkdir(serverDir('acquiring'), { recursive: true });
+    await mkdir(serverDir('empty'), { recursive: true });
+    await mkdir(serverDir('notes'), { recursive: true });
+    await writeFile(join(serverDir('notes'), 'notes.txt'), 'keep me');
+    await mkdir(join(serverDir('cache'), 'cache'), { recursive: true });
+    // Empty, but not named as the agent names a per-server directory.
+    const lookalikes = ['server-0123456789AB', 'server-0123456789a', 'server-0123456789abc', 'xserver-0123456789ab', 'server-0123456789ab.old'].map((name) => join(work, name));
+    for (const lookalike of lookalikes) await mkdir(lookalike);
+    // Named as one, but a link to a directory elsewhere: neither is touched.
+    const elsewhere = join(dir, 'elsewhere');
+    await mkdir(elsewhere);
+    await symlink(elsewhere, join(work, 'server-0123456789ab'));
+
+    const removed = await removeOrphanJobDirs(work, unfinished, testLogger());
+    expect(removed.jobDirs).toEqual([jobDirPaths(work, server('finished'), 8).root]);
+    expect(removed.serverDirs.sort()).toEqual([serverDir('finished'), serverDir('empty')].sort());
+    expect(existsSync(serverDir('finished'))).toBe(false);
+    expect(existsSync(serverDir('empty'))).toBe(false);
+    expect(existsSync(join(jobDirPaths(work, server('running'), 5).root, 'output'))).toBe(true);
+    expect(existsSync(serverDir('acquiring'))).toBe(true);
+    expect(existsSync(join(serverDir('notes'), 'notes.txt'))).toBe(true);
+    expect(existsSync(join(serverDir('cache'), 'cache'))).toBe(true);
+    for (const lookalike of lookalikes) expect(existsSync(lookalike)).toBe(true);
+    expect(existsSync(join(work, 'server-0123456789ab'))).toBe(true);
+    expect(existsSync(elsewhere)).toBe(true);
   });
 });
 
