@@ -9,15 +9,16 @@
  * every child template exists (latest active version when none is given); overrides name parameters
  * of the child that are not const, with defaults that fit; every dependency joins two known nodes,
  * names an output its producer declares and an input its consumer has, wires no input twice, and the
- * input accepts `JobOutput<the output's type>`; the graph has no cycle; nesting stays shallow.
+ * input accepts `JobOutput<the output's type>`; the graph has no cycle (`workflow-graph-rules.ts`);
+ * nesting stays shallow.
  *
  * The workflow inherits, as the reference's import means to, every child input that no dependency
  * feeds (`node:input`), every child parameter (`node:parameter`, defaults overridden) and every
  * child output (`node:output`, so that a workflow can itself be a node of another).
  */
 import { UfdlError } from '../../protocol/errors.js';
-import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
-import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
+import { printType } from '../../protocol/type-string.js';
+import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
 import { checkAgentTemplate } from './agent-templates.js';
 import { cachedStatement, immediateTransaction, type Db } from './db.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
@@ -32,12 +33,13 @@ import {
   workflowSize,
   type WorkflowSize,
 } from './workflow-bounds.js';
-import { bad, getTemplate, insertTemplate, resolveDefault, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
+import { bad, getTemplate, insertTemplate, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
+import { checkAcyclic, checkDependencies, checkOverrides, type DependencySpec } from './workflow-graph-rules.js';
 
 /** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
 export interface GraphSpec {
   nodes: Record<string, { name: string; version?: number | undefined; parameter_default_overrides?: Record<string, ParameterOverrideSpec> | undefined }>;
-  dependencies: { from_node: string; from_output: string; to_node: string; to_input: string }[];
+  dependencies: DependencySpec[];
 }
 
 interface ParameterOverrideSpec {
@@ -72,12 +74,12 @@ function importChecked(db: Db, common: TemplateCommon, spec: GraphSpec, creator:
   const nodes: Record<string, WorkflowNodeJson> = {};
   for (const [name, node] of Object.entries(spec.nodes)) {
     const row = children.get(name)!;
-    const overrides = checkOverrides(name, row, node.parameter_default_overrides);
+    const overrides = checkOverrides('specific', name, row, node.parameter_default_overrides);
     if (overrides) checkOverriddenAgentTemplate(db, `specific.nodes.${name}.parameter_default_overrides`, row, overrides);
     nodes[name] = { template: { pk: row.pk, name: row.name, version: row.version }, ...(overrides ? { parameter_default_overrides: overrides } : {}) };
   }
-  const dependencies = checkDependencies(spec, children);
-  checkAcyclic(Object.keys(spec.nodes), dependencies);
+  const dependencies = checkDependencies('specific', spec.dependencies, children);
+  checkAcyclic('specific', Object.keys(spec.nodes), dependencies);
   const graph: WorkflowGraphJson = { nodes, dependencies };
   const derived = deriveDeclarations(graph, children);
 
@@ -126,28 +128,6 @@ function checkDeclarationsSize(children: Map<string, TemplateRow>): void {
 }
 
 /**
- * A node's overrides: each names a parameter of the child that is not const (a child's const
- * parameter is its author's decision, e.g. the script it runs), with a default that fits the
- * parameter's types. Returned normalised (`default_type` resolved), or undefined when there are none.
- */
-function checkOverrides(node: string, child: TemplateRow, overrides: Record<string, ParameterOverride> | undefined): Record<string, ParameterOverride> | undefined {
-  if (overrides === undefined || Object.keys(overrides).length === 0) return undefined;
-  const parameters = declaredParameters(child);
-  const out: Record<string, ParameterOverride> = {};
-  for (const [name, override] of Object.entries(overrides)) {
-    const where = `specific.nodes.${node}.parameter_default_overrides.${name}`;
-    const parameter = Object.hasOwn(parameters, name) ? parameters[name] : undefined;
-    if (!parameter) {
-      throw bad(`${where}: template '${child.name}' has no parameter '${name}' (parameters: ${Object.keys(parameters).join(', ') || 'none'})`);
-    }
-    if (parameter.const) throw bad(`${where}: parameter '${name}' of template '${child.name}' is const; a workflow cannot override it`);
-    const resolved = resolveDefault(where, parameter.types.map((t) => parseTypeString(t)), override);
-    out[name] = { ...(resolved ?? {}), ...(override.const === undefined ? {} : { const: override.const }) };
-  }
-  return out;
-}
-
-/**
  * What a workable template's import checks of its `ufdl_agent.*` parameters (`agent-templates.ts`:
  * the script's `${name}` placements, the declared output names), checked again with a node's
  * overrides in place: an override of a non-const `body` or `outputs` default is a new script or new
@@ -179,60 +159,6 @@ function checkOverriddenAgentTemplate(db: Db, where: string, child: TemplateRow,
     }
     const row = getTemplate(db, template.pk);
     if (row) checkOverriddenAgentTemplate(db, where, row, merged);
-  }
-}
-
-function checkDependencies(spec: GraphSpec, children: Map<string, TemplateRow>): WorkflowDependencyJson[] {
-  const wired = new Set<string>();
-  return spec.dependencies.map((dependency, i) => {
-    const where = `specific.dependencies[${i}]`;
-    const { from_node, from_output, to_node, to_input } = dependency;
-    const producer = children.get(from_node);
-    const consumer = children.get(to_node);
-    if (!producer) throw bad(`${where}.from_node: unknown node '${from_node}' (nodes: ${[...children.keys()].join(', ')})`);
-    if (!consumer) throw bad(`${where}.to_node: unknown node '${to_node}' (nodes: ${[...children.keys()].join(', ')})`);
-    if (from_node === to_node) throw bad(`${where}: node '${from_node}' depends on itself`);
-    const outputs = declaredOutputs(producer);
-    const outputType = Object.hasOwn(outputs, from_output) ? outputs[from_output] : undefined;
-    if (outputType === undefined) {
-      throw bad(`${where}.from_output: template '${producer.name}' (node '${from_node}') declares no output '${from_output}' (outputs: ${Object.keys(outputs).join(', ') || 'none'})`);
-    }
-    const inputs = declaredInputs(consumer);
-    const input = Object.hasOwn(inputs, to_input) ? inputs[to_input] : undefined;
-    if (!input) {
-      throw bad(`${where}.to_input: template '${consumer.name}' (node '${to_node}') has no input '${to_input}' (inputs: ${Object.keys(inputs).join(', ') || 'none'})`);
-    }
-    if (wired.has(`${to_node}\n${to_input}`)) throw bad(`${where}.to_input: input '${to_input}' of node '${to_node}' is fed by more than one dependency`);
-    wired.add(`${to_node}\n${to_input}`);
-    const carried = parseTypeString(`JobOutput<${outputType}>`);
-    if (!input.types.some((allowed) => isSubtype(carried, allowed))) {
-      throw bad(
-        `${where}: output '${from_output}' of node '${from_node}' (${outputType}) cannot feed input '${to_input}' of node '${to_node}', ` +
-          `which accepts ${input.types.map(printType).join(' | ')}, not ${printType(carried)}`,
-      );
-    }
-    return { from_node, from_output, from_output_type: outputType, to_node, to_input };
-  });
-}
-
-/** Kahn's algorithm; what is left over lies on or behind a cycle, which the error names. */
-function checkAcyclic(nodes: readonly string[], dependencies: readonly WorkflowDependencyJson[]): void {
-  const waitingOn = new Map(nodes.map((n) => [n, new Set<string>()]));
-  for (const d of dependencies) waitingOn.get(d.to_node)!.add(d.from_node);
-  const done = new Set<string>();
-  let progressed = true;
-  while (progressed) {
-    progressed = false;
-    for (const [node, deps] of waitingOn) {
-      if (!done.has(node) && [...deps].every((d) => done.has(d))) {
-        done.add(node);
-        progressed = true;
-      }
-    }
-  }
-  if (done.size < nodes.length) {
-    const stuck = nodes.filter((n) => !done.has(n));
-    throw bad(`specific.dependencies: the graph has a cycle through the nodes ${stuck.map((n) => `'${n}'`).join(', ')}`);
   }
 }
 

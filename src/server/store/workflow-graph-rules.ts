@@ -1,0 +1,104 @@
+/**
+ * The rules of a workflow's graph beyond its bounds: each node's parameter overrides name parameters
+ * its template has, not const, with defaults that fit; each dependency joins two known nodes, names
+ * an output its producer declares and an input its consumer has, wires no input twice, and the input
+ * accepts the output; the graph has no cycle. Import checks them as a graph comes
+ * (`workflow-import.ts`, under `specific`).
+ *
+ * Each check throws the import's 400 (`bad`), its detail starting with `where`: the path to the part
+ * at fault, under `root`.
+ */
+import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
+import type { ParameterOverride, WorkflowDependencyJson } from '../../protocol/wire.js';
+import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
+import { bad, resolveDefault, type TemplateRow } from './templates.js';
+
+/** A dependency as import takes it (the stored ones also carry `from_output_type`, derived from the producer). */
+export interface DependencySpec {
+  from_node: string;
+  from_output: string;
+  to_node: string;
+  to_input: string;
+}
+
+/**
+ * A node's overrides: each names a parameter of the child that is not const (a child's const
+ * parameter is its author's decision, e.g. the script it runs), with a default that fits the
+ * parameter's types. Returned normalised (`default_type` resolved), or undefined when there are none.
+ */
+export function checkOverrides(
+  root: string,
+  node: string,
+  child: TemplateRow,
+  overrides: Record<string, ParameterOverride> | undefined,
+): Record<string, ParameterOverride> | undefined {
+  if (overrides === undefined || Object.keys(overrides).length === 0) return undefined;
+  const parameters = declaredParameters(child);
+  const out: Record<string, ParameterOverride> = {};
+  for (const [name, override] of Object.entries(overrides)) {
+    const where = `${root}.nodes.${node}.parameter_default_overrides.${name}`;
+    const parameter = Object.hasOwn(parameters, name) ? parameters[name] : undefined;
+    if (!parameter) {
+      throw bad(`${where}: template '${child.name}' has no parameter '${name}' (parameters: ${Object.keys(parameters).join(', ') || 'none'})`);
+    }
+    if (parameter.const) throw bad(`${where}: parameter '${name}' of template '${child.name}' is const; a workflow cannot override it`);
+    const resolved = resolveDefault(where, parameter.types.map((t) => parseTypeString(t)), override);
+    out[name] = { ...(resolved ?? {}), ...(override.const === undefined ? {} : { const: override.const }) };
+  }
+  return out;
+}
+
+/** Each dependency checked against the nodes' templates (`children`, by node name); returned with its output's type. */
+export function checkDependencies(root: string, dependencies: readonly DependencySpec[], children: ReadonlyMap<string, TemplateRow>): WorkflowDependencyJson[] {
+  const wired = new Set<string>();
+  return dependencies.map((dependency, i) => {
+    const where = `${root}.dependencies[${i}]`;
+    const { from_node, from_output, to_node, to_input } = dependency;
+    const producer = children.get(from_node);
+    const consumer = children.get(to_node);
+    if (!producer) throw bad(`${where}.from_node: unknown node '${from_node}' (nodes: ${[...children.keys()].join(', ')})`);
+    if (!consumer) throw bad(`${where}.to_node: unknown node '${to_node}' (nodes: ${[...children.keys()].join(', ')})`);
+    if (from_node === to_node) throw bad(`${where}: node '${from_node}' depends on itself`);
+    const outputs = declaredOutputs(producer);
+    const outputType = Object.hasOwn(outputs, from_output) ? outputs[from_output] : undefined;
+    if (outputType === undefined) {
+      throw bad(`${where}.from_output: template '${producer.name}' (node '${from_node}') declares no output '${from_output}' (outputs: ${Object.keys(outputs).join(', ') || 'none'})`);
+    }
+    const inputs = declaredInputs(consumer);
+    const input = Object.hasOwn(inputs, to_input) ? inputs[to_input] : undefined;
+    if (!input) {
+      throw bad(`${where}.to_input: template '${consumer.name}' (node '${to_node}') has no input '${to_input}' (inputs: ${Object.keys(inputs).join(', ') || 'none'})`);
+    }
+    if (wired.has(`${to_node}\n${to_input}`)) throw bad(`${where}.to_input: input '${to_input}' of node '${to_node}' is fed by more than one dependency`);
+    wired.add(`${to_node}\n${to_input}`);
+    const carried = parseTypeString(`JobOutput<${outputType}>`);
+    if (!input.types.some((allowed) => isSubtype(carried, allowed))) {
+      throw bad(
+        `${where}: output '${from_output}' of node '${from_node}' (${outputType}) cannot feed input '${to_input}' of node '${to_node}', ` +
+          `which accepts ${input.types.map(printType).join(' | ')}, not ${printType(carried)}`,
+      );
+    }
+    return { from_node, from_output, from_output_type: outputType, to_node, to_input };
+  });
+}
+
+/** Kahn's algorithm; what is left over lies on or behind a cycle, which the error names. `dependencies`: checked ones. */
+export function checkAcyclic(root: string, nodes: readonly string[], dependencies: readonly DependencySpec[]): void {
+  const waitingOn = new Map(nodes.map((n) => [n, new Set<string>()]));
+  for (const d of dependencies) waitingOn.get(d.to_node)!.add(d.from_node);
+  const done = new Set<string>();
+  let progressed = true;
+  while (progressed) {
+    progressed = false;
+    for (const [node, deps] of waitingOn) {
+      if (!done.has(node) && [...deps].every((d) => done.has(d))) {
+        done.add(node);
+        progressed = true;
+      }
+    }
+  }
+  if (done.size < nodes.length) {
+    const stuck = nodes.filter((n) => !done.has(n));
+    throw bad(`${root}.dependencies: the graph has a cycle through the nodes ${stuck.map((n) => `'${n}'`).join(', ')}`);
+  }
+}
