@@ -473,6 +473,85 @@ describe('create-job on a workflow stored before the import bounds', () => {
   });
 });
 
+/** Give the stored workflow `pk` this graph as stored JSON (overrides and output types included), past the import's checks. */
+function storeRawGraph(fx: Fixtures, pk: number, graph: { nodes: Record<string, unknown>; dependencies: unknown[] }): void {
+  fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(JSON.stringify(graph), pk);
+}
+
+/** What a stored graph that breaks the import's rules is refused with, after the rule it breaks. */
+const UNCHECKED = 'it was stored without this check being made; import it again with the graph corrected';
+
+/**
+ * Graphs as an older import or a hand edit could store them, each breaking one rule import enforces
+ * (`workflow-graph-rules.ts`): `producer` and `consumer` nodes as the pipeline's, and the problem
+ * create-job names. `ref(name)` is a stored template as a graph names it.
+ */
+function brokenGraphs(ref: (name: string) => TemplateRef): Array<[what: string, graph: { nodes: Record<string, unknown>; dependencies: unknown[] }, problem: string]> {
+  const feed = (from_node: string, from_output: string, to_node: string, to_input: string) => ({ from_node, from_output, from_output_type: 'BLOB', to_node, to_input });
+  const train = { template: ref('producer') };
+  const predict = { template: ref('consumer') };
+  return [
+    [
+      'a cycle',
+      { nodes: { a: predict, b: predict }, dependencies: [feed('a', 'predictions.csv', 'b', 'model'), feed('b', 'predictions.csv', 'a', 'model')] },
+      "graph.dependencies: the graph has a cycle through the nodes 'a', 'b'",
+    ],
+    [
+      'a dependency on a node that does not exist',
+      { nodes: { train, predict }, dependencies: [feed('ghost', 'model.bin', 'predict', 'model')] },
+      "graph.dependencies[0].from_node: unknown node 'ghost' (nodes: train, predict)",
+    ],
+    [
+      'a dependency on an output its producer does not declare',
+      { nodes: { train, predict }, dependencies: [feed('train', 'weights.bin', 'predict', 'model')] },
+      "graph.dependencies[0].from_output: template 'producer' (node 'train') declares no output 'weights.bin' (outputs: model.bin, report)",
+    ],
+    [
+      'a dependency into an input its consumer does not have',
+      { nodes: { train, predict }, dependencies: [feed('train', 'model.bin', 'predict', 'weights')] },
+      "graph.dependencies[0].to_input: template 'consumer' (node 'predict') has no input 'weights' (inputs: model, label)",
+    ],
+    [
+      'an override of a parameter its template does not have',
+      { nodes: { train: { ...train, parameter_default_overrides: { lr: { default: 0.1, default_type: 'float' } } }, predict }, dependencies: [feed('train', 'model.bin', 'predict', 'model')] },
+      "graph.nodes.train.parameter_default_overrides.lr: template 'producer' has no parameter 'lr' (parameters: epochs, body)",
+    ],
+    [
+      'a node of a template that is not stored',
+      { nodes: { train: { template: { pk: 9999, name: 'gone', version: 1 } } }, dependencies: [] },
+      "graph.nodes.train: unknown child template: template 9999 ('gone' v1) is not stored",
+    ],
+  ];
+}
+
+/** A stored template by name (version 1), as a graph names it. */
+function refOf(fx: Fixtures): (name: string) => TemplateRef {
+  return (name) => ({ pk: (fx.db.prepare('SELECT pk FROM templates WHERE name = ? AND version = 1').get(name) as { pk: number }).pk, name, version: 1 });
+}
+
+describe('create-job on a workflow whose stored graph breaks the import’s rules', () => {
+  it('refuses (400) a cycle, wiring to a node, output or input that does not exist, an override of an unknown parameter: its own graph’s or a nested workflow’s', async () => {
+    const fx = await startWithFixtures();
+    const pipeline = await importPipeline(fx);
+    const outer = await importWrapper(fx, 'outer', 'pipeline');
+    for (const [what, graph, problem] of brokenGraphs(refOf(fx))) {
+      storeRawGraph(fx, pipeline, graph);
+      // Values the workflows' stored declarations accept: without the check, each run is created.
+      const nested = { input_values: { 'step:train:seed': { value: 7, type: 'int' }, 'step:predict:label': { value: 'cats', type: 'str' } } };
+      for (const [template, name, where, values] of [
+        [pipeline, 'pipeline', '', PIPELINE_VALUES],
+        [outer.pk, 'outer', `nested workflow template ${pipeline} ('pipeline' v1): `, nested],
+      ] as const) {
+        const before = jobCount(fx);
+        const res = await fx.call('POST', `/v1/job-templates/${template}/create-job`, { json: values });
+        expect(res.status, `${what} (${name}): ${res.text.slice(0, 300)}`).toBe(400);
+        expect(res.body.detail, `${what} (${name})`).toBe(`Workflow template ${template} ('${name}' v1) cannot run: ${where}${problem}; ${UNCHECKED}`);
+        expect(jobCount(fx), `${what} (${name})`).toBe(before);
+      }
+    }
+  });
+});
+
 describe('a running workflow that reaches a nested workflow stored past the bounds', () => {
   it('errors when the nested workflow’s job would be created, its depth counted from the top, and creates nothing of it', async () => {
     const fx = await startWithFixtures();
@@ -500,6 +579,36 @@ describe('a running workflow that reaches a nested workflow stored past the boun
     );
     expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
     expect(jobCount(fx)).toBe(before);
+  });
+});
+
+describe('a running workflow that reaches a nested workflow whose stored graph breaks the import’s rules', () => {
+  it('errors when the nested workflow’s job would be created (a cycle would leave it waiting for good), and creates nothing of it', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec());
+    // `inner` runs the consumer; `outer` feeds it the producer's model: the inner workflow's job
+    // is created only once the producer finished.
+    const inner = await importWrapper(fx, 'inner', 'consumer');
+    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
+      nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
+      dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
+    }));
+    const imported = (fx.db.prepare('SELECT graph FROM templates WHERE pk = ?').get(inner.pk) as { graph: string }).graph;
+    for (const [what, graph, problem] of brokenGraphs(refOf(fx))) {
+      fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(imported, inner.pk);
+      const parent = await createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+      // Meanwhile (a run create-job let through before it checked graphs), `inner` gets the broken graph.
+      storeRawGraph(fx, inner.pk, graph);
+      const { train } = await childrenOf(fx, parent.pk);
+      const before = jobCount(fx);
+      await runChild(fx, fx.node(), train.pk, { outputs: { 'model.bin': 'BLOB' } });
+      const after = await getJob(fx, parent.pk);
+      expect(after.error_reason, what).toBe(`Error creating child-jobs: Workflow template ${inner.pk} ('inner' v1) cannot run: ${problem}; ${UNCHECKED}`);
+      expect(after.end_time, what).not.toBeNull();
+      expect(Object.keys(await childrenOf(fx, parent.pk)), what).toEqual(['train']);
+      expect(jobCount(fx), what).toBe(before);
+    }
   });
 });
 

@@ -4,7 +4,8 @@
  * its first children are stored in one transaction. `child_notification_overrides` must name nodes
  * of the workflow (`node`, or `node:inner` for a nested workflow's), as in the reference (406); they
  * are accepted and otherwise unused, like `notification_override` (docs/COMPATIBILITY.md). A workflow
- * over the bounds import sets (stored without them) is refused before anything is checked.
+ * over the bounds import sets, or whose graph breaks its rules (stored without them), is refused
+ * before anything is checked.
  */
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import { UfdlError } from '../../protocol/errors.js';
@@ -46,8 +47,9 @@ function isDescendant(db: Db, template: TemplateRow | undefined, name: string): 
 /**
  * The bounds import sets, checked again for a workflow stored without them (`workflow-run-bounds.ts`):
  * without them, one create-job could insert 10,000 jobs in one transaction that holds the write lock
- * meanwhile, or nest workflows without end. A few reads of templates by pk, nothing beside the run it
- * guards.
+ * meanwhile, or nest workflows without end; and the rules of each graph (`workflow-graph-rules.ts`),
+ * without which a cycle would leave the run waiting for good. A few reads of templates by pk, nothing
+ * beside the run it guards.
  */
 function checkRunBounds(db: Db, template: TemplateRow): void {
   const problem = runBoundsProblem(db, template);

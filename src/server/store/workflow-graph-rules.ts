@@ -3,13 +3,17 @@
  * its template has, not const, with defaults that fit; each dependency joins two known nodes, names
  * an output its producer declares and an input its consumer has, wires no input twice, and the input
  * accepts the output; the graph has no cycle. Import checks them as a graph comes
- * (`workflow-import.ts`, under `specific`).
+ * (`workflow-import.ts`, `specific.…`); create-job, and the creation of a nested workflow's job, check
+ * a stored graph again (`workflow-run-bounds.ts`, `graph.…`), for one stored without them (an older
+ * database, a row written by hand): a cycle, or a dependency on a node that does not exist, leaves
+ * nodes that never become ready, and the run would wait for good.
  *
  * Each check throws the import's 400 (`bad`), its detail starting with `where`: the path to the part
  * at fault, under `root`.
  */
+import { UfdlError } from '../../protocol/errors.js';
 import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
-import type { ParameterOverride, WorkflowDependencyJson } from '../../protocol/wire.js';
+import type { ParameterOverride, WorkflowDependencyJson, WorkflowGraphJson } from '../../protocol/wire.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
 import { bad, resolveDefault, type TemplateRow } from './templates.js';
 
@@ -100,5 +104,34 @@ export function checkAcyclic(root: string, nodes: readonly string[], dependencie
   if (done.size < nodes.length) {
     const stuck = nodes.filter((n) => !done.has(n));
     throw bad(`${root}.dependencies: the graph has a cycle through the nodes ${stuck.map((n) => `'${n}'`).join(', ')}`);
+  }
+}
+
+/** What `bad` puts before a detail; a stored graph's problem is told without it, inside a sentence of its own. */
+const BAD_PREFIX = bad('').message;
+
+/**
+ * The first rule a stored graph breaks, as import would say it under `graph.` (e.g.
+ * `graph.dependencies[0].from_node: unknown node 'x' (nodes: a, b)`), or undefined when it keeps them
+ * all. `children`: each node's template by node name, as the caller already read them (undefined:
+ * not stored). Reads nothing: the checks need only the nodes' own declarations, stored in their rows.
+ */
+export function storedGraphProblem(graph: WorkflowGraphJson, children: ReadonlyMap<string, TemplateRow | undefined>): string | undefined {
+  const rows = new Map<string, TemplateRow>();
+  for (const [name, row] of children) {
+    if (row === undefined) {
+      const { pk, name: template, version } = graph.nodes[name]!.template;
+      return `graph.nodes.${name}: unknown child template: template ${pk} ('${template}' v${version}) is not stored`;
+    }
+    rows.set(name, row);
+  }
+  try {
+    for (const [name, node] of Object.entries(graph.nodes)) checkOverrides('graph', name, rows.get(name)!, node.parameter_default_overrides);
+    checkDependencies('graph', graph.dependencies, rows);
+    checkAcyclic('graph', Object.keys(graph.nodes), graph.dependencies);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof UfdlError) || !err.message.startsWith(BAD_PREFIX)) throw err;
+    return err.message.slice(BAD_PREFIX.length);
   }
 }

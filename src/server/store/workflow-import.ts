@@ -9,8 +9,8 @@
  * every child template exists (latest active version when none is given); overrides name parameters
  * of the child that are not const, with defaults that fit; every dependency joins two known nodes,
  * names an output its producer declares and an input its consumer has, wires no input twice, and the
- * input accepts `JobOutput<the output's type>`; the graph has no cycle (`workflow-graph-rules.ts`);
- * nesting stays shallow.
+ * input accepts `JobOutput<the output's type>`; the graph has no cycle (`workflow-graph-rules.ts`,
+ * which create-job applies again to a stored graph); nesting stays shallow.
  *
  * The workflow inherits, as the reference's import means to, every child input that no dependency
  * feeds (`node:input`), every child parameter (`node:parameter`, defaults overridden) and every

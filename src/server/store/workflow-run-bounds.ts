@@ -4,7 +4,9 @@
  * the graph, the node names and the inherited declarations. Import checks each workflow as it comes,
  * but a workflow stored without those checks (an older database, a row written by hand) would
  * otherwise run past them: nest without end, insert thousands of jobs in one transaction, copy
- * outputs to its parents under names longer than lookups accept.
+ * outputs to its parents under names longer than lookups accept. The rules of each graph beyond its
+ * bounds (`workflow-graph-rules.ts`: overrides, wiring, no cycle) are checked on the same rows, as they
+ * are read: a cycle, or a dependency on a node the graph lacks, would leave the run waiting for good.
  *
  * create-job asks before anything is stored (`workflow-create.ts`, a 400); a running workflow asks
  * again before it creates a nested workflow's job (`workflow-run.ts`, the parent errors), for a run
@@ -14,6 +16,7 @@
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
 import { getTemplate, type TemplateRow } from './templates.js';
+import { storedGraphProblem } from './workflow-graph-rules.js';
 import {
   declarationsBytes,
   MAX_WORKFLOW_DECLARATIONS_BYTES,
@@ -27,6 +30,7 @@ import {
 } from './workflow-bounds.js';
 
 const AGAIN = 'it was stored without this limit being checked; import it again, as smaller workflows';
+const UNCHECKED = 'it was stored without this check being made; import it again with the graph corrected';
 
 /**
  * Why the workflow `template` cannot run, as a sentence for its user, or undefined when it can.
@@ -54,8 +58,8 @@ export function runBoundsProblem(db: Db, template: TemplateRow, outerLevels = 0)
 }
 
 /**
- * The first bound that the graph of `row` (`root` or a workflow nested in it) exceeds, then those
- * nested in it. `rows`: the templates read so far (undefined: hard-deleted), each read once.
+ * The first bound that the graph of `row` (`root` or a workflow nested in it) exceeds, or rule it
+ * breaks, then those nested in it. `rows`: the templates read so far (undefined: hard-deleted), each read once.
  */
 function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<number, TemplateRow | undefined>): string | undefined {
   rows.set(row.pk, row);
@@ -76,11 +80,14 @@ function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<num
   const read = (pk: number) => (rows.has(pk) ? rows.get(pk) : rows.set(pk, getTemplate(db, pk)).get(pk));
   // A workflow is checked by the graph that reads it first: those this graph reads, after its own bounds.
   const unread = new Set(Object.values(graph.nodes).map((node) => node.template.pk).filter((pk) => !rows.has(pk)));
-  const children = Object.values(graph.nodes).flatMap((node) => read(node.template.pk) ?? []);
-  const bytes = declarationsBytes(children);
+  const nodes = new Map(Object.entries(graph.nodes).map(([name, node]) => [name, read(node.template.pk)]));
+  const bytes = declarationsBytes([...nodes.values()].flatMap((child) => child ?? []));
   if (bytes > MAX_WORKFLOW_DECLARATIONS_BYTES) {
     return `the inputs, parameters and outputs ${nested ?? 'it'} inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}; ${AGAIN}`;
   }
+  // The rules import checks beyond the bounds, on the rows just read: no read of its own.
+  const broken = storedGraphProblem(graph, nodes);
+  if (broken !== undefined) return `${nested === undefined ? '' : `${nested}: `}${broken}; ${UNCHECKED}`;
   for (const pk of unread) {
     const child = rows.get(pk);
     if (child === undefined || child.graph === null) continue;

@@ -220,7 +220,8 @@ function createChild(db: Db, parent: JobRow, graph: WorkflowGraphJson, node: str
  * its depth counted from the top-level workflow (`workflow-run-bounds.ts`). create-job checked them
  * for the whole run, but a run it let through before it checked them all may reach a workflow too
  * deep, which would nest further and copy outputs to its parents under names longer than lookups
- * accept: the parent errors instead, naming the bound.
+ * accept, or one whose graph breaks import's rules (a cycle: its job would wait for good): the
+ * parent errors instead, naming the bound or the rule.
  */
 function checkNestedBounds(db: Db, parent: JobRow, templatePk: number): void {
   const template = getTemplate(db, templatePk);
