@@ -612,6 +612,42 @@ describe('a running workflow that reaches a nested workflow whose stored graph b
   });
 });
 
+describe('a running workflow whose own stored graph leaves nodes that can never be ready', () => {
+  it('errors once every job it made has finished (a run create-job let through before it checked graphs), instead of waiting for good', async () => {
+    const fx = await startWithFixtures();
+    const loopy = await importPipeline(fx);
+    const imported = (fx.db.prepare('SELECT graph FROM templates WHERE pk = ?').get(loopy) as { graph: string }).graph;
+    const ref = refOf(fx);
+    const feed = (from_node: string, from_output: string, to_node: string, to_input: string) => ({ from_node, from_output, from_output_type: 'BLOB', to_node, to_input });
+    const train = { template: ref('producer') };
+    const predict = { template: ref('consumer') };
+    const cases: Array<[what: string, graph: { nodes: Record<string, unknown>; dependencies: unknown[] }, reason: string]> = [
+      [
+        'a cycle',
+        { nodes: { train, a: predict, b: predict }, dependencies: [feed('a', 'predictions.csv', 'b', 'model'), feed('b', 'predictions.csv', 'a', 'model')] },
+        "the nodes 'a', 'b' of workflow template %s ('pipeline' v1) can never run: they wait on one another, in a cycle",
+      ],
+      [
+        'a dependency on a node the graph does not have',
+        { nodes: { train, predict }, dependencies: [feed('ghost', 'model.bin', 'predict', 'model')] },
+        "the node 'predict' of workflow template %s ('pipeline' v1) can never run: it waits on 'ghost', which the graph does not have",
+      ],
+    ];
+    for (const [what, graph, reason] of cases) {
+      fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(imported, loopy);
+      const parent = await createPipelineJob(fx, loopy);
+      // Meanwhile, the workflow's own graph is the broken one: its first node runs as created.
+      storeRawGraph(fx, loopy, graph);
+      const { train: first } = await childrenOf(fx, parent.pk);
+      await runChild(fx, fx.node(), first.pk, { outputs: { 'model.bin': 'BLOB' } });
+      const after = await getJob(fx, parent.pk);
+      expect(after.error_reason, what).toBe(`Error creating child-jobs: ${reason.replace('%s', String(loopy))}; ${UNCHECKED}`);
+      expect(after.end_time, what).not.toBeNull();
+      expect(Object.keys(await childrenOf(fx, parent.pk)), what).toEqual(['train']);
+    }
+  });
+});
+
 describe('a workflow inside a workflow', () => {
   it('runs the inner workflow as a node: its outputs reach the outer parent, named by both nodes', async () => {
     const fx = await startWithFixtures();

@@ -161,10 +161,40 @@ function advance(db: Db, parent: JobRow, events: TransitionEvents, cause: Record
     const child = created.get(node);
     return child !== undefined && jobPhase(child) === 'FINISHED';
   });
-  if (!allFinished) return false;
+  if (!allFinished) {
+    const stalled = stalledNodes(graph, created);
+    if (stalled === undefined) return false;
+    errorParent(db, parent.pk, `Error creating child-jobs: ${stalledReason(db, parent, graph, stalled)}`, cause, events);
+    return true;
+  }
   cachedStatement(db, 'UPDATE jobs SET end_time = ? WHERE pk = ?').run(nowIso(), parent.pk);
   parentTransition(db, parent.pk, 'finish', cause, events);
   return true;
+}
+
+/**
+ * The nodes that can never get a job, or undefined while the run can go on: when every job made so
+ * far has finished and nodes still have none, nothing will ever make them ready (a run waits only on
+ * jobs it made). Only a graph stored without import's rules gets here (a cycle, a dependency on a
+ * node the graph lacks), in a run that create-job let through before it checked them
+ * (`workflow-graph-rules.ts`): without this, the parent would wait for good.
+ */
+function stalledNodes(graph: WorkflowGraphJson, created: ReadonlyMap<string, JobRow>): string[] | undefined {
+  if (![...created.values()].every((child) => jobPhase(child) === 'FINISHED')) return undefined;
+  const stalled = Object.keys(graph.nodes).filter((node) => !created.has(node));
+  return stalled.length === 0 ? undefined : stalled;
+}
+
+/** Why `stalled` never run, for the parent's error: the nodes the graph lacks that they wait on, else a cycle among them. */
+function stalledReason(db: Db, parent: JobRow, graph: WorkflowGraphJson, stalled: readonly string[]): string {
+  const missing = [...new Set(stalled.flatMap((node) => dependenciesOf(graph, node)).filter((node) => !Object.hasOwn(graph.nodes, node)))];
+  const names = (nodes: readonly string[]) => nodes.map((n) => `'${n}'`).join(', ');
+  const why = missing.length > 0 ? `on ${names(missing)}, which the graph does not have` : 'on one another, in a cycle';
+  const template = requireTemplate(db, parent.template);
+  return (
+    `the node${stalled.length === 1 ? '' : 's'} ${names(stalled)} of workflow template ${template.pk} ('${template.name}' v${template.version}) ` +
+    `can never run: ${stalled.length === 1 ? 'it waits' : 'they wait'} ${why}; it was stored without this check being made; import it again with the graph corrected`
+  );
 }
 
 /**
