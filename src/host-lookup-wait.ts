@@ -37,6 +37,28 @@ export interface HostLookupWait {
   limitMs?: number;
   /** The resolver. @default `dns.lookup`, which `listen()` itself uses */
   lookup?: (host: string) => Promise<unknown>;
+  /**
+   * Told of every failed lookup, before the wait for the next one (the log says only every fifth):
+   * for what the process shows meanwhile, e.g. systemd's status line ({@link describeHostLookupRetry}).
+   */
+  onRetry?: (retry: HostLookupRetry) => void;
+}
+
+/** One lookup the resolver could not answer, and what comes next. */
+export interface HostLookupRetry {
+  host: string;
+  /** Lookups that failed so far, this one included. */
+  failures: number;
+  /** The wait until the next lookup. */
+  retryInMs: number;
+  /** The time left until the wait gives up. */
+  givesUpInMs: number;
+}
+
+/** A failed lookup as a line for an operator: "waiting for the resolver to answer for ufdl.example (3 tries failed; next try in 4 s, gives up in 9 min)". */
+export function describeHostLookupRetry(retry: HostLookupRetry): string {
+  const tries = retry.failures === 1 ? '1 try failed' : `${retry.failures} tries failed`;
+  return `waiting for the resolver to answer for ${retry.host} (${tries}; next try in ${Math.round(retry.retryInMs / 1000)} s, gives up in ${Math.ceil(retry.givesUpInMs / 60_000)} min)`;
 }
 
 /**
@@ -59,6 +81,7 @@ export async function waitForHostLookup(host: string, wait: HostLookupWait): Pro
       const leftMs = limitMs - (performance.now() - started);
       if (leftMs <= 0) throw err;
       const delayMs = Math.min(leftMs, retryDelayMs(failures));
+      wait.onRetry?.({ host, failures: failures + 1, retryInMs: delayMs, givesUpInMs: Math.round(leftMs) });
       if (failures % LOG_EVERY === 0) {
         wait.log.warn(
           { host, code: 'EAI_AGAIN', err: (err as Error).message, failures: failures + 1, retryInMs: delayMs, givesUpInMs: Math.round(leftMs) },

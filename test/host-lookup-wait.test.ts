@@ -6,7 +6,7 @@
  * commands against the same kind of failure.
  */
 import { describe, expect, it } from 'vitest';
-import { waitForHostLookup } from '../src/host-lookup-wait.js';
+import { describeHostLookupRetry, waitForHostLookup, type HostLookupRetry } from '../src/host-lookup-wait.js';
 
 function lookupError(code: string, host: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`getaddrinfo ${code} ${host}`), { code, syscall: 'getaddrinfo', hostname: host });
@@ -40,6 +40,21 @@ describe('waiting for the resolver before a listen', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]!.msg).toMatch(/^the server cannot look up flaky\.test just now \(getaddrinfo EAI_AGAIN flaky\.test\); trying again in \d+ s, for up to 10 min before exiting$/);
     expect(lines[0]!.fields).toMatchObject({ host: 'flaky.test', code: 'EAI_AGAIN', failures: 1 });
+  });
+
+  it('tells onRetry of every failed lookup, for the status line, not only of the logged ones', async () => {
+    const { lookup } = resolver(2);
+    const { log } = warnings();
+    const retries: HostLookupRetry[] = [];
+    await waitForHostLookup('flaky.test', { listener: 'the server', log, lookup, onRetry: (retry) => retries.push(retry) });
+    expect(retries.map((r) => [r.host, r.failures])).toEqual([
+      ['flaky.test', 1],
+      ['flaky.test', 2],
+    ]);
+    expect(describeHostLookupRetry(retries[0]!)).toMatch(/^waiting for the resolver to answer for flaky\.test \(1 try failed; next try in 1 s, gives up in 10 min\)$/);
+    expect(describeHostLookupRetry({ host: 'ufdl.example', failures: 3, retryInMs: 4200, givesUpInMs: 8.5 * 60_000 })).toBe(
+      'waiting for the resolver to answer for ufdl.example (3 tries failed; next try in 4 s, gives up in 9 min)',
+    );
   });
 
   it('gives up with the EAI_AGAIN error once the time is up', async () => {

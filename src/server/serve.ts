@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:net';
 import type { Logger } from 'pino';
-import { waitForHostLookup } from '../host-lookup-wait.js';
+import { describeHostLookupRetry, waitForHostLookup, type HostLookupRetry } from '../host-lookup-wait.js';
 import { buildApp } from './app.js';
 import { resolveServerOptions, type ServerOptions } from './options.js';
 
@@ -54,16 +54,24 @@ export interface StartServerExtras {
   avoidPorts?: readonly number[];
   /** Aborted when the process is asked to stop while it waits for the resolver: the start ends, throwing the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * What the start does now, each time that changes: the wait for the resolver (which may last
+   * minutes at boot), then opening the database. For systemd's status line, so that `systemctl
+   * status` says why a server is not up yet.
+   */
+  onProgress?: (what: string) => void;
 }
 
 export async function startServer(options: ServerOptions, log: Logger, extras: StartServerExtras = {}): Promise<RunningServer> {
   // Checked before anything is created: a taken port must not leave a new data directory behind.
   const wanted = resolveServerOptions(options);
   // A host name the resolver cannot look up yet (at boot) is waited for here, before anything is created.
-  await waitForHostLookup(wanted.host, { listener: 'the server', log, signal: extras.signal }).catch((err: unknown) => {
+  const onRetry = extras.onProgress && ((retry: HostLookupRetry) => extras.onProgress!(describeHostLookupRetry(retry)));
+  await waitForHostLookup(wanted.host, { listener: 'the server', log, signal: extras.signal, onRetry }).catch((err: unknown) => {
     if (extras.signal?.aborted) throw err;
     throw asListenError(err, wanted.host, wanted.port);
   });
+  extras.onProgress?.('opening the database');
   const port = await firstFreePort(wanted.host, wanted.port, extras.nextFreePorts ?? 0, extras.avoidPorts);
   if (port !== wanted.port) log.warn({ wanted: wanted.port, port }, `port ${wanted.port} is in use; using ${port}`);
   const { app, options: resolved, adminPasswordFile } = await buildApp({ ...options, port }, log);

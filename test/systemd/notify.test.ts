@@ -296,4 +296,31 @@ describe('a real agent and server under a notification socket', () => {
     expect((await serve.result).code).toBe(0);
     expect(existsSync(join(dir, 'data'))).toBe(true);
   });
+
+  it('serve: while it waits for the resolver, the status line says so, naming the host', async () => {
+    // Before, it said "starting: opening the database" for the whole wait, up to 10 minutes at boot.
+    // The resolver is test/fixtures/dns-lookup-fails.cjs: `flaky.test` never answers (EAI_AGAIN).
+    const dir = await tempDir('ufdl-notify-serve-dns-');
+    const listener = await listen(uniqueName('serve-dns'));
+    const serve = startCli(['serve', '--data', join(dir, 'data'), '--port', '0'], {
+      env: {
+        NOTIFY_SOCKET: listener.address,
+        NODE_OPTIONS: `--require ${join(REPO, 'test/fixtures/dns-lookup-fails.cjs')}`,
+        UFDL_TEST_DNS_FAILS: 'flaky.test=EAI_AGAIN',
+        UFDL_AGENT_SERVE_HOST: 'flaky.test',
+        UFDL_ADMIN_PASSWORD: 'pw-for-notify-test',
+        UFDL_AGENT_LOG_FORMAT: 'json',
+      },
+      timeoutMs: 60_000,
+    });
+    onTestFinished(() => {
+      serve.child.kill('SIGKILL');
+    });
+    const waiting = await listener.waitFor('the resolver wait in STATUS', (d) => d.message.startsWith('STATUS=starting: waiting'));
+    expect(waiting.pid).toBe(serve.child.pid);
+    expect(waiting.message).toMatch(/^STATUS=starting: waiting for the resolver to answer for flaky\.test \(\d+ tr(y|ies) failed; next try in \d+ s, gives up in \d+ min\)$/);
+    serve.child.kill('SIGTERM');
+    expect((await serve.result).code).toBe(0);
+    expect(listener.with('READY')).toEqual([]);
+  });
 });

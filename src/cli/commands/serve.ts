@@ -77,7 +77,9 @@ export function registerServe(program: Command): void {
     // A stop signal while starting (the start may wait minutes for the resolver, host-lookup-wait.ts)
     // ends the start and the command, status 0, as a stop once serving does.
     const server = await interruptible(async (signal) => {
-      const started = await startServer(serverOptionsFrom(config), log, { signal }).catch((err: unknown) => {
+      // While it waits for the resolver, `systemctl status` says so, not "opening the database".
+      const onProgress = (what: string) => notifier.status(`starting: ${what}`);
+      const started = await startServer(serverOptionsFrom(config), log, { signal, onProgress }).catch((err: unknown) => {
         if (signal.aborted) return undefined;
         throw startProblem(err, config);
       });
