@@ -63,6 +63,25 @@ describe('serve on a host name the resolver cannot look up', () => {
   });
 });
 
+describe('standalone on a host name the resolver cannot look up', () => {
+  // Before, standalone had no stop handler while its server waited for the resolver: SIGTERM ended
+  // the process outright (killed by the signal, no log line) instead of stopping it as `serve` stops.
+  it('stops at once, status 0 with a log line and nothing created, when signalled while it waits', async () => {
+    await buildOnce();
+    const data = join(await tempDir('ufdl-standalone-host-'), 'data');
+    const standalone = startCli(['standalone', '--data', data, '--port', String(await freePort())], {
+      env: { ...resolver(), UFDL_AGENT_SERVE_HOST: 'flaky.test', UFDL_AGENT_STATUS_PORT: '-1' },
+    });
+    await standalone.stdoutMatches(new RegExp(`"msg":"the server ${WAITING.source}"`));
+    standalone.child.kill('SIGTERM');
+    const result = await standalone.result;
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/"msg":"stopped while starting"/);
+    expect(existsSync(data)).toBe(false);
+  });
+});
+
 describe('the agent status endpoint on a host name the resolver cannot look up', () => {
   const agentEnv = { UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9', UFDL_AGENT_SERVER_PASSWORD: 'x', UFDL_AGENT_STATUS_PORT: '0' };
 

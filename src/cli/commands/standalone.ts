@@ -16,6 +16,7 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { loadConfig, readConfig, type Source } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
+import { interruptible } from '../interrupt.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
 import { startProblem, serverOptionsFrom } from './serve.js';
@@ -59,12 +60,26 @@ export function registerStandalone(program: Command): void {
     // A port the user chose is used as given or not at all.
     const chosen = (key: string) => (config.sources[key] ?? 'default') !== 'default';
     const statusPort = readConfig(config).number('agent.status_port');
-    const server = await startServer(serverOptions, log.child({ service: 'server' }), {
-      nextFreePorts: chosen('serve.port') ? 0 : 20,
-      avoidPorts: [statusPort],
-    }).catch((err: unknown) => {
-      throw startProblem(err, config);
+    // A stop signal while the server starts (it may wait minutes for the resolver, host-lookup-wait.ts)
+    // ends the start and the command, status 0, as `serve` does: the agent's own stop handling is not
+    // installed yet, and without a handler the signal would end the process outright.
+    const server = await interruptible(async (signal) => {
+      const started = await startServer(serverOptions, log.child({ service: 'server' }), {
+        nextFreePorts: chosen('serve.port') ? 0 : 20,
+        avoidPorts: [statusPort],
+        signal,
+      }).catch((err: unknown) => {
+        if (signal.aborted) return undefined;
+        throw startProblem(err, config);
+      });
+      if (signal.aborted) await started?.close();
+      return signal.aborted ? undefined : started;
     });
+    if (server === undefined) {
+      notifier.close();
+      log.info('stopped while starting');
+      return;
+    }
 
     // The agent logs in as the admin: with the configured password, else the generated one.
     const passwordFile = join(serverData, 'admin-password');
