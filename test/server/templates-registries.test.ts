@@ -93,6 +93,29 @@ describe('lists this server does not keep', () => {
     }
   });
 
+  it("refuse a filter or an order on a field the reference's list does not have, as every other list does", async () => {
+    // Before, these four answered [] to any field name, where the other lists answer 400 naming it.
+    const fx = await startWithFixtures();
+    const known = { cuda: 'full_version', docker: 'cuda_version', frameworks: 'version', domains: 'description' };
+    // A related row's field, as the reference's filters allow (Django's spelling too).
+    const related = await fx.call('POST', '/v1/docker/list', {
+      json: { expressions: [{ type: 'compare', field: 'cuda_version__version', operator: '<=', value: 11.1 }], order_by: [{ field: 'framework.name' }] },
+    });
+    expect(related.status).toBe(200);
+    expect(related.body).toEqual([]);
+    for (const [name, field] of Object.entries(known)) {
+      const good = await fx.call('POST', `/v1/${name}/list`, { json: { expressions: [{ type: 'exact', field, value: '1' }], order_by: [{ field: 'pk' }] } });
+      expect(good.status, name).toBe(200);
+      expect(good.body, name).toEqual([]);
+      const filter = await fx.call('POST', `/v1/${name}/list`, { json: { expressions: [{ type: 'isnull', field: 'no_such_field' }] } });
+      expect(filter.status, name).toBe(400);
+      expect(filter.body.detail, name).toMatch(new RegExp(`^Unknown field 'no_such_field' in filter; known fields: .*\\b${field}\\b`));
+      const order = await fx.call('POST', `/v1/${name}/list`, { json: { order_by: [{ field: 'colour' }] } });
+      expect(order.status, name).toBe(400);
+      expect(order.body.detail, name).toMatch(/^Unknown field 'colour' in order_by; known fields: /);
+    }
+  });
+
   it('get-all-values checks the type string and lists no values', async () => {
     const fx = await startWithFixtures();
     expect((await fx.call('GET', `/v1/job-types/get-all-values/${encodeURIComponent('Domain')}`)).body).toEqual([]);

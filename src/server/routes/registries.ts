@@ -13,7 +13,7 @@ import { TypeStringError } from '../../protocol/type-string.js';
 import { bodyOrEmpty } from '../field-errors.js';
 import { requireUser } from '../identity.js';
 import { JOB_CONTRACTS, JOB_TYPES, parseJobType, type RegistryEntry } from '../job-types.js';
-import { compileFilter, type FieldTable } from '../store/filter-sql.js';
+import { compileFilter, type FieldKind, type FieldTable } from '../store/filter-sql.js';
 import { LICENCE_FIELDS, licenceJson, type LicenceRow } from '../store/licences.js';
 import { parsePk } from '../route-params.js';
 import type { LicenceJson } from '../../protocol/wire.js';
@@ -26,6 +26,53 @@ const REGISTRY_FIELDS: FieldTable = {
 };
 
 const EMPTY_LISTS = ['cuda', 'docker', 'frameworks', 'domains'] as const;
+
+/** Fields of a list that has no rows here: only the names matter (no SQL runs), the kinds are the reference's. */
+const fieldsOf = (kinds: Record<string, FieldKind>): FieldTable =>
+  Object.fromEntries(Object.entries(kinds).map(([name, kind]) => [name, { sql: name, kind }]));
+
+/** A relation's fields under its name (`cuda_version.version`, or Django's `cuda_version__version`). */
+const under = (relation: string, kinds: Record<string, FieldKind>): Record<string, FieldKind> =>
+  Object.fromEntries(Object.entries(kinds).map(([name, kind]) => [`${relation}.${name}`, kind]));
+
+const CUDA_KINDS: Record<string, FieldKind> = { pk: 'int', version: 'real', full_version: 'text', min_driver_version: 'text' };
+const FRAMEWORK_KINDS: Record<string, FieldKind> = { pk: 'int', name: 'text', version: 'text' };
+const DOMAIN_KINDS: Record<string, FieldKind> = { pk: 'int', name: 'text', description: 'text' };
+
+/**
+ * The fields of the reference's models behind the lists this server does not keep (ufdl-backend's
+ * CUDAVersion, DockerImage, Framework and DataDomain; a relation is the related row's pk, and its
+ * fields are named through it, as the reference's filters allow). A filter naming another field is
+ * refused with the 400 every other list gives, not answered with `[]` as if it had matched nothing:
+ * a client's typo must not pass silently here only.
+ */
+const EMPTY_LIST_FIELDS: Readonly<Record<(typeof EMPTY_LISTS)[number], FieldTable>> = {
+  cuda: fieldsOf(CUDA_KINDS),
+  docker: fieldsOf({
+    pk: 'int',
+    name: 'text',
+    version: 'text',
+    url: 'text',
+    registry_url: 'text',
+    registry_username: 'text',
+    registry_password: 'text',
+    cuda_version: 'int',
+    ...under('cuda_version', CUDA_KINDS),
+    framework: 'int',
+    ...under('framework', FRAMEWORK_KINDS),
+    domain: 'int',
+    ...under('domain', DOMAIN_KINDS),
+    tasks: 'int',
+    ...under('tasks', { pk: 'int', name: 'text', pkg: 'text', cls: 'text' }),
+    min_hardware_generation: 'int',
+    ...under('min_hardware_generation', { pk: 'int', generation: 'text', min_compute_capability: 'real', max_compute_capability: 'real' }),
+    cpu: 'bool',
+    licence: 'int',
+    ...under('licence', { pk: 'int', name: 'text', url: 'text' }),
+  }),
+  frameworks: fieldsOf(FRAMEWORK_KINDS),
+  domains: fieldsOf(DOMAIN_KINDS),
+};
 
 export async function registriesRoutes(app: FastifyInstance): Promise<void> {
   const { db } = app.ufdl;
@@ -86,8 +133,9 @@ export async function registriesRoutes(app: FastifyInstance): Promise<void> {
   for (const name of EMPTY_LISTS) {
     app.post(`/v1/${name}/list`, async (request) => {
       requireUser(request);
-      // Validate the filter all the same: a client's mistake should not pass silently here only.
-      parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
+      // Check the filter all the same, its fields too, as every other list does.
+      const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
+      compileFilter(spec, EMPTY_LIST_FIELDS[name], { defaultOrder: 'pk ASC' });
       return [];
     });
   }
