@@ -10,9 +10,10 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
+import { describeHostLookupRetry, type HostLookupRetry } from '../host-lookup-wait.js';
 import { waitUntilWritable } from './health/journal-failure.js';
 import { journalProblem, Readiness } from './health/readiness.js';
-import { startStatusServer, StatusListenError, type Health } from './health/status-server.js';
+import { startStatusServer, StatusListenError, type Health, type StatusServer } from './health/status-server.js';
 import type { JobEvents } from './job/context.js';
 import { JournalLockedError } from './journal/errors.js';
 import { canTransition, IllegalStateError, type AgentState } from './lifecycle.js';
@@ -68,6 +69,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   #resolveStopped!: () => void;
   /** Why the journal could not be written while jobs ran (`journal-failure.ts`), or null. */
   #journalFailure: string | null = null;
+  /** While the status endpoint waits for the resolver to look up its host: that wait, for `notReady` (and so systemd's status line). */
+  #hostLookupWait: string | null = null;
   #restartNeeded: string | undefined;
 
   constructor(options: ResolvedAgentOptions, log: Logger, deps: AgentDeps) {
@@ -95,6 +98,7 @@ export class Agent extends EventEmitter<AgentEvents> {
           waitingForNode: this.#opened.slots.waitingForNodeInPlan,
         },
         journalProblem: this.#journalFailure ?? journalProblem(this.#opened.journal),
+        hostLookupWait: this.#hostLookupWait,
       }),
       onChange: (ready) => {
         this.metrics.ready.set(ready ? 1 : 0);
@@ -180,7 +184,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       contact: this.#contact,
       signal: this.#stopSignal.signal,
       opened: this.#opened,
-      startStatus: async () => (o.status ? startStatusServer(this, o.status, { log: this.log, signal: this.#stopSignal.signal }) : undefined),
+      startStatus: async () => (o.status ? this.#startStatusServer(o.status) : undefined),
       onAuthProblem: (problem) => this.#readiness.setAuthProblem(problem),
       createJobs: (parts) => createJobs(this.#side(), parts),
       onRecovered: (jobPk, action) => {
@@ -196,6 +200,23 @@ export class Agent extends EventEmitter<AgentEvents> {
     void running.loop.start();
     this.#readiness.update();
     this.#scheduleHardwareCheck();
+  }
+
+  /**
+   * The status endpoint; while it waits for the resolver (host-lookup-wait.ts, up to 10 minutes at
+   * boot) that wait is a reason the agent is not ready, so that the starting status line says why
+   * the start makes no progress.
+   */
+  async #startStatusServer(where: { host: string; port: number }): Promise<StatusServer> {
+    const onRetry = (retry: HostLookupRetry) => {
+      this.#hostLookupWait = `the status endpoint is ${describeHostLookupRetry(retry)}`;
+      this.#readiness.update();
+    };
+    try {
+      return await startStatusServer(this, where, { log: this.log, signal: this.#stopSignal.signal, onRetry });
+    } finally {
+      this.#hostLookupWait = null;
+    }
   }
 
   /** What the parts need of this agent (`wiring.ts`). */

@@ -276,6 +276,35 @@ describe('a real agent and server under a notification socket', () => {
     expect((await downloadOutput(server, pk, 'env.txt')).toString().trim()).toBe('notify=unset watchdog=unset');
   });
 
+  it('run: while the status endpoint waits for the resolver, the status line says so, naming the host', async () => {
+    // Before, it said "starting: logging in, registering, recovering the journal" for the whole wait.
+    // The resolver is test/fixtures/dns-lookup-fails.cjs: `flaky.test` never answers (EAI_AGAIN).
+    const dir = await tempDir('ufdl-notify-run-dns-');
+    const listener = await listen(uniqueName('run-dns'));
+    const agent = startCli(['run', '--work-dir', join(dir, 'work')], {
+      env: {
+        NOTIFY_SOCKET: listener.address,
+        NODE_OPTIONS: `--require ${join(REPO, 'test/fixtures/dns-lookup-fails.cjs')}`,
+        UFDL_TEST_DNS_FAILS: 'flaky.test=EAI_AGAIN',
+        UFDL_AGENT_SERVER_URL: 'http://127.0.0.1:9',
+        UFDL_AGENT_SERVER_PASSWORD: 'x',
+        UFDL_AGENT_STATUS_HOST: 'flaky.test',
+        UFDL_AGENT_STATUS_PORT: '0',
+        UFDL_AGENT_LOG_FORMAT: 'json',
+      },
+      timeoutMs: 60_000,
+    });
+    onTestFinished(() => {
+      agent.child.kill('SIGKILL');
+    });
+    const waiting = await listener.waitFor('the resolver wait in STATUS', (d) => d.message.includes('STATUS=starting: the status endpoint is waiting'));
+    expect(waiting.pid).toBe(agent.child.pid);
+    expect(waiting.message).toMatch(/^STATUS=starting: the status endpoint is waiting for the resolver to answer for flaky\.test \(\d+ tr(y|ies) failed; next try in \d+ s, gives up in \d+ min\)$/);
+    agent.child.kill('SIGTERM');
+    expect((await agent.result).code).toBe(0);
+    expect(listener.with('READY')).toEqual([]);
+  });
+
   it('serve: READY=1 once listening, STOPPING=1 on SIGTERM; a socket in the file system', async () => {
     const dir = await tempDir('ufdl-notify-serve-');
     const listener = await listen(join(dir, 'notify.sock'));

@@ -32,6 +32,8 @@ export interface ReadinessFacts {
   /** Why the journal cannot be written, or null. */
   journalProblem: string | null;
   lowDisk: string | null;
+  /** While the status endpoint waits for the resolver to look up its host: that wait, as a line (host-lookup-wait.ts). */
+  hostLookupWait?: string | null;
 }
 
 const STATE_REASONS: Record<Exclude<AgentState, 'running'>, string> = {
@@ -46,6 +48,7 @@ const STATE_REASONS: Record<Exclude<AgentState, 'running'>, string> = {
 export function notReadyReasons(f: ReadinessFacts): string[] {
   const reasons: string[] = [];
   if (f.state !== 'running') reasons.push(STATE_REASONS[f.state]);
+  if (f.hostLookupWait) reasons.push(f.hostLookupWait);
   if (!f.reachable) reasons.push(`the server ${f.serverUrl} cannot be reached (no answer for ${Math.round(f.silentMs / 1000)} s)`);
   if (f.authProblem) reasons.push(f.authProblem);
   if (f.pollProblem && f.reachable) reasons.push(f.pollProblem);

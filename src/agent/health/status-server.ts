@@ -71,10 +71,12 @@ export interface StatusLookupWait {
   log: HostLookupWait['log'];
   /** The agent stops: the wait ends, throwing the signal's reason. */
   signal: AbortSignal;
+  /** Each lookup the resolver could not answer (for the readiness reasons and systemd's status line). */
+  onRetry?: HostLookupWait['onRetry'];
 }
 
 export async function startStatusServer(source: StatusSource, where: { host: string; port: number }, wait: StatusLookupWait): Promise<StatusServer> {
-  await waitForHostLookup(where.host, { listener: 'the status endpoint', log: wait.log, signal: wait.signal }).catch((err: unknown) => {
+  await waitForHostLookup(where.host, { listener: 'the status endpoint', log: wait.log, signal: wait.signal, onRetry: wait.onRetry }).catch((err: unknown) => {
     if (wait.signal.aborted) throw err;
     throw new StatusListenError(where.host, where.port, 'EAI_AGAIN', { cause: err });
   });
