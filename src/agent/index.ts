@@ -4,13 +4,13 @@
  * started, and returned once it is `running`. Await `agent.whenStopped()` for the end; the process
  * should then exit 0 (a clean stop).
  */
-import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Agent, type AgentDeps } from './agent.js';
 import { unknownFailPoints, FAIL_POINTS_ENV } from './fail-points.js';
 import { resolveAgentOptions, type AgentOptions } from './options.js';
 import { installSignalHandlers } from './signals.js';
 import { realDeps } from './wiring.js';
+import { makeDirsSync } from '../make-dirs.js';
 
 export { Agent } from './agent.js';
 export type { AgentEvents, AgentDeps } from './agent.js';
@@ -40,7 +40,7 @@ export async function startAgent(input: AgentOptions, log: Logger, extras: Start
  */
 export function createAgent(input: AgentOptions, log: Logger, extras: StartAgentExtras = {}): Agent {
   const options = resolveAgentOptions(input);
-  mkdirSync(options.workDir, { recursive: true });
+  makeDirsSync(options.workDir);
   const unknown = unknownFailPoints();
   if (unknown.length > 0) log.warn({ unknown, variable: FAIL_POINTS_ENV }, 'unknown fail points (they never fire)');
   if (options.fenceMarginMs < options.killGraceMs + 1000) {

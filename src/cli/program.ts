@@ -9,6 +9,7 @@ import { commandName, type CommandTable } from './command-line.js';
 import { ConfigError } from './config/errors.js';
 import { EXIT } from './exit-codes.js';
 import { VERSION } from './version.js';
+import { DirectoryCreationError } from '../make-dirs.js';
 
 /**
  * Run the command line: a command line names one command, and only that one's module is loaded (a
@@ -44,6 +45,10 @@ function exitCodeFor(err: unknown): number {
   if (err instanceof ConfigError) {
     process.stderr.write(`ufdl-agent: configuration error: ${err.message}\n`);
     return EXIT.CONFIG;
+  }
+  if (err instanceof DirectoryCreationError) {
+    process.stderr.write(`ufdl-agent: ${err.message}\n`);
+    return EXIT.CANTCREAT;
   }
   const exitCode = (err as { exitCode?: unknown }).exitCode;
   process.stderr.write(`ufdl-agent: ${(err as Error)?.message ?? String(err)}\n`);

@@ -10,12 +10,13 @@
  * and writes a good one. The tokens are never printed. `ufdl-agent logout` removes the file
  * (docs/OPERATIONS.md, "The CLI's token cache").
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CachedToken, TokenCache } from '../client/options.js';
 import { READ_WITHOUT_BLOCKING, cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
 import { CliError } from './cli-error.js';
 import { EXIT } from './exit-codes.js';
+import { makeDirsSync } from '../make-dirs.js';
 
 const VERSION = 1;
 
@@ -74,7 +75,7 @@ export class TokenCacheFile implements TokenCache {
 
   save(tokens: { access: CachedToken; refresh: CachedToken }): void {
     const dir = join(this.path, '..');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirsSync(dir, 0o700);
     const body: CacheFile = { version: VERSION, servers: [...this.#servers], username: this.#username, ...tokens };
     const temp = `${this.path}.${process.pid}.${Date.now()}.tmp`;
     try {

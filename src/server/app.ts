@@ -3,7 +3,6 @@
  * identity hook, then one route plugin per resource (docs/ARCHITECTURE.md, Conventions 9). `listen` is the caller's business
  * (`server/serve.ts`), so tests can use `inject()` or port 0.
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -42,6 +41,7 @@ import { ensureSecret, seedDatabase } from './store/seed.js';
 import { activeVersionClashes } from './store/templates.js';
 import { startSweeper } from './sweeper.js';
 import { WakeHub } from './wake-up/wake-hub.js';
+import { makeDirs } from '../make-dirs.js';
 
 export interface BuiltServer {
   app: FastifyInstance;
@@ -52,7 +52,7 @@ export interface BuiltServer {
 
 export async function buildApp(input: ServerOptions, logger?: Logger): Promise<BuiltServer> {
   const options = resolveServerOptions(input);
-  await mkdir(options.dataDir, { recursive: true, mode: 0o750 });
+  await makeDirs(options.dataDir, 0o750);
   const log = logger ?? pino({ level: options.logLevel === false ? 'silent' : options.logLevel, name: 'ufdl-server' });
 
   const store = await openStore(options, log);

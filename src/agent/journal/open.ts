@@ -3,7 +3,6 @@
  * lock with this process. See journal.ts for what the journal then does.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { adoptServerAliases } from './aliases.js';
@@ -14,6 +13,7 @@ import { isProcessAlive, processStartIdentity } from '../child/identity.js';
 import { JournalView } from './queries.js';
 import { normalizeServerUrl } from './records.js';
 import { applyWriterPragmas, checkJournalFile, migrate } from './schema.js';
+import { makeDirsSync } from '../../make-dirs.js';
 
 /** Journal files open for writing in this process (resolved paths), for a clear double-open error. */
 const openInProcess = new Set<string>();
@@ -27,7 +27,7 @@ export function openJournal(options: JournalOptions): Journal {
   const path = resolve(options.path);
   const serverUrl = normalizeServerUrl(options.serverUrl);
   if (openInProcess.has(path)) throw new JournalLockedError(path, readHolder(path) ?? ownLabel(new Date()));
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirsSync(dirname(path));
   const lock = tryLockJournal(path);
   if (lock === null) throw new JournalLockedError(path, readHolder(path));
   // The lock lives on a side file, which can be deleted under a running agent (a "stale lock"
