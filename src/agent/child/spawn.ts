@@ -9,7 +9,7 @@
  * written, as a terminal would show them, and a child that prints fast is never slowed by the agent.
  */
 import { spawn } from 'node:child_process';
-import { open, rm, writeFile } from 'node:fs/promises';
+import { open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeLease } from './lease.js';
 import { childrenOf, readCmdline, readProcStat } from './proc.js';
@@ -18,6 +18,41 @@ import { EXIT_STATUS_RESERVED, readExitStatus, WRAPPER_NAME, WRAPPER_SCRIPT, typ
 
 /** The shell that runs the wrapper. POSIX `sh` is everywhere the agent runs. */
 export const WRAPPER_SHELL = '/bin/sh';
+
+/**
+ * Make the file the wrapper writes the exit status into, while there is room, and open it for the
+ * wrapper, which gets it as its descriptor 3 (wrapper.ts). A new file (`wx`): whatever a job left at
+ * the path (a Docker job's container has the job directory mounted; a symbolic link to the agent's
+ * journal) is removed, never opened. Best effort: on a disk already full (a job's container that kept
+ * running while the agent restarted, and is followed now) there is no reservation, and the wrapper
+ * makes the file itself at the end, as it did before there was one.
+ */
+async function reserveExitStatus(path: string): Promise<FileHandle | undefined> {
+  await rm(path, { force: true });
+  let file: FileHandle;
+  try {
+    file = await open(path, 'wx');
+  } catch (err) {
+    if (isOutOfRoom(err)) return undefined;
+    throw err;
+  }
+  try {
+    // At offset 0 without moving the file's offset (pwrite): the wrapper writes over these bytes.
+    const room = Buffer.from(EXIT_STATUS_RESERVED);
+    await file.write(room, 0, room.length, 0);
+    return file;
+  } catch (err) {
+    await file.close();
+    await rm(path, { force: true });
+    if (isOutOfRoom(err)) return undefined;
+    throw err;
+  }
+}
+
+function isOutOfRoom(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
 
 /**
  * Start `spec` and return once its command runs (see {@link commandStarted}), so that a stop sent
@@ -29,7 +64,7 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   const { dir } = spec;
   // A status left by an earlier attempt would make this child look ended at once.
   await rm(dir.exitStatusPath, { force: true });
-  await writeFile(`${dir.exitStatusPath}.tmp`, EXIT_STATUS_RESERVED);
+  const reserved = await reserveExitStatus(`${dir.exitStatusPath}.tmp`);
   await rm(dir.fencedPath, { force: true });
   await rm(dir.outsideKillPath, { force: true });
   if (spec.lease) writeLease(dir, spec.lease.deadlineS);
@@ -38,7 +73,13 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   const leaseArgs = spec.lease
     ? [dir.leasePath, dir.fencedPath, String(spec.lease.checkEveryS), String(spec.lease.graceS), fenceKill ? dir.outsideKillPath : '']
     : ['', dir.fencedPath, '1', '1', ''];
-  const output = await open(dir.consolePath, 'a');
+  let output: FileHandle;
+  try {
+    output = await open(dir.consolePath, 'a');
+  } catch (err) {
+    await reserved?.close();
+    throw err;
+  }
   // The spawn time, to the millisecond; the start time in /proc is only as exact as the boot time
   // (whole seconds), which would skew a short time limit.
   const startedAtMs = Date.now();
@@ -49,7 +90,7 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
       // setsid(): a new session and process group, led by the wrapper, and no controlling terminal,
       // so the agent's terminal or its own group signals never reach the job by accident.
       detached: true,
-      stdio: ['ignore', output.fd, output.fd],
+      stdio: ['ignore', output.fd, output.fd, reserved?.fd ?? 'ignore'],
     });
     // Read the start time now, synchronously: until the event loop runs, the process cannot have
     // been reaped, so even one that ends at once is still in /proc (maybe as a zombie).
@@ -81,8 +122,9 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
       outside: spec.outside,
     };
   } finally {
-    // The child has its own copies of the descriptor (dup'ed at fork); ours is no longer needed.
+    // The child has its own copies of the descriptors (dup'ed at fork); ours are no longer needed.
     await output.close();
+    await reserved?.close();
   }
 }
 

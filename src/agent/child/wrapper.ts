@@ -10,10 +10,16 @@
  *   in the command at exec, whereas an ignored signal would stay ignored there. POSIX defers a trap
  *   while the shell waits for a foreground command, so the wrapper outlives the command and records it.
  * - The status goes to a temp file first and is then renamed, so a reader never sees half a line.
- * - That temp file is written by the agent before the command starts ({@link EXIT_STATUS_RESERVED}),
- *   and the wrapper overwrites it in place: a job that fills its disk to the last byte leaves no room
- *   for a new file, and a status never recorded makes a restarted agent run the job again. The status
- *   is padded to three digits so that it covers the reserved bytes exactly.
+ * - That temp file is made by the agent before the command starts ({@link EXIT_STATUS_RESERVED}),
+ *   and handed to the wrapper open, as its descriptor 3; the wrapper overwrites it in place at the
+ *   end: a job that fills its disk to the last byte leaves no room for a new file, and a status never
+ *   recorded makes a restarted agent run the job again. The status is padded to three digits so that
+ *   it covers the reserved bytes exactly. The wrapper never opens the path itself while it has the
+ *   descriptor, so what the job does to the path (a Docker job's container has the job directory
+ *   mounted; it could leave a symbolic link to the agent's journal there) is never written through,
+ *   and a job that made its files read-only does not lose its status. The command does not inherit
+ *   the descriptor. Without one (no room even at the start), or when the file is gone from its path
+ *   at the end, the status is written to a new file as before.
  * - Before it writes the status, the wrapper flushes the job directory's file system to disk
  *   (`sync -f`, one `syncfs(2)`): the command and its children never fsync their outputs, and a
  *   power cut after the status (or the agent's journal record of it) reached the disk, but before
@@ -55,6 +61,9 @@ export const WRAPPER_SCRIPT = [
   "trap 'ufdl_signal=HUP' HUP",
   'ufdl_status_file=$1 ufdl_lease=$2 ufdl_fenced=$3 ufdl_every=$4 ufdl_grace=$5 ufdl_outside_kill=$6',
   'shift 6',
+  // The reserved status file is descriptor 3 when the agent could make it (see the module comment).
+  // `true`, not `:`: a failed redirection of a special built-in would end the wrapper.
+  '{ true >&3; } 2>/dev/null && ufdl_status_fd=3 || ufdl_status_fd=',
   'ufdl_watcher=',
   'if [ -n "$ufdl_lease" ]; then',
   '  (',
@@ -87,20 +96,22 @@ export const WRAPPER_SCRIPT = [
   '  ) &',
   '  ufdl_watcher=$!',
   'fi',
-  '"$@"',
+  '"$@" 3>&-',
   'ufdl_rc=$?',
   'if [ -n "$ufdl_watcher" ]; then kill -USR1 "$ufdl_watcher" 2>/dev/null; wait "$ufdl_watcher"; fi',
   // Durable outputs before a durable status (see the module comment): one syncfs of the job
   // directory's file system, or a whole `sync` where `sync -f` is unknown. `command -p`: the job's
   // PATH may not name `sync`.
   'command -p sync -f "${ufdl_status_file%/*}" 2>/dev/null || command -p sync',
-  // Into the room the agent reserved (`1<>` opens without truncating; see EXIT_STATUS_RESERVED).
-  `printf '{"status":%3d}\\n' "$ufdl_rc" 1<> "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"`,
+  // Into the room the agent reserved (see EXIT_STATUS_RESERVED), else into a new file.
+  `ufdl_format='{"status":%3d}\\n'`,
+  'if [ -n "$ufdl_status_fd" ] && printf "$ufdl_format" "$ufdl_rc" >&3 && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file" 2>/dev/null; then :',
+  'else printf "$ufdl_format" "$ufdl_rc" > "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"; fi',
   'exit "$ufdl_rc"',
 ].join('\n');
 
 /**
- * What the agent writes to `exit-status.tmp` before it starts the wrapper: the room for the status,
+ * What the agent writes to a new `exit-status.tmp` before it starts the wrapper: the room for the status,
  * the same length as the line the wrapper writes over it (`{"status":%3d}` and a newline; a status is
  * 0–255). Overwriting bytes a file already has needs no new block on ext4, XFS or tmpfs; a
  * copy-on-write file system (btrfs, ZFS) may still refuse it when full, and then the job counts as

@@ -10,6 +10,7 @@
 import { isClientError } from '../../client/errors.js';
 import type { NodeJson } from '../../protocol/wire.js';
 import { journalledJobDir, type JobDir } from '../child/job-dir.js';
+import type { ChildSpec } from '../child/running-child.js';
 import { spawnJob } from '../child/spawn.js';
 import type { ServerCallContext } from '../job/context.js';
 import type { JobRunner } from '../job/runner.js';
@@ -148,16 +149,22 @@ async function recoverEntry(deps: RecoveryDeps, record: JobRecord, taken: Set<nu
 async function followOutside(deps: RecoveryDeps, record: JobRecord, dir: JobDir, facts: ChildFacts): Promise<ChildFacts> {
   if (facts.fate !== 'gone' && facts.fate !== 'none') return facts;
   if (record.state !== 'starting' && record.state !== 'running') return facts;
+  let spec: ChildSpec | undefined;
   try {
     // Under any address of the server: an entry journalled under another one was taken over under
     // the first (`aliases.ts`), but its container keeps the name and label it was started with.
-    const spec = await deps.executor.followOutside(deps.options.serverUrls, record.jobPk, record.attempts, dir);
-    if (spec === undefined) return facts;
+    spec = await deps.executor.followOutside(deps.options.serverUrls, record.jobPk, record.attempts, dir);
+  } catch (err) {
+    deps.log.warn({ job: record.jobPk, err: String(err) }, "could not look for the job's container");
+    return facts;
+  }
+  if (spec === undefined) return facts;
+  try {
     const follower = await spawnJob(spec);
     deps.log.info({ job: record.jobPk, work: spec.outside?.description, pid: follower.pid }, "the job's child is gone but its container is not; following the container");
     return { fate: 'alive', child: { ...follower, origin: 'attached' }, exit: undefined };
   } catch (err) {
-    deps.log.warn({ job: record.jobPk, err: String(err) }, "could not look for the job's container");
+    deps.log.warn({ job: record.jobPk, work: spec.outside?.description, err: String(err) }, "found the job's container but could not start a child to follow it");
     return facts;
   }
 }

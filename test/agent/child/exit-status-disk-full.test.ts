@@ -4,7 +4,8 @@
  * restarts it) finds no status, counts the job as vanished and runs it again. The disk is a small,
  * really full tmpfs (mounting needs root, as in CI; skipped elsewhere, saying so).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createJobDir, jobDirPaths } from '../../../src/agent/child/job-dir.js';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
@@ -36,5 +37,19 @@ describe.skipIf(NO_TMPFS !== null)(`the exit status on a full disk${NO_TMPFS ===
     // `source: 'wrapper'`: the status came from the file, as a restarted agent would read it.
     expect(exit).toEqual({ code: 3, signal: null, source: 'wrapper' });
     expect(await readExitStatus(dir)).toEqual({ code: 3, signal: null, source: 'wrapper' });
+  });
+
+  it('does not keep a child from starting on a disk already full (a container followed after a restart)', async () => {
+    const parent = await tempDir('ufdl-exit-status-full-');
+    const disk = mountTmpfs(parent, 'disk', 1024 * 1024);
+    const dir = await createJobDir(jobDirPaths(disk, 'http://ufdl.test', 32));
+    await writeFile(dir.consolePath, '');
+    await writeFile(join(disk, 'filler'), Buffer.alloc(1024 * 1024)).catch(() => undefined);
+    await expect(writeFile(join(disk, 'probe'), 'x')).rejects.toMatchObject({ code: 'ENOSPC' });
+
+    const child = await spawnJob(shellSpec(dir, 'exit 4'));
+    reapOnFinish(child);
+    // No room for the status at all: the agent's own wait tells it.
+    expect(await child.exited).toEqual({ code: 4, signal: null, source: 'wait' });
   });
 });
