@@ -21,11 +21,12 @@
  * - Unwritable (a read-only home, an image): the command runs without one.
  * `UFDL_AGENT_CODE_CACHE=off` neither reads nor writes it; `UFDL_AGENT_DEBUG` prints what became of it.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
+import { makeDirsSync } from '../make-dirs.js';
 import { READ_WITHOUT_BLOCKING, cliCacheDir, fileKey, isOwnPrivateFile } from './cache-dir.js';
 
 const FORMAT = 'ufdl-agent code cache 1';
@@ -75,7 +76,7 @@ export function loadBundle(file: string, command: string, env: NodeJS.ProcessEnv
       if (cache === 'used' || cache === 'off') return;
       try {
         const code = script.createCachedData();
-        mkdirSync(dirname(cachePath), { recursive: true, mode: 0o700 });
+        makeDirsSync(dirname(cachePath), 0o700);
         const temp = `${cachePath}.${process.pid}.${Date.now()}.tmp`;
         try {
           writeFileSync(temp, Buffer.concat([Buffer.from(`${header}${code.length}\n`), code, code]), { mode: 0o600, flag: 'wx' });

@@ -32,7 +32,8 @@ export const EXIT = {
   JOURNAL_WRITE_FAILED: 74,
   /**
    * A directory the command needs cannot be created (EX_CANTCREAT): the server's data directory, the
-   * agent's work or journal directory, the CLI's cache. The message names the path and why (a file in
+   * agent's work or journal directory. (The CLI's caches are only a shortcut: a command runs without
+   * them.) The message names the path and why (a file in
    * the way, no permission, a read-only file system). systemd restarts the command, so a file system
    * mounted late, or permissions fixed meanwhile, need nothing more.
    */

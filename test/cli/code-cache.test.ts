@@ -120,8 +120,12 @@ describe('the code cache of the short commands', () => {
     const notADir = join(home, 'file');
     writeFileSync(notADir, '');
     const runs = [await config(join(notADir, 'cache')), await config(join(notADir, 'cache'))];
-    for (const { said } of runs) expect(said).toEqual(['unreadable', expect.stringMatching(/^not written: .*ENOTDIR/)]);
+    for (const { said } of runs) expect(said).toEqual(['unreadable', expect.stringMatching(/^not written: cannot create the directory .*: a part of the path is a file, not a directory$/)]);
     expect(runs[1]!.config).toEqual(runs[0]!.config);
+    // Under /proc, where Node 20's recursive mkdir spun for ever: the command ran to no end.
+    const proc = await config('/proc/ufdl-code-cache');
+    expect(proc.said).toEqual(['absent', expect.stringMatching(/^not written: cannot create the directory \/proc\/ufdl-code-cache\/.*this file system does not allow a directory there/)]);
+    expect(proc.config).toEqual(runs[0]!.config);
   });
 
   it('is neither read nor written with UFDL_AGENT_CODE_CACHE=off', async () => {
