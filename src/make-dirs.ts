@@ -6,7 +6,7 @@
  * do — so `serve --data /proc/x` hung without a word instead of saying it cannot create the directory.
  * Shared by the server, the agent and the CLI, which import nothing of each other.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync, readlinkSync, statSync } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
@@ -16,12 +16,22 @@ export class DirectoryCreationError extends Error {
   readonly code: string | undefined;
 
   constructor(path: string, failedAt: string, cause: NodeJS.ErrnoException) {
-    const reason = REASONS[cause.code ?? ''] ?? cause.message;
+    const reason = (cause.code === 'EEXIST' ? danglingLink(failedAt) : undefined) ?? REASONS[cause.code ?? ''] ?? cause.message;
     super(`cannot create the directory ${path}${failedAt === path ? '' : ` (at ${failedAt})`}: ${reason}`, { cause });
     this.name = 'DirectoryCreationError';
     this.path = path;
     this.code = cause.code;
   }
+}
+
+/** A symbolic link whose target does not exist (often on a file system not mounted yet): what to say. */
+function danglingLink(path: string): string | undefined {
+  try {
+    if (lstatSync(path).isSymbolicLink()) return `it is a symbolic link to ${readlinkSync(path)}, which does not exist (a file system not mounted yet?)`;
+  } catch {
+    // Gone meanwhile: the generic reason will do.
+  }
+  return undefined;
 }
 
 const REASONS: Record<string, string> = {

@@ -5,7 +5,7 @@
  * tests would time out on it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DirectoryCreationError, makeDirs, makeDirsSync } from '../src/make-dirs.js';
@@ -46,6 +46,15 @@ describe.each(both)('%s', (_name, make) => {
     await expect(Promise.resolve(make(file))).rejects.toThrow(`cannot create the directory ${file}: a file, not a directory, is in the way`);
     await expect(Promise.resolve(make(join(file, 'x', 'y')))).rejects.toThrow(
       `cannot create the directory ${join(file, 'x', 'y')} (at ${file}): a part of the path is a file, not a directory`,
+    );
+  });
+
+  it('names a symbolic link whose target does not exist (a file system not mounted yet)', async () => {
+    const root = await tempDir('ufdl-make-dirs-');
+    const link = join(root, 'work');
+    symlinkSync(join(root, 'mnt', 'work'), link);
+    await expect(Promise.resolve(make(join(link, 'jobs')))).rejects.toThrow(
+      `cannot create the directory ${join(link, 'jobs')} (at ${link}): it is a symbolic link to ${join(root, 'mnt', 'work')}, which does not exist (a file system not mounted yet?)`,
     );
   });
 
