@@ -612,6 +612,35 @@ describe('a running workflow that reaches a nested workflow whose stored graph b
   });
 });
 
+describe('a running workflow that reaches a nested workflow whose template stored a type that cannot be read', () => {
+  it('errors naming the type, and the job whose end reached it still finishes', async () => {
+    const fx = await startWithFixtures();
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec());
+    const inner = await importWrapper(fx, 'inner', 'consumer');
+    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
+      nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
+      dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
+    }));
+    const parent = await createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+    // Meanwhile, `inner` overrides the consumer's `items`, whose stored type a hand edit made unreadable.
+    storeRawGraph(fx, inner.pk, { nodes: { step: { template: refOf(fx)('consumer'), parameter_default_overrides: { items: { default: 3, default_type: 'int' } } } }, dependencies: [] });
+    const consumer = refOf(fx)('consumer').pk;
+    const parameters = (fx.db.prepare('SELECT parameters FROM templates WHERE pk = ?').get(consumer) as { parameters: string }).parameters;
+    expect(parameters).toContain('"int"');
+    fx.db.prepare('UPDATE templates SET parameters = ? WHERE pk = ?').run(parameters.replaceAll('"int"', '"Array<int, 1e999>"'), consumer);
+
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { outputs: { 'model.bin': 'BLOB' } });
+    expect((await getJob(fx, train.pk)).end_time).not.toBeNull();
+    const after = await getJob(fx, parent.pk);
+    expect(after.error_reason).toMatch(
+      new RegExp(`^Error creating child-jobs: Workflow template ${inner.pk} \\('inner' v1\\) cannot run: graph: a type stored with it or with a template it runs cannot be read: Error parsing type-string "Array<int, 1e999>"`),
+    );
+    expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
+  });
+});
+
 describe('a running workflow whose own stored graph leaves nodes that can never be ready', () => {
   it('errors once every job it made has finished (a run create-job let through before it checked graphs), instead of waiting for good', async () => {
     const fx = await startWithFixtures();

@@ -12,7 +12,7 @@
  * at fault, under `root`.
  */
 import { UfdlError } from '../../protocol/errors.js';
-import { isSubtype, parseTypeString, printType } from '../../protocol/type-string.js';
+import { isSubtype, parseTypeString, printType, TypeStringError } from '../../protocol/type-string.js';
 import type { ParameterOverride, WorkflowDependencyJson, WorkflowGraphJson } from '../../protocol/wire.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
 import { bad, resolveDefault, type TemplateRow } from './templates.js';
@@ -131,6 +131,9 @@ export function storedGraphProblem(graph: WorkflowGraphJson, children: ReadonlyM
     checkAcyclic('graph', Object.keys(graph.nodes), graph.dependencies);
     return undefined;
   } catch (err) {
+    // A type stored unreadable (by hand, or before type strings refused it): a problem of the stored
+    // rows like the others. Thrown, it would fail the transaction of the job whose end runs this.
+    if (err instanceof TypeStringError) return `graph: a type stored with it or with a template it runs cannot be read: ${err.message}`;
     if (!(err instanceof UfdlError) || !err.message.startsWith(BAD_PREFIX)) throw err;
     return err.message.slice(BAD_PREFIX.length);
   }
