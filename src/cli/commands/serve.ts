@@ -76,16 +76,9 @@ export function registerServe(program: Command): void {
     notifier.starting('starting: opening the database');
     // A stop signal while starting (the start may wait minutes for the resolver, host-lookup-wait.ts)
     // ends the start and the command, status 0, as a stop once serving does.
-    const server = await interruptible(async (signal) => {
-      // While it waits for the resolver, `systemctl status` says so, not "opening the database".
-      const onProgress = (what: string) => notifier.status(`starting: ${what}`);
-      const started = await startServer(serverOptionsFrom(config), log, { signal, onProgress }).catch((err: unknown) => {
-        if (signal.aborted) return undefined;
-        throw startProblem(err, config);
-      });
-      if (signal.aborted) await started?.close();
-      return signal.aborted ? undefined : started;
-    });
+    // While it waits for the resolver, `systemctl status` says so, not "opening the database".
+    const onProgress = (what: string) => notifier.status(`starting: ${what}`);
+    const server = await startUnlessStopped(config, (signal) => startServer(serverOptionsFrom(config), log, { signal, onProgress }));
     if (server === undefined) {
       notifier.close();
       log.info('stopped while starting');
@@ -98,6 +91,25 @@ export function registerServe(program: Command): void {
       notifier.close();
       log.info('server stopped');
     });
+  });
+}
+
+/**
+ * Start a server, or nothing (undefined) when a stop signal comes while it starts: the start may wait
+ * minutes for the resolver (host-lookup-wait.ts), and without a handler the signal would end the
+ * process outright. A server that came up meanwhile is closed. A failed start is {@link startProblem}'s.
+ */
+export async function startUnlessStopped<S extends { close(): Promise<void> }>(
+  config: EffectiveConfig,
+  start: (signal: AbortSignal) => Promise<S>,
+): Promise<S | undefined> {
+  return interruptible(async (signal) => {
+    const started = await start(signal).catch((err: unknown) => {
+      if (signal.aborted) return undefined;
+      throw startProblem(err, config);
+    });
+    if (signal.aborted) await started?.close();
+    return signal.aborted ? undefined : started;
   });
 }
 

@@ -16,10 +16,9 @@ import { CliError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { loadConfig, readConfig, type Source } from '../config/load.js';
 import { commonFlags, type CommonFlags } from '../flags.js';
-import { interruptible } from '../interrupt.js';
 import { createLogger, logLevelFrom } from '../logger.js';
 import { onAgentReloadSignal } from '../reload.js';
-import { startProblem, serverOptionsFrom } from './serve.js';
+import { startUnlessStopped, serverOptionsFrom } from './serve.js';
 
 const TEMPLATES_DIR = packagePath('config', 'templates');
 
@@ -63,18 +62,9 @@ export function registerStandalone(program: Command): void {
     // A stop signal while the server starts (it may wait minutes for the resolver, host-lookup-wait.ts)
     // ends the start and the command, status 0, as `serve` does: the agent's own stop handling is not
     // installed yet, and without a handler the signal would end the process outright.
-    const server = await interruptible(async (signal) => {
-      const started = await startServer(serverOptions, log.child({ service: 'server' }), {
-        nextFreePorts: chosen('serve.port') ? 0 : 20,
-        avoidPorts: [statusPort],
-        signal,
-      }).catch((err: unknown) => {
-        if (signal.aborted) return undefined;
-        throw startProblem(err, config);
-      });
-      if (signal.aborted) await started?.close();
-      return signal.aborted ? undefined : started;
-    });
+    const server = await startUnlessStopped(config, (signal) =>
+      startServer(serverOptions, log.child({ service: 'server' }), { nextFreePorts: chosen('serve.port') ? 0 : 20, avoidPorts: [statusPort], signal }),
+    );
     if (server === undefined) {
       notifier.close();
       log.info('stopped while starting');
