@@ -13,6 +13,7 @@ import { JOB_IS_CANCELLED_SQL } from './store/job-fields.js';
 import { heartbeatClockMs } from './store/database-clock.js';
 import { cachedStatement } from './store/db.js';
 import { abortJob } from './store/jobs.js';
+import { resumeStalledWorkflows } from './store/stalled-workflows.js';
 
 interface HeldJob {
   job: number;
@@ -79,7 +80,10 @@ export function startSweeper(ctx: ServerContext, leads: () => boolean = () => tr
   const run = () => {
     try {
       // Replicas on one database: only the leader sweeps, so two never abort the same job at once.
-      if (leads()) sweepLostNodes(ctx);
+      if (leads()) {
+        sweepLostNodes(ctx);
+        resumeStalledWorkflows(ctx);
+      }
     } catch (err) {
       ctx.log.error({ err }, 'lost-node sweep failed');
     }

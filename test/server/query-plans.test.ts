@@ -11,6 +11,7 @@ import { pollFilter, type FilterSpec } from '../../src/protocol/filter.js';
 import { ALL_SQL, DELETED_SQL, ERRORED_SQL, UNENDED_PHASES_SQL } from '../../src/server/metrics.js';
 import { openDatabase, type Db } from '../../src/server/store/db.js';
 import { jobListSql, LISTED_OUTPUTS_SQL } from '../../src/server/store/lists.js';
+import { STALLED_WORKFLOWS_SQL } from '../../src/server/store/stalled-workflows.js';
 import { HELD_BY_LOST_NODES_SQL } from '../../src/server/sweeper.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -79,6 +80,10 @@ describe('query plans at depth', () => {
     const sweep = plan(db, HELD_BY_LOST_NODES_SQL, ['2030-01-01T00:00:00.000Z']);
     expect(sweep[0], sweep.join(' | ')).toMatch(/jobs USING INDEX jobs_unended/);
     expect(fullScans(sweep)).toEqual([]);
+    const stalled = plan(db, STALLED_WORKFLOWS_SQL, []);
+    expect(stalled[0], stalled.join(' | ')).toMatch(/jobs USING INDEX jobs_unended/);
+    expect(stalled.join('\n')).toMatch(/SEARCH c USING INDEX jobs_children \(parent=\?\)/);
+    expect(fullScans(stalled)).toEqual([]);
     for (const sql of [UNENDED_PHASES_SQL, ERRORED_SQL, DELETED_SQL]) expect(fullScans(plan(db, sql, [])), sql).toEqual([]);
     // Counting every row is SQLite's cheapest walk (the smallest index, page by page).
     expect(plan(db, ALL_SQL, [])[0]).toMatch(/^SCAN jobs USING COVERING INDEX/);

@@ -677,6 +677,31 @@ describe('a running workflow whose own stored graph leaves nodes that can never 
   });
 });
 
+describe('a workflow run already waiting for good (left by an earlier version)', () => {
+  it('is ended by the sweep, naming the nodes that can never run; a healthy run is left alone', async () => {
+    const fx = await startWithFixtures({ sweepIntervalSeconds: 0.2 });
+    const loopy = await importPipeline(fx);
+    const healthy = await createPipelineJob(fx, loopy);
+    const stuck = await createPipelineJob(fx, loopy);
+    const ref = refOf(fx);
+    const feed = (from_node: string, to_node: string) => ({ from_node, from_output: 'predictions.csv', from_output_type: 'BLOB', to_node, to_input: 'model' });
+    storeRawGraph(fx, loopy, { nodes: { train: { template: ref('producer') }, a: { template: ref('consumer') }, b: { template: ref('consumer') } }, dependencies: [feed('a', 'b'), feed('b', 'a')] });
+    // As an earlier version ended the run's only job: without a step after it, and without a check.
+    const { train } = await childrenOf(fx, stuck.pk);
+    const now = new Date().toISOString();
+    fx.db.prepare('UPDATE jobs SET start_time = ?, end_time = ? WHERE pk = ?').run(now, now, train.pk);
+
+    await until(async () => (await getJob(fx, stuck.pk)).end_time !== null, 20_000, 'the stuck run to end');
+    expect((await getJob(fx, stuck.pk)).error_reason).toBe(
+      `Error creating child-jobs: the nodes 'a', 'b' of workflow template ${loopy} ('pipeline' v1) can never run: they wait on one another, in a cycle; ${UNCHECKED}`,
+    );
+    // The healthy run's job is still to be run: the sweep has nothing to do with it.
+    const other = await getJob(fx, healthy.pk);
+    expect(other.end_time).toBeNull();
+    expect(other.error_reason).toBeNull();
+  });
+});
+
 describe('a workflow inside a workflow', () => {
   it('runs the inner workflow as a node: its outputs reach the outer parent, named by both nodes', async () => {
     const fx = await startWithFixtures();

@@ -132,6 +132,17 @@ function hasErroredChild(db: Db, parentPk: number): boolean {
 }
 
 /**
+ * Let a workflow run that waits for good go on or end: {@link advance} on a parent that is not ended,
+ * as a child's end would. For the sweep of stalled runs (`store/stalled-workflows.ts`). Returns
+ * whether it told the parent's watchers something (a finish or an error).
+ */
+export function resumeWorkflow(db: Db, parentPk: number, events: TransitionEvents): boolean {
+  const parent = requireJobRow(db, parentPk);
+  if (parent.template_is_meta !== 1 || parent.end_time !== null) return false;
+  return advance(db, parent, events);
+}
+
+/**
  * Create the job of every node whose dependencies have all finished and that has none yet; finish
  * the parent once every node's job has finished. Idempotent. Returns whether it told the parent's
  * watchers something (a finish or an error), so that the caller need not.
