@@ -15,7 +15,7 @@ import { answerClientErrors, limitConnections } from './connection-limits.js';
 import { websocketErrorHandler } from './ws-connections.js';
 import { answerBadHandshakesWithJson, answerUnmetExpectations, frameworkErrors, registerErrorHandling } from './http-errors.js';
 import { registerIdentityHook } from './identity.js';
-import { limitJsonDepth } from './json-depth.js';
+import { checkJsonBodies } from './json-depth.js';
 import { endConnectionsOnceClosing } from './linger.js';
 import { registerMetricsHooks } from './metrics.js';
 import { NotifyHub } from './notify-hub.js';
@@ -121,7 +121,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   // ones get their socket closed after a refusal; a bad token would otherwise leak the socket.
   await app.register(websocket, { options: { maxPayload: 64 * 1024, handleProtocols: chooseProtocol }, errorHandler: websocketErrorHandler });
   answerBadHandshakesWithJson(app);
-  limitJsonDepth(app);
+  checkJsonBodies(app);
   registerIdentityHook(app);
   registerMetricsHooks(app);
   endConnectionsOnceClosing(app);

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
+import { nulCharacterPath } from './json-nul.js';
 
 /** The deepest a JSON body may nest (the body object itself is level 1). */
 export const MAX_JSON_DEPTH = 64;
@@ -25,12 +26,13 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
 }
 
 /**
- * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH}: fastify's own
- * JSON parser (same prototype-poisoning settings), then the depth, in one step. Checked in the parser
- * rather than in a hook, so a request without a JSON body (most of a node's) pays nothing; routes
- * with a parser of their own (uploads) get a stream or a buffer, which this never sees.
+ * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH} or holds a NUL
+ * character (`json-nul.ts`): fastify's own JSON parser (same prototype-poisoning settings), then the
+ * depth, then the NUL, in one step. Checked in the parser rather than in a hook, so a request
+ * without a JSON body (most of a node's) pays nothing; routes with a parser of their own (uploads)
+ * get a stream or a buffer, which this never sees.
  */
-export function limitJsonDepth(app: FastifyInstance): void {
+export function checkJsonBodies(app: FastifyInstance): void {
   const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig;
   const parseJson = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
   app.removeContentTypeParser('application/json');
@@ -39,7 +41,11 @@ export function limitJsonDepth(app: FastifyInstance): void {
       if (err) done(err);
       else if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
         done(new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `The JSON body nests more than ${MAX_JSON_DEPTH} levels deep; that is the most the server accepts`));
-      } else done(null, value);
+      } else {
+        const nul = nulCharacterPath(value);
+        if (nul === undefined) done(null, value);
+        else done(new UfdlError('UFDL_ERR_REQ_BAD_BODY', `The JSON body's ${nul} holds a NUL character (\\u0000); text may not contain NUL characters`));
+      }
     });
   });
 }

@@ -269,6 +269,29 @@ describe('bad input on every route', () => {
     expect((await w.fx.call('GET', '/livez', { as: null })).status).toBe(200);
   });
 
+  it('a NUL character (\\u0000) in any string or key of a JSON body → 400 naming it, on either store (PostgreSQL stores no NUL)', async () => {
+    const fx = await startWithFixtures();
+    const job = fx.job();
+    const node = fx.node();
+    await fx.startAs(node, job);
+    for (const [method, path, json, where, opts] of [
+      // SQLite answered 401 here, PostgreSQL 400 "invalid byte sequence"; and a user named with a NUL
+      // could be made on SQLite only.
+      ['POST', '/v1/auth/obtain', { username: 'ad\u0000min', password: 'x' }, 'field "username"', { as: null }],
+      ['POST', '/v1/users/create', { username: 'nul\u0000user', password: 'long-enough-password' }, 'field "username"', {}],
+      ['POST', '/v1/jobs/list', { expressions: [{ type: 'contains', field: 'description', sub_string: 'a\u0000' }] }, 'field "expressions[0].sub_string"', {}],
+      ['PATCH', `/v1/jobs/${job}`, { description: '\u0000' }, 'field "description"', {}],
+      // Progress metadata is jsonb on PostgreSQL, which holds no NUL in a key either.
+      ['POST', `/v1/jobs/${job}/progress/0.5`, { ['k\u0000']: 1 }, 'key "k\\u0000"', { node }],
+    ] as const) {
+      const res = await fx.call(method, path, { json, ...opts });
+      expect(res.status, `${method} ${path}: ${res.text}`).toBe(400);
+      expect(res.body.detail).toBe(`The JSON body's ${where} holds a NUL character (\\u0000); text may not contain NUL characters`);
+    }
+    expect((await fx.call('POST', '/v1/users/list', { json: { expressions: [{ type: 'contains', field: 'username', sub_string: 'nul' }] } })).body).toEqual([]);
+    expect((await fx.call('GET', `/v1/jobs/${job}`)).body.description).not.toContain('\u0000');
+  });
+
   it('path tricks in output names and types → 4xx JSON, nothing written outside the data directory', async () => {
     const w = await world();
     const token = await w.fx.adminToken();
