@@ -26,6 +26,7 @@ export const ERROR_CODES = {
     doc: 'The client address (IPv6: its /64) already holds `serve.max_connections_per_address` connections; the connection is answered and closed.',
   },
   UFDL_ERR_REQ_FILTER_FIELD: { status: 400, doc: 'A list filter or order_by names a field that does not exist (reference: 500, bug B14).' },
+  UFDL_ERR_REQ_FILTER_VALUE: { status: 400, doc: 'A list filter compares a number field with text that is no number (`"abc"`, `"infinity"`).' },
 
   // Authentication and permission
   UFDL_ERR_AUTH_MISSING: { status: 401, doc: 'No credentials were sent to a route that needs them.' },

@@ -74,7 +74,10 @@ function compileField(expression: FieldExpression, fields: FieldTable, params: u
     case 'isnull':
       return `${def.sql} IS NULL`;
     case 'exact': {
-      const value = coerce(expression.value, def);
+      const value = checkedValue(expression, def);
+      // A number no whole-number column holds (1.5, 1e20) equals no row; PostgreSQL would refuse to
+      // read it as a bigint where SQLite compares it and finds nothing.
+      if (def.kind === 'int' && typeof value === 'number' && !isInt8(value)) return '1 = 0';
       // Case means something only in text: PostgreSQL has no lower() of a number or a flag.
       if (expression.case_insensitive && typeof value === 'string' && isText(def)) {
         params.push(value);
@@ -93,7 +96,18 @@ function compileField(expression: FieldExpression, fields: FieldTable, params: u
       return `instr(CAST(${def.sql} AS TEXT), ?) > 0`;
     }
     case 'compare': {
-      params.push(coerce(expression.value, def));
+      let value = checkedValue(expression, def);
+      if (def.kind === 'int' && typeof value === 'number' && !isInt8(value)) {
+        // The same comparison with the nearest whole number on the side that keeps its meaning
+        // (`n > 1.5` is `n > 1`, `n >= 1.5` is `n >= 2`), or, beyond bigint's range, a constant:
+        // what SQLite answers by comparing the number itself, PostgreSQL answers without refusing it.
+        const bound = expression.operator === '>' || expression.operator === '<=' ? Math.floor(value) : Math.ceil(value);
+        const below = expression.operator === '<' || expression.operator === '<=';
+        if (bound >= INT8_END) return below ? `${def.sql} IS NOT NULL` : '1 = 0';
+        if (bound <= -INT8_END) return below ? '1 = 0' : `${def.sql} IS NOT NULL`;
+        value = bound;
+      }
+      params.push(value);
       return `${def.sql} IS NOT NULL AND ${def.sql} ${expression.operator} ?`;
     }
   }
@@ -104,6 +118,34 @@ function compileOrder(order: OrderBy, fields: FieldTable): string {
   const direction = order.ascending === false ? 'DESC' : 'ASC';
   const nulls = order.nulls_first === undefined ? '' : order.nulls_first ? ' NULLS FIRST' : ' NULLS LAST';
   return `${def.sql} ${direction}${nulls}`;
+}
+
+/**
+ * 2^63: whole-number fields are PostgreSQL `bigint`s, which hold -2^63 … 2^63 - 1. The bounds are
+ * exclusive here: a number is bound as its shortest decimal text, and -2^63's
+ * (`-9223372036854776000`) is beyond the range.
+ */
+const INT8_END = 2 ** 63;
+
+/** Whether `value` is a whole number a `bigint` holds, so that PostgreSQL reads it as one. */
+function isInt8(value: number): boolean {
+  return Number.isInteger(value) && value > -INT8_END && value < INT8_END;
+}
+
+/**
+ * The value of an `exact` or `compare` term, coerced to the field's kind; a number field compared
+ * with text that is no number is the client's mistake, refused on both stores alike (SQLite compared
+ * the text and matched nothing or everything, PostgreSQL refused to read it as a number).
+ */
+function checkedValue(expression: FieldExpression & { value: string | number | boolean }, def: FieldDef): unknown {
+  const value = coerce(expression.value, def);
+  if ((def.kind === 'int' || def.kind === 'real') && typeof value !== 'number') {
+    throw new UfdlError(
+      'UFDL_ERR_REQ_FILTER_VALUE',
+      `Filter value ${JSON.stringify(expression.value)} for field '${expression.field}' is not a number; '${expression.field}' holds numbers`,
+    );
+  }
+  return value;
 }
 
 /** Values are compared in the column's own representation (booleans are 0/1, times ISO strings). */
