@@ -83,7 +83,7 @@ export function registerIdentityHook(app: FastifyInstance): void {
 /** Set `request.user` and `request.node` from the verified claims (null: no token). */
 function identify(app: FastifyInstance, request: FastifyRequest, claims: TokenClaims | null): void {
   const nodePk = nodePkOf(request);
-  const rows = claims === null ? null : callerRows(app.ufdl.db, claims.upk, typeof nodePk === 'number' ? nodePk : undefined);
+  const rows = claims === null ? null : callerRows(app.ufdl.db, claims.upk, namesANode(nodePk) ? nodePk : undefined);
   request.user = claims === null ? null : checkedTokenUser(claims, rows!.user);
   request.node = nodeFromRequest(app, request, nodePk, rows);
 }
@@ -199,6 +199,15 @@ function nodePkOf(request: FastifyRequest): number | string | undefined {
   return /^\s*\d+\s*$/.test(value) ? Number(value) : value;
 }
 
+/**
+ * Whether the Node-Id's digits can name a node: not beyond the safe integers, which no pk reaches and
+ * which a JavaScript number does not hold exactly (parsePk's rule for pks in URLs). Asked for one,
+ * PostgreSQL refused the number as no `bigint` (400 "does not fit") where SQLite found no node.
+ */
+function namesANode(nodePk: number | string | undefined): nodePk is number {
+  return typeof nodePk === 'number' && Number.isSafeInteger(nodePk);
+}
+
 function nodeFromRequest(
   app: FastifyInstance,
   request: FastifyRequest,
@@ -210,7 +219,7 @@ function nodeFromRequest(
     throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${nodePk}': Unable to parse into an integer primary-key`);
   }
   const { db } = app.ufdl;
-  const node = rows === null ? nodeByPk(db, nodePk) : rows.node;
+  const node = !namesANode(nodePk) ? undefined : rows === null ? nodeByPk(db, nodePk) : rows.node;
   if (!node) throw new UfdlError('UFDL_ERR_AUTH_BAD_NODE_ID', `Bad Node-Id header '${String(request.headers['node-id'])}': No node with this primary-key`);
   const user = request.user;
   // Without a token the node is known but not trusted: node actions then answer 401 (requireNode).

@@ -211,6 +211,13 @@ describe('bad input on every route', () => {
         expectClientError(`${route.method} ${path} Node-Id=${nodeId}`, res, 400);
         expect(res.json.detail).toMatch(new RegExp(`^Bad Node-Id header '${nodeId.replace('.', '\\.')}'`));
       }
+      // Digits beyond any pk (beyond bigint, beyond the safe integers) name no node, on either store:
+      // PostgreSQL answered "A value in the request does not fit its field" for the first.
+      for (const nodeId of ['9223372036854775808', '9007199254740993']) {
+        const res = await send(w, route, { path, token, nodeId, body: route.method === 'GET' ? undefined : '{}' });
+        expectClientError(`${route.method} ${path} Node-Id=${nodeId}`, res, 400);
+        expect(res.json.detail).toBe(`Bad Node-Id header '${nodeId}': No node with this primary-key`);
+      }
     }
     await expectStillServing(w);
   });
