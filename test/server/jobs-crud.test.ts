@@ -141,6 +141,24 @@ describe('POST /v1/jobs/list', () => {
     }
   });
 
+  it('orders nulls as SQLite does on every store when order_by does not say (first going up, last going down)', async () => {
+    const f = await startWithFixtures();
+    const [waiting, running] = f.jobs(2) as [number, number];
+    await f.startAs(f.node(), running);
+    const order = async (entry: Record<string, unknown>): Promise<number[]> => {
+      const res = await f.call('POST', '/v1/jobs/list', { json: { order_by: [entry] } });
+      expect(res.status, res.text).toBe(200);
+      return res.body.map((j: { pk: number }) => j.pk);
+    };
+    // PostgreSQL's default is the other way round: the running job came first going up.
+    expect(await order({ field: 'node' })).toEqual([waiting, running]);
+    expect(await order({ field: 'start_time', ascending: true })).toEqual([waiting, running]);
+    expect(await order({ field: 'node', ascending: false })).toEqual([running, waiting]);
+    // Said out loud, it is obeyed.
+    expect(await order({ field: 'node', nulls_first: false })).toEqual([running, waiting]);
+    expect(await order({ field: 'node', ascending: false, nulls_first: true })).toEqual([waiting, running]);
+  });
+
   it('B14: unknown fields in filters and order_by are a 400 naming the field', async () => {
     const f = await startWithFixtures();
     for (const json of [

@@ -115,9 +115,14 @@ function compileField(expression: FieldExpression, fields: FieldTable, params: u
 
 function compileOrder(order: OrderBy, fields: FieldTable): string {
   const def = lookup(fields, order.field, 'order_by');
-  const direction = order.ascending === false ? 'DESC' : 'ASC';
-  const nulls = order.nulls_first === undefined ? '' : order.nulls_first ? ' NULLS FIRST' : ' NULLS LAST';
-  return `${def.sql} ${direction}${nulls}`;
+  const ascending = order.ascending !== false;
+  // Without `nulls_first` the database's default places nulls, and the two stores differ: SQLite
+  // (the reference's database) sorts them first going up and last going down, PostgreSQL the other
+  // way. Said out loud, SQLite's order on both (a no-op for SQLite). A primary key is never null, and
+  // PostgreSQL reads `pk ASC`, but not `pk ASC NULLS FIRST`, off the key's index: left unsaid.
+  const nullsFirst = order.nulls_first ?? (/(^|\.)pk$/.test(def.sql) ? undefined : ascending);
+  const nulls = nullsFirst === undefined ? '' : nullsFirst ? ' NULLS FIRST' : ' NULLS LAST';
+  return `${def.sql} ${ascending ? 'ASC' : 'DESC'}${nulls}`;
 }
 
 /**
