@@ -8,7 +8,7 @@
 export const ERROR_CODES = {
   // Request shape
   UFDL_ERR_REQ_BAD_JSON: { status: 400, doc: 'The body is not valid JSON.' },
-  UFDL_ERR_REQ_BAD_BODY: { status: 400, doc: 'The body does not match the schema of the route, or a string or key in a JSON body holds a NUL character (`\\u0000`), which no store keeps.' },
+  UFDL_ERR_REQ_BAD_BODY: { status: 400, doc: 'The body does not match the schema of the route, or a string or key in a JSON body holds a NUL character (`\\u0000`) or a lone UTF-16 surrogate (`\\ud800`), which no store keeps as sent.' },
   UFDL_ERR_REQ_BAD_PARAM: { status: 400, doc: 'A URL parameter or query value is malformed or out of range.' },
   UFDL_ERR_REQ_TOO_LARGE: { status: 413, doc: 'The body is larger than the configured limit.' },
   UFDL_ERR_REQ_OVER_LIMIT: {

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { UfdlError } from '../protocol/errors.js';
-import { nulCharacterPath } from './json-nul.js';
+import { unstorableText } from './json-text.js';
 
 /** The deepest a JSON body may nest (the body object itself is level 1). */
 export const MAX_JSON_DEPTH = 64;
@@ -26,9 +26,9 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
 }
 
 /**
- * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH} or holds a NUL
- * character (`json-nul.ts`): fastify's own JSON parser (same prototype-poisoning settings), then the
- * depth, then the NUL, in one step. Checked in the parser rather than in a hook, so a request
+ * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH} or holds text no
+ * store keeps (`json-text.ts`): fastify's own JSON parser (same prototype-poisoning settings), then
+ * the depth, then the text, in one step. Checked in the parser rather than in a hook, so a request
  * without a JSON body (most of a node's) pays nothing; routes with a parser of their own (uploads)
  * get a stream or a buffer, which this never sees.
  */
@@ -42,9 +42,9 @@ export function checkJsonBodies(app: FastifyInstance): void {
       else if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
         done(new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `The JSON body nests more than ${MAX_JSON_DEPTH} levels deep; that is the most the server accepts`));
       } else {
-        const nul = nulCharacterPath(value);
-        if (nul === undefined) done(null, value);
-        else done(new UfdlError('UFDL_ERR_REQ_BAD_BODY', `The JSON body's ${nul} holds a NUL character (\\u0000); text may not contain NUL characters`));
+        const unstorable = unstorableText(value);
+        if (unstorable === undefined) done(null, value);
+        else done(new UfdlError('UFDL_ERR_REQ_BAD_BODY', `The JSON body's ${unstorable}`));
       }
     });
   });

@@ -276,7 +276,7 @@ describe('bad input on every route', () => {
     expect((await w.fx.call('GET', '/livez', { as: null })).status).toBe(200);
   });
 
-  it('a NUL character (\\u0000) in any string or key of a JSON body → 400 naming it, on either store (PostgreSQL stores no NUL)', async () => {
+  it('a NUL character (\\u0000) or a lone surrogate in any string or key of a JSON body → 400 naming it, on either store', async () => {
     const fx = await startWithFixtures();
     const job = fx.job();
     const node = fx.node();
@@ -295,6 +295,21 @@ describe('bad input on every route', () => {
       expect(res.status, `${method} ${path}: ${res.text}`).toBe(400);
       expect(res.body.detail).toBe(`The JSON body's ${where} holds a NUL character (\\u0000); text may not contain NUL characters`);
     }
+    // A lone surrogate is no Unicode text: SQLite stored a node's ip "\ud800" as three U+FFFD,
+    // PostgreSQL as one, and jsonb refused it (400 "does not fit").
+    for (const [method, path, json, where, opts] of [
+      ['POST', '/v1/nodes/create', { ip: '10.0.0.\ud800', index: 0, cpu_mem: 1000 }, 'field "ip"', {}],
+      ['POST', `/v1/jobs/${job}/progress/0.5`, { note: ['\udc00'] }, 'field "note[0]"', { node }],
+      ['POST', '/v1/jobs/list', { expressions: [{ type: 'exact', field: 'description', value: 'a\ud800b' }] }, 'field "expressions[0].value"', {}],
+    ] as const) {
+      const res = await fx.call(method, path, { json, ...opts });
+      expect(res.status, `${method} ${path}: ${res.text}`).toBe(400);
+      expect(res.body.detail).toBe(`The JSON body's ${where} holds a lone UTF-16 surrogate (such as \\ud800); text must be valid Unicode`);
+    }
+    // Paired surrogates are ordinary text.
+    const emoji = await fx.call('PATCH', `/v1/jobs/${job}`, { json: { description: 'ok 😀' } });
+    expect(emoji.status, emoji.text).toBe(200);
+    expect(emoji.body.description).toBe('ok 😀');
     expect((await fx.call('POST', '/v1/users/list', { json: { expressions: [{ type: 'contains', field: 'username', sub_string: 'nul' }] } })).body).toEqual([]);
     expect((await fx.call('GET', `/v1/jobs/${job}`)).body.description).not.toContain('\u0000');
   });
