@@ -25,6 +25,20 @@ describe('POST /v1/job-types/list', () => {
     expect((await fx.call('POST', '/v1/job-types/list', { json: { expressions: [{ type: 'isnull', field: 'size' }] } })).status).toBe(400);
     expect((await fx.call('POST', '/v1/job-types/list', { as: null, json: {} })).status).toBe(401);
   });
+
+  it('compares pks with numbers beyond 32 bits as every other list does, on every store', async () => {
+    const fx = await startWithFixtures();
+    for (const path of ['/v1/job-types/list', '/v1/job-contracts/list']) {
+      const everything = (await fx.call('POST', path, { json: {} })).body;
+      expect(everything.length).toBeGreaterThan(0);
+      const below = await fx.call('POST', path, { json: { expressions: [{ type: 'compare', field: 'pk', operator: '<', value: 2147483648 }] } });
+      expect(below.status, below.text).toBe(200);
+      expect(below.body).toEqual(everything);
+      const exact = await fx.call('POST', path, { json: { expressions: [{ type: 'exact', field: 'pk', value: 4294967296 }] } });
+      expect(exact.status, exact.text).toBe(200);
+      expect(exact.body).toEqual([]);
+    }
+  });
 });
 
 describe('POST /v1/job-contracts/list', () => {

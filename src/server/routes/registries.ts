@@ -84,8 +84,10 @@ export async function registriesRoutes(app: FastifyInstance): Promise<void> {
   const filtered = (entries: readonly RegistryEntry[], body: unknown): RegistryEntry[] => {
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, REGISTRY_FIELDS, { defaultOrder: 'pk ASC' });
-    // The pk cast: PostgreSQL types an untyped parameter in VALUES as text, SQLite by its value.
-    const values = entries.map(() => '(CAST(? AS INTEGER), ?, ?, ?)').join(', ');
+    // The pk cast: PostgreSQL types an untyped parameter in VALUES as text, SQLite by its value. A
+    // bigint, as every other pk: as PostgreSQL's 32-bit INTEGER, a filter's `pk < 2147483648` was
+    // refused (400 "out of range for type integer") where SQLite answered it.
+    const values = entries.map(() => '(CAST(? AS BIGINT), ?, ?, ?)').join(', ');
     const flat = entries.flatMap((e) => [e.pk, e.name, e.pkg, e.cls]);
     return db
       .prepare(
