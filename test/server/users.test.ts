@@ -32,6 +32,20 @@ describe('GET /v1/users/{username}', () => {
     expect(unknown.body).toEqual({ detail: 'Not found.' });
   });
 
+  it('answers 404 for a name with a NUL (%00) on every store, on each route that takes a name', async () => {
+    const fx = await startWithFixtures();
+    // PostgreSQL answered 400 "invalid byte sequence for encoding UTF8" where SQLite found no user.
+    for (const [method, path, json] of [
+      ['GET', '/v1/users/a%00b', undefined],
+      ['POST', '/v1/users/%00/set-password', { password: 'long-enough-password' }],
+      ['PUT', '/v1/users/admin%00/worker', { is_worker: true }],
+    ] as const) {
+      const res = await fx.call(method, path, json === undefined ? {} : { json });
+      expect(res.status, `${method} ${path}: ${res.text}`).toBe(404);
+      expect(res.body).toEqual({ detail: 'Not found.' });
+    }
+  });
+
   it('answers 401 without a token', async () => {
     const fx = await startWithFixtures();
     const res = await fx.call('GET', `/v1/users/${ADMIN_USER}`, { as: null });

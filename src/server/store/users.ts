@@ -35,6 +35,9 @@ export function userJson(row: UserRow): UserJson {
 }
 
 export function getUserByName(db: Db, username: string): UserRow | undefined {
+  // No stored name holds a NUL (JSON bodies may not carry one): a URL's `%00` names no user. Not
+  // asked, since PostgreSQL refuses the text (400 "invalid byte sequence") where SQLite finds none.
+  if (username.includes('\u0000')) return undefined;
   return db.prepare('SELECT * FROM users WHERE username = ?').get(username) as UserRow | undefined;
 }
 
