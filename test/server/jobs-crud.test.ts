@@ -217,6 +217,24 @@ describe('GET /v1/jobs/{pk}', () => {
     expect((await f.call('GET', `/v1/jobs/${f.job()}`, { as: null })).status).toBe(401);
     expect((await f.call('GET', '/v1/jobs/9999')).body).toEqual({ detail: 'Not found.' });
   });
+
+  it('is 404 for digits no pk reaches (beyond bigint, beyond the safe integers), on every store, as for any unknown job or output', async () => {
+    const f = await startWithFixtures();
+    // PostgreSQL answered 400 "out of range for type bigint" for the first where SQLite found nothing.
+    for (const pk of ['9223372036854775807', '9223372036854775808', '9007199254740993']) {
+      for (const [method, path] of [
+        ['GET', `/v1/jobs/${pk}`],
+        ['DELETE', `/v1/jobs/${pk}/cancel`],
+        ['GET', `/v1/jobs/${pk}/outputs/log/BLOB`],
+        ['GET', `/v1/job-outputs/${pk}`],
+        ['DELETE', `/v1/job-outputs/${pk}/hard`],
+      ] as const) {
+        const res = await f.call(method, path);
+        expect(res.status, `${method} ${path}: ${res.text}`).toBe(404);
+        expect(res.body).toEqual({ detail: 'Not found.' });
+      }
+    }
+  });
 });
 
 describe('PUT/PATCH /v1/jobs/{pk}', () => {

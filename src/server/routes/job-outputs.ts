@@ -28,6 +28,7 @@ import {
   validateOutputSegment,
 } from '../store/outputs.js';
 import { JOB_PATH, jobPk, objectBody } from './jobs.js';
+import { parsePk } from '../route-params.js';
 
 const OUTPUT_PATH = `${JOB_PATH}/outputs/:name/:type`;
 const OUTPUT_PK_PATH = '/v1/job-outputs/:pk(^\\d+$)';
@@ -48,8 +49,9 @@ function outputParams(request: FastifyRequest, use: 'create' | 'lookup'): Output
   return { name, type };
 }
 
+/** The output pk from a route under `OUTPUT_PK_PATH`; digits no pk reaches are a 404 (see `jobPk`). */
 function outputPk(request: FastifyRequest): number {
-  return Number((request.params as { pk: string }).pk);
+  return parsePk((request.params as { pk: string }).pk);
 }
 
 /** The reference requires a `filename` parameter, whose value it ignores. */

@@ -34,13 +34,18 @@ import { prepareJobList } from '../store/lists.js';
 import { holdOpen } from '../connection-limits.js';
 import { workflowView } from '../store/workflow-view.js';
 import { clientPresence, parseLimitHeader, parseWaitHeader, waitForJobs } from '../wait.js';
+import { parsePk } from '../route-params.js';
 
 /** A job detail path; pks are digits only, anything else is an unknown route (404), as in the reference. */
 export const JOB_PATH = '/v1/jobs/:pk(^\\d+$)';
 
-/** The job pk from a route registered under {@link JOB_PATH}. */
+/**
+ * The job pk from a route registered under {@link JOB_PATH}. Digits beyond the safe integers name no
+ * job: a 404, as `parsePk` answers elsewhere, before any query (PostgreSQL refused such a number as
+ * no `bigint`, 400, where SQLite found no job).
+ */
 export function jobPk(request: FastifyRequest): number {
-  return Number((request.params as { pk: string }).pk);
+  return parsePk((request.params as { pk: string }).pk);
 }
 
 /**
