@@ -60,7 +60,9 @@ export async function finishErrorText(
   const parts = [head];
   const tail = await tailLines(dir.consolePath, lines);
   if (tail.length > 0) parts.push(`--- last ${tail.length} lines of the output ---`, ...tail);
-  return parts.join('\n');
+  // A child may print NUL bytes; the server refuses text holding one (no store keeps it), and a
+  // finish it refuses would leave the job running. Shown as U+FFFD, as other bytes that are no text.
+  return parts.join('\n').replaceAll('\u0000', '\uFFFD');
 }
 
 function capitalise(text: string): string {

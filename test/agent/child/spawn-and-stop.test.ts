@@ -113,6 +113,15 @@ describe('spawnJob', () => {
     expect(await readExitStatus(dir)).toEqual({ code: 3, signal: null, source: 'wrapper' });
   });
 
+  it('quotes NUL bytes of the log tail as U+FFFD: the server refuses text holding a NUL', async () => {
+    const dir = await tempJobDir();
+    const child = await spawnJob(shellSpec(dir, "printf 'a\\000b\\n'; exit 1"));
+    reapOnFinish(child);
+    const result = await new ChildSupervisor(child, { killGraceMs: 1000 }).done;
+    const text = (await finishErrorText(result, dir, { lines: 5 }))!;
+    expect(text.split('\n')).toEqual(['The command exited with status 1', '--- last 1 lines of the output ---', 'a\uFFFDb']);
+  });
+
   it('reports a command that is not found as status 127', async () => {
     const dir = await tempJobDir();
     const child = await spawnJob({ ...shellSpec(dir, ''), argv: ['no-such-command-ufdl-test'] });
