@@ -32,6 +32,14 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
  * without a JSON body (most of a node's) pays nothing; routes with a parser of their own (uploads)
  * get a stream or a buffer, which this never sees.
  */
+/**
+ * Whether a JSON text may decode to a NUL or a lone surrogate: only through an escape (`\u0000`,
+ * `\ud800`–`\udfff`). JSON refuses a raw NUL, and the body's UTF-8 decoding turns a raw surrogate's
+ * bytes into U+FFFD. One scan of the text in native code, so that the walk of every value, which
+ * builds a path for each, runs only for the rare body that may need it.
+ */
+const MAY_HOLD_UNSTORABLE_TEXT = /\\u(?:0000|d[89a-f])/i;
+
 export function checkJsonBodies(app: FastifyInstance): void {
   const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig;
   const parseJson = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
@@ -42,7 +50,7 @@ export function checkJsonBodies(app: FastifyInstance): void {
       else if (nestsDeeperThan(value, MAX_JSON_DEPTH)) {
         done(new UfdlError('UFDL_ERR_REQ_OVER_LIMIT', `The JSON body nests more than ${MAX_JSON_DEPTH} levels deep; that is the most the server accepts`));
       } else {
-        const unstorable = unstorableText(value);
+        const unstorable = MAY_HOLD_UNSTORABLE_TEXT.test(body as string) ? unstorableText(value) : undefined;
         if (unstorable === undefined) done(null, value);
         else done(new UfdlError('UFDL_ERR_REQ_BAD_BODY', `The JSON body's ${unstorable}`));
       }

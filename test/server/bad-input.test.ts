@@ -306,6 +306,13 @@ describe('bad input on every route', () => {
       expect(res.status, `${method} ${path}: ${res.text}`).toBe(400);
       expect(res.body.detail).toBe(`The JSON body's ${where} holds a lone UTF-16 surrogate (such as \\ud800); text must be valid Unicode`);
     }
+    // Escapes as any client may write them (upper case, or a surrogate pair written as two escapes).
+    const upper = await fx.call('PATCH', `/v1/jobs/${job}`, { body: '{"description":"x\\uDBFF"}', headers: { 'content-type': 'application/json' } });
+    expect(upper.status, upper.text).toBe(400);
+    expect(upper.body.detail).toBe('The JSON body\'s field "description" holds a lone UTF-16 surrogate (such as \\ud800); text must be valid Unicode');
+    const escapedPair = await fx.call('PATCH', `/v1/jobs/${job}`, { body: '{"description":"ok \\uD83D\\uDE00"}', headers: { 'content-type': 'application/json' } });
+    expect(escapedPair.status, escapedPair.text).toBe(200);
+    expect(escapedPair.body.description).toBe('ok 😀');
     // Paired surrogates are ordinary text.
     const emoji = await fx.call('PATCH', `/v1/jobs/${job}`, { json: { description: 'ok 😀' } });
     expect(emoji.status, emoji.text).toBe(200);
