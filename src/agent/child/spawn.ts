@@ -23,35 +23,26 @@ export const WRAPPER_SHELL = '/bin/sh';
  * Make the file the wrapper writes the exit status into, while there is room, and open it for the
  * wrapper, which gets it as its descriptor 3 (wrapper.ts). A new file (`wx`): whatever a job left at
  * the path (a Docker job's container has the job directory mounted; a symbolic link to the agent's
- * journal) is removed, never opened. Best effort: on a disk already full (a job's container that kept
- * running while the agent restarted, and is followed now) there is no reservation, and the wrapper
- * makes the file itself at the end, as it did before there was one.
+ * journal) is removed, never opened. Best effort, never a reason not to start the child: on a disk
+ * already full (a job's container that kept running while the agent restarted, and is followed now)
+ * there is no reservation, and the wrapper makes a file itself at the end, as it did before there
+ * was one.
  */
 async function reserveExitStatus(path: string): Promise<FileHandle | undefined> {
-  await rm(path, { force: true });
-  let file: FileHandle;
+  let file: FileHandle | undefined;
   try {
+    await rm(path, { force: true });
     file = await open(path, 'wx');
-  } catch (err) {
-    if (isOutOfRoom(err)) return undefined;
-    throw err;
-  }
-  try {
     // At offset 0 without moving the file's offset (pwrite): the wrapper writes over these bytes.
     const room = Buffer.from(EXIT_STATUS_RESERVED);
     await file.write(room, 0, room.length, 0);
     return file;
-  } catch (err) {
-    await file.close();
-    await rm(path, { force: true });
-    if (isOutOfRoom(err)) return undefined;
-    throw err;
+  } catch {
+    // No room, or something the job put at the path (a directory, a file put back at once): no
+    // reservation; the wrapper's own fallback still records the status where it can.
+    await file?.close();
+    return undefined;
   }
-}
-
-function isOutOfRoom(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 /**
@@ -64,7 +55,6 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   const { dir } = spec;
   // A status left by an earlier attempt would make this child look ended at once.
   await rm(dir.exitStatusPath, { force: true });
-  const reserved = await reserveExitStatus(`${dir.exitStatusPath}.tmp`);
   await rm(dir.fencedPath, { force: true });
   await rm(dir.outsideKillPath, { force: true });
   if (spec.lease) writeLease(dir, spec.lease.deadlineS);
@@ -73,6 +63,8 @@ export async function spawnJob(spec: ChildSpec): Promise<RunningChild> {
   const leaseArgs = spec.lease
     ? [dir.leasePath, dir.fencedPath, String(spec.lease.checkEveryS), String(spec.lease.graceS), fenceKill ? dir.outsideKillPath : '']
     : ['', dir.fencedPath, '1', '1', ''];
+  // Last before the spawn, so that nothing that may fail in between leaves the handle open.
+  const reserved = await reserveExitStatus(`${dir.exitStatusPath}.tmp`);
   let output: FileHandle;
   try {
     output = await open(dir.consolePath, 'a');

@@ -18,8 +18,9 @@
  *   descriptor, so what the job does to the path (a Docker job's container has the job directory
  *   mounted; it could leave a symbolic link to the agent's journal there) is never written through,
  *   and a job that made its files read-only does not lose its status. The command does not inherit
- *   the descriptor. Without one (no room even at the start), or when the file is gone from its path
- *   at the end, the status is written to a new file as before.
+ *   the descriptor. Without one (no room even at the start), or when the path no longer names that
+ *   file at the end (removed, or replaced by the job: a symbolic link, a forged status), the status
+ *   is written to a new file of an unguessable name (`mktemp`) and renamed into place.
  * - Before it writes the status, the wrapper flushes the job directory's file system to disk
  *   (`sync -f`, one `syncfs(2)`): the command and its children never fsync their outputs, and a
  *   power cut after the status (or the agent's journal record of it) reached the disk, but before
@@ -103,10 +104,12 @@ export const WRAPPER_SCRIPT = [
   // directory's file system, or a whole `sync` where `sync -f` is unknown. `command -p`: the job's
   // PATH may not name `sync`.
   'command -p sync -f "${ufdl_status_file%/*}" 2>/dev/null || command -p sync',
-  // Into the room the agent reserved (see EXIT_STATUS_RESERVED), else into a new file.
-  `ufdl_format='{"status":%3d}\\n'`,
-  'if [ -n "$ufdl_status_fd" ] && printf "$ufdl_format" "$ufdl_rc" >&3 && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file" 2>/dev/null; then :',
-  'else printf "$ufdl_format" "$ufdl_rc" > "$ufdl_status_file.tmp" && mv -f "$ufdl_status_file.tmp" "$ufdl_status_file"; fi',
+  // Into the room the agent reserved (see EXIT_STATUS_RESERVED), if the path still names that very file
+  // (`-ef` against the descriptor; not a symbolic link the job put there, nor a file of its own
+  // making); else into a new file of a name no one could know beforehand (`mktemp`: O_EXCL).
+  `ufdl_format='{"status":%3d}\\n' ufdl_tmp="$ufdl_status_file.tmp"`,
+  'if [ -n "$ufdl_status_fd" ] && [ ! -h "$ufdl_tmp" ] && [ "$ufdl_tmp" -ef /dev/fd/3 ] && printf "$ufdl_format" "$ufdl_rc" >&3 && mv -f "$ufdl_tmp" "$ufdl_status_file" 2>/dev/null; then :',
+  'else ufdl_tmp=$(command -p mktemp "$ufdl_status_file.XXXXXX") && printf "$ufdl_format" "$ufdl_rc" > "$ufdl_tmp" && mv -f "$ufdl_tmp" "$ufdl_status_file"; fi',
   'exit "$ufdl_rc"',
 ].join('\n');
 

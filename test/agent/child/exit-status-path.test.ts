@@ -4,7 +4,7 @@
  * container has its job directory mounted and is not trusted; a symbolic link it leaves at
  * `exit-status.tmp` must not make the agent's side write over a file of the host (its journal).
  */
-import { readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { spawnJob } from '../../../src/agent/child/spawn.js';
@@ -50,5 +50,29 @@ describe('the exit-status file', () => {
     expect(open).toContain(dir.consolePath);
     expect(open).not.toContain('exit-status');
     expect(await readdir(dir.root)).not.toContain('exit-status.tmp');
+  });
+});
+
+describe('the exit-status file, forged', () => {
+  it('is replaced by the real status when the job put a file of its own at the reserved path', async () => {
+    const dir = await tempJobDir(44);
+    const tmp = `${dir.exitStatusPath}.tmp`;
+    // A container that claims success before it is killed: its own file where the reservation was.
+    const child = await spawnJob(shellSpec(dir, `rm -f '${tmp}' && printf '{"status":  0}\\n' > '${tmp}' && exit 9`));
+    reapOnFinish(child);
+
+    expect(await child.exited).toEqual({ code: 9, signal: null, source: 'wrapper' });
+    expect(await readExitStatus(dir)).toEqual({ code: 9, signal: null, source: 'wrapper' });
+  });
+});
+
+describe('the exit-status reservation', () => {
+  it('never keeps a child from starting: a directory in its place means none, and the status is still recorded', async () => {
+    const dir = await tempJobDir(45);
+    await mkdir(`${dir.exitStatusPath}.tmp`);
+    const child = await spawnJob(shellSpec(dir, 'exit 2'));
+    reapOnFinish(child);
+
+    expect(await child.exited).toEqual({ code: 2, signal: null, source: 'wrapper' });
   });
 });
