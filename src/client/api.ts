@@ -40,6 +40,7 @@ import { Transport, type CallSpec } from './transport.js';
 import type { DownloadResult, UploadResult } from './uploads.js';
 import { appendLog, followLog, readLogPiece, type AppendResult, type LogFollow, type LogFollowHandlers, type LogPieceResult } from './live-log.js';
 import { watchJob, type JobWatch, type WatchContext, type WatchOptions } from './watch.js';
+import { storableJson, storableText } from '../protocol/storable-text.js';
 
 /** Uploads and downloads are loaded by the first transfer: a command that makes none starts faster. */
 let transfers: Promise<typeof import('./uploads.js')> | undefined;
@@ -343,7 +344,9 @@ export class UfdlClient {
    * nested as `{"metadata": data}`.
    */
   async progressJob(pk: number, value: number, data: Record<string, unknown> = {}, opts: CallOptions = {}): Promise<JobJson> {
-    const body = this.#shared.capabilities ? data : progressBodyForReference(data);
+    // A job's own text: storable, or the server refuses the update (storable-text.ts).
+    const storable = storableJson(data) as Record<string, unknown>;
+    const body = this.#shared.capabilities ? storable : progressBodyForReference(storable);
     return this.#job('POST', pk, `progress/${formatProgress(value)}`, false, opts, body);
   }
 
@@ -354,7 +357,9 @@ export class UfdlClient {
    */
   async finishJob(pk: number, opts: CallOptions & { error?: string; sendNotification?: string } = {}): Promise<JobJson> {
     const body: Record<string, unknown> = { success: opts.error === undefined, send_notification: opts.sendNotification ?? 'email' };
-    if (opts.error !== undefined) body.error = opts.error;
+    // A job's own text (its log's tail): storable, or the server refuses the finish and the job stays
+    // running there (storable-text.ts). Also for an error journalled by an older agent.
+    if (opts.error !== undefined) body.error = storableText(opts.error);
     return this.#job('POST', pk, 'finish', false, opts, body);
   }
 

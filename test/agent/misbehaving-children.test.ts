@@ -121,6 +121,17 @@ for (const extensions of [true, false]) {
       expect(progress.length).toBeLessThan(60);
       expect(progress.at(-1)).toMatchObject({ progress: 1, transition_data: { i: 20000 } });
     });
+
+    it('reports progress data and a last line holding a NUL or a lone surrogate, as U+FFFD', async () => {
+      const server = await startTestServer({ extensions });
+      // JSON escapes the server refuses in any body: the agent makes them storable first.
+      const script = `printf '%s\\n' 'UFDL-PROGRESS 0.5 {"note":"a\\u0000b","k\\ud800":["\\udc00"]}'\nsleep 1\nprintf 'last \\000 line\\n'\nexit 3\n`;
+      const pk = await runScript(server, 'unstorable', script);
+      const { job, messages } = await watchUntilEnded(server, pk, () => startTestAgent(server, { progressIntervalMs: 100 }));
+      expect(job.error_reason).toMatch(/exit(ed)? .*3[\s\S]*last \uFFFD line/);
+      const progress = messages.filter((m) => m.transition === 'progress');
+      expect(progress.at(-1)).toMatchObject({ progress: 0.5, transition_data: { note: 'a\uFFFDb', 'k\uFFFD': ['\uFFFD'] } });
+    });
   });
 }
 

@@ -6,6 +6,7 @@ import type { JobDir } from './job-dir.js';
 import type { StopReason, SupervisedExit } from './supervisor.js';
 import { tailLines } from './tail.js';
 import { isSuccess, type ExitResult } from './wrapper.js';
+import { storableText } from '../../protocol/storable-text.js';
 
 /** Options of {@link finishErrorText}. */
 export interface FinishErrorOptions {
@@ -60,9 +61,9 @@ export async function finishErrorText(
   const parts = [head];
   const tail = await tailLines(dir.consolePath, lines);
   if (tail.length > 0) parts.push(`--- last ${tail.length} lines of the output ---`, ...tail);
-  // A child may print NUL bytes; the server refuses text holding one (no store keeps it), and a
-  // finish it refuses would leave the job running. Shown as U+FFFD, as other bytes that are no text.
-  return parts.join('\n').replaceAll('\u0000', '\uFFFD');
+  // A child may print NUL bytes, and a cut line may split a surrogate pair; the server refuses such
+  // text, and a finish it refuses would leave the job running. Journalled as the client sends it.
+  return storableText(parts.join('\n'));
 }
 
 function capitalise(text: string): string {
