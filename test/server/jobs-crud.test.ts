@@ -132,7 +132,7 @@ describe('POST /v1/jobs/list', () => {
     expect(await matches({ type: 'exact', field: 'pk', value: String(a) })).toEqual([a]);
     expect(await matches({ type: 'compare', field: 'progress_amount', operator: '<', value: 1e308 })).toEqual(all);
     // SQLite compared the text and matched nothing (or, with `<`, everything); PostgreSQL refused it.
-    for (const [field, value] of [['pk', 'abc'], ['creator', '10.0.0.1'], ['progress_amount', 'infinity'], ['template.version', '']] as const) {
+    for (const [field, value] of [['pk', 'abc'], ['creator', '10.0.0.1'], ['progress_amount', 'infinity'], ['template.version', ''], ['pk', '0x10'], ['pk', '0b1']] as const) {
       for (const expression of [{ type: 'exact', field, value }, { type: 'compare', field, operator: '<', value }]) {
         const res = await f.call('POST', '/v1/jobs/list', { json: { expressions: [expression] } });
         expect(res.status, `${JSON.stringify(expression)}: ${res.text}`).toBe(400);

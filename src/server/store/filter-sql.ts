@@ -153,6 +153,9 @@ function checkedValue(expression: FieldExpression & { value: string | number | b
   return value;
 }
 
+/** A decimal number as text, spaces around allowed (as the reference's int() and float() read it). */
+const DECIMAL = /^\s*[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?\s*$/i;
+
 /** Values are compared in the column's own representation (booleans are 0/1, times ISO strings). */
 export function coerce(value: string | number | boolean, def: FieldDef): unknown {
   switch (def.kind) {
@@ -161,7 +164,8 @@ export function coerce(value: string | number | boolean, def: FieldDef): unknown
     case 'int':
     case 'real':
       if (typeof value === 'boolean') return value ? 1 : 0;
-      if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
+      // Decimal text only: `Number` also reads "0x10", "0b1" and "0o7", which the reference's int() refuses.
+      if (typeof value === 'string' && DECIMAL.test(value) && Number.isFinite(Number(value))) return Number(value);
       return value;
     case 'time':
       if (typeof value === 'string') {
