@@ -26,13 +26,6 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
 }
 
 /**
- * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH} or holds text no
- * store keeps (`json-text.ts`): fastify's own JSON parser (same prototype-poisoning settings), then
- * the depth, then the text, in one step. Checked in the parser rather than in a hook, so a request
- * without a JSON body (most of a node's) pays nothing; routes with a parser of their own (uploads)
- * get a stream or a buffer, which this never sees.
- */
-/**
  * Whether a JSON text may decode to a NUL or a lone surrogate: only through an escape (`\u0000`,
  * `\ud800`–`\udfff`). JSON refuses a raw NUL, and the body's UTF-8 decoding turns a raw surrogate's
  * bytes into U+FFFD. One scan of the text in native code, so that the walk of every value, which
@@ -40,6 +33,13 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
  */
 const MAY_HOLD_UNSTORABLE_TEXT = /\\u(?:0000|d[89a-f])/i;
 
+/**
+ * Refuse, on every route, a JSON body that nests deeper than {@link MAX_JSON_DEPTH} or holds text no
+ * store keeps (`json-text.ts`): fastify's own JSON parser (same prototype-poisoning settings), then
+ * the depth, then the text, in one step. Checked in the parser rather than in a hook, so a request
+ * without a JSON body (most of a node's) pays nothing; routes with a parser of their own (uploads)
+ * get a stream or a buffer, which this never sees.
+ */
 export function checkJsonBodies(app: FastifyInstance): void {
   const { onProtoPoisoning, onConstructorPoisoning } = app.initialConfig;
   const parseJson = app.getDefaultJsonParser(onProtoPoisoning ?? 'error', onConstructorPoisoning ?? 'error');
