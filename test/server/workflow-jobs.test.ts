@@ -552,20 +552,32 @@ describe('create-job on a workflow whose stored graph breaks the import’s rule
   });
 });
 
+/**
+ * `inner` runs the consumer; `outer` feeds it the producer's model: the inner workflow's job is
+ * created only once the producer (node `train`) finished.
+ */
+async function importOuterFeedingInner(fx: Fixtures): Promise<{ inner: TemplateRef; outer: number }> {
+  await importSpec(fx, producerSpec());
+  await importSpec(fx, consumerSpec());
+  const inner = await importWrapper(fx, 'inner', 'consumer');
+  const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
+    nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
+    dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
+  }));
+  return { inner, outer };
+}
+
+/** A run of {@link importOuterFeedingInner}'s `outer`. */
+function createOuterRun(fx: Fixtures, outer: number): Promise<any> {
+  return createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+}
+
 describe('a running workflow that reaches a nested workflow stored past the bounds', () => {
   it('errors when the nested workflow’s job would be created, its depth counted from the top, and creates nothing of it', async () => {
     const fx = await startWithFixtures();
     const [, , level3] = await importChain(fx, 3);
-    await importSpec(fx, producerSpec());
-    await importSpec(fx, consumerSpec());
-    // `inner` runs the consumer; `outer` feeds it the producer's model: the inner workflow's job
-    // is created only once the producer finished.
-    const inner = await importWrapper(fx, 'inner', 'consumer');
-    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
-      nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
-      dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
-    }));
-    const parent = await createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+    const { inner, outer } = await importOuterFeedingInner(fx);
+    const parent = await createOuterRun(fx, outer);
     // Meanwhile (a run create-job let through before it checked), `inner` gains three levels below
     // it: four on its own, as import allows, but five inside `outer`.
     storeGraph(fx, inner.pk, { step: level3! });
@@ -585,19 +597,11 @@ describe('a running workflow that reaches a nested workflow stored past the boun
 describe('a running workflow that reaches a nested workflow whose stored graph breaks the import’s rules', () => {
   it('errors when the nested workflow’s job would be created (a cycle would leave it waiting for good), and creates nothing of it', async () => {
     const fx = await startWithFixtures();
-    await importSpec(fx, producerSpec());
-    await importSpec(fx, consumerSpec());
-    // `inner` runs the consumer; `outer` feeds it the producer's model: the inner workflow's job
-    // is created only once the producer finished.
-    const inner = await importWrapper(fx, 'inner', 'consumer');
-    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
-      nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
-      dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
-    }));
+    const { inner, outer } = await importOuterFeedingInner(fx);
     const imported = (fx.db.prepare('SELECT graph FROM templates WHERE pk = ?').get(inner.pk) as { graph: string }).graph;
     for (const [what, graph, problem] of brokenGraphs(refOf(fx))) {
       fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(imported, inner.pk);
-      const parent = await createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+      const parent = await createOuterRun(fx, outer);
       // Meanwhile (a run create-job let through before it checked graphs), `inner` gets the broken graph.
       storeRawGraph(fx, inner.pk, graph);
       const { train } = await childrenOf(fx, parent.pk);
@@ -615,14 +619,8 @@ describe('a running workflow that reaches a nested workflow whose stored graph b
 describe('a running workflow that reaches a nested workflow whose template stored a type that cannot be read', () => {
   it('errors naming the type, and the job whose end reached it still finishes', async () => {
     const fx = await startWithFixtures();
-    await importSpec(fx, producerSpec());
-    await importSpec(fx, consumerSpec());
-    const inner = await importWrapper(fx, 'inner', 'consumer');
-    const outer = await importSpec(fx, pipelineSpec({ name: 'outer' }, {
-      nodes: { train: { name: 'producer' }, w: { name: 'inner' } },
-      dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'step:model' }],
-    }));
-    const parent = await createPipelineJob(fx, outer, { input_values: { 'train:seed': { value: 1, type: 'int' }, 'w:step:label': { value: 'x', type: 'str' } } });
+    const { inner, outer } = await importOuterFeedingInner(fx);
+    const parent = await createOuterRun(fx, outer);
     // Meanwhile, `inner` overrides the consumer's `items`, whose stored type a hand edit made unreadable.
     storeRawGraph(fx, inner.pk, { nodes: { step: { template: refOf(fx)('consumer'), parameter_default_overrides: { items: { default: 3, default_type: 'int' } } } }, dependencies: [] });
     const consumer = refOf(fx)('consumer').pk;
