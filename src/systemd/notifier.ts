@@ -83,10 +83,12 @@ export class ServiceNotifier {
 
   /**
    * Start the watchdog pings and, until {@link ready}, the start-timeout extensions. Call it as the
-   * service begins to start, with what it does first.
+   * service begins to start, with what it does first. Called again while starting (standalone: its
+   * server, then its agent, each says it starts), it is a new STATUS= line, the timers as they are.
    */
   starting(status: string): void {
     if (!this.address || this.#closed) return;
+    if (this.#extendTimer !== undefined) return this.status(status);
     this.#send(`EXTEND_TIMEOUT_USEC=${START_EXTEND_USEC}\nSTATUS=${oneLine(status)}`);
     this.#lastStatus = status;
     this.#lastStatusAt = Date.now();

@@ -12,10 +12,10 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { JobPhase } from '../../src/agent/job/runner.js';
 import { agentStatusLine } from '../../src/systemd/agent-notify.js';
-import { ServiceNotifier, watchdogPingMs } from '../../src/systemd/notifier.js';
+import { ServiceNotifier, START_EXTEND_EVERY_MS, watchdogPingMs } from '../../src/systemd/notifier.js';
 import { NotifySendError, notifyTarget, sendDatagram } from '../../src/systemd/notify-socket.js';
 import { serverEnv, startCli } from '../cli/commands-support.js';
 import { createJob, downloadOutput, importTemplate, REPO, shellTemplate, until, waitForJob } from '../helpers/agent.js';
@@ -160,6 +160,24 @@ describe('ServiceNotifier', () => {
     expect(statuses[0]).toBe('READY=1\nSTATUS=one');
     // The burst collapsed: the first update waited for the interval, then only the last went out.
     expect(statuses.filter((m) => m.startsWith('STATUS=burst'))).toEqual(['STATUS=burst 19']);
+  });
+
+  it('started twice (standalone: its server, then its agent), asks for more time on one timer, which READY=1 stops', () => {
+    // Before, the second start made a second timer and READY=1 stopped only that one: the first went
+    // on asking for more start time for as long as the service ran.
+    vi.useFakeTimers();
+    onTestFinished(() => void vi.useRealTimers());
+    const sent: string[] = [];
+    const notifier = new ServiceNotifier({ log: silentLog, env: { NOTIFY_SOCKET: '@ufdl-test-fake' }, send: (_address, message) => void sent.push(message) });
+    onTestFinished(() => notifier.close());
+    notifier.starting('starting: opening the database');
+    notifier.starting('starting: logging in');
+    vi.advanceTimersByTime(START_EXTEND_EVERY_MS);
+    expect(sent.filter((m) => m.startsWith('EXTEND_TIMEOUT_USEC='))).toHaveLength(2);
+    expect(sent).toContain('STATUS=starting: logging in');
+    notifier.ready('1 slot: idle');
+    vi.advanceTimersByTime(10 * START_EXTEND_EVERY_MS);
+    expect(sent.filter((m) => m.startsWith('EXTEND_TIMEOUT_USEC='))).toHaveLength(2);
   });
 
   it('pets the watchdog only while healthy, and says so', async () => {
@@ -352,4 +370,5 @@ describe('a real agent and server under a notification socket', () => {
     expect((await serve.result).code).toBe(0);
     expect(listener.with('READY')).toEqual([]);
   });
+
 });
