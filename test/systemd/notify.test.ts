@@ -371,4 +371,67 @@ describe('a real agent and server under a notification socket', () => {
     expect(listener.with('READY')).toEqual([]);
   });
 
+  // Before, standalone said nothing to systemd until its agent existed: `systemctl status` showed no
+  // line through the server's start (the resolver wait, the migrations) and the template import, and
+  // systemd's start timeout was not extended meanwhile.
+  it('standalone: says what it does from its first moment, READY=1 only once the server answers and the agent polls', async () => {
+    const dir = await tempDir('ufdl-notify-standalone-');
+    const release = join(dir, 'release');
+    const listener = await listen(uniqueName('standalone'));
+    // Held between the server listening and the agent being created (test/fixtures/hold-read.cjs).
+    const standalone = startCli(['standalone', '--data', join(dir, 'data'), '--port', '0'], {
+      env: {
+        NOTIFY_SOCKET: listener.address,
+        NODE_OPTIONS: `--require ${join(REPO, 'test/fixtures/hold-read.cjs')}`,
+        UFDL_TEST_HOLD_READ: '/server/admin-password',
+        UFDL_TEST_HOLD_READ_UNTIL: release,
+        UFDL_AGENT_STATUS_PORT: '-1',
+        UFDL_AGENT_MIN_FREE_DISK: '0',
+        UFDL_AGENT_LOG_FORMAT: 'json',
+      },
+      timeoutMs: 120_000,
+    });
+    onTestFinished(() => {
+      standalone.child.kill('SIGKILL');
+    });
+    const first = await listener.waitFor('the first notification', () => true);
+    expect(first.pid).toBe(standalone.child.pid);
+    expect(first.message).toMatch(/^EXTEND_TIMEOUT_USEC=\d+\nSTATUS=starting: opening the database$/);
+    const listening = await listener.waitFor('the server in STATUS', (d) => d.message.startsWith('STATUS=starting: the server listens on'));
+    const url = /listens on (http:\/\/\S+);/.exec(listening.message)?.[1];
+    expect((await fetch(`${url}/livez`)).status).toBe(200);
+    expect(listener.with('READY')).toEqual([]);
+    await writeFile(release, '');
+    const ready = await listener.waitFor('READY=1', (d) => d.message.startsWith('READY=1'));
+    expect(ready.pid).toBe(standalone.child.pid);
+    expect(ready.message).toBe('READY=1\nSTATUS=1 slot: idle');
+    standalone.child.kill('SIGTERM');
+    await listener.waitFor('STOPPING=1', (d) => d.message.startsWith('STOPPING=1'));
+    expect((await standalone.result).code).toBe(0);
+  });
+
+  it('standalone: while its server waits for the resolver, the status line says so', async () => {
+    const dir = await tempDir('ufdl-notify-standalone-dns-');
+    const listener = await listen(uniqueName('standalone-dns'));
+    const standalone = startCli(['standalone', '--data', join(dir, 'data'), '--port', '0'], {
+      env: {
+        NOTIFY_SOCKET: listener.address,
+        NODE_OPTIONS: `--require ${join(REPO, 'test/fixtures/dns-lookup-fails.cjs')}`,
+        UFDL_TEST_DNS_FAILS: 'flaky.test=EAI_AGAIN',
+        UFDL_AGENT_SERVE_HOST: 'flaky.test',
+        UFDL_AGENT_STATUS_PORT: '-1',
+        UFDL_AGENT_LOG_FORMAT: 'json',
+      },
+      timeoutMs: 60_000,
+    });
+    onTestFinished(() => {
+      standalone.child.kill('SIGKILL');
+    });
+    const waiting = await listener.waitFor('the resolver wait in STATUS', (d) => d.message.startsWith('STATUS=starting: waiting'));
+    expect(waiting.pid).toBe(standalone.child.pid);
+    expect(waiting.message).toMatch(/^STATUS=starting: waiting for the resolver to answer for flaky\.test \(\d+ tr(y|ies) failed; next try in \d+ s, gives up in \d+ min\)$/);
+    standalone.child.kill('SIGTERM');
+    expect((await standalone.result).code).toBe(0);
+    expect(listener.with('READY')).toEqual([]);
+  });
 });

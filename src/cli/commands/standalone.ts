@@ -54,6 +54,9 @@ export function registerStandalone(program: Command): void {
     const log = createLogger({ name: 'ufdl-standalone', level: logLevelFrom(config, flags.logLevel) });
     let agent: import('../../agent/index.js').Agent | undefined;
     const notifier = new ServiceNotifier({ log, healthy: () => agent?.liveness() ?? { ok: true, reasons: [] } });
+    // What `systemctl status` shows from the first moment: each step of the start; READY=1 only once
+    // the agent polls (notifyAgent), the server answering by then.
+    notifier.starting('starting: opening the database');
     const serverOptions = serverOptionsFrom(config);
     // The default ports may be taken (another standalone, say): take the next free ones, and say so.
     // A port the user chose is used as given or not at all.
@@ -63,13 +66,19 @@ export function registerStandalone(program: Command): void {
     // ends the start and the command, status 0, as `serve` does: the agent's own stop handling is not
     // installed yet, and without a handler the signal would end the process outright.
     const server = await startUnlessStopped(config, (signal) =>
-      startServer(serverOptions, log.child({ service: 'server' }), { nextFreePorts: chosen('serve.port') ? 0 : 20, avoidPorts: [statusPort], signal }),
+      startServer(serverOptions, log.child({ service: 'server' }), {
+        nextFreePorts: chosen('serve.port') ? 0 : 20,
+        avoidPorts: [statusPort],
+        signal,
+        onProgress: (what) => notifier.status(`starting: ${what}`),
+      }),
     );
     if (server === undefined) {
       notifier.close();
       log.info('stopped while starting');
       return;
     }
+    notifier.status(`starting: the server listens on ${server.url}; importing the example templates, then starting the agent`);
 
     // The agent logs in as the admin: with the configured password, else the generated one.
     const passwordFile = join(serverData, 'admin-password');
