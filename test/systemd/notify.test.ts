@@ -410,7 +410,7 @@ describe('a real agent and server under a notification socket', () => {
     expect((await standalone.result).code).toBe(0);
   });
 
-  it('standalone: while its server waits for the resolver, the status line says so', async () => {
+  it('standalone: while its server waits for the resolver, the status line says so; a stop then says STOPPING=1', async () => {
     const dir = await tempDir('ufdl-notify-standalone-dns-');
     const listener = await listen(uniqueName('standalone-dns'));
     const standalone = startCli(['standalone', '--data', join(dir, 'data'), '--port', '0'], {
@@ -431,6 +431,7 @@ describe('a real agent and server under a notification socket', () => {
     expect(waiting.pid).toBe(standalone.child.pid);
     expect(waiting.message).toMatch(/^STATUS=starting: waiting for the resolver to answer for flaky\.test \(\d+ tr(y|ies) failed; next try in \d+ s, gives up in \d+ min\)$/);
     standalone.child.kill('SIGTERM');
+    await listener.waitFor('STOPPING=1', (d) => d.message.startsWith('STOPPING=1'));
     expect((await standalone.result).code).toBe(0);
     expect(listener.with('READY')).toEqual([]);
   });

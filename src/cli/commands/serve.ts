@@ -103,14 +103,26 @@ export async function startUnlessStopped<S extends { close(): Promise<void> }>(
   config: EffectiveConfig,
   start: (signal: AbortSignal) => Promise<S>,
 ): Promise<S | undefined> {
-  return interruptible(async (signal) => {
-    const started = await start(signal).catch((err: unknown) => {
-      if (signal.aborted) return undefined;
-      throw startProblem(err, config);
-    });
-    if (signal.aborted) await started?.close();
-    return signal.aborted ? undefined : started;
+  return interruptible((signal) => startUnlessAborted(config, signal, start));
+}
+
+/**
+ * {@link startUnlessStopped} for a command that handles the stop signals itself (standalone,
+ * routed-signals.ts): the start ends, or does not begin, once `signal` is aborted.
+ */
+export async function startUnlessAborted<S extends { close(): Promise<void> }>(
+  config: EffectiveConfig,
+  signal: AbortSignal,
+  start: (signal: AbortSignal) => Promise<S>,
+): Promise<S | undefined> {
+  // Stopped before the start began (a signal while the command loaded): create nothing.
+  if (signal.aborted) return undefined;
+  const started = await start(signal).catch((err: unknown) => {
+    if (signal.aborted) return undefined;
+    throw startProblem(err, config);
   });
+  if (signal.aborted) await started?.close();
+  return signal.aborted ? undefined : started;
 }
 
 /**
