@@ -175,6 +175,8 @@ export interface MetaTemplateJson extends TemplateBaseJson {
   parameters?: Record<string, TemplateParameter>;
   inputs?: TemplateInput[];
   graph?: WorkflowGraphJson;
+  /** Instead of `graph`, for a graph stored unreadable (by hand): what is wrong with it. */
+  graph_error?: string;
 }
 
 /** Whether a template JSON is a meta-template: workable ones always carry `type` (here and on the reference). */
@@ -201,6 +203,11 @@ export interface WorkflowJson {
   progress: number;
   nodes: WorkflowNodeStateJson[];
   dependencies: WorkflowDependencyJson[];
+  /**
+   * Only for a graph stored unreadable (by hand): what is wrong with it. `nodes` are then the jobs
+   * the run made, `dependencies` empty.
+   */
+  graph_error?: string;
 }
 
 /** A licence of `/v1/licences` (the reference's registry). */

@@ -6,6 +6,7 @@
 import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
 import { licenceName } from './licences.js';
+import { storedGraph } from './stored-graph.js';
 import { templateParameters, type TemplateRow } from './templates.js';
 
 export function exportTemplate(db: Db, row: TemplateRow): Record<string, unknown> {
@@ -16,7 +17,7 @@ export function exportTemplate(db: Db, row: TemplateRow): Record<string, unknown
     scope: row.scope,
     ...(row.domain === null ? {} : { domain: row.domain }),
     licence: licenceName(db, row.licence_pk) ?? row.licence ?? '',
-    specific: row.graph === null ? workableSpecific(row) : graphSpecific(JSON.parse(row.graph) as WorkflowGraphJson),
+    specific: row.graph === null ? workableSpecific(row) : graphSpecific(storedGraph({ ...row, graph: row.graph })),
   };
 }
 

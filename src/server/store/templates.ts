@@ -21,6 +21,7 @@ import { cachedStatement, nowIso, type Db } from './db.js';
 import { cachedRows } from './row-reader.js';
 import type { FieldTable } from './filter-sql.js';
 import { requireLicencePk } from './licences.js';
+import { storedGraph, UnreadableGraphError, type StoredGraphRow } from './stored-graph.js';
 
 export interface TemplateRow {
   pk: number;
@@ -94,7 +95,7 @@ export function templateJson(row: TemplateRow): TemplateJson | MetaTemplateJson 
       ...templateBaseJson(row),
       parameters: templateParameters(row),
       inputs: JSON.parse(row.inputs ?? '[]') as TemplateInput[],
-      graph: JSON.parse(row.graph) as WorkflowGraphJson,
+      ...graphJson({ ...row, graph: row.graph }),
     };
   }
   const json: TemplateJson = {
@@ -440,8 +441,32 @@ export function hardDeleteTemplate(db: Db, pk: number): TemplateRow {
   }).immediate();
 }
 
-/** The pk of a meta-template (soft-deleted ones included) whose graph has a node of template `pk`. */
+/**
+ * A workflow's graph in its template JSON; one stored unreadable (`stored-graph.ts`) is left out, and
+ * `graph_error` says why: a list of templates, or the dashboard, must not fail on one bad row, and
+ * its workflow cannot run anyway (create-job refuses it, a run errors).
+ */
+function graphJson(row: StoredGraphRow): { graph: WorkflowGraphJson } | { graph_error: string } {
+  try {
+    return { graph: storedGraph(row) };
+  } catch (err) {
+    if (!(err instanceof UnreadableGraphError)) throw err;
+    return { graph_error: err.message };
+  }
+}
+
+/**
+ * The pk of a meta-template (soft-deleted ones included) whose graph has a node of template `pk`.
+ * A graph that cannot be read names no template a run could need: no run of it creates a job.
+ */
 function workflowUsing(db: Db, pk: number): number | undefined {
-  const rows = cachedStatement(db, 'SELECT pk, graph FROM templates WHERE graph IS NOT NULL ORDER BY pk').all() as { pk: number; graph: string }[];
-  return rows.find((row) => Object.values((JSON.parse(row.graph) as WorkflowGraphJson).nodes).some((node) => node.template.pk === pk))?.pk;
+  const rows = cachedStatement(db, 'SELECT pk, name, version, graph FROM templates WHERE graph IS NOT NULL ORDER BY pk').all() as StoredGraphRow[];
+  return rows.find((row) => {
+    try {
+      return Object.values(storedGraph(row).nodes).some((node) => node.template.pk === pk);
+    } catch (err) {
+      if (err instanceof UnreadableGraphError) return false;
+      throw err;
+    }
+  })?.pk;
 }

@@ -7,8 +7,8 @@
  * so that a run never costs more than a new import allows. The longest name of an output copied to a
  * workflow's parent follows from the node names' length and the depth (`outputs.ts`).
  */
-import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
+import { storedGraph } from './stored-graph.js';
 import { getTemplate, type TemplateRow } from './templates.js';
 
 /** The longest node name: node names become prefixes of parameter, input and output names (`node:name`). */
@@ -55,7 +55,7 @@ export function workflowSize(db: Db, row: TemplateRow, memo: Map<number, Workflo
   if (opened.has(row.pk)) return { depth: Infinity, jobs: Infinity };
   let size: WorkflowSize = { depth: 0, jobs: 1 };
   if (row.graph !== null) {
-    const graph = JSON.parse(row.graph) as WorkflowGraphJson;
+    const graph = storedGraph({ ...row, graph: row.graph });
     size = { depth: 1, jobs: 1 };
     opened.add(row.pk);
     for (const node of Object.values(graph.nodes)) {

@@ -7,12 +7,12 @@
  * over the bounds import sets, or whose graph breaks its rules (stored without them), is refused
  * before anything is checked.
  */
-import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import { UfdlError } from '../../protocol/errors.js';
 import type { Db } from './db.js';
 import { checkJobOutputsLive, checkJobValues, invalidJobInput, type CreateJobRequest } from './job-request.js';
 import { TransitionEvents } from './notifications.js';
 import { declaredInputs, declaredParameters } from './template-declarations.js';
+import { storedGraph } from './stored-graph.js';
 import { getTemplate, type TemplateRow } from './templates.js';
 import { runBoundsProblem } from './workflow-run-bounds.js';
 import { startWorkflow } from './workflow-run.js';
@@ -38,7 +38,7 @@ export function createWorkflowJob(db: Db, template: TemplateRow, request: Create
 function isDescendant(db: Db, template: TemplateRow | undefined, name: string): boolean {
   if (!template || template.graph === null) return false;
   const [head, ...rest] = name.split(':');
-  const { nodes } = JSON.parse(template.graph) as WorkflowGraphJson;
+  const { nodes } = storedGraph({ ...template, graph: template.graph });
   if (!Object.hasOwn(nodes, head!)) return false;
   const node = nodes[head!]!;
   return rest.length === 0 || isDescendant(db, getTemplate(db, node.template.pk), rest.join(':'));

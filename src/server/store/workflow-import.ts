@@ -21,6 +21,7 @@ import { printType } from '../../protocol/type-string.js';
 import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
 import { checkAgentTemplate } from './agent-templates.js';
 import { cachedStatement, immediateTransaction, type Db } from './db.js';
+import { storedGraph } from './stored-graph.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
 import {
   declarationsBytes,
@@ -146,7 +147,7 @@ function checkOverriddenAgentTemplate(db: Db, where: string, child: TemplateRow,
     }
     return;
   }
-  const graph = JSON.parse(child.graph) as WorkflowGraphJson;
+  const graph = storedGraph({ ...child, graph: child.graph });
   for (const [node, { template, parameter_default_overrides: own }] of Object.entries(graph.nodes)) {
     const prefix = `${node}:`;
     const outer = Object.entries(overrides).filter(([name]) => name.startsWith(prefix));

@@ -13,8 +13,8 @@
  * that create-job let through before it asked. Templates are immutable, so a workflow that passed
  * at create-job passes there too. Each distinct template is read once or twice, whatever the graph.
  */
-import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import type { Db } from './db.js';
+import { storedGraph, UnreadableGraphError } from './stored-graph.js';
 import { getTemplate, type TemplateRow } from './templates.js';
 import { storedGraphProblem } from './workflow-graph-rules.js';
 import {
@@ -38,6 +38,17 @@ const UNCHECKED = 'it was stored without this check being made; import it again 
  */
 export function runBoundsProblem(db: Db, template: TemplateRow, outerLevels = 0): string | undefined {
   const which = `Workflow template ${template.pk} ('${template.name}' v${template.version}) cannot run`;
+  try {
+    return boundsProblem(db, template, outerLevels, which);
+  } catch (err) {
+    // A graph stored unreadable, its own or a nested workflow's: told like the other stored problems.
+    if (!(err instanceof UnreadableGraphError)) throw err;
+    const whose = err.pk === template.pk ? '' : `nested ${err.which.replace(/^W/, 'w')}: `;
+    return `${which}: ${whose}its stored graph cannot be read: ${err.problem}; ${UNCHECKED}`;
+  }
+}
+
+function boundsProblem(db: Db, template: TemplateRow, outerLevels: number, which: string): string | undefined {
   // The depth first: until it is known to be bounded, walking the graphs might not end.
   const size = workflowSize(db, template, new Map());
   const levels = outerLevels + size.depth;
@@ -65,7 +76,7 @@ function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<num
   rows.set(row.pk, row);
   const nested = row === root ? undefined : `nested workflow template ${row.pk} ('${row.name}' v${row.version})`;
   const graphOf = nested === undefined ? 'its graph' : `the graph of ${nested}`;
-  const graph = JSON.parse(row.graph!) as WorkflowGraphJson;
+  const graph = storedGraph({ ...row, graph: row.graph! });
   const names = Object.keys(graph.nodes);
   if (names.length === 0) return `${graphOf} has no node; a workflow needs at least one; ${AGAIN}`;
   if (names.length > MAX_WORKFLOW_NODES) return `${graphOf} has ${names.length} nodes; at most ${MAX_WORKFLOW_NODES}; ${AGAIN}`;

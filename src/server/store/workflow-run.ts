@@ -31,9 +31,13 @@ import type { CheckedValues } from './job-request.js';
 import { requireJobRow, type JobRow } from './job-json.js';
 import { jobPhase, type TransitionEvents } from './notifications.js';
 import { getTemplate, requireTemplate } from './templates.js';
+import { UnreadableGraphError } from './stored-graph.js';
 import { MAX_WORKFLOW_DEPTH } from './workflow-bounds.js';
 import { runBoundsProblem } from './workflow-run-bounds.js';
 import { childrenOf, copyOutputsToParent, dependenciesOf, nodeProgress, workflowGraph, workflowProgress } from './workflow-state.js';
+
+/** What a graph that import would have refused is told with, after its problem. */
+const UNCHECKED = 'it was stored without this check being made; import it again with the graph corrected';
 
 /** A child could not be created (a dependency's output is missing, a nested workflow is past the bounds): the parent errors with this. */
 class ChildCreationError extends Error {}
@@ -114,8 +118,9 @@ function causeData(child: JobRow, transition: Transition, data: Record<string, u
  */
 function parentTransition(db: Db, parentPk: number, transition: Transition, cause: Record<string, unknown>, events: TransitionEvents): void {
   const parent = requireJobRow(db, parentPk);
-  const graph = workflowGraph(db, parent.template)!;
-  const progress = transition === 'finish' ? 1 : workflowProgress(graph, childrenOf(db, parentPk));
+  const graph = readableGraph(db, parent);
+  // Without a readable graph the number of nodes is unknown: the progress stays as it was.
+  const progress = transition === 'finish' ? 1 : graph instanceof UnreadableGraphError ? parent.progress_amount : workflowProgress(graph, childrenOf(db, parentPk));
   cachedStatement(db, 'UPDATE jobs SET progress_amount = ? WHERE pk = ?').run(progress, parentPk);
   const after = requireJobRow(db, parentPk);
   events.add(after, transition, cause);
@@ -150,7 +155,13 @@ export function resumeWorkflow(db: Db, parentPk: number, events: TransitionEvent
 function advance(db: Db, parent: JobRow, events: TransitionEvents, cause: Record<string, unknown> = {}): boolean {
   const phase = jobPhase(parent);
   if (phase !== 'CREATED' && phase !== 'STARTED') return false;
-  const graph = workflowGraph(db, parent.template)!;
+  const graph = readableGraph(db, parent);
+  if (graph instanceof UnreadableGraphError) {
+    // As a run whose graph leaves nodes that can never run: it ends, in the transaction of the step
+    // that read the graph, which still commits (a child's end or reset, the stalled-run sweep).
+    errorParent(db, parent.pk, `Error creating child-jobs: ${graph.which} cannot run: its stored graph cannot be read: ${graph.problem}; ${UNCHECKED}`, cause, events);
+    return true;
+  }
   const children = childrenOf(db, parent.pk);
   for (const node of Object.keys(graph.nodes)) {
     if (children.has(node)) continue;
@@ -183,6 +194,16 @@ function advance(db: Db, parent: JobRow, events: TransitionEvents, cause: Record
   return true;
 }
 
+/** The graph of a workflow job's template, or why it cannot be read (a row written by hand). */
+function readableGraph(db: Db, parent: JobRow): WorkflowGraphJson | UnreadableGraphError {
+  try {
+    return workflowGraph(db, parent.template)!;
+  } catch (err) {
+    if (err instanceof UnreadableGraphError) return err;
+    throw err;
+  }
+}
+
 /**
  * The nodes that can never get a job, or undefined while the run can go on: when every job made so
  * far has finished and nodes still have none, nothing will ever make them ready (a run waits only on
@@ -204,7 +225,7 @@ function stalledReason(db: Db, parent: JobRow, graph: WorkflowGraphJson, stalled
   const template = requireTemplate(db, parent.template);
   return (
     `the node${stalled.length === 1 ? '' : 's'} ${names(stalled)} of workflow template ${template.pk} ('${template.name}' v${template.version}) ` +
-    `can never run: ${stalled.length === 1 ? 'it waits' : 'they wait'} ${why}; it was stored without this check being made; import it again with the graph corrected`
+    `can never run: ${stalled.length === 1 ? 'it waits' : 'they wait'} ${why}; ${UNCHECKED}`
   );
 }
 

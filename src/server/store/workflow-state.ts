@@ -7,11 +7,17 @@ import type { WorkflowGraphJson } from '../../protocol/wire.js';
 import { cachedStatement, nowIso, type Db } from './db.js';
 import { JOB_SELECT, type JobRow, type OutputRow } from './job-json.js';
 import { jobPhase } from './notifications.js';
+import { storedGraph, type StoredGraphRow } from './stored-graph.js';
 
-/** The dependency graph of a meta-template, by pk; undefined when the template is workable. */
+/**
+ * The dependency graph of a meta-template, by pk; undefined when the template is workable. Throws
+ * {@link UnreadableGraphError} for a graph stored unreadable, which each caller answers its own way.
+ */
 export function workflowGraph(db: Db, templatePk: number): WorkflowGraphJson | undefined {
-  const row = cachedStatement(db, 'SELECT graph FROM templates WHERE pk = ?').get(templatePk) as { graph: string | null } | undefined;
-  return row?.graph == null ? undefined : (JSON.parse(row.graph) as WorkflowGraphJson);
+  const row = cachedStatement(db, 'SELECT pk, name, version, graph FROM templates WHERE pk = ?').get(templatePk) as
+    | (Omit<StoredGraphRow, 'graph'> & { graph: string | null })
+    | undefined;
+  return row?.graph == null ? undefined : storedGraph({ ...row, graph: row.graph });
 }
 
 /** The parent's children by node name (a child hard-deleted after its workflow ended is simply absent). */

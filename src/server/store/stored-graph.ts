@@ -1,0 +1,97 @@
+/**
+ * Reading a workflow's stored `graph` column. Import writes it (`workflow-import.ts`), but a row from
+ * an older database or written by hand may hold anything: text that is not JSON, or JSON without the
+ * shape every reader takes for granted (`nodes` by name, each with its template's `{pk, name,
+ * version}`; `dependencies` of five strings). Read unchecked, such a graph made every route that
+ * reached it a 500 and failed the transaction of a child's end that advanced its run. Read through
+ * here, it is an {@link UnreadableGraphError} naming the template and the part at fault, which each
+ * caller turns into what its user needs: a 400 (create-job, export, import of a workflow that nests
+ * it), a template answered without its graph (reads), a run that errors (`workflow-run.ts`).
+ */
+import { UfdlError } from '../../protocol/errors.js';
+import type { WorkflowGraphJson } from '../../protocol/wire.js';
+
+/** The columns of a template row that name it and hold its graph. */
+export interface StoredGraphRow {
+  pk: number;
+  name: string;
+  version: number;
+  graph: string;
+}
+
+/** A stored graph that is not JSON, or not of a graph's shape: a 400 when a request meets it. */
+export class UnreadableGraphError extends UfdlError {
+  /** The template whose graph it is. */
+  readonly pk: number;
+  /** `Workflow template N ('name' vV)`, for callers that tell it in a sentence of their own. */
+  readonly which: string;
+  /** What is wrong, starting with the path to the part at fault (`graph.nodes.a.template.pk: …`). */
+  readonly problem: string;
+
+  constructor(row: StoredGraphRow, problem: string) {
+    const which = `Workflow template ${row.pk} ('${row.name}' v${row.version})`;
+    super('UFDL_ERR_TEMPLATE_BAD', `${which}: its stored graph cannot be read: ${problem}; import it again with the graph corrected`);
+    this.pk = row.pk;
+    this.which = which;
+    this.problem = problem;
+  }
+}
+
+/** The graph of a meta-template's row, its shape checked; throws {@link UnreadableGraphError}. */
+export function storedGraph(row: StoredGraphRow): WorkflowGraphJson {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(row.graph);
+  } catch (err) {
+    throw new UnreadableGraphError(row, `graph: not JSON (${(err as Error).message})`);
+  }
+  const problem = graphShapeProblem(parsed);
+  if (problem !== undefined) throw new UnreadableGraphError(row, problem);
+  return parsed as WorkflowGraphJson;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A key as a path shows it: a hand-written one may be of any length. */
+function shown(key: string): string {
+  return key.length > 120 ? `${key.slice(0, 120)}…` : key;
+}
+
+/** The first part of `graph` not of the shape import stores, as `path: what is wrong`; undefined when none. */
+function graphShapeProblem(graph: unknown): string | undefined {
+  if (!isObject(graph)) return 'graph: not an object with nodes and dependencies';
+  if (!isObject(graph.nodes)) return 'graph.nodes: not an object of nodes by name';
+  for (const [name, node] of Object.entries(graph.nodes)) {
+    const where = `graph.nodes.${shown(name)}`;
+    if (!isObject(node)) return `${where}: not an object`;
+    const template = node.template;
+    if (!isObject(template) || !Number.isSafeInteger(template.pk) || typeof template.name !== 'string' || !Number.isSafeInteger(template.version)) {
+      return `${where}.template: not {pk, name, version} of a template (integers and a string)`;
+    }
+    const problem = overridesShapeProblem(`${where}.parameter_default_overrides`, node.parameter_default_overrides);
+    if (problem !== undefined) return problem;
+  }
+  if (!Array.isArray(graph.dependencies)) return 'graph.dependencies: not an array';
+  for (const [i, dependency] of graph.dependencies.entries()) {
+    const where = `graph.dependencies[${i}]`;
+    if (!isObject(dependency)) return `${where}: not an object`;
+    for (const key of ['from_node', 'from_output', 'from_output_type', 'to_node', 'to_input']) {
+      if (typeof dependency[key] !== 'string') return `${where}.${key}: not a string`;
+    }
+  }
+  return undefined;
+}
+
+/** Overrides as a run applies them (`workflow-run.ts`): a default comes with its type. */
+function overridesShapeProblem(where: string, overrides: unknown): string | undefined {
+  if (overrides === undefined) return undefined;
+  if (!isObject(overrides)) return `${where}: not an object of overrides by parameter`;
+  for (const [name, override] of Object.entries(overrides)) {
+    if (!isObject(override)) return `${where}.${shown(name)}: not an object`;
+    if (Object.hasOwn(override, 'default') && typeof override.default_type !== 'string') return `${where}.${shown(name)}.default_type: not a string, with a default`;
+    if (override.const !== undefined && typeof override.const !== 'boolean') return `${where}.${shown(name)}.const: not a boolean`;
+  }
+  return undefined;
+}

@@ -1,0 +1,119 @@
+/**
+ * A workflow whose stored `graph` column says what import never would (an older database, a hand
+ * edit): text that is not JSON, or JSON not of a graph's shape. Each is planted in the real database,
+ * then met over HTTP: no request is a 500, create-job is a 400 naming the template and the fault, a
+ * run errors as a run with a broken graph does.
+ */
+import { describe, expect, it } from 'vitest';
+import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
+import { childrenOf, createPipelineJob, getJob, importPipeline, importSpec, PIPELINE_VALUES, pipelineSpec, producerSpec, runChild } from './support/workflow-specs.js';
+
+const UNCHECKED = 'it was stored without this check being made; import it again with the graph corrected';
+
+const jobCount = (fx: Fixtures) => (fx.db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
+
+/** A stored template by name (version 1), as a graph names it. */
+function refOf(fx: Fixtures, name: string): { pk: number; name: string; version: number } {
+  return { pk: (fx.db.prepare('SELECT pk FROM templates WHERE name = ? AND version = 1').get(name) as { pk: number }).pk, name, version: 1 };
+}
+
+/** create-job on `template` with `values`: a 400 with `detail`, and not one job stored. */
+async function expectRefused(fx: Fixtures, template: number, detail: string | RegExp, what: string, values: unknown = PIPELINE_VALUES): Promise<void> {
+  const before = jobCount(fx);
+  const res = await fx.call('POST', `/v1/job-templates/${template}/create-job`, { json: values });
+  expect(res.status, `${what}: ${res.text.slice(0, 300)}`).toBe(400);
+  if (typeof detail === 'string') expect(res.body.detail, what).toBe(detail);
+  else expect(res.body.detail, what).toMatch(detail);
+  expect(jobCount(fx), what).toBe(before);
+}
+
+/** Stored `graph` columns no import writes, and the problem each is told with. */
+function unreadableGraphs(fx: Fixtures): Array<[graph: string, problem: string | RegExp]> {
+  const train = { template: refOf(fx, 'producer') };
+  const dependency = { from_node: 'train', from_output: 'model.bin', from_output_type: 'BLOB', to_node: 'predict', to_input: 'model' };
+  return [
+    ['{"nodes": {', /^graph: not JSON \(.+\)$/],
+    ['[]', 'graph: not an object with nodes and dependencies'],
+    ['{"nodes": [], "dependencies": []}', 'graph.nodes: not an object of nodes by name'],
+    [JSON.stringify({ nodes: { train: { template: 'producer' } }, dependencies: [] }), 'graph.nodes.train.template: not {pk, name, version} of a template (integers and a string)'],
+    [JSON.stringify({ nodes: { train: { ...train, parameter_default_overrides: { epochs: { default: 3 } } } }, dependencies: [] }), 'graph.nodes.train.parameter_default_overrides.epochs.default_type: not a string, with a default'],
+    [JSON.stringify({ nodes: { train }, dependencies: {} }), 'graph.dependencies: not an array'],
+    [JSON.stringify({ nodes: { train }, dependencies: [{ ...dependency, to_input: 7 }] }), 'graph.dependencies[0].to_input: not a string'],
+  ];
+}
+
+describe('a workflow whose stored graph cannot be read', () => {
+  it('is answered without its graph by reads, refused (400) by export, create-job and an import that nests it, never a 500', async () => {
+    const fx = await startWithFixtures();
+    const pipeline = await importPipeline(fx);
+    const outer = await importSpec(fx, { ...pipelineSpec({ name: 'outer' }), specific: { nodes: { w: { name: 'pipeline' } }, dependencies: [] } });
+    const nestedValues = { input_values: { 'w:train:seed': { value: 7, type: 'int' }, 'w:predict:label': { value: 'cats', type: 'str' } } };
+    for (const [graph, problem] of unreadableGraphs(fx)) {
+      fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(graph, pipeline);
+      const what = graph.slice(0, 80);
+      const told = (before: string, after: string) => (typeof problem === 'string' ? `${before}${problem}${after}` : new RegExp(`^${escape(before)}${problem.source.slice(1, -1)}${escape(after)}$`));
+      const detail = told(`Workflow template ${pipeline} ('pipeline' v1): its stored graph cannot be read: `, '; import it again with the graph corrected');
+
+      const one = await fx.call('GET', `/v1/job-templates/${pipeline}`);
+      expect(one.status, `${what}: ${one.text.slice(0, 300)}`).toBe(200);
+      expect(one.body.graph, what).toBeUndefined();
+      expectText(one.body.graph_error, detail, what);
+      const list = await fx.call('POST', '/v1/job-templates/list', { json: {} });
+      expect(list.status, `${what}: ${list.text.slice(0, 300)}`).toBe(200);
+      expect((list.body as any[]).map((t) => t.name), what).toEqual(['producer', 'consumer', 'pipeline', 'outer']);
+
+      const exported = await fx.call('GET', `/v1/job-templates/${pipeline}/export`);
+      expect(exported.status, `${what}: ${exported.text.slice(0, 300)}`).toBe(400);
+      expectText(exported.body.detail, detail, what);
+
+      await expectRefused(fx, pipeline, told(`Workflow template ${pipeline} ('pipeline' v1) cannot run: its stored graph cannot be read: `, `; ${UNCHECKED}`), what);
+      await expectRefused(
+        fx,
+        outer,
+        told(`Workflow template ${outer} ('outer' v1) cannot run: nested workflow template ${pipeline} ('pipeline' v1): its stored graph cannot be read: `, `; ${UNCHECKED}`),
+        `${what} (nested)`,
+        nestedValues,
+      );
+
+      const nesting = await fx.call('POST', '/v1/job-templates/import', { json: { ...pipelineSpec({ name: 'again' }), specific: { nodes: { w: { name: 'pipeline' } }, dependencies: [] } } });
+      expect(nesting.status, `${what}: ${nesting.text.slice(0, 300)}`).toBe(400);
+      expectText(nesting.body.detail, detail, what);
+    }
+    // Such a graph needs no template: the producer, which only it and no job runs, can be hard-deleted.
+    const deleted = await fx.call('DELETE', `/v1/job-templates/${refOf(fx, 'producer').pk}/hard`);
+    expect(deleted.status, deleted.text.slice(0, 300)).toBe(200);
+  });
+
+  it('errors a run that meets it, as a run with a broken graph does; the job whose end met it finishes; the view still shows the run', async () => {
+    const fx = await startWithFixtures();
+    const pipeline = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, pipeline);
+    // Meanwhile (a run create-job let through before), the graph becomes unreadable.
+    fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run('{"nodes": {', pipeline);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { progress: [0.5], outputs: { 'model.bin': 'BLOB' } });
+
+    expect((await getJob(fx, train.pk)).end_time).not.toBeNull();
+    const after = await getJob(fx, parent.pk);
+    expect(after.end_time).not.toBeNull();
+    expect(after.error_reason).toMatch(
+      new RegExp(`^Error creating child-jobs: Workflow template ${pipeline} \\('pipeline' v1\\) cannot run: its stored graph cannot be read: graph: not JSON \\(.+\\); ${escape(UNCHECKED)}$`),
+    );
+    expect(Object.keys(await childrenOf(fx, parent.pk))).toEqual(['train']);
+
+    const view = await fx.call('GET', `/v1/jobs/${parent.pk}/workflow`);
+    expect(view.status, view.text.slice(0, 300)).toBe(200);
+    expect(view.body.nodes.map((n: any) => [n.name, n.template.name, n.job.pk, n.progress])).toEqual([['train', 'producer', train.pk, 1]]);
+    expect(view.body.dependencies).toEqual([]);
+    expect(view.body.graph_error).toMatch(new RegExp(`^Workflow template ${pipeline} \\('pipeline' v1\\): its stored graph cannot be read: graph: not JSON`));
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function expectText(actual: unknown, expected: string | RegExp, what: string): void {
+  if (typeof expected === 'string') expect(actual, what).toBe(expected);
+  else expect(actual, what).toMatch(expected);
+}
