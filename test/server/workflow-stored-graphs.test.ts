@@ -1,8 +1,9 @@
 /**
- * A workflow whose stored `graph` column says what import never would (an older database, a hand
- * edit): text that is not JSON, or JSON not of a graph's shape. Each is planted in the real database,
- * then met over HTTP: no request is a 500, create-job is a 400 naming the template and the fault, a
- * run errors as a run with a broken graph does.
+ * A workflow whose stored row says what import never would (an older database, a hand edit): a
+ * `graph` column that is not JSON or not of a graph's shape, overrides of a node's script or outputs
+ * that its template's import would refuse.
+ * Each is planted in the real database, then met over HTTP: no request is a 500, create-job is a 400
+ * naming the template and the fault, a run errors as a run with a broken graph does.
  */
 import { describe, expect, it } from 'vitest';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
@@ -106,6 +107,49 @@ describe('a workflow whose stored graph cannot be read', () => {
     expect(view.body.nodes.map((n: any) => [n.name, n.template.name, n.job.pk, n.progress])).toEqual([['train', 'producer', train.pk, 1]]);
     expect(view.body.dependencies).toEqual([]);
     expect(view.body.graph_error).toMatch(new RegExp(`^Workflow template ${pipeline} \\('pipeline' v1\\): its stored graph cannot be read: graph: not JSON`));
+  });
+});
+
+describe('create-job on a workflow whose stored overrides replace a node’s script or outputs', () => {
+  it('refuses (400) what the node template’s import would refuse, as import of the workflow does', async () => {
+    const fx = await startWithFixtures();
+    // The script and the outputs are left to whoever runs the template: not const.
+    await importSpec(fx, {
+      ...producerSpec({ name: 'scripted' }),
+      specific: {
+        job_type: 'Run',
+        executor_class: 'ufdl_agent.Shell',
+        required_packages: '',
+        parameters: {
+          label: { types: ['str'], default: 'x', help: '' },
+          body: { types: ['str'], default: 'echo "${label}"', help: 'The script.' },
+          outputs: { types: ['JSON'], default: { 'out.txt': 'BLOB' }, help: '' },
+        },
+      },
+    });
+    const safe = await importSpec(fx, { ...pipelineSpec({ name: 'safe' }), specific: { nodes: { s: { name: 'scripted' } }, dependencies: [] } });
+    const store = (overrides: Record<string, unknown>) =>
+      fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(JSON.stringify({ nodes: { s: { template: refOf(fx, 'scripted'), parameter_default_overrides: overrides } }, dependencies: [] }), safe);
+    const cannotRun = `Workflow template ${safe} \\('safe' v1\\) cannot run: `;
+    const cases: [string, Record<string, unknown>, RegExp][] = [
+      [
+        'a label run as code',
+        { body: { default: 'eval "${label}"', default_type: 'str' } },
+        new RegExp(`^${cannotRun}unsafe job template: graph\\.nodes\\.s\\.parameter_default_overrides \\(template 'scripted'\\): specific\\.parameters\\.body: .+; ${escape(UNCHECKED)}$`),
+      ],
+      [
+        'an output no upload can have',
+        { outputs: { default: { '../x': 'BLOB' }, default_type: 'JSON' } },
+        new RegExp(`^${cannotRun}graph\\.nodes\\.s\\.parameter_default_overrides \\(template 'scripted'\\): .*"\\.\\./x" contains a path separator.*; ${escape(UNCHECKED)}$`),
+      ],
+    ];
+    for (const [what, overrides, detail] of cases) {
+      store(overrides);
+      await expectRefused(fx, safe, detail, what, { input_values: {} });
+    }
+    // A safe script is fine, as it would be in the template itself.
+    store({ body: { default: 'printf %s "${label}"', default_type: 'str' } });
+    expect((await fx.call('POST', `/v1/job-templates/${safe}/create-job`, { json: { input_values: {} } })).status).toBe(200);
   });
 });
 

@@ -1,6 +1,7 @@
 /**
  * The rules of a workflow's graph beyond its bounds: each node's parameter overrides name parameters
- * its template has, not const, with defaults that fit; each dependency joins two known nodes, names
+ * its template has, not const, with defaults that fit (and leave a `ufdl_agent.*` template a script
+ * and outputs its own import accepts); each dependency joins two known nodes, names
  * an output its producer declares and an input its consumer has, wires no input twice, and the input
  * accepts the output; the graph has no cycle. Import checks them as a graph comes
  * (`workflow-import.ts`, `specific.…`); create-job, and the creation of a nested workflow's job, check
@@ -13,9 +14,12 @@
  */
 import { UfdlError } from '../../protocol/errors.js';
 import { isSubtype, parseTypeString, printType, TypeStringError } from '../../protocol/type-string.js';
-import type { ParameterOverride, WorkflowDependencyJson, WorkflowGraphJson } from '../../protocol/wire.js';
+import type { ParameterOverride, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson } from '../../protocol/wire.js';
+import { checkAgentTemplate } from './agent-templates.js';
+import type { Db } from './db.js';
+import { storedGraph } from './stored-graph.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
-import { bad, resolveDefault, type TemplateRow } from './templates.js';
+import { bad, getTemplate, resolveDefault, templateParameters, type TemplateRow } from './templates.js';
 
 /** A dependency as import takes it (the stored ones also carry `from_output_type`, derived from the producer). */
 export interface DependencySpec {
@@ -107,16 +111,68 @@ export function checkAcyclic(root: string, nodes: readonly string[], dependencie
   }
 }
 
+/**
+ * What a workable template's import checks of its `ufdl_agent.*` parameters (`agent-templates.ts`:
+ * the script's `${name}` placements, the declared output names), checked again with a node's
+ * overrides in place: an override of a non-const `body` or `outputs` default is a new script or new
+ * outputs, and every agent would refuse (or fail) the node's jobs. A nested workflow's overrides
+ * (`inner:name`) reach the template of its node `inner`, over that workflow's own overrides.
+ */
+export function checkOverriddenAgentTemplate(db: Db, where: string, child: TemplateRow, overrides: Record<string, ParameterOverride>): void {
+  if (child.graph === null) {
+    const parameters = templateParameters(child);
+    for (const [name, override] of Object.entries(overrides)) parameters[name] = withOverride(parameters[name]!, override);
+    try {
+      checkAgentTemplate(child.executor_class, parameters, Object.keys(declaredInputs(child)));
+    } catch (err) {
+      if (!(err instanceof UfdlError)) throw err;
+      throw new UfdlError(err.code, err.message.replace(/^(\w+ job template: )/, `$1${where} (template '${child.name}'): `), { cause: err });
+    }
+    return;
+  }
+  const graph = storedGraph({ ...child, graph: child.graph });
+  for (const [node, { template, parameter_default_overrides: own }] of Object.entries(graph.nodes)) {
+    const prefix = `${node}:`;
+    const outer = Object.entries(overrides).filter(([name]) => name.startsWith(prefix));
+    if (outer.length === 0) continue;
+    const merged: Record<string, ParameterOverride> = { ...own };
+    for (const [name, override] of outer) {
+      const inner = name.slice(prefix.length);
+      // The outer workflow's value wins (it is the inner workflow's parameter value when it runs).
+      merged[inner] = Object.hasOwn(override, 'default') ? override : { ...merged[inner], ...override };
+    }
+    const row = getTemplate(db, template.pk);
+    if (row) checkOverriddenAgentTemplate(db, where, row, merged);
+  }
+}
+
+/** A child parameter as the workflow offers it: the override's default, and const if it says so. */
+export function withOverride(parameter: TemplateParameter, override: ParameterOverride): TemplateParameter {
+  const out: TemplateParameter = { ...parameter };
+  if (Object.hasOwn(override, 'default')) {
+    out.default = override.default;
+    out.default_type = override.default_type!;
+    out.const = override.const ?? false;
+  } else if (override.const !== undefined) {
+    out.const = override.const;
+  }
+  return out;
+}
+
 /** What `bad` puts before a detail; a stored graph's problem is told without it, inside a sentence of its own. */
 const BAD_PREFIX = bad('').message;
 
 /**
  * The first rule a stored graph breaks, as import would say it under `graph.` (e.g.
- * `graph.dependencies[0].from_node: unknown node 'x' (nodes: a, b)`), or undefined when it keeps them
- * all. `children`: each node's template by node name, as the caller already read them (undefined:
- * not stored). Reads nothing: the checks need only the nodes' own declarations, stored in their rows.
+ * `graph.dependencies[0].from_node: unknown node 'x' (nodes: a, b)`), or undefined when it keeps
+ * them all. `children`: each node's template by node name, as the caller already read
+ * them (undefined: not stored). Reads only what an override of a nested workflow's node reaches.
  */
-export function storedGraphProblem(graph: WorkflowGraphJson, children: ReadonlyMap<string, TemplateRow | undefined>): string | undefined {
+export function storedGraphProblem(
+  db: Db,
+  graph: WorkflowGraphJson,
+  children: ReadonlyMap<string, TemplateRow | undefined>,
+): string | undefined {
   const rows = new Map<string, TemplateRow>();
   for (const [name, row] of children) {
     if (row === undefined) {
@@ -126,7 +182,12 @@ export function storedGraphProblem(graph: WorkflowGraphJson, children: ReadonlyM
     rows.set(name, row);
   }
   try {
-    for (const [name, node] of Object.entries(graph.nodes)) checkOverrides('graph', name, rows.get(name)!, node.parameter_default_overrides);
+    for (const [name, node] of Object.entries(graph.nodes)) {
+      const child = rows.get(name)!;
+      const overrides = checkOverrides('graph', name, child, node.parameter_default_overrides);
+      // A `body` or `outputs` default is a new script or new outputs: checked as import checks them.
+      if (overrides) checkOverriddenAgentTemplate(db, `graph.nodes.${name}.parameter_default_overrides`, child, overrides);
+    }
     checkDependencies('graph', graph.dependencies, rows);
     checkAcyclic('graph', Object.keys(graph.nodes), graph.dependencies);
     return undefined;
@@ -134,7 +195,10 @@ export function storedGraphProblem(graph: WorkflowGraphJson, children: ReadonlyM
     // A type stored unreadable (by hand, or before type strings refused it): a problem of the stored
     // rows like the others. Thrown, it would fail the transaction of the job whose end runs this.
     if (err instanceof TypeStringError) return `graph: a type stored with it or with a template it runs cannot be read: ${err.message}`;
-    if (!(err instanceof UfdlError) || !err.message.startsWith(BAD_PREFIX)) throw err;
-    return err.message.slice(BAD_PREFIX.length);
+    if (!(err instanceof UfdlError)) throw err;
+    if (err.message.startsWith(BAD_PREFIX)) return err.message.slice(BAD_PREFIX.length);
+    // `Unsafe job template: …` of an overridden script: told as it is, inside the caller's sentence.
+    if (/^\w+ job template: /.test(err.message)) return `${err.message[0]!.toLowerCase()}${err.message.slice(1)}`;
+    throw err;
   }
 }

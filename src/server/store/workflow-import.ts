@@ -16,12 +16,9 @@
  * feeds (`node:input`), every child parameter (`node:parameter`, defaults overridden) and every
  * child output (`node:output`, so that a workflow can itself be a node of another).
  */
-import { UfdlError } from '../../protocol/errors.js';
 import { printType } from '../../protocol/type-string.js';
-import type { ParameterOverride, TemplateInput, TemplateParameter, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
-import { checkAgentTemplate } from './agent-templates.js';
+import type { TemplateInput, TemplateParameter, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
 import { cachedStatement, immediateTransaction, type Db } from './db.js';
-import { storedGraph } from './stored-graph.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
 import {
   declarationsBytes,
@@ -34,8 +31,8 @@ import {
   workflowSize,
   type WorkflowSize,
 } from './workflow-bounds.js';
-import { bad, getTemplate, insertTemplate, templateParameters, type TemplateCommon, type TemplateRow } from './templates.js';
-import { checkAcyclic, checkDependencies, checkOverrides, type DependencySpec } from './workflow-graph-rules.js';
+import { bad, getTemplate, insertTemplate, type TemplateCommon, type TemplateRow } from './templates.js';
+import { checkAcyclic, checkDependencies, checkOverriddenAgentTemplate, checkOverrides, withOverride, type DependencySpec } from './workflow-graph-rules.js';
 
 /** A workflow's `specific` (a DependencyGraph), its shape checked at the route edge (`routes/template-body.ts`). */
 export interface GraphSpec {
@@ -128,41 +125,6 @@ function checkDeclarationsSize(children: Map<string, TemplateRow>): void {
   }
 }
 
-/**
- * What a workable template's import checks of its `ufdl_agent.*` parameters (`agent-templates.ts`:
- * the script's `${name}` placements, the declared output names), checked again with a node's
- * overrides in place: an override of a non-const `body` or `outputs` default is a new script or new
- * outputs, and every agent would refuse (or fail) the node's jobs. A nested workflow's overrides
- * (`inner:name`) reach the template of its node `inner`, over that workflow's own overrides.
- */
-function checkOverriddenAgentTemplate(db: Db, where: string, child: TemplateRow, overrides: Record<string, ParameterOverride>): void {
-  if (child.graph === null) {
-    const parameters = templateParameters(child);
-    for (const [name, override] of Object.entries(overrides)) parameters[name] = withOverride(parameters[name]!, override);
-    try {
-      checkAgentTemplate(child.executor_class, parameters, Object.keys(declaredInputs(child)));
-    } catch (err) {
-      if (!(err instanceof UfdlError)) throw err;
-      throw new UfdlError(err.code, err.message.replace(/^(\w+ job template: )/, `$1${where} (template '${child.name}'): `), { cause: err });
-    }
-    return;
-  }
-  const graph = storedGraph({ ...child, graph: child.graph });
-  for (const [node, { template, parameter_default_overrides: own }] of Object.entries(graph.nodes)) {
-    const prefix = `${node}:`;
-    const outer = Object.entries(overrides).filter(([name]) => name.startsWith(prefix));
-    if (outer.length === 0) continue;
-    const merged: Record<string, ParameterOverride> = { ...own };
-    for (const [name, override] of outer) {
-      const inner = name.slice(prefix.length);
-      // The outer workflow's value wins (it is the inner workflow's parameter value when it runs).
-      merged[inner] = Object.hasOwn(override, 'default') ? override : { ...merged[inner], ...override };
-    }
-    const row = getTemplate(db, template.pk);
-    if (row) checkOverriddenAgentTemplate(db, where, row, merged);
-  }
-}
-
 /** The workflow's own inputs, parameters and outputs, from its children's, named `node:name`. */
 function deriveDeclarations(
   graph: WorkflowGraphJson,
@@ -184,17 +146,4 @@ function deriveDeclarations(
     for (const [name, type] of Object.entries(declaredOutputs(child))) outputs[`${node}:${name}`] = type;
   }
   return { inputs, parameters, outputs };
-}
-
-/** A child parameter as the workflow offers it: the override's default, and const if it says so. */
-export function withOverride(parameter: TemplateParameter, override: ParameterOverride): TemplateParameter {
-  const out: TemplateParameter = { ...parameter };
-  if (Object.hasOwn(override, 'default')) {
-    out.default = override.default;
-    out.default_type = override.default_type!;
-    out.const = override.const ?? false;
-  } else if (override.const !== undefined) {
-    out.const = override.const;
-  }
-  return out;
 }

@@ -97,7 +97,7 @@ function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<num
     return `the inputs, parameters and outputs ${nested ?? 'it'} inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}; ${AGAIN}`;
   }
   // The rules import checks beyond the bounds, on the rows just read: no read of its own.
-  const broken = storedGraphProblem(graph, nodes);
+  const broken = storedGraphProblem(db, graph, nodes);
   if (broken !== undefined) return `${nested === undefined ? '' : `${nested}: `}${broken}; ${UNCHECKED}`;
   for (const pk of unread) {
     const child = rows.get(pk);
