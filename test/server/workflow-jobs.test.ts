@@ -517,6 +517,12 @@ function brokenGraphs(ref: (name: string) => TemplateRef): Array<[what: string, 
       "graph.nodes.train.parameter_default_overrides.lr: template 'producer' has no parameter 'lr' (parameters: epochs, body)",
     ],
     [
+      // The producer's row edited after import: a run would look up and hand on an output of the stale type.
+      'a dependency whose stored output type is not the one its producer declares',
+      { nodes: { train, predict }, dependencies: [{ ...feed('train', 'model.bin', 'predict', 'model'), from_output_type: 'JSON' }] },
+      "graph.dependencies[0].from_output_type: 'JSON' is stored, but template 'producer' (node 'train') declares output 'model.bin' as BLOB",
+    ],
+    [
       'a node of a template that is not stored',
       { nodes: { train: { template: { pk: 9999, name: 'gone', version: 1 } } }, dependencies: [] },
       "graph.nodes.train: unknown child template: template 9999 ('gone' v1) is not stored",
@@ -530,7 +536,7 @@ function refOf(fx: Fixtures): (name: string) => TemplateRef {
 }
 
 describe('create-job on a workflow whose stored graph breaks the import’s rules', () => {
-  it('refuses (400) a cycle, wiring to a node, output or input that does not exist, an override of an unknown parameter: its own graph’s or a nested workflow’s', async () => {
+  it('refuses (400) a cycle, wiring to a node, output or input that does not exist, an override of an unknown parameter, a stale output type: its own graph’s or a nested workflow’s', async () => {
     const fx = await startWithFixtures();
     const pipeline = await importPipeline(fx);
     const outer = await importWrapper(fx, 'outer', 'pipeline');

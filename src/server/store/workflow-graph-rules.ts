@@ -164,8 +164,8 @@ const BAD_PREFIX = bad('').message;
 
 /**
  * The first rule a stored graph breaks, as import would say it under `graph.` (e.g.
- * `graph.dependencies[0].from_node: unknown node 'x' (nodes: a, b)`), or undefined when it keeps
- * them all. `children`: each node's template by node name, as the caller already read
+ * `graph.dependencies[0].from_node: unknown node 'x' (nodes: a, b)`), or that its stored form breaks
+ * (a stale `from_output_type`), or undefined when it keeps them all. `children`: each node's template by node name, as the caller already read
  * them (undefined: not stored). Reads only what an override of a nested workflow's node reaches.
  */
 export function storedGraphProblem(
@@ -188,7 +188,7 @@ export function storedGraphProblem(
       // A `body` or `outputs` default is a new script or new outputs: checked as import checks them.
       if (overrides) checkOverriddenAgentTemplate(db, `graph.nodes.${name}.parameter_default_overrides`, child, overrides);
     }
-    checkDependencies('graph', graph.dependencies, rows);
+    checkStoredOutputTypes(graph.dependencies, checkDependencies('graph', graph.dependencies, rows), rows);
     checkAcyclic('graph', Object.keys(graph.nodes), graph.dependencies);
     return undefined;
   } catch (err) {
@@ -201,4 +201,22 @@ export function storedGraphProblem(
     if (/^\w+ job template: /.test(err.message)) return `${err.message[0]!.toLowerCase()}${err.message.slice(1)}`;
     throw err;
   }
+}
+
+/**
+ * Each dependency's stored `from_output_type` (`stored`) against the type its producer declares now
+ * (`checked`, derived as import derives it, the consumer checked against it): a run looks the output
+ * up by the stored type and hands it on as `JobOutput<stored type>`, so a stale one (the producer's
+ * row edited after import) would feed the consumer a type its check never saw, or find no output.
+ */
+function checkStoredOutputTypes(stored: readonly WorkflowDependencyJson[], checked: readonly WorkflowDependencyJson[], children: ReadonlyMap<string, TemplateRow>): void {
+  stored.forEach((dependency, i) => {
+    const declared = checked[i]!.from_output_type;
+    if (printType(parseTypeString(dependency.from_output_type)) === printType(parseTypeString(declared))) return;
+    const { from_node, from_output } = dependency;
+    throw bad(
+      `graph.dependencies[${i}].from_output_type: '${dependency.from_output_type}' is stored, ` +
+        `but template '${children.get(from_node)!.name}' (node '${from_node}') declares output '${from_output}' as ${declared}`,
+    );
+  });
 }
