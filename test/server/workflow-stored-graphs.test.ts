@@ -1,7 +1,7 @@
 /**
  * A workflow whose stored row says what import never would (an older database, a hand edit): a
  * `graph` column that is not JSON or not of a graph's shape, overrides of a node's script or outputs
- * that its template's import would refuse.
+ * that its template's import would refuse, a workflow's own `inputs` that disagree with its graph.
  * Each is planted in the real database, then met over HTTP: no request is a 500, create-job is a 400
  * naming the template and the fault, a run errors as a run with a broken graph does.
  */
@@ -150,6 +150,34 @@ describe('create-job on a workflow whose stored overrides replace a node’s scr
     // A safe script is fine, as it would be in the template itself.
     store({ body: { default: 'printf %s "${label}"', default_type: 'str' } });
     expect((await fx.call('POST', `/v1/job-templates/${safe}/create-job`, { json: { input_values: {} } })).status).toBe(200);
+  });
+});
+
+describe('create-job on a workflow whose own stored inputs disagree with its graph', () => {
+  it('refuses (400) a node input left unwired and undeclared, an input no node takes or a dependency feeds, a type the node does not accept', async () => {
+    const fx = await startWithFixtures();
+    const pipeline = await importPipeline(fx);
+    const imported = JSON.parse((fx.db.prepare('SELECT inputs FROM templates WHERE pk = ?').get(pipeline) as { inputs: string }).inputs) as { name: string; types: string[] }[];
+    expect(imported.map((input) => input.name)).toEqual(['train:seed', 'predict:label']);
+    const without = (name: string) => imported.filter((input) => input.name !== name);
+    const cases: [string, unknown[], string][] = [
+      [
+        'a node input left unwired and undeclared',
+        without('predict:label'),
+        "inputs: input 'label' of node 'predict' (template 'consumer') is fed by no dependency, and the workflow declares no input 'predict:label' to take it",
+      ],
+      ['an input no node has', [...imported, { name: 'ghost:x', types: ['str'] }], 'inputs.ghost:x: the workflow declares an input that no node of its graph has'],
+      ['an input a dependency feeds', [...imported, { name: 'predict:model', types: ['JobOutput<BLOB>'] }], "inputs.predict:model: the workflow declares an input that node 'train' feeds (a dependency of the graph)"],
+      [
+        'a type the node does not accept',
+        [...without('predict:label'), { name: 'predict:label', types: ['int'] }],
+        "inputs.predict:label: the workflow takes int, which input 'label' of node 'predict' (template 'consumer') does not accept (it accepts str)",
+      ],
+    ];
+    for (const [what, inputs, problem] of cases) {
+      fx.db.prepare('UPDATE templates SET inputs = ? WHERE pk = ?').run(JSON.stringify(inputs), pipeline);
+      await expectRefused(fx, pipeline, `Workflow template ${pipeline} ('pipeline' v1) cannot run: ${problem}; ${UNCHECKED}`, what, { input_values: {} });
+    }
   });
 });
 

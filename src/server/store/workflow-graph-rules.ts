@@ -163,13 +163,15 @@ export function withOverride(parameter: TemplateParameter, override: ParameterOv
 const BAD_PREFIX = bad('').message;
 
 /**
- * The first rule a stored graph breaks, as import would say it under `graph.` (e.g.
+ * The first rule the stored graph of `workflow` breaks, as import would say it under `graph.` (e.g.
  * `graph.dependencies[0].from_node: unknown node 'x' (nodes: a, b)`), or that its stored form breaks
- * (a stale `from_output_type`), or undefined when it keeps them all. `children`: each node's template by node name, as the caller already read
+ * (a stale `from_output_type`; the workflow's own `inputs` disagreeing with the graph), or undefined
+ * when it keeps them all. `children`: each node's template by node name, as the caller already read
  * them (undefined: not stored). Reads only what an override of a nested workflow's node reaches.
  */
 export function storedGraphProblem(
   db: Db,
+  workflow: TemplateRow,
   graph: WorkflowGraphJson,
   children: ReadonlyMap<string, TemplateRow | undefined>,
 ): string | undefined {
@@ -190,6 +192,7 @@ export function storedGraphProblem(
     }
     checkStoredOutputTypes(graph.dependencies, checkDependencies('graph', graph.dependencies, rows), rows);
     checkAcyclic('graph', Object.keys(graph.nodes), graph.dependencies);
+    checkDeclaredInputs(workflow, graph, rows);
     return undefined;
   } catch (err) {
     // A type stored unreadable (by hand, or before type strings refused it): a problem of the stored
@@ -219,4 +222,41 @@ function checkStoredOutputTypes(stored: readonly WorkflowDependencyJson[], check
         `but template '${children.get(from_node)!.name}' (node '${from_node}') declares output '${from_output}' as ${declared}`,
     );
   });
+}
+
+/**
+ * The workflow's own inputs (its `inputs` column) against those import derives from the graph: each
+ * input of a node that no dependency feeds, named `node:input`, of types that input accepts.
+ * create-job checks a request against the stored ones and a run hands each to its node, so a hand
+ * edit that made them disagree would create a node's job without an input it needs, or with a value
+ * of a type it does not take.
+ */
+function checkDeclaredInputs(workflow: TemplateRow, graph: WorkflowGraphJson, children: ReadonlyMap<string, TemplateRow>): void {
+  const fedBy = new Map(graph.dependencies.map((d) => [`${d.to_node}:${d.to_input}`, d.from_node]));
+  const declared = declaredInputs(workflow);
+  for (const [node, child] of children) {
+    for (const [name, input] of Object.entries(declaredInputs(child))) {
+      const own = `${node}:${name}`;
+      if (fedBy.has(own)) continue;
+      const taken = Object.hasOwn(declared, own) ? declared[own] : undefined;
+      if (!taken) throw bad(`inputs: input '${name}' of node '${node}' (template '${child.name}') is fed by no dependency, and the workflow declares no input '${own}' to take it`);
+      const refused = taken.types.find((type) => !input.types.some((allowed) => isSubtype(type, allowed)));
+      if (refused !== undefined) {
+        throw bad(
+          `inputs.${own}: the workflow takes ${printType(refused)}, which input '${name}' of node '${node}' (template '${child.name}') ` +
+            `does not accept (it accepts ${input.types.map(printType).join(' | ')})`,
+        );
+      }
+    }
+  }
+  for (const own of Object.keys(declared)) {
+    const colon = own.indexOf(':');
+    const node = colon < 0 ? own : own.slice(0, colon);
+    const from = fedBy.get(own);
+    if (from !== undefined) throw bad(`inputs.${own}: the workflow declares an input that node '${from}' feeds (a dependency of the graph)`);
+    const child = children.get(node);
+    if (child === undefined || colon < 0 || !Object.hasOwn(declaredInputs(child), own.slice(colon + 1))) {
+      throw bad(`inputs.${own}: the workflow declares an input that no node of its graph has`);
+    }
+  }
 }

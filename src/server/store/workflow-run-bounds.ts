@@ -5,8 +5,10 @@
  * but a workflow stored without those checks (an older database, a row written by hand) would
  * otherwise run past them: nest without end, insert thousands of jobs in one transaction, copy
  * outputs to its parents under names longer than lookups accept. The rules of each graph beyond its
- * bounds (`workflow-graph-rules.ts`: overrides, wiring, no cycle) are checked on the same rows, as they
- * are read: a cycle, or a dependency on a node the graph lacks, would leave the run waiting for good.
+ * bounds (`workflow-graph-rules.ts`: overrides, wiring, no cycle, the stored output types and the
+ * workflow's own inputs agreeing with the graph) are checked on the same rows, as they are read: a
+ * cycle, or a dependency on a node the graph lacks, would leave the run waiting for good. A graph
+ * stored unreadable (`stored-graph.ts`), its own or a nested workflow's, is told the same way.
  *
  * create-job asks before anything is stored (`workflow-create.ts`, a 400); a running workflow asks
  * again before it creates a nested workflow's job (`workflow-run.ts`, the parent errors), for a run
@@ -97,7 +99,7 @@ function graphProblem(db: Db, root: TemplateRow, row: TemplateRow, rows: Map<num
     return `the inputs, parameters and outputs ${nested ?? 'it'} inherits from its nodes take ${bytes} bytes as JSON; at most ${MAX_WORKFLOW_DECLARATIONS_BYTES}; ${AGAIN}`;
   }
   // The rules import checks beyond the bounds, on the rows just read: no read of its own.
-  const broken = storedGraphProblem(db, graph, nodes);
+  const broken = storedGraphProblem(db, row, graph, nodes);
   if (broken !== undefined) return `${nested === undefined ? '' : `${nested}: `}${broken}; ${UNCHECKED}`;
   for (const pk of unread) {
     const child = rows.get(pk);
