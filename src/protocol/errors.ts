@@ -63,7 +63,7 @@ export const ERROR_CODES = {
   UFDL_ERR_LOG_GAP: { status: 416, doc: 'A live-log append begins beyond the end of the log; the body states the length to resend from.' },
 
   // Templates and job creation
-  UFDL_ERR_TEMPLATE_BAD: { status: 400, doc: 'The imported template is invalid, a workflow stored without the import bounds exceeds one (at create-job), or a type string stored with a template can no longer be read.' },
+  UFDL_ERR_TEMPLATE_BAD: { status: 400, doc: 'The imported template is invalid, a workflow stored without the import bounds exceeds one or its stored graph breaks the import rules or cannot be read (at create-job, export), or a type string stored with a template can no longer be read.' },
   UFDL_ERR_TEMPLATE_IN_USE: { status: 400, doc: 'A template cannot be hard-deleted while jobs or workflows refer to it.' },
   UFDL_ERR_TEMPLATE_ACTIVE_VERSION: {
     status: 400,
