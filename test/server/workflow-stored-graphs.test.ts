@@ -6,6 +6,7 @@
  * naming the template and the fault, a run errors as a run with a broken graph does.
  */
 import { describe, expect, it } from 'vitest';
+import { until } from '../helpers/agent.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
 import { childrenOf, createPipelineJob, getJob, importPipeline, importSpec, PIPELINE_VALUES, pipelineSpec, producerSpec, runChild } from './support/workflow-specs.js';
 
@@ -107,6 +108,24 @@ describe('a workflow whose stored graph cannot be read', () => {
     expect(view.body.nodes.map((n: any) => [n.name, n.template.name, n.job.pk, n.progress])).toEqual([['train', 'producer', train.pk, 1]]);
     expect(view.body.dependencies).toEqual([]);
     expect(view.body.graph_error).toMatch(new RegExp(`^Workflow template ${pipeline} \\('pipeline' v1\\): its stored graph cannot be read: graph: not JSON`));
+  });
+});
+
+describe('a workflow run already waiting when its stored graph became unreadable', () => {
+  it('is ended by the sweep of stalled runs, as one waiting on nodes that can never run', async () => {
+    const fx = await startWithFixtures({ sweepIntervalSeconds: 0.2 });
+    const pipeline = await importPipeline(fx);
+    const parent = await createPipelineJob(fx, pipeline);
+    fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run('{"nodes": {}, "dependencies": null}', pipeline);
+    // As an earlier version ended the run's only job: without a step after it.
+    const { train } = await childrenOf(fx, parent.pk);
+    const now = new Date().toISOString();
+    fx.db.prepare('UPDATE jobs SET start_time = ?, end_time = ? WHERE pk = ?').run(now, now, train.pk);
+
+    await until(async () => (await getJob(fx, parent.pk)).end_time !== null, 20_000, 'the stuck run to end');
+    expect((await getJob(fx, parent.pk)).error_reason).toBe(
+      `Error creating child-jobs: Workflow template ${pipeline} ('pipeline' v1) cannot run: its stored graph cannot be read: graph.dependencies: not an array; ${UNCHECKED}`,
+    );
   });
 });
 
