@@ -43,7 +43,9 @@ export interface LocalTestServer extends TestServer {
 
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<LocalTestServer> {
   const dataDir = options.dataDir ?? (await tempDir('ufdl-test-'));
-  const databaseUrl = await databaseUrlFor(dataDir);
+  // A store the caller names (`databaseUrl`, or undefined for SQLite) is the one the returned server
+  // says it runs on, so that fixtures open that database and not the suite's default.
+  const databaseUrl = 'databaseUrl' in options ? options.databaseUrl : await databaseUrlFor(dataDir);
   const { app } = await buildApp({
     dataDir,
     databaseUrl,
