@@ -9,7 +9,7 @@ export interface PgCluster {
   port: number;
   dir: string;
   /** Create a fresh database owned by the cluster's user; returns its URL. */
-  createDatabase(name: string): Promise<string>;
+  createDatabase(name: string, options?: { lcCtype?: string }): Promise<string>;
   stop(): Promise<void>;
 }
 

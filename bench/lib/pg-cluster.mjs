@@ -76,8 +76,11 @@ export async function startPgCluster({ settings = {} } = {}) {
     url: `${base}/postgres`,
     port,
     dir,
-    async createDatabase(name) {
-      await asPostgres('psql', ['-h', dir, '-p', String(port), '-U', PG_USER, '-d', 'postgres', '-q', '-c', `CREATE DATABASE "${name}"`]);
+    // `lcCtype`: the database's character type (e.g. 'C.UTF-8'), where a test needs one whatever the
+    // machine's locale, which initdb otherwise takes.
+    async createDatabase(name, { lcCtype } = {}) {
+      const ctype = lcCtype === undefined ? '' : ` TEMPLATE template0 LC_CTYPE '${lcCtype}'`;
+      await asPostgres('psql', ['-h', dir, '-p', String(port), '-U', PG_USER, '-d', 'postgres', '-q', '-c', `CREATE DATABASE "${name}"${ctype}`]);
       return `${base}/${name}`;
     },
     async stop() {

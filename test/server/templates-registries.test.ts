@@ -90,6 +90,14 @@ describe('licences', () => {
       // Export gives the import format back: the licence by name.
       expect((await fx.call('GET', `/v1/job-templates/${res.body.pk}/export`)).body.licence, name).toBe(REFERENCE_LICENCES[pk - 1]);
     }
+    // Case is folded for ASCII letters only, on either store (the reference's name match on its
+    // default SQLite): the dotted 'İ' and the dotless 'ı' are no 'i'. PostgreSQL's own lower() in a
+    // UTF-8 locale made 'MİT' the MIT licence.
+    for (const name of ['MİT', 'mıt']) {
+      const res = await fx.call('POST', '/v1/job-templates/import', { json: spec(name) });
+      expect(res.status, name).toBe(400);
+      expect(res.body.detail, name).toContain(`unknown licence '${name}'`);
+    }
     const unknown = await fx.call('POST', '/v1/job-templates/import', { json: spec('Beerware') });
     expect(unknown.status).toBe(400);
     expect(unknown.body.detail).toMatch(/^Bad job template: licence: unknown licence 'Beerware'; known: AGPL3, Apache 2\.0, /);

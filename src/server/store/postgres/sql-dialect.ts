@@ -11,7 +11,8 @@
  * | `INSERT OR IGNORE INTO …` | `INSERT INTO … ON CONFLICT DO NOTHING` |
  * | `a IS NOT ?` / `a IS ?` | `a IS DISTINCT FROM $n` / `a IS NOT DISTINCT FROM $n` |
  * | `SELECT value FROM json_each(?)` (a JSON array of pks) | the array's elements as `bigint`s |
- * | `x = ? COLLATE NOCASE` | `lower(x) = lower($n)` |
+ * | `lower(x)` (SQLite's folds ASCII letters only) | `lower((x) COLLATE "C")` (ASCII only too, whatever the database's locale) |
+ * | `x = ? COLLATE NOCASE` (ASCII letters folded) | `lower(x COLLATE "C") = lower($n COLLATE "C")` |
  * | `LIKE` (ASCII case-insensitive in SQLite) | `ILIKE` |
  * | `instr(text, part)` | `strpos(text, part)` |
  * | `lastInsertRowid` of an `INSERT` | `RETURNING pk` appended, for tables that have a `pk` |
@@ -40,7 +41,12 @@ export function translateToPostgres(sql: string): TranslatedStatement {
   if (ignore) text = text.replace(/\bINSERT\s+OR\s+IGNORE\s+INTO\b/i, 'INSERT INTO');
   text = text
     .replace(/SELECT\s+value\s+FROM\s+json_each\(\?\)/gi, 'SELECT value::bigint FROM jsonb_array_elements_text(?::jsonb) AS elements(value)')
-    .replace(/([\w."]+(?:\([^()]*\))?)\s*=\s*\?\s+COLLATE\s+NOCASE/gi, 'lower($1) = lower(?)')
+    // Case folded as SQLite folds it, ASCII letters only: PostgreSQL's lower() folds by the database's
+    // character type, under which a UTF-8 one made 'İ' an 'i' (a search for 'İ' found 'admin') and 'é'
+    // an 'É' on this store alone. Under the C collation it folds ASCII only. (Nested parentheses one
+    // level deep: `lower(CAST(x AS TEXT))`.)
+    .replace(/\blower\(((?:[^()]|\([^()]*\))*)\)/gi, 'lower(($1) COLLATE "C")')
+    .replace(/([\w."]+(?:\([^()]*\))?)\s*=\s*\?\s+COLLATE\s+NOCASE/gi, 'lower($1 COLLATE "C") = lower(? COLLATE "C")')
     .replace(/\bIS\s+NOT\s+\?/gi, 'IS DISTINCT FROM ?')
     .replace(/\bIS\s+\?/gi, 'IS NOT DISTINCT FROM ?')
     .replace(/\bLIKE\b/gi, 'ILIKE')
