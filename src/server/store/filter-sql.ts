@@ -54,16 +54,26 @@ function lookup(fields: FieldTable, name: string, where: 'filter' | 'order_by'):
   return def;
 }
 
-function compileExpression(expression: Expression, fields: FieldTable, params: unknown[]): string {
+/**
+ * `negated`: whether the inversions above this expression are odd. A term under an odd number of
+ * inversions is false, not null, where its field is null, as Django writes a negated lookup on a
+ * column that can be null (`NOT (lookup AND column IS NOT NULL)`): an inverted `contains` lists the
+ * rows without the field, where `NOT (null)` left them out. Under an even number the term is as it
+ * is: a null there is no match, either way.
+ */
+function compileExpression(expression: Expression, fields: FieldTable, params: unknown[], negated = false): string {
   // `IS NOT NULL` rather than `NOT (… IS NULL)`: the same, but the form that lets SQLite use the
   // partial indexes of `db.ts` (it matches index conditions term by term).
   if (expression.type === 'isnull' && expression.invert) return `${lookup(fields, expression.field, 'filter').sql} IS NOT NULL`;
+  const inverted = negated !== (expression.invert === true);
   let sql: string;
   if (expression.type === 'and' || expression.type === 'or') {
     const joiner = expression.type === 'and' ? ' AND ' : ' OR ';
-    sql = expression.sub_expressions.map((sub) => `(${compileExpression(sub, fields, params)})`).join(joiner);
+    sql = expression.sub_expressions.map((sub) => `(${compileExpression(sub, fields, params, inverted)})`).join(joiner);
   } else {
     sql = compileField(expression, fields, params);
+    // An `isnull` term is never null.
+    if (inverted && expression.type !== 'isnull') sql = `COALESCE((${sql}), FALSE)`;
   }
   return expression.invert ? `NOT (${sql})` : sql;
 }
