@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/agent.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
-import { childrenOf, createPipelineJob, getJob, importPipeline, importSpec, PIPELINE_VALUES, pipelineSpec, producerSpec, runChild } from './support/workflow-specs.js';
+import { childrenOf, consumerSpec, createPipelineJob, getJob, importPipeline, importSpec, PIPELINE_VALUES, pipelineSpec, producerSpec, runChild } from './support/workflow-specs.js';
 
 const UNCHECKED = 'it was stored without this check being made; import it again with the graph corrected';
 
@@ -197,6 +197,68 @@ describe('create-job on a workflow whose own stored inputs disagree with its gra
       fx.db.prepare('UPDATE templates SET inputs = ? WHERE pk = ?').run(JSON.stringify(inputs), pipeline);
       await expectRefused(fx, pipeline, `Workflow template ${pipeline} ('pipeline' v1) cannot run: ${problem}; ${UNCHECKED}`, what, { input_values: {} });
     }
+  });
+});
+
+describe('a workflow whose stored inputs, outputs or parameters columns cannot be read', () => {
+  /** producer → a nested workflow `inner` (one consumer), wired through the nested workflow's input. */
+  async function importNesting(fx: Fixtures): Promise<{ inner: number; outer: number }> {
+    await importSpec(fx, producerSpec());
+    await importSpec(fx, consumerSpec());
+    const inner = await importSpec(fx, { ...pipelineSpec({ name: 'inner' }), specific: { nodes: { predict: { name: 'consumer' } }, dependencies: [] } });
+    const outer = await importSpec(fx, {
+      ...pipelineSpec({ name: 'outer' }),
+      specific: { nodes: { train: { name: 'producer' }, w: { name: 'inner' } }, dependencies: [{ from_node: 'train', from_output: 'model.bin', to_node: 'w', to_input: 'predict:model' }] },
+    });
+    return { inner, outer };
+  }
+  const OUTER_VALUES = { input_values: { 'train:seed': { value: 7, type: 'int' }, 'w:predict:label': { value: 'cats', type: 'str' } } };
+  const GARBAGE: Array<[column: 'inputs' | 'outputs' | 'parameters', value: string]> = [
+    ['inputs', '[{'],
+    ['inputs', '{"predict:model": ["JobOutput<BLOB>"]}'],
+    ['inputs', '[{"name": "predict:model"}]'],
+    ['inputs', '[null]'],
+    ['outputs', '["predict:predictions.csv"]'],
+    ['parameters', 'null'],
+  ];
+
+  it('create-job on a workflow that nests it is a 400 naming the column, never a 500', async () => {
+    const fx = await startWithFixtures();
+    const { inner, outer } = await importNesting(fx);
+    for (const [column, value] of GARBAGE) {
+      const before = fx.db.prepare(`SELECT ${column} AS v FROM templates WHERE pk = ?`).get(inner) as { v: string };
+      fx.db.prepare(`UPDATE templates SET ${column} = ? WHERE pk = ?`).run(value, inner);
+      await expectRefused(fx, outer, new RegExp(`^Workflow template ${outer} \\('outer' v1\\) cannot run: .*template ${inner} \\('inner' v1\\).*${column}.*; ${escape(UNCHECKED)}$`), `${column} = ${value}`, OUTER_VALUES);
+      fx.db.prepare(`UPDATE templates SET ${column} = ? WHERE pk = ?`).run(before.v, inner);
+    }
+  });
+
+  it('errors a run whose nested workflow\'s row became unreadable; the job whose end met it finishes', async () => {
+    for (const [column, value] of GARBAGE) {
+      const fx = await startWithFixtures();
+      const { inner, outer } = await importNesting(fx);
+      const parent = await createPipelineJob(fx, outer, OUTER_VALUES);
+      fx.db.prepare(`UPDATE templates SET ${column} = ? WHERE pk = ?`).run(value, inner);
+      const { train } = await childrenOf(fx, parent.pk);
+      // runChild expects each call, the finish included, to answer 200.
+      await runChild(fx, fx.node(), train.pk, { outputs: { 'model.bin': 'BLOB' } });
+      const after = await getJob(fx, parent.pk);
+      expect(after.end_time, `${column} = ${value}`).not.toBeNull();
+      expect(after.error_reason, `${column} = ${value}`).toMatch(new RegExp(`^Error creating child-jobs: .*template ${inner} \\('inner' v1\\).*${column}`));
+    }
+  });
+
+  it('errors a run whose nested workflow runs a template whose stored type names no job type', async () => {
+    const fx = await startWithFixtures();
+    const { outer } = await importNesting(fx);
+    const parent = await createPipelineJob(fx, outer, OUTER_VALUES);
+    const consumer = refOf(fx, 'consumer').pk;
+    fx.db.prepare('UPDATE templates SET type = ? WHERE pk = ?').run('Run<', consumer);
+    const { train } = await childrenOf(fx, parent.pk);
+    await runChild(fx, fx.node(), train.pk, { outputs: { 'model.bin': 'BLOB' } });
+    const after = await getJob(fx, parent.pk);
+    expect(after.end_time).not.toBeNull();
+    expect(after.error_reason).toMatch(new RegExp(`^Error creating child-jobs: .*template ${consumer} has an unusable type 'Run<'`));
   });
 });
 

@@ -95,3 +95,60 @@ function overridesShapeProblem(where: string, overrides: unknown): string | unde
   }
   return undefined;
 }
+
+/** The columns of a template row its declarations are read from (`template-declarations.ts`). */
+export interface StoredDeclarationsRow {
+  pk: number;
+  name: string;
+  version: number;
+  parameters: string;
+  inputs: string | null;
+  outputs: string | null;
+}
+
+/**
+ * The first of a template row's `parameters`, `inputs` and `outputs` columns not of the shape import
+ * stores, as `template N ('name' vV): its stored … column cannot be read: …`; undefined when all are.
+ * The graph checks (`workflow-graph-rules.ts`) read them unchecked: a row written by hand would make
+ * create-job a 500, and fail the transaction of the child's end that creates a nested workflow's job.
+ */
+export function storedDeclarationsProblem(row: StoredDeclarationsRow): string | undefined {
+  const problem = columnProblem('parameters', row.parameters, parametersShapeProblem) ?? columnProblem('inputs', row.inputs, inputsShapeProblem) ?? columnProblem('outputs', row.outputs, outputsShapeProblem);
+  return problem === undefined ? undefined : `template ${row.pk} ('${row.name}' v${row.version}): its stored ${problem}`;
+}
+
+function columnProblem(column: string, text: string | null, shapeProblem: (value: unknown) => string | undefined): string | undefined {
+  if (text === null) return column === 'parameters' ? `${column} column cannot be read: not JSON (null)` : undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return `${column} column cannot be read: not JSON (${(err as Error).message})`;
+  }
+  const problem = shapeProblem(value);
+  return problem === undefined ? undefined : `${column} column cannot be read: ${problem}`;
+}
+
+const isStringArray = (value: unknown): boolean => Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+function parametersShapeProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not an object of parameters by name';
+  for (const [name, parameter] of Object.entries(value)) {
+    if (!isObject(parameter) || !isStringArray(parameter.types)) return `parameter '${shown(name)}': not an object with types (strings)`;
+  }
+  return undefined;
+}
+
+function inputsShapeProblem(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return 'not an array of inputs';
+  for (const [i, input] of value.entries()) {
+    if (!isObject(input) || typeof input.name !== 'string' || !isStringArray(input.types)) return `input [${i}]: not an object with a name and types (strings)`;
+  }
+  return undefined;
+}
+
+function outputsShapeProblem(value: unknown): string | undefined {
+  if (!isObject(value)) return 'not an object of output types by name';
+  for (const [name, type] of Object.entries(value)) if (typeof type !== 'string') return `output '${shown(name)}': its type is not a string`;
+  return undefined;
+}

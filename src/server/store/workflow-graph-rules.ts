@@ -17,7 +17,7 @@ import { isSubtype, parseTypeString, printType, TypeStringError } from '../../pr
 import type { ParameterOverride, TemplateParameter, WorkflowDependencyJson, WorkflowGraphJson } from '../../protocol/wire.js';
 import { checkAgentTemplate } from './agent-templates.js';
 import type { Db } from './db.js';
-import { storedGraph } from './stored-graph.js';
+import { storedDeclarationsProblem, storedGraph } from './stored-graph.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
 import { bad, getTemplate, resolveDefault, templateParameters, type TemplateRow } from './templates.js';
 
@@ -142,7 +142,11 @@ export function checkOverriddenAgentTemplate(db: Db, where: string, child: Templ
       merged[inner] = Object.hasOwn(override, 'default') ? override : { ...merged[inner], ...override };
     }
     const row = getTemplate(db, template.pk);
-    if (row) checkOverriddenAgentTemplate(db, where, row, merged);
+    if (!row) continue;
+    // A nested workflow's node template, read here first: its declarations as the checks read them.
+    const unreadable = storedDeclarationsProblem(row);
+    if (unreadable !== undefined) throw bad(`${where}: ${unreadable}`);
+    checkOverriddenAgentTemplate(db, where, row, merged);
   }
 }
 
@@ -183,6 +187,12 @@ export function storedGraphProblem(
     }
     rows.set(name, row);
   }
+  // The columns the checks read, of the workflow and of its nodes' templates: a row written by hand
+  // may hold anything there, and a throw would fail the transaction of the job whose end runs this.
+  for (const row of [workflow, ...rows.values()]) {
+    const unreadable = storedDeclarationsProblem(row);
+    if (unreadable !== undefined) return unreadable;
+  }
   try {
     for (const [name, node] of Object.entries(graph.nodes)) {
       const child = rows.get(name)!;
@@ -202,6 +212,8 @@ export function storedGraphProblem(
     if (err.message.startsWith(BAD_PREFIX)) return err.message.slice(BAD_PREFIX.length);
     // `Unsafe job template: …` of an overridden script: told as it is, inside the caller's sentence.
     if (/^\w+ job template: /.test(err.message)) return `${err.message[0]!.toLowerCase()}${err.message.slice(1)}`;
+    // A node template's `type` column that names no job type (contractOf): a stored problem too.
+    if (err.code === 'UFDL_ERR_TEMPLATE_BAD' && /^Template \d+ has an unusable type /.test(err.message)) return `t${err.message.slice(1)}`;
     throw err;
   }
 }
