@@ -192,6 +192,14 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.emit('recovered', { jobPk, action });
       },
     });
+    // A reload while starting (SIGHUP; standalone replays one that came before its agent existed)
+    // changed the options in force after the start-up planned the slots from those it began with:
+    // the slot count the reload reported applied is applied here, before the first poll.
+    if (this.#options.slots !== o.slots && !this.#stopSignal.signal.aborted) {
+      await this.#liveStep(() => replanSlots(this.#liveContext(started), this.#options, started.nodes.hardware)).catch((err: unknown) => {
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'the slot count of a reload while starting was not applied');
+      });
+    }
     if (this.#stopSignal.signal.aborted) return;
     const running = wireRunningParts(this.#side(), started);
     Object.assign(this.#opened, running);
@@ -285,7 +293,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     return run;
   }
 
-  #liveContext(running: RunningParts): LiveContext {
+  #liveContext(running: Pick<RunningParts, 'slots' | 'nodes'>): LiveContext {
     return {
       slots: running.slots,
       nodes: running.nodes,

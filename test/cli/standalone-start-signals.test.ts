@@ -70,6 +70,33 @@ describe('standalone signalled between its server listening and its agent existi
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/"msg":"standalone stopped"/);
   });
+
+  it('SIGHUP with agent.slots changed: the agent runs with the reloaded slot count, as the reload says it applied', async () => {
+    await buildOnce();
+    const dir = await tempDir('ufdl-standalone-gap-');
+    const release = join(dir, 'release');
+    const toml = join(dir, 'agent.toml');
+    await writeFile(toml, '[agent]\nslots = 1\n');
+    const standalone = startCli(['standalone', '--config', toml, '--data', join(dir, 'data'), '--port', String(await freePort())], {
+      env: heldAtPasswordRead(release),
+      timeoutMs: 120_000,
+    });
+    await standalone.stdoutMatches(HELD);
+    await writeFile(toml, '[agent]\nslots = 2\n');
+    standalone.child.kill('SIGHUP');
+    await standalone.stdoutMatches(/"msg":"SIGHUP while starting: the configuration is read again once the agent runs"/);
+    await writeFile(release, '');
+    await standalone.stdoutMatches(/"msg":"configuration reloaded: applied [^"]*agent\.slots/);
+    await standalone.stdoutMatches(/"msg":"agent running/);
+    standalone.child.kill('SIGTERM');
+    const result = await standalone.result;
+    expect(result.code, result.stderr).toBe(0);
+    // The reload said the slot count applied: the agent ran with two slots from its first poll.
+    const running = result.stdout.indexOf('"msg":"agent running');
+    const two = result.stdout.search(/"slots":2,[^\n]*"msg":"(slots re-planned|hardware and executors)/);
+    expect(two, result.stdout).toBeGreaterThanOrEqual(0);
+    expect(two).toBeLessThan(running);
+  });
 });
 
 describe('standalone signalled while its server waits for the resolver', () => {
