@@ -248,6 +248,23 @@ describe('a workflow whose stored inputs, outputs or parameters columns cannot b
     }
   });
 
+  it('an import of a workflow that runs such a template is a 400 naming the column, never a 500', async () => {
+    const fx = await startWithFixtures();
+    const { inner } = await importNesting(fx);
+    for (const [column, value] of GARBAGE) {
+      for (const [pk, name] of [[inner, 'inner'], [refOf(fx, 'consumer').pk, 'consumer']] as const) {
+        const before = fx.db.prepare(`SELECT ${column} AS v FROM templates WHERE pk = ?`).get(pk) as { v: string };
+        fx.db.prepare(`UPDATE templates SET ${column} = ? WHERE pk = ?`).run(value, pk);
+        const res = await fx.call('POST', '/v1/job-templates/import', {
+          json: { ...pipelineSpec({ name: `again-${name}` }), specific: { nodes: { train: { name: 'producer' }, w: { name } }, dependencies: [] } },
+        });
+        expect(res.status, `${name}.${column} = ${value}: ${res.text.slice(0, 300)}`).toBe(400);
+        expect(res.body.detail, `${name}.${column} = ${value}`).toMatch(new RegExp(`specific\\.nodes\\.w: template ${pk} \\('${name}' v1\\): its stored ${column} column cannot be read`));
+        fx.db.prepare(`UPDATE templates SET ${column} = ? WHERE pk = ?`).run(before.v, pk);
+      }
+    }
+  });
+
   it('errors a run whose nested workflow runs a template whose stored type names no job type', async () => {
     const fx = await startWithFixtures();
     const { outer } = await importNesting(fx);

@@ -20,6 +20,7 @@ import { printType } from '../../protocol/type-string.js';
 import type { TemplateInput, TemplateParameter, WorkflowGraphJson, WorkflowNodeJson } from '../../protocol/wire.js';
 import { cachedStatement, immediateTransaction, type Db } from './db.js';
 import { declaredInputs, declaredOutputs, declaredParameters } from './template-declarations.js';
+import { storedDeclarationsProblem } from './stored-graph.js';
 import {
   declarationsBytes,
   MAX_WORKFLOW_DECLARATIONS_BYTES,
@@ -107,6 +108,9 @@ function resolveChildren(db: Db, spec: GraphSpec, sizes: Map<number, WorkflowSiz
       throw bad(`${where}: unknown child template: ${which}; import it first`);
     }
     const row = getTemplate(db, found.pk)!;
+    // Its declarations are what the checks below read: one written by hand is refused, not a 500.
+    const unreadable = storedDeclarationsProblem(row);
+    if (unreadable !== undefined) throw bad(`${where}: ${unreadable}; import it again`);
     if (workflowSize(db, row, sizes).depth + 1 > MAX_WORKFLOW_DEPTH) {
       throw bad(`${where}: template '${row.name}' is a workflow nested too deep (at most ${MAX_WORKFLOW_DEPTH} levels of workflows)`);
     }
