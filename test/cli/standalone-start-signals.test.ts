@@ -10,7 +10,7 @@
  * process too; now it is remembered in the same way.
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildOnce } from '../helpers/build.js';
@@ -96,6 +96,31 @@ describe('standalone signalled between its server listening and its agent existi
     const two = result.stdout.search(/"slots":2,[^\n]*"msg":"(slots re-planned|hardware and executors)/);
     expect(two, result.stdout).toBeGreaterThanOrEqual(0);
     expect(two).toBeLessThan(running);
+  });
+});
+
+describe('standalone whose step between its server and its agent fails', () => {
+  it('closes the server and exits with the error, instead of serving on without an agent', async () => {
+    await buildOnce();
+    const data = join(await tempDir('ufdl-standalone-gap-'), 'data');
+    const port = String(await freePort());
+    // A first start makes the database and the generated admin password; stopped there.
+    const first = startCli(['standalone', '--data', data, '--port', port], { env: heldAtPasswordRead(), timeoutMs: 60_000 });
+    await first.stdoutMatches(HELD);
+    first.child.kill('SIGTERM');
+    expect((await first.result).code).toBe(0);
+    // The password file is gone (deleted by hand): the agent cannot log in, the start cannot go on.
+    await rm(join(data, 'server', 'admin-password'));
+    const again = startCli(['standalone', '--data', data, '--port', port], {
+      env: { UFDL_AGENT_STATUS_PORT: '-1', UFDL_AGENT_MIN_FREE_DISK: '0', UFDL_AGENT_LOG_FORMAT: 'json' },
+      timeoutMs: 30_000,
+    });
+    const result = await again.result;
+    expect(result.code, result.stdout).not.toBe(0);
+    expect(result.stderr).toMatch(/admin-password/);
+    expect(result.stdout).not.toMatch(/"msg":"agent starting"/);
+    // Closed, not left serving: the write-ahead log folded into the database and removed.
+    expect(existsSync(join(data, 'server', 'ufdl.sqlite3-wal'))).toBe(false);
   });
 });
 

@@ -135,6 +135,12 @@ export function registerStandalone(program: Command): void {
     signals.route({ stop: closeServerAndExit, reload: reloadLater });
     notifier.status(`starting: the server listens on ${server.url}; importing the example templates, then starting the agent`);
 
+    // While the server closes after a failed start or once the agent stopped: do not wait for it.
+    const exitNow = (signal: NodeJS.Signals) => {
+      log.warn({ signal }, 'signal while the server closes: exiting now');
+      process.exit(1);
+    };
+
     // The steps between the server and the agent.
     const prepareAgent = async () => {
       // The agent logs in as the admin: with the configured password, else the generated one.
@@ -161,6 +167,12 @@ export function registerStandalone(program: Command): void {
       started = await prepareAgent();
     } catch (err) {
       if (stoppedBeforeAgent) return await stoppedBeforeAgent;
+      // The start cannot go on (the admin password unreadable, the login or an import refused): the
+      // server is closed, as when the agent does not start. Left open, it would serve on without an
+      // agent, the process never ending, and systemd asked for more start time for good.
+      notifier.close();
+      signals.route({ stop: exitNow, reload: () => {} });
+      await server.close();
       throw err;
     }
     // The step may have ended because of the stop: the stop exits the process.
@@ -170,10 +182,6 @@ export function registerStandalone(program: Command): void {
     // Once the agent's own handlers are installed (createAgent: drain, stop now, exit now; and the
     // reload), this command's listeners leave the signals to them. Once they are gone again (the agent
     // stopped, or did not start), a signal means: do not wait for the server to close.
-    const exitNow = (signal: NodeJS.Signals) => {
-      log.warn({ signal }, 'signal while the server closes: exiting now');
-      process.exit(1);
-    };
     try {
       agent = await startAgentFromCli(
         () => createAgent(agentOptions, log.child({ service: 'agent' })),
@@ -187,6 +195,7 @@ export function registerStandalone(program: Command): void {
         },
       );
     } catch (err) {
+      notifier.close();
       signals.route({ stop: exitNow, reload: () => {} });
       await server.close();
       throw err;
