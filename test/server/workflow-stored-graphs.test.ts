@@ -279,6 +279,45 @@ describe('a workflow whose stored inputs, outputs or parameters columns cannot b
   });
 });
 
+describe('create-job on a workflow whose own stored parameters disagree with its graph', () => {
+  it('refuses (400) a const node parameter made settable, a type or a parameter the node does not have, a node parameter left out', async () => {
+    const fx = await startWithFixtures();
+    const pipeline = await importPipeline(fx);
+    const imported = JSON.parse((fx.db.prepare('SELECT parameters FROM templates WHERE pk = ?').get(pipeline) as { parameters: string }).parameters) as Record<string, any>;
+    expect(imported['train:body'].const).toBe(true);
+    const withParameter = (name: string, value: unknown) => ({ ...imported, [name]: value });
+    const without = (name: string) => Object.fromEntries(Object.entries(imported).filter(([key]) => key !== name));
+    const cases: [string, Record<string, unknown>, unknown, string][] = [
+      [
+        "a node's const script made settable",
+        withParameter('train:body', { ...imported['train:body'], const: false }),
+        { ...PIPELINE_VALUES, parameter_values: { 'train:body': { value: 'echo pwned', type: 'str' } } },
+        "parameters.train:body: the workflow lets a run set it, but parameter 'body' of node 'train' (template 'producer') is const",
+      ],
+      [
+        'a type the node does not take',
+        withParameter('predict:items', { ...imported['predict:items'], types: ['str'] }),
+        { ...PIPELINE_VALUES, parameter_values: { 'predict:items': { value: 'many', type: 'str' } } },
+        "parameters.predict:items: the workflow takes str, which parameter 'items' of node 'predict' (template 'consumer') does not accept (it accepts int)",
+      ],
+      ['a parameter no node has', withParameter('predict:ghost', { types: ['str'], help: '' }), PIPELINE_VALUES, 'parameters.predict:ghost: the workflow declares a parameter that no node of its graph has'],
+      [
+        'a node parameter left out',
+        without('train:epochs'),
+        PIPELINE_VALUES,
+        "parameters: parameter 'epochs' of node 'train' (template 'producer') is missing; the workflow declares no parameter 'train:epochs'",
+      ],
+    ];
+    for (const [what, parameters, values, problem] of cases) {
+      fx.db.prepare('UPDATE templates SET parameters = ? WHERE pk = ?').run(JSON.stringify(parameters), pipeline);
+      await expectRefused(fx, pipeline, `Workflow template ${pipeline} ('pipeline' v1) cannot run: ${problem}; ${UNCHECKED}`, what, values);
+    }
+    // As imported, it runs.
+    fx.db.prepare('UPDATE templates SET parameters = ? WHERE pk = ?').run(JSON.stringify(imported), pipeline);
+    expect((await fx.call('POST', `/v1/job-templates/${pipeline}/create-job`, { json: PIPELINE_VALUES })).status).toBe(200);
+  });
+});
+
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

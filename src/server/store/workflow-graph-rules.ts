@@ -203,6 +203,7 @@ export function storedGraphProblem(
     checkStoredOutputTypes(graph.dependencies, checkDependencies('graph', graph.dependencies, rows), rows);
     checkAcyclic('graph', Object.keys(graph.nodes), graph.dependencies);
     checkDeclaredInputs(workflow, graph, rows);
+    checkDeclaredParameters(workflow, graph, rows);
     return undefined;
   } catch (err) {
     // A type stored unreadable (by hand, or before type strings refused it): a problem of the stored
@@ -215,6 +216,46 @@ export function storedGraphProblem(
     // A node template's `type` column that names no job type (contractOf): a stored problem too.
     if (err.code === 'UFDL_ERR_TEMPLATE_BAD' && /^Template \d+ has an unusable type /.test(err.message)) return `t${err.message.slice(1)}`;
     throw err;
+  }
+}
+
+/**
+ * The workflow's own parameters (its `parameters` column) against those import derives from the
+ * graph: each node's parameters, named `node:name`, its override in place. create-job checks a
+ * request against the stored ones and a run hands each value to its node unchecked, so a hand edit
+ * that made them disagree would let a run set a parameter the node holds const (its script), give it
+ * a value of a type it does not take, or one it does not have, or leave a parameter it needs unset.
+ */
+function checkDeclaredParameters(workflow: TemplateRow, graph: WorkflowGraphJson, children: ReadonlyMap<string, TemplateRow>): void {
+  const declared = declaredParameters(workflow);
+  // Each node's parameters, read once.
+  const nodeParameters = new Map([...children].map(([node, child]) => [node, declaredParameters(child)]));
+  for (const [node, child] of children) {
+    const overrides = graph.nodes[node]!.parameter_default_overrides ?? {};
+    for (const [name, parameter] of Object.entries(nodeParameters.get(node)!)) {
+      const own = `${node}:${name}`;
+      const derived = Object.hasOwn(overrides, name) ? withOverride(parameter, overrides[name]!) : parameter;
+      const taken = Object.hasOwn(declared, own) ? declared[own] : undefined;
+      if (!taken) throw bad(`parameters: parameter '${name}' of node '${node}' (template '${child.name}') is missing; the workflow declares no parameter '${own}'`);
+      if (derived.const && !taken.const) {
+        throw bad(`parameters.${own}: the workflow lets a run set it, but parameter '${name}' of node '${node}' (template '${child.name}') is const`);
+      }
+      const allowed = parameter.types.map((t) => parseTypeString(t));
+      const refused = taken.types.map((t) => parseTypeString(t)).find((type) => !allowed.some((a) => isSubtype(type, a)));
+      if (refused !== undefined) {
+        throw bad(
+          `parameters.${own}: the workflow takes ${printType(refused)}, which parameter '${name}' of node '${node}' (template '${child.name}') ` +
+            `does not accept (it accepts ${allowed.map(printType).join(' | ')})`,
+        );
+      }
+    }
+  }
+  for (const own of Object.keys(declared)) {
+    const colon = own.indexOf(':');
+    const parameters = colon < 0 ? undefined : nodeParameters.get(own.slice(0, colon));
+    if (parameters === undefined || !Object.hasOwn(parameters, own.slice(colon + 1))) {
+      throw bad(`parameters.${own}: the workflow declares a parameter that no node of its graph has`);
+    }
   }
 }
 
