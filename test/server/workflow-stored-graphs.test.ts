@@ -34,7 +34,11 @@ function unreadableGraphs(fx: Fixtures): Array<[graph: string, problem: string |
   const train = { template: refOf(fx, 'producer') };
   const dependency = { from_node: 'train', from_output: 'model.bin', from_output_type: 'BLOB', to_node: 'predict', to_input: 'model' };
   return [
-    ['{"nodes": {', /^graph: not JSON \(.+\)$/],
+    ['{"nodes": {', 'graph: not JSON (at character 11)'],
+    ['', 'graph: not JSON (it ends too early)'],
+    // The problem is shown to whoever runs a workflow nesting this one: never the stored text itself.
+    ['SECRET-TEXT {"nodes": {}}', 'graph: not JSON (an unexpected character)'],
+    ['{"nodes": {}, "dependencies": [] SECRET-TEXT', 'graph: not JSON (at character 33)'],
     ['[]', 'graph: not an object with nodes and dependencies'],
     ['{"nodes": [], "dependencies": []}', 'graph.nodes: not an object of nodes by name'],
     [JSON.stringify({ nodes: { train: { template: 'producer' } }, dependencies: [] }), 'graph.nodes.train.template: not {pk, name, version} of a template (integers and a string)'],

@@ -43,7 +43,7 @@ export function storedGraph(row: StoredGraphRow): WorkflowGraphJson {
   try {
     parsed = JSON.parse(row.graph);
   } catch (err) {
-    throw new UnreadableGraphError(row, `graph: not JSON (${(err as Error).message})`);
+    throw new UnreadableGraphError(row, `graph: not JSON (${jsonSyntaxProblem(err)})`);
   }
   const problem = graphShapeProblem(parsed);
   if (problem !== undefined) throw new UnreadableGraphError(row, problem);
@@ -123,7 +123,7 @@ function columnProblem(column: string, text: string | null, shapeProblem: (value
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return `${column} column cannot be read: not JSON (${(err as Error).message})`;
+    return `${column} column cannot be read: not JSON (${jsonSyntaxProblem(err)})`;
   }
   const problem = shapeProblem(value);
   return problem === undefined ? undefined : `${column} column cannot be read: ${problem}`;
@@ -151,4 +151,17 @@ function outputsShapeProblem(value: unknown): string | undefined {
   if (!isObject(value)) return 'not an object of output types by name';
   for (const [name, type] of Object.entries(value)) if (typeof type !== 'string') return `output '${shown(name)}': its type is not a string`;
   return undefined;
+}
+
+/**
+ * Where stored text stops being JSON, without the text itself: V8's message quotes the start of it
+ * (`Unexpected token 'x', "…" is not valid JSON`), and the problem is shown to whoever runs a workflow
+ * that nests this one, who may not see the template.
+ */
+function jsonSyntaxProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  const position = /at position (\d+)/.exec(message)?.[1];
+  if (position !== undefined) return `at character ${position}`;
+  if (/Unexpected end of JSON input/.test(message)) return 'it ends too early';
+  return 'an unexpected character';
 }
