@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   },
   UFDL_ERR_REQ_FILTER_FIELD: { status: 400, doc: 'A list filter or order_by names a field that does not exist (reference: 500, bug B14).' },
   UFDL_ERR_REQ_FILTER_VALUE: { status: 400, doc: 'A list filter compares a number field with text that is no number (`"abc"`, `"infinity"`).' },
+  UFDL_ERR_REQ_SEARCH_BUSY: {
+    status: 429,
+    doc: 'A list whose filter searches text (`contains`, or a case-insensitive `exact`) while a search of the same user is still running; send it again once that one is answered.',
+  },
 
   // Authentication and permission
   UFDL_ERR_AUTH_MISSING: { status: 401, doc: 'No credentials were sent to a route that needs them.' },
@@ -89,6 +93,11 @@ export const ERROR_CODES = {
   UFDL_ERR_SERVER_TOO_MANY_CONNECTIONS: { status: 503, doc: 'The server holds `serve.max_connections` connections; retry shortly.' },
   UFDL_ERR_SERVER_NOT_DURABLE: { status: 503, doc: 'A disk sync of the database failed: the outcome of the request is unknown; retry.' },
   UFDL_ERR_SERVER_DATABASE: { status: 503, doc: 'The server could not reach its PostgreSQL database, or a statement timed out: the outcome of the request is unknown; retry.' },
+  UFDL_ERR_SERVER_SEARCH_TIMEOUT: {
+    status: 503,
+    doc: 'A list whose filter searches text took longer than `serve.search_time_limit` (waiting for other searches included) and was abandoned; narrow the filter or retry later.',
+  },
+  UFDL_ERR_SERVER_SEARCH_FAILED: { status: 503, doc: "The thread that runs the lists whose filter searches text stopped during the search, or could not be started; the next search starts a new one: retry." },
   UFDL_ERR_SERVER_INTERNAL: { status: 500, doc: 'A bug. Never expected; the log has the stack trace.' },
 } as const satisfies Record<string, { status: number; doc: string }>;
 

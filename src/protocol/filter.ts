@@ -169,6 +169,20 @@ export function filterCost(spec: FilterSpec): { terms: number; searched: number 
   return { terms, searched };
 }
 
+/**
+ * Whether `spec` searches text: a `contains` term, or a case-insensitive `exact` on a string. Such a
+ * term costs each row up to its text's length (a 1 MB description), where every other term is a
+ * comparison of a few bytes or an index lookup; the server runs these lists off its event loop,
+ * under a time limit.
+ */
+export function searchesText(spec: FilterSpec): boolean {
+  for (const expression of fieldExpressions(spec)) {
+    if (expression.type === 'contains') return true;
+    if (expression.type === 'exact' && expression.case_insensitive === true && typeof expression.value === 'string') return true;
+  }
+  return false;
+}
+
 /** Why `spec` exceeds {@link FILTER_LIMITS}, or `undefined`. */
 export function filterLimitProblem(spec: FilterSpec): string | undefined {
   const orderBy = spec.order_by?.length ?? 0;

@@ -85,7 +85,7 @@ export async function buildApp(input: ServerOptions, logger?: Logger): Promise<B
   });
   // Jobs made acquirable on other replicas while this one did not hear them: every waiter looks again.
   hub.on('resync', () => wakeups.recheck());
-  const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: store.barrier, blobs, log, closing: closing.signal };
+  const ctx: ServerContext = { db, options, tokens, hub, wakeups, durable: store.barrier, searches: store.searches, blobs, log, closing: closing.signal };
 
   const app = Fastify({
     loggerInstance: log as unknown as FastifyBaseLogger,

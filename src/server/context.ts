@@ -9,6 +9,7 @@ import type { NotifyHub } from './notify-hub.js';
 import type { ResolvedServerOptions } from './options.js';
 import type { Db } from './store/db.js';
 import type { DurableBarrier } from './store/durability.js';
+import type { TextSearches } from './store/text-searches.js';
 import type { WakeHub } from './wake-up/wake-hub.js';
 
 export interface UserRow {
@@ -57,6 +58,8 @@ export interface ServerContext {
   wakeups: WakeHub;
   /** Group commit: hub events and answers wait until the commits they reveal are on disk. */
   durable: DurableBarrier;
+  /** Lists whose filter searches text: off the event loop on SQLite, under a time limit (`store/text-searches.ts`). */
+  searches: TextSearches;
   blobs: BlobStore;
   log: Logger;
   /** Set when the server begins to close: long waits return early, readiness turns false. */

@@ -50,6 +50,12 @@ export interface ServerOptions {
    * answered at once. 0 = no bound. @default 16
    */
   maxWaitFiltersPerUser?: number;
+  /**
+   * Seconds a list whose filter searches text (`contains`, a case-insensitive `exact`) may take,
+   * waiting for other searches included; past it the answer is 503 and the search is abandoned.
+   * @default 10
+   */
+  searchTimeLimitSeconds?: number;
   /** Failed logins of one user name that cost nothing; each further one makes the next attempt wait (an address gets 4×); 0: no throttling. @default 5 */
   loginFailuresAllowed?: number;
   /**
@@ -90,6 +96,7 @@ export const SERVER_DEFAULTS = {
   maxConnectionsPerAddress: 256,
   maxConnections: defaultMaxConnections(),
   maxWaitFiltersPerUser: 16,
+  searchTimeLimitSeconds: 10,
   adminUser: 'admin',
   logLevel: 'info' as string | false,
 } as const;
@@ -122,6 +129,7 @@ export function resolveServerOptions(options: ServerOptions): ResolvedServerOpti
     'headersTimeoutSeconds',
     'idleTimeoutSeconds',
     'maxLiveLogBytes',
+    'searchTimeLimitSeconds',
   ] as const;
   for (const key of positive) {
     const value = resolved[key];

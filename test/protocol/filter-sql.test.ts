@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { UfdlError } from '../../src/protocol/errors.js';
-import { FilterSpecSchema, pollFilter } from '../../src/protocol/filter.js';
+import { FilterSpecSchema, pollFilter, pollFilterExcluding, searchesText, type FilterSpec } from '../../src/protocol/filter.js';
 import { compileFilter, type FieldTable } from '../../src/server/store/filter-sql.js';
 
 const FIELDS: FieldTable = {
@@ -85,5 +85,30 @@ describe('filter compilation', () => {
     expect(FilterSpecSchema.safeParse({ bogus: 1 }).success).toBe(false);
     expect(FilterSpecSchema.safeParse({ expressions: [{ type: 'is_null', field: 'x' }] }).success).toBe(false);
     expect(FilterSpecSchema.safeParse({ expressions: [{ type: 'and', sub_expressions: [{ type: 'isnull', field: 'x' }] }] }).success).toBe(false);
+  });
+});
+
+describe('searchesText', () => {
+  it('is false for the poll filters of the reference worker and of our agent, which the server holds waiting', () => {
+    expect(searchesText(pollFilter())).toBe(false);
+    expect(searchesText(pollFilterExcluding([3, 5]))).toBe(false);
+  });
+
+  it('is true for a contains term or a case-insensitive exact on a string, however deep', () => {
+    expect(searchesText({ expressions: [{ type: 'contains', field: 'description', sub_string: 'x' }] })).toBe(true);
+    expect(searchesText({ expressions: [{ type: 'exact', field: 'name', value: 'X', case_insensitive: true }] })).toBe(true);
+    expect(searchesText({ expressions: [{ type: 'exact', field: 'name', value: 'X' }] })).toBe(false);
+    const nested: FilterSpec = {
+      expressions: [
+        {
+          type: 'or',
+          sub_expressions: [
+            { type: 'isnull', field: 'node' },
+            { type: 'and', sub_expressions: [{ type: 'isnull', field: 'node' }, { type: 'contains', field: 'description', sub_string: 'x', invert: true }] },
+          ],
+        },
+      ],
+    };
+    expect(searchesText(nested)).toBe(true);
   });
 });

@@ -31,6 +31,7 @@ export function serverOptionsFrom(config: EffectiveConfig): ServerOptions {
     maxConnectionsPerAddress: c.number('serve.max_connections_per_address'),
     maxConnections: c.optionalNumber('serve.max_connections'),
     maxWaitFiltersPerUser: c.number('serve.max_wait_filters_per_user'),
+    searchTimeLimitSeconds: c.number('serve.search_time_limit'),
     loginFailuresAllowed: c.number('serve.login_failures_allowed'),
     // The loader allows only the key's choices.
     nodeActions: nodeActions === 'workers' ? 'workers' : 'any',

@@ -92,6 +92,7 @@ export const KEYS: readonly KeyDef[] = [
   key('serve', 'max_connections_per_address', 'int', 256, 'Connections one client address (IPv6: one /64) may hold at once; 0 = no cap.'),
   key('serve', 'max_connections', 'int', null, 'Connections the server holds at once; 0 = no cap (default: 80 % of the open-files limit).'),
   key('serve', 'max_wait_filters_per_user', 'int', 16, 'Distinct filters one user\'s waiting (X-UFDL-Wait) job lists may use at once, not counting the pks they exclude; a list beyond it is answered at once; 0 = no bound.'),
+  { ...key('serve', 'search_time_limit', 'number', 10, 'Seconds a job or template list whose filter searches text (contains, case-insensitive exact) may take, waiting for other searches included; past it: 503, the search is abandoned.'), positive: true },
   key('serve', 'login_failures_allowed', 'int', 5, 'Failed logins of one user name that cost nothing; each one beyond them makes the next attempt wait (an address gets 4x as many); 0 = no throttling.'),
   { ...key('serve', 'node_actions', 'string', 'any', "Who may register and act as a node: 'any' user (as the reference) or 'workers' (worker accounts and admins)."), choices: ['any', 'workers'] },
   key('serve', 'metrics_token', 'string', null, 'Secret a scraper sends as "Authorization: Bearer …" to read /metrics (admins may use their token); unset = /metrics is open.', true),

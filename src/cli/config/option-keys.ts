@@ -54,6 +54,7 @@ export const SERVER_OPTION_KEYS: Readonly<Record<string, string>> = {
   maxConnectionsPerAddress: 'serve.max_connections_per_address',
   maxConnections: 'serve.max_connections',
   maxWaitFiltersPerUser: 'serve.max_wait_filters_per_user',
+  searchTimeLimitSeconds: 'serve.search_time_limit',
   loginFailuresAllowed: 'serve.login_failures_allowed',
   nodeActions: 'serve.node_actions',
   metricsToken: 'serve.metrics_token',

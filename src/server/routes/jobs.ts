@@ -101,6 +101,7 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     const node = request.node?.pk ?? null;
     // A node woken for a job that lists again without having taken it passed that job.
     if (node !== null) ctx.wakeups.nodeListed(node);
+    if (list.searchesText && waitMs === 0) return list.search(ctx.searches, user.pk, limit);
     const query = () => list.run(limit);
     if (waitMs === 0) return query();
     // Nothing moves on the connection while the server holds the poll: not an idle client.

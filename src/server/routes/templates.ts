@@ -7,7 +7,7 @@
 import { forbidden, parseWith } from '../../protocol/error-constructors.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UfdlError } from '../../protocol/errors.js';
-import { FilterSpecSchema } from '../../protocol/filter.js';
+import { FilterSpecSchema, searchesText } from '../../protocol/filter.js';
 import { isSubtype, printType, TypeStringError, type TypeNode } from '../../protocol/type-string.js';
 import type { JobJson, MetaTemplateJson, TemplateJson } from '../../protocol/wire.js';
 import { isContractName } from '../../protocol/contracts.js';
@@ -58,13 +58,17 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
   const template = (request: PkRequest): TemplateRow => requireTemplate(db, parsePk(request.params.pk));
 
   app.post('/v1/job-templates/list', async (request): Promise<AnyTemplateJson[]> => {
-    requireUser(request);
+    const user = requireUser(request);
     const spec = parseWith(FilterSpecSchema, bodyOrEmpty(request.body), 'filter');
     const { where, params, orderBy } = compileFilter(spec, TEMPLATE_FIELDS, {
       softDeleteColumn: 'templates.deletion_time',
       defaultOrder: 'templates.pk ASC',
     });
-    const rows = db.prepare(`SELECT * FROM templates WHERE ${where} ORDER BY ${orderBy}`).all(...params) as TemplateRow[];
+    // Templates hold text users send in bulk (descriptions, scripts in parameters): a search of it
+    // runs off the event loop (`store/text-searches.ts`).
+    const rows = searchesText(spec)
+      ? await app.ufdl.searches.all<TemplateRow>(user.pk, (guard) => `SELECT * FROM templates WHERE ${guard} AND (${where}) ORDER BY ${orderBy}`, params)
+      : (db.prepare(`SELECT * FROM templates WHERE ${where} ORDER BY ${orderBy}`).all(...params) as TemplateRow[]);
     return rows.map(templateJson);
   });
 

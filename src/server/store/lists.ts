@@ -2,7 +2,7 @@
  * `POST …/list` for jobs and job outputs: a filter spec compiled against the resource's field table
  * (unknown fields → 400 before anything runs), then a plain SELECT.
  */
-import { filterCost, type FilterSpec } from '../../protocol/filter.js';
+import { filterCost, searchesText, type FilterSpec } from '../../protocol/filter.js';
 import type { JobJson, JobOutputJson } from '../../protocol/wire.js';
 import type { WaitFilter, WaitFilterBase } from '../wake-up/wake-hub.js';
 import { cachedStatement, recentStatement, type Db } from './db.js';
@@ -11,11 +11,19 @@ import { JOB_FIELDS, OUTPUT_FIELDS } from './job-fields.js';
 import { isWaiting, JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
 import { waitingOf } from './job-waits.js';
 import { splitPkExclusions } from './pk-exclusions.js';
+import type { TextSearches } from './text-searches.js';
 
 /** A compiled job list filter: run it, or ask whether one job is in its result (the wake-up hub's question). */
 export interface JobListQuery extends WaitFilter {
   /** The jobs matching the filter, in order; the first `limit` of them when given. */
   run(limit?: number): JobJson[];
+  /**
+   * The filter searches text (`searchesText`): {@link search} runs it, off the event loop; {@link run}
+   * would hold the server for as long as the search takes.
+   */
+  readonly searchesText: boolean;
+  /** The same list as {@link run}, its SELECT run by `searches` for `user`. */
+  search(searches: TextSearches, user: number, limit?: number): Promise<JobJson[]>;
   readonly base: WaitFilterBase;
   readonly excluded: ReadonlySet<number>;
 }
@@ -30,7 +38,7 @@ export interface JobListQuery extends WaitFilter {
  * job. The list itself always runs the whole filter.
  */
 export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
-  const { listSql, matchSql, where, params } = jobListSql(spec);
+  const { listSql, matchSql, where, params, orderBy } = jobListSql(spec);
   const split = splitPkExclusions(spec, JOB_FIELDS, 'jobs.pk');
   const base = split.excluded.length === 0 ? jobListBase(db, spec, { matchSql, where, params }) : jobListBase(db, split.base);
   const excluded = new Set(split.excluded);
@@ -43,6 +51,12 @@ export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
       const rows = (
         limit === undefined ? recentStatement(db, listSql).all(...params) : recentStatement(db, `${listSql} LIMIT ?`).all(...params, limit)
       ) as JobRow[];
+      return jobsWithOutputs(db, rows);
+    },
+    searchesText: searchesText(spec),
+    async search(searches, user, limit) {
+      const sql = (guard: string) => `${JOB_SELECT} WHERE ${guard} AND (${where}) ORDER BY ${orderBy}${limit === undefined ? '' : ' LIMIT ?'}`;
+      const rows = await searches.all<JobRow>(user, sql, limit === undefined ? params : [...params, limit]);
       return jobsWithOutputs(db, rows);
     },
     matches(jobPk) {
@@ -68,7 +82,7 @@ function jobListBase(db: Db, spec: FilterSpec, compiled: { matchSql: string; whe
  * The SQL of a job list (`LIMIT ?` appended when limited, the limit bound after `params`), and of the
  * question whether one job (`jobs.pk = ?`, bound after `params`) is in its result.
  */
-export function jobListSql(spec: FilterSpec): { listSql: string; matchSql: string; where: string; params: unknown[] } {
+export function jobListSql(spec: FilterSpec): { listSql: string; matchSql: string; where: string; params: unknown[]; orderBy: string } {
   const { where, params, orderBy } = compileFilter(spec, JOB_FIELDS, {
     softDeleteColumn: 'jobs.deletion_time',
     defaultOrder: 'jobs.pk ASC',
@@ -78,6 +92,7 @@ export function jobListSql(spec: FilterSpec): { listSql: string; matchSql: strin
     matchSql: `SELECT 1 FROM jobs JOIN templates t ON t.pk = jobs.template WHERE (${where}) AND jobs.pk = ?`,
     where,
     params,
+    orderBy,
   };
 }
 

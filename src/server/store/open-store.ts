@@ -16,12 +16,15 @@ import { PostgresDatabase } from './postgres/database.js';
 import { DatabaseUnreachableError } from './postgres/statement-thread.js';
 import { migratePostgres } from './postgres/schema.js';
 import { checkDurability } from './postgres/transactions.js';
+import { postgresTextSearches, sqliteTextSearches, type TextSearches } from './text-searches.js';
 import { batchWritesPerTurn, commitTurnBatch } from './turn-batch.js';
 
 export interface OpenStore {
   kind: 'sqlite' | 'postgres';
   db: Db;
   barrier: DurableBarrier;
+  /** Lists whose filter searches text: off the event loop (SQLite), under a time limit (both). */
+  searches: TextSearches;
   /** PostgreSQL only: connections for LISTEN/NOTIFY and the advisory-lock leadership. */
   pool: pg.Pool | undefined;
   /** Where the state lives, fit for a log line (a URL's password is never shown). */
@@ -32,7 +35,7 @@ export interface OpenStore {
 
 export async function openStore(options: ResolvedServerOptions, log: Logger): Promise<OpenStore> {
   if (options.databaseUrl === undefined) return openSqliteStore(options, log);
-  return openPostgresStore({ url: options.databaseUrl, passwordFile: options.databasePasswordFile }, log);
+  return openPostgresStore({ url: options.databaseUrl, passwordFile: options.databasePasswordFile }, options.searchTimeLimitSeconds, log);
 }
 
 async function openSqliteStore(options: ResolvedServerOptions, log: Logger): Promise<OpenStore> {
@@ -42,13 +45,16 @@ async function openSqliteStore(options: ResolvedServerOptions, log: Logger): Pro
   const durability = walBarrier(db, log);
   // Group commit: the migration and the seed are made durable before the first request is taken.
   const checkpointer = startCheckpointer(db, log);
+  const searches = sqliteTextSearches(db, log, options.searchTimeLimitSeconds);
   return {
     kind: 'sqlite',
     db,
     barrier: durability.barrier,
+    searches,
     pool: undefined,
     location: file,
     async close() {
+      await searches.close();
       await checkpointer.close();
       try {
         await durability.close();
@@ -65,7 +71,7 @@ async function openSqliteStore(options: ResolvedServerOptions, log: Logger): Pro
 /** PostgreSQL commits are durable when `COMMIT` returns (checked at start): nothing to wait for. */
 const COMMITTED_IS_DURABLE = { commitCount: () => 0, flush: async () => {} };
 
-async function openPostgresStore(settings: DatabaseSettings, log: Logger): Promise<OpenStore> {
+async function openPostgresStore(settings: DatabaseSettings, searchTimeLimitSeconds: number, log: Logger): Promise<OpenStore> {
   const location = redactDatabaseUrl(settings.url);
   // A few connections beside the store's own: one listens, one publishes hub events, one may hold
   // the sweep's leadership lock, one migrates at start.
@@ -90,6 +96,7 @@ async function openPostgresStore(settings: DatabaseSettings, log: Logger): Promi
     kind: 'postgres',
     db,
     barrier: new DurableBarrier(COMMITTED_IS_DURABLE, { durableNow: true }),
+    searches: postgresTextSearches(db, searchTimeLimitSeconds),
     pool,
     location,
     async close() {

@@ -12,6 +12,7 @@ import { NotifyHub } from '../../../src/server/notify-hub.js';
 import { resolveServerOptions, type ServerOptions } from '../../../src/server/options.js';
 import { openDatabase, type Db } from '../../../src/server/store/db.js';
 import { walBarrier } from '../../../src/server/store/durability.js';
+import { sqliteTextSearches } from '../../../src/server/store/text-searches.js';
 import { WakeHub } from '../../../src/server/wake-up/wake-hub.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 
@@ -34,9 +35,14 @@ export async function storeContext(options: Omit<ServerOptions, 'dataDir'> = {})
   const { dir, db, durability } = await temporaryDatabase('ufdl-store-');
   const warnings: unknown[][] = [];
   const log = { warn: (...args: unknown[]) => warnings.push(args), error: () => {}, info: () => {} } as unknown as Logger;
+  const resolved = resolveServerOptions({ dataDir: dir, ...options });
+  // Its reader thread starts with the first text search only.
+  const searches = sqliteTextSearches(db, log, resolved.searchTimeLimitSeconds);
+  onTestFinished(() => searches.close());
   const ctx: ServerContext = {
     db,
-    options: resolveServerOptions({ dataDir: dir, ...options }),
+    options: resolved,
+    searches,
     log,
     hub: new NotifyHub(),
     wakeups: new WakeHub(),
