@@ -173,7 +173,7 @@ export function filterCost(spec: FilterSpec): { terms: number; searched: number 
  * Whether `spec` searches text: a `contains` term, or a case-insensitive `exact` on a string. Such a
  * term costs each row up to its text's length (a 1 MB description), where every other term is a
  * comparison of a few bytes or an index lookup; the server runs these lists off its event loop,
- * under a time limit.
+ * under a time limit, and does not hold them waiting (`X-UFDL-Wait`).
  */
 export function searchesText(spec: FilterSpec): boolean {
   for (const expression of fieldExpressions(spec)) {

@@ -255,7 +255,7 @@ export function serverMetrics(ctx: ServerContext): ServerMetrics {
   });
   new Counter({
     name: 'ufdl_server_list_waits_declined_total',
-    help: 'List requests with X-UFDL-Wait answered at once because their user already waited on serve.max_wait_filters_per_user distinct filters (or as much filter as one list may ask).',
+    help: 'List requests with X-UFDL-Wait answered at once because their user already waited on serve.max_wait_filters_per_user distinct filters (or as much filter as one list may ask), or because their filter searches text.',
     registers,
     collect() {
       this.reset();

@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { pollFilter, type Expression, type FilterSpec } from '../../src/protocol/filter.js';
+import { TEXT_SEARCH_NOT_HELD } from '../../src/server/routes/jobs.js';
 import { until } from '../helpers/wait.js';
 import type { ApiResponse } from '../helpers/server.js';
 import { startWithFixtures, type Fixtures, type TestUser } from '../helpers/fixtures.js';
@@ -102,20 +103,28 @@ describe('waiting list filters', () => {
     expect(await answered([...held, ...cluster])).toEqual([4]);
   });
 
-  it("count the substring searches of a user's waiting filters together against the limit of one filter", async () => {
+  it('are declined when they search text: answered at once, never held for the hub to search each new job', async () => {
     const f = await startWithFixtures();
-    const mallory = await f.user();
-    const search = (n: number, c: string): FilterSpec => ({ expressions: [{ type: 'contains', field: 'description', sub_string: c.repeat(n) }] });
-    await queued(f, search(9_000, 'x'), { as: mallory });
-    const over = await f.call('POST', '/v1/jobs/list', { as: mallory, json: search(2_000, 'y'), headers: { 'x-ufdl-wait': '60' } });
-    expect(over.status).toBe(200);
-    expect(over.body).toEqual([]);
-    expect(over.headers.get('x-ufdl-wait-declined')).toBe(
-      "this user's waiting filters search for 9000 characters in all, and this one's 2000 would pass the 10000 allowed",
-    );
-    // Another user's allowance is its own.
-    await queued(f, search(2_000, 'y'), { as: await f.user() });
-    expect(await waiting(f)).toBe(2);
+    const job = f.job();
+    const searches: FilterSpec[] = [
+      // Nothing matches: without the decline this would wait the whole minute.
+      { expressions: [{ type: 'contains', field: 'description', sub_string: 'no job says this' }] },
+      { expressions: [{ type: 'exact', field: 'description', value: 'NO JOB SAYS THIS', case_insensitive: true }] },
+    ];
+    for (const json of searches) {
+      const res = await f.call('POST', '/v1/jobs/list', { json, headers: { 'x-ufdl-wait': '60' } });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual([]);
+      expect(res.headers.get('x-ufdl-wait-declined')).toBe(TEXT_SEARCH_NOT_HELD);
+    }
+    // A match is listed as without the header.
+    const found = await f.call('POST', '/v1/jobs/list', {
+      json: { expressions: [{ type: 'exact', field: 'pk', value: job }, { type: 'contains', field: 'template.name', sub_string: 'template' }] },
+      headers: { 'x-ufdl-wait': '60' },
+    });
+    expect(pks(found)).toEqual([job]);
+    expect(await waiting(f)).toBe(0);
+    expect(await metric(f, 'ufdl_server_list_waits_declined_total')).toBe(3);
   });
 
   it('are not bounded with serve.max_wait_filters_per_user = 0', async () => {

@@ -82,6 +82,10 @@ function descriptionOf(body: Record<string, unknown>): string | undefined {
   throw new UfdlError('UFDL_ERR_REQ_BAD_BODY', 'description: Not a valid string.');
 }
 
+/** Why a waiting list whose filter searches text was answered at once (`X-UFDL-Wait-Declined`). */
+export const TEXT_SEARCH_NOT_HELD =
+  'the filter searches text (contains, or a case-insensitive exact): such a list is not held waiting, since every new job would be searched for every waiting request';
+
 /** How often the log may say that one user's waiting lists are answered at once (each is counted in the metrics). */
 const DECLINED_LOG_INTERVAL_MS = 60_000;
 
@@ -101,7 +105,16 @@ export async function jobsRoutes(app: FastifyInstance): Promise<void> {
     const node = request.node?.pk ?? null;
     // A node woken for a job that lists again without having taken it passed that job.
     if (node !== null) ctx.wakeups.nodeListed(node);
-    if (list.searchesText && waitMs === 0) return list.search(ctx.searches, user.pk, limit);
+    if (list.searchesText) {
+      // Not held waiting: the wake-up hub would ask, on the event loop, whether each new job matches
+      // the search (a 1 MB description each time), for every such waiting request. Answered at
+      // once, as a declined wait is.
+      if (waitMs > 0) {
+        void reply.header(WAIT_DECLINED_HEADER, TEXT_SEARCH_NOT_HELD);
+        ctx.wakeups.countDeclined();
+      }
+      return list.search(ctx.searches, user.pk, limit);
+    }
     const query = () => list.run(limit);
     if (waitMs === 0) return query();
     // Nothing moves on the connection while the server holds the poll: not an idle client.

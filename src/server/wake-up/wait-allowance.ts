@@ -7,7 +7,9 @@
  * ask no more than one list filter may (`FILTER_LIMITS`: 500 expressions, 10,000 characters of
  * substring search; such a search costs its length times the job's text, a tenth of a second for
  * 10,000 characters in a 1 MB description). Whatever a user sends, its waiting costs each job a
- * bounded number of indexed questions that together evaluate at most one filter's worth.
+ * bounded number of indexed questions that together evaluate at most one filter's worth. (The job
+ * list route no longer holds filters that search text at all, `routes/jobs.ts`; the count of
+ * searched characters stays as the hub's own bound for any other caller.)
  *
  * A request of a base the user already holds is always admitted, however many: agents sharing one
  * account send one poll filter, the same base whatever jobs each of them skips, so a cluster of any

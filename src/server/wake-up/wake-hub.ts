@@ -118,7 +118,7 @@ export interface WakeHubStats {
   bases: number;
   /** Questions asked of the database since the hub started: whether a job is in a base's result. */
   baseChecks: number;
-  /** Waits not queued since the hub started, because their user's allowance was used up. */
+  /** Waits not queued since the hub started, because their user's allowance was used up (or their filter searches text). */
   declined: number;
   /** Jobs whose woken node has not yet taken or passed them. */
   offers: number;
@@ -246,6 +246,14 @@ export class WakeHub {
       declined: null,
       cancel: () => this.#end(waiter, 'gone'),
     };
+  }
+
+  /**
+   * A wait that the caller declined itself, before asking the hub (its filter searches text): counted
+   * with the hub's own in {@link WakeHubStats.declined}.
+   */
+  countDeclined(): void {
+    this.#declined++;
   }
 
   /**
