@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { until } from '../helpers/agent.js';
 import { startWithFixtures, type Fixtures } from '../helpers/fixtures.js';
-import { childrenOf, consumerSpec, createPipelineJob, getJob, importPipeline, importSpec, PIPELINE_VALUES, pipelineSpec, producerSpec, runChild } from './support/workflow-specs.js';
+import { childrenOf, consumerSpec, createPipelineJob, getJob, importPipeline, importSpec, PIPELINE_VALUES, pipelineSpec, producerSpec, runChild, scriptedSpec } from './support/workflow-specs.js';
 
 const UNCHECKED = 'it was stored without this check being made; import it again with the graph corrected';
 
@@ -137,19 +137,7 @@ describe('create-job on a workflow whose stored overrides replace a node’s scr
   it('refuses (400) what the node template’s import would refuse, as import of the workflow does', async () => {
     const fx = await startWithFixtures();
     // The script and the outputs are left to whoever runs the template: not const.
-    await importSpec(fx, {
-      ...producerSpec({ name: 'scripted' }),
-      specific: {
-        job_type: 'Run',
-        executor_class: 'ufdl_agent.Shell',
-        required_packages: '',
-        parameters: {
-          label: { types: ['str'], default: 'x', help: '' },
-          body: { types: ['str'], default: 'echo "${label}"', help: 'The script.' },
-          outputs: { types: ['JSON'], default: { 'out.txt': 'BLOB' }, help: '' },
-        },
-      },
-    });
+    await importSpec(fx, scriptedSpec());
     const safe = await importSpec(fx, { ...pipelineSpec({ name: 'safe' }), specific: { nodes: { s: { name: 'scripted' } }, dependencies: [] } });
     const store = (overrides: Record<string, unknown>) =>
       fx.db.prepare('UPDATE templates SET graph = ? WHERE pk = ?').run(JSON.stringify({ nodes: { s: { template: refOf(fx, 'scripted'), parameter_default_overrides: overrides } }, dependencies: [] }), safe);

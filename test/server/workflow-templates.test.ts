@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { pollFilter } from '../../src/protocol/filter.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
-import { consumerSpec, importPipeline, importSpec, pipelineSpec, producerSpec } from './support/workflow-specs.js';
+import { consumerSpec, importPipeline, importSpec, pipelineSpec, producerSpec, scriptedSpec } from './support/workflow-specs.js';
 
 describe('importing a meta-template', () => {
   it('answers the template with the common keys, the inherited parameters and inputs, and the resolved graph', async () => {
@@ -247,19 +247,7 @@ describe('import mistakes', () => {
   it('checks a ufdl_agent template again with a node\'s overrides in place: an overridden script or outputs is refused as its import would refuse it', async () => {
     const fx = await startWithFixtures();
     // The script and the outputs are left to whoever runs the template: not const.
-        await importSpec(fx, {
-      ...producerSpec({ name: 'scripted' }),
-      specific: {
-        job_type: 'Run',
-        executor_class: 'ufdl_agent.Shell',
-        required_packages: '',
-        parameters: {
-          label: { types: ['str'], default: 'x', help: '' },
-          body: { types: ['str'], default: 'echo "${label}"', help: 'The script.' },
-          outputs: { types: ['JSON'], default: { 'out.txt': 'BLOB' }, help: '' },
-        },
-      },
-    });
+    await importSpec(fx, scriptedSpec());
     const workflow = (name: string, nodes: Record<string, unknown>) => ({ ...pipelineSpec({ name }), specific: { nodes, dependencies: [] } });
     const override = (parameters: Record<string, unknown>) => ({ name: 'scripted', parameter_default_overrides: parameters });
     // A safe script is fine, as it would be in the template itself.

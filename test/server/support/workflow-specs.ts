@@ -19,6 +19,26 @@ export function producerSpec(overrides: Record<string, unknown> = {}): Record<st
   );
 }
 
+/**
+ * A `ufdl_agent.Shell` template named `scripted` whose script (`body`, placing `${label}`) and outputs
+ * are left to whoever runs it (not const): what a workflow's overrides may replace.
+ */
+export function scriptedSpec(): Record<string, unknown> {
+  return {
+    ...producerSpec({ name: 'scripted' }),
+    specific: {
+      job_type: 'Run',
+      executor_class: 'ufdl_agent.Shell',
+      required_packages: '',
+      parameters: {
+        label: { types: ['str'], default: 'x', help: '' },
+        body: { types: ['str'], default: 'echo "${label}"', help: 'The script.' },
+        outputs: { types: ['JSON'], default: { 'out.txt': 'BLOB' }, help: '' },
+      },
+    },
+  };
+}
+
 /** A `Run` template that takes a `model` (JobOutput<BLOB>) and a `label`. */
 export function consumerSpec(overrides: Record<string, unknown> = {}, inputs?: unknown[]): Record<string, unknown> {
   return runSpec(
