@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import type { FilterSpec } from '../../src/protocol/filter.js';
-import { SEARCH_HOLD_ENV } from '../../src/server/store/text-searches.js';
+import { prepareJobList } from '../../src/server/store/lists.js';
+import { SEARCH_HOLD_ENV, SQLITE_SEARCH_GUARD, type GuardedSql, type TextSearches } from '../../src/server/store/text-searches.js';
 import { startWithFixtures } from '../helpers/fixtures.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import { STORE_UNDER_TEST } from '../helpers/store-under-test.js';
@@ -139,6 +140,40 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('text searches on SQLite', () =
     const again = await f.call('POST', '/v1/jobs/list', { json: needle() });
     expect(again.status).toBe(200);
     expect(pks(again.body)).toEqual([found]);
+  });
+
+  it('check their time limit for every row they look at, whatever order SQLite joins the tables in', async () => {
+    // A filter with an indexed term on the template makes SQLite read the template first and its jobs
+    // in an inner loop. A check that depends on no table is coded once, outside every loop: the
+    // contains over every job of the template then ran unchecked, past the limit and past the
+    // termination of its thread (which cannot stop SQLite's C code), for as long as it took.
+    const f = await startWithFixtures();
+    const template = f.template('searched');
+    f.template('other');
+    const jobs = f.jobs(30, { template, description: 'hay' });
+    let captured: { sql: GuardedSql; params: readonly unknown[] } | undefined;
+    const capture: TextSearches = {
+      async all<T>(_user: number, sql: GuardedSql, params: readonly unknown[]): Promise<T[]> {
+        captured = { sql, params };
+        return [];
+      },
+      async close() {},
+    };
+    const spec: FilterSpec = {
+      expressions: [
+        { type: 'exact', field: 'template', value: template },
+        { type: 'contains', field: 'description', sub_string: 'NEEDLE', case_insensitive: true },
+      ],
+    };
+    await prepareJobList(f.db, spec).search(capture, 0);
+    let checks = 0;
+    f.db.function('ufdl_search_deadline', { deterministic: false, varargs: true }, () => {
+      checks++;
+      return 1;
+    });
+    const sql = captured!.sql(SQLITE_SEARCH_GUARD);
+    expect(f.db.prepare(sql).all(...captured!.params)).toEqual([]);
+    expect(checks).toBeGreaterThanOrEqual(jobs.length);
   });
 
   it('see every write answered before them', async () => {

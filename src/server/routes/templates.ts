@@ -67,7 +67,7 @@ export async function templatesRoutes(app: FastifyInstance): Promise<void> {
     // Templates hold text users send in bulk (descriptions, scripts in parameters): a search of it
     // runs off the event loop (`store/text-searches.ts`).
     const rows = searchesText(spec)
-      ? await app.ufdl.searches.all<TemplateRow>(user.pk, (guard) => `SELECT * FROM templates WHERE ${guard} AND (${where}) ORDER BY ${orderBy}`, params)
+      ? await app.ufdl.searches.all<TemplateRow>(user.pk, (guard) => `SELECT * FROM templates WHERE ${guard('templates.pk')} AND (${where}) ORDER BY ${orderBy}`, params)
       : (db.prepare(`SELECT * FROM templates WHERE ${where} ORDER BY ${orderBy}`).all(...params) as TemplateRow[]);
     return rows.map(templateJson);
   });

@@ -11,7 +11,7 @@ import { JOB_FIELDS, OUTPUT_FIELDS } from './job-fields.js';
 import { isWaiting, JOB_SELECT, jobJson, outputJson, type JobRow, type OutputRow } from './job-json.js';
 import { waitingOf } from './job-waits.js';
 import { splitPkExclusions } from './pk-exclusions.js';
-import type { TextSearches } from './text-searches.js';
+import type { GuardedSql, TextSearches } from './text-searches.js';
 
 /** A compiled job list filter: run it, or ask whether one job is in its result (the wake-up hub's question). */
 export interface JobListQuery extends WaitFilter {
@@ -55,7 +55,7 @@ export function prepareJobList(db: Db, spec: FilterSpec): JobListQuery {
     },
     searchesText: searchesText(spec),
     async search(searches, user, limit) {
-      const sql = (guard: string) => `${JOB_SELECT} WHERE ${guard} AND (${where}) ORDER BY ${orderBy}${limit === undefined ? '' : ' LIMIT ?'}`;
+      const sql: GuardedSql = (guard) => `${JOB_SELECT} WHERE ${guard('jobs.pk')} AND ${guard('t.pk')} AND (${where}) ORDER BY ${orderBy}${limit === undefined ? '' : ' LIMIT ?'}`;
       const rows = await searches.all<JobRow>(user, sql, limit === undefined ? params : [...params, limit]);
       return jobsWithOutputs(db, rows);
     },

@@ -16,7 +16,7 @@
  * - each search has a time limit (`serve.search_time_limit`, counted from its arrival, so
  *   the wait behind others' searches counts): past it the answer is 503 `UFDL_ERR_SERVER_SEARCH_TIMEOUT`
  *   and the search is abandoned. better-sqlite3 cannot interrupt a statement, so the worker's
- *   connection has a function, `ufdl_search_deadline()`, that every search calls for each row it
+ *   connection has a function, `ufdl_search_deadline(pk)`, that every search calls for each row of each table it
  *   looks at, and that throws once the deadline has passed; a worker that still has not answered
  *   {@link ABANDON_GRACE_MS} later (one row can take long) is terminated and a new one started.
  *
@@ -49,10 +49,19 @@ export const ABANDON_GRACE_MS = 2000;
 export const SEARCH_HOLD_ENV = 'UFDL_SERVER_SEARCH_HOLD';
 
 /**
- * Builds a list statement with `guard`, a condition the caller ANDs in front of its WHERE clause: the
- * reader's per-row deadline check (`TRUE` on PostgreSQL).
+ * The reader's per-row deadline check for one table of a statement (`TRUE` on PostgreSQL); `row` is
+ * an expression of that table's row alone, its pk.
+ *
+ * One per table the statement reads, each ANDed in front of its WHERE clause: SQLite evaluates a
+ * condition in the innermost loop over the tables it names, and a condition that names none once,
+ * before every loop. A check of no table, or of the outer table of a join alone, would let the inner
+ * loop (the jobs of one template, when the filter names the template) search unchecked: past the time
+ * limit, and past the termination of its thread, which cannot stop SQLite's C code.
  */
-export type GuardedSql = (guard: string) => string;
+export type SearchGuard = (row: string) => string;
+
+/** Builds a list statement with {@link SearchGuard} conditions, one per table it reads. */
+export type GuardedSql = (guard: SearchGuard) => string;
 
 export interface TextSearches {
   /** The rows of the statement, run under the bounds above; rejects with a {@link UfdlError}. */
@@ -70,8 +79,9 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = 5000');
 let deadline = Infinity;
-// Not deterministic, so SQLite calls it for every row rather than once per statement.
-db.function('ufdl_search_deadline', { deterministic: false }, () => {
+// Not deterministic, so SQLite calls it for every row rather than once per statement; its argument
+// (a table's pk) makes SQLite call it in that table's loop (SearchGuard).
+db.function('ufdl_search_deadline', { deterministic: false }, (row) => {
   if (Date.now() > deadline) throw new Error('ufdl: the search passed its time limit');
   return 1;
 });
@@ -113,7 +123,8 @@ parentPort.on('message', (message) => {
 });
 `;
 
-const GUARD = 'ufdl_search_deadline()';
+/** The per-row deadline check of the SQLite reader (exported for tests). */
+export const SQLITE_SEARCH_GUARD: SearchGuard = (row) => `ufdl_search_deadline(${row})`;
 
 interface Search {
   readonly id: number;
@@ -252,7 +263,7 @@ export function sqliteTextSearches(db: Db, log: Pick<Logger, 'warn' | 'error'>, 
         const search: Search = {
           id: nextId++,
           user,
-          sql: sql(GUARD),
+          sql: sql(SQLITE_SEARCH_GUARD),
           params,
           deadline: Date.now() + limitMs,
           resolve: resolve as (rows: unknown[]) => void,
@@ -294,7 +305,7 @@ export function postgresTextSearches(db: Db, limitSeconds: number): TextSearches
     async all<T>(_user: number, sql: GuardedSql, params: readonly unknown[]): Promise<T[]> {
       db.exec(`SET statement_timeout = ${limitMs}`);
       try {
-        return db.prepare(sql('TRUE')).all(...params) as T[];
+        return db.prepare(sql(() => 'TRUE')).all(...params) as T[];
       } catch (err) {
         if (err instanceof DatabaseStatementError && err.code === QUERY_CANCELED) throw timedOut(limitSeconds);
         throw err;
