@@ -176,6 +176,20 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('text searches on SQLite', () =
     expect(checks).toBeGreaterThanOrEqual(jobs.length);
   });
 
+  it('take a time limit beyond what a timer holds (about 24.8 days) as that long, not as none at all', async () => {
+    // setTimeout takes a delay above 2^31 - 1 ms as 1 ms: every search was abandoned at once.
+    const { f, hold, held, release } = await heldServer({ searchTimeLimitSeconds: 1e9 });
+    const found = f.job({ description: 'needle' });
+    await hold();
+    const search = tracked(f.call('POST', '/v1/jobs/list', { json: needle() }));
+    await held();
+    expect(search.settled()).toBe(false);
+    await release();
+    const res = await search.promise;
+    expect(res.status).toBe(200);
+    expect(pks(res.body)).toEqual([found]);
+  });
+
   it('see every write answered before them', async () => {
     const { f } = await heldServer();
     const job = f.job({ description: 'hay' });
@@ -185,6 +199,15 @@ describe.skipIf(STORE_UNDER_TEST === 'postgres')('text searches on SQLite', () =
 });
 
 describe.runIf(STORE_UNDER_TEST === 'postgres')('text searches on PostgreSQL', () => {
+  it('take a time limit beyond what statement_timeout holds (about 24.8 days) as that long', async () => {
+    // SET statement_timeout refuses more than 2^31 - 1 ms: every text search was a 500.
+    const f = await startWithFixtures({ searchTimeLimitSeconds: 1e9 });
+    const found = f.job({ description: 'needle' });
+    const res = await f.call('POST', '/v1/jobs/list', { json: needle() });
+    expect(res.status).toBe(200);
+    expect(pks(res.body)).toEqual([found]);
+  });
+
   it('are cancelled past serve.search_time_limit with the same 503, and the connection goes on', async () => {
     const f = await startWithFixtures({ searchTimeLimitSeconds: 0.2 });
     const found = f.job({ description: 'needle' });

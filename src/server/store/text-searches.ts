@@ -152,9 +152,20 @@ function timedOut(limitSeconds: number): UfdlError {
   );
 }
 
+/**
+ * The longest time limit kept as given, 2^31 - 1 ms (about 24.8 days): Node's timers take a longer
+ * delay as 1 ms, and PostgreSQL's `statement_timeout` refuses one. A longer limit is this one.
+ */
+const MAX_LIMIT_MS = 2 ** 31 - 1;
+
+/** `serve.search_time_limit` in whole milliseconds, at least 1, at most {@link MAX_LIMIT_MS}. */
+function limitMsOf(limitSeconds: number): number {
+  return Math.min(MAX_LIMIT_MS, Math.max(1, Math.round(limitSeconds * 1000)));
+}
+
 /** Text searches on a worker thread reading the SQLite file of `db`. */
 export function sqliteTextSearches(db: Db, log: Pick<Logger, 'warn' | 'error'>, limitSeconds: number): TextSearches {
-  const limitMs = limitSeconds * 1000;
+  const limitMs = limitMsOf(limitSeconds);
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   const holdFile = process.env[SEARCH_HOLD_ENV] || undefined;
   const users = new Set<number>();
@@ -300,7 +311,7 @@ const QUERY_CANCELED = '57014';
  * nothing: the event loop runs one statement at a time.
  */
 export function postgresTextSearches(db: Db, limitSeconds: number): TextSearches {
-  const limitMs = Math.max(1, Math.round(limitSeconds * 1000));
+  const limitMs = limitMsOf(limitSeconds);
   return {
     async all<T>(_user: number, sql: GuardedSql, params: readonly unknown[]): Promise<T[]> {
       db.exec(`SET statement_timeout = ${limitMs}`);
